@@ -1,0 +1,30 @@
+import pino, { type Logger } from "pino";
+
+export type { Logger };
+
+/**
+ * Structured JSON logs. Credentials never reach a log line: authorization headers, cookies,
+ * webhook signatures and any field named like a secret are redacted.
+ */
+export function createLogger(level: string, base: Record<string, unknown> = {}): Logger {
+  return pino({
+    level,
+    base: { service: "zigznote-api", ...base },
+    timestamp: pino.stdTimeFunctions.isoTime,
+    redact: {
+      paths: [
+        "req.headers.authorization",
+        "req.headers.cookie",
+        'req.headers["stripe-signature"]',
+        'req.headers["svix-signature"]',
+        'req.headers["webhook-signature"]',
+        'res.headers["set-cookie"]',
+        "*.secret",
+        "*.apiKey",
+        "*.password",
+        "*.token",
+      ],
+      censor: "[redacted]",
+    },
+  });
+}

@@ -1,0 +1,147 @@
+import type { Server } from "node:http";
+import path from "node:path";
+import {
+  createPrismaClient,
+  runMigrations,
+  seedPlans,
+  startEmbeddedPostgres,
+  type EmbeddedPostgres,
+  type PrismaClient,
+} from "@zigznote/database";
+import { Redis } from "ioredis";
+import { createApp } from "./app";
+import { ConfigError, loadConfig, type Config } from "./config";
+import type { AppContext } from "./context";
+import { systemClock } from "./lib/clock";
+import { createLogger, type Logger } from "./lib/logger";
+import { createMetrics } from "./lib/metrics";
+
+/** Something to stop on shutdown after the HTTP server has drained (jobs, consumers). */
+export type StopHook = () => Promise<void> | void;
+
+export interface RunningServer {
+  ctx: AppContext;
+  server: Server;
+  port: number;
+  /** Stops accepting, lets in-flight requests finish, stops jobs, closes the database. */
+  close(): Promise<void>;
+}
+
+async function openDatabase(
+  config: Config,
+  logger: Logger,
+): Promise<{ url: string; embedded: EmbeddedPostgres | null }> {
+  if (config.DATABASE_URL) return { url: config.DATABASE_URL, embedded: null };
+  const dataDir = path.resolve(config.EMBEDDED_DB_DIR);
+  logger.info({ dataDir }, "DATABASE_URL is not set: starting the embedded PostgreSQL (PGlite)");
+  const embedded = await startEmbeddedPostgres({ dataDir, port: config.EMBEDDED_DB_PORT });
+  logger.info({ port: embedded.port }, "embedded PostgreSQL is serving");
+  return { url: embedded.url, embedded };
+}
+
+/** Starts the API: database (embedded when DATABASE_URL is unset), migrations, plans, HTTP. */
+export async function startServer(
+  config: Config,
+  stopHooks: StopHook[] = [],
+): Promise<RunningServer> {
+  const logger = createLogger(config.LOG_LEVEL);
+  const { url, embedded } = await openDatabase(config, logger);
+
+  let db: PrismaClient | undefined;
+  let redis: Redis | null = null;
+  try {
+    // The embedded database always migrates; an external one only when asked (deploys
+    // usually run `pnpm --filter @zigznote/database migrate` as their own step).
+    if (config.MIGRATE_ON_START ?? embedded !== null) {
+      logger.info("applying database migrations");
+      await runMigrations(url);
+    }
+    db = createPrismaClient(url, { maxConnections: config.DATABASE_POOL_SIZE });
+    await seedPlans(db, {
+      stripePriceIds: { pro: config.STRIPE_PRICE_PRO, business: config.STRIPE_PRICE_BUSINESS },
+    });
+    if (config.REDIS_URL) {
+      redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 2, enableOfflineQueue: false });
+      redis.on("error", (error) => logger.warn({ err: error }, "redis connection error"));
+    }
+  } catch (error) {
+    await db?.$disconnect();
+    redis?.disconnect();
+    await embedded?.stop();
+    throw error;
+  }
+
+  const ctx: AppContext = {
+    config,
+    db,
+    logger,
+    clock: systemClock,
+    metrics: createMetrics(),
+    redis,
+  };
+  const app = createApp(ctx);
+  const server = await new Promise<Server>((resolve, reject) => {
+    const listening = app.listen(config.PORT, config.HOST, () => resolve(listening));
+    listening.once("error", reject);
+  });
+  const address = server.address();
+  const port = address && typeof address === "object" ? address.port : config.PORT;
+  logger.info(
+    { port, host: config.HOST, embeddedDatabase: embedded !== null },
+    "zigznote API listening",
+  );
+
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> =>
+    (closing ??= (async () => {
+      logger.info("shutting down: no new connections, draining in-flight requests");
+      const drained = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      const timer = setTimeout(() => {
+        logger.warn("shutdown timeout reached: closing remaining connections");
+        server.closeAllConnections();
+      }, config.SHUTDOWN_TIMEOUT_MS);
+      await drained;
+      clearTimeout(timer);
+      for (const hook of stopHooks) await hook();
+      await ctx.db.$disconnect();
+      if (redis) await redis.quit().catch(() => redis?.disconnect());
+      await embedded?.stop();
+      logger.info("shutdown complete");
+    })());
+
+  return { ctx, server, port, close };
+}
+
+async function main(): Promise<void> {
+  let config: Config;
+  try {
+    config = loadConfig();
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      console.error(error.message);
+      process.exit(1);
+    }
+    throw error;
+  }
+  const running = await startServer(config);
+  const shutdown = (signal: string) => {
+    running.ctx.logger.info({ signal }, "signal received");
+    running.close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        running.ctx.logger.error({ err: error }, "shutdown failed");
+        process.exit(1);
+      },
+    );
+  };
+  process.once("SIGTERM", () => shutdown("SIGTERM"));
+  process.once("SIGINT", () => shutdown("SIGINT"));
+}
+
+if (require.main === module) {
+  main().catch((error: unknown) => {
+    console.error("zigznote API failed to start:", error);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,41 @@
+export { Prisma, PrismaClient } from "../generated/client";
+export {
+  BotStatus,
+  JobOutcome,
+  MeetingPlatform,
+  MeetingStatus,
+  NotificationStatus,
+  OrganizationStatus,
+  Role,
+  StorageObjectKind,
+  StorageObjectSource,
+  SubscriptionStatus,
+} from "../generated/client";
+export type {
+  ApiKey,
+  Bot,
+  JobRun,
+  Meeting,
+  Membership,
+  Notification,
+  Organization,
+  Plan,
+  ProcessedWebhook,
+  StorageObject,
+  Subscription,
+  User,
+} from "../generated/client";
+export {
+  createPrismaClient,
+  isRecordNotFound,
+  isUniqueViolation,
+  type CreatePrismaClientOptions,
+  type Db,
+} from "./client";
+export { databasePackageRoot, runMigrations } from "./migrate";
+export { DEFAULT_PLANS, seedPlans, type PlanSeed, type SeedPlansOptions } from "./seed";
+export {
+  startEmbeddedPostgres,
+  type EmbeddedPostgres,
+  type StartEmbeddedPostgresOptions,
+} from "./embedded";
