@@ -1,0 +1,155 @@
+import type { Db, Membership, Organization, Role, User } from "@zigznote/database";
+
+/**
+ * Local copies of Clerk's users, organizations and memberships.
+ *
+ * Two writers meet here: the first authenticated request of someone we have not seen (from the
+ * JWT's claims) and Clerk's webhooks. They may run in any order and at the same time, and Clerk
+ * delivers events out of order, so every write is one atomic `INSERT ... ON CONFLICT` on the
+ * Clerk id, and an update only applies when its `updatedAt` is not older than what the row
+ * already reflects. A deletion is final: later (or late) events do not bring the row back.
+ */
+
+export interface ClerkUserInput {
+  clerkId: string;
+  email?: string | null;
+  firstName?: string | null;
+  lastName?: string | null;
+  imageUrl?: string | null;
+  /** Clerk's updated_at for webhook data; the token's issue time for first-request data. */
+  updatedAt: Date;
+}
+
+export interface ClerkOrganizationInput {
+  clerkId: string;
+  name: string;
+  updatedAt: Date;
+}
+
+export interface MembershipInput {
+  organizationId: string;
+  userId: string;
+  role: Role;
+  clerkId?: string | null;
+  updatedAt: Date;
+}
+
+/** Clerk's organization role to ours: `org:admin` (or legacy `admin`) is admin, anything else member. */
+export function mapClerkRole(role: string | null | undefined): Role {
+  return role === "org:admin" || role === "admin" ? "admin" : "member";
+}
+
+/**
+ * Creates the user or applies newer data to it. With `onlyIfMissing`, an existing row is left as
+ * it is (first-request provisioning must not overwrite what a webhook wrote).
+ */
+export async function upsertUser(
+  db: Db,
+  input: ClerkUserInput,
+  onlyIfMissing = false,
+): Promise<User> {
+  const rows = await db.$queryRaw<User[]>`
+    INSERT INTO users (clerk_id, email, first_name, last_name, image_url, clerk_updated_at)
+    VALUES (${input.clerkId}, ${input.email ?? null}, ${input.firstName ?? null},
+            ${input.lastName ?? null}, ${input.imageUrl ?? null}, ${input.updatedAt})
+    ON CONFLICT (clerk_id) DO UPDATE SET
+      email = COALESCE(EXCLUDED.email, users.email),
+      first_name = COALESCE(EXCLUDED.first_name, users.first_name),
+      last_name = COALESCE(EXCLUDED.last_name, users.last_name),
+      image_url = COALESCE(EXCLUDED.image_url, users.image_url),
+      clerk_updated_at = EXCLUDED.clerk_updated_at,
+      updated_at = now()
+    WHERE NOT ${onlyIfMissing}
+      AND users.deleted_at IS NULL
+      AND (users.clerk_updated_at IS NULL OR users.clerk_updated_at <= EXCLUDED.clerk_updated_at)
+    RETURNING id`;
+  const id = rows[0]?.id;
+  return id
+    ? db.user.findUniqueOrThrow({ where: { id } })
+    : db.user.findUniqueOrThrow({ where: { clerkId: input.clerkId } });
+}
+
+/** Marks the user deleted (a tombstone if we never saw it) and removes its memberships. */
+export async function deleteUser(db: Db, clerkId: string, at: Date): Promise<void> {
+  await db.$executeRaw`
+    INSERT INTO users (clerk_id, deleted_at, clerk_updated_at) VALUES (${clerkId}, ${at}, ${at})
+    ON CONFLICT (clerk_id) DO UPDATE SET deleted_at = COALESCE(users.deleted_at, EXCLUDED.deleted_at),
+      updated_at = now()`;
+  await db.$executeRaw`
+    DELETE FROM memberships WHERE user_id = (SELECT id FROM users WHERE clerk_id = ${clerkId})`;
+}
+
+/** Creates the organization (on the free plan) or applies newer data to it. */
+export async function upsertOrganization(
+  db: Db,
+  input: ClerkOrganizationInput,
+  onlyIfMissing = false,
+): Promise<Organization> {
+  const rows = await db.$queryRaw<Organization[]>`
+    INSERT INTO organizations (clerk_id, name, clerk_updated_at)
+    VALUES (${input.clerkId}, ${input.name}, ${input.updatedAt})
+    ON CONFLICT (clerk_id) DO UPDATE SET
+      name = EXCLUDED.name,
+      clerk_updated_at = EXCLUDED.clerk_updated_at,
+      updated_at = now()
+    WHERE NOT ${onlyIfMissing}
+      AND organizations.deleted_at IS NULL
+      AND (organizations.clerk_updated_at IS NULL
+           OR organizations.clerk_updated_at <= EXCLUDED.clerk_updated_at)
+    RETURNING id`;
+  const id = rows[0]?.id;
+  return id
+    ? db.organization.findUniqueOrThrow({ where: { id } })
+    : db.organization.findUniqueOrThrow({ where: { clerkId: input.clerkId } });
+}
+
+/** Marks the organization deleted (a tombstone if we never saw it). Its data is kept for cleanup. */
+export async function deleteOrganization(db: Db, clerkId: string, at: Date): Promise<void> {
+  await db.$executeRaw`
+    INSERT INTO organizations (clerk_id, name, status, deleted_at, clerk_updated_at)
+    VALUES (${clerkId}, 'Deleted organization', 'deleted', ${at}, ${at})
+    ON CONFLICT (clerk_id) DO UPDATE SET status = 'deleted',
+      deleted_at = COALESCE(organizations.deleted_at, EXCLUDED.deleted_at), updated_at = now()`;
+}
+
+/** Creates the membership or applies a newer role to it. */
+export async function upsertMembership(
+  db: Db,
+  input: MembershipInput,
+  onlyIfMissing = false,
+): Promise<Membership> {
+  const rows = await db.$queryRaw<Membership[]>`
+    INSERT INTO memberships (organization_id, user_id, role, clerk_id, clerk_updated_at)
+    VALUES (${input.organizationId}::uuid, ${input.userId}::uuid, ${input.role}::"Role",
+            ${input.clerkId ?? null}, ${input.updatedAt})
+    ON CONFLICT (organization_id, user_id) DO UPDATE SET
+      role = EXCLUDED.role,
+      clerk_id = COALESCE(EXCLUDED.clerk_id, memberships.clerk_id),
+      clerk_updated_at = EXCLUDED.clerk_updated_at,
+      updated_at = now()
+    WHERE NOT ${onlyIfMissing}
+      AND (memberships.clerk_updated_at IS NULL
+           OR memberships.clerk_updated_at <= EXCLUDED.clerk_updated_at)
+    RETURNING id`;
+  const id = rows[0]?.id;
+  return id
+    ? db.membership.findUniqueOrThrow({ where: { id } })
+    : db.membership.findUniqueOrThrow({
+        where: {
+          organizationId_userId: { organizationId: input.organizationId, userId: input.userId },
+        },
+      });
+}
+
+/** Removes a membership unless a newer event re-created it after `at`. Returns rows removed. */
+export async function deleteMembership(
+  db: Db,
+  organizationId: string,
+  userId: string,
+  at: Date,
+): Promise<number> {
+  return db.$executeRaw`
+    DELETE FROM memberships
+    WHERE organization_id = ${organizationId}::uuid AND user_id = ${userId}::uuid
+      AND (clerk_updated_at IS NULL OR clerk_updated_at <= ${at})`;
+}
