@@ -58,6 +58,13 @@ export const envSchema = z.object({
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).default(10_000),
   JOBS_ENABLED: booleanFromEnv.default(true),
 
+  STORAGE_DIR: z.string().default(".data/storage"),
+  RECORDING_MAX_BYTES: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(2 * 1024 * 1024 * 1024),
+
   STRIPE_PRICE_PRO: optionalString,
   STRIPE_PRICE_BUSINESS: optionalString,
 });

@@ -4,6 +4,7 @@ import type { Config } from "./config";
 import type { Clock } from "./lib/clock";
 import type { Logger } from "./lib/logger";
 import type { Metrics } from "./lib/metrics";
+import type { StorageProvider } from "./services/storageService";
 
 /**
  * What the app is built from. `server.ts` makes the production one; tests make their own
@@ -17,4 +18,6 @@ export interface AppContext {
   metrics: Metrics;
   /** Shared Redis when REDIS_URL is set; null means single-instance, in-memory fallbacks. */
   redis: Redis | null;
+  /** Where recordings are kept (local disk under STORAGE_DIR by default). */
+  storage: StorageProvider;
 }

@@ -15,6 +15,7 @@ import type { AppContext } from "./context";
 import { systemClock } from "./lib/clock";
 import { createLogger, type Logger } from "./lib/logger";
 import { createMetrics } from "./lib/metrics";
+import { LocalDiskStorage } from "./services/storageService";
 
 /** Something to stop on shutdown after the HTTP server has drained (jobs, consumers). */
 export type StopHook = () => Promise<void> | void;
@@ -78,6 +79,7 @@ export async function startServer(
     clock: systemClock,
     metrics: createMetrics(),
     redis,
+    storage: new LocalDiskStorage(path.resolve(config.STORAGE_DIR)),
   };
   const app = createApp(ctx);
   const server = await new Promise<Server>((resolve, reject) => {

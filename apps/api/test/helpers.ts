@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import { createPrismaClient, type PrismaClient } from "@zigznote/database";
 import type { Express } from "express";
 import { Redis } from "ioredis";
@@ -7,6 +10,7 @@ import type { AppContext } from "../src/context";
 import { ManualClock, systemClock, type Clock } from "../src/lib/clock";
 import { createLogger } from "../src/lib/logger";
 import { createMetrics } from "../src/lib/metrics";
+import { LocalDiskStorage } from "../src/services/storageService";
 import { testDatabaseUrl, testRedisUrl } from "./env";
 
 export interface TestContextOptions {
@@ -26,7 +30,11 @@ export interface TestApp {
 
 /** A real app on the test database (and real Redis when asked), with a test clock if given. */
 export function createTestApp(options: TestContextOptions = {}): TestApp {
+  // Each app gets its own storage folder unless the test names one.
+  const storageDir =
+    options.env?.STORAGE_DIR ?? mkdtempSync(path.join(tmpdir(), "zigznote-storage-"));
   const config = loadConfig({
+    STORAGE_DIR: storageDir,
     NODE_ENV: "test",
     LOG_LEVEL: process.env.LOG_LEVEL ?? "silent",
     DATABASE_URL: testDatabaseUrl,
@@ -43,6 +51,7 @@ export function createTestApp(options: TestContextOptions = {}): TestApp {
     clock: options.clock ?? systemClock,
     metrics: createMetrics(),
     redis,
+    storage: new LocalDiskStorage(storageDir),
   };
   return {
     ctx,
@@ -50,6 +59,7 @@ export function createTestApp(options: TestContextOptions = {}): TestApp {
     async close() {
       if (ownsDb) await db.$disconnect();
       if (redis) await redis.quit();
+      if (!options.env?.STORAGE_DIR) rmSync(storageDir, { recursive: true, force: true });
     },
   };
 }
