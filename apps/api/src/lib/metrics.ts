@@ -1,9 +1,13 @@
-import { collectDefaultMetrics, Histogram, Registry } from "prom-client";
+import { collectDefaultMetrics, Counter, Histogram, Registry } from "prom-client";
 
 /** Prometheus metrics of one app instance (its own registry, so tests can run several). */
 export interface Metrics {
   registry: Registry;
   httpRequestDuration: Histogram<"method" | "route" | "status_code">;
+  /** Job runs by outcome: succeeded, failed, or skipped (another instance had the tick). */
+  jobRuns: Counter<"job" | "outcome">;
+  jobDuration: Histogram<"job">;
+  jobRowsAffected: Counter<"job">;
 }
 
 export function createMetrics(): Metrics {
@@ -16,5 +20,24 @@ export function createMetrics(): Metrics {
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: [registry],
   });
-  return { registry, httpRequestDuration };
+  const jobRuns = new Counter({
+    name: "zigznote_job_runs_total",
+    help: "Scheduled job runs in this instance by job and outcome",
+    labelNames: ["job", "outcome"] as const,
+    registers: [registry],
+  });
+  const jobDuration = new Histogram({
+    name: "zigznote_job_duration_seconds",
+    help: "Duration of job runs executed by this instance",
+    labelNames: ["job"] as const,
+    buckets: [0.01, 0.05, 0.1, 0.5, 1, 5, 15, 60, 300],
+    registers: [registry],
+  });
+  const jobRowsAffected = new Counter({
+    name: "zigznote_job_rows_affected_total",
+    help: "Rows changed by job runs executed by this instance",
+    labelNames: ["job"] as const,
+    registers: [registry],
+  });
+  return { registry, httpRequestDuration, jobRuns, jobDuration, jobRowsAffected };
 }

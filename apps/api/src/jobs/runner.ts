@@ -1,0 +1,135 @@
+/**
+ * Runs scheduled jobs exactly once per tick across every API instance, never overlapping.
+ *
+ * Every instance's scheduler fires on every tick. Each firing tries to claim the tick in one
+ * short transaction that holds a PostgreSQL advisory lock on the job's name, so claims of one
+ * job are decided one at a time:
+ *   1. a run still 'running' past the job's lease belongs to a dead instance: close it as failed;
+ *   2. a run still 'running' within its lease means the previous tick is not done: skip (overlap);
+ *   3. insert this tick's run row; the unique (job_name, scheduled_for) index lets exactly one
+ *      instance in, the others skip.
+ * The 'running' row (with a partial unique index: one running run per job) is the lock while the
+ * job works, so no database transaction stays open while jobs call Recall or touch storage.
+ */
+import type { Prisma } from "@zigznote/database";
+import type { AppContext } from "../context";
+
+export interface JobRunContext {
+  ctx: AppContext;
+  /** The tick this run belongs to (the scheduled time, or the start of a manual run). */
+  scheduledFor: Date;
+  /** "Now" for the job's selection, from the app's clock (tests move it). */
+  now: Date;
+}
+
+export interface JobResult {
+  rowsAffected: number;
+  /** Anything worth keeping in the logs (counts per outcome, batches, ...). */
+  summary?: Record<string, unknown>;
+}
+
+export interface JobDefinition {
+  name: string;
+  /** Cron expression, interpreted in CRON_TIMEZONE. */
+  schedule: string;
+  description: string;
+  /** After this long a 'running' run is presumed dead (its instance crashed) and closed. */
+  leaseMs: number;
+  run(context: JobRunContext): Promise<JobResult>;
+}
+
+export type RunOutcome =
+  | { status: "succeeded"; runId: string; rowsAffected: number; durationMs: number }
+  | { status: "failed"; runId: string; error: string; durationMs: number }
+  | { status: "skipped"; reason: "already_ran_this_tick" | "previous_run_in_progress" };
+
+export interface RunJobOptions {
+  scheduledFor: Date;
+  instanceId: string;
+}
+
+async function claimRun(
+  ctx: AppContext,
+  job: JobDefinition,
+  options: RunJobOptions,
+): Promise<{ runId: string } | { skipped: "already_ran_this_tick" | "previous_run_in_progress" }> {
+  return ctx.db.$transaction(async (tx: Prisma.TransactionClient) => {
+    await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${`zigznote:job:${job.name}`}))`;
+    const now = ctx.clock.now();
+    await tx.$executeRaw`
+      UPDATE job_runs
+         SET outcome = 'failed', finished_at = ${now},
+             error = 'abandoned: no result within the lease (instance stopped or crashed)'
+       WHERE job_name = ${job.name} AND outcome = 'running'
+         AND started_at < ${new Date(now.getTime() - job.leaseMs)}`;
+    const running = await tx.$queryRaw<{ id: string }[]>`
+      SELECT id FROM job_runs WHERE job_name = ${job.name} AND outcome = 'running' LIMIT 1`;
+    if (running.length > 0) return { skipped: "previous_run_in_progress" as const };
+    const inserted = await tx.$queryRaw<{ id: string }[]>`
+      INSERT INTO job_runs (job_name, scheduled_for, instance_id, started_at, outcome)
+      VALUES (${job.name}, ${options.scheduledFor}, ${options.instanceId}, ${now}, 'running')
+      ON CONFLICT (job_name, scheduled_for) DO NOTHING
+      RETURNING id`;
+    const runId = inserted[0]?.id;
+    return runId ? { runId } : { skipped: "already_ran_this_tick" as const };
+  });
+}
+
+/** Claims the tick and, if this instance won it, runs the job and records the outcome. */
+export async function runJob(
+  ctx: AppContext,
+  job: JobDefinition,
+  options: RunJobOptions,
+): Promise<RunOutcome> {
+  const claim = await claimRun(ctx, job, options);
+  if ("skipped" in claim) {
+    ctx.metrics.jobRuns.inc({ job: job.name, outcome: "skipped" });
+    ctx.logger.debug({ job: job.name, reason: claim.skipped }, "job run skipped");
+    return { status: "skipped", reason: claim.skipped };
+  }
+
+  const started = performance.now();
+  const endTimer = ctx.metrics.jobDuration.startTimer({ job: job.name });
+  try {
+    const result = await job.run({ ctx, scheduledFor: options.scheduledFor, now: ctx.clock.now() });
+    const durationMs = performance.now() - started;
+    await ctx.db.jobRun.update({
+      where: { id: claim.runId },
+      data: {
+        outcome: "succeeded",
+        finishedAt: ctx.clock.now(),
+        rowsAffected: result.rowsAffected,
+      },
+    });
+    endTimer();
+    ctx.metrics.jobRuns.inc({ job: job.name, outcome: "succeeded" });
+    ctx.metrics.jobRowsAffected.inc({ job: job.name }, result.rowsAffected);
+    ctx.logger.info(
+      {
+        job: job.name,
+        runId: claim.runId,
+        rowsAffected: result.rowsAffected,
+        durationMs,
+        ...result.summary,
+      },
+      "job run succeeded",
+    );
+    return {
+      status: "succeeded",
+      runId: claim.runId,
+      rowsAffected: result.rowsAffected,
+      durationMs,
+    };
+  } catch (error) {
+    const durationMs = performance.now() - started;
+    const message = error instanceof Error ? error.message : String(error);
+    await ctx.db.jobRun.update({
+      where: { id: claim.runId },
+      data: { outcome: "failed", finishedAt: ctx.clock.now(), error: message.slice(0, 2000) },
+    });
+    endTimer();
+    ctx.metrics.jobRuns.inc({ job: job.name, outcome: "failed" });
+    ctx.logger.error({ err: error, job: job.name, runId: claim.runId }, "job run failed");
+    return { status: "failed", runId: claim.runId, error: message, durationMs };
+  }
+}
