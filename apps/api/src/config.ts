@@ -57,6 +57,22 @@ export const envSchema = z.object({
   JSON_BODY_LIMIT: byteSize.default("1mb"),
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).default(10_000),
   JOBS_ENABLED: booleanFromEnv.default(true),
+  CRON_TIMEZONE: z
+    .string()
+    .default("UTC")
+    .refine((zone) => {
+      try {
+        new Intl.DateTimeFormat("en-US", { timeZone: zone });
+        return true;
+      } catch {
+        return false;
+      }
+    }, "expected an IANA timezone such as UTC or Europe/Paris"),
+  /** Rows a job handles per batch (keeps memory and transactions small). */
+  JOB_BATCH_SIZE: z.coerce.number().int().min(1).max(10_000).default(500),
+  /** Parallel calls a job makes to Recall or storage. */
+  JOB_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(8),
+  STORAGE_PURGE_AFTER_DAYS: z.coerce.number().int().min(0).default(30),
 
   STORAGE_DIR: z.string().default(".data/storage"),
   RECORDING_MAX_BYTES: z.coerce

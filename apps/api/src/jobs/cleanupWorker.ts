@@ -1,0 +1,72 @@
+import pLimit from "p-limit";
+import type { AppContext } from "../context";
+import type { JobResult } from "./runner";
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+/**
+ * Meetings soft-deleted more than STORAGE_PURGE_AFTER_DAYS ago lose their stored objects: the
+ * files first, then, in one transaction per batch, the rows and the meeting's `purgedAt`. The
+ * rows are the list of what remains to delete, so a failure anywhere is finished by the next run
+ * and no file is ever left without a row. A meeting whose file could not be deleted keeps its
+ * rows and is retried next run.
+ */
+export async function cleanupOrphanedStorage(ctx: AppContext, now: Date): Promise<JobResult> {
+  const cutoff = new Date(now.getTime() - ctx.config.STORAGE_PURGE_AFTER_DAYS * DAY_MS);
+  const limit = pLimit(ctx.config.JOB_CONCURRENCY);
+  const failedMeetings = new Set<string>();
+  let purgedMeetings = 0;
+  let deletedObjects = 0;
+  let freedBytes = 0n;
+
+  for (;;) {
+    const meetings = await ctx.db.meeting.findMany({
+      where: { deletedAt: { lt: cutoff }, purgedAt: null, id: { notIn: [...failedMeetings] } },
+      select: { id: true },
+      orderBy: { deletedAt: "asc" },
+      take: ctx.config.JOB_BATCH_SIZE,
+    });
+    if (meetings.length === 0) break;
+    const meetingIds = meetings.map((meeting) => meeting.id);
+    const objects = await ctx.db.storageObject.findMany({
+      where: { meetingId: { in: meetingIds } },
+      select: { id: true, key: true, meetingId: true, sizeBytes: true },
+    });
+
+    const results = await Promise.allSettled(
+      objects.map((object) => limit(() => ctx.storage.delete(object.key))),
+    );
+    const deleted = objects.filter((object, index) => {
+      if (results[index]!.status === "fulfilled") return true;
+      failedMeetings.add(object.meetingId);
+      ctx.logger.warn(
+        { err: (results[index] as PromiseRejectedResult).reason, key: object.key },
+        "could not delete a stored object; retrying next run",
+      );
+      return false;
+    });
+    const purgeable = meetingIds.filter((id) => !failedMeetings.has(id));
+
+    await ctx.db.$transaction([
+      ctx.db.storageObject.deleteMany({
+        where: { id: { in: deleted.map((object) => object.id) } },
+      }),
+      ctx.db.meeting.updateMany({
+        where: { id: { in: purgeable }, purgedAt: null },
+        data: { purgedAt: now },
+      }),
+    ]);
+    purgedMeetings += purgeable.length;
+    deletedObjects += deleted.length;
+    freedBytes += deleted.reduce((sum, object) => sum + object.sizeBytes, 0n);
+  }
+
+  return {
+    rowsAffected: purgedMeetings,
+    summary: {
+      deletedObjects,
+      freedBytes: freedBytes.toString(),
+      failedMeetings: failedMeetings.size,
+    },
+  };
+}
