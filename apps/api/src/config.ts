@@ -86,7 +86,8 @@ export const envSchema = z.object({
   API_KEY_IP_MAX_FAILURES: z.coerce.number().int().min(1).default(50),
   API_KEY_FAILURE_WINDOW_SECONDS: z.coerce.number().int().min(1).default(900),
   API_KEY_LOCKOUT_SECONDS: z.coerce.number().int().min(1).default(900),
-  API_KEY_LOCKOUT_MAX_ENTRIES: z.coerce.number().int().min(1).default(100_000),
+  API_KEY_LOCKOUT_MAX_ENTRIES: z.coerce.number().int().min(1).default(50_000),
+  API_KEY_CACHE_SECONDS: z.coerce.number().int().min(0).default(60),
   API_KEY_LAST_USED_INTERVAL_SECONDS: z.coerce.number().int().min(0).default(60),
 
   STRIPE_PRICE_PRO: optionalString,

@@ -47,7 +47,12 @@ describe("API key brute-force protection", () => {
   });
 
   it("counts every failure kind (malformed, unknown, revoked, expired) against the pair", async () => {
-    const testApp = open({ TRUST_PROXY: "loopback", API_KEY_MAX_FAILURES: "4" });
+    // The test edits the key row behind the API's back: no cached copy may hide the edits.
+    const testApp = open({
+      TRUST_PROXY: "loopback",
+      API_KEY_MAX_FAILURES: "4",
+      API_KEY_CACHE_SECONDS: "0",
+    });
     const { key, organizationId } = await apiKeyHeaderFor(testApp, { scopes: ["meetings:read"] });
     const keyId = key.slice(8, 20);
     const ip = "203.0.113.20";

@@ -1,4 +1,4 @@
-import { createMeeting, createOrganization } from "@zigznote/database/testing";
+import { createMeeting, createOrganization, uniqueSuffix } from "@zigznote/database/testing";
 import express from "express";
 import request from "supertest";
 import { authenticate, requireScope } from "../src/middleware/auth";
@@ -117,6 +117,32 @@ describe("/api/v1/api-keys", () => {
     const after = await request(testApp.app).get("/api/v1/me").set(bearer(key));
     expect(after.status).toBe(401);
     expect(after.body.error.code).toBe("API_KEY_REVOKED");
+  });
+
+  it("revokes on every instance sharing Redis, even one holding the key in its cache", async () => {
+    const shared = { REDIS_KEY_PREFIX: `test-${uniqueSuffix()}` };
+    const a = createTestApp({ env: shared, redis: true });
+    const b = createTestApp({ env: shared, redis: true });
+    try {
+      const admin = await authHeaderFor(a);
+      const created = await request(a.app)
+        .post("/api/v1/api-keys")
+        .set(admin.headers)
+        .send({ name: "shared", scopes: ["meetings:read"] });
+      // b verifies the key once, which caches its row.
+      expect((await request(b.app).get("/api/v1/me").set(bearer(created.body.key))).status).toBe(
+        200,
+      );
+      const revoked = await request(a.app)
+        .delete(`/api/v1/api-keys/${created.body.id}`)
+        .set(admin.headers);
+      expect(revoked.status).toBe(200);
+      const onB = await request(b.app).get("/api/v1/me").set(bearer(created.body.key));
+      expect(onB.status).toBe(401);
+      expect(onB.body.error.code).toBe("API_KEY_REVOKED");
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+    }
   });
 
   it("answers 404 when revoking another organization's key", async () => {

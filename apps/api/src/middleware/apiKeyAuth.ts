@@ -1,5 +1,5 @@
 import { isIPv4, isIPv6 } from "node:net";
-import { isAppError, TooManyRequestsError } from "@zigznote/shared";
+import { isAppError, TooManyRequestsError, UnauthorizedError } from "@zigznote/shared";
 import { LRUCache } from "lru-cache";
 import {
   RateLimiterMemory,
@@ -10,7 +10,14 @@ import {
 } from "rate-limiter-flexible";
 import type { AppContext } from "../context";
 import { scopesForRole, type Scope } from "../lib/scopes";
-import { claimedKeyId, touchApiKey, verifyApiKey } from "../services/apiKeyService";
+import { ApiKeyCache } from "../lib/apiKeyCache";
+import {
+  checkApiKey,
+  claimedKeyId,
+  parseApiKey,
+  touchApiKey,
+  type StoredApiKey,
+} from "../services/apiKeyService";
 import type { AuthContext } from "./auth";
 
 /**
@@ -205,15 +212,18 @@ export function createApiKeyLockout(ctx: Pick<AppContext, "config" | "redis">): 
 export function createApiKeyAuthenticator(
   ctx: AppContext,
   lockout: ApiKeyLockout = createApiKeyLockout(ctx),
+  cache: ApiKeyCache = new ApiKeyCache(ctx),
 ): (token: string, clientIp: string | undefined) => Promise<AuthContext> {
   return async (token, clientIp) => {
     const address = lockoutAddress(clientIp);
     const keyId = claimedKeyId(token);
     const { pairHasFailures } = await lockout.assertNotLocked(address, keyId);
     const now = ctx.clock.now();
-    let key: Awaited<ReturnType<typeof verifyApiKey>>;
+    let key: StoredApiKey;
     try {
-      key = await verifyApiKey(ctx.db, { token, now });
+      const parsed = parseApiKey(token);
+      if (!parsed) throw new UnauthorizedError("Invalid API key", "INVALID_API_KEY");
+      key = checkApiKey(await cache.find(parsed.keyId), parsed, now);
     } catch (error) {
       if (isAppError(error) && error.status === 401) {
         await lockout.recordFailure(address, keyId);
@@ -222,7 +232,12 @@ export function createApiKeyAuthenticator(
       throw error;
     }
     if (pairHasFailures) await lockout.recordSuccess(address, keyId);
-    await touchApiKey(ctx.db, key, now, ctx.config.API_KEY_LAST_USED_INTERVAL_SECONDS);
+    const interval = ctx.config.API_KEY_LAST_USED_INTERVAL_SECONDS;
+    const isDue = !key.lastUsedAt || now.getTime() - key.lastUsedAt.getTime() >= interval * 1000;
+    if (isDue) {
+      await touchApiKey(ctx.db, key, now, interval);
+      cache.noteUsed(key.prefix, now);
+    }
     return {
       kind: "apiKey",
       organizationId: key.organizationId,

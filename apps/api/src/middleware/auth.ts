@@ -9,6 +9,7 @@ import {
 } from "@zigznote/shared";
 import type { NextFunction, Request, RequestHandler, Response } from "express";
 import type { AppContext } from "../context";
+import type { ApiKeyCache } from "../lib/apiKeyCache";
 import { SCOPES, scopesForRole, type Scope } from "../lib/scopes";
 import { API_KEY_FAMILY } from "../services/apiKeyService";
 import {
@@ -210,6 +211,8 @@ function assertActive(userDeletedAt: Date | null, organizationDeletedAt: Date | 
 export interface AuthenticateOptions {
   /** Shared lockout counters (tests and benchmarks inspect them); one per app by default. */
   lockout?: ApiKeyLockout;
+  /** The cache of verified keys; share it with whatever revokes keys (routes/apiKeys). */
+  apiKeyCache?: ApiKeyCache;
 }
 
 /**
@@ -219,7 +222,7 @@ export interface AuthenticateOptions {
  * active organization, 429 while locked out.
  */
 export function authenticate(ctx: AppContext, options: AuthenticateOptions = {}): RequestHandler {
-  const authenticateApiKey = createApiKeyAuthenticator(ctx, options.lockout);
+  const authenticateApiKey = createApiKeyAuthenticator(ctx, options.lockout, options.apiKeyCache);
   const authenticateSession = createSessionAuthenticator(ctx);
   return async (req: Request, _res: Response, next: NextFunction) => {
     const header = req.get("authorization");

@@ -1,5 +1,6 @@
 import { Router } from "express";
 import type { AppContext } from "../context";
+import type { ApiKeyCache } from "../lib/apiKeyCache";
 import { requireRole } from "../middleware/auth";
 import { validate, validated } from "../middleware/validate";
 import { bearerAuth, errorResponses, openApiRegistry } from "../openapi/registry";
@@ -53,7 +54,7 @@ openApiRegistry.registerPath({
 });
 
 /** Key management: admins only, and only with a session (a key cannot mint or revoke keys). */
-export function createApiKeysRouter(ctx: AppContext): Router {
+export function createApiKeysRouter(ctx: AppContext, apiKeyCache: ApiKeyCache): Router {
   const router = Router();
   router.use(requireRole("admin"));
 
@@ -75,13 +76,13 @@ export function createApiKeysRouter(ctx: AppContext): Router {
 
   router.delete("/:id", validate({ params: ApiKeyIdParams }), async (req, res) => {
     const { id } = validated(req, "params", ApiKeyIdParams);
-    res.json(
-      await revokeApiKey(ctx.db, {
-        organizationId: req.auth.organizationId,
-        id,
-        now: ctx.clock.now(),
-      }),
-    );
+    const revoked = await revokeApiKey(ctx.db, {
+      organizationId: req.auth.organizationId,
+      id,
+      now: ctx.clock.now(),
+    });
+    await apiKeyCache.invalidate(revoked.prefix);
+    res.json(revoked);
   });
 
   return router;

@@ -1,5 +1,6 @@
 import { Router, type RequestHandler } from "express";
 import type { AppContext } from "../context";
+import { ApiKeyCache } from "../lib/apiKeyCache";
 import { authenticate } from "../middleware/auth";
 import { createApiKeysRouter } from "./apiKeys";
 import { createMeRouter } from "./me";
@@ -19,8 +20,10 @@ export interface ApiRouterOptions {
  */
 export function createApiRouter(ctx: AppContext, options: ApiRouterOptions = {}): Router {
   const router = Router();
-  const auth = options.authenticate ?? authenticate(ctx);
+  // One cache of verified keys: the revoke route must drop exactly the copies auth reads.
+  const apiKeyCache = new ApiKeyCache(ctx);
+  const auth = options.authenticate ?? authenticate(ctx, { apiKeyCache });
   router.use("/me", auth, createMeRouter(ctx));
-  router.use("/api-keys", auth, createApiKeysRouter(ctx));
+  router.use("/api-keys", auth, createApiKeysRouter(ctx, apiKeyCache));
   return router;
 }

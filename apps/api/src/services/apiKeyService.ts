@@ -177,33 +177,73 @@ export async function revokeApiKey(
 // wrong secret and response times do not tell them apart.
 const DUMMY_HASH = hashSecret("zigznote-no-such-key");
 
+/** What authentication needs of a key row (small enough to cache). */
+export interface StoredApiKey {
+  id: string;
+  organizationId: string;
+  prefix: string;
+  secretHash: string;
+  scopes: string[];
+  lastUsedAt: Date | null;
+  expiresAt: Date | null;
+  revokedAt: Date | null;
+  isOrganizationDeleted: boolean;
+}
+
+/** The key with this public id, or null. */
+export async function findStoredApiKey(db: Db, keyId: string): Promise<StoredApiKey | null> {
+  const row = await db.apiKey.findUnique({
+    where: { prefix: keyId },
+    select: {
+      id: true,
+      organizationId: true,
+      prefix: true,
+      secretHash: true,
+      scopes: true,
+      lastUsedAt: true,
+      expiresAt: true,
+      revokedAt: true,
+      organization: { select: { deletedAt: true } },
+    },
+  });
+  if (!row) return null;
+  const { organization, ...key } = row;
+  return { ...key, isOrganizationDeleted: organization.deletedAt !== null };
+}
+
 /**
- * Checks a presented key. Throws UnauthorizedError: INVALID_API_KEY for malformed, unknown or
- * wrong-secret keys (indistinguishable on purpose), API_KEY_REVOKED / API_KEY_EXPIRED only when
- * the secret was right (the holder learns why; a guesser learns nothing).
+ * Checks a parsed key against its stored row. Throws UnauthorizedError: INVALID_API_KEY for
+ * unknown or wrong-secret keys (indistinguishable on purpose, like malformed ones),
+ * API_KEY_REVOKED / API_KEY_EXPIRED only when the secret was right (the holder learns why;
+ * a guesser learns nothing).
  */
+export function checkApiKey(
+  stored: StoredApiKey | null,
+  parsed: ParsedApiKey,
+  now: Date,
+): StoredApiKey {
+  const presented = Buffer.from(hashSecret(parsed.secret), "hex");
+  const expected = Buffer.from(stored?.secretHash ?? DUMMY_HASH, "hex");
+  const isMatch = expected.length === presented.length && timingSafeEqual(expected, presented);
+  if (!stored || !isMatch) throw new UnauthorizedError("Invalid API key", "INVALID_API_KEY");
+  if (stored.revokedAt) throw new UnauthorizedError("This API key was revoked", "API_KEY_REVOKED");
+  if (stored.expiresAt && stored.expiresAt.getTime() <= now.getTime()) {
+    throw new UnauthorizedError("This API key has expired", "API_KEY_EXPIRED");
+  }
+  if (stored.isOrganizationDeleted) {
+    throw new UnauthorizedError("The key's organization was deleted", "ORGANIZATION_DELETED");
+  }
+  return stored;
+}
+
+/** Parses and checks a presented key against the database (no cache). */
 export async function verifyApiKey(
   db: Db,
   input: { token: string; now: Date },
-): Promise<ApiKey & { organization: { status: string; deletedAt: Date | null } }> {
+): Promise<StoredApiKey> {
   const parsed = parseApiKey(input.token);
   if (!parsed) throw new UnauthorizedError("Invalid API key", "INVALID_API_KEY");
-  const row = await db.apiKey.findUnique({
-    where: { prefix: parsed.keyId },
-    include: { organization: { select: { status: true, deletedAt: true } } },
-  });
-  const presented = Buffer.from(hashSecret(parsed.secret), "hex");
-  const stored = Buffer.from(row?.secretHash ?? DUMMY_HASH, "hex");
-  const isMatch = stored.length === presented.length && timingSafeEqual(stored, presented);
-  if (!row || !isMatch) throw new UnauthorizedError("Invalid API key", "INVALID_API_KEY");
-  if (row.revokedAt) throw new UnauthorizedError("This API key was revoked", "API_KEY_REVOKED");
-  if (row.expiresAt && row.expiresAt.getTime() <= input.now.getTime()) {
-    throw new UnauthorizedError("This API key has expired", "API_KEY_EXPIRED");
-  }
-  if (row.organization.deletedAt) {
-    throw new UnauthorizedError("The key's organization was deleted", "ORGANIZATION_DELETED");
-  }
-  return row;
+  return checkApiKey(await findStoredApiKey(db, parsed.keyId), parsed, input.now);
 }
 
 /**
@@ -213,7 +253,7 @@ export async function verifyApiKey(
  */
 export async function touchApiKey(
   db: Db,
-  key: Pick<ApiKey, "id" | "lastUsedAt">,
+  key: Pick<StoredApiKey, "id" | "lastUsedAt">,
   now: Date,
   intervalSeconds: number,
 ): Promise<boolean> {
