@@ -262,3 +262,15 @@ describe("scopes and tenancy on key-reachable routes", () => {
     ]);
   });
 });
+
+describe("OpenAPI document", () => {
+  it("documents /api/v1/me and /api/v1/api-keys with bearer security", async () => {
+    const res = await request(testApp.app).get("/openapi.json");
+    expect(res.status).toBe(200);
+    expect(Object.keys(res.body.paths)).toEqual(
+      expect.arrayContaining(["/api/v1/me", "/api/v1/api-keys", "/api/v1/api-keys/{id}"]),
+    );
+    expect(res.body.paths["/api/v1/api-keys"].post.security).toEqual([{ bearerAuth: [] }]);
+    expect(JSON.stringify(res.body.components.schemas.CreatedApiKey)).toContain('"key"');
+  });
+});
