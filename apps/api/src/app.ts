@@ -7,10 +7,12 @@ import { httpMetrics } from "./middleware/httpMetrics";
 import { requestId } from "./middleware/requestId";
 import { createDocsRouter } from "./routes/docs";
 import { createHealthRouter } from "./routes/health";
-import { createApiRouter } from "./routes";
+import { createApiRouter, type ApiRouterOptions } from "./routes";
+
+export type AppOptions = ApiRouterOptions;
 
 /** Builds the Express app from its context. Does not listen: `server.ts` and tests do. */
-export function createApp(ctx: AppContext): Express {
+export function createApp(ctx: AppContext, options: AppOptions = {}): Express {
   const app = express();
   app.disable("x-powered-by");
   // Which hop's address is the client's: nobody's but the socket peer unless configured.
@@ -40,7 +42,11 @@ export function createApp(ctx: AppContext): Express {
 
   // Webhook routes (raw bodies, signature checks) are mounted before the JSON parser.
 
-  app.use("/api/v1", express.json({ limit: ctx.config.JSON_BODY_LIMIT }), createApiRouter(ctx));
+  app.use(
+    "/api/v1",
+    express.json({ limit: ctx.config.JSON_BODY_LIMIT }),
+    createApiRouter(ctx, options),
+  );
 
   app.use(notFoundHandler);
   app.use(errorHandler(ctx.logger));

@@ -25,6 +25,22 @@ describe("loadConfig", () => {
     ]);
   });
 
+  it("reads the Clerk and API key settings", () => {
+    const config = loadConfig({
+      CLERK_JWT_KEY: "-----BEGIN PUBLIC KEY-----\\nMIIB\\n-----END PUBLIC KEY-----",
+      CLERK_AUTHORIZED_PARTIES: "https://app.example, http://localhost:3000",
+    });
+    expect(config.CLERK_JWT_KEY).toBe("-----BEGIN PUBLIC KEY-----\nMIIB\n-----END PUBLIC KEY-----");
+    expect(config.CLERK_AUTHORIZED_PARTIES).toEqual([
+      "https://app.example",
+      "http://localhost:3000",
+    ]);
+    expect(config.API_KEY_MAX_FAILURES).toBe(10);
+    expect(config.API_KEY_IP_MAX_FAILURES).toBe(50);
+    expect(config.API_KEY_LOCKOUT_SECONDS).toBe(900);
+    expect(() => loadConfig({ API_KEY_MAX_FAILURES: "0" })).toThrow(ConfigError);
+  });
+
   it("names every bad variable in one readable error", () => {
     let caught: unknown;
     try {

@@ -35,6 +35,20 @@ const trustProxy = z
       .filter((part) => part.length > 0);
   });
 
+/** A comma-separated list ("a, b") as an array without empty parts. */
+const commaList = z
+  .string()
+  .default("")
+  .transform((value) =>
+    value
+      .split(",")
+      .map((part) => part.trim())
+      .filter((part) => part.length > 0),
+  );
+
+/** A PEM block; env files often carry it on one line with literal "\n" escapes. */
+const pem = optionalString.transform((value) => value?.replace(/\\n/g, "\n"));
+
 const byteSize = z
   .string()
   .trim()
@@ -80,6 +94,24 @@ export const envSchema = z.object({
     .int()
     .positive()
     .default(2 * 1024 * 1024 * 1024),
+
+  REDIS_KEY_PREFIX: z
+    .string()
+    .trim()
+    .regex(/^[A-Za-z0-9:_-]{1,64}$/)
+    .default("zigznote"),
+
+  CLERK_JWT_KEY: pem,
+  CLERK_SECRET_KEY: optionalString,
+  CLERK_AUTHORIZED_PARTIES: commaList,
+
+  API_KEY_MAX_FAILURES: z.coerce.number().int().min(1).default(10),
+  API_KEY_IP_MAX_FAILURES: z.coerce.number().int().min(1).default(50),
+  API_KEY_FAILURE_WINDOW_SECONDS: z.coerce.number().int().min(1).default(900),
+  API_KEY_LOCKOUT_SECONDS: z.coerce.number().int().min(1).default(900),
+  API_KEY_LOCKOUT_MAX_ENTRIES: z.coerce.number().int().min(1).default(50_000),
+  API_KEY_CACHE_SECONDS: z.coerce.number().int().min(0).default(60),
+  API_KEY_LAST_USED_INTERVAL_SECONDS: z.coerce.number().int().min(0).default(60),
 
   STRIPE_PRICE_PRO: optionalString,
   STRIPE_PRICE_BUSINESS: optionalString,

@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { createPrismaClient, type PrismaClient } from "@zigznote/database";
+import { uniqueSuffix } from "@zigznote/database/testing";
 import type { Express } from "express";
 import { Redis } from "ioredis";
 import { createApp } from "../src/app";
@@ -11,6 +12,7 @@ import { ManualClock, systemClock, type Clock } from "../src/lib/clock";
 import { createLogger } from "../src/lib/logger";
 import { createMetrics } from "../src/lib/metrics";
 import { LocalDiskStorage } from "../src/services/storageService";
+import { clerkTestEnv } from "./auth";
 import { testDatabaseUrl, testRedisUrl } from "./env";
 
 export interface TestContextOptions {
@@ -28,7 +30,11 @@ export interface TestApp {
   close(): Promise<void>;
 }
 
-/** A real app on the test database (and real Redis when asked), with a test clock if given. */
+/**
+ * A real app on the test database (and real Redis when asked), with a test clock if given.
+ * It trusts session JWTs from `signClerkToken` (test/auth.ts): CLERK_JWT_KEY is the test key
+ * pair's public half unless `env` says otherwise.
+ */
 export function createTestApp(options: TestContextOptions = {}): TestApp {
   // Each app gets its own storage folder unless the test names one.
   const storageDir =
@@ -39,6 +45,10 @@ export function createTestApp(options: TestContextOptions = {}): TestApp {
     LOG_LEVEL: process.env.LOG_LEVEL ?? "silent",
     DATABASE_URL: testDatabaseUrl,
     JOBS_ENABLED: "false",
+    ...clerkTestEnv(),
+    // Redis is shared by every suite on the machine: each app gets its own key space unless
+    // the test shares one on purpose (two instances of one deployment).
+    REDIS_KEY_PREFIX: `test-${uniqueSuffix()}`,
     ...options.env,
   });
   const ownsDb = options.db === undefined;
