@@ -27,6 +27,7 @@ import type { AppContext } from "../src/context";
 import { systemClock } from "../src/lib/clock";
 import { createLogger } from "../src/lib/logger";
 import { createMetrics } from "../src/lib/metrics";
+import { LocalDiskStorage } from "../src/services/storageService";
 import { createApiKeyLockout } from "../src/middleware/apiKeyAuth";
 import { createApiKey, formatApiKey } from "../src/services/apiKeyService";
 
@@ -77,6 +78,7 @@ async function main(): Promise<void> {
     clock: systemClock,
     metrics: createMetrics(),
     redis: null,
+    storage: new LocalDiskStorage(config.STORAGE_DIR),
   };
   const organization = await createOrganization(db);
   const { apiKey, plainKey } = await createApiKey(db, {
