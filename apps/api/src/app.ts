@@ -8,9 +8,20 @@ import { requestId } from "./middleware/requestId";
 import { createDocsRouter } from "./routes/docs";
 import { createHealthRouter } from "./routes/health";
 import { createApiRouter } from "./routes";
+import { createWebhooksRouter } from "./routes/webhooks";
+import {
+  createDefaultWebhookRegistry,
+  createWebhookProcessor,
+  type WebhookRegistry,
+} from "./webhooks";
+
+export interface CreateAppOptions {
+  /** The webhook handlers of this app (default: `createDefaultWebhookRegistry()`). */
+  webhooks?: WebhookRegistry;
+}
 
 /** Builds the Express app from its context. Does not listen: `server.ts` and tests do. */
-export function createApp(ctx: AppContext): Express {
+export function createApp(ctx: AppContext, options: CreateAppOptions = {}): Express {
   const app = express();
   app.disable("x-powered-by");
   // Which hop's address is the client's: nobody's but the socket peer unless configured.
@@ -39,6 +50,8 @@ export function createApp(ctx: AppContext): Express {
   app.use(createHealthRouter(ctx));
 
   // Webhook routes (raw bodies, signature checks) are mounted before the JSON parser.
+  const webhooks = createWebhookProcessor(ctx, options.webhooks ?? createDefaultWebhookRegistry());
+  app.use("/webhooks", createWebhooksRouter(ctx, webhooks));
 
   app.use("/api/v1", express.json({ limit: ctx.config.JSON_BODY_LIMIT }), createApiRouter(ctx));
 

@@ -1,7 +1,7 @@
 import { createPrismaClient, type PrismaClient } from "@zigznote/database";
 import type { Express } from "express";
 import { Redis } from "ioredis";
-import { createApp } from "../src/app";
+import { createApp, type CreateAppOptions } from "../src/app";
 import { loadConfig } from "../src/config";
 import type { AppContext } from "../src/context";
 import { ManualClock, systemClock, type Clock } from "../src/lib/clock";
@@ -16,6 +16,8 @@ export interface TestContextOptions {
   /** Connect to the real Redis at TEST_REDIS_URL. */
   redis?: boolean;
   db?: PrismaClient;
+  /** Options of `createApp` (e.g. a webhook registry with test handlers). */
+  app?: CreateAppOptions;
 }
 
 export interface TestApp {
@@ -46,7 +48,7 @@ export function createTestApp(options: TestContextOptions = {}): TestApp {
   };
   return {
     ctx,
-    app: createApp(ctx),
+    app: createApp(ctx, options.app),
     async close() {
       if (ownsDb) await db.$disconnect();
       if (redis) await redis.quit();

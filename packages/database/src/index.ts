@@ -14,6 +14,7 @@ export {
 export type {
   ApiKey,
   Bot,
+  DeletedMembership,
   JobRun,
   Meeting,
   Membership,
