@@ -116,7 +116,7 @@ const deleteOrganizationFromEvent: WebhookHandler = async (event, tx) => {
  * deletion and a concurrent creation cannot both miss each other.
  */
 async function lockMembership(db: Db, clerkMembershipId: string): Promise<void> {
-  await db.$queryRaw`
+  await db.$executeRaw`
     SELECT pg_advisory_xact_lock(hashtextextended(${`clerk-membership:${clerkMembershipId}`}, 0))`;
 }
 
