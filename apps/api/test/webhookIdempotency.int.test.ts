@@ -20,7 +20,7 @@ function deferred(): { promise: Promise<void>; resolve: () => void } {
   return { promise, resolve };
 }
 
-/** Resolves once a backend is waiting for a lock on processed_webhooks (the duplicate's claim). */
+/** Resolves once a backend waits for a lock in its claim (the duplicate behind the first). */
 async function waitForLockWaiter(): Promise<void> {
   for (;;) {
     const rows = await db.$queryRaw<unknown[]>`
@@ -115,11 +115,14 @@ describe("processWebhookOnce", () => {
   it("makes a concurrent duplicate wait and then report the committed first delivery", async () => {
     const claim = { provider: provider(), eventId: "evt_1", eventType: "a" };
     const gate = deferred();
+    const entered = deferred();
     const handled: string[] = [];
     const first = processWebhookOnce(db, claim, async () => {
       handled.push("first");
+      entered.resolve();
       await gate.promise;
     });
+    await entered.promise; // the first delivery holds the claim
     const second = processWebhookOnce(db, claim, () => {
       handled.push("second");
       return Promise.resolve();
@@ -134,11 +137,14 @@ describe("processWebhookOnce", () => {
   it("lets a waiting duplicate process the event when the first delivery fails", async () => {
     const claim = { provider: provider(), eventId: "evt_1", eventType: "a" };
     const gate = deferred();
+    const entered = deferred();
     const first = processWebhookOnce(db, claim, async () => {
+      entered.resolve();
       await gate.promise;
       throw new Error("first failed");
     });
     const firstOutcome = first.catch((error: Error) => error.message);
+    await entered.promise; // the first delivery holds the claim
     const second = processWebhookOnce(db, claim, () => Promise.resolve("second"));
     await waitForLockWaiter();
     gate.resolve();
@@ -150,19 +156,14 @@ describe("processWebhookOnce", () => {
   it("answers WebhookInProgressError when the first delivery holds the claim too long", async () => {
     const claim = { provider: provider(), eventId: "evt_1", eventType: "a" };
     const gate = deferred();
-    const first = processWebhookOnce(db, claim, () => gate.promise);
+    const entered = deferred();
+    const first = processWebhookOnce(db, claim, () => {
+      entered.resolve();
+      return gate.promise;
+    });
+    await entered.promise; // the first delivery holds the claim
     await expect(
-      (async () => {
-        // Start the duplicate only once the first holds the claim.
-        for (;;) {
-          const rows = await db.$queryRaw<unknown[]>`
-            SELECT 1 FROM pg_locks l JOIN pg_stat_activity a USING (pid)
-            WHERE a.query LIKE '%INSERT INTO processed_webhooks%' AND a.state = 'idle in transaction'`;
-          if (rows.length > 0) break;
-          await new Promise((r) => setTimeout(r, 10));
-        }
-        return processWebhookOnce(db, claim, () => Promise.resolve(), { lockTimeoutMs: 50 });
-      })(),
+      processWebhookOnce(db, claim, () => Promise.resolve(), { lockTimeoutMs: 50 }),
     ).rejects.toBeInstanceOf(WebhookInProgressError);
     gate.resolve();
     expect((await first).status).toBe("processed");

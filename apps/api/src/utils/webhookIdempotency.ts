@@ -1,5 +1,5 @@
 import { ConflictError } from "@zigznote/shared";
-import { Prisma, type Db, type PrismaClient } from "@zigznote/database";
+import type { Db, Prisma, PrismaClient } from "@zigznote/database";
 
 /**
  * Exactly-once effects for provider webhooks.
@@ -120,19 +120,20 @@ export async function processWebhookOnce<T>(
   handler: (tx: Prisma.TransactionClient) => Promise<T>,
   options: ProcessWebhookOnceOptions = {},
 ): Promise<ProcessWebhookOnceResult<T>> {
-  const lockTimeoutMs = Math.max(1, Math.round(options.lockTimeoutMs ?? 5_000));
+  const lockTimeoutMs = `${Math.max(1, Math.round(options.lockTimeoutMs ?? 5_000))}ms`;
+  const now = options.now ?? new Date();
   return db.$transaction(
     async (tx) => {
-      await tx.$executeRaw`SELECT set_config('lock_timeout', ${`${lockTimeoutMs}ms`}, true)`;
       let claimed: boolean;
       try {
-        claimed = await checkAndMarkProcessed(
-          tx,
-          claim.provider,
-          claim.eventId,
-          claim.eventType,
-          options.now,
-        );
+        // The claim, with this transaction's lock_timeout set by the same statement (one round
+        // trip): set_config runs when the row is produced, before the insert may have to wait.
+        const inserted = await tx.$executeRaw`
+          INSERT INTO processed_webhooks (provider, event_id, event_type, processed_at)
+          SELECT ${claim.provider}, ${claim.eventId}, ${claim.eventType}, ${now}::timestamptz
+          FROM (SELECT set_config('lock_timeout', ${lockTimeoutMs}, true)) AS settings
+          ON CONFLICT (provider, event_id) DO NOTHING`;
+        claimed = inserted === 1;
       } catch (error) {
         if (isLockTimeout(error)) throw new WebhookInProgressError(claim.provider, claim.eventId);
         throw error;
@@ -142,8 +143,9 @@ export async function processWebhookOnce<T>(
       return { status: "processed" as const, result };
     },
     {
-      // READ COMMITTED is what makes a waiting duplicate see the first delivery's outcome.
-      isolationLevel: Prisma.TransactionIsolationLevel.ReadCommitted,
+      // PostgreSQL's default READ COMMITTED is what lets a waiting duplicate see the first
+      // delivery's outcome. (Under a stricter default the duplicate would fail with a
+      // serialization error instead: a retryable 5xx, still never a second application.)
       maxWait: options.timeoutMs ?? 15_000,
       timeout: options.timeoutMs ?? 15_000,
     },
