@@ -23,11 +23,7 @@ import {
 import type { RequestHandler } from "express";
 import { createApp } from "../src/app";
 import { loadConfig } from "../src/config";
-import type { AppContext } from "../src/context";
-import { systemClock } from "../src/lib/clock";
-import { createLogger } from "../src/lib/logger";
-import { createMetrics } from "../src/lib/metrics";
-import { LocalDiskStorage } from "../src/services/storageService";
+import { buildContext, type AppContext } from "../src/context";
 import { createApiKeyLockout } from "../src/middleware/apiKeyAuth";
 import { createApiKey, formatApiKey } from "../src/services/apiKeyService";
 
@@ -71,15 +67,7 @@ async function main(): Promise<void> {
     DATABASE_URL: databaseUrl,
   });
   const db = createPrismaClient(databaseUrl, { maxConnections: 10 });
-  const ctx: AppContext = {
-    config,
-    db,
-    logger: createLogger("silent"),
-    clock: systemClock,
-    metrics: createMetrics(),
-    redis: null,
-    storage: new LocalDiskStorage(config.STORAGE_DIR),
-  };
+  const ctx: AppContext = buildContext({ config, db });
   const organization = await createOrganization(db);
   const { apiKey, plainKey } = await createApiKey(db, {
     organizationId: organization.id,

@@ -8,8 +8,17 @@ import { requestId } from "./middleware/requestId";
 import { createDocsRouter } from "./routes/docs";
 import { createHealthRouter } from "./routes/health";
 import { createApiRouter, type ApiRouterOptions } from "./routes";
+import { createWebhooksRouter } from "./routes/webhooks";
+import {
+  createDefaultWebhookRegistry,
+  createWebhookProcessor,
+  type WebhookRegistry,
+} from "./webhooks";
 
-export type AppOptions = ApiRouterOptions;
+export interface AppOptions extends ApiRouterOptions {
+  /** The webhook handlers of this app (default: `createDefaultWebhookRegistry()`). */
+  webhooks?: WebhookRegistry;
+}
 
 /** Builds the Express app from its context. Does not listen: `server.ts` and tests do. */
 export function createApp(ctx: AppContext, options: AppOptions = {}): Express {
@@ -41,6 +50,8 @@ export function createApp(ctx: AppContext, options: AppOptions = {}): Express {
   app.use(createHealthRouter(ctx));
 
   // Webhook routes (raw bodies, signature checks) are mounted before the JSON parser.
+  const webhooks = createWebhookProcessor(ctx, options.webhooks ?? createDefaultWebhookRegistry());
+  app.use("/webhooks", createWebhooksRouter(ctx, webhooks));
 
   app.use(
     "/api/v1",

@@ -115,6 +115,19 @@ export const envSchema = z.object({
 
   STRIPE_PRICE_PRO: optionalString,
   STRIPE_PRICE_BUSINESS: optionalString,
+
+  // Webhook signing secrets: a provider whose secret is unset answers 503 and stores nothing.
+  STRIPE_WEBHOOK_SECRET: optionalString,
+  CLERK_WEBHOOK_SECRET: optionalString,
+  RECALL_WEBHOOK_SECRET: optionalString,
+  WEBHOOK_BODY_LIMIT: byteSize.default("512kb"),
+  /** Longest a webhook's claim-and-handle transaction may run (ms). */
+  WEBHOOK_TRANSACTION_TIMEOUT_MS: z.coerce.number().int().min(100).default(15_000),
+  /**
+   * Longest a delivery waits for a lock (ms): above all, a duplicate waiting for the first delivery
+   * of the same event to commit or roll back. It then answers 409 and the provider retries.
+   */
+  WEBHOOK_LOCK_TIMEOUT_MS: z.coerce.number().int().min(10).default(5_000),
 });
 
 export type Config = Readonly<z.infer<typeof envSchema>>;

@@ -1,10 +1,11 @@
+import path from "node:path";
 import type { PrismaClient } from "@zigznote/database";
 import type { Redis } from "ioredis";
 import type { Config } from "./config";
-import type { Clock } from "./lib/clock";
-import type { Logger } from "./lib/logger";
-import type { Metrics } from "./lib/metrics";
-import type { StorageProvider } from "./services/storageService";
+import { systemClock, type Clock } from "./lib/clock";
+import { createLogger, type Logger } from "./lib/logger";
+import { createMetrics, type Metrics } from "./lib/metrics";
+import { LocalDiskStorage, type StorageProvider } from "./services/storageService";
 
 /**
  * What the app is built from. `server.ts` makes the production one; tests make their own
@@ -20,4 +21,22 @@ export interface AppContext {
   redis: Redis | null;
   /** Where recordings are kept (local disk under STORAGE_DIR by default). */
   storage: StorageProvider;
+}
+
+/**
+ * A context with the usual defaults: system clock, a logger at the configured level, a fresh
+ * metrics registry, no Redis, and local-disk storage under STORAGE_DIR.
+ */
+export function buildContext(
+  parts: Pick<AppContext, "config" | "db"> & Partial<Omit<AppContext, "config" | "db">>,
+): AppContext {
+  return {
+    logger: parts.logger ?? createLogger(parts.config.LOG_LEVEL),
+    clock: parts.clock ?? systemClock,
+    metrics: parts.metrics ?? createMetrics(),
+    redis: parts.redis ?? null,
+    storage: parts.storage ?? new LocalDiskStorage(path.resolve(parts.config.STORAGE_DIR)),
+    config: parts.config,
+    db: parts.db,
+  };
 }

@@ -11,11 +11,8 @@ import {
 import { Redis } from "ioredis";
 import { createApp } from "./app";
 import { ConfigError, loadConfig, type Config } from "./config";
-import type { AppContext } from "./context";
-import { systemClock } from "./lib/clock";
+import { buildContext, type AppContext } from "./context";
 import { createLogger, type Logger } from "./lib/logger";
-import { createMetrics } from "./lib/metrics";
-import { LocalDiskStorage } from "./services/storageService";
 
 /** Something to stop on shutdown after the HTTP server has drained (jobs, consumers). */
 export type StopHook = () => Promise<void> | void;
@@ -72,15 +69,7 @@ export async function startServer(
     throw error;
   }
 
-  const ctx: AppContext = {
-    config,
-    db,
-    logger,
-    clock: systemClock,
-    metrics: createMetrics(),
-    redis,
-    storage: new LocalDiskStorage(path.resolve(config.STORAGE_DIR)),
-  };
+  const ctx: AppContext = buildContext({ config, db, logger, redis });
   const app = createApp(ctx);
   const server = await new Promise<Server>((resolve, reject) => {
     const listening = app.listen(config.PORT, config.HOST, () => resolve(listening));

@@ -5,12 +5,10 @@ import { createPrismaClient, type PrismaClient } from "@zigznote/database";
 import { uniqueSuffix } from "@zigznote/database/testing";
 import type { Express } from "express";
 import { Redis } from "ioredis";
-import { createApp } from "../src/app";
+import { createApp, type AppOptions } from "../src/app";
 import { loadConfig } from "../src/config";
-import type { AppContext } from "../src/context";
-import { ManualClock, systemClock, type Clock } from "../src/lib/clock";
-import { createLogger } from "../src/lib/logger";
-import { createMetrics } from "../src/lib/metrics";
+import { buildContext, type AppContext } from "../src/context";
+import { ManualClock, type Clock } from "../src/lib/clock";
 import { LocalDiskStorage } from "../src/services/storageService";
 import { clerkTestEnv } from "./auth";
 import { testDatabaseUrl, testRedisUrl } from "./env";
@@ -22,6 +20,8 @@ export interface TestContextOptions {
   /** Connect to the real Redis at TEST_REDIS_URL. */
   redis?: boolean;
   db?: PrismaClient;
+  /** Options of `createApp` (e.g. a webhook registry with test handlers). */
+  app?: AppOptions;
 }
 
 export interface TestApp {
@@ -54,18 +54,16 @@ export function createTestApp(options: TestContextOptions = {}): TestApp {
   const ownsDb = options.db === undefined;
   const db = options.db ?? createPrismaClient(testDatabaseUrl, { maxConnections: 10 });
   const redis = options.redis ? new Redis(testRedisUrl, { maxRetriesPerRequest: 2 }) : null;
-  const ctx: AppContext = {
+  const ctx: AppContext = buildContext({
     config,
     db,
-    logger: createLogger(config.LOG_LEVEL),
-    clock: options.clock ?? systemClock,
-    metrics: createMetrics(),
     redis,
+    clock: options.clock,
     storage: new LocalDiskStorage(storageDir),
-  };
+  });
   return {
     ctx,
-    app: createApp(ctx),
+    app: createApp(ctx, options.app),
     async close() {
       if (ownsDb) await db.$disconnect();
       if (redis) await redis.quit();

@@ -15,6 +15,7 @@ export {
 export type {
   ApiKey,
   Bot,
+  DeletedMembership,
   JobRun,
   Meeting,
   Membership,

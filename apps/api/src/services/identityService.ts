@@ -8,6 +8,11 @@ import type { Db, Membership, Organization, Role, User } from "@zigznote/databas
  * delivers events out of order, so every write is one atomic `INSERT ... ON CONFLICT` on the
  * Clerk id, and an update only applies when its `updatedAt` is not older than what the row
  * already reflects. A deletion is final: later (or late) events do not bring the row back.
+ *
+ * A row created with `onlyIfMissing` (first-request provisioning, or a membership event naming a
+ * user we have not seen) is a placeholder: it records no Clerk `updated_at`, so the first real
+ * Clerk event for it applies whatever its timestamp (a token issued after the user's last change
+ * must not make the user.created event look stale).
  */
 
 export interface ClerkUserInput {
@@ -16,7 +21,7 @@ export interface ClerkUserInput {
   firstName?: string | null;
   lastName?: string | null;
   imageUrl?: string | null;
-  /** Clerk's updated_at for webhook data; the token's issue time for first-request data. */
+  /** Clerk's updated_at for webhook data (not stored for `onlyIfMissing` placeholders). */
   updatedAt: Date;
 }
 
@@ -51,7 +56,8 @@ export async function upsertUser(
   const rows = await db.$queryRaw<User[]>`
     INSERT INTO users (clerk_id, email, first_name, last_name, image_url, clerk_updated_at)
     VALUES (${input.clerkId}, ${input.email ?? null}, ${input.firstName ?? null},
-            ${input.lastName ?? null}, ${input.imageUrl ?? null}, ${input.updatedAt})
+            ${input.lastName ?? null}, ${input.imageUrl ?? null},
+            ${onlyIfMissing ? null : input.updatedAt}::timestamptz)
     ON CONFLICT (clerk_id) DO UPDATE SET
       email = COALESCE(EXCLUDED.email, users.email),
       first_name = COALESCE(EXCLUDED.first_name, users.first_name),
@@ -69,11 +75,17 @@ export async function upsertUser(
     : db.user.findUniqueOrThrow({ where: { clerkId: input.clerkId } });
 }
 
-/** Marks the user deleted (a tombstone if we never saw it) and removes its memberships. */
+/**
+ * Marks the user deleted (a tombstone if we never saw it), erases what Clerk told us about them and
+ * removes their memberships. Erasing makes the outcome independent of order: a deletion that
+ * arrives before the user's creation leaves the same row as one that arrives after it.
+ */
 export async function deleteUser(db: Db, clerkId: string, at: Date): Promise<void> {
   await db.$executeRaw`
     INSERT INTO users (clerk_id, deleted_at, clerk_updated_at) VALUES (${clerkId}, ${at}, ${at})
     ON CONFLICT (clerk_id) DO UPDATE SET deleted_at = COALESCE(users.deleted_at, EXCLUDED.deleted_at),
+      email = NULL, first_name = NULL, last_name = NULL, image_url = NULL,
+      clerk_updated_at = GREATEST(users.clerk_updated_at, EXCLUDED.clerk_updated_at),
       updated_at = now()`;
   await db.$executeRaw`
     DELETE FROM memberships WHERE user_id = (SELECT id FROM users WHERE clerk_id = ${clerkId})`;
@@ -87,7 +99,7 @@ export async function upsertOrganization(
 ): Promise<Organization> {
   const rows = await db.$queryRaw<Organization[]>`
     INSERT INTO organizations (clerk_id, name, clerk_updated_at)
-    VALUES (${input.clerkId}, ${input.name}, ${input.updatedAt})
+    VALUES (${input.clerkId}, ${input.name}, ${onlyIfMissing ? null : input.updatedAt}::timestamptz)
     ON CONFLICT (clerk_id) DO UPDATE SET
       name = EXCLUDED.name,
       clerk_updated_at = EXCLUDED.clerk_updated_at,
@@ -103,13 +115,18 @@ export async function upsertOrganization(
     : db.organization.findUniqueOrThrow({ where: { clerkId: input.clerkId } });
 }
 
-/** Marks the organization deleted (a tombstone if we never saw it). Its data is kept for cleanup. */
+/**
+ * Marks the organization deleted (a tombstone if we never saw it). Its data is kept for cleanup;
+ * its Clerk name is replaced, as a tombstone created before we ever saw the name would have it.
+ */
 export async function deleteOrganization(db: Db, clerkId: string, at: Date): Promise<void> {
   await db.$executeRaw`
     INSERT INTO organizations (clerk_id, name, status, deleted_at, clerk_updated_at)
     VALUES (${clerkId}, 'Deleted organization', 'deleted', ${at}, ${at})
-    ON CONFLICT (clerk_id) DO UPDATE SET status = 'deleted',
-      deleted_at = COALESCE(organizations.deleted_at, EXCLUDED.deleted_at), updated_at = now()`;
+    ON CONFLICT (clerk_id) DO UPDATE SET status = 'deleted', name = EXCLUDED.name,
+      deleted_at = COALESCE(organizations.deleted_at, EXCLUDED.deleted_at),
+      clerk_updated_at = GREATEST(organizations.clerk_updated_at, EXCLUDED.clerk_updated_at),
+      updated_at = now()`;
 }
 
 /** Creates the membership or applies a newer role to it. */
@@ -121,7 +138,7 @@ export async function upsertMembership(
   const rows = await db.$queryRaw<Membership[]>`
     INSERT INTO memberships (organization_id, user_id, role, clerk_id, clerk_updated_at)
     VALUES (${input.organizationId}::uuid, ${input.userId}::uuid, ${input.role}::"Role",
-            ${input.clerkId ?? null}, ${input.updatedAt})
+            ${input.clerkId ?? null}, ${onlyIfMissing ? null : input.updatedAt}::timestamptz)
     ON CONFLICT (organization_id, user_id) DO UPDATE SET
       role = EXCLUDED.role,
       clerk_id = COALESCE(EXCLUDED.clerk_id, memberships.clerk_id),

@@ -1,0 +1,11 @@
+export {
+  checkAndMarkProcessed,
+  cleanupOldWebhooks,
+  isLockTimeout,
+  isProcessed,
+  processWebhookOnce,
+  WebhookInProgressError,
+  type ProcessWebhookOnceOptions,
+  type ProcessWebhookOnceResult,
+  type WebhookClaim,
+} from "./webhookIdempotency";

@@ -1,0 +1,22 @@
+import { registerClerkHandlers } from "./clerk";
+import { WebhookRegistry } from "./registry";
+
+export { createWebhookProcessor, type WebhookOutcome, type WebhookProcessor } from "./processor";
+export {
+  WEBHOOK_PROVIDERS,
+  WebhookRegistry,
+  type WebhookEvent,
+  type WebhookHandler,
+  type WebhookHandlerHooks,
+  type WebhookProvider,
+} from "./registry";
+
+/**
+ * The handlers every app starts with. Later providers' handlers (Recall bot events, Stripe
+ * billing events) are registered here too; the routes never change.
+ */
+export function createDefaultWebhookRegistry(): WebhookRegistry {
+  const registry = new WebhookRegistry();
+  registerClerkHandlers(registry);
+  return registry;
+}

@@ -1,0 +1,83 @@
+import type { Prisma } from "@zigznote/database";
+import type { AppContext } from "../context";
+
+export const WEBHOOK_PROVIDERS = ["stripe", "clerk", "recall"] as const;
+export type WebhookProvider = (typeof WEBHOOK_PROVIDERS)[number];
+
+/** A verified provider event, as handlers see it. */
+export interface WebhookEvent<TPayload = unknown> {
+  provider: WebhookProvider;
+  /** The provider's id of the event (Stripe `evt_...`, Svix message id): stable across retries. */
+  id: string;
+  type: string;
+  /** The parsed, signature-checked body. */
+  payload: TPayload;
+  /** When this delivery arrived (the app's clock). */
+  receivedAt: Date;
+}
+
+export interface WebhookHandlerHooks {
+  ctx: AppContext;
+  /**
+   * Runs `task` after the transaction has committed (never when it rolls back), without holding
+   * the HTTP answer. A failing task is logged and not retried: use it for best-effort work such as
+   * delivering what an outbox row already records, or outbound calls that must not run inside the
+   * transaction.
+   */
+  afterCommit(task: () => Promise<void>): void;
+}
+
+/**
+ * Applies one event's effects through `tx`, the transaction that also records the event as
+ * processed. Throwing rolls both back and the provider's retry runs the handler again.
+ */
+export type WebhookHandler<TPayload = unknown> = (
+  event: WebhookEvent<TPayload>,
+  tx: Prisma.TransactionClient,
+  hooks: WebhookHandlerHooks,
+) => Promise<void>;
+
+/**
+ * (provider, event type) -> handler. Each app builds its own (see `createDefaultWebhookRegistry`),
+ * so a test can change one app's handlers without affecting another's. Event types with no
+ * handler are recorded as processed and acknowledged.
+ */
+export class WebhookRegistry {
+  private readonly handlers = new Map<string, WebhookHandler>();
+
+  private static key(provider: WebhookProvider, type: string): string {
+    return `${provider}\u0000${type}`;
+  }
+
+  /** Adds a handler; registering the same (provider, type) twice is a mistake and throws. */
+  register<TPayload>(
+    provider: WebhookProvider,
+    type: string,
+    handler: WebhookHandler<TPayload>,
+  ): this {
+    const key = WebhookRegistry.key(provider, type);
+    if (this.handlers.has(key)) {
+      throw new Error(`a ${provider} webhook handler for "${type}" is already registered`);
+    }
+    this.handlers.set(key, handler as WebhookHandler);
+    return this;
+  }
+
+  /** Replaces (or adds) the handler of (provider, type): for wrapping one, e.g. in tests. */
+  replace<TPayload>(
+    provider: WebhookProvider,
+    type: string,
+    handler: WebhookHandler<TPayload>,
+  ): this {
+    this.handlers.set(WebhookRegistry.key(provider, type), handler as WebhookHandler);
+    return this;
+  }
+
+  get(provider: WebhookProvider, type: string): WebhookHandler | undefined {
+    return this.handlers.get(WebhookRegistry.key(provider, type));
+  }
+
+  has(provider: WebhookProvider, type: string): boolean {
+    return this.handlers.has(WebhookRegistry.key(provider, type));
+  }
+}
