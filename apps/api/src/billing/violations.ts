@@ -1,3 +1,4 @@
+import { isDeepStrictEqual } from "node:util";
 import type { Db, PrismaClient } from "@zigznote/database";
 import { enqueueAdminNotices, type AdminNotice } from "../services/notificationService";
 import { getUsage } from "../services/usageService";
@@ -158,7 +159,8 @@ async function runCheck(
     .filter((v) => !violations.some((current) => current.type === v.type))
     .map((v) => v.type);
 
-  if (JSON.stringify(violations) !== JSON.stringify(previous)) {
+  // jsonb reorders keys, so compare structurally (not as strings) to skip no-op writes.
+  if (!isDeepStrictEqual(violations, previous)) {
     await tx.$executeRaw`
       UPDATE organizations
          SET plan_violations = ${JSON.stringify(violations)}::jsonb,
