@@ -128,6 +128,15 @@ export const envSchema = z.object({
    * of the same event to commit or roll back. It then answers 409 and the provider retries.
    */
   WEBHOOK_LOCK_TIMEOUT_MS: z.coerce.number().int().min(10).default(5_000),
+  STRIPE_SECRET_KEY: optionalString,
+  STRIPE_API_HOST: optionalString,
+  STRIPE_API_PORT: z.coerce.number().int().min(1).max(65535).optional(),
+  STRIPE_API_PROTOCOL: z.enum(["http", "https"]).optional(),
+  STRIPE_MAX_NETWORK_RETRIES: z.coerce.number().int().min(0).max(10).default(2),
+  STRIPE_TIMEOUT_MS: z.coerce.number().int().positive().default(20_000),
+  GRACE_PERIOD_DAYS: z.coerce.number().positive().default(7),
+  MAX_RETRY_COUNT: z.coerce.number().int().min(1).default(4),
+  STORAGE_GRACE_DAYS: z.coerce.number().positive().default(7),
 });
 
 export type Config = Readonly<z.infer<typeof envSchema>>;

@@ -6,7 +6,8 @@ export interface CreatePrismaClientOptions {
   maxConnections?: number;
   /** Give up on a connection attempt after this many ms (so health checks fail fast). */
   connectionTimeoutMs?: number;
-  log?: Prisma.LogLevel[];
+  /** Prisma log levels; `{ emit: "event", level: "query" }` lets callers count queries. */
+  log?: (Prisma.LogLevel | Prisma.LogDefinition)[];
 }
 
 /**

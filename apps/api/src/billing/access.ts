@@ -1,0 +1,102 @@
+import type { Db } from "@zigznote/database";
+import { ForbiddenError, NotFoundError, PaymentRequiredError } from "@zigznote/shared";
+import { getUsage } from "../services/usageService";
+import { isStorageGraceOver, parseViolations, PLAN_LIMIT_CODES } from "./violations";
+
+/**
+ * What billing allows an organization to write. Routes that create or change data call
+ * `assertCanWrite` before doing so; reads and the billing routes never do, so a suspended
+ * customer can still see everything and pay.
+ */
+
+export type WriteAction =
+  | "meeting.create"
+  | "bot.create"
+  | "recording.create"
+  | "member.add"
+  /** Any other write (update, delete, API key, ...): refused only while suspended. */
+  | "write";
+
+interface AccessRow {
+  plan_slug: string;
+  plan_violations: unknown;
+  max_team_members: number | null;
+  max_meetings_per_month: number | null;
+  is_suspended: boolean;
+}
+
+/**
+ * Throws when billing forbids `action`: 402 `SUBSCRIPTION_SUSPENDED` while the subscription is
+ * suspended; 403 `PLAN_LIMIT_MEETINGS` when the month's meetings are at the limit (creating a
+ * meeting) or over it (read-only: no bots either); 403 `PLAN_LIMIT_STORAGE` once a storage
+ * violation's grace is over (no new meetings, bots or recordings); 403 `PLAN_LIMIT_TEAM_MEMBERS`
+ * when the members are at the limit (adding one). One query, plus the usage aggregate when the
+ * action is limited by a count.
+ */
+export async function assertCanWrite(
+  db: Db,
+  organizationId: string,
+  action: WriteAction,
+  now: Date,
+): Promise<void> {
+  const rows = await db.$queryRaw<AccessRow[]>`
+    SELECT o.plan_slug, o.plan_violations, p.max_team_members, p.max_meetings_per_month,
+           EXISTS (SELECT 1 FROM subscriptions s
+                    WHERE s.organization_id = o.id AND s.status = 'suspended') AS is_suspended
+      FROM organizations o JOIN plans p ON p.slug = o.plan_slug
+     WHERE o.id = ${organizationId}::uuid AND o.deleted_at IS NULL`;
+  const row = rows[0];
+  if (!row) throw new NotFoundError("Organization not found");
+  if (row.is_suspended) {
+    throw new PaymentRequiredError(
+      "The subscription is suspended for non-payment: pay the open invoice to write again",
+      "SUBSCRIPTION_SUSPENDED",
+      { planSlug: row.plan_slug },
+    );
+  }
+  if (action === "write") return;
+
+  const violations = parseViolations(row.plan_violations);
+  const storage = violations.find((violation) => violation.type === "storage");
+  if (
+    storage &&
+    isStorageGraceOver(storage, now) &&
+    (action === "meeting.create" || action === "bot.create" || action === "recording.create")
+  ) {
+    throw new ForbiddenError(
+      "Storage is over the plan's limit and its grace period is over: delete recordings or upgrade",
+      PLAN_LIMIT_CODES.storage,
+      { limit: storage.limit, current: storage.current, planSlug: row.plan_slug },
+    );
+  }
+
+  const meetingsLimit = row.max_meetings_per_month;
+  const membersLimit = row.max_team_members;
+  const needsUsage =
+    ((action === "meeting.create" || action === "bot.create") && meetingsLimit !== null) ||
+    (action === "member.add" && membersLimit !== null);
+  if (!needsUsage) return;
+  const usage = await getUsage(db, organizationId, now);
+
+  if (meetingsLimit !== null) {
+    const current = usage.meetingsThisMonth;
+    // At the limit: no new meeting. Over it (after a downgrade): read-only, no bots either.
+    const isRefused =
+      (action === "meeting.create" && current >= meetingsLimit) ||
+      (action === "bot.create" && current > meetingsLimit);
+    if (isRefused) {
+      throw new ForbiddenError(
+        "The plan's monthly meeting limit is reached: upgrade to record more meetings",
+        PLAN_LIMIT_CODES.meetings,
+        { limit: meetingsLimit, current, planSlug: row.plan_slug },
+      );
+    }
+  }
+  if (action === "member.add" && membersLimit !== null && usage.activeMembers >= membersLimit) {
+    throw new ForbiddenError(
+      "The plan's team member limit is reached: upgrade or remove members first",
+      PLAN_LIMIT_CODES.team_members,
+      { limit: membersLimit, current: usage.activeMembers, planSlug: row.plan_slug },
+    );
+  }
+}

@@ -1,0 +1,31 @@
+import type { Config } from "../config";
+import type { Clock } from "../lib/clock";
+import type { Logger } from "../lib/logger";
+import type { ViolationSettings } from "./violations";
+
+/** Billing rules of a deployment (from config). */
+export interface BillingSettings extends ViolationSettings {
+  /** Days from the first failed payment to suspension. */
+  gracePeriodDays: number;
+  /** Dunning notices per grace period; the last one names the suspension date. */
+  maxRetryCount: number;
+}
+
+export function billingSettingsFromConfig(config: Config): BillingSettings {
+  return {
+    gracePeriodDays: config.GRACE_PERIOD_DAYS,
+    maxRetryCount: config.MAX_RETRY_COUNT,
+    storageGraceDays: config.STORAGE_GRACE_DAYS,
+  };
+}
+
+/** What event handlers and jobs need besides the transaction: no network, no Express. */
+export interface BillingEventDeps {
+  clock: Clock;
+  logger: Logger;
+  settings: BillingSettings;
+}
+
+export const DAY_MS = 24 * 60 * 60 * 1000;
+
+export const FREE_PLAN_SLUG = "free";

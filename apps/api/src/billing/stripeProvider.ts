@@ -1,0 +1,225 @@
+import Stripe from "stripe";
+import { BadGatewayError } from "@zigznote/shared";
+import type { Config } from "../config";
+
+/**
+ * The one place that talks to Stripe, through the official SDK. Every request carries an
+ * idempotency key that the caller derives from its own operation (organization id, billing
+ * lease id and step), so the SDK's network retries and a retry of the same local operation reuse
+ * it and Stripe applies the request once. Never call these inside an open database transaction.
+ */
+
+export type StripeClient = Stripe;
+
+export interface StripeSettings {
+  secretKey: string;
+  host?: string;
+  port?: number;
+  protocol?: "http" | "https";
+  maxNetworkRetries: number;
+  timeoutMs: number;
+}
+
+/** The Stripe settings of a deployment, or null when no secret key is configured. */
+export function stripeSettingsFromConfig(config: Config): StripeSettings | null {
+  if (!config.STRIPE_SECRET_KEY) return null;
+  return {
+    secretKey: config.STRIPE_SECRET_KEY,
+    host: config.STRIPE_API_HOST,
+    port: config.STRIPE_API_PORT,
+    protocol: config.STRIPE_API_PROTOCOL,
+    maxNetworkRetries: config.STRIPE_MAX_NETWORK_RETRIES,
+    timeoutMs: config.STRIPE_TIMEOUT_MS,
+  };
+}
+
+/** A Stripe SDK client reaching Stripe (or a local server speaking its API) as configured. */
+export function createStripeClient(settings: StripeSettings): StripeClient {
+  return new Stripe(settings.secretKey, {
+    maxNetworkRetries: settings.maxNetworkRetries,
+    timeout: settings.timeoutMs,
+    ...(settings.host ? { host: settings.host } : {}),
+    ...(settings.port ? { port: settings.port } : {}),
+    ...(settings.protocol ? { protocol: settings.protocol } : {}),
+    appInfo: { name: "zigznote-api" },
+  });
+}
+
+/** An idempotency key from the parts naming one local operation step (at most 255 chars). */
+export function idempotencyKey(...parts: string[]): string {
+  return `zigznote:${parts.join(":")}`.slice(0, 255);
+}
+
+/** Stripe's error as a 502 with Stripe's type and code in the details (never the raw message). */
+function toBadGateway(error: unknown, action: string): never {
+  if (error instanceof Stripe.errors.StripeError) {
+    throw new BadGatewayError(
+      `Stripe could not ${action}`,
+      {
+        stripeType: error.type,
+        stripeCode: error.code ?? null,
+        stripeStatus: error.statusCode ?? null,
+      },
+      "STRIPE_ERROR",
+    );
+  }
+  throw error;
+}
+
+async function call<T>(action: string, request: () => Promise<T>): Promise<T> {
+  try {
+    return await request();
+  } catch (error) {
+    return toBadGateway(error, action);
+  }
+}
+
+export interface CreateCustomerInput {
+  organizationId: string;
+  name: string;
+  email?: string | null;
+}
+
+export function createCustomer(
+  stripe: StripeClient,
+  input: CreateCustomerInput,
+  key: string,
+): Promise<Stripe.Customer> {
+  return call("create the customer", () =>
+    stripe.customers.create(
+      {
+        name: input.name,
+        ...(input.email ? { email: input.email } : {}),
+        metadata: { organizationId: input.organizationId },
+      },
+      { idempotencyKey: key },
+    ),
+  );
+}
+
+export interface CreateSubscriptionInput {
+  customerId: string;
+  priceId: string;
+  organizationId: string;
+  planSlug: string;
+}
+
+export function createSubscription(
+  stripe: StripeClient,
+  input: CreateSubscriptionInput,
+  key: string,
+): Promise<Stripe.Subscription> {
+  return call("create the subscription", () =>
+    stripe.subscriptions.create(
+      {
+        customer: input.customerId,
+        items: [{ price: input.priceId, quantity: 1 }],
+        metadata: { organizationId: input.organizationId, planSlug: input.planSlug },
+      },
+      { idempotencyKey: key },
+    ),
+  );
+}
+
+export function retrieveSubscription(
+  stripe: StripeClient,
+  subscriptionId: string,
+  key: string,
+): Promise<Stripe.Subscription> {
+  return call("read the subscription", () =>
+    stripe.subscriptions.retrieve(subscriptionId, {}, { idempotencyKey: key }),
+  );
+}
+
+export interface ChangeSubscriptionPriceInput {
+  subscriptionId: string;
+  itemId: string;
+  priceId: string;
+  planSlug: string;
+  /** Upgrades are prorated (charged now); downgrades are not (no credit mid-period). */
+  prorate: boolean;
+  cancelAtPeriodEnd: boolean;
+}
+
+export function changeSubscriptionPrice(
+  stripe: StripeClient,
+  input: ChangeSubscriptionPriceInput,
+  key: string,
+): Promise<Stripe.Subscription> {
+  return call("change the subscription", () =>
+    stripe.subscriptions.update(
+      input.subscriptionId,
+      {
+        items: [{ id: input.itemId, price: input.priceId, quantity: 1 }],
+        proration_behavior: input.prorate ? "create_prorations" : "none",
+        cancel_at_period_end: input.cancelAtPeriodEnd,
+        metadata: { planSlug: input.planSlug },
+      },
+      { idempotencyKey: key },
+    ),
+  );
+}
+
+export function setCancelAtPeriodEnd(
+  stripe: StripeClient,
+  subscriptionId: string,
+  cancelAtPeriodEnd: boolean,
+  key: string,
+): Promise<Stripe.Subscription> {
+  return call("schedule the cancellation", () =>
+    stripe.subscriptions.update(
+      subscriptionId,
+      { cancel_at_period_end: cancelAtPeriodEnd },
+      { idempotencyKey: key },
+    ),
+  );
+}
+
+export function cancelSubscriptionNow(
+  stripe: StripeClient,
+  subscriptionId: string,
+  key: string,
+): Promise<Stripe.Subscription> {
+  return call("cancel the subscription", () =>
+    stripe.subscriptions.cancel(subscriptionId, {}, { idempotencyKey: key }),
+  );
+}
+
+/** The subscription's first item (we sell one price per subscription). */
+export function firstItem(subscription: Stripe.Subscription): Stripe.SubscriptionItem | undefined {
+  return subscription.items?.data?.[0];
+}
+
+/** The billing period, read from the item (where recent API versions keep it). */
+export function subscriptionPeriod(subscription: Stripe.Subscription): {
+  start: Date | null;
+  end: Date | null;
+} {
+  const item = firstItem(subscription);
+  return {
+    start: item?.current_period_start ? new Date(item.current_period_start * 1000) : null,
+    end: item?.current_period_end ? new Date(item.current_period_end * 1000) : null,
+  };
+}
+
+export function customerIdOf(subscription: Stripe.Subscription): string {
+  return typeof subscription.customer === "string"
+    ? subscription.customer
+    : subscription.customer.id;
+}
+
+/** The subscription an invoice belongs to (recent API versions: `parent.subscription_details`). */
+export function invoiceSubscriptionId(invoice: Stripe.Invoice): string | null {
+  const fromParent = invoice.parent?.subscription_details?.subscription;
+  if (fromParent) return typeof fromParent === "string" ? fromParent : fromParent.id;
+  // Older API versions put it on the invoice itself.
+  const legacy = (invoice as unknown as { subscription?: string | { id: string } | null })
+    .subscription;
+  if (legacy) return typeof legacy === "string" ? legacy : legacy.id;
+  return null;
+}
+
+export function invoiceCustomerId(invoice: Stripe.Invoice): string | null {
+  if (!invoice.customer) return null;
+  return typeof invoice.customer === "string" ? invoice.customer : invoice.customer.id;
+}

@@ -1,0 +1,213 @@
+import { isDeepStrictEqual } from "node:util";
+import type { Db, PrismaClient } from "@zigznote/database";
+import { enqueueAdminNotices, type AdminNotice } from "../services/notificationService";
+import { getUsage } from "../services/usageService";
+
+/**
+ * Plan violations: where an organization's usage exceeds its plan's limits (typically after a
+ * downgrade). The list lives on the organization (`planViolations`, `planViolationsAt`) so reads
+ * and access checks need no recomputation. `checkPlanViolations` is the only writer: it runs on
+ * every plan change, on member removal and on storage deletion, and from the hourly job.
+ */
+
+export type ViolationType = "meetings" | "team_members" | "storage";
+export type ViolationAction = "read_only" | "notify_admin" | "grace_period";
+
+export interface PlanViolation {
+  type: ViolationType;
+  limit: number;
+  current: number;
+  action: ViolationAction;
+  /** ISO time the violation was first detected; kept while it persists. */
+  detectedAt: string;
+  /** Storage only: when the grace period ends and the organization turns read-only. */
+  graceEndsAt?: string;
+}
+
+export interface ViolationSettings {
+  storageGraceDays: number;
+}
+
+export interface ViolationCheckResult {
+  planSlug: string;
+  violations: PlanViolation[];
+  /** Types that were not violated before this check. */
+  added: ViolationType[];
+  /** Types that were violated before and no longer are. */
+  resolved: ViolationType[];
+}
+
+/** The error code a refused write carries for each kind of limit. */
+export const PLAN_LIMIT_CODES: Record<ViolationType, string> = {
+  meetings: "PLAN_LIMIT_MEETINGS",
+  team_members: "PLAN_LIMIT_TEAM_MEMBERS",
+  storage: "PLAN_LIMIT_STORAGE",
+};
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+/** Parses the stored JSON leniently: unknown entries are dropped, never trusted. */
+export function parseViolations(value: unknown): PlanViolation[] {
+  if (!Array.isArray(value)) return [];
+  return value.filter(
+    (entry): entry is PlanViolation =>
+      typeof entry === "object" &&
+      entry !== null &&
+      typeof (entry as PlanViolation).type === "string" &&
+      typeof (entry as PlanViolation).action === "string" &&
+      typeof (entry as PlanViolation).detectedAt === "string",
+  );
+}
+
+/** True when the storage violation's grace has run out by `now` (read-only from then on). */
+export function isStorageGraceOver(violation: PlanViolation, now: Date): boolean {
+  return (
+    violation.type === "storage" &&
+    (violation.action === "read_only" ||
+      (violation.graceEndsAt !== undefined && new Date(violation.graceEndsAt) <= now))
+  );
+}
+
+/** True for the client itself (a transaction client cannot open another transaction). */
+export function isClient(db: Db): db is PrismaClient {
+  return "$transaction" in db && typeof db.$transaction === "function";
+}
+
+interface OrganizationLimitsRow {
+  plan_slug: string;
+  plan_violations: unknown;
+  max_team_members: number | null;
+  max_storage_bytes: bigint | null;
+  max_meetings_per_month: number | null;
+}
+
+/**
+ * Compares usage with the plan's limits and records the result. Persisting violations keep
+ * their `detectedAt` (and storage its `graceEndsAt`); resolved ones disappear; new ones and a
+ * storage grace that ran out queue a notice to the admins in the same transaction. A fixed
+ * number of statements whatever the organization's size: lock + limits, one usage aggregate,
+ * and at most one update and one outbox insert.
+ */
+export async function checkPlanViolations(
+  db: Db,
+  organizationId: string,
+  now: Date,
+  settings: ViolationSettings,
+): Promise<ViolationCheckResult> {
+  if (isClient(db)) {
+    return db.$transaction((tx) => runCheck(tx, organizationId, now, settings));
+  }
+  return runCheck(db, organizationId, now, settings);
+}
+
+async function runCheck(
+  tx: Db,
+  organizationId: string,
+  now: Date,
+  settings: ViolationSettings,
+): Promise<ViolationCheckResult> {
+  // The row lock serializes concurrent checks of one organization (plan change vs. job).
+  const rows = await tx.$queryRaw<OrganizationLimitsRow[]>`
+    SELECT o.plan_slug, o.plan_violations, p.max_team_members, p.max_storage_bytes,
+           p.max_meetings_per_month
+      FROM organizations o JOIN plans p ON p.slug = o.plan_slug
+     WHERE o.id = ${organizationId}::uuid
+       FOR UPDATE OF o`;
+  const row = rows[0];
+  if (!row) return { planSlug: "", violations: [], added: [], resolved: [] };
+  const usage = await getUsage(tx, organizationId, now);
+  const previous = parseViolations(row.plan_violations);
+  const previousByType = new Map(previous.map((violation) => [violation.type, violation]));
+
+  const candidates: { type: ViolationType; limit: number | null; current: number }[] = [
+    { type: "meetings", limit: row.max_meetings_per_month, current: usage.meetingsThisMonth },
+    { type: "team_members", limit: row.max_team_members, current: usage.activeMembers },
+    {
+      type: "storage",
+      limit: row.max_storage_bytes === null ? null : Number(row.max_storage_bytes),
+      current: Number(usage.storageBytes),
+    },
+  ];
+
+  const violations: PlanViolation[] = [];
+  const notices: AdminNotice[] = [];
+  for (const { type, limit, current } of candidates) {
+    if (limit === null || current <= limit) continue;
+    const before = previousByType.get(type);
+    const detectedAt = before?.detectedAt ?? now.toISOString();
+    const violation: PlanViolation = { type, limit, current, action: "read_only", detectedAt };
+    if (type === "team_members") violation.action = "notify_admin";
+    if (type === "storage") {
+      violation.graceEndsAt =
+        before?.graceEndsAt ??
+        new Date(now.getTime() + settings.storageGraceDays * DAY_MS).toISOString();
+      violation.action = new Date(violation.graceEndsAt) <= now ? "read_only" : "grace_period";
+    }
+    violations.push(violation);
+    if (!before || before.action !== violation.action) {
+      notices.push({
+        organizationId,
+        type: "plan.violation",
+        payload: { planSlug: row.plan_slug, ...violation },
+        dedupeKey: `violation:${organizationId}:${type}:${violation.action}:${detectedAt}`,
+      });
+    }
+  }
+
+  const added = violations.filter((v) => !previousByType.has(v.type)).map((v) => v.type);
+  const resolved = previous
+    .filter((v) => !violations.some((current) => current.type === v.type))
+    .map((v) => v.type);
+
+  // jsonb reorders keys, so compare structurally (not as strings) to skip no-op writes.
+  if (!isDeepStrictEqual(violations, previous)) {
+    await tx.$executeRaw`
+      UPDATE organizations
+         SET plan_violations = ${JSON.stringify(violations)}::jsonb,
+             plan_violations_at = ${violations.length > 0 ? now : null},
+             updated_at = now()
+       WHERE id = ${organizationId}::uuid`;
+  }
+  await enqueueAdminNotices(tx, notices);
+  return { planSlug: row.plan_slug, violations, added, resolved };
+}
+
+/**
+ * For the hourly job: re-checks every organization whose storage grace has run out (it turns
+ * read-only, with a notice) and every organization with a recorded violation, so that a
+ * violation resolved by time (a new month) is cleared. Returns how many were checked.
+ */
+export async function recheckRecordedViolations(
+  db: Db,
+  now: Date,
+  settings: ViolationSettings,
+): Promise<number> {
+  const organizations = await db.$queryRaw<{ id: string }[]>`
+    SELECT id FROM organizations
+     WHERE plan_violations <> '[]'::jsonb AND deleted_at IS NULL`;
+  for (const { id } of organizations) {
+    await checkPlanViolations(db, id, now, settings);
+  }
+  return organizations.length;
+}
+
+/**
+ * For the hourly job: turns storage violations whose grace period is over into read-only
+ * (through `checkPlanViolations`, which also notifies). Returns the organizations escalated.
+ */
+export async function escalateExpiredStorageGrace(
+  db: Db,
+  now: Date,
+  settings: ViolationSettings,
+): Promise<string[]> {
+  const organizations = await db.$queryRaw<{ id: string }[]>`
+    SELECT o.id FROM organizations o
+     WHERE o.deleted_at IS NULL
+       AND EXISTS (SELECT 1 FROM jsonb_array_elements(o.plan_violations) v
+                    WHERE v->>'type' = 'storage' AND v->>'action' = 'grace_period'
+                      AND (v->>'graceEndsAt')::timestamptz <= ${now})`;
+  for (const { id } of organizations) {
+    await checkPlanViolations(db, id, now, settings);
+  }
+  return organizations.map((row) => row.id);
+}

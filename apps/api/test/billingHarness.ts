@@ -1,0 +1,66 @@
+import { createPrismaClient, type Db, type PrismaClient } from "@zigznote/database";
+import type Stripe from "stripe";
+import { BillingService } from "../src/billing/BillingService";
+import type { BillingSettings } from "../src/billing/settings";
+import { stripeEventHandlers, type HandlerOutcome } from "../src/billing/stripeEvents";
+import { createStripeClient, type StripeClient } from "../src/billing/stripeProvider";
+import { ManualClock } from "../src/lib/clock";
+import { createLogger } from "../src/lib/logger";
+import { testDatabaseUrl } from "./env";
+import { FakeStripeServer, signStripeEvent } from "./fakes/stripeServer";
+
+/** Everything a billing test needs: the test database, a fake Stripe, the real SDK, a clock. */
+export interface BillingHarness {
+  db: PrismaClient;
+  fake: FakeStripeServer;
+  stripe: StripeClient;
+  clock: ManualClock;
+  settings: BillingSettings;
+  service: BillingService;
+  webhookSecret: string;
+  /** Signs the event, verifies it with the SDK as the webhook route will, and handles it. */
+  deliver(event: Stripe.Event, db?: Db): Promise<HandlerOutcome>;
+  close(): Promise<void>;
+}
+
+export const TEST_SETTINGS: BillingSettings = {
+  gracePeriodDays: 7,
+  maxRetryCount: 4,
+  storageGraceDays: 7,
+};
+
+export async function createBillingHarness(): Promise<BillingHarness> {
+  const fake = await FakeStripeServer.start();
+  fake.addPrice({ id: "price_test_pro", unitAmount: 1900 });
+  fake.addPrice({ id: "price_test_business", unitAmount: 4900 });
+  // Wall time, so `created` stamps of consecutive changes follow each other as at Stripe.
+  const clock = new ManualClock(new Date());
+  fake.setNow(() => clock.now());
+  const db = createPrismaClient(testDatabaseUrl, { maxConnections: 12 });
+  const stripe = createStripeClient(fake.clientSettings());
+  const logger = createLogger(process.env.LOG_LEVEL ?? "silent");
+  const service = new BillingService({ db, stripe, clock, logger, settings: TEST_SETTINGS });
+  const webhookSecret = "whsec_test_billing";
+  return {
+    db,
+    fake,
+    stripe,
+    clock,
+    settings: TEST_SETTINGS,
+    service,
+    webhookSecret,
+    async deliver(event, target) {
+      const { payload, header } = signStripeEvent(event, webhookSecret);
+      const verified = stripe.webhooks.constructEvent(payload, header, webhookSecret);
+      const handler = stripeEventHandlers[verified.type];
+      if (!handler) throw new Error(`no handler for ${verified.type}`);
+      const deps = { clock, logger, settings: TEST_SETTINGS };
+      if (target) return handler(target, verified, deps);
+      return db.$transaction((tx) => handler(tx, verified, deps));
+    },
+    async close() {
+      await fake.close();
+      await db.$disconnect();
+    },
+  };
+}
