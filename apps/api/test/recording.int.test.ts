@@ -198,7 +198,7 @@ describe("recordings and usage", () => {
     expect((await usageOf(org.id)).storageBytes).toBe(rows[0]!.sizeBytes);
   });
 
-  it("ignores purged meetings' objects, counts this UTC month's meetings and active members", async () => {
+  it("sums the stored objects (a deleted meeting's count until purged), this UTC month's meetings and active members", async () => {
     const db = testApp.ctx.db;
     const org = await createOrganization(db);
     const now = new Date(Date.UTC(2026, 10, 15, 12));
@@ -206,7 +206,7 @@ describe("recordings and usage", () => {
       organizationId: org.id,
       createdAt: new Date(Date.UTC(2026, 10, 1, 0, 0, 1)),
     });
-    const purged = await createMeeting(db, {
+    await createMeeting(db, {
       organizationId: org.id,
       deletedAt: now,
       purgedAt: now,
@@ -216,13 +216,13 @@ describe("recordings and usage", () => {
       organizationId: org.id,
       createdAt: new Date(Date.UTC(2026, 9, 31, 23, 59, 59)),
     });
-    await createMeeting(db, {
+    const deletedNotPurged = await createMeeting(db, {
       organizationId: org.id,
       deletedAt: now,
       createdAt: new Date(Date.UTC(2026, 10, 3)),
     });
     await createStorageObject(db, kept, { sizeBytes: 5000n });
-    await createStorageObject(db, purged, { sizeBytes: 7000n });
+    await createStorageObject(db, deletedNotPurged, { sizeBytes: 7000n });
     const [alice, bob, gone] = await Promise.all([
       createUser(db),
       createUser(db),
@@ -232,7 +232,7 @@ describe("recordings and usage", () => {
       await createMembership(db, { organizationId: org.id, userId: user.id });
 
     const usage = await getUsage(db, org.id, now);
-    expect(usage).toEqual({ storageBytes: 5000n, meetingsThisMonth: 3, activeMembers: 2 });
+    expect(usage).toEqual({ storageBytes: 12000n, meetingsThisMonth: 3, activeMembers: 2 });
     expect(startOfUtcMonth(now).toISOString()).toBe("2026-11-01T00:00:00.000Z");
   });
 

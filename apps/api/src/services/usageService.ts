@@ -2,7 +2,7 @@ import type { Db } from "@zigznote/database";
 
 /** What an organization uses now, measured against its plan's limits. */
 export interface Usage {
-  /** Bytes of the stored objects of meetings whose storage has not been purged. */
+  /** Bytes of the stored objects; a deleted meeting's count until its storage is purged. */
   storageBytes: bigint;
   /** Meetings created since the start of the current UTC month (deleted ones still count). */
   meetingsThisMonth: number;
@@ -26,9 +26,10 @@ export async function getUsage(db: Db, organizationId: string, now: Date): Promi
     { storage_bytes: bigint | null; meetings: bigint; members: bigint }[]
   >`
     SELECT
-      (SELECT COALESCE(SUM(s.size_bytes), 0)::bigint
-         FROM storage_objects s JOIN meetings m ON m.id = s.meeting_id
-        WHERE s.organization_id = ${organizationId}::uuid AND m.purged_at IS NULL) AS storage_bytes,
+      -- Purging deletes a meeting's objects in the same transaction that sets purged_at, so
+      -- the objects that exist are exactly those of unpurged meetings: an index-only sum.
+      (SELECT COALESCE(SUM(size_bytes), 0)::bigint FROM storage_objects
+        WHERE organization_id = ${organizationId}::uuid) AS storage_bytes,
       (SELECT count(*) FROM meetings
         WHERE organization_id = ${organizationId}::uuid AND created_at >= ${monthStart}) AS meetings,
       (SELECT count(*) FROM memberships ms JOIN users u ON u.id = ms.user_id
