@@ -23,7 +23,8 @@ function client(overrides: Partial<RecallClientOptions> = {}): {
     client: new RecallClient({
       baseUrl: `${recall.baseUrl}/`,
       apiKey: recall.apiKey,
-      timeoutMs: 300,
+      // Generous by default (a loaded machine must not cause retries); the timeout tests lower it.
+      timeoutMs: 5_000,
       maxRetries: 3,
       retryBaseMs: 10,
       retryMaxMs: 5_000,

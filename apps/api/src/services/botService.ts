@@ -168,8 +168,11 @@ export async function createBot(deps: BotServiceDeps, input: CreateBotInput): Pr
   const botName = input.botName?.trim() || deps.defaultBotName;
   const reservedAt = deps.clock.now();
 
-  // 1. Reserve. FOR SHARE holds the meeting's link steady against a concurrent link change
-  //    (updateMeeting locks the row FOR UPDATE), so the copied normalized link stays true.
+  // 1. Reserve. FOR KEY SHARE holds the meeting's link steady against a concurrent link change
+  //    (updateMeeting locks the row FOR UPDATE), so the copied normalized link stays true. It is
+  //    the weakest lock that does: a stronger one (FOR SHARE) would block status updates of the
+  //    meeting (FOR NO KEY UPDATE) while they hold the bot row a waiting reservation checks its
+  //    unique index against - a deadlock under concurrent requests.
   let reservation: ReservationRow;
   try {
     const rows = await deps.db.$queryRaw<ReservationRow[]>`
@@ -177,7 +180,7 @@ export async function createBot(deps: BotServiceDeps, input: CreateBotInput): Pr
         SELECT id, organization_id, meeting_url, normalized_meeting_url FROM meetings
         WHERE id = ${input.meetingId}::uuid AND organization_id = ${input.organizationId}::uuid
           AND deleted_at IS NULL
-        FOR SHARE
+        FOR KEY SHARE
       ), reserved AS (
         INSERT INTO bots (meeting_id, organization_id, normalized_meeting_url, bot_name, status,
                           last_status_at, status_history)

@@ -184,7 +184,7 @@ export async function updateMeeting(
     normalizedUrl !== undefined && normalizedUrl.normalized !== current.normalizedMeetingUrl;
 
   const apply = async (tx: Db): Promise<Meeting> => {
-    // FOR UPDATE conflicts with the FOR SHARE a bot reservation takes on the meeting row.
+    // FOR UPDATE conflicts with the FOR KEY SHARE a bot reservation takes on the meeting row.
     const locked = await tx.$queryRaw<{ id: string }[]>`
       SELECT id FROM meetings
       WHERE id = ${meetingId}::uuid AND organization_id = ${organizationId}::uuid

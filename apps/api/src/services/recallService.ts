@@ -211,11 +211,12 @@ export class RecallClient {
           signal: AbortSignal.timeout(this.options.timeoutMs),
         });
       } catch (error) {
-        const isTimeout =
-          error instanceof Error && (error.name === "TimeoutError" || error.name === "AbortError");
+        // Duck-typed: the timeout is a DOMException, not always an Error of this realm.
+        const failure = error as { name?: string; message?: string; cause?: { message?: string } };
+        const isTimeout = failure?.name === "TimeoutError" || failure?.name === "AbortError";
         lastFailure = isTimeout
           ? `no answer within ${this.options.timeoutMs} ms`
-          : `network error (${error instanceof Error ? ((error.cause as Error | undefined)?.message ?? error.message) : "unknown"})`;
+          : `network error (${failure?.cause?.message ?? failure?.message ?? "unknown"})`;
         if (isLast) break;
         const wait = this.backoff(attempt);
         this.options.logger?.warn(
