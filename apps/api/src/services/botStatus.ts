@@ -130,7 +130,7 @@ interface AppliedRow {
  * applied status (ties: higher rank wins) and the bot has not ended (ended bots only move
  * forward among terminal statuses, never after a final one). Appends to the history, sets
  * endedAt/terminalReason on the first terminal status, and moves the meeting with its bot,
- * all in one statement.
+ * all in one statement. endedAt is the earliest terminal status time seen, even from a stale event.
  */
 export async function applyBotStatus(
   db: Db,
@@ -185,6 +185,13 @@ export async function applyBotStatus(
 
   const row = rows[0];
   if (row) return { applied: true, botId: row.id, meetingId: row.meeting_id, status };
+  if (isTerminal) {
+    // `done` can overtake `call_ended`: the older event no longer applies, but the bot ended then.
+    await db.$executeRaw`
+      UPDATE bots SET ended_at = ${input.at}, updated_at = now()
+      WHERE recall_bot_id = ${input.recallBotId} AND ended_at > ${input.at}
+        AND status::text <> 'failed'`;
+  }
   const exists = await db.bot.findUnique({
     where: { recallBotId: input.recallBotId },
     select: { id: true },
