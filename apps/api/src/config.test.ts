@@ -12,6 +12,15 @@ describe("loadConfig", () => {
     expect(Object.isFrozen(config)).toBe(true);
   });
 
+  it("defaults Recall to its us-east-1 region with bounded retries, and rejects a bad URL", () => {
+    const config = loadConfig({});
+    expect(config.RECALL_API_BASE_URL).toBe("https://us-east-1.recall.ai");
+    expect(config.RECALL_API_KEY).toBeUndefined();
+    expect(config.RECALL_TIMEOUT_MS).toBe(10_000);
+    expect(config.RECALL_BOT_NAME).toBe("zigznote");
+    expect(() => loadConfig({ RECALL_API_BASE_URL: "not a url" })).toThrow(/RECALL_API_BASE_URL/);
+  });
+
   it("treats empty strings as unset", () => {
     expect(loadConfig({ DATABASE_URL: "", REDIS_URL: " " }).DATABASE_URL).toBeUndefined();
   });

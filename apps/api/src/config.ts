@@ -113,6 +113,14 @@ export const envSchema = z.object({
   API_KEY_CACHE_SECONDS: z.coerce.number().int().min(0).default(60),
   API_KEY_LAST_USED_INTERVAL_SECONDS: z.coerce.number().int().min(0).default(60),
 
+  RECALL_API_KEY: optionalString,
+  RECALL_API_BASE_URL: z.url({ protocol: /^https?$/ }).default("https://us-east-1.recall.ai"),
+  RECALL_TIMEOUT_MS: z.coerce.number().int().min(50).max(120_000).default(10_000),
+  RECALL_MAX_RETRIES: z.coerce.number().int().min(0).max(10).default(3),
+  RECALL_RETRY_BASE_MS: z.coerce.number().int().min(0).max(60_000).default(250),
+  RECALL_RETRY_MAX_MS: z.coerce.number().int().min(0).max(120_000).default(5_000),
+  RECALL_BOT_NAME: z.string().trim().min(1).max(100).default("zigznote"),
+
   STRIPE_PRICE_PRO: optionalString,
   STRIPE_PRICE_BUSINESS: optionalString,
 

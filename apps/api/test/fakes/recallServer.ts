@@ -1,0 +1,362 @@
+/**
+ * A local stand-in for Recall.ai's v1 bot API, for tests and benchmarks. It listens on
+ * 127.0.0.1 (port 0: any free port) and speaks the parts of the real API we use:
+ *
+ *   POST /api/v1/bot/                     create a bot  -> 201 bot
+ *   GET  /api/v1/bot/{id}/                read a bot    -> 200 bot | 404 { detail }
+ *   POST /api/v1/bot/{id}/leave_call/     leave         -> 200 bot (a `call_ended` status is added)
+ *   POST /api/v1/bot/{id}/delete_media/   delete media  -> 200 bot (recordings emptied)
+ *
+ * (trailing slashes optional). A bot is `{ id, bot_name, meeting_url, metadata, join_at,
+ * status_changes: [{ code, sub_code, message, created_at }], recordings: [...] }`.
+ *
+ * Like Recall:
+ * - every request needs `Authorization: Token <apiKey>` (else 401 `{ detail }`);
+ * - a create without `meeting_url` is a 400 with a field error;
+ * - `Idempotency-Key` on POST/PUT/PATCH is scoped to (key, method, path): while the first request
+ *   with a key is still being processed a second one gets 409; once it completed, a repeat within
+ *   an hour gets the first response again (same status and body) without acting again.
+ *
+ * Usage:
+ *   const recall = await startFakeRecall();            // { apiKey: "test-recall-key" } by default
+ *   env: { RECALL_API_BASE_URL: recall.baseUrl, RECALL_API_KEY: recall.apiKey }
+ *   recall.requests                                    // every request: method, path, headers
+ *                                                      //   (lower-case names), body (parsed JSON)
+ *   recall.requestsTo("POST", "/api/v1/bot/")          // filtered by method and exact path
+ *   recall.createdBots()                               // bots actually created (not replays)
+ *   recall.failNext({ status: 500 })                   // next matching request fails...
+ *   recall.failNext({ status: 429, retryAfter: "1" }, { times: 2, method: "POST", path: /^\/api\/v1\/bot\/$/ })
+ *   recall.failNext({ hang: true })                    // ...never answers (client timeout)
+ *   recall.failNext({ reset: true })                   // ...connection destroyed (network error)
+ *   recall.failNext({ status: 400, body: { detail: "Invalid meeting URL" } })
+ *   recall.setLatency(ms)                              // delay every answer (bot creation time)
+ *   recall.addStatusChange(id, { code: "in_call_recording" })   // programmable state for GET
+ *   recall.updateBot(id, (bot) => { bot.recordings.push(...) })
+ *   recall.reset()                                     // forget requests, bots, keys, failures
+ *   await recall.close()                               // also ends hanging requests
+ *
+ * Injected failures are answered before the idempotency layer (as Recall's load balancer and
+ * rate limiter would): they are not cached, so a retry with the same key gets a real answer.
+ */
+import { randomUUID } from "node:crypto";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo, Socket } from "node:net";
+
+export interface FakeRecallStatusChange {
+  code: string;
+  sub_code: string | null;
+  message: string | null;
+  created_at: string;
+}
+
+export interface FakeRecallBot {
+  id: string;
+  bot_name: string;
+  meeting_url: { platform: string; meeting_id: string; raw: string };
+  metadata: Record<string, unknown>;
+  join_at: string | null;
+  status_changes: FakeRecallStatusChange[];
+  recordings: Record<string, unknown>[];
+}
+
+export interface RecordedRecallRequest {
+  method: string;
+  path: string;
+  headers: Record<string, string>;
+  body: unknown;
+  at: number;
+}
+
+export type FakeRecallFailure =
+  { status: number; body?: unknown; retryAfter?: string } | { hang: true } | { reset: true };
+
+export interface FailureMatch {
+  /** How many matching requests fail (default 1). */
+  times?: number;
+  method?: string;
+  path?: RegExp;
+}
+
+interface PendingFailure {
+  failure: FakeRecallFailure;
+  remaining: number;
+  method?: string;
+  path?: RegExp;
+}
+
+interface CachedResponse {
+  status: number;
+  body: unknown;
+  at: number;
+}
+
+const IDEMPOTENCY_WINDOW_MS = 60 * 60 * 1000;
+
+export interface FakeRecall {
+  readonly baseUrl: string;
+  readonly apiKey: string;
+  readonly requests: RecordedRecallRequest[];
+  readonly bots: Map<string, FakeRecallBot>;
+  requestsTo(method: string, path: string): RecordedRecallRequest[];
+  createdBots(): FakeRecallBot[];
+  failNext(failure: FakeRecallFailure, match?: FailureMatch): void;
+  setLatency(ms: number): void;
+  addStatusChange(
+    botId: string,
+    change: {
+      code: string;
+      sub_code?: string | null;
+      message?: string | null;
+      created_at?: string;
+    },
+  ): void;
+  updateBot(botId: string, update: (bot: FakeRecallBot) => void): void;
+  reset(): void;
+  close(): Promise<void>;
+}
+
+function platformOf(raw: string): { platform: string; meeting_id: string; raw: string } {
+  let host = "";
+  try {
+    host = new URL(raw).hostname;
+  } catch {
+    // left empty: unknown platform
+  }
+  const platform = host.endsWith("zoom.us")
+    ? "zoom"
+    : host === "meet.google.com"
+      ? "google_meet"
+      : host.startsWith("teams.")
+        ? "microsoft_teams"
+        : host.endsWith("webex.com")
+          ? "webex"
+          : "unknown";
+  return { platform, meeting_id: raw, raw };
+}
+
+function readBody(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (chunk: Buffer) => chunks.push(chunk));
+    req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
+    req.on("error", reject);
+  });
+}
+
+/** Starts the fake on 127.0.0.1 at a free port. */
+export async function startFakeRecall(options: { apiKey?: string } = {}): Promise<FakeRecall> {
+  const apiKey = options.apiKey ?? "test-recall-key";
+  const requests: RecordedRecallRequest[] = [];
+  const bots = new Map<string, FakeRecallBot>();
+  const created: FakeRecallBot[] = [];
+  const failures: PendingFailure[] = [];
+  const idempotency = new Map<string, CachedResponse | "in_flight">();
+  const sockets = new Set<Socket>();
+  const hanging = new Set<ServerResponse>();
+  let latencyMs = 0;
+
+  const send = (
+    res: ServerResponse,
+    status: number,
+    body: unknown,
+    headers: Record<string, string> = {},
+  ) => {
+    res.writeHead(status, { "Content-Type": "application/json", ...headers });
+    res.end(body === undefined ? "" : JSON.stringify(body));
+  };
+
+  const takeFailure = (method: string, path: string): FakeRecallFailure | undefined => {
+    const index = failures.findIndex(
+      (pending) =>
+        (pending.method === undefined || pending.method === method) &&
+        (pending.path === undefined || pending.path.test(path)),
+    );
+    const pending = failures[index];
+    if (!pending) return undefined;
+    pending.remaining -= 1;
+    if (pending.remaining <= 0) failures.splice(index, 1);
+    return pending.failure;
+  };
+
+  const act = (method: string, path: string, body: unknown): { status: number; body: unknown } => {
+    if (method === "POST" && path === "/api/v1/bot/") {
+      const input = (body ?? {}) as Record<string, unknown>;
+      if (typeof input.meeting_url !== "string" || input.meeting_url.length === 0) {
+        return { status: 400, body: { meeting_url: ["This field is required."] } };
+      }
+      const bot: FakeRecallBot = {
+        id: randomUUID(),
+        bot_name: typeof input.bot_name === "string" ? input.bot_name : "Meeting Notetaker",
+        meeting_url: platformOf(input.meeting_url),
+        metadata: (input.metadata as Record<string, unknown> | undefined) ?? {},
+        join_at: typeof input.join_at === "string" ? input.join_at : null,
+        status_changes: [
+          { code: "ready", sub_code: null, message: null, created_at: new Date().toISOString() },
+        ],
+        recordings: [],
+      };
+      bots.set(bot.id, bot);
+      created.push(bot);
+      return { status: 201, body: bot };
+    }
+    const match = /^\/api\/v1\/bot\/([^/]+)\/(?:(leave_call|delete_media)\/)?$/.exec(path);
+    const bot = match ? bots.get(decodeURIComponent(match[1]!)) : undefined;
+    if (!match) return { status: 404, body: { detail: "Not found." } };
+    if (!bot) return { status: 404, body: { detail: "Not found." } };
+    const action = match[2];
+    if (method === "GET" && action === undefined) return { status: 200, body: bot };
+    if (method === "POST" && action === "leave_call") {
+      const last = bot.status_changes[bot.status_changes.length - 1]?.code;
+      if (last === "call_ended" || last === "done" || last === "fatal") {
+        return {
+          status: 400,
+          body: { code: "cannot_command_completed_bot", detail: "Bot has already left the call." },
+        };
+      }
+      bot.status_changes.push({
+        code: "call_ended",
+        sub_code: "bot_received_leave_call",
+        message: null,
+        created_at: new Date().toISOString(),
+      });
+      return { status: 200, body: bot };
+    }
+    if (method === "POST" && action === "delete_media") {
+      bot.recordings = [];
+      return { status: 200, body: bot };
+    }
+    return { status: 405, body: { detail: `Method "${method}" not allowed.` } };
+  };
+
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const method = req.method ?? "GET";
+    const rawPath = (req.url ?? "/").split("?")[0]!;
+    const path = rawPath.endsWith("/") ? rawPath : `${rawPath}/`;
+    const text = await readBody(req);
+    let body: unknown = undefined;
+    if (text.length > 0) {
+      try {
+        body = JSON.parse(text);
+      } catch {
+        body = text;
+      }
+    }
+    const headers: Record<string, string> = {};
+    for (const [name, value] of Object.entries(req.headers)) {
+      if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(", ") : value;
+    }
+    requests.push({ method, path, headers, body, at: Date.now() });
+    const work = () =>
+      latencyMs > 0 ? new Promise((resolve) => setTimeout(resolve, latencyMs)) : Promise.resolve();
+
+    const failure = takeFailure(method, path);
+    if (failure) {
+      if ("hang" in failure) {
+        hanging.add(res);
+        return;
+      }
+      if ("reset" in failure) {
+        req.socket.destroy();
+        return;
+      }
+      send(
+        res,
+        failure.status,
+        failure.body ?? { detail: `Injected failure (${failure.status})` },
+        failure.retryAfter === undefined ? {} : { "Retry-After": failure.retryAfter },
+      );
+      return;
+    }
+
+    if (headers.authorization !== `Token ${apiKey}`) {
+      send(res, 401, { detail: "Invalid token." });
+      return;
+    }
+
+    const key = headers["idempotency-key"];
+    if (key !== undefined && method !== "GET") {
+      const scope = `${method} ${path} ${key}`;
+      const cached = idempotency.get(scope);
+      if (cached === "in_flight") {
+        send(res, 409, { detail: "A request with this idempotency key is being processed." });
+        return;
+      }
+      if (cached && Date.now() - cached.at < IDEMPOTENCY_WINDOW_MS) {
+        send(res, cached.status, cached.body);
+        return;
+      }
+      idempotency.set(scope, "in_flight");
+      await work();
+      const result = act(method, path, body);
+      idempotency.set(scope, { ...result, at: Date.now() });
+      send(res, result.status, result.body);
+      return;
+    }
+    await work();
+    const result = act(method, path, body);
+    send(res, result.status, result.body);
+  };
+
+  const server: Server = createServer((req, res) => {
+    handle(req, res).catch((error: unknown) => {
+      if (!res.headersSent) send(res, 500, { detail: String(error) });
+    });
+  });
+  server.on("connection", (socket) => {
+    sockets.add(socket);
+    socket.on("close", () => sockets.delete(socket));
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+
+  return {
+    baseUrl: `http://127.0.0.1:${port}`,
+    apiKey,
+    requests,
+    bots,
+    requestsTo: (method, path) => requests.filter((r) => r.method === method && r.path === path),
+    createdBots: () => [...created],
+    failNext(failure, match = {}) {
+      failures.push({
+        failure,
+        remaining: match.times ?? 1,
+        method: match.method,
+        path: match.path,
+      });
+    },
+    setLatency(ms) {
+      latencyMs = ms;
+    },
+    addStatusChange(botId, change) {
+      const bot = bots.get(botId);
+      if (!bot) throw new Error(`fake Recall has no bot ${botId}`);
+      bot.status_changes.push({
+        code: change.code,
+        sub_code: change.sub_code ?? null,
+        message: change.message ?? null,
+        created_at: change.created_at ?? new Date().toISOString(),
+      });
+    },
+    updateBot(botId, update) {
+      const bot = bots.get(botId);
+      if (!bot) throw new Error(`fake Recall has no bot ${botId}`);
+      update(bot);
+    },
+    reset() {
+      requests.length = 0;
+      bots.clear();
+      created.length = 0;
+      failures.length = 0;
+      idempotency.clear();
+      latencyMs = 0;
+    },
+    async close() {
+      for (const res of hanging) res.destroy();
+      hanging.clear();
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve, reject) =>
+        server.close((error) => (error ? reject(error) : resolve())),
+      );
+    },
+  };
+}
