@@ -87,6 +87,10 @@ export const envSchema = z.object({
   /** Parallel calls a job makes to Recall or storage. */
   JOB_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(8),
   STORAGE_PURGE_AFTER_DAYS: z.coerce.number().int().min(0).default(30),
+  /** An active bot with no status change for this long is checked with Recall and ended. */
+  STUCK_BOT_AFTER_MINUTES: z.coerce.number().int().min(1).default(120),
+  /** Processed-webhook records are kept this long (providers retry for up to ~3 days). */
+  WEBHOOK_RETENTION_DAYS: z.coerce.number().int().min(1).default(7),
 
   STORAGE_DIR: z.string().default(".data/storage"),
   RECORDING_MAX_BYTES: z.coerce

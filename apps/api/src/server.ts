@@ -12,6 +12,7 @@ import { Redis } from "ioredis";
 import { createApp } from "./app";
 import { ConfigError, loadConfig, type Config } from "./config";
 import { buildContext, type AppContext } from "./context";
+import { createJobs, createJobScheduler } from "./jobs";
 import { createLogger, type Logger } from "./lib/logger";
 
 /** Something to stop on shutdown after the HTTP server has drained (jobs, consumers). */
@@ -25,7 +26,8 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-async function openDatabase(
+/** The database to use: DATABASE_URL, or the embedded one (started here) when it is unset. */
+export async function openDatabase(
   config: Config,
   logger: Logger,
 ): Promise<{ url: string; embedded: EmbeddedPostgres | null }> {
@@ -82,6 +84,13 @@ export async function startServer(
     "zigznote API listening",
   );
 
+  // Every instance schedules the jobs; the runner lets one of them execute each tick.
+  const scheduler = createJobScheduler(ctx, createJobs(ctx), {
+    timezone: config.CRON_TIMEZONE,
+    start: config.JOBS_ENABLED,
+  });
+  const hooks: StopHook[] = [() => scheduler.stop(), ...stopHooks];
+
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> =>
     (closing ??= (async () => {
@@ -94,7 +103,7 @@ export async function startServer(
       }, config.SHUTDOWN_TIMEOUT_MS);
       await drained;
       clearTimeout(timer);
-      for (const hook of stopHooks) await hook();
+      for (const hook of hooks) await hook();
       await ctx.db.$disconnect();
       if (redis) await redis.quit().catch(() => redis?.disconnect());
       await embedded?.stop();

@@ -1,5 +1,7 @@
 import { Router } from "express";
 import type { AppContext } from "../context";
+import { JOB_SCHEDULES } from "../jobs";
+import { nextRunOf } from "../jobs/scheduler";
 import { openApiRegistry, z } from "../openapi/registry";
 import { API_VERSION } from "../version";
 
@@ -28,6 +30,43 @@ openApiRegistry.registerPath({
     503: {
       description: "Database unreachable",
       content: { "application/json": { schema: HealthSchema } },
+    },
+  },
+});
+
+const JobRunSchema = z.object({
+  startedAt: z.string(),
+  finishedAt: z.string().nullable(),
+  outcome: z.enum(["running", "succeeded", "failed", "skipped"]),
+  rowsAffected: z.number(),
+  error: z.string().nullable(),
+  instanceId: z.string().nullable(),
+});
+
+export const JobsHealthSchema = z
+  .object({
+    enabled: z.boolean().openapi({ description: "Whether this instance schedules jobs" }),
+    timezone: z.string(),
+    jobs: z.array(
+      z.object({
+        name: z.string(),
+        schedule: z.string(),
+        description: z.string(),
+        lastRun: JobRunSchema.nullable(),
+        nextRunAt: z.string(),
+      }),
+    ),
+  })
+  .openapi("JobsHealth");
+
+openApiRegistry.registerPath({
+  method: "get",
+  path: "/health/jobs",
+  summary: "Each scheduled job's last run (any instance) and next run",
+  responses: {
+    200: {
+      description: "Job state",
+      content: { "application/json": { schema: JobsHealthSchema } },
     },
   },
 });
@@ -78,6 +117,49 @@ export function createHealthRouter(ctx: AppContext): Router {
       version: API_VERSION,
       uptimeSeconds: Math.round((Date.now() - startedAt) / 1000),
       checks: { database, redis },
+    });
+  });
+
+  router.get("/health/jobs", async (_req, res) => {
+    const now = ctx.clock.now();
+    const lastRuns = await ctx.db.$queryRaw<
+      {
+        job_name: string;
+        started_at: Date;
+        finished_at: Date | null;
+        outcome: "running" | "succeeded" | "failed" | "skipped";
+        rows_affected: number;
+        error: string | null;
+        instance_id: string | null;
+      }[]
+    >`
+      SELECT DISTINCT ON (job_name) job_name, started_at, finished_at, outcome, rows_affected, error, instance_id
+        FROM job_runs
+       WHERE job_name = ANY(${JOB_SCHEDULES.map((job) => job.name)}::text[])
+       ORDER BY job_name, started_at DESC`;
+    const byName = new Map(lastRuns.map((run) => [run.job_name, run]));
+    res.json({
+      enabled: ctx.config.JOBS_ENABLED,
+      timezone: ctx.config.CRON_TIMEZONE,
+      jobs: JOB_SCHEDULES.map((job) => {
+        const run = byName.get(job.name);
+        return {
+          name: job.name,
+          schedule: job.schedule,
+          description: job.description,
+          lastRun: run
+            ? {
+                startedAt: run.started_at.toISOString(),
+                finishedAt: run.finished_at?.toISOString() ?? null,
+                outcome: run.outcome,
+                rowsAffected: run.rows_affected,
+                error: run.error,
+                instanceId: run.instance_id,
+              }
+            : null,
+          nextRunAt: nextRunOf(job.schedule, ctx.config.CRON_TIMEZONE, now).toISOString(),
+        };
+      }),
     });
   });
 

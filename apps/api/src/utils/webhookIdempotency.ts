@@ -84,11 +84,20 @@ export async function cleanupOldWebhooks(
   db: Db,
   days: number,
   now: Date = new Date(),
+  batchSize = 5_000,
 ): Promise<number> {
   if (!Number.isFinite(days) || days < 0)
     throw new RangeError("days must be a non-negative number");
   const cutoff = new Date(now.getTime() - days * 86_400_000);
-  return db.$executeRaw`DELETE FROM processed_webhooks WHERE processed_at < ${cutoff}`;
+  // In bounded batches: a backlog of millions never becomes one long-running DELETE.
+  let deleted = 0;
+  for (;;) {
+    const count = await db.$executeRaw`
+      DELETE FROM processed_webhooks
+       WHERE id IN (SELECT id FROM processed_webhooks WHERE processed_at < ${cutoff} LIMIT ${batchSize})`;
+    deleted += count;
+    if (count < batchSize) return deleted;
+  }
 }
 
 /** PostgreSQL's lock_not_available (55P03), as pg raises it or the driver adapter wraps it. */

@@ -1,0 +1,48 @@
+/**
+ * `pnpm --filter @zigznote/api job <name>`: runs one scheduled job now, through the same runner
+ * as the scheduler (so it is recorded, and it will not overlap a run in progress elsewhere).
+ * With no DATABASE_URL it opens the embedded database, which must not be in use by a server.
+ */
+import { createPrismaClient } from "@zigznote/database";
+import { Redis } from "ioredis";
+import { ConfigError, loadConfig } from "../config";
+import { buildContext } from "../context";
+import { createJobs, JOB_SCHEDULES, runJob } from "../jobs";
+import { createLogger } from "../lib/logger";
+import { openDatabase } from "../server";
+
+async function main(): Promise<number> {
+  const name = process.argv[2];
+  const names = JOB_SCHEDULES.map((job) => job.name);
+  if (!name || !names.includes(name as (typeof names)[number])) {
+    console.error(`usage: job <name>\njobs: ${names.join(", ")}`);
+    return 2;
+  }
+  const config = loadConfig();
+  const logger = createLogger(config.LOG_LEVEL);
+  const { url, embedded } = await openDatabase(config, logger);
+  const db = createPrismaClient(url, { maxConnections: 4 });
+  const redis = config.REDIS_URL ? new Redis(config.REDIS_URL, { maxRetriesPerRequest: 2 }) : null;
+  try {
+    const ctx = buildContext({ config, db, logger, redis });
+    const job = createJobs(ctx).find((candidate) => candidate.name === name)!;
+    const outcome = await runJob(ctx, job, {
+      scheduledFor: ctx.clock.now(),
+      instanceId: `cli:${process.pid}`,
+    });
+    console.log(JSON.stringify({ job: name, ...outcome }));
+    return outcome.status === "failed" ? 1 : 0;
+  } finally {
+    await db.$disconnect();
+    await redis?.quit();
+    await embedded?.stop();
+  }
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    console.error(error instanceof ConfigError ? error.message : error);
+    process.exit(1);
+  },
+);

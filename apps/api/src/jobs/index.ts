@@ -1,0 +1,115 @@
+import {
+  billingSettingsFromConfig,
+  escalateExpiredStorageGrace,
+  recheckRecordedViolations,
+  suspendExpiredGracePeriods,
+} from "../billing";
+import type { AppContext } from "../context";
+import {
+  createLoggingTransport,
+  deliverPendingNotifications,
+} from "../services/notificationService";
+import { createRecallClient, type RecallClient } from "../services/recallService";
+import { cleanupOldWebhooks } from "../utils";
+import { cleanupOrphanedBots, cleanupOrphanedStorage } from "./cleanupWorker";
+import type { JobDefinition } from "./runner";
+
+export { cleanupOrphanedBots, cleanupOrphanedStorage } from "./cleanupWorker";
+export { runJob, type JobDefinition, type JobResult, type RunOutcome } from "./runner";
+export { createJobScheduler, nextRunOf, type JobScheduler } from "./scheduler";
+
+const MINUTE = 60_000;
+
+/** What runs when (cron, in CRON_TIMEZONE); the run functions are attached by `createJobs`. */
+export const JOB_SCHEDULES = [
+  {
+    name: "cleanupOrphanedBots",
+    schedule: "*/5 * * * *",
+    leaseMs: 15 * MINUTE,
+    description: "End bots stuck without a status change (checked with Recall first)",
+  },
+  {
+    name: "cleanupOldWebhooks",
+    schedule: "0 3 * * *",
+    leaseMs: 60 * MINUTE,
+    description: "Delete processed-webhook records older than WEBHOOK_RETENTION_DAYS",
+  },
+  {
+    name: "cleanupOrphanedStorage",
+    schedule: "0 4 * * *",
+    leaseMs: 120 * MINUTE,
+    description: "Purge recordings of meetings deleted more than STORAGE_PURGE_AFTER_DAYS ago",
+  },
+  {
+    name: "checkExpiredGracePeriods",
+    schedule: "0 * * * *",
+    leaseMs: 30 * MINUTE,
+    description: "Suspend past_due subscriptions whose payment grace period is over",
+  },
+  {
+    name: "checkStorageGracePeriods",
+    schedule: "10 * * * *",
+    leaseMs: 30 * MINUTE,
+    description: "Make storage violations read-only once their grace period is over",
+  },
+  {
+    name: "recheckPlanViolations",
+    schedule: "5 0 * * *",
+    leaseMs: 60 * MINUTE,
+    description: "Re-check recorded plan violations (a new month resolves meeting limits)",
+  },
+  {
+    name: "deliverNotifications",
+    schedule: "* * * * *",
+    leaseMs: 10 * MINUTE,
+    description: "Send pending notices from the outbox (those not sent right after commit)",
+  },
+] as const;
+
+export type JobName = (typeof JOB_SCHEDULES)[number]["name"];
+
+/** The jobs of this app, ready for the scheduler, the runner or the `job` command. */
+export function createJobs(ctx: AppContext, deps: { recall?: RecallClient } = {}): JobDefinition[] {
+  const settings = billingSettingsFromConfig(ctx.config);
+  let recall = deps.recall;
+  const recallClient = () => (recall ??= createRecallClient(ctx.config, ctx.logger));
+  const runs: Record<JobName, JobDefinition["run"]> = {
+    cleanupOrphanedBots: ({ now }) => cleanupOrphanedBots(ctx, recallClient(), now),
+    cleanupOldWebhooks: async ({ now }) => ({
+      rowsAffected: await cleanupOldWebhooks(
+        ctx.db,
+        ctx.config.WEBHOOK_RETENTION_DAYS,
+        now,
+        ctx.config.JOB_BATCH_SIZE,
+      ),
+    }),
+    cleanupOrphanedStorage: ({ now }) => cleanupOrphanedStorage(ctx, now),
+    checkExpiredGracePeriods: async ({ now }) => {
+      const suspended = await suspendExpiredGracePeriods(ctx.db, now);
+      await deliverPendingNotifications(ctx.db, createLoggingTransport(ctx.logger), {
+        now,
+        logger: ctx.logger,
+      });
+      return { rowsAffected: suspended.length };
+    },
+    checkStorageGracePeriods: async ({ now }) => {
+      const escalated = await escalateExpiredStorageGrace(ctx.db, now, settings);
+      await deliverPendingNotifications(ctx.db, createLoggingTransport(ctx.logger), {
+        now,
+        logger: ctx.logger,
+      });
+      return { rowsAffected: escalated.length };
+    },
+    recheckPlanViolations: async ({ now }) => ({
+      rowsAffected: await recheckRecordedViolations(ctx.db, now, settings),
+    }),
+    deliverNotifications: async ({ now }) => {
+      const result = await deliverPendingNotifications(ctx.db, createLoggingTransport(ctx.logger), {
+        now,
+        logger: ctx.logger,
+      });
+      return { rowsAffected: result.sent, summary: { ...result } };
+    },
+  };
+  return JOB_SCHEDULES.map((job) => ({ ...job, run: runs[job.name] }));
+}

@@ -1,0 +1,226 @@
+import { createPrismaClient, type PrismaClient } from "@zigznote/database";
+import {
+  createMeeting,
+  createOrganizationWithAdmin,
+  createStorageObject,
+  createSubscription,
+  prepareTestDatabase,
+} from "@zigznote/database/testing";
+import request from "supertest";
+import { checkPlanViolations } from "../src/billing";
+import { createJobs, JOB_SCHEDULES, runJob } from "../src/jobs";
+import { RecallClient } from "../src/services/recallService";
+import { testDatabaseUrl } from "./env";
+import { startFakeRecall, type FakeRecall } from "./fakes/recallServer";
+import { createTestApp, ManualClock, type TestApp } from "./helpers";
+
+/**
+ * Jobs act on the whole database, so this suite has a database of its own: nothing another
+ * suite does at the same time can be swept up by a job run here, and the reverse.
+ */
+const jobsDatabaseUrl = (() => {
+  const url = new URL(testDatabaseUrl);
+  url.pathname = `${url.pathname}_jobs`;
+  return url.toString();
+})();
+
+const DAY = 24 * 60 * 60 * 1000;
+
+describe("scheduled jobs", () => {
+  let db: PrismaClient;
+  let recall: FakeRecall;
+  let a: TestApp;
+  let b: TestApp;
+  const clock = new ManualClock();
+
+  beforeAll(async () => {
+    await prepareTestDatabase(jobsDatabaseUrl);
+    db = createPrismaClient(jobsDatabaseUrl, { maxConnections: 10 });
+    recall = await startFakeRecall();
+    const env = {
+      DATABASE_URL: jobsDatabaseUrl,
+      JOB_BATCH_SIZE: "2",
+      RECALL_API_BASE_URL: recall.baseUrl,
+      RECALL_API_KEY: recall.apiKey,
+    };
+    a = createTestApp({ db, clock, env });
+    b = createTestApp({
+      db: createPrismaClient(jobsDatabaseUrl, { maxConnections: 10 }),
+      clock,
+      env,
+    });
+  }, 120_000);
+  afterAll(async () => {
+    await a.close();
+    await b.ctx.db.$disconnect();
+    await b.close();
+    await db.$disconnect();
+    await recall.close();
+  });
+
+  it("runs every job once per tick with two instances, recorded, and shown on /health/jobs", async () => {
+    clock.set(Date.now());
+    const tick = new Date(); // unique per run: reruns on the same database do not collide
+    const client = new RecallClient({
+      baseUrl: recall.baseUrl,
+      apiKey: recall.apiKey,
+      timeoutMs: 5_000,
+      maxRetries: 0,
+      retryBaseMs: 5,
+      retryMaxMs: 50,
+    });
+    const jobsA = createJobs(a.ctx, { recall: client });
+    const jobsB = createJobs(b.ctx, { recall: client });
+    const outcomes = await Promise.all(
+      jobsA.flatMap((job, i) => [
+        runJob(a.ctx, job, { scheduledFor: tick, instanceId: "instance-a" }),
+        runJob(b.ctx, jobsB[i]!, { scheduledFor: tick, instanceId: "instance-b" }),
+      ]),
+    );
+    expect(outcomes.filter((o) => o.status === "succeeded")).toHaveLength(JOB_SCHEDULES.length);
+    expect(outcomes.filter((o) => o.status === "skipped")).toHaveLength(JOB_SCHEDULES.length);
+
+    const runs = await db.jobRun.findMany({ where: { scheduledFor: tick } });
+    expect(runs.map((run) => run.jobName).sort()).toEqual(
+      JOB_SCHEDULES.map((job) => job.name).sort(),
+    );
+    expect(runs.every((run) => run.outcome === "succeeded" && run.finishedAt !== null)).toBe(true);
+
+    const health = await request(a.app).get("/health/jobs");
+    expect(health.status).toBe(200);
+    expect(health.body.timezone).toBe("UTC");
+    expect(health.body.jobs).toHaveLength(JOB_SCHEDULES.length);
+    for (const job of health.body.jobs as {
+      name: string;
+      lastRun: { outcome: string } | null;
+      nextRunAt: string;
+    }[]) {
+      expect(job.lastRun?.outcome).toBe("succeeded");
+      expect(new Date(job.nextRunAt).getTime()).toBeGreaterThan(clock.now().getTime());
+    }
+    const metricsA = await a.ctx.metrics.registry.metrics();
+    const metricsB = await b.ctx.metrics.registry.metrics();
+    const count = (text: string, outcome: string) =>
+      [
+        ...text.matchAll(
+          new RegExp(`zigznote_job_runs_total\\{job="[^"]+",outcome="${outcome}"\\} (\\d+)`, "g"),
+        ),
+      ].reduce((sum, m) => sum + Number(m[1]), 0);
+    expect(count(metricsA, "succeeded") + count(metricsB, "succeeded")).toBe(JOB_SCHEDULES.length);
+    expect(count(metricsA, "skipped") + count(metricsB, "skipped")).toBe(JOB_SCHEDULES.length);
+  });
+
+  it("checkExpiredGracePeriods suspends expired grace, with a notice, unless a payment landed first", async () => {
+    clock.set(Date.now());
+    const now = clock.now();
+    const expired = await createOrganizationWithAdmin(db);
+    const paid = await createOrganizationWithAdmin(db);
+    const running = await createOrganizationWithAdmin(db);
+    const past = {
+      status: "past_due" as const,
+      paymentFailedAt: new Date(now.getTime() - 8 * DAY),
+      paymentRetryCount: 3,
+    };
+    const subExpired = await createSubscription(db, {
+      organizationId: expired.organization.id,
+      ...past,
+      graceEndsAt: new Date(now.getTime() - 60_000),
+    });
+    const subPaid = await createSubscription(db, {
+      organizationId: paid.organization.id,
+      ...past,
+      graceEndsAt: new Date(now.getTime() - 60_000),
+    });
+    const subRunning = await createSubscription(db, {
+      organizationId: running.organization.id,
+      ...past,
+      graceEndsAt: new Date(now.getTime() + DAY),
+    });
+    // The payment webhook lands before the job's update: grace cleared, active again.
+    await db.subscription.update({
+      where: { id: subPaid.id },
+      data: { status: "active", graceEndsAt: null, paymentFailedAt: null, paymentRetryCount: 0 },
+    });
+
+    const job = createJobs(a.ctx).find(
+      (candidate) => candidate.name === "checkExpiredGracePeriods",
+    )!;
+    const outcome = await runJob(a.ctx, job, { scheduledFor: now, instanceId: "a" });
+    expect(outcome.status).toBe("succeeded");
+
+    expect((await db.subscription.findUniqueOrThrow({ where: { id: subExpired.id } })).status).toBe(
+      "suspended",
+    );
+    expect((await db.subscription.findUniqueOrThrow({ where: { id: subPaid.id } })).status).toBe(
+      "active",
+    );
+    expect((await db.subscription.findUniqueOrThrow({ where: { id: subRunning.id } })).status).toBe(
+      "past_due",
+    );
+    const notices = await db.notification.findMany({
+      where: { organizationId: expired.organization.id, type: "billing.suspended" },
+    });
+    expect(notices).toHaveLength(1);
+    expect(notices[0]!.status).toBe("sent");
+    expect(
+      await db.notification.count({
+        where: { organizationId: paid.organization.id, type: "billing.suspended" },
+      }),
+    ).toBe(0);
+  });
+
+  it("checkStorageGracePeriods turns an expired storage grace into read-only, with a notice", async () => {
+    clock.set(Date.now());
+    const now = clock.now();
+    const { organization } = await createOrganizationWithAdmin(db); // free plan: 1 GiB
+    const meeting = await createMeeting(db, { organizationId: organization.id });
+    await createStorageObject(db, meeting, { sizeBytes: 2n * 1024n ** 3n });
+    const settings = { storageGraceDays: a.ctx.config.STORAGE_GRACE_DAYS };
+    const detected = await checkPlanViolations(
+      db,
+      organization.id,
+      new Date(now.getTime() - (settings.storageGraceDays + 1) * DAY),
+      settings,
+    );
+    expect(detected.violations.find((v) => v.type === "storage")?.action).toBe("grace_period");
+
+    const job = createJobs(a.ctx).find(
+      (candidate) => candidate.name === "checkStorageGracePeriods",
+    )!;
+    expect((await runJob(a.ctx, job, { scheduledFor: now, instanceId: "a" })).status).toBe(
+      "succeeded",
+    );
+    const after = await db.organization.findUniqueOrThrow({ where: { id: organization.id } });
+    const storage = (after.planViolations as { type: string; action: string }[]).find(
+      (v) => v.type === "storage",
+    );
+    expect(storage?.action).toBe("read_only");
+    expect(
+      await db.notification.count({ where: { organizationId: organization.id } }),
+    ).toBeGreaterThanOrEqual(2);
+  });
+
+  it("cleanupOldWebhooks deletes exactly the records past retention, in batches", async () => {
+    clock.set(Date.now());
+    const now = clock.now();
+    const tag = `evt_${now.getTime()}`;
+    const old = Array.from({ length: 5 }, (_, i) => ({
+      provider: "stripe",
+      eventId: `${tag}_old_${i}`,
+      eventType: "invoice.paid",
+      processedAt: new Date(now.getTime() - 8 * DAY - i),
+    }));
+    const recent = Array.from({ length: 3 }, (_, i) => ({
+      provider: "stripe",
+      eventId: `${tag}_new_${i}`,
+      eventType: "invoice.paid",
+      processedAt: new Date(now.getTime() - 6 * DAY),
+    }));
+    await db.processedWebhook.createMany({ data: [...old, ...recent] });
+    const job = createJobs(a.ctx).find((candidate) => candidate.name === "cleanupOldWebhooks")!;
+    const outcome = await runJob(a.ctx, job, { scheduledFor: now, instanceId: "a" });
+    expect(outcome).toMatchObject({ status: "succeeded", rowsAffected: 5 });
+    const left = await db.processedWebhook.findMany({ where: { eventId: { startsWith: tag } } });
+    expect(left.map((row) => row.eventId).sort()).toEqual(recent.map((row) => row.eventId).sort());
+  });
+});
