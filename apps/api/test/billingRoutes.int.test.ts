@@ -501,3 +501,19 @@ describe("notification delivery", () => {
     expect((await appNotices()).every((notice) => notice.status === "sent")).toBe(true);
   });
 });
+
+describe("GET /openapi.json", () => {
+  it("documents the billing and organization routes", async () => {
+    const response = await api().get("/openapi.json");
+    expect(response.status).toBe(200);
+    const paths = response.body.paths as Record<string, Record<string, unknown>>;
+    expect(Object.keys(paths["/api/v1/billing/plans"] ?? {})).toEqual(["get"]);
+    expect(Object.keys(paths["/api/v1/billing/subscription"] ?? {}).sort()).toEqual([
+      "get",
+      "post",
+    ]);
+    expect(Object.keys(paths["/api/v1/billing/subscription/cancel"] ?? {})).toEqual(["post"]);
+    expect(Object.keys(paths["/api/v1/organization"] ?? {})).toEqual(["get"]);
+    expect(paths["/api/v1/api-keys"]?.post).toHaveProperty("responses.402");
+  });
+});
