@@ -1,6 +1,7 @@
 import path from "node:path";
 import type { PrismaClient } from "@zigznote/database";
 import type { Redis } from "ioredis";
+import { createAppBilling, type AppBilling } from "./billing/appBilling";
 import type { Config } from "./config";
 import { systemClock, type Clock } from "./lib/clock";
 import { createLogger, type Logger } from "./lib/logger";
@@ -21,21 +22,27 @@ export interface AppContext {
   redis: Redis | null;
   /** Where recordings are kept (local disk under STORAGE_DIR by default). */
   storage: StorageProvider;
+  /** Billing service, Stripe handler dependencies and notice deliverer (built from the rest). */
+  billing: AppBilling;
 }
 
 /**
  * A context with the usual defaults: system clock, a logger at the configured level, a fresh
- * metrics registry, no Redis, and local-disk storage under STORAGE_DIR.
+ * metrics registry, no Redis, local-disk storage under STORAGE_DIR, and billing from the config.
  */
 export function buildContext(
   parts: Pick<AppContext, "config" | "db"> & Partial<Omit<AppContext, "config" | "db">>,
 ): AppContext {
+  const logger = parts.logger ?? createLogger(parts.config.LOG_LEVEL);
+  const clock = parts.clock ?? systemClock;
   return {
-    logger: parts.logger ?? createLogger(parts.config.LOG_LEVEL),
-    clock: parts.clock ?? systemClock,
+    logger,
+    clock,
     metrics: parts.metrics ?? createMetrics(),
     redis: parts.redis ?? null,
     storage: parts.storage ?? new LocalDiskStorage(path.resolve(parts.config.STORAGE_DIR)),
+    billing:
+      parts.billing ?? createAppBilling({ config: parts.config, db: parts.db, clock, logger }),
     config: parts.config,
     db: parts.db,
   };

@@ -1,5 +1,7 @@
 import { createPrismaClient, type Db, type PrismaClient } from "@zigznote/database";
+import { uniqueSuffix } from "@zigznote/database/testing";
 import type Stripe from "stripe";
+import request from "supertest";
 import { BillingService } from "../src/billing/BillingService";
 import type { BillingSettings } from "../src/billing/settings";
 import { stripeEventHandlers, type HandlerOutcome } from "../src/billing/stripeEvents";
@@ -8,6 +10,8 @@ import { ManualClock } from "../src/lib/clock";
 import { createLogger } from "../src/lib/logger";
 import { testDatabaseUrl } from "./env";
 import { FakeStripeServer, signStripeEvent } from "./fakes/stripeServer";
+import { createTestApp, type TestApp } from "./helpers";
+import { newStripeSecret, newSvixSecret, stripeHeaders, svixHeaders } from "./webhookSigning";
 
 /** Everything a billing test needs: the test database, a fake Stripe, the real SDK, a clock. */
 export interface BillingHarness {
@@ -61,6 +65,83 @@ export async function createBillingHarness(): Promise<BillingHarness> {
     async close() {
       await fake.close();
       await db.$disconnect();
+    },
+  };
+}
+
+/**
+ * A real app (routes, webhooks, guard) whose Stripe is a local fake: `createTestApp` with the
+ * STRIPE_* settings pointing at it and a Stripe webhook secret the test owns.
+ */
+export interface BillingTestApp {
+  testApp: TestApp;
+  fake: FakeStripeServer;
+  clock: ManualClock;
+  stripeWebhookSecret: string;
+  clerkWebhookSecret: string;
+  /** Signs `event` with the SDK's test helper and posts it to `/webhooks/stripe`. */
+  postStripeEvent(event: Stripe.Event): Promise<request.Response>;
+  /** Signs a Clerk (Svix) event and posts it to `/webhooks/clerk`. */
+  postClerkEvent(type: string, data: Record<string, unknown>): Promise<request.Response>;
+  /** The Stripe events the fake emitted for one subscription, in order. */
+  eventsFor(subscriptionId: string): Stripe.Event[];
+  close(): Promise<void>;
+}
+
+export async function createBillingTestApp(): Promise<BillingTestApp> {
+  const fake = await FakeStripeServer.start();
+  fake.addPrice({ id: "price_test_pro", unitAmount: 1900 });
+  fake.addPrice({ id: "price_test_business", unitAmount: 4900 });
+  const clock = new ManualClock(new Date());
+  fake.setNow(() => clock.now());
+  const stripeWebhookSecret = newStripeSecret();
+  const clerkWebhookSecret = newSvixSecret();
+  const settings = fake.clientSettings();
+  const testApp = createTestApp({
+    clock,
+    env: {
+      STRIPE_SECRET_KEY: settings.secretKey,
+      STRIPE_API_HOST: settings.host,
+      STRIPE_API_PORT: String(settings.port),
+      STRIPE_API_PROTOCOL: settings.protocol,
+      STRIPE_WEBHOOK_SECRET: stripeWebhookSecret,
+      CLERK_WEBHOOK_SECRET: clerkWebhookSecret,
+    },
+  });
+  return {
+    testApp,
+    fake,
+    clock,
+    stripeWebhookSecret,
+    clerkWebhookSecret,
+    postStripeEvent(event) {
+      const body = JSON.stringify(event);
+      return request(testApp.app)
+        .post("/webhooks/stripe")
+        .set(stripeHeaders(stripeWebhookSecret, body))
+        .send(body);
+    },
+    postClerkEvent(type, data) {
+      const body = JSON.stringify({
+        type,
+        object: "event",
+        timestamp: clock.now().getTime(),
+        data,
+      });
+      return request(testApp.app)
+        .post("/webhooks/clerk")
+        .set(svixHeaders(clerkWebhookSecret, `msg_${uniqueSuffix()}`, body))
+        .send(body);
+    },
+    eventsFor(subscriptionId) {
+      return fake.events.filter(
+        (event) => (event.data.object as unknown as { id: string }).id === subscriptionId,
+      );
+    },
+    async close() {
+      await testApp.ctx.billing.idle();
+      await testApp.close();
+      await fake.close();
     },
   };
 }

@@ -15,7 +15,7 @@ import {
   openRecording,
   parseRecordingContentType,
   storeRecording,
-  type RecordingDeps,
+  type RecordingDeletionDeps,
 } from "../src/services/recordingService";
 import { type LocalDiskStorage, newStorageKey } from "../src/services/storageService";
 import { getUsage, startOfUtcMonth } from "../src/services/usageService";
@@ -79,10 +79,11 @@ describe("LocalDiskStorage", () => {
 
 describe("recordings and usage", () => {
   let testApp: TestApp;
-  let deps: RecordingDeps;
+  let deps: RecordingDeletionDeps;
   beforeAll(() => {
     testApp = createTestApp();
-    deps = { db: testApp.ctx.db, storage: testApp.ctx.storage, logger: testApp.ctx.logger };
+    // The app context has everything the recording functions need.
+    deps = testApp.ctx;
   });
   afterAll(() => testApp.close());
 

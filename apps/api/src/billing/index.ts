@@ -6,3 +6,4 @@ export * from "./stripeEvents";
 export * from "./stripeProvider";
 export * from "./subscriptionSync";
 export * from "./violations";
+export * from "./appBilling";

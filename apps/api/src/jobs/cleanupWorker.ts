@@ -1,5 +1,6 @@
 import { Prisma, type BotStatus } from "@zigznote/database";
 import pLimit from "p-limit";
+import { checkPlanViolations } from "../billing/violations";
 import type { AppContext } from "../context";
 import { activeBotSql, applyBotStatus, isBotStatus } from "../services/botStatus";
 import { RecallRequestError, type RecallBot, type RecallClient } from "../services/recallService";
@@ -12,7 +13,8 @@ const DAY_MS = 24 * 60 * 60 * 1000;
  * files first, then, in one transaction per batch, the rows and the meeting's `purgedAt`. The
  * rows are the list of what remains to delete, so a failure anywhere is finished by the next run
  * and no file is ever left without a row. A meeting whose file could not be deleted keeps its
- * rows and is retried next run.
+ * rows and is retried next run. The organizations that lost objects get their plan violations
+ * re-checked afterwards.
  */
 export async function cleanupOrphanedStorage(ctx: AppContext, now: Date): Promise<JobResult> {
   const cutoff = new Date(now.getTime() - ctx.config.STORAGE_PURGE_AFTER_DAYS * DAY_MS);
@@ -21,6 +23,7 @@ export async function cleanupOrphanedStorage(ctx: AppContext, now: Date): Promis
   let purgedMeetings = 0;
   let deletedObjects = 0;
   let freedBytes = 0n;
+  const affectedOrganizations = new Set<string>();
 
   for (;;) {
     const meetings = await ctx.db.meeting.findMany({
@@ -33,7 +36,7 @@ export async function cleanupOrphanedStorage(ctx: AppContext, now: Date): Promis
     const meetingIds = meetings.map((meeting) => meeting.id);
     const objects = await ctx.db.storageObject.findMany({
       where: { meetingId: { in: meetingIds } },
-      select: { id: true, key: true, meetingId: true, sizeBytes: true },
+      select: { id: true, key: true, meetingId: true, organizationId: true, sizeBytes: true },
     });
 
     const results = await Promise.allSettled(
@@ -62,7 +65,23 @@ export async function cleanupOrphanedStorage(ctx: AppContext, now: Date): Promis
     purgedMeetings += purgeable.length;
     deletedObjects += deleted.length;
     freedBytes += deleted.reduce((sum, object) => sum + object.sizeBytes, 0n);
+    for (const object of deleted) affectedOrganizations.add(object.organizationId);
   }
+
+  // Freed storage may resolve storage violations. Each organization is re-checked in its own
+  // transaction after the deletions committed (not inside the batch's: one organization's failed
+  // check must not roll back rows whose files are already gone); a failure is logged and left to
+  // the hourly re-check of recorded violations.
+  let recheckFailures = 0;
+  for (const organizationId of [...affectedOrganizations].sort()) {
+    try {
+      await checkPlanViolations(ctx.db, organizationId, now, ctx.billing.settings);
+    } catch (error) {
+      recheckFailures += 1;
+      ctx.logger.error({ err: error, organizationId }, "plan violation re-check failed");
+    }
+  }
+  if (affectedOrganizations.size > 0) await ctx.billing.deliverNotifications();
 
   return {
     rowsAffected: purgedMeetings,
@@ -70,6 +89,8 @@ export async function cleanupOrphanedStorage(ctx: AppContext, now: Date): Promis
       deletedObjects,
       freedBytes: freedBytes.toString(),
       failedMeetings: failedMeetings.size,
+      recheckedOrganizations: affectedOrganizations.size,
+      recheckFailures,
     },
   };
 }

@@ -2,6 +2,7 @@ import { Router } from "express";
 import type { AppContext } from "../context";
 import type { ApiKeyCache } from "../lib/apiKeyCache";
 import { requireRole } from "../middleware/auth";
+import { requireWriteAccess } from "../middleware/billingGuard";
 import { validate, validated } from "../middleware/validate";
 import { bearerAuth, errorResponses, openApiRegistry } from "../openapi/registry";
 import { createApiKey, listApiKeys, revokeApiKey } from "../services/apiKeyService";
@@ -26,7 +27,7 @@ openApiRegistry.registerPath({
       description: "Created",
       content: { "application/json": { schema: CreatedApiKeySchema } },
     },
-    ...errorResponses(400, 401, 403, 429),
+    ...errorResponses(400, 401, 402, 403, 429),
   },
 });
 
@@ -58,17 +59,23 @@ export function createApiKeysRouter(ctx: AppContext, apiKeyCache: ApiKeyCache): 
   const router = Router();
   router.use(requireRole("admin"));
 
-  router.post("/", validate({ body: CreateApiKeyBody }), async (req, res) => {
-    const body = validated(req, "body", CreateApiKeyBody);
-    const { apiKey, plainKey } = await createApiKey(ctx.db, {
-      organizationId: req.auth.organizationId,
-      createdById: req.auth.userId,
-      name: body.name,
-      scopes: body.scopes,
-      expiresAt: body.expiresAt ? new Date(body.expiresAt) : null,
-    });
-    res.status(201).json({ ...apiKey, key: plainKey });
-  });
+  // Creating a key is a write (402 while suspended); revoking one never is refused.
+  router.post(
+    "/",
+    requireWriteAccess(ctx, "write"),
+    validate({ body: CreateApiKeyBody }),
+    async (req, res) => {
+      const body = validated(req, "body", CreateApiKeyBody);
+      const { apiKey, plainKey } = await createApiKey(ctx.db, {
+        organizationId: req.auth.organizationId,
+        createdById: req.auth.userId,
+        name: body.name,
+        scopes: body.scopes,
+        expiresAt: body.expiresAt ? new Date(body.expiresAt) : null,
+      });
+      res.status(201).json({ ...apiKey, key: plainKey });
+    },
+  );
 
   router.get("/", async (req, res) => {
     res.json({ data: await listApiKeys(ctx.db, req.auth.organizationId) });

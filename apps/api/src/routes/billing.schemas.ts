@@ -3,8 +3,8 @@ import "../openapi/registry";
 
 /**
  * Request and response schemas of the billing routes (`/api/v1/billing/*`, `/api/v1/organization`).
- * The routes are wired later; these already describe what the serializers in
- * `src/billing/serializers.ts` produce. A null limit means unlimited.
+ * They describe what the serializers in `src/billing/serializers.ts` produce (camelCase JSON).
+ * A null limit means unlimited.
  */
 
 const limit = z.number().int().nonnegative().nullable().openapi({
@@ -86,6 +86,17 @@ export const OrganizationOverviewSchema = z
     violationsCheckedAt: z.iso.datetime().nullable(),
   })
   .openapi("OrganizationOverview");
+
+/** What a billing change answers: the subscription after it, the plan, whether anything changed. */
+export const BillingChangeResultSchema = z
+  .object({
+    data: SubscriptionSchema.nullable(),
+    planSlug: z.string(),
+    changed: z.boolean().openapi({
+      description: "false when the organization was already in the requested state",
+    }),
+  })
+  .openapi("BillingChangeResult");
 
 /** `POST /api/v1/billing/subscription`: subscribe to, or change to, a paid plan. */
 export const ChangePlanBodySchema = z

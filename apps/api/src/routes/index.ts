@@ -3,7 +3,9 @@ import type { AppContext } from "../context";
 import { ApiKeyCache } from "../lib/apiKeyCache";
 import { authenticate } from "../middleware/auth";
 import { createApiKeysRouter } from "./apiKeys";
+import { createBillingRouter } from "./billing";
 import { createMeRouter } from "./me";
+import { createOrganizationRouter } from "./organization";
 
 export interface ApiRouterOptions {
   /**
@@ -25,5 +27,7 @@ export function createApiRouter(ctx: AppContext, options: ApiRouterOptions = {})
   const auth = options.authenticate ?? authenticate(ctx, { apiKeyCache });
   router.use("/me", auth, createMeRouter(ctx));
   router.use("/api-keys", auth, createApiKeysRouter(ctx, apiKeyCache));
+  router.use("/billing", auth, createBillingRouter(ctx));
+  router.use("/organization", auth, createOrganizationRouter(ctx));
   return router;
 }

@@ -1,6 +1,8 @@
 import type { Readable } from "node:stream";
 import type { Db, PrismaClient, StorageObject } from "@zigznote/database";
 import { BadRequestError, NotFoundError } from "@zigznote/shared";
+import { checkPlanViolations, type ViolationSettings } from "../billing/violations";
+import type { Clock } from "../lib/clock";
 import type { Logger } from "../lib/logger";
 import { newStorageKey, type StorageProvider } from "./storageService";
 
@@ -20,6 +22,12 @@ export interface RecordingDeps {
   db: PrismaClient;
   storage: StorageProvider;
   logger: Logger;
+}
+
+/** What `deleteRecording` needs on top: the time and rules of the plan-violation re-check. */
+export interface RecordingDeletionDeps extends RecordingDeps {
+  clock: Clock;
+  billing: { settings: ViolationSettings };
 }
 
 export interface StoreRecordingInput {
@@ -134,10 +142,11 @@ export async function openRecording(
 /**
  * Deletes the meeting's recording: the files first, then the rows. The rows are the record of
  * what must be deleted, so a failure in between is finished by a retry (deleting a missing file
- * is not an error) and no file is ever left without a row pointing at it.
+ * is not an error) and no file is ever left without a row pointing at it. The organization's
+ * plan violations are re-checked in the transaction that deletes the rows.
  */
 export async function deleteRecording(
-  deps: RecordingDeps,
+  deps: RecordingDeletionDeps,
   organizationId: string,
   meetingId: string,
 ): Promise<number> {
@@ -148,6 +157,10 @@ export async function deleteRecording(
   });
   if (objects.length === 0) throw new NotFoundError("This meeting has no recording");
   for (const object of objects) await deps.storage.delete(object.key);
-  await deps.db.storageObject.deleteMany({ where: { id: { in: objects.map((o) => o.id) } } });
+  // Freed storage may resolve a storage violation: re-checked with the rows' deletion, at once.
+  await deps.db.$transaction(async (tx) => {
+    await tx.storageObject.deleteMany({ where: { id: { in: objects.map((o) => o.id) } } });
+    await checkPlanViolations(tx, organizationId, deps.clock.now(), deps.billing.settings);
+  });
   return objects.length;
 }

@@ -1,5 +1,6 @@
 import type { Db } from "@zigznote/database";
 import { z } from "zod";
+import { checkPlanViolations } from "../billing/violations";
 import {
   deleteMembership,
   deleteOrganization,
@@ -9,7 +10,12 @@ import {
   upsertOrganization,
   upsertUser,
 } from "../services/identityService";
-import type { WebhookEvent, WebhookHandler, WebhookRegistry } from "./registry";
+import type {
+  WebhookEvent,
+  WebhookHandler,
+  WebhookHandlerHooks,
+  WebhookRegistry,
+} from "./registry";
 
 /**
  * Clerk's user, organization and membership events -> our local copies (identityService).
@@ -92,9 +98,41 @@ const upsertUserFromEvent: WebhookHandler = async (event, tx) => {
   });
 };
 
-const deleteUserFromEvent: WebhookHandler = async (event, tx) => {
+/**
+ * Re-checks the plan violations of organizations whose membership changed, in the event's
+ * transaction: the violation list (and its notices) commits with the change or not at all.
+ * Notices queued here are sent after the commit.
+ */
+async function recheckViolations(
+  tx: Db,
+  organizationIds: string[],
+  hooks: WebhookHandlerHooks,
+): Promise<void> {
+  if (organizationIds.length === 0) return;
+  const { billing, clock } = hooks.ctx;
+  // In id order, so two transactions locking several organizations cannot deadlock.
+  for (const id of [...new Set(organizationIds)].sort()) {
+    await checkPlanViolations(tx, id, clock.now(), billing.settings);
+  }
+  hooks.afterCommit(() => billing.deliverNotifications());
+}
+
+const deleteUserFromEvent: WebhookHandler = async (event, tx, hooks) => {
   const { id } = dataOf(event, ClerkDeleted);
+  // The organizations that lose a member, locked (in id order) before their memberships go,
+  // as the membership handlers do, so this and a concurrent membership event cannot deadlock.
+  const affected = await tx.$queryRaw<{ id: string }[]>`
+    SELECT o.id FROM organizations o
+     WHERE o.id IN (SELECT m.organization_id FROM memberships m JOIN users u ON u.id = m.user_id
+                     WHERE u.clerk_id = ${id})
+     ORDER BY o.id
+       FOR UPDATE OF o`;
   await deleteUser(tx, id, occurredAt(event));
+  await recheckViolations(
+    tx,
+    affected.map((row) => row.id),
+    hooks,
+  );
 };
 
 const upsertOrganizationFromEvent: WebhookHandler = async (event, tx) => {
@@ -120,7 +158,13 @@ async function lockMembership(db: Db, clerkMembershipId: string): Promise<void> 
     SELECT pg_advisory_xact_lock(hashtextextended(${`clerk-membership:${clerkMembershipId}`}, 0))`;
 }
 
-const upsertMembershipFromEvent: WebhookHandler = async (event, tx) => {
+/**
+ * Clerk owns memberships, so a new member over the plan's limit cannot be refused here: the
+ * check below records the `team_members` violation (action notify_admin) and queues the admins'
+ * notice in this transaction. Invitations through our own API are refused up front by
+ * `requireWriteAccess(ctx, "member.add")`.
+ */
+const upsertMembershipFromEvent: WebhookHandler = async (event, tx, hooks) => {
   const membership = dataOf(event, ClerkMembership);
   await lockMembership(tx, membership.id);
   const tombstone = await tx.deletedMembership.findUnique({ where: { clerkId: membership.id } });
@@ -154,12 +198,19 @@ const upsertMembershipFromEvent: WebhookHandler = async (event, tx) => {
     clerkId: membership.id,
     updatedAt: new Date(membership.updated_at),
   });
+  if (event.type === "organizationMembership.created") {
+    await recheckViolations(tx, [organization.id], hooks);
+  }
 };
 
-const deleteMembershipFromEvent: WebhookHandler = async (event, tx) => {
+const deleteMembershipFromEvent: WebhookHandler = async (event, tx, hooks) => {
   const membership = dataOf(event, ClerkMembership);
   const at = occurredAt(event);
   await lockMembership(tx, membership.id);
+  // Lock the organization before deleting: creations lock it first too (upsertOrganization), and
+  // the violation check below needs it, so both orders agree and cannot deadlock.
+  const locked = await tx.$queryRaw<{ id: string }[]>`
+    SELECT id FROM organizations WHERE clerk_id = ${membership.organization.id} FOR UPDATE`;
   await tx.$executeRaw`
     INSERT INTO deleted_memberships (clerk_id, deleted_at) VALUES (${membership.id}, ${at})
     ON CONFLICT (clerk_id) DO NOTHING`;
@@ -172,6 +223,11 @@ const deleteMembershipFromEvent: WebhookHandler = async (event, tx) => {
     where: { clerkId: membership.public_user_data.user_id },
   });
   if (organization && user) await deleteMembership(tx, organization.id, user.id, at);
+  await recheckViolations(
+    tx,
+    locked.map((row) => row.id),
+    hooks,
+  );
 };
 
 /** The Clerk event types we act on. Others are recorded and acknowledged. */

@@ -1,5 +1,6 @@
 import { registerClerkHandlers } from "./clerk";
 import { WebhookRegistry } from "./registry";
+import { registerStripeHandlers } from "./stripe";
 
 export { createWebhookProcessor, type WebhookOutcome, type WebhookProcessor } from "./processor";
 export {
@@ -12,11 +13,12 @@ export {
 } from "./registry";
 
 /**
- * The handlers every app starts with. Later providers' handlers (Recall bot events, Stripe
- * billing events) are registered here too; the routes never change.
+ * The handlers every app starts with: Clerk identity events and Stripe billing events. Later
+ * providers' handlers (Recall bot events) are registered here too; the routes never change.
  */
 export function createDefaultWebhookRegistry(): WebhookRegistry {
   const registry = new WebhookRegistry();
   registerClerkHandlers(registry);
+  registerStripeHandlers(registry);
   return registry;
 }
