@@ -1,14 +1,10 @@
 import {
-  billingSettingsFromConfig,
   escalateExpiredStorageGrace,
   recheckRecordedViolations,
   suspendExpiredGracePeriods,
 } from "../billing";
 import type { AppContext } from "../context";
-import {
-  createLoggingTransport,
-  deliverPendingNotifications,
-} from "../services/notificationService";
+import { deliverPendingNotifications } from "../services/notificationService";
 import { createRecallClient, type RecallClient } from "../services/recallService";
 import { cleanupOldWebhooks } from "../utils";
 import { cleanupOrphanedBots, cleanupOrphanedStorage } from "./cleanupWorker";
@@ -70,7 +66,7 @@ export type JobName = (typeof JOB_SCHEDULES)[number]["name"];
 
 /** The jobs of this app, ready for the scheduler, the runner or the `job` command. */
 export function createJobs(ctx: AppContext, deps: { recall?: RecallClient } = {}): JobDefinition[] {
-  const settings = billingSettingsFromConfig(ctx.config);
+  const settings = ctx.billing.settings;
   let recall = deps.recall;
   const recallClient = () => (recall ??= createRecallClient(ctx.config, ctx.logger));
   const runs: Record<JobName, JobDefinition["run"]> = {
@@ -86,25 +82,19 @@ export function createJobs(ctx: AppContext, deps: { recall?: RecallClient } = {}
     cleanupOrphanedStorage: ({ now }) => cleanupOrphanedStorage(ctx, now),
     checkExpiredGracePeriods: async ({ now }) => {
       const suspended = await suspendExpiredGracePeriods(ctx.db, now);
-      await deliverPendingNotifications(ctx.db, createLoggingTransport(ctx.logger), {
-        now,
-        logger: ctx.logger,
-      });
+      await ctx.billing.deliverNotifications();
       return { rowsAffected: suspended.length };
     },
     checkStorageGracePeriods: async ({ now }) => {
       const escalated = await escalateExpiredStorageGrace(ctx.db, now, settings);
-      await deliverPendingNotifications(ctx.db, createLoggingTransport(ctx.logger), {
-        now,
-        logger: ctx.logger,
-      });
+      await ctx.billing.deliverNotifications();
       return { rowsAffected: escalated.length };
     },
     recheckPlanViolations: async ({ now }) => ({
       rowsAffected: await recheckRecordedViolations(ctx.db, now, settings),
     }),
     deliverNotifications: async ({ now }) => {
-      const result = await deliverPendingNotifications(ctx.db, createLoggingTransport(ctx.logger), {
+      const result = await deliverPendingNotifications(ctx.db, ctx.billing.transport, {
         now,
         logger: ctx.logger,
       });
