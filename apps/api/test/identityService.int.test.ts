@@ -49,26 +49,29 @@ describe("identityService", () => {
   it("applies a newer update and ignores an older one arriving later", async () => {
     const clerkId = `user_${uniqueSuffix()}`;
     await upsertUser(db, { clerkId, email: "new@example.test", updatedAt: t(20) });
-    const after = await upsertUser(db, { clerkId, email: "old@example.test", updatedAt: t(10) });
+    const ref = await upsertUser(db, { clerkId, email: "old@example.test", updatedAt: t(10) });
+    const after = await db.user.findUniqueOrThrow({ where: { id: ref.id } });
     expect(after.email).toBe("new@example.test");
   });
 
   it("does not let first-request provisioning overwrite webhook data", async () => {
     const clerkId = `org_${uniqueSuffix()}`;
     await upsertOrganization(db, { clerkId, name: "Real Name", updatedAt: t(5) });
-    const org = await upsertOrganization(
+    const ref = await upsertOrganization(
       db,
       { clerkId, name: "placeholder", updatedAt: t(50) },
       true,
     );
+    const org = await db.organization.findUniqueOrThrow({ where: { id: ref.id } });
     expect(org.name).toBe("Real Name");
   });
 
   it("keeps a deleted user deleted when a late update arrives", async () => {
     const clerkId = `user_${uniqueSuffix()}`;
     await deleteUser(db, clerkId, t(30));
-    const user = await upsertUser(db, { clerkId, email: "late@example.test", updatedAt: t(10) });
-    expect(user.deletedAt).not.toBeNull();
+    const ref = await upsertUser(db, { clerkId, email: "late@example.test", updatedAt: t(10) });
+    expect(ref.deletedAt).not.toBeNull();
+    const user = await db.user.findUniqueOrThrow({ where: { id: ref.id } });
     expect(user.email).toBeNull();
   });
 

@@ -1,4 +1,32 @@
-import type { Db, Membership, Organization, Role, User } from "@zigznote/database";
+import type { Db, Role } from "@zigznote/database";
+
+/** What callers need of a local user or organization after an upsert (one statement, no re-read). */
+export interface IdentityRef {
+  id: string;
+  deletedAt: Date | null;
+}
+
+export interface MembershipRef {
+  id: string;
+  role: Role;
+}
+
+async function findRef(
+  db: Db,
+  table: "users" | "organizations",
+  clerkId: string,
+): Promise<IdentityRef> {
+  const rows =
+    table === "users"
+      ? await db.$queryRaw<
+          IdentityRef[]
+        >`SELECT id, deleted_at AS "deletedAt" FROM users WHERE clerk_id = ${clerkId}`
+      : await db.$queryRaw<
+          IdentityRef[]
+        >`SELECT id, deleted_at AS "deletedAt" FROM organizations WHERE clerk_id = ${clerkId}`;
+  if (!rows[0]) throw new Error(`${table} row vanished during its upsert`);
+  return rows[0];
+}
 
 /**
  * Local copies of Clerk's users, organizations and memberships.
@@ -52,8 +80,8 @@ export async function upsertUser(
   db: Db,
   input: ClerkUserInput,
   onlyIfMissing = false,
-): Promise<User> {
-  const rows = await db.$queryRaw<User[]>`
+): Promise<IdentityRef> {
+  const rows = await db.$queryRaw<IdentityRef[]>`
     INSERT INTO users (clerk_id, email, first_name, last_name, image_url, clerk_updated_at)
     VALUES (${input.clerkId}, ${input.email ?? null}, ${input.firstName ?? null},
             ${input.lastName ?? null}, ${input.imageUrl ?? null},
@@ -68,11 +96,9 @@ export async function upsertUser(
     WHERE NOT ${onlyIfMissing}
       AND users.deleted_at IS NULL
       AND (users.clerk_updated_at IS NULL OR users.clerk_updated_at <= EXCLUDED.clerk_updated_at)
-    RETURNING id`;
-  const id = rows[0]?.id;
-  return id
-    ? db.user.findUniqueOrThrow({ where: { id } })
-    : db.user.findUniqueOrThrow({ where: { clerkId: input.clerkId } });
+    RETURNING id, deleted_at AS "deletedAt"`;
+  // The update was skipped (older event, first-request data, deleted): the row is as it was.
+  return rows[0] ?? (await findRef(db, "users", input.clerkId));
 }
 
 /**
@@ -96,8 +122,8 @@ export async function upsertOrganization(
   db: Db,
   input: ClerkOrganizationInput,
   onlyIfMissing = false,
-): Promise<Organization> {
-  const rows = await db.$queryRaw<Organization[]>`
+): Promise<IdentityRef> {
+  const rows = await db.$queryRaw<IdentityRef[]>`
     INSERT INTO organizations (clerk_id, name, clerk_updated_at)
     VALUES (${input.clerkId}, ${input.name}, ${onlyIfMissing ? null : input.updatedAt}::timestamptz)
     ON CONFLICT (clerk_id) DO UPDATE SET
@@ -108,11 +134,8 @@ export async function upsertOrganization(
       AND organizations.deleted_at IS NULL
       AND (organizations.clerk_updated_at IS NULL
            OR organizations.clerk_updated_at <= EXCLUDED.clerk_updated_at)
-    RETURNING id`;
-  const id = rows[0]?.id;
-  return id
-    ? db.organization.findUniqueOrThrow({ where: { id } })
-    : db.organization.findUniqueOrThrow({ where: { clerkId: input.clerkId } });
+    RETURNING id, deleted_at AS "deletedAt"`;
+  return rows[0] ?? (await findRef(db, "organizations", input.clerkId));
 }
 
 /**
@@ -134,8 +157,8 @@ export async function upsertMembership(
   db: Db,
   input: MembershipInput,
   onlyIfMissing = false,
-): Promise<Membership> {
-  const rows = await db.$queryRaw<Membership[]>`
+): Promise<MembershipRef> {
+  const rows = await db.$queryRaw<MembershipRef[]>`
     INSERT INTO memberships (organization_id, user_id, role, clerk_id, clerk_updated_at)
     VALUES (${input.organizationId}::uuid, ${input.userId}::uuid, ${input.role}::"Role",
             ${input.clerkId ?? null}, ${onlyIfMissing ? null : input.updatedAt}::timestamptz)
@@ -147,15 +170,13 @@ export async function upsertMembership(
     WHERE NOT ${onlyIfMissing}
       AND (memberships.clerk_updated_at IS NULL
            OR memberships.clerk_updated_at <= EXCLUDED.clerk_updated_at)
-    RETURNING id`;
-  const id = rows[0]?.id;
-  return id
-    ? db.membership.findUniqueOrThrow({ where: { id } })
-    : db.membership.findUniqueOrThrow({
-        where: {
-          organizationId_userId: { organizationId: input.organizationId, userId: input.userId },
-        },
-      });
+    RETURNING id, role`;
+  if (rows[0]) return rows[0];
+  const existing = await db.$queryRaw<MembershipRef[]>`
+    SELECT id, role FROM memberships
+     WHERE organization_id = ${input.organizationId}::uuid AND user_id = ${input.userId}::uuid`;
+  if (!existing[0]) throw new Error("membership vanished during its upsert");
+  return existing[0];
 }
 
 /** Removes a membership unless a newer event re-created it after `at`. Returns rows removed. */
