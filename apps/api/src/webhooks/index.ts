@@ -1,4 +1,5 @@
 import { registerClerkHandlers } from "./clerk";
+import { registerRecallHandlers } from "./recall";
 import { WebhookRegistry } from "./registry";
 
 export { createWebhookProcessor, type WebhookOutcome, type WebhookProcessor } from "./processor";
@@ -18,5 +19,6 @@ export {
 export function createDefaultWebhookRegistry(): WebhookRegistry {
   const registry = new WebhookRegistry();
   registerClerkHandlers(registry);
+  registerRecallHandlers(registry);
   return registry;
 }
