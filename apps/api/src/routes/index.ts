@@ -4,6 +4,7 @@ import { ApiKeyCache } from "../lib/apiKeyCache";
 import { authenticate } from "../middleware/auth";
 import { createApiKeysRouter } from "./apiKeys";
 import { createMeRouter } from "./me";
+import { createMeetingsRouter } from "./meetings";
 
 export interface ApiRouterOptions {
   /**
@@ -25,5 +26,6 @@ export function createApiRouter(ctx: AppContext, options: ApiRouterOptions = {})
   const auth = options.authenticate ?? authenticate(ctx, { apiKeyCache });
   router.use("/me", auth, createMeRouter(ctx));
   router.use("/api-keys", auth, createApiKeysRouter(ctx, apiKeyCache));
+  router.use("/meetings", auth, createMeetingsRouter(ctx));
   return router;
 }
