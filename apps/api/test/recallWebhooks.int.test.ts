@@ -149,13 +149,10 @@ describe("POST /webhooks/recall: bot statuses", () => {
 
   it("fails the delivery while the bot's create answer is not recorded, and applies the retry", async () => {
     const caller = await authHeaderFor(testApp);
-    const meeting = await request(server)
-      .post("/api/v1/meetings")
-      .set(caller.headers)
-      .send({
-        title: "Race",
-        meetingUrl: "https://teams.microsoft.com/meet/23456789012345?p=AbCdEf",
-      });
+    const meeting = await request(server).post("/api/v1/meetings").set(caller.headers).send({
+      title: "Race",
+      meetingUrl: "https://teams.microsoft.com/meet/23456789012345?p=AbCdEf",
+    });
     const reserved = await createBotRow(testApp.ctx.db, await dbMeeting(meeting.body.id), {
       recallBotId: null,
       status: "pending",
