@@ -1,7 +1,7 @@
 import { PassThrough } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { AppError, BadRequestError, PayloadTooLargeError } from "@zigznote/shared";
-import { Router, type Request, type Response } from "express";
+import { Router, type Request } from "express";
 import type { AppContext } from "../context";
 import { requireScope } from "../middleware/auth";
 import { validate, validated } from "../middleware/validate";
@@ -95,9 +95,22 @@ function uploadStream(req: Request): { body: PassThrough; detach: () => void } {
   };
 }
 
-/** Refusing an upload whose body was not read: close the connection instead of draining it. */
-function closeAfterResponse(req: Request, res: Response): void {
-  if (!req.complete && !res.headersSent) res.setHeader("Connection", "close");
+/** How long a refused upload's remaining body is read and discarded before the socket is cut. */
+const REFUSED_UPLOAD_DRAIN_MS = 5000;
+
+/**
+ * After refusing an upload whose body is not fully read: discard the rest for a while, then cut
+ * the connection. Closing at once would reset the socket under a client that is still sending,
+ * and a reset can make it lose the error answer it has not read yet.
+ */
+function discardRestOfUpload(req: Request): void {
+  if (req.complete) return;
+  const timer = setTimeout(() => req.socket.destroy(), REFUSED_UPLOAD_DRAIN_MS);
+  timer.unref();
+  const stop = () => clearTimeout(timer);
+  req.once("end", stop);
+  req.once("close", stop);
+  req.resume();
 }
 
 /** The single byte range to serve, or undefined for the whole object (416 when unsatisfiable). */
@@ -158,7 +171,7 @@ export function createRecordingsRouter(ctx: AppContext): Router {
         res.status(replaced > 0 ? 200 : 201).json(toRecordingResponse(object));
       } catch (error) {
         detach?.();
-        closeAfterResponse(req, res);
+        discardRestOfUpload(req);
         throw error;
       } finally {
         detach?.();
