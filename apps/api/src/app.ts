@@ -52,6 +52,8 @@ export function createApp(ctx: AppContext, options: AppOptions = {}): Express {
   // Webhook routes (raw bodies, signature checks) are mounted before the JSON parser.
   const webhooks = createWebhookProcessor(ctx, options.webhooks ?? createDefaultWebhookRegistry());
   app.use("/webhooks", createWebhooksRouter(ctx, webhooks));
+  // Shutdown and tests wait on it: `await app.locals.webhooks.idle()` (after-commit tasks).
+  app.locals.webhooks = webhooks;
 
   app.use(
     "/api/v1",

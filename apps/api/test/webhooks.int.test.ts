@@ -234,7 +234,7 @@ describe("handler failures", () => {
     const registry = createDefaultWebhookRegistry();
     const ran: string[] = [];
     let fail = true;
-    registry.register("recall", "bot.status_change", (event, _tx, hooks) => {
+    registry.replace("recall", "bot.status_change", (event, _tx, hooks) => {
       hooks.afterCommit(() => {
         ran.push(event.id);
         return Promise.resolve();

@@ -5,7 +5,9 @@ import {
 } from "../billing";
 import type { AppContext } from "../context";
 import { deliverPendingNotifications } from "../services/notificationService";
-import { createRecallClient, type RecallClient } from "../services/recallService";
+import { appServicesFor } from "../services/appServices";
+import type { RecallClient } from "../services/recallService";
+import { processDueRecordingImports } from "../services/recordingImportService";
 import { cleanupOldWebhooks } from "../utils";
 import { cleanupOrphanedBots, cleanupOrphanedStorage } from "./cleanupWorker";
 import type { JobDefinition } from "./runner";
@@ -60,6 +62,12 @@ export const JOB_SCHEDULES = [
     leaseMs: 10 * MINUTE,
     description: "Send pending notices from the outbox (those not sent right after commit)",
   },
+  {
+    name: "retryRecordingImports",
+    schedule: "*/5 * * * *",
+    leaseMs: 60 * MINUTE,
+    description: "Copy Recall recordings whose first copy failed (backoff per recording)",
+  },
 ] as const;
 
 export type JobName = (typeof JOB_SCHEDULES)[number]["name"];
@@ -67,8 +75,7 @@ export type JobName = (typeof JOB_SCHEDULES)[number]["name"];
 /** The jobs of this app, ready for the scheduler, the runner or the `job` command. */
 export function createJobs(ctx: AppContext, deps: { recall?: RecallClient } = {}): JobDefinition[] {
   const settings = ctx.billing.settings;
-  let recall = deps.recall;
-  const recallClient = () => (recall ??= createRecallClient(ctx.config, ctx.logger));
+  const recallClient = () => deps.recall ?? appServicesFor(ctx).recall;
   const runs: Record<JobName, JobDefinition["run"]> = {
     cleanupOrphanedBots: ({ now }) => cleanupOrphanedBots(ctx, recallClient(), now),
     cleanupOldWebhooks: async ({ now }) => ({
@@ -93,6 +100,13 @@ export function createJobs(ctx: AppContext, deps: { recall?: RecallClient } = {}
     recheckPlanViolations: async ({ now }) => ({
       rowsAffected: await recheckRecordedViolations(ctx.db, now, settings),
     }),
+    retryRecordingImports: async () => {
+      const result = await processDueRecordingImports(appServicesFor(ctx).recordingImports, {
+        batchSize: ctx.config.JOB_BATCH_SIZE,
+        concurrency: ctx.config.JOB_CONCURRENCY,
+      });
+      return { rowsAffected: result.done, summary: { ...result } };
+    },
     deliverNotifications: async ({ now }) => {
       const result = await deliverPendingNotifications(ctx.db, ctx.billing.transport, {
         now,

@@ -47,6 +47,8 @@ export function errorResponses(
     404: "Not found",
     409: "Conflict with the current state",
     413: "Payload too large",
+    415: "Unsupported media type",
+    416: "Range not satisfiable",
     429: "Too many requests (see Retry-After)",
     500: "Unexpected error",
     502: "Upstream provider failed",

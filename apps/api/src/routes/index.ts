@@ -6,6 +6,7 @@ import { createApiKeysRouter } from "./apiKeys";
 import { createBillingRouter } from "./billing";
 import { createMeRouter } from "./me";
 import { createOrganizationRouter } from "./organization";
+import { createMeetingsRouter } from "./meetings";
 
 export interface ApiRouterOptions {
   /**
@@ -29,5 +30,6 @@ export function createApiRouter(ctx: AppContext, options: ApiRouterOptions = {})
   router.use("/api-keys", auth, createApiKeysRouter(ctx, apiKeyCache));
   router.use("/billing", auth, createBillingRouter(ctx));
   router.use("/organization", auth, createOrganizationRouter(ctx));
+  router.use("/meetings", auth, createMeetingsRouter(ctx));
   return router;
 }

@@ -2,6 +2,7 @@ import { BadGatewayError } from "@zigznote/shared";
 import { z } from "zod";
 import type { Config } from "../config";
 import type { Logger } from "../lib/logger";
+import type { ResolveMedia } from "./recordingImportService";
 
 /**
  * A client of Recall.ai's v1 bot API (`{RECALL_API_BASE_URL}/api/v1/bot/...`, authenticated with
@@ -308,4 +309,38 @@ export function createRecallClient(config: Config, logger?: Logger): RecallClien
     retryMaxMs: config.RECALL_RETRY_MAX_MS,
     logger,
   });
+}
+
+/** The download link of a Recall recording's mixed video, if Recall has finished it. */
+export function recordingDownloadOf(
+  recording: RecallRecording,
+): { url: string; contentType: string } | null {
+  const shortcut = recording.media_shortcuts?.video_mixed;
+  if (!shortcut || typeof shortcut !== "object") return null;
+  const { status, data, format } = shortcut as {
+    status?: { code?: unknown } | null;
+    data?: { download_url?: unknown } | null;
+    format?: unknown;
+  };
+  if (status?.code !== undefined && status.code !== "done") return null;
+  const url = data?.download_url;
+  if (typeof url !== "string" || url.length === 0) return null;
+  return { url, contentType: format === "webm" ? "video/webm" : "video/mp4" };
+}
+
+/**
+ * `resolveMedia` for recording imports of Recall bots (`externalId` is the Recall bot id): asks
+ * Recall for the bot each time, because the pre-signed download links expire. The newest
+ * recording with a finished mixed video wins. Used after the ready webhook and by the periodic
+ * retry job alike.
+ */
+export function createRecallMediaResolver(recall: RecallClient): ResolveMedia {
+  return async (recordingImport) => {
+    const bot = await recall.getBot(recordingImport.externalId);
+    for (let i = bot.recordings.length - 1; i >= 0; i -= 1) {
+      const location = recordingDownloadOf(bot.recordings[i]!);
+      if (location) return location;
+    }
+    throw new Error(`Recall bot ${bot.id} has no downloadable recording yet`);
+  };
 }

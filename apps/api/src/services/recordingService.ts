@@ -1,10 +1,10 @@
 import type { Readable } from "node:stream";
 import type { Db, PrismaClient, StorageObject } from "@zigznote/database";
-import { BadRequestError, NotFoundError } from "@zigznote/shared";
 import { checkPlanViolations, type ViolationSettings } from "../billing/violations";
 import type { Clock } from "../lib/clock";
+import { AppError, NotFoundError } from "@zigznote/shared";
 import type { Logger } from "../lib/logger";
-import { newStorageKey, type StorageProvider } from "./storageService";
+import { newStorageKey, type ByteRange, type StorageProvider } from "./storageService";
 
 /** Media types accepted as recordings. */
 export const RECORDING_CONTENT_TYPES = [
@@ -48,14 +48,15 @@ async function findMeeting(db: Db, organizationId: string, meetingId: string) {
   return meeting;
 }
 
-/** The content type without parameters, lower-cased, if it is one we accept. */
+/** The content type without parameters, lower-cased, if it is one we accept (else 415). */
 export function parseRecordingContentType(header: string | undefined): string {
   const type = (header ?? "").split(";")[0]!.trim().toLowerCase();
   if (!(RECORDING_CONTENT_TYPES as readonly string[]).includes(type)) {
-    throw new BadRequestError(
+    throw new AppError(
+      415,
+      "UNSUPPORTED_MEDIA_TYPE",
       `Unsupported recording content type "${type || "(none)"}"`,
       { accepted: [...RECORDING_CONTENT_TYPES] },
-      "UNSUPPORTED_MEDIA_TYPE",
     );
   }
   return type;
@@ -73,6 +74,14 @@ export async function storeRecording(
   deps: RecordingDeps,
   input: StoreRecordingInput,
 ): Promise<StorageObject> {
+  return (await replaceRecording(deps, input)).object;
+}
+
+/** `storeRecording`, also saying how many earlier recordings it replaced (PUT: 201 vs 200). */
+export async function replaceRecording(
+  deps: RecordingDeps,
+  input: StoreRecordingInput,
+): Promise<{ object: StorageObject; replaced: number }> {
   await findMeeting(deps.db, input.organizationId, input.meetingId);
   const key = newStorageKey(input.organizationId);
   const stored = await deps.storage.put(key, input.body, { maxBytes: input.maxBytes });
@@ -120,7 +129,31 @@ export async function storeRecording(
       deps.logger.error({ err: error, key: old.key }, "could not delete a replaced recording");
     });
   }
-  return created;
+  return { object: created, replaced: replaced.length };
+}
+
+/** The meeting's current recording row. NotFoundError for another organization's meeting. */
+export async function findRecording(
+  deps: Pick<RecordingDeps, "db">,
+  organizationId: string,
+  meetingId: string,
+): Promise<StorageObject> {
+  await findMeeting(deps.db, organizationId, meetingId);
+  const object = await deps.db.storageObject.findFirst({
+    where: { meetingId, organizationId, kind: "recording" },
+    orderBy: { createdAt: "desc" },
+  });
+  if (!object) throw new NotFoundError("This meeting has no recording");
+  return object;
+}
+
+/** The bytes of a recording row (all, or the inclusive `range`), streamed from storage. */
+export async function readRecording(
+  deps: Pick<RecordingDeps, "storage">,
+  object: StorageObject,
+  range?: ByteRange,
+): Promise<{ body: Readable; sizeBytes: number }> {
+  return deps.storage.get(object.key, range);
 }
 
 /** The meeting's current recording, streamed. NotFoundError for another organization's meeting. */
@@ -129,13 +162,8 @@ export async function openRecording(
   organizationId: string,
   meetingId: string,
 ): Promise<{ object: StorageObject; body: Readable; sizeBytes: number }> {
-  await findMeeting(deps.db, organizationId, meetingId);
-  const object = await deps.db.storageObject.findFirst({
-    where: { meetingId, organizationId, kind: "recording" },
-    orderBy: { createdAt: "desc" },
-  });
-  if (!object) throw new NotFoundError("This meeting has no recording");
-  const { body, sizeBytes } = await deps.storage.get(object.key);
+  const object = await findRecording(deps, organizationId, meetingId);
+  const { body, sizeBytes } = await readRecording(deps, object);
   return { object, body, sizeBytes };
 }
 

@@ -18,11 +18,20 @@ export interface StorageProvider {
    * only once complete.
    */
   put(key: string, body: Readable, options: { maxBytes: number }): Promise<PutResult>;
-  /** A stream of the object and its size; NotFoundError when there is none. */
-  get(key: string): Promise<{ body: Readable; sizeBytes: number }>;
+  /**
+   * A stream of the object (or of the inclusive byte `range` of it) and the object's full size;
+   * NotFoundError when there is none.
+   */
+  get(key: string, range?: ByteRange): Promise<{ body: Readable; sizeBytes: number }>;
   /** Deletes the object; deleting a missing object is not an error. */
   delete(key: string): Promise<void>;
   exists(key: string): Promise<boolean>;
+}
+
+/** Inclusive byte positions, as in an HTTP Range header. */
+export interface ByteRange {
+  start: number;
+  end: number;
 }
 
 export interface PutResult {
@@ -105,7 +114,7 @@ export class LocalDiskStorage implements StorageProvider {
     return { sizeBytes: meter.bytes, sha256: meter.digest() };
   }
 
-  async get(key: string): Promise<{ body: Readable; sizeBytes: number }> {
+  async get(key: string, range?: ByteRange): Promise<{ body: Readable; sizeBytes: number }> {
     const file = this.pathOf(key);
     let sizeBytes: number;
     try {
@@ -115,7 +124,10 @@ export class LocalDiskStorage implements StorageProvider {
         throw new NotFoundError("Recording not found");
       throw error;
     }
-    return { body: createReadStream(file), sizeBytes };
+    return {
+      body: createReadStream(file, range ? { start: range.start, end: range.end } : {}),
+      sizeBytes,
+    };
   }
 
   async delete(key: string): Promise<void> {

@@ -1,4 +1,5 @@
 import { registerClerkHandlers } from "./clerk";
+import { registerRecallHandlers } from "./recall";
 import { WebhookRegistry } from "./registry";
 import { registerStripeHandlers } from "./stripe";
 
@@ -20,5 +21,6 @@ export function createDefaultWebhookRegistry(): WebhookRegistry {
   const registry = new WebhookRegistry();
   registerClerkHandlers(registry);
   registerStripeHandlers(registry);
+  registerRecallHandlers(registry);
   return registry;
 }

@@ -32,6 +32,7 @@
  *   recall.setLatency(ms)                              // delay every answer (bot creation time)
  *   recall.addStatusChange(id, { code: "in_call_recording" })   // programmable state for GET
  *   recall.updateBot(id, (bot) => { bot.recordings.push(...) })
+ *   recall.addRecording(id, { downloadUrl })           // a finished recording, as GET shows it
  *   recall.reset()                                     // forget requests, bots, keys, failures
  *   await recall.close()                               // also ends hanging requests
  *
@@ -111,6 +112,11 @@ export interface FakeRecall {
     },
   ): void;
   updateBot(botId: string, update: (bot: FakeRecallBot) => void): void;
+  /**
+   * Adds a finished recording whose mixed video (media_shortcuts.video_mixed, mp4) downloads
+   * from `downloadUrl` (Recall hands out pre-signed storage links there).
+   */
+  addRecording(botId: string, options: { downloadUrl: string; id?: string }): void;
   reset(): void;
   close(): Promise<void>;
 }
@@ -341,6 +347,27 @@ export async function startFakeRecall(options: { apiKey?: string } = {}): Promis
       const bot = bots.get(botId);
       if (!bot) throw new Error(`fake Recall has no bot ${botId}`);
       update(bot);
+    },
+    addRecording(botId, { downloadUrl, id }) {
+      const bot = bots.get(botId);
+      if (!bot) throw new Error(`fake Recall has no bot ${botId}`);
+      const now = new Date().toISOString();
+      bot.recordings.push({
+        id: id ?? randomUUID(),
+        created_at: now,
+        started_at: now,
+        completed_at: now,
+        expires_at: null,
+        status: { code: "done", sub_code: null, updated_at: now },
+        media_shortcuts: {
+          video_mixed: {
+            id: randomUUID(),
+            status: { code: "done", sub_code: null, updated_at: now },
+            format: "mp4",
+            data: { download_url: downloadUrl },
+          },
+        },
+      });
     },
     reset() {
       requests.length = 0;
