@@ -13,6 +13,7 @@ import { createApp } from "./app";
 import { ConfigError, loadConfig, type Config } from "./config";
 import { buildContext, type AppContext } from "./context";
 import { createJobs, createJobScheduler } from "./jobs";
+import type { WebhookProcessor } from "./webhooks";
 import { createLogger, type Logger } from "./lib/logger";
 
 /** Something to stop on shutdown after the HTTP server has drained (jobs, consumers). */
@@ -89,7 +90,14 @@ export async function startServer(
     timezone: config.CRON_TIMEZONE,
     start: config.JOBS_ENABLED,
   });
-  const hooks: StopHook[] = [() => scheduler.stop(), ...stopHooks];
+  // After the last request: stop the jobs, then let after-commit work (copies, notices) finish.
+  const webhooks = app.locals.webhooks as WebhookProcessor;
+  const hooks: StopHook[] = [
+    () => scheduler.stop(),
+    () => webhooks.idle(),
+    () => ctx.billing.idle(),
+    ...stopHooks,
+  ];
 
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> =>
