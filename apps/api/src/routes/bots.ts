@@ -23,7 +23,7 @@ openApiRegistry.registerPath({
   },
   responses: {
     201: { description: "The bot, created at Recall", content: botContent },
-    ...errorResponses(400, 401, 403, 404, 409, 429, 502),
+    ...errorResponses(400, 401, 402, 403, 404, 409, 429, 502),
   },
 });
 

@@ -32,7 +32,7 @@ openApiRegistry.registerPath({
   request: { body: { content: { "application/json": { schema: CreateMeetingBody } } } },
   responses: {
     201: { description: "Created", content: json(MeetingSchema) },
-    ...errorResponses(400, 401, 403, 429),
+    ...errorResponses(400, 401, 402, 403, 429),
   },
 });
 
@@ -71,7 +71,7 @@ openApiRegistry.registerPath({
   },
   responses: {
     200: { description: "The updated meeting", content: json(MeetingSchema) },
-    ...errorResponses(400, 401, 403, 404, 409, 429),
+    ...errorResponses(400, 401, 402, 403, 404, 409, 429),
   },
 });
 

@@ -31,7 +31,7 @@ openApiRegistry.registerPath({
   responses: {
     200: { description: "Stored, replacing the earlier recording", content: recordingContent },
     201: { description: "Stored", content: recordingContent },
-    ...errorResponses(400, 401, 403, 404, 413, 415, 429),
+    ...errorResponses(400, 401, 402, 403, 404, 413, 415, 429),
   },
 });
 
