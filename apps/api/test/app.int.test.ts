@@ -1,5 +1,6 @@
 import { createPrismaClient } from "@zigznote/database";
 import request from "supertest";
+import { createApp } from "../src/app";
 import { createTestApp, type TestApp } from "./helpers";
 
 describe("GET /health", () => {
@@ -88,6 +89,11 @@ describe("observability and documentation", () => {
     const init = await request(testApp.app).get("/docs/swagger-ui-init.js");
     expect(init.status).toBe(200);
     expect(init.text).toContain("zigznote API");
+  });
+
+  it("builds a second app from the same context (benchmarks compare two stacks on one context)", async () => {
+    const second = createApp(testApp.ctx);
+    expect((await request(second).get("/health")).status).toBe(200);
   });
 
   it("sets security headers and no X-Powered-By", async () => {

@@ -8,6 +8,8 @@ export interface Metrics {
   jobRuns: Counter<"job" | "outcome">;
   jobDuration: Histogram<"job">;
   jobRowsAffected: Counter<"job">;
+  /** Webhook deliveries by provider and outcome (processed, duplicate, unhandled, failed, ...). */
+  webhookEvents: Counter<"provider" | "outcome">;
 }
 
 export function createMetrics(): Metrics {
@@ -39,5 +41,11 @@ export function createMetrics(): Metrics {
     labelNames: ["job"] as const,
     registers: [registry],
   });
-  return { registry, httpRequestDuration, jobRuns, jobDuration, jobRowsAffected };
+  const webhookEvents = new Counter({
+    name: "webhook_events_total",
+    help: "Webhook deliveries by provider and outcome",
+    labelNames: ["provider", "outcome"] as const,
+    registers: [registry],
+  });
+  return { registry, httpRequestDuration, jobRuns, jobDuration, jobRowsAffected, webhookEvents };
 }

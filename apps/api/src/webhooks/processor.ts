@@ -1,4 +1,3 @@
-import { Counter } from "prom-client";
 import type { AppContext } from "../context";
 import {
   checkAndMarkProcessed,
@@ -26,12 +25,7 @@ export function createWebhookProcessor(
   ctx: AppContext,
   registry: WebhookRegistry,
 ): WebhookProcessor {
-  const events = new Counter({
-    name: "webhook_events_total",
-    help: "Webhook deliveries by provider and outcome",
-    labelNames: ["provider", "outcome"] as const,
-    registers: [ctx.metrics.registry],
-  });
+  const events = ctx.metrics.webhookEvents;
   const pending = new Set<Promise<void>>();
 
   function runAfterCommit(event: WebhookEvent, tasks: Array<() => Promise<void>>): void {
