@@ -127,7 +127,8 @@ async function main(): Promise<void> {
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 
   const newPhase = async (name: string): Promise<{ phase: Phase; authorization: string }> => {
-    const organization = await createOrganization(db);
+    // Unlimited plan: thousands of meetings must not trip the free plan's monthly limit.
+    const organization = await createOrganization(db, { planSlug: "business" });
     const { plainKey } = await createApiKey(db, {
       organizationId: organization.id,
       name: "bench",
