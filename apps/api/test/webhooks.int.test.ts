@@ -1,7 +1,13 @@
+import { Prisma } from "@zigznote/database";
 import { uniqueSuffix } from "@zigznote/database/testing";
 import request from "supertest";
 import { isProcessed } from "../src/utils";
-import { createDefaultWebhookRegistry, type WebhookHandler } from "../src/webhooks";
+import { upsertUser } from "../src/services/identityService";
+import {
+  createDefaultWebhookRegistry,
+  type StatementHandler,
+  type WebhookHandler,
+} from "../src/webhooks";
 import { clerkUserData } from "./clerkFixtures";
 import { createTestApp, type TestApp } from "./helpers";
 import { newStripeSecret, newSvixSecret, stripeHeaders, svixHeaders } from "./webhookSigning";
@@ -203,11 +209,11 @@ describe("POST /webhooks/clerk", () => {
 describe("handler failures", () => {
   it("answers 500 without a record when the handler fails, and processes the redelivery once", async () => {
     const registry = createDefaultWebhookRegistry();
-    const original = registry.get("clerk", "user.created")!;
     let attempts = 0;
-    const failingFirst: WebhookHandler = async (event, tx, hooks) => {
+    const failingFirst: WebhookHandler = async (event, tx) => {
       attempts += 1;
-      await original(event, tx, hooks); // its writes must roll back with the claim
+      const { data } = event.payload as { data: { id: string } };
+      await upsertUser(tx, { clerkId: data.id, updatedAt: new Date() }); // must roll back with the claim
       if (attempts === 1) throw new Error("simulated failure after writing");
     };
     registry.replace("clerk", "user.created", failingFirst);
@@ -226,6 +232,40 @@ describe("handler failures", () => {
     const duplicate = await request(failing.app).post("/webhooks/clerk").set(headers).send(body);
     expect(duplicate.body).toEqual({ received: true, duplicate: true });
     expect(attempts).toBe(2);
+    expect(await testApp.ctx.db.user.count({ where: { clerkId } })).toBe(1);
+    expect(await testApp.ctx.db.processedWebhook.count({ where: { eventId: msgId } })).toBe(1);
+  });
+
+  it("records nothing when a single-statement handler's statement fails, and processes the redelivery once", async () => {
+    const registry = createDefaultWebhookRegistry();
+    const original = registry.get("clerk", "user.created") as StatementHandler;
+    let attempts = 0;
+    const failingFirst: StatementHandler = {
+      statement(event, claimed) {
+        attempts += 1;
+        // The upsert runs, then the statement fails as a whole (division by zero) on the first try.
+        const effect = original.statement(event, claimed);
+        return attempts === 1
+          ? Prisma.sql`${effect} RETURNING (1 / (SELECT count(*) - count(*) FROM claim))`
+          : effect;
+      },
+    };
+    registry.replace("clerk", "user.created", failingFirst);
+    const failing = createTestApp({ env, db: testApp.ctx.db, app: { webhooks: registry } });
+
+    const { clerkId, msgId, body } = userCreated();
+    const headers = svixHeaders(clerkSecret, msgId, body);
+    const failed = await request(failing.app).post("/webhooks/clerk").set(headers).send(body);
+    expect(failed.status).toBe(500);
+    expect(await rowsFor(msgId, clerkId)).toBe(0);
+
+    const redelivered = await request(failing.app).post("/webhooks/clerk").set(headers).send(body);
+    expect(redelivered.status).toBe(200);
+    expect(redelivered.body).toEqual({ received: true });
+    const duplicate = await request(failing.app).post("/webhooks/clerk").set(headers).send(body);
+    expect(duplicate.body).toEqual({ received: true, duplicate: true });
+    // Built for every delivery; the database applies it only under the claim.
+    expect(attempts).toBe(3);
     expect(await testApp.ctx.db.user.count({ where: { clerkId } })).toBe(1);
     expect(await testApp.ctx.db.processedWebhook.count({ where: { eventId: msgId } })).toBe(1);
   });

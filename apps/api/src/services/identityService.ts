@@ -1,4 +1,4 @@
-import type { Db, Role } from "@zigznote/database";
+import { Prisma, type Db, type Role } from "@zigznote/database";
 
 /** What callers need of a local user or organization after an upsert (one statement, no re-read). */
 export interface IdentityRef {
@@ -82,10 +82,28 @@ export async function upsertUser(
   onlyIfMissing = false,
 ): Promise<IdentityRef> {
   const rows = await db.$queryRaw<IdentityRef[]>`
+    ${userUpsertStatement(input, onlyIfMissing, Prisma.sql`TRUE`)}
+    RETURNING id, deleted_at AS "deletedAt"`;
+  // The update was skipped (older event, first-request data, deleted): the row is as it was.
+  return rows[0] ?? (await findRef(db, "users", input.clerkId));
+}
+
+/**
+ * The user upsert as one statement that only acts when `guard` holds (for webhook statement
+ * handlers, "this delivery claimed the event"). With `onlyIfMissing` no Clerk timestamp is
+ * stored, so any real Clerk event fills the row in later.
+ */
+export function userUpsertStatement(
+  input: ClerkUserInput,
+  onlyIfMissing: boolean,
+  guard: Prisma.Sql,
+): Prisma.Sql {
+  return Prisma.sql`
     INSERT INTO users (clerk_id, email, first_name, last_name, image_url, clerk_updated_at)
-    VALUES (${input.clerkId}, ${input.email ?? null}, ${input.firstName ?? null},
-            ${input.lastName ?? null}, ${input.imageUrl ?? null},
-            ${onlyIfMissing ? null : input.updatedAt}::timestamptz)
+    SELECT ${input.clerkId}::text, ${input.email ?? null}::text, ${input.firstName ?? null}::text,
+           ${input.lastName ?? null}::text, ${input.imageUrl ?? null}::text,
+           ${onlyIfMissing ? null : input.updatedAt}::timestamptz
+     WHERE ${guard}
     ON CONFLICT (clerk_id) DO UPDATE SET
       email = COALESCE(EXCLUDED.email, users.email),
       first_name = COALESCE(EXCLUDED.first_name, users.first_name),
@@ -95,10 +113,7 @@ export async function upsertUser(
       updated_at = now()
     WHERE NOT ${onlyIfMissing}
       AND users.deleted_at IS NULL
-      AND (users.clerk_updated_at IS NULL OR users.clerk_updated_at <= EXCLUDED.clerk_updated_at)
-    RETURNING id, deleted_at AS "deletedAt"`;
-  // The update was skipped (older event, first-request data, deleted): the row is as it was.
-  return rows[0] ?? (await findRef(db, "users", input.clerkId));
+      AND (users.clerk_updated_at IS NULL OR users.clerk_updated_at <= EXCLUDED.clerk_updated_at)`;
 }
 
 /**

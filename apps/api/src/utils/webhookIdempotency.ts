@@ -1,5 +1,5 @@
 import { ConflictError } from "@zigznote/shared";
-import type { Db, Prisma, PrismaClient } from "@zigznote/database";
+import { Prisma, type Db, type PrismaClient } from "@zigznote/database";
 
 /**
  * Exactly-once effects for provider webhooks.
@@ -15,6 +15,9 @@ import type { Db, Prisma, PrismaClient } from "@zigznote/database";
  *   runs the handler itself. Never both, never neither.
  * - the wait is bounded by `lock_timeout`: a duplicate that gives up answers 409
  *   `WEBHOOK_IN_PROGRESS` (nothing stored, the provider retries later).
+ *
+ * Handlers whose effect is one statement can go further: `processWebhookStatementOnce` puts the
+ * claim and the effect in one statement (one round trip, same guarantees).
  *
  * Marking an event processed before (or outside the transaction of) its handler is the mistake
  * this module exists to avoid: a failure after the mark turns the provider's retry into a
@@ -116,6 +119,40 @@ export function isLockTimeout(error: unknown): boolean {
     current = candidate.meta?.driverAdapterError ?? candidate.cause;
   }
   return false;
+}
+
+/**
+ * Claims the event and applies `effect` in ONE statement (autocommit): `effect` receives the SQL
+ * condition "this delivery claimed the event" and must act only under it. Returns whether the
+ * claim was this delivery's. Same guarantees as `processWebhookOnce` for single-statement
+ * effects: a failing statement records nothing; a concurrent duplicate waits on the unique
+ * index for the first delivery's outcome (up to the lock timeout, then WebhookInProgressError).
+ */
+export async function processWebhookStatementOnce(
+  db: PrismaClient,
+  claim: WebhookClaim,
+  effect: (claimed: Prisma.Sql) => Prisma.Sql,
+  options: Pick<ProcessWebhookOnceOptions, "now" | "lockTimeoutMs"> = {},
+): Promise<"processed" | "duplicate"> {
+  const lockTimeoutMs = `${Math.max(1, Math.round(options.lockTimeoutMs ?? 5_000))}ms`;
+  const now = options.now ?? new Date();
+  const claimed = Prisma.sql`EXISTS (SELECT 1 FROM claim)`;
+  try {
+    // Data-modifying CTEs all run, once, on one snapshot; `effect` sees the claim's RETURNING rows.
+    const rows = await db.$queryRaw<{ claimed: number }[]>`
+      WITH claim AS (
+        INSERT INTO processed_webhooks (provider, event_id, event_type, processed_at)
+        SELECT ${claim.provider}, ${claim.eventId}, ${claim.eventType}, ${now}::timestamptz
+        FROM (SELECT set_config('lock_timeout', ${lockTimeoutMs}, true)) AS settings
+        ON CONFLICT (provider, event_id) DO NOTHING
+        RETURNING 1
+      ), effect AS (${effect(claimed)})
+      SELECT count(*)::int AS claimed FROM claim`;
+    return rows[0]?.claimed === 1 ? "processed" : "duplicate";
+  } catch (error) {
+    if (isLockTimeout(error)) throw new WebhookInProgressError(claim.provider, claim.eventId);
+    throw error;
+  }
 }
 
 /**

@@ -9,8 +9,10 @@ import {
   upsertMembership,
   upsertOrganization,
   upsertUser,
+  userUpsertStatement,
 } from "../services/identityService";
 import type {
+  StatementHandler,
   WebhookEvent,
   WebhookHandler,
   WebhookHandlerHooks,
@@ -83,19 +85,26 @@ function occurredAt(event: WebhookEvent): Date {
   return timestamp === undefined ? event.receivedAt : new Date(timestamp);
 }
 
-const upsertUserFromEvent: WebhookHandler = async (event, tx) => {
-  const user = dataOf(event, ClerkUser);
-  const primary =
-    user.email_addresses.find((address) => address.id === user.primary_email_address_id) ??
-    user.email_addresses[0];
-  await upsertUser(tx, {
-    clerkId: user.id,
-    email: primary?.email_address ?? null,
-    firstName: user.first_name ?? null,
-    lastName: user.last_name ?? null,
-    imageUrl: user.image_url ?? null,
-    updatedAt: new Date(user.updated_at),
-  });
+/** user.created / user.updated: one upsert, so it runs as one statement with the claim. */
+const upsertUserFromEvent: StatementHandler = {
+  statement(event, claimed) {
+    const user = dataOf(event, ClerkUser);
+    const primary =
+      user.email_addresses.find((address) => address.id === user.primary_email_address_id) ??
+      user.email_addresses[0];
+    return userUpsertStatement(
+      {
+        clerkId: user.id,
+        email: primary?.email_address ?? null,
+        firstName: user.first_name ?? null,
+        lastName: user.last_name ?? null,
+        imageUrl: user.image_url ?? null,
+        updatedAt: new Date(user.updated_at),
+      },
+      false,
+      claimed,
+    );
+  },
 };
 
 /**
@@ -231,7 +240,7 @@ const deleteMembershipFromEvent: WebhookHandler = async (event, tx, hooks) => {
 };
 
 /** The Clerk event types we act on. Others are recorded and acknowledged. */
-export const CLERK_EVENT_HANDLERS: Readonly<Record<string, WebhookHandler>> = {
+export const CLERK_EVENT_HANDLERS: Readonly<Record<string, WebhookHandler | StatementHandler>> = {
   "user.created": upsertUserFromEvent,
   "user.updated": upsertUserFromEvent,
   "user.deleted": deleteUserFromEvent,

@@ -7,6 +7,9 @@ export { createWebhookProcessor, type WebhookOutcome, type WebhookProcessor } fr
 export {
   WEBHOOK_PROVIDERS,
   WebhookRegistry,
+  isStatementHandler,
+  type AnyWebhookHandler,
+  type StatementHandler,
   type WebhookEvent,
   type WebhookHandler,
   type WebhookHandlerHooks,

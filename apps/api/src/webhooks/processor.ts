@@ -2,9 +2,10 @@ import type { AppContext } from "../context";
 import {
   checkAndMarkProcessed,
   processWebhookOnce,
+  processWebhookStatementOnce,
   WebhookInProgressError,
 } from "../utils/webhookIdempotency";
-import type { WebhookEvent, WebhookRegistry } from "./registry";
+import { isStatementHandler, type WebhookEvent, type WebhookRegistry } from "./registry";
 
 /**
  * - processed: the handler ran and its effects committed with the record;
@@ -61,6 +62,17 @@ export function createWebhookProcessor(
           event.receivedAt,
         );
         const outcome = isFirst ? "unhandled" : "duplicate";
+        events.inc({ provider: event.provider, outcome });
+        return outcome;
+      }
+
+      if (isStatementHandler(handler)) {
+        const outcome = await processWebhookStatementOnce(
+          ctx.db,
+          claim,
+          (claimed) => handler.statement(event, claimed),
+          { now: event.receivedAt, lockTimeoutMs: ctx.config.WEBHOOK_LOCK_TIMEOUT_MS },
+        );
         events.inc({ provider: event.provider, outcome });
         return outcome;
       }

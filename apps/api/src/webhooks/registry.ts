@@ -38,12 +38,30 @@ export type WebhookHandler<TPayload = unknown> = (
 ) => Promise<void>;
 
 /**
+ * A handler whose whole effect is one data-modifying SQL statement (an upsert, say). It runs as
+ * a single autocommit statement together with the event's claim, one round trip instead of a
+ * transaction's four: `statement` builds the effect, which must act only when `claimed` (a SQL
+ * condition: the claim inserted this event's record) holds. Atomic like the transactional form:
+ * if the statement fails, the claim is not recorded either.
+ */
+export interface StatementHandler<TPayload = unknown> {
+  statement(event: WebhookEvent<TPayload>, claimed: Prisma.Sql): Prisma.Sql;
+}
+
+export type AnyWebhookHandler = WebhookHandler | StatementHandler;
+
+/** True for the single-statement form. */
+export function isStatementHandler(handler: AnyWebhookHandler): handler is StatementHandler {
+  return typeof handler === "object";
+}
+
+/**
  * (provider, event type) -> handler. Each app builds its own (see `createDefaultWebhookRegistry`),
  * so a test can change one app's handlers without affecting another's. Event types with no
  * handler are recorded as processed and acknowledged.
  */
 export class WebhookRegistry {
-  private readonly handlers = new Map<string, WebhookHandler>();
+  private readonly handlers = new Map<string, AnyWebhookHandler>();
 
   private static key(provider: WebhookProvider, type: string): string {
     return `${provider}\u0000${type}`;
@@ -53,13 +71,13 @@ export class WebhookRegistry {
   register<TPayload>(
     provider: WebhookProvider,
     type: string,
-    handler: WebhookHandler<TPayload>,
+    handler: WebhookHandler<TPayload> | StatementHandler<TPayload>,
   ): this {
     const key = WebhookRegistry.key(provider, type);
     if (this.handlers.has(key)) {
       throw new Error(`a ${provider} webhook handler for "${type}" is already registered`);
     }
-    this.handlers.set(key, handler as WebhookHandler);
+    this.handlers.set(key, handler as AnyWebhookHandler);
     return this;
   }
 
@@ -67,13 +85,13 @@ export class WebhookRegistry {
   replace<TPayload>(
     provider: WebhookProvider,
     type: string,
-    handler: WebhookHandler<TPayload>,
+    handler: WebhookHandler<TPayload> | StatementHandler<TPayload>,
   ): this {
-    this.handlers.set(WebhookRegistry.key(provider, type), handler as WebhookHandler);
+    this.handlers.set(WebhookRegistry.key(provider, type), handler as AnyWebhookHandler);
     return this;
   }
 
-  get(provider: WebhookProvider, type: string): WebhookHandler | undefined {
+  get(provider: WebhookProvider, type: string): AnyWebhookHandler | undefined {
     return this.handlers.get(WebhookRegistry.key(provider, type));
   }
 
