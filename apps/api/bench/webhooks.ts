@@ -2,8 +2,9 @@
  * pnpm bench:webhooks: signed Clerk user.created deliveries at a fixed concurrency with a share of
  * redeliveries, against (1) the real /webhooks/clerk route (claim + handler atomically through
  * Prisma: user.created is a single-statement handler, claim and upsert in one statement) and
- * (2) a baseline Express route that verifies the same Svix signature and runs one INSERT ... ON CONFLICT DO NOTHING through pg. Prints events/s, p50, p99, the effect check
- * and the throughput ratio. Not a test: figures depend on the machine.
+ * (2) a baseline Express route that verifies the same Svix signature and runs one
+ * INSERT ... ON CONFLICT DO NOTHING through pg. Prints events/s, p50, p99, the effect check and
+ * the throughput ratio. Not a test: figures depend on the machine.
  *
  * Env: BENCH_DATABASE_URL (default postgresql://postgres@127.0.0.1:5432/zigznote_bench),
  * BENCH_DURATION_MS (10000 per phase), BENCH_CONCURRENCY (32), BENCH_DUPLICATE_RATE (0.3),
