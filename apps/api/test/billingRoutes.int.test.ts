@@ -352,6 +352,37 @@ describe("payment grace period through signed invoice events", () => {
     expect((await noticesOf(admin.organizationId, "billing.access_restored")).length).toBe(2);
   });
 
+  it("ignores a payment event older than the latest one of the other kind (out of order)", async () => {
+    const admin = await adminOfNewOrganization();
+    const { stripeSubscriptionId } = (await subscribe(admin.headers, "pro")).data!;
+    const t = Math.floor(Date.now() / 1000) + 1_000;
+    const invoice = (type: "invoice.payment_failed" | "invoice.paid", created: number) =>
+      b.fake.invoiceEvent(type, stripeSubscriptionId, { created });
+
+    // The payment (t+100) is delivered before the failure it followed (t+50): still active.
+    expect((await b.postStripeEvent(invoice("invoice.paid", t + 100))).status).toBe(200);
+    expect((await b.postStripeEvent(invoice("invoice.payment_failed", t + 50))).status).toBe(200);
+    expect(await currentSubscription(admin.headers)).toMatchObject({
+      status: "active",
+      paymentRetryCount: 0,
+    });
+
+    // A newer failure (t+200) applies; a payment older than it (t+150) arriving late does not.
+    expect((await b.postStripeEvent(invoice("invoice.payment_failed", t + 200))).status).toBe(200);
+    expect((await b.postStripeEvent(invoice("invoice.paid", t + 150))).status).toBe(200);
+    expect(await currentSubscription(admin.headers)).toMatchObject({
+      status: "past_due",
+      paymentRetryCount: 1,
+    });
+
+    // The next real payment clears it.
+    expect((await b.postStripeEvent(invoice("invoice.paid", t + 300))).status).toBe(200);
+    expect(await currentSubscription(admin.headers)).toMatchObject({
+      status: "active",
+      paymentRetryCount: 0,
+    });
+  });
+
   it("counts 10 concurrent invoice.payment_failed deliveries (distinct ids) as 10 failures", async () => {
     const admin = await adminOfNewOrganization();
     const { stripeSubscriptionId } = (await subscribe(admin.headers, "pro")).data!;

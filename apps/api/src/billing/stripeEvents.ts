@@ -112,6 +112,22 @@ async function subscriptionOfInvoice(
   return { outcome: { applied: false, reason: "unknown_subscription" } };
 }
 
+/** Why a payment event changed nothing: an out-of-order (stale) delivery, or `otherwise`. */
+async function whyPaymentEventSkipped(
+  tx: Db,
+  stripeSubscriptionId: string,
+  otherwise: string,
+): Promise<string> {
+  const rows = await tx.$queryRaw<{ status: string }[]>`
+    SELECT status::text FROM subscriptions WHERE stripe_subscription_id = ${stripeSubscriptionId}`;
+  const status = rows[0]?.status;
+  return status === "canceled" ||
+    (otherwise === "not_payable" &&
+      !["active", "past_due", "suspended", "unpaid", "incomplete"].includes(status ?? ""))
+    ? otherwise
+    : "stale_payment_event";
+}
+
 /**
  * `invoice.payment_failed`: past_due, `paymentFailedAt`, the retry count incremented in SQL (so
  * concurrent failures lose nothing), the grace period started on the first failure, and one
@@ -126,7 +142,9 @@ export async function handlePaymentFailed(
   const found = await subscriptionOfInvoice(tx, invoice);
   if ("outcome" in found) return found.outcome;
   const now = deps.clock.now();
+  const created = new Date(event.created * 1000);
   const graceEndsAt = new Date(now.getTime() + deps.settings.gracePeriodDays * DAY_MS);
+  // A failure older than the latest applied payment is stale: the customer has paid since.
   const rows = await tx.$queryRaw<
     { organization_id: string; payment_retry_count: number; grace_ends_at: Date }[]
   >`
@@ -136,11 +154,17 @@ export async function handlePaymentFailed(
            payment_failed_at = ${now},
            payment_retry_count = payment_retry_count + 1,
            grace_ends_at = COALESCE(grace_ends_at, ${graceEndsAt}),
+           last_payment_failed_event_at = GREATEST(last_payment_failed_event_at, ${created}),
            updated_at = now()
      WHERE stripe_subscription_id = ${found.stripeSubscriptionId} AND status <> 'canceled'
+       AND (last_payment_succeeded_event_at IS NULL OR last_payment_succeeded_event_at <= ${created})
     RETURNING organization_id, payment_retry_count, grace_ends_at`;
   const row = rows[0];
-  if (!row) return { applied: false, reason: "canceled" };
+  if (!row)
+    return {
+      applied: false,
+      reason: await whyPaymentEventSkipped(tx, found.stripeSubscriptionId, "canceled"),
+    };
   const attempt = row.payment_retry_count;
   const max = deps.settings.maxRetryCount;
   if (attempt <= max) {
@@ -178,19 +202,29 @@ export async function handlePaymentSucceeded(
   const invoice = event.data.object as Stripe.Invoice;
   const found = await subscriptionOfInvoice(tx, invoice);
   if ("outcome" in found) return found.outcome;
+  const created = new Date(event.created * 1000);
   const rows = await tx.$queryRaw<{ organization_id: string; previous: string }[]>`
     WITH previous AS (
       SELECT id, status FROM subscriptions
        WHERE stripe_subscription_id = ${found.stripeSubscriptionId} FOR UPDATE)
     UPDATE subscriptions s
        SET status = 'active', grace_ends_at = NULL, payment_failed_at = NULL,
-           payment_retry_count = 0, updated_at = now()
+           payment_retry_count = 0,
+           last_payment_succeeded_event_at = GREATEST(s.last_payment_succeeded_event_at, ${created}),
+           updated_at = now()
       FROM previous
      WHERE s.id = previous.id
        AND previous.status IN ('active', 'past_due', 'suspended', 'unpaid', 'incomplete')
+       -- A payment older than the latest applied failure is stale: that failure came after it.
+       AND (s.last_payment_failed_event_at IS NULL OR s.last_payment_failed_event_at <= ${created})
     RETURNING s.organization_id, previous.status::text AS previous`;
   const row = rows[0];
-  if (!row) return { applied: false, reason: "not_payable" };
+  if (!row) {
+    return {
+      applied: false,
+      reason: await whyPaymentEventSkipped(tx, found.stripeSubscriptionId, "not_payable"),
+    };
+  }
   if (row.previous === "suspended") {
     await enqueueAdminNotices(tx, [
       {
