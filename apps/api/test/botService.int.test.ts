@@ -4,7 +4,7 @@ import { BadGatewayError, ConflictError, NotFoundError } from "@zigznote/shared"
 import { randomUUID } from "node:crypto";
 import { systemClock } from "../src/lib/clock";
 import { createLogger } from "../src/lib/logger";
-import { applyBotStatus } from "../src/services/botStatus";
+import { applyBotStatus, TERMINAL_BOT_STATUSES } from "../src/services/botStatus";
 import {
   createBot,
   deleteMeeting,
@@ -73,15 +73,7 @@ async function activeBots(meetingId: string) {
     where: {
       meetingId,
       status: {
-        notIn: [
-          "call_ended",
-          "done",
-          "fatal",
-          "media_expired",
-          "analysis_done",
-          "analysis_failed",
-          "failed",
-        ],
+        notIn: [...TERMINAL_BOT_STATUSES],
       },
     },
   });

@@ -5,6 +5,7 @@ import { startFakeRecall, type FakeRecall } from "./fakes/recallServer";
 import { createTestApp, type TestApp } from "./helpers";
 import { botStatusEvent, closeServer, listen, postRecallEvent } from "./recallEvents";
 import { newSvixSecret } from "./webhookSigning";
+import { TERMINAL_BOT_STATUSES } from "../src/services/botStatus";
 
 const recallSecret = newSvixSecret();
 let recall: FakeRecall;
@@ -51,15 +52,7 @@ async function activeBots(meetingId: string): Promise<number> {
     where: {
       meetingId,
       status: {
-        notIn: [
-          "call_ended",
-          "done",
-          "fatal",
-          "media_expired",
-          "analysis_done",
-          "analysis_failed",
-          "failed",
-        ],
+        notIn: [...TERMINAL_BOT_STATUSES],
       },
     },
   });
