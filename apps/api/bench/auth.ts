@@ -25,7 +25,7 @@ import { createApp } from "../src/app";
 import { loadConfig } from "../src/config";
 import { buildContext, type AppContext } from "../src/context";
 import { createApiKeyLockout } from "../src/middleware/apiKeyAuth";
-import { createApiKey, formatApiKey } from "../src/services/apiKeyService";
+import { createApiKey, formatApiKey } from "../src/identity/apiKeyService";
 
 const databaseUrl =
   process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL ?? DEFAULT_TEST_DATABASE_URL;

@@ -20,8 +20,8 @@ import { createOrganization, prepareTestDatabase } from "@zigznote/database/test
 import { createApp } from "../src/app";
 import { loadConfig } from "../src/config";
 import { buildContext } from "../src/context";
-import { createApiKey } from "../src/services/apiKeyService";
-import { TERMINAL_BOT_STATUSES } from "../src/services/botStatus";
+import { createApiKey } from "../src/identity/apiKeyService";
+import { TERMINAL_BOT_STATUSES } from "../src/bots/botStatus";
 import { startFakeRecall, type FakeRecall } from "../test/fakes/recallServer";
 
 const env = process.env;

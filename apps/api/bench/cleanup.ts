@@ -25,7 +25,7 @@ import { buildContext } from "../src/context";
 import { cleanupOrphanedBots, cleanupOrphanedStorage } from "../src/jobs/cleanupWorker";
 import { createLogger } from "../src/lib/logger";
 import { RecallClient } from "../src/services/recallService";
-import { LocalDiskStorage, newStorageKey } from "../src/services/storageService";
+import { LocalDiskStorage, newStorageKey } from "../src/recordings/storage";
 import { startFakeRecall } from "../test/fakes/recallServer";
 
 const totalBots = Number(process.env.BENCH_BOTS ?? 1_000_000);

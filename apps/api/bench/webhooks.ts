@@ -21,7 +21,6 @@ import express from "express";
 import { Pool } from "pg";
 import { Webhook } from "svix";
 import { createApp } from "../src/app";
-import { createDefaultWebhookRegistry } from "../src/webhooks";
 import { loadConfig } from "../src/config";
 import { buildContext } from "../src/context";
 
@@ -143,9 +142,15 @@ async function main(): Promise<void> {
     JOBS_ENABLED: "false",
   });
   const db = createPrismaClient(databaseUrl, { maxConnections: poolSize });
-  const webhooks = createDefaultWebhookRegistry();
-  if (isNoopHandler) webhooks.replace("clerk", "user.created", () => Promise.resolve());
-  const app = createApp(buildContext({ config, db }), { webhooks });
+  const app = createApp(
+    buildContext({
+      config,
+      db,
+      configureWebhooks: (webhooks) => {
+        if (isNoopHandler) webhooks.replace("clerk", "user.created", () => Promise.resolve());
+      },
+    }),
+  );
 
   // The baseline: same raw body parsing and signature check, one statement, no handler.
   const pool = new Pool({ connectionString: databaseUrl, max: poolSize });

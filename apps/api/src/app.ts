@@ -1,23 +1,61 @@
-import express, { type Express } from "express";
+import express, { type Express, type RequestHandler } from "express";
 import helmet from "helmet";
 import { pinoHttp } from "pino-http";
+import { billingRoutes } from "./billing";
+import { botRoutes } from "./bots";
 import type { AppContext } from "./context";
-import { errorHandler, notFoundHandler } from "./middleware/errorHandler";
-import { httpMetrics } from "./middleware/httpMetrics";
-import { requestId } from "./middleware/requestId";
-import { createDocsRouter } from "./routes/docs";
-import { createHealthRouter } from "./routes/health";
-import { createApiRouter, type ApiRouterOptions } from "./routes";
-import { createWebhooksRouter } from "./routes/webhooks";
-import {
-  createDefaultWebhookRegistry,
-  createWebhookProcessor,
-  type WebhookRegistry,
-} from "./webhooks";
+import { errorHandler, notFoundHandler } from "./http/errorHandler";
+import { httpMetrics } from "./http/httpMetrics";
+import { buildOpenApiDocument } from "./http/openapi";
+import { requestId } from "./http/requestId";
+import { mountRoutes, type RouteDefinition } from "./http/route";
+import { identityRoutes } from "./identity";
+import { meetingRoutes } from "./meetings";
+import { recordingRoutes } from "./recordings";
+import { createDocsRouter } from "./system/docs";
+import { healthRoutes } from "./system/health";
+import { API_VERSION } from "./version";
+import { webhookRoutes } from "./webhooks";
 
-export interface AppOptions extends ApiRouterOptions {
-  /** The webhook handlers of this app (default: `createDefaultWebhookRegistry()`). */
-  webhooks?: WebhookRegistry;
+export interface AppOptions {
+  /**
+   * Replaces the app's authentication. For benchmarks that measure what authentication costs
+   * against the same routes; the server never sets it.
+   */
+  authenticate?: RequestHandler;
+}
+
+/** The versioned API's routes, each feature's declarations in turn. */
+export function apiRoutes(ctx: AppContext): RouteDefinition[] {
+  return [
+    ...identityRoutes({ db: ctx.db, clock: ctx.clock, apiKeyCache: ctx.identity.apiKeyCache }),
+    ...meetingRoutes(ctx.meetings),
+    ...botRoutes(ctx.bots),
+    ...recordingRoutes(ctx.recordings),
+    ...billingRoutes({ db: ctx.db, clock: ctx.clock, service: ctx.billing.service }),
+  ];
+}
+
+/** Every documented route of the app (the OpenAPI document is built from these). */
+export function appRoutes(ctx: AppContext): {
+  health: RouteDefinition[];
+  webhooks: RouteDefinition[];
+  api: RouteDefinition[];
+} {
+  return {
+    health: healthRoutes(ctx),
+    webhooks: webhookRoutes({
+      clock: ctx.clock,
+      processor: ctx.webhooks,
+      secrets: {
+        stripe: ctx.config.STRIPE_WEBHOOK_SECRET,
+        clerk: ctx.config.CLERK_WEBHOOK_SECRET,
+        recall: ctx.config.RECALL_WEBHOOK_SECRET,
+      },
+      bodyLimit: ctx.config.WEBHOOK_BODY_LIMIT,
+    }),
+    api: apiRoutes(ctx),
+  };
 }
 
 /** Builds the Express app from its context. Does not listen: `server.ts` and tests do. */
@@ -39,27 +77,34 @@ export function createApp(ctx: AppContext, options: AppOptions = {}): Express {
   );
   app.use(httpMetrics(ctx.metrics));
 
+  const routes = appRoutes(ctx);
+  const guards = {
+    ...ctx.routeGuards,
+    ...(options.authenticate ? { authenticate: options.authenticate } : {}),
+  };
+  const documented = [...routes.health, ...routes.webhooks, ...routes.api];
+
   // Helmet's default CSP allows the docs page: its scripts and styles are served from here.
   app.use(helmet());
-  app.use(createDocsRouter());
+  app.use(createDocsRouter(() => buildOpenApiDocument(documented, API_VERSION)));
 
   app.get("/metrics", async (_req, res) => {
     res.setHeader("Content-Type", ctx.metrics.registry.contentType);
     res.send(await ctx.metrics.registry.metrics());
   });
-  app.use(createHealthRouter(ctx));
+  const system = express.Router();
+  mountRoutes(system, routes.health, guards);
+  app.use(system);
 
   // Webhook routes (raw bodies, signature checks) are mounted before the JSON parser.
-  const webhooks = createWebhookProcessor(ctx, options.webhooks ?? createDefaultWebhookRegistry());
-  app.use("/webhooks", createWebhooksRouter(ctx, webhooks));
-  // Shutdown and tests wait on it: `await app.locals.webhooks.idle()` (after-commit tasks).
-  app.locals.webhooks = webhooks;
+  const webhooks = express.Router();
+  mountRoutes(webhooks, routes.webhooks, guards);
+  app.use(webhooks);
 
-  app.use(
-    "/api/v1",
-    express.json({ limit: ctx.config.JSON_BODY_LIMIT }),
-    createApiRouter(ctx, options),
-  );
+  const api = express.Router();
+  mountRoutes(api, routes.api, guards);
+  app.use("/api/v1", express.json({ limit: ctx.config.JSON_BODY_LIMIT }));
+  app.use(api);
 
   app.use(notFoundHandler);
   app.use(errorHandler(ctx.logger));

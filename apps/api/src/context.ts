@@ -1,16 +1,51 @@
 import path from "node:path";
 import type { PrismaClient } from "@zigznote/database";
 import type { Redis } from "ioredis";
-import { createAppBilling, type AppBilling } from "./billing/appBilling";
+import {
+  assertCanWrite,
+  checkPlanViolations,
+  createAppBilling,
+  registerStripeHandlers,
+  type AppBilling,
+} from "./billing";
+import type { StripeClient } from "./billing";
+import {
+  createRecallClient,
+  createRecallMediaResolver,
+  registerRecallHandlers,
+  releaseBotOfDeletedMeeting,
+  type BotServiceDeps,
+  type RecallClient,
+  type StuckBotDeps,
+} from "./bots";
 import type { Config } from "./config";
+import type { RouteGuards } from "./http/route";
+import {
+  ApiKeyCache,
+  authenticate,
+  createApiKeyLockout,
+  registerClerkHandlers,
+  type ApiKeyLockout,
+} from "./identity";
 import { systemClock, type Clock } from "./lib/clock";
 import { createLogger, type Logger } from "./lib/logger";
 import { createMetrics, type Metrics } from "./lib/metrics";
-import { LocalDiskStorage, type StorageProvider } from "./services/storageService";
+import type { MeetingDeps } from "./meetings";
+import { createNotices, type NotificationTransport, type Notices } from "./notifications";
+import {
+  LocalDiskStorage,
+  type RecordingDeps,
+  type RecordingImportDeps,
+  type StoragePurgeDeps,
+  type StorageProvider,
+} from "./recordings";
+import { createWebhookProcessor, WebhookRegistry, type WebhookProcessor } from "./webhooks";
 
 /**
- * What the app is built from. `server.ts` makes the production one; tests make their own
- * (test database, a manual clock, local provider servers) and can run several side by side.
+ * The composition root. `buildContext` builds every service of one app once, typed, from its
+ * configuration and infrastructure; routes, webhook handlers and jobs receive what they need
+ * from here. `server.ts` makes the production context; tests make their own (test database, a
+ * manual clock, local provider servers) and can run several side by side.
  */
 export interface AppContext {
   config: Config;
@@ -22,28 +57,154 @@ export interface AppContext {
   redis: Redis | null;
   /** Where recordings are kept (local disk under STORAGE_DIR by default). */
   storage: StorageProvider;
-  /** Billing service, Stripe handler dependencies and notice deliverer (built from the rest). */
+  /** The notification outbox: queue in a transaction, delivered after the commit. */
+  notices: Notices;
+  /** Billing service and the Stripe handlers' dependencies. */
   billing: AppBilling;
+  recall: RecallClient;
+  identity: {
+    /** One cache of verified keys: the revoke route drops exactly the copies auth reads. */
+    apiKeyCache: ApiKeyCache;
+    /** One set of lockout counters per app. */
+    lockout: ApiKeyLockout;
+  };
+  meetings: MeetingDeps;
+  bots: BotServiceDeps;
+  stuckBots: StuckBotDeps;
+  recordings: RecordingDeps & { maxBytes: number };
+  recordingImports: RecordingImportDeps;
+  storagePurge: StoragePurgeDeps;
+  /** The registry the webhook processor dispatches to (every provider's handlers). */
+  webhookRegistry: WebhookRegistry;
+  /** Applies each verified webhook event exactly once. */
+  webhooks: WebhookProcessor;
+  /** What every declared route is mounted with: authentication and billing's write guard. */
+  routeGuards: RouteGuards;
 }
 
+/** What a caller may supply; everything else is built from these. */
+export type ContextParts = Pick<AppContext, "config" | "db"> &
+  Partial<Pick<AppContext, "logger" | "clock" | "metrics" | "redis" | "storage" | "recall">> & {
+    /** Default: the logging transport. */
+    transport?: NotificationTransport;
+    /** Default: the SDK client configured by STRIPE_* (null without STRIPE_SECRET_KEY). */
+    stripe?: StripeClient | null;
+    /**
+     * Adjusts the webhook handlers after the defaults are registered (tests wrap one to make it
+     * fail, say).
+     */
+    configureWebhooks?(registry: WebhookRegistry): void;
+  };
+
 /**
- * A context with the usual defaults: system clock, a logger at the configured level, a fresh
- * metrics registry, no Redis, local-disk storage under STORAGE_DIR, and billing from the config.
+ * Builds an app's context with the usual defaults: system clock, a logger at the configured
+ * level, a fresh metrics registry, no Redis, local-disk storage under STORAGE_DIR, the logging
+ * notice transport, Stripe and Recall from the config.
  */
-export function buildContext(
-  parts: Pick<AppContext, "config" | "db"> & Partial<Omit<AppContext, "config" | "db">>,
-): AppContext {
-  const logger = parts.logger ?? createLogger(parts.config.LOG_LEVEL);
+export function buildContext(parts: ContextParts): AppContext {
+  const { config, db } = parts;
+  const logger = parts.logger ?? createLogger(config.LOG_LEVEL);
   const clock = parts.clock ?? systemClock;
-  return {
+  const metrics = parts.metrics ?? createMetrics();
+  const redis = parts.redis ?? null;
+  const storage = parts.storage ?? new LocalDiskStorage(path.resolve(config.STORAGE_DIR));
+  const recall = parts.recall ?? createRecallClient(config, logger);
+
+  const notices = createNotices({ db, clock, logger, transport: parts.transport });
+  const billing = createAppBilling({ config, db, clock, logger, notices, stripe: parts.stripe });
+  const violations = billing.settings;
+
+  const bots: BotServiceDeps = {
+    db,
+    recall,
     logger,
     clock,
-    metrics: parts.metrics ?? createMetrics(),
-    redis: parts.redis ?? null,
-    storage: parts.storage ?? new LocalDiskStorage(path.resolve(parts.config.STORAGE_DIR)),
-    billing:
-      parts.billing ?? createAppBilling({ config: parts.config, db: parts.db, clock, logger }),
-    config: parts.config,
-    db: parts.db,
+    defaultBotName: config.RECALL_BOT_NAME,
+  };
+  // Freed storage may resolve a storage violation: billing re-checks it where the rows go.
+  const onStorageFreed = async (
+    tx: Parameters<typeof checkPlanViolations>[0],
+    organizationId: string,
+  ) => {
+    await checkPlanViolations(tx, organizationId, clock.now(), violations);
+  };
+  const recordings = {
+    db,
+    storage,
+    logger,
+    onStorageFreed,
+    maxBytes: config.RECORDING_MAX_BYTES,
+  };
+  const recordingImports: RecordingImportDeps = {
+    db,
+    storage,
+    logger,
+    now: () => clock.now(),
+    resolveMedia: createRecallMediaResolver(recall),
+    maxBytes: config.RECORDING_MAX_BYTES,
+  };
+
+  const identityDeps = { db, config, logger, clock, redis };
+  const apiKeyCache = new ApiKeyCache(identityDeps);
+  const lockout = createApiKeyLockout(identityDeps);
+
+  const webhookRegistry = new WebhookRegistry();
+  registerClerkHandlers(webhookRegistry, { clock, violations });
+  registerStripeHandlers(webhookRegistry, billing.eventDeps);
+  registerRecallHandlers(webhookRegistry, { logger, recall, recordingImports });
+  parts.configureWebhooks?.(webhookRegistry);
+
+  return {
+    config,
+    db,
+    logger,
+    clock,
+    metrics,
+    redis,
+    storage,
+    notices,
+    billing,
+    recall,
+    identity: { apiKeyCache, lockout },
+    meetings: {
+      db,
+      clock,
+      onMeetingDeleted: (meeting) => releaseBotOfDeletedMeeting(bots, meeting),
+    },
+    bots,
+    stuckBots: {
+      db,
+      logger,
+      stuckAfterMinutes: config.STUCK_BOT_AFTER_MINUTES,
+      batchSize: config.JOB_BATCH_SIZE,
+      concurrency: config.JOB_CONCURRENCY,
+    },
+    recordings,
+    recordingImports,
+    storagePurge: {
+      db,
+      storage,
+      logger,
+      purgeAfterDays: config.STORAGE_PURGE_AFTER_DAYS,
+      batchSize: config.JOB_BATCH_SIZE,
+      concurrency: config.JOB_CONCURRENCY,
+      onStorageFreed,
+    },
+    webhookRegistry,
+    webhooks: createWebhookProcessor(
+      {
+        db,
+        logger,
+        events: metrics.webhookEvents,
+        lockTimeoutMs: config.WEBHOOK_LOCK_TIMEOUT_MS,
+        transactionTimeoutMs: config.WEBHOOK_TRANSACTION_TIMEOUT_MS,
+      },
+      webhookRegistry,
+    ),
+    routeGuards: {
+      authenticate: authenticate(identityDeps, { apiKeyCache, lockout }),
+      assertCanWrite: (organizationId, action) =>
+        assertCanWrite(db, organizationId, action, clock.now()),
+    },
   };
 }

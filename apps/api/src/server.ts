@@ -13,7 +13,6 @@ import { createApp } from "./app";
 import { ConfigError, loadConfig, type Config } from "./config";
 import { buildContext, type AppContext } from "./context";
 import { createJobs, createJobScheduler } from "./jobs";
-import type { WebhookProcessor } from "./webhooks";
 import { createLogger, type Logger } from "./lib/logger";
 
 /** Something to stop on shutdown after the HTTP server has drained (jobs, consumers). */
@@ -91,11 +90,10 @@ export async function startServer(
     start: config.JOBS_ENABLED,
   });
   // After the last request: stop the jobs, then let after-commit work (copies, notices) finish.
-  const webhooks = app.locals.webhooks as WebhookProcessor;
   const hooks: StopHook[] = [
     () => scheduler.stop(),
-    () => webhooks.idle(),
-    () => ctx.billing.idle(),
+    () => ctx.webhooks.idle(),
+    () => ctx.notices.idle(),
     ...stopHooks,
   ];
 

@@ -1,6 +1,6 @@
 import { uniqueSuffix } from "@zigznote/database/testing";
 import request from "supertest";
-import { formatApiKey } from "../src/services/apiKeyService";
+import { formatApiKey } from "../src/identity/apiKeyService";
 import { apiKeyHeaderFor } from "./auth";
 import { createTestApp, type TestApp } from "./helpers";
 

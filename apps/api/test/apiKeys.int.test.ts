@@ -1,10 +1,11 @@
 import { createMeeting, createOrganization, uniqueSuffix } from "@zigznote/database/testing";
 import express from "express";
 import request from "supertest";
-import { authenticate, requireScope } from "../src/middleware/auth";
-import { errorHandler } from "../src/middleware/errorHandler";
-import { requestId } from "../src/middleware/requestId";
-import { formatApiKey } from "../src/services/apiKeyService";
+import { requireScope } from "../src/http/auth";
+import { authenticate } from "../src/identity/authenticate";
+import { errorHandler } from "../src/http/errorHandler";
+import { requestId } from "../src/http/requestId";
+import { formatApiKey } from "../src/identity/apiKeyService";
 import { NotFoundError } from "@zigznote/shared";
 import { apiKeyHeaderFor, authHeaderFor, createApiKey } from "./auth";
 import { createTestApp, ManualClock, type TestApp } from "./helpers";

@@ -3,7 +3,7 @@ import { ConflictError } from "@zigznote/shared";
 import { BillingService } from "../src/billing/BillingService";
 import { createStripeClient } from "../src/billing/stripeProvider";
 import { createLogger } from "../src/lib/logger";
-import { createBillingHarness, TEST_SETTINGS, type BillingHarness } from "./billingHarness";
+import { createBillingHarness, type BillingHarness } from "./billingHarness";
 
 let h: BillingHarness;
 beforeAll(async () => {
@@ -70,7 +70,7 @@ describe("BillingService.subscribe", () => {
       stripe: createStripeClient(h.fake.clientSettings()),
       clock: h.clock,
       logger: createLogger("silent"),
-      settings: TEST_SETTINGS,
+      settings: h.settings,
     });
     const results = await Promise.allSettled([
       h.service.subscribe(organization.id, "pro"),

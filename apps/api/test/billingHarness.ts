@@ -4,6 +4,7 @@ import type Stripe from "stripe";
 import request from "supertest";
 import { BillingService } from "../src/billing/BillingService";
 import type { BillingSettings } from "../src/billing/settings";
+import { createNotices, type Notices } from "../src/notifications";
 import { stripeEventHandlers, type HandlerOutcome } from "../src/billing/stripeEvents";
 import { createStripeClient, type StripeClient } from "../src/billing/stripeProvider";
 import { ManualClock } from "../src/lib/clock";
@@ -20,6 +21,7 @@ export interface BillingHarness {
   stripe: StripeClient;
   clock: ManualClock;
   settings: BillingSettings;
+  notices: Notices;
   service: BillingService;
   webhookSecret: string;
   /** Signs the event, verifies it with the SDK as the webhook route will, and handles it. */
@@ -27,7 +29,7 @@ export interface BillingHarness {
   close(): Promise<void>;
 }
 
-export const TEST_SETTINGS: BillingSettings = {
+export const TEST_SETTINGS: Omit<BillingSettings, "notices"> = {
   gracePeriodDays: 7,
   maxRetryCount: 4,
   storageGraceDays: 7,
@@ -43,14 +45,17 @@ export async function createBillingHarness(): Promise<BillingHarness> {
   const db = createPrismaClient(testDatabaseUrl, { maxConnections: 12 });
   const stripe = createStripeClient(fake.clientSettings());
   const logger = createLogger(process.env.LOG_LEVEL ?? "silent");
-  const service = new BillingService({ db, stripe, clock, logger, settings: TEST_SETTINGS });
+  const notices = createNotices({ db, clock, logger });
+  const settings: BillingSettings = { ...TEST_SETTINGS, notices };
+  const service = new BillingService({ db, stripe, clock, logger, settings });
   const webhookSecret = "whsec_test_billing";
   return {
     db,
     fake,
     stripe,
     clock,
-    settings: TEST_SETTINGS,
+    settings,
+    notices,
     service,
     webhookSecret,
     async deliver(event, target) {
@@ -58,11 +63,12 @@ export async function createBillingHarness(): Promise<BillingHarness> {
       const verified = stripe.webhooks.constructEvent(payload, header, webhookSecret);
       const handler = stripeEventHandlers[verified.type];
       if (!handler) throw new Error(`no handler for ${verified.type}`);
-      const deps = { clock, logger, settings: TEST_SETTINGS };
+      const deps = { clock, logger, settings };
       if (target) return handler(target, verified, deps);
       return db.$transaction((tx) => handler(tx, verified, deps));
     },
     async close() {
+      await notices.idle();
       await fake.close();
       await db.$disconnect();
     },
@@ -139,7 +145,7 @@ export async function createBillingTestApp(): Promise<BillingTestApp> {
       );
     },
     async close() {
-      await testApp.ctx.billing.idle();
+      await testApp.ctx.notices.idle();
       await testApp.close();
       await fake.close();
     },

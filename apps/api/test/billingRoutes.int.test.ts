@@ -1,14 +1,14 @@
 import { createMembership, createUser } from "@zigznote/database/testing";
 import request from "supertest";
 import { handlePaymentFailed, suspendExpiredGracePeriods } from "../src/billing/stripeEvents";
-import { createAppBilling } from "../src/billing/appBilling";
+import { createNotices, enqueueAdminNotices } from "../src/notifications";
 import { createStripeClient } from "../src/billing/stripeProvider";
 import {
   BillingChangeResultSchema,
   CurrentSubscriptionSchema,
   OrganizationOverviewSchema,
   PlanListSchema,
-} from "../src/routes/billing.schemas";
+} from "../src/billing/schemas";
 import { apiKeyHeaderFor, authHeaderFor } from "./auth";
 import { createBillingTestApp, type BillingTestApp } from "./billingHarness";
 
@@ -297,7 +297,7 @@ describe("payment grace period through signed invoice events", () => {
       paymentRetryCount: 4,
       graceEndsAt: new Date(firstFailureAt.getTime() + 7 * DAY_MS).toISOString(),
     });
-    await b.testApp.ctx.billing.idle();
+    await b.testApp.ctx.notices.idle();
     const notices = await noticesOf(admin.organizationId);
     expect(notices.map((notice) => notice.type)).toEqual([
       "billing.payment_failed",
@@ -320,7 +320,7 @@ describe("payment grace period through signed invoice events", () => {
     // Fails again, nobody pays for 8 days: the hourly job suspends.
     await b.postStripeEvent(b.fake.invoiceEvent("invoice.payment_failed", stripeSubscriptionId));
     b.clock.advance(8 * DAY_MS);
-    await suspendExpiredGracePeriods(db(), b.clock.now());
+    await suspendExpiredGracePeriods(db(), b.clock.now(), b.testApp.ctx.notices);
     const fresh = await authHeaderFor(b.testApp, { organizationId: admin.organizationId });
 
     const write = await api()
@@ -348,7 +348,7 @@ describe("payment grace period through signed invoice events", () => {
       .set(fresh.headers)
       .send({ name: "after payment", scopes: ["meetings:read"] });
     expect(again.status).toBe(201);
-    await b.testApp.ctx.billing.idle();
+    await b.testApp.ctx.notices.idle();
     expect((await noticesOf(admin.organizationId, "billing.access_restored")).length).toBe(2);
   });
 
@@ -398,7 +398,7 @@ describe("payment grace period through signed invoice events", () => {
       paymentRetryCount: 10,
     });
     // Dunning notices stop at MAX_RETRY_COUNT (4); each is queued once.
-    await b.testApp.ctx.billing.idle();
+    await b.testApp.ctx.notices.idle();
     const notices = await noticesOf(admin.organizationId);
     expect(notices).toHaveLength(4);
     expect(notices.filter((n) => n.type === "billing.payment_failed.final")).toHaveLength(1);
@@ -495,7 +495,7 @@ describe("notification delivery", () => {
       });
     }
     const { stripeSubscriptionId } = (await subscribe(admin.headers, "pro")).data!;
-    await b.testApp.ctx.billing.idle();
+    await b.testApp.ctx.notices.idle();
 
     const sent: string[] = [];
     const transport = {
@@ -506,26 +506,24 @@ describe("notification delivery", () => {
     };
     const { ctx } = b.testApp;
     const deliverers = Array.from({ length: 4 }, () =>
-      createAppBilling({
-        config: ctx.config,
-        db: ctx.db,
-        clock: ctx.clock,
-        logger: ctx.logger,
-        transport,
-      }),
+      createNotices({ db: ctx.db, clock: ctx.clock, logger: ctx.logger, transport }),
     );
-    // Queued through the handler directly (not the route), so this app's own deliverer does not
-    // take them first: one notice per admin (4), all pending.
+    // Queued through the handler directly with the bare outbox (which queues but does not
+    // deliver), so this app's own deliverer does not take them first: one notice per admin (4),
+    // all pending.
     const event = b.fake.invoiceEvent("invoice.payment_failed", stripeSubscriptionId);
     const appNotices = async () => noticesOf(admin.organizationId, "billing.payment_failed");
-    await db().$transaction((tx) => handlePaymentFailed(tx, event, ctx.billing.eventDeps));
+    const queueOnly = {
+      ...ctx.billing.eventDeps.settings,
+      notices: { enqueue: enqueueAdminNotices },
+    };
+    await db().$transaction((tx) =>
+      handlePaymentFailed(tx, event, { ...ctx.billing.eventDeps, settings: queueOnly }),
+    );
     expect((await appNotices()).map((notice) => notice.status)).toEqual(Array(4).fill("pending"));
 
     await Promise.all(
-      deliverers.flatMap((deliverer) => [
-        deliverer.deliverNotifications(),
-        deliverer.deliverNotifications(),
-      ]),
+      deliverers.flatMap((deliverer) => [deliverer.deliver(), deliverer.deliver()]),
     );
     const ids = (await appNotices()).map((notice) => notice.id);
     expect(sent.filter((id) => ids.includes(id)).sort()).toEqual([...ids].sort());

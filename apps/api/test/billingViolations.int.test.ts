@@ -6,13 +6,12 @@ import {
 } from "@zigznote/database/testing";
 import express, { type Express } from "express";
 import request from "supertest";
-import type { WriteAction } from "../src/billing/access";
+import type { WriteAction } from "../src/http/auth";
 import { cleanupOrphanedStorage } from "../src/jobs/cleanupWorker";
-import { authenticate } from "../src/middleware/auth";
-import { requireWriteAccess } from "../src/middleware/billingGuard";
-import { errorHandler } from "../src/middleware/errorHandler";
-import { OrganizationOverviewSchema } from "../src/routes/billing.schemas";
-import { deleteRecording } from "../src/services/recordingService";
+import { authenticate } from "../src/identity/authenticate";
+import { errorHandler } from "../src/http/errorHandler";
+import { OrganizationOverviewSchema } from "../src/billing/schemas";
+import { deleteRecording } from "../src/recordings/recordingService";
 import { authHeaderFor, type AuthenticatedCaller } from "./auth";
 import { createBillingTestApp, type BillingTestApp } from "./billingHarness";
 
@@ -38,9 +37,17 @@ beforeAll(async () => {
   guarded = express();
   const auth = authenticate(ctx);
   for (const action of ACTIONS) {
-    guarded.post(`/guarded/${action}`, auth, requireWriteAccess(ctx, action), (_req, res) => {
-      res.status(201).json({ created: true });
-    });
+    guarded.post(
+      `/guarded/${action}`,
+      auth,
+      async (req, _res, next) => {
+        await ctx.routeGuards.assertCanWrite(req.auth.organizationId, action);
+        next();
+      },
+      (_req, res) => {
+        res.status(201).json({ created: true });
+      },
+    );
   }
   guarded.use(errorHandler(ctx.logger));
 });
@@ -161,7 +168,7 @@ describe("team members over the limit (notify_admin)", () => {
       ...ALL_ALLOWED,
       "member.add": "403 PLAN_LIMIT_TEAM_MEMBERS",
     });
-    await b.testApp.ctx.billing.idle();
+    await b.testApp.ctx.notices.idle();
     const notices = await db().notification.findMany({
       where: { organizationId: admin.organizationId, type: "plan.violation" },
     });
@@ -197,7 +204,7 @@ describe("team members over the limit (notify_admin)", () => {
     expect(await violations(admin)).toEqual([
       expect.objectContaining({ type: "team_members", limit: 3, current: 4 }),
     ]);
-    await b.testApp.ctx.billing.idle();
+    await b.testApp.ctx.notices.idle();
     expect(
       await db().notification.count({
         where: { organizationId: admin.organizationId, type: "plan.violation", status: "sent" },
@@ -243,7 +250,9 @@ describe("storage over the limit (grace_period, then read_only)", () => {
       "recording.create": "403 PLAN_LIMIT_STORAGE",
     });
 
-    expect(await deleteRecording(b.testApp.ctx, admin.organizationId, meeting.id)).toBe(1);
+    expect(await deleteRecording(b.testApp.ctx.recordings, admin.organizationId, meeting.id)).toBe(
+      1,
+    );
     expect(await violations(caller)).toEqual([]);
     expect(await guardAnswers(caller)).toEqual(ALL_ALLOWED);
   });

@@ -4,15 +4,15 @@ import { BadGatewayError, ConflictError, NotFoundError } from "@zigznote/shared"
 import { randomUUID } from "node:crypto";
 import { systemClock } from "../src/lib/clock";
 import { createLogger } from "../src/lib/logger";
-import { applyBotStatus, TERMINAL_BOT_STATUSES } from "../src/services/botStatus";
+import { applyBotStatus, TERMINAL_BOT_STATUSES } from "../src/bots/botStatus";
 import {
   createBot,
-  deleteMeeting,
+  releaseBotOfDeletedMeeting,
   getCurrentBot,
   removeBot,
   type BotServiceDeps,
-} from "../src/services/botService";
-import { createMeeting } from "../src/services/meetingService";
+} from "../src/bots/botService";
+import { createMeeting, deleteMeeting, type MeetingDeps } from "../src/meetings/meetingService";
 import { RecallClient } from "../src/services/recallService";
 import { startFakeRecall, type FakeRecall } from "./fakes/recallServer";
 import { testDatabaseUrl } from "./env";
@@ -60,11 +60,14 @@ function uniqueZoomId(): string {
 
 async function setup(meetingUrl = `https://zoom.us/j/${uniqueZoomId()}?pwd=abc`) {
   const organization = await createOrganization(db);
-  const meeting = await createMeeting(db, {
-    organizationId: organization.id,
-    title: "Sync",
-    meetingUrl,
-  });
+  const meeting = await createMeeting(
+    { db, clock: systemClock },
+    {
+      organizationId: organization.id,
+      title: "Sync",
+      meetingUrl,
+    },
+  );
   return { organizationId: organization.id, meeting };
 }
 
@@ -128,11 +131,14 @@ describe("createBot", () => {
   it("refuses a second meeting whose link differs only in ways normalization removes", async () => {
     const id = uniqueZoomId();
     const { organizationId, meeting } = await setup(`https://us02web.zoom.us/j/${id}?pwd=one`);
-    const twin = await createMeeting(db, {
-      organizationId,
-      title: "Same call",
-      meetingUrl: `HTTPS://ACME.zoom.us/j/${id}/?pwd=two&utm_source=calendar`,
-    });
+    const twin = await createMeeting(
+      { db, clock: systemClock },
+      {
+        organizationId,
+        title: "Same call",
+        meetingUrl: `HTTPS://ACME.zoom.us/j/${id}/?pwd=two&utm_source=calendar`,
+      },
+    );
     await createBot(deps, { organizationId, meetingId: meeting.id });
     const error = await createBot(deps, { organizationId, meetingId: twin.id }).catch(
       (e: unknown) => e,
@@ -257,13 +263,19 @@ describe("createBot", () => {
 describe("getCurrentBot / removeBot / deleteMeeting", () => {
   it("shows the current bot only to the meeting's organization", async () => {
     const { organizationId, meeting } = await setup();
-    await expect(getCurrentBot(db, organizationId, meeting.id)).rejects.toMatchObject({
+    await expect(
+      getCurrentBot(deps, { organizationId: organizationId, meetingId: meeting.id }),
+    ).rejects.toMatchObject({
       code: "BOT_NOT_FOUND",
     });
     const bot = await createBot(deps, { organizationId, meetingId: meeting.id });
-    expect((await getCurrentBot(db, organizationId, meeting.id)).id).toBe(bot.id);
+    expect(
+      (await getCurrentBot(deps, { organizationId: organizationId, meetingId: meeting.id })).id,
+    ).toBe(bot.id);
     const other = await createOrganization(db);
-    await expect(getCurrentBot(db, other.id, meeting.id)).rejects.toBeInstanceOf(NotFoundError);
+    await expect(
+      getCurrentBot(deps, { organizationId: other.id, meetingId: meeting.id }),
+    ).rejects.toBeInstanceOf(NotFoundError);
     await expect(
       removeBot(deps, { organizationId: other.id, meetingId: meeting.id }),
     ).rejects.toBeInstanceOf(NotFoundError);
@@ -287,13 +299,18 @@ describe("getCurrentBot / removeBot / deleteMeeting", () => {
   it("deletes the meeting and sends its active bot home", async () => {
     const { organizationId, meeting } = await setup();
     const bot = await createBot(deps, { organizationId, meetingId: meeting.id });
-    await deleteMeeting(deps, { organizationId, meetingId: meeting.id });
+    const meetingDeps: MeetingDeps = {
+      db,
+      clock: systemClock,
+      onMeetingDeleted: (deleted) => releaseBotOfDeletedMeeting(deps, deleted),
+    };
+    await deleteMeeting(meetingDeps, { organizationId, meetingId: meeting.id });
     expect(recall.requestsTo("POST", `/api/v1/bot/${bot.recallBotId}/leave_call/`)).toHaveLength(1);
-    await expect(getCurrentBot(db, organizationId, meeting.id)).rejects.toBeInstanceOf(
-      NotFoundError,
-    );
     await expect(
-      deleteMeeting(deps, { organizationId, meetingId: randomUUID() }),
+      getCurrentBot(deps, { organizationId: organizationId, meetingId: meeting.id }),
+    ).rejects.toBeInstanceOf(NotFoundError);
+    await expect(
+      deleteMeeting(meetingDeps, { organizationId, meetingId: randomUUID() }),
     ).rejects.toBeInstanceOf(NotFoundError);
   });
 });

@@ -6,7 +6,7 @@ import {
   BOT_STATUS_RANK,
   isTerminalBotStatus,
   TERMINAL_BOT_STATUSES,
-} from "../src/services/botStatus";
+} from "../src/bots/botStatus";
 import { testDatabaseUrl } from "./env";
 
 const db = createPrismaClient(testDatabaseUrl, { maxConnections: 10 });

@@ -5,7 +5,7 @@ import { startFakeRecall, type FakeRecall } from "./fakes/recallServer";
 import { createTestApp, type TestApp } from "./helpers";
 import { botStatusEvent, closeServer, listen, postRecallEvent } from "./recallEvents";
 import { newSvixSecret } from "./webhookSigning";
-import { TERMINAL_BOT_STATUSES } from "../src/services/botStatus";
+import { TERMINAL_BOT_STATUSES } from "../src/bots/botStatus";
 
 const recallSecret = newSvixSecret();
 let recall: FakeRecall;

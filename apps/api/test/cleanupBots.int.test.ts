@@ -1,7 +1,7 @@
 import { createBot, createMeeting, createOrganization } from "@zigznote/database/testing";
 import type { BotStatus } from "@zigznote/database";
 import { cleanupOrphanedBots } from "../src/jobs/cleanupWorker";
-import { applyBotStatus } from "../src/services/botStatus";
+import { applyBotStatus } from "../src/bots/botStatus";
 import { RecallClient } from "../src/services/recallService";
 import { startFakeRecall, type FakeRecall } from "./fakes/recallServer";
 import { createTestApp, type TestApp } from "./helpers";

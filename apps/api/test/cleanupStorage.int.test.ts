@@ -1,9 +1,9 @@
 import { Readable } from "node:stream";
 import { createMeeting, createOrganization } from "@zigznote/database/testing";
 import { cleanupOrphanedStorage } from "../src/jobs/cleanupWorker";
-import { storeRecording } from "../src/services/recordingService";
-import type { StorageProvider } from "../src/services/storageService";
-import { getUsage } from "../src/services/usageService";
+import { storeRecording } from "../src/recordings/recordingService";
+import type { StorageProvider } from "../src/recordings/storage";
+import { getUsage } from "../src/recordings/usage";
 import { createTestApp, ManualClock, type TestApp } from "./helpers";
 
 const DAY = 24 * 60 * 60 * 1000;
@@ -94,7 +94,10 @@ describe("cleanupOrphanedStorage", () => {
       delete: (key) =>
         key === stuck.object.key ? Promise.reject(new Error("disk busy")) : real.delete(key),
     };
-    const result = await cleanupOrphanedStorage({ ...testApp.ctx, storage: failing }, clock.now());
+    const result = await cleanupOrphanedStorage(
+      { storagePurge: { ...testApp.ctx.storagePurge, storage: failing } },
+      clock.now(),
+    );
     expect(result.summary).toMatchObject({ failedMeetings: 1 });
     expect(
       await testApp.ctx.db.storageObject.count({ where: { meetingId: stuck.meeting.id } }),

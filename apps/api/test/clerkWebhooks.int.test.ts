@@ -1,7 +1,7 @@
 import type { AddressInfo } from "node:net";
 import type { Server } from "node:http";
 import { uniqueSuffix } from "@zigznote/database/testing";
-import { upsertUser } from "../src/services/identityService";
+import { upsertUser } from "../src/identity/identityService";
 import { buildClerkScenario, clerkUserData, type ClerkEventFixture } from "./clerkFixtures";
 import { createTestApp, type TestApp } from "./helpers";
 import { newSvixSecret, svixHeaders } from "./webhookSigning";

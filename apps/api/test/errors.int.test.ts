@@ -17,9 +17,9 @@ import express from "express";
 import request from "supertest";
 import { z } from "zod";
 import { createLogger } from "../src/lib/logger";
-import { errorHandler, notFoundHandler } from "../src/middleware/errorHandler";
-import { requestId } from "../src/middleware/requestId";
-import { validate } from "../src/middleware/validate";
+import { errorHandler, notFoundHandler } from "../src/http/errorHandler";
+import { requestId } from "../src/http/requestId";
+import { validate } from "../src/http/validate";
 import { createTestApp, type TestApp } from "./helpers";
 
 /** An app with the real middleware chain and routes that fail in each way a handler can. */
@@ -29,17 +29,18 @@ function buildFailingApp(testApp: TestApp): express.Express {
   app.use(express.json({ limit: "1kb" }));
   const errors: Record<string, AppError> = {
     "bad-request": new BadRequestError("Header X is malformed"),
-    validation: new ValidationError([{ path: "title", message: "Required" }]),
+    validation: new ValidationError(undefined, {
+      fields: [{ path: "title", message: "Required" }],
+    }),
     unauthorized: new UnauthorizedError(),
-    "payment-required": new PaymentRequiredError(
-      "Subscription suspended",
-      "SUBSCRIPTION_SUSPENDED",
-    ),
+    "payment-required": new PaymentRequiredError("Subscription suspended", {
+      code: "SUBSCRIPTION_SUSPENDED",
+    }),
     forbidden: new ForbiddenError(),
     "not-found": new NotFoundError("Meeting not found"),
     conflict: new ConflictError("This meeting already has an active bot"),
     "too-large": new PayloadTooLargeError(),
-    "too-many": new TooManyRequestsError(900, "Too many failed attempts"),
+    "too-many": new TooManyRequestsError("Too many failed attempts", { retryAfterSeconds: 900 }),
     "bad-gateway": new BadGatewayError("Recall did not answer"),
     unavailable: new ServiceUnavailableError(),
   };

@@ -134,7 +134,7 @@ describe("handlePaymentSucceeded and suspendExpiredGracePeriods", () => {
     });
     // Paid in time: the grace job has nothing to suspend.
     h.clock.advance(8 * DAY_MS);
-    const suspended = await suspendExpiredGracePeriods(h.db, h.clock.now());
+    const suspended = await suspendExpiredGracePeriods(h.db, h.clock.now(), h.notices);
     expect(suspended).not.toContain(subscription.id);
   });
 
@@ -145,9 +145,13 @@ describe("handlePaymentSucceeded and suspendExpiredGracePeriods", () => {
     );
 
     h.clock.advance(7 * DAY_MS - 60_000);
-    expect(await suspendExpiredGracePeriods(h.db, h.clock.now())).not.toContain(subscription.id);
+    expect(await suspendExpiredGracePeriods(h.db, h.clock.now(), h.notices)).not.toContain(
+      subscription.id,
+    );
     h.clock.advance(60_000);
-    expect(await suspendExpiredGracePeriods(h.db, h.clock.now())).toContain(subscription.id);
+    expect(await suspendExpiredGracePeriods(h.db, h.clock.now(), h.notices)).toContain(
+      subscription.id,
+    );
 
     const row = await h.db.subscription.findUniqueOrThrow({ where: { id: subscription.id } });
     expect(row.status).toBe("suspended");

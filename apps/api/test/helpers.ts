@@ -7,9 +7,9 @@ import type { Express } from "express";
 import { Redis } from "ioredis";
 import { createApp, type AppOptions } from "../src/app";
 import { loadConfig } from "../src/config";
-import { buildContext, type AppContext } from "../src/context";
+import { buildContext, type AppContext, type ContextParts } from "../src/context";
 import { ManualClock, type Clock } from "../src/lib/clock";
-import { LocalDiskStorage } from "../src/services/storageService";
+import { LocalDiskStorage } from "../src/recordings/storage";
 import { clerkTestEnv } from "./auth";
 import { testDatabaseUrl, testRedisUrl } from "./env";
 
@@ -20,8 +20,10 @@ export interface TestContextOptions {
   /** Connect to the real Redis at TEST_REDIS_URL. */
   redis?: boolean;
   db?: PrismaClient;
-  /** Options of `createApp` (e.g. a webhook registry with test handlers). */
+  /** Options of `createApp`. */
   app?: AppOptions;
+  /** Adjusts the app's webhook handlers (wrap one to make it fail, say). */
+  configureWebhooks?: ContextParts["configureWebhooks"];
 }
 
 export interface TestApp {
@@ -60,6 +62,7 @@ export function createTestApp(options: TestContextOptions = {}): TestApp {
     redis,
     clock: options.clock,
     storage: new LocalDiskStorage(storageDir),
+    configureWebhooks: options.configureWebhooks,
   });
   return {
     ctx,

@@ -7,7 +7,7 @@ import {
   upsertMembership,
   upsertOrganization,
   upsertUser,
-} from "../src/services/identityService";
+} from "../src/identity/identityService";
 import { testDatabaseUrl } from "./env";
 
 const db = createPrismaClient(testDatabaseUrl, { maxConnections: 20 });

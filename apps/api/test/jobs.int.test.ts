@@ -175,7 +175,7 @@ describe("scheduled jobs", () => {
     const { organization } = await createOrganizationWithAdmin(db); // free plan: 1 GiB
     const meeting = await createMeeting(db, { organizationId: organization.id });
     await createStorageObject(db, meeting, { sizeBytes: 2n * 1024n ** 3n });
-    const settings = { storageGraceDays: a.ctx.config.STORAGE_GRACE_DAYS };
+    const settings = a.ctx.billing.settings;
     const detected = await checkPlanViolations(
       db,
       organization.id,

@@ -1,19 +1,30 @@
+import { systemClock } from "../src/lib/clock";
 import { NotFoundError, ValidationError } from "@zigznote/shared";
-import { createPrismaClient } from "@zigznote/database";
+import { createPrismaClient, TERMINAL_BOT_STATUSES, type Meeting } from "@zigznote/database";
 import { createBot, createOrganization } from "@zigznote/database/testing";
 import { randomUUID } from "node:crypto";
 import {
   createMeeting,
   getMeeting,
   listMeetings,
-  softDeleteMeeting,
+  deleteMeeting,
+  type MeetingDeps,
   updateMeeting,
-} from "../src/services/meetingService";
-import { toMeetingResponse } from "../src/routes/meetings.schemas";
+} from "../src/meetings/meetingService";
+import { toMeetingResponse } from "../src/meetings/schemas";
 import { testDatabaseUrl } from "./env";
 
 const db = createPrismaClient(testDatabaseUrl, { maxConnections: 10 });
 afterAll(() => db.$disconnect());
+const deleted: Meeting[] = [];
+const deps: MeetingDeps = {
+  db,
+  clock: systemClock,
+  onMeetingDeleted: (meeting) => {
+    deleted.push(meeting);
+    return Promise.resolve();
+  },
+};
 
 let zoomSequence = 0;
 function zoomUrl(): string {
@@ -25,7 +36,7 @@ function zoomUrl(): string {
 describe("meetingService", () => {
   it("creates a meeting with its platform and normalized link", async () => {
     const org = await createOrganization(db);
-    const meeting = await createMeeting(db, {
+    const meeting = await createMeeting(deps, {
       organizationId: org.id,
       title: "Kick-off",
       meetingUrl: " https://MEET.google.com/abc-defg-hij?authuser=0 ",
@@ -47,14 +58,14 @@ describe("meetingService", () => {
   it("refuses an unsupported link with a validation error", async () => {
     const org = await createOrganization(db);
     await expect(
-      createMeeting(db, {
+      createMeeting(deps, {
         organizationId: org.id,
         title: "x",
         meetingUrl: "https://example.com/call",
       }),
     ).rejects.toBeInstanceOf(ValidationError);
     await expect(
-      createMeeting(db, {
+      createMeeting(deps, {
         organizationId: org.id,
         title: "x",
         meetingUrl: zoomUrl(),
@@ -69,7 +80,11 @@ describe("meetingService", () => {
     const created = [];
     for (let i = 0; i < 7; i += 1) {
       created.push(
-        await createMeeting(db, { organizationId: org.id, title: `m${i}`, meetingUrl: zoomUrl() }),
+        await createMeeting(deps, {
+          organizationId: org.id,
+          title: `m${i}`,
+          meetingUrl: zoomUrl(),
+        }),
       );
     }
     // Two meetings share a creation instant: the id breaks the tie.
@@ -79,12 +94,12 @@ describe("meetingService", () => {
       data: { createdAt: same },
     });
     await db.meeting.update({ where: { id: created[4]!.id }, data: { status: "completed" } });
-    await softDeleteMeeting(db, org.id, created[5]!.id, new Date());
+    await deleteMeeting(deps, { organizationId: org.id, meetingId: created[5]!.id });
 
     const seen: string[] = [];
     let cursor: string | undefined;
     do {
-      const page = await listMeetings(db, { organizationId: org.id, limit: 2, cursor });
+      const page = await listMeetings(deps, { organizationId: org.id, limit: 2, cursor });
       expect(page.items.length).toBeLessThanOrEqual(2);
       seen.push(...page.items.map((meeting) => meeting.id));
       cursor = page.nextCursor ?? undefined;
@@ -99,7 +114,7 @@ describe("meetingService", () => {
     expect(seen).toHaveLength(6);
     expect(seen).not.toContain(created[5]!.id);
 
-    const completed = await listMeetings(db, {
+    const completed = await listMeetings(deps, {
       organizationId: org.id,
       limit: 10,
       status: "completed",
@@ -111,27 +126,35 @@ describe("meetingService", () => {
   it("rejects a tampered cursor", async () => {
     const org = await createOrganization(db);
     await expect(
-      listMeetings(db, { organizationId: org.id, limit: 5, cursor: "bm90LWEtY3Vyc29y" }),
+      listMeetings(deps, { organizationId: org.id, limit: 5, cursor: "bm90LWEtY3Vyc29y" }),
     ).rejects.toBeInstanceOf(ValidationError);
   });
 
   it("updates fields and re-normalizes a new link", async () => {
     const org = await createOrganization(db);
-    const meeting = await createMeeting(db, {
+    const meeting = await createMeeting(deps, {
       organizationId: org.id,
       title: "a",
       meetingUrl: zoomUrl(),
     });
-    const updated = await updateMeeting(db, org.id, meeting.id, {
-      title: "b",
-      meetingUrl: "https://acme.webex.com/meet/Jane/",
+    const updated = await updateMeeting(deps, {
+      organizationId: org.id,
+      meetingId: meeting.id,
+      patch: {
+        title: "b",
+        meetingUrl: "https://acme.webex.com/meet/Jane/",
+      },
     });
     expect(updated).toMatchObject({
       title: "b",
       platform: "webex",
       normalizedMeetingUrl: "webex:acme.webex.com/meet/jane",
     });
-    const retitled = await updateMeeting(db, org.id, meeting.id, { title: "c", startTime: null });
+    const retitled = await updateMeeting(deps, {
+      organizationId: org.id,
+      meetingId: meeting.id,
+      patch: { title: "c", startTime: null },
+    });
     expect(retitled).toMatchObject({
       title: "c",
       normalizedMeetingUrl: "webex:acme.webex.com/meet/jane",
@@ -140,22 +163,34 @@ describe("meetingService", () => {
 
   it("refuses to change the link while a bot is active, but allows other edits", async () => {
     const org = await createOrganization(db);
-    const meeting = await createMeeting(db, {
+    const meeting = await createMeeting(deps, {
       organizationId: org.id,
       title: "a",
       meetingUrl: zoomUrl(),
     });
     await createBot(db, meeting, { status: "in_call_recording" });
     await expect(
-      updateMeeting(db, org.id, meeting.id, { meetingUrl: zoomUrl() }),
+      updateMeeting(deps, {
+        organizationId: org.id,
+        meetingId: meeting.id,
+        patch: { meetingUrl: zoomUrl() },
+      }),
     ).rejects.toMatchObject({ code: "MEETING_HAS_ACTIVE_BOT" });
     await expect(
-      updateMeeting(db, org.id, meeting.id, {
-        meetingUrl: meeting.meetingUrl.replace("pwd=secret", "pwd=x"),
+      updateMeeting(deps, {
+        organizationId: org.id,
+        meetingId: meeting.id,
+        patch: {
+          meetingUrl: meeting.meetingUrl.replace("pwd=secret", "pwd=x"),
+        },
       }),
     ).resolves.toMatchObject({ normalizedMeetingUrl: meeting.normalizedMeetingUrl });
     await expect(
-      updateMeeting(db, org.id, meeting.id, { title: "renamed" }),
+      updateMeeting(deps, {
+        organizationId: org.id,
+        meetingId: meeting.id,
+        patch: { title: "renamed" },
+      }),
     ).resolves.toMatchObject({
       title: "renamed",
     });
@@ -163,53 +198,77 @@ describe("meetingService", () => {
 
   it("soft-deletes: the meeting disappears, a second delete is not found, the active bot is reported", async () => {
     const org = await createOrganization(db);
-    const meeting = await createMeeting(db, {
+    const meeting = await createMeeting(deps, {
       organizationId: org.id,
       title: "a",
       meetingUrl: zoomUrl(),
     });
     const bot = await createBot(db, meeting, { status: "in_call_recording" });
-    const result = await softDeleteMeeting(db, org.id, meeting.id, new Date());
-    expect(result.meeting.deletedAt).not.toBeNull();
-    expect(result.activeBot?.id).toBe(bot.id);
-    await expect(getMeeting(db, org.id, meeting.id)).rejects.toBeInstanceOf(NotFoundError);
-    await expect(softDeleteMeeting(db, org.id, meeting.id, new Date())).rejects.toBeInstanceOf(
-      NotFoundError,
-    );
+    const result = await deleteMeeting(deps, { organizationId: org.id, meetingId: meeting.id });
+    expect(result.deletedAt).not.toBeNull();
+    // The bots feature is handed the deleted meeting; its active bot is still active for it.
+    expect(deleted.map((m) => m.id)).toContain(meeting.id);
+    expect(
+      (
+        await db.bot.findFirst({
+          where: { meetingId: meeting.id, status: { notIn: [...TERMINAL_BOT_STATUSES] } },
+        })
+      )?.id,
+    ).toBe(bot.id);
+    await expect(
+      getMeeting(deps, { organizationId: org.id, meetingId: meeting.id }),
+    ).rejects.toBeInstanceOf(NotFoundError);
+    await expect(
+      deleteMeeting(deps, { organizationId: org.id, meetingId: meeting.id }),
+    ).rejects.toBeInstanceOf(NotFoundError);
   });
 
   describe("organization scoping", () => {
     it("gives organization B a NotFoundError for every operation on A's meeting, and changes nothing", async () => {
       const orgA = await createOrganization(db);
       const orgB = await createOrganization(db);
-      const meeting = await createMeeting(db, {
+      const meeting = await createMeeting(deps, {
         organizationId: orgA.id,
         title: "A's",
         meetingUrl: zoomUrl(),
       });
 
-      await expect(getMeeting(db, orgB.id, meeting.id)).rejects.toBeInstanceOf(NotFoundError);
       await expect(
-        updateMeeting(db, orgB.id, meeting.id, { title: "hijacked" }),
+        getMeeting(deps, { organizationId: orgB.id, meetingId: meeting.id }),
       ).rejects.toBeInstanceOf(NotFoundError);
       await expect(
-        updateMeeting(db, orgB.id, meeting.id, { meetingUrl: zoomUrl() }),
+        updateMeeting(deps, {
+          organizationId: orgB.id,
+          meetingId: meeting.id,
+          patch: { title: "hijacked" },
+        }),
       ).rejects.toBeInstanceOf(NotFoundError);
-      await expect(softDeleteMeeting(db, orgB.id, meeting.id, new Date())).rejects.toBeInstanceOf(
-        NotFoundError,
-      );
-      const listed = await listMeetings(db, { organizationId: orgB.id, limit: 100 });
+      await expect(
+        updateMeeting(deps, {
+          organizationId: orgB.id,
+          meetingId: meeting.id,
+          patch: { meetingUrl: zoomUrl() },
+        }),
+      ).rejects.toBeInstanceOf(NotFoundError);
+      await expect(
+        deleteMeeting(deps, { organizationId: orgB.id, meetingId: meeting.id }),
+      ).rejects.toBeInstanceOf(NotFoundError);
+      const listed = await listMeetings(deps, { organizationId: orgB.id, limit: 100 });
       expect(listed.items.map((m) => m.id)).not.toContain(meeting.id);
 
-      const unchanged = await getMeeting(db, orgA.id, meeting.id);
+      const unchanged = await getMeeting(deps, { organizationId: orgA.id, meetingId: meeting.id });
       expect(unchanged.title).toBe("A's");
       expect(unchanged.deletedAt).toBeNull();
     });
 
     it("answers an unknown or malformed id the same way", async () => {
       const org = await createOrganization(db);
-      await expect(getMeeting(db, org.id, randomUUID())).rejects.toBeInstanceOf(NotFoundError);
-      await expect(getMeeting(db, org.id, "not-a-uuid")).rejects.toBeInstanceOf(NotFoundError);
+      await expect(
+        getMeeting(deps, { organizationId: org.id, meetingId: randomUUID() }),
+      ).rejects.toBeInstanceOf(NotFoundError);
+      await expect(
+        getMeeting(deps, { organizationId: org.id, meetingId: "not-a-uuid" }),
+      ).rejects.toBeInstanceOf(NotFoundError);
     });
   });
 });

@@ -8,7 +8,7 @@ import {
   deliverPendingNotifications,
   enqueueAdminNotices,
   type NotificationTransport,
-} from "../src/services/notificationService";
+} from "../src/notifications/outbox";
 import { testDatabaseUrl } from "./env";
 
 const db = createPrismaClient(testDatabaseUrl, { maxConnections: 6 });

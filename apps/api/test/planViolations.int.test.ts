@@ -13,8 +13,8 @@ import {
   escalateExpiredStorageGrace,
   parseViolations,
 } from "../src/billing/violations";
-import { OrganizationOverviewSchema, PlanSchema } from "../src/routes/billing.schemas";
-import { startOfUtcMonth } from "../src/services/usageService";
+import { OrganizationOverviewSchema, PlanSchema } from "../src/billing/schemas";
+import { startOfUtcMonth } from "../src/recordings/usage";
 import { createBillingHarness, type BillingHarness } from "./billingHarness";
 
 const DAY_MS = 24 * 60 * 60 * 1000;

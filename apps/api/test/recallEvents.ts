@@ -3,7 +3,7 @@ import type { AddressInfo } from "node:net";
 import { uniqueSuffix } from "@zigznote/database/testing";
 import type { Express } from "express";
 import request from "supertest";
-import type { WebhookProcessor } from "../src/webhooks";
+import type { AppContext } from "../src/context";
 import { svixHeaders } from "./webhookSigning";
 
 /** Recall's events as its docs show them, signed by the real `svix` library with our secret. */
@@ -79,8 +79,8 @@ export async function postRecallEvent(
 }
 
 /** Waits for the app's webhook after-commit tasks (media copies, leave calls) to settle. */
-export async function webhookTasksSettled(app: Express): Promise<void> {
-  await (app.locals.webhooks as WebhookProcessor).idle();
+export async function webhookTasksSettled(ctx: Pick<AppContext, "webhooks">): Promise<void> {
+  await ctx.webhooks.idle();
 }
 
 /** Listens on 127.0.0.1 at a free port (one server for many concurrent requests). */

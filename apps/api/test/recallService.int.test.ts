@@ -1,9 +1,5 @@
 import { BadGatewayError } from "@zigznote/shared";
-import {
-  parseRetryAfter,
-  RecallClient,
-  type RecallClientOptions,
-} from "../src/services/recallService";
+import { parseRetryAfter, RecallClient, type RecallClientOptions } from "../src/bots/recallClient";
 import { startFakeRecall, type FakeRecall } from "./fakes/recallServer";
 
 let recall: FakeRecall;

@@ -2,7 +2,7 @@ import { randomBytes, randomUUID } from "node:crypto";
 import type { Server } from "node:http";
 import { createBot as createBotRow, uniqueSuffix } from "@zigznote/database/testing";
 import request from "supertest";
-import { getUsage } from "../src/services/usageService";
+import { getUsage } from "../src/recordings/usage";
 import { authHeaderFor, type AuthenticatedCaller } from "./auth";
 import { startFakeRecall, type FakeRecall } from "./fakes/recallServer";
 import { createTestApp, type TestApp } from "./helpers";
@@ -216,7 +216,7 @@ describe("POST /webhooks/recall: bot statuses", () => {
       }),
     );
     expect(response.status).toBe(200);
-    await webhookTasksSettled(testApp.app);
+    await webhookTasksSettled(testApp.ctx);
     expect(recall.requestsTo("POST", `/api/v1/bot/${orphan.id}/leave_call/`)).toHaveLength(1);
     // Our row stays released; nothing else changed.
     expect(
@@ -275,7 +275,7 @@ describe("POST /webhooks/recall: recording ready", () => {
       // Concurrent deliveries of one message: one applies, the others are duplicates (or,
       // having waited too long for the first, 409 and retried by Svix).
       for (const response of responses) expect([200, 409]).toContain(response.status);
-      await webhookTasksSettled(testApp.app);
+      await webhookTasksSettled(testApp.ctx);
 
       expect(media.downloads()).toBe(1);
       const objects = await testApp.ctx.db.storageObject.findMany({

@@ -15,10 +15,10 @@ import {
   openRecording,
   parseRecordingContentType,
   storeRecording,
-  type RecordingDeletionDeps,
-} from "../src/services/recordingService";
-import { type LocalDiskStorage, newStorageKey } from "../src/services/storageService";
-import { getUsage, startOfUtcMonth } from "../src/services/usageService";
+  type RecordingDeps,
+} from "../src/recordings/recordingService";
+import { type LocalDiskStorage, newStorageKey } from "../src/recordings/storage";
+import { getUsage, startOfUtcMonth } from "../src/recordings/usage";
 import { createTestApp, type TestApp } from "./helpers";
 
 function filesUnder(root: string): string[] {
@@ -79,11 +79,11 @@ describe("LocalDiskStorage", () => {
 
 describe("recordings and usage", () => {
   let testApp: TestApp;
-  let deps: RecordingDeletionDeps;
+  let deps: RecordingDeps;
   beforeAll(() => {
     testApp = createTestApp();
     // The app context has everything the recording functions need.
-    deps = testApp.ctx;
+    deps = testApp.ctx.recordings;
   });
   afterAll(() => testApp.close());
 

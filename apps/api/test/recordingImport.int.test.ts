@@ -7,8 +7,8 @@ import {
   processDueRecordingImports,
   processRecordingImport,
   type RecordingImportDeps,
-} from "../src/services/recordingImportService";
-import { openRecording } from "../src/services/recordingService";
+} from "../src/recordings/imports";
+import { openRecording } from "../src/recordings/recordingService";
 import { createTestApp, ManualClock, type TestApp } from "./helpers";
 
 /** A media host like the signed URLs Recall hands out: serves bytes, can fail on demand. */

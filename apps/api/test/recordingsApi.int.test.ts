@@ -4,7 +4,7 @@ import { request as httpRequest, type Server } from "node:http";
 import path from "node:path";
 import { Readable } from "node:stream";
 import request from "supertest";
-import { getUsage } from "../src/services/usageService";
+import { getUsage } from "../src/recordings/usage";
 import { authHeaderFor, type AuthenticatedCaller } from "./auth";
 import { createTestApp, type TestApp } from "./helpers";
 import { closeServer, listen } from "./recallEvents";

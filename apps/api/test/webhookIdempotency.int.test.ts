@@ -6,7 +6,7 @@ import {
   isProcessed,
   processWebhookOnce,
   WebhookInProgressError,
-} from "../src/utils";
+} from "../src/utils/webhookIdempotency";
 import { testDatabaseUrl } from "./env";
 
 const db = createPrismaClient(testDatabaseUrl, { maxConnections: 20 });

@@ -1,13 +1,9 @@
 import { Prisma } from "@zigznote/database";
 import { uniqueSuffix } from "@zigznote/database/testing";
 import request from "supertest";
-import { isProcessed } from "../src/utils";
-import { upsertUser } from "../src/services/identityService";
-import {
-  createDefaultWebhookRegistry,
-  type StatementHandler,
-  type WebhookHandler,
-} from "../src/webhooks";
+import { isProcessed } from "../src/utils/webhookIdempotency";
+import { upsertUser } from "../src/identity/identityService";
+import { type StatementHandler, type WebhookHandler } from "../src/webhooks";
 import { clerkUserData } from "./clerkFixtures";
 import { createTestApp, type TestApp } from "./helpers";
 import { newStripeSecret, newSvixSecret, stripeHeaders, svixHeaders } from "./webhookSigning";
@@ -208,7 +204,6 @@ describe("POST /webhooks/clerk", () => {
 
 describe("handler failures", () => {
   it("answers 500 without a record when the handler fails, and processes the redelivery once", async () => {
-    const registry = createDefaultWebhookRegistry();
     let attempts = 0;
     const failingFirst: WebhookHandler = async (event, tx) => {
       attempts += 1;
@@ -216,8 +211,11 @@ describe("handler failures", () => {
       await upsertUser(tx, { clerkId: data.id, updatedAt: new Date() }); // must roll back with the claim
       if (attempts === 1) throw new Error("simulated failure after writing");
     };
-    registry.replace("clerk", "user.created", failingFirst);
-    const failing = createTestApp({ env, db: testApp.ctx.db, app: { webhooks: registry } });
+    const failing = createTestApp({
+      env,
+      db: testApp.ctx.db,
+      configureWebhooks: (registry) => registry.replace("clerk", "user.created", failingFirst),
+    });
 
     const { clerkId, msgId, body } = userCreated();
     const headers = svixHeaders(clerkSecret, msgId, body);
@@ -237,21 +235,26 @@ describe("handler failures", () => {
   });
 
   it("records nothing when a single-statement handler's statement fails, and processes the redelivery once", async () => {
-    const registry = createDefaultWebhookRegistry();
-    const original = registry.get("clerk", "user.created") as StatementHandler;
+    let original: StatementHandler | undefined;
     let attempts = 0;
     const failingFirst: StatementHandler = {
       statement(event, claimed) {
         attempts += 1;
         // The upsert runs, then the statement fails as a whole (division by zero) on the first try.
-        const effect = original.statement(event, claimed);
+        const effect = original!.statement(event, claimed);
         return attempts === 1
           ? Prisma.sql`${effect} RETURNING (1 / (SELECT count(*) - count(*) FROM claim))`
           : effect;
       },
     };
-    registry.replace("clerk", "user.created", failingFirst);
-    const failing = createTestApp({ env, db: testApp.ctx.db, app: { webhooks: registry } });
+    const failing = createTestApp({
+      env,
+      db: testApp.ctx.db,
+      configureWebhooks: (registry) => {
+        original = registry.get("clerk", "user.created") as StatementHandler;
+        registry.replace("clerk", "user.created", failingFirst);
+      },
+    });
 
     const { clerkId, msgId, body } = userCreated();
     const headers = svixHeaders(clerkSecret, msgId, body);
@@ -271,17 +274,20 @@ describe("handler failures", () => {
   });
 
   it("runs afterCommit tasks only after a commit", async () => {
-    const registry = createDefaultWebhookRegistry();
     const ran: string[] = [];
     let fail = true;
-    registry.replace("recall", "bot.status_change", (event, _tx, hooks) => {
-      hooks.afterCommit(() => {
-        ran.push(event.id);
-        return Promise.resolve();
-      });
-      return fail ? Promise.reject(new Error("fails")) : Promise.resolve();
+    const recallApp = createTestApp({
+      env,
+      db: testApp.ctx.db,
+      configureWebhooks: (registry) =>
+        registry.replace("recall", "bot.status_change", (event, _tx, hooks) => {
+          hooks.afterCommit(() => {
+            ran.push(event.id);
+            return Promise.resolve();
+          });
+          return fail ? Promise.reject(new Error("fails")) : Promise.resolve();
+        }),
     });
-    const recallApp = createTestApp({ env, db: testApp.ctx.db, app: { webhooks: registry } });
     const msgId = `msg_${uniqueSuffix()}`;
     const body = JSON.stringify({ event: "bot.status_change", data: { bot_id: "bot_1" } });
     const headers = svixHeaders(recallSecret, msgId, body);

@@ -42,3 +42,4 @@ export {
   type EmbeddedPostgres,
   type StartEmbeddedPostgresOptions,
 } from "./embedded";
+export { activeBotSql, isTerminalBotStatus, TERMINAL_BOT_STATUSES } from "./activeBots";

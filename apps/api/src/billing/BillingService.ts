@@ -7,9 +7,10 @@ import {
   ServiceUnavailableError,
 } from "@zigznote/shared";
 import type Stripe from "stripe";
+import { transaction } from "../lib/afterCommit";
 import type { Clock } from "../lib/clock";
 import type { Logger } from "../lib/logger";
-import { getUsage } from "../services/usageService";
+import { getUsage } from "../recordings";
 import {
   serializePlan,
   serializeSubscription,
@@ -174,10 +175,9 @@ export class BillingService {
     return this.withLease(organizationId, async (leaseId) => {
       const live = await findLiveSubscription(this.deps.db, organizationId);
       if (!live) {
-        throw new NotFoundError(
-          "The organization has no subscription to change",
-          "NO_ACTIVE_SUBSCRIPTION",
-        );
+        throw new NotFoundError("The organization has no subscription to change", {
+          code: "NO_ACTIVE_SUBSCRIPTION",
+        });
       }
       return this.changeLocked(stripe, organizationId, live, plan, leaseId);
     });
@@ -189,10 +189,9 @@ export class BillingService {
     return this.withLease(organizationId, async (leaseId) => {
       const live = await findLiveSubscription(this.deps.db, organizationId);
       if (!live) {
-        throw new NotFoundError(
-          "The organization has no subscription to cancel",
-          "NO_ACTIVE_SUBSCRIPTION",
-        );
+        throw new NotFoundError("The organization has no subscription to cancel", {
+          code: "NO_ACTIVE_SUBSCRIPTION",
+        });
       }
       if (options.atPeriodEnd) {
         if (live.cancelAtPeriodEnd) {
@@ -300,7 +299,7 @@ export class BillingService {
   ): Promise<BillingChangeResult> {
     const now = this.deps.clock.now();
     try {
-      return await this.deps.db.$transaction(async (tx) => {
+      return await transaction(this.deps.db, async (tx) => {
         await this.assertLeaseHeld(tx, organizationId, leaseId);
         await upsertSubscriptionFromStripe(tx, subscription, {
           organizationId,
@@ -374,12 +373,11 @@ export class BillingService {
 
   private async findPurchasablePlan(planSlug: string): Promise<Plan> {
     const plan = await this.deps.db.plan.findUnique({ where: { slug: planSlug } });
-    if (!plan) throw new NotFoundError(`No plan "${planSlug}"`, "PLAN_NOT_FOUND");
+    if (!plan) throw new NotFoundError(`No plan "${planSlug}"`, { code: "PLAN_NOT_FOUND" });
     if (plan.slug === FREE_PLAN_SLUG || !plan.stripePriceId) {
       throw new BadRequestError(
         `The plan "${planSlug}" cannot be subscribed to (cancel the subscription to go back to free)`,
-        { planSlug },
-        "PLAN_NOT_PURCHASABLE",
+        { code: "PLAN_NOT_PURCHASABLE", details: { planSlug } },
       );
     }
     return plan;
@@ -413,8 +411,7 @@ export class BillingService {
       if (exists === 0) throw new NotFoundError("Organization not found");
       throw new ConflictError(
         "Another billing change of this organization is in progress; try again shortly",
-        undefined,
-        "BILLING_CHANGE_IN_PROGRESS",
+        { code: "BILLING_CHANGE_IN_PROGRESS" },
       );
     }
     try {
@@ -432,11 +429,9 @@ export class BillingService {
        WHERE id = ${organizationId}::uuid AND billing_operation_id = ${leaseId}::uuid
          FOR UPDATE`;
     if (rows.length === 0) {
-      throw new ConflictError(
-        "The billing change took too long and was superseded",
-        undefined,
-        "BILLING_CHANGE_IN_PROGRESS",
-      );
+      throw new ConflictError("The billing change took too long and was superseded", {
+        code: "BILLING_CHANGE_IN_PROGRESS",
+      });
     }
   }
 }

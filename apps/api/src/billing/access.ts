@@ -1,21 +1,17 @@
 import type { Db } from "@zigznote/database";
 import { ForbiddenError, NotFoundError, PaymentRequiredError } from "@zigznote/shared";
-import { getUsage } from "../services/usageService";
+import { getUsage } from "../recordings";
+import type { WriteAction } from "../http/auth";
 import { isStorageGraceOver, parseViolations, PLAN_LIMIT_CODES } from "./violations";
 
 /**
- * What billing allows an organization to write. Routes that create or change data call
- * `assertCanWrite` before doing so; reads and the billing routes never do, so a suspended
- * customer can still see everything and pay.
+ * What billing allows an organization to write. Routes that create or change data declare
+ * `write: <action>` (see `defineRoute`), and the app runs `assertCanWrite` before their handler;
+ * reads, the billing routes and what makes usage drop (deleting meetings or recordings, removing
+ * members, revoking keys) never do, so a suspended customer can still see everything and pay.
+ * It is a check before the write, not a lock: two concurrent creations at a limit may both pass,
+ * and the next `checkPlanViolations` records the excess.
  */
-
-export type WriteAction =
-  | "meeting.create"
-  | "bot.create"
-  | "recording.create"
-  | "member.add"
-  /** Any other write (update, delete, API key, ...): refused only while suspended. */
-  | "write";
 
 interface AccessRow {
   plan_slug: string;
@@ -50,8 +46,7 @@ export async function assertCanWrite(
   if (row.is_suspended) {
     throw new PaymentRequiredError(
       "The subscription is suspended for non-payment: pay the open invoice to write again",
-      "SUBSCRIPTION_SUSPENDED",
-      { planSlug: row.plan_slug },
+      { code: "SUBSCRIPTION_SUSPENDED", details: { planSlug: row.plan_slug } },
     );
   }
   if (action === "write") return;
@@ -65,8 +60,10 @@ export async function assertCanWrite(
   ) {
     throw new ForbiddenError(
       "Storage is over the plan's limit and its grace period is over: delete recordings or upgrade",
-      PLAN_LIMIT_CODES.storage,
-      { limit: storage.limit, current: storage.current, planSlug: row.plan_slug },
+      {
+        code: PLAN_LIMIT_CODES.storage,
+        details: { limit: storage.limit, current: storage.current, planSlug: row.plan_slug },
+      },
     );
   }
 
@@ -87,16 +84,20 @@ export async function assertCanWrite(
     if (isRefused) {
       throw new ForbiddenError(
         "The plan's monthly meeting limit is reached: upgrade to record more meetings",
-        PLAN_LIMIT_CODES.meetings,
-        { limit: meetingsLimit, current, planSlug: row.plan_slug },
+        {
+          code: PLAN_LIMIT_CODES.meetings,
+          details: { limit: meetingsLimit, current, planSlug: row.plan_slug },
+        },
       );
     }
   }
   if (action === "member.add" && membersLimit !== null && usage.activeMembers >= membersLimit) {
     throw new ForbiddenError(
       "The plan's team member limit is reached: upgrade or remove members first",
-      PLAN_LIMIT_CODES.team_members,
-      { limit: membersLimit, current: usage.activeMembers, planSlug: row.plan_slug },
+      {
+        code: PLAN_LIMIT_CODES.team_members,
+        details: { limit: membersLimit, current: usage.activeMembers, planSlug: row.plan_slug },
+      },
     );
   }
 }

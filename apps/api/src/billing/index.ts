@@ -1,9 +1,34 @@
-export * from "./access";
-export * from "./BillingService";
-export * from "./serializers";
-export * from "./settings";
-export * from "./stripeEvents";
-export * from "./stripeProvider";
-export * from "./subscriptionSync";
-export * from "./violations";
-export * from "./appBilling";
+/**
+ * Billing: plans, Stripe subscriptions, the payment grace period, plan violations and the write
+ * guard. Other features use what is exported here only.
+ */
+export { assertCanWrite } from "./access";
+export { createAppBilling, type AppBilling, type AppBillingParts } from "./appBilling";
+export {
+  BillingService,
+  findLiveSubscription,
+  getCurrentSubscription,
+  getOrganizationOverview,
+  listPlans,
+  type BillingChangeResult,
+} from "./BillingService";
+export { billingRoutes, type BillingRouteDeps } from "./routes";
+export { type BillingEventDeps, type BillingSettings, FREE_PLAN_SLUG } from "./settings";
+export {
+  handlePaymentFailed,
+  handlePaymentSucceeded,
+  handleSubscriptionEvent,
+  stripeEventHandlers,
+  suspendExpiredGracePeriods,
+} from "./stripeEvents";
+export { createStripeClient, stripeSettingsFromConfig, type StripeClient } from "./stripeProvider";
+export { registerStripeHandlers } from "./stripeWebhooks";
+export {
+  checkPlanViolations,
+  escalateExpiredStorageGrace,
+  parseViolations,
+  PLAN_LIMIT_CODES,
+  recheckRecordedViolations,
+  type PlanViolation,
+  type ViolationSettings,
+} from "./violations";

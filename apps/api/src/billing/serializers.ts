@@ -1,5 +1,5 @@
 import type { Plan, Subscription } from "@zigznote/database";
-import type { Usage } from "../services/usageService";
+import type { Usage } from "../recordings";
 import type { PlanViolation } from "./violations";
 
 /** JSON shapes of the billing routes (camelCase; byte counts as numbers; null limit = unlimited). */

@@ -11,8 +11,12 @@ export interface BillingSettings extends ViolationSettings {
   maxRetryCount: number;
 }
 
-export function billingSettingsFromConfig(config: Config): BillingSettings {
+export function billingSettingsFromConfig(
+  config: Config,
+  notices: ViolationSettings["notices"],
+): BillingSettings {
   return {
+    notices,
     gracePeriodDays: config.GRACE_PERIOD_DAYS,
     maxRetryCount: config.MAX_RETRY_COUNT,
     storageGraceDays: config.STORAGE_GRACE_DAYS,
@@ -25,7 +29,5 @@ export interface BillingEventDeps {
   logger: Logger;
   settings: BillingSettings;
 }
-
-export const DAY_MS = 24 * 60 * 60 * 1000;
 
 export const FREE_PLAN_SLUG = "free";

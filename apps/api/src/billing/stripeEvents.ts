@@ -1,7 +1,9 @@
 import type { Db, PrismaClient } from "@zigznote/database";
 import type Stripe from "stripe";
-import { enqueueAdminNotices } from "../services/notificationService";
-import { DAY_MS, type BillingEventDeps } from "./settings";
+import { transaction } from "../lib/afterCommit";
+import { DAY_MS } from "../lib/time";
+import type { Notices } from "../notifications";
+import type { BillingEventDeps } from "./settings";
 import {
   customerIdOf,
   firstItem,
@@ -169,7 +171,7 @@ export async function handlePaymentFailed(
   const max = deps.settings.maxRetryCount;
   if (attempt <= max) {
     const isFinal = attempt === max;
-    await enqueueAdminNotices(tx, [
+    await deps.settings.notices.enqueue(tx, [
       {
         organizationId: row.organization_id,
         type: isFinal ? "billing.payment_failed.final" : "billing.payment_failed",
@@ -197,7 +199,7 @@ export async function handlePaymentFailed(
 export async function handlePaymentSucceeded(
   tx: Db,
   event: Stripe.Event,
-  _deps: BillingEventDeps,
+  deps: BillingEventDeps,
 ): Promise<HandlerOutcome> {
   const invoice = event.data.object as Stripe.Invoice;
   const found = await subscriptionOfInvoice(tx, invoice);
@@ -226,7 +228,7 @@ export async function handlePaymentSucceeded(
     };
   }
   if (row.previous === "suspended") {
-    await enqueueAdminNotices(tx, [
+    await deps.settings.notices.enqueue(tx, [
       {
         organizationId: row.organization_id,
         type: "billing.access_restored",
@@ -243,13 +245,17 @@ export async function handlePaymentSucceeded(
  * in between, or it would have cleared the grace) become suspended, with a notice, in one
  * transaction. Returns the suspended subscriptions' ids.
  */
-export async function suspendExpiredGracePeriods(db: PrismaClient, now: Date): Promise<string[]> {
-  return db.$transaction(async (tx) => {
+export async function suspendExpiredGracePeriods(
+  db: PrismaClient,
+  now: Date,
+  notices: Pick<Notices, "enqueue">,
+): Promise<string[]> {
+  return transaction(db, async (tx) => {
     const rows = await tx.$queryRaw<{ id: string; organization_id: string; grace_ends_at: Date }[]>`
       UPDATE subscriptions SET status = 'suspended', updated_at = now()
        WHERE status = 'past_due' AND grace_ends_at <= ${now}
       RETURNING id, organization_id, grace_ends_at`;
-    await enqueueAdminNotices(
+    await notices.enqueue(
       tx,
       rows.map((row) => ({
         organizationId: row.organization_id,

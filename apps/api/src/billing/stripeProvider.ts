@@ -53,15 +53,14 @@ export function idempotencyKey(...parts: string[]): string {
 /** Stripe's error as a 502 with Stripe's type and code in the details (never the raw message). */
 function toBadGateway(error: unknown, action: string): never {
   if (error instanceof Stripe.errors.StripeError) {
-    throw new BadGatewayError(
-      `Stripe could not ${action}`,
-      {
+    throw new BadGatewayError(`Stripe could not ${action}`, {
+      code: "STRIPE_ERROR",
+      details: {
         stripeType: error.type,
         stripeCode: error.code ?? null,
         stripeStatus: error.statusCode ?? null,
       },
-      "STRIPE_ERROR",
-    );
+    });
   }
   throw error;
 }

@@ -1,7 +1,9 @@
 import { isDeepStrictEqual } from "node:util";
 import type { Db, PrismaClient } from "@zigznote/database";
-import { enqueueAdminNotices, type AdminNotice } from "../services/notificationService";
-import { getUsage } from "../services/usageService";
+import type { AdminNotice, Notices } from "../notifications";
+import { transaction } from "../lib/afterCommit";
+import { DAY_MS } from "../lib/time";
+import { getUsage } from "../recordings";
 
 /**
  * Plan violations: where an organization's usage exceeds its plan's limits (typically after a
@@ -26,6 +28,8 @@ export interface PlanViolation {
 
 export interface ViolationSettings {
   storageGraceDays: number;
+  /** Where violation notices are queued (delivered after the commit by the outbox). */
+  notices: Pick<Notices, "enqueue">;
 }
 
 export interface ViolationCheckResult {
@@ -43,8 +47,6 @@ export const PLAN_LIMIT_CODES: Record<ViolationType, string> = {
   team_members: "PLAN_LIMIT_TEAM_MEMBERS",
   storage: "PLAN_LIMIT_STORAGE",
 };
-
-const DAY_MS = 24 * 60 * 60 * 1000;
 
 /** Parses the stored JSON leniently: unknown entries are dropped, never trusted. */
 export function parseViolations(value: unknown): PlanViolation[] {
@@ -95,7 +97,7 @@ export async function checkPlanViolations(
   settings: ViolationSettings,
 ): Promise<ViolationCheckResult> {
   if (isClient(db)) {
-    return db.$transaction((tx) => runCheck(tx, organizationId, now, settings));
+    return transaction(db, (tx) => runCheck(tx, organizationId, now, settings));
   }
   return runCheck(db, organizationId, now, settings);
 }
@@ -168,7 +170,7 @@ async function runCheck(
              updated_at = now()
        WHERE id = ${organizationId}::uuid`;
   }
-  await enqueueAdminNotices(tx, notices);
+  await settings.notices.enqueue(tx, notices);
   return { planSlug: row.plan_slug, violations, added, resolved };
 }
 

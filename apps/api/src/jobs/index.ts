@@ -1,22 +1,20 @@
+import type { AppContext } from "../context";
 import {
   escalateExpiredStorageGrace,
   recheckRecordedViolations,
   suspendExpiredGracePeriods,
 } from "../billing";
-import type { AppContext } from "../context";
-import { deliverPendingNotifications } from "../services/notificationService";
-import { appServicesFor } from "../services/appServices";
-import type { RecallClient } from "../services/recallService";
-import { processDueRecordingImports } from "../services/recordingImportService";
-import { cleanupOldWebhooks } from "../utils";
-import { cleanupOrphanedBots, cleanupOrphanedStorage } from "./cleanupWorker";
+import { cleanupOrphanedBots, type RecallClient } from "../bots";
+import { cleanupOrphanedStorage, processDueRecordingImports } from "../recordings";
+import { cleanupOldWebhooks } from "../webhooks";
 import type { JobDefinition } from "./runner";
+import { MINUTE_MS } from "../lib/time";
 
-export { cleanupOrphanedBots, cleanupOrphanedStorage } from "./cleanupWorker";
 export { runJob, type JobDefinition, type JobResult, type RunOutcome } from "./runner";
 export { createJobScheduler, nextRunOf, type JobScheduler } from "./scheduler";
+export type { JobRunnerDeps } from "./deps";
 
-const MINUTE = 60_000;
+const MINUTE = MINUTE_MS;
 
 /** What runs when (cron, in CRON_TIMEZONE); the run functions are attached by `createJobs`. */
 export const JOB_SCHEDULES = [
@@ -72,12 +70,15 @@ export const JOB_SCHEDULES = [
 
 export type JobName = (typeof JOB_SCHEDULES)[number]["name"];
 
-/** The jobs of this app, ready for the scheduler, the runner or the `job` command. */
+/**
+ * The jobs of this app, ready for the scheduler, the runner or the `job` command: the schedule
+ * table above, each entry run by the feature that owns the work.
+ */
 export function createJobs(ctx: AppContext, deps: { recall?: RecallClient } = {}): JobDefinition[] {
   const settings = ctx.billing.settings;
-  const recallClient = () => deps.recall ?? appServicesFor(ctx).recall;
   const runs: Record<JobName, JobDefinition["run"]> = {
-    cleanupOrphanedBots: ({ now }) => cleanupOrphanedBots(ctx, recallClient(), now),
+    cleanupOrphanedBots: ({ now }) =>
+      cleanupOrphanedBots(ctx.stuckBots, deps.recall ?? ctx.recall, now),
     cleanupOldWebhooks: async ({ now }) => ({
       rowsAffected: await cleanupOldWebhooks(
         ctx.db,
@@ -86,32 +87,25 @@ export function createJobs(ctx: AppContext, deps: { recall?: RecallClient } = {}
         ctx.config.JOB_BATCH_SIZE,
       ),
     }),
-    cleanupOrphanedStorage: ({ now }) => cleanupOrphanedStorage(ctx, now),
-    checkExpiredGracePeriods: async ({ now }) => {
-      const suspended = await suspendExpiredGracePeriods(ctx.db, now);
-      await ctx.billing.deliverNotifications();
-      return { rowsAffected: suspended.length };
-    },
-    checkStorageGracePeriods: async ({ now }) => {
-      const escalated = await escalateExpiredStorageGrace(ctx.db, now, settings);
-      await ctx.billing.deliverNotifications();
-      return { rowsAffected: escalated.length };
-    },
+    cleanupOrphanedStorage: ({ now }) => cleanupOrphanedStorage(ctx.storagePurge, now),
+    checkExpiredGracePeriods: async ({ now }) => ({
+      rowsAffected: (await suspendExpiredGracePeriods(ctx.db, now, ctx.notices)).length,
+    }),
+    checkStorageGracePeriods: async ({ now }) => ({
+      rowsAffected: (await escalateExpiredStorageGrace(ctx.db, now, settings)).length,
+    }),
     recheckPlanViolations: async ({ now }) => ({
       rowsAffected: await recheckRecordedViolations(ctx.db, now, settings),
     }),
     retryRecordingImports: async () => {
-      const result = await processDueRecordingImports(appServicesFor(ctx).recordingImports, {
+      const result = await processDueRecordingImports(ctx.recordingImports, {
         batchSize: ctx.config.JOB_BATCH_SIZE,
         concurrency: ctx.config.JOB_CONCURRENCY,
       });
       return { rowsAffected: result.done, summary: { ...result } };
     },
     deliverNotifications: async ({ now }) => {
-      const result = await deliverPendingNotifications(ctx.db, ctx.billing.transport, {
-        now,
-        logger: ctx.logger,
-      });
+      const result = await ctx.notices.deliverNow(now);
       return { rowsAffected: result.sent, summary: { ...result } };
     },
   };

@@ -12,10 +12,10 @@
  * job works, so no database transaction stays open while jobs call Recall or touch storage.
  */
 import type { Prisma } from "@zigznote/database";
-import type { AppContext } from "../context";
+import type { JobRunnerDeps } from "./deps";
 
 export interface JobRunContext {
-  ctx: AppContext;
+  ctx: JobRunnerDeps;
   /** The tick this run belongs to (the scheduled time, or the start of a manual run). */
   scheduledFor: Date;
   /** "Now" for the job's selection, from the app's clock (tests move it). */
@@ -49,7 +49,7 @@ export interface RunJobOptions {
 }
 
 async function claimRun(
-  ctx: AppContext,
+  ctx: JobRunnerDeps,
   job: JobDefinition,
   options: RunJobOptions,
 ): Promise<{ runId: string } | { skipped: "already_ran_this_tick" | "previous_run_in_progress" }> {
@@ -77,7 +77,7 @@ async function claimRun(
 
 /** Claims the tick and, if this instance won it, runs the job and records the outcome. */
 export async function runJob(
-  ctx: AppContext,
+  ctx: JobRunnerDeps,
   job: JobDefinition,
   options: RunJobOptions,
 ): Promise<RunOutcome> {

@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
 import { CronExpressionParser } from "cron-parser";
 import { createTask, type ScheduledTask } from "node-cron";
-import type { AppContext } from "../context";
+import type { JobRunnerDeps } from "./deps";
 import { runJob, type JobDefinition, type RunOutcome } from "./runner";
 
 export interface JobScheduler {
@@ -28,7 +28,7 @@ export function nextRunOf(schedule: string, timezone: string, after: Date): Date
  * runs are still known (for /health/jobs on instances with jobs disabled).
  */
 export function createJobScheduler(
-  ctx: AppContext,
+  ctx: JobRunnerDeps,
   jobs: readonly JobDefinition[],
   options: { timezone: string; start: boolean; instanceId?: string },
 ): JobScheduler {

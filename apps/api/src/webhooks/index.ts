@@ -1,9 +1,22 @@
-import { registerClerkHandlers } from "./clerk";
-import { registerRecallHandlers } from "./recall";
-import { WebhookRegistry } from "./registry";
-import { registerStripeHandlers } from "./stripe";
-
-export { createWebhookProcessor, type WebhookOutcome, type WebhookProcessor } from "./processor";
+/**
+ * Webhooks: the exactly-once framework (claim and effect in one transaction), the signed
+ * routes, and the registry that features register their handlers in.
+ */
+export {
+  checkAndMarkProcessed,
+  cleanupOldWebhooks,
+  isProcessed,
+  processWebhookOnce,
+  processWebhookStatementOnce,
+  WebhookInProgressError,
+  type WebhookClaim,
+} from "./idempotency";
+export {
+  createWebhookProcessor,
+  type WebhookOutcome,
+  type WebhookProcessor,
+  type WebhookProcessorDeps,
+} from "./processor";
 export {
   WEBHOOK_PROVIDERS,
   WebhookRegistry,
@@ -15,15 +28,4 @@ export {
   type WebhookHandlerHooks,
   type WebhookProvider,
 } from "./registry";
-
-/**
- * The handlers every app starts with: Clerk identity events and Stripe billing events. Later
- * providers' handlers (Recall bot events) are registered here too; the routes never change.
- */
-export function createDefaultWebhookRegistry(): WebhookRegistry {
-  const registry = new WebhookRegistry();
-  registerClerkHandlers(registry);
-  registerStripeHandlers(registry);
-  registerRecallHandlers(registry);
-  return registry;
-}
+export { webhookRoutes, type WebhookRouteDeps } from "./routes";

@@ -1,10 +1,13 @@
-import type { AppContext } from "../context";
+import type { PrismaClient } from "@zigznote/database";
+import type { Counter } from "prom-client";
+import { afterCommit, collectAfterCommit, type AfterCommitTask } from "../lib/afterCommit";
+import type { Logger } from "../lib/logger";
 import {
   checkAndMarkProcessed,
   processWebhookOnce,
   processWebhookStatementOnce,
   WebhookInProgressError,
-} from "../utils/webhookIdempotency";
+} from "./idempotency";
 import { isStatementHandler, type WebhookEvent, type WebhookRegistry } from "./registry";
 
 /**
@@ -21,15 +24,24 @@ export interface WebhookProcessor {
   idle(): Promise<void>;
 }
 
+export interface WebhookProcessorDeps {
+  db: PrismaClient;
+  logger: Logger;
+  /** Counts events by provider and outcome. */
+  events: Counter<"provider" | "outcome">;
+  lockTimeoutMs: number;
+  transactionTimeoutMs: number;
+}
+
 /** One per app: runs the registry's handlers inside the claim transaction. */
 export function createWebhookProcessor(
-  ctx: AppContext,
+  deps: WebhookProcessorDeps,
   registry: WebhookRegistry,
 ): WebhookProcessor {
-  const events = ctx.metrics.webhookEvents;
+  const { events, db: database, logger } = deps;
   const pending = new Set<Promise<void>>();
 
-  function runAfterCommit(event: WebhookEvent, tasks: Array<() => Promise<void>>): void {
+  function runAfterCommit(event: WebhookEvent, tasks: AfterCommitTask[]): void {
     if (tasks.length === 0) return;
     const run = (async () => {
       // In order, each on its own: one failing task does not stop the next.
@@ -37,7 +49,7 @@ export function createWebhookProcessor(
         try {
           await task();
         } catch (error) {
-          ctx.logger.error(
+          logger.error(
             { err: error, provider: event.provider, eventId: event.id, eventType: event.type },
             "webhook after-commit task failed",
           );
@@ -55,7 +67,7 @@ export function createWebhookProcessor(
       if (!handler) {
         // Nothing to apply: one statement, no transaction needed.
         const isFirst = await checkAndMarkProcessed(
-          ctx.db,
+          database,
           claim.provider,
           claim.eventId,
           claim.eventType,
@@ -68,31 +80,21 @@ export function createWebhookProcessor(
 
       if (isStatementHandler(handler)) {
         const outcome = await processWebhookStatementOnce(
-          ctx.db,
+          database,
           claim,
           (claimed) => handler.statement(event, claimed),
-          { now: event.receivedAt, lockTimeoutMs: ctx.config.WEBHOOK_LOCK_TIMEOUT_MS },
+          { now: event.receivedAt, lockTimeoutMs: deps.lockTimeoutMs },
         );
         events.inc({ provider: event.provider, outcome });
         return outcome;
       }
 
-      const tasks: Array<() => Promise<void>> = [];
-      const result = await processWebhookOnce(
-        ctx.db,
-        claim,
-        (tx) =>
-          handler(event, tx, {
-            ctx,
-            afterCommit: (task) => {
-              tasks.push(task);
-            },
-          }),
-        {
+      const { result, tasks } = await collectAfterCommit(() =>
+        processWebhookOnce(database, claim, (tx) => handler(event, tx, { afterCommit }), {
           now: event.receivedAt,
-          lockTimeoutMs: ctx.config.WEBHOOK_LOCK_TIMEOUT_MS,
-          timeoutMs: ctx.config.WEBHOOK_TRANSACTION_TIMEOUT_MS,
-        },
+          lockTimeoutMs: deps.lockTimeoutMs,
+          timeoutMs: deps.transactionTimeoutMs,
+        }),
       );
       if (result.status === "duplicate") {
         events.inc({ provider: event.provider, outcome: "duplicate" });

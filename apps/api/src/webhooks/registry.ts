@@ -1,8 +1,8 @@
 import type { Prisma } from "@zigznote/database";
-import type { AppContext } from "../context";
 
-export const WEBHOOK_PROVIDERS = ["stripe", "clerk", "recall"] as const;
-export type WebhookProvider = (typeof WEBHOOK_PROVIDERS)[number];
+import { WEBHOOK_PROVIDERS, type WebhookProvider } from "@zigznote/shared";
+
+export { WEBHOOK_PROVIDERS, type WebhookProvider };
 
 /** A verified provider event, as handlers see it. */
 export interface WebhookEvent<TPayload = unknown> {
@@ -17,7 +17,6 @@ export interface WebhookEvent<TPayload = unknown> {
 }
 
 export interface WebhookHandlerHooks {
-  ctx: AppContext;
   /**
    * Runs `task` after the transaction has committed (never when it rolls back), without holding
    * the HTTP answer. A failing task is logged and not retried: use it for best-effort work such as
@@ -56,7 +55,8 @@ export function isStatementHandler(handler: AnyWebhookHandler): handler is State
 }
 
 /**
- * (provider, event type) -> handler. Each app builds its own (see `createDefaultWebhookRegistry`),
+ * (provider, event type) -> handler. Each app builds its own (the composition root registers
+ * each feature's handlers with their dependencies),
  * so a test can change one app's handlers without affecting another's. Event types with no
  * handler are recorded as processed and acknowledged.
  */

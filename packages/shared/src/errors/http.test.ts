@@ -17,14 +17,18 @@ import {
 describe("error hierarchy", () => {
   it.each([
     [new BadRequestError(), 400, "BAD_REQUEST"],
-    [new ValidationError([{ path: "title", message: "Required" }]), 400, "VALIDATION_ERROR"],
+    [
+      new ValidationError(undefined, { fields: [{ path: "title", message: "Required" }] }),
+      400,
+      "VALIDATION_ERROR",
+    ],
     [new UnauthorizedError(), 401, "UNAUTHORIZED"],
     [new PaymentRequiredError(), 402, "PAYMENT_REQUIRED"],
     [new ForbiddenError(), 403, "FORBIDDEN"],
     [new NotFoundError(), 404, "NOT_FOUND"],
     [new ConflictError(), 409, "CONFLICT"],
     [new PayloadTooLargeError(), 413, "PAYLOAD_TOO_LARGE"],
-    [new TooManyRequestsError(30), 429, "TOO_MANY_REQUESTS"],
+    [new TooManyRequestsError(undefined, { retryAfterSeconds: 30 }), 429, "TOO_MANY_REQUESTS"],
     [new BadGatewayError(), 502, "BAD_GATEWAY"],
     [new ServiceUnavailableError(), 503, "SERVICE_UNAVAILABLE"],
   ])("%s has its fixed status and code", (error, status, code) => {
@@ -36,7 +40,7 @@ describe("error hierarchy", () => {
   });
 
   it("TooManyRequestsError rounds retryAfterSeconds up and sends Retry-After", () => {
-    const error = new TooManyRequestsError(12.2);
+    const error = new TooManyRequestsError(undefined, { retryAfterSeconds: 12.2 });
     expect(error.retryAfterSeconds).toBe(13);
     expect(error.headers()).toEqual({ "Retry-After": "13" });
     expect(error.toBody("req-1")).toEqual({
@@ -50,7 +54,9 @@ describe("error hierarchy", () => {
   });
 
   it("ValidationError lists field issues in details", () => {
-    const error = new ValidationError([{ path: "meetingUrl", message: "Invalid url" }]);
+    const error = new ValidationError(undefined, {
+      fields: [{ path: "meetingUrl", message: "Invalid url" }],
+    });
     expect(error.toBody()).toEqual({
       error: {
         code: "VALIDATION_ERROR",

@@ -11,18 +11,30 @@ export interface ErrorBody {
   requestId?: string;
 }
 
+/**
+ * What every error constructor takes after its message: one shape for all of them, so a call
+ * site reads the same whatever the class (`new ConflictError("busy", { code: "BOT_ALREADY_ACTIVE" })`).
+ */
+export interface AppErrorOptions {
+  /** Stable machine-readable code; each class has its default. */
+  code?: string;
+  details?: ErrorDetails;
+  /** The underlying error, for logs (never sent to clients). */
+  cause?: unknown;
+}
+
 /** Base class: an error with an HTTP status, a stable machine-readable code and optional details. */
 export class AppError extends Error {
   readonly status: number;
   readonly code: string;
   readonly details: ErrorDetails | undefined;
 
-  constructor(status: number, code: string, message: string, details?: ErrorDetails) {
-    super(message);
+  constructor(status: number, message: string, options: AppErrorOptions & { code: string }) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = new.target.name;
     this.status = status;
-    this.code = code;
-    this.details = details;
+    this.code = options.code;
+    this.details = options.details;
   }
 
   /** Headers the response must carry besides the body (e.g. Retry-After). */
@@ -37,10 +49,15 @@ export class AppError extends Error {
   }
 }
 
+/** `options` with the class's default code filled in. */
+function withCode(options: AppErrorOptions, code: string): AppErrorOptions & { code: string } {
+  return { ...options, code: options.code ?? code };
+}
+
 /** 400: the request is malformed in a way that is not a field validation (bad JSON, bad header). */
 export class BadRequestError extends AppError {
-  constructor(message = "Bad request", details?: ErrorDetails, code = "BAD_REQUEST") {
-    super(400, code, message, details);
+  constructor(message = "Bad request", options: AppErrorOptions = {}) {
+    super(400, message, withCode(options, "BAD_REQUEST"));
   }
 }
 
@@ -54,55 +71,64 @@ export interface FieldIssue {
 export class ValidationError extends AppError {
   readonly fields: FieldIssue[];
 
-  constructor(fields: FieldIssue[], message = "Request validation failed") {
-    super(400, "VALIDATION_ERROR", message, { fields });
-    this.fields = fields;
+  constructor(
+    message = "Request validation failed",
+    options: Omit<AppErrorOptions, "details"> & { fields: FieldIssue[] } = { fields: [] },
+  ) {
+    super(400, message, {
+      ...withCode(options, "VALIDATION_ERROR"),
+      details: { fields: options.fields },
+    });
+    this.fields = options.fields;
   }
 }
 
 /** 401: missing, malformed, expired or otherwise unacceptable credentials. */
 export class UnauthorizedError extends AppError {
-  constructor(message = "Authentication required", code = "UNAUTHORIZED", details?: ErrorDetails) {
-    super(401, code, message, details);
+  constructor(message = "Authentication required", options: AppErrorOptions = {}) {
+    super(401, message, withCode(options, "UNAUTHORIZED"));
   }
 }
 
 /** 402: the organization's billing state forbids this action (e.g. suspended for non-payment). */
 export class PaymentRequiredError extends AppError {
-  constructor(message = "Payment required", code = "PAYMENT_REQUIRED", details?: ErrorDetails) {
-    super(402, code, message, details);
+  constructor(message = "Payment required", options: AppErrorOptions = {}) {
+    super(402, message, withCode(options, "PAYMENT_REQUIRED"));
   }
 }
 
 /** 403: authenticated, but not allowed (role, scope, plan limit). */
 export class ForbiddenError extends AppError {
-  constructor(message = "Forbidden", code = "FORBIDDEN", details?: ErrorDetails) {
-    super(403, code, message, details);
+  constructor(message = "Forbidden", options: AppErrorOptions = {}) {
+    super(403, message, withCode(options, "FORBIDDEN"));
   }
 }
 
 /** 404: no such resource, or not visible to the caller's organization (never reveals which). */
 export class NotFoundError extends AppError {
-  constructor(message = "Resource not found", code = "NOT_FOUND", details?: ErrorDetails) {
-    super(404, code, message, details);
+  constructor(message = "Resource not found", options: AppErrorOptions = {}) {
+    super(404, message, withCode(options, "NOT_FOUND"));
   }
 }
 
 /** 409: the request conflicts with the current state (duplicate, already active, ...). */
 export class ConflictError extends AppError {
-  constructor(
-    message = "Conflict with the current state",
-    details?: ErrorDetails,
-    code = "CONFLICT",
-  ) {
-    super(409, code, message, details);
+  constructor(message = "Conflict with the current state", options: AppErrorOptions = {}) {
+    super(409, message, withCode(options, "CONFLICT"));
   }
 }
 
 /** 413: the request body is larger than this route accepts. */
 export class PayloadTooLargeError extends AppError {
-  constructor(message = "Request body too large", details?: ErrorDetails) {
-    super(413, "PAYLOAD_TOO_LARGE", message, details);
+  constructor(message = "Request body too large", options: AppErrorOptions = {}) {
+    super(413, message, withCode(options, "PAYLOAD_TOO_LARGE"));
+  }
+}
+
+/** 415: the request body's media type is not one this route accepts. */
+export class UnsupportedMediaTypeError extends AppError {
+  constructor(message = "Unsupported media type", options: AppErrorOptions = {}) {
+    super(415, message, withCode(options, "UNSUPPORTED_MEDIA_TYPE"));
   }
 }
 
@@ -110,9 +136,15 @@ export class PayloadTooLargeError extends AppError {
 export class TooManyRequestsError extends AppError {
   readonly retryAfterSeconds: number;
 
-  constructor(retryAfterSeconds: number, message = "Too many requests", details?: ErrorDetails) {
-    const seconds = Math.max(1, Math.ceil(retryAfterSeconds));
-    super(429, "TOO_MANY_REQUESTS", message, { ...details, retryAfterSeconds: seconds });
+  constructor(
+    message = "Too many requests",
+    options: AppErrorOptions & { retryAfterSeconds: number } = { retryAfterSeconds: 1 },
+  ) {
+    const seconds = Math.max(1, Math.ceil(options.retryAfterSeconds));
+    super(429, message, {
+      ...withCode(options, "TOO_MANY_REQUESTS"),
+      details: { ...options.details, retryAfterSeconds: seconds },
+    });
     this.retryAfterSeconds = seconds;
   }
 
@@ -123,25 +155,28 @@ export class TooManyRequestsError extends AppError {
 
 /** 500: an unexpected failure. The message sent to clients is always generic. */
 export class InternalServerError extends AppError {
-  constructor(message = "Internal server error") {
-    super(500, "INTERNAL_ERROR", message);
+  constructor(message = "Internal server error", options: AppErrorOptions = {}) {
+    super(500, message, withCode(options, "INTERNAL_ERROR"));
   }
 }
 
 /** 502: an upstream provider (Recall, Stripe, Clerk) failed or answered something unusable. */
 export class BadGatewayError extends AppError {
-  constructor(message = "Upstream provider failed", details?: ErrorDetails, code = "BAD_GATEWAY") {
-    super(502, code, message, details);
+  constructor(message = "Upstream provider failed", options: AppErrorOptions = {}) {
+    super(502, message, withCode(options, "BAD_GATEWAY"));
   }
 }
 
-/** 503: a dependency this request needs (database, Redis) is unavailable right now. */
+/** 503: a dependency this request needs (database, Redis, a provider) is unavailable right now. */
 export class ServiceUnavailableError extends AppError {
   readonly retryAfterSeconds: number | undefined;
 
-  constructor(message = "Service unavailable", details?: ErrorDetails, retryAfterSeconds?: number) {
-    super(503, "SERVICE_UNAVAILABLE", message, details);
-    this.retryAfterSeconds = retryAfterSeconds;
+  constructor(
+    message = "Service unavailable",
+    options: AppErrorOptions & { retryAfterSeconds?: number } = {},
+  ) {
+    super(503, message, withCode(options, "SERVICE_UNAVAILABLE"));
+    this.retryAfterSeconds = options.retryAfterSeconds;
   }
 
   override headers(): Record<string, string> {

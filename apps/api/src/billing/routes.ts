@@ -1,0 +1,134 @@
+import type { PrismaClient } from "@zigznote/database";
+import { defineRoute, type RouteDefinition } from "../http/route";
+import type { Clock } from "../lib/clock";
+import {
+  getCurrentSubscription,
+  getOrganizationOverview,
+  listPlans,
+  type BillingChangeResult,
+  type BillingService,
+} from "./BillingService";
+import {
+  BillingChangeResultSchema,
+  CancelSubscriptionBodySchema,
+  ChangePlanBodySchema,
+  CurrentSubscriptionSchema,
+  OrganizationOverviewSchema,
+  PlanListSchema,
+} from "./schemas";
+import { serializePlan, serializeSubscription } from "./serializers";
+
+function serializeChange(result: BillingChangeResult) {
+  return {
+    data: result.subscription ? serializeSubscription(result.subscription) : null,
+    planSlug: result.planSlug,
+    changed: result.changed,
+  };
+}
+
+export interface BillingRouteDeps {
+  db: PrismaClient;
+  clock: Clock;
+  service: BillingService;
+}
+
+/**
+ * `/api/v1/billing` and `/api/v1/organization`. Reads need `billing:read` (every member, keys
+ * holding it). Changes need an admin's session: `role: "admin"` refuses API keys, even with
+ * `billing:write` (money moves and limits change; a person answers for it). No write guard here:
+ * a suspended organization must still be able to pay or change plan.
+ */
+export function billingRoutes(deps: BillingRouteDeps): RouteDefinition[] {
+  const tag = "Billing";
+  return [
+    defineRoute({
+      method: "get",
+      path: "/api/v1/billing/plans",
+      tag,
+      summary: "List the plans and their limits, cheapest first (scope billing:read)",
+      scope: "billing:read",
+      responses: { 200: { description: "Plans", schema: PlanListSchema } },
+      async handler(_input, res) {
+        const plans = await listPlans(deps.db);
+        res.json({ data: plans.map(serializePlan) });
+      },
+    }),
+
+    defineRoute({
+      method: "get",
+      path: "/api/v1/billing/subscription",
+      tag,
+      summary: "The organization's current subscription, or null on free (scope billing:read)",
+      scope: "billing:read",
+      responses: {
+        200: { description: "Current subscription", schema: CurrentSubscriptionSchema },
+      },
+      async handler({ auth }, res) {
+        const subscription = await getCurrentSubscription(deps.db, auth.organizationId);
+        res.json({ data: subscription ? serializeSubscription(subscription) : null });
+      },
+    }),
+
+    defineRoute({
+      method: "post",
+      path: "/api/v1/billing/subscription",
+      tag,
+      summary: "Subscribe to a paid plan, or change the plan (admins' sessions only)",
+      description:
+        "Creates the Stripe customer (once) and subscription, or changes the price of the live one " +
+        "(upgrades prorated, downgrades not). Plan violations are re-checked in the same transaction.",
+      role: "admin",
+      body: ChangePlanBodySchema,
+      responses: {
+        200: {
+          description: "The subscription after the change",
+          schema: BillingChangeResultSchema,
+        },
+      },
+      errors: [404, 409, 502, 503],
+      async handler({ body, auth }, res) {
+        // Notices a downgrade queues are delivered by the outbox after the change commits.
+        const result = await deps.service.subscribe(auth.organizationId, body.planSlug);
+        res.json(serializeChange(result));
+      },
+    }),
+
+    defineRoute({
+      method: "post",
+      path: "/api/v1/billing/subscription/cancel",
+      tag,
+      summary: "Cancel the subscription at period end (default) or now (admins' sessions only)",
+      role: "admin",
+      body: CancelSubscriptionBodySchema,
+      responses: {
+        200: {
+          description: "The subscription after the cancellation",
+          schema: BillingChangeResultSchema,
+        },
+      },
+      errors: [404, 409, 502, 503],
+      async handler({ body, auth }, res) {
+        const result = await deps.service.cancel(auth.organizationId, {
+          atPeriodEnd: body.atPeriodEnd,
+        });
+        res.json(serializeChange(result));
+      },
+    }),
+
+    defineRoute({
+      method: "get",
+      path: "/api/v1/organization",
+      tag: "Organization",
+      summary: "The organization: plan, subscription status, usage against limits, violations",
+      description: "Needs billing:read. Works while the subscription is suspended.",
+      scope: "billing:read",
+      responses: {
+        200: { description: "The caller's organization", schema: OrganizationOverviewSchema },
+      },
+      errors: [404],
+      async handler({ auth }, res) {
+        res.json(await getOrganizationOverview(deps.db, auth.organizationId, deps.clock.now()));
+      },
+    }),
+  ];
+}

@@ -1,0 +1,30 @@
+/**
+ * Bots: Recall bots for meetings (at most one active per meeting and per link), their statuses
+ * from Recall's webhooks, and the stuck-bot job.
+ */
+export {
+  createBot,
+  getCurrentBot,
+  releaseBotOfDeletedMeeting,
+  removeBot,
+  syncBotStatus,
+  type BotServiceDeps,
+} from "./botService";
+export {
+  activeBotSql,
+  applyBotStatus,
+  isBotStatus,
+  isTerminalBotStatus,
+  meetingStatusForBot,
+  TERMINAL_BOT_STATUSES,
+} from "./botStatus";
+export {
+  createRecallClient,
+  createRecallMediaResolver,
+  RecallClient,
+  RecallRequestError,
+  type RecallBot,
+} from "./recallClient";
+export { registerRecallHandlers, type RecallHandlerDeps } from "./recallWebhooks";
+export { botRoutes } from "./routes";
+export { cleanupOrphanedBots, type StuckBotDeps } from "./stuckBots";

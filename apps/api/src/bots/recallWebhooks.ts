@@ -1,0 +1,279 @@
+/**
+ * Recall's bot events -> our bots, meetings and recordings.
+ *
+ * Two shapes arrive, both through Svix (`POST /webhooks/recall`, type in the body's `event`):
+ * - legacy `bot.status_change`: `{ event, data: { bot_id, status: { code, sub_code, created_at,
+ *   message } } }`;
+ * - per-status `bot.<code>` (and `recording.done`): `{ event, data: { data: { code, sub_code,
+ *   updated_at }, bot: { id, metadata }, recording?: { id } } }`.
+ *
+ * Statuses go through `applyBotStatus` (ranked, so late and repeated events never move a bot
+ * back). A bot we cannot find yet is usually one whose create answer is still being recorded:
+ * the delivery fails (5xx, nothing recorded) and Recall retries. The exception is a bot whose
+ * `metadata.botId` names a reservation we released (`failed`): Recall made it although we gave
+ * up on it, so it is told to leave (after commit) and the event is acknowledged.
+ *
+ * A ready recording (`done`, `recording.done`) queues one import per Recall bot in this
+ * transaction (a redelivery queues nothing) and starts it after commit; the periodic job
+ * retries what fails.
+ */
+import { isTerminalBotStatus, type Prisma } from "@zigznote/database";
+import { z } from "zod";
+import { isUuid } from "../lib/ids";
+import type { Logger } from "../lib/logger";
+import {
+  enqueueRecordingImport,
+  processRecordingImport,
+  type RecordingImportDeps,
+} from "../recordings";
+import type {
+  WebhookEvent,
+  WebhookHandler,
+  WebhookHandlerHooks,
+  WebhookRegistry,
+} from "../webhooks";
+import { applyBotStatus, isBotStatus } from "./botStatus";
+import { RecallRequestError, type RecallClient } from "./recallClient";
+
+/** What the Recall handlers need besides the transaction. */
+export interface RecallHandlerDeps {
+  logger: Logger;
+  recall: RecallClient;
+  recordingImports: RecordingImportDeps;
+}
+
+type RecallHooks = WebhookHandlerHooks & { deps: RecallHandlerDeps };
+type RecallHandler = (
+  event: WebhookEvent,
+  tx: Prisma.TransactionClient,
+  hooks: RecallHooks,
+) => Promise<void>;
+
+const timestamp = z.string().refine((value) => !Number.isNaN(Date.parse(value)), "not a date");
+
+const LegacyStatusEvent = z.object({
+  event: z.literal("bot.status_change"),
+  data: z.object({
+    bot_id: z.string().min(1),
+    status: z.object({
+      code: z.string().min(1),
+      sub_code: z.string().nullish(),
+      message: z.string().nullish(),
+      created_at: timestamp,
+    }),
+  }),
+});
+
+const BotEvent = z.object({
+  event: z.string(),
+  data: z.object({
+    data: z.object({
+      code: z.string().min(1),
+      sub_code: z.string().nullish(),
+      updated_at: timestamp,
+    }),
+    bot: z.object({
+      id: z.string().min(1),
+      metadata: z.record(z.string(), z.unknown()).nullish(),
+    }),
+    recording: z.looseObject({ id: z.string() }).nullish(),
+  }),
+});
+
+/** The bot status codes Recall sends per-status events for (`bot.<code>`) that we track. */
+export const RECALL_BOT_STATUS_EVENTS = [
+  "bot.ready",
+  "bot.joining_call",
+  "bot.in_waiting_room",
+  "bot.in_call_not_recording",
+  "bot.recording_permission_allowed",
+  "bot.recording_permission_denied",
+  "bot.in_call_recording",
+  "bot.call_ended",
+  "bot.done",
+  "bot.fatal",
+  "bot.analysis_done",
+  "bot.analysis_failed",
+  "bot.media_expired",
+] as const;
+
+interface RecallStatus {
+  recallBotId: string;
+  code: string;
+  subCode: string | null;
+  at: Date;
+  /** The bot's metadata; undefined when the event shape does not carry it (legacy). */
+  metadata: Record<string, unknown> | null | undefined;
+}
+
+/** Thrown to fail a delivery so that Recall retries it later. */
+export class RecallBotNotRecordedError extends Error {
+  constructor(recallBotId: string) {
+    super(
+      `No bot has Recall id ${recallBotId} yet (its create answer may still be being recorded); Recall will retry`,
+    );
+    this.name = "RecallBotNotRecordedError";
+  }
+}
+
+function readLegacy(event: WebhookEvent): RecallStatus {
+  const { data } = LegacyStatusEvent.parse(event.payload);
+  return {
+    recallBotId: data.bot_id,
+    code: data.status.code,
+    subCode: data.status.sub_code ?? null,
+    at: new Date(data.status.created_at),
+    metadata: undefined,
+  };
+}
+
+function readBotEvent(event: WebhookEvent): RecallStatus {
+  const { data } = BotEvent.parse(event.payload);
+  return {
+    recallBotId: data.bot.id,
+    code: data.data.code,
+    subCode: data.data.sub_code ?? null,
+    at: new Date(data.data.updated_at),
+    metadata: data.bot.metadata ?? null,
+  };
+}
+
+/**
+ * A Recall bot with no row of ours: fail the delivery (Recall retries) unless its metadata
+ * shows it is not, or no longer, ours. A released reservation's bot is told to leave.
+ */
+async function handleUntrackedBot(
+  tx: Prisma.TransactionClient,
+  hooks: RecallHooks,
+  status: RecallStatus,
+): Promise<void> {
+  // The legacy shape has no metadata: nothing tells "not recorded yet" from "not ours".
+  if (status.metadata === undefined) throw new RecallBotNotRecordedError(status.recallBotId);
+  const botId = status.metadata?.botId;
+  const logger = hooks.deps.logger;
+  if (typeof botId !== "string" || !isUuid(botId)) {
+    logger.warn({ recallBotId: status.recallBotId }, "recall event for a bot we did not create");
+    return;
+  }
+  const row = await tx.bot.findUnique({ where: { id: botId }, select: { status: true } });
+  if (!row) {
+    logger.warn({ recallBotId: status.recallBotId, botId }, "recall event names no bot of ours");
+    return;
+  }
+  if (row.status !== "failed") throw new RecallBotNotRecordedError(status.recallBotId);
+  logger.warn(
+    { recallBotId: status.recallBotId, botId, code: status.code },
+    "recall bot of a released reservation reported in",
+  );
+  if (isBotStatus(status.code) && isTerminalBotStatus(status.code)) return;
+  hooks.afterCommit(async () => {
+    try {
+      await hooks.deps.recall.leaveCall(status.recallBotId);
+      logger.warn(
+        { recallBotId: status.recallBotId, botId },
+        "told an untracked Recall bot to leave",
+      );
+    } catch (error) {
+      // Refused: it has left already. Anything else is logged by the processor; the bot's
+      // next event tries again.
+      if (!(error instanceof RecallRequestError && error.code === "RECALL_REJECTED")) throw error;
+    }
+  });
+}
+
+/** Queues the copy of the bot's recording (once per Recall bot) and starts it after commit. */
+async function queueRecordingImport(
+  event: WebhookEvent,
+  tx: Prisma.TransactionClient,
+  hooks: RecallHooks,
+  recallBotId: string,
+): Promise<void> {
+  const bot = await tx.bot.findUnique({
+    where: { recallBotId },
+    select: {
+      id: true,
+      meetingId: true,
+      organizationId: true,
+      meeting: { select: { deletedAt: true } },
+    },
+  });
+  if (!bot) throw new RecallBotNotRecordedError(recallBotId);
+  if (bot.meeting.deletedAt) {
+    hooks.deps.logger.info(
+      { recallBotId, meetingId: bot.meetingId },
+      "recording of a deleted meeting not copied",
+    );
+    return;
+  }
+  // One Recall bot records one recording here: the bot id is the import's identity, so
+  // `bot.done` and `recording.done` for the same call copy it once.
+  const importId = await enqueueRecordingImport(
+    tx,
+    {
+      organizationId: bot.organizationId,
+      meetingId: bot.meetingId,
+      botId: bot.id,
+      externalId: recallBotId,
+    },
+    event.receivedAt,
+  );
+  if (importId) {
+    hooks.afterCommit(async () => {
+      await processRecordingImport(hooks.deps.recordingImports, importId);
+    });
+  }
+}
+
+async function applyStatus(
+  event: WebhookEvent,
+  tx: Prisma.TransactionClient,
+  hooks: RecallHooks,
+  status: RecallStatus,
+): Promise<void> {
+  const result = await applyBotStatus(tx, {
+    recallBotId: status.recallBotId,
+    status: status.code,
+    subCode: status.subCode,
+    at: status.at,
+    source: "webhook",
+  });
+  if (!result.applied && result.reason === "not_found") {
+    await handleUntrackedBot(tx, hooks, status);
+    return;
+  }
+  if (status.code === "done" && (result.applied || result.reason === "stale")) {
+    await queueRecordingImport(event, tx, hooks, status.recallBotId);
+  }
+}
+
+const onLegacyStatusChange: RecallHandler = (event, tx, hooks) =>
+  applyStatus(event, tx, hooks, readLegacy(event));
+
+const onBotStatusEvent: RecallHandler = (event, tx, hooks) =>
+  applyStatus(event, tx, hooks, readBotEvent(event));
+
+const onRecordingDone: RecallHandler = async (event, tx, hooks) => {
+  const status = readBotEvent(event);
+  const tracked = await tx.bot.findUnique({
+    where: { recallBotId: status.recallBotId },
+    select: { id: true },
+  });
+  if (!tracked) {
+    await handleUntrackedBot(tx, hooks, status);
+    return;
+  }
+  await queueRecordingImport(event, tx, hooks, status.recallBotId);
+};
+
+/** Registers the Recall handlers: legacy and per-status bot events, and `recording.done`. */
+export function registerRecallHandlers(registry: WebhookRegistry, deps: RecallHandlerDeps): void {
+  const withDeps =
+    (handler: RecallHandler): WebhookHandler =>
+    (event, tx, hooks) =>
+      handler(event, tx, { ...hooks, deps });
+  registry.register("recall", "bot.status_change", withDeps(onLegacyStatusChange));
+  for (const type of RECALL_BOT_STATUS_EVENTS) {
+    registry.register("recall", type, withDeps(onBotStatusEvent));
+  }
+  registry.register("recall", "recording.done", withDeps(onRecordingDone));
+}

@@ -1,0 +1,75 @@
+import { isTerminalBotStatus } from "@zigznote/database";
+import { defineRoute, type RouteDefinition } from "../http/route";
+import { MeetingIdParams } from "../meetings";
+import { createBot, getCurrentBot, removeBot, type BotServiceDeps } from "./botService";
+import { BotSchema, CreateBotBody, toBotResponse } from "./schemas";
+
+const tag = "Bots";
+
+/** `/api/v1/meetings/:id/bot`: the meeting's Recall bot. */
+export function botRoutes(deps: BotServiceDeps): RouteDefinition[] {
+  return [
+    defineRoute({
+      method: "post",
+      path: "/api/v1/meetings/:id/bot",
+      tag,
+      summary: "Send a recording bot to the meeting (at most one active per meeting and per link)",
+      scope: "bots:write",
+      write: "bot.create",
+      params: MeetingIdParams,
+      body: CreateBotBody,
+      isBodyOptional: true,
+      responses: { 201: { description: "The bot, created at Recall", schema: BotSchema } },
+      errors: [404, 409, 502],
+      async handler({ params, body, auth }, res) {
+        const bot = await createBot(deps, {
+          organizationId: auth.organizationId,
+          meetingId: params.id,
+          botName: body.botName,
+        });
+        res.status(201).json(toBotResponse(bot));
+      },
+    }),
+
+    defineRoute({
+      method: "get",
+      path: "/api/v1/meetings/:id/bot",
+      tag,
+      summary: "The meeting's current bot (the active one, else the latest)",
+      scope: "bots:read",
+      params: MeetingIdParams,
+      responses: { 200: { description: "The bot", schema: BotSchema } },
+      errors: [404],
+      async handler({ params, auth }, res) {
+        const bot = await getCurrentBot(deps, {
+          organizationId: auth.organizationId,
+          meetingId: params.id,
+        });
+        res.json(toBotResponse(bot));
+      },
+    }),
+
+    defineRoute({
+      method: "delete",
+      path: "/api/v1/meetings/:id/bot",
+      tag,
+      summary: "Ask the meeting's active bot to leave the call",
+      description:
+        "202 while the bot is still leaving (it stays active until Recall reports it left), 200 once it has ended.",
+      scope: "bots:write",
+      params: MeetingIdParams,
+      responses: {
+        200: { description: "The bot has left", schema: BotSchema },
+        202: { description: "The bot was asked to leave", schema: BotSchema },
+      },
+      errors: [404, 409, 502],
+      async handler({ params, auth }, res) {
+        const bot = await removeBot(deps, {
+          organizationId: auth.organizationId,
+          meetingId: params.id,
+        });
+        res.status(isTerminalBotStatus(bot.status) ? 200 : 202).json(toBotResponse(bot));
+      },
+    }),
+  ];
+}

@@ -1,0 +1,78 @@
+import type { Role } from "@zigznote/database";
+import { ForbiddenError } from "@zigznote/shared";
+import type { RequestHandler } from "express";
+import type { Scope } from "./scopes";
+
+/** Who is calling, for which organization, with what rights. Set by identity's `authenticate`. */
+export interface AuthContext {
+  kind: "user" | "apiKey";
+  organizationId: string;
+  /** Local user id for a session; null for an API key. */
+  userId: string | null;
+  /** Local key id for an API key; null for a session. */
+  apiKeyId: string | null;
+  /** The user's role in the organization; null for an API key (keys have scopes, not roles). */
+  role: Role | null;
+  scopes: readonly Scope[];
+}
+
+declare module "express-serve-static-core" {
+  interface Request {
+    /** Set by `authenticate` on every authenticated route; absent before it runs. */
+    auth: AuthContext;
+  }
+}
+
+/**
+ * What a write does, as billing judges it (`billing/access.ts` decides): `meeting.create`,
+ * `bot.create`, `recording.create`, `member.add`, or `write` for any other write (refused only
+ * while suspended).
+ */
+export type WriteAction =
+  | "meeting.create"
+  | "bot.create"
+  | "recording.create"
+  | "member.add"
+  /** Any other write (update, delete, API key, ...): refused only while suspended. */
+  | "write";
+
+/** 403 INSUFFICIENT_SCOPE unless the caller (key, or user by role) holds `scope`. */
+export function requireScope(scope: Scope): RequestHandler {
+  return (req, _res, next) => {
+    if (req.auth?.scopes.includes(scope)) {
+      next();
+      return;
+    }
+    next(
+      new ForbiddenError(`This action needs the ${scope} scope`, {
+        code: "INSUFFICIENT_SCOPE",
+        details: { requiredScope: scope },
+      }),
+    );
+  };
+}
+
+/**
+ * 403 ADMIN_REQUIRED unless an admin user calls. API keys never pass: admin-only routes (key
+ * management, ...) need a person's session, so a leaked key cannot mint or revoke keys.
+ */
+export function requireRole(role: "admin"): RequestHandler {
+  return (req, _res, next) => {
+    if (req.auth?.kind === "user" && req.auth.role === role) {
+      next();
+      return;
+    }
+    const isKey = req.auth?.kind === "apiKey";
+    next(
+      new ForbiddenError(
+        isKey
+          ? "This action needs an admin's session; API keys cannot perform it"
+          : "This action needs the admin role",
+        {
+          code: "ADMIN_REQUIRED",
+          details: { requiredRole: role, ...(isKey ? { reason: "api_key" } : {}) },
+        },
+      ),
+    );
+  };
+}

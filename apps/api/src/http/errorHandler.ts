@@ -1,0 +1,101 @@
+import {
+  AppError,
+  BadRequestError,
+  ConflictError,
+  InternalServerError,
+  isAppError,
+  NotFoundError,
+  PayloadTooLargeError,
+  ValidationError,
+} from "@zigznote/shared";
+import { Prisma } from "@zigznote/database";
+import type { ErrorRequestHandler, RequestHandler } from "express";
+import { ZodError } from "zod";
+import type { Logger } from "../lib/logger";
+
+/** Field issues of a ZodError as `{ path, message, code }`, path dotted (`items.0.name`). */
+export function zodToValidationError(error: ZodError): ValidationError {
+  return new ValidationError(undefined, {
+    fields: error.issues.map((issue) => ({
+      path: issue.path.map(String).join(".") || "(root)",
+      message: issue.message,
+      code: issue.code,
+    })),
+  });
+}
+
+/** Which unique constraint was hit, as the classic engine or a driver adapter reports it. */
+function uniqueViolationDetails(
+  meta: Record<string, unknown> | undefined,
+): Record<string, unknown> | undefined {
+  const target = meta?.target;
+  if (Array.isArray(target)) return { fields: target.map(String) };
+  const cause = (
+    meta?.driverAdapterError as
+      { cause?: { constraint?: { fields?: unknown; index?: unknown } } } | undefined
+  )?.cause?.constraint;
+  if (Array.isArray(cause?.fields)) return { fields: cause.fields.map(String) };
+  if (typeof cause?.index === "string") return { constraint: cause.index };
+  return undefined;
+}
+
+interface HttpLikeError {
+  status?: number;
+  statusCode?: number;
+  type?: string;
+  expose?: boolean;
+}
+
+/** Maps anything thrown to an AppError; unknown errors become a generic 500. */
+export function toAppError(error: unknown): AppError {
+  if (isAppError(error)) return error;
+  if (error instanceof ZodError) return zodToValidationError(error);
+  if (error instanceof Prisma.PrismaClientKnownRequestError) {
+    if (error.code === "P2002") {
+      return new ConflictError("A resource with the same unique values already exists", {
+        details: uniqueViolationDetails(error.meta),
+      });
+    }
+    if (error.code === "P2025") return new NotFoundError();
+  }
+  const httpError = error as HttpLikeError | undefined;
+  if (httpError && typeof httpError === "object") {
+    // body-parser / raw-body errors
+    if (httpError.type === "entity.too.large") return new PayloadTooLargeError();
+    if (httpError.type === "entity.parse.failed") {
+      return new BadRequestError("Request body is not valid JSON", { code: "INVALID_JSON" });
+    }
+    const status = httpError.status ?? httpError.statusCode;
+    if (httpError.expose === true && typeof status === "number" && status >= 400 && status < 500) {
+      return new AppError(status, (error as Error).message, {
+        code: status === 415 ? "UNSUPPORTED_MEDIA_TYPE" : "BAD_REQUEST",
+      });
+    }
+  }
+  return new InternalServerError();
+}
+
+/** The last middleware: every error leaves as `{ error: { code, message, details? }, requestId }`. */
+export function errorHandler(logger: Logger): ErrorRequestHandler {
+  return (error: unknown, req, res, next) => {
+    if (res.headersSent) {
+      next(error);
+      return;
+    }
+    const appError = toAppError(error);
+    // 4xx are logged by the request logger at info; 5xx get the error and its stack here.
+    if (appError.status >= 500) {
+      logger.error(
+        { err: error, requestId: req.requestId, method: req.method, path: req.path },
+        "request failed",
+      );
+    }
+    for (const [name, value] of Object.entries(appError.headers())) res.setHeader(name, value);
+    res.status(appError.status).json(appError.toBody(req.requestId));
+  };
+}
+
+/** Unmatched routes: 404 in the standard error shape. */
+export const notFoundHandler: RequestHandler = (req, _res, next) => {
+  next(new NotFoundError(`No route for ${req.method} ${req.path}`, { code: "ROUTE_NOT_FOUND" }));
+};

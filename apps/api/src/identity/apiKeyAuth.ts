@@ -1,0 +1,254 @@
+import { isIPv4, isIPv6 } from "node:net";
+import { isAppError, TooManyRequestsError, UnauthorizedError } from "@zigznote/shared";
+import { LRUCache } from "lru-cache";
+import {
+  RateLimiterMemory,
+  RateLimiterRedis,
+  RateLimiterRes,
+  type IRateLimiterOptions,
+  type RateLimiterAbstract,
+} from "rate-limiter-flexible";
+import type { IdentityDeps } from "./deps";
+import { scopesForRole, type Scope } from "../http/scopes";
+import { ApiKeyCache } from "./apiKeyCache";
+import {
+  checkApiKey,
+  claimedKeyId,
+  parseApiKey,
+  touchApiKey,
+  type StoredApiKey,
+} from "./apiKeyService";
+import type { AuthContext } from "../http/auth";
+
+/**
+ * Brute-force protection of API keys.
+ *
+ * Every failed attempt (malformed, unknown, wrong secret, revoked, expired) counts against the
+ * pair (client address, claimed key id) and against the client address alone. Reaching
+ * API_KEY_MAX_FAILURES on a pair, or API_KEY_IP_MAX_FAILURES on an address (someone guessing
+ * whole keys changes the key id on every try), blocks it for API_KEY_LOCKOUT_SECONDS; while
+ * blocked every attempt, even with the right key, gets 429 without being evaluated. A success
+ * clears its pair (not the address counter, or interleaving one valid key would reset it).
+ *
+ * The counters are rate-limiter-flexible limiters: in Redis when the app has one (every instance
+ * shares one lockout; an in-memory limiter insures against Redis outages), otherwise in memory,
+ * bounded by an LRU so that floods of distinct addresses cannot grow the process without limit.
+ *
+ * The check happens before the attempt and the failure is recorded after it, so concurrent
+ * attempts in flight when the limit is reached are still evaluated (at most one round of the
+ * client's concurrency). Counting before evaluating would close that gap but would also let a
+ * legitimate client with many parallel requests lock itself out.
+ */
+
+/**
+ * RateLimiterMemory whose number of keys is capped: an LRU remembers which keys the limiter
+ * holds and deletes the least recently counted one from it when full. Expired entries are
+ * removed by the limiter's own timers; the LRU's copy of them is dropped by its TTL or eviction.
+ */
+export class BoundedRateLimiterMemory extends RateLimiterMemory {
+  private readonly keys: LRUCache<string, true>;
+
+  constructor(options: IRateLimiterOptions & { maxKeys: number }) {
+    const { maxKeys, ...limiterOptions } = options;
+    super(limiterOptions);
+    const ttlSeconds = Math.max(limiterOptions.duration ?? 1, limiterOptions.blockDuration ?? 0);
+    this.keys = new LRUCache<string, true>({
+      max: maxKeys,
+      ttl: ttlSeconds * 1000 + 1000,
+      dispose: (_value, key, reason) => {
+        // "delete" is our own delete() below, which already cleared the limiter's entry.
+        if (reason === "evict" || reason === "expire") void super.delete(key);
+      },
+    });
+  }
+
+  /** How many keys the limiter tracks (bounded by maxKeys). */
+  get size(): number {
+    return this.keys.size;
+  }
+
+  override consume(
+    key: string | number,
+    points?: number,
+    options?: { [key: string]: unknown },
+  ): Promise<RateLimiterRes> {
+    this.keys.set(String(key), true);
+    return super.consume(key, points, options);
+  }
+
+  override penalty(
+    key: string | number,
+    points?: number,
+    options?: { [key: string]: unknown },
+  ): Promise<RateLimiterRes> {
+    this.keys.set(String(key), true);
+    return super.penalty(key, points, options);
+  }
+
+  override block(key: string | number, secDuration: number): Promise<RateLimiterRes> {
+    this.keys.set(String(key), true);
+    return super.block(key, secDuration);
+  }
+
+  override set(key: string | number, points: number, secDuration: number): Promise<RateLimiterRes> {
+    this.keys.set(String(key), true);
+    return super.set(key, points, secDuration);
+  }
+
+  override delete(key: string | number): Promise<boolean> {
+    this.keys.delete(String(key));
+    return super.delete(key);
+  }
+}
+
+/**
+ * The address a lockout counts against: IPv4 (also when IPv4-mapped) as is, IPv6 by its /64,
+ * since one subscriber usually holds a whole /64 and could otherwise rotate through 2^64 addresses.
+ */
+export function lockoutAddress(ip: string | undefined): string {
+  if (!ip) return "unknown";
+  const address = ip.replace(/%.*$/, "");
+  const mapped = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/i.exec(address);
+  if (mapped?.[1]) return mapped[1];
+  if (isIPv4(address)) return address;
+  if (!isIPv6(address)) return address.slice(0, 64);
+  const [head = "", tail = ""] = address.split("::");
+  const headParts = head ? head.split(":") : [];
+  const tailParts = tail ? tail.split(":") : [];
+  const missing = address.includes("::") ? 8 - headParts.length - tailParts.length : 0;
+  const groups = [...headParts, ...Array<string>(missing).fill("0"), ...tailParts];
+  return `${groups
+    .slice(0, 4)
+    .map((group) => group.toLowerCase().replace(/^0+(?=.)/, ""))
+    .join(":")}::/64`;
+}
+
+interface FailureCounter {
+  limiter: RateLimiterAbstract;
+  /** Failures allowed before the block: the limiter's points. */
+  allowed: number;
+}
+
+export interface ApiKeyLockout {
+  /** Throws 429 when the pair or the address is blocked; tells whether the pair has failures. */
+  assertNotLocked(address: string, keyId: string): Promise<{ pairHasFailures: boolean }>;
+  recordFailure(address: string, keyId: string): Promise<void>;
+  recordSuccess(address: string, keyId: string): Promise<void>;
+  /** The in-memory limiters (the store itself, or Redis's insurance), for measurements. */
+  memoryStores(): BoundedRateLimiterMemory[];
+}
+
+/** The lockout counters of one app instance, from its config (and Redis when present). */
+export function createApiKeyLockout(ctx: Pick<IdentityDeps, "config" | "redis">): ApiKeyLockout {
+  const { config } = ctx;
+  const memory: BoundedRateLimiterMemory[] = [];
+
+  function createCounter(name: string, maxFailures: number): FailureCounter {
+    const options: IRateLimiterOptions = {
+      keyPrefix: `${config.REDIS_KEY_PREFIX}:apikey-lockout:${name}`,
+      // consume() rejects and blocks once consumed points exceed `points`: the Nth failure
+      // blocks, so the (N+1)th attempt is the first one refused.
+      points: maxFailures - 1,
+      duration: config.API_KEY_FAILURE_WINDOW_SECONDS,
+      blockDuration: config.API_KEY_LOCKOUT_SECONDS,
+    };
+    const inMemory = new BoundedRateLimiterMemory({
+      ...options,
+      maxKeys: config.API_KEY_LOCKOUT_MAX_ENTRIES,
+    });
+    memory.push(inMemory);
+    const limiter = ctx.redis
+      ? new RateLimiterRedis({ ...options, storeClient: ctx.redis, insuranceLimiter: inMemory })
+      : inMemory;
+    return { limiter, allowed: maxFailures - 1 };
+  }
+
+  const pairs = createCounter("pair", config.API_KEY_MAX_FAILURES);
+  const addresses = createCounter("ip", config.API_KEY_IP_MAX_FAILURES);
+  const pairKey = (address: string, keyId: string) => `${address}|${keyId}`;
+
+  async function count(counter: FailureCounter, key: string): Promise<void> {
+    try {
+      await counter.limiter.consume(key);
+    } catch (rejection) {
+      // A RateLimiterRes rejection only says the limit is now reached: the block is set.
+      if (!(rejection instanceof RateLimiterRes)) throw rejection;
+    }
+  }
+
+  return {
+    async assertNotLocked(address, keyId) {
+      const [pair, perAddress] = await Promise.all([
+        pairs.limiter.get(pairKey(address, keyId)),
+        addresses.limiter.get(address),
+      ]);
+      let retryAfterMs = 0;
+      if (pair && pair.consumedPoints > pairs.allowed) retryAfterMs = pair.msBeforeNext;
+      if (perAddress && perAddress.consumedPoints > addresses.allowed) {
+        retryAfterMs = Math.max(retryAfterMs, perAddress.msBeforeNext);
+      }
+      if (retryAfterMs > 0) {
+        throw new TooManyRequestsError("Too many failed API key attempts; try again later", {
+          retryAfterSeconds: retryAfterMs / 1000,
+        });
+      }
+      return { pairHasFailures: pair !== null && pair.consumedPoints > 0 };
+    },
+    async recordFailure(address, keyId) {
+      await Promise.all([count(pairs, pairKey(address, keyId)), count(addresses, address)]);
+    },
+    async recordSuccess(address, keyId) {
+      await pairs.limiter.delete(pairKey(address, keyId));
+    },
+    memoryStores: () => memory,
+  };
+}
+
+/**
+ * Authenticates a bearer token that claims to be an API key, under the lockout. Returns the
+ * caller's AuthContext or throws 401 (bad key) / 429 (locked out).
+ */
+export function createApiKeyAuthenticator(
+  ctx: IdentityDeps,
+  lockout: ApiKeyLockout = createApiKeyLockout(ctx),
+  cache: ApiKeyCache = new ApiKeyCache(ctx),
+): (token: string, clientIp: string | undefined) => Promise<AuthContext> {
+  return async (token, clientIp) => {
+    const address = lockoutAddress(clientIp);
+    const keyId = claimedKeyId(token);
+    const { pairHasFailures } = await lockout.assertNotLocked(address, keyId);
+    const now = ctx.clock.now();
+    let key: StoredApiKey;
+    try {
+      const parsed = parseApiKey(token);
+      if (!parsed) throw new UnauthorizedError("Invalid API key", { code: "INVALID_API_KEY" });
+      key = checkApiKey(await cache.find(parsed.keyId), parsed, now);
+    } catch (error) {
+      if (isAppError(error) && error.status === 401) {
+        await lockout.recordFailure(address, keyId);
+        ctx.logger.info({ keyId, address, reason: error.code }, "API key authentication failed");
+      }
+      throw error;
+    }
+    if (pairHasFailures) await lockout.recordSuccess(address, keyId);
+    const interval = ctx.config.API_KEY_LAST_USED_INTERVAL_SECONDS;
+    const isDue = !key.lastUsedAt || now.getTime() - key.lastUsedAt.getTime() >= interval * 1000;
+    if (isDue) {
+      await touchApiKey(ctx.db, key, now, interval);
+      cache.noteUsed(key.prefix, now);
+    }
+    return {
+      kind: "apiKey",
+      organizationId: key.organizationId,
+      userId: null,
+      apiKeyId: key.id,
+      role: null,
+      scopes: Object.freeze(key.scopes.filter(isKnownScope)),
+    };
+  };
+}
+
+const KNOWN_SCOPES = new Set<string>(scopesForRole("admin"));
+function isKnownScope(scope: string): scope is Scope {
+  return KNOWN_SCOPES.has(scope);
+}

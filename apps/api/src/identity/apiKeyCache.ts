@@ -1,0 +1,65 @@
+import type { Db } from "@zigznote/database";
+import type { Redis } from "ioredis";
+import { LRUCache } from "lru-cache";
+import type { Config } from "../config";
+import { findStoredApiKey, type StoredApiKey } from "./apiKeyService";
+
+/**
+ * Key rows that authenticated recently, so that a busy key costs no database read per request.
+ *
+ * Revocation still takes effect on the next request:
+ * - the instance that revokes drops its copy at once (alone, without Redis, that is exact);
+ * - with Redis (several instances) revoking also sets a marker that lives longer than any
+ *   cached copy, and every cache hit checks it (one Redis round trip, cheaper than the row).
+ * A copy read while a revocation commits is discarded (`generation`), not cached.
+ * Only known keys are cached: guessed ids must not fill it. Expiry is checked on every request
+ * from the cached `expiresAt`; an organization deleted by webhook is noticed within the TTL.
+ */
+export class ApiKeyCache {
+  private readonly entries: LRUCache<string, StoredApiKey> | null;
+  private generation = 0;
+
+  constructor(
+    private readonly deps: { db: Db; redis: Redis | null; config: Config },
+    maxEntries = 10_000,
+  ) {
+    const ttlSeconds = deps.config.API_KEY_CACHE_SECONDS;
+    this.entries =
+      ttlSeconds > 0 ? new LRUCache({ max: maxEntries, ttl: ttlSeconds * 1000 }) : null;
+  }
+
+  private markerKey(keyId: string): string {
+    return `${this.deps.config.REDIS_KEY_PREFIX}:apikey-revoked:${keyId}`;
+  }
+
+  /** The stored key with this public id (cached when known), or null. */
+  async find(keyId: string): Promise<StoredApiKey | null> {
+    const cached = this.entries?.get(keyId);
+    if (cached) {
+      const isRevokedElsewhere =
+        this.deps.redis !== null && (await this.deps.redis.exists(this.markerKey(keyId))) > 0;
+      if (!isRevokedElsewhere) return cached;
+      this.entries?.delete(keyId);
+    }
+    const generation = this.generation;
+    const stored = await findStoredApiKey(this.deps.db, keyId);
+    if (stored && this.entries && generation === this.generation) this.entries.set(keyId, stored);
+    return stored;
+  }
+
+  /** Remembers a use written to the database, so the next requests do not write it again. */
+  noteUsed(keyId: string, at: Date): void {
+    const cached = this.entries?.get(keyId);
+    if (cached) cached.lastUsedAt = at;
+  }
+
+  /** Call after a key's row changed (revoked): every instance reads it again on next use. */
+  async invalidate(keyId: string): Promise<void> {
+    this.generation += 1;
+    this.entries?.delete(keyId);
+    if (this.deps.redis && this.entries) {
+      const ttlSeconds = this.deps.config.API_KEY_CACHE_SECONDS;
+      await this.deps.redis.set(this.markerKey(keyId), "1", "EX", ttlSeconds + 60);
+    }
+  }
+}

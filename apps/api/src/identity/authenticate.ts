@@ -1,0 +1,228 @@
+import { verifyToken } from "@clerk/backend";
+import { TokenVerificationErrorReason } from "@clerk/backend/errors";
+import type { Role } from "@zigznote/database";
+import {
+  ForbiddenError,
+  ServiceUnavailableError,
+  UnauthorizedError,
+  type AppError,
+} from "@zigznote/shared";
+import type { NextFunction, Request, RequestHandler, Response } from "express";
+import type { IdentityDeps } from "./deps";
+import type { ApiKeyCache } from "./apiKeyCache";
+import type { AuthContext } from "../http/auth";
+import { scopesForRole } from "../http/scopes";
+import { API_KEY_FAMILY } from "./apiKeyService";
+import { mapClerkRole, upsertMembership, upsertOrganization, upsertUser } from "./identityService";
+import { createApiKeyAuthenticator, type ApiKeyLockout } from "./apiKeyAuth";
+
+/** The claims we read from a Clerk session token, in either of Clerk's layouts. */
+export interface SessionClaims {
+  userId: string;
+  organizationId: string | null;
+  /** Clerk's role key, `org:` prefixed (`org:admin`, `org:member`, custom `org:...`). */
+  organizationRole: string | null;
+  organizationSlug: string | null;
+  issuedAt: Date;
+}
+
+function stringClaim(value: unknown): string | null {
+  return typeof value === "string" && value.length > 0 ? value : null;
+}
+
+/**
+ * Reads user and active organization from a verified payload. Session token v1 has flat
+ * `org_id` / `org_role` / `org_slug`; v2 has `o: { id, rol, slg }` with the role unprefixed.
+ */
+export function readSessionClaims(payload: Record<string, unknown>): SessionClaims {
+  const compact = (typeof payload.o === "object" && payload.o !== null ? payload.o : {}) as Record<
+    string,
+    unknown
+  >;
+  const compactRole = stringClaim(compact.rol);
+  const iat = typeof payload.iat === "number" ? payload.iat : Math.floor(Date.now() / 1000);
+  return {
+    userId: String(payload.sub),
+    organizationId: stringClaim(payload.org_id) ?? stringClaim(compact.id),
+    organizationRole:
+      stringClaim(payload.org_role) ??
+      (compactRole ? (compactRole.startsWith("org:") ? compactRole : `org:${compactRole}`) : null),
+    organizationSlug: stringClaim(payload.org_slug) ?? stringClaim(compact.slg),
+    issuedAt: new Date(iat * 1000),
+  };
+}
+
+function tokenError(error: unknown): AppError {
+  // Read by shape: the SDK's entry points bundle their own copies of the error class.
+  const reason =
+    typeof error === "object" && error !== null
+      ? (error as { reason?: unknown }).reason
+      : undefined;
+  switch (reason) {
+    case TokenVerificationErrorReason.TokenExpired:
+      return new UnauthorizedError("The session token has expired", { code: "TOKEN_EXPIRED" });
+    case TokenVerificationErrorReason.TokenNotActiveYet:
+    case TokenVerificationErrorReason.TokenIatInTheFuture:
+      return new UnauthorizedError("The session token is not valid yet", {
+        code: "TOKEN_NOT_YET_VALID",
+      });
+    case TokenVerificationErrorReason.TokenInvalidAuthorizedParties:
+      return new UnauthorizedError("The session token was issued for another application", {
+        code: "INVALID_AUTHORIZED_PARTY",
+      });
+    case TokenVerificationErrorReason.RemoteJWKFailedToLoad:
+    case TokenVerificationErrorReason.RemoteJWKInvalid:
+      return new ServiceUnavailableError("Could not load Clerk's signing keys", {
+        retryAfterSeconds: 5,
+      });
+    default:
+      return new UnauthorizedError("The session token is invalid", { code: "INVALID_TOKEN" });
+  }
+}
+
+/** Verifies a Clerk session JWT and returns the local organization/user it stands for. */
+function createSessionAuthenticator(ctx: IdentityDeps): (token: string) => Promise<AuthContext> {
+  const { config } = ctx;
+  return async (token) => {
+    if (!config.CLERK_JWT_KEY && !config.CLERK_SECRET_KEY) {
+      throw new UnauthorizedError(
+        "Session tokens are not accepted: Clerk is not configured on this server",
+        { code: "SESSION_AUTH_NOT_CONFIGURED" },
+      );
+    }
+    let payload: Record<string, unknown>;
+    try {
+      // With CLERK_JWT_KEY no network call is made; the secret key fetches (and caches) JWKS.
+      payload = await verifyToken(token, {
+        jwtKey: config.CLERK_JWT_KEY,
+        secretKey: config.CLERK_SECRET_KEY,
+        authorizedParties:
+          config.CLERK_AUTHORIZED_PARTIES.length > 0
+            ? [...config.CLERK_AUTHORIZED_PARTIES]
+            : undefined,
+      });
+    } catch (error) {
+      throw tokenError(error);
+    }
+    const claims = readSessionClaims(payload);
+    if (!claims.organizationId) {
+      throw new ForbiddenError("Select an organization: this session has no active organization", {
+        code: "NO_ACTIVE_ORGANIZATION",
+      });
+    }
+    const role = mapClerkRole(claims.organizationRole);
+    const { userId, organizationId } = await resolveMembership(
+      ctx,
+      { ...claims, organizationId: claims.organizationId },
+      role,
+    );
+    return {
+      kind: "user",
+      organizationId,
+      userId,
+      apiKeyId: null,
+      role,
+      scopes: scopesForRole(role),
+    };
+  };
+}
+
+/**
+ * The local ids of the token's user and organization. Known callers cost one read; the first
+ * request of an unknown user or organization creates the rows with insert-or-keep statements,
+ * so concurrent first requests converge on one row each, and webhook data is never overwritten.
+ * The role comes from the token (Clerk's current truth), not from the local membership copy.
+ */
+async function resolveMembership(
+  ctx: IdentityDeps,
+  claims: SessionClaims & { organizationId: string },
+  role: Role,
+): Promise<{ userId: string; organizationId: string }> {
+  const existing = await ctx.db.membership.findFirst({
+    where: {
+      user: { clerkId: claims.userId },
+      organization: { clerkId: claims.organizationId },
+    },
+    select: {
+      userId: true,
+      organizationId: true,
+      user: { select: { deletedAt: true } },
+      organization: { select: { deletedAt: true } },
+    },
+  });
+  if (existing) {
+    assertActive(existing.user.deletedAt, existing.organization.deletedAt);
+    return { userId: existing.userId, organizationId: existing.organizationId };
+  }
+  const user = await upsertUser(
+    ctx.db,
+    { clerkId: claims.userId, updatedAt: claims.issuedAt },
+    true,
+  );
+  const organization = await upsertOrganization(
+    ctx.db,
+    {
+      clerkId: claims.organizationId,
+      name: claims.organizationSlug ?? claims.organizationId,
+      updatedAt: claims.issuedAt,
+    },
+    true,
+  );
+  assertActive(user.deletedAt, organization.deletedAt);
+  await upsertMembership(
+    ctx.db,
+    { organizationId: organization.id, userId: user.id, role, updatedAt: claims.issuedAt },
+    true,
+  );
+  return { userId: user.id, organizationId: organization.id };
+}
+
+function assertActive(userDeletedAt: Date | null, organizationDeletedAt: Date | null): void {
+  if (userDeletedAt) throw new UnauthorizedError("This user was deleted", { code: "USER_DELETED" });
+  if (organizationDeletedAt) {
+    throw new ForbiddenError("This organization was deleted", { code: "ORGANIZATION_DELETED" });
+  }
+}
+
+export interface AuthenticateOptions {
+  /** Shared lockout counters (tests and benchmarks inspect them); one per app by default. */
+  lockout?: ApiKeyLockout;
+  /** The cache of verified keys; share it with whatever revokes keys (routes/apiKeys). */
+  apiKeyCache?: ApiKeyCache;
+}
+
+/**
+ * Authenticates `/api/v1` requests from `Authorization: Bearer <token>`: a token in the API key
+ * family (`zn_...`) goes through the key check under brute-force protection, anything else is a
+ * Clerk session JWT. Sets `req.auth`; 401 for missing/invalid credentials, 403 without an
+ * active organization, 429 while locked out.
+ */
+export function authenticate(ctx: IdentityDeps, options: AuthenticateOptions = {}): RequestHandler {
+  const authenticateApiKey = createApiKeyAuthenticator(ctx, options.lockout, options.apiKeyCache);
+  const authenticateSession = createSessionAuthenticator(ctx);
+  return async (req: Request, _res: Response, next: NextFunction) => {
+    const header = req.get("authorization");
+    if (!header) {
+      next(
+        new UnauthorizedError("Send Authorization: Bearer <token>", {
+          code: "MISSING_CREDENTIALS",
+        }),
+      );
+      return;
+    }
+    const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+    if (!match?.[1]) {
+      next(
+        new UnauthorizedError("The Authorization header must be `Bearer <token>`", {
+          code: "INVALID_AUTHORIZATION_HEADER",
+        }),
+      );
+      return;
+    }
+    const token = match[1];
+    req.auth = token.startsWith(API_KEY_FAMILY)
+      ? await authenticateApiKey(token, req.ip)
+      : await authenticateSession(token);
+    next();
+  };
+}

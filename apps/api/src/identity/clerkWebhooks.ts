@@ -1,0 +1,283 @@
+import type { Db, Prisma } from "@zigznote/database";
+import { z } from "zod";
+import { checkPlanViolations, type ViolationSettings } from "../billing";
+import type { Clock } from "../lib/clock";
+import {
+  deleteMembership,
+  deleteOrganization,
+  deleteUser,
+  mapClerkRole,
+  upsertMembership,
+  upsertOrganization,
+  upsertUser,
+  userUpsertStatement,
+} from "./identityService";
+import type {
+  StatementHandler,
+  WebhookEvent,
+  WebhookHandlerHooks,
+  WebhookRegistry,
+} from "../webhooks";
+
+/** What the Clerk handlers need besides the transaction. */
+export interface ClerkHandlerDeps {
+  clock: Clock;
+  /** Membership changes re-check the organization's plan violations with these rules. */
+  violations: ViolationSettings;
+}
+
+type ClerkHooks = WebhookHandlerHooks & { deps: ClerkHandlerDeps };
+type ClerkHandler = (
+  event: WebhookEvent,
+  tx: Prisma.TransactionClient,
+  hooks: ClerkHooks,
+) => Promise<void>;
+
+/**
+ * Clerk's user, organization and membership events -> our local copies (identityService).
+ *
+ * Svix delivers them at least once, concurrently and in any order, so each handler is written to
+ * converge: updates carry Clerk's `updated_at` and only apply over older data, deletions are final
+ * (tombstones for users and organizations, `deleted_memberships` for memberships, whose ids Clerk
+ * never reuses), and a membership event may arrive before its user or organization.
+ */
+
+/** Clerk timestamps are milliseconds since the epoch. */
+const epochMs = z.number().int().nonnegative();
+
+/** The envelope of every Clerk webhook: `{ data, object: "event", type, timestamp, instance_id }`. */
+const ClerkEnvelope = z.object({
+  type: z.string(),
+  object: z.literal("event").optional(),
+  timestamp: epochMs.optional(),
+  data: z.unknown(),
+});
+
+const ClerkUser = z.object({
+  id: z.string().min(1),
+  email_addresses: z
+    .array(z.object({ id: z.string(), email_address: z.string() }))
+    .nullish()
+    .transform((list) => list ?? []),
+  primary_email_address_id: z.string().nullish(),
+  first_name: z.string().nullish(),
+  last_name: z.string().nullish(),
+  image_url: z.string().nullish(),
+  updated_at: epochMs,
+});
+
+/** `user.deleted` / `organization.deleted` carry only `{ id, object, deleted: true }`. */
+const ClerkDeleted = z.object({ id: z.string().min(1), deleted: z.boolean().optional() });
+
+const ClerkOrganization = z.object({
+  id: z.string().min(1),
+  name: z.string(),
+  updated_at: epochMs,
+});
+
+const ClerkMembership = z.object({
+  id: z.string().min(1),
+  role: z.string(),
+  organization: ClerkOrganization,
+  public_user_data: z.object({
+    user_id: z.string().min(1),
+    first_name: z.string().nullish(),
+    last_name: z.string().nullish(),
+    image_url: z.string().nullish(),
+  }),
+  updated_at: epochMs,
+});
+
+/** Parses the event's `data` with `schema` (a ZodError fails the delivery: nothing recorded). */
+function dataOf<T extends z.ZodType>(event: WebhookEvent, schema: T): z.infer<T> {
+  return schema.parse(ClerkEnvelope.parse(event.payload).data);
+}
+
+/** When the event happened: Clerk's envelope timestamp, else when we received it. */
+function occurredAt(event: WebhookEvent): Date {
+  const { timestamp } = ClerkEnvelope.parse(event.payload);
+  return timestamp === undefined ? event.receivedAt : new Date(timestamp);
+}
+
+/** user.created / user.updated: one upsert, so it runs as one statement with the claim. */
+const upsertUserFromEvent: StatementHandler = {
+  statement(event, claimed) {
+    const user = dataOf(event, ClerkUser);
+    const primary =
+      user.email_addresses.find((address) => address.id === user.primary_email_address_id) ??
+      user.email_addresses[0];
+    return userUpsertStatement(
+      {
+        clerkId: user.id,
+        email: primary?.email_address ?? null,
+        firstName: user.first_name ?? null,
+        lastName: user.last_name ?? null,
+        imageUrl: user.image_url ?? null,
+        updatedAt: new Date(user.updated_at),
+      },
+      false,
+      claimed,
+    );
+  },
+};
+
+/**
+ * Re-checks the plan violations of organizations whose membership changed, in the event's
+ * transaction: the violation list (and its notices) commits with the change or not at all.
+ * Notices queued here are sent by the outbox after the commit.
+ */
+async function recheckViolations(
+  tx: Db,
+  organizationIds: string[],
+  hooks: ClerkHooks,
+): Promise<void> {
+  if (organizationIds.length === 0) return;
+  const { violations, clock } = hooks.deps;
+  // In id order, so two transactions locking several organizations cannot deadlock.
+  for (const id of [...new Set(organizationIds)].sort()) {
+    await checkPlanViolations(tx, id, clock.now(), violations);
+  }
+}
+
+const deleteUserFromEvent: ClerkHandler = async (event, tx, hooks) => {
+  const { id } = dataOf(event, ClerkDeleted);
+  // The organizations that lose a member, locked (in id order) before their memberships go,
+  // as the membership handlers do, so this and a concurrent membership event cannot deadlock.
+  const affected = await tx.$queryRaw<{ id: string }[]>`
+    SELECT o.id FROM organizations o
+     WHERE o.id IN (SELECT m.organization_id FROM memberships m JOIN users u ON u.id = m.user_id
+                     WHERE u.clerk_id = ${id})
+     ORDER BY o.id
+       FOR UPDATE OF o`;
+  await deleteUser(tx, id, occurredAt(event));
+  await recheckViolations(
+    tx,
+    affected.map((row) => row.id),
+    hooks,
+  );
+};
+
+const upsertOrganizationFromEvent: ClerkHandler = async (event, tx) => {
+  const organization = dataOf(event, ClerkOrganization);
+  await upsertOrganization(tx, {
+    clerkId: organization.id,
+    name: organization.name,
+    updatedAt: new Date(organization.updated_at),
+  });
+};
+
+const deleteOrganizationFromEvent: ClerkHandler = async (event, tx) => {
+  const { id } = dataOf(event, ClerkDeleted);
+  await deleteOrganization(tx, id, occurredAt(event));
+};
+
+/**
+ * Serializes every event of one Clerk membership (created/updated vs deleted), so that a
+ * deletion and a concurrent creation cannot both miss each other.
+ */
+async function lockMembership(db: Db, clerkMembershipId: string): Promise<void> {
+  await db.$executeRaw`
+    SELECT pg_advisory_xact_lock(hashtextextended(${`clerk-membership:${clerkMembershipId}`}, 0))`;
+}
+
+/**
+ * Clerk owns memberships, so a new member over the plan's limit cannot be refused here: the
+ * check below records the `team_members` violation (action notify_admin) and queues the admins'
+ * notice in this transaction. Invitations through our own API are refused up front by
+ * `requireWriteAccess(ctx, "member.add")`.
+ */
+const upsertMembershipFromEvent: ClerkHandler = async (event, tx, hooks) => {
+  const membership = dataOf(event, ClerkMembership);
+  await lockMembership(tx, membership.id);
+  const tombstone = await tx.deletedMembership.findUnique({ where: { clerkId: membership.id } });
+  if (tombstone) return;
+
+  // The event embeds the organization as of its own updated_at: apply it like an update.
+  const organization = await upsertOrganization(tx, {
+    clerkId: membership.organization.id,
+    name: membership.organization.name,
+    updatedAt: new Date(membership.organization.updated_at),
+  });
+  // The user may not have reached us yet: a placeholder that user.created/updated supersedes.
+  const { public_user_data: publicUser } = membership;
+  const user = await upsertUser(
+    tx,
+    {
+      clerkId: publicUser.user_id,
+      firstName: publicUser.first_name ?? null,
+      lastName: publicUser.last_name ?? null,
+      imageUrl: publicUser.image_url ?? null,
+      updatedAt: new Date(membership.updated_at),
+    },
+    true,
+  );
+  // A deleted user's memberships were removed with it (user.deleted): do not bring one back.
+  if (user.deletedAt) return;
+  await upsertMembership(tx, {
+    organizationId: organization.id,
+    userId: user.id,
+    role: mapClerkRole(membership.role),
+    clerkId: membership.id,
+    updatedAt: new Date(membership.updated_at),
+  });
+  if (event.type === "organizationMembership.created") {
+    await recheckViolations(tx, [organization.id], hooks);
+  }
+};
+
+const deleteMembershipFromEvent: ClerkHandler = async (event, tx, hooks) => {
+  const membership = dataOf(event, ClerkMembership);
+  const at = occurredAt(event);
+  await lockMembership(tx, membership.id);
+  // Lock the organization before deleting: creations lock it first too (upsertOrganization), and
+  // the violation check below needs it, so both orders agree and cannot deadlock.
+  const locked = await tx.$queryRaw<{ id: string }[]>`
+    SELECT id FROM organizations WHERE clerk_id = ${membership.organization.id} FOR UPDATE`;
+  await tx.$executeRaw`
+    INSERT INTO deleted_memberships (clerk_id, deleted_at) VALUES (${membership.id}, ${at})
+    ON CONFLICT (clerk_id) DO NOTHING`;
+  await tx.membership.deleteMany({ where: { clerkId: membership.id } });
+  // A membership provisioned from a session token has no Clerk id yet: match it by its pair.
+  const organization = await tx.organization.findUnique({
+    where: { clerkId: membership.organization.id },
+  });
+  const user = await tx.user.findUnique({
+    where: { clerkId: membership.public_user_data.user_id },
+  });
+  if (organization && user) await deleteMembership(tx, organization.id, user.id, at);
+  await recheckViolations(
+    tx,
+    locked.map((row) => row.id),
+    hooks,
+  );
+};
+
+/** The Clerk event types we act on. Others are recorded and acknowledged. */
+export const CLERK_EVENT_HANDLERS: Readonly<Record<string, ClerkHandler | StatementHandler>> = {
+  "user.created": upsertUserFromEvent,
+  "user.updated": upsertUserFromEvent,
+  "user.deleted": deleteUserFromEvent,
+  "organization.created": upsertOrganizationFromEvent,
+  "organization.updated": upsertOrganizationFromEvent,
+  "organization.deleted": deleteOrganizationFromEvent,
+  "organizationMembership.created": upsertMembershipFromEvent,
+  "organizationMembership.updated": upsertMembershipFromEvent,
+  "organizationMembership.deleted": deleteMembershipFromEvent,
+};
+
+/** Registers the Clerk handlers, giving them `deps`. */
+export function registerClerkHandlers(
+  registry: WebhookRegistry,
+  deps: ClerkHandlerDeps,
+): WebhookRegistry {
+  for (const [type, handler] of Object.entries(CLERK_EVENT_HANDLERS)) {
+    registry.register(
+      "clerk",
+      type,
+      typeof handler === "function"
+        ? (event, tx, hooks) => handler(event, tx, { ...hooks, deps })
+        : handler,
+    );
+  }
+  return registry;
+}

@@ -1,0 +1,12 @@
+/**
+ * Identity: who is calling. Clerk sessions (verified without a network call), API keys (hashed,
+ * scoped, cached, brute-force locked out), users, organizations and memberships from Clerk's
+ * webhooks.
+ */
+export { createApiKeyLockout, type ApiKeyLockout } from "./apiKeyAuth";
+export { ApiKeyCache } from "./apiKeyCache";
+export { API_KEY_FAMILY, API_KEY_PREFIX, createApiKey } from "./apiKeyService";
+export { authenticate, readSessionClaims, type AuthenticateOptions } from "./authenticate";
+export { registerClerkHandlers, type ClerkHandlerDeps } from "./clerkWebhooks";
+export type { IdentityDeps } from "./deps";
+export { identityRoutes } from "./routes";

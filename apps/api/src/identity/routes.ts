@@ -1,0 +1,128 @@
+import { NotFoundError } from "@zigznote/shared";
+import { z } from "../http/openapi";
+import { defineRoute, type RouteDefinition } from "../http/route";
+import type { ApiKeyCache } from "./apiKeyCache";
+import { createApiKey, listApiKeys, revokeApiKey } from "./apiKeyService";
+import type { IdentityDeps } from "./deps";
+import {
+  ApiKeyIdParams,
+  ApiKeyListSchema,
+  ApiKeySchema,
+  CreateApiKeyBody,
+  CreatedApiKeySchema,
+  ScopeSchema,
+} from "./schemas";
+
+export const MeSchema = z
+  .object({
+    kind: z.enum(["user", "apiKey"]),
+    organization: z.object({ id: z.uuid(), name: z.string(), clerkId: z.string().nullable() }),
+    user: z.object({ id: z.uuid(), clerkId: z.string(), email: z.string().nullable() }).nullable(),
+    apiKey: z.object({ id: z.uuid(), name: z.string(), prefix: z.string() }).nullable(),
+    role: z.enum(["admin", "member"]).nullable(),
+    scopes: z.array(ScopeSchema),
+  })
+  .openapi("Me");
+
+/**
+ * `/api/v1/me` (who is calling) and `/api/v1/api-keys` (key management: admins only, and only
+ * with a session, so a key cannot mint or revoke keys).
+ */
+export function identityRoutes(
+  deps: Pick<IdentityDeps, "db" | "clock"> & { apiKeyCache: ApiKeyCache },
+): RouteDefinition[] {
+  const { db } = deps;
+  return [
+    defineRoute({
+      method: "get",
+      path: "/api/v1/me",
+      tag: "Identity",
+      summary: "Who is calling: user or API key, organization, role and scopes",
+      responses: { 200: { description: "The caller", schema: MeSchema } },
+      errors: [403],
+      async handler({ auth }, res) {
+        const [organization, user, apiKey] = await Promise.all([
+          db.organization.findUnique({
+            where: { id: auth.organizationId },
+            select: { id: true, name: true, clerkId: true },
+          }),
+          auth.userId
+            ? db.user.findUnique({
+                where: { id: auth.userId },
+                select: { id: true, clerkId: true, email: true },
+              })
+            : null,
+          auth.apiKeyId
+            ? db.apiKey.findUnique({
+                where: { id: auth.apiKeyId },
+                select: { id: true, name: true, prefix: true },
+              })
+            : null,
+        ]);
+        if (!organization) throw new NotFoundError("Organization not found");
+        res.json({
+          kind: auth.kind,
+          organization,
+          user,
+          apiKey,
+          role: auth.role,
+          scopes: auth.scopes,
+        });
+      },
+    }),
+
+    // Creating a key is a write (402 while suspended); revoking one never is refused.
+    defineRoute({
+      method: "post",
+      path: "/api/v1/api-keys",
+      tag: "API keys",
+      summary: "Create an API key (admins; the full key is returned once)",
+      role: "admin",
+      write: "write",
+      body: CreateApiKeyBody,
+      responses: { 201: { description: "Created", schema: CreatedApiKeySchema } },
+      async handler({ body, auth }, res) {
+        const { apiKey, plainKey } = await createApiKey(db, {
+          organizationId: auth.organizationId,
+          createdById: auth.userId,
+          name: body.name,
+          scopes: body.scopes,
+          expiresAt: body.expiresAt ? new Date(body.expiresAt) : null,
+        });
+        res.status(201).json({ ...apiKey, key: plainKey });
+      },
+    }),
+
+    defineRoute({
+      method: "get",
+      path: "/api/v1/api-keys",
+      tag: "API keys",
+      summary: "List the organization's API keys (admins; never the secret)",
+      role: "admin",
+      responses: { 200: { description: "Keys", schema: ApiKeyListSchema } },
+      async handler({ auth }, res) {
+        res.json({ data: await listApiKeys(db, auth.organizationId) });
+      },
+    }),
+
+    defineRoute({
+      method: "delete",
+      path: "/api/v1/api-keys/:id",
+      tag: "API keys",
+      summary: "Revoke an API key (admins; effective on the next request)",
+      role: "admin",
+      params: ApiKeyIdParams,
+      responses: { 200: { description: "Revoked", schema: ApiKeySchema } },
+      errors: [404],
+      async handler({ params, auth }, res) {
+        const revoked = await revokeApiKey(db, {
+          organizationId: auth.organizationId,
+          id: params.id,
+          now: deps.clock.now(),
+        });
+        await deps.apiKeyCache.invalidate(revoked.prefix);
+        res.json(revoked);
+      },
+    }),
+  ];
+}

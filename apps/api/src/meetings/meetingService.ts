@@ -1,0 +1,209 @@
+import type { Meeting, MeetingStatus, PrismaClient } from "@zigznote/database";
+import { ConflictError, NotFoundError, ValidationError } from "@zigznote/shared";
+import type { Clock } from "../lib/clock";
+import { isUuid } from "../lib/ids";
+import { normalizeMeetingUrl } from "./meetingUrl";
+import * as store from "./store";
+
+/**
+ * An organization's meetings. Every function is scoped by `organizationId`: a meeting of another
+ * organization, a soft-deleted one, or an id that is not even a UUID is the same NotFoundError,
+ * so callers cannot probe for ids.
+ */
+
+export interface MeetingDeps {
+  db: PrismaClient;
+  clock: Clock;
+  /**
+   * Called after a meeting is deleted (outside any transaction): the bots feature asks the
+   * meeting's active bot to leave. Best effort: it must not throw.
+   */
+  onMeetingDeleted?(meeting: Meeting): Promise<void>;
+}
+
+export interface MeetingRef {
+  organizationId: string;
+  meetingId: string;
+}
+
+export interface CreateMeetingInput {
+  organizationId: string;
+  createdById?: string | null;
+  title: string;
+  meetingUrl: string;
+  startTime?: Date | null;
+  endTime?: Date | null;
+}
+
+export interface MeetingPatch {
+  title?: string;
+  meetingUrl?: string;
+  startTime?: Date | null;
+  endTime?: Date | null;
+}
+
+export interface UpdateMeetingInput extends MeetingRef {
+  patch: MeetingPatch;
+}
+
+export interface ListMeetingsInput {
+  organizationId: string;
+  limit: number;
+  /** Opaque cursor from a previous page's `nextCursor`. */
+  cursor?: string;
+  status?: MeetingStatus;
+}
+
+export interface MeetingPage {
+  items: Meeting[];
+  /** Pass back as `cursor` for the next page; null on the last page. */
+  nextCursor: string | null;
+}
+
+function meetingNotFound(): NotFoundError {
+  return new NotFoundError("Meeting not found");
+}
+
+function checkTimes(startTime: Date | null | undefined, endTime: Date | null | undefined): void {
+  if (startTime && endTime && endTime < startTime) {
+    throw new ValidationError("endTime must not be before startTime", {
+      fields: [
+        { path: "endTime", message: "endTime must not be before startTime", code: "invalid_range" },
+      ],
+    });
+  }
+}
+
+/** Creates a meeting after validating and normalizing its link. */
+export async function createMeeting(
+  deps: MeetingDeps,
+  input: CreateMeetingInput,
+): Promise<Meeting> {
+  const { platform, normalized } = normalizeMeetingUrl(input.meetingUrl);
+  checkTimes(input.startTime, input.endTime);
+  return store.insertMeeting(deps.db, {
+    organizationId: input.organizationId,
+    createdById: input.createdById ?? null,
+    title: input.title,
+    meetingUrl: input.meetingUrl.trim(),
+    normalizedMeetingUrl: normalized,
+    platform,
+    startTime: input.startTime ?? null,
+    endTime: input.endTime ?? null,
+  });
+}
+
+/** The organization's meeting, or NotFoundError (also for deleted meetings and foreign ids). */
+export async function getMeeting(deps: Pick<MeetingDeps, "db">, ref: MeetingRef): Promise<Meeting> {
+  if (!isUuid(ref.meetingId)) throw meetingNotFound();
+  const meeting = await store.findLiveMeeting(deps.db, ref);
+  if (!meeting) throw meetingNotFound();
+  return meeting;
+}
+
+export function encodeMeetingCursor(meeting: Pick<Meeting, "createdAt" | "id">): string {
+  return Buffer.from(JSON.stringify([meeting.createdAt.toISOString(), meeting.id])).toString(
+    "base64url",
+  );
+}
+
+function decodeMeetingCursor(cursor: string): store.MeetingCursor {
+  try {
+    const value: unknown = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8"));
+    if (Array.isArray(value) && value.length === 2) {
+      const [createdAt, id] = value as unknown[];
+      const date = typeof createdAt === "string" ? new Date(createdAt) : undefined;
+      if (date && !Number.isNaN(date.getTime()) && typeof id === "string" && isUuid(id)) {
+        return { createdAt: date, id };
+      }
+    }
+  } catch {
+    // fall through to the validation error
+  }
+  throw new ValidationError("Invalid cursor: pass back a nextCursor exactly as received", {
+    fields: [{ path: "cursor", message: "Invalid cursor", code: "invalid_cursor" }],
+  });
+}
+
+/**
+ * Newest first, keyset-paginated over (createdAt, id) so that pages neither skip nor repeat
+ * rows when meetings are created meanwhile. Soft-deleted meetings are never listed.
+ */
+export async function listMeetings(
+  deps: Pick<MeetingDeps, "db">,
+  input: ListMeetingsInput,
+): Promise<MeetingPage> {
+  const after = input.cursor === undefined ? undefined : decodeMeetingCursor(input.cursor);
+  const items = await store.findMeetingPage(deps.db, {
+    organizationId: input.organizationId,
+    status: input.status,
+    after,
+    limit: input.limit + 1,
+  });
+  const hasMore = items.length > input.limit;
+  const page = hasMore ? items.slice(0, input.limit) : items;
+  const last = page[page.length - 1];
+  return { items: page, nextCursor: hasMore && last ? encodeMeetingCursor(last) : null };
+}
+
+/**
+ * Updates title, times or link (re-validated and re-normalized). The link cannot change while a
+ * bot is active in the call: the bot's copy of the normalized link is what keeps a second bot
+ * out, so the meeting row is locked and the check and the update happen together.
+ */
+export async function updateMeeting(
+  deps: Pick<MeetingDeps, "db">,
+  input: UpdateMeetingInput,
+): Promise<Meeting> {
+  const { patch } = input;
+  const current = await getMeeting(deps, input);
+  const normalizedUrl =
+    patch.meetingUrl === undefined ? undefined : normalizeMeetingUrl(patch.meetingUrl);
+  checkTimes(
+    patch.startTime === undefined ? current.startTime : patch.startTime,
+    patch.endTime === undefined ? current.endTime : patch.endTime,
+  );
+  const changes: store.MeetingChanges = {
+    ...(patch.title !== undefined ? { title: patch.title } : {}),
+    ...(patch.startTime !== undefined ? { startTime: patch.startTime } : {}),
+    ...(patch.endTime !== undefined ? { endTime: patch.endTime } : {}),
+    ...(normalizedUrl && patch.meetingUrl !== undefined
+      ? {
+          meetingUrl: patch.meetingUrl.trim(),
+          normalizedMeetingUrl: normalizedUrl.normalized,
+          platform: normalizedUrl.platform,
+        }
+      : {}),
+  };
+  const isLinkChange =
+    normalizedUrl !== undefined && normalizedUrl.normalized !== current.normalizedMeetingUrl;
+
+  if (!isLinkChange) {
+    const updated = await store.updateLiveMeeting(deps.db, input, changes);
+    if (!updated) throw meetingNotFound();
+    return updated;
+  }
+  return deps.db.$transaction(async (tx) => {
+    if (!(await store.lockLiveMeeting(tx, input))) throw meetingNotFound();
+    if (await store.hasActiveBot(tx, input.meetingId)) {
+      throw new ConflictError(
+        "The meeting link cannot change while a bot is in the meeting; remove the bot first",
+        { code: "MEETING_HAS_ACTIVE_BOT", details: { meetingId: input.meetingId } },
+      );
+    }
+    return store.updateMeetingRow(tx, input.meetingId, changes);
+  });
+}
+
+/**
+ * Marks the meeting deleted (it disappears from reads at once; the cleanup job purges its
+ * storage later), then lets `onMeetingDeleted` send its bot home. Deleting twice is a
+ * NotFoundError like any unknown id.
+ */
+export async function deleteMeeting(deps: MeetingDeps, ref: MeetingRef): Promise<Meeting> {
+  if (!isUuid(ref.meetingId)) throw meetingNotFound();
+  const meeting = await store.markMeetingDeleted(deps.db, ref, deps.clock.now());
+  if (!meeting) throw meetingNotFound();
+  await deps.onMeetingDeleted?.(meeting);
+  return meeting;
+}

@@ -1,0 +1,119 @@
+import { defineRoute, type RouteDefinition } from "../http/route";
+import { deleteMeeting, type MeetingDeps } from "./meetingService";
+import { createMeeting, getMeeting, listMeetings, updateMeeting } from "./meetingService";
+import {
+  CreateMeetingBody,
+  ListMeetingsQuery,
+  MeetingIdParams,
+  MeetingListSchema,
+  MeetingSchema,
+  toMeetingResponse,
+  UpdateMeetingBody,
+} from "./schemas";
+
+const tag = "Meetings";
+
+/**
+ * `/api/v1/meetings`. Everything is scoped to the caller's organization: another
+ * organization's meeting is a 404, like an unknown id.
+ */
+export function meetingRoutes(deps: MeetingDeps): RouteDefinition[] {
+  return [
+    defineRoute({
+      method: "post",
+      path: "/api/v1/meetings",
+      tag,
+      summary: "Create a meeting (Zoom, Google Meet, Microsoft Teams or Webex link)",
+      scope: "meetings:write",
+      write: "meeting.create",
+      body: CreateMeetingBody,
+      responses: { 201: { description: "Created", schema: MeetingSchema } },
+      async handler({ body, auth }, res) {
+        const meeting = await createMeeting(deps, {
+          organizationId: auth.organizationId,
+          createdById: auth.userId,
+          title: body.title,
+          meetingUrl: body.meetingUrl,
+          startTime: body.startTime ?? null,
+          endTime: body.endTime ?? null,
+        });
+        res.status(201).json(toMeetingResponse(meeting));
+      },
+    }),
+
+    defineRoute({
+      method: "get",
+      path: "/api/v1/meetings",
+      tag,
+      summary: "List the organization's meetings, newest first (cursor pagination)",
+      scope: "meetings:read",
+      query: ListMeetingsQuery,
+      responses: { 200: { description: "A page of meetings", schema: MeetingListSchema } },
+      async handler({ query, auth }, res) {
+        const page = await listMeetings(deps, {
+          organizationId: auth.organizationId,
+          limit: query.limit,
+          cursor: query.cursor,
+          status: query.status,
+        });
+        res.json({ data: page.items.map(toMeetingResponse), nextCursor: page.nextCursor });
+      },
+    }),
+
+    defineRoute({
+      method: "get",
+      path: "/api/v1/meetings/:id",
+      tag,
+      summary: "Get a meeting",
+      scope: "meetings:read",
+      params: MeetingIdParams,
+      responses: { 200: { description: "The meeting", schema: MeetingSchema } },
+      errors: [404],
+      async handler({ params, auth }, res) {
+        res.json(
+          toMeetingResponse(
+            await getMeeting(deps, { organizationId: auth.organizationId, meetingId: params.id }),
+          ),
+        );
+      },
+    }),
+
+    defineRoute({
+      method: "patch",
+      path: "/api/v1/meetings/:id",
+      tag,
+      summary: "Update a meeting's title, times or link (not the link while a bot is in the call)",
+      scope: "meetings:write",
+      write: "write",
+      params: MeetingIdParams,
+      body: UpdateMeetingBody,
+      responses: { 200: { description: "The updated meeting", schema: MeetingSchema } },
+      errors: [404, 409],
+      async handler({ params, body, auth }, res) {
+        const meeting = await updateMeeting(deps, {
+          organizationId: auth.organizationId,
+          meetingId: params.id,
+          patch: body,
+        });
+        res.json(toMeetingResponse(meeting));
+      },
+    }),
+
+    defineRoute({
+      method: "delete",
+      path: "/api/v1/meetings/:id",
+      tag,
+      summary: "Delete a meeting (soft delete; an active bot is asked to leave the call)",
+      scope: "meetings:write",
+      params: MeetingIdParams,
+      responses: { 204: { description: "Deleted" } },
+      errors: [404],
+      async handler({ params, auth }, res) {
+        // The meeting disappears at once; its active bot, if any, is asked to leave (best
+        // effort: if Recall is down the bot stays tracked and its own webhooks still end it).
+        await deleteMeeting(deps, { organizationId: auth.organizationId, meetingId: params.id });
+        res.status(204).end();
+      },
+    }),
+  ];
+}

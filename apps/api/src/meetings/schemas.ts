@@ -1,0 +1,92 @@
+import { MeetingPlatform, MeetingStatus, type Meeting } from "@zigznote/database";
+import { z } from "../http/openapi";
+
+/**
+ * Request and response shapes of `/api/v1/meetings`. The meeting link
+ * is only checked to be a string here: `normalizeMeetingUrl` in the service is the one authority
+ * on what a supported link is, and its ValidationError has the same shape as a zod one.
+ */
+
+const isoDateTime = z.iso
+  .datetime({ offset: true })
+  .transform((value) => new Date(value))
+  .openapi({ type: "string", format: "date-time", example: "2026-11-30T15:00:00Z" });
+
+const title = z.string().trim().min(1, "title must not be empty").max(200);
+const meetingUrl = z
+  .string()
+  .trim()
+  .min(1, "meetingUrl must not be empty")
+  .max(2048)
+  .openapi({ example: "https://us02web.zoom.us/j/85012345678?pwd=abc" });
+
+export const MeetingIdParams = z.object({
+  id: z.uuid().openapi({ param: { name: "id", in: "path" } }),
+});
+
+export const CreateMeetingBody = z
+  .object({
+    title,
+    meetingUrl,
+    startTime: isoDateTime.optional(),
+    endTime: isoDateTime.optional(),
+  })
+  .strict()
+  .openapi("CreateMeeting");
+
+export const UpdateMeetingBody = z
+  .object({
+    title: title.optional(),
+    meetingUrl: meetingUrl.optional(),
+    startTime: isoDateTime.nullable().optional(),
+    endTime: isoDateTime.nullable().optional(),
+  })
+  .strict()
+  .refine((body) => Object.keys(body).length > 0, { message: "Nothing to update" })
+  .openapi("UpdateMeeting");
+
+export const ListMeetingsQuery = z.object({
+  limit: z.coerce.number().int().min(1).max(100).default(20),
+  cursor: z.string().min(1).max(512).optional(),
+  status: z.enum(MeetingStatus).optional(),
+});
+
+export const MeetingSchema = z
+  .object({
+    id: z.uuid(),
+    title: z.string(),
+    meetingUrl: z.string(),
+    platform: z.enum(MeetingPlatform),
+    status: z.enum(MeetingStatus),
+    startTime: z.string().nullable().openapi({ format: "date-time" }),
+    endTime: z.string().nullable().openapi({ format: "date-time" }),
+    createdAt: z.string().openapi({ format: "date-time" }),
+    updatedAt: z.string().openapi({ format: "date-time" }),
+  })
+  .openapi("Meeting");
+
+export const MeetingListSchema = z
+  .object({
+    data: z.array(MeetingSchema),
+    nextCursor: z.string().nullable(),
+  })
+  .openapi("MeetingList");
+
+export type MeetingResponse = z.infer<typeof MeetingSchema>;
+
+const iso = (date: Date | null): string | null => (date ? date.toISOString() : null);
+
+/** The public view of a meeting: no organization, normalized link or deletion columns. */
+export function toMeetingResponse(meeting: Meeting): MeetingResponse {
+  return {
+    id: meeting.id,
+    title: meeting.title,
+    meetingUrl: meeting.meetingUrl,
+    platform: meeting.platform,
+    status: meeting.status,
+    startTime: iso(meeting.startTime),
+    endTime: iso(meeting.endTime),
+    createdAt: meeting.createdAt.toISOString(),
+    updatedAt: meeting.updatedAt.toISOString(),
+  };
+}

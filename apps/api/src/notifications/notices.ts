@@ -1,0 +1,85 @@
+import type { Db, PrismaClient } from "@zigznote/database";
+import { afterCommit } from "../lib/afterCommit";
+import type { Clock } from "../lib/clock";
+import type { Logger } from "../lib/logger";
+import {
+  createLoggingTransport,
+  deliverPendingNotifications,
+  enqueueAdminNotices,
+  type AdminNotice,
+  type DeliveryResult,
+  type NotificationTransport,
+} from "./outbox";
+
+/**
+ * The outbox as the app uses it: `enqueue` writes notices in the caller's transaction and
+ * delivery follows the commit by itself (callers never remember to send), and the minute job
+ * sends whatever was left pending.
+ */
+export interface Notices {
+  transport: NotificationTransport;
+  /**
+   * Queues each notice for every admin of its organization in `db` (the caller's transaction,
+   * or at once) and delivers after the commit. Returns the rows queued.
+   */
+  enqueue(db: Db, notices: AdminNotice[]): Promise<number>;
+  /**
+   * Sends the pending notices. Never rejects (failures are logged and the rows stay pending).
+   * Calls that arrive while a run is in progress make it run once more instead of starting a
+   * second one; other instances may run at the same time (rows are claimed).
+   */
+  deliver(): Promise<void>;
+  /** One delivery run with its figures (the scheduled job). */
+  deliverNow(now: Date): Promise<DeliveryResult>;
+  /** Resolves when no delivery of this app is running (tests, shutdown). */
+  idle(): Promise<void>;
+}
+
+export interface NoticesDeps {
+  db: PrismaClient;
+  clock: Clock;
+  logger: Logger;
+  /** Default: the logging transport. */
+  transport?: NotificationTransport;
+}
+
+export function createNotices(deps: NoticesDeps): Notices {
+  const { db, clock, logger } = deps;
+  const transport = deps.transport ?? createLoggingTransport(logger);
+  let running: Promise<void> | null = null;
+  let isRerunRequested = false;
+
+  function deliver(): Promise<void> {
+    if (running) {
+      isRerunRequested = true;
+      return running;
+    }
+    running = (async () => {
+      try {
+        do {
+          isRerunRequested = false;
+          await deliverPendingNotifications(db, transport, { now: clock.now(), logger });
+        } while (isRerunRequested);
+      } catch (error) {
+        logger.error({ err: error }, "notification delivery run failed; notices stay pending");
+      } finally {
+        running = null;
+      }
+    })();
+    return running;
+  }
+
+  return {
+    transport,
+    async enqueue(tx, notices) {
+      const queued = await enqueueAdminNotices(tx, notices);
+      if (queued > 0) afterCommit(deliver);
+      return queued;
+    },
+    deliver,
+    deliverNow: (now) => deliverPendingNotifications(db, transport, { now, logger }),
+    async idle() {
+      while (running) await running;
+    },
+  };
+}

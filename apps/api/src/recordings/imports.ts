@@ -1,0 +1,174 @@
+/**
+ * Copies provider recordings (Recall's media) into our storage exactly once.
+ *
+ * The webhook that says "recording ready" only enqueues a row (unique per provider recording,
+ * inside the webhook's transaction), so the webhook answers at once and a replayed event queues
+ * nothing new. After commit, and again from a periodic job for retries, `processRecordingImport`
+ * claims the row with a conditional UPDATE (one worker wins; a crashed worker's claim expires),
+ * streams the media into storage and records the storage object, or schedules a retry with
+ * backoff until the attempts run out.
+ */
+import { Readable } from "node:stream";
+import type { Db, PrismaClient, RecordingImport } from "@zigznote/database";
+import pLimit from "p-limit";
+import type { Logger } from "../lib/logger";
+import { storeRecording } from "./recordingService";
+import type { StorageProvider } from "./storage";
+
+export interface MediaLocation {
+  url: string;
+  contentType: string;
+}
+
+/** Where a pending import's media can be downloaded now (download URLs expire: ask each time). */
+export type ResolveMedia = (recordingImport: RecordingImport) => Promise<MediaLocation>;
+
+export interface RecordingImportDeps {
+  db: PrismaClient;
+  storage: StorageProvider;
+  logger: Logger;
+  now: () => Date;
+  resolveMedia: ResolveMedia;
+  maxBytes: number;
+  maxAttempts?: number;
+  /** A claim older than this is presumed dead (worker crashed) and can be taken over. */
+  claimLeaseMs?: number;
+  downloadTimeoutMs?: number;
+}
+
+export interface EnqueueRecordingImportInput {
+  organizationId: string;
+  meetingId: string;
+  botId?: string | null;
+  externalId: string;
+  provider?: string;
+}
+
+/**
+ * Queues the copy, due at `now`, unless it is already queued or done. Returns the new row's id,
+ * or null when there was one already.
+ */
+export async function enqueueRecordingImport(
+  db: Db,
+  input: EnqueueRecordingImportInput,
+  now: Date,
+): Promise<string | null> {
+  const rows = await db.$queryRaw<{ id: string }[]>`
+    INSERT INTO recording_imports
+      (organization_id, meeting_id, bot_id, provider, external_id, next_attempt_at, created_at, updated_at)
+    VALUES (${input.organizationId}::uuid, ${input.meetingId}::uuid, ${input.botId ?? null}::uuid,
+            ${input.provider ?? "recall"}, ${input.externalId}, ${now}, ${now}, ${now})
+    ON CONFLICT (provider, external_id) DO NOTHING
+    RETURNING id`;
+  return rows[0]?.id ?? null;
+}
+
+/** Seconds to wait before attempt `attempts + 1`: 30 s, 2 min, 8 min, ... capped at 1 h. */
+export function retryDelayMs(attempts: number): number {
+  return Math.min(30_000 * 4 ** Math.max(0, attempts - 1), 60 * 60 * 1000);
+}
+
+async function claim(deps: RecordingImportDeps, id: string): Promise<RecordingImport | null> {
+  const now = deps.now();
+  const leaseExpired = new Date(now.getTime() - (deps.claimLeaseMs ?? 15 * 60 * 1000));
+  const claimed = await deps.db.$queryRaw<{ id: string }[]>`
+    UPDATE recording_imports
+       SET status = 'in_progress', attempts = attempts + 1, updated_at = ${now}
+     WHERE id = ${id}::uuid
+       AND ((status = 'pending' AND next_attempt_at <= ${now})
+            OR (status = 'in_progress' AND updated_at < ${leaseExpired}))
+     RETURNING id`;
+  return claimed.length ? deps.db.recordingImport.findUnique({ where: { id } }) : null;
+}
+
+async function download(location: MediaLocation, timeoutMs: number): Promise<Readable> {
+  const response = await fetch(location.url, { signal: AbortSignal.timeout(timeoutMs) });
+  if (!response.ok || !response.body) {
+    await response.body?.cancel();
+    throw new Error(`media download answered ${response.status}`);
+  }
+  return Readable.fromWeb(response.body);
+}
+
+export type ImportOutcome = "done" | "retry_scheduled" | "failed" | "not_claimed";
+
+/** Tries one import now if it is due and nobody else holds it. */
+export async function processRecordingImport(
+  deps: RecordingImportDeps,
+  id: string,
+): Promise<ImportOutcome> {
+  const job = await claim(deps, id);
+  if (!job) return "not_claimed";
+  try {
+    const location = await deps.resolveMedia(job);
+    const body = await download(location, deps.downloadTimeoutMs ?? 10 * 60 * 1000);
+    const object = await storeRecording(deps, {
+      organizationId: job.organizationId,
+      meetingId: job.meetingId,
+      body,
+      contentType: location.contentType,
+      maxBytes: deps.maxBytes,
+      source: "recall",
+    });
+    await deps.db.recordingImport.update({
+      where: { id },
+      data: { status: "done", storageObjectId: object.id, lastError: null },
+    });
+    deps.logger.info(
+      { importId: id, meetingId: job.meetingId, sizeBytes: object.sizeBytes.toString() },
+      "recording imported",
+    );
+    return "done";
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    const exhausted = job.attempts >= (deps.maxAttempts ?? 6);
+    await deps.db.recordingImport.update({
+      where: { id },
+      data: {
+        status: exhausted ? "failed" : "pending",
+        lastError: message.slice(0, 2000),
+        nextAttemptAt: new Date(deps.now().getTime() + retryDelayMs(job.attempts)),
+      },
+    });
+    deps.logger.warn(
+      { err: error, importId: id, attempts: job.attempts, exhausted },
+      "recording import failed",
+    );
+    return exhausted ? "failed" : "retry_scheduled";
+  }
+}
+
+/** The periodic pass: every due import, in batches, a few at a time. Returns imports completed. */
+export async function processDueRecordingImports(
+  deps: RecordingImportDeps,
+  options: { batchSize: number; concurrency: number },
+): Promise<{ done: number; attempted: number }> {
+  const limit = pLimit(options.concurrency);
+  const seen = new Set<string>();
+  let done = 0;
+  for (;;) {
+    const now = deps.now();
+    const leaseExpired = new Date(now.getTime() - (deps.claimLeaseMs ?? 15 * 60 * 1000));
+    const due = await deps.db.recordingImport.findMany({
+      where: {
+        OR: [
+          { status: "pending", nextAttemptAt: { lte: now } },
+          { status: "in_progress", updatedAt: { lt: leaseExpired } },
+        ],
+      },
+      select: { id: true },
+      orderBy: { nextAttemptAt: "asc" },
+      take: options.batchSize,
+    });
+    // Every processed row leaves the due set (done, failed, retried later, or held by another
+    // worker); a batch of only rows seen before would mean no progress, so stop there.
+    const fresh = due.filter((row) => !seen.has(row.id));
+    if (fresh.length === 0) break;
+    for (const row of fresh) seen.add(row.id);
+    const outcomes = await Promise.all(
+      fresh.map((row) => limit(() => processRecordingImport(deps, row.id))),
+    );
+    done += outcomes.filter((outcome) => outcome === "done").length;
+  }
+  return { done, attempted: seen.size };
+}

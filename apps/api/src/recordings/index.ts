@@ -1,0 +1,23 @@
+/** Recordings: storage, uploads and downloads, Recall media imports, usage and the purge job. */
+export {
+  enqueueRecordingImport,
+  processDueRecordingImports,
+  processRecordingImport,
+  retryDelayMs,
+  type MediaLocation,
+  type RecordingImportDeps,
+  type ResolveMedia,
+} from "./imports";
+export { cleanupOrphanedStorage, type StoragePurgeDeps } from "./purge";
+export {
+  deleteRecording,
+  findRecording,
+  RECORDING_CONTENT_TYPES,
+  replaceRecording,
+  storeRecording,
+  type RecordingDeps,
+  type RecordingStoreDeps,
+} from "./recordingService";
+export { recordingRoutes } from "./routes";
+export { LocalDiskStorage, newStorageKey, type StorageProvider } from "./storage";
+export { getUsage, startOfUtcMonth, type Usage } from "./usage";

@@ -1,0 +1,194 @@
+import type { Readable } from "node:stream";
+import type { Db, Prisma, PrismaClient, StorageObject } from "@zigznote/database";
+import { NotFoundError, UnsupportedMediaTypeError } from "@zigznote/shared";
+import { transaction } from "../lib/afterCommit";
+import type { Logger } from "../lib/logger";
+import { newStorageKey, type ByteRange, type StorageProvider } from "./storage";
+
+/** Media types accepted as recordings. */
+export const RECORDING_CONTENT_TYPES = [
+  "video/mp4",
+  "video/webm",
+  "video/quicktime",
+  "audio/mpeg",
+  "audio/mp4",
+  "audio/wav",
+  "audio/webm",
+  "audio/ogg",
+] as const;
+
+/** Where recordings are stored: their rows and their bytes. */
+export interface RecordingStoreDeps {
+  db: PrismaClient;
+  storage: StorageProvider;
+  logger: Logger;
+}
+
+export interface RecordingDeps extends RecordingStoreDeps {
+  /**
+   * Runs in the transaction that deletes an organization's stored objects: billing re-checks
+   * the plan's storage limit there, so freed storage resolves a violation at once.
+   */
+  onStorageFreed(tx: Prisma.TransactionClient, organizationId: string): Promise<void>;
+}
+
+export interface StoreRecordingInput {
+  organizationId: string;
+  meetingId: string;
+  body: Readable;
+  contentType: string;
+  maxBytes: number;
+  source?: "upload" | "recall";
+}
+
+async function findMeeting(db: Db, organizationId: string, meetingId: string) {
+  const meeting = await db.meeting.findFirst({
+    where: { id: meetingId, organizationId, deletedAt: null },
+    select: { id: true },
+  });
+  if (!meeting) throw new NotFoundError("Meeting not found");
+  return meeting;
+}
+
+/** The content type without parameters, lower-cased, if it is one we accept (else 415). */
+export function parseRecordingContentType(header: string | undefined): string {
+  const type = (header ?? "").split(";")[0]!.trim().toLowerCase();
+  if (!(RECORDING_CONTENT_TYPES as readonly string[]).includes(type)) {
+    throw new UnsupportedMediaTypeError(
+      `Unsupported recording content type "${type || "(none)"}"`,
+      { details: { accepted: [...RECORDING_CONTENT_TYPES] } },
+    );
+  }
+  return type;
+}
+
+/**
+ * Streams a recording into storage and makes it the meeting's recording. Order matters:
+ * 1. the bytes go to a new, random key (nothing visible changes while they arrive);
+ * 2. one transaction records the new object and drops the old rows;
+ * 3. only after that commit are the old files deleted.
+ * A failure at 1 leaves nothing; at 2 the new file is deleted; at 3 a leftover file is logged
+ * (it is no longer referenced, so usage is already right).
+ */
+export async function storeRecording(
+  deps: RecordingStoreDeps,
+  input: StoreRecordingInput,
+): Promise<StorageObject> {
+  return (await replaceRecording(deps, input)).object;
+}
+
+/** `storeRecording`, also saying how many earlier recordings it replaced (PUT: 201 vs 200). */
+export async function replaceRecording(
+  deps: RecordingStoreDeps,
+  input: StoreRecordingInput,
+): Promise<{ object: StorageObject; replaced: number }> {
+  await findMeeting(deps.db, input.organizationId, input.meetingId);
+  const key = newStorageKey(input.organizationId);
+  const stored = await deps.storage.put(key, input.body, { maxBytes: input.maxBytes });
+
+  let created: StorageObject;
+  let replaced: { key: string }[];
+  try {
+    [created, replaced] = await deps.db.$transaction(async (tx) => {
+      // Lock the meeting row so two concurrent uploads replace each other in order.
+      const locked = await tx.$queryRaw<{ id: string }[]>`
+        SELECT id FROM meetings
+         WHERE id = ${input.meetingId}::uuid AND organization_id = ${input.organizationId}::uuid
+           AND deleted_at IS NULL
+         FOR UPDATE`;
+      if (locked.length === 0) throw new NotFoundError("Meeting not found");
+      const old = await tx.storageObject.findMany({
+        where: { meetingId: input.meetingId, kind: "recording" },
+        select: { id: true, key: true },
+      });
+      if (old.length > 0)
+        await tx.storageObject.deleteMany({ where: { id: { in: old.map((o) => o.id) } } });
+      const row = await tx.storageObject.create({
+        data: {
+          organizationId: input.organizationId,
+          meetingId: input.meetingId,
+          key,
+          kind: "recording",
+          source: input.source ?? "upload",
+          contentType: input.contentType,
+          sizeBytes: BigInt(stored.sizeBytes),
+          sha256: stored.sha256,
+        },
+      });
+      return [row, old] as const;
+    });
+  } catch (error) {
+    await deps.storage.delete(key).catch((cleanupError: unknown) => {
+      deps.logger.error({ err: cleanupError, key }, "could not delete an unrecorded upload");
+    });
+    throw error;
+  }
+
+  for (const old of replaced) {
+    await deps.storage.delete(old.key).catch((error: unknown) => {
+      deps.logger.error({ err: error, key: old.key }, "could not delete a replaced recording");
+    });
+  }
+  return { object: created, replaced: replaced.length };
+}
+
+/** The meeting's current recording row. NotFoundError for another organization's meeting. */
+export async function findRecording(
+  deps: Pick<RecordingDeps, "db">,
+  organizationId: string,
+  meetingId: string,
+): Promise<StorageObject> {
+  await findMeeting(deps.db, organizationId, meetingId);
+  const object = await deps.db.storageObject.findFirst({
+    where: { meetingId, organizationId, kind: "recording" },
+    orderBy: { createdAt: "desc" },
+  });
+  if (!object) throw new NotFoundError("This meeting has no recording");
+  return object;
+}
+
+/** The bytes of a recording row (all, or the inclusive `range`), streamed from storage. */
+export async function readRecording(
+  deps: Pick<RecordingDeps, "storage">,
+  object: StorageObject,
+  range?: ByteRange,
+): Promise<{ body: Readable; sizeBytes: number }> {
+  return deps.storage.get(object.key, range);
+}
+
+/** The meeting's current recording, streamed. NotFoundError for another organization's meeting. */
+export async function openRecording(
+  deps: RecordingStoreDeps,
+  organizationId: string,
+  meetingId: string,
+): Promise<{ object: StorageObject; body: Readable; sizeBytes: number }> {
+  const object = await findRecording(deps, organizationId, meetingId);
+  const { body, sizeBytes } = await readRecording(deps, object);
+  return { object, body, sizeBytes };
+}
+
+/**
+ * Deletes the meeting's recording: the files first, then the rows. The rows are the record of
+ * what must be deleted, so a failure in between is finished by a retry (deleting a missing file
+ * is not an error) and no file is ever left without a row pointing at it. The organization's
+ * plan violations are re-checked in the transaction that deletes the rows.
+ */
+export async function deleteRecording(
+  deps: RecordingDeps,
+  organizationId: string,
+  meetingId: string,
+): Promise<number> {
+  await findMeeting(deps.db, organizationId, meetingId);
+  const objects = await deps.db.storageObject.findMany({
+    where: { meetingId, organizationId, kind: "recording" },
+    select: { id: true, key: true },
+  });
+  if (objects.length === 0) throw new NotFoundError("This meeting has no recording");
+  for (const object of objects) await deps.storage.delete(object.key);
+  // Freed storage may resolve a storage violation: re-checked with the rows' deletion, at once.
+  await transaction(deps.db, async (tx) => {
+    await tx.storageObject.deleteMany({ where: { id: { in: objects.map((o) => o.id) } } });
+    await deps.onStorageFreed(tx, organizationId);
+  });
+  return objects.length;
+}

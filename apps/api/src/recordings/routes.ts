@@ -1,0 +1,209 @@
+import { PassThrough } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { AppError, BadRequestError, PayloadTooLargeError } from "@zigznote/shared";
+import type { Request } from "express";
+import { defineRoute, type RouteDefinition } from "../http/route";
+import { MeetingIdParams } from "../meetings";
+import {
+  deleteRecording,
+  findRecording,
+  parseRecordingContentType,
+  readRecording,
+  replaceRecording,
+  type RecordingDeps,
+} from "./recordingService";
+import { recordingBodyContent, RecordingSchema, toRecordingResponse } from "./schemas";
+import type { ByteRange } from "./storage";
+
+const tag = "Recordings";
+
+const EXTENSIONS: Record<string, string> = {
+  "video/mp4": "mp4",
+  "video/webm": "webm",
+  "video/quicktime": "mov",
+  "audio/mpeg": "mp3",
+  "audio/mp4": "m4a",
+  "audio/wav": "wav",
+  "audio/webm": "weba",
+  "audio/ogg": "ogg",
+};
+
+/**
+ * The request body as a stream that storage may destroy without destroying the request: when
+ * the upload is refused half-way, the connection must survive long enough to carry the 413.
+ * A client that disconnects mid-upload fails the stream, so nothing is stored.
+ */
+function uploadStream(req: Request): { body: PassThrough; detach: () => void } {
+  const body = new PassThrough();
+  const abort = () => {
+    if (!req.complete) {
+      body.destroy(new BadRequestError("The upload was interrupted", { code: "UPLOAD_ABORTED" }));
+    }
+  };
+  req.on("close", abort);
+  req.on("error", abort);
+  req.pipe(body);
+  return {
+    body,
+    detach: () => {
+      req.off("close", abort);
+      req.off("error", abort);
+      req.unpipe(body);
+    },
+  };
+}
+
+/** How long a refused upload's remaining body is read and discarded before the socket is cut. */
+const REFUSED_UPLOAD_DRAIN_MS = 5000;
+
+/**
+ * After refusing an upload whose body is not fully read: discard the rest for a while, then cut
+ * the connection. Closing at once would reset the socket under a client that is still sending,
+ * and a reset can make it lose the error answer it has not read yet.
+ */
+function discardRestOfUpload(req: Request): void {
+  if (req.complete) return;
+  const timer = setTimeout(() => req.socket.destroy(), REFUSED_UPLOAD_DRAIN_MS);
+  timer.unref();
+  const stop = () => clearTimeout(timer);
+  req.once("end", stop);
+  req.once("close", stop);
+  req.resume();
+}
+
+/** The single byte range to serve, or undefined for the whole object (416 when unsatisfiable). */
+function requestedRange(
+  req: Request,
+  size: number,
+  etag: string | undefined,
+): ByteRange | undefined {
+  if (!req.get("range") || size === 0) return undefined;
+  // If-Range names the version the client holds; another version means the whole object.
+  const ifRange = req.get("if-range");
+  if (ifRange !== undefined && ifRange !== etag) return undefined;
+  const parsed = req.range(size, { combine: true });
+  if (parsed === -1) {
+    throw new AppError(416, "The requested range is not satisfiable", {
+      code: "RANGE_NOT_SATISFIABLE",
+      details: {
+        sizeBytes: size,
+      },
+    });
+  }
+  // Malformed, or several ranges: RFC 9110 lets a server answer with the whole object.
+  if (parsed === -2 || parsed === undefined || parsed.type !== "bytes" || parsed.length !== 1) {
+    return undefined;
+  }
+  return parsed[0];
+}
+
+/** `/api/v1/meetings/:id/recording`: the meeting's recording, streamed both ways. */
+export function recordingRoutes(deps: RecordingDeps & { maxBytes: number }): RouteDefinition[] {
+  return [
+    defineRoute({
+      method: "put",
+      path: "/api/v1/meetings/:id/recording",
+      tag,
+      summary: "Upload the meeting's recording (raw media body, streamed; replaces an earlier one)",
+      scope: "meetings:write",
+      write: "recording.create",
+      params: MeetingIdParams,
+      rawBody: { required: true, content: recordingBodyContent },
+      responses: {
+        200: { description: "Stored, replacing the earlier recording", schema: RecordingSchema },
+        201: { description: "Stored", schema: RecordingSchema },
+      },
+      errors: [404, 413, 415],
+      async handler({ params, auth }, res, req) {
+        const { maxBytes } = deps;
+        let detach: (() => void) | undefined;
+        try {
+          const contentType = parseRecordingContentType(req.get("content-type"));
+          const declared = Number(req.get("content-length") ?? Number.NaN);
+          if (declared > maxBytes) {
+            throw new PayloadTooLargeError(
+              `Recording is larger than the limit of ${maxBytes} bytes`,
+              { details: { maxBytes, contentLength: declared } },
+            );
+          }
+          const upload = uploadStream(req);
+          detach = upload.detach;
+          const { object, replaced } = await replaceRecording(deps, {
+            organizationId: auth.organizationId,
+            meetingId: params.id,
+            body: upload.body,
+            contentType,
+            maxBytes,
+          });
+          res.status(replaced > 0 ? 200 : 201).json(toRecordingResponse(object));
+        } catch (error) {
+          detach?.();
+          discardRestOfUpload(req);
+          throw error;
+        } finally {
+          detach?.();
+        }
+      },
+    }),
+
+    defineRoute({
+      method: "get",
+      path: "/api/v1/meetings/:id/recording",
+      tag,
+      summary: "Download the meeting's recording (supports a single byte Range)",
+      scope: "meetings:read",
+      params: MeetingIdParams,
+      responses: {
+        200: { description: "The recording", content: recordingBodyContent },
+        206: { description: "The requested byte range", content: recordingBodyContent },
+      },
+      errors: [404, 416],
+      async handler({ params, auth }, res, req) {
+        const { id } = params;
+        const object = await findRecording(deps, auth.organizationId, id);
+        const size = Number(object.sizeBytes);
+        const etag = object.sha256 ? `"${object.sha256}"` : undefined;
+        const range = requestedRange(req, size, etag);
+        const { body, sizeBytes } = await readRecording(deps, object, range);
+        if (sizeBytes !== size) {
+          body.destroy();
+          throw new Error(
+            `stored size ${sizeBytes} of ${object.id} differs from its row (${size})`,
+          );
+        }
+        res.status(range ? 206 : 200);
+        res.setHeader("Content-Type", object.contentType);
+        res.setHeader("Content-Length", String(range ? range.end - range.start + 1 : size));
+        res.setHeader("Accept-Ranges", "bytes");
+        if (range) res.setHeader("Content-Range", `bytes ${range.start}-${range.end}/${size}`);
+        if (etag) res.setHeader("ETag", etag);
+        res.setHeader("Cache-Control", "private, no-cache");
+        res.setHeader(
+          "Content-Disposition",
+          `attachment; filename="recording-${id}.${EXTENSIONS[object.contentType] ?? "bin"}"`,
+        );
+        try {
+          await pipeline(body, res);
+        } catch (error) {
+          // Headers are gone: the client sees a cut-off body (or it hung up itself).
+          deps.logger.info({ err: error, meetingId: id }, "recording download did not complete");
+        }
+      },
+    }),
+
+    defineRoute({
+      method: "delete",
+      path: "/api/v1/meetings/:id/recording",
+      tag,
+      summary: "Delete the meeting's recording",
+      scope: "meetings:write",
+      params: MeetingIdParams,
+      responses: { 204: { description: "Deleted" } },
+      errors: [404],
+      async handler({ params, auth }, res) {
+        await deleteRecording(deps, auth.organizationId, params.id);
+        res.status(204).end();
+      },
+    }),
+  ];
+}

@@ -1,0 +1,162 @@
+import type { AppContext } from "../context";
+import { z } from "../http/openapi";
+import { defineRoute, type RouteDefinition } from "../http/route";
+import { JOB_SCHEDULES, nextRunOf } from "../jobs";
+import { API_VERSION } from "../version";
+
+const DependencyState = z.object({
+  status: z.enum(["up", "down", "not_configured"]),
+  latencyMs: z.number().optional(),
+  error: z.string().optional(),
+});
+
+export const HealthSchema = z
+  .object({
+    status: z.enum(["ok", "degraded", "unavailable"]),
+    version: z.string(),
+    uptimeSeconds: z.number(),
+    checks: z.object({ database: DependencyState, redis: DependencyState }),
+  })
+  .openapi("Health");
+
+const JobRunSchema = z.object({
+  startedAt: z.string(),
+  finishedAt: z.string().nullable(),
+  outcome: z.enum(["running", "succeeded", "failed", "skipped"]),
+  rowsAffected: z.number(),
+  error: z.string().nullable(),
+  instanceId: z.string().nullable(),
+});
+
+export const JobsHealthSchema = z
+  .object({
+    enabled: z.boolean().openapi({ description: "Whether this instance schedules jobs" }),
+    timezone: z.string(),
+    jobs: z.array(
+      z.object({
+        name: z.string(),
+        schedule: z.string(),
+        description: z.string(),
+        lastRun: JobRunSchema.nullable(),
+        nextRunAt: z.string(),
+      }),
+    ),
+  })
+  .openapi("JobsHealth");
+
+type DependencyState = z.infer<typeof DependencyState>;
+
+async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function probe(check: () => Promise<unknown>): Promise<DependencyState> {
+  const started = performance.now();
+  try {
+    await withTimeout(check(), 2_000);
+    return { status: "up", latencyMs: Math.round((performance.now() - started) * 10) / 10 };
+  } catch (error) {
+    // The reason helps operators; it carries no credentials (connection strings are not in it).
+    return {
+      status: "down",
+      error: error instanceof Error ? error.message.split("\n")[0] : "unknown",
+    };
+  }
+}
+
+/** `/health` (liveness and dependencies) and `/health/jobs` (each job's last and next run). */
+export function healthRoutes(
+  ctx: Pick<AppContext, "db" | "redis" | "clock" | "config">,
+): RouteDefinition[] {
+  const startedAt = Date.now();
+  return [
+    defineRoute({
+      method: "get",
+      path: "/health",
+      tag: "Operations",
+      auth: "none",
+      summary: "Liveness and dependency state",
+      description:
+        "200 while the database answers (Redis down only degrades); 503 when it does not.",
+      responses: {
+        200: { description: "Serving", schema: HealthSchema },
+        503: { description: "Database unreachable", schema: HealthSchema },
+      },
+      async handler(_input, res) {
+        const [database, redis] = await Promise.all([
+          probe(() => ctx.db.$queryRaw`SELECT 1`),
+          ctx.redis
+            ? probe(() => ctx.redis!.ping())
+            : Promise.resolve<DependencyState>({ status: "not_configured" }),
+        ]);
+        const status =
+          database.status !== "up" ? "unavailable" : redis.status === "down" ? "degraded" : "ok";
+        res.status(status === "unavailable" ? 503 : 200).json({
+          status,
+          version: API_VERSION,
+          uptimeSeconds: Math.round((Date.now() - startedAt) / 1000),
+          checks: { database, redis },
+        });
+      },
+    }),
+
+    defineRoute({
+      method: "get",
+      path: "/health/jobs",
+      tag: "Operations",
+      auth: "none",
+      summary: "Each scheduled job's last run (any instance) and next run",
+      responses: { 200: { description: "Job state", schema: JobsHealthSchema } },
+      async handler(_input, res) {
+        const now = ctx.clock.now();
+        const lastRuns = await ctx.db.$queryRaw<
+          {
+            job_name: string;
+            started_at: Date;
+            finished_at: Date | null;
+            outcome: "running" | "succeeded" | "failed" | "skipped";
+            rows_affected: number;
+            error: string | null;
+            instance_id: string | null;
+          }[]
+        >`
+          SELECT DISTINCT ON (job_name) job_name, started_at, finished_at, outcome, rows_affected, error, instance_id
+            FROM job_runs
+           WHERE job_name = ANY(${JOB_SCHEDULES.map((job) => job.name)}::text[])
+           ORDER BY job_name, started_at DESC`;
+        const byName = new Map(lastRuns.map((run) => [run.job_name, run]));
+        res.json({
+          enabled: ctx.config.JOBS_ENABLED,
+          timezone: ctx.config.CRON_TIMEZONE,
+          jobs: JOB_SCHEDULES.map((job) => {
+            const run = byName.get(job.name);
+            return {
+              name: job.name,
+              schedule: job.schedule,
+              description: job.description,
+              lastRun: run
+                ? {
+                    startedAt: run.started_at.toISOString(),
+                    finishedAt: run.finished_at?.toISOString() ?? null,
+                    outcome: run.outcome,
+                    rowsAffected: run.rows_affected,
+                    error: run.error,
+                    instanceId: run.instance_id,
+                  }
+                : null,
+              nextRunAt: nextRunOf(job.schedule, ctx.config.CRON_TIMEZONE, now).toISOString(),
+            };
+          }),
+        });
+      },
+    }),
+  ];
+}

@@ -1,0 +1,119 @@
+import type { IncomingHttpHeaders } from "node:http";
+import { AppError, BadRequestError } from "@zigznote/shared";
+import express, { type RequestHandler } from "express";
+import { defineRoute, type RouteDefinition } from "../http/route";
+import type { Clock } from "../lib/clock";
+import { WebhookInProgressError } from "./idempotency";
+import type { WebhookProcessor } from "./processor";
+import { WEBHOOK_PROVIDERS, type WebhookProvider } from "./registry";
+import { WEBHOOK_SIGNATURES, WebhookAckSchema, WebhookBodySchema } from "./schemas";
+import {
+  createStripeVerifier,
+  createSvixVerifier,
+  webhookNotConfigured,
+  type VerifiedDelivery,
+} from "./verify";
+
+type Verifier = (rawBody: Buffer, headers: IncomingHttpHeaders) => VerifiedDelivery;
+
+/** Where each provider puts the event type in its (verified) body. */
+const TYPE_FIELD: Record<WebhookProvider, string> = {
+  stripe: "type",
+  clerk: "type",
+  recall: "event",
+};
+
+function eventTypeOf(provider: WebhookProvider, payload: unknown): string {
+  const type =
+    payload && typeof payload === "object"
+      ? (payload as Record<string, unknown>)[TYPE_FIELD[provider]]
+      : undefined;
+  if (typeof type !== "string" || type === "") {
+    throw new BadRequestError(`Webhook body has no "${TYPE_FIELD[provider]}"`, {
+      code: "INVALID_WEBHOOK_EVENT",
+    });
+  }
+  return type;
+}
+
+export interface WebhookRouteDeps {
+  clock: Clock;
+  processor: WebhookProcessor;
+  /** Each provider's signing secret; unset answers 503 WEBHOOK_NOT_CONFIGURED. */
+  secrets: Record<WebhookProvider, string | undefined>;
+  /** Largest body accepted (413 above). */
+  bodyLimit: string;
+}
+
+/**
+ * `POST /webhooks/{stripe,clerk,recall}`. Mounted before the JSON parser: these routes read the
+ * raw bytes (the signature covers them exactly), bounded by WEBHOOK_BODY_LIMIT.
+ */
+export function webhookRoutes(deps: WebhookRouteDeps): RouteDefinition[] {
+  const rawBody = express.raw({ type: () => true, limit: deps.bodyLimit });
+  return WEBHOOK_PROVIDERS.map((provider) => {
+    const secret = deps.secrets[provider];
+    const verify: Verifier | undefined = secret
+      ? provider === "stripe"
+        ? createStripeVerifier(secret)
+        : createSvixVerifier(secret)
+      : undefined;
+    const requireSecret: RequestHandler = (_req, _res, next) => {
+      next(verify ? undefined : webhookNotConfigured(provider));
+    };
+    const { summary, headers } = WEBHOOK_SIGNATURES[provider];
+
+    return defineRoute({
+      method: "post",
+      path: `/webhooks/${provider}`,
+      tag: "Webhooks",
+      auth: "none",
+      summary,
+      description:
+        `Signed by the provider: ${headers} The signature is checked on the raw body ` +
+        "before anything else. Each event takes effect exactly once: a redelivery answers 200 " +
+        "with `duplicate: true`; a failed delivery answers 5xx and records nothing, so the " +
+        "provider's retry is processed. A concurrent redelivery waits for the first one and " +
+        "answers 409 `WEBHOOK_IN_PROGRESS` (retry later) if that takes longer than the lock timeout.",
+      rawBody: { required: true, content: { "application/json": { schema: WebhookBodySchema } } },
+      before: [requireSecret, rawBody],
+      responses: {
+        200: {
+          description: "Processed, already processed, or recorded without a handler",
+          schema: WebhookAckSchema,
+        },
+      },
+      errors: [400, 401, 409, 413, 500, 503],
+      async handler(_input, res, req) {
+        const body: Buffer = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+        // Nothing is read from the body, and nothing stored, before its signature is checked.
+        const { id, payload } = verify!(body, req.headers);
+        const event = {
+          provider,
+          id,
+          type: eventTypeOf(provider, payload),
+          payload,
+          receivedAt: deps.clock.now(),
+        };
+        let outcome;
+        try {
+          outcome = await deps.processor.process(event);
+        } catch (error) {
+          if (error instanceof WebhookInProgressError) throw error;
+          // Logged (with its cause) by the error handler like any 5xx.
+          throw new AppError(
+            500,
+            "The event could not be processed and was not recorded; redeliver it",
+            { code: "WEBHOOK_HANDLER_FAILED", cause: error },
+          );
+        }
+        const ack = WebhookAckSchema.parse({
+          received: true,
+          ...(outcome === "duplicate" ? { duplicate: true } : {}),
+          ...(outcome === "unhandled" ? { handled: false } : {}),
+        });
+        res.status(200).json(ack);
+      },
+    });
+  });
+}
