@@ -1,6 +1,39 @@
 // @ts-check
 import js from "@eslint/js";
+import { createNodeResolver, importX } from "eslint-plugin-import-x";
 import tseslint from "typescript-eslint";
+
+/**
+ * The API's feature folders (apps/api/src/<feature>/). A feature is entered only through its
+ * index.ts: code elsewhere may import `../billing`, never `../billing/violations`. Imports between
+ * features must form no cycle. `http/` (the route kernel) and `lib/` (leaf utilities) belong to
+ * no feature and import none.
+ */
+const FEATURES = [
+  "identity",
+  "meetings",
+  "bots",
+  "recordings",
+  "billing",
+  "notifications",
+  "webhooks",
+  "jobs",
+];
+/**
+ * Which features each one may use (through their index). The table is the dependency rule of
+ * project_docs/ARCHITECTURE.md: it has no cycle, and an import it does not list fails the lint.
+ */
+const USES = {
+  notifications: [],
+  webhooks: [],
+  meetings: [],
+  recordings: ["meetings"],
+  billing: ["recordings", "notifications", "webhooks"],
+  identity: ["billing", "webhooks"],
+  bots: ["meetings", "recordings", "webhooks"],
+  jobs: ["identity", "meetings", "bots", "recordings", "billing", "notifications", "webhooks"],
+};
+const intoFeatureInternals = FEATURES.map((feature) => `**/${feature}/*`);
 
 export default tseslint.config(
   {
@@ -36,6 +69,78 @@ export default tseslint.config(
         { argsIgnorePattern: "^_", varsIgnorePattern: "^_" },
       ],
       "@typescript-eslint/consistent-type-imports": ["error", { fixStyle: "inline-type-imports" }],
+    },
+  },
+  {
+    files: ["apps/api/src/**/*.ts"],
+    ignores: ["**/*.test.ts"],
+    plugins: { "import-x": importX },
+    settings: {
+      "import-x/resolver-next": [createNodeResolver({ extensions: [".ts", ".js", ".json"] })],
+    },
+    rules: {
+      "import-x/no-cycle": ["error", { ignoreExternal: true }],
+    },
+  },
+  // Each feature's files (and the rest of the API's source): other features' internals are out
+  // of reach. One rule setting per file, since a later setting replaces an earlier one.
+  ...[...FEATURES, null].map((owner) => ({
+    files: owner ? [`apps/api/src/${owner}/**/*.ts`] : ["apps/api/src/**/*.ts"],
+    ignores: [
+      "**/*.test.ts",
+      ...(owner ? [] : FEATURES.map((feature) => `apps/api/src/${feature}/**`)),
+    ],
+    rules: {
+      "no-restricted-imports": [
+        "error",
+        {
+          patterns: FEATURES.filter((feature) => feature !== owner)
+            .map((feature) =>
+              owner && !USES[owner].includes(feature)
+                ? {
+                    group: [`**/${feature}`, `**/${feature}/*`],
+                    message: `${owner} does not use ${feature} (see USES in eslint.config.mjs and project_docs/ARCHITECTURE.md).`,
+                  }
+                : {
+                    group: [`**/${feature}/*`, `!**/${feature}/index`],
+                    message: `Import the ${feature} feature through its index ("../${feature}"), not its internals.`,
+                  },
+            )
+            .concat(
+              owner && owner !== "jobs"
+                ? [
+                    {
+                      group: ["**/context", "**/app", "**/server"],
+                      message:
+                        "Features receive their dependencies from the composition root; they do not import it.",
+                    },
+                  ]
+                : [],
+            ),
+        },
+      ],
+    },
+  })),
+  // The kernel and the leaf utilities import no feature and not the composition root.
+  {
+    files: ["apps/api/src/http/**/*.ts", "apps/api/src/lib/**/*.ts"],
+    rules: {
+      "no-restricted-imports": [
+        "error",
+        {
+          patterns: [
+            {
+              group: [
+                ...FEATURES.map((feature) => `**/${feature}`),
+                ...intoFeatureInternals,
+                "**/context",
+                "**/app",
+              ],
+              message: "http/ and lib/ are below every feature: they import none.",
+            },
+          ],
+        },
+      ],
     },
   },
   {
