@@ -43,3 +43,4 @@ export {
   type StartEmbeddedPostgresOptions,
 } from "./embedded";
 export { activeBotSql, isTerminalBotStatus, TERMINAL_BOT_STATUSES } from "./activeBots";
+export { hasSqlState, postgresErrorOf, uniqueViolationOf, type PostgresError } from "./pgErrors";

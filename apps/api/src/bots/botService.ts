@@ -1,6 +1,6 @@
 import { isUuid } from "../lib/ids";
 import {
-  Prisma,
+  uniqueViolationOf,
   type Bot,
   type BotStatus,
   type Db,
@@ -58,24 +58,10 @@ interface ReservationRow {
   meeting_url: string;
 }
 
-/** The unique index a violation names, from P2002 (model API) or P2010 (raw query). */
+/** The unique index a violation names (`""` when unknown), or undefined for other errors. */
 function violatedIndex(error: unknown): string | undefined {
-  if (!(error instanceof Prisma.PrismaClientKnownRequestError)) return undefined;
-  const cause = (
-    error.meta?.driverAdapterError as
-      | {
-          cause?: {
-            originalCode?: string;
-            constraint?: { index?: unknown };
-            originalMessage?: string;
-          };
-        }
-      | undefined
-  )?.cause;
-  const isUnique = error.code === "P2002" || cause?.originalCode === "23505";
-  if (!isUnique) return undefined;
-  if (typeof cause?.constraint?.index === "string") return cause.constraint.index;
-  return /unique constraint "([^"]+)"/.exec(cause?.originalMessage ?? error.message)?.[1] ?? "";
+  const violation = uniqueViolationOf(error);
+  return violation ? (violation.constraint ?? "") : undefined;
 }
 
 function historyEntry(status: BotStatus, at: Date, source: string, subCode?: string | null) {

@@ -8,7 +8,7 @@ import {
   PayloadTooLargeError,
   ValidationError,
 } from "@zigznote/shared";
-import { Prisma } from "@zigznote/database";
+import { Prisma, uniqueViolationOf } from "@zigznote/database";
 import type { ErrorRequestHandler, RequestHandler } from "express";
 import { ZodError } from "zod";
 import type { Logger } from "../lib/logger";
@@ -25,17 +25,10 @@ export function zodToValidationError(error: ZodError): ValidationError {
 }
 
 /** Which unique constraint was hit, as the classic engine or a driver adapter reports it. */
-function uniqueViolationDetails(
-  meta: Record<string, unknown> | undefined,
-): Record<string, unknown> | undefined {
-  const target = meta?.target;
-  if (Array.isArray(target)) return { fields: target.map(String) };
-  const cause = (
-    meta?.driverAdapterError as
-      { cause?: { constraint?: { fields?: unknown; index?: unknown } } } | undefined
-  )?.cause?.constraint;
-  if (Array.isArray(cause?.fields)) return { fields: cause.fields.map(String) };
-  if (typeof cause?.index === "string") return { constraint: cause.index };
+function uniqueViolationDetails(error: unknown): Record<string, unknown> | undefined {
+  const violation = uniqueViolationOf(error);
+  if (violation?.fields) return { fields: violation.fields };
+  if (violation?.constraint) return { constraint: violation.constraint };
   return undefined;
 }
 
@@ -53,7 +46,7 @@ export function toAppError(error: unknown): AppError {
   if (error instanceof Prisma.PrismaClientKnownRequestError) {
     if (error.code === "P2002") {
       return new ConflictError("A resource with the same unique values already exists", {
-        details: uniqueViolationDetails(error.meta),
+        details: uniqueViolationDetails(error),
       });
     }
     if (error.code === "P2025") return new NotFoundError();

@@ -1,6 +1,6 @@
 import { DAY_MS } from "../lib/time";
 import { ConflictError } from "@zigznote/shared";
-import { Prisma, type Db, type PrismaClient } from "@zigznote/database";
+import { hasSqlState, Prisma, type Db, type PrismaClient } from "@zigznote/database";
 
 /**
  * Exactly-once effects for provider webhooks.
@@ -65,11 +65,13 @@ export async function checkAndMarkProcessed(
   eventType: string,
   now: Date = new Date(),
 ): Promise<boolean> {
-  const inserted = await db.$executeRaw`
-    INSERT INTO processed_webhooks (provider, event_id, event_type, processed_at)
-    VALUES (${provider}, ${eventId}, ${eventType}, ${now})
-    ON CONFLICT (provider, event_id) DO NOTHING`;
-  return inserted === 1;
+  const claim = { provider, eventId, eventType };
+  try {
+    return (await db.$executeRaw(claimStatement(claim, now))) === 1;
+  } catch (error) {
+    if (isLockTimeout(error)) throw new WebhookInProgressError(provider, eventId);
+    throw error;
+  }
 }
 
 /** Whether the event's effects are committed (read-only). */
@@ -105,20 +107,21 @@ export async function cleanupOldWebhooks(
 
 /** PostgreSQL's lock_not_available (55P03), as pg raises it or the driver adapter wraps it. */
 export function isLockTimeout(error: unknown): boolean {
-  const seen = new Set<unknown>();
-  let current: unknown = error;
-  while (current && typeof current === "object" && !seen.has(current)) {
-    seen.add(current);
-    const candidate = current as {
-      code?: unknown;
-      originalCode?: unknown;
-      meta?: { driverAdapterError?: unknown };
-      cause?: unknown;
-    };
-    if (candidate.code === "55P03" || candidate.originalCode === "55P03") return true;
-    current = candidate.meta?.driverAdapterError ?? candidate.cause;
-  }
-  return false;
+  return hasSqlState(error, "55P03");
+}
+
+/**
+ * The claim: records the event unless it already is, with this transaction's (or statement's)
+ * lock_timeout set by the same statement, so a concurrent duplicate waits on the unique index for
+ * at most that long. set_config runs when the row is produced, before the insert may have to wait.
+ */
+function claimStatement(claim: WebhookClaim, now: Date, lockTimeoutMs = 5_000): Prisma.Sql {
+  const timeout = `${Math.max(1, Math.round(lockTimeoutMs))}ms`;
+  return Prisma.sql`
+    INSERT INTO processed_webhooks (provider, event_id, event_type, processed_at)
+    SELECT ${claim.provider}, ${claim.eventId}, ${claim.eventType}, ${now}::timestamptz
+    FROM (SELECT set_config('lock_timeout', ${timeout}, true)) AS settings
+    ON CONFLICT (provider, event_id) DO NOTHING`;
 }
 
 /**
@@ -134,19 +137,13 @@ export async function processWebhookStatementOnce(
   effect: (claimed: Prisma.Sql) => Prisma.Sql,
   options: Pick<ProcessWebhookOnceOptions, "now" | "lockTimeoutMs"> = {},
 ): Promise<"processed" | "duplicate"> {
-  const lockTimeoutMs = `${Math.max(1, Math.round(options.lockTimeoutMs ?? 5_000))}ms`;
   const now = options.now ?? new Date();
   const claimed = Prisma.sql`EXISTS (SELECT 1 FROM claim)`;
   try {
     // Data-modifying CTEs all run, once, on one snapshot; `effect` sees the claim's RETURNING rows.
     const rows = await db.$queryRaw<{ claimed: number }[]>`
-      WITH claim AS (
-        INSERT INTO processed_webhooks (provider, event_id, event_type, processed_at)
-        SELECT ${claim.provider}, ${claim.eventId}, ${claim.eventType}, ${now}::timestamptz
-        FROM (SELECT set_config('lock_timeout', ${lockTimeoutMs}, true)) AS settings
-        ON CONFLICT (provider, event_id) DO NOTHING
-        RETURNING 1
-      ), effect AS (${effect(claimed)})
+      WITH claim AS (${claimStatement(claim, now, options.lockTimeoutMs)} RETURNING 1),
+           effect AS (${effect(claimed)})
       SELECT count(*)::int AS claimed FROM claim`;
     return rows[0]?.claimed === 1 ? "processed" : "duplicate";
   } catch (error) {
@@ -166,7 +163,6 @@ export async function processWebhookOnce<T>(
   handler: (tx: Prisma.TransactionClient) => Promise<T>,
   options: ProcessWebhookOnceOptions = {},
 ): Promise<ProcessWebhookOnceResult<T>> {
-  const lockTimeoutMs = `${Math.max(1, Math.round(options.lockTimeoutMs ?? 5_000))}ms`;
   const now = options.now ?? new Date();
   return db.$transaction(
     async (tx) => {
@@ -174,11 +170,7 @@ export async function processWebhookOnce<T>(
       try {
         // The claim, with this transaction's lock_timeout set by the same statement (one round
         // trip): set_config runs when the row is produced, before the insert may have to wait.
-        const inserted = await tx.$executeRaw`
-          INSERT INTO processed_webhooks (provider, event_id, event_type, processed_at)
-          SELECT ${claim.provider}, ${claim.eventId}, ${claim.eventType}, ${now}::timestamptz
-          FROM (SELECT set_config('lock_timeout', ${lockTimeoutMs}, true)) AS settings
-          ON CONFLICT (provider, event_id) DO NOTHING`;
+        const inserted = await tx.$executeRaw(claimStatement(claim, now, options.lockTimeoutMs));
         claimed = inserted === 1;
       } catch (error) {
         if (isLockTimeout(error)) throw new WebhookInProgressError(claim.provider, claim.eventId);
