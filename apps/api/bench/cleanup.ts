@@ -17,7 +17,7 @@ import { mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
-import { createPrismaClient } from "@zigznote/database";
+import { activeBotSql, createPrismaClient } from "@zigznote/database";
 import { DEFAULT_TEST_DATABASE_URL, prepareTestDatabase } from "@zigznote/database/testing";
 import pLimit from "p-limit";
 import { loadConfig } from "../src/config";
@@ -166,7 +166,7 @@ async function main(): Promise<void> {
     started = performance.now();
     const updated = await db.$executeRaw`
       UPDATE bots SET status = 'call_ended', terminal_reason = 'timeout', ended_at = now(), last_status_at = now(), updated_at = now()
-       WHERE status NOT IN ('call_ended', 'done', 'fatal', 'media_expired', 'analysis_done', 'analysis_failed', 'failed')
+       WHERE ${activeBotSql}
          AND last_status_at < now() - interval '2 hours'`;
     const updateMs = performance.now() - started;
     console.log(`baseline single UPDATE: ${updateMs.toFixed(1)} ms for ${updated} rows`);

@@ -1,12 +1,20 @@
+import type { Page } from "@zigznote/shared";
 import { defineRoute, type RouteDefinition } from "../http/route";
-import { deleteMeeting, type MeetingDeps } from "./meetingService";
-import { createMeeting, getMeeting, listMeetings, updateMeeting } from "./meetingService";
+import {
+  createMeeting,
+  deleteMeeting,
+  getMeeting,
+  listMeetings,
+  updateMeeting,
+  type MeetingDeps,
+} from "./meetingService";
 import {
   CreateMeetingBody,
   ListMeetingsQuery,
   MeetingIdParams,
   MeetingListSchema,
   MeetingSchema,
+  type MeetingResponse,
   toMeetingResponse,
   UpdateMeetingBody,
 } from "./schemas";
@@ -56,7 +64,11 @@ export function meetingRoutes(deps: MeetingDeps): RouteDefinition[] {
           cursor: query.cursor,
           status: query.status,
         });
-        res.json({ data: page.items.map(toMeetingResponse), nextCursor: page.nextCursor });
+        const body: Page<MeetingResponse> = {
+          data: page.items.map(toMeetingResponse),
+          nextCursor: page.nextCursor,
+        };
+        res.json(body);
       },
     }),
 
