@@ -69,11 +69,14 @@ async function main(): Promise<void> {
   const db = createPrismaClient(databaseUrl, { maxConnections: 10 });
   const ctx: AppContext = buildContext({ config, db });
   const organization = await createOrganization(db);
-  const { apiKey, plainKey } = await createApiKey(db, {
-    organizationId: organization.id,
-    name: "bench",
-    scopes: ["meetings:read"],
-  });
+  const { apiKey, plainKey } = await createApiKey(
+    { db },
+    {
+      organizationId: organization.id,
+      name: "bench",
+      scopes: ["meetings:read"],
+    },
+  );
   const bypass: RequestHandler = (req, _res, next) => {
     req.auth = {
       kind: "apiKey",

@@ -129,12 +129,15 @@ async function main(): Promise<void> {
   const newPhase = async (name: string): Promise<{ phase: Phase; authorization: string }> => {
     // Unlimited plan: thousands of meetings must not trip the free plan's monthly limit.
     const organization = await createOrganization(db, { planSlug: "business" });
-    const { plainKey } = await createApiKey(db, {
-      organizationId: organization.id,
-      name: "bench",
-      scopes: ["bots:write"],
-      expiresAt: null,
-    });
+    const { plainKey } = await createApiKey(
+      { db },
+      {
+        organizationId: organization.id,
+        name: "bench",
+        scopes: ["bots:write"],
+        expiresAt: null,
+      },
+    );
     return {
       authorization: `Bearer ${plainKey}`,
       phase: {

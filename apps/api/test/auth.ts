@@ -112,7 +112,7 @@ export async function createApiKey(
   testApp: TestApp,
   options: { organizationId: string; scopes: readonly Scope[]; name?: string; expiresAt?: Date },
 ): Promise<string> {
-  const { plainKey } = await createApiKeyRow(testApp.ctx.db, {
+  const { plainKey } = await createApiKeyRow(testApp.ctx, {
     organizationId: options.organizationId,
     name: options.name ?? `test key ${uniqueSuffix()}`,
     scopes: options.scopes,

@@ -197,7 +197,7 @@ describe("Clerk user events and first-request provisioning", () => {
 
   /** What the first authenticated request of an unknown user does (identity issue). */
   const firstRequest = (clerkId: string) =>
-    upsertUser(testApp.ctx.db, { clerkId, updatedAt: new Date() }, true);
+    upsertUser(testApp.ctx, { clerkId, updatedAt: new Date(), onlyIfMissing: true });
 
   it.each(["webhook first", "first request first", "concurrently"])(
     "leaves one row with the webhook's data (%s)",

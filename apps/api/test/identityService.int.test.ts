@@ -27,16 +27,23 @@ describe("identityService", () => {
     const orgClerkId = `org_${uniqueSuffix()}`;
     await Promise.all(
       Array.from({ length: 20 }, async (_, i) => {
-        const user = await upsertUser(db, { clerkId: userClerkId, updatedAt: t(i) }, true);
+        const user = await upsertUser(
+          { db },
+          { clerkId: userClerkId, updatedAt: t(i), onlyIfMissing: true },
+        );
         const org = await upsertOrganization(
-          db,
-          { clerkId: orgClerkId, name: "Acme", updatedAt: t(i) },
-          true,
+          { db },
+          { clerkId: orgClerkId, name: "Acme", updatedAt: t(i), onlyIfMissing: true },
         );
         await upsertMembership(
-          db,
-          { organizationId: org.id, userId: user.id, role: "admin", updatedAt: t(i) },
-          true,
+          { db },
+          {
+            organizationId: org.id,
+            userId: user.id,
+            role: "admin",
+            updatedAt: t(i),
+            onlyIfMissing: true,
+          },
         );
       }),
     );
@@ -48,19 +55,18 @@ describe("identityService", () => {
 
   it("applies a newer update and ignores an older one arriving later", async () => {
     const clerkId = `user_${uniqueSuffix()}`;
-    await upsertUser(db, { clerkId, email: "new@example.test", updatedAt: t(20) });
-    const ref = await upsertUser(db, { clerkId, email: "old@example.test", updatedAt: t(10) });
+    await upsertUser({ db }, { clerkId, email: "new@example.test", updatedAt: t(20) });
+    const ref = await upsertUser({ db }, { clerkId, email: "old@example.test", updatedAt: t(10) });
     const after = await db.user.findUniqueOrThrow({ where: { id: ref.id } });
     expect(after.email).toBe("new@example.test");
   });
 
   it("does not let first-request provisioning overwrite webhook data", async () => {
     const clerkId = `org_${uniqueSuffix()}`;
-    await upsertOrganization(db, { clerkId, name: "Real Name", updatedAt: t(5) });
+    await upsertOrganization({ db }, { clerkId, name: "Real Name", updatedAt: t(5) });
     const ref = await upsertOrganization(
-      db,
-      { clerkId, name: "placeholder", updatedAt: t(50) },
-      true,
+      { db },
+      { clerkId, name: "placeholder", updatedAt: t(50), onlyIfMissing: true },
     );
     const org = await db.organization.findUniqueOrThrow({ where: { id: ref.id } });
     expect(org.name).toBe("Real Name");
@@ -68,27 +74,25 @@ describe("identityService", () => {
 
   it("keeps a deleted user deleted when a late update arrives", async () => {
     const clerkId = `user_${uniqueSuffix()}`;
-    await deleteUser(db, clerkId, t(30));
-    const ref = await upsertUser(db, { clerkId, email: "late@example.test", updatedAt: t(10) });
+    await deleteUser({ db }, { clerkId, at: t(30) });
+    const ref = await upsertUser({ db }, { clerkId, email: "late@example.test", updatedAt: t(10) });
     expect(ref.deletedAt).not.toBeNull();
     const user = await db.user.findUniqueOrThrow({ where: { id: ref.id } });
     expect(user.email).toBeNull();
   });
 
   it("does not remove a membership re-created after the deletion event", async () => {
-    const user = await upsertUser(db, { clerkId: `user_${uniqueSuffix()}`, updatedAt: t(0) });
-    const org = await upsertOrganization(db, {
-      clerkId: `org_${uniqueSuffix()}`,
-      name: "X",
-      updatedAt: t(0),
-    });
-    await upsertMembership(db, {
-      organizationId: org.id,
-      userId: user.id,
-      role: "member",
-      updatedAt: t(40),
-    });
-    expect(await deleteMembership(db, org.id, user.id, t(30))).toBe(0);
-    expect(await deleteMembership(db, org.id, user.id, t(45))).toBe(1);
+    const user = await upsertUser({ db }, { clerkId: `user_${uniqueSuffix()}`, updatedAt: t(0) });
+    const org = await upsertOrganization(
+      { db },
+      { clerkId: `org_${uniqueSuffix()}`, name: "X", updatedAt: t(0) },
+    );
+    await upsertMembership(
+      { db },
+      { organizationId: org.id, userId: user.id, role: "member", updatedAt: t(40) },
+    );
+    const pair = { organizationId: org.id, userId: user.id };
+    expect(await deleteMembership({ db }, { ...pair, at: t(30) })).toBe(0);
+    expect(await deleteMembership({ db }, { ...pair, at: t(45) })).toBe(1);
   });
 });

@@ -208,7 +208,7 @@ describe("handler failures", () => {
     const failingFirst: WebhookHandler = async (event, tx) => {
       attempts += 1;
       const { data } = event.payload as { data: { id: string } };
-      await upsertUser(tx, { clerkId: data.id, updatedAt: new Date() }); // must roll back with the claim
+      await upsertUser({ db: tx }, { clerkId: data.id, updatedAt: new Date() }); // must roll back with the claim
       if (attempts === 1) throw new Error("simulated failure after writing");
     };
     const failing = createTestApp({

@@ -11,13 +11,8 @@ import {
 import type { IdentityDeps } from "./deps";
 import { scopesForRole, type Scope } from "../http/scopes";
 import { ApiKeyCache } from "./apiKeyCache";
-import {
-  checkApiKey,
-  claimedKeyId,
-  parseApiKey,
-  touchApiKey,
-  type StoredApiKey,
-} from "./apiKeyService";
+import { checkApiKey, claimedKeyId, parseApiKey, touchApiKey } from "./apiKeyService";
+import type { StoredApiKey } from "./store";
 import type { AuthContext } from "../http/auth";
 
 /**
@@ -210,9 +205,10 @@ export function createApiKeyLockout(ctx: Pick<IdentityDeps, "config" | "redis">)
  */
 export function createApiKeyAuthenticator(
   ctx: IdentityDeps,
-  lockout: ApiKeyLockout = createApiKeyLockout(ctx),
-  cache: ApiKeyCache = new ApiKeyCache(ctx),
+  options: { lockout?: ApiKeyLockout; apiKeyCache?: ApiKeyCache } = {},
 ): (token: string, clientIp: string | undefined) => Promise<AuthContext> {
+  const lockout = options.lockout ?? createApiKeyLockout(ctx);
+  const cache = options.apiKeyCache ?? new ApiKeyCache(ctx);
   return async (token, clientIp) => {
     const address = lockoutAddress(clientIp);
     const keyId = claimedKeyId(token);
@@ -231,12 +227,7 @@ export function createApiKeyAuthenticator(
       throw error;
     }
     if (pairHasFailures) await lockout.recordSuccess(address, keyId);
-    const interval = ctx.config.API_KEY_LAST_USED_INTERVAL_SECONDS;
-    const isDue = !key.lastUsedAt || now.getTime() - key.lastUsedAt.getTime() >= interval * 1000;
-    if (isDue) {
-      await touchApiKey(ctx.db, key, now, interval);
-      cache.noteUsed(key.prefix, now);
-    }
+    if (await touchApiKey(ctx, { key, now })) cache.noteUsed(key.prefix, now);
     return {
       kind: "apiKey",
       organizationId: key.organizationId,

@@ -1,8 +1,6 @@
-import type { Db } from "@zigznote/database";
-import type { Redis } from "ioredis";
 import { LRUCache } from "lru-cache";
-import type { Config } from "../config";
-import { findStoredApiKey, type StoredApiKey } from "./apiKeyService";
+import type { IdentityDeps } from "./deps";
+import { findStoredApiKey, type StoredApiKey } from "./store";
 
 /**
  * Key rows that authenticated recently, so that a busy key costs no database read per request.
@@ -20,7 +18,7 @@ export class ApiKeyCache {
   private generation = 0;
 
   constructor(
-    private readonly deps: { db: Db; redis: Redis | null; config: Config },
+    private readonly deps: Pick<IdentityDeps, "db" | "redis" | "config">,
     maxEntries = 10_000,
   ) {
     const ttlSeconds = deps.config.API_KEY_CACHE_SECONDS;

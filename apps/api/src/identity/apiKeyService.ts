@@ -1,8 +1,12 @@
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import { crc32 } from "node:zlib";
-import type { ApiKey, Db } from "@zigznote/database";
+import type { ApiKey } from "@zigznote/database";
 import { NotFoundError, UnauthorizedError } from "@zigznote/shared";
 import type { Scope } from "../http/scopes";
+import type { ApiKeyCache } from "./apiKeyCache";
+import type { DbDeps, IdentityDeps } from "./deps";
+import * as store from "./store";
+import type { StoredApiKey } from "./store";
 
 /**
  * API keys, in the spirit of GitHub's tokens:
@@ -125,91 +129,52 @@ export interface CreateApiKeyInput {
 
 /** Creates a key and returns it with the plain key, which exists nowhere else afterwards. */
 export async function createApiKey(
-  db: Db,
+  deps: DbDeps,
   input: CreateApiKeyInput,
 ): Promise<{ apiKey: ApiKeyView; plainKey: string }> {
   const keyId = randomBase62(KEY_ID_LENGTH);
   const secret = randomBase62(SECRET_LENGTH);
   // A key id collision (1 in 62^12 per pair) surfaces as P2002 -> 409; not worth a retry loop.
-  const row = await db.apiKey.create({
-    data: {
-      organizationId: input.organizationId,
-      createdById: input.createdById ?? null,
-      name: input.name,
-      prefix: keyId,
-      secretHash: hashSecret(secret),
-      scopes: [...new Set(input.scopes)],
-      expiresAt: input.expiresAt ?? null,
-    },
+  const row = await store.insertApiKey(deps.db, {
+    organizationId: input.organizationId,
+    createdById: input.createdById ?? null,
+    name: input.name,
+    prefix: keyId,
+    secretHash: hashSecret(secret),
+    scopes: [...new Set(input.scopes)],
+    expiresAt: input.expiresAt ?? null,
   });
   return { apiKey: toApiKeyView(row), plainKey: formatApiKey(keyId, secret) };
 }
 
 /** The organization's keys, newest first (revoked and expired ones included, marked as such). */
-export async function listApiKeys(db: Db, organizationId: string): Promise<ApiKeyView[]> {
-  const rows = await db.apiKey.findMany({
-    where: { organizationId },
-    orderBy: [{ createdAt: "desc" }, { id: "asc" }],
-  });
+export async function listApiKeys(
+  deps: DbDeps,
+  input: { organizationId: string },
+): Promise<ApiKeyView[]> {
+  const rows = await store.findApiKeys(deps.db, input.organizationId);
   return rows.map(toApiKeyView);
 }
 
 /**
  * Revokes a key of the organization (404 for another organization's key: its existence is not
- * revealed). Revoking twice keeps the first revocation time.
+ * revealed) and drops the cached copies, so the next request with it fails. Revoking twice
+ * keeps the first revocation time.
  */
 export async function revokeApiKey(
-  db: Db,
-  input: { organizationId: string; id: string; now: Date },
+  deps: Pick<IdentityDeps, "db" | "clock"> & { apiKeyCache: ApiKeyCache },
+  input: { organizationId: string; id: string },
 ): Promise<ApiKeyView> {
-  await db.apiKey.updateMany({
-    where: { id: input.id, organizationId: input.organizationId, revokedAt: null },
-    data: { revokedAt: input.now },
-  });
-  const row = await db.apiKey.findFirst({
-    where: { id: input.id, organizationId: input.organizationId },
-  });
+  await store.markApiKeyRevoked(deps.db, input, deps.clock.now());
+  const row = await store.findOrganizationApiKey(deps.db, input);
   if (!row) throw new NotFoundError("API key not found");
+  await deps.apiKeyCache.invalidate(row.prefix);
   return toApiKeyView(row);
 }
 
 // Compared against when the key id is unknown, so that an unknown id costs the same work as a
 // wrong secret and response times do not tell them apart.
 const DUMMY_HASH = hashSecret("zigznote-no-such-key");
-
-/** What authentication needs of a key row (small enough to cache). */
-export interface StoredApiKey {
-  id: string;
-  organizationId: string;
-  prefix: string;
-  secretHash: string;
-  scopes: string[];
-  lastUsedAt: Date | null;
-  expiresAt: Date | null;
-  revokedAt: Date | null;
-  isOrganizationDeleted: boolean;
-}
-
-/** The key with this public id, or null. */
-export async function findStoredApiKey(db: Db, keyId: string): Promise<StoredApiKey | null> {
-  const row = await db.apiKey.findUnique({
-    where: { prefix: keyId },
-    select: {
-      id: true,
-      organizationId: true,
-      prefix: true,
-      secretHash: true,
-      scopes: true,
-      lastUsedAt: true,
-      expiresAt: true,
-      revokedAt: true,
-      organization: { select: { deletedAt: true } },
-    },
-  });
-  if (!row) return null;
-  const { organization, ...key } = row;
-  return { ...key, isOrganizationDeleted: organization.deletedAt !== null };
-}
 
 /**
  * Checks a parsed key against its stored row. Throws UnauthorizedError: INVALID_API_KEY for
@@ -240,32 +205,19 @@ export function checkApiKey(
   return stored;
 }
 
-/** Parses and checks a presented key against the database (no cache). */
-export async function verifyApiKey(
-  db: Db,
-  input: { token: string; now: Date },
-): Promise<StoredApiKey> {
-  const parsed = parseApiKey(input.token);
-  if (!parsed) throw new UnauthorizedError("Invalid API key", { code: "INVALID_API_KEY" });
-  return checkApiKey(await findStoredApiKey(db, parsed.keyId), parsed, input.now);
-}
-
 /**
- * Records use at most once per `intervalSeconds` per key: the caller passes the `lastUsedAt` it
- * just read, so most requests write nothing, and the guarded UPDATE keeps concurrent
- * instances from writing the same minute twice.
+ * Records use at most once per API_KEY_LAST_USED_INTERVAL_SECONDS per key: the caller passes the
+ * `lastUsedAt` it just read, so most requests write nothing, and the conditional update keeps
+ * concurrent instances from writing the same interval twice. True when a use was due (then
+ * `lastUsedAt` is now, written by this call or a concurrent one).
  */
 export async function touchApiKey(
-  db: Db,
-  key: Pick<StoredApiKey, "id" | "lastUsedAt">,
-  now: Date,
-  intervalSeconds: number,
+  deps: Pick<IdentityDeps, "db" | "config">,
+  input: { key: Pick<StoredApiKey, "id" | "lastUsedAt">; now: Date },
 ): Promise<boolean> {
-  const threshold = new Date(now.getTime() - intervalSeconds * 1000);
+  const { key, now } = input;
+  const threshold = new Date(now.getTime() - deps.config.API_KEY_LAST_USED_INTERVAL_SECONDS * 1000);
   if (key.lastUsedAt && key.lastUsedAt > threshold) return false;
-  const { count } = await db.apiKey.updateMany({
-    where: { id: key.id, OR: [{ lastUsedAt: null }, { lastUsedAt: { lte: threshold } }] },
-    data: { lastUsedAt: now },
-  });
-  return count > 0;
+  await store.markApiKeyUsed(deps.db, { id: key.id, at: now, threshold });
+  return true;
 }

@@ -15,6 +15,7 @@ import { scopesForRole } from "../http/scopes";
 import { API_KEY_FAMILY } from "./apiKeyService";
 import { mapClerkRole, upsertMembership, upsertOrganization, upsertUser } from "./identityService";
 import { createApiKeyAuthenticator, type ApiKeyLockout } from "./apiKeyAuth";
+import { findMembershipByClerkIds } from "./store";
 
 /** The claims we read from a Clerk session token, in either of Clerk's layouts. */
 export interface SessionClaims {
@@ -138,42 +139,33 @@ async function resolveMembership(
   claims: SessionClaims & { organizationId: string },
   role: Role,
 ): Promise<{ userId: string; organizationId: string }> {
-  const existing = await ctx.db.membership.findFirst({
-    where: {
-      user: { clerkId: claims.userId },
-      organization: { clerkId: claims.organizationId },
-    },
-    select: {
-      userId: true,
-      organizationId: true,
-      user: { select: { deletedAt: true } },
-      organization: { select: { deletedAt: true } },
-    },
+  const existing = await findMembershipByClerkIds(ctx.db, {
+    userClerkId: claims.userId,
+    organizationClerkId: claims.organizationId,
   });
   if (existing) {
-    assertActive(existing.user.deletedAt, existing.organization.deletedAt);
+    assertActive(existing.userDeletedAt, existing.organizationDeletedAt);
     return { userId: existing.userId, organizationId: existing.organizationId };
   }
-  const user = await upsertUser(
-    ctx.db,
-    { clerkId: claims.userId, updatedAt: claims.issuedAt },
-    true,
-  );
-  const organization = await upsertOrganization(
-    ctx.db,
-    {
-      clerkId: claims.organizationId,
-      name: claims.organizationSlug ?? claims.organizationId,
-      updatedAt: claims.issuedAt,
-    },
-    true,
-  );
+  const user = await upsertUser(ctx, {
+    clerkId: claims.userId,
+    updatedAt: claims.issuedAt,
+    onlyIfMissing: true,
+  });
+  const organization = await upsertOrganization(ctx, {
+    clerkId: claims.organizationId,
+    name: claims.organizationSlug ?? claims.organizationId,
+    updatedAt: claims.issuedAt,
+    onlyIfMissing: true,
+  });
   assertActive(user.deletedAt, organization.deletedAt);
-  await upsertMembership(
-    ctx.db,
-    { organizationId: organization.id, userId: user.id, role, updatedAt: claims.issuedAt },
-    true,
-  );
+  await upsertMembership(ctx, {
+    organizationId: organization.id,
+    userId: user.id,
+    role,
+    updatedAt: claims.issuedAt,
+    onlyIfMissing: true,
+  });
   return { userId: user.id, organizationId: organization.id };
 }
 
@@ -198,7 +190,7 @@ export interface AuthenticateOptions {
  * active organization, 429 while locked out.
  */
 export function authenticate(ctx: IdentityDeps, options: AuthenticateOptions = {}): RequestHandler {
-  const authenticateApiKey = createApiKeyAuthenticator(ctx, options.lockout, options.apiKeyCache);
+  const authenticateApiKey = createApiKeyAuthenticator(ctx, options);
   const authenticateSession = createSessionAuthenticator(ctx);
   return async (req: Request, _res: Response, next: NextFunction) => {
     const header = req.get("authorization");

@@ -10,8 +10,8 @@ import {
   upsertMembership,
   upsertOrganization,
   upsertUser,
-  userUpsertStatement,
 } from "./identityService";
+import * as store from "./store";
 import type {
   StatementHandler,
   WebhookEvent,
@@ -106,7 +106,7 @@ const upsertUserFromEvent: StatementHandler = {
     const primary =
       user.email_addresses.find((address) => address.id === user.primary_email_address_id) ??
       user.email_addresses[0];
-    return userUpsertStatement(
+    return store.userUpsertStatement(
       {
         clerkId: user.id,
         email: primary?.email_address ?? null,
@@ -143,42 +143,27 @@ const deleteUserFromEvent: ClerkHandler = async (event, tx, hooks) => {
   const { id } = dataOf(event, ClerkDeleted);
   // The organizations that lose a member, locked (in id order) before their memberships go,
   // as the membership handlers do, so this and a concurrent membership event cannot deadlock.
-  const affected = await tx.$queryRaw<{ id: string }[]>`
-    SELECT o.id FROM organizations o
-     WHERE o.id IN (SELECT m.organization_id FROM memberships m JOIN users u ON u.id = m.user_id
-                     WHERE u.clerk_id = ${id})
-     ORDER BY o.id
-       FOR UPDATE OF o`;
-  await deleteUser(tx, id, occurredAt(event));
-  await recheckViolations(
-    tx,
-    affected.map((row) => row.id),
-    hooks,
-  );
+  const affected = await store.lockOrganizationsOfUser(tx, id);
+  await deleteUser({ db: tx }, { clerkId: id, at: occurredAt(event) });
+  await recheckViolations(tx, affected, hooks);
 };
 
 const upsertOrganizationFromEvent: ClerkHandler = async (event, tx) => {
   const organization = dataOf(event, ClerkOrganization);
-  await upsertOrganization(tx, {
-    clerkId: organization.id,
-    name: organization.name,
-    updatedAt: new Date(organization.updated_at),
-  });
+  await upsertOrganization(
+    { db: tx },
+    {
+      clerkId: organization.id,
+      name: organization.name,
+      updatedAt: new Date(organization.updated_at),
+    },
+  );
 };
 
 const deleteOrganizationFromEvent: ClerkHandler = async (event, tx) => {
   const { id } = dataOf(event, ClerkDeleted);
-  await deleteOrganization(tx, id, occurredAt(event));
+  await deleteOrganization({ db: tx }, { clerkId: id, at: occurredAt(event) });
 };
-
-/**
- * Serializes every event of one Clerk membership (created/updated vs deleted), so that a
- * deletion and a concurrent creation cannot both miss each other.
- */
-async function lockMembership(db: Db, clerkMembershipId: string): Promise<void> {
-  await db.$executeRaw`
-    SELECT pg_advisory_xact_lock(hashtextextended(${`clerk-membership:${clerkMembershipId}`}, 0))`;
-}
 
 /**
  * Clerk owns memberships, so a new member over the plan's limit cannot be refused here: the
@@ -188,38 +173,45 @@ async function lockMembership(db: Db, clerkMembershipId: string): Promise<void> 
  */
 const upsertMembershipFromEvent: ClerkHandler = async (event, tx, hooks) => {
   const membership = dataOf(event, ClerkMembership);
-  await lockMembership(tx, membership.id);
-  const tombstone = await tx.deletedMembership.findUnique({ where: { clerkId: membership.id } });
-  if (tombstone) return;
+  // Every event of one membership is serialized, so that a deletion and a concurrent creation
+  // cannot both miss each other.
+  await store.lockClerkMembership(tx, membership.id);
+  if (await store.isMembershipDeleted(tx, membership.id)) return;
 
   // The event embeds the organization as of its own updated_at: apply it like an update.
-  const organization = await upsertOrganization(tx, {
-    clerkId: membership.organization.id,
-    name: membership.organization.name,
-    updatedAt: new Date(membership.organization.updated_at),
-  });
+  const organization = await upsertOrganization(
+    { db: tx },
+    {
+      clerkId: membership.organization.id,
+      name: membership.organization.name,
+      updatedAt: new Date(membership.organization.updated_at),
+    },
+  );
   // The user may not have reached us yet: a placeholder that user.created/updated supersedes.
   const { public_user_data: publicUser } = membership;
   const user = await upsertUser(
-    tx,
+    { db: tx },
     {
       clerkId: publicUser.user_id,
       firstName: publicUser.first_name ?? null,
       lastName: publicUser.last_name ?? null,
       imageUrl: publicUser.image_url ?? null,
       updatedAt: new Date(membership.updated_at),
+      onlyIfMissing: true,
     },
-    true,
   );
   // A deleted user's memberships were removed with it (user.deleted): do not bring one back.
   if (user.deletedAt) return;
-  await upsertMembership(tx, {
-    organizationId: organization.id,
-    userId: user.id,
-    role: mapClerkRole(membership.role),
-    clerkId: membership.id,
-    updatedAt: new Date(membership.updated_at),
-  });
+  await upsertMembership(
+    { db: tx },
+    {
+      organizationId: organization.id,
+      userId: user.id,
+      role: mapClerkRole(membership.role),
+      clerkId: membership.id,
+      updatedAt: new Date(membership.updated_at),
+    },
+  );
   if (event.type === "organizationMembership.created") {
     await recheckViolations(tx, [organization.id], hooks);
   }
@@ -228,28 +220,19 @@ const upsertMembershipFromEvent: ClerkHandler = async (event, tx, hooks) => {
 const deleteMembershipFromEvent: ClerkHandler = async (event, tx, hooks) => {
   const membership = dataOf(event, ClerkMembership);
   const at = occurredAt(event);
-  await lockMembership(tx, membership.id);
+  await store.lockClerkMembership(tx, membership.id);
   // Lock the organization before deleting: creations lock it first too (upsertOrganization), and
   // the violation check below needs it, so both orders agree and cannot deadlock.
-  const locked = await tx.$queryRaw<{ id: string }[]>`
-    SELECT id FROM organizations WHERE clerk_id = ${membership.organization.id} FOR UPDATE`;
-  await tx.$executeRaw`
-    INSERT INTO deleted_memberships (clerk_id, deleted_at) VALUES (${membership.id}, ${at})
-    ON CONFLICT (clerk_id) DO NOTHING`;
-  await tx.membership.deleteMany({ where: { clerkId: membership.id } });
+  const locked = await store.lockOrganizationByClerkId(tx, membership.organization.id);
+  await store.insertMembershipTombstone(tx, membership.id, at);
+  await store.deleteMembershipsByClerkId(tx, membership.id);
   // A membership provisioned from a session token has no Clerk id yet: match it by its pair.
-  const organization = await tx.organization.findUnique({
-    where: { clerkId: membership.organization.id },
-  });
-  const user = await tx.user.findUnique({
-    where: { clerkId: membership.public_user_data.user_id },
-  });
-  if (organization && user) await deleteMembership(tx, organization.id, user.id, at);
-  await recheckViolations(
-    tx,
-    locked.map((row) => row.id),
-    hooks,
-  );
+  const organization = await store.findOrganizationRef(tx, membership.organization.id);
+  const user = await store.findUserRef(tx, membership.public_user_data.user_id);
+  if (organization && user) {
+    await deleteMembership({ db: tx }, { organizationId: organization.id, userId: user.id, at });
+  }
+  await recheckViolations(tx, locked ? [locked] : [], hooks);
 };
 
 /** The Clerk event types we act on. Others are recorded and acknowledged. */

@@ -1,9 +1,9 @@
-import { NotFoundError } from "@zigznote/shared";
 import { z } from "../http/openapi";
 import { defineRoute, type RouteDefinition } from "../http/route";
 import type { ApiKeyCache } from "./apiKeyCache";
 import { createApiKey, listApiKeys, revokeApiKey } from "./apiKeyService";
 import type { IdentityDeps } from "./deps";
+import { getCallerRows } from "./identityService";
 import {
   ApiKeyIdParams,
   ApiKeyListSchema,
@@ -31,7 +31,6 @@ export const MeSchema = z
 export function identityRoutes(
   deps: Pick<IdentityDeps, "db" | "clock"> & { apiKeyCache: ApiKeyCache },
 ): RouteDefinition[] {
-  const { db } = deps;
   return [
     defineRoute({
       method: "get",
@@ -41,25 +40,11 @@ export function identityRoutes(
       responses: { 200: { description: "The caller", schema: MeSchema } },
       errors: [403],
       async handler({ auth }, res) {
-        const [organization, user, apiKey] = await Promise.all([
-          db.organization.findUnique({
-            where: { id: auth.organizationId },
-            select: { id: true, name: true, clerkId: true },
-          }),
-          auth.userId
-            ? db.user.findUnique({
-                where: { id: auth.userId },
-                select: { id: true, clerkId: true, email: true },
-              })
-            : null,
-          auth.apiKeyId
-            ? db.apiKey.findUnique({
-                where: { id: auth.apiKeyId },
-                select: { id: true, name: true, prefix: true },
-              })
-            : null,
-        ]);
-        if (!organization) throw new NotFoundError("Organization not found");
+        const { organization, user, apiKey } = await getCallerRows(deps, {
+          organizationId: auth.organizationId,
+          userId: auth.userId,
+          apiKeyId: auth.apiKeyId,
+        });
         res.json({
           kind: auth.kind,
           organization,
@@ -82,7 +67,7 @@ export function identityRoutes(
       body: CreateApiKeyBody,
       responses: { 201: { description: "Created", schema: CreatedApiKeySchema } },
       async handler({ body, auth }, res) {
-        const { apiKey, plainKey } = await createApiKey(db, {
+        const { apiKey, plainKey } = await createApiKey(deps, {
           organizationId: auth.organizationId,
           createdById: auth.userId,
           name: body.name,
@@ -101,7 +86,7 @@ export function identityRoutes(
       role: "admin",
       responses: { 200: { description: "Keys", schema: ApiKeyListSchema } },
       async handler({ auth }, res) {
-        res.json({ data: await listApiKeys(db, auth.organizationId) });
+        res.json({ data: await listApiKeys(deps, { organizationId: auth.organizationId }) });
       },
     }),
 
@@ -115,13 +100,7 @@ export function identityRoutes(
       responses: { 200: { description: "Revoked", schema: ApiKeySchema } },
       errors: [404],
       async handler({ params, auth }, res) {
-        const revoked = await revokeApiKey(db, {
-          organizationId: auth.organizationId,
-          id: params.id,
-          now: deps.clock.now(),
-        });
-        await deps.apiKeyCache.invalidate(revoked.prefix);
-        res.json(revoked);
+        res.json(await revokeApiKey(deps, { organizationId: auth.organizationId, id: params.id }));
       },
     }),
   ];

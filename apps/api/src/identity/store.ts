@@ -1,0 +1,427 @@
+import { Prisma, type ApiKey, type Db, type Role } from "@zigznote/database";
+
+/**
+ * The users, organizations, memberships and API key rows: every query and conditional update of
+ * the feature, nothing else. The rules (who may do what, which Clerk data wins, how keys are
+ * checked) live in `identityService.ts`, `apiKeyService.ts`, `authenticate.ts` and
+ * `clerkWebhooks.ts`. Each conditional update is one statement: that is what makes it safe
+ * against concurrent writers (first requests, Clerk's webhooks, other instances).
+ */
+
+/** What callers need of a local user or organization after an upsert (one statement, no re-read). */
+export interface IdentityRef {
+  id: string;
+  deletedAt: Date | null;
+}
+
+export interface MembershipRef {
+  id: string;
+  role: Role;
+}
+
+/** A user as Clerk describes it. */
+export interface UserFields {
+  clerkId: string;
+  email?: string | null;
+  firstName?: string | null;
+  lastName?: string | null;
+  imageUrl?: string | null;
+  /** Clerk's updated_at for webhook data (not stored for `onlyIfMissing` placeholders). */
+  updatedAt: Date;
+}
+
+export interface OrganizationFields {
+  clerkId: string;
+  name: string;
+  updatedAt: Date;
+}
+
+export interface MembershipFields {
+  organizationId: string;
+  userId: string;
+  role: Role;
+  clerkId?: string | null;
+  updatedAt: Date;
+}
+
+/** The user or organization with this Clerk id, or null. */
+async function findRefByClerkId(
+  db: Db,
+  table: "users" | "organizations",
+  clerkId: string,
+): Promise<IdentityRef | null> {
+  const rows = await db.$queryRaw<IdentityRef[]>`
+    SELECT id, deleted_at AS "deletedAt" FROM ${Prisma.raw(table)} WHERE clerk_id = ${clerkId}`;
+  return rows[0] ?? null;
+}
+
+export function findUserRef(db: Db, clerkId: string): Promise<IdentityRef | null> {
+  return findRefByClerkId(db, "users", clerkId);
+}
+
+export function findOrganizationRef(db: Db, clerkId: string): Promise<IdentityRef | null> {
+  return findRefByClerkId(db, "organizations", clerkId);
+}
+
+/**
+ * The user upsert as one statement that only acts when `guard` holds (for webhook statement
+ * handlers, "this delivery claimed the event"). With `onlyIfMissing` an existing row is left as
+ * it is and no Clerk timestamp is stored, so any real Clerk event fills the row in later.
+ */
+export function userUpsertStatement(
+  input: UserFields,
+  onlyIfMissing: boolean,
+  guard: Prisma.Sql,
+): Prisma.Sql {
+  return Prisma.sql`
+    INSERT INTO users (clerk_id, email, first_name, last_name, image_url, clerk_updated_at)
+    SELECT ${input.clerkId}::text, ${input.email ?? null}::text, ${input.firstName ?? null}::text,
+           ${input.lastName ?? null}::text, ${input.imageUrl ?? null}::text,
+           ${onlyIfMissing ? null : input.updatedAt}::timestamptz
+     WHERE ${guard}
+    ON CONFLICT (clerk_id) DO UPDATE SET
+      email = COALESCE(EXCLUDED.email, users.email),
+      first_name = COALESCE(EXCLUDED.first_name, users.first_name),
+      last_name = COALESCE(EXCLUDED.last_name, users.last_name),
+      image_url = COALESCE(EXCLUDED.image_url, users.image_url),
+      clerk_updated_at = EXCLUDED.clerk_updated_at,
+      updated_at = now()
+    WHERE NOT ${onlyIfMissing}
+      AND users.deleted_at IS NULL
+      AND (users.clerk_updated_at IS NULL OR users.clerk_updated_at <= EXCLUDED.clerk_updated_at)`;
+}
+
+/** Inserts the user or applies newer data; null when the update was skipped (row unchanged). */
+export async function upsertUserRow(
+  db: Db,
+  input: UserFields,
+  onlyIfMissing: boolean,
+): Promise<IdentityRef | null> {
+  const rows = await db.$queryRaw<IdentityRef[]>`
+    ${userUpsertStatement(input, onlyIfMissing, Prisma.sql`TRUE`)}
+    RETURNING id, deleted_at AS "deletedAt"`;
+  return rows[0] ?? null;
+}
+
+/**
+ * Marks the user deleted (a tombstone if we never saw it) and erases what Clerk told us about
+ * them, keeping the newest Clerk timestamp.
+ */
+export async function markUserDeleted(db: Db, clerkId: string, at: Date): Promise<void> {
+  await db.$executeRaw`
+    INSERT INTO users (clerk_id, deleted_at, clerk_updated_at) VALUES (${clerkId}, ${at}, ${at})
+    ON CONFLICT (clerk_id) DO UPDATE SET deleted_at = COALESCE(users.deleted_at, EXCLUDED.deleted_at),
+      email = NULL, first_name = NULL, last_name = NULL, image_url = NULL,
+      clerk_updated_at = GREATEST(users.clerk_updated_at, EXCLUDED.clerk_updated_at),
+      updated_at = now()`;
+}
+
+export async function deleteMembershipsOfUser(db: Db, userClerkId: string): Promise<void> {
+  await db.$executeRaw`
+    DELETE FROM memberships WHERE user_id = (SELECT id FROM users WHERE clerk_id = ${userClerkId})`;
+}
+
+/**
+ * Locks, in id order, the organizations the user is a member of (so that concurrent handlers
+ * locking several of them cannot deadlock); their ids.
+ */
+export async function lockOrganizationsOfUser(db: Db, userClerkId: string): Promise<string[]> {
+  const rows = await db.$queryRaw<{ id: string }[]>`
+    SELECT o.id FROM organizations o
+     WHERE o.id IN (SELECT m.organization_id FROM memberships m JOIN users u ON u.id = m.user_id
+                     WHERE u.clerk_id = ${userClerkId})
+     ORDER BY o.id
+       FOR UPDATE OF o`;
+  return rows.map((row) => row.id);
+}
+
+/** Inserts the organization (on the free plan) or applies newer data; null when skipped. */
+export async function upsertOrganizationRow(
+  db: Db,
+  input: OrganizationFields,
+  onlyIfMissing: boolean,
+): Promise<IdentityRef | null> {
+  const rows = await db.$queryRaw<IdentityRef[]>`
+    INSERT INTO organizations (clerk_id, name, clerk_updated_at)
+    VALUES (${input.clerkId}, ${input.name}, ${onlyIfMissing ? null : input.updatedAt}::timestamptz)
+    ON CONFLICT (clerk_id) DO UPDATE SET
+      name = EXCLUDED.name,
+      clerk_updated_at = EXCLUDED.clerk_updated_at,
+      updated_at = now()
+    WHERE NOT ${onlyIfMissing}
+      AND organizations.deleted_at IS NULL
+      AND (organizations.clerk_updated_at IS NULL
+           OR organizations.clerk_updated_at <= EXCLUDED.clerk_updated_at)
+    RETURNING id, deleted_at AS "deletedAt"`;
+  return rows[0] ?? null;
+}
+
+/**
+ * Marks the organization deleted (a tombstone if we never saw it) and replaces its Clerk name,
+ * as a tombstone created before we ever saw the name would have it.
+ */
+export async function markOrganizationDeleted(db: Db, clerkId: string, at: Date): Promise<void> {
+  await db.$executeRaw`
+    INSERT INTO organizations (clerk_id, name, status, deleted_at, clerk_updated_at)
+    VALUES (${clerkId}, 'Deleted organization', 'deleted', ${at}, ${at})
+    ON CONFLICT (clerk_id) DO UPDATE SET status = 'deleted', name = EXCLUDED.name,
+      deleted_at = COALESCE(organizations.deleted_at, EXCLUDED.deleted_at),
+      clerk_updated_at = GREATEST(organizations.clerk_updated_at, EXCLUDED.clerk_updated_at),
+      updated_at = now()`;
+}
+
+/** Locks the organization with this Clerk id; its id, or null when there is none. */
+export async function lockOrganizationByClerkId(db: Db, clerkId: string): Promise<string | null> {
+  const rows = await db.$queryRaw<{ id: string }[]>`
+    SELECT id FROM organizations WHERE clerk_id = ${clerkId} FOR UPDATE`;
+  return rows[0]?.id ?? null;
+}
+
+/** Inserts the membership or applies a newer role; null when the update was skipped. */
+export async function upsertMembershipRow(
+  db: Db,
+  input: MembershipFields,
+  onlyIfMissing: boolean,
+): Promise<MembershipRef | null> {
+  const rows = await db.$queryRaw<MembershipRef[]>`
+    INSERT INTO memberships (organization_id, user_id, role, clerk_id, clerk_updated_at)
+    VALUES (${input.organizationId}::uuid, ${input.userId}::uuid, ${input.role}::"Role",
+            ${input.clerkId ?? null}, ${onlyIfMissing ? null : input.updatedAt}::timestamptz)
+    ON CONFLICT (organization_id, user_id) DO UPDATE SET
+      role = EXCLUDED.role,
+      clerk_id = COALESCE(EXCLUDED.clerk_id, memberships.clerk_id),
+      clerk_updated_at = EXCLUDED.clerk_updated_at,
+      updated_at = now()
+    WHERE NOT ${onlyIfMissing}
+      AND (memberships.clerk_updated_at IS NULL
+           OR memberships.clerk_updated_at <= EXCLUDED.clerk_updated_at)
+    RETURNING id, role`;
+  return rows[0] ?? null;
+}
+
+export async function findMembershipRef(
+  db: Db,
+  pair: { organizationId: string; userId: string },
+): Promise<MembershipRef | null> {
+  const rows = await db.$queryRaw<MembershipRef[]>`
+    SELECT id, role FROM memberships
+     WHERE organization_id = ${pair.organizationId}::uuid AND user_id = ${pair.userId}::uuid`;
+  return rows[0] ?? null;
+}
+
+/** Removes the membership unless a newer event re-created it after `at`; the rows removed. */
+export function deleteMembershipUnlessNewer(
+  db: Db,
+  input: { organizationId: string; userId: string; at: Date },
+): Promise<number> {
+  return db.$executeRaw`
+    DELETE FROM memberships
+    WHERE organization_id = ${input.organizationId}::uuid AND user_id = ${input.userId}::uuid
+      AND (clerk_updated_at IS NULL OR clerk_updated_at <= ${input.at})`;
+}
+
+export async function deleteMembershipsByClerkId(db: Db, clerkId: string): Promise<void> {
+  await db.membership.deleteMany({ where: { clerkId } });
+}
+
+/** A session's membership with the state of both its rows. */
+export interface SessionMembership {
+  userId: string;
+  organizationId: string;
+  userDeletedAt: Date | null;
+  organizationDeletedAt: Date | null;
+}
+
+/** The membership of a session's user in its organization, by their Clerk ids, or null. */
+export async function findMembershipByClerkIds(
+  db: Db,
+  input: { userClerkId: string; organizationClerkId: string },
+): Promise<SessionMembership | null> {
+  const row = await db.membership.findFirst({
+    where: {
+      user: { clerkId: input.userClerkId },
+      organization: { clerkId: input.organizationClerkId },
+    },
+    select: {
+      userId: true,
+      organizationId: true,
+      user: { select: { deletedAt: true } },
+      organization: { select: { deletedAt: true } },
+    },
+  });
+  if (!row) return null;
+  return {
+    userId: row.userId,
+    organizationId: row.organizationId,
+    userDeletedAt: row.user.deletedAt,
+    organizationDeletedAt: row.organization.deletedAt,
+  };
+}
+
+/**
+ * Serializes every event of one Clerk membership (created/updated vs deleted) until the
+ * transaction ends.
+ */
+export async function lockClerkMembership(db: Db, clerkMembershipId: string): Promise<void> {
+  await db.$executeRaw`
+    SELECT pg_advisory_xact_lock(hashtextextended(${`clerk-membership:${clerkMembershipId}`}, 0))`;
+}
+
+/** Whether a deletion of this Clerk membership was recorded (Clerk never reuses its ids). */
+export async function isMembershipDeleted(db: Db, clerkMembershipId: string): Promise<boolean> {
+  const tombstone = await db.deletedMembership.findUnique({
+    where: { clerkId: clerkMembershipId },
+  });
+  return tombstone !== null;
+}
+
+export async function insertMembershipTombstone(
+  db: Db,
+  clerkMembershipId: string,
+  at: Date,
+): Promise<void> {
+  await db.$executeRaw`
+    INSERT INTO deleted_memberships (clerk_id, deleted_at) VALUES (${clerkMembershipId}, ${at})
+    ON CONFLICT (clerk_id) DO NOTHING`;
+}
+
+export interface OrganizationSummary {
+  id: string;
+  name: string;
+  clerkId: string | null;
+}
+
+export interface UserSummary {
+  id: string;
+  clerkId: string;
+  email: string | null;
+}
+
+export interface ApiKeySummary {
+  id: string;
+  name: string;
+  prefix: string;
+}
+
+/** What `/me` shows of a caller: its organization, and its user or its API key. */
+export interface CallerRows {
+  organization: OrganizationSummary | null;
+  user: UserSummary | null;
+  apiKey: ApiKeySummary | null;
+}
+
+export async function findCallerRows(
+  db: Db,
+  ids: { organizationId: string; userId: string | null; apiKeyId: string | null },
+): Promise<CallerRows> {
+  const [organization, user, apiKey] = await Promise.all([
+    db.organization.findUnique({
+      where: { id: ids.organizationId },
+      select: { id: true, name: true, clerkId: true },
+    }),
+    ids.userId
+      ? db.user.findUnique({
+          where: { id: ids.userId },
+          select: { id: true, clerkId: true, email: true },
+        })
+      : null,
+    ids.apiKeyId
+      ? db.apiKey.findUnique({
+          where: { id: ids.apiKeyId },
+          select: { id: true, name: true, prefix: true },
+        })
+      : null,
+  ]);
+  return { organization, user, apiKey };
+}
+
+export interface ApiKeyRow {
+  organizationId: string;
+  createdById: string | null;
+  name: string;
+  /** The public key id. */
+  prefix: string;
+  secretHash: string;
+  scopes: string[];
+  expiresAt: Date | null;
+}
+
+export function insertApiKey(db: Db, row: ApiKeyRow): Promise<ApiKey> {
+  return db.apiKey.create({ data: row });
+}
+
+/** The organization's keys, newest first. */
+export function findApiKeys(db: Db, organizationId: string): Promise<ApiKey[]> {
+  return db.apiKey.findMany({
+    where: { organizationId },
+    orderBy: [{ createdAt: "desc" }, { id: "asc" }],
+  });
+}
+
+export function findOrganizationApiKey(
+  db: Db,
+  key: { organizationId: string; id: string },
+): Promise<ApiKey | null> {
+  return db.apiKey.findFirst({ where: { id: key.id, organizationId: key.organizationId } });
+}
+
+/** Sets `revokedAt` unless the key is already revoked (the first revocation time stays). */
+export async function markApiKeyRevoked(
+  db: Db,
+  key: { organizationId: string; id: string },
+  at: Date,
+): Promise<void> {
+  await db.apiKey.updateMany({
+    where: { id: key.id, organizationId: key.organizationId, revokedAt: null },
+    data: { revokedAt: at },
+  });
+}
+
+/** What authentication needs of a key row (small enough to cache). */
+export interface StoredApiKey {
+  id: string;
+  organizationId: string;
+  prefix: string;
+  secretHash: string;
+  scopes: string[];
+  lastUsedAt: Date | null;
+  expiresAt: Date | null;
+  revokedAt: Date | null;
+  isOrganizationDeleted: boolean;
+}
+
+/** The key with this public id, or null. */
+export async function findStoredApiKey(db: Db, keyId: string): Promise<StoredApiKey | null> {
+  const row = await db.apiKey.findUnique({
+    where: { prefix: keyId },
+    select: {
+      id: true,
+      organizationId: true,
+      prefix: true,
+      secretHash: true,
+      scopes: true,
+      lastUsedAt: true,
+      expiresAt: true,
+      revokedAt: true,
+      organization: { select: { deletedAt: true } },
+    },
+  });
+  if (!row) return null;
+  const { organization, ...key } = row;
+  return { ...key, isOrganizationDeleted: organization.deletedAt !== null };
+}
+
+/**
+ * Sets `lastUsedAt` to `at` unless it is already after `threshold`, so concurrent instances do
+ * not write the same interval twice; whether this call wrote it.
+ */
+export async function markApiKeyUsed(
+  db: Db,
+  input: { id: string; at: Date; threshold: Date },
+): Promise<boolean> {
+  const { count } = await db.apiKey.updateMany({
+    where: { id: input.id, OR: [{ lastUsedAt: null }, { lastUsedAt: { lte: input.threshold } }] },
+    data: { lastUsedAt: input.at },
+  });
+  return count > 0;
+}
