@@ -76,6 +76,9 @@ export type JobName = (typeof JOB_SCHEDULES)[number]["name"];
  */
 export function createJobs(ctx: AppContext, deps: { recall?: RecallClient } = {}): JobDefinition[] {
   const settings = ctx.billing.settings;
+  // The outbox delivers what a job queues after each commit; a run ends once that is done, so
+  // its record (and a caller waiting for it) sees the notices sent.
+  const noticesSent = () => ctx.notices.idle();
   const runs: Record<JobName, JobDefinition["run"]> = {
     cleanupOrphanedBots: ({ now }) =>
       cleanupOrphanedBots(ctx.stuckBots, deps.recall ?? ctx.recall, now),
@@ -87,13 +90,21 @@ export function createJobs(ctx: AppContext, deps: { recall?: RecallClient } = {}
         ctx.config.JOB_BATCH_SIZE,
       ),
     }),
-    cleanupOrphanedStorage: ({ now }) => cleanupOrphanedStorage(ctx.storagePurge, now),
-    checkExpiredGracePeriods: async ({ now }) => ({
-      rowsAffected: (await suspendExpiredGracePeriods(ctx.db, now, ctx.notices)).length,
-    }),
-    checkStorageGracePeriods: async ({ now }) => ({
-      rowsAffected: (await escalateExpiredStorageGrace(ctx.db, now, settings)).length,
-    }),
+    cleanupOrphanedStorage: async ({ now }) => {
+      const result = await cleanupOrphanedStorage(ctx.storagePurge, now);
+      await noticesSent();
+      return result;
+    },
+    checkExpiredGracePeriods: async ({ now }) => {
+      const suspended = await suspendExpiredGracePeriods(ctx.db, now, ctx.notices);
+      await noticesSent();
+      return { rowsAffected: suspended.length };
+    },
+    checkStorageGracePeriods: async ({ now }) => {
+      const escalated = await escalateExpiredStorageGrace(ctx.db, now, settings);
+      await noticesSent();
+      return { rowsAffected: escalated.length };
+    },
     recheckPlanViolations: async ({ now }) => ({
       rowsAffected: await recheckRecordedViolations(ctx.db, now, settings),
     }),

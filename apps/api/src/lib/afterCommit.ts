@@ -16,7 +16,19 @@ const scope = new AsyncLocalStorage<AfterCommitTask[]>();
 export function afterCommit(task: AfterCommitTask): void {
   const tasks = scope.getStore();
   if (tasks) tasks.push(task);
-  else void Promise.resolve().then(task);
+  else startDetached(task);
+}
+
+/**
+ * Starts `task` now, without waiting for it: it has started (a delivery run is under way, say)
+ * when this returns. Tasks report their own failures; a rejection is not left unhandled.
+ */
+function startDetached(task: AfterCommitTask): void {
+  try {
+    void Promise.resolve(task()).catch(() => undefined);
+  } catch {
+    // A task that throws synchronously has nothing left to run.
+  }
 }
 
 /**
@@ -45,6 +57,6 @@ export async function transaction<T>(
   },
 ): Promise<T> {
   const { result, tasks } = await collectAfterCommit(() => db.$transaction(fn, options));
-  for (const task of tasks) void Promise.resolve().then(task);
+  for (const task of tasks) startDetached(task);
   return result;
 }
