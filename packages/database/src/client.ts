@@ -1,27 +1,130 @@
 import { PrismaPg } from "@prisma/adapter-pg";
+import pg from "pg";
 import { Prisma, PrismaClient } from "../generated/client";
 
 export interface CreatePrismaClientOptions {
   /** Largest number of pooled connections (pg's default is 10). */
   maxConnections?: number;
-  /** Give up on a connection attempt after this many ms (so health checks fail fast). */
+  /**
+   * Longest wait for a connection, in ms: for a pooled one to be free, or for a new one to be
+   * established (default 5000; so that requests and health checks fail fast).
+   */
   connectionTimeoutMs?: number;
+  /**
+   * Longest a statement may run, in ms. The server cancels it then (`statement_timeout`); when
+   * the server does not answer at all (a stalled network or database), the client gives up
+   * STATEMENT_GRACE_MS later and drops the connection. Unset: no limit (tools, long-running jobs).
+   */
+  statementTimeoutMs?: number;
   /** Prisma log levels; `{ emit: "event", level: "query" }` lets callers count queries. */
   log?: (Prisma.LogLevel | Prisma.LogDefinition)[];
 }
 
 /**
+ * How much longer than the statement timeout the client waits for an answer before it gives up on
+ * a silent server: long enough for the server's own cancellation to arrive (the connection then
+ * stays usable), short enough to fail a request quickly.
+ */
+export const STATEMENT_GRACE_MS = 1_000;
+
+/** Idle pooled connections are probed after this long, so a vanished peer is noticed. */
+const KEEPALIVE_DELAY_MS = 10_000;
+
+/** pg's message for a query that outlived `query_timeout`. */
+const QUERY_READ_TIMEOUT = "Query read timeout";
+
+/**
+ * pg's client, except that a query that outlived `query_timeout` takes its connection down. pg
+ * rejects such a query but keeps the connection waiting for the server's reply: the next query on
+ * it would queue behind the lost one, inside whatever transaction was open. An ended client is
+ * discarded by the pool when it is released.
+ */
+class TimeoutDiscardingClient extends pg.Client {
+  // One signature for pg's dozen overloads: the arguments and the result pass through unchanged.
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  override query(...args: unknown[]): any {
+    const result: unknown = (super.query as (...params: unknown[]) => unknown).apply(this, args);
+    // Promise form only: pg's pool uses the callback form and discards the client on any error.
+    if (result instanceof Promise) {
+      result.catch((error: unknown) => {
+        if (error instanceof Error && error.message === QUERY_READ_TIMEOUT) void this.end();
+      });
+    }
+    return result;
+  }
+}
+
+type PgAdapter = Awaited<ReturnType<PrismaPg["connect"]>>;
+type PgTransaction = Awaited<ReturnType<PgAdapter["startTransaction"]>>;
+
+/**
+ * Hands a transaction's connection back to the pool even when its COMMIT or ROLLBACK fails.
+ * Prisma (6.19) releases the connection only after that statement succeeded; on a connection that
+ * broke or timed out it fails, and the connection would stay checked out for good: a few database
+ * stalls would leave the pool with no connection at all. Released here, a broken connection is
+ * discarded by the pool. "COMMIT" and "ROLLBACK" are the statements Prisma's transaction manager
+ * sends through adapter-pg; apps/api/test/dbStall.int.test.ts fails if they stop matching.
+ */
+function releaseOnFailedEnd(tx: PgTransaction): PgTransaction {
+  const [executeRaw, commit, rollback] = [
+    tx.executeRaw.bind(tx),
+    tx.commit.bind(tx),
+    tx.rollback.bind(tx),
+  ];
+  let isReleased = false;
+  const releaseOnce = async (release: () => Promise<void>) => {
+    if (isReleased) return;
+    isReleased = true;
+    await release();
+  };
+  tx.executeRaw = async (query) => {
+    try {
+      return await executeRaw(query);
+    } catch (error) {
+      if (query.sql === "COMMIT" || query.sql === "ROLLBACK") await releaseOnce(rollback);
+      throw error;
+    }
+  };
+  tx.commit = () => releaseOnce(commit);
+  tx.rollback = () => releaseOnce(rollback);
+  return tx;
+}
+
+/** PrismaPg whose transactions always give their connection back (`releaseOnFailedEnd`). */
+class SafePrismaPg extends PrismaPg {
+  override async connect(): Promise<PgAdapter> {
+    const adapter = await super.connect();
+    const startTransaction = adapter.startTransaction.bind(adapter);
+    adapter.startTransaction = async (isolationLevel) =>
+      releaseOnFailedEnd(await startTransaction(isolationLevel));
+    return adapter;
+  }
+}
+
+/**
  * A Prisma client over the pg driver adapter (the Rust-free client: no native engine is
  * downloaded or loaded). One per process and database; close it with `$disconnect()`.
+ * Every wait on the database is bounded when `statementTimeoutMs` is set: for a connection
+ * (`connectionTimeoutMs`), for each statement, and TCP keepalive probes idle connections.
  */
 export function createPrismaClient(
   connectionString: string,
   options: CreatePrismaClientOptions = {},
 ): PrismaClient {
-  const adapter = new PrismaPg({
+  const statementTimeoutMs = options.statementTimeoutMs;
+  const adapter = new SafePrismaPg({
     connectionString,
     max: options.maxConnections ?? 10,
     connectionTimeoutMillis: options.connectionTimeoutMs ?? 5_000,
+    keepAlive: true,
+    keepAliveInitialDelayMillis: KEEPALIVE_DELAY_MS,
+    ...(statementTimeoutMs === undefined
+      ? {}
+      : {
+          statement_timeout: statementTimeoutMs,
+          query_timeout: statementTimeoutMs + STATEMENT_GRACE_MS,
+        }),
+    Client: TimeoutDiscardingClient,
   });
   return new PrismaClient({ adapter, log: options.log ?? [] });
 }
@@ -37,4 +140,84 @@ export function isUniqueViolation(error: unknown): boolean {
 /** True when `error` is Prisma's "record to update/delete not found" (P2025). */
 export function isRecordNotFound(error: unknown): boolean {
   return error instanceof Prisma.PrismaClientKnownRequestError && error.code === "P2025";
+}
+
+/** pg's and pg-pool's messages when a connection could not be had or was lost. */
+const UNAVAILABLE_MESSAGES = [
+  QUERY_READ_TIMEOUT,
+  "timeout exceeded when trying to connect", // waited DATABASE_POOL_TIMEOUT_MS for a connection
+  "Connection terminated", // "... unexpectedly", "... due to connection timeout"
+  "Client was closed and is not queryable",
+  "Client has encountered a connection error and is not queryable",
+  "Cannot use a pool after calling end on the pool",
+];
+
+const UNAVAILABLE_CODES = new Set([
+  // PostgreSQL: statement timeout or cancel, server shutting down or starting, no connection slot
+  "57014",
+  "57P01",
+  "57P02",
+  "57P03",
+  "53300",
+  // Prisma: server unreachable, timed out, closed the connection; pool timeout; too many connections
+  "P1001",
+  "P1002",
+  "P1008",
+  "P1017",
+  "P2024",
+  "P2037",
+  // sockets
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ETIMEDOUT",
+  "EPIPE",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "ENOTFOUND",
+]);
+
+function isUnavailableCode(code: unknown): boolean {
+  // PostgreSQL's class 08: connection exceptions.
+  return typeof code === "string" && (UNAVAILABLE_CODES.has(code) || /^08[0-9A-Z]{3}$/.test(code));
+}
+
+/** The driver adapter's names for the same conditions (`DriverAdapterError` causes). */
+const UNAVAILABLE_KINDS = new Set([
+  "DatabaseNotReachable",
+  "ConnectionClosed",
+  "SocketTimeout",
+  "TooManyConnections",
+]);
+
+/**
+ * True when `error` says the database is unavailable right now (it did not answer in time,
+ * refused or dropped the connection, or has no connection to give) rather than that the query
+ * was wrong: retrying later may succeed. Looks through Prisma's and the driver adapter's wrappers.
+ */
+export function isDatabaseUnavailable(error: unknown): boolean {
+  const seen = new Set<unknown>();
+  let current: unknown = error;
+  while (current && typeof current === "object" && !seen.has(current)) {
+    seen.add(current);
+    const candidate = current as {
+      message?: unknown;
+      code?: unknown;
+      originalCode?: unknown;
+      kind?: unknown;
+      meta?: { driverAdapterError?: unknown };
+      cause?: unknown;
+    };
+    const { message, code, originalCode, kind } = candidate;
+    if (isUnavailableCode(code) || isUnavailableCode(originalCode)) return true;
+    if (typeof kind === "string" && UNAVAILABLE_KINDS.has(kind)) return true;
+    if (
+      current instanceof Error &&
+      typeof message === "string" &&
+      UNAVAILABLE_MESSAGES.some((known) => message.startsWith(known))
+    ) {
+      return true;
+    }
+    current = candidate.meta?.driverAdapterError ?? candidate.cause;
+  }
+  return false;
 }

@@ -30,8 +30,10 @@ export type {
 } from "../generated/client";
 export {
   createPrismaClient,
+  isDatabaseUnavailable,
   isRecordNotFound,
   isUniqueViolation,
+  STATEMENT_GRACE_MS,
   type CreatePrismaClientOptions,
   type Db,
 } from "./client";
