@@ -2,6 +2,7 @@ import type { Server } from "node:http";
 import path from "node:path";
 import {
   createPrismaClient,
+  type CreatePrismaClientOptions,
   runMigrations,
   seedPlans,
   startEmbeddedPostgres,
@@ -40,6 +41,15 @@ export async function openDatabase(
   return { url: embedded.url, embedded };
 }
 
+/** The instance's database pool and timeouts, from the configuration. */
+export function databaseClientOptions(config: Config): CreatePrismaClientOptions {
+  return {
+    maxConnections: config.DATABASE_POOL_SIZE,
+    connectionTimeoutMs: config.DATABASE_POOL_TIMEOUT_MS,
+    statementTimeoutMs: config.DATABASE_STATEMENT_TIMEOUT_MS,
+  };
+}
+
 /** Starts the API: database (embedded when DATABASE_URL is unset), migrations, plans, HTTP. */
 export async function startServer(
   config: Config,
@@ -57,7 +67,7 @@ export async function startServer(
       logger.info("applying database migrations");
       await runMigrations(url);
     }
-    db = createPrismaClient(url, { maxConnections: config.DATABASE_POOL_SIZE });
+    db = createPrismaClient(url, databaseClientOptions(config));
     await seedPlans(db, {
       stripePriceIds: { pro: config.STRIPE_PRICE_PRO, business: config.STRIPE_PRICE_BUSINESS },
     });

@@ -8,7 +8,7 @@ import {
   PayloadTooLargeError,
   ValidationError,
 } from "@zigznote/shared";
-import { Prisma } from "@zigznote/database";
+import { isDatabaseUnavailable, Prisma } from "@zigznote/database";
 import type { ErrorRequestHandler, RequestHandler } from "express";
 import { ZodError } from "zod";
 import type { Logger } from "../lib/logger";
@@ -39,6 +39,20 @@ function uniqueViolationDetails(
   return undefined;
 }
 
+/**
+ * 503 `DATABASE_UNAVAILABLE`: the database did not answer in time, refused or dropped the
+ * connection, or no pooled connection became free in time. Transient: retry shortly.
+ */
+export class DatabaseUnavailableError extends AppError {
+  constructor() {
+    super(503, "DATABASE_UNAVAILABLE", "The database is not answering; retry shortly");
+  }
+
+  override headers(): Record<string, string> {
+    return { "Retry-After": "5" };
+  }
+}
+
 interface HttpLikeError {
   status?: number;
   statusCode?: number;
@@ -50,6 +64,7 @@ interface HttpLikeError {
 export function toAppError(error: unknown): AppError {
   if (isAppError(error)) return error;
   if (error instanceof ZodError) return zodToValidationError(error);
+  if (isDatabaseUnavailable(error)) return new DatabaseUnavailableError();
   if (error instanceof Prisma.PrismaClientKnownRequestError) {
     if (error.code === "P2002") {
       return new ConflictError(
