@@ -1,4 +1,5 @@
-import type { Server } from "node:http";
+import type { Server, ServerResponse } from "node:http";
+import type { Socket } from "node:net";
 import path from "node:path";
 import {
   createPrismaClient,
@@ -24,7 +25,10 @@ export interface RunningServer {
   ctx: AppContext;
   server: Server;
   port: number;
-  /** Stops accepting, lets in-flight requests finish, stops jobs, closes the database. */
+  /**
+   * Stops accepting, closes idle connections, lets in-flight requests finish (closing their
+   * connections after them), stops jobs, closes the database.
+   */
   close(): Promise<void>;
 }
 
@@ -47,6 +51,40 @@ export function databaseClientOptions(config: Config): CreatePrismaClientOptions
     maxConnections: config.DATABASE_POOL_SIZE,
     connectionTimeoutMs: config.DATABASE_POOL_TIMEOUT_MS,
     statementTimeoutMs: config.DATABASE_STATEMENT_TIMEOUT_MS,
+  };
+}
+
+/**
+ * Lets go of keep-alive connections once shutdown begins (call the returned function then): idle
+ * connections close at once, every response from then on carries `Connection: close` (Node
+ * closes the socket after it), and a response whose headers had already gone out closes its
+ * socket when it ends. Without this, a keep-alive client is served until the shutdown timeout.
+ */
+function closeConnectionsOnShutdown(server: Server): () => void {
+  let isClosing = false;
+  const inFlight = new Set<ServerResponse>();
+  const closeAfter = (res: ServerResponse) => {
+    if (!res.headersSent) {
+      res.setHeader("Connection", "close");
+      return;
+    }
+    // Too late for the header: end the socket (captured now: it is detached on finish).
+    const socket: Socket | null = res.socket;
+    res.once("finish", () => socket?.end());
+  };
+  // Before the app's own listener, so the header is set before any handler answers.
+  server.prependListener("request", (_req, res: ServerResponse) => {
+    if (isClosing) {
+      closeAfter(res);
+      return;
+    }
+    inFlight.add(res);
+    res.once("close", () => inFlight.delete(res));
+  });
+  return () => {
+    isClosing = true;
+    for (const res of inFlight) closeAfter(res);
+    server.closeIdleConnections();
   };
 }
 
@@ -90,6 +128,7 @@ export async function startServer(
   });
   const address = server.address();
   const port = address && typeof address === "object" ? address.port : config.PORT;
+  const closeConnections = closeConnectionsOnShutdown(server);
   logger.info(
     { port, host: config.HOST, embeddedDatabase: embedded !== null },
     "zigznote API listening",
@@ -114,7 +153,7 @@ export async function startServer(
     (closing ??= (async () => {
       logger.info("shutting down: no new connections, draining in-flight requests");
       const drained = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeIdleConnections();
+      closeConnections();
       const timer = setTimeout(() => {
         logger.warn("shutdown timeout reached: closing remaining connections");
         server.closeAllConnections();
