@@ -21,6 +21,22 @@ describe("loadConfig", () => {
     expect(() => loadConfig({ RECALL_API_BASE_URL: "not a url" })).toThrow(/RECALL_API_BASE_URL/);
   });
 
+  it("bounds the waits on the database, statements within the webhook transaction timeout", () => {
+    const config = loadConfig({});
+    expect(config.DATABASE_STATEMENT_TIMEOUT_MS).toBe(10_000);
+    expect(config.DATABASE_POOL_TIMEOUT_MS).toBe(5_000);
+    expect(() => loadConfig({ DATABASE_STATEMENT_TIMEOUT_MS: "14500" })).toThrow(
+      /DATABASE_STATEMENT_TIMEOUT_MS: must be at least 1000 ms below WEBHOOK_TRANSACTION_TIMEOUT_MS/,
+    );
+    expect(
+      loadConfig({
+        DATABASE_STATEMENT_TIMEOUT_MS: "29000",
+        WEBHOOK_TRANSACTION_TIMEOUT_MS: "30000",
+      }).DATABASE_STATEMENT_TIMEOUT_MS,
+    ).toBe(29_000);
+    expect(() => loadConfig({ DATABASE_POOL_TIMEOUT_MS: "0" })).toThrow(/DATABASE_POOL_TIMEOUT_MS/);
+  });
+
   it("treats empty strings as unset", () => {
     expect(loadConfig({ DATABASE_URL: "", REDIS_URL: " " }).DATABASE_URL).toBeUndefined();
   });

@@ -1,3 +1,4 @@
+import { STATEMENT_GRACE_MS } from "@zigznote/database";
 import { z } from "zod";
 
 /**
@@ -62,6 +63,14 @@ export const envSchema = z.object({
 
   DATABASE_URL: optionalString.pipe(z.url({ protocol: /^postgres(ql)?$/ }).optional()),
   DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10),
+  /**
+   * Longest a database statement may run (ms): the server cancels it then, and when the server
+   * does not answer at all the request gives up 1 s later (503). Below the webhook transaction
+   * timeout (checked below).
+   */
+  DATABASE_STATEMENT_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(10_000),
+  /** Longest a request waits for a database connection, pooled or new (ms; then 503). */
+  DATABASE_POOL_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(5_000),
   MIGRATE_ON_START: booleanFromEnv.optional(),
   EMBEDDED_DB_DIR: z.string().default(".data/pglite"),
   EMBEDDED_DB_PORT: z.coerce.number().int().min(0).max(65535).default(0),
@@ -151,6 +160,18 @@ export const envSchema = z.object({
   STORAGE_GRACE_DAYS: z.coerce.number().positive().default(7),
 });
 
+/** The environment, with the settings that must agree with each other checked together. */
+const configSchema = envSchema.refine(
+  // A statement on a silent database fails (client side) STATEMENT_GRACE_MS after its timeout:
+  // still inside the webhook transaction, which then rolls back with a clear cause.
+  (env) =>
+    env.DATABASE_STATEMENT_TIMEOUT_MS + STATEMENT_GRACE_MS <= env.WEBHOOK_TRANSACTION_TIMEOUT_MS,
+  {
+    path: ["DATABASE_STATEMENT_TIMEOUT_MS"],
+    message: `must be at least ${STATEMENT_GRACE_MS} ms below WEBHOOK_TRANSACTION_TIMEOUT_MS`,
+  },
+);
+
 export type Config = Readonly<z.infer<typeof envSchema>>;
 
 export class ConfigError extends Error {
@@ -162,7 +183,7 @@ export class ConfigError extends Error {
 
 /** Parses `env` (default: the process environment) into a frozen Config or throws ConfigError. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
-  const result = envSchema.safeParse(env);
+  const result = configSchema.safeParse(env);
   if (!result.success) {
     throw new ConfigError(
       result.error.issues.map((issue) => `${issue.path.join(".") || "(root)"}: ${issue.message}`),

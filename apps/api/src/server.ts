@@ -1,7 +1,9 @@
-import type { Server } from "node:http";
+import type { Server, ServerResponse } from "node:http";
+import type { Socket } from "node:net";
 import path from "node:path";
 import {
   createPrismaClient,
+  type CreatePrismaClientOptions,
   runMigrations,
   seedPlans,
   startEmbeddedPostgres,
@@ -22,7 +24,10 @@ export interface RunningServer {
   ctx: AppContext;
   server: Server;
   port: number;
-  /** Stops accepting, lets in-flight requests finish, stops jobs, closes the database. */
+  /**
+   * Stops accepting, closes idle connections, lets in-flight requests finish (closing their
+   * connections after them), stops jobs, closes the database.
+   */
   close(): Promise<void>;
 }
 
@@ -37,6 +42,49 @@ export async function openDatabase(
   const embedded = await startEmbeddedPostgres({ dataDir, port: config.EMBEDDED_DB_PORT });
   logger.info({ port: embedded.port }, "embedded PostgreSQL is serving");
   return { url: embedded.url, embedded };
+}
+
+/** The instance's database pool and timeouts, from the configuration. */
+export function databaseClientOptions(config: Config): CreatePrismaClientOptions {
+  return {
+    maxConnections: config.DATABASE_POOL_SIZE,
+    connectionTimeoutMs: config.DATABASE_POOL_TIMEOUT_MS,
+    statementTimeoutMs: config.DATABASE_STATEMENT_TIMEOUT_MS,
+  };
+}
+
+/**
+ * Lets go of keep-alive connections once shutdown begins (call the returned function then): idle
+ * connections close at once, every response from then on carries `Connection: close` (Node
+ * closes the socket after it), and a response whose headers had already gone out closes its
+ * socket when it ends. Without this, a keep-alive client is served until the shutdown timeout.
+ */
+function closeConnectionsOnShutdown(server: Server): () => void {
+  let isClosing = false;
+  const inFlight = new Set<ServerResponse>();
+  const closeAfter = (res: ServerResponse) => {
+    if (!res.headersSent) {
+      res.setHeader("Connection", "close");
+      return;
+    }
+    // Too late for the header: end the socket (captured now: it is detached on finish).
+    const socket: Socket | null = res.socket;
+    res.once("finish", () => socket?.end());
+  };
+  // Before the app's own listener, so the header is set before any handler answers.
+  server.prependListener("request", (_req, res: ServerResponse) => {
+    if (isClosing) {
+      closeAfter(res);
+      return;
+    }
+    inFlight.add(res);
+    res.once("close", () => inFlight.delete(res));
+  });
+  return () => {
+    isClosing = true;
+    for (const res of inFlight) closeAfter(res);
+    server.closeIdleConnections();
+  };
 }
 
 /** Starts the API: database (embedded when DATABASE_URL is unset), migrations, plans, HTTP. */
@@ -56,7 +104,7 @@ export async function startServer(
       logger.info("applying database migrations");
       await runMigrations(url);
     }
-    db = createPrismaClient(url, { maxConnections: config.DATABASE_POOL_SIZE });
+    db = createPrismaClient(url, databaseClientOptions(config));
     await seedPlans(db, {
       stripePriceIds: { pro: config.STRIPE_PRICE_PRO, business: config.STRIPE_PRICE_BUSINESS },
     });
@@ -79,6 +127,7 @@ export async function startServer(
   });
   const address = server.address();
   const port = address && typeof address === "object" ? address.port : config.PORT;
+  const closeConnections = closeConnectionsOnShutdown(server);
   logger.info(
     { port, host: config.HOST, embeddedDatabase: embedded !== null },
     "zigznote API listening",
@@ -102,7 +151,7 @@ export async function startServer(
     (closing ??= (async () => {
       logger.info("shutting down: no new connections, draining in-flight requests");
       const drained = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeIdleConnections();
+      closeConnections();
       const timer = setTimeout(() => {
         logger.warn("shutdown timeout reached: closing remaining connections");
         server.closeAllConnections();

@@ -32,6 +32,7 @@ export {
   createPrismaClient,
   isRecordNotFound,
   isUniqueViolation,
+  STATEMENT_GRACE_MS,
   type CreatePrismaClientOptions,
   type Db,
 } from "./client";
@@ -43,4 +44,10 @@ export {
   type StartEmbeddedPostgresOptions,
 } from "./embedded";
 export { activeBotSql, isTerminalBotStatus, TERMINAL_BOT_STATUSES } from "./activeBots";
-export { hasSqlState, postgresErrorOf, uniqueViolationOf, type PostgresError } from "./pgErrors";
+export {
+  hasSqlState,
+  isDatabaseUnavailable,
+  postgresErrorOf,
+  uniqueViolationOf,
+  type PostgresError,
+} from "./pgErrors";

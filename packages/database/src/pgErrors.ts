@@ -16,6 +16,7 @@ export interface PostgresError {
 }
 
 interface ErrorLike {
+  kind?: unknown;
   code?: unknown;
   originalCode?: unknown;
   originalMessage?: unknown;
@@ -89,4 +90,75 @@ export function uniqueViolationOf(
     constraint: postgres?.constraint,
     fields: Array.isArray(target) ? target.map(String) : postgres?.fields,
   };
+}
+
+/** What pg says when a query got no answer within `query_timeout`. */
+export const QUERY_READ_TIMEOUT = "Query read timeout";
+
+/** pg's and pg-pool's messages when a connection could not be had or was lost. */
+const UNAVAILABLE_MESSAGES = [
+  QUERY_READ_TIMEOUT,
+  "timeout exceeded when trying to connect", // waited DATABASE_POOL_TIMEOUT_MS for a connection
+  "Connection terminated", // "... unexpectedly", "... due to connection timeout"
+  "Client was closed and is not queryable",
+  "Client has encountered a connection error and is not queryable",
+  "Cannot use a pool after calling end on the pool",
+];
+
+const UNAVAILABLE_CODES = new Set([
+  // PostgreSQL: statement timeout or cancel, server shutting down or starting, no connection slot
+  "57014",
+  "57P01",
+  "57P02",
+  "57P03",
+  "53300",
+  // Prisma: server unreachable, timed out, closed the connection; pool timeout; too many connections
+  "P1001",
+  "P1002",
+  "P1008",
+  "P1017",
+  "P2024",
+  "P2037",
+  // sockets
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ETIMEDOUT",
+  "EPIPE",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "ENOTFOUND",
+]);
+
+function isUnavailableCode(code: unknown): boolean {
+  // PostgreSQL's class 08: connection exceptions.
+  return typeof code === "string" && (UNAVAILABLE_CODES.has(code) || /^08[0-9A-Z]{3}$/.test(code));
+}
+
+/** The driver adapter's names for the same conditions (`DriverAdapterError` causes). */
+const UNAVAILABLE_KINDS = new Set([
+  "DatabaseNotReachable",
+  "ConnectionClosed",
+  "SocketTimeout",
+  "TooManyConnections",
+]);
+
+/**
+ * True when `error` says the database is unavailable right now (it did not answer in time,
+ * refused or dropped the connection, or has no connection to give) rather than that the query
+ * was wrong: retrying later may succeed. Looks through Prisma's and the driver adapter's wrappers.
+ */
+export function isDatabaseUnavailable(error: unknown): boolean {
+  for (const candidate of chainOf(error)) {
+    const { message, code, originalCode, kind } = candidate;
+    if (isUnavailableCode(code) || isUnavailableCode(originalCode)) return true;
+    if (typeof kind === "string" && UNAVAILABLE_KINDS.has(kind)) return true;
+    if (
+      candidate instanceof Error &&
+      typeof message === "string" &&
+      UNAVAILABLE_MESSAGES.some((known) => message.startsWith(known))
+    ) {
+      return true;
+    }
+  }
+  return false;
 }

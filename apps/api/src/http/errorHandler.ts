@@ -6,9 +6,10 @@ import {
   isAppError,
   NotFoundError,
   PayloadTooLargeError,
+  ServiceUnavailableError,
   ValidationError,
 } from "@zigznote/shared";
-import { Prisma, uniqueViolationOf } from "@zigznote/database";
+import { isDatabaseUnavailable, Prisma, uniqueViolationOf } from "@zigznote/database";
 import type { ErrorRequestHandler, RequestHandler } from "express";
 import { ZodError } from "zod";
 import type { Logger } from "../lib/logger";
@@ -43,6 +44,12 @@ interface HttpLikeError {
 export function toAppError(error: unknown): AppError {
   if (isAppError(error)) return error;
   if (error instanceof ZodError) return zodToValidationError(error);
+  if (isDatabaseUnavailable(error)) {
+    return new ServiceUnavailableError("The database is not answering; retry shortly", {
+      code: "DATABASE_UNAVAILABLE",
+      retryAfterSeconds: 5,
+    });
+  }
   if (error instanceof Prisma.PrismaClientKnownRequestError) {
     if (error.code === "P2002") {
       return new ConflictError("A resource with the same unique values already exists", {
