@@ -1,4 +1,5 @@
-import { createPrismaClient, isDatabaseUnavailable } from "./client";
+import { createPrismaClient } from "./client";
+import { isDatabaseUnavailable } from "./pgErrors";
 import { createOrganization } from "./testing/factories";
 import { DEFAULT_TEST_DATABASE_URL } from "./testing/prepare";
 
