@@ -16,8 +16,9 @@ import type { BillingSettings } from "./settings";
  * - the grace period ends `gracePeriodDays` after the oldest outstanding fact; outstanding facts
  *   whose grace ended make the subscription suspended, here when an event arrives after it ended,
  *   or in the hourly job as time passes;
- * - suspension is lifted only by a payment, never by a subscription event (a late `updated`
- *   saying active, or a newer one without a payment); a canceled subscription stays canceled.
+ * - suspension is lifted only by a payment covering an outstanding fact, never by a
+ *   subscription event (a late `updated` saying active, or a newer one without a payment); a
+ *   canceled subscription stays canceled.
  *
  * Given the same facts and a clock at least as late, every arrival order ends in the same state.
  */
@@ -77,16 +78,20 @@ export function applyStandingFact(
   let failures = current.outstandingFailuresAt;
   let pastDue = current.outstandingPastDueAt;
   let recorded = false;
+  let isPaying = false;
 
   if (current.status !== "canceled") {
     if (fact.kind === "payment_failed" && !isCovered(fact.at)) {
       failures = [...failures, fact.at];
       recorded = true;
     } else if (fact.kind === "payment_succeeded" && !isCovered(fact.at)) {
+      const outstanding = failures.length + pastDue.length;
       lastPaid = fact.at;
       failures = failures.filter((at) => time(at) > time(fact.at));
       pastDue = pastDue.filter((at) => time(at) > time(fact.at));
       recorded = true;
+      // It pays for something (or nothing was recorded as owed): the standing is derived anew.
+      isPaying = outstanding === 0 || failures.length + pastDue.length < outstanding;
     } else if (
       fact.kind === "subscription" &&
       DELINQUENT_STRIPE_STATUSES.includes(fact.stripeStatus) &&
@@ -110,7 +115,7 @@ export function applyStandingFact(
     paymentRetryCount: failures.length,
   };
   return {
-    next: { ...facts, status: statusOf(current, fact, recorded, graceEndsAt, now) },
+    next: { ...facts, status: statusOf(current, fact, isPaying, graceEndsAt, now) },
     recorded,
   };
 }
@@ -118,13 +123,12 @@ export function applyStandingFact(
 function statusOf(
   current: StandingFacts,
   fact: StandingFact,
-  recorded: boolean,
+  isPaying: boolean,
   graceEndsAt: Date | null,
   now: Date,
 ): SubscriptionStatus {
   if (current.status === "canceled") return "canceled";
-  const isPayment = fact.kind === "payment_succeeded" && recorded;
-  if (current.status === "suspended" && !isPayment) return "suspended";
+  if (current.status === "suspended" && !isPaying) return "suspended";
   // Stripe's own word on the status: the newest subscription event's, else what we hold.
   const stripeWord =
     fact.kind === "subscription" && fact.isLatest ? fact.stripeStatus : current.status;
@@ -136,7 +140,7 @@ function statusOf(
   if (fact.kind === "subscription" && fact.isLatest) {
     return DELINQUENT_STRIPE_STATUSES.includes(fact.stripeStatus) ? "active" : fact.stripeStatus;
   }
-  if (isPayment && PAYABLE_STATUSES.includes(current.status)) return "active";
+  if (isPaying && PAYABLE_STATUSES.includes(current.status)) return "active";
   return current.status;
 }
 

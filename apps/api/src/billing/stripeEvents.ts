@@ -53,7 +53,8 @@ async function findOrganizationId(
 /**
  * `customer.subscription.created` / `.updated` / `.deleted`: keeps the local subscription and the
  * organization's plan (from the price via Plan.stripePriceId) in step with Stripe. Older events
- * than the last applied one, and anything after a deletion, change nothing.
+ * than the last applied one, and anything after a deletion, change nothing, except that a
+ * past_due/unpaid status is a fact for the payment standing even when older (paymentStanding.ts).
  */
 export async function handleSubscriptionEvent(
   tx: Db,
@@ -146,6 +147,8 @@ export async function handlePaymentFailed(
   if (!change) throw new SubscriptionNotYetKnownError(found.stripeSubscriptionId);
   const { organizationId, next } = change;
   if (!change.recorded) {
+    // A stale failure may still find the grace over (suspended now): no dunning notice, though.
+    if (change.changed) return { applied: true, organizationId };
     return {
       applied: false,
       reason: skipReason(change.previous.status, "canceled"),
@@ -201,6 +204,7 @@ export async function handlePaymentSucceeded(
   if (!change) throw new SubscriptionNotYetKnownError(found.stripeSubscriptionId);
   const { organizationId, previous, next } = change;
   if (!change.recorded) {
+    if (change.changed) return { applied: true, organizationId };
     return { applied: false, reason: skipReason(previous.status, "not_payable"), organizationId };
   }
   if (previous.status === "suspended" && next.status !== "suspended") {
