@@ -271,7 +271,8 @@ describe("payment grace period through signed invoice events", () => {
     const admin = await adminOfNewOrganization();
     const { stripeSubscriptionId } = (await subscribe(admin.headers, "pro")).data!;
 
-    const firstFailureAt = b.clock.now();
+    // Stripe's time of the failure (`created`, whole seconds), not its arrival, starts the grace.
+    const firstFailureAt = new Date(Math.floor(b.clock.now().getTime() / 1000) * 1000);
     const failed = await b.postStripeEvent(
       b.fake.invoiceEvent("invoice.payment_failed", stripeSubscriptionId),
     );
@@ -355,7 +356,7 @@ describe("payment grace period through signed invoice events", () => {
   it("ignores a payment event older than the latest one of the other kind (out of order)", async () => {
     const admin = await adminOfNewOrganization();
     const { stripeSubscriptionId } = (await subscribe(admin.headers, "pro")).data!;
-    const t = Math.floor(Date.now() / 1000) + 1_000;
+    const t = Math.floor(b.clock.now().getTime() / 1000) + 1_000;
     const invoice = (type: "invoice.payment_failed" | "invoice.paid", created: number) =>
       b.fake.invoiceEvent(type, stripeSubscriptionId, { created });
 

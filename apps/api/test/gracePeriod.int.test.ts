@@ -41,7 +41,8 @@ function notices(organizationId: string) {
 describe("handlePaymentFailed", () => {
   it("moves the subscription to past_due with a grace period of 7 days from the first failure", async () => {
     const { organization, subscription } = await subscribedOrganization();
-    const failedAt = h.clock.now();
+    // Stripe's time of the failure (`created`, whole seconds), not its arrival, starts the grace.
+    const failedAt = new Date(Math.floor(h.clock.now().getTime() / 1000) * 1000);
     await h.deliver(
       h.fake.invoiceEvent("invoice.payment_failed", subscription.stripeSubscriptionId),
     );

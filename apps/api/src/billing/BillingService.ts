@@ -306,6 +306,8 @@ export class BillingService {
           planSlug,
           observedAt: toEventTime(now),
           deleted: options.deleted ?? false,
+          now,
+          settings: this.deps.settings,
         });
         const synced = await syncOrganizationPlan(tx, organizationId, now, this.deps.settings);
         const row = await tx.subscription.findUniqueOrThrow({

@@ -1,8 +1,8 @@
 import type { Db, PrismaClient } from "@zigznote/database";
 import type Stripe from "stripe";
 import { transaction } from "../lib/afterCommit";
-import { DAY_MS } from "../lib/time";
 import type { Notices } from "../notifications";
+import { recordStandingFact, suspensionNotice } from "./paymentStanding";
 import type { BillingEventDeps } from "./settings";
 import {
   customerIdOf,
@@ -53,7 +53,8 @@ async function findOrganizationId(
 /**
  * `customer.subscription.created` / `.updated` / `.deleted`: keeps the local subscription and the
  * organization's plan (from the price via Plan.stripePriceId) in step with Stripe. Older events
- * than the last applied one, and anything after a deletion, change nothing.
+ * than the last applied one, and anything after a deletion, change nothing, except that a
+ * past_due/unpaid status is a fact for the payment standing even when older (paymentStanding.ts).
  */
 export async function handleSubscriptionEvent(
   tx: Db,
@@ -89,6 +90,8 @@ export async function handleSubscriptionEvent(
     planSlug: plan.slug,
     observedAt: new Date(event.created * 1000),
     deleted: event.type === "customer.subscription.deleted",
+    now: deps.clock.now(),
+    settings: deps.settings,
   });
   if (!applied) return { applied: false, reason: "stale", organizationId };
   await syncOrganizationPlan(tx, organizationId, deps.clock.now(), deps.settings);
@@ -114,26 +117,17 @@ async function subscriptionOfInvoice(
   return { outcome: { applied: false, reason: "unknown_subscription" } };
 }
 
-/** Why a payment event changed nothing: an out-of-order (stale) delivery, or `otherwise`. */
-async function whyPaymentEventSkipped(
-  tx: Db,
-  stripeSubscriptionId: string,
-  otherwise: string,
-): Promise<string> {
-  const rows = await tx.$queryRaw<{ status: string }[]>`
-    SELECT status::text FROM subscriptions WHERE stripe_subscription_id = ${stripeSubscriptionId}`;
-  const status = rows[0]?.status;
-  return status === "canceled" ||
-    (otherwise === "not_payable" &&
-      !["active", "past_due", "suspended", "unpaid", "incomplete"].includes(status ?? ""))
-    ? otherwise
-    : "stale_payment_event";
+/** Why a payment event changed nothing: the subscription is canceled, or the event is stale. */
+function skipReason(status: string, whenCanceled: string): string {
+  return status === "canceled" ? whenCanceled : "stale_payment_event";
 }
 
 /**
- * `invoice.payment_failed`: past_due, `paymentFailedAt`, the retry count incremented in SQL (so
- * concurrent failures lose nothing), the grace period started on the first failure, and one
- * dunning notice per failure up to MAX_RETRY_COUNT, the last naming the suspension date.
+ * `invoice.payment_failed`: a delinquency fact (paymentStanding.ts): past_due, the grace period
+ * started by the oldest unpaid failure, the retry count (failures not covered by a later payment,
+ * under the row lock so concurrent failures all count), and one dunning notice per failure up
+ * to MAX_RETRY_COUNT, the last naming the suspension date. A failure older than the latest
+ * payment is stale: the customer has paid since. Arriving after the grace ended, it suspends.
  */
 export async function handlePaymentFailed(
   tx: Db,
@@ -143,37 +137,31 @@ export async function handlePaymentFailed(
   const invoice = event.data.object as Stripe.Invoice;
   const found = await subscriptionOfInvoice(tx, invoice);
   if ("outcome" in found) return found.outcome;
-  const now = deps.clock.now();
-  const created = new Date(event.created * 1000);
-  const graceEndsAt = new Date(now.getTime() + deps.settings.gracePeriodDays * DAY_MS);
-  // A failure older than the latest applied payment is stale: the customer has paid since.
-  const rows = await tx.$queryRaw<
-    { organization_id: string; payment_retry_count: number; grace_ends_at: Date }[]
-  >`
-    UPDATE subscriptions
-       SET status = CASE WHEN status = 'suspended' THEN status
-                         ELSE 'past_due'::"SubscriptionStatus" END,
-           payment_failed_at = ${now},
-           payment_retry_count = payment_retry_count + 1,
-           grace_ends_at = COALESCE(grace_ends_at, ${graceEndsAt}),
-           last_payment_failed_event_at = GREATEST(last_payment_failed_event_at, ${created}),
-           updated_at = now()
-     WHERE stripe_subscription_id = ${found.stripeSubscriptionId} AND status <> 'canceled'
-       AND (last_payment_succeeded_event_at IS NULL OR last_payment_succeeded_event_at <= ${created})
-    RETURNING organization_id, payment_retry_count, grace_ends_at`;
-  const row = rows[0];
-  if (!row)
+  const change = await recordStandingFact(
+    tx,
+    found.stripeSubscriptionId,
+    { kind: "payment_failed", at: new Date(event.created * 1000) },
+    deps.clock.now(),
+    deps.settings,
+  );
+  if (!change) throw new SubscriptionNotYetKnownError(found.stripeSubscriptionId);
+  const { organizationId, next } = change;
+  if (!change.recorded) {
+    // A stale failure may still find the grace over (suspended now): no dunning notice, though.
+    if (change.changed) return { applied: true, organizationId };
     return {
       applied: false,
-      reason: await whyPaymentEventSkipped(tx, found.stripeSubscriptionId, "canceled"),
+      reason: skipReason(change.previous.status, "canceled"),
+      organizationId,
     };
-  const attempt = row.payment_retry_count;
+  }
+  const attempt = next.paymentRetryCount;
   const max = deps.settings.maxRetryCount;
-  if (attempt <= max) {
+  if (attempt <= max && next.graceEndsAt) {
     const isFinal = attempt === max;
     await deps.settings.notices.enqueue(tx, [
       {
-        organizationId: row.organization_id,
+        organizationId,
         type: isFinal ? "billing.payment_failed.final" : "billing.payment_failed",
         payload: {
           attempt,
@@ -182,19 +170,21 @@ export async function handlePaymentFailed(
           amountDue: invoice.amount_due,
           currency: invoice.currency,
           hostedInvoiceUrl: invoice.hosted_invoice_url ?? null,
-          graceEndsAt: row.grace_ends_at.toISOString(),
-          ...(isFinal ? { suspendsAt: row.grace_ends_at.toISOString() } : {}),
+          graceEndsAt: next.graceEndsAt.toISOString(),
+          ...(isFinal ? { suspendsAt: next.graceEndsAt.toISOString() } : {}),
         },
         dedupeKey: `dunning:${event.id}`,
       },
     ]);
   }
-  return { applied: true, organizationId: row.organization_id };
+  return { applied: true, organizationId };
 }
 
 /**
- * `invoice.paid` / `invoice.payment_succeeded`: back to active with the grace fields cleared,
- * from past_due or from suspended (Stripe may still collect after our grace ended).
+ * `invoice.paid` / `invoice.payment_succeeded`: covers every delinquency fact older than it,
+ * so back to active with the grace fields cleared, from past_due or from suspended (Stripe may
+ * still collect after our grace ended), unless a failure newer than the payment is outstanding.
+ * A payment older than the latest one changes nothing.
  */
 export async function handlePaymentSucceeded(
   tx: Db,
@@ -204,46 +194,37 @@ export async function handlePaymentSucceeded(
   const invoice = event.data.object as Stripe.Invoice;
   const found = await subscriptionOfInvoice(tx, invoice);
   if ("outcome" in found) return found.outcome;
-  const created = new Date(event.created * 1000);
-  const rows = await tx.$queryRaw<{ organization_id: string; previous: string }[]>`
-    WITH previous AS (
-      SELECT id, status FROM subscriptions
-       WHERE stripe_subscription_id = ${found.stripeSubscriptionId} FOR UPDATE)
-    UPDATE subscriptions s
-       SET status = 'active', grace_ends_at = NULL, payment_failed_at = NULL,
-           payment_retry_count = 0,
-           last_payment_succeeded_event_at = GREATEST(s.last_payment_succeeded_event_at, ${created}),
-           updated_at = now()
-      FROM previous
-     WHERE s.id = previous.id
-       AND previous.status IN ('active', 'past_due', 'suspended', 'unpaid', 'incomplete')
-       -- A payment older than the latest applied failure is stale: that failure came after it.
-       AND (s.last_payment_failed_event_at IS NULL OR s.last_payment_failed_event_at <= ${created})
-    RETURNING s.organization_id, previous.status::text AS previous`;
-  const row = rows[0];
-  if (!row) {
-    return {
-      applied: false,
-      reason: await whyPaymentEventSkipped(tx, found.stripeSubscriptionId, "not_payable"),
-    };
+  const change = await recordStandingFact(
+    tx,
+    found.stripeSubscriptionId,
+    { kind: "payment_succeeded", at: new Date(event.created * 1000) },
+    deps.clock.now(),
+    deps.settings,
+  );
+  if (!change) throw new SubscriptionNotYetKnownError(found.stripeSubscriptionId);
+  const { organizationId, previous, next } = change;
+  if (!change.recorded) {
+    if (change.changed) return { applied: true, organizationId };
+    return { applied: false, reason: skipReason(previous.status, "not_payable"), organizationId };
   }
-  if (row.previous === "suspended") {
+  if (previous.status === "suspended" && next.status !== "suspended") {
     await deps.settings.notices.enqueue(tx, [
       {
-        organizationId: row.organization_id,
+        organizationId,
         type: "billing.access_restored",
         payload: { invoiceId: invoice.id },
         dedupeKey: `restored:${event.id}`,
       },
     ]);
   }
-  return { applied: true, organizationId: row.organization_id };
+  return { applied: true, organizationId };
 }
 
 /**
- * For the hourly job: past_due subscriptions whose grace period ended by `now` (no payment came
- * in between, or it would have cleared the grace) become suspended, with a notice, in one
- * transaction. Returns the suspended subscriptions' ids.
+ * For the hourly job: past_due (or unpaid) subscriptions whose grace period ended by `now` (no
+ * payment came in between, or it would have cleared the grace) become suspended, with a notice,
+ * in one transaction. Returns the suspended subscriptions' ids. Events arriving after the grace
+ * ended suspend by themselves (paymentStanding.ts); this is the same rule as time passes.
  */
 export async function suspendExpiredGracePeriods(
   db: PrismaClient,
@@ -253,16 +234,11 @@ export async function suspendExpiredGracePeriods(
   return transaction(db, async (tx) => {
     const rows = await tx.$queryRaw<{ id: string; organization_id: string; grace_ends_at: Date }[]>`
       UPDATE subscriptions SET status = 'suspended', updated_at = now()
-       WHERE status = 'past_due' AND grace_ends_at <= ${now}
+       WHERE status IN ('past_due', 'unpaid') AND grace_ends_at <= ${now}
       RETURNING id, organization_id, grace_ends_at`;
     await notices.enqueue(
       tx,
-      rows.map((row) => ({
-        organizationId: row.organization_id,
-        type: "billing.suspended",
-        payload: { subscriptionId: row.id, graceEndedAt: row.grace_ends_at.toISOString() },
-        dedupeKey: `suspended:${row.id}:${row.grace_ends_at.toISOString()}`,
-      })),
+      rows.map((row) => suspensionNotice(row.id, row.organization_id, row.grace_ends_at)),
     );
     return rows.map((row) => row.id);
   });

@@ -1,5 +1,6 @@
 import type { Db, SubscriptionStatus } from "@zigznote/database";
 import type Stripe from "stripe";
+import { recordStandingFact } from "./paymentStanding";
 import { customerIdOf, subscriptionPeriod } from "./stripeProvider";
 import { FREE_PLAN_SLUG, type BillingSettings } from "./settings";
 import { checkPlanViolations, type ViolationCheckResult } from "./violations";
@@ -10,6 +11,8 @@ import { checkPlanViolations, type ViolationCheckResult } from "./violations";
  * Stripe id that only applies when it is not older than what the row reflects
  * (`lastEventCreatedAt`, Stripe's second-resolution event time; the API path stamps its own
  * time floored to the second), and a canceled subscription is final (Stripe cannot revive it).
+ * The status is also written by invoice outcomes, so it is not taken from the event as is: it
+ * goes through the payment standing (paymentStanding.ts), ordered against those too.
  */
 
 /** Statuses under which the subscription's plan is the organization's plan. */
@@ -50,9 +53,17 @@ export interface UpsertSubscriptionInput {
   observedAt: Date;
   /** True for `customer.subscription.deleted` (whatever status the payload carries). */
   deleted?: boolean;
+  /** The clock when it arrives, and the grace period and notices, for the payment standing. */
+  now: Date;
+  settings: Pick<BillingSettings, "gracePeriodDays" | "notices">;
 }
 
-/** Applies Stripe's view of a subscription; returns false when it was stale (nothing changed). */
+/**
+ * Applies Stripe's view of a subscription; returns false when it was stale (nothing changed).
+ * The plan, period and cancellation follow the newest subscription event; the status follows
+ * the payment standing, to which a past_due/unpaid status is a fact even when the event is older
+ * than the row (a payment failed then, whatever came since, unless a later payment covers it).
+ */
 export async function upsertSubscriptionFromStripe(
   tx: Db,
   subscription: Stripe.Subscription,
@@ -74,17 +85,9 @@ export async function upsertSubscriptionFromStripe(
             ${canceledAt}, ${input.observedAt})
     ON CONFLICT (stripe_subscription_id) DO UPDATE SET
       plan_slug = EXCLUDED.plan_slug,
-      -- Suspension is ours: Stripe still calls it past_due/unpaid until a payment succeeds.
-      status = CASE WHEN subscriptions.status = 'suspended'
-                         AND EXCLUDED.status IN ('past_due', 'unpaid')
-                    THEN subscriptions.status ELSE EXCLUDED.status END,
-      -- Back in good standing: the grace period is over.
-      grace_ends_at = CASE WHEN EXCLUDED.status IN ('active', 'trialing')
-                           THEN NULL ELSE subscriptions.grace_ends_at END,
-      payment_failed_at = CASE WHEN EXCLUDED.status IN ('active', 'trialing')
-                               THEN NULL ELSE subscriptions.payment_failed_at END,
-      payment_retry_count = CASE WHEN EXCLUDED.status IN ('active', 'trialing')
-                                 THEN 0 ELSE subscriptions.payment_retry_count END,
+      -- Only the end is taken as is; the payment standing below derives any other status.
+      status = CASE WHEN EXCLUDED.status = 'canceled'
+                    THEN EXCLUDED.status ELSE subscriptions.status END,
       current_period_start = COALESCE(EXCLUDED.current_period_start, subscriptions.current_period_start),
       current_period_end = COALESCE(EXCLUDED.current_period_end, subscriptions.current_period_end),
       cancel_at_period_end = EXCLUDED.cancel_at_period_end,
@@ -95,7 +98,15 @@ export async function upsertSubscriptionFromStripe(
       AND (subscriptions.last_event_created_at IS NULL
            OR subscriptions.last_event_created_at <= EXCLUDED.last_event_created_at)
     RETURNING id`;
-  return rows.length > 0;
+  const isLatest = rows.length > 0;
+  const standing = await recordStandingFact(
+    tx,
+    subscription.id,
+    { kind: "subscription", at: input.observedAt, stripeStatus: status, isLatest },
+    input.now,
+    input.settings,
+  );
+  return isLatest || (standing?.changed ?? false);
 }
 
 /**

@@ -1,0 +1,259 @@
+import type { Db, SubscriptionStatus } from "@zigznote/database";
+import { DAY_MS } from "../lib/time";
+import type { AdminNotice } from "../notifications";
+import type { BillingSettings } from "./settings";
+
+/**
+ * Payment standing: whether a subscription is paid up, past due or suspended. Two kinds of Stripe
+ * event write it (subscription events and invoice outcomes) and Stripe delivers them late and in
+ * any order, so the standing is not overwritten by whichever arrives last: it is derived from
+ * facts ordered by Stripe's `created` (see project_docs/BILLING.md, "Event order"):
+ *
+ * - a payment at `t` covers every delinquency fact older than `t` (the newest payment is kept);
+ * - delinquency facts not covered stay outstanding: invoice failures (each one counts: the retry
+ *   count) and subscription events saying past_due/unpaid (they only start the grace). Within
+ *   one second (Stripe's resolution) the later arrival wins, as for subscription events;
+ * - the grace period ends `gracePeriodDays` after the oldest outstanding fact; outstanding facts
+ *   whose grace ended make the subscription suspended, here when an event arrives after it ended,
+ *   or in the hourly job as time passes;
+ * - suspension is lifted only by a payment covering an outstanding fact, never by a
+ *   subscription event (a late `updated` saying active, or a newer one without a payment); a
+ *   canceled subscription stays canceled.
+ *
+ * Given the same facts and a clock at least as late, every arrival order ends in the same state.
+ */
+
+/** Something Stripe said that bears on the standing, with its `created` time. */
+export type StandingFact =
+  | { kind: "payment_failed"; at: Date }
+  | { kind: "payment_succeeded"; at: Date }
+  | {
+      kind: "subscription";
+      at: Date;
+      stripeStatus: SubscriptionStatus;
+      /** True when it is the newest subscription event applied (it sets the plain status). */
+      isLatest: boolean;
+    };
+
+/** What the standing is derived from (columns of `subscriptions`). */
+export interface StandingFacts {
+  status: SubscriptionStatus;
+  lastPaymentSucceededEventAt: Date | null;
+  outstandingFailuresAt: Date[];
+  outstandingPastDueAt: Date[];
+}
+
+/** The facts plus what they mean (also columns, for the API, the guard and the job). */
+export interface Standing extends StandingFacts {
+  graceEndsAt: Date | null;
+  paymentFailedAt: Date | null;
+  paymentRetryCount: number;
+}
+
+const DELINQUENT_STRIPE_STATUSES: readonly SubscriptionStatus[] = ["past_due", "unpaid"];
+/** Statuses a payment turns into active (the others, like trialing, keep theirs). */
+const PAYABLE_STATUSES: readonly SubscriptionStatus[] = [
+  "active",
+  "past_due",
+  "suspended",
+  "unpaid",
+  "incomplete",
+];
+
+const time = (date: Date) => date.getTime();
+
+/**
+ * Applies one fact to a subscription's facts at `now` (the clock when it arrives). Pure.
+ * `recorded` is false when the fact changes nothing it is derived from (stale, or canceled).
+ */
+export function applyStandingFact(
+  current: StandingFacts,
+  fact: StandingFact,
+  now: Date,
+  gracePeriodDays: number,
+): { next: Standing; recorded: boolean } {
+  const paidAt = current.lastPaymentSucceededEventAt;
+  const isCovered = (at: Date) => paidAt !== null && time(at) < time(paidAt);
+  let lastPaid = paidAt;
+  let failures = current.outstandingFailuresAt;
+  let pastDue = current.outstandingPastDueAt;
+  let recorded = false;
+  let isPaying = false;
+
+  if (current.status !== "canceled") {
+    if (fact.kind === "payment_failed" && !isCovered(fact.at)) {
+      failures = [...failures, fact.at];
+      recorded = true;
+    } else if (fact.kind === "payment_succeeded" && !isCovered(fact.at)) {
+      const outstanding = failures.length + pastDue.length;
+      lastPaid = fact.at;
+      failures = failures.filter((at) => time(at) > time(fact.at));
+      pastDue = pastDue.filter((at) => time(at) > time(fact.at));
+      recorded = true;
+      // It pays for something (or nothing was recorded as owed): the standing is derived anew.
+      isPaying = outstanding === 0 || failures.length + pastDue.length < outstanding;
+    } else if (
+      fact.kind === "subscription" &&
+      DELINQUENT_STRIPE_STATUSES.includes(fact.stripeStatus) &&
+      !isCovered(fact.at) &&
+      !pastDue.some((at) => time(at) === time(fact.at))
+    ) {
+      pastDue = [...pastDue, fact.at];
+      recorded = true;
+    }
+  }
+
+  const times = [...failures, ...pastDue].map(time);
+  const graceEndsAt =
+    times.length > 0 ? new Date(Math.min(...times) + gracePeriodDays * DAY_MS) : null;
+  const facts = {
+    lastPaymentSucceededEventAt: lastPaid,
+    outstandingFailuresAt: failures,
+    outstandingPastDueAt: pastDue,
+    graceEndsAt,
+    paymentFailedAt: failures.length > 0 ? new Date(Math.max(...failures.map(time))) : null,
+    paymentRetryCount: failures.length,
+  };
+  return {
+    next: { ...facts, status: statusOf(current, fact, isPaying, graceEndsAt, now) },
+    recorded,
+  };
+}
+
+function statusOf(
+  current: StandingFacts,
+  fact: StandingFact,
+  isPaying: boolean,
+  graceEndsAt: Date | null,
+  now: Date,
+): SubscriptionStatus {
+  if (current.status === "canceled") return "canceled";
+  if (current.status === "suspended" && !isPaying) return "suspended";
+  // Stripe's own word on the status: the newest subscription event's, else what we hold.
+  const stripeWord =
+    fact.kind === "subscription" && fact.isLatest ? fact.stripeStatus : current.status;
+  if (graceEndsAt) {
+    if (time(graceEndsAt) <= time(now)) return "suspended";
+    return stripeWord === "unpaid" ? "unpaid" : "past_due";
+  }
+  // Nothing outstanding: a past_due/unpaid event older than the payment says nothing any more.
+  if (fact.kind === "subscription" && fact.isLatest) {
+    return DELINQUENT_STRIPE_STATUSES.includes(fact.stripeStatus) ? "active" : fact.stripeStatus;
+  }
+  if (isPaying && PAYABLE_STATUSES.includes(current.status)) return "active";
+  return current.status;
+}
+
+/** A change of standing, for the handlers' notices and outcomes. */
+export interface StandingChange {
+  subscriptionId: string;
+  organizationId: string;
+  previous: Standing;
+  next: Standing;
+  /** The fact changed what the standing is derived from (false: stale or canceled). */
+  recorded: boolean;
+  /** Anything stored changed (facts or derived columns). */
+  changed: boolean;
+}
+
+interface StandingRow {
+  id: string;
+  organization_id: string;
+  status: SubscriptionStatus;
+  last_payment_succeeded_event_at: Date | null;
+  outstanding_failures_at: Date[] | null;
+  outstanding_past_due_at: Date[] | null;
+  grace_ends_at: Date | null;
+  payment_failed_at: Date | null;
+  payment_retry_count: number;
+}
+
+/**
+ * Records `fact` on the subscription under its row lock (concurrent events apply one after the
+ * other, none is lost) and stores the derived standing. When that suspends it, queues the
+ * suspension notice (the same one, deduplicated, as the hourly job's). Null when the
+ * subscription is not recorded.
+ */
+export async function recordStandingFact(
+  tx: Db,
+  stripeSubscriptionId: string,
+  fact: StandingFact,
+  now: Date,
+  settings: Pick<BillingSettings, "gracePeriodDays" | "notices">,
+): Promise<StandingChange | null> {
+  const rows = await tx.$queryRaw<StandingRow[]>`
+    SELECT id, organization_id, status::text AS status, last_payment_succeeded_event_at,
+           outstanding_failures_at, outstanding_past_due_at, grace_ends_at, payment_failed_at,
+           payment_retry_count
+      FROM subscriptions WHERE stripe_subscription_id = ${stripeSubscriptionId} FOR UPDATE`;
+  const row = rows[0];
+  if (!row) return null;
+  const previous: Standing = {
+    status: row.status,
+    lastPaymentSucceededEventAt: row.last_payment_succeeded_event_at,
+    outstandingFailuresAt: row.outstanding_failures_at ?? [],
+    outstandingPastDueAt: row.outstanding_past_due_at ?? [],
+    graceEndsAt: row.grace_ends_at,
+    paymentFailedAt: row.payment_failed_at,
+    paymentRetryCount: row.payment_retry_count,
+  };
+  const { next, recorded } = applyStandingFact(previous, fact, now, settings.gracePeriodDays);
+  const changed = !isSameStanding(previous, next);
+  if (changed) {
+    await tx.subscription.update({
+      where: { id: row.id },
+      data: {
+        status: next.status,
+        lastPaymentSucceededEventAt: next.lastPaymentSucceededEventAt,
+        outstandingFailuresAt: next.outstandingFailuresAt,
+        outstandingPastDueAt: next.outstandingPastDueAt,
+        graceEndsAt: next.graceEndsAt,
+        paymentFailedAt: next.paymentFailedAt,
+        paymentRetryCount: next.paymentRetryCount,
+      },
+    });
+  }
+  if (previous.status !== "suspended" && next.status === "suspended" && next.graceEndsAt) {
+    await settings.notices.enqueue(tx, [
+      suspensionNotice(row.id, row.organization_id, next.graceEndsAt),
+    ]);
+  }
+  return {
+    subscriptionId: row.id,
+    organizationId: row.organization_id,
+    previous,
+    next,
+    recorded,
+    changed,
+  };
+}
+
+/** The notice sent once per grace period when a subscription is suspended. */
+export function suspensionNotice(
+  subscriptionId: string,
+  organizationId: string,
+  graceEndedAt: Date,
+): AdminNotice {
+  return {
+    organizationId,
+    type: "billing.suspended",
+    payload: { subscriptionId, graceEndedAt: graceEndedAt.toISOString() },
+    dedupeKey: `suspended:${subscriptionId}:${graceEndedAt.toISOString()}`,
+  };
+}
+
+function isSameStanding(a: Standing, b: Standing): boolean {
+  const sameTime = (x: Date | null, y: Date | null) =>
+    x === null || y === null ? x === y : time(x) === time(y);
+  const sameTimes = (x: Date[], y: Date[]) =>
+    x.length === y.length && x.every((at, index) => time(at) === time(y[index]!));
+  return (
+    a.status === b.status &&
+    a.paymentRetryCount === b.paymentRetryCount &&
+    sameTime(a.lastPaymentSucceededEventAt, b.lastPaymentSucceededEventAt) &&
+    sameTime(a.graceEndsAt, b.graceEndsAt) &&
+    sameTime(a.paymentFailedAt, b.paymentFailedAt) &&
+    sameTimes(a.outstandingFailuresAt, b.outstandingFailuresAt) &&
+    sameTimes(a.outstandingPastDueAt, b.outstandingPastDueAt)
+  );
+}
