@@ -208,18 +208,18 @@ async function queueRecordingImport(
   // One Recall bot records one recording here: the bot id is the import's identity, so
   // `bot.done` and `recording.done` for the same call copy it once.
   const importId = await enqueueRecordingImport(
-    tx,
+    { db: tx },
     {
       organizationId: bot.organizationId,
       meetingId: bot.meetingId,
       botId: bot.id,
       externalId: recallBotId,
+      now: event.receivedAt,
     },
-    event.receivedAt,
   );
   if (importId) {
     hooks.afterCommit(async () => {
-      await processRecordingImport(hooks.deps.recordingImports, importId);
+      await processRecordingImport(hooks.deps.recordingImports, { importId });
     });
   }
 }

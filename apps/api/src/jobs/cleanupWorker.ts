@@ -24,5 +24,5 @@ export function cleanupOrphanedStorage(
   ctx: Pick<AppContext, "storagePurge">,
   now: Date,
 ): ReturnType<typeof purgeStorage> {
-  return purgeStorage(ctx.storagePurge, now);
+  return purgeStorage(ctx.storagePurge, { now });
 }

@@ -87,7 +87,7 @@ export function createJobs(ctx: AppContext, deps: { recall?: RecallClient } = {}
         ctx.config.JOB_BATCH_SIZE,
       ),
     }),
-    cleanupOrphanedStorage: ({ now }) => cleanupOrphanedStorage(ctx.storagePurge, now),
+    cleanupOrphanedStorage: ({ now }) => cleanupOrphanedStorage(ctx.storagePurge, { now }),
     checkExpiredGracePeriods: async ({ now }) => ({
       rowsAffected: (await suspendExpiredGracePeriods(ctx.db, now, ctx.notices)).length,
     }),
