@@ -165,12 +165,15 @@ describe("createBot", () => {
     await expect(createBot(deps, { organizationId, meetingId: meeting.id })).rejects.toBeInstanceOf(
       ConflictError,
     );
-    const applied = await applyBotStatus(db, {
-      recallBotId: first.recallBotId!,
-      status: "done",
-      at: new Date(Date.now() + 1000),
-      source: "webhook",
-    });
+    const applied = await applyBotStatus(
+      { db },
+      {
+        recallBotId: first.recallBotId!,
+        status: "done",
+        at: new Date(Date.now() + 1000),
+        source: "webhook",
+      },
+    );
     expect(applied.applied).toBe(true);
     const second = await createBot(deps, { organizationId, meetingId: meeting.id });
     expect(second.id).not.toBe(first.id);

@@ -148,12 +148,15 @@ describe("cleanupOrphanedBots", () => {
       const job = cleanupOrphanedBots(testApp.ctx, client, at(53 * HOUR));
       await new Promise((resolve) => setTimeout(resolve, 150));
       // ...and meanwhile the admitted bot's webhook arrives.
-      const webhook = await applyBotStatus(testApp.ctx.db, {
-        recallBotId,
-        status: "in_call_recording",
-        at: at(52 * HOUR),
-        source: "webhook",
-      });
+      const webhook = await applyBotStatus(
+        { db: testApp.ctx.db },
+        {
+          recallBotId,
+          status: "in_call_recording",
+          at: at(52 * HOUR),
+          source: "webhook",
+        },
+      );
       expect(webhook.applied).toBe(true);
       const result = await job;
       expect(result.summary.changedMeanwhile).toBeGreaterThanOrEqual(1);

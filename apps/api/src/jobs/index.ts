@@ -78,7 +78,10 @@ export function createJobs(ctx: AppContext, deps: { recall?: RecallClient } = {}
   const settings = ctx.billing.settings;
   const runs: Record<JobName, JobDefinition["run"]> = {
     cleanupOrphanedBots: ({ now }) =>
-      cleanupOrphanedBots(ctx.stuckBots, deps.recall ?? ctx.recall, now),
+      cleanupOrphanedBots(
+        { ...ctx.stuckBots, recall: deps.recall ?? ctx.stuckBots.recall },
+        { now },
+      ),
     cleanupOldWebhooks: async ({ now }) => ({
       rowsAffected: await cleanupOldWebhooks(
         ctx.db,
