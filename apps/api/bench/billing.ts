@@ -21,7 +21,7 @@ const objects = Number(process.env.BENCH_OBJECTS ?? 100_000);
 // Notices queue in the outbox (the statement measured); nothing is delivered during the bench.
 const settings = {
   storageGraceDays: 7,
-  notices: { enqueue: (db: Db, notices: AdminNotice[]) => enqueueAdminNotices(db, notices) },
+  notices: { enqueue: (db: Db, notices: AdminNotice[]) => enqueueAdminNotices({ db }, notices) },
 };
 
 function benchUrl(): string {

@@ -175,6 +175,7 @@ export function buildContext(parts: ContextParts): AppContext {
     stuckBots: {
       db,
       logger,
+      recall,
       stuckAfterMinutes: config.STUCK_BOT_AFTER_MINUTES,
       batchSize: config.JOB_BATCH_SIZE,
       concurrency: config.JOB_CONCURRENCY,

@@ -2,24 +2,21 @@ import { createMeeting, createSubscription } from "@zigznote/database/testing";
 import request from "supertest";
 import { checkPlanViolations } from "../src/billing";
 import { authHeaderFor } from "./auth";
-import { startFakeRecall, type FakeRecall } from "./fakes/recallServer";
-import { createTestApp, type TestApp } from "./helpers";
+import type { FakeRecall } from "./fakes/recallServer";
+import type { TestApp } from "./helpers";
+import { startRecallTestApp, type RecallTestApp } from "./recallApp";
 
 /** Billing's answers on the real meetings, bots and recordings routes. */
 describe("billing enforcement on meetings, bots and recordings", () => {
+  let fixture: RecallTestApp;
   let testApp: TestApp;
   let recall: FakeRecall;
 
   beforeAll(async () => {
-    recall = await startFakeRecall();
-    testApp = createTestApp({
-      env: { RECALL_API_BASE_URL: recall.baseUrl, RECALL_API_KEY: recall.apiKey },
-    });
+    fixture = await startRecallTestApp();
+    ({ testApp, recall } = fixture);
   });
-  afterAll(async () => {
-    await testApp.close();
-    await recall.close();
-  });
+  afterAll(() => fixture.close());
 
   const meetingBody = () => ({
     title: "Weekly",

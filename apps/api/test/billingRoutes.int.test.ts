@@ -1,7 +1,8 @@
+import type { Db } from "@zigznote/database";
 import { createMembership, createUser } from "@zigznote/database/testing";
 import request from "supertest";
 import { handlePaymentFailed, suspendExpiredGracePeriods } from "../src/billing/stripeEvents";
-import { createNotices, enqueueAdminNotices } from "../src/notifications";
+import { createNotices, enqueueAdminNotices, type AdminNotice } from "../src/notifications";
 import { createStripeClient } from "../src/billing/stripeProvider";
 import {
   BillingChangeResultSchema,
@@ -516,7 +517,9 @@ describe("notification delivery", () => {
     const appNotices = async () => noticesOf(admin.organizationId, "billing.payment_failed");
     const queueOnly = {
       ...ctx.billing.eventDeps.settings,
-      notices: { enqueue: enqueueAdminNotices },
+      notices: {
+        enqueue: (db: Db, notices: AdminNotice[]) => enqueueAdminNotices({ db }, notices),
+      },
     };
     await db().$transaction((tx) =>
       handlePaymentFailed(tx, event, { ...ctx.billing.eventDeps, settings: queueOnly }),

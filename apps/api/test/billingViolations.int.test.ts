@@ -250,9 +250,12 @@ describe("storage over the limit (grace_period, then read_only)", () => {
       "recording.create": "403 PLAN_LIMIT_STORAGE",
     });
 
-    expect(await deleteRecording(b.testApp.ctx.recordings, admin.organizationId, meeting.id)).toBe(
-      1,
-    );
+    expect(
+      await deleteRecording(b.testApp.ctx.recordings, {
+        organizationId: admin.organizationId,
+        meetingId: meeting.id,
+      }),
+    ).toBe(1);
     expect(await violations(caller)).toEqual([]);
     expect(await guardAnswers(caller)).toEqual(ALL_ALLOWED);
   });

@@ -13,9 +13,9 @@ import {
   type BotServiceDeps,
 } from "../src/bots/botService";
 import { createMeeting, deleteMeeting, type MeetingDeps } from "../src/meetings/meetingService";
-import { RecallClient } from "../src/services/recallService";
 import { startFakeRecall, type FakeRecall } from "./fakes/recallServer";
 import { testDatabaseUrl } from "./env";
+import { fakeRecallClient } from "./recallApp";
 
 const db = createPrismaClient(testDatabaseUrl, { maxConnections: 20 });
 let recall: FakeRecall;
@@ -26,9 +26,7 @@ let impatient: BotServiceDeps;
 function makeDeps(timeoutMs: number): BotServiceDeps {
   return {
     db,
-    recall: new RecallClient({
-      baseUrl: recall.baseUrl,
-      apiKey: recall.apiKey,
+    recall: fakeRecallClient(recall, {
       timeoutMs,
       maxRetries: 2,
       retryBaseMs: 5,
@@ -167,12 +165,15 @@ describe("createBot", () => {
     await expect(createBot(deps, { organizationId, meetingId: meeting.id })).rejects.toBeInstanceOf(
       ConflictError,
     );
-    const applied = await applyBotStatus(db, {
-      recallBotId: first.recallBotId!,
-      status: "done",
-      at: new Date(Date.now() + 1000),
-      source: "webhook",
-    });
+    const applied = await applyBotStatus(
+      { db },
+      {
+        recallBotId: first.recallBotId!,
+        status: "done",
+        at: new Date(Date.now() + 1000),
+        source: "webhook",
+      },
+    );
     expect(applied.applied).toBe(true);
     const second = await createBot(deps, { organizationId, meetingId: meeting.id });
     expect(second.id).not.toBe(first.id);

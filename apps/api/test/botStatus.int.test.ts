@@ -42,12 +42,15 @@ describe("applyBotStatus", () => {
 
   it("applies a newer status, moves the meeting and records the history", async () => {
     const { meeting, recallBotId } = await setup();
-    const result = await applyBotStatus(db, {
-      recallBotId,
-      status: "in_call_recording",
-      at: t(10),
-      source: "webhook",
-    });
+    const result = await applyBotStatus(
+      { db },
+      {
+        recallBotId,
+        status: "in_call_recording",
+        at: t(10),
+        source: "webhook",
+      },
+    );
     expect(result).toMatchObject({ applied: true, status: "in_call_recording" });
     const bot = await db.bot.findUniqueOrThrow({ where: { recallBotId } });
     expect(bot.status).toBe("in_call_recording");
@@ -62,18 +65,24 @@ describe("applyBotStatus", () => {
 
   it("ignores an older status arriving after a newer one", async () => {
     const { recallBotId } = await setup();
-    await applyBotStatus(db, {
-      recallBotId,
-      status: "in_call_recording",
-      at: t(20),
-      source: "webhook",
-    });
-    const late = await applyBotStatus(db, {
-      recallBotId,
-      status: "joining_call",
-      at: t(5),
-      source: "webhook",
-    });
+    await applyBotStatus(
+      { db },
+      {
+        recallBotId,
+        status: "in_call_recording",
+        at: t(20),
+        source: "webhook",
+      },
+    );
+    const late = await applyBotStatus(
+      { db },
+      {
+        recallBotId,
+        status: "joining_call",
+        at: t(5),
+        source: "webhook",
+      },
+    );
     expect(late).toEqual({ applied: false, reason: "stale" });
     expect((await db.bot.findUniqueOrThrow({ where: { recallBotId } })).status).toBe(
       "in_call_recording",
@@ -82,30 +91,42 @@ describe("applyBotStatus", () => {
 
   it("breaks a tie in time by rank and ignores an exact duplicate", async () => {
     const { recallBotId } = await setup();
-    await applyBotStatus(db, {
-      recallBotId,
-      status: "in_call_recording",
-      at: t(30),
-      source: "webhook",
-    });
-    expect(
-      await applyBotStatus(db, {
-        recallBotId,
-        status: "in_call_not_recording",
-        at: t(30),
-        source: "webhook",
-      }),
-    ).toMatchObject({ applied: false });
-    expect(
-      await applyBotStatus(db, {
+    await applyBotStatus(
+      { db },
+      {
         recallBotId,
         status: "in_call_recording",
         at: t(30),
         source: "webhook",
-      }),
+      },
+    );
+    expect(
+      await applyBotStatus(
+        { db },
+        {
+          recallBotId,
+          status: "in_call_not_recording",
+          at: t(30),
+          source: "webhook",
+        },
+      ),
     ).toMatchObject({ applied: false });
     expect(
-      await applyBotStatus(db, { recallBotId, status: "call_ended", at: t(30), source: "webhook" }),
+      await applyBotStatus(
+        { db },
+        {
+          recallBotId,
+          status: "in_call_recording",
+          at: t(30),
+          source: "webhook",
+        },
+      ),
+    ).toMatchObject({ applied: false });
+    expect(
+      await applyBotStatus(
+        { db },
+        { recallBotId, status: "call_ended", at: t(30), source: "webhook" },
+      ),
     ).toMatchObject({ applied: true });
   });
 
@@ -122,7 +143,7 @@ describe("applyBotStatus", () => {
     const deliveries = shuffle([...lifecycle, ...lifecycle, ...lifecycle]);
     await Promise.all(
       deliveries.map(([status, second]) =>
-        applyBotStatus(db, { recallBotId, status, at: t(second), source: "webhook" }),
+        applyBotStatus({ db }, { recallBotId, status, at: t(second), source: "webhook" }),
       ),
     );
     const bot = await db.bot.findUniqueOrThrow({ where: { recallBotId } });
@@ -147,17 +168,23 @@ describe("applyBotStatus", () => {
 
   it("never reactivates an ended bot, but lets it move forward among terminal statuses", async () => {
     const { recallBotId } = await setup();
-    await applyBotStatus(db, { recallBotId, status: "call_ended", at: t(10), source: "webhook" });
+    await applyBotStatus(
+      { db },
+      { recallBotId, status: "call_ended", at: t(10), source: "webhook" },
+    );
     expect(
-      await applyBotStatus(db, {
-        recallBotId,
-        status: "in_call_recording",
-        at: t(11),
-        source: "webhook",
-      }),
+      await applyBotStatus(
+        { db },
+        {
+          recallBotId,
+          status: "in_call_recording",
+          at: t(11),
+          source: "webhook",
+        },
+      ),
     ).toEqual({ applied: false, reason: "stale" });
     expect(
-      await applyBotStatus(db, { recallBotId, status: "done", at: t(12), source: "webhook" }),
+      await applyBotStatus({ db }, { recallBotId, status: "done", at: t(12), source: "webhook" }),
     ).toMatchObject({ applied: true });
     const bot = await db.bot.findUniqueOrThrow({ where: { recallBotId } });
     expect(bot.status).toBe("done");
@@ -166,15 +193,18 @@ describe("applyBotStatus", () => {
 
   it("makes fatal final and records its sub code as the terminal reason", async () => {
     const { meeting, recallBotId } = await setup();
-    await applyBotStatus(db, {
-      recallBotId,
-      status: "fatal",
-      subCode: "bot_errored",
-      at: t(10),
-      source: "webhook",
-    });
+    await applyBotStatus(
+      { db },
+      {
+        recallBotId,
+        status: "fatal",
+        subCode: "bot_errored",
+        at: t(10),
+        source: "webhook",
+      },
+    );
     expect(
-      await applyBotStatus(db, { recallBotId, status: "done", at: t(20), source: "webhook" }),
+      await applyBotStatus({ db }, { recallBotId, status: "done", at: t(20), source: "webhook" }),
     ).toEqual({ applied: false, reason: "stale" });
     const bot = await db.bot.findUniqueOrThrow({ where: { recallBotId } });
     expect(bot).toMatchObject({
@@ -191,20 +221,26 @@ describe("applyBotStatus", () => {
   it("reports unknown codes and unknown bots without writing", async () => {
     const { recallBotId } = await setup();
     expect(
-      await applyBotStatus(db, {
-        recallBotId,
-        status: "recording_done",
-        at: t(10),
-        source: "webhook",
-      }),
+      await applyBotStatus(
+        { db },
+        {
+          recallBotId,
+          status: "recording_done",
+          at: t(10),
+          source: "webhook",
+        },
+      ),
     ).toEqual({ applied: false, reason: "unknown_status" });
     expect(
-      await applyBotStatus(db, {
-        recallBotId: randomUUID(),
-        status: "done",
-        at: t(10),
-        source: "webhook",
-      }),
+      await applyBotStatus(
+        { db },
+        {
+          recallBotId: randomUUID(),
+          status: "done",
+          at: t(10),
+          source: "webhook",
+        },
+      ),
     ).toEqual({ applied: false, reason: "not_found" });
   });
 });

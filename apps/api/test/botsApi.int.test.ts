@@ -1,13 +1,15 @@
 import type { Server } from "node:http";
 import request from "supertest";
 import { authHeaderFor } from "./auth";
-import { startFakeRecall, type FakeRecall } from "./fakes/recallServer";
-import { createTestApp, type TestApp } from "./helpers";
-import { botStatusEvent, closeServer, listen, postRecallEvent } from "./recallEvents";
+import type { FakeRecall } from "./fakes/recallServer";
+import type { TestApp } from "./helpers";
+import { startRecallTestApp, type RecallTestApp } from "./recallApp";
+import { botStatusEvent, postRecallEvent } from "./recallEvents";
 import { newSvixSecret } from "./webhookSigning";
 import { TERMINAL_BOT_STATUSES } from "../src/bots/botStatus";
 
 const recallSecret = newSvixSecret();
+let fixture: RecallTestApp;
 let recall: FakeRecall;
 let testApp: TestApp;
 let server: Server;
@@ -17,11 +19,8 @@ function zoomUrl(): string {
 }
 
 beforeAll(async () => {
-  recall = await startFakeRecall();
-  testApp = createTestApp({
+  fixture = await startRecallTestApp({
     env: {
-      RECALL_API_BASE_URL: recall.baseUrl,
-      RECALL_API_KEY: recall.apiKey,
       RECALL_WEBHOOK_SECRET: recallSecret,
       RECALL_TIMEOUT_MS: "300",
       RECALL_MAX_RETRIES: "2",
@@ -29,14 +28,10 @@ beforeAll(async () => {
       RECALL_RETRY_MAX_MS: "2000",
     },
   });
-  server = (await listen(testApp.app)).server;
+  ({ recall, testApp, server } = fixture);
 });
 beforeEach(() => recall.reset());
-afterAll(async () => {
-  await closeServer(server);
-  await recall.close();
-  await testApp.close();
-});
+afterAll(() => fixture.close());
 
 async function newMeeting(headers: { Authorization: string }, meetingUrl = zoomUrl()) {
   const response = await request(server)

@@ -2,9 +2,10 @@ import { createBot, createMeeting, createOrganization } from "@zigznote/database
 import type { BotStatus } from "@zigznote/database";
 import { cleanupOrphanedBots } from "../src/jobs/cleanupWorker";
 import { applyBotStatus } from "../src/bots/botStatus";
-import { RecallClient } from "../src/services/recallService";
+import type { RecallClient } from "../src/services/recallService";
 import { startFakeRecall, type FakeRecall } from "./fakes/recallServer";
 import { createTestApp, type TestApp } from "./helpers";
+import { fakeRecallClient } from "./recallApp";
 
 /**
  * Bots here live in 2020 so that the job, which looks at every stuck bot in the database, never
@@ -22,9 +23,7 @@ describe("cleanupOrphanedBots", () => {
   beforeAll(async () => {
     recall = await startFakeRecall();
     testApp = createTestApp({ env: { STUCK_BOT_AFTER_MINUTES: "120", JOB_CONCURRENCY: "4" } });
-    client = new RecallClient({
-      baseUrl: recall.baseUrl,
-      apiKey: recall.apiKey,
+    client = fakeRecallClient(recall, {
       timeoutMs: 5_000,
       maxRetries: 1,
       retryBaseMs: 5,
@@ -149,12 +148,15 @@ describe("cleanupOrphanedBots", () => {
       const job = cleanupOrphanedBots(testApp.ctx, client, at(53 * HOUR));
       await new Promise((resolve) => setTimeout(resolve, 150));
       // ...and meanwhile the admitted bot's webhook arrives.
-      const webhook = await applyBotStatus(testApp.ctx.db, {
-        recallBotId,
-        status: "in_call_recording",
-        at: at(52 * HOUR),
-        source: "webhook",
-      });
+      const webhook = await applyBotStatus(
+        { db: testApp.ctx.db },
+        {
+          recallBotId,
+          status: "in_call_recording",
+          at: at(52 * HOUR),
+          source: "webhook",
+        },
+      );
       expect(webhook.applied).toBe(true);
       const result = await job;
       expect(result.summary.changedMeanwhile).toBeGreaterThanOrEqual(1);

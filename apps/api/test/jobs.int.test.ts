@@ -9,10 +9,10 @@ import {
 import request from "supertest";
 import { checkPlanViolations } from "../src/billing";
 import { createJobs, JOB_SCHEDULES, runJob } from "../src/jobs";
-import { RecallClient } from "../src/services/recallService";
 import { testDatabaseUrl } from "./env";
 import { startFakeRecall, type FakeRecall } from "./fakes/recallServer";
 import { createTestApp, ManualClock, type TestApp } from "./helpers";
+import { fakeRecallClient, fakeRecallEnv } from "./recallApp";
 
 /**
  * Jobs act on the whole database, so this suite has a database of its own: nothing another
@@ -40,8 +40,7 @@ describe("scheduled jobs", () => {
     const env = {
       DATABASE_URL: jobsDatabaseUrl,
       JOB_BATCH_SIZE: "2",
-      RECALL_API_BASE_URL: recall.baseUrl,
-      RECALL_API_KEY: recall.apiKey,
+      ...fakeRecallEnv(recall),
     };
     a = createTestApp({ db, clock, env });
     b = createTestApp({
@@ -61,9 +60,7 @@ describe("scheduled jobs", () => {
   it("runs every job once per tick with two instances, recorded, and shown on /health/jobs", async () => {
     clock.set(Date.now());
     const tick = new Date(); // unique per run: reruns on the same database do not collide
-    const client = new RecallClient({
-      baseUrl: recall.baseUrl,
-      apiKey: recall.apiKey,
+    const client = fakeRecallClient(recall, {
       timeoutMs: 5_000,
       maxRetries: 0,
       retryBaseMs: 5,

@@ -1,26 +1,20 @@
 import type { Server } from "node:http";
 import request from "supertest";
 import { apiKeyHeaderFor, authHeaderFor } from "./auth";
-import { startFakeRecall, type FakeRecall } from "./fakes/recallServer";
-import { createTestApp, type TestApp } from "./helpers";
-import { closeServer, listen } from "./recallEvents";
+import type { FakeRecall } from "./fakes/recallServer";
+import type { TestApp } from "./helpers";
+import { startRecallTestApp, type RecallTestApp } from "./recallApp";
 
+let fixture: RecallTestApp;
 let recall: FakeRecall;
 let testApp: TestApp;
 let server: Server;
 
 beforeAll(async () => {
-  recall = await startFakeRecall();
-  testApp = createTestApp({
-    env: { RECALL_API_BASE_URL: recall.baseUrl, RECALL_API_KEY: recall.apiKey },
-  });
-  server = (await listen(testApp.app)).server;
+  fixture = await startRecallTestApp();
+  ({ recall, testApp, server } = fixture);
 });
-afterAll(async () => {
-  await closeServer(server);
-  await recall.close();
-  await testApp.close();
-});
+afterAll(() => fixture.close());
 
 let counter = 0;
 function zoomUrl(): string {

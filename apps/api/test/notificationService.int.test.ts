@@ -48,8 +48,8 @@ describe("enqueueAdminNotices", () => {
       payload: { a: 1 },
       dedupeKey: `k:${organization.id}`,
     };
-    expect(await enqueueAdminNotices(db, [notice])).toBe(2);
-    expect(await enqueueAdminNotices(db, [notice])).toBe(0);
+    expect(await enqueueAdminNotices({ db }, [notice])).toBe(2);
+    expect(await enqueueAdminNotices({ db }, [notice])).toBe(0);
   });
 });
 
@@ -57,7 +57,7 @@ describe("deliverPendingNotifications", () => {
   it("sends each notice once with two deliverers running at the same time", async () => {
     const { organization } = await createOrganizationWithAdmin(db);
     await enqueueAdminNotices(
-      db,
+      { db },
       Array.from({ length: 40 }, (_, i) => ({
         organizationId: organization.id,
         type: "t",
@@ -69,8 +69,8 @@ describe("deliverPendingNotifications", () => {
     const b = recordingTransport(organization.id);
     const now = new Date();
     await Promise.all([
-      deliverPendingNotifications(db, a.transport, { now, batchSize: 5 }),
-      deliverPendingNotifications(other, b.transport, { now, batchSize: 5 }),
+      deliverPendingNotifications({ db: db, transport: a.transport }, { now, batchSize: 5 }),
+      deliverPendingNotifications({ db: other, transport: b.transport }, { now, batchSize: 5 }),
     ]);
     const all = [...a.sent, ...b.sent];
     expect(all).toHaveLength(40);
@@ -81,7 +81,7 @@ describe("deliverPendingNotifications", () => {
 
   it("retries a failed send after the claim expires and gives up after max attempts", async () => {
     const { organization } = await createOrganizationWithAdmin(db);
-    await enqueueAdminNotices(db, [
+    await enqueueAdminNotices({ db }, [
       {
         organizationId: organization.id,
         type: "t",
@@ -91,29 +91,38 @@ describe("deliverPendingNotifications", () => {
     ]);
     const failing = recordingTransport(organization.id, true);
     const start = new Date();
-    await deliverPendingNotifications(db, failing.transport, {
-      now: start,
-      claimMs: 1000,
-      maxAttempts: 2,
-    });
+    await deliverPendingNotifications(
+      { db: db, transport: failing.transport },
+      {
+        now: start,
+        claimMs: 1000,
+        maxAttempts: 2,
+      },
+    );
     let row = await db.notification.findFirstOrThrow({
       where: { organizationId: organization.id },
     });
     expect(row).toMatchObject({ status: "pending", attempts: 1, lastError: "smtp down" });
     // Still claimed: not retried yet.
-    await deliverPendingNotifications(db, failing.transport, {
-      now: start,
-      claimMs: 1000,
-      maxAttempts: 2,
-    });
+    await deliverPendingNotifications(
+      { db: db, transport: failing.transport },
+      {
+        now: start,
+        claimMs: 1000,
+        maxAttempts: 2,
+      },
+    );
     row = await db.notification.findFirstOrThrow({ where: { organizationId: organization.id } });
     expect(row.attempts).toBe(1);
     const later = new Date(start.getTime() + 1000);
-    await deliverPendingNotifications(db, failing.transport, {
-      now: later,
-      claimMs: 1000,
-      maxAttempts: 2,
-    });
+    await deliverPendingNotifications(
+      { db: db, transport: failing.transport },
+      {
+        now: later,
+        claimMs: 1000,
+        maxAttempts: 2,
+      },
+    );
     row = await db.notification.findFirstOrThrow({ where: { organizationId: organization.id } });
     expect(row).toMatchObject({ status: "failed", attempts: 2 });
   });

@@ -4,13 +4,12 @@ import { createBot as createBotRow, uniqueSuffix } from "@zigznote/database/test
 import request from "supertest";
 import { getUsage } from "../src/recordings/usage";
 import { authHeaderFor, type AuthenticatedCaller } from "./auth";
-import { startFakeRecall, type FakeRecall } from "./fakes/recallServer";
-import { createTestApp, type TestApp } from "./helpers";
+import type { FakeRecall } from "./fakes/recallServer";
+import type { TestApp } from "./helpers";
+import { startRecallTestApp, type RecallTestApp } from "./recallApp";
 import {
   botStatusEvent,
-  closeServer,
   legacyStatusEvent,
-  listen,
   postRecallEvent,
   recordingDoneEvent,
   startMediaServer,
@@ -19,27 +18,18 @@ import {
 import { newSvixSecret } from "./webhookSigning";
 
 const secret = newSvixSecret();
+let fixture: RecallTestApp;
 let recall: FakeRecall;
 let testApp: TestApp;
 let server: Server;
 
 beforeAll(async () => {
-  recall = await startFakeRecall();
-  testApp = createTestApp({
-    env: {
-      RECALL_API_BASE_URL: recall.baseUrl,
-      RECALL_API_KEY: recall.apiKey,
-      RECALL_WEBHOOK_SECRET: secret,
-      RECALL_RETRY_BASE_MS: "10",
-    },
+  fixture = await startRecallTestApp({
+    env: { RECALL_WEBHOOK_SECRET: secret, RECALL_RETRY_BASE_MS: "10" },
   });
-  server = (await listen(testApp.app)).server;
+  ({ recall, testApp, server } = fixture);
 });
-afterAll(async () => {
-  await closeServer(server);
-  await recall.close();
-  await testApp.close();
-});
+afterAll(() => fixture.close());
 
 interface Sent {
   caller: AuthenticatedCaller;

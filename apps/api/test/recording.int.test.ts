@@ -121,14 +121,16 @@ describe("recordings and usage", () => {
     });
     expect((await usageOf(org.id)).storageBytes).toBe(2800n);
     expect(await testApp.ctx.storage.exists(first.key)).toBe(false);
-    const opened = await openRecording(deps, org.id, meeting.id);
+    const opened = await openRecording(deps, { organizationId: org.id, meetingId: meeting.id });
     expect(opened.object.id).toBe(second.id);
     expect((await buffer(opened.body)).equals(Buffer.alloc(2500, 2))).toBe(true);
 
-    expect(await deleteRecording(deps, org.id, meeting.id)).toBe(1);
+    expect(await deleteRecording(deps, { organizationId: org.id, meetingId: meeting.id })).toBe(1);
     expect(await testApp.ctx.storage.exists(second.key)).toBe(false);
     expect((await usageOf(org.id)).storageBytes).toBe(300n);
-    await expect(openRecording(deps, org.id, meeting.id)).rejects.toBeInstanceOf(NotFoundError);
+    await expect(
+      openRecording(deps, { organizationId: org.id, meetingId: meeting.id }),
+    ).rejects.toBeInstanceOf(NotFoundError);
   });
 
   it("hides a meeting's recording from another organization", async () => {
@@ -142,12 +144,12 @@ describe("recordings and usage", () => {
       contentType: "video/mp4",
       maxBytes: 100,
     });
-    await expect(openRecording(deps, intruder.id, meeting.id)).rejects.toBeInstanceOf(
-      NotFoundError,
-    );
-    await expect(deleteRecording(deps, intruder.id, meeting.id)).rejects.toBeInstanceOf(
-      NotFoundError,
-    );
+    await expect(
+      openRecording(deps, { organizationId: intruder.id, meetingId: meeting.id }),
+    ).rejects.toBeInstanceOf(NotFoundError);
+    await expect(
+      deleteRecording(deps, { organizationId: intruder.id, meetingId: meeting.id }),
+    ).rejects.toBeInstanceOf(NotFoundError);
     await expect(
       storeRecording(deps, {
         organizationId: intruder.id,

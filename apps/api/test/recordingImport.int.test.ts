@@ -72,16 +72,20 @@ describe("recording imports (Recall media copy)", () => {
     const enqueued = await Promise.all(
       Array.from({ length: 5 }, () =>
         enqueueRecordingImport(
-          testApp.ctx.db,
-          { organizationId: org.id, meetingId: meeting.id, externalId },
-          clock.now(),
+          { db: testApp.ctx.db },
+          {
+            organizationId: org.id,
+            meetingId: meeting.id,
+            externalId,
+            now: clock.now(),
+          },
         ),
       ),
     );
     const ids = enqueued.filter((id): id is string => id !== null);
     expect(ids).toHaveLength(1);
     const outcomes = await Promise.all(
-      Array.from({ length: 5 }, () => processRecordingImport(deps, ids[0]!)),
+      Array.from({ length: 5 }, () => processRecordingImport(deps, { importId: ids[0]! })),
     );
     expect(outcomes.filter((o) => o === "done")).toHaveLength(1);
     expect(outcomes.filter((o) => o === "not_claimed")).toHaveLength(4);
@@ -92,15 +96,19 @@ describe("recording imports (Recall media copy)", () => {
     });
     expect(objects).toHaveLength(1);
     expect(objects[0]).toMatchObject({ source: "recall", sizeBytes: BigInt(payload.length) });
-    const opened = await openRecording(deps, org.id, meeting.id);
+    const opened = await openRecording(deps, { organizationId: org.id, meetingId: meeting.id });
     expect((await buffer(opened.body)).equals(payload)).toBe(true);
 
     // A redelivery after completion queues nothing.
     expect(
       await enqueueRecordingImport(
-        testApp.ctx.db,
-        { organizationId: org.id, meetingId: meeting.id, externalId },
-        clock.now(),
+        { db: testApp.ctx.db },
+        {
+          organizationId: org.id,
+          meetingId: meeting.id,
+          externalId,
+          now: clock.now(),
+        },
       ),
     ).toBeNull();
   });
@@ -110,13 +118,17 @@ describe("recording imports (Recall media copy)", () => {
     const org = await createOrganization(testApp.ctx.db);
     const meeting = await createMeeting(testApp.ctx.db, { organizationId: org.id });
     const id = (await enqueueRecordingImport(
-      testApp.ctx.db,
-      { organizationId: org.id, meetingId: meeting.id, externalId: `rec_${meeting.id}` },
-      clock.now(),
+      { db: testApp.ctx.db },
+      {
+        organizationId: org.id,
+        meetingId: meeting.id,
+        externalId: `rec_${meeting.id}`,
+        now: clock.now(),
+      },
     ))!;
     media.state.failuresLeft = 1;
 
-    expect(await processRecordingImport(deps, id)).toBe("retry_scheduled");
+    expect(await processRecordingImport(deps, { importId: id })).toBe("retry_scheduled");
     const pending = await testApp.ctx.db.recordingImport.findUniqueOrThrow({ where: { id } });
     expect(pending).toMatchObject({
       status: "pending",
@@ -124,7 +136,7 @@ describe("recording imports (Recall media copy)", () => {
       lastError: "media download answered 503",
     });
     expect(pending.nextAttemptAt.getTime()).toBeGreaterThan(clock.now().getTime());
-    expect(await processRecordingImport(deps, id)).toBe("not_claimed"); // not due yet
+    expect(await processRecordingImport(deps, { importId: id })).toBe("not_claimed"); // not due yet
 
     clock.advance(60_000);
     const pass = await processDueRecordingImports(deps, { batchSize: 10, concurrency: 2 });
@@ -140,9 +152,13 @@ describe("recording imports (Recall media copy)", () => {
     const org = await createOrganization(testApp.ctx.db);
     const meeting = await createMeeting(testApp.ctx.db, { organizationId: org.id });
     const id = (await enqueueRecordingImport(
-      testApp.ctx.db,
-      { organizationId: org.id, meetingId: meeting.id, externalId: `rec_${meeting.id}` },
-      clock.now(),
+      { db: testApp.ctx.db },
+      {
+        organizationId: org.id,
+        meetingId: meeting.id,
+        externalId: `rec_${meeting.id}`,
+        now: clock.now(),
+      },
     ))!;
     const failing = {
       ...deps,
@@ -150,7 +166,7 @@ describe("recording imports (Recall media copy)", () => {
     };
     const outcomes: string[] = [];
     for (let attempt = 0; attempt < 3; attempt += 1) {
-      outcomes.push(await processRecordingImport(failing, id));
+      outcomes.push(await processRecordingImport(failing, { importId: id }));
       clock.advance(2 * 60 * 60 * 1000);
     }
     expect(outcomes).toEqual(["retry_scheduled", "retry_scheduled", "failed"]);

@@ -1,25 +1,18 @@
-import { isUuid } from "../lib/ids";
-import {
-  uniqueViolationOf,
-  type Bot,
-  type BotStatus,
-  type Db,
-  type Meeting,
-  type PrismaClient,
-} from "@zigznote/database";
+import type { Bot, BotStatus, Meeting, PrismaClient } from "@zigznote/database";
 import { ConflictError, isAppError, NotFoundError } from "@zigznote/shared";
 import type { Clock } from "../lib/clock";
+import { isUuid } from "../lib/ids";
 import type { Logger } from "../lib/logger";
+import { getMeeting } from "../meetings";
 import {
   applyBotStatus,
   isBotStatus,
   isTerminalBotStatus,
-  meetingStatusForBot,
-  TERMINAL_BOT_STATUSES,
+  meetingMoveForBot,
   type ApplyBotStatusResult,
 } from "./botStatus";
-import { getMeeting } from "../meetings";
 import { RecallRequestError, type RecallBot, type RecallClient } from "./recallClient";
+import * as store from "./store";
 
 /**
  * Recall bots for meetings, at most one active per meeting and per (organization, normalized
@@ -53,38 +46,18 @@ export interface MeetingBotInput {
   meetingId: string;
 }
 
-interface ReservationRow {
-  id: string;
-  meeting_url: string;
-}
-
-/** The unique index a violation names (`""` when unknown), or undefined for other errors. */
-function violatedIndex(error: unknown): string | undefined {
-  const violation = uniqueViolationOf(error);
-  return violation ? (violation.constraint ?? "") : undefined;
-}
-
-function historyEntry(status: BotStatus, at: Date, source: string, subCode?: string | null) {
-  return JSON.stringify([
-    { status, ...(subCode ? { subCode } : {}), at: at.toISOString(), source },
-  ]);
-}
-
-async function conflictFor(db: Db, index: string, input: CreateBotInput): Promise<ConflictError> {
+async function conflictFor(
+  deps: Pick<BotServiceDeps, "db">,
+  index: string,
+  input: CreateBotInput,
+): Promise<ConflictError> {
   const sameMeeting = new ConflictError(
     "This meeting already has an active bot; remove it before sending another one",
     { code: "BOT_ALREADY_ACTIVE", details: { meetingId: input.meetingId } },
   );
   if (index === "bots_one_active_per_meeting") return sameMeeting;
   // The link is shared with another meeting of the same organization: say which one.
-  const rows = await db.$queryRaw<{ meeting_id: string }[]>`
-    SELECT b.meeting_id::text FROM bots b
-    JOIN meetings m ON m.id = ${input.meetingId}::uuid
-    WHERE b.organization_id = ${input.organizationId}::uuid
-      AND b.normalized_meeting_url = m.normalized_meeting_url
-      AND b.status::text <> ALL(${TERMINAL_BOT_STATUSES as string[]}::text[])
-    LIMIT 1`;
-  const other = rows[0]?.meeting_id;
+  const other = await store.findActiveBotMeetingOnLink(deps.db, input);
   if (other === input.meetingId) return sameMeeting;
   return new ConflictError(
     "A bot is already in this call for another meeting of your organization with the same meeting link",
@@ -95,20 +68,25 @@ async function conflictFor(db: Db, index: string, input: CreateBotInput): Promis
   );
 }
 
-/** Marks a reservation that never got (or lost) its Recall bot as failed; it no longer blocks. */
+/**
+ * Marks a reservation that never got (or lost) its Recall bot as failed; it no longer blocks.
+ * Only while it is still pending; its time never moves back (our clock against our clock).
+ */
 async function releaseReservation(
   deps: BotServiceDeps,
   botId: string,
   reason: string,
 ): Promise<void> {
-  const at = deps.clock.now();
   try {
-    await deps.db.$executeRaw`
-      UPDATE bots SET status = 'failed', terminal_reason = ${reason}, ended_at = ${at},
-        last_status_at = GREATEST(last_status_at, ${at}),
-        status_history = status_history || ${historyEntry("failed", at, "api")}::jsonb,
-        updated_at = now()
-      WHERE id = ${botId}::uuid AND status = 'pending'`;
+    await store.writeBotStatus(deps.db, {
+      guard: { botId, status: "pending" },
+      status: "failed",
+      at: deps.clock.now(),
+      isStatusTimeMonotonic: true,
+      source: "api",
+      terminalReason: reason,
+      meeting: null,
+    });
   } catch (error) {
     // The row stays pending; the cleanup job releases pending reservations that are too old.
     deps.logger.error({ err: error, botId, reason }, "could not release a bot reservation");
@@ -154,49 +132,31 @@ export async function createBot(deps: BotServiceDeps, input: CreateBotInput): Pr
   const botName = input.botName?.trim() || deps.defaultBotName;
   const reservedAt = deps.clock.now();
 
-  // 1. Reserve. FOR KEY SHARE holds the meeting's link steady against a concurrent link change
-  //    (updateMeeting locks the row FOR UPDATE), so the copied normalized link stays true. It is
-  //    the weakest lock that does: a stronger one (FOR SHARE) would block status updates of the
-  //    meeting (FOR NO KEY UPDATE) while they hold the bot row a waiting reservation checks its
-  //    unique index against - a deadlock under concurrent requests.
-  let reservation: ReservationRow;
-  try {
-    const rows = await deps.db.$queryRaw<ReservationRow[]>`
-      WITH meeting AS (
-        SELECT id, organization_id, meeting_url, normalized_meeting_url FROM meetings
-        WHERE id = ${input.meetingId}::uuid AND organization_id = ${input.organizationId}::uuid
-          AND deleted_at IS NULL
-        FOR KEY SHARE
-      ), reserved AS (
-        INSERT INTO bots (meeting_id, organization_id, normalized_meeting_url, bot_name, status,
-                          last_status_at, status_history)
-        SELECT id, organization_id, normalized_meeting_url, ${botName}, 'pending', ${reservedAt},
-               ${historyEntry("pending", reservedAt, "api")}::jsonb
-        FROM meeting
-        RETURNING id
-      )
-      SELECT reserved.id::text, meeting.meeting_url FROM reserved, meeting`;
-    const row = rows[0];
-    if (!row) throw new NotFoundError("Meeting not found");
-    reservation = row;
-  } catch (error) {
-    const index = violatedIndex(error);
-    if (index !== undefined) throw await conflictFor(deps.db, index, input);
-    throw error;
+  // 1. Reserve (see store.reserveBot for the lock it takes on the meeting).
+  const reservation = await store.reserveBot(deps.db, {
+    organizationId: input.organizationId,
+    meetingId: input.meetingId,
+    botName,
+    at: reservedAt,
+    source: "api",
+  });
+  if (!reservation.isReserved) {
+    if (reservation.violatedIndex === null) throw new NotFoundError("Meeting not found");
+    throw await conflictFor(deps, reservation.violatedIndex, input);
   }
 
   // 2. Call Recall, outside any transaction.
   let recallBot: RecallBot;
   try {
     recallBot = await deps.recall.createBot({
-      meetingUrl: reservation.meeting_url,
+      meetingUrl: reservation.meetingUrl,
       botName,
       metadata: {
         meetingId: input.meetingId,
         organizationId: input.organizationId,
-        botId: reservation.id,
+        botId: reservation.botId,
       },
-      idempotencyKey: reservation.id,
+      idempotencyKey: reservation.botId,
     });
   } catch (error) {
     const detail =
@@ -205,7 +165,11 @@ export async function createBot(deps: BotServiceDeps, input: CreateBotInput): Pr
         : error instanceof Error
           ? error.message
           : String(error);
-    await releaseReservation(deps, reservation.id, `recall_create_failed: ${detail}`.slice(0, 500));
+    await releaseReservation(
+      deps,
+      reservation.botId,
+      `recall_create_failed: ${detail}`.slice(0, 500),
+    );
     if (isAppError(error)) throw error;
     throw new RecallRequestError(
       "Recall is unavailable: the bot could not be created",
@@ -216,34 +180,26 @@ export async function createBot(deps: BotServiceDeps, input: CreateBotInput): Pr
 
   // 3. Record Recall's id (only while the reservation is still ours), and move the meeting.
   const initial = initialStatus(recallBot, reservedAt);
-  const meetingStatus = meetingStatusForBot(initial.status);
-  let recorded: { id: string; meeting_deleted: boolean }[] = [];
+  let recorded: store.WrittenBotStatus | null = null;
   let recordError: unknown;
   try {
-    recorded = await deps.db.$queryRaw<{ id: string; meeting_deleted: boolean }[]>`
-      WITH recorded AS (
-        UPDATE bots SET recall_bot_id = ${recallBot.id}, status = ${initial.status}::"BotStatus",
-          last_status_at = ${initial.at},
-          status_history = status_history || ${historyEntry(initial.status, initial.at, "create")}::jsonb,
-          updated_at = now()
-        WHERE id = ${reservation.id}::uuid AND status = 'pending'
-        RETURNING id, meeting_id
-      ), moved AS (
-        UPDATE meetings SET status = ${meetingStatus}::"MeetingStatus", updated_at = now()
-        WHERE ${meetingStatus !== null} AND id IN (SELECT meeting_id FROM recorded)
-          AND status <> 'cancelled'
-      )
-      SELECT recorded.id::text, (m.deleted_at IS NOT NULL) AS meeting_deleted
-      FROM recorded JOIN meetings m ON m.id = recorded.meeting_id`;
+    recorded = await store.writeBotStatus(deps.db, {
+      guard: { botId: reservation.botId, status: "pending" },
+      status: initial.status,
+      recallBotId: recallBot.id,
+      // Recall's clock from here on: later reports are ranked against it.
+      at: initial.at,
+      source: "create",
+      meeting: meetingMoveForBot(initial.status),
+    });
   } catch (error) {
     recordError = error;
   }
-  const row = recorded[0];
-  if (!row) {
+  if (!recorded) {
     await leaveBestEffort(deps, recallBot.id, "its reservation could not be recorded");
     await releaseReservation(
       deps,
-      reservation.id,
+      reservation.botId,
       `record_failed: Recall bot ${recallBot.id} was told to leave`,
     );
     if (recordError !== undefined) throw recordError as Error;
@@ -252,11 +208,11 @@ export async function createBot(deps: BotServiceDeps, input: CreateBotInput): Pr
       { code: "BOT_RESERVATION_LOST", details: { meetingId: input.meetingId } },
     );
   }
-  if (row.meeting_deleted) {
+  if (recorded.isMeetingDeleted) {
     // The meeting was deleted while Recall was creating its bot: the bot is tracked, send it home.
     await leaveBestEffort(deps, recallBot.id, "its meeting was deleted during creation");
   }
-  return deps.db.bot.findUniqueOrThrow({ where: { id: reservation.id } });
+  return store.findBot(deps.db, reservation.botId);
 }
 
 /** The meeting's newest bot (the active one if any), or NotFoundError (BOT_NOT_FOUND). */
@@ -264,20 +220,16 @@ export async function getCurrentBot(
   deps: Pick<BotServiceDeps, "db">,
   input: MeetingBotInput,
 ): Promise<Bot> {
-  const { organizationId, meetingId } = input;
   await getMeeting(deps, input);
   // A bot can only be created once the previous one ended, so the newest is the active one.
-  const bot = await deps.db.bot.findFirst({
-    where: { meetingId, organizationId },
-    orderBy: [{ createdAt: "desc" }, { id: "desc" }],
-  });
+  const bot = await store.findNewestBot(deps.db, input);
   if (!bot) throw new NotFoundError("This meeting has no bot", { code: "BOT_NOT_FOUND" });
   return bot;
 }
 
 /** Applies Recall's status changes (oldest first) through applyBotStatus. */
 async function applyRecallStatuses(
-  db: Db,
+  deps: Pick<BotServiceDeps, "db">,
   recallBot: RecallBot,
   source: string,
 ): Promise<ApplyBotStatusResult[]> {
@@ -286,7 +238,7 @@ async function applyRecallStatuses(
     const at = new Date(change.created_at);
     if (Number.isNaN(at.getTime())) continue;
     results.push(
-      await applyBotStatus(db, {
+      await applyBotStatus(deps, {
         recallBotId: recallBot.id,
         status: change.code,
         subCode: change.sub_code ?? null,
@@ -322,22 +274,25 @@ export async function removeBot(deps: BotServiceDeps, input: MeetingBotInput): P
     if (!(error instanceof RecallRequestError && error.code === "RECALL_REJECTED")) throw error;
     deps.logger.info({ recallBotId: bot.recallBotId, err: error }, "bot had already left");
   }
-  await syncBotStatus(deps, bot.recallBotId).catch((error: unknown) => {
+  await syncBotStatus(deps, { recallBotId: bot.recallBotId }).catch((error: unknown) => {
     deps.logger.warn(
       { err: error, recallBotId: bot.recallBotId },
       "could not read the bot after leave",
     );
   });
-  return deps.db.bot.findUniqueOrThrow({ where: { id: bot.id } });
+  return store.findBot(deps.db, bot.id);
 }
 
 /**
  * Reads the bot from Recall and applies its status changes: for the cleanup job (bots whose
  * webhooks never came) and after commands. Returns what Recall reported.
  */
-export async function syncBotStatus(deps: BotServiceDeps, recallBotId: string): Promise<RecallBot> {
-  const recallBot = await deps.recall.getBot(recallBotId);
-  await applyRecallStatuses(deps.db, recallBot, "poll");
+export async function syncBotStatus(
+  deps: BotServiceDeps,
+  input: { recallBotId: string },
+): Promise<RecallBot> {
+  const recallBot = await deps.recall.getBot(input.recallBotId);
+  await applyRecallStatuses(deps, recallBot, "poll");
   return recallBot;
 }
 
@@ -349,11 +304,6 @@ export async function releaseBotOfDeletedMeeting(
   deps: BotServiceDeps,
   meeting: Pick<Meeting, "id">,
 ): Promise<void> {
-  const activeBot = await deps.db.bot.findFirst({
-    where: { meetingId: meeting.id, status: { notIn: [...TERMINAL_BOT_STATUSES] } },
-    select: { recallBotId: true },
-  });
-  if (activeBot?.recallBotId) {
-    await leaveBestEffort(deps, activeBot.recallBotId, "its meeting was deleted");
-  }
+  const recallBotId = await store.findActiveRecallBotId(deps.db, meeting.id);
+  if (recallBotId) await leaveBestEffort(deps, recallBotId, "its meeting was deleted");
 }

@@ -1,10 +1,10 @@
 import {
   isTerminalBotStatus,
-  TERMINAL_BOT_STATUSES,
   type BotStatus,
   type Db,
   type MeetingStatus,
 } from "@zigznote/database";
+import * as store from "./store";
 
 export { activeBotSql, isTerminalBotStatus, TERMINAL_BOT_STATUSES } from "@zigznote/database";
 
@@ -12,12 +12,15 @@ export { activeBotSql, isTerminalBotStatus, TERMINAL_BOT_STATUSES } from "@zigzn
  * Bot statuses, their order, and the one place they are applied.
  *
  * Recall delivers status events late, twice and out of order, and the webhook handlers, the
- * create path and the cleanup job all write statuses concurrently. `applyBotStatus` is therefore
- * one conditional UPDATE: the row lock serializes writers and the WHERE clause (re-checked by
- * PostgreSQL on the latest row version) refuses anything older than what the row already shows.
- * A bot that has ended never becomes active again; post-call statuses may still move it forward
- * (call_ended -> done -> analysis_done -> media_expired), and `fatal`/`failed`/`media_expired`
- * are final.
+ * create path and the cleanup job all write statuses concurrently. Every one of those writes is
+ * the one conditional UPDATE `store.writeBotStatus`: the row lock serializes writers and the
+ * WHERE clause (re-checked by PostgreSQL on the latest row version) refuses what its guard does
+ * not expect. Recall's reports go through `applyBotStatus`, whose guard is the ranking below:
+ * nothing older than what the row already shows applies. A bot that has ended never becomes
+ * active again; post-call statuses may still move it forward (call_ended -> done ->
+ * analysis_done -> media_expired), and `fatal`/`failed`/`media_expired` are final. Our own
+ * changes (recording Recall's answer, releasing a reservation, timing out a stuck bot) apply
+ * only to a bot still exactly as read, so a report that landed meanwhile wins.
  */
 
 /** Order of the lifecycle; ties in event time are broken by it. */
@@ -45,8 +48,6 @@ export const FINAL_BOT_STATUSES: readonly BotStatus[] = Object.freeze([
   "media_expired",
   "failed",
 ]);
-
-const ALL_STATUSES = Object.keys(BOT_STATUS_RANK) as BotStatus[];
 
 /** True for the statuses the database enum knows (Recall sends a few informational others). */
 export function isBotStatus(value: string): value is BotStatus {
@@ -84,6 +85,15 @@ export function meetingStatusForBot(status: BotStatus): MeetingStatus | null {
   }
 }
 
+/**
+ * The meeting move that goes with a bot's status: `meetingStatusForBot`, except that a cancelled
+ * meeting stays cancelled. Null leaves the meeting as it is.
+ */
+export function meetingMoveForBot(status: BotStatus): store.BotStatusWrite["meeting"] {
+  const meetingStatus = meetingStatusForBot(status);
+  return meetingStatus ? { status: meetingStatus, unless: ["cancelled"] } : null;
+}
+
 export interface ApplyBotStatusInput {
   recallBotId: string;
   /** Recall's status code (`data.status.code`); codes we do not track are ignored. */
@@ -109,9 +119,9 @@ export type ApplyBotStatusResult =
       reason: "unknown_status" | "not_found" | "stale";
     };
 
-interface AppliedRow {
-  id: string;
-  meeting_id: string;
+/** What a status write needs: the database or the caller's transaction. */
+export interface BotStatusDeps {
+  db: Db;
 }
 
 /**
@@ -122,68 +132,35 @@ interface AppliedRow {
  * all in one statement. endedAt is the earliest terminal status time seen, even from a stale event.
  */
 export async function applyBotStatus(
-  db: Db,
+  deps: BotStatusDeps,
   input: ApplyBotStatusInput,
 ): Promise<ApplyBotStatusResult> {
   if (!isBotStatus(input.status)) return { applied: false, reason: "unknown_status" };
   const status = input.status;
-  const rank = BOT_STATUS_RANK[status];
   const isTerminal = isTerminalBotStatus(status);
   const subCode = input.subCode ?? null;
-  const reason = isTerminal
-    ? (input.terminalReason ?? (subCode ? `${status}: ${subCode}` : status))
-    : null;
-  const meetingStatus = meetingStatusForBot(status);
-  const historyEntry = JSON.stringify({
+  const written = await store.writeBotStatus(deps.db, {
+    guard: {
+      recallBotId: input.recallBotId,
+      ranks: BOT_STATUS_RANK,
+      finalStatuses: FINAL_BOT_STATUSES,
+    },
     status,
-    ...(subCode ? { subCode } : {}),
-    at: input.at.toISOString(),
+    subCode,
+    at: input.at,
     source: input.source,
+    terminalReason: isTerminal
+      ? (input.terminalReason ?? (subCode ? `${status}: ${subCode}` : status))
+      : null,
+    meeting: meetingMoveForBot(status),
   });
-  const statusNames = ALL_STATUSES as string[];
-  const statusRanks = ALL_STATUSES.map((name) => BOT_STATUS_RANK[name]);
-  const terminal = TERMINAL_BOT_STATUSES as string[];
-  const final = FINAL_BOT_STATUSES as string[];
-
-  const rows = await db.$queryRaw<AppliedRow[]>`
-    WITH applied AS (
-      UPDATE bots SET
-        status = ${status}::"BotStatus",
-        sub_code = ${subCode},
-        last_status_at = ${input.at},
-        status_history = status_history || jsonb_build_array(${historyEntry}::jsonb),
-        ended_at = CASE WHEN ${isTerminal} THEN COALESCE(ended_at, ${input.at}) ELSE ended_at END,
-        terminal_reason = CASE WHEN ${isTerminal} THEN ${reason} ELSE terminal_reason END,
-        updated_at = now()
-      WHERE recall_bot_id = ${input.recallBotId}
-        AND (last_status_at < ${input.at}
-             OR (last_status_at = ${input.at}
-                 AND (${statusRanks}::int[])[array_position(${statusNames}::text[], status::text)] < ${rank}))
-        AND NOT (status::text = ANY(${final}::text[]))
-        AND (NOT (status::text = ANY(${terminal}::text[]))
-             OR (${isTerminal}
-                 AND (${statusRanks}::int[])[array_position(${statusNames}::text[], status::text)] < ${rank}))
-      RETURNING id, meeting_id
-    ), moved AS (
-      UPDATE meetings SET status = ${meetingStatus}::"MeetingStatus", updated_at = now()
-      WHERE ${meetingStatus !== null} AND id IN (SELECT meeting_id FROM applied)
-        AND status <> 'cancelled'
-      RETURNING id
-    )
-    SELECT id::text, meeting_id::text FROM applied`;
-
-  const row = rows[0];
-  if (row) return { applied: true, botId: row.id, meetingId: row.meeting_id, status };
+  if (written) {
+    return { applied: true, botId: written.botId, meetingId: written.meetingId, status };
+  }
   if (isTerminal) {
     // `done` can overtake `call_ended`: the older event no longer applies, but the bot ended then.
-    await db.$executeRaw`
-      UPDATE bots SET ended_at = ${input.at}, updated_at = now()
-      WHERE recall_bot_id = ${input.recallBotId} AND ended_at > ${input.at}
-        AND status::text <> 'failed'`;
+    await store.recordEarlierEnd(deps.db, { recallBotId: input.recallBotId, at: input.at });
   }
-  const exists = await db.bot.findUnique({
-    where: { recallBotId: input.recallBotId },
-    select: { id: true },
-  });
+  const exists = (await store.findBotIdByRecallId(deps.db, input.recallBotId)) !== null;
   return { applied: false, reason: exists ? "stale" : "not_found" };
 }

@@ -14,6 +14,7 @@ export {
   activeBotSql,
   applyBotStatus,
   isBotStatus,
+  type BotStatusDeps,
   isTerminalBotStatus,
   meetingStatusForBot,
   TERMINAL_BOT_STATUSES,

@@ -34,6 +34,7 @@ import type {
 } from "../webhooks";
 import { applyBotStatus, isBotStatus } from "./botStatus";
 import { RecallRequestError, type RecallClient } from "./recallClient";
+import * as store from "./store";
 
 /** What the Recall handlers need besides the transaction. */
 export interface RecallHandlerDeps {
@@ -155,12 +156,12 @@ async function handleUntrackedBot(
     logger.warn({ recallBotId: status.recallBotId }, "recall event for a bot we did not create");
     return;
   }
-  const row = await tx.bot.findUnique({ where: { id: botId }, select: { status: true } });
-  if (!row) {
+  const botStatus = await store.findBotStatus(tx, botId);
+  if (!botStatus) {
     logger.warn({ recallBotId: status.recallBotId, botId }, "recall event names no bot of ours");
     return;
   }
-  if (row.status !== "failed") throw new RecallBotNotRecordedError(status.recallBotId);
+  if (botStatus !== "failed") throw new RecallBotNotRecordedError(status.recallBotId);
   logger.warn(
     { recallBotId: status.recallBotId, botId, code: status.code },
     "recall bot of a released reservation reported in",
@@ -188,15 +189,7 @@ async function queueRecordingImport(
   hooks: RecallHooks,
   recallBotId: string,
 ): Promise<void> {
-  const bot = await tx.bot.findUnique({
-    where: { recallBotId },
-    select: {
-      id: true,
-      meetingId: true,
-      organizationId: true,
-      meeting: { select: { deletedAt: true } },
-    },
-  });
+  const bot = await store.findBotForRecording(tx, recallBotId);
   if (!bot) throw new RecallBotNotRecordedError(recallBotId);
   if (bot.meeting.deletedAt) {
     hooks.deps.logger.info(
@@ -208,18 +201,18 @@ async function queueRecordingImport(
   // One Recall bot records one recording here: the bot id is the import's identity, so
   // `bot.done` and `recording.done` for the same call copy it once.
   const importId = await enqueueRecordingImport(
-    tx,
+    { db: tx },
     {
       organizationId: bot.organizationId,
       meetingId: bot.meetingId,
       botId: bot.id,
       externalId: recallBotId,
+      now: event.receivedAt,
     },
-    event.receivedAt,
   );
   if (importId) {
     hooks.afterCommit(async () => {
-      await processRecordingImport(hooks.deps.recordingImports, importId);
+      await processRecordingImport(hooks.deps.recordingImports, { importId });
     });
   }
 }
@@ -230,13 +223,16 @@ async function applyStatus(
   hooks: RecallHooks,
   status: RecallStatus,
 ): Promise<void> {
-  const result = await applyBotStatus(tx, {
-    recallBotId: status.recallBotId,
-    status: status.code,
-    subCode: status.subCode,
-    at: status.at,
-    source: "webhook",
-  });
+  const result = await applyBotStatus(
+    { db: tx },
+    {
+      recallBotId: status.recallBotId,
+      status: status.code,
+      subCode: status.subCode,
+      at: status.at,
+      source: "webhook",
+    },
+  );
   if (!result.applied && result.reason === "not_found") {
     await handleUntrackedBot(tx, hooks, status);
     return;
@@ -254,11 +250,7 @@ const onBotStatusEvent: RecallHandler = (event, tx, hooks) =>
 
 const onRecordingDone: RecallHandler = async (event, tx, hooks) => {
   const status = readBotEvent(event);
-  const tracked = await tx.bot.findUnique({
-    where: { recallBotId: status.recallBotId },
-    select: { id: true },
-  });
-  if (!tracked) {
+  if ((await store.findBotIdByRecallId(tx, status.recallBotId)) === null) {
     await handleUntrackedBot(tx, hooks, status);
     return;
   }

@@ -1,13 +1,16 @@
-import { activeBotSql, Prisma, type BotStatus, type PrismaClient } from "@zigznote/database";
+import type { BotStatus, PrismaClient } from "@zigznote/database";
 import pLimit from "p-limit";
 import type { Logger } from "../lib/logger";
 import { applyBotStatus, isBotStatus } from "./botStatus";
 import { RecallRequestError, type RecallBot, type RecallClient } from "./recallClient";
+import * as store from "./store";
 
 /** What the stuck-bot job needs. */
 export interface StuckBotDeps {
   db: PrismaClient;
   logger: Logger;
+  /** Where each stuck bot is checked first. */
+  recall: RecallClient;
   /** An active bot without a status change for this long is checked with Recall. */
   stuckAfterMinutes: number;
   batchSize: number;
@@ -26,12 +29,7 @@ export interface OrphanedBotsResult {
   };
 }
 
-interface StuckBot {
-  id: string;
-  recall_bot_id: string | null;
-  status: BotStatus;
-  last_status_at: Date;
-}
+type StuckBot = store.StuckBotRow;
 
 /** Statuses before the bot records: a bot ended there leaves a failed meeting. */
 const PRE_RECORDING: readonly BotStatus[] = [
@@ -46,7 +44,9 @@ const PRE_RECORDING: readonly BotStatus[] = [
 
 /**
  * Ends the bot only if it is exactly as selected (same status, same last status time): a
- * webhook or a sync that landed since wins. Also moves the meeting. Returns whether it applied.
+ * webhook or a sync that landed since wins. Also moves the meeting: to `failed` when the bot
+ * never recorded, else to `processing` (a completed or cancelled meeting stays as it is).
+ * Returns whether it applied.
  */
 async function endStuckBot(
   deps: StuckBotDeps,
@@ -55,30 +55,19 @@ async function endStuckBot(
   reason: string,
   status: BotStatus,
 ): Promise<boolean> {
-  const history = JSON.stringify({
+  const ended = await store.writeBotStatus(deps.db, {
+    guard: { botId: bot.id, status: bot.status, lastStatusAt: bot.last_status_at },
     status,
     subCode: "zigznote_timeout",
-    at: now.toISOString(),
+    at: now,
     source: "cleanup",
+    terminalReason: reason,
+    meeting: {
+      status: PRE_RECORDING.includes(bot.status) ? "failed" : "processing",
+      unless: ["cancelled", "completed"],
+    },
   });
-  const meetingStatus = PRE_RECORDING.includes(bot.status) ? "failed" : "processing";
-  const rows = await deps.db.$queryRaw<{ id: string }[]>`
-    WITH ended AS (
-      UPDATE bots SET status = ${status}::"BotStatus", sub_code = 'zigznote_timeout',
-             terminal_reason = ${reason}, ended_at = COALESCE(ended_at, ${now}),
-             last_status_at = ${now},
-             status_history = status_history || jsonb_build_array(${history}::jsonb),
-             updated_at = now()
-       WHERE id = ${bot.id}::uuid AND status = ${bot.status}::"BotStatus"
-         AND last_status_at = ${bot.last_status_at}
-      RETURNING id, meeting_id
-    ), moved AS (
-      UPDATE meetings SET status = ${meetingStatus}::"MeetingStatus", updated_at = now()
-       WHERE id IN (SELECT meeting_id FROM ended) AND status NOT IN ('cancelled', 'completed')
-      RETURNING id
-    )
-    SELECT id::text FROM ended`;
-  return rows.length > 0;
+  return ended !== null;
 }
 
 /**
@@ -92,9 +81,10 @@ async function endStuckBot(
  */
 export async function cleanupOrphanedBots(
   deps: StuckBotDeps,
-  recall: RecallClient,
-  now: Date,
+  input: { now: Date },
 ): Promise<OrphanedBotsResult> {
+  const { now } = input;
+  const { recall } = deps;
   const stuckBefore = new Date(now.getTime() - deps.stuckAfterMinutes * 60_000);
   const minutes = deps.stuckAfterMinutes;
   const limit = pLimit(deps.concurrency);
@@ -142,7 +132,7 @@ export async function cleanupOrphanedBots(
       .sort((a, b) => a.at.getTime() - b.at.getTime())
       .at(-1);
     if (latest && latest.at > bot.last_status_at && isBotStatus(latest.code)) {
-      const result = await applyBotStatus(deps.db, {
+      const result = await applyBotStatus(deps, {
         recallBotId: bot.recall_bot_id,
         status: latest.code,
         subCode: latest.sub_code ?? null,
@@ -180,13 +170,11 @@ export async function cleanupOrphanedBots(
   };
 
   for (;;) {
-    const cursor: { at: Date; id: string } | null = after;
-    const batch: StuckBot[] = await deps.db.$queryRaw<StuckBot[]>`
-      SELECT id::text, recall_bot_id, status, last_status_at FROM bots
-       WHERE ${activeBotSql} AND last_status_at < ${stuckBefore}
-         ${cursor ? Prisma.sql`AND (last_status_at, id) > (${cursor.at}, ${cursor.id}::uuid)` : Prisma.empty}
-       ORDER BY last_status_at, id
-       LIMIT ${deps.batchSize}`;
+    const batch: StuckBot[] = await store.findStuckBotPage(deps.db, {
+      before: stuckBefore,
+      after,
+      limit: deps.batchSize,
+    });
     if (batch.length === 0) break;
     await Promise.all(batch.map((bot) => limit(() => handle(bot))));
     const last: StuckBot = batch[batch.length - 1]!;

@@ -16,7 +16,7 @@ export function cleanupOrphanedBots(
   recall: RecallClient,
   now: Date,
 ): ReturnType<typeof cleanupBots> {
-  return cleanupBots(ctx.stuckBots, recall, now);
+  return cleanupBots({ ...ctx.stuckBots, recall }, { now });
 }
 
 /** Purges the recordings of meetings deleted more than STORAGE_PURGE_AFTER_DAYS ago. */
@@ -24,5 +24,5 @@ export function cleanupOrphanedStorage(
   ctx: Pick<AppContext, "storagePurge">,
   now: Date,
 ): ReturnType<typeof purgeStorage> {
-  return purgeStorage(ctx.storagePurge, now);
+  return purgeStorage(ctx.storagePurge, { now });
 }

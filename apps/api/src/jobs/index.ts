@@ -81,7 +81,10 @@ export function createJobs(ctx: AppContext, deps: { recall?: RecallClient } = {}
   const noticesSent = () => ctx.notices.idle();
   const runs: Record<JobName, JobDefinition["run"]> = {
     cleanupOrphanedBots: ({ now }) =>
-      cleanupOrphanedBots(ctx.stuckBots, deps.recall ?? ctx.recall, now),
+      cleanupOrphanedBots(
+        { ...ctx.stuckBots, recall: deps.recall ?? ctx.stuckBots.recall },
+        { now },
+      ),
     cleanupOldWebhooks: async ({ now }) => ({
       rowsAffected: await cleanupOldWebhooks(
         ctx.db,
@@ -91,7 +94,7 @@ export function createJobs(ctx: AppContext, deps: { recall?: RecallClient } = {}
       ),
     }),
     cleanupOrphanedStorage: async ({ now }) => {
-      const result = await cleanupOrphanedStorage(ctx.storagePurge, now);
+      const result = await cleanupOrphanedStorage(ctx.storagePurge, { now });
       await noticesSent();
       return result;
     },

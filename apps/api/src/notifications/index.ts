@@ -5,6 +5,7 @@ export {
   deliverPendingNotifications,
   enqueueAdminNotices,
   type AdminNotice,
+  type DeliverDeps,
   type DeliverOptions,
   type DeliveryResult,
   type NotificationTransport,

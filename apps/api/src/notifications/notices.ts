@@ -58,7 +58,7 @@ export function createNotices(deps: NoticesDeps): Notices {
       try {
         do {
           isRerunRequested = false;
-          await deliverPendingNotifications(db, transport, { now: clock.now(), logger });
+          await deliverPendingNotifications({ db, transport, logger }, { now: clock.now() });
         } while (isRerunRequested);
       } catch (error) {
         logger.error({ err: error }, "notification delivery run failed; notices stay pending");
@@ -72,12 +72,12 @@ export function createNotices(deps: NoticesDeps): Notices {
   return {
     transport,
     async enqueue(tx, notices) {
-      const queued = await enqueueAdminNotices(tx, notices);
+      const queued = await enqueueAdminNotices({ db: tx }, notices);
       if (queued > 0) afterCommit(deliver);
       return queued;
     },
     deliver,
-    deliverNow: (now) => deliverPendingNotifications(db, transport, { now, logger }),
+    deliverNow: (now) => deliverPendingNotifications({ db, transport, logger }, { now }),
     async idle() {
       while (running) await running;
     },

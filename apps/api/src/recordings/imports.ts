@@ -14,6 +14,7 @@ import pLimit from "p-limit";
 import type { Logger } from "../lib/logger";
 import { storeRecording } from "./recordingService";
 import type { StorageProvider } from "./storage";
+import * as store from "./store";
 
 export interface MediaLocation {
   url: string;
@@ -42,25 +43,27 @@ export interface EnqueueRecordingImportInput {
   botId?: string | null;
   externalId: string;
   provider?: string;
+  /** When the copy is due (and queued). */
+  now: Date;
 }
 
 /**
- * Queues the copy, due at `now`, unless it is already queued or done. Returns the new row's id,
- * or null when there was one already.
+ * Queues the copy, due at `now`, unless it is already queued or done (in `deps.db`: the
+ * caller's transaction, typically the webhook's). Returns the new row's id, or null when there
+ * was one already.
  */
-export async function enqueueRecordingImport(
-  db: Db,
+export function enqueueRecordingImport(
+  deps: { db: Db },
   input: EnqueueRecordingImportInput,
-  now: Date,
 ): Promise<string | null> {
-  const rows = await db.$queryRaw<{ id: string }[]>`
-    INSERT INTO recording_imports
-      (organization_id, meeting_id, bot_id, provider, external_id, next_attempt_at, created_at, updated_at)
-    VALUES (${input.organizationId}::uuid, ${input.meetingId}::uuid, ${input.botId ?? null}::uuid,
-            ${input.provider ?? "recall"}, ${input.externalId}, ${now}, ${now}, ${now})
-    ON CONFLICT (provider, external_id) DO NOTHING
-    RETURNING id`;
-  return rows[0]?.id ?? null;
+  return store.insertRecordingImport(deps.db, {
+    organizationId: input.organizationId,
+    meetingId: input.meetingId,
+    botId: input.botId ?? null,
+    provider: input.provider ?? "recall",
+    externalId: input.externalId,
+    now: input.now,
+  });
 }
 
 /** Seconds to wait before attempt `attempts + 1`: 30 s, 2 min, 8 min, ... capped at 1 h. */
@@ -68,17 +71,17 @@ export function retryDelayMs(attempts: number): number {
   return Math.min(30_000 * 4 ** Math.max(0, attempts - 1), 60 * 60 * 1000);
 }
 
-async function claim(deps: RecordingImportDeps, id: string): Promise<RecordingImport | null> {
+/** Now, and the time before which a claim has expired (its worker is presumed dead). */
+function claimTimes(deps: RecordingImportDeps): { now: Date; leaseExpired: Date } {
   const now = deps.now();
-  const leaseExpired = new Date(now.getTime() - (deps.claimLeaseMs ?? 15 * 60 * 1000));
-  const claimed = await deps.db.$queryRaw<{ id: string }[]>`
-    UPDATE recording_imports
-       SET status = 'in_progress', attempts = attempts + 1, updated_at = ${now}
-     WHERE id = ${id}::uuid
-       AND ((status = 'pending' AND next_attempt_at <= ${now})
-            OR (status = 'in_progress' AND updated_at < ${leaseExpired}))
-     RETURNING id`;
-  return claimed.length ? deps.db.recordingImport.findUnique({ where: { id } }) : null;
+  return {
+    now,
+    leaseExpired: new Date(now.getTime() - (deps.claimLeaseMs ?? 15 * 60 * 1000)),
+  };
+}
+
+function claim(deps: RecordingImportDeps, id: string): Promise<RecordingImport | null> {
+  return store.claimRecordingImport(deps.db, { id, ...claimTimes(deps) });
 }
 
 async function download(location: MediaLocation, timeoutMs: number): Promise<Readable> {
@@ -95,8 +98,9 @@ export type ImportOutcome = "done" | "retry_scheduled" | "failed" | "not_claimed
 /** Tries one import now if it is due and nobody else holds it. */
 export async function processRecordingImport(
   deps: RecordingImportDeps,
-  id: string,
+  input: { importId: string },
 ): Promise<ImportOutcome> {
+  const id = input.importId;
   const job = await claim(deps, id);
   if (!job) return "not_claimed";
   try {
@@ -110,10 +114,7 @@ export async function processRecordingImport(
       maxBytes: deps.maxBytes,
       source: "recall",
     });
-    await deps.db.recordingImport.update({
-      where: { id },
-      data: { status: "done", storageObjectId: object.id, lastError: null },
-    });
+    await store.markImportDone(deps.db, { id, storageObjectId: object.id });
     deps.logger.info(
       { importId: id, meetingId: job.meetingId, sizeBytes: object.sizeBytes.toString() },
       "recording imported",
@@ -122,13 +123,11 @@ export async function processRecordingImport(
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
     const exhausted = job.attempts >= (deps.maxAttempts ?? 6);
-    await deps.db.recordingImport.update({
-      where: { id },
-      data: {
-        status: exhausted ? "failed" : "pending",
-        lastError: message.slice(0, 2000),
-        nextAttemptAt: new Date(deps.now().getTime() + retryDelayMs(job.attempts)),
-      },
+    await store.markImportAttemptFailed(deps.db, {
+      id,
+      isExhausted: exhausted,
+      lastError: message.slice(0, 2000),
+      nextAttemptAt: new Date(deps.now().getTime() + retryDelayMs(job.attempts)),
     });
     deps.logger.warn(
       { err: error, importId: id, attempts: job.attempts, exhausted },
@@ -147,26 +146,17 @@ export async function processDueRecordingImports(
   const seen = new Set<string>();
   let done = 0;
   for (;;) {
-    const now = deps.now();
-    const leaseExpired = new Date(now.getTime() - (deps.claimLeaseMs ?? 15 * 60 * 1000));
-    const due = await deps.db.recordingImport.findMany({
-      where: {
-        OR: [
-          { status: "pending", nextAttemptAt: { lte: now } },
-          { status: "in_progress", updatedAt: { lt: leaseExpired } },
-        ],
-      },
-      select: { id: true },
-      orderBy: { nextAttemptAt: "asc" },
-      take: options.batchSize,
+    const due = await store.findDueImportIds(deps.db, {
+      ...claimTimes(deps),
+      limit: options.batchSize,
     });
     // Every processed row leaves the due set (done, failed, retried later, or held by another
     // worker); a batch of only rows seen before would mean no progress, so stop there.
-    const fresh = due.filter((row) => !seen.has(row.id));
+    const fresh = due.filter((id) => !seen.has(id));
     if (fresh.length === 0) break;
-    for (const row of fresh) seen.add(row.id);
+    for (const id of fresh) seen.add(id);
     const outcomes = await Promise.all(
-      fresh.map((row) => limit(() => processRecordingImport(deps, row.id))),
+      fresh.map((importId) => limit(() => processRecordingImport(deps, { importId }))),
     );
     done += outcomes.filter((outcome) => outcome === "done").length;
   }

@@ -1,6 +1,7 @@
 /** Recordings: storage, uploads and downloads, Recall media imports, usage and the purge job. */
 export {
   enqueueRecordingImport,
+  type EnqueueRecordingImportInput,
   processDueRecordingImports,
   processRecordingImport,
   retryDelayMs,
@@ -16,6 +17,7 @@ export {
   replaceRecording,
   storeRecording,
   type RecordingDeps,
+  type RecordingRef,
   type RecordingStoreDeps,
 } from "./recordingService";
 export { recordingRoutes } from "./routes";

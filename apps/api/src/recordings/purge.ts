@@ -3,6 +3,7 @@ import pLimit from "p-limit";
 import type { Logger } from "../lib/logger";
 import { DAY_MS } from "../lib/time";
 import type { StorageProvider } from "./storage";
+import * as store from "./store";
 
 /** What the storage purge job needs. */
 export interface StoragePurgeDeps {
@@ -31,8 +32,9 @@ export interface StoragePurgeResult {
  */
 export async function cleanupOrphanedStorage(
   deps: StoragePurgeDeps,
-  now: Date,
+  input: { now: Date },
 ): Promise<StoragePurgeResult> {
+  const { now } = input;
   const cutoff = new Date(now.getTime() - deps.purgeAfterDays * DAY_MS);
   const limit = pLimit(deps.concurrency);
   const failedMeetings = new Set<string>();
@@ -42,18 +44,13 @@ export async function cleanupOrphanedStorage(
   const affectedOrganizations = new Set<string>();
 
   for (;;) {
-    const meetings = await deps.db.meeting.findMany({
-      where: { deletedAt: { lt: cutoff }, purgedAt: null, id: { notIn: [...failedMeetings] } },
-      select: { id: true },
-      orderBy: { deletedAt: "asc" },
-      take: deps.batchSize,
+    const meetingIds = await store.findPurgeableMeetingIds(deps.db, {
+      cutoff,
+      excluded: [...failedMeetings],
+      limit: deps.batchSize,
     });
-    if (meetings.length === 0) break;
-    const meetingIds = meetings.map((meeting) => meeting.id);
-    const objects = await deps.db.storageObject.findMany({
-      where: { meetingId: { in: meetingIds } },
-      select: { id: true, key: true, meetingId: true, organizationId: true, sizeBytes: true },
-    });
+    if (meetingIds.length === 0) break;
+    const objects = await store.findObjectsOfMeetings(deps.db, meetingIds);
 
     const results = await Promise.allSettled(
       objects.map((object) => limit(() => deps.storage.delete(object.key))),
@@ -69,15 +66,11 @@ export async function cleanupOrphanedStorage(
     });
     const purgeable = meetingIds.filter((id) => !failedMeetings.has(id));
 
-    await deps.db.$transaction([
-      deps.db.storageObject.deleteMany({
-        where: { id: { in: deleted.map((object) => object.id) } },
-      }),
-      deps.db.meeting.updateMany({
-        where: { id: { in: purgeable }, purgedAt: null },
-        data: { purgedAt: now },
-      }),
-    ]);
+    await store.deleteObjectsAndMarkPurged(deps.db, {
+      objectIds: deleted.map((object) => object.id),
+      meetingIds: purgeable,
+      at: now,
+    });
     purgedMeetings += purgeable.length;
     deletedObjects += deleted.length;
     freedBytes += deleted.reduce((sum, object) => sum + object.sizeBytes, 0n);

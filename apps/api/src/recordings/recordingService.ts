@@ -1,9 +1,10 @@
 import type { Readable } from "node:stream";
-import type { Db, Prisma, PrismaClient, StorageObject } from "@zigznote/database";
+import type { Prisma, PrismaClient, StorageObject } from "@zigznote/database";
 import { NotFoundError, UnsupportedMediaTypeError } from "@zigznote/shared";
 import { transaction } from "../lib/afterCommit";
 import type { Logger } from "../lib/logger";
 import { newStorageKey, type ByteRange, type StorageProvider } from "./storage";
+import * as store from "./store";
 
 /** Media types accepted as recordings. */
 export const RECORDING_CONTENT_TYPES = [
@@ -32,22 +33,28 @@ export interface RecordingDeps extends RecordingStoreDeps {
   onStorageFreed(tx: Prisma.TransactionClient, organizationId: string): Promise<void>;
 }
 
-export interface StoreRecordingInput {
+export interface RecordingRef {
   organizationId: string;
   meetingId: string;
+}
+
+export interface StoreRecordingInput extends RecordingRef {
   body: Readable;
   contentType: string;
   maxBytes: number;
   source?: "upload" | "recall";
 }
 
-async function findMeeting(db: Db, organizationId: string, meetingId: string) {
-  const meeting = await db.meeting.findFirst({
-    where: { id: meetingId, organizationId, deletedAt: null },
-    select: { id: true },
-  });
-  if (!meeting) throw new NotFoundError("Meeting not found");
-  return meeting;
+function meetingNotFound(): NotFoundError {
+  return new NotFoundError("Meeting not found");
+}
+
+function noRecording(): NotFoundError {
+  return new NotFoundError("This meeting has no recording");
+}
+
+async function assertLiveMeeting(deps: Pick<RecordingDeps, "db">, ref: RecordingRef) {
+  if (!(await store.hasLiveMeeting(deps.db, ref))) throw meetingNotFound();
 }
 
 /** The content type without parameters, lower-cased, if it is one we accept (else 415). */
@@ -82,38 +89,30 @@ export async function replaceRecording(
   deps: RecordingStoreDeps,
   input: StoreRecordingInput,
 ): Promise<{ object: StorageObject; replaced: number }> {
-  await findMeeting(deps.db, input.organizationId, input.meetingId);
+  await assertLiveMeeting(deps, input);
   const key = newStorageKey(input.organizationId);
   const stored = await deps.storage.put(key, input.body, { maxBytes: input.maxBytes });
 
   let created: StorageObject;
-  let replaced: { key: string }[];
+  let replaced: store.StoredKey[];
   try {
     [created, replaced] = await deps.db.$transaction(async (tx) => {
       // Lock the meeting row so two concurrent uploads replace each other in order.
-      const locked = await tx.$queryRaw<{ id: string }[]>`
-        SELECT id FROM meetings
-         WHERE id = ${input.meetingId}::uuid AND organization_id = ${input.organizationId}::uuid
-           AND deleted_at IS NULL
-         FOR UPDATE`;
-      if (locked.length === 0) throw new NotFoundError("Meeting not found");
-      const old = await tx.storageObject.findMany({
-        where: { meetingId: input.meetingId, kind: "recording" },
-        select: { id: true, key: true },
-      });
+      if (!(await store.lockLiveMeeting(tx, input))) throw meetingNotFound();
+      const old = await store.findRecordingKeys(tx, { meetingId: input.meetingId });
       if (old.length > 0)
-        await tx.storageObject.deleteMany({ where: { id: { in: old.map((o) => o.id) } } });
-      const row = await tx.storageObject.create({
-        data: {
-          organizationId: input.organizationId,
-          meetingId: input.meetingId,
-          key,
-          kind: "recording",
-          source: input.source ?? "upload",
-          contentType: input.contentType,
-          sizeBytes: BigInt(stored.sizeBytes),
-          sha256: stored.sha256,
-        },
+        await store.deleteStorageObjects(
+          tx,
+          old.map((o) => o.id),
+        );
+      const row = await store.insertRecordingObject(tx, {
+        organizationId: input.organizationId,
+        meetingId: input.meetingId,
+        key,
+        source: input.source ?? "upload",
+        contentType: input.contentType,
+        sizeBytes: BigInt(stored.sizeBytes),
+        sha256: stored.sha256,
       });
       return [row, old] as const;
     });
@@ -135,35 +134,29 @@ export async function replaceRecording(
 /** The meeting's current recording row. NotFoundError for another organization's meeting. */
 export async function findRecording(
   deps: Pick<RecordingDeps, "db">,
-  organizationId: string,
-  meetingId: string,
+  ref: RecordingRef,
 ): Promise<StorageObject> {
-  await findMeeting(deps.db, organizationId, meetingId);
-  const object = await deps.db.storageObject.findFirst({
-    where: { meetingId, organizationId, kind: "recording" },
-    orderBy: { createdAt: "desc" },
-  });
-  if (!object) throw new NotFoundError("This meeting has no recording");
+  await assertLiveMeeting(deps, ref);
+  const object = await store.findNewestRecording(deps.db, ref);
+  if (!object) throw noRecording();
   return object;
 }
 
 /** The bytes of a recording row (all, or the inclusive `range`), streamed from storage. */
 export async function readRecording(
   deps: Pick<RecordingDeps, "storage">,
-  object: StorageObject,
-  range?: ByteRange,
+  input: { object: StorageObject; range?: ByteRange },
 ): Promise<{ body: Readable; sizeBytes: number }> {
-  return deps.storage.get(object.key, range);
+  return deps.storage.get(input.object.key, input.range);
 }
 
 /** The meeting's current recording, streamed. NotFoundError for another organization's meeting. */
 export async function openRecording(
   deps: RecordingStoreDeps,
-  organizationId: string,
-  meetingId: string,
+  ref: RecordingRef,
 ): Promise<{ object: StorageObject; body: Readable; sizeBytes: number }> {
-  const object = await findRecording(deps, organizationId, meetingId);
-  const { body, sizeBytes } = await readRecording(deps, object);
+  const object = await findRecording(deps, ref);
+  const { body, sizeBytes } = await readRecording(deps, { object });
   return { object, body, sizeBytes };
 }
 
@@ -173,22 +166,18 @@ export async function openRecording(
  * is not an error) and no file is ever left without a row pointing at it. The organization's
  * plan violations are re-checked in the transaction that deletes the rows.
  */
-export async function deleteRecording(
-  deps: RecordingDeps,
-  organizationId: string,
-  meetingId: string,
-): Promise<number> {
-  await findMeeting(deps.db, organizationId, meetingId);
-  const objects = await deps.db.storageObject.findMany({
-    where: { meetingId, organizationId, kind: "recording" },
-    select: { id: true, key: true },
-  });
-  if (objects.length === 0) throw new NotFoundError("This meeting has no recording");
+export async function deleteRecording(deps: RecordingDeps, ref: RecordingRef): Promise<number> {
+  await assertLiveMeeting(deps, ref);
+  const objects = await store.findRecordingKeys(deps.db, ref);
+  if (objects.length === 0) throw noRecording();
   for (const object of objects) await deps.storage.delete(object.key);
   // Freed storage may resolve a storage violation: re-checked with the rows' deletion, at once.
   await transaction(deps.db, async (tx) => {
-    await tx.storageObject.deleteMany({ where: { id: { in: objects.map((o) => o.id) } } });
-    await deps.onStorageFreed(tx, organizationId);
+    await store.deleteStorageObjects(
+      tx,
+      objects.map((o) => o.id),
+    );
+    await deps.onStorageFreed(tx, ref.organizationId);
   });
   return objects.length;
 }

@@ -160,11 +160,14 @@ export function recordingRoutes(deps: RecordingDeps & { maxBytes: number }): Rou
       errors: [404, 416],
       async handler({ params, auth }, res, req) {
         const { id } = params;
-        const object = await findRecording(deps, auth.organizationId, id);
+        const object = await findRecording(deps, {
+          organizationId: auth.organizationId,
+          meetingId: id,
+        });
         const size = Number(object.sizeBytes);
         const etag = object.sha256 ? `"${object.sha256}"` : undefined;
         const range = requestedRange(req, size, etag);
-        const { body, sizeBytes } = await readRecording(deps, object, range);
+        const { body, sizeBytes } = await readRecording(deps, { object, range });
         if (sizeBytes !== size) {
           body.destroy();
           throw new Error(
@@ -201,7 +204,7 @@ export function recordingRoutes(deps: RecordingDeps & { maxBytes: number }): Rou
       responses: { 204: { description: "Deleted" } },
       errors: [404],
       async handler({ params, auth }, res) {
-        await deleteRecording(deps, auth.organizationId, params.id);
+        await deleteRecording(deps, { organizationId: auth.organizationId, meetingId: params.id });
         res.status(204).end();
       },
     }),

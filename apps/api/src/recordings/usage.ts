@@ -1,4 +1,5 @@
 import type { Db } from "@zigznote/database";
+import * as store from "./store";
 
 /** What an organization uses now, measured against its plan's limits. */
 export interface Usage {
@@ -21,23 +22,10 @@ export function startOfUtcMonth(now: Date): Date {
  * organization endpoint both read it from here.
  */
 export async function getUsage(db: Db, organizationId: string, now: Date): Promise<Usage> {
-  const monthStart = startOfUtcMonth(now);
-  const rows = await db.$queryRaw<
-    { storage_bytes: bigint | null; meetings: bigint; members: bigint }[]
-  >`
-    SELECT
-      -- Purging deletes a meeting's objects in the same transaction that sets purged_at, so
-      -- the objects that exist are exactly those of unpurged meetings: an index-only sum.
-      (SELECT COALESCE(SUM(size_bytes), 0)::bigint FROM storage_objects
-        WHERE organization_id = ${organizationId}::uuid) AS storage_bytes,
-      (SELECT count(*) FROM meetings
-        WHERE organization_id = ${organizationId}::uuid AND created_at >= ${monthStart}) AS meetings,
-      (SELECT count(*) FROM memberships ms JOIN users u ON u.id = ms.user_id
-        WHERE ms.organization_id = ${organizationId}::uuid AND u.deleted_at IS NULL) AS members`;
-  const row = rows[0];
+  const usage = await store.sumUsage(db, { organizationId, monthStart: startOfUtcMonth(now) });
   return {
-    storageBytes: row?.storage_bytes ?? 0n,
-    meetingsThisMonth: Number(row?.meetings ?? 0n),
-    activeMembers: Number(row?.members ?? 0n),
+    storageBytes: usage.storageBytes,
+    meetingsThisMonth: Number(usage.meetings),
+    activeMembers: Number(usage.members),
   };
 }

@@ -1,0 +1,47 @@
+import type { Server } from "node:http";
+import { RecallClient, type RecallClientOptions } from "../src/bots/recallClient";
+import { startFakeRecall, type FakeRecall } from "./fakes/recallServer";
+import { createTestApp, type TestApp, type TestContextOptions } from "./helpers";
+import { closeServer, listen } from "./recallEvents";
+
+/** The environment that points an app's Recall client at the fake. */
+export function fakeRecallEnv(recall: FakeRecall): Record<string, string> {
+  return { RECALL_API_BASE_URL: recall.baseUrl, RECALL_API_KEY: recall.apiKey };
+}
+
+/** A Recall client of the fake, for calling it directly or handing it to a job. */
+export function fakeRecallClient(
+  recall: FakeRecall,
+  options: Omit<RecallClientOptions, "baseUrl" | "apiKey">,
+): RecallClient {
+  return new RecallClient({ baseUrl: recall.baseUrl, apiKey: recall.apiKey, ...options });
+}
+
+export interface RecallTestApp {
+  recall: FakeRecall;
+  testApp: TestApp;
+  /** The app listening on 127.0.0.1 (one server for many concurrent requests). */
+  server: Server;
+  /** Stops the server, the fake and the app. */
+  close(): Promise<void>;
+}
+
+/**
+ * A real app (`createTestApp`) whose Recall is a fresh fake, listening on a free port. `env`
+ * adds to (or overrides) the Recall settings, e.g. RECALL_WEBHOOK_SECRET or retry timings.
+ */
+export async function startRecallTestApp(options: TestContextOptions = {}): Promise<RecallTestApp> {
+  const recall = await startFakeRecall();
+  const testApp = createTestApp({ ...options, env: { ...fakeRecallEnv(recall), ...options.env } });
+  const { server } = await listen(testApp.app);
+  return {
+    recall,
+    testApp,
+    server,
+    async close() {
+      await closeServer(server);
+      await recall.close();
+      await testApp.close();
+    },
+  };
+}
