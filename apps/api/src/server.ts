@@ -101,8 +101,14 @@ export async function startServer(
     // The embedded database always migrates; an external one only when asked (deploys
     // usually run `pnpm --filter @zigznote/database migrate` as their own step).
     if (config.MIGRATE_ON_START ?? embedded !== null) {
-      logger.info("applying database migrations");
-      await runMigrations(url);
+      logger.info("checking database migrations");
+      const { applied } = await runMigrations(url);
+      logger.info(
+        { applied },
+        applied.length > 0
+          ? `applied ${applied.length} database migration(s)`
+          : "database schema is up to date",
+      );
     }
     db = createPrismaClient(url, databaseClientOptions(config));
     await seedPlans(db, {

@@ -36,7 +36,12 @@ export {
   type CreatePrismaClientOptions,
   type Db,
 } from "./client";
-export { databasePackageRoot, runMigrations } from "./migrate";
+export {
+  databasePackageRoot,
+  runMigrations,
+  type MigrationResult,
+  type RunMigrationsOptions,
+} from "./migrate";
 export { DEFAULT_PLANS, seedPlans, type PlanSeed, type SeedPlansOptions } from "./seed";
 export {
   startEmbeddedPostgres,
