@@ -1,4 +1,25 @@
+import { generateKeyPairSync } from "node:crypto";
 import { ConfigError, loadConfig } from "./config";
+
+function publicKeyPem(
+  options: { type: "rsa"; modulusLength: number } | { type: "ec"; namedCurve: string },
+): string {
+  const { publicKey } =
+    options.type === "rsa"
+      ? generateKeyPairSync("rsa", { modulusLength: options.modulusLength })
+      : generateKeyPairSync("ec", { namedCurve: options.namedCurve });
+  return publicKey.export({ type: "spki", format: "pem" }).toString();
+}
+
+function configErrorOf(env: NodeJS.ProcessEnv): ConfigError {
+  try {
+    loadConfig(env);
+  } catch (error) {
+    if (error instanceof ConfigError) return error;
+    throw error;
+  }
+  throw new Error("loadConfig accepted the environment");
+}
 
 describe("loadConfig", () => {
   it("applies the documented defaults to an empty environment", () => {
@@ -51,11 +72,13 @@ describe("loadConfig", () => {
   });
 
   it("reads the Clerk and API key settings", () => {
+    const pem = publicKeyPem({ type: "rsa", modulusLength: 2048 });
     const config = loadConfig({
-      CLERK_JWT_KEY: "-----BEGIN PUBLIC KEY-----\\nMIIB\\n-----END PUBLIC KEY-----",
+      // As env files carry it: on one line with literal "\n" escapes.
+      CLERK_JWT_KEY: pem.trim().replace(/\n/g, "\\n"),
       CLERK_AUTHORIZED_PARTIES: "https://app.example, http://localhost:3000",
     });
-    expect(config.CLERK_JWT_KEY).toBe("-----BEGIN PUBLIC KEY-----\nMIIB\n-----END PUBLIC KEY-----");
+    expect(config.CLERK_JWT_KEY).toBe(pem);
     expect(config.CLERK_AUTHORIZED_PARTIES).toEqual([
       "https://app.example",
       "http://localhost:3000",
@@ -80,5 +103,39 @@ describe("loadConfig", () => {
     expect(message).toContain("DATABASE_URL");
     expect(message).toContain("JOBS_ENABLED");
     expect((caught as ConfigError).issues).toHaveLength(3);
+  });
+
+  it("accepts CLERK_JWT_KEY as the bare base64 body Clerk also accepts", () => {
+    const pem = publicKeyPem({ type: "rsa", modulusLength: 2048 });
+    const body = pem.replace(/-----[A-Z ]+-----/g, "").replace(/\s+/g, "");
+    expect(loadConfig({ CLERK_JWT_KEY: body }).CLERK_JWT_KEY).toBe(pem);
+  });
+
+  it.each([
+    ["not a pem", "not a pem", /not a readable key/],
+    [
+      "a PEM whose body is not a key",
+      "-----BEGIN PUBLIC KEY-----\\nMIIB\\n-----END PUBLIC KEY-----",
+      /not a readable key/,
+    ],
+    [
+      "a private key",
+      generateKeyPairSync("rsa", { modulusLength: 2048 })
+        .privateKey.export({ type: "pkcs8", format: "pem" })
+        .toString(),
+      /private key/,
+    ],
+    ["an EC key", publicKeyPem({ type: "ec", namedCurve: "P-256" }), /RSA 2048-bit.*ec key/],
+    [
+      "an RSA key of another size",
+      publicKeyPem({ type: "rsa", modulusLength: 1024 }),
+      /RSA 2048-bit.*rsa 1024-bit/,
+    ],
+  ])("refuses CLERK_JWT_KEY set to %s, naming the variable", (_label, value, problem) => {
+    const error = configErrorOf({ CLERK_JWT_KEY: value });
+    expect(error.issues).toHaveLength(1);
+    expect(error.issues[0]).toMatch(/^CLERK_JWT_KEY: /);
+    expect(error.issues[0]).toMatch(problem);
+    expect(error.message).not.toContain("MIIB");
   });
 });

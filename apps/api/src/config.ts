@@ -1,5 +1,6 @@
 import { STATEMENT_GRACE_MS } from "@zigznote/database";
 import { z } from "zod";
+import { parseClerkJwtKey } from "./lib/clerkJwtKey";
 
 /**
  * The environment, parsed once at start-up. `process.env` is read here and nowhere else:
@@ -49,6 +50,15 @@ const commaList = z
 
 /** A PEM block; env files often carry it on one line with literal "\n" escapes. */
 const pem = optionalString.transform((value) => value?.replace(/\\n/g, "\n"));
+
+/** CLERK_JWT_KEY, parsed now so that a key Clerk's SDK cannot use stops the start. */
+const clerkJwtKey = pem.transform((value, ctx) => {
+  if (value === undefined) return undefined;
+  const parsed = parseClerkJwtKey(value);
+  if (parsed.ok) return parsed.pem;
+  ctx.addIssue({ code: "custom", message: parsed.problem });
+  return z.NEVER;
+});
 
 const byteSize = z
   .string()
@@ -114,7 +124,7 @@ export const envSchema = z.object({
     .regex(/^[A-Za-z0-9:_-]{1,64}$/)
     .default("zigznote"),
 
-  CLERK_JWT_KEY: pem,
+  CLERK_JWT_KEY: clerkJwtKey,
   CLERK_SECRET_KEY: optionalString,
   CLERK_AUTHORIZED_PARTIES: commaList,
 
