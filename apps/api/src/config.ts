@@ -127,6 +127,8 @@ export const envSchema = z.object({
   CLERK_JWT_KEY: clerkJwtKey,
   CLERK_SECRET_KEY: optionalString,
   CLERK_AUTHORIZED_PARTIES: commaList,
+  /** Key of `pnpm dev:token`: trusted without Clerk, in development on the embedded database. */
+  DEV_SESSION_KEY_FILE: z.string().default(".data/dev-session-key.pem"),
 
   API_KEY_MAX_FAILURES: z.coerce.number().int().min(1).default(10),
   API_KEY_IP_MAX_FAILURES: z.coerce.number().int().min(1).default(50),

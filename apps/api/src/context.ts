@@ -94,6 +94,11 @@ export type ContextParts = Pick<AppContext, "config" | "db"> &
      * fail, say).
      */
     configureWebhooks?(registry: WebhookRegistry): void;
+    /**
+     * Public key (PEM) of `pnpm dev:token`, trusted for session tokens while Clerk is not
+     * configured. Only server.ts sets it, in development on the embedded database.
+     */
+    devSessionPublicKey?: string | null;
   };
 
 /**
@@ -203,7 +208,11 @@ export function buildContext(parts: ContextParts): AppContext {
       webhookRegistry,
     ),
     routeGuards: {
-      authenticate: authenticate(identityDeps, { apiKeyCache, lockout }),
+      authenticate: authenticate(identityDeps, {
+        apiKeyCache,
+        lockout,
+        devSessionPublicKey: parts.devSessionPublicKey ?? null,
+      }),
       assertCanWrite: (organizationId, action) =>
         assertCanWrite(db, organizationId, action, clock.now()),
     },

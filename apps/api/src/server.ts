@@ -15,6 +15,8 @@ import { createApp } from "./app";
 import { ConfigError, loadConfig, type Config } from "./config";
 import { buildContext, type AppContext } from "./context";
 import { createJobs, createJobScheduler } from "./jobs";
+import { describeSignInMethods } from "./identity";
+import { openDevSessionKey } from "./lib/devSessionKey";
 import { createLogger, type Logger } from "./lib/logger";
 
 /** Something to stop on shutdown after the HTTP server has drained (jobs, consumers). */
@@ -93,6 +95,8 @@ export async function startServer(
   stopHooks: StopHook[] = [],
 ): Promise<RunningServer> {
   const logger = createLogger(config.LOG_LEVEL);
+  // The embedded database is the one used when DATABASE_URL is unset (openDatabase).
+  const devKey = openDevSessionKey(config, !config.DATABASE_URL);
   const { url, embedded } = await openDatabase(config, logger);
 
   let db: PrismaClient | undefined;
@@ -125,7 +129,14 @@ export async function startServer(
     throw error;
   }
 
-  const ctx: AppContext = buildContext({ config, db, logger, redis });
+  const ctx: AppContext = buildContext({
+    config,
+    db,
+    logger,
+    redis,
+    devSessionPublicKey: devKey.publicKeyPem,
+  });
+  logger.info(describeSignInMethods(config, devKey.publicKeyPem, devKey.refusal));
   const app = createApp(ctx);
   const server = await new Promise<Server>((resolve, reject) => {
     const listening = app.listen(config.PORT, config.HOST, () => resolve(listening));

@@ -9,6 +9,7 @@ import { createApp, type AppOptions } from "../src/app";
 import { loadConfig } from "../src/config";
 import { buildContext, type AppContext, type ContextParts } from "../src/context";
 import { ManualClock, type Clock } from "../src/lib/clock";
+import type { Logger } from "../src/lib/logger";
 import { LocalDiskStorage } from "../src/recordings/storage";
 import { clerkTestEnv } from "./auth";
 import { testDatabaseUrl, testRedisUrl } from "./env";
@@ -24,6 +25,8 @@ export interface TestContextOptions {
   app?: AppOptions;
   /** Adjusts the app's webhook handlers (wrap one to make it fail, say). */
   configureWebhooks?: ContextParts["configureWebhooks"];
+  /** The app's logger (default: one at LOG_LEVEL, silent unless set). */
+  logger?: Logger;
 }
 
 export interface TestApp {
@@ -60,6 +63,7 @@ export function createTestApp(options: TestContextOptions = {}): TestApp {
     config,
     db,
     redis,
+    logger: options.logger,
     clock: options.clock,
     storage: new LocalDiskStorage(storageDir),
     configureWebhooks: options.configureWebhooks,

@@ -89,6 +89,7 @@ describe("pnpm start without DATABASE_URL (embedded PostgreSQL)", () => {
       HOST: "127.0.0.1",
       EMBEDDED_DB_DIR: dataDir,
       EMBEDDED_DB_PORT: String(dbPort),
+      DEV_SESSION_KEY_FILE: path.join(dataDir, "dev-session-key.pem"),
       LOG_LEVEL: "info",
       JOBS_ENABLED: "false",
     };

@@ -8,6 +8,8 @@ import {
   type AppError,
 } from "@zigznote/shared";
 import type { NextFunction, Request, RequestHandler, Response } from "express";
+import type { Config } from "../config";
+import { DEV_TOKEN_COMMAND } from "../lib/devSessionKey";
 import type { IdentityDeps } from "./deps";
 import type { ApiKeyCache } from "./apiKeyCache";
 import type { AuthContext } from "../http/auth";
@@ -81,32 +83,136 @@ function tokenError(error: unknown): AppError {
   }
 }
 
-/** Verifies a Clerk session JWT and returns the local organization/user it stands for. */
-function createSessionAuthenticator(ctx: IdentityDeps): (token: string) => Promise<AuthContext> {
-  const { config } = ctx;
-  return async (token) => {
-    if (!config.CLERK_JWT_KEY && !config.CLERK_SECRET_KEY) {
-      throw new UnauthorizedError(
-        "Session tokens are not accepted: Clerk is not configured on this server",
-        { code: "SESSION_AUTH_NOT_CONFIGURED" },
+/** Which key verifies session tokens: one answer for `authenticate` and the start-up log. */
+export type SessionVerification =
+  | { source: "CLERK_JWT_KEY"; jwtKey: string }
+  | { source: "CLERK_SECRET_KEY"; secretKey: string }
+  | { source: "dev:token"; jwtKey: string }
+  | { source: "none" };
+
+/**
+ * Clerk's key when configured; else the development key (lib/devSessionKey.ts) when the server
+ * trusts one, never in production; else none.
+ */
+export function sessionVerification(
+  config: Config,
+  devSessionPublicKey: string | null,
+): SessionVerification {
+  if (config.CLERK_JWT_KEY) return { source: "CLERK_JWT_KEY", jwtKey: config.CLERK_JWT_KEY };
+  if (config.CLERK_SECRET_KEY) {
+    return { source: "CLERK_SECRET_KEY", secretKey: config.CLERK_SECRET_KEY };
+  }
+  if (devSessionPublicKey && config.NODE_ENV !== "production") {
+    return { source: "dev:token", jwtKey: devSessionPublicKey };
+  }
+  return { source: "none" };
+}
+
+/**
+ * One start-up line saying how callers can sign in. `devKeyRefusal`: why the development key is
+ * not trusted, shown when nothing else verifies session tokens.
+ */
+export function describeSignInMethods(
+  config: Config,
+  devSessionPublicKey: string | null,
+  devKeyRefusal: string | null,
+): string {
+  switch (sessionVerification(config, devSessionPublicKey).source) {
+    case "CLERK_JWT_KEY":
+      return "sign-in: Clerk session tokens (verified with CLERK_JWT_KEY) and API keys";
+    case "CLERK_SECRET_KEY":
+      return (
+        "sign-in: Clerk session tokens (keys fetched from Clerk with CLERK_SECRET_KEY) " +
+        "and API keys"
       );
+    case "dev:token":
+      return (
+        `sign-in: development session tokens from \`${DEV_TOKEN_COMMAND}\` ` +
+        `(key ${config.DEV_SESSION_KEY_FILE}; trusted because Clerk is not configured, ` +
+        "the database is embedded and NODE_ENV is not production) and API keys"
+      );
+    case "none":
+      return (
+        "sign-in: API keys only; session tokens are refused until CLERK_JWT_KEY or " +
+        "CLERK_SECRET_KEY is set" +
+        (devKeyRefusal ? ` (dev:token is not trusted: ${devKeyRefusal})` : "")
+      );
+  }
+}
+
+function notConfiguredError(config: Config): AppError {
+  const isProduction = config.NODE_ENV === "production";
+  return new UnauthorizedError(
+    "Session tokens are not accepted: this server has neither CLERK_JWT_KEY (Clerk's PEM public " +
+      "key) nor CLERK_SECRET_KEY set" +
+      (isProduction
+        ? "."
+        : ". For local development on the embedded database (no DATABASE_URL), " +
+          `\`${DEV_TOKEN_COMMAND}\` prints a token this server accepts.`),
+    {
+      code: "SESSION_AUTH_NOT_CONFIGURED",
+      details: {
+        settings: ["CLERK_JWT_KEY", "CLERK_SECRET_KEY"],
+        ...(isProduction ? {} : { devToken: DEV_TOKEN_COMMAND }),
+      },
+    },
+  );
+}
+
+/** Clerk's reason code and message, without anything of the token itself. */
+function rejectionReason(error: unknown, token: string): { reason: string; detail?: string } {
+  const { reason, message } = (typeof error === "object" && error !== null ? error : {}) as {
+    reason?: unknown;
+    message?: unknown;
+  };
+  const detail = typeof message === "string" ? message : undefined;
+  const echoesToken = token.split(".").some((part) => part.length >= 8 && detail?.includes(part));
+  return {
+    reason: typeof reason === "string" ? reason : "unexpected-error",
+    ...(detail && !echoesToken ? { detail } : {}),
+  };
+}
+
+/** Verifies a Clerk session JWT and returns the local organization/user it stands for. */
+function createSessionAuthenticator(
+  ctx: IdentityDeps,
+  devSessionPublicKey: string | null,
+): (token: string, requestId: string) => Promise<AuthContext> {
+  const { config } = ctx;
+  const verification = sessionVerification(config, devSessionPublicKey);
+  // Why a token was refused, for whoever runs the server; never the token.
+  const logRejection = (requestId: string, rejection: { reason: string; detail?: string }) =>
+    ctx.logger.info(
+      { requestId, sessionKey: verification.source, ...rejection },
+      `session token rejected: ${rejection.reason}`,
+    );
+  return async (token, requestId) => {
+    if (verification.source === "none") {
+      logRejection(requestId, { reason: "session-auth-not-configured" });
+      throw notConfiguredError(config);
     }
     let payload: Record<string, unknown>;
     try {
-      // With CLERK_JWT_KEY no network call is made; the secret key fetches (and caches) JWKS.
+      // With a PEM key no network call is made; the secret key fetches (and caches) JWKS.
       payload = await verifyToken(token, {
-        jwtKey: config.CLERK_JWT_KEY,
-        secretKey: config.CLERK_SECRET_KEY,
+        ...(verification.source === "CLERK_SECRET_KEY"
+          ? { secretKey: verification.secretKey }
+          : { jwtKey: verification.jwtKey }),
         authorizedParties:
           config.CLERK_AUTHORIZED_PARTIES.length > 0
             ? [...config.CLERK_AUTHORIZED_PARTIES]
             : undefined,
       });
     } catch (error) {
+      logRejection(requestId, rejectionReason(error, token));
       throw tokenError(error);
     }
     const claims = readSessionClaims(payload);
     if (!claims.organizationId) {
+      logRejection(requestId, {
+        reason: "missing-claim",
+        detail: "no active organization (claim o.id or org_id)",
+      });
       throw new ForbiddenError("Select an organization: this session has no active organization", {
         code: "NO_ACTIVE_ORGANIZATION",
       });
@@ -181,6 +287,8 @@ export interface AuthenticateOptions {
   lockout?: ApiKeyLockout;
   /** The cache of verified keys; share it with whatever revokes keys (routes/apiKeys). */
   apiKeyCache?: ApiKeyCache;
+  /** Public key (PEM) of `pnpm dev:token`; used only while Clerk is not configured. */
+  devSessionPublicKey?: string | null;
 }
 
 /**
@@ -191,7 +299,7 @@ export interface AuthenticateOptions {
  */
 export function authenticate(ctx: IdentityDeps, options: AuthenticateOptions = {}): RequestHandler {
   const authenticateApiKey = createApiKeyAuthenticator(ctx, options);
-  const authenticateSession = createSessionAuthenticator(ctx);
+  const authenticateSession = createSessionAuthenticator(ctx, options.devSessionPublicKey ?? null);
   return async (req: Request, _res: Response, next: NextFunction) => {
     const header = req.get("authorization");
     if (!header) {
@@ -214,7 +322,7 @@ export function authenticate(ctx: IdentityDeps, options: AuthenticateOptions = {
     const token = match[1];
     req.auth = token.startsWith(API_KEY_FAMILY)
       ? await authenticateApiKey(token, req.ip)
-      : await authenticateSession(token);
+      : await authenticateSession(token, req.requestId);
     next();
   };
 }

@@ -6,7 +6,14 @@
 export { createApiKeyLockout, type ApiKeyLockout } from "./apiKeyAuth";
 export { ApiKeyCache } from "./apiKeyCache";
 export { API_KEY_FAMILY, API_KEY_PREFIX, createApiKey } from "./apiKeyService";
-export { authenticate, readSessionClaims, type AuthenticateOptions } from "./authenticate";
+export {
+  authenticate,
+  describeSignInMethods,
+  readSessionClaims,
+  sessionVerification,
+  type AuthenticateOptions,
+  type SessionVerification,
+} from "./authenticate";
 export { registerClerkHandlers, type ClerkHandlerDeps } from "./clerkWebhooks";
 export type { IdentityDeps } from "./deps";
 export { identityRoutes } from "./routes";

@@ -6,8 +6,12 @@ export type { Logger };
  * Structured JSON logs. Credentials never reach a log line: authorization headers, cookies,
  * webhook signatures and any field named like a secret are redacted.
  */
-export function createLogger(level: string, base: Record<string, unknown> = {}): Logger {
-  return pino({
+export function createLogger(
+  level: string,
+  base: Record<string, unknown> = {},
+  destination?: pino.DestinationStream,
+): Logger {
+  const options: pino.LoggerOptions = {
     level,
     base: { service: "zigznote-api", ...base },
     timestamp: pino.stdTimeFunctions.isoTime,
@@ -26,5 +30,7 @@ export function createLogger(level: string, base: Record<string, unknown> = {}):
       ],
       censor: "[redacted]",
     },
-  });
+  };
+  // Default: stdout. Tests pass a stream to read what would be logged.
+  return destination ? pino(options, destination) : pino(options);
 }
