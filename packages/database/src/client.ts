@@ -31,7 +31,6 @@ export const STATEMENT_GRACE_MS = 1_000;
 /** Idle pooled connections are probed after this long, so a vanished peer is noticed. */
 const KEEPALIVE_DELAY_MS = 10_000;
 
-
 /**
  * pg's client, except that a query that outlived `query_timeout` takes its connection down. pg
  * rejects such a query but keeps the connection waiting for the server's reply: the next query on
