@@ -88,6 +88,20 @@ export function createApp(ctx: AppContext, options: AppOptions = {}): Express {
   app.use(helmet());
   app.use(createDocsRouter(() => buildOpenApiDocument(documented, API_VERSION)));
 
+  // The root says where things are: a browser goes to the docs, a client reads the links.
+  app.get("/", (req, res) => {
+    if (req.accepts(["json", "html"]) === "html") {
+      res.redirect(302, "/docs");
+      return;
+    }
+    res.json({
+      name: "zigznote API",
+      version: API_VERSION,
+      docs: "/docs",
+      openapi: "/openapi.json",
+    });
+  });
+
   app.get("/metrics", async (_req, res) => {
     res.setHeader("Content-Type", ctx.metrics.registry.contentType);
     res.send(await ctx.metrics.registry.metrics());

@@ -107,7 +107,11 @@ describe("observability and documentation", () => {
     const res = await request(testApp.app).get("/api/v1/nothing-here");
     expect(res.status).toBe(404);
     expect(res.body).toEqual({
-      error: { code: "ROUTE_NOT_FOUND", message: "No route for GET /api/v1/nothing-here" },
+      error: {
+        code: "ROUTE_NOT_FOUND",
+        message: "No route for GET /api/v1/nothing-here",
+        details: {},
+      },
       requestId: expect.any(String),
     });
   });

@@ -157,7 +157,11 @@ describe("error handler", () => {
   it("answers an unknown error with a generic 500 that leaks nothing", async () => {
     const res = await request(app).get("/crash");
     expect(res.status).toBe(500);
-    expect(res.body.error).toEqual({ code: "INTERNAL_ERROR", message: "Internal server error" });
+    expect(res.body.error).toEqual({
+      code: "INTERNAL_ERROR",
+      message: "Internal server error",
+      details: {},
+    });
     expect(JSON.stringify(res.body)).not.toMatch(/hunter2|postgresql|stack|at /);
     expect(typeof res.body.requestId).toBe("string");
   });

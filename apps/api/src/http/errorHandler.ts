@@ -61,7 +61,14 @@ export function toAppError(error: unknown): AppError {
   const httpError = error as HttpLikeError | undefined;
   if (httpError && typeof httpError === "object") {
     // body-parser / raw-body errors
-    if (httpError.type === "entity.too.large") return new PayloadTooLargeError();
+    if (httpError.type === "entity.too.large") {
+      const { limit } = error as { limit?: unknown };
+      return typeof limit === "number"
+        ? new PayloadTooLargeError(`Request body is larger than the limit of ${limit} bytes`, {
+            details: { maxBytes: limit },
+          })
+        : new PayloadTooLargeError();
+    }
     if (httpError.type === "entity.parse.failed") {
       return new BadRequestError("Request body is not valid JSON", { code: "INVALID_JSON" });
     }

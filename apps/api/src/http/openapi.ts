@@ -16,7 +16,9 @@ export const ErrorBodySchema = z
     error: z.object({
       code: z.string().openapi({ example: "CONFLICT" }),
       message: z.string(),
-      details: z.record(z.string(), z.unknown()).optional(),
+      details: z
+        .record(z.string(), z.unknown())
+        .openapi({ description: "Always present; {} when there is nothing to add" }),
     }),
     requestId: z.string(),
   })

@@ -1,6 +1,7 @@
 import type { ResponseConfig, RouteConfig, ZodRequestBody } from "@asteasolutions/zod-to-openapi";
+import { AppError, UnsupportedMediaTypeError } from "@zigznote/shared";
 import type { Request, RequestHandler, Response, Router } from "express";
-import type { z } from "zod";
+import { z } from "zod";
 import { requireRole, requireScope, type AuthContext, type WriteAction } from "./auth";
 import { BEARER_AUTH, errorResponses } from "./openapi";
 import type { Scope } from "./scopes";
@@ -107,7 +108,10 @@ function impliedErrors(spec: RouteSpec<Schema, Schema, Schema, RouteAuth>): numb
   const statuses = new Set(spec.errors ?? []);
   const isAuthenticated = (spec.auth ?? "session") === "session";
   if (spec.params || spec.query || spec.body) statuses.add(400);
-  if (spec.body) statuses.add(413);
+  if (spec.body) {
+    statuses.add(413);
+    statuses.add(415);
+  }
   if (isAuthenticated) {
     statuses.add(401);
     statuses.add(429);
@@ -163,6 +167,8 @@ export function defineRoute<
   A extends RouteAuth = "session",
 >(spec: RouteSpec<P, Q, B, A>): RouteDefinition {
   const loose = spec as unknown as RouteSpec<Schema, Schema, Schema, RouteAuth>;
+  // Unknown query parameters are refused like unknown body keys (a typo is not ignored).
+  const strictQuery = spec.query instanceof z.ZodObject ? spec.query.strict() : spec.query;
   const isAuthenticated = (spec.auth ?? "session") === "session";
   return {
     method: spec.method,
@@ -180,9 +186,10 @@ export function defineRoute<
           next();
         });
       }
+      if (spec.body) chain.push(requireJsonBody);
       chain.push(
         ...(spec.before ?? []),
-        validate({ params: spec.params, query: spec.query, body: spec.body }),
+        validate({ params: spec.params, query: strictQuery, body: spec.body }),
       );
       chain.push(async (req, res) => {
         // What `validate` parsed with this route's own schemas: typed by them.
@@ -200,11 +207,48 @@ export function defineRoute<
   };
 }
 
-/** Mounts each route on `router` with the app's guards. */
+/**
+ * A JSON route's body must say it is JSON: without `Content-Type: application/json` the body would
+ * be ignored and a confusing field error follow. An empty body (an optional one) passes.
+ */
+const requireJsonBody: RequestHandler = (req, _res, next) => {
+  const hasBody = Number(req.get("content-length") ?? 0) > 0 || req.get("transfer-encoding");
+  if (hasBody && !req.is("application/json")) {
+    next(
+      new UnsupportedMediaTypeError("Send the body as JSON with Content-Type: application/json", {
+        details: { contentType: req.get("content-type") ?? null, accepted: ["application/json"] },
+      }),
+    );
+    return;
+  }
+  next();
+};
+
+/**
+ * Mounts each route on `router` with the app's guards; a known path called with another method
+ * answers 405 with `Allow`.
+ */
 export function mountRoutes(
   router: Router,
   routes: readonly RouteDefinition[],
   guards: RouteGuards,
 ): void {
-  for (const route of routes) router[route.method](route.path, ...route.handlers(guards));
+  const methodsByPath = new Map<string, HttpMethod[]>();
+  for (const route of routes) {
+    router[route.method](route.path, ...route.handlers(guards));
+    methodsByPath.set(route.path, [...(methodsByPath.get(route.path) ?? []), route.method]);
+  }
+  for (const [path, methods] of methodsByPath) {
+    const allow = methods.map((method) => method.toUpperCase());
+    if (allow.includes("GET")) allow.push("HEAD");
+    router.all(path, (req, res, next) => {
+      res.setHeader("Allow", allow.join(", "));
+      next(
+        new AppError(405, `${req.method} is not allowed here; use ${allow.join(", ")}`, {
+          code: "METHOD_NOT_ALLOWED",
+          details: { allowed: allow },
+        }),
+      );
+    });
+  }
 }

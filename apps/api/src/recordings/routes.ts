@@ -1,6 +1,6 @@
 import { PassThrough } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { AppError, BadRequestError, PayloadTooLargeError } from "@zigznote/shared";
+import { BadRequestError, PayloadTooLargeError, RangeNotSatisfiableError } from "@zigznote/shared";
 import type { Request } from "express";
 import { defineRoute, type RouteDefinition } from "../http/route";
 import { MeetingIdParams } from "../meetings";
@@ -71,6 +71,15 @@ function discardRestOfUpload(req: Request): void {
   req.resume();
 }
 
+/** True when `If-None-Match` names `etag` (or `*`): the client's copy is current. */
+function isCurrentCopy(ifNoneMatch: string | undefined, etag: string): boolean {
+  if (!ifNoneMatch) return false;
+  return ifNoneMatch
+    .split(",")
+    .map((tag) => tag.trim().replace(/^W\//, ""))
+    .some((tag) => tag === "*" || tag === etag);
+}
+
 /** The single byte range to serve, or undefined for the whole object (416 when unsatisfiable). */
 function requestedRange(
   req: Request,
@@ -83,12 +92,7 @@ function requestedRange(
   if (ifRange !== undefined && ifRange !== etag) return undefined;
   const parsed = req.range(size, { combine: true });
   if (parsed === -1) {
-    throw new AppError(416, "The requested range is not satisfiable", {
-      code: "RANGE_NOT_SATISFIABLE",
-      details: {
-        sizeBytes: size,
-      },
-    });
+    throw new RangeNotSatisfiableError(size);
   }
   // Malformed, or several ranges: RFC 9110 lets a server answer with the whole object.
   if (parsed === -2 || parsed === undefined || parsed.type !== "bytes" || parsed.length !== 1) {
@@ -156,6 +160,7 @@ export function recordingRoutes(deps: RecordingDeps & { maxBytes: number }): Rou
       responses: {
         200: { description: "The recording", content: recordingBodyContent },
         206: { description: "The requested byte range", content: recordingBodyContent },
+        304: { description: "Not modified: the client's copy (If-None-Match) is current" },
       },
       errors: [404, 416],
       async handler({ params, auth }, res, req) {
@@ -166,6 +171,12 @@ export function recordingRoutes(deps: RecordingDeps & { maxBytes: number }): Rou
         });
         const size = Number(object.sizeBytes);
         const etag = object.sha256 ? `"${object.sha256}"` : undefined;
+        if (etag && isCurrentCopy(req.get("if-none-match"), etag)) {
+          res.setHeader("ETag", etag);
+          res.setHeader("Cache-Control", "private, no-cache");
+          res.status(304).end();
+          return;
+        }
         const range = requestedRange(req, size, etag);
         const { body, sizeBytes } = await readRecording(deps, { object, range });
         if (sizeBytes !== size) {

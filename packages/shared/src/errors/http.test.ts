@@ -77,3 +77,12 @@ describe("error hierarchy", () => {
     expect(isAppError(null)).toBe(false);
   });
 });
+
+describe("error bodies", () => {
+  it("always carry details, {} when there is nothing to add", () => {
+    expect(new NotFoundError().toBody("req-2")).toEqual({
+      error: { code: "NOT_FOUND", message: "Resource not found", details: {} },
+      requestId: "req-2",
+    });
+  });
+});

@@ -7,7 +7,8 @@
 export type ErrorDetails = Record<string, unknown>;
 
 export interface ErrorBody {
-  error: { code: string; message: string; details?: ErrorDetails };
+  /** `details` is always present (`{}` when there is nothing to add). */
+  error: { code: string; message: string; details: ErrorDetails };
   requestId?: string;
 }
 
@@ -43,8 +44,11 @@ export class AppError extends Error {
   }
 
   toBody(requestId?: string): ErrorBody {
-    const error: ErrorBody["error"] = { code: this.code, message: this.message };
-    if (this.details !== undefined) error.details = this.details;
+    const error: ErrorBody["error"] = {
+      code: this.code,
+      message: this.message,
+      details: this.details ?? {},
+    };
     return requestId === undefined ? { error } : { error, requestId };
   }
 }
@@ -129,6 +133,20 @@ export class PayloadTooLargeError extends AppError {
 export class UnsupportedMediaTypeError extends AppError {
   constructor(message = "Unsupported media type", options: AppErrorOptions = {}) {
     super(415, message, withCode(options, "UNSUPPORTED_MEDIA_TYPE"));
+  }
+}
+
+/** 416: the requested byte range lies outside the resource; says its size in `Content-Range`. */
+export class RangeNotSatisfiableError extends AppError {
+  readonly sizeBytes: number;
+
+  constructor(sizeBytes: number, message = "The requested range is not satisfiable") {
+    super(416, message, { code: "RANGE_NOT_SATISFIABLE", details: { sizeBytes } });
+    this.sizeBytes = sizeBytes;
+  }
+
+  override headers(): Record<string, string> {
+    return { "Content-Range": `bytes */${this.sizeBytes}` };
   }
 }
 
