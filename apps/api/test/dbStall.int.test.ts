@@ -110,7 +110,7 @@ async function deliver(event: { msgId: string; body: string }): Promise<Answer> 
 }
 
 const databaseUnavailable = {
-  error: { code: "DATABASE_UNAVAILABLE", message: expect.any(String) },
+  error: { code: "DATABASE_UNAVAILABLE", message: expect.any(String), details: {} },
   requestId: expect.any(String),
 };
 
