@@ -33,6 +33,18 @@ describe("seedPlans", () => {
     const business = plans.find((p) => p.slug === "business")!;
     expect(business.maxStorageBytes).toBeNull();
   });
+
+  it("keeps a stored Stripe price id when a start has none configured", async () => {
+    const pro = await db.plan.findUniqueOrThrow({ where: { slug: "pro" } });
+    try {
+      await seedPlans(db, { stripePriceIds: { pro: "price_configured" } });
+      await seedPlans(db);
+      const after = await db.plan.findUniqueOrThrow({ where: { slug: "pro" } });
+      expect(after.stripePriceId).toBe("price_configured");
+    } finally {
+      await db.plan.update({ where: { slug: "pro" }, data: { stripePriceId: pro.stripePriceId } });
+    }
+  });
 });
 
 describe("factories", () => {

@@ -48,14 +48,18 @@ export interface SeedPlansOptions {
   stripePriceIds?: Partial<Record<string, string | undefined>>;
 }
 
-/** Inserts or updates the default plans. Idempotent: running it again changes nothing. */
+/**
+ * Inserts or updates the default plans. Idempotent: running it again changes nothing. A price id
+ * that is not configured leaves the stored one as it is: an instance started without
+ * STRIPE_PRICE_* (a worker, a tool) must not make the paid plans unpurchasable for the others.
+ */
 export async function seedPlans(db: Db, options: SeedPlansOptions = {}): Promise<void> {
   for (const plan of DEFAULT_PLANS) {
-    const stripePriceId = options.stripePriceIds?.[plan.slug] ?? null;
+    const stripePriceId = options.stripePriceIds?.[plan.slug];
     await db.plan.upsert({
       where: { slug: plan.slug },
-      create: { ...plan, stripePriceId },
-      update: { ...plan, stripePriceId },
+      create: { ...plan, stripePriceId: stripePriceId ?? null },
+      update: { ...plan, ...(stripePriceId ? { stripePriceId } : {}) },
     });
   }
 }
