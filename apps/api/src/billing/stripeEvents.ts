@@ -10,6 +10,7 @@ import {
   invoiceCustomerId,
   invoiceSubscriptionId,
 } from "./stripeProvider";
+import * as store from "./store";
 import { syncOrganizationPlan, upsertSubscriptionFromStripe } from "./subscriptionSync";
 
 /**
@@ -42,12 +43,10 @@ async function findOrganizationId(
 ): Promise<string | null> {
   const byMetadata =
     metadataOrganizationId && UUID.test(metadataOrganizationId) ? metadataOrganizationId : null;
-  const rows = await tx.$queryRaw<{ id: string }[]>`
-    SELECT id FROM organizations
-     WHERE (id = ${byMetadata}::uuid OR stripe_customer_id = ${customerId})
-     ORDER BY (id = ${byMetadata}::uuid) DESC NULLS LAST
-     LIMIT 1`;
-  return rows[0]?.id ?? null;
+  return store.findOrganizationIdForCustomer(tx, {
+    organizationId: byMetadata,
+    stripeCustomerId: customerId,
+  });
 }
 
 /**
@@ -63,10 +62,8 @@ export async function handleSubscriptionEvent(
 ): Promise<HandlerOutcome> {
   const subscription = event.data.object as Stripe.Subscription;
   const priceId = firstItem(subscription)?.price?.id;
-  const plan = priceId
-    ? await tx.plan.findUnique({ where: { stripePriceId: priceId }, select: { slug: true } })
-    : null;
-  if (!plan) {
+  const planSlug = priceId ? await store.findPlanSlugByPrice(tx, { stripePriceId: priceId }) : null;
+  if (!planSlug) {
     deps.logger.warn(
       { eventId: event.id, subscriptionId: subscription.id, priceId },
       "Stripe subscription with a price no plan has: ignored",
@@ -87,7 +84,7 @@ export async function handleSubscriptionEvent(
   }
   const applied = await upsertSubscriptionFromStripe(tx, subscription, {
     organizationId,
-    planSlug: plan.slug,
+    planSlug,
     observedAt: new Date(event.created * 1000),
     deleted: event.type === "customer.subscription.deleted",
     now: deps.clock.now(),
@@ -105,11 +102,9 @@ async function subscriptionOfInvoice(
 ): Promise<{ stripeSubscriptionId: string } | { outcome: HandlerOutcome }> {
   const stripeSubscriptionId = invoiceSubscriptionId(invoice);
   if (!stripeSubscriptionId) return { outcome: { applied: false, reason: "not_a_subscription" } };
-  const known = await tx.subscription.findUnique({
-    where: { stripeSubscriptionId },
-    select: { id: true },
-  });
-  if (known) return { stripeSubscriptionId };
+  if (await store.isSubscriptionRecorded(tx, { stripeSubscriptionId })) {
+    return { stripeSubscriptionId };
+  }
   // One of our customers: the subscription event is on its way; fail so Stripe retries.
   if (await findOrganizationId(tx, invoiceCustomerId(invoice), undefined)) {
     throw new SubscriptionNotYetKnownError(stripeSubscriptionId);
@@ -227,16 +222,12 @@ export async function handlePaymentSucceeded(
  * ended suspend by themselves (paymentStanding.ts); this is the same rule as time passes.
  */
 export async function suspendExpiredGracePeriods(
-  db: PrismaClient,
-  now: Date,
-  notices: Pick<Notices, "enqueue">,
+  deps: { db: PrismaClient; notices: Pick<Notices, "enqueue"> },
+  input: { now: Date },
 ): Promise<string[]> {
-  return transaction(db, async (tx) => {
-    const rows = await tx.$queryRaw<{ id: string; organization_id: string; grace_ends_at: Date }[]>`
-      UPDATE subscriptions SET status = 'suspended', updated_at = now()
-       WHERE status IN ('past_due', 'unpaid') AND grace_ends_at <= ${now}
-      RETURNING id, organization_id, grace_ends_at`;
-    await notices.enqueue(
+  return transaction(deps.db, async (tx) => {
+    const rows = await store.suspendExpiredGrace(tx, input);
+    await deps.notices.enqueue(
       tx,
       rows.map((row) => suspensionNotice(row.id, row.organization_id, row.grace_ends_at)),
     );

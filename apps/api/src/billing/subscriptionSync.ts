@@ -3,6 +3,7 @@ import type Stripe from "stripe";
 import { recordStandingFact } from "./paymentStanding";
 import { customerIdOf, subscriptionPeriod } from "./stripeProvider";
 import { FREE_PLAN_SLUG, type BillingSettings } from "./settings";
+import * as store from "./store";
 import { checkPlanViolations, type ViolationCheckResult } from "./violations";
 
 /**
@@ -15,14 +16,7 @@ import { checkPlanViolations, type ViolationCheckResult } from "./violations";
  * goes through the payment standing (paymentStanding.ts), ordered against those too.
  */
 
-/** Statuses under which the subscription's plan is the organization's plan. */
-export const PLAN_GRANTING_STATUSES: readonly SubscriptionStatus[] = [
-  "active",
-  "trialing",
-  "past_due",
-  "suspended",
-  "unpaid",
-];
+export { PLAN_GRANTING_STATUSES } from "./statuses";
 
 const STRIPE_STATUSES: ReadonlySet<string> = new Set([
   "incomplete",
@@ -74,31 +68,18 @@ export async function upsertSubscriptionFromStripe(
     : mapStripeStatus(subscription.status);
   const period = subscriptionPeriod(subscription);
   const canceledAt = subscription.canceled_at ? new Date(subscription.canceled_at * 1000) : null;
-  const rows = await tx.$queryRaw<{ id: string }[]>`
-    INSERT INTO subscriptions
-      (organization_id, plan_slug, stripe_subscription_id, stripe_customer_id, status,
-       current_period_start, current_period_end, cancel_at_period_end, canceled_at,
-       last_event_created_at)
-    VALUES (${input.organizationId}::uuid, ${input.planSlug}, ${subscription.id},
-            ${customerIdOf(subscription)}, ${status}::"SubscriptionStatus",
-            ${period.start}, ${period.end}, ${subscription.cancel_at_period_end ?? false},
-            ${canceledAt}, ${input.observedAt})
-    ON CONFLICT (stripe_subscription_id) DO UPDATE SET
-      plan_slug = EXCLUDED.plan_slug,
-      -- Only the end is taken as is; the payment standing below derives any other status.
-      status = CASE WHEN EXCLUDED.status = 'canceled'
-                    THEN EXCLUDED.status ELSE subscriptions.status END,
-      current_period_start = COALESCE(EXCLUDED.current_period_start, subscriptions.current_period_start),
-      current_period_end = COALESCE(EXCLUDED.current_period_end, subscriptions.current_period_end),
-      cancel_at_period_end = EXCLUDED.cancel_at_period_end,
-      canceled_at = COALESCE(EXCLUDED.canceled_at, subscriptions.canceled_at),
-      last_event_created_at = EXCLUDED.last_event_created_at,
-      updated_at = now()
-    WHERE subscriptions.status <> 'canceled'
-      AND (subscriptions.last_event_created_at IS NULL
-           OR subscriptions.last_event_created_at <= EXCLUDED.last_event_created_at)
-    RETURNING id`;
-  const isLatest = rows.length > 0;
+  const isLatest = await store.upsertSubscription(tx, {
+    organizationId: input.organizationId,
+    planSlug: input.planSlug,
+    stripeSubscriptionId: subscription.id,
+    stripeCustomerId: customerIdOf(subscription),
+    status,
+    currentPeriodStart: period.start,
+    currentPeriodEnd: period.end,
+    cancelAtPeriodEnd: subscription.cancel_at_period_end ?? false,
+    canceledAt,
+    observedAt: input.observedAt,
+  });
   const standing = await recordStandingFact(
     tx,
     subscription.id,
@@ -119,23 +100,12 @@ export async function syncOrganizationPlan(
   now: Date,
   settings: BillingSettings,
 ): Promise<{ planSlug: string; changed: boolean; check: ViolationCheckResult | null }> {
-  const rows = await tx.$queryRaw<{ previous: string; next: string }[]>`
-    WITH target AS (
-      SELECT COALESCE(
-        (SELECT plan_slug FROM subscriptions
-          WHERE organization_id = ${organizationId}::uuid
-            AND status IN ('active', 'trialing', 'past_due', 'suspended', 'unpaid')
-          ORDER BY created_at DESC, id DESC LIMIT 1),
-        ${FREE_PLAN_SLUG}) AS slug),
-    previous AS (
-      SELECT plan_slug FROM organizations WHERE id = ${organizationId}::uuid FOR UPDATE)
-    UPDATE organizations o SET plan_slug = target.slug, updated_at = now()
-      FROM target, previous
-     WHERE o.id = ${organizationId}::uuid
-    RETURNING previous.plan_slug AS previous, o.plan_slug AS next`;
-  const row = rows[0];
+  const row = await store.syncPlanFromSubscriptions(tx, {
+    organizationId,
+    freePlanSlug: FREE_PLAN_SLUG,
+  });
   if (!row) return { planSlug: FREE_PLAN_SLUG, changed: false, check: null };
   if (row.previous === row.next) return { planSlug: row.next, changed: false, check: null };
-  const check = await checkPlanViolations(tx, organizationId, now, settings);
+  const check = await checkPlanViolations({ db: tx, settings }, { organizationId, now });
   return { planSlug: row.next, changed: true, check };
 }
