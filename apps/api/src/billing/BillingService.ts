@@ -331,15 +331,18 @@ async function recordOrCompensate(
           code: "BILLING_CHANGE_IN_PROGRESS",
         });
       }
-      await upsertSubscriptionFromStripe(tx, subscription, {
-        organizationId,
-        planSlug: input.planSlug,
-        observedAt: toEventTime(now),
-        deleted: input.deleted ?? false,
-        now,
-        settings,
-      });
-      const synced = await syncOrganizationPlan(tx, organizationId, now, settings);
+      await upsertSubscriptionFromStripe(
+        { db: tx, settings },
+        {
+          subscription,
+          organizationId,
+          planSlug: input.planSlug,
+          observedAt: toEventTime(now),
+          deleted: input.deleted ?? false,
+          now,
+        },
+      );
+      const synced = await syncOrganizationPlan({ db: tx, settings }, { organizationId, now });
       const row = await store.findSubscriptionByStripeIdOrThrow(tx, {
         stripeSubscriptionId: subscription.id,
       });

@@ -164,12 +164,11 @@ export interface StandingChange {
  * subscription is not recorded.
  */
 export async function recordStandingFact(
-  tx: Db,
-  stripeSubscriptionId: string,
-  fact: StandingFact,
-  now: Date,
-  settings: Pick<BillingSettings, "gracePeriodDays" | "notices">,
+  deps: { db: Db; settings: Pick<BillingSettings, "gracePeriodDays" | "notices"> },
+  input: { stripeSubscriptionId: string; fact: StandingFact; now: Date },
 ): Promise<StandingChange | null> {
+  const { db: tx, settings } = deps;
+  const { stripeSubscriptionId, fact, now } = input;
   const row = await store.lockStanding(tx, { stripeSubscriptionId });
   if (!row) return null;
   const previous: Standing = {

@@ -82,16 +82,17 @@ export async function handleSubscriptionEvent(
     );
     return { applied: false, reason: "unknown_customer" };
   }
-  const applied = await upsertSubscriptionFromStripe(tx, subscription, {
+  const syncDeps = { db: tx, settings: deps.settings };
+  const applied = await upsertSubscriptionFromStripe(syncDeps, {
+    subscription,
     organizationId,
     planSlug,
     observedAt: new Date(event.created * 1000),
     deleted: event.type === "customer.subscription.deleted",
     now: deps.clock.now(),
-    settings: deps.settings,
   });
   if (!applied) return { applied: false, reason: "stale", organizationId };
-  await syncOrganizationPlan(tx, organizationId, deps.clock.now(), deps.settings);
+  await syncOrganizationPlan(syncDeps, { organizationId, now: deps.clock.now() });
   return { applied: true, organizationId };
 }
 
@@ -133,11 +134,12 @@ export async function handlePaymentFailed(
   const found = await subscriptionOfInvoice(tx, invoice);
   if ("outcome" in found) return found.outcome;
   const change = await recordStandingFact(
-    tx,
-    found.stripeSubscriptionId,
-    { kind: "payment_failed", at: new Date(event.created * 1000) },
-    deps.clock.now(),
-    deps.settings,
+    { db: tx, settings: deps.settings },
+    {
+      stripeSubscriptionId: found.stripeSubscriptionId,
+      fact: { kind: "payment_failed", at: new Date(event.created * 1000) },
+      now: deps.clock.now(),
+    },
   );
   if (!change) throw new SubscriptionNotYetKnownError(found.stripeSubscriptionId);
   const { organizationId, next } = change;
@@ -190,11 +192,12 @@ export async function handlePaymentSucceeded(
   const found = await subscriptionOfInvoice(tx, invoice);
   if ("outcome" in found) return found.outcome;
   const change = await recordStandingFact(
-    tx,
-    found.stripeSubscriptionId,
-    { kind: "payment_succeeded", at: new Date(event.created * 1000) },
-    deps.clock.now(),
-    deps.settings,
+    { db: tx, settings: deps.settings },
+    {
+      stripeSubscriptionId: found.stripeSubscriptionId,
+      fact: { kind: "payment_succeeded", at: new Date(event.created * 1000) },
+      now: deps.clock.now(),
+    },
   );
   if (!change) throw new SubscriptionNotYetKnownError(found.stripeSubscriptionId);
   const { organizationId, previous, next } = change;

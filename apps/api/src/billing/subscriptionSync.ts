@@ -47,8 +47,14 @@ export interface UpsertSubscriptionInput {
   observedAt: Date;
   /** True for `customer.subscription.deleted` (whatever status the payload carries). */
   deleted?: boolean;
-  /** The clock when it arrives, and the grace period and notices, for the payment standing. */
+  /** The clock when it arrives, for the payment standing. */
   now: Date;
+  subscription: Stripe.Subscription;
+}
+
+/** The caller's transaction, and the grace period and notices for the payment standing. */
+export interface SubscriptionSyncDeps {
+  db: Db;
   settings: Pick<BillingSettings, "gracePeriodDays" | "notices">;
 }
 
@@ -59,16 +65,16 @@ export interface UpsertSubscriptionInput {
  * than the row (a payment failed then, whatever came since, unless a later payment covers it).
  */
 export async function upsertSubscriptionFromStripe(
-  tx: Db,
-  subscription: Stripe.Subscription,
+  deps: SubscriptionSyncDeps,
   input: UpsertSubscriptionInput,
 ): Promise<boolean> {
+  const { subscription } = input;
   const status: SubscriptionStatus = input.deleted
     ? "canceled"
     : mapStripeStatus(subscription.status);
   const period = subscriptionPeriod(subscription);
   const canceledAt = subscription.canceled_at ? new Date(subscription.canceled_at * 1000) : null;
-  const isLatest = await store.upsertSubscription(tx, {
+  const isLatest = await store.upsertSubscription(deps.db, {
     organizationId: input.organizationId,
     planSlug: input.planSlug,
     stripeSubscriptionId: subscription.id,
@@ -80,13 +86,11 @@ export async function upsertSubscriptionFromStripe(
     canceledAt,
     observedAt: input.observedAt,
   });
-  const standing = await recordStandingFact(
-    tx,
-    subscription.id,
-    { kind: "subscription", at: input.observedAt, stripeStatus: status, isLatest },
-    input.now,
-    input.settings,
-  );
+  const standing = await recordStandingFact(deps, {
+    stripeSubscriptionId: subscription.id,
+    fact: { kind: "subscription", at: input.observedAt, stripeStatus: status, isLatest },
+    now: input.now,
+  });
   return isLatest || (standing?.changed ?? false);
 }
 
@@ -95,17 +99,16 @@ export async function upsertSubscriptionFromStripe(
  * and, when the plan changed, re-checks its violations in the same transaction.
  */
 export async function syncOrganizationPlan(
-  tx: Db,
-  organizationId: string,
-  now: Date,
-  settings: BillingSettings,
+  deps: { db: Db; settings: BillingSettings },
+  input: { organizationId: string; now: Date },
 ): Promise<{ planSlug: string; changed: boolean; check: ViolationCheckResult | null }> {
-  const row = await store.syncPlanFromSubscriptions(tx, {
+  const { organizationId } = input;
+  const row = await store.syncPlanFromSubscriptions(deps.db, {
     organizationId,
     freePlanSlug: FREE_PLAN_SLUG,
   });
   if (!row) return { planSlug: FREE_PLAN_SLUG, changed: false, check: null };
   if (row.previous === row.next) return { planSlug: row.next, changed: false, check: null };
-  const check = await checkPlanViolations({ db: tx, settings }, { organizationId, now });
+  const check = await checkPlanViolations(deps, input);
   return { planSlug: row.next, changed: true, check };
 }
