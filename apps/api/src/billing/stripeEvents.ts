@@ -2,7 +2,7 @@ import type { Db, PrismaClient } from "@zigznote/database";
 import type Stripe from "stripe";
 import { transaction } from "../lib/afterCommit";
 import type { Notices } from "../notifications";
-import { recordStandingFact, suspensionNotice } from "./paymentStanding";
+import { recordStandingFact, suspensionNotice, type StandingChange } from "./paymentStanding";
 import type { BillingEventDeps } from "./settings";
 import {
   customerIdOf,
@@ -113,6 +113,30 @@ async function subscriptionOfInvoice(
   return { outcome: { applied: false, reason: "unknown_subscription" } };
 }
 
+/**
+ * Records an invoice outcome as a payment standing fact of its subscription, or explains why
+ * the event is ignored; throws when the subscription is not recorded yet (Stripe retries).
+ */
+async function recordInvoiceFact(
+  tx: Db,
+  event: Stripe.Event,
+  deps: BillingEventDeps,
+  kind: "payment_failed" | "payment_succeeded",
+): Promise<StandingChange | { outcome: HandlerOutcome }> {
+  const found = await subscriptionOfInvoice(tx, event.data.object as Stripe.Invoice);
+  if ("outcome" in found) return found;
+  const change = await recordStandingFact(
+    { db: tx, settings: deps.settings },
+    {
+      stripeSubscriptionId: found.stripeSubscriptionId,
+      fact: { kind, at: new Date(event.created * 1000) },
+      now: deps.clock.now(),
+    },
+  );
+  if (!change) throw new SubscriptionNotYetKnownError(found.stripeSubscriptionId);
+  return change;
+}
+
 /** Why a payment event changed nothing: the subscription is canceled, or the event is stale. */
 function skipReason(status: string, whenCanceled: string): string {
   return status === "canceled" ? whenCanceled : "stale_payment_event";
@@ -131,17 +155,8 @@ export async function handlePaymentFailed(
   deps: BillingEventDeps,
 ): Promise<HandlerOutcome> {
   const invoice = event.data.object as Stripe.Invoice;
-  const found = await subscriptionOfInvoice(tx, invoice);
-  if ("outcome" in found) return found.outcome;
-  const change = await recordStandingFact(
-    { db: tx, settings: deps.settings },
-    {
-      stripeSubscriptionId: found.stripeSubscriptionId,
-      fact: { kind: "payment_failed", at: new Date(event.created * 1000) },
-      now: deps.clock.now(),
-    },
-  );
-  if (!change) throw new SubscriptionNotYetKnownError(found.stripeSubscriptionId);
+  const change = await recordInvoiceFact(tx, event, deps, "payment_failed");
+  if ("outcome" in change) return change.outcome;
   const { organizationId, next } = change;
   if (!change.recorded) {
     // A stale failure may still find the grace over (suspended now): no dunning notice, though.
@@ -189,17 +204,8 @@ export async function handlePaymentSucceeded(
   deps: BillingEventDeps,
 ): Promise<HandlerOutcome> {
   const invoice = event.data.object as Stripe.Invoice;
-  const found = await subscriptionOfInvoice(tx, invoice);
-  if ("outcome" in found) return found.outcome;
-  const change = await recordStandingFact(
-    { db: tx, settings: deps.settings },
-    {
-      stripeSubscriptionId: found.stripeSubscriptionId,
-      fact: { kind: "payment_succeeded", at: new Date(event.created * 1000) },
-      now: deps.clock.now(),
-    },
-  );
-  if (!change) throw new SubscriptionNotYetKnownError(found.stripeSubscriptionId);
+  const change = await recordInvoiceFact(tx, event, deps, "payment_succeeded");
+  if ("outcome" in change) return change.outcome;
   const { organizationId, previous, next } = change;
   if (!change.recorded) {
     if (change.changed) return { applied: true, organizationId };
