@@ -100,7 +100,10 @@ async function main(): Promise<void> {
     queries = 0;
     logged = [];
     let t = performance.now();
-    const first = await checkPlanViolations(db, orgId, now, settings);
+    const first = await checkPlanViolations(
+      { db: db, settings: settings },
+      { organizationId: orgId, now: now },
+    );
     const firstMs = performance.now() - t;
     const firstQueries = queries;
     const firstStatements = logged;
@@ -116,7 +119,10 @@ async function main(): Promise<void> {
     for (let i = 0; i < runs + 2; i += 1) {
       queries = 0;
       t = performance.now();
-      await checkPlanViolations(db, orgId, now, settings);
+      await checkPlanViolations(
+        { db: db, settings: settings },
+        { organizationId: orgId, now: now },
+      );
       if (i >= 2) {
         times.push(performance.now() - t);
         counts.push(queries);

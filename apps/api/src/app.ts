@@ -32,7 +32,7 @@ export function apiRoutes(ctx: AppContext): RouteDefinition[] {
     ...meetingRoutes(ctx.meetings),
     ...botRoutes(ctx.bots),
     ...recordingRoutes(ctx.recordings),
-    ...billingRoutes({ db: ctx.db, clock: ctx.clock, service: ctx.billing.service }),
+    ...billingRoutes(ctx.billing.deps),
   ];
 }
 

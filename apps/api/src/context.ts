@@ -1,5 +1,5 @@
 import path from "node:path";
-import type { PrismaClient } from "@zigznote/database";
+import type { Db, PrismaClient } from "@zigznote/database";
 import type { Redis } from "ioredis";
 import {
   assertCanWrite,
@@ -127,11 +127,11 @@ export function buildContext(parts: ContextParts): AppContext {
     defaultBotName: config.RECALL_BOT_NAME,
   };
   // Freed storage may resolve a storage violation: billing re-checks it where the rows go.
-  const onStorageFreed = async (
-    tx: Parameters<typeof checkPlanViolations>[0],
-    organizationId: string,
-  ) => {
-    await checkPlanViolations(tx, organizationId, clock.now(), violations);
+  const onStorageFreed = async (tx: Db, organizationId: string) => {
+    await checkPlanViolations(
+      { db: tx, settings: violations },
+      { organizationId, now: clock.now() },
+    );
   };
   const recordings = {
     db,
@@ -214,7 +214,7 @@ export function buildContext(parts: ContextParts): AppContext {
         devSessionPublicKey: parts.devSessionPublicKey ?? null,
       }),
       assertCanWrite: (organizationId, action) =>
-        assertCanWrite(db, organizationId, action, clock.now()),
+        assertCanWrite({ db }, { organizationId, action, now: clock.now() }),
     },
   };
 }

@@ -1,6 +1,6 @@
 import { createOrganizationWithAdmin } from "@zigznote/database/testing";
 import { ConflictError } from "@zigznote/shared";
-import { BillingService } from "../src/billing/BillingService";
+import { cancel, changePlan, subscribe, type BillingDeps } from "../src/billing/BillingService";
 import { createStripeClient } from "../src/billing/stripeProvider";
 import { createLogger } from "../src/lib/logger";
 import { createBillingHarness, type BillingHarness } from "./billingHarness";
@@ -29,7 +29,7 @@ function eventsFor(subscriptionId: string) {
 describe("BillingService.subscribe", () => {
   it("creates one Stripe customer and subscription, records them and moves the plan", async () => {
     const organization = await newOrganization();
-    const result = await h.service.subscribe(organization.id, "pro");
+    const result = await subscribe(h.deps, { organizationId: organization.id, planSlug: "pro" });
 
     const stored = await h.db.organization.findUniqueOrThrow({ where: { id: organization.id } });
     expect(stored.planSlug).toBe("pro");
@@ -65,16 +65,16 @@ describe("BillingService.subscribe", () => {
 
   it("lets one of two concurrent subscribes (two instances) through: one customer, one subscription", async () => {
     const organization = await newOrganization();
-    const other = new BillingService({
+    const other: BillingDeps = {
       db: h.db,
       stripe: createStripeClient(h.fake.clientSettings()),
       clock: h.clock,
       logger: createLogger("silent"),
       settings: h.settings,
-    });
+    };
     const results = await Promise.allSettled([
-      h.service.subscribe(organization.id, "pro"),
-      other.subscribe(organization.id, "pro"),
+      subscribe(h.deps, { organizationId: organization.id, planSlug: "pro" }),
+      subscribe(other, { organizationId: organization.id, planSlug: "pro" }),
     ]);
     expect(results.filter((r) => r.status === "fulfilled").length).toBeGreaterThanOrEqual(1);
     for (const result of results) {
@@ -95,7 +95,7 @@ describe("BillingService.subscribe", () => {
   it("survives a lost Stripe response: the SDK retries with the same key and Stripe replays", async () => {
     const organization = await newOrganization();
     h.fake.failNext({ method: "POST", path: /^\/v1\/subscriptions$/, mode: "drop" });
-    await h.service.subscribe(organization.id, "pro");
+    await subscribe(h.deps, { organizationId: organization.id, planSlug: "pro" });
     const stored = await h.db.organization.findUniqueOrThrow({ where: { id: organization.id } });
     expect(stripeSubscriptionsOf(stored.stripeCustomerId)).toHaveLength(1);
     const attempts = h.fake
@@ -108,11 +108,15 @@ describe("BillingService.subscribe", () => {
 
   it("refuses the free plan and unknown plans", async () => {
     const organization = await newOrganization();
-    await expect(h.service.subscribe(organization.id, "free")).rejects.toMatchObject({
+    await expect(
+      subscribe(h.deps, { organizationId: organization.id, planSlug: "free" }),
+    ).rejects.toMatchObject({
       status: 400,
       code: "PLAN_NOT_PURCHASABLE",
     });
-    await expect(h.service.subscribe(organization.id, "platinum")).rejects.toMatchObject({
+    await expect(
+      subscribe(h.deps, { organizationId: organization.id, planSlug: "platinum" }),
+    ).rejects.toMatchObject({
       status: 404,
       code: "PLAN_NOT_FOUND",
     });
@@ -122,9 +126,9 @@ describe("BillingService.subscribe", () => {
 describe("BillingService.changePlan and cancel", () => {
   it("upgrades with proration, downgrades without, and the webhooks that follow agree", async () => {
     const organization = await newOrganization();
-    await h.service.subscribe(organization.id, "pro");
+    await subscribe(h.deps, { organizationId: organization.id, planSlug: "pro" });
     h.clock.advance(2_000);
-    const up = await h.service.changePlan(organization.id, "business");
+    const up = await changePlan(h.deps, { organizationId: organization.id, planSlug: "business" });
     expect(up.planSlug).toBe("business");
     const subId = up.subscription!.stripeSubscriptionId;
     const remote = h.fake.subscriptions.get(subId)!;
@@ -135,7 +139,7 @@ describe("BillingService.changePlan and cancel", () => {
     expect(updates.at(-1)!.params.proration_behavior).toBe("create_prorations");
 
     h.clock.advance(2_000);
-    const down = await h.service.changePlan(organization.id, "pro");
+    const down = await changePlan(h.deps, { organizationId: organization.id, planSlug: "pro" });
     expect(down.planSlug).toBe("pro");
     expect(
       h.fake.requestsTo("POST", `/v1/subscriptions/${subId}`).at(-1)!.params.proration_behavior,
@@ -146,22 +150,27 @@ describe("BillingService.changePlan and cancel", () => {
     expect(stored.planSlug).toBe("pro");
     // Same plan again: nothing is called.
     const calls = h.fake.requests.length;
-    expect((await h.service.changePlan(organization.id, "pro")).changed).toBe(false);
+    expect(
+      (await changePlan(h.deps, { organizationId: organization.id, planSlug: "pro" })).changed,
+    ).toBe(false);
     expect(h.fake.requests.length).toBe(calls);
   });
 
   it("cancels at period end (plan kept) and then now (back to free), webhooks agreeing", async () => {
     const organization = await newOrganization();
-    const { subscription } = await h.service.subscribe(organization.id, "pro");
+    const { subscription } = await subscribe(h.deps, {
+      organizationId: organization.id,
+      planSlug: "pro",
+    });
     const subId = subscription!.stripeSubscriptionId;
     h.clock.advance(1_000);
-    const scheduled = await h.service.cancel(organization.id, { atPeriodEnd: true });
+    const scheduled = await cancel(h.deps, { organizationId: organization.id, atPeriodEnd: true });
     expect(scheduled.subscription).toMatchObject({ cancelAtPeriodEnd: true, status: "active" });
     expect(scheduled.planSlug).toBe("pro");
     expect(h.fake.subscriptions.get(subId)!.cancel_at_period_end).toBe(true);
 
     h.clock.advance(1_000);
-    const canceled = await h.service.cancel(organization.id, { atPeriodEnd: false });
+    const canceled = await cancel(h.deps, { organizationId: organization.id, atPeriodEnd: false });
     expect(canceled.subscription?.status).toBe("canceled");
     expect(canceled.planSlug).toBe("free");
     expect(h.fake.subscriptions.get(subId)!.status).toBe("canceled");
@@ -173,7 +182,9 @@ describe("BillingService.changePlan and cancel", () => {
       where: { stripeSubscriptionId: subId },
     });
     expect(row.status).toBe("canceled");
-    await expect(h.service.cancel(organization.id, { atPeriodEnd: false })).rejects.toMatchObject({
+    await expect(
+      cancel(h.deps, { organizationId: organization.id, atPeriodEnd: false }),
+    ).rejects.toMatchObject({
       code: "NO_ACTIVE_SUBSCRIPTION",
     });
   });
@@ -201,7 +212,9 @@ describe("billing changes that fail half-way", () => {
     const organization = await newOrganization();
     const restore = await breakSubscriptionWrites(organization.id);
     try {
-      await expect(h.service.subscribe(organization.id, "pro")).rejects.toThrow(/injected failure/);
+      await expect(
+        subscribe(h.deps, { organizationId: organization.id, planSlug: "pro" }),
+      ).rejects.toThrow(/injected failure/);
     } finally {
       await restore();
     }
@@ -213,7 +226,7 @@ describe("billing changes that fail half-way", () => {
     expect(remote).toHaveLength(1);
     expect(remote[0]!.status).toBe("canceled");
     // And the organization can subscribe afterwards (same customer).
-    await h.service.subscribe(organization.id, "pro");
+    await subscribe(h.deps, { organizationId: organization.id, planSlug: "pro" });
     const customers = [...h.fake.customers.values()].filter(
       (c) => (c.metadata as Record<string, string>).organizationId === organization.id,
     );
@@ -222,13 +235,16 @@ describe("billing changes that fail half-way", () => {
 
   it("a failed record of a plan change restores the previous price at Stripe", async () => {
     const organization = await newOrganization();
-    const { subscription } = await h.service.subscribe(organization.id, "pro");
+    const { subscription } = await subscribe(h.deps, {
+      organizationId: organization.id,
+      planSlug: "pro",
+    });
     const subId = subscription!.stripeSubscriptionId;
     const restore = await breakSubscriptionWrites(organization.id);
     try {
-      await expect(h.service.changePlan(organization.id, "business")).rejects.toThrow(
-        /injected failure/,
-      );
+      await expect(
+        changePlan(h.deps, { organizationId: organization.id, planSlug: "business" }),
+      ).rejects.toThrow(/injected failure/);
     } finally {
       await restore();
     }
@@ -253,7 +269,9 @@ describe("billing changes that fail half-way", () => {
       type: "card_error",
       message: "Your card was declined.",
     });
-    await expect(h.service.subscribe(organization.id, "pro")).rejects.toMatchObject({
+    await expect(
+      subscribe(h.deps, { organizationId: organization.id, planSlug: "pro" }),
+    ).rejects.toMatchObject({
       status: 502,
       code: "STRIPE_ERROR",
     });

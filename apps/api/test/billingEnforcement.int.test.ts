@@ -82,10 +82,8 @@ describe("billing enforcement on meetings, bots and recordings", () => {
       ),
     );
     const check = await checkPlanViolations(
-      testApp.ctx.db,
-      caller.organizationId,
-      new Date(),
-      testApp.ctx.billing.settings,
+      { db: testApp.ctx.db, settings: testApp.ctx.billing.settings },
+      { organizationId: caller.organizationId, now: new Date() },
     );
     expect(check.violations.map((v) => [v.type, v.action])).toContainEqual([
       "meetings",

@@ -90,7 +90,10 @@ describe("POST /webhooks/stripe with subscription and invoice events out of orde
     });
 
     b.clock.advance(8 * DAY_MS);
-    await suspendExpiredGracePeriods(b.testApp.ctx.db, b.clock.now(), b.testApp.ctx.notices);
+    await suspendExpiredGracePeriods(
+      { db: b.testApp.ctx.db, notices: b.testApp.ctx.notices },
+      { now: b.clock.now() },
+    );
     const fresh = await authHeaderFor(b.testApp, { organizationId: admin.organizationId });
     expect(await currentSubscription(fresh.headers)).toMatchObject({ status: "suspended" });
     expect(await writeStatus(fresh.headers)).toBe(402);
@@ -101,7 +104,10 @@ describe("POST /webhooks/stripe with subscription and invoice events out of orde
     const lateActive = subscriptionUpdate("active", t0 + 1);
     await deliver(invoice("invoice.payment_failed", t0 + 2));
     b.clock.advance(8 * DAY_MS);
-    await suspendExpiredGracePeriods(b.testApp.ctx.db, b.clock.now(), b.testApp.ctx.notices);
+    await suspendExpiredGracePeriods(
+      { db: b.testApp.ctx.db, notices: b.testApp.ctx.notices },
+      { now: b.clock.now() },
+    );
     const fresh = await authHeaderFor(b.testApp, { organizationId: admin.organizationId });
     expect(await writeStatus(fresh.headers)).toBe(402);
 
@@ -149,7 +155,10 @@ describe("POST /webhooks/stripe with subscription and invoice events out of orde
     expect(pastDue.graceEndsAt).toBe(new Date((t0 + 2) * 1000 + 7 * DAY_MS).toISOString());
 
     b.clock.advance(8 * DAY_MS);
-    await suspendExpiredGracePeriods(b.testApp.ctx.db, b.clock.now(), b.testApp.ctx.notices);
+    await suspendExpiredGracePeriods(
+      { db: b.testApp.ctx.db, notices: b.testApp.ctx.notices },
+      { now: b.clock.now() },
+    );
     const fresh = await authHeaderFor(b.testApp, { organizationId: admin.organizationId });
     expect(await currentSubscription(fresh.headers)).toMatchObject({ status: "suspended" });
   });

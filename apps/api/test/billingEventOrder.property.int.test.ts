@@ -140,7 +140,7 @@ async function applyInOrder(ops: readonly OpName[], timeline: Timeline) {
     clock = Math.max(clock, t0 + offsetOf(op, timeline));
     h.clock.set(clock);
     if (op === "suspensionJob") {
-      await suspendExpiredGracePeriods(h.db, h.clock.now(), h.notices);
+      await suspendExpiredGracePeriods({ db: h.db, notices: h.notices }, { now: h.clock.now() });
       continue;
     }
     try {
@@ -163,7 +163,10 @@ async function snapshot(world: World) {
   const organization = await h.db.organization.findUniqueOrThrow({
     where: { id: world.organizationId },
   });
-  const write = await assertCanWrite(h.db, world.organizationId, "write", h.clock.now()).then(
+  const write = await assertCanWrite(
+    { db: h.db },
+    { organizationId: world.organizationId, action: "write", now: h.clock.now() },
+  ).then(
     () => "allowed",
     (error: { code?: string }) => error.code ?? "error",
   );

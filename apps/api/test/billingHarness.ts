@@ -2,7 +2,7 @@ import { createPrismaClient, type Db, type PrismaClient } from "@zigznote/databa
 import { uniqueSuffix } from "@zigznote/database/testing";
 import type Stripe from "stripe";
 import request from "supertest";
-import { BillingService } from "../src/billing/BillingService";
+import type { BillingDeps } from "../src/billing/BillingService";
 import type { BillingSettings } from "../src/billing/settings";
 import { createNotices, type Notices } from "../src/notifications";
 import { stripeEventHandlers, type HandlerOutcome } from "../src/billing/stripeEvents";
@@ -22,7 +22,8 @@ export interface BillingHarness {
   clock: ManualClock;
   settings: BillingSettings;
   notices: Notices;
-  service: BillingService;
+  /** What the billing service functions take (`subscribe(h.deps, ...)`). */
+  deps: BillingDeps;
   webhookSecret: string;
   /** Signs the event, verifies it with the SDK as the webhook route will, and handles it. */
   deliver(event: Stripe.Event, db?: Db): Promise<HandlerOutcome>;
@@ -47,7 +48,7 @@ export async function createBillingHarness(): Promise<BillingHarness> {
   const logger = createLogger(process.env.LOG_LEVEL ?? "silent");
   const notices = createNotices({ db, clock, logger });
   const settings: BillingSettings = { ...TEST_SETTINGS, notices };
-  const service = new BillingService({ db, stripe, clock, logger, settings });
+  const deps: BillingDeps = { db, stripe, clock, logger, settings };
   const webhookSecret = "whsec_test_billing";
   return {
     db,
@@ -56,7 +57,7 @@ export async function createBillingHarness(): Promise<BillingHarness> {
     clock,
     settings,
     notices,
-    service,
+    deps,
     webhookSecret,
     async deliver(event, target) {
       const { payload, header } = signStripeEvent(event, webhookSecret);

@@ -322,7 +322,10 @@ describe("payment grace period through signed invoice events", () => {
     // Fails again, nobody pays for 8 days: the hourly job suspends.
     await b.postStripeEvent(b.fake.invoiceEvent("invoice.payment_failed", stripeSubscriptionId));
     b.clock.advance(8 * DAY_MS);
-    await suspendExpiredGracePeriods(db(), b.clock.now(), b.testApp.ctx.notices);
+    await suspendExpiredGracePeriods(
+      { db: db(), notices: b.testApp.ctx.notices },
+      { now: b.clock.now() },
+    );
     const fresh = await authHeaderFor(b.testApp, { organizationId: admin.organizationId });
 
     const write = await api()

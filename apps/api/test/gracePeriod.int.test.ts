@@ -68,7 +68,10 @@ describe("handlePaymentFailed", () => {
     expect(again.paymentRetryCount).toBe(2);
     // Writes are still allowed while past_due.
     await expect(
-      assertCanWrite(h.db, organization.id, "meeting.create", h.clock.now()),
+      assertCanWrite(
+        { db: h.db },
+        { organizationId: organization.id, action: "meeting.create", now: h.clock.now() },
+      ),
     ).resolves.toBeUndefined();
   });
 
@@ -135,7 +138,10 @@ describe("handlePaymentSucceeded and suspendExpiredGracePeriods", () => {
     });
     // Paid in time: the grace job has nothing to suspend.
     h.clock.advance(8 * DAY_MS);
-    const suspended = await suspendExpiredGracePeriods(h.db, h.clock.now(), h.notices);
+    const suspended = await suspendExpiredGracePeriods(
+      { db: h.db, notices: h.notices },
+      { now: h.clock.now() },
+    );
     expect(suspended).not.toContain(subscription.id);
   });
 
@@ -146,13 +152,13 @@ describe("handlePaymentSucceeded and suspendExpiredGracePeriods", () => {
     );
 
     h.clock.advance(7 * DAY_MS - 60_000);
-    expect(await suspendExpiredGracePeriods(h.db, h.clock.now(), h.notices)).not.toContain(
-      subscription.id,
-    );
+    expect(
+      await suspendExpiredGracePeriods({ db: h.db, notices: h.notices }, { now: h.clock.now() }),
+    ).not.toContain(subscription.id);
     h.clock.advance(60_000);
-    expect(await suspendExpiredGracePeriods(h.db, h.clock.now(), h.notices)).toContain(
-      subscription.id,
-    );
+    expect(
+      await suspendExpiredGracePeriods({ db: h.db, notices: h.notices }, { now: h.clock.now() }),
+    ).toContain(subscription.id);
 
     const row = await h.db.subscription.findUniqueOrThrow({ where: { id: subscription.id } });
     expect(row.status).toBe("suspended");
@@ -162,7 +168,10 @@ describe("handlePaymentSucceeded and suspendExpiredGracePeriods", () => {
     expect(suspendedNotices).toHaveLength(2);
     for (const action of ["meeting.create", "bot.create", "recording.create", "write"] as const) {
       await expect(
-        assertCanWrite(h.db, organization.id, action, h.clock.now()),
+        assertCanWrite(
+          { db: h.db },
+          { organizationId: organization.id, action: action, now: h.clock.now() },
+        ),
       ).rejects.toMatchObject({
         status: 402,
         code: "SUBSCRIPTION_SUSPENDED",
@@ -182,7 +191,10 @@ describe("handlePaymentSucceeded and suspendExpiredGracePeriods", () => {
     const restored = await h.db.subscription.findUniqueOrThrow({ where: { id: subscription.id } });
     expect(restored).toMatchObject({ status: "active", graceEndsAt: null, paymentRetryCount: 0 });
     await expect(
-      assertCanWrite(h.db, organization.id, "meeting.create", h.clock.now()),
+      assertCanWrite(
+        { db: h.db },
+        { organizationId: organization.id, action: "meeting.create", now: h.clock.now() },
+      ),
     ).resolves.toBeUndefined();
     expect(
       (await notices(organization.id)).filter((n) => n.type === "billing.access_restored"),

@@ -174,10 +174,11 @@ describe("scheduled jobs", () => {
     await createStorageObject(db, meeting, { sizeBytes: 2n * 1024n ** 3n });
     const settings = a.ctx.billing.settings;
     const detected = await checkPlanViolations(
-      db,
-      organization.id,
-      new Date(now.getTime() - (settings.storageGraceDays + 1) * DAY),
-      settings,
+      { db: db, settings: settings },
+      {
+        organizationId: organization.id,
+        now: new Date(now.getTime() - (settings.storageGraceDays + 1) * DAY),
+      },
     );
     expect(detected.violations.find((v) => v.type === "storage")?.action).toBe("grace_period");
 

@@ -6,7 +6,13 @@ import {
   createUser,
 } from "@zigznote/database/testing";
 import { assertCanWrite } from "../src/billing/access";
-import { getOrganizationOverview, listPlans } from "../src/billing/BillingService";
+import {
+  cancel,
+  changePlan,
+  getOrganizationOverview,
+  listPlans,
+  subscribe,
+} from "../src/billing/BillingService";
 import { serializePlan } from "../src/billing/serializers";
 import {
   checkPlanViolations,
@@ -38,27 +44,38 @@ function now() {
 describe("meetings over the limit", () => {
   it("is detected on cancellation back to free, refuses meetings and bots with 403, clears on upgrade and on a new month", async () => {
     const { organization } = await createOrganizationWithAdmin(h.db);
-    await h.service.subscribe(organization.id, "pro");
+    await subscribe(h.deps, { organizationId: organization.id, planSlug: "pro" });
     for (let i = 0; i < 12; i += 1) await createMeeting(h.db, { organizationId: organization.id });
     await expect(
-      assertCanWrite(h.db, organization.id, "meeting.create", now()),
+      assertCanWrite(
+        { db: h.db },
+        { organizationId: organization.id, action: "meeting.create", now: now() },
+      ),
     ).resolves.toBeUndefined();
 
-    await h.service.cancel(organization.id, { atPeriodEnd: false });
+    await cancel(h.deps, { organizationId: organization.id, atPeriodEnd: false });
     const { list, at } = await violationsOf(organization.id);
     expect(list).toEqual([
       expect.objectContaining({ type: "meetings", limit: 10, current: 12, action: "read_only" }),
     ]);
     expect(at).toEqual(now());
     for (const action of ["meeting.create", "bot.create"] as const) {
-      await expect(assertCanWrite(h.db, organization.id, action, now())).rejects.toMatchObject({
+      await expect(
+        assertCanWrite(
+          { db: h.db },
+          { organizationId: organization.id, action: action, now: now() },
+        ),
+      ).rejects.toMatchObject({
         status: 403,
         code: "PLAN_LIMIT_MEETINGS",
         details: { limit: 10, current: 12, planSlug: "free" },
       });
     }
     await expect(
-      assertCanWrite(h.db, organization.id, "recording.create", now()),
+      assertCanWrite(
+        { db: h.db },
+        { organizationId: organization.id, action: "recording.create", now: now() },
+      ),
     ).resolves.toBeUndefined();
     const noticeTypes = await h.db.notification.findMany({
       where: { organizationId: organization.id, type: "plan.violation" },
@@ -66,23 +83,32 @@ describe("meetings over the limit", () => {
     expect(noticeTypes).toHaveLength(1);
 
     // Upgrade: cleared.
-    await h.service.subscribe(organization.id, "pro");
+    await subscribe(h.deps, { organizationId: organization.id, planSlug: "pro" });
     expect((await violationsOf(organization.id)).list).toEqual([]);
     expect((await violationsOf(organization.id)).at).toBeNull();
     await expect(
-      assertCanWrite(h.db, organization.id, "bot.create", now()),
+      assertCanWrite(
+        { db: h.db },
+        { organizationId: organization.id, action: "bot.create", now: now() },
+      ),
     ).resolves.toBeUndefined();
 
     // Back to free, then a new month: usage drops, the violation goes.
-    await h.service.cancel(organization.id, { atPeriodEnd: false });
+    await cancel(h.deps, { organizationId: organization.id, atPeriodEnd: false });
     expect((await violationsOf(organization.id)).list).toHaveLength(1);
     const nextMonth = new Date(
       startOfUtcMonth(new Date(now().getTime() + 32 * DAY_MS)).getTime() + 1000,
     );
-    await checkPlanViolations(h.db, organization.id, nextMonth, h.settings);
+    await checkPlanViolations(
+      { db: h.db, settings: h.settings },
+      { organizationId: organization.id, now: nextMonth },
+    );
     expect((await violationsOf(organization.id)).list).toEqual([]);
     await expect(
-      assertCanWrite(h.db, organization.id, "meeting.create", nextMonth),
+      assertCanWrite(
+        { db: h.db },
+        { organizationId: organization.id, action: "meeting.create", now: nextMonth },
+      ),
     ).resolves.toBeUndefined();
   });
 });
@@ -97,7 +123,10 @@ describe("team members over the limit", () => {
         await createMembership(h.db, { organizationId: organization.id, userId: user.id }),
       );
     }
-    const { subscription } = await h.service.subscribe(organization.id, "pro");
+    const { subscription } = await subscribe(h.deps, {
+      organizationId: organization.id,
+      planSlug: "pro",
+    });
     h.clock.advance(2_000);
     // Canceled from Stripe's dashboard: only the webhook tells us.
     await h.stripe.subscriptions.cancel(subscription!.stripeSubscriptionId);
@@ -121,20 +150,36 @@ describe("team members over the limit", () => {
       where: { organizationId: organization.id, type: "plan.violation" },
     });
     expect(notices.map((n) => n.recipientUserId)).toEqual([admin.id]);
-    await expect(assertCanWrite(h.db, organization.id, "member.add", now())).rejects.toMatchObject({
+    await expect(
+      assertCanWrite(
+        { db: h.db },
+        { organizationId: organization.id, action: "member.add", now: now() },
+      ),
+    ).rejects.toMatchObject({
       status: 403,
       code: "PLAN_LIMIT_TEAM_MEMBERS",
     });
     await expect(
-      assertCanWrite(h.db, organization.id, "meeting.create", now()),
+      assertCanWrite(
+        { db: h.db },
+        { organizationId: organization.id, action: "meeting.create", now: now() },
+      ),
     ).resolves.toBeUndefined();
 
     // Member removal hook: two leave, 3 of 3 is within the limit.
     await h.db.membership.deleteMany({ where: { id: { in: [members[0]!.id, members[1]!.id] } } });
-    await checkPlanViolations(h.db, organization.id, now(), h.settings);
+    await checkPlanViolations(
+      { db: h.db, settings: h.settings },
+      { organizationId: organization.id, now: now() },
+    );
     expect((await violationsOf(organization.id)).list).toEqual([]);
     // At the limit: still no new member.
-    await expect(assertCanWrite(h.db, organization.id, "member.add", now())).rejects.toMatchObject({
+    await expect(
+      assertCanWrite(
+        { db: h.db },
+        { organizationId: organization.id, action: "member.add", now: now() },
+      ),
+    ).rejects.toMatchObject({
       code: "PLAN_LIMIT_TEAM_MEMBERS",
     });
   });
@@ -143,13 +188,13 @@ describe("team members over the limit", () => {
 describe("storage over the limit", () => {
   it("gets a grace period on downgrade, turns read-only when it ends, clears when recordings are deleted", async () => {
     const { organization } = await createOrganizationWithAdmin(h.db);
-    await h.service.subscribe(organization.id, "business");
+    await subscribe(h.deps, { organizationId: organization.id, planSlug: "business" });
     const meeting = await createMeeting(h.db, { organizationId: organization.id });
     const big = await createStorageObject(h.db, meeting, { sizeBytes: 90n * GIB });
     await createStorageObject(h.db, meeting, { sizeBytes: 20n * GIB });
 
     const downgradedAt = now();
-    await h.service.changePlan(organization.id, "pro");
+    await changePlan(h.deps, { organizationId: organization.id, planSlug: "pro" });
     const first = (await violationsOf(organization.id)).list;
     expect(first).toEqual([
       {
@@ -162,20 +207,33 @@ describe("storage over the limit", () => {
       },
     ]);
     await expect(
-      assertCanWrite(h.db, organization.id, "recording.create", now()),
+      assertCanWrite(
+        { db: h.db },
+        { organizationId: organization.id, action: "recording.create", now: now() },
+      ),
     ).resolves.toBeUndefined();
 
     // A later check keeps detectedAt and the grace end.
     h.clock.advance(DAY_MS);
-    await checkPlanViolations(h.db, organization.id, now(), h.settings);
+    await checkPlanViolations(
+      { db: h.db, settings: h.settings },
+      { organizationId: organization.id, now: now() },
+    );
     expect((await violationsOf(organization.id)).list).toEqual(first);
 
     // Grace over: the hourly escalation makes it read-only and tells the admins.
     h.clock.set(new Date(downgradedAt.getTime() + 7 * DAY_MS));
-    expect(await escalateExpiredStorageGrace(h.db, now(), h.settings)).toContain(organization.id);
+    expect(
+      await escalateExpiredStorageGrace({ db: h.db, settings: h.settings }, { now: now() }),
+    ).toContain(organization.id);
     expect((await violationsOf(organization.id)).list[0]).toMatchObject({ action: "read_only" });
     for (const action of ["recording.create", "meeting.create", "bot.create"] as const) {
-      await expect(assertCanWrite(h.db, organization.id, action, now())).rejects.toMatchObject({
+      await expect(
+        assertCanWrite(
+          { db: h.db },
+          { organizationId: organization.id, action: action, now: now() },
+        ),
+      ).rejects.toMatchObject({
         status: 403,
         code: "PLAN_LIMIT_STORAGE",
       });
@@ -190,17 +248,23 @@ describe("storage over the limit", () => {
 
     // Storage deletion hook: usage drops under the limit.
     await h.db.storageObject.delete({ where: { id: big.id } });
-    await checkPlanViolations(h.db, organization.id, now(), h.settings);
+    await checkPlanViolations(
+      { db: h.db, settings: h.settings },
+      { organizationId: organization.id, now: now() },
+    );
     expect((await violationsOf(organization.id)).list).toEqual([]);
     await expect(
-      assertCanWrite(h.db, organization.id, "recording.create", now()),
+      assertCanWrite(
+        { db: h.db },
+        { organizationId: organization.id, action: "recording.create", now: now() },
+      ),
     ).resolves.toBeUndefined();
   });
 });
 
 describe("read side", () => {
   it("serializes plans and the organization overview as the route schemas describe", async () => {
-    const plans = (await listPlans(h.db)).map(serializePlan);
+    const plans = (await listPlans({ db: h.db })).map(serializePlan);
     expect(plans.map((p) => p.slug)).toEqual(["free", "pro", "business"]);
     for (const plan of plans) PlanSchema.parse(plan);
     expect(plans[2]!.limits).toEqual({
@@ -210,8 +274,11 @@ describe("read side", () => {
     });
 
     const { organization } = await createOrganizationWithAdmin(h.db);
-    await h.service.subscribe(organization.id, "pro");
-    const overview = await getOrganizationOverview(h.db, organization.id, now());
+    await subscribe(h.deps, { organizationId: organization.id, planSlug: "pro" });
+    const overview = await getOrganizationOverview(
+      { db: h.db },
+      { organizationId: organization.id, now: now() },
+    );
     expect(OrganizationOverviewSchema.parse(overview)).toEqual(overview);
     expect(overview).toMatchObject({
       plan: { slug: "pro" },

@@ -2,6 +2,7 @@ import type { Db } from "@zigznote/database";
 import { ForbiddenError, NotFoundError, PaymentRequiredError } from "@zigznote/shared";
 import { getUsage } from "../recordings";
 import type { WriteAction } from "../http/auth";
+import * as store from "./store";
 import { isStorageGraceOver, parseViolations, PLAN_LIMIT_CODES } from "./violations";
 
 /**
@@ -13,14 +14,6 @@ import { isStorageGraceOver, parseViolations, PLAN_LIMIT_CODES } from "./violati
  * and the next `checkPlanViolations` records the excess.
  */
 
-interface AccessRow {
-  plan_slug: string;
-  plan_violations: unknown;
-  max_team_members: number | null;
-  max_meetings_per_month: number | null;
-  is_suspended: boolean;
-}
-
 /**
  * Throws when billing forbids `action`: 402 `SUBSCRIPTION_SUSPENDED` while the subscription is
  * suspended; 403 `PLAN_LIMIT_MEETINGS` when the month's meetings are at the limit (creating a
@@ -30,18 +23,12 @@ interface AccessRow {
  * action is limited by a count.
  */
 export async function assertCanWrite(
-  db: Db,
-  organizationId: string,
-  action: WriteAction,
-  now: Date,
+  deps: { db: Db },
+  input: { organizationId: string; action: WriteAction; now: Date },
 ): Promise<void> {
-  const rows = await db.$queryRaw<AccessRow[]>`
-    SELECT o.plan_slug, o.plan_violations, p.max_team_members, p.max_meetings_per_month,
-           EXISTS (SELECT 1 FROM subscriptions s
-                    WHERE s.organization_id = o.id AND s.status = 'suspended') AS is_suspended
-      FROM organizations o JOIN plans p ON p.slug = o.plan_slug
-     WHERE o.id = ${organizationId}::uuid AND o.deleted_at IS NULL`;
-  const row = rows[0];
+  const { db } = deps;
+  const { organizationId, action, now } = input;
+  const row = await store.findAccessRow(db, { organizationId });
   if (!row) throw new NotFoundError("Organization not found");
   if (row.is_suspended) {
     throw new PaymentRequiredError(

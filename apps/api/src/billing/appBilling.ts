@@ -3,17 +3,18 @@ import type { Config } from "../config";
 import type { Clock } from "../lib/clock";
 import type { Logger } from "../lib/logger";
 import type { Notices } from "../notifications";
-import { BillingService } from "./BillingService";
+import type { BillingDeps } from "./BillingService";
 import { billingSettingsFromConfig, type BillingEventDeps, type BillingSettings } from "./settings";
 import { createStripeClient, stripeSettingsFromConfig, type StripeClient } from "./stripeProvider";
 
 /**
  * Billing as one app uses it, built once by the composition root (`buildContext`): the routes
- * use `service`, the Stripe webhook handlers and the billing jobs `eventDeps`.
+ * use `deps`, the Stripe webhook handlers and the billing jobs `eventDeps`.
  */
 export interface AppBilling {
   settings: BillingSettings;
-  service: BillingService;
+  /** What the billing service functions (`subscribe`, `cancel`, ...) take. */
+  deps: BillingDeps;
   /** What the Stripe event handlers and the billing jobs need (no network, no Express). */
   eventDeps: BillingEventDeps;
 }
@@ -39,6 +40,6 @@ export function createAppBilling(parts: AppBillingParts): AppBilling {
       : stripeSettings
         ? createStripeClient(stripeSettings)
         : null;
-  const service = new BillingService({ db, stripe, clock, logger, settings });
-  return { settings, service, eventDeps: { clock, logger, settings } };
+  const deps: BillingDeps = { db, stripe, clock, logger, settings };
+  return { settings, deps, eventDeps: { clock, logger, settings } };
 }

@@ -5,12 +5,15 @@
 export { assertCanWrite } from "./access";
 export { createAppBilling, type AppBilling, type AppBillingParts } from "./appBilling";
 export {
-  BillingService,
+  cancel,
+  changePlan,
   findLiveSubscription,
   getCurrentSubscription,
   getOrganizationOverview,
   listPlans,
+  subscribe,
   type BillingChangeResult,
+  type BillingDeps,
 } from "./BillingService";
 export { billingRoutes, type BillingRouteDeps } from "./routes";
 export { type BillingEventDeps, type BillingSettings, FREE_PLAN_SLUG } from "./settings";
@@ -30,5 +33,6 @@ export {
   PLAN_LIMIT_CODES,
   recheckRecordedViolations,
   type PlanViolation,
+  type ViolationDeps,
   type ViolationSettings,
 } from "./violations";

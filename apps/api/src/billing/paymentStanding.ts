@@ -2,6 +2,8 @@ import type { Db, SubscriptionStatus } from "@zigznote/database";
 import { DAY_MS } from "../lib/time";
 import type { AdminNotice } from "../notifications";
 import type { BillingSettings } from "./settings";
+import { DELINQUENT_STATUSES } from "./statuses";
+import * as store from "./store";
 
 /**
  * Payment standing: whether a subscription is paid up, past due or suspended. Two kinds of Stripe
@@ -50,7 +52,6 @@ export interface Standing extends StandingFacts {
   paymentRetryCount: number;
 }
 
-const DELINQUENT_STRIPE_STATUSES: readonly SubscriptionStatus[] = ["past_due", "unpaid"];
 /** Statuses a payment turns into active (the others, like trialing, keep theirs). */
 const PAYABLE_STATUSES: readonly SubscriptionStatus[] = [
   "active",
@@ -94,7 +95,7 @@ export function applyStandingFact(
       isPaying = outstanding === 0 || failures.length + pastDue.length < outstanding;
     } else if (
       fact.kind === "subscription" &&
-      DELINQUENT_STRIPE_STATUSES.includes(fact.stripeStatus) &&
+      DELINQUENT_STATUSES.includes(fact.stripeStatus) &&
       !isCovered(fact.at) &&
       !pastDue.some((at) => time(at) === time(fact.at))
     ) {
@@ -138,7 +139,7 @@ function statusOf(
   }
   // Nothing outstanding: a past_due/unpaid event older than the payment says nothing any more.
   if (fact.kind === "subscription" && fact.isLatest) {
-    return DELINQUENT_STRIPE_STATUSES.includes(fact.stripeStatus) ? "active" : fact.stripeStatus;
+    return DELINQUENT_STATUSES.includes(fact.stripeStatus) ? "active" : fact.stripeStatus;
   }
   if (isPaying && PAYABLE_STATUSES.includes(current.status)) return "active";
   return current.status;
@@ -156,18 +157,6 @@ export interface StandingChange {
   changed: boolean;
 }
 
-interface StandingRow {
-  id: string;
-  organization_id: string;
-  status: SubscriptionStatus;
-  last_payment_succeeded_event_at: Date | null;
-  outstanding_failures_at: Date[] | null;
-  outstanding_past_due_at: Date[] | null;
-  grace_ends_at: Date | null;
-  payment_failed_at: Date | null;
-  payment_retry_count: number;
-}
-
 /**
  * Records `fact` on the subscription under its row lock (concurrent events apply one after the
  * other, none is lost) and stores the derived standing. When that suspends it, queues the
@@ -175,18 +164,12 @@ interface StandingRow {
  * subscription is not recorded.
  */
 export async function recordStandingFact(
-  tx: Db,
-  stripeSubscriptionId: string,
-  fact: StandingFact,
-  now: Date,
-  settings: Pick<BillingSettings, "gracePeriodDays" | "notices">,
+  deps: { db: Db; settings: Pick<BillingSettings, "gracePeriodDays" | "notices"> },
+  input: { stripeSubscriptionId: string; fact: StandingFact; now: Date },
 ): Promise<StandingChange | null> {
-  const rows = await tx.$queryRaw<StandingRow[]>`
-    SELECT id, organization_id, status::text AS status, last_payment_succeeded_event_at,
-           outstanding_failures_at, outstanding_past_due_at, grace_ends_at, payment_failed_at,
-           payment_retry_count
-      FROM subscriptions WHERE stripe_subscription_id = ${stripeSubscriptionId} FOR UPDATE`;
-  const row = rows[0];
+  const { db: tx, settings } = deps;
+  const { stripeSubscriptionId, fact, now } = input;
+  const row = await store.lockStanding(tx, { stripeSubscriptionId });
   if (!row) return null;
   const previous: Standing = {
     status: row.status,
@@ -200,18 +183,7 @@ export async function recordStandingFact(
   const { next, recorded } = applyStandingFact(previous, fact, now, settings.gracePeriodDays);
   const changed = !isSameStanding(previous, next);
   if (changed) {
-    await tx.subscription.update({
-      where: { id: row.id },
-      data: {
-        status: next.status,
-        lastPaymentSucceededEventAt: next.lastPaymentSucceededEventAt,
-        outstandingFailuresAt: next.outstandingFailuresAt,
-        outstandingPastDueAt: next.outstandingPastDueAt,
-        graceEndsAt: next.graceEndsAt,
-        paymentFailedAt: next.paymentFailedAt,
-        paymentRetryCount: next.paymentRetryCount,
-      },
-    });
+    await store.updateStanding(tx, { subscriptionId: row.id, standing: next });
   }
   if (previous.status !== "suspended" && next.status === "suspended" && next.graceEndsAt) {
     await settings.notices.enqueue(tx, [

@@ -1,12 +1,12 @@
-import type { PrismaClient } from "@zigznote/database";
 import { defineRoute, type RouteDefinition } from "../http/route";
-import type { Clock } from "../lib/clock";
 import {
+  cancel,
   getCurrentSubscription,
   getOrganizationOverview,
   listPlans,
+  subscribe,
   type BillingChangeResult,
-  type BillingService,
+  type BillingDeps,
 } from "./BillingService";
 import {
   BillingChangeResultSchema,
@@ -26,11 +26,7 @@ function serializeChange(result: BillingChangeResult) {
   };
 }
 
-export interface BillingRouteDeps {
-  db: PrismaClient;
-  clock: Clock;
-  service: BillingService;
-}
+export type BillingRouteDeps = BillingDeps;
 
 /**
  * `/api/v1/billing` and `/api/v1/organization`. Reads need `billing:read` (every member, keys
@@ -49,7 +45,7 @@ export function billingRoutes(deps: BillingRouteDeps): RouteDefinition[] {
       scope: "billing:read",
       responses: { 200: { description: "Plans", schema: PlanListSchema } },
       async handler(_input, res) {
-        const plans = await listPlans(deps.db);
+        const plans = await listPlans(deps);
         res.json({ data: plans.map(serializePlan) });
       },
     }),
@@ -64,7 +60,9 @@ export function billingRoutes(deps: BillingRouteDeps): RouteDefinition[] {
         200: { description: "Current subscription", schema: CurrentSubscriptionSchema },
       },
       async handler({ auth }, res) {
-        const subscription = await getCurrentSubscription(deps.db, auth.organizationId);
+        const subscription = await getCurrentSubscription(deps, {
+          organizationId: auth.organizationId,
+        });
         res.json({ data: subscription ? serializeSubscription(subscription) : null });
       },
     }),
@@ -88,7 +86,10 @@ export function billingRoutes(deps: BillingRouteDeps): RouteDefinition[] {
       errors: [404, 409, 502, 503],
       async handler({ body, auth }, res) {
         // Notices a downgrade queues are delivered by the outbox after the change commits.
-        const result = await deps.service.subscribe(auth.organizationId, body.planSlug);
+        const result = await subscribe(deps, {
+          organizationId: auth.organizationId,
+          planSlug: body.planSlug,
+        });
         res.json(serializeChange(result));
       },
     }),
@@ -108,7 +109,8 @@ export function billingRoutes(deps: BillingRouteDeps): RouteDefinition[] {
       },
       errors: [404, 409, 502, 503],
       async handler({ body, auth }, res) {
-        const result = await deps.service.cancel(auth.organizationId, {
+        const result = await cancel(deps, {
+          organizationId: auth.organizationId,
           atPeriodEnd: body.atPeriodEnd,
         });
         res.json(serializeChange(result));
@@ -127,7 +129,12 @@ export function billingRoutes(deps: BillingRouteDeps): RouteDefinition[] {
       },
       errors: [404],
       async handler({ auth }, res) {
-        res.json(await getOrganizationOverview(deps.db, auth.organizationId, deps.clock.now()));
+        res.json(
+          await getOrganizationOverview(deps, {
+            organizationId: auth.organizationId,
+            now: deps.clock.now(),
+          }),
+        );
       },
     }),
   ];

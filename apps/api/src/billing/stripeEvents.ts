@@ -2,7 +2,7 @@ import type { Db, PrismaClient } from "@zigznote/database";
 import type Stripe from "stripe";
 import { transaction } from "../lib/afterCommit";
 import type { Notices } from "../notifications";
-import { recordStandingFact, suspensionNotice } from "./paymentStanding";
+import { recordStandingFact, suspensionNotice, type StandingChange } from "./paymentStanding";
 import type { BillingEventDeps } from "./settings";
 import {
   customerIdOf,
@@ -10,6 +10,7 @@ import {
   invoiceCustomerId,
   invoiceSubscriptionId,
 } from "./stripeProvider";
+import * as store from "./store";
 import { syncOrganizationPlan, upsertSubscriptionFromStripe } from "./subscriptionSync";
 
 /**
@@ -42,12 +43,10 @@ async function findOrganizationId(
 ): Promise<string | null> {
   const byMetadata =
     metadataOrganizationId && UUID.test(metadataOrganizationId) ? metadataOrganizationId : null;
-  const rows = await tx.$queryRaw<{ id: string }[]>`
-    SELECT id FROM organizations
-     WHERE (id = ${byMetadata}::uuid OR stripe_customer_id = ${customerId})
-     ORDER BY (id = ${byMetadata}::uuid) DESC NULLS LAST
-     LIMIT 1`;
-  return rows[0]?.id ?? null;
+  return store.findOrganizationIdForCustomer(tx, {
+    organizationId: byMetadata,
+    stripeCustomerId: customerId,
+  });
 }
 
 /**
@@ -63,10 +62,8 @@ export async function handleSubscriptionEvent(
 ): Promise<HandlerOutcome> {
   const subscription = event.data.object as Stripe.Subscription;
   const priceId = firstItem(subscription)?.price?.id;
-  const plan = priceId
-    ? await tx.plan.findUnique({ where: { stripePriceId: priceId }, select: { slug: true } })
-    : null;
-  if (!plan) {
+  const planSlug = priceId ? await store.findPlanSlugByPrice(tx, { stripePriceId: priceId }) : null;
+  if (!planSlug) {
     deps.logger.warn(
       { eventId: event.id, subscriptionId: subscription.id, priceId },
       "Stripe subscription with a price no plan has: ignored",
@@ -85,16 +82,17 @@ export async function handleSubscriptionEvent(
     );
     return { applied: false, reason: "unknown_customer" };
   }
-  const applied = await upsertSubscriptionFromStripe(tx, subscription, {
+  const syncDeps = { db: tx, settings: deps.settings };
+  const applied = await upsertSubscriptionFromStripe(syncDeps, {
+    subscription,
     organizationId,
-    planSlug: plan.slug,
+    planSlug,
     observedAt: new Date(event.created * 1000),
     deleted: event.type === "customer.subscription.deleted",
     now: deps.clock.now(),
-    settings: deps.settings,
   });
   if (!applied) return { applied: false, reason: "stale", organizationId };
-  await syncOrganizationPlan(tx, organizationId, deps.clock.now(), deps.settings);
+  await syncOrganizationPlan(syncDeps, { organizationId, now: deps.clock.now() });
   return { applied: true, organizationId };
 }
 
@@ -105,16 +103,38 @@ async function subscriptionOfInvoice(
 ): Promise<{ stripeSubscriptionId: string } | { outcome: HandlerOutcome }> {
   const stripeSubscriptionId = invoiceSubscriptionId(invoice);
   if (!stripeSubscriptionId) return { outcome: { applied: false, reason: "not_a_subscription" } };
-  const known = await tx.subscription.findUnique({
-    where: { stripeSubscriptionId },
-    select: { id: true },
-  });
-  if (known) return { stripeSubscriptionId };
+  if (await store.isSubscriptionRecorded(tx, { stripeSubscriptionId })) {
+    return { stripeSubscriptionId };
+  }
   // One of our customers: the subscription event is on its way; fail so Stripe retries.
   if (await findOrganizationId(tx, invoiceCustomerId(invoice), undefined)) {
     throw new SubscriptionNotYetKnownError(stripeSubscriptionId);
   }
   return { outcome: { applied: false, reason: "unknown_subscription" } };
+}
+
+/**
+ * Records an invoice outcome as a payment standing fact of its subscription, or explains why
+ * the event is ignored; throws when the subscription is not recorded yet (Stripe retries).
+ */
+async function recordInvoiceFact(
+  tx: Db,
+  event: Stripe.Event,
+  deps: BillingEventDeps,
+  kind: "payment_failed" | "payment_succeeded",
+): Promise<StandingChange | { outcome: HandlerOutcome }> {
+  const found = await subscriptionOfInvoice(tx, event.data.object as Stripe.Invoice);
+  if ("outcome" in found) return found;
+  const change = await recordStandingFact(
+    { db: tx, settings: deps.settings },
+    {
+      stripeSubscriptionId: found.stripeSubscriptionId,
+      fact: { kind, at: new Date(event.created * 1000) },
+      now: deps.clock.now(),
+    },
+  );
+  if (!change) throw new SubscriptionNotYetKnownError(found.stripeSubscriptionId);
+  return change;
 }
 
 /** Why a payment event changed nothing: the subscription is canceled, or the event is stale. */
@@ -135,16 +155,8 @@ export async function handlePaymentFailed(
   deps: BillingEventDeps,
 ): Promise<HandlerOutcome> {
   const invoice = event.data.object as Stripe.Invoice;
-  const found = await subscriptionOfInvoice(tx, invoice);
-  if ("outcome" in found) return found.outcome;
-  const change = await recordStandingFact(
-    tx,
-    found.stripeSubscriptionId,
-    { kind: "payment_failed", at: new Date(event.created * 1000) },
-    deps.clock.now(),
-    deps.settings,
-  );
-  if (!change) throw new SubscriptionNotYetKnownError(found.stripeSubscriptionId);
+  const change = await recordInvoiceFact(tx, event, deps, "payment_failed");
+  if ("outcome" in change) return change.outcome;
   const { organizationId, next } = change;
   if (!change.recorded) {
     // A stale failure may still find the grace over (suspended now): no dunning notice, though.
@@ -192,16 +204,8 @@ export async function handlePaymentSucceeded(
   deps: BillingEventDeps,
 ): Promise<HandlerOutcome> {
   const invoice = event.data.object as Stripe.Invoice;
-  const found = await subscriptionOfInvoice(tx, invoice);
-  if ("outcome" in found) return found.outcome;
-  const change = await recordStandingFact(
-    tx,
-    found.stripeSubscriptionId,
-    { kind: "payment_succeeded", at: new Date(event.created * 1000) },
-    deps.clock.now(),
-    deps.settings,
-  );
-  if (!change) throw new SubscriptionNotYetKnownError(found.stripeSubscriptionId);
+  const change = await recordInvoiceFact(tx, event, deps, "payment_succeeded");
+  if ("outcome" in change) return change.outcome;
   const { organizationId, previous, next } = change;
   if (!change.recorded) {
     if (change.changed) return { applied: true, organizationId };
@@ -227,16 +231,12 @@ export async function handlePaymentSucceeded(
  * ended suspend by themselves (paymentStanding.ts); this is the same rule as time passes.
  */
 export async function suspendExpiredGracePeriods(
-  db: PrismaClient,
-  now: Date,
-  notices: Pick<Notices, "enqueue">,
+  deps: { db: PrismaClient; notices: Pick<Notices, "enqueue"> },
+  input: { now: Date },
 ): Promise<string[]> {
-  return transaction(db, async (tx) => {
-    const rows = await tx.$queryRaw<{ id: string; organization_id: string; grace_ends_at: Date }[]>`
-      UPDATE subscriptions SET status = 'suspended', updated_at = now()
-       WHERE status IN ('past_due', 'unpaid') AND grace_ends_at <= ${now}
-      RETURNING id, organization_id, grace_ends_at`;
-    await notices.enqueue(
+  return transaction(deps.db, async (tx) => {
+    const rows = await store.suspendExpiredGrace(tx, input);
+    await deps.notices.enqueue(
       tx,
       rows.map((row) => suspensionNotice(row.id, row.organization_id, row.grace_ends_at)),
     );

@@ -3,6 +3,7 @@ import type Stripe from "stripe";
 import { recordStandingFact } from "./paymentStanding";
 import { customerIdOf, subscriptionPeriod } from "./stripeProvider";
 import { FREE_PLAN_SLUG, type BillingSettings } from "./settings";
+import * as store from "./store";
 import { checkPlanViolations, type ViolationCheckResult } from "./violations";
 
 /**
@@ -15,14 +16,7 @@ import { checkPlanViolations, type ViolationCheckResult } from "./violations";
  * goes through the payment standing (paymentStanding.ts), ordered against those too.
  */
 
-/** Statuses under which the subscription's plan is the organization's plan. */
-export const PLAN_GRANTING_STATUSES: readonly SubscriptionStatus[] = [
-  "active",
-  "trialing",
-  "past_due",
-  "suspended",
-  "unpaid",
-];
+export { PLAN_GRANTING_STATUSES } from "./statuses";
 
 const STRIPE_STATUSES: ReadonlySet<string> = new Set([
   "incomplete",
@@ -53,8 +47,14 @@ export interface UpsertSubscriptionInput {
   observedAt: Date;
   /** True for `customer.subscription.deleted` (whatever status the payload carries). */
   deleted?: boolean;
-  /** The clock when it arrives, and the grace period and notices, for the payment standing. */
+  /** The clock when it arrives, for the payment standing. */
   now: Date;
+  subscription: Stripe.Subscription;
+}
+
+/** The caller's transaction, and the grace period and notices for the payment standing. */
+export interface SubscriptionSyncDeps {
+  db: Db;
   settings: Pick<BillingSettings, "gracePeriodDays" | "notices">;
 }
 
@@ -65,47 +65,32 @@ export interface UpsertSubscriptionInput {
  * than the row (a payment failed then, whatever came since, unless a later payment covers it).
  */
 export async function upsertSubscriptionFromStripe(
-  tx: Db,
-  subscription: Stripe.Subscription,
+  deps: SubscriptionSyncDeps,
   input: UpsertSubscriptionInput,
 ): Promise<boolean> {
+  const { subscription } = input;
   const status: SubscriptionStatus = input.deleted
     ? "canceled"
     : mapStripeStatus(subscription.status);
   const period = subscriptionPeriod(subscription);
   const canceledAt = subscription.canceled_at ? new Date(subscription.canceled_at * 1000) : null;
-  const rows = await tx.$queryRaw<{ id: string }[]>`
-    INSERT INTO subscriptions
-      (organization_id, plan_slug, stripe_subscription_id, stripe_customer_id, status,
-       current_period_start, current_period_end, cancel_at_period_end, canceled_at,
-       last_event_created_at)
-    VALUES (${input.organizationId}::uuid, ${input.planSlug}, ${subscription.id},
-            ${customerIdOf(subscription)}, ${status}::"SubscriptionStatus",
-            ${period.start}, ${period.end}, ${subscription.cancel_at_period_end ?? false},
-            ${canceledAt}, ${input.observedAt})
-    ON CONFLICT (stripe_subscription_id) DO UPDATE SET
-      plan_slug = EXCLUDED.plan_slug,
-      -- Only the end is taken as is; the payment standing below derives any other status.
-      status = CASE WHEN EXCLUDED.status = 'canceled'
-                    THEN EXCLUDED.status ELSE subscriptions.status END,
-      current_period_start = COALESCE(EXCLUDED.current_period_start, subscriptions.current_period_start),
-      current_period_end = COALESCE(EXCLUDED.current_period_end, subscriptions.current_period_end),
-      cancel_at_period_end = EXCLUDED.cancel_at_period_end,
-      canceled_at = COALESCE(EXCLUDED.canceled_at, subscriptions.canceled_at),
-      last_event_created_at = EXCLUDED.last_event_created_at,
-      updated_at = now()
-    WHERE subscriptions.status <> 'canceled'
-      AND (subscriptions.last_event_created_at IS NULL
-           OR subscriptions.last_event_created_at <= EXCLUDED.last_event_created_at)
-    RETURNING id`;
-  const isLatest = rows.length > 0;
-  const standing = await recordStandingFact(
-    tx,
-    subscription.id,
-    { kind: "subscription", at: input.observedAt, stripeStatus: status, isLatest },
-    input.now,
-    input.settings,
-  );
+  const isLatest = await store.upsertSubscription(deps.db, {
+    organizationId: input.organizationId,
+    planSlug: input.planSlug,
+    stripeSubscriptionId: subscription.id,
+    stripeCustomerId: customerIdOf(subscription),
+    status,
+    currentPeriodStart: period.start,
+    currentPeriodEnd: period.end,
+    cancelAtPeriodEnd: subscription.cancel_at_period_end ?? false,
+    canceledAt,
+    observedAt: input.observedAt,
+  });
+  const standing = await recordStandingFact(deps, {
+    stripeSubscriptionId: subscription.id,
+    fact: { kind: "subscription", at: input.observedAt, stripeStatus: status, isLatest },
+    now: input.now,
+  });
   return isLatest || (standing?.changed ?? false);
 }
 
@@ -114,28 +99,16 @@ export async function upsertSubscriptionFromStripe(
  * and, when the plan changed, re-checks its violations in the same transaction.
  */
 export async function syncOrganizationPlan(
-  tx: Db,
-  organizationId: string,
-  now: Date,
-  settings: BillingSettings,
+  deps: { db: Db; settings: BillingSettings },
+  input: { organizationId: string; now: Date },
 ): Promise<{ planSlug: string; changed: boolean; check: ViolationCheckResult | null }> {
-  const rows = await tx.$queryRaw<{ previous: string; next: string }[]>`
-    WITH target AS (
-      SELECT COALESCE(
-        (SELECT plan_slug FROM subscriptions
-          WHERE organization_id = ${organizationId}::uuid
-            AND status IN ('active', 'trialing', 'past_due', 'suspended', 'unpaid')
-          ORDER BY created_at DESC, id DESC LIMIT 1),
-        ${FREE_PLAN_SLUG}) AS slug),
-    previous AS (
-      SELECT plan_slug FROM organizations WHERE id = ${organizationId}::uuid FOR UPDATE)
-    UPDATE organizations o SET plan_slug = target.slug, updated_at = now()
-      FROM target, previous
-     WHERE o.id = ${organizationId}::uuid
-    RETURNING previous.plan_slug AS previous, o.plan_slug AS next`;
-  const row = rows[0];
+  const { organizationId } = input;
+  const row = await store.syncPlanFromSubscriptions(deps.db, {
+    organizationId,
+    freePlanSlug: FREE_PLAN_SLUG,
+  });
   if (!row) return { planSlug: FREE_PLAN_SLUG, changed: false, check: null };
   if (row.previous === row.next) return { planSlug: row.next, changed: false, check: null };
-  const check = await checkPlanViolations(tx, organizationId, now, settings);
+  const check = await checkPlanViolations(deps, input);
   return { planSlug: row.next, changed: true, check };
 }

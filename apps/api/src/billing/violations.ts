@@ -4,6 +4,7 @@ import type { AdminNotice, Notices } from "../notifications";
 import { transaction } from "../lib/afterCommit";
 import { DAY_MS } from "../lib/time";
 import { getUsage } from "../recordings";
+import * as store from "./store";
 
 /**
  * Plan violations: where an organization's usage exceeds its plan's limits (typically after a
@@ -75,12 +76,15 @@ export function isClient(db: Db): db is PrismaClient {
   return "$transaction" in db && typeof db.$transaction === "function";
 }
 
-interface OrganizationLimitsRow {
-  plan_slug: string;
-  plan_violations: unknown;
-  max_team_members: number | null;
-  max_storage_bytes: bigint | null;
-  max_meetings_per_month: number | null;
+/** What the violation checks need: the client or the caller's transaction, and the settings. */
+export interface ViolationDeps {
+  db: Db;
+  settings: ViolationSettings;
+}
+
+export interface ViolationCheckInput {
+  organizationId: string;
+  now: Date;
 }
 
 /**
@@ -91,31 +95,22 @@ interface OrganizationLimitsRow {
  * and at most one update and one outbox insert.
  */
 export async function checkPlanViolations(
-  db: Db,
-  organizationId: string,
-  now: Date,
-  settings: ViolationSettings,
+  deps: ViolationDeps,
+  input: ViolationCheckInput,
 ): Promise<ViolationCheckResult> {
+  const { db, settings } = deps;
   if (isClient(db)) {
-    return transaction(db, (tx) => runCheck(tx, organizationId, now, settings));
+    return transaction(db, (tx) => runCheck(tx, input, settings));
   }
-  return runCheck(db, organizationId, now, settings);
+  return runCheck(db, input, settings);
 }
 
 async function runCheck(
   tx: Db,
-  organizationId: string,
-  now: Date,
+  { organizationId, now }: ViolationCheckInput,
   settings: ViolationSettings,
 ): Promise<ViolationCheckResult> {
-  // The row lock serializes concurrent checks of one organization (plan change vs. job).
-  const rows = await tx.$queryRaw<OrganizationLimitsRow[]>`
-    SELECT o.plan_slug, o.plan_violations, p.max_team_members, p.max_storage_bytes,
-           p.max_meetings_per_month
-      FROM organizations o JOIN plans p ON p.slug = o.plan_slug
-     WHERE o.id = ${organizationId}::uuid
-       FOR UPDATE OF o`;
-  const row = rows[0];
+  const row = await store.lockOrganizationLimits(tx, { organizationId });
   if (!row) return { planSlug: "", violations: [], added: [], resolved: [] };
   const usage = await getUsage(tx, organizationId, now);
   const previous = parseViolations(row.plan_violations);
@@ -163,12 +158,11 @@ async function runCheck(
 
   // jsonb reorders keys, so compare structurally (not as strings) to skip no-op writes.
   if (!isDeepStrictEqual(violations, previous)) {
-    await tx.$executeRaw`
-      UPDATE organizations
-         SET plan_violations = ${JSON.stringify(violations)}::jsonb,
-             plan_violations_at = ${violations.length > 0 ? now : null},
-             updated_at = now()
-       WHERE id = ${organizationId}::uuid`;
+    await store.updateViolations(tx, {
+      organizationId,
+      violations,
+      checkedAt: violations.length > 0 ? now : null,
+    });
   }
   await settings.notices.enqueue(tx, notices);
   return { planSlug: row.plan_slug, violations, added, resolved };
@@ -180,17 +174,14 @@ async function runCheck(
  * violation resolved by time (a new month) is cleared. Returns how many were checked.
  */
 export async function recheckRecordedViolations(
-  db: Db,
-  now: Date,
-  settings: ViolationSettings,
+  deps: ViolationDeps,
+  input: { now: Date },
 ): Promise<number> {
-  const organizations = await db.$queryRaw<{ id: string }[]>`
-    SELECT id FROM organizations
-     WHERE plan_violations <> '[]'::jsonb AND deleted_at IS NULL`;
-  for (const { id } of organizations) {
-    await checkPlanViolations(db, id, now, settings);
+  const organizationIds = await store.findOrganizationIdsWithViolations(deps.db);
+  for (const organizationId of organizationIds) {
+    await checkPlanViolations(deps, { organizationId, now: input.now });
   }
-  return organizations.length;
+  return organizationIds.length;
 }
 
 /**
@@ -198,18 +189,12 @@ export async function recheckRecordedViolations(
  * (through `checkPlanViolations`, which also notifies). Returns the organizations escalated.
  */
 export async function escalateExpiredStorageGrace(
-  db: Db,
-  now: Date,
-  settings: ViolationSettings,
+  deps: ViolationDeps,
+  input: { now: Date },
 ): Promise<string[]> {
-  const organizations = await db.$queryRaw<{ id: string }[]>`
-    SELECT o.id FROM organizations o
-     WHERE o.deleted_at IS NULL
-       AND EXISTS (SELECT 1 FROM jsonb_array_elements(o.plan_violations) v
-                    WHERE v->>'type' = 'storage' AND v->>'action' = 'grace_period'
-                      AND (v->>'graceEndsAt')::timestamptz <= ${now})`;
-  for (const { id } of organizations) {
-    await checkPlanViolations(db, id, now, settings);
+  const organizationIds = await store.findOrganizationIdsWithExpiredStorageGrace(deps.db, input);
+  for (const organizationId of organizationIds) {
+    await checkPlanViolations(deps, { organizationId, now: input.now });
   }
-  return organizations.map((row) => row.id);
+  return organizationIds;
 }

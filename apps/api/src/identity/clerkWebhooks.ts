@@ -135,7 +135,10 @@ async function recheckViolations(
   const { violations, clock } = hooks.deps;
   // In id order, so two transactions locking several organizations cannot deadlock.
   for (const id of [...new Set(organizationIds)].sort()) {
-    await checkPlanViolations(tx, id, clock.now(), violations);
+    await checkPlanViolations(
+      { db: tx, settings: violations },
+      { organizationId: id, now: clock.now() },
+    );
   }
 }
 

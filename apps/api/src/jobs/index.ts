@@ -99,17 +99,17 @@ export function createJobs(ctx: AppContext, deps: { recall?: RecallClient } = {}
       return result;
     },
     checkExpiredGracePeriods: async ({ now }) => {
-      const suspended = await suspendExpiredGracePeriods(ctx.db, now, ctx.notices);
+      const suspended = await suspendExpiredGracePeriods(ctx, { now });
       await noticesSent();
       return { rowsAffected: suspended.length };
     },
     checkStorageGracePeriods: async ({ now }) => {
-      const escalated = await escalateExpiredStorageGrace(ctx.db, now, settings);
+      const escalated = await escalateExpiredStorageGrace({ db: ctx.db, settings }, { now });
       await noticesSent();
       return { rowsAffected: escalated.length };
     },
     recheckPlanViolations: async ({ now }) => ({
-      rowsAffected: await recheckRecordedViolations(ctx.db, now, settings),
+      rowsAffected: await recheckRecordedViolations({ db: ctx.db, settings }, { now }),
     }),
     retryRecordingImports: async () => {
       const result = await processDueRecordingImports(ctx.recordingImports, {
