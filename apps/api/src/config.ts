@@ -193,6 +193,20 @@ export class ConfigError extends Error {
   }
 }
 
+/**
+ * For programs' entry points: the configuration, or null after printing why it is invalid (the
+ * caller exits with status 1).
+ */
+export function loadConfigOrReport(env: NodeJS.ProcessEnv = process.env): Config | null {
+  try {
+    return loadConfig(env);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    console.error(error.message);
+    return null;
+  }
+}
+
 /** Parses `env` (default: the process environment) into a frozen Config or throws ConfigError. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const result = configSchema.safeParse(env);

@@ -12,7 +12,7 @@ import {
 } from "@zigznote/database";
 import { Redis } from "ioredis";
 import { createApp } from "./app";
-import { ConfigError, loadConfig, type Config } from "./config";
+import { loadConfigOrReport, type Config } from "./config";
 import { buildContext, type AppContext } from "./context";
 import { createJobs, createJobScheduler } from "./jobs";
 import { describeSignInMethods } from "./identity";
@@ -186,16 +186,8 @@ export async function startServer(
 }
 
 async function main(): Promise<void> {
-  let config: Config;
-  try {
-    config = loadConfig();
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      console.error(error.message);
-      process.exit(1);
-    }
-    throw error;
-  }
+  const config = loadConfigOrReport();
+  if (!config) process.exit(1);
   const running = await startServer(config);
   const shutdown = (signal: string) => {
     running.ctx.logger.info({ signal }, "signal received");

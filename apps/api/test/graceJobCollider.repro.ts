@@ -25,7 +25,10 @@ it("runs the suspension job 8 days ahead, as other suites do, for a minute", asy
   const until = Date.now() + 60_000;
   let runs = 0;
   while (Date.now() < until) {
-    await suspendExpiredGracePeriods(h.db, new Date(Date.now() + 8 * DAY_MS), h.notices);
+    await suspendExpiredGracePeriods(
+      { db: h.db, notices: h.notices },
+      { now: new Date(Date.now() + 8 * DAY_MS) },
+    );
     runs += 1;
     await new Promise((resolve) => setTimeout(resolve, 200));
   }

@@ -268,17 +268,24 @@ async function changeLocked(
   );
   const item = firstItem(remote);
   if (!item) throw new ConflictError("The Stripe subscription has no item to change");
-  const updated = await changeSubscriptionPrice(
-    stripe,
+  // The change and its undo differ only in the price they set.
+  const setPrice = (
+    target: { priceId: string; planSlug: string; prorate: boolean; cancelAtPeriodEnd: boolean },
+    operation: string,
+  ) =>
+    changeSubscriptionPrice(
+      stripe,
+      { subscriptionId: live.stripeSubscriptionId, itemId: item.id, ...target },
+      idempotencyKey("op", leaseId, operation),
+    );
+  const updated = await setPrice(
     {
-      subscriptionId: live.stripeSubscriptionId,
-      itemId: item.id,
       priceId: plan.stripePriceId!,
       planSlug: plan.slug,
       prorate: plan.rank > current.rank,
       cancelAtPeriodEnd: false,
     },
-    idempotencyKey("op", leaseId, "subscription.update"),
+    "subscription.update",
   );
   return recordOrCompensate(deps, {
     organizationId,
@@ -286,17 +293,14 @@ async function changeLocked(
     subscription: updated,
     planSlug: plan.slug,
     undo: () =>
-      changeSubscriptionPrice(
-        stripe,
+      setPrice(
         {
-          subscriptionId: live.stripeSubscriptionId,
-          itemId: item.id,
           priceId: item.price.id,
           planSlug: live.planSlug,
           prorate: false,
           cancelAtPeriodEnd: remote.cancel_at_period_end,
         },
-        idempotencyKey("op", leaseId, "subscription.update.undo"),
+        "subscription.update.undo",
       ),
     undoDescription: "restore the previous price",
   });

@@ -5,7 +5,7 @@
  * Clerk token. Only the token goes to stdout, so `TOKEN=$(pnpm -s dev:token ...)` works.
  */
 import { parseArgs } from "node:util";
-import { ConfigError, loadConfig, type Config } from "../config";
+import { loadConfigOrReport } from "../config";
 import {
   devSessionKeyRefusal,
   loadOrCreateDevSessionKey,
@@ -59,16 +59,8 @@ function main(argv: string[]): number {
     return 2;
   }
 
-  let config: Config;
-  try {
-    config = loadConfig();
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      console.error(error.message);
-      return 1;
-    }
-    throw error;
-  }
+  const config = loadConfigOrReport();
+  if (!config) return 1;
   const refusal = devSessionKeyRefusal(config, !config.DATABASE_URL);
   if (refusal !== null) {
     console.error(

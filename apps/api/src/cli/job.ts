@@ -5,7 +5,7 @@
  */
 import { createPrismaClient } from "@zigznote/database";
 import { Redis } from "ioredis";
-import { ConfigError, loadConfig } from "../config";
+import { loadConfigOrReport } from "../config";
 import { buildContext } from "../context";
 import { createJobs, JOB_SCHEDULES, runJob } from "../jobs";
 import { createLogger } from "../lib/logger";
@@ -18,7 +18,8 @@ async function main(): Promise<number> {
     console.error(`usage: job <name>\njobs: ${names.join(", ")}`);
     return 2;
   }
-  const config = loadConfig();
+  const config = loadConfigOrReport();
+  if (!config) return 1;
   const logger = createLogger(config.LOG_LEVEL);
   const { url, embedded } = await openDatabase(config, logger);
   const db = createPrismaClient(url, { maxConnections: 4 });
@@ -42,7 +43,7 @@ async function main(): Promise<number> {
 main().then(
   (code) => process.exit(code),
   (error: unknown) => {
-    console.error(error instanceof ConfigError ? error.message : error);
+    console.error(error);
     process.exit(1);
   },
 );

@@ -5,6 +5,7 @@ export {
   encodeMeetingCursor,
   getMeeting,
   listMeetings,
+  lockMeeting,
   updateMeeting,
   type CreateMeetingInput,
   type ListMeetingsInput,

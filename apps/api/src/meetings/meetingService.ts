@@ -1,4 +1,4 @@
-import type { Meeting, MeetingStatus, PrismaClient } from "@zigznote/database";
+import type { Db, Meeting, MeetingStatus, PrismaClient } from "@zigznote/database";
 import { ConflictError, NotFoundError, ValidationError } from "@zigznote/shared";
 import type { Clock } from "../lib/clock";
 import { isUuid } from "../lib/ids";
@@ -206,4 +206,15 @@ export async function deleteMeeting(deps: MeetingDeps, ref: MeetingRef): Promise
   if (!meeting) throw meetingNotFound();
   await deps.onMeetingDeleted?.(meeting);
   return meeting;
+}
+
+/**
+ * Locks the organization's live meeting row until `deps.db`'s transaction ends (FOR UPDATE, which
+ * also waits for a bot reservation's FOR KEY SHARE); NotFoundError when there is none. Changes
+ * that must not interleave for one meeting (its recording, its link) take it first.
+ */
+export async function lockMeeting(deps: { db: Db }, ref: MeetingRef): Promise<void> {
+  if (!isUuid(ref.meetingId) || !(await store.lockLiveMeeting(deps.db, ref))) {
+    throw meetingNotFound();
+  }
 }

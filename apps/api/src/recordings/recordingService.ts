@@ -3,6 +3,7 @@ import type { Prisma, PrismaClient, StorageObject } from "@zigznote/database";
 import { NotFoundError, UnsupportedMediaTypeError } from "@zigznote/shared";
 import { transaction } from "../lib/afterCommit";
 import type { Logger } from "../lib/logger";
+import { lockMeeting } from "../meetings";
 import { newStorageKey, type ByteRange, type StorageProvider } from "./storage";
 import * as store from "./store";
 
@@ -98,7 +99,7 @@ export async function replaceRecording(
   try {
     [created, replaced] = await deps.db.$transaction(async (tx) => {
       // Lock the meeting row so two concurrent uploads replace each other in order.
-      if (!(await store.lockLiveMeeting(tx, input))) throw meetingNotFound();
+      await lockMeeting({ db: tx }, input);
       const old = await store.findRecordingKeys(tx, { meetingId: input.meetingId });
       if (old.length > 0)
         await store.deleteStorageObjects(

@@ -37,19 +37,6 @@ export async function hasLiveMeeting(db: Db, key: RecordingMeetingKey): Promise<
   return meeting !== null;
 }
 
-/**
- * Locks the live meeting row (FOR UPDATE) until the transaction ends, so that changes of its
- * recording happen one after the other; says whether it exists.
- */
-export async function lockLiveMeeting(db: Db, key: RecordingMeetingKey): Promise<boolean> {
-  const locked = await db.$queryRaw<{ id: string }[]>`
-    SELECT id FROM meetings
-     WHERE id = ${key.meetingId}::uuid AND organization_id = ${key.organizationId}::uuid
-       AND deleted_at IS NULL
-     FOR UPDATE`;
-  return locked.length > 0;
-}
-
 /** The meeting's recording objects (of the organization, when given). */
 export function findRecordingKeys(
   db: Db,

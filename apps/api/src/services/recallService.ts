@@ -1,8 +1,2 @@
-/** The Recall client under its original entry point (see `bots/`). */
-export {
-  createRecallClient,
-  createRecallMediaResolver,
-  RecallClient,
-  RecallRequestError,
-  type RecallBot,
-} from "../bots";
+/** The Recall client under its original entry point: see `bots/` (the client is `recallClient.ts`). */
+export * from "../bots";
