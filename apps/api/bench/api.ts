@@ -11,9 +11,10 @@
  * process drives one server at a time with the same connection count; per route both servers
  * are warmed up, then measured in alternating rounds so that load from elsewhere on the machine
  * weighs on both alike. Prints req/s, p50 and p99 per route and server, the ratio app/bare
- * (targets: >= 0.6 and p99 <= 2x), the SQL statements per request of both, and the app's CPU
- * profile under the same load afterwards (top frames by self time; self time by package per
- * route). The profiles are kept as .cpuprofile files (open them in Chrome DevTools).
+ * (targets: >= 0.6 and p99 <= 2x), the CPU time each server process spent per response (steadier
+ * than req/s when others load the machine), the SQL statements per request of both, and the
+ * app's CPU profile under the same load afterwards (top frames by self time; self time by package
+ * per route). The profiles are kept as .cpuprofile files (open them in Chrome DevTools).
  *
  * Not a test: figures depend on the machine; compare the ratios of one run.
  *
@@ -72,6 +73,8 @@ interface Route {
 /** What a server did on one route over all its rounds. */
 interface Sample {
   latencies: number[];
+  /** CPU time (user + system) the server process used meanwhile. */
+  cpuMicros: number;
   seconds: number;
   statuses: Map<number, number>;
   errors: number;
@@ -122,6 +125,13 @@ class ServerProcess {
     });
   }
 
+  /** The process's resident memory and the CPU time it has used so far. */
+  async usage(): Promise<{ rssBytes: number; cpuMicros: number }> {
+    const reply = await this.request({ type: "usage" });
+    if (reply.type !== "done" || !reply.usage) throw new Error(`${this.kind} server: no usage`);
+    return reply.usage;
+  }
+
   async request(message: WithoutId<ParentMessage>): Promise<ChildMessage> {
     const id = this.nextId++;
     const reply = new Promise<ChildMessage>((resolve) => this.pending.set(id, resolve));
@@ -138,18 +148,19 @@ function percentile(sorted: number[], p: number): number {
 }
 
 function emptySample(): Sample {
-  return { latencies: [], seconds: 0, statuses: new Map(), errors: 0 };
+  return { latencies: [], cpuMicros: 0, seconds: 0, statuses: new Map(), errors: 0 };
 }
 
 /** Drives `server` on `route` for `seconds`, adding to `into`. */
-function load(
+async function load(
   server: ServerProcess,
   route: Route,
   headers: Record<string, string>,
   seconds: number,
   into: Sample = emptySample(),
 ): Promise<Sample> {
-  return new Promise((resolve, reject) => {
+  const before = await server.usage();
+  await new Promise<void>((resolve, reject) => {
     const instance = autocannon(
       {
         url: `${server.url}${route.path()}`,
@@ -171,7 +182,7 @@ function load(
         }
         into.seconds += result.duration;
         into.errors += result.errors;
-        resolve(into);
+        resolve();
       },
     );
     instance.on("response", (_client, statusCode, _bytes, responseTime) => {
@@ -179,6 +190,8 @@ function load(
       into.statuses.set(statusCode, (into.statuses.get(statusCode) ?? 0) + 1);
     });
   });
+  into.cpuMicros += (await server.usage()).cpuMicros - before.cpuMicros;
+  return into;
 }
 
 /** Left-aligned first column, right-aligned others. */
@@ -437,10 +450,7 @@ async function main(): Promise<void> {
       }
     }
     const rss = await Promise.all(
-      [app, bare].map(async (server) => {
-        const reply = await server.request({ type: "memory" });
-        return reply.type === "done" ? (reply.rssBytes ?? 0) / 1024 / 1024 : NaN;
-      }),
+      [app, bare].map(async (server) => (await server.usage()).rssBytes / 1024 / 1024),
     );
 
     // Results.
@@ -454,6 +464,9 @@ async function main(): Promise<void> {
       "app p99",
       "bare p99",
       "p99 x",
+      "app CPU/req",
+      "bare CPU/req",
+      "CPU x",
       "SQL app/bare",
     ];
     const table = [header];
@@ -472,6 +485,7 @@ async function main(): Promise<void> {
           rps: sample.latencies.length / sample.seconds,
           p50: percentile(sorted, 50),
           p99: percentile(sorted, 99),
+          cpuMicros: sample.cpuMicros / sample.latencies.length,
         };
       };
       const a = stats(samples.app);
@@ -490,6 +504,9 @@ async function main(): Promise<void> {
         `${a.p99.toFixed(1)} ms`,
         `${b.p99.toFixed(1)} ms`,
         p99Factor.toFixed(1),
+        `${a.cpuMicros.toFixed(0)} us`,
+        `${b.cpuMicros.toFixed(0)} us`,
+        (a.cpuMicros / b.cpuMicros).toFixed(1),
         counted ? `${counted.app.length}/${counted.bare.length}` : "-",
       ]);
     }
@@ -497,6 +514,10 @@ async function main(): Promise<void> {
     console.log(
       `ratio = app req/s / bare req/s (target >= 0.6); p99 x = app p99 / bare p99 (target <= 2): ` +
         (misses.length === 0 ? "MET on every route" : `BELOW TARGET on ${misses.join(", ")}`),
+    );
+    console.log(
+      "CPU/req = CPU time (user + system) of the server process per response: less sensitive " +
+        "than req/s to other load on the machine; CPU x = app / bare",
     );
     console.log(`RSS after the run: app ${rss[0]!.toFixed(0)} MB, bare ${rss[1]!.toFixed(0)} MB`);
     if (isSqlShown) {

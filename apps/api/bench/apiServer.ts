@@ -20,12 +20,12 @@ export type ServerKind = "app" | "bare";
 export type ParentMessage =
   | { id: number; type: "profile-start" }
   | { id: number; type: "profile-stop"; file: string }
-  | { id: number; type: "memory" }
+  | { id: number; type: "usage" }
   | { id: number; type: "close" };
 
 export type ChildMessage =
   | { type: "ready"; port: number }
-  | { id: number; type: "done"; rssBytes?: number }
+  | { id: number; type: "done"; usage?: { rssBytes: number; cpuMicros: number } }
   | { id: number; type: "failed"; message: string };
 
 const kind = process.argv[2] as ServerKind;
@@ -88,8 +88,11 @@ async function main(): Promise<void> {
           await writeFile(message.file, JSON.stringify(profile));
           return { id: message.id, type: "done" };
         }
-        case "memory":
-          return { id: message.id, type: "done", rssBytes: process.memoryUsage().rss };
+        case "usage": {
+          const cpu = process.cpuUsage();
+          const usage = { rssBytes: process.memoryUsage().rss, cpuMicros: cpu.user + cpu.system };
+          return { id: message.id, type: "done", usage };
+        }
         case "close":
           await close();
           profiler.disconnect();
