@@ -8,9 +8,9 @@
  * Each server runs in its own process (bench/apiServer.ts): the app exactly as `startServer`
  * starts it, NODE_ENV=production, logs silent, jobs off, no Redis; both with the same pool size.
  * Requests carry an API key (the app's key cache is on, as in production). autocannon in this
- * process drives one server at a time with the same connection count; per route both servers
- * are warmed up, then measured in alternating rounds so that load from elsewhere on the machine
- * weighs on both alike. Prints req/s, p50 and p99 per route and server, the ratio app/bare
+ * process drives one server at a time with the same connection count; both servers are first
+ * warmed up on every route (the JIT settles before anything is measured), then each route is
+ * measured in alternating rounds so that load from elsewhere on the machine weighs on both alike. Prints req/s, p50 and p99 per route and server, the ratio app/bare
  * (targets: >= 0.6 and p99 <= 2x), the CPU time each server process spent per response (steadier
  * than req/s when others load the machine), the SQL statements per request of both, and the
  * app's CPU profile under the same load afterwards (top frames by self time; self time by package
@@ -20,7 +20,7 @@
  *
  * Env: BENCH_DATABASE_URL (default postgresql://postgres@127.0.0.1:5432/zigznote_bench_api;
  * created, migrated and reused), BENCH_CONNECTIONS (10), BENCH_POOL_SIZE (10),
- * BENCH_DURATION_SECONDS (6 per route and server, in 2 rounds), BENCH_WARMUP_SECONDS (1),
+ * BENCH_DURATION_SECONDS (6 per route and server, in 2 rounds), BENCH_WARMUP_SECONDS (2),
  * BENCH_PROFILE_SECONDS (2 per route; 0 = no profile), BENCH_TIMEOUT_SECONDS (300: the whole run
  * is killed after it), BENCH_SHOW_SQL=1 (print the app's statements per route), BENCH_ROUTES
  * (a subset, comma-separated: me, list, get, create, update).
@@ -50,7 +50,7 @@ const databaseUrl =
 const connections = Number(env.BENCH_CONNECTIONS ?? 10);
 const poolSize = Number(env.BENCH_POOL_SIZE ?? 10);
 const durationSeconds = Number(env.BENCH_DURATION_SECONDS ?? 6);
-const warmupSeconds = Number(env.BENCH_WARMUP_SECONDS ?? 1);
+const warmupSeconds = Number(env.BENCH_WARMUP_SECONDS ?? 2);
 const profileSeconds = Number(env.BENCH_PROFILE_SECONDS ?? 2);
 const timeoutSeconds = Number(env.BENCH_TIMEOUT_SECONDS ?? 300);
 const isSqlShown = env.BENCH_SHOW_SQL === "1";
@@ -415,14 +415,16 @@ async function main(): Promise<void> {
 
     console.log(
       `${connections} connections, pool ${poolSize} each, ${durationSeconds} s per route and ` +
-        `server in ${ROUNDS} alternating rounds after ${warmupSeconds} s of warm-up, ` +
+        `server in ${ROUNDS} alternating rounds, after ${warmupSeconds} s of warm-up per route and server, ` +
         `${MEETINGS} meetings, NODE_ENV=production, logs silent, API key (cache on)`,
     );
-    // A longer first warm-up: the JIT and both pools settle on the shared middleware.
-    for (const server of [bare, app]) await load(server, routes[0]!, headers, 2 * warmupSeconds);
-    const results = new Map<string, Record<ServerKind, Sample>>();
+    // Every route before any measurement: measured first, a route would still pay for the JIT
+    // compiling the code all routes share (under load that takes seconds).
     for (const route of routes) {
       for (const server of [bare, app]) await load(server, route, headers, warmupSeconds);
+    }
+    const results = new Map<string, Record<ServerKind, Sample>>();
+    for (const route of routes) {
       const samples = { app: emptySample(), bare: emptySample() };
       for (let round = 0; round < ROUNDS; round++) {
         const order: ServerKind[] = round % 2 === 0 ? ["bare", "app"] : ["app", "bare"];
