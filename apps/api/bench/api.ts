@@ -26,6 +26,7 @@
  * (a subset, comma-separated: me, list, get, create, update).
  */
 import { fork, type ChildProcess } from "node:child_process";
+import { createRequire } from "node:module";
 import { mkdtemp, readFile } from "node:fs/promises";
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -33,14 +34,14 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { isDeepStrictEqual } from "node:util";
 import autocannon from "autocannon";
-import { createPrismaClient } from "@zigznote/database";
+import { createPrismaClient, databasePackageRoot } from "@zigznote/database";
 import { createOrganization, prepareTestDatabase } from "@zigznote/database/testing";
-import { Pool } from "pg";
+import pg, { Pool } from "pg";
 import { createApp } from "../src/app";
 import { loadConfig } from "../src/config";
 import { buildContext } from "../src/context";
 import { createApiKey } from "../src/services/apiKeyService";
-import { createBareApp, type BareDb } from "./apiBare";
+import { createBareApp } from "./apiBare";
 import type { ChildMessage, ParentMessage, ServerKind } from "./apiServer";
 import { packageOf, selfTime, topShares, type CpuProfile } from "./cpuProfile";
 
@@ -208,46 +209,39 @@ function formatTable(rows: string[][]): string {
     .join("\n");
 }
 
-/** Statements each route sends, app (Prisma's query events) and bare (counted at the pool). */
+/**
+ * Statements each route sends, counted where every query of both servers passes: pg's
+ * `Client.prototype.query` (Prisma's adapter and the baseline both use pg; BEGIN and COMMIT
+ * included). Both apps run in this process for it, one request at a time.
+ */
 async function countStatements(
   routes: Route[],
   headers: Record<string, string>,
   pool: Pool,
 ): Promise<Map<string, { app: string[]; bare: string[] }>> {
-  const db = createPrismaClient(databaseUrl, {
-    maxConnections: 2,
-    log: [{ emit: "event", level: "query" }],
-  });
-  let appStatements: string[] | null = null;
-  (db as unknown as { $on(event: "query", listener: (e: { query: string }) => void): void }).$on(
-    "query",
-    (event) => {
-      const query = event.query.trim();
-      // Prisma reports a transaction's COMMIT but not its BEGIN: count that round trip too.
-      const isEnd = query === "COMMIT" || query === "ROLLBACK";
-      if (isEnd && !appStatements?.some((statement) => statement.startsWith("BEGIN"))) {
-        appStatements?.push("BEGIN (not reported by Prisma, implied by the COMMIT)");
-      }
-      appStatements?.push(query);
-    },
+  // The pg the bench uses, the database package's and its adapter's: one module when their
+  // versions agree (pnpm links one copy), else each is patched.
+  const fromDatabase = createRequire(path.join(databasePackageRoot, "package.json"));
+  const fromAdapter = createRequire(fromDatabase.resolve("@prisma/adapter-pg"));
+  const clients = new Set(
+    [pg, fromDatabase("pg") as typeof pg, fromAdapter("pg") as typeof pg].map(
+      (module) => module.Client.prototype,
+    ),
   );
-  let bareStatements: string[] | null = null;
-  const counted: BareDb = {
-    query: (text, values) => {
-      bareStatements?.push(text.trim());
-      return pool.query(text, values);
-    },
-    connect: async () => {
-      const client = await pool.connect();
-      return {
-        query: (text, values) => {
-          bareStatements?.push(text.trim());
-          return client.query(text, values);
-        },
-        release: () => client.release(),
-      };
-    },
-  };
+  let statements: string[] | null = null;
+  type Query = (this: pg.Client, ...args: unknown[]) => unknown;
+  const originals = new Map<pg.Client, Query>();
+  for (const prototype of clients) {
+    const original = Reflect.get(prototype, "query") as Query;
+    originals.set(prototype, original);
+    const counting: Query = function (...args) {
+      const config = args[0] as string | { text?: string };
+      statements?.push((typeof config === "string" ? config : (config.text ?? "")).trim());
+      return original.apply(this, args);
+    };
+    Reflect.set(prototype, "query", counting);
+  }
+  const db = createPrismaClient(databaseUrl, { maxConnections: 2 });
   const config = loadConfig({
     NODE_ENV: "production",
     LOG_LEVEL: "silent",
@@ -255,7 +249,7 @@ async function countStatements(
     JOBS_ENABLED: "false",
   });
   const servers = await Promise.all(
-    [createApp(buildContext({ config, db })), createBareApp(counted)].map(
+    [createApp(buildContext({ config, db })), createBareApp(pool)].map(
       (app) =>
         new Promise<Server>((resolve) => {
           const server = app.listen(0, "127.0.0.1", () => resolve(server));
@@ -266,20 +260,30 @@ async function countStatements(
     (server) => `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
   );
   const counts = new Map<string, { app: string[]; bare: string[] }>();
+  const record = async (url: string, route: Route): Promise<string[]> => {
+    statements = [];
+    const response = await fetch(`${url}${route.path()}`, {
+      method: route.method,
+      headers,
+      body: route.body,
+    });
+    await response.arrayBuffer();
+    const sent = statements;
+    statements = null;
+    return sent;
+  };
   try {
     for (const route of routes) {
-      const send = (base: string) =>
-        fetch(`${base}${route.path()}`, { method: route.method, headers, body: route.body });
       // The first request fills the key caches (and records the key's use): not the steady state.
-      await Promise.all([send(appUrl!), send(bareUrl!)]);
-      appStatements = [];
-      bareStatements = [];
-      await Promise.all([send(appUrl!), send(bareUrl!)]);
-      counts.set(route.name, { app: appStatements, bare: bareStatements });
-      appStatements = null;
-      bareStatements = null;
+      await record(appUrl!, route);
+      await record(bareUrl!, route);
+      counts.set(route.name, {
+        app: await record(appUrl!, route),
+        bare: await record(bareUrl!, route),
+      });
     }
   } finally {
+    for (const [prototype, original] of originals) Reflect.set(prototype, "query", original);
     await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
     await db.$disconnect();
   }
