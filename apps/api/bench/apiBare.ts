@@ -15,7 +15,7 @@ import type { QueryResultRow } from "pg";
  * of statements per request of both).
  */
 
-/** The part of pg's Pool the baseline uses (the bench wraps it to count statements). */
+/** The part of pg's Pool the baseline uses. */
 export interface BareDb {
   query<R extends QueryResultRow>(
     text: string,
