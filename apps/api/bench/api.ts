@@ -1,0 +1,590 @@
+/**
+ * `pnpm bench:api`: the API's common routes against a bare Express 5 + pg server that runs the
+ * same SQL (bench/apiBare.ts), in one run.
+ *
+ *   GET /api/v1/me, GET /api/v1/meetings (first page; 1,000 meetings in the organization),
+ *   GET /api/v1/meetings/:id, POST /api/v1/meetings, PATCH /api/v1/meetings/:id (title)
+ *
+ * Each server runs in its own process (bench/apiServer.ts): the app exactly as `startServer`
+ * starts it, NODE_ENV=production, logs silent, jobs off, no Redis; both with the same pool size.
+ * Requests carry an API key (the app's key cache is on, as in production). autocannon in this
+ * process drives one server at a time with the same connection count; both servers are first
+ * warmed up on every route (the JIT settles before anything is measured), then each route is
+ * measured in alternating rounds so that load from elsewhere on the machine weighs on both alike. Prints req/s, p50 and p99 per route and server, the ratio app/bare
+ * (targets: >= 0.6 and p99 <= 2x), the CPU time each server process spent per response (steadier
+ * than req/s when others load the machine), the SQL statements per request of both, and the
+ * app's CPU profile under the same load afterwards (top frames by self time; self time by package
+ * per route). The profiles are kept as .cpuprofile files (open them in Chrome DevTools).
+ *
+ * Not a test: figures depend on the machine; compare the ratios of one run.
+ *
+ * Env: BENCH_DATABASE_URL (default postgresql://postgres@127.0.0.1:5432/zigznote_bench_api;
+ * created, migrated and reused), BENCH_CONNECTIONS (10), BENCH_POOL_SIZE (10),
+ * BENCH_DURATION_SECONDS (6 per route and server, in 2 rounds), BENCH_WARMUP_SECONDS (2),
+ * BENCH_PROFILE_SECONDS (2 per route; 0 = no profile), BENCH_TIMEOUT_SECONDS (300: the whole run
+ * is killed after it), BENCH_SHOW_SQL=1 (print the app's statements per route), BENCH_ROUTES
+ * (a subset, comma-separated: me, list, get, create, update).
+ */
+import { fork, type ChildProcess } from "node:child_process";
+import { createRequire } from "node:module";
+import { mkdtemp, readFile } from "node:fs/promises";
+import type { Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { isDeepStrictEqual } from "node:util";
+import autocannon from "autocannon";
+import { createPrismaClient, databasePackageRoot } from "@zigznote/database";
+import { createOrganization, prepareTestDatabase } from "@zigznote/database/testing";
+import pg, { Pool } from "pg";
+import { createApp } from "../src/app";
+import { loadConfig } from "../src/config";
+import { buildContext } from "../src/context";
+import { createApiKey } from "../src/identity";
+import { createBareApp } from "./apiBare";
+import type { ChildMessage, ParentMessage, ServerKind } from "./apiServer";
+import { packageOf, selfTime, topShares, type CpuProfile } from "./cpuProfile";
+
+const env = process.env;
+const databaseUrl =
+  env.BENCH_DATABASE_URL ?? "postgresql://postgres@127.0.0.1:5432/zigznote_bench_api";
+const connections = Number(env.BENCH_CONNECTIONS ?? 10);
+const poolSize = Number(env.BENCH_POOL_SIZE ?? 10);
+const durationSeconds = Number(env.BENCH_DURATION_SECONDS ?? 6);
+const warmupSeconds = Number(env.BENCH_WARMUP_SECONDS ?? 2);
+const profileSeconds = Number(env.BENCH_PROFILE_SECONDS ?? 2);
+const timeoutSeconds = Number(env.BENCH_TIMEOUT_SECONDS ?? 300);
+const isSqlShown = env.BENCH_SHOW_SQL === "1";
+const selectedRoutes = env.BENCH_ROUTES ? new Set(env.BENCH_ROUTES.split(",")) : null;
+const ROUNDS = 2;
+const MEETINGS = 1_000;
+const ORG_NAME_PREFIX = "bench:api ";
+
+/** One measured route; `path` is called for every request (ids rotate over the meetings). */
+interface Route {
+  /** For BENCH_ROUTES. */
+  key: "me" | "list" | "get" | "create" | "update";
+  name: string;
+  method: "GET" | "POST" | "PATCH";
+  path: () => string;
+  body?: string;
+  status: number;
+}
+
+/** What a server did on one route over all its rounds. */
+interface Sample {
+  latencies: number[];
+  /** CPU time (user + system) the server process used meanwhile. */
+  cpuMicros: number;
+  seconds: number;
+  statuses: Map<number, number>;
+  errors: number;
+}
+
+const children = new Set<ChildProcess>();
+
+type WithoutId<T> = T extends unknown ? Omit<T, "id"> : never;
+
+/** A forked server and a request/reply channel to it. */
+class ServerProcess {
+  private nextId = 1;
+  private readonly pending = new Map<number, (message: ChildMessage) => void>();
+
+  private constructor(
+    readonly kind: ServerKind,
+    readonly child: ChildProcess,
+    readonly url: string,
+  ) {
+    child.on("message", (message: ChildMessage) => {
+      if (!("id" in message)) return;
+      this.pending.get(message.id)?.(message);
+      this.pending.delete(message.id);
+    });
+  }
+
+  static start(kind: ServerKind): Promise<ServerProcess> {
+    const child = fork(path.join(__dirname, "apiServer.ts"), [kind], {
+      cwd: path.resolve(__dirname, ".."),
+      execArgv: ["--import", "tsx"],
+      env: {
+        ...process.env,
+        NODE_ENV: "production",
+        BENCH_DATABASE_URL: databaseUrl,
+        BENCH_POOL_SIZE: String(poolSize),
+      },
+      stdio: ["ignore", "inherit", "inherit", "ipc"],
+    });
+    children.add(child);
+    child.once("exit", () => children.delete(child));
+    return new Promise((resolve, reject) => {
+      child.once("exit", (code) => reject(new Error(`${kind} server exited (${code})`)));
+      child.once("message", (message: ChildMessage) => {
+        if (message.type === "ready") {
+          resolve(new ServerProcess(kind, child, `http://127.0.0.1:${message.port}`));
+        }
+      });
+    });
+  }
+
+  /** The process's resident memory and the CPU time it has used so far. */
+  async usage(): Promise<{ rssBytes: number; cpuMicros: number }> {
+    const reply = await this.request({ type: "usage" });
+    if (reply.type !== "done" || !reply.usage) throw new Error(`${this.kind} server: no usage`);
+    return reply.usage;
+  }
+
+  async request(message: WithoutId<ParentMessage>): Promise<ChildMessage> {
+    const id = this.nextId++;
+    const reply = new Promise<ChildMessage>((resolve) => this.pending.set(id, resolve));
+    this.child.send({ ...message, id });
+    const answer = await reply;
+    if (answer.type === "failed") throw new Error(`${this.kind} server: ${answer.message}`);
+    return answer;
+  }
+}
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+function emptySample(): Sample {
+  return { latencies: [], cpuMicros: 0, seconds: 0, statuses: new Map(), errors: 0 };
+}
+
+/** Drives `server` on `route` for `seconds`, adding to `into`. */
+async function load(
+  server: ServerProcess,
+  route: Route,
+  headers: Record<string, string>,
+  seconds: number,
+  into: Sample = emptySample(),
+): Promise<Sample> {
+  const before = await server.usage();
+  await new Promise<void>((resolve, reject) => {
+    const instance = autocannon(
+      {
+        url: `${server.url}${route.path()}`,
+        connections,
+        duration: seconds,
+        requests: [
+          {
+            method: route.method,
+            headers,
+            ...(route.body === undefined ? {} : { body: route.body }),
+            setupRequest: (request) => ({ ...request, path: route.path() }),
+          },
+        ],
+      },
+      (error: unknown, result) => {
+        if (error) {
+          reject(error instanceof Error ? error : new Error("autocannon failed", { cause: error }));
+          return;
+        }
+        into.seconds += result.duration;
+        into.errors += result.errors;
+        resolve();
+      },
+    );
+    instance.on("response", (_client, statusCode, _bytes, responseTime) => {
+      into.latencies.push(responseTime);
+      into.statuses.set(statusCode, (into.statuses.get(statusCode) ?? 0) + 1);
+    });
+  });
+  into.cpuMicros += (await server.usage()).cpuMicros - before.cpuMicros;
+  return into;
+}
+
+/** Left-aligned first column, right-aligned others. */
+function formatTable(rows: string[][]): string {
+  const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
+  return rows
+    .map((row) =>
+      row
+        .map((cell, column) =>
+          column === 0 ? cell.padEnd(widths[column]!) : cell.padStart(widths[column]!),
+        )
+        .join("  "),
+    )
+    .join("\n");
+}
+
+/**
+ * Statements each route sends, counted where every query of both servers passes: pg's
+ * `Client.prototype.query` (Prisma's adapter and the baseline both use pg; BEGIN and COMMIT
+ * included). Both apps run in this process for it, one request at a time.
+ */
+async function countStatements(
+  routes: Route[],
+  headers: Record<string, string>,
+  pool: Pool,
+): Promise<Map<string, { app: string[]; bare: string[] }>> {
+  // The pg the bench uses, the database package's and its adapter's: one module when their
+  // versions agree (pnpm links one copy), else each is patched.
+  const fromDatabase = createRequire(path.join(databasePackageRoot, "package.json"));
+  const fromAdapter = createRequire(fromDatabase.resolve("@prisma/adapter-pg"));
+  const clients = new Set(
+    [pg, fromDatabase("pg") as typeof pg, fromAdapter("pg") as typeof pg].map(
+      (module) => module.Client.prototype,
+    ),
+  );
+  let statements: string[] | null = null;
+  type Query = (this: pg.Client, ...args: unknown[]) => unknown;
+  const originals = new Map<pg.Client, Query>();
+  for (const prototype of clients) {
+    const original = Reflect.get(prototype, "query") as Query;
+    originals.set(prototype, original);
+    const counting: Query = function (...args) {
+      const config = args[0] as string | { text?: string };
+      statements?.push((typeof config === "string" ? config : (config.text ?? "")).trim());
+      return original.apply(this, args);
+    };
+    Reflect.set(prototype, "query", counting);
+  }
+  const db = createPrismaClient(databaseUrl, { maxConnections: 2 });
+  const config = loadConfig({
+    NODE_ENV: "production",
+    LOG_LEVEL: "silent",
+    DATABASE_URL: databaseUrl,
+    JOBS_ENABLED: "false",
+  });
+  const servers = await Promise.all(
+    [createApp(buildContext({ config, db })), createBareApp(pool)].map(
+      (app) =>
+        new Promise<Server>((resolve) => {
+          const server = app.listen(0, "127.0.0.1", () => resolve(server));
+        }),
+    ),
+  );
+  const [appUrl, bareUrl] = servers.map(
+    (server) => `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+  );
+  const counts = new Map<string, { app: string[]; bare: string[] }>();
+  const record = async (url: string, route: Route): Promise<string[]> => {
+    statements = [];
+    const response = await fetch(`${url}${route.path()}`, {
+      method: route.method,
+      headers,
+      body: route.body,
+    });
+    await response.arrayBuffer();
+    const sent = statements;
+    statements = null;
+    return sent;
+  };
+  try {
+    for (const route of routes) {
+      // The first request fills the key caches (and records the key's use): not the steady state.
+      await record(appUrl!, route);
+      await record(bareUrl!, route);
+      counts.set(route.name, {
+        app: await record(appUrl!, route),
+        bare: await record(bareUrl!, route),
+      });
+    }
+  } finally {
+    for (const [prototype, original] of originals) Reflect.set(prototype, "query", original);
+    await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
+    await db.$disconnect();
+  }
+  return counts;
+}
+
+/** One request per route to both servers: same status and same JSON (ids/times aside on writes). */
+async function compareResponses(
+  routes: Route[],
+  headers: Record<string, string>,
+  app: ServerProcess,
+  bare: ServerProcess,
+): Promise<string[]> {
+  const problems: string[] = [];
+  for (const route of routes) {
+    const path = route.path();
+    const [fromApp, fromBare] = await Promise.all(
+      [app, bare].map(async (server) => {
+        const response = await fetch(`${server.url}${path}`, {
+          method: route.method,
+          headers,
+          body: route.body,
+        });
+        return { status: response.status, body: await response.json() };
+      }),
+    );
+    const strip = (body: unknown) => {
+      if (route.method === "GET" || typeof body !== "object" || body === null) return body;
+      const { id: _id, createdAt: _c, updatedAt: _u, ...rest } = body as Record<string, unknown>;
+      return rest;
+    };
+    if (fromApp!.status !== route.status || fromBare!.status !== route.status) {
+      problems.push(`${route.name}: status app ${fromApp!.status}, bare ${fromBare!.status}`);
+    } else if (!isDeepStrictEqual(strip(fromApp!.body), strip(fromBare!.body))) {
+      problems.push(
+        `${route.name}: bodies differ\n  app  ${JSON.stringify(fromApp!.body)}\n  bare ${JSON.stringify(fromBare!.body)}`,
+      );
+    }
+  }
+  return problems;
+}
+
+async function main(): Promise<void> {
+  const started = performance.now();
+  const guard = setTimeout(() => {
+    console.error(`bench:api: still running after ${timeoutSeconds} s, stopping`);
+    for (const child of children) child.kill("SIGKILL");
+    process.exit(1);
+  }, timeoutSeconds * 1000);
+  guard.unref();
+
+  console.log(`preparing ${new URL(databaseUrl).pathname.slice(1)} ...`);
+  await prepareTestDatabase(databaseUrl);
+  const pool = new Pool({ connectionString: databaseUrl, max: 2 });
+  const db = createPrismaClient(databaseUrl, { maxConnections: 2 });
+  let app: ServerProcess | undefined;
+  let bare: ServerProcess | undefined;
+  try {
+    // Earlier runs' organizations go (with their meetings and keys, by cascade).
+    await pool.query("DELETE FROM organizations WHERE name LIKE $1", [`${ORG_NAME_PREFIX}%`]);
+    // Business plan: unlimited meetings, so POST /meetings stays a write and never a 403.
+    const organization = await createOrganization(db, {
+      name: `${ORG_NAME_PREFIX}${new Date().toISOString()}`,
+      planSlug: "business",
+    });
+    const { plainKey } = await createApiKey(
+      { db },
+      {
+        organizationId: organization.id,
+        name: "bench:api",
+        scopes: ["meetings:read", "meetings:write"],
+      },
+    );
+    const { rows } = await pool.query<{ id: string }>(
+      `INSERT INTO meetings (organization_id, title, meeting_url, normalized_meeting_url, platform,
+                             created_at, updated_at)
+       SELECT $1::uuid, 'Meeting ' || i, 'https://zoom.us/j/' || (85000000000 + i),
+              'zoom:' || (85000000000 + i), 'zoom', now() - i * interval '1 minute',
+              now() - i * interval '1 minute'
+         FROM generate_series(1, $2::int) AS i
+       RETURNING id`,
+      [organization.id, MEETINGS],
+    );
+    const meetingIds = rows.map((row) => row.id);
+    let next = 0;
+    const nextMeeting = () => meetingIds[next++ % meetingIds.length]!;
+    const headers = {
+      authorization: `Bearer ${plainKey}`,
+      "content-type": "application/json",
+    };
+    const allRoutes: Route[] = [
+      { key: "me", name: "GET /api/v1/me", method: "GET", path: () => "/api/v1/me", status: 200 },
+      {
+        key: "list",
+        name: "GET /api/v1/meetings",
+        method: "GET",
+        path: () => "/api/v1/meetings",
+        status: 200,
+      },
+      {
+        key: "get",
+        name: "GET /api/v1/meetings/:id",
+        method: "GET",
+        path: () => `/api/v1/meetings/${nextMeeting()}`,
+        status: 200,
+      },
+      {
+        key: "create",
+        name: "POST /api/v1/meetings",
+        method: "POST",
+        path: () => "/api/v1/meetings",
+        body: JSON.stringify({
+          title: "Weekly sync",
+          meetingUrl: "https://us02web.zoom.us/j/85012345678",
+          startTime: "2030-01-07T15:00:00Z",
+          endTime: "2030-01-07T16:00:00Z",
+        }),
+        status: 201,
+      },
+      {
+        key: "update",
+        name: "PATCH /api/v1/meetings/:id",
+        method: "PATCH",
+        path: () => `/api/v1/meetings/${nextMeeting()}`,
+        body: JSON.stringify({ title: "Weekly sync (moved)" }),
+        status: 200,
+      },
+    ];
+
+    const routes = allRoutes.filter((route) => !selectedRoutes || selectedRoutes.has(route.key));
+    const statements = await countStatements(routes, headers, pool);
+    [app, bare] = await Promise.all([ServerProcess.start("app"), ServerProcess.start("bare")]);
+    const servers = { app, bare };
+    const problems = await compareResponses(routes, headers, app, bare);
+    for (const problem of problems) console.error(`response mismatch: ${problem}`);
+
+    console.log(
+      `${connections} connections, pool ${poolSize} each, ${durationSeconds} s per route and ` +
+        `server in ${ROUNDS} alternating rounds, after ${warmupSeconds} s of warm-up per route and server, ` +
+        `${MEETINGS} meetings, NODE_ENV=production, logs silent, API key (cache on)`,
+    );
+    // Every route before any measurement: measured first, a route would still pay for the JIT
+    // compiling the code all routes share (under load that takes seconds).
+    for (const route of routes) {
+      for (const server of [bare, app]) await load(server, route, headers, warmupSeconds);
+    }
+    const results = new Map<string, Record<ServerKind, Sample>>();
+    for (const route of routes) {
+      const samples = { app: emptySample(), bare: emptySample() };
+      for (let round = 0; round < ROUNDS; round++) {
+        const order: ServerKind[] = round % 2 === 0 ? ["bare", "app"] : ["app", "bare"];
+        for (const kind of order) {
+          await load(servers[kind], route, headers, durationSeconds / ROUNDS, samples[kind]);
+        }
+      }
+      results.set(route.name, samples);
+      process.stdout.write(".");
+    }
+    process.stdout.write("\n");
+
+    // The app's profile, under the same load, after the measurements (the profiler costs a
+    // little CPU: it must not weigh on the figures above).
+    const profiles = new Map<string, CpuProfile>();
+    const profileDir = await mkdtemp(path.join(tmpdir(), "zigznote-bench-api-"));
+    if (profileSeconds > 0) {
+      for (const [index, route] of routes.entries()) {
+        const slug = route.name.replace("/api/v1/", "").replace(/[^A-Za-z]+/g, "-");
+        const file = path.join(profileDir, `${index + 1}-${slug.toLowerCase()}.cpuprofile`);
+        await app.request({ type: "profile-start" });
+        await load(app, route, headers, profileSeconds);
+        await app.request({ type: "profile-stop", file });
+        profiles.set(route.name, JSON.parse(await readFile(file, "utf8")) as CpuProfile);
+      }
+    }
+    const rss = await Promise.all(
+      [app, bare].map(async (server) => (await server.usage()).rssBytes / 1024 / 1024),
+    );
+
+    // Results.
+    const header = [
+      "route",
+      "app req/s",
+      "bare req/s",
+      "ratio",
+      "app p50",
+      "bare p50",
+      "app p99",
+      "bare p99",
+      "p99 x",
+      "app CPU/req",
+      "bare CPU/req",
+      "CPU x",
+      "SQL app/bare",
+    ];
+    const table = [header];
+    const misses: string[] = [];
+    let unexpected = 0;
+    for (const route of routes) {
+      const samples = results.get(route.name)!;
+      const stats = (sample: Sample) => {
+        const sorted = [...sample.latencies].sort((a, b) => a - b);
+        const wrong = [...sample.statuses].filter(([status]) => status !== route.status);
+        unexpected += sample.errors + wrong.reduce((sum, [, count]) => sum + count, 0);
+        for (const [status, count] of wrong) {
+          console.error(`${route.name}: ${count} responses with status ${status}`);
+        }
+        return {
+          rps: sample.latencies.length / sample.seconds,
+          p50: percentile(sorted, 50),
+          p99: percentile(sorted, 99),
+          cpuMicros: sample.cpuMicros / sample.latencies.length,
+        };
+      };
+      const a = stats(samples.app);
+      const b = stats(samples.bare);
+      const ratio = a.rps / b.rps;
+      const p99Factor = a.p99 / b.p99;
+      if (ratio < 0.6 || p99Factor > 2) misses.push(route.name);
+      const counted = statements.get(route.name);
+      table.push([
+        route.name,
+        a.rps.toFixed(0),
+        b.rps.toFixed(0),
+        ratio.toFixed(2),
+        `${a.p50.toFixed(1)} ms`,
+        `${b.p50.toFixed(1)} ms`,
+        `${a.p99.toFixed(1)} ms`,
+        `${b.p99.toFixed(1)} ms`,
+        p99Factor.toFixed(1),
+        `${a.cpuMicros.toFixed(0)} us`,
+        `${b.cpuMicros.toFixed(0)} us`,
+        (a.cpuMicros / b.cpuMicros).toFixed(1),
+        counted ? `${counted.app.length}/${counted.bare.length}` : "-",
+      ]);
+    }
+    console.log(`\n${formatTable(table)}`);
+    console.log(
+      `ratio = app req/s / bare req/s (target >= 0.6); p99 x = app p99 / bare p99 (target <= 2): ` +
+        (misses.length === 0 ? "MET on every route" : `BELOW TARGET on ${misses.join(", ")}`),
+    );
+    console.log(
+      "CPU/req = CPU time (user + system) of the server process per response: less sensitive " +
+        "than req/s to other load on the machine; CPU x = app / bare",
+    );
+    console.log(`RSS after the run: app ${rss[0]!.toFixed(0)} MB, bare ${rss[1]!.toFixed(0)} MB`);
+    if (isSqlShown) {
+      for (const [name, counted] of statements) {
+        console.log(`\n${name}: the app's statements`);
+        for (const statement of counted.app) console.log(`  ${statement.replace(/\s+/g, " ")}`);
+      }
+    }
+
+    if (profiles.size > 0) {
+      const all = selfTime([...profiles.values()]);
+      const seconds = [...profiles.values()].reduce(
+        (sum, profile) => sum + (profile.endTime - profile.startTime) / 1e6,
+        0,
+      );
+      console.log(
+        `\nCPU profile of the app: ${profileSeconds} s per route under the same load, ` +
+          `${all.busy + all.idle} samples in ${seconds.toFixed(1)} s, ` +
+          `busy ${((100 * all.busy) / (all.busy + all.idle)).toFixed(0)}% (shares below are of busy time)`,
+      );
+      console.log("top frames by self time, all routes:");
+      for (const [frame, share] of topShares(all, 15)) {
+        console.log(`  ${share.toFixed(1).padStart(5)}%  ${frame}`);
+      }
+      const byPackage = new Map(
+        [...profiles].map(([name, profile]) => [name, selfTime([profile], packageOf)]),
+      );
+      const allByPackage = selfTime([...profiles.values()], packageOf);
+      const packages = topShares(allByPackage, 12);
+      const shareIn = (time: ReturnType<typeof selfTime>, name: string) =>
+        time.busy === 0 ? 0 : (100 * (time.counts.get(name) ?? 0)) / time.busy;
+      const columns = routes.map((route) => route.name.replace("/api/v1", ""));
+      const packageTable = [["self time by package (%)", ...columns, "all"]];
+      for (const [name, share] of packages) {
+        packageTable.push([
+          name,
+          ...routes.map((route) => shareIn(byPackage.get(route.name)!, name).toFixed(1)),
+          share.toFixed(1),
+        ]);
+      }
+      console.log(`\n${formatTable(packageTable)}`);
+      console.log(`profiles: ${profileDir}`);
+    }
+    console.log(`\nbench:api took ${((performance.now() - started) / 1000).toFixed(0)} s`);
+    if (problems.length > 0 || unexpected > 0) process.exitCode = 1;
+  } finally {
+    await Promise.all(
+      [app, bare]
+        .filter((server) => server !== undefined)
+        .map((server) => server.request({ type: "close" }).catch(() => server.child.kill())),
+    );
+    await pool.end();
+    await db.$disconnect();
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  for (const child of children) child.kill("SIGKILL");
+  process.exit(1);
+});

@@ -1,0 +1,118 @@
+/**
+ * One server of `pnpm bench:api`, in its own process (forked by bench/api.ts, which talks to it
+ * over IPC): `app` is the API as `startServer` runs it in production, `bare` the baseline of
+ * bench/apiBare.ts. The app answers `profile-start` / `profile-stop` with the inspector's CPU
+ * profiler, so a profile covers only the load the parent chooses.
+ *
+ * Env (set by the parent): BENCH_DATABASE_URL, BENCH_POOL_SIZE.
+ */
+import type { Server } from "node:http";
+import { writeFile } from "node:fs/promises";
+import { Session } from "node:inspector/promises";
+import type { AddressInfo } from "node:net";
+import { Pool } from "pg";
+import { loadConfig } from "../src/config";
+import { startServer } from "../src/server";
+import { createBareApp } from "./apiBare";
+
+export type ServerKind = "app" | "bare";
+
+export type ParentMessage =
+  | { id: number; type: "profile-start" }
+  | { id: number; type: "profile-stop"; file: string }
+  | { id: number; type: "usage" }
+  | { id: number; type: "close" };
+
+export type ChildMessage =
+  | { type: "ready"; port: number }
+  | { id: number; type: "done"; usage?: { rssBytes: number; cpuMicros: number } }
+  | { id: number; type: "failed"; message: string };
+
+const kind = process.argv[2] as ServerKind;
+const databaseUrl = process.env.BENCH_DATABASE_URL!;
+const poolSize = process.env.BENCH_POOL_SIZE ?? "10";
+
+function send(message: ChildMessage): void {
+  process.send!(message);
+}
+
+async function start(): Promise<{ server: Server; close: () => Promise<void> }> {
+  if (kind === "app") {
+    const running = await startServer(
+      loadConfig({
+        NODE_ENV: "production",
+        HOST: "127.0.0.1",
+        PORT: "0",
+        LOG_LEVEL: "silent",
+        DATABASE_URL: databaseUrl,
+        DATABASE_POOL_SIZE: poolSize,
+        MIGRATE_ON_START: "false",
+        JOBS_ENABLED: "false",
+        SHUTDOWN_TIMEOUT_MS: "1000",
+      }),
+    );
+    return { server: running.server, close: () => running.close() };
+  }
+  const pool = new Pool({
+    connectionString: databaseUrl,
+    max: Number(poolSize),
+    connectionTimeoutMillis: 5_000,
+  });
+  const server = await new Promise<Server>((resolve) => {
+    const listening = createBareApp(pool).listen(0, "127.0.0.1", () => resolve(listening));
+  });
+  return {
+    server,
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+      await pool.end();
+    },
+  };
+}
+
+async function main(): Promise<void> {
+  const { server, close } = await start();
+  const profiler = new Session();
+  profiler.connect();
+
+  process.on("message", (message: ParentMessage) => {
+    const handle = async (): Promise<ChildMessage> => {
+      switch (message.type) {
+        case "profile-start":
+          await profiler.post("Profiler.enable");
+          await profiler.post("Profiler.start");
+          return { id: message.id, type: "done" };
+        case "profile-stop": {
+          const { profile } = await profiler.post("Profiler.stop");
+          await writeFile(message.file, JSON.stringify(profile));
+          return { id: message.id, type: "done" };
+        }
+        case "usage": {
+          const cpu = process.cpuUsage();
+          const usage = { rssBytes: process.memoryUsage().rss, cpuMicros: cpu.user + cpu.system };
+          return { id: message.id, type: "done", usage };
+        }
+        case "close":
+          await close();
+          profiler.disconnect();
+          return { id: message.id, type: "done" };
+      }
+    };
+    handle().then(
+      (reply) => {
+        send(reply);
+        if (message.type === "close") process.disconnect();
+      },
+      (error: unknown) => send({ id: message.id, type: "failed", message: String(error) }),
+    );
+  });
+  // The parent died or disconnected: do not outlive it.
+  process.on("disconnect", () => process.exit(0));
+  send({ type: "ready", port: (server.address() as AddressInfo).port });
+}
+
+main().catch((error: unknown) => {
+  console.error(`bench:api ${kind} server failed to start:`, error);
+  process.exit(1);
+});
