@@ -97,6 +97,8 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
         "request failed",
       );
     }
+    // The request log line carries the code.
+    res.locals.errorCode = appError.code;
     for (const [name, value] of Object.entries(appError.headers())) res.setHeader(name, value);
     res.status(appError.status).json(appError.toBody(req.requestId));
   };
