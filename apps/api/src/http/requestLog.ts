@@ -1,3 +1,4 @@
+import { PROVIDER_NOT_CONFIGURED } from "@zigznote/shared";
 import type { Request, RequestHandler, Response } from "express";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { pinoHttp } from "pino-http";
@@ -41,8 +42,13 @@ function fieldsOf(req: Request, res: Response, durationMs: number, routeOf: Rout
   return fields;
 }
 
-/** 5xx at error (the error handler logged the cause), 4xx at info, the rest at debug. */
+/**
+ * 5xx at error (the error handler logged the cause), 4xx at info, the rest at debug. A missing
+ * provider configuration is the operator's: the error handler's warning says it, so the
+ * request's own line stays at info.
+ */
 function levelOf(res: Response, error: Error | undefined): "error" | "info" | "debug" {
+  if (res.locals.errorCode === PROVIDER_NOT_CONFIGURED) return "info";
   if (error || res.statusCode >= 500) return "error";
   return res.statusCode >= 400 ? "info" : "debug";
 }
