@@ -1,6 +1,5 @@
 import express, { type Express, type RequestHandler } from "express";
 import helmet from "helmet";
-import { pinoHttp } from "pino-http";
 import { billingRoutes } from "./billing";
 import { botRoutes } from "./bots";
 import type { AppContext } from "./context";
@@ -8,7 +7,9 @@ import { errorHandler, notFoundHandler } from "./http/errorHandler";
 import { httpMetrics } from "./http/httpMetrics";
 import { buildOpenApiDocument } from "./http/openapi";
 import { requestId } from "./http/requestId";
+import { requestLog } from "./http/requestLog";
 import { mountRoutes, type RouteDefinition } from "./http/route";
+import { createRouteResolver } from "./http/routeTemplate";
 import { identityRoutes } from "./identity";
 import { meetingRoutes } from "./meetings";
 import { recordingRoutes } from "./recordings";
@@ -65,24 +66,18 @@ export function createApp(ctx: AppContext, options: AppOptions = {}): Express {
   // Which hop's address is the client's: nobody's but the socket peer unless configured.
   app.set("trust proxy", ctx.config.TRUST_PROXY);
 
-  app.use(requestId);
-  app.use(
-    pinoHttp({
-      logger: ctx.logger,
-      genReqId: (req) => (req as express.Request).requestId,
-      autoLogging: { ignore: (req) => req.url === "/health" || req.url === "/metrics" },
-      customLogLevel: (_req, res, error) =>
-        error || res.statusCode >= 500 ? "error" : res.statusCode >= 400 ? "info" : "debug",
-    }),
-  );
-  app.use(httpMetrics(ctx.metrics));
-
   const routes = appRoutes(ctx);
   const guards = {
     ...ctx.routeGuards,
     ...(options.authenticate ? { authenticate: options.authenticate } : {}),
   };
   const documented = [...routes.health, ...routes.webhooks, ...routes.api];
+  // Metrics and logs name a request by its route template, never its raw path.
+  const routeOf = createRouteResolver(documented);
+
+  app.use(requestId);
+  app.use(requestLog(ctx.logger, routeOf));
+  app.use(httpMetrics(ctx.metrics, routeOf));
 
   // Helmet's default CSP allows the docs page: its scripts and styles are served from here.
   app.use(helmet());

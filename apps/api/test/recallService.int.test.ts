@@ -178,8 +178,10 @@ describe("RecallClient", () => {
   });
 
   it("refuses without an API key and sends nothing", async () => {
-    expect(await rejection(client({ apiKey: undefined }).client.createBot(input))).toMatchObject({
-      code: "RECALL_NOT_CONFIGURED",
+    await expect(client({ apiKey: undefined }).client.createBot(input)).rejects.toMatchObject({
+      status: 503,
+      code: "PROVIDER_NOT_CONFIGURED",
+      details: { provider: "recall", variables: ["RECALL_API_KEY"] },
     });
     expect(recall.requests).toHaveLength(0);
   });

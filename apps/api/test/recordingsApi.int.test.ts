@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { readdirSync, statSync } from "node:fs";
 import { request as httpRequest, type Server } from "node:http";
+import { connect, type AddressInfo } from "node:net";
 import path from "node:path";
 import { Readable } from "node:stream";
 import request from "supertest";
@@ -91,6 +92,23 @@ function streamPut(
       reject(error);
     });
     body.pipe(req);
+  });
+}
+
+/** Sends `head` as written (for requests a client library would not send) and reads the answer. */
+function rawRequest(head: string): Promise<{ status: number; json: unknown }> {
+  const { port } = server.address() as AddressInfo;
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, "127.0.0.1", () => socket.write(head));
+    const chunks: Buffer[] = [];
+    socket.on("data", (chunk: Buffer) => chunks.push(chunk));
+    socket.on("error", reject);
+    socket.on("close", () => {
+      const text = Buffer.concat(chunks).toString("utf8");
+      const [statusLine = "", ...rest] = text.split("\r\n");
+      const body = rest.join("\r\n").split("\r\n\r\n").slice(1).join("\r\n\r\n");
+      resolve({ status: Number(statusLine.split(" ")[1]), json: body ? JSON.parse(body) : null });
+    });
   });
 }
 
@@ -191,6 +209,53 @@ describe("/api/v1/meetings/:id/recording", () => {
     await expectUsageMatches(caller.organizationId, 0);
     expect((await request(server).get(url).set(caller.headers)).status).toBe(404);
     expect((await request(server).delete(url).set(caller.headers)).status).toBe(404);
+  });
+
+  it("refuses an empty body with 400 EMPTY_RECORDING, keeping the stored recording", async () => {
+    const caller = await authHeaderFor(testApp);
+    const meetingId = await newMeeting(caller);
+    const url = `/api/v1/meetings/${meetingId}/recording`;
+    const original = randomBytes(100 * 1024);
+    const stored = await request(server)
+      .put(url)
+      .set(caller.headers)
+      .set("Content-Type", "video/mp4")
+      .send(original);
+    expect(stored.status).toBe(201);
+    const files = storedFiles().length;
+
+    // Content-Length: 0, refused before a byte is read.
+    const declaredEmpty = await request(server)
+      .put(url)
+      .set(caller.headers)
+      .set("Content-Type", "video/mp4")
+      .send(Buffer.alloc(0));
+    // A chunked body that ends without a byte: only storage can tell, and must not replace.
+    const chunkedEmpty = await streamPut(
+      `${baseUrl}${url}`,
+      { ...caller.headers, "Content-Type": "video/mp4", "Transfer-Encoding": "chunked" },
+      Readable.from([]),
+    );
+    // No body at all: neither a length nor chunked.
+    const noBody = await rawRequest(
+      `PUT ${url} HTTP/1.1\r\nHost: localhost\r\nAuthorization: ${caller.headers.Authorization}\r\n` +
+        "Content-Type: video/mp4\r\nConnection: close\r\n\r\n",
+    );
+
+    for (const answer of [
+      { status: declaredEmpty.status, body: declaredEmpty.body as unknown },
+      { status: chunkedEmpty.status, body: chunkedEmpty.json },
+      { status: noBody.status, body: noBody.json },
+    ]) {
+      expect(answer.status).toBe(400);
+      expect(answer.body).toMatchObject({ error: { code: "EMPTY_RECORDING" } });
+    }
+    const kept = await request(server).get(url).set(caller.headers).buffer(true).parse(binary);
+    expect(kept.status).toBe(200);
+    expect((kept.body as Buffer).equals(original)).toBe(true);
+    expect(await testApp.ctx.db.storageObject.count({ where: { meetingId } })).toBe(1);
+    expect(storedFiles()).toHaveLength(files);
+    await expectUsageMatches(caller.organizationId, original.length);
   });
 
   it("refuses media types it does not accept with 415, storing nothing", async () => {

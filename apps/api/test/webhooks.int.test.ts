@@ -185,7 +185,7 @@ describe("POST /webhooks/clerk", () => {
     });
   });
 
-  it("answers 503 WEBHOOK_NOT_CONFIGURED when the provider has no secret, storing nothing", async () => {
+  it("answers 503 PROVIDER_NOT_CONFIGURED naming the secret's variable when the provider has none, storing nothing", async () => {
     const unconfigured = createTestApp({ env: { STRIPE_WEBHOOK_SECRET: stripeSecret } });
     try {
       const { clerkId, msgId, body } = userCreated();
@@ -194,7 +194,10 @@ describe("POST /webhooks/clerk", () => {
         .set(svixHeaders(clerkSecret, msgId, body))
         .send(body);
       expect(response.status).toBe(503);
-      expect(response.body.error.code).toBe("WEBHOOK_NOT_CONFIGURED");
+      expect(response.body.error).toMatchObject({
+        code: "PROVIDER_NOT_CONFIGURED",
+        details: { provider: "clerk", variables: ["CLERK_WEBHOOK_SECRET"] },
+      });
       expect(await rowsFor(msgId, clerkId)).toBe(0);
     } finally {
       await unconfigured.close();

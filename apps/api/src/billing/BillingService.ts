@@ -4,7 +4,7 @@ import {
   BadRequestError,
   ConflictError,
   NotFoundError,
-  ServiceUnavailableError,
+  ProviderNotConfiguredError,
 } from "@zigznote/shared";
 import type Stripe from "stripe";
 import { transaction } from "../lib/afterCommit";
@@ -51,7 +51,7 @@ import { parseViolations } from "./violations";
 
 export interface BillingDeps {
   db: PrismaClient;
-  /** Null when no Stripe key is configured: reads work, changes answer 503. */
+  /** Null without STRIPE_SECRET_KEY: reads work, changes answer 503 PROVIDER_NOT_CONFIGURED. */
   stripe: StripeClient | null;
   clock: Clock;
   logger: Logger;
@@ -140,8 +140,8 @@ export async function subscribe(
   input: PlanChangeInput,
 ): Promise<BillingChangeResult> {
   const { organizationId } = input;
-  const plan = await findPurchasablePlan(deps, input.planSlug);
   const stripe = requireStripe(deps);
+  const plan = await findPurchasablePlan(deps, input.planSlug);
   return withLease(deps, organizationId, async (leaseId) => {
     const live = await store.findLiveSubscription(deps.db, { organizationId });
     if (live) return changeLocked(deps, { stripe, organizationId, live, plan, leaseId });
@@ -174,8 +174,8 @@ export async function changePlan(
   input: PlanChangeInput,
 ): Promise<BillingChangeResult> {
   const { organizationId } = input;
-  const plan = await findPurchasablePlan(deps, input.planSlug);
   const stripe = requireStripe(deps);
+  const plan = await findPurchasablePlan(deps, input.planSlug);
   return withLease(deps, organizationId, async (leaseId) => {
     const live = await requireLiveSubscription(deps, organizationId, "change");
     return changeLocked(deps, { stripe, organizationId, live, plan, leaseId });
@@ -399,18 +399,29 @@ async function ensureCustomer(
 async function findPurchasablePlan(deps: BillingDeps, planSlug: string): Promise<Plan> {
   const plan = await store.findPlanBySlug(deps.db, { slug: planSlug });
   if (!plan) throw new NotFoundError(`No plan "${planSlug}"`, { code: "PLAN_NOT_FOUND" });
-  if (plan.slug === FREE_PLAN_SLUG || !plan.stripePriceId) {
+  if (plan.slug === FREE_PLAN_SLUG) {
     throw new BadRequestError(
       `The plan "${planSlug}" cannot be subscribed to (cancel the subscription to go back to free)`,
       { code: "PLAN_NOT_PURCHASABLE", details: { planSlug } },
     );
   }
+  if (!plan.stripePriceId) {
+    // Paid plans get their price from STRIPE_PRICE_<SLUG>, seeded at start-up.
+    throw new ProviderNotConfiguredError(
+      `The plan "${planSlug}" has no Stripe price configured on this server`,
+      { provider: "stripe", variables: [`STRIPE_PRICE_${plan.slug.toUpperCase()}`] },
+    );
+  }
   return plan;
 }
 
+/** The Stripe client; checked before anything else, so an unconfigured change writes nothing. */
 function requireStripe(deps: BillingDeps): StripeClient {
   if (!deps.stripe) {
-    throw new ServiceUnavailableError("Billing is not configured on this deployment");
+    throw new ProviderNotConfiguredError("Billing is not configured on this server", {
+      provider: "stripe",
+      variables: ["STRIPE_SECRET_KEY"],
+    });
   }
   return deps.stripe;
 }

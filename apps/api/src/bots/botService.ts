@@ -125,10 +125,13 @@ async function leaveBestEffort(
 /**
  * Sends a bot to the meeting. ConflictError (BOT_ALREADY_ACTIVE, BOT_ALREADY_ACTIVE_FOR_URL) when
  * one is already active for the meeting or its link; NotFoundError for a meeting the organization
- * does not have; BadGatewayError (RECALL_*) when Recall fails, with the reservation released.
+ * does not have; BadGatewayError (RECALL_*) when Recall fails, with the reservation released;
+ * ProviderNotConfiguredError (503) without RECALL_API_KEY, before anything is written.
  */
 export async function createBot(deps: BotServiceDeps, input: CreateBotInput): Promise<Bot> {
   if (!isUuid(input.meetingId)) throw new NotFoundError("Meeting not found");
+  // Without Recall nothing is reserved: a deployment without it leaves no failed bot behind.
+  deps.recall.assertConfigured();
   const botName = input.botName?.trim() || deps.defaultBotName;
   const reservedAt = deps.clock.now();
 

@@ -1,4 +1,4 @@
-import { BadGatewayError } from "@zigznote/shared";
+import { BadGatewayError, ProviderNotConfiguredError } from "@zigznote/shared";
 import { z } from "zod";
 import type { Config } from "../config";
 import type { Logger } from "../lib/logger";
@@ -14,7 +14,7 @@ import type { ResolveMedia } from "../recordings";
  * is only retried when it carries an Idempotency-Key, so a retry can never create a second bot.
  * Everything else, and running out of attempts, is a BadGatewayError (502 to our caller) with a
  * code saying which: RECALL_UNAVAILABLE, RECALL_RATE_LIMITED, RECALL_REJECTED, RECALL_NOT_FOUND,
- * RECALL_BAD_RESPONSE, RECALL_NOT_CONFIGURED.
+ * RECALL_BAD_RESPONSE. Without RECALL_API_KEY every call is a ProviderNotConfiguredError (503).
  */
 
 export const RecallStatusChangeSchema = z.looseObject({
@@ -121,6 +121,19 @@ export class RecallClient {
     this.sleep = options.sleep ?? defaultSleep;
   }
 
+  /**
+   * Throws ProviderNotConfiguredError (503) without RECALL_API_KEY: callers check it before they
+   * write anything (a bot reservation, say), so a deployment without Recall leaves no trace.
+   */
+  assertConfigured(): void {
+    if (!this.options.apiKey) {
+      throw new ProviderNotConfiguredError(
+        "Recording bots are not available: Recall is not configured on this server",
+        { provider: "recall", variables: ["RECALL_API_KEY"] },
+      );
+    }
+  }
+
   /** Sends a bot to the meeting (`POST /api/v1/bot/`). */
   async createBot(input: CreateRecallBotInput): Promise<RecallBot> {
     const body = await this.request("POST", "/api/v1/bot/", {
@@ -185,14 +198,8 @@ export class RecallClient {
     path: string,
     options: RequestOptions,
   ): Promise<unknown> {
-    const apiKey = this.options.apiKey;
-    if (!apiKey) {
-      throw new RecallRequestError(
-        "Recording bots are not available: Recall is not configured (RECALL_API_KEY)",
-        "RECALL_NOT_CONFIGURED",
-        null,
-      );
-    }
+    this.assertConfigured();
+    const apiKey = this.options.apiKey!;
     // A POST without an idempotency key is not safe to repeat: it is tried once.
     const canRetry = method === "GET" || options.idempotencyKey !== undefined;
     const maxAttempts = canRetry ? this.options.maxRetries + 1 : 1;

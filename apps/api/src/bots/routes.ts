@@ -20,7 +20,7 @@ export function botRoutes(deps: BotServiceDeps): RouteDefinition[] {
       body: CreateBotBody,
       isBodyOptional: true,
       responses: { 201: { description: "The bot, created at Recall", schema: BotSchema } },
-      errors: [404, 409, 502],
+      errors: [404, 409, 502, 503],
       async handler({ params, body, auth }, res) {
         const bot = await createBot(deps, {
           organizationId: auth.organizationId,
@@ -62,7 +62,7 @@ export function botRoutes(deps: BotServiceDeps): RouteDefinition[] {
         200: { description: "The bot has left", schema: BotSchema },
         202: { description: "The bot was asked to leave", schema: BotSchema },
       },
-      errors: [404, 409, 502],
+      errors: [404, 409, 502, 503],
       async handler({ params, auth }, res) {
         const bot = await removeBot(deps, {
           organizationId: auth.organizationId,

@@ -6,6 +6,7 @@ import {
   isAppError,
   NotFoundError,
   PayloadTooLargeError,
+  PROVIDER_NOT_CONFIGURED,
   ServiceUnavailableError,
   ValidationError,
 } from "@zigznote/shared";
@@ -90,13 +91,22 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
       return;
     }
     const appError = toAppError(error);
-    // 4xx are logged by the request logger at info; 5xx get the error and its stack here.
-    if (appError.status >= 500) {
+    // 4xx are logged by the request logger at info; 5xx get the error and its stack here, but a
+    // provider this deployment does not configure is the operator's to fix: one warning naming
+    // the variables to set, no stack.
+    if (appError.code === PROVIDER_NOT_CONFIGURED) {
+      logger.warn(
+        { requestId: req.requestId, method: req.method, path: req.path, ...appError.details },
+        appError.message,
+      );
+    } else if (appError.status >= 500) {
       logger.error(
         { err: error, requestId: req.requestId, method: req.method, path: req.path },
         "request failed",
       );
     }
+    // The request log line carries the code.
+    res.locals.errorCode = appError.code;
     for (const [name, value] of Object.entries(appError.headers())) res.setHeader(name, value);
     res.status(appError.status).json(appError.toBody(req.requestId));
   };

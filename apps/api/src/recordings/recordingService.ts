@@ -1,6 +1,6 @@
-import type { Readable } from "node:stream";
+import { pipeline, Transform, type Readable } from "node:stream";
 import type { Prisma, PrismaClient, StorageObject } from "@zigznote/database";
-import { NotFoundError, UnsupportedMediaTypeError } from "@zigznote/shared";
+import { BadRequestError, NotFoundError, UnsupportedMediaTypeError } from "@zigznote/shared";
 import { transaction } from "../lib/afterCommit";
 import type { Logger } from "../lib/logger";
 import { lockMeeting } from "../meetings";
@@ -58,6 +58,33 @@ async function assertLiveMeeting(deps: Pick<RecordingDeps, "db">, ref: Recording
   if (!(await store.hasLiveMeeting(deps.db, ref))) throw meetingNotFound();
 }
 
+/** 400 EMPTY_RECORDING: a recording needs at least one byte; the stored one stays as it was. */
+export function emptyRecording(): BadRequestError {
+  return new BadRequestError("The recording is empty: send its bytes as the request body", {
+    code: "EMPTY_RECORDING",
+  });
+}
+
+/**
+ * `body` as it passes, failing at its end if not a byte went through. Storage refuses a body
+ * that fails (nothing is left behind), so an empty upload can never replace a recording, whatever
+ * the request announced (a chunked body says nothing of its length up front).
+ */
+function nonEmpty(body: Readable): Readable {
+  let hasBytes = false;
+  const guard = new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      if (chunk.length > 0) hasBytes = true;
+      callback(null, chunk);
+    },
+    flush(callback) {
+      callback(hasBytes ? null : emptyRecording());
+    },
+  });
+  // An error of the source (an aborted upload) fails the guard with that same error.
+  return pipeline(body, guard, () => {});
+}
+
 /** The content type without parameters, lower-cased, if it is one we accept (else 415). */
 export function parseRecordingContentType(header: string | undefined): string {
   const type = (header ?? "").split(";")[0]!.trim().toLowerCase();
@@ -76,7 +103,8 @@ export function parseRecordingContentType(header: string | undefined): string {
  * 2. one transaction records the new object and drops the old rows;
  * 3. only after that commit are the old files deleted.
  * A failure at 1 leaves nothing; at 2 the new file is deleted; at 3 a leftover file is logged
- * (it is no longer referenced, so usage is already right).
+ * (it is no longer referenced, so usage is already right). An empty body fails at 1
+ * (EMPTY_RECORDING): it never replaces a recording.
  */
 export async function storeRecording(
   deps: RecordingStoreDeps,
@@ -92,7 +120,7 @@ export async function replaceRecording(
 ): Promise<{ object: StorageObject; replaced: number }> {
   await assertLiveMeeting(deps, input);
   const key = newStorageKey(input.organizationId);
-  const stored = await deps.storage.put(key, input.body, { maxBytes: input.maxBytes });
+  const stored = await deps.storage.put(key, nonEmpty(input.body), { maxBytes: input.maxBytes });
 
   let created: StorageObject;
   let replaced: store.StoredKey[];

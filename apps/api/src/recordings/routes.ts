@@ -6,6 +6,7 @@ import { defineRoute, type RouteDefinition } from "../http/route";
 import { MeetingIdParams } from "../meetings";
 import {
   deleteRecording,
+  emptyRecording,
   findRecording,
   parseRecordingContentType,
   readRecording,
@@ -109,6 +110,9 @@ export function recordingRoutes(deps: RecordingDeps & { maxBytes: number }): Rou
       path: "/api/v1/meetings/:id/recording",
       tag,
       summary: "Upload the meeting's recording (raw media body, streamed; replaces an earlier one)",
+      description:
+        "An empty body (none, `Content-Length: 0`, or a chunked body that ends without a byte) " +
+        "is refused with 400 `EMPTY_RECORDING`; the stored recording stays as it was.",
       scope: "meetings:write",
       write: "recording.create",
       params: MeetingIdParams,
@@ -122,8 +126,16 @@ export function recordingRoutes(deps: RecordingDeps & { maxBytes: number }): Rou
         const { maxBytes } = deps;
         let detach: (() => void) | undefined;
         try {
+          // No body at all (no length, not chunked) or a declared length of 0: nothing to store.
+          const length = req.get("content-length");
+          if (
+            length === "0" ||
+            (length === undefined && req.get("transfer-encoding") === undefined)
+          ) {
+            throw emptyRecording();
+          }
           const contentType = parseRecordingContentType(req.get("content-type"));
-          const declared = Number(req.get("content-length") ?? Number.NaN);
+          const declared = Number(length ?? Number.NaN);
           if (declared > maxBytes) {
             throw new PayloadTooLargeError(
               `Recording is larger than the limit of ${maxBytes} bytes`,

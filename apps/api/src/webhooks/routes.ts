@@ -36,10 +36,17 @@ function eventTypeOf(provider: WebhookProvider, payload: unknown): string {
   return type;
 }
 
+/** The environment variable holding each provider's signing secret (named in the 503). */
+const SECRET_VARIABLE: Record<WebhookProvider, string> = {
+  stripe: "STRIPE_WEBHOOK_SECRET",
+  clerk: "CLERK_WEBHOOK_SECRET",
+  recall: "RECALL_WEBHOOK_SECRET",
+};
+
 export interface WebhookRouteDeps {
   clock: Clock;
   processor: WebhookProcessor;
-  /** Each provider's signing secret; unset answers 503 WEBHOOK_NOT_CONFIGURED. */
+  /** Each provider's signing secret; unset answers 503 PROVIDER_NOT_CONFIGURED. */
   secrets: Record<WebhookProvider, string | undefined>;
   /** Largest body accepted (413 above). */
   bodyLimit: string;
@@ -59,7 +66,7 @@ export function webhookRoutes(deps: WebhookRouteDeps): RouteDefinition[] {
         : createSvixVerifier(secret)
       : undefined;
     const requireSecret: RequestHandler = (_req, _res, next) => {
-      next(verify ? undefined : webhookNotConfigured(provider));
+      next(verify ? undefined : webhookNotConfigured(provider, SECRET_VARIABLE[provider]));
     };
     const { summary, headers } = WEBHOOK_SIGNATURES[provider];
 

@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders } from "node:http";
-import { AppError, BadRequestError, UnauthorizedError } from "@zigznote/shared";
+import { BadRequestError, ProviderNotConfiguredError, UnauthorizedError } from "@zigznote/shared";
 import Stripe from "stripe";
 import { Webhook, WebhookVerificationError } from "svix";
 
@@ -89,9 +89,16 @@ export function createStripeVerifier(
   };
 }
 
-/** A provider whose signing secret is not configured: nothing can be verified, nothing stored. */
-export function webhookNotConfigured(provider: string): AppError {
-  return new AppError(503, `Webhooks from ${provider} are not configured on this server`, {
-    code: "WEBHOOK_NOT_CONFIGURED",
-  });
+/**
+ * A provider whose signing secret (`variable`) is not configured: nothing can be verified,
+ * nothing stored.
+ */
+export function webhookNotConfigured(
+  provider: string,
+  variable: string,
+): ProviderNotConfiguredError {
+  return new ProviderNotConfiguredError(
+    `Webhooks from ${provider} are not configured on this server`,
+    { provider, variables: [variable] },
+  );
 }

@@ -8,6 +8,7 @@ import {
   NotFoundError,
   PayloadTooLargeError,
   PaymentRequiredError,
+  ProviderNotConfiguredError,
   ServiceUnavailableError,
   TooManyRequestsError,
   UnauthorizedError,
@@ -31,12 +32,36 @@ describe("error hierarchy", () => {
     [new TooManyRequestsError(undefined, { retryAfterSeconds: 30 }), 429, "TOO_MANY_REQUESTS"],
     [new BadGatewayError(), 502, "BAD_GATEWAY"],
     [new ServiceUnavailableError(), 503, "SERVICE_UNAVAILABLE"],
+    [
+      new ProviderNotConfiguredError("no", {
+        provider: "stripe",
+        variables: ["STRIPE_SECRET_KEY"],
+      }),
+      503,
+      "PROVIDER_NOT_CONFIGURED",
+    ],
   ])("%s has its fixed status and code", (error, status, code) => {
     expect(error).toBeInstanceOf(AppError);
     expect(error).toBeInstanceOf(Error);
     expect(error.status).toBe(status);
     expect(error.code).toBe(code);
     expect(isAppError(error)).toBe(true);
+  });
+
+  it("ProviderNotConfiguredError names the provider and its variables in details", () => {
+    const error = new ProviderNotConfiguredError("Recall is not configured", {
+      provider: "recall",
+      variables: ["RECALL_API_KEY"],
+    });
+    expect(error).toBeInstanceOf(ServiceUnavailableError);
+    expect(error.toBody("req-1")).toEqual({
+      error: {
+        code: "PROVIDER_NOT_CONFIGURED",
+        message: "Recall is not configured",
+        details: { provider: "recall", variables: ["RECALL_API_KEY"] },
+      },
+      requestId: "req-1",
+    });
   });
 
   it("TooManyRequestsError rounds retryAfterSeconds up and sends Retry-After", () => {

@@ -204,6 +204,33 @@ export class ServiceUnavailableError extends AppError {
   }
 }
 
+/** The code of `ProviderNotConfiguredError`, for code that only sees an AppError. */
+export const PROVIDER_NOT_CONFIGURED = "PROVIDER_NOT_CONFIGURED";
+
+/**
+ * 503 `PROVIDER_NOT_CONFIGURED`: the deployment lacks the configuration of a provider this request
+ * needs (Stripe, Recall, a webhook signing secret). `details` name the provider and the
+ * environment variables to set. It is the operator's to fix, not a fault: nothing was written,
+ * and it is logged as a warning without a stack.
+ */
+export class ProviderNotConfiguredError extends ServiceUnavailableError {
+  readonly provider: string;
+  readonly variables: readonly string[];
+
+  constructor(
+    message: string,
+    options: Omit<AppErrorOptions, "code" | "details"> & { provider: string; variables: string[] },
+  ) {
+    super(message, {
+      cause: options.cause,
+      code: PROVIDER_NOT_CONFIGURED,
+      details: { provider: options.provider, variables: options.variables },
+    });
+    this.provider = options.provider;
+    this.variables = options.variables;
+  }
+}
+
 /** True for any error of this hierarchy (also across duplicated module copies). */
 export function isAppError(value: unknown): value is AppError {
   return (
