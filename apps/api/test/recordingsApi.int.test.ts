@@ -345,8 +345,10 @@ describe("/api/v1/meetings/:id/recording", () => {
     const object = await testApp.ctx.db.storageObject.findFirstOrThrow({ where: { meetingId } });
     expect(statSync(path.join(testApp.ctx.config.STORAGE_DIR, object.key)).size).toBe(total);
     const mb = (bytes: number) => bytes / (1024 * 1024);
-    // Client and server share this process: a buffered body would show 200 MB (twice).
-    expect(mb(peakRss - baseline.rss)).toBeLessThan(64);
+    // Client and server share this process: a buffered body would show 200 MB (twice). Below
+    // that, RSS follows the collector's timing (about 30 MB alone, up to ~120 MB on a machine
+    // loaded by other suites), so the bound is set under one buffered copy, not near the quiet figure.
+    expect(mb(peakRss - baseline.rss)).toBeLessThan(160);
     // Garbage socket chunks wait for the collector, so the heap bound is looser (measured ~40).
     expect(mb(peakHeap - (baseline.heapUsed + baseline.arrayBuffers))).toBeLessThan(96);
     await expectUsageMatches(caller.organizationId, total);
