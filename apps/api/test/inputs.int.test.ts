@@ -1,0 +1,282 @@
+import type { Server } from "node:http";
+import { uniqueSuffix } from "@zigznote/database/testing";
+import request from "supertest";
+import { authHeaderFor, signClerkToken, type AuthenticatedCaller } from "./auth";
+import { startFakeRecall, type FakeRecall } from "./fakes/recallServer";
+import { createTestApp, type TestApp } from "./helpers";
+import { botStatusEvent, closeServer, listen, postRecallEvent } from "./recallEvents";
+import { organizationRowSnapshot } from "./rowSnapshot";
+import { newSvixSecret, svixHeaders } from "./webhookSigning";
+
+/**
+ * Hostile input (issue 11): what a caller or a provider sends that the API must refuse with a
+ * clear 400, or make safe, and never answer with a 500.
+ */
+
+const recallSecret = newSvixSecret();
+const clerkSecret = newSvixSecret();
+let recall: FakeRecall;
+let testApp: TestApp;
+let server: Server;
+
+beforeAll(async () => {
+  recall = await startFakeRecall();
+  testApp = createTestApp({
+    env: {
+      RECALL_API_BASE_URL: recall.baseUrl,
+      RECALL_API_KEY: recall.apiKey,
+      RECALL_WEBHOOK_SECRET: recallSecret,
+      CLERK_WEBHOOK_SECRET: clerkSecret,
+    },
+  });
+  server = (await listen(testApp.app)).server;
+});
+afterAll(async () => {
+  await testApp.ctx.webhooks.idle();
+  await closeServer(server);
+  await recall.close();
+  await testApp.close();
+});
+
+const db = () => testApp.ctx.db;
+
+let counter = 0;
+function meetUrl(): string {
+  counter += 1;
+  const letters = (n: number, width: number) =>
+    Array.from({ length: width }, (_, i) =>
+      String.fromCharCode(97 + (Math.floor(n / 26 ** i) % 26)),
+    ).join("");
+  return `https://meet.google.com/${letters(Date.now() % 17576, 3)}-${letters(counter, 4)}-xyz`;
+}
+
+async function createMeeting(caller: AuthenticatedCaller, meetingUrl = meetUrl()) {
+  const response = await request(server)
+    .post("/api/v1/meetings")
+    .set(caller.headers)
+    .send({ title: "Weekly sync", meetingUrl });
+  expect(response.status).toBe(201);
+  return response.body as { id: string; meetingUrl: string };
+}
+
+describe("text PostgreSQL cannot store (U+0000, lone surrogates)", () => {
+  type Case = {
+    name: string;
+    method: "post" | "patch";
+    path: (meetingId: string) => string;
+    body: Record<string, unknown>;
+    field: string;
+  };
+  const meet = "https://meet.google.com/abc-defg-hij";
+  const cases: Case[] = [
+    {
+      name: "POST /meetings title",
+      method: "post",
+      path: () => "/api/v1/meetings",
+      body: { title: "a\u0000b", meetingUrl: meet },
+      field: "title",
+    },
+    {
+      name: "POST /meetings meetingUrl",
+      method: "post",
+      path: () => "/api/v1/meetings",
+      body: { title: "x", meetingUrl: `${meet}\u0000` },
+      field: "meetingUrl",
+    },
+    {
+      name: "POST /meetings title with a lone surrogate",
+      method: "post",
+      path: () => "/api/v1/meetings",
+      body: { title: "a\uD800b", meetingUrl: meet },
+      field: "title",
+    },
+    {
+      name: "PATCH /meetings/:id title",
+      method: "patch",
+      path: (id) => `/api/v1/meetings/${id}`,
+      body: { title: "a\u0000b" },
+      field: "title",
+    },
+    {
+      name: "PATCH /meetings/:id meetingUrl with a lone low surrogate",
+      method: "patch",
+      path: (id) => `/api/v1/meetings/${id}`,
+      body: { meetingUrl: `${meet}?x=\uDC00` },
+      field: "meetingUrl",
+    },
+    {
+      name: "POST /api-keys name",
+      method: "post",
+      path: () => "/api/v1/api-keys",
+      body: { name: "a\u0000b", scopes: ["meetings:read"] },
+      field: "name",
+    },
+    {
+      name: "POST /api-keys scopes item",
+      method: "post",
+      path: () => "/api/v1/api-keys",
+      body: { name: "ci", scopes: ["meetings:read\u0000"] },
+      field: "scopes.0",
+    },
+    {
+      name: "POST /meetings/:id/bot botName",
+      method: "post",
+      path: (id) => `/api/v1/meetings/${id}/bot`,
+      body: { botName: "a\u0000b" },
+      field: "botName",
+    },
+    {
+      name: "POST /billing/subscription planSlug",
+      method: "post",
+      path: () => "/api/v1/billing/subscription",
+      body: { planSlug: "pro\u0000" },
+      field: "planSlug",
+    },
+    {
+      name: "a field name",
+      method: "post",
+      path: () => "/api/v1/meetings",
+      body: { title: "x", meetingUrl: meet, "ti\u0000tle": "y" },
+      field: "ti\\u0000tle",
+    },
+  ];
+
+  it.each(cases)(
+    "$name: 400 VALIDATION_ERROR naming the field, nothing written",
+    async ({ method, path, body, field }) => {
+      const caller = await authHeaderFor(testApp);
+      const meeting = await createMeeting(caller);
+      const before = await organizationRowSnapshot(db(), caller.organizationId);
+
+      const agent = request(server);
+      const response = await agent[method](path(meeting.id)).set(caller.headers).send(body);
+
+      expect(response.status).toBe(400);
+      expect(response.body.error.code).toBe("VALIDATION_ERROR");
+      expect(response.body.error.details.fields).toEqual([
+        expect.objectContaining({ path: field, code: "invalid_characters" }),
+      ]);
+      expect(await organizationRowSnapshot(db(), caller.organizationId)).toEqual(before);
+      await testApp.ctx.webhooks.idle();
+    },
+  );
+
+  it("refuses a query parameter holding U+0000 the same way", async () => {
+    const caller = await authHeaderFor(testApp);
+    const response = await request(server)
+      .get("/api/v1/meetings?cursor=abc%00def")
+      .set(caller.headers);
+    expect(response.status).toBe(400);
+    expect(response.body.error).toMatchObject({
+      code: "VALIDATION_ERROR",
+      details: { fields: [{ path: "cursor", code: "invalid_characters" }] },
+    });
+  });
+
+  it("answers 400 for a path parameter that is not valid percent-encoded UTF-8", async () => {
+    const caller = await authHeaderFor(testApp);
+    const response = await request(server).get("/api/v1/meetings/%ED%A0%80").set(caller.headers);
+    expect(response.status).toBe(400);
+    expect(response.body.error.code).toBe("INVALID_URL_ENCODING");
+  });
+});
+
+describe("text from providers is stored with U+FFFD in place of what PostgreSQL refuses", () => {
+  async function postClerkEvent(type: string, data: Record<string, unknown>) {
+    const body = JSON.stringify({ type, object: "event", timestamp: Date.now(), data });
+    return request(server)
+      .post("/webhooks/clerk")
+      .set(svixHeaders(clerkSecret, `msg_${uniqueSuffix()}`, body))
+      .send(body);
+  }
+
+  it("applies a Clerk organization and user whose names hold U+0000 and a lone surrogate", async () => {
+    const suffix = uniqueSuffix();
+    const organization = await postClerkEvent("organization.created", {
+      id: `org_${suffix}`,
+      object: "organization",
+      name: "Acme\u0000 Inc",
+      created_at: Date.now(),
+      updated_at: Date.now(),
+    });
+    expect(organization.status).toBe(200);
+    expect(
+      (await db().organization.findUniqueOrThrow({ where: { clerkId: `org_${suffix}` } })).name,
+    ).toBe("Acme\uFFFD Inc");
+
+    const user = await postClerkEvent("user.created", {
+      id: `user_${suffix}`,
+      first_name: "Ada\u0000",
+      last_name: "Love\uD800lace",
+      email_addresses: [],
+      updated_at: Date.now(),
+    });
+    expect(user.status).toBe(200);
+    expect(
+      await db().user.findUniqueOrThrow({
+        where: { clerkId: `user_${suffix}` },
+        select: { firstName: true, lastName: true },
+      }),
+    ).toEqual({ firstName: "Ada\uFFFD", lastName: "Love\uFFFDlace" });
+  });
+
+  it("applies a Recall status whose sub code holds U+0000", async () => {
+    const caller = await authHeaderFor(testApp);
+    const meeting = await createMeeting(caller);
+    const created = await request(server)
+      .post(`/api/v1/meetings/${meeting.id}/bot`)
+      .set(caller.headers)
+      .send({});
+    expect(created.status).toBe(201);
+    const bot = await db().bot.findUniqueOrThrow({ where: { id: created.body.id } });
+
+    const response = await postRecallEvent(
+      server,
+      recallSecret,
+      botStatusEvent({
+        recallBotId: bot.recallBotId!,
+        code: "in_call_recording",
+        subCode: "odd\u0000code",
+        at: new Date(),
+        metadata: { botId: bot.id },
+      }),
+    );
+    expect(response.status).toBe(200);
+    expect(await db().bot.findUniqueOrThrow({ where: { id: bot.id } })).toMatchObject({
+      status: "in_call_recording",
+      subCode: "odd\uFFFDcode",
+    });
+  });
+
+  it("releases the reservation when Recall refuses a bot with U+0000 in its error", async () => {
+    const caller = await authHeaderFor(testApp);
+    const meeting = await createMeeting(caller);
+    recall.failNext(
+      { status: 400, body: { meeting_url: ["Bad\u0000 link"] } },
+      { method: "POST", path: /^\/api\/v1\/bot\/?$/ },
+    );
+    const refused = await request(server)
+      .post(`/api/v1/meetings/${meeting.id}/bot`)
+      .set(caller.headers)
+      .send({});
+    expect(refused.status).toBe(502);
+    const bots = await db().bot.findMany({ where: { meetingId: meeting.id } });
+    expect(bots).toHaveLength(1);
+    expect(bots[0]!.status).toBe("failed");
+    expect(bots[0]!.terminalReason).toContain("Bad\uFFFD link");
+  });
+
+  it("provisions from a session token whose organization slug holds U+0000", async () => {
+    const suffix = uniqueSuffix();
+    const token = signClerkToken({
+      userId: `user_${suffix}`,
+      orgId: `org_${suffix}`,
+      orgSlug: "acme\u0000",
+    });
+    const response = await request(server)
+      .get("/api/v1/me")
+      .set("Authorization", `Bearer ${token}`);
+    expect(response.status).toBe(200);
+    expect(response.body.organization.name).toBe("acme\uFFFD");
+  });
+});
