@@ -280,3 +280,42 @@ describe("text from providers is stored with U+FFFD in place of what PostgreSQL 
     expect(response.body.organization.name).toBe("acme\uFFFD");
   });
 });
+
+describe("pagination cursors", () => {
+  const uuid = "2b1c7f0e-8a4e-4d38-9b0e-1f2a3b4c5d6e";
+  const encode = (value: unknown) => Buffer.from(JSON.stringify(value)).toString("base64url");
+
+  it.each([
+    ["the earliest JavaScript date", encode(["-271821-04-20T00:00:00.000Z", uuid])],
+    ["the latest JavaScript date", encode(["+275760-09-13T00:00:00.000Z", uuid])],
+    ["a date that does not exist", encode(["2026-02-30T00:00:00.000Z", uuid])],
+    ["a date in another format", encode(["2026-01-01", uuid])],
+    ["an id that is not a UUID", encode(["2026-01-01T00:00:00.000Z", "1"])],
+    ["three items", encode(["2026-01-01T00:00:00.000Z", uuid, 1])],
+    ["not JSON", "bm90LWEtY3Vyc29y"],
+    ["not base64url JSON at all", "nope"],
+  ])("refuses %s with 400 INVALID_CURSOR", async (_name, cursor) => {
+    const caller = await authHeaderFor(testApp);
+    const response = await request(server)
+      .get("/api/v1/meetings")
+      .query({ cursor })
+      .set(caller.headers);
+    expect(response.status).toBe(400);
+    expect(response.body.error).toMatchObject({
+      code: "INVALID_CURSOR",
+      details: { fields: [{ path: "cursor", code: "invalid_cursor" }] },
+    });
+  });
+
+  it("still pages with the cursors it hands out", async () => {
+    const caller = await authHeaderFor(testApp);
+    for (let i = 0; i < 3; i += 1) await createMeeting(caller);
+    const first = await request(server).get("/api/v1/meetings?limit=2").set(caller.headers);
+    const second = await request(server)
+      .get("/api/v1/meetings")
+      .query({ limit: 2, cursor: first.body.nextCursor })
+      .set(caller.headers);
+    expect(second.status).toBe(200);
+    expect(second.body.data).toHaveLength(1);
+  });
+});
