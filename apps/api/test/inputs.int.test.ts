@@ -1,5 +1,5 @@
 import type { Server } from "node:http";
-import { uniqueSuffix } from "@zigznote/database/testing";
+import { createMeeting as createMeetingRow, uniqueSuffix } from "@zigznote/database/testing";
 import request from "supertest";
 import { authHeaderFor, signClerkToken, type AuthenticatedCaller } from "./auth";
 import { startFakeRecall, type FakeRecall } from "./fakes/recallServer";
@@ -57,6 +57,11 @@ async function createMeeting(caller: AuthenticatedCaller, meetingUrl = meetUrl()
     .send({ title: "Weekly sync", meetingUrl });
   expect(response.status).toBe(201);
   return response.body as { id: string; meetingUrl: string };
+}
+
+function lastRecallCreate(): { meeting_url: string; bot_name: string } {
+  const creates = recall.requestsTo("POST", "/api/v1/bot/");
+  return creates[creates.length - 1]!.body as { meeting_url: string; bot_name: string };
 }
 
 describe("text PostgreSQL cannot store (U+0000, lone surrogates)", () => {
@@ -317,5 +322,103 @@ describe("pagination cursors", () => {
       .set(caller.headers);
     expect(second.status).toBe(200);
     expect(second.body.data).toHaveLength(1);
+  });
+});
+
+describe("meeting links", () => {
+  it("stores, shows and sends Recall the canonical link (https, no port)", async () => {
+    const caller = await authHeaderFor(testApp);
+    const code = meetUrl().split("/").pop()!;
+    const meeting = await createMeeting(caller, `http://meet.google.com:6379/${code}`);
+    expect(meeting.meetingUrl).toBe(`https://meet.google.com/${code}`);
+    expect((await db().meeting.findUniqueOrThrow({ where: { id: meeting.id } })).meetingUrl).toBe(
+      `https://meet.google.com/${code}`,
+    );
+
+    const bot = await request(server)
+      .post(`/api/v1/meetings/${meeting.id}/bot`)
+      .set(caller.headers)
+      .send({});
+    expect(bot.status).toBe(201);
+    expect(lastRecallCreate().meeting_url).toBe(`https://meet.google.com/${code}`);
+  });
+
+  it("stores the canonical link of a PATCH (no scheme, tracking parameters dropped)", async () => {
+    const caller = await authHeaderFor(testApp);
+    const meeting = await createMeeting(caller);
+    const response = await request(server)
+      .patch(`/api/v1/meetings/${meeting.id}`)
+      .set(caller.headers)
+      .send({ meetingUrl: "US02WEB.zoom.us:443/wc/850123456/join?pwd=s3cret&utm_source=x" });
+    expect(response.status).toBe(200);
+    expect(response.body.meetingUrl).toBe("https://us02web.zoom.us/j/850123456?pwd=s3cret");
+  });
+
+  it("refuses a link whose path is not a meeting path of its platform", async () => {
+    const caller = await authHeaderFor(testApp);
+    const before = await organizationRowSnapshot(db(), caller.organizationId);
+    for (const meetingUrl of [
+      "https://acme.webex.com:8080/../../admin",
+      "https://acme.webex.com/admin/settings",
+      "https://zoom.us/j/85012345678/../../../account",
+    ]) {
+      const response = await request(server)
+        .post("/api/v1/meetings")
+        .set(caller.headers)
+        .send({ title: "x", meetingUrl });
+      expect(response.status).toBe(400);
+      expect(response.body.error.details.fields[0]).toMatchObject({
+        path: "meetingUrl",
+        code: "invalid_meeting_url",
+      });
+    }
+    expect(await organizationRowSnapshot(db(), caller.organizationId)).toEqual(before);
+  });
+
+  it("refuses a link whose escapes decode to U+0000 (it never reaches the normalized link)", async () => {
+    const caller = await authHeaderFor(testApp);
+    const response = await request(server)
+      .post("/api/v1/meetings")
+      .set(caller.headers)
+      .send({ title: "x", meetingUrl: "https://acme.webex.com/meet/a%00b" });
+    expect(response.status).toBe(400);
+    expect(response.body.error.details.fields[0].path).toBe("meetingUrl");
+  });
+
+  it("sends Recall the canonical link of a meeting stored before links were canonical", async () => {
+    const caller = await authHeaderFor(testApp);
+    const code = meetUrl().split("/").pop()!;
+    const meeting = await createMeetingRow(db(), {
+      organizationId: caller.organizationId,
+      meetingUrl: `http://meet.google.com:6379/${code}`,
+      normalizedMeetingUrl: `google_meet:${code}`,
+      platform: "google_meet",
+    });
+    const bot = await request(server)
+      .post(`/api/v1/meetings/${meeting.id}/bot`)
+      .set(caller.headers)
+      .send({});
+    expect(bot.status).toBe(201);
+    expect(lastRecallCreate().meeting_url).toBe(`https://meet.google.com/${code}`);
+  });
+
+  it("refuses to send a bot to a stored link that is not a meeting link (409, Recall not called)", async () => {
+    const caller = await authHeaderFor(testApp);
+    const meeting = await createMeetingRow(db(), {
+      organizationId: caller.organizationId,
+      meetingUrl: "https://acme.webex.com:8080/../../admin",
+      normalizedMeetingUrl: `webex:acme.webex.com/admin-${uniqueSuffix()}`,
+      platform: "webex",
+    });
+    const creates = recall.requestsTo("POST", "/api/v1/bot/").length;
+    const response = await request(server)
+      .post(`/api/v1/meetings/${meeting.id}/bot`)
+      .set(caller.headers)
+      .send({});
+    expect(response.status).toBe(409);
+    expect(response.body.error.code).toBe("MEETING_URL_NOT_SUPPORTED");
+    expect(recall.requestsTo("POST", "/api/v1/bot/")).toHaveLength(creates);
+    const bots = await db().bot.findMany({ where: { meetingId: meeting.id } });
+    expect(bots.map((bot) => bot.status)).toEqual(["failed"]);
   });
 });

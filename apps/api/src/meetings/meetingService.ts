@@ -74,18 +74,18 @@ function checkTimes(startTime: Date | null | undefined, endTime: Date | null | u
   }
 }
 
-/** Creates a meeting after validating and normalizing its link. */
+/** Creates a meeting after validating its link; the link is stored in its canonical form. */
 export async function createMeeting(
   deps: MeetingDeps,
   input: CreateMeetingInput,
 ): Promise<Meeting> {
-  const { platform, normalized } = normalizeMeetingUrl(input.meetingUrl);
+  const { platform, normalized, url } = normalizeMeetingUrl(input.meetingUrl);
   checkTimes(input.startTime, input.endTime);
   return store.insertMeeting(deps.db, {
     organizationId: input.organizationId,
     createdById: input.createdById ?? null,
     title: input.title,
-    meetingUrl: input.meetingUrl.trim(),
+    meetingUrl: url,
     normalizedMeetingUrl: normalized,
     platform,
     startTime: input.startTime ?? null,
@@ -179,9 +179,9 @@ export async function updateMeeting(
     ...(patch.title !== undefined ? { title: patch.title } : {}),
     ...(patch.startTime !== undefined ? { startTime: patch.startTime } : {}),
     ...(patch.endTime !== undefined ? { endTime: patch.endTime } : {}),
-    ...(normalizedUrl && patch.meetingUrl !== undefined
+    ...(normalizedUrl
       ? {
-          meetingUrl: patch.meetingUrl.trim(),
+          meetingUrl: normalizedUrl.url,
           normalizedMeetingUrl: normalizedUrl.normalized,
           platform: normalizedUrl.platform,
         }
