@@ -1,6 +1,7 @@
 import type { Server } from "node:http";
 import { createMeeting as createMeetingRow, uniqueSuffix } from "@zigznote/database/testing";
 import request from "supertest";
+import { API_KEY_MAX_LIFETIME_DAYS } from "../src/identity/schemas";
 import { authHeaderFor, signClerkToken, type AuthenticatedCaller } from "./auth";
 import { startFakeRecall, type FakeRecall } from "./fakes/recallServer";
 import { createTestApp, type TestApp } from "./helpers";
@@ -13,6 +14,7 @@ import { newSvixSecret, svixHeaders } from "./webhookSigning";
  * clear 400, or make safe, and never answer with a 500.
  */
 
+const DAY_MS = 24 * 60 * 60 * 1000;
 const recallSecret = newSvixSecret();
 const clerkSecret = newSvixSecret();
 let recall: FakeRecall;
@@ -420,5 +422,42 @@ describe("meeting links", () => {
     expect(recall.requestsTo("POST", "/api/v1/bot/")).toHaveLength(creates);
     const bots = await db().bot.findMany({ where: { meetingId: meeting.id } });
     expect(bots.map((bot) => bot.status)).toEqual(["failed"]);
+  });
+});
+
+describe("API key expiry", () => {
+  async function createKey(caller: AuthenticatedCaller, expiresAt: Date) {
+    return request(server)
+      .post("/api/v1/api-keys")
+      .set(caller.headers)
+      .send({ name: "ci", scopes: ["meetings:read"], expiresAt: expiresAt.toISOString() });
+  }
+
+  it.each([
+    ["in the past", -DAY_MS, /in the future/],
+    ["now", 0, /in the future/],
+    [
+      `beyond ${API_KEY_MAX_LIFETIME_DAYS} days`,
+      (API_KEY_MAX_LIFETIME_DAYS + 1) * DAY_MS,
+      /at most/,
+    ],
+  ])("refuses an expiry %s (400, no key)", async (_name, offsetMs, message) => {
+    const caller = await authHeaderFor(testApp);
+    const response = await createKey(caller, new Date(Date.now() + offsetMs));
+    expect(response.status).toBe(400);
+    expect(response.body.error).toMatchObject({
+      code: "VALIDATION_ERROR",
+      details: { fields: [{ path: "expiresAt", code: "invalid_expiry" }] },
+    });
+    expect(response.body.error.message).toMatch(message);
+    expect(await db().apiKey.count({ where: { organizationId: caller.organizationId } })).toBe(0);
+  });
+
+  it("creates a key that expires in the future, within the limit", async () => {
+    const caller = await authHeaderFor(testApp);
+    const expiresAt = new Date(Date.now() + (API_KEY_MAX_LIFETIME_DAYS - 1) * DAY_MS);
+    const response = await createKey(caller, expiresAt);
+    expect(response.status).toBe(201);
+    expect(response.body.expiresAt).toBe(expiresAt.toISOString());
   });
 });
