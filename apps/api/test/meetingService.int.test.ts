@@ -34,7 +34,7 @@ function zoomUrl(): string {
 }
 
 describe("meetingService", () => {
-  it("creates a meeting with its platform and normalized link", async () => {
+  it("creates a meeting with its platform, normalized link and canonical link", async () => {
     const org = await createOrganization(db);
     const meeting = await createMeeting(deps, {
       organizationId: org.id,
@@ -45,7 +45,8 @@ describe("meetingService", () => {
     expect(meeting).toMatchObject({
       platform: "google_meet",
       normalizedMeetingUrl: "google_meet:abc-defg-hij",
-      meetingUrl: "https://MEET.google.com/abc-defg-hij?authuser=0",
+      // Stored and shown as the canonical link: what Recall is sent.
+      meetingUrl: "https://meet.google.com/abc-defg-hij",
       status: "scheduled",
     });
     const view = toMeetingResponse(meeting);

@@ -3,7 +3,7 @@ import { ConflictError, isAppError, NotFoundError } from "@zigznote/shared";
 import type { Clock } from "../lib/clock";
 import { isUuid } from "../lib/ids";
 import type { Logger } from "../lib/logger";
-import { getMeeting } from "../meetings";
+import { getMeeting, normalizeMeetingUrl } from "../meetings";
 import {
   applyBotStatus,
   isBotStatus,
@@ -148,11 +148,22 @@ export async function createBot(deps: BotServiceDeps, input: CreateBotInput): Pr
     throw await conflictFor(deps, reservation.violatedIndex, input);
   }
 
-  // 2. Call Recall, outside any transaction.
+  // 2. Call Recall, outside any transaction, with the canonical link (meetings store it so;
+  //    rows from before that are canonicalized here, and refused if no longer a meeting link).
+  let meetingUrl: string;
+  try {
+    meetingUrl = normalizeMeetingUrl(reservation.meetingUrl).url;
+  } catch (error) {
+    await releaseReservation(deps, reservation.botId, "meeting_url_not_supported");
+    throw new ConflictError("The meeting's link is not a supported meeting link; update it", {
+      code: "MEETING_URL_NOT_SUPPORTED",
+      details: { meetingId: input.meetingId, reason: (error as Error).message },
+    });
+  }
   let recallBot: RecallBot;
   try {
     recallBot = await deps.recall.createBot({
-      meetingUrl: reservation.meetingUrl,
+      meetingUrl,
       botName,
       metadata: {
         meetingId: input.meetingId,

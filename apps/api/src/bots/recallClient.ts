@@ -2,6 +2,7 @@ import { BadGatewayError, ProviderNotConfiguredError } from "@zigznote/shared";
 import { z } from "zod";
 import type { Config } from "../config";
 import type { Logger } from "../lib/logger";
+import { toStorableString, toStorableText } from "../lib/text";
 import type { ResolveMedia } from "../recordings";
 
 /**
@@ -238,11 +239,13 @@ export class RecallClient {
         continue;
       }
 
-      const text = await response.text();
+      // Recall's answers reach text columns (statuses, ids, error details in a bot's terminal
+      // reason): made storable (see lib/text.ts).
+      const text = toStorableString(await response.text());
       let body: unknown = text;
       if (text.length > 0) {
         try {
-          body = JSON.parse(text);
+          body = toStorableText(JSON.parse(text));
         } catch {
           body = text;
         }

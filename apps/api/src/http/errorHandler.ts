@@ -59,6 +59,12 @@ export function toAppError(error: unknown): AppError {
     }
     if (error.code === "P2025") return new NotFoundError();
   }
+  // Express's router could not percent-decode a path parameter (`%ED%A0%80`, `%E0%A4%A`).
+  if (error instanceof URIError) {
+    return new BadRequestError("The URL path is not valid percent-encoded UTF-8", {
+      code: "INVALID_URL_ENCODING",
+    });
+  }
   const httpError = error as HttpLikeError | undefined;
   if (httpError && typeof httpError === "object") {
     // body-parser / raw-body errors

@@ -13,6 +13,7 @@ import { DEV_TOKEN_COMMAND } from "../lib/devSessionKey";
 import type { IdentityDeps } from "./deps";
 import type { ApiKeyCache } from "./apiKeyCache";
 import type { AuthContext } from "../http/auth";
+import { toStorableText } from "../lib/text";
 import { scopesForRole } from "../http/scopes";
 import { API_KEY_FAMILY } from "./apiKeyService";
 import { mapClerkRole, upsertMembership, upsertOrganization, upsertUser } from "./identityService";
@@ -207,7 +208,8 @@ function createSessionAuthenticator(
       logRejection(requestId, rejectionReason(error, token));
       throw tokenError(error);
     }
-    const claims = readSessionClaims(payload);
+    // Signed by Clerk: made storable rather than refused (see lib/text.ts).
+    const claims = readSessionClaims(toStorableText(payload));
     if (!claims.organizationId) {
       logRejection(requestId, {
         reason: "missing-claim",

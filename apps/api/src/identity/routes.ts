@@ -8,6 +8,7 @@ import {
   ApiKeyIdParams,
   ApiKeyListSchema,
   ApiKeySchema,
+  checkApiKeyExpiry,
   CreateApiKeyBody,
   CreatedApiKeySchema,
   ScopeSchema,
@@ -67,12 +68,14 @@ export function identityRoutes(
       body: CreateApiKeyBody,
       responses: { 201: { description: "Created", schema: CreatedApiKeySchema } },
       async handler({ body, auth }, res) {
+        const expiresAt = body.expiresAt ? new Date(body.expiresAt) : null;
+        if (expiresAt) checkApiKeyExpiry(expiresAt, deps.clock.now());
         const { apiKey, plainKey } = await createApiKey(deps, {
           organizationId: auth.organizationId,
           createdById: auth.userId,
           name: body.name,
           scopes: body.scopes,
-          expiresAt: body.expiresAt ? new Date(body.expiresAt) : null,
+          expiresAt,
         });
         res.status(201).json({ ...apiKey, key: plainKey });
       },

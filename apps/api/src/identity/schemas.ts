@@ -1,5 +1,29 @@
+import { ValidationError } from "@zigznote/shared";
 import { z } from "../http/openapi";
 import { SCOPES } from "../http/scopes";
+import { DAY_MS } from "../lib/time";
+
+/** The longest an API key may be made to live: two years. Keys without an expiry never expire. */
+export const API_KEY_MAX_LIFETIME_DAYS = 730;
+
+/**
+ * A key's expiry must be after `now` (a key created expired is a mistake, not a key) and at most
+ * API_KEY_MAX_LIFETIME_DAYS later. `now` is the app's clock, the one authentication compares to.
+ */
+export function checkApiKeyExpiry(expiresAt: Date, now: Date): void {
+  const latest = now.getTime() + API_KEY_MAX_LIFETIME_DAYS * DAY_MS;
+  const message =
+    expiresAt.getTime() <= now.getTime()
+      ? "expiresAt must be in the future"
+      : expiresAt.getTime() > latest
+        ? `expiresAt must be at most ${API_KEY_MAX_LIFETIME_DAYS} days from now`
+        : undefined;
+  if (message) {
+    throw new ValidationError(message, {
+      fields: [{ path: "expiresAt", message, code: "invalid_expiry" }],
+    });
+  }
+}
 
 export const ScopeSchema = z.enum(SCOPES).openapi("Scope");
 
@@ -10,7 +34,9 @@ export const CreateApiKeyBody = z
     expiresAt: z.iso
       .datetime({ offset: true })
       .optional()
-      .openapi({ description: "When the key stops working; never when omitted" }),
+      .openapi({
+        description: `When the key stops working: in the future, at most ${API_KEY_MAX_LIFETIME_DAYS} days from now; never when omitted`,
+      }),
   })
   .openapi("CreateApiKeyRequest");
 

@@ -74,18 +74,18 @@ function checkTimes(startTime: Date | null | undefined, endTime: Date | null | u
   }
 }
 
-/** Creates a meeting after validating and normalizing its link. */
+/** Creates a meeting after validating its link; the link is stored in its canonical form. */
 export async function createMeeting(
   deps: MeetingDeps,
   input: CreateMeetingInput,
 ): Promise<Meeting> {
-  const { platform, normalized } = normalizeMeetingUrl(input.meetingUrl);
+  const { platform, normalized, url } = normalizeMeetingUrl(input.meetingUrl);
   checkTimes(input.startTime, input.endTime);
   return store.insertMeeting(deps.db, {
     organizationId: input.organizationId,
     createdById: input.createdById ?? null,
     title: input.title,
-    meetingUrl: input.meetingUrl.trim(),
+    meetingUrl: url,
     normalizedMeetingUrl: normalized,
     platform,
     startTime: input.startTime ?? null,
@@ -107,22 +107,34 @@ export function encodeMeetingCursor(meeting: Pick<Meeting, "createdAt" | "id">):
   );
 }
 
-function decodeMeetingCursor(cursor: string): store.MeetingCursor {
-  try {
-    const value: unknown = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8"));
-    if (Array.isArray(value) && value.length === 2) {
-      const [createdAt, id] = value as unknown[];
-      const date = typeof createdAt === "string" ? new Date(createdAt) : undefined;
-      if (date && !Number.isNaN(date.getTime()) && typeof id === "string" && isUuid(id)) {
-        return { createdAt: date, id };
-      }
-    }
-  } catch {
-    // fall through to the validation error
-  }
-  throw new ValidationError("Invalid cursor: pass back a nextCursor exactly as received", {
+// What `encodeMeetingCursor` writes: `Date#toISOString` of a four-digit year. Anything else,
+// the extended years JavaScript dates reach (-271821, +275760) included, is outside what
+// PostgreSQL's timestamps hold and is no cursor of ours.
+const CURSOR_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+
+function invalidCursor(): ValidationError {
+  return new ValidationError("Invalid cursor: pass back a nextCursor exactly as received", {
+    code: "INVALID_CURSOR",
     fields: [{ path: "cursor", message: "Invalid cursor", code: "invalid_cursor" }],
   });
+}
+
+/** The position a cursor names; ValidationError INVALID_CURSOR for anything we did not issue. */
+function decodeMeetingCursor(cursor: string): store.MeetingCursor {
+  let value: unknown;
+  try {
+    value = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8"));
+  } catch {
+    throw invalidCursor();
+  }
+  if (!Array.isArray(value) || value.length !== 2) throw invalidCursor();
+  const [createdAt, id] = value as unknown[];
+  if (typeof createdAt !== "string" || !CURSOR_TIME.test(createdAt)) throw invalidCursor();
+  const date = new Date(createdAt);
+  // Round trip: rejects impossible dates that parse anyway (2026-02-30 is March 2nd).
+  if (Number.isNaN(date.getTime()) || date.toISOString() !== createdAt) throw invalidCursor();
+  if (typeof id !== "string" || !isUuid(id)) throw invalidCursor();
+  return { createdAt: date, id };
 }
 
 /**
@@ -167,9 +179,9 @@ export async function updateMeeting(
     ...(patch.title !== undefined ? { title: patch.title } : {}),
     ...(patch.startTime !== undefined ? { startTime: patch.startTime } : {}),
     ...(patch.endTime !== undefined ? { endTime: patch.endTime } : {}),
-    ...(normalizedUrl && patch.meetingUrl !== undefined
+    ...(normalizedUrl
       ? {
-          meetingUrl: patch.meetingUrl.trim(),
+          meetingUrl: normalizedUrl.url,
           normalizedMeetingUrl: normalizedUrl.normalized,
           platform: normalizedUrl.platform,
         }

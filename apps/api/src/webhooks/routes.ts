@@ -3,6 +3,7 @@ import { AppError, BadRequestError } from "@zigznote/shared";
 import express, { type RequestHandler } from "express";
 import { defineRoute, type RouteDefinition } from "../http/route";
 import type { Clock } from "../lib/clock";
+import { toStorableString, toStorableText } from "../lib/text";
 import { WebhookInProgressError } from "./idempotency";
 import type { WebhookProcessor } from "./processor";
 import { WEBHOOK_PROVIDERS, type WebhookProvider } from "./registry";
@@ -94,7 +95,10 @@ export function webhookRoutes(deps: WebhookRouteDeps): RouteDefinition[] {
       async handler(_input, res, req) {
         const body: Buffer = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
         // Nothing is read from the body, and nothing stored, before its signature is checked.
-        const { id, payload } = verify!(body, req.headers);
+        const verified = verify!(body, req.headers);
+        // Signed by the provider: made storable rather than refused (see lib/text.ts).
+        const id = toStorableString(verified.id);
+        const payload = toStorableText(verified.payload);
         const event = {
           provider,
           id,
