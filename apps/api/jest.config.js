@@ -5,6 +5,12 @@ module.exports = {
   testMatch: ["**/*.test.ts"],
   transform: { "^.+\\.ts$": ["ts-jest", { tsconfig: "tsconfig.json" }] },
   globalSetup: "<rootDir>/test/globalSetup.ts",
+  // Every response a test receives is checked against the app's OpenAPI document.
+  setupFilesAfterEnv: ["<rootDir>/test/setupOpenApi.ts"],
+  // An ES module that openapi-backend requires and Jest cannot: see the stand-in's comment.
+  moduleNameMapper: {
+    "^@apidevtools/json-schema-ref-parser$": "<rootDir>/test/jsonSchemaRefParser.ts",
+  },
   maxWorkers: 2,
   testTimeout: 30000,
 };

@@ -5,7 +5,7 @@ import { botRoutes } from "./bots";
 import type { AppContext } from "./context";
 import { errorHandler, notFoundHandler } from "./http/errorHandler";
 import { httpMetrics } from "./http/httpMetrics";
-import { buildOpenApiDocument } from "./http/openapi";
+import { buildOpenApiDocument, type OpenApiDocument } from "./http/openapi";
 import { requestId } from "./http/requestId";
 import { requestLog } from "./http/requestLog";
 import { mountRoutes, type RouteDefinition } from "./http/route";
@@ -59,6 +59,11 @@ export function appRoutes(ctx: AppContext): {
   };
 }
 
+/** The OpenAPI document of `routes` (from `appRoutes`): what `/openapi.json` serves. */
+export function appOpenApiDocument(routes: ReturnType<typeof appRoutes>): OpenApiDocument {
+  return buildOpenApiDocument([...routes.health, ...routes.webhooks, ...routes.api], API_VERSION);
+}
+
 /** Builds the Express app from its context. Does not listen: `server.ts` and tests do. */
 export function createApp(ctx: AppContext, options: AppOptions = {}): Express {
   const app = express();
@@ -81,7 +86,7 @@ export function createApp(ctx: AppContext, options: AppOptions = {}): Express {
 
   // Helmet's default CSP allows the docs page: its scripts and styles are served from here.
   app.use(helmet());
-  app.use(createDocsRouter(() => buildOpenApiDocument(documented, API_VERSION)));
+  app.use(createDocsRouter(() => appOpenApiDocument(routes)));
 
   // The root says where things are: a browser goes to the docs, a client reads the links.
   app.get("/", (req, res) => {

@@ -5,7 +5,7 @@ import { createPrismaClient, type PrismaClient } from "@zigznote/database";
 import { uniqueSuffix } from "@zigznote/database/testing";
 import type { Express } from "express";
 import { Redis } from "ioredis";
-import { createApp, type AppOptions } from "../src/app";
+import { appOpenApiDocument, appRoutes, createApp, type AppOptions } from "../src/app";
 import { loadConfig } from "../src/config";
 import { buildContext, type AppContext, type ContextParts } from "../src/context";
 import { ManualClock, type Clock } from "../src/lib/clock";
@@ -13,6 +13,7 @@ import type { Logger } from "../src/lib/logger";
 import { LocalDiskStorage } from "../src/recordings/storage";
 import { clerkTestEnv } from "./auth";
 import { testDatabaseUrl, testRedisUrl } from "./env";
+import { checkResponsesAgainst } from "./openApiConformance";
 
 export interface TestContextOptions {
   /** Environment variables on top of the test defaults (as the server would read them). */
@@ -31,6 +32,7 @@ export interface TestContextOptions {
 
 export interface TestApp {
   ctx: AppContext;
+  /** The app; each of its responses is checked against its OpenAPI document (setupOpenApi.ts). */
   app: Express;
   close(): Promise<void>;
 }
@@ -70,7 +72,7 @@ export function createTestApp(options: TestContextOptions = {}): TestApp {
   });
   return {
     ctx,
-    app: createApp(ctx, options.app),
+    app: checkResponsesAgainst(createApp(ctx, options.app), appOpenApiDocument(appRoutes(ctx))),
     async close() {
       if (ownsDb) await db.$disconnect();
       if (redis) await redis.quit();

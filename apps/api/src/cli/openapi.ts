@@ -4,11 +4,9 @@
  */
 import { writeFileSync } from "node:fs";
 import { createPrismaClient } from "@zigznote/database";
-import { appRoutes } from "../app";
+import { appOpenApiDocument, appRoutes } from "../app";
 import { loadConfig } from "../config";
 import { buildContext } from "../context";
-import { buildOpenApiDocument } from "../http/openapi";
-import { API_VERSION } from "../version";
 
 async function main(): Promise<void> {
   // Routes are declared from a context; nothing here connects (Prisma connects on first query).
@@ -20,10 +18,7 @@ async function main(): Promise<void> {
   });
   const db = createPrismaClient(config.DATABASE_URL!, { maxConnections: 1 });
   const routes = appRoutes(buildContext({ config, db }));
-  const document = buildOpenApiDocument(
-    [...routes.health, ...routes.webhooks, ...routes.api],
-    API_VERSION,
-  );
+  const document = appOpenApiDocument(routes);
   const text = `${JSON.stringify(document, null, 2)}\n`;
   const file = process.argv[2];
   if (file) writeFileSync(file, text);

@@ -76,7 +76,8 @@ export interface RouteSpec<
   responses: Record<number, RouteResponse>;
   /**
    * Error statuses besides those the declaration implies (400 with a schema, 401/429 when
-   * authenticated, 403 with a scope, role or write guard, 402 with a write guard, 413 with a body).
+   * authenticated, 403 with a scope, role or write guard, 402 with a write guard, 413 with a body,
+   * 500 always).
    */
   errors?: number[];
   /** Runs before validation (raw body parsers, say). */
@@ -105,7 +106,8 @@ function toOpenApiPath(path: string): string {
 }
 
 function impliedErrors(spec: RouteSpec<Schema, Schema, Schema, RouteAuth>): number[] {
-  const statuses = new Set(spec.errors ?? []);
+  // 500: what the error handler answers for anything unforeseen, on every route.
+  const statuses = new Set([...(spec.errors ?? []), 500]);
   const isAuthenticated = (spec.auth ?? "session") === "session";
   if (spec.params || spec.query || spec.body) statuses.add(400);
   if (spec.body) {
