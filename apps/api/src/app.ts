@@ -8,7 +8,7 @@ import { httpMetrics } from "./http/httpMetrics";
 import { buildOpenApiDocument, type OpenApiDocument } from "./http/openapi";
 import { requestId } from "./http/requestId";
 import { requestLog } from "./http/requestLog";
-import { mountRoutes, type RouteDefinition } from "./http/route";
+import { mountRoutes, type RouteDefinition, type RouteMounting } from "./http/route";
 import { createRouteResolver } from "./http/routeTemplate";
 import { identityRoutes } from "./identity";
 import { meetingRoutes } from "./meetings";
@@ -72,9 +72,10 @@ export function createApp(ctx: AppContext, options: AppOptions = {}): Express {
   app.set("trust proxy", ctx.config.TRUST_PROXY);
 
   const routes = appRoutes(ctx);
-  const guards = {
+  const mounting: RouteMounting = {
     ...ctx.routeGuards,
     ...(options.authenticate ? { authenticate: options.authenticate } : {}),
+    parseJsonBody: express.json({ limit: ctx.config.JSON_BODY_LIMIT }),
   };
   const documented = [...routes.health, ...routes.webhooks, ...routes.api];
   // Metrics and logs name a request by its route template, never its raw path.
@@ -107,17 +108,17 @@ export function createApp(ctx: AppContext, options: AppOptions = {}): Express {
     res.send(await ctx.metrics.registry.metrics());
   });
   const system = express.Router();
-  mountRoutes(system, routes.health, guards);
+  mountRoutes(system, routes.health, mounting);
   app.use(system);
 
-  // Webhook routes (raw bodies, signature checks) are mounted before the JSON parser.
+  // Webhook routes read their raw bodies (signature checks); a JSON body is parsed only by the
+  // routes that declare one (`parseJsonBody`).
   const webhooks = express.Router();
-  mountRoutes(webhooks, routes.webhooks, guards);
+  mountRoutes(webhooks, routes.webhooks, mounting);
   app.use(webhooks);
 
   const api = express.Router();
-  mountRoutes(api, routes.api, guards);
-  app.use("/api/v1", express.json({ limit: ctx.config.JSON_BODY_LIMIT }));
+  mountRoutes(api, routes.api, mounting);
   app.use(api);
 
   app.use(notFoundHandler);

@@ -63,6 +63,7 @@ function driftingApp(): { app: Express; document: OpenApiDocument } {
   mountRoutes(router, routes, {
     authenticate: (_req, _res, next) => next(),
     assertCanWrite: async () => {},
+    parseJsonBody: express.json(),
   });
   app.use(router);
   app.use(notFoundHandler);

@@ -90,14 +90,23 @@ export interface RouteDefinition {
   method: HttpMethod;
   path: string;
   operation: RouteConfig;
-  /** Builds the Express handlers given the app's authentication and write guard. */
-  handlers(guards: RouteGuards): RequestHandler[];
+  /** Builds the Express handlers given the app's authentication, write guard and body parser. */
+  handlers(mounting: RouteMounting): RequestHandler[];
 }
 
 export interface RouteGuards {
   authenticate: RequestHandler;
   /** Billing's check of a write: throws 402/403 when the organization may not do `action`. */
   assertCanWrite(organizationId: string, action: WriteAction): Promise<void>;
+}
+
+/** What `mountRoutes` needs besides the guards. */
+export interface RouteMounting extends RouteGuards {
+  /**
+   * Reads a JSON body (within the app's size limit). Only routes that declare a `body` read one:
+   * the others ignore what a client sends, so they never answer 400 or 413 about it.
+   */
+  parseJsonBody: RequestHandler;
 }
 
 /** `/a/:id/b` -> `/a/{id}/b`. */
@@ -176,15 +185,16 @@ export function defineRoute<
     method: spec.method,
     path: spec.path,
     operation: describe(loose),
-    handlers(guards) {
+    handlers(mounting) {
       const chain: RequestHandler[] = [];
-      if (isAuthenticated) chain.push(guards.authenticate);
+      if (spec.body) chain.push(mounting.parseJsonBody);
+      if (isAuthenticated) chain.push(mounting.authenticate);
       if (spec.role) chain.push(requireRole(spec.role));
       if (spec.scope) chain.push(requireScope(spec.scope));
       const action = spec.write;
       if (action) {
         chain.push(async (req, _res, next) => {
-          await guards.assertCanWrite(req.auth.organizationId, action);
+          await mounting.assertCanWrite(req.auth.organizationId, action);
           next();
         });
       }
@@ -227,17 +237,17 @@ const requireJsonBody: RequestHandler = (req, _res, next) => {
 };
 
 /**
- * Mounts each route on `router` with the app's guards; a known path called with another method
- * answers 405 with `Allow`.
+ * Mounts each route on `router` with the app's guards and body parser; a known path called with
+ * another method answers 405 with `Allow`.
  */
 export function mountRoutes(
   router: Router,
   routes: readonly RouteDefinition[],
-  guards: RouteGuards,
+  mounting: RouteMounting,
 ): void {
   const methodsByPath = new Map<string, HttpMethod[]>();
   for (const route of routes) {
-    router[route.method](route.path, ...route.handlers(guards));
+    router[route.method](route.path, ...route.handlers(mounting));
     methodsByPath.set(route.path, [...(methodsByPath.get(route.path) ?? []), route.method]);
   }
   for (const [path, methods] of methodsByPath) {
