@@ -92,7 +92,7 @@ describe("OpenAPI conformance of responses (test/openApiConformance.ts)", () => 
     expect(violations).toHaveLength(1);
     expect(violations[0]).toContain(`GET /widgets/${widgetId} -> 418`);
     expect(violations[0]).toContain("[GET /widgets/{id}]");
-    expect(violations[0]).toContain("status 418 is not listed (listed: 200, 400, 500)");
+    expect(violations[0]).toContain("status 418 is not listed (listed: 200, 400, 500, 503)");
   });
 
   it("reports a body that does not match the status's schema, with the schema error", async () => {

@@ -76,8 +76,8 @@ export interface RouteSpec<
   responses: Record<number, RouteResponse>;
   /**
    * Error statuses besides those the declaration implies (400 with a schema, 401/429 when
-   * authenticated, 403 with a scope, role or write guard, 402 with a write guard, 413 with a body,
-   * 500 always).
+   * authenticated, 403 with a scope, role or write guard, 402 with a write guard, 413 and 415 with
+   * a body, 500 and 503 always). A status declared in `responses` keeps its own description and schema.
    */
   errors?: number[];
   /** Runs before validation (raw body parsers, say). */
@@ -115,8 +115,9 @@ function toOpenApiPath(path: string): string {
 }
 
 function impliedErrors(spec: RouteSpec<Schema, Schema, Schema, RouteAuth>): number[] {
-  // 500: what the error handler answers for anything unforeseen, on every route.
-  const statuses = new Set([...(spec.errors ?? []), 500]);
+  // What the error handler may answer on any route: 500 for anything unforeseen, 503 when the
+  // database does not answer (DATABASE_UNAVAILABLE).
+  const statuses = new Set([...(spec.errors ?? []), 500, 503]);
   const isAuthenticated = (spec.auth ?? "session") === "session";
   if (spec.params || spec.query || spec.body) statuses.add(400);
   if (spec.body) {
@@ -144,7 +145,8 @@ function describe(spec: RouteSpec<Schema, Schema, Schema, RouteAuth>): RouteConf
       ...(response.headers ? { headers: response.headers } : {}),
     };
   }
-  Object.assign(responses, errorResponses(...impliedErrors(spec)));
+  const errors = impliedErrors(spec).filter((status) => !(status in spec.responses));
+  Object.assign(responses, errorResponses(...errors));
 
   const request: NonNullable<RouteConfig["request"]> = {};
   if (spec.params) request.params = spec.params as NonNullable<typeof request.params>;
