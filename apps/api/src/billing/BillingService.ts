@@ -139,10 +139,7 @@ export async function subscribe(
   deps: BillingDeps,
   input: PlanChangeInput,
 ): Promise<BillingChangeResult> {
-  const { organizationId } = input;
-  const stripe = requireStripe(deps);
-  const plan = await findPurchasablePlan(deps, input.planSlug);
-  return withLease(deps, organizationId, async (leaseId) => {
+  return withPlanLease(deps, input, async ({ stripe, organizationId, plan, leaseId }) => {
     const live = await store.findLiveSubscription(deps.db, { organizationId });
     if (live) return changeLocked(deps, { stripe, organizationId, live, plan, leaseId });
 
@@ -173,13 +170,32 @@ export async function changePlan(
   deps: BillingDeps,
   input: PlanChangeInput,
 ): Promise<BillingChangeResult> {
-  const { organizationId } = input;
-  const stripe = requireStripe(deps);
-  const plan = await findPurchasablePlan(deps, input.planSlug);
-  return withLease(deps, organizationId, async (leaseId) => {
+  return withPlanLease(deps, input, async ({ stripe, organizationId, plan, leaseId }) => {
     const live = await requireLiveSubscription(deps, organizationId, "change");
     return changeLocked(deps, { stripe, organizationId, live, plan, leaseId });
   });
+}
+
+/**
+ * What subscribing and changing plan both start with: Stripe must be configured and the plan
+ * purchasable (checked before anything is locked), then the organization's billing lease.
+ */
+async function withPlanLease(
+  deps: BillingDeps,
+  input: PlanChangeInput,
+  work: (locked: {
+    stripe: StripeClient;
+    organizationId: string;
+    plan: Plan;
+    leaseId: string;
+  }) => Promise<BillingChangeResult>,
+): Promise<BillingChangeResult> {
+  const { organizationId } = input;
+  const stripe = requireStripe(deps);
+  const plan = await findPurchasablePlan(deps, input.planSlug);
+  return withLease(deps, organizationId, (leaseId) =>
+    work({ stripe, organizationId, plan, leaseId }),
+  );
 }
 
 /** Cancels the live subscription, at the end of the period or now (back to free at once). */
