@@ -46,6 +46,8 @@ interface PhaseResult {
   sent: Event[];
   latencies: number[];
   failures: number;
+  /** Non-200 answers by status and error code. */
+  failureAnswers: Map<string, number>;
   elapsedSeconds: number;
 }
 
@@ -109,9 +111,15 @@ async function runRound(phase: PhaseResult, url: string, ms: number): Promise<vo
         },
         body: event.body,
       });
-      await response.arrayBuffer();
+      const answer = await response.text();
       phase.latencies.push(performance.now() - t0);
-      if (response.status !== 200) phase.failures += 1;
+      if (response.status !== 200) {
+        phase.failures += 1;
+        // What a provider would be told (it retries any non-2xx), to tell load from faults.
+        const code = /"code":"([A-Z_]+)"/.exec(answer)?.[1] ?? "";
+        const key = `${response.status} ${code}`.trim();
+        phase.failureAnswers.set(key, (phase.failureAnswers.get(key) ?? 0) + 1);
+      }
     }
   };
   await Promise.all(Array.from({ length: concurrency }, () => worker()));
@@ -125,6 +133,7 @@ function newPhase(name: string): PhaseResult {
     sent: [],
     latencies: [],
     failures: 0,
+    failureAnswers: new Map(),
     elapsedSeconds: 0,
   };
 }
@@ -242,6 +251,13 @@ async function main(): Promise<void> {
       `baseline: ${baseRecords.rows[0]!.count} records for ${baselineResult.sent.length} distinct events, ` +
         `${baselineResult.failures} failed deliveries`,
     );
+    for (const result of [realResult, baselineResult]) {
+      if (result.failureAnswers.size > 0) {
+        console.log(
+          `${result.name}: non-200 answers ${JSON.stringify([...result.failureAnswers])}`,
+        );
+      }
+    }
     const ratio = realSummary.eventsPerSecond / baseSummary.eventsPerSecond;
     console.log(
       `throughput ratio (webhooks / baseline): ${(ratio * 100).toFixed(1)}% (target >= 50%) -> ` +
