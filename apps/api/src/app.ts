@@ -9,7 +9,7 @@ import { buildOpenApiDocument, type OpenApiDocument } from "./http/openapi";
 import { requestId } from "./http/requestId";
 import { requestLog } from "./http/requestLog";
 import { mountRoutes, type RouteDefinition, type RouteMounting } from "./http/route";
-import { createRouteResolver } from "./http/routeTemplate";
+import { routeOf } from "./http/routeTemplate";
 import { identityRoutes } from "./identity";
 import { meetingRoutes } from "./meetings";
 import { recordingRoutes } from "./recordings";
@@ -77,10 +77,7 @@ export function createApp(ctx: AppContext, options: AppOptions = {}): Express {
     ...(options.authenticate ? { authenticate: options.authenticate } : {}),
     parseJsonBody: express.json({ limit: ctx.config.JSON_BODY_LIMIT }),
   };
-  const documented = [...routes.health, ...routes.webhooks, ...routes.api];
   // Metrics and logs name a request by its route template, never its raw path.
-  const routeOf = createRouteResolver(documented);
-
   app.use(requestId);
   app.use(requestLog(ctx.logger, routeOf));
   app.use(httpMetrics(ctx.metrics, routeOf));

@@ -1,8 +1,4 @@
-import type { Express } from "express";
-import { createApp } from "../src/app";
-import { buildContext, type AppContext } from "../src/context";
 import { createLogger, type Logger } from "../src/lib/logger";
-import type { TestApp } from "./helpers";
 
 /** One parsed log line. */
 export type LogEntry = Record<string, unknown> & { level: number; msg?: string };
@@ -27,24 +23,6 @@ export function captureLogs(level = "debug"): CapturedLogs {
     lines,
     entries: () => lines.map((line) => JSON.parse(line) as LogEntry),
   };
-}
-
-/**
- * `testApp`'s configuration, database and storage in a second context whose every service logs
- * into `logs`, and its app.
- */
-export function appLoggingTo(
-  testApp: TestApp,
-  logs: CapturedLogs,
-): { ctx: AppContext; app: Express } {
-  const ctx = buildContext({
-    config: testApp.ctx.config,
-    db: testApp.ctx.db,
-    storage: testApp.ctx.storage,
-    clock: testApp.ctx.clock,
-    logger: logs.logger,
-  });
-  return { ctx, app: createApp(ctx) };
 }
 
 /** pino's numeric levels. */

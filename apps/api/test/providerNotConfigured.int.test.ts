@@ -4,18 +4,18 @@ import request from "supertest";
 import { createStripeClient, subscribe, type BillingDeps } from "../src/billing";
 import { authHeaderFor } from "./auth";
 import { createTestApp, type TestApp } from "./helpers";
-import { appLoggingTo, captureLogs, LEVEL, type CapturedLogs } from "./logCapture";
+import { captureLogs, LEVEL, type CapturedLogs } from "./logCapture";
 
 // The test apps configure neither Stripe (STRIPE_SECRET_KEY) nor Recall (RECALL_API_KEY) nor
 // any webhook secret.
 let testApp: TestApp;
 let logs: CapturedLogs;
-let app: ReturnType<typeof appLoggingTo>["app"];
+let app: TestApp["app"];
 
 beforeAll(() => {
-  testApp = createTestApp();
   logs = captureLogs("debug");
-  ({ app } = appLoggingTo(testApp, logs));
+  testApp = createTestApp({ logger: logs.logger });
+  ({ app } = testApp);
 });
 afterAll(() => testApp.close());
 

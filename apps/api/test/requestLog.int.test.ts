@@ -2,16 +2,16 @@ import { randomUUID } from "node:crypto";
 import request from "supertest";
 import { apiKeyHeaderFor, authHeaderFor } from "./auth";
 import { createTestApp, type TestApp } from "./helpers";
-import { appLoggingTo, captureLogs, LEVEL, type CapturedLogs, type LogEntry } from "./logCapture";
+import { captureLogs, LEVEL, type CapturedLogs, type LogEntry } from "./logCapture";
 
 let testApp: TestApp;
 let logs: CapturedLogs;
-let app: ReturnType<typeof appLoggingTo>["app"];
+let app: TestApp["app"];
 
 beforeAll(() => {
-  testApp = createTestApp();
   logs = captureLogs("debug");
-  ({ app } = appLoggingTo(testApp, logs));
+  testApp = createTestApp({ logger: logs.logger });
+  ({ app } = testApp);
 });
 afterAll(() => testApp.close());
 
