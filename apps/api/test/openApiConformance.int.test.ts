@@ -1,3 +1,4 @@
+import { ConflictError, NotFoundError } from "@zigznote/shared";
 import express, { type Express } from "express";
 import OpenAPISchemaValidator from "openapi-schema-validator";
 import request from "supertest";
@@ -23,6 +24,7 @@ function driftingApp(): { app: Express; document: OpenApiDocument } {
     defineRoute({
       method: "get",
       path: "/widgets/:id",
+      operationId: "getWidget",
       tag: "Widgets",
       summary: "A widget",
       auth: "none",
@@ -34,6 +36,7 @@ function driftingApp(): { app: Express; document: OpenApiDocument } {
           schema: z.object({ id: z.uuid(), sizeBytes: z.number().int() }),
         },
       },
+      errors: ["NOT_FOUND"],
       handler({ params, query }, res) {
         switch (query.answer) {
           case "teapot":
@@ -45,6 +48,14 @@ function driftingApp(): { app: Express; document: OpenApiDocument } {
           case "text":
             res.type("text/plain").send("12 bytes");
             return;
+          case "undeclared-code":
+            throw new ConflictError("A widget code the route does not declare", {
+              code: "BOT_ALREADY_ACTIVE",
+            });
+          case "undeclared-404-code":
+            throw new NotFoundError("No bot", { code: "BOT_NOT_FOUND" });
+          case "declared-code":
+            throw new NotFoundError("No such widget");
           case "no-content":
             res.status(204).end();
             return;
@@ -92,7 +103,7 @@ describe("OpenAPI conformance of responses (test/openApiConformance.ts)", () => 
     expect(violations).toHaveLength(1);
     expect(violations[0]).toContain(`GET /widgets/${widgetId} -> 418`);
     expect(violations[0]).toContain("[GET /widgets/{id}]");
-    expect(violations[0]).toContain("status 418 is not listed (listed: 200, 400, 500, 503)");
+    expect(violations[0]).toContain("status 418 is not listed (listed: 200, 400, 404, 500, 503)");
   });
 
   it("reports a body that does not match the status's schema, with the schema error", async () => {
@@ -101,6 +112,20 @@ describe("OpenAPI conformance of responses (test/openApiConformance.ts)", () => 
     expect(violations).toHaveLength(1);
     expect(violations[0]).toContain("the body does not match the schema");
     expect(violations[0]).toContain("/sizeBytes must be integer");
+  });
+
+  it("reports an error code the route does not declare, and passes one it does", async () => {
+    await request(checked).get(`/widgets/${widgetId}?answer=declared-code`).expect(404);
+    expect(takeOpenApiViolations()).toEqual([]);
+    // 409 is not listed at all; a listed status with another code is refused by its enum.
+    await request(checked).get(`/widgets/${widgetId}?answer=undeclared-code`).expect(409);
+    expect(takeOpenApiViolations()).toEqual([expect.stringContaining("status 409 is not listed")]);
+    await request(checked).get(`/widgets/${widgetId}?answer=undeclared-404-code`).expect(404);
+    expect(takeOpenApiViolations()).toEqual([
+      expect.stringMatching(
+        /\/error\/code must be equal to one of the allowed values[\s\S]*BOT_NOT_FOUND/,
+      ),
+    ]);
   });
 
   it("reports a content type the status does not list", async () => {

@@ -40,6 +40,7 @@ export function billingRoutes(deps: BillingRouteDeps): RouteDefinition[] {
     defineRoute({
       method: "get",
       path: "/api/v1/billing/plans",
+      operationId: "listPlans",
       tag,
       summary: "List the plans and their limits, cheapest first (scope billing:read)",
       scope: "billing:read",
@@ -53,6 +54,7 @@ export function billingRoutes(deps: BillingRouteDeps): RouteDefinition[] {
     defineRoute({
       method: "get",
       path: "/api/v1/billing/subscription",
+      operationId: "getSubscription",
       tag,
       summary: "The organization's current subscription, or null on free (scope billing:read)",
       scope: "billing:read",
@@ -70,6 +72,7 @@ export function billingRoutes(deps: BillingRouteDeps): RouteDefinition[] {
     defineRoute({
       method: "post",
       path: "/api/v1/billing/subscription",
+      operationId: "changePlan",
       tag,
       summary: "Subscribe to a paid plan, or change the plan (admins' sessions only)",
       description:
@@ -83,7 +86,15 @@ export function billingRoutes(deps: BillingRouteDeps): RouteDefinition[] {
           schema: BillingChangeResultSchema,
         },
       },
-      errors: [404, 409, 502, 503],
+      errors: [
+        "NOT_FOUND",
+        "PLAN_NOT_FOUND",
+        "PLAN_NOT_PURCHASABLE",
+        "CONFLICT",
+        "BILLING_CHANGE_IN_PROGRESS",
+        "STRIPE_ERROR",
+        "PROVIDER_NOT_CONFIGURED",
+      ],
       async handler({ body, auth }, res) {
         // Notices a downgrade queues are delivered by the outbox after the change commits.
         const result = await subscribe(deps, {
@@ -97,6 +108,7 @@ export function billingRoutes(deps: BillingRouteDeps): RouteDefinition[] {
     defineRoute({
       method: "post",
       path: "/api/v1/billing/subscription/cancel",
+      operationId: "cancelSubscription",
       tag,
       summary: "Cancel the subscription at period end (default) or now (admins' sessions only)",
       role: "admin",
@@ -107,7 +119,14 @@ export function billingRoutes(deps: BillingRouteDeps): RouteDefinition[] {
           schema: BillingChangeResultSchema,
         },
       },
-      errors: [404, 409, 502, 503],
+      errors: [
+        "NOT_FOUND",
+        "NO_ACTIVE_SUBSCRIPTION",
+        "CONFLICT",
+        "BILLING_CHANGE_IN_PROGRESS",
+        "STRIPE_ERROR",
+        "PROVIDER_NOT_CONFIGURED",
+      ],
       async handler({ body, auth }, res) {
         const result = await cancel(deps, {
           organizationId: auth.organizationId,
@@ -120,6 +139,7 @@ export function billingRoutes(deps: BillingRouteDeps): RouteDefinition[] {
     defineRoute({
       method: "get",
       path: "/api/v1/organization",
+      operationId: "getOrganization",
       tag: "Organization",
       summary: "The organization: plan, subscription status, usage against limits, violations",
       description: "Needs billing:read. Works while the subscription is suspended.",
@@ -127,7 +147,7 @@ export function billingRoutes(deps: BillingRouteDeps): RouteDefinition[] {
       responses: {
         200: { description: "The caller's organization", schema: OrganizationOverviewSchema },
       },
-      errors: [404],
+      errors: ["NOT_FOUND"],
       async handler({ auth }, res) {
         res.json(
           await getOrganizationOverview(deps, {

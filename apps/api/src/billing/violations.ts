@@ -1,5 +1,6 @@
 import { isDeepStrictEqual } from "node:util";
 import type { Db, PrismaClient } from "@zigznote/database";
+import type { ErrorCode } from "@zigznote/shared";
 import type { AdminNotice, Notices } from "../notifications";
 import { transaction } from "../lib/afterCommit";
 import { DAY_MS } from "../lib/time";
@@ -43,11 +44,11 @@ export interface ViolationCheckResult {
 }
 
 /** The error code a refused write carries for each kind of limit. */
-export const PLAN_LIMIT_CODES: Record<ViolationType, string> = {
+export const PLAN_LIMIT_CODES = {
   meetings: "PLAN_LIMIT_MEETINGS",
   team_members: "PLAN_LIMIT_TEAM_MEMBERS",
   storage: "PLAN_LIMIT_STORAGE",
-};
+} as const satisfies Record<ViolationType, ErrorCode>;
 
 /** Parses the stored JSON leniently: unknown entries are dropped, never trusted. */
 export function parseViolations(value: unknown): PlanViolation[] {

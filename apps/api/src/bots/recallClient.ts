@@ -1,4 +1,4 @@
-import { BadGatewayError, ProviderNotConfiguredError } from "@zigznote/shared";
+import { BadGatewayError, ProviderNotConfiguredError, type ErrorCode } from "@zigznote/shared";
 import { z } from "zod";
 import type { Config } from "../config";
 import type { Logger } from "../lib/logger";
@@ -66,11 +66,13 @@ export interface RecallClientOptions {
   sleep?: (ms: number) => Promise<void>;
 }
 
+export type RecallErrorCode = Extract<ErrorCode, `RECALL_${string}`>;
+
 /** A Recall error answer (after retries): carries Recall's HTTP status for callers to branch on. */
 export class RecallRequestError extends BadGatewayError {
   constructor(
     message: string,
-    code: string,
+    code: RecallErrorCode,
     readonly recallStatus: number | null,
     details?: Record<string, unknown>,
   ) {

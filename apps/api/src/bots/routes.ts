@@ -12,6 +12,7 @@ export function botRoutes(deps: BotServiceDeps): RouteDefinition[] {
     defineRoute({
       method: "post",
       path: "/api/v1/meetings/:id/bot",
+      operationId: "createBot",
       tag,
       summary: "Send a recording bot to the meeting (at most one active per meeting and per link)",
       scope: "bots:write",
@@ -20,7 +21,19 @@ export function botRoutes(deps: BotServiceDeps): RouteDefinition[] {
       body: CreateBotBody,
       isBodyOptional: true,
       responses: { 201: { description: "The bot, created at Recall", schema: BotSchema } },
-      errors: [404, 409, 502, 503],
+      errors: [
+        "NOT_FOUND",
+        "BOT_ALREADY_ACTIVE",
+        "BOT_ALREADY_ACTIVE_FOR_URL",
+        "MEETING_URL_NOT_SUPPORTED",
+        "BOT_RESERVATION_LOST",
+        "RECALL_UNAVAILABLE",
+        "RECALL_RATE_LIMITED",
+        "RECALL_REJECTED",
+        "RECALL_NOT_FOUND",
+        "RECALL_BAD_RESPONSE",
+        "PROVIDER_NOT_CONFIGURED",
+      ],
       async handler({ params, body, auth }, res) {
         const bot = await createBot(deps, {
           organizationId: auth.organizationId,
@@ -34,12 +47,13 @@ export function botRoutes(deps: BotServiceDeps): RouteDefinition[] {
     defineRoute({
       method: "get",
       path: "/api/v1/meetings/:id/bot",
+      operationId: "getBot",
       tag,
       summary: "The meeting's current bot (the active one, else the latest)",
       scope: "bots:read",
       params: MeetingIdParams,
       responses: { 200: { description: "The bot", schema: BotSchema } },
-      errors: [404],
+      errors: ["NOT_FOUND", "BOT_NOT_FOUND"],
       async handler({ params, auth }, res) {
         const bot = await getCurrentBot(deps, {
           organizationId: auth.organizationId,
@@ -52,6 +66,7 @@ export function botRoutes(deps: BotServiceDeps): RouteDefinition[] {
     defineRoute({
       method: "delete",
       path: "/api/v1/meetings/:id/bot",
+      operationId: "removeBot",
       tag,
       summary: "Ask the meeting's active bot to leave the call",
       description:
@@ -62,7 +77,17 @@ export function botRoutes(deps: BotServiceDeps): RouteDefinition[] {
         200: { description: "The bot has left", schema: BotSchema },
         202: { description: "The bot was asked to leave", schema: BotSchema },
       },
-      errors: [404, 409, 502, 503],
+      errors: [
+        "NOT_FOUND",
+        "BOT_NOT_ACTIVE",
+        "BOT_PENDING",
+        "RECALL_UNAVAILABLE",
+        "RECALL_RATE_LIMITED",
+        "RECALL_REJECTED",
+        "RECALL_NOT_FOUND",
+        "RECALL_BAD_RESPONSE",
+        "PROVIDER_NOT_CONFIGURED",
+      ],
       async handler({ params, auth }, res) {
         const bot = await removeBot(deps, {
           organizationId: auth.organizationId,

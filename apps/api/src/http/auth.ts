@@ -1,5 +1,5 @@
 import type { Role } from "@zigznote/database";
-import { ForbiddenError } from "@zigznote/shared";
+import { ForbiddenError, type ErrorCode } from "@zigznote/shared";
 import type { RequestHandler } from "express";
 import type { Scope } from "./scopes";
 
@@ -35,6 +35,41 @@ export type WriteAction =
   | "member.add"
   /** Any other write (update, delete, API key, ...): refused only while suspended. */
   | "write";
+
+/**
+ * What identity's `authenticate` can answer on any authenticated route (documented on each of
+ * them; the suite's response check fails on a code missing here).
+ */
+export const AUTHENTICATION_CODES: readonly ErrorCode[] = [
+  "MISSING_CREDENTIALS",
+  "INVALID_AUTHORIZATION_HEADER",
+  "INVALID_TOKEN",
+  "TOKEN_EXPIRED",
+  "TOKEN_NOT_YET_VALID",
+  "INVALID_AUTHORIZED_PARTY",
+  "SESSION_AUTH_NOT_CONFIGURED",
+  "INVALID_API_KEY",
+  "API_KEY_REVOKED",
+  "API_KEY_EXPIRED",
+  "USER_DELETED",
+  "ORGANIZATION_DELETED",
+  "NO_ACTIVE_ORGANIZATION",
+  "TOO_MANY_REQUESTS",
+  // Clerk's signing keys could not be loaded (CLERK_SECRET_KEY deployments).
+  "SERVICE_UNAVAILABLE",
+];
+
+/** What billing's write guard can answer for each action (`billing/access.ts`). */
+export const WRITE_GUARD_CODES: Record<WriteAction, readonly ErrorCode[]> = {
+  "meeting.create": ["SUBSCRIPTION_SUSPENDED", "PLAN_LIMIT_MEETINGS", "PLAN_LIMIT_STORAGE"],
+  "bot.create": ["SUBSCRIPTION_SUSPENDED", "PLAN_LIMIT_MEETINGS", "PLAN_LIMIT_STORAGE"],
+  "recording.create": ["SUBSCRIPTION_SUSPENDED", "PLAN_LIMIT_STORAGE"],
+  "member.add": ["SUBSCRIPTION_SUSPENDED", "PLAN_LIMIT_TEAM_MEMBERS"],
+  write: ["SUBSCRIPTION_SUSPENDED"],
+};
+
+/** The write guard's answer when the organization vanished between authentication and the check. */
+export const WRITE_GUARD_GONE: ErrorCode = "NOT_FOUND";
 
 /** 403 INSUFFICIENT_SCOPE unless the caller (key, or user by role) holds `scope`. */
 export function requireScope(scope: Scope): RequestHandler {

@@ -2,8 +2,11 @@ import {
   extendZodWithOpenApi,
   OpenAPIRegistry,
   OpenApiGeneratorV3,
+  type ResponseConfig,
   type RouteConfig,
 } from "@asteasolutions/zod-to-openapi";
+import { ERROR_CODES, type ErrorCode } from "@zigznote/shared";
+import { apiGuide } from "./apiGuide";
 import { z } from "zod";
 
 extendZodWithOpenApi(z);
@@ -24,40 +27,78 @@ export const ErrorBodySchema = z
   })
   .openapi("ErrorBody");
 
-/** Standard error responses for a route, by status code. */
-export function errorResponses(
-  ...statuses: number[]
-): Record<
-  number,
-  { description: string; content: { "application/json": { schema: typeof ErrorBodySchema } } }
-> {
-  const descriptions: Record<number, string> = {
-    400: "Invalid request",
-    401: "Missing or invalid credentials",
-    402: "Payment required",
-    403: "Not allowed",
-    404: "Not found",
-    409: "Conflict with the current state",
-    413: "Payload too large",
-    415: "Unsupported media type",
-    416: "Range not satisfiable",
-    429: "Too many requests (see Retry-After)",
-    500: "Unexpected error",
-    502: "Upstream provider failed",
-    503: "Service unavailable",
+const STATUS_TEXT: Record<number, string> = {
+  400: "Invalid request",
+  401: "Missing or invalid credentials",
+  402: "Payment required",
+  403: "Not allowed",
+  404: "Not found",
+  405: "Method not allowed",
+  409: "Conflict with the current state",
+  413: "Payload too large",
+  415: "Unsupported media type",
+  416: "Range not satisfiable",
+  429: "Too many requests",
+  500: "Unexpected error",
+  502: "Upstream provider failed",
+  503: "Service unavailable",
+};
+
+const RETRY_AFTER = {
+  description: "Seconds to wait before retrying",
+  schema: { type: "integer" as const, minimum: 1 },
+};
+
+/** Headers an error status carries (the error classes' `headers()`). */
+const ERROR_HEADERS: Record<number, ResponseConfig["headers"]> = {
+  416: {
+    "Content-Range": {
+      description: "`bytes */<size>`: the recording's size",
+      schema: { type: "string" },
+    },
+  },
+  429: { "Retry-After": { ...RETRY_AFTER, required: true } },
+  503: { "Retry-After": RETRY_AFTER },
+};
+
+/**
+ * The error response of one status: the shared body shape with `code` limited to `codes`, and
+ * each code with its meaning in the description.
+ */
+export function errorResponse(status: number, codes: readonly ErrorCode[]): ResponseConfig {
+  const [first, ...rest] = codes;
+  const schema = z.object({
+    error: z.object({
+      code: first ? z.enum([first, ...rest]) : z.string(),
+      message: z.string(),
+      details: z.record(z.string(), z.unknown()),
+    }),
+    requestId: z.string(),
+  });
+  const list = codes.map((code) => `- \`${code}\`: ${ERROR_CODES[code].description}`).join("\n");
+  return {
+    description: `${STATUS_TEXT[status] ?? "Error"}. \`error.code\` is one of:\n\n${list}`,
+    content: { "application/json": { schema } },
+    ...(ERROR_HEADERS[status] ? { headers: ERROR_HEADERS[status] } : {}),
   };
-  const responses: Record<
-    number,
-    { description: string; content: { "application/json": { schema: typeof ErrorBodySchema } } }
-  > = {};
-  for (const status of statuses) {
-    responses[status] = {
-      description: descriptions[status] ?? "Error",
-      content: { "application/json": { schema: ErrorBodySchema } },
-    };
-  }
-  return responses;
 }
+
+/** The document's groups, in reading order. */
+const TAGS = [
+  { name: "Identity", description: "Who is calling" },
+  { name: "API keys", description: "Keys for servers (managed with an admin's session only)" },
+  { name: "Organization", description: "The caller's organization, its plan and usage" },
+  { name: "Meetings", description: "The organization's calls and their links" },
+  {
+    name: "Bots",
+    description: "Recording bots sent into a meeting through Recall.ai (one per meeting)",
+  },
+  { name: "Recordings", description: "A meeting's recording: upload, download with Range, delete" },
+  { name: "Billing", description: "Plans, the subscription and the organization's usage" },
+  { name: "Admin", description: "The operators' console: platform admins only" },
+  { name: "Webhooks", description: "Called by Recall.ai, Stripe and Clerk; signed" },
+  { name: "Operations", description: "Health and scheduled jobs" },
+];
 
 export type OpenApiDocument = ReturnType<OpenApiGeneratorV3["generateDocument"]>;
 
@@ -76,16 +117,34 @@ export function buildOpenApiDocument(
     description: "A Clerk session JWT, or an API key (`zn_...`).",
   });
   registry.register("ErrorBody", ErrorBodySchema);
-  for (const route of routes) registry.registerPath(route.operation);
+  const operationIds = new Set<string>();
+  const usedTags = new Set<string>();
+  for (const route of routes) {
+    const { operationId, method, path, tags } = route.operation;
+    if (!operationId || operationIds.has(operationId)) {
+      throw new Error(
+        `${method.toUpperCase()} ${path}: operationId "${operationId}" is missing or taken`,
+      );
+    }
+    operationIds.add(operationId);
+    for (const tag of tags ?? []) usedTags.add(tag);
+    registry.registerPath(route.operation);
+  }
   const generator = new OpenApiGeneratorV3(registry.definitions);
   return generator.generateDocument({
     openapi: "3.0.3",
     info: {
       title: "zigznote API",
       version,
-      description:
-        "Meeting notes: recording bots through Recall.ai, billing through Stripe, sign-in through Clerk and API keys.",
+      description: apiGuide(),
     },
+    // Known groups in reading order, then any other a route names.
+    tags: [
+      ...TAGS.filter((tag) => usedTags.has(tag.name)),
+      ...[...usedTags]
+        .filter((name) => !TAGS.some((tag) => tag.name === name))
+        .map((name) => ({ name })),
+    ],
     servers: [{ url: "/" }],
   });
 }

@@ -1,9 +1,17 @@
 import type { ResponseConfig, RouteConfig, ZodRequestBody } from "@asteasolutions/zod-to-openapi";
-import { AppError, UnsupportedMediaTypeError } from "@zigznote/shared";
+import { AppError, statusesOf, UnsupportedMediaTypeError, type ErrorCode } from "@zigznote/shared";
 import type { Request, RequestHandler, Response, Router } from "express";
 import { z } from "zod";
-import { requireRole, requireScope, type AuthContext, type WriteAction } from "./auth";
-import { BEARER_AUTH, errorResponses } from "./openapi";
+import {
+  AUTHENTICATION_CODES,
+  requireRole,
+  requireScope,
+  WRITE_GUARD_CODES,
+  WRITE_GUARD_GONE,
+  type AuthContext,
+  type WriteAction,
+} from "./auth";
+import { BEARER_AUTH, errorResponse } from "./openapi";
 import type { Scope } from "./scopes";
 import { validate } from "./validate";
 
@@ -53,6 +61,8 @@ export interface RouteSpec<
   method: HttpMethod;
   /** Express syntax: `/api/v1/meetings/:id/bot`. */
   path: string;
+  /** Unique, camelCase (`createMeeting`): what generated clients name the call. */
+  operationId: string;
   summary: string;
   description?: string;
   /** Groups the operation in the document (one per feature). */
@@ -72,14 +82,18 @@ export interface RouteSpec<
   isBodyOptional?: boolean;
   /** A body that is not JSON (a recording upload): documented only, the handler reads it. */
   rawBody?: ZodRequestBody;
+  /** Request headers the handler reads (`Range`, `If-None-Match`): documented only. */
+  headers?: z.ZodObject;
   /** Success responses by status. */
   responses: Record<number, RouteResponse>;
   /**
-   * Error statuses besides those the declaration implies (400 with a schema, 401/429 when
-   * authenticated, 403 with a scope, role or write guard, 402 with a write guard, 413 and 415 with
-   * a body, 500 and 503 always). A status declared in `responses` keeps its own description and schema.
+   * The error codes the handler (and the services it calls) can answer, besides those the
+   * declaration implies (see `impliedCodes`: validation with a schema, authentication, scope,
+   * role and write guard, body reading, 500 and 503 always). Each code's status comes from
+   * `ERROR_CODES`; the document lists the codes per status, and the test suite fails on a
+   * response whose code is not listed.
    */
-  errors?: number[];
+  errors?: readonly ErrorCode[];
   /** Runs before validation (raw body parsers, say). */
   before?: RequestHandler[];
   handler(input: RouteInput<P, Q, B, A>, res: Response, req: Request): Promise<void> | void;
@@ -114,26 +128,60 @@ function toOpenApiPath(path: string): string {
   return path.replace(/:([A-Za-z0-9_]+)/g, "{$1}");
 }
 
-function impliedErrors(spec: RouteSpec<Schema, Schema, Schema, RouteAuth>): number[] {
-  // What the error handler may answer on any route: 500 for anything unforeseen, 503 when the
-  // database does not answer (DATABASE_UNAVAILABLE).
-  const statuses = new Set([...(spec.errors ?? []), 500, 503]);
-  const isAuthenticated = (spec.auth ?? "session") === "session";
-  if (spec.params || spec.query || spec.body) statuses.add(400);
+type LooseSpec = RouteSpec<Schema, Schema, Schema, RouteAuth>;
+
+/** The codes a route can answer because of what it declares, besides its handler's own. */
+function impliedCodes(spec: LooseSpec): ErrorCode[] {
+  // Anything unforeseen, and a database that does not answer.
+  const codes: ErrorCode[] = ["INTERNAL_ERROR", "DATABASE_UNAVAILABLE"];
+  if (spec.params) codes.push("INVALID_URL_ENCODING");
+  if (spec.params || spec.query || spec.body) codes.push("VALIDATION_ERROR");
   if (spec.body) {
-    statuses.add(413);
-    statuses.add(415);
+    codes.push("INVALID_JSON", "BAD_REQUEST", "PAYLOAD_TOO_LARGE", "UNSUPPORTED_MEDIA_TYPE");
   }
-  if (isAuthenticated) {
-    statuses.add(401);
-    statuses.add(429);
-  }
-  if (spec.scope || spec.role || spec.write) statuses.add(403);
-  if (spec.write) statuses.add(402);
-  return [...statuses].sort((a, b) => a - b);
+  if ((spec.auth ?? "session") === "session") codes.push(...AUTHENTICATION_CODES);
+  if (spec.role) codes.push("ADMIN_REQUIRED");
+  if (spec.scope) codes.push("INSUFFICIENT_SCOPE");
+  if (spec.write) codes.push(...WRITE_GUARD_CODES[spec.write], WRITE_GUARD_GONE);
+  return codes;
 }
 
-function describe(spec: RouteSpec<Schema, Schema, Schema, RouteAuth>): RouteConfig {
+/** Every code the route can answer, by status, each code once. */
+export function errorCodesByStatus(spec: LooseSpec): Map<number, ErrorCode[]> {
+  const byStatus = new Map<number, ErrorCode[]>();
+  for (const code of new Set([...impliedCodes(spec), ...(spec.errors ?? [])])) {
+    for (const status of statusesOf(code)) {
+      byStatus.set(status, [...(byStatus.get(status) ?? []), code]);
+    }
+  }
+  return new Map([...byStatus].sort(([a], [b]) => a - b));
+}
+
+/** How a caller gets in, in words, for the operation's description. */
+function accessNote(spec: LooseSpec): string | undefined {
+  if ((spec.auth ?? "session") === "none") return undefined;
+  const parts: string[] = [];
+  if (spec.role === "admin") {
+    parts.push(
+      "Organization admins' session tokens only; API keys are refused (`ADMIN_REQUIRED`).",
+    );
+  }
+  if (spec.scope) {
+    parts.push(
+      `Requires the \`${spec.scope}\` scope (API keys hold it explicitly; users by role, see Authentication).`,
+    );
+  }
+  if (spec.write) {
+    parts.push(
+      `Billing checks the write first (\`${spec.write}\`): ${WRITE_GUARD_CODES[spec.write]
+        .map((code) => `\`${code}\``)
+        .join(", ")}.`,
+    );
+  }
+  return parts.length > 0 ? parts.join(" ") : "Any authenticated caller.";
+}
+
+function describe(spec: LooseSpec): RouteConfig {
   const responses: RouteConfig["responses"] = {};
   for (const [status, response] of Object.entries(spec.responses)) {
     const content =
@@ -145,12 +193,14 @@ function describe(spec: RouteSpec<Schema, Schema, Schema, RouteAuth>): RouteConf
       ...(response.headers ? { headers: response.headers } : {}),
     };
   }
-  const errors = impliedErrors(spec).filter((status) => !(status in spec.responses));
-  Object.assign(responses, errorResponses(...errors));
+  for (const [status, codes] of errorCodesByStatus(spec)) {
+    if (!(status in spec.responses)) responses[status] = errorResponse(status, codes);
+  }
 
   const request: NonNullable<RouteConfig["request"]> = {};
   if (spec.params) request.params = spec.params as NonNullable<typeof request.params>;
   if (spec.query) request.query = spec.query as NonNullable<typeof request.query>;
+  if (spec.headers) request.headers = spec.headers;
   if (spec.body) {
     request.body = {
       ...(spec.isBodyOptional ? { required: false } : {}),
@@ -160,13 +210,17 @@ function describe(spec: RouteSpec<Schema, Schema, Schema, RouteAuth>): RouteConf
     request.body = spec.rawBody;
   }
 
+  const description = [spec.description, accessNote(spec)].filter(Boolean).join("\n\n");
   return {
     method: spec.method,
     path: toOpenApiPath(spec.path),
+    operationId: spec.operationId,
     tags: [spec.tag],
     summary: spec.summary,
-    ...(spec.description ? { description: spec.description } : {}),
+    ...(description ? { description } : {}),
     ...((spec.auth ?? "session") === "session" ? { security: [{ [BEARER_AUTH]: [] }] } : {}),
+    ...(spec.scope ? { "x-required-scope": spec.scope } : {}),
+    ...(spec.role ? { "x-required-role": spec.role } : {}),
     ...(Object.keys(request).length > 0 ? { request } : {}),
     responses,
   };
@@ -179,7 +233,7 @@ export function defineRoute<
   B extends Schema = undefined,
   A extends RouteAuth = "session",
 >(spec: RouteSpec<P, Q, B, A>): RouteDefinition {
-  const loose = spec as unknown as RouteSpec<Schema, Schema, Schema, RouteAuth>;
+  const loose = spec as unknown as LooseSpec;
   // Unknown query parameters are refused like unknown body keys (a typo is not ignored).
   const strictQuery = spec.query instanceof z.ZodObject ? spec.query.strict() : spec.query;
   const isAuthenticated = (spec.auth ?? "session") === "session";

@@ -36,10 +36,11 @@ export function identityRoutes(
     defineRoute({
       method: "get",
       path: "/api/v1/me",
+      operationId: "getMe",
       tag: "Identity",
       summary: "Who is calling: user or API key, organization, role and scopes",
       responses: { 200: { description: "The caller", schema: MeSchema } },
-      errors: [403],
+      errors: ["NOT_FOUND"],
       async handler({ auth }, res) {
         const { organization, user, apiKey } = await getCallerRows(deps, {
           organizationId: auth.organizationId,
@@ -61,6 +62,7 @@ export function identityRoutes(
     defineRoute({
       method: "post",
       path: "/api/v1/api-keys",
+      operationId: "createApiKey",
       tag: "API keys",
       summary: "Create an API key (admins; the full key is returned once)",
       role: "admin",
@@ -84,6 +86,7 @@ export function identityRoutes(
     defineRoute({
       method: "get",
       path: "/api/v1/api-keys",
+      operationId: "listApiKeys",
       tag: "API keys",
       summary: "List the organization's API keys (admins; never the secret)",
       role: "admin",
@@ -96,12 +99,13 @@ export function identityRoutes(
     defineRoute({
       method: "delete",
       path: "/api/v1/api-keys/:id",
+      operationId: "revokeApiKey",
       tag: "API keys",
       summary: "Revoke an API key (admins; effective on the next request)",
       role: "admin",
       params: ApiKeyIdParams,
       responses: { 200: { description: "Revoked", schema: ApiKeySchema } },
-      errors: [404],
+      errors: ["NOT_FOUND"],
       async handler({ params, auth }, res) {
         res.json(await revokeApiKey(deps, { organizationId: auth.organizationId, id: params.id }));
       },

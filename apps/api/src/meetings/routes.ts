@@ -30,6 +30,7 @@ export function meetingRoutes(deps: MeetingDeps): RouteDefinition[] {
     defineRoute({
       method: "post",
       path: "/api/v1/meetings",
+      operationId: "createMeeting",
       tag,
       summary: "Create a meeting (Zoom, Google Meet, Microsoft Teams or Webex link)",
       scope: "meetings:write",
@@ -52,11 +53,13 @@ export function meetingRoutes(deps: MeetingDeps): RouteDefinition[] {
     defineRoute({
       method: "get",
       path: "/api/v1/meetings",
+      operationId: "listMeetings",
       tag,
       summary: "List the organization's meetings, newest first (cursor pagination)",
       scope: "meetings:read",
       query: ListMeetingsQuery,
       responses: { 200: { description: "A page of meetings", schema: MeetingListSchema } },
+      errors: ["INVALID_CURSOR"],
       async handler({ query, auth }, res) {
         const page = await listMeetings(deps, {
           organizationId: auth.organizationId,
@@ -75,12 +78,13 @@ export function meetingRoutes(deps: MeetingDeps): RouteDefinition[] {
     defineRoute({
       method: "get",
       path: "/api/v1/meetings/:id",
+      operationId: "getMeeting",
       tag,
       summary: "Get a meeting",
       scope: "meetings:read",
       params: MeetingIdParams,
       responses: { 200: { description: "The meeting", schema: MeetingSchema } },
-      errors: [404],
+      errors: ["NOT_FOUND"],
       async handler({ params, auth }, res) {
         res.json(
           toMeetingResponse(
@@ -93,6 +97,7 @@ export function meetingRoutes(deps: MeetingDeps): RouteDefinition[] {
     defineRoute({
       method: "patch",
       path: "/api/v1/meetings/:id",
+      operationId: "updateMeeting",
       tag,
       summary: "Update a meeting's title, times or link (not the link while a bot is in the call)",
       scope: "meetings:write",
@@ -100,7 +105,7 @@ export function meetingRoutes(deps: MeetingDeps): RouteDefinition[] {
       params: MeetingIdParams,
       body: UpdateMeetingBody,
       responses: { 200: { description: "The updated meeting", schema: MeetingSchema } },
-      errors: [404, 409],
+      errors: ["NOT_FOUND", "MEETING_HAS_ACTIVE_BOT"],
       async handler({ params, body, auth }, res) {
         const meeting = await updateMeeting(deps, {
           organizationId: auth.organizationId,
@@ -114,12 +119,13 @@ export function meetingRoutes(deps: MeetingDeps): RouteDefinition[] {
     defineRoute({
       method: "delete",
       path: "/api/v1/meetings/:id",
+      operationId: "deleteMeeting",
       tag,
       summary: "Delete a meeting (soft delete; an active bot is asked to leave the call)",
       scope: "meetings:write",
       params: MeetingIdParams,
       responses: { 204: { description: "Deleted" } },
-      errors: [404],
+      errors: ["NOT_FOUND"],
       async handler({ params, auth }, res) {
         // The meeting disappears at once; its active bot, if any, is asked to leave (best
         // effort: if Recall is down the bot stays tracked and its own webhooks still end it).

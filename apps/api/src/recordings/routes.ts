@@ -2,6 +2,7 @@ import { PassThrough } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { BadRequestError, PayloadTooLargeError, RangeNotSatisfiableError } from "@zigznote/shared";
 import type { Request } from "express";
+import { z } from "../http/openapi";
 import { defineRoute, type RouteDefinition } from "../http/route";
 import { MeetingIdParams } from "../meetings";
 import {
@@ -102,12 +103,60 @@ function requestedRange(
   return parsed[0];
 }
 
+/** What a download reads besides the path (documented; `requestedRange` parses them). */
+const DownloadHeaders = z.object({
+  range: z
+    .string()
+    .optional()
+    .openapi({
+      description:
+        "One byte range, `bytes=<start>-<end>`, `bytes=<start>-` or `bytes=-<suffix length>`: " +
+        "206 with that part; outside the recording, 416 with `Content-Range: bytes */<size>`. " +
+        "Several ranges or another unit: the whole recording (200).",
+      example: "bytes=0-1023",
+    }),
+  "if-range": z.string().optional().openapi({
+    description: "An ETag: the Range applies only while the recording is still that version",
+  }),
+  "if-none-match": z.string().optional().openapi({
+    description: "ETags the client holds: 304 with no body when one is current",
+  }),
+});
+
+const ETAG_HEADER = {
+  description: "The recording's version (its SHA-256), for If-None-Match and If-Range",
+  schema: { type: "string" as const },
+};
+
+function downloadHeaders(options: { isPartial?: boolean } = {}) {
+  const text = { type: "string" as const };
+  return {
+    ETag: ETAG_HEADER,
+    "Accept-Ranges": { description: "`bytes`", schema: text },
+    "Content-Length": {
+      description: "Bytes in this response",
+      schema: { type: "integer" as const },
+    },
+    "Content-Disposition": { description: "`attachment` with a file name", schema: text },
+    ...(options.isPartial
+      ? {
+          "Content-Range": {
+            description: "`bytes <start>-<end>/<size>`",
+            required: true,
+            schema: text,
+          },
+        }
+      : {}),
+  };
+}
+
 /** `/api/v1/meetings/:id/recording`: the meeting's recording, streamed both ways. */
 export function recordingRoutes(deps: RecordingDeps & { maxBytes: number }): RouteDefinition[] {
   return [
     defineRoute({
       method: "put",
       path: "/api/v1/meetings/:id/recording",
+      operationId: "uploadRecording",
       tag,
       summary: "Upload the meeting's recording (raw media body, streamed; replaces an earlier one)",
       description:
@@ -121,7 +170,13 @@ export function recordingRoutes(deps: RecordingDeps & { maxBytes: number }): Rou
         200: { description: "Stored, replacing the earlier recording", schema: RecordingSchema },
         201: { description: "Stored", schema: RecordingSchema },
       },
-      errors: [404, 413, 415],
+      errors: [
+        "NOT_FOUND",
+        "EMPTY_RECORDING",
+        "UPLOAD_ABORTED",
+        "PAYLOAD_TOO_LARGE",
+        "UNSUPPORTED_MEDIA_TYPE",
+      ],
       async handler({ params, auth }, res, req) {
         const { maxBytes } = deps;
         let detach: (() => void) | undefined;
@@ -165,16 +220,29 @@ export function recordingRoutes(deps: RecordingDeps & { maxBytes: number }): Rou
     defineRoute({
       method: "get",
       path: "/api/v1/meetings/:id/recording",
+      operationId: "downloadRecording",
       tag,
       summary: "Download the meeting's recording (supports a single byte Range)",
       scope: "meetings:read",
       params: MeetingIdParams,
+      headers: DownloadHeaders,
       responses: {
-        200: { description: "The recording", content: recordingBodyContent },
-        206: { description: "The requested byte range", content: recordingBodyContent },
-        304: { description: "Not modified: the client's copy (If-None-Match) is current" },
+        200: {
+          description: "The recording",
+          content: recordingBodyContent,
+          headers: downloadHeaders(),
+        },
+        206: {
+          description: "The requested byte range",
+          content: recordingBodyContent,
+          headers: downloadHeaders({ isPartial: true }),
+        },
+        304: {
+          description: "Not modified: the client's copy (If-None-Match) is current",
+          headers: { ETag: ETAG_HEADER },
+        },
       },
-      errors: [404, 416],
+      errors: ["NOT_FOUND", "RANGE_NOT_SATISFIABLE"],
       async handler({ params, auth }, res, req) {
         const { id } = params;
         const object = await findRecording(deps, {
@@ -220,12 +288,13 @@ export function recordingRoutes(deps: RecordingDeps & { maxBytes: number }): Rou
     defineRoute({
       method: "delete",
       path: "/api/v1/meetings/:id/recording",
+      operationId: "deleteRecording",
       tag,
       summary: "Delete the meeting's recording",
       scope: "meetings:write",
       params: MeetingIdParams,
       responses: { 204: { description: "Deleted" } },
-      errors: [404],
+      errors: ["NOT_FOUND"],
       async handler({ params, auth }, res) {
         await deleteRecording(deps, { organizationId: auth.organizationId, meetingId: params.id });
         res.status(204).end();

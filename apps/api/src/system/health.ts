@@ -81,6 +81,7 @@ export function healthRoutes(
     defineRoute({
       method: "get",
       path: "/health",
+      operationId: "getHealth",
       tag: "Operations",
       auth: "none",
       summary: "Liveness and dependency state",
@@ -111,6 +112,7 @@ export function healthRoutes(
     defineRoute({
       method: "get",
       path: "/health/jobs",
+      operationId: "getJobsHealth",
       tag: "Operations",
       auth: "none",
       summary: "Each scheduled job's last run (any instance) and next run",

@@ -74,6 +74,7 @@ export function webhookRoutes(deps: WebhookRouteDeps): RouteDefinition[] {
     return defineRoute({
       method: "post",
       path: `/webhooks/${provider}`,
+      operationId: `receive${provider[0]!.toUpperCase()}${provider.slice(1)}Webhook`,
       tag: "Webhooks",
       auth: "none",
       summary,
@@ -91,7 +92,17 @@ export function webhookRoutes(deps: WebhookRouteDeps): RouteDefinition[] {
           schema: WebhookAckSchema,
         },
       },
-      errors: [400, 401, 409, 413, 500, 503],
+      errors: [
+        "WEBHOOK_SIGNATURE_MISSING",
+        "WEBHOOK_SIGNATURE_INVALID",
+        "INVALID_JSON",
+        "INVALID_WEBHOOK_EVENT",
+        "BAD_REQUEST",
+        "PAYLOAD_TOO_LARGE",
+        "WEBHOOK_IN_PROGRESS",
+        "WEBHOOK_HANDLER_FAILED",
+        "PROVIDER_NOT_CONFIGURED",
+      ],
       async handler(_input, res, req) {
         const body: Buffer = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
         // Nothing is read from the body, and nothing stored, before its signature is checked.

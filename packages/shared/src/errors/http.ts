@@ -4,6 +4,8 @@
  * clients branch on them, so a code never changes meaning once released.
  */
 
+import type { ErrorCode } from "./codes";
+
 export type ErrorDetails = Record<string, unknown>;
 
 export interface ErrorBody {
@@ -17,8 +19,8 @@ export interface ErrorBody {
  * site reads the same whatever the class (`new ConflictError("busy", { code: "BOT_ALREADY_ACTIVE" })`).
  */
 export interface AppErrorOptions {
-  /** Stable machine-readable code; each class has its default. */
-  code?: string;
+  /** Stable machine-readable code from `ERROR_CODES`; each class has its default. */
+  code?: ErrorCode;
   details?: ErrorDetails;
   /** The underlying error, for logs (never sent to clients). */
   cause?: unknown;
@@ -27,10 +29,10 @@ export interface AppErrorOptions {
 /** Base class: an error with an HTTP status, a stable machine-readable code and optional details. */
 export class AppError extends Error {
   readonly status: number;
-  readonly code: string;
+  readonly code: ErrorCode;
   readonly details: ErrorDetails | undefined;
 
-  constructor(status: number, message: string, options: AppErrorOptions & { code: string }) {
+  constructor(status: number, message: string, options: AppErrorOptions & { code: ErrorCode }) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = new.target.name;
     this.status = status;
@@ -54,7 +56,10 @@ export class AppError extends Error {
 }
 
 /** `options` with the class's default code filled in. */
-function withCode(options: AppErrorOptions, code: string): AppErrorOptions & { code: string } {
+function withCode(
+  options: AppErrorOptions,
+  code: ErrorCode,
+): AppErrorOptions & { code: ErrorCode } {
   return { ...options, code: options.code ?? code };
 }
 
