@@ -24,6 +24,12 @@
  * BENCH_PROFILE_SECONDS (2 per route; 0 = no profile), BENCH_TIMEOUT_SECONDS (300: the whole run
  * is killed after it), BENCH_SHOW_SQL=1 (print the app's statements per route), BENCH_ROUTES
  * (a subset, comma-separated: me, list, get, create, update).
+ *
+ * BENCH_MEMORY=1: a memory run instead. Only the app runs; the routes take turns in blocks of
+ * 10,000 requests until BENCH_MEMORY_REQUESTS (1,000,000) have been answered, and the app's RSS
+ * and heap are printed after the first 10,000 and at every tenth of the run (target: RSS at the
+ * end within 10% of RSS after 10,000). Each reading follows a full garbage collection in the
+ * server, so it shows what is retained rather than when the collector last ran.
  */
 import { fork, type ChildProcess } from "node:child_process";
 import { createRequire } from "node:module";
@@ -55,6 +61,9 @@ const warmupSeconds = Number(env.BENCH_WARMUP_SECONDS ?? 2);
 const profileSeconds = Number(env.BENCH_PROFILE_SECONDS ?? 2);
 const timeoutSeconds = Number(env.BENCH_TIMEOUT_SECONDS ?? 300);
 const isSqlShown = env.BENCH_SHOW_SQL === "1";
+const isMemoryRun = env.BENCH_MEMORY === "1";
+const memoryRequests = Number(env.BENCH_MEMORY_REQUESTS ?? 1_000_000);
+const MEMORY_BLOCK = 10_000;
 const selectedRoutes = env.BENCH_ROUTES ? new Set(env.BENCH_ROUTES.split(",")) : null;
 const ROUNDS = 2;
 const MEETINGS = 1_000;
@@ -105,7 +114,7 @@ class ServerProcess {
   static start(kind: ServerKind): Promise<ServerProcess> {
     const child = fork(path.join(__dirname, "apiServer.ts"), [kind], {
       cwd: path.resolve(__dirname, ".."),
-      execArgv: ["--import", "tsx"],
+      execArgv: ["--import", "tsx", "--expose-gc"],
       env: {
         ...process.env,
         NODE_ENV: "production",
@@ -126,9 +135,14 @@ class ServerProcess {
     });
   }
 
-  /** The process's resident memory and the CPU time it has used so far. */
-  async usage(): Promise<{ rssBytes: number; cpuMicros: number }> {
-    const reply = await this.request({ type: "usage" });
+  /**
+   * The process's resident memory and the CPU time it has used so far (`afterGc`: after a full
+   * collection, with the heap in use then).
+   */
+  async usage(
+    afterGc = false,
+  ): Promise<{ rssBytes: number; cpuMicros: number; heapUsedBytes?: number }> {
+    const reply = await this.request({ type: "usage", afterGc });
     if (reply.type !== "done" || !reply.usage) throw new Error(`${this.kind} server: no usage`);
     return reply.usage;
   }
@@ -193,6 +207,92 @@ async function load(
   });
   into.cpuMicros += (await server.usage()).cpuMicros - before.cpuMicros;
   return into;
+}
+
+/** Sends exactly `amount` requests of `route` to `server`; the count of unexpected answers. */
+async function loadAmount(
+  server: ServerProcess,
+  route: Route,
+  headers: Record<string, string>,
+  amount: number,
+): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
+    let unexpected = 0;
+    const instance = autocannon(
+      {
+        url: `${server.url}${route.path()}`,
+        connections,
+        amount,
+        requests: [
+          {
+            method: route.method,
+            headers,
+            ...(route.body === undefined ? {} : { body: route.body }),
+            setupRequest: (request) => ({ ...request, path: route.path() }),
+          },
+        ],
+      },
+      (error: unknown, result) => {
+        if (error) {
+          reject(error instanceof Error ? error : new Error("autocannon failed", { cause: error }));
+          return;
+        }
+        resolve(unexpected + result.errors);
+      },
+    );
+    instance.on("response", (_client, statusCode) => {
+      if (statusCode !== route.status) unexpected += 1;
+    });
+  });
+}
+
+/**
+ * BENCH_MEMORY=1: the routes in turns of MEMORY_BLOCK requests, RSS and heap (after a full
+ * collection) after the first block and at every tenth of the run.
+ */
+async function runMemory(
+  app: ServerProcess,
+  routes: Route[],
+  headers: Record<string, string>,
+): Promise<void> {
+  const mb = (bytes: number | undefined) => `${((bytes ?? 0) / 1024 / 1024).toFixed(1)} MB`;
+  console.log(
+    `memory run: ${memoryRequests.toLocaleString("en")} requests over ${routes.length} route(s) ` +
+      `in blocks of ${MEMORY_BLOCK.toLocaleString("en")}, ${connections} connections`,
+  );
+  const started = performance.now();
+  const readings: { requests: number; rssBytes: number }[] = [];
+  const every = Math.max(
+    MEMORY_BLOCK,
+    Math.floor(memoryRequests / 10 / MEMORY_BLOCK) * MEMORY_BLOCK,
+  );
+  let unexpected = 0;
+  for (let done = 0, block = 0; done < memoryRequests; block++) {
+    const amount = Math.min(MEMORY_BLOCK, memoryRequests - done);
+    unexpected += await loadAmount(app, routes[block % routes.length]!, headers, amount);
+    done += amount;
+    if (done === MEMORY_BLOCK || done % every === 0 || done === memoryRequests) {
+      const usage = await app.usage(true);
+      readings.push({ requests: done, rssBytes: usage.rssBytes });
+      const seconds = (performance.now() - started) / 1000;
+      console.log(
+        `  after ${done.toLocaleString("en").padStart(9)} requests: RSS ${mb(usage.rssBytes)}, ` +
+          `heap used ${mb(usage.heapUsedBytes)} (${seconds.toFixed(0)} s)`,
+      );
+    }
+  }
+  const first = readings[0]!;
+  const last = readings[readings.length - 1]!;
+  const growth = (100 * (last.rssBytes - first.rssBytes)) / first.rssBytes;
+  console.log(
+    `RSS after ${last.requests.toLocaleString("en")} vs after ${first.requests.toLocaleString("en")}: ` +
+      `${growth >= 0 ? "+" : ""}${growth.toFixed(1)}% (target within 10%) -> ` +
+      (Math.abs(growth) <= 10 ? "MET" : "NOT MET"),
+  );
+  if (unexpected > 0) {
+    console.error(`${unexpected} unexpected answers (errors or other statuses)`);
+    process.exitCode = 1;
+  }
 }
 
 /** Left-aligned first column, right-aligned others. */
@@ -414,6 +514,11 @@ async function main(): Promise<void> {
     ];
 
     const routes = allRoutes.filter((route) => !selectedRoutes || selectedRoutes.has(route.key));
+    if (isMemoryRun) {
+      app = await ServerProcess.start("app");
+      await runMemory(app, routes, headers);
+      return;
+    }
     const statements = await countStatements(routes, headers, pool);
     [app, bare] = await Promise.all([ServerProcess.start("app"), ServerProcess.start("bare")]);
     const servers = { app, bare };

@@ -4,9 +4,8 @@ import type { QueryResultRow } from "pg";
 
 /**
  * The baseline of `pnpm bench:api`: bare Express 5 + pg serving the measured routes with the
- * statements the app sends for them, written out by hand (captured from Prisma's query log and
- * PostgreSQL's log_statement), in the same order and with the same round trips: the BEGIN/COMMIT
- * Prisma puts around `updateMany` included. What it leaves out is everything but the database
+ * statements the app sends for them (the stores' plain SQL, copied), in the same order and with
+ * the same round trips. What it leaves out is everything but the database
  * work: no zod, no helmet, no logger, no metrics, no request id, no lockout counters. It checks
  * the API key like the app does with its cache on (SHA-256 of the secret against the cached
  * row), validates by hand, and answers with the app's JSON.
@@ -30,26 +29,40 @@ export interface BareDb {
   }>;
 }
 
-const MEETING_COLUMNS = `"public"."meetings"."id", "public"."meetings"."organization_id", "public"."meetings"."created_by_id", "public"."meetings"."title", "public"."meetings"."meeting_url", "public"."meetings"."normalized_meeting_url", "public"."meetings"."platform"::text, "public"."meetings"."start_time", "public"."meetings"."end_time", "public"."meetings"."status"::text, "public"."meetings"."deleted_at", "public"."meetings"."purged_at", "public"."meetings"."created_at", "public"."meetings"."updated_at"`;
+const MEETING_COLUMNS = `id, organization_id AS "organizationId", created_by_id AS "createdById", title,
+  meeting_url AS "meetingUrl", normalized_meeting_url AS "normalizedMeetingUrl", platform,
+  start_time AS "startTime", end_time AS "endTime", status, deleted_at AS "deletedAt",
+  purged_at AS "purgedAt", created_at AS "createdAt", updated_at AS "updatedAt"`;
 
 export const BARE_SQL = {
-  /** apiKeyService.findStoredApiKey (the app's cache misses only). */
-  apiKeyByPrefix: `SELECT "public"."api_keys"."id", "public"."api_keys"."organization_id", "public"."api_keys"."prefix", "public"."api_keys"."secret_hash", "public"."api_keys"."scopes", "public"."api_keys"."last_used_at", "public"."api_keys"."expires_at", "public"."api_keys"."revoked_at" FROM "public"."api_keys" WHERE ("public"."api_keys"."prefix" = $1 AND 1=1) LIMIT $2 OFFSET $3`,
-  organizationDeletedAt: `SELECT "public"."organizations"."id", "public"."organizations"."deleted_at" FROM "public"."organizations" WHERE "public"."organizations"."id" = $1 OFFSET $2`,
-  /** GET /me */
-  meOrganization: `SELECT "public"."organizations"."id", "public"."organizations"."name", "public"."organizations"."clerk_id" FROM "public"."organizations" WHERE ("public"."organizations"."id" = $1 AND 1=1) LIMIT $2 OFFSET $3`,
-  meApiKey: `SELECT "public"."api_keys"."id", "public"."api_keys"."name", "public"."api_keys"."prefix" FROM "public"."api_keys" WHERE ("public"."api_keys"."id" = $1 AND 1=1) LIMIT $2 OFFSET $3`,
-  /** GET /meetings (first page) */
-  listMeetings: `SELECT ${MEETING_COLUMNS} FROM "public"."meetings" WHERE ("public"."meetings"."organization_id" = $1 AND "public"."meetings"."deleted_at" IS NULL) ORDER BY "public"."meetings"."created_at" DESC, "public"."meetings"."id" DESC LIMIT $2 OFFSET $3`,
-  /** getMeeting */
-  getMeeting: `SELECT ${MEETING_COLUMNS} FROM "public"."meetings" WHERE ("public"."meetings"."id" = $1 AND "public"."meetings"."organization_id" = $2 AND "public"."meetings"."deleted_at" IS NULL) LIMIT $3 OFFSET $4`,
-  /** billing/access.assertCanWrite */
-  writeAccess: `
-    SELECT o.plan_slug, o.plan_violations, p.max_team_members, p.max_meetings_per_month,
-           EXISTS (SELECT 1 FROM subscriptions s
-                    WHERE s.organization_id = o.id AND s.status = 'suspended') AS is_suspended
-      FROM organizations o JOIN plans p ON p.slug = o.plan_slug
-     WHERE o.id = $1::uuid AND o.deleted_at IS NULL`,
+  /** identity/store.findStoredApiKey (the app's cache misses only). */
+  apiKeyByPrefix: `SELECT k.id, k.organization_id AS "organizationId", k.prefix, k.secret_hash AS "secretHash",
+            k.scopes, k.last_used_at AS "lastUsedAt", k.expires_at AS "expiresAt",
+            k.revoked_at AS "revokedAt", o.deleted_at IS NOT NULL AS "isOrganizationDeleted"
+       FROM api_keys k JOIN organizations o ON o.id = k.organization_id
+      WHERE k.prefix = $1`,
+  /** GET /me: identity/store.findCallerRows */
+  me: `SELECT o.id, o.name, o.clerk_id AS "clerkId",
+            u.id AS "userId", u.clerk_id AS "userClerkId", u.email AS "userEmail",
+            k.id AS "keyId", k.name AS "keyName", k.prefix AS "keyPrefix"
+       FROM organizations o
+       LEFT JOIN users u ON u.id = $2::uuid
+       LEFT JOIN api_keys k ON k.id = $3::uuid
+      WHERE o.id = $1::uuid`,
+  /** GET /meetings (first page): meetings/store.findMeetingPage */
+  listMeetings: `SELECT ${MEETING_COLUMNS} FROM meetings
+      WHERE organization_id = $1::uuid AND deleted_at IS NULL
+      ORDER BY created_at DESC, id DESC
+      LIMIT $2::int`,
+  /** meetings/store.findLiveMeeting */
+  getMeeting: `SELECT ${MEETING_COLUMNS} FROM meetings
+      WHERE id = $1::uuid AND organization_id = $2::uuid AND deleted_at IS NULL`,
+  /** billing/store.findAccessRow (billing/access.assertCanWrite) */
+  writeAccess: `SELECT o.plan_slug, o.plan_violations, p.max_team_members, p.max_meetings_per_month,
+            EXISTS (SELECT 1 FROM subscriptions s
+                     WHERE s.organization_id = o.id AND s.status = 'suspended') AS is_suspended
+       FROM organizations o JOIN plans p ON p.slug = o.plan_slug
+      WHERE o.id = $1::uuid AND o.deleted_at IS NULL`,
   /** usageService.getUsage (only on plans with a meeting limit) */
   usage: `
     SELECT
@@ -59,32 +72,40 @@ export const BARE_SQL = {
         WHERE organization_id = $2::uuid AND created_at >= $3) AS meetings,
       (SELECT count(*) FROM memberships ms JOIN users u ON u.id = ms.user_id
         WHERE ms.organization_id = $4::uuid AND u.deleted_at IS NULL) AS members`,
-  /** meetingService.createMeeting */
-  insertMeeting: `INSERT INTO "public"."meetings" ("organization_id","created_by_id","title","meeting_url","normalized_meeting_url","platform","start_time","end_time","status","created_at","updated_at") VALUES ($1,$2,$3,$4,$5,CAST($6::text AS "public"."MeetingPlatform"),$7,$8,CAST($9::text AS "public"."MeetingStatus"),$10,$11) RETURNING ${MEETING_COLUMNS}`,
-  /** meetingService.updateMeeting without a link change: updateMany, then findUniqueOrThrow */
-  meetingById: `SELECT ${MEETING_COLUMNS} FROM "public"."meetings" WHERE ("public"."meetings"."id" = $1 AND 1=1) LIMIT $2 OFFSET $3`,
+  /** meetings/store.insertMeeting */
+  insertMeeting: `INSERT INTO meetings (organization_id, created_by_id, title, meeting_url,
+                           normalized_meeting_url, platform, start_time, end_time, created_at,
+                           updated_at)
+     VALUES ($1::uuid, $2::uuid, $3, $4, $5, $6::"MeetingPlatform", $7::timestamptz,
+             $8::timestamptz, $9::timestamptz, $9::timestamptz)
+     RETURNING ${MEETING_COLUMNS}`,
+  /** meetings/store.updateLiveMeeting of a title (the time check in the WHERE) */
+  updateTitle: `UPDATE meetings SET updated_at = $3::timestamptz, title = $4::text
+      WHERE id = $1::uuid AND organization_id = $2::uuid AND deleted_at IS NULL AND (end_time < start_time) IS NOT TRUE
+      RETURNING ${MEETING_COLUMNS}`,
 } as const;
 
 interface MeetingRow {
   id: string;
   title: string;
-  meeting_url: string;
+  meetingUrl: string;
   platform: string;
   status: string;
-  start_time: Date | null;
-  end_time: Date | null;
-  created_at: Date;
-  updated_at: Date;
+  startTime: Date | null;
+  endTime: Date | null;
+  createdAt: Date;
+  updatedAt: Date;
 }
 
 interface KeyRow {
   id: string;
-  organization_id: string;
+  organizationId: string;
   prefix: string;
-  secret_hash: string;
+  secretHash: string;
   scopes: string[];
-  expires_at: Date | null;
-  revoked_at: Date | null;
+  expiresAt: Date | null;
+  revokedAt: Date | null;
+  isOrganizationDeleted: boolean;
 }
 
 interface Caller {
@@ -100,13 +121,13 @@ const iso = (date: Date | null) => (date ? date.toISOString() : null);
 const toMeeting = (row: MeetingRow) => ({
   id: row.id,
   title: row.title,
-  meetingUrl: row.meeting_url,
+  meetingUrl: row.meetingUrl,
   platform: row.platform,
   status: row.status,
-  startTime: iso(row.start_time),
-  endTime: iso(row.end_time),
-  createdAt: row.created_at.toISOString(),
-  updatedAt: row.updated_at.toISOString(),
+  startTime: iso(row.startTime),
+  endTime: iso(row.endTime),
+  createdAt: row.createdAt.toISOString(),
+  updatedAt: row.updatedAt.toISOString(),
 });
 
 class HttpError extends Error {
@@ -153,18 +174,18 @@ export function createBareApp(db: BareDb): express.Express {
     const [, prefix, secret] = match as unknown as [string, string, string];
     let key = keys.get(prefix);
     if (!key) {
-      const { rows } = await db.query<KeyRow>(BARE_SQL.apiKeyByPrefix, [prefix, 1, 0]);
+      const { rows } = await db.query<KeyRow>(BARE_SQL.apiKeyByPrefix, [prefix]);
       const row = rows[0];
       if (!row) throw new HttpError(401, "INVALID_API_KEY");
-      await db.query(BARE_SQL.organizationDeletedAt, [row.organization_id, 0]);
       keys.set(prefix, (key = row));
     }
     const presented = createHash("sha256").update(secret).digest();
-    const isMatch = timingSafeEqual(presented, Buffer.from(key.secret_hash, "hex"));
-    const isExpired = key.expires_at !== null && key.expires_at.getTime() <= Date.now();
-    if (!isMatch || key.revoked_at || isExpired) throw new HttpError(401, "INVALID_API_KEY");
+    const isMatch = timingSafeEqual(presented, Buffer.from(key.secretHash, "hex"));
+    const isExpired = key.expiresAt !== null && key.expiresAt.getTime() <= Date.now();
+    if (!isMatch || key.revokedAt || isExpired || key.isOrganizationDeleted)
+      throw new HttpError(401, "INVALID_API_KEY");
     res.locals.caller = {
-      organizationId: key.organization_id,
+      organizationId: key.organizationId,
       apiKeyId: key.id,
       scopes: key.scopes,
     } satisfies Caller;
@@ -199,32 +220,28 @@ export function createBareApp(db: BareDb): express.Express {
   };
   const findMeeting = async (organizationId: string, id: string) => {
     if (!UUID.test(id)) throw new HttpError(404, "NOT_FOUND");
-    const { rows } = await db.query<MeetingRow>(BARE_SQL.getMeeting, [id, organizationId, 1, 0]);
+    const { rows } = await db.query<MeetingRow>(BARE_SQL.getMeeting, [id, organizationId]);
     if (!rows[0]) throw new HttpError(404, "NOT_FOUND");
     return rows[0];
   };
 
   app.get("/api/v1/me", auth, async (_req, res) => {
     const caller = callerOf(res);
-    const [organization, apiKey] = await Promise.all([
-      db.query<{ id: string; name: string; clerk_id: string | null }>(BARE_SQL.meOrganization, [
-        caller.organizationId,
-        1,
-        0,
-      ]),
-      db.query<{ id: string; name: string; prefix: string }>(BARE_SQL.meApiKey, [
-        caller.apiKeyId,
-        1,
-        0,
-      ]),
-    ]);
-    const org = organization.rows[0];
+    const { rows } = await db.query<{
+      id: string;
+      name: string;
+      clerkId: string | null;
+      keyId: string | null;
+      keyName: string | null;
+      keyPrefix: string | null;
+    }>(BARE_SQL.me, [caller.organizationId, null, caller.apiKeyId]);
+    const org = rows[0];
     if (!org) throw new HttpError(404, "NOT_FOUND");
     res.json({
       kind: "apiKey",
-      organization: { id: org.id, name: org.name, clerkId: org.clerk_id },
+      organization: { id: org.id, name: org.name, clerkId: org.clerkId },
       user: null,
-      apiKey: apiKey.rows[0] ?? null,
+      apiKey: org.keyId ? { id: org.keyId, name: org.keyName, prefix: org.keyPrefix } : null,
       role: null,
       scopes: caller.scopes,
     });
@@ -238,15 +255,12 @@ export function createBareApp(db: BareDb): express.Express {
     const { rows } = await db.query<MeetingRow>(BARE_SQL.listMeetings, [
       callerOf(res).organizationId,
       limit + 1,
-      0,
     ]);
     const page = rows.slice(0, limit);
     const last = page[page.length - 1];
     const nextCursor =
       rows.length > limit && last
-        ? Buffer.from(JSON.stringify([last.created_at.toISOString(), last.id])).toString(
-            "base64url",
-          )
+        ? Buffer.from(JSON.stringify([last.createdAt.toISOString(), last.id])).toString("base64url")
         : null;
     res.json({ data: page.map(toMeeting), nextCursor });
   });
@@ -280,8 +294,6 @@ export function createBareApp(db: BareDb): express.Express {
         "zoom",
         startTime,
         endTime,
-        "scheduled",
-        now,
         now,
       ]);
       res.status(201).json(toMeeting(rows[0]!));
@@ -298,42 +310,17 @@ export function createBareApp(db: BareDb): express.Express {
       const id = req.params.id as string;
       await assertCanWrite(organizationId, false);
       const body = (req.body ?? {}) as Record<string, unknown>;
-      const current = await findMeeting(organizationId, id);
-      // Title and times (the bench does not change links, which take the app's locking path).
-      const sets: [string, unknown][] = [];
-      if (body.title !== undefined) sets.push(["title", requireTitle(body.title)]);
-      const startTime = optionalDate(body.startTime);
-      const endTime = optionalDate(body.endTime);
-      if (startTime !== undefined) sets.push(["start_time", startTime]);
-      if (endTime !== undefined) sets.push(["end_time", endTime]);
-      if (sets.length === 0 || body.meetingUrl !== undefined) {
-        throw new HttpError(400, "VALIDATION_ERROR");
-      }
-      const start = startTime === undefined ? current.start_time : startTime;
-      const end = endTime === undefined ? current.end_time : endTime;
-      if (start && end && end < start) throw new HttpError(400, "VALIDATION_ERROR");
-      sets.push(["updated_at", new Date()]);
-      const assignments = sets.map(([column], i) => `"${column}" = $${i + 1}`).join(", ");
-      const n = sets.length;
-      const client = await db.connect();
-      let updated: number;
-      try {
-        await client.query("BEGIN");
-        const result = await client.query(
-          `UPDATE "public"."meetings" SET ${assignments} WHERE ("public"."meetings"."id" = $${n + 1} AND "public"."meetings"."organization_id" = $${n + 2} AND "public"."meetings"."deleted_at" IS NULL)`,
-          [...sets.map(([, value]) => value), id, organizationId],
-        );
-        updated = result.rowCount ?? 0;
-        await client.query("COMMIT");
-      } catch (error) {
-        await client.query("ROLLBACK");
-        throw error;
-      } finally {
-        client.release();
-      }
-      if (updated === 0) throw new HttpError(404, "NOT_FOUND");
-      const { rows } = await db.query<MeetingRow>(BARE_SQL.meetingById, [id, 1, 0]);
-      res.json(toMeeting(rows[0]!));
+      // A title alone (what the bench sends): the app's one UPDATE, times checked in its WHERE.
+      if (!UUID.test(id)) throw new HttpError(404, "NOT_FOUND");
+      if (Object.keys(body).length !== 1) throw new HttpError(400, "VALIDATION_ERROR");
+      const { rows } = await db.query<MeetingRow>(BARE_SQL.updateTitle, [
+        id,
+        organizationId,
+        new Date(),
+        requireTitle(body.title),
+      ]);
+      if (!rows[0]) throw new HttpError(404, "NOT_FOUND");
+      res.json(toMeeting(rows[0]));
     },
   );
 

@@ -20,12 +20,16 @@ export type ServerKind = "app" | "bare";
 export type ParentMessage =
   | { id: number; type: "profile-start" }
   | { id: number; type: "profile-stop"; file: string }
-  | { id: number; type: "usage" }
+  | { id: number; type: "usage"; afterGc?: boolean }
   | { id: number; type: "close" };
 
 export type ChildMessage =
   | { type: "ready"; port: number }
-  | { id: number; type: "done"; usage?: { rssBytes: number; cpuMicros: number } }
+  | {
+      id: number;
+      type: "done";
+      usage?: { rssBytes: number; cpuMicros: number; heapUsedBytes?: number };
+    }
   | { id: number; type: "failed"; message: string };
 
 const kind = process.argv[2] as ServerKind;
@@ -89,8 +93,15 @@ async function main(): Promise<void> {
           return { id: message.id, type: "done" };
         }
         case "usage": {
+          // Run with --expose-gc (the parent does): a reading after a full collection.
+          if (message.afterGc) globalThis.gc?.();
           const cpu = process.cpuUsage();
-          const usage = { rssBytes: process.memoryUsage().rss, cpuMicros: cpu.user + cpu.system };
+          const memory = process.memoryUsage();
+          const usage = {
+            rssBytes: memory.rss,
+            cpuMicros: cpu.user + cpu.system,
+            heapUsedBytes: memory.heapUsed,
+          };
           return { id: message.id, type: "done", usage };
         }
         case "close":

@@ -2,6 +2,7 @@ import { PrismaPg } from "@prisma/adapter-pg";
 import pg from "pg";
 import { Prisma, PrismaClient } from "../generated/client";
 import { QUERY_READ_TIMEOUT } from "./pgErrors";
+import { attachPool } from "./sql";
 
 export interface CreatePrismaClientOptions {
   /** Largest number of pooled connections (pg's default is 10). */
@@ -110,7 +111,9 @@ export function createPrismaClient(
   options: CreatePrismaClientOptions = {},
 ): PrismaClient {
   const statementTimeoutMs = options.statementTimeoutMs;
-  const adapter = new SafePrismaPg({
+  // One pool for Prisma's adapter and the plain statements of the hot paths (sql.ts); the
+  // adapter ends it on `$disconnect()`.
+  const pool = new pg.Pool({
     connectionString,
     max: options.maxConnections ?? 10,
     connectionTimeoutMillis: options.connectionTimeoutMs ?? 5_000,
@@ -124,7 +127,20 @@ export function createPrismaClient(
         }),
     Client: TimeoutDiscardingClient,
   });
-  return new PrismaClient({ adapter, log: options.log ?? [] });
+  // An idle connection that breaks is dropped by the pool, which then emits "error": with no
+  // listener that would end the process (the adapter adds its own only on its first query).
+  pool.on("error", () => undefined);
+  const adapter = new SafePrismaPg(pool, { disposeExternalPool: true });
+  const client = new PrismaClient({ adapter, log: options.log ?? [] });
+  attachPool(client, pool);
+  // Prisma ends the pool only if it ever connected; a client that served plain statements alone
+  // must close it too.
+  const disconnect = client.$disconnect.bind(client);
+  client.$disconnect = async () => {
+    await disconnect();
+    if (!pool.ended) await pool.end();
+  };
+  return client;
 }
 
 /** A client or an interactive transaction: services take one so callers can compose them. */

@@ -36,6 +36,7 @@ export {
   type CreatePrismaClientOptions,
   type Db,
 } from "./client";
+export { executeStatement, queryRows, type SqlValue } from "./sql";
 export {
   databasePackageRoot,
   runMigrations,

@@ -1,5 +1,6 @@
 import {
   Prisma,
+  queryRows,
   type Db,
   type Organization,
   type Plan,
@@ -406,13 +407,19 @@ export interface AccessRow {
   is_suspended: boolean;
 }
 
-/** What the write guard reads of a live organization, in one query; or null. */
+/**
+ * What the write guard reads of a live organization, in one query; or null. Plain SQL: it runs
+ * before every write.
+ */
 export async function findAccessRow(db: Db, input: OrganizationKey): Promise<AccessRow | null> {
-  const rows = await db.$queryRaw<AccessRow[]>`
-    SELECT o.plan_slug, o.plan_violations, p.max_team_members, p.max_meetings_per_month,
-           EXISTS (SELECT 1 FROM subscriptions s
-                    WHERE s.organization_id = o.id AND s.status = 'suspended') AS is_suspended
-      FROM organizations o JOIN plans p ON p.slug = o.plan_slug
-     WHERE o.id = ${input.organizationId}::uuid AND o.deleted_at IS NULL`;
+  const rows = await queryRows<AccessRow>(
+    db,
+    `SELECT o.plan_slug, o.plan_violations, p.max_team_members, p.max_meetings_per_month,
+            EXISTS (SELECT 1 FROM subscriptions s
+                     WHERE s.organization_id = o.id AND s.status = 'suspended') AS is_suspended
+       FROM organizations o JOIN plans p ON p.slug = o.plan_slug
+      WHERE o.id = $1::uuid AND o.deleted_at IS NULL`,
+    [input.organizationId],
+  );
   return rows[0] ?? null;
 }

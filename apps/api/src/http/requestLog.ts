@@ -1,7 +1,5 @@
 import { PROVIDER_NOT_CONFIGURED } from "@zigznote/shared";
-import type { Request, RequestHandler, Response } from "express";
-import type { IncomingMessage, ServerResponse } from "node:http";
-import { pinoHttp } from "pino-http";
+import type { NextFunction, Request, RequestHandler, Response } from "express";
 import type { Logger } from "../lib/logger";
 import type { RouteResolver } from "./routeTemplate";
 
@@ -53,35 +51,40 @@ function levelOf(res: Response, error: Error | undefined): "error" | "info" | "d
   return res.statusCode >= 400 ? "info" : "debug";
 }
 
+/** Paths polled by probes and scrapers: never logged. */
+const UNLOGGED_PATHS = new Set(["/health", "/metrics"]);
+
 /**
- * One short line per request (`request completed`): request id, method, route template,
- * status, duration, the caller's organization and user or API key, and the error code. No
- * headers: the security headers of every answer are the same, and request headers carry
- * credentials.
+ * One short line per request (`request completed`, or `request failed` for a 5xx): request id,
+ * method, route template, status, duration, the caller's organization and user or API key, and
+ * the error code. No headers: the security headers of every answer are the same, and request
+ * headers carry credentials. Written when the response finishes (or the connection closes
+ * first); nothing is built for a level the logger does not write, so silent logs cost a check.
  */
 export function requestLog(logger: Logger, routeOf: RouteResolver): RequestHandler {
-  const asExpress = (req: IncomingMessage, res: ServerResponse) => ({
-    req: req as Request,
-    res: res as Response,
-  });
-  return pinoHttp({
-    logger,
-    genReqId: (req) => (req as Request).requestId,
-    customAttributeKeys: { reqId: "requestId" },
-    // The request id is bound once; neither the request nor the response object is logged.
-    quietReqLogger: true,
-    quietResLogger: true,
-    autoLogging: { ignore: (req) => req.url === "/health" || req.url === "/metrics" },
-    customLogLevel: (_req, res, error) => levelOf(res as Response, error),
-    customSuccessObject: (req, res, val: { responseTime: number }) => {
-      const e = asExpress(req, res);
-      return fieldsOf(e.req, e.res, val.responseTime, routeOf);
-    },
-    customErrorObject: (req, res, _error, val: { responseTime: number }) => {
-      const e = asExpress(req, res);
-      return fieldsOf(e.req, e.res, val.responseTime, routeOf);
-    },
-    customSuccessMessage: () => "request completed",
-    customErrorMessage: () => "request failed",
-  });
+  return (req: Request, res: Response, next: NextFunction) => {
+    // Nothing at all would be written (logs silent): no listeners, no clock.
+    if (!logger.isLevelEnabled("error") || UNLOGGED_PATHS.has(req.url)) {
+      next();
+      return;
+    }
+    const startedAt = Date.now();
+    const onDone = (error?: Error) => {
+      res.off("finish", onDone);
+      res.off("close", onDone);
+      res.off("error", onDone);
+      const level = levelOf(res, error);
+      if (!logger.isLevelEnabled(level)) return;
+      const fields = fieldsOf(req, res, Date.now() - startedAt, routeOf);
+      const isFailure = error !== undefined || res.statusCode >= 500;
+      logger[level](
+        { requestId: req.requestId, ...fields },
+        isFailure ? "request failed" : "request completed",
+      );
+    };
+    res.on("finish", onDone);
+    res.on("close", onDone);
+    res.on("error", onDone);
+    next();
+  };
 }

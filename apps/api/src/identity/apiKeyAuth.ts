@@ -62,6 +62,14 @@ export class BoundedRateLimiterMemory extends RateLimiterMemory {
     return this.keys.size;
   }
 
+  /**
+   * False when the limiter holds nothing for `key` (never counted, or expired or evicted since):
+   * its `get` would answer null. The LRU outlives every limiter entry it names.
+   */
+  has(key: string): boolean {
+    return this.keys.has(key);
+  }
+
   override consume(
     key: string | number,
     points?: number,
@@ -138,7 +146,10 @@ export function createApiKeyLockout(ctx: Pick<IdentityDeps, "config" | "redis">)
   const { config } = ctx;
   const memory: BoundedRateLimiterMemory[] = [];
 
-  function createCounter(name: string, maxFailures: number): FailureCounter {
+  function createCounter(
+    name: string,
+    maxFailures: number,
+  ): FailureCounter & { inMemory: BoundedRateLimiterMemory } {
     const options: IRateLimiterOptions = {
       keyPrefix: `${config.REDIS_KEY_PREFIX}:apikey-lockout:${name}`,
       // consume() rejects and blocks once consumed points exceed `points`: the Nth failure
@@ -155,7 +166,7 @@ export function createApiKeyLockout(ctx: Pick<IdentityDeps, "config" | "redis">)
     const limiter = ctx.redis
       ? new RateLimiterRedis({ ...options, storeClient: ctx.redis, insuranceLimiter: inMemory })
       : inMemory;
-    return { limiter, allowed: maxFailures - 1 };
+    return { limiter, allowed: maxFailures - 1, inMemory };
   }
 
   const pairs = createCounter("pair", config.API_KEY_MAX_FAILURES);
@@ -173,6 +184,15 @@ export function createApiKeyLockout(ctx: Pick<IdentityDeps, "config" | "redis">)
 
   return {
     async assertNotLocked(address, keyId) {
+      // In memory alone (no Redis), a pair and an address with no failures recorded need no
+      // lookup: the usual request of a good key.
+      if (
+        !ctx.redis &&
+        !pairs.inMemory.has(pairKey(address, keyId)) &&
+        !addresses.inMemory.has(address)
+      ) {
+        return { pairHasFailures: false };
+      }
       const [pair, perAddress] = await Promise.all([
         pairs.limiter.get(pairKey(address, keyId)),
         addresses.limiter.get(address),
@@ -211,12 +231,13 @@ export function createApiKeyAuthenticator(
   const cache = options.apiKeyCache ?? new ApiKeyCache(ctx);
   return async (token, clientIp) => {
     const address = lockoutAddress(clientIp);
-    const keyId = claimedKeyId(token);
+    // Parsed once: the checksum and the id serve both the lockout and the check.
+    const parsed = parseApiKey(token);
+    const keyId = parsed?.keyId ?? claimedKeyId(token);
     const { pairHasFailures } = await lockout.assertNotLocked(address, keyId);
     const now = ctx.clock.now();
     let key: StoredApiKey;
     try {
-      const parsed = parseApiKey(token);
       if (!parsed) throw new UnauthorizedError("Invalid API key", { code: "INVALID_API_KEY" });
       key = checkApiKey(await cache.find(parsed.keyId), parsed, now);
     } catch (error) {

@@ -1,4 +1,4 @@
-import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+import { hash, randomBytes, timingSafeEqual } from "node:crypto";
 import { crc32 } from "node:zlib";
 import type { ApiKey } from "@zigznote/database";
 import { NotFoundError, UnauthorizedError } from "@zigznote/shared";
@@ -89,7 +89,7 @@ export function formatApiKey(keyId: string, secret: string): string {
 
 /** Hex SHA-256 of a secret: what the database keeps instead of it. */
 export function hashSecret(secret: string): string {
-  return createHash("sha256").update(secret).digest("hex");
+  return hash("sha256", secret, "hex");
 }
 
 /** What clients see of a key: never the secret nor its hash. */
@@ -187,7 +187,7 @@ export function checkApiKey(
   parsed: ParsedApiKey,
   now: Date,
 ): StoredApiKey {
-  const presented = Buffer.from(hashSecret(parsed.secret), "hex");
+  const presented = hash("sha256", parsed.secret, "buffer");
   const expected = Buffer.from(stored?.secretHash ?? DUMMY_HASH, "hex");
   const isMatch = expected.length === presented.length && timingSafeEqual(expected, presented);
   if (!stored || !isMatch)

@@ -1,4 +1,11 @@
-import { Prisma, type ApiKey, type Db, type Role } from "@zigznote/database";
+import {
+  executeStatement,
+  Prisma,
+  queryRows,
+  type ApiKey,
+  type Db,
+  type Role,
+} from "@zigznote/database";
 
 /**
  * The users, organizations, memberships and API key rows: every query and conditional update of
@@ -310,29 +317,43 @@ export interface CallerRows {
   apiKey: ApiKeySummary | null;
 }
 
+/** One statement (plain SQL: it runs on every `/me`); the user and key only when asked for. */
 export async function findCallerRows(
   db: Db,
   ids: { organizationId: string; userId: string | null; apiKeyId: string | null },
 ): Promise<CallerRows> {
-  const [organization, user, apiKey] = await Promise.all([
-    db.organization.findUnique({
-      where: { id: ids.organizationId },
-      select: { id: true, name: true, clerkId: true },
-    }),
-    ids.userId
-      ? db.user.findUnique({
-          where: { id: ids.userId },
-          select: { id: true, clerkId: true, email: true },
-        })
-      : null,
-    ids.apiKeyId
-      ? db.apiKey.findUnique({
-          where: { id: ids.apiKeyId },
-          select: { id: true, name: true, prefix: true },
-        })
-      : null,
-  ]);
-  return { organization, user, apiKey };
+  const rows = await queryRows<{
+    id: string;
+    name: string;
+    clerkId: string | null;
+    userId: string | null;
+    userClerkId: string | null;
+    userEmail: string | null;
+    keyId: string | null;
+    keyName: string | null;
+    keyPrefix: string | null;
+  }>(
+    db,
+    `SELECT o.id, o.name, o.clerk_id AS "clerkId",
+            u.id AS "userId", u.clerk_id AS "userClerkId", u.email AS "userEmail",
+            k.id AS "keyId", k.name AS "keyName", k.prefix AS "keyPrefix"
+       FROM organizations o
+       LEFT JOIN users u ON u.id = $2::uuid
+       LEFT JOIN api_keys k ON k.id = $3::uuid
+      WHERE o.id = $1::uuid`,
+    [ids.organizationId, ids.userId, ids.apiKeyId],
+  );
+  const row = rows[0];
+  if (!row) return { organization: null, user: null, apiKey: null };
+  return {
+    organization: { id: row.id, name: row.name, clerkId: row.clerkId },
+    user:
+      row.userId === null
+        ? null
+        : { id: row.userId, clerkId: row.userClerkId!, email: row.userEmail },
+    apiKey:
+      row.keyId === null ? null : { id: row.keyId, name: row.keyName!, prefix: row.keyPrefix! },
+  };
 }
 
 export interface ApiKeyRow {
@@ -390,25 +411,18 @@ export interface StoredApiKey {
   isOrganizationDeleted: boolean;
 }
 
-/** The key with this public id, or null. */
+/** The key with this public id, or null (plain SQL: every cache miss of authentication). */
 export async function findStoredApiKey(db: Db, keyId: string): Promise<StoredApiKey | null> {
-  const row = await db.apiKey.findUnique({
-    where: { prefix: keyId },
-    select: {
-      id: true,
-      organizationId: true,
-      prefix: true,
-      secretHash: true,
-      scopes: true,
-      lastUsedAt: true,
-      expiresAt: true,
-      revokedAt: true,
-      organization: { select: { deletedAt: true } },
-    },
-  });
-  if (!row) return null;
-  const { organization, ...key } = row;
-  return { ...key, isOrganizationDeleted: organization.deletedAt !== null };
+  const rows = await queryRows<StoredApiKey>(
+    db,
+    `SELECT k.id, k.organization_id AS "organizationId", k.prefix, k.secret_hash AS "secretHash",
+            k.scopes, k.last_used_at AS "lastUsedAt", k.expires_at AS "expiresAt",
+            k.revoked_at AS "revokedAt", o.deleted_at IS NOT NULL AS "isOrganizationDeleted"
+       FROM api_keys k JOIN organizations o ON o.id = k.organization_id
+      WHERE k.prefix = $1`,
+    [keyId],
+  );
+  return rows[0] ?? null;
 }
 
 /**
@@ -419,9 +433,11 @@ export async function markApiKeyUsed(
   db: Db,
   input: { id: string; at: Date; threshold: Date },
 ): Promise<boolean> {
-  const { count } = await db.apiKey.updateMany({
-    where: { id: input.id, OR: [{ lastUsedAt: null }, { lastUsedAt: { lte: input.threshold } }] },
-    data: { lastUsedAt: input.at },
-  });
+  const count = await executeStatement(
+    db,
+    `UPDATE api_keys SET last_used_at = $2::timestamptz
+      WHERE id = $1::uuid AND (last_used_at IS NULL OR last_used_at <= $3::timestamptz)`,
+    [input.id, input.at, input.threshold],
+  );
   return count > 0;
 }

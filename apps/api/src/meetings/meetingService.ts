@@ -161,36 +161,28 @@ export async function listMeetings(
 /**
  * Updates title, times or link (re-validated and re-normalized). The link cannot change while a
  * bot is active in the call: the bot's copy of the normalized link is what keeps a second bot
- * out, so the meeting row is locked and the check and the update happen together.
+ * out, so the meeting row is locked and the check and the update happen together. Title and
+ * times alone are one statement, the time check in it.
  */
 export async function updateMeeting(
   deps: Pick<MeetingDeps, "db">,
   input: UpdateMeetingInput,
 ): Promise<Meeting> {
   const { patch } = input;
+  if (patch.meetingUrl === undefined) return updateTitleOrTimes(deps, input);
   const current = await getMeeting(deps, input);
-  const normalizedUrl =
-    patch.meetingUrl === undefined ? undefined : normalizeMeetingUrl(patch.meetingUrl);
+  const normalizedUrl = normalizeMeetingUrl(patch.meetingUrl);
   checkTimes(
     patch.startTime === undefined ? current.startTime : patch.startTime,
     patch.endTime === undefined ? current.endTime : patch.endTime,
   );
   const changes: store.MeetingChanges = {
-    ...(patch.title !== undefined ? { title: patch.title } : {}),
-    ...(patch.startTime !== undefined ? { startTime: patch.startTime } : {}),
-    ...(patch.endTime !== undefined ? { endTime: patch.endTime } : {}),
-    ...(normalizedUrl
-      ? {
-          meetingUrl: normalizedUrl.url,
-          normalizedMeetingUrl: normalizedUrl.normalized,
-          platform: normalizedUrl.platform,
-        }
-      : {}),
+    ...timeAndTitleChanges(patch),
+    meetingUrl: normalizedUrl.url,
+    normalizedMeetingUrl: normalizedUrl.normalized,
+    platform: normalizedUrl.platform,
   };
-  const isLinkChange =
-    normalizedUrl !== undefined && normalizedUrl.normalized !== current.normalizedMeetingUrl;
-
-  if (!isLinkChange) {
+  if (normalizedUrl.normalized === current.normalizedMeetingUrl) {
     const updated = await store.updateLiveMeeting(deps.db, input, changes);
     if (!updated) throw meetingNotFound();
     return updated;
@@ -205,6 +197,41 @@ export async function updateMeeting(
     }
     return store.updateMeetingRow(tx, input.meetingId, changes);
   });
+}
+
+function timeAndTitleChanges(patch: MeetingPatch): store.MeetingChanges {
+  return {
+    ...(patch.title !== undefined ? { title: patch.title } : {}),
+    ...(patch.startTime !== undefined ? { startTime: patch.startTime } : {}),
+    ...(patch.endTime !== undefined ? { endTime: patch.endTime } : {}),
+  };
+}
+
+/**
+ * One conditional UPDATE (live meeting, times in order after the change). Only when it changes
+ * nothing is the row read, to tell a missing meeting (404) from times out of order (400); a
+ * concurrent change of the times between the two is retried.
+ */
+async function updateTitleOrTimes(
+  deps: Pick<MeetingDeps, "db">,
+  input: UpdateMeetingInput,
+): Promise<Meeting> {
+  if (!isUuid(input.meetingId)) throw meetingNotFound();
+  const { patch } = input;
+  const changes = timeAndTitleChanges(patch);
+  for (let attempt = 0; ; attempt++) {
+    const updated = await store.updateLiveMeeting(deps.db, input, changes, {
+      isTimeChecked: true,
+    });
+    if (updated) return updated;
+    const current = await getMeeting(deps, input);
+    checkTimes(
+      patch.startTime === undefined ? current.startTime : patch.startTime,
+      patch.endTime === undefined ? current.endTime : patch.endTime,
+    );
+    // The times were changed meanwhile and are in order now: the update may pass this time.
+    if (attempt >= 2) throw new ConflictError("The meeting changed meanwhile; retry");
+  }
 }
 
 /**
