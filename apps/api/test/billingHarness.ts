@@ -34,6 +34,7 @@ export const TEST_SETTINGS: Omit<BillingSettings, "notices"> = {
   gracePeriodDays: 7,
   maxRetryCount: 4,
   storageGraceDays: 7,
+  appUrl: "http://app.zigznote.test",
 };
 
 export async function createBillingHarness(): Promise<BillingHarness> {

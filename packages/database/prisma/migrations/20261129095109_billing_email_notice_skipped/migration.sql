@@ -1,0 +1,6 @@
+-- AlterEnum
+ALTER TYPE "NotificationStatus" ADD VALUE 'skipped';
+
+-- AlterTable
+ALTER TABLE "organizations" ADD COLUMN     "billing_email" TEXT;
+
