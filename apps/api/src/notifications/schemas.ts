@@ -45,7 +45,7 @@ export function toNoticeResponse(row: Notification): NoticeResponse {
     lastError: row.lastError,
     payload:
       payload && typeof payload === "object" && !Array.isArray(payload)
-        ? (payload as Record<string, unknown>)
+        ? (payload)
         : {},
     createdAt: row.createdAt.toISOString(),
     sentAt: row.sentAt?.toISOString() ?? null,

@@ -100,7 +100,7 @@ export async function markNoticeFailed(
   await db.$executeRaw`
     UPDATE notification_outbox
        SET last_error = ${input.error},
-           claimed_until = CASE WHEN ${input.isGivenUp} THEN NULL ELSE ${input.retryAt} END,
+           claimed_until = CASE WHEN ${input.isGivenUp} THEN NULL ELSE ${input.retryAt}::timestamptz END,
            status = CASE WHEN ${input.isGivenUp} THEN 'failed'::"NotificationStatus" ELSE status END
      WHERE id = ${input.id}::uuid AND status = 'pending'`;
 }
