@@ -439,18 +439,27 @@ export async function findRecordedViolations(db: Db, input: OrganizationKey): Pr
 
 /**
  * Stores the billing e-mail Stripe gave for the organization (by our id, else by its customer
- * id). A null or unchanged address writes nothing.
+ * id) as of `observedAt` (the event's `created`): an event older than the one that set the
+ * stored address changes nothing. A null address writes nothing.
  */
 export async function setBillingEmail(
   db: Db,
-  input: { organizationId?: string | null; stripeCustomerId?: string | null; email: string | null },
+  input: {
+    organizationId?: string | null;
+    stripeCustomerId?: string | null;
+    email: string | null;
+    observedAt: Date;
+  },
 ): Promise<void> {
   if (!input.email) return;
   await db.$executeRaw`
-    UPDATE organizations SET billing_email = ${input.email}, updated_at = now()
+    UPDATE organizations
+       SET billing_email = ${input.email}, billing_email_at = ${input.observedAt}, updated_at = now()
      WHERE (id = ${input.organizationId ?? null}::uuid
             OR stripe_customer_id = ${input.stripeCustomerId ?? null})
-       AND billing_email IS DISTINCT FROM ${input.email}`;
+       AND (billing_email_at IS NULL OR billing_email_at <= ${input.observedAt})
+       AND (billing_email IS DISTINCT FROM ${input.email}
+            OR billing_email_at IS DISTINCT FROM ${input.observedAt})`;
 }
 
 /** Another plan's limits with the organization's recorded violations (no lock: a preview). */

@@ -158,7 +158,11 @@ export async function handlePaymentFailed(
   const change = await recordInvoiceFact(tx, event, deps, "payment_failed");
   if ("outcome" in change) return change.outcome;
   const { organizationId, next } = change;
-  await store.setBillingEmail(tx, { organizationId, email: invoice.customer_email ?? null });
+  await store.setBillingEmail(tx, {
+    organizationId,
+    email: invoice.customer_email ?? null,
+    observedAt: new Date(event.created * 1000),
+  });
   if (!change.recorded) {
     // A stale failure may still find the grace over (suspended now): no dunning notice, though.
     if (change.changed) return { applied: true, organizationId };
@@ -210,7 +214,11 @@ export async function handlePaymentSucceeded(
   const change = await recordInvoiceFact(tx, event, deps, "payment_succeeded");
   if ("outcome" in change) return change.outcome;
   const { organizationId, previous, next } = change;
-  await store.setBillingEmail(tx, { organizationId, email: invoice.customer_email ?? null });
+  await store.setBillingEmail(tx, {
+    organizationId,
+    email: invoice.customer_email ?? null,
+    observedAt: new Date(event.created * 1000),
+  });
   if (!change.recorded) {
     if (change.changed) return { applied: true, organizationId };
     return { applied: false, reason: skipReason(previous.status, "not_payable"), organizationId };
@@ -280,6 +288,7 @@ export async function handleCheckoutCompleted(
   await store.setBillingEmail(tx, {
     organizationId,
     email: session.customer_details?.email ?? null,
+    observedAt: new Date(event.created * 1000),
   });
   return { applied: true, organizationId };
 }
@@ -293,7 +302,11 @@ export async function handleCustomerUpdated(tx: Db, event: Stripe.Event): Promis
     customer.metadata?.organizationId,
   );
   if (!organizationId) return { applied: false, reason: "unknown_customer" };
-  await store.setBillingEmail(tx, { organizationId, email: customer.email });
+  await store.setBillingEmail(tx, {
+    organizationId,
+    email: customer.email,
+    observedAt: new Date(event.created * 1000),
+  });
   return { applied: true, organizationId };
 }
 

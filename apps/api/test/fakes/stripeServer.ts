@@ -405,7 +405,10 @@ export class FakeStripeServer {
     if (!session || session.status !== "open") throw new Error(`no open session ${sessionId}`);
     const first = this.events.length;
     const customerId = session.customer as string;
-    const email = options.email ?? (this.customers.get(customerId)?.email as string | null);
+    const customer = this.requireCustomer(customerId);
+    // The e-mail typed on the page becomes the customer's (as Stripe keeps it).
+    if (options.email) customer.email = options.email;
+    const email = customer.email as string | null;
     const lineItems = (session.line_items as Json[]).map((item) => ({ ...item }));
     const subscription = this.createSubscription({
       customer: customerId,

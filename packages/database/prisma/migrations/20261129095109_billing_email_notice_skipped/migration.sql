@@ -2,5 +2,6 @@
 ALTER TYPE "NotificationStatus" ADD VALUE 'skipped';
 
 -- AlterTable
-ALTER TABLE "organizations" ADD COLUMN     "billing_email" TEXT;
+ALTER TABLE "organizations" ADD COLUMN     "billing_email" TEXT,
+ADD COLUMN     "billing_email_at" TIMESTAMPTZ(3);
 
