@@ -12,6 +12,7 @@ import { mountRoutes, type RouteDefinition, type RouteMounting } from "./http/ro
 import { routeOf } from "./http/routeTemplate";
 import { identityRoutes } from "./identity";
 import { meetingRoutes } from "./meetings";
+import { noticeRoutes } from "./notifications";
 import { recordingRoutes } from "./recordings";
 import { createDocsRouter } from "./system/docs";
 import { healthRoutes } from "./system/health";
@@ -34,6 +35,7 @@ export function apiRoutes(ctx: AppContext): RouteDefinition[] {
     ...botRoutes(ctx.bots),
     ...recordingRoutes(ctx.recordings),
     ...billingRoutes(ctx.billing.deps),
+    ...noticeRoutes({ db: ctx.db }),
   ];
 }
 

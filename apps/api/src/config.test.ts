@@ -105,6 +105,41 @@ describe("loadConfig", () => {
     expect((caught as ConfigError).issues).toHaveLength(3);
   });
 
+  it("reads the e-mail settings: log by default, smtp needs SMTP_URL, bad values name the variable", () => {
+    const defaults = loadConfig({});
+    expect(defaults.EMAIL_TRANSPORT).toBe("log");
+    expect(defaults.SMTP_URL).toBeUndefined();
+    expect(defaults.EMAIL_FROM).toBe("zigznote <notices@zigznote.localhost>");
+    expect(defaults.APP_URL).toBe("http://localhost:3000");
+    const smtp = loadConfig({
+      EMAIL_TRANSPORT: "smtp",
+      SMTP_URL: "smtp://user:secret@mail.example.com:587",
+      EMAIL_FROM: "Acme Notes <notes@acme.example>",
+      APP_URL: "https://app.acme.example",
+    });
+    expect(smtp).toMatchObject({
+      EMAIL_TRANSPORT: "smtp",
+      SMTP_URL: "smtp://user:secret@mail.example.com:587",
+      EMAIL_FROM: "Acme Notes <notes@acme.example>",
+      APP_URL: "https://app.acme.example",
+    });
+    const issues = (env: Record<string, string>) => {
+      try {
+        loadConfig(env);
+      } catch (error) {
+        return (error as ConfigError).issues;
+      }
+      return [];
+    };
+    expect(issues({ EMAIL_TRANSPORT: "smtp" })).toEqual([
+      "SMTP_URL: is required when EMAIL_TRANSPORT=smtp",
+    ]);
+    expect(issues({ EMAIL_TRANSPORT: "sendgrid" })[0]).toMatch(/^EMAIL_TRANSPORT: /);
+    expect(issues({ SMTP_URL: "http://mail.example.com" })[0]).toMatch(/^SMTP_URL: /);
+    expect(issues({ EMAIL_FROM: "not an address" })[0]).toMatch(/^EMAIL_FROM: /);
+    expect(issues({ APP_URL: "javascript:alert(1)" })[0]).toMatch(/^APP_URL: /);
+  });
+
   it("accepts CLERK_JWT_KEY as the bare base64 body Clerk also accepts", () => {
     const pem = publicKeyPem({ type: "rsa", modulusLength: 2048 });
     const body = pem.replace(/-----[A-Z ]+-----/g, "").replace(/\s+/g, "");

@@ -170,19 +170,38 @@ export const envSchema = z.object({
   GRACE_PERIOD_DAYS: z.coerce.number().positive().default(7),
   MAX_RETRY_COUNT: z.coerce.number().int().min(1).default(4),
   STORAGE_GRACE_DAYS: z.coerce.number().positive().default(7),
+
+  /** How notices are e-mailed: `log` renders them into the log, `smtp` sends to SMTP_URL. */
+  EMAIL_TRANSPORT: z.enum(["log", "smtp"]).default("log"),
+  /** smtp://user:pass@host:587 (STARTTLS when offered) or smtps://host:465; needed for smtp. */
+  SMTP_URL: optionalString.pipe(z.url({ protocol: /^smtps?$/ }).optional()),
+  EMAIL_FROM: z
+    .string()
+    .trim()
+    .regex(/^([^<>\r\n]*<[^<>@\s]+@[^<>@\s]+>|[^<>@\s]+@[^<>@\s]+)$/, {
+      message: "expected an address or a display name with one: zigznote <notices@example.com>",
+    })
+    .default("zigznote <notices@zigznote.localhost>"),
+  /** The web app's origin: e-mail links, Checkout's return pages and the portal's return. */
+  APP_URL: z.url({ protocol: /^https?$/ }).default("http://localhost:3000"),
 });
 
 /** The environment, with the settings that must agree with each other checked together. */
-const configSchema = envSchema.refine(
-  // A statement on a silent database fails (client side) STATEMENT_GRACE_MS after its timeout:
-  // still inside the webhook transaction, which then rolls back with a clear cause.
-  (env) =>
-    env.DATABASE_STATEMENT_TIMEOUT_MS + STATEMENT_GRACE_MS <= env.WEBHOOK_TRANSACTION_TIMEOUT_MS,
-  {
-    path: ["DATABASE_STATEMENT_TIMEOUT_MS"],
-    message: `must be at least ${STATEMENT_GRACE_MS} ms below WEBHOOK_TRANSACTION_TIMEOUT_MS`,
-  },
-);
+const configSchema = envSchema
+  .refine(
+    // A statement on a silent database fails (client side) STATEMENT_GRACE_MS after its timeout:
+    // still inside the webhook transaction, which then rolls back with a clear cause.
+    (env) =>
+      env.DATABASE_STATEMENT_TIMEOUT_MS + STATEMENT_GRACE_MS <= env.WEBHOOK_TRANSACTION_TIMEOUT_MS,
+    {
+      path: ["DATABASE_STATEMENT_TIMEOUT_MS"],
+      message: `must be at least ${STATEMENT_GRACE_MS} ms below WEBHOOK_TRANSACTION_TIMEOUT_MS`,
+    },
+  )
+  .refine((env) => env.EMAIL_TRANSPORT !== "smtp" || env.SMTP_URL !== undefined, {
+    path: ["SMTP_URL"],
+    message: "is required when EMAIL_TRANSPORT=smtp",
+  });
 
 export type Config = Readonly<z.infer<typeof envSchema>>;
 

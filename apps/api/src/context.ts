@@ -5,6 +5,7 @@ import {
   assertCanWrite,
   checkPlanViolations,
   createAppBilling,
+  isNoticeObsolete,
   registerStripeHandlers,
   type AppBilling,
 } from "./billing";
@@ -31,7 +32,12 @@ import { systemClock, type Clock } from "./lib/clock";
 import { createLogger, type Logger } from "./lib/logger";
 import { createMetrics, type Metrics } from "./lib/metrics";
 import type { MeetingDeps } from "./meetings";
-import { createNotices, type NotificationTransport, type Notices } from "./notifications";
+import {
+  createEmailTransport,
+  createNotices,
+  type NotificationTransport,
+  type Notices,
+} from "./notifications";
 import {
   LocalDiskStorage,
   type RecordingDeps,
@@ -85,7 +91,7 @@ export interface AppContext {
 /** What a caller may supply; everything else is built from these. */
 export type ContextParts = Pick<AppContext, "config" | "db"> &
   Partial<Pick<AppContext, "logger" | "clock" | "metrics" | "redis" | "storage" | "recall">> & {
-    /** Default: the logging transport. */
+    /** Default: e-mail as EMAIL_TRANSPORT says (rendered into the log, or SMTP). */
     transport?: NotificationTransport;
     /** Default: the SDK client configured by STRIPE_* (null without STRIPE_SECRET_KEY). */
     stripe?: StripeClient | null;
@@ -115,7 +121,25 @@ export function buildContext(parts: ContextParts): AppContext {
   const storage = parts.storage ?? new LocalDiskStorage(path.resolve(config.STORAGE_DIR));
   const recall = parts.recall ?? createRecallClient(config, logger);
 
-  const notices = createNotices({ db, clock, logger, transport: parts.transport });
+  const transport =
+    parts.transport ??
+    createEmailTransport(
+      {
+        mode: config.EMAIL_TRANSPORT,
+        smtpUrl: config.SMTP_URL,
+        from: config.EMAIL_FROM,
+        appUrl: config.APP_URL,
+      },
+      logger,
+    );
+  const notices = createNotices({
+    db,
+    clock,
+    logger,
+    transport,
+    isObsolete: isNoticeObsolete,
+    onOutcome: (type, outcome) => metrics.notices.inc({ type, outcome }),
+  });
   const billing = createAppBilling({ config, db, clock, logger, notices, stripe: parts.stripe });
   const violations = billing.settings;
 

@@ -34,6 +34,7 @@ export const TEST_SETTINGS: Omit<BillingSettings, "notices"> = {
   gracePeriodDays: 7,
   maxRetryCount: 4,
   storageGraceDays: 7,
+  appUrl: "http://app.zigznote.test",
 };
 
 export async function createBillingHarness(): Promise<BillingHarness> {
@@ -95,7 +96,9 @@ export interface BillingTestApp {
   close(): Promise<void>;
 }
 
-export async function createBillingTestApp(): Promise<BillingTestApp> {
+export async function createBillingTestApp(
+  options: { env?: Record<string, string> } = {},
+): Promise<BillingTestApp> {
   const fake = await FakeStripeServer.start();
   fake.addPrice({ id: "price_test_pro", unitAmount: 1900 });
   fake.addPrice({ id: "price_test_business", unitAmount: 4900 });
@@ -113,6 +116,7 @@ export async function createBillingTestApp(): Promise<BillingTestApp> {
       STRIPE_API_PROTOCOL: settings.protocol,
       STRIPE_WEBHOOK_SECRET: stripeWebhookSecret,
       CLERK_WEBHOOK_SECRET: clerkWebhookSecret,
+      ...options.env,
     },
   });
   return {

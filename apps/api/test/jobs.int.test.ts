@@ -8,6 +8,7 @@ import {
 } from "@zigznote/database/testing";
 import request from "supertest";
 import { checkPlanViolations } from "../src/billing";
+import { enqueueAdminNotices } from "../src/notifications";
 import { createJobs, JOB_SCHEDULES, runJob } from "../src/jobs";
 import { testDatabaseUrl } from "./env";
 import { startFakeRecall, type FakeRecall } from "./fakes/recallServer";
@@ -196,6 +197,79 @@ describe("scheduled jobs", () => {
     expect(
       await db.notification.count({ where: { organizationId: organization.id } }),
     ).toBeGreaterThanOrEqual(2);
+  });
+
+  it("checkStorageGracePeriods queues 'storage grace ending' once, within 24 h of the end, and not after it is resolved", async () => {
+    clock.set(Date.now());
+    const now = clock.now();
+    const settings = a.ctx.billing.settings;
+    const job = createJobs(a.ctx).find(
+      (candidate) => candidate.name === "checkStorageGracePeriods",
+    )!;
+    // Grace ends in 20 h (detected storageGraceDays - 20 h ago), and in 3 days.
+    const organizationOver = async (detectedMsAgo: number) => {
+      const { organization } = await createOrganizationWithAdmin(db); // free plan: 1 GiB
+      const meeting = await createMeeting(db, { organizationId: organization.id });
+      await createStorageObject(db, meeting, { sizeBytes: 2n * 1024n ** 3n });
+      await checkPlanViolations(
+        { db, settings },
+        { organizationId: organization.id, now: new Date(now.getTime() - detectedMsAgo) },
+      );
+      return { organization, meeting };
+    };
+    const soon = await organizationOver(settings.storageGraceDays * DAY - 20 * 60 * 60 * 1000);
+    const later = await organizationOver((settings.storageGraceDays - 3) * DAY);
+    const warnings = (organizationId: string) =>
+      db.notification.findMany({
+        where: { organizationId, type: "plan.storage_grace_ending" },
+      });
+
+    for (const at of [now, new Date(now.getTime() + 60 * 60 * 1000)]) {
+      clock.set(at);
+      const run = await runJob(a.ctx, job, { scheduledFor: at, instanceId: "a" });
+      expect(run.status).toBe("succeeded");
+    }
+    const sent = await warnings(soon.organization.id);
+    expect(sent).toHaveLength(1);
+    expect(sent[0]).toMatchObject({ status: "sent" });
+    expect(sent[0]!.payload).toMatchObject({
+      planSlug: "free",
+      limit: 1024 ** 3,
+      current: 2 * 1024 ** 3,
+    });
+    expect(await warnings(later.organization.id)).toHaveLength(0);
+
+    // Freed while a warning is still queued: the warning is skipped, the resolution is sent.
+    const recorded = await db.organization.findUniqueOrThrow({
+      where: { id: later.organization.id },
+    });
+    const storage = (recorded.planViolations as { type: string; graceEndsAt?: string }[]).find(
+      (violation) => violation.type === "storage",
+    )!;
+    await enqueueAdminNotices({ db }, [
+      {
+        organizationId: later.organization.id,
+        type: "plan.storage_grace_ending",
+        payload: { planSlug: "free", limit: 1, current: 2, graceEndsAt: storage.graceEndsAt },
+        dedupeKey: `queued-warning:${later.organization.id}`,
+      },
+    ]);
+    await db.storageObject.deleteMany({ where: { organizationId: later.organization.id } });
+    await checkPlanViolations(
+      { db, settings },
+      { organizationId: later.organization.id, now: clock.now() },
+    );
+    await a.ctx.notices.idle();
+    const told = await db.notification.findMany({
+      where: { organizationId: later.organization.id },
+      orderBy: { createdAt: "asc" },
+      select: { type: true, status: true },
+    });
+    expect(told).toEqual([
+      { type: "plan.violation", status: "sent" },
+      { type: "plan.storage_grace_ending", status: "skipped" },
+      { type: "plan.violation_resolved", status: "sent" },
+    ]);
   });
 
   it("cleanupOldWebhooks deletes exactly the records past retention, in batches", async () => {

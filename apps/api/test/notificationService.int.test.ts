@@ -79,7 +79,7 @@ describe("deliverPendingNotifications", () => {
     expect(rows.every((row) => row.status === "sent" && row.sentAt !== null)).toBe(true);
   });
 
-  it("retries a failed send after the claim expires and gives up after max attempts", async () => {
+  it("retries a failed send after its back-off and gives up after max attempts", async () => {
     const { organization } = await createOrganizationWithAdmin(db);
     await enqueueAdminNotices({ db }, [
       {
@@ -96,6 +96,7 @@ describe("deliverPendingNotifications", () => {
       {
         now: start,
         claimMs: 1000,
+        retryBaseMs: 1000,
         maxAttempts: 2,
       },
     );
@@ -103,12 +104,13 @@ describe("deliverPendingNotifications", () => {
       where: { organizationId: organization.id },
     });
     expect(row).toMatchObject({ status: "pending", attempts: 1, lastError: "smtp down" });
-    // Still claimed: not retried yet.
+    // Still backing off: not retried yet.
     await deliverPendingNotifications(
       { db: db, transport: failing.transport },
       {
         now: start,
         claimMs: 1000,
+        retryBaseMs: 1000,
         maxAttempts: 2,
       },
     );
@@ -120,6 +122,7 @@ describe("deliverPendingNotifications", () => {
       {
         now: later,
         claimMs: 1000,
+        retryBaseMs: 1000,
         maxAttempts: 2,
       },
     );

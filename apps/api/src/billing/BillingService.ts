@@ -394,8 +394,8 @@ async function recordOrCompensate(
 }
 
 /** The organization's Stripe customer, created once (idempotency key per organization). */
-async function ensureCustomer(
-  deps: BillingDeps,
+export async function ensureCustomer(
+  deps: Pick<BillingDeps, "db">,
   stripe: StripeClient,
   organizationId: string,
 ): Promise<string> {
@@ -412,7 +412,11 @@ async function ensureCustomer(
   return store.setCustomerIdOnce(db, { organizationId, stripeCustomerId: customer.id });
 }
 
-async function findPurchasablePlan(deps: BillingDeps, planSlug: string): Promise<Plan> {
+/** The plan to pay for: exists, is not free, has a Stripe price (else 404, 400, 503). */
+export async function findPurchasablePlan(
+  deps: Pick<BillingDeps, "db">,
+  planSlug: string,
+): Promise<Plan> {
   const plan = await store.findPlanBySlug(deps.db, { slug: planSlug });
   if (!plan) throw new NotFoundError(`No plan "${planSlug}"`, { code: "PLAN_NOT_FOUND" });
   if (plan.slug === FREE_PLAN_SLUG) {
@@ -432,7 +436,7 @@ async function findPurchasablePlan(deps: BillingDeps, planSlug: string): Promise
 }
 
 /** The Stripe client; checked before anything else, so an unconfigured change writes nothing. */
-function requireStripe(deps: BillingDeps): StripeClient {
+export function requireStripe(deps: Pick<BillingDeps, "stripe">): StripeClient {
   if (!deps.stripe) {
     throw new ProviderNotConfiguredError("Billing is not configured on this server", {
       provider: "stripe",

@@ -16,6 +16,13 @@ export {
   type BillingDeps,
 } from "./BillingService";
 export { billingRoutes, type BillingRouteDeps } from "./routes";
+export {
+  openBillingPortal,
+  previewPlanChange,
+  startCheckout,
+  type PlanChangePreview,
+} from "./checkout";
+export { isNoticeObsolete } from "./noticeRelevance";
 export { type BillingEventDeps, type BillingSettings, FREE_PLAN_SLUG } from "./settings";
 export {
   handlePaymentFailed,
@@ -31,7 +38,9 @@ export {
   escalateExpiredStorageGrace,
   parseViolations,
   PLAN_LIMIT_CODES,
+  previewPlanViolations,
   recheckRecordedViolations,
+  warnStorageGraceEnding,
   type PlanViolation,
   type ViolationDeps,
   type ViolationSettings,

@@ -8,8 +8,13 @@ import {
   type BillingChangeResult,
   type BillingDeps,
 } from "./BillingService";
+import { openBillingPortal, previewPlanChange, startCheckout } from "./checkout";
 import {
   BillingChangeResultSchema,
+  CheckoutBodySchema,
+  PlanChangePreviewSchema,
+  PreviewQuerySchema,
+  RedirectUrlSchema,
   CancelSubscriptionBodySchema,
   ChangePlanBodySchema,
   CurrentSubscriptionSchema,
@@ -102,6 +107,65 @@ export function billingRoutes(deps: BillingRouteDeps): RouteDefinition[] {
           planSlug: body.planSlug,
         });
         res.json(serializeChange(result));
+      },
+    }),
+
+    defineRoute({
+      method: "post",
+      path: "/api/v1/billing/checkout",
+      tag,
+      summary: "Start paying for a plan on Stripe Checkout (admins' sessions only)",
+      description:
+        "Creates a Checkout Session in subscription mode for the organization's Stripe customer " +
+        "(created once). The subscription is recorded from Stripe's events once paid. An " +
+        "organization with a live subscription gets 409 SUBSCRIPTION_EXISTS: change its plan " +
+        "with POST /api/v1/billing/subscription instead.",
+      role: "admin",
+      body: CheckoutBodySchema,
+      responses: { 200: { description: "Checkout's URL", schema: RedirectUrlSchema } },
+      errors: [404, 409, 502, 503],
+      async handler({ body, auth }, res) {
+        const session = await startCheckout(deps, {
+          organizationId: auth.organizationId,
+          planSlug: body.planSlug,
+        });
+        res.json({ url: session.url });
+      },
+    }),
+
+    defineRoute({
+      method: "post",
+      path: "/api/v1/billing/portal",
+      tag,
+      summary:
+        "Open Stripe's Customer Portal: card, invoices, cancellation (admins' sessions only)",
+      role: "admin",
+      responses: { 200: { description: "The portal's URL", schema: RedirectUrlSchema } },
+      errors: [404, 502, 503],
+      async handler({ auth }, res) {
+        res.json(await openBillingPortal(deps, { organizationId: auth.organizationId }));
+      },
+    }),
+
+    defineRoute({
+      method: "get",
+      path: "/api/v1/billing/preview",
+      tag,
+      summary: "What changing to a plan would do: violations and Stripe's next invoice",
+      description:
+        "Reads only (scope billing:read): the violations the change would record, by the same " +
+        "rules as the change, and for paid plans Stripe's preview of the next invoice.",
+      scope: "billing:read",
+      query: PreviewQuerySchema,
+      responses: { 200: { description: "The preview", schema: PlanChangePreviewSchema } },
+      errors: [404, 409, 502, 503],
+      async handler({ query, auth }, res) {
+        res.json(
+          await previewPlanChange(deps, {
+            organizationId: auth.organizationId,
+            planSlug: query.planSlug,
+          }),
+        );
       },
     }),
 

@@ -112,3 +112,35 @@ export const CancelSubscriptionBodySchema = z
 
 export type ChangePlanBody = z.infer<typeof ChangePlanBodySchema>;
 export type CancelSubscriptionBody = z.infer<typeof CancelSubscriptionBodySchema>;
+
+export const CheckoutBodySchema = z
+  .object({ planSlug: z.string().min(1).max(64).openapi({ example: "pro" }) })
+  .strict()
+  .openapi("CheckoutRequest");
+
+export const RedirectUrlSchema = z
+  .object({
+    url: z.string().openapi({ description: "Stripe's hosted page: send the browser there" }),
+  })
+  .openapi("BillingRedirect");
+
+export const PreviewQuerySchema = z.object({ planSlug: z.string().min(1).max(64) });
+
+export const PlanChangePreviewSchema = z
+  .object({
+    planSlug: z.string(),
+    currentPlanSlug: z.string(),
+    violations: z.array(PlanViolationSchema).openapi({
+      description: "What the change would record, by the rules the change itself applies",
+    }),
+    upcomingInvoice: z
+      .object({
+        amountDue: z.number().int(),
+        total: z.number().int(),
+        currency: z.string(),
+        periodEnd: z.string().nullable().openapi({ format: "date-time" }),
+      })
+      .nullable()
+      .openapi({ description: "Stripe's preview of the next invoice; null for the free plan" }),
+  })
+  .openapi("PlanChangePreview");

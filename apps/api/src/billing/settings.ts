@@ -9,6 +9,8 @@ export interface BillingSettings extends ViolationSettings {
   gracePeriodDays: number;
   /** Dunning notices per grace period; the last one names the suspension date. */
   maxRetryCount: number;
+  /** The web app's origin (APP_URL): Checkout's and the portal's return pages are under it. */
+  appUrl: string;
 }
 
 export function billingSettingsFromConfig(
@@ -20,6 +22,7 @@ export function billingSettingsFromConfig(
     gracePeriodDays: config.GRACE_PERIOD_DAYS,
     maxRetryCount: config.MAX_RETRY_COUNT,
     storageGraceDays: config.STORAGE_GRACE_DAYS,
+    appUrl: config.APP_URL,
   };
 }
 

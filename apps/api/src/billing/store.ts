@@ -423,3 +423,78 @@ export async function findAccessRow(db: Db, input: OrganizationKey): Promise<Acc
   );
   return rows[0] ?? null;
 }
+
+/** A subscription's standing, by our id (billing notices check it before they are sent). */
+export function findStandingById(
+  db: Db,
+  input: { subscriptionId: string },
+): Promise<{ status: SubscriptionStatus; lastPaymentSucceededEventAt: Date | null } | null> {
+  return db.subscription.findUnique({
+    where: { id: input.subscriptionId },
+    select: { status: true, lastPaymentSucceededEventAt: true },
+  });
+}
+
+/** The organization's recorded violations (raw JSON; parse with `parseViolations`). */
+export async function findRecordedViolations(db: Db, input: OrganizationKey): Promise<unknown> {
+  const row = await db.organization.findUnique({
+    where: { id: input.organizationId },
+    select: { planViolations: true },
+  });
+  return row?.planViolations ?? [];
+}
+
+/**
+ * Stores the billing e-mail Stripe gave for the organization (by our id, else by its customer
+ * id) as of `observedAt` (the event's `created`): an event older than the one that set the
+ * stored address changes nothing. A null address writes nothing.
+ */
+export async function setBillingEmail(
+  db: Db,
+  input: {
+    organizationId?: string | null;
+    stripeCustomerId?: string | null;
+    email: string | null;
+    observedAt: Date;
+  },
+): Promise<void> {
+  if (!input.email) return;
+  await db.$executeRaw`
+    UPDATE organizations
+       SET billing_email = ${input.email}, billing_email_at = ${input.observedAt}, updated_at = now()
+     WHERE (id = ${input.organizationId ?? null}::uuid
+            OR stripe_customer_id = ${input.stripeCustomerId ?? null})
+       AND (billing_email_at IS NULL OR billing_email_at <= ${input.observedAt})
+       AND (billing_email IS DISTINCT FROM ${input.email}
+            OR billing_email_at IS DISTINCT FROM ${input.observedAt})`;
+}
+
+/** Another plan's limits with the organization's recorded violations (no lock: a preview). */
+export async function findLimitsUnderPlan(
+  db: Db,
+  input: OrganizationKey & { planSlug: string },
+): Promise<OrganizationLimitsRow | null> {
+  const rows = await db.$queryRaw<OrganizationLimitsRow[]>`
+    SELECT p.slug AS plan_slug, o.plan_violations, p.max_team_members, p.max_storage_bytes,
+           p.max_meetings_per_month
+      FROM organizations o, plans p
+     WHERE o.id = ${input.organizationId}::uuid AND p.slug = ${input.planSlug}`;
+  return rows[0] ?? null;
+}
+
+/**
+ * Live organizations whose storage grace period ends in (now, until]: still in grace, about to
+ * turn read-only. With the violation as recorded.
+ */
+export function findStorageGraceEnding(
+  db: Db,
+  input: { now: Date; until: Date },
+): Promise<{ id: string; plan_slug: string; violation: Record<string, unknown> }[]> {
+  return db.$queryRaw`
+    SELECT o.id, o.plan_slug, v AS violation FROM organizations o,
+           jsonb_array_elements(o.plan_violations) v
+     WHERE o.deleted_at IS NULL
+       AND v->>'type' = 'storage' AND v->>'action' = 'grace_period'
+       AND (v->>'graceEndsAt')::timestamptz > ${input.now}
+       AND (v->>'graceEndsAt')::timestamptz <= ${input.until}`;
+}

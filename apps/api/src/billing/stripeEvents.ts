@@ -158,6 +158,11 @@ export async function handlePaymentFailed(
   const change = await recordInvoiceFact(tx, event, deps, "payment_failed");
   if ("outcome" in change) return change.outcome;
   const { organizationId, next } = change;
+  await store.setBillingEmail(tx, {
+    organizationId,
+    email: invoice.customer_email ?? null,
+    observedAt: new Date(event.created * 1000),
+  });
   if (!change.recorded) {
     // A stale failure may still find the grace over (suspended now): no dunning notice, though.
     if (change.changed) return { applied: true, organizationId };
@@ -176,6 +181,8 @@ export async function handlePaymentFailed(
         organizationId,
         type: isFinal ? "billing.payment_failed.final" : "billing.payment_failed",
         payload: {
+          subscriptionId: change.subscriptionId,
+          failedAt: new Date(event.created * 1000).toISOString(),
           attempt,
           maxAttempts: max,
           invoiceId: invoice.id,
@@ -207,6 +214,11 @@ export async function handlePaymentSucceeded(
   const change = await recordInvoiceFact(tx, event, deps, "payment_succeeded");
   if ("outcome" in change) return change.outcome;
   const { organizationId, previous, next } = change;
+  await store.setBillingEmail(tx, {
+    organizationId,
+    email: invoice.customer_email ?? null,
+    observedAt: new Date(event.created * 1000),
+  });
   if (!change.recorded) {
     if (change.changed) return { applied: true, organizationId };
     return { applied: false, reason: skipReason(previous.status, "not_payable"), organizationId };
@@ -216,7 +228,7 @@ export async function handlePaymentSucceeded(
       {
         organizationId,
         type: "billing.access_restored",
-        payload: { invoiceId: invoice.id },
+        payload: { invoiceId: invoice.id, subscriptionId: change.subscriptionId },
         dedupeKey: `restored:${event.id}`,
       },
     ]);
@@ -244,6 +256,60 @@ export async function suspendExpiredGracePeriods(
   });
 }
 
+/**
+ * `checkout.session.completed`: links the organization (`client_reference_id`) to the customer
+ * that paid and keeps the billing e-mail given on the page. The subscription itself is recorded
+ * from its own `customer.subscription.*` events (their metadata names the organization), in
+ * whatever order they come, so this handler needs nothing from them and they nothing from it.
+ */
+export async function handleCheckoutCompleted(
+  tx: Db,
+  event: Stripe.Event,
+  deps: BillingEventDeps,
+): Promise<HandlerOutcome> {
+  const session = event.data.object as Stripe.Checkout.Session;
+  if (session.mode !== "subscription") return { applied: false, reason: "not_a_subscription" };
+  const customerId =
+    typeof session.customer === "string" ? session.customer : (session.customer?.id ?? null);
+  const organizationId = await findOrganizationId(
+    tx,
+    customerId,
+    session.client_reference_id ?? session.metadata?.organizationId,
+  );
+  if (!organizationId) {
+    deps.logger.warn(
+      { eventId: event.id, sessionId: session.id },
+      "Stripe checkout of an unknown organization: ignored",
+    );
+    return { applied: false, reason: "unknown_customer" };
+  }
+  if (customerId)
+    await store.setCustomerIdOnce(tx, { organizationId, stripeCustomerId: customerId });
+  await store.setBillingEmail(tx, {
+    organizationId,
+    email: session.customer_details?.email ?? null,
+    observedAt: new Date(event.created * 1000),
+  });
+  return { applied: true, organizationId };
+}
+
+/** `customer.updated`: the billing e-mail, which notices are sent to besides the admins. */
+export async function handleCustomerUpdated(tx: Db, event: Stripe.Event): Promise<HandlerOutcome> {
+  const customer = event.data.object as Stripe.Customer;
+  const organizationId = await findOrganizationId(
+    tx,
+    customer.id,
+    customer.metadata?.organizationId,
+  );
+  if (!organizationId) return { applied: false, reason: "unknown_customer" };
+  await store.setBillingEmail(tx, {
+    organizationId,
+    email: customer.email,
+    observedAt: new Date(event.created * 1000),
+  });
+  return { applied: true, organizationId };
+}
+
 export type StripeEventHandler = (
   tx: Db,
   event: Stripe.Event,
@@ -258,4 +324,6 @@ export const stripeEventHandlers: Readonly<Record<string, StripeEventHandler>> =
   "invoice.payment_failed": handlePaymentFailed,
   "invoice.paid": handlePaymentSucceeded,
   "invoice.payment_succeeded": handlePaymentSucceeded,
+  "checkout.session.completed": handleCheckoutCompleted,
+  "customer.updated": handleCustomerUpdated,
 };

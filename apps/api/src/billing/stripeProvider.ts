@@ -222,3 +222,88 @@ export function invoiceCustomerId(invoice: Stripe.Invoice): string | null {
   if (!invoice.customer) return null;
   return typeof invoice.customer === "string" ? invoice.customer : invoice.customer.id;
 }
+
+export interface CreateCheckoutSessionInput {
+  customerId: string;
+  priceId: string;
+  organizationId: string;
+  planSlug: string;
+  successUrl: string;
+  cancelUrl: string;
+}
+
+/**
+ * A Checkout Session in subscription mode for our customer: Stripe's hosted page takes the card
+ * and creates the subscription, which reaches us as `customer.subscription.created` (its
+ * metadata names the organization) after `checkout.session.completed`.
+ */
+export function createCheckoutSession(
+  stripe: StripeClient,
+  input: CreateCheckoutSessionInput,
+  key: string,
+): Promise<Stripe.Checkout.Session> {
+  const metadata = { organizationId: input.organizationId, planSlug: input.planSlug };
+  return call("create the checkout session", () =>
+    stripe.checkout.sessions.create(
+      {
+        mode: "subscription",
+        customer: input.customerId,
+        client_reference_id: input.organizationId,
+        line_items: [{ price: input.priceId, quantity: 1 }],
+        metadata,
+        subscription_data: { metadata },
+        success_url: input.successUrl,
+        cancel_url: input.cancelUrl,
+      },
+      { idempotencyKey: key },
+    ),
+  );
+}
+
+/** A Customer Portal session (card, invoices, cancellation) returning to `returnUrl`. */
+export function createPortalSession(
+  stripe: StripeClient,
+  input: { customerId: string; returnUrl: string },
+  key: string,
+): Promise<Stripe.BillingPortal.Session> {
+  return call("open the billing portal", () =>
+    stripe.billingPortal.sessions.create(
+      { customer: input.customerId, return_url: input.returnUrl },
+      { idempotencyKey: key },
+    ),
+  );
+}
+
+export interface PreviewInvoiceInput {
+  customerId: string | null;
+  priceId: string;
+  /** The live subscription and its item, when the change is to an existing subscription. */
+  subscription: { id: string; itemId: string; prorate: boolean } | null;
+}
+
+/** Stripe's preview of the next invoice after the change (nothing is created at Stripe). */
+export function previewInvoice(
+  stripe: StripeClient,
+  input: PreviewInvoiceInput,
+): Promise<Stripe.Invoice> {
+  const { subscription } = input;
+  return call("preview the invoice", () =>
+    stripe.invoices.createPreview(
+      subscription
+        ? {
+            ...(input.customerId ? { customer: input.customerId } : {}),
+            subscription: subscription.id,
+            subscription_details: {
+              items: [{ id: subscription.itemId, price: input.priceId, quantity: 1 }],
+              proration_behavior: subscription.prorate ? "create_prorations" : "none",
+            },
+          }
+        : {
+            ...(input.customerId
+              ? { customer: input.customerId }
+              : { customer_details: { tax_exempt: "none" as const } }),
+            subscription_details: { items: [{ price: input.priceId, quantity: 1 }] },
+          },
+    ),
+  );
+}

@@ -7,6 +7,8 @@ import { DAY_MS } from "../lib/time";
 import { getUsage } from "../recordings";
 import * as store from "./store";
 
+type Usage = Awaited<ReturnType<typeof getUsage>>;
+
 /**
  * Plan violations: where an organization's usage exceeds its plan's limits (typically after a
  * downgrade). The list lives on the organization (`planViolations`, `planViolationsAt`) so reads
@@ -116,7 +118,55 @@ async function runCheck(
   const usage = await getUsage(tx, organizationId, now);
   const previous = parseViolations(row.plan_violations);
   const previousByType = new Map(previous.map((violation) => [violation.type, violation]));
+  const { violations, notices } = evaluateViolations(row, usage, previous, {
+    organizationId,
+    now,
+    storageGraceDays: settings.storageGraceDays,
+  });
 
+  const added = violations.filter((v) => !previousByType.has(v.type)).map((v) => v.type);
+  const resolved = previous
+    .filter((v) => !violations.some((current) => current.type === v.type))
+    .map((v) => v.type);
+  for (const type of resolved) {
+    notices.push({
+      organizationId,
+      type: "plan.violation_resolved",
+      payload: { planSlug: row.plan_slug, type },
+      dedupeKey: `violation-resolved:${organizationId}:${type}:${previousByType.get(type)!.detectedAt}`,
+    });
+  }
+
+  // jsonb reorders keys, so compare structurally (not as strings) to skip no-op writes.
+  if (!isDeepStrictEqual(violations, previous)) {
+    await store.updateViolations(tx, {
+      organizationId,
+      violations,
+      checkedAt: violations.length > 0 ? now : null,
+    });
+  }
+  await settings.notices.enqueue(tx, notices);
+  return { planSlug: row.plan_slug, violations, added, resolved };
+}
+
+type PlanLimits = Pick<
+  store.OrganizationLimitsRow,
+  "plan_slug" | "max_meetings_per_month" | "max_team_members" | "max_storage_bytes"
+>;
+
+/**
+ * The violations of `usage` under a plan's limits, given those recorded before (which keep their
+ * `detectedAt` and storage grace), and the notices new or escalated ones call for. Pure: the
+ * check records the result, the preview only shows it.
+ */
+function evaluateViolations(
+  row: PlanLimits,
+  usage: Usage,
+  previous: PlanViolation[],
+  input: { organizationId: string; now: Date; storageGraceDays: number },
+): { violations: PlanViolation[]; notices: AdminNotice[] } {
+  const { organizationId, now } = input;
+  const previousByType = new Map(previous.map((violation) => [violation.type, violation]));
   const candidates: { type: ViolationType; limit: number | null; current: number }[] = [
     { type: "meetings", limit: row.max_meetings_per_month, current: usage.meetingsThisMonth },
     { type: "team_members", limit: row.max_team_members, current: usage.activeMembers },
@@ -138,7 +188,7 @@ async function runCheck(
     if (type === "storage") {
       violation.graceEndsAt =
         before?.graceEndsAt ??
-        new Date(now.getTime() + settings.storageGraceDays * DAY_MS).toISOString();
+        new Date(now.getTime() + input.storageGraceDays * DAY_MS).toISOString();
       violation.action = new Date(violation.graceEndsAt) <= now ? "read_only" : "grace_period";
     }
     violations.push(violation);
@@ -151,22 +201,58 @@ async function runCheck(
       });
     }
   }
+  return { violations, notices };
+}
 
-  const added = violations.filter((v) => !previousByType.has(v.type)).map((v) => v.type);
-  const resolved = previous
-    .filter((v) => !violations.some((current) => current.type === v.type))
-    .map((v) => v.type);
+/**
+ * What `checkPlanViolations` would record if the organization were on `planSlug` now: the same
+ * rules over the same usage, nothing written and nothing queued. Null for an unknown
+ * organization or plan.
+ */
+export async function previewPlanViolations(
+  deps: { db: Db; settings: Pick<ViolationSettings, "storageGraceDays"> },
+  input: ViolationCheckInput & { planSlug: string },
+): Promise<PlanViolation[] | null> {
+  const { db } = deps;
+  const { organizationId, now } = input;
+  const row = await store.findLimitsUnderPlan(db, { organizationId, planSlug: input.planSlug });
+  if (!row) return null;
+  const usage = await getUsage(db, organizationId, now);
+  return evaluateViolations(row, usage, parseViolations(row.plan_violations), {
+    organizationId,
+    now,
+    storageGraceDays: deps.settings.storageGraceDays,
+  }).violations;
+}
 
-  // jsonb reorders keys, so compare structurally (not as strings) to skip no-op writes.
-  if (!isDeepStrictEqual(violations, previous)) {
-    await store.updateViolations(tx, {
-      organizationId,
-      violations,
-      checkedAt: violations.length > 0 ? now : null,
-    });
-  }
-  await settings.notices.enqueue(tx, notices);
-  return { planSlug: row.plan_slug, violations, added, resolved };
+/**
+ * For the hourly job: queues "storage grace ending in 24 h" for each organization whose storage
+ * grace period ends within `windowMs` of `now` (once per grace period: the dedupe key names its
+ * end). Returns the organizations told.
+ */
+export async function warnStorageGraceEnding(
+  deps: { db: PrismaClient; settings: ViolationSettings },
+  input: { now: Date; windowMs?: number },
+): Promise<string[]> {
+  const until = new Date(input.now.getTime() + (input.windowMs ?? DAY_MS));
+  return transaction(deps.db, async (tx) => {
+    const rows = await store.findStorageGraceEnding(tx, { now: input.now, until });
+    await deps.settings.notices.enqueue(
+      tx,
+      rows.map((row) => ({
+        organizationId: row.id,
+        type: "plan.storage_grace_ending",
+        payload: {
+          planSlug: row.plan_slug,
+          limit: row.violation.limit,
+          current: row.violation.current,
+          graceEndsAt: row.violation.graceEndsAt,
+        },
+        dedupeKey: `storage-grace-ending:${row.id}:${String(row.violation.graceEndsAt)}`,
+      })),
+    );
+    return rows.map((row) => row.id);
+  });
 }
 
 /**

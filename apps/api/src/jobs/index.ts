@@ -3,6 +3,7 @@ import {
   escalateExpiredStorageGrace,
   recheckRecordedViolations,
   suspendExpiredGracePeriods,
+  warnStorageGraceEnding,
 } from "../billing";
 import { cleanupOrphanedBots, type RecallClient } from "../bots";
 import { cleanupOrphanedStorage, processDueRecordingImports } from "../recordings";
@@ -46,7 +47,8 @@ export const JOB_SCHEDULES = [
     name: "checkStorageGracePeriods",
     schedule: "10 * * * *",
     leaseMs: 30 * MINUTE,
-    description: "Make storage violations read-only once their grace period is over",
+    description:
+      "Make storage violations read-only once their grace period is over; warn 24 h before",
   },
   {
     name: "recheckPlanViolations",
@@ -105,8 +107,12 @@ export function createJobs(ctx: AppContext, deps: { recall?: RecallClient } = {}
     },
     checkStorageGracePeriods: async ({ now }) => {
       const escalated = await escalateExpiredStorageGrace({ db: ctx.db, settings }, { now });
+      const warned = await warnStorageGraceEnding({ db: ctx.db, settings }, { now });
       await noticesSent();
-      return { rowsAffected: escalated.length };
+      return {
+        rowsAffected: escalated.length,
+        summary: { escalated: escalated.length, warned: warned.length },
+      };
     },
     recheckPlanViolations: async ({ now }) => ({
       rowsAffected: await recheckRecordedViolations({ db: ctx.db, settings }, { now }),

@@ -10,6 +10,8 @@ export interface Metrics {
   jobRowsAffected: Counter<"job">;
   /** Webhook deliveries by provider and outcome (processed, duplicate, unhandled, failed, ...). */
   webhookEvents: Counter<"provider" | "outcome">;
+  /** Outbox rows by notice type and delivery outcome (sent, retried, failed, skipped). */
+  notices: Counter<"type" | "outcome">;
 }
 
 export function createMetrics(): Metrics {
@@ -47,5 +49,19 @@ export function createMetrics(): Metrics {
     labelNames: ["provider", "outcome"] as const,
     registers: [registry],
   });
-  return { registry, httpRequestDuration, jobRuns, jobDuration, jobRowsAffected, webhookEvents };
+  const notices = new Counter({
+    name: "zigznote_notices_total",
+    help: "Notices handled by this instance's deliverers by type and outcome",
+    labelNames: ["type", "outcome"] as const,
+    registers: [registry],
+  });
+  return {
+    registry,
+    httpRequestDuration,
+    jobRuns,
+    jobDuration,
+    jobRowsAffected,
+    webhookEvents,
+    notices,
+  };
 }

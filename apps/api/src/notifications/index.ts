@@ -1,12 +1,27 @@
-/** Notifications: the outbox of notices (dunning, plan violations) and their delivery. */
+/** Notifications: the outbox of notices (dunning, plan violations) and their delivery by e-mail. */
 export { createNotices, type Notices, type NoticesDeps } from "./notices";
 export {
   createLoggingTransport,
   deliverPendingNotifications,
   enqueueAdminNotices,
+  PermanentDeliveryError,
+  retryDelayMs,
   type AdminNotice,
   type DeliverDeps,
   type DeliverOptions,
+  type DeliveryOutcome,
   type DeliveryResult,
   type NotificationTransport,
+  type ObsoleteCheck,
+  type OutboxMessage,
 } from "./outbox";
+export {
+  billingPageUrl,
+  createEmailTransport,
+  noticeMessageId,
+  renderNoticeEmail,
+  type EmailSettings,
+} from "./emailTransport";
+export { EMAIL_SAMPLES, EMAIL_TEMPLATES, formatAmount, formatDate } from "./emailTemplates";
+export { escapeHtml, renderEmail } from "./emailRender";
+export { noticeRoutes, type NoticeRouteDeps } from "./routes";

@@ -7,8 +7,11 @@ import {
   deliverPendingNotifications,
   enqueueAdminNotices,
   type AdminNotice,
+  type DeliverDeps,
+  type DeliverOptions,
   type DeliveryResult,
   type NotificationTransport,
+  type ObsoleteCheck,
 } from "./outbox";
 
 /**
@@ -41,11 +44,25 @@ export interface NoticesDeps {
   logger: Logger;
   /** Default: the logging transport. */
   transport?: NotificationTransport;
+  /** Skips notices whose cause was undone before delivery (billing's check). */
+  isObsolete?: ObsoleteCheck;
+  /** Per-row outcomes (the `/metrics` counter). */
+  onOutcome?: DeliverDeps["onOutcome"];
+  /** Attempts, back-off and claim of delivery runs. */
+  delivery?: Pick<DeliverOptions, "maxAttempts" | "retryBaseMs" | "retryMaxMs" | "claimMs">;
 }
 
 export function createNotices(deps: NoticesDeps): Notices {
   const { db, clock, logger } = deps;
   const transport = deps.transport ?? createLoggingTransport(logger);
+  const deliverDeps: DeliverDeps = {
+    db,
+    transport,
+    logger,
+    isObsolete: deps.isObsolete,
+    onOutcome: deps.onOutcome,
+  };
+  const run = (now: Date) => deliverPendingNotifications(deliverDeps, { ...deps.delivery, now });
   let running: Promise<void> | null = null;
   let isRerunRequested = false;
 
@@ -58,7 +75,7 @@ export function createNotices(deps: NoticesDeps): Notices {
       try {
         do {
           isRerunRequested = false;
-          await deliverPendingNotifications({ db, transport, logger }, { now: clock.now() });
+          await run(clock.now());
         } while (isRerunRequested);
       } catch (error) {
         logger.error({ err: error }, "notification delivery run failed; notices stay pending");
@@ -77,7 +94,7 @@ export function createNotices(deps: NoticesDeps): Notices {
       return queued;
     },
     deliver,
-    deliverNow: (now) => deliverPendingNotifications({ db, transport, logger }, { now }),
+    deliverNow: run,
     async idle() {
       while (running) await running;
     },

@@ -27,15 +27,35 @@ export async function enqueueAdminNotices(
   return store.insertAdminNotices(deps.db, notices);
 }
 
+/** A claimed outbox row with what its message needs besides the row. */
+export type OutboxMessage = Notification & { organizationName: string };
+
 /** Where notices go (e-mail, chat, ...). Throwing means "not delivered, try again later". */
 export interface NotificationTransport {
-  send(notification: Notification): Promise<void>;
+  send(notice: OutboxMessage): Promise<void>;
 }
+
+/** A failure that retrying will not fix (a 5xx SMTP reply, no address): the row is failed. */
+export class PermanentDeliveryError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "PermanentDeliveryError";
+  }
+}
+
+/**
+ * Says why a notice is no longer due (its cause was undone: paid before the dunning e-mail went
+ * out), or null to send it. Wired by the composition root to the feature that caused it.
+ */
+export type ObsoleteCheck = (db: Db, notice: Notification) => Promise<string | null>;
+
+/** What happened to one row in a delivery run (metrics). */
+export type DeliveryOutcome = "sent" | "retried" | "failed" | "skipped";
 
 /** The default transport: writes each notice to the log. */
 export function createLoggingTransport(logger: Logger): NotificationTransport {
   return {
-    send(notification) {
+    send(notification: Notification) {
       logger.info(
         {
           notificationId: notification.id,
@@ -56,6 +76,10 @@ export interface DeliverDeps {
   db: PrismaClient;
   transport: NotificationTransport;
   logger?: Logger;
+  /** Checked just before sending; a reason marks the row skipped instead. */
+  isObsolete?: ObsoleteCheck;
+  /** Called once per row and outcome (the `/metrics` counter). */
+  onOutcome?: (type: string, outcome: DeliveryOutcome) => void;
 }
 
 export interface DeliverOptions {
@@ -65,12 +89,22 @@ export interface DeliverOptions {
   claimMs?: number;
   /** After this many failed attempts a notice is marked failed and no longer retried. */
   maxAttempts?: number;
+  /** Back-off after the first temporary failure (ms); doubles with each attempt. */
+  retryBaseMs?: number;
+  /** Longest back-off between two attempts (ms). */
+  retryMaxMs?: number;
 }
 
 export interface DeliveryResult {
   sent: number;
   failed: number;
   retried: number;
+  skipped: number;
+}
+
+/** The wait before attempt `attempts + 1`: base, 2 x base, 4 x base, ... capped. */
+export function retryDelayMs(attempts: number, baseMs: number, maxMs: number): number {
+  return Math.min(maxMs, baseMs * 2 ** Math.max(0, attempts - 1));
 }
 
 /**
@@ -86,7 +120,13 @@ export async function deliverPendingNotifications(
   const batchSize = options.batchSize ?? 50;
   const claimMs = options.claimMs ?? 60_000;
   const maxAttempts = options.maxAttempts ?? 5;
-  const result: DeliveryResult = { sent: 0, failed: 0, retried: 0 };
+  const retryBaseMs = options.retryBaseMs ?? 60_000;
+  const retryMaxMs = options.retryMaxMs ?? 60 * 60_000;
+  const result: DeliveryResult = { sent: 0, failed: 0, retried: 0, skipped: 0 };
+  const count = (notice: Notification, outcome: DeliveryOutcome) => {
+    result[outcome] += 1;
+    deps.onOutcome?.(notice.type, outcome);
+  };
   for (;;) {
     const batch = await store.claimPendingNotices(db, {
       now: options.now,
@@ -94,25 +134,38 @@ export async function deliverPendingNotifications(
       limit: batchSize,
     });
     if (batch.length === 0) return result;
-    for (const notification of batch) {
+    for (const notice of batch) {
       try {
-        await transport.send(notification);
-        result.sent += await store.markNoticeSent(db, { id: notification.id, at: options.now });
+        const obsolete = deps.isObsolete ? await deps.isObsolete(db, notice) : null;
+        if (obsolete) {
+          if (await store.markNoticeSkipped(db, { id: notice.id, reason: obsolete })) {
+            count(notice, "skipped");
+          }
+          continue;
+        }
+        await transport.send(notice);
+        if (await store.markNoticeSent(db, { id: notice.id, at: options.now })) {
+          count(notice, "sent");
+        }
       } catch (error) {
         const message = error instanceof Error ? error.message : String(error);
-        const giveUp = notification.attempts >= maxAttempts;
+        const isPermanent = error instanceof PermanentDeliveryError;
+        const giveUp = isPermanent || notice.attempts >= maxAttempts;
         deps.logger?.warn(
-          { err: error, notificationId: notification.id, attempts: notification.attempts },
-          "notification delivery failed",
+          { err: error, notificationId: notice.id, attempts: notice.attempts, isPermanent },
+          giveUp ? "notification delivery failed for good" : "notification delivery failed",
         );
-        // Retry after the claim runs out (a natural back-off), or give up for good.
+        // A temporary failure is retried once its back-off (the claim, extended) runs out.
+        const retryAt = new Date(
+          options.now.getTime() + retryDelayMs(notice.attempts, retryBaseMs, retryMaxMs),
+        );
         await store.markNoticeFailed(db, {
-          id: notification.id,
+          id: notice.id,
           error: message.slice(0, 1000),
           isGivenUp: giveUp,
+          retryAt,
         });
-        if (giveUp) result.failed += 1;
-        else result.retried += 1;
+        count(notice, giveUp ? "failed" : "retried");
       }
     }
     if (batch.length < batchSize) return result;

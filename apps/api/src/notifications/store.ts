@@ -1,4 +1,4 @@
-import type { Db, Notification } from "@zigznote/database";
+import type { Db, Notification, NotificationStatus } from "@zigznote/database";
 
 /**
  * The notification outbox table: every query and conditional update of the feature, nothing
@@ -14,8 +14,10 @@ export interface OutboxNotice {
 }
 
 /**
- * Inserts each notice for every admin (not deleted) of its organization, in one statement,
- * with the recipient's id appended to its dedupe key; rows whose key exists are skipped.
+ * Inserts each notice for every admin (not deleted) of its organization and for the
+ * organization's billing e-mail (the Stripe customer's), in one statement, each address once
+ * (an admin whose address is the billing e-mail gets one copy). The dedupe key gets the
+ * recipient appended (the admin's id, or `billing`); rows whose key exists are skipped.
  * Returns the number of rows inserted.
  */
 export function insertAdminNotices(db: Db, notices: OutboxNotice[]): Promise<number> {
@@ -28,13 +30,27 @@ export function insertAdminNotices(db: Db, notices: OutboxNotice[]): Promise<num
     })),
   );
   return db.$executeRaw`
+    WITH n AS (
+      SELECT * FROM jsonb_to_recordset(${rows}::jsonb)
+               AS n(organization_id uuid, type text, payload jsonb, dedupe_key text)
+    ), recipients AS (
+      SELECT n.organization_id, u.id AS user_id, u.email, n.type, n.payload, n.dedupe_key,
+             n.dedupe_key || ':' || u.id::text AS key, 0 AS rank
+        FROM n
+        JOIN memberships m ON m.organization_id = n.organization_id AND m.role = 'admin'
+        JOIN users u ON u.id = m.user_id AND u.deleted_at IS NULL
+      UNION ALL
+      SELECT n.organization_id, NULL, o.billing_email, n.type, n.payload, n.dedupe_key,
+             n.dedupe_key || ':billing', 1
+        FROM n JOIN organizations o ON o.id = n.organization_id
+       WHERE o.billing_email IS NOT NULL
+    )
     INSERT INTO notification_outbox
       (organization_id, recipient_user_id, recipient_email, type, payload, dedupe_key)
-    SELECT n.organization_id, u.id, u.email, n.type, n.payload, n.dedupe_key || ':' || u.id::text
-      FROM jsonb_to_recordset(${rows}::jsonb)
-           AS n(organization_id uuid, type text, payload jsonb, dedupe_key text)
-      JOIN memberships m ON m.organization_id = n.organization_id AND m.role = 'admin'
-      JOIN users u ON u.id = m.user_id AND u.deleted_at IS NULL
+    SELECT organization_id, user_id, email, type, payload, key
+      FROM (SELECT DISTINCT ON (dedupe_key, COALESCE(lower(email), key)) *
+              FROM recipients
+             ORDER BY dedupe_key, COALESCE(lower(email), key), rank) AS unique_recipients
     ON CONFLICT (dedupe_key) DO NOTHING`;
 }
 
@@ -46,7 +62,7 @@ export function insertAdminNotices(db: Db, notices: OutboxNotice[]): Promise<num
 export async function claimPendingNotices(
   db: Db,
   input: { now: Date; claimedUntil: Date; limit: number },
-): Promise<Notification[]> {
+): Promise<(Notification & { organizationName: string })[]> {
   const ids = await db.$queryRaw<{ id: string }[]>`
     UPDATE notification_outbox SET claimed_until = ${input.claimedUntil}, attempts = attempts + 1
      WHERE id IN (
@@ -57,10 +73,12 @@ export async function claimPendingNotices(
         FOR UPDATE SKIP LOCKED)
     RETURNING id`;
   if (ids.length === 0) return [];
-  return db.notification.findMany({
+  const rows = await db.notification.findMany({
     where: { id: { in: ids.map((row) => row.id) } },
     orderBy: { createdAt: "asc" },
+    include: { organization: { select: { name: true } } },
   });
+  return rows.map(({ organization, ...row }) => ({ ...row, organizationName: organization.name }));
 }
 
 /** Marks a pending notice sent at `at`; returns 1, or 0 when it was no longer pending. */
@@ -72,16 +90,54 @@ export function markNoticeSent(db: Db, input: { id: string; at: Date }): Promise
 }
 
 /**
- * Records a failed send of a pending notice: its error, and `failed` for good when `isGivenUp`
- * (else it stays pending, retried once its claim runs out).
+ * Records a failed send of a pending notice: its error, and `failed` for good when `isGivenUp`,
+ * else it stays pending and no deliverer claims it before `retryAt` (the back-off).
  */
 export async function markNoticeFailed(
   db: Db,
-  input: { id: string; error: string; isGivenUp: boolean },
+  input: { id: string; error: string; isGivenUp: boolean; retryAt: Date },
 ): Promise<void> {
   await db.$executeRaw`
     UPDATE notification_outbox
        SET last_error = ${input.error},
+           claimed_until = CASE WHEN ${input.isGivenUp} THEN NULL ELSE ${input.retryAt}::timestamptz END,
            status = CASE WHEN ${input.isGivenUp} THEN 'failed'::"NotificationStatus" ELSE status END
      WHERE id = ${input.id}::uuid AND status = 'pending'`;
+}
+
+/** Marks a pending notice skipped (its cause was undone); returns 1, or 0 if not pending. */
+export function markNoticeSkipped(db: Db, input: { id: string; reason: string }): Promise<number> {
+  return db.$executeRaw`
+    UPDATE notification_outbox SET status = 'skipped', claimed_until = NULL,
+           last_error = ${input.reason}
+     WHERE id = ${input.id}::uuid AND status = 'pending'`;
+}
+
+/** An organization's notices, newest first, before a (createdAt, id) cursor. */
+export function listNotices(
+  db: Db,
+  input: {
+    organizationId: string;
+    status?: NotificationStatus;
+    limit: number;
+    before?: { createdAt: Date; id: string };
+  },
+): Promise<Notification[]> {
+  const { before } = input;
+  return db.notification.findMany({
+    where: {
+      organizationId: input.organizationId,
+      ...(input.status ? { status: input.status } : {}),
+      ...(before
+        ? {
+            OR: [
+              { createdAt: { lt: before.createdAt } },
+              { createdAt: before.createdAt, id: { lt: before.id } },
+            ],
+          }
+        : {}),
+    },
+    orderBy: [{ createdAt: "desc" }, { id: "desc" }],
+    take: input.limit,
+  });
 }

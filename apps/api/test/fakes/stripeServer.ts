@@ -10,6 +10,12 @@
  *   POST   /v1/subscriptions/:id            update (items[n][id|price|quantity|deleted],
  *                                           cancel_at_period_end, proration_behavior, metadata)
  *   DELETE /v1/subscriptions/:id            cancel now
+ *   POST   /v1/checkout/sessions            create (mode=subscription, customer, client_reference_id,
+ *                                           line_items, metadata, subscription_data[metadata],
+ *                                           success_url, cancel_url)
+ *   POST   /v1/billing_portal/sessions      create (customer, return_url)
+ *   POST   /v1/invoices/create_preview      the next invoice (customer|customer_details,
+ *                                           subscription?, subscription_details[items|proration_behavior])
  * Requests are form-encoded (POST body, GET/DELETE query) as the SDK sends them; answers and
  * errors have Stripe's shapes (`{ error: { type, code, message } }`), subscription items carry
  * `current_period_start/end` as in recent API versions, prices must be registered first
@@ -32,6 +38,11 @@
  *   fake.buildEvent(type, object, { created?, previousAttributes? })   a Stripe.Event
  *   fake.invoiceEvent(type, subscriptionId, { amountDue?, attemptCount?, created? })
  *                            an invoice.* event for the subscription (invoice.parent.subscription_details)
+ *   fake.completeCheckout(sessionId, { email? })   pays an open Checkout Session as the hosted
+ *                            page would: creates the subscription (customer.subscription.created),
+ *                            completes the session (checkout.session.completed), pays the first
+ *                            invoice (invoice.paid); returns those events in Stripe's order
+ *   fake.checkoutSessions    Checkout Sessions by id
  *   fake.setNow(fn)          the clock used for `created` and periods (default: Date.now)
  *   signStripeEvent(event, secret)   payload + `stripe-signature` header (the SDK's test helper)
  */
@@ -97,6 +108,7 @@ export class FakeStripeServer {
   readonly customers = new Map<string, Json>();
   readonly subscriptions = new Map<string, Json>();
   readonly prices = new Map<string, Json>();
+  readonly checkoutSessions = new Map<string, Json>();
   readonly events: Stripe.Event[] = [];
   private readonly idempotent = new Map<string, StoredResponse>();
   private readonly failures: (FailureRule & { remaining: number })[] = [];
@@ -217,6 +229,9 @@ export class FakeStripeServer {
       created: now,
       currency: "usd",
       customer,
+      customer_email: customer
+        ? ((this.customers.get(customer)?.email as string | null | undefined) ?? null)
+        : null,
       hosted_invoice_url: `https://invoice.stripe.test/${id}`,
       lines: { object: "list", data: [], has_more: false, url: `/v1/invoices/${id}/lines` },
       livemode: false,
@@ -366,6 +381,15 @@ export class FakeStripeServer {
       if (method === "POST" && !id) return this.createCustomer(params);
       if (method === "GET" && id) return this.requireCustomer(id);
     }
+    if (resource === "checkout" && id === "sessions" && method === "POST" && !parts[3]) {
+      return this.createCheckoutSession(params);
+    }
+    if (resource === "billing_portal" && id === "sessions" && method === "POST" && !parts[3]) {
+      return this.createPortalSession(params);
+    }
+    if (resource === "invoices" && id === "create_preview" && method === "POST") {
+      return this.previewInvoice(params);
+    }
     if (resource === "subscriptions") {
       if (method === "POST" && !id) return this.createSubscription(params);
       if (method === "GET" && id) return this.requireSubscription(id);
@@ -373,6 +397,177 @@ export class FakeStripeServer {
       if (method === "DELETE" && id) return this.cancelSubscription(id);
     }
     throw notFoundRoute(method, path);
+  }
+
+  /** Pays an open Checkout Session as Stripe's hosted page would (see the header). */
+  completeCheckout(sessionId: string, options: { email?: string } = {}): Stripe.Event[] {
+    const session = this.checkoutSessions.get(sessionId);
+    if (!session || session.status !== "open") throw new Error(`no open session ${sessionId}`);
+    const first = this.events.length;
+    const customerId = session.customer as string;
+    const customer = this.requireCustomer(customerId);
+    // The e-mail typed on the page becomes the customer's (as Stripe keeps it).
+    if (options.email) customer.email = options.email;
+    const email = customer.email as string | null;
+    const lineItems = (session.line_items as Json[]).map((item) => ({ ...item }));
+    const subscription = this.createSubscription({
+      customer: customerId,
+      items: lineItems,
+      metadata: (session.subscription_data as Json | undefined)?.metadata ?? {},
+    });
+    session.status = "complete";
+    session.payment_status = "paid";
+    session.subscription = subscription.id;
+    session.customer_details = { email: email ?? null, name: null };
+    this.emit("checkout.session.completed", this.publicSession(session));
+    const paid = this.invoiceEvent("invoice.paid", subscription.id as string);
+    this.events.push(paid);
+    return this.events.slice(first);
+  }
+
+  private publicSession(session: Json): Json {
+    const { line_items: _items, subscription_data: _data, ...rest } = session;
+    return rest;
+  }
+
+  private createCheckoutSession(params: Json): Json {
+    if (params.mode !== "subscription") {
+      throw new StripeApiError(
+        400,
+        "invalid_request_error",
+        "This fake speaks mode=subscription only",
+        "parameter_invalid",
+        "mode",
+      );
+    }
+    const customerId = params.customer;
+    if (typeof customerId !== "string" || !this.customers.has(customerId)) {
+      throw missing("customer", String(customerId), "customer");
+    }
+    const lineItems = (params.line_items as Json[] | undefined) ?? [];
+    if (lineItems.length === 0) {
+      throw new StripeApiError(
+        400,
+        "invalid_request_error",
+        "Missing required param: line_items.",
+        "parameter_missing",
+        "line_items",
+      );
+    }
+    lineItems.forEach((item, index) =>
+      this.requirePrice(item.price, `line_items[${index}][price]`),
+    );
+    for (const param of ["success_url", "cancel_url"]) {
+      if (typeof params[param] !== "string") {
+        throw new StripeApiError(
+          400,
+          "invalid_request_error",
+          `Missing required param: ${param}.`,
+          "parameter_missing",
+          param,
+        );
+      }
+    }
+    const id = stripeId("cs_test");
+    const session: Json = {
+      id,
+      object: "checkout.session",
+      mode: "subscription",
+      status: "open",
+      payment_status: "unpaid",
+      customer: customerId,
+      client_reference_id: params.client_reference_id ?? null,
+      metadata: params.metadata ?? {},
+      success_url: params.success_url,
+      cancel_url: params.cancel_url,
+      subscription: null,
+      customer_details: null,
+      created: this.seconds(),
+      expires_at: this.seconds() + DAY_S,
+      livemode: false,
+      url: `https://checkout.stripe.test/c/pay/${id}`,
+      line_items: lineItems,
+      subscription_data: params.subscription_data ?? {},
+    };
+    this.checkoutSessions.set(id, session);
+    return this.publicSession(session);
+  }
+
+  private createPortalSession(params: Json): Json {
+    const customerId = params.customer;
+    if (typeof customerId !== "string" || !this.customers.has(customerId)) {
+      throw missing("customer", String(customerId), "customer");
+    }
+    const id = stripeId("bps");
+    return {
+      id,
+      object: "billing_portal.session",
+      created: this.seconds(),
+      customer: customerId,
+      livemode: false,
+      return_url: params.return_url ?? null,
+      url: `https://billing.stripe.test/p/session/${id}`,
+    };
+  }
+
+  /**
+   * The next invoice: the new price for a full period, plus (with create_prorations) the
+   * difference to the current price for the rest of the current period.
+   */
+  private previewInvoice(params: Json): Json {
+    const customerId = typeof params.customer === "string" ? params.customer : null;
+    if (customerId && !this.customers.has(customerId))
+      throw missing("customer", customerId, "customer");
+    if (!customerId && !params.customer_details && !params.subscription) {
+      throw new StripeApiError(
+        400,
+        "invalid_request_error",
+        "Missing required param: customer.",
+        "parameter_missing",
+        "customer",
+      );
+    }
+    const details = (params.subscription_details as Json | undefined) ?? {};
+    const change = ((details.items as Json[] | undefined) ?? [])[0];
+    if (!change) {
+      throw new StripeApiError(
+        400,
+        "invalid_request_error",
+        "Missing subscription_details[items].",
+        "parameter_missing",
+        "subscription_details[items]",
+      );
+    }
+    const price = this.requirePrice(change.price, "subscription_details[items][0][price]");
+    const now = this.seconds();
+    let amount = Number(price.unit_amount);
+    let periodEnd = now + 30 * DAY_S;
+    if (typeof params.subscription === "string") {
+      const subscription = this.requireSubscription(params.subscription);
+      const item = (subscription.items as { data: Json[] }).data[0]!;
+      const start = Number(item.current_period_start);
+      const end = Number(item.current_period_end);
+      periodEnd = end;
+      if (details.proration_behavior === "create_prorations" && end > now) {
+        const remaining = (end - now) / (end - start);
+        amount += Math.round((amount - Number((item.price as Json).unit_amount)) * remaining);
+      }
+    }
+    return {
+      id: null,
+      object: "invoice",
+      amount_due: amount,
+      amount_paid: 0,
+      amount_remaining: amount,
+      total: amount,
+      subtotal: amount,
+      currency: price.currency,
+      customer: customerId,
+      livemode: false,
+      period_start: now,
+      period_end: periodEnd,
+      status: "draft",
+    };
   }
 
   private createCustomer(params: Json): Json {

@@ -1,0 +1,169 @@
+import { randomUUID } from "node:crypto";
+import { ConflictError, NotFoundError } from "@zigznote/shared";
+import {
+  ensureCustomer,
+  findPurchasablePlan,
+  requireStripe,
+  type BillingDeps,
+  type PlanChangeInput,
+} from "./BillingService";
+import { FREE_PLAN_SLUG } from "./settings";
+import {
+  createCheckoutSession,
+  createPortalSession,
+  firstItem,
+  idempotencyKey,
+  previewInvoice,
+  retrieveSubscription,
+} from "./stripeProvider";
+import * as store from "./store";
+import { previewPlanViolations, type PlanViolation } from "./violations";
+
+/**
+ * Paying through Stripe's hosted pages. Checkout takes the card and creates the subscription;
+ * its events (`checkout.session.completed`, `customer.subscription.*`, `invoice.*`) bring the
+ * local state in step through the same exactly-once, order-aware handlers as any other change.
+ * Nothing local is written here but the organization's customer id (once).
+ */
+
+/** The web app's billing page, where Checkout and the portal send the customer back. */
+export function billingReturnUrl(appUrl: string): string {
+  return new URL("/settings/billing", appUrl).toString();
+}
+
+/**
+ * `POST /billing/checkout`: a Checkout Session for the plan. An organization that has a live
+ * subscription changes plan instead (409 `SUBSCRIPTION_EXISTS`): a second subscription would
+ * bill twice.
+ */
+export async function startCheckout(
+  deps: BillingDeps,
+  input: PlanChangeInput,
+): Promise<{ url: string; sessionId: string }> {
+  const { organizationId } = input;
+  const stripe = requireStripe(deps);
+  const plan = await findPurchasablePlan(deps, input.planSlug);
+  if (!(await store.isLiveOrganization(deps.db, { organizationId }))) {
+    throw new NotFoundError("Organization not found");
+  }
+  const live = await store.findLiveSubscription(deps.db, { organizationId });
+  if (live) {
+    throw new ConflictError(
+      "The organization already has a subscription: change its plan with POST /api/v1/billing/subscription",
+      {
+        code: "SUBSCRIPTION_EXISTS",
+        details: { planSlug: live.planSlug, status: live.status },
+      },
+    );
+  }
+  const customerId = await ensureCustomer(deps, stripe, organizationId);
+  const returnUrl = billingReturnUrl(deps.settings.appUrl);
+  const session = await createCheckoutSession(
+    stripe,
+    {
+      customerId,
+      priceId: plan.stripePriceId!,
+      organizationId,
+      planSlug: plan.slug,
+      // Stripe fills {CHECKOUT_SESSION_ID} in; it must stay unencoded.
+      successUrl: `${returnUrl}?checkout=success&session_id={CHECKOUT_SESSION_ID}`,
+      cancelUrl: `${returnUrl}?checkout=canceled`,
+    },
+    // Each request is a new session; the key only makes the SDK's own retries safe.
+    idempotencyKey("checkout", organizationId, randomUUID()),
+  );
+  if (!session.url) throw new ConflictError("Stripe returned a Checkout Session without a URL");
+  return { url: session.url, sessionId: session.id };
+}
+
+/** `POST /billing/portal`: a Customer Portal session for the organization's customer. */
+export async function openBillingPortal(
+  deps: BillingDeps,
+  input: { organizationId: string },
+): Promise<{ url: string }> {
+  const stripe = requireStripe(deps);
+  const { organizationId } = input;
+  if (!(await store.isLiveOrganization(deps.db, { organizationId }))) {
+    throw new NotFoundError("Organization not found");
+  }
+  const customerId = await ensureCustomer(deps, stripe, organizationId);
+  const session = await createPortalSession(
+    stripe,
+    { customerId, returnUrl: billingReturnUrl(deps.settings.appUrl) },
+    idempotencyKey("portal", organizationId, randomUUID()),
+  );
+  return { url: session.url };
+}
+
+export interface PlanChangePreview {
+  planSlug: string;
+  currentPlanSlug: string;
+  /** What the change would record (the same rules as the check that follows a change). */
+  violations: PlanViolation[];
+  /** Stripe's next invoice after the change; null for the free plan. */
+  upcomingInvoice: {
+    amountDue: number;
+    total: number;
+    currency: string;
+    periodEnd: string | null;
+  } | null;
+}
+
+/**
+ * `GET /billing/preview?planSlug=`: what changing to the plan would do, before it is made. Reads
+ * only: the violations are computed with the same rules as `checkPlanViolations` and nothing is
+ * recorded or queued; Stripe's invoice preview creates nothing either.
+ */
+export async function previewPlanChange(
+  deps: BillingDeps,
+  input: PlanChangeInput,
+): Promise<PlanChangePreview> {
+  const { db, settings } = deps;
+  const { organizationId, planSlug } = input;
+  const plan = await store.findPlanBySlug(db, { slug: planSlug });
+  if (!plan) throw new NotFoundError(`No plan "${planSlug}"`, { code: "PLAN_NOT_FOUND" });
+  const organization = await store.findOrganizationWithPlan(db, { organizationId });
+  if (!organization) throw new NotFoundError("Organization not found");
+  const violations = await previewPlanViolations(
+    { db, settings },
+    { organizationId, planSlug, now: deps.clock.now() },
+  );
+  if (!violations) throw new NotFoundError("Organization not found");
+
+  let upcomingInvoice: PlanChangePreview["upcomingInvoice"] = null;
+  if (plan.slug !== FREE_PLAN_SLUG) {
+    const paid = await findPurchasablePlan(deps, planSlug);
+    const stripe = requireStripe(deps);
+    const live = await store.findLiveSubscription(db, { organizationId });
+    const customer = await store.findOrganizationCustomer(db, { organizationId });
+    let subscription: { id: string; itemId: string; prorate: boolean } | null = null;
+    if (live) {
+      const current = await store.findPlanBySlugOrThrow(db, { slug: live.planSlug });
+      const remote = await retrieveSubscription(
+        stripe,
+        live.stripeSubscriptionId,
+        idempotencyKey("preview", organizationId, randomUUID()),
+      );
+      const item = firstItem(remote);
+      if (!item) throw new ConflictError("The Stripe subscription has no item to change");
+      subscription = { id: remote.id, itemId: item.id, prorate: paid.rank > current.rank };
+    }
+    const invoice = await previewInvoice(stripe, {
+      customerId: customer.stripeCustomerId,
+      priceId: paid.stripePriceId!,
+      subscription,
+    });
+    upcomingInvoice = {
+      amountDue: invoice.amount_due,
+      total: invoice.total,
+      currency: invoice.currency,
+      periodEnd: invoice.period_end ? new Date(invoice.period_end * 1000).toISOString() : null,
+    };
+  }
+  return {
+    planSlug: plan.slug,
+    currentPlanSlug: organization.planSlug,
+    violations,
+    upcomingInvoice,
+  };
+}

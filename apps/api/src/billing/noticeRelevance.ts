@@ -1,0 +1,59 @@
+import type { Db, Notification } from "@zigznote/database";
+import * as store from "./store";
+import { parseViolations } from "./violations";
+
+/**
+ * Whether a billing notice still says something true when its turn to be sent comes. Notices are
+ * queued with their cause and sent after it commits, usually within a second, but a failed
+ * delivery is retried for hours: a dunning e-mail must not go out after the invoice was paid,
+ * nor a violation notice after the violation was resolved. Returns why a notice is obsolete, or
+ * null to send it. Notices of other kinds (and payloads without the fields) are always due.
+ */
+export async function isNoticeObsolete(db: Db, notice: Notification): Promise<string | null> {
+  const payload = (notice.payload ?? {}) as Record<string, unknown>;
+  const text = (key: string) => (typeof payload[key] === "string" ? payload[key] : undefined);
+  switch (notice.type) {
+    case "billing.payment_failed":
+    case "billing.payment_failed.final": {
+      const subscriptionId = text("subscriptionId");
+      const failedAt = text("failedAt");
+      if (!subscriptionId || !failedAt) return null;
+      const standing = await store.findStandingById(db, { subscriptionId });
+      if (!standing) return "the subscription no longer exists";
+      if (standing.status === "canceled") return "the subscription was canceled";
+      const paidAt = standing.lastPaymentSucceededEventAt;
+      if (paidAt && paidAt.getTime() > new Date(failedAt).getTime()) {
+        return "the invoice was paid before the notice went out";
+      }
+      return null;
+    }
+    case "billing.suspended": {
+      const subscriptionId = text("subscriptionId");
+      if (!subscriptionId) return null;
+      const standing = await store.findStandingById(db, { subscriptionId });
+      if (standing?.status !== "suspended") {
+        return "access was restored before the notice went out";
+      }
+      return null;
+    }
+    case "plan.violation":
+    case "plan.storage_grace_ending": {
+      const violations = parseViolations(
+        await store.findRecordedViolations(db, { organizationId: notice.organizationId }),
+      );
+      const type = notice.type === "plan.violation" ? text("type") : "storage";
+      const action = notice.type === "plan.violation" ? text("action") : "grace_period";
+      const current = violations.find((violation) => violation.type === type);
+      if (!current || current.action !== action) {
+        return "the violation was resolved or changed before the notice went out";
+      }
+      const graceEndsAt = text("graceEndsAt");
+      if (notice.type === "plan.storage_grace_ending" && current.graceEndsAt !== graceEndsAt) {
+        return "the storage grace period changed before the notice went out";
+      }
+      return null;
+    }
+    default:
+      return null;
+  }
+}

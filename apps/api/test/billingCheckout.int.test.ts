@@ -1,0 +1,302 @@
+import { createMeeting } from "@zigznote/database/testing";
+import type Stripe from "stripe";
+import request from "supertest";
+import { PlanChangePreviewSchema } from "../src/billing/schemas";
+import { authHeaderFor, type AuthenticatedCaller } from "./auth";
+import { createBillingTestApp, type BillingTestApp } from "./billingHarness";
+
+const APP_URL = "https://app.zigznote.test";
+
+let b: BillingTestApp;
+beforeAll(async () => {
+  b = await createBillingTestApp({ env: { APP_URL } });
+});
+afterAll(() => b.close());
+
+const api = () => request(b.testApp.app);
+const db = () => b.testApp.ctx.db;
+
+async function checkout(caller: AuthenticatedCaller, planSlug = "pro") {
+  return api().post("/api/v1/billing/checkout").set(caller.headers).send({ planSlug });
+}
+
+/** The Checkout Session the fake created for the URL the API answered. */
+function sessionOf(url: string) {
+  const id = url.split("/").pop()!;
+  const session = b.fake.checkoutSessions.get(id);
+  if (!session) throw new Error(`no session behind ${url}`);
+  return session;
+}
+
+/** A deterministic shuffle (mulberry32), so a failing order can be replayed. */
+function shuffled<T>(items: readonly T[], seed: number): T[] {
+  let state = seed;
+  const random = () => {
+    state = (state + 0x6d2b79f5) | 0;
+    let t = Math.imul(state ^ (state >>> 15), 1 | state);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const copy = [...items];
+  for (let i = copy.length - 1; i > 0; i -= 1) {
+    const j = Math.floor(random() * (i + 1));
+    [copy[i], copy[j]] = [copy[j]!, copy[i]!];
+  }
+  return copy;
+}
+
+/**
+ * Delivers `events` in the given order as Stripe would: an event answered with an error is
+ * delivered again later (after the others), until every one was accepted.
+ */
+async function deliverAsStripe(events: Stripe.Event[]) {
+  let pending = events;
+  for (let round = 0; round < events.length + 1 && pending.length > 0; round += 1) {
+    const retry: Stripe.Event[] = [];
+    for (const event of pending) {
+      const response = await b.postStripeEvent(event);
+      if (response.status !== 200) retry.push(event);
+    }
+    pending = retry;
+  }
+  expect(pending.map((event) => event.type)).toEqual([]);
+}
+
+describe("POST /api/v1/billing/checkout", () => {
+  it("creates a subscription-mode Checkout Session for the organization's customer, created once and reused", async () => {
+    const admin = await authHeaderFor(b.testApp, { role: "admin" });
+    const customersBefore = b.fake.requestsTo("POST", "/v1/customers").length;
+
+    const first = await checkout(admin);
+    expect(first.status).toBe(200);
+    expect(first.body.url).toMatch(/^https:\/\/checkout\.stripe\.test\/c\/pay\/cs_test_/);
+    const second = await checkout(admin, "business");
+    expect(second.status).toBe(200);
+    expect(second.body.url).not.toBe(first.body.url);
+
+    const organization = await db().organization.findUniqueOrThrow({
+      where: { id: admin.organizationId },
+    });
+    expect(organization.stripeCustomerId).toMatch(/^cus_/);
+    expect(b.fake.requestsTo("POST", "/v1/customers").length - customersBefore).toBe(1);
+
+    const sessions = b.fake
+      .requestsTo("POST", "/v1/checkout/sessions")
+      .filter((r) => r.params.client_reference_id === admin.organizationId);
+    expect(sessions).toHaveLength(2);
+    expect(sessions[0]!.params).toEqual({
+      mode: "subscription",
+      customer: organization.stripeCustomerId,
+      client_reference_id: admin.organizationId,
+      line_items: [{ price: "price_test_pro", quantity: "1" }],
+      metadata: { organizationId: admin.organizationId, planSlug: "pro" },
+      subscription_data: { metadata: { organizationId: admin.organizationId, planSlug: "pro" } },
+      success_url: `${APP_URL}/settings/billing?checkout=success&session_id={CHECKOUT_SESSION_ID}`,
+      cancel_url: `${APP_URL}/settings/billing?checkout=canceled`,
+    });
+    expect(sessions[1]!.params.customer).toBe(organization.stripeCustomerId);
+    expect(sessions[1]!.params.line_items).toEqual([
+      { price: "price_test_business", quantity: "1" },
+    ]);
+    expect(sessions[0]!.idempotencyKey).not.toBe(sessions[1]!.idempotencyKey);
+    // Nothing is recorded until Stripe says the customer paid.
+    expect(await db().subscription.count({ where: { organizationId: admin.organizationId } })).toBe(
+      0,
+    );
+  });
+
+  it("answers 409 SUBSCRIPTION_EXISTS when the organization already has a live subscription", async () => {
+    const admin = await authHeaderFor(b.testApp, { role: "admin" });
+    const subscribed = await api()
+      .post("/api/v1/billing/subscription")
+      .set(admin.headers)
+      .send({ planSlug: "pro" });
+    expect(subscribed.status).toBe(200);
+    const sessionsBefore = b.fake.requestsTo("POST", "/v1/checkout/sessions").length;
+
+    const response = await checkout(admin, "business");
+    expect(response.status).toBe(409);
+    expect(response.body.error.code).toBe("SUBSCRIPTION_EXISTS");
+    expect(response.body.error.message).toContain("POST /api/v1/billing/subscription");
+    expect(b.fake.requestsTo("POST", "/v1/checkout/sessions").length).toBe(sessionsBefore);
+  });
+
+  it("refuses members (403) and the free plan (400 PLAN_NOT_PURCHASABLE)", async () => {
+    const admin = await authHeaderFor(b.testApp, { role: "admin" });
+    const member = await authHeaderFor(b.testApp, {
+      role: "member",
+      organizationId: admin.organizationId,
+    });
+    expect((await checkout(member)).status).toBe(403);
+    const free = await checkout(admin, "free");
+    expect(free.status).toBe(400);
+    expect(free.body.error.code).toBe("PLAN_NOT_PURCHASABLE");
+  });
+
+  it("replaying checkout.session.completed and the subscription events shuffled 5 times gives one subscription", async () => {
+    for (let seed = 1; seed <= 5; seed += 1) {
+      const admin = await authHeaderFor(b.testApp, { role: "admin" });
+      const started = await checkout(admin);
+      const session = sessionOf(started.body.url as string);
+      const billingEmail = `ap-${seed}-${admin.organizationId.slice(0, 8)}@acme.test`;
+      const events = b.fake.completeCheckout(session.id as string, { email: billingEmail });
+      b.clock.advance(1_000);
+      const subscriptionId = session.subscription as string;
+      events.push(b.fake.setSubscriptionStatus(subscriptionId, "active"));
+      expect(events.map((event) => event.type).sort()).toEqual([
+        "checkout.session.completed",
+        "customer.subscription.created",
+        "customer.subscription.updated",
+        "invoice.paid",
+      ]);
+
+      await deliverAsStripe(shuffled(events, seed));
+      // Stripe delivers at least once: everything again, in another order.
+      await deliverAsStripe(shuffled(events, seed * 7919));
+
+      const subscriptions = await db().subscription.findMany({
+        where: { organizationId: admin.organizationId },
+      });
+      expect(subscriptions).toHaveLength(1);
+      expect(subscriptions[0]).toMatchObject({
+        stripeSubscriptionId: subscriptionId,
+        planSlug: "pro",
+        status: "active",
+      });
+      const organization = await db().organization.findUniqueOrThrow({
+        where: { id: admin.organizationId },
+      });
+      expect(organization).toMatchObject({
+        planSlug: "pro",
+        stripeCustomerId: session.customer,
+        billingEmail,
+      });
+    }
+  });
+});
+
+describe("POST /api/v1/billing/portal", () => {
+  it("opens a Customer Portal session for the organization's customer, returning to APP_URL", async () => {
+    const admin = await authHeaderFor(b.testApp, { role: "admin" });
+    const response = await api().post("/api/v1/billing/portal").set(admin.headers);
+    expect(response.status).toBe(200);
+    expect(response.body.url).toMatch(/^https:\/\/billing\.stripe\.test\/p\/session\/bps_/);
+    const organization = await db().organization.findUniqueOrThrow({
+      where: { id: admin.organizationId },
+    });
+    const [sent] = b.fake
+      .requestsTo("POST", "/v1/billing_portal/sessions")
+      .filter((r) => r.params.customer === organization.stripeCustomerId);
+    expect(sent!.params).toEqual({
+      customer: organization.stripeCustomerId,
+      return_url: `${APP_URL}/settings/billing`,
+    });
+    const member = await authHeaderFor(b.testApp, {
+      role: "member",
+      organizationId: admin.organizationId,
+    });
+    expect((await api().post("/api/v1/billing/portal").set(member.headers)).status).toBe(403);
+  });
+});
+
+describe("GET /api/v1/billing/preview", () => {
+  /** A pro organization with 4 members and 12 meetings this month: over free's 3 and 10. */
+  async function proOrganizationOverFree() {
+    const admin = await authHeaderFor(b.testApp, { role: "admin" });
+    for (let i = 0; i < 3; i += 1) {
+      await authHeaderFor(b.testApp, { role: "member", organizationId: admin.organizationId });
+    }
+    for (let i = 0; i < 12; i += 1) {
+      await createMeeting(db(), { organizationId: admin.organizationId, createdAt: b.clock.now() });
+    }
+    const subscribed = await api()
+      .post("/api/v1/billing/subscription")
+      .set(admin.headers)
+      .send({ planSlug: "pro" });
+    expect(subscribed.status).toBe(200);
+    return admin;
+  }
+
+  async function snapshot(organizationId: string) {
+    const organization = await db().organization.findUniqueOrThrow({
+      where: { id: organizationId },
+      select: { planSlug: true, planViolations: true, planViolationsAt: true },
+    });
+    const notices = await db().notification.count({ where: { organizationId } });
+    const subscriptions = await db().subscription.findMany({ where: { organizationId } });
+    return { organization, notices, subscriptions };
+  }
+
+  it("lists the violations a downgrade to free then records, and writes nothing", async () => {
+    const admin = await proOrganizationOverFree();
+    const before = await snapshot(admin.organizationId);
+    expect(before.organization.planViolations).toEqual([]);
+
+    const response = await api()
+      .get("/api/v1/billing/preview?planSlug=free")
+      .set(admin.headers)
+      .expect(200);
+    const preview = PlanChangePreviewSchema.parse(response.body);
+    expect(preview).toMatchObject({
+      planSlug: "free",
+      currentPlanSlug: "pro",
+      upcomingInvoice: null,
+    });
+    expect(preview.violations.map((v) => [v.type, v.limit, v.current, v.action])).toEqual([
+      ["meetings", 10, 12, "read_only"],
+      ["team_members", 3, 4, "notify_admin"],
+    ]);
+    expect(await snapshot(admin.organizationId)).toEqual(before);
+
+    // The downgrade itself: the same violations, recorded.
+    const canceled = await api()
+      .post("/api/v1/billing/subscription/cancel")
+      .set(admin.headers)
+      .send({ atPeriodEnd: false });
+    expect(canceled.status).toBe(200);
+    const after = await db().organization.findUniqueOrThrow({
+      where: { id: admin.organizationId },
+    });
+    expect(after.planSlug).toBe("free");
+    expect(after.planViolations).toEqual(preview.violations);
+  });
+
+  it("includes Stripe's upcoming-invoice amount for paid plans, prorated for an upgrade", async () => {
+    const fresh = await authHeaderFor(b.testApp, { role: "admin" });
+    const first = await api()
+      .get("/api/v1/billing/preview?planSlug=pro")
+      .set(fresh.headers)
+      .expect(200);
+    expect(first.body.upcomingInvoice).toMatchObject({ amountDue: 1900, currency: "usd" });
+    expect(first.body.violations).toEqual([]);
+
+    const admin = await proOrganizationOverFree();
+    const before = await snapshot(admin.organizationId);
+    const previewsBefore = b.fake.requestsTo("POST", "/v1/invoices/create_preview").length;
+    const upgrade = await api()
+      .get("/api/v1/billing/preview?planSlug=business")
+      .set(admin.headers)
+      .expect(200);
+    const [sent] = b.fake.requestsTo("POST", "/v1/invoices/create_preview").slice(previewsBefore);
+    const live = before.subscriptions[0]!;
+    expect(sent!.params).toMatchObject({
+      subscription: live.stripeSubscriptionId,
+      subscription_details: {
+        items: [{ price: "price_test_business", quantity: "1" }],
+        proration_behavior: "create_prorations",
+      },
+    });
+    // A full business period plus the pro -> business difference for (almost) the whole period.
+    expect(upgrade.body.upcomingInvoice.amountDue).toBeGreaterThan(4900);
+    expect(upgrade.body.upcomingInvoice.amountDue).toBeLessThanOrEqual(4900 + 3000);
+    expect(upgrade.body.violations).toEqual([]);
+    expect(await snapshot(admin.organizationId)).toEqual(before);
+  });
+
+  it("answers 404 PLAN_NOT_FOUND for an unknown plan", async () => {
+    const admin = await authHeaderFor(b.testApp, { role: "admin" });
+    const response = await api().get("/api/v1/billing/preview?planSlug=gold").set(admin.headers);
+    expect(response.status).toBe(404);
+    expect(response.body.error.code).toBe("PLAN_NOT_FOUND");
+  });
+});
