@@ -13,6 +13,7 @@ import { routeOf } from "./http/routeTemplate";
 import { identityRoutes } from "./identity";
 import { meetingRoutes } from "./meetings";
 import { recordingRoutes } from "./recordings";
+import { createAdminConsoleRouter, DEFAULT_ADMIN_CONSOLE_DIR } from "./system/adminConsole";
 import { createDocsRouter } from "./system/docs";
 import { healthRoutes } from "./system/health";
 import { API_VERSION } from "./version";
@@ -117,6 +118,17 @@ export function createApp(ctx: AppContext, options: AppOptions = {}): Express {
   const api = express.Router();
   mountRoutes(api, routes.api, mounting);
   app.use(api);
+
+  app.use(
+    createAdminConsoleRouter({
+      dir: ctx.config.ADMIN_CONSOLE_DIR ?? DEFAULT_ADMIN_CONSOLE_DIR,
+      clerkPublishableKey: ctx.config.CLERK_PUBLISHABLE_KEY ?? null,
+      isDevelopmentSignIn:
+        ctx.config.NODE_ENV !== "production" &&
+        !ctx.config.CLERK_JWT_KEY &&
+        !ctx.config.CLERK_SECRET_KEY,
+    }),
+  );
 
   app.use(notFoundHandler);
   app.use(errorHandler(ctx.logger));

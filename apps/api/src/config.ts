@@ -129,6 +129,18 @@ export const envSchema = z.object({
   CLERK_AUTHORIZED_PARTIES: commaList,
   /** Key of `pnpm dev:token`: trusted without Clerk, in development on the embedded database. */
   DEV_SESSION_KEY_FILE: z.string().default(".data/dev-session-key.pem"),
+  /** Clerk publishable key (`pk_...`): the admin console signs in with Clerk's React SDK. */
+  CLERK_PUBLISHABLE_KEY: optionalString.pipe(
+    z
+      .string()
+      .regex(
+        /^pk_(test|live)_[A-Za-z0-9+/=]+$/,
+        "must be a Clerk publishable key (pk_test_... or pk_live_...)",
+      )
+      .optional(),
+  ),
+  /** The admin console's build folder (default: apps/admin/dist of this checkout). */
+  ADMIN_CONSOLE_DIR: optionalString,
 
   API_KEY_MAX_FAILURES: z.coerce.number().int().min(1).default(10),
   API_KEY_IP_MAX_FAILURES: z.coerce.number().int().min(1).default(50),
