@@ -1,5 +1,6 @@
 import express, { type Express, type RequestHandler } from "express";
 import helmet from "helmet";
+import { adminRoutes, type AdminDeps } from "./admin";
 import { billingRoutes } from "./billing";
 import { botRoutes } from "./bots";
 import type { AppContext } from "./context";
@@ -11,6 +12,7 @@ import { requestLog } from "./http/requestLog";
 import { mountRoutes, type RouteDefinition, type RouteMounting } from "./http/route";
 import { routeOf } from "./http/routeTemplate";
 import { identityRoutes } from "./identity";
+import { createJobs, runJob } from "./jobs";
 import { meetingRoutes } from "./meetings";
 import { recordingRoutes } from "./recordings";
 import { createAdminConsoleRouter, DEFAULT_ADMIN_CONSOLE_DIR } from "./system/adminConsole";
@@ -35,7 +37,29 @@ export function apiRoutes(ctx: AppContext): RouteDefinition[] {
     ...botRoutes(ctx.bots),
     ...recordingRoutes(ctx.recordings),
     ...billingRoutes(ctx.billing.deps),
+    ...adminRoutes(adminDeps(ctx)),
   ];
+}
+
+/** The admin feature's dependencies: the jobs sit above every feature, so they are handed in. */
+function adminDeps(ctx: AppContext): AdminDeps {
+  const jobs = createJobs(ctx);
+  return {
+    db: ctx.db,
+    clock: ctx.clock,
+    logger: ctx.logger,
+    violations: ctx.billing.settings,
+    notices: ctx.notices,
+    jobs: {
+      list: () => jobs,
+      async run(name) {
+        const job = jobs.find((candidate) => candidate.name === name);
+        if (!job) return null;
+        const now = ctx.clock.now();
+        return runJob(ctx, job, { scheduledFor: now, instanceId: `admin:${process.pid}` });
+      },
+    },
+  };
 }
 
 /** Every documented route of the app (the OpenAPI document is built from these). */

@@ -2,7 +2,13 @@ import type { ResponseConfig, RouteConfig, ZodRequestBody } from "@asteasolution
 import { AppError, UnsupportedMediaTypeError } from "@zigznote/shared";
 import type { Request, RequestHandler, Response, Router } from "express";
 import { z } from "zod";
-import { requireRole, requireScope, type AuthContext, type WriteAction } from "./auth";
+import {
+  requirePlatformAdmin,
+  requireRole,
+  requireScope,
+  type AuthContext,
+  type WriteAction,
+} from "./auth";
 import { BEARER_AUTH, errorResponses } from "./openapi";
 import type { Scope } from "./scopes";
 import { validate } from "./validate";
@@ -61,8 +67,11 @@ export interface RouteSpec<
   auth?: A;
   /** The scope the caller must hold (keys hold it explicitly, users by role). */
   scope?: Scope;
-  /** Admin users' sessions only (never API keys). */
-  role?: "admin";
+  /**
+   * `admin`: the organization's admins' sessions only; `platformAdmin`: zigznote's operators'
+   * sessions only (`/api/v1/admin`). Never API keys.
+   */
+  role?: "admin" | "platformAdmin";
   /** Billing's say before the write (402 while suspended, 403 at a plan limit). */
   write?: WriteAction;
   params?: P;
@@ -191,7 +200,8 @@ export function defineRoute<
       const chain: RequestHandler[] = [];
       if (spec.body) chain.push(mounting.parseJsonBody);
       if (isAuthenticated) chain.push(mounting.authenticate);
-      if (spec.role) chain.push(requireRole(spec.role));
+      if (spec.role === "platformAdmin") chain.push(requirePlatformAdmin);
+      else if (spec.role) chain.push(requireRole(spec.role));
       if (spec.scope) chain.push(requireScope(spec.scope));
       const action = spec.write;
       if (action) {
