@@ -85,7 +85,11 @@ export function createAdminConsoleRouter(options: AdminConsoleOptions): Router {
   const readPage = (): string | undefined => {
     if (page !== undefined) return page;
     try {
-      page = renderConsoleIndex(readFileSync(indexFile, "utf8"), options);
+      // Only the settings: nothing else of the options (the build's path) reaches the page.
+      page = renderConsoleIndex(readFileSync(indexFile, "utf8"), {
+        clerkPublishableKey: options.clerkPublishableKey,
+        isDevelopmentSignIn: options.isDevelopmentSignIn,
+      });
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
     }
@@ -113,7 +117,12 @@ export function createAdminConsoleRouter(options: AdminConsoleOptions): Router {
   );
   router.use(
     "/admin",
-    express.static(options.dir, { index: false, maxAge: "1h", fallthrough: true }),
+    express.static(options.dir, {
+      index: false,
+      redirect: false,
+      maxAge: "1h",
+      fallthrough: true,
+    }),
   );
   router.get(["/admin", "/admin/{*page}"], (req, res, next) => {
     const html = readPage();
