@@ -49,7 +49,9 @@ export async function assertCanWrite(
   const violations = parseViolations(row.plan_violations);
   // A platform admin's waiver, or a grace period they extended, holds the limit back until then.
   const isHeldBack = (type: ViolationType) =>
-    violations.some((violation) => violation.type === type && isEnforcementSuspended(violation, now));
+    violations.some(
+      (violation) => violation.type === type && isEnforcementSuspended(violation, now),
+    );
   const storage = violations.find((violation) => violation.type === "storage");
   if (
     storage &&

@@ -442,7 +442,10 @@ export interface ViolationRow {
 }
 
 /** The organization's unresolved violation rows (the caller holds the organization's lock). */
-export function findUnresolvedViolationRows(db: Db, input: OrganizationKey): Promise<ViolationRow[]> {
+export function findUnresolvedViolationRows(
+  db: Db,
+  input: OrganizationKey,
+): Promise<ViolationRow[]> {
   return db.$queryRaw<ViolationRow[]>`
     SELECT id, type, action, limit_value, current_usage, detected_at, grace_ends_at,
            waived_until, version
