@@ -137,7 +137,9 @@ function impliedErrors(spec: RouteSpec<Schema, Schema, Schema, RouteAuth>): numb
     statuses.add(401);
     statuses.add(429);
   }
+  // 403 also for a cookie-authenticated write from a refused origin (CSRF_ORIGIN_REFUSED).
   if (spec.scope || spec.role || spec.write) statuses.add(403);
+  if (isAuthenticated && spec.method !== "get") statuses.add(403);
   if (spec.write) statuses.add(402);
   return [...statuses].sort((a, b) => a - b);
 }
