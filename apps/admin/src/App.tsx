@@ -77,7 +77,7 @@ function AccessGate({
   if (probe.status === "error") {
     const failure = probe.error;
     if (failure.status === 401 && signIn)
-      return <>{signIn(failure.code === "UNAUTHORIZED" ? null : failure)}</>;
+      return <>{signIn(failure.code === "MISSING_CREDENTIALS" ? null : failure)}</>;
     if (failure.status === 401 || failure.status === 403) {
       return <Refused failure={failure} signOut={signOut} />;
     }
