@@ -12,6 +12,12 @@ import { createTestApp, type TestApp } from "./helpers";
 import { appRoutes } from "../src/app";
 import { SCOPES } from "../src/http/scopes";
 
+interface OpenCount {
+  type: string;
+  action: string;
+  count: number;
+}
+
 const HOUR_MS = 60 * 60 * 1000;
 const DAY_MS = 24 * HOUR_MS;
 // Mid-month, so that moving the clock by hours or days never starts a new month (which would
@@ -313,10 +319,9 @@ describe("reads", () => {
       .get("/api/v1/admin/overview")
       .set(admin.adminHeaders());
     expect(after.status).toBe(200);
-    const openMeetings = (body: typeof after.body) =>
+    const openMeetings = (body: { violations: { open: OpenCount[] } }): number =>
       body.violations.open.find(
-        (entry: { type: string; action: string }) =>
-          entry.type === "meetings" && entry.action === "read_only",
+        (entry) => entry.type === "meetings" && entry.action === "read_only",
       )?.count ?? 0;
     expect(openMeetings(after.body)).toBe(openMeetings(before.body) + 1);
     expect(after.body.subscriptions.pastDue).toBe(before.body.subscriptions.pastDue + 1);
@@ -376,6 +381,7 @@ describe("actions", () => {
       .query({ q: organization.id })
       .set(admin.adminHeaders());
     expect(listed.body.data[0]).toMatchObject({ status: "open", waivedUntil: until.toISOString() });
+    clock.set(START);
   });
 
   it("extend-grace: grace_period until then, one audit row with before and after, history kept", async () => {
@@ -579,6 +585,8 @@ describe("actions", () => {
     expect(delivered.status).toBe("sent");
 
     before = await auditCount();
+    // A manual run's tick is its start: the wall clock keeps it apart from earlier runs' ticks.
+    clock.set(Date.now());
     const run = await request(testApp.app)
       .post("/api/v1/admin/jobs/deliverNotifications/run")
       .set(admin.adminHeaders())
@@ -598,6 +606,7 @@ describe("actions", () => {
       .send({ reason: "x" });
     expect(unknown.status).toBe(404);
     expect(await auditCount()).toBe(before + 1);
+    clock.set(START);
   });
 
   it("keeps the audit log append-only in the database", async () => {

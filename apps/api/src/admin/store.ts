@@ -153,7 +153,7 @@ export function findViolationEvents(
     SELECT violation_id, at, event, actor_user_id, reason
       FROM plan_violation_events
      WHERE violation_id = ANY(${input.violationIds}::uuid[])
-     ORDER BY at, id`;
+     ORDER BY id`;
 }
 
 /**

@@ -22,7 +22,7 @@ CREATE TABLE "plan_violations" (
 
 -- CreateTable
 CREATE TABLE "plan_violation_events" (
-    "id" UUID NOT NULL DEFAULT gen_random_uuid(),
+    "id" BIGSERIAL NOT NULL,
     "violation_id" UUID NOT NULL,
     "at" TIMESTAMPTZ(3) NOT NULL,
     "event" TEXT NOT NULL,
