@@ -33,7 +33,7 @@ const USES = {
   identity: ["billing", "webhooks"],
   bots: ["meetings", "recordings", "webhooks"],
   jobs: ["identity", "meetings", "bots", "recordings", "billing", "notifications", "webhooks"],
-  admin: ["billing", "notifications"],
+  admin: ["billing", "notifications", "recordings"],
 };
 const intoFeatureInternals = FEATURES.map((feature) => `**/${feature}/*`);
 

@@ -22,7 +22,7 @@ CREATE TABLE "plan_violations" (
 
 -- CreateTable
 CREATE TABLE "plan_violation_events" (
-    "id" UUID NOT NULL DEFAULT gen_random_uuid(),
+    "id" BIGSERIAL NOT NULL,
     "violation_id" UUID NOT NULL,
     "at" TIMESTAMPTZ(3) NOT NULL,
     "event" TEXT NOT NULL,
@@ -65,7 +65,7 @@ CREATE INDEX "plan_violation_events_violation_id_at_idx" ON "plan_violation_even
 CREATE INDEX "admin_audit_log_created_at_id_idx" ON "admin_audit_log"("created_at", "id");
 
 -- CreateIndex
-CREATE INDEX "admin_audit_log_target_type_target_id_created_at_idx" ON "admin_audit_log"("target_type", "target_id", "created_at");
+CREATE INDEX "admin_audit_log_target_id_created_at_idx" ON "admin_audit_log"("target_id", "created_at");
 
 -- CreateIndex
 CREATE INDEX "admin_audit_log_actor_user_id_created_at_idx" ON "admin_audit_log"("actor_user_id", "created_at");
@@ -103,8 +103,10 @@ ALTER TABLE "plan_violations"
     ADD CONSTRAINT "plan_violations_type_check" CHECK ("type" IN ('meetings', 'team_members', 'storage')),
     ADD CONSTRAINT "plan_violations_action_check" CHECK ("action" IN ('read_only', 'notify_admin', 'grace_period'));
 
--- Organization lookup by the start of its name, case-insensitive (LIKE 'prefix%').
-CREATE INDEX "organizations_lower_name_prefix" ON "organizations" (lower("name") text_pattern_ops);
+-- Organization lookup by the start of its name, case-insensitive (LIKE 'prefix%'), in name order.
+CREATE INDEX "organizations_lower_name_prefix" ON "organizations" ((lower("name") COLLATE "C"), "id");
+-- The last failure of each job (the console's overview).
+CREATE INDEX "job_runs_failed" ON "job_runs" ("job_name", "started_at" DESC) WHERE "outcome" = 'failed';
 
 -- The audit log is append-only: nothing may change or remove an entry once written.
 ALTER TABLE "admin_audit_log" ADD CONSTRAINT "admin_audit_log_reason_check" CHECK (length(btrim("reason")) > 0);
