@@ -18,6 +18,7 @@ const FEATURES = [
   "notifications",
   "webhooks",
   "jobs",
+  "admin",
 ];
 /**
  * Which features each one may use (through their index). The table is the dependency rule of
@@ -32,6 +33,7 @@ const USES = {
   identity: ["billing", "webhooks"],
   bots: ["meetings", "recordings", "webhooks"],
   jobs: ["identity", "meetings", "bots", "recordings", "billing", "notifications", "webhooks"],
+  admin: ["billing", "notifications", "recordings"],
 };
 const intoFeatureInternals = FEATURES.map((feature) => `**/${feature}/*`);
 

@@ -1,5 +1,6 @@
 import express, { type Express, type RequestHandler } from "express";
 import helmet from "helmet";
+import { adminRoutes, type AdminDeps } from "./admin";
 import { billingRoutes } from "./billing";
 import { botRoutes } from "./bots";
 import type { AppContext } from "./context";
@@ -11,9 +12,11 @@ import { requestLog } from "./http/requestLog";
 import { mountRoutes, type RouteDefinition, type RouteMounting } from "./http/route";
 import { routeOf } from "./http/routeTemplate";
 import { identityRoutes } from "./identity";
+import { createJobs, runJob } from "./jobs";
 import { meetingRoutes } from "./meetings";
 import { noticeRoutes } from "./notifications";
 import { recordingRoutes } from "./recordings";
+import { createAdminConsoleRouter, DEFAULT_ADMIN_CONSOLE_DIR } from "./system/adminConsole";
 import { createDocsRouter } from "./system/docs";
 import { healthRoutes } from "./system/health";
 import { API_VERSION } from "./version";
@@ -36,7 +39,29 @@ export function apiRoutes(ctx: AppContext): RouteDefinition[] {
     ...recordingRoutes(ctx.recordings),
     ...billingRoutes(ctx.billing.deps),
     ...noticeRoutes({ db: ctx.db }),
+    ...adminRoutes(adminDeps(ctx)),
   ];
+}
+
+/** The admin feature's dependencies: the jobs sit above every feature, so they are handed in. */
+function adminDeps(ctx: AppContext): AdminDeps {
+  const jobs = createJobs(ctx);
+  return {
+    db: ctx.db,
+    clock: ctx.clock,
+    logger: ctx.logger,
+    violations: ctx.billing.settings,
+    notices: ctx.notices,
+    jobs: {
+      list: () => jobs,
+      async run(name) {
+        const job = jobs.find((candidate) => candidate.name === name);
+        if (!job) return null;
+        const now = ctx.clock.now();
+        return runJob(ctx, job, { scheduledFor: now, instanceId: `admin:${process.pid}` });
+      },
+    },
+  };
 }
 
 /** Every documented route of the app (the OpenAPI document is built from these). */
@@ -119,6 +144,17 @@ export function createApp(ctx: AppContext, options: AppOptions = {}): Express {
   const api = express.Router();
   mountRoutes(api, routes.api, mounting);
   app.use(api);
+
+  app.use(
+    createAdminConsoleRouter({
+      dir: ctx.config.ADMIN_CONSOLE_DIR ?? DEFAULT_ADMIN_CONSOLE_DIR,
+      clerkPublishableKey: ctx.config.CLERK_PUBLISHABLE_KEY ?? null,
+      isDevelopmentSignIn:
+        ctx.config.NODE_ENV !== "production" &&
+        !ctx.config.CLERK_JWT_KEY &&
+        !ctx.config.CLERK_SECRET_KEY,
+    }),
+  );
 
   app.use(notFoundHandler);
   app.use(errorHandler(ctx.logger));

@@ -60,6 +60,26 @@ const clerkJwtKey = pem.transform((value, ctx) => {
   return z.NEVER;
 });
 
+/** Clerk user ids ("user_..."), comma-separated. */
+const clerkUserIds = commaList.pipe(
+  z.array(
+    z.string().regex(/^user_[A-Za-z0-9_]{1,100}$/, "expected Clerk user ids such as user_2abc..."),
+  ),
+);
+
+/** Origins ("https://admin.example.com"), comma-separated: scheme, host and port only. */
+const origins = commaList.pipe(
+  z.array(
+    z.string().refine((value) => {
+      try {
+        return new URL(value).origin === value;
+      } catch {
+        return false;
+      }
+    }, "expected origins such as https://app.example.com (no path, no trailing slash)"),
+  ),
+);
+
 const byteSize = z
   .string()
   .trim()
@@ -127,8 +147,30 @@ export const envSchema = z.object({
   CLERK_JWT_KEY: clerkJwtKey,
   CLERK_SECRET_KEY: optionalString,
   CLERK_AUTHORIZED_PARTIES: commaList,
+  /**
+   * Platform admins (the admin console, `/api/v1/admin`): these Clerk user ids, besides users
+   * whose session token carries the platform-admin claim (README).
+   */
+  PLATFORM_ADMIN_USER_IDS: clerkUserIds,
+  /**
+   * Origins besides the API's own that may send cookie-authenticated writes (CSRF check: a
+   * session read from the `__session` cookie writes only with an allowed Origin).
+   */
+  ADMIN_ALLOWED_ORIGINS: origins,
   /** Key of `pnpm dev:token`: trusted without Clerk, in development on the embedded database. */
   DEV_SESSION_KEY_FILE: z.string().default(".data/dev-session-key.pem"),
+  /** Clerk publishable key (`pk_...`): the admin console signs in with Clerk's React SDK. */
+  CLERK_PUBLISHABLE_KEY: optionalString.pipe(
+    z
+      .string()
+      .regex(
+        /^pk_(test|live)_[A-Za-z0-9+/=]+$/,
+        "must be a Clerk publishable key (pk_test_... or pk_live_...)",
+      )
+      .optional(),
+  ),
+  /** The admin console's build folder (default: apps/admin/dist of this checkout). */
+  ADMIN_CONSOLE_DIR: optionalString,
 
   API_KEY_MAX_FAILURES: z.coerce.number().int().min(1).default(10),
   API_KEY_IP_MAX_FAILURES: z.coerce.number().int().min(1).default(50),

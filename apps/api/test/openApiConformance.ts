@@ -38,7 +38,14 @@ export interface Exchange {
  * Paths the app serves on purpose without describing them in the document: the root's links, the
  * Prometheus scrape, the document itself, and the docs page with its static assets.
  */
-const UNDOCUMENTED_PATHS = [/^\/$/, /^\/metrics$/, /^\/openapi\.json$/, /^\/docs(\/.*)?$/];
+const UNDOCUMENTED_PATHS = [
+  /^\/$/,
+  /^\/metrics$/,
+  /^\/openapi\.json$/,
+  /^\/docs(\/.*)?$/,
+  // The admin console's page and files (a web app on the API's origin, not an API route).
+  /^\/admin(\/.*)?$/,
+];
 
 /**
  * The app's own answers to a request no operation describes: 404 for a path it does not have,

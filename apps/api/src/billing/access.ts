@@ -3,7 +3,14 @@ import { ForbiddenError, NotFoundError, PaymentRequiredError } from "@zigznote/s
 import { getUsage } from "../recordings";
 import type { WriteAction } from "../http/auth";
 import * as store from "./store";
-import { isStorageGraceOver, parseViolations, PLAN_LIMIT_CODES } from "./violations";
+import {
+  isEnforcementSuspended,
+  isStorageGraceOver,
+  isWaived,
+  parseViolations,
+  PLAN_LIMIT_CODES,
+  type ViolationType,
+} from "./violations";
 
 /**
  * What billing allows an organization to write. Routes that create or change data declare
@@ -19,8 +26,9 @@ import { isStorageGraceOver, parseViolations, PLAN_LIMIT_CODES } from "./violati
  * suspended; 403 `PLAN_LIMIT_MEETINGS` when the month's meetings are at the limit (creating a
  * meeting) or over it (read-only: no bots either); 403 `PLAN_LIMIT_STORAGE` once a storage
  * violation's grace is over (no new meetings, bots or recordings); 403 `PLAN_LIMIT_TEAM_MEMBERS`
- * when the members are at the limit (adding one). One query, plus the usage aggregate when the
- * action is limited by a count.
+ * when the members are at the limit (adding one). A violation a platform admin waived, or whose
+ * grace they extended, is not enforced until that date (the suspension likewise while comped).
+ * One query, plus the usage aggregate when the action is limited by a count.
  */
 export async function assertCanWrite(
   deps: { db: Db },
@@ -28,7 +36,7 @@ export async function assertCanWrite(
 ): Promise<void> {
   const { db } = deps;
   const { organizationId, action, now } = input;
-  const row = await store.findAccessRow(db, { organizationId });
+  const row = await store.findAccessRow(db, { organizationId, now });
   if (!row) throw new NotFoundError("Organization not found");
   if (row.is_suspended) {
     throw new PaymentRequiredError(
@@ -39,10 +47,16 @@ export async function assertCanWrite(
   if (action === "write") return;
 
   const violations = parseViolations(row.plan_violations);
+  // A platform admin's waiver, or a grace period they extended, holds the limit back until then.
+  const isHeldBack = (type: ViolationType) =>
+    violations.some(
+      (violation) => violation.type === type && isEnforcementSuspended(violation, now),
+    );
   const storage = violations.find((violation) => violation.type === "storage");
   if (
     storage &&
     isStorageGraceOver(storage, now) &&
+    !isWaived(storage, now) &&
     (action === "meeting.create" || action === "bot.create" || action === "recording.create")
   ) {
     throw new ForbiddenError(
@@ -54,8 +68,8 @@ export async function assertCanWrite(
     );
   }
 
-  const meetingsLimit = row.max_meetings_per_month;
-  const membersLimit = row.max_team_members;
+  const meetingsLimit = isHeldBack("meetings") ? null : row.max_meetings_per_month;
+  const membersLimit = isHeldBack("team_members") ? null : row.max_team_members;
   const needsUsage =
     ((action === "meeting.create" || action === "bot.create") && meetingsLimit !== null) ||
     (action === "member.add" && membersLimit !== null);

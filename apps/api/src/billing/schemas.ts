@@ -67,6 +67,9 @@ export const PlanViolationSchema = z
     action: z.enum(["read_only", "notify_admin", "grace_period"]),
     detectedAt: z.iso.datetime(),
     graceEndsAt: z.iso.datetime().optional(),
+    waivedUntil: z.iso.datetime().optional().openapi({
+      description: "Waived by zigznote until then: not enforced meanwhile",
+    }),
   })
   .openapi("PlanViolation");
 

@@ -377,25 +377,28 @@ export async function updateViolations(
      WHERE id = ${input.organizationId}::uuid`;
 }
 
-/** Live organizations with any recorded violation. */
+/** Live organizations with any recorded (unresolved) violation. */
 export async function findOrganizationIdsWithViolations(db: Db): Promise<string[]> {
   const rows = await db.$queryRaw<{ id: string }[]>`
-    SELECT id FROM organizations
-     WHERE plan_violations <> '[]'::jsonb AND deleted_at IS NULL`;
+    SELECT DISTINCT v.organization_id AS id
+      FROM plan_violations v JOIN organizations o ON o.id = v.organization_id
+     WHERE v.resolved_at IS NULL AND o.deleted_at IS NULL`;
   return rows.map((row) => row.id);
 }
 
-/** Live organizations with a storage violation still in grace whose grace ended by `now`. */
+/**
+ * Live organizations with a violation still in grace whose grace ended by `now` (storage's own
+ * grace, or one a platform admin extended).
+ */
 export async function findOrganizationIdsWithExpiredStorageGrace(
   db: Db,
   input: { now: Date },
 ): Promise<string[]> {
   const rows = await db.$queryRaw<{ id: string }[]>`
-    SELECT o.id FROM organizations o
-     WHERE o.deleted_at IS NULL
-       AND EXISTS (SELECT 1 FROM jsonb_array_elements(o.plan_violations) v
-                    WHERE v->>'type' = 'storage' AND v->>'action' = 'grace_period'
-                      AND (v->>'graceEndsAt')::timestamptz <= ${input.now})`;
+    SELECT DISTINCT v.organization_id AS id
+      FROM plan_violations v JOIN organizations o ON o.id = v.organization_id
+     WHERE v.resolved_at IS NULL AND v.action = 'grace_period'
+       AND v.grace_ends_at <= ${input.now} AND o.deleted_at IS NULL`;
   return rows.map((row) => row.id);
 }
 
@@ -409,17 +412,22 @@ export interface AccessRow {
 
 /**
  * What the write guard reads of a live organization, in one query; or null. Plain SQL: it runs
- * before every write.
+ * before every write. A suspended subscription a platform admin comped (comp_until after `now`)
+ * does not count as suspended.
  */
-export async function findAccessRow(db: Db, input: OrganizationKey): Promise<AccessRow | null> {
+export async function findAccessRow(
+  db: Db,
+  input: OrganizationKey & { now: Date },
+): Promise<AccessRow | null> {
   const rows = await queryRows<AccessRow>(
     db,
     `SELECT o.plan_slug, o.plan_violations, p.max_team_members, p.max_meetings_per_month,
             EXISTS (SELECT 1 FROM subscriptions s
-                     WHERE s.organization_id = o.id AND s.status = 'suspended') AS is_suspended
+                     WHERE s.organization_id = o.id AND s.status = 'suspended'
+                       AND (s.comp_until IS NULL OR s.comp_until <= $2)) AS is_suspended
        FROM organizations o JOIN plans p ON p.slug = o.plan_slug
       WHERE o.id = $1::uuid AND o.deleted_at IS NULL`,
-    [input.organizationId],
+    [input.organizationId, input.now],
   );
   return rows[0] ?? null;
 }
@@ -497,4 +505,93 @@ export function findStorageGraceEnding(
        AND v->>'type' = 'storage' AND v->>'action' = 'grace_period'
        AND (v->>'graceEndsAt')::timestamptz > ${input.now}
        AND (v->>'graceEndsAt')::timestamptz <= ${input.until}`;
+}
+
+// ---- plan_violations: one row per violation, kept in step by checkPlanViolations ----
+
+export interface ViolationRow {
+  id: string;
+  type: string;
+  action: string;
+  limit_value: bigint;
+  current_usage: bigint;
+  detected_at: Date;
+  grace_ends_at: Date | null;
+  waived_until: Date | null;
+  version: number;
+}
+
+/** The organization's unresolved violation rows (the caller holds the organization's lock). */
+export function findUnresolvedViolationRows(
+  db: Db,
+  input: OrganizationKey,
+): Promise<ViolationRow[]> {
+  return db.$queryRaw<ViolationRow[]>`
+    SELECT id, type, action, limit_value, current_usage, detected_at, grace_ends_at,
+           waived_until, version
+      FROM plan_violations
+     WHERE organization_id = ${input.organizationId}::uuid AND resolved_at IS NULL`;
+}
+
+export interface ViolationRowWrite {
+  type: string;
+  action: string;
+  limit: number;
+  current: number;
+  detectedAt: Date;
+  graceEndsAt: Date | null;
+}
+
+/** Records a newly detected violation and its `detected` event; returns its id. */
+export async function insertViolationRow(
+  db: Db,
+  input: OrganizationKey & ViolationRowWrite & { now: Date },
+): Promise<void> {
+  await db.$executeRaw`
+    WITH inserted AS (
+      INSERT INTO plan_violations
+        (organization_id, type, action, limit_value, current_usage, detected_at, grace_ends_at,
+         updated_at)
+      VALUES (${input.organizationId}::uuid, ${input.type}, ${input.action}, ${input.limit},
+              ${input.current}, ${input.detectedAt}, ${input.graceEndsAt}, ${input.now})
+      RETURNING id)
+    INSERT INTO plan_violation_events (violation_id, at, event, detail)
+    SELECT id, ${input.now}, 'detected',
+           ${JSON.stringify({ action: input.action, limit: input.limit, current: input.current })}::jsonb
+      FROM inserted`;
+}
+
+/** Updates a violation row that changed (action or usage), bumping its version, with its event. */
+export async function updateViolationRow(
+  db: Db,
+  input: { id: string; now: Date; event: "action_changed" | "usage_changed" } & ViolationRowWrite,
+): Promise<void> {
+  await db.$executeRaw`
+    WITH updated AS (
+      UPDATE plan_violations
+         SET action = ${input.action}, limit_value = ${input.limit},
+             current_usage = ${input.current}, grace_ends_at = ${input.graceEndsAt},
+             version = version + 1, updated_at = ${input.now}
+       WHERE id = ${input.id}::uuid
+      RETURNING id)
+    INSERT INTO plan_violation_events (violation_id, at, event, detail)
+    SELECT id, ${input.now}, ${input.event},
+           ${JSON.stringify({ action: input.action, limit: input.limit, current: input.current })}::jsonb
+      FROM updated`;
+}
+
+/** Marks violation rows resolved (usage back within the plan), each with its `resolved` event. */
+export async function resolveViolationRows(
+  db: Db,
+  input: { ids: string[]; now: Date },
+): Promise<void> {
+  if (input.ids.length === 0) return;
+  await db.$executeRaw`
+    WITH resolved AS (
+      UPDATE plan_violations
+         SET resolved_at = ${input.now}, version = version + 1, updated_at = ${input.now}
+       WHERE id = ANY(${input.ids}::uuid[]) AND resolved_at IS NULL
+      RETURNING id)
+    INSERT INTO plan_violation_events (violation_id, at, event)
+    SELECT id, ${input.now}, 'resolved' FROM resolved`;
 }

@@ -12,8 +12,13 @@ type Usage = Awaited<ReturnType<typeof getUsage>>;
 /**
  * Plan violations: where an organization's usage exceeds its plan's limits (typically after a
  * downgrade). The list lives on the organization (`planViolations`, `planViolationsAt`) so reads
- * and access checks need no recomputation. `checkPlanViolations` is the only writer: it runs on
- * every plan change, on member removal and on storage deletion, and from the hourly job.
+ * and access checks need no recomputation, and as rows of `plan_violations` (one per violation,
+ * from detection to resolution, with its events) for the admin console. `checkPlanViolations`
+ * writes both, in one transaction under the organization's row lock: it runs on every plan
+ * change, on member removal and on storage deletion, from the hourly job and when a platform
+ * admin asks. A platform admin may extend a violation's grace or waive it until a date (admin
+ * feature: it changes the row, then runs the check in the same transaction); the check keeps
+ * both, and the write guard does not enforce a violation in grace or waived.
  */
 
 export type ViolationType = "meetings" | "team_members" | "storage";
@@ -26,8 +31,13 @@ export interface PlanViolation {
   action: ViolationAction;
   /** ISO time the violation was first detected; kept while it persists. */
   detectedAt: string;
-  /** Storage only: when the grace period ends and the organization turns read-only. */
+  /**
+   * When the grace period ends and the violation is enforced (storage from detection; any type
+   * when a platform admin extended its grace).
+   */
   graceEndsAt?: string;
+  /** A platform admin's waiver: not enforced until then (still recorded and shown). */
+  waivedUntil?: string;
 }
 
 export interface ViolationSettings {
@@ -74,6 +84,29 @@ export function isStorageGraceOver(violation: PlanViolation, now: Date): boolean
   );
 }
 
+/** True while a platform admin's waiver of the violation is in force. */
+export function isWaived(violation: PlanViolation, now: Date): boolean {
+  return violation.waivedUntil !== undefined && new Date(violation.waivedUntil) > now;
+}
+
+/**
+ * True when the write guard must leave the violation's limit alone at `now`: waived, or in a
+ * grace period that has not ended.
+ */
+export function isEnforcementSuspended(violation: PlanViolation, now: Date): boolean {
+  return (
+    isWaived(violation, now) ||
+    (violation.graceEndsAt !== undefined && new Date(violation.graceEndsAt) > now)
+  );
+}
+
+/** What a violation of each type does once its grace (if any) is over. */
+const ENFORCED_ACTION: Record<ViolationType, ViolationAction> = {
+  meetings: "read_only",
+  team_members: "notify_admin",
+  storage: "read_only",
+};
+
 /** True for the client itself (a transaction client cannot open another transaction). */
 export function isClient(db: Db): db is PrismaClient {
   return "$transaction" in db && typeof db.$transaction === "function";
@@ -115,14 +148,23 @@ async function runCheck(
 ): Promise<ViolationCheckResult> {
   const row = await store.lockOrganizationLimits(tx, { organizationId });
   if (!row) return { planSlug: "", violations: [], added: [], resolved: [] };
-  const usage = await getUsage(tx, organizationId, now);
+  const [usage, rows] = await Promise.all([
+    getUsage(tx, organizationId, now),
+    store.findUnresolvedViolationRows(tx, { organizationId }),
+  ]);
   const previous = parseViolations(row.plan_violations);
   const previousByType = new Map(previous.map((violation) => [violation.type, violation]));
-  const { violations, notices } = evaluateViolations(row, usage, previous, {
-    organizationId,
-    now,
-    storageGraceDays: settings.storageGraceDays,
-  });
+  const rowsByType = new Map(rows.map((violationRow) => [violationRow.type, violationRow]));
+  const { violations, notices } = evaluateViolations(
+    row,
+    usage,
+    recordedViolations(previous, rows),
+    {
+      organizationId,
+      now,
+      storageGraceDays: settings.storageGraceDays,
+    },
+  );
 
   const added = violations.filter((v) => !previousByType.has(v.type)).map((v) => v.type);
   const resolved = previous
@@ -145,8 +187,24 @@ async function runCheck(
       checkedAt: violations.length > 0 ? now : null,
     });
   }
+  await syncViolationRows(tx, { organizationId, now, violations, rowsByType });
   await settings.notices.enqueue(tx, notices);
   return { planSlug: row.plan_slug, violations, added, resolved };
+}
+
+/**
+ * The violations as recorded: each type's `plan_violations` row (which a platform admin may
+ * have changed: grace, waiver) when there is one, else the organization's copy.
+ */
+function recordedViolations(
+  previous: PlanViolation[],
+  rows: store.ViolationRow[],
+): PlanViolation[] {
+  const fromRows = rows.map(fromRow).filter((violation) => violation !== undefined);
+  return [
+    ...fromRows,
+    ...previous.filter((violation) => !fromRows.some((row) => row.type === violation.type)),
+  ];
 }
 
 type PlanLimits = Pick<
@@ -181,16 +239,26 @@ function evaluateViolations(
   const notices: AdminNotice[] = [];
   for (const { type, limit, current } of candidates) {
     if (limit === null || current <= limit) continue;
+    // As recorded: the row (which an admin may have changed) where there is one.
     const before = previousByType.get(type);
     const detectedAt = before?.detectedAt ?? now.toISOString();
-    const violation: PlanViolation = { type, limit, current, action: "read_only", detectedAt };
-    if (type === "team_members") violation.action = "notify_admin";
-    if (type === "storage") {
-      violation.graceEndsAt =
-        before?.graceEndsAt ??
-        new Date(now.getTime() + input.storageGraceDays * DAY_MS).toISOString();
-      violation.action = new Date(violation.graceEndsAt) <= now ? "read_only" : "grace_period";
+    const violation: PlanViolation = {
+      type,
+      limit,
+      current,
+      action: ENFORCED_ACTION[type],
+      detectedAt,
+    };
+    const graceEndsAt =
+      before?.graceEndsAt ??
+      (type === "storage"
+        ? new Date(now.getTime() + input.storageGraceDays * DAY_MS).toISOString()
+        : undefined);
+    if (graceEndsAt !== undefined) {
+      violation.graceEndsAt = graceEndsAt;
+      if (new Date(graceEndsAt) > now) violation.action = "grace_period";
     }
+    if (before?.waivedUntil !== undefined) violation.waivedUntil = before.waivedUntil;
     violations.push(violation);
     if (!before || before.action !== violation.action) {
       notices.push({
@@ -217,12 +285,20 @@ export async function previewPlanViolations(
   const { organizationId, now } = input;
   const row = await store.findLimitsUnderPlan(db, { organizationId, planSlug: input.planSlug });
   if (!row) return null;
-  const usage = await getUsage(db, organizationId, now);
-  return evaluateViolations(row, usage, parseViolations(row.plan_violations), {
-    organizationId,
-    now,
-    storageGraceDays: deps.settings.storageGraceDays,
-  }).violations;
+  const [usage, rows] = await Promise.all([
+    getUsage(db, organizationId, now),
+    store.findUnresolvedViolationRows(db, { organizationId }),
+  ]);
+  return evaluateViolations(
+    row,
+    usage,
+    recordedViolations(parseViolations(row.plan_violations), rows),
+    {
+      organizationId,
+      now,
+      storageGraceDays: deps.settings.storageGraceDays,
+    },
+  ).violations;
 }
 
 /**
@@ -253,6 +329,70 @@ export async function warnStorageGraceEnding(
     );
     return rows.map((row) => row.id);
   });
+}
+
+/** A row as the organization's copy would hold it. */
+function fromRow(row: store.ViolationRow | undefined): PlanViolation | undefined {
+  if (!row) return undefined;
+  return {
+    type: row.type as ViolationType,
+    action: row.action as ViolationAction,
+    limit: Number(row.limit_value),
+    current: Number(row.current_usage),
+    detectedAt: row.detected_at.toISOString(),
+    ...(row.grace_ends_at ? { graceEndsAt: row.grace_ends_at.toISOString() } : {}),
+    ...(row.waived_until ? { waivedUntil: row.waived_until.toISOString() } : {}),
+  };
+}
+
+/**
+ * Brings the organization's `plan_violations` rows in step with `violations`: new ones
+ * inserted, changed ones updated (version bumped), gone ones resolved; each with its event. At
+ * most one statement per type.
+ */
+async function syncViolationRows(
+  tx: Db,
+  input: {
+    organizationId: string;
+    now: Date;
+    violations: PlanViolation[];
+    rowsByType: Map<string, store.ViolationRow>;
+  },
+): Promise<void> {
+  const { organizationId, now, violations, rowsByType } = input;
+  for (const violation of violations) {
+    const existing = rowsByType.get(violation.type);
+    const write = {
+      type: violation.type,
+      action: violation.action,
+      limit: violation.limit,
+      current: violation.current,
+      detectedAt: new Date(violation.detectedAt),
+      graceEndsAt: violation.graceEndsAt ? new Date(violation.graceEndsAt) : null,
+    };
+    if (!existing) {
+      await store.insertViolationRow(tx, { organizationId, now, ...write });
+      continue;
+    }
+    const isActionChanged = existing.action !== write.action;
+    const isChanged =
+      isActionChanged ||
+      Number(existing.limit_value) !== write.limit ||
+      Number(existing.current_usage) !== write.current ||
+      (existing.grace_ends_at?.getTime() ?? null) !== (write.graceEndsAt?.getTime() ?? null);
+    if (isChanged) {
+      await store.updateViolationRow(tx, {
+        id: existing.id,
+        now,
+        event: isActionChanged ? "action_changed" : "usage_changed",
+        ...write,
+      });
+    }
+  }
+  const goneIds = [...rowsByType.values()]
+    .filter((existing) => !violations.some((violation) => violation.type === existing.type))
+    .map((existing) => existing.id);
+  await store.resolveViolationRows(tx, { ids: goneIds, now });
 }
 
 /**

@@ -12,11 +12,12 @@ import {
   signDevSessionToken,
 } from "../lib/devSessionKey";
 
-const USAGE = `usage: dev:token [--org <slug>] [--role admin|member] [--user <name>] [--ttl <lifetime>]
+const USAGE = `usage: dev:token [--org <slug>] [--role admin|member] [--user <name>] [--ttl <lifetime>] [--platform-admin]
   --org   organization slug (default acme); its Clerk id is org_dev_<slug>
   --role  admin (default) or member
   --user  user name (default dev); its Clerk id is user_dev_<name>
-  --ttl   lifetime: seconds, or 90m, 12h, 7d (default 24h)`;
+  --ttl   lifetime: seconds, or 90m, 12h, 7d (default 24h)
+  --platform-admin  the token carries the platform-admin claim (admin console, /api/v1/admin)`;
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/;
 const UNIT_SECONDS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86_400 };
@@ -29,7 +30,14 @@ function parseTtlSeconds(value: string): number | null {
 }
 
 function main(argv: string[]): number {
-  let values: { org: string; role: string; user: string; ttl: string; help?: boolean };
+  let values: {
+    org: string;
+    role: string;
+    user: string;
+    ttl: string;
+    "platform-admin"?: boolean;
+    help?: boolean;
+  };
   try {
     ({ values } = parseArgs({
       // `pnpm dev:token -- --org x` hands the separator on.
@@ -39,6 +47,7 @@ function main(argv: string[]): number {
         role: { type: "string", default: "admin" },
         user: { type: "string", default: "dev" },
         ttl: { type: "string", default: "24h" },
+        "platform-admin": { type: "boolean" },
         help: { type: "boolean", short: "h" },
       },
       strict: true,
@@ -78,10 +87,12 @@ function main(argv: string[]): number {
     orgSlug: values.org,
     role,
     ttlSeconds,
+    isPlatformAdmin: values["platform-admin"] === true,
   });
   process.stdout.write(`${token}\n`);
   console.error(
-    `dev:token: ${userId}, ${role} of ${values.org} (${orgId}), valid ${values.ttl}. ` +
+    `dev:token: ${userId}, ${role} of ${values.org} (${orgId})` +
+      `${values["platform-admin"] ? ", platform admin" : ""}, valid ${values.ttl}. ` +
       `Try: curl -H "Authorization: Bearer $TOKEN" localhost:${config.PORT}/api/v1/me`,
   );
   return 0;

@@ -14,6 +14,13 @@ export interface AuthContext {
   /** The user's role in the organization; null for an API key (keys have scopes, not roles). */
   role: Role | null;
   scopes: readonly Scope[];
+  /**
+   * A platform admin (an operator of zigznote, not of one organization): listed in
+   * PLATFORM_ADMIN_USER_IDS or carrying the platform-admin session claim. Never an API key.
+   */
+  isPlatformAdmin?: boolean;
+  /** Where the session token came from: the `__session` cookie or the Authorization header. */
+  via?: "header" | "cookie";
 }
 
 declare module "express-serve-static-core" {
@@ -111,3 +118,26 @@ export function requireRole(role: "admin"): RequestHandler {
     );
   };
 }
+
+/**
+ * 403 PLATFORM_ADMIN_REQUIRED unless a platform admin's session calls (`/api/v1/admin`). An
+ * organization's admin is not one; an API key never is, whatever its scopes.
+ */
+export const requirePlatformAdmin: RequestHandler = (req, _res, next) => {
+  if (req.auth?.kind === "user" && req.auth.isPlatformAdmin === true) {
+    next();
+    return;
+  }
+  const isKey = req.auth?.kind === "apiKey";
+  next(
+    new ForbiddenError(
+      isKey
+        ? "Admin routes need a platform admin's session; API keys never reach them"
+        : "This needs a platform admin (an organization's admin is not one)",
+      {
+        code: "PLATFORM_ADMIN_REQUIRED",
+        details: { reason: isKey ? "api_key" : "not_platform_admin" },
+      },
+    ),
+  );
+};

@@ -4,6 +4,7 @@ import type { Request, RequestHandler, Response, Router } from "express";
 import { z } from "zod";
 import {
   AUTHENTICATION_CODES,
+  requirePlatformAdmin,
   requireRole,
   requireScope,
   WRITE_GUARD_CODES,
@@ -71,8 +72,11 @@ export interface RouteSpec<
   auth?: A;
   /** The scope the caller must hold (keys hold it explicitly, users by role). */
   scope?: Scope;
-  /** Admin users' sessions only (never API keys). */
-  role?: "admin";
+  /**
+   * `admin`: the organization's admins' sessions only; `platformAdmin`: zigznote's operators'
+   * sessions only (`/api/v1/admin`). Never API keys.
+   */
+  role?: "admin" | "platformAdmin";
   /** Billing's say before the write (402 while suspended, 403 at a plan limit). */
   write?: WriteAction;
   params?: P;
@@ -140,7 +144,12 @@ function impliedCodes(spec: LooseSpec): ErrorCode[] {
     codes.push("INVALID_JSON", "BAD_REQUEST", "PAYLOAD_TOO_LARGE", "UNSUPPORTED_MEDIA_TYPE");
   }
   if ((spec.auth ?? "session") === "session") codes.push(...AUTHENTICATION_CODES);
-  if (spec.role) codes.push("ADMIN_REQUIRED");
+  if (spec.role === "admin") codes.push("ADMIN_REQUIRED");
+  if (spec.role === "platformAdmin") codes.push("PLATFORM_ADMIN_REQUIRED");
+  // A cookie-authenticated write from an origin that is not allowed.
+  if ((spec.auth ?? "session") === "session" && spec.method !== "get") {
+    codes.push("CSRF_ORIGIN_REFUSED");
+  }
   if (spec.scope) codes.push("INSUFFICIENT_SCOPE");
   if (spec.write) codes.push(...WRITE_GUARD_CODES[spec.write], WRITE_GUARD_GONE);
   return codes;
@@ -164,6 +173,12 @@ function accessNote(spec: LooseSpec): string | undefined {
   if (spec.role === "admin") {
     parts.push(
       "Organization admins' session tokens only; API keys are refused (`ADMIN_REQUIRED`).",
+    );
+  }
+  if (spec.role === "platformAdmin") {
+    parts.push(
+      "Platform admins' session tokens only (zigznote's operators, not an organization's " +
+        "admins); API keys are refused (`PLATFORM_ADMIN_REQUIRED`).",
     );
   }
   if (spec.scope) {
@@ -245,7 +260,8 @@ export function defineRoute<
       const chain: RequestHandler[] = [];
       if (spec.body) chain.push(mounting.parseJsonBody);
       if (isAuthenticated) chain.push(mounting.authenticate);
-      if (spec.role) chain.push(requireRole(spec.role));
+      if (spec.role === "platformAdmin") chain.push(requirePlatformAdmin);
+      else if (spec.role) chain.push(requireRole(spec.role));
       if (spec.scope) chain.push(requireScope(spec.scope));
       const action = spec.write;
       if (action) {

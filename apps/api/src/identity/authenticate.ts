@@ -28,10 +28,29 @@ export interface SessionClaims {
   organizationRole: string | null;
   organizationSlug: string | null;
   issuedAt: Date;
+  /** The platform-admin claim (see `hasPlatformAdminClaim`). */
+  isPlatformAdmin: boolean;
 }
 
 function stringClaim(value: unknown): string | null {
   return typeof value === "string" && value.length > 0 ? value : null;
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/**
+ * The platform-admin claim, from a Clerk session-token template (README): either a top-level
+ * `platform_admin: true` (`"{{user.public_metadata.platformAdmin}}"`) or the user's public
+ * metadata under `metadata` / `public_metadata` (`"{{user.public_metadata}}"`) holding
+ * `platformAdmin: true`. Only the boolean true counts.
+ */
+export function hasPlatformAdminClaim(payload: Record<string, unknown>): boolean {
+  if (payload.platform_admin === true) return true;
+  return [payload.metadata, payload.public_metadata].some(
+    (metadata) => isObject(metadata) && metadata.platformAdmin === true,
+  );
 }
 
 /**
@@ -53,6 +72,7 @@ export function readSessionClaims(payload: Record<string, unknown>): SessionClai
       (compactRole ? (compactRole.startsWith("org:") ? compactRole : `org:${compactRole}`) : null),
     organizationSlug: stringClaim(payload.org_slug) ?? stringClaim(compact.slg),
     issuedAt: new Date(iat * 1000),
+    isPlatformAdmin: hasPlatformAdminClaim(payload),
   };
 }
 
@@ -232,6 +252,8 @@ function createSessionAuthenticator(
       apiKeyId: null,
       role,
       scopes: scopesForRole(role),
+      isPlatformAdmin:
+        claims.isPlatformAdmin || config.PLATFORM_ADMIN_USER_IDS.includes(claims.userId),
     };
   };
 }
@@ -293,11 +315,55 @@ export interface AuthenticateOptions {
   devSessionPublicKey?: string | null;
 }
 
+/** Clerk's session cookie (what its own `authenticateRequest` reads besides the header). */
+export const SESSION_COOKIE = "__session";
+
+/** The value of cookie `name` in a Cookie header, or null. */
+export function readCookie(header: string | undefined, name: string): string | null {
+  if (!header) return null;
+  for (const part of header.split(";")) {
+    const separator = part.indexOf("=");
+    if (separator < 0 || part.slice(0, separator).trim() !== name) continue;
+    const value = part.slice(separator + 1).trim();
+    try {
+      return decodeURIComponent(value) || null;
+    } catch {
+      return value || null;
+    }
+  }
+  return null;
+}
+
+const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
+
 /**
- * Authenticates `/api/v1` requests from `Authorization: Bearer <token>`: a token in the API key
- * family (`zn_...`) goes through the key check under brute-force protection, anything else is a
- * Clerk session JWT. Sets `req.auth`; 401 for missing/invalid credentials, 403 without an
- * active organization, 429 while locked out.
+ * CSRF: a browser sends the cookie with any request to this host, whoever made the page. A
+ * cookie-authenticated write is accepted only from a page of an allowed origin: the API's own
+ * (the console is served at /admin) or one in ADMIN_ALLOWED_ORIGINS. Header-authenticated
+ * requests need no check (a browser never adds that header by itself).
+ */
+function assertCookieWriteOrigin(req: Request, config: Config): void {
+  if (SAFE_METHODS.has(req.method)) return;
+  const origin = req.get("origin") ?? null;
+  const ownOrigin = `${req.protocol}://${req.get("host") ?? ""}`;
+  if (origin !== null && (origin === ownOrigin || config.ADMIN_ALLOWED_ORIGINS.includes(origin))) {
+    return;
+  }
+  throw new ForbiddenError(
+    origin === null
+      ? "A write authenticated by the session cookie must carry an Origin header"
+      : "A write authenticated by the session cookie must come from an allowed origin",
+    { code: "CSRF_ORIGIN_REFUSED", details: { origin } },
+  );
+}
+
+/**
+ * Authenticates `/api/v1` requests from `Authorization: Bearer <token>`, or else from Clerk's
+ * `__session` cookie (a session token only; writes then need an allowed Origin: see
+ * `assertCookieWriteOrigin`). A token in the API key family (`zn_...`) goes through the key
+ * check under brute-force protection, anything else is a Clerk session JWT. Sets `req.auth`;
+ * 401 for missing/invalid credentials, 403 without an active organization or for a refused
+ * origin, 429 while locked out.
  */
 export function authenticate(ctx: IdentityDeps, options: AuthenticateOptions = {}): RequestHandler {
   const authenticateApiKey = createApiKeyAuthenticator(ctx, options);
@@ -305,6 +371,18 @@ export function authenticate(ctx: IdentityDeps, options: AuthenticateOptions = {
   return async (req: Request, _res: Response, next: NextFunction) => {
     const header = req.get("authorization");
     if (!header) {
+      const cookieToken = readCookie(req.get("cookie"), SESSION_COOKIE);
+      if (cookieToken) {
+        assertCookieWriteOrigin(req, ctx.config);
+        if (cookieToken.startsWith(API_KEY_FAMILY)) {
+          throw new UnauthorizedError("API keys are sent in the Authorization header only", {
+            code: "INVALID_TOKEN",
+          });
+        }
+        req.auth = { ...(await authenticateSession(cookieToken, req.requestId)), via: "cookie" };
+        next();
+        return;
+      }
       next(
         new UnauthorizedError("Send Authorization: Bearer <token>", {
           code: "MISSING_CREDENTIALS",

@@ -109,6 +109,8 @@ export interface DevSessionTokenOptions {
   role: "admin" | "member";
   ttlSeconds: number;
   now?: Date;
+  /** Adds the platform-admin claim (the admin console, `/api/v1/admin`). */
+  isPlatformAdmin?: boolean;
 }
 
 const base64url = (value: unknown) => Buffer.from(JSON.stringify(value)).toString("base64url");
@@ -134,6 +136,8 @@ export function signDevSessionToken(
     v: 2,
     sts: "active",
     o: { id: options.orgId, rol: options.role, slg: options.orgSlug, per: "", fpm: "" },
+    // The claim a Clerk session-token template adds for platform admins (README).
+    ...(options.isPlatformAdmin ? { platform_admin: true } : {}),
   };
   const header = { alg: "RS256", typ: "JWT", kid: "zigznote-dev" };
   const signingInput = `${base64url(header)}.${base64url(payload)}`;

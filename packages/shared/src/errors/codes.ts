@@ -35,6 +35,12 @@ export const ERROR_CODES = {
     description: "The provider's signature headers are missing",
   },
 
+  DATE_IN_PAST: { status: 400, description: "The date must be in the future" },
+  GRACE_NOT_EXTENDED: {
+    status: 400,
+    description: "The new grace end must be later than the current one",
+  },
+
   // 401
   UNAUTHORIZED: { status: 401, description: "Not authenticated" },
   MISSING_CREDENTIALS: {
@@ -96,6 +102,15 @@ export const ERROR_CODES = {
     status: 403,
     description: "Storage is over the plan's limit and its grace period is over",
   },
+  PLATFORM_ADMIN_REQUIRED: {
+    status: 403,
+    description:
+      "Platform admins' sessions only (an organization's admin is not one; API keys never)",
+  },
+  CSRF_ORIGIN_REFUSED: {
+    status: 403,
+    description: "A write authenticated by the session cookie from an origin that is not allowed",
+  },
   PLAN_LIMIT_TEAM_MEMBERS: { status: 403, description: "The plan's team member limit is reached" },
 
   // 404
@@ -109,6 +124,10 @@ export const ERROR_CODES = {
   BOT_NOT_ACTIVE: { status: 404, description: "The meeting has no active bot" },
   NO_ACTIVE_SUBSCRIPTION: { status: 404, description: "The organization has no live subscription" },
   PLAN_NOT_FOUND: { status: 404, description: "No plan with this slug" },
+  ORGANIZATION_NOT_FOUND: { status: 404, description: "No such organization" },
+  VIOLATION_NOT_FOUND: { status: 404, description: "No such plan violation" },
+  NOTICE_NOT_FOUND: { status: 404, description: "No such notice" },
+  JOB_NOT_FOUND: { status: 404, description: "No scheduled job has this name" },
 
   // 405
   METHOD_NOT_ALLOWED: { status: 405, description: "The path exists; `Allow` lists its methods" },
@@ -137,6 +156,19 @@ export const ERROR_CODES = {
     status: 409,
     description: "Another billing change of this organization is under way; retry shortly",
   },
+  SUBSCRIPTION_EXISTS: {
+    status: 409,
+    description: "The organization already has a live subscription: change its plan instead",
+  },
+  VERSION_CONFLICT: {
+    status: 409,
+    description:
+      "Someone changed the target since you read it (`expectedVersion`); reload and retry",
+  },
+  VIOLATION_RESOLVED: { status: 409, description: "The violation is resolved; nothing to change" },
+  NOTICE_PENDING: { status: 409, description: "The notice has not been sent yet" },
+  NOT_SUSPENDED: { status: 409, description: "The organization has no suspended subscription" },
+  JOB_ALREADY_RUNNING: { status: 409, description: "A run of this job is in progress" },
   WEBHOOK_IN_PROGRESS: {
     status: 409,
     description: "The same event is being processed by another delivery; redeliver later",
@@ -176,6 +208,10 @@ export const ERROR_CODES = {
   DATABASE_UNAVAILABLE: {
     status: 503,
     description: "The database is not answering; retry after `Retry-After`",
+  },
+  ADMIN_CONSOLE_NOT_BUILT: {
+    status: 503,
+    description: "The admin console's files are not built (`pnpm --filter @zigznote/admin build`)",
   },
   PROVIDER_NOT_CONFIGURED: {
     status: 503,

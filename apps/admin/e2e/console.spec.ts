@@ -1,0 +1,354 @@
+import { mkdirSync } from "node:fs";
+import path from "node:path";
+import {
+  expect,
+  request as playwrightRequest,
+  test,
+  type APIRequestContext,
+  type BrowserContext,
+  type Page,
+} from "@playwright/test";
+import { readState, SCREENSHOT_DIR, signSessionToken } from "./env";
+
+const state = readState();
+const DAY_MS = 86_400_000;
+
+test.use({ baseURL: state.baseUrl });
+test.describe.configure({ mode: "serial" });
+
+/** A full-page screenshot kept as a test artifact (test-results/screenshots/<name>.png). */
+async function shot(page: Page, name: string): Promise<void> {
+  mkdirSync(SCREENSHOT_DIR, { recursive: true });
+  const file = path.join(SCREENSHOT_DIR, `${name}.png`);
+  await page.screenshot({ path: file, fullPage: true });
+  await test.info().attach(name, { path: file, contentType: "image/png" });
+}
+
+async function useSession(context: BrowserContext, token: string): Promise<void> {
+  await context.addCookies([{ name: "__session", value: token, url: state.baseUrl }]);
+}
+
+const platformAdminToken = () => signSessionToken(state, state.platformAdmin);
+
+/** The API called directly (Authorization header), as a second witness of what the page shows. */
+async function apiAs(token: string | null): Promise<APIRequestContext> {
+  return playwrightRequest.newContext({
+    baseURL: state.baseUrl,
+    extraHTTPHeaders: token ? { Authorization: `Bearer ${token}` } : {},
+  });
+}
+
+/** `datetime-local` value (UTC wall time, as the console reads it) and the console's display. */
+function dateInput(date: Date): string {
+  return date.toISOString().slice(0, 16);
+}
+function shown(date: Date): string {
+  return `${date.toISOString().slice(0, 16).replace("T", " ")} UTC`;
+}
+
+interface DetailViolation {
+  id: string;
+  type: string;
+  status: string;
+  graceEndsAt: string | null;
+  waivedUntil: string | null;
+  version: number;
+}
+
+async function readDetail(api: APIRequestContext, organizationId: string) {
+  const res = await api.get(`/api/v1/admin/organizations/${organizationId}`);
+  expect(res.status()).toBe(200);
+  return (await res.json()) as {
+    violations: DetailViolation[];
+    subscription: { id: string; status: string; compUntil: string | null; version: number } | null;
+  };
+}
+
+test("a signed-out visitor gets the sign-in form, and the API refuses the call", async ({
+  page,
+}) => {
+  await page.goto("/admin/violations");
+  await expect(page.getByRole("heading", { name: "Sign in to zigznote admin" })).toBeVisible();
+  await expect(page.getByText("pnpm -s dev:token --platform-admin")).toHaveCount(0);
+  await shot(page, "sign-in");
+  const api = await apiAs(null);
+  const res = await api.get("/api/v1/admin/overview");
+  expect(res.status()).toBe(401);
+  await api.dispose();
+});
+
+test("an organization's admin is refused (the page says so, the API answers 403)", async ({
+  page,
+  context,
+}) => {
+  const token = signSessionToken(state, state.orgAdmin, "admin");
+  await useSession(context, token);
+  await page.goto("/admin");
+  await expect(page.getByRole("heading", { name: "Not allowed" })).toBeVisible();
+  await expect(page.getByRole("alert")).toContainText("PLATFORM_ADMIN_REQUIRED");
+  await shot(page, "refused-org-admin");
+  const api = await apiAs(token);
+  const res = await api.get("/api/v1/admin/violations");
+  expect(res.status()).toBe(403);
+  expect(((await res.json()) as { error: { code: string } }).error.code).toBe(
+    "PLATFORM_ADMIN_REQUIRED",
+  );
+  await api.dispose();
+  // Signing out clears the cookie and brings the sign-in form back.
+  await page.getByRole("button", { name: /Sign out/ }).click();
+  await expect(page.getByRole("heading", { name: "Sign in to zigznote admin" })).toBeVisible();
+});
+
+test("a platform admin signs in with a session token and sees the overview", async ({
+  page,
+  context,
+}) => {
+  await page.goto("/admin");
+  await page.getByLabel("Session token").fill(platformAdminToken());
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await expect(page.getByRole("heading", { name: "Overview", level: 1 })).toBeVisible();
+  const cookies = await context.cookies(state.baseUrl);
+  expect(cookies.find((cookie) => cookie.name === "__session")).toBeDefined();
+  await expect(page.getByText("open violations")).toBeVisible();
+  await expect(page.getByRole("img", { name: /Violations detected per day/ })).toBeVisible();
+  await expect(page.getByRole("img", { name: "Job success rates" })).toBeVisible();
+  await expect(page.getByRole("cell", { name: "cleanupOrphanedStorage" })).toBeVisible();
+  await shot(page, "overview");
+});
+
+test.describe("as a platform admin", () => {
+  test.beforeEach(async ({ context }) => {
+    await useSession(context, platformAdminToken());
+  });
+
+  test("finds the organization over its meeting limit through the filters (kept in the URL)", async ({
+    page,
+  }) => {
+    await page.goto("/admin/violations");
+    await expect(page.getByRole("heading", { name: "Violations" })).toBeVisible();
+    await page.getByLabel("Type").selectOption("meetings");
+    await page.getByLabel("Organization name or id").fill(state.overLimit.name);
+    await page.getByRole("button", { name: "Search" }).click();
+    await expect(page).toHaveURL(/type=meetings/);
+    await expect(page).toHaveURL(
+      new RegExp(`q=${encodeURIComponent(state.overLimit.name).replace(/%20/g, "(\\+|%20)")}`),
+    );
+    const row = page.getByRole("row", { name: new RegExp(state.overLimit.name) });
+    await expect(row).toHaveCount(1);
+    await expect(row).toContainText("13 / 10");
+    // The URL is the view: opening it again shows the same filters and rows.
+    await page.reload();
+    await expect(page.getByLabel("Type")).toHaveValue("meetings");
+    await expect(page.getByRole("row", { name: new RegExp(state.overLimit.name) })).toHaveCount(1);
+    await shot(page, "violations-filtered");
+    await row.getByRole("link", { name: state.overLimit.name }).click();
+    await expect(page.getByRole("heading", { name: state.overLimit.name, level: 1 })).toBeVisible();
+    await expect(page).toHaveURL(new RegExp(`/admin/organizations/${state.overLimit.id}$`));
+    await expect(page.getByText("Standup", { exact: false })).toHaveCount(0);
+    await shot(page, "organization");
+  });
+
+  test("extends a grace period: shown on the page, in the API and in the audit log", async ({
+    page,
+  }) => {
+    await page.goto(`/admin/organizations/${state.overLimit.id}`);
+    const card = page.getByTestId("violation-storage");
+    await expect(card).toBeVisible();
+    const target = new Date(Math.ceil((Date.now() + 20 * DAY_MS) / 60_000) * 60_000);
+    await card.getByRole("button", { name: "Extend grace…" }).click();
+    const dialog = page.getByRole("dialog", { name: "Extend the grace period" });
+    await expect(dialog).toBeVisible();
+    // The reason is required: no confirm without one.
+    await expect(dialog.getByRole("button", { name: "Extend grace" })).toBeDisabled();
+    await dialog.getByLabel("New grace end (UTC)").fill(dateInput(target));
+    await dialog.getByLabel(/Reason/).fill("Customer is moving recordings out; agreed on a call");
+    await shot(page, "dialog-extend-grace");
+    await dialog.getByRole("button", { name: "Extend grace" }).click();
+    await expect(dialog).toBeHidden();
+    await expect(page.getByRole("status").filter({ hasText: "Grace extended to" })).toContainText(
+      shown(target),
+    );
+    await expect(card.getByTestId("grace-ends")).toHaveText(shown(target));
+
+    const api = await apiAs(platformAdminToken());
+    const storage = (await readDetail(api, state.overLimit.id)).violations.find(
+      (violation) => violation.type === "storage",
+    );
+    expect(storage?.graceEndsAt && new Date(storage.graceEndsAt).toISOString()).toBe(
+      target.toISOString(),
+    );
+    const audit = await api.get(
+      `/api/v1/admin/audit-log?targetType=violation&targetId=${storage?.id}`,
+    );
+    const entries = ((await audit.json()) as { data: { action: string; reason: string }[] }).data;
+    expect(entries.filter((entry) => entry.action === "violation.extend_grace")).toHaveLength(1);
+    await api.dispose();
+
+    await page.getByRole("link", { name: "See it in the audit log" }).click();
+    await expect(page.getByRole("heading", { name: "Audit log" })).toBeVisible();
+    const entry = page.getByTestId("audit-entry").filter({ hasText: "agreed on a call" });
+    await expect(entry).toHaveCount(1);
+    await expect(entry).toContainText("violation extend grace");
+    await shot(page, "audit-log");
+  });
+
+  test("waives a violation: the page, the API and the audit log show it", async ({ page }) => {
+    await page.goto(`/admin/organizations/${state.overLimit.id}`);
+    const card = page.getByTestId("violation-meetings");
+    const until = new Date(Math.ceil((Date.now() + 30 * DAY_MS) / 60_000) * 60_000);
+    await card.getByRole("button", { name: "Waive…" }).click();
+    const dialog = page.getByRole("dialog", { name: "Waive the violation" });
+    await dialog.getByLabel("Waived until (UTC)").fill(dateInput(until));
+    await dialog.getByLabel(/Reason/).fill("Sales promised an upgrade next week");
+    await dialog.getByRole("button", { name: "Waive" }).click();
+    await expect(dialog).toBeHidden();
+    await expect(card.getByTestId("waived-until")).toHaveText(shown(until));
+    await expect(card.locator(".badge")).toHaveText("waived");
+
+    const api = await apiAs(platformAdminToken());
+    const res = await api.get(
+      `/api/v1/admin/violations?q=${state.overLimit.id}&type=meetings&status=waived`,
+    );
+    const waived = ((await res.json()) as { data: DetailViolation[] }).data;
+    expect(waived).toHaveLength(1);
+    expect(new Date(waived[0]!.waivedUntil!).toISOString()).toBe(until.toISOString());
+    await api.dispose();
+
+    await page.goto(`/admin/audit-log?targetType=violation&targetId=${waived[0]!.id}`);
+    await expect(
+      page.getByTestId("audit-entry").filter({ hasText: "Sales promised an upgrade" }),
+    ).toContainText("violation waive");
+  });
+
+  test("a concurrent edit: the later confirm shows the 409 clearly and the page reloads", async ({
+    page,
+  }) => {
+    await page.goto(`/admin/organizations/${state.overLimit.id}`);
+    const card = page.getByTestId("violation-storage");
+    await card.getByRole("button", { name: "Extend grace…" }).click();
+    const dialog = page.getByRole("dialog", { name: "Extend the grace period" });
+    await expect(dialog).toBeVisible();
+
+    // Another operator extends the same grace period first.
+    const api = await apiAs(platformAdminToken());
+    const storage = (await readDetail(api, state.overLimit.id)).violations.find(
+      (violation) => violation.type === "storage",
+    )!;
+    const theirs = new Date(Math.ceil((Date.now() + 40 * DAY_MS) / 60_000) * 60_000);
+    const res = await api.post(`/api/v1/admin/violations/${storage.id}/extend-grace`, {
+      data: {
+        reason: "the other operator",
+        expectedVersion: storage.version,
+        graceEndsAt: theirs.toISOString(),
+      },
+    });
+    expect(res.status()).toBe(200);
+    await api.dispose();
+
+    await dialog.getByLabel(/Reason/).fill("my stale edit");
+    await dialog.getByRole("button", { name: "Extend grace" }).click();
+    await expect(dialog.getByRole("alert")).toContainText("Conflict");
+    await expect(dialog.getByRole("alert")).toContainText("409");
+    await shot(page, "dialog-conflict");
+    // The page behind has reloaded: it shows the other operator's date.
+    await dialog.getByRole("button", { name: "Cancel" }).click();
+    await expect(card.getByTestId("grace-ends")).toHaveText(shown(theirs));
+  });
+
+  test("dialogs are keyboard-usable: focus stays inside, Escape closes and returns focus", async ({
+    page,
+  }) => {
+    await page.goto(`/admin/organizations/${state.overLimit.id}`);
+    const opener = page.getByTestId("violation-storage").getByRole("button", { name: "Waive…" });
+    await opener.focus();
+    await page.keyboard.press("Enter");
+    const dialog = page.getByRole("dialog", { name: "Waive the violation" });
+    await expect(dialog).toBeVisible();
+    await expect(dialog.getByLabel(/Reason/)).toBeFocused();
+    for (let i = 0; i < 8; i += 1) {
+      await page.keyboard.press("Tab");
+      expect(await page.evaluate(() => Boolean(document.activeElement?.closest("dialog")))).toBe(
+        true,
+      );
+    }
+    await page.keyboard.press("Escape");
+    await expect(dialog).toBeHidden();
+    await expect(opener).toBeFocused();
+  });
+
+  test("lifts a suspension for N days: the page, the API and the audit log show it", async ({
+    page,
+  }) => {
+    await page.goto("/admin/organizations");
+    await page.getByLabel("Organization name or id").fill(state.suspended.name);
+    await page.getByRole("button", { name: "Search" }).click();
+    await page.getByRole("link", { name: state.suspended.name }).click();
+    await expect(page.getByRole("heading", { name: state.suspended.name, level: 1 })).toBeVisible();
+    await expect(page.getByTestId("subscription-status")).toHaveText("suspended");
+    await expect(page.getByTestId("comp-until")).toHaveText("—");
+    const before = Date.now();
+    await page.getByRole("button", { name: "Lift suspension…" }).click();
+    const dialog = page.getByRole("dialog", { name: "Lift the suspension" });
+    await dialog.getByLabel("Days (1–90)").fill("14");
+    await dialog.getByLabel(/Reason/).fill("Card replaced, bank transfer on its way");
+    await dialog.getByRole("button", { name: "Lift suspension" }).click();
+    await expect(dialog).toBeHidden();
+    await expect(
+      page.getByRole("status").filter({ hasText: "Suspension lifted until" }),
+    ).toBeVisible();
+    await expect(page.getByTestId("comp-until")).not.toHaveText("—");
+
+    const api = await apiAs(platformAdminToken());
+    const { subscription } = await readDetail(api, state.suspended.id);
+    const compUntil = Date.parse(subscription!.compUntil!);
+    expect(compUntil).toBeGreaterThanOrEqual(before + 14 * DAY_MS - 60_000);
+    expect(compUntil).toBeLessThanOrEqual(Date.now() + 14 * DAY_MS + 60_000);
+    await expect(page.getByTestId("comp-until")).toHaveText(shown(new Date(compUntil)));
+    await api.dispose();
+    await shot(page, "organization-suspension-lifted");
+
+    await page.getByRole("link", { name: "See it in the audit log" }).click();
+    await expect(
+      page.getByTestId("audit-entry").filter({ hasText: "bank transfer on its way" }),
+    ).toContainText("subscription lift suspension");
+  });
+
+  test("job runs: filtered by outcome in the URL", async ({ page }) => {
+    await page.goto("/admin/job-runs");
+    await expect(page.getByRole("heading", { name: "Job runs" })).toBeVisible();
+    await page.getByLabel("Outcome").selectOption("failed");
+    await expect(page).toHaveURL(/outcome=failed/);
+    await expect(page.getByRole("row", { name: /storage provider answered 503/ })).toHaveCount(1);
+    await shot(page, "job-runs");
+  });
+
+  test("an API error shows its code and request id", async ({ page }) => {
+    await page.goto("/admin/organizations/00000000-0000-4000-8000-000000000000");
+    const alert = page.getByRole("alert");
+    await expect(alert).toContainText("404");
+    await expect(alert.getByTestId("request-id")).toHaveText(/\S{8,}/);
+    await shot(page, "error-state");
+  });
+
+  test("every page fits a phone's width (390 px)", async ({ page }) => {
+    await page.setViewportSize({ width: 390, height: 844 });
+    const pages: [string, string][] = [
+      ["overview", "/admin"],
+      ["violations", "/admin/violations"],
+      ["organization", `/admin/organizations/${state.overLimit.id}`],
+      ["job-runs", "/admin/job-runs"],
+      ["audit-log", "/admin/audit-log"],
+    ];
+    for (const [name, url] of pages) {
+      await page.goto(url);
+      await expect(page.getByRole("heading", { level: 1 })).toBeVisible();
+      await expect(page.getByRole("status")).toHaveCount(0);
+      // Wide tables scroll inside their own box; the page itself never scrolls sideways.
+      const overflow = await page.evaluate(
+        () => document.documentElement.scrollWidth - document.documentElement.clientWidth,
+      );
+      expect(overflow, `${name} is wider than the phone`).toBeLessThanOrEqual(0);
+      await shot(page, `phone-${name}`);
+    }
+  });
+});

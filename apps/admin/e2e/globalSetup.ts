@@ -1,0 +1,278 @@
+/**
+ * Before the browser tests: a fresh PostgreSQL database of their own (TEST_DATABASE_URL's name +
+ * `_e2e`), migrated and seeded with organizations in the states the tests act on; a key pair the
+ * tests sign session tokens with; and the real API server (apps/api/dist/server.js, serving this
+ * package's build at /admin) on a free port, trusting that key (CLERK_JWT_KEY) and listing the
+ * platform admin in PLATFORM_ADMIN_USER_IDS. Returns the teardown that stops the server.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { generateKeyPairSync, randomBytes } from "node:crypto";
+import { createWriteStream, existsSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { createPrismaClient, type PrismaClient } from "@zigznote/database";
+import {
+  createMeeting,
+  createMembership,
+  createStorageObject,
+  createSubscription,
+  createUser,
+  prepareTestDatabase,
+} from "@zigznote/database/testing";
+import { PACKAGE_DIR, RESULTS_DIR, STATE_FILE, signSessionToken, type E2eState } from "./env";
+
+const DAY_MS = 86_400_000;
+const API_DIR = path.resolve(PACKAGE_DIR, "../api");
+
+function e2eDatabaseUrl(): string {
+  const base = new URL(
+    process.env.TEST_DATABASE_URL ?? "postgresql://postgres@127.0.0.1:5432/zigznote_test",
+  );
+  base.pathname = `${base.pathname.replace(/^\//, "")}_e2e`;
+  return base.toString();
+}
+
+/** Drops the e2e database (a previous run's rows) and makes it again, migrated, with the plans. */
+async function recreateDatabase(url: string): Promise<void> {
+  const target = new URL(url);
+  const name = decodeURIComponent(target.pathname.slice(1));
+  if (!/^[A-Za-z0-9_]+$/.test(name)) throw new Error(`unexpected e2e database name ${name}`);
+  const maintenance = new URL(url);
+  maintenance.pathname = "/postgres";
+  const admin = createPrismaClient(maintenance.toString(), { maxConnections: 1 });
+  try {
+    await admin.$executeRawUnsafe(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+  } finally {
+    await admin.$disconnect();
+  }
+  await prepareTestDatabase(url);
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      const port = typeof address === "object" && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitForHealth(baseUrl: string, server: ChildProcess, logFile: string) {
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    if (server.exitCode !== null) {
+      throw new Error(`the API server exited (${server.exitCode}); see ${logFile}`);
+    }
+    try {
+      const res = await fetch(`${baseUrl}/health`);
+      if (res.ok) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  throw new Error(`the API server did not answer /health within 60 s; see ${logFile}`);
+}
+
+/** Organizations in the states the console's tests look for (names unique to this run). */
+async function seed(db: PrismaClient, suffix: string) {
+  const now = Date.now();
+  const member = async (organizationId: string, role: "admin" | "member", label: string) => {
+    const user = await createUser(db, { email: `${label}-${suffix}@example.test` });
+    await createMembership(db, { organizationId, userId: user.id, role });
+  };
+
+  // Free plan (10 meetings a month, 1 GiB): 13 meetings this month and 2 GiB stored.
+  const overLimit = await db.organization.create({
+    data: { name: `Overlimit Meetings ${suffix}`, clerkId: `org_over_${suffix}`, planSlug: "free" },
+  });
+  await member(overLimit.id, "admin", "ada");
+  await member(overLimit.id, "member", "ben");
+  for (let i = 0; i < 13; i += 1) {
+    const meeting = await createMeeting(db, {
+      organizationId: overLimit.id,
+      title: `Standup ${i + 1}`,
+    });
+    if (i === 0) await createStorageObject(db, meeting, { sizeBytes: 2n * 1024n ** 3n });
+  }
+
+  // A paid organization whose payment failed 10 days ago: grace ended, suspended.
+  const suspended = await db.organization.create({
+    data: {
+      name: `Suspended Payments ${suffix}`,
+      clerkId: `org_susp_${suffix}`,
+      planSlug: "pro",
+      stripeCustomerId: `cus_susp_${suffix}`,
+    },
+  });
+  await member(suspended.id, "admin", "cleo");
+  await createSubscription(db, {
+    organizationId: suspended.id,
+    planSlug: "pro",
+    stripeCustomerId: `cus_susp_${suffix}`,
+    status: "suspended",
+    currentPeriodStart: new Date(now - 20 * DAY_MS),
+    currentPeriodEnd: new Date(now + 10 * DAY_MS),
+    paymentFailedAt: new Date(now - 10 * DAY_MS),
+    graceEndsAt: new Date(now - 3 * DAY_MS),
+    paymentRetryCount: 4,
+  });
+
+  // Past due, grace ending tomorrow; and a free team over its 3 members.
+  const pastDue = await db.organization.create({
+    data: {
+      name: `Late Payer ${suffix}`,
+      clerkId: `org_late_${suffix}`,
+      planSlug: "pro",
+      stripeCustomerId: `cus_late_${suffix}`,
+    },
+  });
+  await member(pastDue.id, "admin", "dan");
+  await createSubscription(db, {
+    organizationId: pastDue.id,
+    planSlug: "pro",
+    stripeCustomerId: `cus_late_${suffix}`,
+    status: "past_due",
+    paymentFailedAt: new Date(now - 6 * DAY_MS),
+    graceEndsAt: new Date(now + DAY_MS),
+    paymentRetryCount: 2,
+  });
+  const crowded = await db.organization.create({
+    data: { name: `Crowded Team ${suffix}`, clerkId: `org_crowd_${suffix}`, planSlug: "free" },
+  });
+  for (const [index, name] of ["eve", "fay", "gus", "hal", "ivy"].entries()) {
+    await member(crowded.id, index === 0 ? "admin" : "member", name);
+  }
+
+  // Job history for the overview's success rates and the job runs page.
+  const runs: {
+    jobName: string;
+    hoursAgo: number;
+    outcome: "succeeded" | "failed";
+    error?: string;
+  }[] = [];
+  for (let hour = 1; hour <= 30; hour += 3) {
+    runs.push({ jobName: "recheckPlanViolations", hoursAgo: hour, outcome: "succeeded" });
+    runs.push({ jobName: "deliverNotifications", hoursAgo: hour + 1, outcome: "succeeded" });
+  }
+  runs.push({
+    jobName: "cleanupOrphanedStorage",
+    hoursAgo: 5,
+    outcome: "failed",
+    error: "storage provider answered 503",
+  });
+  runs.push({ jobName: "cleanupOrphanedStorage", hoursAgo: 29, outcome: "succeeded" });
+  runs.push({ jobName: "checkExpiredGracePeriods", hoursAgo: 2, outcome: "succeeded" });
+  for (const run of runs) {
+    const startedAt = new Date(now - run.hoursAgo * 3_600_000);
+    await db.jobRun.create({
+      data: {
+        jobName: run.jobName,
+        scheduledFor: startedAt,
+        startedAt,
+        finishedAt: new Date(startedAt.getTime() + 1_500),
+        outcome: run.outcome,
+        rowsAffected: run.outcome === "succeeded" ? 3 : 0,
+        error: run.error ?? null,
+      },
+    });
+  }
+  return {
+    overLimit: { id: overLimit.id, name: overLimit.name },
+    suspended: { id: suspended.id, name: suspended.name },
+    recheck: [overLimit.id, crowded.id],
+  };
+}
+
+export default async function globalSetup(): Promise<() => Promise<void>> {
+  const serverEntry = path.join(API_DIR, "dist/server.js");
+  if (!existsSync(serverEntry) || !existsSync(path.join(PACKAGE_DIR, "dist/index.html"))) {
+    throw new Error("Build first: `pnpm build` (the tests run the built API and console)");
+  }
+  mkdirSync(RESULTS_DIR, { recursive: true });
+  const databaseUrl = e2eDatabaseUrl();
+  await recreateDatabase(databaseUrl);
+
+  const suffix = randomBytes(3).toString("hex");
+  const db = createPrismaClient(databaseUrl, { maxConnections: 2 });
+  let seeded: Awaited<ReturnType<typeof seed>>;
+  try {
+    seeded = await seed(db, suffix);
+  } finally {
+    await db.$disconnect();
+  }
+
+  const { publicKey, privateKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
+  const port = await freePort();
+  const baseUrl = `http://127.0.0.1:${port}`;
+  const state: E2eState = {
+    baseUrl,
+    privateKeyPem: privateKey.export({ type: "pkcs8", format: "pem" }).toString(),
+    platformAdmin: {
+      clerkUserId: `user_e2e_platform_${suffix}`,
+      clerkOrgId: `org_e2e_staff_${suffix}`,
+    },
+    orgAdmin: {
+      clerkUserId: `user_e2e_orgadmin_${suffix}`,
+      clerkOrgId: `org_e2e_customer_${suffix}`,
+    },
+    overLimit: seeded.overLimit,
+    suspended: seeded.suspended,
+    suffix,
+  };
+
+  const logFile = path.join(RESULTS_DIR, "api-server.log");
+  const log = createWriteStream(logFile);
+  const server = spawn(process.execPath, [serverEntry], {
+    cwd: API_DIR,
+    env: {
+      PATH: process.env.PATH ?? "",
+      NODE_ENV: "test",
+      LOG_LEVEL: "info",
+      HOST: "127.0.0.1",
+      PORT: String(port),
+      DATABASE_URL: databaseUrl,
+      JOBS_ENABLED: "false",
+      CLERK_JWT_KEY: publicKey.export({ type: "spki", format: "pem" }).toString(),
+      PLATFORM_ADMIN_USER_IDS: state.platformAdmin.clerkUserId,
+      STORAGE_DIR: mkdtempSync(path.join(tmpdir(), "zigznote-e2e-storage-")),
+      ADMIN_CONSOLE_DIR: path.join(PACKAGE_DIR, "dist"),
+    },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  server.stdout?.pipe(log);
+  server.stderr?.pipe(log);
+  const stop = async () => {
+    if (server.exitCode !== null) return;
+    const exited = new Promise((resolve) => server.once("exit", resolve));
+    server.kill("SIGTERM");
+    await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 10_000))]);
+    if (server.exitCode === null) server.kill("SIGKILL");
+  };
+  try {
+    await waitForHealth(baseUrl, server, logFile);
+    // The violations come from the API's own check (usage against the plan), as in production.
+    const token = signSessionToken(state, state.platformAdmin);
+    for (const organizationId of seeded.recheck) {
+      const res = await fetch(
+        `${baseUrl}/api/v1/admin/organizations/${organizationId}/recheck-violations`,
+        {
+          method: "POST",
+          headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
+          body: JSON.stringify({ reason: "e2e seed: detect the violations of the seeded usage" }),
+        },
+      );
+      if (!res.ok)
+        throw new Error(`recheck-violations answered ${res.status}: ${await res.text()}`);
+    }
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  writeFileSync(STATE_FILE, JSON.stringify(state, null, 2));
+  return stop;
+}

@@ -1,0 +1,128 @@
+import { Link } from "react-router-dom";
+import { api, unwrap, useLoad, type Schema } from "../api";
+import {
+  FilterBar,
+  Pager,
+  SearchFilter,
+  SelectFilter,
+  useQueryFilters,
+} from "../components/Filters";
+import { Empty, ErrorState, Loading } from "../components/States";
+import { formatDateTime, humanize } from "../format";
+
+type TargetType = Schema<"AdminAuditTargetType">;
+const TARGET_TYPES: readonly TargetType[] = [
+  "violation",
+  "organization",
+  "notice",
+  "subscription",
+  "job",
+];
+const KEYS = ["targetType", "targetId"] as const;
+
+function Change({ before, after }: { before: unknown; after: unknown }) {
+  const show = (value: unknown) =>
+    value === null || value === undefined ? "—" : JSON.stringify(value, null, 1);
+  return (
+    <details>
+      <summary>before → after</summary>
+      <div className="change">
+        <pre aria-label="before">{show(before)}</pre>
+        <pre aria-label="after">{show(after)}</pre>
+      </div>
+    </details>
+  );
+}
+
+export function AuditLogPage() {
+  const { values, cursor, setFilter, setCursor, queryKey } = useQueryFilters(KEYS);
+  const log = useLoad(
+    () =>
+      unwrap(
+        api.GET("/api/v1/admin/audit-log", {
+          params: {
+            query: {
+              targetType: (TARGET_TYPES as readonly string[]).includes(values.targetType)
+                ? (values.targetType as TargetType)
+                : undefined,
+              targetId: values.targetId || undefined,
+              cursor: cursor || undefined,
+              limit: 50,
+            },
+          },
+        }),
+      ),
+    queryKey,
+  );
+  return (
+    <>
+      <h1>Audit log</h1>
+      <FilterBar>
+        <SelectFilter
+          label="Target type"
+          value={values.targetType}
+          onChange={(value) => setFilter("targetType", value)}
+          options={[
+            { value: "", label: "Any target" },
+            ...TARGET_TYPES.map((t) => ({ value: t, label: t })),
+          ]}
+        />
+        <SearchFilter
+          label="Target id"
+          value={values.targetId}
+          onSubmit={(value) => setFilter("targetId", value)}
+        />
+      </FilterBar>
+      {log.status === "error" ? <ErrorState error={log.error} onRetry={log.reload} /> : null}
+      {log.status === "loading" ? <Loading /> : null}
+      {log.data && log.status !== "error" ? (
+        log.data.data.length === 0 ? (
+          <Empty>
+            No actions recorded{values.targetType || values.targetId ? " for this filter" : " yet"}.
+          </Empty>
+        ) : (
+          <>
+            <div className="table-wrap">
+              <table className="audit">
+                <thead>
+                  <tr>
+                    <th scope="col">When</th>
+                    <th scope="col">Who</th>
+                    <th scope="col">Action</th>
+                    <th scope="col">Target</th>
+                    <th scope="col">Reason</th>
+                    <th scope="col">Change</th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {log.data.data.map((entry) => (
+                    <tr key={entry.id} data-testid="audit-entry">
+                      <td>{formatDateTime(entry.createdAt)}</td>
+                      <td>{entry.actorEmail ?? <code>{entry.actorUserId.slice(0, 8)}</code>}</td>
+                      <td>{humanize(entry.action)}</td>
+                      <td>
+                        {entry.targetType}{" "}
+                        {entry.organizationId ? (
+                          <Link to={`/organizations/${entry.organizationId}`}>
+                            <code>{entry.targetId.slice(0, 8)}</code>
+                          </Link>
+                        ) : (
+                          <code>{entry.targetId.slice(0, 8)}</code>
+                        )}
+                      </td>
+                      <td className="wrap">{entry.reason}</td>
+                      <td>
+                        <Change before={entry.before} after={entry.after} />
+                      </td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            </div>
+            <Pager cursor={cursor} nextCursor={log.data.nextCursor} onPage={setCursor} />
+          </>
+        )
+      ) : null}
+    </>
+  );
+}

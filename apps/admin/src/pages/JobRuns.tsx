@@ -1,0 +1,151 @@
+import { useState } from "react";
+import { api, unwrap, useLoad, type Schema } from "../api";
+import { ActionDialog } from "../components/Dialog";
+import { FilterBar, Pager, SelectFilter, useQueryFilters } from "../components/Filters";
+import { Empty, ErrorState, Loading } from "../components/States";
+import { formatDateTime } from "../format";
+
+type Outcome = Schema<"AdminJobRun">["outcome"];
+const OUTCOMES: readonly Outcome[] = ["running", "succeeded", "failed", "skipped"];
+const KEYS = ["jobName", "outcome"] as const;
+
+export function JobRunsPage() {
+  const { values, cursor, setFilter, setCursor, queryKey } = useQueryFilters(KEYS);
+  const jobs = useLoad(() => unwrap(api.GET("/api/v1/admin/jobs")), "jobs");
+  const runs = useLoad(
+    () =>
+      unwrap(
+        api.GET("/api/v1/admin/job-runs", {
+          params: {
+            query: {
+              jobName: values.jobName || undefined,
+              outcome: (OUTCOMES as readonly string[]).includes(values.outcome)
+                ? (values.outcome as Outcome)
+                : undefined,
+              cursor: cursor || undefined,
+              limit: 50,
+            },
+          },
+        }),
+      ),
+    queryKey,
+  );
+  const [running, setRunning] = useState<string | null>(null);
+  const [done, setDone] = useState<string | null>(null);
+
+  return (
+    <>
+      <h1>Job runs</h1>
+      {jobs.status === "error" ? <ErrorState error={jobs.error} onRetry={jobs.reload} /> : null}
+      {jobs.data ? (
+        <section aria-labelledby="jobs">
+          <h2 id="jobs">Jobs</h2>
+          <ul className="cards jobs">
+            {jobs.data.data.map((job) => (
+              <li key={job.name} className="card">
+                <h3>{job.name}</h3>
+                <p className="muted">
+                  {job.description} · <code>{job.schedule}</code>
+                </p>
+                <button type="button" onClick={() => setRunning(job.name)}>
+                  Run now…
+                </button>
+              </li>
+            ))}
+          </ul>
+        </section>
+      ) : null}
+      {done ? (
+        <div className="state state-done" role="status">
+          {done}
+        </div>
+      ) : null}
+      <h2>Runs</h2>
+      <FilterBar>
+        <SelectFilter
+          label="Job"
+          value={values.jobName}
+          onChange={(value) => setFilter("jobName", value)}
+          options={[
+            { value: "", label: "Every job" },
+            ...(jobs.data?.data ?? []).map((job) => ({ value: job.name, label: job.name })),
+            ...(values.jobName && !jobs.data?.data.some((job) => job.name === values.jobName)
+              ? [{ value: values.jobName, label: values.jobName }]
+              : []),
+          ]}
+        />
+        <SelectFilter
+          label="Outcome"
+          value={values.outcome}
+          onChange={(value) => setFilter("outcome", value)}
+          options={[
+            { value: "", label: "Any outcome" },
+            ...OUTCOMES.map((o) => ({ value: o, label: o })),
+          ]}
+        />
+      </FilterBar>
+      {runs.status === "error" ? <ErrorState error={runs.error} onRetry={runs.reload} /> : null}
+      {runs.status === "loading" ? <Loading /> : null}
+      {runs.data && runs.status !== "error" ? (
+        runs.data.data.length === 0 ? (
+          <Empty>No runs match these filters.</Empty>
+        ) : (
+          <>
+            <div className="table-wrap">
+              <table>
+                <thead>
+                  <tr>
+                    <th scope="col">Job</th>
+                    <th scope="col">Outcome</th>
+                    <th scope="col">Started</th>
+                    <th scope="col">Finished</th>
+                    <th scope="col" className="num">
+                      Rows
+                    </th>
+                    <th scope="col">Error</th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {runs.data.data.map((run) => (
+                    <tr key={run.id}>
+                      <td>{run.jobName}</td>
+                      <td>
+                        <span className={`badge badge-${run.outcome}`}>{run.outcome}</span>
+                      </td>
+                      <td>{formatDateTime(run.startedAt)}</td>
+                      <td>{formatDateTime(run.finishedAt)}</td>
+                      <td className="num">{run.rowsAffected}</td>
+                      <td className="wrap">{run.error ?? ""}</td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            </div>
+            <Pager cursor={cursor} nextCursor={runs.data.nextCursor} onPage={setCursor} />
+          </>
+        )
+      ) : null}
+      {running ? (
+        <ActionDialog
+          title={`Run ${running} now`}
+          confirmLabel="Run now"
+          description={<p>Runs the job once now, recorded like a scheduled run.</p>}
+          onConflict={runs.reload}
+          onClose={() => setRunning(null)}
+          onConfirm={async (reason) => {
+            const result = await unwrap(
+              api.POST("/api/v1/admin/jobs/{jobName}/run", {
+                params: { path: { jobName: running } },
+                body: { reason },
+              }),
+            );
+            setDone(
+              `${running}: ${result.outcome.status}${result.outcome.error ? ` (${result.outcome.error})` : ""}`,
+            );
+            runs.reload();
+          }}
+        />
+      ) : null}
+    </>
+  );
+}

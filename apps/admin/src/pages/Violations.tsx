@@ -1,0 +1,150 @@
+import { Link } from "react-router-dom";
+import { api, unwrap, useLoad, type Schema } from "../api";
+import {
+  FilterBar,
+  Pager,
+  SearchFilter,
+  SelectFilter,
+  useQueryFilters,
+} from "../components/Filters";
+import { Empty, ErrorState, Loading } from "../components/States";
+import { formatDateTime, humanize } from "../format";
+
+type ViolationType = Schema<"AdminViolationType">;
+type ViolationAction = Schema<"AdminViolationAction">;
+type ViolationStatus = Schema<"AdminViolationStatus">;
+
+const TYPES: readonly ViolationType[] = ["meetings", "team_members", "storage"];
+const ACTIONS: readonly ViolationAction[] = ["read_only", "notify_admin", "grace_period"];
+const STATUSES: readonly ViolationStatus[] = ["open", "waived", "resolved"];
+const KEYS = ["type", "action", "status", "sort", "q"] as const;
+
+const pick = <T extends string>(allowed: readonly T[], value: string): T | undefined =>
+  (allowed as readonly string[]).includes(value) ? (value as T) : undefined;
+
+export function ViolationsPage() {
+  const { values, cursor, setFilter, setCursor, queryKey } = useQueryFilters(KEYS);
+  const list = useLoad(
+    () =>
+      unwrap(
+        api.GET("/api/v1/admin/violations", {
+          params: {
+            query: {
+              type: pick(TYPES, values.type),
+              action: pick(ACTIONS, values.action),
+              status: pick(STATUSES, values.status),
+              sort: values.sort === "graceEndsAt" ? "graceEndsAt" : "detectedAt",
+              q: values.q || undefined,
+              cursor: cursor || undefined,
+              limit: 50,
+            },
+          },
+        }),
+      ),
+    queryKey,
+  );
+
+  return (
+    <>
+      <h1>Violations</h1>
+      <FilterBar>
+        <SelectFilter
+          label="Type"
+          value={values.type}
+          onChange={(value) => setFilter("type", value)}
+          options={[
+            { value: "", label: "Any type" },
+            ...TYPES.map((t) => ({ value: t, label: humanize(t) })),
+          ]}
+        />
+        <SelectFilter
+          label="Action"
+          value={values.action}
+          onChange={(value) => setFilter("action", value)}
+          options={[
+            { value: "", label: "Any action" },
+            ...ACTIONS.map((a) => ({ value: a, label: humanize(a) })),
+          ]}
+        />
+        <SelectFilter
+          label="Status"
+          value={values.status}
+          onChange={(value) => setFilter("status", value)}
+          options={[
+            { value: "", label: "Open and waived" },
+            ...STATUSES.map((s) => ({ value: s, label: s })),
+          ]}
+        />
+        <SelectFilter
+          label="Sort"
+          value={values.sort}
+          onChange={(value) => setFilter("sort", value)}
+          options={[
+            { value: "", label: "Newest detected" },
+            { value: "graceEndsAt", label: "Grace ends soonest" },
+          ]}
+        />
+        <SearchFilter
+          label="Organization name or id"
+          value={values.q}
+          onSubmit={(value) => setFilter("q", value)}
+          placeholder="Acme or 3f2c…"
+        />
+      </FilterBar>
+      {list.status === "error" ? <ErrorState error={list.error} onRetry={list.reload} /> : null}
+      {list.status === "loading" ? <Loading /> : null}
+      {list.data && list.status !== "error" ? (
+        list.data.data.length === 0 ? (
+          <Empty>No violations match these filters.</Empty>
+        ) : (
+          <>
+            <div className="table-wrap">
+              <table>
+                <caption className="visually-hidden">Violations</caption>
+                <thead>
+                  <tr>
+                    <th scope="col">Organization</th>
+                    <th scope="col">Type</th>
+                    <th scope="col">Action</th>
+                    <th scope="col">Status</th>
+                    <th scope="col" className="num">
+                      Usage / limit
+                    </th>
+                    <th scope="col">Detected</th>
+                    <th scope="col">Grace ends</th>
+                    <th scope="col">Waived until</th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {list.data.data.map((violation) => (
+                    <tr key={violation.id}>
+                      <td>
+                        <Link to={`/organizations/${violation.organizationId}`}>
+                          {violation.organizationName}
+                        </Link>
+                      </td>
+                      <td>{humanize(violation.type)}</td>
+                      <td>{humanize(violation.action)}</td>
+                      <td>
+                        <span className={`badge badge-${violation.status}`}>
+                          {violation.status}
+                        </span>
+                      </td>
+                      <td className="num">
+                        {violation.currentUsage} / {violation.limit}
+                      </td>
+                      <td>{formatDateTime(violation.detectedAt)}</td>
+                      <td>{formatDateTime(violation.graceEndsAt)}</td>
+                      <td>{formatDateTime(violation.waivedUntil)}</td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            </div>
+            <Pager cursor={cursor} nextCursor={list.data.nextCursor} onPage={setCursor} />
+          </>
+        )
+      ) : null}
+    </>
+  );
+}

@@ -1,0 +1,323 @@
+import type { Prisma } from "@zigznote/database";
+import { BadRequestError, ConflictError, NotFoundError } from "@zigznote/shared";
+import { checkPlanViolations } from "../billing";
+import type { z } from "../http/openapi";
+import { afterCommit, transaction } from "../lib/afterCommit";
+import { DAY_MS } from "../lib/time";
+import type { AdminDeps } from "./deps";
+import type {
+  AuditAction,
+  AuditTargetType,
+  JobRunResultSchema,
+  NoticeActionResultSchema,
+  RecheckResultSchema,
+  SubscriptionActionResultSchema,
+  ViolationActionResultSchema,
+} from "./schemas";
+import { serializeNotice, serializeSubscription, serializeViolation } from "./serializers";
+import * as store from "./store";
+
+/**
+ * Platform admins' actions. Each runs in one transaction that makes the change and appends one
+ * audit entry (who, what, target, reason, before, after), so an action is recorded exactly when
+ * it took effect. Edits of a versioned target (a violation, a subscription) first lock the
+ * organization's row (the lock billing's checks take, so they serialize) and compare the
+ * version the operator saw: a stale one answers 409 VERSION_CONFLICT and changes nothing.
+ * Running a job is the exception: the job commits its own work, and its entry follows its run.
+ */
+
+interface Actor {
+  actorUserId: string;
+  reason: string;
+}
+
+function versionConflict(
+  target: AuditTargetType,
+  expectedVersion: number,
+  currentVersion: number,
+): ConflictError {
+  return new ConflictError(
+    `The ${target} changed since it was read (version ${currentVersion}, not ${expectedVersion}): reload and retry`,
+    { code: "VERSION_CONFLICT", details: { expectedVersion, currentVersion } },
+  );
+}
+
+function audit(
+  tx: Prisma.TransactionClient,
+  entry: Actor & {
+    action: AuditAction;
+    targetType: AuditTargetType;
+    targetId: string;
+    organizationId: string | null;
+    before: unknown;
+    after: unknown;
+    createdAt: Date;
+  },
+): Promise<string> {
+  return store.insertAuditEntry(tx, entry);
+}
+
+const violationNotFound = () =>
+  new NotFoundError("Violation not found", { code: "VIOLATION_NOT_FOUND" });
+const organizationNotFound = () =>
+  new NotFoundError("Organization not found", { code: "ORGANIZATION_NOT_FOUND" });
+
+/**
+ * Locks the violation's organization, then reads the violation fresh and checks it can be
+ * edited at `expectedVersion`.
+ */
+async function lockViolationForEdit(
+  tx: Prisma.TransactionClient,
+  input: { violationId: string; expectedVersion: number },
+): Promise<store.ViolationListRow> {
+  const seen = await store.findViolation(tx, { id: input.violationId });
+  if (!seen) throw violationNotFound();
+  await store.lockOrganization(tx, { organizationId: seen.organization_id });
+  const current = await store.findViolation(tx, { id: input.violationId, lock: true });
+  if (!current) throw violationNotFound();
+  if (current.resolved_at !== null) {
+    throw new ConflictError("The violation is resolved: there is nothing to enforce", {
+      code: "VIOLATION_RESOLVED",
+      details: { resolvedAt: current.resolved_at.toISOString() },
+    });
+  }
+  if (current.version !== input.expectedVersion) {
+    throw versionConflict("violation", input.expectedVersion, current.version);
+  }
+  return current;
+}
+
+async function editViolation(
+  deps: AdminDeps,
+  input: Actor & { violationId: string; expectedVersion: number } & (
+      { graceEndsAt: Date } | { waivedUntil: Date }
+    ),
+): Promise<z.infer<typeof ViolationActionResultSchema>> {
+  const now = deps.clock.now();
+  const isGrace = "graceEndsAt" in input;
+  const until = isGrace ? input.graceEndsAt : input.waivedUntil;
+  if (until <= now) {
+    throw new BadRequestError(`${isGrace ? "graceEndsAt" : "until"} must be in the future`, {
+      code: "DATE_IN_PAST",
+      details: { [isGrace ? "graceEndsAt" : "until"]: until.toISOString(), now: now.toISOString() },
+    });
+  }
+  return transaction(deps.db, async (tx) => {
+    const before = await lockViolationForEdit(tx, input);
+    if (isGrace && before.grace_ends_at !== null && input.graceEndsAt <= before.grace_ends_at) {
+      throw new BadRequestError("graceEndsAt must be later than the current grace end", {
+        code: "GRACE_NOT_EXTENDED",
+        details: { graceEndsAt: before.grace_ends_at.toISOString() },
+      });
+    }
+    const isUpdated = await store.updateViolationByAdmin(tx, {
+      id: input.violationId,
+      expectedVersion: input.expectedVersion,
+      now,
+      actorUserId: input.actorUserId,
+      reason: input.reason,
+      ...(isGrace ? { graceEndsAt: input.graceEndsAt } : { waivedUntil: input.waivedUntil }),
+    });
+    // Cannot happen under the organization's lock; kept so that no path overwrites silently.
+    if (!isUpdated) throw versionConflict("violation", input.expectedVersion, before.version + 1);
+    // Billing's check brings the organization's copy (what the write guard reads) and the
+    // action (grace_period while the grace runs) in step, in this transaction.
+    await checkPlanViolations(
+      { db: tx, settings: deps.violations },
+      { organizationId: before.organization_id, now },
+    );
+    const after = await store.findViolation(tx, { id: input.violationId });
+    if (!after) throw violationNotFound();
+    const auditId = await audit(tx, {
+      actorUserId: input.actorUserId,
+      reason: input.reason,
+      action: isGrace ? "violation.extend_grace" : "violation.waive",
+      targetType: "violation",
+      targetId: before.id,
+      organizationId: before.organization_id,
+      before: serializeViolation(before, now),
+      after: serializeViolation(after, now),
+      createdAt: now,
+    });
+    return { violation: serializeViolation(after, now), auditId };
+  });
+}
+
+/** Extends a violation's grace: it is not enforced until `graceEndsAt` (later than before). */
+export function extendGrace(
+  deps: AdminDeps,
+  input: Actor & { violationId: string; expectedVersion: number; graceEndsAt: Date },
+): Promise<z.infer<typeof ViolationActionResultSchema>> {
+  return editViolation(deps, input);
+}
+
+/** Waives a violation until `until`: not enforced meanwhile, still recorded and shown. */
+export function waiveViolation(
+  deps: AdminDeps,
+  input: Actor & { violationId: string; expectedVersion: number; until: Date },
+): Promise<z.infer<typeof ViolationActionResultSchema>> {
+  const { until, ...rest } = input;
+  return editViolation(deps, { ...rest, waivedUntil: until });
+}
+
+/** Runs billing's violation check for the organization now. */
+export async function recheckViolations(
+  deps: AdminDeps,
+  input: Actor & { organizationId: string },
+): Promise<z.infer<typeof RecheckResultSchema>> {
+  const now = deps.clock.now();
+  const { organizationId } = input;
+  return transaction(deps.db, async (tx) => {
+    if (!(await store.lockOrganization(tx, { organizationId }))) throw organizationNotFound();
+    const unresolved = (rows: store.ViolationListRow[]) =>
+      rows.filter((row) => row.resolved_at === null).map((row) => serializeViolation(row, now));
+    const before = unresolved(
+      await store.findOrganizationViolations(tx, { organizationId, limit: 10 }),
+    );
+    const result = await checkPlanViolations(
+      { db: tx, settings: deps.violations },
+      { organizationId, now },
+    );
+    const after = unresolved(
+      await store.findOrganizationViolations(tx, { organizationId, limit: 10 }),
+    );
+    const auditId = await audit(tx, {
+      actorUserId: input.actorUserId,
+      reason: input.reason,
+      action: "organization.recheck_violations",
+      targetType: "organization",
+      targetId: organizationId,
+      organizationId,
+      before: { violations: before },
+      after: { violations: after, added: result.added, resolved: result.resolved },
+      createdAt: now,
+    });
+    return {
+      organizationId,
+      violations: after,
+      added: result.added,
+      resolved: result.resolved,
+      auditId,
+    };
+  });
+}
+
+/** Puts a sent or failed notice back in the outbox; it is delivered after the commit. */
+export async function resendNotice(
+  deps: AdminDeps,
+  input: Actor & { noticeId: string },
+): Promise<z.infer<typeof NoticeActionResultSchema>> {
+  const now = deps.clock.now();
+  return transaction(deps.db, async (tx) => {
+    const before = await store.lockNotice(tx, { id: input.noticeId });
+    if (!before) throw new NotFoundError("Notice not found", { code: "NOTICE_NOT_FOUND" });
+    const after =
+      before.status === "pending" ? null : await store.requeueNotice(tx, { id: before.id });
+    if (!after) {
+      throw new ConflictError("The notice is still waiting to be sent", {
+        code: "NOTICE_PENDING",
+        details: { attempts: before.attempts },
+      });
+    }
+    const auditId = await audit(tx, {
+      actorUserId: input.actorUserId,
+      reason: input.reason,
+      action: "notice.resend",
+      targetType: "notice",
+      targetId: before.id,
+      organizationId: before.organization_id,
+      before: serializeNotice(before),
+      after: serializeNotice(after),
+      createdAt: now,
+    });
+    afterCommit(() => deps.notices.deliver());
+    return { notice: serializeNotice(after), auditId };
+  });
+}
+
+/**
+ * Comps a suspended subscription for `days`: the write guard lets the organization write until
+ * then. The subscription stays suspended (a payment restores it as usual); after the comp the
+ * usual rules apply again.
+ */
+export async function liftSuspension(
+  deps: AdminDeps,
+  input: Actor & { organizationId: string; expectedVersion: number; days: number },
+): Promise<z.infer<typeof SubscriptionActionResultSchema>> {
+  const now = deps.clock.now();
+  const { organizationId } = input;
+  return transaction(deps.db, async (tx) => {
+    if (!(await store.lockOrganization(tx, { organizationId }))) throw organizationNotFound();
+    const before = await store.lockSuspendedSubscription(tx, { organizationId });
+    if (!before) {
+      throw new ConflictError("The organization has no suspended subscription", {
+        code: "NOT_SUSPENDED",
+      });
+    }
+    if (before.version !== input.expectedVersion) {
+      throw versionConflict("subscription", input.expectedVersion, before.version);
+    }
+    const after = await store.compSubscription(tx, {
+      id: before.id,
+      expectedVersion: input.expectedVersion,
+      compUntil: new Date(now.getTime() + input.days * DAY_MS),
+      now,
+    });
+    if (!after) throw versionConflict("subscription", input.expectedVersion, before.version + 1);
+    const auditId = await audit(tx, {
+      actorUserId: input.actorUserId,
+      reason: input.reason,
+      action: "subscription.lift_suspension",
+      targetType: "subscription",
+      targetId: before.id,
+      organizationId,
+      before: serializeSubscription(before),
+      after: { ...serializeSubscription(after), days: input.days },
+      createdAt: now,
+    });
+    return { subscription: serializeSubscription(after), auditId };
+  });
+}
+
+/** Runs a job now through the runner (one run at a time across instances), then records it. */
+export async function runJobNow(
+  deps: AdminDeps,
+  input: Actor & { jobName: string },
+): Promise<z.infer<typeof JobRunResultSchema>> {
+  if (!deps.jobs.list().some((job) => job.name === input.jobName)) {
+    throw new NotFoundError(`No job is named ${input.jobName}`, {
+      code: "JOB_NOT_FOUND",
+      details: { jobs: deps.jobs.list().map((job) => job.name) },
+    });
+  }
+  const startedAt = deps.clock.now();
+  const outcome = await deps.jobs.run(input.jobName);
+  if (!outcome)
+    throw new NotFoundError(`No job is named ${input.jobName}`, { code: "JOB_NOT_FOUND" });
+  if (outcome.status === "skipped") {
+    throw new ConflictError("A run of this job is in progress (or ran this very instant)", {
+      code: "JOB_ALREADY_RUNNING",
+      details: { reason: outcome.reason },
+    });
+  }
+  const result = {
+    status: outcome.status,
+    runId: outcome.runId,
+    rowsAffected: outcome.status === "succeeded" ? outcome.rowsAffected : null,
+    error: outcome.status === "failed" ? outcome.error : null,
+  };
+  const auditId = await transaction(deps.db, (tx) =>
+    audit(tx, {
+      actorUserId: input.actorUserId,
+      reason: input.reason,
+      action: "job.run",
+      targetType: "job",
+      targetId: input.jobName,
+      organizationId: null,
+      before: null,
+      after: { ...result, startedAt: startedAt.toISOString() },
+      createdAt: startedAt,
+    }),
+  );
+  return { outcome: result, auditId };
+}

@@ -1,0 +1,72 @@
+import { ValidationError } from "@zigznote/shared";
+
+/**
+ * Opaque keyset cursors: base64url JSON of the last row's sort key and id. Decoding accepts only
+ * what `encodeCursor` writes (400 INVALID_CURSOR otherwise), so no cursor reaches SQL unchecked.
+ */
+
+type Part = "time" | "timeOrNull" | "text" | "uuid";
+type Value<P extends Part> = P extends "time"
+  ? Date
+  : P extends "timeOrNull"
+    ? Date | null
+    : string;
+
+const TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export function isUuid(value: string): boolean {
+  return UUID.test(value);
+}
+
+function invalidCursor(): ValidationError {
+  return new ValidationError("Invalid cursor: pass back a nextCursor exactly as received", {
+    code: "INVALID_CURSOR",
+    fields: [{ path: "cursor", message: "Invalid cursor", code: "invalid_cursor" }],
+  });
+}
+
+/** A cursor for `kind` at these values (dates as ISO strings). */
+export function encodeCursor(kind: string, values: (Date | string | null)[]): string {
+  const parts = values.map((value) => (value instanceof Date ? value.toISOString() : value));
+  return Buffer.from(JSON.stringify([kind, ...parts])).toString("base64url");
+}
+
+function decodeTime(value: unknown): Date {
+  if (typeof value !== "string" || !TIME.test(value)) throw invalidCursor();
+  const date = new Date(value);
+  if (Number.isNaN(date.getTime()) || date.toISOString() !== value) throw invalidCursor();
+  return date;
+}
+
+/** The values of a cursor of `kind` with these parts; 400 INVALID_CURSOR for anything else. */
+export function decodeCursor<const P extends readonly Part[]>(
+  cursor: string,
+  kind: string,
+  parts: P,
+): { [K in keyof P]: Value<P[K]> } {
+  let value: unknown;
+  try {
+    value = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8"));
+  } catch {
+    throw invalidCursor();
+  }
+  if (!Array.isArray(value) || value.length !== parts.length + 1 || value[0] !== kind) {
+    throw invalidCursor();
+  }
+  return parts.map((part, index) => {
+    const item: unknown = value[index + 1];
+    switch (part) {
+      case "time":
+        return decodeTime(item);
+      case "timeOrNull":
+        return item === null ? null : decodeTime(item);
+      case "uuid":
+        if (typeof item !== "string" || !isUuid(item)) throw invalidCursor();
+        return item;
+      case "text":
+        if (typeof item !== "string" || item.length > 1000) throw invalidCursor();
+        return item;
+    }
+  }) as { [K in keyof P]: Value<P[K]> };
+}

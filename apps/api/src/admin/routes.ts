@@ -1,0 +1,282 @@
+import { defineRoute, type RouteDefinition } from "../http/route";
+import * as actions from "./actions";
+import type { AdminDeps } from "./deps";
+import * as reads from "./reads";
+import {
+  AdminAuditLogSchema,
+  AdminJobListSchema,
+  AdminJobRunListSchema,
+  AdminOrganizationDetailSchema,
+  AdminOrganizationListSchema,
+  AdminOverviewSchema,
+  AdminViolationListSchema,
+  ExtendGraceBody,
+  JobNameParams,
+  JobRunResultSchema,
+  LiftSuspensionBody,
+  ListAuditLogQuery,
+  ListJobRunsQuery,
+  ListViolationsQuery,
+  NoticeActionResultSchema,
+  NoticeIdParams,
+  OrganizationIdParams,
+  RecheckResultSchema,
+  RecheckViolationsBody,
+  ResendNoticeBody,
+  RunJobBody,
+  SearchOrganizationsQuery,
+  SubscriptionActionResultSchema,
+  ViolationActionResultSchema,
+  ViolationIdParams,
+  WaiveViolationBody,
+} from "./schemas";
+
+const tag = "Admin";
+const role = "platformAdmin" as const;
+
+/**
+ * `/api/v1/admin`: platform admins' sessions only (`role: "platformAdmin"`: 403
+ * PLATFORM_ADMIN_REQUIRED for organization admins, members and API keys). Every action takes a
+ * reason and writes one audit row in the transaction of its change; edits of a versioned target
+ * take `expectedVersion` and answer 409 VERSION_CONFLICT when it is stale.
+ */
+export function adminRoutes(deps: AdminDeps): RouteDefinition[] {
+  return [
+    defineRoute({
+      method: "get",
+      path: "/api/v1/admin/overview",
+      tag,
+      role,
+      summary: "Figures for the operators: organizations, violations, dunning, notices, jobs",
+      responses: { 200: { description: "The overview", schema: AdminOverviewSchema } },
+      async handler(_input, res) {
+        res.json(await reads.getOverview(deps));
+      },
+    }),
+
+    defineRoute({
+      method: "get",
+      path: "/api/v1/admin/violations",
+      tag,
+      role,
+      summary: "Plan violations across organizations: filters, sort, search, cursor pages",
+      query: ListViolationsQuery,
+      responses: { 200: { description: "A page of violations", schema: AdminViolationListSchema } },
+      async handler({ query }, res) {
+        res.json(await reads.listViolations(deps, query));
+      },
+    }),
+
+    defineRoute({
+      method: "get",
+      path: "/api/v1/admin/organizations",
+      tag,
+      role,
+      summary: "Find organizations by id or name prefix (newest first without a query)",
+      query: SearchOrganizationsQuery,
+      responses: {
+        200: { description: "A page of organizations", schema: AdminOrganizationListSchema },
+      },
+      async handler({ query }, res) {
+        res.json(await reads.searchOrganizations(deps, query));
+      },
+    }),
+
+    defineRoute({
+      method: "get",
+      path: "/api/v1/admin/organizations/:id",
+      tag,
+      role,
+      summary:
+        "One organization: subscription and payment timeline, usage, violations with history, " +
+        "notices, members, recent bots",
+      params: OrganizationIdParams,
+      responses: {
+        200: { description: "The organization", schema: AdminOrganizationDetailSchema },
+      },
+      errors: [404],
+      async handler({ params }, res) {
+        res.json(await reads.getOrganizationDetail(deps, { organizationId: params.id }));
+      },
+    }),
+
+    defineRoute({
+      method: "get",
+      path: "/api/v1/admin/jobs",
+      tag,
+      role,
+      summary: "The scheduled jobs (what `jobs/:jobName/run` accepts)",
+      responses: { 200: { description: "The jobs", schema: AdminJobListSchema } },
+      handler(_input, res) {
+        res.json({
+          data: deps.jobs
+            .list()
+            .map(({ name, schedule, description }) => ({ name, schedule, description })),
+        });
+      },
+    }),
+
+    defineRoute({
+      method: "get",
+      path: "/api/v1/admin/job-runs",
+      tag,
+      role,
+      summary: "Job runs, newest first, by job and outcome",
+      query: ListJobRunsQuery,
+      responses: { 200: { description: "A page of job runs", schema: AdminJobRunListSchema } },
+      async handler({ query }, res) {
+        res.json(await reads.listJobRuns(deps, query));
+      },
+    }),
+
+    defineRoute({
+      method: "get",
+      path: "/api/v1/admin/audit-log",
+      tag,
+      role,
+      summary: "The admin audit log, newest first (append-only)",
+      query: ListAuditLogQuery,
+      responses: { 200: { description: "A page of audit entries", schema: AdminAuditLogSchema } },
+      async handler({ query }, res) {
+        res.json(await reads.listAuditLog(deps, query));
+      },
+    }),
+
+    defineRoute({
+      method: "post",
+      path: "/api/v1/admin/violations/:id/extend-grace",
+      tag,
+      role,
+      summary: "Extend (or set) a violation's grace period: enforced again from graceEndsAt",
+      params: ViolationIdParams,
+      body: ExtendGraceBody,
+      responses: {
+        200: { description: "The violation after", schema: ViolationActionResultSchema },
+      },
+      errors: [404, 409],
+      async handler({ params, body, auth }, res) {
+        res.json(
+          await actions.extendGrace(deps, {
+            actorUserId: auth.userId ?? "",
+            violationId: params.id,
+            ...body,
+          }),
+        );
+      },
+    }),
+
+    defineRoute({
+      method: "post",
+      path: "/api/v1/admin/violations/:id/waive",
+      tag,
+      role,
+      summary: "Waive a violation until a date: not enforced until then, still shown",
+      params: ViolationIdParams,
+      body: WaiveViolationBody,
+      responses: {
+        200: { description: "The violation after", schema: ViolationActionResultSchema },
+      },
+      errors: [404, 409],
+      async handler({ params, body, auth }, res) {
+        res.json(
+          await actions.waiveViolation(deps, {
+            actorUserId: auth.userId ?? "",
+            violationId: params.id,
+            ...body,
+          }),
+        );
+      },
+    }),
+
+    defineRoute({
+      method: "post",
+      path: "/api/v1/admin/organizations/:id/recheck-violations",
+      tag,
+      role,
+      summary: "Re-check an organization's usage against its plan now",
+      params: OrganizationIdParams,
+      body: RecheckViolationsBody,
+      responses: { 200: { description: "The violations after", schema: RecheckResultSchema } },
+      errors: [404],
+      async handler({ params, body, auth }, res) {
+        res.json(
+          await actions.recheckViolations(deps, {
+            actorUserId: auth.userId ?? "",
+            organizationId: params.id,
+            reason: body.reason,
+          }),
+        );
+      },
+    }),
+
+    defineRoute({
+      method: "post",
+      path: "/api/v1/admin/notices/:id/resend",
+      tag,
+      role,
+      summary: "Send a notice again (back to pending, delivered after the commit)",
+      description: "409 NOTICE_PENDING when it is still waiting to be sent.",
+      params: NoticeIdParams,
+      body: ResendNoticeBody,
+      responses: { 200: { description: "The notice after", schema: NoticeActionResultSchema } },
+      errors: [404, 409],
+      async handler({ params, body, auth }, res) {
+        res.json(
+          await actions.resendNotice(deps, {
+            actorUserId: auth.userId ?? "",
+            noticeId: params.id,
+            reason: body.reason,
+          }),
+        );
+      },
+    }),
+
+    defineRoute({
+      method: "post",
+      path: "/api/v1/admin/organizations/:id/lift-suspension",
+      tag,
+      role,
+      summary: "Lift a suspension for N days without payment (comp); the usual rules apply after",
+      description:
+        "The subscription stays suspended (payment still restores it as usual); the write guard " +
+        "lets the organization write until compUntil. 409 NOT_SUSPENDED when it is not suspended.",
+      params: OrganizationIdParams,
+      body: LiftSuspensionBody,
+      responses: {
+        200: { description: "The subscription after", schema: SubscriptionActionResultSchema },
+      },
+      errors: [404, 409],
+      async handler({ params, body, auth }, res) {
+        res.json(
+          await actions.liftSuspension(deps, {
+            actorUserId: auth.userId ?? "",
+            organizationId: params.id,
+            ...body,
+          }),
+        );
+      },
+    }),
+
+    defineRoute({
+      method: "post",
+      path: "/api/v1/admin/jobs/:jobName/run",
+      tag,
+      role,
+      summary: "Run a job now (waits for it; one run at a time across instances)",
+      description: "409 JOB_ALREADY_RUNNING while a run of it is in progress.",
+      params: JobNameParams,
+      body: RunJobBody,
+      responses: { 200: { description: "The run's outcome", schema: JobRunResultSchema } },
+      errors: [404, 409],
+      async handler({ params, body, auth }, res) {
+        res.json(
+          await actions.runJobNow(deps, {
+            actorUserId: auth.userId ?? "",
+            jobName: params.jobName,
+            reason: body.reason,
+          }),
+        );
+      },
+    }),
+  ];
+}
