@@ -45,6 +45,7 @@ export function adminRoutes(deps: AdminDeps): RouteDefinition[] {
     defineRoute({
       method: "get",
       path: "/api/v1/admin/overview",
+      operationId: "getAdminOverview",
       tag,
       role,
       summary: "Figures for the operators: organizations, violations, dunning, notices, jobs",
@@ -57,11 +58,13 @@ export function adminRoutes(deps: AdminDeps): RouteDefinition[] {
     defineRoute({
       method: "get",
       path: "/api/v1/admin/violations",
+      operationId: "listAdminViolations",
       tag,
       role,
       summary: "Plan violations across organizations: filters, sort, search, cursor pages",
       query: ListViolationsQuery,
       responses: { 200: { description: "A page of violations", schema: AdminViolationListSchema } },
+      errors: ["INVALID_CURSOR"],
       async handler({ query }, res) {
         res.json(await reads.listViolations(deps, query));
       },
@@ -70,6 +73,7 @@ export function adminRoutes(deps: AdminDeps): RouteDefinition[] {
     defineRoute({
       method: "get",
       path: "/api/v1/admin/organizations",
+      operationId: "searchAdminOrganizations",
       tag,
       role,
       summary: "Find organizations by id or name prefix (newest first without a query)",
@@ -77,6 +81,7 @@ export function adminRoutes(deps: AdminDeps): RouteDefinition[] {
       responses: {
         200: { description: "A page of organizations", schema: AdminOrganizationListSchema },
       },
+      errors: ["INVALID_CURSOR"],
       async handler({ query }, res) {
         res.json(await reads.searchOrganizations(deps, query));
       },
@@ -85,6 +90,7 @@ export function adminRoutes(deps: AdminDeps): RouteDefinition[] {
     defineRoute({
       method: "get",
       path: "/api/v1/admin/organizations/:id",
+      operationId: "getAdminOrganization",
       tag,
       role,
       summary:
@@ -94,7 +100,7 @@ export function adminRoutes(deps: AdminDeps): RouteDefinition[] {
       responses: {
         200: { description: "The organization", schema: AdminOrganizationDetailSchema },
       },
-      errors: [404],
+      errors: ["ORGANIZATION_NOT_FOUND"],
       async handler({ params }, res) {
         res.json(await reads.getOrganizationDetail(deps, { organizationId: params.id }));
       },
@@ -103,6 +109,7 @@ export function adminRoutes(deps: AdminDeps): RouteDefinition[] {
     defineRoute({
       method: "get",
       path: "/api/v1/admin/jobs",
+      operationId: "listAdminJobs",
       tag,
       role,
       summary: "The scheduled jobs (what `jobs/:jobName/run` accepts)",
@@ -119,11 +126,13 @@ export function adminRoutes(deps: AdminDeps): RouteDefinition[] {
     defineRoute({
       method: "get",
       path: "/api/v1/admin/job-runs",
+      operationId: "listAdminJobRuns",
       tag,
       role,
       summary: "Job runs, newest first, by job and outcome",
       query: ListJobRunsQuery,
       responses: { 200: { description: "A page of job runs", schema: AdminJobRunListSchema } },
+      errors: ["INVALID_CURSOR"],
       async handler({ query }, res) {
         res.json(await reads.listJobRuns(deps, query));
       },
@@ -132,11 +141,13 @@ export function adminRoutes(deps: AdminDeps): RouteDefinition[] {
     defineRoute({
       method: "get",
       path: "/api/v1/admin/audit-log",
+      operationId: "listAdminAuditLog",
       tag,
       role,
       summary: "The admin audit log, newest first (append-only)",
       query: ListAuditLogQuery,
       responses: { 200: { description: "A page of audit entries", schema: AdminAuditLogSchema } },
+      errors: ["INVALID_CURSOR"],
       async handler({ query }, res) {
         res.json(await reads.listAuditLog(deps, query));
       },
@@ -145,6 +156,7 @@ export function adminRoutes(deps: AdminDeps): RouteDefinition[] {
     defineRoute({
       method: "post",
       path: "/api/v1/admin/violations/:id/extend-grace",
+      operationId: "extendViolationGrace",
       tag,
       role,
       summary: "Extend (or set) a violation's grace period: enforced again from graceEndsAt",
@@ -153,7 +165,13 @@ export function adminRoutes(deps: AdminDeps): RouteDefinition[] {
       responses: {
         200: { description: "The violation after", schema: ViolationActionResultSchema },
       },
-      errors: [404, 409],
+      errors: [
+        "VIOLATION_NOT_FOUND",
+        "VIOLATION_RESOLVED",
+        "VERSION_CONFLICT",
+        "DATE_IN_PAST",
+        "GRACE_NOT_EXTENDED",
+      ],
       async handler({ params, body, auth }, res) {
         res.json(
           await actions.extendGrace(deps, {
@@ -168,6 +186,7 @@ export function adminRoutes(deps: AdminDeps): RouteDefinition[] {
     defineRoute({
       method: "post",
       path: "/api/v1/admin/violations/:id/waive",
+      operationId: "waiveViolation",
       tag,
       role,
       summary: "Waive a violation until a date: not enforced until then, still shown",
@@ -176,7 +195,7 @@ export function adminRoutes(deps: AdminDeps): RouteDefinition[] {
       responses: {
         200: { description: "The violation after", schema: ViolationActionResultSchema },
       },
-      errors: [404, 409],
+      errors: ["VIOLATION_NOT_FOUND", "VIOLATION_RESOLVED", "VERSION_CONFLICT", "DATE_IN_PAST"],
       async handler({ params, body, auth }, res) {
         res.json(
           await actions.waiveViolation(deps, {
@@ -191,13 +210,14 @@ export function adminRoutes(deps: AdminDeps): RouteDefinition[] {
     defineRoute({
       method: "post",
       path: "/api/v1/admin/organizations/:id/recheck-violations",
+      operationId: "recheckOrganizationViolations",
       tag,
       role,
       summary: "Re-check an organization's usage against its plan now",
       params: OrganizationIdParams,
       body: RecheckViolationsBody,
       responses: { 200: { description: "The violations after", schema: RecheckResultSchema } },
-      errors: [404],
+      errors: ["ORGANIZATION_NOT_FOUND"],
       async handler({ params, body, auth }, res) {
         res.json(
           await actions.recheckViolations(deps, {
@@ -212,6 +232,7 @@ export function adminRoutes(deps: AdminDeps): RouteDefinition[] {
     defineRoute({
       method: "post",
       path: "/api/v1/admin/notices/:id/resend",
+      operationId: "resendNotice",
       tag,
       role,
       summary: "Send a notice again (back to pending, delivered after the commit)",
@@ -219,7 +240,7 @@ export function adminRoutes(deps: AdminDeps): RouteDefinition[] {
       params: NoticeIdParams,
       body: ResendNoticeBody,
       responses: { 200: { description: "The notice after", schema: NoticeActionResultSchema } },
-      errors: [404, 409],
+      errors: ["NOTICE_NOT_FOUND", "NOTICE_PENDING"],
       async handler({ params, body, auth }, res) {
         res.json(
           await actions.resendNotice(deps, {
@@ -234,6 +255,7 @@ export function adminRoutes(deps: AdminDeps): RouteDefinition[] {
     defineRoute({
       method: "post",
       path: "/api/v1/admin/organizations/:id/lift-suspension",
+      operationId: "liftSuspension",
       tag,
       role,
       summary: "Lift a suspension for N days without payment (comp); the usual rules apply after",
@@ -245,7 +267,7 @@ export function adminRoutes(deps: AdminDeps): RouteDefinition[] {
       responses: {
         200: { description: "The subscription after", schema: SubscriptionActionResultSchema },
       },
-      errors: [404, 409],
+      errors: ["ORGANIZATION_NOT_FOUND", "NOT_SUSPENDED", "VERSION_CONFLICT"],
       async handler({ params, body, auth }, res) {
         res.json(
           await actions.liftSuspension(deps, {
@@ -260,6 +282,7 @@ export function adminRoutes(deps: AdminDeps): RouteDefinition[] {
     defineRoute({
       method: "post",
       path: "/api/v1/admin/jobs/:jobName/run",
+      operationId: "runJobNow",
       tag,
       role,
       summary: "Run a job now (waits for it; one run at a time across instances)",
@@ -267,7 +290,7 @@ export function adminRoutes(deps: AdminDeps): RouteDefinition[] {
       params: JobNameParams,
       body: RunJobBody,
       responses: { 200: { description: "The run's outcome", schema: JobRunResultSchema } },
-      errors: [404, 409],
+      errors: ["JOB_NOT_FOUND", "JOB_ALREADY_RUNNING"],
       async handler({ params, body, auth }, res) {
         res.json(
           await actions.runJobNow(deps, {

@@ -113,6 +113,7 @@ export function billingRoutes(deps: BillingRouteDeps): RouteDefinition[] {
     defineRoute({
       method: "post",
       path: "/api/v1/billing/checkout",
+      operationId: "createCheckoutSession",
       tag,
       summary: "Start paying for a plan on Stripe Checkout (admins' sessions only)",
       description:
@@ -123,7 +124,15 @@ export function billingRoutes(deps: BillingRouteDeps): RouteDefinition[] {
       role: "admin",
       body: CheckoutBodySchema,
       responses: { 200: { description: "Checkout's URL", schema: RedirectUrlSchema } },
-      errors: [404, 409, 502, 503],
+      errors: [
+        "NOT_FOUND",
+        "PLAN_NOT_FOUND",
+        "PLAN_NOT_PURCHASABLE",
+        "SUBSCRIPTION_EXISTS",
+        "BILLING_CHANGE_IN_PROGRESS",
+        "STRIPE_ERROR",
+        "PROVIDER_NOT_CONFIGURED",
+      ],
       async handler({ body, auth }, res) {
         const session = await startCheckout(deps, {
           organizationId: auth.organizationId,
@@ -136,12 +145,13 @@ export function billingRoutes(deps: BillingRouteDeps): RouteDefinition[] {
     defineRoute({
       method: "post",
       path: "/api/v1/billing/portal",
+      operationId: "createPortalSession",
       tag,
       summary:
         "Open Stripe's Customer Portal: card, invoices, cancellation (admins' sessions only)",
       role: "admin",
       responses: { 200: { description: "The portal's URL", schema: RedirectUrlSchema } },
-      errors: [404, 502, 503],
+      errors: ["NOT_FOUND", "STRIPE_ERROR", "PROVIDER_NOT_CONFIGURED"],
       async handler({ auth }, res) {
         res.json(await openBillingPortal(deps, { organizationId: auth.organizationId }));
       },
@@ -150,6 +160,7 @@ export function billingRoutes(deps: BillingRouteDeps): RouteDefinition[] {
     defineRoute({
       method: "get",
       path: "/api/v1/billing/preview",
+      operationId: "previewPlanChange",
       tag,
       summary: "What changing to a plan would do: violations and Stripe's next invoice",
       description:
@@ -158,7 +169,13 @@ export function billingRoutes(deps: BillingRouteDeps): RouteDefinition[] {
       scope: "billing:read",
       query: PreviewQuerySchema,
       responses: { 200: { description: "The preview", schema: PlanChangePreviewSchema } },
-      errors: [404, 409, 502, 503],
+      errors: [
+        "NOT_FOUND",
+        "PLAN_NOT_FOUND",
+        "CONFLICT",
+        "STRIPE_ERROR",
+        "PROVIDER_NOT_CONFIGURED",
+      ],
       async handler({ query, auth }, res) {
         res.json(
           await previewPlanChange(deps, {

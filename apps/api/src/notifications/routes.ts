@@ -67,11 +67,13 @@ export function noticeRoutes(deps: NoticeRouteDeps): RouteDefinition[] {
     defineRoute({
       method: "get",
       path: "/api/v1/notices",
+      operationId: "listNotices",
       tag: "Notices",
       summary: "List the organization's notices and their delivery, newest first (admins)",
       role: "admin",
       query: ListNoticesQuery,
       responses: { 200: { description: "A page of notices", schema: NoticeListSchema } },
+      errors: ["INVALID_CURSOR"],
       async handler({ query, auth }, res) {
         res.json(
           await listNoticePage(deps, {
