@@ -12,8 +12,9 @@ declare module "express-serve-static-core" {
 
 /** Reuses a well-formed incoming X-Request-Id (from a proxy) or makes a new one. */
 export function requestId(req: Request, res: Response, next: NextFunction): void {
-  const incoming = req.get("x-request-id");
-  req.requestId = incoming && ACCEPTABLE_ID.test(incoming) ? incoming : randomUUID();
+  const incoming = req.headers["x-request-id"];
+  req.requestId =
+    typeof incoming === "string" && ACCEPTABLE_ID.test(incoming) ? incoming : randomUUID();
   res.setHeader("X-Request-Id", req.requestId);
   next();
 }

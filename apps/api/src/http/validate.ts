@@ -19,6 +19,9 @@ declare module "express-serve-static-core" {
 
 const PARTS = ["params", "query", "body"] as const;
 
+/** The request's parts, each read once (Express 5 parses the query string on every read). */
+type RawParts = Record<(typeof PARTS)[number], unknown>;
+
 function unstorableIssue(issue: UnstorableText): { path: string; message: string; code: string } {
   const path = formatTextPath(issue.path);
   const what = issue.reason === "nul" ? "a NUL character (U+0000)" : "a lone UTF-16 surrogate";
@@ -34,8 +37,8 @@ function unstorableIssue(issue: UnstorableText): { path: string; message: string
  * which PostgreSQL cannot store (see lib/text.ts). Checked on the raw input, before any schema,
  * so that no route can forget it.
  */
-function rejectUnstorableText(req: Request): ValidationError | undefined {
-  const fields = PARTS.flatMap((part) => findUnstorableText(req[part]).map(unstorableIssue));
+function rejectUnstorableText(raw: RawParts): ValidationError | undefined {
+  const fields = PARTS.flatMap((part) => findUnstorableText(raw[part]).map(unstorableIssue));
   if (fields.length === 0) return undefined;
   return new ValidationError("Text must not contain NUL characters or lone surrogates", {
     fields,
@@ -48,7 +51,8 @@ function rejectUnstorableText(req: Request): ValidationError | undefined {
  */
 export function validate(schemas: RequestSchemas): RequestHandler {
   return (req: Request, _res: Response, next: NextFunction) => {
-    const unstorable = rejectUnstorableText(req);
+    const raw: RawParts = { params: req.params, query: req.query, body: req.body };
+    const unstorable = rejectUnstorableText(raw);
     if (unstorable) {
       next(unstorable);
       return;
@@ -57,7 +61,7 @@ export function validate(schemas: RequestSchemas): RequestHandler {
     for (const part of PARTS) {
       const schema = schemas[part];
       if (!schema) continue;
-      const result = schema.safeParse(req[part] ?? {});
+      const result = schema.safeParse(raw[part] ?? {});
       if (!result.success) {
         next(zodToValidationError(result.error));
         return;
