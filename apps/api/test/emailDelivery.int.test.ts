@@ -294,10 +294,10 @@ describe("notice delivery reliability over SMTP", () => {
     const arrived = smtp.messages.filter((mail) => ids.has(mail.parsed.messageId ?? ""));
     expect(arrived).toHaveLength(200);
     expect(new Set(arrived.map((mail) => mail.parsed.messageId)).size).toBe(200);
-    expect(results[0]!.sent + results[1]!.sent).toBe(200);
+    expect(results[0].sent + results[1].sent).toBe(200);
     // Both took part (the claim splits the work, it does not serialize it).
-    expect(results[0]!.sent).toBeGreaterThan(0);
-    expect(results[1]!.sent).toBeGreaterThan(0);
+    expect(results[0].sent).toBeGreaterThan(0);
+    expect(results[1].sent).toBeGreaterThan(0);
     expect(stored.every((row) => row.status === "sent" && row.attempts === 1)).toBe(true);
   });
 

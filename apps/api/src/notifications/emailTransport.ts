@@ -2,7 +2,7 @@ import nodemailer from "nodemailer";
 import type { Logger } from "../lib/logger";
 import { buildEmailContent, NoticePayloadError } from "./emailTemplates";
 import { renderEmail } from "./emailRender";
-import { PermanentDeliveryError, type NotificationTransport, type OutboxMessage } from "./outbox";
+import { PermanentDeliveryError, type NotificationTransport } from "./outbox";
 
 /**
  * Notices as e-mails, through nodemailer: one message per outbox row, to the row's recipient,
@@ -49,7 +49,7 @@ export function billingPageUrl(appUrl: string): string {
 
 /** Renders a notice's e-mail (subject, HTML, text) as it will be sent. */
 export async function renderNoticeEmail(
-  notice: Pick<OutboxMessage, "type" | "payload" | "organizationName">,
+  notice: { type: string; payload: unknown; organizationName: string },
   appUrl: string,
 ) {
   const content = buildEmailContent(notice.type, notice.payload, {

@@ -43,10 +43,7 @@ export function toNoticeResponse(row: Notification): NoticeResponse {
     recipientUserId: row.recipientUserId,
     attempts: row.attempts,
     lastError: row.lastError,
-    payload:
-      payload && typeof payload === "object" && !Array.isArray(payload)
-        ? (payload)
-        : {},
+    payload: payload && typeof payload === "object" && !Array.isArray(payload) ? payload : {},
     createdAt: row.createdAt.toISOString(),
     sentAt: row.sentAt?.toISOString() ?? null,
   };

@@ -229,9 +229,7 @@ export class FakeStripeServer {
       created: now,
       currency: "usd",
       customer,
-      customer_email: customer
-        ? ((this.customers.get(customer)?.email as string | null | undefined) ?? null)
-        : null,
+      customer_email: customer ? (this.customers.get(customer)?.email ?? null) : null,
       hosted_invoice_url: `https://invoice.stripe.test/${id}`,
       lines: { object: "list", data: [], has_more: false, url: `/v1/invoices/${id}/lines` },
       livemode: false,
