@@ -223,7 +223,7 @@ export async function searchOrganizations(
   const nextCursor =
     rows.length > query.limit && last
       ? byName
-        ? encodeCursor("o:n", [last.name.toLowerCase(), last.id])
+        ? encodeCursor("o:n", [last.sort_name, last.id])
         : encodeCursor("o:c", [last.created_at, last.id])
       : null;
   return { data: page.map(serializeOrganization), nextCursor };

@@ -199,6 +199,8 @@ export async function updateViolationByAdmin(
 export interface OrganizationRow {
   id: string;
   name: string;
+  /** `lower(name)` as PostgreSQL computes it: the name-order cursor's key. */
+  sort_name: string;
   plan_slug: string;
   status: "active" | "deleted";
   created_at: Date;
@@ -228,7 +230,8 @@ export function searchOrganizations(
     limit: number;
   },
 ): Promise<OrganizationRow[]> {
-  const columns = Prisma.sql`o.id, o.name, o.plan_slug, o.status::text AS status, o.created_at`;
+  const columns = Prisma.sql`o.id, o.name, lower(o.name) AS sort_name, o.plan_slug,
+                             o.status::text AS status, o.created_at`;
   const match = input.organization;
   const cursor = input.cursor;
   if (match && "prefix" in match) {
@@ -265,8 +268,8 @@ export async function findOrganization(
   input: { organizationId: string },
 ): Promise<OrganizationDetailRow | null> {
   const rows = await db.$queryRaw<OrganizationDetailRow[]>`
-    SELECT o.id, o.name, o.plan_slug, o.status::text AS status, o.created_at,
-           p.max_team_members, p.max_storage_bytes, p.max_meetings_per_month
+    SELECT o.id, o.name, lower(o.name) AS sort_name, o.plan_slug, o.status::text AS status,
+           o.created_at, p.max_team_members, p.max_storage_bytes, p.max_meetings_per_month
       FROM organizations o JOIN plans p ON p.slug = o.plan_slug
      WHERE o.id = ${input.organizationId}::uuid`;
   return rows[0] ?? null;
