@@ -32,6 +32,24 @@ type PendingAction =
   | { kind: "liftSuspension"; subscription: Subscription };
 
 const DAY_MS = 86_400_000;
+
+/**
+ * The action with its target as last loaded: after a 409 the page reloads, and confirming again
+ * sends the version just read instead of the stale one.
+ */
+function withCurrentTarget(action: PendingAction, data: Detail): PendingAction {
+  switch (action.kind) {
+    case "extendGrace":
+    case "waive": {
+      const current = data.violations.find((violation) => violation.id === action.violation.id);
+      return current ? { ...action, violation: current } : action;
+    }
+    case "liftSuspension":
+      return data.subscription ? { ...action, subscription: data.subscription } : action;
+    default:
+      return action;
+  }
+}
 const LIMIT_LABELS: Record<string, string> = {
   meetingsPerMonth: "Meetings this month",
   teamMembers: "Team members",
@@ -122,7 +140,7 @@ export function OrganizationPage() {
 
       {action ? (
         <ActionFor
-          action={action}
+          action={withCurrentTarget(action, data)}
           organizationId={data.organization.id}
           onDone={finish}
           onConflict={detail.reload}
