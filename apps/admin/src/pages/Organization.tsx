@@ -6,6 +6,7 @@ import { Empty, ErrorState, Loading } from "../components/States";
 import {
   formatBytes,
   formatDateTime,
+  formatUsage,
   fromDateTimeInput,
   humanize,
   toDateTimeInput,
@@ -254,7 +255,8 @@ function ViolationsSection({
           {violations.map((violation) => (
             <li key={violation.id} className="card" data-testid={`violation-${violation.type}`}>
               <h3>
-                {humanize(violation.type)}: {violation.currentUsage} / {violation.limit}{" "}
+                {humanize(violation.type)}:{" "}
+                {formatUsage(violation.type, violation.currentUsage, violation.limit)}{" "}
                 <span className={`badge badge-${violation.status}`}>{violation.status}</span>
               </h3>
               <dl className="facts">
@@ -474,8 +476,10 @@ function ActionFor({
           confirmLabel="Extend grace"
           description={
             <p>
-              The {humanize(action.violation.type)} violation keeps its current access until the new
-              date. Its grace ends now: {formatDateTime(action.violation.graceEndsAt)}.
+              The {humanize(action.violation.type)} violation is not enforced until the new date.{" "}
+              {action.violation.graceEndsAt
+                ? `Its grace ends now: ${formatDateTime(action.violation.graceEndsAt)}.`
+                : "It has no grace period now: this starts one."}
             </p>
           }
           onConfirm={async (reason) => {
