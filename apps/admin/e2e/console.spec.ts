@@ -109,7 +109,7 @@ test("a platform admin signs in with a session token and sees the overview", asy
   await expect(page.getByRole("heading", { name: "Overview", level: 1 })).toBeVisible();
   const cookies = await context.cookies(state.baseUrl);
   expect(cookies.find((cookie) => cookie.name === "__session")).toBeDefined();
-  await expect(page.getByText("open violations")).toBeVisible();
+  await expect(page.getByRole("link", { name: "open violations" })).toBeVisible();
   await expect(page.getByRole("img", { name: /Violations detected per day/ })).toBeVisible();
   await expect(page.getByRole("img", { name: "Job success rates" })).toBeVisible();
   await expect(page.getByRole("cell", { name: "cleanupOrphanedStorage" })).toBeVisible();
@@ -251,8 +251,14 @@ test.describe("as a platform admin", () => {
     await expect(dialog.getByRole("alert")).toContainText("409");
     await shot(page, "dialog-conflict");
     // The page behind has reloaded: it shows the other operator's date.
-    await dialog.getByRole("button", { name: "Cancel" }).click();
     await expect(card.getByTestId("grace-ends")).toHaveText(shown(theirs));
+    // Confirming again, later than their date, sends the version just read: accepted.
+    await dialog
+      .getByLabel("New grace end (UTC)")
+      .fill(dateInput(new Date(theirs.getTime() + DAY_MS)));
+    await dialog.getByRole("button", { name: "Extend grace" }).click();
+    await expect(dialog).toBeHidden();
+    await expect(page.getByRole("status").filter({ hasText: "Grace extended to" })).toBeVisible();
   });
 
   test("dialogs are keyboard-usable: focus stays inside, Escape closes and returns focus", async ({
@@ -264,7 +270,7 @@ test.describe("as a platform admin", () => {
     await page.keyboard.press("Enter");
     const dialog = page.getByRole("dialog", { name: "Waive the violation" });
     await expect(dialog).toBeVisible();
-    await expect(dialog.getByLabel(/Reason/)).toBeFocused();
+    await expect(dialog.getByLabel("Waived until (UTC)")).toBeFocused();
     for (let i = 0; i < 8; i += 1) {
       await page.keyboard.press("Tab");
       expect(await page.evaluate(() => Boolean(document.activeElement?.closest("dialog")))).toBe(

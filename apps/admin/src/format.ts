@@ -42,3 +42,10 @@ export function toDateTimeInput(date: Date): string {
 export function fromDateTimeInput(value: string): string {
   return new Date(`${value}:00Z`).toISOString();
 }
+
+/** A violation's usage against its limit, in bytes for storage. */
+export function formatUsage(type: string, current: number, limit: number): string {
+  return type === "storage"
+    ? `${formatBytes(current)} / ${formatBytes(limit)}`
+    : `${current} / ${limit}`;
+}

@@ -36,6 +36,7 @@ export function ActionDialog(props: ActionDialogProps) {
   useEffect(() => {
     const dialog = ref.current;
     const opener = document.activeElement as HTMLElement | null;
+    // Opening focuses the dialog's first field (the action's own input, else the reason).
     dialog?.showModal();
     return () => {
       dialog?.close();
@@ -72,10 +73,8 @@ export function ActionDialog(props: ActionDialogProps) {
           ? error
           : new ApiFailure(0, "CLIENT_ERROR", String(error), null);
       setFailure(apiFailure);
-      if (isConflict(apiFailure)) {
-        setConflicted(true);
-        props.onConflict();
-      }
+      setConflicted(isConflict(apiFailure));
+      if (isConflict(apiFailure)) props.onConflict();
     } finally {
       setBusy(false);
     }
@@ -104,15 +103,14 @@ export function ActionDialog(props: ActionDialogProps) {
           rows={3}
           value={reason}
           onChange={(event) => setReason(event.target.value)}
-          autoFocus
         />
         {failure ? (
           <div className="state state-error" role="alert">
             {isConflicted ? (
               <p>
-                <strong>Conflict:</strong> someone changed this while you were looking at it (
-                {failure.message}). The page now shows the current state; check it, then confirm
-                again if the action is still right.
+                <strong>Conflict ({failure.status}):</strong> someone changed this while you were
+                looking at it ({failure.message}). The page now shows the current state; check it,
+                then confirm again if the action is still right.
               </p>
             ) : (
               <p>

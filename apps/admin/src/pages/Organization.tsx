@@ -6,6 +6,7 @@ import { Empty, ErrorState, Loading } from "../components/States";
 import {
   formatBytes,
   formatDateTime,
+  formatUsage,
   fromDateTimeInput,
   humanize,
   toDateTimeInput,
@@ -32,6 +33,24 @@ type PendingAction =
   | { kind: "liftSuspension"; subscription: Subscription };
 
 const DAY_MS = 86_400_000;
+
+/**
+ * The action with its target as last loaded: after a 409 the page reloads, and confirming again
+ * sends the version just read instead of the stale one.
+ */
+function withCurrentTarget(action: PendingAction, data: Detail): PendingAction {
+  switch (action.kind) {
+    case "extendGrace":
+    case "waive": {
+      const current = data.violations.find((violation) => violation.id === action.violation.id);
+      return current ? { ...action, violation: current } : action;
+    }
+    case "liftSuspension":
+      return data.subscription ? { ...action, subscription: data.subscription } : action;
+    default:
+      return action;
+  }
+}
 const LIMIT_LABELS: Record<string, string> = {
   meetingsPerMonth: "Meetings this month",
   teamMembers: "Team members",
@@ -122,7 +141,7 @@ export function OrganizationPage() {
 
       {action ? (
         <ActionFor
-          action={action}
+          action={withCurrentTarget(action, data)}
           organizationId={data.organization.id}
           onDone={finish}
           onConflict={detail.reload}
@@ -236,7 +255,8 @@ function ViolationsSection({
           {violations.map((violation) => (
             <li key={violation.id} className="card" data-testid={`violation-${violation.type}`}>
               <h3>
-                {humanize(violation.type)}: {violation.currentUsage} / {violation.limit}{" "}
+                {humanize(violation.type)}:{" "}
+                {formatUsage(violation.type, violation.currentUsage, violation.limit)}{" "}
                 <span className={`badge badge-${violation.status}`}>{violation.status}</span>
               </h3>
               <dl className="facts">
@@ -456,8 +476,10 @@ function ActionFor({
           confirmLabel="Extend grace"
           description={
             <p>
-              The {humanize(action.violation.type)} violation keeps its current access until the new
-              date. Its grace ends now: {formatDateTime(action.violation.graceEndsAt)}.
+              The {humanize(action.violation.type)} violation is not enforced until the new date.{" "}
+              {action.violation.graceEndsAt
+                ? `Its grace ends now: ${formatDateTime(action.violation.graceEndsAt)}.`
+                : "It has no grace period now: this starts one."}
             </p>
           }
           onConfirm={async (reason) => {

@@ -8,7 +8,7 @@ import {
   useQueryFilters,
 } from "../components/Filters";
 import { Empty, ErrorState, Loading } from "../components/States";
-import { formatDateTime, humanize } from "../format";
+import { formatDateTime, formatUsage, humanize } from "../format";
 
 type ViolationType = Schema<"AdminViolationType">;
 type ViolationAction = Schema<"AdminViolationAction">;
@@ -131,7 +131,7 @@ export function ViolationsPage() {
                         </span>
                       </td>
                       <td className="num">
-                        {violation.currentUsage} / {violation.limit}
+                        {formatUsage(violation.type, violation.currentUsage, violation.limit)}
                       </td>
                       <td>{formatDateTime(violation.detectedAt)}</td>
                       <td>{formatDateTime(violation.graceEndsAt)}</td>
