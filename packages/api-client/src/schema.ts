@@ -16,44 +16,7 @@ export interface paths {
      * Liveness and dependency state
      * @description 200 while the database answers (Redis down only degrades); 503 when it does not.
      */
-    get: {
-      parameters: {
-        query?: never;
-        header?: never;
-        path?: never;
-        cookie?: never;
-      };
-      requestBody?: never;
-      responses: {
-        /** @description Serving */
-        200: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["Health"];
-          };
-        };
-        /** @description Unexpected error */
-        500: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Database unreachable */
-        503: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["Health"];
-          };
-        };
-      };
-    };
+    get: operations["getHealth"];
     put?: never;
     post?: never;
     delete?: never;
@@ -70,44 +33,7 @@ export interface paths {
       cookie?: never;
     };
     /** Each scheduled job's last run (any instance) and next run */
-    get: {
-      parameters: {
-        query?: never;
-        header?: never;
-        path?: never;
-        cookie?: never;
-      };
-      requestBody?: never;
-      responses: {
-        /** @description Job state */
-        200: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["JobsHealth"];
-          };
-        };
-        /** @description Unexpected error */
-        500: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Service unavailable */
-        503: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-      };
-    };
+    get: operations["getJobsHealth"];
     put?: never;
     post?: never;
     delete?: never;
@@ -129,86 +55,7 @@ export interface paths {
      * Stripe events
      * @description Signed by the provider: `stripe-signature` (Stripe's scheme, 5 minute tolerance); the event id is `id`. The signature is checked on the raw body before anything else. Each event takes effect exactly once: a redelivery answers 200 with `duplicate: true`; a failed delivery answers 5xx and records nothing, so the provider's retry is processed. A concurrent redelivery waits for the first one and answers 409 `WEBHOOK_IN_PROGRESS` (retry later) if that takes longer than the lock timeout.
      */
-    post: {
-      parameters: {
-        query?: never;
-        header?: never;
-        path?: never;
-        cookie?: never;
-      };
-      requestBody: {
-        content: {
-          "application/json": {
-            [key: string]: unknown;
-          };
-        };
-      };
-      responses: {
-        /** @description Processed, already processed, or recorded without a handler */
-        200: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["WebhookAck"];
-          };
-        };
-        /** @description Invalid request */
-        400: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Missing or invalid credentials */
-        401: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Conflict with the current state */
-        409: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Payload too large */
-        413: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Unexpected error */
-        500: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Service unavailable */
-        503: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-      };
-    };
+    post: operations["receiveStripeWebhook"];
     delete?: never;
     options?: never;
     head?: never;
@@ -228,86 +75,7 @@ export interface paths {
      * Clerk events (users, organizations, memberships)
      * @description Signed by the provider: Svix signature: `svix-id`/`svix-timestamp`/`svix-signature` or the Standard Webhooks `webhook-id`/`webhook-timestamp`/`webhook-signature`; the event id is the message id. The signature is checked on the raw body before anything else. Each event takes effect exactly once: a redelivery answers 200 with `duplicate: true`; a failed delivery answers 5xx and records nothing, so the provider's retry is processed. A concurrent redelivery waits for the first one and answers 409 `WEBHOOK_IN_PROGRESS` (retry later) if that takes longer than the lock timeout.
      */
-    post: {
-      parameters: {
-        query?: never;
-        header?: never;
-        path?: never;
-        cookie?: never;
-      };
-      requestBody: {
-        content: {
-          "application/json": {
-            [key: string]: unknown;
-          };
-        };
-      };
-      responses: {
-        /** @description Processed, already processed, or recorded without a handler */
-        200: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["WebhookAck"];
-          };
-        };
-        /** @description Invalid request */
-        400: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Missing or invalid credentials */
-        401: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Conflict with the current state */
-        409: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Payload too large */
-        413: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Unexpected error */
-        500: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Service unavailable */
-        503: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-      };
-    };
+    post: operations["receiveClerkWebhook"];
     delete?: never;
     options?: never;
     head?: never;
@@ -327,86 +95,7 @@ export interface paths {
      * Recall.ai events (bots, recordings)
      * @description Signed by the provider: Svix signature: `svix-*` or Standard Webhooks `webhook-*` headers; the event id is the message id. The signature is checked on the raw body before anything else. Each event takes effect exactly once: a redelivery answers 200 with `duplicate: true`; a failed delivery answers 5xx and records nothing, so the provider's retry is processed. A concurrent redelivery waits for the first one and answers 409 `WEBHOOK_IN_PROGRESS` (retry later) if that takes longer than the lock timeout.
      */
-    post: {
-      parameters: {
-        query?: never;
-        header?: never;
-        path?: never;
-        cookie?: never;
-      };
-      requestBody: {
-        content: {
-          "application/json": {
-            [key: string]: unknown;
-          };
-        };
-      };
-      responses: {
-        /** @description Processed, already processed, or recorded without a handler */
-        200: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["WebhookAck"];
-          };
-        };
-        /** @description Invalid request */
-        400: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Missing or invalid credentials */
-        401: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Conflict with the current state */
-        409: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Payload too large */
-        413: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Unexpected error */
-        500: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Service unavailable */
-        503: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-      };
-    };
+    post: operations["receiveRecallWebhook"];
     delete?: never;
     options?: never;
     head?: never;
@@ -420,72 +109,11 @@ export interface paths {
       path?: never;
       cookie?: never;
     };
-    /** Who is calling: user or API key, organization, role and scopes */
-    get: {
-      parameters: {
-        query?: never;
-        header?: never;
-        path?: never;
-        cookie?: never;
-      };
-      requestBody?: never;
-      responses: {
-        /** @description The caller */
-        200: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["Me"];
-          };
-        };
-        /** @description Missing or invalid credentials */
-        401: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Not allowed */
-        403: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Too many requests (see Retry-After) */
-        429: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Unexpected error */
-        500: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Service unavailable */
-        503: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-      };
-    };
+    /**
+     * Who is calling: user or API key, organization, role and scopes
+     * @description Any authenticated caller.
+     */
+    get: operations["getMe"];
     put?: never;
     post?: never;
     delete?: never;
@@ -501,179 +129,17 @@ export interface paths {
       path?: never;
       cookie?: never;
     };
-    /** List the organization's API keys (admins; never the secret) */
-    get: {
-      parameters: {
-        query?: never;
-        header?: never;
-        path?: never;
-        cookie?: never;
-      };
-      requestBody?: never;
-      responses: {
-        /** @description Keys */
-        200: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ApiKeyList"];
-          };
-        };
-        /** @description Missing or invalid credentials */
-        401: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Not allowed */
-        403: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Too many requests (see Retry-After) */
-        429: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Unexpected error */
-        500: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Service unavailable */
-        503: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-      };
-    };
+    /**
+     * List the organization's API keys (admins; never the secret)
+     * @description Organization admins' session tokens only; API keys are refused (`ADMIN_REQUIRED`).
+     */
+    get: operations["listApiKeys"];
     put?: never;
-    /** Create an API key (admins; the full key is returned once) */
-    post: {
-      parameters: {
-        query?: never;
-        header?: never;
-        path?: never;
-        cookie?: never;
-      };
-      requestBody?: {
-        content: {
-          "application/json": components["schemas"]["CreateApiKeyRequest"];
-        };
-      };
-      responses: {
-        /** @description Created */
-        201: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["CreatedApiKey"];
-          };
-        };
-        /** @description Invalid request */
-        400: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Missing or invalid credentials */
-        401: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Payment required */
-        402: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Not allowed */
-        403: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Payload too large */
-        413: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Unsupported media type */
-        415: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Too many requests (see Retry-After) */
-        429: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Unexpected error */
-        500: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Service unavailable */
-        503: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-      };
-    };
+    /**
+     * Create an API key (admins; the full key is returned once)
+     * @description Organization admins' session tokens only; API keys are refused (`ADMIN_REQUIRED`). Billing checks the write first (`write`): `SUBSCRIPTION_SUSPENDED`.
+     */
+    post: operations["createApiKey"];
     delete?: never;
     options?: never;
     head?: never;
@@ -690,92 +156,11 @@ export interface paths {
     get?: never;
     put?: never;
     post?: never;
-    /** Revoke an API key (admins; effective on the next request) */
-    delete: {
-      parameters: {
-        query?: never;
-        header?: never;
-        path: {
-          id: string;
-        };
-        cookie?: never;
-      };
-      requestBody?: never;
-      responses: {
-        /** @description Revoked */
-        200: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ApiKey"];
-          };
-        };
-        /** @description Invalid request */
-        400: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Missing or invalid credentials */
-        401: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Not allowed */
-        403: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Not found */
-        404: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Too many requests (see Retry-After) */
-        429: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Unexpected error */
-        500: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Service unavailable */
-        503: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-      };
-    };
+    /**
+     * Revoke an API key (admins; effective on the next request)
+     * @description Organization admins' session tokens only; API keys are refused (`ADMIN_REQUIRED`).
+     */
+    delete: operations["revokeApiKey"];
     options?: never;
     head?: never;
     patch?: never;
@@ -788,199 +173,17 @@ export interface paths {
       path?: never;
       cookie?: never;
     };
-    /** List the organization's meetings, newest first (cursor pagination) */
-    get: {
-      parameters: {
-        query?: {
-          limit?: number;
-          cursor?: string;
-          status?:
-            | "scheduled"
-            | "joining"
-            | "recording"
-            | "processing"
-            | "completed"
-            | "failed"
-            | "cancelled";
-        };
-        header?: never;
-        path?: never;
-        cookie?: never;
-      };
-      requestBody?: never;
-      responses: {
-        /** @description A page of meetings */
-        200: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["MeetingList"];
-          };
-        };
-        /** @description Invalid request */
-        400: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Missing or invalid credentials */
-        401: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Not allowed */
-        403: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Too many requests (see Retry-After) */
-        429: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Unexpected error */
-        500: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Service unavailable */
-        503: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-      };
-    };
+    /**
+     * List the organization's meetings, newest first (cursor pagination)
+     * @description Requires the `meetings:read` scope (API keys hold it explicitly; users by role, see Authentication).
+     */
+    get: operations["listMeetings"];
     put?: never;
-    /** Create a meeting (Zoom, Google Meet, Microsoft Teams or Webex link) */
-    post: {
-      parameters: {
-        query?: never;
-        header?: never;
-        path?: never;
-        cookie?: never;
-      };
-      requestBody?: {
-        content: {
-          "application/json": components["schemas"]["CreateMeeting"];
-        };
-      };
-      responses: {
-        /** @description Created */
-        201: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["Meeting"];
-          };
-        };
-        /** @description Invalid request */
-        400: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Missing or invalid credentials */
-        401: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Payment required */
-        402: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Not allowed */
-        403: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Payload too large */
-        413: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Unsupported media type */
-        415: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Too many requests (see Retry-After) */
-        429: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Unexpected error */
-        500: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Service unavailable */
-        503: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-      };
-    };
+    /**
+     * Create a meeting (Zoom, Google Meet, Microsoft Teams or Webex link)
+     * @description Requires the `meetings:write` scope (API keys hold it explicitly; users by role, see Authentication). Billing checks the write first (`meeting.create`): `SUBSCRIPTION_SUSPENDED`, `PLAN_LIMIT_MEETINGS`, `PLAN_LIMIT_STORAGE`.
+     */
+    post: operations["createMeeting"];
     delete?: never;
     options?: never;
     head?: never;
@@ -994,306 +197,25 @@ export interface paths {
       path?: never;
       cookie?: never;
     };
-    /** Get a meeting */
-    get: {
-      parameters: {
-        query?: never;
-        header?: never;
-        path: {
-          id: string;
-        };
-        cookie?: never;
-      };
-      requestBody?: never;
-      responses: {
-        /** @description The meeting */
-        200: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["Meeting"];
-          };
-        };
-        /** @description Invalid request */
-        400: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Missing or invalid credentials */
-        401: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Not allowed */
-        403: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Not found */
-        404: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Too many requests (see Retry-After) */
-        429: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Unexpected error */
-        500: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Service unavailable */
-        503: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-      };
-    };
+    /**
+     * Get a meeting
+     * @description Requires the `meetings:read` scope (API keys hold it explicitly; users by role, see Authentication).
+     */
+    get: operations["getMeeting"];
     put?: never;
     post?: never;
-    /** Delete a meeting (soft delete; an active bot is asked to leave the call) */
-    delete: {
-      parameters: {
-        query?: never;
-        header?: never;
-        path: {
-          id: string;
-        };
-        cookie?: never;
-      };
-      requestBody?: never;
-      responses: {
-        /** @description Deleted */
-        204: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content?: never;
-        };
-        /** @description Invalid request */
-        400: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Missing or invalid credentials */
-        401: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Not allowed */
-        403: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Not found */
-        404: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Too many requests (see Retry-After) */
-        429: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Unexpected error */
-        500: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Service unavailable */
-        503: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-      };
-    };
+    /**
+     * Delete a meeting (soft delete; an active bot is asked to leave the call)
+     * @description Requires the `meetings:write` scope (API keys hold it explicitly; users by role, see Authentication).
+     */
+    delete: operations["deleteMeeting"];
     options?: never;
     head?: never;
-    /** Update a meeting's title, times or link (not the link while a bot is in the call) */
-    patch: {
-      parameters: {
-        query?: never;
-        header?: never;
-        path: {
-          id: string;
-        };
-        cookie?: never;
-      };
-      requestBody?: {
-        content: {
-          "application/json": components["schemas"]["UpdateMeeting"];
-        };
-      };
-      responses: {
-        /** @description The updated meeting */
-        200: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["Meeting"];
-          };
-        };
-        /** @description Invalid request */
-        400: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Missing or invalid credentials */
-        401: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Payment required */
-        402: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Not allowed */
-        403: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Not found */
-        404: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Conflict with the current state */
-        409: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Payload too large */
-        413: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Unsupported media type */
-        415: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Too many requests (see Retry-After) */
-        429: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Unexpected error */
-        500: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Service unavailable */
-        503: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-      };
-    };
+    /**
+     * Update a meeting's title, times or link (not the link while a bot is in the call)
+     * @description Requires the `meetings:write` scope (API keys hold it explicitly; users by role, see Authentication). Billing checks the write first (`write`): `SUBSCRIPTION_SUSPENDED`.
+     */
+    patch: operations["updateMeeting"];
     trace?: never;
   };
   "/api/v1/meetings/{id}/bot": {
@@ -1303,344 +225,24 @@ export interface paths {
       path?: never;
       cookie?: never;
     };
-    /** The meeting's current bot (the active one, else the latest) */
-    get: {
-      parameters: {
-        query?: never;
-        header?: never;
-        path: {
-          id: string;
-        };
-        cookie?: never;
-      };
-      requestBody?: never;
-      responses: {
-        /** @description The bot */
-        200: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["Bot"];
-          };
-        };
-        /** @description Invalid request */
-        400: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Missing or invalid credentials */
-        401: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Not allowed */
-        403: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Not found */
-        404: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Too many requests (see Retry-After) */
-        429: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Unexpected error */
-        500: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Service unavailable */
-        503: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-      };
-    };
+    /**
+     * The meeting's current bot (the active one, else the latest)
+     * @description Requires the `bots:read` scope (API keys hold it explicitly; users by role, see Authentication).
+     */
+    get: operations["getBot"];
     put?: never;
-    /** Send a recording bot to the meeting (at most one active per meeting and per link) */
-    post: {
-      parameters: {
-        query?: never;
-        header?: never;
-        path: {
-          id: string;
-        };
-        cookie?: never;
-      };
-      requestBody?: {
-        content: {
-          "application/json": components["schemas"]["CreateBot"];
-        };
-      };
-      responses: {
-        /** @description The bot, created at Recall */
-        201: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["Bot"];
-          };
-        };
-        /** @description Invalid request */
-        400: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Missing or invalid credentials */
-        401: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Payment required */
-        402: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Not allowed */
-        403: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Not found */
-        404: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Conflict with the current state */
-        409: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Payload too large */
-        413: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Unsupported media type */
-        415: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Too many requests (see Retry-After) */
-        429: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Unexpected error */
-        500: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Upstream provider failed */
-        502: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Service unavailable */
-        503: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-      };
-    };
+    /**
+     * Send a recording bot to the meeting (at most one active per meeting and per link)
+     * @description Requires the `bots:write` scope (API keys hold it explicitly; users by role, see Authentication). Billing checks the write first (`bot.create`): `SUBSCRIPTION_SUSPENDED`, `PLAN_LIMIT_MEETINGS`, `PLAN_LIMIT_STORAGE`.
+     */
+    post: operations["createBot"];
     /**
      * Ask the meeting's active bot to leave the call
      * @description 202 while the bot is still leaving (it stays active until Recall reports it left), 200 once it has ended.
+     *
+     *     Requires the `bots:write` scope (API keys hold it explicitly; users by role, see Authentication).
      */
-    delete: {
-      parameters: {
-        query?: never;
-        header?: never;
-        path: {
-          id: string;
-        };
-        cookie?: never;
-      };
-      requestBody?: never;
-      responses: {
-        /** @description The bot has left */
-        200: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["Bot"];
-          };
-        };
-        /** @description The bot was asked to leave */
-        202: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["Bot"];
-          };
-        };
-        /** @description Invalid request */
-        400: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Missing or invalid credentials */
-        401: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Not allowed */
-        403: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Not found */
-        404: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Conflict with the current state */
-        409: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Too many requests (see Retry-After) */
-        429: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Unexpected error */
-        500: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Upstream provider failed */
-        502: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Service unavailable */
-        503: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-      };
-    };
+    delete: operations["removeBot"];
     options?: never;
     head?: never;
     patch?: never;
@@ -1653,352 +255,24 @@ export interface paths {
       path?: never;
       cookie?: never;
     };
-    /** Download the meeting's recording (supports a single byte Range) */
-    get: {
-      parameters: {
-        query?: never;
-        header?: never;
-        path: {
-          id: string;
-        };
-        cookie?: never;
-      };
-      requestBody?: never;
-      responses: {
-        /** @description The recording */
-        200: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "video/mp4": string;
-            "video/webm": string;
-            "video/quicktime": string;
-            "audio/mpeg": string;
-            "audio/mp4": string;
-            "audio/wav": string;
-            "audio/webm": string;
-            "audio/ogg": string;
-          };
-        };
-        /** @description The requested byte range */
-        206: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "video/mp4": string;
-            "video/webm": string;
-            "video/quicktime": string;
-            "audio/mpeg": string;
-            "audio/mp4": string;
-            "audio/wav": string;
-            "audio/webm": string;
-            "audio/ogg": string;
-          };
-        };
-        /** @description Not modified: the client's copy (If-None-Match) is current */
-        304: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content?: never;
-        };
-        /** @description Invalid request */
-        400: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Missing or invalid credentials */
-        401: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Not allowed */
-        403: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Not found */
-        404: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Range not satisfiable */
-        416: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Too many requests (see Retry-After) */
-        429: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Unexpected error */
-        500: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Service unavailable */
-        503: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-      };
-    };
+    /**
+     * Download the meeting's recording (supports a single byte Range)
+     * @description Requires the `meetings:read` scope (API keys hold it explicitly; users by role, see Authentication).
+     */
+    get: operations["downloadRecording"];
     /**
      * Upload the meeting's recording (raw media body, streamed; replaces an earlier one)
      * @description An empty body (none, `Content-Length: 0`, or a chunked body that ends without a byte) is refused with 400 `EMPTY_RECORDING`; the stored recording stays as it was.
+     *
+     *     Requires the `meetings:write` scope (API keys hold it explicitly; users by role, see Authentication). Billing checks the write first (`recording.create`): `SUBSCRIPTION_SUSPENDED`, `PLAN_LIMIT_STORAGE`.
      */
-    put: {
-      parameters: {
-        query?: never;
-        header?: never;
-        path: {
-          id: string;
-        };
-        cookie?: never;
-      };
-      requestBody: {
-        content: {
-          "video/mp4": string;
-          "video/webm": string;
-          "video/quicktime": string;
-          "audio/mpeg": string;
-          "audio/mp4": string;
-          "audio/wav": string;
-          "audio/webm": string;
-          "audio/ogg": string;
-        };
-      };
-      responses: {
-        /** @description Stored, replacing the earlier recording */
-        200: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["Recording"];
-          };
-        };
-        /** @description Stored */
-        201: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["Recording"];
-          };
-        };
-        /** @description Invalid request */
-        400: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Missing or invalid credentials */
-        401: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Payment required */
-        402: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Not allowed */
-        403: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Not found */
-        404: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Payload too large */
-        413: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Unsupported media type */
-        415: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Too many requests (see Retry-After) */
-        429: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Unexpected error */
-        500: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Service unavailable */
-        503: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-      };
-    };
+    put: operations["uploadRecording"];
     post?: never;
-    /** Delete the meeting's recording */
-    delete: {
-      parameters: {
-        query?: never;
-        header?: never;
-        path: {
-          id: string;
-        };
-        cookie?: never;
-      };
-      requestBody?: never;
-      responses: {
-        /** @description Deleted */
-        204: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content?: never;
-        };
-        /** @description Invalid request */
-        400: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Missing or invalid credentials */
-        401: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Not allowed */
-        403: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Not found */
-        404: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Too many requests (see Retry-After) */
-        429: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Unexpected error */
-        500: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Service unavailable */
-        503: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-      };
-    };
+    /**
+     * Delete the meeting's recording
+     * @description Requires the `meetings:write` scope (API keys hold it explicitly; users by role, see Authentication).
+     */
+    delete: operations["deleteRecording"];
     options?: never;
     head?: never;
     patch?: never;
@@ -2011,72 +285,11 @@ export interface paths {
       path?: never;
       cookie?: never;
     };
-    /** List the plans and their limits, cheapest first (scope billing:read) */
-    get: {
-      parameters: {
-        query?: never;
-        header?: never;
-        path?: never;
-        cookie?: never;
-      };
-      requestBody?: never;
-      responses: {
-        /** @description Plans */
-        200: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["PlanList"];
-          };
-        };
-        /** @description Missing or invalid credentials */
-        401: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Not allowed */
-        403: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Too many requests (see Retry-After) */
-        429: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Unexpected error */
-        500: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Service unavailable */
-        503: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-      };
-    };
+    /**
+     * List the plans and their limits, cheapest first (scope billing:read)
+     * @description Requires the `billing:read` scope (API keys hold it explicitly; users by role, see Authentication).
+     */
+    get: operations["listPlans"];
     put?: never;
     post?: never;
     delete?: never;
@@ -2092,200 +305,83 @@ export interface paths {
       path?: never;
       cookie?: never;
     };
-    /** The organization's current subscription, or null on free (scope billing:read) */
-    get: {
-      parameters: {
-        query?: never;
-        header?: never;
-        path?: never;
-        cookie?: never;
-      };
-      requestBody?: never;
-      responses: {
-        /** @description Current subscription */
-        200: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["CurrentSubscription"];
-          };
-        };
-        /** @description Missing or invalid credentials */
-        401: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Not allowed */
-        403: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Too many requests (see Retry-After) */
-        429: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Unexpected error */
-        500: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Service unavailable */
-        503: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-      };
-    };
+    /**
+     * The organization's current subscription, or null on free (scope billing:read)
+     * @description Requires the `billing:read` scope (API keys hold it explicitly; users by role, see Authentication).
+     */
+    get: operations["getSubscription"];
     put?: never;
     /**
      * Subscribe to a paid plan, or change the plan (admins' sessions only)
      * @description Creates the Stripe customer (once) and subscription, or changes the price of the live one (upgrades prorated, downgrades not). Plan violations are re-checked in the same transaction.
+     *
+     *     Organization admins' session tokens only; API keys are refused (`ADMIN_REQUIRED`).
      */
-    post: {
-      parameters: {
-        query?: never;
-        header?: never;
-        path?: never;
-        cookie?: never;
-      };
-      requestBody?: {
-        content: {
-          "application/json": components["schemas"]["ChangePlanBody"];
-        };
-      };
-      responses: {
-        /** @description The subscription after the change */
-        200: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["BillingChangeResult"];
-          };
-        };
-        /** @description Invalid request */
-        400: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Missing or invalid credentials */
-        401: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Not allowed */
-        403: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Not found */
-        404: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Conflict with the current state */
-        409: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Payload too large */
-        413: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Unsupported media type */
-        415: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Too many requests (see Retry-After) */
-        429: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Unexpected error */
-        500: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Upstream provider failed */
-        502: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Service unavailable */
-        503: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-      };
+    post: operations["changePlan"];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/api/v1/billing/checkout": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
     };
+    get?: never;
+    put?: never;
+    /**
+     * Start paying for a plan on Stripe Checkout (admins' sessions only)
+     * @description Creates a Checkout Session in subscription mode for the organization's Stripe customer (created once). The subscription is recorded from Stripe's events once paid. An organization with a live subscription gets 409 SUBSCRIPTION_EXISTS: change its plan with POST /api/v1/billing/subscription instead.
+     *
+     *     Organization admins' session tokens only; API keys are refused (`ADMIN_REQUIRED`).
+     */
+    post: operations["createCheckoutSession"];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/api/v1/billing/portal": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Open Stripe's Customer Portal: card, invoices, cancellation (admins' sessions only)
+     * @description Organization admins' session tokens only; API keys are refused (`ADMIN_REQUIRED`).
+     */
+    post: operations["createPortalSession"];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/api/v1/billing/preview": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * What changing to a plan would do: violations and Stripe's next invoice
+     * @description Reads only (scope billing:read): the violations the change would record, by the same rules as the change, and for paid plans Stripe's preview of the next invoice.
+     *
+     *     Requires the `billing:read` scope (API keys hold it explicitly; users by role, see Authentication).
+     */
+    get: operations["previewPlanChange"];
+    put?: never;
+    post?: never;
     delete?: never;
     options?: never;
     head?: never;
@@ -2301,130 +397,11 @@ export interface paths {
     };
     get?: never;
     put?: never;
-    /** Cancel the subscription at period end (default) or now (admins' sessions only) */
-    post: {
-      parameters: {
-        query?: never;
-        header?: never;
-        path?: never;
-        cookie?: never;
-      };
-      requestBody?: {
-        content: {
-          "application/json": components["schemas"]["CancelSubscriptionBody"];
-        };
-      };
-      responses: {
-        /** @description The subscription after the cancellation */
-        200: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["BillingChangeResult"];
-          };
-        };
-        /** @description Invalid request */
-        400: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Missing or invalid credentials */
-        401: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Not allowed */
-        403: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Not found */
-        404: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Conflict with the current state */
-        409: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Payload too large */
-        413: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Unsupported media type */
-        415: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Too many requests (see Retry-After) */
-        429: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Unexpected error */
-        500: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Upstream provider failed */
-        502: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Service unavailable */
-        503: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-      };
-    };
+    /**
+     * Cancel the subscription at period end (default) or now (admins' sessions only)
+     * @description Organization admins' session tokens only; API keys are refused (`ADMIN_REQUIRED`).
+     */
+    post: operations["cancelSubscription"];
     delete?: never;
     options?: never;
     head?: never;
@@ -2441,81 +418,30 @@ export interface paths {
     /**
      * The organization: plan, subscription status, usage against limits, violations
      * @description Needs billing:read. Works while the subscription is suspended.
+     *
+     *     Requires the `billing:read` scope (API keys hold it explicitly; users by role, see Authentication).
      */
-    get: {
-      parameters: {
-        query?: never;
-        header?: never;
-        path?: never;
-        cookie?: never;
-      };
-      requestBody?: never;
-      responses: {
-        /** @description The caller's organization */
-        200: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["OrganizationOverview"];
-          };
-        };
-        /** @description Missing or invalid credentials */
-        401: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Not allowed */
-        403: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Not found */
-        404: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Too many requests (see Retry-After) */
-        429: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Unexpected error */
-        500: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Service unavailable */
-        503: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-      };
+    get: operations["getOrganization"];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/api/v1/notices": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
     };
+    /**
+     * List the organization's notices and their delivery, newest first (admins)
+     * @description Organization admins' session tokens only; API keys are refused (`ADMIN_REQUIRED`).
+     */
+    get: operations["listNotices"];
     put?: never;
     post?: never;
     delete?: never;
@@ -2531,72 +457,11 @@ export interface paths {
       path?: never;
       cookie?: never;
     };
-    /** Figures for the operators: organizations, violations, dunning, notices, jobs */
-    get: {
-      parameters: {
-        query?: never;
-        header?: never;
-        path?: never;
-        cookie?: never;
-      };
-      requestBody?: never;
-      responses: {
-        /** @description The overview */
-        200: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["AdminOverview"];
-          };
-        };
-        /** @description Missing or invalid credentials */
-        401: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Not allowed */
-        403: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Too many requests (see Retry-After) */
-        429: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Unexpected error */
-        500: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Service unavailable */
-        503: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-      };
-    };
+    /**
+     * Figures for the operators: organizations, violations, dunning, notices, jobs
+     * @description Platform admins' session tokens only (zigznote's operators, not an organization's admins); API keys are refused (`PLATFORM_ADMIN_REQUIRED`).
+     */
+    get: operations["getAdminOverview"];
     put?: never;
     post?: never;
     delete?: never;
@@ -2612,92 +477,11 @@ export interface paths {
       path?: never;
       cookie?: never;
     };
-    /** Plan violations across organizations: filters, sort, search, cursor pages */
-    get: {
-      parameters: {
-        query?: {
-          type?: components["schemas"]["AdminViolationType"];
-          action?: components["schemas"]["AdminViolationAction"];
-          /** @description Default: open and waived (every unresolved violation) */
-          status?: components["schemas"]["AdminViolationStatus"] & unknown;
-          /** @description graceEndsAt: soonest first (no grace end last); detectedAt: newest first. Ties by id. */
-          sort?: "graceEndsAt" | "detectedAt";
-          /** @description An organization id (exact) or the start of its name (case-insensitive) */
-          q?: string;
-          cursor?: string;
-          limit?: number;
-        };
-        header?: never;
-        path?: never;
-        cookie?: never;
-      };
-      requestBody?: never;
-      responses: {
-        /** @description A page of violations */
-        200: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["AdminViolationList"];
-          };
-        };
-        /** @description Invalid request */
-        400: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Missing or invalid credentials */
-        401: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Not allowed */
-        403: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Too many requests (see Retry-After) */
-        429: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Unexpected error */
-        500: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Service unavailable */
-        503: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-      };
-    };
+    /**
+     * Plan violations across organizations: filters, sort, search, cursor pages
+     * @description Platform admins' session tokens only (zigznote's operators, not an organization's admins); API keys are refused (`PLATFORM_ADMIN_REQUIRED`).
+     */
+    get: operations["listAdminViolations"];
     put?: never;
     post?: never;
     delete?: never;
@@ -2713,86 +497,11 @@ export interface paths {
       path?: never;
       cookie?: never;
     };
-    /** Find organizations by id or name prefix (newest first without a query) */
-    get: {
-      parameters: {
-        query?: {
-          /** @description An organization id (exact) or the start of its name (case-insensitive) */
-          q?: string;
-          cursor?: string;
-          limit?: number;
-        };
-        header?: never;
-        path?: never;
-        cookie?: never;
-      };
-      requestBody?: never;
-      responses: {
-        /** @description A page of organizations */
-        200: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["AdminOrganizationList"];
-          };
-        };
-        /** @description Invalid request */
-        400: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Missing or invalid credentials */
-        401: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Not allowed */
-        403: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Too many requests (see Retry-After) */
-        429: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Unexpected error */
-        500: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Service unavailable */
-        503: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-      };
-    };
+    /**
+     * Find organizations by id or name prefix (newest first without a query)
+     * @description Platform admins' session tokens only (zigznote's operators, not an organization's admins); API keys are refused (`PLATFORM_ADMIN_REQUIRED`).
+     */
+    get: operations["searchAdminOrganizations"];
     put?: never;
     post?: never;
     delete?: never;
@@ -2808,92 +517,11 @@ export interface paths {
       path?: never;
       cookie?: never;
     };
-    /** One organization: subscription and payment timeline, usage, violations with history, notices, members, recent bots */
-    get: {
-      parameters: {
-        query?: never;
-        header?: never;
-        path: {
-          id: string;
-        };
-        cookie?: never;
-      };
-      requestBody?: never;
-      responses: {
-        /** @description The organization */
-        200: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["AdminOrganizationDetail"];
-          };
-        };
-        /** @description Invalid request */
-        400: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Missing or invalid credentials */
-        401: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Not allowed */
-        403: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Not found */
-        404: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Too many requests (see Retry-After) */
-        429: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Unexpected error */
-        500: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Service unavailable */
-        503: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-      };
-    };
+    /**
+     * One organization: subscription and payment timeline, usage, violations with history, notices, members, recent bots
+     * @description Platform admins' session tokens only (zigznote's operators, not an organization's admins); API keys are refused (`PLATFORM_ADMIN_REQUIRED`).
+     */
+    get: operations["getAdminOrganization"];
     put?: never;
     post?: never;
     delete?: never;
@@ -2909,72 +537,11 @@ export interface paths {
       path?: never;
       cookie?: never;
     };
-    /** The scheduled jobs (what `jobs/:jobName/run` accepts) */
-    get: {
-      parameters: {
-        query?: never;
-        header?: never;
-        path?: never;
-        cookie?: never;
-      };
-      requestBody?: never;
-      responses: {
-        /** @description The jobs */
-        200: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["AdminJobList"];
-          };
-        };
-        /** @description Missing or invalid credentials */
-        401: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Not allowed */
-        403: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Too many requests (see Retry-After) */
-        429: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Unexpected error */
-        500: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Service unavailable */
-        503: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-      };
-    };
+    /**
+     * The scheduled jobs (what `jobs/:jobName/run` accepts)
+     * @description Platform admins' session tokens only (zigznote's operators, not an organization's admins); API keys are refused (`PLATFORM_ADMIN_REQUIRED`).
+     */
+    get: operations["listAdminJobs"];
     put?: never;
     post?: never;
     delete?: never;
@@ -2990,86 +557,11 @@ export interface paths {
       path?: never;
       cookie?: never;
     };
-    /** Job runs, newest first, by job and outcome */
-    get: {
-      parameters: {
-        query?: {
-          jobName?: string;
-          outcome?: "running" | "succeeded" | "failed" | "skipped";
-          cursor?: string;
-          limit?: number;
-        };
-        header?: never;
-        path?: never;
-        cookie?: never;
-      };
-      requestBody?: never;
-      responses: {
-        /** @description A page of job runs */
-        200: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["AdminJobRunList"];
-          };
-        };
-        /** @description Invalid request */
-        400: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Missing or invalid credentials */
-        401: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Not allowed */
-        403: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Too many requests (see Retry-After) */
-        429: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Unexpected error */
-        500: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Service unavailable */
-        503: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-      };
-    };
+    /**
+     * Job runs, newest first, by job and outcome
+     * @description Platform admins' session tokens only (zigznote's operators, not an organization's admins); API keys are refused (`PLATFORM_ADMIN_REQUIRED`).
+     */
+    get: operations["listAdminJobRuns"];
     put?: never;
     post?: never;
     delete?: never;
@@ -3085,87 +577,11 @@ export interface paths {
       path?: never;
       cookie?: never;
     };
-    /** The admin audit log, newest first (append-only) */
-    get: {
-      parameters: {
-        query?: {
-          targetType?: components["schemas"]["AdminAuditTargetType"];
-          targetId?: string;
-          actorUserId?: string;
-          cursor?: string;
-          limit?: number;
-        };
-        header?: never;
-        path?: never;
-        cookie?: never;
-      };
-      requestBody?: never;
-      responses: {
-        /** @description A page of audit entries */
-        200: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["AdminAuditLog"];
-          };
-        };
-        /** @description Invalid request */
-        400: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Missing or invalid credentials */
-        401: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Not allowed */
-        403: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Too many requests (see Retry-After) */
-        429: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Unexpected error */
-        500: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Service unavailable */
-        503: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-      };
-    };
+    /**
+     * The admin audit log, newest first (append-only)
+     * @description Platform admins' session tokens only (zigznote's operators, not an organization's admins); API keys are refused (`PLATFORM_ADMIN_REQUIRED`).
+     */
+    get: operations["listAdminAuditLog"];
     put?: never;
     post?: never;
     delete?: never;
@@ -3183,123 +599,11 @@ export interface paths {
     };
     get?: never;
     put?: never;
-    /** Extend (or set) a violation's grace period: enforced again from graceEndsAt */
-    post: {
-      parameters: {
-        query?: never;
-        header?: never;
-        path: {
-          id: string;
-        };
-        cookie?: never;
-      };
-      requestBody?: {
-        content: {
-          "application/json": components["schemas"]["AdminExtendGraceBody"];
-        };
-      };
-      responses: {
-        /** @description The violation after */
-        200: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["AdminViolationActionResult"];
-          };
-        };
-        /** @description Invalid request */
-        400: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Missing or invalid credentials */
-        401: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Not allowed */
-        403: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Not found */
-        404: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Conflict with the current state */
-        409: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Payload too large */
-        413: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Unsupported media type */
-        415: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Too many requests (see Retry-After) */
-        429: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Unexpected error */
-        500: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Service unavailable */
-        503: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-      };
-    };
+    /**
+     * Extend (or set) a violation's grace period: enforced again from graceEndsAt
+     * @description Platform admins' session tokens only (zigznote's operators, not an organization's admins); API keys are refused (`PLATFORM_ADMIN_REQUIRED`).
+     */
+    post: operations["extendViolationGrace"];
     delete?: never;
     options?: never;
     head?: never;
@@ -3315,123 +619,11 @@ export interface paths {
     };
     get?: never;
     put?: never;
-    /** Waive a violation until a date: not enforced until then, still shown */
-    post: {
-      parameters: {
-        query?: never;
-        header?: never;
-        path: {
-          id: string;
-        };
-        cookie?: never;
-      };
-      requestBody?: {
-        content: {
-          "application/json": components["schemas"]["AdminWaiveViolationBody"];
-        };
-      };
-      responses: {
-        /** @description The violation after */
-        200: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["AdminViolationActionResult"];
-          };
-        };
-        /** @description Invalid request */
-        400: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Missing or invalid credentials */
-        401: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Not allowed */
-        403: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Not found */
-        404: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Conflict with the current state */
-        409: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Payload too large */
-        413: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Unsupported media type */
-        415: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Too many requests (see Retry-After) */
-        429: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Unexpected error */
-        500: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Service unavailable */
-        503: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-      };
-    };
+    /**
+     * Waive a violation until a date: not enforced until then, still shown
+     * @description Platform admins' session tokens only (zigznote's operators, not an organization's admins); API keys are refused (`PLATFORM_ADMIN_REQUIRED`).
+     */
+    post: operations["waiveViolation"];
     delete?: never;
     options?: never;
     head?: never;
@@ -3447,114 +639,11 @@ export interface paths {
     };
     get?: never;
     put?: never;
-    /** Re-check an organization's usage against its plan now */
-    post: {
-      parameters: {
-        query?: never;
-        header?: never;
-        path: {
-          id: string;
-        };
-        cookie?: never;
-      };
-      requestBody?: {
-        content: {
-          "application/json": components["schemas"]["AdminRecheckViolationsBody"];
-        };
-      };
-      responses: {
-        /** @description The violations after */
-        200: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["AdminRecheckResult"];
-          };
-        };
-        /** @description Invalid request */
-        400: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Missing or invalid credentials */
-        401: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Not allowed */
-        403: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Not found */
-        404: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Payload too large */
-        413: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Unsupported media type */
-        415: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Too many requests (see Retry-After) */
-        429: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Unexpected error */
-        500: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Service unavailable */
-        503: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-      };
-    };
+    /**
+     * Re-check an organization's usage against its plan now
+     * @description Platform admins' session tokens only (zigznote's operators, not an organization's admins); API keys are refused (`PLATFORM_ADMIN_REQUIRED`).
+     */
+    post: operations["recheckOrganizationViolations"];
     delete?: never;
     options?: never;
     head?: never;
@@ -3573,123 +662,10 @@ export interface paths {
     /**
      * Send a notice again (back to pending, delivered after the commit)
      * @description 409 NOTICE_PENDING when it is still waiting to be sent.
+     *
+     *     Platform admins' session tokens only (zigznote's operators, not an organization's admins); API keys are refused (`PLATFORM_ADMIN_REQUIRED`).
      */
-    post: {
-      parameters: {
-        query?: never;
-        header?: never;
-        path: {
-          id: string;
-        };
-        cookie?: never;
-      };
-      requestBody?: {
-        content: {
-          "application/json": components["schemas"]["AdminResendNoticeBody"];
-        };
-      };
-      responses: {
-        /** @description The notice after */
-        200: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["AdminNoticeActionResult"];
-          };
-        };
-        /** @description Invalid request */
-        400: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Missing or invalid credentials */
-        401: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Not allowed */
-        403: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Not found */
-        404: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Conflict with the current state */
-        409: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Payload too large */
-        413: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Unsupported media type */
-        415: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Too many requests (see Retry-After) */
-        429: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Unexpected error */
-        500: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Service unavailable */
-        503: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-      };
-    };
+    post: operations["resendNotice"];
     delete?: never;
     options?: never;
     head?: never;
@@ -3708,123 +684,10 @@ export interface paths {
     /**
      * Lift a suspension for N days without payment (comp); the usual rules apply after
      * @description The subscription stays suspended (payment still restores it as usual); the write guard lets the organization write until compUntil. 409 NOT_SUSPENDED when it is not suspended.
+     *
+     *     Platform admins' session tokens only (zigznote's operators, not an organization's admins); API keys are refused (`PLATFORM_ADMIN_REQUIRED`).
      */
-    post: {
-      parameters: {
-        query?: never;
-        header?: never;
-        path: {
-          id: string;
-        };
-        cookie?: never;
-      };
-      requestBody?: {
-        content: {
-          "application/json": components["schemas"]["AdminLiftSuspensionBody"];
-        };
-      };
-      responses: {
-        /** @description The subscription after */
-        200: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["AdminSubscriptionActionResult"];
-          };
-        };
-        /** @description Invalid request */
-        400: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Missing or invalid credentials */
-        401: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Not allowed */
-        403: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Not found */
-        404: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Conflict with the current state */
-        409: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Payload too large */
-        413: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Unsupported media type */
-        415: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Too many requests (see Retry-After) */
-        429: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Unexpected error */
-        500: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Service unavailable */
-        503: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-      };
-    };
+    post: operations["liftSuspension"];
     delete?: never;
     options?: never;
     head?: never;
@@ -3843,123 +706,10 @@ export interface paths {
     /**
      * Run a job now (waits for it; one run at a time across instances)
      * @description 409 JOB_ALREADY_RUNNING while a run of it is in progress.
+     *
+     *     Platform admins' session tokens only (zigznote's operators, not an organization's admins); API keys are refused (`PLATFORM_ADMIN_REQUIRED`).
      */
-    post: {
-      parameters: {
-        query?: never;
-        header?: never;
-        path: {
-          jobName: string;
-        };
-        cookie?: never;
-      };
-      requestBody?: {
-        content: {
-          "application/json": components["schemas"]["AdminRunJobBody"];
-        };
-      };
-      responses: {
-        /** @description The run's outcome */
-        200: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["AdminJobRunResult"];
-          };
-        };
-        /** @description Invalid request */
-        400: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Missing or invalid credentials */
-        401: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Not allowed */
-        403: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Not found */
-        404: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Conflict with the current state */
-        409: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Payload too large */
-        413: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Unsupported media type */
-        415: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Too many requests (see Retry-After) */
-        429: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Unexpected error */
-        500: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-        /** @description Service unavailable */
-        503: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["ErrorBody"];
-          };
-        };
-      };
-    };
+    post: operations["runJobNow"];
     delete?: never;
     options?: never;
     head?: never;
@@ -4269,6 +1019,45 @@ export interface components {
     ChangePlanBody: {
       planSlug: string;
     };
+    BillingRedirect: {
+      /** @description Stripe's hosted page: send the browser there */
+      url: string;
+    };
+    CheckoutRequest: {
+      /** @example pro */
+      planSlug: string;
+    };
+    PlanChangePreview: {
+      planSlug: string;
+      currentPlanSlug: string;
+      /** @description What the change would record, by the rules the change itself applies */
+      violations: components["schemas"]["PlanViolation"][];
+      /** @description Stripe's preview of the next invoice; null for the free plan */
+      upcomingInvoice: {
+        amountDue: number;
+        total: number;
+        currency: string;
+        /** Format: date-time */
+        periodEnd: string | null;
+      } | null;
+    };
+    PlanViolation: {
+      /** @enum {string} */
+      type: "meetings" | "team_members" | "storage";
+      limit: number;
+      current: number;
+      /** @enum {string} */
+      action: "read_only" | "notify_admin" | "grace_period";
+      /** Format: date-time */
+      detectedAt: string;
+      /** Format: date-time */
+      graceEndsAt?: string;
+      /**
+       * Format: date-time
+       * @description Waived by zigznote until then: not enforced meanwhile
+       */
+      waivedUntil?: string;
+    };
     CancelSubscriptionBody: {
       /** @default true */
       atPeriodEnd: boolean;
@@ -4301,22 +1090,29 @@ export interface components {
       /** Format: date-time */
       violationsCheckedAt: string | null;
     };
-    PlanViolation: {
+    NoticeList: {
+      data: components["schemas"]["Notice"][];
+      nextCursor: string | null;
+    };
+    Notice: {
+      /** Format: uuid */
+      id: string;
+      type: string;
       /** @enum {string} */
-      type: "meetings" | "team_members" | "storage";
-      limit: number;
-      current: number;
-      /** @enum {string} */
-      action: "read_only" | "notify_admin" | "grace_period";
+      status: "pending" | "sent" | "failed" | "skipped";
+      recipientEmail: string | null;
+      /** Format: uuid */
+      recipientUserId: string | null;
+      attempts: number;
+      /** @description Why the last attempt failed, or why the notice was skipped */
+      lastError: string | null;
+      payload: {
+        [key: string]: unknown;
+      };
       /** Format: date-time */
-      detectedAt: string;
+      createdAt: string;
       /** Format: date-time */
-      graceEndsAt?: string;
-      /**
-       * Format: date-time
-       * @description Waived by zigznote until then: not enforced meanwhile
-       */
-      waivedUntil?: string;
+      sentAt: string | null;
     };
     AdminOverview: {
       organizations: {
@@ -4359,6 +1155,7 @@ export interface components {
       };
       notices: {
         pending: number;
+        /** @description Sent in the last 30 days (the days of violations.overTime) */
         sent: number;
         failed: number;
       };
@@ -4701,4 +1498,9669 @@ export interface components {
   pathItems: never;
 }
 export type $defs = Record<string, never>;
-export type operations = Record<string, never>;
+export interface operations {
+  getHealth: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Serving */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Health"];
+        };
+      };
+      /**
+       * @description Unexpected error. `error.code` is one of:
+       *
+       *     - `INTERNAL_ERROR`: Unexpected error (logged with the request id)
+       */
+      500: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "INTERNAL_ERROR";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /** @description Database unreachable */
+      503: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Health"];
+        };
+      };
+    };
+  };
+  getJobsHealth: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Job state */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["JobsHealth"];
+        };
+      };
+      /**
+       * @description Unexpected error. `error.code` is one of:
+       *
+       *     - `INTERNAL_ERROR`: Unexpected error (logged with the request id)
+       */
+      500: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "INTERNAL_ERROR";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Service unavailable. `error.code` is one of:
+       *
+       *     - `DATABASE_UNAVAILABLE`: The database is not answering; retry after `Retry-After`
+       */
+      503: {
+        headers: {
+          /** @description Seconds to wait before retrying */
+          "Retry-After"?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "DATABASE_UNAVAILABLE";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+    };
+  };
+  receiveStripeWebhook: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        "application/json": {
+          [key: string]: unknown;
+        };
+      };
+    };
+    responses: {
+      /** @description Processed, already processed, or recorded without a handler */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["WebhookAck"];
+        };
+      };
+      /**
+       * @description Invalid request. `error.code` is one of:
+       *
+       *     - `WEBHOOK_SIGNATURE_MISSING`: The provider's signature headers are missing
+       *     - `INVALID_JSON`: The body is not valid JSON
+       *     - `INVALID_WEBHOOK_EVENT`: The webhook body is not an event
+       *     - `BAD_REQUEST`: The request could not be read
+       */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code:
+                | "WEBHOOK_SIGNATURE_MISSING"
+                | "INVALID_JSON"
+                | "INVALID_WEBHOOK_EVENT"
+                | "BAD_REQUEST";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Missing or invalid credentials. `error.code` is one of:
+       *
+       *     - `WEBHOOK_SIGNATURE_INVALID`: The webhook signature does not match the body (or is too old)
+       */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "WEBHOOK_SIGNATURE_INVALID";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Conflict with the current state. `error.code` is one of:
+       *
+       *     - `WEBHOOK_IN_PROGRESS`: The same event is being processed by another delivery; redeliver later
+       */
+      409: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "WEBHOOK_IN_PROGRESS";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Payload too large. `error.code` is one of:
+       *
+       *     - `PAYLOAD_TOO_LARGE`: The body is larger than the route accepts
+       */
+      413: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "PAYLOAD_TOO_LARGE";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Unexpected error. `error.code` is one of:
+       *
+       *     - `INTERNAL_ERROR`: Unexpected error (logged with the request id)
+       *     - `WEBHOOK_HANDLER_FAILED`: The event was not recorded; the provider should redeliver it
+       */
+      500: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "INTERNAL_ERROR" | "WEBHOOK_HANDLER_FAILED";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Service unavailable. `error.code` is one of:
+       *
+       *     - `DATABASE_UNAVAILABLE`: The database is not answering; retry after `Retry-After`
+       *     - `PROVIDER_NOT_CONFIGURED`: A provider is not configured on this server; `details.variables` names what to set
+       */
+      503: {
+        headers: {
+          /** @description Seconds to wait before retrying */
+          "Retry-After"?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "DATABASE_UNAVAILABLE" | "PROVIDER_NOT_CONFIGURED";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+    };
+  };
+  receiveClerkWebhook: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        "application/json": {
+          [key: string]: unknown;
+        };
+      };
+    };
+    responses: {
+      /** @description Processed, already processed, or recorded without a handler */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["WebhookAck"];
+        };
+      };
+      /**
+       * @description Invalid request. `error.code` is one of:
+       *
+       *     - `WEBHOOK_SIGNATURE_MISSING`: The provider's signature headers are missing
+       *     - `INVALID_JSON`: The body is not valid JSON
+       *     - `INVALID_WEBHOOK_EVENT`: The webhook body is not an event
+       *     - `BAD_REQUEST`: The request could not be read
+       */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code:
+                | "WEBHOOK_SIGNATURE_MISSING"
+                | "INVALID_JSON"
+                | "INVALID_WEBHOOK_EVENT"
+                | "BAD_REQUEST";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Missing or invalid credentials. `error.code` is one of:
+       *
+       *     - `WEBHOOK_SIGNATURE_INVALID`: The webhook signature does not match the body (or is too old)
+       */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "WEBHOOK_SIGNATURE_INVALID";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Conflict with the current state. `error.code` is one of:
+       *
+       *     - `WEBHOOK_IN_PROGRESS`: The same event is being processed by another delivery; redeliver later
+       */
+      409: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "WEBHOOK_IN_PROGRESS";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Payload too large. `error.code` is one of:
+       *
+       *     - `PAYLOAD_TOO_LARGE`: The body is larger than the route accepts
+       */
+      413: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "PAYLOAD_TOO_LARGE";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Unexpected error. `error.code` is one of:
+       *
+       *     - `INTERNAL_ERROR`: Unexpected error (logged with the request id)
+       *     - `WEBHOOK_HANDLER_FAILED`: The event was not recorded; the provider should redeliver it
+       */
+      500: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "INTERNAL_ERROR" | "WEBHOOK_HANDLER_FAILED";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Service unavailable. `error.code` is one of:
+       *
+       *     - `DATABASE_UNAVAILABLE`: The database is not answering; retry after `Retry-After`
+       *     - `PROVIDER_NOT_CONFIGURED`: A provider is not configured on this server; `details.variables` names what to set
+       */
+      503: {
+        headers: {
+          /** @description Seconds to wait before retrying */
+          "Retry-After"?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "DATABASE_UNAVAILABLE" | "PROVIDER_NOT_CONFIGURED";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+    };
+  };
+  receiveRecallWebhook: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        "application/json": {
+          [key: string]: unknown;
+        };
+      };
+    };
+    responses: {
+      /** @description Processed, already processed, or recorded without a handler */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["WebhookAck"];
+        };
+      };
+      /**
+       * @description Invalid request. `error.code` is one of:
+       *
+       *     - `WEBHOOK_SIGNATURE_MISSING`: The provider's signature headers are missing
+       *     - `INVALID_JSON`: The body is not valid JSON
+       *     - `INVALID_WEBHOOK_EVENT`: The webhook body is not an event
+       *     - `BAD_REQUEST`: The request could not be read
+       */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code:
+                | "WEBHOOK_SIGNATURE_MISSING"
+                | "INVALID_JSON"
+                | "INVALID_WEBHOOK_EVENT"
+                | "BAD_REQUEST";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Missing or invalid credentials. `error.code` is one of:
+       *
+       *     - `WEBHOOK_SIGNATURE_INVALID`: The webhook signature does not match the body (or is too old)
+       */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "WEBHOOK_SIGNATURE_INVALID";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Conflict with the current state. `error.code` is one of:
+       *
+       *     - `WEBHOOK_IN_PROGRESS`: The same event is being processed by another delivery; redeliver later
+       */
+      409: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "WEBHOOK_IN_PROGRESS";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Payload too large. `error.code` is one of:
+       *
+       *     - `PAYLOAD_TOO_LARGE`: The body is larger than the route accepts
+       */
+      413: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "PAYLOAD_TOO_LARGE";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Unexpected error. `error.code` is one of:
+       *
+       *     - `INTERNAL_ERROR`: Unexpected error (logged with the request id)
+       *     - `WEBHOOK_HANDLER_FAILED`: The event was not recorded; the provider should redeliver it
+       */
+      500: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "INTERNAL_ERROR" | "WEBHOOK_HANDLER_FAILED";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Service unavailable. `error.code` is one of:
+       *
+       *     - `DATABASE_UNAVAILABLE`: The database is not answering; retry after `Retry-After`
+       *     - `PROVIDER_NOT_CONFIGURED`: A provider is not configured on this server; `details.variables` names what to set
+       */
+      503: {
+        headers: {
+          /** @description Seconds to wait before retrying */
+          "Retry-After"?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "DATABASE_UNAVAILABLE" | "PROVIDER_NOT_CONFIGURED";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+    };
+  };
+  getMe: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The caller */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Me"];
+        };
+      };
+      /**
+       * @description Missing or invalid credentials. `error.code` is one of:
+       *
+       *     - `MISSING_CREDENTIALS`: No `Authorization: Bearer <token>` header (or `__session` cookie)
+       *     - `INVALID_AUTHORIZATION_HEADER`: The Authorization header is not `Bearer <token>`
+       *     - `INVALID_TOKEN`: The session token is not valid
+       *     - `TOKEN_EXPIRED`: The session token has expired; refresh it
+       *     - `TOKEN_NOT_YET_VALID`: The session token is not valid yet
+       *     - `INVALID_AUTHORIZED_PARTY`: The session token was issued for another application (`azp`)
+       *     - `SESSION_AUTH_NOT_CONFIGURED`: This server accepts no session tokens (CLERK_JWT_KEY or CLERK_SECRET_KEY unset)
+       *     - `INVALID_API_KEY`: The API key is unknown or malformed
+       *     - `API_KEY_REVOKED`: The API key was revoked
+       *     - `API_KEY_EXPIRED`: The API key has expired
+       *     - `USER_DELETED`: The signed-in user was deleted
+       *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
+       */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code:
+                | "MISSING_CREDENTIALS"
+                | "INVALID_AUTHORIZATION_HEADER"
+                | "INVALID_TOKEN"
+                | "TOKEN_EXPIRED"
+                | "TOKEN_NOT_YET_VALID"
+                | "INVALID_AUTHORIZED_PARTY"
+                | "SESSION_AUTH_NOT_CONFIGURED"
+                | "INVALID_API_KEY"
+                | "API_KEY_REVOKED"
+                | "API_KEY_EXPIRED"
+                | "USER_DELETED"
+                | "ORGANIZATION_DELETED";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Not allowed. `error.code` is one of:
+       *
+       *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
+       *     - `NO_ACTIVE_ORGANIZATION`: The session has no active organization; select one in Clerk
+       */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "ORGANIZATION_DELETED" | "NO_ACTIVE_ORGANIZATION";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Not found. `error.code` is one of:
+       *
+       *     - `NOT_FOUND`: No such resource in the caller's organization (another organization's is the same)
+       */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "NOT_FOUND";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Too many requests. `error.code` is one of:
+       *
+       *     - `TOO_MANY_REQUESTS`: Too many requests or failed attempts; wait `Retry-After` seconds
+       */
+      429: {
+        headers: {
+          /** @description Seconds to wait before retrying */
+          "Retry-After": number;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "TOO_MANY_REQUESTS";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Unexpected error. `error.code` is one of:
+       *
+       *     - `INTERNAL_ERROR`: Unexpected error (logged with the request id)
+       */
+      500: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "INTERNAL_ERROR";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Service unavailable. `error.code` is one of:
+       *
+       *     - `DATABASE_UNAVAILABLE`: The database is not answering; retry after `Retry-After`
+       *     - `SERVICE_UNAVAILABLE`: A dependency is unavailable; retry after `Retry-After` when sent
+       */
+      503: {
+        headers: {
+          /** @description Seconds to wait before retrying */
+          "Retry-After"?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+    };
+  };
+  listApiKeys: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Keys */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["ApiKeyList"];
+        };
+      };
+      /**
+       * @description Missing or invalid credentials. `error.code` is one of:
+       *
+       *     - `MISSING_CREDENTIALS`: No `Authorization: Bearer <token>` header (or `__session` cookie)
+       *     - `INVALID_AUTHORIZATION_HEADER`: The Authorization header is not `Bearer <token>`
+       *     - `INVALID_TOKEN`: The session token is not valid
+       *     - `TOKEN_EXPIRED`: The session token has expired; refresh it
+       *     - `TOKEN_NOT_YET_VALID`: The session token is not valid yet
+       *     - `INVALID_AUTHORIZED_PARTY`: The session token was issued for another application (`azp`)
+       *     - `SESSION_AUTH_NOT_CONFIGURED`: This server accepts no session tokens (CLERK_JWT_KEY or CLERK_SECRET_KEY unset)
+       *     - `INVALID_API_KEY`: The API key is unknown or malformed
+       *     - `API_KEY_REVOKED`: The API key was revoked
+       *     - `API_KEY_EXPIRED`: The API key has expired
+       *     - `USER_DELETED`: The signed-in user was deleted
+       *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
+       */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code:
+                | "MISSING_CREDENTIALS"
+                | "INVALID_AUTHORIZATION_HEADER"
+                | "INVALID_TOKEN"
+                | "TOKEN_EXPIRED"
+                | "TOKEN_NOT_YET_VALID"
+                | "INVALID_AUTHORIZED_PARTY"
+                | "SESSION_AUTH_NOT_CONFIGURED"
+                | "INVALID_API_KEY"
+                | "API_KEY_REVOKED"
+                | "API_KEY_EXPIRED"
+                | "USER_DELETED"
+                | "ORGANIZATION_DELETED";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Not allowed. `error.code` is one of:
+       *
+       *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
+       *     - `NO_ACTIVE_ORGANIZATION`: The session has no active organization; select one in Clerk
+       *     - `ADMIN_REQUIRED`: Organization admins' sessions only (API keys are refused)
+       */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "ORGANIZATION_DELETED" | "NO_ACTIVE_ORGANIZATION" | "ADMIN_REQUIRED";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Too many requests. `error.code` is one of:
+       *
+       *     - `TOO_MANY_REQUESTS`: Too many requests or failed attempts; wait `Retry-After` seconds
+       */
+      429: {
+        headers: {
+          /** @description Seconds to wait before retrying */
+          "Retry-After": number;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "TOO_MANY_REQUESTS";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Unexpected error. `error.code` is one of:
+       *
+       *     - `INTERNAL_ERROR`: Unexpected error (logged with the request id)
+       */
+      500: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "INTERNAL_ERROR";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Service unavailable. `error.code` is one of:
+       *
+       *     - `DATABASE_UNAVAILABLE`: The database is not answering; retry after `Retry-After`
+       *     - `SERVICE_UNAVAILABLE`: A dependency is unavailable; retry after `Retry-After` when sent
+       */
+      503: {
+        headers: {
+          /** @description Seconds to wait before retrying */
+          "Retry-After"?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+    };
+  };
+  createApiKey: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: {
+      content: {
+        "application/json": components["schemas"]["CreateApiKeyRequest"];
+      };
+    };
+    responses: {
+      /** @description Created */
+      201: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["CreatedApiKey"];
+        };
+      };
+      /**
+       * @description Invalid request. `error.code` is one of:
+       *
+       *     - `VALIDATION_ERROR`: A parameter or body field is invalid; `details.fields` lists each one
+       *     - `INVALID_JSON`: The body is not valid JSON
+       *     - `BAD_REQUEST`: The request could not be read
+       */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "VALIDATION_ERROR" | "INVALID_JSON" | "BAD_REQUEST";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Missing or invalid credentials. `error.code` is one of:
+       *
+       *     - `MISSING_CREDENTIALS`: No `Authorization: Bearer <token>` header (or `__session` cookie)
+       *     - `INVALID_AUTHORIZATION_HEADER`: The Authorization header is not `Bearer <token>`
+       *     - `INVALID_TOKEN`: The session token is not valid
+       *     - `TOKEN_EXPIRED`: The session token has expired; refresh it
+       *     - `TOKEN_NOT_YET_VALID`: The session token is not valid yet
+       *     - `INVALID_AUTHORIZED_PARTY`: The session token was issued for another application (`azp`)
+       *     - `SESSION_AUTH_NOT_CONFIGURED`: This server accepts no session tokens (CLERK_JWT_KEY or CLERK_SECRET_KEY unset)
+       *     - `INVALID_API_KEY`: The API key is unknown or malformed
+       *     - `API_KEY_REVOKED`: The API key was revoked
+       *     - `API_KEY_EXPIRED`: The API key has expired
+       *     - `USER_DELETED`: The signed-in user was deleted
+       *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
+       */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code:
+                | "MISSING_CREDENTIALS"
+                | "INVALID_AUTHORIZATION_HEADER"
+                | "INVALID_TOKEN"
+                | "TOKEN_EXPIRED"
+                | "TOKEN_NOT_YET_VALID"
+                | "INVALID_AUTHORIZED_PARTY"
+                | "SESSION_AUTH_NOT_CONFIGURED"
+                | "INVALID_API_KEY"
+                | "API_KEY_REVOKED"
+                | "API_KEY_EXPIRED"
+                | "USER_DELETED"
+                | "ORGANIZATION_DELETED";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Payment required. `error.code` is one of:
+       *
+       *     - `SUBSCRIPTION_SUSPENDED`: Suspended for non-payment: reads work, writes wait for the open invoice
+       */
+      402: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "SUBSCRIPTION_SUSPENDED";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Not allowed. `error.code` is one of:
+       *
+       *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
+       *     - `NO_ACTIVE_ORGANIZATION`: The session has no active organization; select one in Clerk
+       *     - `ADMIN_REQUIRED`: Organization admins' sessions only (API keys are refused)
+       *     - `CSRF_ORIGIN_REFUSED`: A write authenticated by the session cookie from an origin that is not allowed
+       */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code:
+                | "ORGANIZATION_DELETED"
+                | "NO_ACTIVE_ORGANIZATION"
+                | "ADMIN_REQUIRED"
+                | "CSRF_ORIGIN_REFUSED";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Not found. `error.code` is one of:
+       *
+       *     - `NOT_FOUND`: No such resource in the caller's organization (another organization's is the same)
+       */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "NOT_FOUND";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Payload too large. `error.code` is one of:
+       *
+       *     - `PAYLOAD_TOO_LARGE`: The body is larger than the route accepts
+       */
+      413: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "PAYLOAD_TOO_LARGE";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Unsupported media type. `error.code` is one of:
+       *
+       *     - `UNSUPPORTED_MEDIA_TYPE`: The body's Content-Type is not accepted
+       */
+      415: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "UNSUPPORTED_MEDIA_TYPE";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Too many requests. `error.code` is one of:
+       *
+       *     - `TOO_MANY_REQUESTS`: Too many requests or failed attempts; wait `Retry-After` seconds
+       */
+      429: {
+        headers: {
+          /** @description Seconds to wait before retrying */
+          "Retry-After": number;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "TOO_MANY_REQUESTS";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Unexpected error. `error.code` is one of:
+       *
+       *     - `INTERNAL_ERROR`: Unexpected error (logged with the request id)
+       */
+      500: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "INTERNAL_ERROR";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Service unavailable. `error.code` is one of:
+       *
+       *     - `DATABASE_UNAVAILABLE`: The database is not answering; retry after `Retry-After`
+       *     - `SERVICE_UNAVAILABLE`: A dependency is unavailable; retry after `Retry-After` when sent
+       */
+      503: {
+        headers: {
+          /** @description Seconds to wait before retrying */
+          "Retry-After"?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+    };
+  };
+  revokeApiKey: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Revoked */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["ApiKey"];
+        };
+      };
+      /**
+       * @description Invalid request. `error.code` is one of:
+       *
+       *     - `INVALID_URL_ENCODING`: The URL path is not valid percent-encoded UTF-8
+       *     - `VALIDATION_ERROR`: A parameter or body field is invalid; `details.fields` lists each one
+       */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "INVALID_URL_ENCODING" | "VALIDATION_ERROR";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Missing or invalid credentials. `error.code` is one of:
+       *
+       *     - `MISSING_CREDENTIALS`: No `Authorization: Bearer <token>` header (or `__session` cookie)
+       *     - `INVALID_AUTHORIZATION_HEADER`: The Authorization header is not `Bearer <token>`
+       *     - `INVALID_TOKEN`: The session token is not valid
+       *     - `TOKEN_EXPIRED`: The session token has expired; refresh it
+       *     - `TOKEN_NOT_YET_VALID`: The session token is not valid yet
+       *     - `INVALID_AUTHORIZED_PARTY`: The session token was issued for another application (`azp`)
+       *     - `SESSION_AUTH_NOT_CONFIGURED`: This server accepts no session tokens (CLERK_JWT_KEY or CLERK_SECRET_KEY unset)
+       *     - `INVALID_API_KEY`: The API key is unknown or malformed
+       *     - `API_KEY_REVOKED`: The API key was revoked
+       *     - `API_KEY_EXPIRED`: The API key has expired
+       *     - `USER_DELETED`: The signed-in user was deleted
+       *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
+       */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code:
+                | "MISSING_CREDENTIALS"
+                | "INVALID_AUTHORIZATION_HEADER"
+                | "INVALID_TOKEN"
+                | "TOKEN_EXPIRED"
+                | "TOKEN_NOT_YET_VALID"
+                | "INVALID_AUTHORIZED_PARTY"
+                | "SESSION_AUTH_NOT_CONFIGURED"
+                | "INVALID_API_KEY"
+                | "API_KEY_REVOKED"
+                | "API_KEY_EXPIRED"
+                | "USER_DELETED"
+                | "ORGANIZATION_DELETED";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Not allowed. `error.code` is one of:
+       *
+       *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
+       *     - `NO_ACTIVE_ORGANIZATION`: The session has no active organization; select one in Clerk
+       *     - `ADMIN_REQUIRED`: Organization admins' sessions only (API keys are refused)
+       *     - `CSRF_ORIGIN_REFUSED`: A write authenticated by the session cookie from an origin that is not allowed
+       */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code:
+                | "ORGANIZATION_DELETED"
+                | "NO_ACTIVE_ORGANIZATION"
+                | "ADMIN_REQUIRED"
+                | "CSRF_ORIGIN_REFUSED";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Not found. `error.code` is one of:
+       *
+       *     - `NOT_FOUND`: No such resource in the caller's organization (another organization's is the same)
+       */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "NOT_FOUND";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Too many requests. `error.code` is one of:
+       *
+       *     - `TOO_MANY_REQUESTS`: Too many requests or failed attempts; wait `Retry-After` seconds
+       */
+      429: {
+        headers: {
+          /** @description Seconds to wait before retrying */
+          "Retry-After": number;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "TOO_MANY_REQUESTS";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Unexpected error. `error.code` is one of:
+       *
+       *     - `INTERNAL_ERROR`: Unexpected error (logged with the request id)
+       */
+      500: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "INTERNAL_ERROR";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Service unavailable. `error.code` is one of:
+       *
+       *     - `DATABASE_UNAVAILABLE`: The database is not answering; retry after `Retry-After`
+       *     - `SERVICE_UNAVAILABLE`: A dependency is unavailable; retry after `Retry-After` when sent
+       */
+      503: {
+        headers: {
+          /** @description Seconds to wait before retrying */
+          "Retry-After"?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+    };
+  };
+  listMeetings: {
+    parameters: {
+      query?: {
+        limit?: number;
+        cursor?: string;
+        status?:
+          | "scheduled"
+          | "joining"
+          | "recording"
+          | "processing"
+          | "completed"
+          | "failed"
+          | "cancelled";
+      };
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description A page of meetings */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["MeetingList"];
+        };
+      };
+      /**
+       * @description Invalid request. `error.code` is one of:
+       *
+       *     - `VALIDATION_ERROR`: A parameter or body field is invalid; `details.fields` lists each one
+       *     - `INVALID_CURSOR`: The cursor was not one this API returned; pass `nextCursor` back unchanged
+       */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "VALIDATION_ERROR" | "INVALID_CURSOR";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Missing or invalid credentials. `error.code` is one of:
+       *
+       *     - `MISSING_CREDENTIALS`: No `Authorization: Bearer <token>` header (or `__session` cookie)
+       *     - `INVALID_AUTHORIZATION_HEADER`: The Authorization header is not `Bearer <token>`
+       *     - `INVALID_TOKEN`: The session token is not valid
+       *     - `TOKEN_EXPIRED`: The session token has expired; refresh it
+       *     - `TOKEN_NOT_YET_VALID`: The session token is not valid yet
+       *     - `INVALID_AUTHORIZED_PARTY`: The session token was issued for another application (`azp`)
+       *     - `SESSION_AUTH_NOT_CONFIGURED`: This server accepts no session tokens (CLERK_JWT_KEY or CLERK_SECRET_KEY unset)
+       *     - `INVALID_API_KEY`: The API key is unknown or malformed
+       *     - `API_KEY_REVOKED`: The API key was revoked
+       *     - `API_KEY_EXPIRED`: The API key has expired
+       *     - `USER_DELETED`: The signed-in user was deleted
+       *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
+       */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code:
+                | "MISSING_CREDENTIALS"
+                | "INVALID_AUTHORIZATION_HEADER"
+                | "INVALID_TOKEN"
+                | "TOKEN_EXPIRED"
+                | "TOKEN_NOT_YET_VALID"
+                | "INVALID_AUTHORIZED_PARTY"
+                | "SESSION_AUTH_NOT_CONFIGURED"
+                | "INVALID_API_KEY"
+                | "API_KEY_REVOKED"
+                | "API_KEY_EXPIRED"
+                | "USER_DELETED"
+                | "ORGANIZATION_DELETED";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Not allowed. `error.code` is one of:
+       *
+       *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
+       *     - `NO_ACTIVE_ORGANIZATION`: The session has no active organization; select one in Clerk
+       *     - `INSUFFICIENT_SCOPE`: The API key lacks the route's scope
+       */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "ORGANIZATION_DELETED" | "NO_ACTIVE_ORGANIZATION" | "INSUFFICIENT_SCOPE";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Too many requests. `error.code` is one of:
+       *
+       *     - `TOO_MANY_REQUESTS`: Too many requests or failed attempts; wait `Retry-After` seconds
+       */
+      429: {
+        headers: {
+          /** @description Seconds to wait before retrying */
+          "Retry-After": number;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "TOO_MANY_REQUESTS";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Unexpected error. `error.code` is one of:
+       *
+       *     - `INTERNAL_ERROR`: Unexpected error (logged with the request id)
+       */
+      500: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "INTERNAL_ERROR";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Service unavailable. `error.code` is one of:
+       *
+       *     - `DATABASE_UNAVAILABLE`: The database is not answering; retry after `Retry-After`
+       *     - `SERVICE_UNAVAILABLE`: A dependency is unavailable; retry after `Retry-After` when sent
+       */
+      503: {
+        headers: {
+          /** @description Seconds to wait before retrying */
+          "Retry-After"?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+    };
+  };
+  createMeeting: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: {
+      content: {
+        "application/json": components["schemas"]["CreateMeeting"];
+      };
+    };
+    responses: {
+      /** @description Created */
+      201: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Meeting"];
+        };
+      };
+      /**
+       * @description Invalid request. `error.code` is one of:
+       *
+       *     - `VALIDATION_ERROR`: A parameter or body field is invalid; `details.fields` lists each one
+       *     - `INVALID_JSON`: The body is not valid JSON
+       *     - `BAD_REQUEST`: The request could not be read
+       */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "VALIDATION_ERROR" | "INVALID_JSON" | "BAD_REQUEST";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Missing or invalid credentials. `error.code` is one of:
+       *
+       *     - `MISSING_CREDENTIALS`: No `Authorization: Bearer <token>` header (or `__session` cookie)
+       *     - `INVALID_AUTHORIZATION_HEADER`: The Authorization header is not `Bearer <token>`
+       *     - `INVALID_TOKEN`: The session token is not valid
+       *     - `TOKEN_EXPIRED`: The session token has expired; refresh it
+       *     - `TOKEN_NOT_YET_VALID`: The session token is not valid yet
+       *     - `INVALID_AUTHORIZED_PARTY`: The session token was issued for another application (`azp`)
+       *     - `SESSION_AUTH_NOT_CONFIGURED`: This server accepts no session tokens (CLERK_JWT_KEY or CLERK_SECRET_KEY unset)
+       *     - `INVALID_API_KEY`: The API key is unknown or malformed
+       *     - `API_KEY_REVOKED`: The API key was revoked
+       *     - `API_KEY_EXPIRED`: The API key has expired
+       *     - `USER_DELETED`: The signed-in user was deleted
+       *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
+       */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code:
+                | "MISSING_CREDENTIALS"
+                | "INVALID_AUTHORIZATION_HEADER"
+                | "INVALID_TOKEN"
+                | "TOKEN_EXPIRED"
+                | "TOKEN_NOT_YET_VALID"
+                | "INVALID_AUTHORIZED_PARTY"
+                | "SESSION_AUTH_NOT_CONFIGURED"
+                | "INVALID_API_KEY"
+                | "API_KEY_REVOKED"
+                | "API_KEY_EXPIRED"
+                | "USER_DELETED"
+                | "ORGANIZATION_DELETED";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Payment required. `error.code` is one of:
+       *
+       *     - `SUBSCRIPTION_SUSPENDED`: Suspended for non-payment: reads work, writes wait for the open invoice
+       */
+      402: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "SUBSCRIPTION_SUSPENDED";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Not allowed. `error.code` is one of:
+       *
+       *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
+       *     - `NO_ACTIVE_ORGANIZATION`: The session has no active organization; select one in Clerk
+       *     - `CSRF_ORIGIN_REFUSED`: A write authenticated by the session cookie from an origin that is not allowed
+       *     - `INSUFFICIENT_SCOPE`: The API key lacks the route's scope
+       *     - `PLAN_LIMIT_MEETINGS`: The plan's monthly meeting limit is reached (or exceeded after a downgrade)
+       *     - `PLAN_LIMIT_STORAGE`: Storage is over the plan's limit and its grace period is over
+       */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code:
+                | "ORGANIZATION_DELETED"
+                | "NO_ACTIVE_ORGANIZATION"
+                | "CSRF_ORIGIN_REFUSED"
+                | "INSUFFICIENT_SCOPE"
+                | "PLAN_LIMIT_MEETINGS"
+                | "PLAN_LIMIT_STORAGE";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Not found. `error.code` is one of:
+       *
+       *     - `NOT_FOUND`: No such resource in the caller's organization (another organization's is the same)
+       */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "NOT_FOUND";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Payload too large. `error.code` is one of:
+       *
+       *     - `PAYLOAD_TOO_LARGE`: The body is larger than the route accepts
+       */
+      413: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "PAYLOAD_TOO_LARGE";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Unsupported media type. `error.code` is one of:
+       *
+       *     - `UNSUPPORTED_MEDIA_TYPE`: The body's Content-Type is not accepted
+       */
+      415: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "UNSUPPORTED_MEDIA_TYPE";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Too many requests. `error.code` is one of:
+       *
+       *     - `TOO_MANY_REQUESTS`: Too many requests or failed attempts; wait `Retry-After` seconds
+       */
+      429: {
+        headers: {
+          /** @description Seconds to wait before retrying */
+          "Retry-After": number;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "TOO_MANY_REQUESTS";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Unexpected error. `error.code` is one of:
+       *
+       *     - `INTERNAL_ERROR`: Unexpected error (logged with the request id)
+       */
+      500: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "INTERNAL_ERROR";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Service unavailable. `error.code` is one of:
+       *
+       *     - `DATABASE_UNAVAILABLE`: The database is not answering; retry after `Retry-After`
+       *     - `SERVICE_UNAVAILABLE`: A dependency is unavailable; retry after `Retry-After` when sent
+       */
+      503: {
+        headers: {
+          /** @description Seconds to wait before retrying */
+          "Retry-After"?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+    };
+  };
+  getMeeting: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The meeting */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Meeting"];
+        };
+      };
+      /**
+       * @description Invalid request. `error.code` is one of:
+       *
+       *     - `INVALID_URL_ENCODING`: The URL path is not valid percent-encoded UTF-8
+       *     - `VALIDATION_ERROR`: A parameter or body field is invalid; `details.fields` lists each one
+       */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "INVALID_URL_ENCODING" | "VALIDATION_ERROR";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Missing or invalid credentials. `error.code` is one of:
+       *
+       *     - `MISSING_CREDENTIALS`: No `Authorization: Bearer <token>` header (or `__session` cookie)
+       *     - `INVALID_AUTHORIZATION_HEADER`: The Authorization header is not `Bearer <token>`
+       *     - `INVALID_TOKEN`: The session token is not valid
+       *     - `TOKEN_EXPIRED`: The session token has expired; refresh it
+       *     - `TOKEN_NOT_YET_VALID`: The session token is not valid yet
+       *     - `INVALID_AUTHORIZED_PARTY`: The session token was issued for another application (`azp`)
+       *     - `SESSION_AUTH_NOT_CONFIGURED`: This server accepts no session tokens (CLERK_JWT_KEY or CLERK_SECRET_KEY unset)
+       *     - `INVALID_API_KEY`: The API key is unknown or malformed
+       *     - `API_KEY_REVOKED`: The API key was revoked
+       *     - `API_KEY_EXPIRED`: The API key has expired
+       *     - `USER_DELETED`: The signed-in user was deleted
+       *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
+       */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code:
+                | "MISSING_CREDENTIALS"
+                | "INVALID_AUTHORIZATION_HEADER"
+                | "INVALID_TOKEN"
+                | "TOKEN_EXPIRED"
+                | "TOKEN_NOT_YET_VALID"
+                | "INVALID_AUTHORIZED_PARTY"
+                | "SESSION_AUTH_NOT_CONFIGURED"
+                | "INVALID_API_KEY"
+                | "API_KEY_REVOKED"
+                | "API_KEY_EXPIRED"
+                | "USER_DELETED"
+                | "ORGANIZATION_DELETED";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Not allowed. `error.code` is one of:
+       *
+       *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
+       *     - `NO_ACTIVE_ORGANIZATION`: The session has no active organization; select one in Clerk
+       *     - `INSUFFICIENT_SCOPE`: The API key lacks the route's scope
+       */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "ORGANIZATION_DELETED" | "NO_ACTIVE_ORGANIZATION" | "INSUFFICIENT_SCOPE";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Not found. `error.code` is one of:
+       *
+       *     - `NOT_FOUND`: No such resource in the caller's organization (another organization's is the same)
+       */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "NOT_FOUND";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Too many requests. `error.code` is one of:
+       *
+       *     - `TOO_MANY_REQUESTS`: Too many requests or failed attempts; wait `Retry-After` seconds
+       */
+      429: {
+        headers: {
+          /** @description Seconds to wait before retrying */
+          "Retry-After": number;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "TOO_MANY_REQUESTS";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Unexpected error. `error.code` is one of:
+       *
+       *     - `INTERNAL_ERROR`: Unexpected error (logged with the request id)
+       */
+      500: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "INTERNAL_ERROR";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Service unavailable. `error.code` is one of:
+       *
+       *     - `DATABASE_UNAVAILABLE`: The database is not answering; retry after `Retry-After`
+       *     - `SERVICE_UNAVAILABLE`: A dependency is unavailable; retry after `Retry-After` when sent
+       */
+      503: {
+        headers: {
+          /** @description Seconds to wait before retrying */
+          "Retry-After"?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+    };
+  };
+  deleteMeeting: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Deleted */
+      204: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      /**
+       * @description Invalid request. `error.code` is one of:
+       *
+       *     - `INVALID_URL_ENCODING`: The URL path is not valid percent-encoded UTF-8
+       *     - `VALIDATION_ERROR`: A parameter or body field is invalid; `details.fields` lists each one
+       */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "INVALID_URL_ENCODING" | "VALIDATION_ERROR";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Missing or invalid credentials. `error.code` is one of:
+       *
+       *     - `MISSING_CREDENTIALS`: No `Authorization: Bearer <token>` header (or `__session` cookie)
+       *     - `INVALID_AUTHORIZATION_HEADER`: The Authorization header is not `Bearer <token>`
+       *     - `INVALID_TOKEN`: The session token is not valid
+       *     - `TOKEN_EXPIRED`: The session token has expired; refresh it
+       *     - `TOKEN_NOT_YET_VALID`: The session token is not valid yet
+       *     - `INVALID_AUTHORIZED_PARTY`: The session token was issued for another application (`azp`)
+       *     - `SESSION_AUTH_NOT_CONFIGURED`: This server accepts no session tokens (CLERK_JWT_KEY or CLERK_SECRET_KEY unset)
+       *     - `INVALID_API_KEY`: The API key is unknown or malformed
+       *     - `API_KEY_REVOKED`: The API key was revoked
+       *     - `API_KEY_EXPIRED`: The API key has expired
+       *     - `USER_DELETED`: The signed-in user was deleted
+       *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
+       */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code:
+                | "MISSING_CREDENTIALS"
+                | "INVALID_AUTHORIZATION_HEADER"
+                | "INVALID_TOKEN"
+                | "TOKEN_EXPIRED"
+                | "TOKEN_NOT_YET_VALID"
+                | "INVALID_AUTHORIZED_PARTY"
+                | "SESSION_AUTH_NOT_CONFIGURED"
+                | "INVALID_API_KEY"
+                | "API_KEY_REVOKED"
+                | "API_KEY_EXPIRED"
+                | "USER_DELETED"
+                | "ORGANIZATION_DELETED";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Not allowed. `error.code` is one of:
+       *
+       *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
+       *     - `NO_ACTIVE_ORGANIZATION`: The session has no active organization; select one in Clerk
+       *     - `CSRF_ORIGIN_REFUSED`: A write authenticated by the session cookie from an origin that is not allowed
+       *     - `INSUFFICIENT_SCOPE`: The API key lacks the route's scope
+       */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code:
+                | "ORGANIZATION_DELETED"
+                | "NO_ACTIVE_ORGANIZATION"
+                | "CSRF_ORIGIN_REFUSED"
+                | "INSUFFICIENT_SCOPE";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Not found. `error.code` is one of:
+       *
+       *     - `NOT_FOUND`: No such resource in the caller's organization (another organization's is the same)
+       */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "NOT_FOUND";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Too many requests. `error.code` is one of:
+       *
+       *     - `TOO_MANY_REQUESTS`: Too many requests or failed attempts; wait `Retry-After` seconds
+       */
+      429: {
+        headers: {
+          /** @description Seconds to wait before retrying */
+          "Retry-After": number;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "TOO_MANY_REQUESTS";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Unexpected error. `error.code` is one of:
+       *
+       *     - `INTERNAL_ERROR`: Unexpected error (logged with the request id)
+       */
+      500: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "INTERNAL_ERROR";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Service unavailable. `error.code` is one of:
+       *
+       *     - `DATABASE_UNAVAILABLE`: The database is not answering; retry after `Retry-After`
+       *     - `SERVICE_UNAVAILABLE`: A dependency is unavailable; retry after `Retry-After` when sent
+       */
+      503: {
+        headers: {
+          /** @description Seconds to wait before retrying */
+          "Retry-After"?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+    };
+  };
+  updateMeeting: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: {
+      content: {
+        "application/json": components["schemas"]["UpdateMeeting"];
+      };
+    };
+    responses: {
+      /** @description The updated meeting */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Meeting"];
+        };
+      };
+      /**
+       * @description Invalid request. `error.code` is one of:
+       *
+       *     - `INVALID_URL_ENCODING`: The URL path is not valid percent-encoded UTF-8
+       *     - `VALIDATION_ERROR`: A parameter or body field is invalid; `details.fields` lists each one
+       *     - `INVALID_JSON`: The body is not valid JSON
+       *     - `BAD_REQUEST`: The request could not be read
+       */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "INVALID_URL_ENCODING" | "VALIDATION_ERROR" | "INVALID_JSON" | "BAD_REQUEST";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Missing or invalid credentials. `error.code` is one of:
+       *
+       *     - `MISSING_CREDENTIALS`: No `Authorization: Bearer <token>` header (or `__session` cookie)
+       *     - `INVALID_AUTHORIZATION_HEADER`: The Authorization header is not `Bearer <token>`
+       *     - `INVALID_TOKEN`: The session token is not valid
+       *     - `TOKEN_EXPIRED`: The session token has expired; refresh it
+       *     - `TOKEN_NOT_YET_VALID`: The session token is not valid yet
+       *     - `INVALID_AUTHORIZED_PARTY`: The session token was issued for another application (`azp`)
+       *     - `SESSION_AUTH_NOT_CONFIGURED`: This server accepts no session tokens (CLERK_JWT_KEY or CLERK_SECRET_KEY unset)
+       *     - `INVALID_API_KEY`: The API key is unknown or malformed
+       *     - `API_KEY_REVOKED`: The API key was revoked
+       *     - `API_KEY_EXPIRED`: The API key has expired
+       *     - `USER_DELETED`: The signed-in user was deleted
+       *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
+       */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code:
+                | "MISSING_CREDENTIALS"
+                | "INVALID_AUTHORIZATION_HEADER"
+                | "INVALID_TOKEN"
+                | "TOKEN_EXPIRED"
+                | "TOKEN_NOT_YET_VALID"
+                | "INVALID_AUTHORIZED_PARTY"
+                | "SESSION_AUTH_NOT_CONFIGURED"
+                | "INVALID_API_KEY"
+                | "API_KEY_REVOKED"
+                | "API_KEY_EXPIRED"
+                | "USER_DELETED"
+                | "ORGANIZATION_DELETED";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Payment required. `error.code` is one of:
+       *
+       *     - `SUBSCRIPTION_SUSPENDED`: Suspended for non-payment: reads work, writes wait for the open invoice
+       */
+      402: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "SUBSCRIPTION_SUSPENDED";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Not allowed. `error.code` is one of:
+       *
+       *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
+       *     - `NO_ACTIVE_ORGANIZATION`: The session has no active organization; select one in Clerk
+       *     - `CSRF_ORIGIN_REFUSED`: A write authenticated by the session cookie from an origin that is not allowed
+       *     - `INSUFFICIENT_SCOPE`: The API key lacks the route's scope
+       */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code:
+                | "ORGANIZATION_DELETED"
+                | "NO_ACTIVE_ORGANIZATION"
+                | "CSRF_ORIGIN_REFUSED"
+                | "INSUFFICIENT_SCOPE";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Not found. `error.code` is one of:
+       *
+       *     - `NOT_FOUND`: No such resource in the caller's organization (another organization's is the same)
+       */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "NOT_FOUND";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Conflict with the current state. `error.code` is one of:
+       *
+       *     - `MEETING_HAS_ACTIVE_BOT`: The link cannot change while a bot is in the call
+       */
+      409: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "MEETING_HAS_ACTIVE_BOT";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Payload too large. `error.code` is one of:
+       *
+       *     - `PAYLOAD_TOO_LARGE`: The body is larger than the route accepts
+       */
+      413: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "PAYLOAD_TOO_LARGE";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Unsupported media type. `error.code` is one of:
+       *
+       *     - `UNSUPPORTED_MEDIA_TYPE`: The body's Content-Type is not accepted
+       */
+      415: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "UNSUPPORTED_MEDIA_TYPE";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Too many requests. `error.code` is one of:
+       *
+       *     - `TOO_MANY_REQUESTS`: Too many requests or failed attempts; wait `Retry-After` seconds
+       */
+      429: {
+        headers: {
+          /** @description Seconds to wait before retrying */
+          "Retry-After": number;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "TOO_MANY_REQUESTS";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Unexpected error. `error.code` is one of:
+       *
+       *     - `INTERNAL_ERROR`: Unexpected error (logged with the request id)
+       */
+      500: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "INTERNAL_ERROR";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Service unavailable. `error.code` is one of:
+       *
+       *     - `DATABASE_UNAVAILABLE`: The database is not answering; retry after `Retry-After`
+       *     - `SERVICE_UNAVAILABLE`: A dependency is unavailable; retry after `Retry-After` when sent
+       */
+      503: {
+        headers: {
+          /** @description Seconds to wait before retrying */
+          "Retry-After"?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+    };
+  };
+  getBot: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The bot */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Bot"];
+        };
+      };
+      /**
+       * @description Invalid request. `error.code` is one of:
+       *
+       *     - `INVALID_URL_ENCODING`: The URL path is not valid percent-encoded UTF-8
+       *     - `VALIDATION_ERROR`: A parameter or body field is invalid; `details.fields` lists each one
+       */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "INVALID_URL_ENCODING" | "VALIDATION_ERROR";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Missing or invalid credentials. `error.code` is one of:
+       *
+       *     - `MISSING_CREDENTIALS`: No `Authorization: Bearer <token>` header (or `__session` cookie)
+       *     - `INVALID_AUTHORIZATION_HEADER`: The Authorization header is not `Bearer <token>`
+       *     - `INVALID_TOKEN`: The session token is not valid
+       *     - `TOKEN_EXPIRED`: The session token has expired; refresh it
+       *     - `TOKEN_NOT_YET_VALID`: The session token is not valid yet
+       *     - `INVALID_AUTHORIZED_PARTY`: The session token was issued for another application (`azp`)
+       *     - `SESSION_AUTH_NOT_CONFIGURED`: This server accepts no session tokens (CLERK_JWT_KEY or CLERK_SECRET_KEY unset)
+       *     - `INVALID_API_KEY`: The API key is unknown or malformed
+       *     - `API_KEY_REVOKED`: The API key was revoked
+       *     - `API_KEY_EXPIRED`: The API key has expired
+       *     - `USER_DELETED`: The signed-in user was deleted
+       *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
+       */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code:
+                | "MISSING_CREDENTIALS"
+                | "INVALID_AUTHORIZATION_HEADER"
+                | "INVALID_TOKEN"
+                | "TOKEN_EXPIRED"
+                | "TOKEN_NOT_YET_VALID"
+                | "INVALID_AUTHORIZED_PARTY"
+                | "SESSION_AUTH_NOT_CONFIGURED"
+                | "INVALID_API_KEY"
+                | "API_KEY_REVOKED"
+                | "API_KEY_EXPIRED"
+                | "USER_DELETED"
+                | "ORGANIZATION_DELETED";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Not allowed. `error.code` is one of:
+       *
+       *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
+       *     - `NO_ACTIVE_ORGANIZATION`: The session has no active organization; select one in Clerk
+       *     - `INSUFFICIENT_SCOPE`: The API key lacks the route's scope
+       */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "ORGANIZATION_DELETED" | "NO_ACTIVE_ORGANIZATION" | "INSUFFICIENT_SCOPE";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Not found. `error.code` is one of:
+       *
+       *     - `NOT_FOUND`: No such resource in the caller's organization (another organization's is the same)
+       *     - `BOT_NOT_FOUND`: The meeting has no bot
+       */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "NOT_FOUND" | "BOT_NOT_FOUND";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Too many requests. `error.code` is one of:
+       *
+       *     - `TOO_MANY_REQUESTS`: Too many requests or failed attempts; wait `Retry-After` seconds
+       */
+      429: {
+        headers: {
+          /** @description Seconds to wait before retrying */
+          "Retry-After": number;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "TOO_MANY_REQUESTS";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Unexpected error. `error.code` is one of:
+       *
+       *     - `INTERNAL_ERROR`: Unexpected error (logged with the request id)
+       */
+      500: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "INTERNAL_ERROR";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Service unavailable. `error.code` is one of:
+       *
+       *     - `DATABASE_UNAVAILABLE`: The database is not answering; retry after `Retry-After`
+       *     - `SERVICE_UNAVAILABLE`: A dependency is unavailable; retry after `Retry-After` when sent
+       */
+      503: {
+        headers: {
+          /** @description Seconds to wait before retrying */
+          "Retry-After"?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+    };
+  };
+  createBot: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: {
+      content: {
+        "application/json": components["schemas"]["CreateBot"];
+      };
+    };
+    responses: {
+      /** @description The bot, created at Recall */
+      201: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Bot"];
+        };
+      };
+      /**
+       * @description Invalid request. `error.code` is one of:
+       *
+       *     - `INVALID_URL_ENCODING`: The URL path is not valid percent-encoded UTF-8
+       *     - `VALIDATION_ERROR`: A parameter or body field is invalid; `details.fields` lists each one
+       *     - `INVALID_JSON`: The body is not valid JSON
+       *     - `BAD_REQUEST`: The request could not be read
+       */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "INVALID_URL_ENCODING" | "VALIDATION_ERROR" | "INVALID_JSON" | "BAD_REQUEST";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Missing or invalid credentials. `error.code` is one of:
+       *
+       *     - `MISSING_CREDENTIALS`: No `Authorization: Bearer <token>` header (or `__session` cookie)
+       *     - `INVALID_AUTHORIZATION_HEADER`: The Authorization header is not `Bearer <token>`
+       *     - `INVALID_TOKEN`: The session token is not valid
+       *     - `TOKEN_EXPIRED`: The session token has expired; refresh it
+       *     - `TOKEN_NOT_YET_VALID`: The session token is not valid yet
+       *     - `INVALID_AUTHORIZED_PARTY`: The session token was issued for another application (`azp`)
+       *     - `SESSION_AUTH_NOT_CONFIGURED`: This server accepts no session tokens (CLERK_JWT_KEY or CLERK_SECRET_KEY unset)
+       *     - `INVALID_API_KEY`: The API key is unknown or malformed
+       *     - `API_KEY_REVOKED`: The API key was revoked
+       *     - `API_KEY_EXPIRED`: The API key has expired
+       *     - `USER_DELETED`: The signed-in user was deleted
+       *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
+       */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code:
+                | "MISSING_CREDENTIALS"
+                | "INVALID_AUTHORIZATION_HEADER"
+                | "INVALID_TOKEN"
+                | "TOKEN_EXPIRED"
+                | "TOKEN_NOT_YET_VALID"
+                | "INVALID_AUTHORIZED_PARTY"
+                | "SESSION_AUTH_NOT_CONFIGURED"
+                | "INVALID_API_KEY"
+                | "API_KEY_REVOKED"
+                | "API_KEY_EXPIRED"
+                | "USER_DELETED"
+                | "ORGANIZATION_DELETED";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Payment required. `error.code` is one of:
+       *
+       *     - `SUBSCRIPTION_SUSPENDED`: Suspended for non-payment: reads work, writes wait for the open invoice
+       */
+      402: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "SUBSCRIPTION_SUSPENDED";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Not allowed. `error.code` is one of:
+       *
+       *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
+       *     - `NO_ACTIVE_ORGANIZATION`: The session has no active organization; select one in Clerk
+       *     - `CSRF_ORIGIN_REFUSED`: A write authenticated by the session cookie from an origin that is not allowed
+       *     - `INSUFFICIENT_SCOPE`: The API key lacks the route's scope
+       *     - `PLAN_LIMIT_MEETINGS`: The plan's monthly meeting limit is reached (or exceeded after a downgrade)
+       *     - `PLAN_LIMIT_STORAGE`: Storage is over the plan's limit and its grace period is over
+       */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code:
+                | "ORGANIZATION_DELETED"
+                | "NO_ACTIVE_ORGANIZATION"
+                | "CSRF_ORIGIN_REFUSED"
+                | "INSUFFICIENT_SCOPE"
+                | "PLAN_LIMIT_MEETINGS"
+                | "PLAN_LIMIT_STORAGE";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Not found. `error.code` is one of:
+       *
+       *     - `NOT_FOUND`: No such resource in the caller's organization (another organization's is the same)
+       */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "NOT_FOUND";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Conflict with the current state. `error.code` is one of:
+       *
+       *     - `BOT_ALREADY_ACTIVE`: The meeting already has an active bot
+       *     - `BOT_ALREADY_ACTIVE_FOR_URL`: Another meeting with the same link already has an active bot
+       *     - `MEETING_URL_NOT_SUPPORTED`: The meeting's link is not a supported meeting link; update it first
+       *     - `BOT_RESERVATION_LOST`: The meeting changed while its bot was being created; retry
+       */
+      409: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code:
+                | "BOT_ALREADY_ACTIVE"
+                | "BOT_ALREADY_ACTIVE_FOR_URL"
+                | "MEETING_URL_NOT_SUPPORTED"
+                | "BOT_RESERVATION_LOST";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Payload too large. `error.code` is one of:
+       *
+       *     - `PAYLOAD_TOO_LARGE`: The body is larger than the route accepts
+       */
+      413: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "PAYLOAD_TOO_LARGE";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Unsupported media type. `error.code` is one of:
+       *
+       *     - `UNSUPPORTED_MEDIA_TYPE`: The body's Content-Type is not accepted
+       */
+      415: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "UNSUPPORTED_MEDIA_TYPE";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Too many requests. `error.code` is one of:
+       *
+       *     - `TOO_MANY_REQUESTS`: Too many requests or failed attempts; wait `Retry-After` seconds
+       */
+      429: {
+        headers: {
+          /** @description Seconds to wait before retrying */
+          "Retry-After": number;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "TOO_MANY_REQUESTS";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Unexpected error. `error.code` is one of:
+       *
+       *     - `INTERNAL_ERROR`: Unexpected error (logged with the request id)
+       */
+      500: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "INTERNAL_ERROR";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Upstream provider failed. `error.code` is one of:
+       *
+       *     - `RECALL_UNAVAILABLE`: Recall.ai did not answer (after retries)
+       *     - `RECALL_RATE_LIMITED`: Recall.ai kept rate limiting (after retries)
+       *     - `RECALL_REJECTED`: Recall.ai refused the request
+       *     - `RECALL_NOT_FOUND`: Recall.ai does not know the bot
+       *     - `RECALL_BAD_RESPONSE`: Recall.ai answered something unusable
+       */
+      502: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code:
+                | "RECALL_UNAVAILABLE"
+                | "RECALL_RATE_LIMITED"
+                | "RECALL_REJECTED"
+                | "RECALL_NOT_FOUND"
+                | "RECALL_BAD_RESPONSE";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Service unavailable. `error.code` is one of:
+       *
+       *     - `DATABASE_UNAVAILABLE`: The database is not answering; retry after `Retry-After`
+       *     - `SERVICE_UNAVAILABLE`: A dependency is unavailable; retry after `Retry-After` when sent
+       *     - `PROVIDER_NOT_CONFIGURED`: A provider is not configured on this server; `details.variables` names what to set
+       */
+      503: {
+        headers: {
+          /** @description Seconds to wait before retrying */
+          "Retry-After"?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "PROVIDER_NOT_CONFIGURED";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+    };
+  };
+  removeBot: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The bot has left */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Bot"];
+        };
+      };
+      /** @description The bot was asked to leave */
+      202: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Bot"];
+        };
+      };
+      /**
+       * @description Invalid request. `error.code` is one of:
+       *
+       *     - `INVALID_URL_ENCODING`: The URL path is not valid percent-encoded UTF-8
+       *     - `VALIDATION_ERROR`: A parameter or body field is invalid; `details.fields` lists each one
+       */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "INVALID_URL_ENCODING" | "VALIDATION_ERROR";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Missing or invalid credentials. `error.code` is one of:
+       *
+       *     - `MISSING_CREDENTIALS`: No `Authorization: Bearer <token>` header (or `__session` cookie)
+       *     - `INVALID_AUTHORIZATION_HEADER`: The Authorization header is not `Bearer <token>`
+       *     - `INVALID_TOKEN`: The session token is not valid
+       *     - `TOKEN_EXPIRED`: The session token has expired; refresh it
+       *     - `TOKEN_NOT_YET_VALID`: The session token is not valid yet
+       *     - `INVALID_AUTHORIZED_PARTY`: The session token was issued for another application (`azp`)
+       *     - `SESSION_AUTH_NOT_CONFIGURED`: This server accepts no session tokens (CLERK_JWT_KEY or CLERK_SECRET_KEY unset)
+       *     - `INVALID_API_KEY`: The API key is unknown or malformed
+       *     - `API_KEY_REVOKED`: The API key was revoked
+       *     - `API_KEY_EXPIRED`: The API key has expired
+       *     - `USER_DELETED`: The signed-in user was deleted
+       *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
+       */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code:
+                | "MISSING_CREDENTIALS"
+                | "INVALID_AUTHORIZATION_HEADER"
+                | "INVALID_TOKEN"
+                | "TOKEN_EXPIRED"
+                | "TOKEN_NOT_YET_VALID"
+                | "INVALID_AUTHORIZED_PARTY"
+                | "SESSION_AUTH_NOT_CONFIGURED"
+                | "INVALID_API_KEY"
+                | "API_KEY_REVOKED"
+                | "API_KEY_EXPIRED"
+                | "USER_DELETED"
+                | "ORGANIZATION_DELETED";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Not allowed. `error.code` is one of:
+       *
+       *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
+       *     - `NO_ACTIVE_ORGANIZATION`: The session has no active organization; select one in Clerk
+       *     - `CSRF_ORIGIN_REFUSED`: A write authenticated by the session cookie from an origin that is not allowed
+       *     - `INSUFFICIENT_SCOPE`: The API key lacks the route's scope
+       */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code:
+                | "ORGANIZATION_DELETED"
+                | "NO_ACTIVE_ORGANIZATION"
+                | "CSRF_ORIGIN_REFUSED"
+                | "INSUFFICIENT_SCOPE";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Not found. `error.code` is one of:
+       *
+       *     - `NOT_FOUND`: No such resource in the caller's organization (another organization's is the same)
+       *     - `BOT_NOT_ACTIVE`: The meeting has no active bot
+       */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "NOT_FOUND" | "BOT_NOT_ACTIVE";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Conflict with the current state. `error.code` is one of:
+       *
+       *     - `BOT_PENDING`: The bot is still being created; retry shortly
+       */
+      409: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "BOT_PENDING";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Too many requests. `error.code` is one of:
+       *
+       *     - `TOO_MANY_REQUESTS`: Too many requests or failed attempts; wait `Retry-After` seconds
+       */
+      429: {
+        headers: {
+          /** @description Seconds to wait before retrying */
+          "Retry-After": number;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "TOO_MANY_REQUESTS";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Unexpected error. `error.code` is one of:
+       *
+       *     - `INTERNAL_ERROR`: Unexpected error (logged with the request id)
+       */
+      500: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "INTERNAL_ERROR";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Upstream provider failed. `error.code` is one of:
+       *
+       *     - `RECALL_UNAVAILABLE`: Recall.ai did not answer (after retries)
+       *     - `RECALL_RATE_LIMITED`: Recall.ai kept rate limiting (after retries)
+       *     - `RECALL_REJECTED`: Recall.ai refused the request
+       *     - `RECALL_NOT_FOUND`: Recall.ai does not know the bot
+       *     - `RECALL_BAD_RESPONSE`: Recall.ai answered something unusable
+       */
+      502: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code:
+                | "RECALL_UNAVAILABLE"
+                | "RECALL_RATE_LIMITED"
+                | "RECALL_REJECTED"
+                | "RECALL_NOT_FOUND"
+                | "RECALL_BAD_RESPONSE";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Service unavailable. `error.code` is one of:
+       *
+       *     - `DATABASE_UNAVAILABLE`: The database is not answering; retry after `Retry-After`
+       *     - `SERVICE_UNAVAILABLE`: A dependency is unavailable; retry after `Retry-After` when sent
+       *     - `PROVIDER_NOT_CONFIGURED`: A provider is not configured on this server; `details.variables` names what to set
+       */
+      503: {
+        headers: {
+          /** @description Seconds to wait before retrying */
+          "Retry-After"?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "PROVIDER_NOT_CONFIGURED";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+    };
+  };
+  downloadRecording: {
+    parameters: {
+      query?: never;
+      header?: {
+        /** @description One byte range, `bytes=<start>-<end>`, `bytes=<start>-` or `bytes=-<suffix length>`: 206 with that part; outside the recording, 416 with `Content-Range: bytes *\/<size>`. Several ranges or another unit: the whole recording (200). */
+        range?: string;
+        /** @description An ETag: the Range applies only while the recording is still that version */
+        "if-range"?: string;
+        /** @description ETags the client holds: 304 with no body when one is current */
+        "if-none-match"?: string;
+      };
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The recording */
+      200: {
+        headers: {
+          /** @description The recording's version (its SHA-256), for If-None-Match and If-Range */
+          ETag?: string;
+          /** @description `bytes` */
+          "Accept-Ranges"?: string;
+          /** @description Bytes in this response */
+          "Content-Length"?: number;
+          /** @description `attachment` with a file name */
+          "Content-Disposition"?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "video/mp4": string;
+          "video/webm": string;
+          "video/quicktime": string;
+          "audio/mpeg": string;
+          "audio/mp4": string;
+          "audio/wav": string;
+          "audio/webm": string;
+          "audio/ogg": string;
+        };
+      };
+      /** @description The requested byte range */
+      206: {
+        headers: {
+          /** @description The recording's version (its SHA-256), for If-None-Match and If-Range */
+          ETag?: string;
+          /** @description `bytes` */
+          "Accept-Ranges"?: string;
+          /** @description Bytes in this response */
+          "Content-Length"?: number;
+          /** @description `attachment` with a file name */
+          "Content-Disposition"?: string;
+          /** @description `bytes <start>-<end>/<size>` */
+          "Content-Range": string;
+          [name: string]: unknown;
+        };
+        content: {
+          "video/mp4": string;
+          "video/webm": string;
+          "video/quicktime": string;
+          "audio/mpeg": string;
+          "audio/mp4": string;
+          "audio/wav": string;
+          "audio/webm": string;
+          "audio/ogg": string;
+        };
+      };
+      /** @description Not modified: the client's copy (If-None-Match) is current */
+      304: {
+        headers: {
+          /** @description The recording's version (its SHA-256), for If-None-Match and If-Range */
+          ETag?: string;
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      /**
+       * @description Invalid request. `error.code` is one of:
+       *
+       *     - `INVALID_URL_ENCODING`: The URL path is not valid percent-encoded UTF-8
+       *     - `VALIDATION_ERROR`: A parameter or body field is invalid; `details.fields` lists each one
+       */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "INVALID_URL_ENCODING" | "VALIDATION_ERROR";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Missing or invalid credentials. `error.code` is one of:
+       *
+       *     - `MISSING_CREDENTIALS`: No `Authorization: Bearer <token>` header (or `__session` cookie)
+       *     - `INVALID_AUTHORIZATION_HEADER`: The Authorization header is not `Bearer <token>`
+       *     - `INVALID_TOKEN`: The session token is not valid
+       *     - `TOKEN_EXPIRED`: The session token has expired; refresh it
+       *     - `TOKEN_NOT_YET_VALID`: The session token is not valid yet
+       *     - `INVALID_AUTHORIZED_PARTY`: The session token was issued for another application (`azp`)
+       *     - `SESSION_AUTH_NOT_CONFIGURED`: This server accepts no session tokens (CLERK_JWT_KEY or CLERK_SECRET_KEY unset)
+       *     - `INVALID_API_KEY`: The API key is unknown or malformed
+       *     - `API_KEY_REVOKED`: The API key was revoked
+       *     - `API_KEY_EXPIRED`: The API key has expired
+       *     - `USER_DELETED`: The signed-in user was deleted
+       *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
+       */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code:
+                | "MISSING_CREDENTIALS"
+                | "INVALID_AUTHORIZATION_HEADER"
+                | "INVALID_TOKEN"
+                | "TOKEN_EXPIRED"
+                | "TOKEN_NOT_YET_VALID"
+                | "INVALID_AUTHORIZED_PARTY"
+                | "SESSION_AUTH_NOT_CONFIGURED"
+                | "INVALID_API_KEY"
+                | "API_KEY_REVOKED"
+                | "API_KEY_EXPIRED"
+                | "USER_DELETED"
+                | "ORGANIZATION_DELETED";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Not allowed. `error.code` is one of:
+       *
+       *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
+       *     - `NO_ACTIVE_ORGANIZATION`: The session has no active organization; select one in Clerk
+       *     - `INSUFFICIENT_SCOPE`: The API key lacks the route's scope
+       */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "ORGANIZATION_DELETED" | "NO_ACTIVE_ORGANIZATION" | "INSUFFICIENT_SCOPE";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Not found. `error.code` is one of:
+       *
+       *     - `NOT_FOUND`: No such resource in the caller's organization (another organization's is the same)
+       */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "NOT_FOUND";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Range not satisfiable. `error.code` is one of:
+       *
+       *     - `RANGE_NOT_SATISFIABLE`: The Range lies outside the recording; `Content-Range: bytes *\/<size>`
+       */
+      416: {
+        headers: {
+          /** @description `bytes *\/<size>`: the recording's size */
+          "Content-Range"?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "RANGE_NOT_SATISFIABLE";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Too many requests. `error.code` is one of:
+       *
+       *     - `TOO_MANY_REQUESTS`: Too many requests or failed attempts; wait `Retry-After` seconds
+       */
+      429: {
+        headers: {
+          /** @description Seconds to wait before retrying */
+          "Retry-After": number;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "TOO_MANY_REQUESTS";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Unexpected error. `error.code` is one of:
+       *
+       *     - `INTERNAL_ERROR`: Unexpected error (logged with the request id)
+       */
+      500: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "INTERNAL_ERROR";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Service unavailable. `error.code` is one of:
+       *
+       *     - `DATABASE_UNAVAILABLE`: The database is not answering; retry after `Retry-After`
+       *     - `SERVICE_UNAVAILABLE`: A dependency is unavailable; retry after `Retry-After` when sent
+       */
+      503: {
+        headers: {
+          /** @description Seconds to wait before retrying */
+          "Retry-After"?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+    };
+  };
+  uploadRecording: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        "video/mp4": string;
+        "video/webm": string;
+        "video/quicktime": string;
+        "audio/mpeg": string;
+        "audio/mp4": string;
+        "audio/wav": string;
+        "audio/webm": string;
+        "audio/ogg": string;
+      };
+    };
+    responses: {
+      /** @description Stored, replacing the earlier recording */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Recording"];
+        };
+      };
+      /** @description Stored */
+      201: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Recording"];
+        };
+      };
+      /**
+       * @description Invalid request. `error.code` is one of:
+       *
+       *     - `INVALID_URL_ENCODING`: The URL path is not valid percent-encoded UTF-8
+       *     - `VALIDATION_ERROR`: A parameter or body field is invalid; `details.fields` lists each one
+       *     - `EMPTY_RECORDING`: An upload with no bytes; nothing was stored
+       *     - `UPLOAD_ABORTED`: The upload was interrupted; nothing was stored
+       */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code:
+                "INVALID_URL_ENCODING" | "VALIDATION_ERROR" | "EMPTY_RECORDING" | "UPLOAD_ABORTED";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Missing or invalid credentials. `error.code` is one of:
+       *
+       *     - `MISSING_CREDENTIALS`: No `Authorization: Bearer <token>` header (or `__session` cookie)
+       *     - `INVALID_AUTHORIZATION_HEADER`: The Authorization header is not `Bearer <token>`
+       *     - `INVALID_TOKEN`: The session token is not valid
+       *     - `TOKEN_EXPIRED`: The session token has expired; refresh it
+       *     - `TOKEN_NOT_YET_VALID`: The session token is not valid yet
+       *     - `INVALID_AUTHORIZED_PARTY`: The session token was issued for another application (`azp`)
+       *     - `SESSION_AUTH_NOT_CONFIGURED`: This server accepts no session tokens (CLERK_JWT_KEY or CLERK_SECRET_KEY unset)
+       *     - `INVALID_API_KEY`: The API key is unknown or malformed
+       *     - `API_KEY_REVOKED`: The API key was revoked
+       *     - `API_KEY_EXPIRED`: The API key has expired
+       *     - `USER_DELETED`: The signed-in user was deleted
+       *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
+       */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code:
+                | "MISSING_CREDENTIALS"
+                | "INVALID_AUTHORIZATION_HEADER"
+                | "INVALID_TOKEN"
+                | "TOKEN_EXPIRED"
+                | "TOKEN_NOT_YET_VALID"
+                | "INVALID_AUTHORIZED_PARTY"
+                | "SESSION_AUTH_NOT_CONFIGURED"
+                | "INVALID_API_KEY"
+                | "API_KEY_REVOKED"
+                | "API_KEY_EXPIRED"
+                | "USER_DELETED"
+                | "ORGANIZATION_DELETED";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Payment required. `error.code` is one of:
+       *
+       *     - `SUBSCRIPTION_SUSPENDED`: Suspended for non-payment: reads work, writes wait for the open invoice
+       */
+      402: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "SUBSCRIPTION_SUSPENDED";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Not allowed. `error.code` is one of:
+       *
+       *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
+       *     - `NO_ACTIVE_ORGANIZATION`: The session has no active organization; select one in Clerk
+       *     - `CSRF_ORIGIN_REFUSED`: A write authenticated by the session cookie from an origin that is not allowed
+       *     - `INSUFFICIENT_SCOPE`: The API key lacks the route's scope
+       *     - `PLAN_LIMIT_STORAGE`: Storage is over the plan's limit and its grace period is over
+       */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code:
+                | "ORGANIZATION_DELETED"
+                | "NO_ACTIVE_ORGANIZATION"
+                | "CSRF_ORIGIN_REFUSED"
+                | "INSUFFICIENT_SCOPE"
+                | "PLAN_LIMIT_STORAGE";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Not found. `error.code` is one of:
+       *
+       *     - `NOT_FOUND`: No such resource in the caller's organization (another organization's is the same)
+       */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "NOT_FOUND";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Payload too large. `error.code` is one of:
+       *
+       *     - `PAYLOAD_TOO_LARGE`: The body is larger than the route accepts
+       */
+      413: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "PAYLOAD_TOO_LARGE";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Unsupported media type. `error.code` is one of:
+       *
+       *     - `UNSUPPORTED_MEDIA_TYPE`: The body's Content-Type is not accepted
+       */
+      415: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "UNSUPPORTED_MEDIA_TYPE";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Too many requests. `error.code` is one of:
+       *
+       *     - `TOO_MANY_REQUESTS`: Too many requests or failed attempts; wait `Retry-After` seconds
+       */
+      429: {
+        headers: {
+          /** @description Seconds to wait before retrying */
+          "Retry-After": number;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "TOO_MANY_REQUESTS";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Unexpected error. `error.code` is one of:
+       *
+       *     - `INTERNAL_ERROR`: Unexpected error (logged with the request id)
+       */
+      500: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "INTERNAL_ERROR";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Service unavailable. `error.code` is one of:
+       *
+       *     - `DATABASE_UNAVAILABLE`: The database is not answering; retry after `Retry-After`
+       *     - `SERVICE_UNAVAILABLE`: A dependency is unavailable; retry after `Retry-After` when sent
+       */
+      503: {
+        headers: {
+          /** @description Seconds to wait before retrying */
+          "Retry-After"?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+    };
+  };
+  deleteRecording: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Deleted */
+      204: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      /**
+       * @description Invalid request. `error.code` is one of:
+       *
+       *     - `INVALID_URL_ENCODING`: The URL path is not valid percent-encoded UTF-8
+       *     - `VALIDATION_ERROR`: A parameter or body field is invalid; `details.fields` lists each one
+       */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "INVALID_URL_ENCODING" | "VALIDATION_ERROR";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Missing or invalid credentials. `error.code` is one of:
+       *
+       *     - `MISSING_CREDENTIALS`: No `Authorization: Bearer <token>` header (or `__session` cookie)
+       *     - `INVALID_AUTHORIZATION_HEADER`: The Authorization header is not `Bearer <token>`
+       *     - `INVALID_TOKEN`: The session token is not valid
+       *     - `TOKEN_EXPIRED`: The session token has expired; refresh it
+       *     - `TOKEN_NOT_YET_VALID`: The session token is not valid yet
+       *     - `INVALID_AUTHORIZED_PARTY`: The session token was issued for another application (`azp`)
+       *     - `SESSION_AUTH_NOT_CONFIGURED`: This server accepts no session tokens (CLERK_JWT_KEY or CLERK_SECRET_KEY unset)
+       *     - `INVALID_API_KEY`: The API key is unknown or malformed
+       *     - `API_KEY_REVOKED`: The API key was revoked
+       *     - `API_KEY_EXPIRED`: The API key has expired
+       *     - `USER_DELETED`: The signed-in user was deleted
+       *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
+       */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code:
+                | "MISSING_CREDENTIALS"
+                | "INVALID_AUTHORIZATION_HEADER"
+                | "INVALID_TOKEN"
+                | "TOKEN_EXPIRED"
+                | "TOKEN_NOT_YET_VALID"
+                | "INVALID_AUTHORIZED_PARTY"
+                | "SESSION_AUTH_NOT_CONFIGURED"
+                | "INVALID_API_KEY"
+                | "API_KEY_REVOKED"
+                | "API_KEY_EXPIRED"
+                | "USER_DELETED"
+                | "ORGANIZATION_DELETED";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Not allowed. `error.code` is one of:
+       *
+       *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
+       *     - `NO_ACTIVE_ORGANIZATION`: The session has no active organization; select one in Clerk
+       *     - `CSRF_ORIGIN_REFUSED`: A write authenticated by the session cookie from an origin that is not allowed
+       *     - `INSUFFICIENT_SCOPE`: The API key lacks the route's scope
+       */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code:
+                | "ORGANIZATION_DELETED"
+                | "NO_ACTIVE_ORGANIZATION"
+                | "CSRF_ORIGIN_REFUSED"
+                | "INSUFFICIENT_SCOPE";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Not found. `error.code` is one of:
+       *
+       *     - `NOT_FOUND`: No such resource in the caller's organization (another organization's is the same)
+       */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "NOT_FOUND";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Too many requests. `error.code` is one of:
+       *
+       *     - `TOO_MANY_REQUESTS`: Too many requests or failed attempts; wait `Retry-After` seconds
+       */
+      429: {
+        headers: {
+          /** @description Seconds to wait before retrying */
+          "Retry-After": number;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "TOO_MANY_REQUESTS";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Unexpected error. `error.code` is one of:
+       *
+       *     - `INTERNAL_ERROR`: Unexpected error (logged with the request id)
+       */
+      500: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "INTERNAL_ERROR";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Service unavailable. `error.code` is one of:
+       *
+       *     - `DATABASE_UNAVAILABLE`: The database is not answering; retry after `Retry-After`
+       *     - `SERVICE_UNAVAILABLE`: A dependency is unavailable; retry after `Retry-After` when sent
+       */
+      503: {
+        headers: {
+          /** @description Seconds to wait before retrying */
+          "Retry-After"?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+    };
+  };
+  listPlans: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Plans */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["PlanList"];
+        };
+      };
+      /**
+       * @description Missing or invalid credentials. `error.code` is one of:
+       *
+       *     - `MISSING_CREDENTIALS`: No `Authorization: Bearer <token>` header (or `__session` cookie)
+       *     - `INVALID_AUTHORIZATION_HEADER`: The Authorization header is not `Bearer <token>`
+       *     - `INVALID_TOKEN`: The session token is not valid
+       *     - `TOKEN_EXPIRED`: The session token has expired; refresh it
+       *     - `TOKEN_NOT_YET_VALID`: The session token is not valid yet
+       *     - `INVALID_AUTHORIZED_PARTY`: The session token was issued for another application (`azp`)
+       *     - `SESSION_AUTH_NOT_CONFIGURED`: This server accepts no session tokens (CLERK_JWT_KEY or CLERK_SECRET_KEY unset)
+       *     - `INVALID_API_KEY`: The API key is unknown or malformed
+       *     - `API_KEY_REVOKED`: The API key was revoked
+       *     - `API_KEY_EXPIRED`: The API key has expired
+       *     - `USER_DELETED`: The signed-in user was deleted
+       *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
+       */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code:
+                | "MISSING_CREDENTIALS"
+                | "INVALID_AUTHORIZATION_HEADER"
+                | "INVALID_TOKEN"
+                | "TOKEN_EXPIRED"
+                | "TOKEN_NOT_YET_VALID"
+                | "INVALID_AUTHORIZED_PARTY"
+                | "SESSION_AUTH_NOT_CONFIGURED"
+                | "INVALID_API_KEY"
+                | "API_KEY_REVOKED"
+                | "API_KEY_EXPIRED"
+                | "USER_DELETED"
+                | "ORGANIZATION_DELETED";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Not allowed. `error.code` is one of:
+       *
+       *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
+       *     - `NO_ACTIVE_ORGANIZATION`: The session has no active organization; select one in Clerk
+       *     - `INSUFFICIENT_SCOPE`: The API key lacks the route's scope
+       */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "ORGANIZATION_DELETED" | "NO_ACTIVE_ORGANIZATION" | "INSUFFICIENT_SCOPE";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Too many requests. `error.code` is one of:
+       *
+       *     - `TOO_MANY_REQUESTS`: Too many requests or failed attempts; wait `Retry-After` seconds
+       */
+      429: {
+        headers: {
+          /** @description Seconds to wait before retrying */
+          "Retry-After": number;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "TOO_MANY_REQUESTS";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Unexpected error. `error.code` is one of:
+       *
+       *     - `INTERNAL_ERROR`: Unexpected error (logged with the request id)
+       */
+      500: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "INTERNAL_ERROR";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Service unavailable. `error.code` is one of:
+       *
+       *     - `DATABASE_UNAVAILABLE`: The database is not answering; retry after `Retry-After`
+       *     - `SERVICE_UNAVAILABLE`: A dependency is unavailable; retry after `Retry-After` when sent
+       */
+      503: {
+        headers: {
+          /** @description Seconds to wait before retrying */
+          "Retry-After"?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+    };
+  };
+  getSubscription: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Current subscription */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["CurrentSubscription"];
+        };
+      };
+      /**
+       * @description Missing or invalid credentials. `error.code` is one of:
+       *
+       *     - `MISSING_CREDENTIALS`: No `Authorization: Bearer <token>` header (or `__session` cookie)
+       *     - `INVALID_AUTHORIZATION_HEADER`: The Authorization header is not `Bearer <token>`
+       *     - `INVALID_TOKEN`: The session token is not valid
+       *     - `TOKEN_EXPIRED`: The session token has expired; refresh it
+       *     - `TOKEN_NOT_YET_VALID`: The session token is not valid yet
+       *     - `INVALID_AUTHORIZED_PARTY`: The session token was issued for another application (`azp`)
+       *     - `SESSION_AUTH_NOT_CONFIGURED`: This server accepts no session tokens (CLERK_JWT_KEY or CLERK_SECRET_KEY unset)
+       *     - `INVALID_API_KEY`: The API key is unknown or malformed
+       *     - `API_KEY_REVOKED`: The API key was revoked
+       *     - `API_KEY_EXPIRED`: The API key has expired
+       *     - `USER_DELETED`: The signed-in user was deleted
+       *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
+       */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code:
+                | "MISSING_CREDENTIALS"
+                | "INVALID_AUTHORIZATION_HEADER"
+                | "INVALID_TOKEN"
+                | "TOKEN_EXPIRED"
+                | "TOKEN_NOT_YET_VALID"
+                | "INVALID_AUTHORIZED_PARTY"
+                | "SESSION_AUTH_NOT_CONFIGURED"
+                | "INVALID_API_KEY"
+                | "API_KEY_REVOKED"
+                | "API_KEY_EXPIRED"
+                | "USER_DELETED"
+                | "ORGANIZATION_DELETED";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Not allowed. `error.code` is one of:
+       *
+       *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
+       *     - `NO_ACTIVE_ORGANIZATION`: The session has no active organization; select one in Clerk
+       *     - `INSUFFICIENT_SCOPE`: The API key lacks the route's scope
+       */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "ORGANIZATION_DELETED" | "NO_ACTIVE_ORGANIZATION" | "INSUFFICIENT_SCOPE";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Too many requests. `error.code` is one of:
+       *
+       *     - `TOO_MANY_REQUESTS`: Too many requests or failed attempts; wait `Retry-After` seconds
+       */
+      429: {
+        headers: {
+          /** @description Seconds to wait before retrying */
+          "Retry-After": number;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "TOO_MANY_REQUESTS";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Unexpected error. `error.code` is one of:
+       *
+       *     - `INTERNAL_ERROR`: Unexpected error (logged with the request id)
+       */
+      500: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "INTERNAL_ERROR";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Service unavailable. `error.code` is one of:
+       *
+       *     - `DATABASE_UNAVAILABLE`: The database is not answering; retry after `Retry-After`
+       *     - `SERVICE_UNAVAILABLE`: A dependency is unavailable; retry after `Retry-After` when sent
+       */
+      503: {
+        headers: {
+          /** @description Seconds to wait before retrying */
+          "Retry-After"?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+    };
+  };
+  changePlan: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: {
+      content: {
+        "application/json": components["schemas"]["ChangePlanBody"];
+      };
+    };
+    responses: {
+      /** @description The subscription after the change */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["BillingChangeResult"];
+        };
+      };
+      /**
+       * @description Invalid request. `error.code` is one of:
+       *
+       *     - `VALIDATION_ERROR`: A parameter or body field is invalid; `details.fields` lists each one
+       *     - `INVALID_JSON`: The body is not valid JSON
+       *     - `BAD_REQUEST`: The request could not be read
+       *     - `PLAN_NOT_PURCHASABLE`: The plan has no Stripe price (the free plan is reached by cancelling)
+       */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "VALIDATION_ERROR" | "INVALID_JSON" | "BAD_REQUEST" | "PLAN_NOT_PURCHASABLE";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Missing or invalid credentials. `error.code` is one of:
+       *
+       *     - `MISSING_CREDENTIALS`: No `Authorization: Bearer <token>` header (or `__session` cookie)
+       *     - `INVALID_AUTHORIZATION_HEADER`: The Authorization header is not `Bearer <token>`
+       *     - `INVALID_TOKEN`: The session token is not valid
+       *     - `TOKEN_EXPIRED`: The session token has expired; refresh it
+       *     - `TOKEN_NOT_YET_VALID`: The session token is not valid yet
+       *     - `INVALID_AUTHORIZED_PARTY`: The session token was issued for another application (`azp`)
+       *     - `SESSION_AUTH_NOT_CONFIGURED`: This server accepts no session tokens (CLERK_JWT_KEY or CLERK_SECRET_KEY unset)
+       *     - `INVALID_API_KEY`: The API key is unknown or malformed
+       *     - `API_KEY_REVOKED`: The API key was revoked
+       *     - `API_KEY_EXPIRED`: The API key has expired
+       *     - `USER_DELETED`: The signed-in user was deleted
+       *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
+       */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code:
+                | "MISSING_CREDENTIALS"
+                | "INVALID_AUTHORIZATION_HEADER"
+                | "INVALID_TOKEN"
+                | "TOKEN_EXPIRED"
+                | "TOKEN_NOT_YET_VALID"
+                | "INVALID_AUTHORIZED_PARTY"
+                | "SESSION_AUTH_NOT_CONFIGURED"
+                | "INVALID_API_KEY"
+                | "API_KEY_REVOKED"
+                | "API_KEY_EXPIRED"
+                | "USER_DELETED"
+                | "ORGANIZATION_DELETED";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Not allowed. `error.code` is one of:
+       *
+       *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
+       *     - `NO_ACTIVE_ORGANIZATION`: The session has no active organization; select one in Clerk
+       *     - `ADMIN_REQUIRED`: Organization admins' sessions only (API keys are refused)
+       *     - `CSRF_ORIGIN_REFUSED`: A write authenticated by the session cookie from an origin that is not allowed
+       */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code:
+                | "ORGANIZATION_DELETED"
+                | "NO_ACTIVE_ORGANIZATION"
+                | "ADMIN_REQUIRED"
+                | "CSRF_ORIGIN_REFUSED";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Not found. `error.code` is one of:
+       *
+       *     - `NOT_FOUND`: No such resource in the caller's organization (another organization's is the same)
+       *     - `PLAN_NOT_FOUND`: No plan with this slug
+       */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "NOT_FOUND" | "PLAN_NOT_FOUND";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Conflict with the current state. `error.code` is one of:
+       *
+       *     - `CONFLICT`: Conflicts with the current state
+       *     - `BILLING_CHANGE_IN_PROGRESS`: Another billing change of this organization is under way; retry shortly
+       */
+      409: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "CONFLICT" | "BILLING_CHANGE_IN_PROGRESS";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Payload too large. `error.code` is one of:
+       *
+       *     - `PAYLOAD_TOO_LARGE`: The body is larger than the route accepts
+       */
+      413: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "PAYLOAD_TOO_LARGE";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Unsupported media type. `error.code` is one of:
+       *
+       *     - `UNSUPPORTED_MEDIA_TYPE`: The body's Content-Type is not accepted
+       */
+      415: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "UNSUPPORTED_MEDIA_TYPE";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Too many requests. `error.code` is one of:
+       *
+       *     - `TOO_MANY_REQUESTS`: Too many requests or failed attempts; wait `Retry-After` seconds
+       */
+      429: {
+        headers: {
+          /** @description Seconds to wait before retrying */
+          "Retry-After": number;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "TOO_MANY_REQUESTS";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Unexpected error. `error.code` is one of:
+       *
+       *     - `INTERNAL_ERROR`: Unexpected error (logged with the request id)
+       */
+      500: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "INTERNAL_ERROR";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Upstream provider failed. `error.code` is one of:
+       *
+       *     - `STRIPE_ERROR`: Stripe refused or failed the call
+       */
+      502: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "STRIPE_ERROR";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Service unavailable. `error.code` is one of:
+       *
+       *     - `DATABASE_UNAVAILABLE`: The database is not answering; retry after `Retry-After`
+       *     - `SERVICE_UNAVAILABLE`: A dependency is unavailable; retry after `Retry-After` when sent
+       *     - `PROVIDER_NOT_CONFIGURED`: A provider is not configured on this server; `details.variables` names what to set
+       */
+      503: {
+        headers: {
+          /** @description Seconds to wait before retrying */
+          "Retry-After"?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "PROVIDER_NOT_CONFIGURED";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+    };
+  };
+  createCheckoutSession: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: {
+      content: {
+        "application/json": components["schemas"]["CheckoutRequest"];
+      };
+    };
+    responses: {
+      /** @description Checkout's URL */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["BillingRedirect"];
+        };
+      };
+      /**
+       * @description Invalid request. `error.code` is one of:
+       *
+       *     - `VALIDATION_ERROR`: A parameter or body field is invalid; `details.fields` lists each one
+       *     - `INVALID_JSON`: The body is not valid JSON
+       *     - `BAD_REQUEST`: The request could not be read
+       *     - `PLAN_NOT_PURCHASABLE`: The plan has no Stripe price (the free plan is reached by cancelling)
+       */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "VALIDATION_ERROR" | "INVALID_JSON" | "BAD_REQUEST" | "PLAN_NOT_PURCHASABLE";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Missing or invalid credentials. `error.code` is one of:
+       *
+       *     - `MISSING_CREDENTIALS`: No `Authorization: Bearer <token>` header (or `__session` cookie)
+       *     - `INVALID_AUTHORIZATION_HEADER`: The Authorization header is not `Bearer <token>`
+       *     - `INVALID_TOKEN`: The session token is not valid
+       *     - `TOKEN_EXPIRED`: The session token has expired; refresh it
+       *     - `TOKEN_NOT_YET_VALID`: The session token is not valid yet
+       *     - `INVALID_AUTHORIZED_PARTY`: The session token was issued for another application (`azp`)
+       *     - `SESSION_AUTH_NOT_CONFIGURED`: This server accepts no session tokens (CLERK_JWT_KEY or CLERK_SECRET_KEY unset)
+       *     - `INVALID_API_KEY`: The API key is unknown or malformed
+       *     - `API_KEY_REVOKED`: The API key was revoked
+       *     - `API_KEY_EXPIRED`: The API key has expired
+       *     - `USER_DELETED`: The signed-in user was deleted
+       *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
+       */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code:
+                | "MISSING_CREDENTIALS"
+                | "INVALID_AUTHORIZATION_HEADER"
+                | "INVALID_TOKEN"
+                | "TOKEN_EXPIRED"
+                | "TOKEN_NOT_YET_VALID"
+                | "INVALID_AUTHORIZED_PARTY"
+                | "SESSION_AUTH_NOT_CONFIGURED"
+                | "INVALID_API_KEY"
+                | "API_KEY_REVOKED"
+                | "API_KEY_EXPIRED"
+                | "USER_DELETED"
+                | "ORGANIZATION_DELETED";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Not allowed. `error.code` is one of:
+       *
+       *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
+       *     - `NO_ACTIVE_ORGANIZATION`: The session has no active organization; select one in Clerk
+       *     - `ADMIN_REQUIRED`: Organization admins' sessions only (API keys are refused)
+       *     - `CSRF_ORIGIN_REFUSED`: A write authenticated by the session cookie from an origin that is not allowed
+       */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code:
+                | "ORGANIZATION_DELETED"
+                | "NO_ACTIVE_ORGANIZATION"
+                | "ADMIN_REQUIRED"
+                | "CSRF_ORIGIN_REFUSED";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Not found. `error.code` is one of:
+       *
+       *     - `NOT_FOUND`: No such resource in the caller's organization (another organization's is the same)
+       *     - `PLAN_NOT_FOUND`: No plan with this slug
+       */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "NOT_FOUND" | "PLAN_NOT_FOUND";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Conflict with the current state. `error.code` is one of:
+       *
+       *     - `SUBSCRIPTION_EXISTS`: The organization already has a live subscription: change its plan instead
+       *     - `BILLING_CHANGE_IN_PROGRESS`: Another billing change of this organization is under way; retry shortly
+       */
+      409: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "SUBSCRIPTION_EXISTS" | "BILLING_CHANGE_IN_PROGRESS";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Payload too large. `error.code` is one of:
+       *
+       *     - `PAYLOAD_TOO_LARGE`: The body is larger than the route accepts
+       */
+      413: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "PAYLOAD_TOO_LARGE";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Unsupported media type. `error.code` is one of:
+       *
+       *     - `UNSUPPORTED_MEDIA_TYPE`: The body's Content-Type is not accepted
+       */
+      415: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "UNSUPPORTED_MEDIA_TYPE";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Too many requests. `error.code` is one of:
+       *
+       *     - `TOO_MANY_REQUESTS`: Too many requests or failed attempts; wait `Retry-After` seconds
+       */
+      429: {
+        headers: {
+          /** @description Seconds to wait before retrying */
+          "Retry-After": number;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "TOO_MANY_REQUESTS";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Unexpected error. `error.code` is one of:
+       *
+       *     - `INTERNAL_ERROR`: Unexpected error (logged with the request id)
+       */
+      500: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "INTERNAL_ERROR";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Upstream provider failed. `error.code` is one of:
+       *
+       *     - `STRIPE_ERROR`: Stripe refused or failed the call
+       */
+      502: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "STRIPE_ERROR";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Service unavailable. `error.code` is one of:
+       *
+       *     - `DATABASE_UNAVAILABLE`: The database is not answering; retry after `Retry-After`
+       *     - `SERVICE_UNAVAILABLE`: A dependency is unavailable; retry after `Retry-After` when sent
+       *     - `PROVIDER_NOT_CONFIGURED`: A provider is not configured on this server; `details.variables` names what to set
+       */
+      503: {
+        headers: {
+          /** @description Seconds to wait before retrying */
+          "Retry-After"?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "PROVIDER_NOT_CONFIGURED";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+    };
+  };
+  createPortalSession: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The portal's URL */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["BillingRedirect"];
+        };
+      };
+      /**
+       * @description Missing or invalid credentials. `error.code` is one of:
+       *
+       *     - `MISSING_CREDENTIALS`: No `Authorization: Bearer <token>` header (or `__session` cookie)
+       *     - `INVALID_AUTHORIZATION_HEADER`: The Authorization header is not `Bearer <token>`
+       *     - `INVALID_TOKEN`: The session token is not valid
+       *     - `TOKEN_EXPIRED`: The session token has expired; refresh it
+       *     - `TOKEN_NOT_YET_VALID`: The session token is not valid yet
+       *     - `INVALID_AUTHORIZED_PARTY`: The session token was issued for another application (`azp`)
+       *     - `SESSION_AUTH_NOT_CONFIGURED`: This server accepts no session tokens (CLERK_JWT_KEY or CLERK_SECRET_KEY unset)
+       *     - `INVALID_API_KEY`: The API key is unknown or malformed
+       *     - `API_KEY_REVOKED`: The API key was revoked
+       *     - `API_KEY_EXPIRED`: The API key has expired
+       *     - `USER_DELETED`: The signed-in user was deleted
+       *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
+       */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code:
+                | "MISSING_CREDENTIALS"
+                | "INVALID_AUTHORIZATION_HEADER"
+                | "INVALID_TOKEN"
+                | "TOKEN_EXPIRED"
+                | "TOKEN_NOT_YET_VALID"
+                | "INVALID_AUTHORIZED_PARTY"
+                | "SESSION_AUTH_NOT_CONFIGURED"
+                | "INVALID_API_KEY"
+                | "API_KEY_REVOKED"
+                | "API_KEY_EXPIRED"
+                | "USER_DELETED"
+                | "ORGANIZATION_DELETED";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Not allowed. `error.code` is one of:
+       *
+       *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
+       *     - `NO_ACTIVE_ORGANIZATION`: The session has no active organization; select one in Clerk
+       *     - `ADMIN_REQUIRED`: Organization admins' sessions only (API keys are refused)
+       *     - `CSRF_ORIGIN_REFUSED`: A write authenticated by the session cookie from an origin that is not allowed
+       */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code:
+                | "ORGANIZATION_DELETED"
+                | "NO_ACTIVE_ORGANIZATION"
+                | "ADMIN_REQUIRED"
+                | "CSRF_ORIGIN_REFUSED";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Not found. `error.code` is one of:
+       *
+       *     - `NOT_FOUND`: No such resource in the caller's organization (another organization's is the same)
+       */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "NOT_FOUND";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Too many requests. `error.code` is one of:
+       *
+       *     - `TOO_MANY_REQUESTS`: Too many requests or failed attempts; wait `Retry-After` seconds
+       */
+      429: {
+        headers: {
+          /** @description Seconds to wait before retrying */
+          "Retry-After": number;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "TOO_MANY_REQUESTS";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Unexpected error. `error.code` is one of:
+       *
+       *     - `INTERNAL_ERROR`: Unexpected error (logged with the request id)
+       */
+      500: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "INTERNAL_ERROR";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Upstream provider failed. `error.code` is one of:
+       *
+       *     - `STRIPE_ERROR`: Stripe refused or failed the call
+       */
+      502: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "STRIPE_ERROR";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Service unavailable. `error.code` is one of:
+       *
+       *     - `DATABASE_UNAVAILABLE`: The database is not answering; retry after `Retry-After`
+       *     - `SERVICE_UNAVAILABLE`: A dependency is unavailable; retry after `Retry-After` when sent
+       *     - `PROVIDER_NOT_CONFIGURED`: A provider is not configured on this server; `details.variables` names what to set
+       */
+      503: {
+        headers: {
+          /** @description Seconds to wait before retrying */
+          "Retry-After"?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "PROVIDER_NOT_CONFIGURED";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+    };
+  };
+  previewPlanChange: {
+    parameters: {
+      query: {
+        planSlug: string;
+      };
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The preview */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["PlanChangePreview"];
+        };
+      };
+      /**
+       * @description Invalid request. `error.code` is one of:
+       *
+       *     - `VALIDATION_ERROR`: A parameter or body field is invalid; `details.fields` lists each one
+       */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "VALIDATION_ERROR";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Missing or invalid credentials. `error.code` is one of:
+       *
+       *     - `MISSING_CREDENTIALS`: No `Authorization: Bearer <token>` header (or `__session` cookie)
+       *     - `INVALID_AUTHORIZATION_HEADER`: The Authorization header is not `Bearer <token>`
+       *     - `INVALID_TOKEN`: The session token is not valid
+       *     - `TOKEN_EXPIRED`: The session token has expired; refresh it
+       *     - `TOKEN_NOT_YET_VALID`: The session token is not valid yet
+       *     - `INVALID_AUTHORIZED_PARTY`: The session token was issued for another application (`azp`)
+       *     - `SESSION_AUTH_NOT_CONFIGURED`: This server accepts no session tokens (CLERK_JWT_KEY or CLERK_SECRET_KEY unset)
+       *     - `INVALID_API_KEY`: The API key is unknown or malformed
+       *     - `API_KEY_REVOKED`: The API key was revoked
+       *     - `API_KEY_EXPIRED`: The API key has expired
+       *     - `USER_DELETED`: The signed-in user was deleted
+       *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
+       */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code:
+                | "MISSING_CREDENTIALS"
+                | "INVALID_AUTHORIZATION_HEADER"
+                | "INVALID_TOKEN"
+                | "TOKEN_EXPIRED"
+                | "TOKEN_NOT_YET_VALID"
+                | "INVALID_AUTHORIZED_PARTY"
+                | "SESSION_AUTH_NOT_CONFIGURED"
+                | "INVALID_API_KEY"
+                | "API_KEY_REVOKED"
+                | "API_KEY_EXPIRED"
+                | "USER_DELETED"
+                | "ORGANIZATION_DELETED";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Not allowed. `error.code` is one of:
+       *
+       *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
+       *     - `NO_ACTIVE_ORGANIZATION`: The session has no active organization; select one in Clerk
+       *     - `INSUFFICIENT_SCOPE`: The API key lacks the route's scope
+       */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "ORGANIZATION_DELETED" | "NO_ACTIVE_ORGANIZATION" | "INSUFFICIENT_SCOPE";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Not found. `error.code` is one of:
+       *
+       *     - `NOT_FOUND`: No such resource in the caller's organization (another organization's is the same)
+       *     - `PLAN_NOT_FOUND`: No plan with this slug
+       */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "NOT_FOUND" | "PLAN_NOT_FOUND";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Conflict with the current state. `error.code` is one of:
+       *
+       *     - `CONFLICT`: Conflicts with the current state
+       */
+      409: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "CONFLICT";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Too many requests. `error.code` is one of:
+       *
+       *     - `TOO_MANY_REQUESTS`: Too many requests or failed attempts; wait `Retry-After` seconds
+       */
+      429: {
+        headers: {
+          /** @description Seconds to wait before retrying */
+          "Retry-After": number;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "TOO_MANY_REQUESTS";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Unexpected error. `error.code` is one of:
+       *
+       *     - `INTERNAL_ERROR`: Unexpected error (logged with the request id)
+       */
+      500: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "INTERNAL_ERROR";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Upstream provider failed. `error.code` is one of:
+       *
+       *     - `STRIPE_ERROR`: Stripe refused or failed the call
+       */
+      502: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "STRIPE_ERROR";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Service unavailable. `error.code` is one of:
+       *
+       *     - `DATABASE_UNAVAILABLE`: The database is not answering; retry after `Retry-After`
+       *     - `SERVICE_UNAVAILABLE`: A dependency is unavailable; retry after `Retry-After` when sent
+       *     - `PROVIDER_NOT_CONFIGURED`: A provider is not configured on this server; `details.variables` names what to set
+       */
+      503: {
+        headers: {
+          /** @description Seconds to wait before retrying */
+          "Retry-After"?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "PROVIDER_NOT_CONFIGURED";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+    };
+  };
+  cancelSubscription: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: {
+      content: {
+        "application/json": components["schemas"]["CancelSubscriptionBody"];
+      };
+    };
+    responses: {
+      /** @description The subscription after the cancellation */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["BillingChangeResult"];
+        };
+      };
+      /**
+       * @description Invalid request. `error.code` is one of:
+       *
+       *     - `VALIDATION_ERROR`: A parameter or body field is invalid; `details.fields` lists each one
+       *     - `INVALID_JSON`: The body is not valid JSON
+       *     - `BAD_REQUEST`: The request could not be read
+       */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "VALIDATION_ERROR" | "INVALID_JSON" | "BAD_REQUEST";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Missing or invalid credentials. `error.code` is one of:
+       *
+       *     - `MISSING_CREDENTIALS`: No `Authorization: Bearer <token>` header (or `__session` cookie)
+       *     - `INVALID_AUTHORIZATION_HEADER`: The Authorization header is not `Bearer <token>`
+       *     - `INVALID_TOKEN`: The session token is not valid
+       *     - `TOKEN_EXPIRED`: The session token has expired; refresh it
+       *     - `TOKEN_NOT_YET_VALID`: The session token is not valid yet
+       *     - `INVALID_AUTHORIZED_PARTY`: The session token was issued for another application (`azp`)
+       *     - `SESSION_AUTH_NOT_CONFIGURED`: This server accepts no session tokens (CLERK_JWT_KEY or CLERK_SECRET_KEY unset)
+       *     - `INVALID_API_KEY`: The API key is unknown or malformed
+       *     - `API_KEY_REVOKED`: The API key was revoked
+       *     - `API_KEY_EXPIRED`: The API key has expired
+       *     - `USER_DELETED`: The signed-in user was deleted
+       *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
+       */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code:
+                | "MISSING_CREDENTIALS"
+                | "INVALID_AUTHORIZATION_HEADER"
+                | "INVALID_TOKEN"
+                | "TOKEN_EXPIRED"
+                | "TOKEN_NOT_YET_VALID"
+                | "INVALID_AUTHORIZED_PARTY"
+                | "SESSION_AUTH_NOT_CONFIGURED"
+                | "INVALID_API_KEY"
+                | "API_KEY_REVOKED"
+                | "API_KEY_EXPIRED"
+                | "USER_DELETED"
+                | "ORGANIZATION_DELETED";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Not allowed. `error.code` is one of:
+       *
+       *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
+       *     - `NO_ACTIVE_ORGANIZATION`: The session has no active organization; select one in Clerk
+       *     - `ADMIN_REQUIRED`: Organization admins' sessions only (API keys are refused)
+       *     - `CSRF_ORIGIN_REFUSED`: A write authenticated by the session cookie from an origin that is not allowed
+       */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code:
+                | "ORGANIZATION_DELETED"
+                | "NO_ACTIVE_ORGANIZATION"
+                | "ADMIN_REQUIRED"
+                | "CSRF_ORIGIN_REFUSED";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Not found. `error.code` is one of:
+       *
+       *     - `NOT_FOUND`: No such resource in the caller's organization (another organization's is the same)
+       *     - `NO_ACTIVE_SUBSCRIPTION`: The organization has no live subscription
+       */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "NOT_FOUND" | "NO_ACTIVE_SUBSCRIPTION";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Conflict with the current state. `error.code` is one of:
+       *
+       *     - `CONFLICT`: Conflicts with the current state
+       *     - `BILLING_CHANGE_IN_PROGRESS`: Another billing change of this organization is under way; retry shortly
+       */
+      409: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "CONFLICT" | "BILLING_CHANGE_IN_PROGRESS";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Payload too large. `error.code` is one of:
+       *
+       *     - `PAYLOAD_TOO_LARGE`: The body is larger than the route accepts
+       */
+      413: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "PAYLOAD_TOO_LARGE";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Unsupported media type. `error.code` is one of:
+       *
+       *     - `UNSUPPORTED_MEDIA_TYPE`: The body's Content-Type is not accepted
+       */
+      415: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "UNSUPPORTED_MEDIA_TYPE";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Too many requests. `error.code` is one of:
+       *
+       *     - `TOO_MANY_REQUESTS`: Too many requests or failed attempts; wait `Retry-After` seconds
+       */
+      429: {
+        headers: {
+          /** @description Seconds to wait before retrying */
+          "Retry-After": number;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "TOO_MANY_REQUESTS";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Unexpected error. `error.code` is one of:
+       *
+       *     - `INTERNAL_ERROR`: Unexpected error (logged with the request id)
+       */
+      500: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "INTERNAL_ERROR";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Upstream provider failed. `error.code` is one of:
+       *
+       *     - `STRIPE_ERROR`: Stripe refused or failed the call
+       */
+      502: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "STRIPE_ERROR";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Service unavailable. `error.code` is one of:
+       *
+       *     - `DATABASE_UNAVAILABLE`: The database is not answering; retry after `Retry-After`
+       *     - `SERVICE_UNAVAILABLE`: A dependency is unavailable; retry after `Retry-After` when sent
+       *     - `PROVIDER_NOT_CONFIGURED`: A provider is not configured on this server; `details.variables` names what to set
+       */
+      503: {
+        headers: {
+          /** @description Seconds to wait before retrying */
+          "Retry-After"?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "PROVIDER_NOT_CONFIGURED";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+    };
+  };
+  getOrganization: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The caller's organization */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["OrganizationOverview"];
+        };
+      };
+      /**
+       * @description Missing or invalid credentials. `error.code` is one of:
+       *
+       *     - `MISSING_CREDENTIALS`: No `Authorization: Bearer <token>` header (or `__session` cookie)
+       *     - `INVALID_AUTHORIZATION_HEADER`: The Authorization header is not `Bearer <token>`
+       *     - `INVALID_TOKEN`: The session token is not valid
+       *     - `TOKEN_EXPIRED`: The session token has expired; refresh it
+       *     - `TOKEN_NOT_YET_VALID`: The session token is not valid yet
+       *     - `INVALID_AUTHORIZED_PARTY`: The session token was issued for another application (`azp`)
+       *     - `SESSION_AUTH_NOT_CONFIGURED`: This server accepts no session tokens (CLERK_JWT_KEY or CLERK_SECRET_KEY unset)
+       *     - `INVALID_API_KEY`: The API key is unknown or malformed
+       *     - `API_KEY_REVOKED`: The API key was revoked
+       *     - `API_KEY_EXPIRED`: The API key has expired
+       *     - `USER_DELETED`: The signed-in user was deleted
+       *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
+       */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code:
+                | "MISSING_CREDENTIALS"
+                | "INVALID_AUTHORIZATION_HEADER"
+                | "INVALID_TOKEN"
+                | "TOKEN_EXPIRED"
+                | "TOKEN_NOT_YET_VALID"
+                | "INVALID_AUTHORIZED_PARTY"
+                | "SESSION_AUTH_NOT_CONFIGURED"
+                | "INVALID_API_KEY"
+                | "API_KEY_REVOKED"
+                | "API_KEY_EXPIRED"
+                | "USER_DELETED"
+                | "ORGANIZATION_DELETED";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Not allowed. `error.code` is one of:
+       *
+       *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
+       *     - `NO_ACTIVE_ORGANIZATION`: The session has no active organization; select one in Clerk
+       *     - `INSUFFICIENT_SCOPE`: The API key lacks the route's scope
+       */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "ORGANIZATION_DELETED" | "NO_ACTIVE_ORGANIZATION" | "INSUFFICIENT_SCOPE";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Not found. `error.code` is one of:
+       *
+       *     - `NOT_FOUND`: No such resource in the caller's organization (another organization's is the same)
+       */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "NOT_FOUND";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Too many requests. `error.code` is one of:
+       *
+       *     - `TOO_MANY_REQUESTS`: Too many requests or failed attempts; wait `Retry-After` seconds
+       */
+      429: {
+        headers: {
+          /** @description Seconds to wait before retrying */
+          "Retry-After": number;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "TOO_MANY_REQUESTS";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Unexpected error. `error.code` is one of:
+       *
+       *     - `INTERNAL_ERROR`: Unexpected error (logged with the request id)
+       */
+      500: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "INTERNAL_ERROR";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Service unavailable. `error.code` is one of:
+       *
+       *     - `DATABASE_UNAVAILABLE`: The database is not answering; retry after `Retry-After`
+       *     - `SERVICE_UNAVAILABLE`: A dependency is unavailable; retry after `Retry-After` when sent
+       */
+      503: {
+        headers: {
+          /** @description Seconds to wait before retrying */
+          "Retry-After"?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+    };
+  };
+  listNotices: {
+    parameters: {
+      query?: {
+        limit?: number;
+        cursor?: string;
+        status?: "pending" | "sent" | "failed" | "skipped";
+      };
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description A page of notices */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["NoticeList"];
+        };
+      };
+      /**
+       * @description Invalid request. `error.code` is one of:
+       *
+       *     - `VALIDATION_ERROR`: A parameter or body field is invalid; `details.fields` lists each one
+       *     - `INVALID_CURSOR`: The cursor was not one this API returned; pass `nextCursor` back unchanged
+       */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "VALIDATION_ERROR" | "INVALID_CURSOR";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Missing or invalid credentials. `error.code` is one of:
+       *
+       *     - `MISSING_CREDENTIALS`: No `Authorization: Bearer <token>` header (or `__session` cookie)
+       *     - `INVALID_AUTHORIZATION_HEADER`: The Authorization header is not `Bearer <token>`
+       *     - `INVALID_TOKEN`: The session token is not valid
+       *     - `TOKEN_EXPIRED`: The session token has expired; refresh it
+       *     - `TOKEN_NOT_YET_VALID`: The session token is not valid yet
+       *     - `INVALID_AUTHORIZED_PARTY`: The session token was issued for another application (`azp`)
+       *     - `SESSION_AUTH_NOT_CONFIGURED`: This server accepts no session tokens (CLERK_JWT_KEY or CLERK_SECRET_KEY unset)
+       *     - `INVALID_API_KEY`: The API key is unknown or malformed
+       *     - `API_KEY_REVOKED`: The API key was revoked
+       *     - `API_KEY_EXPIRED`: The API key has expired
+       *     - `USER_DELETED`: The signed-in user was deleted
+       *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
+       */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code:
+                | "MISSING_CREDENTIALS"
+                | "INVALID_AUTHORIZATION_HEADER"
+                | "INVALID_TOKEN"
+                | "TOKEN_EXPIRED"
+                | "TOKEN_NOT_YET_VALID"
+                | "INVALID_AUTHORIZED_PARTY"
+                | "SESSION_AUTH_NOT_CONFIGURED"
+                | "INVALID_API_KEY"
+                | "API_KEY_REVOKED"
+                | "API_KEY_EXPIRED"
+                | "USER_DELETED"
+                | "ORGANIZATION_DELETED";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Not allowed. `error.code` is one of:
+       *
+       *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
+       *     - `NO_ACTIVE_ORGANIZATION`: The session has no active organization; select one in Clerk
+       *     - `ADMIN_REQUIRED`: Organization admins' sessions only (API keys are refused)
+       */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "ORGANIZATION_DELETED" | "NO_ACTIVE_ORGANIZATION" | "ADMIN_REQUIRED";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Too many requests. `error.code` is one of:
+       *
+       *     - `TOO_MANY_REQUESTS`: Too many requests or failed attempts; wait `Retry-After` seconds
+       */
+      429: {
+        headers: {
+          /** @description Seconds to wait before retrying */
+          "Retry-After": number;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "TOO_MANY_REQUESTS";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Unexpected error. `error.code` is one of:
+       *
+       *     - `INTERNAL_ERROR`: Unexpected error (logged with the request id)
+       */
+      500: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "INTERNAL_ERROR";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Service unavailable. `error.code` is one of:
+       *
+       *     - `DATABASE_UNAVAILABLE`: The database is not answering; retry after `Retry-After`
+       *     - `SERVICE_UNAVAILABLE`: A dependency is unavailable; retry after `Retry-After` when sent
+       */
+      503: {
+        headers: {
+          /** @description Seconds to wait before retrying */
+          "Retry-After"?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+    };
+  };
+  getAdminOverview: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The overview */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["AdminOverview"];
+        };
+      };
+      /**
+       * @description Missing or invalid credentials. `error.code` is one of:
+       *
+       *     - `MISSING_CREDENTIALS`: No `Authorization: Bearer <token>` header (or `__session` cookie)
+       *     - `INVALID_AUTHORIZATION_HEADER`: The Authorization header is not `Bearer <token>`
+       *     - `INVALID_TOKEN`: The session token is not valid
+       *     - `TOKEN_EXPIRED`: The session token has expired; refresh it
+       *     - `TOKEN_NOT_YET_VALID`: The session token is not valid yet
+       *     - `INVALID_AUTHORIZED_PARTY`: The session token was issued for another application (`azp`)
+       *     - `SESSION_AUTH_NOT_CONFIGURED`: This server accepts no session tokens (CLERK_JWT_KEY or CLERK_SECRET_KEY unset)
+       *     - `INVALID_API_KEY`: The API key is unknown or malformed
+       *     - `API_KEY_REVOKED`: The API key was revoked
+       *     - `API_KEY_EXPIRED`: The API key has expired
+       *     - `USER_DELETED`: The signed-in user was deleted
+       *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
+       */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code:
+                | "MISSING_CREDENTIALS"
+                | "INVALID_AUTHORIZATION_HEADER"
+                | "INVALID_TOKEN"
+                | "TOKEN_EXPIRED"
+                | "TOKEN_NOT_YET_VALID"
+                | "INVALID_AUTHORIZED_PARTY"
+                | "SESSION_AUTH_NOT_CONFIGURED"
+                | "INVALID_API_KEY"
+                | "API_KEY_REVOKED"
+                | "API_KEY_EXPIRED"
+                | "USER_DELETED"
+                | "ORGANIZATION_DELETED";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Not allowed. `error.code` is one of:
+       *
+       *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
+       *     - `NO_ACTIVE_ORGANIZATION`: The session has no active organization; select one in Clerk
+       *     - `PLATFORM_ADMIN_REQUIRED`: Platform admins' sessions only (an organization's admin is not one; API keys never)
+       */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "ORGANIZATION_DELETED" | "NO_ACTIVE_ORGANIZATION" | "PLATFORM_ADMIN_REQUIRED";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Too many requests. `error.code` is one of:
+       *
+       *     - `TOO_MANY_REQUESTS`: Too many requests or failed attempts; wait `Retry-After` seconds
+       */
+      429: {
+        headers: {
+          /** @description Seconds to wait before retrying */
+          "Retry-After": number;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "TOO_MANY_REQUESTS";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Unexpected error. `error.code` is one of:
+       *
+       *     - `INTERNAL_ERROR`: Unexpected error (logged with the request id)
+       */
+      500: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "INTERNAL_ERROR";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Service unavailable. `error.code` is one of:
+       *
+       *     - `DATABASE_UNAVAILABLE`: The database is not answering; retry after `Retry-After`
+       *     - `SERVICE_UNAVAILABLE`: A dependency is unavailable; retry after `Retry-After` when sent
+       */
+      503: {
+        headers: {
+          /** @description Seconds to wait before retrying */
+          "Retry-After"?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+    };
+  };
+  listAdminViolations: {
+    parameters: {
+      query?: {
+        type?: components["schemas"]["AdminViolationType"];
+        action?: components["schemas"]["AdminViolationAction"];
+        /** @description Default: open and waived (every unresolved violation) */
+        status?: components["schemas"]["AdminViolationStatus"] & unknown;
+        /** @description graceEndsAt: soonest first (no grace end last); detectedAt: newest first. Ties by id. */
+        sort?: "graceEndsAt" | "detectedAt";
+        /** @description An organization id (exact) or the start of its name (case-insensitive) */
+        q?: string;
+        cursor?: string;
+        limit?: number;
+      };
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description A page of violations */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["AdminViolationList"];
+        };
+      };
+      /**
+       * @description Invalid request. `error.code` is one of:
+       *
+       *     - `VALIDATION_ERROR`: A parameter or body field is invalid; `details.fields` lists each one
+       *     - `INVALID_CURSOR`: The cursor was not one this API returned; pass `nextCursor` back unchanged
+       */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "VALIDATION_ERROR" | "INVALID_CURSOR";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Missing or invalid credentials. `error.code` is one of:
+       *
+       *     - `MISSING_CREDENTIALS`: No `Authorization: Bearer <token>` header (or `__session` cookie)
+       *     - `INVALID_AUTHORIZATION_HEADER`: The Authorization header is not `Bearer <token>`
+       *     - `INVALID_TOKEN`: The session token is not valid
+       *     - `TOKEN_EXPIRED`: The session token has expired; refresh it
+       *     - `TOKEN_NOT_YET_VALID`: The session token is not valid yet
+       *     - `INVALID_AUTHORIZED_PARTY`: The session token was issued for another application (`azp`)
+       *     - `SESSION_AUTH_NOT_CONFIGURED`: This server accepts no session tokens (CLERK_JWT_KEY or CLERK_SECRET_KEY unset)
+       *     - `INVALID_API_KEY`: The API key is unknown or malformed
+       *     - `API_KEY_REVOKED`: The API key was revoked
+       *     - `API_KEY_EXPIRED`: The API key has expired
+       *     - `USER_DELETED`: The signed-in user was deleted
+       *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
+       */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code:
+                | "MISSING_CREDENTIALS"
+                | "INVALID_AUTHORIZATION_HEADER"
+                | "INVALID_TOKEN"
+                | "TOKEN_EXPIRED"
+                | "TOKEN_NOT_YET_VALID"
+                | "INVALID_AUTHORIZED_PARTY"
+                | "SESSION_AUTH_NOT_CONFIGURED"
+                | "INVALID_API_KEY"
+                | "API_KEY_REVOKED"
+                | "API_KEY_EXPIRED"
+                | "USER_DELETED"
+                | "ORGANIZATION_DELETED";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Not allowed. `error.code` is one of:
+       *
+       *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
+       *     - `NO_ACTIVE_ORGANIZATION`: The session has no active organization; select one in Clerk
+       *     - `PLATFORM_ADMIN_REQUIRED`: Platform admins' sessions only (an organization's admin is not one; API keys never)
+       */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "ORGANIZATION_DELETED" | "NO_ACTIVE_ORGANIZATION" | "PLATFORM_ADMIN_REQUIRED";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Too many requests. `error.code` is one of:
+       *
+       *     - `TOO_MANY_REQUESTS`: Too many requests or failed attempts; wait `Retry-After` seconds
+       */
+      429: {
+        headers: {
+          /** @description Seconds to wait before retrying */
+          "Retry-After": number;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "TOO_MANY_REQUESTS";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Unexpected error. `error.code` is one of:
+       *
+       *     - `INTERNAL_ERROR`: Unexpected error (logged with the request id)
+       */
+      500: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "INTERNAL_ERROR";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Service unavailable. `error.code` is one of:
+       *
+       *     - `DATABASE_UNAVAILABLE`: The database is not answering; retry after `Retry-After`
+       *     - `SERVICE_UNAVAILABLE`: A dependency is unavailable; retry after `Retry-After` when sent
+       */
+      503: {
+        headers: {
+          /** @description Seconds to wait before retrying */
+          "Retry-After"?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+    };
+  };
+  searchAdminOrganizations: {
+    parameters: {
+      query?: {
+        /** @description An organization id (exact) or the start of its name (case-insensitive) */
+        q?: string;
+        cursor?: string;
+        limit?: number;
+      };
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description A page of organizations */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["AdminOrganizationList"];
+        };
+      };
+      /**
+       * @description Invalid request. `error.code` is one of:
+       *
+       *     - `VALIDATION_ERROR`: A parameter or body field is invalid; `details.fields` lists each one
+       *     - `INVALID_CURSOR`: The cursor was not one this API returned; pass `nextCursor` back unchanged
+       */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "VALIDATION_ERROR" | "INVALID_CURSOR";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Missing or invalid credentials. `error.code` is one of:
+       *
+       *     - `MISSING_CREDENTIALS`: No `Authorization: Bearer <token>` header (or `__session` cookie)
+       *     - `INVALID_AUTHORIZATION_HEADER`: The Authorization header is not `Bearer <token>`
+       *     - `INVALID_TOKEN`: The session token is not valid
+       *     - `TOKEN_EXPIRED`: The session token has expired; refresh it
+       *     - `TOKEN_NOT_YET_VALID`: The session token is not valid yet
+       *     - `INVALID_AUTHORIZED_PARTY`: The session token was issued for another application (`azp`)
+       *     - `SESSION_AUTH_NOT_CONFIGURED`: This server accepts no session tokens (CLERK_JWT_KEY or CLERK_SECRET_KEY unset)
+       *     - `INVALID_API_KEY`: The API key is unknown or malformed
+       *     - `API_KEY_REVOKED`: The API key was revoked
+       *     - `API_KEY_EXPIRED`: The API key has expired
+       *     - `USER_DELETED`: The signed-in user was deleted
+       *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
+       */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code:
+                | "MISSING_CREDENTIALS"
+                | "INVALID_AUTHORIZATION_HEADER"
+                | "INVALID_TOKEN"
+                | "TOKEN_EXPIRED"
+                | "TOKEN_NOT_YET_VALID"
+                | "INVALID_AUTHORIZED_PARTY"
+                | "SESSION_AUTH_NOT_CONFIGURED"
+                | "INVALID_API_KEY"
+                | "API_KEY_REVOKED"
+                | "API_KEY_EXPIRED"
+                | "USER_DELETED"
+                | "ORGANIZATION_DELETED";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Not allowed. `error.code` is one of:
+       *
+       *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
+       *     - `NO_ACTIVE_ORGANIZATION`: The session has no active organization; select one in Clerk
+       *     - `PLATFORM_ADMIN_REQUIRED`: Platform admins' sessions only (an organization's admin is not one; API keys never)
+       */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "ORGANIZATION_DELETED" | "NO_ACTIVE_ORGANIZATION" | "PLATFORM_ADMIN_REQUIRED";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Too many requests. `error.code` is one of:
+       *
+       *     - `TOO_MANY_REQUESTS`: Too many requests or failed attempts; wait `Retry-After` seconds
+       */
+      429: {
+        headers: {
+          /** @description Seconds to wait before retrying */
+          "Retry-After": number;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "TOO_MANY_REQUESTS";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Unexpected error. `error.code` is one of:
+       *
+       *     - `INTERNAL_ERROR`: Unexpected error (logged with the request id)
+       */
+      500: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "INTERNAL_ERROR";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Service unavailable. `error.code` is one of:
+       *
+       *     - `DATABASE_UNAVAILABLE`: The database is not answering; retry after `Retry-After`
+       *     - `SERVICE_UNAVAILABLE`: A dependency is unavailable; retry after `Retry-After` when sent
+       */
+      503: {
+        headers: {
+          /** @description Seconds to wait before retrying */
+          "Retry-After"?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+    };
+  };
+  getAdminOrganization: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The organization */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["AdminOrganizationDetail"];
+        };
+      };
+      /**
+       * @description Invalid request. `error.code` is one of:
+       *
+       *     - `INVALID_URL_ENCODING`: The URL path is not valid percent-encoded UTF-8
+       *     - `VALIDATION_ERROR`: A parameter or body field is invalid; `details.fields` lists each one
+       */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "INVALID_URL_ENCODING" | "VALIDATION_ERROR";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Missing or invalid credentials. `error.code` is one of:
+       *
+       *     - `MISSING_CREDENTIALS`: No `Authorization: Bearer <token>` header (or `__session` cookie)
+       *     - `INVALID_AUTHORIZATION_HEADER`: The Authorization header is not `Bearer <token>`
+       *     - `INVALID_TOKEN`: The session token is not valid
+       *     - `TOKEN_EXPIRED`: The session token has expired; refresh it
+       *     - `TOKEN_NOT_YET_VALID`: The session token is not valid yet
+       *     - `INVALID_AUTHORIZED_PARTY`: The session token was issued for another application (`azp`)
+       *     - `SESSION_AUTH_NOT_CONFIGURED`: This server accepts no session tokens (CLERK_JWT_KEY or CLERK_SECRET_KEY unset)
+       *     - `INVALID_API_KEY`: The API key is unknown or malformed
+       *     - `API_KEY_REVOKED`: The API key was revoked
+       *     - `API_KEY_EXPIRED`: The API key has expired
+       *     - `USER_DELETED`: The signed-in user was deleted
+       *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
+       */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code:
+                | "MISSING_CREDENTIALS"
+                | "INVALID_AUTHORIZATION_HEADER"
+                | "INVALID_TOKEN"
+                | "TOKEN_EXPIRED"
+                | "TOKEN_NOT_YET_VALID"
+                | "INVALID_AUTHORIZED_PARTY"
+                | "SESSION_AUTH_NOT_CONFIGURED"
+                | "INVALID_API_KEY"
+                | "API_KEY_REVOKED"
+                | "API_KEY_EXPIRED"
+                | "USER_DELETED"
+                | "ORGANIZATION_DELETED";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Not allowed. `error.code` is one of:
+       *
+       *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
+       *     - `NO_ACTIVE_ORGANIZATION`: The session has no active organization; select one in Clerk
+       *     - `PLATFORM_ADMIN_REQUIRED`: Platform admins' sessions only (an organization's admin is not one; API keys never)
+       */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "ORGANIZATION_DELETED" | "NO_ACTIVE_ORGANIZATION" | "PLATFORM_ADMIN_REQUIRED";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Not found. `error.code` is one of:
+       *
+       *     - `ORGANIZATION_NOT_FOUND`: No such organization
+       */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "ORGANIZATION_NOT_FOUND";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Too many requests. `error.code` is one of:
+       *
+       *     - `TOO_MANY_REQUESTS`: Too many requests or failed attempts; wait `Retry-After` seconds
+       */
+      429: {
+        headers: {
+          /** @description Seconds to wait before retrying */
+          "Retry-After": number;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "TOO_MANY_REQUESTS";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Unexpected error. `error.code` is one of:
+       *
+       *     - `INTERNAL_ERROR`: Unexpected error (logged with the request id)
+       */
+      500: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "INTERNAL_ERROR";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Service unavailable. `error.code` is one of:
+       *
+       *     - `DATABASE_UNAVAILABLE`: The database is not answering; retry after `Retry-After`
+       *     - `SERVICE_UNAVAILABLE`: A dependency is unavailable; retry after `Retry-After` when sent
+       */
+      503: {
+        headers: {
+          /** @description Seconds to wait before retrying */
+          "Retry-After"?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+    };
+  };
+  listAdminJobs: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The jobs */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["AdminJobList"];
+        };
+      };
+      /**
+       * @description Missing or invalid credentials. `error.code` is one of:
+       *
+       *     - `MISSING_CREDENTIALS`: No `Authorization: Bearer <token>` header (or `__session` cookie)
+       *     - `INVALID_AUTHORIZATION_HEADER`: The Authorization header is not `Bearer <token>`
+       *     - `INVALID_TOKEN`: The session token is not valid
+       *     - `TOKEN_EXPIRED`: The session token has expired; refresh it
+       *     - `TOKEN_NOT_YET_VALID`: The session token is not valid yet
+       *     - `INVALID_AUTHORIZED_PARTY`: The session token was issued for another application (`azp`)
+       *     - `SESSION_AUTH_NOT_CONFIGURED`: This server accepts no session tokens (CLERK_JWT_KEY or CLERK_SECRET_KEY unset)
+       *     - `INVALID_API_KEY`: The API key is unknown or malformed
+       *     - `API_KEY_REVOKED`: The API key was revoked
+       *     - `API_KEY_EXPIRED`: The API key has expired
+       *     - `USER_DELETED`: The signed-in user was deleted
+       *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
+       */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code:
+                | "MISSING_CREDENTIALS"
+                | "INVALID_AUTHORIZATION_HEADER"
+                | "INVALID_TOKEN"
+                | "TOKEN_EXPIRED"
+                | "TOKEN_NOT_YET_VALID"
+                | "INVALID_AUTHORIZED_PARTY"
+                | "SESSION_AUTH_NOT_CONFIGURED"
+                | "INVALID_API_KEY"
+                | "API_KEY_REVOKED"
+                | "API_KEY_EXPIRED"
+                | "USER_DELETED"
+                | "ORGANIZATION_DELETED";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Not allowed. `error.code` is one of:
+       *
+       *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
+       *     - `NO_ACTIVE_ORGANIZATION`: The session has no active organization; select one in Clerk
+       *     - `PLATFORM_ADMIN_REQUIRED`: Platform admins' sessions only (an organization's admin is not one; API keys never)
+       */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "ORGANIZATION_DELETED" | "NO_ACTIVE_ORGANIZATION" | "PLATFORM_ADMIN_REQUIRED";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Too many requests. `error.code` is one of:
+       *
+       *     - `TOO_MANY_REQUESTS`: Too many requests or failed attempts; wait `Retry-After` seconds
+       */
+      429: {
+        headers: {
+          /** @description Seconds to wait before retrying */
+          "Retry-After": number;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "TOO_MANY_REQUESTS";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Unexpected error. `error.code` is one of:
+       *
+       *     - `INTERNAL_ERROR`: Unexpected error (logged with the request id)
+       */
+      500: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "INTERNAL_ERROR";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Service unavailable. `error.code` is one of:
+       *
+       *     - `DATABASE_UNAVAILABLE`: The database is not answering; retry after `Retry-After`
+       *     - `SERVICE_UNAVAILABLE`: A dependency is unavailable; retry after `Retry-After` when sent
+       */
+      503: {
+        headers: {
+          /** @description Seconds to wait before retrying */
+          "Retry-After"?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+    };
+  };
+  listAdminJobRuns: {
+    parameters: {
+      query?: {
+        jobName?: string;
+        outcome?: "running" | "succeeded" | "failed" | "skipped";
+        cursor?: string;
+        limit?: number;
+      };
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description A page of job runs */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["AdminJobRunList"];
+        };
+      };
+      /**
+       * @description Invalid request. `error.code` is one of:
+       *
+       *     - `VALIDATION_ERROR`: A parameter or body field is invalid; `details.fields` lists each one
+       *     - `INVALID_CURSOR`: The cursor was not one this API returned; pass `nextCursor` back unchanged
+       */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "VALIDATION_ERROR" | "INVALID_CURSOR";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Missing or invalid credentials. `error.code` is one of:
+       *
+       *     - `MISSING_CREDENTIALS`: No `Authorization: Bearer <token>` header (or `__session` cookie)
+       *     - `INVALID_AUTHORIZATION_HEADER`: The Authorization header is not `Bearer <token>`
+       *     - `INVALID_TOKEN`: The session token is not valid
+       *     - `TOKEN_EXPIRED`: The session token has expired; refresh it
+       *     - `TOKEN_NOT_YET_VALID`: The session token is not valid yet
+       *     - `INVALID_AUTHORIZED_PARTY`: The session token was issued for another application (`azp`)
+       *     - `SESSION_AUTH_NOT_CONFIGURED`: This server accepts no session tokens (CLERK_JWT_KEY or CLERK_SECRET_KEY unset)
+       *     - `INVALID_API_KEY`: The API key is unknown or malformed
+       *     - `API_KEY_REVOKED`: The API key was revoked
+       *     - `API_KEY_EXPIRED`: The API key has expired
+       *     - `USER_DELETED`: The signed-in user was deleted
+       *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
+       */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code:
+                | "MISSING_CREDENTIALS"
+                | "INVALID_AUTHORIZATION_HEADER"
+                | "INVALID_TOKEN"
+                | "TOKEN_EXPIRED"
+                | "TOKEN_NOT_YET_VALID"
+                | "INVALID_AUTHORIZED_PARTY"
+                | "SESSION_AUTH_NOT_CONFIGURED"
+                | "INVALID_API_KEY"
+                | "API_KEY_REVOKED"
+                | "API_KEY_EXPIRED"
+                | "USER_DELETED"
+                | "ORGANIZATION_DELETED";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Not allowed. `error.code` is one of:
+       *
+       *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
+       *     - `NO_ACTIVE_ORGANIZATION`: The session has no active organization; select one in Clerk
+       *     - `PLATFORM_ADMIN_REQUIRED`: Platform admins' sessions only (an organization's admin is not one; API keys never)
+       */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "ORGANIZATION_DELETED" | "NO_ACTIVE_ORGANIZATION" | "PLATFORM_ADMIN_REQUIRED";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Too many requests. `error.code` is one of:
+       *
+       *     - `TOO_MANY_REQUESTS`: Too many requests or failed attempts; wait `Retry-After` seconds
+       */
+      429: {
+        headers: {
+          /** @description Seconds to wait before retrying */
+          "Retry-After": number;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "TOO_MANY_REQUESTS";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Unexpected error. `error.code` is one of:
+       *
+       *     - `INTERNAL_ERROR`: Unexpected error (logged with the request id)
+       */
+      500: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "INTERNAL_ERROR";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Service unavailable. `error.code` is one of:
+       *
+       *     - `DATABASE_UNAVAILABLE`: The database is not answering; retry after `Retry-After`
+       *     - `SERVICE_UNAVAILABLE`: A dependency is unavailable; retry after `Retry-After` when sent
+       */
+      503: {
+        headers: {
+          /** @description Seconds to wait before retrying */
+          "Retry-After"?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+    };
+  };
+  listAdminAuditLog: {
+    parameters: {
+      query?: {
+        targetType?: components["schemas"]["AdminAuditTargetType"];
+        targetId?: string;
+        actorUserId?: string;
+        cursor?: string;
+        limit?: number;
+      };
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description A page of audit entries */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["AdminAuditLog"];
+        };
+      };
+      /**
+       * @description Invalid request. `error.code` is one of:
+       *
+       *     - `VALIDATION_ERROR`: A parameter or body field is invalid; `details.fields` lists each one
+       *     - `INVALID_CURSOR`: The cursor was not one this API returned; pass `nextCursor` back unchanged
+       */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "VALIDATION_ERROR" | "INVALID_CURSOR";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Missing or invalid credentials. `error.code` is one of:
+       *
+       *     - `MISSING_CREDENTIALS`: No `Authorization: Bearer <token>` header (or `__session` cookie)
+       *     - `INVALID_AUTHORIZATION_HEADER`: The Authorization header is not `Bearer <token>`
+       *     - `INVALID_TOKEN`: The session token is not valid
+       *     - `TOKEN_EXPIRED`: The session token has expired; refresh it
+       *     - `TOKEN_NOT_YET_VALID`: The session token is not valid yet
+       *     - `INVALID_AUTHORIZED_PARTY`: The session token was issued for another application (`azp`)
+       *     - `SESSION_AUTH_NOT_CONFIGURED`: This server accepts no session tokens (CLERK_JWT_KEY or CLERK_SECRET_KEY unset)
+       *     - `INVALID_API_KEY`: The API key is unknown or malformed
+       *     - `API_KEY_REVOKED`: The API key was revoked
+       *     - `API_KEY_EXPIRED`: The API key has expired
+       *     - `USER_DELETED`: The signed-in user was deleted
+       *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
+       */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code:
+                | "MISSING_CREDENTIALS"
+                | "INVALID_AUTHORIZATION_HEADER"
+                | "INVALID_TOKEN"
+                | "TOKEN_EXPIRED"
+                | "TOKEN_NOT_YET_VALID"
+                | "INVALID_AUTHORIZED_PARTY"
+                | "SESSION_AUTH_NOT_CONFIGURED"
+                | "INVALID_API_KEY"
+                | "API_KEY_REVOKED"
+                | "API_KEY_EXPIRED"
+                | "USER_DELETED"
+                | "ORGANIZATION_DELETED";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Not allowed. `error.code` is one of:
+       *
+       *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
+       *     - `NO_ACTIVE_ORGANIZATION`: The session has no active organization; select one in Clerk
+       *     - `PLATFORM_ADMIN_REQUIRED`: Platform admins' sessions only (an organization's admin is not one; API keys never)
+       */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "ORGANIZATION_DELETED" | "NO_ACTIVE_ORGANIZATION" | "PLATFORM_ADMIN_REQUIRED";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Too many requests. `error.code` is one of:
+       *
+       *     - `TOO_MANY_REQUESTS`: Too many requests or failed attempts; wait `Retry-After` seconds
+       */
+      429: {
+        headers: {
+          /** @description Seconds to wait before retrying */
+          "Retry-After": number;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "TOO_MANY_REQUESTS";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Unexpected error. `error.code` is one of:
+       *
+       *     - `INTERNAL_ERROR`: Unexpected error (logged with the request id)
+       */
+      500: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "INTERNAL_ERROR";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Service unavailable. `error.code` is one of:
+       *
+       *     - `DATABASE_UNAVAILABLE`: The database is not answering; retry after `Retry-After`
+       *     - `SERVICE_UNAVAILABLE`: A dependency is unavailable; retry after `Retry-After` when sent
+       */
+      503: {
+        headers: {
+          /** @description Seconds to wait before retrying */
+          "Retry-After"?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+    };
+  };
+  extendViolationGrace: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: {
+      content: {
+        "application/json": components["schemas"]["AdminExtendGraceBody"];
+      };
+    };
+    responses: {
+      /** @description The violation after */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["AdminViolationActionResult"];
+        };
+      };
+      /**
+       * @description Invalid request. `error.code` is one of:
+       *
+       *     - `INVALID_URL_ENCODING`: The URL path is not valid percent-encoded UTF-8
+       *     - `VALIDATION_ERROR`: A parameter or body field is invalid; `details.fields` lists each one
+       *     - `INVALID_JSON`: The body is not valid JSON
+       *     - `BAD_REQUEST`: The request could not be read
+       *     - `DATE_IN_PAST`: The date must be in the future
+       *     - `GRACE_NOT_EXTENDED`: The new grace end must be later than the current one
+       */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code:
+                | "INVALID_URL_ENCODING"
+                | "VALIDATION_ERROR"
+                | "INVALID_JSON"
+                | "BAD_REQUEST"
+                | "DATE_IN_PAST"
+                | "GRACE_NOT_EXTENDED";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Missing or invalid credentials. `error.code` is one of:
+       *
+       *     - `MISSING_CREDENTIALS`: No `Authorization: Bearer <token>` header (or `__session` cookie)
+       *     - `INVALID_AUTHORIZATION_HEADER`: The Authorization header is not `Bearer <token>`
+       *     - `INVALID_TOKEN`: The session token is not valid
+       *     - `TOKEN_EXPIRED`: The session token has expired; refresh it
+       *     - `TOKEN_NOT_YET_VALID`: The session token is not valid yet
+       *     - `INVALID_AUTHORIZED_PARTY`: The session token was issued for another application (`azp`)
+       *     - `SESSION_AUTH_NOT_CONFIGURED`: This server accepts no session tokens (CLERK_JWT_KEY or CLERK_SECRET_KEY unset)
+       *     - `INVALID_API_KEY`: The API key is unknown or malformed
+       *     - `API_KEY_REVOKED`: The API key was revoked
+       *     - `API_KEY_EXPIRED`: The API key has expired
+       *     - `USER_DELETED`: The signed-in user was deleted
+       *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
+       */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code:
+                | "MISSING_CREDENTIALS"
+                | "INVALID_AUTHORIZATION_HEADER"
+                | "INVALID_TOKEN"
+                | "TOKEN_EXPIRED"
+                | "TOKEN_NOT_YET_VALID"
+                | "INVALID_AUTHORIZED_PARTY"
+                | "SESSION_AUTH_NOT_CONFIGURED"
+                | "INVALID_API_KEY"
+                | "API_KEY_REVOKED"
+                | "API_KEY_EXPIRED"
+                | "USER_DELETED"
+                | "ORGANIZATION_DELETED";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Not allowed. `error.code` is one of:
+       *
+       *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
+       *     - `NO_ACTIVE_ORGANIZATION`: The session has no active organization; select one in Clerk
+       *     - `PLATFORM_ADMIN_REQUIRED`: Platform admins' sessions only (an organization's admin is not one; API keys never)
+       *     - `CSRF_ORIGIN_REFUSED`: A write authenticated by the session cookie from an origin that is not allowed
+       */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code:
+                | "ORGANIZATION_DELETED"
+                | "NO_ACTIVE_ORGANIZATION"
+                | "PLATFORM_ADMIN_REQUIRED"
+                | "CSRF_ORIGIN_REFUSED";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Not found. `error.code` is one of:
+       *
+       *     - `VIOLATION_NOT_FOUND`: No such plan violation
+       */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "VIOLATION_NOT_FOUND";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Conflict with the current state. `error.code` is one of:
+       *
+       *     - `VIOLATION_RESOLVED`: The violation is resolved; nothing to change
+       *     - `VERSION_CONFLICT`: Someone changed the target since you read it (`expectedVersion`); reload and retry
+       */
+      409: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "VIOLATION_RESOLVED" | "VERSION_CONFLICT";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Payload too large. `error.code` is one of:
+       *
+       *     - `PAYLOAD_TOO_LARGE`: The body is larger than the route accepts
+       */
+      413: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "PAYLOAD_TOO_LARGE";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Unsupported media type. `error.code` is one of:
+       *
+       *     - `UNSUPPORTED_MEDIA_TYPE`: The body's Content-Type is not accepted
+       */
+      415: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "UNSUPPORTED_MEDIA_TYPE";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Too many requests. `error.code` is one of:
+       *
+       *     - `TOO_MANY_REQUESTS`: Too many requests or failed attempts; wait `Retry-After` seconds
+       */
+      429: {
+        headers: {
+          /** @description Seconds to wait before retrying */
+          "Retry-After": number;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "TOO_MANY_REQUESTS";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Unexpected error. `error.code` is one of:
+       *
+       *     - `INTERNAL_ERROR`: Unexpected error (logged with the request id)
+       */
+      500: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "INTERNAL_ERROR";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Service unavailable. `error.code` is one of:
+       *
+       *     - `DATABASE_UNAVAILABLE`: The database is not answering; retry after `Retry-After`
+       *     - `SERVICE_UNAVAILABLE`: A dependency is unavailable; retry after `Retry-After` when sent
+       */
+      503: {
+        headers: {
+          /** @description Seconds to wait before retrying */
+          "Retry-After"?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+    };
+  };
+  waiveViolation: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: {
+      content: {
+        "application/json": components["schemas"]["AdminWaiveViolationBody"];
+      };
+    };
+    responses: {
+      /** @description The violation after */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["AdminViolationActionResult"];
+        };
+      };
+      /**
+       * @description Invalid request. `error.code` is one of:
+       *
+       *     - `INVALID_URL_ENCODING`: The URL path is not valid percent-encoded UTF-8
+       *     - `VALIDATION_ERROR`: A parameter or body field is invalid; `details.fields` lists each one
+       *     - `INVALID_JSON`: The body is not valid JSON
+       *     - `BAD_REQUEST`: The request could not be read
+       *     - `DATE_IN_PAST`: The date must be in the future
+       */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code:
+                | "INVALID_URL_ENCODING"
+                | "VALIDATION_ERROR"
+                | "INVALID_JSON"
+                | "BAD_REQUEST"
+                | "DATE_IN_PAST";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Missing or invalid credentials. `error.code` is one of:
+       *
+       *     - `MISSING_CREDENTIALS`: No `Authorization: Bearer <token>` header (or `__session` cookie)
+       *     - `INVALID_AUTHORIZATION_HEADER`: The Authorization header is not `Bearer <token>`
+       *     - `INVALID_TOKEN`: The session token is not valid
+       *     - `TOKEN_EXPIRED`: The session token has expired; refresh it
+       *     - `TOKEN_NOT_YET_VALID`: The session token is not valid yet
+       *     - `INVALID_AUTHORIZED_PARTY`: The session token was issued for another application (`azp`)
+       *     - `SESSION_AUTH_NOT_CONFIGURED`: This server accepts no session tokens (CLERK_JWT_KEY or CLERK_SECRET_KEY unset)
+       *     - `INVALID_API_KEY`: The API key is unknown or malformed
+       *     - `API_KEY_REVOKED`: The API key was revoked
+       *     - `API_KEY_EXPIRED`: The API key has expired
+       *     - `USER_DELETED`: The signed-in user was deleted
+       *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
+       */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code:
+                | "MISSING_CREDENTIALS"
+                | "INVALID_AUTHORIZATION_HEADER"
+                | "INVALID_TOKEN"
+                | "TOKEN_EXPIRED"
+                | "TOKEN_NOT_YET_VALID"
+                | "INVALID_AUTHORIZED_PARTY"
+                | "SESSION_AUTH_NOT_CONFIGURED"
+                | "INVALID_API_KEY"
+                | "API_KEY_REVOKED"
+                | "API_KEY_EXPIRED"
+                | "USER_DELETED"
+                | "ORGANIZATION_DELETED";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Not allowed. `error.code` is one of:
+       *
+       *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
+       *     - `NO_ACTIVE_ORGANIZATION`: The session has no active organization; select one in Clerk
+       *     - `PLATFORM_ADMIN_REQUIRED`: Platform admins' sessions only (an organization's admin is not one; API keys never)
+       *     - `CSRF_ORIGIN_REFUSED`: A write authenticated by the session cookie from an origin that is not allowed
+       */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code:
+                | "ORGANIZATION_DELETED"
+                | "NO_ACTIVE_ORGANIZATION"
+                | "PLATFORM_ADMIN_REQUIRED"
+                | "CSRF_ORIGIN_REFUSED";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Not found. `error.code` is one of:
+       *
+       *     - `VIOLATION_NOT_FOUND`: No such plan violation
+       */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "VIOLATION_NOT_FOUND";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Conflict with the current state. `error.code` is one of:
+       *
+       *     - `VIOLATION_RESOLVED`: The violation is resolved; nothing to change
+       *     - `VERSION_CONFLICT`: Someone changed the target since you read it (`expectedVersion`); reload and retry
+       */
+      409: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "VIOLATION_RESOLVED" | "VERSION_CONFLICT";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Payload too large. `error.code` is one of:
+       *
+       *     - `PAYLOAD_TOO_LARGE`: The body is larger than the route accepts
+       */
+      413: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "PAYLOAD_TOO_LARGE";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Unsupported media type. `error.code` is one of:
+       *
+       *     - `UNSUPPORTED_MEDIA_TYPE`: The body's Content-Type is not accepted
+       */
+      415: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "UNSUPPORTED_MEDIA_TYPE";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Too many requests. `error.code` is one of:
+       *
+       *     - `TOO_MANY_REQUESTS`: Too many requests or failed attempts; wait `Retry-After` seconds
+       */
+      429: {
+        headers: {
+          /** @description Seconds to wait before retrying */
+          "Retry-After": number;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "TOO_MANY_REQUESTS";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Unexpected error. `error.code` is one of:
+       *
+       *     - `INTERNAL_ERROR`: Unexpected error (logged with the request id)
+       */
+      500: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "INTERNAL_ERROR";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Service unavailable. `error.code` is one of:
+       *
+       *     - `DATABASE_UNAVAILABLE`: The database is not answering; retry after `Retry-After`
+       *     - `SERVICE_UNAVAILABLE`: A dependency is unavailable; retry after `Retry-After` when sent
+       */
+      503: {
+        headers: {
+          /** @description Seconds to wait before retrying */
+          "Retry-After"?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+    };
+  };
+  recheckOrganizationViolations: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: {
+      content: {
+        "application/json": components["schemas"]["AdminRecheckViolationsBody"];
+      };
+    };
+    responses: {
+      /** @description The violations after */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["AdminRecheckResult"];
+        };
+      };
+      /**
+       * @description Invalid request. `error.code` is one of:
+       *
+       *     - `INVALID_URL_ENCODING`: The URL path is not valid percent-encoded UTF-8
+       *     - `VALIDATION_ERROR`: A parameter or body field is invalid; `details.fields` lists each one
+       *     - `INVALID_JSON`: The body is not valid JSON
+       *     - `BAD_REQUEST`: The request could not be read
+       */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "INVALID_URL_ENCODING" | "VALIDATION_ERROR" | "INVALID_JSON" | "BAD_REQUEST";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Missing or invalid credentials. `error.code` is one of:
+       *
+       *     - `MISSING_CREDENTIALS`: No `Authorization: Bearer <token>` header (or `__session` cookie)
+       *     - `INVALID_AUTHORIZATION_HEADER`: The Authorization header is not `Bearer <token>`
+       *     - `INVALID_TOKEN`: The session token is not valid
+       *     - `TOKEN_EXPIRED`: The session token has expired; refresh it
+       *     - `TOKEN_NOT_YET_VALID`: The session token is not valid yet
+       *     - `INVALID_AUTHORIZED_PARTY`: The session token was issued for another application (`azp`)
+       *     - `SESSION_AUTH_NOT_CONFIGURED`: This server accepts no session tokens (CLERK_JWT_KEY or CLERK_SECRET_KEY unset)
+       *     - `INVALID_API_KEY`: The API key is unknown or malformed
+       *     - `API_KEY_REVOKED`: The API key was revoked
+       *     - `API_KEY_EXPIRED`: The API key has expired
+       *     - `USER_DELETED`: The signed-in user was deleted
+       *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
+       */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code:
+                | "MISSING_CREDENTIALS"
+                | "INVALID_AUTHORIZATION_HEADER"
+                | "INVALID_TOKEN"
+                | "TOKEN_EXPIRED"
+                | "TOKEN_NOT_YET_VALID"
+                | "INVALID_AUTHORIZED_PARTY"
+                | "SESSION_AUTH_NOT_CONFIGURED"
+                | "INVALID_API_KEY"
+                | "API_KEY_REVOKED"
+                | "API_KEY_EXPIRED"
+                | "USER_DELETED"
+                | "ORGANIZATION_DELETED";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Not allowed. `error.code` is one of:
+       *
+       *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
+       *     - `NO_ACTIVE_ORGANIZATION`: The session has no active organization; select one in Clerk
+       *     - `PLATFORM_ADMIN_REQUIRED`: Platform admins' sessions only (an organization's admin is not one; API keys never)
+       *     - `CSRF_ORIGIN_REFUSED`: A write authenticated by the session cookie from an origin that is not allowed
+       */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code:
+                | "ORGANIZATION_DELETED"
+                | "NO_ACTIVE_ORGANIZATION"
+                | "PLATFORM_ADMIN_REQUIRED"
+                | "CSRF_ORIGIN_REFUSED";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Not found. `error.code` is one of:
+       *
+       *     - `ORGANIZATION_NOT_FOUND`: No such organization
+       */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "ORGANIZATION_NOT_FOUND";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Payload too large. `error.code` is one of:
+       *
+       *     - `PAYLOAD_TOO_LARGE`: The body is larger than the route accepts
+       */
+      413: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "PAYLOAD_TOO_LARGE";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Unsupported media type. `error.code` is one of:
+       *
+       *     - `UNSUPPORTED_MEDIA_TYPE`: The body's Content-Type is not accepted
+       */
+      415: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "UNSUPPORTED_MEDIA_TYPE";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Too many requests. `error.code` is one of:
+       *
+       *     - `TOO_MANY_REQUESTS`: Too many requests or failed attempts; wait `Retry-After` seconds
+       */
+      429: {
+        headers: {
+          /** @description Seconds to wait before retrying */
+          "Retry-After": number;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "TOO_MANY_REQUESTS";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Unexpected error. `error.code` is one of:
+       *
+       *     - `INTERNAL_ERROR`: Unexpected error (logged with the request id)
+       */
+      500: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "INTERNAL_ERROR";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Service unavailable. `error.code` is one of:
+       *
+       *     - `DATABASE_UNAVAILABLE`: The database is not answering; retry after `Retry-After`
+       *     - `SERVICE_UNAVAILABLE`: A dependency is unavailable; retry after `Retry-After` when sent
+       */
+      503: {
+        headers: {
+          /** @description Seconds to wait before retrying */
+          "Retry-After"?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+    };
+  };
+  resendNotice: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: {
+      content: {
+        "application/json": components["schemas"]["AdminResendNoticeBody"];
+      };
+    };
+    responses: {
+      /** @description The notice after */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["AdminNoticeActionResult"];
+        };
+      };
+      /**
+       * @description Invalid request. `error.code` is one of:
+       *
+       *     - `INVALID_URL_ENCODING`: The URL path is not valid percent-encoded UTF-8
+       *     - `VALIDATION_ERROR`: A parameter or body field is invalid; `details.fields` lists each one
+       *     - `INVALID_JSON`: The body is not valid JSON
+       *     - `BAD_REQUEST`: The request could not be read
+       */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "INVALID_URL_ENCODING" | "VALIDATION_ERROR" | "INVALID_JSON" | "BAD_REQUEST";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Missing or invalid credentials. `error.code` is one of:
+       *
+       *     - `MISSING_CREDENTIALS`: No `Authorization: Bearer <token>` header (or `__session` cookie)
+       *     - `INVALID_AUTHORIZATION_HEADER`: The Authorization header is not `Bearer <token>`
+       *     - `INVALID_TOKEN`: The session token is not valid
+       *     - `TOKEN_EXPIRED`: The session token has expired; refresh it
+       *     - `TOKEN_NOT_YET_VALID`: The session token is not valid yet
+       *     - `INVALID_AUTHORIZED_PARTY`: The session token was issued for another application (`azp`)
+       *     - `SESSION_AUTH_NOT_CONFIGURED`: This server accepts no session tokens (CLERK_JWT_KEY or CLERK_SECRET_KEY unset)
+       *     - `INVALID_API_KEY`: The API key is unknown or malformed
+       *     - `API_KEY_REVOKED`: The API key was revoked
+       *     - `API_KEY_EXPIRED`: The API key has expired
+       *     - `USER_DELETED`: The signed-in user was deleted
+       *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
+       */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code:
+                | "MISSING_CREDENTIALS"
+                | "INVALID_AUTHORIZATION_HEADER"
+                | "INVALID_TOKEN"
+                | "TOKEN_EXPIRED"
+                | "TOKEN_NOT_YET_VALID"
+                | "INVALID_AUTHORIZED_PARTY"
+                | "SESSION_AUTH_NOT_CONFIGURED"
+                | "INVALID_API_KEY"
+                | "API_KEY_REVOKED"
+                | "API_KEY_EXPIRED"
+                | "USER_DELETED"
+                | "ORGANIZATION_DELETED";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Not allowed. `error.code` is one of:
+       *
+       *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
+       *     - `NO_ACTIVE_ORGANIZATION`: The session has no active organization; select one in Clerk
+       *     - `PLATFORM_ADMIN_REQUIRED`: Platform admins' sessions only (an organization's admin is not one; API keys never)
+       *     - `CSRF_ORIGIN_REFUSED`: A write authenticated by the session cookie from an origin that is not allowed
+       */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code:
+                | "ORGANIZATION_DELETED"
+                | "NO_ACTIVE_ORGANIZATION"
+                | "PLATFORM_ADMIN_REQUIRED"
+                | "CSRF_ORIGIN_REFUSED";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Not found. `error.code` is one of:
+       *
+       *     - `NOTICE_NOT_FOUND`: No such notice
+       */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "NOTICE_NOT_FOUND";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Conflict with the current state. `error.code` is one of:
+       *
+       *     - `NOTICE_PENDING`: The notice has not been sent yet
+       */
+      409: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "NOTICE_PENDING";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Payload too large. `error.code` is one of:
+       *
+       *     - `PAYLOAD_TOO_LARGE`: The body is larger than the route accepts
+       */
+      413: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "PAYLOAD_TOO_LARGE";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Unsupported media type. `error.code` is one of:
+       *
+       *     - `UNSUPPORTED_MEDIA_TYPE`: The body's Content-Type is not accepted
+       */
+      415: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "UNSUPPORTED_MEDIA_TYPE";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Too many requests. `error.code` is one of:
+       *
+       *     - `TOO_MANY_REQUESTS`: Too many requests or failed attempts; wait `Retry-After` seconds
+       */
+      429: {
+        headers: {
+          /** @description Seconds to wait before retrying */
+          "Retry-After": number;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "TOO_MANY_REQUESTS";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Unexpected error. `error.code` is one of:
+       *
+       *     - `INTERNAL_ERROR`: Unexpected error (logged with the request id)
+       */
+      500: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "INTERNAL_ERROR";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Service unavailable. `error.code` is one of:
+       *
+       *     - `DATABASE_UNAVAILABLE`: The database is not answering; retry after `Retry-After`
+       *     - `SERVICE_UNAVAILABLE`: A dependency is unavailable; retry after `Retry-After` when sent
+       */
+      503: {
+        headers: {
+          /** @description Seconds to wait before retrying */
+          "Retry-After"?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+    };
+  };
+  liftSuspension: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: {
+      content: {
+        "application/json": components["schemas"]["AdminLiftSuspensionBody"];
+      };
+    };
+    responses: {
+      /** @description The subscription after */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["AdminSubscriptionActionResult"];
+        };
+      };
+      /**
+       * @description Invalid request. `error.code` is one of:
+       *
+       *     - `INVALID_URL_ENCODING`: The URL path is not valid percent-encoded UTF-8
+       *     - `VALIDATION_ERROR`: A parameter or body field is invalid; `details.fields` lists each one
+       *     - `INVALID_JSON`: The body is not valid JSON
+       *     - `BAD_REQUEST`: The request could not be read
+       */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "INVALID_URL_ENCODING" | "VALIDATION_ERROR" | "INVALID_JSON" | "BAD_REQUEST";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Missing or invalid credentials. `error.code` is one of:
+       *
+       *     - `MISSING_CREDENTIALS`: No `Authorization: Bearer <token>` header (or `__session` cookie)
+       *     - `INVALID_AUTHORIZATION_HEADER`: The Authorization header is not `Bearer <token>`
+       *     - `INVALID_TOKEN`: The session token is not valid
+       *     - `TOKEN_EXPIRED`: The session token has expired; refresh it
+       *     - `TOKEN_NOT_YET_VALID`: The session token is not valid yet
+       *     - `INVALID_AUTHORIZED_PARTY`: The session token was issued for another application (`azp`)
+       *     - `SESSION_AUTH_NOT_CONFIGURED`: This server accepts no session tokens (CLERK_JWT_KEY or CLERK_SECRET_KEY unset)
+       *     - `INVALID_API_KEY`: The API key is unknown or malformed
+       *     - `API_KEY_REVOKED`: The API key was revoked
+       *     - `API_KEY_EXPIRED`: The API key has expired
+       *     - `USER_DELETED`: The signed-in user was deleted
+       *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
+       */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code:
+                | "MISSING_CREDENTIALS"
+                | "INVALID_AUTHORIZATION_HEADER"
+                | "INVALID_TOKEN"
+                | "TOKEN_EXPIRED"
+                | "TOKEN_NOT_YET_VALID"
+                | "INVALID_AUTHORIZED_PARTY"
+                | "SESSION_AUTH_NOT_CONFIGURED"
+                | "INVALID_API_KEY"
+                | "API_KEY_REVOKED"
+                | "API_KEY_EXPIRED"
+                | "USER_DELETED"
+                | "ORGANIZATION_DELETED";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Not allowed. `error.code` is one of:
+       *
+       *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
+       *     - `NO_ACTIVE_ORGANIZATION`: The session has no active organization; select one in Clerk
+       *     - `PLATFORM_ADMIN_REQUIRED`: Platform admins' sessions only (an organization's admin is not one; API keys never)
+       *     - `CSRF_ORIGIN_REFUSED`: A write authenticated by the session cookie from an origin that is not allowed
+       */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code:
+                | "ORGANIZATION_DELETED"
+                | "NO_ACTIVE_ORGANIZATION"
+                | "PLATFORM_ADMIN_REQUIRED"
+                | "CSRF_ORIGIN_REFUSED";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Not found. `error.code` is one of:
+       *
+       *     - `ORGANIZATION_NOT_FOUND`: No such organization
+       */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "ORGANIZATION_NOT_FOUND";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Conflict with the current state. `error.code` is one of:
+       *
+       *     - `NOT_SUSPENDED`: The organization has no suspended subscription
+       *     - `VERSION_CONFLICT`: Someone changed the target since you read it (`expectedVersion`); reload and retry
+       */
+      409: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "NOT_SUSPENDED" | "VERSION_CONFLICT";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Payload too large. `error.code` is one of:
+       *
+       *     - `PAYLOAD_TOO_LARGE`: The body is larger than the route accepts
+       */
+      413: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "PAYLOAD_TOO_LARGE";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Unsupported media type. `error.code` is one of:
+       *
+       *     - `UNSUPPORTED_MEDIA_TYPE`: The body's Content-Type is not accepted
+       */
+      415: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "UNSUPPORTED_MEDIA_TYPE";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Too many requests. `error.code` is one of:
+       *
+       *     - `TOO_MANY_REQUESTS`: Too many requests or failed attempts; wait `Retry-After` seconds
+       */
+      429: {
+        headers: {
+          /** @description Seconds to wait before retrying */
+          "Retry-After": number;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "TOO_MANY_REQUESTS";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Unexpected error. `error.code` is one of:
+       *
+       *     - `INTERNAL_ERROR`: Unexpected error (logged with the request id)
+       */
+      500: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "INTERNAL_ERROR";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Service unavailable. `error.code` is one of:
+       *
+       *     - `DATABASE_UNAVAILABLE`: The database is not answering; retry after `Retry-After`
+       *     - `SERVICE_UNAVAILABLE`: A dependency is unavailable; retry after `Retry-After` when sent
+       */
+      503: {
+        headers: {
+          /** @description Seconds to wait before retrying */
+          "Retry-After"?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+    };
+  };
+  runJobNow: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        jobName: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: {
+      content: {
+        "application/json": components["schemas"]["AdminRunJobBody"];
+      };
+    };
+    responses: {
+      /** @description The run's outcome */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["AdminJobRunResult"];
+        };
+      };
+      /**
+       * @description Invalid request. `error.code` is one of:
+       *
+       *     - `INVALID_URL_ENCODING`: The URL path is not valid percent-encoded UTF-8
+       *     - `VALIDATION_ERROR`: A parameter or body field is invalid; `details.fields` lists each one
+       *     - `INVALID_JSON`: The body is not valid JSON
+       *     - `BAD_REQUEST`: The request could not be read
+       */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "INVALID_URL_ENCODING" | "VALIDATION_ERROR" | "INVALID_JSON" | "BAD_REQUEST";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Missing or invalid credentials. `error.code` is one of:
+       *
+       *     - `MISSING_CREDENTIALS`: No `Authorization: Bearer <token>` header (or `__session` cookie)
+       *     - `INVALID_AUTHORIZATION_HEADER`: The Authorization header is not `Bearer <token>`
+       *     - `INVALID_TOKEN`: The session token is not valid
+       *     - `TOKEN_EXPIRED`: The session token has expired; refresh it
+       *     - `TOKEN_NOT_YET_VALID`: The session token is not valid yet
+       *     - `INVALID_AUTHORIZED_PARTY`: The session token was issued for another application (`azp`)
+       *     - `SESSION_AUTH_NOT_CONFIGURED`: This server accepts no session tokens (CLERK_JWT_KEY or CLERK_SECRET_KEY unset)
+       *     - `INVALID_API_KEY`: The API key is unknown or malformed
+       *     - `API_KEY_REVOKED`: The API key was revoked
+       *     - `API_KEY_EXPIRED`: The API key has expired
+       *     - `USER_DELETED`: The signed-in user was deleted
+       *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
+       */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code:
+                | "MISSING_CREDENTIALS"
+                | "INVALID_AUTHORIZATION_HEADER"
+                | "INVALID_TOKEN"
+                | "TOKEN_EXPIRED"
+                | "TOKEN_NOT_YET_VALID"
+                | "INVALID_AUTHORIZED_PARTY"
+                | "SESSION_AUTH_NOT_CONFIGURED"
+                | "INVALID_API_KEY"
+                | "API_KEY_REVOKED"
+                | "API_KEY_EXPIRED"
+                | "USER_DELETED"
+                | "ORGANIZATION_DELETED";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Not allowed. `error.code` is one of:
+       *
+       *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
+       *     - `NO_ACTIVE_ORGANIZATION`: The session has no active organization; select one in Clerk
+       *     - `PLATFORM_ADMIN_REQUIRED`: Platform admins' sessions only (an organization's admin is not one; API keys never)
+       *     - `CSRF_ORIGIN_REFUSED`: A write authenticated by the session cookie from an origin that is not allowed
+       */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code:
+                | "ORGANIZATION_DELETED"
+                | "NO_ACTIVE_ORGANIZATION"
+                | "PLATFORM_ADMIN_REQUIRED"
+                | "CSRF_ORIGIN_REFUSED";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Not found. `error.code` is one of:
+       *
+       *     - `JOB_NOT_FOUND`: No scheduled job has this name
+       */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "JOB_NOT_FOUND";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Conflict with the current state. `error.code` is one of:
+       *
+       *     - `JOB_ALREADY_RUNNING`: A run of this job is in progress
+       */
+      409: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "JOB_ALREADY_RUNNING";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Payload too large. `error.code` is one of:
+       *
+       *     - `PAYLOAD_TOO_LARGE`: The body is larger than the route accepts
+       */
+      413: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "PAYLOAD_TOO_LARGE";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Unsupported media type. `error.code` is one of:
+       *
+       *     - `UNSUPPORTED_MEDIA_TYPE`: The body's Content-Type is not accepted
+       */
+      415: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "UNSUPPORTED_MEDIA_TYPE";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Too many requests. `error.code` is one of:
+       *
+       *     - `TOO_MANY_REQUESTS`: Too many requests or failed attempts; wait `Retry-After` seconds
+       */
+      429: {
+        headers: {
+          /** @description Seconds to wait before retrying */
+          "Retry-After": number;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "TOO_MANY_REQUESTS";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Unexpected error. `error.code` is one of:
+       *
+       *     - `INTERNAL_ERROR`: Unexpected error (logged with the request id)
+       */
+      500: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "INTERNAL_ERROR";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Service unavailable. `error.code` is one of:
+       *
+       *     - `DATABASE_UNAVAILABLE`: The database is not answering; retry after `Retry-After`
+       *     - `SERVICE_UNAVAILABLE`: A dependency is unavailable; retry after `Retry-After` when sent
+       */
+      503: {
+        headers: {
+          /** @description Seconds to wait before retrying */
+          "Retry-After"?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+    };
+  };
+}
