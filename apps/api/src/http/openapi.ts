@@ -95,6 +95,7 @@ const TAGS = [
   },
   { name: "Recordings", description: "A meeting's recording: upload, download with Range, delete" },
   { name: "Billing", description: "Plans, the subscription and the organization's usage" },
+  { name: "Notices", description: "What the organization was told (e-mail) and its delivery" },
   { name: "Admin", description: "The operators' console: platform admins only" },
   { name: "Webhooks", description: "Called by Recall.ai, Stripe and Clerk; signed" },
   { name: "Operations", description: "Health and scheduled jobs" },
