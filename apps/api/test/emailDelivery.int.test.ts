@@ -153,7 +153,7 @@ describe("dunning e-mails over SMTP", () => {
     expect(new Set(received.map((mail) => mail.parsed.messageId))).toEqual(
       new Set(rows.map((row) => noticeMessageId(row.id, FROM))),
     );
-  });
+  }, 90_000);
 
   it("does not send a dunning e-mail whose invoice was paid before it went out (skipped)", async () => {
     const { first, adminEmails } = await organizationWithTwoAdmins();
@@ -299,7 +299,8 @@ describe("notice delivery reliability over SMTP", () => {
     expect(results[0].sent).toBeGreaterThan(0);
     expect(results[1].sent).toBeGreaterThan(0);
     expect(stored.every((row) => row.status === "sent" && row.attempts === 1)).toBe(true);
-  });
+    // 200 SMTP transactions and renders: minutes on a loaded 2-core machine, not seconds.
+  }, 180_000);
 
   it("escapes a hostile organization name in the HTML and drops its bidi controls", async () => {
     const hostile = `<script>alert("pwned")</script> O'Brien & "Sons" \u202Egnp.exe`;
