@@ -225,6 +225,37 @@ describe("notice delivery reliability over SMTP", () => {
     expect(smtp.to(user.email!)).toHaveLength(1);
   });
 
+  it("treats a refused connection as temporary: the row stays pending with the error", async () => {
+    const { organization } = await createOrganizationWithAdmin(db());
+    await queueViolation(organization.id, `refused:${organization.id}`);
+    // A port nothing listens on: the relay is down.
+    const closed = await TestSmtpServer.start();
+    const deadUrl = closed.url();
+    await closed.close();
+    const logger = createLogger("silent");
+    const down = createNotices({
+      db: db(),
+      clock: b.clock,
+      logger,
+      transport: createEmailTransport(
+        { mode: "smtp", smtpUrl: deadUrl, from: FROM, appUrl: APP_URL, timeoutMs: 2_000 },
+        logger,
+      ),
+    });
+    const result = await down.deliverNow(b.clock.now());
+    expect(result.retried).toBeGreaterThanOrEqual(1);
+    const row = await db().notification.findFirstOrThrow({
+      where: { organizationId: organization.id },
+    });
+    expect(row).toMatchObject({ status: "pending", attempts: 1 });
+    expect(row.lastError).toMatch(/ECONNREFUSED|connect/i);
+    // The relay is back: the app's deliverer sends it once the back-off is over.
+    await notices().deliverNow(new Date(b.clock.now().getTime() + 2 * 60_000));
+    expect(
+      await db().notification.findFirstOrThrow({ where: { organizationId: organization.id } }),
+    ).toMatchObject({ status: "sent", attempts: 2 });
+  });
+
   it("marks a permanent SMTP failure failed, lists it at GET /api/v1/notices and counts it in /metrics", async () => {
     const admin = await authHeaderFor(b.testApp, { role: "admin" });
     const user = await db().user.findUniqueOrThrow({ where: { id: admin.userId } });
