@@ -153,7 +153,7 @@ describe("dunning e-mails over SMTP", () => {
     expect(new Set(received.map((mail) => mail.parsed.messageId))).toEqual(
       new Set(rows.map((row) => noticeMessageId(row.id, FROM))),
     );
-  });
+  }, 90_000);
 
   it("does not send a dunning e-mail whose invoice was paid before it went out (skipped)", async () => {
     const { first, adminEmails } = await organizationWithTwoAdmins();
@@ -223,6 +223,37 @@ describe("notice delivery reliability over SMTP", () => {
     expect(smtp.to(user.email!)).toHaveLength(1);
     await notices().deliverNow(new Date(now.getTime() + 60 * 60_000));
     expect(smtp.to(user.email!)).toHaveLength(1);
+  });
+
+  it("treats a refused connection as temporary: the row stays pending with the error", async () => {
+    const { organization } = await createOrganizationWithAdmin(db());
+    await queueViolation(organization.id, `refused:${organization.id}`);
+    // A port nothing listens on: the relay is down.
+    const closed = await TestSmtpServer.start();
+    const deadUrl = closed.url();
+    await closed.close();
+    const logger = createLogger("silent");
+    const down = createNotices({
+      db: db(),
+      clock: b.clock,
+      logger,
+      transport: createEmailTransport(
+        { mode: "smtp", smtpUrl: deadUrl, from: FROM, appUrl: APP_URL, timeoutMs: 2_000 },
+        logger,
+      ),
+    });
+    const result = await down.deliverNow(b.clock.now());
+    expect(result.retried).toBeGreaterThanOrEqual(1);
+    const row = await db().notification.findFirstOrThrow({
+      where: { organizationId: organization.id },
+    });
+    expect(row).toMatchObject({ status: "pending", attempts: 1 });
+    expect(row.lastError).toMatch(/ECONNREFUSED|connect/i);
+    // The relay is back: the app's deliverer sends it once the back-off is over.
+    await notices().deliverNow(new Date(b.clock.now().getTime() + 2 * 60_000));
+    expect(
+      await db().notification.findFirstOrThrow({ where: { organizationId: organization.id } }),
+    ).toMatchObject({ status: "sent", attempts: 2 });
   });
 
   it("marks a permanent SMTP failure failed, lists it at GET /api/v1/notices and counts it in /metrics", async () => {
@@ -299,7 +330,8 @@ describe("notice delivery reliability over SMTP", () => {
     expect(results[0].sent).toBeGreaterThan(0);
     expect(results[1].sent).toBeGreaterThan(0);
     expect(stored.every((row) => row.status === "sent" && row.attempts === 1)).toBe(true);
-  });
+    // 200 SMTP transactions and renders: minutes on a loaded 2-core machine, not seconds.
+  }, 180_000);
 
   it("escapes a hostile organization name in the HTML and drops its bidi controls", async () => {
     const hostile = `<script>alert("pwned")</script> O'Brien & "Sons" \u202Egnp.exe`;

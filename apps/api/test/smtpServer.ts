@@ -34,6 +34,7 @@ export class TestSmtpServer {
     const holder: { smtp?: TestSmtpServer } = {};
     const server = new SMTPServer({
       authOptional: true,
+      disableReverseLookup: true,
       disabledCommands: ["STARTTLS", "AUTH"],
       logger: false,
       size: 1024 * 1024,
