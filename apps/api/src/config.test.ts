@@ -138,4 +138,23 @@ describe("loadConfig", () => {
     expect(error.issues[0]).toMatch(problem);
     expect(error.message).not.toContain("MIIB");
   });
+
+  it("reads platform admins' Clerk user ids and the allowed origins, and refuses malformed ones", () => {
+    const config = loadConfig({
+      PLATFORM_ADMIN_USER_IDS: " user_2abc , user_dev_ops ",
+      ADMIN_ALLOWED_ORIGINS: "https://ops.example.com,http://localhost:5173",
+    });
+    expect(config.PLATFORM_ADMIN_USER_IDS).toEqual(["user_2abc", "user_dev_ops"]);
+    expect(config.ADMIN_ALLOWED_ORIGINS).toEqual([
+      "https://ops.example.com",
+      "http://localhost:5173",
+    ]);
+    expect(loadConfig({}).PLATFORM_ADMIN_USER_IDS).toEqual([]);
+    expect(
+      configErrorOf({ PLATFORM_ADMIN_USER_IDS: "user_2abc,alice@example.com" }).message,
+    ).toMatch(/PLATFORM_ADMIN_USER_IDS/);
+    expect(configErrorOf({ ADMIN_ALLOWED_ORIGINS: "https://ops.example.com/" }).message).toMatch(
+      /ADMIN_ALLOWED_ORIGINS/,
+    );
+  });
 });

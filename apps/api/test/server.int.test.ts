@@ -212,6 +212,18 @@ describe("pnpm -s dev:token (development sign-in)", () => {
         organization: { name: "acme" },
         role: "member",
       });
+      // The admin API: an organization's admin is refused, --platform-admin gets in.
+      const overview = (bearer: string) =>
+        fetch(`http://127.0.0.1:${port}/api/v1/admin/overview`, {
+          headers: { authorization: `Bearer ${bearer}` },
+        });
+      expect((await overview(token)).status).toBe(403);
+      const operator = await devToken(["--user", "ops", "--platform-admin"]);
+      expect(operator.stderr).toContain("platform admin");
+      const operatorRes = await overview(operator.stdout.trim());
+      expect(operatorRes.status).toBe(200);
+      const figures = (await operatorRes.json()) as { organizations: { total: number } };
+      expect(figures.organizations.total).toBeGreaterThanOrEqual(1);
     } finally {
       await stop(server);
     }

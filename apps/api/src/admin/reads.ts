@@ -65,7 +65,7 @@ export async function getOverview(deps: AdminDeps): Promise<AdminOverview> {
         in24h: new Date(now.getTime() + 24 * HOUR_MS),
         in7d: new Date(now.getTime() + 7 * DAY_MS),
       }),
-      store.countNotices(db),
+      store.countNotices(db, { sentSince: since }),
       store.summarizeJobRuns(db, {
         since24h: new Date(now.getTime() - 24 * HOUR_MS),
         since7d: new Date(now.getTime() - 7 * DAY_MS),
@@ -97,7 +97,7 @@ export async function getOverview(deps: AdminDeps): Promise<AdminOverview> {
     open.set(key, entry);
   }
 
-  const days = new Map(perDay.map((row) => [row.day, row]));
+  const days = new Map(perDay.map((row) => [row.day.toISOString().slice(0, 10), row]));
   const overTime = Array.from({ length: OVERVIEW_DAYS }, (_, index) => {
     const day = new Date(since.getTime() + index * DAY_MS).toISOString().slice(0, 10);
     const row = days.get(day);
@@ -223,7 +223,7 @@ export async function searchOrganizations(
   const nextCursor =
     rows.length > query.limit && last
       ? byName
-        ? encodeCursor("o:n", [last.name.toLowerCase(), last.id])
+        ? encodeCursor("o:n", [last.sort_name, last.id])
         : encodeCursor("o:c", [last.created_at, last.id])
       : null;
   return { data: page.map(serializeOrganization), nextCursor };

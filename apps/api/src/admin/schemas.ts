@@ -145,7 +145,9 @@ export const AdminOverviewSchema = z
     }),
     notices: z.object({
       pending: z.number().int().nonnegative(),
-      sent: z.number().int().nonnegative(),
+      sent: z.number().int().nonnegative().openapi({
+        description: "Sent in the last 30 days (the days of violations.overTime)",
+      }),
       failed: z.number().int().nonnegative(),
     }),
     jobs: z.array(

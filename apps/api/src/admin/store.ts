@@ -148,7 +148,7 @@ export function findViolationEvents(
   db: Db,
   input: { violationIds: string[] },
 ): Promise<ViolationEventRow[]> {
-  if (input.violationIds.length === 0) return Promise.resolve([]);
+  // Sent even for no ids: a fixed number of statements per request.
   return db.$queryRaw<ViolationEventRow[]>`
     SELECT violation_id, at, event, actor_user_id, reason
       FROM plan_violation_events
@@ -199,6 +199,8 @@ export async function updateViolationByAdmin(
 export interface OrganizationRow {
   id: string;
   name: string;
+  /** `lower(name)` as PostgreSQL computes it: the name-order cursor's key. */
+  sort_name: string;
   plan_slug: string;
   status: "active" | "deleted";
   created_at: Date;
@@ -228,7 +230,8 @@ export function searchOrganizations(
     limit: number;
   },
 ): Promise<OrganizationRow[]> {
-  const columns = Prisma.sql`o.id, o.name, o.plan_slug, o.status::text AS status, o.created_at`;
+  const columns = Prisma.sql`o.id, o.name, lower(o.name) AS sort_name, o.plan_slug,
+                             o.status::text AS status, o.created_at`;
   const match = input.organization;
   const cursor = input.cursor;
   if (match && "prefix" in match) {
@@ -265,8 +268,8 @@ export async function findOrganization(
   input: { organizationId: string },
 ): Promise<OrganizationDetailRow | null> {
   const rows = await db.$queryRaw<OrganizationDetailRow[]>`
-    SELECT o.id, o.name, o.plan_slug, o.status::text AS status, o.created_at,
-           p.max_team_members, p.max_storage_bytes, p.max_meetings_per_month
+    SELECT o.id, o.name, lower(o.name) AS sort_name, o.plan_slug, o.status::text AS status,
+           o.created_at, p.max_team_members, p.max_storage_bytes, p.max_meetings_per_month
       FROM organizations o JOIN plans p ON p.slug = o.plan_slug
      WHERE o.id = ${input.organizationId}::uuid`;
   return rows[0] ?? null;
@@ -430,13 +433,13 @@ export function countUnresolvedViolations(
 export function countViolationsPerDay(
   db: Db,
   input: { since: Date },
-): Promise<{ day: string; detected: bigint; resolved: bigint }[]> {
+): Promise<{ day: Date; detected: bigint; resolved: bigint }[]> {
   return db.$queryRaw`
     WITH detected AS (
-      SELECT to_char(detected_at AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS day, count(*) AS n
+      SELECT date_trunc('day', detected_at, 'UTC') AS day, count(*) AS n
         FROM plan_violations WHERE detected_at >= ${input.since} GROUP BY 1),
     resolved AS (
-      SELECT to_char(resolved_at AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS day, count(*) AS n
+      SELECT date_trunc('day', resolved_at, 'UTC') AS day, count(*) AS n
         FROM plan_violations WHERE resolved_at >= ${input.since} GROUP BY 1)
     SELECT COALESCE(d.day, r.day) AS day, COALESCE(d.n, 0) AS detected, COALESCE(r.n, 0) AS resolved
       FROM detected d FULL JOIN resolved r ON r.day = d.day`;
@@ -466,9 +469,19 @@ export async function countDunning(
   return rows[0]!;
 }
 
-export function countNotices(db: Db): Promise<{ status: string; count: bigint }[]> {
+/** Pending and failed notices (all), and those sent since `sentSince` (the outbox keeps them). */
+export function countNotices(
+  db: Db,
+  input: { sentSince: Date },
+): Promise<{ status: string; count: bigint }[]> {
+  // Each count is a range of the (status, created_at) index.
   return db.$queryRaw`
-    SELECT status::text AS status, count(*) AS count FROM notification_outbox GROUP BY status`;
+    SELECT 'pending' AS status, count(*) AS count FROM notification_outbox WHERE status = 'pending'
+    UNION ALL
+    SELECT 'failed', count(*) FROM notification_outbox WHERE status = 'failed'
+    UNION ALL
+    SELECT 'sent', count(*) FROM notification_outbox
+     WHERE status = 'sent' AND created_at >= ${input.sentSince}`;
 }
 
 export function summarizeJobRuns(
