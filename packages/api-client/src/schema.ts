@@ -4359,6 +4359,7 @@ export interface components {
       };
       notices: {
         pending: number;
+        /** @description Sent in the last 30 days (the days of violations.overTime) */
         sent: number;
         failed: number;
       };
