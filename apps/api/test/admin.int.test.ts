@@ -609,6 +609,41 @@ describe("actions", () => {
     clock.set(START);
   });
 
+  it("answers 409 to the later of two concurrent resends of a notice, and of two runs of a job", async () => {
+    const admin = await platformAdmin();
+    const { organization } = await organizationOverMeetingLimit();
+    const notice = await testApp.ctx.db.notification.findFirstOrThrow({
+      where: { organizationId: organization.id, status: "sent" },
+    });
+    const before = await auditCount();
+    const resends = await Promise.all(
+      [1, 2].map(() =>
+        request(testApp.app)
+          .post(`/api/v1/admin/notices/${notice.id}/resend`)
+          .set(admin.adminHeaders())
+          .send({ reason: "twice" }),
+      ),
+    );
+    expect(resends.map((res) => res.status).sort()).toEqual([200, 409]);
+    expect(resends.find((res) => res.status === 409)!.body.error.code).toBe("NOTICE_PENDING");
+    expect(await auditCount()).toBe(before + 1);
+    await testApp.ctx.notices.idle();
+
+    clock.set(Date.now());
+    const runs = await Promise.all(
+      [1, 2].map(() =>
+        request(testApp.app)
+          .post("/api/v1/admin/jobs/recheckPlanViolations/run")
+          .set(admin.adminHeaders())
+          .send({ reason: "twice" }),
+      ),
+    );
+    clock.set(START);
+    expect(runs.map((res) => res.status).sort()).toEqual([200, 409]);
+    expect(runs.find((res) => res.status === 409)!.body.error.code).toBe("JOB_ALREADY_RUNNING");
+    expect(await auditCount()).toBe(before + 2);
+  });
+
   it("keeps the audit log append-only in the database", async () => {
     const admin = await platformAdmin();
     const { organization } = await organizationOverMeetingLimit();

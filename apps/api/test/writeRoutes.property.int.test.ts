@@ -53,12 +53,14 @@ beforeAll(async () => {
   server = (await listen(testApp.app)).server;
   const caller = await authHeaderFor(testApp, { role: "admin" });
   organizationId = caller.organizationId;
-  // One token for the whole file (the default lives 60 s).
+  // One token for the whole file (the default lives 60 s). A platform admin too, so that the
+  // admin routes' bodies are validated rather than refused with 403 before.
   const token = signClerkToken({
     userId: caller.userClerkId,
     orgId: caller.orgClerkId,
     orgRole: "org:admin",
     expiresInSeconds: 3600,
+    claims: { metadata: { platformAdmin: true } },
   });
   headers = { Authorization: `Bearer ${token}` };
   meetingId = (await createMeeting(testApp.ctx.db, { organizationId })).id;
