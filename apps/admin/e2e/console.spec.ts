@@ -346,7 +346,9 @@ test.describe("as a platform admin", () => {
     await dialog.getByLabel(/Reason/).fill("Verify violations after the price change");
     await dialog.getByRole("button", { name: "Run now", exact: true }).click();
     await expect(dialog).toBeHidden();
-    await expect(page.getByRole("status")).toContainText("recheckPlanViolations: succeeded");
+    await expect(page.getByRole("status").filter({ hasText: "recheckPlanViolations:" })).toHaveText(
+      "recheckPlanViolations: succeeded",
+    );
     await page.goto("/admin/audit-log?targetType=job");
     await expect(
       page.getByTestId("audit-entry").filter({ hasText: "after the price change" }),
