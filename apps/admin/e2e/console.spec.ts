@@ -336,6 +336,25 @@ test.describe("as a platform admin", () => {
     await shot(page, "error-state");
   });
 
+  test("runs a job now: the outcome shows, and so does the audit entry", async ({ page }) => {
+    await page.goto("/admin/job-runs?jobName=recheckPlanViolations");
+    const job = page
+      .getByRole("listitem")
+      .filter({ has: page.getByRole("heading", { name: "recheckPlanViolations" }) });
+    await job.getByRole("button", { name: "Run now…" }).click();
+    const dialog = page.getByRole("dialog", { name: "Run recheckPlanViolations now" });
+    await dialog.getByLabel(/Reason/).fill("Verify violations after the price change");
+    await dialog.getByRole("button", { name: "Run now", exact: true }).click();
+    await expect(dialog).toBeHidden();
+    await expect(page.getByRole("status").filter({ hasText: "recheckPlanViolations:" })).toHaveText(
+      "recheckPlanViolations: succeeded",
+    );
+    await page.goto("/admin/audit-log?targetType=job");
+    await expect(
+      page.getByTestId("audit-entry").filter({ hasText: "after the price change" }),
+    ).toContainText("job run");
+  });
+
   test("every page fits a phone's width (390 px)", async ({ page }) => {
     await page.setViewportSize({ width: 390, height: 844 });
     const pages: [string, string][] = [
