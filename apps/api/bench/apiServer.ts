@@ -28,7 +28,13 @@ export type ChildMessage =
   | {
       id: number;
       type: "done";
-      usage?: { rssBytes: number; cpuMicros: number; heapUsedBytes?: number };
+      usage?: {
+        rssBytes: number;
+        cpuMicros: number;
+        heapUsedBytes?: number;
+        heapTotalBytes?: number;
+        externalBytes?: number;
+      };
     }
   | { id: number; type: "failed"; message: string };
 
@@ -101,6 +107,8 @@ async function main(): Promise<void> {
             rssBytes: memory.rss,
             cpuMicros: cpu.user + cpu.system,
             heapUsedBytes: memory.heapUsed,
+            heapTotalBytes: memory.heapTotal,
+            externalBytes: memory.external,
           };
           return { id: message.id, type: "done", usage };
         }
