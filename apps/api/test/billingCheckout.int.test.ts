@@ -319,8 +319,13 @@ async function customerOf(organizationId: string): Promise<string> {
   return organization.stripeCustomerId!;
 }
 
+interface SessionCall {
+  kind: "create" | "expire";
+  id: string;
+}
+
 /** The customer's Checkout Session calls the fake answered 200, in the order they were made. */
-function sessionCalls(customerId: string) {
+function sessionCalls(customerId: string): SessionCall[] {
   const ours = new Set(
     [...b.fake.checkoutSessions.values()]
       .filter((session) => session.customer === customerId)
@@ -328,21 +333,21 @@ function sessionCalls(customerId: string) {
   );
   return b.fake.requests
     .filter((r) => r.status === 200 && !r.replayed && r.path.startsWith("/v1/checkout/sessions"))
-    .flatMap((r) => {
+    .flatMap((r): SessionCall[] => {
       if (r.method === "POST" && r.path === "/v1/checkout/sessions") {
         const id = (r.response as { id: string }).id;
-        return ours.has(id) ? [{ kind: "create" as const, id }] : [];
+        return ours.has(id) ? [{ kind: "create", id }] : [];
       }
       const expired = /^\/v1\/checkout\/sessions\/([^/]+)\/expire$/.exec(r.path)?.[1];
       if (r.method === "POST" && expired && ours.has(expired)) {
-        return [{ kind: "expire" as const, id: expired }];
+        return [{ kind: "expire", id: expired }];
       }
       return [];
     });
 }
 
 /** Replays the calls: no session was created while another one of the customer was open. */
-function expectOneOpenAtATime(calls: ReturnType<typeof sessionCalls>) {
+function expectOneOpenAtATime(calls: SessionCall[]) {
   const open = new Set<string>();
   for (const call of calls) {
     if (call.kind === "create") {

@@ -548,10 +548,8 @@ export class FakeStripeServer {
         "limit",
       );
     }
-    if (
-      params.status !== undefined &&
-      !["open", "complete", "expired"].includes(String(params.status))
-    ) {
+    const statuses: unknown[] = ["open", "complete", "expired"];
+    if (params.status !== undefined && !statuses.includes(params.status)) {
       throw new StripeApiError(
         400,
         "invalid_request_error",
