@@ -69,6 +69,7 @@ describe("POST /api/v1/billing/checkout", () => {
 
     const first = await checkout(admin);
     expect(first.status).toBe(200);
+    const expiresAt = String(Math.floor((b.clock.now().getTime() + 60 * 60 * 1000) / 1000));
     expect(first.body.url).toMatch(/^https:\/\/checkout\.stripe\.test\/c\/pay\/cs_test_/);
     const second = await checkout(admin, "business");
     expect(second.status).toBe(200);
@@ -93,6 +94,7 @@ describe("POST /api/v1/billing/checkout", () => {
       subscription_data: { metadata: { organizationId: admin.organizationId, planSlug: "pro" } },
       success_url: `${APP_URL}/settings/billing?checkout=success&session_id={CHECKOUT_SESSION_ID}`,
       cancel_url: `${APP_URL}/settings/billing?checkout=canceled`,
+      expires_at: expiresAt,
     });
     expect(sessions[1]!.params.customer).toBe(organization.stripeCustomerId);
     expect(sessions[1]!.params.line_items).toEqual([
@@ -298,5 +300,263 @@ describe("GET /api/v1/billing/preview", () => {
     const response = await api().get("/api/v1/billing/preview?planSlug=gold").set(admin.headers);
     expect(response.status).toBe(404);
     expect(response.body.error.code).toBe("PLAN_NOT_FOUND");
+  });
+});
+
+/** Polls `check` until it holds (after-commit work runs detached from the request). */
+async function eventually(check: () => boolean | Promise<boolean>, timeoutMs = 10_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error("condition not met in time");
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+async function customerOf(organizationId: string): Promise<string> {
+  const organization = await db().organization.findUniqueOrThrow({
+    where: { id: organizationId },
+  });
+  return organization.stripeCustomerId!;
+}
+
+interface SessionCall {
+  kind: "create" | "expire";
+  id: string;
+}
+
+/** The customer's Checkout Session calls the fake answered 200, in the order they were made. */
+function sessionCalls(customerId: string): SessionCall[] {
+  const ours = new Set(
+    [...b.fake.checkoutSessions.values()]
+      .filter((session) => session.customer === customerId)
+      .map((session) => session.id as string),
+  );
+  return b.fake.requests
+    .filter((r) => r.status === 200 && !r.replayed && r.path.startsWith("/v1/checkout/sessions"))
+    .flatMap((r): SessionCall[] => {
+      if (r.method === "POST" && r.path === "/v1/checkout/sessions") {
+        const id = (r.response as { id: string }).id;
+        return ours.has(id) ? [{ kind: "create", id }] : [];
+      }
+      const expired = /^\/v1\/checkout\/sessions\/([^/]+)\/expire$/.exec(r.path)?.[1];
+      if (r.method === "POST" && expired && ours.has(expired)) {
+        return [{ kind: "expire", id: expired }];
+      }
+      return [];
+    });
+}
+
+/** Replays the calls: no session was created while another one of the customer was open. */
+function expectOneOpenAtATime(calls: SessionCall[]) {
+  const open = new Set<string>();
+  for (const call of calls) {
+    if (call.kind === "create") {
+      expect([...open]).toEqual([]);
+      open.add(call.id);
+    } else {
+      expect(open.has(call.id)).toBe(true);
+      open.delete(call.id);
+    }
+  }
+  return open;
+}
+
+describe("POST /api/v1/billing/checkout: one payable session per organization", () => {
+  it("a second checkout expires the first session before creating its own", async () => {
+    const admin = await authHeaderFor(b.testApp, { role: "admin" });
+    const first = await checkout(admin);
+    expect(first.status).toBe(200);
+    const firstSession = sessionOf(first.body.url as string);
+    const second = await checkout(admin, "business");
+    expect(second.status).toBe(200);
+
+    expect(firstSession.status).toBe("expired");
+    expect(sessionOf(second.body.url as string).status).toBe("open");
+    const customerId = await customerOf(admin.organizationId);
+    const listed = b.fake
+      .requestsTo("GET", "/v1/checkout/sessions")
+      .filter((r) => r.params.customer === customerId);
+    expect(listed.map((r) => r.params)).toEqual([
+      { customer: customerId, status: "open", limit: "100" },
+      { customer: customerId, status: "open", limit: "100" },
+    ]);
+    const calls = sessionCalls(customerId);
+    expect(calls).toEqual([
+      { kind: "create", id: firstSession.id },
+      { kind: "expire", id: firstSession.id },
+      { kind: "create", id: sessionOf(second.body.url as string).id },
+    ]);
+    // Paying the expired page is impossible (Stripe shows it as expired).
+    expect(() => b.fake.completeCheckout(firstSession.id as string)).toThrow(/no open session/);
+  });
+
+  it("10 concurrent checkouts: each gets 409 BILLING_CHANGE_IN_PROGRESS or a session created after every earlier one was expired; exactly one stays open", async () => {
+    const admin = await authHeaderFor(b.testApp, { role: "admin" });
+    // Two rounds: the first races for the customer too, the second starts with a session open.
+    const urls: string[] = [];
+    for (let round = 0; round < 2; round += 1) {
+      const responses = await Promise.all(Array.from({ length: 10 }, () => checkout(admin)));
+      for (const response of responses) {
+        if (response.status === 200) urls.push(response.body.url as string);
+        else {
+          expect(response.status).toBe(409);
+          expect(response.body.error.code).toBe("BILLING_CHANGE_IN_PROGRESS");
+        }
+      }
+    }
+    expect(urls.length).toBeGreaterThanOrEqual(2);
+    const customerId = await customerOf(admin.organizationId);
+    const calls = sessionCalls(customerId);
+    expect(calls.filter((call) => call.kind === "create")).toHaveLength(urls.length);
+    const stillOpen = expectOneOpenAtATime(calls);
+    const open = [...b.fake.checkoutSessions.values()].filter(
+      (session) => session.customer === customerId && session.status === "open",
+    );
+    expect(open.map((session) => session.id)).toEqual([...stillOpen]);
+    expect(open).toHaveLength(1);
+    // The one left open is the last one answered.
+    expect(open[0]!.url).toBe(urls.at(-1));
+    // The lease is released: the next checkout goes through.
+    expect((await checkout(admin)).status).toBe(200);
+  });
+
+  it("answers 409 SUBSCRIPTION_EXISTS when an open session is paid between the list and its expiry", async () => {
+    const admin = await authHeaderFor(b.testApp, { role: "admin" });
+    const first = await checkout(admin);
+    const session = sessionOf(first.body.url as string);
+    const sessionsBefore = b.fake.requestsTo("POST", "/v1/checkout/sessions").length;
+    b.fake.beforeNext({ method: "POST", path: `/${String(session.id)}/expire` }, () => {
+      b.fake.completeCheckout(session.id as string);
+    });
+
+    const second = await checkout(admin, "business");
+    expect(second.status).toBe(409);
+    expect(second.body.error.code).toBe("SUBSCRIPTION_EXISTS");
+    expect(second.body.error.details).toEqual({ checkoutSessionId: session.id });
+    // Stripe refused the expiry (400), we read the session back, and nothing new was created.
+    const [expire] = b.fake.requestsTo("POST", `/${String(session.id)}/expire`);
+    expect(expire!.status).toBe(400);
+    expect(b.fake.requestsTo("GET", `/v1/checkout/sessions/${String(session.id)}`)).toHaveLength(1);
+    expect(b.fake.requestsTo("POST", "/v1/checkout/sessions").length).toBe(sessionsBefore + 1);
+    expect(session.status).toBe("complete");
+  });
+});
+
+describe("a second live subscription of an organization (defence in depth)", () => {
+  /** Two Checkout Sessions both paid at Stripe before any webhook arrived. */
+  async function twoPaidCheckouts() {
+    const admin = await authHeaderFor(b.testApp, { role: "admin" });
+    const first = sessionOf((await checkout(admin, "pro")).body.url as string);
+    // Paid in the instant before the second checkout could expire it.
+    const firstEvents = b.fake.completeCheckout(first.id as string);
+    const second = sessionOf((await checkout(admin, "business")).body.url as string);
+    b.clock.advance(1_000);
+    const secondEvents = b.fake.completeCheckout(second.id as string);
+    return {
+      admin,
+      firstEvents,
+      secondEvents,
+      firstSubscription: first.subscription as string,
+      secondSubscription: second.subscription as string,
+    };
+  }
+
+  const cancelCalls = (subscriptionId: string) =>
+    b.fake
+      .requestsTo("DELETE", `/v1/subscriptions/${subscriptionId}`)
+      .filter((r) => r.status === 200 && !r.replayed);
+
+  const duplicateNotices = (organizationId: string) =>
+    db().notification.findMany({
+      where: { organizationId, type: "billing.duplicate_subscription_canceled" },
+    });
+
+  it("keeps the first recorded, records the second as canceled, cancels it at Stripe (prorated) once and tells the admins once", async () => {
+    const { admin, firstEvents, secondEvents, firstSubscription, secondSubscription } =
+      await twoPaidCheckouts();
+    await deliverAsStripe(firstEvents);
+    await deliverAsStripe(shuffled(secondEvents, 3));
+    await eventually(() => cancelCalls(secondSubscription).length === 1);
+
+    expect(cancelCalls(secondSubscription)[0]!.params).toEqual({
+      prorate: "true",
+      invoice_now: "true",
+    });
+    expect(cancelCalls(firstSubscription)).toHaveLength(0);
+    expect(b.fake.subscriptions.get(secondSubscription)!.status).toBe("canceled");
+    expect(b.fake.subscriptions.get(firstSubscription)!.status).toBe("active");
+
+    // Stripe's own events of the cancel, and everything again in another order: nothing more.
+    const deleted = b
+      .eventsFor(secondSubscription)
+      .filter((event) => event.type === "customer.subscription.deleted");
+    expect(deleted).toHaveLength(1);
+    await deliverAsStripe(shuffled([...firstEvents, ...secondEvents, ...deleted], 11));
+
+    const rows = await db().subscription.findMany({
+      where: { organizationId: admin.organizationId },
+      orderBy: { createdAt: "asc" },
+    });
+    expect(rows.map((row) => [row.stripeSubscriptionId, row.planSlug, row.status])).toEqual([
+      [firstSubscription, "pro", "active"],
+      [secondSubscription, "business", "canceled"],
+    ]);
+    const organization = await db().organization.findUniqueOrThrow({
+      where: { id: admin.organizationId },
+    });
+    expect(organization.planSlug).toBe("pro");
+    const notices = await duplicateNotices(admin.organizationId);
+    expect(notices).toHaveLength(1);
+    expect(notices[0]!.payload).toEqual({
+      keptSubscriptionId: firstSubscription,
+      keptPlanSlug: "pro",
+      canceledSubscriptionId: secondSubscription,
+      canceledPlanSlug: "business",
+    });
+    expect(cancelCalls(secondSubscription)).toHaveLength(1);
+  });
+
+  it("both subscriptions' events delivered at once: exactly one is kept and the other canceled", async () => {
+    const { admin, firstEvents, secondEvents, firstSubscription, secondSubscription } =
+      await twoPaidCheckouts();
+    await Promise.all([
+      deliverAsStripe(shuffled(firstEvents, 5)),
+      deliverAsStripe(shuffled(secondEvents, 6)),
+    ]);
+    await eventually(
+      () => cancelCalls(firstSubscription).length + cancelCalls(secondSubscription).length === 1,
+    );
+    const live = await db().subscription.findMany({
+      where: { organizationId: admin.organizationId, status: { not: "canceled" } },
+    });
+    expect(live).toHaveLength(1);
+    const kept = live[0]!.stripeSubscriptionId;
+    const dropped = kept === firstSubscription ? secondSubscription : firstSubscription;
+    expect(cancelCalls(dropped)).toHaveLength(1);
+    expect(cancelCalls(kept)).toHaveLength(0);
+    expect(b.fake.subscriptions.get(kept)!.status).toBe("active");
+    expect(b.fake.subscriptions.get(dropped)!.status).toBe("canceled");
+    expect(await duplicateNotices(admin.organizationId)).toHaveLength(1);
+  });
+
+  it("a cancel that did not reach Stripe is sent again when a newer event shows the duplicate still live", async () => {
+    const { firstEvents, secondEvents, secondSubscription } = await twoPaidCheckouts();
+    await deliverAsStripe(firstEvents);
+    // Every attempt of the SDK (1 + 2 retries) fails.
+    b.fake.failNext({
+      method: "DELETE",
+      path: `/v1/subscriptions/${secondSubscription}`,
+      times: 3,
+    });
+    await deliverAsStripe(secondEvents);
+    await eventually(
+      () => b.fake.requestsTo("DELETE", `/v1/subscriptions/${secondSubscription}`).length === 3,
+    );
+    expect(b.fake.subscriptions.get(secondSubscription)!.status).toBe("active");
+
+    b.clock.advance(2_000);
+    await deliverAsStripe([b.fake.setSubscriptionStatus(secondSubscription, "active")]);
+    await eventually(() => cancelCalls(secondSubscription).length === 1);
+    expect(b.fake.subscriptions.get(secondSubscription)!.status).toBe("canceled");
   });
 });

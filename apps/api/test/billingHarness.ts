@@ -65,7 +65,7 @@ export async function createBillingHarness(): Promise<BillingHarness> {
       const verified = stripe.webhooks.constructEvent(payload, header, webhookSecret);
       const handler = stripeEventHandlers[verified.type];
       if (!handler) throw new Error(`no handler for ${verified.type}`);
-      const deps = { clock, logger, settings };
+      const deps = { clock, logger, settings, stripe };
       if (target) return handler(target, verified, deps);
       return db.$transaction((tx) => handler(tx, verified, deps));
     },

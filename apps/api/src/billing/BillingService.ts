@@ -446,8 +446,11 @@ export function requireStripe(deps: Pick<BillingDeps, "stripe">): StripeClient {
   return deps.stripe;
 }
 
-/** Runs `fn` holding the organization's billing lease (taken and released in autocommit). */
-async function withLease<T>(
+/**
+ * Runs `fn` holding the organization's billing lease (taken and released in autocommit); 409
+ * `BILLING_CHANGE_IN_PROGRESS` while another change (plan change, cancel, checkout) holds it.
+ */
+export async function withLease<T>(
   deps: BillingDeps,
   organizationId: string,
   fn: (leaseId: string) => Promise<T>,

@@ -41,5 +41,5 @@ export function createAppBilling(parts: AppBillingParts): AppBilling {
         ? createStripeClient(stripeSettings)
         : null;
   const deps: BillingDeps = { db, stripe, clock, logger, settings };
-  return { settings, deps, eventDeps: { clock, logger, settings } };
+  return { settings, deps, eventDeps: { clock, logger, settings, stripe } };
 }

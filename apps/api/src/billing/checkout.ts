@@ -4,6 +4,7 @@ import {
   ensureCustomer,
   findPurchasablePlan,
   requireStripe,
+  withLease,
   type BillingDeps,
   type PlanChangeInput,
 } from "./BillingService";
@@ -11,7 +12,9 @@ import { FREE_PLAN_SLUG } from "./settings";
 import {
   createCheckoutSession,
   createPortalSession,
+  expireCheckoutSession,
   firstItem,
+  listOpenCheckoutSessionIds,
   idempotencyKey,
   previewInvoice,
   retrieveSubscription,
@@ -31,10 +34,17 @@ export function billingReturnUrl(appUrl: string): string {
   return new URL("/settings/billing", appUrl).toString();
 }
 
+/** How long a Checkout Session can be paid (Stripe's minimum is 30 minutes). */
+export const CHECKOUT_SESSION_TTL_MS = 60 * 60 * 1000;
+
 /**
  * `POST /billing/checkout`: a Checkout Session for the plan. An organization that has a live
  * subscription changes plan instead (409 `SUBSCRIPTION_EXISTS`): a second subscription would
- * bill twice.
+ * bill twice. One payable session per organization: the session is created holding the
+ * organization's billing lease (a concurrent checkout or plan change gets 409
+ * `BILLING_CHANGE_IN_PROGRESS`), after every session of its customer that is still open was
+ * expired at Stripe. A session found paid while expiring it means the subscription is on its way
+ * (409 `SUBSCRIPTION_EXISTS` too). Sessions expire by themselves after an hour.
  */
 export async function startCheckout(
   deps: BillingDeps,
@@ -46,34 +56,49 @@ export async function startCheckout(
   if (!(await store.isLiveOrganization(deps.db, { organizationId }))) {
     throw new NotFoundError("Organization not found");
   }
-  const live = await store.findLiveSubscription(deps.db, { organizationId });
-  if (live) {
-    throw new ConflictError(
-      "The organization already has a subscription: change its plan with POST /api/v1/billing/subscription",
+  return withLease(deps, organizationId, async (leaseId) => {
+    const live = await store.findLiveSubscription(deps.db, { organizationId });
+    if (live) {
+      throw new ConflictError(
+        "The organization already has a subscription: change its plan with POST /api/v1/billing/subscription",
+        {
+          code: "SUBSCRIPTION_EXISTS",
+          details: { planSlug: live.planSlug, status: live.status },
+        },
+      );
+    }
+    const customerId = await ensureCustomer(deps, stripe, organizationId);
+    for (const openId of await listOpenCheckoutSessionIds(stripe, customerId)) {
+      const closed = await expireCheckoutSession(
+        stripe,
+        openId,
+        idempotencyKey("op", leaseId, "checkout.expire", openId),
+      );
+      if (closed.status === "complete") {
+        throw new ConflictError(
+          "A Checkout Session of the organization was just paid: its subscription is being set up; change its plan with POST /api/v1/billing/subscription",
+          { code: "SUBSCRIPTION_EXISTS", details: { checkoutSessionId: closed.id } },
+        );
+      }
+    }
+    const returnUrl = billingReturnUrl(deps.settings.appUrl);
+    const session = await createCheckoutSession(
+      stripe,
       {
-        code: "SUBSCRIPTION_EXISTS",
-        details: { planSlug: live.planSlug, status: live.status },
+        customerId,
+        priceId: plan.stripePriceId!,
+        organizationId,
+        planSlug: plan.slug,
+        // Stripe fills {CHECKOUT_SESSION_ID} in; it must stay unencoded.
+        successUrl: `${returnUrl}?checkout=success&session_id={CHECKOUT_SESSION_ID}`,
+        cancelUrl: `${returnUrl}?checkout=canceled`,
+        expiresAt: new Date(deps.clock.now().getTime() + CHECKOUT_SESSION_TTL_MS),
       },
+      idempotencyKey("op", leaseId, "checkout.create"),
     );
-  }
-  const customerId = await ensureCustomer(deps, stripe, organizationId);
-  const returnUrl = billingReturnUrl(deps.settings.appUrl);
-  const session = await createCheckoutSession(
-    stripe,
-    {
-      customerId,
-      priceId: plan.stripePriceId!,
-      organizationId,
-      planSlug: plan.slug,
-      // Stripe fills {CHECKOUT_SESSION_ID} in; it must stay unencoded.
-      successUrl: `${returnUrl}?checkout=success&session_id={CHECKOUT_SESSION_ID}`,
-      cancelUrl: `${returnUrl}?checkout=canceled`,
-    },
-    // Each request is a new session; the key only makes the SDK's own retries safe.
-    idempotencyKey("checkout", organizationId, randomUUID()),
-  );
-  if (!session.url) throw new ConflictError("Stripe returned a Checkout Session without a URL");
-  return { url: session.url, sessionId: session.id };
+    if (!session.url) throw new ConflictError("Stripe returned a Checkout Session without a URL");
+    return { url: session.url, sessionId: session.id };
+  });
 }
 
 /** `POST /billing/portal`: a Customer Portal session for the organization's customer. */

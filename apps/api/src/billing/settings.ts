@@ -1,6 +1,7 @@
 import type { Config } from "../config";
 import type { Clock } from "../lib/clock";
 import type { Logger } from "../lib/logger";
+import type { StripeClient } from "./stripeProvider";
 import type { ViolationSettings } from "./violations";
 
 /** Billing rules of a deployment (from config). */
@@ -26,11 +27,16 @@ export function billingSettingsFromConfig(
   };
 }
 
-/** What event handlers and jobs need besides the transaction: no network, no Express. */
+/**
+ * What event handlers and jobs need besides the transaction: no Express, and no network inside
+ * the transaction. `stripe` is only used after commit (cancelling a duplicate subscription,
+ * stripeEvents.ts); null without STRIPE_SECRET_KEY.
+ */
 export interface BillingEventDeps {
   clock: Clock;
   logger: Logger;
   settings: BillingSettings;
+  stripe?: StripeClient | null;
 }
 
 export const FREE_PLAN_SLUG = "free";

@@ -79,6 +79,39 @@ export function findSubscriptionByStripeIdOrThrow(
   });
 }
 
+/** The subscription recorded for a Stripe id, or null. */
+export function findSubscriptionByStripeId(
+  db: Db,
+  input: { stripeSubscriptionId: string },
+): Promise<Subscription | null> {
+  return db.subscription.findUnique({
+    where: { stripeSubscriptionId: input.stripeSubscriptionId },
+  });
+}
+
+/**
+ * Locks the organization row (FOR UPDATE) for the rest of the transaction: a subscription that
+ * would become its live one is decided under it, so two arriving at once are decided in turn.
+ */
+export async function lockOrganization(db: Db, input: OrganizationKey): Promise<void> {
+  await db.$queryRaw`
+    SELECT id FROM organizations WHERE id = ${input.organizationId}::uuid FOR UPDATE`;
+}
+
+/** A notice queued for this cause (any recipient: the outbox appends the recipient to the key). */
+export async function findNoticeOfCause(
+  db: Db,
+  input: OrganizationKey & { dedupeKey: string },
+): Promise<{ id: string } | null> {
+  return db.notification.findFirst({
+    where: {
+      organizationId: input.organizationId,
+      dedupeKey: { startsWith: `${input.dedupeKey}:` },
+    },
+    select: { id: true },
+  });
+}
+
 export async function isSubscriptionRecorded(
   db: Db,
   input: { stripeSubscriptionId: string },

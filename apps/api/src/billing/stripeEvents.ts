@@ -1,12 +1,15 @@
-import type { Db, PrismaClient } from "@zigznote/database";
+import type { Db, PrismaClient, Subscription, SubscriptionStatus } from "@zigznote/database";
 import type Stripe from "stripe";
-import { transaction } from "../lib/afterCommit";
+import { afterCommit, transaction } from "../lib/afterCommit";
 import type { Notices } from "../notifications";
 import { recordStandingFact, suspensionNotice, type StandingChange } from "./paymentStanding";
 import type { BillingEventDeps } from "./settings";
+import { PLAN_GRANTING_STATUSES } from "./statuses";
 import {
+  cancelDuplicateSubscription,
   customerIdOf,
   firstItem,
+  idempotencyKey,
   invoiceCustomerId,
   invoiceSubscriptionId,
 } from "./stripeProvider";
@@ -16,7 +19,9 @@ import { syncOrganizationPlan, upsertSubscriptionFromStripe } from "./subscripti
 /**
  * Stripe event handlers: pure functions over the caller's transaction (the webhook framework
  * claims the event and runs the handler in one transaction; a throw rolls both back and Stripe
- * retries). They never call Stripe. Each returns what it did, for logs and tests.
+ * retries). They never call Stripe inside it; the one call they cause (cancelling a duplicate
+ * subscription) is registered to run after the commit. Each returns what it did, for logs and
+ * tests.
  */
 
 export interface HandlerOutcome {
@@ -83,6 +88,8 @@ export async function handleSubscriptionEvent(
     return { applied: false, reason: "unknown_customer" };
   }
   const syncDeps = { db: tx, settings: deps.settings };
+  const duplicate = await checkDuplicate(tx, event, deps, { organizationId, planSlug });
+  if (duplicate) return duplicate;
   const applied = await upsertSubscriptionFromStripe(syncDeps, {
     subscription,
     organizationId,
@@ -94,6 +101,132 @@ export async function handleSubscriptionEvent(
   if (!applied) return { applied: false, reason: "stale", organizationId };
   await syncOrganizationPlan(syncDeps, { organizationId, now: deps.clock.now() });
   return { applied: true, organizationId };
+}
+
+const isPlanGranting = (status: string) =>
+  PLAN_GRANTING_STATUSES.includes(status as SubscriptionStatus);
+
+/**
+ * One subscription per organization. A subscription that would grant a plan while the
+ * organization already has another live one (a Checkout Session paid in the instant before it
+ * was expired, two sessions paid in two tabs, a subscription made in Stripe's dashboard) is not
+ * tracked as a second plan: the one recorded first is kept, the newcomer is recorded as canceled
+ * (so it never grants a plan, and its later events change nothing), the admins get a
+ * `billing.duplicate_subscription_canceled` notice, and after commit it is canceled at Stripe,
+ * prorated with the credit invoiced at once (it lands on the customer's balance). The decision is
+ * made under the organization's row lock, so two newcomers at once are decided in turn; it is
+ * exactly-once because the framework applies each event once, the notice has a dedupe key and the
+ * cancel an idempotency key of the subscription. Should the cancel not reach Stripe, a later
+ * event showing the subscription still live (newer than our decision: Stripe never revives a
+ * canceled subscription, so only ours can be canceled here and live there) sends it again.
+ */
+async function checkDuplicate(
+  tx: Db,
+  event: Stripe.Event,
+  deps: BillingEventDeps,
+  input: { organizationId: string; planSlug: string },
+): Promise<HandlerOutcome | null> {
+  const subscription = event.data.object as Stripe.Subscription;
+  const { organizationId } = input;
+  if (event.type === "customer.subscription.deleted" || !isPlanGranting(subscription.status)) {
+    return null;
+  }
+  const known = await store.findSubscriptionByStripeId(tx, {
+    stripeSubscriptionId: subscription.id,
+  });
+  if (known?.status === "canceled") {
+    if (known.canceledAt && event.created * 1000 > known.canceledAt.getTime()) {
+      const notice = await store.findNoticeOfCause(tx, {
+        organizationId,
+        dedupeKey: duplicateNoticeKey(subscription.id),
+      });
+      if (notice) {
+        scheduleDuplicateCancel(deps, { organizationId, stripeSubscriptionId: subscription.id });
+        return { applied: false, reason: "duplicate_cancel_retried", organizationId };
+      }
+    }
+    return null;
+  }
+  if (known && isPlanGranting(known.status)) return null;
+  await store.lockOrganization(tx, { organizationId });
+  const live = await store.findLiveSubscription(tx, { organizationId });
+  if (!live || live.stripeSubscriptionId === subscription.id) return null;
+  await refuseDuplicate(tx, event, deps, { ...input, kept: live });
+  return { applied: true, reason: "duplicate_canceled", organizationId };
+}
+
+function duplicateNoticeKey(stripeSubscriptionId: string): string {
+  return `duplicate-subscription:${stripeSubscriptionId}`;
+}
+
+async function refuseDuplicate(
+  tx: Db,
+  event: Stripe.Event,
+  deps: BillingEventDeps,
+  input: { organizationId: string; planSlug: string; kept: Subscription },
+): Promise<void> {
+  const subscription = event.data.object as Stripe.Subscription;
+  const { organizationId, planSlug, kept } = input;
+  await upsertSubscriptionFromStripe(
+    { db: tx, settings: deps.settings },
+    {
+      subscription: { ...subscription, canceled_at: event.created },
+      organizationId,
+      planSlug,
+      observedAt: new Date(event.created * 1000),
+      deleted: true,
+      now: deps.clock.now(),
+    },
+  );
+  await deps.settings.notices.enqueue(tx, [
+    {
+      organizationId,
+      type: "billing.duplicate_subscription_canceled",
+      payload: {
+        keptSubscriptionId: kept.stripeSubscriptionId,
+        keptPlanSlug: kept.planSlug,
+        canceledSubscriptionId: subscription.id,
+        canceledPlanSlug: planSlug,
+      },
+      dedupeKey: duplicateNoticeKey(subscription.id),
+    },
+  ]);
+  deps.logger.warn(
+    {
+      eventId: event.id,
+      organizationId,
+      kept: kept.stripeSubscriptionId,
+      canceled: subscription.id,
+    },
+    "second live subscription of an organization: kept the first, canceling the newcomer",
+  );
+  scheduleDuplicateCancel(deps, { organizationId, stripeSubscriptionId: subscription.id });
+}
+
+/** Cancels the duplicate at Stripe once the decision committed (never inside the transaction). */
+function scheduleDuplicateCancel(
+  deps: BillingEventDeps,
+  input: { organizationId: string; stripeSubscriptionId: string },
+): void {
+  const { stripe, logger } = deps;
+  if (!stripe) {
+    logger.error(input, "duplicate subscription not canceled: Stripe is not configured");
+    return;
+  }
+  afterCommit(async () => {
+    try {
+      await cancelDuplicateSubscription(
+        stripe,
+        input.stripeSubscriptionId,
+        idempotencyKey("duplicate", input.stripeSubscriptionId, "cancel"),
+      );
+    } catch (error) {
+      logger.error(
+        { err: error, ...input },
+        "duplicate subscription not canceled at Stripe; retried on its next live event, or cancel it by hand",
+      );
+    }
+  });
 }
 
 /** Finds the invoice's subscription or explains why the event is ignored / must be retried. */

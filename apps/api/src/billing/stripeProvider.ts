@@ -230,6 +230,8 @@ export interface CreateCheckoutSessionInput {
   planSlug: string;
   successUrl: string;
   cancelUrl: string;
+  /** When Stripe closes the session if unpaid (Stripe allows 30 minutes to 24 hours). */
+  expiresAt: Date;
 }
 
 /**
@@ -254,7 +256,65 @@ export function createCheckoutSession(
         subscription_data: { metadata },
         success_url: input.successUrl,
         cancel_url: input.cancelUrl,
+        expires_at: Math.floor(input.expiresAt.getTime() / 1000),
       },
+      { idempotencyKey: key },
+    ),
+  );
+}
+
+/** Ids of the customer's Checkout Sessions that can still be paid (every page of the list). */
+export async function listOpenCheckoutSessionIds(
+  stripe: StripeClient,
+  customerId: string,
+): Promise<string[]> {
+  return call("list the open checkout sessions", async () => {
+    const ids: string[] = [];
+    for await (const session of stripe.checkout.sessions.list({
+      customer: customerId,
+      status: "open",
+      limit: 100,
+    })) {
+      ids.push(session.id);
+    }
+    return ids;
+  });
+}
+
+/**
+ * Expires an open Checkout Session so it can no longer be paid. Answers the session as Stripe
+ * has it afterwards: `expired`, or `complete` when it was paid before the expiry reached Stripe
+ * (Stripe refuses to expire a session that is not open; we then read it back).
+ */
+export async function expireCheckoutSession(
+  stripe: StripeClient,
+  sessionId: string,
+  key: string,
+): Promise<Stripe.Checkout.Session> {
+  try {
+    return await stripe.checkout.sessions.expire(sessionId, {}, { idempotencyKey: key });
+  } catch (error) {
+    if (!(error instanceof Stripe.errors.StripeInvalidRequestError)) {
+      return toBadGateway(error, "expire the checkout session");
+    }
+    return call("read the checkout session", () => stripe.checkout.sessions.retrieve(sessionId));
+  }
+}
+
+/**
+ * Cancels a subscription we must not keep (a second one of an organization) now, crediting the
+ * unused time: Stripe prorates the paid period and invoices the credit at once, which lands on
+ * the customer's balance (and so pays the kept subscription's next invoice).
+ */
+export function cancelDuplicateSubscription(
+  stripe: StripeClient,
+  subscriptionId: string,
+  key: string,
+): Promise<Stripe.Subscription> {
+  return call("cancel the duplicate subscription", () =>
+    stripe.subscriptions.cancel(
+      subscriptionId,
+      { prorate: true, invoice_now: true },
       { idempotencyKey: key },
     ),
   );

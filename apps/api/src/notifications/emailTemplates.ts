@@ -50,6 +50,12 @@ const paymentFailedPayload = z.object({
 });
 const suspendedPayload = z.object({ graceEndedAt: isoDate });
 const restoredPayload = z.object({}).loose();
+const duplicatePayload = z.object({
+  keptSubscriptionId: z.string(),
+  keptPlanSlug: z.string(),
+  canceledSubscriptionId: z.string(),
+  canceledPlanSlug: z.string(),
+});
 const violationType = z.enum(["meetings", "team_members", "storage"]);
 const violationPayload = z.object({
   planSlug: z.string(),
@@ -218,6 +224,30 @@ export const EMAIL_TEMPLATES: Readonly<Record<string, Template>> = {
     };
   },
 
+  "billing.duplicate_subscription_canceled": (payload, ctx) => {
+    const p = parse("billing.duplicate_subscription_canceled", duplicatePayload, payload);
+    const kept = planName(p.keptPlanSlug);
+    return {
+      subject: `A second subscription of ${ctx.organizationName} was canceled`,
+      preview: "You were about to pay twice; the second subscription is canceled and credited.",
+      heading: "We canceled a second subscription",
+      blocks: [
+        {
+          kind: "paragraph",
+          text: `${ctx.organizationName} already has a ${kept} subscription, and a second one (${planName(p.canceledPlanSlug)}) was just paid, probably from a second checkout page. An organization has one subscription, so we kept the ${kept} one and canceled the second; its unused time is credited to your account and pays your next invoices. To change plan, use the billing page.`,
+        },
+        {
+          kind: "facts",
+          rows: [
+            ["Kept", `${kept} (${p.keptSubscriptionId})`],
+            ["Canceled", `${planName(p.canceledPlanSlug)} (${p.canceledSubscriptionId})`],
+          ],
+        },
+        billingButton(ctx),
+      ],
+    };
+  },
+
   "plan.violation": (payload, ctx) => {
     const p = parse("plan.violation", violationPayload, payload);
     const label = LIMIT_LABELS[p.type];
@@ -362,6 +392,16 @@ export const EMAIL_SAMPLES: readonly {
     payload: { graceEndedAt: "2026-12-06T09:00:00.000Z" },
   },
   { name: "access-restored", type: "billing.access_restored", payload: {} },
+  {
+    name: "duplicate-subscription-canceled",
+    type: "billing.duplicate_subscription_canceled",
+    payload: {
+      keptSubscriptionId: "sub_1PkeptExample",
+      keptPlanSlug: "pro",
+      canceledSubscriptionId: "sub_1PsecondExample",
+      canceledPlanSlug: "business",
+    },
+  },
   {
     name: "violation-meetings-read-only",
     type: "plan.violation",

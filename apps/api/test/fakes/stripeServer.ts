@@ -12,7 +12,11 @@
  *   DELETE /v1/subscriptions/:id            cancel now
  *   POST   /v1/checkout/sessions            create (mode=subscription, customer, client_reference_id,
  *                                           line_items, metadata, subscription_data[metadata],
- *                                           success_url, cancel_url)
+ *                                           success_url, cancel_url, expires_at)
+ *   GET    /v1/checkout/sessions            list (customer, status, limit, starting_after): a list
+ *                                           object { object: "list", data, has_more, url }, newest first
+ *   GET    /v1/checkout/sessions/:id        retrieve
+ *   POST   /v1/checkout/sessions/:id/expire expire an open session (400 when it is not open)
  *   POST   /v1/billing_portal/sessions      create (customer, return_url)
  *   POST   /v1/invoices/create_preview      the next invoice (customer|customer_details,
  *                                           subscription?, subscription_details[items|proration_behavior])
@@ -27,7 +31,8 @@
  * auth) are not stored, so a retry executes.
  *
  * Inspection and control:
- *   fake.requests            every request: { method, path, params, idempotencyKey, status, replayed }
+ *   fake.requests            every request: { method, path, params, idempotencyKey, status, replayed,
+ *                            response }
  *   fake.customers / fake.subscriptions   current state (Maps by id)
  *   fake.events              Stripe events the changes produced (customer.subscription.*), in order
  *   fake.failNext(rule)      program failures: { method?, path? (RegExp or substring), times? (1),
@@ -35,6 +40,8 @@
  *                            "before" (fail, change nothing), "after" (apply the change, store it
  *                            under the key, answer an error: a retry replays the success) or
  *                            "drop" (apply, then cut the connection without answering)
+ *   fake.beforeNext({ method?, path? }, action)   runs `action` once, just before the next
+ *                            matching request is applied (something happening at Stripe meanwhile)
  *   fake.buildEvent(type, object, { created?, previousAttributes? })   a Stripe.Event
  *   fake.invoiceEvent(type, subscriptionId, { amountDue?, attemptCount?, created? })
  *                            an invoice.* event for the subscription (invoice.parent.subscription_details)
@@ -59,6 +66,8 @@ export interface RecordedRequest {
   idempotencyKey: string | null;
   status: number;
   replayed: boolean;
+  /** The answer's body as sent (undefined for a dropped connection). */
+  response?: unknown;
 }
 
 export interface FailureRule {
@@ -112,6 +121,7 @@ export class FakeStripeServer {
   readonly events: Stripe.Event[] = [];
   private readonly idempotent = new Map<string, StoredResponse>();
   private readonly failures: (FailureRule & { remaining: number })[] = [];
+  private readonly interceptions: { rule: FailureRule; action: () => void }[] = [];
   private now: () => Date = () => new Date();
 
   private constructor(
@@ -172,6 +182,10 @@ export class FakeStripeServer {
 
   failNext(rule: FailureRule): void {
     this.failures.push({ ...rule, remaining: rule.times ?? 1 });
+  }
+
+  beforeNext(rule: Pick<FailureRule, "method" | "path">, action: () => void): void {
+    this.interceptions.push({ rule, action });
   }
 
   close(): Promise<void> {
@@ -286,6 +300,7 @@ export class FakeStripeServer {
 
     const send = (answer: Answer, headers: Record<string, string> = {}) => {
       record.status = answer.status;
+      record.response = answer.body;
       res.writeHead(answer.status, {
         "content-type": "application/json",
         "request-id": stripeId("req"),
@@ -330,6 +345,11 @@ export class FakeStripeServer {
       return;
     }
 
+    const interception = this.interceptions.findIndex(({ rule }) =>
+      matches(rule, method, url.pathname),
+    );
+    if (interception >= 0) this.interceptions.splice(interception, 1)[0]!.action();
+
     let answer: Answer;
     try {
       answer = { status: 200, body: this.route(method, url.pathname, params) };
@@ -358,13 +378,7 @@ export class FakeStripeServer {
 
   private takeFailure(method: string, path: string): (FailureRule & { remaining: number }) | null {
     const rule = this.failures.find(
-      (candidate) =>
-        candidate.remaining > 0 &&
-        (!candidate.method || candidate.method.toUpperCase() === method) &&
-        (!candidate.path ||
-          (typeof candidate.path === "string"
-            ? path.includes(candidate.path)
-            : candidate.path.test(path))),
+      (candidate) => candidate.remaining > 0 && matches(candidate, method, path),
     );
     if (!rule) return null;
     rule.remaining -= 1;
@@ -379,8 +393,16 @@ export class FakeStripeServer {
       if (method === "POST" && !id) return this.createCustomer(params);
       if (method === "GET" && id) return this.requireCustomer(id);
     }
-    if (resource === "checkout" && id === "sessions" && method === "POST" && !parts[3]) {
-      return this.createCheckoutSession(params);
+    if (resource === "checkout" && id === "sessions") {
+      const [, , , sessionId, action] = parts;
+      if (method === "POST" && !sessionId) return this.createCheckoutSession(params);
+      if (method === "GET" && !sessionId) return this.listCheckoutSessions(params);
+      if (method === "GET" && sessionId && !action) {
+        return this.publicSession(this.requireSession(sessionId));
+      }
+      if (method === "POST" && sessionId && action === "expire") {
+        return this.expireCheckoutSession(sessionId);
+      }
     }
     if (resource === "billing_portal" && id === "sessions" && method === "POST" && !parts[3]) {
       return this.createPortalSession(params);
@@ -399,7 +421,7 @@ export class FakeStripeServer {
 
   /** Pays an open Checkout Session as Stripe's hosted page would (see the header). */
   completeCheckout(sessionId: string, options: { email?: string } = {}): Stripe.Event[] {
-    const session = this.checkoutSessions.get(sessionId);
+    const session = this.checkoutSessions.get(sessionId) && this.requireSession(sessionId);
     if (!session || session.status !== "open") throw new Error(`no open session ${sessionId}`);
     const first = this.events.length;
     const customerId = session.customer as string;
@@ -466,6 +488,20 @@ export class FakeStripeServer {
         );
       }
     }
+    const now = this.seconds();
+    let expiresAt = now + DAY_S;
+    if (params.expires_at !== undefined) {
+      expiresAt = Number(params.expires_at);
+      if (!Number.isInteger(expiresAt) || expiresAt < now + 30 * 60 || expiresAt > now + DAY_S) {
+        throw new StripeApiError(
+          400,
+          "invalid_request_error",
+          "The `expires_at` timestamp must be between 30 minutes and 24 hours from Checkout Session creation.",
+          "parameter_invalid_integer",
+          "expires_at",
+        );
+      }
+    }
     const id = stripeId("cs_test");
     const session: Json = {
       id,
@@ -481,13 +517,81 @@ export class FakeStripeServer {
       subscription: null,
       customer_details: null,
       created: this.seconds(),
-      expires_at: this.seconds() + DAY_S,
+      expires_at: expiresAt,
       livemode: false,
       url: `https://checkout.stripe.test/c/pay/${id}`,
       line_items: lineItems,
       subscription_data: params.subscription_data ?? {},
     };
     this.checkoutSessions.set(id, session);
+    return this.publicSession(session);
+  }
+
+  /** A session past its `expires_at` is expired, as Stripe closes it by itself. */
+  private requireSession(id: string): Json {
+    const session = this.checkoutSessions.get(id);
+    if (!session) throw missing("checkout.session", id, "session");
+    if (session.status === "open" && Number(session.expires_at) <= this.seconds()) {
+      session.status = "expired";
+    }
+    return session;
+  }
+
+  private listCheckoutSessions(params: Json): Json {
+    const limit = params.limit === undefined ? 10 : Number(params.limit);
+    if (!Number.isInteger(limit) || limit < 1 || limit > 100) {
+      throw new StripeApiError(
+        400,
+        "invalid_request_error",
+        "Invalid integer: limit must be between 1 and 100.",
+        "parameter_invalid_integer",
+        "limit",
+      );
+    }
+    const statuses: unknown[] = ["open", "complete", "expired"];
+    if (params.status !== undefined && !statuses.includes(params.status)) {
+      throw new StripeApiError(
+        400,
+        "invalid_request_error",
+        `Invalid status: must be one of open, complete, or expired`,
+        "parameter_invalid_string",
+        "status",
+      );
+    }
+    // Newest first, as Stripe lists; `starting_after` continues after that id.
+    let matching = [...this.checkoutSessions.keys()]
+      .reverse()
+      .map((id) => this.requireSession(id))
+      .filter(
+        (session) =>
+          (params.customer === undefined || session.customer === params.customer) &&
+          (params.status === undefined || session.status === params.status),
+      );
+    if (typeof params.starting_after === "string") {
+      const index = matching.findIndex((session) => session.id === params.starting_after);
+      if (index < 0) throw missing("checkout.session", params.starting_after, "starting_after");
+      matching = matching.slice(index + 1);
+    }
+    return {
+      object: "list",
+      data: matching.slice(0, limit).map((session) => this.publicSession(session)),
+      has_more: matching.length > limit,
+      url: "/v1/checkout/sessions",
+    };
+  }
+
+  private expireCheckoutSession(id: string): Json {
+    const session = this.requireSession(id);
+    if (session.status !== "open") {
+      throw new StripeApiError(
+        400,
+        "invalid_request_error",
+        `Only Checkout Sessions with a status in ["open"] can be expired. This Checkout Session has a status of "${String(session.status)}".`,
+        "checkout_session_not_open",
+      );
+    }
+    session.status = "expired";
+    this.emit("checkout.session.expired", this.publicSession(session));
     return this.publicSession(session);
   }
 
@@ -793,6 +897,14 @@ export class FakeStripeServer {
     this.emit("customer.subscription.deleted", subscription);
     return subscription;
   }
+}
+
+function matches(rule: Pick<FailureRule, "method" | "path">, method: string, path: string) {
+  return (
+    (!rule.method || rule.method.toUpperCase() === method) &&
+    (!rule.path ||
+      (typeof rule.path === "string" ? path.includes(rule.path) : rule.path.test(path)))
+  );
 }
 
 function errorAnswer(error: StripeApiError): Answer {
