@@ -335,7 +335,7 @@ export interface paths {
     put?: never;
     /**
      * Start paying for a plan on Stripe Checkout (admins' sessions only)
-     * @description Creates a Checkout Session in subscription mode for the organization's Stripe customer (created once). The subscription is recorded from Stripe's events once paid. An organization with a live subscription gets 409 SUBSCRIPTION_EXISTS: change its plan with POST /api/v1/billing/subscription instead.
+     * @description Creates a Checkout Session in subscription mode for the organization's Stripe customer (created once), expiring in an hour, after expiring the organization's other open sessions: one payable session per organization. The subscription is recorded from Stripe's events once paid. An organization with a live subscription (or whose open session was just paid) gets 409 SUBSCRIPTION_EXISTS: change its plan with POST /api/v1/billing/subscription instead; 409 BILLING_CHANGE_IN_PROGRESS while another billing change of the organization (checkout, plan change, cancel) runs.
      *
      *     Organization admins' session tokens only; API keys are refused (`ADMIN_REQUIRED`).
      */
