@@ -2,7 +2,8 @@ import { NotFoundError } from "@zigznote/shared";
 import type { z } from "../http/openapi";
 import { DAY_MS, HOUR_MS } from "../lib/time";
 import { getUsage } from "../recordings";
-import { decodeCursor, encodeCursor, isUuid } from "./cursor";
+import { decodeCursor, encodeCursor } from "../lib/cursor";
+import { isUuid } from "../lib/ids";
 import type { AdminDeps } from "./deps";
 import type {
   AdminAuditLogSchema,

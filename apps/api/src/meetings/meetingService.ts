@@ -1,6 +1,7 @@
 import type { Db, Meeting, MeetingStatus, PrismaClient } from "@zigznote/database";
 import { ConflictError, NotFoundError, ValidationError } from "@zigznote/shared";
 import type { Clock } from "../lib/clock";
+import { invalidCursor } from "../lib/cursor";
 import { isUuid } from "../lib/ids";
 import { normalizeMeetingUrl } from "./meetingUrl";
 import * as store from "./store";
@@ -111,13 +112,6 @@ export function encodeMeetingCursor(meeting: Pick<Meeting, "createdAt" | "id">):
 // the extended years JavaScript dates reach (-271821, +275760) included, is outside what
 // PostgreSQL's timestamps hold and is no cursor of ours.
 const CURSOR_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
-
-function invalidCursor(): ValidationError {
-  return new ValidationError("Invalid cursor: pass back a nextCursor exactly as received", {
-    code: "INVALID_CURSOR",
-    fields: [{ path: "cursor", message: "Invalid cursor", code: "invalid_cursor" }],
-  });
-}
 
 /** The position a cursor names; ValidationError INVALID_CURSOR for anything we did not issue. */
 function decodeMeetingCursor(cursor: string): store.MeetingCursor {

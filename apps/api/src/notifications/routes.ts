@@ -1,6 +1,6 @@
 import type { NotificationStatus, PrismaClient } from "@zigznote/database";
-import { ValidationError } from "@zigznote/shared";
 import { defineRoute, type RouteDefinition } from "../http/route";
+import { decodeCursor, encodeCursor } from "../lib/cursor";
 import { ListNoticesQuery, NoticeListSchema, toNoticeResponse } from "./schemas";
 import * as store from "./store";
 
@@ -8,34 +8,9 @@ export interface NoticeRouteDeps {
   db: PrismaClient;
 }
 
-const CURSOR_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-function invalidCursor(): ValidationError {
-  return new ValidationError("Invalid cursor: pass back a nextCursor exactly as received", {
-    code: "INVALID_CURSOR",
-    fields: [{ path: "cursor", message: "Invalid cursor", code: "invalid_cursor" }],
-  });
-}
-
-function encodeCursor(row: { createdAt: Date; id: string }): string {
-  return Buffer.from(JSON.stringify([row.createdAt.toISOString(), row.id])).toString("base64url");
-}
-
-function decodeCursor(cursor: string): { createdAt: Date; id: string } {
-  let value: unknown;
-  try {
-    value = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8"));
-  } catch {
-    throw invalidCursor();
-  }
-  if (!Array.isArray(value) || value.length !== 2) throw invalidCursor();
-  const [createdAt, id] = value as unknown[];
-  if (typeof createdAt !== "string" || !CURSOR_TIME.test(createdAt)) throw invalidCursor();
-  const date = new Date(createdAt);
-  if (Number.isNaN(date.getTime()) || date.toISOString() !== createdAt) throw invalidCursor();
-  if (typeof id !== "string" || !UUID.test(id)) throw invalidCursor();
-  return { createdAt: date, id };
+function decodeNoticeCursor(cursor: string): { createdAt: Date; id: string } {
+  const [createdAt, id] = decodeCursor(cursor, "notice", ["time", "uuid"]);
+  return { createdAt, id };
 }
 
 /** An organization's notices, newest first, keyset-paginated over (createdAt, id). */
@@ -47,13 +22,14 @@ export async function listNoticePage(
     organizationId: input.organizationId,
     status: input.status,
     limit: input.limit + 1,
-    before: input.cursor === undefined ? undefined : decodeCursor(input.cursor),
+    before: input.cursor === undefined ? undefined : decodeNoticeCursor(input.cursor),
   });
   const page = rows.slice(0, input.limit);
   const last = page[page.length - 1];
   return {
     data: page.map(toNoticeResponse),
-    nextCursor: rows.length > input.limit && last ? encodeCursor(last) : null,
+    nextCursor:
+      rows.length > input.limit && last ? encodeCursor("notice", [last.createdAt, last.id]) : null,
   };
 }
 

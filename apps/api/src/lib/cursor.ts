@@ -1,4 +1,5 @@
 import { ValidationError } from "@zigznote/shared";
+import { isUuid } from "./ids";
 
 /**
  * Opaque keyset cursors: base64url JSON of the last row's sort key and id. Decoding accepts only
@@ -13,13 +14,8 @@ type Value<P extends Part> = P extends "time"
     : string;
 
 const TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-export function isUuid(value: string): boolean {
-  return UUID.test(value);
-}
-
-function invalidCursor(): ValidationError {
+/** 400 INVALID_CURSOR: what every list answers for a cursor it did not issue. */
+export function invalidCursor(): ValidationError {
   return new ValidationError("Invalid cursor: pass back a nextCursor exactly as received", {
     code: "INVALID_CURSOR",
     fields: [{ path: "cursor", message: "Invalid cursor", code: "invalid_cursor" }],
