@@ -1,0 +1,53 @@
+import { createPrismaClient } from "./client";
+import { isDatabaseUnavailable } from "./pgErrors";
+import { executeStatement, queryRows } from "./sql";
+import { createOrganization } from "./testing/factories";
+import { DEFAULT_TEST_DATABASE_URL } from "./testing/prepare";
+
+const url = process.env.TEST_DATABASE_URL ?? DEFAULT_TEST_DATABASE_URL;
+
+interface NameRow {
+  name: string;
+  createdAt: Date;
+}
+
+const SELECT_NAME = `SELECT name, created_at AS "createdAt" FROM organizations WHERE id = $1::uuid`;
+
+describe("queryRows / executeStatement", () => {
+  const db = createPrismaClient(url, { maxConnections: 2, statementTimeoutMs: 500 });
+  afterAll(() => db.$disconnect());
+
+  it("return the same rows on the client and inside a transaction, which they run in", async () => {
+    const organization = await createOrganization(db);
+    const [outside] = await queryRows<NameRow>(db, SELECT_NAME, [organization.id]);
+    expect(outside).toEqual({ name: organization.name, createdAt: organization.createdAt });
+
+    await expect(
+      db.$transaction(async (tx) => {
+        const changed = await executeStatement(
+          tx,
+          "UPDATE organizations SET name = $2 WHERE id = $1::uuid",
+          [organization.id, "renamed in tx"],
+        );
+        expect(changed).toBe(1);
+        // The transaction's own connection sees its uncommitted change; the pool does not.
+        const [inside] = await queryRows<NameRow>(tx, SELECT_NAME, [organization.id]);
+        expect(inside).toEqual({ name: "renamed in tx", createdAt: organization.createdAt });
+        const [elsewhere] = await queryRows<NameRow>(db, SELECT_NAME, [organization.id]);
+        expect(elsewhere?.name).toBe(organization.name);
+        throw new Error("roll back");
+      }),
+    ).rejects.toThrow("roll back");
+    const [after] = await queryRows<NameRow>(db, SELECT_NAME, [organization.id]);
+    expect(after?.name).toBe(organization.name);
+  });
+
+  it("run under the client's statement timeout", async () => {
+    const error = await queryRows(db, "SELECT pg_sleep(2)").then(
+      () => new Error("expected a rejection"),
+      (reason: unknown) => reason,
+    );
+    expect(isDatabaseUnavailable(error)).toBe(true);
+    expect(await queryRows<{ one: number }>(db, "SELECT 1 AS one")).toEqual([{ one: 1 }]);
+  });
+});
