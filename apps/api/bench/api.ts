@@ -21,8 +21,8 @@
  * Env: BENCH_DATABASE_URL (default postgresql://postgres@127.0.0.1:5432/zigznote_bench_api;
  * created, migrated and reused), BENCH_CONNECTIONS (10), BENCH_POOL_SIZE (10),
  * BENCH_DURATION_SECONDS (6 per route and server, in 2 rounds), BENCH_WARMUP_SECONDS (2),
- * BENCH_PROFILE_SECONDS (2 per route; 0 = no profile), BENCH_TIMEOUT_SECONDS (300: the whole run
- * is killed after it), BENCH_SHOW_SQL=1 (print the app's statements per route), BENCH_ROUTES
+ * BENCH_PROFILE_SECONDS (2 per route; 0 = no profile), BENCH_TIMEOUT_SECONDS (300, 3600 for a
+ * memory run: the whole run is killed after it), BENCH_SHOW_SQL=1 (print the app's statements per route), BENCH_ROUTES
  * (a subset, comma-separated: me, list, get, create, update).
  *
  * BENCH_MEMORY=1: a memory run instead. Only the app runs; the routes take turns in blocks of
@@ -59,9 +59,10 @@ const poolSize = Number(env.BENCH_POOL_SIZE ?? 10);
 const durationSeconds = Number(env.BENCH_DURATION_SECONDS ?? 6);
 const warmupSeconds = Number(env.BENCH_WARMUP_SECONDS ?? 2);
 const profileSeconds = Number(env.BENCH_PROFILE_SECONDS ?? 2);
-const timeoutSeconds = Number(env.BENCH_TIMEOUT_SECONDS ?? 300);
 const isSqlShown = env.BENCH_SHOW_SQL === "1";
 const isMemoryRun = env.BENCH_MEMORY === "1";
+// A memory run of 1,000,000 requests takes 15-25 minutes on a 2-core machine.
+const timeoutSeconds = Number(env.BENCH_TIMEOUT_SECONDS ?? (isMemoryRun ? 3600 : 300));
 const memoryRequests = Number(env.BENCH_MEMORY_REQUESTS ?? 1_000_000);
 const MEMORY_BLOCK = 10_000;
 const selectedRoutes = env.BENCH_ROUTES ? new Set(env.BENCH_ROUTES.split(",")) : null;
