@@ -2,7 +2,7 @@ import { NotFoundError } from "@zigznote/shared";
 import type { z } from "../http/openapi";
 import { DAY_MS, HOUR_MS } from "../lib/time";
 import { getUsage } from "../recordings";
-import { decodeCursor, encodeCursor } from "../lib/cursor";
+import { decodeCursor, encodeCursor, toPage } from "../lib/cursor";
 import { isUuid } from "../lib/ids";
 import type { AdminDeps } from "./deps";
 import type {
@@ -176,15 +176,15 @@ export async function listViolations(
     cursor,
     limit: query.limit,
   });
-  const page = rows.slice(0, query.limit);
-  const last = page[page.length - 1];
-  const nextCursor =
-    rows.length > query.limit && last
-      ? query.sort === "detectedAt"
+  return toPage(
+    rows,
+    query.limit,
+    (row) => serializeViolation(row, now),
+    (last) =>
+      query.sort === "detectedAt"
         ? encodeCursor("v:d", [last.detected_at, last.id])
-        : encodeCursor("v:g", [last.grace_ends_at, last.id])
-      : null;
-  return { data: page.map((row) => serializeViolation(row, now)), nextCursor };
+        : encodeCursor("v:g", [last.grace_ends_at, last.id]),
+  );
 }
 
 function serializeOrganization(row: store.OrganizationRow): AdminOrganizationSummary {
@@ -219,15 +219,11 @@ export async function searchOrganizations(
     cursor,
     limit: query.limit,
   });
-  const page = rows.slice(0, query.limit);
-  const last = page[page.length - 1];
-  const nextCursor =
-    rows.length > query.limit && last
-      ? byName
-        ? encodeCursor("o:n", [last.sort_name, last.id])
-        : encodeCursor("o:c", [last.created_at, last.id])
-      : null;
-  return { data: page.map(serializeOrganization), nextCursor };
+  return toPage(rows, query.limit, serializeOrganization, (last) =>
+    byName
+      ? encodeCursor("o:n", [last.sort_name, last.id])
+      : encodeCursor("o:c", [last.created_at, last.id]),
+  );
 }
 
 const DETAIL_VIOLATIONS = 50;
@@ -346,13 +342,9 @@ export async function listJobRuns(
     cursor,
     limit: query.limit,
   });
-  const page = rows.slice(0, query.limit);
-  const last = page[page.length - 1];
-  return {
-    data: page.map(serializeJobRun),
-    nextCursor:
-      rows.length > query.limit && last ? encodeCursor("j", [last.started_at, last.id]) : null,
-  };
+  return toPage(rows, query.limit, serializeJobRun, (last) =>
+    encodeCursor("j", [last.started_at, last.id]),
+  );
 }
 
 /** `GET /admin/audit-log`: one query. */
@@ -373,11 +365,7 @@ export async function listAuditLog(
     cursor,
     limit: query.limit,
   });
-  const page = rows.slice(0, query.limit);
-  const last = page[page.length - 1];
-  return {
-    data: page.map(serializeAuditEntry),
-    nextCursor:
-      rows.length > query.limit && last ? encodeCursor("a", [last.created_at, last.id]) : null,
-  };
+  return toPage(rows, query.limit, serializeAuditEntry, (last) =>
+    encodeCursor("a", [last.created_at, last.id]),
+  );
 }

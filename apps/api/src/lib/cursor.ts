@@ -66,3 +66,21 @@ export function decodeCursor<const P extends readonly Part[]>(
     }
   }) as { [K in keyof P]: Value<P[K]> };
 }
+
+/**
+ * A page from rows fetched with one extra (`limit + 1`): the first `limit` serialized, and the
+ * cursor of the last of them when the extra row shows there is more.
+ */
+export function toPage<R, T>(
+  rows: readonly R[],
+  limit: number,
+  serialize: (row: R) => T,
+  cursorOf: (row: R) => string,
+): { data: T[]; nextCursor: string | null } {
+  const page = rows.slice(0, limit);
+  const last = page[page.length - 1];
+  return {
+    data: page.map(serialize),
+    nextCursor: rows.length > limit && last !== undefined ? cursorOf(last) : null,
+  };
+}

@@ -1,6 +1,6 @@
 import type { NotificationStatus, PrismaClient } from "@zigznote/database";
 import { defineRoute, type RouteDefinition } from "../http/route";
-import { decodeCursor, encodeCursor } from "../lib/cursor";
+import { decodeCursor, encodeCursor, toPage } from "../lib/cursor";
 import { ListNoticesQuery, NoticeListSchema, toNoticeResponse } from "./schemas";
 import * as store from "./store";
 
@@ -24,13 +24,9 @@ export async function listNoticePage(
     limit: input.limit + 1,
     before: input.cursor === undefined ? undefined : decodeNoticeCursor(input.cursor),
   });
-  const page = rows.slice(0, input.limit);
-  const last = page[page.length - 1];
-  return {
-    data: page.map(toNoticeResponse),
-    nextCursor:
-      rows.length > input.limit && last ? encodeCursor("notice", [last.createdAt, last.id]) : null,
-  };
+  return toPage(rows, input.limit, toNoticeResponse, (last) =>
+    encodeCursor("notice", [last.createdAt, last.id]),
+  );
 }
 
 /**
