@@ -45,6 +45,7 @@ export {
 } from "./migrate";
 export { DEFAULT_PLANS, seedPlans, type PlanSeed, type SeedPlansOptions } from "./seed";
 export {
+  EmbeddedDatabaseInUseError,
   startEmbeddedPostgres,
   type EmbeddedPostgres,
   type StartEmbeddedPostgresOptions,

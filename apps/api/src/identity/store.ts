@@ -367,6 +367,49 @@ export interface ApiKeyRow {
   expiresAt: Date | null;
 }
 
+/** An organization as the operators' tools name it. */
+export interface NamedOrganization {
+  id: string;
+  name: string;
+  clerkId: string | null;
+  deletedAt: Date | null;
+}
+
+/**
+ * The organizations an operator's `--org` can name: by id (a UUID), by Clerk id, or by exact
+ * name (several organizations may share one).
+ */
+export function findOrganizationsNamed(
+  db: Db,
+  by: { id: string } | { clerkId: string } | { name: string },
+): Promise<NamedOrganization[]> {
+  const where =
+    "id" in by
+      ? Prisma.sql`id = ${by.id}::uuid`
+      : "clerkId" in by
+        ? Prisma.sql`clerk_id = ${by.clerkId}`
+        : Prisma.sql`name = ${by.name} AND deleted_at IS NULL`;
+  return db.$queryRaw<NamedOrganization[]>`
+    SELECT id, name, clerk_id AS "clerkId", deleted_at AS "deletedAt"
+      FROM organizations WHERE ${where} ORDER BY created_at, id LIMIT 10`;
+}
+
+/** Serializes the operators' tools creating an organization of this name or Clerk id. */
+export async function lockOrganizationName(db: Db, key: string): Promise<void> {
+  await db.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${`bootstrap-organization:${key}`}, 0))`;
+}
+
+/** A new organization on the free plan (the Clerk id links it when Clerk's events arrive). */
+export async function insertOrganization(
+  db: Db,
+  row: { name: string; clerkId: string | null },
+): Promise<NamedOrganization> {
+  const rows = await db.$queryRaw<NamedOrganization[]>`
+    INSERT INTO organizations (name, clerk_id) VALUES (${row.name}, ${row.clerkId})
+    RETURNING id, name, clerk_id AS "clerkId", deleted_at AS "deletedAt"`;
+  return rows[0]!;
+}
+
 export function insertApiKey(db: Db, row: ApiKeyRow): Promise<ApiKey> {
   return db.apiKey.create({ data: row });
 }
