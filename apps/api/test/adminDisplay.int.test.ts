@@ -16,10 +16,11 @@ import { newSvixSecret, svixHeaders } from "./webhookSigning";
  * organizations by plan and status together, and says when each job runs next.
  */
 
-// 12:02:30 UTC (between two */5 ticks, after the day's 03:00 and 04:00 jobs) of a day of its
-// own, so that manual job runs (one per job and tick) never meet an earlier run's rows.
+// 12:02:30 UTC (between two */5 ticks, after the day's 03:00 and 04:00 jobs) of a past day of
+// its own: manual job runs (one per job and tick) never meet an earlier run's rows, and never
+// sort before the runs other test files make now.
 const DAY_MS = 24 * 60 * 60 * 1000;
-const DAY = Date.UTC(2026, 10, 10) + Math.floor(Math.random() * 20_000) * DAY_MS;
+const DAY = Date.UTC(2000, 0, 1) + Math.floor(Math.random() * 8000) * DAY_MS;
 const at = (days: number, hours: number, minutes: number) =>
   new Date(DAY + days * DAY_MS + (hours * 60 + minutes) * 60_000).toISOString();
 const START = new Date(DAY + (12 * 60 + 2.5) * 60_000);
