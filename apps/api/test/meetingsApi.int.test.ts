@@ -242,6 +242,28 @@ describe("meeting times: endTime after startTime", () => {
     expect((await patch({ startTime: "2026-11-30T19:00:00Z" })).status).toBe(200);
   });
 
+  it("PATCH under concurrency: two changes each in order alone never leave the times out of order", async () => {
+    const caller = await authHeaderFor(testApp);
+    for (let round = 0; round < 6; round += 1) {
+      // 15:00-15:45. Alone, start -> 15:30 is in order, and so is end -> 15:15; together not.
+      const meeting = await meetingWithTimes(caller.headers);
+      const url = `/api/v1/meetings/${meeting.id}`;
+      // Every other round the start moves with a link change (the locked path).
+      const moveStart =
+        round % 2 === 0
+          ? { startTime: "2026-11-30T15:30:00Z" }
+          : { startTime: "2026-11-30T15:30:00Z", meetingUrl: zoomUrl() };
+      const [a, b] = await Promise.all([
+        request(server).patch(url).set(caller.headers).send(moveStart),
+        request(server).patch(url).set(caller.headers).send({ endTime: "2026-11-30T15:15:00Z" }),
+      ]);
+      const statuses = [a.status, b.status].sort();
+      expect(statuses).toEqual([200, 400]);
+      const stored = await testApp.ctx.db.meeting.findUniqueOrThrow({ where: { id: meeting.id } });
+      expect(stored.endTime!.getTime()).toBeGreaterThan(stored.startTime!.getTime());
+    }
+  });
+
   it("PATCH of the title alone still works on a meeting stored before the rule (end = start)", async () => {
     const caller = await authHeaderFor(testApp);
     const meeting = await meetingWithTimes(caller.headers);
