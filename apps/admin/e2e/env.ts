@@ -8,7 +8,8 @@ export interface E2eState {
   baseUrl: string;
   /** PKCS#8 PEM of the key the API trusts for session tokens (CLERK_JWT_KEY is its public half). */
   privateKeyPem: string;
-  platformAdmin: { clerkUserId: string; clerkOrgId: string };
+  /** The operator; Clerk's user.created (global setup) gives them this e-mail and a name. */
+  platformAdmin: { clerkUserId: string; clerkOrgId: string; email: string };
   orgAdmin: { clerkUserId: string; clerkOrgId: string };
   /** The seeded organizations (names carry the run's suffix). */
   overLimit: { id: string; name: string };

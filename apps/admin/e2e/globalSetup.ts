@@ -11,6 +11,7 @@ import { createWriteStream, existsSync, mkdirSync, mkdtempSync, writeFileSync } 
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { Webhook } from "svix";
 import { createPrismaClient, type PrismaClient } from "@zigznote/database";
 import {
   createMeeting,
@@ -81,8 +82,19 @@ async function waitForHealth(baseUrl: string, server: ChildProcess, logFile: str
 /** Organizations in the states the console's tests look for (names unique to this run). */
 async function seed(db: PrismaClient, suffix: string) {
   const now = Date.now();
-  const member = async (organizationId: string, role: "admin" | "member", label: string) => {
-    const user = await createUser(db, { email: `${label}-${suffix}@example.test` });
+  // Users as Clerk's webhooks leave them: most with an e-mail and a name.
+  const member = async (
+    organizationId: string,
+    role: "admin" | "member",
+    label: string,
+    person: { firstName?: string; lastName?: string; username?: string; hasEmail?: boolean } = {},
+  ) => {
+    const user = await createUser(db, {
+      email: person.hasEmail === false ? null : `${label}-${suffix}@example.test`,
+      firstName: person.firstName ?? null,
+      lastName: person.lastName ?? null,
+      username: person.username ?? null,
+    });
     await createMembership(db, { organizationId, userId: user.id, role });
   };
 
@@ -90,8 +102,10 @@ async function seed(db: PrismaClient, suffix: string) {
   const overLimit = await db.organization.create({
     data: { name: `Overlimit Meetings ${suffix}`, clerkId: `org_over_${suffix}`, planSlug: "free" },
   });
-  await member(overLimit.id, "admin", "ada");
+  await member(overLimit.id, "admin", "ada", { firstName: "Ada", lastName: "Lovelace" });
+  // Clerk gave no name for Ben, and only a username for Cy (a username sign-in, no e-mail).
   await member(overLimit.id, "member", "ben");
+  await member(overLimit.id, "member", "cy", { username: `cy.ops.${suffix}`, hasEmail: false });
   for (let i = 0; i < 13; i += 1) {
     const meeting = await createMeeting(db, {
       organizationId: overLimit.id,
@@ -188,6 +202,47 @@ async function seed(db: PrismaClient, suffix: string) {
   };
 }
 
+/** Clerk's `user.created` for one user, signed as Svix signs it (the real `svix` library). */
+async function deliverClerkUser(
+  baseUrl: string,
+  secret: string,
+  user: { id: string; email: string; firstName: string; lastName: string },
+): Promise<void> {
+  const now = Date.now();
+  const emailId = `idn_${user.id}`;
+  const body = JSON.stringify({
+    object: "event",
+    type: "user.created",
+    timestamp: now,
+    instance_id: "ins_zigznote_e2e",
+    data: {
+      id: user.id,
+      object: "user",
+      username: null,
+      first_name: user.firstName,
+      last_name: user.lastName,
+      image_url: `https://img.clerk.com/${user.id}`,
+      primary_email_address_id: emailId,
+      email_addresses: [{ id: emailId, object: "email_address", email_address: user.email }],
+      created_at: now,
+      updated_at: now,
+    },
+  });
+  const msgId = `msg_${randomBytes(8).toString("hex")}`;
+  const timestamp = new Date();
+  const res = await fetch(`${baseUrl}/webhooks/clerk`, {
+    method: "POST",
+    headers: {
+      "content-type": "application/json",
+      "svix-id": msgId,
+      "svix-timestamp": String(Math.floor(timestamp.getTime() / 1000)),
+      "svix-signature": new Webhook(secret).sign(msgId, timestamp, body),
+    },
+    body,
+  });
+  if (!res.ok) throw new Error(`/webhooks/clerk answered ${res.status}: ${await res.text()}`);
+}
+
 export default async function globalSetup(): Promise<() => Promise<void>> {
   const serverEntry = path.join(API_DIR, "dist/server.js");
   if (!existsSync(serverEntry) || !existsSync(path.join(PACKAGE_DIR, "dist/index.html"))) {
@@ -207,6 +262,7 @@ export default async function globalSetup(): Promise<() => Promise<void>> {
   }
 
   const { publicKey, privateKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
+  const clerkWebhookSecret = `whsec_${randomBytes(24).toString("base64")}`;
   const port = await freePort();
   const baseUrl = `http://127.0.0.1:${port}`;
   const state: E2eState = {
@@ -215,6 +271,7 @@ export default async function globalSetup(): Promise<() => Promise<void>> {
     platformAdmin: {
       clerkUserId: `user_e2e_platform_${suffix}`,
       clerkOrgId: `org_e2e_staff_${suffix}`,
+      email: `olive-${suffix}@zigznote.example`,
     },
     orgAdmin: {
       clerkUserId: `user_e2e_orgadmin_${suffix}`,
@@ -238,6 +295,7 @@ export default async function globalSetup(): Promise<() => Promise<void>> {
       DATABASE_URL: databaseUrl,
       JOBS_ENABLED: "false",
       CLERK_JWT_KEY: publicKey.export({ type: "spki", format: "pem" }).toString(),
+      CLERK_WEBHOOK_SECRET: clerkWebhookSecret,
       PLATFORM_ADMIN_USER_IDS: state.platformAdmin.clerkUserId,
       STORAGE_DIR: mkdtempSync(path.join(tmpdir(), "zigznote-e2e-storage-")),
       ADMIN_CONSOLE_DIR: path.join(PACKAGE_DIR, "dist"),
@@ -255,8 +313,20 @@ export default async function globalSetup(): Promise<() => Promise<void>> {
   };
   try {
     await waitForHealth(baseUrl, server, logFile);
-    // The violations come from the API's own check (usage against the plan), as in production.
     const token = signSessionToken(state, state.platformAdmin);
+    // The operator as Clerk knows them: their first request provisions them from the token,
+    // then Clerk's user.created webhook (signed with the secret the server trusts) names them.
+    const me = await fetch(`${baseUrl}/api/v1/me`, {
+      headers: { Authorization: `Bearer ${token}` },
+    });
+    if (!me.ok) throw new Error(`/api/v1/me answered ${me.status}: ${await me.text()}`);
+    await deliverClerkUser(baseUrl, clerkWebhookSecret, {
+      id: state.platformAdmin.clerkUserId,
+      email: state.platformAdmin.email,
+      firstName: "Olive",
+      lastName: "Operator",
+    });
+    // The violations come from the API's own check (usage against the plan), as in production.
     for (const organizationId of seeded.recheck) {
       const res = await fetch(
         `${baseUrl}/api/v1/admin/organizations/${organizationId}/recheck-violations`,

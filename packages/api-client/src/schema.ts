@@ -110,7 +110,7 @@ export interface paths {
       cookie?: never;
     };
     /**
-     * Who is calling: user or API key, organization, role and scopes
+     * Who is calling: user or API key, organization, role, scopes, platform admin or not
      * @description Any authenticated caller.
      */
     get: operations["getMe"];
@@ -181,7 +181,9 @@ export interface paths {
     put?: never;
     /**
      * Create a meeting (Zoom, Google Meet, Microsoft Teams or Webex link)
-     * @description Requires the `meetings:write` scope (API keys hold it explicitly; users by role, see Authentication). Billing checks the write first (`meeting.create`): `SUBSCRIPTION_SUSPENDED`, `PLAN_LIMIT_MEETINGS`, `PLAN_LIMIT_STORAGE`.
+     * @description `startTime` and `endTime` are optional; when both are given, `endTime` must be after `startTime` (400 `VALIDATION_ERROR` naming `endTime` otherwise).
+     *
+     *     Requires the `meetings:write` scope (API keys hold it explicitly; users by role, see Authentication). Billing checks the write first (`meeting.create`): `SUBSCRIPTION_SUSPENDED`, `PLAN_LIMIT_MEETINGS`, `PLAN_LIMIT_STORAGE`.
      */
     post: operations["createMeeting"];
     delete?: never;
@@ -213,7 +215,9 @@ export interface paths {
     head?: never;
     /**
      * Update a meeting's title, times or link (not the link while a bot is in the call)
-     * @description Requires the `meetings:write` scope (API keys hold it explicitly; users by role, see Authentication). Billing checks the write first (`write`): `SUBSCRIPTION_SUSPENDED`.
+     * @description Send only what changes; `null` clears a time. The times after the update must be in order (`endTime` after `startTime`), each the new value or the stored one: changing only `startTime` to after the stored `endTime` is 400 `VALIDATION_ERROR` naming `startTime`, and nothing is written. 409 `CONFLICT` when another update moved the times at the same moment (retry).
+     *
+     *     Requires the `meetings:write` scope (API keys hold it explicitly; users by role, see Authentication). Billing checks the write first (`write`): `SUBSCRIPTION_SUSPENDED`.
      */
     patch: operations["updateMeeting"];
     trace?: never;
@@ -262,7 +266,17 @@ export interface paths {
     get: operations["downloadRecording"];
     /**
      * Upload the meeting's recording (raw media body, streamed; replaces an earlier one)
-     * @description An empty body (none, `Content-Length: 0`, or a chunked body that ends without a byte) is refused with 400 `EMPTY_RECORDING`; the stored recording stays as it was.
+     * @description Send the file's bytes as the body (streamed: any size up to the server's limit) and its media type in `Content-Type`, one of the types listed below. The body is the file itself, not a multipart form.
+     *
+     *     ```sh
+     *     curl -T standup.mp4 -H "Content-Type: video/mp4" \
+     *       -H "Authorization: Bearer $ZIGZNOTE_API_KEY" \
+     *       "$ZIGZNOTE_URL/api/v1/meetings/$MEETING_ID/recording"
+     *     ```
+     *
+     *     `curl -T` uploads with PUT but sends no `Content-Type`: without the `-H "Content-Type: ..."` line the answer is 415 `UNSUPPORTED_MEDIA_TYPE` (`details.accepted` lists the types) and nothing is stored.
+     *
+     *     201 for the meeting's first recording, 200 when it replaces one (the old file is deleted after the new one is committed). An empty body (none, `Content-Length: 0`, or a chunked body that ends without a byte) is refused with 400 `EMPTY_RECORDING`; the stored recording stays as it was.
      *
      *     Requires the `meetings:write` scope (API keys hold it explicitly; users by role, see Authentication). Billing checks the write first (`recording.create`): `SUBSCRIPTION_SUSPENDED`, `PLAN_LIMIT_STORAGE`.
      */
@@ -538,7 +552,7 @@ export interface paths {
       cookie?: never;
     };
     /**
-     * The scheduled jobs (what `jobs/:jobName/run` accepts)
+     * The scheduled jobs (what `jobs/:jobName/run` accepts) and when each runs next
      * @description Platform admins' session tokens only (zigznote's operators, not an organization's admins); API keys are refused (`PLATFORM_ADMIN_REQUIRED`).
      */
     get: operations["listAdminJobs"];
@@ -720,6 +734,24 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
   schemas: {
+    /**
+     * @example {
+     *       "error": {
+     *         "code": "VALIDATION_ERROR",
+     *         "message": "endTime must be after startTime",
+     *         "details": {
+     *           "fields": [
+     *             {
+     *               "path": "endTime",
+     *               "message": "endTime must be after startTime",
+     *               "code": "invalid_range"
+     *             }
+     *           ]
+     *         }
+     *       },
+     *       "requestId": "0b6a7f2e-6f1d-4c3a-9e5b-2d8f1c7a4e90"
+     *     }
+     */
     ErrorBody: {
       error: {
         /** @example CONFLICT */
@@ -804,6 +836,8 @@ export interface components {
       /** @enum {string|null} */
       role: "admin" | "member" | null;
       scopes: components["schemas"]["Scope"][];
+      /** @description An operator of zigznote (PLATFORM_ADMIN_USER_IDS or the platform-admin session claim): may use /api/v1/admin and the console at /admin. Never true for an API key. */
+      isPlatformAdmin: boolean;
     };
     /** @enum {string} */
     Scope:
@@ -869,18 +903,28 @@ export interface components {
       /** Format: date-time */
       updatedAt: string;
     };
+    /**
+     * @example {
+     *       "title": "Weekly sync",
+     *       "meetingUrl": "https://us02web.zoom.us/j/85012345678?pwd=abc",
+     *       "startTime": "2026-11-30T15:00:00Z",
+     *       "endTime": "2026-11-30T15:45:00Z"
+     *     }
+     */
     CreateMeeting: {
       title: string;
       /** @example https://us02web.zoom.us/j/85012345678?pwd=abc */
       meetingUrl: string;
       /**
        * Format: date-time
+       * @description When the call starts (ISO 8601 with an offset)
        * @example 2026-11-30T15:00:00Z
        */
       startTime?: string;
       /**
        * Format: date-time
-       * @example 2026-11-30T15:00:00Z
+       * @description When the call ends: after startTime, or 400 VALIDATION_ERROR (also when an update changes only one of the two and the stored other one is not in order with it)
+       * @example 2026-11-30T15:45:00Z
        */
       endTime?: string;
     };
@@ -888,18 +932,26 @@ export interface components {
       data: components["schemas"]["Meeting"][];
       nextCursor: string | null;
     };
+    /**
+     * @example {
+     *       "title": "Weekly sync (moved)",
+     *       "endTime": "2026-11-30T16:00:00Z"
+     *     }
+     */
     UpdateMeeting: {
       title?: string;
       /** @example https://us02web.zoom.us/j/85012345678?pwd=abc */
       meetingUrl?: string;
       /**
        * Format: date-time
+       * @description When the call starts (ISO 8601 with an offset)
        * @example 2026-11-30T15:00:00Z
        */
       startTime?: string;
       /**
        * Format: date-time
-       * @example 2026-11-30T15:00:00Z
+       * @description When the call ends: after startTime, or 400 VALIDATION_ERROR (also when an update changes only one of the two and the stored other one is not in order with it)
+       * @example 2026-11-30T15:45:00Z
        */
       endTime?: string;
     };
@@ -938,6 +990,17 @@ export interface components {
     CreateBot: {
       botName?: string;
     };
+    /**
+     * @example {
+     *       "id": "7d9f2c1e-4b3a-4e8f-9a6b-1c2d3e4f5a60",
+     *       "meetingId": "5f0c6f8e-3b0b-4c84-9d53-2a4c1f6e7a10",
+     *       "contentType": "video/mp4",
+     *       "sizeBytes": 48213577,
+     *       "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+     *       "source": "upload",
+     *       "createdAt": "2026-11-30T16:02:11.000Z"
+     *     }
+     */
     Recording: {
       /** Format: uuid */
       id: string;
@@ -1120,6 +1183,11 @@ export interface components {
         byPlan: {
           planSlug: string;
           count: number;
+          /** @description The plan's organizations by status (they add up to count) */
+          byStatus: {
+            active: number;
+            deleted: number;
+          };
         }[];
         byStatus: {
           /** @enum {string} */
@@ -1169,6 +1237,11 @@ export interface components {
         /** Format: date-time */
         lastFailureAt: string | null;
         lastFailureError: string | null;
+        /**
+         * Format: date-time
+         * @description When its schedule fires next; null for a name no schedule has any more
+         */
+        nextRunAt: string | null;
       }[];
       /** Format: date-time */
       generatedAt: string;
@@ -1244,13 +1317,10 @@ export interface components {
       }[];
       violations: components["schemas"]["AdminViolationWithHistory"][];
       notices: components["schemas"]["AdminNotice"][];
-      members: {
-        /** Format: uuid */
-        userId: string;
-        email: string | null;
+      members: (components["schemas"]["AdminUser"] & {
         /** @enum {string} */
         role: "admin" | "member";
-      }[];
+      })[];
       recentBots: {
         /** Format: uuid */
         id: string;
@@ -1318,11 +1388,35 @@ export interface components {
       sentAt: string | null;
       recipientEmail: string | null;
     };
+    AdminUser: {
+      /** Format: uuid */
+      userId: string;
+      clerkId: string | null;
+      /** @description The primary e-mail address */
+      email: string | null;
+      /** @description First and last name, as given */
+      name: string | null;
+      username: string | null;
+    };
     AdminJobList: {
       data: {
         name: string;
+        /**
+         * @description Cron, in `timezone`
+         * @example *\/5 * * * *
+         */
         schedule: string;
+        /**
+         * @description CRON_TIMEZONE
+         * @example UTC
+         */
+        timezone: string;
         description: string;
+        /**
+         * Format: date-time
+         * @description When the schedule fires next
+         */
+        nextRunAt: string | null;
       }[];
     };
     AdminJobRunList: {
@@ -1354,11 +1448,14 @@ export interface components {
       /** Format: uuid */
       actorUserId: string;
       actorEmail: string | null;
+      actor: components["schemas"]["AdminUser"] & unknown;
       action: components["schemas"]["AdminAuditAction"];
       targetType: components["schemas"]["AdminAuditTargetType"];
+      /** @description The target's id; a job's name for a job */
       targetId: string;
       /** Format: uuid */
       organizationId: string | null;
+      organizationName: string | null;
       reason: string;
       before: {
         [key: string]: unknown;
@@ -4108,6 +4205,7 @@ export interface operations {
        * @description Conflict with the current state. `error.code` is one of:
        *
        *     - `MEETING_HAS_ACTIVE_BOT`: The link cannot change while a bot is in the call
+       *     - `CONFLICT`: Conflicts with the current state
        */
       409: {
         headers: {
@@ -4117,7 +4215,7 @@ export interface operations {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "MEETING_HAS_ACTIVE_BOT";
+              code: "MEETING_HAS_ACTIVE_BOT" | "CONFLICT";
               message: string;
               details: {
                 [key: string]: unknown;

@@ -23,6 +23,7 @@ import {
   serializeJobRun,
   serializeNotice,
   serializeSubscription,
+  serializeUser,
   serializeViolation,
 } from "./serializers";
 import * as store from "./store";
@@ -74,11 +75,19 @@ export async function getOverview(deps: AdminDeps): Promise<AdminOverview> {
       store.findLastFailures(db, { jobNames }),
     ]);
 
-  const byPlan = new Map<string, number>();
+  const byPlan = new Map<string, AdminOverview["organizations"]["byPlan"][number]>();
   const byStatus = new Map<"active" | "deleted", number>();
   for (const row of organizations) {
-    byPlan.set(row.plan_slug, (byPlan.get(row.plan_slug) ?? 0) + Number(row.count));
-    byStatus.set(row.status, (byStatus.get(row.status) ?? 0) + Number(row.count));
+    const count = Number(row.count);
+    const plan = byPlan.get(row.plan_slug) ?? {
+      planSlug: row.plan_slug,
+      count: 0,
+      byStatus: { active: 0, deleted: 0 },
+    };
+    plan.count += count;
+    plan.byStatus[row.status] += count;
+    byPlan.set(row.plan_slug, plan);
+    byStatus.set(row.status, (byStatus.get(row.status) ?? 0) + count);
   }
 
   const open = new Map<string, AdminOverview["violations"]["open"][number]>();
@@ -117,7 +126,7 @@ export async function getOverview(deps: AdminDeps): Promise<AdminOverview> {
   return {
     organizations: {
       total: [...byStatus.values()].reduce((sum, count) => sum + count, 0),
-      byPlan: [...byPlan].map(([planSlug, count]) => ({ planSlug, count })),
+      byPlan: [...byPlan.values()],
       byStatus: [...byStatus].map(([status, count]) => ({ status, count })),
     },
     violations: { open: [...open.values()], waived, overTime },
@@ -144,6 +153,7 @@ export async function getOverview(deps: AdminDeps): Promise<AdminOverview> {
         successRate7d: rate(runs?.succeeded_7d ?? 0n, runs?.finished_7d ?? 0n),
         lastFailureAt: failure ? failure.at.toISOString() : null,
         lastFailureError: failure?.error ?? null,
+        nextRunAt: deps.jobs.nextRunAt(jobName, now)?.toISOString() ?? null,
       };
     }),
     generatedAt: now.toISOString(),
@@ -312,8 +322,7 @@ export async function getOrganizationDetail(
     })),
     notices: notices.map(serializeNotice),
     members: members.map((member) => ({
-      userId: member.user_id,
-      email: member.email,
+      ...serializeUser(member.user_id, member),
       role: member.role,
     })),
     recentBots: bots.map((bot) => ({
