@@ -54,7 +54,7 @@ function Target({ entry }: { entry: Entry }) {
   if (entry.targetType === "job") {
     return (
       <>
-        job <code>{entry.targetId}</code>
+        job <code className="name">{entry.targetId}</code>
       </>
     );
   }
