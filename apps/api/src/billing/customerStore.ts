@@ -104,25 +104,29 @@ export interface CardRow {
 }
 
 /**
- * The organization's default payment method: the one its live subscription names, else the
- * customer's default; null when neither is known or it was detached.
+ * The payment method Stripe charges the organization with: the one its live subscription names
+ * if still attached, else the customer's default; null when neither is known (or attached).
  */
 export async function findDefaultPaymentMethod(
   db: Db,
   input: { organizationId: string },
 ): Promise<CardRow | null> {
   const rows = await db.$queryRaw<CardRow[]>`
+    WITH named AS (
+      SELECT
+        (SELECT s.default_payment_method_id FROM subscriptions s
+          WHERE s.organization_id = ${input.organizationId}::uuid
+            AND ${statusInSql(Prisma.raw("s.status"), PLAN_GRANTING_STATUSES)}
+          ORDER BY s.created_at DESC, s.id DESC LIMIT 1) AS subscription_pm,
+        (SELECT c.default_payment_method_id FROM billing_customers c
+          WHERE c.organization_id = ${input.organizationId}::uuid) AS customer_pm)
     SELECT pm.id, pm.type, pm.brand, pm.last4, pm.exp_month, pm.exp_year, pm.expires_at,
            pm.auto_updated_at
-      FROM customer_payment_methods pm
+      FROM customer_payment_methods pm, named
      WHERE pm.organization_id = ${input.organizationId}::uuid AND pm.detached_at IS NULL
-       AND pm.id = COALESCE(
-             (SELECT s.default_payment_method_id FROM subscriptions s
-               WHERE s.organization_id = ${input.organizationId}::uuid
-                 AND ${statusInSql(Prisma.raw("s.status"), PLAN_GRANTING_STATUSES)}
-               ORDER BY s.created_at DESC, s.id DESC LIMIT 1),
-             (SELECT c.default_payment_method_id FROM billing_customers c
-               WHERE c.organization_id = ${input.organizationId}::uuid))`;
+       AND pm.id IN (named.subscription_pm, named.customer_pm)
+     ORDER BY (pm.id = named.subscription_pm) DESC NULLS LAST
+     LIMIT 1`;
   return rows[0] ?? null;
 }
 
@@ -131,8 +135,9 @@ export interface ExpiringCardRow extends CardRow {
 }
 
 /**
- * Default cards that expire in (now, until] while their organization's live subscription will
- * renew (not set to cancel at the end of its period): one statement over the expiry index.
+ * Cards that expire in (now, until] and are what Stripe will charge (`findDefaultPaymentMethod`'s
+ * rule) while their organization's live subscription will renew (not set to cancel at the end
+ * of its period): one statement, driven by the expiry index.
  */
 export function findExpiringDefaultCards(
   db: Db,
@@ -152,7 +157,12 @@ export function findExpiringDefaultCards(
      WHERE pm.expires_at > ${input.now} AND pm.expires_at <= ${input.until}
        AND pm.detached_at IS NULL
        AND NOT live.cancel_at_period_end
-       AND pm.id = COALESCE(live.default_payment_method_id, c.default_payment_method_id)
+       AND (pm.id = live.default_payment_method_id
+            OR (pm.id = c.default_payment_method_id
+                AND NOT EXISTS (
+                  SELECT 1 FROM customer_payment_methods named
+                   WHERE named.id = live.default_payment_method_id
+                     AND named.detached_at IS NULL)))
      ORDER BY pm.expires_at, pm.id`;
 }
 
@@ -200,7 +210,7 @@ export function findTaxIds(db: Db, input: { organizationId: string }): Promise<T
   return db.$queryRaw<TaxIdRow[]>`
     SELECT id, type, value, country, verification_status FROM customer_tax_ids
      WHERE organization_id = ${input.organizationId}::uuid AND deleted_at IS NULL
-     ORDER BY last_event_at, id`;
+     ORDER BY type, value, id`;
 }
 
 export function findBillingCustomer(
