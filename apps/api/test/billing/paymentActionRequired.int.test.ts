@@ -143,7 +143,7 @@ describe("invoice.payment_action_required", () => {
     b().clock.advance(DAY_MS);
     const { actionRequired, invoice } = renewalNeedsAuthentication(org, 1900);
     await deliver(b(), actionRequired);
-    const graceEndsAt = (actionRequired.created * 1000 + 7 * DAY_MS) as number;
+    const graceEndsAt = actionRequired.created * 1000 + 7 * DAY_MS;
 
     b().clock.set(graceEndsAt - 60_000);
     expect(await suspendExpiredGracePeriods(b().testApp.ctx, { now: b().clock.now() })).toEqual([]);
