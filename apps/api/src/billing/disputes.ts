@@ -91,7 +91,7 @@ export async function handleDisputeEvent(
     const queued = await deps.settings.notices.enqueueForOperators(tx, [
       {
         organizationId,
-        type: "billing.dispute_opened",
+        type: "ops.dispute_opened",
         payload: {
           disputeId: row.id,
           chargeId: row.charge_id,

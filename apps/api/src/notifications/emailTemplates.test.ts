@@ -17,7 +17,7 @@ describe("e-mail templates", () => {
       expect(email.text).toContain("Acme & Co");
       // The call to action is in both parts: the app, or (operators' notices) Stripe's dashboard.
       const target =
-        sample.type === "billing.dispute_opened"
+        sample.type === "ops.dispute_opened"
           ? "https://dashboard.stripe.com/test/disputes/"
           : "https://app.example.test/";
       expect(email.text).toContain(`: ${target}`);

@@ -354,8 +354,8 @@ export const EMAIL_TEMPLATES: Readonly<Record<string, Template>> = {
     };
   },
 
-  "billing.dispute_opened": (payload, ctx) => {
-    const p = parse("billing.dispute_opened", disputeOpenedPayload, payload);
+  "ops.dispute_opened": (payload, ctx) => {
+    const p = parse("ops.dispute_opened", disputeOpenedPayload, payload);
     const amount = formatAmount(p.amount, p.currency);
     const dashboard = `https://dashboard.stripe.com/${p.isLivemode ? "" : "test/"}disputes/${encodeURIComponent(p.disputeId)}`;
     const facts: [string, string][] = [
@@ -627,7 +627,7 @@ export const EMAIL_SAMPLES: readonly {
   },
   {
     name: "dispute-opened",
-    type: "billing.dispute_opened",
+    type: "ops.dispute_opened",
     payload: {
       disputeId: "dp_1Example",
       amount: 1900,

@@ -13,7 +13,7 @@ import {
   type NotificationTransport,
   type ObsoleteCheck,
 } from "./outbox";
-import { insertOperatorNotices, type OperatorRecipients } from "./store";
+import { insertOperatorNotices, OPERATOR_NOTICE_PREFIX, type OperatorRecipients } from "./store";
 
 /**
  * The outbox as the app uses it: `enqueue` writes notices in the caller's transaction and
@@ -30,7 +30,9 @@ export interface Notices {
   /**
    * Queues each notice (about an organization) for zigznote's operators instead of the
    * organization's admins: the platform admins of PLATFORM_ADMIN_USER_IDS and
-   * PLATFORM_ADMIN_EMAILS. Returns the rows queued (0 when no operator is known).
+   * PLATFORM_ADMIN_EMAILS. Its type starts with `ops.` (`OPERATOR_NOTICE_PREFIX`): the
+   * organization's own list of notices leaves these out. Returns the rows queued (0 when no
+   * operator is known).
    */
   enqueueForOperators(db: Db, notices: AdminNotice[]): Promise<number>;
   /**
@@ -105,6 +107,12 @@ export function createNotices(deps: NoticesDeps): Notices {
     async enqueueForOperators(tx, notices) {
       const operators = deps.operators ?? { clerkUserIds: [], emails: [] };
       if (notices.length === 0) return 0;
+      const misnamed = notices.find((notice) => !notice.type.startsWith(OPERATOR_NOTICE_PREFIX));
+      if (misnamed) {
+        throw new Error(
+          `operators' notice types start with "${OPERATOR_NOTICE_PREFIX}": ${misnamed.type}`,
+        );
+      }
       const queued = await insertOperatorNotices(tx, notices, operators);
       if (queued > 0) afterCommit(deliver);
       return queued;

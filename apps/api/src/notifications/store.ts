@@ -54,6 +54,12 @@ export function insertAdminNotices(db: Db, notices: OutboxNotice[]): Promise<num
     ON CONFLICT (dedupe_key) DO NOTHING`;
 }
 
+/**
+ * The type prefix of notices for zigznote's operators (about an organization, not for it): the
+ * organization's own list of notices (`GET /api/v1/notices`) leaves them out.
+ */
+export const OPERATOR_NOTICE_PREFIX = "ops.";
+
 /** zigznote's operators: the users with these Clerk ids, and these addresses. */
 export interface OperatorRecipients {
   clerkUserIds: readonly string[];
@@ -176,6 +182,7 @@ export function listNotices(
   return db.notification.findMany({
     where: {
       organizationId: input.organizationId,
+      NOT: { type: { startsWith: OPERATOR_NOTICE_PREFIX } },
       ...(input.status ? { status: input.status } : {}),
       ...(before
         ? {

@@ -118,9 +118,14 @@ describe("charge.dispute.*", () => {
       );
       expect(text).toContain("You receive this because you are a zigznote platform admin.");
     }
-    // The organization's admins and billing e-mail are not told by this notice.
+    // The organization's admins and billing e-mail are not told by this notice, and their list of
+    // notices does not show it (nor the operators' addresses).
     expect(disputeMailsTo(org.adminEmail)).toHaveLength(0);
     expect(disputeMailsTo(org.billingEmail)).toHaveLength(0);
+    const listed = await api().get("/api/v1/notices").set(org.admin.headers);
+    expect(listed.status).toBe(200);
+    expect(JSON.stringify(listed.body)).not.toContain("dispute");
+    expect(JSON.stringify(listed.body)).not.toContain(OPS_INBOX);
   });
 
   it("applies updated and closed by Stripe's created, whatever order they arrive in", async () => {
@@ -153,7 +158,7 @@ describe("charge.dispute.*", () => {
     // Opened (the update showed it open): each of the two operators was told once all the same.
     expect(
       await db().notification.count({
-        where: { organizationId: org.organizationId, type: "billing.dispute_opened" },
+        where: { organizationId: org.organizationId, type: "ops.dispute_opened" },
       }),
     ).toBe(2);
   });
