@@ -106,8 +106,9 @@ export interface OpenDisputeRow extends DisputeRow {
 }
 
 /**
- * Every open dispute's count and amount by currency, and the `limit` whose evidence is due first
- * (then the newest), with their organization's name: the overview's two statements.
+ * How many disputes are open (and how many wait for our response), and the `limit` open ones
+ * whose evidence is due first (then the newest), with their organization's name: the
+ * overview's two statements.
  */
 export async function summarizeOpenDisputes(
   db: Db,
