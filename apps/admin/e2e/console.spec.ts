@@ -181,6 +181,59 @@ test.describe("as a platform admin", () => {
     await useSession(context, platformAdminToken());
   });
 
+  test("shows an organization's card on file, a payment waiting for confirmation and a dispute, and the dispute on the overview", async ({
+    page,
+  }) => {
+    const disputed = state.disputed;
+    if (!disputed) throw new Error("global setup did not seed the disputed organization");
+    await page.goto(`/admin/organizations/${disputed.id}`);
+    await expect(page.getByRole("heading", { name: disputed.name, level: 1 })).toBeVisible();
+    await expect(page.getByTestId("card-on-file")).toHaveText("Visa •••• 4242 · expires 08/2030");
+    await expect(page.getByTestId("billing-address")).toHaveText(
+      "Friedrichstraße 68, 10117 Berlin, DE",
+    );
+    await expect(page.getByTestId("tax-ids")).toContainText("EU VAT DE123456789");
+    const pending = page.getByTestId("pending-confirmations");
+    await expect(pending).toContainText("confirmation needed");
+    await expect(pending).toContainText("$49.00");
+    await expect(pending.getByRole("link", { name: "invoice page" })).toHaveAttribute(
+      "href",
+      /^https:\/\/invoice\.stripe\.test\/i\/acct_test\/in_/,
+    );
+    const dispute = page.getByTestId("disputes").getByRole("listitem");
+    await expect(dispute).toHaveCount(1);
+    await expect(dispute).toContainText("$19.00 · fraudulent");
+    await expect(dispute).toContainText("needs response");
+    await expect(dispute.getByTestId("evidence-due")).toHaveText(
+      /^\d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC$/,
+    );
+    await expect(page.getByText(/waits for the customer's authentication/)).toBeVisible();
+    // The API says the same as the page.
+    const api = await apiAs(platformAdminToken());
+    const detail = await api.get(`/api/v1/admin/organizations/${disputed.id}`);
+    const body = (await detail.json()) as {
+      billing: { paymentMethod: { last4: string }; pendingConfirmations: unknown[] };
+      disputes: { status: string; reason: string }[];
+    };
+    expect(body.billing.paymentMethod.last4).toBe("4242");
+    expect(body.billing.pendingConfirmations).toHaveLength(1);
+    expect(body.disputes).toMatchObject([{ status: "needs_response", reason: "fraudulent" }]);
+    await api.dispose();
+    await page.getByRole("heading", { name: "Payment details" }).scrollIntoViewIfNeeded();
+    await shot(page, "organization-billing");
+
+    await page.goto("/admin");
+    const open = page
+      .getByTestId("open-disputes")
+      .getByRole("row", { name: new RegExp(disputed.name) });
+    await expect(open).toContainText("$19.00");
+    await expect(open).toContainText("fraudulent");
+    await open.getByRole("link", { name: disputed.name }).click();
+    await expect(page).toHaveURL(new RegExp(`/admin/organizations/${disputed.id}$`));
+    await page.goto("/admin");
+    await shot(page, "overview-disputes");
+  });
+
   test("finds the organization over its meeting limit through the filters (kept in the URL)", async ({
     page,
   }) => {
@@ -460,6 +513,7 @@ test.describe("as a platform admin", () => {
       ["overview", "/admin"],
       ["violations", "/admin/violations"],
       ["organization", `/admin/organizations/${state.overLimit.id}`],
+      ["organization-billing", `/admin/organizations/${state.disputed?.id ?? ""}`],
       ["job-runs", "/admin/job-runs"],
       ["audit-log", "/admin/audit-log"],
     ];

@@ -14,6 +14,8 @@ export interface E2eState {
   /** The seeded organizations (names carry the run's suffix). */
   overLimit: { id: string; name: string };
   suspended: { id: string; name: string };
+  /** Paid through Stripe's webhooks: a card on file, a confirmation pending, a dispute. */
+  disputed?: { id: string; name: string };
   suffix: string;
 }
 

@@ -3,11 +3,15 @@
  * `_e2e`), migrated and seeded with organizations in the states the tests act on; a key pair the
  * tests sign session tokens with; and the real API server (apps/api/dist/server.js, serving this
  * package's build at /admin) on a free port, trusting that key (CLERK_JWT_KEY) and listing the
- * platform admin in PLATFORM_ADMIN_USER_IDS. Returns the teardown that stops the server.
+ * platform admin in PLATFORM_ADMIN_USER_IDS. Stripe is the API's own Stripe-speaking test server
+ * (apps/api/test/fakes): one organization's card, a payment waiting for confirmation and a
+ * dispute reach the API as signed webhooks, as in production. Returns the teardown that stops
+ * the servers.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { generateKeyPairSync, randomBytes } from "node:crypto";
 import { createWriteStream, existsSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -21,6 +25,8 @@ import {
   createUser,
   prepareTestDatabase,
 } from "@zigznote/database/testing";
+import type * as StripeFake from "../../api/test/fakes/stripeServer";
+import type { FakeStripeServer } from "../../api/test/fakes/stripeServer";
 import { PACKAGE_DIR, RESULTS_DIR, STATE_FILE, signSessionToken, type E2eState } from "./env";
 
 const DAY_MS = 86_400_000;
@@ -243,6 +249,110 @@ async function deliverClerkUser(
   if (!res.ok) throw new Error(`/webhooks/clerk answered ${res.status}: ${await res.text()}`);
 }
 
+const E2E_PRICE_PRO = "price_e2e_pro";
+
+type StripeFakeModule = typeof StripeFake;
+
+/**
+ * The API's Stripe-speaking test server. Its package (apps/api) is CommonJS, so it is required
+ * (Playwright compiles it) rather than imported as an ES module.
+ */
+function loadStripeFake(): StripeFakeModule {
+  return createRequire(import.meta.url)("../../api/test/fakes/stripeServer.ts") as StripeFakeModule;
+}
+
+/**
+ * An organization on the pro plan whose Stripe history arrives as signed webhooks: a Visa card
+ * on file, its billing address and VAT number, a renewal paid and then disputed (fraudulent,
+ * evidence due in 9 days), and the next renewal waiting for the customer's confirmation (3-D
+ * Secure).
+ */
+async function seedStripeHistory(
+  db: PrismaClient,
+  fake: FakeStripeServer,
+  input: { baseUrl: string; webhookSecret: string; suffix: string },
+): Promise<{ id: string; name: string }> {
+  const { signStripeEvent } = loadStripeFake();
+  const organization = await db.organization.create({
+    data: { name: `Disputed Payments ${input.suffix}`, clerkId: `org_disp_${input.suffix}` },
+  });
+  await createMembership(db, {
+    organizationId: organization.id,
+    userId: (await createUser(db, { email: `jo-${input.suffix}@example.test` })).id,
+    role: "admin",
+  });
+  // Stripe's REST API as the SDK speaks it: form-encoded, the secret key as bearer.
+  const stripePost = async (path: string, form: Record<string, string>) => {
+    const res = await fetch(`http://127.0.0.1:${fake.port}${path}`, {
+      method: "POST",
+      headers: {
+        Authorization: `Bearer ${fake.secretKey}`,
+        "Content-Type": "application/x-www-form-urlencoded",
+      },
+      body: new URLSearchParams(form).toString(),
+    });
+    if (!res.ok) throw new Error(`Stripe ${path} answered ${res.status}: ${await res.text()}`);
+    return (await res.json()) as { id: string };
+  };
+  const customer = await stripePost("/v1/customers", {
+    name: organization.name,
+    email: `ap-${input.suffix}@example.test`,
+    "metadata[organizationId]": organization.id,
+  });
+  await db.organization.update({
+    where: { id: organization.id },
+    data: { stripeCustomerId: customer.id },
+  });
+  const card = fake.attachCard(customer.id, {
+    brand: "visa",
+    last4: "4242",
+    expMonth: 8,
+    expYear: 2030,
+  });
+  const subscription = await stripePost("/v1/subscriptions", {
+    customer: customer.id,
+    "items[0][price]": E2E_PRICE_PRO,
+    default_payment_method: card.paymentMethod.id as string,
+    "metadata[organizationId]": organization.id,
+    "metadata[planSlug]": "pro",
+  });
+  const address = fake.setCustomerAddress(customer.id, {
+    line1: "Friedrichstraße 68",
+    postal_code: "10117",
+    city: "Berlin",
+    country: "DE",
+  });
+  const vat = fake.addTaxId(customer.id, { type: "eu_vat", value: "DE123456789", country: "DE" });
+  const paid = fake.invoiceEvent("invoice.paid", subscription.id, { amountDue: 1900 });
+  const chargeId = fake.chargeOf((paid.data.object as unknown as { id: string }).id).id as string;
+  const dispute = fake.disputeEvent("charge.dispute.created", chargeId, {
+    reason: "fraudulent",
+    evidenceDueBy: Math.floor(Date.now() / 1000) + 9 * 86_400,
+  });
+  const needsConfirmation = fake.invoiceEvent("invoice.payment_action_required", subscription.id, {
+    amountDue: 4900,
+  });
+  const events = [
+    ...fake.events.filter((event) => (event.data.object as { id?: string }).id === subscription.id),
+    card.event,
+    address,
+    vat.event,
+    paid,
+    dispute,
+    needsConfirmation,
+  ];
+  for (const event of events) {
+    const { payload, header } = signStripeEvent(event, input.webhookSecret);
+    const res = await fetch(`${input.baseUrl}/webhooks/stripe`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", "Stripe-Signature": header },
+      body: payload,
+    });
+    if (!res.ok) throw new Error(`${event.type} answered ${res.status}: ${await res.text()}`);
+  }
+  return { id: organization.id, name: organization.name };
+}
+
 export default async function globalSetup(): Promise<() => Promise<void>> {
   const serverEntry = path.join(API_DIR, "dist/server.js");
   if (!existsSync(serverEntry) || !existsSync(path.join(PACKAGE_DIR, "dist/index.html"))) {
@@ -261,6 +371,9 @@ export default async function globalSetup(): Promise<() => Promise<void>> {
     await db.$disconnect();
   }
 
+  const fake = await loadStripeFake().FakeStripeServer.start();
+  fake.addPrice({ id: E2E_PRICE_PRO, unitAmount: 1900 });
+  const webhookSecret = `whsec_${randomBytes(16).toString("hex")}`;
   const { publicKey, privateKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
   const clerkWebhookSecret = `whsec_${randomBytes(24).toString("base64")}`;
   const port = await freePort();
@@ -299,17 +412,27 @@ export default async function globalSetup(): Promise<() => Promise<void>> {
       PLATFORM_ADMIN_USER_IDS: state.platformAdmin.clerkUserId,
       STORAGE_DIR: mkdtempSync(path.join(tmpdir(), "zigznote-e2e-storage-")),
       ADMIN_CONSOLE_DIR: path.join(PACKAGE_DIR, "dist"),
+      STRIPE_SECRET_KEY: fake.secretKey,
+      STRIPE_API_HOST: "127.0.0.1",
+      STRIPE_API_PORT: String(fake.port),
+      STRIPE_API_PROTOCOL: "http",
+      STRIPE_WEBHOOK_SECRET: webhookSecret,
+      STRIPE_PRICE_PRO: E2E_PRICE_PRO,
     },
     stdio: ["ignore", "pipe", "pipe"],
   });
   server.stdout?.pipe(log);
   server.stderr?.pipe(log);
-  const stop = async () => {
+  const stopServer = async () => {
     if (server.exitCode !== null) return;
     const exited = new Promise((resolve) => server.once("exit", resolve));
     server.kill("SIGTERM");
     await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 10_000))]);
     if (server.exitCode === null) server.kill("SIGKILL");
+  };
+  const stop = async () => {
+    await stopServer();
+    await fake.close();
   };
   try {
     await waitForHealth(baseUrl, server, logFile);
@@ -338,6 +461,12 @@ export default async function globalSetup(): Promise<() => Promise<void>> {
       );
       if (!res.ok)
         throw new Error(`recheck-violations answered ${res.status}: ${await res.text()}`);
+    }
+    const billingDb = createPrismaClient(databaseUrl, { maxConnections: 2 });
+    try {
+      state.disputed = await seedStripeHistory(billingDb, fake, { baseUrl, webhookSecret, suffix });
+    } finally {
+      await billingDb.$disconnect();
     }
   } catch (error) {
     await stop();

@@ -86,6 +86,20 @@ export function formatPercent(value: number | null | undefined): string {
   return value === null || value === undefined ? "—" : `${Math.round(value * 1000) / 10}%`;
 }
 
+/** Stripe's zero-decimal currencies: amounts are whole units, not cents. */
+const ZERO_DECIMAL = new Set(["bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga", "pyg"]);
+
+/** A Stripe amount (minor units) in its currency: 1900 usd → "$19.00". */
+export function formatMoney(amount: number, currency: string): string {
+  const code = currency.toLowerCase();
+  const value = ZERO_DECIMAL.has(code) ? amount : amount / 100;
+  try {
+    return new Intl.NumberFormat("en-US", { style: "currency", currency: code }).format(value);
+  } catch {
+    return `${value} ${code.toUpperCase()}`;
+  }
+}
+
 const BYTE_UNITS = ["B", "KB", "MB", "GB", "TB"];
 
 export function formatBytes(value: number): string {

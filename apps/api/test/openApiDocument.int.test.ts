@@ -103,7 +103,7 @@ describe("the OpenAPI document, for a client author", () => {
     expect(codesOf(createBot, 403)).toEqual(
       expect.arrayContaining(["INSUFFICIENT_SCOPE", "PLAN_LIMIT_MEETINGS", "PLAN_LIMIT_STORAGE"]),
     );
-    expect(codesOf(createBot, 402)).toEqual(["SUBSCRIPTION_SUSPENDED"]);
+    expect(codesOf(createBot, 402)).toEqual(["SUBSCRIPTION_SUSPENDED", "PAYMENT_DISPUTED"]);
     expect(createBot.responses["409"]!.description).toContain(
       `\`BOT_ALREADY_ACTIVE\`: ${ERROR_CODES.BOT_ALREADY_ACTIVE.description}`,
     );

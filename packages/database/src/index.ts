@@ -14,13 +14,18 @@ export {
 } from "../generated/client";
 export type {
   ApiKey,
+  BillingCustomer,
   Bot,
+  CustomerPaymentMethod,
+  CustomerTaxId,
   DeletedMembership,
+  Dispute,
   JobRun,
   Meeting,
   Membership,
   Notification,
   Organization,
+  PaymentConfirmation,
   Plan,
   ProcessedWebhook,
   RecordingImport,

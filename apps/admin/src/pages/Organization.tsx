@@ -1,6 +1,7 @@
 import { useId, useState } from "react";
 import { Link, useParams } from "react-router-dom";
 import { api, unwrap, useLoad, type Schema } from "../api";
+import { DisputesSection, PaymentSection } from "../components/Billing";
 import { ActionDialog } from "../components/Dialog";
 import { Empty, ErrorState, Loading } from "../components/States";
 import {
@@ -123,6 +124,10 @@ export function OrganizationPage() {
           onLift={(subscription) => setAction({ kind: "liftSuspension", subscription })}
         />
         <UsageSection usage={data.usage} />
+      </div>
+      <div className="columns">
+        <PaymentSection billing={data.billing} />
+        <DisputesSection disputes={data.disputes} />
       </div>
       <ViolationsSection
         violations={data.violations}

@@ -1,5 +1,6 @@
 import { Link } from "react-router-dom";
 import { api, unwrap, useLoad } from "../api";
+import { OpenDisputesSection } from "../components/Billing";
 import { JobSuccessRates, ViolationsOverTime } from "../components/Charts";
 import { ErrorState, Loading } from "../components/States";
 import { NextRun } from "../components/NextRun";
@@ -61,8 +62,11 @@ function OverviewBody({ data }: { data: Overview }) {
           <Figure label="notices pending" value={data.notices.pending} />
           <Figure label="notices sent" value={data.notices.sent} />
           <Figure label="notices failed" value={data.notices.failed} />
+          <Figure label="open disputes" value={data.disputes.open} />
+          <Figure label="disputes needing a response" value={data.disputes.needsResponse} />
         </div>
       </section>
+      <OpenDisputesSection disputes={data.disputes.evidenceDueFirst} />
       <div className="columns">
         <section aria-labelledby="over-time">
           <h2 id="over-time">Violations over time</h2>

@@ -1,4 +1,5 @@
 import { NotFoundError } from "@zigznote/shared";
+import { getBillingDetails, listOrganizationDisputes, summarizeOpenDisputes } from "../billing";
 import type { z } from "../http/openapi";
 import { DAY_MS, HOUR_MS } from "../lib/time";
 import { getUsage } from "../recordings";
@@ -36,6 +37,7 @@ import * as store from "./store";
  */
 
 const OVERVIEW_DAYS = 30;
+const OVERVIEW_DISPUTES = 10;
 
 /** `q` as an organization match: an id, or the start of a name. */
 function organizationMatch(q: string | undefined): { id: string } | { prefix: string } | undefined {
@@ -51,13 +53,13 @@ function rate(succeeded: bigint, finished: bigint): number | null {
   return finished === 0n ? null : Number(succeeded) / Number(finished);
 }
 
-/** `GET /admin/overview`: seven queries, run side by side. */
+/** `GET /admin/overview`: nine queries, run side by side. */
 export async function getOverview(deps: AdminDeps): Promise<AdminOverview> {
   const { db } = deps;
   const now = deps.clock.now();
   const since = new Date(startOfUtcDay(now).getTime() - (OVERVIEW_DAYS - 1) * DAY_MS);
   const jobNames = deps.jobs.list().map((job) => job.name);
-  const [organizations, violations, perDay, dunning, notices, jobRuns, failures] =
+  const [organizations, violations, perDay, dunning, notices, jobRuns, failures, disputes] =
     await Promise.all([
       store.countOrganizations(db),
       store.countUnresolvedViolations(db, { now }),
@@ -73,6 +75,7 @@ export async function getOverview(deps: AdminDeps): Promise<AdminOverview> {
         since7d: new Date(now.getTime() - 7 * DAY_MS),
       }),
       store.findLastFailures(db, { jobNames }),
+      summarizeOpenDisputes(db, { limit: OVERVIEW_DISPUTES }),
     ]);
 
   const byPlan = new Map<string, AdminOverview["organizations"]["byPlan"][number]>();
@@ -141,6 +144,11 @@ export async function getOverview(deps: AdminDeps): Promise<AdminOverview> {
       pending: noticeCounts.get("pending") ?? 0,
       sent: noticeCounts.get("sent") ?? 0,
       failed: noticeCounts.get("failed") ?? 0,
+    },
+    disputes: {
+      open: disputes.open,
+      needsResponse: disputes.needsResponse,
+      evidenceDueFirst: disputes.soonest,
     },
     jobs: names.map((jobName) => {
       const runs = runsByJob.get(jobName);
@@ -240,8 +248,12 @@ const DETAIL_VIOLATIONS = 50;
 const DETAIL_NOTICES = 50;
 const DETAIL_MEMBERS = 200;
 const DETAIL_BOTS = 10;
+const DETAIL_DISPUTES = 50;
 
-/** `GET /admin/organizations/:id`: eight queries whatever the organization's size. */
+/**
+ * `GET /admin/organizations/:id`: thirteen queries whatever the organization's size (the billing
+ * details are four of them, the disputes one).
+ */
 export async function getOrganizationDetail(
   deps: AdminDeps,
   input: { organizationId: string },
@@ -253,14 +265,17 @@ export async function getOrganizationDetail(
   if (!organization) {
     throw new NotFoundError("Organization not found", { code: "ORGANIZATION_NOT_FOUND" });
   }
-  const [subscription, usage, violations, notices, members, bots] = await Promise.all([
-    store.findNewestSubscription(db, { organizationId }),
-    getUsage(db, organizationId, now),
-    store.findOrganizationViolations(db, { organizationId, limit: DETAIL_VIOLATIONS }),
-    store.findOrganizationNotices(db, { organizationId, limit: DETAIL_NOTICES }),
-    store.findMembers(db, { organizationId, limit: DETAIL_MEMBERS }),
-    store.findRecentBots(db, { organizationId, limit: DETAIL_BOTS }),
-  ]);
+  const [subscription, usage, violations, notices, members, bots, billing, disputes] =
+    await Promise.all([
+      store.findNewestSubscription(db, { organizationId }),
+      getUsage(db, organizationId, now),
+      store.findOrganizationViolations(db, { organizationId, limit: DETAIL_VIOLATIONS }),
+      store.findOrganizationNotices(db, { organizationId, limit: DETAIL_NOTICES }),
+      store.findMembers(db, { organizationId, limit: DETAIL_MEMBERS }),
+      store.findRecentBots(db, { organizationId, limit: DETAIL_BOTS }),
+      getBillingDetails(db, { organizationId }),
+      listOrganizationDisputes(db, { organizationId, limit: DETAIL_DISPUTES }),
+    ]);
   const events = await store.findViolationEvents(db, {
     violationIds: violations.map((violation) => violation.id),
   });
@@ -286,8 +301,29 @@ export async function getOrganizationDetail(
     );
     add(subscription.canceled_at, "canceled", "subscription canceled");
     add(subscription.comp_until, "comp_until", "access restored without payment until then");
-    paymentTimeline.sort((a, b) => a.at.localeCompare(b.at));
   }
+  for (const confirmation of billing.pendingConfirmations) {
+    paymentTimeline.push({
+      at: confirmation.since,
+      kind: "confirmation_requested",
+      detail: `invoice ${confirmation.invoiceId} waits for the customer's authentication`,
+    });
+  }
+  for (const dispute of disputes) {
+    paymentTimeline.push({
+      at: dispute.openedAt,
+      kind: "dispute_opened",
+      detail: `dispute ${dispute.id} (${dispute.reason.replace(/_/g, " ")})`,
+    });
+    if (dispute.closedAt) {
+      paymentTimeline.push({
+        at: dispute.closedAt,
+        kind: "dispute_closed",
+        detail: `dispute ${dispute.id} ${dispute.status.replace(/_/g, " ")}`,
+      });
+    }
+  }
+  paymentTimeline.sort((a, b) => a.at.localeCompare(b.at));
 
   const limits = [
     {
@@ -325,6 +361,8 @@ export async function getOrganizationDetail(
       ...serializeUser(member.user_id, member),
       role: member.role,
     })),
+    billing,
+    disputes,
     recentBots: bots.map((bot) => ({
       id: bot.id,
       meetingId: bot.meeting_id,

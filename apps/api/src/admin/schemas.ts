@@ -1,3 +1,4 @@
+import { BillingCustomerSchema, DisputeSchema, PendingConfirmationSchema } from "../billing";
 import { z } from "../http/openapi";
 
 /**
@@ -161,6 +162,15 @@ export const AdminOverviewSchema = z
       }),
       failed: z.number().int().nonnegative(),
     }),
+    disputes: z.object({
+      open: z.number().int().nonnegative(),
+      needsResponse: z.number().int().nonnegative().openapi({
+        description: "Open and waiting for our evidence (chargebacks and inquiries)",
+      }),
+      evidenceDueFirst: z
+        .array(DisputeSchema.extend({ organizationId: z.uuid(), organizationName: z.string() }))
+        .openapi({ description: "Up to 10 open disputes, the earliest evidence deadline first" }),
+    }),
     jobs: z.array(
       z.object({
         jobName: z.string(),
@@ -270,10 +280,17 @@ export const AdminOrganizationDetailSchema = z
           "grace_ends",
           "canceled",
           "comp_until",
+          "confirmation_requested",
+          "dispute_opened",
+          "dispute_closed",
         ]),
         detail: z.string(),
       }),
     ),
+    billing: BillingCustomerSchema.extend({
+      pendingConfirmations: z.array(PendingConfirmationSchema),
+    }).openapi("AdminBillingDetails"),
+    disputes: z.array(DisputeSchema).openapi({ description: "Up to 50, newest first" }),
     usage: z.array(
       z.object({
         limit: z.enum(["meetingsPerMonth", "teamMembers", "storageBytes"]),

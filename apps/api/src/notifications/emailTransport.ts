@@ -47,6 +47,17 @@ export function billingPageUrl(appUrl: string): string {
   return new URL("/settings/billing", appUrl).toString();
 }
 
+/**
+ * The billing page asked to open the portal's card form directly: the web app passes `flow` on
+ * to `POST /api/v1/billing/portal` (a portal session itself expires within minutes, so an
+ * e-mail cannot carry one).
+ */
+export function cardUpdatePageUrl(appUrl: string): string {
+  const url = new URL("/settings/billing", appUrl);
+  url.searchParams.set("flow", "payment_method_update");
+  return url.toString();
+}
+
 /** Renders a notice's e-mail (subject, HTML, text) as it will be sent. */
 export async function renderNoticeEmail(
   notice: { type: string; payload: unknown; organizationName: string },
@@ -56,6 +67,7 @@ export async function renderNoticeEmail(
     organizationName: notice.organizationName,
     appUrl: new URL("/", appUrl).toString(),
     billingUrl: billingPageUrl(appUrl),
+    cardUpdateUrl: cardUpdatePageUrl(appUrl),
   });
   return renderEmail(content);
 }
