@@ -110,7 +110,11 @@ const EXAMPLES: Partial<Record<ErrorCode, ErrorExample>> = {
     message: "PUT is not allowed here; use GET, PATCH, DELETE, HEAD",
     details: { allowed: ["GET", "PATCH", "DELETE", "HEAD"] },
   },
-  CONFLICT: { message: "The meeting changed meanwhile; retry" },
+  CONFLICT: {
+    message: "The meeting changed meanwhile; retry",
+    // The billing portal's refusal to cancel a subscription that already ends says when.
+    otherKeys: ["currentPeriodEnd"],
+  },
   BOT_ALREADY_ACTIVE: {
     message: "This meeting already has an active bot; remove it before sending another one",
     details: { meetingId: "5f0c6f8e-3b0b-4c84-9d53-2a4c1f6e7a10" },
