@@ -5,6 +5,7 @@ import { botRoutes } from "./bots";
 import type { AppContext } from "./context";
 import { errorHandler, notFoundHandler } from "./http/errorHandler";
 import { httpMetrics } from "./http/httpMetrics";
+import { createIdempotency } from "./http/idempotency";
 import { buildOpenApiDocument, type OpenApiDocument } from "./http/openapi";
 import { requestId } from "./http/requestId";
 import { requestLog } from "./http/requestLog";
@@ -19,6 +20,7 @@ import { recordingRoutes } from "./recordings";
 import { createAdminConsoleRouter, DEFAULT_ADMIN_CONSOLE_DIR } from "./system/adminConsole";
 import { createDocsRouter } from "./system/docs";
 import { healthRoutes } from "./system/health";
+import { HOUR_MS } from "./lib/time";
 import { API_VERSION } from "./version";
 import { webhookRoutes } from "./webhooks";
 
@@ -103,6 +105,13 @@ export function createApp(ctx: AppContext, options: AppOptions = {}): Express {
     ...ctx.routeGuards,
     ...(options.authenticate ? { authenticate: options.authenticate } : {}),
     parseJsonBody: express.json({ limit: ctx.config.JSON_BODY_LIMIT }),
+    idempotency: createIdempotency({
+      db: ctx.db,
+      clock: ctx.clock,
+      logger: ctx.logger,
+      keyTtlMs: ctx.config.IDEMPOTENCY_KEY_TTL_HOURS * HOUR_MS,
+      lockMs: ctx.config.IDEMPOTENCY_LOCK_SECONDS * 1000,
+    }),
   };
   // Metrics and logs name a request by its route template, never its raw path.
   app.use(requestId);

@@ -24,8 +24,12 @@ export function attachPool(client: object, pool: pg.Pool): void {
   pools.set(client, pool);
 }
 
-/** What a statement parameter may be (pg serializes each; arrays become PostgreSQL arrays). */
-export type SqlValue = string | number | boolean | bigint | Date | null | readonly string[];
+/**
+ * What a statement parameter may be (pg serializes each; arrays become PostgreSQL arrays, bytes
+ * `bytea`).
+ */
+export type SqlValue =
+  string | number | boolean | bigint | Date | null | readonly string[] | Uint8Array;
 
 /** The rows `text` returns, with `$1`... bound to `values`. */
 export async function queryRows<R>(db: Db, text: string, values: SqlValue[] = []): Promise<R[]> {
