@@ -169,6 +169,21 @@ function isKeyedRoute(spec: LooseSpec): boolean {
   return (spec.auth ?? "session") === "session" && isIdempotentWrite(spec.method, spec.path);
 }
 
+/** What every answer of an authenticated operation carries (but a platform admin's). */
+const RATE_LIMIT_HEADERS = {
+  "RateLimit-Policy": {
+    description:
+      'The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per ' +
+      'organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed',
+    schema: { type: "string" as const },
+  },
+  RateLimit: {
+    description:
+      'What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>`',
+    schema: { type: "string" as const },
+  },
+};
+
 /** The request header of every keyed route. */
 const IdempotencyKeyHeaders = z.object({
   [IDEMPOTENCY_KEY_HEADER]: z
@@ -194,7 +209,7 @@ function impliedCodes(spec: LooseSpec): ErrorCode[] {
   if (spec.body) {
     codes.push("INVALID_JSON", "BAD_REQUEST", "PAYLOAD_TOO_LARGE", "UNSUPPORTED_MEDIA_TYPE");
   }
-  if ((spec.auth ?? "session") === "session") codes.push(...AUTHENTICATION_CODES);
+  if ((spec.auth ?? "session") === "session") codes.push(...AUTHENTICATION_CODES, "RATE_LIMITED");
   if (spec.role === "admin") codes.push("ADMIN_REQUIRED");
   if (spec.role === "platformAdmin") codes.push("PLATFORM_ADMIN_REQUIRED");
   // A cookie-authenticated write from an origin that is not allowed.
@@ -275,6 +290,16 @@ function describe(spec: LooseSpec): RouteConfig {
   }
   for (const [status, codes] of errorCodesByStatus(spec)) {
     if (!(status in spec.responses)) responses[status] = errorResponse(status, codes);
+  }
+  if ((spec.auth ?? "session") === "session") {
+    for (const response of Object.values(responses)) {
+      if (!("$ref" in response)) {
+        (response as ResponseConfig).headers = {
+          ...RATE_LIMIT_HEADERS,
+          ...(response as ResponseConfig).headers,
+        };
+      }
+    }
   }
 
   const request: NonNullable<RouteConfig["request"]> = {};
