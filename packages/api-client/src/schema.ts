@@ -1703,6 +1703,8 @@ export interface operations {
        */
       409: {
         headers: {
+          /** @description Seconds to wait before retrying */
+          "Retry-After"?: number;
           [name: string]: unknown;
         };
         content: {
@@ -1878,6 +1880,8 @@ export interface operations {
        */
       409: {
         headers: {
+          /** @description Seconds to wait before retrying */
+          "Retry-After"?: number;
           [name: string]: unknown;
         };
         content: {
@@ -2053,6 +2057,8 @@ export interface operations {
        */
       409: {
         headers: {
+          /** @description Seconds to wait before retrying */
+          "Retry-After"?: number;
           [name: string]: unknown;
         };
         content: {
@@ -2156,6 +2162,10 @@ export interface operations {
       /** @description The caller */
       200: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -2180,6 +2190,10 @@ export interface operations {
        */
       401: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -2216,6 +2230,10 @@ export interface operations {
        */
       403: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -2239,6 +2257,10 @@ export interface operations {
        */
       404: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -2259,9 +2281,14 @@ export interface operations {
        * @description Too many requests. `error.code` is one of:
        *
        *     - `TOO_MANY_REQUESTS`: Too many requests or failed attempts; wait `Retry-After` seconds
+       *     - `RATE_LIMITED`: The organization's request budget (or this address's, unauthenticated) is spent; wait `Retry-After` seconds
        */
       429: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After": number;
           [name: string]: unknown;
@@ -2270,7 +2297,7 @@ export interface operations {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "TOO_MANY_REQUESTS";
+              code: "TOO_MANY_REQUESTS" | "RATE_LIMITED";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -2287,6 +2314,10 @@ export interface operations {
        */
       500: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -2311,6 +2342,10 @@ export interface operations {
        */
       503: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After"?: number;
           [name: string]: unknown;
@@ -2343,6 +2378,10 @@ export interface operations {
       /** @description Keys */
       200: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -2367,6 +2406,10 @@ export interface operations {
        */
       401: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -2404,6 +2447,10 @@ export interface operations {
        */
       403: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -2424,9 +2471,14 @@ export interface operations {
        * @description Too many requests. `error.code` is one of:
        *
        *     - `TOO_MANY_REQUESTS`: Too many requests or failed attempts; wait `Retry-After` seconds
+       *     - `RATE_LIMITED`: The organization's request budget (or this address's, unauthenticated) is spent; wait `Retry-After` seconds
        */
       429: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After": number;
           [name: string]: unknown;
@@ -2435,7 +2487,7 @@ export interface operations {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "TOO_MANY_REQUESTS";
+              code: "TOO_MANY_REQUESTS" | "RATE_LIMITED";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -2452,6 +2504,10 @@ export interface operations {
        */
       500: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -2476,6 +2532,10 @@ export interface operations {
        */
       503: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After"?: number;
           [name: string]: unknown;
@@ -2499,7 +2559,10 @@ export interface operations {
   createApiKey: {
     parameters: {
       query?: never;
-      header?: never;
+      header?: {
+        /** @description Makes the write safe to retry: a repeat with the same key and the same request gets the first answer again (with `Idempotent-Replayed: true`) for 24 h. 1-255 printable ASCII characters; a fresh UUID per logical request. See the guide's Retries. */
+        "Idempotency-Key"?: string;
+      };
       path?: never;
       cookie?: never;
     };
@@ -2512,6 +2575,12 @@ export interface operations {
       /** @description Created */
       201: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+          "Idempotent-Replayed"?: "true";
           [name: string]: unknown;
         };
         content: {
@@ -2524,16 +2593,21 @@ export interface operations {
        *     - `VALIDATION_ERROR`: A parameter or body field is invalid; `details.fields` lists each one
        *     - `INVALID_JSON`: The body is not valid JSON
        *     - `BAD_REQUEST`: The request could not be read
+       *     - `INVALID_IDEMPOTENCY_KEY`: `Idempotency-Key` must be 1-255 printable ASCII characters
        */
       400: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "VALIDATION_ERROR" | "INVALID_JSON" | "BAD_REQUEST";
+              code: "VALIDATION_ERROR" | "INVALID_JSON" | "BAD_REQUEST" | "INVALID_IDEMPOTENCY_KEY";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -2561,6 +2635,10 @@ export interface operations {
        */
       401: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -2596,6 +2674,10 @@ export interface operations {
        */
       402: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -2622,6 +2704,10 @@ export interface operations {
        */
       403: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -2649,6 +2735,10 @@ export interface operations {
        */
       404: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -2666,12 +2756,45 @@ export interface operations {
         };
       };
       /**
+       * @description Conflict with the current state. `error.code` is one of:
+       *
+       *     - `IDEMPOTENCY_KEY_IN_USE`: A request with this `Idempotency-Key` is still running; retry after `Retry-After` for its answer
+       */
+      409: {
+        headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          /** @description Seconds to wait before retrying */
+          "Retry-After"?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "IDEMPOTENCY_KEY_IN_USE";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
        * @description Payload too large. `error.code` is one of:
        *
        *     - `PAYLOAD_TOO_LARGE`: The body is larger than the route accepts
        */
       413: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -2695,6 +2818,10 @@ export interface operations {
        */
       415: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -2712,12 +2839,44 @@ export interface operations {
         };
       };
       /**
+       * @description Unprocessable request. `error.code` is one of:
+       *
+       *     - `IDEMPOTENCY_KEY_REUSED`: This `Idempotency-Key` was used for another request (method, path or body); use a new key
+       */
+      422: {
+        headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "IDEMPOTENCY_KEY_REUSED";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
        * @description Too many requests. `error.code` is one of:
        *
        *     - `TOO_MANY_REQUESTS`: Too many requests or failed attempts; wait `Retry-After` seconds
+       *     - `RATE_LIMITED`: The organization's request budget (or this address's, unauthenticated) is spent; wait `Retry-After` seconds
        */
       429: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After": number;
           [name: string]: unknown;
@@ -2726,7 +2885,7 @@ export interface operations {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "TOO_MANY_REQUESTS";
+              code: "TOO_MANY_REQUESTS" | "RATE_LIMITED";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -2743,6 +2902,10 @@ export interface operations {
        */
       500: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -2767,6 +2930,10 @@ export interface operations {
        */
       503: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After"?: number;
           [name: string]: unknown;
@@ -2790,7 +2957,10 @@ export interface operations {
   revokeApiKey: {
     parameters: {
       query?: never;
-      header?: never;
+      header?: {
+        /** @description Makes the write safe to retry: a repeat with the same key and the same request gets the first answer again (with `Idempotent-Replayed: true`) for 24 h. 1-255 printable ASCII characters; a fresh UUID per logical request. See the guide's Retries. */
+        "Idempotency-Key"?: string;
+      };
       path: {
         id: string;
       };
@@ -2801,6 +2971,12 @@ export interface operations {
       /** @description Revoked */
       200: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+          "Idempotent-Replayed"?: "true";
           [name: string]: unknown;
         };
         content: {
@@ -2812,16 +2988,21 @@ export interface operations {
        *
        *     - `INVALID_URL_ENCODING`: The URL path is not valid percent-encoded UTF-8
        *     - `VALIDATION_ERROR`: A parameter or body field is invalid; `details.fields` lists each one
+       *     - `INVALID_IDEMPOTENCY_KEY`: `Idempotency-Key` must be 1-255 printable ASCII characters
        */
       400: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "INVALID_URL_ENCODING" | "VALIDATION_ERROR";
+              code: "INVALID_URL_ENCODING" | "VALIDATION_ERROR" | "INVALID_IDEMPOTENCY_KEY";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -2849,6 +3030,10 @@ export interface operations {
        */
       401: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -2887,6 +3072,10 @@ export interface operations {
        */
       403: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -2914,6 +3103,10 @@ export interface operations {
        */
       404: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -2931,12 +3124,73 @@ export interface operations {
         };
       };
       /**
+       * @description Conflict with the current state. `error.code` is one of:
+       *
+       *     - `IDEMPOTENCY_KEY_IN_USE`: A request with this `Idempotency-Key` is still running; retry after `Retry-After` for its answer
+       */
+      409: {
+        headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          /** @description Seconds to wait before retrying */
+          "Retry-After"?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "IDEMPOTENCY_KEY_IN_USE";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Unprocessable request. `error.code` is one of:
+       *
+       *     - `IDEMPOTENCY_KEY_REUSED`: This `Idempotency-Key` was used for another request (method, path or body); use a new key
+       */
+      422: {
+        headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "IDEMPOTENCY_KEY_REUSED";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
        * @description Too many requests. `error.code` is one of:
        *
        *     - `TOO_MANY_REQUESTS`: Too many requests or failed attempts; wait `Retry-After` seconds
+       *     - `RATE_LIMITED`: The organization's request budget (or this address's, unauthenticated) is spent; wait `Retry-After` seconds
        */
       429: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After": number;
           [name: string]: unknown;
@@ -2945,7 +3199,7 @@ export interface operations {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "TOO_MANY_REQUESTS";
+              code: "TOO_MANY_REQUESTS" | "RATE_LIMITED";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -2962,6 +3216,10 @@ export interface operations {
        */
       500: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -2986,6 +3244,10 @@ export interface operations {
        */
       503: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After"?: number;
           [name: string]: unknown;
@@ -3029,6 +3291,10 @@ export interface operations {
       /** @description A page of meetings */
       200: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -3043,6 +3309,10 @@ export interface operations {
        */
       400: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -3077,6 +3347,10 @@ export interface operations {
        */
       401: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -3114,6 +3388,10 @@ export interface operations {
        */
       403: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -3134,9 +3412,14 @@ export interface operations {
        * @description Too many requests. `error.code` is one of:
        *
        *     - `TOO_MANY_REQUESTS`: Too many requests or failed attempts; wait `Retry-After` seconds
+       *     - `RATE_LIMITED`: The organization's request budget (or this address's, unauthenticated) is spent; wait `Retry-After` seconds
        */
       429: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After": number;
           [name: string]: unknown;
@@ -3145,7 +3428,7 @@ export interface operations {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "TOO_MANY_REQUESTS";
+              code: "TOO_MANY_REQUESTS" | "RATE_LIMITED";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -3162,6 +3445,10 @@ export interface operations {
        */
       500: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -3186,6 +3473,10 @@ export interface operations {
        */
       503: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After"?: number;
           [name: string]: unknown;
@@ -3209,7 +3500,10 @@ export interface operations {
   createMeeting: {
     parameters: {
       query?: never;
-      header?: never;
+      header?: {
+        /** @description Makes the write safe to retry: a repeat with the same key and the same request gets the first answer again (with `Idempotent-Replayed: true`) for 24 h. 1-255 printable ASCII characters; a fresh UUID per logical request. See the guide's Retries. */
+        "Idempotency-Key"?: string;
+      };
       path?: never;
       cookie?: never;
     };
@@ -3222,6 +3516,14 @@ export interface operations {
       /** @description Created */
       201: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          /** @description The created resource's URL */
+          Location?: string;
+          /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+          "Idempotent-Replayed"?: "true";
           [name: string]: unknown;
         };
         content: {
@@ -3234,16 +3536,21 @@ export interface operations {
        *     - `VALIDATION_ERROR`: A parameter or body field is invalid; `details.fields` lists each one
        *     - `INVALID_JSON`: The body is not valid JSON
        *     - `BAD_REQUEST`: The request could not be read
+       *     - `INVALID_IDEMPOTENCY_KEY`: `Idempotency-Key` must be 1-255 printable ASCII characters
        */
       400: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "VALIDATION_ERROR" | "INVALID_JSON" | "BAD_REQUEST";
+              code: "VALIDATION_ERROR" | "INVALID_JSON" | "BAD_REQUEST" | "INVALID_IDEMPOTENCY_KEY";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -3271,6 +3578,10 @@ export interface operations {
        */
       401: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -3306,6 +3617,10 @@ export interface operations {
        */
       402: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -3334,6 +3649,10 @@ export interface operations {
        */
       403: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -3363,6 +3682,10 @@ export interface operations {
        */
       404: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -3380,12 +3703,45 @@ export interface operations {
         };
       };
       /**
+       * @description Conflict with the current state. `error.code` is one of:
+       *
+       *     - `IDEMPOTENCY_KEY_IN_USE`: A request with this `Idempotency-Key` is still running; retry after `Retry-After` for its answer
+       */
+      409: {
+        headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          /** @description Seconds to wait before retrying */
+          "Retry-After"?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "IDEMPOTENCY_KEY_IN_USE";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
        * @description Payload too large. `error.code` is one of:
        *
        *     - `PAYLOAD_TOO_LARGE`: The body is larger than the route accepts
        */
       413: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -3409,6 +3765,10 @@ export interface operations {
        */
       415: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -3426,12 +3786,44 @@ export interface operations {
         };
       };
       /**
+       * @description Unprocessable request. `error.code` is one of:
+       *
+       *     - `IDEMPOTENCY_KEY_REUSED`: This `Idempotency-Key` was used for another request (method, path or body); use a new key
+       */
+      422: {
+        headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "IDEMPOTENCY_KEY_REUSED";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
        * @description Too many requests. `error.code` is one of:
        *
        *     - `TOO_MANY_REQUESTS`: Too many requests or failed attempts; wait `Retry-After` seconds
+       *     - `RATE_LIMITED`: The organization's request budget (or this address's, unauthenticated) is spent; wait `Retry-After` seconds
        */
       429: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After": number;
           [name: string]: unknown;
@@ -3440,7 +3832,7 @@ export interface operations {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "TOO_MANY_REQUESTS";
+              code: "TOO_MANY_REQUESTS" | "RATE_LIMITED";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -3457,6 +3849,10 @@ export interface operations {
        */
       500: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -3481,6 +3877,10 @@ export interface operations {
        */
       503: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After"?: number;
           [name: string]: unknown;
@@ -3515,6 +3915,10 @@ export interface operations {
       /** @description The meeting */
       200: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -3529,6 +3933,10 @@ export interface operations {
        */
       400: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -3563,6 +3971,10 @@ export interface operations {
        */
       401: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -3600,6 +4012,10 @@ export interface operations {
        */
       403: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -3623,6 +4039,10 @@ export interface operations {
        */
       404: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -3643,9 +4063,14 @@ export interface operations {
        * @description Too many requests. `error.code` is one of:
        *
        *     - `TOO_MANY_REQUESTS`: Too many requests or failed attempts; wait `Retry-After` seconds
+       *     - `RATE_LIMITED`: The organization's request budget (or this address's, unauthenticated) is spent; wait `Retry-After` seconds
        */
       429: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After": number;
           [name: string]: unknown;
@@ -3654,7 +4079,7 @@ export interface operations {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "TOO_MANY_REQUESTS";
+              code: "TOO_MANY_REQUESTS" | "RATE_LIMITED";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -3671,6 +4096,10 @@ export interface operations {
        */
       500: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -3695,6 +4124,10 @@ export interface operations {
        */
       503: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After"?: number;
           [name: string]: unknown;
@@ -3718,7 +4151,10 @@ export interface operations {
   deleteMeeting: {
     parameters: {
       query?: never;
-      header?: never;
+      header?: {
+        /** @description Makes the write safe to retry: a repeat with the same key and the same request gets the first answer again (with `Idempotent-Replayed: true`) for 24 h. 1-255 printable ASCII characters; a fresh UUID per logical request. See the guide's Retries. */
+        "Idempotency-Key"?: string;
+      };
       path: {
         id: string;
       };
@@ -3729,6 +4165,12 @@ export interface operations {
       /** @description Deleted */
       204: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+          "Idempotent-Replayed"?: "true";
           [name: string]: unknown;
         };
         content?: never;
@@ -3738,16 +4180,21 @@ export interface operations {
        *
        *     - `INVALID_URL_ENCODING`: The URL path is not valid percent-encoded UTF-8
        *     - `VALIDATION_ERROR`: A parameter or body field is invalid; `details.fields` lists each one
+       *     - `INVALID_IDEMPOTENCY_KEY`: `Idempotency-Key` must be 1-255 printable ASCII characters
        */
       400: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "INVALID_URL_ENCODING" | "VALIDATION_ERROR";
+              code: "INVALID_URL_ENCODING" | "VALIDATION_ERROR" | "INVALID_IDEMPOTENCY_KEY";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -3775,6 +4222,10 @@ export interface operations {
        */
       401: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -3813,6 +4264,10 @@ export interface operations {
        */
       403: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -3840,6 +4295,10 @@ export interface operations {
        */
       404: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -3857,12 +4316,73 @@ export interface operations {
         };
       };
       /**
+       * @description Conflict with the current state. `error.code` is one of:
+       *
+       *     - `IDEMPOTENCY_KEY_IN_USE`: A request with this `Idempotency-Key` is still running; retry after `Retry-After` for its answer
+       */
+      409: {
+        headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          /** @description Seconds to wait before retrying */
+          "Retry-After"?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "IDEMPOTENCY_KEY_IN_USE";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Unprocessable request. `error.code` is one of:
+       *
+       *     - `IDEMPOTENCY_KEY_REUSED`: This `Idempotency-Key` was used for another request (method, path or body); use a new key
+       */
+      422: {
+        headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "IDEMPOTENCY_KEY_REUSED";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
        * @description Too many requests. `error.code` is one of:
        *
        *     - `TOO_MANY_REQUESTS`: Too many requests or failed attempts; wait `Retry-After` seconds
+       *     - `RATE_LIMITED`: The organization's request budget (or this address's, unauthenticated) is spent; wait `Retry-After` seconds
        */
       429: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After": number;
           [name: string]: unknown;
@@ -3871,7 +4391,7 @@ export interface operations {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "TOO_MANY_REQUESTS";
+              code: "TOO_MANY_REQUESTS" | "RATE_LIMITED";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -3888,6 +4408,10 @@ export interface operations {
        */
       500: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -3912,6 +4436,10 @@ export interface operations {
        */
       503: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After"?: number;
           [name: string]: unknown;
@@ -3935,7 +4463,10 @@ export interface operations {
   updateMeeting: {
     parameters: {
       query?: never;
-      header?: never;
+      header?: {
+        /** @description Makes the write safe to retry: a repeat with the same key and the same request gets the first answer again (with `Idempotent-Replayed: true`) for 24 h. 1-255 printable ASCII characters; a fresh UUID per logical request. See the guide's Retries. */
+        "Idempotency-Key"?: string;
+      };
       path: {
         id: string;
       };
@@ -3950,6 +4481,12 @@ export interface operations {
       /** @description The updated meeting */
       200: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+          "Idempotent-Replayed"?: "true";
           [name: string]: unknown;
         };
         content: {
@@ -3963,16 +4500,26 @@ export interface operations {
        *     - `VALIDATION_ERROR`: A parameter or body field is invalid; `details.fields` lists each one
        *     - `INVALID_JSON`: The body is not valid JSON
        *     - `BAD_REQUEST`: The request could not be read
+       *     - `INVALID_IDEMPOTENCY_KEY`: `Idempotency-Key` must be 1-255 printable ASCII characters
        */
       400: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "INVALID_URL_ENCODING" | "VALIDATION_ERROR" | "INVALID_JSON" | "BAD_REQUEST";
+              code:
+                | "INVALID_URL_ENCODING"
+                | "VALIDATION_ERROR"
+                | "INVALID_JSON"
+                | "BAD_REQUEST"
+                | "INVALID_IDEMPOTENCY_KEY";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -4000,6 +4547,10 @@ export interface operations {
        */
       401: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -4035,6 +4586,10 @@ export interface operations {
        */
       402: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -4061,6 +4616,10 @@ export interface operations {
        */
       403: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -4088,6 +4647,10 @@ export interface operations {
        */
       404: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -4107,17 +4670,24 @@ export interface operations {
       /**
        * @description Conflict with the current state. `error.code` is one of:
        *
+       *     - `IDEMPOTENCY_KEY_IN_USE`: A request with this `Idempotency-Key` is still running; retry after `Retry-After` for its answer
        *     - `MEETING_HAS_ACTIVE_BOT`: The link cannot change while a bot is in the call
        */
       409: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          /** @description Seconds to wait before retrying */
+          "Retry-After"?: number;
           [name: string]: unknown;
         };
         content: {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "MEETING_HAS_ACTIVE_BOT";
+              code: "IDEMPOTENCY_KEY_IN_USE" | "MEETING_HAS_ACTIVE_BOT";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -4134,6 +4704,10 @@ export interface operations {
        */
       413: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -4157,6 +4731,10 @@ export interface operations {
        */
       415: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -4174,12 +4752,44 @@ export interface operations {
         };
       };
       /**
+       * @description Unprocessable request. `error.code` is one of:
+       *
+       *     - `IDEMPOTENCY_KEY_REUSED`: This `Idempotency-Key` was used for another request (method, path or body); use a new key
+       */
+      422: {
+        headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "IDEMPOTENCY_KEY_REUSED";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
        * @description Too many requests. `error.code` is one of:
        *
        *     - `TOO_MANY_REQUESTS`: Too many requests or failed attempts; wait `Retry-After` seconds
+       *     - `RATE_LIMITED`: The organization's request budget (or this address's, unauthenticated) is spent; wait `Retry-After` seconds
        */
       429: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After": number;
           [name: string]: unknown;
@@ -4188,7 +4798,7 @@ export interface operations {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "TOO_MANY_REQUESTS";
+              code: "TOO_MANY_REQUESTS" | "RATE_LIMITED";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -4205,6 +4815,10 @@ export interface operations {
        */
       500: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -4229,6 +4843,10 @@ export interface operations {
        */
       503: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After"?: number;
           [name: string]: unknown;
@@ -4263,6 +4881,10 @@ export interface operations {
       /** @description The bot */
       200: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -4277,6 +4899,10 @@ export interface operations {
        */
       400: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -4311,6 +4937,10 @@ export interface operations {
        */
       401: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -4348,6 +4978,10 @@ export interface operations {
        */
       403: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -4372,6 +5006,10 @@ export interface operations {
        */
       404: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -4392,9 +5030,14 @@ export interface operations {
        * @description Too many requests. `error.code` is one of:
        *
        *     - `TOO_MANY_REQUESTS`: Too many requests or failed attempts; wait `Retry-After` seconds
+       *     - `RATE_LIMITED`: The organization's request budget (or this address's, unauthenticated) is spent; wait `Retry-After` seconds
        */
       429: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After": number;
           [name: string]: unknown;
@@ -4403,7 +5046,7 @@ export interface operations {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "TOO_MANY_REQUESTS";
+              code: "TOO_MANY_REQUESTS" | "RATE_LIMITED";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -4420,6 +5063,10 @@ export interface operations {
        */
       500: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -4444,6 +5091,10 @@ export interface operations {
        */
       503: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After"?: number;
           [name: string]: unknown;
@@ -4467,7 +5118,10 @@ export interface operations {
   createBot: {
     parameters: {
       query?: never;
-      header?: never;
+      header?: {
+        /** @description Makes the write safe to retry: a repeat with the same key and the same request gets the first answer again (with `Idempotent-Replayed: true`) for 24 h. 1-255 printable ASCII characters; a fresh UUID per logical request. See the guide's Retries. */
+        "Idempotency-Key"?: string;
+      };
       path: {
         id: string;
       };
@@ -4482,6 +5136,12 @@ export interface operations {
       /** @description The bot, created at Recall */
       201: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+          "Idempotent-Replayed"?: "true";
           [name: string]: unknown;
         };
         content: {
@@ -4495,16 +5155,26 @@ export interface operations {
        *     - `VALIDATION_ERROR`: A parameter or body field is invalid; `details.fields` lists each one
        *     - `INVALID_JSON`: The body is not valid JSON
        *     - `BAD_REQUEST`: The request could not be read
+       *     - `INVALID_IDEMPOTENCY_KEY`: `Idempotency-Key` must be 1-255 printable ASCII characters
        */
       400: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "INVALID_URL_ENCODING" | "VALIDATION_ERROR" | "INVALID_JSON" | "BAD_REQUEST";
+              code:
+                | "INVALID_URL_ENCODING"
+                | "VALIDATION_ERROR"
+                | "INVALID_JSON"
+                | "BAD_REQUEST"
+                | "INVALID_IDEMPOTENCY_KEY";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -4532,6 +5202,10 @@ export interface operations {
        */
       401: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -4567,6 +5241,10 @@ export interface operations {
        */
       402: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -4595,6 +5273,10 @@ export interface operations {
        */
       403: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -4624,6 +5306,10 @@ export interface operations {
        */
       404: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -4643,6 +5329,7 @@ export interface operations {
       /**
        * @description Conflict with the current state. `error.code` is one of:
        *
+       *     - `IDEMPOTENCY_KEY_IN_USE`: A request with this `Idempotency-Key` is still running; retry after `Retry-After` for its answer
        *     - `BOT_ALREADY_ACTIVE`: The meeting already has an active bot
        *     - `BOT_ALREADY_ACTIVE_FOR_URL`: Another meeting with the same link already has an active bot
        *     - `MEETING_URL_NOT_SUPPORTED`: The meeting's link is not a supported meeting link; update it first
@@ -4650,6 +5337,12 @@ export interface operations {
        */
       409: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          /** @description Seconds to wait before retrying */
+          "Retry-After"?: number;
           [name: string]: unknown;
         };
         content: {
@@ -4657,6 +5350,7 @@ export interface operations {
             error: {
               /** @enum {string} */
               code:
+                | "IDEMPOTENCY_KEY_IN_USE"
                 | "BOT_ALREADY_ACTIVE"
                 | "BOT_ALREADY_ACTIVE_FOR_URL"
                 | "MEETING_URL_NOT_SUPPORTED"
@@ -4677,6 +5371,10 @@ export interface operations {
        */
       413: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -4700,6 +5398,10 @@ export interface operations {
        */
       415: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -4717,12 +5419,44 @@ export interface operations {
         };
       };
       /**
+       * @description Unprocessable request. `error.code` is one of:
+       *
+       *     - `IDEMPOTENCY_KEY_REUSED`: This `Idempotency-Key` was used for another request (method, path or body); use a new key
+       */
+      422: {
+        headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "IDEMPOTENCY_KEY_REUSED";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
        * @description Too many requests. `error.code` is one of:
        *
        *     - `TOO_MANY_REQUESTS`: Too many requests or failed attempts; wait `Retry-After` seconds
+       *     - `RATE_LIMITED`: The organization's request budget (or this address's, unauthenticated) is spent; wait `Retry-After` seconds
        */
       429: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After": number;
           [name: string]: unknown;
@@ -4731,7 +5465,7 @@ export interface operations {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "TOO_MANY_REQUESTS";
+              code: "TOO_MANY_REQUESTS" | "RATE_LIMITED";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -4748,6 +5482,10 @@ export interface operations {
        */
       500: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -4775,6 +5513,10 @@ export interface operations {
        */
       502: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -4805,6 +5547,10 @@ export interface operations {
        */
       503: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After"?: number;
           [name: string]: unknown;
@@ -4828,7 +5574,10 @@ export interface operations {
   removeBot: {
     parameters: {
       query?: never;
-      header?: never;
+      header?: {
+        /** @description Makes the write safe to retry: a repeat with the same key and the same request gets the first answer again (with `Idempotent-Replayed: true`) for 24 h. 1-255 printable ASCII characters; a fresh UUID per logical request. See the guide's Retries. */
+        "Idempotency-Key"?: string;
+      };
       path: {
         id: string;
       };
@@ -4839,6 +5588,12 @@ export interface operations {
       /** @description The bot has left */
       200: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+          "Idempotent-Replayed"?: "true";
           [name: string]: unknown;
         };
         content: {
@@ -4848,6 +5603,12 @@ export interface operations {
       /** @description The bot was asked to leave */
       202: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+          "Idempotent-Replayed"?: "true";
           [name: string]: unknown;
         };
         content: {
@@ -4859,16 +5620,21 @@ export interface operations {
        *
        *     - `INVALID_URL_ENCODING`: The URL path is not valid percent-encoded UTF-8
        *     - `VALIDATION_ERROR`: A parameter or body field is invalid; `details.fields` lists each one
+       *     - `INVALID_IDEMPOTENCY_KEY`: `Idempotency-Key` must be 1-255 printable ASCII characters
        */
       400: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "INVALID_URL_ENCODING" | "VALIDATION_ERROR";
+              code: "INVALID_URL_ENCODING" | "VALIDATION_ERROR" | "INVALID_IDEMPOTENCY_KEY";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -4896,6 +5662,10 @@ export interface operations {
        */
       401: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -4934,6 +5704,10 @@ export interface operations {
        */
       403: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -4962,6 +5736,10 @@ export interface operations {
        */
       404: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -4981,17 +5759,51 @@ export interface operations {
       /**
        * @description Conflict with the current state. `error.code` is one of:
        *
+       *     - `IDEMPOTENCY_KEY_IN_USE`: A request with this `Idempotency-Key` is still running; retry after `Retry-After` for its answer
        *     - `BOT_PENDING`: The bot is still being created; retry shortly
        */
       409: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          /** @description Seconds to wait before retrying */
+          "Retry-After"?: number;
           [name: string]: unknown;
         };
         content: {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "BOT_PENDING";
+              code: "IDEMPOTENCY_KEY_IN_USE" | "BOT_PENDING";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Unprocessable request. `error.code` is one of:
+       *
+       *     - `IDEMPOTENCY_KEY_REUSED`: This `Idempotency-Key` was used for another request (method, path or body); use a new key
+       */
+      422: {
+        headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "IDEMPOTENCY_KEY_REUSED";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -5005,9 +5817,14 @@ export interface operations {
        * @description Too many requests. `error.code` is one of:
        *
        *     - `TOO_MANY_REQUESTS`: Too many requests or failed attempts; wait `Retry-After` seconds
+       *     - `RATE_LIMITED`: The organization's request budget (or this address's, unauthenticated) is spent; wait `Retry-After` seconds
        */
       429: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After": number;
           [name: string]: unknown;
@@ -5016,7 +5833,7 @@ export interface operations {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "TOO_MANY_REQUESTS";
+              code: "TOO_MANY_REQUESTS" | "RATE_LIMITED";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -5033,6 +5850,10 @@ export interface operations {
        */
       500: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -5060,6 +5881,10 @@ export interface operations {
        */
       502: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -5090,6 +5915,10 @@ export interface operations {
        */
       503: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After"?: number;
           [name: string]: unknown;
@@ -5131,6 +5960,10 @@ export interface operations {
       /** @description The recording */
       200: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description The recording's version (its SHA-256), for If-None-Match and If-Range */
           ETag?: string;
           /** @description `bytes` */
@@ -5155,6 +5988,10 @@ export interface operations {
       /** @description The requested byte range */
       206: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description The recording's version (its SHA-256), for If-None-Match and If-Range */
           ETag?: string;
           /** @description `bytes` */
@@ -5181,6 +6018,10 @@ export interface operations {
       /** @description Not modified: the client's copy (If-None-Match) is current */
       304: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description The recording's version (its SHA-256), for If-None-Match and If-Range */
           ETag?: string;
           [name: string]: unknown;
@@ -5195,6 +6036,10 @@ export interface operations {
        */
       400: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -5229,6 +6074,10 @@ export interface operations {
        */
       401: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -5266,6 +6115,10 @@ export interface operations {
        */
       403: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -5289,6 +6142,10 @@ export interface operations {
        */
       404: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -5312,6 +6169,10 @@ export interface operations {
        */
       416: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description `bytes *\/<size>`: the recording's size */
           "Content-Range"?: string;
           [name: string]: unknown;
@@ -5334,9 +6195,14 @@ export interface operations {
        * @description Too many requests. `error.code` is one of:
        *
        *     - `TOO_MANY_REQUESTS`: Too many requests or failed attempts; wait `Retry-After` seconds
+       *     - `RATE_LIMITED`: The organization's request budget (or this address's, unauthenticated) is spent; wait `Retry-After` seconds
        */
       429: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After": number;
           [name: string]: unknown;
@@ -5345,7 +6211,7 @@ export interface operations {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "TOO_MANY_REQUESTS";
+              code: "TOO_MANY_REQUESTS" | "RATE_LIMITED";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -5362,6 +6228,10 @@ export interface operations {
        */
       500: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -5386,6 +6256,10 @@ export interface operations {
        */
       503: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After"?: number;
           [name: string]: unknown;
@@ -5431,6 +6305,10 @@ export interface operations {
       /** @description Stored, replacing the earlier recording */
       200: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -5440,6 +6318,10 @@ export interface operations {
       /** @description Stored */
       201: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -5456,6 +6338,10 @@ export interface operations {
        */
       400: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -5491,6 +6377,10 @@ export interface operations {
        */
       401: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -5526,6 +6416,10 @@ export interface operations {
        */
       402: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -5553,6 +6447,10 @@ export interface operations {
        */
       403: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -5581,6 +6479,10 @@ export interface operations {
        */
       404: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -5604,6 +6506,10 @@ export interface operations {
        */
       413: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -5627,6 +6533,10 @@ export interface operations {
        */
       415: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -5647,9 +6557,14 @@ export interface operations {
        * @description Too many requests. `error.code` is one of:
        *
        *     - `TOO_MANY_REQUESTS`: Too many requests or failed attempts; wait `Retry-After` seconds
+       *     - `RATE_LIMITED`: The organization's request budget (or this address's, unauthenticated) is spent; wait `Retry-After` seconds
        */
       429: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After": number;
           [name: string]: unknown;
@@ -5658,7 +6573,7 @@ export interface operations {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "TOO_MANY_REQUESTS";
+              code: "TOO_MANY_REQUESTS" | "RATE_LIMITED";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -5675,6 +6590,10 @@ export interface operations {
        */
       500: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -5699,6 +6618,10 @@ export interface operations {
        */
       503: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After"?: number;
           [name: string]: unknown;
@@ -5722,7 +6645,10 @@ export interface operations {
   deleteRecording: {
     parameters: {
       query?: never;
-      header?: never;
+      header?: {
+        /** @description Makes the write safe to retry: a repeat with the same key and the same request gets the first answer again (with `Idempotent-Replayed: true`) for 24 h. 1-255 printable ASCII characters; a fresh UUID per logical request. See the guide's Retries. */
+        "Idempotency-Key"?: string;
+      };
       path: {
         id: string;
       };
@@ -5733,6 +6659,12 @@ export interface operations {
       /** @description Deleted */
       204: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+          "Idempotent-Replayed"?: "true";
           [name: string]: unknown;
         };
         content?: never;
@@ -5742,16 +6674,21 @@ export interface operations {
        *
        *     - `INVALID_URL_ENCODING`: The URL path is not valid percent-encoded UTF-8
        *     - `VALIDATION_ERROR`: A parameter or body field is invalid; `details.fields` lists each one
+       *     - `INVALID_IDEMPOTENCY_KEY`: `Idempotency-Key` must be 1-255 printable ASCII characters
        */
       400: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "INVALID_URL_ENCODING" | "VALIDATION_ERROR";
+              code: "INVALID_URL_ENCODING" | "VALIDATION_ERROR" | "INVALID_IDEMPOTENCY_KEY";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -5779,6 +6716,10 @@ export interface operations {
        */
       401: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -5817,6 +6758,10 @@ export interface operations {
        */
       403: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -5844,6 +6789,10 @@ export interface operations {
        */
       404: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -5861,12 +6810,73 @@ export interface operations {
         };
       };
       /**
+       * @description Conflict with the current state. `error.code` is one of:
+       *
+       *     - `IDEMPOTENCY_KEY_IN_USE`: A request with this `Idempotency-Key` is still running; retry after `Retry-After` for its answer
+       */
+      409: {
+        headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          /** @description Seconds to wait before retrying */
+          "Retry-After"?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "IDEMPOTENCY_KEY_IN_USE";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Unprocessable request. `error.code` is one of:
+       *
+       *     - `IDEMPOTENCY_KEY_REUSED`: This `Idempotency-Key` was used for another request (method, path or body); use a new key
+       */
+      422: {
+        headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "IDEMPOTENCY_KEY_REUSED";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
        * @description Too many requests. `error.code` is one of:
        *
        *     - `TOO_MANY_REQUESTS`: Too many requests or failed attempts; wait `Retry-After` seconds
+       *     - `RATE_LIMITED`: The organization's request budget (or this address's, unauthenticated) is spent; wait `Retry-After` seconds
        */
       429: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After": number;
           [name: string]: unknown;
@@ -5875,7 +6885,7 @@ export interface operations {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "TOO_MANY_REQUESTS";
+              code: "TOO_MANY_REQUESTS" | "RATE_LIMITED";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -5892,6 +6902,10 @@ export interface operations {
        */
       500: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -5916,6 +6930,10 @@ export interface operations {
        */
       503: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After"?: number;
           [name: string]: unknown;
@@ -5948,6 +6966,10 @@ export interface operations {
       /** @description Plans */
       200: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -5972,6 +6994,10 @@ export interface operations {
        */
       401: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -6009,6 +7035,10 @@ export interface operations {
        */
       403: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -6029,9 +7059,14 @@ export interface operations {
        * @description Too many requests. `error.code` is one of:
        *
        *     - `TOO_MANY_REQUESTS`: Too many requests or failed attempts; wait `Retry-After` seconds
+       *     - `RATE_LIMITED`: The organization's request budget (or this address's, unauthenticated) is spent; wait `Retry-After` seconds
        */
       429: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After": number;
           [name: string]: unknown;
@@ -6040,7 +7075,7 @@ export interface operations {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "TOO_MANY_REQUESTS";
+              code: "TOO_MANY_REQUESTS" | "RATE_LIMITED";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -6057,6 +7092,10 @@ export interface operations {
        */
       500: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -6081,6 +7120,10 @@ export interface operations {
        */
       503: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After"?: number;
           [name: string]: unknown;
@@ -6113,6 +7156,10 @@ export interface operations {
       /** @description Current subscription */
       200: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -6137,6 +7184,10 @@ export interface operations {
        */
       401: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -6174,6 +7225,10 @@ export interface operations {
        */
       403: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -6194,9 +7249,14 @@ export interface operations {
        * @description Too many requests. `error.code` is one of:
        *
        *     - `TOO_MANY_REQUESTS`: Too many requests or failed attempts; wait `Retry-After` seconds
+       *     - `RATE_LIMITED`: The organization's request budget (or this address's, unauthenticated) is spent; wait `Retry-After` seconds
        */
       429: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After": number;
           [name: string]: unknown;
@@ -6205,7 +7265,7 @@ export interface operations {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "TOO_MANY_REQUESTS";
+              code: "TOO_MANY_REQUESTS" | "RATE_LIMITED";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -6222,6 +7282,10 @@ export interface operations {
        */
       500: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -6246,6 +7310,10 @@ export interface operations {
        */
       503: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After"?: number;
           [name: string]: unknown;
@@ -6269,7 +7337,10 @@ export interface operations {
   changePlan: {
     parameters: {
       query?: never;
-      header?: never;
+      header?: {
+        /** @description Makes the write safe to retry: a repeat with the same key and the same request gets the first answer again (with `Idempotent-Replayed: true`) for 24 h. 1-255 printable ASCII characters; a fresh UUID per logical request. See the guide's Retries. */
+        "Idempotency-Key"?: string;
+      };
       path?: never;
       cookie?: never;
     };
@@ -6282,6 +7353,12 @@ export interface operations {
       /** @description The subscription after the change */
       200: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+          "Idempotent-Replayed"?: "true";
           [name: string]: unknown;
         };
         content: {
@@ -6294,17 +7371,27 @@ export interface operations {
        *     - `VALIDATION_ERROR`: A parameter or body field is invalid; `details.fields` lists each one
        *     - `INVALID_JSON`: The body is not valid JSON
        *     - `BAD_REQUEST`: The request could not be read
+       *     - `INVALID_IDEMPOTENCY_KEY`: `Idempotency-Key` must be 1-255 printable ASCII characters
        *     - `PLAN_NOT_PURCHASABLE`: The plan has no Stripe price (the free plan is reached by cancelling)
        */
       400: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "VALIDATION_ERROR" | "INVALID_JSON" | "BAD_REQUEST" | "PLAN_NOT_PURCHASABLE";
+              code:
+                | "VALIDATION_ERROR"
+                | "INVALID_JSON"
+                | "BAD_REQUEST"
+                | "INVALID_IDEMPOTENCY_KEY"
+                | "PLAN_NOT_PURCHASABLE";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -6332,6 +7419,10 @@ export interface operations {
        */
       401: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -6370,6 +7461,10 @@ export interface operations {
        */
       403: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -6398,6 +7493,10 @@ export interface operations {
        */
       404: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -6417,18 +7516,25 @@ export interface operations {
       /**
        * @description Conflict with the current state. `error.code` is one of:
        *
+       *     - `IDEMPOTENCY_KEY_IN_USE`: A request with this `Idempotency-Key` is still running; retry after `Retry-After` for its answer
        *     - `CONFLICT`: Conflicts with the current state
        *     - `BILLING_CHANGE_IN_PROGRESS`: Another billing change of this organization is under way; retry shortly
        */
       409: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          /** @description Seconds to wait before retrying */
+          "Retry-After"?: number;
           [name: string]: unknown;
         };
         content: {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "CONFLICT" | "BILLING_CHANGE_IN_PROGRESS";
+              code: "IDEMPOTENCY_KEY_IN_USE" | "CONFLICT" | "BILLING_CHANGE_IN_PROGRESS";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -6445,6 +7551,10 @@ export interface operations {
        */
       413: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -6468,6 +7578,10 @@ export interface operations {
        */
       415: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -6485,12 +7599,44 @@ export interface operations {
         };
       };
       /**
+       * @description Unprocessable request. `error.code` is one of:
+       *
+       *     - `IDEMPOTENCY_KEY_REUSED`: This `Idempotency-Key` was used for another request (method, path or body); use a new key
+       */
+      422: {
+        headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "IDEMPOTENCY_KEY_REUSED";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
        * @description Too many requests. `error.code` is one of:
        *
        *     - `TOO_MANY_REQUESTS`: Too many requests or failed attempts; wait `Retry-After` seconds
+       *     - `RATE_LIMITED`: The organization's request budget (or this address's, unauthenticated) is spent; wait `Retry-After` seconds
        */
       429: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After": number;
           [name: string]: unknown;
@@ -6499,7 +7645,7 @@ export interface operations {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "TOO_MANY_REQUESTS";
+              code: "TOO_MANY_REQUESTS" | "RATE_LIMITED";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -6516,6 +7662,10 @@ export interface operations {
        */
       500: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -6539,6 +7689,10 @@ export interface operations {
        */
       502: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -6564,6 +7718,10 @@ export interface operations {
        */
       503: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After"?: number;
           [name: string]: unknown;
@@ -6587,7 +7745,10 @@ export interface operations {
   createCheckoutSession: {
     parameters: {
       query?: never;
-      header?: never;
+      header?: {
+        /** @description Makes the write safe to retry: a repeat with the same key and the same request gets the first answer again (with `Idempotent-Replayed: true`) for 24 h. 1-255 printable ASCII characters; a fresh UUID per logical request. See the guide's Retries. */
+        "Idempotency-Key"?: string;
+      };
       path?: never;
       cookie?: never;
     };
@@ -6600,6 +7761,12 @@ export interface operations {
       /** @description Checkout's URL */
       200: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+          "Idempotent-Replayed"?: "true";
           [name: string]: unknown;
         };
         content: {
@@ -6612,17 +7779,27 @@ export interface operations {
        *     - `VALIDATION_ERROR`: A parameter or body field is invalid; `details.fields` lists each one
        *     - `INVALID_JSON`: The body is not valid JSON
        *     - `BAD_REQUEST`: The request could not be read
+       *     - `INVALID_IDEMPOTENCY_KEY`: `Idempotency-Key` must be 1-255 printable ASCII characters
        *     - `PLAN_NOT_PURCHASABLE`: The plan has no Stripe price (the free plan is reached by cancelling)
        */
       400: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "VALIDATION_ERROR" | "INVALID_JSON" | "BAD_REQUEST" | "PLAN_NOT_PURCHASABLE";
+              code:
+                | "VALIDATION_ERROR"
+                | "INVALID_JSON"
+                | "BAD_REQUEST"
+                | "INVALID_IDEMPOTENCY_KEY"
+                | "PLAN_NOT_PURCHASABLE";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -6650,6 +7827,10 @@ export interface operations {
        */
       401: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -6688,6 +7869,10 @@ export interface operations {
        */
       403: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -6716,6 +7901,10 @@ export interface operations {
        */
       404: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -6735,18 +7924,25 @@ export interface operations {
       /**
        * @description Conflict with the current state. `error.code` is one of:
        *
+       *     - `IDEMPOTENCY_KEY_IN_USE`: A request with this `Idempotency-Key` is still running; retry after `Retry-After` for its answer
        *     - `SUBSCRIPTION_EXISTS`: The organization already has a live subscription: change its plan instead
        *     - `BILLING_CHANGE_IN_PROGRESS`: Another billing change of this organization is under way; retry shortly
        */
       409: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          /** @description Seconds to wait before retrying */
+          "Retry-After"?: number;
           [name: string]: unknown;
         };
         content: {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "SUBSCRIPTION_EXISTS" | "BILLING_CHANGE_IN_PROGRESS";
+              code: "IDEMPOTENCY_KEY_IN_USE" | "SUBSCRIPTION_EXISTS" | "BILLING_CHANGE_IN_PROGRESS";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -6763,6 +7959,10 @@ export interface operations {
        */
       413: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -6786,6 +7986,10 @@ export interface operations {
        */
       415: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -6803,12 +8007,44 @@ export interface operations {
         };
       };
       /**
+       * @description Unprocessable request. `error.code` is one of:
+       *
+       *     - `IDEMPOTENCY_KEY_REUSED`: This `Idempotency-Key` was used for another request (method, path or body); use a new key
+       */
+      422: {
+        headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "IDEMPOTENCY_KEY_REUSED";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
        * @description Too many requests. `error.code` is one of:
        *
        *     - `TOO_MANY_REQUESTS`: Too many requests or failed attempts; wait `Retry-After` seconds
+       *     - `RATE_LIMITED`: The organization's request budget (or this address's, unauthenticated) is spent; wait `Retry-After` seconds
        */
       429: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After": number;
           [name: string]: unknown;
@@ -6817,7 +8053,7 @@ export interface operations {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "TOO_MANY_REQUESTS";
+              code: "TOO_MANY_REQUESTS" | "RATE_LIMITED";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -6834,6 +8070,10 @@ export interface operations {
        */
       500: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -6857,6 +8097,10 @@ export interface operations {
        */
       502: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -6882,6 +8126,10 @@ export interface operations {
        */
       503: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After"?: number;
           [name: string]: unknown;
@@ -6905,7 +8153,10 @@ export interface operations {
   createPortalSession: {
     parameters: {
       query?: never;
-      header?: never;
+      header?: {
+        /** @description Makes the write safe to retry: a repeat with the same key and the same request gets the first answer again (with `Idempotent-Replayed: true`) for 24 h. 1-255 printable ASCII characters; a fresh UUID per logical request. See the guide's Retries. */
+        "Idempotency-Key"?: string;
+      };
       path?: never;
       cookie?: never;
     };
@@ -6914,10 +8165,43 @@ export interface operations {
       /** @description The portal's URL */
       200: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+          "Idempotent-Replayed"?: "true";
           [name: string]: unknown;
         };
         content: {
           "application/json": components["schemas"]["BillingRedirect"];
+        };
+      };
+      /**
+       * @description Invalid request. `error.code` is one of:
+       *
+       *     - `INVALID_IDEMPOTENCY_KEY`: `Idempotency-Key` must be 1-255 printable ASCII characters
+       */
+      400: {
+        headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "INVALID_IDEMPOTENCY_KEY";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
         };
       };
       /**
@@ -6938,6 +8222,10 @@ export interface operations {
        */
       401: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -6976,6 +8264,10 @@ export interface operations {
        */
       403: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -7003,6 +8295,10 @@ export interface operations {
        */
       404: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -7020,12 +8316,73 @@ export interface operations {
         };
       };
       /**
+       * @description Conflict with the current state. `error.code` is one of:
+       *
+       *     - `IDEMPOTENCY_KEY_IN_USE`: A request with this `Idempotency-Key` is still running; retry after `Retry-After` for its answer
+       */
+      409: {
+        headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          /** @description Seconds to wait before retrying */
+          "Retry-After"?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "IDEMPOTENCY_KEY_IN_USE";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Unprocessable request. `error.code` is one of:
+       *
+       *     - `IDEMPOTENCY_KEY_REUSED`: This `Idempotency-Key` was used for another request (method, path or body); use a new key
+       */
+      422: {
+        headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "IDEMPOTENCY_KEY_REUSED";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
        * @description Too many requests. `error.code` is one of:
        *
        *     - `TOO_MANY_REQUESTS`: Too many requests or failed attempts; wait `Retry-After` seconds
+       *     - `RATE_LIMITED`: The organization's request budget (or this address's, unauthenticated) is spent; wait `Retry-After` seconds
        */
       429: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After": number;
           [name: string]: unknown;
@@ -7034,7 +8391,7 @@ export interface operations {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "TOO_MANY_REQUESTS";
+              code: "TOO_MANY_REQUESTS" | "RATE_LIMITED";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -7051,6 +8408,10 @@ export interface operations {
        */
       500: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -7074,6 +8435,10 @@ export interface operations {
        */
       502: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -7099,6 +8464,10 @@ export interface operations {
        */
       503: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After"?: number;
           [name: string]: unknown;
@@ -7133,6 +8502,10 @@ export interface operations {
       /** @description The preview */
       200: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -7146,6 +8519,10 @@ export interface operations {
        */
       400: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -7180,6 +8557,10 @@ export interface operations {
        */
       401: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -7217,6 +8598,10 @@ export interface operations {
        */
       403: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -7241,6 +8626,10 @@ export interface operations {
        */
       404: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -7264,6 +8653,12 @@ export interface operations {
        */
       409: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          /** @description Seconds to wait before retrying */
+          "Retry-After"?: number;
           [name: string]: unknown;
         };
         content: {
@@ -7284,9 +8679,14 @@ export interface operations {
        * @description Too many requests. `error.code` is one of:
        *
        *     - `TOO_MANY_REQUESTS`: Too many requests or failed attempts; wait `Retry-After` seconds
+       *     - `RATE_LIMITED`: The organization's request budget (or this address's, unauthenticated) is spent; wait `Retry-After` seconds
        */
       429: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After": number;
           [name: string]: unknown;
@@ -7295,7 +8695,7 @@ export interface operations {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "TOO_MANY_REQUESTS";
+              code: "TOO_MANY_REQUESTS" | "RATE_LIMITED";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -7312,6 +8712,10 @@ export interface operations {
        */
       500: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -7335,6 +8739,10 @@ export interface operations {
        */
       502: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -7360,6 +8768,10 @@ export interface operations {
        */
       503: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After"?: number;
           [name: string]: unknown;
@@ -7383,7 +8795,10 @@ export interface operations {
   cancelSubscription: {
     parameters: {
       query?: never;
-      header?: never;
+      header?: {
+        /** @description Makes the write safe to retry: a repeat with the same key and the same request gets the first answer again (with `Idempotent-Replayed: true`) for 24 h. 1-255 printable ASCII characters; a fresh UUID per logical request. See the guide's Retries. */
+        "Idempotency-Key"?: string;
+      };
       path?: never;
       cookie?: never;
     };
@@ -7396,6 +8811,12 @@ export interface operations {
       /** @description The subscription after the cancellation */
       200: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+          "Idempotent-Replayed"?: "true";
           [name: string]: unknown;
         };
         content: {
@@ -7408,16 +8829,21 @@ export interface operations {
        *     - `VALIDATION_ERROR`: A parameter or body field is invalid; `details.fields` lists each one
        *     - `INVALID_JSON`: The body is not valid JSON
        *     - `BAD_REQUEST`: The request could not be read
+       *     - `INVALID_IDEMPOTENCY_KEY`: `Idempotency-Key` must be 1-255 printable ASCII characters
        */
       400: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "VALIDATION_ERROR" | "INVALID_JSON" | "BAD_REQUEST";
+              code: "VALIDATION_ERROR" | "INVALID_JSON" | "BAD_REQUEST" | "INVALID_IDEMPOTENCY_KEY";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -7445,6 +8871,10 @@ export interface operations {
        */
       401: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -7483,6 +8913,10 @@ export interface operations {
        */
       403: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -7511,6 +8945,10 @@ export interface operations {
        */
       404: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -7530,18 +8968,25 @@ export interface operations {
       /**
        * @description Conflict with the current state. `error.code` is one of:
        *
+       *     - `IDEMPOTENCY_KEY_IN_USE`: A request with this `Idempotency-Key` is still running; retry after `Retry-After` for its answer
        *     - `CONFLICT`: Conflicts with the current state
        *     - `BILLING_CHANGE_IN_PROGRESS`: Another billing change of this organization is under way; retry shortly
        */
       409: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          /** @description Seconds to wait before retrying */
+          "Retry-After"?: number;
           [name: string]: unknown;
         };
         content: {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "CONFLICT" | "BILLING_CHANGE_IN_PROGRESS";
+              code: "IDEMPOTENCY_KEY_IN_USE" | "CONFLICT" | "BILLING_CHANGE_IN_PROGRESS";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -7558,6 +9003,10 @@ export interface operations {
        */
       413: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -7581,6 +9030,10 @@ export interface operations {
        */
       415: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -7598,12 +9051,44 @@ export interface operations {
         };
       };
       /**
+       * @description Unprocessable request. `error.code` is one of:
+       *
+       *     - `IDEMPOTENCY_KEY_REUSED`: This `Idempotency-Key` was used for another request (method, path or body); use a new key
+       */
+      422: {
+        headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "IDEMPOTENCY_KEY_REUSED";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
        * @description Too many requests. `error.code` is one of:
        *
        *     - `TOO_MANY_REQUESTS`: Too many requests or failed attempts; wait `Retry-After` seconds
+       *     - `RATE_LIMITED`: The organization's request budget (or this address's, unauthenticated) is spent; wait `Retry-After` seconds
        */
       429: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After": number;
           [name: string]: unknown;
@@ -7612,7 +9097,7 @@ export interface operations {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "TOO_MANY_REQUESTS";
+              code: "TOO_MANY_REQUESTS" | "RATE_LIMITED";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -7629,6 +9114,10 @@ export interface operations {
        */
       500: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -7652,6 +9141,10 @@ export interface operations {
        */
       502: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -7677,6 +9170,10 @@ export interface operations {
        */
       503: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After"?: number;
           [name: string]: unknown;
@@ -7709,6 +9206,10 @@ export interface operations {
       /** @description The caller's organization */
       200: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -7733,6 +9234,10 @@ export interface operations {
        */
       401: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -7770,6 +9275,10 @@ export interface operations {
        */
       403: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -7793,6 +9302,10 @@ export interface operations {
        */
       404: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -7813,9 +9326,14 @@ export interface operations {
        * @description Too many requests. `error.code` is one of:
        *
        *     - `TOO_MANY_REQUESTS`: Too many requests or failed attempts; wait `Retry-After` seconds
+       *     - `RATE_LIMITED`: The organization's request budget (or this address's, unauthenticated) is spent; wait `Retry-After` seconds
        */
       429: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After": number;
           [name: string]: unknown;
@@ -7824,7 +9342,7 @@ export interface operations {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "TOO_MANY_REQUESTS";
+              code: "TOO_MANY_REQUESTS" | "RATE_LIMITED";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -7841,6 +9359,10 @@ export interface operations {
        */
       500: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -7865,6 +9387,10 @@ export interface operations {
        */
       503: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After"?: number;
           [name: string]: unknown;
@@ -7901,6 +9427,10 @@ export interface operations {
       /** @description A page of notices */
       200: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -7915,6 +9445,10 @@ export interface operations {
        */
       400: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -7949,6 +9483,10 @@ export interface operations {
        */
       401: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -7986,6 +9524,10 @@ export interface operations {
        */
       403: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -8006,9 +9548,14 @@ export interface operations {
        * @description Too many requests. `error.code` is one of:
        *
        *     - `TOO_MANY_REQUESTS`: Too many requests or failed attempts; wait `Retry-After` seconds
+       *     - `RATE_LIMITED`: The organization's request budget (or this address's, unauthenticated) is spent; wait `Retry-After` seconds
        */
       429: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After": number;
           [name: string]: unknown;
@@ -8017,7 +9564,7 @@ export interface operations {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "TOO_MANY_REQUESTS";
+              code: "TOO_MANY_REQUESTS" | "RATE_LIMITED";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -8034,6 +9581,10 @@ export interface operations {
        */
       500: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -8058,6 +9609,10 @@ export interface operations {
        */
       503: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After"?: number;
           [name: string]: unknown;
@@ -8090,6 +9645,10 @@ export interface operations {
       /** @description The overview */
       200: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -8114,6 +9673,10 @@ export interface operations {
        */
       401: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -8151,6 +9714,10 @@ export interface operations {
        */
       403: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -8171,9 +9738,14 @@ export interface operations {
        * @description Too many requests. `error.code` is one of:
        *
        *     - `TOO_MANY_REQUESTS`: Too many requests or failed attempts; wait `Retry-After` seconds
+       *     - `RATE_LIMITED`: The organization's request budget (or this address's, unauthenticated) is spent; wait `Retry-After` seconds
        */
       429: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After": number;
           [name: string]: unknown;
@@ -8182,7 +9754,7 @@ export interface operations {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "TOO_MANY_REQUESTS";
+              code: "TOO_MANY_REQUESTS" | "RATE_LIMITED";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -8199,6 +9771,10 @@ export interface operations {
        */
       500: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -8223,6 +9799,10 @@ export interface operations {
        */
       503: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After"?: number;
           [name: string]: unknown;
@@ -8266,6 +9846,10 @@ export interface operations {
       /** @description A page of violations */
       200: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -8280,6 +9864,10 @@ export interface operations {
        */
       400: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -8314,6 +9902,10 @@ export interface operations {
        */
       401: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -8351,6 +9943,10 @@ export interface operations {
        */
       403: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -8371,9 +9967,14 @@ export interface operations {
        * @description Too many requests. `error.code` is one of:
        *
        *     - `TOO_MANY_REQUESTS`: Too many requests or failed attempts; wait `Retry-After` seconds
+       *     - `RATE_LIMITED`: The organization's request budget (or this address's, unauthenticated) is spent; wait `Retry-After` seconds
        */
       429: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After": number;
           [name: string]: unknown;
@@ -8382,7 +9983,7 @@ export interface operations {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "TOO_MANY_REQUESTS";
+              code: "TOO_MANY_REQUESTS" | "RATE_LIMITED";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -8399,6 +10000,10 @@ export interface operations {
        */
       500: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -8423,6 +10028,10 @@ export interface operations {
        */
       503: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After"?: number;
           [name: string]: unknown;
@@ -8460,6 +10069,10 @@ export interface operations {
       /** @description A page of organizations */
       200: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -8474,6 +10087,10 @@ export interface operations {
        */
       400: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -8508,6 +10125,10 @@ export interface operations {
        */
       401: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -8545,6 +10166,10 @@ export interface operations {
        */
       403: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -8565,9 +10190,14 @@ export interface operations {
        * @description Too many requests. `error.code` is one of:
        *
        *     - `TOO_MANY_REQUESTS`: Too many requests or failed attempts; wait `Retry-After` seconds
+       *     - `RATE_LIMITED`: The organization's request budget (or this address's, unauthenticated) is spent; wait `Retry-After` seconds
        */
       429: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After": number;
           [name: string]: unknown;
@@ -8576,7 +10206,7 @@ export interface operations {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "TOO_MANY_REQUESTS";
+              code: "TOO_MANY_REQUESTS" | "RATE_LIMITED";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -8593,6 +10223,10 @@ export interface operations {
        */
       500: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -8617,6 +10251,10 @@ export interface operations {
        */
       503: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After"?: number;
           [name: string]: unknown;
@@ -8651,6 +10289,10 @@ export interface operations {
       /** @description The organization */
       200: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -8665,6 +10307,10 @@ export interface operations {
        */
       400: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -8699,6 +10345,10 @@ export interface operations {
        */
       401: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -8736,6 +10386,10 @@ export interface operations {
        */
       403: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -8759,6 +10413,10 @@ export interface operations {
        */
       404: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -8779,9 +10437,14 @@ export interface operations {
        * @description Too many requests. `error.code` is one of:
        *
        *     - `TOO_MANY_REQUESTS`: Too many requests or failed attempts; wait `Retry-After` seconds
+       *     - `RATE_LIMITED`: The organization's request budget (or this address's, unauthenticated) is spent; wait `Retry-After` seconds
        */
       429: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After": number;
           [name: string]: unknown;
@@ -8790,7 +10453,7 @@ export interface operations {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "TOO_MANY_REQUESTS";
+              code: "TOO_MANY_REQUESTS" | "RATE_LIMITED";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -8807,6 +10470,10 @@ export interface operations {
        */
       500: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -8831,6 +10498,10 @@ export interface operations {
        */
       503: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After"?: number;
           [name: string]: unknown;
@@ -8863,6 +10534,10 @@ export interface operations {
       /** @description The jobs */
       200: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -8887,6 +10562,10 @@ export interface operations {
        */
       401: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -8924,6 +10603,10 @@ export interface operations {
        */
       403: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -8944,9 +10627,14 @@ export interface operations {
        * @description Too many requests. `error.code` is one of:
        *
        *     - `TOO_MANY_REQUESTS`: Too many requests or failed attempts; wait `Retry-After` seconds
+       *     - `RATE_LIMITED`: The organization's request budget (or this address's, unauthenticated) is spent; wait `Retry-After` seconds
        */
       429: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After": number;
           [name: string]: unknown;
@@ -8955,7 +10643,7 @@ export interface operations {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "TOO_MANY_REQUESTS";
+              code: "TOO_MANY_REQUESTS" | "RATE_LIMITED";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -8972,6 +10660,10 @@ export interface operations {
        */
       500: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -8996,6 +10688,10 @@ export interface operations {
        */
       503: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After"?: number;
           [name: string]: unknown;
@@ -9033,6 +10729,10 @@ export interface operations {
       /** @description A page of job runs */
       200: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -9047,6 +10747,10 @@ export interface operations {
        */
       400: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -9081,6 +10785,10 @@ export interface operations {
        */
       401: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -9118,6 +10826,10 @@ export interface operations {
        */
       403: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -9138,9 +10850,14 @@ export interface operations {
        * @description Too many requests. `error.code` is one of:
        *
        *     - `TOO_MANY_REQUESTS`: Too many requests or failed attempts; wait `Retry-After` seconds
+       *     - `RATE_LIMITED`: The organization's request budget (or this address's, unauthenticated) is spent; wait `Retry-After` seconds
        */
       429: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After": number;
           [name: string]: unknown;
@@ -9149,7 +10866,7 @@ export interface operations {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "TOO_MANY_REQUESTS";
+              code: "TOO_MANY_REQUESTS" | "RATE_LIMITED";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -9166,6 +10883,10 @@ export interface operations {
        */
       500: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -9190,6 +10911,10 @@ export interface operations {
        */
       503: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After"?: number;
           [name: string]: unknown;
@@ -9228,6 +10953,10 @@ export interface operations {
       /** @description A page of audit entries */
       200: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -9242,6 +10971,10 @@ export interface operations {
        */
       400: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -9276,6 +11009,10 @@ export interface operations {
        */
       401: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -9313,6 +11050,10 @@ export interface operations {
        */
       403: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -9333,9 +11074,14 @@ export interface operations {
        * @description Too many requests. `error.code` is one of:
        *
        *     - `TOO_MANY_REQUESTS`: Too many requests or failed attempts; wait `Retry-After` seconds
+       *     - `RATE_LIMITED`: The organization's request budget (or this address's, unauthenticated) is spent; wait `Retry-After` seconds
        */
       429: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After": number;
           [name: string]: unknown;
@@ -9344,7 +11090,7 @@ export interface operations {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "TOO_MANY_REQUESTS";
+              code: "TOO_MANY_REQUESTS" | "RATE_LIMITED";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -9361,6 +11107,10 @@ export interface operations {
        */
       500: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -9385,6 +11135,10 @@ export interface operations {
        */
       503: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After"?: number;
           [name: string]: unknown;
@@ -9408,7 +11162,10 @@ export interface operations {
   extendViolationGrace: {
     parameters: {
       query?: never;
-      header?: never;
+      header?: {
+        /** @description Makes the write safe to retry: a repeat with the same key and the same request gets the first answer again (with `Idempotent-Replayed: true`) for 24 h. 1-255 printable ASCII characters; a fresh UUID per logical request. See the guide's Retries. */
+        "Idempotency-Key"?: string;
+      };
       path: {
         id: string;
       };
@@ -9423,6 +11180,12 @@ export interface operations {
       /** @description The violation after */
       200: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+          "Idempotent-Replayed"?: "true";
           [name: string]: unknown;
         };
         content: {
@@ -9436,11 +11199,16 @@ export interface operations {
        *     - `VALIDATION_ERROR`: A parameter or body field is invalid; `details.fields` lists each one
        *     - `INVALID_JSON`: The body is not valid JSON
        *     - `BAD_REQUEST`: The request could not be read
+       *     - `INVALID_IDEMPOTENCY_KEY`: `Idempotency-Key` must be 1-255 printable ASCII characters
        *     - `DATE_IN_PAST`: The date must be in the future
        *     - `GRACE_NOT_EXTENDED`: The new grace end must be later than the current one
        */
       400: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -9452,6 +11220,7 @@ export interface operations {
                 | "VALIDATION_ERROR"
                 | "INVALID_JSON"
                 | "BAD_REQUEST"
+                | "INVALID_IDEMPOTENCY_KEY"
                 | "DATE_IN_PAST"
                 | "GRACE_NOT_EXTENDED";
               message: string;
@@ -9481,6 +11250,10 @@ export interface operations {
        */
       401: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -9519,6 +11292,10 @@ export interface operations {
        */
       403: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -9546,6 +11323,10 @@ export interface operations {
        */
       404: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -9565,18 +11346,25 @@ export interface operations {
       /**
        * @description Conflict with the current state. `error.code` is one of:
        *
+       *     - `IDEMPOTENCY_KEY_IN_USE`: A request with this `Idempotency-Key` is still running; retry after `Retry-After` for its answer
        *     - `VIOLATION_RESOLVED`: The violation is resolved; nothing to change
        *     - `VERSION_CONFLICT`: Someone changed the target since you read it (`expectedVersion`); reload and retry
        */
       409: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          /** @description Seconds to wait before retrying */
+          "Retry-After"?: number;
           [name: string]: unknown;
         };
         content: {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "VIOLATION_RESOLVED" | "VERSION_CONFLICT";
+              code: "IDEMPOTENCY_KEY_IN_USE" | "VIOLATION_RESOLVED" | "VERSION_CONFLICT";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -9593,6 +11381,10 @@ export interface operations {
        */
       413: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -9616,6 +11408,10 @@ export interface operations {
        */
       415: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -9633,12 +11429,44 @@ export interface operations {
         };
       };
       /**
+       * @description Unprocessable request. `error.code` is one of:
+       *
+       *     - `IDEMPOTENCY_KEY_REUSED`: This `Idempotency-Key` was used for another request (method, path or body); use a new key
+       */
+      422: {
+        headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "IDEMPOTENCY_KEY_REUSED";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
        * @description Too many requests. `error.code` is one of:
        *
        *     - `TOO_MANY_REQUESTS`: Too many requests or failed attempts; wait `Retry-After` seconds
+       *     - `RATE_LIMITED`: The organization's request budget (or this address's, unauthenticated) is spent; wait `Retry-After` seconds
        */
       429: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After": number;
           [name: string]: unknown;
@@ -9647,7 +11475,7 @@ export interface operations {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "TOO_MANY_REQUESTS";
+              code: "TOO_MANY_REQUESTS" | "RATE_LIMITED";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -9664,6 +11492,10 @@ export interface operations {
        */
       500: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -9688,6 +11520,10 @@ export interface operations {
        */
       503: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After"?: number;
           [name: string]: unknown;
@@ -9711,7 +11547,10 @@ export interface operations {
   waiveViolation: {
     parameters: {
       query?: never;
-      header?: never;
+      header?: {
+        /** @description Makes the write safe to retry: a repeat with the same key and the same request gets the first answer again (with `Idempotent-Replayed: true`) for 24 h. 1-255 printable ASCII characters; a fresh UUID per logical request. See the guide's Retries. */
+        "Idempotency-Key"?: string;
+      };
       path: {
         id: string;
       };
@@ -9726,6 +11565,12 @@ export interface operations {
       /** @description The violation after */
       200: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+          "Idempotent-Replayed"?: "true";
           [name: string]: unknown;
         };
         content: {
@@ -9739,10 +11584,15 @@ export interface operations {
        *     - `VALIDATION_ERROR`: A parameter or body field is invalid; `details.fields` lists each one
        *     - `INVALID_JSON`: The body is not valid JSON
        *     - `BAD_REQUEST`: The request could not be read
+       *     - `INVALID_IDEMPOTENCY_KEY`: `Idempotency-Key` must be 1-255 printable ASCII characters
        *     - `DATE_IN_PAST`: The date must be in the future
        */
       400: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -9754,6 +11604,7 @@ export interface operations {
                 | "VALIDATION_ERROR"
                 | "INVALID_JSON"
                 | "BAD_REQUEST"
+                | "INVALID_IDEMPOTENCY_KEY"
                 | "DATE_IN_PAST";
               message: string;
               details: {
@@ -9782,6 +11633,10 @@ export interface operations {
        */
       401: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -9820,6 +11675,10 @@ export interface operations {
        */
       403: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -9847,6 +11706,10 @@ export interface operations {
        */
       404: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -9866,18 +11729,25 @@ export interface operations {
       /**
        * @description Conflict with the current state. `error.code` is one of:
        *
+       *     - `IDEMPOTENCY_KEY_IN_USE`: A request with this `Idempotency-Key` is still running; retry after `Retry-After` for its answer
        *     - `VIOLATION_RESOLVED`: The violation is resolved; nothing to change
        *     - `VERSION_CONFLICT`: Someone changed the target since you read it (`expectedVersion`); reload and retry
        */
       409: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          /** @description Seconds to wait before retrying */
+          "Retry-After"?: number;
           [name: string]: unknown;
         };
         content: {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "VIOLATION_RESOLVED" | "VERSION_CONFLICT";
+              code: "IDEMPOTENCY_KEY_IN_USE" | "VIOLATION_RESOLVED" | "VERSION_CONFLICT";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -9894,6 +11764,10 @@ export interface operations {
        */
       413: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -9917,6 +11791,10 @@ export interface operations {
        */
       415: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -9934,12 +11812,44 @@ export interface operations {
         };
       };
       /**
+       * @description Unprocessable request. `error.code` is one of:
+       *
+       *     - `IDEMPOTENCY_KEY_REUSED`: This `Idempotency-Key` was used for another request (method, path or body); use a new key
+       */
+      422: {
+        headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "IDEMPOTENCY_KEY_REUSED";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
        * @description Too many requests. `error.code` is one of:
        *
        *     - `TOO_MANY_REQUESTS`: Too many requests or failed attempts; wait `Retry-After` seconds
+       *     - `RATE_LIMITED`: The organization's request budget (or this address's, unauthenticated) is spent; wait `Retry-After` seconds
        */
       429: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After": number;
           [name: string]: unknown;
@@ -9948,7 +11858,7 @@ export interface operations {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "TOO_MANY_REQUESTS";
+              code: "TOO_MANY_REQUESTS" | "RATE_LIMITED";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -9965,6 +11875,10 @@ export interface operations {
        */
       500: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -9989,6 +11903,10 @@ export interface operations {
        */
       503: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After"?: number;
           [name: string]: unknown;
@@ -10012,7 +11930,10 @@ export interface operations {
   recheckOrganizationViolations: {
     parameters: {
       query?: never;
-      header?: never;
+      header?: {
+        /** @description Makes the write safe to retry: a repeat with the same key and the same request gets the first answer again (with `Idempotent-Replayed: true`) for 24 h. 1-255 printable ASCII characters; a fresh UUID per logical request. See the guide's Retries. */
+        "Idempotency-Key"?: string;
+      };
       path: {
         id: string;
       };
@@ -10027,6 +11948,12 @@ export interface operations {
       /** @description The violations after */
       200: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+          "Idempotent-Replayed"?: "true";
           [name: string]: unknown;
         };
         content: {
@@ -10040,16 +11967,26 @@ export interface operations {
        *     - `VALIDATION_ERROR`: A parameter or body field is invalid; `details.fields` lists each one
        *     - `INVALID_JSON`: The body is not valid JSON
        *     - `BAD_REQUEST`: The request could not be read
+       *     - `INVALID_IDEMPOTENCY_KEY`: `Idempotency-Key` must be 1-255 printable ASCII characters
        */
       400: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "INVALID_URL_ENCODING" | "VALIDATION_ERROR" | "INVALID_JSON" | "BAD_REQUEST";
+              code:
+                | "INVALID_URL_ENCODING"
+                | "VALIDATION_ERROR"
+                | "INVALID_JSON"
+                | "BAD_REQUEST"
+                | "INVALID_IDEMPOTENCY_KEY";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -10077,6 +12014,10 @@ export interface operations {
        */
       401: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -10115,6 +12056,10 @@ export interface operations {
        */
       403: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -10142,6 +12087,10 @@ export interface operations {
        */
       404: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -10159,12 +12108,45 @@ export interface operations {
         };
       };
       /**
+       * @description Conflict with the current state. `error.code` is one of:
+       *
+       *     - `IDEMPOTENCY_KEY_IN_USE`: A request with this `Idempotency-Key` is still running; retry after `Retry-After` for its answer
+       */
+      409: {
+        headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          /** @description Seconds to wait before retrying */
+          "Retry-After"?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "IDEMPOTENCY_KEY_IN_USE";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
        * @description Payload too large. `error.code` is one of:
        *
        *     - `PAYLOAD_TOO_LARGE`: The body is larger than the route accepts
        */
       413: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -10188,6 +12170,10 @@ export interface operations {
        */
       415: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -10205,12 +12191,44 @@ export interface operations {
         };
       };
       /**
+       * @description Unprocessable request. `error.code` is one of:
+       *
+       *     - `IDEMPOTENCY_KEY_REUSED`: This `Idempotency-Key` was used for another request (method, path or body); use a new key
+       */
+      422: {
+        headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "IDEMPOTENCY_KEY_REUSED";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
        * @description Too many requests. `error.code` is one of:
        *
        *     - `TOO_MANY_REQUESTS`: Too many requests or failed attempts; wait `Retry-After` seconds
+       *     - `RATE_LIMITED`: The organization's request budget (or this address's, unauthenticated) is spent; wait `Retry-After` seconds
        */
       429: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After": number;
           [name: string]: unknown;
@@ -10219,7 +12237,7 @@ export interface operations {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "TOO_MANY_REQUESTS";
+              code: "TOO_MANY_REQUESTS" | "RATE_LIMITED";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -10236,6 +12254,10 @@ export interface operations {
        */
       500: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -10260,6 +12282,10 @@ export interface operations {
        */
       503: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After"?: number;
           [name: string]: unknown;
@@ -10283,7 +12309,10 @@ export interface operations {
   resendNotice: {
     parameters: {
       query?: never;
-      header?: never;
+      header?: {
+        /** @description Makes the write safe to retry: a repeat with the same key and the same request gets the first answer again (with `Idempotent-Replayed: true`) for 24 h. 1-255 printable ASCII characters; a fresh UUID per logical request. See the guide's Retries. */
+        "Idempotency-Key"?: string;
+      };
       path: {
         id: string;
       };
@@ -10298,6 +12327,12 @@ export interface operations {
       /** @description The notice after */
       200: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+          "Idempotent-Replayed"?: "true";
           [name: string]: unknown;
         };
         content: {
@@ -10311,16 +12346,26 @@ export interface operations {
        *     - `VALIDATION_ERROR`: A parameter or body field is invalid; `details.fields` lists each one
        *     - `INVALID_JSON`: The body is not valid JSON
        *     - `BAD_REQUEST`: The request could not be read
+       *     - `INVALID_IDEMPOTENCY_KEY`: `Idempotency-Key` must be 1-255 printable ASCII characters
        */
       400: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "INVALID_URL_ENCODING" | "VALIDATION_ERROR" | "INVALID_JSON" | "BAD_REQUEST";
+              code:
+                | "INVALID_URL_ENCODING"
+                | "VALIDATION_ERROR"
+                | "INVALID_JSON"
+                | "BAD_REQUEST"
+                | "INVALID_IDEMPOTENCY_KEY";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -10348,6 +12393,10 @@ export interface operations {
        */
       401: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -10386,6 +12435,10 @@ export interface operations {
        */
       403: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -10413,6 +12466,10 @@ export interface operations {
        */
       404: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -10432,17 +12489,24 @@ export interface operations {
       /**
        * @description Conflict with the current state. `error.code` is one of:
        *
+       *     - `IDEMPOTENCY_KEY_IN_USE`: A request with this `Idempotency-Key` is still running; retry after `Retry-After` for its answer
        *     - `NOTICE_PENDING`: The notice has not been sent yet
        */
       409: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          /** @description Seconds to wait before retrying */
+          "Retry-After"?: number;
           [name: string]: unknown;
         };
         content: {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "NOTICE_PENDING";
+              code: "IDEMPOTENCY_KEY_IN_USE" | "NOTICE_PENDING";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -10459,6 +12523,10 @@ export interface operations {
        */
       413: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -10482,6 +12550,10 @@ export interface operations {
        */
       415: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -10499,12 +12571,44 @@ export interface operations {
         };
       };
       /**
+       * @description Unprocessable request. `error.code` is one of:
+       *
+       *     - `IDEMPOTENCY_KEY_REUSED`: This `Idempotency-Key` was used for another request (method, path or body); use a new key
+       */
+      422: {
+        headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "IDEMPOTENCY_KEY_REUSED";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
        * @description Too many requests. `error.code` is one of:
        *
        *     - `TOO_MANY_REQUESTS`: Too many requests or failed attempts; wait `Retry-After` seconds
+       *     - `RATE_LIMITED`: The organization's request budget (or this address's, unauthenticated) is spent; wait `Retry-After` seconds
        */
       429: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After": number;
           [name: string]: unknown;
@@ -10513,7 +12617,7 @@ export interface operations {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "TOO_MANY_REQUESTS";
+              code: "TOO_MANY_REQUESTS" | "RATE_LIMITED";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -10530,6 +12634,10 @@ export interface operations {
        */
       500: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -10554,6 +12662,10 @@ export interface operations {
        */
       503: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After"?: number;
           [name: string]: unknown;
@@ -10577,7 +12689,10 @@ export interface operations {
   liftSuspension: {
     parameters: {
       query?: never;
-      header?: never;
+      header?: {
+        /** @description Makes the write safe to retry: a repeat with the same key and the same request gets the first answer again (with `Idempotent-Replayed: true`) for 24 h. 1-255 printable ASCII characters; a fresh UUID per logical request. See the guide's Retries. */
+        "Idempotency-Key"?: string;
+      };
       path: {
         id: string;
       };
@@ -10592,6 +12707,12 @@ export interface operations {
       /** @description The subscription after */
       200: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+          "Idempotent-Replayed"?: "true";
           [name: string]: unknown;
         };
         content: {
@@ -10605,16 +12726,26 @@ export interface operations {
        *     - `VALIDATION_ERROR`: A parameter or body field is invalid; `details.fields` lists each one
        *     - `INVALID_JSON`: The body is not valid JSON
        *     - `BAD_REQUEST`: The request could not be read
+       *     - `INVALID_IDEMPOTENCY_KEY`: `Idempotency-Key` must be 1-255 printable ASCII characters
        */
       400: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "INVALID_URL_ENCODING" | "VALIDATION_ERROR" | "INVALID_JSON" | "BAD_REQUEST";
+              code:
+                | "INVALID_URL_ENCODING"
+                | "VALIDATION_ERROR"
+                | "INVALID_JSON"
+                | "BAD_REQUEST"
+                | "INVALID_IDEMPOTENCY_KEY";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -10642,6 +12773,10 @@ export interface operations {
        */
       401: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -10680,6 +12815,10 @@ export interface operations {
        */
       403: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -10707,6 +12846,10 @@ export interface operations {
        */
       404: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -10726,18 +12869,25 @@ export interface operations {
       /**
        * @description Conflict with the current state. `error.code` is one of:
        *
+       *     - `IDEMPOTENCY_KEY_IN_USE`: A request with this `Idempotency-Key` is still running; retry after `Retry-After` for its answer
        *     - `NOT_SUSPENDED`: The organization has no suspended subscription
        *     - `VERSION_CONFLICT`: Someone changed the target since you read it (`expectedVersion`); reload and retry
        */
       409: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          /** @description Seconds to wait before retrying */
+          "Retry-After"?: number;
           [name: string]: unknown;
         };
         content: {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "NOT_SUSPENDED" | "VERSION_CONFLICT";
+              code: "IDEMPOTENCY_KEY_IN_USE" | "NOT_SUSPENDED" | "VERSION_CONFLICT";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -10754,6 +12904,10 @@ export interface operations {
        */
       413: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -10777,6 +12931,10 @@ export interface operations {
        */
       415: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -10794,12 +12952,44 @@ export interface operations {
         };
       };
       /**
+       * @description Unprocessable request. `error.code` is one of:
+       *
+       *     - `IDEMPOTENCY_KEY_REUSED`: This `Idempotency-Key` was used for another request (method, path or body); use a new key
+       */
+      422: {
+        headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "IDEMPOTENCY_KEY_REUSED";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
        * @description Too many requests. `error.code` is one of:
        *
        *     - `TOO_MANY_REQUESTS`: Too many requests or failed attempts; wait `Retry-After` seconds
+       *     - `RATE_LIMITED`: The organization's request budget (or this address's, unauthenticated) is spent; wait `Retry-After` seconds
        */
       429: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After": number;
           [name: string]: unknown;
@@ -10808,7 +12998,7 @@ export interface operations {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "TOO_MANY_REQUESTS";
+              code: "TOO_MANY_REQUESTS" | "RATE_LIMITED";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -10825,6 +13015,10 @@ export interface operations {
        */
       500: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -10849,6 +13043,10 @@ export interface operations {
        */
       503: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After"?: number;
           [name: string]: unknown;
@@ -10872,7 +13070,10 @@ export interface operations {
   runJobNow: {
     parameters: {
       query?: never;
-      header?: never;
+      header?: {
+        /** @description Makes the write safe to retry: a repeat with the same key and the same request gets the first answer again (with `Idempotent-Replayed: true`) for 24 h. 1-255 printable ASCII characters; a fresh UUID per logical request. See the guide's Retries. */
+        "Idempotency-Key"?: string;
+      };
       path: {
         jobName: string;
       };
@@ -10887,6 +13088,12 @@ export interface operations {
       /** @description The run's outcome */
       200: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+          "Idempotent-Replayed"?: "true";
           [name: string]: unknown;
         };
         content: {
@@ -10900,16 +13107,26 @@ export interface operations {
        *     - `VALIDATION_ERROR`: A parameter or body field is invalid; `details.fields` lists each one
        *     - `INVALID_JSON`: The body is not valid JSON
        *     - `BAD_REQUEST`: The request could not be read
+       *     - `INVALID_IDEMPOTENCY_KEY`: `Idempotency-Key` must be 1-255 printable ASCII characters
        */
       400: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "INVALID_URL_ENCODING" | "VALIDATION_ERROR" | "INVALID_JSON" | "BAD_REQUEST";
+              code:
+                | "INVALID_URL_ENCODING"
+                | "VALIDATION_ERROR"
+                | "INVALID_JSON"
+                | "BAD_REQUEST"
+                | "INVALID_IDEMPOTENCY_KEY";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -10937,6 +13154,10 @@ export interface operations {
        */
       401: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -10975,6 +13196,10 @@ export interface operations {
        */
       403: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -11002,6 +13227,10 @@ export interface operations {
        */
       404: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -11021,17 +13250,24 @@ export interface operations {
       /**
        * @description Conflict with the current state. `error.code` is one of:
        *
+       *     - `IDEMPOTENCY_KEY_IN_USE`: A request with this `Idempotency-Key` is still running; retry after `Retry-After` for its answer
        *     - `JOB_ALREADY_RUNNING`: A run of this job is in progress
        */
       409: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          /** @description Seconds to wait before retrying */
+          "Retry-After"?: number;
           [name: string]: unknown;
         };
         content: {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "JOB_ALREADY_RUNNING";
+              code: "IDEMPOTENCY_KEY_IN_USE" | "JOB_ALREADY_RUNNING";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -11048,6 +13284,10 @@ export interface operations {
        */
       413: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -11071,6 +13311,10 @@ export interface operations {
        */
       415: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -11088,12 +13332,44 @@ export interface operations {
         };
       };
       /**
+       * @description Unprocessable request. `error.code` is one of:
+       *
+       *     - `IDEMPOTENCY_KEY_REUSED`: This `Idempotency-Key` was used for another request (method, path or body); use a new key
+       */
+      422: {
+        headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "IDEMPOTENCY_KEY_REUSED";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
        * @description Too many requests. `error.code` is one of:
        *
        *     - `TOO_MANY_REQUESTS`: Too many requests or failed attempts; wait `Retry-After` seconds
+       *     - `RATE_LIMITED`: The organization's request budget (or this address's, unauthenticated) is spent; wait `Retry-After` seconds
        */
       429: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After": number;
           [name: string]: unknown;
@@ -11102,7 +13378,7 @@ export interface operations {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "TOO_MANY_REQUESTS";
+              code: "TOO_MANY_REQUESTS" | "RATE_LIMITED";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -11119,6 +13395,10 @@ export interface operations {
        */
       500: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -11143,6 +13423,10 @@ export interface operations {
        */
       503: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After"?: number;
           [name: string]: unknown;
