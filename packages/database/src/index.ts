@@ -36,7 +36,7 @@ export {
   type CreatePrismaClientOptions,
   type Db,
 } from "./client";
-export { executeStatement, queryRows, type SqlValue } from "./sql";
+export { executeStatement, queryRows, runTransaction, type SqlValue } from "./sql";
 export {
   databasePackageRoot,
   runMigrations,

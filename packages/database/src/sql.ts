@@ -1,4 +1,6 @@
+import { AsyncLocalStorage } from "node:async_hooks";
 import type pg from "pg";
+import type { Prisma, PrismaClient } from "../generated/client";
 import type { Db } from "./client";
 
 /**
@@ -12,6 +14,9 @@ import type { Db } from "./client";
  * transaction's connection (`$queryRawUnsafe`), so a store function means the same inside and
  * outside a transaction.
  *
+ * In a transaction opened with `runTransaction`, they go straight to the transaction's own pg
+ * connection too (Prisma's raw query path costs as much as its compiled queries).
+ *
  * Rows come back as pg gives them (`int8` and `numeric` as strings on the pool, `bigint` through
  * a transaction): alias columns to the field names callers expect, and convert counts with
  * `Number()` / `BigInt()`, which accept both.
@@ -24,6 +29,56 @@ export function attachPool(client: object, pool: pg.Pool): void {
   pools.set(client, pool);
 }
 
+/** A transaction's pg connection, while Prisma holds it for that transaction. */
+export interface TransactionConnection {
+  client: pg.PoolClient;
+  isOpen: boolean;
+}
+
+/** The interactive transactions' connections, by the transaction client Prisma hands out. */
+const transactionConnections = new WeakMap<object, TransactionConnection>();
+
+/** Set by `runTransaction` while Prisma starts its transaction: where the connection goes. */
+const startingTransaction = new AsyncLocalStorage<{ connection?: TransactionConnection }>();
+
+/**
+ * Called by the driver adapter when it opened a transaction on `client`: the connection of the
+ * `runTransaction` being started in this async context (the first one only), else undefined.
+ */
+export function noteTransactionStarted(client: pg.PoolClient): TransactionConnection | undefined {
+  const slot = startingTransaction.getStore();
+  if (!slot || slot.connection) return undefined;
+  slot.connection = { client, isOpen: true };
+  return slot.connection;
+}
+
+/**
+ * `db.$transaction(fn)`, where `queryRows` and `executeStatement` on `fn`'s transaction client
+ * run on the transaction's connection directly (Prisma's own queries in it are unchanged, on the
+ * same connection, in order). Once the transaction ended, a plain statement on it throws, as
+ * Prisma's do.
+ */
+export function runTransaction<T>(
+  db: PrismaClient,
+  fn: (tx: Prisma.TransactionClient) => Promise<T>,
+  options?: Parameters<PrismaClient["$transaction"]>[1],
+): Promise<T> {
+  const slot: { connection?: TransactionConnection } = {};
+  return startingTransaction.run(slot, () =>
+    db.$transaction(async (tx) => {
+      if (slot.connection) transactionConnections.set(tx, slot.connection);
+      return fn(tx);
+    }, options),
+  );
+}
+
+function connectionOf(db: Db): pg.PoolClient | null {
+  const connection = transactionConnections.get(db);
+  if (!connection) return null;
+  if (!connection.isOpen) throw new Error("Transaction already closed: a statement after its end");
+  return connection.client;
+}
+
 /**
  * What a statement parameter may be (pg serializes each; arrays become PostgreSQL arrays, bytes
  * `bytea`).
@@ -33,8 +88,8 @@ export type SqlValue =
 
 /** The rows `text` returns, with `$1`... bound to `values`. */
 export async function queryRows<R>(db: Db, text: string, values: SqlValue[] = []): Promise<R[]> {
-  const pool = pools.get(db);
-  if (pool) return (await pool.query(text, values as unknown[])).rows as R[];
+  const runner = pools.get(db) ?? connectionOf(db);
+  if (runner) return (await runner.query(text, values as unknown[])).rows as R[];
   return db.$queryRawUnsafe<R[]>(text, ...values);
 }
 
@@ -44,7 +99,7 @@ export async function executeStatement(
   text: string,
   values: SqlValue[] = [],
 ): Promise<number> {
-  const pool = pools.get(db);
-  if (pool) return (await pool.query(text, values as unknown[])).rowCount ?? 0;
+  const runner = pools.get(db) ?? connectionOf(db);
+  if (runner) return (await runner.query(text, values as unknown[])).rowCount ?? 0;
   return db.$executeRawUnsafe(text, ...values);
 }
