@@ -116,7 +116,9 @@ export function createRateLimiter(deps: RateLimitDeps): RateLimiter {
     res.setHeader("RateLimit-Policy", `"${subject}";q=${budget};w=${RATE_LIMIT_WINDOW_SECONDS}`);
     let state: RateLimiterRes;
     try {
-      state = await withTimeout(limiter.consume(`${subject}:${key}`), STORE_TIMEOUT_MS);
+      const consumed = limiter.consume(`${subject}:${key}`);
+      // Memory answers at once; only Redis can keep a request waiting.
+      state = await (deps.redis ? withTimeout(consumed, STORE_TIMEOUT_MS) : consumed);
     } catch (error) {
       if (!(error instanceof RateLimiterRes)) {
         reportStoreError(error);
