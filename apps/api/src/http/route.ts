@@ -294,9 +294,9 @@ function describe(spec: LooseSpec): RouteConfig {
   if ((spec.auth ?? "session") === "session") {
     for (const response of Object.values(responses)) {
       if (!("$ref" in response)) {
-        (response as ResponseConfig).headers = {
+        response.headers = {
           ...RATE_LIMIT_HEADERS,
-          ...(response as ResponseConfig).headers,
+          ...response.headers,
         };
       }
     }
