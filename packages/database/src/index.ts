@@ -36,7 +36,13 @@ export {
   type CreatePrismaClientOptions,
   type Db,
 } from "./client";
-export { executeStatement, queryRows, runTransaction, type SqlValue } from "./sql";
+export {
+  executeStatement,
+  queryRows,
+  runPlainTransaction,
+  runTransaction,
+  type SqlValue,
+} from "./sql";
 export {
   databasePackageRoot,
   runMigrations,

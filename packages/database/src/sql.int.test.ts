@@ -1,6 +1,6 @@
 import { createPrismaClient } from "./client";
 import { isDatabaseUnavailable } from "./pgErrors";
-import { executeStatement, queryRows, runTransaction } from "./sql";
+import { executeStatement, queryRows, runPlainTransaction, runTransaction } from "./sql";
 import { createOrganization } from "./testing/factories";
 import { DEFAULT_TEST_DATABASE_URL } from "./testing/prepare";
 
@@ -93,5 +93,37 @@ describe("runTransaction", () => {
     const [row] = await queryRows<NameRow>(db, SELECT_NAME, [organization.id]);
     expect(row?.name).toBe(organization.name);
     await expect(queryRows(leaked!, "SELECT 1")).rejects.toThrow("Transaction already closed");
+  });
+});
+
+describe("runPlainTransaction", () => {
+  const db = createPrismaClient(url, { maxConnections: 4 });
+  afterAll(() => db.$disconnect());
+
+  it("commits its plain statements together, rolls them back together, and refuses Prisma's API", async () => {
+    const organization = await createOrganization(db);
+    const rename = (tx: Parameters<typeof queryRows>[0], name: string) =>
+      executeStatement(tx, "UPDATE organizations SET name = $2 WHERE id = $1::uuid", [
+        organization.id,
+        name,
+      ]);
+    const ids = await runPlainTransaction(db, async (tx) => {
+      await rename(tx, "committed");
+      const [a] = await queryRows<{ id: string }>(tx, "SELECT txid_current()::text AS id");
+      const [b] = await queryRows<{ id: string }>(tx, "SELECT txid_current()::text AS id");
+      return [a!.id, b!.id];
+    });
+    expect(ids[0]).toBe(ids[1]);
+    await expect(
+      runPlainTransaction(db, async (tx) => {
+        await rename(tx, "rolled back");
+        throw new Error("roll back");
+      }),
+    ).rejects.toThrow("roll back");
+    const [row] = await queryRows<NameRow>(db, SELECT_NAME, [organization.id]);
+    expect(row?.name).toBe("committed");
+    await expect(runPlainTransaction(db, (tx) => tx.organization.count())).rejects.toThrow(
+      "plain transaction",
+    );
   });
 });

@@ -72,6 +72,52 @@ export function runTransaction<T>(
   );
 }
 
+/**
+ * A transaction of plain statements only (`queryRows`, `executeStatement`): BEGIN and COMMIT on a
+ * pooled connection, without Prisma's interactive transaction machinery (a third of a short
+ * write's CPU on the busy paths). Anything else on `fn`'s transaction client throws: a store
+ * function that uses Prisma's API needs `runTransaction`. Rolled back when `fn` throws.
+ */
+export async function runPlainTransaction<T>(
+  db: PrismaClient,
+  fn: (tx: Prisma.TransactionClient) => Promise<T>,
+): Promise<T> {
+  const pool = pools.get(db);
+  if (!pool) return runTransaction(db, fn);
+  const client = await pool.connect();
+  const connection: TransactionConnection = { client, isOpen: true };
+  const tx = new Proxy(
+    {},
+    {
+      get(_target, property) {
+        // Not a promise (await and Promise.resolve look for `then`).
+        if (property === "then") return undefined;
+        throw new Error(
+          `A plain transaction runs queryRows and executeStatement only, not Prisma's ${String(property)}`,
+        );
+      },
+    },
+  ) as Prisma.TransactionClient;
+  transactionConnections.set(tx, connection);
+  let releaseError: Error | undefined;
+  try {
+    await client.query("BEGIN");
+    const result = await fn(tx);
+    await client.query("COMMIT");
+    return result;
+  } catch (error) {
+    await client.query("ROLLBACK").catch((rollbackError: unknown) => {
+      // The connection is unusable: the pool discards it rather than hand it out again.
+      releaseError =
+        rollbackError instanceof Error ? rollbackError : new Error(String(rollbackError));
+    });
+    throw error;
+  } finally {
+    connection.isOpen = false;
+    client.release(releaseError);
+  }
+}
+
 function connectionOf(db: Db): pg.PoolClient | null {
   const connection = transactionConnections.get(db);
   if (!connection) return null;

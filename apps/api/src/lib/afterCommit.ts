@@ -1,5 +1,10 @@
 import { AsyncLocalStorage } from "node:async_hooks";
-import { runTransaction, type Prisma, type PrismaClient } from "@zigznote/database";
+import {
+  runPlainTransaction,
+  runTransaction,
+  type Prisma,
+  type PrismaClient,
+} from "@zigznote/database";
 
 /**
  * Work that must wait for a transaction to commit (sending what an outbox row records, calling
@@ -58,6 +63,19 @@ export async function transaction<T>(
   },
 ): Promise<T> {
   const { result, tasks } = await collectAfterCommit(() => runTransaction(db, fn, options));
+  for (const task of tasks) startDetached(task);
+  return result;
+}
+
+/**
+ * `transaction` for work made of plain statements only (`queryRows`, `executeStatement`):
+ * `runPlainTransaction`, without Prisma's interactive transaction; then the after-commit tasks.
+ */
+export async function plainTransaction<T>(
+  db: PrismaClient,
+  fn: (tx: Prisma.TransactionClient) => Promise<T>,
+): Promise<T> {
+  const { result, tasks } = await collectAfterCommit(() => runPlainTransaction(db, fn));
   for (const task of tasks) startDetached(task);
   return result;
 }

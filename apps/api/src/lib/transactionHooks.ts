@@ -1,5 +1,5 @@
 import type { Db, PrismaClient } from "@zigznote/database";
-import { transaction } from "./afterCommit";
+import { plainTransaction, transaction } from "./afterCommit";
 
 /**
  * Work a caller adds to a service's own transaction: run last, with what the service wrote,
@@ -10,15 +10,17 @@ export type BeforeCommit<T> = (tx: Db, result: T) => Promise<void>;
 
 /**
  * Runs `write` and then `beforeCommit` in one transaction; `write` alone (no transaction: it is
- * one statement, or opens its own) when there is no hook.
+ * one statement, or opens its own) when there is no hook. `isPlain`: `write` runs plain
+ * statements only (`queryRows`, `executeStatement`), so the transaction can do without Prisma's.
  */
 export async function commitWith<T>(
   db: PrismaClient,
   beforeCommit: BeforeCommit<T> | undefined,
   write: (db: Db) => Promise<T>,
+  options: { isPlain?: boolean } = {},
 ): Promise<T> {
   if (!beforeCommit) return write(db);
-  return transaction(db, async (tx) => {
+  return (options.isPlain ? plainTransaction : transaction)(db, async (tx) => {
     const result = await write(tx);
     await beforeCommit(tx, result);
     return result;

@@ -87,18 +87,20 @@ export async function createMeeting(
 ): Promise<Meeting> {
   const { platform, normalized, url } = normalizeMeetingUrl(input.meetingUrl);
   checkTimes(input.startTime, input.endTime);
-  return commitWith(deps.db, beforeCommit, (db) =>
-    store.insertMeeting(db, {
-      organizationId: input.organizationId,
-      createdById: input.createdById ?? null,
-      title: input.title,
-      meetingUrl: url,
-      normalizedMeetingUrl: normalized,
-      platform,
-      startTime: input.startTime ?? null,
-      endTime: input.endTime ?? null,
-    }),
-  );
+  const row = {
+    organizationId: input.organizationId,
+    createdById: input.createdById ?? null,
+    title: input.title,
+    meetingUrl: url,
+    normalizedMeetingUrl: normalized,
+    platform,
+    startTime: input.startTime ?? null,
+    endTime: input.endTime ?? null,
+  };
+  // The insert is a plain statement (and so is an idempotent answer): no Prisma transaction.
+  return commitWith(deps.db, beforeCommit, (db) => store.insertMeeting(db, row), {
+    isPlain: true,
+  });
 }
 
 /** The organization's meeting, or NotFoundError (also for deleted meetings and foreign ids). */
@@ -249,11 +251,16 @@ export async function deleteMeeting(
   beforeCommit?: BeforeCommit<Meeting>,
 ): Promise<Meeting> {
   if (!isUuid(ref.meetingId)) throw meetingNotFound();
-  const meeting = await commitWith(deps.db, beforeCommit, async (db) => {
-    const deleted = await store.markMeetingDeleted(db, ref, deps.clock.now());
-    if (!deleted) throw meetingNotFound();
-    return deleted;
-  });
+  const meeting = await commitWith(
+    deps.db,
+    beforeCommit,
+    async (db) => {
+      const deleted = await store.markMeetingDeleted(db, ref, deps.clock.now());
+      if (!deleted) throw meetingNotFound();
+      return deleted;
+    },
+    { isPlain: true },
+  );
   await deps.onMeetingDeleted?.(meeting);
   return meeting;
 }
