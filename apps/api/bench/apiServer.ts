@@ -4,7 +4,7 @@
  * bench/apiBare.ts. The app answers `profile-start` / `profile-stop` with the inspector's CPU
  * profiler, so a profile covers only the load the parent chooses.
  *
- * Env (set by the parent): BENCH_DATABASE_URL, BENCH_POOL_SIZE.
+ * Env (set by the parent): BENCH_DATABASE_URL, BENCH_POOL_SIZE, BENCH_REDIS_URL (app-redis).
  */
 import type { Server } from "node:http";
 import { writeFile } from "node:fs/promises";
@@ -15,7 +15,12 @@ import { loadConfig } from "../src/config";
 import { startServer } from "../src/server";
 import { createBareApp } from "./apiBare";
 
-export type ServerKind = "app" | "bare";
+/**
+ * `app`: the API as in production without Redis (request budgets in memory); `app-redis`: with
+ * Redis (budgets, key lockout and revocation markers there); `-unlimited`: the same with
+ * RATE_LIMIT_ENABLED=false; `bare`: the baseline.
+ */
+export type ServerKind = "app" | "app-unlimited" | "app-redis" | "app-redis-unlimited" | "bare";
 
 export type ParentMessage =
   | { id: number; type: "profile-start" }
@@ -47,7 +52,7 @@ function send(message: ChildMessage): void {
 }
 
 async function start(): Promise<{ server: Server; close: () => Promise<void> }> {
-  if (kind === "app") {
+  if (kind !== "bare") {
     const running = await startServer(
       loadConfig({
         NODE_ENV: "production",
@@ -59,6 +64,15 @@ async function start(): Promise<{ server: Server; close: () => Promise<void> }> 
         MIGRATE_ON_START: "false",
         JOBS_ENABLED: "false",
         SHUTDOWN_TIMEOUT_MS: "1000",
+        // Every request is counted, none refused: the bench measures the count, not 429s.
+        RATE_LIMIT_PER_MINUTE_BUSINESS: "1000000000",
+        RATE_LIMIT_ENABLED: kind.endsWith("-unlimited") ? "false" : "true",
+        ...(kind.startsWith("app-redis")
+          ? {
+              REDIS_URL: process.env.BENCH_REDIS_URL ?? "redis://127.0.0.1:6379",
+              REDIS_KEY_PREFIX: `bench-api-${process.pid}`,
+            }
+          : {}),
       }),
     );
     return { server: running.server, close: () => running.close() };

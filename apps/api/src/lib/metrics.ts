@@ -12,6 +12,10 @@ export interface Metrics {
   webhookEvents: Counter<"provider" | "outcome">;
   /** Outbox rows by notice type and delivery outcome (sent, retried, failed, skipped). */
   notices: Counter<"type" | "outcome">;
+  /** Requests refused with 429 RATE_LIMITED, by what was counted (organization or address). */
+  rateLimited: Counter<"subject">;
+  /** Counts the rate limit store (Redis) failed to make: those requests were served uncounted. */
+  rateLimitStoreErrors: Counter;
 }
 
 export function createMetrics(): Metrics {
@@ -55,8 +59,21 @@ export function createMetrics(): Metrics {
     labelNames: ["type", "outcome"] as const,
     registers: [registry],
   });
+  const rateLimited = new Counter({
+    name: "zigznote_rate_limited_total",
+    help: "Requests refused because their organization's (or address's) budget was spent",
+    labelNames: ["subject"] as const,
+    registers: [registry],
+  });
+  const rateLimitStoreErrors = new Counter({
+    name: "zigznote_rate_limit_store_errors_total",
+    help: "Requests served without counting them because the rate limit store (Redis) failed",
+    registers: [registry],
+  });
   return {
     registry,
+    rateLimited,
+    rateLimitStoreErrors,
     httpRequestDuration,
     jobRuns,
     jobDuration,
