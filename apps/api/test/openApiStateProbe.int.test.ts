@@ -31,6 +31,7 @@ const PLAUSIBLE_BODIES: Record<string, unknown> = {
   createBot: {},
   changePlan: { planSlug: "pro" },
   createCheckoutSession: { planSlug: "pro" },
+  createPortalSession: { flow: "payment_method_update" },
   cancelSubscription: {},
   extendViolationGrace: {
     reason: "probe",

@@ -186,6 +186,23 @@ const EXAMPLES: Partial<Record<ErrorCode, ErrorExample>> = {
     message: "The requested range is not satisfiable",
     details: { sizeBytes: 1048576 },
   },
+  RATE_LIMITED: {
+    message:
+      "The organization's budget of 600 requests a minute is spent; retry after Retry-After seconds",
+    details: { policy: "organization", limit: 600, windowSeconds: 60, retryAfterSeconds: 17 },
+  },
+  INVALID_IDEMPOTENCY_KEY: {
+    message: "Idempotency-Key must be 1 to 255 printable ASCII characters (a UUID, say)",
+    details: { length: 300 },
+  },
+  IDEMPOTENCY_KEY_IN_USE: {
+    message:
+      "A request with this Idempotency-Key is still running; retry after Retry-After for its answer",
+  },
+  IDEMPOTENCY_KEY_REUSED: {
+    message: "This Idempotency-Key was used for another request; send a new key for a new request",
+    details: { firstRequest: { method: "POST", path: "/api/v1/meetings" } },
+  },
   TOO_MANY_REQUESTS: {
     message: "Too many failed API key attempts; try again later",
     details: { retryAfterSeconds: 900 },
