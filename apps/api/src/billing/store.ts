@@ -388,13 +388,19 @@ export async function lockOrganizationLimits(
   db: Db,
   input: OrganizationKey,
 ): Promise<OrganizationLimitsRow | null> {
-  // The row lock serializes concurrent checks of one organization (plan change vs. job).
+  // The row lock serializes concurrent checks of one organization (plan change vs. job) and
+  // the creates the write guard admits. The plan is read per locked row (not joined): after
+  // waiting for a plan change, PostgreSQL rechecks a join against the plan row it read before
+  // the wait, finds the slugs differ and returns no row at all.
   const rows = await db.$queryRaw<OrganizationLimitsRow[]>`
-    SELECT o.plan_slug, o.plan_violations, p.max_team_members, p.max_storage_bytes,
-           p.max_meetings_per_month
-      FROM organizations o JOIN plans p ON p.slug = o.plan_slug
+    SELECT o.plan_slug, o.plan_violations,
+           (SELECT max_team_members FROM plans WHERE slug = o.plan_slug) AS max_team_members,
+           (SELECT max_storage_bytes FROM plans WHERE slug = o.plan_slug) AS max_storage_bytes,
+           (SELECT max_meetings_per_month FROM plans WHERE slug = o.plan_slug)
+             AS max_meetings_per_month
+      FROM organizations o
      WHERE o.id = ${input.organizationId}::uuid
-       FOR UPDATE OF o`;
+       FOR UPDATE`;
   return rows[0] ?? null;
 }
 
@@ -460,6 +466,42 @@ export async function findAccessRow(
                        AND (s.comp_until IS NULL OR s.comp_until <= $2)) AS is_suspended
        FROM organizations o JOIN plans p ON p.slug = o.plan_slug
       WHERE o.id = $1::uuid AND o.deleted_at IS NULL`,
+    [input.organizationId, input.now],
+  );
+  return rows[0] ?? null;
+}
+
+/**
+ * `findAccessRow` under the organization's row lock (FOR NO KEY UPDATE), held until the
+ * transaction ends; null for an unknown or deleted organization. It serializes the guarded
+ * creates of one organization with each other and with plan changes and violation checks
+ * (which update the row or lock it FOR UPDATE); it does not conflict with the FOR KEY SHARE that
+ * inserting a row referencing the organization takes. After a wait the row is the one the
+ * previous holder left (a plan changed meanwhile is seen), and the caller's next statement sees
+ * every write the previous holder committed.
+ *
+ * One mode for every guarded create, though bots and recordings only read the limits: a shared
+ * lock would let a steady stream of them hold the row without a gap, and a plan change waiting
+ * for it would wait for as long as they keep coming (shared lockers join a shared lock without
+ * queueing behind the waiter). Exclusive lockers queue in order.
+ */
+export async function lockAccessRow(
+  db: Db,
+  input: OrganizationKey & { now: Date },
+): Promise<AccessRow | null> {
+  // The plan's limits are read per locked row, not joined (see lockOrganizationLimits).
+  const rows = await queryRows<AccessRow>(
+    db,
+    `SELECT o.plan_slug, o.plan_violations,
+            (SELECT max_team_members FROM plans WHERE slug = o.plan_slug) AS max_team_members,
+            (SELECT max_meetings_per_month FROM plans WHERE slug = o.plan_slug)
+              AS max_meetings_per_month,
+            EXISTS (SELECT 1 FROM subscriptions s
+                     WHERE s.organization_id = o.id AND s.status = 'suspended'
+                       AND (s.comp_until IS NULL OR s.comp_until <= $2)) AS is_suspended
+       FROM organizations o
+      WHERE o.id = $1::uuid AND o.deleted_at IS NULL
+        FOR NO KEY UPDATE`,
     [input.organizationId, input.now],
   );
   return rows[0] ?? null;

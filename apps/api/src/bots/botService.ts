@@ -1,5 +1,7 @@
 import type { Bot, BotStatus, Meeting, PrismaClient } from "@zigznote/database";
 import { ConflictError, isAppError, NotFoundError } from "@zigznote/shared";
+import type { WriteGuard } from "../http/auth";
+import { transaction } from "../lib/afterCommit";
 import type { Clock } from "../lib/clock";
 import { isUuid } from "../lib/ids";
 import type { Logger } from "../lib/logger";
@@ -31,6 +33,11 @@ export interface BotServiceDeps {
   recall: RecallClient;
   logger: Logger;
   clock: Clock;
+  /**
+   * Billing's write guard, run in the reservation's transaction (the composition root wires it;
+   * without it nothing is checked).
+   */
+  guardWrite?: WriteGuard;
   /** Name shown in the call when the caller gives none (RECALL_BOT_NAME). */
   defaultBotName: string;
 }
@@ -93,6 +100,40 @@ async function releaseReservation(
   }
 }
 
+/** Carries a refused reservation out of its transaction, which it rolls back. */
+class ReservationRefused extends Error {
+  constructor(readonly reservation: store.BotReservation) {
+    super("bot reservation refused");
+  }
+}
+
+/**
+ * Reserves the bot row (store.reserveBot: it locks the meeting FOR KEY SHARE) and lets billing
+ * decide in the same transaction: the guard locks the organization row (shared) after the
+ * meeting, the order in which a recording's deletion takes them, so the two cannot deadlock. A
+ * refusal rolls the reservation back; the reservation commits with the decision that admitted it.
+ */
+async function reserveWithinLimits(
+  deps: Pick<BotServiceDeps, "db" | "guardWrite">,
+  input: store.BotMeetingKey & { botName: string; at: Date; source: string },
+): Promise<store.BotReservation> {
+  try {
+    return await transaction(deps.db, async (tx) => {
+      const reservation = await store.reserveBot(tx, input);
+      if (!reservation.isReserved) throw new ReservationRefused(reservation);
+      await deps.guardWrite?.(tx, {
+        organizationId: input.organizationId,
+        action: "bot.create",
+        now: input.at,
+      });
+      return reservation;
+    });
+  } catch (error) {
+    if (error instanceof ReservationRefused) return error.reservation;
+    throw error;
+  }
+}
+
 /** The newest status Recall reports for a fresh bot that we track (else `ready`), and when. */
 function initialStatus(recallBot: RecallBot, fallbackAt: Date): { status: BotStatus; at: Date } {
   for (let i = recallBot.status_changes.length - 1; i >= 0; i -= 1) {
@@ -135,8 +176,8 @@ export async function createBot(deps: BotServiceDeps, input: CreateBotInput): Pr
   const botName = input.botName?.trim() || deps.defaultBotName;
   const reservedAt = deps.clock.now();
 
-  // 1. Reserve (see store.reserveBot for the lock it takes on the meeting).
-  const reservation = await store.reserveBot(deps.db, {
+  // 1. Reserve, within the plan's limits.
+  const reservation = await reserveWithinLimits(deps, {
     organizationId: input.organizationId,
     meetingId: input.meetingId,
     botName,

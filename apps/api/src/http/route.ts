@@ -7,6 +7,7 @@ import {
   requirePlatformAdmin,
   requireRole,
   requireScope,
+  TRANSACTION_ONLY_WRITE_ACTIONS,
   WRITE_GUARD_CODES,
   WRITE_GUARD_GONE,
   type AuthContext,
@@ -77,7 +78,12 @@ export interface RouteSpec<
    * sessions only (`/api/v1/admin`). Never API keys.
    */
   role?: "admin" | "platformAdmin";
-  /** Billing's say before the write (402 while suspended, 403 at a plan limit). */
+  /**
+   * Billing's say on the write (402 while suspended, 403 at a plan limit): checked before the
+   * handler, except for the actions decided only in the write's transaction
+   * (`TRANSACTION_ONLY_WRITE_ACTIONS`: the service calls the `WriteGuard` there). Either way the
+   * guard's codes are documented.
+   */
   write?: WriteAction;
   params?: P;
   query?: Q;
@@ -187,8 +193,11 @@ function accessNote(spec: LooseSpec): string | undefined {
     );
   }
   if (spec.write) {
+    const when = TRANSACTION_ONLY_WRITE_ACTIONS.has(spec.write)
+      ? "with the write itself, so a plan limit holds exactly under concurrent requests"
+      : "first";
     parts.push(
-      `Billing checks the write first (\`${spec.write}\`): ${WRITE_GUARD_CODES[spec.write]
+      `Billing checks the write ${when} (\`${spec.write}\`): ${WRITE_GUARD_CODES[spec.write]
         .map((code) => `\`${code}\``)
         .join(", ")}.`,
     );
@@ -264,7 +273,7 @@ export function defineRoute<
       else if (spec.role) chain.push(requireRole(spec.role));
       if (spec.scope) chain.push(requireScope(spec.scope));
       const action = spec.write;
-      if (action) {
+      if (action && !TRANSACTION_ONLY_WRITE_ACTIONS.has(action)) {
         chain.push(async (req, _res, next) => {
           await mounting.assertCanWrite(req.auth.organizationId, action);
           next();

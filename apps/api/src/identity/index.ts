@@ -14,6 +14,8 @@ export {
   type AuthenticateOptions,
   type SessionVerification,
 } from "./authenticate";
+export { createClerkAdmin, type ClerkAdmin } from "./clerkClient";
 export { registerClerkHandlers, type ClerkHandlerDeps } from "./clerkWebhooks";
+export { SEAT_RESERVATION_MS, type MemberDeps } from "./memberService";
 export type { IdentityDeps } from "./deps";
 export { identityRoutes } from "./routes";

@@ -1,5 +1,5 @@
 import { AsyncLocalStorage } from "node:async_hooks";
-import type { Prisma, PrismaClient } from "@zigznote/database";
+import type { Db, Prisma, PrismaClient } from "@zigznote/database";
 
 /**
  * Work that must wait for a transaction to commit (sending what an outbox row records, calling
@@ -59,4 +59,18 @@ export async function transaction<T>(
   const { result, tasks } = await collectAfterCommit(() => db.$transaction(fn, options));
   for (const task of tasks) startDetached(task);
   return result;
+}
+
+/**
+ * Runs `fn` in the caller's transaction when `db` is one, else in a new one (`transaction`):
+ * a service that takes a `db` is one unit of work either way, and a caller (an idempotent
+ * request's record, say) can make it part of its own.
+ */
+export function withTransaction<T>(
+  db: Db,
+  fn: (tx: Prisma.TransactionClient) => Promise<T>,
+): Promise<T> {
+  return "$transaction" in db && typeof db.$transaction === "function"
+    ? transaction(db, fn)
+    : fn(db);
 }

@@ -1,5 +1,7 @@
-import type { Db, Meeting, MeetingStatus, PrismaClient } from "@zigznote/database";
+import type { Db, Meeting, MeetingStatus } from "@zigznote/database";
 import { ConflictError, NotFoundError, ValidationError } from "@zigznote/shared";
+import type { WriteGuard } from "../http/auth";
+import { withTransaction } from "../lib/afterCommit";
 import type { Clock } from "../lib/clock";
 import { invalidCursor } from "../lib/cursor";
 import { isUuid } from "../lib/ids";
@@ -13,8 +15,14 @@ import * as store from "./store";
  */
 
 export interface MeetingDeps {
-  db: PrismaClient;
+  /** The client, or a caller's transaction that a create joins (see `createMeeting`). */
+  db: Db;
   clock: Clock;
+  /**
+   * Billing's write guard, run in the create's transaction before the row is written (the
+   * composition root wires it; without it nothing is checked, as in tests of the store).
+   */
+  guardWrite?: WriteGuard;
   /**
    * Called after a meeting is deleted (outside any transaction): the bots feature asks the
    * meeting's active bot to leave. Best effort: it must not throw.
@@ -75,22 +83,36 @@ function checkTimes(startTime: Date | null | undefined, endTime: Date | null | u
   }
 }
 
-/** Creates a meeting after validating its link; the link is stored in its canonical form. */
+/**
+ * Creates a meeting after validating its link; the link is stored in its canonical form. One
+ * transaction (the caller's, when `deps.db` is one): billing's guard decides under the
+ * organization's lock, then the row is written with the same `now`, so the month the guard
+ * counted is the month the meeting counts in.
+ */
 export async function createMeeting(
-  deps: MeetingDeps,
+  deps: Pick<MeetingDeps, "db" | "clock" | "guardWrite">,
   input: CreateMeetingInput,
 ): Promise<Meeting> {
   const { platform, normalized, url } = normalizeMeetingUrl(input.meetingUrl);
   checkTimes(input.startTime, input.endTime);
-  return store.insertMeeting(deps.db, {
-    organizationId: input.organizationId,
-    createdById: input.createdById ?? null,
-    title: input.title,
-    meetingUrl: url,
-    normalizedMeetingUrl: normalized,
-    platform,
-    startTime: input.startTime ?? null,
-    endTime: input.endTime ?? null,
+  const now = deps.clock.now();
+  return withTransaction(deps.db, async (tx) => {
+    await deps.guardWrite?.(tx, {
+      organizationId: input.organizationId,
+      action: "meeting.create",
+      now,
+    });
+    return store.insertMeeting(tx, {
+      organizationId: input.organizationId,
+      createdById: input.createdById ?? null,
+      title: input.title,
+      meetingUrl: url,
+      normalizedMeetingUrl: normalized,
+      platform,
+      startTime: input.startTime ?? null,
+      endTime: input.endTime ?? null,
+      createdAt: now,
+    });
   });
 }
 
@@ -181,7 +203,7 @@ export async function updateMeeting(
     if (!updated) throw meetingNotFound();
     return updated;
   }
-  return deps.db.$transaction(async (tx) => {
+  return withTransaction(deps.db, async (tx) => {
     if (!(await store.lockLiveMeeting(tx, input))) throw meetingNotFound();
     if (await store.hasActiveBot(tx, input.meetingId)) {
       throw new ConflictError(

@@ -62,9 +62,12 @@ export type MeetingChanges = Partial<
   > & { deletedAt: Date }
 >;
 
-export async function insertMeeting(db: Db, row: MeetingRow): Promise<Meeting> {
-  // Timestamps from this process's clock, as Prisma's @default(now()) / @updatedAt write them.
-  const now = new Date();
+/** Inserts the meeting, created (and updated) at `row.createdAt`: the app's clock. */
+export async function insertMeeting(
+  db: Db,
+  row: MeetingRow & { createdAt: Date },
+): Promise<Meeting> {
+  const now = row.createdAt;
   const rows = await queryRows<Meeting>(
     db,
     `INSERT INTO meetings (organization_id, created_by_id, title, meeting_url,
