@@ -36,7 +36,15 @@ export {
   type CreatePrismaClientOptions,
   type Db,
 } from "./client";
-export { executeStatement, queryRows, type SqlValue } from "./sql";
+export {
+  executeStatement,
+  isSqlTransaction,
+  queryRows,
+  sqlTransaction,
+  type SqlDb,
+  type SqlTransaction,
+  type SqlValue,
+} from "./sql";
 export {
   databasePackageRoot,
   runMigrations,

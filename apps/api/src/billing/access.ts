@@ -1,10 +1,9 @@
-import type { Db } from "@zigznote/database";
+import type { Db, SqlDb } from "@zigznote/database";
 import { ForbiddenError, NotFoundError, PaymentRequiredError } from "@zigznote/shared";
 import type { WriteAction } from "../http/auth";
 import { countActiveMembers, countMeetingsThisMonth } from "../recordings";
 import * as store from "./store";
 import {
-  isClient,
   isEnforcementSuspended,
   isStorageGraceOver,
   isWaived,
@@ -18,7 +17,7 @@ import {
  *
  * - `guardWrite(tx, ...)` decides in the write's own transaction, under the organization's row
  *   lock (`store.lockAccessRow`), held until the write commits: the count the next create reads
- *   includes this one, and a plan change or violation check (which update or lock the same row)
+ *   includes this one, and a plan change or violation check (which lock the same row FOR UPDATE)
  *   is ordered before or after the write, never between the decision and the commit. That is
  *   what makes a limit exact across instances: at most `limit` creates pass, whatever the
  *   concurrency.
@@ -52,21 +51,44 @@ export async function assertCanWrite(deps: { db: Db }, input: WriteCheckInput): 
 
 /**
  * `assertCanWrite` inside the write's transaction `tx`, under the organization's row lock held
- * until `tx` ends: the write that follows in `tx` is exactly what was decided. Lock order: a
- * write that also locks one of the organization's meetings locks the meeting first (as the
- * recording deletion and its violation re-check do).
+ * until `tx` ends (`store.lockAccessRow`): the write that follows in `tx` is exactly what was
+ * decided. Lock order: a write that also locks one of the organization's meetings locks the
+ * meeting first (as a recording's deletion and its violation re-check do).
  */
-export async function guardWrite(tx: Db, input: WriteCheckInput): Promise<void> {
-  if (isClient(tx)) throw new Error("guardWrite runs in the write's transaction");
-  if (input.action === "write") {
-    await decide(tx, await store.findAccessRow(tx, input), input);
-    return;
-  }
-  await decide(tx, await store.lockAccessRow(tx, input), input);
+export async function guardWrite(tx: SqlDb, input: WriteCheckInput): Promise<void> {
+  if ("$transaction" in tx) throw new Error("guardWrite runs in the write's transaction");
+  const row =
+    input.action === "write"
+      ? await store.findAccessRow(tx, input)
+      : await store.lockAccessRow(tx, input);
+  await decide(tx, row, input);
+}
+
+/**
+ * The limit `action` is counted against under `row`'s plan (meetings for a meeting or a bot,
+ * members for a member), or null: no such limit, or a platform admin's waiver or extended grace
+ * holds it back until later.
+ */
+function countedLimit(
+  row: store.AccessRow,
+  { action, now }: Pick<WriteCheckInput, "action" | "now">,
+): number | null {
+  const type: ViolationType | null =
+    action === "meeting.create" || action === "bot.create"
+      ? "meetings"
+      : action === "member.add"
+        ? "team_members"
+        : null;
+  if (type === null) return null;
+  const isHeldBack = parseViolations(row.plan_violations).some(
+    (violation) => violation.type === type && isEnforcementSuspended(violation, now),
+  );
+  if (isHeldBack) return null;
+  return type === "meetings" ? row.max_meetings_per_month : row.max_team_members;
 }
 
 async function decide(
-  db: Db,
+  db: SqlDb,
   row: store.AccessRow | null,
   { organizationId, action, now }: WriteCheckInput,
 ): Promise<void> {
@@ -80,11 +102,6 @@ async function decide(
   if (action === "write") return;
 
   const violations = parseViolations(row.plan_violations);
-  // A platform admin's waiver, or a grace period they extended, holds the limit back until then.
-  const isHeldBack = (type: ViolationType) =>
-    violations.some(
-      (violation) => violation.type === type && isEnforcementSuspended(violation, now),
-    );
   const storage = violations.find((violation) => violation.type === "storage");
   if (
     storage &&
@@ -101,9 +118,9 @@ async function decide(
     );
   }
 
+  const limit = countedLimit(row, { action, now });
+  if (limit === null) return;
   if (action === "meeting.create" || action === "bot.create") {
-    const limit = isHeldBack("meetings") ? null : row.max_meetings_per_month;
-    if (limit === null) return;
     // limit + 1 rows tell "under", "at" and "over" apart: all a decision needs.
     const counted = await countMeetingsThisMonth(db, { organizationId, now, atMost: limit + 1 });
     // At the limit: no new meeting. Over it (after a downgrade): read-only, no bots either.
@@ -125,8 +142,6 @@ async function decide(
   }
 
   if (action === "member.add") {
-    const limit = isHeldBack("team_members") ? null : row.max_team_members;
-    if (limit === null) return;
     const counted = await countActiveMembers(db, { organizationId, now, atMost: limit + 1 });
     if (counted < limit) return;
     throw new ForbiddenError(

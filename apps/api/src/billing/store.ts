@@ -4,6 +4,7 @@ import {
   type Db,
   type Organization,
   type Plan,
+  type SqlDb,
   type Subscription,
   type SubscriptionStatus,
 } from "@zigznote/database";
@@ -455,7 +456,7 @@ export interface AccessRow {
  * does not count as suspended.
  */
 export async function findAccessRow(
-  db: Db,
+  db: SqlDb,
   input: OrganizationKey & { now: Date },
 ): Promise<AccessRow | null> {
   const rows = await queryRows<AccessRow>(
@@ -473,20 +474,24 @@ export async function findAccessRow(
 
 /**
  * `findAccessRow` under the organization's row lock (FOR NO KEY UPDATE), held until the
- * transaction ends; null for an unknown or deleted organization. It serializes the guarded
- * creates of one organization with each other and with plan changes and violation checks
- * (which update the row or lock it FOR UPDATE); it does not conflict with the FOR KEY SHARE that
- * inserting a row referencing the organization takes. After a wait the row is the one the
- * previous holder left (a plan changed meanwhile is seen), and the caller's next statement sees
- * every write the previous holder committed.
+ * transaction ends; null for an unknown or deleted organization. It makes the guarded creates
+ * of one organization take turns, so that each counts the ones before it, and orders them
+ * against plan changes and violation checks (which update the row or lock it FOR UPDATE). It
+ * does not conflict with the FOR KEY SHARE that inserting a row referencing the organization
+ * takes. After a wait the row is the one the previous holder left (a plan changed meanwhile is
+ * seen), and the caller's next statement sees every write the previous holder committed.
  *
- * One mode for every guarded create, though bots and recordings only read the limits: a shared
- * lock would let a steady stream of them hold the row without a gap, and a plan change waiting
- * for it would wait for as long as they keep coming (shared lockers join a shared lock without
- * queueing behind the waiter). Exclusive lockers queue in order.
+ * One mode for every guarded write, though an unlimited plan or a recording counts nothing:
+ * - a shared mode would let a steady stream of such writes hold the row without a gap, and a
+ *   plan change waiting for it would wait as long as they keep coming (shared lockers join a
+ *   shared lock without queueing behind a waiter); exclusive lockers queue in order;
+ * - taking a shared lock first and the exclusive one once the plan shows a limit is an upgrade,
+ *   and an upgrade deadlocks against a transaction that updated the row and then locks it FOR
+ *   UPDATE (Clerk's membership events, a plan change), which waits for the shared lock while
+ *   the upgrade waits for its update.
  */
 export async function lockAccessRow(
-  db: Db,
+  db: SqlDb,
   input: OrganizationKey & { now: Date },
 ): Promise<AccessRow | null> {
   // The plan's limits are read per locked row, not joined (see lockOrganizationLimits).

@@ -1,4 +1,4 @@
-import type { Db, Role } from "@zigznote/database";
+import type { Role, SqlDb } from "@zigznote/database";
 import { ForbiddenError, type ErrorCode } from "@zigznote/shared";
 import type { RequestHandler } from "express";
 import type { Scope } from "./scopes";
@@ -51,7 +51,7 @@ export type WriteAction =
  * that writes the row.
  */
 export type WriteGuard = (
-  tx: Db,
+  tx: SqlDb,
   input: {
     organizationId: string;
     action: WriteAction;

@@ -1,5 +1,12 @@
 import { AsyncLocalStorage } from "node:async_hooks";
-import type { Db, Prisma, PrismaClient } from "@zigznote/database";
+import {
+  isSqlTransaction,
+  sqlTransaction,
+  type Db,
+  type Prisma,
+  type PrismaClient,
+  type SqlDb,
+} from "@zigznote/database";
 
 /**
  * Work that must wait for a transaction to commit (sending what an outbox row records, calling
@@ -62,15 +69,25 @@ export async function transaction<T>(
 }
 
 /**
- * Runs `fn` in the caller's transaction when `db` is one, else in a new one (`transaction`):
- * a service that takes a `db` is one unit of work either way, and a caller (an idempotent
- * request's record, say) can make it part of its own.
+ * Runs `fn` in the caller's transaction when `db` is one, else in a new one (`transaction`): a
+ * service that takes a `db` is one unit of work either way, and a caller can make it part of its
+ * own.
  */
 export function withTransaction<T>(
   db: Db,
   fn: (tx: Prisma.TransactionClient) => Promise<T>,
 ): Promise<T> {
-  return "$transaction" in db && typeof db.$transaction === "function"
-    ? transaction(db, fn)
-    : fn(db);
+  return "$transaction" in db ? transaction(db, fn) : fn(db);
+}
+
+/**
+ * `withTransaction` for work made of plain statements only (`queryRows`, `executeStatement`):
+ * a new transaction is an `sqlTransaction` (no Prisma engine on the busy write paths); a
+ * caller's transaction, Prisma's or an `SqlTransaction`, is joined.
+ */
+export async function withSqlTransaction<T>(db: SqlDb, fn: (tx: SqlDb) => Promise<T>): Promise<T> {
+  if (isSqlTransaction(db) || !("$transaction" in db)) return fn(db);
+  const { result, tasks } = await collectAfterCommit(() => sqlTransaction(db, fn));
+  for (const task of tasks) startDetached(task);
+  return result;
 }

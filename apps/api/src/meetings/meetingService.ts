@@ -1,7 +1,7 @@
-import type { Db, Meeting, MeetingStatus } from "@zigznote/database";
+import type { Db, Meeting, MeetingStatus, SqlDb } from "@zigznote/database";
 import { ConflictError, NotFoundError, ValidationError } from "@zigznote/shared";
 import type { WriteGuard } from "../http/auth";
-import { withTransaction } from "../lib/afterCommit";
+import { withSqlTransaction, withTransaction } from "../lib/afterCommit";
 import type { Clock } from "../lib/clock";
 import { invalidCursor } from "../lib/cursor";
 import { isUuid } from "../lib/ids";
@@ -90,13 +90,16 @@ function checkTimes(startTime: Date | null | undefined, endTime: Date | null | u
  * counted is the month the meeting counts in.
  */
 export async function createMeeting(
-  deps: Pick<MeetingDeps, "db" | "clock" | "guardWrite">,
+  deps: Pick<MeetingDeps, "clock" | "guardWrite"> & {
+    /** The client, or a caller's transaction (Prisma's or an `SqlTransaction`) to join. */
+    db: SqlDb;
+  },
   input: CreateMeetingInput,
 ): Promise<Meeting> {
   const { platform, normalized, url } = normalizeMeetingUrl(input.meetingUrl);
   checkTimes(input.startTime, input.endTime);
   const now = deps.clock.now();
-  return withTransaction(deps.db, async (tx) => {
+  return withSqlTransaction(deps.db, async (tx) => {
     await deps.guardWrite?.(tx, {
       organizationId: input.organizationId,
       action: "meeting.create",

@@ -5,6 +5,7 @@ import {
   type Meeting,
   type MeetingPlatform,
   type MeetingStatus,
+  type SqlDb,
   type SqlValue,
 } from "@zigznote/database";
 
@@ -64,7 +65,7 @@ export type MeetingChanges = Partial<
 
 /** Inserts the meeting, created (and updated) at `row.createdAt`: the app's clock. */
 export async function insertMeeting(
-  db: Db,
+  db: SqlDb,
   row: MeetingRow & { createdAt: Date },
 ): Promise<Meeting> {
   const now = row.createdAt;

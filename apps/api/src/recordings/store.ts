@@ -3,6 +3,7 @@ import {
   type Db,
   type PrismaClient,
   type RecordingImport,
+  type SqlDb,
   type StorageObject,
 } from "@zigznote/database";
 
@@ -288,7 +289,7 @@ export async function sumUsage(db: Db, input: UsageWindow): Promise<UsageRow> {
  * created_at)): what a limit decision needs, whatever the organization's size.
  */
 export async function countMeetingsOfMonth(
-  db: Db,
+  db: SqlDb,
   input: Omit<UsageWindow, "now"> & { atMost: number | null },
 ): Promise<number> {
   const rows = await queryRows<{ n: number }>(
@@ -301,7 +302,7 @@ export async function countMeetingsOfMonth(
 
 /** Members plus reserved seats, counting at most `atMost` rows of each. */
 export async function countMembers(
-  db: Db,
+  db: SqlDb,
   input: Pick<UsageWindow, "organizationId" | "now"> & { atMost: number | null },
 ): Promise<number> {
   const rows = await queryRows<{ n: number }>(

@@ -1,4 +1,4 @@
-import type { Db } from "@zigznote/database";
+import type { Db, SqlDb } from "@zigznote/database";
 import * as store from "./store";
 
 /**
@@ -49,7 +49,7 @@ export async function getUsage(db: Db, organizationId: string, now: Date): Promi
  * all of them). A limit decision reads `limit + 1` rows at most, whatever the organization's size.
  */
 export function countMeetingsThisMonth(
-  db: Db,
+  db: SqlDb,
   input: { organizationId: string; now: Date; atMost?: number },
 ): Promise<number> {
   return store.countMeetingsOfMonth(db, {
@@ -61,7 +61,7 @@ export function countMeetingsThisMonth(
 
 /** The members (and reserved seats) as `getUsage` counts them, stopping at `atMost` of each. */
 export function countActiveMembers(
-  db: Db,
+  db: SqlDb,
   input: { organizationId: string; now: Date; atMost?: number },
 ): Promise<number> {
   return store.countMembers(db, {
