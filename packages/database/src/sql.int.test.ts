@@ -1,6 +1,6 @@
 import { createPrismaClient } from "./client";
 import { isDatabaseUnavailable } from "./pgErrors";
-import { executeStatement, queryRows } from "./sql";
+import { executeStatement, isSqlTransaction, queryRows, sqlTransaction, type SqlDb } from "./sql";
 import { createOrganization } from "./testing/factories";
 import { DEFAULT_TEST_DATABASE_URL } from "./testing/prepare";
 
@@ -48,6 +48,61 @@ describe("queryRows / executeStatement", () => {
       (reason: unknown) => reason,
     );
     expect(isDatabaseUnavailable(error)).toBe(true);
+    expect(await queryRows<{ one: number }>(db, "SELECT 1 AS one")).toEqual([{ one: 1 }]);
+  });
+});
+
+describe("sqlTransaction", () => {
+  const db = createPrismaClient(url, { maxConnections: 2, statementTimeoutMs: 500 });
+  afterAll(() => db.$disconnect());
+
+  it("runs every statement on one connection in one transaction, committed when fn returns", async () => {
+    const organization = await createOrganization(db);
+    const ids = await sqlTransaction(db, async (tx) => {
+      expect(isSqlTransaction(tx)).toBe(true);
+      await executeStatement(tx, "UPDATE organizations SET name = $2 WHERE id = $1::uuid", [
+        organization.id,
+        "renamed in sql tx",
+      ]);
+      // Not visible outside before the commit.
+      const [elsewhere] = await queryRows<NameRow>(db, SELECT_NAME, [organization.id]);
+      expect(elsewhere?.name).toBe(organization.name);
+      const first = await queryRows<{ id: string }>(tx, "SELECT txid_current()::text AS id");
+      const second = await queryRows<{ id: string }>(tx, "SELECT txid_current()::text AS id");
+      return [first[0]?.id, second[0]?.id];
+    });
+    expect(ids[0]).toBe(ids[1]);
+    const [after] = await queryRows<NameRow>(db, SELECT_NAME, [organization.id]);
+    expect(after?.name).toBe("renamed in sql tx");
+  });
+
+  it("rolls back when fn throws, and the transaction cannot be used once it ended", async () => {
+    const organization = await createOrganization(db);
+    let kept: SqlDb | undefined;
+    await expect(
+      sqlTransaction(db, async (tx) => {
+        kept = tx;
+        await executeStatement(tx, "UPDATE organizations SET name = 'never' WHERE id = $1::uuid", [
+          organization.id,
+        ]);
+        throw new Error("roll back");
+      }),
+    ).rejects.toThrow("roll back");
+    const [after] = await queryRows<NameRow>(db, SELECT_NAME, [organization.id]);
+    expect(after?.name).toBe(organization.name);
+    await expect(queryRows(kept!, "SELECT 1")).rejects.toThrow("the SQL transaction has ended");
+  });
+
+  it("gives its connection back whatever happens: a failed statement, a statement timeout", async () => {
+    for (let i = 0; i < 4; i += 1) {
+      await expect(
+        sqlTransaction(db, (tx) => queryRows(tx, "SELECT * FROM no_such_table")),
+      ).rejects.toThrow();
+      await expect(
+        sqlTransaction(db, (tx) => queryRows(tx, "SELECT pg_sleep(2)")),
+      ).rejects.toBeDefined();
+    }
+    // The pool (2 connections) still serves.
     expect(await queryRows<{ one: number }>(db, "SELECT 1 AS one")).toEqual([{ one: 1 }]);
   });
 });
