@@ -108,10 +108,14 @@ class ReservationRefused extends Error {
 }
 
 /**
- * Reserves the bot row (store.reserveBot: it locks the meeting FOR KEY SHARE) and lets billing
- * decide in the same transaction: the guard locks the organization row (shared) after the
- * meeting, the order in which a recording's deletion takes them, so the two cannot deadlock. A
- * refusal rolls the reservation back; the reservation commits with the decision that admitted it.
+ * Reserves the bot row within the plan's limits, in one transaction: the meeting is locked (FOR
+ * KEY SHARE, as store.reserveBot does), then billing's guard locks the organization row and
+ * decides, then the bot row is inserted. The order matters twice. The meeting before the
+ * organization: a recording's deletion takes them in that order (its violation re-check locks
+ * the organization). The guard before the insert: inserting a row that references the
+ * organization takes FOR KEY SHARE on it, and the guard's exclusive lock after that would be an
+ * upgrade, which can deadlock against a transaction that updated the organization row and then
+ * locks it FOR UPDATE. A refusal rolls everything back.
  */
 async function reserveWithinLimits(
   deps: Pick<BotServiceDeps, "db" | "guardWrite">,
@@ -119,13 +123,16 @@ async function reserveWithinLimits(
 ): Promise<store.BotReservation> {
   try {
     return await transaction(deps.db, async (tx) => {
-      const reservation = await store.reserveBot(tx, input);
-      if (!reservation.isReserved) throw new ReservationRefused(reservation);
+      if (!(await store.lockMeetingForBot(tx, input))) {
+        throw new ReservationRefused({ isReserved: false, violatedIndex: null });
+      }
       await deps.guardWrite?.(tx, {
         organizationId: input.organizationId,
         action: "bot.create",
         now: input.at,
       });
+      const reservation = await store.reserveBot(tx, input);
+      if (!reservation.isReserved) throw new ReservationRefused(reservation);
       return reservation;
     });
   } catch (error) {
