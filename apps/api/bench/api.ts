@@ -541,11 +541,11 @@ async function main(): Promise<void> {
     for (const route of routes) {
       for (const server of [bare, app]) await load(server, route, headers, warmupSeconds);
     }
-    const results = new Map<string, Record<ServerKind, Sample>>();
+    const results = new Map<string, Record<"app" | "bare", Sample>>();
     for (const route of routes) {
       const samples = { app: emptySample(), bare: emptySample() };
       for (let round = 0; round < ROUNDS; round++) {
-        const order: ServerKind[] = round % 2 === 0 ? ["bare", "app"] : ["app", "bare"];
+        const order: ("app" | "bare")[] = round % 2 === 0 ? ["bare", "app"] : ["app", "bare"];
         for (const kind of order) {
           await load(servers[kind], route, headers, durationSeconds / ROUNDS, samples[kind]);
         }

@@ -1,7 +1,8 @@
 /**
  * One server of `pnpm bench:api`, in its own process (forked by bench/api.ts, which talks to it
  * over IPC): `app` is the API as `startServer` runs it in production, `bare` the baseline of
- * bench/apiBare.ts. The app answers `profile-start` / `profile-stop` with the inspector's CPU
+ * bench/apiBare.ts, `bare-before` that baseline with the create guarded as it was until issue 22
+ * (a check before the insert; bench/limits.ts). The app answers `profile-start` / `profile-stop` with the inspector's CPU
  * profiler, so a profile covers only the load the parent chooses.
  *
  * Env (set by the parent): BENCH_DATABASE_URL, BENCH_POOL_SIZE.
@@ -15,7 +16,7 @@ import { loadConfig } from "../src/config";
 import { startServer } from "../src/server";
 import { createBareApp } from "./apiBare";
 
-export type ServerKind = "app" | "bare";
+export type ServerKind = "app" | "bare" | "bare-before";
 
 export type ParentMessage =
   | { id: number; type: "profile-start" }
@@ -69,7 +70,10 @@ async function start(): Promise<{ server: Server; close: () => Promise<void> }> 
     connectionTimeoutMillis: 5_000,
   });
   const server = await new Promise<Server>((resolve) => {
-    const listening = createBareApp(pool).listen(0, "127.0.0.1", () => resolve(listening));
+    const app = createBareApp(pool, {
+      createGuard: kind === "bare-before" ? "before" : "transaction",
+    });
+    const listening = app.listen(0, "127.0.0.1", () => resolve(listening));
   });
   return {
     server,
