@@ -77,7 +77,8 @@ export const BARE_SQL = {
   /** recordings/store.countMeetingsOfMonth (only on plans with a meeting limit) */
   countMeetings: `SELECT count(*)::int AS n FROM (SELECT 1 FROM meetings
       WHERE organization_id = $1::uuid
-        AND created_at >= $2::timestamptz AND created_at < $3::timestamptz LIMIT $4::bigint) m`,
+        AND created_at >= $2::timestamptz AND created_at < $3::timestamptz
+      ORDER BY created_at LIMIT $4::bigint) m`,
   /**
    * The usage aggregate the write guard ran before every limited create until issue 22 (the
    * sum over every stored object included): `bench:limits` measures today's create against it.

@@ -53,7 +53,9 @@ export async function assertCanWrite(deps: { db: Db }, input: WriteCheckInput): 
  * `assertCanWrite` inside the write's transaction `tx`, under the organization's row lock held
  * until `tx` ends (`store.lockAccessRow`): the write that follows in `tx` is exactly what was
  * decided. Lock order: a write that also locks one of the organization's meetings locks the
- * meeting first (as a recording's deletion and its violation re-check do).
+ * meeting first (as a recording's deletion and its violation re-check do), and nothing in `tx`
+ * writes a row referencing the organization before the guard (that takes FOR KEY SHARE on it,
+ * and the guard's lock after it would be an upgrade, which can deadlock: BILLING.md).
  */
 export async function guardWrite(tx: SqlDb, input: WriteCheckInput): Promise<void> {
   if ("$transaction" in tx) throw new Error("guardWrite runs in the write's transaction");
