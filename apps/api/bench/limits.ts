@@ -369,8 +369,8 @@ async function main(): Promise<void> {
       pool,
       "unlimited",
       "business",
-      async () => undefined,
-      async () => true,
+      () => Promise.resolve(),
+      () => Promise.resolve(true),
     );
     await pool.query("DELETE FROM meetings WHERE organization_id = $1::uuid", [unlimited.id]);
 
