@@ -159,7 +159,7 @@ export interface paths {
      * Add a Clerk user to the organization (admins; within the plan's member limit)
      * @description Clerk keeps the organization's memberships: this asks Clerk to add the user. A seat is reserved first, under the organization's lock, so concurrent adds never pass the plan's limit. When Clerk does not answer (`CLERK_UNAVAILABLE`) the seat stays reserved for 10 minutes, or until Clerk's webhook brings the membership; retrying the same user reuses it. Members added in Clerk's own dashboard cannot be refused: over the limit they are recorded as a `team_members` violation and the admins are told.
      *
-     *     Organization admins' session tokens only; API keys are refused (`ADMIN_REQUIRED`). Billing checks the write with the write itself, so a plan limit holds exactly under concurrent requests (`member.add`): `SUBSCRIPTION_SUSPENDED`, `PLAN_LIMIT_TEAM_MEMBERS`.
+     *     Organization admins' session tokens only; API keys are refused (`ADMIN_REQUIRED`). Billing decides in the write's own transaction (`member.add`), so the plan's limit holds exactly under concurrent requests: `SUBSCRIPTION_SUSPENDED`, `PLAN_LIMIT_TEAM_MEMBERS`.
      */
     post: operations["addMember"];
     delete?: never;
@@ -203,7 +203,7 @@ export interface paths {
     put?: never;
     /**
      * Create a meeting (Zoom, Google Meet, Microsoft Teams or Webex link)
-     * @description Requires the `meetings:write` scope (API keys hold it explicitly; users by role, see Authentication). Billing checks the write with the write itself, so a plan limit holds exactly under concurrent requests (`meeting.create`): `SUBSCRIPTION_SUSPENDED`, `PLAN_LIMIT_MEETINGS`, `PLAN_LIMIT_STORAGE`.
+     * @description Requires the `meetings:write` scope (API keys hold it explicitly; users by role, see Authentication). Billing decides in the write's own transaction (`meeting.create`), so the plan's limit holds exactly under concurrent requests: `SUBSCRIPTION_SUSPENDED`, `PLAN_LIMIT_MEETINGS`, `PLAN_LIMIT_STORAGE`.
      */
     post: operations["createMeeting"];
     delete?: never;

@@ -193,13 +193,12 @@ function accessNote(spec: LooseSpec): string | undefined {
     );
   }
   if (spec.write) {
-    const when = TRANSACTION_ONLY_WRITE_ACTIONS.has(spec.write)
-      ? "with the write itself, so a plan limit holds exactly under concurrent requests"
-      : "first";
+    const codes = WRITE_GUARD_CODES[spec.write].map((code) => `\`${code}\``).join(", ");
     parts.push(
-      `Billing checks the write ${when} (\`${spec.write}\`): ${WRITE_GUARD_CODES[spec.write]
-        .map((code) => `\`${code}\``)
-        .join(", ")}.`,
+      TRANSACTION_ONLY_WRITE_ACTIONS.has(spec.write)
+        ? `Billing decides in the write's own transaction (\`${spec.write}\`), so the plan's ` +
+            `limit holds exactly under concurrent requests: ${codes}.`
+        : `Billing checks the write first (\`${spec.write}\`): ${codes}.`,
     );
   }
   return parts.length > 0 ? parts.join(" ") : "Any authenticated caller.";
