@@ -63,15 +63,34 @@ export const BARE_SQL = {
                      WHERE s.organization_id = o.id AND s.status = 'suspended') AS is_suspended
        FROM organizations o JOIN plans p ON p.slug = o.plan_slug
       WHERE o.id = $1::uuid AND o.deleted_at IS NULL`,
-  /** usageService.getUsage (only on plans with a meeting limit) */
-  usage: `
+  /** billing/store.lockAccessRow (billing/access.guardWrite, in the create's transaction) */
+  lockAccess: `SELECT o.plan_slug, o.plan_violations,
+            (SELECT max_team_members FROM plans WHERE slug = o.plan_slug) AS max_team_members,
+            (SELECT max_meetings_per_month FROM plans WHERE slug = o.plan_slug)
+              AS max_meetings_per_month,
+            EXISTS (SELECT 1 FROM subscriptions s
+                     WHERE s.organization_id = o.id AND s.status = 'suspended'
+                       AND (s.comp_until IS NULL OR s.comp_until <= $2)) AS is_suspended
+       FROM organizations o
+      WHERE o.id = $1::uuid AND o.deleted_at IS NULL
+        FOR NO KEY UPDATE`,
+  /** recordings/store.countMeetingsOfMonth (only on plans with a meeting limit) */
+  countMeetings: `SELECT count(*)::int AS n FROM (SELECT 1 FROM meetings
+      WHERE organization_id = $1::uuid
+        AND created_at >= $2::timestamptz AND created_at < $3::timestamptz
+      ORDER BY created_at LIMIT $4::bigint) m`,
+  /**
+   * The usage aggregate the write guard ran before every limited create until issue 22 (the
+   * sum over every stored object included): `bench:limits` measures today's create against it.
+   */
+  usageBefore: `
     SELECT
       (SELECT COALESCE(SUM(size_bytes), 0)::bigint FROM storage_objects
         WHERE organization_id = $1::uuid) AS storage_bytes,
       (SELECT count(*) FROM meetings
-        WHERE organization_id = $2::uuid AND created_at >= $3) AS meetings,
+        WHERE organization_id = $1::uuid AND created_at >= $2) AS meetings,
       (SELECT count(*) FROM memberships ms JOIN users u ON u.id = ms.user_id
-        WHERE ms.organization_id = $4::uuid AND u.deleted_at IS NULL) AS members`,
+        WHERE ms.organization_id = $1::uuid AND u.deleted_at IS NULL) AS members`,
   /** meetings/store.insertMeeting */
   insertMeeting: `INSERT INTO meetings (organization_id, created_by_id, title, meeting_url,
                            normalized_meeting_url, platform, start_time, end_time, created_at,
@@ -162,8 +181,17 @@ function normalizeZoomUrl(raw: unknown): string {
   return `zoom:${id}`;
 }
 
+export interface BareOptions {
+  /**
+   * How POST /meetings is guarded: `transaction` (default) as the app does it, the guard and the
+   * insert in one transaction under the organization's lock; `before` as it was until issue 22,
+   * a check before an insert of its own (no lock; the usage aggregate on limited plans).
+   */
+  createGuard?: "transaction" | "before";
+}
+
 /** The baseline app over `db` (a pg Pool, or a wrapper around one). */
-export function createBareApp(db: BareDb): express.Express {
+export function createBareApp(db: BareDb, options: BareOptions = {}): express.Express {
   const keys = new Map<string, KeyRow>();
   const app = express();
   app.disable("x-powered-by");
@@ -196,7 +224,45 @@ export function createBareApp(db: BareDb): express.Express {
     if (!callerOf(res).scopes.includes(scope)) throw new HttpError(403, "INSUFFICIENT_SCOPE");
     next();
   };
-  const assertCanWrite = async (organizationId: string, isCreate: boolean) => {
+  /** billing/access.assertCanWrite before an update: suspended or not. */
+  const assertCanUpdate = async (organizationId: string) => {
+    const { rows } = await db.query<{ is_suspended: boolean }>(BARE_SQL.writeAccess, [
+      organizationId,
+    ]);
+    const row = rows[0];
+    if (!row) throw new HttpError(404, "NOT_FOUND");
+    if (row.is_suspended) throw new HttpError(402, "SUBSCRIPTION_SUSPENDED");
+  };
+  /**
+   * billing/access.guardWrite for a meeting, in the create's transaction: the organization row
+   * locked, then at most limit + 1 of the month's meetings counted.
+   */
+  const guardCreate = async (
+    client: Awaited<ReturnType<BareDb["connect"]>>,
+    organizationId: string,
+    now: Date,
+  ) => {
+    const { rows } = await client.query<{
+      is_suspended: boolean;
+      max_meetings_per_month: number | null;
+    }>(BARE_SQL.lockAccess, [organizationId, now]);
+    const row = rows[0];
+    if (!row) throw new HttpError(404, "NOT_FOUND");
+    if (row.is_suspended) throw new HttpError(402, "SUBSCRIPTION_SUSPENDED");
+    const limit = row.max_meetings_per_month;
+    if (limit === null) return;
+    const monthStart = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1));
+    const nextMonth = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + 1, 1));
+    const counted = await client.query<{ n: number }>(BARE_SQL.countMeetings, [
+      organizationId,
+      monthStart,
+      nextMonth,
+      limit + 1,
+    ]);
+    if ((counted.rows[0]?.n ?? 0) >= limit) throw new HttpError(403, "PLAN_LIMIT_MEETINGS");
+  };
+  /** The check before the write that the app made until issue 22. */
+  const checkBefore = async (organizationId: string, now: Date) => {
     const { rows } = await db.query<{
       is_suspended: boolean;
       max_meetings_per_month: number | null;
@@ -204,18 +270,14 @@ export function createBareApp(db: BareDb): express.Express {
     const row = rows[0];
     if (!row) throw new HttpError(404, "NOT_FOUND");
     if (row.is_suspended) throw new HttpError(402, "SUBSCRIPTION_SUSPENDED");
-    if (isCreate && row.max_meetings_per_month !== null) {
-      const now = new Date();
-      const monthStart = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1));
-      const usage = await db.query<{ meetings: string }>(BARE_SQL.usage, [
-        organizationId,
-        organizationId,
-        monthStart,
-        organizationId,
-      ]);
-      if (Number(usage.rows[0]?.meetings ?? 0) >= row.max_meetings_per_month) {
-        throw new HttpError(403, "PLAN_LIMIT_MEETINGS");
-      }
+    if (row.max_meetings_per_month === null) return;
+    const monthStart = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1));
+    const usage = await db.query<{ meetings: string }>(BARE_SQL.usageBefore, [
+      organizationId,
+      monthStart,
+    ]);
+    if (Number(usage.rows[0]?.meetings ?? 0) >= row.max_meetings_per_month) {
+      throw new HttpError(403, "PLAN_LIMIT_MEETINGS");
     }
   };
   const findMeeting = async (organizationId: string, id: string) => {
@@ -277,7 +339,6 @@ export function createBareApp(db: BareDb): express.Express {
     express.json(),
     async (req, res) => {
       const { organizationId } = callerOf(res);
-      await assertCanWrite(organizationId, true);
       const body = (req.body ?? {}) as Record<string, unknown>;
       const title = requireTitle(body.title);
       const normalized = normalizeZoomUrl(body.meetingUrl);
@@ -285,7 +346,7 @@ export function createBareApp(db: BareDb): express.Express {
       const endTime = optionalDate(body.endTime) ?? null;
       if (startTime && endTime && endTime < startTime) throw new HttpError(400, "VALIDATION_ERROR");
       const now = new Date();
-      const { rows } = await db.query<MeetingRow>(BARE_SQL.insertMeeting, [
+      const values = [
         organizationId,
         null,
         title,
@@ -295,8 +356,29 @@ export function createBareApp(db: BareDb): express.Express {
         startTime,
         endTime,
         now,
-      ]);
-      res.status(201).json(toMeeting(rows[0]!));
+      ];
+      if (options.createGuard === "before") {
+        await checkBefore(organizationId, now);
+        const { rows } = await db.query<MeetingRow>(BARE_SQL.insertMeeting, values);
+        res.status(201).json(toMeeting(rows[0]!));
+        return;
+      }
+      // The guard and the insert in one transaction, as meetings/meetingService.createMeeting.
+      const client = await db.connect();
+      let row: MeetingRow;
+      try {
+        await client.query("BEGIN");
+        await guardCreate(client, organizationId, now);
+        const { rows } = await client.query<MeetingRow>(BARE_SQL.insertMeeting, values);
+        await client.query("COMMIT");
+        row = rows[0]!;
+      } catch (error) {
+        await client.query("ROLLBACK");
+        throw error;
+      } finally {
+        client.release();
+      }
+      res.status(201).json(toMeeting(row));
     },
   );
 
@@ -308,7 +390,7 @@ export function createBareApp(db: BareDb): express.Express {
     async (req, res) => {
       const { organizationId } = callerOf(res);
       const id = req.params.id as string;
-      await assertCanWrite(organizationId, false);
+      await assertCanUpdate(organizationId);
       const body = (req.body ?? {}) as Record<string, unknown>;
       // A title alone (what the bench sends): the app's one UPDATE, times checked in its WHERE.
       if (!UUID.test(id)) throw new HttpError(404, "NOT_FOUND");

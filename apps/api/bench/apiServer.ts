@@ -1,7 +1,8 @@
 /**
  * One server of `pnpm bench:api`, in its own process (forked by bench/api.ts, which talks to it
  * over IPC): `app` is the API as `startServer` runs it in production, `bare` the baseline of
- * bench/apiBare.ts. The app answers `profile-start` / `profile-stop` with the inspector's CPU
+ * bench/apiBare.ts, `bare-before` that baseline with the create guarded as it was until issue 22
+ * (a check before the insert; bench/limits.ts). The app answers `profile-start` / `profile-stop` with the inspector's CPU
  * profiler, so a profile covers only the load the parent chooses.
  *
  * Env (set by the parent): BENCH_DATABASE_URL, BENCH_POOL_SIZE, BENCH_REDIS_URL (app-redis).
@@ -18,9 +19,11 @@ import { createBareApp } from "./apiBare";
 /**
  * `app`: the API as in production without Redis (request budgets in memory); `app-redis`: with
  * Redis (budgets, key lockout and revocation markers there); `-unlimited`: the same with
- * RATE_LIMIT_ENABLED=false; `bare`: the baseline.
+ * RATE_LIMIT_ENABLED=false; `bare`: the baseline; `bare-before`: the baseline with the create
+ * guarded as before issue 22.
  */
-export type ServerKind = "app" | "app-unlimited" | "app-redis" | "app-redis-unlimited" | "bare";
+export type ServerKind =
+  "app" | "app-unlimited" | "app-redis" | "app-redis-unlimited" | "bare" | "bare-before";
 
 export type ParentMessage =
   | { id: number; type: "profile-start" }
@@ -52,7 +55,7 @@ function send(message: ChildMessage): void {
 }
 
 async function start(): Promise<{ server: Server; close: () => Promise<void> }> {
-  if (kind !== "bare") {
+  if (kind.startsWith("app")) {
     const running = await startServer(
       loadConfig({
         NODE_ENV: "production",
@@ -83,7 +86,10 @@ async function start(): Promise<{ server: Server; close: () => Promise<void> }> 
     connectionTimeoutMillis: 5_000,
   });
   const server = await new Promise<Server>((resolve) => {
-    const listening = createBareApp(pool).listen(0, "127.0.0.1", () => resolve(listening));
+    const app = createBareApp(pool, {
+      createGuard: kind === "bare-before" ? "before" : "transaction",
+    });
+    const listening = app.listen(0, "127.0.0.1", () => resolve(listening));
   });
   return {
     server,

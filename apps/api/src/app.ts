@@ -36,7 +36,12 @@ export interface AppOptions {
 /** The versioned API's routes, each feature's declarations in turn. */
 export function apiRoutes(ctx: AppContext): RouteDefinition[] {
   return [
-    ...identityRoutes({ db: ctx.db, clock: ctx.clock, apiKeyCache: ctx.identity.apiKeyCache }),
+    ...identityRoutes({
+      db: ctx.db,
+      clock: ctx.clock,
+      apiKeyCache: ctx.identity.apiKeyCache,
+      members: ctx.identity.members,
+    }),
     ...meetingRoutes(ctx.meetings),
     ...botRoutes(ctx.bots),
     ...recordingRoutes(ctx.recordings),

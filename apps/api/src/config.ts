@@ -146,6 +146,10 @@ export const envSchema = z.object({
 
   CLERK_JWT_KEY: clerkJwtKey,
   CLERK_SECRET_KEY: optionalString,
+  /** Clerk's Backend API (adding members; the JWKS when only CLERK_SECRET_KEY is set). */
+  CLERK_API_URL: z.url({ protocol: /^https?$/ }).default("https://api.clerk.com"),
+  /** Longest wait for one Backend API call (the SDK sets none). */
+  CLERK_TIMEOUT_MS: z.coerce.number().int().min(50).max(120_000).default(10_000),
   CLERK_AUTHORIZED_PARTIES: commaList,
   /**
    * Platform admins (the admin console, `/api/v1/admin`): these Clerk user ids, besides users

@@ -6,6 +6,7 @@ import {
   assertNoOpenDispute,
   checkPlanViolations,
   createAppBilling,
+  guardWrite,
   isNoticeObsolete,
   registerStripeHandlers,
   type AppBilling,
@@ -21,13 +22,17 @@ import {
   type StuckBotDeps,
 } from "./bots";
 import type { Config } from "./config";
+import type { WriteGuard } from "./http/auth";
 import type { RouteGuards } from "./http/route";
 import {
   ApiKeyCache,
   authenticate,
   createApiKeyLockout,
+  createClerkAdmin,
   registerClerkHandlers,
   type ApiKeyLockout,
+  type ClerkAdmin,
+  type MemberDeps,
 } from "./identity";
 import { systemClock, type Clock } from "./lib/clock";
 import { createLogger, type Logger } from "./lib/logger";
@@ -74,6 +79,8 @@ export interface AppContext {
     apiKeyCache: ApiKeyCache;
     /** One set of lockout counters per app. */
     lockout: ApiKeyLockout;
+    /** Adding members at Clerk (`POST /api/v1/members`). */
+    members: MemberDeps;
   };
   meetings: MeetingDeps;
   bots: BotServiceDeps;
@@ -96,6 +103,8 @@ export type ContextParts = Pick<AppContext, "config" | "db"> &
     transport?: NotificationTransport;
     /** Default: the SDK client configured by STRIPE_* (null without STRIPE_SECRET_KEY). */
     stripe?: StripeClient | null;
+    /** Default: Clerk's Backend API from CLERK_* (null without CLERK_SECRET_KEY). */
+    clerk?: ClerkAdmin | null;
     /**
      * Adjusts the webhook handlers after the defaults are registered (tests wrap one to make it
      * fail, say).
@@ -147,12 +156,16 @@ export function buildContext(parts: ContextParts): AppContext {
   });
   const billing = createAppBilling({ config, db, clock, logger, notices, stripe: parts.stripe });
   const violations = billing.settings;
+  // Billing decides creates in their own transactions (exact limits under concurrency).
+  const guard: WriteGuard = (tx, input) =>
+    guardWrite(tx, { ...input, now: input.now ?? clock.now() });
 
   const bots: BotServiceDeps = {
     db,
     recall,
     logger,
     clock,
+    guardWrite: guard,
     defaultBotName: config.RECALL_BOT_NAME,
   };
   // Freed storage may resolve a storage violation: billing re-checks it where the rows go.
@@ -166,6 +179,7 @@ export function buildContext(parts: ContextParts): AppContext {
     db,
     storage,
     logger,
+    guardWrite: guard,
     onStorageFreed,
     maxBytes: config.RECORDING_MAX_BYTES,
   };
@@ -199,10 +213,20 @@ export function buildContext(parts: ContextParts): AppContext {
     notices,
     billing,
     recall,
-    identity: { apiKeyCache, lockout },
+    identity: {
+      apiKeyCache,
+      lockout,
+      members: {
+        db,
+        clock,
+        logger,
+        clerk: parts.clerk === undefined ? createClerkAdmin(config) : parts.clerk,
+      },
+    },
     meetings: {
       db,
       clock,
+      guardWrite: guard,
       onMeetingDeleted: (meeting) => releaseBotOfDeletedMeeting(bots, meeting),
     },
     bots,

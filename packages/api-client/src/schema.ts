@@ -146,6 +146,28 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  "/api/v1/members": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Add a Clerk user to the organization (admins; within the plan's member limit)
+     * @description Clerk keeps the organization's memberships: this asks Clerk to add the user. A seat is reserved first, under the organization's lock, so concurrent adds never pass the plan's limit. When Clerk does not answer (`CLERK_UNAVAILABLE`) the seat stays reserved for 10 minutes, or until Clerk's webhook brings the membership; retrying the same user reuses it. Members added in Clerk's own dashboard cannot be refused: over the limit they are recorded as a `team_members` violation and the admins are told.
+     *
+     *     Organization admins' session tokens only; API keys are refused (`ADMIN_REQUIRED`). Billing decides in the write's own transaction (`member.add`), so the plan's limit holds exactly under concurrent requests: `SUBSCRIPTION_SUSPENDED`, `PAYMENT_DISPUTED`, `PLAN_LIMIT_TEAM_MEMBERS`.
+     */
+    post: operations["addMember"];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   "/api/v1/api-keys/{id}": {
     parameters: {
       query?: never;
@@ -183,7 +205,7 @@ export interface paths {
      * Create a meeting (Zoom, Google Meet, Microsoft Teams or Webex link)
      * @description `startTime` and `endTime` are optional; when both are given, `endTime` must be after `startTime` (400 `VALIDATION_ERROR` naming `endTime` otherwise).
      *
-     *     Requires the `meetings:write` scope (API keys hold it explicitly; users by role, see Authentication). Billing checks the write first (`meeting.create`): `SUBSCRIPTION_SUSPENDED`, `PAYMENT_DISPUTED`, `PLAN_LIMIT_MEETINGS`, `PLAN_LIMIT_STORAGE`.
+     *     Requires the `meetings:write` scope (API keys hold it explicitly; users by role, see Authentication). Billing decides in the write's own transaction (`meeting.create`), so the plan's limit holds exactly under concurrent requests: `SUBSCRIPTION_SUSPENDED`, `PAYMENT_DISPUTED`, `PLAN_LIMIT_MEETINGS`, `PLAN_LIMIT_STORAGE`.
      */
     post: operations["createMeeting"];
     delete?: never;
@@ -906,6 +928,36 @@ export interface components {
        * @description When the key stops working: in the future, at most 730 days from now; never when omitted
        */
       expiresAt?: string;
+    };
+    Member: {
+      /**
+       * Format: uuid
+       * @description The membership's id
+       */
+      id: string;
+      /** Format: uuid */
+      organizationId: string;
+      /**
+       * Format: uuid
+       * @description Our id of the user
+       */
+      userId: string;
+      clerkUserId: string;
+      clerkMembershipId: string;
+      /** @enum {string} */
+      role: "admin" | "member";
+    };
+    AddMemberRequest: {
+      /**
+       * @description Clerk's id of the user to add
+       * @example user_2abcDEF
+       */
+      userId: string;
+      /**
+       * @default member
+       * @enum {string}
+       */
+      role: "admin" | "member";
     };
     ApiKeyList: {
       data: components["schemas"]["ApiKey"][];
@@ -3209,6 +3261,444 @@ export interface operations {
             error: {
               /** @enum {string} */
               code: "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+    };
+  };
+  addMember: {
+    parameters: {
+      query?: never;
+      header?: {
+        /** @description Makes the write safe to retry: a repeat with the same key and the same request gets the first answer again (with `Idempotent-Replayed: true`) for 24 h. 1-255 printable ASCII characters; a fresh UUID per logical request. See the guide's Retries. */
+        "Idempotency-Key"?: string;
+      };
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: {
+      content: {
+        "application/json": components["schemas"]["AddMemberRequest"];
+      };
+    };
+    responses: {
+      /** @description Added at Clerk and recorded */
+      201: {
+        headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+          "Idempotent-Replayed"?: "true";
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Member"];
+        };
+      };
+      /**
+       * @description Invalid request. `error.code` is one of:
+       *
+       *     - `VALIDATION_ERROR`: A parameter or body field is invalid; `details.fields` lists each one
+       *     - `INVALID_JSON`: The body is not valid JSON
+       *     - `BAD_REQUEST`: The request could not be read
+       *     - `INVALID_IDEMPOTENCY_KEY`: `Idempotency-Key` must be 1-255 printable ASCII characters
+       */
+      400: {
+        headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "VALIDATION_ERROR" | "INVALID_JSON" | "BAD_REQUEST" | "INVALID_IDEMPOTENCY_KEY";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Missing or invalid credentials. `error.code` is one of:
+       *
+       *     - `MISSING_CREDENTIALS`: No `Authorization: Bearer <token>` header (or `__session` cookie)
+       *     - `INVALID_AUTHORIZATION_HEADER`: The Authorization header is not `Bearer <token>`
+       *     - `INVALID_TOKEN`: The session token is not valid
+       *     - `TOKEN_EXPIRED`: The session token has expired; refresh it
+       *     - `TOKEN_NOT_YET_VALID`: The session token is not valid yet
+       *     - `INVALID_AUTHORIZED_PARTY`: The session token was issued for another application (`azp`)
+       *     - `SESSION_AUTH_NOT_CONFIGURED`: This server accepts no session tokens (CLERK_JWT_KEY or CLERK_SECRET_KEY unset)
+       *     - `INVALID_API_KEY`: The API key is unknown or malformed
+       *     - `API_KEY_REVOKED`: The API key was revoked
+       *     - `API_KEY_EXPIRED`: The API key has expired
+       *     - `USER_DELETED`: The signed-in user was deleted
+       *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
+       */
+      401: {
+        headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code:
+                | "MISSING_CREDENTIALS"
+                | "INVALID_AUTHORIZATION_HEADER"
+                | "INVALID_TOKEN"
+                | "TOKEN_EXPIRED"
+                | "TOKEN_NOT_YET_VALID"
+                | "INVALID_AUTHORIZED_PARTY"
+                | "SESSION_AUTH_NOT_CONFIGURED"
+                | "INVALID_API_KEY"
+                | "API_KEY_REVOKED"
+                | "API_KEY_EXPIRED"
+                | "USER_DELETED"
+                | "ORGANIZATION_DELETED";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Payment required. `error.code` is one of:
+       *
+       *     - `SUBSCRIPTION_SUSPENDED`: Suspended for non-payment: reads work, writes wait for the open invoice
+       *     - `PAYMENT_DISPUTED`: A payment is disputed with the bank and this server makes the organization read-only until the dispute closes (DISPUTE_READ_ONLY)
+       */
+      402: {
+        headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "SUBSCRIPTION_SUSPENDED" | "PAYMENT_DISPUTED";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Not allowed. `error.code` is one of:
+       *
+       *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
+       *     - `NO_ACTIVE_ORGANIZATION`: The session has no active organization; select one in Clerk
+       *     - `ADMIN_REQUIRED`: Organization admins' sessions only (API keys are refused)
+       *     - `CSRF_ORIGIN_REFUSED`: A write authenticated by the session cookie from an origin that is not allowed
+       *     - `PLAN_LIMIT_TEAM_MEMBERS`: The plan's team member limit is reached
+       */
+      403: {
+        headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code:
+                | "ORGANIZATION_DELETED"
+                | "NO_ACTIVE_ORGANIZATION"
+                | "ADMIN_REQUIRED"
+                | "CSRF_ORIGIN_REFUSED"
+                | "PLAN_LIMIT_TEAM_MEMBERS";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Not found. `error.code` is one of:
+       *
+       *     - `NOT_FOUND`: No such resource in the caller's organization (another organization's is the same)
+       *     - `CLERK_USER_NOT_FOUND`: Clerk has no user with this id
+       */
+      404: {
+        headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "NOT_FOUND" | "CLERK_USER_NOT_FOUND";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Conflict with the current state. `error.code` is one of:
+       *
+       *     - `IDEMPOTENCY_KEY_IN_USE`: A request with this `Idempotency-Key` is still running; retry after `Retry-After` for its answer
+       *     - `ALREADY_MEMBER`: The user is already a member of the organization (at Clerk, or being added)
+       *     - `ORGANIZATION_NOT_IN_CLERK`: The organization has no Clerk organization: members are managed in Clerk
+       *     - `CONFLICT`: Conflicts with the current state
+       */
+      409: {
+        headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          /** @description Seconds to wait before retrying */
+          "Retry-After"?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code:
+                | "IDEMPOTENCY_KEY_IN_USE"
+                | "ALREADY_MEMBER"
+                | "ORGANIZATION_NOT_IN_CLERK"
+                | "CONFLICT";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Payload too large. `error.code` is one of:
+       *
+       *     - `PAYLOAD_TOO_LARGE`: The body is larger than the route accepts
+       */
+      413: {
+        headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "PAYLOAD_TOO_LARGE";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Unsupported media type. `error.code` is one of:
+       *
+       *     - `UNSUPPORTED_MEDIA_TYPE`: The body's Content-Type is not accepted
+       */
+      415: {
+        headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "UNSUPPORTED_MEDIA_TYPE";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Unprocessable request. `error.code` is one of:
+       *
+       *     - `IDEMPOTENCY_KEY_REUSED`: This `Idempotency-Key` was used for another request (method, path or body); use a new key
+       */
+      422: {
+        headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "IDEMPOTENCY_KEY_REUSED";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Too many requests. `error.code` is one of:
+       *
+       *     - `TOO_MANY_REQUESTS`: Too many requests or failed attempts; wait `Retry-After` seconds
+       *     - `RATE_LIMITED`: The organization's request budget (or this address's, unauthenticated) is spent; wait `Retry-After` seconds
+       */
+      429: {
+        headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          /** @description Seconds to wait before retrying */
+          "Retry-After": number;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "TOO_MANY_REQUESTS" | "RATE_LIMITED";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Unexpected error. `error.code` is one of:
+       *
+       *     - `INTERNAL_ERROR`: Unexpected error (logged with the request id)
+       */
+      500: {
+        headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "INTERNAL_ERROR";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Upstream provider failed. `error.code` is one of:
+       *
+       *     - `CLERK_REJECTED`: Clerk refused the request; nothing changed there
+       *     - `CLERK_UNAVAILABLE`: Clerk did not answer; the seat stays reserved until Clerk's outcome is known
+       */
+      502: {
+        headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "CLERK_REJECTED" | "CLERK_UNAVAILABLE";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Service unavailable. `error.code` is one of:
+       *
+       *     - `DATABASE_UNAVAILABLE`: The database is not answering; retry after `Retry-After`
+       *     - `SERVICE_UNAVAILABLE`: A dependency is unavailable; retry after `Retry-After` when sent
+       *     - `PROVIDER_NOT_CONFIGURED`: A provider is not configured on this server; `details.variables` names what to set
+       */
+      503: {
+        headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          /** @description Seconds to wait before retrying */
+          "Retry-After"?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "PROVIDER_NOT_CONFIGURED";
               message: string;
               details: {
                 [key: string]: unknown;

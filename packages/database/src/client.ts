@@ -140,7 +140,13 @@ export function createPrismaClient(
   // listener that would end the process (the adapter adds its own only on its first query).
   pool.on("error", () => undefined);
   const adapter = new SafePrismaPg(pool, { disposeExternalPool: true });
-  const client = new PrismaClient({ adapter, log: options.log ?? [] });
+  const client = new PrismaClient({
+    adapter,
+    log: options.log ?? [],
+    // An interactive transaction starts by taking a pooled connection: it waits for one as long
+    // as a plain statement does (Prisma's own default, 2 s, fails busy transactions first).
+    transactionOptions: { maxWait: options.connectionTimeoutMs ?? 5_000 },
+  });
   attachPool(client, pool);
   // Prisma ends the pool only if it ever connected; a client that served plain statements alone
   // must close it too.

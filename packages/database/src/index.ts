@@ -43,9 +43,12 @@ export {
 } from "./client";
 export {
   executeStatement,
+  isSqlTransaction,
   queryRows,
-  runPlainTransaction,
   runTransaction,
+  sqlTransaction,
+  type SqlDb,
+  type SqlTransaction,
   type SqlValue,
 } from "./sql";
 export {

@@ -1,6 +1,13 @@
 import { createPrismaClient } from "./client";
 import { isDatabaseUnavailable } from "./pgErrors";
-import { executeStatement, queryRows, runPlainTransaction, runTransaction } from "./sql";
+import {
+  executeStatement,
+  isSqlTransaction,
+  queryRows,
+  runTransaction,
+  sqlTransaction,
+  type SqlDb,
+} from "./sql";
 import { createOrganization } from "./testing/factories";
 import { DEFAULT_TEST_DATABASE_URL } from "./testing/prepare";
 
@@ -96,34 +103,57 @@ describe("runTransaction", () => {
   });
 });
 
-describe("runPlainTransaction", () => {
-  const db = createPrismaClient(url, { maxConnections: 4 });
+describe("sqlTransaction", () => {
+  const db = createPrismaClient(url, { maxConnections: 2, statementTimeoutMs: 500 });
   afterAll(() => db.$disconnect());
 
-  it("commits its plain statements together, rolls them back together, and refuses Prisma's API", async () => {
+  it("runs every statement on one connection in one transaction, committed when fn returns", async () => {
     const organization = await createOrganization(db);
-    const rename = (tx: Parameters<typeof queryRows>[0], name: string) =>
-      executeStatement(tx, "UPDATE organizations SET name = $2 WHERE id = $1::uuid", [
+    const ids = await sqlTransaction(db, async (tx) => {
+      expect(isSqlTransaction(tx)).toBe(true);
+      await executeStatement(tx, "UPDATE organizations SET name = $2 WHERE id = $1::uuid", [
         organization.id,
-        name,
+        "renamed in sql tx",
       ]);
-    const ids = await runPlainTransaction(db, async (tx) => {
-      await rename(tx, "committed");
-      const [a] = await queryRows<{ id: string }>(tx, "SELECT txid_current()::text AS id");
-      const [b] = await queryRows<{ id: string }>(tx, "SELECT txid_current()::text AS id");
-      return [a!.id, b!.id];
+      // Not visible outside before the commit.
+      const [elsewhere] = await queryRows<NameRow>(db, SELECT_NAME, [organization.id]);
+      expect(elsewhere?.name).toBe(organization.name);
+      const first = await queryRows<{ id: string }>(tx, "SELECT txid_current()::text AS id");
+      const second = await queryRows<{ id: string }>(tx, "SELECT txid_current()::text AS id");
+      return [first[0]?.id, second[0]?.id];
     });
     expect(ids[0]).toBe(ids[1]);
+    const [after] = await queryRows<NameRow>(db, SELECT_NAME, [organization.id]);
+    expect(after?.name).toBe("renamed in sql tx");
+  });
+
+  it("rolls back when fn throws, and the transaction cannot be used once it ended", async () => {
+    const organization = await createOrganization(db);
+    let kept: SqlDb | undefined;
     await expect(
-      runPlainTransaction(db, async (tx) => {
-        await rename(tx, "rolled back");
+      sqlTransaction(db, async (tx) => {
+        kept = tx;
+        await executeStatement(tx, "UPDATE organizations SET name = 'never' WHERE id = $1::uuid", [
+          organization.id,
+        ]);
         throw new Error("roll back");
       }),
     ).rejects.toThrow("roll back");
-    const [row] = await queryRows<NameRow>(db, SELECT_NAME, [organization.id]);
-    expect(row?.name).toBe("committed");
-    await expect(runPlainTransaction(db, (tx) => tx.organization.count())).rejects.toThrow(
-      "plain transaction",
-    );
+    const [after] = await queryRows<NameRow>(db, SELECT_NAME, [organization.id]);
+    expect(after?.name).toBe(organization.name);
+    await expect(queryRows(kept!, "SELECT 1")).rejects.toThrow("Transaction already closed");
+  });
+
+  it("gives its connection back whatever happens: a failed statement, a statement timeout", async () => {
+    for (let i = 0; i < 4; i += 1) {
+      await expect(
+        sqlTransaction(db, (tx) => queryRows(tx, "SELECT * FROM no_such_table")),
+      ).rejects.toThrow();
+      await expect(
+        sqlTransaction(db, (tx) => queryRows(tx, "SELECT pg_sleep(2)")),
+      ).rejects.toBeDefined();
+    }
+    // The pool (2 connections) still serves.
+    expect(await queryRows<{ one: number }>(db, "SELECT 1 AS one")).toEqual([{ one: 1 }]);
   });
 });

@@ -8,14 +8,14 @@ import type { Db } from "./client";
  *
  * Prisma 6.19 builds and compiles every query (its WASM query compiler) before the driver sees
  * it: hundreds of microseconds of CPU per statement, several times what `pg` itself costs. The
- * stores of the busiest routes send their statements here instead. On the client itself they go
- * straight to its pg pool (same connections, `statement_timeout`, query timeout, keepalive and
- * connection wait as Prisma's own queries); on an interactive transaction they go through that
- * transaction's connection (`$queryRawUnsafe`), so a store function means the same inside and
- * outside a transaction.
- *
- * In a transaction opened with `runTransaction`, they go straight to the transaction's own pg
- * connection too (Prisma's raw query path costs as much as its compiled queries).
+ * stores of the busiest routes send their statements here instead, wherever they run:
+ * - on the client: straight to its pg pool (same connections, `statement_timeout`, query
+ *   timeout, keepalive and connection wait as Prisma's own queries);
+ * - in an `sqlTransaction` (plain statements only): on its one connection;
+ * - in a Prisma interactive transaction opened with `runTransaction`: on that transaction's own
+ *   pg connection (Prisma's raw query path costs as much as its compiled queries);
+ * - in any other Prisma interactive transaction: through it (`$queryRawUnsafe`).
+ * So a store function means the same inside and outside a transaction.
  *
  * Rows come back as pg gives them (`int8` and `numeric` as strings on the pool, `bigint` through
  * a transaction): alias columns to the field names callers expect, and convert counts with
@@ -29,13 +29,31 @@ export function attachPool(client: object, pool: pg.Pool): void {
   pools.set(client, pool);
 }
 
-/** A transaction's pg connection, while Prisma holds it for that transaction. */
+/**
+ * A transaction on one pooled connection for plain statements (`queryRows`,
+ * `executeStatement`) only: no Prisma model calls. `sqlTransaction` opens one; store functions
+ * of the busy write paths take an `SqlDb`, so they run in it, in a Prisma interactive
+ * transaction a caller opened, or on the client alike.
+ */
+export interface SqlTransaction {
+  readonly isSqlTransaction: true;
+}
+
+/** Where a plain statement can run: the client, a Prisma transaction, or an `SqlTransaction`. */
+export type SqlDb = Db | SqlTransaction;
+
+/** True for an `SqlTransaction` (not the client, not a Prisma transaction). */
+export function isSqlTransaction(db: SqlDb): db is SqlTransaction {
+  return (db as Partial<SqlTransaction>).isSqlTransaction === true;
+}
+
+/** A transaction's pg connection, while the transaction is open. */
 export interface TransactionConnection {
   client: pg.PoolClient;
   isOpen: boolean;
 }
 
-/** The interactive transactions' connections, by the transaction client Prisma hands out. */
+/** The open transactions' connections: `SqlTransaction`s and `runTransaction`'s clients. */
 const transactionConnections = new WeakMap<object, TransactionConnection>();
 
 /** Set by `runTransaction` while Prisma starts its transaction: where the connection goes. */
@@ -73,56 +91,51 @@ export function runTransaction<T>(
 }
 
 /**
- * A transaction of plain statements only (`queryRows`, `executeStatement`): BEGIN and COMMIT on a
- * pooled connection, without Prisma's interactive transaction machinery (a third of a short
- * write's CPU on the busy paths). Anything else on `fn`'s transaction client throws: a store
- * function that uses Prisma's API needs `runTransaction`. Rolled back when `fn` throws.
+ * Runs `fn` in a transaction of plain statements on one connection of `client`'s pool: BEGIN,
+ * `fn`'s statements, COMMIT (ROLLBACK when `fn` throws). What a Prisma interactive transaction
+ * costs in CPU (its transaction manager and query engine: milliseconds per request on the busy
+ * write paths) is not paid; the connection, statement timeout and keepalive are the pool's. A
+ * connection whose ROLLBACK failed is discarded. A client without a pool of its own runs `fn`
+ * in a Prisma interactive transaction instead (plain statements work in both).
  */
-export async function runPlainTransaction<T>(
-  db: PrismaClient,
-  fn: (tx: Prisma.TransactionClient) => Promise<T>,
-): Promise<T> {
-  const pool = pools.get(db);
-  if (!pool) return runTransaction(db, fn);
-  const client = await pool.connect();
-  const connection: TransactionConnection = { client, isOpen: true };
-  const tx = new Proxy(
-    {},
-    {
-      get(_target, property) {
-        // Not a promise (await and Promise.resolve look for `then`).
-        if (property === "then") return undefined;
-        throw new Error(
-          `A plain transaction runs queryRows and executeStatement only, not Prisma's ${String(property)}`,
-        );
-      },
-    },
-  ) as Prisma.TransactionClient;
+export async function sqlTransaction<T>(client: Db, fn: (tx: SqlDb) => Promise<T>): Promise<T> {
+  const pool = pools.get(client);
+  if (!pool) {
+    if (!("$transaction" in client)) throw new Error("sqlTransaction needs the client");
+    return client.$transaction((tx) => fn(tx));
+  }
+  const connection: TransactionConnection = { client: await pool.connect(), isOpen: true };
+  const tx: SqlTransaction = { isSqlTransaction: true };
   transactionConnections.set(tx, connection);
   let releaseError: Error | undefined;
   try {
-    await client.query("BEGIN");
+    await connection.client.query("BEGIN");
     const result = await fn(tx);
-    await client.query("COMMIT");
+    await connection.client.query("COMMIT");
     return result;
   } catch (error) {
-    await client.query("ROLLBACK").catch((rollbackError: unknown) => {
+    await connection.client.query("ROLLBACK").catch((rollbackError: unknown) => {
       // The connection is unusable: the pool discards it rather than hand it out again.
-      releaseError =
-        rollbackError instanceof Error ? rollbackError : new Error(String(rollbackError));
+      releaseError = rollbackError instanceof Error ? rollbackError : new Error("rollback failed");
     });
     throw error;
   } finally {
     connection.isOpen = false;
-    client.release(releaseError);
+    connection.client.release(releaseError);
   }
 }
 
-function connectionOf(db: Db): pg.PoolClient | null {
+/** The pg pool or connection plain statements on `db` go to; none for another Prisma transaction. */
+function connectionOf(db: SqlDb): pg.Pool | pg.PoolClient | undefined {
   const connection = transactionConnections.get(db);
-  if (!connection) return null;
-  if (!connection.isOpen) throw new Error("Transaction already closed: a statement after its end");
-  return connection.client;
+  if (connection) {
+    if (!connection.isOpen)
+      throw new Error("Transaction already closed: a statement after its end");
+    return connection.client;
+  }
+  if (isSqlTransaction(db))
+    throw new Error("Transaction already closed: a statement after its end");
+  return pools.get(db);
 }
 
 /**
@@ -133,19 +146,19 @@ export type SqlValue =
   string | number | boolean | bigint | Date | null | readonly string[] | Uint8Array;
 
 /** The rows `text` returns, with `$1`... bound to `values`. */
-export async function queryRows<R>(db: Db, text: string, values: SqlValue[] = []): Promise<R[]> {
-  const runner = pools.get(db) ?? connectionOf(db);
-  if (runner) return (await runner.query(text, values as unknown[])).rows as R[];
-  return db.$queryRawUnsafe<R[]>(text, ...values);
+export async function queryRows<R>(db: SqlDb, text: string, values: SqlValue[] = []): Promise<R[]> {
+  const connection = connectionOf(db);
+  if (connection) return (await connection.query(text, values as unknown[])).rows as R[];
+  return (db as Db).$queryRawUnsafe<R[]>(text, ...values);
 }
 
 /** How many rows `text` (an INSERT, UPDATE or DELETE without RETURNING) changed. */
 export async function executeStatement(
-  db: Db,
+  db: SqlDb,
   text: string,
   values: SqlValue[] = [],
 ): Promise<number> {
-  const runner = pools.get(db) ?? connectionOf(db);
-  if (runner) return (await runner.query(text, values as unknown[])).rowCount ?? 0;
-  return db.$executeRawUnsafe(text, ...values);
+  const connection = connectionOf(db);
+  if (connection) return (await connection.query(text, values as unknown[])).rowCount ?? 0;
+  return (db as Db).$executeRawUnsafe(text, ...values);
 }

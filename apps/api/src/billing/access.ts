@@ -1,7 +1,7 @@
-import type { Db } from "@zigznote/database";
+import type { Db, SqlDb } from "@zigznote/database";
 import { ForbiddenError, NotFoundError, PaymentRequiredError } from "@zigznote/shared";
-import { getUsage } from "../recordings";
 import type { WriteAction } from "../http/auth";
+import { countActiveMembers, countMeetingsThisMonth } from "../recordings";
 import * as store from "./store";
 import {
   isEnforcementSuspended,
@@ -13,13 +13,27 @@ import {
 } from "./violations";
 
 /**
- * What billing allows an organization to write. Routes that create or change data declare
- * `write: <action>` (see `defineRoute`), and the app runs `assertCanWrite` before their handler;
- * reads, the billing routes and what makes usage drop (deleting meetings or recordings, removing
- * members, revoking keys) never do, so a suspended customer can still see everything and pay.
- * It is a check before the write, not a lock: two concurrent creations at a limit may both pass,
- * and the next `checkPlanViolations` records the excess.
+ * What billing allows an organization to write. Two entry points, one set of rules:
+ *
+ * - `guardWrite(tx, ...)` decides in the write's own transaction, under the organization's row
+ *   lock (`store.lockAccessRow`), held until the write commits: the count the next create reads
+ *   includes this one, and a plan change or violation check (which lock the same row FOR UPDATE)
+ *   is ordered before or after the write, never between the decision and the commit. That is
+ *   what makes a limit exact across instances: at most `limit` creates pass, whatever the
+ *   concurrency.
+ * - `assertCanWrite({ db }, ...)` is the same decision without a lock, before a write (the
+ *   route's `write:` declaration): the early answer for routes whose write comes after slow work
+ *   (a recording's bytes, a Recall call), and the only check for writes that no limit counts.
+ *
+ * A decision reads one row and, when a limit applies, counts at most `limit + 1` rows of what it
+ * limits (an index range): its cost does not grow with the organization. See BILLING.md.
  */
+
+export interface WriteCheckInput {
+  organizationId: string;
+  action: WriteAction;
+  now: Date;
+}
 
 /**
  * Throws when billing forbids `action`: 402 `SUBSCRIPTION_SUSPENDED` while the subscription is
@@ -28,15 +42,58 @@ import {
  * violation's grace is over (no new meetings, bots or recordings); 403 `PLAN_LIMIT_TEAM_MEMBERS`
  * when the members are at the limit (adding one). A violation a platform admin waived, or whose
  * grace they extended, is not enforced until that date (the suspension likewise while comped).
- * One query, plus the usage aggregate when the action is limited by a count.
+ * No lock: an early answer, not a reservation (see `guardWrite`).
  */
-export async function assertCanWrite(
-  deps: { db: Db },
-  input: { organizationId: string; action: WriteAction; now: Date },
+export async function assertCanWrite(deps: { db: Db }, input: WriteCheckInput): Promise<void> {
+  const row = await store.findAccessRow(deps.db, input);
+  await decide(deps.db, row, input);
+}
+
+/**
+ * `assertCanWrite` inside the write's transaction `tx`, under the organization's row lock held
+ * until `tx` ends (`store.lockAccessRow`): the write that follows in `tx` is exactly what was
+ * decided. Lock order: a write that also locks one of the organization's meetings locks the
+ * meeting first (as a recording's deletion and its violation re-check do), and nothing in `tx`
+ * writes a row referencing the organization before the guard (that takes FOR KEY SHARE on it,
+ * and the guard's lock after it would be an upgrade, which can deadlock: BILLING.md).
+ */
+export async function guardWrite(tx: SqlDb, input: WriteCheckInput): Promise<void> {
+  if ("$transaction" in tx) throw new Error("guardWrite runs in the write's transaction");
+  const row =
+    input.action === "write"
+      ? await store.findAccessRow(tx, input)
+      : await store.lockAccessRow(tx, input);
+  await decide(tx, row, input);
+}
+
+/**
+ * The limit `action` is counted against under `row`'s plan (meetings for a meeting or a bot,
+ * members for a member), or null: no such limit, or a platform admin's waiver or extended grace
+ * holds it back until later.
+ */
+function countedLimit(
+  row: store.AccessRow,
+  { action, now }: Pick<WriteCheckInput, "action" | "now">,
+): number | null {
+  const type: ViolationType | null =
+    action === "meeting.create" || action === "bot.create"
+      ? "meetings"
+      : action === "member.add"
+        ? "team_members"
+        : null;
+  if (type === null) return null;
+  const isHeldBack = parseViolations(row.plan_violations).some(
+    (violation) => violation.type === type && isEnforcementSuspended(violation, now),
+  );
+  if (isHeldBack) return null;
+  return type === "meetings" ? row.max_meetings_per_month : row.max_team_members;
+}
+
+async function decide(
+  db: SqlDb,
+  row: store.AccessRow | null,
+  { organizationId, action, now }: WriteCheckInput,
 ): Promise<void> {
-  const { db } = deps;
-  const { organizationId, action, now } = input;
-  const row = await store.findAccessRow(db, { organizationId, now });
   if (!row) throw new NotFoundError("Organization not found");
   if (row.is_suspended) {
     throw new PaymentRequiredError(
@@ -47,11 +104,6 @@ export async function assertCanWrite(
   if (action === "write") return;
 
   const violations = parseViolations(row.plan_violations);
-  // A platform admin's waiver, or a grace period they extended, holds the limit back until then.
-  const isHeldBack = (type: ViolationType) =>
-    violations.some(
-      (violation) => violation.type === type && isEnforcementSuspended(violation, now),
-    );
   const storage = violations.find((violation) => violation.type === "storage");
   if (
     storage &&
@@ -68,37 +120,53 @@ export async function assertCanWrite(
     );
   }
 
-  const meetingsLimit = isHeldBack("meetings") ? null : row.max_meetings_per_month;
-  const membersLimit = isHeldBack("team_members") ? null : row.max_team_members;
-  const needsUsage =
-    ((action === "meeting.create" || action === "bot.create") && meetingsLimit !== null) ||
-    (action === "member.add" && membersLimit !== null);
-  if (!needsUsage) return;
-  const usage = await getUsage(db, organizationId, now);
-
-  if (meetingsLimit !== null) {
-    const current = usage.meetingsThisMonth;
+  const limit = countedLimit(row, { action, now });
+  if (limit === null) return;
+  if (action === "meeting.create" || action === "bot.create") {
+    // limit + 1 rows tell "under", "at" and "over" apart: all a decision needs.
+    const counted = await countMeetingsThisMonth(db, { organizationId, now, atMost: limit + 1 });
     // At the limit: no new meeting. Over it (after a downgrade): read-only, no bots either.
-    const isRefused =
-      (action === "meeting.create" && current >= meetingsLimit) ||
-      (action === "bot.create" && current > meetingsLimit);
-    if (isRefused) {
-      throw new ForbiddenError(
-        "The plan's monthly meeting limit is reached: upgrade to record more meetings",
-        {
-          code: PLAN_LIMIT_CODES.meetings,
-          details: { limit: meetingsLimit, current, planSlug: row.plan_slug },
+    const isRefused = action === "meeting.create" ? counted >= limit : counted > limit;
+    if (!isRefused) return;
+    throw new ForbiddenError(
+      "The plan's monthly meeting limit is reached: upgrade to record more meetings",
+      {
+        code: PLAN_LIMIT_CODES.meetings,
+        details: {
+          limit,
+          current: await exactly(counted, limit, () =>
+            countMeetingsThisMonth(db, { organizationId, now }),
+          ),
+          planSlug: row.plan_slug,
         },
-      );
-    }
+      },
+    );
   }
-  if (action === "member.add" && membersLimit !== null && usage.activeMembers >= membersLimit) {
+
+  if (action === "member.add") {
+    const counted = await countActiveMembers(db, { organizationId, now, atMost: limit + 1 });
+    if (counted < limit) return;
     throw new ForbiddenError(
       "The plan's team member limit is reached: upgrade or remove members first",
       {
         code: PLAN_LIMIT_CODES.team_members,
-        details: { limit: membersLimit, current: usage.activeMembers, planSlug: row.plan_slug },
+        details: {
+          limit,
+          current: await exactly(counted, limit, () =>
+            countActiveMembers(db, { organizationId, now }),
+          ),
+          planSlug: row.plan_slug,
+        },
       },
     );
   }
+}
+
+/**
+ * The refusal's `current`: the bounded count when it is below `limit + 1` (then it is the whole
+ * count), else the full count. Only an organization already over its limit (after a downgrade)
+ * pays for the full count, and only when refused, so that the answer tells the truth.
+ */
+async function exactly(counted: number, limit: number, countAll: () => Promise<number>) {
+  return counted <= limit ? counted : countAll();
 }

@@ -4,6 +4,7 @@ import {
   type Db,
   type Organization,
   type Plan,
+  type SqlDb,
   type Subscription,
   type SubscriptionStatus,
 } from "@zigznote/database";
@@ -393,13 +394,19 @@ export async function lockOrganizationLimits(
   db: Db,
   input: OrganizationKey,
 ): Promise<OrganizationLimitsRow | null> {
-  // The row lock serializes concurrent checks of one organization (plan change vs. job).
+  // The row lock serializes concurrent checks of one organization (plan change vs. job) and
+  // the creates the write guard admits. The plan is read per locked row (not joined): after
+  // waiting for a plan change, PostgreSQL rechecks a join against the plan row it read before
+  // the wait, finds the slugs differ and returns no row at all.
   const rows = await db.$queryRaw<OrganizationLimitsRow[]>`
-    SELECT o.plan_slug, o.plan_violations, p.max_team_members, p.max_storage_bytes,
-           p.max_meetings_per_month
-      FROM organizations o JOIN plans p ON p.slug = o.plan_slug
+    SELECT o.plan_slug, o.plan_violations,
+           (SELECT max_team_members FROM plans WHERE slug = o.plan_slug) AS max_team_members,
+           (SELECT max_storage_bytes FROM plans WHERE slug = o.plan_slug) AS max_storage_bytes,
+           (SELECT max_meetings_per_month FROM plans WHERE slug = o.plan_slug)
+             AS max_meetings_per_month
+      FROM organizations o
      WHERE o.id = ${input.organizationId}::uuid
-       FOR UPDATE OF o`;
+       FOR UPDATE`;
   return rows[0] ?? null;
 }
 
@@ -454,7 +461,7 @@ export interface AccessRow {
  * does not count as suspended.
  */
 export async function findAccessRow(
-  db: Db,
+  db: SqlDb,
   input: OrganizationKey & { now: Date },
 ): Promise<AccessRow | null> {
   const rows = await queryRows<AccessRow>(
@@ -465,6 +472,46 @@ export async function findAccessRow(
                        AND (s.comp_until IS NULL OR s.comp_until <= $2)) AS is_suspended
        FROM organizations o JOIN plans p ON p.slug = o.plan_slug
       WHERE o.id = $1::uuid AND o.deleted_at IS NULL`,
+    [input.organizationId, input.now],
+  );
+  return rows[0] ?? null;
+}
+
+/**
+ * `findAccessRow` under the organization's row lock (FOR NO KEY UPDATE), held until the
+ * transaction ends; null for an unknown or deleted organization. It makes the guarded creates
+ * of one organization take turns, so that each counts the ones before it, and orders them
+ * against plan changes and violation checks (which update the row or lock it FOR UPDATE). It
+ * does not conflict with the FOR KEY SHARE that inserting a row referencing the organization
+ * takes. After a wait the row is the one the previous holder left (a plan changed meanwhile is
+ * seen), and the caller's next statement sees every write the previous holder committed.
+ *
+ * One mode for every guarded write, though an unlimited plan or a recording counts nothing:
+ * - a shared mode would let a steady stream of such writes hold the row without a gap, and a
+ *   plan change waiting for it would wait as long as they keep coming (shared lockers join a
+ *   shared lock without queueing behind a waiter); exclusive lockers queue in order;
+ * - taking a shared lock first and the exclusive one once the plan shows a limit is an upgrade,
+ *   and an upgrade deadlocks against a transaction that updated the row and then locks it FOR
+ *   UPDATE (Clerk's membership events, a plan change), which waits for the shared lock while
+ *   the upgrade waits for its update.
+ */
+export async function lockAccessRow(
+  db: SqlDb,
+  input: OrganizationKey & { now: Date },
+): Promise<AccessRow | null> {
+  // The plan's limits are read per locked row, not joined (see lockOrganizationLimits).
+  const rows = await queryRows<AccessRow>(
+    db,
+    `SELECT o.plan_slug, o.plan_violations,
+            (SELECT max_team_members FROM plans WHERE slug = o.plan_slug) AS max_team_members,
+            (SELECT max_meetings_per_month FROM plans WHERE slug = o.plan_slug)
+              AS max_meetings_per_month,
+            EXISTS (SELECT 1 FROM subscriptions s
+                     WHERE s.organization_id = o.id AND s.status = 'suspended'
+                       AND (s.comp_until IS NULL OR s.comp_until <= $2)) AS is_suspended
+       FROM organizations o
+      WHERE o.id = $1::uuid AND o.deleted_at IS NULL
+        FOR NO KEY UPDATE`,
     [input.organizationId, input.now],
   );
   return rows[0] ?? null;

@@ -1,5 +1,7 @@
 import type { Bot, BotStatus, Meeting, PrismaClient } from "@zigznote/database";
 import { ConflictError, isAppError, NotFoundError } from "@zigznote/shared";
+import type { WriteGuard } from "../http/auth";
+import { transaction } from "../lib/afterCommit";
 import type { Clock } from "../lib/clock";
 import { isUuid } from "../lib/ids";
 import type { Logger } from "../lib/logger";
@@ -31,6 +33,11 @@ export interface BotServiceDeps {
   recall: RecallClient;
   logger: Logger;
   clock: Clock;
+  /**
+   * Billing's write guard, run in the reservation's transaction (the composition root wires it;
+   * without it nothing is checked).
+   */
+  guardWrite?: WriteGuard;
   /** Name shown in the call when the caller gives none (RECALL_BOT_NAME). */
   defaultBotName: string;
 }
@@ -93,6 +100,47 @@ async function releaseReservation(
   }
 }
 
+/** Carries a refused reservation out of its transaction, which it rolls back. */
+class ReservationRefused extends Error {
+  constructor(readonly reservation: store.BotReservation) {
+    super("bot reservation refused");
+  }
+}
+
+/**
+ * Reserves the bot row within the plan's limits, in one transaction: the meeting is locked (FOR
+ * KEY SHARE, as store.reserveBot does), then billing's guard locks the organization row and
+ * decides, then the bot row is inserted. The order matters twice. The meeting before the
+ * organization: a recording's deletion takes them in that order (its violation re-check locks
+ * the organization). The guard before the insert: inserting a row that references the
+ * organization takes FOR KEY SHARE on it, and the guard's exclusive lock after that would be an
+ * upgrade, which can deadlock against a transaction that updated the organization row and then
+ * locks it FOR UPDATE. A refusal rolls everything back.
+ */
+async function reserveWithinLimits(
+  deps: Pick<BotServiceDeps, "db" | "guardWrite">,
+  input: store.BotMeetingKey & { botName: string; at: Date; source: string },
+): Promise<store.BotReservation> {
+  try {
+    return await transaction(deps.db, async (tx) => {
+      if (!(await store.lockMeetingForBot(tx, input))) {
+        throw new ReservationRefused({ isReserved: false, violatedIndex: null });
+      }
+      await deps.guardWrite?.(tx, {
+        organizationId: input.organizationId,
+        action: "bot.create",
+        now: input.at,
+      });
+      const reservation = await store.reserveBot(tx, input);
+      if (!reservation.isReserved) throw new ReservationRefused(reservation);
+      return reservation;
+    });
+  } catch (error) {
+    if (error instanceof ReservationRefused) return error.reservation;
+    throw error;
+  }
+}
+
 /** The newest status Recall reports for a fresh bot that we track (else `ready`), and when. */
 function initialStatus(recallBot: RecallBot, fallbackAt: Date): { status: BotStatus; at: Date } {
   for (let i = recallBot.status_changes.length - 1; i >= 0; i -= 1) {
@@ -135,8 +183,8 @@ export async function createBot(deps: BotServiceDeps, input: CreateBotInput): Pr
   const botName = input.botName?.trim() || deps.defaultBotName;
   const reservedAt = deps.clock.now();
 
-  // 1. Reserve (see store.reserveBot for the lock it takes on the meeting).
-  const reservation = await store.reserveBot(deps.db, {
+  // 1. Reserve, within the plan's limits.
+  const reservation = await reserveWithinLimits(deps, {
     organizationId: input.organizationId,
     meetingId: input.meetingId,
     botName,

@@ -52,6 +52,20 @@ function historyJson(entry: HistoryEntry): string {
 }
 
 /**
+ * Locks the organization's live meeting FOR KEY SHARE until the transaction ends (the lock
+ * store.reserveBot takes, taken first so that billing's guard can come between); false when
+ * there is none.
+ */
+export async function lockMeetingForBot(db: Db, key: BotMeetingKey): Promise<boolean> {
+  const rows = await db.$queryRaw<{ id: string }[]>`
+    SELECT id FROM meetings
+     WHERE id = ${key.meetingId}::uuid AND organization_id = ${key.organizationId}::uuid
+       AND deleted_at IS NULL
+       FOR KEY SHARE`;
+  return rows.length > 0;
+}
+
+/**
  * Inserts a `pending` bot for the organization's live meeting, copying its normalized link, in
  * one statement. FOR KEY SHARE holds the meeting's link steady against a concurrent link change
  * (updateMeeting locks the row FOR UPDATE), so the copied link stays true. It is the weakest lock

@@ -1,4 +1,4 @@
-import type { Role } from "@zigznote/database";
+import type { Role, SqlDb } from "@zigznote/database";
 import { ForbiddenError, type ErrorCode } from "@zigznote/shared";
 import type { RequestHandler } from "express";
 import type { Scope } from "./scopes";
@@ -47,6 +47,34 @@ export type WriteAction =
   | "member.add"
   /** Any other write (update, delete, API key, ...): refused only while suspended. */
   | "write";
+
+/**
+ * Billing's write guard in the write's own transaction `tx` (`billing/access.ts`, `guardWrite`):
+ * throws 402/403 as the route's `write:` declaration says, under the organization's row lock,
+ * so that a create counted against a limit is decided and committed as one. Features that
+ * create what a plan limits receive it from the composition root and call it in the transaction
+ * that writes the row.
+ */
+export type WriteGuard = (
+  tx: SqlDb,
+  input: {
+    organizationId: string;
+    action: WriteAction;
+    /** The time of the write (its month, a grace period's end); the app's clock when omitted. */
+    now?: Date;
+  },
+) => Promise<void>;
+
+/**
+ * Actions decided only in the write's transaction (`WriteGuard`): their routes skip the early
+ * check, which would cost a query and decide nothing the transaction does not decide again. The
+ * others keep it: their write comes after slow work (a recording's bytes, a Recall call) that a
+ * refusal should spare.
+ */
+export const TRANSACTION_ONLY_WRITE_ACTIONS: ReadonlySet<WriteAction> = new Set<WriteAction>([
+  "meeting.create",
+  "member.add",
+]);
 
 /**
  * What identity's `authenticate` can answer on any authenticated route (documented on each of

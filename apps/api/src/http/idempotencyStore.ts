@@ -1,4 +1,4 @@
-import { executeStatement, queryRows, type Db } from "@zigznote/database";
+import { executeStatement, queryRows, type SqlDb } from "@zigznote/database";
 
 /**
  * The SQL of `idempotency_keys` (see idempotency.ts for the rules). Each change is one statement
@@ -37,7 +37,7 @@ export interface StoredIdempotencyKey {
  * claim abandoned by the same request (its lease over: the instance that held it died). True
  * when this request holds the claim now.
  */
-export async function claimIdempotencyKey(db: Db, claim: IdempotencyClaim): Promise<boolean> {
+export async function claimIdempotencyKey(db: SqlDb, claim: IdempotencyClaim): Promise<boolean> {
   const rows = await queryRows(
     db,
     `INSERT INTO idempotency_keys AS k (organization_id, key_hash, fingerprint, method, path,
@@ -69,7 +69,7 @@ export async function claimIdempotencyKey(db: Db, claim: IdempotencyClaim): Prom
 
 /** The key's row (claim or answer), or null. */
 export async function findIdempotencyKey(
-  db: Db,
+  db: SqlDb,
   ref: IdempotencyKeyRef,
 ): Promise<StoredIdempotencyKey | null> {
   const rows = await queryRows<StoredIdempotencyKey>(
@@ -87,7 +87,7 @@ export async function findIdempotencyKey(
  * effect, where there is one). False when the claim is no longer this request's.
  */
 export async function answerIdempotencyKey(
-  db: Db,
+  db: SqlDb,
   input: IdempotencyKeyRef & { ownerId: string; status: number; response: Buffer },
 ): Promise<boolean> {
   const count = await executeStatement(
@@ -103,7 +103,7 @@ export async function answerIdempotencyKey(
 
 /** Gives the claim up (the request was refused before its handler, or failed with a 5xx). */
 export async function releaseIdempotencyKey(
-  db: Db,
+  db: SqlDb,
   input: IdempotencyKeyRef & { ownerId: string },
 ): Promise<void> {
   await executeStatement(
@@ -120,7 +120,7 @@ export async function releaseIdempotencyKey(
  * long DELETE); how many. Claims expire too: a claim lives far shorter than a key.
  */
 export async function deleteExpiredIdempotencyKeys(
-  db: Db,
+  db: SqlDb,
   input: { now: Date; batchSize: number },
 ): Promise<number> {
   let deleted = 0;

@@ -109,6 +109,10 @@ export function errorResponse(
 const TAGS = [
   { name: "Identity", description: "Who is calling" },
   { name: "API keys", description: "Keys for servers (managed with an admin's session only)" },
+  {
+    name: "Members",
+    description: "Adding members at Clerk within the plan (an admin's session only)",
+  },
   { name: "Organization", description: "The caller's organization, its plan and usage" },
   { name: "Meetings", description: "The organization's calls and their links" },
   {

@@ -7,6 +7,7 @@ import {
   requirePlatformAdmin,
   requireRole,
   requireScope,
+  TRANSACTION_ONLY_WRITE_ACTIONS,
   WRITE_GUARD_CODES,
   WRITE_GUARD_GONE,
   type AuthContext,
@@ -91,7 +92,12 @@ export interface RouteSpec<
    * sessions only (`/api/v1/admin`). Never API keys.
    */
   role?: "admin" | "platformAdmin";
-  /** Billing's say before the write (402 while suspended, 403 at a plan limit). */
+  /**
+   * Billing's say on the write (402 while suspended, 403 at a plan limit): checked before the
+   * handler, except for the actions decided only in the write's transaction
+   * (`TRANSACTION_ONLY_WRITE_ACTIONS`: the service calls the `WriteGuard` there). Either way the
+   * guard's codes are documented.
+   */
   write?: WriteAction;
   params?: P;
   query?: Q;
@@ -258,10 +264,12 @@ function accessNote(spec: LooseSpec): string | undefined {
     );
   }
   if (spec.write) {
+    const codes = WRITE_GUARD_CODES[spec.write].map((code) => `\`${code}\``).join(", ");
     parts.push(
-      `Billing checks the write first (\`${spec.write}\`): ${WRITE_GUARD_CODES[spec.write]
-        .map((code) => `\`${code}\``)
-        .join(", ")}.`,
+      TRANSACTION_ONLY_WRITE_ACTIONS.has(spec.write)
+        ? `Billing decides in the write's own transaction (\`${spec.write}\`), so the plan's ` +
+            `limit holds exactly under concurrent requests: ${codes}.`
+        : `Billing checks the write first (\`${spec.write}\`): ${codes}.`,
     );
   }
   return parts.length > 0 ? parts.join(" ") : "Any authenticated caller.";
@@ -368,7 +376,7 @@ export function defineRoute<
       // would now refuse a new one (the first meeting used the plan's last slot, say).
       if (isKeyed) chain.push(mounting.idempotency.step);
       const action = spec.write;
-      if (action) {
+      if (action && !TRANSACTION_ONLY_WRITE_ACTIONS.has(action)) {
         chain.push(async (req, _res, next) => {
           await mounting.assertCanWrite(req.auth.organizationId, action);
           next();

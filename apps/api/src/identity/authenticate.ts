@@ -234,7 +234,7 @@ function createSessionAuthenticator(
       // With a PEM key no network call is made; the secret key fetches (and caches) JWKS.
       payload = await verifyToken(token, {
         ...(verification.source === "CLERK_SECRET_KEY"
-          ? { secretKey: verification.secretKey }
+          ? { secretKey: verification.secretKey, apiUrl: config.CLERK_API_URL }
           : { jwtKey: verification.jwtKey }),
         authorizedParties:
           config.CLERK_AUTHORIZED_PARTIES.length > 0

@@ -3,13 +3,16 @@ import { z } from "zod";
 import { checkPlanViolations, type ViolationSettings } from "../billing";
 import type { Clock } from "../lib/clock";
 import {
+  applyClerkMembership,
+  ClerkMembership,
+  ClerkOrganization,
+  epochMs,
+} from "./clerkMemberships";
+import {
   deleteMembership,
   deleteOrganization,
   deleteUser,
-  mapClerkRole,
-  upsertMembership,
   upsertOrganization,
-  upsertUser,
 } from "./identityService";
 import * as store from "./store";
 import type {
@@ -42,9 +45,6 @@ type ClerkHandler = (
  * never reuses), and a membership event may arrive before its user or organization.
  */
 
-/** Clerk timestamps are milliseconds since the epoch. */
-const epochMs = z.number().int().nonnegative();
-
 /** The envelope of every Clerk webhook: `{ data, object: "event", type, timestamp, instance_id }`. */
 const ClerkEnvelope = z.object({
   type: z.string(),
@@ -69,25 +69,6 @@ const ClerkUser = z.object({
 
 /** `user.deleted` / `organization.deleted` carry only `{ id, object, deleted: true }`. */
 const ClerkDeleted = z.object({ id: z.string().min(1), deleted: z.boolean().optional() });
-
-const ClerkOrganization = z.object({
-  id: z.string().min(1),
-  name: z.string(),
-  updated_at: epochMs,
-});
-
-const ClerkMembership = z.object({
-  id: z.string().min(1),
-  role: z.string(),
-  organization: ClerkOrganization,
-  public_user_data: z.object({
-    user_id: z.string().min(1),
-    first_name: z.string().nullish(),
-    last_name: z.string().nullish(),
-    image_url: z.string().nullish(),
-  }),
-  updated_at: epochMs,
-});
 
 /** Parses the event's `data` with `schema` (a ZodError fails the delivery: nothing recorded). */
 function dataOf<T extends z.ZodType>(event: WebhookEvent, schema: T): z.infer<T> {
@@ -176,52 +157,14 @@ const deleteOrganizationFromEvent: ClerkHandler = async (event, tx) => {
 /**
  * Clerk owns memberships, so a new member over the plan's limit cannot be refused here: the
  * check below records the `team_members` violation (action notify_admin) and queues the admins'
- * notice in this transaction. Invitations through our own API are refused up front by
- * `requireWriteAccess(ctx, "member.add")`.
+ * notice in this transaction. Members added through our own API (`POST /api/v1/members`) are
+ * refused up front, their seat reserved under the organization's lock before Clerk is asked; the
+ * membership takes that seat's place here (`applyClerkMembership`).
  */
 const upsertMembershipFromEvent: ClerkHandler = async (event, tx, hooks) => {
-  const membership = dataOf(event, ClerkMembership);
-  // Every event of one membership is serialized, so that a deletion and a concurrent creation
-  // cannot both miss each other.
-  await store.lockClerkMembership(tx, membership.id);
-  if (await store.isMembershipDeleted(tx, membership.id)) return;
-
-  // The event embeds the organization as of its own updated_at: apply it like an update.
-  const organization = await upsertOrganization(
-    { db: tx },
-    {
-      clerkId: membership.organization.id,
-      name: membership.organization.name,
-      updatedAt: new Date(membership.organization.updated_at),
-    },
-  );
-  // The user may not have reached us yet: a placeholder that user.created/updated supersedes.
-  const { public_user_data: publicUser } = membership;
-  const user = await upsertUser(
-    { db: tx },
-    {
-      clerkId: publicUser.user_id,
-      firstName: publicUser.first_name ?? null,
-      lastName: publicUser.last_name ?? null,
-      imageUrl: publicUser.image_url ?? null,
-      updatedAt: new Date(membership.updated_at),
-      onlyIfMissing: true,
-    },
-  );
-  // A deleted user's memberships were removed with it (user.deleted): do not bring one back.
-  if (user.deletedAt) return;
-  await upsertMembership(
-    { db: tx },
-    {
-      organizationId: organization.id,
-      userId: user.id,
-      role: mapClerkRole(membership.role),
-      clerkId: membership.id,
-      updatedAt: new Date(membership.updated_at),
-    },
-  );
-  if (event.type === "organizationMembership.created") {
-    await recheckViolations(tx, [organization.id], hooks);
+  const applied = await applyClerkMembership(tx, dataOf(event, ClerkMembership));
+  if (applied && event.type === "organizationMembership.created") {
+    await recheckViolations(tx, [applied.organizationId], hooks);
   }
 };
 

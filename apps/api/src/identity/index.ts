@@ -22,6 +22,8 @@ export {
   type BootstrappedApiKey,
 } from "./bootstrap";
 export { API_KEY_MAX_LIFETIME_DAYS } from "./schemas";
+export { createClerkAdmin, type ClerkAdmin } from "./clerkClient";
 export { registerClerkHandlers, type ClerkHandlerDeps } from "./clerkWebhooks";
+export { SEAT_RESERVATION_MS, type MemberDeps } from "./memberService";
 export type { IdentityDeps } from "./deps";
 export { identityRoutes } from "./routes";

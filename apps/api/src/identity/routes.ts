@@ -5,13 +5,16 @@ import type { ApiKeyCache } from "./apiKeyCache";
 import { createApiKey, listApiKeys, revokeApiKey, type ApiKeyView } from "./apiKeyService";
 import type { IdentityDeps } from "./deps";
 import { getCallerRows } from "./identityService";
+import { addMember, type MemberDeps } from "./memberService";
 import {
+  AddMemberBody,
   ApiKeyIdParams,
   ApiKeyListSchema,
   ApiKeySchema,
   checkApiKeyExpiry,
   CreateApiKeyBody,
   CreatedApiKeySchema,
+  MemberSchema,
   ScopeSchema,
 } from "./schemas";
 
@@ -32,11 +35,12 @@ export const MeSchema = z
   .openapi("Me");
 
 /**
- * `/api/v1/me` (who is calling) and `/api/v1/api-keys` (key management: admins only, and only
- * with a session, so a key cannot mint or revoke keys).
+ * `/api/v1/me` (who is calling), `/api/v1/api-keys` (key management: admins only, and only
+ * with a session, so a key cannot mint or revoke keys) and `/api/v1/members` (adding a member
+ * at Clerk, within the plan: admins' sessions only, like keys).
  */
 export function identityRoutes(
-  deps: Pick<IdentityDeps, "db" | "clock"> & { apiKeyCache: ApiKeyCache },
+  deps: Pick<IdentityDeps, "db" | "clock"> & { apiKeyCache: ApiKeyCache; members: MemberDeps },
 ): RouteDefinition[] {
   return [
     defineRoute({
@@ -98,6 +102,43 @@ export function identityRoutes(
           ),
         );
         send(res, created(result));
+      },
+    }),
+
+    defineRoute({
+      method: "post",
+      path: "/api/v1/members",
+      operationId: "addMember",
+      tag: "Members",
+      summary: "Add a Clerk user to the organization (admins; within the plan's member limit)",
+      description:
+        "Clerk keeps the organization's memberships: this asks Clerk to add the user. A seat is " +
+        "reserved first, under the organization's lock, so concurrent adds never pass the plan's " +
+        "limit. When Clerk does not answer (`CLERK_UNAVAILABLE`) the seat stays reserved for " +
+        "10 minutes, or until Clerk's webhook brings the membership; retrying the same user " +
+        "reuses it. Members added in Clerk's own dashboard cannot be refused: over the limit " +
+        "they are recorded as a `team_members` violation and the admins are told.",
+      role: "admin",
+      write: "member.add",
+      body: AddMemberBody,
+      responses: { 201: { description: "Added at Clerk and recorded", schema: MemberSchema } },
+      errors: [
+        "NOT_FOUND",
+        "ALREADY_MEMBER",
+        "ORGANIZATION_NOT_IN_CLERK",
+        "CLERK_USER_NOT_FOUND",
+        "CLERK_REJECTED",
+        "CLERK_UNAVAILABLE",
+        "CONFLICT",
+        "PROVIDER_NOT_CONFIGURED",
+      ],
+      async handler({ body, auth }, res) {
+        const member = await addMember(deps.members, {
+          organizationId: auth.organizationId,
+          clerkUserId: body.userId,
+          role: body.role,
+        });
+        res.status(201).json(member);
       },
     }),
 

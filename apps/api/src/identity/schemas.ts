@@ -64,3 +64,24 @@ export const CreatedApiKeySchema = ApiKeySchema.extend({
 }).openapi("CreatedApiKey");
 
 export const ApiKeyListSchema = z.object({ data: z.array(ApiKeySchema) }).openapi("ApiKeyList");
+
+export const AddMemberBody = z
+  .object({
+    userId: z
+      .string()
+      .regex(/^user_[A-Za-z0-9]{1,64}$/, "must be a Clerk user id (user_...)")
+      .openapi({ description: "Clerk's id of the user to add", example: "user_2abcDEF" }),
+    role: z.enum(["admin", "member"]).default("member"),
+  })
+  .openapi("AddMemberRequest");
+
+export const MemberSchema = z
+  .object({
+    id: z.uuid().openapi({ description: "The membership's id" }),
+    organizationId: z.uuid(),
+    userId: z.uuid().openapi({ description: "Our id of the user" }),
+    clerkUserId: z.string(),
+    clerkMembershipId: z.string(),
+    role: z.enum(["admin", "member"]),
+  })
+  .openapi("Member");

@@ -1,9 +1,12 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import {
-  runPlainTransaction,
+  isSqlTransaction,
   runTransaction,
+  sqlTransaction,
+  type Db,
   type Prisma,
   type PrismaClient,
+  type SqlDb,
 } from "@zigznote/database";
 
 /**
@@ -68,14 +71,25 @@ export async function transaction<T>(
 }
 
 /**
- * `transaction` for work made of plain statements only (`queryRows`, `executeStatement`):
- * `runPlainTransaction`, without Prisma's interactive transaction; then the after-commit tasks.
+ * Runs `fn` in the caller's transaction when `db` is one, else in a new one (`transaction`): a
+ * service that takes a `db` is one unit of work either way, and a caller can make it part of its
+ * own.
  */
-export async function plainTransaction<T>(
-  db: PrismaClient,
+export function withTransaction<T>(
+  db: Db,
   fn: (tx: Prisma.TransactionClient) => Promise<T>,
 ): Promise<T> {
-  const { result, tasks } = await collectAfterCommit(() => runPlainTransaction(db, fn));
+  return "$transaction" in db ? transaction(db, fn) : fn(db);
+}
+
+/**
+ * `withTransaction` for work made of plain statements only (`queryRows`, `executeStatement`):
+ * a new transaction is an `sqlTransaction` (no Prisma engine on the busy write paths); a
+ * caller's transaction, Prisma's or an `SqlTransaction`, is joined.
+ */
+export async function withSqlTransaction<T>(db: SqlDb, fn: (tx: SqlDb) => Promise<T>): Promise<T> {
+  if (isSqlTransaction(db) || !("$transaction" in db)) return fn(db);
+  const { result, tasks } = await collectAfterCommit(() => sqlTransaction(db, fn));
   for (const task of tasks) startDetached(task);
   return result;
 }

@@ -1,33 +1,43 @@
-import type { Db, PrismaClient } from "@zigznote/database";
-import { plainTransaction, transaction } from "./afterCommit";
+import type { Db, SqlDb } from "@zigznote/database";
+import { withSqlTransaction, withTransaction } from "./afterCommit";
 
 /**
  * Work a caller adds to a service's own transaction: run last, with what the service wrote,
  * before it commits; if it throws, nothing the service did is kept. A route records its
  * idempotent answer this way (http/idempotency.ts), in the very transaction of the write.
  */
-export type BeforeCommit<T> = (tx: Db, result: T) => Promise<void>;
+export type BeforeCommit<T> = (tx: SqlDb, result: T) => Promise<void>;
 
 /**
- * Runs `write` and then `beforeCommit` in one transaction; `write` alone (no transaction: it is
- * one statement, or opens its own) when there is no hook. `isPlain`: `write` runs plain
- * statements only (`queryRows`, `executeStatement`), so the transaction can do without Prisma's.
+ * Runs `write` and then `beforeCommit` in one transaction (the caller's, when `db` is one);
+ * `write` alone (no transaction: it is one statement, or opens its own) when there is no hook.
  */
 export async function commitWith<T>(
-  db: PrismaClient,
+  db: Db,
   beforeCommit: BeforeCommit<T> | undefined,
   write: (db: Db) => Promise<T>,
-  options: { isPlain?: boolean } = {},
 ): Promise<T> {
   if (!beforeCommit) return write(db);
-  return (options.isPlain ? plainTransaction : transaction)(db, async (tx) => {
+  return withTransaction(db, async (tx) => {
     const result = await write(tx);
     await beforeCommit(tx, result);
     return result;
   });
 }
 
-/** Runs `work` in `db` when it is a transaction already, else in a new one. */
-export function inTransaction<T>(db: Db, work: (tx: Db) => Promise<T>): Promise<T> {
-  return "$transaction" in db ? transaction(db, work) : work(db);
+/**
+ * `commitWith` for a `write` of plain statements only (`queryRows`, `executeStatement`): the
+ * transaction is an `sqlTransaction`, without Prisma's interactive transaction.
+ */
+export async function commitPlainWith<T>(
+  db: SqlDb,
+  beforeCommit: BeforeCommit<T> | undefined,
+  write: (db: SqlDb) => Promise<T>,
+): Promise<T> {
+  if (!beforeCommit) return write(db);
+  return withSqlTransaction(db, async (tx) => {
+    const result = await write(tx);
+    await beforeCommit(tx, result);
+    return result;
+  });
 }

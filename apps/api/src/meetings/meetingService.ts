@@ -1,8 +1,10 @@
-import type { Db, Meeting, MeetingStatus, PrismaClient } from "@zigznote/database";
+import type { Db, Meeting, MeetingStatus, SqlDb } from "@zigznote/database";
 import { ConflictError, NotFoundError, ValidationError } from "@zigznote/shared";
+import type { WriteGuard } from "../http/auth";
+import { withSqlTransaction, withTransaction } from "../lib/afterCommit";
 import type { Clock } from "../lib/clock";
 import { invalidCursor } from "../lib/cursor";
-import { commitWith, inTransaction, type BeforeCommit } from "../lib/transactionHooks";
+import { commitWith, commitPlainWith, type BeforeCommit } from "../lib/transactionHooks";
 import { isUuid } from "../lib/ids";
 import { normalizeMeetingUrl } from "./meetingUrl";
 import * as store from "./store";
@@ -14,8 +16,14 @@ import * as store from "./store";
  */
 
 export interface MeetingDeps {
-  db: PrismaClient;
+  /** The client, or a caller's transaction that a create joins (see `createMeeting`). */
+  db: Db;
   clock: Clock;
+  /**
+   * Billing's write guard, run in the create's transaction before the row is written (the
+   * composition root wires it; without it nothing is checked, as in tests of the store).
+   */
+  guardWrite?: WriteGuard;
   /**
    * Called after a meeting is deleted (outside any transaction): the bots feature asks the
    * meeting's active bot to leave. Best effort: it must not throw.
@@ -90,29 +98,42 @@ function checkTimes(
 }
 
 /**
- * Creates a meeting after validating its link; the link is stored in its canonical form.
- * `beforeCommit` runs in the transaction of the insert (then one is opened).
+ * Creates a meeting after validating its link; the link is stored in its canonical form. One
+ * transaction (the caller's, when `deps.db` is one): billing's guard decides under the
+ * organization's lock, then the row is written with the same `now`, so the month the guard
+ * counted is the month the meeting counts in. `beforeCommit` runs last in it (an idempotent
+ * answer).
  */
 export async function createMeeting(
-  deps: MeetingDeps,
+  deps: Pick<MeetingDeps, "clock" | "guardWrite"> & {
+    /** The client, or a caller's transaction (Prisma's or an `SqlTransaction`) to join. */
+    db: SqlDb;
+  },
   input: CreateMeetingInput,
   beforeCommit?: BeforeCommit<Meeting>,
 ): Promise<Meeting> {
   const { platform, normalized, url } = normalizeMeetingUrl(input.meetingUrl);
   checkTimes(input.startTime, input.endTime);
-  const row = {
-    organizationId: input.organizationId,
-    createdById: input.createdById ?? null,
-    title: input.title,
-    meetingUrl: url,
-    normalizedMeetingUrl: normalized,
-    platform,
-    startTime: input.startTime ?? null,
-    endTime: input.endTime ?? null,
-  };
-  // The insert is a plain statement (and so is an idempotent answer): no Prisma transaction.
-  return commitWith(deps.db, beforeCommit, (db) => store.insertMeeting(db, row), {
-    isPlain: true,
+  const now = deps.clock.now();
+  return withSqlTransaction(deps.db, async (tx) => {
+    await deps.guardWrite?.(tx, {
+      organizationId: input.organizationId,
+      action: "meeting.create",
+      now,
+    });
+    const meeting = await store.insertMeeting(tx, {
+      organizationId: input.organizationId,
+      createdById: input.createdById ?? null,
+      title: input.title,
+      meetingUrl: url,
+      normalizedMeetingUrl: normalized,
+      platform,
+      startTime: input.startTime ?? null,
+      endTime: input.endTime ?? null,
+      createdAt: now,
+    });
+    await beforeCommit?.(tx, meeting);
+    return meeting;
   });
 }
 
@@ -210,7 +231,7 @@ async function updateMeetingIn(deps: { db: Db }, input: UpdateMeetingInput): Pro
     checkPatchTimes(patch, await getMeeting(deps, input));
     throw new ConflictError("The meeting changed meanwhile; retry");
   }
-  return inTransaction(deps.db, async (tx) => {
+  return withTransaction(deps.db, async (tx) => {
     if (!(await store.lockLiveMeeting(tx, input))) throw meetingNotFound();
     // The times may have changed since the read above: check them against the locked row.
     const locked = hasTimeChange(patch) ? await store.findLiveMeeting(tx, input) : null;
@@ -279,16 +300,11 @@ export async function deleteMeeting(
   beforeCommit?: BeforeCommit<Meeting>,
 ): Promise<Meeting> {
   if (!isUuid(ref.meetingId)) throw meetingNotFound();
-  const meeting = await commitWith(
-    deps.db,
-    beforeCommit,
-    async (db) => {
-      const deleted = await store.markMeetingDeleted(db, ref, deps.clock.now());
-      if (!deleted) throw meetingNotFound();
-      return deleted;
-    },
-    { isPlain: true },
-  );
+  const meeting = await commitPlainWith(deps.db, beforeCommit, async (db) => {
+    const deleted = await store.markMeetingDeleted(db, ref, deps.clock.now());
+    if (!deleted) throw meetingNotFound();
+    return deleted;
+  });
   await deps.onMeetingDeleted?.(meeting);
   return meeting;
 }

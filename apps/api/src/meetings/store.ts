@@ -5,6 +5,7 @@ import {
   type Meeting,
   type MeetingPlatform,
   type MeetingStatus,
+  type SqlDb,
   type SqlValue,
 } from "@zigznote/database";
 
@@ -62,9 +63,12 @@ export type MeetingChanges = Partial<
   > & { deletedAt: Date }
 >;
 
-export async function insertMeeting(db: Db, row: MeetingRow): Promise<Meeting> {
-  // Timestamps from this process's clock, as Prisma's @default(now()) / @updatedAt write them.
-  const now = new Date();
+/** Inserts the meeting, created (and updated) at `row.createdAt`: the app's clock. */
+export async function insertMeeting(
+  db: SqlDb,
+  row: MeetingRow & { createdAt: Date },
+): Promise<Meeting> {
+  const now = row.createdAt;
   const rows = await queryRows<Meeting>(
     db,
     `INSERT INTO meetings (organization_id, created_by_id, title, meeting_url,
@@ -160,7 +164,7 @@ export function updateMeetingRow(
  * write see the same row.
  */
 export async function updateLiveMeeting(
-  db: Db,
+  db: SqlDb,
   key: MeetingKey,
   changes: MeetingChanges,
   options: { isTimeChecked?: boolean } = {},
@@ -190,6 +194,6 @@ export async function updateLiveMeeting(
 }
 
 /** Marks the live meeting deleted at `at`; the row after, or null when there is none. */
-export function markMeetingDeleted(db: Db, key: MeetingKey, at: Date): Promise<Meeting | null> {
+export function markMeetingDeleted(db: SqlDb, key: MeetingKey, at: Date): Promise<Meeting | null> {
   return updateLiveMeeting(db, key, { deletedAt: at });
 }

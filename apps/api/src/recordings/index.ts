@@ -22,4 +22,10 @@ export {
 } from "./recordingService";
 export { recordingRoutes } from "./routes";
 export { LocalDiskStorage, newStorageKey, type StorageProvider } from "./storage";
-export { getUsage, startOfUtcMonth, type Usage } from "./usage";
+export {
+  countActiveMembers,
+  countMeetingsThisMonth,
+  getUsage,
+  startOfUtcMonth,
+  type Usage,
+} from "./usage";

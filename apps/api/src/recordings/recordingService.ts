@@ -1,6 +1,7 @@
 import { pipeline, Transform, type Readable } from "node:stream";
 import type { Prisma, PrismaClient, StorageObject } from "@zigznote/database";
 import { BadRequestError, NotFoundError, UnsupportedMediaTypeError } from "@zigznote/shared";
+import type { WriteGuard } from "../http/auth";
 import { transaction } from "../lib/afterCommit";
 import type { Logger } from "../lib/logger";
 import { lockMeeting } from "../meetings";
@@ -24,6 +25,13 @@ export interface RecordingStoreDeps {
   db: PrismaClient;
   storage: StorageProvider;
   logger: Logger;
+  /**
+   * Billing's write guard (`recording.create`), run again in the transaction that records the
+   * upload: the route's early check answered before the bytes arrived, and the storage grace may
+   * have ended while they did. Uploads have it; the copies of recordings Recall made for a bot
+   * billing admitted (imports) do not.
+   */
+  guardWrite?: WriteGuard;
 }
 
 export interface RecordingDeps extends RecordingStoreDeps {
@@ -135,8 +143,13 @@ export async function replaceRecording(
   let replaced: store.StoredKey[];
   try {
     [created, replaced] = await deps.db.$transaction(async (tx) => {
-      // Lock the meeting row so two concurrent uploads replace each other in order.
+      // Lock the meeting row so two concurrent uploads replace each other in order; billing's
+      // lock on the organization comes after it (the order a deletion's re-check takes them).
       await lockMeeting({ db: tx }, input);
+      await deps.guardWrite?.(tx, {
+        organizationId: input.organizationId,
+        action: "recording.create",
+      });
       const old = await store.findRecordingKeys(tx, { meetingId: input.meetingId });
       if (old.length > 0)
         await store.deleteStorageObjects(

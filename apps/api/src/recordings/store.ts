@@ -1,4 +1,11 @@
-import type { Db, PrismaClient, RecordingImport, StorageObject } from "@zigznote/database";
+import {
+  queryRows,
+  type Db,
+  type PrismaClient,
+  type RecordingImport,
+  type SqlDb,
+  type StorageObject,
+} from "@zigznote/database";
 
 /**
  * The recordings' tables (storage objects, recording imports) and the reads of meetings and
@@ -206,6 +213,44 @@ export async function deleteObjectsAndMarkPurged(
 }
 
 // --- Usage ---
+//
+// What counts against a plan, written once: the organization endpoint, the violation check, the
+// plan-change preview, the console and the write guard all count through these fragments, so
+// they cannot disagree. Each takes the placeholders of its parameters.
+
+/**
+ * The month's meetings: every meeting created in it, deleted (soft) or purged too: a meeting
+ * counts for the month it was created in, whatever happens to it afterwards.
+ */
+const meetingsOfMonth = (organization: string, from: string, until: string) => `FROM meetings
+  WHERE organization_id = ${organization}::uuid
+    AND created_at >= ${from}::timestamptz AND created_at < ${until}::timestamptz`;
+
+/** Members: memberships of users that are not deleted. */
+const members = (organization: string) => `FROM memberships ms JOIN users u ON u.id = ms.user_id
+  WHERE ms.organization_id = ${organization}::uuid AND u.deleted_at IS NULL`;
+
+/**
+ * Seats reserved by an add through our API while Clerk is asked: not expired, and not already a
+ * membership (the membership is then the one counted).
+ */
+const seatReservations = (organization: string, now: string) => `FROM member_reservations r
+  WHERE r.organization_id = ${organization}::uuid AND r.expires_at > ${now}::timestamptz
+    AND NOT EXISTS (SELECT 1 FROM memberships ms JOIN users u ON u.id = ms.user_id
+                     WHERE ms.organization_id = r.organization_id AND u.clerk_id = r.clerk_user_id)`;
+
+/** Stored objects: purging deletes a meeting's objects, so those left are exactly what counts. */
+const storedObjects = (organization: string) =>
+  `FROM storage_objects WHERE organization_id = ${organization}::uuid`;
+
+export interface UsageWindow {
+  organizationId: string;
+  /** The month's first instant and the next month's (UTC). */
+  monthStart: Date;
+  nextMonthStart: Date;
+  /** Reserved seats count while they have not expired by then. */
+  now: Date;
+}
 
 export interface UsageRow {
   storageBytes: bigint;
@@ -214,30 +259,67 @@ export interface UsageRow {
 }
 
 /**
- * The organization's stored bytes, meetings created since `monthStart` (deleted ones too) and
- * members whose user is not deleted, in one aggregate statement.
+ * The organization's stored bytes, meetings of the month and members (with reserved seats), in
+ * one aggregate statement: the whole truth, for reads and the violation check. The storage sum
+ * is index-only over (organization_id, size_bytes).
  */
-export async function sumUsage(
-  db: Db,
-  input: { organizationId: string; monthStart: Date },
-): Promise<UsageRow> {
-  const { organizationId, monthStart } = input;
-  const rows = await db.$queryRaw<
-    { storage_bytes: bigint | null; meetings: bigint; members: bigint }[]
-  >`
-    SELECT
-      -- Purging deletes a meeting's objects in the same transaction that sets purged_at, so
-      -- the objects that exist are exactly those of unpurged meetings: an index-only sum.
-      (SELECT COALESCE(SUM(size_bytes), 0)::bigint FROM storage_objects
-        WHERE organization_id = ${organizationId}::uuid) AS storage_bytes,
-      (SELECT count(*) FROM meetings
-        WHERE organization_id = ${organizationId}::uuid AND created_at >= ${monthStart}) AS meetings,
-      (SELECT count(*) FROM memberships ms JOIN users u ON u.id = ms.user_id
-        WHERE ms.organization_id = ${organizationId}::uuid AND u.deleted_at IS NULL) AS members`;
+export async function sumUsage(db: Db, input: UsageWindow): Promise<UsageRow> {
+  const rows = await queryRows<{
+    storage_bytes: bigint | string | null;
+    meetings: bigint | string;
+    members: bigint | string;
+  }>(
+    db,
+    `SELECT (SELECT COALESCE(SUM(size_bytes), 0)::bigint ${storedObjects("$1")}) AS storage_bytes,
+            (SELECT count(*) ${meetingsOfMonth("$1", "$2", "$3")}) AS meetings,
+            (SELECT count(*) ${members("$1")})
+              + (SELECT count(*) ${seatReservations("$1", "$4")}) AS members`,
+    [input.organizationId, input.monthStart, input.nextMonthStart, input.now],
+  );
   const row = rows[0];
   return {
-    storageBytes: row?.storage_bytes ?? 0n,
-    meetings: row?.meetings ?? 0n,
-    members: row?.members ?? 0n,
+    storageBytes: BigInt(row?.storage_bytes ?? 0),
+    meetings: BigInt(row?.meetings ?? 0),
+    members: BigInt(row?.members ?? 0),
   };
+}
+
+/**
+ * The month's meetings, counting at most `atMost` rows (null: all): what a limit decision needs,
+ * whatever the organization's size. The ORDER BY is what the index on (organization_id,
+ * created_at) gives for free; it keeps the planner on that index range: with a bare LIMIT, an
+ * overestimate of the matching rows (an organization holding most of the table, months packed
+ * together) makes a sequential scan that stops early look cheaper, and it reads the whole table.
+ */
+export async function countMeetingsOfMonth(
+  db: SqlDb,
+  input: Omit<UsageWindow, "now"> & { atMost: number | null },
+): Promise<number> {
+  const rows = await queryRows<{ n: number }>(
+    db,
+    `SELECT count(*)::int AS n
+       FROM (SELECT 1 ${meetingsOfMonth("$1", "$2", "$3")} ORDER BY created_at LIMIT $4::bigint) m`,
+    [input.organizationId, input.monthStart, input.nextMonthStart, input.atMost],
+  );
+  return rows[0]?.n ?? 0;
+}
+
+/**
+ * Members plus reserved seats, counting at most `atMost` rows of each; ordered as their
+ * (organization_id, ...) unique indexes are, for the reason given above.
+ */
+export async function countMembers(
+  db: SqlDb,
+  input: Pick<UsageWindow, "organizationId" | "now"> & { atMost: number | null },
+): Promise<number> {
+  const rows = await queryRows<{ n: number }>(
+    db,
+    `SELECT ((SELECT count(*)
+                FROM (SELECT 1 ${members("$1")} ORDER BY ms.user_id LIMIT $3::bigint) m)
+           + (SELECT count(*)
+                FROM (SELECT 1 ${seatReservations("$1", "$2")}
+                       ORDER BY r.clerk_user_id LIMIT $3::bigint) s))::int AS n`,
+    [input.organizationId, input.now, input.atMost],
+  );
+  return rows[0]?.n ?? 0;
 }

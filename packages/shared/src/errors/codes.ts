@@ -138,6 +138,7 @@ export const ERROR_CODES = {
   VIOLATION_NOT_FOUND: { status: 404, description: "No such plan violation" },
   NOTICE_NOT_FOUND: { status: 404, description: "No such notice" },
   JOB_NOT_FOUND: { status: 404, description: "No scheduled job has this name" },
+  CLERK_USER_NOT_FOUND: { status: 404, description: "Clerk has no user with this id" },
 
   // 405
   METHOD_NOT_ALLOWED: { status: 405, description: "The path exists; `Allow` lists its methods" },
@@ -184,6 +185,14 @@ export const ERROR_CODES = {
     description:
       "A request with this `Idempotency-Key` is still running; retry after `Retry-After` for its answer",
   },
+  ALREADY_MEMBER: {
+    status: 409,
+    description: "The user is already a member of the organization (at Clerk, or being added)",
+  },
+  ORGANIZATION_NOT_IN_CLERK: {
+    status: 409,
+    description: "The organization has no Clerk organization: members are managed in Clerk",
+  },
   WEBHOOK_IN_PROGRESS: {
     status: 409,
     description: "The same event is being processed by another delivery; redeliver later",
@@ -228,6 +237,11 @@ export const ERROR_CODES = {
   RECALL_REJECTED: { status: 502, description: "Recall.ai refused the request" },
   RECALL_NOT_FOUND: { status: 502, description: "Recall.ai does not know the bot" },
   RECALL_BAD_RESPONSE: { status: 502, description: "Recall.ai answered something unusable" },
+  CLERK_REJECTED: { status: 502, description: "Clerk refused the request; nothing changed there" },
+  CLERK_UNAVAILABLE: {
+    status: 502,
+    description: "Clerk did not answer; the seat stays reserved until Clerk's outcome is known",
+  },
   SERVICE_UNAVAILABLE: {
     status: 503,
     description: "A dependency is unavailable; retry after `Retry-After` when sent",
