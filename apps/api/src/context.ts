@@ -156,9 +156,12 @@ export function buildContext(parts: ContextParts): AppContext {
   });
   const billing = createAppBilling({ config, db, clock, logger, notices, stripe: parts.stripe });
   const violations = billing.settings;
-  // Billing decides creates in their own transactions (exact limits under concurrency).
-  const guard: WriteGuard = (tx, input) =>
-    guardWrite(tx, { ...input, now: input.now ?? clock.now() });
+  // Billing decides creates in their own transactions (exact limits under concurrency); an open
+  // dispute restricts only where the deployment chose so (DISPUTE_READ_ONLY).
+  const guard: WriteGuard = async (tx, input) => {
+    await guardWrite(tx, { ...input, now: input.now ?? clock.now() });
+    if (billing.settings.isDisputeReadOnly) await assertNoOpenDispute({ db: tx }, input);
+  };
 
   const bots: BotServiceDeps = {
     db,

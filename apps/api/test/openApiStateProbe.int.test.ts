@@ -26,6 +26,7 @@ import { startRecallTestApp, type RecallTestApp } from "./recallApp";
 /** A body that passes each write's schema, by operationId. */
 const PLAUSIBLE_BODIES: Record<string, unknown> = {
   createApiKey: { name: "probe", scopes: ["meetings:read"] },
+  addMember: { userId: "user_probe", role: "member" },
   createMeeting: { title: "Probe", meetingUrl: "https://zoom.us/j/85012345678" },
   updateMeeting: { title: "Probe (renamed)", meetingUrl: "https://meet.google.com/abc-defg-hij" },
   createBot: {},

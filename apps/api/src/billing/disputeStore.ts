@@ -1,4 +1,4 @@
-import type { Db } from "@zigznote/database";
+import { queryRows, type Db, type SqlDb } from "@zigznote/database";
 
 /**
  * The `disputes` table: chargebacks and inquiries on organizations' payments, as the newest
@@ -93,11 +93,16 @@ export function findOrganizationDisputes(
 }
 
 /** Whether the organization has a dispute that is not closed. */
-export async function hasOpenDispute(db: Db, input: { organizationId: string }): Promise<boolean> {
-  const rows = await db.$queryRaw<{ open: boolean }[]>`
-    SELECT EXISTS (SELECT 1 FROM disputes
-                    WHERE organization_id = ${input.organizationId}::uuid
-                      AND closed_at IS NULL) AS open`;
+export async function hasOpenDispute(
+  db: SqlDb,
+  input: { organizationId: string },
+): Promise<boolean> {
+  const rows = await queryRows<{ open: boolean }>(
+    db,
+    `SELECT EXISTS (SELECT 1 FROM disputes
+                     WHERE organization_id = $1::uuid AND closed_at IS NULL) AS open`,
+    [input.organizationId],
+  );
   return rows[0]?.open ?? false;
 }
 

@@ -1,4 +1,4 @@
-import type { Db } from "@zigznote/database";
+import type { Db, SqlDb } from "@zigznote/database";
 import { PaymentRequiredError } from "@zigznote/shared";
 import type Stripe from "stripe";
 import * as disputeStore from "./disputeStore";
@@ -137,7 +137,7 @@ export const stripeDisputeHandlers: Readonly<
  * on the same routes; one indexed query, and none when the option is off.
  */
 export async function assertNoOpenDispute(
-  deps: { db: Db },
+  deps: { db: SqlDb },
   input: { organizationId: string },
 ): Promise<void> {
   if (await disputeStore.hasOpenDispute(deps.db, input)) {

@@ -203,6 +203,22 @@ const EXAMPLES: Partial<Record<ErrorCode, ErrorExample>> = {
     message: "This Idempotency-Key was used for another request; send a new key for a new request",
     details: { firstRequest: { method: "POST", path: "/api/v1/meetings" } },
   },
+  ALREADY_MEMBER: {
+    message: "The user is already a member of this organization",
+    details: { userId: "user_2abcDEF" },
+  },
+  CLERK_USER_NOT_FOUND: {
+    message: "Clerk has no user with this id",
+    details: { userId: "user_2abcDEF" },
+  },
+  CLERK_REJECTED: {
+    message: "Clerk refused: the organization has reached its membership limit",
+    details: { clerkStatus: 403, clerkCode: "organization_membership_quota_exceeded" },
+  },
+  CLERK_UNAVAILABLE: {
+    message: "Clerk did not answer; retry later",
+    details: { clerkStatus: 503, clerkCode: null },
+  },
   TOO_MANY_REQUESTS: {
     message: "Too many failed API key attempts; try again later",
     details: { retryAfterSeconds: 900 },
