@@ -17,6 +17,7 @@ import { buildContext, type AppContext } from "./context";
 import { createJobs, createJobScheduler } from "./jobs";
 import { describeSignInMethods } from "./identity";
 import { openDevSessionKey } from "./lib/devSessionKey";
+import { openStorage, StorageConfigError, type StorageProvider } from "./recordings";
 import { createLogger, type Logger } from "./lib/logger";
 
 /** Something to stop on shutdown after the HTTP server has drained (jobs, consumers). */
@@ -101,7 +102,10 @@ export async function startServer(
 
   let db: PrismaClient | undefined;
   let redis: Redis | null = null;
+  let storage: StorageProvider;
   try {
+    // With S3, the bucket is checked now: a missing bucket or refused credentials stop the start.
+    storage = await openStorage(config, logger);
     // The embedded database always migrates; an external one only when asked (deploys
     // usually run `pnpm --filter @zigznote/database migrate` as their own step).
     if (config.MIGRATE_ON_START ?? embedded !== null) {
@@ -134,6 +138,7 @@ export async function startServer(
     db,
     logger,
     redis,
+    storage,
     devSessionPublicKey: devKey.publicKeyPem,
   });
   logger.info(describeSignInMethods(config, devKey.publicKeyPem, devKey.refusal));
@@ -205,7 +210,10 @@ async function main(): Promise<void> {
 
 if (require.main === module) {
   main().catch((error: unknown) => {
-    console.error("zigznote API failed to start:", error);
+    // A configuration problem is said in one line naming the variable; anything else in full.
+    if (error instanceof StorageConfigError)
+      console.error(`zigznote API failed to start: ${error.message}`);
+    else console.error("zigznote API failed to start:", error);
     process.exit(1);
   });
 }
