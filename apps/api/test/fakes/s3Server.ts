@@ -176,7 +176,7 @@ export async function startS3Server(options: { bucket?: string } = {}): Promise<
   // Before s3rver's router (the last middleware), so the added calls are answered first.
   const middleware = (server as unknown as { middleware: KoaMiddleware[] }).middleware;
   middleware.splice(middleware.length - 1, 0, multipartCalls(directory));
-  const address = (await server.run());
+  const address = await server.run();
   const endpoint = `http://127.0.0.1:${address.port}`;
   const client = new S3Client({
     region: S3_TEST_REGION,
