@@ -208,10 +208,10 @@ export async function findRecording(
   deps: Pick<RecordingDeps, "db">,
   ref: RecordingRef,
 ): Promise<StorageObject> {
-  await assertLiveMeeting(deps, ref);
-  const object = await store.findNewestRecording(deps.db, ref);
-  if (!object) throw noRecording();
-  return object;
+  const found = await store.findLiveMeetingRecording(deps.db, ref);
+  if (!found) throw meetingNotFound();
+  if (!found.object) throw noRecording();
+  return found.object;
 }
 
 /** The bytes of a recording row (all, or the inclusive `range`), streamed from storage. */

@@ -1,9 +1,10 @@
-import type {
-  Db,
-  PrismaClient,
-  RecordingImport,
-  RecordingUpload,
-  StorageObject,
+import {
+  queryRows,
+  type Db,
+  type PrismaClient,
+  type RecordingImport,
+  type RecordingUpload,
+  type StorageObject,
 } from "@zigznote/database";
 
 /**
@@ -54,15 +55,36 @@ export function findRecordingKeys(
   });
 }
 
-/** The meeting's newest recording object, or null. */
-export function findNewestRecording(
+/**
+ * The live meeting's newest recording, in one plain statement (the download path: every
+ * redirect starts here): null when the organization has no such live meeting, `object: null`
+ * when the meeting has no recording.
+ */
+export async function findLiveMeetingRecording(
   db: Db,
   key: RecordingMeetingKey,
-): Promise<StorageObject | null> {
-  return db.storageObject.findFirst({
-    where: { meetingId: key.meetingId, organizationId: key.organizationId, kind: "recording" },
-    orderBy: { createdAt: "desc" },
-  });
+): Promise<{ object: StorageObject | null } | null> {
+  const rows = await queryRows<
+    Omit<StorageObject, "sizeBytes" | "id"> & { id: string | null; sizeBytes: string | bigint }
+  >(
+    db,
+    `SELECT o.id, o.organization_id AS "organizationId", o.meeting_id AS "meetingId", o.key,
+            o.kind, o.source, o.content_type AS "contentType", o.size_bytes AS "sizeBytes",
+            o.sha256, o.created_at AS "createdAt"
+       FROM meetings m
+       LEFT JOIN LATERAL (
+         SELECT * FROM storage_objects s
+          WHERE s.meeting_id = m.id AND s.organization_id = m.organization_id
+            AND s.kind = 'recording'
+          ORDER BY s.created_at DESC
+          LIMIT 1) o ON true
+      WHERE m.id = $1::uuid AND m.organization_id = $2::uuid AND m.deleted_at IS NULL`,
+    [key.meetingId, key.organizationId],
+  );
+  const row = rows[0];
+  if (!row) return null;
+  if (row.id === null) return { object: null };
+  return { object: { ...row, id: row.id, sizeBytes: BigInt(row.sizeBytes) } };
 }
 
 export function insertRecordingObject(db: Db, row: StorageObjectRow): Promise<StorageObject> {
