@@ -218,20 +218,23 @@ export async function getDirectUpload(
   return { upload, ...(await signParts(deps, upload, held)) };
 }
 
-/** 409 UPLOAD_INCOMPLETE or UPLOAD_SIZE_MISMATCH unless the store holds exactly the plan's parts. */
-function assertAllParts(upload: RecordingUpload, held: StoredPart[]): void {
+/**
+ * The plan's parts as the store holds them; 409 UPLOAD_INCOMPLETE or UPLOAD_SIZE_MISMATCH unless
+ * each is there with its size. Parts beyond the plan are left out (the store discards them).
+ */
+function plannedParts(upload: RecordingUpload, held: StoredPart[]): StoredPart[] {
   const expected = partLayout(planOf(upload));
   const missingParts = expected
     .filter((part) => !held.some((stored) => stored.partNumber === part.partNumber))
     .map((part) => part.partNumber);
-  const wrongSizes = held.flatMap((stored) => {
-    const part = expected.find((candidate) => candidate.partNumber === stored.partNumber);
-    return part?.sizeBytes === stored.sizeBytes
+  const wrongSizes = expected.flatMap((part) => {
+    const stored = held.find((candidate) => candidate.partNumber === part.partNumber);
+    return !stored || stored.sizeBytes === part.sizeBytes
       ? []
       : [
           {
-            partNumber: stored.partNumber,
-            expectedBytes: part?.sizeBytes ?? 0,
+            partNumber: part.partNumber,
+            expectedBytes: part.sizeBytes,
             storedBytes: stored.sizeBytes,
           },
         ];
@@ -251,6 +254,7 @@ function assertAllParts(upload: RecordingUpload, held: StoredPart[]): void {
       },
     );
   }
+  return held.filter((stored) => stored.partNumber <= expected.length);
 }
 
 /**
@@ -272,9 +276,9 @@ async function assembleParts(
     if (await presigned.head(upload.key)) return;
     throw closedUpload({ ...upload, status: "aborted" }, now);
   }
-  assertAllParts(upload, held);
+  const parts = plannedParts(upload, held);
   try {
-    await presigned.completeUpload(upload.key, storageUploadId, held);
+    await presigned.completeUpload(upload.key, storageUploadId, parts);
   } catch (error) {
     // A concurrent completion assembled it first: its object is the same bytes.
     if (error instanceof NotFoundError && (await presigned.head(upload.key))) return;

@@ -185,6 +185,39 @@ describe("PUT and GET /api/v1/meetings/:id/recording with S3", () => {
   });
 });
 
+describe("when the store does not answer", () => {
+  it("answers 503 STORAGE_UNAVAILABLE with Retry-After, and records nothing", async () => {
+    const down = createTestApp({ storage: s3.storage({ endpoint: "http://127.0.0.1:9" }) });
+    try {
+      const caller = await authHeaderFor(down);
+      const created = await request(down.app)
+        .post("/api/v1/meetings")
+        .set(caller.headers)
+        .send({ title: "Down", meetingUrl: "https://meet.google.com/abc-defg-hij" });
+      const meetingId = created.body.id as string;
+      const put = await request(down.app)
+        .put(`/api/v1/meetings/${meetingId}/recording`)
+        .set(caller.headers)
+        .set("Content-Type", "video/mp4")
+        .send(randomBytes(4096));
+      expect(put.status).toBe(503);
+      expect(put.headers["retry-after"]).toBe("5");
+      expect(put.body.error).toMatchObject({ code: "STORAGE_UNAVAILABLE" });
+      expect(await down.ctx.db.storageObject.count({ where: { meetingId } })).toBe(0);
+      const upload = await request(down.app)
+        .post(`/api/v1/meetings/${meetingId}/recording/uploads`)
+        .set(caller.headers)
+        .send({ contentType: "video/mp4", sizeBytes: 20 * MIB });
+      expect(upload.status).toBe(503);
+      expect(upload.body.error.code).toBe("STORAGE_UNAVAILABLE");
+      expect(await down.ctx.db.recordingUpload.count({ where: { meetingId } })).toBe(0);
+    } finally {
+      (down.ctx.storage as ReturnType<S3TestServer["storage"]>).client.destroy();
+      await down.close();
+    }
+  });
+});
+
 describe("direct uploads (/api/v1/meetings/:id/recording/uploads)", () => {
   interface UploadBody {
     id: string;
@@ -266,6 +299,19 @@ describe("direct uploads (/api/v1/meetings/:id/recording/uploads)", () => {
     expect(early.body.error).toMatchObject({
       code: "UPLOAD_INCOMPLETE",
       details: { missingParts: [2], expectedParts: 3 },
+    });
+
+    // A part of the wrong length (AWS refuses it: its length is signed; s3rver does not).
+    const shortPart = await fetch(upload.parts[1]!.url, {
+      method: "PUT",
+      body: data.subarray(0, 1000),
+    });
+    expect(shortPart.status).toBe(200);
+    const wrong = await complete(caller, meetingId, upload.id);
+    expect(wrong.status).toBe(409);
+    expect(wrong.body.error).toMatchObject({
+      code: "UPLOAD_SIZE_MISMATCH",
+      details: { parts: [{ partNumber: 2, expectedBytes: 8 * MIB, storedBytes: 1000 }] },
     });
 
     // Resuming: fresh URLs, and which parts the store already holds.
