@@ -16,7 +16,6 @@
  * deletes its parts and object once it is ABANDONED_AFTER_MS old. The hour between the two means
  * no completion can commit while the job deletes the bytes, whatever the instances' clocks say.
  */
-import { createHash } from "node:crypto";
 import type { PrismaClient, RecordingUpload, StorageObject } from "@zigznote/database";
 import {
   ConflictError,
@@ -33,6 +32,7 @@ import {
 } from "./recordingService";
 import { partLayout, partSizeFor } from "./s3Storage";
 import {
+  digestStoredObject,
   newStorageKey,
   type DirectUploadPlan,
   type PresignedTransfers,
@@ -286,21 +286,6 @@ async function assembleParts(
   }
 }
 
-/** The object's SHA-256 and size, read once inside the store (never through the client). */
-async function hashObject(
-  storage: StorageProvider,
-  key: string,
-): Promise<{ sha256: string; sizeBytes: number }> {
-  const { body } = await storage.get(key);
-  const hash = createHash("sha256");
-  let sizeBytes = 0;
-  for await (const chunk of body as AsyncIterable<Buffer>) {
-    hash.update(chunk);
-    sizeBytes += chunk.length;
-  }
-  return { sha256: hash.digest("hex"), sizeBytes };
-}
-
 /**
  * Completes a direct upload and records the object as the meeting's recording; see the module
  * comment. 409 UPLOAD_INCOMPLETE / UPLOAD_SIZE_MISMATCH leave the upload pending (the client
@@ -344,7 +329,8 @@ export async function completeDirectUpload(
       details: { expectedBytes: plan.sizeBytes, storedBytes: head.sizeBytes },
     });
   }
-  const { sha256, sizeBytes } = await hashObject(deps.storage, upload.key);
+  // Read once inside the store (never through the client) for the recording's SHA-256.
+  const { sha256, sizeBytes } = await digestStoredObject(deps.storage, upload.key);
   if (sizeBytes !== plan.sizeBytes) {
     throw new ConflictError("The object in the store changed while it was being checked", {
       code: "UPLOAD_SIZE_MISMATCH",

@@ -8,12 +8,11 @@
  * `deleteLocal`). An object already in the bucket with the row's size and SHA-256 metadata is
  * skipped, so the command can be interrupted and run again; nothing is written to the database.
  */
-import { createHash } from "node:crypto";
 import type { PrismaClient } from "@zigznote/database";
 import { isAppError } from "@zigznote/shared";
 import pLimit from "p-limit";
 import type { S3Storage } from "./s3Storage";
-import type { StorageProvider } from "./storage";
+import { digestStoredObject, type StorageProvider } from "./storage";
 import * as store from "./store";
 
 export interface MigrationProgress {
@@ -56,21 +55,6 @@ function describe(error: unknown): string {
     return `${error.message}: ${error.cause.message}`;
   }
   return error instanceof Error ? error.message : String(error);
-}
-
-/** The SHA-256 and size of what `storage` holds at `key`, read through. */
-async function readBack(
-  storage: StorageProvider,
-  key: string,
-): Promise<{ sha256: string; sizeBytes: number }> {
-  const { body } = await storage.get(key);
-  const hash = createHash("sha256");
-  let sizeBytes = 0;
-  for await (const chunk of body as AsyncIterable<Buffer>) {
-    hash.update(chunk);
-    sizeBytes += chunk.length;
-  }
-  return { sha256: hash.digest("hex"), sizeBytes };
 }
 
 /** Thrown for an object that cannot be copied; its message is the report's reason. */
@@ -121,7 +105,7 @@ async function migrateObject(
 
   // Verified by reading the bucket's copy back: before counting a copy, and before any deletion.
   if (copied || deleteLocal) {
-    const stored = await readBack(deps.target, object.key);
+    const stored = await digestStoredObject(deps.target, object.key);
     if (
       stored.sizeBytes !== size ||
       (expectedSha256 !== null && stored.sha256 !== expectedSha256)

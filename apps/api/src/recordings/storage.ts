@@ -169,6 +169,21 @@ export class MeteredStream extends Transform {
   }
 }
 
+/** The size and SHA-256 of what `storage` holds at `key`, read through once. */
+export async function digestStoredObject(
+  storage: Pick<StorageProvider, "get">,
+  key: string,
+): Promise<PutResult> {
+  const { body } = await storage.get(key);
+  const hash = createHash("sha256");
+  let sizeBytes = 0;
+  for await (const chunk of body as AsyncIterable<Buffer>) {
+    hash.update(chunk);
+    sizeBytes += chunk.length;
+  }
+  return { sizeBytes, sha256: hash.digest("hex") };
+}
+
 /** Objects as files under one root folder; writes go to a temporary file renamed into place. */
 export class LocalDiskStorage implements StorageProvider {
   readonly driver = "local";
