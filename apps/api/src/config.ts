@@ -131,7 +131,47 @@ export const envSchema = z.object({
   /** Processed-webhook records are kept this long (providers retry for up to ~3 days). */
   WEBHOOK_RETENTION_DAYS: z.coerce.number().int().min(1).default(7),
 
+  /** Where recordings live: `local` (files under STORAGE_DIR) or `s3` (an S3-compatible bucket). */
+  STORAGE_DRIVER: z.enum(["local", "s3"]).default("local"),
   STORAGE_DIR: z.string().default(".data/storage"),
+  /** Lifetime of presigned download and upload URLs (object storage). */
+  STORAGE_URL_TTL_SECONDS: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(7 * 24 * 60 * 60)
+    .default(300),
+  // The S3 driver. Credentials come from the AWS SDK's default chain (AWS_ACCESS_KEY_ID and
+  // AWS_SECRET_ACCESS_KEY, AWS_PROFILE, web identity, instance roles), never from our own names.
+  S3_BUCKET: optionalString.pipe(
+    z
+      .string()
+      .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, "expected an S3 bucket name (3-63 characters)")
+      .optional(),
+  ),
+  S3_REGION: optionalString.pipe(
+    z
+      .string()
+      .regex(/^[a-z0-9-]{2,40}$/, "expected a region such as us-east-1")
+      .optional(),
+  ),
+  /** Unset for AWS; the server's URL for R2, GCS interoperability, MinIO, Ceph. */
+  S3_ENDPOINT: optionalString.pipe(z.url({ protocol: /^https?$/ }).optional()),
+  S3_FORCE_PATH_STYLE: booleanFromEnv.default(false),
+  /** Keys are written under this prefix (a folder of a shared bucket), "/" added when missing. */
+  S3_KEY_PREFIX: optionalString
+    .pipe(
+      z
+        .string()
+        .regex(
+          /^[A-Za-z0-9_-]+(\/[A-Za-z0-9_-]+)*\/?$/,
+          "expected folder names separated by /, such as zigznote/recordings",
+        )
+        .optional(),
+    )
+    .transform((value) =>
+      value === undefined || value.endsWith("/") ? (value ?? "") : `${value}/`,
+    ),
   RECORDING_MAX_BYTES: z.coerce
     .number()
     .int()
@@ -283,6 +323,14 @@ const configSchema = envSchema
   .refine((env) => env.EMAIL_TRANSPORT !== "smtp" || env.SMTP_URL !== undefined, {
     path: ["SMTP_URL"],
     message: "is required when EMAIL_TRANSPORT=smtp",
+  })
+  .refine((env) => env.STORAGE_DRIVER !== "s3" || env.S3_BUCKET !== undefined, {
+    path: ["S3_BUCKET"],
+    message: "is required when STORAGE_DRIVER=s3",
+  })
+  .refine((env) => env.STORAGE_DRIVER !== "s3" || env.S3_REGION !== undefined, {
+    path: ["S3_REGION"],
+    message: "is required when STORAGE_DRIVER=s3 (us-east-1 suits most S3-compatible servers)",
   });
 
 export type Config = Readonly<z.infer<typeof envSchema>>;

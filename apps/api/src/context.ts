@@ -1,4 +1,3 @@
-import path from "node:path";
 import type { Db, PrismaClient } from "@zigznote/database";
 import type { Redis } from "ioredis";
 import {
@@ -45,9 +44,10 @@ import {
   type Notices,
 } from "./notifications";
 import {
-  LocalDiskStorage,
-  type RecordingDeps,
+  createStorage,
+  type AbandonedUploadsDeps,
   type RecordingImportDeps,
+  type RecordingRouteDeps,
   type StoragePurgeDeps,
   type StorageProvider,
 } from "./recordings";
@@ -67,7 +67,7 @@ export interface AppContext {
   metrics: Metrics;
   /** Shared Redis when REDIS_URL is set; null means single-instance, in-memory fallbacks. */
   redis: Redis | null;
-  /** Where recordings are kept (local disk under STORAGE_DIR by default). */
+  /** Where recordings are kept: STORAGE_DRIVER (local disk under STORAGE_DIR by default, or S3). */
   storage: StorageProvider;
   /** The notification outbox: queue in a transaction, delivered after the commit. */
   notices: Notices;
@@ -85,9 +85,10 @@ export interface AppContext {
   meetings: MeetingDeps;
   bots: BotServiceDeps;
   stuckBots: StuckBotDeps;
-  recordings: RecordingDeps & { maxBytes: number };
+  recordings: RecordingRouteDeps;
   recordingImports: RecordingImportDeps;
   storagePurge: StoragePurgeDeps;
+  abandonedUploads: AbandonedUploadsDeps;
   /** The registry the webhook processor dispatches to (every provider's handlers). */
   webhookRegistry: WebhookRegistry;
   /** Applies each verified webhook event exactly once. */
@@ -119,7 +120,7 @@ export type ContextParts = Pick<AppContext, "config" | "db"> &
 
 /**
  * Builds an app's context with the usual defaults: system clock, a logger at the configured
- * level, a fresh metrics registry, no Redis, local-disk storage under STORAGE_DIR, the logging
+ * level, a fresh metrics registry, no Redis, the storage STORAGE_DRIVER names, the logging
  * notice transport, Stripe and Recall from the config.
  */
 export function buildContext(parts: ContextParts): AppContext {
@@ -128,7 +129,7 @@ export function buildContext(parts: ContextParts): AppContext {
   const clock = parts.clock ?? systemClock;
   const metrics = parts.metrics ?? createMetrics();
   const redis = parts.redis ?? null;
-  const storage = parts.storage ?? new LocalDiskStorage(path.resolve(config.STORAGE_DIR));
+  const storage = parts.storage ?? createStorage(config);
   const recall = parts.recall ?? createRecallClient(config, logger);
 
   const transport =
@@ -178,13 +179,15 @@ export function buildContext(parts: ContextParts): AppContext {
       { organizationId, now: clock.now() },
     );
   };
-  const recordings = {
+  const recordings: RecordingRouteDeps = {
     db,
     storage,
     logger,
     guardWrite: guard,
     onStorageFreed,
+    now: () => clock.now(),
     maxBytes: config.RECORDING_MAX_BYTES,
+    urlTtlSeconds: config.STORAGE_URL_TTL_SECONDS,
   };
   const recordingImports: RecordingImportDeps = {
     db,
@@ -249,9 +252,9 @@ export function buildContext(parts: ContextParts): AppContext {
       logger,
       purgeAfterDays: config.STORAGE_PURGE_AFTER_DAYS,
       batchSize: config.JOB_BATCH_SIZE,
-      concurrency: config.JOB_CONCURRENCY,
       onStorageFreed,
     },
+    abandonedUploads: { db, storage, logger, batchSize: config.JOB_BATCH_SIZE },
     webhookRegistry,
     webhooks: createWebhookProcessor(
       {

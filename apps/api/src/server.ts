@@ -18,6 +18,7 @@ import { buildContext, type AppContext } from "./context";
 import { createJobs, createJobScheduler } from "./jobs";
 import { describeSignInMethods } from "./identity";
 import { openDevSessionKey } from "./lib/devSessionKey";
+import { openStorage, StorageConfigError, type StorageProvider } from "./recordings";
 import { createLogger, type Logger } from "./lib/logger";
 
 /** Something to stop on shutdown after the HTTP server has drained (jobs, consumers). */
@@ -117,7 +118,10 @@ export async function startServer(
 
   let db: PrismaClient | undefined;
   let redis: Redis | null = null;
+  let storage: StorageProvider;
   try {
+    // With S3, the bucket is checked now: a missing bucket or refused credentials stop the start.
+    storage = await openStorage(config, logger);
     // The embedded database always migrates; an external one only when asked (deploys
     // usually run `pnpm --filter @zigznote/database migrate` as their own step).
     if (config.MIGRATE_ON_START ?? embedded !== null) {
@@ -150,6 +154,7 @@ export async function startServer(
     db,
     logger,
     redis,
+    storage,
     devSessionPublicKey: devKey.publicKeyPem,
   });
   logger.info(describeSignInMethods(config, devKey.publicKeyPem, devKey.refusal));
@@ -221,8 +226,9 @@ async function main(): Promise<void> {
 
 if (require.main === module) {
   main().catch((error: unknown) => {
-    // A folder in use is the operator's situation to resolve, not a crash: the message says how.
-    if (error instanceof EmbeddedDatabaseInUseError) {
+    // An operator's situation (a folder in use, a storage setting) is said in one line that says
+    // what to do; anything else in full.
+    if (error instanceof EmbeddedDatabaseInUseError || error instanceof StorageConfigError) {
       console.error(`zigznote API failed to start: ${error.message}`);
     } else {
       console.error("zigznote API failed to start:", error);

@@ -88,11 +88,18 @@ describe("cleanupOrphanedStorage", () => {
 
     const real = testApp.ctx.storage;
     const failing: StorageProvider = {
+      driver: real.driver,
       put: (key, body, options) => real.put(key, body, options),
       get: (key) => real.get(key),
       exists: (key) => real.exists(key),
       delete: (key) =>
         key === stuck.object.key ? Promise.reject(new Error("disk busy")) : real.delete(key),
+      async deleteMany(keys) {
+        const { failed } = await real.deleteMany(keys.filter((key) => key !== stuck.object.key));
+        if (!keys.includes(stuck.object.key)) return { failed };
+        return { failed: [...failed, { key: stuck.object.key, error: new Error("disk busy") }] };
+      },
+      abortIncompleteUploads: (startedBefore) => real.abortIncompleteUploads(startedBefore),
     };
     const result = await cleanupOrphanedStorage(
       { storagePurge: { ...testApp.ctx.storagePurge, storage: failing } },

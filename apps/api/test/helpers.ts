@@ -10,7 +10,7 @@ import { loadConfig } from "../src/config";
 import { buildContext, type AppContext, type ContextParts } from "../src/context";
 import { ManualClock, type Clock } from "../src/lib/clock";
 import type { Logger } from "../src/lib/logger";
-import { LocalDiskStorage } from "../src/recordings/storage";
+import { LocalDiskStorage, type StorageProvider } from "../src/recordings/storage";
 import { clerkTestEnv } from "./auth";
 import { testDatabaseUrl, testRedisUrl } from "./env";
 import { checkResponsesAgainst } from "./openApiConformance";
@@ -28,6 +28,8 @@ export interface TestContextOptions {
   configureWebhooks?: ContextParts["configureWebhooks"];
   /** The app's logger (default: one at LOG_LEVEL, silent unless set). */
   logger?: Logger;
+  /** Where recordings go (default: a fresh folder on local disk). */
+  storage?: StorageProvider;
 }
 
 export interface TestApp {
@@ -77,7 +79,7 @@ export function createTestApp(options: TestContextOptions = {}): TestApp {
     redis,
     logger: options.logger,
     clock: options.clock,
-    storage: new LocalDiskStorage(storageDir),
+    storage: options.storage ?? new LocalDiskStorage(storageDir),
     configureWebhooks: options.configureWebhooks,
   });
   return {

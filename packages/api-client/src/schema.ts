@@ -283,7 +283,9 @@ export interface paths {
     };
     /**
      * Download the meeting's recording (supports a single byte Range)
-     * @description Requires the `meetings:read` scope (API keys hold it explicitly; users by role, see Authentication).
+     * @description Where the server keeps recordings in object storage (S3), the answer is `302` to a presigned URL of the store, valid for STORAGE_URL_TTL_SECONDS (default 300 s), that serves the bytes with the recording's `Content-Type` and a `Content-Disposition` file name; the store honours `Range` itself (send it again to the `Location`). With `?redirect=false` the answer is that link as JSON, `{ url, expiresAt }`. On local storage the API streams the bytes: `Range`, `ETag`, `If-None-Match` (304) and `If-Range` as below. Either way, a current `If-None-Match` answers 304.
+     *
+     *     Requires the `meetings:read` scope (API keys hold it explicitly; users by role, see Authentication).
      */
     get: operations["downloadRecording"];
     /**
@@ -300,6 +302,8 @@ export interface paths {
      *
      *     201 for the meeting's first recording, 200 when it replaces one (the old file is deleted after the new one is committed). An empty body (none, `Content-Length: 0`, or a chunked body that ends without a byte) is refused with 400 `EMPTY_RECORDING`; the stored recording stays as it was.
      *
+     *     The body is streamed into storage as it arrives (into a multipart upload with object storage): memory stays flat, the size limit (RECORDING_MAX_BYTES) is enforced while streaming (413), and an interrupted or refused upload leaves nothing behind. For large files on object storage, `POST .../recording/uploads` sends the bytes to the store directly.
+     *
      *     Requires the `meetings:write` scope (API keys hold it explicitly; users by role, see Authentication). Billing checks the write first (`recording.create`): `SUBSCRIPTION_SUSPENDED`, `PAYMENT_DISPUTED`, `PLAN_LIMIT_STORAGE`.
      */
     put: operations["uploadRecording"];
@@ -309,6 +313,72 @@ export interface paths {
      * @description Requires the `meetings:write` scope (API keys hold it explicitly; users by role, see Authentication).
      */
     delete: operations["deleteRecording"];
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/api/v1/meetings/{id}/recording/uploads": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Start a direct upload of the meeting's recording to object storage
+     * @description Direct upload (object storage only; local storage answers 503 `PROVIDER_NOT_CONFIGURED`): 1. `POST .../recording/uploads` with `{ contentType, sizeBytes }`; 2. `PUT` each part's bytes (`offset`, `sizeBytes`) to its `url` with its `headers` (the bytes go to the store, not through the API; one part below the part size, else a multipart upload); URLs last STORAGE_URL_TTL_SECONDS, `GET .../uploads/{uploadId}` signs new ones and says which parts the store holds; 3. `POST .../uploads/{uploadId}/complete`: the API checks the object and records it as a `PUT .../recording` would (usage, replacing the earlier recording). An upload that is not completed is aborted 24 h after it began, its parts deleted.
+     *
+     *     Requires the `meetings:write` scope (API keys hold it explicitly; users by role, see Authentication). Billing checks the write first (`recording.create`): `SUBSCRIPTION_SUSPENDED`, `PAYMENT_DISPUTED`, `PLAN_LIMIT_STORAGE`.
+     */
+    post: operations["createRecordingUpload"];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/api/v1/meetings/{id}/recording/uploads/{uploadId}": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * A direct upload: its status, and fresh part URLs while it is pending
+     * @description Direct upload (object storage only; local storage answers 503 `PROVIDER_NOT_CONFIGURED`): 1. `POST .../recording/uploads` with `{ contentType, sizeBytes }`; 2. `PUT` each part's bytes (`offset`, `sizeBytes`) to its `url` with its `headers` (the bytes go to the store, not through the API; one part below the part size, else a multipart upload); URLs last STORAGE_URL_TTL_SECONDS, `GET .../uploads/{uploadId}` signs new ones and says which parts the store holds; 3. `POST .../uploads/{uploadId}/complete`: the API checks the object and records it as a `PUT .../recording` would (usage, replacing the earlier recording). An upload that is not completed is aborted 24 h after it began, its parts deleted.
+     *
+     *     Requires the `meetings:write` scope (API keys hold it explicitly; users by role, see Authentication).
+     */
+    get: operations["getRecordingUpload"];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/api/v1/meetings/{id}/recording/uploads/{uploadId}/complete": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Complete a direct upload: the object becomes the meeting's recording
+     * @description Direct upload (object storage only; local storage answers 503 `PROVIDER_NOT_CONFIGURED`): 1. `POST .../recording/uploads` with `{ contentType, sizeBytes }`; 2. `PUT` each part's bytes (`offset`, `sizeBytes`) to its `url` with its `headers` (the bytes go to the store, not through the API; one part below the part size, else a multipart upload); URLs last STORAGE_URL_TTL_SECONDS, `GET .../uploads/{uploadId}` signs new ones and says which parts the store holds; 3. `POST .../uploads/{uploadId}/complete`: the API checks the object and records it as a `PUT .../recording` would (usage, replacing the earlier recording). An upload that is not completed is aborted 24 h after it began, its parts deleted. Completing checks that the store holds every part with its declared size (409 `UPLOAD_INCOMPLETE` or `UPLOAD_SIZE_MISMATCH`: send those parts, then complete again), the object's size against the declared one and RECORDING_MAX_BYTES, and reads the object once inside the store for its SHA-256. Of concurrent completions one records the recording; the others answer 409 `UPLOAD_CLOSED`.
+     *
+     *     Requires the `meetings:write` scope (API keys hold it explicitly; users by role, see Authentication). Billing checks the write first (`recording.create`): `SUBSCRIPTION_SUSPENDED`, `PAYMENT_DISPUTED`, `PLAN_LIMIT_STORAGE`.
+     */
+    post: operations["completeRecordingUpload"];
+    delete?: never;
     options?: never;
     head?: never;
     patch?: never;
@@ -1100,6 +1170,87 @@ export interface components {
       source: "upload" | "recall";
       /** Format: date-time */
       createdAt: string;
+    };
+    RecordingDownloadLink: {
+      /**
+       * Format: uri
+       * @description Presigned GET URL of the recording in the object store
+       */
+      url: string;
+      /**
+       * Format: date-time
+       * @description The URL stops working then (STORAGE_URL_TTL_SECONDS after it was signed)
+       */
+      expiresAt: string;
+    };
+    RecordingUpload: {
+      /** Format: uuid */
+      id: string;
+      /** Format: uuid */
+      meetingId: string;
+      /** @enum {string} */
+      status: "pending" | "completed" | "aborted";
+      /** @enum {string} */
+      contentType:
+        | "video/mp4"
+        | "video/webm"
+        | "video/quicktime"
+        | "audio/mpeg"
+        | "audio/mp4"
+        | "audio/wav"
+        | "audio/webm"
+        | "audio/ogg";
+      sizeBytes: number;
+      partSizeBytes: number;
+      /**
+       * Format: date-time
+       * @description Complete the upload before then; it is aborted 24 h after it began
+       */
+      expiresAt: string;
+      /** @description While pending: every part with a fresh URL (empty once closed) */
+      parts: components["schemas"]["RecordingUploadPart"][];
+      /**
+       * Format: date-time
+       * @description When the part URLs stop working (STORAGE_URL_TTL_SECONDS); GET the upload for new ones
+       */
+      urlsExpireAt: string | null;
+      /** Format: date-time */
+      createdAt: string;
+    };
+    RecordingUploadPart: {
+      partNumber: number;
+      /**
+       * Format: uri
+       * @description Presigned URL: `PUT` this part's bytes there
+       */
+      url: string;
+      /** @description First byte of the part */
+      offset: number;
+      /** @description Bytes of the part (its `Content-Length`) */
+      sizeBytes: number;
+      /** @description Headers the PUT must carry besides Content-Length (they are signed) */
+      headers: {
+        [key: string]: string;
+      };
+      /** @description The store already holds this part with the right size */
+      isUploaded: boolean;
+    };
+    CreateRecordingUpload: {
+      /**
+       * @description The recording's media type (as a PUT upload's Content-Type)
+       * @enum {string}
+       */
+      contentType:
+        | "video/mp4"
+        | "video/webm"
+        | "video/quicktime"
+        | "audio/mpeg"
+        | "audio/mp4"
+        | "audio/wav"
+        | "audio/webm"
+        | "audio/ogg";
+      /** @description The recording's exact size: each part's length is signed */
+      sizeBytes: number;
     };
     PlanList: {
       data: components["schemas"]["Plan"][];
@@ -6701,7 +6852,10 @@ export interface operations {
   };
   downloadRecording: {
     parameters: {
-      query?: never;
+      query?: {
+        /** @description With object storage: `false` answers `{ url, expiresAt }` (200) instead of the 302 redirect. Ignored on local storage, which always streams. */
+        redirect?: "true" | "false";
+      };
       header?: {
         /** @description One byte range, `bytes=<start>-<end>`, `bytes=<start>-` or `bytes=-<suffix length>`: 206 with that part; outside the recording, 416 with `Content-Range: bytes *\/<size>`. Several ranges or another unit: the whole recording (200). */
         range?: string;
@@ -6717,7 +6871,7 @@ export interface operations {
     };
     requestBody?: never;
     responses: {
-      /** @description The recording */
+      /** @description The recording (local storage), or its link with `?redirect=false` (object storage) */
       200: {
         headers: {
           /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
@@ -6743,6 +6897,7 @@ export interface operations {
           "audio/wav": string;
           "audio/webm": string;
           "audio/ogg": string;
+          "application/json": components["schemas"]["RecordingDownloadLink"];
         };
       };
       /** @description The requested byte range */
@@ -6774,6 +6929,19 @@ export interface operations {
           "audio/webm": string;
           "audio/ogg": string;
         };
+      };
+      /** @description Object storage: the recording is at `Location`, a presigned URL of the store (valid for STORAGE_URL_TTL_SECONDS; the store serves Range requests) */
+      302: {
+        headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          /** @description Presigned GET URL of the recording */
+          Location: string;
+          [name: string]: unknown;
+        };
+        content?: never;
       };
       /** @description Not modified: the client's copy (If-None-Match) is current */
       304: {
@@ -7013,6 +7181,7 @@ export interface operations {
        *
        *     - `DATABASE_UNAVAILABLE`: The database is not answering; retry after `Retry-After`
        *     - `SERVICE_UNAVAILABLE`: A dependency is unavailable; retry after `Retry-After` when sent
+       *     - `STORAGE_UNAVAILABLE`: The recording store failed or did not answer; retry after `Retry-After`
        */
       503: {
         headers: {
@@ -7028,7 +7197,7 @@ export interface operations {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE";
+              code: "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "STORAGE_UNAVAILABLE";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -7376,6 +7545,7 @@ export interface operations {
        *
        *     - `DATABASE_UNAVAILABLE`: The database is not answering; retry after `Retry-After`
        *     - `SERVICE_UNAVAILABLE`: A dependency is unavailable; retry after `Retry-After` when sent
+       *     - `STORAGE_UNAVAILABLE`: The recording store failed or did not answer; retry after `Retry-After`
        */
       503: {
         headers: {
@@ -7391,7 +7561,7 @@ export interface operations {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE";
+              code: "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "STORAGE_UNAVAILABLE";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -7688,6 +7858,7 @@ export interface operations {
        *
        *     - `DATABASE_UNAVAILABLE`: The database is not answering; retry after `Retry-After`
        *     - `SERVICE_UNAVAILABLE`: A dependency is unavailable; retry after `Retry-After` when sent
+       *     - `STORAGE_UNAVAILABLE`: The recording store failed or did not answer; retry after `Retry-After`
        */
       503: {
         headers: {
@@ -7703,7 +7874,1076 @@ export interface operations {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE";
+              code: "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "STORAGE_UNAVAILABLE";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+    };
+  };
+  createRecordingUpload: {
+    parameters: {
+      query?: never;
+      header?: {
+        /** @description Makes the write safe to retry: a repeat with the same key and the same request gets the first answer again (with `Idempotent-Replayed: true`) for 24 h. 1-255 printable ASCII characters; a fresh UUID per logical request. See the guide's Retries. */
+        "Idempotency-Key"?: string;
+      };
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: {
+      content: {
+        "application/json": components["schemas"]["CreateRecordingUpload"];
+      };
+    };
+    responses: {
+      /** @description Started: PUT the parts, then complete */
+      201: {
+        headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+          "Idempotent-Replayed"?: "true";
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["RecordingUpload"];
+        };
+      };
+      /**
+       * @description Invalid request. `error.code` is one of:
+       *
+       *     - `INVALID_URL_ENCODING`: The URL path is not valid percent-encoded UTF-8
+       *     - `VALIDATION_ERROR`: A parameter or body field is invalid; `details.fields` lists each one
+       *     - `INVALID_JSON`: The body is not valid JSON
+       *     - `BAD_REQUEST`: The request could not be read
+       *     - `INVALID_IDEMPOTENCY_KEY`: `Idempotency-Key` must be 1-255 printable ASCII characters
+       */
+      400: {
+        headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code:
+                | "INVALID_URL_ENCODING"
+                | "VALIDATION_ERROR"
+                | "INVALID_JSON"
+                | "BAD_REQUEST"
+                | "INVALID_IDEMPOTENCY_KEY";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Missing or invalid credentials. `error.code` is one of:
+       *
+       *     - `MISSING_CREDENTIALS`: No `Authorization: Bearer <token>` header (or `__session` cookie)
+       *     - `INVALID_AUTHORIZATION_HEADER`: The Authorization header is not `Bearer <token>`
+       *     - `INVALID_TOKEN`: The session token is not valid
+       *     - `TOKEN_EXPIRED`: The session token has expired; refresh it
+       *     - `TOKEN_NOT_YET_VALID`: The session token is not valid yet
+       *     - `INVALID_AUTHORIZED_PARTY`: The session token was issued for another application (`azp`)
+       *     - `SESSION_AUTH_NOT_CONFIGURED`: This server accepts no session tokens (CLERK_JWT_KEY or CLERK_SECRET_KEY unset)
+       *     - `INVALID_API_KEY`: The API key is unknown or malformed
+       *     - `API_KEY_REVOKED`: The API key was revoked
+       *     - `API_KEY_EXPIRED`: The API key has expired
+       *     - `USER_DELETED`: The signed-in user was deleted
+       *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
+       */
+      401: {
+        headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code:
+                | "MISSING_CREDENTIALS"
+                | "INVALID_AUTHORIZATION_HEADER"
+                | "INVALID_TOKEN"
+                | "TOKEN_EXPIRED"
+                | "TOKEN_NOT_YET_VALID"
+                | "INVALID_AUTHORIZED_PARTY"
+                | "SESSION_AUTH_NOT_CONFIGURED"
+                | "INVALID_API_KEY"
+                | "API_KEY_REVOKED"
+                | "API_KEY_EXPIRED"
+                | "USER_DELETED"
+                | "ORGANIZATION_DELETED";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Payment required. `error.code` is one of:
+       *
+       *     - `SUBSCRIPTION_SUSPENDED`: Suspended for non-payment: reads work, writes wait for the open invoice
+       *     - `PAYMENT_DISPUTED`: A payment is disputed with the bank and this server makes the organization read-only until the dispute closes (DISPUTE_READ_ONLY)
+       */
+      402: {
+        headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "SUBSCRIPTION_SUSPENDED" | "PAYMENT_DISPUTED";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Not allowed. `error.code` is one of:
+       *
+       *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
+       *     - `NO_ACTIVE_ORGANIZATION`: The session has no active organization; select one in Clerk
+       *     - `CSRF_ORIGIN_REFUSED`: A write authenticated by the session cookie from an origin that is not allowed
+       *     - `INSUFFICIENT_SCOPE`: The API key lacks the route's scope
+       *     - `PLAN_LIMIT_STORAGE`: Storage is over the plan's limit and its grace period is over
+       */
+      403: {
+        headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code:
+                | "ORGANIZATION_DELETED"
+                | "NO_ACTIVE_ORGANIZATION"
+                | "CSRF_ORIGIN_REFUSED"
+                | "INSUFFICIENT_SCOPE"
+                | "PLAN_LIMIT_STORAGE";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Not found. `error.code` is one of:
+       *
+       *     - `NOT_FOUND`: No such resource in the caller's organization (another organization's is the same)
+       */
+      404: {
+        headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "NOT_FOUND";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Conflict with the current state. `error.code` is one of:
+       *
+       *     - `IDEMPOTENCY_KEY_IN_USE`: A request with this `Idempotency-Key` is still running; retry after `Retry-After` for its answer
+       */
+      409: {
+        headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          /** @description Seconds to wait before retrying */
+          "Retry-After"?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "IDEMPOTENCY_KEY_IN_USE";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Payload too large. `error.code` is one of:
+       *
+       *     - `PAYLOAD_TOO_LARGE`: The body is larger than the route accepts
+       */
+      413: {
+        headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "PAYLOAD_TOO_LARGE";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Unsupported media type. `error.code` is one of:
+       *
+       *     - `UNSUPPORTED_MEDIA_TYPE`: The body's Content-Type is not accepted
+       */
+      415: {
+        headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "UNSUPPORTED_MEDIA_TYPE";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Unprocessable request. `error.code` is one of:
+       *
+       *     - `IDEMPOTENCY_KEY_REUSED`: This `Idempotency-Key` was used for another request (method, path or body); use a new key
+       */
+      422: {
+        headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "IDEMPOTENCY_KEY_REUSED";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Too many requests. `error.code` is one of:
+       *
+       *     - `TOO_MANY_REQUESTS`: Too many requests or failed attempts; wait `Retry-After` seconds
+       *     - `RATE_LIMITED`: The organization's request budget (or this address's, unauthenticated) is spent; wait `Retry-After` seconds
+       */
+      429: {
+        headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          /** @description Seconds to wait before retrying */
+          "Retry-After": number;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "TOO_MANY_REQUESTS" | "RATE_LIMITED";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Unexpected error. `error.code` is one of:
+       *
+       *     - `INTERNAL_ERROR`: Unexpected error (logged with the request id)
+       */
+      500: {
+        headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "INTERNAL_ERROR";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Service unavailable. `error.code` is one of:
+       *
+       *     - `DATABASE_UNAVAILABLE`: The database is not answering; retry after `Retry-After`
+       *     - `SERVICE_UNAVAILABLE`: A dependency is unavailable; retry after `Retry-After` when sent
+       *     - `PROVIDER_NOT_CONFIGURED`: A provider is not configured on this server; `details.variables` names what to set
+       *     - `STORAGE_UNAVAILABLE`: The recording store failed or did not answer; retry after `Retry-After`
+       */
+      503: {
+        headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          /** @description Seconds to wait before retrying */
+          "Retry-After"?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code:
+                | "DATABASE_UNAVAILABLE"
+                | "SERVICE_UNAVAILABLE"
+                | "PROVIDER_NOT_CONFIGURED"
+                | "STORAGE_UNAVAILABLE";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+    };
+  };
+  getRecordingUpload: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        id: string;
+        uploadId: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The upload */
+      200: {
+        headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["RecordingUpload"];
+        };
+      };
+      /**
+       * @description Invalid request. `error.code` is one of:
+       *
+       *     - `INVALID_URL_ENCODING`: The URL path is not valid percent-encoded UTF-8
+       *     - `VALIDATION_ERROR`: A parameter or body field is invalid; `details.fields` lists each one
+       */
+      400: {
+        headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "INVALID_URL_ENCODING" | "VALIDATION_ERROR";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Missing or invalid credentials. `error.code` is one of:
+       *
+       *     - `MISSING_CREDENTIALS`: No `Authorization: Bearer <token>` header (or `__session` cookie)
+       *     - `INVALID_AUTHORIZATION_HEADER`: The Authorization header is not `Bearer <token>`
+       *     - `INVALID_TOKEN`: The session token is not valid
+       *     - `TOKEN_EXPIRED`: The session token has expired; refresh it
+       *     - `TOKEN_NOT_YET_VALID`: The session token is not valid yet
+       *     - `INVALID_AUTHORIZED_PARTY`: The session token was issued for another application (`azp`)
+       *     - `SESSION_AUTH_NOT_CONFIGURED`: This server accepts no session tokens (CLERK_JWT_KEY or CLERK_SECRET_KEY unset)
+       *     - `INVALID_API_KEY`: The API key is unknown or malformed
+       *     - `API_KEY_REVOKED`: The API key was revoked
+       *     - `API_KEY_EXPIRED`: The API key has expired
+       *     - `USER_DELETED`: The signed-in user was deleted
+       *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
+       */
+      401: {
+        headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code:
+                | "MISSING_CREDENTIALS"
+                | "INVALID_AUTHORIZATION_HEADER"
+                | "INVALID_TOKEN"
+                | "TOKEN_EXPIRED"
+                | "TOKEN_NOT_YET_VALID"
+                | "INVALID_AUTHORIZED_PARTY"
+                | "SESSION_AUTH_NOT_CONFIGURED"
+                | "INVALID_API_KEY"
+                | "API_KEY_REVOKED"
+                | "API_KEY_EXPIRED"
+                | "USER_DELETED"
+                | "ORGANIZATION_DELETED";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Not allowed. `error.code` is one of:
+       *
+       *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
+       *     - `NO_ACTIVE_ORGANIZATION`: The session has no active organization; select one in Clerk
+       *     - `INSUFFICIENT_SCOPE`: The API key lacks the route's scope
+       */
+      403: {
+        headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "ORGANIZATION_DELETED" | "NO_ACTIVE_ORGANIZATION" | "INSUFFICIENT_SCOPE";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Not found. `error.code` is one of:
+       *
+       *     - `NOT_FOUND`: No such resource in the caller's organization (another organization's is the same)
+       */
+      404: {
+        headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "NOT_FOUND";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Too many requests. `error.code` is one of:
+       *
+       *     - `TOO_MANY_REQUESTS`: Too many requests or failed attempts; wait `Retry-After` seconds
+       *     - `RATE_LIMITED`: The organization's request budget (or this address's, unauthenticated) is spent; wait `Retry-After` seconds
+       */
+      429: {
+        headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          /** @description Seconds to wait before retrying */
+          "Retry-After": number;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "TOO_MANY_REQUESTS" | "RATE_LIMITED";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Unexpected error. `error.code` is one of:
+       *
+       *     - `INTERNAL_ERROR`: Unexpected error (logged with the request id)
+       */
+      500: {
+        headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "INTERNAL_ERROR";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Service unavailable. `error.code` is one of:
+       *
+       *     - `DATABASE_UNAVAILABLE`: The database is not answering; retry after `Retry-After`
+       *     - `SERVICE_UNAVAILABLE`: A dependency is unavailable; retry after `Retry-After` when sent
+       *     - `PROVIDER_NOT_CONFIGURED`: A provider is not configured on this server; `details.variables` names what to set
+       *     - `STORAGE_UNAVAILABLE`: The recording store failed or did not answer; retry after `Retry-After`
+       */
+      503: {
+        headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          /** @description Seconds to wait before retrying */
+          "Retry-After"?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code:
+                | "DATABASE_UNAVAILABLE"
+                | "SERVICE_UNAVAILABLE"
+                | "PROVIDER_NOT_CONFIGURED"
+                | "STORAGE_UNAVAILABLE";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+    };
+  };
+  completeRecordingUpload: {
+    parameters: {
+      query?: never;
+      header?: {
+        /** @description Makes the write safe to retry: a repeat with the same key and the same request gets the first answer again (with `Idempotent-Replayed: true`) for 24 h. 1-255 printable ASCII characters; a fresh UUID per logical request. See the guide's Retries. */
+        "Idempotency-Key"?: string;
+      };
+      path: {
+        id: string;
+        uploadId: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Recorded, replacing the earlier recording */
+      200: {
+        headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+          "Idempotent-Replayed"?: "true";
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Recording"];
+        };
+      };
+      /** @description Recorded */
+      201: {
+        headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+          "Idempotent-Replayed"?: "true";
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Recording"];
+        };
+      };
+      /**
+       * @description Invalid request. `error.code` is one of:
+       *
+       *     - `INVALID_URL_ENCODING`: The URL path is not valid percent-encoded UTF-8
+       *     - `VALIDATION_ERROR`: A parameter or body field is invalid; `details.fields` lists each one
+       *     - `INVALID_IDEMPOTENCY_KEY`: `Idempotency-Key` must be 1-255 printable ASCII characters
+       */
+      400: {
+        headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "INVALID_URL_ENCODING" | "VALIDATION_ERROR" | "INVALID_IDEMPOTENCY_KEY";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Missing or invalid credentials. `error.code` is one of:
+       *
+       *     - `MISSING_CREDENTIALS`: No `Authorization: Bearer <token>` header (or `__session` cookie)
+       *     - `INVALID_AUTHORIZATION_HEADER`: The Authorization header is not `Bearer <token>`
+       *     - `INVALID_TOKEN`: The session token is not valid
+       *     - `TOKEN_EXPIRED`: The session token has expired; refresh it
+       *     - `TOKEN_NOT_YET_VALID`: The session token is not valid yet
+       *     - `INVALID_AUTHORIZED_PARTY`: The session token was issued for another application (`azp`)
+       *     - `SESSION_AUTH_NOT_CONFIGURED`: This server accepts no session tokens (CLERK_JWT_KEY or CLERK_SECRET_KEY unset)
+       *     - `INVALID_API_KEY`: The API key is unknown or malformed
+       *     - `API_KEY_REVOKED`: The API key was revoked
+       *     - `API_KEY_EXPIRED`: The API key has expired
+       *     - `USER_DELETED`: The signed-in user was deleted
+       *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
+       */
+      401: {
+        headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code:
+                | "MISSING_CREDENTIALS"
+                | "INVALID_AUTHORIZATION_HEADER"
+                | "INVALID_TOKEN"
+                | "TOKEN_EXPIRED"
+                | "TOKEN_NOT_YET_VALID"
+                | "INVALID_AUTHORIZED_PARTY"
+                | "SESSION_AUTH_NOT_CONFIGURED"
+                | "INVALID_API_KEY"
+                | "API_KEY_REVOKED"
+                | "API_KEY_EXPIRED"
+                | "USER_DELETED"
+                | "ORGANIZATION_DELETED";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Payment required. `error.code` is one of:
+       *
+       *     - `SUBSCRIPTION_SUSPENDED`: Suspended for non-payment: reads work, writes wait for the open invoice
+       *     - `PAYMENT_DISPUTED`: A payment is disputed with the bank and this server makes the organization read-only until the dispute closes (DISPUTE_READ_ONLY)
+       */
+      402: {
+        headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "SUBSCRIPTION_SUSPENDED" | "PAYMENT_DISPUTED";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Not allowed. `error.code` is one of:
+       *
+       *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
+       *     - `NO_ACTIVE_ORGANIZATION`: The session has no active organization; select one in Clerk
+       *     - `CSRF_ORIGIN_REFUSED`: A write authenticated by the session cookie from an origin that is not allowed
+       *     - `INSUFFICIENT_SCOPE`: The API key lacks the route's scope
+       *     - `PLAN_LIMIT_STORAGE`: Storage is over the plan's limit and its grace period is over
+       */
+      403: {
+        headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code:
+                | "ORGANIZATION_DELETED"
+                | "NO_ACTIVE_ORGANIZATION"
+                | "CSRF_ORIGIN_REFUSED"
+                | "INSUFFICIENT_SCOPE"
+                | "PLAN_LIMIT_STORAGE";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Not found. `error.code` is one of:
+       *
+       *     - `NOT_FOUND`: No such resource in the caller's organization (another organization's is the same)
+       */
+      404: {
+        headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "NOT_FOUND";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Conflict with the current state. `error.code` is one of:
+       *
+       *     - `IDEMPOTENCY_KEY_IN_USE`: A request with this `Idempotency-Key` is still running; retry after `Retry-After` for its answer
+       *     - `UPLOAD_INCOMPLETE`: Parts of the direct upload are not in the store yet (`details.missingParts`); upload them, then complete
+       *     - `UPLOAD_SIZE_MISMATCH`: The store holds other sizes than the upload declared (`details`); upload those parts again, then complete
+       *     - `UPLOAD_CLOSED`: The direct upload was completed, aborted or has expired; start a new one
+       */
+      409: {
+        headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          /** @description Seconds to wait before retrying */
+          "Retry-After"?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code:
+                | "IDEMPOTENCY_KEY_IN_USE"
+                | "UPLOAD_INCOMPLETE"
+                | "UPLOAD_SIZE_MISMATCH"
+                | "UPLOAD_CLOSED";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Payload too large. `error.code` is one of:
+       *
+       *     - `PAYLOAD_TOO_LARGE`: The body is larger than the route accepts
+       */
+      413: {
+        headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "PAYLOAD_TOO_LARGE";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Unprocessable request. `error.code` is one of:
+       *
+       *     - `IDEMPOTENCY_KEY_REUSED`: This `Idempotency-Key` was used for another request (method, path or body); use a new key
+       */
+      422: {
+        headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "IDEMPOTENCY_KEY_REUSED";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Too many requests. `error.code` is one of:
+       *
+       *     - `TOO_MANY_REQUESTS`: Too many requests or failed attempts; wait `Retry-After` seconds
+       *     - `RATE_LIMITED`: The organization's request budget (or this address's, unauthenticated) is spent; wait `Retry-After` seconds
+       */
+      429: {
+        headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          /** @description Seconds to wait before retrying */
+          "Retry-After": number;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "TOO_MANY_REQUESTS" | "RATE_LIMITED";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Unexpected error. `error.code` is one of:
+       *
+       *     - `INTERNAL_ERROR`: Unexpected error (logged with the request id)
+       */
+      500: {
+        headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "INTERNAL_ERROR";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Service unavailable. `error.code` is one of:
+       *
+       *     - `DATABASE_UNAVAILABLE`: The database is not answering; retry after `Retry-After`
+       *     - `SERVICE_UNAVAILABLE`: A dependency is unavailable; retry after `Retry-After` when sent
+       *     - `PROVIDER_NOT_CONFIGURED`: A provider is not configured on this server; `details.variables` names what to set
+       *     - `STORAGE_UNAVAILABLE`: The recording store failed or did not answer; retry after `Retry-After`
+       */
+      503: {
+        headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          /** @description Seconds to wait before retrying */
+          "Retry-After"?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code:
+                | "DATABASE_UNAVAILABLE"
+                | "SERVICE_UNAVAILABLE"
+                | "PROVIDER_NOT_CONFIGURED"
+                | "STORAGE_UNAVAILABLE";
               message: string;
               details: {
                 [key: string]: unknown;

@@ -7,7 +7,11 @@ import {
   warnStorageGraceEnding,
 } from "../billing";
 import { cleanupOrphanedBots, type RecallClient } from "../bots";
-import { cleanupOrphanedStorage, processDueRecordingImports } from "../recordings";
+import {
+  abortAbandonedUploads,
+  cleanupOrphanedStorage,
+  processDueRecordingImports,
+} from "../recordings";
 import { cleanupOldWebhooks } from "../webhooks";
 import { deleteExpiredIdempotencyKeys } from "../http/idempotencyStore";
 import type { JobDefinition } from "./runner";
@@ -78,6 +82,13 @@ export const JOB_SCHEDULES = [
     description: "Send pending notices from the outbox (those not sent right after commit)",
   },
   {
+    name: "abortAbandonedUploads",
+    schedule: "20 * * * *",
+    leaseMs: 30 * MINUTE,
+    description:
+      "Abort recording uploads begun more than 24 h ago and never completed (their parts deleted)",
+  },
+  {
     name: "retryRecordingImports",
     schedule: "*/5 * * * *",
     leaseMs: 60 * MINUTE,
@@ -143,6 +154,7 @@ export function createJobs(ctx: AppContext, deps: { recall?: RecallClient } = {}
     recheckPlanViolations: async ({ now }) => ({
       rowsAffected: await recheckRecordedViolations({ db: ctx.db, settings }, { now }),
     }),
+    abortAbandonedUploads: ({ now }) => abortAbandonedUploads(ctx.abandonedUploads, { now }),
     retryRecordingImports: async () => {
       const result = await processDueRecordingImports(ctx.recordingImports, {
         batchSize: ctx.config.JOB_BATCH_SIZE,

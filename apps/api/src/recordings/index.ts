@@ -9,6 +9,12 @@ export {
   type RecordingImportDeps,
   type ResolveMedia,
 } from "./imports";
+export {
+  abortAbandonedUploads,
+  type AbandonedUploadsDeps,
+  type DirectUploadDeps,
+} from "./directUploads";
+export { migrateLocalToS3, type MigrationProgress, type MigrationReport } from "./migrateStorage";
 export { cleanupOrphanedStorage, type StoragePurgeDeps } from "./purge";
 export {
   deleteRecording,
@@ -20,8 +26,15 @@ export {
   type RecordingRef,
   type RecordingStoreDeps,
 } from "./recordingService";
-export { recordingRoutes } from "./routes";
+export { recordingRoutes, type RecordingRouteDeps } from "./routes";
+export { S3Storage, StorageConfigError, type S3StorageSettings } from "./s3Storage";
 export { LocalDiskStorage, newStorageKey, type StorageProvider } from "./storage";
+export {
+  createStorage,
+  openStorage,
+  s3SettingsFromConfig,
+  type StorageConfig,
+} from "./storageDrivers";
 export {
   countActiveMembers,
   countMeetingsThisMonth,

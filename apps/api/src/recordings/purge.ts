@@ -1,5 +1,4 @@
 import type { Db, PrismaClient } from "@zigznote/database";
-import pLimit from "p-limit";
 import type { Logger } from "../lib/logger";
 import { DAY_MS } from "../lib/time";
 import type { StorageProvider } from "./storage";
@@ -11,8 +10,8 @@ export interface StoragePurgeDeps {
   storage: StorageProvider;
   logger: Logger;
   purgeAfterDays: number;
+  /** Meetings per batch; their objects are deleted in bulk calls (DeleteObjects: 1000 keys). */
   batchSize: number;
-  concurrency: number;
   /** Billing's re-check of an organization whose stored objects were deleted. */
   onStorageFreed?(db: Db, organizationId: string): Promise<void>;
 }
@@ -23,12 +22,13 @@ export interface StoragePurgeResult {
 }
 
 /**
- * Meetings soft-deleted more than STORAGE_PURGE_AFTER_DAYS ago lose their stored objects: the
- * files first, then, in one transaction per batch, the rows and the meeting's `purgedAt`. The
- * rows are the list of what remains to delete, so a failure anywhere is finished by the next run
- * and no file is ever left without a row. A meeting whose file could not be deleted keeps its
- * rows and is retried next run. The organizations that lost objects get their plan violations
- * re-checked afterwards.
+ * Meetings soft-deleted more than STORAGE_PURGE_AFTER_DAYS ago lose their stored objects: per
+ * batch of meetings, their objects are deleted in bulk (`deleteMany`: DeleteObjects with up to
+ * 1000 keys a call on S3; an object already gone counts as deleted), then one transaction deletes
+ * the rows of the objects that are gone and marks purged the meetings none of whose objects
+ * failed. The rows are the list of what remains to delete, so a failed call or key is retried by
+ * the next run and no object is ever left without a row. The organizations that lost objects get
+ * their plan violations re-checked afterwards.
  */
 export async function cleanupOrphanedStorage(
   deps: StoragePurgeDeps,
@@ -36,7 +36,6 @@ export async function cleanupOrphanedStorage(
 ): Promise<StoragePurgeResult> {
   const { now } = input;
   const cutoff = new Date(now.getTime() - deps.purgeAfterDays * DAY_MS);
-  const limit = pLimit(deps.concurrency);
   const failedMeetings = new Set<string>();
   let purgedMeetings = 0;
   let deletedObjects = 0;
@@ -52,18 +51,23 @@ export async function cleanupOrphanedStorage(
     if (meetingIds.length === 0) break;
     const objects = await store.findObjectsOfMeetings(deps.db, meetingIds);
 
-    const results = await Promise.allSettled(
-      objects.map((object) => limit(() => deps.storage.delete(object.key))),
-    );
-    const deleted = objects.filter((object, index) => {
-      if (results[index]!.status === "fulfilled") return true;
+    const { failed } = await deps.storage.deleteMany(objects.map((object) => object.key));
+    const failures = new Map(failed.map((failure) => [failure.key, failure.error]));
+    const deleted = objects.filter((object) => {
+      if (!failures.has(object.key)) return true;
       failedMeetings.add(object.meetingId);
-      deps.logger.warn(
-        { err: (results[index] as PromiseRejectedResult).reason, key: object.key },
-        "could not delete a stored object; retrying next run",
-      );
       return false;
     });
+    if (failed.length > 0) {
+      deps.logger.warn(
+        {
+          err: failed[0]!.error,
+          failedObjects: failed.length,
+          keys: failed.slice(0, 5).map((f) => f.key),
+        },
+        "could not delete stored objects; their meetings are retried next run",
+      );
+    }
     const purgeable = meetingIds.filter((id) => !failedMeetings.has(id));
 
     await store.deleteObjectsAndMarkPurged(deps.db, {

@@ -137,42 +137,86 @@ export async function replaceRecording(
 ): Promise<{ object: StorageObject; replaced: number }> {
   await assertLiveMeeting(deps, input);
   const key = newStorageKey(input.organizationId);
-  const stored = await deps.storage.put(key, nonEmpty(input.body), { maxBytes: input.maxBytes });
-
-  let created: StorageObject;
-  let replaced: store.StoredKey[];
+  const stored = await deps.storage.put(key, nonEmpty(input.body), {
+    maxBytes: input.maxBytes,
+    contentType: input.contentType,
+  });
   try {
-    [created, replaced] = await deps.db.$transaction(async (tx) => {
-      // Lock the meeting row so two concurrent uploads replace each other in order; billing's
-      // lock on the organization comes after it (the order a deletion's re-check takes them).
-      await lockMeeting({ db: tx }, input);
-      await deps.guardWrite?.(tx, {
-        organizationId: input.organizationId,
-        action: "recording.create",
-      });
-      const old = await store.findRecordingKeys(tx, { meetingId: input.meetingId });
-      if (old.length > 0)
-        await store.deleteStorageObjects(
-          tx,
-          old.map((o) => o.id),
-        );
-      const row = await store.insertRecordingObject(tx, {
-        organizationId: input.organizationId,
-        meetingId: input.meetingId,
-        key,
-        source: input.source ?? "upload",
-        contentType: input.contentType,
-        sizeBytes: BigInt(stored.sizeBytes),
-        sha256: stored.sha256,
-      });
-      return [row, old] as const;
+    return await recordStoredRecording(deps, {
+      organizationId: input.organizationId,
+      meetingId: input.meetingId,
+      key,
+      source: input.source ?? "upload",
+      contentType: input.contentType,
+      sizeBytes: stored.sizeBytes,
+      sha256: stored.sha256,
     });
   } catch (error) {
+    // The key is this call's alone: nothing refers to the bytes if they were not recorded.
     await deps.storage.delete(key).catch((cleanupError: unknown) => {
       deps.logger.error({ err: cleanupError, key }, "could not delete an unrecorded upload");
     });
     throw error;
   }
+}
+
+/** Steps of the caller's inside the recording's transaction (either may throw to roll it back). */
+export interface RecordingHooks {
+  /** Right after the meeting is locked, before any row changes. */
+  claim?(tx: Prisma.TransactionClient): Promise<void>;
+  /** Once the new row is written. */
+  recorded?(tx: Prisma.TransactionClient, created: StorageObject): Promise<void>;
+}
+
+/** An object already in storage, to become the meeting's recording. */
+export interface StoredRecordingInput extends RecordingRef {
+  key: string;
+  source: "upload" | "recall";
+  contentType: string;
+  sizeBytes: number;
+  sha256: string;
+}
+
+/**
+ * Makes an object already in storage the meeting's recording, the same way for every path that
+ * stores one (a streamed upload, a direct upload, a Recall import): one transaction locks the
+ * meeting (404 once it is deleted), drops the old rows and records the new one; after the commit
+ * the replaced objects are deleted (a failure there is logged: they are no longer referenced).
+ * The caller decides what becomes of the object when this throws.
+ */
+export async function recordStoredRecording(
+  deps: RecordingStoreDeps,
+  input: StoredRecordingInput,
+  hooks: RecordingHooks = {},
+): Promise<{ object: StorageObject; replaced: number }> {
+  const [created, replaced] = await deps.db.$transaction(async (tx) => {
+    // Lock the meeting row so two concurrent uploads replace each other in order; billing's
+    // lock on the organization comes after it (the order a deletion's re-check takes them).
+    // Recall's imports come without a guard: a recording already made is never refused.
+    await lockMeeting({ db: tx }, input);
+    await deps.guardWrite?.(tx, {
+      organizationId: input.organizationId,
+      action: "recording.create",
+    });
+    await hooks.claim?.(tx);
+    const old = await store.findRecordingKeys(tx, { meetingId: input.meetingId });
+    if (old.length > 0)
+      await store.deleteStorageObjects(
+        tx,
+        old.map((o) => o.id),
+      );
+    const row = await store.insertRecordingObject(tx, {
+      organizationId: input.organizationId,
+      meetingId: input.meetingId,
+      key: input.key,
+      source: input.source,
+      contentType: input.contentType,
+      sizeBytes: BigInt(input.sizeBytes),
+      sha256: input.sha256,
+    });
+    await hooks.recorded?.(tx, row);
+    return [row, old] as const;
+  });
 
   for (const old of replaced) {
     await deps.storage.delete(old.key).catch((error: unknown) => {
@@ -187,10 +231,10 @@ export async function findRecording(
   deps: Pick<RecordingDeps, "db">,
   ref: RecordingRef,
 ): Promise<StorageObject> {
-  await assertLiveMeeting(deps, ref);
-  const object = await store.findNewestRecording(deps.db, ref);
-  if (!object) throw noRecording();
-  return object;
+  const found = await store.findLiveMeetingRecording(deps.db, ref);
+  if (!found) throw meetingNotFound();
+  if (!found.object) throw noRecording();
+  return found.object;
 }
 
 /** The bytes of a recording row (all, or the inclusive `range`), streamed from storage. */

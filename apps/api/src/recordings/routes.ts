@@ -15,7 +15,9 @@ import {
   unsupportedRecordingType,
   type RecordingDeps,
 } from "./recordingService";
+import type { DirectUploadDeps } from "./directUploads";
 import { recordingBodyContent, RecordingSchema, toRecordingResponse } from "./schemas";
+import { directUploadRoutes } from "./uploadRoutes";
 import type { ByteRange } from "./storage";
 
 const tag = "Recordings";
@@ -167,8 +169,33 @@ curl -T standup.mp4 -H "Content-Type: video/mp4" \\
 
 201 for the meeting's first recording, 200 when it replaces one (the old file is deleted after the new one is committed). An empty body (none, \`Content-Length: 0\`, or a chunked body that ends without a byte) is refused with 400 \`EMPTY_RECORDING\`; the stored recording stays as it was.`;
 
+/** `?redirect=false`: the link as JSON rather than a redirect (object storage). */
+const DownloadQuery = z.object({
+  redirect: z
+    .enum(["true", "false"])
+    .optional()
+    .openapi({
+      description:
+        "With object storage: `false` answers `{ url, expiresAt }` (200) instead of the 302 " +
+        "redirect. Ignored on local storage, which always streams.",
+    }),
+});
+
+const DownloadLinkSchema = z
+  .object({
+    url: z.url().openapi({ description: "Presigned GET URL of the recording in the object store" }),
+    expiresAt: z.string().openapi({
+      format: "date-time",
+      description: "The URL stops working then (STORAGE_URL_TTL_SECONDS after it was signed)",
+    }),
+  })
+  .openapi("RecordingDownloadLink");
+
+/** What the recording routes need: the recordings' deps, the limits and the URLs' lifetime. */
+export type RecordingRouteDeps = RecordingDeps & DirectUploadDeps;
+
 /** `/api/v1/meetings/:id/recording`: the meeting's recording, streamed both ways. */
-export function recordingRoutes(deps: RecordingDeps & { maxBytes: number }): RouteDefinition[] {
+export function recordingRoutes(deps: RecordingRouteDeps): RouteDefinition[] {
   return [
     defineRoute({
       method: "put",
@@ -176,7 +203,12 @@ export function recordingRoutes(deps: RecordingDeps & { maxBytes: number }): Rou
       operationId: "uploadRecording",
       tag,
       summary: "Upload the meeting's recording (raw media body, streamed; replaces an earlier one)",
-      description: UPLOAD_DESCRIPTION,
+      description:
+        `${UPLOAD_DESCRIPTION}\n\nThe body is streamed into storage as it arrives (into a ` +
+        "multipart upload with object storage): memory stays flat, the size limit " +
+        "(RECORDING_MAX_BYTES) is enforced while streaming (413), and an interrupted or refused " +
+        "upload leaves nothing behind. For large files on object storage, " +
+        "`POST .../recording/uploads` sends the bytes to the store directly.",
       scope: "meetings:write",
       write: "recording.create",
       params: MeetingIdParams,
@@ -191,6 +223,7 @@ export function recordingRoutes(deps: RecordingDeps & { maxBytes: number }): Rou
         "UPLOAD_ABORTED",
         "PAYLOAD_TOO_LARGE",
         "UNSUPPORTED_MEDIA_TYPE",
+        "STORAGE_UNAVAILABLE",
       ],
       errorExamples: {
         UNSUPPORTED_MEDIA_TYPE: {
@@ -248,13 +281,26 @@ export function recordingRoutes(deps: RecordingDeps & { maxBytes: number }): Rou
       operationId: "downloadRecording",
       tag,
       summary: "Download the meeting's recording (supports a single byte Range)",
+      description:
+        "Where the server keeps recordings in object storage (S3), the answer is `302` to a " +
+        "presigned URL of the store, valid for STORAGE_URL_TTL_SECONDS (default 300 s), that " +
+        "serves the bytes with the recording's `Content-Type` and a `Content-Disposition` file " +
+        "name; the store honours `Range` itself (send it again to the `Location`). With " +
+        "`?redirect=false` the answer is that link as JSON, `{ url, expiresAt }`. On local " +
+        "storage the API streams the bytes: `Range`, `ETag`, `If-None-Match` (304) and " +
+        "`If-Range` as below. Either way, a current `If-None-Match` answers 304.",
       scope: "meetings:read",
       params: MeetingIdParams,
+      query: DownloadQuery,
       headers: DownloadHeaders,
       responses: {
         200: {
-          description: "The recording",
-          content: recordingBodyContent,
+          description:
+            "The recording (local storage), or its link with `?redirect=false` (object storage)",
+          content: {
+            ...recordingBodyContent,
+            "application/json": { schema: DownloadLinkSchema },
+          },
           headers: downloadHeaders(),
         },
         206: {
@@ -262,13 +308,25 @@ export function recordingRoutes(deps: RecordingDeps & { maxBytes: number }): Rou
           content: recordingBodyContent,
           headers: downloadHeaders({ isPartial: true }),
         },
+        302: {
+          description:
+            "Object storage: the recording is at `Location`, a presigned URL of the store " +
+            "(valid for STORAGE_URL_TTL_SECONDS; the store serves Range requests)",
+          headers: {
+            Location: {
+              description: "Presigned GET URL of the recording",
+              required: true,
+              schema: { type: "string" as const },
+            },
+          },
+        },
         304: {
           description: "Not modified: the client's copy (If-None-Match) is current",
           headers: { ETag: ETAG_HEADER },
         },
       },
-      errors: ["NOT_FOUND", "RANGE_NOT_SATISFIABLE"],
-      async handler({ params, auth }, res, req) {
+      errors: ["NOT_FOUND", "RANGE_NOT_SATISFIABLE", "STORAGE_UNAVAILABLE"],
+      async handler({ params, query, auth }, res, req) {
         const { id } = params;
         const object = await findRecording(deps, {
           organizationId: auth.organizationId,
@@ -280,6 +338,23 @@ export function recordingRoutes(deps: RecordingDeps & { maxBytes: number }): Rou
           res.setHeader("ETag", etag);
           res.setHeader("Cache-Control", "private, no-cache");
           res.status(304).end();
+          return;
+        }
+        const filename = `recording-${id}.${EXTENSIONS[object.contentType] ?? "bin"}`;
+        if (deps.storage.presigned) {
+          // The store serves the bytes (and Range): the API only signs the link.
+          const url = await deps.storage.presigned.downloadUrl(object.key, {
+            contentType: object.contentType,
+            filename,
+            expiresInSeconds: deps.urlTtlSeconds,
+          });
+          const expiresAt = new Date(deps.now().getTime() + deps.urlTtlSeconds * 1000);
+          res.setHeader("Cache-Control", "private, no-store");
+          if (query.redirect === "false") {
+            res.status(200).json({ url, expiresAt: expiresAt.toISOString() });
+            return;
+          }
+          res.status(302).setHeader("Location", url).end();
           return;
         }
         const range = requestedRange(req, size, etag);
@@ -297,10 +372,7 @@ export function recordingRoutes(deps: RecordingDeps & { maxBytes: number }): Rou
         if (range) res.setHeader("Content-Range", `bytes ${range.start}-${range.end}/${size}`);
         if (etag) res.setHeader("ETag", etag);
         res.setHeader("Cache-Control", "private, no-cache");
-        res.setHeader(
-          "Content-Disposition",
-          `attachment; filename="recording-${id}.${EXTENSIONS[object.contentType] ?? "bin"}"`,
-        );
+        res.setHeader("Content-Disposition", `attachment; filename="${filename}"`);
         try {
           await pipeline(body, res);
         } catch (error) {
@@ -319,11 +391,13 @@ export function recordingRoutes(deps: RecordingDeps & { maxBytes: number }): Rou
       scope: "meetings:write",
       params: MeetingIdParams,
       responses: { 204: { description: "Deleted" } },
-      errors: ["NOT_FOUND"],
+      errors: ["NOT_FOUND", "STORAGE_UNAVAILABLE"],
       async handler({ params, auth }, res) {
         await deleteRecording(deps, { organizationId: auth.organizationId, meetingId: params.id });
         res.status(204).end();
       },
     }),
+
+    ...directUploadRoutes(deps),
   ];
 }

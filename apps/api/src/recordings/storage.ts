@@ -1,23 +1,31 @@
 import { createHash, randomBytes } from "node:crypto";
 import { createReadStream, createWriteStream } from "node:fs";
-import { mkdir, rename, rm, stat, unlink } from "node:fs/promises";
+import { mkdir, readdir, rename, rm, stat, unlink } from "node:fs/promises";
 import path from "node:path";
 import { Transform, type Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { NotFoundError, PayloadTooLargeError } from "@zigznote/shared";
+import pLimit from "p-limit";
 
 /**
- * Where recordings live. The default keeps them on a local disk under STORAGE_DIR; an
- * S3-compatible bucket can implement the same interface (put streams a multipart upload, get a
- * ranged GET, delete ignores NoSuchKey) without touching callers.
+ * Where recordings live: the one seam between the recordings feature and the bytes. Two drivers
+ * implement it, chosen by STORAGE_DRIVER: `LocalDiskStorage` (files under STORAGE_DIR, the
+ * default) and `S3Storage` (an S3-compatible bucket, `s3Storage.ts`). Object stores also hand out
+ * presigned URLs (`presigned`), so that downloads and direct uploads bypass the API.
  */
 export interface StorageProvider {
+  /** Which driver this is (logs, health, the migration command). */
+  readonly driver: "local" | "s3";
   /**
    * Streams `body` into a new object at `key`. Never holds the whole object in memory. Refuses
    * with PayloadTooLargeError past `maxBytes`, leaving nothing behind. The object becomes visible
    * only once complete.
    */
-  put(key: string, body: Readable, options: { maxBytes: number }): Promise<PutResult>;
+  put(
+    key: string,
+    body: Readable,
+    options: { maxBytes: number; contentType?: string },
+  ): Promise<PutResult>;
   /**
    * A stream of the object (or of the inclusive byte `range` of it) and the object's full size;
    * NotFoundError when there is none.
@@ -25,7 +33,77 @@ export interface StorageProvider {
   get(key: string, range?: ByteRange): Promise<{ body: Readable; sizeBytes: number }>;
   /** Deletes the object; deleting a missing object is not an error. */
   delete(key: string): Promise<void>;
+  /**
+   * Deletes many objects (in batches where the store has a bulk call); a missing object counts as
+   * deleted. Returns the keys that could not be deleted, with why; the others are gone.
+   */
+  deleteMany(keys: readonly string[]): Promise<{ failed: DeleteFailure[] }>;
   exists(key: string): Promise<boolean>;
+  /**
+   * Ends uploads begun before `startedBefore` that never completed (a crash or a lost client
+   * left them): their parts or temporary files are deleted. Returns how many were ended.
+   */
+  abortIncompleteUploads(startedBefore: Date): Promise<number>;
+  /** Presigned transfers: only object stores have them (undefined on local disk). */
+  readonly presigned?: PresignedTransfers;
+}
+
+export interface DeleteFailure {
+  key: string;
+  error: unknown;
+}
+
+/** One part of a direct upload: where to PUT which bytes (`Content-Length` is signed). */
+export interface PresignedPart {
+  partNumber: number;
+  url: string;
+  /** The first byte of the part in the object, and how many bytes it holds. */
+  offset: number;
+  sizeBytes: number;
+}
+
+/** A part the store holds for an unfinished multipart upload. */
+export interface StoredPart {
+  partNumber: number;
+  sizeBytes: number;
+  etag: string;
+}
+
+/** What a direct upload's object should be: its type, its exact size and its part layout. */
+export interface DirectUploadPlan {
+  contentType: string;
+  sizeBytes: number;
+  partSizeBytes: number;
+}
+
+/**
+ * URLs that let a client move bytes to and from the object store without the API in the path,
+ * and what the API needs to finish (or abandon) such an upload. Keys are storage keys.
+ */
+export interface PresignedTransfers {
+  /** A GET URL for `expiresInSeconds` that makes the store answer with this type and filename. */
+  downloadUrl(
+    key: string,
+    options: { contentType: string; filename: string; expiresInSeconds: number },
+  ): Promise<string>;
+  /**
+   * Starts a direct upload of `plan`: a multipart upload when it has more than one part (its
+   * store id is returned), or nothing to start for a single PUT (null).
+   */
+  startUpload(key: string, plan: DirectUploadPlan): Promise<string | null>;
+  /** Presigned PUT URLs for every part of the upload (one URL for a single PUT). */
+  uploadUrls(
+    key: string,
+    upload: { storageUploadId: string | null; plan: DirectUploadPlan; expiresInSeconds: number },
+  ): Promise<PresignedPart[]>;
+  /** The parts the store holds so far; NotFoundError when the multipart upload is gone. */
+  listParts(key: string, storageUploadId: string): Promise<StoredPart[]>;
+  /** Assembles the parts into the object (visible from then on). */
+  completeUpload(key: string, storageUploadId: string, parts: StoredPart[]): Promise<void>;
+  /** The object's size and type, or null when there is none. */
+  head(key: string): Promise<{ sizeBytes: number; contentType: string | undefined } | null>;
+  /** Abandons the upload: its parts and any object already at `key` are deleted. */
+  abortUpload(key: string, storageUploadId: string | null): Promise<void>;
 }
 
 /** Inclusive byte positions, as in an HTTP Range header. */
@@ -49,8 +127,16 @@ export function newStorageKey(organizationId: string, kind = "recordings"): stri
 
 const KEY_PATTERN = /^[A-Za-z0-9_-]+(\/[A-Za-z0-9_-]+)*$/;
 
+/** True for a key this API could have made (the drivers refuse any other). */
+export function isStorageKey(key: string): boolean {
+  return KEY_PATTERN.test(key);
+}
+
+/** Parallel file deletions of one `deleteMany` on local disk. */
+const LOCAL_DELETE_CONCURRENCY = 16;
+
 /** Counts and hashes the bytes going through; fails once more than `maxBytes` have passed. */
-class MeteredStream extends Transform {
+export class MeteredStream extends Transform {
   bytes = 0;
   private readonly hash = createHash("sha256");
 
@@ -83,8 +169,24 @@ class MeteredStream extends Transform {
   }
 }
 
+/** The size and SHA-256 of what `storage` holds at `key`, read through once. */
+export async function digestStoredObject(
+  storage: Pick<StorageProvider, "get">,
+  key: string,
+): Promise<PutResult> {
+  const { body } = await storage.get(key);
+  const hash = createHash("sha256");
+  let sizeBytes = 0;
+  for await (const chunk of body as AsyncIterable<Buffer>) {
+    hash.update(chunk);
+    sizeBytes += chunk.length;
+  }
+  return { sizeBytes, sha256: hash.digest("hex") };
+}
+
 /** Objects as files under one root folder; writes go to a temporary file renamed into place. */
 export class LocalDiskStorage implements StorageProvider {
+  readonly driver = "local";
   private readonly root: string;
   private readonly tmpDir: string;
 
@@ -138,6 +240,37 @@ export class LocalDiskStorage implements StorageProvider {
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
     }
+  }
+
+  async deleteMany(keys: readonly string[]): Promise<{ failed: DeleteFailure[] }> {
+    const limit = pLimit(LOCAL_DELETE_CONCURRENCY);
+    const results = await Promise.allSettled(keys.map((key) => limit(() => this.delete(key))));
+    const failed: DeleteFailure[] = [];
+    results.forEach((result, index) => {
+      if (result.status === "rejected") failed.push({ key: keys[index]!, error: result.reason });
+    });
+    return { failed };
+  }
+
+  /** Temporary files of uploads that a crash interrupted (a finished upload renames its file). */
+  async abortIncompleteUploads(startedBefore: Date): Promise<number> {
+    let names: string[];
+    try {
+      names = await readdir(this.tmpDir);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === "ENOENT") return 0;
+      throw error;
+    }
+    let removed = 0;
+    for (const name of names) {
+      const file = path.join(this.tmpDir, name);
+      const info = await stat(file).catch(() => null);
+      if (info && info.mtime < startedBefore) {
+        await rm(file, { force: true });
+        removed += 1;
+      }
+    }
+    return removed;
   }
 
   async exists(key: string): Promise<boolean> {

@@ -4,6 +4,7 @@ import {
   type PrismaClient,
   type RecordingImport,
   type SqlDb,
+  type RecordingUpload,
   type StorageObject,
 } from "@zigznote/database";
 
@@ -55,15 +56,36 @@ export function findRecordingKeys(
   });
 }
 
-/** The meeting's newest recording object, or null. */
-export function findNewestRecording(
+/**
+ * The live meeting's newest recording, in one plain statement (the download path: every
+ * redirect starts here): null when the organization has no such live meeting, `object: null`
+ * when the meeting has no recording.
+ */
+export async function findLiveMeetingRecording(
   db: Db,
   key: RecordingMeetingKey,
-): Promise<StorageObject | null> {
-  return db.storageObject.findFirst({
-    where: { meetingId: key.meetingId, organizationId: key.organizationId, kind: "recording" },
-    orderBy: { createdAt: "desc" },
-  });
+): Promise<{ object: StorageObject | null } | null> {
+  const rows = await queryRows<
+    Omit<StorageObject, "sizeBytes" | "id"> & { id: string | null; sizeBytes: string | bigint }
+  >(
+    db,
+    `SELECT o.id, o.organization_id AS "organizationId", o.meeting_id AS "meetingId", o.key,
+            o.kind, o.source, o.content_type AS "contentType", o.size_bytes AS "sizeBytes",
+            o.sha256, o.created_at AS "createdAt"
+       FROM meetings m
+       LEFT JOIN LATERAL (
+         SELECT * FROM storage_objects s
+          WHERE s.meeting_id = m.id AND s.organization_id = m.organization_id
+            AND s.kind = 'recording'
+          ORDER BY s.created_at DESC
+          LIMIT 1) o ON true
+      WHERE m.id = $1::uuid AND m.organization_id = $2::uuid AND m.deleted_at IS NULL`,
+    [key.meetingId, key.organizationId],
+  );
+  const row = rows[0];
+  if (!row) return null;
+  if (row.id === null) return { object: null };
+  return { object: { ...row, id: row.id, sizeBytes: BigInt(row.sizeBytes) } };
 }
 
 export function insertRecordingObject(db: Db, row: StorageObjectRow): Promise<StorageObject> {
@@ -163,6 +185,116 @@ export async function findDueImportIds(
     take: input.limit,
   });
   return due.map((row) => row.id);
+}
+
+// --- Direct uploads ---
+
+export interface RecordingUploadRow {
+  organizationId: string;
+  meetingId: string;
+  key: string;
+  storageUploadId: string | null;
+  contentType: string;
+  sizeBytes: bigint;
+  partSizeBytes: bigint;
+  createdAt: Date;
+  expiresAt: Date;
+}
+
+export function insertRecordingUpload(db: Db, row: RecordingUploadRow): Promise<RecordingUpload> {
+  return db.recordingUpload.create({ data: row });
+}
+
+/** The upload of this meeting of the organization, or null. */
+export function findRecordingUpload(
+  db: Db,
+  input: { id: string; organizationId: string; meetingId: string },
+): Promise<RecordingUpload | null> {
+  return db.recordingUpload.findFirst({
+    where: { id: input.id, organizationId: input.organizationId, meetingId: input.meetingId },
+  });
+}
+
+/**
+ * Marks a pending upload completed (only while `now` is before its `expiresAt`) with one
+ * conditional UPDATE: of two concurrent completions exactly one gets true.
+ */
+export async function markUploadCompleted(
+  db: Db,
+  input: { id: string; now: Date },
+): Promise<boolean> {
+  const { count } = await db.recordingUpload.updateMany({
+    where: { id: input.id, status: "pending", expiresAt: { gt: input.now } },
+    data: { status: "completed", closedAt: input.now },
+  });
+  return count === 1;
+}
+
+export async function setUploadStorageObject(
+  db: Db,
+  input: { id: string; storageObjectId: string },
+): Promise<void> {
+  await db.recordingUpload.update({
+    where: { id: input.id },
+    data: { storageObjectId: input.storageObjectId },
+  });
+}
+
+/** Marks a pending upload aborted; false when it was not pending any more. */
+export async function markUploadAborted(
+  db: Db,
+  input: { id: string; now: Date },
+): Promise<boolean> {
+  const { count } = await db.recordingUpload.updateMany({
+    where: { id: input.id, status: "pending" },
+    data: { status: "aborted", closedAt: input.now },
+  });
+  return count === 1;
+}
+
+/** Pending uploads begun before `createdBefore` (never completed), oldest first. */
+export function findAbandonedUploads(
+  db: Db,
+  input: { createdBefore: Date; limit: number; excluded: string[] },
+): Promise<RecordingUpload[]> {
+  return db.recordingUpload.findMany({
+    where: {
+      status: "pending",
+      createdAt: { lt: input.createdBefore },
+      id: { notIn: input.excluded },
+    },
+    orderBy: { createdAt: "asc" },
+    take: input.limit,
+  });
+}
+
+// --- Storage migration ---
+
+export interface StoredObjectRef {
+  id: string;
+  key: string;
+  contentType: string;
+  sizeBytes: bigint;
+  sha256: string | null;
+}
+
+/** A page of every stored object, in id order after `afterId`. */
+export function findStorageObjectsAfter(
+  db: Db,
+  input: { afterId: string | null; limit: number },
+): Promise<StoredObjectRef[]> {
+  return db.storageObject.findMany({
+    where: input.afterId ? { id: { gt: input.afterId } } : {},
+    select: { id: true, key: true, contentType: true, sizeBytes: true, sha256: true },
+    orderBy: { id: "asc" },
+    take: input.limit,
+  });
+}
+
+/** How many stored objects there are, and their bytes. */
+export async function countStorageObjects(db: Db): Promise<{ count: number; bytes: bigint }> {
+  const result = await db.storageObject.aggregate({ _count: true, _sum: { sizeBytes: true } });
+  return { count: result._count, bytes: result._sum.sizeBytes ?? 0n };
 }
 
 // --- Storage purge ---

@@ -197,6 +197,20 @@ export const ERROR_CODES = {
     status: 409,
     description: "The same event is being processed by another delivery; redeliver later",
   },
+  UPLOAD_INCOMPLETE: {
+    status: 409,
+    description:
+      "Parts of the direct upload are not in the store yet (`details.missingParts`); upload them, then complete",
+  },
+  UPLOAD_SIZE_MISMATCH: {
+    status: 409,
+    description:
+      "The store holds other sizes than the upload declared (`details`); upload those parts again, then complete",
+  },
+  UPLOAD_CLOSED: {
+    status: 409,
+    description: "The direct upload was completed, aborted or has expired; start a new one",
+  },
 
   // 413, 415, 416
   PAYLOAD_TOO_LARGE: { status: 413, description: "The body is larger than the route accepts" },
@@ -249,6 +263,10 @@ export const ERROR_CODES = {
   DATABASE_UNAVAILABLE: {
     status: 503,
     description: "The database is not answering; retry after `Retry-After`",
+  },
+  STORAGE_UNAVAILABLE: {
+    status: 503,
+    description: "The recording store failed or did not answer; retry after `Retry-After`",
   },
   ADMIN_CONSOLE_NOT_BUILT: {
     status: 503,
