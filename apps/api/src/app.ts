@@ -11,6 +11,7 @@ import { requestLog } from "./http/requestLog";
 import { mountRoutes, type RouteDefinition, type RouteMounting } from "./http/route";
 import { routeOf } from "./http/routeTemplate";
 import { securityHeaders } from "./http/securityHeaders";
+import { traceContext } from "./http/traceContext";
 import { identityRoutes } from "./identity";
 import { createJobs, runJob } from "./jobs";
 import { meetingRoutes } from "./meetings";
@@ -28,6 +29,11 @@ export interface AppOptions {
    * against the same routes; the server never sets it.
    */
   authenticate?: RequestHandler;
+  /**
+   * Leaves out the request's tracing hook (Trace-Id header, span named by route). For the
+   * benchmark that measures what tracing costs when it is off; the server never sets it.
+   */
+  isTracingOmitted?: boolean;
 }
 
 /** The versioned API's routes, each feature's declarations in turn. */
@@ -106,6 +112,7 @@ export function createApp(ctx: AppContext, options: AppOptions = {}): Express {
   };
   // Metrics and logs name a request by its route template, never its raw path.
   app.use(requestId);
+  if (!options.isTracingOmitted) app.use(traceContext(routeOf));
   app.use(requestLog(ctx.logger, routeOf));
   app.use(httpMetrics(ctx.metrics, routeOf));
 

@@ -12,6 +12,7 @@
  * job works, so no database transaction stays open while jobs call Recall or touch storage.
  */
 import type { Prisma } from "@zigznote/database";
+import { inSpan, SpanStatusCode } from "../lib/tracing";
 import type { JobRunnerDeps } from "./deps";
 
 export interface JobRunContext {
@@ -75,8 +76,36 @@ async function claimRun(
   });
 }
 
-/** Claims the tick and, if this instance won it, runs the job and records the outcome. */
+/**
+ * Claims the tick and, if this instance won it, runs the job and records the outcome. Each call
+ * is one span (`job <name>`, the root of its trace unless an admin's request started it), with
+ * the claim, the job's statements and calls, and the record below it.
+ */
 export async function runJob(
+  ctx: JobRunnerDeps,
+  job: JobDefinition,
+  options: RunJobOptions,
+): Promise<RunOutcome> {
+  const attributes = {
+    "zigznote.job.name": job.name,
+    "zigznote.job.scheduled_for": options.scheduledFor.toISOString(),
+    "zigznote.job.instance_id": options.instanceId,
+  };
+  return inSpan(`job ${job.name}`, { attributes }, async (span) => {
+    const outcome = await claimAndRun(ctx, job, options);
+    span.setAttribute("zigznote.job.outcome", outcome.status);
+    if (outcome.status === "succeeded") {
+      span.setAttribute("zigznote.job.rows_affected", outcome.rowsAffected);
+    } else if (outcome.status === "failed") {
+      span.setStatus({ code: SpanStatusCode.ERROR, message: outcome.error });
+    } else {
+      span.setAttribute("zigznote.job.skip_reason", outcome.reason);
+    }
+    return outcome;
+  });
+}
+
+async function claimAndRun(
   ctx: JobRunnerDeps,
   job: JobDefinition,
   options: RunJobOptions,

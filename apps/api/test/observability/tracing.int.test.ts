@@ -1,0 +1,259 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import path from "node:path";
+import { authHeaderFor, clerkTestEnv, type AuthenticatedCaller } from "../auth";
+import { testDatabaseUrl } from "../env";
+import { startFakeRecall, type FakeRecall } from "../fakes/recallServer";
+import { createTestApp, type TestApp } from "../helpers";
+import {
+  descendantsOf,
+  SPAN_KIND,
+  startOtlpReceiver,
+  type OtlpReceiver,
+  type ReceivedSpan,
+} from "./otlpReceiver";
+
+/**
+ * Tracing as an operator switches it on: the built server (`node dist/server.js`, whose first
+ * import starts the SDK) with OTEL_EXPORTER_OTLP_ENDPOINT pointing at an OTLP receiver this test
+ * runs, Recall at the fake Recall server, Clerk sessions signed with the test's key. One server
+ * per protocol the API supports (http/protobuf, the default, and http/json).
+ */
+
+const serverEntry = path.resolve(__dirname, "../../dist/server.js");
+
+interface RunningServer {
+  child: ChildProcess;
+  url: string;
+  /** Every JSON line the server wrote to stdout. */
+  logLines(): Record<string, unknown>[];
+  stop(): Promise<number | null>;
+}
+
+async function startTracedServer(env: Record<string, string>): Promise<RunningServer> {
+  const childEnv: NodeJS.ProcessEnv = { ...process.env };
+  for (const name of Object.keys(childEnv)) if (name.startsWith("OTEL_")) delete childEnv[name];
+  const child = spawn(process.execPath, [serverEntry], {
+    env: {
+      ...childEnv,
+      NODE_ENV: "test",
+      HOST: "127.0.0.1",
+      PORT: "0",
+      LOG_LEVEL: "debug",
+      DATABASE_URL: testDatabaseUrl,
+      JOBS_ENABLED: "false",
+      ...clerkTestEnv(),
+      ...env,
+    },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let output = "";
+  child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));
+  const logLines = () =>
+    output
+      .split("\n")
+      .filter((line) => line.startsWith("{"))
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+  const deadline = Date.now() + 60_000;
+  let port: number | undefined;
+  while (port === undefined) {
+    if (child.exitCode !== null) throw new Error(`server exited early:\n${output}`);
+    if (Date.now() > deadline) throw new Error(`server did not listen within 60 s:\n${output}`);
+    const listening = logLines().find((line) => line.msg === "zigznote API listening");
+    if (listening) port = listening.port as number;
+    else await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return {
+    child,
+    url: `http://127.0.0.1:${port}`,
+    logLines,
+    stop: () => {
+      const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
+      child.kill("SIGTERM");
+      return exited;
+    },
+  };
+}
+
+/** A W3C traceparent of a caller's own (sampled) span, with its ids. */
+function callerTraceparent(): { header: string; traceId: string; parentSpanId: string } {
+  const traceId = randomBytes(16).toString("hex");
+  const parentSpanId = randomBytes(8).toString("hex");
+  return { header: `00-${traceId}-${parentSpanId}-01`, traceId, parentSpanId };
+}
+
+/** Every string a span carries (name, attribute values, events, status), for leak checks. */
+function stringsOf(span: ReceivedSpan): string[] {
+  const values = [
+    span.name,
+    span.status.message,
+    ...Object.values(span.attributes),
+    ...span.events.flatMap((event) => Object.values(event.attributes)),
+  ];
+  return values.map((value) => (typeof value === "string" ? value : JSON.stringify(value)));
+}
+
+function serverSpanOf(spans: ReceivedSpan[], traceId: string): ReceivedSpan | undefined {
+  return spans.find((span) => span.traceId === traceId && span.kind === SPAN_KIND.server);
+}
+
+let receiver: OtlpReceiver;
+let recall: FakeRecall;
+let testApp: TestApp;
+
+beforeAll(async () => {
+  receiver = await startOtlpReceiver();
+  recall = await startFakeRecall();
+  // For its database client (rows of the callers), not its app: the app under test is the child.
+  testApp = createTestApp();
+});
+afterAll(async () => {
+  await receiver.close();
+  await recall.close();
+  await testApp.close();
+});
+
+describe.each([
+  ["http/protobuf", "protobuf"],
+  ["http/json", "json"],
+] as const)("tracing with OTEL_EXPORTER_OTLP_PROTOCOL=%s", (protocol, encoding) => {
+  let server: RunningServer;
+  let caller: AuthenticatedCaller;
+  let email: string;
+
+  beforeAll(async () => {
+    server = await startTracedServer({
+      OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
+      OTEL_EXPORTER_OTLP_PROTOCOL: protocol,
+      OTEL_SERVICE_NAME: "zigznote-api-under-test",
+      OTEL_BSP_SCHEDULE_DELAY: "100",
+      RECALL_API_KEY: recall.apiKey,
+      RECALL_API_BASE_URL: recall.baseUrl,
+      RECALL_MAX_RETRIES: "0",
+    });
+    caller = await authHeaderFor(testApp);
+    const user = await testApp.ctx.db.user.findUniqueOrThrow({ where: { id: caller.userId } });
+    email = user.email!;
+  }, 90_000);
+  afterAll(async () => {
+    expect(await server.stop()).toBe(0);
+  });
+
+  it("continues a request's traceparent: a server span named by route, database spans below it, the trace id in the response and the log line", async () => {
+    const caller2 = callerTraceparent();
+    const response = await fetch(`${server.url}/api/v1/me`, {
+      headers: { ...caller.headers, traceparent: caller2.header },
+    });
+    expect(response.status).toBe(200);
+    expect(response.headers.get("trace-id")).toBe(caller2.traceId);
+    const requestId = response.headers.get("x-request-id");
+    expect(requestId).toBeTruthy();
+
+    await receiver.waitFor((spans) => {
+      const root = serverSpanOf(spans, caller2.traceId);
+      return root !== undefined && descendantsOf(spans, root).length > 0;
+    });
+    const root = serverSpanOf(receiver.spans, caller2.traceId)!;
+    expect(root).toMatchObject({
+      name: "GET /api/v1/me",
+      parentSpanId: caller2.parentSpanId,
+      encoding,
+    });
+    expect(root.attributes["http.route"]).toBe("/api/v1/me");
+    expect(root.attributes["http.response.status_code"]).toBe(200);
+    expect(root.resource["service.name"]).toBe("zigznote-api-under-test");
+
+    const database = descendantsOf(receiver.spans, root).filter(
+      (span) =>
+        span.attributes["db.system.name"] === "postgresql" ||
+        span.attributes["db.system"] === "postgresql",
+    );
+    expect(database.length).toBeGreaterThan(0);
+    for (const span of database) {
+      expect(span.kind).toBe(SPAN_KIND.client);
+      const statement = span.attributes["db.query.text"] ?? span.attributes["db.statement"];
+      expect(typeof statement).toBe("string");
+    }
+
+    // The request's log line carries the trace (and the request id, as before).
+    const line = server.logLines().find((entry) => entry.requestId === requestId);
+    expect(line).toMatchObject({
+      msg: "request completed",
+      route: "/api/v1/me",
+      traceId: caller2.traceId,
+    });
+
+    // Nothing the caller sent or the user owns is in the trace: no token, no e-mail address.
+    for (const span of receiver.spans.filter(
+      (candidate) => candidate.traceId === caller2.traceId,
+    )) {
+      for (const value of stringsOf(span)) {
+        expect(value).not.toContain(caller.token);
+        expect(value).not.toContain(email);
+      }
+    }
+  });
+
+  it("gives a bot creation a client span for its call to Recall, under the request's server span", async () => {
+    const meetingResponse = await fetch(`${server.url}/api/v1/meetings`, {
+      method: "POST",
+      headers: { ...caller.headers, "content-type": "application/json" },
+      body: JSON.stringify({
+        title: "Weekly sync",
+        meetingUrl: `https://zoom.us/j/${String(Date.now()).slice(-11)}`,
+      }),
+    });
+    expect(meetingResponse.status).toBe(201);
+    const meeting = (await meetingResponse.json()) as { id: string };
+
+    const caller2 = callerTraceparent();
+    const response = await fetch(`${server.url}/api/v1/meetings/${meeting.id}/bot`, {
+      method: "POST",
+      headers: {
+        ...caller.headers,
+        "content-type": "application/json",
+        traceparent: caller2.header,
+      },
+      body: "{}",
+    });
+    expect(response.status).toBe(201);
+    expect(recall.createdBots()).not.toHaveLength(0);
+
+    const isRecallCall = (span: ReceivedSpan) =>
+      span.kind === SPAN_KIND.client &&
+      typeof span.attributes["url.full"] === "string" &&
+      span.attributes["url.full"].startsWith(`${recall.baseUrl}/api/v1/bot/`);
+    await receiver.waitFor((spans) => {
+      const root = serverSpanOf(spans, caller2.traceId);
+      return root !== undefined && descendantsOf(spans, root).some(isRecallCall);
+    });
+    const root = serverSpanOf(receiver.spans, caller2.traceId)!;
+    expect(root.name).toBe("POST /api/v1/meetings/:id/bot");
+    const below = descendantsOf(receiver.spans, root);
+    const call = below.find(isRecallCall)!;
+    expect(call.attributes["http.request.method"]).toBe("POST");
+    expect(call.attributes["http.response.status_code"]).toBe(201);
+    // The Recall client's own span (the call, over its attempts) is the HTTP span's parent.
+    const recallSpan = below.find((span) => span.spanId === call.parentSpanId)!;
+    expect(recallSpan).toMatchObject({ name: "recall create a bot", kind: SPAN_KIND.internal });
+    expect(recallSpan.attributes["zigznote.recall.attempts"]).toBe(1);
+    // The bot's reservation and its record are statements in the same trace.
+    expect(
+      below.some(
+        (span) =>
+          span.attributes["db.system.name"] === "postgresql" ||
+          span.attributes["db.system"] === "postgresql",
+      ),
+    ).toBe(true);
+
+    for (const span of receiver.spans.filter(
+      (candidate) => candidate.traceId === caller2.traceId,
+    )) {
+      for (const value of stringsOf(span)) {
+        expect(value).not.toContain(recall.apiKey);
+        expect(value).not.toContain(caller.token);
+      }
+    }
+  });
+});
