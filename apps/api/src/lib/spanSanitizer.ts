@@ -15,7 +15,8 @@ import type { ReadableSpan, SpanExporter, TimedEvent } from "@opentelemetry/sdk-
  * Bodies are never recorded by the instrumentations configured in `tracingSdk.ts`.
  */
 
-const EMAIL = /[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+/g;
+// Quotes are left out of the local part: an address quoted in SQL or a message loses only itself.
+const EMAIL = /[A-Za-z0-9.!#$%&*+/=?^_{|}~-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+/g;
 const CREDENTIAL_KEY = /authorization|cookie|password|passwd|secret|token|api[-_.]?key|signature/i;
 /** Attributes holding a URL or a path that may end in a query string. */
 const URL_KEYS = new Set(["url.full", "http.url", "http.target", "url.path", "url.original"]);

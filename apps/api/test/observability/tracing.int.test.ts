@@ -1,6 +1,8 @@
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import path from "node:path";
+import { promisify } from "node:util";
+import request from "supertest";
 import { authHeaderFor, clerkTestEnv, type AuthenticatedCaller } from "../auth";
 import { testDatabaseUrl } from "../env";
 import { startFakeRecall, type FakeRecall } from "../fakes/recallServer";
@@ -21,6 +23,7 @@ import {
  */
 
 const serverEntry = path.resolve(__dirname, "../../dist/server.js");
+const instrumentEntry = path.resolve(__dirname, "../../dist/instrument.js");
 
 interface RunningServer {
   child: ChildProcess;
@@ -255,5 +258,50 @@ describe.each([
         expect(value).not.toContain(caller.token);
       }
     }
+  });
+});
+
+describe("with no OTLP endpoint", () => {
+  /** Loads instrument.js as server.ts does, then reports what it loaded and patched. */
+  async function probe(env: Record<string, string>) {
+    const script = `
+      require(${JSON.stringify(instrumentEntry)});
+      const http = require("node:http");
+      const pg = require("pg");
+      console.log(JSON.stringify({
+        sdkModules: Object.keys(require.cache).filter((file) => file.includes("@opentelemetry")).length,
+        isHttpPatched: "__wrapped" in http.Server.prototype.emit,
+        isPgPatched: "__wrapped" in pg.Client.prototype.query,
+      }));`;
+    const childEnv: NodeJS.ProcessEnv = { ...process.env };
+    for (const name of Object.keys(childEnv)) if (name.startsWith("OTEL_")) delete childEnv[name];
+    const { stdout } = await promisify(execFile)(process.execPath, ["-e", script], {
+      cwd: path.resolve(__dirname, "../.."),
+      env: { ...childEnv, ...env },
+    });
+    return JSON.parse(stdout) as {
+      sdkModules: number;
+      isHttpPatched: boolean;
+      isPgPatched: boolean;
+    };
+  }
+
+  it("loads none of the SDK and patches nothing (OTEL_SDK_DISABLED=true wins over an endpoint)", async () => {
+    expect(await probe({})).toEqual({ sdkModules: 0, isHttpPatched: false, isPgPatched: false });
+    expect(
+      await probe({ OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_SDK_DISABLED: "true" }),
+    ).toEqual({ sdkModules: 0, isHttpPatched: false, isPgPatched: false });
+    // The same probe sees the SDK when an endpoint is set.
+    const on = await probe({ OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url });
+    expect(on.sdkModules).toBeGreaterThan(0);
+    expect(on).toMatchObject({ isHttpPatched: true, isPgPatched: true });
+  });
+
+  it("answers without a Trace-Id header", async () => {
+    const caller = await authHeaderFor(testApp);
+    const response = await request(testApp.app).get("/api/v1/me").set(caller.headers);
+    expect(response.status).toBe(200);
+    expect(response.headers["trace-id"]).toBeUndefined();
+    expect(response.headers["x-request-id"]).toBeTruthy();
   });
 });
