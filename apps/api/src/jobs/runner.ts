@@ -112,13 +112,13 @@ async function claimAndRun(
 ): Promise<RunOutcome> {
   const claim = await claimRun(ctx, job, options);
   if ("skipped" in claim) {
-    ctx.metrics.jobRuns.inc({ job: job.name, outcome: "skipped" });
+    ctx.metrics.jobRuns.inc({ job_name: job.name, outcome: "skipped" });
     ctx.logger.debug({ job: job.name, reason: claim.skipped }, "job run skipped");
     return { status: "skipped", reason: claim.skipped };
   }
 
   const started = performance.now();
-  const endTimer = ctx.metrics.jobDuration.startTimer({ job: job.name });
+  const endTimer = ctx.metrics.jobDuration.startTimer({ job_name: job.name });
   try {
     const result = await job.run({ ctx, scheduledFor: options.scheduledFor, now: ctx.clock.now() });
     const durationMs = performance.now() - started;
@@ -131,8 +131,8 @@ async function claimAndRun(
       },
     });
     endTimer();
-    ctx.metrics.jobRuns.inc({ job: job.name, outcome: "succeeded" });
-    ctx.metrics.jobRowsAffected.inc({ job: job.name }, result.rowsAffected);
+    ctx.metrics.jobRuns.inc({ job_name: job.name, outcome: "succeeded" });
+    ctx.metrics.jobRowsAffected.inc({ job_name: job.name }, result.rowsAffected);
     ctx.logger.info(
       {
         job: job.name,
@@ -157,7 +157,7 @@ async function claimAndRun(
       data: { outcome: "failed", finishedAt: ctx.clock.now(), error: message.slice(0, 2000) },
     });
     endTimer();
-    ctx.metrics.jobRuns.inc({ job: job.name, outcome: "failed" });
+    ctx.metrics.jobRuns.inc({ job_name: job.name, outcome: "failed" });
     ctx.logger.error({ err: error, job: job.name, runId: claim.runId }, "job run failed");
     return { status: "failed", runId: claim.runId, error: message, durationMs };
   }
