@@ -20,6 +20,7 @@ import { recordingRoutes } from "./recordings";
 import { createAdminConsoleRouter, DEFAULT_ADMIN_CONSOLE_DIR } from "./system/adminConsole";
 import { createDocsRouter } from "./system/docs";
 import { healthRoutes } from "./system/health";
+import { registerStateMetrics } from "./system/stateMetrics";
 import { API_VERSION } from "./version";
 import { webhookRoutes } from "./webhooks";
 
@@ -141,6 +142,7 @@ export function createApp(ctx: AppContext, options: AppOptions = {}): Express {
     });
   });
 
+  registerStateMetrics(ctx);
   app.get("/metrics", async (_req, res) => {
     res.setHeader("Content-Type", ctx.metrics.registry.contentType);
     res.send(await ctx.metrics.registry.metrics());
