@@ -1,11 +1,14 @@
 /**
  * One server of `pnpm bench:api`, in its own process (forked by bench/api.ts, which talks to it
  * over IPC): `app` is the API as `startServer` runs it in production, `bare` the baseline of
- * bench/apiBare.ts. The app answers `profile-start` / `profile-stop` with the inspector's CPU
+ * bench/apiBare.ts, `before` the API without its tracing hook. The app answers `profile-start` / `profile-stop` with the inspector's CPU
  * profiler, so a profile covers only the load the parent chooses.
  *
  * Env (set by the parent): BENCH_DATABASE_URL, BENCH_POOL_SIZE.
  */
+// First: in the traced server (OTEL_EXPORTER_OTLP_ENDPOINT set by the parent) tracing starts
+// here, before http and pg are loaded, as in server.ts; elsewhere it does nothing.
+import "../src/instrument";
 import type { Server } from "node:http";
 import { writeFile } from "node:fs/promises";
 import { Session } from "node:inspector/promises";
@@ -15,7 +18,12 @@ import { loadConfig } from "../src/config";
 import { startServer } from "../src/server";
 import { createBareApp } from "./apiBare";
 
-export type ServerKind = "app" | "bare";
+/**
+ * `app`: the API as it runs; `before`: the same without the request tracing hook (the API as it
+ * was before tracing, for bench/apiTracing.ts); `bare`: the baseline. Tracing itself is on when
+ * the parent passes an OTLP endpoint in the environment.
+ */
+export type ServerKind = "app" | "before" | "bare";
 
 export type ParentMessage =
   | { id: number; type: "profile-start" }
@@ -47,7 +55,7 @@ function send(message: ChildMessage): void {
 }
 
 async function start(): Promise<{ server: Server; close: () => Promise<void> }> {
-  if (kind === "app") {
+  if (kind === "app" || kind === "before") {
     const running = await startServer(
       loadConfig({
         NODE_ENV: "production",
@@ -60,6 +68,8 @@ async function start(): Promise<{ server: Server; close: () => Promise<void> }> 
         JOBS_ENABLED: "false",
         SHUTDOWN_TIMEOUT_MS: "1000",
       }),
+      [],
+      { isTracingOmitted: kind === "before" },
     );
     return { server: running.server, close: () => running.close() };
   }

@@ -13,7 +13,7 @@ import {
   type PrismaClient,
 } from "@zigznote/database";
 import { Redis } from "ioredis";
-import { createApp } from "./app";
+import { createApp, type AppOptions } from "./app";
 import { loadConfigOrReport, type Config } from "./config";
 import { buildContext, type AppContext } from "./context";
 import { createJobs, createJobScheduler } from "./jobs";
@@ -95,6 +95,7 @@ function closeConnectionsOnShutdown(server: Server): () => void {
 export async function startServer(
   config: Config,
   stopHooks: StopHook[] = [],
+  appOptions: AppOptions = {},
 ): Promise<RunningServer> {
   const logger = createLogger(config.LOG_LEVEL);
   tracing?.reportProblemsTo(logger);
@@ -140,7 +141,7 @@ export async function startServer(
     devSessionPublicKey: devKey.publicKeyPem,
   });
   logger.info(describeSignInMethods(config, devKey.publicKeyPem, devKey.refusal));
-  const app = createApp(ctx);
+  const app = createApp(ctx, appOptions);
   const server = await new Promise<Server>((resolve, reject) => {
     const listening = app.listen(config.PORT, config.HOST, () => resolve(listening));
     listening.once("error", reject);
