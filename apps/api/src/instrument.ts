@@ -1,8 +1,8 @@
 /**
- * Starts OpenTelemetry tracing when an OTLP endpoint is configured (README, "Tracing"). It must
- * run before the modules it instruments (http, pg, ioredis) are loaded, so it is the first
- * import of `server.ts` and of the `job` command; `node --require ./dist/instrument.js ...`
- * works as well (a module runs once).
+ * Starts OpenTelemetry tracing when an OTLP endpoint is configured (OBSERVABILITY.md in
+ * project_docs). It must run before the modules it instruments (http, pg, ioredis) are loaded,
+ * so it is the first import of `server.ts` and of the `job` command; `node --require
+ * ./dist/instrument.js ...` works as well (a module runs once).
  *
  * With no endpoint (or OTEL_SDK_DISABLED=true) it does nothing else: the SDK is not even
  * loaded, and the API's spans (`lib/tracing.ts`) stay no-ops.

@@ -2,7 +2,10 @@
  * `pnpm --filter @zigznote/api job <name>`: runs one scheduled job now, through the same runner
  * as the scheduler (so it is recorded, and it will not overlap a run in progress elsewhere).
  * With no DATABASE_URL it opens the embedded database, which must not be in use by a server.
+ * With an OTLP endpoint set, the run is traced like a scheduled one (instrument.ts, first).
  */
+// First: tracing must be set up before the modules it instruments are loaded.
+import { tracing } from "../instrument";
 import { createPrismaClient } from "@zigznote/database";
 import { Redis } from "ioredis";
 import { loadConfigOrReport } from "../config";
@@ -37,6 +40,8 @@ async function main(): Promise<number> {
     await db.$disconnect();
     await redis?.quit();
     await embedded?.stop();
+    // The run's spans leave before the process exits.
+    await tracing?.shutdown();
   }
 }
 
