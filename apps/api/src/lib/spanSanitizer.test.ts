@@ -58,6 +58,21 @@ describe("sanitizeAttributes", () => {
 });
 
 describe("SanitizingSpanExporter", () => {
+  it("passes a span with nothing to change on as it is", async () => {
+    const memory = new InMemorySpanExporter();
+    const span = {
+      name: "GET /api/v1/me",
+      status: { code: SpanStatusCode.UNSET },
+      attributes: { "url.path": "/api/v1/me", "http.response.status_code": 200 },
+      events: [],
+      links: [],
+    } as unknown as ReadableSpan;
+    await new Promise<void>((resolve) =>
+      new SanitizingSpanExporter(memory).export([span], () => resolve()),
+    );
+    expect(memory.getFinishedSpans()[0]).toBe(span);
+  });
+
   it("hands the wrapped exporter sanitized spans: name, attributes, events and status", async () => {
     const memory = new InMemorySpanExporter();
     const spanContext: SpanContext = {

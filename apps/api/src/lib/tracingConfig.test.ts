@@ -73,6 +73,23 @@ describe("parseTracingEnv", () => {
     });
   });
 
+  it("registers every library instrumentation but those OTEL_NODE_DISABLED_INSTRUMENTATIONS names", () => {
+    const endpoint = { OTEL_EXPORTER_OTLP_ENDPOINT: "http://collector:4318" };
+    expect(parseTracingEnv(endpoint)?.instrumentations).toEqual([
+      "http",
+      "undici",
+      "pg",
+      "ioredis",
+    ]);
+    expect(
+      parseTracingEnv({ ...endpoint, OTEL_NODE_DISABLED_INSTRUMENTATIONS: "ioredis, PG" })
+        ?.instrumentations,
+    ).toEqual(["http", "undici"]);
+    expect(() =>
+      parseTracingEnv({ ...endpoint, OTEL_NODE_DISABLED_INSTRUMENTATIONS: "express" }),
+    ).toThrow(/OTEL_NODE_DISABLED_INSTRUMENTATIONS/);
+  });
+
   it("refuses bad values with a message naming the variable", () => {
     const endpoint = { OTEL_EXPORTER_OTLP_ENDPOINT: "http://collector:4318" };
     expect(() => parseTracingEnv({ ...endpoint, OTEL_EXPORTER_OTLP_PROTOCOL: "grpc" })).toThrow(

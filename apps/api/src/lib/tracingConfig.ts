@@ -69,6 +69,11 @@ const SAMPLERS = [
   "parentbased_traceidratio",
 ] as const;
 
+/** The library instrumentations `tracingSdk.ts` registers. */
+export const INSTRUMENTATIONS = ["http", "undici", "pg", "ioredis"] as const;
+
+export type InstrumentationName = (typeof INSTRUMENTATIONS)[number];
+
 /** The OTEL_* variables, for `config.ts` to spread into its schema. */
 export const tracingEnvShape = {
   OTEL_SDK_DISABLED: otelBoolean,
@@ -115,6 +120,28 @@ export const tracingEnvShape = {
         ),
       ),
   ),
+  /**
+   * Library instrumentations left off (comma-separated: http, undici, pg, ioredis), as
+   * OpenTelemetry's Node auto-instrumentation reads it. The API's own spans stay.
+   */
+  OTEL_NODE_DISABLED_INSTRUMENTATIONS: optionalString.pipe(
+    z
+      .string()
+      .default("")
+      .transform((value) =>
+        value
+          .split(",")
+          .map((part) => part.trim().toLowerCase())
+          .filter((part) => part !== ""),
+      )
+      .pipe(
+        z.array(
+          z.enum(INSTRUMENTATIONS, {
+            message: `expected some of ${INSTRUMENTATIONS.join(", ")} (comma-separated)`,
+          }),
+        ),
+      ),
+  ),
   OTEL_BSP_SCHEDULE_DELAY: milliseconds(5_000),
   OTEL_BSP_EXPORT_TIMEOUT: milliseconds(30_000),
   OTEL_BSP_MAX_QUEUE_SIZE: optionalString.pipe(
@@ -145,6 +172,8 @@ export interface TracingSettings {
   sampler: SamplerName;
   samplerRatio: number;
   propagators: ("tracecontext" | "baggage")[];
+  /** Library instrumentations to register (all but the disabled ones). */
+  instrumentations: InstrumentationName[];
   batch: {
     scheduledDelayMs: number;
     exportTimeoutMs: number;
@@ -178,6 +207,9 @@ export function tracingSettingsOf(env: TracingEnv): TracingSettings | null {
     sampler: env.OTEL_TRACES_SAMPLER,
     samplerRatio: env.OTEL_TRACES_SAMPLER_ARG ?? 1,
     propagators: env.OTEL_PROPAGATORS.filter((name) => name !== "none"),
+    instrumentations: INSTRUMENTATIONS.filter(
+      (name) => !env.OTEL_NODE_DISABLED_INSTRUMENTATIONS.includes(name),
+    ),
     batch: {
       scheduledDelayMs: env.OTEL_BSP_SCHEDULE_DELAY,
       exportTimeoutMs: env.OTEL_BSP_EXPORT_TIMEOUT,

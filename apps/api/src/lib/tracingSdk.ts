@@ -16,7 +16,7 @@ import {
 } from "@opentelemetry/core";
 import { OTLPTraceExporter as OtlpJsonExporter } from "@opentelemetry/exporter-trace-otlp-http";
 import { OTLPTraceExporter as OtlpProtobufExporter } from "@opentelemetry/exporter-trace-otlp-proto";
-import { registerInstrumentations } from "@opentelemetry/instrumentation";
+import { registerInstrumentations, type Instrumentation } from "@opentelemetry/instrumentation";
 import { HttpInstrumentation } from "@opentelemetry/instrumentation-http";
 import { IORedisInstrumentation } from "@opentelemetry/instrumentation-ioredis";
 import { PgInstrumentation } from "@opentelemetry/instrumentation-pg";
@@ -34,7 +34,7 @@ import {
 } from "@opentelemetry/sdk-trace";
 import { API_VERSION } from "../version";
 import { SanitizingSpanExporter } from "./spanSanitizer";
-import type { SamplerName, TracingSettings } from "./tracingConfig";
+import type { InstrumentationName, SamplerName, TracingSettings } from "./tracingConfig";
 
 /**
  * The OpenTelemetry SDK of one process: a tracer provider exporting over OTLP/HTTP (protobuf or
@@ -164,13 +164,13 @@ export function startTracing(
   });
   trace.setGlobalTracerProvider(provider);
 
-  const unregister = registerInstrumentations({
-    tracerProvider: provider,
-    instrumentations: [
+  const instrumentations: Record<InstrumentationName, () => Instrumentation> = {
+    http: () =>
       new HttpInstrumentation({
         ignoreIncomingRequestHook: (request) => UNTRACED_PATHS.has(request.url ?? ""),
       }),
-      new UndiciInstrumentation(),
+    undici: () => new UndiciInstrumentation(),
+    pg: () =>
       new PgInstrumentation({
         // Statements outside any request, job or delivery (pool warm-up, migrations at start)
         // would each be a trace of their own.
@@ -179,11 +179,15 @@ export function startTracing(
         ignoreConnectSpans: true,
         enhancedDatabaseReporting: false,
       }),
+    ioredis: () =>
       new IORedisInstrumentation({
         requireParentSpan: true,
         dbStatementSerializer: (command, args) => redisStatement(command, args),
       }),
-    ],
+  };
+  const unregister = registerInstrumentations({
+    tracerProvider: provider,
+    instrumentations: settings.instrumentations.map((name) => instrumentations[name]()),
   });
 
   let stopping: Promise<void> | undefined;
