@@ -3,9 +3,11 @@ import { randomBytes } from "node:crypto";
 import path from "node:path";
 import { promisify } from "node:util";
 import request from "supertest";
-import { authHeaderFor, clerkTestEnv, type AuthenticatedCaller } from "../auth";
-import { testDatabaseUrl } from "../env";
+import { uniqueSuffix } from "@zigznote/database/testing";
+import { apiKeyHeaderFor, authHeaderFor, clerkTestEnv, type AuthenticatedCaller } from "../auth";
+import { testDatabaseUrl, testRedisUrl } from "../env";
 import { startFakeRecall, type FakeRecall } from "../fakes/recallServer";
+import { FakeStripeServer } from "../fakes/stripeServer";
 import { createTestApp, type TestApp } from "../helpers";
 import {
   descendantsOf,
@@ -18,8 +20,9 @@ import {
 /**
  * Tracing as an operator switches it on: the built server (`node dist/server.js`, whose first
  * import starts the SDK) with OTEL_EXPORTER_OTLP_ENDPOINT pointing at an OTLP receiver this test
- * runs, Recall at the fake Recall server, Clerk sessions signed with the test's key. One server
- * per protocol the API supports (http/protobuf, the default, and http/json).
+ * runs, Recall and Stripe at their fake servers, the real Redis, Clerk sessions signed with the
+ * test's key. One server per protocol the API supports (http/protobuf, the default, and
+ * http/json).
  */
 
 const serverEntry = path.resolve(__dirname, "../../dist/server.js");
@@ -101,19 +104,25 @@ function serverSpanOf(spans: ReceivedSpan[], traceId: string): ReceivedSpan | un
   return spans.find((span) => span.traceId === traceId && span.kind === SPAN_KIND.server);
 }
 
+const isDatabaseSpan = (span: ReceivedSpan, system: string) =>
+  span.attributes["db.system.name"] === system || span.attributes["db.system"] === system;
+
 let receiver: OtlpReceiver;
 let recall: FakeRecall;
+let stripe: FakeStripeServer;
 let testApp: TestApp;
 
 beforeAll(async () => {
   receiver = await startOtlpReceiver();
   recall = await startFakeRecall();
+  stripe = await FakeStripeServer.start();
   // For its database client (rows of the callers), not its app: the app under test is the child.
   testApp = createTestApp();
 });
 afterAll(async () => {
   await receiver.close();
   await recall.close();
+  await stripe.close();
   await testApp.close();
 });
 
@@ -134,6 +143,12 @@ describe.each([
       RECALL_API_KEY: recall.apiKey,
       RECALL_API_BASE_URL: recall.baseUrl,
       RECALL_MAX_RETRIES: "0",
+      STRIPE_SECRET_KEY: stripe.secretKey,
+      STRIPE_API_HOST: "127.0.0.1",
+      STRIPE_API_PORT: String(stripe.port),
+      STRIPE_API_PROTOCOL: "http",
+      REDIS_URL: testRedisUrl,
+      REDIS_KEY_PREFIX: `test-tracing-${uniqueSuffix()}`,
     });
     caller = await authHeaderFor(testApp);
     const user = await testApp.ctx.db.user.findUniqueOrThrow({ where: { id: caller.userId } });
@@ -167,10 +182,8 @@ describe.each([
     expect(root.attributes["http.response.status_code"]).toBe(200);
     expect(root.resource["service.name"]).toBe("zigznote-api-under-test");
 
-    const database = descendantsOf(receiver.spans, root).filter(
-      (span) =>
-        span.attributes["db.system.name"] === "postgresql" ||
-        span.attributes["db.system"] === "postgresql",
+    const database = descendantsOf(receiver.spans, root).filter((span) =>
+      isDatabaseSpan(span, "postgresql"),
     );
     expect(database.length).toBeGreaterThan(0);
     for (const span of database) {
@@ -242,13 +255,7 @@ describe.each([
     expect(recallSpan).toMatchObject({ name: "recall create a bot", kind: SPAN_KIND.internal });
     expect(recallSpan.attributes["zigznote.recall.attempts"]).toBe(1);
     // The bot's reservation and its record are statements in the same trace.
-    expect(
-      below.some(
-        (span) =>
-          span.attributes["db.system.name"] === "postgresql" ||
-          span.attributes["db.system"] === "postgresql",
-      ),
-    ).toBe(true);
+    expect(below.some((span) => isDatabaseSpan(span, "postgresql"))).toBe(true);
 
     for (const span of receiver.spans.filter(
       (candidate) => candidate.traceId === caller2.traceId,
@@ -257,6 +264,80 @@ describe.each([
         expect(value).not.toContain(recall.apiKey);
         expect(value).not.toContain(caller.token);
       }
+    }
+  });
+
+  it("gives the calls Stripe's SDK makes client spans under the request's server span, without the customer's address", async () => {
+    const admin = await authHeaderFor(testApp, { role: "admin" });
+    const user = await testApp.ctx.db.user.findUniqueOrThrow({ where: { id: admin.userId } });
+    const caller = callerTraceparent();
+    const response = await fetch(`${server.url}/api/v1/billing/portal`, {
+      method: "POST",
+      headers: { ...admin.headers, traceparent: caller.header },
+    });
+    expect(response.status).toBe(200);
+    expect(stripe.requestsTo("POST", "/v1/billing_portal/sessions")).not.toHaveLength(0);
+
+    const isStripeCall = (span: ReceivedSpan) =>
+      span.kind === SPAN_KIND.client &&
+      typeof span.attributes["url.full"] === "string" &&
+      span.attributes["url.full"].startsWith(`http://127.0.0.1:${stripe.port}/v1/`);
+    await receiver.waitFor((spans) => {
+      const root = serverSpanOf(spans, caller.traceId);
+      return root !== undefined && descendantsOf(spans, root).some(isStripeCall);
+    });
+    const root = serverSpanOf(receiver.spans, caller.traceId)!;
+    expect(root.name).toBe("POST /api/v1/billing/portal");
+    const calls = descendantsOf(receiver.spans, root).filter(isStripeCall);
+    expect(calls.map((span) => span.attributes["url.full"])).toContain(
+      `http://127.0.0.1:${stripe.port}/v1/billing_portal/sessions`,
+    );
+    for (const call of calls) {
+      expect(call.attributes["http.request.method"]).toBe("POST");
+      expect(call.attributes["http.response.status_code"]).toBe(200);
+    }
+    for (const span of receiver.spans.filter((candidate) => candidate.traceId === caller.traceId)) {
+      for (const value of stringsOf(span)) {
+        expect(value).not.toContain(user.email!);
+        expect(value).not.toContain(stripe.secretKey);
+      }
+    }
+  });
+
+  it("gives the Redis commands of an API key's lockout check spans, with their keys and no values", async () => {
+    const { headers, key } = await apiKeyHeaderFor(testApp, { scopes: ["meetings:read"] });
+    const caller = callerTraceparent();
+    const response = await fetch(`${server.url}/api/v1/me`, {
+      headers: { ...headers, traceparent: caller.header },
+    });
+    expect(response.status).toBe(200);
+
+    await receiver.waitFor((spans) => {
+      const root = serverSpanOf(spans, caller.traceId);
+      return (
+        root !== undefined && descendantsOf(spans, root).some((s) => isDatabaseSpan(s, "redis"))
+      );
+    });
+    const root = serverSpanOf(receiver.spans, caller.traceId)!;
+    const commands = descendantsOf(receiver.spans, root).filter((s) => isDatabaseSpan(s, "redis"));
+    for (const command of commands) {
+      expect(command.kind).toBe(SPAN_KIND.client);
+      const statement = String(
+        command.attributes["db.query.text"] ?? command.attributes["db.statement"],
+      );
+      // The command and its key (MULTI/EXEC have none), never the values.
+      expect(statement).toMatch(/^\w+( test-tracing-\S+)?$/);
+      expect(statement).not.toContain(key);
+    }
+    expect(
+      commands.some((command) =>
+        String(command.attributes["db.query.text"] ?? command.attributes["db.statement"]).includes(
+          ":apikey-lockout:",
+        ),
+      ),
+    ).toBe(true);
+    for (const span of receiver.spans.filter((candidate) => candidate.traceId === caller.traceId)) {
+      for (const value of stringsOf(span)) expect(value).not.toContain(key);
     }
   });
 });
