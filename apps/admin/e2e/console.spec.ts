@@ -43,8 +43,10 @@ function dateInput(date: Date): string {
   return date.toISOString().slice(0, 16);
 }
 function shown(date: Date): string {
-  return `${date.toISOString().slice(0, 16).replace("T", " ")} UTC`;
+  return `${date.toISOString().slice(0, 19).replace("T", " ")} UTC`;
 }
+/** A time as the console shows it: to the second, in UTC. */
+const SHOWN_TIME = /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} UTC$/;
 
 interface DetailViolation {
   id: string;
@@ -113,12 +115,123 @@ test("a platform admin signs in with a session token and sees the overview", asy
   await expect(page.getByRole("img", { name: /Violations detected per day/ })).toBeVisible();
   await expect(page.getByRole("img", { name: "Job success rates" })).toBeVisible();
   await expect(page.getByRole("cell", { name: "cleanupOrphanedStorage" })).toBeVisible();
+  // Who is signed in, as Clerk's user.created named them; /me says they are a platform admin.
+  await expect(page.getByTestId("signed-in-as")).toHaveText(
+    `${state.platformAdmin.email} · platform admin`,
+  );
+  // Organizations by plan: one row per plan, a column per status, totals; no status in the
+  // plan column.
+  const plans = page.getByTestId("plans");
+  await expect(plans.getByRole("columnheader")).toHaveText(["Plan", "Active", "Deleted", "All"]);
+  await expect(plans.getByRole("row", { name: /^free / })).toHaveText(/free\s*\d+\s*0\s*\d+/);
+  await expect(plans.getByRole("row", { name: /^All plans / })).toBeVisible();
+  await expect(plans).not.toContainText("status:");
+  // Every job says when it runs next, to the second, and how far off that is.
+  const nextRuns = page.getByTestId("next-run");
+  await expect(nextRuns).toHaveCount(8);
+  for (const text of await nextRuns.allTextContents()) {
+    expect(text).toMatch(/^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} UTC \(in .+\)$/);
+  }
   await shot(page, "overview");
+});
+
+test("the overview says there were no violations instead of drawing an empty chart", async ({
+  page,
+  context,
+}) => {
+  await useSession(context, platformAdminToken());
+  // The API's real answer, with the 30 days emptied (the seeded organizations have violations).
+  await page.route("**/api/v1/admin/overview", async (route) => {
+    const response = await route.fetch();
+    const body = (await response.json()) as {
+      violations: { overTime: { day: string; detected: number; resolved: number }[] };
+    };
+    body.violations.overTime = body.violations.overTime.map((day) => ({
+      ...day,
+      detected: 0,
+      resolved: 0,
+    }));
+    await route.fulfill({ response, json: body });
+  });
+  await page.goto("/admin");
+  const section = page.getByRole("region", { name: "Violations over time" });
+  await expect(section).toContainText("No violation was detected or resolved in the last 30 days.");
+  await expect(section.getByRole("img")).toHaveCount(0);
+  await shot(page, "overview-no-violations");
+});
+
+test("GET /api/v1/me says who is a platform admin", async () => {
+  const asAdmin = await apiAs(platformAdminToken());
+  const me = (await (await asAdmin.get("/api/v1/me")).json()) as {
+    isPlatformAdmin: boolean;
+    user: { email: string };
+  };
+  expect(me).toMatchObject({ isPlatformAdmin: true, user: { email: state.platformAdmin.email } });
+  await asAdmin.dispose();
+  const asCustomer = await apiAs(signSessionToken(state, state.orgAdmin, "admin"));
+  expect(
+    ((await (await asCustomer.get("/api/v1/me")).json()) as { isPlatformAdmin: boolean })
+      .isPlatformAdmin,
+  ).toBe(false);
+  await asCustomer.dispose();
 });
 
 test.describe("as a platform admin", () => {
   test.beforeEach(async ({ context }) => {
     await useSession(context, platformAdminToken());
+  });
+
+  test("shows an organization's card on file, a payment waiting for confirmation and a dispute, and the dispute on the overview", async ({
+    page,
+  }) => {
+    const disputed = state.disputed;
+    if (!disputed) throw new Error("global setup did not seed the disputed organization");
+    await page.goto(`/admin/organizations/${disputed.id}`);
+    await expect(page.getByRole("heading", { name: disputed.name, level: 1 })).toBeVisible();
+    await expect(page.getByTestId("card-on-file")).toHaveText("Visa •••• 4242 · expires 08/2030");
+    await expect(page.getByTestId("billing-address")).toHaveText(
+      "Friedrichstraße 68, 10117 Berlin, DE",
+    );
+    await expect(page.getByTestId("tax-ids")).toContainText("EU VAT DE123456789");
+    const pending = page.getByTestId("pending-confirmations");
+    await expect(pending).toContainText("confirmation needed");
+    await expect(pending).toContainText("$49.00");
+    await expect(pending.getByRole("link", { name: "invoice page" })).toHaveAttribute(
+      "href",
+      /^https:\/\/invoice\.stripe\.test\/i\/acct_test\/in_/,
+    );
+    const dispute = page.getByTestId("disputes").getByRole("listitem");
+    await expect(dispute).toHaveCount(1);
+    await expect(dispute).toContainText("$19.00 · fraudulent");
+    await expect(dispute).toContainText("needs response");
+    await expect(dispute.getByTestId("evidence-due")).toHaveText(
+      /^\d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC$/,
+    );
+    await expect(page.getByText(/waits for the customer's authentication/)).toBeVisible();
+    // The API says the same as the page.
+    const api = await apiAs(platformAdminToken());
+    const detail = await api.get(`/api/v1/admin/organizations/${disputed.id}`);
+    const body = (await detail.json()) as {
+      billing: { paymentMethod: { last4: string }; pendingConfirmations: unknown[] };
+      disputes: { status: string; reason: string }[];
+    };
+    expect(body.billing.paymentMethod.last4).toBe("4242");
+    expect(body.billing.pendingConfirmations).toHaveLength(1);
+    expect(body.disputes).toMatchObject([{ status: "needs_response", reason: "fraudulent" }]);
+    await api.dispose();
+    await page.getByRole("heading", { name: "Payment details" }).scrollIntoViewIfNeeded();
+    await shot(page, "organization-billing");
+
+    await page.goto("/admin");
+    const open = page
+      .getByTestId("open-disputes")
+      .getByRole("row", { name: new RegExp(disputed.name) });
+    await expect(open).toContainText("$19.00");
+    await expect(open).toContainText("fraudulent");
+    await open.getByRole("link", { name: disputed.name }).click();
+    await expect(page).toHaveURL(new RegExp(`/admin/organizations/${disputed.id}$`));
+    await page.goto("/admin");
+    await shot(page, "overview-disputes");
   });
 
   test("finds the organization over its meeting limit through the filters (kept in the URL)", async ({
@@ -145,6 +258,14 @@ test.describe("as a platform admin", () => {
     await expect(page.getByRole("heading", { name: state.overLimit.name, level: 1 })).toBeVisible();
     await expect(page).toHaveURL(new RegExp(`/admin/organizations/${state.overLimit.id}$`));
     await expect(page.getByText("Standup", { exact: false })).toHaveCount(0);
+    // Members by name and e-mail as Clerk gave them; a username when that is all there is.
+    const members = page.getByTestId("members");
+    await expect(members.getByRole("row")).toHaveText([
+      "NameE-mailRole",
+      `Ada Lovelaceada-${state.suffix}@example.testadmin`,
+      `—ben-${state.suffix}@example.testmember`,
+      `@cy.ops.${state.suffix}—member`,
+    ]);
     await shot(page, "organization");
   });
 
@@ -189,6 +310,14 @@ test.describe("as a platform admin", () => {
     const entry = page.getByTestId("audit-entry").filter({ hasText: "agreed on a call" });
     await expect(entry).toHaveCount(1);
     await expect(entry).toContainText("violation extend grace");
+    // Who: the operator's e-mail, their name under it; what: the organization's violation.
+    await expect(entry.getByTestId("audit-who")).toHaveText(
+      `${state.platformAdmin.email}Olive Operator`,
+    );
+    await expect(entry.getByTestId("audit-target")).toContainText(
+      `violation of ${state.overLimit.name}`,
+    );
+    await expect(entry.getByRole("cell").first()).toHaveText(SHOWN_TIME);
     await shot(page, "audit-log");
   });
 
@@ -324,7 +453,22 @@ test.describe("as a platform admin", () => {
     await expect(page.getByRole("heading", { name: "Job runs" })).toBeVisible();
     await page.getByLabel("Outcome").selectOption("failed");
     await expect(page).toHaveURL(/outcome=failed/);
-    await expect(page.getByRole("row", { name: /storage provider answered 503/ })).toHaveCount(1);
+    const failed = page.getByRole("row", { name: /storage provider answered 503/ });
+    await expect(failed).toHaveCount(1);
+    // Started and finished to the second (1.5 s apart), and the duration said.
+    const cells = failed.getByRole("cell");
+    await expect(cells.nth(2)).toHaveText(SHOWN_TIME);
+    await expect(cells.nth(3)).toHaveText(SHOWN_TIME);
+    await expect(cells.nth(3)).not.toHaveText((await cells.nth(2).textContent()) ?? "");
+    await expect(failed.getByTestId("duration")).toHaveText("1.5 s");
+    // Each job card: its schedule (with the zone) and when it runs next.
+    const card = page
+      .getByRole("listitem")
+      .filter({ has: page.getByRole("heading", { name: "cleanupOrphanedBots" }) });
+    await expect(card).toContainText("*/5 * * * * (UTC)");
+    await expect(card.getByTestId("next-run")).toHaveText(
+      /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} UTC \(in (\d+(\.\d)? s|\d+ min( \d+ s)?)\)$/,
+    );
     await shot(page, "job-runs");
   });
 
@@ -349,10 +493,18 @@ test.describe("as a platform admin", () => {
     await expect(page.getByRole("status").filter({ hasText: "recheckPlanViolations:" })).toHaveText(
       "recheckPlanViolations: succeeded",
     );
+    // The run just made, with its duration, at the top of the list.
+    const latest = page.getByRole("row").nth(1);
+    await expect(latest).toContainText("recheckPlanViolations");
+    await expect(latest.getByTestId("duration")).toHaveText(/^\d+ ms$|^\d+(\.\d)? s$/);
+    await shot(page, "job-runs-after-run");
     await page.goto("/admin/audit-log?targetType=job");
-    await expect(
-      page.getByTestId("audit-entry").filter({ hasText: "after the price change" }),
-    ).toContainText("job run");
+    const entry = page.getByTestId("audit-entry").filter({ hasText: "after the price change" });
+    await expect(entry).toContainText("job run");
+    // The job's whole name, and who ran it.
+    await expect(entry.getByTestId("audit-target")).toHaveText("job recheckPlanViolations");
+    await expect(entry.getByTestId("audit-who")).toContainText(state.platformAdmin.email);
+    await shot(page, "audit-log-jobs");
   });
 
   test("every page fits a phone's width (390 px)", async ({ page }) => {
@@ -361,6 +513,7 @@ test.describe("as a platform admin", () => {
       ["overview", "/admin"],
       ["violations", "/admin/violations"],
       ["organization", `/admin/organizations/${state.overLimit.id}`],
+      ["organization-billing", `/admin/organizations/${state.disputed?.id ?? ""}`],
       ["job-runs", "/admin/job-runs"],
       ["audit-log", "/admin/audit-log"],
     ];

@@ -8,11 +8,14 @@ export interface E2eState {
   baseUrl: string;
   /** PKCS#8 PEM of the key the API trusts for session tokens (CLERK_JWT_KEY is its public half). */
   privateKeyPem: string;
-  platformAdmin: { clerkUserId: string; clerkOrgId: string };
+  /** The operator; Clerk's user.created (global setup) gives them this e-mail and a name. */
+  platformAdmin: { clerkUserId: string; clerkOrgId: string; email: string };
   orgAdmin: { clerkUserId: string; clerkOrgId: string };
   /** The seeded organizations (names carry the run's suffix). */
   overLimit: { id: string; name: string };
   suspended: { id: string; name: string };
+  /** Paid through Stripe's webhooks: a card on file, a confirmation pending, a dispute. */
+  disputed?: { id: string; name: string };
   suffix: string;
 }
 

@@ -3,14 +3,19 @@
  * `_e2e`), migrated and seeded with organizations in the states the tests act on; a key pair the
  * tests sign session tokens with; and the real API server (apps/api/dist/server.js, serving this
  * package's build at /admin) on a free port, trusting that key (CLERK_JWT_KEY) and listing the
- * platform admin in PLATFORM_ADMIN_USER_IDS. Returns the teardown that stops the server.
+ * platform admin in PLATFORM_ADMIN_USER_IDS. Stripe is the API's own Stripe-speaking test server
+ * (apps/api/test/fakes): one organization's card, a payment waiting for confirmation and a
+ * dispute reach the API as signed webhooks, as in production. Returns the teardown that stops
+ * the servers.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { generateKeyPairSync, randomBytes } from "node:crypto";
 import { createWriteStream, existsSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { Webhook } from "svix";
 import { createPrismaClient, type PrismaClient } from "@zigznote/database";
 import {
   createMeeting,
@@ -20,6 +25,8 @@ import {
   createUser,
   prepareTestDatabase,
 } from "@zigznote/database/testing";
+import type * as StripeFake from "../../api/test/fakes/stripeServer";
+import type { FakeStripeServer } from "../../api/test/fakes/stripeServer";
 import { PACKAGE_DIR, RESULTS_DIR, STATE_FILE, signSessionToken, type E2eState } from "./env";
 
 const DAY_MS = 86_400_000;
@@ -81,8 +88,19 @@ async function waitForHealth(baseUrl: string, server: ChildProcess, logFile: str
 /** Organizations in the states the console's tests look for (names unique to this run). */
 async function seed(db: PrismaClient, suffix: string) {
   const now = Date.now();
-  const member = async (organizationId: string, role: "admin" | "member", label: string) => {
-    const user = await createUser(db, { email: `${label}-${suffix}@example.test` });
+  // Users as Clerk's webhooks leave them: most with an e-mail and a name.
+  const member = async (
+    organizationId: string,
+    role: "admin" | "member",
+    label: string,
+    person: { firstName?: string; lastName?: string; username?: string; hasEmail?: boolean } = {},
+  ) => {
+    const user = await createUser(db, {
+      email: person.hasEmail === false ? null : `${label}-${suffix}@example.test`,
+      firstName: person.firstName ?? null,
+      lastName: person.lastName ?? null,
+      username: person.username ?? null,
+    });
     await createMembership(db, { organizationId, userId: user.id, role });
   };
 
@@ -90,8 +108,10 @@ async function seed(db: PrismaClient, suffix: string) {
   const overLimit = await db.organization.create({
     data: { name: `Overlimit Meetings ${suffix}`, clerkId: `org_over_${suffix}`, planSlug: "free" },
   });
-  await member(overLimit.id, "admin", "ada");
+  await member(overLimit.id, "admin", "ada", { firstName: "Ada", lastName: "Lovelace" });
+  // Clerk gave no name for Ben, and only a username for Cy (a username sign-in, no e-mail).
   await member(overLimit.id, "member", "ben");
+  await member(overLimit.id, "member", "cy", { username: `cy.ops.${suffix}`, hasEmail: false });
   for (let i = 0; i < 13; i += 1) {
     const meeting = await createMeeting(db, {
       organizationId: overLimit.id,
@@ -188,6 +208,151 @@ async function seed(db: PrismaClient, suffix: string) {
   };
 }
 
+/** Clerk's `user.created` for one user, signed as Svix signs it (the real `svix` library). */
+async function deliverClerkUser(
+  baseUrl: string,
+  secret: string,
+  user: { id: string; email: string; firstName: string; lastName: string },
+): Promise<void> {
+  const now = Date.now();
+  const emailId = `idn_${user.id}`;
+  const body = JSON.stringify({
+    object: "event",
+    type: "user.created",
+    timestamp: now,
+    instance_id: "ins_zigznote_e2e",
+    data: {
+      id: user.id,
+      object: "user",
+      username: null,
+      first_name: user.firstName,
+      last_name: user.lastName,
+      image_url: `https://img.clerk.com/${user.id}`,
+      primary_email_address_id: emailId,
+      email_addresses: [{ id: emailId, object: "email_address", email_address: user.email }],
+      created_at: now,
+      updated_at: now,
+    },
+  });
+  const msgId = `msg_${randomBytes(8).toString("hex")}`;
+  const timestamp = new Date();
+  const res = await fetch(`${baseUrl}/webhooks/clerk`, {
+    method: "POST",
+    headers: {
+      "content-type": "application/json",
+      "svix-id": msgId,
+      "svix-timestamp": String(Math.floor(timestamp.getTime() / 1000)),
+      "svix-signature": new Webhook(secret).sign(msgId, timestamp, body),
+    },
+    body,
+  });
+  if (!res.ok) throw new Error(`/webhooks/clerk answered ${res.status}: ${await res.text()}`);
+}
+
+const E2E_PRICE_PRO = "price_e2e_pro";
+
+type StripeFakeModule = typeof StripeFake;
+
+/**
+ * The API's Stripe-speaking test server. Its package (apps/api) is CommonJS, so it is required
+ * (Playwright compiles it) rather than imported as an ES module.
+ */
+function loadStripeFake(): StripeFakeModule {
+  return createRequire(import.meta.url)("../../api/test/fakes/stripeServer.ts") as StripeFakeModule;
+}
+
+/**
+ * An organization on the pro plan whose Stripe history arrives as signed webhooks: a Visa card
+ * on file, its billing address and VAT number, a renewal paid and then disputed (fraudulent,
+ * evidence due in 9 days), and the next renewal waiting for the customer's confirmation (3-D
+ * Secure).
+ */
+async function seedStripeHistory(
+  db: PrismaClient,
+  fake: FakeStripeServer,
+  input: { baseUrl: string; webhookSecret: string; suffix: string },
+): Promise<{ id: string; name: string }> {
+  const { signStripeEvent } = loadStripeFake();
+  const organization = await db.organization.create({
+    data: { name: `Disputed Payments ${input.suffix}`, clerkId: `org_disp_${input.suffix}` },
+  });
+  await createMembership(db, {
+    organizationId: organization.id,
+    userId: (await createUser(db, { email: `jo-${input.suffix}@example.test` })).id,
+    role: "admin",
+  });
+  // Stripe's REST API as the SDK speaks it: form-encoded, the secret key as bearer.
+  const stripePost = async (path: string, form: Record<string, string>) => {
+    const res = await fetch(`http://127.0.0.1:${fake.port}${path}`, {
+      method: "POST",
+      headers: {
+        Authorization: `Bearer ${fake.secretKey}`,
+        "Content-Type": "application/x-www-form-urlencoded",
+      },
+      body: new URLSearchParams(form).toString(),
+    });
+    if (!res.ok) throw new Error(`Stripe ${path} answered ${res.status}: ${await res.text()}`);
+    return (await res.json()) as { id: string };
+  };
+  const customer = await stripePost("/v1/customers", {
+    name: organization.name,
+    email: `ap-${input.suffix}@example.test`,
+    "metadata[organizationId]": organization.id,
+  });
+  await db.organization.update({
+    where: { id: organization.id },
+    data: { stripeCustomerId: customer.id },
+  });
+  const card = fake.attachCard(customer.id, {
+    brand: "visa",
+    last4: "4242",
+    expMonth: 8,
+    expYear: 2030,
+  });
+  const subscription = await stripePost("/v1/subscriptions", {
+    customer: customer.id,
+    "items[0][price]": E2E_PRICE_PRO,
+    default_payment_method: card.paymentMethod.id as string,
+    "metadata[organizationId]": organization.id,
+    "metadata[planSlug]": "pro",
+  });
+  const address = fake.setCustomerAddress(customer.id, {
+    line1: "Friedrichstraße 68",
+    postal_code: "10117",
+    city: "Berlin",
+    country: "DE",
+  });
+  const vat = fake.addTaxId(customer.id, { type: "eu_vat", value: "DE123456789", country: "DE" });
+  const paid = fake.invoiceEvent("invoice.paid", subscription.id, { amountDue: 1900 });
+  const chargeId = fake.chargeOf((paid.data.object as unknown as { id: string }).id).id as string;
+  const dispute = fake.disputeEvent("charge.dispute.created", chargeId, {
+    reason: "fraudulent",
+    evidenceDueBy: Math.floor(Date.now() / 1000) + 9 * 86_400,
+  });
+  const needsConfirmation = fake.invoiceEvent("invoice.payment_action_required", subscription.id, {
+    amountDue: 4900,
+  });
+  const events = [
+    ...fake.events.filter((event) => (event.data.object as { id?: string }).id === subscription.id),
+    card.event,
+    address,
+    vat.event,
+    paid,
+    dispute,
+    needsConfirmation,
+  ];
+  for (const event of events) {
+    const { payload, header } = signStripeEvent(event, input.webhookSecret);
+    const res = await fetch(`${input.baseUrl}/webhooks/stripe`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", "Stripe-Signature": header },
+      body: payload,
+    });
+    if (!res.ok) throw new Error(`${event.type} answered ${res.status}: ${await res.text()}`);
+  }
+  return { id: organization.id, name: organization.name };
+}
+
 export default async function globalSetup(): Promise<() => Promise<void>> {
   const serverEntry = path.join(API_DIR, "dist/server.js");
   if (!existsSync(serverEntry) || !existsSync(path.join(PACKAGE_DIR, "dist/index.html"))) {
@@ -206,7 +371,11 @@ export default async function globalSetup(): Promise<() => Promise<void>> {
     await db.$disconnect();
   }
 
+  const fake = await loadStripeFake().FakeStripeServer.start();
+  fake.addPrice({ id: E2E_PRICE_PRO, unitAmount: 1900 });
+  const webhookSecret = `whsec_${randomBytes(16).toString("hex")}`;
   const { publicKey, privateKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
+  const clerkWebhookSecret = `whsec_${randomBytes(24).toString("base64")}`;
   const port = await freePort();
   const baseUrl = `http://127.0.0.1:${port}`;
   const state: E2eState = {
@@ -215,6 +384,7 @@ export default async function globalSetup(): Promise<() => Promise<void>> {
     platformAdmin: {
       clerkUserId: `user_e2e_platform_${suffix}`,
       clerkOrgId: `org_e2e_staff_${suffix}`,
+      email: `olive-${suffix}@zigznote.example`,
     },
     orgAdmin: {
       clerkUserId: `user_e2e_orgadmin_${suffix}`,
@@ -238,25 +408,48 @@ export default async function globalSetup(): Promise<() => Promise<void>> {
       DATABASE_URL: databaseUrl,
       JOBS_ENABLED: "false",
       CLERK_JWT_KEY: publicKey.export({ type: "spki", format: "pem" }).toString(),
+      CLERK_WEBHOOK_SECRET: clerkWebhookSecret,
       PLATFORM_ADMIN_USER_IDS: state.platformAdmin.clerkUserId,
       STORAGE_DIR: mkdtempSync(path.join(tmpdir(), "zigznote-e2e-storage-")),
       ADMIN_CONSOLE_DIR: path.join(PACKAGE_DIR, "dist"),
+      STRIPE_SECRET_KEY: fake.secretKey,
+      STRIPE_API_HOST: "127.0.0.1",
+      STRIPE_API_PORT: String(fake.port),
+      STRIPE_API_PROTOCOL: "http",
+      STRIPE_WEBHOOK_SECRET: webhookSecret,
+      STRIPE_PRICE_PRO: E2E_PRICE_PRO,
     },
     stdio: ["ignore", "pipe", "pipe"],
   });
   server.stdout?.pipe(log);
   server.stderr?.pipe(log);
-  const stop = async () => {
+  const stopServer = async () => {
     if (server.exitCode !== null) return;
     const exited = new Promise((resolve) => server.once("exit", resolve));
     server.kill("SIGTERM");
     await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 10_000))]);
     if (server.exitCode === null) server.kill("SIGKILL");
   };
+  const stop = async () => {
+    await stopServer();
+    await fake.close();
+  };
   try {
     await waitForHealth(baseUrl, server, logFile);
-    // The violations come from the API's own check (usage against the plan), as in production.
     const token = signSessionToken(state, state.platformAdmin);
+    // The operator as Clerk knows them: their first request provisions them from the token,
+    // then Clerk's user.created webhook (signed with the secret the server trusts) names them.
+    const me = await fetch(`${baseUrl}/api/v1/me`, {
+      headers: { Authorization: `Bearer ${token}` },
+    });
+    if (!me.ok) throw new Error(`/api/v1/me answered ${me.status}: ${await me.text()}`);
+    await deliverClerkUser(baseUrl, clerkWebhookSecret, {
+      id: state.platformAdmin.clerkUserId,
+      email: state.platformAdmin.email,
+      firstName: "Olive",
+      lastName: "Operator",
+    });
+    // The violations come from the API's own check (usage against the plan), as in production.
     for (const organizationId of seeded.recheck) {
       const res = await fetch(
         `${baseUrl}/api/v1/admin/organizations/${organizationId}/recheck-violations`,
@@ -268,6 +461,12 @@ export default async function globalSetup(): Promise<() => Promise<void>> {
       );
       if (!res.ok)
         throw new Error(`recheck-violations answered ${res.status}: ${await res.text()}`);
+    }
+    const billingDb = createPrismaClient(databaseUrl, { maxConnections: 2 });
+    try {
+      state.disputed = await seedStripeHistory(billingDb, fake, { baseUrl, webhookSecret, suffix });
+    } finally {
+      await billingDb.$disconnect();
     }
   } catch (error) {
     await stop();

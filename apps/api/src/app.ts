@@ -13,7 +13,7 @@ import { routeOf } from "./http/routeTemplate";
 import { securityHeaders } from "./http/securityHeaders";
 import { traceContext } from "./http/traceContext";
 import { identityRoutes } from "./identity";
-import { createJobs, runJob } from "./jobs";
+import { createJobs, nextRunOf, runJob } from "./jobs";
 import { meetingRoutes } from "./meetings";
 import { noticeRoutes } from "./notifications";
 import { recordingRoutes } from "./recordings";
@@ -61,6 +61,11 @@ function adminDeps(ctx: AppContext): AdminDeps {
     notices: ctx.notices,
     jobs: {
       list: () => jobs,
+      timezone: ctx.config.CRON_TIMEZONE,
+      nextRunAt(name, after) {
+        const job = jobs.find((candidate) => candidate.name === name);
+        return job ? nextRunOf(job.schedule, ctx.config.CRON_TIMEZONE, after) : null;
+      },
       async run(name) {
         const job = jobs.find((candidate) => candidate.name === name);
         if (!job) return null;

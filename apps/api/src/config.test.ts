@@ -192,4 +192,41 @@ describe("loadConfig", () => {
       /ADMIN_ALLOWED_ORIGINS/,
     );
   });
+
+  it("reads the Checkout options, the dispute restriction and the operators' addresses, off and empty by default", () => {
+    const defaults = loadConfig({});
+    expect(defaults).toMatchObject({
+      STRIPE_AUTOMATIC_TAX: false,
+      STRIPE_TAX_ID_COLLECTION: false,
+      STRIPE_ALLOW_PROMOTION_CODES: false,
+      STRIPE_TRIAL_DAYS: 0,
+      DISPUTE_READ_ONLY: false,
+      PLATFORM_ADMIN_EMAILS: [],
+    });
+    const config = loadConfig({
+      STRIPE_AUTOMATIC_TAX: "true",
+      STRIPE_TAX_ID_COLLECTION: "1",
+      STRIPE_ALLOW_PROMOTION_CODES: "yes",
+      STRIPE_TRIAL_DAYS: "14",
+      DISPUTE_READ_ONLY: "true",
+      PLATFORM_ADMIN_EMAILS: "ops@example.com, billing-team@example.com",
+    });
+    expect(config).toMatchObject({
+      STRIPE_AUTOMATIC_TAX: true,
+      STRIPE_TAX_ID_COLLECTION: true,
+      STRIPE_ALLOW_PROMOTION_CODES: true,
+      STRIPE_TRIAL_DAYS: 14,
+      DISPUTE_READ_ONLY: true,
+      PLATFORM_ADMIN_EMAILS: ["ops@example.com", "billing-team@example.com"],
+    });
+    // Stripe allows trials of 1 to 730 days.
+    expect(configErrorOf({ STRIPE_TRIAL_DAYS: "731" }).message).toMatch(/STRIPE_TRIAL_DAYS/);
+    expect(configErrorOf({ STRIPE_TRIAL_DAYS: "-1" }).message).toMatch(/STRIPE_TRIAL_DAYS/);
+    expect(configErrorOf({ STRIPE_AUTOMATIC_TAX: "maybe" }).message).toMatch(
+      /STRIPE_AUTOMATIC_TAX/,
+    );
+    expect(
+      configErrorOf({ PLATFORM_ADMIN_EMAILS: "ops@example.com,not-an-address" }).message,
+    ).toMatch(/PLATFORM_ADMIN_EMAILS/);
+  });
 });

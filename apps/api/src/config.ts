@@ -154,6 +154,13 @@ export const envSchema = z.object({
    */
   PLATFORM_ADMIN_USER_IDS: clerkUserIds,
   /**
+   * Where operators' notices (a payment disputed) go besides the e-mails of the users listed in
+   * PLATFORM_ADMIN_USER_IDS: platform admins known only by the session claim, or a team inbox.
+   */
+  PLATFORM_ADMIN_EMAILS: commaList.pipe(
+    z.array(z.email({ message: "expected e-mail addresses such as ops@example.com" })),
+  ),
+  /**
    * Origins besides the API's own that may send cookie-authenticated writes (CSRF check: a
    * session read from the `__session` cookie writes only with an allowed Origin).
    */
@@ -210,6 +217,19 @@ export const envSchema = z.object({
   STRIPE_API_PROTOCOL: z.enum(["http", "https"]).optional(),
   STRIPE_MAX_NETWORK_RETRIES: z.coerce.number().int().min(0).max(10).default(2),
   STRIPE_TIMEOUT_MS: z.coerce.number().int().positive().default(20_000),
+  /** Checkout computes tax (Stripe Tax) and collects the billing address it needs. */
+  STRIPE_AUTOMATIC_TAX: booleanFromEnv.default(false),
+  /** Checkout lets business customers enter their tax id (VAT number, ...). */
+  STRIPE_TAX_ID_COLLECTION: booleanFromEnv.default(false),
+  /** Checkout accepts promotion codes. */
+  STRIPE_ALLOW_PROMOTION_CODES: booleanFromEnv.default(false),
+  /**
+   * Days of free trial on a subscription started through Checkout (0: none). A trial starts
+   * without a card; if none is added by its end, Stripe cancels the subscription (back to free).
+   */
+  STRIPE_TRIAL_DAYS: z.coerce.number().int().min(0).max(730).default(0),
+  /** While a payment of the organization is disputed (chargeback open), writes are refused. */
+  DISPUTE_READ_ONLY: booleanFromEnv.default(false),
   GRACE_PERIOD_DAYS: z.coerce.number().positive().default(7),
   MAX_RETRY_COUNT: z.coerce.number().int().min(1).default(4),
   STORAGE_GRACE_DAYS: z.coerce.number().positive().default(7),

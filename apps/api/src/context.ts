@@ -3,6 +3,7 @@ import type { Db, PrismaClient } from "@zigznote/database";
 import type { Redis } from "ioredis";
 import {
   assertCanWrite,
+  assertNoOpenDispute,
   checkPlanViolations,
   createAppBilling,
   isNoticeObsolete,
@@ -139,6 +140,10 @@ export function buildContext(parts: ContextParts): AppContext {
     transport,
     isObsolete: isNoticeObsolete,
     onOutcome: (type, outcome) => metrics.notices.inc({ type, outcome }),
+    operators: {
+      clerkUserIds: config.PLATFORM_ADMIN_USER_IDS,
+      emails: config.PLATFORM_ADMIN_EMAILS,
+    },
   });
   const billing = createAppBilling({ config, db, clock, logger, notices, stripe: parts.stripe });
   const violations = billing.settings;
@@ -240,8 +245,12 @@ export function buildContext(parts: ContextParts): AppContext {
         lockout,
         devSessionPublicKey: parts.devSessionPublicKey ?? null,
       }),
-      assertCanWrite: (organizationId, action) =>
-        assertCanWrite({ db }, { organizationId, action, now: clock.now() }),
+      async assertCanWrite(organizationId, action) {
+        await assertCanWrite({ db }, { organizationId, action, now: clock.now() });
+        // An open dispute restricts only where the deployment chose so (DISPUTE_READ_ONLY).
+        if (billing.settings.isDisputeReadOnly)
+          await assertNoOpenDispute({ db }, { organizationId });
+      },
     },
   };
 }

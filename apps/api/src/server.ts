@@ -5,6 +5,7 @@ import type { Socket } from "node:net";
 import path from "node:path";
 import {
   createPrismaClient,
+  EmbeddedDatabaseInUseError,
   type CreatePrismaClientOptions,
   runMigrations,
   seedPlans,
@@ -35,16 +36,31 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-/** The database to use: DATABASE_URL, or the embedded one (started here) when it is unset. */
+/**
+ * The database to use: DATABASE_URL, or the embedded one when it is unset. The server starts the
+ * embedded database (and refuses a folder another process serves); tools beside it
+ * (`shareRunning`: the job and api-key commands) connect to the running server's instead.
+ */
 export async function openDatabase(
   config: Config,
   logger: Logger,
+  options: { shareRunning?: boolean } = {},
 ): Promise<{ url: string; embedded: EmbeddedPostgres | null }> {
   if (config.DATABASE_URL) return { url: config.DATABASE_URL, embedded: null };
   const dataDir = path.resolve(config.EMBEDDED_DB_DIR);
-  logger.info({ dataDir }, "DATABASE_URL is not set: starting the embedded PostgreSQL (PGlite)");
-  const embedded = await startEmbeddedPostgres({ dataDir, port: config.EMBEDDED_DB_PORT });
-  logger.info({ port: embedded.port }, "embedded PostgreSQL is serving");
+  logger.info({ dataDir }, "DATABASE_URL is not set: opening the embedded PostgreSQL (PGlite)");
+  const embedded = await startEmbeddedPostgres({
+    dataDir,
+    port: config.EMBEDDED_DB_PORT,
+    shareRunning: options.shareRunning,
+    onError: (error) => logger.error({ err: error }, "embedded PostgreSQL failed a statement"),
+  });
+  logger.info(
+    { port: embedded.port },
+    embedded.isOwner
+      ? "embedded PostgreSQL is serving"
+      : "embedded PostgreSQL is served by a running API: connected to it",
+  );
   return { url: embedded.url, embedded };
 }
 
@@ -219,7 +235,12 @@ async function main(): Promise<void> {
 
 if (require.main === module) {
   main().catch((error: unknown) => {
-    console.error("zigznote API failed to start:", error);
+    // A folder in use is the operator's situation to resolve, not a crash: the message says how.
+    if (error instanceof EmbeddedDatabaseInUseError) {
+      console.error(`zigznote API failed to start: ${error.message}`);
+    } else {
+      console.error("zigznote API failed to start:", error);
+    }
     process.exit(1);
   });
 }

@@ -150,6 +150,7 @@ describe("POST /api/v1/billing/checkout", () => {
         "customer.subscription.created",
         "customer.subscription.updated",
         "invoice.paid",
+        "payment_method.attached",
       ]);
 
       await deliverAsStripe(shuffled(events, seed));

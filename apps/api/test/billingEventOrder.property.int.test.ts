@@ -15,7 +15,8 @@ import { createBillingHarness, type BillingHarness } from "./billingHarness";
  * PostgreSQL (`h.deliver`); the job is the real `suspendExpiredGracePeriods`.
  *
  * The operations and their times (seconds after T0, Stripe's `created`; the job's run time):
- *   created (active) 0, updated (active) 10, payment_failed 20, updated (past_due) 20 or 30,
+ *   created (active) 0, updated (active) 10, payment_action_required 15 (issue 23: unpaid like
+ *   a failure, not a failed attempt), payment_failed 20, updated (past_due) 20 or 30,
  *   paid 5, 25, 40 or one hour after the job, suspension job 8 days (the grace is 7 days).
  * A payment never shares a second with a failure or a past_due update (within one second the
  * later arrival wins, by design, so "in order" would not be defined).
@@ -32,10 +33,17 @@ const DAY_MS = 24 * 60 * 60 * SECOND;
 const JOB_AT = 8 * DAY_MS;
 
 type OpName =
-  "created" | "updatedActive" | "paymentFailed" | "updatedPastDue" | "paid" | "suspensionJob";
+  | "created"
+  | "updatedActive"
+  | "actionRequired"
+  | "paymentFailed"
+  | "updatedPastDue"
+  | "paid"
+  | "suspensionJob";
 const OPS: readonly OpName[] = [
   "created",
   "updatedActive",
+  "actionRequired",
   "paymentFailed",
   "updatedPastDue",
   "paid",
@@ -54,6 +62,8 @@ function offsetOf(op: OpName, timeline: Timeline): number {
       return 0;
     case "updatedActive":
       return 10 * SECOND;
+    case "actionRequired":
+      return 15 * SECOND;
     case "paymentFailed":
       return 20 * SECOND;
     case "updatedPastDue":
@@ -127,6 +137,10 @@ function eventOf(
       });
     case "paid":
       return h.fake.invoiceEvent("invoice.paid", world.subscriptionId, { created: seconds });
+    case "actionRequired":
+      return h.fake.invoiceEvent("invoice.payment_action_required", world.subscriptionId, {
+        created: seconds,
+      });
   }
 }
 
@@ -197,8 +211,11 @@ function expectedInOrder(ops: readonly OpName[], timeline: Timeline) {
   // A payment covers the delinquency facts older than it.
   const isOutstanding = (offset: number) => paidAt === null || offset > paidAt;
   const failures = has("paymentFailed") && isOutstanding(20 * SECOND) ? [20 * SECOND] : [];
-  const pastDue =
-    has("updatedPastDue") && isOutstanding(timeline.pastDueAt) ? [timeline.pastDueAt] : [];
+  // Facts that start the grace without counting as a failed attempt.
+  const pastDue = [
+    ...(has("actionRequired") && isOutstanding(15 * SECOND) ? [15 * SECOND] : []),
+    ...(has("updatedPastDue") && isOutstanding(timeline.pastDueAt) ? [timeline.pastDueAt] : []),
+  ];
   const first = Math.min(...failures, ...pastDue);
   const isDelinquent = failures.length + pastDue.length > 0;
   const status = !isDelinquent ? "active" : has("suspensionJob") ? "suspended" : "past_due";
@@ -226,7 +243,7 @@ const timelineArbitrary: fc.Arbitrary<Timeline> = fc.record({
 });
 
 describe("Stripe events in any order (property)", () => {
-  it("every subset and arrival order of created, updated(active), payment_failed, updated(past_due), paid and the suspension job ends as in-order application", async () => {
+  it("every subset and arrival order of created, updated(active), payment_action_required, payment_failed, updated(past_due), paid and the suspension job ends as in-order application", async () => {
     const references = new Map<string, Awaited<ReturnType<typeof snapshot>>>();
     await fc.assert(
       fc.asyncProperty(

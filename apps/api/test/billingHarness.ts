@@ -3,7 +3,7 @@ import { uniqueSuffix } from "@zigznote/database/testing";
 import type Stripe from "stripe";
 import request from "supertest";
 import type { BillingDeps } from "../src/billing/BillingService";
-import type { BillingSettings } from "../src/billing/settings";
+import { DEFAULT_CHECKOUT_OPTIONS, type BillingSettings } from "../src/billing/settings";
 import { createNotices, type Notices } from "../src/notifications";
 import { stripeEventHandlers, type HandlerOutcome } from "../src/billing/stripeEvents";
 import { createStripeClient, type StripeClient } from "../src/billing/stripeProvider";
@@ -35,6 +35,8 @@ export const TEST_SETTINGS: Omit<BillingSettings, "notices"> = {
   maxRetryCount: 4,
   storageGraceDays: 7,
   appUrl: "http://app.zigznote.test",
+  checkout: DEFAULT_CHECKOUT_OPTIONS,
+  isDisputeReadOnly: false,
 };
 
 export async function createBillingHarness(): Promise<BillingHarness> {

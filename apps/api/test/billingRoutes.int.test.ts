@@ -522,6 +522,7 @@ describe("notification delivery", () => {
       ...ctx.billing.eventDeps.settings,
       notices: {
         enqueue: (db: Db, notices: AdminNotice[]) => enqueueAdminNotices({ db }, notices),
+        enqueueForOperators: () => Promise.resolve(0),
       },
     };
     await db().$transaction((tx) =>

@@ -16,7 +16,7 @@ import { TestSmtpServer, type ReceivedMail } from "./smtpServer";
 const DAY_MS = 24 * 60 * 60 * 1000;
 const FROM = "zigznote <billing@zigznote.test>";
 const APP_URL = "https://app.zigznote.test";
-const BILLING_PAGE = `${APP_URL}/settings/billing`;
+const CARD_UPDATE_PAGE = `${APP_URL}/settings/billing?flow=payment_method_update`;
 
 let smtp: TestSmtpServer;
 let b: BillingTestApp;
@@ -139,11 +139,20 @@ describe("dunning e-mails over SMTP", () => {
     expect(firstFailure!.parsed.text).toContain(
       `update your payment method before ${utcDate(suspendsAt)}`,
     );
-    expect(firstFailure!.parsed.text).toContain(`Update payment method: ${BILLING_PAGE}`);
-    expect(firstFailure!.parsed.html).toContain(`href="${BILLING_PAGE}"`);
+    // The invoice's own page (pay at once, with the bank's confirmation if it asks) and the card.
+    const hostedPage =
+      /Pay this invoice: (https:\/\/invoice\.stripe\.test\/i\/acct_test\/in_\w+)/.exec(
+        firstFailure!.parsed.text ?? "",
+      )?.[1];
+    expect(hostedPage).toBeDefined();
+    expect(firstFailure!.parsed.html).toContain(`href="${hostedPage}"`);
+    expect(firstFailure!.parsed.text).toContain(`Update your card: ${CARD_UPDATE_PAGE}`);
+    expect(firstFailure!.parsed.html).toContain(`href="${CARD_UPDATE_PAGE}"`);
     const final = received.find((mail) => mail.parsed.subject?.startsWith("Final notice"))!;
     expect(final.parsed.text).toContain(`Suspension on: ${utcDate(suspendsAt)}`);
     expect(final.parsed.text).toContain("Attempt: 4 of 4");
+    expect(final.parsed.text).toMatch(/Pay this invoice: https:\/\/invoice\.stripe\.test\//);
+    expect(final.parsed.text).toContain(`Update your card: ${CARD_UPDATE_PAGE}`);
 
     // One message per outbox row, each carrying the row's Message-ID.
     const rows = await db().notification.findMany({

@@ -73,7 +73,7 @@ describe("meetingService", () => {
         startTime: new Date("2026-12-01T10:00:00Z"),
         endTime: new Date("2026-12-01T09:00:00Z"),
       }),
-    ).rejects.toThrow(/endTime must not be before startTime/);
+    ).rejects.toThrow(/endTime must be after startTime/);
   });
 
   it("pages newest first over (createdAt, id) without gaps or repeats, filtered by status", async () => {

@@ -151,6 +151,170 @@ describe("/api/v1/meetings", () => {
   });
 });
 
+describe("meeting times: endTime after startTime", () => {
+  const START = "2026-11-30T15:00:00.000Z";
+  const END = "2026-11-30T15:45:00.000Z";
+
+  async function meetingWithTimes(headers: Record<string, string>) {
+    const res = await request(server)
+      .post("/api/v1/meetings")
+      .set(headers)
+      .send({ title: "Timed", meetingUrl: zoomUrl(), startTime: START, endTime: END });
+    expect(res.status).toBe(201);
+    return res.body as { id: string; updatedAt: string };
+  }
+
+  function expectFieldError(res: request.Response, path: "startTime" | "endTime") {
+    expect(res.status).toBe(400);
+    expect(res.body.error.code).toBe("VALIDATION_ERROR");
+    expect(res.body.error.details.fields).toEqual([
+      expect.objectContaining({ path, code: "invalid_range" }),
+    ]);
+  }
+
+  it("POST refuses an end at or before the start, and stores nothing", async () => {
+    const caller = await authHeaderFor(testApp);
+    const before = await testApp.ctx.db.meeting.count({
+      where: { organizationId: caller.organizationId },
+    });
+    for (const endTime of [START, "2026-11-30T14:59:59.999Z"]) {
+      const res = await request(server)
+        .post("/api/v1/meetings")
+        .set(caller.headers)
+        .send({ title: "Backwards", meetingUrl: zoomUrl(), startTime: START, endTime });
+      expectFieldError(res, "endTime");
+      expect(res.body.error.message).toBe("endTime must be after startTime");
+    }
+    expect(
+      await testApp.ctx.db.meeting.count({ where: { organizationId: caller.organizationId } }),
+    ).toBe(before);
+    // One millisecond later is a meeting.
+    const ok = await request(server).post("/api/v1/meetings").set(caller.headers).send({
+      title: "Short",
+      meetingUrl: zoomUrl(),
+      startTime: START,
+      endTime: "2026-11-30T15:00:00.001Z",
+    });
+    expect(ok.status).toBe(201);
+  });
+
+  it("PATCH checks the times after the change, when only one of them changes too", async () => {
+    const caller = await authHeaderFor(testApp);
+    const meeting = await meetingWithTimes(caller.headers);
+    const url = `/api/v1/meetings/${meeting.id}`;
+    const patch = (body: Record<string, unknown>) =>
+      request(server).patch(url).set(caller.headers).send(body);
+
+    // Only the end, to the stored start (equal) or before it.
+    expectFieldError(await patch({ endTime: START }), "endTime");
+    expectFieldError(await patch({ endTime: "2026-11-30T14:00:00Z" }), "endTime");
+    // Only the start, to the stored end or after it: the start is what is out of order.
+    expectFieldError(await patch({ startTime: END }), "startTime");
+    expectFieldError(await patch({ startTime: "2026-11-30T16:00:00Z", title: "x" }), "startTime");
+    // Both, out of order; and with a link change (the other update path).
+    expectFieldError(
+      await patch({ startTime: "2026-11-30T17:00:00Z", endTime: "2026-11-30T16:00:00Z" }),
+      "endTime",
+    );
+    expectFieldError(await patch({ meetingUrl: zoomUrl(), endTime: START }), "endTime");
+    expectFieldError(
+      await patch({ meetingUrl: "https://meet.google.com/abc-defg-hij", startTime: END }),
+      "startTime",
+    );
+    // Nothing was written by any of them.
+    const unchanged = await request(server).get(url).set(caller.headers);
+    expect(unchanged.body).toMatchObject({
+      title: "Timed",
+      startTime: START,
+      endTime: END,
+      updatedAt: meeting.updatedAt,
+    });
+
+    // In order: both moved together, or one moved within the other.
+    const moved = await patch({
+      startTime: "2026-11-30T17:00:00Z",
+      endTime: "2026-11-30T18:00:00Z",
+    });
+    expect(moved.status).toBe(200);
+    expect((await patch({ startTime: "2026-11-30T17:30:00Z" })).status).toBe(200);
+    // Clearing one of them lifts the constraint.
+    expect((await patch({ endTime: null })).status).toBe(200);
+    expect((await patch({ startTime: "2026-11-30T19:00:00Z" })).status).toBe(200);
+  });
+
+  it("PATCH under concurrency: two changes each in order alone never leave the times out of order", async () => {
+    const caller = await authHeaderFor(testApp);
+    for (let round = 0; round < 6; round += 1) {
+      // 15:00-15:45. Alone, start -> 15:30 is in order, and so is end -> 15:15; together not.
+      const meeting = await meetingWithTimes(caller.headers);
+      const url = `/api/v1/meetings/${meeting.id}`;
+      // Every other round the start moves with a link change (the locked path).
+      const moveStart =
+        round % 2 === 0
+          ? { startTime: "2026-11-30T15:30:00Z" }
+          : { startTime: "2026-11-30T15:30:00Z", meetingUrl: zoomUrl() };
+      const [a, b] = await Promise.all([
+        request(server).patch(url).set(caller.headers).send(moveStart),
+        request(server).patch(url).set(caller.headers).send({ endTime: "2026-11-30T15:15:00Z" }),
+      ]);
+      const statuses = [a.status, b.status].sort();
+      expect(statuses).toEqual([200, 400]);
+      const stored = await testApp.ctx.db.meeting.findUniqueOrThrow({ where: { id: meeting.id } });
+      expect(stored.endTime!.getTime()).toBeGreaterThan(stored.startTime!.getTime());
+    }
+  });
+
+  it("PATCH of the title alone still works on a meeting stored before the rule (end = start)", async () => {
+    const caller = await authHeaderFor(testApp);
+    const meeting = await meetingWithTimes(caller.headers);
+    await testApp.ctx.db.meeting.update({
+      where: { id: meeting.id },
+      data: { endTime: new Date(START) },
+    });
+    const res = await request(server)
+      .patch(`/api/v1/meetings/${meeting.id}`)
+      .set(caller.headers)
+      .send({ title: "Renamed" });
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ title: "Renamed", startTime: START, endTime: START });
+    // A change of a time must put them in order.
+    const res2 = await request(server)
+      .patch(`/api/v1/meetings/${meeting.id}`)
+      .set(caller.headers)
+      .send({ startTime: START });
+    expectFieldError(res2, "startTime");
+  });
+
+  it("documents the rule, and its examples are in order", async () => {
+    const doc = (await request(server).get("/openapi.json")).body;
+    const create = doc.components.schemas.CreateMeeting;
+    expect(Date.parse(create.example.endTime)).toBeGreaterThan(
+      Date.parse(create.example.startTime),
+    );
+    expect(Date.parse(create.properties.endTime.example)).toBeGreaterThan(
+      Date.parse(create.properties.startTime.example),
+    );
+    const update = doc.paths["/api/v1/meetings/{id}"].patch;
+    expect(update.description).toContain("VALIDATION_ERROR");
+    // The 400 example is a real validation answer about the times.
+    expect(
+      doc.paths["/api/v1/meetings"].post.responses["400"].content["application/json"].examples
+        .VALIDATION_ERROR.value,
+    ).toEqual({
+      error: {
+        code: "VALIDATION_ERROR",
+        message: "endTime must be after startTime",
+        details: {
+          fields: [
+            { path: "endTime", message: "endTime must be after startTime", code: "invalid_range" },
+          ],
+        },
+      },
+      requestId: expect.any(String),
+    });
+  });
+});
+
 describe("organization isolation", () => {
   it("gives another organization 404 for the meeting, its bot and its recording", async () => {
     const owner = await authHeaderFor(testApp);

@@ -16,6 +16,8 @@ import addFormats from "ajv-formats";
 import express, { type Express, type Request, type Response } from "express";
 import { dereferenceSync } from "dereference-json-schema";
 import { OpenAPIRouter, OpenAPIValidator, type Document, type Operation } from "openapi-backend";
+import { isErrorCode } from "@zigznote/shared";
+import { documentedDetailKeys } from "../src/http/errorExamples";
 import type { OpenApiDocument } from "../src/http/openapi";
 
 /** One request and what the app answered, as seen at the socket. */
@@ -248,7 +250,7 @@ function checkOperation(
     return [`${where}: the body is not JSON${describeBody(exchange)}`];
   }
   const result = validator.validateResponse(body, operation, exchange.status);
-  if (result.valid) return [];
+  if (result.valid) return checkErrorExample(where, response, body, exchange);
   const errors = (result.errors ?? [])
     .map((error) => {
       const params = JSON.stringify(error.params);
@@ -256,6 +258,36 @@ function checkOperation(
     })
     .join("; ");
   return [`${where}: the body does not match the schema: ${errors}${describeBody(exchange)}`];
+}
+
+/**
+ * An error answer's `details` may only carry keys its code's example shows (the document's
+ * example for this operation, or the variants `errorExamples.ts` names): the examples in
+ * `/docs` are what clients really get.
+ */
+function checkErrorExample(
+  where: string,
+  response: { content?: Record<string, unknown> },
+  body: unknown,
+  exchange: Exchange,
+): string[] {
+  const error = (body as { error?: { code?: unknown; details?: unknown } } | null)?.error;
+  if (exchange.status < 400 || typeof error?.code !== "string" || !isErrorCode(error.code)) {
+    return [];
+  }
+  const media = response.content?.["application/json"] as
+    { examples?: Record<string, { value?: { error?: { details?: object } } }> } | undefined;
+  const shown = Object.keys(media?.examples?.[error.code]?.value?.error?.details ?? {});
+  const allowed = new Set([...shown, ...documentedDetailKeys(error.code)]);
+  const extra = Object.keys((error.details as object | undefined) ?? {}).filter(
+    (key) => !allowed.has(key),
+  );
+  return extra.length === 0
+    ? []
+    : [
+        `${where}: details.${extra.join(", details.")} of ${error.code} is not in its example ` +
+          `(add it to apps/api/src/http/errorExamples.ts)${describeBody(exchange)}`,
+      ];
 }
 
 /** The checker of `document`, built on first use and shared by the apps that serve it. */

@@ -23,7 +23,10 @@ interface Operation {
       headers?: Record<string, unknown>;
       content?: Record<
         string,
-        { schema?: { properties?: { error?: { properties?: { code?: { enum?: string[] } } } } } }
+        {
+          schema?: { properties?: { error?: { properties?: { code?: { enum?: string[] } } } } };
+          examples?: Record<string, { value: unknown }>;
+        }
       >;
     }
   >;
@@ -100,12 +103,13 @@ describe("the OpenAPI document, for a client author", () => {
     expect(codesOf(createBot, 403)).toEqual(
       expect.arrayContaining(["INSUFFICIENT_SCOPE", "PLAN_LIMIT_MEETINGS", "PLAN_LIMIT_STORAGE"]),
     );
-    expect(codesOf(createBot, 402)).toEqual(["SUBSCRIPTION_SUSPENDED"]);
+    expect(codesOf(createBot, 402)).toEqual(["SUBSCRIPTION_SUSPENDED", "PAYMENT_DISPUTED"]);
     expect(createBot.responses["409"]!.description).toContain(
       `\`BOT_ALREADY_ACTIVE\`: ${ERROR_CODES.BOT_ALREADY_ACTIVE.description}`,
     );
     expect(codesOf(byName.get("PATCH /api/v1/meetings/{id}")!, 409)).toEqual([
       "MEETING_HAS_ACTIVE_BOT",
+      "CONFLICT",
     ]);
     expect(codesOf(byName.get("GET /api/v1/meetings")!, 400)).toEqual(
       expect.arrayContaining(["VALIDATION_ERROR", "INVALID_CURSOR"]),
@@ -118,9 +122,20 @@ describe("the OpenAPI document, for a client author", () => {
         const codes = codesOf(operation, Number(status));
         if (name.startsWith("GET /health") && status === "503") continue; // its own body
         expect([name, status, codes.length > 0]).toEqual([name, status, true]);
+        // One example body per code: the standard shape with that code (no made-up fields).
+        const examples = response.content?.["application/json"]?.examples;
+        if (!(name.startsWith("GET /health") && status === "503")) {
+          expect([name, status, Object.keys(examples ?? {})]).toEqual([name, status, codes]);
+        }
         for (const code of codes) {
           expect([name, code, isErrorCode(code)]).toEqual([name, code, true]);
           expect(response.description).toContain(`\`${code}\``);
+          if (examples) {
+            expect(examples[code]!.value).toEqual({
+              error: { code, message: expect.any(String), details: expect.any(Object) },
+              requestId: expect.any(String),
+            });
+          }
         }
       }
       if (operation.security) {

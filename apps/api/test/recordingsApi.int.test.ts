@@ -1,15 +1,19 @@
+import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { readdirSync, statSync } from "node:fs";
+import { mkdtempSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { request as httpRequest, type Server } from "node:http";
 import { connect, type AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
 import path from "node:path";
 import { Readable } from "node:stream";
+import { promisify } from "node:util";
 import request from "supertest";
 import { getUsage } from "../src/recordings/usage";
-import { authHeaderFor, type AuthenticatedCaller } from "./auth";
+import { apiKeyHeaderFor, authHeaderFor, type AuthenticatedCaller } from "./auth";
 import { createTestApp, type TestApp } from "./helpers";
 import { closeServer, listen } from "./recallEvents";
 
+const execFileAsync = promisify(execFile);
 const MAX_BYTES = 256 * 1024 * 1024;
 let testApp: TestApp;
 let server: Server;
@@ -269,6 +273,53 @@ describe("/api/v1/meetings/:id/recording", () => {
     expect(response.status).toBe(415);
     expect(response.body.error.code).toBe("UNSUPPORTED_MEDIA_TYPE");
     await expectUsageMatches(caller.organizationId, 0);
+  });
+
+  it("the upload's documented curl command works; `curl -T` without Content-Type gets 415 saying why", async () => {
+    const key = await apiKeyHeaderFor(testApp, { scopes: ["meetings:read", "meetings:write"] });
+    const meetingId = await newMeeting({ headers: key.headers } as AuthenticatedCaller);
+    const doc = (await request(server).get("/openapi.json")).body;
+    const description: string = doc.paths["/api/v1/meetings/{id}/recording"].put.description;
+    const command = /```sh\n([\s\S]*?)\n```/.exec(description)?.[1];
+    expect(command).toContain("curl -T standup.mp4");
+    const dir = mkdtempSync(path.join(tmpdir(), "zigznote-curl-"));
+    const media = randomBytes(64 * 1024);
+    writeFileSync(path.join(dir, "standup.mp4"), media);
+    const run = (script: string) =>
+      execFileAsync("sh", ["-c", `${script} --silent --show-error`], {
+        cwd: dir,
+        env: {
+          PATH: process.env.PATH ?? "",
+          ZIGZNOTE_URL: baseUrl,
+          ZIGZNOTE_API_KEY: key.key,
+          MEETING_ID: meetingId,
+        },
+      });
+
+    // The command as documented, run by the real curl.
+    const stored = JSON.parse((await run(command!)).stdout) as Record<string, unknown>;
+    expect(stored).toMatchObject({ meetingId, contentType: "video/mp4", sizeBytes: media.length });
+    const download = await request(server)
+      .get(`/api/v1/meetings/${meetingId}/recording`)
+      .set(key.headers)
+      .buffer(true)
+      .parse(binary);
+    expect((download.body as Buffer).equals(media)).toBe(true);
+
+    // Without its Content-Type line: what the description warns about.
+    const bare = command!.replace(/-H "Content-Type: [^"]*" /, "");
+    expect(bare).not.toContain("Content-Type");
+    const refused = JSON.parse((await run(bare)).stdout) as {
+      error: { code: string; message: string; details: Record<string, unknown> };
+    };
+    expect(refused.error).toEqual({
+      code: "UNSUPPORTED_MEDIA_TYPE",
+      message: expect.stringContaining('-H "Content-Type: video/mp4"'),
+      details: { contentType: null, accepted: expect.arrayContaining(["video/mp4"]) },
+    });
+    expect(description).toContain("415 `UNSUPPORTED_MEDIA_TYPE`");
+    // The first upload is still the recording.
+    expect(await testApp.ctx.db.storageObject.count({ where: { meetingId } })).toBe(1);
   });
 
   it("answers 413 when Content-Length announces too much, without reading the body", async () => {

@@ -1,6 +1,5 @@
-import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { execFile } from "node:child_process";
 import { mkdtempSync, rmSync, statSync } from "node:fs";
-import net from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
@@ -8,6 +7,15 @@ import { Client } from "pg";
 import { loadConfig } from "../src/config";
 import { startServer as startServerInProcess } from "../src/server";
 import { testDatabaseUrl } from "./env";
+import {
+  freePort,
+  repoRoot,
+  shellEnv as newcomerEnv,
+  startProcess,
+  stopProcess as stop,
+  waitForHealth,
+  type StartedProcess as Started,
+} from "./serverProcess";
 
 /**
  * The zero-setup contract: `pnpm start` with no DATABASE_URL runs the built server on an embedded
@@ -16,8 +24,6 @@ import { testDatabaseUrl } from "./env";
  * embedded database is migrated once and the other starts reuse it.
  */
 
-const serverEntry = path.resolve(__dirname, "../dist/server.js");
-const repoRoot = path.resolve(__dirname, "../../..");
 const dataDir = mkdtempSync(path.join(tmpdir(), "zigznote-embedded-"));
 const keyDir = mkdtempSync(path.join(tmpdir(), "zigznote-devkey-"));
 const keyFile = path.join(keyDir, "dev-session-key.pem");
@@ -26,66 +32,12 @@ afterAll(() => {
   rmSync(keyDir, { recursive: true, force: true });
 });
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address() as net.AddressInfo;
-      server.close(() => resolve(address.port));
-    });
-  });
-}
+/** A newcomer's shell, with this file's development key. */
+const shellEnv = (env: Record<string, string>) =>
+  newcomerEnv({ DEV_SESSION_KEY_FILE: keyFile, ...env });
 
-interface Started {
-  child: ChildProcess;
-  output: () => string;
-}
-
-/** The environment of a newcomer's shell: no database or Redis URL, no Clerk, unless given. */
-function shellEnv(env: Record<string, string>): NodeJS.ProcessEnv {
-  const childEnv: NodeJS.ProcessEnv = { ...process.env };
-  for (const name of ["DATABASE_URL", "REDIS_URL", "CLERK_JWT_KEY", "CLERK_SECRET_KEY"]) {
-    delete childEnv[name];
-  }
-  return { ...childEnv, DEV_SESSION_KEY_FILE: keyFile, ...env };
-}
-
-function startServer(env: Record<string, string>): Started {
-  const childEnv = shellEnv(env);
-  const child = spawn(process.execPath, [serverEntry], {
-    env: childEnv,
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let output = "";
-  child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));
-  return { child, output: () => output };
-}
-
-async function waitForHealth(port: number, started: Started, timeoutMs: number): Promise<Response> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (started.child.exitCode !== null)
-      throw new Error(`server exited early:\n${started.output()}`);
-    try {
-      const res = await fetch(`http://127.0.0.1:${port}/health`);
-      if (res.status === 200) return res;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
-  throw new Error(`server not healthy within ${timeoutMs} ms:\n${started.output()}`);
-}
-
-async function stop(started: Started): Promise<number | null> {
-  const exited = new Promise<number | null>((resolve) =>
-    started.child.once("exit", (code) => resolve(code)),
-  );
-  started.child.kill("SIGTERM");
-  return exited;
-}
+const startServer = (env: Record<string, string>): Started =>
+  startProcess({ DEV_SESSION_KEY_FILE: keyFile, ...env });
 
 async function query<T>(port: number, sql: string): Promise<T[]> {
   const client = new Client({

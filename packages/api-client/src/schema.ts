@@ -110,7 +110,7 @@ export interface paths {
       cookie?: never;
     };
     /**
-     * Who is calling: user or API key, organization, role and scopes
+     * Who is calling: user or API key, organization, role, scopes, platform admin or not
      * @description Any authenticated caller.
      */
     get: operations["getMe"];
@@ -137,7 +137,7 @@ export interface paths {
     put?: never;
     /**
      * Create an API key (admins; the full key is returned once)
-     * @description Organization admins' session tokens only; API keys are refused (`ADMIN_REQUIRED`). Billing checks the write first (`write`): `SUBSCRIPTION_SUSPENDED`.
+     * @description Organization admins' session tokens only; API keys are refused (`ADMIN_REQUIRED`). Billing checks the write first (`write`): `SUBSCRIPTION_SUSPENDED`, `PAYMENT_DISPUTED`.
      */
     post: operations["createApiKey"];
     delete?: never;
@@ -181,7 +181,9 @@ export interface paths {
     put?: never;
     /**
      * Create a meeting (Zoom, Google Meet, Microsoft Teams or Webex link)
-     * @description Requires the `meetings:write` scope (API keys hold it explicitly; users by role, see Authentication). Billing checks the write first (`meeting.create`): `SUBSCRIPTION_SUSPENDED`, `PLAN_LIMIT_MEETINGS`, `PLAN_LIMIT_STORAGE`.
+     * @description `startTime` and `endTime` are optional; when both are given, `endTime` must be after `startTime` (400 `VALIDATION_ERROR` naming `endTime` otherwise).
+     *
+     *     Requires the `meetings:write` scope (API keys hold it explicitly; users by role, see Authentication). Billing checks the write first (`meeting.create`): `SUBSCRIPTION_SUSPENDED`, `PAYMENT_DISPUTED`, `PLAN_LIMIT_MEETINGS`, `PLAN_LIMIT_STORAGE`.
      */
     post: operations["createMeeting"];
     delete?: never;
@@ -213,7 +215,9 @@ export interface paths {
     head?: never;
     /**
      * Update a meeting's title, times or link (not the link while a bot is in the call)
-     * @description Requires the `meetings:write` scope (API keys hold it explicitly; users by role, see Authentication). Billing checks the write first (`write`): `SUBSCRIPTION_SUSPENDED`.
+     * @description Send only what changes; `null` clears a time. The times after the update must be in order (`endTime` after `startTime`), each the new value or the stored one: changing only `startTime` to after the stored `endTime` is 400 `VALIDATION_ERROR` naming `startTime`, and nothing is written. 409 `CONFLICT` when another update moved the times at the same moment (retry).
+     *
+     *     Requires the `meetings:write` scope (API keys hold it explicitly; users by role, see Authentication). Billing checks the write first (`write`): `SUBSCRIPTION_SUSPENDED`, `PAYMENT_DISPUTED`.
      */
     patch: operations["updateMeeting"];
     trace?: never;
@@ -233,7 +237,7 @@ export interface paths {
     put?: never;
     /**
      * Send a recording bot to the meeting (at most one active per meeting and per link)
-     * @description Requires the `bots:write` scope (API keys hold it explicitly; users by role, see Authentication). Billing checks the write first (`bot.create`): `SUBSCRIPTION_SUSPENDED`, `PLAN_LIMIT_MEETINGS`, `PLAN_LIMIT_STORAGE`.
+     * @description Requires the `bots:write` scope (API keys hold it explicitly; users by role, see Authentication). Billing checks the write first (`bot.create`): `SUBSCRIPTION_SUSPENDED`, `PAYMENT_DISPUTED`, `PLAN_LIMIT_MEETINGS`, `PLAN_LIMIT_STORAGE`.
      */
     post: operations["createBot"];
     /**
@@ -262,9 +266,19 @@ export interface paths {
     get: operations["downloadRecording"];
     /**
      * Upload the meeting's recording (raw media body, streamed; replaces an earlier one)
-     * @description An empty body (none, `Content-Length: 0`, or a chunked body that ends without a byte) is refused with 400 `EMPTY_RECORDING`; the stored recording stays as it was.
+     * @description Send the file's bytes as the body (streamed: any size up to the server's limit) and its media type in `Content-Type`, one of the types listed below. The body is the file itself, not a multipart form.
      *
-     *     Requires the `meetings:write` scope (API keys hold it explicitly; users by role, see Authentication). Billing checks the write first (`recording.create`): `SUBSCRIPTION_SUSPENDED`, `PLAN_LIMIT_STORAGE`.
+     *     ```sh
+     *     curl -T standup.mp4 -H "Content-Type: video/mp4" \
+     *       -H "Authorization: Bearer $ZIGZNOTE_API_KEY" \
+     *       "$ZIGZNOTE_URL/api/v1/meetings/$MEETING_ID/recording"
+     *     ```
+     *
+     *     `curl -T` uploads with PUT but sends no `Content-Type`: without the `-H "Content-Type: ..."` line the answer is 415 `UNSUPPORTED_MEDIA_TYPE` (`details.accepted` lists the types) and nothing is stored.
+     *
+     *     201 for the meeting's first recording, 200 when it replaces one (the old file is deleted after the new one is committed). An empty body (none, `Content-Length: 0`, or a chunked body that ends without a byte) is refused with 400 `EMPTY_RECORDING`; the stored recording stays as it was.
+     *
+     *     Requires the `meetings:write` scope (API keys hold it explicitly; users by role, see Authentication). Billing checks the write first (`recording.create`): `SUBSCRIPTION_SUSPENDED`, `PAYMENT_DISPUTED`, `PLAN_LIMIT_STORAGE`.
      */
     put: operations["uploadRecording"];
     post?: never;
@@ -307,7 +321,9 @@ export interface paths {
     };
     /**
      * The organization's current subscription, or null on free (scope billing:read)
-     * @description Requires the `billing:read` scope (API keys hold it explicitly; users by role, see Authentication).
+     * @description With the invoices waiting for the customer to confirm a payment (3-D Secure) and the Stripe customer's billing e-mail, address, tax ids and the card Stripe charges.
+     *
+     *     Requires the `billing:read` scope (API keys hold it explicitly; users by role, see Authentication).
      */
     get: operations["getSubscription"];
     put?: never;
@@ -318,6 +334,28 @@ export interface paths {
      *     Organization admins' session tokens only; API keys are refused (`ADMIN_REQUIRED`).
      */
     post: operations["changePlan"];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/api/v1/billing/invoices": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * The organization's invoices, newest first, with their PDF (scope billing:read)
+     * @description Read from Stripe page by page: pass `nextCursor` back as `cursor` for the next page (a cursor works only for the organization it was given to). An organization that never paid has none.
+     *
+     *     Requires the `billing:read` scope (API keys hold it explicitly; users by role, see Authentication).
+     */
+    get: operations["listInvoices"];
+    put?: never;
+    post?: never;
     delete?: never;
     options?: never;
     head?: never;
@@ -357,7 +395,9 @@ export interface paths {
     put?: never;
     /**
      * Open Stripe's Customer Portal: card, invoices, cancellation (admins' sessions only)
-     * @description Organization admins' session tokens only; API keys are refused (`ADMIN_REQUIRED`).
+     * @description Without a body (or `{}`), the portal's front page. `flow` opens one page directly: `payment_method_update` (the card form), `subscription_cancel` or `subscription_update` (of the live subscription: 404 NO_ACTIVE_SUBSCRIPTION without one, 409 CONFLICT to cancel one already ending at its period's end). Back to the billing page when done.
+     *
+     *     Organization admins' session tokens only; API keys are refused (`ADMIN_REQUIRED`).
      */
     post: operations["createPortalSession"];
     delete?: never;
@@ -538,7 +578,7 @@ export interface paths {
       cookie?: never;
     };
     /**
-     * The scheduled jobs (what `jobs/:jobName/run` accepts)
+     * The scheduled jobs (what `jobs/:jobName/run` accepts) and when each runs next
      * @description Platform admins' session tokens only (zigznote's operators, not an organization's admins); API keys are refused (`PLATFORM_ADMIN_REQUIRED`).
      */
     get: operations["listAdminJobs"];
@@ -720,6 +760,24 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
   schemas: {
+    /**
+     * @example {
+     *       "error": {
+     *         "code": "VALIDATION_ERROR",
+     *         "message": "endTime must be after startTime",
+     *         "details": {
+     *           "fields": [
+     *             {
+     *               "path": "endTime",
+     *               "message": "endTime must be after startTime",
+     *               "code": "invalid_range"
+     *             }
+     *           ]
+     *         }
+     *       },
+     *       "requestId": "0b6a7f2e-6f1d-4c3a-9e5b-2d8f1c7a4e90"
+     *     }
+     */
     ErrorBody: {
       error: {
         /** @example CONFLICT */
@@ -804,6 +862,8 @@ export interface components {
       /** @enum {string|null} */
       role: "admin" | "member" | null;
       scopes: components["schemas"]["Scope"][];
+      /** @description An operator of zigznote (PLATFORM_ADMIN_USER_IDS or the platform-admin session claim): may use /api/v1/admin and the console at /admin. Never true for an API key. */
+      isPlatformAdmin: boolean;
     };
     /** @enum {string} */
     Scope:
@@ -869,18 +929,28 @@ export interface components {
       /** Format: date-time */
       updatedAt: string;
     };
+    /**
+     * @example {
+     *       "title": "Weekly sync",
+     *       "meetingUrl": "https://us02web.zoom.us/j/85012345678?pwd=abc",
+     *       "startTime": "2026-11-30T15:00:00Z",
+     *       "endTime": "2026-11-30T15:45:00Z"
+     *     }
+     */
     CreateMeeting: {
       title: string;
       /** @example https://us02web.zoom.us/j/85012345678?pwd=abc */
       meetingUrl: string;
       /**
        * Format: date-time
+       * @description When the call starts (ISO 8601 with an offset)
        * @example 2026-11-30T15:00:00Z
        */
       startTime?: string;
       /**
        * Format: date-time
-       * @example 2026-11-30T15:00:00Z
+       * @description When the call ends: after startTime, or 400 VALIDATION_ERROR (also when an update changes only one of the two and the stored other one is not in order with it)
+       * @example 2026-11-30T15:45:00Z
        */
       endTime?: string;
     };
@@ -888,18 +958,26 @@ export interface components {
       data: components["schemas"]["Meeting"][];
       nextCursor: string | null;
     };
+    /**
+     * @example {
+     *       "title": "Weekly sync (moved)",
+     *       "endTime": "2026-11-30T16:00:00Z"
+     *     }
+     */
     UpdateMeeting: {
       title?: string;
       /** @example https://us02web.zoom.us/j/85012345678?pwd=abc */
       meetingUrl?: string;
       /**
        * Format: date-time
+       * @description When the call starts (ISO 8601 with an offset)
        * @example 2026-11-30T15:00:00Z
        */
       startTime?: string;
       /**
        * Format: date-time
-       * @example 2026-11-30T15:00:00Z
+       * @description When the call ends: after startTime, or 400 VALIDATION_ERROR (also when an update changes only one of the two and the stored other one is not in order with it)
+       * @example 2026-11-30T15:45:00Z
        */
       endTime?: string;
     };
@@ -938,6 +1016,17 @@ export interface components {
     CreateBot: {
       botName?: string;
     };
+    /**
+     * @example {
+     *       "id": "7d9f2c1e-4b3a-4e8f-9a6b-1c2d3e4f5a60",
+     *       "meetingId": "5f0c6f8e-3b0b-4c84-9d53-2a4c1f6e7a10",
+     *       "contentType": "video/mp4",
+     *       "sizeBytes": 48213577,
+     *       "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+     *       "source": "upload",
+     *       "createdAt": "2026-11-30T16:02:11.000Z"
+     *     }
+     */
     Recording: {
       /** Format: uuid */
       id: string;
@@ -980,6 +1069,9 @@ export interface components {
     };
     CurrentSubscription: {
       data: components["schemas"]["Subscription"];
+      /** @description Invoices waiting for the customer to confirm the payment with their bank (3-D Secure), until paid or voided; the grace period runs meanwhile as for a failed payment */
+      pendingConfirmations: components["schemas"]["PendingConfirmation"][];
+      customer: components["schemas"]["BillingCustomer"];
     };
     Subscription: {
       /** Format: uuid */
@@ -1009,7 +1101,101 @@ export interface components {
       /** Format: date-time */
       paymentFailedAt: string | null;
       paymentRetryCount: number;
+      /**
+       * Format: date-time
+       * @description End of the free trial; null without one
+       */
+      trialEndsAt: string | null;
     } | null;
+    PendingConfirmation: {
+      invoiceId: string;
+      amountDue: number;
+      currency: string;
+      /** @description Stripe's page of the invoice, where the customer confirms the payment */
+      hostedInvoiceUrl: string | null;
+      /**
+       * Format: date-time
+       * @description When Stripe first asked for it
+       */
+      since: string;
+    };
+    /** @description The Stripe customer as Stripe last described it */
+    BillingCustomer: {
+      billingEmail: string | null;
+      address: components["schemas"]["BillingAddress"];
+      taxIds: components["schemas"]["TaxId"][];
+      paymentMethod: components["schemas"]["PaymentMethod"];
+    };
+    BillingAddress: {
+      line1: string | null;
+      line2: string | null;
+      postalCode: string | null;
+      city: string | null;
+      state: string | null;
+      /**
+       * @description ISO 3166-1 alpha-2
+       * @example DE
+       */
+      country: string | null;
+    } | null;
+    TaxId: {
+      /** @example txi_1Pgc6sB7WZ01zgkWXkvC78jZ */
+      id: string;
+      /**
+       * @description Stripe's tax id type
+       * @example eu_vat
+       */
+      type: string;
+      /** @example DE123456789 */
+      value: string;
+      country: string | null;
+      /** @description pending, verified, unverified or unavailable (Stripe's check, for EU VAT) */
+      verificationStatus: string | null;
+    };
+    /** @description What Stripe charges: the subscription's payment method, else the customer's */
+    PaymentMethod: {
+      /** @example pm_1Pgc75B7WZ01zgkWlHVgdEGJ */
+      id: string;
+      /** @example card */
+      type: string;
+      /** @example visa */
+      brand: string | null;
+      /** @example 4242 */
+      last4: string | null;
+      expMonth: number | null;
+      expYear: number | null;
+      /**
+       * Format: date-time
+       * @description When the card updater last renewed it (the bank sent a new expiry or number)
+       */
+      autoUpdatedAt: string | null;
+    } | null;
+    InvoiceList: {
+      data: components["schemas"]["Invoice"][];
+      nextCursor: string | null;
+    };
+    Invoice: {
+      /** @example in_1Pgc6tB7WZ01zgkWu9fdqL6I */
+      id: string;
+      /** @example 7FE1103-0001 */
+      number: string | null;
+      /** @description draft, open, paid, uncollectible or void */
+      status: string | null;
+      amountDue: number;
+      amountPaid: number;
+      amountRemaining: number;
+      total: number;
+      currency: string;
+      /** Format: date-time */
+      periodStart: string | null;
+      /** Format: date-time */
+      periodEnd: string | null;
+      /** Format: date-time */
+      created: string;
+      hostedInvoiceUrl: string | null;
+      /** @description The invoice as a PDF */
+      invoicePdf: string | null;
+    };
     BillingChangeResult: {
       data: components["schemas"]["Subscription"];
       planSlug: string;
@@ -1026,6 +1212,13 @@ export interface components {
     CheckoutRequest: {
       /** @example pro */
       planSlug: string;
+    };
+    PortalRequest: {
+      /**
+       * @description Open one page of the portal directly: the card form, or the live subscription's cancellation or plan change (Stripe's flow_data); the front page without it
+       * @enum {string}
+       */
+      flow?: "payment_method_update" | "subscription_cancel" | "subscription_update";
     };
     PlanChangePreview: {
       planSlug: string;
@@ -1120,6 +1313,11 @@ export interface components {
         byPlan: {
           planSlug: string;
           count: number;
+          /** @description The plan's organizations by status (they add up to count) */
+          byStatus: {
+            active: number;
+            deleted: number;
+          };
         }[];
         byStatus: {
           /** @enum {string} */
@@ -1159,6 +1357,17 @@ export interface components {
         sent: number;
         failed: number;
       };
+      disputes: {
+        open: number;
+        /** @description Open and waiting for our evidence (chargebacks and inquiries) */
+        needsResponse: number;
+        /** @description Up to 10 open disputes, the earliest evidence deadline first */
+        evidenceDueFirst: (components["schemas"]["Dispute"] & {
+          /** Format: uuid */
+          organizationId: string;
+          organizationName: string;
+        })[];
+      };
       jobs: {
         jobName: string;
         runs24h: number;
@@ -1169,6 +1378,11 @@ export interface components {
         /** Format: date-time */
         lastFailureAt: string | null;
         lastFailureError: string | null;
+        /**
+         * Format: date-time
+         * @description When its schedule fires next; null for a name no schedule has any more
+         */
+        nextRunAt: string | null;
       }[];
       /** Format: date-time */
       generatedAt: string;
@@ -1177,6 +1391,24 @@ export interface components {
     AdminViolationType: "meetings" | "team_members" | "storage";
     /** @enum {string} */
     AdminViolationAction: "read_only" | "notify_admin" | "grace_period";
+    Dispute: {
+      /** @example dp_1Pgc71B7WZ01zgkWMevJiAUx */
+      id: string;
+      chargeId: string;
+      amount: number;
+      currency: string;
+      /** @description Stripe's reason: fraudulent, subscription_canceled, general, ... */
+      reason: string;
+      /** @description warning_needs_response, warning_under_review, warning_closed (inquiries), needs_response, under_review, won, lost, prevented */
+      status: string;
+      isOpen: boolean;
+      /** Format: date-time */
+      evidenceDueBy: string | null;
+      /** Format: date-time */
+      openedAt: string;
+      /** Format: date-time */
+      closedAt: string | null;
+    };
     AdminViolationList: {
       data: components["schemas"]["AdminViolation"][];
       nextCursor: string | null;
@@ -1232,9 +1464,15 @@ export interface components {
           | "payment_failed"
           | "grace_ends"
           | "canceled"
-          | "comp_until";
+          | "comp_until"
+          | "confirmation_requested"
+          | "dispute_opened"
+          | "dispute_closed";
         detail: string;
       }[];
+      billing: components["schemas"]["AdminBillingDetails"];
+      /** @description Up to 50, newest first */
+      disputes: components["schemas"]["Dispute"][];
       usage: {
         /** @enum {string} */
         limit: "meetingsPerMonth" | "teamMembers" | "storageBytes";
@@ -1244,13 +1482,10 @@ export interface components {
       }[];
       violations: components["schemas"]["AdminViolationWithHistory"][];
       notices: components["schemas"]["AdminNotice"][];
-      members: {
-        /** Format: uuid */
-        userId: string;
-        email: string | null;
+      members: (components["schemas"]["AdminUser"] & {
         /** @enum {string} */
         role: "admin" | "member";
-      }[];
+      })[];
       recentBots: {
         /** Format: uuid */
         id: string;
@@ -1291,6 +1526,9 @@ export interface components {
       compUntil: string | null;
       version: number;
     } | null;
+    AdminBillingDetails: components["schemas"]["BillingCustomer"] & {
+      pendingConfirmations: components["schemas"]["PendingConfirmation"][];
+    };
     AdminViolationWithHistory: components["schemas"]["AdminViolation"] & {
       history: components["schemas"]["AdminViolationHistoryEntry"][];
     };
@@ -1318,11 +1556,35 @@ export interface components {
       sentAt: string | null;
       recipientEmail: string | null;
     };
+    AdminUser: {
+      /** Format: uuid */
+      userId: string;
+      clerkId: string | null;
+      /** @description The primary e-mail address */
+      email: string | null;
+      /** @description First and last name, as given */
+      name: string | null;
+      username: string | null;
+    };
     AdminJobList: {
       data: {
         name: string;
+        /**
+         * @description Cron, in `timezone`
+         * @example *\/5 * * * *
+         */
         schedule: string;
+        /**
+         * @description CRON_TIMEZONE
+         * @example UTC
+         */
+        timezone: string;
         description: string;
+        /**
+         * Format: date-time
+         * @description When the schedule fires next
+         */
+        nextRunAt: string | null;
       }[];
     };
     AdminJobRunList: {
@@ -1354,11 +1616,14 @@ export interface components {
       /** Format: uuid */
       actorUserId: string;
       actorEmail: string | null;
+      actor: components["schemas"]["AdminUser"] & unknown;
       action: components["schemas"]["AdminAuditAction"];
       targetType: components["schemas"]["AdminAuditTargetType"];
+      /** @description The target's id; a job's name for a job */
       targetId: string;
       /** Format: uuid */
       organizationId: string | null;
+      organizationName: string | null;
       reason: string;
       before: {
         [key: string]: unknown;
@@ -2593,6 +2858,7 @@ export interface operations {
        * @description Payment required. `error.code` is one of:
        *
        *     - `SUBSCRIPTION_SUSPENDED`: Suspended for non-payment: reads work, writes wait for the open invoice
+       *     - `PAYMENT_DISPUTED`: A payment is disputed with the bank and this server makes the organization read-only until the dispute closes (DISPUTE_READ_ONLY)
        */
       402: {
         headers: {
@@ -2602,7 +2868,7 @@ export interface operations {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "SUBSCRIPTION_SUSPENDED";
+              code: "SUBSCRIPTION_SUSPENDED" | "PAYMENT_DISPUTED";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -3303,6 +3569,7 @@ export interface operations {
        * @description Payment required. `error.code` is one of:
        *
        *     - `SUBSCRIPTION_SUSPENDED`: Suspended for non-payment: reads work, writes wait for the open invoice
+       *     - `PAYMENT_DISPUTED`: A payment is disputed with the bank and this server makes the organization read-only until the dispute closes (DISPUTE_READ_ONLY)
        */
       402: {
         headers: {
@@ -3312,7 +3579,7 @@ export interface operations {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "SUBSCRIPTION_SUSPENDED";
+              code: "SUBSCRIPTION_SUSPENDED" | "PAYMENT_DISPUTED";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -4032,6 +4299,7 @@ export interface operations {
        * @description Payment required. `error.code` is one of:
        *
        *     - `SUBSCRIPTION_SUSPENDED`: Suspended for non-payment: reads work, writes wait for the open invoice
+       *     - `PAYMENT_DISPUTED`: A payment is disputed with the bank and this server makes the organization read-only until the dispute closes (DISPUTE_READ_ONLY)
        */
       402: {
         headers: {
@@ -4041,7 +4309,7 @@ export interface operations {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "SUBSCRIPTION_SUSPENDED";
+              code: "SUBSCRIPTION_SUSPENDED" | "PAYMENT_DISPUTED";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -4108,6 +4376,7 @@ export interface operations {
        * @description Conflict with the current state. `error.code` is one of:
        *
        *     - `MEETING_HAS_ACTIVE_BOT`: The link cannot change while a bot is in the call
+       *     - `CONFLICT`: Conflicts with the current state
        */
       409: {
         headers: {
@@ -4117,7 +4386,7 @@ export interface operations {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "MEETING_HAS_ACTIVE_BOT";
+              code: "MEETING_HAS_ACTIVE_BOT" | "CONFLICT";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -4564,6 +4833,7 @@ export interface operations {
        * @description Payment required. `error.code` is one of:
        *
        *     - `SUBSCRIPTION_SUSPENDED`: Suspended for non-payment: reads work, writes wait for the open invoice
+       *     - `PAYMENT_DISPUTED`: A payment is disputed with the bank and this server makes the organization read-only until the dispute closes (DISPUTE_READ_ONLY)
        */
       402: {
         headers: {
@@ -4573,7 +4843,7 @@ export interface operations {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "SUBSCRIPTION_SUSPENDED";
+              code: "SUBSCRIPTION_SUSPENDED" | "PAYMENT_DISPUTED";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -5523,6 +5793,7 @@ export interface operations {
        * @description Payment required. `error.code` is one of:
        *
        *     - `SUBSCRIPTION_SUSPENDED`: Suspended for non-payment: reads work, writes wait for the open invoice
+       *     - `PAYMENT_DISPUTED`: A payment is disputed with the bank and this server makes the organization read-only until the dispute closes (DISPUTE_READ_ONLY)
        */
       402: {
         headers: {
@@ -5532,7 +5803,7 @@ export interface operations {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "SUBSCRIPTION_SUSPENDED";
+              code: "SUBSCRIPTION_SUSPENDED" | "PAYMENT_DISPUTED";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -6584,6 +6855,245 @@ export interface operations {
       };
     };
   };
+  listInvoices: {
+    parameters: {
+      query?: {
+        limit?: number;
+        cursor?: string;
+      };
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description A page of invoices */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["InvoiceList"];
+        };
+      };
+      /**
+       * @description Invalid request. `error.code` is one of:
+       *
+       *     - `VALIDATION_ERROR`: A parameter or body field is invalid; `details.fields` lists each one
+       *     - `INVALID_CURSOR`: The cursor was not one this API returned; pass `nextCursor` back unchanged
+       */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "VALIDATION_ERROR" | "INVALID_CURSOR";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Missing or invalid credentials. `error.code` is one of:
+       *
+       *     - `MISSING_CREDENTIALS`: No `Authorization: Bearer <token>` header (or `__session` cookie)
+       *     - `INVALID_AUTHORIZATION_HEADER`: The Authorization header is not `Bearer <token>`
+       *     - `INVALID_TOKEN`: The session token is not valid
+       *     - `TOKEN_EXPIRED`: The session token has expired; refresh it
+       *     - `TOKEN_NOT_YET_VALID`: The session token is not valid yet
+       *     - `INVALID_AUTHORIZED_PARTY`: The session token was issued for another application (`azp`)
+       *     - `SESSION_AUTH_NOT_CONFIGURED`: This server accepts no session tokens (CLERK_JWT_KEY or CLERK_SECRET_KEY unset)
+       *     - `INVALID_API_KEY`: The API key is unknown or malformed
+       *     - `API_KEY_REVOKED`: The API key was revoked
+       *     - `API_KEY_EXPIRED`: The API key has expired
+       *     - `USER_DELETED`: The signed-in user was deleted
+       *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
+       */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code:
+                | "MISSING_CREDENTIALS"
+                | "INVALID_AUTHORIZATION_HEADER"
+                | "INVALID_TOKEN"
+                | "TOKEN_EXPIRED"
+                | "TOKEN_NOT_YET_VALID"
+                | "INVALID_AUTHORIZED_PARTY"
+                | "SESSION_AUTH_NOT_CONFIGURED"
+                | "INVALID_API_KEY"
+                | "API_KEY_REVOKED"
+                | "API_KEY_EXPIRED"
+                | "USER_DELETED"
+                | "ORGANIZATION_DELETED";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Not allowed. `error.code` is one of:
+       *
+       *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
+       *     - `NO_ACTIVE_ORGANIZATION`: The session has no active organization; select one in Clerk
+       *     - `INSUFFICIENT_SCOPE`: The API key lacks the route's scope
+       */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "ORGANIZATION_DELETED" | "NO_ACTIVE_ORGANIZATION" | "INSUFFICIENT_SCOPE";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Not found. `error.code` is one of:
+       *
+       *     - `NOT_FOUND`: No such resource in the caller's organization (another organization's is the same)
+       */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "NOT_FOUND";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Too many requests. `error.code` is one of:
+       *
+       *     - `TOO_MANY_REQUESTS`: Too many requests or failed attempts; wait `Retry-After` seconds
+       */
+      429: {
+        headers: {
+          /** @description Seconds to wait before retrying */
+          "Retry-After": number;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "TOO_MANY_REQUESTS";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Unexpected error. `error.code` is one of:
+       *
+       *     - `INTERNAL_ERROR`: Unexpected error (logged with the request id)
+       */
+      500: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "INTERNAL_ERROR";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Upstream provider failed. `error.code` is one of:
+       *
+       *     - `STRIPE_ERROR`: Stripe refused or failed the call
+       */
+      502: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "STRIPE_ERROR";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Service unavailable. `error.code` is one of:
+       *
+       *     - `DATABASE_UNAVAILABLE`: The database is not answering; retry after `Retry-After`
+       *     - `SERVICE_UNAVAILABLE`: A dependency is unavailable; retry after `Retry-After` when sent
+       *     - `PROVIDER_NOT_CONFIGURED`: A provider is not configured on this server; `details.variables` names what to set
+       */
+      503: {
+        headers: {
+          /** @description Seconds to wait before retrying */
+          "Retry-After"?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "PROVIDER_NOT_CONFIGURED";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+    };
+  };
   createCheckoutSession: {
     parameters: {
       query?: never;
@@ -6909,7 +7419,11 @@ export interface operations {
       path?: never;
       cookie?: never;
     };
-    requestBody?: never;
+    requestBody?: {
+      content: {
+        "application/json": components["schemas"]["PortalRequest"];
+      };
+    };
     responses: {
       /** @description The portal's URL */
       200: {
@@ -6918,6 +7432,31 @@ export interface operations {
         };
         content: {
           "application/json": components["schemas"]["BillingRedirect"];
+        };
+      };
+      /**
+       * @description Invalid request. `error.code` is one of:
+       *
+       *     - `VALIDATION_ERROR`: A parameter or body field is invalid; `details.fields` lists each one
+       *     - `INVALID_JSON`: The body is not valid JSON
+       *     - `BAD_REQUEST`: The request could not be read
+       */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "VALIDATION_ERROR" | "INVALID_JSON" | "BAD_REQUEST";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
         };
       };
       /**
@@ -7000,6 +7539,7 @@ export interface operations {
        * @description Not found. `error.code` is one of:
        *
        *     - `NOT_FOUND`: No such resource in the caller's organization (another organization's is the same)
+       *     - `NO_ACTIVE_SUBSCRIPTION`: The organization has no live subscription
        */
       404: {
         headers: {
@@ -7009,7 +7549,76 @@ export interface operations {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "NOT_FOUND";
+              code: "NOT_FOUND" | "NO_ACTIVE_SUBSCRIPTION";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Conflict with the current state. `error.code` is one of:
+       *
+       *     - `CONFLICT`: Conflicts with the current state
+       */
+      409: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "CONFLICT";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Payload too large. `error.code` is one of:
+       *
+       *     - `PAYLOAD_TOO_LARGE`: The body is larger than the route accepts
+       */
+      413: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "PAYLOAD_TOO_LARGE";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Unsupported media type. `error.code` is one of:
+       *
+       *     - `UNSUPPORTED_MEDIA_TYPE`: The body's Content-Type is not accepted
+       */
+      415: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "UNSUPPORTED_MEDIA_TYPE";
               message: string;
               details: {
                 [key: string]: unknown;

@@ -14,13 +14,18 @@ export {
 } from "../generated/client";
 export type {
   ApiKey,
+  BillingCustomer,
   Bot,
+  CustomerPaymentMethod,
+  CustomerTaxId,
   DeletedMembership,
+  Dispute,
   JobRun,
   Meeting,
   Membership,
   Notification,
   Organization,
+  PaymentConfirmation,
   Plan,
   ProcessedWebhook,
   RecordingImport,
@@ -45,6 +50,7 @@ export {
 } from "./migrate";
 export { DEFAULT_PLANS, seedPlans, type PlanSeed, type SeedPlansOptions } from "./seed";
 export {
+  EmbeddedDatabaseInUseError,
   startEmbeddedPostgres,
   type EmbeddedPostgres,
   type StartEmbeddedPostgresOptions,

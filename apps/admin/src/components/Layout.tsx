@@ -1,4 +1,18 @@
 import { NavLink, Outlet } from "react-router-dom";
+import { api, unwrap, useLoad } from "../api";
+
+/** Who this session is (`GET /api/v1/me`): the operator's e-mail, else their Clerk id. */
+function SignedInAs() {
+  const me = useLoad(() => unwrap(api.GET("/api/v1/me")), "me");
+  const user = me.data?.user;
+  if (!user) return null;
+  return (
+    <span className="who" data-testid="signed-in-as">
+      {user.email ?? user.clerkId}
+      {me.data?.isPlatformAdmin ? <span className="who-role"> · platform admin</span> : null}
+    </span>
+  );
+}
 
 const LINKS = [
   { to: "/", label: "Overview", end: true },
@@ -27,9 +41,12 @@ export function Layout({ signOut }: { signOut: () => void }) {
             ))}
           </ul>
         </nav>
-        <button type="button" className="sign-out" onClick={signOut}>
-          Sign out
-        </button>
+        <span className="signed-in">
+          <SignedInAs />
+          <button type="button" onClick={signOut}>
+            Sign out
+          </button>
+        </span>
       </header>
       <main id="main" className="page" tabIndex={-1}>
         <Outlet />

@@ -8,9 +8,10 @@ import {
   useQueryFilters,
 } from "../components/Filters";
 import { Empty, ErrorState, Loading } from "../components/States";
-import { formatDateTime, humanize } from "../format";
+import { formatDateTime, humanize, personLabel } from "../format";
 
 type TargetType = Schema<"AdminAuditTargetType">;
+type Entry = Schema<"AdminAuditEntry">;
 const TARGET_TYPES: readonly TargetType[] = [
   "violation",
   "organization",
@@ -31,6 +32,50 @@ function Change({ before, after }: { before: unknown; after: unknown }) {
         <pre aria-label="after">{show(after)}</pre>
       </div>
     </details>
+  );
+}
+
+/** Who acted: e-mail (with the name under it), else name, username or Clerk id. */
+function Person({ person }: { person: Entry["actor"] }) {
+  const label = personLabel(person);
+  return (
+    <>
+      {label.isId ? <code>{label.text}</code> : label.text}
+      {label.detail ? <span className="muted block">{label.detail}</span> : null}
+    </>
+  );
+}
+
+/**
+ * What was acted on: a job by its name; anything of an organization by that organization (a
+ * link to its page), the target's own id in full on hover and in the filter link.
+ */
+function Target({ entry }: { entry: Entry }) {
+  if (entry.targetType === "job") {
+    return (
+      <>
+        job <code className="name">{entry.targetId}</code>
+      </>
+    );
+  }
+  const organization = entry.organizationId ? (
+    <Link to={`/organizations/${entry.organizationId}`}>
+      {entry.organizationName ?? <code>{entry.organizationId}</code>}
+    </Link>
+  ) : null;
+  if (entry.targetType === "organization") return <>organization {organization}</>;
+  return (
+    <>
+      {entry.targetType}
+      {organization ? <> of {organization}</> : null}{" "}
+      <Link
+        className="muted id-link"
+        title={`Only the entries about this ${entry.targetType}: ${entry.targetId}`}
+        to={`/audit-log?targetType=${entry.targetType}&targetId=${entry.targetId}`}
+      >
+        <code>{entry.targetId.slice(0, 8)}…</code>
+      </Link>
+    </>
   );
 }
 
@@ -98,17 +143,12 @@ export function AuditLogPage() {
                   {log.data.data.map((entry) => (
                     <tr key={entry.id} data-testid="audit-entry">
                       <td>{formatDateTime(entry.createdAt)}</td>
-                      <td>{entry.actorEmail ?? <code>{entry.actorUserId.slice(0, 8)}</code>}</td>
+                      <td data-testid="audit-who">
+                        <Person person={entry.actor} />
+                      </td>
                       <td>{humanize(entry.action)}</td>
-                      <td>
-                        {entry.targetType}{" "}
-                        {entry.organizationId ? (
-                          <Link to={`/organizations/${entry.organizationId}`}>
-                            <code>{entry.targetId.slice(0, 8)}</code>
-                          </Link>
-                        ) : (
-                          <code>{entry.targetId.slice(0, 8)}</code>
-                        )}
+                      <td className="wrap" data-testid="audit-target">
+                        <Target entry={entry} />
                       </td>
                       <td className="wrap">{entry.reason}</td>
                       <td>

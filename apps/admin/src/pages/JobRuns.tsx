@@ -3,7 +3,8 @@ import { api, unwrap, useLoad, type Schema } from "../api";
 import { ActionDialog } from "../components/Dialog";
 import { FilterBar, Pager, SelectFilter, useQueryFilters } from "../components/Filters";
 import { Empty, ErrorState, Loading } from "../components/States";
-import { formatDateTime } from "../format";
+import { NextRun } from "../components/NextRun";
+import { formatDateTime, formatDuration } from "../format";
 
 type Outcome = Schema<"AdminJobRun">["outcome"];
 const OUTCOMES: readonly Outcome[] = ["running", "succeeded", "failed", "skipped"];
@@ -44,9 +45,17 @@ export function JobRunsPage() {
             {jobs.data.data.map((job) => (
               <li key={job.name} className="card">
                 <h3>{job.name}</h3>
-                <p className="muted">
-                  {job.description} · <code>{job.schedule}</code>
-                </p>
+                <p className="muted">{job.description}</p>
+                <dl className="facts">
+                  <dt>Schedule</dt>
+                  <dd>
+                    <code>{job.schedule}</code> <span className="muted">({job.timezone})</span>
+                  </dd>
+                  <dt>Next run</dt>
+                  <dd data-testid="next-run">
+                    <NextRun at={job.nextRunAt} now={Date.now()} />
+                  </dd>
+                </dl>
                 <button type="button" onClick={() => setRunning(job.name)}>
                   Run now…
                 </button>
@@ -100,6 +109,9 @@ export function JobRunsPage() {
                     <th scope="col">Started</th>
                     <th scope="col">Finished</th>
                     <th scope="col" className="num">
+                      Duration
+                    </th>
+                    <th scope="col" className="num">
                       Rows
                     </th>
                     <th scope="col">Error</th>
@@ -114,6 +126,9 @@ export function JobRunsPage() {
                       </td>
                       <td>{formatDateTime(run.startedAt)}</td>
                       <td>{formatDateTime(run.finishedAt)}</td>
+                      <td className="num" data-testid="duration">
+                        {formatDuration(run.startedAt, run.finishedAt)}
+                      </td>
                       <td className="num">{run.rowsAffected}</td>
                       <td className="wrap">{run.error ?? ""}</td>
                     </tr>

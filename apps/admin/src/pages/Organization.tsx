@@ -1,6 +1,7 @@
 import { useId, useState } from "react";
 import { Link, useParams } from "react-router-dom";
 import { api, unwrap, useLoad, type Schema } from "../api";
+import { DisputesSection, PaymentSection } from "../components/Billing";
 import { ActionDialog } from "../components/Dialog";
 import { Empty, ErrorState, Loading } from "../components/States";
 import {
@@ -123,6 +124,10 @@ export function OrganizationPage() {
           onLift={(subscription) => setAction({ kind: "liftSuspension", subscription })}
         />
         <UsageSection usage={data.usage} />
+      </div>
+      <div className="columns">
+        <PaymentSection billing={data.billing} />
+        <DisputesSection disputes={data.disputes} />
       </div>
       <ViolationsSection
         violations={data.violations}
@@ -398,6 +403,7 @@ function NoticesSection({
   );
 }
 
+/** Members as Clerk described them: name and e-mail (the Clerk id when Clerk told neither). */
 function MembersSection({ members }: { members: Detail["members"] }) {
   return (
     <section aria-labelledby="members">
@@ -405,13 +411,42 @@ function MembersSection({ members }: { members: Detail["members"] }) {
       {members.length === 0 ? (
         <Empty>No members.</Empty>
       ) : (
-        <ul className="plain">
-          {members.map((member) => (
-            <li key={member.userId}>
-              {member.email ?? <code>{member.userId}</code>} — {member.role}
-            </li>
-          ))}
-        </ul>
+        <div className="table-wrap">
+          <table data-testid="members">
+            <thead>
+              <tr>
+                <th scope="col">Name</th>
+                <th scope="col">E-mail</th>
+                <th scope="col">Role</th>
+              </tr>
+            </thead>
+            <tbody>
+              {members.map((member) => (
+                <tr key={member.userId}>
+                  <td>
+                    {member.name ?? (member.username ? `@${member.username}` : null) ?? (
+                      <span className="muted">
+                        {member.email ? (
+                          "—"
+                        ) : (
+                          <>
+                            <code>{member.clerkId ?? member.userId}</code> (Clerk id: no name or
+                            e-mail yet)
+                          </>
+                        )}
+                      </span>
+                    )}
+                    {member.name && member.username ? (
+                      <span className="muted"> @{member.username}</span>
+                    ) : null}
+                  </td>
+                  <td>{member.email ?? <span className="muted">—</span>}</td>
+                  <td>{member.role}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
       )}
     </section>
   );

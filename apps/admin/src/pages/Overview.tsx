@@ -1,7 +1,9 @@
 import { Link } from "react-router-dom";
 import { api, unwrap, useLoad } from "../api";
+import { OpenDisputesSection } from "../components/Billing";
 import { JobSuccessRates, ViolationsOverTime } from "../components/Charts";
 import { ErrorState, Loading } from "../components/States";
+import { NextRun } from "../components/NextRun";
 import { formatDateTime, formatPercent, humanize } from "../format";
 
 function Figure({ label, value, to }: { label: string; value: number; to?: string }) {
@@ -60,12 +62,22 @@ function OverviewBody({ data }: { data: Overview }) {
           <Figure label="notices pending" value={data.notices.pending} />
           <Figure label="notices sent" value={data.notices.sent} />
           <Figure label="notices failed" value={data.notices.failed} />
+          <Figure label="open disputes" value={data.disputes.open} />
+          <Figure label="disputes needing a response" value={data.disputes.needsResponse} />
         </div>
       </section>
+      <OpenDisputesSection disputes={data.disputes.evidenceDueFirst} />
       <div className="columns">
         <section aria-labelledby="over-time">
           <h2 id="over-time">Violations over time</h2>
-          <ViolationsOverTime days={data.violations.overTime} />
+          {data.violations.overTime.some((day) => day.detected > 0 || day.resolved > 0) ? (
+            <ViolationsOverTime days={data.violations.overTime} />
+          ) : (
+            <p className="state state-empty">
+              No violation was detected or resolved in the last {data.violations.overTime.length}{" "}
+              days.
+            </p>
+          )}
         </section>
         <section aria-labelledby="job-rates">
           <h2 id="job-rates">Job success rates</h2>
@@ -112,32 +124,7 @@ function OverviewBody({ data }: { data: Overview }) {
         </section>
         <section aria-labelledby="by-plan">
           <h2 id="by-plan">Organizations by plan and status</h2>
-          <div className="table-wrap">
-            <table>
-              <thead>
-                <tr>
-                  <th scope="col">Plan</th>
-                  <th scope="col" className="num">
-                    Organizations
-                  </th>
-                </tr>
-              </thead>
-              <tbody>
-                {data.organizations.byPlan.map((row) => (
-                  <tr key={row.planSlug}>
-                    <td>{row.planSlug}</td>
-                    <td className="num">{row.count}</td>
-                  </tr>
-                ))}
-                {data.organizations.byStatus.map((row) => (
-                  <tr key={row.status}>
-                    <td>status: {row.status}</td>
-                    <td className="num">{row.count}</td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
+          <PlansTable organizations={data.organizations} />
         </section>
       </div>
       <section aria-labelledby="jobs">
@@ -160,6 +147,7 @@ function OverviewBody({ data }: { data: Overview }) {
                   Success 7 d
                 </th>
                 <th scope="col">Last failure</th>
+                <th scope="col">Next run</th>
               </tr>
             </thead>
             <tbody>
@@ -174,7 +162,7 @@ function OverviewBody({ data }: { data: Overview }) {
                   <td className="num">{formatPercent(job.successRate24h)}</td>
                   <td className="num">{job.runs7d}</td>
                   <td className="num">{formatPercent(job.successRate7d)}</td>
-                  <td>
+                  <td className="wrap">
                     {job.lastFailureAt ? (
                       <>
                         {formatDateTime(job.lastFailureAt)}
@@ -186,6 +174,9 @@ function OverviewBody({ data }: { data: Overview }) {
                       "—"
                     )}
                   </td>
+                  <td data-testid="next-run">
+                    <NextRun at={job.nextRunAt} now={Date.parse(data.generatedAt)} />
+                  </td>
                 </tr>
               ))}
             </tbody>
@@ -193,5 +184,49 @@ function OverviewBody({ data }: { data: Overview }) {
         </div>
       </section>
     </>
+  );
+}
+
+/** One row per plan, its organizations by status, and the totals. */
+function PlansTable({ organizations }: { organizations: Overview["organizations"] }) {
+  const total = (status: "active" | "deleted") =>
+    organizations.byPlan.reduce((sum, row) => sum + row.byStatus[status], 0);
+  return (
+    <div className="table-wrap">
+      <table data-testid="plans">
+        <thead>
+          <tr>
+            <th scope="col">Plan</th>
+            <th scope="col" className="num">
+              Active
+            </th>
+            <th scope="col" className="num">
+              Deleted
+            </th>
+            <th scope="col" className="num">
+              All
+            </th>
+          </tr>
+        </thead>
+        <tbody>
+          {organizations.byPlan.map((row) => (
+            <tr key={row.planSlug}>
+              <th scope="row">{row.planSlug}</th>
+              <td className="num">{row.byStatus.active}</td>
+              <td className="num">{row.byStatus.deleted}</td>
+              <td className="num">{row.count}</td>
+            </tr>
+          ))}
+        </tbody>
+        <tfoot>
+          <tr>
+            <th scope="row">All plans</th>
+            <td className="num">{total("active")}</td>
+            <td className="num">{total("deleted")}</td>
+            <td className="num">{organizations.total}</td>
+          </tr>
+        </tfoot>
+      </table>
+    </div>
   );
 }

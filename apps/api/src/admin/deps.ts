@@ -23,6 +23,10 @@ export type AdminJobOutcome =
  */
 export interface AdminJobs {
   list(): readonly AdminJobInfo[];
+  /** The zone the schedules are read in (CRON_TIMEZONE). */
+  timezone: string;
+  /** When `name`'s schedule fires next after `after`; null for a name no job has. */
+  nextRunAt(name: string, after: Date): Date | null;
   /** Runs `name` now through the runner (one run at a time across instances), or null if unknown. */
   run(name: string): Promise<AdminJobOutcome | null>;
 }

@@ -1,4 +1,5 @@
 import { NotFoundError } from "@zigznote/shared";
+import { getBillingDetails, listOrganizationDisputes, summarizeOpenDisputes } from "../billing";
 import type { z } from "../http/openapi";
 import { DAY_MS, HOUR_MS } from "../lib/time";
 import { getUsage } from "../recordings";
@@ -23,6 +24,7 @@ import {
   serializeJobRun,
   serializeNotice,
   serializeSubscription,
+  serializeUser,
   serializeViolation,
 } from "./serializers";
 import * as store from "./store";
@@ -35,6 +37,7 @@ import * as store from "./store";
  */
 
 const OVERVIEW_DAYS = 30;
+const OVERVIEW_DISPUTES = 10;
 
 /** `q` as an organization match: an id, or the start of a name. */
 function organizationMatch(q: string | undefined): { id: string } | { prefix: string } | undefined {
@@ -50,13 +53,13 @@ function rate(succeeded: bigint, finished: bigint): number | null {
   return finished === 0n ? null : Number(succeeded) / Number(finished);
 }
 
-/** `GET /admin/overview`: seven queries, run side by side. */
+/** `GET /admin/overview`: nine queries, run side by side. */
 export async function getOverview(deps: AdminDeps): Promise<AdminOverview> {
   const { db } = deps;
   const now = deps.clock.now();
   const since = new Date(startOfUtcDay(now).getTime() - (OVERVIEW_DAYS - 1) * DAY_MS);
   const jobNames = deps.jobs.list().map((job) => job.name);
-  const [organizations, violations, perDay, dunning, notices, jobRuns, failures] =
+  const [organizations, violations, perDay, dunning, notices, jobRuns, failures, disputes] =
     await Promise.all([
       store.countOrganizations(db),
       store.countUnresolvedViolations(db, { now }),
@@ -72,13 +75,22 @@ export async function getOverview(deps: AdminDeps): Promise<AdminOverview> {
         since7d: new Date(now.getTime() - 7 * DAY_MS),
       }),
       store.findLastFailures(db, { jobNames }),
+      summarizeOpenDisputes(db, { limit: OVERVIEW_DISPUTES }),
     ]);
 
-  const byPlan = new Map<string, number>();
+  const byPlan = new Map<string, AdminOverview["organizations"]["byPlan"][number]>();
   const byStatus = new Map<"active" | "deleted", number>();
   for (const row of organizations) {
-    byPlan.set(row.plan_slug, (byPlan.get(row.plan_slug) ?? 0) + Number(row.count));
-    byStatus.set(row.status, (byStatus.get(row.status) ?? 0) + Number(row.count));
+    const count = Number(row.count);
+    const plan = byPlan.get(row.plan_slug) ?? {
+      planSlug: row.plan_slug,
+      count: 0,
+      byStatus: { active: 0, deleted: 0 },
+    };
+    plan.count += count;
+    plan.byStatus[row.status] += count;
+    byPlan.set(row.plan_slug, plan);
+    byStatus.set(row.status, (byStatus.get(row.status) ?? 0) + count);
   }
 
   const open = new Map<string, AdminOverview["violations"]["open"][number]>();
@@ -117,7 +129,7 @@ export async function getOverview(deps: AdminDeps): Promise<AdminOverview> {
   return {
     organizations: {
       total: [...byStatus.values()].reduce((sum, count) => sum + count, 0),
-      byPlan: [...byPlan].map(([planSlug, count]) => ({ planSlug, count })),
+      byPlan: [...byPlan.values()],
       byStatus: [...byStatus].map(([status, count]) => ({ status, count })),
     },
     violations: { open: [...open.values()], waived, overTime },
@@ -133,6 +145,11 @@ export async function getOverview(deps: AdminDeps): Promise<AdminOverview> {
       sent: noticeCounts.get("sent") ?? 0,
       failed: noticeCounts.get("failed") ?? 0,
     },
+    disputes: {
+      open: disputes.open,
+      needsResponse: disputes.needsResponse,
+      evidenceDueFirst: disputes.soonest,
+    },
     jobs: names.map((jobName) => {
       const runs = runsByJob.get(jobName);
       const failure = failureByJob.get(jobName);
@@ -144,6 +161,7 @@ export async function getOverview(deps: AdminDeps): Promise<AdminOverview> {
         successRate7d: rate(runs?.succeeded_7d ?? 0n, runs?.finished_7d ?? 0n),
         lastFailureAt: failure ? failure.at.toISOString() : null,
         lastFailureError: failure?.error ?? null,
+        nextRunAt: deps.jobs.nextRunAt(jobName, now)?.toISOString() ?? null,
       };
     }),
     generatedAt: now.toISOString(),
@@ -230,8 +248,12 @@ const DETAIL_VIOLATIONS = 50;
 const DETAIL_NOTICES = 50;
 const DETAIL_MEMBERS = 200;
 const DETAIL_BOTS = 10;
+const DETAIL_DISPUTES = 50;
 
-/** `GET /admin/organizations/:id`: eight queries whatever the organization's size. */
+/**
+ * `GET /admin/organizations/:id`: thirteen queries whatever the organization's size (the billing
+ * details are four of them, the disputes one).
+ */
 export async function getOrganizationDetail(
   deps: AdminDeps,
   input: { organizationId: string },
@@ -243,14 +265,17 @@ export async function getOrganizationDetail(
   if (!organization) {
     throw new NotFoundError("Organization not found", { code: "ORGANIZATION_NOT_FOUND" });
   }
-  const [subscription, usage, violations, notices, members, bots] = await Promise.all([
-    store.findNewestSubscription(db, { organizationId }),
-    getUsage(db, organizationId, now),
-    store.findOrganizationViolations(db, { organizationId, limit: DETAIL_VIOLATIONS }),
-    store.findOrganizationNotices(db, { organizationId, limit: DETAIL_NOTICES }),
-    store.findMembers(db, { organizationId, limit: DETAIL_MEMBERS }),
-    store.findRecentBots(db, { organizationId, limit: DETAIL_BOTS }),
-  ]);
+  const [subscription, usage, violations, notices, members, bots, billing, disputes] =
+    await Promise.all([
+      store.findNewestSubscription(db, { organizationId }),
+      getUsage(db, organizationId, now),
+      store.findOrganizationViolations(db, { organizationId, limit: DETAIL_VIOLATIONS }),
+      store.findOrganizationNotices(db, { organizationId, limit: DETAIL_NOTICES }),
+      store.findMembers(db, { organizationId, limit: DETAIL_MEMBERS }),
+      store.findRecentBots(db, { organizationId, limit: DETAIL_BOTS }),
+      getBillingDetails(db, { organizationId }),
+      listOrganizationDisputes(db, { organizationId, limit: DETAIL_DISPUTES }),
+    ]);
   const events = await store.findViolationEvents(db, {
     violationIds: violations.map((violation) => violation.id),
   });
@@ -276,8 +301,29 @@ export async function getOrganizationDetail(
     );
     add(subscription.canceled_at, "canceled", "subscription canceled");
     add(subscription.comp_until, "comp_until", "access restored without payment until then");
-    paymentTimeline.sort((a, b) => a.at.localeCompare(b.at));
   }
+  for (const confirmation of billing.pendingConfirmations) {
+    paymentTimeline.push({
+      at: confirmation.since,
+      kind: "confirmation_requested",
+      detail: `invoice ${confirmation.invoiceId} waits for the customer's authentication`,
+    });
+  }
+  for (const dispute of disputes) {
+    paymentTimeline.push({
+      at: dispute.openedAt,
+      kind: "dispute_opened",
+      detail: `dispute ${dispute.id} (${dispute.reason.replace(/_/g, " ")})`,
+    });
+    if (dispute.closedAt) {
+      paymentTimeline.push({
+        at: dispute.closedAt,
+        kind: "dispute_closed",
+        detail: `dispute ${dispute.id} ${dispute.status.replace(/_/g, " ")}`,
+      });
+    }
+  }
+  paymentTimeline.sort((a, b) => a.at.localeCompare(b.at));
 
   const limits = [
     {
@@ -312,10 +358,11 @@ export async function getOrganizationDetail(
     })),
     notices: notices.map(serializeNotice),
     members: members.map((member) => ({
-      userId: member.user_id,
-      email: member.email,
+      ...serializeUser(member.user_id, member),
       role: member.role,
     })),
+    billing,
+    disputes,
     recentBots: bots.map((bot) => ({
       id: bot.id,
       meetingId: bot.meeting_id,

@@ -112,13 +112,18 @@ export function adminRoutes(deps: AdminDeps): RouteDefinition[] {
       operationId: "listAdminJobs",
       tag,
       role,
-      summary: "The scheduled jobs (what `jobs/:jobName/run` accepts)",
+      summary: "The scheduled jobs (what `jobs/:jobName/run` accepts) and when each runs next",
       responses: { 200: { description: "The jobs", schema: AdminJobListSchema } },
       handler(_input, res) {
+        const now = deps.clock.now();
         res.json({
-          data: deps.jobs
-            .list()
-            .map(({ name, schedule, description }) => ({ name, schedule, description })),
+          data: deps.jobs.list().map(({ name, schedule, description }) => ({
+            name,
+            schedule,
+            timezone: deps.jobs.timezone,
+            description,
+            nextRunAt: deps.jobs.nextRunAt(name, now)?.toISOString() ?? null,
+          })),
         });
       },
     }),

@@ -1,3 +1,4 @@
+import { BillingCustomerSchema, DisputeSchema, PendingConfirmationSchema } from "../billing";
 import { z } from "../http/openapi";
 
 /**
@@ -107,7 +108,18 @@ export const AdminOverviewSchema = z
   .object({
     organizations: z.object({
       total: z.number().int().nonnegative(),
-      byPlan: z.array(z.object({ planSlug: z.string(), count: z.number().int().nonnegative() })),
+      byPlan: z.array(
+        z.object({
+          planSlug: z.string(),
+          count: z.number().int().nonnegative(),
+          byStatus: z
+            .object({
+              active: z.number().int().nonnegative(),
+              deleted: z.number().int().nonnegative(),
+            })
+            .openapi({ description: "The plan's organizations by status (they add up to count)" }),
+        }),
+      ),
       byStatus: z.array(
         z.object({
           status: z.enum(["active", "deleted"]),
@@ -150,6 +162,15 @@ export const AdminOverviewSchema = z
       }),
       failed: z.number().int().nonnegative(),
     }),
+    disputes: z.object({
+      open: z.number().int().nonnegative(),
+      needsResponse: z.number().int().nonnegative().openapi({
+        description: "Open and waiting for our evidence (chargebacks and inquiries)",
+      }),
+      evidenceDueFirst: z
+        .array(DisputeSchema.extend({ organizationId: z.uuid(), organizationName: z.string() }))
+        .openapi({ description: "Up to 10 open disputes, the earliest evidence deadline first" }),
+    }),
     jobs: z.array(
       z.object({
         jobName: z.string(),
@@ -161,6 +182,9 @@ export const AdminOverviewSchema = z
         successRate7d: z.number().min(0).max(1).nullable(),
         lastFailureAt: nullableDateTime,
         lastFailureError: z.string().nullable(),
+        nextRunAt: nullableDateTime.openapi({
+          description: "When its schedule fires next; null for a name no schedule has any more",
+        }),
       }),
     ),
     generatedAt: dateTime,
@@ -231,6 +255,17 @@ export const AdminNoticeSchema = z
   })
   .openapi("AdminNotice");
 
+/** A user as Clerk described them (its webhooks, or the first session token's claims). */
+export const AdminUserSchema = z
+  .object({
+    userId: z.uuid(),
+    clerkId: z.string().nullable(),
+    email: z.string().nullable().openapi({ description: "The primary e-mail address" }),
+    name: z.string().nullable().openapi({ description: "First and last name, as given" }),
+    username: z.string().nullable(),
+  })
+  .openapi("AdminUser");
+
 export const AdminOrganizationDetailSchema = z
   .object({
     organization: AdminOrganizationSummarySchema,
@@ -245,10 +280,17 @@ export const AdminOrganizationDetailSchema = z
           "grace_ends",
           "canceled",
           "comp_until",
+          "confirmation_requested",
+          "dispute_opened",
+          "dispute_closed",
         ]),
         detail: z.string(),
       }),
     ),
+    billing: BillingCustomerSchema.extend({
+      pendingConfirmations: z.array(PendingConfirmationSchema),
+    }).openapi("AdminBillingDetails"),
+    disputes: z.array(DisputeSchema).openapi({ description: "Up to 50, newest first" }),
     usage: z.array(
       z.object({
         limit: z.enum(["meetingsPerMonth", "teamMembers", "storageBytes"]),
@@ -258,13 +300,7 @@ export const AdminOrganizationDetailSchema = z
     ),
     violations: z.array(AdminViolationWithHistorySchema),
     notices: z.array(AdminNoticeSchema),
-    members: z.array(
-      z.object({
-        userId: z.uuid(),
-        email: z.string().nullable(),
-        role: z.enum(["admin", "member"]),
-      }),
-    ),
+    members: z.array(AdminUserSchema.extend({ role: z.enum(["admin", "member"]) })),
     recentBots: z.array(
       z.object({ id: z.uuid(), meetingId: z.uuid(), status: z.string(), createdAt: dateTime }),
     ),
@@ -299,7 +335,17 @@ export const AdminJobRunListSchema = z
 
 export const AdminJobListSchema = z
   .object({
-    data: z.array(z.object({ name: z.string(), schedule: z.string(), description: z.string() })),
+    data: z.array(
+      z.object({
+        name: z.string(),
+        schedule: z
+          .string()
+          .openapi({ description: "Cron, in `timezone`", example: "*/5 * * * *" }),
+        timezone: z.string().openapi({ description: "CRON_TIMEZONE", example: "UTC" }),
+        description: z.string(),
+        nextRunAt: nullableDateTime.openapi({ description: "When the schedule fires next" }),
+      }),
+    ),
   })
   .openapi("AdminJobList");
 
@@ -333,10 +379,12 @@ export const AdminAuditEntrySchema = z
     id: z.uuid(),
     actorUserId: z.uuid(),
     actorEmail: z.string().nullable(),
+    actor: AdminUserSchema.openapi({ description: "Who acted (the admin's user)" }),
     action: AuditActionSchema,
     targetType: AuditTargetTypeSchema,
-    targetId: z.string(),
+    targetId: z.string().openapi({ description: "The target's id; a job's name for a job" }),
     organizationId: z.uuid().nullable(),
+    organizationName: z.string().nullable(),
     reason: z.string(),
     before: jsonObject,
     after: jsonObject,
@@ -432,6 +480,7 @@ export type AdminSubscription = z.infer<typeof AdminSubscriptionSchema>;
 export type AdminNotice = z.infer<typeof AdminNoticeSchema>;
 export type AdminJobRun = z.infer<typeof AdminJobRunSchema>;
 export type AdminAuditEntry = z.infer<typeof AdminAuditEntrySchema>;
+export type AdminUser = z.infer<typeof AdminUserSchema>;
 export type AdminOrganizationSummary = z.infer<typeof AdminOrganizationSummarySchema>;
 export type AuditAction = z.infer<typeof AuditActionSchema>;
 export type AuditTargetType = z.infer<typeof AuditTargetTypeSchema>;

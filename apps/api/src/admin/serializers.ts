@@ -4,6 +4,7 @@ import type {
   AdminJobRun,
   AdminNotice,
   AdminSubscription,
+  AdminUser,
   AdminViolation,
   AuditAction,
   AuditTargetType,
@@ -78,15 +79,28 @@ const asObject = (value: unknown): Record<string, unknown> | null =>
     ? (value as Record<string, unknown>)
     : null;
 
+/** A user's columns (`store.UserColumns`) as the console's `AdminUser`. */
+export function serializeUser(userId: string, row: store.UserColumns): AdminUser {
+  return {
+    userId,
+    clerkId: row.user_clerk_id,
+    email: row.user_email,
+    name: row.user_name,
+    username: row.user_username,
+  };
+}
+
 export function serializeAuditEntry(row: store.AuditRow): AdminAuditEntry {
   return {
     id: row.id,
     actorUserId: row.actor_user_id,
-    actorEmail: row.actor_email,
+    actorEmail: row.user_email,
+    actor: serializeUser(row.actor_user_id, row),
     action: row.action as AuditAction,
     targetType: row.target_type as AuditTargetType,
     targetId: row.target_id,
     organizationId: row.organization_id,
+    organizationName: row.organization_name,
     reason: row.reason,
     before: asObject(row.before),
     after: asObject(row.after),

@@ -385,12 +385,27 @@ export async function requeueNotice(db: Db, input: { id: string }): Promise<Noti
 
 // ---- members, bots ----
 
+/** What the console shows of a user (alias `u`), as Clerk described them. */
+export interface UserColumns {
+  user_clerk_id: string | null;
+  user_email: string | null;
+  /** First and last name joined; null when Clerk gave neither. */
+  user_name: string | null;
+  user_username: string | null;
+}
+
+const USER_COLUMNS = Prisma.sql`
+  u.clerk_id AS user_clerk_id, u.email AS user_email,
+  NULLIF(concat_ws(' ', NULLIF(trim(u.first_name), ''), NULLIF(trim(u.last_name), '')), '')
+    AS user_name,
+  u.username AS user_username`;
+
 export function findMembers(
   db: Db,
   input: { organizationId: string; limit: number },
-): Promise<{ user_id: string; email: string | null; role: "admin" | "member" }[]> {
+): Promise<(UserColumns & { user_id: string; role: "admin" | "member" })[]> {
   return db.$queryRaw`
-    SELECT m.user_id, u.email, m.role::text AS role
+    SELECT m.user_id, ${USER_COLUMNS}, m.role::text AS role
       FROM memberships m JOIN users u ON u.id = m.user_id
      WHERE m.organization_id = ${input.organizationId}::uuid AND u.deleted_at IS NULL
      ORDER BY m.created_at, m.id LIMIT ${input.limit}`;
@@ -591,10 +606,10 @@ export async function insertAuditEntry(db: Db, input: AuditInsert): Promise<stri
   return rows[0]!.id;
 }
 
-export interface AuditRow {
+export interface AuditRow extends UserColumns {
   id: string;
   actor_user_id: string;
-  actor_email: string | null;
+  organization_name: string | null;
   action: string;
   target_type: string;
   target_id: string;
@@ -633,9 +648,12 @@ export function listAuditEntries(
     );
   }
   return db.$queryRaw<AuditRow[]>`
-    SELECT a.id, a.actor_user_id, u.email AS actor_email, a.action, a.target_type, a.target_id,
-           a.organization_id, a.reason, a.before, a.after, a.created_at
-      FROM admin_audit_log a LEFT JOIN users u ON u.id = a.actor_user_id
+    SELECT a.id, a.actor_user_id, ${USER_COLUMNS}, a.action, a.target_type, a.target_id,
+           a.organization_id, o.name AS organization_name, a.reason, a.before, a.after,
+           a.created_at
+      FROM admin_audit_log a
+      LEFT JOIN users u ON u.id = a.actor_user_id
+      LEFT JOIN organizations o ON o.id = a.organization_id
      WHERE ${Prisma.join(conditions, " AND ")}
      ORDER BY a.created_at DESC, a.id DESC LIMIT ${input.limit + 1}`;
 }

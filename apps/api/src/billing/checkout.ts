@@ -18,6 +18,7 @@ import {
   idempotencyKey,
   previewInvoice,
   retrieveSubscription,
+  type PortalFlow,
 } from "./stripeProvider";
 import * as store from "./store";
 import { previewPlanViolations, type PlanViolation } from "./violations";
@@ -93,6 +94,7 @@ export async function startCheckout(
         successUrl: `${returnUrl}?checkout=success&session_id={CHECKOUT_SESSION_ID}`,
         cancelUrl: `${returnUrl}?checkout=canceled`,
         expiresAt: new Date(deps.clock.now().getTime() + CHECKOUT_SESSION_TTL_MS),
+        options: deps.settings.checkout,
       },
       idempotencyKey("op", leaseId, "checkout.create"),
     );
@@ -101,20 +103,45 @@ export async function startCheckout(
   });
 }
 
-/** `POST /billing/portal`: a Customer Portal session for the organization's customer. */
+/**
+ * `POST /billing/portal`: a Customer Portal session for the organization's customer, at its
+ * front page or, with `flow`, at one page: the card form (`payment_method_update`), or the
+ * cancellation or plan change of the live subscription (404 `NO_ACTIVE_SUBSCRIPTION` without
+ * one; 409 `CONFLICT` to cancel one that already ends at its period's end). Changes made there
+ * reach us as Stripe's events, like any other.
+ */
 export async function openBillingPortal(
   deps: BillingDeps,
-  input: { organizationId: string },
+  input: { organizationId: string; flow?: PortalFlow },
 ): Promise<{ url: string }> {
   const stripe = requireStripe(deps);
-  const { organizationId } = input;
+  const { organizationId, flow } = input;
   if (!(await store.isLiveOrganization(deps.db, { organizationId }))) {
     throw new NotFoundError("Organization not found");
+  }
+  let subscriptionId: string | null = null;
+  if (flow === "subscription_cancel" || flow === "subscription_update") {
+    const live = await store.findLiveSubscription(deps.db, { organizationId });
+    if (!live) {
+      throw new NotFoundError("The organization has no subscription to change or cancel", {
+        code: "NO_ACTIVE_SUBSCRIPTION",
+      });
+    }
+    if (flow === "subscription_cancel" && live.cancelAtPeriodEnd) {
+      throw new ConflictError("The subscription already ends at the end of its period", {
+        details: { currentPeriodEnd: live.currentPeriodEnd?.toISOString() ?? null },
+      });
+    }
+    subscriptionId = live.stripeSubscriptionId;
   }
   const customerId = await ensureCustomer(deps, stripe, organizationId);
   const session = await createPortalSession(
     stripe,
-    { customerId, returnUrl: billingReturnUrl(deps.settings.appUrl) },
+    {
+      customerId,
+      returnUrl: billingReturnUrl(deps.settings.appUrl),
+      ...(flow ? { flow: { type: flow, subscriptionId } } : {}),
+    },
     idempotencyKey("portal", organizationId, randomUUID()),
   );
   return { url: session.url };

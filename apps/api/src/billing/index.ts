@@ -16,12 +16,22 @@ export {
   type BillingDeps,
 } from "./BillingService";
 export { billingRoutes, type BillingRouteDeps } from "./routes";
+export { BillingCustomerSchema, DisputeSchema, PendingConfirmationSchema } from "./schemas";
 export {
   openBillingPortal,
   previewPlanChange,
   startCheckout,
   type PlanChangePreview,
 } from "./checkout";
+export {
+  getBillingDetails,
+  listOrganizationDisputes,
+  summarizeOpenDisputes,
+  type BillingDetailsJson,
+  type DisputeJson,
+} from "./billingDetails";
+export { assertNoOpenDispute } from "./disputes";
+export { warnExpiringCards } from "./expiringCards";
 export { isNoticeObsolete } from "./noticeRelevance";
 export { type BillingEventDeps, type BillingSettings, FREE_PLAN_SLUG } from "./settings";
 export {

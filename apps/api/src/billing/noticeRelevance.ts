@@ -1,4 +1,5 @@
 import type { Db, Notification } from "@zigznote/database";
+import * as customerStore from "./customerStore";
 import * as store from "./store";
 import { parseViolations } from "./violations";
 
@@ -25,6 +26,35 @@ export async function isNoticeObsolete(db: Db, notice: Notification): Promise<st
       if (paidAt && paidAt.getTime() > new Date(failedAt).getTime()) {
         return "the invoice was paid before the notice went out";
       }
+      return null;
+    }
+    case "billing.payment_action_required": {
+      const invoiceId = text("invoiceId");
+      if (!invoiceId) return null;
+      if (!(await customerStore.isConfirmationPending(db, { stripeInvoiceId: invoiceId }))) {
+        return "the payment was confirmed (or the invoice voided) before the notice went out";
+      }
+      return null;
+    }
+    case "billing.trial_will_end": {
+      const subscriptionId = text("subscriptionId");
+      if (!subscriptionId) return null;
+      const standing = await store.findStandingById(db, { subscriptionId });
+      if (!standing || standing.status === "canceled") return "the subscription was canceled";
+      return null;
+    }
+    case "billing.card_expiring": {
+      const paymentMethodId = text("paymentMethodId");
+      const expiresAt = text("expiresAt");
+      if (!paymentMethodId || !expiresAt) return null;
+      const organizationId = notice.organizationId;
+      const card = await customerStore.findDefaultPaymentMethod(db, { organizationId });
+      if (card?.id !== paymentMethodId) return "another card is on file now";
+      if (card.expires_at?.toISOString() !== expiresAt) {
+        return "the card was renewed (new expiry) before the notice went out";
+      }
+      const live = await store.findLiveSubscription(db, { organizationId });
+      if (!live || live.cancelAtPeriodEnd) return "no renewal is due after the card expires";
       return null;
     }
     case "billing.suspended": {

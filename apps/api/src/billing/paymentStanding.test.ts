@@ -10,6 +10,10 @@ const T0 = Date.UTC(2026, 0, 1);
 const at = (seconds: number) => new Date(T0 + seconds * 1000);
 const failed = (seconds: number): StandingFact => ({ kind: "payment_failed", at: at(seconds) });
 const paid = (seconds: number): StandingFact => ({ kind: "payment_succeeded", at: at(seconds) });
+const actionRequired = (seconds: number): StandingFact => ({
+  kind: "payment_action_required",
+  at: at(seconds),
+});
 const update = (
   seconds: number,
   stripeStatus: "active" | "past_due" | "unpaid" | "trialing",
@@ -82,6 +86,29 @@ describe("applyStandingFact", () => {
       paymentRetryCount: 1,
     });
     expect(applyAll([update(0, "trialing"), paid(5)]).status).toBe("trialing");
+  });
+
+  it("treats a request for the customer's authentication as unpaid: grace without a failed attempt", () => {
+    const waiting = applyAll([actionRequired(10)]);
+    expect(waiting).toMatchObject({
+      status: "past_due",
+      paymentRetryCount: 0,
+      paymentFailedAt: null,
+      graceEndsAt: new Date(at(10).getTime() + 7 * DAY_MS),
+    });
+    // Unconfirmed past the grace: suspended, as after a failure.
+    expect(applyAll([actionRequired(10)], new Date(at(10).getTime() + 8 * DAY_MS)).status).toBe(
+      "suspended",
+    );
+    // The payment (the customer confirmed) covers it, in either arrival order.
+    const confirmed = { status: "active", graceEndsAt: null, paymentRetryCount: 0 };
+    expect(applyAll([actionRequired(10), paid(20)])).toMatchObject(confirmed);
+    expect(applyAll([paid(20), actionRequired(10)])).toMatchObject(confirmed);
+    // With a failure too, the grace starts at the oldest fact and one attempt failed.
+    expect(applyAll([failed(30), actionRequired(10)])).toMatchObject({
+      paymentRetryCount: 1,
+      graceEndsAt: new Date(at(10).getTime() + 7 * DAY_MS),
+    });
   });
 
   it("changes nothing on a canceled subscription", () => {

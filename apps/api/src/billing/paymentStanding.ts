@@ -13,8 +13,9 @@ import * as store from "./store";
  *
  * - a payment at `t` covers every delinquency fact older than `t` (the newest payment is kept);
  * - delinquency facts not covered stay outstanding: invoice failures (each one counts: the retry
- *   count) and subscription events saying past_due/unpaid (they only start the grace). Within
- *   one second (Stripe's resolution) the later arrival wins, as for subscription events;
+ *   count), and subscription events saying past_due/unpaid and invoices waiting for the
+ *   customer's authentication (these only start the grace). Within one second (Stripe's
+ *   resolution) the later arrival wins, as for subscription events;
  * - the grace period ends `gracePeriodDays` after the oldest outstanding fact; outstanding facts
  *   whose grace ended make the subscription suspended, here when an event arrives after it ended,
  *   or in the hourly job as time passes;
@@ -29,6 +30,8 @@ import * as store from "./store";
 export type StandingFact =
   | { kind: "payment_failed"; at: Date }
   | { kind: "payment_succeeded"; at: Date }
+  /** `invoice.payment_action_required`: unpaid like a failure, but not a failed attempt. */
+  | { kind: "payment_action_required"; at: Date }
   | {
       kind: "subscription";
       at: Date;
@@ -42,6 +45,10 @@ export interface StandingFacts {
   status: SubscriptionStatus;
   lastPaymentSucceededEventAt: Date | null;
   outstandingFailuresAt: Date[];
+  /**
+   * Facts that start the grace without counting as a failed attempt: subscription events saying
+   * past_due/unpaid and requests for the customer's authentication.
+   */
   outstandingPastDueAt: Date[];
 }
 
@@ -94,8 +101,8 @@ export function applyStandingFact(
       // It pays for something (or nothing was recorded as owed): the standing is derived anew.
       isPaying = outstanding === 0 || failures.length + pastDue.length < outstanding;
     } else if (
-      fact.kind === "subscription" &&
-      DELINQUENT_STATUSES.includes(fact.stripeStatus) &&
+      (fact.kind === "payment_action_required" ||
+        (fact.kind === "subscription" && DELINQUENT_STATUSES.includes(fact.stripeStatus))) &&
       !isCovered(fact.at) &&
       !pastDue.some((at) => time(at) === time(fact.at))
     ) {

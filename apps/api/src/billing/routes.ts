@@ -8,7 +8,9 @@ import {
   type BillingChangeResult,
   type BillingDeps,
 } from "./BillingService";
+import { getBillingDetails } from "./billingDetails";
 import { openBillingPortal, previewPlanChange, startCheckout } from "./checkout";
+import { listInvoices } from "./invoices";
 import {
   BillingChangeResultSchema,
   CheckoutBodySchema,
@@ -18,8 +20,11 @@ import {
   CancelSubscriptionBodySchema,
   ChangePlanBodySchema,
   CurrentSubscriptionSchema,
+  InvoiceListSchema,
+  ListInvoicesQuery,
   OrganizationOverviewSchema,
   PlanListSchema,
+  PortalBodySchema,
 } from "./schemas";
 import { serializePlan, serializeSubscription } from "./serializers";
 
@@ -62,15 +67,50 @@ export function billingRoutes(deps: BillingRouteDeps): RouteDefinition[] {
       operationId: "getSubscription",
       tag,
       summary: "The organization's current subscription, or null on free (scope billing:read)",
+      description:
+        "With the invoices waiting for the customer to confirm a payment (3-D Secure) and the " +
+        "Stripe customer's billing e-mail, address, tax ids and the card Stripe charges.",
       scope: "billing:read",
       responses: {
         200: { description: "Current subscription", schema: CurrentSubscriptionSchema },
       },
       async handler({ auth }, res) {
-        const subscription = await getCurrentSubscription(deps, {
-          organizationId: auth.organizationId,
+        const organizationId = auth.organizationId;
+        const [subscription, details] = await Promise.all([
+          getCurrentSubscription(deps, { organizationId }),
+          getBillingDetails(deps.db, { organizationId }),
+        ]);
+        const { pendingConfirmations, ...customer } = details;
+        res.json({
+          data: subscription ? serializeSubscription(subscription) : null,
+          pendingConfirmations,
+          customer,
         });
-        res.json({ data: subscription ? serializeSubscription(subscription) : null });
+      },
+    }),
+
+    defineRoute({
+      method: "get",
+      path: "/api/v1/billing/invoices",
+      operationId: "listInvoices",
+      tag,
+      summary: "The organization's invoices, newest first, with their PDF (scope billing:read)",
+      description:
+        "Read from Stripe page by page: pass `nextCursor` back as `cursor` for the next page " +
+        "(a cursor works only for the organization it was given to). An organization that never " +
+        "paid has none.",
+      scope: "billing:read",
+      query: ListInvoicesQuery,
+      responses: { 200: { description: "A page of invoices", schema: InvoiceListSchema } },
+      errors: ["INVALID_CURSOR", "NOT_FOUND", "STRIPE_ERROR", "PROVIDER_NOT_CONFIGURED"],
+      async handler({ query, auth }, res) {
+        res.json(
+          await listInvoices(deps, {
+            organizationId: auth.organizationId,
+            limit: query.limit,
+            cursor: query.cursor,
+          }),
+        );
       },
     }),
 
@@ -152,11 +192,26 @@ export function billingRoutes(deps: BillingRouteDeps): RouteDefinition[] {
       tag,
       summary:
         "Open Stripe's Customer Portal: card, invoices, cancellation (admins' sessions only)",
+      description:
+        "Without a body (or `{}`), the portal's front page. `flow` opens one page directly: " +
+        "`payment_method_update` (the card form), `subscription_cancel` or `subscription_update` " +
+        "(of the live subscription: 404 NO_ACTIVE_SUBSCRIPTION without one, 409 CONFLICT to " +
+        "cancel one already ending at its period's end). Back to the billing page when done.",
       role: "admin",
+      body: PortalBodySchema,
+      isBodyOptional: true,
       responses: { 200: { description: "The portal's URL", schema: RedirectUrlSchema } },
-      errors: ["NOT_FOUND", "STRIPE_ERROR", "PROVIDER_NOT_CONFIGURED"],
-      async handler({ auth }, res) {
-        res.json(await openBillingPortal(deps, { organizationId: auth.organizationId }));
+      errors: [
+        "NOT_FOUND",
+        "NO_ACTIVE_SUBSCRIPTION",
+        "CONFLICT",
+        "STRIPE_ERROR",
+        "PROVIDER_NOT_CONFIGURED",
+      ],
+      async handler({ body, auth }, res) {
+        res.json(
+          await openBillingPortal(deps, { organizationId: auth.organizationId, flow: body.flow }),
+        );
       },
     }),
 

@@ -52,12 +52,153 @@ export const SubscriptionSchema = z
     graceEndsAt: z.iso.datetime().nullable(),
     paymentFailedAt: z.iso.datetime().nullable(),
     paymentRetryCount: z.number().int().nonnegative(),
+    trialEndsAt: z.iso.datetime().nullable().openapi({
+      description: "End of the free trial; null without one",
+    }),
   })
   .openapi("Subscription");
 
+export const BillingAddressSchema = z
+  .object({
+    line1: z.string().nullable(),
+    line2: z.string().nullable(),
+    postalCode: z.string().nullable(),
+    city: z.string().nullable(),
+    state: z.string().nullable(),
+    country: z.string().nullable().openapi({ description: "ISO 3166-1 alpha-2", example: "DE" }),
+  })
+  .openapi("BillingAddress");
+
+export const TaxIdSchema = z
+  .object({
+    id: z.string().openapi({ example: "txi_1Pgc6sB7WZ01zgkWXkvC78jZ" }),
+    type: z.string().openapi({ description: "Stripe's tax id type", example: "eu_vat" }),
+    value: z.string().openapi({ example: "DE123456789" }),
+    country: z.string().nullable(),
+    verificationStatus: z.string().nullable().openapi({
+      description: "pending, verified, unverified or unavailable (Stripe's check, for EU VAT)",
+    }),
+  })
+  .openapi("TaxId");
+
+export const PaymentMethodSchema = z
+  .object({
+    id: z.string().openapi({ example: "pm_1Pgc75B7WZ01zgkWlHVgdEGJ" }),
+    type: z.string().openapi({ example: "card" }),
+    brand: z.string().nullable().openapi({ example: "visa" }),
+    last4: z.string().nullable().openapi({ example: "4242" }),
+    expMonth: z.number().int().min(1).max(12).nullable(),
+    expYear: z.number().int().nullable(),
+    autoUpdatedAt: z.iso.datetime().nullable().openapi({
+      description: "When the card updater last renewed it (the bank sent a new expiry or number)",
+    }),
+  })
+  .openapi("PaymentMethod");
+
+export const PendingConfirmationSchema = z
+  .object({
+    invoiceId: z.string(),
+    amountDue: z.number().int().nonnegative(),
+    currency: z.string(),
+    hostedInvoiceUrl: z.string().nullable().openapi({
+      description: "Stripe's page of the invoice, where the customer confirms the payment",
+    }),
+    since: z.iso.datetime().openapi({ description: "When Stripe first asked for it" }),
+  })
+  .openapi("PendingConfirmation");
+
+export const BillingCustomerSchema = z
+  .object({
+    billingEmail: z.string().nullable(),
+    address: BillingAddressSchema.nullable(),
+    taxIds: z.array(TaxIdSchema),
+    paymentMethod: PaymentMethodSchema.nullable().openapi({
+      description: "What Stripe charges: the subscription's payment method, else the customer's",
+    }),
+  })
+  .openapi("BillingCustomer");
+
+export const DisputeSchema = z
+  .object({
+    id: z.string().openapi({ example: "dp_1Pgc71B7WZ01zgkWMevJiAUx" }),
+    chargeId: z.string(),
+    amount: z.number().int().nonnegative(),
+    currency: z.string(),
+    reason: z.string().openapi({
+      description: "Stripe's reason: fraudulent, subscription_canceled, general, ...",
+    }),
+    status: z.string().openapi({
+      description:
+        "warning_needs_response, warning_under_review, warning_closed (inquiries), " +
+        "needs_response, under_review, won, lost, prevented",
+    }),
+    isOpen: z.boolean(),
+    evidenceDueBy: z.iso.datetime().nullable(),
+    openedAt: z.iso.datetime(),
+    closedAt: z.iso.datetime().nullable(),
+  })
+  .openapi("Dispute");
+
 export const CurrentSubscriptionSchema = z
-  .object({ data: SubscriptionSchema.nullable() })
+  .object({
+    data: SubscriptionSchema.nullable(),
+    pendingConfirmations: z.array(PendingConfirmationSchema).openapi({
+      description:
+        "Invoices waiting for the customer to confirm the payment with their bank (3-D Secure), " +
+        "until paid or voided; the grace period runs meanwhile as for a failed payment",
+    }),
+    customer: BillingCustomerSchema.openapi({
+      description: "The Stripe customer as Stripe last described it",
+    }),
+  })
   .openapi("CurrentSubscription");
+
+export const InvoiceSchema = z
+  .object({
+    id: z.string().openapi({ example: "in_1Pgc6tB7WZ01zgkWu9fdqL6I" }),
+    number: z.string().nullable().openapi({ example: "7FE1103-0001" }),
+    status: z.string().nullable().openapi({
+      description: "draft, open, paid, uncollectible or void",
+    }),
+    amountDue: z.number().int(),
+    amountPaid: z.number().int(),
+    amountRemaining: z.number().int(),
+    total: z.number().int(),
+    currency: z.string(),
+    periodStart: z.iso.datetime().nullable(),
+    periodEnd: z.iso.datetime().nullable(),
+    created: z.iso.datetime(),
+    hostedInvoiceUrl: z.string().nullable(),
+    invoicePdf: z.string().nullable().openapi({ description: "The invoice as a PDF" }),
+  })
+  .openapi("Invoice");
+
+export const InvoiceListSchema = z
+  .object({
+    data: z.array(InvoiceSchema),
+    nextCursor: z.string().nullable(),
+  })
+  .openapi("InvoiceList");
+
+export const ListInvoicesQuery = z.object({
+  limit: z.coerce.number().int().min(1).max(100).default(20),
+  cursor: z.string().min(1).max(512).optional(),
+});
+
+/** `POST /api/v1/billing/portal`. */
+export const PortalBodySchema = z
+  .object({
+    flow: z
+      .enum(["payment_method_update", "subscription_cancel", "subscription_update"])
+      .optional()
+      .openapi({
+        description:
+          "Open one page of the portal directly: the card form, or the live subscription's " +
+          "cancellation or plan change (Stripe's flow_data); the front page without it",
+      }),
+  })
+  .strict()
+  .openapi("PortalRequest");
 
 export const PlanViolationSchema = z
   .object({

@@ -28,6 +28,7 @@ export interface SubscriptionJson {
   graceEndsAt: string | null;
   paymentFailedAt: string | null;
   paymentRetryCount: number;
+  trialEndsAt: string | null;
 }
 
 export interface OrganizationOverviewJson {
@@ -70,6 +71,7 @@ export function serializeSubscription(subscription: Subscription): SubscriptionJ
     graceEndsAt: iso(subscription.graceEndsAt),
     paymentFailedAt: iso(subscription.paymentFailedAt),
     paymentRetryCount: subscription.paymentRetryCount,
+    trialEndsAt: iso(subscription.trialEnd),
   };
 }
 

@@ -133,6 +133,9 @@ export interface SubscriptionUpsert {
   currentPeriodEnd: Date | null;
   cancelAtPeriodEnd: boolean;
   canceledAt: Date | null;
+  /** The payment method the subscription is charged with (Stripe's `default_payment_method`). */
+  defaultPaymentMethodId: string | null;
+  trialEnd: Date | null;
   /** The ordering stamp: Stripe's event time, or the API path's time floored to the second. */
   observedAt: Date;
 }
@@ -147,11 +150,11 @@ export async function upsertSubscription(db: Db, row: SubscriptionUpsert): Promi
     INSERT INTO subscriptions
       (organization_id, plan_slug, stripe_subscription_id, stripe_customer_id, status,
        current_period_start, current_period_end, cancel_at_period_end, canceled_at,
-       last_event_created_at)
+       default_payment_method_id, trial_end, last_event_created_at)
     VALUES (${row.organizationId}::uuid, ${row.planSlug}, ${row.stripeSubscriptionId},
             ${row.stripeCustomerId}, ${row.status}::"SubscriptionStatus",
             ${row.currentPeriodStart}, ${row.currentPeriodEnd}, ${row.cancelAtPeriodEnd},
-            ${row.canceledAt}, ${row.observedAt})
+            ${row.canceledAt}, ${row.defaultPaymentMethodId}, ${row.trialEnd}, ${row.observedAt})
     ON CONFLICT (stripe_subscription_id) DO UPDATE SET
       plan_slug = EXCLUDED.plan_slug,
       -- Only the end is taken as is; the payment standing derives any other status.
@@ -161,6 +164,8 @@ export async function upsertSubscription(db: Db, row: SubscriptionUpsert): Promi
       current_period_end = COALESCE(EXCLUDED.current_period_end, subscriptions.current_period_end),
       cancel_at_period_end = EXCLUDED.cancel_at_period_end,
       canceled_at = COALESCE(EXCLUDED.canceled_at, subscriptions.canceled_at),
+      default_payment_method_id = EXCLUDED.default_payment_method_id,
+      trial_end = EXCLUDED.trial_end,
       last_event_created_at = EXCLUDED.last_event_created_at,
       updated_at = now()
     WHERE subscriptions.status <> 'canceled'

@@ -2,7 +2,19 @@ import type { Db, PrismaClient, Subscription, SubscriptionStatus } from "@zigzno
 import type Stripe from "stripe";
 import { afterCommit, transaction } from "../lib/afterCommit";
 import type { Notices } from "../notifications";
+import {
+  SubscriptionNotYetKnownError,
+  type HandlerOutcome,
+  type StripeEventHandler,
+} from "./eventOutcome";
 import { recordStandingFact, suspensionNotice, type StandingChange } from "./paymentStanding";
+import {
+  applyCustomerDetails,
+  handlePaymentMethodEvent,
+  handleTaxIdEvent,
+  handleTrialWillEnd,
+} from "./customerEvents";
+import * as customerStore from "./customerStore";
 import type { BillingEventDeps } from "./settings";
 import { PLAN_GRANTING_STATUSES } from "./statuses";
 import {
@@ -14,6 +26,7 @@ import {
   invoiceSubscriptionId,
 } from "./stripeProvider";
 import * as store from "./store";
+import { findOrganizationId } from "./stripeLookup";
 import { syncOrganizationPlan, upsertSubscriptionFromStripe } from "./subscriptionSync";
 
 /**
@@ -24,35 +37,7 @@ import { syncOrganizationPlan, upsertSubscriptionFromStripe } from "./subscripti
  * tests.
  */
 
-export interface HandlerOutcome {
-  applied: boolean;
-  reason?: string;
-  organizationId?: string;
-}
-
-/** Thrown when an event refers to a subscription of ours that we have not recorded yet. */
-export class SubscriptionNotYetKnownError extends Error {
-  constructor(readonly stripeSubscriptionId: string) {
-    super(`subscription ${stripeSubscriptionId} is not recorded yet; retry later`);
-    this.name = "SubscriptionNotYetKnownError";
-  }
-}
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-/** Our organization for a Stripe customer (by our metadata first, then by customer id). */
-async function findOrganizationId(
-  tx: Db,
-  customerId: string | null,
-  metadataOrganizationId: string | undefined,
-): Promise<string | null> {
-  const byMetadata =
-    metadataOrganizationId && UUID.test(metadataOrganizationId) ? metadataOrganizationId : null;
-  return store.findOrganizationIdForCustomer(tx, {
-    organizationId: byMetadata,
-    stripeCustomerId: customerId,
-  });
-}
+export { SubscriptionNotYetKnownError, type HandlerOutcome, type StripeEventHandler };
 
 /**
  * `customer.subscription.created` / `.updated` / `.deleted`: keeps the local subscription and the
@@ -254,7 +239,7 @@ async function recordInvoiceFact(
   tx: Db,
   event: Stripe.Event,
   deps: BillingEventDeps,
-  kind: "payment_failed" | "payment_succeeded",
+  kind: "payment_failed" | "payment_succeeded" | "payment_action_required",
 ): Promise<StandingChange | { outcome: HandlerOutcome }> {
   const found = await subscriptionOfInvoice(tx, event.data.object as Stripe.Invoice);
   if ("outcome" in found) return found;
@@ -352,8 +337,14 @@ export async function handlePaymentSucceeded(
     email: invoice.customer_email ?? null,
     observedAt: new Date(event.created * 1000),
   });
+  // This invoice no longer waits for the customer's confirmation, whatever the standing says.
+  const wasWaiting = await customerStore.resolveConfirmation(tx, {
+    ...confirmationOf(invoice, organizationId, change.subscriptionId),
+    resolution: "paid",
+    resolvedAt: new Date(event.created * 1000),
+  });
   if (!change.recorded) {
-    if (change.changed) return { applied: true, organizationId };
+    if (change.changed || wasWaiting) return { applied: true, organizationId };
     return { applied: false, reason: skipReason(previous.status, "not_payable"), organizationId };
   }
   if (previous.status === "suspended" && next.status !== "suspended") {
@@ -367,6 +358,98 @@ export async function handlePaymentSucceeded(
     ]);
   }
   return { applied: true, organizationId };
+}
+
+function confirmationOf(
+  invoice: Stripe.Invoice,
+  organizationId: string,
+  subscriptionId: string | null,
+): customerStore.ConfirmationWrite {
+  return {
+    stripeInvoiceId: invoice.id,
+    organizationId,
+    subscriptionId,
+    amountDue: invoice.amount_due,
+    currency: invoice.currency,
+    hostedInvoiceUrl: invoice.hosted_invoice_url ?? null,
+  };
+}
+
+/**
+ * `invoice.payment_action_required`: the renewal needs the customer to authenticate (3-D
+ * Secure). The card may be fine, but the invoice is unpaid, so it is a delinquency fact like a
+ * failure (paymentStanding.ts: it starts the grace period, ordered by `created`, without
+ * counting as a failed attempt), and the invoice waits for confirmation (shown by
+ * `GET /billing/subscription`) until it is paid or voided. One "Confirm your payment" notice
+ * per invoice, with its hosted page, where the bank asks for the confirmation. A request for an
+ * invoice already paid or voided changes nothing and tells nobody.
+ */
+export async function handlePaymentActionRequired(
+  tx: Db,
+  event: Stripe.Event,
+  deps: BillingEventDeps,
+): Promise<HandlerOutcome> {
+  const invoice = event.data.object as Stripe.Invoice;
+  const change = await recordInvoiceFact(tx, event, deps, "payment_action_required");
+  if ("outcome" in change) return change.outcome;
+  const { organizationId, previous, next } = change;
+  const requiredAt = new Date(event.created * 1000);
+  await store.setBillingEmail(tx, {
+    organizationId,
+    email: invoice.customer_email ?? null,
+    observedAt: requiredAt,
+  });
+  if (previous.status === "canceled") return { applied: false, reason: "canceled", organizationId };
+  const isWaiting = await customerStore.recordConfirmationRequired(tx, {
+    ...confirmationOf(invoice, organizationId, change.subscriptionId),
+    requiredAt,
+  });
+  if (!isWaiting) {
+    return { applied: change.changed, reason: "invoice_already_settled", organizationId };
+  }
+  await deps.settings.notices.enqueue(tx, [
+    {
+      organizationId,
+      type: "billing.payment_action_required",
+      payload: {
+        subscriptionId: change.subscriptionId,
+        invoiceId: invoice.id,
+        amountDue: invoice.amount_due,
+        currency: invoice.currency,
+        hostedInvoiceUrl: invoice.hosted_invoice_url ?? null,
+        requiredAt: requiredAt.toISOString(),
+        graceEndsAt: next.graceEndsAt?.toISOString() ?? null,
+      },
+      dedupeKey: `action-required:${invoice.id}`,
+    },
+  ]);
+  return { applied: true, organizationId };
+}
+
+/**
+ * `invoice.voided`: nothing is owed on the invoice any more, so it no longer waits for a
+ * confirmation. (The payment standing is not changed: Stripe's subscription events and payments
+ * say what the subscription owes.)
+ */
+export async function handleInvoiceVoided(
+  tx: Db,
+  event: Stripe.Event,
+  deps: BillingEventDeps,
+): Promise<HandlerOutcome> {
+  const invoice = event.data.object as Stripe.Invoice;
+  const found = await subscriptionOfInvoice(tx, invoice);
+  if ("outcome" in found) return found.outcome;
+  const subscription = await store.findSubscriptionByStripeIdOrThrow(tx, found);
+  const wasWaiting = await customerStore.resolveConfirmation(tx, {
+    ...confirmationOf(invoice, subscription.organizationId, subscription.id),
+    resolution: "voided",
+    resolvedAt: new Date(event.created * 1000),
+  });
+  deps.logger.info(
+    { eventId: event.id, invoiceId: invoice.id, wasWaiting },
+    "invoice voided: no confirmation waits for it",
+  );
+  return { applied: wasWaiting, organizationId: subscription.organizationId };
 }
 
 /**
@@ -426,7 +509,10 @@ export async function handleCheckoutCompleted(
   return { applied: true, organizationId };
 }
 
-/** `customer.updated`: the billing e-mail, which notices are sent to besides the admins. */
+/**
+ * `customer.updated`: the billing e-mail (notices go there besides the admins), the address and
+ * the default payment method, each ordered by the event's `created`.
+ */
 export async function handleCustomerUpdated(tx: Db, event: Stripe.Event): Promise<HandlerOutcome> {
   const customer = event.data.object as Stripe.Customer;
   const organizationId = await findOrganizationId(
@@ -440,14 +526,9 @@ export async function handleCustomerUpdated(tx: Db, event: Stripe.Event): Promis
     email: customer.email,
     observedAt: new Date(event.created * 1000),
   });
+  await applyCustomerDetails(tx, event, organizationId);
   return { applied: true, organizationId };
 }
-
-export type StripeEventHandler = (
-  tx: Db,
-  event: Stripe.Event,
-  deps: BillingEventDeps,
-) => Promise<HandlerOutcome>;
 
 /** Event type -> handler, for registration in the webhook framework. */
 export const stripeEventHandlers: Readonly<Record<string, StripeEventHandler>> = {
@@ -457,6 +538,16 @@ export const stripeEventHandlers: Readonly<Record<string, StripeEventHandler>> =
   "invoice.payment_failed": handlePaymentFailed,
   "invoice.paid": handlePaymentSucceeded,
   "invoice.payment_succeeded": handlePaymentSucceeded,
+  "invoice.payment_action_required": handlePaymentActionRequired,
+  "invoice.voided": handleInvoiceVoided,
   "checkout.session.completed": handleCheckoutCompleted,
   "customer.updated": handleCustomerUpdated,
+  "customer.subscription.trial_will_end": handleTrialWillEnd,
+  "payment_method.attached": handlePaymentMethodEvent,
+  "payment_method.updated": handlePaymentMethodEvent,
+  "payment_method.automatically_updated": handlePaymentMethodEvent,
+  "payment_method.detached": handlePaymentMethodEvent,
+  "customer.tax_id.created": handleTaxIdEvent,
+  "customer.tax_id.updated": handleTaxIdEvent,
+  "customer.tax_id.deleted": handleTaxIdEvent,
 };

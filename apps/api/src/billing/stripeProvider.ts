@@ -1,6 +1,7 @@
 import Stripe from "stripe";
 import { BadGatewayError } from "@zigznote/shared";
 import type { Config } from "../config";
+import type { CheckoutOptions } from "./settings";
 
 /**
  * The one place that talks to Stripe, through the official SDK. Every request carries an
@@ -232,6 +233,45 @@ export interface CreateCheckoutSessionInput {
   cancelUrl: string;
   /** When Stripe closes the session if unpaid (Stripe allows 30 minutes to 24 hours). */
   expiresAt: Date;
+  options: CheckoutOptions;
+}
+
+/**
+ * What the deployment's Checkout options add to a session: tax (the address it needs is asked
+ * for and saved on the customer), tax ids (saved on the customer, which needs its name updated
+ * too), promotion codes, and a trial that starts without a card and cancels the subscription
+ * when it ends without one.
+ */
+export function checkoutOptionParams(options: CheckoutOptions): Omit<
+  Stripe.Checkout.SessionCreateParams,
+  "subscription_data"
+> & {
+  subscription_data: Stripe.Checkout.SessionCreateParams.SubscriptionData;
+} {
+  const isTaxed = options.automaticTax;
+  return {
+    ...(isTaxed
+      ? { automatic_tax: { enabled: true }, billing_address_collection: "required" as const }
+      : {}),
+    ...(options.taxIdCollection ? { tax_id_collection: { enabled: true } } : {}),
+    ...(isTaxed || options.taxIdCollection
+      ? {
+          customer_update: {
+            ...(isTaxed ? { address: "auto" as const } : {}),
+            ...(options.taxIdCollection ? { name: "auto" as const } : {}),
+          },
+        }
+      : {}),
+    ...(options.allowPromotionCodes ? { allow_promotion_codes: true } : {}),
+    ...(options.trialDays > 0 ? { payment_method_collection: "if_required" as const } : {}),
+    subscription_data:
+      options.trialDays > 0
+        ? {
+            trial_period_days: options.trialDays,
+            trial_settings: { end_behavior: { missing_payment_method: "cancel" as const } },
+          }
+        : {},
+  };
 }
 
 /**
@@ -245,6 +285,9 @@ export function createCheckoutSession(
   key: string,
 ): Promise<Stripe.Checkout.Session> {
   const metadata = { organizationId: input.organizationId, planSlug: input.planSlug };
+  const { subscription_data: subscriptionOptions, ...options } = checkoutOptionParams(
+    input.options,
+  );
   return call("create the checkout session", () =>
     stripe.checkout.sessions.create(
       {
@@ -253,10 +296,11 @@ export function createCheckoutSession(
         client_reference_id: input.organizationId,
         line_items: [{ price: input.priceId, quantity: 1 }],
         metadata,
-        subscription_data: { metadata },
+        subscription_data: { metadata, ...subscriptionOptions },
         success_url: input.successUrl,
         cancel_url: input.cancelUrl,
         expires_at: Math.floor(input.expiresAt.getTime() / 1000),
+        ...options,
       },
       { idempotencyKey: key },
     ),
@@ -320,18 +364,80 @@ export function cancelDuplicateSubscription(
   );
 }
 
-/** A Customer Portal session (card, invoices, cancellation) returning to `returnUrl`. */
+/** The portal pages a session can open at once (Stripe's `flow_data.type`). */
+export const PORTAL_FLOWS = [
+  "payment_method_update",
+  "subscription_cancel",
+  "subscription_update",
+] as const;
+export type PortalFlow = (typeof PORTAL_FLOWS)[number];
+
+/**
+ * A Customer Portal session (card, invoices, cancellation) returning to `returnUrl`; with a
+ * `flow`, it opens that page directly (the subscription's for cancel and update) and goes back
+ * to `returnUrl` once done.
+ */
 export function createPortalSession(
   stripe: StripeClient,
-  input: { customerId: string; returnUrl: string },
+  input: {
+    customerId: string;
+    returnUrl: string;
+    flow?: { type: PortalFlow; subscriptionId: string | null };
+  },
   key: string,
 ): Promise<Stripe.BillingPortal.Session> {
+  const { flow } = input;
+  let flowData: Stripe.BillingPortal.SessionCreateParams.FlowData | undefined;
+  if (flow) {
+    const subscription = flow.subscriptionId ?? "";
+    flowData = {
+      type: flow.type,
+      ...(flow.type === "subscription_cancel" ? { subscription_cancel: { subscription } } : {}),
+      ...(flow.type === "subscription_update" ? { subscription_update: { subscription } } : {}),
+      after_completion: { type: "redirect", redirect: { return_url: input.returnUrl } },
+    };
+  }
   return call("open the billing portal", () =>
     stripe.billingPortal.sessions.create(
-      { customer: input.customerId, return_url: input.returnUrl },
+      {
+        customer: input.customerId,
+        return_url: input.returnUrl,
+        ...(flowData ? { flow_data: flowData } : {}),
+      },
       { idempotencyKey: key },
     ),
   );
+}
+
+/**
+ * One page of the customer's invoices, newest first (Stripe's list: `starting_after` the last
+ * invoice of the previous page). A `starting_after` Stripe does not know is answered as null.
+ */
+export async function listCustomerInvoices(
+  stripe: StripeClient,
+  input: { customerId: string; limit: number; startingAfter: string | null },
+): Promise<Stripe.ApiList<Stripe.Invoice> | null> {
+  try {
+    return await stripe.invoices.list({
+      customer: input.customerId,
+      limit: input.limit,
+      ...(input.startingAfter ? { starting_after: input.startingAfter } : {}),
+    });
+  } catch (error) {
+    if (
+      input.startingAfter &&
+      error instanceof Stripe.errors.StripeInvalidRequestError &&
+      error.param === "starting_after"
+    ) {
+      return null;
+    }
+    return toBadGateway(error, "list the invoices");
+  }
+}
+
+/** A charge (a dispute names only its charge; the charge names the customer). */
+export function retrieveCharge(stripe: StripeClient, chargeId: string): Promise<Stripe.Charge> {
+  return call("read the charge", () => stripe.charges.retrieve(chargeId));
 }
 
 export interface PreviewInvoiceInput {

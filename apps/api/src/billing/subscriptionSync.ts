@@ -1,6 +1,7 @@
 import type { Db, SubscriptionStatus } from "@zigznote/database";
 import type Stripe from "stripe";
 import { recordStandingFact } from "./paymentStanding";
+import { idOf } from "./stripeLookup";
 import { customerIdOf, subscriptionPeriod } from "./stripeProvider";
 import { FREE_PLAN_SLUG, type BillingSettings } from "./settings";
 import * as store from "./store";
@@ -84,6 +85,8 @@ export async function upsertSubscriptionFromStripe(
     currentPeriodEnd: period.end,
     cancelAtPeriodEnd: subscription.cancel_at_period_end ?? false,
     canceledAt,
+    defaultPaymentMethodId: idOf(subscription.default_payment_method),
+    trialEnd: subscription.trial_end ? new Date(subscription.trial_end * 1000) : null,
     observedAt: input.observedAt,
   });
   const standing = await recordStandingFact(deps, {

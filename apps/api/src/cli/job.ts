@@ -1,7 +1,8 @@
 /**
  * `pnpm --filter @zigznote/api job <name>`: runs one scheduled job now, through the same runner
  * as the scheduler (so it is recorded, and it will not overlap a run in progress elsewhere).
- * With no DATABASE_URL it opens the embedded database, which must not be in use by a server.
+ * With no DATABASE_URL it uses the embedded database: through the running API's server when one
+ * serves it, else it opens the folder itself.
  * With an OTLP endpoint set, the run is traced like a scheduled one (instrument.ts, first).
  */
 // First: tracing must be set up before the modules it instruments are loaded.
@@ -24,7 +25,7 @@ async function main(): Promise<number> {
   const config = loadConfigOrReport();
   if (!config) return 1;
   const logger = createLogger(config.LOG_LEVEL);
-  const { url, embedded } = await openDatabase(config, logger);
+  const { url, embedded } = await openDatabase(config, logger, { shareRunning: true });
   const db = createPrismaClient(url, { maxConnections: 4 });
   const redis = config.REDIS_URL ? new Redis(config.REDIS_URL, { maxRetriesPerRequest: 2 }) : null;
   try {

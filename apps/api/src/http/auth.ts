@@ -66,13 +66,26 @@ export const AUTHENTICATION_CODES: readonly ErrorCode[] = [
   "SERVICE_UNAVAILABLE",
 ];
 
-/** What billing's write guard can answer for each action (`billing/access.ts`). */
+/**
+ * What billing's write guard can answer for each action (`billing/access.ts`; PAYMENT_DISPUTED
+ * only where DISPUTE_READ_ONLY is on: `billing/disputes.ts`).
+ */
 export const WRITE_GUARD_CODES: Record<WriteAction, readonly ErrorCode[]> = {
-  "meeting.create": ["SUBSCRIPTION_SUSPENDED", "PLAN_LIMIT_MEETINGS", "PLAN_LIMIT_STORAGE"],
-  "bot.create": ["SUBSCRIPTION_SUSPENDED", "PLAN_LIMIT_MEETINGS", "PLAN_LIMIT_STORAGE"],
-  "recording.create": ["SUBSCRIPTION_SUSPENDED", "PLAN_LIMIT_STORAGE"],
-  "member.add": ["SUBSCRIPTION_SUSPENDED", "PLAN_LIMIT_TEAM_MEMBERS"],
-  write: ["SUBSCRIPTION_SUSPENDED"],
+  "meeting.create": [
+    "SUBSCRIPTION_SUSPENDED",
+    "PAYMENT_DISPUTED",
+    "PLAN_LIMIT_MEETINGS",
+    "PLAN_LIMIT_STORAGE",
+  ],
+  "bot.create": [
+    "SUBSCRIPTION_SUSPENDED",
+    "PAYMENT_DISPUTED",
+    "PLAN_LIMIT_MEETINGS",
+    "PLAN_LIMIT_STORAGE",
+  ],
+  "recording.create": ["SUBSCRIPTION_SUSPENDED", "PAYMENT_DISPUTED", "PLAN_LIMIT_STORAGE"],
+  "member.add": ["SUBSCRIPTION_SUSPENDED", "PAYMENT_DISPUTED", "PLAN_LIMIT_TEAM_MEMBERS"],
+  write: ["SUBSCRIPTION_SUSPENDED", "PAYMENT_DISPUTED"],
 };
 
 /** The write guard's answer when the organization vanished between authentication and the check. */

@@ -7,6 +7,7 @@ import {
 } from "@asteasolutions/zod-to-openapi";
 import { ERROR_CODES, type ErrorCode } from "@zigznote/shared";
 import { apiGuide } from "./apiGuide";
+import { errorExample } from "./errorExamples";
 import { z } from "zod";
 
 extendZodWithOpenApi(z);
@@ -25,7 +26,7 @@ export const ErrorBodySchema = z
     }),
     requestId: z.string(),
   })
-  .openapi("ErrorBody");
+  .openapi("ErrorBody", { example: errorExample("VALIDATION_ERROR") });
 
 const STATUS_TEXT: Record<number, string> = {
   400: "Invalid request",
@@ -61,11 +62,19 @@ const ERROR_HEADERS: Record<number, ResponseConfig["headers"]> = {
   503: { "Retry-After": RETRY_AFTER },
 };
 
+/** An example error body (see `errorExample`), as an operation may give its own. */
+export type ErrorBodyExample = ReturnType<typeof errorExample>;
+
 /**
- * The error response of one status: the shared body shape with `code` limited to `codes`, and
- * each code with its meaning in the description.
+ * The error response of one status: the shared body shape with `code` limited to `codes`, each
+ * code with its meaning in the description, and an example body per code (`errorExamples.ts`,
+ * or the operation's own in `examples`).
  */
-export function errorResponse(status: number, codes: readonly ErrorCode[]): ResponseConfig {
+export function errorResponse(
+  status: number,
+  codes: readonly ErrorCode[],
+  examples: Partial<Record<ErrorCode, ErrorBodyExample>> = {},
+): ResponseConfig {
   const [first, ...rest] = codes;
   const schema = z.object({
     error: z.object({
@@ -78,7 +87,17 @@ export function errorResponse(status: number, codes: readonly ErrorCode[]): Resp
   const list = codes.map((code) => `- \`${code}\`: ${ERROR_CODES[code].description}`).join("\n");
   return {
     description: `${STATUS_TEXT[status] ?? "Error"}. \`error.code\` is one of:\n\n${list}`,
-    content: { "application/json": { schema } },
+    content: {
+      "application/json": {
+        schema,
+        examples: Object.fromEntries(
+          codes.map((code) => [
+            code,
+            { summary: code, value: examples[code] ?? errorExample(code) },
+          ]),
+        ),
+      },
+    },
     ...(ERROR_HEADERS[status] ? { headers: ERROR_HEADERS[status] } : {}),
   };
 }

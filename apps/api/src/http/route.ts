@@ -12,7 +12,7 @@ import {
   type AuthContext,
   type WriteAction,
 } from "./auth";
-import { BEARER_AUTH, errorResponse } from "./openapi";
+import { BEARER_AUTH, errorResponse, type ErrorBodyExample } from "./openapi";
 import type { Scope } from "./scopes";
 import { validate } from "./validate";
 
@@ -98,6 +98,8 @@ export interface RouteSpec<
    * response whose code is not listed.
    */
   errors?: readonly ErrorCode[];
+  /** The document's example of an error code where the general one (`errorExamples.ts`) misleads. */
+  errorExamples?: Partial<Record<ErrorCode, ErrorBodyExample>>;
   /** Runs before validation (raw body parsers, say). */
   before?: RequestHandler[];
   handler(input: RouteInput<P, Q, B, A>, res: Response, req: Request): Promise<void> | void;
@@ -209,7 +211,9 @@ function describe(spec: LooseSpec): RouteConfig {
     };
   }
   for (const [status, codes] of errorCodesByStatus(spec)) {
-    if (!(status in spec.responses)) responses[status] = errorResponse(status, codes);
+    if (!(status in spec.responses)) {
+      responses[status] = errorResponse(status, codes, spec.errorExamples);
+    }
   }
 
   const request: NonNullable<RouteConfig["request"]> = {};

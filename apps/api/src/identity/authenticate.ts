@@ -30,6 +30,17 @@ export interface SessionClaims {
   issuedAt: Date;
   /** The platform-admin claim (see `hasPlatformAdminClaim`). */
   isPlatformAdmin: boolean;
+  /**
+   * Who the user is, when the session-token template adds it (README: `email`, `first_name`,
+   * `last_name`, `username`); null where it does not. Only used to create a user met first
+   * through a token: Clerk's user webhooks stay the source of these fields.
+   */
+  profile: {
+    email: string | null;
+    firstName: string | null;
+    lastName: string | null;
+    username: string | null;
+  };
 }
 
 function stringClaim(value: unknown): string | null {
@@ -73,6 +84,12 @@ export function readSessionClaims(payload: Record<string, unknown>): SessionClai
     organizationSlug: stringClaim(payload.org_slug) ?? stringClaim(compact.slg),
     issuedAt: new Date(iat * 1000),
     isPlatformAdmin: hasPlatformAdminClaim(payload),
+    profile: {
+      email: stringClaim(payload.email),
+      firstName: stringClaim(payload.first_name),
+      lastName: stringClaim(payload.last_name),
+      username: stringClaim(payload.username),
+    },
   };
 }
 
@@ -279,6 +296,7 @@ async function resolveMembership(
   }
   const user = await upsertUser(ctx, {
     clerkId: claims.userId,
+    ...claims.profile,
     updatedAt: claims.issuedAt,
     onlyIfMissing: true,
   });

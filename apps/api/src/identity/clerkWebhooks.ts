@@ -62,6 +62,7 @@ const ClerkUser = z.object({
   primary_email_address_id: z.string().nullish(),
   first_name: z.string().nullish(),
   last_name: z.string().nullish(),
+  username: z.string().nullish(),
   image_url: z.string().nullish(),
   updated_at: epochMs,
 });
@@ -99,7 +100,10 @@ function occurredAt(event: WebhookEvent): Date {
   return timestamp === undefined ? event.receivedAt : new Date(timestamp);
 }
 
-/** user.created / user.updated: one upsert, so it runs as one statement with the claim. */
+/**
+ * user.created / user.updated: one upsert, so it runs as one statement with the claim. The event
+ * is the whole user: what it leaves out (no name, no e-mail any more) is cleared here too.
+ */
 const upsertUserFromEvent: StatementHandler = {
   statement(event, claimed) {
     const user = dataOf(event, ClerkUser);
@@ -112,6 +116,7 @@ const upsertUserFromEvent: StatementHandler = {
         email: primary?.email_address ?? null,
         firstName: user.first_name ?? null,
         lastName: user.last_name ?? null,
+        username: user.username ?? null,
         imageUrl: user.image_url ?? null,
         updatedAt: new Date(user.updated_at),
       },

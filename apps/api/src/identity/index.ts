@@ -14,6 +14,14 @@ export {
   type AuthenticateOptions,
   type SessionVerification,
 } from "./authenticate";
+export {
+  bootstrapApiKey,
+  OperatorInputError,
+  parseScopes,
+  type BootstrapApiKeyInput,
+  type BootstrappedApiKey,
+} from "./bootstrap";
+export { API_KEY_MAX_LIFETIME_DAYS } from "./schemas";
 export { registerClerkHandlers, type ClerkHandlerDeps } from "./clerkWebhooks";
 export type { IdentityDeps } from "./deps";
 export { identityRoutes } from "./routes";

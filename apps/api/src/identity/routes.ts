@@ -22,6 +22,11 @@ export const MeSchema = z
     apiKey: z.object({ id: z.uuid(), name: z.string(), prefix: z.string() }).nullable(),
     role: z.enum(["admin", "member"]).nullable(),
     scopes: z.array(ScopeSchema),
+    isPlatformAdmin: z.boolean().openapi({
+      description:
+        "An operator of zigznote (PLATFORM_ADMIN_USER_IDS or the platform-admin session claim): " +
+        "may use /api/v1/admin and the console at /admin. Never true for an API key.",
+    }),
   })
   .openapi("Me");
 
@@ -38,7 +43,7 @@ export function identityRoutes(
       path: "/api/v1/me",
       operationId: "getMe",
       tag: "Identity",
-      summary: "Who is calling: user or API key, organization, role and scopes",
+      summary: "Who is calling: user or API key, organization, role, scopes, platform admin or not",
       responses: { 200: { description: "The caller", schema: MeSchema } },
       errors: ["NOT_FOUND"],
       async handler({ auth }, res) {
@@ -54,6 +59,7 @@ export function identityRoutes(
           apiKey,
           role: auth.role,
           scopes: auth.scopes,
+          isPlatformAdmin: auth.kind === "user" && auth.isPlatformAdmin === true,
         });
       },
     }),

@@ -26,12 +26,16 @@ export interface MembershipRef {
   role: Role;
 }
 
-/** A user as Clerk describes it. */
+/**
+ * A user as Clerk describes it. A field left undefined is unknown (an update keeps the stored
+ * value); null is Clerk saying there is none (an update clears it).
+ */
 export interface UserFields {
   clerkId: string;
   email?: string | null;
   firstName?: string | null;
   lastName?: string | null;
+  username?: string | null;
   imageUrl?: string | null;
   /** Clerk's updated_at for webhook data (not stored for `onlyIfMissing` placeholders). */
   updatedAt: Date;
@@ -80,17 +84,25 @@ export function userUpsertStatement(
   onlyIfMissing: boolean,
   guard: Prisma.Sql,
 ): Prisma.Sql {
+  // Newer Clerk data replaces what is stored, nulls included (a name removed in Clerk is removed
+  // here); a field the caller does not know keeps its value.
+  const assign = (column: string, value: unknown) =>
+    Prisma.raw(
+      value === undefined ? `${column} = users.${column}` : `${column} = EXCLUDED.${column}`,
+    );
   return Prisma.sql`
-    INSERT INTO users (clerk_id, email, first_name, last_name, image_url, clerk_updated_at)
+    INSERT INTO users (clerk_id, email, first_name, last_name, username, image_url,
+                       clerk_updated_at)
     SELECT ${input.clerkId}::text, ${input.email ?? null}::text, ${input.firstName ?? null}::text,
-           ${input.lastName ?? null}::text, ${input.imageUrl ?? null}::text,
-           ${onlyIfMissing ? null : input.updatedAt}::timestamptz
+           ${input.lastName ?? null}::text, ${input.username ?? null}::text,
+           ${input.imageUrl ?? null}::text, ${onlyIfMissing ? null : input.updatedAt}::timestamptz
      WHERE ${guard}
     ON CONFLICT (clerk_id) DO UPDATE SET
-      email = COALESCE(EXCLUDED.email, users.email),
-      first_name = COALESCE(EXCLUDED.first_name, users.first_name),
-      last_name = COALESCE(EXCLUDED.last_name, users.last_name),
-      image_url = COALESCE(EXCLUDED.image_url, users.image_url),
+      ${assign("email", input.email)},
+      ${assign("first_name", input.firstName)},
+      ${assign("last_name", input.lastName)},
+      ${assign("username", input.username)},
+      ${assign("image_url", input.imageUrl)},
       clerk_updated_at = EXCLUDED.clerk_updated_at,
       updated_at = now()
     WHERE NOT ${onlyIfMissing}
@@ -118,7 +130,7 @@ export async function markUserDeleted(db: Db, clerkId: string, at: Date): Promis
   await db.$executeRaw`
     INSERT INTO users (clerk_id, deleted_at, clerk_updated_at) VALUES (${clerkId}, ${at}, ${at})
     ON CONFLICT (clerk_id) DO UPDATE SET deleted_at = COALESCE(users.deleted_at, EXCLUDED.deleted_at),
-      email = NULL, first_name = NULL, last_name = NULL, image_url = NULL,
+      email = NULL, first_name = NULL, last_name = NULL, username = NULL, image_url = NULL,
       clerk_updated_at = GREATEST(users.clerk_updated_at, EXCLUDED.clerk_updated_at),
       updated_at = now()`;
 }
@@ -365,6 +377,49 @@ export interface ApiKeyRow {
   secretHash: string;
   scopes: string[];
   expiresAt: Date | null;
+}
+
+/** An organization as the operators' tools name it. */
+export interface NamedOrganization {
+  id: string;
+  name: string;
+  clerkId: string | null;
+  deletedAt: Date | null;
+}
+
+/**
+ * The organizations an operator's `--org` can name: by id (a UUID), by Clerk id, or by exact
+ * name (several organizations may share one).
+ */
+export function findOrganizationsNamed(
+  db: Db,
+  by: { id: string } | { clerkId: string } | { name: string },
+): Promise<NamedOrganization[]> {
+  const where =
+    "id" in by
+      ? Prisma.sql`id = ${by.id}::uuid`
+      : "clerkId" in by
+        ? Prisma.sql`clerk_id = ${by.clerkId}`
+        : Prisma.sql`name = ${by.name} AND deleted_at IS NULL`;
+  return db.$queryRaw<NamedOrganization[]>`
+    SELECT id, name, clerk_id AS "clerkId", deleted_at AS "deletedAt"
+      FROM organizations WHERE ${where} ORDER BY created_at, id LIMIT 10`;
+}
+
+/** Serializes the operators' tools creating an organization of this name or Clerk id. */
+export async function lockOrganizationName(db: Db, key: string): Promise<void> {
+  await db.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${`bootstrap-organization:${key}`}, 0))`;
+}
+
+/** A new organization on the free plan (the Clerk id links it when Clerk's events arrive). */
+export async function insertOrganization(
+  db: Db,
+  row: { name: string; clerkId: string | null },
+): Promise<NamedOrganization> {
+  const rows = await db.$queryRaw<NamedOrganization[]>`
+    INSERT INTO organizations (name, clerk_id) VALUES (${row.name}, ${row.clerkId})
+    RETURNING id, name, clerk_id AS "clerkId", deleted_at AS "deletedAt"`;
+  return rows[0]!;
 }
 
 export function insertApiKey(db: Db, row: ApiKeyRow): Promise<ApiKey> {

@@ -3,6 +3,7 @@ import {
   escalateExpiredStorageGrace,
   recheckRecordedViolations,
   suspendExpiredGracePeriods,
+  warnExpiringCards,
   warnStorageGraceEnding,
 } from "../billing";
 import { cleanupOrphanedBots, type RecallClient } from "../bots";
@@ -55,6 +56,13 @@ export const JOB_SCHEDULES = [
     schedule: "5 0 * * *",
     leaseMs: 60 * MINUTE,
     description: "Re-check recorded plan violations (a new month resolves meeting limits)",
+  },
+  {
+    name: "warnExpiringCards",
+    schedule: "15 8 * * *",
+    leaseMs: 30 * MINUTE,
+    description:
+      "E-mail admins 30 and 7 days before the card paying a renewing subscription expires",
   },
   {
     name: "deliverNotifications",
@@ -113,6 +121,11 @@ export function createJobs(ctx: AppContext, deps: { recall?: RecallClient } = {}
         rowsAffected: escalated.length,
         summary: { escalated: escalated.length, warned: warned.length },
       };
+    },
+    warnExpiringCards: async ({ now }) => {
+      const result = await warnExpiringCards({ db: ctx.db, settings }, { now });
+      await noticesSent();
+      return { rowsAffected: result.queued, summary: { ...result } };
     },
     recheckPlanViolations: async ({ now }) => ({
       rowsAffected: await recheckRecordedViolations({ db: ctx.db, settings }, { now }),

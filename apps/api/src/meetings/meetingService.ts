@@ -65,12 +65,25 @@ function meetingNotFound(): NotFoundError {
   return new NotFoundError("Meeting not found");
 }
 
-function checkTimes(startTime: Date | null | undefined, endTime: Date | null | undefined): void {
-  if (startTime && endTime && endTime < startTime) {
-    throw new ValidationError("endTime must not be before startTime", {
-      fields: [
-        { path: "endTime", message: "endTime must not be before startTime", code: "invalid_range" },
-      ],
+/**
+ * A meeting ends after it starts: `endTime` must be later than `startTime` when both are set
+ * (each the new value or, on an update, the stored one). The field named is the one the request
+ * changed (`endTime` when it changed both or neither).
+ */
+function checkTimes(
+  startTime: Date | null | undefined,
+  endTime: Date | null | undefined,
+  changed: { startTime?: unknown; endTime?: unknown } = {},
+): void {
+  if (startTime && endTime && endTime.getTime() <= startTime.getTime()) {
+    const path =
+      changed.startTime !== undefined && changed.endTime === undefined ? "startTime" : "endTime";
+    const message =
+      path === "startTime"
+        ? "startTime must be before the meeting's endTime"
+        : "endTime must be after startTime";
+    throw new ValidationError(message, {
+      fields: [{ path, message, code: "invalid_range" }],
     });
   }
 }
@@ -166,10 +179,7 @@ export async function updateMeeting(
   if (patch.meetingUrl === undefined) return updateTitleOrTimes(deps, input);
   const current = await getMeeting(deps, input);
   const normalizedUrl = normalizeMeetingUrl(patch.meetingUrl);
-  checkTimes(
-    patch.startTime === undefined ? current.startTime : patch.startTime,
-    patch.endTime === undefined ? current.endTime : patch.endTime,
-  );
+  checkPatchTimes(patch, current);
   const changes: store.MeetingChanges = {
     ...timeAndTitleChanges(patch),
     meetingUrl: normalizedUrl.url,
@@ -177,12 +187,19 @@ export async function updateMeeting(
     platform: normalizedUrl.platform,
   };
   if (normalizedUrl.normalized === current.normalizedMeetingUrl) {
-    const updated = await store.updateLiveMeeting(deps.db, input, changes);
-    if (!updated) throw meetingNotFound();
-    return updated;
+    // The same statement re-checks the times against the row it updates.
+    const updated = await store.updateLiveMeeting(deps.db, input, changes, {
+      isTimeChecked: hasTimeChange(patch),
+    });
+    if (updated) return updated;
+    checkPatchTimes(patch, await getMeeting(deps, input));
+    throw new ConflictError("The meeting changed meanwhile; retry");
   }
   return deps.db.$transaction(async (tx) => {
     if (!(await store.lockLiveMeeting(tx, input))) throw meetingNotFound();
+    // The times may have changed since the read above: check them against the locked row.
+    const locked = hasTimeChange(patch) ? await store.findLiveMeeting(tx, input) : null;
+    if (locked) checkPatchTimes(patch, locked);
     if (await store.hasActiveBot(tx, input.meetingId)) {
       throw new ConflictError(
         "The meeting link cannot change while a bot is in the meeting; remove the bot first",
@@ -191,6 +208,21 @@ export async function updateMeeting(
     }
     return store.updateMeetingRow(tx, input.meetingId, changes);
   });
+}
+
+/** Whether the patch sets or clears a time (only then are the stored times checked). */
+function hasTimeChange(patch: MeetingPatch): boolean {
+  return patch.startTime !== undefined || patch.endTime !== undefined;
+}
+
+/** The patch's times over the meeting's stored ones, checked when the patch changes a time. */
+function checkPatchTimes(patch: MeetingPatch, current: Meeting): void {
+  if (!hasTimeChange(patch)) return;
+  checkTimes(
+    patch.startTime === undefined ? current.startTime : patch.startTime,
+    patch.endTime === undefined ? current.endTime : patch.endTime,
+    patch,
+  );
 }
 
 function timeAndTitleChanges(patch: MeetingPatch): store.MeetingChanges {
@@ -215,14 +247,10 @@ async function updateTitleOrTimes(
   const changes = timeAndTitleChanges(patch);
   for (let attempt = 0; ; attempt++) {
     const updated = await store.updateLiveMeeting(deps.db, input, changes, {
-      isTimeChecked: true,
+      isTimeChecked: hasTimeChange(patch),
     });
     if (updated) return updated;
-    const current = await getMeeting(deps, input);
-    checkTimes(
-      patch.startTime === undefined ? current.startTime : patch.startTime,
-      patch.endTime === undefined ? current.endTime : patch.endTime,
-    );
+    checkPatchTimes(patch, await getMeeting(deps, input));
     // The times were changed meanwhile and are in order now: the update may pass this time.
     if (attempt >= 2) throw new ConflictError("The meeting changed meanwhile; retry");
   }

@@ -33,6 +33,9 @@ export function meetingRoutes(deps: MeetingDeps): RouteDefinition[] {
       operationId: "createMeeting",
       tag,
       summary: "Create a meeting (Zoom, Google Meet, Microsoft Teams or Webex link)",
+      description:
+        "`startTime` and `endTime` are optional; when both are given, `endTime` must be after " +
+        "`startTime` (400 `VALIDATION_ERROR` naming `endTime` otherwise).",
       scope: "meetings:write",
       write: "meeting.create",
       body: CreateMeetingBody,
@@ -100,12 +103,18 @@ export function meetingRoutes(deps: MeetingDeps): RouteDefinition[] {
       operationId: "updateMeeting",
       tag,
       summary: "Update a meeting's title, times or link (not the link while a bot is in the call)",
+      description:
+        "Send only what changes; `null` clears a time. The times after the update must be in " +
+        "order (`endTime` after `startTime`), each the new value or the stored one: changing " +
+        "only `startTime` to after the stored `endTime` is 400 `VALIDATION_ERROR` naming " +
+        "`startTime`, and nothing is written. 409 `CONFLICT` when another update moved the times " +
+        "at the same moment (retry).",
       scope: "meetings:write",
       write: "write",
       params: MeetingIdParams,
       body: UpdateMeetingBody,
       responses: { 200: { description: "The updated meeting", schema: MeetingSchema } },
-      errors: ["NOT_FOUND", "MEETING_HAS_ACTIVE_BOT"],
+      errors: ["NOT_FOUND", "MEETING_HAS_ACTIVE_BOT", "CONFLICT"],
       async handler({ params, body, auth }, res) {
         const meeting = await updateMeeting(deps, {
           organizationId: auth.organizationId,

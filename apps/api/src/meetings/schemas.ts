@@ -7,10 +7,22 @@ import { z } from "../http/openapi";
  * on what a supported link is, and its ValidationError has the same shape as a zod one.
  */
 
-const isoDateTime = z.iso
-  .datetime({ offset: true })
-  .transform((value) => new Date(value))
-  .openapi({ type: "string", format: "date-time", example: "2026-11-30T15:00:00Z" });
+/** An ISO date-time with its offset, parsed to a Date. */
+function isoDateTime(example: string, description: string) {
+  return z.iso
+    .datetime({ offset: true })
+    .transform((value) => new Date(value))
+    .openapi({ type: "string", format: "date-time", example, description });
+}
+
+const START_EXAMPLE = "2026-11-30T15:00:00Z";
+const END_EXAMPLE = "2026-11-30T15:45:00Z";
+const startTime = isoDateTime(START_EXAMPLE, "When the call starts (ISO 8601 with an offset)");
+const endTime = isoDateTime(
+  END_EXAMPLE,
+  "When the call ends: after startTime, or 400 VALIDATION_ERROR (also when an update changes " +
+    "only one of the two and the stored other one is not in order with it)",
+);
 
 const title = z.string().trim().min(1, "title must not be empty").max(200);
 const meetingUrl = z
@@ -28,22 +40,31 @@ export const CreateMeetingBody = z
   .object({
     title,
     meetingUrl,
-    startTime: isoDateTime.optional(),
-    endTime: isoDateTime.optional(),
+    startTime: startTime.optional(),
+    endTime: endTime.optional(),
   })
   .strict()
-  .openapi("CreateMeeting");
+  .openapi("CreateMeeting", {
+    example: {
+      title: "Weekly sync",
+      meetingUrl: "https://us02web.zoom.us/j/85012345678?pwd=abc",
+      startTime: START_EXAMPLE,
+      endTime: END_EXAMPLE,
+    },
+  });
 
 export const UpdateMeetingBody = z
   .object({
     title: title.optional(),
     meetingUrl: meetingUrl.optional(),
-    startTime: isoDateTime.nullable().optional(),
-    endTime: isoDateTime.nullable().optional(),
+    startTime: startTime.nullable().optional(),
+    endTime: endTime.nullable().optional(),
   })
   .strict()
   .refine((body) => Object.keys(body).length > 0, { message: "Nothing to update" })
-  .openapi("UpdateMeeting");
+  .openapi("UpdateMeeting", {
+    example: { title: "Weekly sync (moved)", endTime: "2026-11-30T16:00:00Z" },
+  });
 
 export const ListMeetingsQuery = z.object({
   limit: z.coerce.number().int().min(1).max(100).default(20),

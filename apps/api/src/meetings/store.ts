@@ -155,8 +155,8 @@ export function updateMeetingRow(
 
 /**
  * Applies `changes` to the live meeting in one statement; the row after, or null when there is
- * none. With `isTimeChecked`, also null when the times after the change would end before they
- * start (`endTime < startTime`, each the changed value or the stored one): the check and the
+ * none. With `isTimeChecked`, also null when the times after the change would not end after they
+ * start (`endTime <= startTime`, each the changed value or the stored one): the check and the
  * write see the same row.
  */
 export async function updateLiveMeeting(
@@ -177,7 +177,7 @@ export async function updateLiveMeeting(
     assignments.push(`${column} = ${assigned[field]}`);
   }
   const timeCheck = options.isTimeChecked
-    ? ` AND (${assigned.endTime ?? "end_time"} < ${assigned.startTime ?? "start_time"}) IS NOT TRUE`
+    ? ` AND (${assigned.endTime ?? "end_time"} <= ${assigned.startTime ?? "start_time"}) IS NOT TRUE`
     : "";
   const rows = await queryRows<Meeting>(
     db,

@@ -39,9 +39,12 @@ export function stripBidiControls(value: string): string {
   return value.replace(BIDI_CONTROLS, "");
 }
 
-function cleanContent(content: EmailContent): EmailContent {
+const DEFAULT_FOOTER = "You receive this because you administer this organization or pay for it.";
+
+function cleanContent(content: EmailContent): EmailContent & { footer: string } {
   const clean = stripBidiControls;
   return {
+    footer: clean(content.footer ?? DEFAULT_FOOTER),
     subject: clean(content.subject),
     preview: clean(content.preview),
     heading: clean(content.heading),
@@ -126,7 +129,7 @@ export async function renderEmail(raw: EmailContent): Promise<RenderedEmail> {
     </mj-section>
     <mj-section>
       <mj-column>
-        <mj-text ${FONT} font-size="12px" color="#7b8794">You receive this because you administer this organization or pay for it.</mj-text>
+        <mj-text ${FONT} font-size="12px" color="#7b8794">${escapeHtml(content.footer)}</mj-text>
       </mj-column>
     </mj-section>
   </mj-body>
@@ -137,7 +140,7 @@ export async function renderEmail(raw: EmailContent): Promise<RenderedEmail> {
     "",
     ...content.blocks.map(blockToText).flatMap((part) => [part, ""]),
     "--",
-    "zigznote. You receive this because you administer this organization or pay for it.",
+    `zigznote. ${content.footer}`,
   ].join("\n");
   return { subject: cleanSubject(content.subject), html: result.html, text };
 }

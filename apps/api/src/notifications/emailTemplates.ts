@@ -18,6 +18,8 @@ export interface EmailContent {
   preview: string;
   heading: string;
   blocks: EmailBlock[];
+  /** Why the reader gets it (default: they administer the organization or pay for it). */
+  footer?: string;
 }
 
 /** What every template may use besides its notice's payload. */
@@ -25,6 +27,11 @@ export interface TemplateContext {
   organizationName: string;
   /** Where the web app's billing page is (it opens Stripe's Customer Portal). */
   billingUrl: string;
+  /**
+   * The billing page asked to open the portal's card form at once (`?flow=payment_method_update`:
+   * the page calls `POST /api/v1/billing/portal` with that flow).
+   */
+  cardUpdateUrl: string;
   /** The web app's home. */
   appUrl: string;
 }
@@ -47,6 +54,38 @@ const paymentFailedPayload = z.object({
   graceEndsAt: isoDate,
   suspendsAt: isoDate.optional(),
   hostedInvoiceUrl: z.string().nullable().optional(),
+});
+const actionRequiredPayload = z.object({
+  amountDue: z.number().int(),
+  currency: z.string().min(1),
+  hostedInvoiceUrl: z.string().nullable(),
+  requiredAt: isoDate,
+  graceEndsAt: isoDate.nullable(),
+});
+const cardPayload = z.object({ brand: z.string(), last4: z.string() }).nullable();
+const trialEndingPayload = z.object({
+  planSlug: z.string(),
+  trialEnd: isoDate,
+  amount: z.number().int().nullable(),
+  currency: z.string().nullable(),
+  card: cardPayload,
+});
+const cardExpiringPayload = z.object({
+  brand: z.string(),
+  last4: z.string(),
+  expMonth: z.number().int().min(1).max(12),
+  expYear: z.number().int(),
+  expiresAt: isoDate,
+  daysBefore: z.number().int(),
+});
+const disputeOpenedPayload = z.object({
+  disputeId: z.string(),
+  amount: z.number().int(),
+  currency: z.string().min(1),
+  reason: z.string(),
+  status: z.string(),
+  evidenceDueBy: isoDate.nullable(),
+  isLivemode: z.boolean(),
 });
 const suspendedPayload = z.object({ graceEndedAt: isoDate });
 const restoredPayload = z.object({}).loose();
@@ -133,15 +172,51 @@ function formatUsage(type: z.infer<typeof violationType>, value: number): string
   return unit === 0 ? `${size} bytes` : `${size.toFixed(1)} ${units[unit]}`;
 }
 
+function monthName(month: number): string {
+  return new Intl.DateTimeFormat("en-GB", { month: "long", timeZone: "UTC" }).format(
+    new Date(Date.UTC(2000, month - 1, 1)),
+  );
+}
+
 function planName(slug: string): string {
   return slug.charAt(0).toUpperCase() + slug.slice(1);
 }
 
-const payButton = (ctx: TemplateContext): EmailBlock => ({
+const cardButton = (ctx: TemplateContext): EmailBlock => ({
   kind: "button",
-  label: "Update payment method",
-  url: ctx.billingUrl,
+  label: "Update your card",
+  url: ctx.cardUpdateUrl,
 });
+
+/** "Pay this invoice" (Stripe's hosted page, where the bank can ask for authentication). */
+function invoiceButtons(hostedInvoiceUrl: string | null | undefined, label = "Pay this invoice") {
+  return hostedInvoiceUrl ? [{ kind: "button" as const, label, url: hostedInvoiceUrl }] : [];
+}
+
+/** A card as people read it: "Visa ending in 4242". */
+function cardName(card: { brand: string; last4: string }): string {
+  const brands: Record<string, string> = {
+    amex: "American Express",
+    cartes_bancaires: "Cartes Bancaires",
+    diners: "Diners Club",
+    discover: "Discover",
+    eftpos_au: "eftpos",
+    jcb: "JCB",
+    link: "Link",
+    mastercard: "Mastercard",
+    unionpay: "UnionPay",
+    visa: "Visa",
+  };
+  const brand = brands[card.brand] ?? (card.brand === "unknown" ? "Card" : planName(card.brand));
+  return `${brand} ending in ${card.last4}`;
+}
+
+/** A day as e-mails show it when the time does not matter: "6 December 2026". */
+function formatDay(iso: string): string {
+  return new Intl.DateTimeFormat("en-GB", { dateStyle: "long", timeZone: "UTC" }).format(
+    new Date(iso),
+  );
+}
 
 const billingButton = (ctx: TemplateContext): EmailBlock => ({
   kind: "button",
@@ -181,7 +256,14 @@ function paymentFailed(type: string, isFinal: boolean): Template {
             : `We could not collect ${amount} for ${ctx.organizationName} (attempt ${p.attempt} of ${p.maxAttempts}). Stripe will try again; please update your payment method before ${suspendsAt} to keep full access.`,
         },
         { kind: "facts", rows: facts },
-        payButton(ctx),
+        {
+          kind: "paragraph",
+          text: p.hostedInvoiceUrl
+            ? "Pay the invoice now on its secure page (your bank may ask you to confirm), or update your card and we will try again."
+            : "Update your card and we will try again.",
+        },
+        ...invoiceButtons(p.hostedInvoiceUrl),
+        cardButton(ctx),
       ],
     };
   };
@@ -191,6 +273,116 @@ function paymentFailed(type: string, isFinal: boolean): Template {
 export const EMAIL_TEMPLATES: Readonly<Record<string, Template>> = {
   "billing.payment_failed": paymentFailed("billing.payment_failed", false),
   "billing.payment_failed.final": paymentFailed("billing.payment_failed.final", true),
+
+  "billing.payment_action_required": (payload, ctx) => {
+    const p = parse("billing.payment_action_required", actionRequiredPayload, payload);
+    const amount = formatAmount(p.amountDue, p.currency);
+    const facts: [string, string][] = [
+      ["Amount", amount],
+      ["Waiting since", formatDate(p.requiredAt)],
+    ];
+    if (p.graceEndsAt) facts.push(["Confirm before", formatDate(p.graceEndsAt)]);
+    return {
+      subject: `Confirm your payment of ${amount} for ${ctx.organizationName}`,
+      preview: "Your bank asks you to confirm this payment. It takes a minute.",
+      heading: "Confirm your payment",
+      blocks: [
+        {
+          kind: "paragraph",
+          text: `Your bank needs you to confirm the payment of ${amount} for ${ctx.organizationName} (a security check such as 3-D Secure). Your card is fine: nothing is charged until you confirm.${p.graceEndsAt ? ` Please confirm before ${formatDate(p.graceEndsAt)} to keep full access.` : ""}`,
+        },
+        { kind: "facts", rows: facts },
+        ...invoiceButtons(p.hostedInvoiceUrl, "Confirm and pay this invoice"),
+        { kind: "paragraph", text: "Prefer another card? Update it and we will try again." },
+        cardButton(ctx),
+      ],
+    };
+  },
+
+  "billing.trial_will_end": (payload, ctx) => {
+    const p = parse("billing.trial_will_end", trialEndingPayload, payload);
+    const ends = formatDate(p.trialEnd);
+    const plan = planName(p.planSlug);
+    const price = p.amount !== null && p.currency ? formatAmount(p.amount, p.currency) : null;
+    const facts: [string, string][] = [
+      ["Plan", plan],
+      ["Trial ends", ends],
+    ];
+    if (price) facts.push(["Then", `${price} per period, plus any tax`]);
+    if (p.card) facts.push(["Card", cardName(p.card)]);
+    return {
+      subject: `Your ${plan} trial for ${ctx.organizationName} ends on ${formatDay(p.trialEnd)}`,
+      preview: p.card
+        ? `We will charge ${cardName(p.card)} when it ends.`
+        : "Add a card to keep your plan.",
+      heading: "Your trial ends soon",
+      blocks: [
+        {
+          kind: "paragraph",
+          text: p.card
+            ? `The ${plan} trial of ${ctx.organizationName} ends on ${ends}. We will then charge ${price ?? "the plan's price"} to your ${cardName(p.card)}, and again each period until you cancel.`
+            : `The ${plan} trial of ${ctx.organizationName} ends on ${ends}. There is no card on file: add one before then to keep the ${plan} plan${price ? ` (${price} per period)` : ""}; without one the subscription ends with the trial and the organization goes back to the free plan.`,
+        },
+        { kind: "facts", rows: facts },
+        p.card ? billingButton(ctx) : { ...cardButton(ctx), label: "Add a card" },
+      ],
+    };
+  },
+
+  "billing.card_expiring": (payload, ctx) => {
+    const p = parse("billing.card_expiring", cardExpiringPayload, payload);
+    const card = cardName(p);
+    const expiry = `${String(p.expMonth).padStart(2, "0")}/${p.expYear}`;
+    return {
+      subject: `The card of ${ctx.organizationName} expires at the end of ${monthName(p.expMonth)} ${p.expYear}`,
+      preview: `${card} expires ${expiry}. Update it to avoid a failed payment.`,
+      heading: "Your card expires soon",
+      blocks: [
+        {
+          kind: "paragraph",
+          text: `The ${card} that pays for ${ctx.organizationName} expires at the end of ${monthName(p.expMonth)} ${p.expYear} (in ${p.daysBefore <= 7 ? "less than a week" : "about a month"}), before your next renewal. Update it now so the payment does not fail.`,
+        },
+        {
+          kind: "facts",
+          rows: [
+            ["Card", card],
+            ["Expires", expiry],
+          ],
+        },
+        cardButton(ctx),
+      ],
+    };
+  },
+
+  "ops.dispute_opened": (payload, ctx) => {
+    const p = parse("ops.dispute_opened", disputeOpenedPayload, payload);
+    const amount = formatAmount(p.amount, p.currency);
+    const dashboard = `https://dashboard.stripe.com/${p.isLivemode ? "" : "test/"}disputes/${encodeURIComponent(p.disputeId)}`;
+    const facts: [string, string][] = [
+      ["Organization", ctx.organizationName],
+      ["Amount", amount],
+      ["Reason", p.reason.replace(/_/g, " ")],
+      ["Status", p.status.replace(/_/g, " ")],
+      ["Evidence due", p.evidenceDueBy ? formatDate(p.evidenceDueBy) : "none"],
+      ["Dispute", p.disputeId],
+    ];
+    return {
+      subject: `Payment disputed: ${amount} by ${ctx.organizationName}`,
+      preview: p.evidenceDueBy
+        ? `Evidence is due ${formatDate(p.evidenceDueBy)}.`
+        : "A customer disputed a payment.",
+      heading: "A payment was disputed",
+      blocks: [
+        {
+          kind: "paragraph",
+          text: `${ctx.organizationName} disputed a payment of ${amount} with their bank (${p.reason.replace(/_/g, " ")}).${p.evidenceDueBy ? ` Submit evidence in Stripe before ${formatDate(p.evidenceDueBy)}, or accept the dispute.` : ""}`,
+        },
+        { kind: "facts", rows: facts },
+        { kind: "button", label: "Open the dispute in Stripe", url: dashboard },
+      ],
+      footer: "You receive this because you are a zigznote platform admin.",
+    };
+  },
 
   "billing.suspended": (payload, ctx) => {
     const p = parse("billing.suspended", suspendedPayload, payload);
@@ -203,7 +395,7 @@ export const EMAIL_TEMPLATES: Readonly<Record<string, Template>> = {
           kind: "paragraph",
           text: `The payment grace period of ${ctx.organizationName} ended on ${formatDate(p.graceEndedAt)} without a successful payment. Recording and other changes are paused; your data is kept. Pay the open invoice to restore access at once.`,
         },
-        payButton(ctx),
+        cardButton(ctx),
       ],
     };
   },
@@ -372,6 +564,7 @@ export const EMAIL_SAMPLES: readonly {
       amountDue: 1900,
       currency: "usd",
       graceEndsAt: "2026-12-06T09:00:00.000Z",
+      hostedInvoiceUrl: "https://invoice.stripe.com/i/acct_example/test_example",
     },
   },
   {
@@ -384,6 +577,65 @@ export const EMAIL_SAMPLES: readonly {
       currency: "eur",
       graceEndsAt: "2026-12-06T09:00:00.000Z",
       suspendsAt: "2026-12-06T09:00:00.000Z",
+      hostedInvoiceUrl: "https://invoice.stripe.com/i/acct_example/test_example",
+    },
+  },
+  {
+    name: "payment-action-required",
+    type: "billing.payment_action_required",
+    payload: {
+      amountDue: 4900,
+      currency: "eur",
+      hostedInvoiceUrl: "https://invoice.stripe.com/i/acct_example/test_example",
+      requiredAt: "2026-11-29T09:00:00.000Z",
+      graceEndsAt: "2026-12-06T09:00:00.000Z",
+    },
+  },
+  {
+    name: "trial-will-end",
+    type: "billing.trial_will_end",
+    payload: {
+      planSlug: "pro",
+      trialEnd: "2026-12-06T09:00:00.000Z",
+      amount: 1900,
+      currency: "usd",
+      card: { brand: "visa", last4: "4242" },
+    },
+  },
+  {
+    name: "trial-will-end-no-card",
+    type: "billing.trial_will_end",
+    payload: {
+      planSlug: "pro",
+      trialEnd: "2026-12-06T09:00:00.000Z",
+      amount: 1900,
+      currency: "usd",
+      card: null,
+    },
+  },
+  {
+    name: "card-expiring",
+    type: "billing.card_expiring",
+    payload: {
+      brand: "mastercard",
+      last4: "4444",
+      expMonth: 12,
+      expYear: 2026,
+      expiresAt: "2027-01-01T00:00:00.000Z",
+      daysBefore: 30,
+    },
+  },
+  {
+    name: "dispute-opened",
+    type: "ops.dispute_opened",
+    payload: {
+      disputeId: "dp_1Example",
+      amount: 1900,
+      currency: "usd",
+      reason: "subscription_canceled",
+      status: "needs_response",
+      evidenceDueBy: "2026-12-16T23:59:59.000Z",
+      isLivemode: false,
     },
   },
   {

@@ -56,6 +56,17 @@ export function billingPageUrl(appUrl: string): string {
   return new URL("/settings/billing", appUrl).toString();
 }
 
+/**
+ * The billing page asked to open the portal's card form directly: the web app passes `flow` on
+ * to `POST /api/v1/billing/portal` (a portal session itself expires within minutes, so an
+ * e-mail cannot carry one).
+ */
+export function cardUpdatePageUrl(appUrl: string): string {
+  const url = new URL("/settings/billing", appUrl);
+  url.searchParams.set("flow", "payment_method_update");
+  return url.toString();
+}
+
 /** Renders a notice's e-mail (subject, HTML, text) as it will be sent. */
 export async function renderNoticeEmail(
   notice: { type: string; payload: unknown; organizationName: string },
@@ -65,6 +76,7 @@ export async function renderNoticeEmail(
     organizationName: notice.organizationName,
     appUrl: new URL("/", appUrl).toString(),
     billingUrl: billingPageUrl(appUrl),
+    cardUpdateUrl: cardUpdatePageUrl(appUrl),
   });
   return renderEmail(content);
 }

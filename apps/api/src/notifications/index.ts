@@ -17,6 +17,7 @@ export {
 } from "./outbox";
 export {
   billingPageUrl,
+  cardUpdatePageUrl,
   createEmailTransport,
   noticeMessageId,
   renderNoticeEmail,
@@ -25,3 +26,4 @@ export {
 export { EMAIL_SAMPLES, EMAIL_TEMPLATES, formatAmount, formatDate } from "./emailTemplates";
 export { escapeHtml, renderEmail } from "./emailRender";
 export { noticeRoutes, type NoticeRouteDeps } from "./routes";
+export type { OperatorRecipients } from "./store";

@@ -13,6 +13,7 @@ import {
   type NotificationTransport,
   type ObsoleteCheck,
 } from "./outbox";
+import { insertOperatorNotices, OPERATOR_NOTICE_PREFIX, type OperatorRecipients } from "./store";
 
 /**
  * The outbox as the app uses it: `enqueue` writes notices in the caller's transaction and
@@ -26,6 +27,14 @@ export interface Notices {
    * or at once) and delivers after the commit. Returns the rows queued.
    */
   enqueue(db: Db, notices: AdminNotice[]): Promise<number>;
+  /**
+   * Queues each notice (about an organization) for zigznote's operators instead of the
+   * organization's admins: the platform admins of PLATFORM_ADMIN_USER_IDS and
+   * PLATFORM_ADMIN_EMAILS. Its type starts with `ops.` (`OPERATOR_NOTICE_PREFIX`): the
+   * organization's own list of notices leaves these out. Returns the rows queued (0 when no
+   * operator is known).
+   */
+  enqueueForOperators(db: Db, notices: AdminNotice[]): Promise<number>;
   /**
    * Sends the pending notices. Never rejects (failures are logged and the rows stay pending).
    * Calls that arrive while a run is in progress make it run once more instead of starting a
@@ -50,6 +59,8 @@ export interface NoticesDeps {
   onOutcome?: DeliverDeps["onOutcome"];
   /** Attempts, back-off and claim of delivery runs. */
   delivery?: Pick<DeliverOptions, "maxAttempts" | "retryBaseMs" | "retryMaxMs" | "claimMs">;
+  /** Who `enqueueForOperators` writes to (default: nobody). */
+  operators?: OperatorRecipients;
 }
 
 export function createNotices(deps: NoticesDeps): Notices {
@@ -90,6 +101,19 @@ export function createNotices(deps: NoticesDeps): Notices {
     transport,
     async enqueue(tx, notices) {
       const queued = await enqueueAdminNotices({ db: tx }, notices);
+      if (queued > 0) afterCommit(deliver);
+      return queued;
+    },
+    async enqueueForOperators(tx, notices) {
+      const operators = deps.operators ?? { clerkUserIds: [], emails: [] };
+      if (notices.length === 0) return 0;
+      const misnamed = notices.find((notice) => !notice.type.startsWith(OPERATOR_NOTICE_PREFIX));
+      if (misnamed) {
+        throw new Error(
+          `operators' notice types start with "${OPERATOR_NOTICE_PREFIX}": ${misnamed.type}`,
+        );
+      }
+      const queued = await insertOperatorNotices(tx, notices, operators);
       if (queued > 0) afterCommit(deliver);
       return queued;
     },

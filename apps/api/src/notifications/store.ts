@@ -55,6 +55,61 @@ export function insertAdminNotices(db: Db, notices: OutboxNotice[]): Promise<num
 }
 
 /**
+ * The type prefix of notices for zigznote's operators (about an organization, not for it): the
+ * organization's own list of notices (`GET /api/v1/notices`) leaves them out.
+ */
+export const OPERATOR_NOTICE_PREFIX = "ops.";
+
+/** zigznote's operators: the users with these Clerk ids, and these addresses. */
+export interface OperatorRecipients {
+  clerkUserIds: readonly string[];
+  emails: readonly string[];
+}
+
+/**
+ * Inserts each notice for the operators (platform admins: live users with these Clerk ids and an
+ * e-mail, and the listed addresses), in one statement, each address once (a user's address that
+ * is also listed gets one copy). The dedupe key gets the recipient appended (the user's id, or
+ * `email:<address>`); rows whose key exists are skipped. Returns the number of rows inserted.
+ */
+export function insertOperatorNotices(
+  db: Db,
+  notices: OutboxNotice[],
+  recipients: OperatorRecipients,
+): Promise<number> {
+  const rows = JSON.stringify(
+    notices.map((notice) => ({
+      organization_id: notice.organizationId,
+      type: notice.type,
+      payload: notice.payload,
+      dedupe_key: notice.dedupeKey,
+    })),
+  );
+  return db.$executeRaw`
+    WITH n AS (
+      SELECT * FROM jsonb_to_recordset(${rows}::jsonb)
+               AS n(organization_id uuid, type text, payload jsonb, dedupe_key text)
+    ), recipients AS (
+      SELECT n.organization_id, u.id AS user_id, u.email, n.type, n.payload, n.dedupe_key,
+             n.dedupe_key || ':' || u.id::text AS key, 0 AS rank
+        FROM n
+        JOIN users u ON u.clerk_id = ANY(${[...recipients.clerkUserIds]}::text[])
+                    AND u.deleted_at IS NULL AND u.email IS NOT NULL
+      UNION ALL
+      SELECT n.organization_id, NULL, e.email, n.type, n.payload, n.dedupe_key,
+             n.dedupe_key || ':email:' || lower(e.email), 1
+        FROM n CROSS JOIN unnest(${[...recipients.emails]}::text[]) AS e(email)
+    )
+    INSERT INTO notification_outbox
+      (organization_id, recipient_user_id, recipient_email, type, payload, dedupe_key)
+    SELECT organization_id, user_id, email, type, payload, key
+      FROM (SELECT DISTINCT ON (dedupe_key, lower(email)) *
+              FROM recipients
+             ORDER BY dedupe_key, lower(email), rank) AS unique_recipients
+    ON CONFLICT (dedupe_key) DO NOTHING`;
+}
+
+/**
  * Claims up to `limit` pending notices, oldest first, that no one holds (SKIP LOCKED, and a
  * claim deadline past `now`) until `claimedUntil`, counting the attempt; one statement. The
  * claimed rows, oldest first.
@@ -127,6 +182,7 @@ export function listNotices(
   return db.notification.findMany({
     where: {
       organizationId: input.organizationId,
+      NOT: { type: { startsWith: OPERATOR_NOTICE_PREFIX } },
       ...(input.status ? { status: input.status } : {}),
       ...(before
         ? {

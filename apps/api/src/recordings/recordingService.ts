@@ -85,14 +85,23 @@ function nonEmpty(body: Readable): Readable {
   return pipeline(body, guard, () => {});
 }
 
+/** The 415 of an upload whose Content-Type (`header`) is missing or not a recording's. */
+export function unsupportedRecordingType(header: string | undefined): UnsupportedMediaTypeError {
+  const accepted = [...RECORDING_CONTENT_TYPES];
+  return new UnsupportedMediaTypeError(
+    header
+      ? `Unsupported recording content type "${header}": send one of ${accepted.join(", ")}`
+      : "The upload has no Content-Type: send the recording's media type, e.g. " +
+          '`-H "Content-Type: video/mp4"` with `curl -T`',
+    { details: { contentType: header ?? null, accepted } },
+  );
+}
+
 /** The content type without parameters, lower-cased, if it is one we accept (else 415). */
 export function parseRecordingContentType(header: string | undefined): string {
   const type = (header ?? "").split(";")[0]!.trim().toLowerCase();
   if (!(RECORDING_CONTENT_TYPES as readonly string[]).includes(type)) {
-    throw new UnsupportedMediaTypeError(
-      `Unsupported recording content type "${type || "(none)"}"`,
-      { details: { accepted: [...RECORDING_CONTENT_TYPES] } },
-    );
+    throw unsupportedRecordingType(header?.trim() || undefined);
   }
   return type;
 }

@@ -12,6 +12,7 @@ import {
   parseRecordingContentType,
   readRecording,
   replaceRecording,
+  unsupportedRecordingType,
   type RecordingDeps,
 } from "./recordingService";
 import { recordingBodyContent, RecordingSchema, toRecordingResponse } from "./schemas";
@@ -150,6 +151,22 @@ function downloadHeaders(options: { isPartial?: boolean } = {}) {
   };
 }
 
+/**
+ * The upload's description: how to send one with curl (a test runs this very command), and why
+ * `curl -T file` alone is refused.
+ */
+export const UPLOAD_DESCRIPTION = `Send the file's bytes as the body (streamed: any size up to the server's limit) and its media type in \`Content-Type\`, one of the types listed below. The body is the file itself, not a multipart form.
+
+\`\`\`sh
+curl -T standup.mp4 -H "Content-Type: video/mp4" \\
+  -H "Authorization: Bearer $ZIGZNOTE_API_KEY" \\
+  "$ZIGZNOTE_URL/api/v1/meetings/$MEETING_ID/recording"
+\`\`\`
+
+\`curl -T\` uploads with PUT but sends no \`Content-Type\`: without the \`-H "Content-Type: ..."\` line the answer is 415 \`UNSUPPORTED_MEDIA_TYPE\` (\`details.accepted\` lists the types) and nothing is stored.
+
+201 for the meeting's first recording, 200 when it replaces one (the old file is deleted after the new one is committed). An empty body (none, \`Content-Length: 0\`, or a chunked body that ends without a byte) is refused with 400 \`EMPTY_RECORDING\`; the stored recording stays as it was.`;
+
 /** `/api/v1/meetings/:id/recording`: the meeting's recording, streamed both ways. */
 export function recordingRoutes(deps: RecordingDeps & { maxBytes: number }): RouteDefinition[] {
   return [
@@ -159,9 +176,7 @@ export function recordingRoutes(deps: RecordingDeps & { maxBytes: number }): Rou
       operationId: "uploadRecording",
       tag,
       summary: "Upload the meeting's recording (raw media body, streamed; replaces an earlier one)",
-      description:
-        "An empty body (none, `Content-Length: 0`, or a chunked body that ends without a byte) " +
-        "is refused with 400 `EMPTY_RECORDING`; the stored recording stays as it was.",
+      description: UPLOAD_DESCRIPTION,
       scope: "meetings:write",
       write: "recording.create",
       params: MeetingIdParams,
@@ -177,6 +192,16 @@ export function recordingRoutes(deps: RecordingDeps & { maxBytes: number }): Rou
         "PAYLOAD_TOO_LARGE",
         "UNSUPPORTED_MEDIA_TYPE",
       ],
+      errorExamples: {
+        UNSUPPORTED_MEDIA_TYPE: {
+          error: {
+            code: "UNSUPPORTED_MEDIA_TYPE",
+            message: unsupportedRecordingType(undefined).message,
+            details: unsupportedRecordingType(undefined).details ?? {},
+          },
+          requestId: "0b6a7f2e-6f1d-4c3a-9e5b-2d8f1c7a4e90",
+        },
+      },
       async handler({ params, auth }, res, req) {
         const { maxBytes } = deps;
         let detach: (() => void) | undefined;

@@ -20,8 +20,10 @@ export {
 export {
   WEBHOOK_PROVIDERS,
   WebhookRegistry,
+  isPreparedHandler,
   isStatementHandler,
   type AnyWebhookHandler,
+  type PreparedHandler,
   type StatementHandler,
   type WebhookEvent,
   type WebhookHandler,

@@ -5,11 +5,18 @@ import type { Logger } from "../lib/logger";
 import { inSpan } from "../lib/tracing";
 import {
   checkAndMarkProcessed,
+  isProcessed,
   processWebhookOnce,
   processWebhookStatementOnce,
   WebhookInProgressError,
 } from "./idempotency";
-import { isStatementHandler, type WebhookEvent, type WebhookRegistry } from "./registry";
+import {
+  isPreparedHandler,
+  isStatementHandler,
+  type WebhookEvent,
+  type WebhookHandler,
+  type WebhookRegistry,
+} from "./registry";
 
 /**
  * - processed: the handler ran and its effects committed with the record;
@@ -115,11 +122,23 @@ export function createWebhookProcessor(
         return outcome;
       }
 
+      let handle: WebhookHandler;
+      if (isPreparedHandler(handler)) {
+        // Asking the provider again for an event already applied would be wasted (or fail).
+        if (await isProcessed(database, claim.provider, claim.eventId)) {
+          events.inc({ provider: event.provider, outcome: "duplicate" });
+          return "duplicate";
+        }
+        const prepared = await handler.prepare(event);
+        handle = (preparedEvent, tx, hooks) => handler.handle(preparedEvent, tx, hooks, prepared);
+      } else {
+        handle = handler;
+      }
       const { result, tasks } = await collectAfterCommit(() =>
         processWebhookOnce(
           database,
           claim,
-          (tx) => inSpan("webhook.handle", {}, () => handler(event, tx, { afterCommit })),
+          (tx) => inSpan("webhook.handle", {}, () => handle(event, tx, { afterCommit })),
           {
             now: event.receivedAt,
             lockTimeoutMs: deps.lockTimeoutMs,

@@ -47,11 +47,34 @@ export interface StatementHandler<TPayload = unknown> {
   statement(event: WebhookEvent<TPayload>, claimed: Prisma.Sql): Prisma.Sql;
 }
 
-export type AnyWebhookHandler = WebhookHandler | StatementHandler;
+/**
+ * A handler that must ask the provider something before it can apply the event (a Stripe
+ * dispute names only its charge; the charge names the customer). `prepare` runs before the
+ * claim transaction, never inside one (outbound calls are allowed there); its result is handed
+ * to `handle`, which runs in the transaction like any handler. A `prepare` that throws answers
+ * 5xx and records nothing, so the provider retries. An event already processed is answered as
+ * a duplicate without preparing it.
+ */
+export interface PreparedHandler<TPayload = unknown, TPrepared = unknown> {
+  prepare(event: WebhookEvent<TPayload>): Promise<TPrepared>;
+  handle(
+    event: WebhookEvent<TPayload>,
+    tx: Prisma.TransactionClient,
+    hooks: WebhookHandlerHooks,
+    prepared: TPrepared,
+  ): Promise<void>;
+}
+
+export type AnyWebhookHandler = WebhookHandler | StatementHandler | PreparedHandler;
 
 /** True for the single-statement form. */
 export function isStatementHandler(handler: AnyWebhookHandler): handler is StatementHandler {
-  return typeof handler === "object";
+  return typeof handler === "object" && "statement" in handler;
+}
+
+/** True for the form that asks the provider first. */
+export function isPreparedHandler(handler: AnyWebhookHandler): handler is PreparedHandler {
+  return typeof handler === "object" && "prepare" in handler;
 }
 
 /**
@@ -68,10 +91,11 @@ export class WebhookRegistry {
   }
 
   /** Adds a handler; registering the same (provider, type) twice is a mistake and throws. */
-  register<TPayload>(
+  register<TPayload, TPrepared = unknown>(
     provider: WebhookProvider,
     type: string,
-    handler: WebhookHandler<TPayload> | StatementHandler<TPayload>,
+    handler:
+      WebhookHandler<TPayload> | StatementHandler<TPayload> | PreparedHandler<TPayload, TPrepared>,
   ): this {
     const key = WebhookRegistry.key(provider, type);
     if (this.handlers.has(key)) {
@@ -82,10 +106,11 @@ export class WebhookRegistry {
   }
 
   /** Replaces (or adds) the handler of (provider, type): for wrapping one, e.g. in tests. */
-  replace<TPayload>(
+  replace<TPayload, TPrepared = unknown>(
     provider: WebhookProvider,
     type: string,
-    handler: WebhookHandler<TPayload> | StatementHandler<TPayload>,
+    handler:
+      WebhookHandler<TPayload> | StatementHandler<TPayload> | PreparedHandler<TPayload, TPrepared>,
   ): this {
     this.handlers.set(WebhookRegistry.key(provider, type), handler as AnyWebhookHandler);
     return this;

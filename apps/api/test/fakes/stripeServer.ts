@@ -17,9 +17,16 @@
  *                                           object { object: "list", data, has_more, url }, newest first
  *   GET    /v1/checkout/sessions/:id        retrieve
  *   POST   /v1/checkout/sessions/:id/expire expire an open session (400 when it is not open)
- *   POST   /v1/billing_portal/sessions      create (customer, return_url)
+ *   POST   /v1/billing_portal/sessions      create (customer, return_url, flow_data[type|
+ *                                           subscription_cancel|subscription_update|after_completion])
  *   POST   /v1/invoices/create_preview      the next invoice (customer|customer_details,
  *                                           subscription?, subscription_details[items|proration_behavior])
+ *   GET    /v1/invoices                     list (customer, status, limit, starting_after), newest first
+ *   GET    /v1/invoices/:id                 retrieve
+ *   GET    /v1/charges/:id                  retrieve
+ *   Checkout Sessions also take automatic_tax, billing_address_collection, customer_update,
+ *   tax_id_collection, allow_promotion_codes, payment_method_collection and
+ *   subscription_data[trial_period_days|trial_settings], with Stripe's rules between them.
  * Requests are form-encoded (POST body, GET/DELETE query) as the SDK sends them; answers and
  * errors have Stripe's shapes (`{ error: { type, code, message } }`), subscription items carry
  * `current_period_start/end` as in recent API versions, prices must be registered first
@@ -43,12 +50,22 @@
  *   fake.beforeNext({ method?, path? }, action)   runs `action` once, just before the next
  *                            matching request is applied (something happening at Stripe meanwhile)
  *   fake.buildEvent(type, object, { created?, previousAttributes? })   a Stripe.Event
- *   fake.invoiceEvent(type, subscriptionId, { amountDue?, attemptCount?, created? })
- *                            an invoice.* event for the subscription (invoice.parent.subscription_details)
- *   fake.completeCheckout(sessionId, { email? })   pays an open Checkout Session as the hosted
- *                            page would: creates the subscription (customer.subscription.created),
- *                            completes the session (checkout.session.completed), pays the first
- *                            invoice (invoice.paid); returns those events in Stripe's order
+ *   fake.invoiceEvent(type, subscriptionId, { amountDue?, attemptCount?, created?, invoiceId? })
+ *                            an invoice.* event for the subscription (invoice.parent.subscription_details):
+ *                            payment_failed, payment_action_required, paid, payment_succeeded, voided;
+ *                            `invoiceId` continues an invoice already issued. The invoice is kept
+ *                            (listed by GET /v1/invoices); a paid one leaves a charge behind
+ *   fake.completeCheckout(sessionId, { email?, card?, address?, taxId? })   pays an open Checkout
+ *                            Session as the hosted page would: saves what the page collected on
+ *                            the customer (customer.updated, customer.tax_id.created), attaches the
+ *                            card (payment_method.attached; none in a trial that does not require
+ *                            one), creates the subscription (customer.subscription.created,
+ *                            trialing with a trial), completes the session
+ *                            (checkout.session.completed), pays the first invoice (invoice.paid);
+ *                            returns those events in Stripe's order
+ *   fake.attachCard / setCustomerDefault / setSubscriptionDefault / updateCardAutomatically /
+ *   detachPaymentMethod / setCustomerAddress / addTaxId / deleteTaxId / trialWillEnd / endTrial /
+ *   disputeEvent    what happens at Stripe outside our requests, each with the event Stripe sends
  *   fake.checkoutSessions    Checkout Sessions by id
  *   fake.setNow(fn)          the clock used for `created` and periods (default: Date.now)
  *   signStripeEvent(event, secret)   payload + `stripe-signature` header (the SDK's test helper)
@@ -58,6 +75,15 @@ import type { AddressInfo } from "node:net";
 import { isDeepStrictEqual } from "node:util";
 import qs from "qs";
 import Stripe from "stripe";
+import {
+  addressObject,
+  cardPaymentMethodObject,
+  chargeObject,
+  disputeObject,
+  invoiceObject,
+  portalSessionObject,
+  taxIdObject,
+} from "./stripeObjects";
 
 export interface RecordedRequest {
   method: string;
@@ -118,6 +144,11 @@ export class FakeStripeServer {
   readonly subscriptions = new Map<string, Json>();
   readonly prices = new Map<string, Json>();
   readonly checkoutSessions = new Map<string, Json>();
+  readonly invoices = new Map<string, Json>();
+  readonly charges = new Map<string, Json>();
+  readonly paymentMethods = new Map<string, Json>();
+  readonly taxIds = new Map<string, Json>();
+  readonly disputes = new Map<string, Json>();
   readonly events: Stripe.Event[] = [];
   private readonly idempotent = new Map<string, StoredResponse>();
   private readonly failures: (FailureRule & { remaining: number })[] = [];
@@ -220,45 +251,300 @@ export class FakeStripeServer {
   }
 
   invoiceEvent(
-    type: "invoice.payment_failed" | "invoice.paid" | "invoice.payment_succeeded",
+    type:
+      | "invoice.payment_failed"
+      | "invoice.paid"
+      | "invoice.payment_succeeded"
+      | "invoice.payment_action_required"
+      | "invoice.voided",
     subscriptionId: string,
-    options: { amountDue?: number; attemptCount?: number; created?: number } = {},
+    options: {
+      amountDue?: number;
+      attemptCount?: number;
+      created?: number;
+      invoiceId?: string;
+    } = {},
   ): Stripe.Event {
     const subscription = this.subscriptions.get(subscriptionId);
     const customer = (subscription?.customer as string | undefined) ?? null;
-    const failed = type === "invoice.payment_failed";
-    const amount = options.amountDue ?? 1900;
     const now = options.created ?? this.seconds();
-    const id = stripeId("in");
-    const invoice: Json = {
+    const existing = options.invoiceId ? this.invoices.get(options.invoiceId) : undefined;
+    const status =
+      type === "invoice.paid" || type === "invoice.payment_succeeded"
+        ? "paid"
+        : type === "invoice.voided"
+          ? "void"
+          : "open";
+    const item = (subscription?.items as { data: Json[] } | undefined)?.data[0];
+    const id = existing ? (existing.id as string) : (options.invoiceId ?? stripeId("in"));
+    const amount = options.amountDue ?? (existing?.amount_due as number | undefined) ?? 1900;
+    const period = existing
+      ? ((existing.lines as { data: Json[] }).data[0]!.period as { start: number; end: number })
+      : {
+          start: Number(item?.current_period_start ?? now),
+          end: Number(item?.current_period_end ?? now + 30 * DAY_S),
+        };
+    const customerRecord = customer ? this.customers.get(customer) : undefined;
+    const invoice = invoiceObject({
       id,
-      object: "invoice",
-      amount_due: amount,
-      amount_paid: failed ? 0 : amount,
-      amount_remaining: failed ? amount : 0,
-      attempt_count: options.attemptCount ?? 1,
-      attempted: true,
-      billing_reason: "subscription_cycle",
-      collection_method: "charge_automatically",
-      created: now,
-      currency: "usd",
       customer,
-      customer_email: customer ? (this.customers.get(customer)?.email ?? null) : null,
-      hosted_invoice_url: `https://invoice.stripe.test/${id}`,
-      lines: { object: "list", data: [], has_more: false, url: `/v1/invoices/${id}/lines` },
-      livemode: false,
-      metadata: {},
-      next_payment_attempt: failed ? now + 3 * DAY_S : null,
-      parent: {
-        type: "subscription_details",
-        quote_details: null,
-        subscription_details: { metadata: {}, subscription: subscriptionId },
-      },
-      period_start: now - 30 * DAY_S,
-      period_end: now,
-      status: failed ? "open" : "paid",
-    };
+      customerEmail: (customerRecord?.email as string | null | undefined) ?? null,
+      subscriptionId,
+      price: (item?.price as Json | undefined) ?? null,
+      subscriptionItemId: (item?.id as string | undefined) ?? null,
+      amountDue: amount,
+      currency: "usd",
+      status,
+      created: (existing?.created as number | undefined) ?? now,
+      attemptCount: options.attemptCount ?? (status === "void" ? 0 : 1),
+      periodStart: period.start,
+      periodEnd: period.end,
+      number:
+        (existing?.number as string | undefined) ??
+        `${(customerRecord?.invoice_prefix as string | undefined) ?? "TEST"}-${String(this.invoices.size + 1).padStart(4, "0")}`,
+      billingReason: "subscription_cycle",
+    });
+    this.invoices.set(id, invoice);
+    if (status === "paid" && ![...this.charges.values()].some((c) => c.invoice === id)) {
+      const card = customer ? this.defaultCardOf(customer, subscriptionId) : null;
+      const charge = chargeObject({
+        id: stripeId("ch"),
+        customer,
+        amount,
+        currency: "usd",
+        created: now,
+        paymentIntent: stripeId("pi"),
+        card: card
+          ? {
+              brand: (card.card as Json).brand as string,
+              last4: (card.card as Json).last4 as string,
+              expMonth: (card.card as Json).exp_month as number,
+              expYear: (card.card as Json).exp_year as number,
+            }
+          : null,
+      });
+      // Kept beside the charge (a charge no longer names its invoice in this API version).
+      this.charges.set(charge.id as string, { ...charge, invoice: id });
+    }
     return this.buildEvent(type, invoice, { created: now });
+  }
+
+  /** The charge a paid invoice left behind. */
+  chargeOf(invoiceId: string): Json {
+    const charge = [...this.charges.values()].find((candidate) => candidate.invoice === invoiceId);
+    if (!charge) throw new Error(`no charge for invoice ${invoiceId}`);
+    return charge;
+  }
+
+  /** The card Stripe charges: the subscription's, else the customer's default. */
+  private defaultCardOf(customerId: string, subscriptionId?: string): Json | null {
+    const subscription = subscriptionId ? this.subscriptions.get(subscriptionId) : undefined;
+    const customer = this.customers.get(customerId);
+    const id =
+      (subscription?.default_payment_method as string | null | undefined) ??
+      ((customer?.invoice_settings as Json | undefined)?.default_payment_method as
+        string | null | undefined);
+    return id ? (this.paymentMethods.get(id) ?? null) : null;
+  }
+
+  /** A card attached to the customer (`payment_method.attached`). */
+  attachCard(
+    customerId: string,
+    card: { brand?: string; last4?: string; expMonth: number; expYear: number },
+  ): { paymentMethod: Json; event: Stripe.Event } {
+    this.requireCustomer(customerId);
+    const paymentMethod = cardPaymentMethodObject({
+      id: stripeId("pm"),
+      customer: customerId,
+      brand: card.brand ?? "visa",
+      last4: card.last4 ?? "4242",
+      expMonth: card.expMonth,
+      expYear: card.expYear,
+      created: this.seconds(),
+    });
+    this.paymentMethods.set(paymentMethod.id as string, paymentMethod);
+    return { paymentMethod, event: this.emit("payment_method.attached", paymentMethod) };
+  }
+
+  /** The customer's default payment method (`customer.updated`). */
+  setCustomerDefault(customerId: string, paymentMethodId: string | null): Stripe.Event {
+    const customer = this.requireCustomer(customerId);
+    const settings = customer.invoice_settings as Json;
+    const previous = { invoice_settings: { ...settings } };
+    settings.default_payment_method = paymentMethodId;
+    return this.emit("customer.updated", customer, previous);
+  }
+
+  /** The subscription's default payment method (`customer.subscription.updated`). */
+  setSubscriptionDefault(subscriptionId: string, paymentMethodId: string | null): Stripe.Event {
+    const subscription = this.requireSubscription(subscriptionId);
+    const previous = { default_payment_method: subscription.default_payment_method };
+    subscription.default_payment_method = paymentMethodId;
+    return this.emit("customer.subscription.updated", subscription, previous);
+  }
+
+  /** The card updater's renewal: new expiry (and maybe number) from the bank. */
+  updateCardAutomatically(
+    paymentMethodId: string,
+    card: { expMonth: number; expYear: number; last4?: string },
+  ): Stripe.Event {
+    const paymentMethod = this.requirePaymentMethod(paymentMethodId);
+    const details = paymentMethod.card as Json;
+    const previous = { card: { ...details } };
+    details.exp_month = card.expMonth;
+    details.exp_year = card.expYear;
+    if (card.last4) details.last4 = card.last4;
+    return this.emit("payment_method.automatically_updated", paymentMethod, previous);
+  }
+
+  /** Detaches a payment method from its customer (`payment_method.detached`). */
+  detachPaymentMethod(paymentMethodId: string): Stripe.Event {
+    const paymentMethod = this.requirePaymentMethod(paymentMethodId);
+    const previous = { customer: paymentMethod.customer };
+    paymentMethod.customer = null;
+    return this.emit("payment_method.detached", paymentMethod, previous);
+  }
+
+  /** The customer's address, as a Checkout page or the portal saves it (`customer.updated`). */
+  setCustomerAddress(customerId: string, address: Record<string, string>): Stripe.Event {
+    const customer = this.requireCustomer(customerId);
+    const previous = { address: customer.address };
+    customer.address = addressObject(address);
+    return this.emit("customer.updated", customer, previous);
+  }
+
+  /** A tax id saved on the customer (`customer.tax_id.created`). */
+  addTaxId(
+    customerId: string,
+    input: { type: string; value: string; country?: string | null },
+  ): { taxId: Json; event: Stripe.Event } {
+    this.requireCustomer(customerId);
+    const taxId = taxIdObject({
+      id: stripeId("txi"),
+      customer: customerId,
+      type: input.type,
+      value: input.value,
+      country: input.country ?? null,
+      created: this.seconds(),
+      verificationStatus: input.type === "eu_vat" ? "pending" : "unavailable",
+    });
+    this.taxIds.set(taxId.id as string, taxId);
+    return { taxId, event: this.emit("customer.tax_id.created", taxId) };
+  }
+
+  /** Stripe's check of a tax id came back (`customer.tax_id.updated`). */
+  verifyTaxId(taxIdId: string, status: "verified" | "unverified"): Stripe.Event {
+    const taxId = this.taxIds.get(taxIdId);
+    if (!taxId) throw new Error(`no tax id ${taxIdId}`);
+    const verification = taxId.verification as Json;
+    const previous = { verification: { ...verification } };
+    verification.status = status;
+    return this.emit("customer.tax_id.updated", taxId, previous);
+  }
+
+  deleteTaxId(taxIdId: string): Stripe.Event {
+    const taxId = this.taxIds.get(taxIdId);
+    if (!taxId) throw new Error(`no tax id ${taxIdId}`);
+    this.taxIds.delete(taxIdId);
+    return this.emit("customer.tax_id.deleted", taxId);
+  }
+
+  /** Stripe's notice three days before a trial ends (`customer.subscription.trial_will_end`). */
+  trialWillEnd(subscriptionId: string): Stripe.Event {
+    const subscription = this.requireSubscription(subscriptionId);
+    if (subscription.status !== "trialing") throw new Error(`${subscriptionId} is not trialing`);
+    return this.emit("customer.subscription.trial_will_end", subscription);
+  }
+
+  /**
+   * The trial's end: with a payment method the subscription turns active and its first invoice
+   * is paid; without one it follows `trial_settings.end_behavior.missing_payment_method`
+   * (cancel: deleted; pause: paused; create_invoice: past_due with an open invoice).
+   */
+  endTrial(subscriptionId: string): Stripe.Event[] {
+    const subscription = this.requireSubscription(subscriptionId);
+    if (subscription.status !== "trialing") throw new Error(`${subscriptionId} is not trialing`);
+    const first = this.events.length;
+    const now = this.seconds();
+    const card = this.defaultCardOf(subscription.customer as string, subscriptionId);
+    const behavior = (
+      (subscription.trial_settings as Json | null)?.end_behavior as Json | undefined
+    )?.missing_payment_method;
+    if (card) {
+      subscription.status = "active";
+      this.emit("customer.subscription.updated", subscription, { status: "trialing" });
+      this.events.push(this.invoiceEvent("invoice.paid", subscriptionId, { created: now }));
+    } else if (behavior === "cancel") {
+      subscription.status = "canceled";
+      subscription.canceled_at = now;
+      subscription.ended_at = now;
+      subscription.cancellation_details = {
+        comment: null,
+        feedback: null,
+        reason: "cancellation_requested",
+      };
+      this.emit("customer.subscription.deleted", subscription);
+    } else if (behavior === "pause") {
+      subscription.status = "paused";
+      this.emit("customer.subscription.updated", subscription, { status: "trialing" });
+    } else {
+      subscription.status = "past_due";
+      this.emit("customer.subscription.updated", subscription, { status: "trialing" });
+      this.events.push(this.invoiceEvent("invoice.payment_failed", subscriptionId));
+    }
+    return this.events.slice(first);
+  }
+
+  /**
+   * A dispute of a charge as Stripe reports it (`charge.dispute.created` / `.updated` /
+   * `.closed`); the same `disputeId` continues one dispute.
+   */
+  disputeEvent(
+    type: "charge.dispute.created" | "charge.dispute.updated" | "charge.dispute.closed",
+    chargeId: string,
+    options: {
+      disputeId?: string;
+      status?: string;
+      reason?: string;
+      amount?: number;
+      created?: number;
+      evidenceDueBy?: number | null;
+    } = {},
+  ): Stripe.Event {
+    const charge = this.charges.get(chargeId);
+    if (!charge) throw new Error(`no charge ${chargeId}`);
+    const now = options.created ?? this.seconds();
+    const existing = options.disputeId ? this.disputes.get(options.disputeId) : undefined;
+    const dispute = disputeObject({
+      id: (existing?.id as string | undefined) ?? options.disputeId ?? stripeId("dp"),
+      charge: chargeId,
+      paymentIntent: charge.payment_intent as string | null,
+      amount: options.amount ?? (existing?.amount as number | undefined) ?? Number(charge.amount),
+      currency: charge.currency as string,
+      reason: options.reason ?? (existing?.reason as string | undefined) ?? "fraudulent",
+      status:
+        options.status ??
+        (type === "charge.dispute.closed" ? "lost" : (existing?.status as string | undefined)) ??
+        "needs_response",
+      created: (existing?.created as number | undefined) ?? now,
+      evidenceDueBy:
+        options.evidenceDueBy !== undefined
+          ? options.evidenceDueBy
+          : (((existing?.evidence_details as Json | undefined)?.due_by as number | null) ??
+            now + 14 * DAY_S),
+      brand:
+        (((charge.payment_method_details as Json | null)?.card as Json | undefined)?.brand as
+          string | undefined) ?? "visa",
+    });
+    this.disputes.set(dispute.id as string, dispute);
+    if (type === "charge.dispute.created") charge.disputed = true;
+    return this.buildEvent(type, dispute, { created: now });
+  }
+
+  private requirePaymentMethod(id: string): Json {
+    const paymentMethod = this.paymentMethods.get(id);
+    if (!paymentMethod) throw missing("payment_method", id, "payment_method");
+    return paymentMethod;
   }
 
   /** Sets a subscription's status as Stripe would on its own (dunning), with its event. */
@@ -410,6 +696,18 @@ export class FakeStripeServer {
     if (resource === "invoices" && id === "create_preview" && method === "POST") {
       return this.previewInvoice(params);
     }
+    if (resource === "invoices" && method === "GET" && !parts[3]) {
+      if (!id) return this.listInvoices(params);
+      const invoice = this.invoices.get(id);
+      if (!invoice) throw missing("invoice", id, "invoice");
+      return invoice;
+    }
+    if (resource === "charges" && method === "GET" && id && !parts[3]) {
+      const charge = this.charges.get(id);
+      if (!charge) throw missing("charge", id, "charge");
+      const { invoice: _invoice, ...rest } = charge;
+      return rest;
+    }
     if (resource === "subscriptions") {
       if (method === "POST" && !id) return this.createSubscription(params);
       if (method === "GET" && id) return this.requireSubscription(id);
@@ -420,27 +718,73 @@ export class FakeStripeServer {
   }
 
   /** Pays an open Checkout Session as Stripe's hosted page would (see the header). */
-  completeCheckout(sessionId: string, options: { email?: string } = {}): Stripe.Event[] {
+  completeCheckout(
+    sessionId: string,
+    options: {
+      email?: string;
+      /** The card typed on the page; `false`: none (only where the session does not require one). */
+      card?: { brand?: string; last4?: string; expMonth: number; expYear: number } | false;
+      address?: Record<string, string>;
+      taxId?: { type: string; value: string; country?: string };
+    } = {},
+  ): Stripe.Event[] {
     const session = this.checkoutSessions.get(sessionId) && this.requireSession(sessionId);
     if (!session || session.status !== "open") throw new Error(`no open session ${sessionId}`);
     const first = this.events.length;
     const customerId = session.customer as string;
     const customer = this.requireCustomer(customerId);
+    const data = (session.subscription_data as Json | undefined) ?? {};
+    const trialDays = data.trial_period_days === undefined ? 0 : Number(data.trial_period_days);
+    const update = (session.customer_update as Json | undefined) ?? {};
     // The e-mail typed on the page becomes the customer's (as Stripe keeps it).
     if (options.email) customer.email = options.email;
     const email = customer.email as string | null;
+    if (session.billing_address_collection === "required" && !options.address) {
+      throw new Error("this session requires a billing address");
+    }
+    if (options.address && update.address === "auto") {
+      this.setCustomerAddress(customerId, options.address);
+    }
+    if (options.taxId) {
+      if ((session.tax_id_collection as Json | undefined)?.enabled !== "true") {
+        throw new Error("this session does not collect tax ids");
+      }
+      this.addTaxId(customerId, options.taxId);
+    }
+    const needsCard = !(trialDays > 0 && session.payment_method_collection === "if_required");
+    if (options.card === false && needsCard) throw new Error("this session requires a card");
+    let paymentMethodId: string | null = null;
+    if (options.card !== false) {
+      paymentMethodId = this.attachCard(
+        customerId,
+        options.card ?? { expMonth: 12, expYear: new Date(this.now()).getUTCFullYear() + 3 },
+      ).paymentMethod.id as string;
+    }
     const lineItems = (session.line_items as Json[]).map((item) => ({ ...item }));
     const subscription = this.createSubscription({
       customer: customerId,
       items: lineItems,
-      metadata: (session.subscription_data as Json | undefined)?.metadata ?? {},
+      metadata: data.metadata ?? {},
+      ...(paymentMethodId ? { default_payment_method: paymentMethodId } : {}),
+      ...(trialDays > 0
+        ? { trial_period_days: data.trial_period_days, trial_settings: data.trial_settings }
+        : {}),
     });
     session.status = "complete";
-    session.payment_status = "paid";
+    session.payment_status = trialDays > 0 ? "no_payment_required" : "paid";
     session.subscription = subscription.id;
-    session.customer_details = { email: email ?? null, name: null };
+    session.customer_details = {
+      address: options.address ? addressObject(options.address) : null,
+      email: email ?? null,
+      name: null,
+      phone: null,
+      tax_exempt: "none",
+      tax_ids: options.taxId ? [{ type: options.taxId.type, value: options.taxId.value }] : [],
+    };
     this.emit("checkout.session.completed", this.publicSession(session));
-    const paid = this.invoiceEvent("invoice.paid", subscription.id as string);
+    const paid = this.invoiceEvent("invoice.paid", subscription.id as string, {
+      ...(trialDays > 0 ? { amountDue: 0 } : {}),
+    });
     this.events.push(paid);
     return this.events.slice(first);
   }
@@ -502,11 +846,23 @@ export class FakeStripeServer {
         );
       }
     }
+    this.checkCheckoutOptions(params, customerId);
     const id = stripeId("cs_test");
     const session: Json = {
       id,
       object: "checkout.session",
       mode: "subscription",
+      automatic_tax: {
+        enabled: (params.automatic_tax as Json | undefined)?.enabled === "true",
+        liability: null,
+        provider: null,
+        status: null,
+      },
+      allow_promotion_codes: params.allow_promotion_codes === "true" ? true : null,
+      billing_address_collection: params.billing_address_collection ?? null,
+      customer_update: params.customer_update ?? null,
+      tax_id_collection: params.tax_id_collection ?? { enabled: false, required: "never" },
+      payment_method_collection: params.payment_method_collection ?? "always",
       status: "open",
       payment_status: "unpaid",
       customer: customerId,
@@ -525,6 +881,88 @@ export class FakeStripeServer {
     };
     this.checkoutSessions.set(id, session);
     return this.publicSession(session);
+  }
+
+  /**
+   * The rules Stripe applies between a subscription Checkout Session's options (its answers to
+   * a session that breaks them, as 400 invalid_request_error).
+   */
+  private checkCheckoutOptions(params: Json, customerId: string): void {
+    const invalid = (message: string, param: string) =>
+      new StripeApiError(400, "invalid_request_error", message, "parameter_invalid", param);
+    const bool = (value: unknown, param: string) => {
+      if (value !== undefined && value !== "true" && value !== "false") {
+        throw invalid(`Invalid boolean: ${JSON.stringify(value)}`, param);
+      }
+      return value === "true";
+    };
+    const oneOf = (value: unknown, allowed: string[], param: string) => {
+      if (value !== undefined && (typeof value !== "string" || !allowed.includes(value))) {
+        throw invalid(`Invalid ${param}: must be one of ${allowed.join(", ")}`, param);
+      }
+    };
+    const isTaxed = bool(
+      (params.automatic_tax as Json | undefined)?.enabled,
+      "automatic_tax[enabled]",
+    );
+    const collectsTaxIds = bool(
+      (params.tax_id_collection as Json | undefined)?.enabled,
+      "tax_id_collection[enabled]",
+    );
+    bool(params.allow_promotion_codes, "allow_promotion_codes");
+    oneOf(params.billing_address_collection, ["auto", "required"], "billing_address_collection");
+    oneOf(params.payment_method_collection, ["always", "if_required"], "payment_method_collection");
+    const update = (params.customer_update as Json | undefined) ?? {};
+    for (const key of Object.keys(update)) {
+      if (!["address", "name", "shipping"].includes(key)) {
+        throw invalid(
+          `Received unknown parameter: customer_update[${key}]`,
+          `customer_update[${key}]`,
+        );
+      }
+      oneOf(update[key], ["auto", "never"], `customer_update[${key}]`);
+    }
+    const customer = this.requireCustomer(customerId);
+    const hasAddress = Boolean((customer.address as Json | null)?.country);
+    if (isTaxed && !hasAddress && update.address !== "auto" && update.shipping !== "auto") {
+      throw invalid(
+        "Automatic tax calculation in Checkout requires a valid address on the Customer. Add a valid address to the Customer or set either `customer_update[address]` to 'auto' or `customer_update[shipping]` to 'auto' to save the address entered in Checkout to the Customer.",
+        "customer_update[address]",
+      );
+    }
+    if (collectsTaxIds && update.name !== "auto") {
+      throw invalid(
+        "`tax_id_collection` requires `customer_update[name]` to be set to `auto` when used with an existing customer.",
+        "customer_update[name]",
+      );
+    }
+    const data = (params.subscription_data as Json | undefined) ?? {};
+    if (data.trial_period_days !== undefined) {
+      const days = Number(data.trial_period_days);
+      if (!Number.isInteger(days) || days < 1 || days > 730) {
+        throw invalid(
+          "subscription_data[trial_period_days] must be between 1 and 730",
+          "subscription_data[trial_period_days]",
+        );
+      }
+    }
+    const behavior = ((data.trial_settings as Json | undefined)?.end_behavior as Json | undefined)
+      ?.missing_payment_method;
+    oneOf(
+      behavior,
+      ["cancel", "create_invoice", "pause"],
+      "subscription_data[trial_settings][end_behavior][missing_payment_method]",
+    );
+    if (
+      params.payment_method_collection === "if_required" &&
+      data.trial_period_days === undefined
+    ) {
+      // Without a trial (or a free price) the first invoice needs a card: Stripe collects one.
+      throw invalid(
+        "payment_method_collection=if_required needs a trial or a free subscription",
+        "payment_method_collection",
+      );
+    }
   }
 
   /** A session past its `expires_at` is expired, as Stripe closes it by itself. */
@@ -600,15 +1038,127 @@ export class FakeStripeServer {
     if (typeof customerId !== "string" || !this.customers.has(customerId)) {
       throw missing("customer", String(customerId), "customer");
     }
-    const id = stripeId("bps");
-    return {
-      id,
-      object: "billing_portal.session",
-      created: this.seconds(),
+    return portalSessionObject({
+      id: stripeId("bps"),
       customer: customerId,
-      livemode: false,
-      return_url: params.return_url ?? null,
-      url: `https://billing.stripe.test/p/session/${id}`,
+      created: this.seconds(),
+      returnUrl: (params.return_url as string | undefined) ?? null,
+      flow: params.flow_data ? this.portalFlow(customerId, params.flow_data as Json) : null,
+    });
+  }
+
+  /** `flow_data` checked as Stripe does, answered as the session's `flow`. */
+  private portalFlow(customerId: string, data: Json): Json {
+    const invalid = (message: string, param: string) =>
+      new StripeApiError(400, "invalid_request_error", message, "parameter_invalid", param);
+    const types = [
+      "payment_method_update",
+      "subscription_cancel",
+      "subscription_update",
+      "subscription_update_confirm",
+    ];
+    if (typeof data.type !== "string" || !types.includes(data.type)) {
+      throw invalid(
+        `Invalid flow_data[type]: must be one of ${types.join(", ")}`,
+        "flow_data[type]",
+      );
+    }
+    const type = data.type;
+    const subscriptionOf = (key: string) => {
+      const id = (data[key] as Json | undefined)?.subscription;
+      if (typeof id !== "string") {
+        throw new StripeApiError(
+          400,
+          "invalid_request_error",
+          `Missing required param: flow_data[${key}][subscription].`,
+          "parameter_missing",
+          `flow_data[${key}][subscription]`,
+        );
+      }
+      const subscription = this.subscriptions.get(id);
+      if (!subscription || subscription.customer !== customerId) {
+        throw missing("subscription", id, `flow_data[${key}][subscription]`);
+      }
+      if (subscription.status === "canceled") {
+        throw invalid(
+          "The subscription is canceled and cannot be used in a portal flow.",
+          `flow_data[${key}][subscription]`,
+        );
+      }
+      if (type === "subscription_cancel" && subscription.cancel_at_period_end === true) {
+        throw invalid(
+          "This subscription is already set to be canceled at the end of its period.",
+          `flow_data[${key}][subscription]`,
+        );
+      }
+      return id;
+    };
+    const completion = (data.after_completion as Json | undefined) ?? { type: "portal_homepage" };
+    if (!["redirect", "hosted_confirmation", "portal_homepage"].includes(String(completion.type))) {
+      throw invalid(
+        "Invalid flow_data[after_completion][type]",
+        "flow_data[after_completion][type]",
+      );
+    }
+    const redirect = completion.redirect as Json | undefined;
+    if (completion.type === "redirect" && typeof redirect?.return_url !== "string") {
+      throw invalid(
+        "flow_data[after_completion][redirect][return_url] is required for a redirect",
+        "flow_data[after_completion][redirect][return_url]",
+      );
+    }
+    return {
+      type,
+      after_completion: {
+        type: completion.type,
+        hosted_confirmation:
+          completion.type === "hosted_confirmation" ? { custom_message: null } : null,
+        redirect: completion.type === "redirect" ? { return_url: redirect!.return_url } : null,
+      },
+      subscription_cancel:
+        type === "subscription_cancel"
+          ? { retention: null, subscription: subscriptionOf("subscription_cancel") }
+          : null,
+      subscription_update:
+        type === "subscription_update"
+          ? { subscription: subscriptionOf("subscription_update") }
+          : null,
+      subscription_update_confirm: null,
+    };
+  }
+
+  /** The customer's invoices, newest first (Stripe's list object and `starting_after`). */
+  private listInvoices(params: Json): Json {
+    const limit = params.limit === undefined ? 10 : Number(params.limit);
+    if (!Number.isInteger(limit) || limit < 1 || limit > 100) {
+      throw new StripeApiError(
+        400,
+        "invalid_request_error",
+        "Invalid integer: limit must be between 1 and 100.",
+        "parameter_invalid_integer",
+        "limit",
+      );
+    }
+    if (typeof params.customer === "string") this.requireCustomer(params.customer);
+    const all = [...this.invoices.values()].map((invoice, index) => ({ invoice, index }));
+    all.sort((a, b) => Number(b.invoice.created) - Number(a.invoice.created) || b.index - a.index);
+    let matching = all
+      .map(({ invoice }) => invoice)
+      .filter(
+        (invoice) =>
+          (params.customer === undefined || invoice.customer === params.customer) &&
+          (params.status === undefined || invoice.status === params.status),
+      );
+    if (typeof params.starting_after === "string") {
+      const index = matching.findIndex((invoice) => invoice.id === params.starting_after);
+      if (index < 0) throw missing("invoice", params.starting_after, "starting_after");
+      matching = matching.slice(index + 1);
+    }
+    return {
+      object: "list",
+      data: matching.slice(0, limit),
+      has_more: matching.length > limit,
+      url: "/v1/invoices",
     };
   }
 
@@ -774,7 +1324,12 @@ export class FakeStripeServer {
     }
     const id = stripeId("sub");
     const start = this.seconds();
-    const period = { start, end: start + 30 * DAY_S };
+    const trialDays = params.trial_period_days === undefined ? 0 : Number(params.trial_period_days);
+    const trialEnd = trialDays > 0 ? start + trialDays * DAY_S : null;
+    const period = { start, end: trialEnd ?? start + 30 * DAY_S };
+    const defaultPaymentMethod =
+      typeof params.default_payment_method === "string" ? params.default_payment_method : null;
+    if (defaultPaymentMethod) this.requirePaymentMethod(defaultPaymentMethod);
     const subscription: Json = {
       id,
       object: "subscription",
@@ -787,7 +1342,7 @@ export class FakeStripeServer {
       created: start,
       currency: "usd",
       customer: customerId,
-      default_payment_method: null,
+      default_payment_method: defaultPaymentMethod,
       description: null,
       discounts: [],
       ended_at: null,
@@ -810,10 +1365,17 @@ export class FakeStripeServer {
       metadata: params.metadata ?? {},
       pause_collection: null,
       start_date: start,
-      status: "active",
+      status: trialEnd ? "trialing" : "active",
       test_clock: null,
-      trial_end: null,
-      trial_start: null,
+      trial_end: trialEnd,
+      trial_settings: {
+        end_behavior: {
+          missing_payment_method:
+            ((params.trial_settings as Json | undefined)?.end_behavior as Json | undefined)
+              ?.missing_payment_method ?? "create_invoice",
+        },
+      },
+      trial_start: trialEnd ? start : null,
     };
     this.subscriptions.set(id, subscription);
     this.emit("customer.subscription.created", subscription);

@@ -82,6 +82,11 @@ export const ERROR_CODES = {
     status: 402,
     description: "Suspended for non-payment: reads work, writes wait for the open invoice",
   },
+  PAYMENT_DISPUTED: {
+    status: 402,
+    description:
+      "A payment is disputed with the bank and this server makes the organization read-only until the dispute closes (DISPUTE_READ_ONLY)",
+  },
 
   // 403
   FORBIDDEN: { status: 403, description: "Not allowed" },

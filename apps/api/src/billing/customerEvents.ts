@@ -1,0 +1,163 @@
+import type { Db } from "@zigznote/database";
+import type Stripe from "stripe";
+import * as customerStore from "./customerStore";
+import type { BillingEventDeps } from "./settings";
+import * as store from "./store";
+import { findOrganizationId, idOf } from "./stripeLookup";
+import { firstItem } from "./stripeProvider";
+import { SubscriptionNotYetKnownError, type HandlerOutcome } from "./eventOutcome";
+
+/**
+ * Stripe's events about the customer rather than its subscription: its address and default
+ * payment method (`customer.updated`), its payment methods (`payment_method.*`), its tax ids
+ * (`customer.tax_id.*`), and the trial about to end. Each is ordered by Stripe's `created`
+ * against the events of the same object (customerStore.ts), so they apply in any arrival order.
+ */
+
+/** The first instant a card no longer works: the start of the month after its expiry, UTC. */
+export function cardExpiresAt(expMonth: number, expYear: number): Date {
+  return new Date(Date.UTC(expYear, expMonth, 1));
+}
+
+/** `customer.updated`: the address and the default payment method (the billing e-mail too). */
+export async function applyCustomerDetails(
+  tx: Db,
+  event: Stripe.Event,
+  organizationId: string,
+): Promise<void> {
+  const customer = event.data.object as Stripe.Customer;
+  await customerStore.upsertBillingCustomer(tx, {
+    organizationId,
+    address: isEmptyAddress(customer.address)
+      ? null
+      : (customer.address as unknown as Record<string, unknown>),
+    defaultPaymentMethodId: idOf(customer.invoice_settings?.default_payment_method),
+    observedAt: new Date(event.created * 1000),
+  });
+}
+
+/** Stripe answers an address with every field null when none was given. */
+function isEmptyAddress(address: Stripe.Address | null | undefined): boolean {
+  return !address || Object.values(address).every((value) => value === null || value === "");
+}
+
+/**
+ * `payment_method.attached` / `.updated` / `.automatically_updated` / `.detached`: the
+ * customer's payment method as of this event (a card's brand, last 4 digits and expiry). A
+ * detached method is gone for good; the card updater's renewal is remembered as such.
+ */
+export async function handlePaymentMethodEvent(
+  tx: Db,
+  event: Stripe.Event,
+  deps: BillingEventDeps,
+): Promise<HandlerOutcome> {
+  const method = event.data.object as Stripe.PaymentMethod;
+  const isDetached = event.type === "payment_method.detached";
+  // A detached method no longer names its customer: the previous attributes do.
+  const previous = event.data.previous_attributes as { customer?: string | null } | undefined;
+  const customerId = idOf(method.customer) ?? (isDetached ? (previous?.customer ?? null) : null);
+  const organizationId = customerId ? await findOrganizationId(tx, customerId, undefined) : null;
+  if (!organizationId) {
+    deps.logger.warn(
+      { eventId: event.id, paymentMethodId: method.id },
+      "payment method of an unknown customer: ignored",
+    );
+    return { applied: false, reason: "unknown_customer" };
+  }
+  const card = method.card;
+  const applied = await customerStore.upsertPaymentMethod(tx, {
+    id: method.id,
+    organizationId,
+    type: method.type,
+    brand: card?.display_brand ?? card?.brand ?? null,
+    last4: card?.last4 ?? null,
+    expMonth: card?.exp_month ?? null,
+    expYear: card?.exp_year ?? null,
+    expiresAt: card ? cardExpiresAt(card.exp_month, card.exp_year) : null,
+    observedAt: new Date(event.created * 1000),
+    isAutoUpdate: event.type === "payment_method.automatically_updated",
+    isDetached,
+  });
+  return applied ? { applied: true, organizationId } : { applied: false, reason: "stale" };
+}
+
+/** `customer.tax_id.created` / `.updated` / `.deleted`: the customer's tax ids. */
+export async function handleTaxIdEvent(
+  tx: Db,
+  event: Stripe.Event,
+  deps: BillingEventDeps,
+): Promise<HandlerOutcome> {
+  const taxId = event.data.object as Stripe.TaxId;
+  const customerId = idOf(taxId.customer) ?? idOf(taxId.owner?.customer);
+  const organizationId = customerId ? await findOrganizationId(tx, customerId, undefined) : null;
+  if (!organizationId) {
+    deps.logger.warn(
+      { eventId: event.id, taxId: taxId.id },
+      "tax id of an unknown customer: ignored",
+    );
+    return { applied: false, reason: "unknown_customer" };
+  }
+  const applied = await customerStore.upsertTaxId(tx, {
+    id: taxId.id,
+    organizationId,
+    type: taxId.type,
+    value: taxId.value,
+    country: taxId.country,
+    verificationStatus: taxId.verification?.status ?? null,
+    observedAt: new Date(event.created * 1000),
+    isDeleted: event.type === "customer.tax_id.deleted",
+  });
+  return applied ? { applied: true, organizationId } : { applied: false, reason: "stale" };
+}
+
+/**
+ * `customer.subscription.trial_will_end` (three days before, by Stripe's default): one e-mail
+ * naming the end date, what will be charged then (the plan's price before tax and discounts)
+ * and to which card, or, without a card, that the subscription ends with the trial. One notice
+ * per trial end: a redelivery queues nothing, a trial extended gets its own.
+ */
+export async function handleTrialWillEnd(
+  tx: Db,
+  event: Stripe.Event,
+  deps: BillingEventDeps,
+): Promise<HandlerOutcome> {
+  const subscription = event.data.object as Stripe.Subscription;
+  const known = await store.findSubscriptionByStripeId(tx, {
+    stripeSubscriptionId: subscription.id,
+  });
+  if (!known) {
+    const organizationId = await findOrganizationId(
+      tx,
+      idOf(subscription.customer),
+      subscription.metadata?.organizationId,
+    );
+    // Ours but not recorded yet: its created event is on its way, so Stripe should retry this.
+    if (organizationId) throw new SubscriptionNotYetKnownError(subscription.id);
+    return { applied: false, reason: "unknown_subscription" };
+  }
+  if (known.status === "canceled" || !subscription.trial_end) {
+    return { applied: false, reason: "no_trial", organizationId: known.organizationId };
+  }
+  const price = firstItem(subscription)?.price;
+  const quantity = firstItem(subscription)?.quantity ?? 1;
+  const card = await customerStore.findDefaultPaymentMethod(tx, {
+    organizationId: known.organizationId,
+  });
+  const trialEnd = new Date(subscription.trial_end * 1000).toISOString();
+  await deps.settings.notices.enqueue(tx, [
+    {
+      organizationId: known.organizationId,
+      type: "billing.trial_will_end",
+      payload: {
+        subscriptionId: known.id,
+        planSlug: known.planSlug,
+        trialEnd,
+        amount: price?.unit_amount != null ? price.unit_amount * quantity : null,
+        currency: price?.currency ?? null,
+        card: card?.brand && card.last4 ? { brand: card.brand, last4: card.last4 } : null,
+      },
+      dedupeKey: `trial-ending:${subscription.id}:${trialEnd}`,
+    },
+  ]);
+  return { applied: true, organizationId: known.organizationId };
+}

@@ -1,0 +1,82 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import net from "node:net";
+import path from "node:path";
+
+/** The built server, as `pnpm start` runs it. */
+export const serverEntry = path.resolve(__dirname, "../dist/server.js");
+export const repoRoot = path.resolve(__dirname, "../../..");
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address() as net.AddressInfo;
+      server.close(() => resolve(address.port));
+    });
+  });
+}
+
+export interface StartedProcess {
+  child: ChildProcess;
+  /** Everything it wrote so far, stdout and stderr. */
+  output: () => string;
+}
+
+/**
+ * The environment of a newcomer's shell: no database or Redis URL, no Clerk, unless `env` sets
+ * them (tests may read the process environment: they are not the app).
+ */
+export function shellEnv(env: Record<string, string>): NodeJS.ProcessEnv {
+  const childEnv: NodeJS.ProcessEnv = { ...process.env };
+  for (const name of ["DATABASE_URL", "REDIS_URL", "CLERK_JWT_KEY", "CLERK_SECRET_KEY"]) {
+    delete childEnv[name];
+  }
+  return { ...childEnv, ...env };
+}
+
+/** Starts `node <entry> ...args` (the built server by default) with `shellEnv(env)`. */
+export function startProcess(
+  env: Record<string, string>,
+  args: string[] = [serverEntry],
+): StartedProcess {
+  const child = spawn(process.execPath, args, {
+    env: shellEnv(env),
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let output = "";
+  child.stdout?.on("data", (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr?.on("data", (chunk: Buffer) => (output += chunk.toString()));
+  return { child, output: () => output };
+}
+
+export async function waitForHealth(
+  port: number,
+  started: StartedProcess,
+  timeoutMs: number,
+): Promise<Response> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (started.child.exitCode !== null) {
+      throw new Error(`server exited early:\n${started.output()}`);
+    }
+    try {
+      const res = await fetch(`http://127.0.0.1:${port}/health`);
+      if (res.status === 200) return res;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  throw new Error(`server not healthy within ${timeoutMs} ms:\n${started.output()}`);
+}
+
+/** SIGTERM, then the exit code. */
+export async function stopProcess(started: StartedProcess): Promise<number | null> {
+  if (started.child.exitCode !== null) return started.child.exitCode;
+  const exited = new Promise<number | null>((resolve) =>
+    started.child.once("exit", (code) => resolve(code)),
+  );
+  started.child.kill("SIGTERM");
+  return exited;
+}
