@@ -37,6 +37,7 @@
  * server, so it shows what is retained rather than when the collector last ran.
  */
 import { fork, type ChildProcess } from "node:child_process";
+import { randomUUID } from "node:crypto";
 import { createRequire } from "node:module";
 import { mkdtemp, readFile } from "node:fs/promises";
 import type { Server } from "node:http";
@@ -89,6 +90,20 @@ interface Route {
   path: () => string;
   body?: string;
   status: number;
+  /** Headers made anew for each request (a fresh Idempotency-Key). */
+  headers?: () => Record<string, string>;
+}
+
+/**
+ * Two ways of serving one route, measured in the same alternating rounds: `a` (the feature on)
+ * against `b` (off). For BENCH_ROUTES: `create-keyed`, `me-limit`.
+ */
+interface Pair {
+  key: "create-keyed" | "me-limit" | "me-limit-memory";
+  name: string;
+  a: { server: ServerKind; route: Route };
+  b: { server: ServerKind; route: Route };
+  target: number;
 }
 
 /** What a server did on one route over all its rounds. */
@@ -206,7 +221,11 @@ async function load(
             method: route.method,
             headers,
             ...(route.body === undefined ? {} : { body: route.body }),
-            setupRequest: (request) => ({ ...request, path: route.path() }),
+            setupRequest: (request) => ({
+              ...request,
+              path: route.path(),
+              ...(route.headers ? { headers: { ...request.headers, ...route.headers() } } : {}),
+            }),
           },
         ],
       },
@@ -248,7 +267,11 @@ async function loadAmount(
             method: route.method,
             headers,
             ...(route.body === undefined ? {} : { body: route.body }),
-            setupRequest: (request) => ({ ...request, path: route.path() }),
+            setupRequest: (request) => ({
+              ...request,
+              path: route.path(),
+              ...(route.headers ? { headers: { ...request.headers, ...route.headers() } } : {}),
+            }),
           },
         ],
       },
@@ -462,6 +485,7 @@ async function main(): Promise<void> {
   const db = createPrismaClient(databaseUrl, { maxConnections: 2 });
   let app: ServerProcess | undefined;
   let bare: ServerProcess | undefined;
+  const extras: Partial<Record<ServerKind, ServerProcess>> = {};
   try {
     // Earlier runs' organizations go (with their meetings and keys, by cascade).
     await pool.query("DELETE FROM organizations WHERE name LIKE $1", [`${ORG_NAME_PREFIX}%`]);
@@ -535,12 +559,40 @@ async function main(): Promise<void> {
     ];
 
     const routes = allRoutes.filter((route) => !selectedRoutes || selectedRoutes.has(route.key));
+    const me = allRoutes.find((route) => route.key === "me")!;
+    const create = allRoutes.find((route) => route.key === "create")!;
+    const allPairs: Pair[] = [
+      {
+        key: "create-keyed",
+        name: "POST /api/v1/meetings with Idempotency-Key / without",
+        a: {
+          server: "app",
+          route: { ...create, headers: () => ({ "idempotency-key": randomUUID() }) },
+        },
+        b: { server: "app", route: create },
+        target: 0.85,
+      },
+      {
+        key: "me-limit",
+        name: "GET /api/v1/me rate limit on (Redis) / off",
+        a: { server: "app-redis", route: me },
+        b: { server: "app-redis-unlimited", route: me },
+        target: 0.9,
+      },
+      {
+        key: "me-limit-memory",
+        name: "GET /api/v1/me rate limit on (memory) / off",
+        a: { server: "app", route: me },
+        b: { server: "app-unlimited", route: me },
+        target: 0.9,
+      },
+    ];
+    const pairs = allPairs.filter((pair) => !selectedRoutes || selectedRoutes.has(pair.key));
     if (isMemoryRun) {
       app = await ServerProcess.start("app");
       await runMemory(app, routes, headers);
       return;
     }
-    const me = allRoutes.find((route) => route.key === "me")!;
     const benchTracing = async (): Promise<string[]> =>
       runTracingBench(
         {
@@ -587,7 +639,11 @@ async function main(): Promise<void> {
     }
     const statements = await countStatements(routes, headers, pool);
     [app, bare] = await Promise.all([ServerProcess.start("app"), ServerProcess.start("bare")]);
-    const servers = { app, bare };
+    const needed = new Set(pairs.flatMap((pair) => [pair.a.server, pair.b.server]));
+    const servers: Partial<Record<ServerKind, ServerProcess>> = { app, bare };
+    for (const kind of ["app-unlimited", "app-redis", "app-redis-unlimited"] as const) {
+      if (needed.has(kind)) servers[kind] = extras[kind] = await ServerProcess.start(kind);
+    }
     const problems = await compareResponses(routes, headers, app, bare);
     for (const problem of problems) console.error(`response mismatch: ${problem}`);
 
@@ -607,10 +663,33 @@ async function main(): Promise<void> {
       for (let round = 0; round < ROUNDS; round++) {
         const order = round % 2 === 0 ? (["bare", "app"] as const) : (["app", "bare"] as const);
         for (const kind of order) {
-          await load(servers[kind], route, headers, durationSeconds / ROUNDS, samples[kind]);
+          await load(servers[kind]!, route, headers, durationSeconds / ROUNDS, samples[kind]);
         }
       }
       results.set(route.name, samples);
+      process.stdout.write(".");
+    }
+    // The pairs: each side warmed up, then alternating rounds like the routes above.
+    const pairResults = new Map<string, { a: Sample; b: Sample }>();
+    for (const pair of pairs) {
+      const sides = [pair.a, pair.b] as const;
+      for (const side of sides)
+        await load(servers[side.server]!, side.route, headers, warmupSeconds);
+      const samples = { a: emptySample(), b: emptySample() };
+      for (let round = 0; round < ROUNDS; round++) {
+        const order = round % 2 === 0 ? (["b", "a"] as const) : (["a", "b"] as const);
+        for (const which of order) {
+          const side = pair[which];
+          await load(
+            servers[side.server]!,
+            side.route,
+            headers,
+            durationSeconds / ROUNDS,
+            samples[which],
+          );
+        }
+      }
+      pairResults.set(pair.name, samples);
       process.stdout.write(".");
     }
     process.stdout.write("\n");
@@ -700,6 +779,60 @@ async function main(): Promise<void> {
         "than req/s to other load on the machine; CPU x = app / bare",
     );
     console.log(`RSS after the run: app ${rss[0]!.toFixed(0)} MB, bare ${rss[1]!.toFixed(0)} MB`);
+    if (pairs.length > 0) {
+      const pairTable = [
+        [
+          "on / off",
+          "on req/s",
+          "off req/s",
+          "ratio",
+          "target",
+          "on p99",
+          "off p99",
+          "on CPU/req",
+          "off CPU/req",
+        ],
+      ];
+      const pairMisses: string[] = [];
+      for (const pair of pairs) {
+        const samples = pairResults.get(pair.name)!;
+        const stats = (sample: Sample, route: Route) => {
+          const sorted = [...sample.latencies].sort((x, y) => x - y);
+          const wrong = [...sample.statuses].filter(([status]) => status !== route.status);
+          unexpected += sample.errors + wrong.reduce((sum, [, count]) => sum + count, 0);
+          for (const [status, count] of wrong) {
+            console.error(`${pair.name}: ${count} responses with status ${status}`);
+          }
+          return {
+            rps: sample.latencies.length / sample.seconds,
+            p99: percentile(sorted, 99),
+            cpuMicros: sample.cpuMicros / sample.latencies.length,
+          };
+        };
+        const on = stats(samples.a, pair.a.route);
+        const off = stats(samples.b, pair.b.route);
+        const ratio = on.rps / off.rps;
+        if (ratio < pair.target) pairMisses.push(pair.name);
+        pairTable.push([
+          pair.name,
+          on.rps.toFixed(0),
+          off.rps.toFixed(0),
+          ratio.toFixed(2),
+          `>= ${pair.target}`,
+          `${on.p99.toFixed(1)} ms`,
+          `${off.p99.toFixed(1)} ms`,
+          `${on.cpuMicros.toFixed(0)} us`,
+          `${off.cpuMicros.toFixed(0)} us`,
+        ]);
+      }
+      console.log(`\n${formatTable(pairTable)}`);
+      console.log(
+        "on / off: the same route with the feature on and off, in the same alternating rounds: " +
+          (pairMisses.length === 0
+            ? "MET on every pair"
+            : `BELOW TARGET on ${pairMisses.join(", ")}`),
+      );
+    }
     if (isSqlShown) {
       for (const [name, counted] of statements) {
         console.log(`\n${name}: the app's statements`);
@@ -749,7 +882,7 @@ async function main(): Promise<void> {
     if (problems.length > 0 || unexpected > 0) process.exitCode = 1;
   } finally {
     await Promise.all(
-      [app, bare]
+      [app, bare, ...Object.values(extras)]
         .filter((server) => server !== undefined)
         .map((server) => server.request({ type: "close" }).catch(() => server.child.kill())),
     );

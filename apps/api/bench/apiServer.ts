@@ -4,7 +4,7 @@
  * bench/apiBare.ts, `before` the API without its tracing hook. The app answers `profile-start` / `profile-stop` with the inspector's CPU
  * profiler, so a profile covers only the load the parent chooses.
  *
- * Env (set by the parent): BENCH_DATABASE_URL, BENCH_POOL_SIZE.
+ * Env (set by the parent): BENCH_DATABASE_URL, BENCH_POOL_SIZE, BENCH_REDIS_URL (app-redis).
  */
 // First: in the traced server (OTEL_EXPORTER_OTLP_ENDPOINT set by the parent) tracing starts
 // here, before http and pg are loaded, as in server.ts; elsewhere it does nothing.
@@ -19,11 +19,14 @@ import { startServer } from "../src/server";
 import { createBareApp } from "./apiBare";
 
 /**
- * `app`: the API as it runs; `before`: the same without the request tracing hook (the API as it
- * was before tracing, for bench/apiTracing.ts); `bare`: the baseline. Tracing itself is on when
- * the parent passes an OTLP endpoint in the environment.
+ * `app`: the API as in production without Redis (request budgets in memory); `app-redis`: with
+ * Redis (budgets, key lockout and revocation markers there); `-unlimited`: the same with
+ * RATE_LIMIT_ENABLED=false; `before`: `app` without its request tracing hook (the API as it was
+ * before tracing, for bench/apiTracing.ts); `bare`: the baseline. Tracing itself is on when the
+ * parent passes an OTLP endpoint in the environment.
  */
-export type ServerKind = "app" | "before" | "bare";
+export type ServerKind =
+  "app" | "app-unlimited" | "app-redis" | "app-redis-unlimited" | "before" | "bare";
 
 export type ParentMessage =
   | { id: number; type: "profile-start" }
@@ -55,7 +58,7 @@ function send(message: ChildMessage): void {
 }
 
 async function start(): Promise<{ server: Server; close: () => Promise<void> }> {
-  if (kind === "app" || kind === "before") {
+  if (kind !== "bare") {
     const running = await startServer(
       loadConfig({
         NODE_ENV: "production",
@@ -67,6 +70,15 @@ async function start(): Promise<{ server: Server; close: () => Promise<void> }> 
         MIGRATE_ON_START: "false",
         JOBS_ENABLED: "false",
         SHUTDOWN_TIMEOUT_MS: "1000",
+        // Every request is counted, none refused: the bench measures the count, not 429s.
+        RATE_LIMIT_PER_MINUTE_BUSINESS: "1000000000",
+        RATE_LIMIT_ENABLED: kind.endsWith("-unlimited") ? "false" : "true",
+        ...(kind.startsWith("app-redis")
+          ? {
+              REDIS_URL: process.env.BENCH_REDIS_URL ?? "redis://127.0.0.1:6379",
+              REDIS_KEY_PREFIX: `bench-api-${process.pid}`,
+            }
+          : {}),
       }),
       [],
       { isTracingOmitted: kind === "before" },

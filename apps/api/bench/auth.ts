@@ -85,6 +85,7 @@ async function main(): Promise<void> {
       apiKeyId: apiKey.id,
       role: null,
       scopes: ["meetings:read"],
+      planSlug: organization.planSlug,
     };
     next();
   };

@@ -5,6 +5,8 @@ import { botRoutes } from "./bots";
 import type { AppContext } from "./context";
 import { errorHandler, notFoundHandler } from "./http/errorHandler";
 import { httpMetrics } from "./http/httpMetrics";
+import { createIdempotency } from "./http/idempotency";
+import { createRateLimiter, type RateLimiter } from "./http/rateLimit";
 import { buildOpenApiDocument, type OpenApiDocument } from "./http/openapi";
 import { requestId } from "./http/requestId";
 import { requestLog } from "./http/requestLog";
@@ -20,6 +22,7 @@ import { recordingRoutes } from "./recordings";
 import { createAdminConsoleRouter, DEFAULT_ADMIN_CONSOLE_DIR } from "./system/adminConsole";
 import { createDocsRouter } from "./system/docs";
 import { healthRoutes } from "./system/health";
+import { HOUR_MS } from "./lib/time";
 import { registerStateMetrics } from "./system/stateMetrics";
 import { API_VERSION } from "./version";
 import { webhookRoutes } from "./webhooks";
@@ -103,6 +106,33 @@ export function appOpenApiDocument(routes: ReturnType<typeof appRoutes>): OpenAp
   return buildOpenApiDocument([...routes.health, ...routes.webhooks, ...routes.api], API_VERSION);
 }
 
+/**
+ * The app's request budgets (http/rateLimit.ts): per organization and minute by plan
+ * (RATE_LIMIT_PER_MINUTE_*; a plan without its own variable gets the free plan's), platform
+ * admins uncounted, per address for failed authentication.
+ */
+function createAppRateLimiter(ctx: AppContext): RateLimiter {
+  const { config } = ctx;
+  const budgets: Record<string, number> = {
+    free: config.RATE_LIMIT_PER_MINUTE_FREE,
+    pro: config.RATE_LIMIT_PER_MINUTE_PRO,
+    business: config.RATE_LIMIT_PER_MINUTE_BUSINESS,
+  };
+  return createRateLimiter({
+    redis: ctx.redis,
+    keyPrefix: config.REDIS_KEY_PREFIX,
+    logger: ctx.logger,
+    budgetOf: (auth) =>
+      auth.isPlatformAdmin === true
+        ? null
+        : (budgets[auth.planSlug ?? "free"] ?? config.RATE_LIMIT_PER_MINUTE_FREE),
+    unauthenticatedBudget: config.RATE_LIMIT_PER_MINUTE_UNAUTHENTICATED,
+    maxMemoryKeys: config.API_KEY_LOCKOUT_MAX_ENTRIES,
+    onLimited: (subject) => ctx.metrics.rateLimited.inc({ subject }),
+    onStoreError: () => ctx.metrics.rateLimitStoreErrors.inc(),
+  });
+}
+
 /** Builds the Express app from its context. Does not listen: `server.ts` and tests do. */
 export function createApp(ctx: AppContext, options: AppOptions = {}): Express {
   const app = express();
@@ -111,10 +141,19 @@ export function createApp(ctx: AppContext, options: AppOptions = {}): Express {
   app.set("trust proxy", ctx.config.TRUST_PROXY);
 
   const routes = appRoutes(ctx);
+  const rateLimiter = ctx.config.RATE_LIMIT_ENABLED ? createAppRateLimiter(ctx) : null;
+  const authenticate = options.authenticate ?? ctx.routeGuards.authenticate;
   const mounting: RouteMounting = {
     ...ctx.routeGuards,
-    ...(options.authenticate ? { authenticate: options.authenticate } : {}),
+    authenticate: rateLimiter ? rateLimiter.afterAuthentication(authenticate) : authenticate,
     parseJsonBody: express.json({ limit: ctx.config.JSON_BODY_LIMIT }),
+    idempotency: createIdempotency({
+      db: ctx.db,
+      clock: ctx.clock,
+      logger: ctx.logger,
+      keyTtlMs: ctx.config.IDEMPOTENCY_KEY_TTL_HOURS * HOUR_MS,
+      lockMs: ctx.config.IDEMPOTENCY_LOCK_SECONDS * 1000,
+    }),
   };
   // Metrics and logs name a request by its route template, never its raw path.
   app.use(requestId);
@@ -173,6 +212,8 @@ export function createApp(ctx: AppContext, options: AppOptions = {}): Express {
     }),
   );
 
+  // A path under /api/v1 that no route has still answers with the address's budget.
+  if (rateLimiter) app.use("/api/", rateLimiter.countAddress);
   app.use(notFoundHandler);
   app.use(errorHandler(ctx.logger));
   return app;

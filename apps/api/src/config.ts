@@ -180,6 +180,22 @@ export const envSchema = z.object({
   /** The admin console's build folder (default: apps/admin/dist of this checkout). */
   ADMIN_CONSOLE_DIR: optionalString,
 
+  /** How long a write's answer is kept for repeats with its `Idempotency-Key`. */
+  IDEMPOTENCY_KEY_TTL_HOURS: z.coerce.number().int().min(1).max(720).default(24),
+  /**
+   * How long a claimed key whose request has not answered blocks repeats (409) before the claim
+   * counts as abandoned (its instance died) and a repeat runs. Above the longest write.
+   */
+  IDEMPOTENCY_LOCK_SECONDS: z.coerce.number().int().min(10).max(3600).default(120),
+
+  /** Request budgets per minute: every key and user of an organization draw on one, by plan. */
+  RATE_LIMIT_ENABLED: booleanFromEnv.default(true),
+  RATE_LIMIT_PER_MINUTE_FREE: z.coerce.number().int().min(1).default(120),
+  RATE_LIMIT_PER_MINUTE_PRO: z.coerce.number().int().min(1).default(600),
+  RATE_LIMIT_PER_MINUTE_BUSINESS: z.coerce.number().int().min(1).default(3000),
+  /** Requests without valid credentials, per client address (TRUST_PROXY decides which). */
+  RATE_LIMIT_PER_MINUTE_UNAUTHENTICATED: z.coerce.number().int().min(1).default(60),
+
   API_KEY_MAX_FAILURES: z.coerce.number().int().min(1).default(10),
   API_KEY_IP_MAX_FAILURES: z.coerce.number().int().min(1).default(50),
   API_KEY_FAILURE_WINDOW_SECONDS: z.coerce.number().int().min(1).default(900),

@@ -235,6 +235,17 @@ describe("GET and DELETE /api/v1/meetings/:id/bot", () => {
     expect(again.body.error.code).toBe("BOT_NOT_ACTIVE");
   });
 
+  it("answers 404 BOT_NOT_ACTIVE (a declared code) to DELETE on a meeting that never had a bot", async () => {
+    const caller = await authHeaderFor(testApp);
+    const meeting = await newMeeting(caller.headers);
+    const removed = await request(server)
+      .delete(`/api/v1/meetings/${meeting.id}/bot`)
+      .set(caller.headers);
+    expect(removed.status).toBe(404);
+    expect(removed.body.error.code).toBe("BOT_NOT_ACTIVE");
+    expect(recall.requests).toHaveLength(0);
+  });
+
   it("answers 202 while Recall has not confirmed the bot left", async () => {
     const caller = await authHeaderFor(testApp);
     const meeting = await newMeeting(caller.headers);

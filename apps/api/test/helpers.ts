@@ -19,8 +19,8 @@ export interface TestContextOptions {
   /** Environment variables on top of the test defaults (as the server would read them). */
   env?: Record<string, string>;
   clock?: Clock;
-  /** Connect to the real Redis at TEST_REDIS_URL. */
-  redis?: boolean;
+  /** Connect to the real Redis at TEST_REDIS_URL (or at this URL: a proxy in front of it). */
+  redis?: boolean | string;
   db?: PrismaClient;
   /** Options of `createApp`. */
   app?: AppOptions;
@@ -56,11 +56,21 @@ export function createTestApp(options: TestContextOptions = {}): TestApp {
     // Redis is shared by every suite on the machine: each app gets its own key space unless
     // the test shares one on purpose (two instances of one deployment).
     REDIS_KEY_PREFIX: `test-${uniqueSuffix()}`,
+    // Suites send hundreds of requests a minute from one address and organization: budgets are
+    // out of their way unless a test sets its own (test/rateLimit.int.test.ts).
+    RATE_LIMIT_PER_MINUTE_FREE: "1000000",
+    RATE_LIMIT_PER_MINUTE_PRO: "1000000",
+    RATE_LIMIT_PER_MINUTE_BUSINESS: "1000000",
+    RATE_LIMIT_PER_MINUTE_UNAUTHENTICATED: "1000000",
     ...options.env,
   });
   const ownsDb = options.db === undefined;
   const db = options.db ?? createPrismaClient(testDatabaseUrl, { maxConnections: 10 });
-  const redis = options.redis ? new Redis(testRedisUrl, { maxRetriesPerRequest: 2 }) : null;
+  const redis = options.redis
+    ? new Redis(typeof options.redis === "string" ? options.redis : testRedisUrl, {
+        maxRetriesPerRequest: 2,
+      })
+    : null;
   const ctx: AppContext = buildContext({
     config,
     db,

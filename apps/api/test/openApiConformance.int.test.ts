@@ -6,6 +6,7 @@ import { appOpenApiDocument, appRoutes } from "../src/app";
 import { errorHandler, notFoundHandler } from "../src/http/errorHandler";
 import { buildOpenApiDocument, z, type OpenApiDocument } from "../src/http/openapi";
 import { requestId } from "../src/http/requestId";
+import { UNKEYED } from "../src/http/idempotency";
 import { defineRoute, mountRoutes } from "../src/http/route";
 import { createLogger } from "../src/lib/logger";
 import { createTestApp, type TestApp } from "./helpers";
@@ -75,6 +76,8 @@ function driftingApp(): { app: Express; document: OpenApiDocument } {
     authenticate: (_req, _res, next) => next(),
     assertCanWrite: async () => {},
     parseJsonBody: express.json(),
+    // The widgets are read-only: no route takes an Idempotency-Key.
+    idempotency: { step: (_req, _res, next) => next(), handlerStarts: () => UNKEYED },
   });
   app.use(router);
   app.use(notFoundHandler);

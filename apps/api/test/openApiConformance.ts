@@ -51,11 +51,13 @@ const UNDOCUMENTED_PATHS = [
 
 /**
  * The app's own answers to a request no operation describes: 404 for a path it does not have,
- * 405 (with `Allow`) for a method a path does not have.
+ * 405 (with `Allow`) for a method a path does not have, 429 once the address's budget is spent
+ * (a path under /api/ counts against it like a failed authentication).
  */
 const NO_OPERATION_ANSWERS: Record<number, string> = {
   404: "ROUTE_NOT_FOUND",
   405: "METHOD_NOT_ALLOWED",
+  429: "RATE_LIMITED",
 };
 
 interface Checker {

@@ -108,6 +108,7 @@ describe("the OpenAPI document, for a client author", () => {
       `\`BOT_ALREADY_ACTIVE\`: ${ERROR_CODES.BOT_ALREADY_ACTIVE.description}`,
     );
     expect(codesOf(byName.get("PATCH /api/v1/meetings/{id}")!, 409)).toEqual([
+      "IDEMPOTENCY_KEY_IN_USE",
       "MEETING_HAS_ACTIVE_BOT",
       "CONFLICT",
     ]);
@@ -157,14 +158,51 @@ describe("the OpenAPI document, for a client author", () => {
       expect.arrayContaining(["ETag", "Accept-Ranges", "Content-Length"]),
     );
     expect(Object.keys(download.responses["206"]!.headers ?? {})).toContain("Content-Range");
-    expect(Object.keys(download.responses["304"]!.headers ?? {})).toEqual(["ETag"]);
-    expect(Object.keys(download.responses["416"]!.headers ?? {})).toEqual(["Content-Range"]);
+    const rateLimit = ["RateLimit-Policy", "RateLimit"];
+    expect(Object.keys(download.responses["304"]!.headers ?? {})).toEqual([...rateLimit, "ETag"]);
+    expect(Object.keys(download.responses["416"]!.headers ?? {})).toEqual([
+      ...rateLimit,
+      "Content-Range",
+    ]);
     expect(Object.keys(byName.get("GET /api/v1/me")!.responses["429"]!.headers ?? {})).toEqual([
+      ...rateLimit,
       "Retry-After",
     ]);
     expect(Object.keys(byName.get("GET /api/v1/me")!.responses["503"]!.headers ?? {})).toEqual([
+      ...rateLimit,
       "Retry-After",
     ]);
+    expect(byName.get("GET /health")!.responses["200"]!.headers).toBeUndefined();
+  });
+
+  it("lists Idempotency-Key, its three codes and Idempotent-Replayed on every write under /api/v1", () => {
+    let writes = 0;
+    for (const [name, operation] of operations(document)) {
+      const [method, path] = name.split(" ") as [string, string];
+      const isWrite = ["POST", "PATCH", "DELETE"].includes(method) && path.startsWith("/api/v1/");
+      const headers = (operation.parameters ?? []).filter((p) => p.in === "header");
+      expect([name, headers.some((p) => p.name === "Idempotency-Key")]).toEqual([name, isWrite]);
+      if (!isWrite) continue;
+      writes += 1;
+      expect([name, codesOf(operation, 400)]).toEqual([
+        name,
+        expect.arrayContaining(["INVALID_IDEMPOTENCY_KEY"]),
+      ]);
+      expect([name, codesOf(operation, 409)]).toEqual([
+        name,
+        expect.arrayContaining(["IDEMPOTENCY_KEY_IN_USE"]),
+      ]);
+      expect([name, codesOf(operation, 422)]).toEqual([name, ["IDEMPOTENCY_KEY_REUSED"]]);
+      for (const [status, response] of Object.entries(operation.responses)) {
+        if (Number(status) >= 400) continue;
+        expect([name, status, Object.keys(response.headers ?? {})]).toEqual([
+          name,
+          status,
+          expect.arrayContaining(["Idempotent-Replayed", "RateLimit-Policy", "RateLimit"]),
+        ]);
+      }
+    }
+    expect(writes).toBeGreaterThanOrEqual(18);
   });
 
   it("opens with an authentication guide whose scope table is the guards' scope list", () => {

@@ -1968,6 +1968,8 @@ export interface operations {
        */
       409: {
         headers: {
+          /** @description Seconds to wait before retrying */
+          "Retry-After"?: number;
           [name: string]: unknown;
         };
         content: {
@@ -2143,6 +2145,8 @@ export interface operations {
        */
       409: {
         headers: {
+          /** @description Seconds to wait before retrying */
+          "Retry-After"?: number;
           [name: string]: unknown;
         };
         content: {
@@ -2318,6 +2322,8 @@ export interface operations {
        */
       409: {
         headers: {
+          /** @description Seconds to wait before retrying */
+          "Retry-After"?: number;
           [name: string]: unknown;
         };
         content: {
@@ -2421,6 +2427,10 @@ export interface operations {
       /** @description The caller */
       200: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -2445,6 +2455,10 @@ export interface operations {
        */
       401: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -2481,6 +2495,10 @@ export interface operations {
        */
       403: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -2504,6 +2522,10 @@ export interface operations {
        */
       404: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -2524,9 +2546,14 @@ export interface operations {
        * @description Too many requests. `error.code` is one of:
        *
        *     - `TOO_MANY_REQUESTS`: Too many requests or failed attempts; wait `Retry-After` seconds
+       *     - `RATE_LIMITED`: The organization's request budget (or this address's, unauthenticated) is spent; wait `Retry-After` seconds
        */
       429: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After": number;
           [name: string]: unknown;
@@ -2535,7 +2562,7 @@ export interface operations {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "TOO_MANY_REQUESTS";
+              code: "TOO_MANY_REQUESTS" | "RATE_LIMITED";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -2552,6 +2579,10 @@ export interface operations {
        */
       500: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -2576,6 +2607,10 @@ export interface operations {
        */
       503: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After"?: number;
           [name: string]: unknown;
@@ -2608,6 +2643,10 @@ export interface operations {
       /** @description Keys */
       200: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -2632,6 +2671,10 @@ export interface operations {
        */
       401: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -2669,6 +2712,10 @@ export interface operations {
        */
       403: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -2689,9 +2736,14 @@ export interface operations {
        * @description Too many requests. `error.code` is one of:
        *
        *     - `TOO_MANY_REQUESTS`: Too many requests or failed attempts; wait `Retry-After` seconds
+       *     - `RATE_LIMITED`: The organization's request budget (or this address's, unauthenticated) is spent; wait `Retry-After` seconds
        */
       429: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After": number;
           [name: string]: unknown;
@@ -2700,7 +2752,7 @@ export interface operations {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "TOO_MANY_REQUESTS";
+              code: "TOO_MANY_REQUESTS" | "RATE_LIMITED";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -2717,6 +2769,10 @@ export interface operations {
        */
       500: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -2741,6 +2797,10 @@ export interface operations {
        */
       503: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After"?: number;
           [name: string]: unknown;
@@ -2764,7 +2824,10 @@ export interface operations {
   createApiKey: {
     parameters: {
       query?: never;
-      header?: never;
+      header?: {
+        /** @description Makes the write safe to retry: a repeat with the same key and the same request gets the first answer again (with `Idempotent-Replayed: true`) for 24 h. 1-255 printable ASCII characters; a fresh UUID per logical request. See the guide's Retries. */
+        "Idempotency-Key"?: string;
+      };
       path?: never;
       cookie?: never;
     };
@@ -2777,6 +2840,12 @@ export interface operations {
       /** @description Created */
       201: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+          "Idempotent-Replayed"?: "true";
           [name: string]: unknown;
         };
         content: {
@@ -2789,16 +2858,21 @@ export interface operations {
        *     - `VALIDATION_ERROR`: A parameter or body field is invalid; `details.fields` lists each one
        *     - `INVALID_JSON`: The body is not valid JSON
        *     - `BAD_REQUEST`: The request could not be read
+       *     - `INVALID_IDEMPOTENCY_KEY`: `Idempotency-Key` must be 1-255 printable ASCII characters
        */
       400: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "VALIDATION_ERROR" | "INVALID_JSON" | "BAD_REQUEST";
+              code: "VALIDATION_ERROR" | "INVALID_JSON" | "BAD_REQUEST" | "INVALID_IDEMPOTENCY_KEY";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -2826,6 +2900,10 @@ export interface operations {
        */
       401: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -2862,6 +2940,10 @@ export interface operations {
        */
       402: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -2888,6 +2970,10 @@ export interface operations {
        */
       403: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -2915,6 +3001,10 @@ export interface operations {
        */
       404: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -2932,12 +3022,45 @@ export interface operations {
         };
       };
       /**
+       * @description Conflict with the current state. `error.code` is one of:
+       *
+       *     - `IDEMPOTENCY_KEY_IN_USE`: A request with this `Idempotency-Key` is still running; retry after `Retry-After` for its answer
+       */
+      409: {
+        headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          /** @description Seconds to wait before retrying */
+          "Retry-After"?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "IDEMPOTENCY_KEY_IN_USE";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
        * @description Payload too large. `error.code` is one of:
        *
        *     - `PAYLOAD_TOO_LARGE`: The body is larger than the route accepts
        */
       413: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -2961,6 +3084,10 @@ export interface operations {
        */
       415: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -2978,12 +3105,44 @@ export interface operations {
         };
       };
       /**
+       * @description Unprocessable request. `error.code` is one of:
+       *
+       *     - `IDEMPOTENCY_KEY_REUSED`: This `Idempotency-Key` was used for another request (method, path or body); use a new key
+       */
+      422: {
+        headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "IDEMPOTENCY_KEY_REUSED";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
        * @description Too many requests. `error.code` is one of:
        *
        *     - `TOO_MANY_REQUESTS`: Too many requests or failed attempts; wait `Retry-After` seconds
+       *     - `RATE_LIMITED`: The organization's request budget (or this address's, unauthenticated) is spent; wait `Retry-After` seconds
        */
       429: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After": number;
           [name: string]: unknown;
@@ -2992,7 +3151,7 @@ export interface operations {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "TOO_MANY_REQUESTS";
+              code: "TOO_MANY_REQUESTS" | "RATE_LIMITED";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -3009,6 +3168,10 @@ export interface operations {
        */
       500: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -3033,6 +3196,10 @@ export interface operations {
        */
       503: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After"?: number;
           [name: string]: unknown;
@@ -3056,7 +3223,10 @@ export interface operations {
   revokeApiKey: {
     parameters: {
       query?: never;
-      header?: never;
+      header?: {
+        /** @description Makes the write safe to retry: a repeat with the same key and the same request gets the first answer again (with `Idempotent-Replayed: true`) for 24 h. 1-255 printable ASCII characters; a fresh UUID per logical request. See the guide's Retries. */
+        "Idempotency-Key"?: string;
+      };
       path: {
         id: string;
       };
@@ -3067,6 +3237,12 @@ export interface operations {
       /** @description Revoked */
       200: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+          "Idempotent-Replayed"?: "true";
           [name: string]: unknown;
         };
         content: {
@@ -3078,16 +3254,21 @@ export interface operations {
        *
        *     - `INVALID_URL_ENCODING`: The URL path is not valid percent-encoded UTF-8
        *     - `VALIDATION_ERROR`: A parameter or body field is invalid; `details.fields` lists each one
+       *     - `INVALID_IDEMPOTENCY_KEY`: `Idempotency-Key` must be 1-255 printable ASCII characters
        */
       400: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "INVALID_URL_ENCODING" | "VALIDATION_ERROR";
+              code: "INVALID_URL_ENCODING" | "VALIDATION_ERROR" | "INVALID_IDEMPOTENCY_KEY";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -3115,6 +3296,10 @@ export interface operations {
        */
       401: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -3153,6 +3338,10 @@ export interface operations {
        */
       403: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -3180,6 +3369,10 @@ export interface operations {
        */
       404: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -3197,12 +3390,73 @@ export interface operations {
         };
       };
       /**
+       * @description Conflict with the current state. `error.code` is one of:
+       *
+       *     - `IDEMPOTENCY_KEY_IN_USE`: A request with this `Idempotency-Key` is still running; retry after `Retry-After` for its answer
+       */
+      409: {
+        headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          /** @description Seconds to wait before retrying */
+          "Retry-After"?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "IDEMPOTENCY_KEY_IN_USE";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Unprocessable request. `error.code` is one of:
+       *
+       *     - `IDEMPOTENCY_KEY_REUSED`: This `Idempotency-Key` was used for another request (method, path or body); use a new key
+       */
+      422: {
+        headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "IDEMPOTENCY_KEY_REUSED";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
        * @description Too many requests. `error.code` is one of:
        *
        *     - `TOO_MANY_REQUESTS`: Too many requests or failed attempts; wait `Retry-After` seconds
+       *     - `RATE_LIMITED`: The organization's request budget (or this address's, unauthenticated) is spent; wait `Retry-After` seconds
        */
       429: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After": number;
           [name: string]: unknown;
@@ -3211,7 +3465,7 @@ export interface operations {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "TOO_MANY_REQUESTS";
+              code: "TOO_MANY_REQUESTS" | "RATE_LIMITED";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -3228,6 +3482,10 @@ export interface operations {
        */
       500: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -3252,6 +3510,10 @@ export interface operations {
        */
       503: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After"?: number;
           [name: string]: unknown;
@@ -3295,6 +3557,10 @@ export interface operations {
       /** @description A page of meetings */
       200: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -3309,6 +3575,10 @@ export interface operations {
        */
       400: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -3343,6 +3613,10 @@ export interface operations {
        */
       401: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -3380,6 +3654,10 @@ export interface operations {
        */
       403: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -3400,9 +3678,14 @@ export interface operations {
        * @description Too many requests. `error.code` is one of:
        *
        *     - `TOO_MANY_REQUESTS`: Too many requests or failed attempts; wait `Retry-After` seconds
+       *     - `RATE_LIMITED`: The organization's request budget (or this address's, unauthenticated) is spent; wait `Retry-After` seconds
        */
       429: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After": number;
           [name: string]: unknown;
@@ -3411,7 +3694,7 @@ export interface operations {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "TOO_MANY_REQUESTS";
+              code: "TOO_MANY_REQUESTS" | "RATE_LIMITED";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -3428,6 +3711,10 @@ export interface operations {
        */
       500: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -3452,6 +3739,10 @@ export interface operations {
        */
       503: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After"?: number;
           [name: string]: unknown;
@@ -3475,7 +3766,10 @@ export interface operations {
   createMeeting: {
     parameters: {
       query?: never;
-      header?: never;
+      header?: {
+        /** @description Makes the write safe to retry: a repeat with the same key and the same request gets the first answer again (with `Idempotent-Replayed: true`) for 24 h. 1-255 printable ASCII characters; a fresh UUID per logical request. See the guide's Retries. */
+        "Idempotency-Key"?: string;
+      };
       path?: never;
       cookie?: never;
     };
@@ -3488,6 +3782,14 @@ export interface operations {
       /** @description Created */
       201: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          /** @description The created resource's URL */
+          Location?: string;
+          /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+          "Idempotent-Replayed"?: "true";
           [name: string]: unknown;
         };
         content: {
@@ -3500,16 +3802,21 @@ export interface operations {
        *     - `VALIDATION_ERROR`: A parameter or body field is invalid; `details.fields` lists each one
        *     - `INVALID_JSON`: The body is not valid JSON
        *     - `BAD_REQUEST`: The request could not be read
+       *     - `INVALID_IDEMPOTENCY_KEY`: `Idempotency-Key` must be 1-255 printable ASCII characters
        */
       400: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "VALIDATION_ERROR" | "INVALID_JSON" | "BAD_REQUEST";
+              code: "VALIDATION_ERROR" | "INVALID_JSON" | "BAD_REQUEST" | "INVALID_IDEMPOTENCY_KEY";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -3537,6 +3844,10 @@ export interface operations {
        */
       401: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -3573,6 +3884,10 @@ export interface operations {
        */
       402: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -3601,6 +3916,10 @@ export interface operations {
        */
       403: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -3630,6 +3949,10 @@ export interface operations {
        */
       404: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -3647,12 +3970,45 @@ export interface operations {
         };
       };
       /**
+       * @description Conflict with the current state. `error.code` is one of:
+       *
+       *     - `IDEMPOTENCY_KEY_IN_USE`: A request with this `Idempotency-Key` is still running; retry after `Retry-After` for its answer
+       */
+      409: {
+        headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          /** @description Seconds to wait before retrying */
+          "Retry-After"?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "IDEMPOTENCY_KEY_IN_USE";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
        * @description Payload too large. `error.code` is one of:
        *
        *     - `PAYLOAD_TOO_LARGE`: The body is larger than the route accepts
        */
       413: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -3676,6 +4032,10 @@ export interface operations {
        */
       415: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -3693,12 +4053,44 @@ export interface operations {
         };
       };
       /**
+       * @description Unprocessable request. `error.code` is one of:
+       *
+       *     - `IDEMPOTENCY_KEY_REUSED`: This `Idempotency-Key` was used for another request (method, path or body); use a new key
+       */
+      422: {
+        headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "IDEMPOTENCY_KEY_REUSED";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
        * @description Too many requests. `error.code` is one of:
        *
        *     - `TOO_MANY_REQUESTS`: Too many requests or failed attempts; wait `Retry-After` seconds
+       *     - `RATE_LIMITED`: The organization's request budget (or this address's, unauthenticated) is spent; wait `Retry-After` seconds
        */
       429: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After": number;
           [name: string]: unknown;
@@ -3707,7 +4099,7 @@ export interface operations {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "TOO_MANY_REQUESTS";
+              code: "TOO_MANY_REQUESTS" | "RATE_LIMITED";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -3724,6 +4116,10 @@ export interface operations {
        */
       500: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -3748,6 +4144,10 @@ export interface operations {
        */
       503: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After"?: number;
           [name: string]: unknown;
@@ -3782,6 +4182,10 @@ export interface operations {
       /** @description The meeting */
       200: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -3796,6 +4200,10 @@ export interface operations {
        */
       400: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -3830,6 +4238,10 @@ export interface operations {
        */
       401: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -3867,6 +4279,10 @@ export interface operations {
        */
       403: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -3890,6 +4306,10 @@ export interface operations {
        */
       404: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -3910,9 +4330,14 @@ export interface operations {
        * @description Too many requests. `error.code` is one of:
        *
        *     - `TOO_MANY_REQUESTS`: Too many requests or failed attempts; wait `Retry-After` seconds
+       *     - `RATE_LIMITED`: The organization's request budget (or this address's, unauthenticated) is spent; wait `Retry-After` seconds
        */
       429: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After": number;
           [name: string]: unknown;
@@ -3921,7 +4346,7 @@ export interface operations {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "TOO_MANY_REQUESTS";
+              code: "TOO_MANY_REQUESTS" | "RATE_LIMITED";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -3938,6 +4363,10 @@ export interface operations {
        */
       500: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -3962,6 +4391,10 @@ export interface operations {
        */
       503: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After"?: number;
           [name: string]: unknown;
@@ -3985,7 +4418,10 @@ export interface operations {
   deleteMeeting: {
     parameters: {
       query?: never;
-      header?: never;
+      header?: {
+        /** @description Makes the write safe to retry: a repeat with the same key and the same request gets the first answer again (with `Idempotent-Replayed: true`) for 24 h. 1-255 printable ASCII characters; a fresh UUID per logical request. See the guide's Retries. */
+        "Idempotency-Key"?: string;
+      };
       path: {
         id: string;
       };
@@ -3996,6 +4432,12 @@ export interface operations {
       /** @description Deleted */
       204: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+          "Idempotent-Replayed"?: "true";
           [name: string]: unknown;
         };
         content?: never;
@@ -4005,16 +4447,21 @@ export interface operations {
        *
        *     - `INVALID_URL_ENCODING`: The URL path is not valid percent-encoded UTF-8
        *     - `VALIDATION_ERROR`: A parameter or body field is invalid; `details.fields` lists each one
+       *     - `INVALID_IDEMPOTENCY_KEY`: `Idempotency-Key` must be 1-255 printable ASCII characters
        */
       400: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "INVALID_URL_ENCODING" | "VALIDATION_ERROR";
+              code: "INVALID_URL_ENCODING" | "VALIDATION_ERROR" | "INVALID_IDEMPOTENCY_KEY";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -4042,6 +4489,10 @@ export interface operations {
        */
       401: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -4080,6 +4531,10 @@ export interface operations {
        */
       403: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -4107,6 +4562,10 @@ export interface operations {
        */
       404: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -4124,12 +4583,73 @@ export interface operations {
         };
       };
       /**
+       * @description Conflict with the current state. `error.code` is one of:
+       *
+       *     - `IDEMPOTENCY_KEY_IN_USE`: A request with this `Idempotency-Key` is still running; retry after `Retry-After` for its answer
+       */
+      409: {
+        headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          /** @description Seconds to wait before retrying */
+          "Retry-After"?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "IDEMPOTENCY_KEY_IN_USE";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Unprocessable request. `error.code` is one of:
+       *
+       *     - `IDEMPOTENCY_KEY_REUSED`: This `Idempotency-Key` was used for another request (method, path or body); use a new key
+       */
+      422: {
+        headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "IDEMPOTENCY_KEY_REUSED";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
        * @description Too many requests. `error.code` is one of:
        *
        *     - `TOO_MANY_REQUESTS`: Too many requests or failed attempts; wait `Retry-After` seconds
+       *     - `RATE_LIMITED`: The organization's request budget (or this address's, unauthenticated) is spent; wait `Retry-After` seconds
        */
       429: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After": number;
           [name: string]: unknown;
@@ -4138,7 +4658,7 @@ export interface operations {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "TOO_MANY_REQUESTS";
+              code: "TOO_MANY_REQUESTS" | "RATE_LIMITED";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -4155,6 +4675,10 @@ export interface operations {
        */
       500: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -4179,6 +4703,10 @@ export interface operations {
        */
       503: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After"?: number;
           [name: string]: unknown;
@@ -4202,7 +4730,10 @@ export interface operations {
   updateMeeting: {
     parameters: {
       query?: never;
-      header?: never;
+      header?: {
+        /** @description Makes the write safe to retry: a repeat with the same key and the same request gets the first answer again (with `Idempotent-Replayed: true`) for 24 h. 1-255 printable ASCII characters; a fresh UUID per logical request. See the guide's Retries. */
+        "Idempotency-Key"?: string;
+      };
       path: {
         id: string;
       };
@@ -4217,6 +4748,12 @@ export interface operations {
       /** @description The updated meeting */
       200: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+          "Idempotent-Replayed"?: "true";
           [name: string]: unknown;
         };
         content: {
@@ -4230,16 +4767,26 @@ export interface operations {
        *     - `VALIDATION_ERROR`: A parameter or body field is invalid; `details.fields` lists each one
        *     - `INVALID_JSON`: The body is not valid JSON
        *     - `BAD_REQUEST`: The request could not be read
+       *     - `INVALID_IDEMPOTENCY_KEY`: `Idempotency-Key` must be 1-255 printable ASCII characters
        */
       400: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "INVALID_URL_ENCODING" | "VALIDATION_ERROR" | "INVALID_JSON" | "BAD_REQUEST";
+              code:
+                | "INVALID_URL_ENCODING"
+                | "VALIDATION_ERROR"
+                | "INVALID_JSON"
+                | "BAD_REQUEST"
+                | "INVALID_IDEMPOTENCY_KEY";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -4267,6 +4814,10 @@ export interface operations {
        */
       401: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -4303,6 +4854,10 @@ export interface operations {
        */
       402: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -4329,6 +4884,10 @@ export interface operations {
        */
       403: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -4356,6 +4915,10 @@ export interface operations {
        */
       404: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -4375,18 +4938,25 @@ export interface operations {
       /**
        * @description Conflict with the current state. `error.code` is one of:
        *
+       *     - `IDEMPOTENCY_KEY_IN_USE`: A request with this `Idempotency-Key` is still running; retry after `Retry-After` for its answer
        *     - `MEETING_HAS_ACTIVE_BOT`: The link cannot change while a bot is in the call
        *     - `CONFLICT`: Conflicts with the current state
        */
       409: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          /** @description Seconds to wait before retrying */
+          "Retry-After"?: number;
           [name: string]: unknown;
         };
         content: {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "MEETING_HAS_ACTIVE_BOT" | "CONFLICT";
+              code: "IDEMPOTENCY_KEY_IN_USE" | "MEETING_HAS_ACTIVE_BOT" | "CONFLICT";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -4403,6 +4973,10 @@ export interface operations {
        */
       413: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -4426,6 +5000,10 @@ export interface operations {
        */
       415: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -4443,12 +5021,44 @@ export interface operations {
         };
       };
       /**
+       * @description Unprocessable request. `error.code` is one of:
+       *
+       *     - `IDEMPOTENCY_KEY_REUSED`: This `Idempotency-Key` was used for another request (method, path or body); use a new key
+       */
+      422: {
+        headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "IDEMPOTENCY_KEY_REUSED";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
        * @description Too many requests. `error.code` is one of:
        *
        *     - `TOO_MANY_REQUESTS`: Too many requests or failed attempts; wait `Retry-After` seconds
+       *     - `RATE_LIMITED`: The organization's request budget (or this address's, unauthenticated) is spent; wait `Retry-After` seconds
        */
       429: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After": number;
           [name: string]: unknown;
@@ -4457,7 +5067,7 @@ export interface operations {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "TOO_MANY_REQUESTS";
+              code: "TOO_MANY_REQUESTS" | "RATE_LIMITED";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -4474,6 +5084,10 @@ export interface operations {
        */
       500: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -4498,6 +5112,10 @@ export interface operations {
        */
       503: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After"?: number;
           [name: string]: unknown;
@@ -4532,6 +5150,10 @@ export interface operations {
       /** @description The bot */
       200: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -4546,6 +5168,10 @@ export interface operations {
        */
       400: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -4580,6 +5206,10 @@ export interface operations {
        */
       401: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -4617,6 +5247,10 @@ export interface operations {
        */
       403: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -4641,6 +5275,10 @@ export interface operations {
        */
       404: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -4661,9 +5299,14 @@ export interface operations {
        * @description Too many requests. `error.code` is one of:
        *
        *     - `TOO_MANY_REQUESTS`: Too many requests or failed attempts; wait `Retry-After` seconds
+       *     - `RATE_LIMITED`: The organization's request budget (or this address's, unauthenticated) is spent; wait `Retry-After` seconds
        */
       429: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After": number;
           [name: string]: unknown;
@@ -4672,7 +5315,7 @@ export interface operations {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "TOO_MANY_REQUESTS";
+              code: "TOO_MANY_REQUESTS" | "RATE_LIMITED";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -4689,6 +5332,10 @@ export interface operations {
        */
       500: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -4713,6 +5360,10 @@ export interface operations {
        */
       503: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After"?: number;
           [name: string]: unknown;
@@ -4736,7 +5387,10 @@ export interface operations {
   createBot: {
     parameters: {
       query?: never;
-      header?: never;
+      header?: {
+        /** @description Makes the write safe to retry: a repeat with the same key and the same request gets the first answer again (with `Idempotent-Replayed: true`) for 24 h. 1-255 printable ASCII characters; a fresh UUID per logical request. See the guide's Retries. */
+        "Idempotency-Key"?: string;
+      };
       path: {
         id: string;
       };
@@ -4751,6 +5405,12 @@ export interface operations {
       /** @description The bot, created at Recall */
       201: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+          "Idempotent-Replayed"?: "true";
           [name: string]: unknown;
         };
         content: {
@@ -4764,16 +5424,26 @@ export interface operations {
        *     - `VALIDATION_ERROR`: A parameter or body field is invalid; `details.fields` lists each one
        *     - `INVALID_JSON`: The body is not valid JSON
        *     - `BAD_REQUEST`: The request could not be read
+       *     - `INVALID_IDEMPOTENCY_KEY`: `Idempotency-Key` must be 1-255 printable ASCII characters
        */
       400: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "INVALID_URL_ENCODING" | "VALIDATION_ERROR" | "INVALID_JSON" | "BAD_REQUEST";
+              code:
+                | "INVALID_URL_ENCODING"
+                | "VALIDATION_ERROR"
+                | "INVALID_JSON"
+                | "BAD_REQUEST"
+                | "INVALID_IDEMPOTENCY_KEY";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -4801,6 +5471,10 @@ export interface operations {
        */
       401: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -4837,6 +5511,10 @@ export interface operations {
        */
       402: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -4865,6 +5543,10 @@ export interface operations {
        */
       403: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -4894,6 +5576,10 @@ export interface operations {
        */
       404: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -4913,6 +5599,7 @@ export interface operations {
       /**
        * @description Conflict with the current state. `error.code` is one of:
        *
+       *     - `IDEMPOTENCY_KEY_IN_USE`: A request with this `Idempotency-Key` is still running; retry after `Retry-After` for its answer
        *     - `BOT_ALREADY_ACTIVE`: The meeting already has an active bot
        *     - `BOT_ALREADY_ACTIVE_FOR_URL`: Another meeting with the same link already has an active bot
        *     - `MEETING_URL_NOT_SUPPORTED`: The meeting's link is not a supported meeting link; update it first
@@ -4920,6 +5607,12 @@ export interface operations {
        */
       409: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          /** @description Seconds to wait before retrying */
+          "Retry-After"?: number;
           [name: string]: unknown;
         };
         content: {
@@ -4927,6 +5620,7 @@ export interface operations {
             error: {
               /** @enum {string} */
               code:
+                | "IDEMPOTENCY_KEY_IN_USE"
                 | "BOT_ALREADY_ACTIVE"
                 | "BOT_ALREADY_ACTIVE_FOR_URL"
                 | "MEETING_URL_NOT_SUPPORTED"
@@ -4947,6 +5641,10 @@ export interface operations {
        */
       413: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -4970,6 +5668,10 @@ export interface operations {
        */
       415: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -4987,12 +5689,44 @@ export interface operations {
         };
       };
       /**
+       * @description Unprocessable request. `error.code` is one of:
+       *
+       *     - `IDEMPOTENCY_KEY_REUSED`: This `Idempotency-Key` was used for another request (method, path or body); use a new key
+       */
+      422: {
+        headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "IDEMPOTENCY_KEY_REUSED";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
        * @description Too many requests. `error.code` is one of:
        *
        *     - `TOO_MANY_REQUESTS`: Too many requests or failed attempts; wait `Retry-After` seconds
+       *     - `RATE_LIMITED`: The organization's request budget (or this address's, unauthenticated) is spent; wait `Retry-After` seconds
        */
       429: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After": number;
           [name: string]: unknown;
@@ -5001,7 +5735,7 @@ export interface operations {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "TOO_MANY_REQUESTS";
+              code: "TOO_MANY_REQUESTS" | "RATE_LIMITED";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -5018,6 +5752,10 @@ export interface operations {
        */
       500: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -5045,6 +5783,10 @@ export interface operations {
        */
       502: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -5075,6 +5817,10 @@ export interface operations {
        */
       503: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After"?: number;
           [name: string]: unknown;
@@ -5098,7 +5844,10 @@ export interface operations {
   removeBot: {
     parameters: {
       query?: never;
-      header?: never;
+      header?: {
+        /** @description Makes the write safe to retry: a repeat with the same key and the same request gets the first answer again (with `Idempotent-Replayed: true`) for 24 h. 1-255 printable ASCII characters; a fresh UUID per logical request. See the guide's Retries. */
+        "Idempotency-Key"?: string;
+      };
       path: {
         id: string;
       };
@@ -5109,6 +5858,12 @@ export interface operations {
       /** @description The bot has left */
       200: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+          "Idempotent-Replayed"?: "true";
           [name: string]: unknown;
         };
         content: {
@@ -5118,6 +5873,12 @@ export interface operations {
       /** @description The bot was asked to leave */
       202: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+          "Idempotent-Replayed"?: "true";
           [name: string]: unknown;
         };
         content: {
@@ -5129,16 +5890,21 @@ export interface operations {
        *
        *     - `INVALID_URL_ENCODING`: The URL path is not valid percent-encoded UTF-8
        *     - `VALIDATION_ERROR`: A parameter or body field is invalid; `details.fields` lists each one
+       *     - `INVALID_IDEMPOTENCY_KEY`: `Idempotency-Key` must be 1-255 printable ASCII characters
        */
       400: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "INVALID_URL_ENCODING" | "VALIDATION_ERROR";
+              code: "INVALID_URL_ENCODING" | "VALIDATION_ERROR" | "INVALID_IDEMPOTENCY_KEY";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -5166,6 +5932,10 @@ export interface operations {
        */
       401: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -5204,6 +5974,10 @@ export interface operations {
        */
       403: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -5232,6 +6006,10 @@ export interface operations {
        */
       404: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -5251,17 +6029,51 @@ export interface operations {
       /**
        * @description Conflict with the current state. `error.code` is one of:
        *
+       *     - `IDEMPOTENCY_KEY_IN_USE`: A request with this `Idempotency-Key` is still running; retry after `Retry-After` for its answer
        *     - `BOT_PENDING`: The bot is still being created; retry shortly
        */
       409: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          /** @description Seconds to wait before retrying */
+          "Retry-After"?: number;
           [name: string]: unknown;
         };
         content: {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "BOT_PENDING";
+              code: "IDEMPOTENCY_KEY_IN_USE" | "BOT_PENDING";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Unprocessable request. `error.code` is one of:
+       *
+       *     - `IDEMPOTENCY_KEY_REUSED`: This `Idempotency-Key` was used for another request (method, path or body); use a new key
+       */
+      422: {
+        headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "IDEMPOTENCY_KEY_REUSED";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -5275,9 +6087,14 @@ export interface operations {
        * @description Too many requests. `error.code` is one of:
        *
        *     - `TOO_MANY_REQUESTS`: Too many requests or failed attempts; wait `Retry-After` seconds
+       *     - `RATE_LIMITED`: The organization's request budget (or this address's, unauthenticated) is spent; wait `Retry-After` seconds
        */
       429: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After": number;
           [name: string]: unknown;
@@ -5286,7 +6103,7 @@ export interface operations {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "TOO_MANY_REQUESTS";
+              code: "TOO_MANY_REQUESTS" | "RATE_LIMITED";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -5303,6 +6120,10 @@ export interface operations {
        */
       500: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -5330,6 +6151,10 @@ export interface operations {
        */
       502: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -5360,6 +6185,10 @@ export interface operations {
        */
       503: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After"?: number;
           [name: string]: unknown;
@@ -5401,6 +6230,10 @@ export interface operations {
       /** @description The recording */
       200: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description The recording's version (its SHA-256), for If-None-Match and If-Range */
           ETag?: string;
           /** @description `bytes` */
@@ -5425,6 +6258,10 @@ export interface operations {
       /** @description The requested byte range */
       206: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description The recording's version (its SHA-256), for If-None-Match and If-Range */
           ETag?: string;
           /** @description `bytes` */
@@ -5451,6 +6288,10 @@ export interface operations {
       /** @description Not modified: the client's copy (If-None-Match) is current */
       304: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description The recording's version (its SHA-256), for If-None-Match and If-Range */
           ETag?: string;
           [name: string]: unknown;
@@ -5465,6 +6306,10 @@ export interface operations {
        */
       400: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -5499,6 +6344,10 @@ export interface operations {
        */
       401: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -5536,6 +6385,10 @@ export interface operations {
        */
       403: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -5559,6 +6412,10 @@ export interface operations {
        */
       404: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -5582,6 +6439,10 @@ export interface operations {
        */
       416: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description `bytes *\/<size>`: the recording's size */
           "Content-Range"?: string;
           [name: string]: unknown;
@@ -5604,9 +6465,14 @@ export interface operations {
        * @description Too many requests. `error.code` is one of:
        *
        *     - `TOO_MANY_REQUESTS`: Too many requests or failed attempts; wait `Retry-After` seconds
+       *     - `RATE_LIMITED`: The organization's request budget (or this address's, unauthenticated) is spent; wait `Retry-After` seconds
        */
       429: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After": number;
           [name: string]: unknown;
@@ -5615,7 +6481,7 @@ export interface operations {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "TOO_MANY_REQUESTS";
+              code: "TOO_MANY_REQUESTS" | "RATE_LIMITED";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -5632,6 +6498,10 @@ export interface operations {
        */
       500: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -5656,6 +6526,10 @@ export interface operations {
        */
       503: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After"?: number;
           [name: string]: unknown;
@@ -5701,6 +6575,10 @@ export interface operations {
       /** @description Stored, replacing the earlier recording */
       200: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -5710,6 +6588,10 @@ export interface operations {
       /** @description Stored */
       201: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -5726,6 +6608,10 @@ export interface operations {
        */
       400: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -5761,6 +6647,10 @@ export interface operations {
        */
       401: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -5797,6 +6687,10 @@ export interface operations {
        */
       402: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -5824,6 +6718,10 @@ export interface operations {
        */
       403: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -5852,6 +6750,10 @@ export interface operations {
        */
       404: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -5875,6 +6777,10 @@ export interface operations {
        */
       413: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -5898,6 +6804,10 @@ export interface operations {
        */
       415: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -5918,9 +6828,14 @@ export interface operations {
        * @description Too many requests. `error.code` is one of:
        *
        *     - `TOO_MANY_REQUESTS`: Too many requests or failed attempts; wait `Retry-After` seconds
+       *     - `RATE_LIMITED`: The organization's request budget (or this address's, unauthenticated) is spent; wait `Retry-After` seconds
        */
       429: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After": number;
           [name: string]: unknown;
@@ -5929,7 +6844,7 @@ export interface operations {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "TOO_MANY_REQUESTS";
+              code: "TOO_MANY_REQUESTS" | "RATE_LIMITED";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -5946,6 +6861,10 @@ export interface operations {
        */
       500: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -5970,6 +6889,10 @@ export interface operations {
        */
       503: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After"?: number;
           [name: string]: unknown;
@@ -5993,7 +6916,10 @@ export interface operations {
   deleteRecording: {
     parameters: {
       query?: never;
-      header?: never;
+      header?: {
+        /** @description Makes the write safe to retry: a repeat with the same key and the same request gets the first answer again (with `Idempotent-Replayed: true`) for 24 h. 1-255 printable ASCII characters; a fresh UUID per logical request. See the guide's Retries. */
+        "Idempotency-Key"?: string;
+      };
       path: {
         id: string;
       };
@@ -6004,6 +6930,12 @@ export interface operations {
       /** @description Deleted */
       204: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+          "Idempotent-Replayed"?: "true";
           [name: string]: unknown;
         };
         content?: never;
@@ -6013,16 +6945,21 @@ export interface operations {
        *
        *     - `INVALID_URL_ENCODING`: The URL path is not valid percent-encoded UTF-8
        *     - `VALIDATION_ERROR`: A parameter or body field is invalid; `details.fields` lists each one
+       *     - `INVALID_IDEMPOTENCY_KEY`: `Idempotency-Key` must be 1-255 printable ASCII characters
        */
       400: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "INVALID_URL_ENCODING" | "VALIDATION_ERROR";
+              code: "INVALID_URL_ENCODING" | "VALIDATION_ERROR" | "INVALID_IDEMPOTENCY_KEY";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -6050,6 +6987,10 @@ export interface operations {
        */
       401: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -6088,6 +7029,10 @@ export interface operations {
        */
       403: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -6115,6 +7060,10 @@ export interface operations {
        */
       404: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -6132,12 +7081,73 @@ export interface operations {
         };
       };
       /**
+       * @description Conflict with the current state. `error.code` is one of:
+       *
+       *     - `IDEMPOTENCY_KEY_IN_USE`: A request with this `Idempotency-Key` is still running; retry after `Retry-After` for its answer
+       */
+      409: {
+        headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          /** @description Seconds to wait before retrying */
+          "Retry-After"?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "IDEMPOTENCY_KEY_IN_USE";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
+       * @description Unprocessable request. `error.code` is one of:
+       *
+       *     - `IDEMPOTENCY_KEY_REUSED`: This `Idempotency-Key` was used for another request (method, path or body); use a new key
+       */
+      422: {
+        headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "IDEMPOTENCY_KEY_REUSED";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
        * @description Too many requests. `error.code` is one of:
        *
        *     - `TOO_MANY_REQUESTS`: Too many requests or failed attempts; wait `Retry-After` seconds
+       *     - `RATE_LIMITED`: The organization's request budget (or this address's, unauthenticated) is spent; wait `Retry-After` seconds
        */
       429: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After": number;
           [name: string]: unknown;
@@ -6146,7 +7156,7 @@ export interface operations {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "TOO_MANY_REQUESTS";
+              code: "TOO_MANY_REQUESTS" | "RATE_LIMITED";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -6163,6 +7173,10 @@ export interface operations {
        */
       500: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -6187,6 +7201,10 @@ export interface operations {
        */
       503: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After"?: number;
           [name: string]: unknown;
@@ -6219,6 +7237,10 @@ export interface operations {
       /** @description Plans */
       200: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -6243,6 +7265,10 @@ export interface operations {
        */
       401: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -6280,6 +7306,10 @@ export interface operations {
        */
       403: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -6300,9 +7330,14 @@ export interface operations {
        * @description Too many requests. `error.code` is one of:
        *
        *     - `TOO_MANY_REQUESTS`: Too many requests or failed attempts; wait `Retry-After` seconds
+       *     - `RATE_LIMITED`: The organization's request budget (or this address's, unauthenticated) is spent; wait `Retry-After` seconds
        */
       429: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After": number;
           [name: string]: unknown;
@@ -6311,7 +7346,7 @@ export interface operations {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "TOO_MANY_REQUESTS";
+              code: "TOO_MANY_REQUESTS" | "RATE_LIMITED";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -6328,6 +7363,10 @@ export interface operations {
        */
       500: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -6352,6 +7391,10 @@ export interface operations {
        */
       503: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After"?: number;
           [name: string]: unknown;
@@ -6384,6 +7427,10 @@ export interface operations {
       /** @description Current subscription */
       200: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -6408,6 +7455,10 @@ export interface operations {
        */
       401: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -6445,6 +7496,10 @@ export interface operations {
        */
       403: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -6465,9 +7520,14 @@ export interface operations {
        * @description Too many requests. `error.code` is one of:
        *
        *     - `TOO_MANY_REQUESTS`: Too many requests or failed attempts; wait `Retry-After` seconds
+       *     - `RATE_LIMITED`: The organization's request budget (or this address's, unauthenticated) is spent; wait `Retry-After` seconds
        */
       429: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After": number;
           [name: string]: unknown;
@@ -6476,7 +7536,7 @@ export interface operations {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "TOO_MANY_REQUESTS";
+              code: "TOO_MANY_REQUESTS" | "RATE_LIMITED";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -6493,6 +7553,10 @@ export interface operations {
        */
       500: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -6517,6 +7581,10 @@ export interface operations {
        */
       503: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After"?: number;
           [name: string]: unknown;
@@ -6540,7 +7608,10 @@ export interface operations {
   changePlan: {
     parameters: {
       query?: never;
-      header?: never;
+      header?: {
+        /** @description Makes the write safe to retry: a repeat with the same key and the same request gets the first answer again (with `Idempotent-Replayed: true`) for 24 h. 1-255 printable ASCII characters; a fresh UUID per logical request. See the guide's Retries. */
+        "Idempotency-Key"?: string;
+      };
       path?: never;
       cookie?: never;
     };
@@ -6553,6 +7624,12 @@ export interface operations {
       /** @description The subscription after the change */
       200: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+          "Idempotent-Replayed"?: "true";
           [name: string]: unknown;
         };
         content: {
@@ -6565,17 +7642,27 @@ export interface operations {
        *     - `VALIDATION_ERROR`: A parameter or body field is invalid; `details.fields` lists each one
        *     - `INVALID_JSON`: The body is not valid JSON
        *     - `BAD_REQUEST`: The request could not be read
+       *     - `INVALID_IDEMPOTENCY_KEY`: `Idempotency-Key` must be 1-255 printable ASCII characters
        *     - `PLAN_NOT_PURCHASABLE`: The plan has no Stripe price (the free plan is reached by cancelling)
        */
       400: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "VALIDATION_ERROR" | "INVALID_JSON" | "BAD_REQUEST" | "PLAN_NOT_PURCHASABLE";
+              code:
+                | "VALIDATION_ERROR"
+                | "INVALID_JSON"
+                | "BAD_REQUEST"
+                | "INVALID_IDEMPOTENCY_KEY"
+                | "PLAN_NOT_PURCHASABLE";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -6603,6 +7690,10 @@ export interface operations {
        */
       401: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -6641,6 +7732,10 @@ export interface operations {
        */
       403: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -6669,6 +7764,10 @@ export interface operations {
        */
       404: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -6688,18 +7787,25 @@ export interface operations {
       /**
        * @description Conflict with the current state. `error.code` is one of:
        *
+       *     - `IDEMPOTENCY_KEY_IN_USE`: A request with this `Idempotency-Key` is still running; retry after `Retry-After` for its answer
        *     - `CONFLICT`: Conflicts with the current state
        *     - `BILLING_CHANGE_IN_PROGRESS`: Another billing change of this organization is under way; retry shortly
        */
       409: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          /** @description Seconds to wait before retrying */
+          "Retry-After"?: number;
           [name: string]: unknown;
         };
         content: {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "CONFLICT" | "BILLING_CHANGE_IN_PROGRESS";
+              code: "IDEMPOTENCY_KEY_IN_USE" | "CONFLICT" | "BILLING_CHANGE_IN_PROGRESS";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -6716,6 +7822,10 @@ export interface operations {
        */
       413: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -6739,6 +7849,10 @@ export interface operations {
        */
       415: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -6756,12 +7870,44 @@ export interface operations {
         };
       };
       /**
+       * @description Unprocessable request. `error.code` is one of:
+       *
+       *     - `IDEMPOTENCY_KEY_REUSED`: This `Idempotency-Key` was used for another request (method, path or body); use a new key
+       */
+      422: {
+        headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "IDEMPOTENCY_KEY_REUSED";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
        * @description Too many requests. `error.code` is one of:
        *
        *     - `TOO_MANY_REQUESTS`: Too many requests or failed attempts; wait `Retry-After` seconds
+       *     - `RATE_LIMITED`: The organization's request budget (or this address's, unauthenticated) is spent; wait `Retry-After` seconds
        */
       429: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After": number;
           [name: string]: unknown;
@@ -6770,7 +7916,7 @@ export interface operations {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "TOO_MANY_REQUESTS";
+              code: "TOO_MANY_REQUESTS" | "RATE_LIMITED";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -6787,6 +7933,10 @@ export interface operations {
        */
       500: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -6810,6 +7960,10 @@ export interface operations {
        */
       502: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -6835,6 +7989,10 @@ export interface operations {
        */
       503: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After"?: number;
           [name: string]: unknown;
@@ -6870,6 +8028,10 @@ export interface operations {
       /** @description A page of invoices */
       200: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -6884,6 +8046,10 @@ export interface operations {
        */
       400: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -6918,6 +8084,10 @@ export interface operations {
        */
       401: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -6955,6 +8125,10 @@ export interface operations {
        */
       403: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -6978,6 +8152,10 @@ export interface operations {
        */
       404: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -6998,9 +8176,14 @@ export interface operations {
        * @description Too many requests. `error.code` is one of:
        *
        *     - `TOO_MANY_REQUESTS`: Too many requests or failed attempts; wait `Retry-After` seconds
+       *     - `RATE_LIMITED`: The organization's request budget (or this address's, unauthenticated) is spent; wait `Retry-After` seconds
        */
       429: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After": number;
           [name: string]: unknown;
@@ -7009,7 +8192,7 @@ export interface operations {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "TOO_MANY_REQUESTS";
+              code: "TOO_MANY_REQUESTS" | "RATE_LIMITED";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -7026,6 +8209,10 @@ export interface operations {
        */
       500: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -7049,6 +8236,10 @@ export interface operations {
        */
       502: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -7074,6 +8265,10 @@ export interface operations {
        */
       503: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After"?: number;
           [name: string]: unknown;
@@ -7097,7 +8292,10 @@ export interface operations {
   createCheckoutSession: {
     parameters: {
       query?: never;
-      header?: never;
+      header?: {
+        /** @description Makes the write safe to retry: a repeat with the same key and the same request gets the first answer again (with `Idempotent-Replayed: true`) for 24 h. 1-255 printable ASCII characters; a fresh UUID per logical request. See the guide's Retries. */
+        "Idempotency-Key"?: string;
+      };
       path?: never;
       cookie?: never;
     };
@@ -7110,6 +8308,12 @@ export interface operations {
       /** @description Checkout's URL */
       200: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+          "Idempotent-Replayed"?: "true";
           [name: string]: unknown;
         };
         content: {
@@ -7122,17 +8326,27 @@ export interface operations {
        *     - `VALIDATION_ERROR`: A parameter or body field is invalid; `details.fields` lists each one
        *     - `INVALID_JSON`: The body is not valid JSON
        *     - `BAD_REQUEST`: The request could not be read
+       *     - `INVALID_IDEMPOTENCY_KEY`: `Idempotency-Key` must be 1-255 printable ASCII characters
        *     - `PLAN_NOT_PURCHASABLE`: The plan has no Stripe price (the free plan is reached by cancelling)
        */
       400: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "VALIDATION_ERROR" | "INVALID_JSON" | "BAD_REQUEST" | "PLAN_NOT_PURCHASABLE";
+              code:
+                | "VALIDATION_ERROR"
+                | "INVALID_JSON"
+                | "BAD_REQUEST"
+                | "INVALID_IDEMPOTENCY_KEY"
+                | "PLAN_NOT_PURCHASABLE";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -7160,6 +8374,10 @@ export interface operations {
        */
       401: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -7198,6 +8416,10 @@ export interface operations {
        */
       403: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -7226,6 +8448,10 @@ export interface operations {
        */
       404: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -7245,18 +8471,25 @@ export interface operations {
       /**
        * @description Conflict with the current state. `error.code` is one of:
        *
+       *     - `IDEMPOTENCY_KEY_IN_USE`: A request with this `Idempotency-Key` is still running; retry after `Retry-After` for its answer
        *     - `SUBSCRIPTION_EXISTS`: The organization already has a live subscription: change its plan instead
        *     - `BILLING_CHANGE_IN_PROGRESS`: Another billing change of this organization is under way; retry shortly
        */
       409: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          /** @description Seconds to wait before retrying */
+          "Retry-After"?: number;
           [name: string]: unknown;
         };
         content: {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "SUBSCRIPTION_EXISTS" | "BILLING_CHANGE_IN_PROGRESS";
+              code: "IDEMPOTENCY_KEY_IN_USE" | "SUBSCRIPTION_EXISTS" | "BILLING_CHANGE_IN_PROGRESS";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -7273,6 +8506,10 @@ export interface operations {
        */
       413: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -7296,6 +8533,10 @@ export interface operations {
        */
       415: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -7313,12 +8554,44 @@ export interface operations {
         };
       };
       /**
+       * @description Unprocessable request. `error.code` is one of:
+       *
+       *     - `IDEMPOTENCY_KEY_REUSED`: This `Idempotency-Key` was used for another request (method, path or body); use a new key
+       */
+      422: {
+        headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "IDEMPOTENCY_KEY_REUSED";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
        * @description Too many requests. `error.code` is one of:
        *
        *     - `TOO_MANY_REQUESTS`: Too many requests or failed attempts; wait `Retry-After` seconds
+       *     - `RATE_LIMITED`: The organization's request budget (or this address's, unauthenticated) is spent; wait `Retry-After` seconds
        */
       429: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After": number;
           [name: string]: unknown;
@@ -7327,7 +8600,7 @@ export interface operations {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "TOO_MANY_REQUESTS";
+              code: "TOO_MANY_REQUESTS" | "RATE_LIMITED";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -7344,6 +8617,10 @@ export interface operations {
        */
       500: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -7367,6 +8644,10 @@ export interface operations {
        */
       502: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -7392,6 +8673,10 @@ export interface operations {
        */
       503: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After"?: number;
           [name: string]: unknown;
@@ -7415,7 +8700,10 @@ export interface operations {
   createPortalSession: {
     parameters: {
       query?: never;
-      header?: never;
+      header?: {
+        /** @description Makes the write safe to retry: a repeat with the same key and the same request gets the first answer again (with `Idempotent-Replayed: true`) for 24 h. 1-255 printable ASCII characters; a fresh UUID per logical request. See the guide's Retries. */
+        "Idempotency-Key"?: string;
+      };
       path?: never;
       cookie?: never;
     };
@@ -7428,6 +8716,12 @@ export interface operations {
       /** @description The portal's URL */
       200: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+          "Idempotent-Replayed"?: "true";
           [name: string]: unknown;
         };
         content: {
@@ -7440,16 +8734,21 @@ export interface operations {
        *     - `VALIDATION_ERROR`: A parameter or body field is invalid; `details.fields` lists each one
        *     - `INVALID_JSON`: The body is not valid JSON
        *     - `BAD_REQUEST`: The request could not be read
+       *     - `INVALID_IDEMPOTENCY_KEY`: `Idempotency-Key` must be 1-255 printable ASCII characters
        */
       400: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "VALIDATION_ERROR" | "INVALID_JSON" | "BAD_REQUEST";
+              code: "VALIDATION_ERROR" | "INVALID_JSON" | "BAD_REQUEST" | "INVALID_IDEMPOTENCY_KEY";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -7477,6 +8776,10 @@ export interface operations {
        */
       401: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -7515,6 +8818,10 @@ export interface operations {
        */
       403: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -7543,6 +8850,10 @@ export interface operations {
        */
       404: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -7562,17 +8873,24 @@ export interface operations {
       /**
        * @description Conflict with the current state. `error.code` is one of:
        *
+       *     - `IDEMPOTENCY_KEY_IN_USE`: A request with this `Idempotency-Key` is still running; retry after `Retry-After` for its answer
        *     - `CONFLICT`: Conflicts with the current state
        */
       409: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          /** @description Seconds to wait before retrying */
+          "Retry-After"?: number;
           [name: string]: unknown;
         };
         content: {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "CONFLICT";
+              code: "IDEMPOTENCY_KEY_IN_USE" | "CONFLICT";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -7589,6 +8907,10 @@ export interface operations {
        */
       413: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -7612,6 +8934,10 @@ export interface operations {
        */
       415: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -7629,12 +8955,44 @@ export interface operations {
         };
       };
       /**
+       * @description Unprocessable request. `error.code` is one of:
+       *
+       *     - `IDEMPOTENCY_KEY_REUSED`: This `Idempotency-Key` was used for another request (method, path or body); use a new key
+       */
+      422: {
+        headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "IDEMPOTENCY_KEY_REUSED";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
        * @description Too many requests. `error.code` is one of:
        *
        *     - `TOO_MANY_REQUESTS`: Too many requests or failed attempts; wait `Retry-After` seconds
+       *     - `RATE_LIMITED`: The organization's request budget (or this address's, unauthenticated) is spent; wait `Retry-After` seconds
        */
       429: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After": number;
           [name: string]: unknown;
@@ -7643,7 +9001,7 @@ export interface operations {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "TOO_MANY_REQUESTS";
+              code: "TOO_MANY_REQUESTS" | "RATE_LIMITED";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -7660,6 +9018,10 @@ export interface operations {
        */
       500: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -7683,6 +9045,10 @@ export interface operations {
        */
       502: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -7708,6 +9074,10 @@ export interface operations {
        */
       503: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After"?: number;
           [name: string]: unknown;
@@ -7742,6 +9112,10 @@ export interface operations {
       /** @description The preview */
       200: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -7755,6 +9129,10 @@ export interface operations {
        */
       400: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -7789,6 +9167,10 @@ export interface operations {
        */
       401: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -7826,6 +9208,10 @@ export interface operations {
        */
       403: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -7850,6 +9236,10 @@ export interface operations {
        */
       404: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -7873,6 +9263,12 @@ export interface operations {
        */
       409: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          /** @description Seconds to wait before retrying */
+          "Retry-After"?: number;
           [name: string]: unknown;
         };
         content: {
@@ -7893,9 +9289,14 @@ export interface operations {
        * @description Too many requests. `error.code` is one of:
        *
        *     - `TOO_MANY_REQUESTS`: Too many requests or failed attempts; wait `Retry-After` seconds
+       *     - `RATE_LIMITED`: The organization's request budget (or this address's, unauthenticated) is spent; wait `Retry-After` seconds
        */
       429: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After": number;
           [name: string]: unknown;
@@ -7904,7 +9305,7 @@ export interface operations {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "TOO_MANY_REQUESTS";
+              code: "TOO_MANY_REQUESTS" | "RATE_LIMITED";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -7921,6 +9322,10 @@ export interface operations {
        */
       500: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -7944,6 +9349,10 @@ export interface operations {
        */
       502: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -7969,6 +9378,10 @@ export interface operations {
        */
       503: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After"?: number;
           [name: string]: unknown;
@@ -7992,7 +9405,10 @@ export interface operations {
   cancelSubscription: {
     parameters: {
       query?: never;
-      header?: never;
+      header?: {
+        /** @description Makes the write safe to retry: a repeat with the same key and the same request gets the first answer again (with `Idempotent-Replayed: true`) for 24 h. 1-255 printable ASCII characters; a fresh UUID per logical request. See the guide's Retries. */
+        "Idempotency-Key"?: string;
+      };
       path?: never;
       cookie?: never;
     };
@@ -8005,6 +9421,12 @@ export interface operations {
       /** @description The subscription after the cancellation */
       200: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+          "Idempotent-Replayed"?: "true";
           [name: string]: unknown;
         };
         content: {
@@ -8017,16 +9439,21 @@ export interface operations {
        *     - `VALIDATION_ERROR`: A parameter or body field is invalid; `details.fields` lists each one
        *     - `INVALID_JSON`: The body is not valid JSON
        *     - `BAD_REQUEST`: The request could not be read
+       *     - `INVALID_IDEMPOTENCY_KEY`: `Idempotency-Key` must be 1-255 printable ASCII characters
        */
       400: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "VALIDATION_ERROR" | "INVALID_JSON" | "BAD_REQUEST";
+              code: "VALIDATION_ERROR" | "INVALID_JSON" | "BAD_REQUEST" | "INVALID_IDEMPOTENCY_KEY";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -8054,6 +9481,10 @@ export interface operations {
        */
       401: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -8092,6 +9523,10 @@ export interface operations {
        */
       403: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -8120,6 +9555,10 @@ export interface operations {
        */
       404: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -8139,18 +9578,25 @@ export interface operations {
       /**
        * @description Conflict with the current state. `error.code` is one of:
        *
+       *     - `IDEMPOTENCY_KEY_IN_USE`: A request with this `Idempotency-Key` is still running; retry after `Retry-After` for its answer
        *     - `CONFLICT`: Conflicts with the current state
        *     - `BILLING_CHANGE_IN_PROGRESS`: Another billing change of this organization is under way; retry shortly
        */
       409: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          /** @description Seconds to wait before retrying */
+          "Retry-After"?: number;
           [name: string]: unknown;
         };
         content: {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "CONFLICT" | "BILLING_CHANGE_IN_PROGRESS";
+              code: "IDEMPOTENCY_KEY_IN_USE" | "CONFLICT" | "BILLING_CHANGE_IN_PROGRESS";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -8167,6 +9613,10 @@ export interface operations {
        */
       413: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -8190,6 +9640,10 @@ export interface operations {
        */
       415: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -8207,12 +9661,44 @@ export interface operations {
         };
       };
       /**
+       * @description Unprocessable request. `error.code` is one of:
+       *
+       *     - `IDEMPOTENCY_KEY_REUSED`: This `Idempotency-Key` was used for another request (method, path or body); use a new key
+       */
+      422: {
+        headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "IDEMPOTENCY_KEY_REUSED";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
        * @description Too many requests. `error.code` is one of:
        *
        *     - `TOO_MANY_REQUESTS`: Too many requests or failed attempts; wait `Retry-After` seconds
+       *     - `RATE_LIMITED`: The organization's request budget (or this address's, unauthenticated) is spent; wait `Retry-After` seconds
        */
       429: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After": number;
           [name: string]: unknown;
@@ -8221,7 +9707,7 @@ export interface operations {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "TOO_MANY_REQUESTS";
+              code: "TOO_MANY_REQUESTS" | "RATE_LIMITED";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -8238,6 +9724,10 @@ export interface operations {
        */
       500: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -8261,6 +9751,10 @@ export interface operations {
        */
       502: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -8286,6 +9780,10 @@ export interface operations {
        */
       503: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After"?: number;
           [name: string]: unknown;
@@ -8318,6 +9816,10 @@ export interface operations {
       /** @description The caller's organization */
       200: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -8342,6 +9844,10 @@ export interface operations {
        */
       401: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -8379,6 +9885,10 @@ export interface operations {
        */
       403: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -8402,6 +9912,10 @@ export interface operations {
        */
       404: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -8422,9 +9936,14 @@ export interface operations {
        * @description Too many requests. `error.code` is one of:
        *
        *     - `TOO_MANY_REQUESTS`: Too many requests or failed attempts; wait `Retry-After` seconds
+       *     - `RATE_LIMITED`: The organization's request budget (or this address's, unauthenticated) is spent; wait `Retry-After` seconds
        */
       429: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After": number;
           [name: string]: unknown;
@@ -8433,7 +9952,7 @@ export interface operations {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "TOO_MANY_REQUESTS";
+              code: "TOO_MANY_REQUESTS" | "RATE_LIMITED";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -8450,6 +9969,10 @@ export interface operations {
        */
       500: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -8474,6 +9997,10 @@ export interface operations {
        */
       503: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After"?: number;
           [name: string]: unknown;
@@ -8510,6 +10037,10 @@ export interface operations {
       /** @description A page of notices */
       200: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -8524,6 +10055,10 @@ export interface operations {
        */
       400: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -8558,6 +10093,10 @@ export interface operations {
        */
       401: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -8595,6 +10134,10 @@ export interface operations {
        */
       403: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -8615,9 +10158,14 @@ export interface operations {
        * @description Too many requests. `error.code` is one of:
        *
        *     - `TOO_MANY_REQUESTS`: Too many requests or failed attempts; wait `Retry-After` seconds
+       *     - `RATE_LIMITED`: The organization's request budget (or this address's, unauthenticated) is spent; wait `Retry-After` seconds
        */
       429: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After": number;
           [name: string]: unknown;
@@ -8626,7 +10174,7 @@ export interface operations {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "TOO_MANY_REQUESTS";
+              code: "TOO_MANY_REQUESTS" | "RATE_LIMITED";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -8643,6 +10191,10 @@ export interface operations {
        */
       500: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -8667,6 +10219,10 @@ export interface operations {
        */
       503: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After"?: number;
           [name: string]: unknown;
@@ -8699,6 +10255,10 @@ export interface operations {
       /** @description The overview */
       200: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -8723,6 +10283,10 @@ export interface operations {
        */
       401: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -8760,6 +10324,10 @@ export interface operations {
        */
       403: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -8780,9 +10348,14 @@ export interface operations {
        * @description Too many requests. `error.code` is one of:
        *
        *     - `TOO_MANY_REQUESTS`: Too many requests or failed attempts; wait `Retry-After` seconds
+       *     - `RATE_LIMITED`: The organization's request budget (or this address's, unauthenticated) is spent; wait `Retry-After` seconds
        */
       429: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After": number;
           [name: string]: unknown;
@@ -8791,7 +10364,7 @@ export interface operations {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "TOO_MANY_REQUESTS";
+              code: "TOO_MANY_REQUESTS" | "RATE_LIMITED";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -8808,6 +10381,10 @@ export interface operations {
        */
       500: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -8832,6 +10409,10 @@ export interface operations {
        */
       503: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After"?: number;
           [name: string]: unknown;
@@ -8875,6 +10456,10 @@ export interface operations {
       /** @description A page of violations */
       200: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -8889,6 +10474,10 @@ export interface operations {
        */
       400: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -8923,6 +10512,10 @@ export interface operations {
        */
       401: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -8960,6 +10553,10 @@ export interface operations {
        */
       403: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -8980,9 +10577,14 @@ export interface operations {
        * @description Too many requests. `error.code` is one of:
        *
        *     - `TOO_MANY_REQUESTS`: Too many requests or failed attempts; wait `Retry-After` seconds
+       *     - `RATE_LIMITED`: The organization's request budget (or this address's, unauthenticated) is spent; wait `Retry-After` seconds
        */
       429: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After": number;
           [name: string]: unknown;
@@ -8991,7 +10593,7 @@ export interface operations {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "TOO_MANY_REQUESTS";
+              code: "TOO_MANY_REQUESTS" | "RATE_LIMITED";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -9008,6 +10610,10 @@ export interface operations {
        */
       500: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -9032,6 +10638,10 @@ export interface operations {
        */
       503: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After"?: number;
           [name: string]: unknown;
@@ -9069,6 +10679,10 @@ export interface operations {
       /** @description A page of organizations */
       200: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -9083,6 +10697,10 @@ export interface operations {
        */
       400: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -9117,6 +10735,10 @@ export interface operations {
        */
       401: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -9154,6 +10776,10 @@ export interface operations {
        */
       403: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -9174,9 +10800,14 @@ export interface operations {
        * @description Too many requests. `error.code` is one of:
        *
        *     - `TOO_MANY_REQUESTS`: Too many requests or failed attempts; wait `Retry-After` seconds
+       *     - `RATE_LIMITED`: The organization's request budget (or this address's, unauthenticated) is spent; wait `Retry-After` seconds
        */
       429: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After": number;
           [name: string]: unknown;
@@ -9185,7 +10816,7 @@ export interface operations {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "TOO_MANY_REQUESTS";
+              code: "TOO_MANY_REQUESTS" | "RATE_LIMITED";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -9202,6 +10833,10 @@ export interface operations {
        */
       500: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -9226,6 +10861,10 @@ export interface operations {
        */
       503: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After"?: number;
           [name: string]: unknown;
@@ -9260,6 +10899,10 @@ export interface operations {
       /** @description The organization */
       200: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -9274,6 +10917,10 @@ export interface operations {
        */
       400: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -9308,6 +10955,10 @@ export interface operations {
        */
       401: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -9345,6 +10996,10 @@ export interface operations {
        */
       403: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -9368,6 +11023,10 @@ export interface operations {
        */
       404: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -9388,9 +11047,14 @@ export interface operations {
        * @description Too many requests. `error.code` is one of:
        *
        *     - `TOO_MANY_REQUESTS`: Too many requests or failed attempts; wait `Retry-After` seconds
+       *     - `RATE_LIMITED`: The organization's request budget (or this address's, unauthenticated) is spent; wait `Retry-After` seconds
        */
       429: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After": number;
           [name: string]: unknown;
@@ -9399,7 +11063,7 @@ export interface operations {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "TOO_MANY_REQUESTS";
+              code: "TOO_MANY_REQUESTS" | "RATE_LIMITED";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -9416,6 +11080,10 @@ export interface operations {
        */
       500: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -9440,6 +11108,10 @@ export interface operations {
        */
       503: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After"?: number;
           [name: string]: unknown;
@@ -9472,6 +11144,10 @@ export interface operations {
       /** @description The jobs */
       200: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -9496,6 +11172,10 @@ export interface operations {
        */
       401: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -9533,6 +11213,10 @@ export interface operations {
        */
       403: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -9553,9 +11237,14 @@ export interface operations {
        * @description Too many requests. `error.code` is one of:
        *
        *     - `TOO_MANY_REQUESTS`: Too many requests or failed attempts; wait `Retry-After` seconds
+       *     - `RATE_LIMITED`: The organization's request budget (or this address's, unauthenticated) is spent; wait `Retry-After` seconds
        */
       429: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After": number;
           [name: string]: unknown;
@@ -9564,7 +11253,7 @@ export interface operations {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "TOO_MANY_REQUESTS";
+              code: "TOO_MANY_REQUESTS" | "RATE_LIMITED";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -9581,6 +11270,10 @@ export interface operations {
        */
       500: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -9605,6 +11298,10 @@ export interface operations {
        */
       503: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After"?: number;
           [name: string]: unknown;
@@ -9642,6 +11339,10 @@ export interface operations {
       /** @description A page of job runs */
       200: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -9656,6 +11357,10 @@ export interface operations {
        */
       400: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -9690,6 +11395,10 @@ export interface operations {
        */
       401: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -9727,6 +11436,10 @@ export interface operations {
        */
       403: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -9747,9 +11460,14 @@ export interface operations {
        * @description Too many requests. `error.code` is one of:
        *
        *     - `TOO_MANY_REQUESTS`: Too many requests or failed attempts; wait `Retry-After` seconds
+       *     - `RATE_LIMITED`: The organization's request budget (or this address's, unauthenticated) is spent; wait `Retry-After` seconds
        */
       429: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After": number;
           [name: string]: unknown;
@@ -9758,7 +11476,7 @@ export interface operations {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "TOO_MANY_REQUESTS";
+              code: "TOO_MANY_REQUESTS" | "RATE_LIMITED";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -9775,6 +11493,10 @@ export interface operations {
        */
       500: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -9799,6 +11521,10 @@ export interface operations {
        */
       503: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After"?: number;
           [name: string]: unknown;
@@ -9837,6 +11563,10 @@ export interface operations {
       /** @description A page of audit entries */
       200: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -9851,6 +11581,10 @@ export interface operations {
        */
       400: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -9885,6 +11619,10 @@ export interface operations {
        */
       401: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -9922,6 +11660,10 @@ export interface operations {
        */
       403: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -9942,9 +11684,14 @@ export interface operations {
        * @description Too many requests. `error.code` is one of:
        *
        *     - `TOO_MANY_REQUESTS`: Too many requests or failed attempts; wait `Retry-After` seconds
+       *     - `RATE_LIMITED`: The organization's request budget (or this address's, unauthenticated) is spent; wait `Retry-After` seconds
        */
       429: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After": number;
           [name: string]: unknown;
@@ -9953,7 +11700,7 @@ export interface operations {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "TOO_MANY_REQUESTS";
+              code: "TOO_MANY_REQUESTS" | "RATE_LIMITED";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -9970,6 +11717,10 @@ export interface operations {
        */
       500: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -9994,6 +11745,10 @@ export interface operations {
        */
       503: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After"?: number;
           [name: string]: unknown;
@@ -10017,7 +11772,10 @@ export interface operations {
   extendViolationGrace: {
     parameters: {
       query?: never;
-      header?: never;
+      header?: {
+        /** @description Makes the write safe to retry: a repeat with the same key and the same request gets the first answer again (with `Idempotent-Replayed: true`) for 24 h. 1-255 printable ASCII characters; a fresh UUID per logical request. See the guide's Retries. */
+        "Idempotency-Key"?: string;
+      };
       path: {
         id: string;
       };
@@ -10032,6 +11790,12 @@ export interface operations {
       /** @description The violation after */
       200: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+          "Idempotent-Replayed"?: "true";
           [name: string]: unknown;
         };
         content: {
@@ -10045,11 +11809,16 @@ export interface operations {
        *     - `VALIDATION_ERROR`: A parameter or body field is invalid; `details.fields` lists each one
        *     - `INVALID_JSON`: The body is not valid JSON
        *     - `BAD_REQUEST`: The request could not be read
+       *     - `INVALID_IDEMPOTENCY_KEY`: `Idempotency-Key` must be 1-255 printable ASCII characters
        *     - `DATE_IN_PAST`: The date must be in the future
        *     - `GRACE_NOT_EXTENDED`: The new grace end must be later than the current one
        */
       400: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -10061,6 +11830,7 @@ export interface operations {
                 | "VALIDATION_ERROR"
                 | "INVALID_JSON"
                 | "BAD_REQUEST"
+                | "INVALID_IDEMPOTENCY_KEY"
                 | "DATE_IN_PAST"
                 | "GRACE_NOT_EXTENDED";
               message: string;
@@ -10090,6 +11860,10 @@ export interface operations {
        */
       401: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -10128,6 +11902,10 @@ export interface operations {
        */
       403: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -10155,6 +11933,10 @@ export interface operations {
        */
       404: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -10174,18 +11956,25 @@ export interface operations {
       /**
        * @description Conflict with the current state. `error.code` is one of:
        *
+       *     - `IDEMPOTENCY_KEY_IN_USE`: A request with this `Idempotency-Key` is still running; retry after `Retry-After` for its answer
        *     - `VIOLATION_RESOLVED`: The violation is resolved; nothing to change
        *     - `VERSION_CONFLICT`: Someone changed the target since you read it (`expectedVersion`); reload and retry
        */
       409: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          /** @description Seconds to wait before retrying */
+          "Retry-After"?: number;
           [name: string]: unknown;
         };
         content: {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "VIOLATION_RESOLVED" | "VERSION_CONFLICT";
+              code: "IDEMPOTENCY_KEY_IN_USE" | "VIOLATION_RESOLVED" | "VERSION_CONFLICT";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -10202,6 +11991,10 @@ export interface operations {
        */
       413: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -10225,6 +12018,10 @@ export interface operations {
        */
       415: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -10242,12 +12039,44 @@ export interface operations {
         };
       };
       /**
+       * @description Unprocessable request. `error.code` is one of:
+       *
+       *     - `IDEMPOTENCY_KEY_REUSED`: This `Idempotency-Key` was used for another request (method, path or body); use a new key
+       */
+      422: {
+        headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "IDEMPOTENCY_KEY_REUSED";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
        * @description Too many requests. `error.code` is one of:
        *
        *     - `TOO_MANY_REQUESTS`: Too many requests or failed attempts; wait `Retry-After` seconds
+       *     - `RATE_LIMITED`: The organization's request budget (or this address's, unauthenticated) is spent; wait `Retry-After` seconds
        */
       429: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After": number;
           [name: string]: unknown;
@@ -10256,7 +12085,7 @@ export interface operations {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "TOO_MANY_REQUESTS";
+              code: "TOO_MANY_REQUESTS" | "RATE_LIMITED";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -10273,6 +12102,10 @@ export interface operations {
        */
       500: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -10297,6 +12130,10 @@ export interface operations {
        */
       503: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After"?: number;
           [name: string]: unknown;
@@ -10320,7 +12157,10 @@ export interface operations {
   waiveViolation: {
     parameters: {
       query?: never;
-      header?: never;
+      header?: {
+        /** @description Makes the write safe to retry: a repeat with the same key and the same request gets the first answer again (with `Idempotent-Replayed: true`) for 24 h. 1-255 printable ASCII characters; a fresh UUID per logical request. See the guide's Retries. */
+        "Idempotency-Key"?: string;
+      };
       path: {
         id: string;
       };
@@ -10335,6 +12175,12 @@ export interface operations {
       /** @description The violation after */
       200: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+          "Idempotent-Replayed"?: "true";
           [name: string]: unknown;
         };
         content: {
@@ -10348,10 +12194,15 @@ export interface operations {
        *     - `VALIDATION_ERROR`: A parameter or body field is invalid; `details.fields` lists each one
        *     - `INVALID_JSON`: The body is not valid JSON
        *     - `BAD_REQUEST`: The request could not be read
+       *     - `INVALID_IDEMPOTENCY_KEY`: `Idempotency-Key` must be 1-255 printable ASCII characters
        *     - `DATE_IN_PAST`: The date must be in the future
        */
       400: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -10363,6 +12214,7 @@ export interface operations {
                 | "VALIDATION_ERROR"
                 | "INVALID_JSON"
                 | "BAD_REQUEST"
+                | "INVALID_IDEMPOTENCY_KEY"
                 | "DATE_IN_PAST";
               message: string;
               details: {
@@ -10391,6 +12243,10 @@ export interface operations {
        */
       401: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -10429,6 +12285,10 @@ export interface operations {
        */
       403: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -10456,6 +12316,10 @@ export interface operations {
        */
       404: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -10475,18 +12339,25 @@ export interface operations {
       /**
        * @description Conflict with the current state. `error.code` is one of:
        *
+       *     - `IDEMPOTENCY_KEY_IN_USE`: A request with this `Idempotency-Key` is still running; retry after `Retry-After` for its answer
        *     - `VIOLATION_RESOLVED`: The violation is resolved; nothing to change
        *     - `VERSION_CONFLICT`: Someone changed the target since you read it (`expectedVersion`); reload and retry
        */
       409: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          /** @description Seconds to wait before retrying */
+          "Retry-After"?: number;
           [name: string]: unknown;
         };
         content: {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "VIOLATION_RESOLVED" | "VERSION_CONFLICT";
+              code: "IDEMPOTENCY_KEY_IN_USE" | "VIOLATION_RESOLVED" | "VERSION_CONFLICT";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -10503,6 +12374,10 @@ export interface operations {
        */
       413: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -10526,6 +12401,10 @@ export interface operations {
        */
       415: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -10543,12 +12422,44 @@ export interface operations {
         };
       };
       /**
+       * @description Unprocessable request. `error.code` is one of:
+       *
+       *     - `IDEMPOTENCY_KEY_REUSED`: This `Idempotency-Key` was used for another request (method, path or body); use a new key
+       */
+      422: {
+        headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "IDEMPOTENCY_KEY_REUSED";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
        * @description Too many requests. `error.code` is one of:
        *
        *     - `TOO_MANY_REQUESTS`: Too many requests or failed attempts; wait `Retry-After` seconds
+       *     - `RATE_LIMITED`: The organization's request budget (or this address's, unauthenticated) is spent; wait `Retry-After` seconds
        */
       429: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After": number;
           [name: string]: unknown;
@@ -10557,7 +12468,7 @@ export interface operations {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "TOO_MANY_REQUESTS";
+              code: "TOO_MANY_REQUESTS" | "RATE_LIMITED";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -10574,6 +12485,10 @@ export interface operations {
        */
       500: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -10598,6 +12513,10 @@ export interface operations {
        */
       503: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After"?: number;
           [name: string]: unknown;
@@ -10621,7 +12540,10 @@ export interface operations {
   recheckOrganizationViolations: {
     parameters: {
       query?: never;
-      header?: never;
+      header?: {
+        /** @description Makes the write safe to retry: a repeat with the same key and the same request gets the first answer again (with `Idempotent-Replayed: true`) for 24 h. 1-255 printable ASCII characters; a fresh UUID per logical request. See the guide's Retries. */
+        "Idempotency-Key"?: string;
+      };
       path: {
         id: string;
       };
@@ -10636,6 +12558,12 @@ export interface operations {
       /** @description The violations after */
       200: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+          "Idempotent-Replayed"?: "true";
           [name: string]: unknown;
         };
         content: {
@@ -10649,16 +12577,26 @@ export interface operations {
        *     - `VALIDATION_ERROR`: A parameter or body field is invalid; `details.fields` lists each one
        *     - `INVALID_JSON`: The body is not valid JSON
        *     - `BAD_REQUEST`: The request could not be read
+       *     - `INVALID_IDEMPOTENCY_KEY`: `Idempotency-Key` must be 1-255 printable ASCII characters
        */
       400: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "INVALID_URL_ENCODING" | "VALIDATION_ERROR" | "INVALID_JSON" | "BAD_REQUEST";
+              code:
+                | "INVALID_URL_ENCODING"
+                | "VALIDATION_ERROR"
+                | "INVALID_JSON"
+                | "BAD_REQUEST"
+                | "INVALID_IDEMPOTENCY_KEY";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -10686,6 +12624,10 @@ export interface operations {
        */
       401: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -10724,6 +12666,10 @@ export interface operations {
        */
       403: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -10751,6 +12697,10 @@ export interface operations {
        */
       404: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -10768,12 +12718,45 @@ export interface operations {
         };
       };
       /**
+       * @description Conflict with the current state. `error.code` is one of:
+       *
+       *     - `IDEMPOTENCY_KEY_IN_USE`: A request with this `Idempotency-Key` is still running; retry after `Retry-After` for its answer
+       */
+      409: {
+        headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          /** @description Seconds to wait before retrying */
+          "Retry-After"?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "IDEMPOTENCY_KEY_IN_USE";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
        * @description Payload too large. `error.code` is one of:
        *
        *     - `PAYLOAD_TOO_LARGE`: The body is larger than the route accepts
        */
       413: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -10797,6 +12780,10 @@ export interface operations {
        */
       415: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -10814,12 +12801,44 @@ export interface operations {
         };
       };
       /**
+       * @description Unprocessable request. `error.code` is one of:
+       *
+       *     - `IDEMPOTENCY_KEY_REUSED`: This `Idempotency-Key` was used for another request (method, path or body); use a new key
+       */
+      422: {
+        headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "IDEMPOTENCY_KEY_REUSED";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
        * @description Too many requests. `error.code` is one of:
        *
        *     - `TOO_MANY_REQUESTS`: Too many requests or failed attempts; wait `Retry-After` seconds
+       *     - `RATE_LIMITED`: The organization's request budget (or this address's, unauthenticated) is spent; wait `Retry-After` seconds
        */
       429: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After": number;
           [name: string]: unknown;
@@ -10828,7 +12847,7 @@ export interface operations {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "TOO_MANY_REQUESTS";
+              code: "TOO_MANY_REQUESTS" | "RATE_LIMITED";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -10845,6 +12864,10 @@ export interface operations {
        */
       500: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -10869,6 +12892,10 @@ export interface operations {
        */
       503: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After"?: number;
           [name: string]: unknown;
@@ -10892,7 +12919,10 @@ export interface operations {
   resendNotice: {
     parameters: {
       query?: never;
-      header?: never;
+      header?: {
+        /** @description Makes the write safe to retry: a repeat with the same key and the same request gets the first answer again (with `Idempotent-Replayed: true`) for 24 h. 1-255 printable ASCII characters; a fresh UUID per logical request. See the guide's Retries. */
+        "Idempotency-Key"?: string;
+      };
       path: {
         id: string;
       };
@@ -10907,6 +12937,12 @@ export interface operations {
       /** @description The notice after */
       200: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+          "Idempotent-Replayed"?: "true";
           [name: string]: unknown;
         };
         content: {
@@ -10920,16 +12956,26 @@ export interface operations {
        *     - `VALIDATION_ERROR`: A parameter or body field is invalid; `details.fields` lists each one
        *     - `INVALID_JSON`: The body is not valid JSON
        *     - `BAD_REQUEST`: The request could not be read
+       *     - `INVALID_IDEMPOTENCY_KEY`: `Idempotency-Key` must be 1-255 printable ASCII characters
        */
       400: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "INVALID_URL_ENCODING" | "VALIDATION_ERROR" | "INVALID_JSON" | "BAD_REQUEST";
+              code:
+                | "INVALID_URL_ENCODING"
+                | "VALIDATION_ERROR"
+                | "INVALID_JSON"
+                | "BAD_REQUEST"
+                | "INVALID_IDEMPOTENCY_KEY";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -10957,6 +13003,10 @@ export interface operations {
        */
       401: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -10995,6 +13045,10 @@ export interface operations {
        */
       403: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -11022,6 +13076,10 @@ export interface operations {
        */
       404: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -11041,17 +13099,24 @@ export interface operations {
       /**
        * @description Conflict with the current state. `error.code` is one of:
        *
+       *     - `IDEMPOTENCY_KEY_IN_USE`: A request with this `Idempotency-Key` is still running; retry after `Retry-After` for its answer
        *     - `NOTICE_PENDING`: The notice has not been sent yet
        */
       409: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          /** @description Seconds to wait before retrying */
+          "Retry-After"?: number;
           [name: string]: unknown;
         };
         content: {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "NOTICE_PENDING";
+              code: "IDEMPOTENCY_KEY_IN_USE" | "NOTICE_PENDING";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -11068,6 +13133,10 @@ export interface operations {
        */
       413: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -11091,6 +13160,10 @@ export interface operations {
        */
       415: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -11108,12 +13181,44 @@ export interface operations {
         };
       };
       /**
+       * @description Unprocessable request. `error.code` is one of:
+       *
+       *     - `IDEMPOTENCY_KEY_REUSED`: This `Idempotency-Key` was used for another request (method, path or body); use a new key
+       */
+      422: {
+        headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "IDEMPOTENCY_KEY_REUSED";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
        * @description Too many requests. `error.code` is one of:
        *
        *     - `TOO_MANY_REQUESTS`: Too many requests or failed attempts; wait `Retry-After` seconds
+       *     - `RATE_LIMITED`: The organization's request budget (or this address's, unauthenticated) is spent; wait `Retry-After` seconds
        */
       429: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After": number;
           [name: string]: unknown;
@@ -11122,7 +13227,7 @@ export interface operations {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "TOO_MANY_REQUESTS";
+              code: "TOO_MANY_REQUESTS" | "RATE_LIMITED";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -11139,6 +13244,10 @@ export interface operations {
        */
       500: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -11163,6 +13272,10 @@ export interface operations {
        */
       503: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After"?: number;
           [name: string]: unknown;
@@ -11186,7 +13299,10 @@ export interface operations {
   liftSuspension: {
     parameters: {
       query?: never;
-      header?: never;
+      header?: {
+        /** @description Makes the write safe to retry: a repeat with the same key and the same request gets the first answer again (with `Idempotent-Replayed: true`) for 24 h. 1-255 printable ASCII characters; a fresh UUID per logical request. See the guide's Retries. */
+        "Idempotency-Key"?: string;
+      };
       path: {
         id: string;
       };
@@ -11201,6 +13317,12 @@ export interface operations {
       /** @description The subscription after */
       200: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+          "Idempotent-Replayed"?: "true";
           [name: string]: unknown;
         };
         content: {
@@ -11214,16 +13336,26 @@ export interface operations {
        *     - `VALIDATION_ERROR`: A parameter or body field is invalid; `details.fields` lists each one
        *     - `INVALID_JSON`: The body is not valid JSON
        *     - `BAD_REQUEST`: The request could not be read
+       *     - `INVALID_IDEMPOTENCY_KEY`: `Idempotency-Key` must be 1-255 printable ASCII characters
        */
       400: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "INVALID_URL_ENCODING" | "VALIDATION_ERROR" | "INVALID_JSON" | "BAD_REQUEST";
+              code:
+                | "INVALID_URL_ENCODING"
+                | "VALIDATION_ERROR"
+                | "INVALID_JSON"
+                | "BAD_REQUEST"
+                | "INVALID_IDEMPOTENCY_KEY";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -11251,6 +13383,10 @@ export interface operations {
        */
       401: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -11289,6 +13425,10 @@ export interface operations {
        */
       403: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -11316,6 +13456,10 @@ export interface operations {
        */
       404: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -11335,18 +13479,25 @@ export interface operations {
       /**
        * @description Conflict with the current state. `error.code` is one of:
        *
+       *     - `IDEMPOTENCY_KEY_IN_USE`: A request with this `Idempotency-Key` is still running; retry after `Retry-After` for its answer
        *     - `NOT_SUSPENDED`: The organization has no suspended subscription
        *     - `VERSION_CONFLICT`: Someone changed the target since you read it (`expectedVersion`); reload and retry
        */
       409: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          /** @description Seconds to wait before retrying */
+          "Retry-After"?: number;
           [name: string]: unknown;
         };
         content: {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "NOT_SUSPENDED" | "VERSION_CONFLICT";
+              code: "IDEMPOTENCY_KEY_IN_USE" | "NOT_SUSPENDED" | "VERSION_CONFLICT";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -11363,6 +13514,10 @@ export interface operations {
        */
       413: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -11386,6 +13541,10 @@ export interface operations {
        */
       415: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -11403,12 +13562,44 @@ export interface operations {
         };
       };
       /**
+       * @description Unprocessable request. `error.code` is one of:
+       *
+       *     - `IDEMPOTENCY_KEY_REUSED`: This `Idempotency-Key` was used for another request (method, path or body); use a new key
+       */
+      422: {
+        headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "IDEMPOTENCY_KEY_REUSED";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
        * @description Too many requests. `error.code` is one of:
        *
        *     - `TOO_MANY_REQUESTS`: Too many requests or failed attempts; wait `Retry-After` seconds
+       *     - `RATE_LIMITED`: The organization's request budget (or this address's, unauthenticated) is spent; wait `Retry-After` seconds
        */
       429: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After": number;
           [name: string]: unknown;
@@ -11417,7 +13608,7 @@ export interface operations {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "TOO_MANY_REQUESTS";
+              code: "TOO_MANY_REQUESTS" | "RATE_LIMITED";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -11434,6 +13625,10 @@ export interface operations {
        */
       500: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -11458,6 +13653,10 @@ export interface operations {
        */
       503: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After"?: number;
           [name: string]: unknown;
@@ -11481,7 +13680,10 @@ export interface operations {
   runJobNow: {
     parameters: {
       query?: never;
-      header?: never;
+      header?: {
+        /** @description Makes the write safe to retry: a repeat with the same key and the same request gets the first answer again (with `Idempotent-Replayed: true`) for 24 h. 1-255 printable ASCII characters; a fresh UUID per logical request. See the guide's Retries. */
+        "Idempotency-Key"?: string;
+      };
       path: {
         jobName: string;
       };
@@ -11496,6 +13698,12 @@ export interface operations {
       /** @description The run's outcome */
       200: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+          "Idempotent-Replayed"?: "true";
           [name: string]: unknown;
         };
         content: {
@@ -11509,16 +13717,26 @@ export interface operations {
        *     - `VALIDATION_ERROR`: A parameter or body field is invalid; `details.fields` lists each one
        *     - `INVALID_JSON`: The body is not valid JSON
        *     - `BAD_REQUEST`: The request could not be read
+       *     - `INVALID_IDEMPOTENCY_KEY`: `Idempotency-Key` must be 1-255 printable ASCII characters
        */
       400: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "INVALID_URL_ENCODING" | "VALIDATION_ERROR" | "INVALID_JSON" | "BAD_REQUEST";
+              code:
+                | "INVALID_URL_ENCODING"
+                | "VALIDATION_ERROR"
+                | "INVALID_JSON"
+                | "BAD_REQUEST"
+                | "INVALID_IDEMPOTENCY_KEY";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -11546,6 +13764,10 @@ export interface operations {
        */
       401: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -11584,6 +13806,10 @@ export interface operations {
        */
       403: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -11611,6 +13837,10 @@ export interface operations {
        */
       404: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -11630,17 +13860,24 @@ export interface operations {
       /**
        * @description Conflict with the current state. `error.code` is one of:
        *
+       *     - `IDEMPOTENCY_KEY_IN_USE`: A request with this `Idempotency-Key` is still running; retry after `Retry-After` for its answer
        *     - `JOB_ALREADY_RUNNING`: A run of this job is in progress
        */
       409: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          /** @description Seconds to wait before retrying */
+          "Retry-After"?: number;
           [name: string]: unknown;
         };
         content: {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "JOB_ALREADY_RUNNING";
+              code: "IDEMPOTENCY_KEY_IN_USE" | "JOB_ALREADY_RUNNING";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -11657,6 +13894,10 @@ export interface operations {
        */
       413: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -11680,6 +13921,10 @@ export interface operations {
        */
       415: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -11697,12 +13942,44 @@ export interface operations {
         };
       };
       /**
+       * @description Unprocessable request. `error.code` is one of:
+       *
+       *     - `IDEMPOTENCY_KEY_REUSED`: This `Idempotency-Key` was used for another request (method, path or body); use a new key
+       */
+      422: {
+        headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "IDEMPOTENCY_KEY_REUSED";
+              message: string;
+              details: {
+                [key: string]: unknown;
+              };
+            };
+            requestId: string;
+          };
+        };
+      };
+      /**
        * @description Too many requests. `error.code` is one of:
        *
        *     - `TOO_MANY_REQUESTS`: Too many requests or failed attempts; wait `Retry-After` seconds
+       *     - `RATE_LIMITED`: The organization's request budget (or this address's, unauthenticated) is spent; wait `Retry-After` seconds
        */
       429: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After": number;
           [name: string]: unknown;
@@ -11711,7 +13988,7 @@ export interface operations {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "TOO_MANY_REQUESTS";
+              code: "TOO_MANY_REQUESTS" | "RATE_LIMITED";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -11728,6 +14005,10 @@ export interface operations {
        */
       500: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           [name: string]: unknown;
         };
         content: {
@@ -11752,6 +14033,10 @@ export interface operations {
        */
       503: {
         headers: {
+          /** @description The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed */
+          "RateLimit-Policy"?: string;
+          /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
+          RateLimit?: string;
           /** @description Seconds to wait before retrying */
           "Retry-After"?: number;
           [name: string]: unknown;

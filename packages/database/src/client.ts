@@ -2,7 +2,7 @@ import { PrismaPg } from "@prisma/adapter-pg";
 import pg from "pg";
 import { Prisma, PrismaClient } from "../generated/client";
 import { QUERY_READ_TIMEOUT } from "./pgErrors";
-import { attachPool } from "./sql";
+import { attachPool, noteTransactionStarted, type TransactionConnection } from "./sql";
 
 export interface CreatePrismaClientOptions {
   /** Largest number of pooled connections (pg's default is 10). */
@@ -64,7 +64,10 @@ type PgTransaction = Awaited<ReturnType<PgAdapter["startTransaction"]>>;
  * discarded by the pool. "COMMIT" and "ROLLBACK" are the statements Prisma's transaction manager
  * sends through adapter-pg; apps/api/test/dbStall.int.test.ts fails if they stop matching.
  */
-function releaseOnFailedEnd(tx: PgTransaction): PgTransaction {
+function releaseOnFailedEnd(
+  tx: PgTransaction,
+  connection: TransactionConnection | undefined,
+): PgTransaction {
   const [executeRaw, commit, rollback] = [
     tx.executeRaw.bind(tx),
     tx.commit.bind(tx),
@@ -74,6 +77,8 @@ function releaseOnFailedEnd(tx: PgTransaction): PgTransaction {
   const releaseOnce = async (release: () => Promise<void>) => {
     if (isReleased) return;
     isReleased = true;
+    // Plain statements (sql.ts) may no longer use the connection: it goes back to the pool.
+    if (connection) connection.isOpen = false;
     await release();
   };
   tx.executeRaw = async (query) => {
@@ -94,8 +99,12 @@ class SafePrismaPg extends PrismaPg {
   override async connect(): Promise<PgAdapter> {
     const adapter = await super.connect();
     const startTransaction = adapter.startTransaction.bind(adapter);
-    adapter.startTransaction = async (isolationLevel) =>
-      releaseOnFailedEnd(await startTransaction(isolationLevel));
+    adapter.startTransaction = async (isolationLevel) => {
+      const tx = await startTransaction(isolationLevel);
+      // adapter-pg's transaction keeps its pooled connection as `client`.
+      const client = (tx as unknown as { client?: pg.PoolClient }).client;
+      return releaseOnFailedEnd(tx, client ? noteTransactionStarted(client) : undefined);
+    };
     return adapter;
   }
 }

@@ -41,7 +41,13 @@ export {
   type CreatePrismaClientOptions,
   type Db,
 } from "./client";
-export { executeStatement, queryRows, type SqlValue } from "./sql";
+export {
+  executeStatement,
+  queryRows,
+  runPlainTransaction,
+  runTransaction,
+  type SqlValue,
+} from "./sql";
 export {
   databasePackageRoot,
   runMigrations,

@@ -1,9 +1,10 @@
-import type { Prisma } from "@zigznote/database";
+import type { Db, Prisma } from "@zigznote/database";
 import { BadRequestError, ConflictError, NotFoundError } from "@zigznote/shared";
 import { checkPlanViolations } from "../billing";
 import type { z } from "../http/openapi";
 import { afterCommit, transaction } from "../lib/afterCommit";
 import { DAY_MS } from "../lib/time";
+import type { BeforeCommit } from "../lib/transactionHooks";
 import type { AdminDeps } from "./deps";
 import type {
   AuditAction,
@@ -87,12 +88,21 @@ async function lockViolationForEdit(
   return current;
 }
 
+type ViolationActionResult = z.infer<typeof ViolationActionResultSchema>;
+
+/** `result`, after `beforeCommit` ran in the action's transaction (an idempotent answer). */
+async function finish<T>(tx: Db, result: T, beforeCommit: BeforeCommit<T> | undefined): Promise<T> {
+  await beforeCommit?.(tx, result);
+  return result;
+}
+
 async function editViolation(
   deps: AdminDeps,
   input: Actor & { violationId: string; expectedVersion: number } & (
       { graceEndsAt: Date } | { waivedUntil: Date }
     ),
-): Promise<z.infer<typeof ViolationActionResultSchema>> {
+  beforeCommit?: BeforeCommit<ViolationActionResult>,
+): Promise<ViolationActionResult> {
   const now = deps.clock.now();
   const isGrace = "graceEndsAt" in input;
   const until = isGrace ? input.graceEndsAt : input.waivedUntil;
@@ -139,7 +149,7 @@ async function editViolation(
       after: serializeViolation(after, now),
       createdAt: now,
     });
-    return { violation: serializeViolation(after, now), auditId };
+    return finish(tx, { violation: serializeViolation(after, now), auditId }, beforeCommit);
   });
 }
 
@@ -147,23 +157,26 @@ async function editViolation(
 export function extendGrace(
   deps: AdminDeps,
   input: Actor & { violationId: string; expectedVersion: number; graceEndsAt: Date },
-): Promise<z.infer<typeof ViolationActionResultSchema>> {
-  return editViolation(deps, input);
+  beforeCommit?: BeforeCommit<ViolationActionResult>,
+): Promise<ViolationActionResult> {
+  return editViolation(deps, input, beforeCommit);
 }
 
 /** Waives a violation until `until`: not enforced meanwhile, still recorded and shown. */
 export function waiveViolation(
   deps: AdminDeps,
   input: Actor & { violationId: string; expectedVersion: number; until: Date },
-): Promise<z.infer<typeof ViolationActionResultSchema>> {
+  beforeCommit?: BeforeCommit<ViolationActionResult>,
+): Promise<ViolationActionResult> {
   const { until, ...rest } = input;
-  return editViolation(deps, { ...rest, waivedUntil: until });
+  return editViolation(deps, { ...rest, waivedUntil: until }, beforeCommit);
 }
 
 /** Runs billing's violation check for the organization now. */
 export async function recheckViolations(
   deps: AdminDeps,
   input: Actor & { organizationId: string },
+  beforeCommit?: BeforeCommit<z.infer<typeof RecheckResultSchema>>,
 ): Promise<z.infer<typeof RecheckResultSchema>> {
   const now = deps.clock.now();
   const { organizationId } = input;
@@ -192,13 +205,17 @@ export async function recheckViolations(
       after: { violations: after, added: result.added, resolved: result.resolved },
       createdAt: now,
     });
-    return {
-      organizationId,
-      violations: after,
-      added: result.added,
-      resolved: result.resolved,
-      auditId,
-    };
+    return finish(
+      tx,
+      {
+        organizationId,
+        violations: after,
+        added: result.added,
+        resolved: result.resolved,
+        auditId,
+      },
+      beforeCommit,
+    );
   });
 }
 
@@ -206,6 +223,7 @@ export async function recheckViolations(
 export async function resendNotice(
   deps: AdminDeps,
   input: Actor & { noticeId: string },
+  beforeCommit?: BeforeCommit<z.infer<typeof NoticeActionResultSchema>>,
 ): Promise<z.infer<typeof NoticeActionResultSchema>> {
   const now = deps.clock.now();
   return transaction(deps.db, async (tx) => {
@@ -231,7 +249,7 @@ export async function resendNotice(
       createdAt: now,
     });
     afterCommit(() => deps.notices.deliver());
-    return { notice: serializeNotice(after), auditId };
+    return finish(tx, { notice: serializeNotice(after), auditId }, beforeCommit);
   });
 }
 
@@ -243,6 +261,7 @@ export async function resendNotice(
 export async function liftSuspension(
   deps: AdminDeps,
   input: Actor & { organizationId: string; expectedVersion: number; days: number },
+  beforeCommit?: BeforeCommit<z.infer<typeof SubscriptionActionResultSchema>>,
 ): Promise<z.infer<typeof SubscriptionActionResultSchema>> {
   const now = deps.clock.now();
   const { organizationId } = input;
@@ -275,7 +294,7 @@ export async function liftSuspension(
       after: { ...serializeSubscription(after), days: input.days },
       createdAt: now,
     });
-    return { subscription: serializeSubscription(after), auditId };
+    return finish(tx, { subscription: serializeSubscription(after), auditId }, beforeCommit);
   });
 }
 
@@ -283,6 +302,7 @@ export async function liftSuspension(
 export async function runJobNow(
   deps: AdminDeps,
   input: Actor & { jobName: string },
+  beforeCommit?: BeforeCommit<z.infer<typeof JobRunResultSchema>>,
 ): Promise<z.infer<typeof JobRunResultSchema>> {
   if (!deps.jobs.list().some((job) => job.name === input.jobName)) {
     throw new NotFoundError(`No job is named ${input.jobName}`, {
@@ -306,8 +326,8 @@ export async function runJobNow(
     rowsAffected: outcome.status === "succeeded" ? outcome.rowsAffected : null,
     error: outcome.status === "failed" ? outcome.error : null,
   };
-  const auditId = await transaction(deps.db, (tx) =>
-    audit(tx, {
+  return transaction(deps.db, async (tx) => {
+    const auditId = await audit(tx, {
       actorUserId: input.actorUserId,
       reason: input.reason,
       action: "job.run",
@@ -317,7 +337,7 @@ export async function runJobNow(
       before: null,
       after: { ...result, startedAt: startedAt.toISOString() },
       createdAt: startedAt,
-    }),
-  );
-  return { outcome: result, auditId };
+    });
+    return finish(tx, { outcome: result, auditId }, beforeCommit);
+  });
 }

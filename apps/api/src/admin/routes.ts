@@ -34,6 +34,11 @@ import {
 const tag = "Admin";
 const role = "platformAdmin" as const;
 
+/** An action's answer: its result with 200 (what an Idempotency-Key stores in its transaction). */
+function ok<T>(result: T): { status: number; body: T } {
+  return { status: 200, body: result };
+}
+
 /**
  * `/api/v1/admin`: platform admins' sessions only (`role: "platformAdmin"`: 403
  * PLATFORM_ADMIN_REQUIRED for organization admins, members and API keys). Every action takes a
@@ -177,13 +182,17 @@ export function adminRoutes(deps: AdminDeps): RouteDefinition[] {
         "DATE_IN_PAST",
         "GRACE_NOT_EXTENDED",
       ],
-      async handler({ params, body, auth }, res) {
+      async handler({ params, body, auth, idempotency }, res) {
         res.json(
-          await actions.extendGrace(deps, {
-            actorUserId: auth.userId ?? "",
-            violationId: params.id,
-            ...body,
-          }),
+          await actions.extendGrace(
+            deps,
+            {
+              actorUserId: auth.userId ?? "",
+              violationId: params.id,
+              ...body,
+            },
+            idempotency.recordInTransaction(ok),
+          ),
         );
       },
     }),
@@ -201,13 +210,17 @@ export function adminRoutes(deps: AdminDeps): RouteDefinition[] {
         200: { description: "The violation after", schema: ViolationActionResultSchema },
       },
       errors: ["VIOLATION_NOT_FOUND", "VIOLATION_RESOLVED", "VERSION_CONFLICT", "DATE_IN_PAST"],
-      async handler({ params, body, auth }, res) {
+      async handler({ params, body, auth, idempotency }, res) {
         res.json(
-          await actions.waiveViolation(deps, {
-            actorUserId: auth.userId ?? "",
-            violationId: params.id,
-            ...body,
-          }),
+          await actions.waiveViolation(
+            deps,
+            {
+              actorUserId: auth.userId ?? "",
+              violationId: params.id,
+              ...body,
+            },
+            idempotency.recordInTransaction(ok),
+          ),
         );
       },
     }),
@@ -223,13 +236,17 @@ export function adminRoutes(deps: AdminDeps): RouteDefinition[] {
       body: RecheckViolationsBody,
       responses: { 200: { description: "The violations after", schema: RecheckResultSchema } },
       errors: ["ORGANIZATION_NOT_FOUND"],
-      async handler({ params, body, auth }, res) {
+      async handler({ params, body, auth, idempotency }, res) {
         res.json(
-          await actions.recheckViolations(deps, {
-            actorUserId: auth.userId ?? "",
-            organizationId: params.id,
-            reason: body.reason,
-          }),
+          await actions.recheckViolations(
+            deps,
+            {
+              actorUserId: auth.userId ?? "",
+              organizationId: params.id,
+              reason: body.reason,
+            },
+            idempotency.recordInTransaction(ok),
+          ),
         );
       },
     }),
@@ -246,13 +263,17 @@ export function adminRoutes(deps: AdminDeps): RouteDefinition[] {
       body: ResendNoticeBody,
       responses: { 200: { description: "The notice after", schema: NoticeActionResultSchema } },
       errors: ["NOTICE_NOT_FOUND", "NOTICE_PENDING"],
-      async handler({ params, body, auth }, res) {
+      async handler({ params, body, auth, idempotency }, res) {
         res.json(
-          await actions.resendNotice(deps, {
-            actorUserId: auth.userId ?? "",
-            noticeId: params.id,
-            reason: body.reason,
-          }),
+          await actions.resendNotice(
+            deps,
+            {
+              actorUserId: auth.userId ?? "",
+              noticeId: params.id,
+              reason: body.reason,
+            },
+            idempotency.recordInTransaction(ok),
+          ),
         );
       },
     }),
@@ -273,13 +294,17 @@ export function adminRoutes(deps: AdminDeps): RouteDefinition[] {
         200: { description: "The subscription after", schema: SubscriptionActionResultSchema },
       },
       errors: ["ORGANIZATION_NOT_FOUND", "NOT_SUSPENDED", "VERSION_CONFLICT"],
-      async handler({ params, body, auth }, res) {
+      async handler({ params, body, auth, idempotency }, res) {
         res.json(
-          await actions.liftSuspension(deps, {
-            actorUserId: auth.userId ?? "",
-            organizationId: params.id,
-            ...body,
-          }),
+          await actions.liftSuspension(
+            deps,
+            {
+              actorUserId: auth.userId ?? "",
+              organizationId: params.id,
+              ...body,
+            },
+            idempotency.recordInTransaction(ok),
+          ),
         );
       },
     }),
@@ -296,13 +321,17 @@ export function adminRoutes(deps: AdminDeps): RouteDefinition[] {
       body: RunJobBody,
       responses: { 200: { description: "The run's outcome", schema: JobRunResultSchema } },
       errors: ["JOB_NOT_FOUND", "JOB_ALREADY_RUNNING"],
-      async handler({ params, body, auth }, res) {
+      async handler({ params, body, auth, idempotency }, res) {
         res.json(
-          await actions.runJobNow(deps, {
-            actorUserId: auth.userId ?? "",
-            jobName: params.jobName,
-            reason: body.reason,
-          }),
+          await actions.runJobNow(
+            deps,
+            {
+              actorUserId: auth.userId ?? "",
+              jobName: params.jobName,
+              reason: body.reason,
+            },
+            idempotency.recordInTransaction(ok),
+          ),
         );
       },
     }),

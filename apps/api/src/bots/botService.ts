@@ -271,8 +271,10 @@ async function applyRecallStatuses(
  * is active; ConflictError (BOT_PENDING) while Recall is still creating it.
  */
 export async function removeBot(deps: BotServiceDeps, input: MeetingBotInput): Promise<Bot> {
-  const bot = await getCurrentBot(deps, input);
-  if (isTerminalBotStatus(bot.status)) {
+  await getMeeting(deps, input);
+  const bot = await store.findNewestBot(deps.db, input);
+  // A meeting that never had a bot has no active bot either: one answer for both.
+  if (!bot || isTerminalBotStatus(bot.status)) {
     throw new NotFoundError("This meeting has no active bot", { code: "BOT_NOT_ACTIVE" });
   }
   if (bot.recallBotId === null) {

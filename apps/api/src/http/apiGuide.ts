@@ -49,6 +49,40 @@ object (\`{}\` when there is nothing to add); validation errors list each field 
 billing answer 402 \`SUBSCRIPTION_SUSPENDED\` (pay the open invoice) or 403 \`PLAN_LIMIT_*\`
 (upgrade, or free what the plan limits); nothing is written when a request fails.
 
+## Retries and Idempotency-Key
+
+Every write (\`POST\`, \`PATCH\`, \`DELETE\` under \`/api/v1\`) takes an optional
+\`Idempotency-Key\` header: 1 to 255 printable ASCII characters, a fresh UUID per logical request,
+scoped to your organization. Send the same key again when you retry (after a timeout, a dropped
+connection, a 5xx) and the write happens at most once:
+
+- The first request runs; its answer (status, body, \`Location\`) is kept for 24 hours and a
+  repeat with the same key and the same request (method, path, JSON body) gets it again, with
+  \`Idempotent-Replayed: true\`, without running anything.
+- While the first request still runs, a repeat gets 409 \`IDEMPOTENCY_KEY_IN_USE\` with
+  \`Retry-After\`: wait and repeat to get its answer.
+- The same key with another request is 422 \`IDEMPOTENCY_KEY_REUSED\`: a new request needs a new
+  key. A malformed key is 400 \`INVALID_IDEMPOTENCY_KEY\`.
+- Nothing is kept when the request was refused before it ran (credentials, rate limit, scope,
+  billing, invalid input: 400) or failed with a 5xx: correct it or retry with the same key and it
+  runs for real. Other 4xx answers (404, 409, ...) are kept and replayed.
+
+Where a write is one database transaction (meetings, API keys, admin actions) its answer is stored
+in that transaction. The typed client (\`packages/api-client\`) sends a key with every write and
+retries network errors, 5xx, 429 and 409 \`IDEMPOTENCY_KEY_IN_USE\` with backoff, honouring
+\`Retry-After\`. A created API key's answer holds its secret: it is stored encrypted with a key
+derived from your \`Idempotency-Key\`, which the server does not keep.
+
+## Request budgets
+
+Each organization has a budget of requests per minute, shared by all its API keys and users, set
+by its plan (by default 120 on Free, 600 on Pro, 3,000 on Business). Every answer says where you
+stand, in the IETF RateLimit fields: \`RateLimit-Policy: "organization";q=600;w=60\` (the budget
+per 60 s window) and \`RateLimit: "organization";r=42;t=17\` (42 left, the window resets in 17 s).
+Past the budget the API answers 429 \`RATE_LIMITED\` with \`Retry-After\`. Requests whose
+credentials fail count against your address instead (\`"address"\`). \`/health\`, \`/metrics\`,
+the docs and the webhooks are not counted.
+
 ## Pages
 
 Lists are newest first, \`limit\` items at a time; pass \`nextCursor\` back as \`cursor\` until

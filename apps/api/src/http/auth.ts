@@ -21,6 +21,11 @@ export interface AuthContext {
   isPlatformAdmin?: boolean;
   /** Where the session token came from: the `__session` cookie or the Authorization header. */
   via?: "header" | "cookie";
+  /**
+   * The organization's plan as authentication read it (from the key cache for API keys): what
+   * its request budget is. Null when unknown (then the smallest budget applies).
+   */
+  planSlug: string | null;
 }
 
 declare module "express-serve-static-core" {

@@ -110,7 +110,11 @@ const EXAMPLES: Partial<Record<ErrorCode, ErrorExample>> = {
     message: "PUT is not allowed here; use GET, PATCH, DELETE, HEAD",
     details: { allowed: ["GET", "PATCH", "DELETE", "HEAD"] },
   },
-  CONFLICT: { message: "The meeting changed meanwhile; retry" },
+  CONFLICT: {
+    message: "The meeting changed meanwhile; retry",
+    // The billing portal's refusal to cancel a subscription that already ends says when.
+    otherKeys: ["currentPeriodEnd"],
+  },
   BOT_ALREADY_ACTIVE: {
     message: "This meeting already has an active bot; remove it before sending another one",
     details: { meetingId: "5f0c6f8e-3b0b-4c84-9d53-2a4c1f6e7a10" },
@@ -181,6 +185,23 @@ const EXAMPLES: Partial<Record<ErrorCode, ErrorExample>> = {
   RANGE_NOT_SATISFIABLE: {
     message: "The requested range is not satisfiable",
     details: { sizeBytes: 1048576 },
+  },
+  RATE_LIMITED: {
+    message:
+      "The organization's budget of 600 requests a minute is spent; retry after Retry-After seconds",
+    details: { policy: "organization", limit: 600, windowSeconds: 60, retryAfterSeconds: 17 },
+  },
+  INVALID_IDEMPOTENCY_KEY: {
+    message: "Idempotency-Key must be 1 to 255 printable ASCII characters (a UUID, say)",
+    details: { length: 300 },
+  },
+  IDEMPOTENCY_KEY_IN_USE: {
+    message:
+      "A request with this Idempotency-Key is still running; retry after Retry-After for its answer",
+  },
+  IDEMPOTENCY_KEY_REUSED: {
+    message: "This Idempotency-Key was used for another request; send a new key for a new request",
+    details: { firstRequest: { method: "POST", path: "/api/v1/meetings" } },
   },
   TOO_MANY_REQUESTS: {
     message: "Too many failed API key attempts; try again later",

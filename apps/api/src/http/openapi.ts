@@ -36,6 +36,7 @@ const STATUS_TEXT: Record<number, string> = {
   404: "Not found",
   405: "Method not allowed",
   409: "Conflict with the current state",
+  422: "Unprocessable request",
   413: "Payload too large",
   415: "Unsupported media type",
   416: "Range not satisfiable",
@@ -58,6 +59,8 @@ const ERROR_HEADERS: Record<number, ResponseConfig["headers"]> = {
       schema: { type: "string" },
     },
   },
+  // IDEMPOTENCY_KEY_IN_USE: when to ask again for the running request's answer.
+  409: { "Retry-After": RETRY_AFTER },
   429: { "Retry-After": { ...RETRY_AFTER, required: true } },
   503: { "Retry-After": RETRY_AFTER },
 };

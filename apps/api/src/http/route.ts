@@ -12,6 +12,15 @@ import {
   type AuthContext,
   type WriteAction,
 } from "./auth";
+import {
+  IDEMPOTENCY_KEY_HEADER,
+  isIdempotentWrite,
+  REPLAYED_HEADER,
+  UNKEYED,
+  type Idempotency,
+  type IdempotentAnswer,
+  type IdempotencyKernel,
+} from "./idempotency";
 import { BEARER_AUTH, errorResponse, type ErrorBodyExample } from "./openapi";
 import type { Scope } from "./scopes";
 import { validate } from "./validate";
@@ -42,6 +51,11 @@ export interface RouteInput<
   query: Parsed<Q>;
   body: Parsed<B>;
   auth: A extends "none" ? null : AuthContext;
+  /**
+   * The request's Idempotency-Key claim (writes under /api/v1): a route whose service writes in
+   * one transaction records its answer there with `recordInTransaction`.
+   */
+  idempotency: Idempotency;
 }
 
 export interface RouteResponse {
@@ -127,6 +141,22 @@ export interface RouteMounting extends RouteGuards {
    * the others ignore what a client sends, so they never answer 400 or 413 about it.
    */
   parseJsonBody: RequestHandler;
+  /** The app's Idempotency-Key handling (http/idempotency.ts). */
+  idempotency: IdempotencyKernel;
+}
+
+/** A `Location` response header in the document (where a created resource is read). */
+export const LOCATION_HEADER = {
+  description: "The created resource's URL",
+  schema: { type: "string" as const },
+};
+
+/** Sends `answer` (what a handler also hands to `recordInTransaction`) as JSON. */
+export function send(res: Response, answer: IdempotentAnswer): void {
+  res.status(answer.status);
+  for (const [name, value] of Object.entries(answer.headers ?? {})) res.setHeader(name, value);
+  if (answer.body === undefined) res.end();
+  else res.json(answer.body);
 }
 
 /** `/a/:id/b` -> `/a/{id}/b`. */
@@ -135,6 +165,42 @@ function toOpenApiPath(path: string): string {
 }
 
 type LooseSpec = RouteSpec<Schema, Schema, Schema, RouteAuth>;
+
+/** Whether the route takes an Idempotency-Key: an authenticated POST, PATCH or DELETE of /api/v1. */
+function isKeyedRoute(spec: LooseSpec): boolean {
+  return (spec.auth ?? "session") === "session" && isIdempotentWrite(spec.method, spec.path);
+}
+
+/** What every answer of an authenticated operation carries (but a platform admin's). */
+const RATE_LIMIT_HEADERS = {
+  "RateLimit-Policy": {
+    description:
+      'The request budget (IETF RateLimit fields): `"organization";q=<requests>;w=60` per ' +
+      'organization and minute, by plan; `"address";q=<requests>;w=60` when authentication failed',
+    schema: { type: "string" as const },
+  },
+  RateLimit: {
+    description:
+      'What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>`',
+    schema: { type: "string" as const },
+  },
+};
+
+/** The request header of every keyed route. */
+const IdempotencyKeyHeaders = z.object({
+  [IDEMPOTENCY_KEY_HEADER]: z
+    .string()
+    .min(1)
+    .max(255)
+    .optional()
+    .openapi({
+      description:
+        "Makes the write safe to retry: a repeat with the same key and the same request gets " +
+        `the first answer again (with \`${REPLAYED_HEADER}: true\`) for 24 h. 1-255 printable ` +
+        "ASCII characters; a fresh UUID per logical request. See the guide's Retries.",
+      example: "5f0c7e1e-3b8a-4d7e-9a55-0c2a4f3f1b6d",
+    }),
+});
 
 /** The codes a route can answer because of what it declares, besides its handler's own. */
 function impliedCodes(spec: LooseSpec): ErrorCode[] {
@@ -145,7 +211,7 @@ function impliedCodes(spec: LooseSpec): ErrorCode[] {
   if (spec.body) {
     codes.push("INVALID_JSON", "BAD_REQUEST", "PAYLOAD_TOO_LARGE", "UNSUPPORTED_MEDIA_TYPE");
   }
-  if ((spec.auth ?? "session") === "session") codes.push(...AUTHENTICATION_CODES);
+  if ((spec.auth ?? "session") === "session") codes.push(...AUTHENTICATION_CODES, "RATE_LIMITED");
   if (spec.role === "admin") codes.push("ADMIN_REQUIRED");
   if (spec.role === "platformAdmin") codes.push("PLATFORM_ADMIN_REQUIRED");
   // A cookie-authenticated write from an origin that is not allowed.
@@ -154,6 +220,9 @@ function impliedCodes(spec: LooseSpec): ErrorCode[] {
   }
   if (spec.scope) codes.push("INSUFFICIENT_SCOPE");
   if (spec.write) codes.push(...WRITE_GUARD_CODES[spec.write], WRITE_GUARD_GONE);
+  if (isKeyedRoute(spec)) {
+    codes.push("INVALID_IDEMPOTENCY_KEY", "IDEMPOTENCY_KEY_IN_USE", "IDEMPOTENCY_KEY_REUSED");
+  }
   return codes;
 }
 
@@ -204,10 +273,21 @@ function describe(spec: LooseSpec): RouteConfig {
     const content =
       response.content ??
       (response.schema ? { "application/json": { schema: response.schema } } : undefined);
+    const headers = {
+      ...response.headers,
+      ...(isKeyedRoute(spec)
+        ? {
+            [REPLAYED_HEADER]: {
+              description: `\`true\` when this is the stored answer of an earlier request with the same ${IDEMPOTENCY_KEY_HEADER}`,
+              schema: { type: "string" as const, enum: ["true"] },
+            },
+          }
+        : {}),
+    };
     responses[status] = {
       description: response.description,
       ...(content ? { content } : {}),
-      ...(response.headers ? { headers: response.headers } : {}),
+      ...(Object.keys(headers).length > 0 ? { headers } : {}),
     };
   }
   for (const [status, codes] of errorCodesByStatus(spec)) {
@@ -215,11 +295,27 @@ function describe(spec: LooseSpec): RouteConfig {
       responses[status] = errorResponse(status, codes, spec.errorExamples);
     }
   }
+  if ((spec.auth ?? "session") === "session") {
+    for (const response of Object.values(responses)) {
+      if (!("$ref" in response)) {
+        response.headers = {
+          ...RATE_LIMIT_HEADERS,
+          ...response.headers,
+        };
+      }
+    }
+  }
 
   const request: NonNullable<RouteConfig["request"]> = {};
   if (spec.params) request.params = spec.params as NonNullable<typeof request.params>;
   if (spec.query) request.query = spec.query as NonNullable<typeof request.query>;
-  if (spec.headers) request.headers = spec.headers;
+  if (isKeyedRoute(spec)) {
+    request.headers = spec.headers
+      ? spec.headers.extend(IdempotencyKeyHeaders.shape)
+      : IdempotencyKeyHeaders;
+  } else if (spec.headers) {
+    request.headers = spec.headers;
+  }
   if (spec.body) {
     request.body = {
       ...(spec.isBodyOptional ? { required: false } : {}),
@@ -256,6 +352,7 @@ export function defineRoute<
   // Unknown query parameters are refused like unknown body keys (a typo is not ignored).
   const strictQuery = spec.query instanceof z.ZodObject ? spec.query.strict() : spec.query;
   const isAuthenticated = (spec.auth ?? "session") === "session";
+  const isKeyed = isKeyedRoute(loose);
   return {
     method: spec.method,
     path: spec.path,
@@ -267,6 +364,9 @@ export function defineRoute<
       if (spec.role === "platformAdmin") chain.push(requirePlatformAdmin);
       else if (spec.role) chain.push(requireRole(spec.role));
       if (spec.scope) chain.push(requireScope(spec.scope));
+      // Before the write guard: a retry of a write that succeeded is replayed even when billing
+      // would now refuse a new one (the first meeting used the plan's last slot, say).
+      if (isKeyed) chain.push(mounting.idempotency.step);
       const action = spec.write;
       if (action) {
         chain.push(async (req, _res, next) => {
@@ -287,6 +387,7 @@ export function defineRoute<
           query: parsed.query,
           body: parsed.body,
           auth: isAuthenticated ? req.auth : null,
+          idempotency: isKeyed ? mounting.idempotency.handlerStarts(req) : UNKEYED,
         } as RouteInput<P, Q, B, A>;
         await spec.handler(input, res, req);
       });

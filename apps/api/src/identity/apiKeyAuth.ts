@@ -1,8 +1,5 @@
-import { isIPv4, isIPv6 } from "node:net";
 import { isAppError, TooManyRequestsError, UnauthorizedError } from "@zigznote/shared";
-import { LRUCache } from "lru-cache";
 import {
-  RateLimiterMemory,
   RateLimiterRedis,
   RateLimiterRes,
   type IRateLimiterOptions,
@@ -14,6 +11,10 @@ import { ApiKeyCache } from "./apiKeyCache";
 import { checkApiKey, claimedKeyId, parseApiKey, touchApiKey } from "./apiKeyService";
 import type { StoredApiKey } from "./store";
 import type { AuthContext } from "../http/auth";
+import { clientAddressKey as lockoutAddress } from "../lib/clientAddress";
+import { BoundedRateLimiterMemory } from "../lib/boundedRateLimiterMemory";
+
+export { BoundedRateLimiterMemory, lockoutAddress };
 
 /**
  * Brute-force protection of API keys.
@@ -34,97 +35,6 @@ import type { AuthContext } from "../http/auth";
  * client's concurrency). Counting before evaluating would close that gap but would also let a
  * legitimate client with many parallel requests lock itself out.
  */
-
-/**
- * RateLimiterMemory whose number of keys is capped: an LRU remembers which keys the limiter
- * holds and deletes the least recently counted one from it when full. Expired entries are
- * removed by the limiter's own timers; the LRU's copy of them is dropped by its TTL or eviction.
- */
-export class BoundedRateLimiterMemory extends RateLimiterMemory {
-  private readonly keys: LRUCache<string, true>;
-
-  constructor(options: IRateLimiterOptions & { maxKeys: number }) {
-    const { maxKeys, ...limiterOptions } = options;
-    super(limiterOptions);
-    const ttlSeconds = Math.max(limiterOptions.duration ?? 1, limiterOptions.blockDuration ?? 0);
-    this.keys = new LRUCache<string, true>({
-      max: maxKeys,
-      ttl: ttlSeconds * 1000 + 1000,
-      dispose: (_value, key, reason) => {
-        // "delete" is our own delete() below, which already cleared the limiter's entry.
-        if (reason === "evict" || reason === "expire") void super.delete(key);
-      },
-    });
-  }
-
-  /** How many keys the limiter tracks (bounded by maxKeys). */
-  get size(): number {
-    return this.keys.size;
-  }
-
-  /**
-   * False when the limiter holds nothing for `key` (never counted, or expired or evicted since):
-   * its `get` would answer null. The LRU outlives every limiter entry it names.
-   */
-  has(key: string): boolean {
-    return this.keys.has(key);
-  }
-
-  override consume(
-    key: string | number,
-    points?: number,
-    options?: { [key: string]: unknown },
-  ): Promise<RateLimiterRes> {
-    this.keys.set(String(key), true);
-    return super.consume(key, points, options);
-  }
-
-  override penalty(
-    key: string | number,
-    points?: number,
-    options?: { [key: string]: unknown },
-  ): Promise<RateLimiterRes> {
-    this.keys.set(String(key), true);
-    return super.penalty(key, points, options);
-  }
-
-  override block(key: string | number, secDuration: number): Promise<RateLimiterRes> {
-    this.keys.set(String(key), true);
-    return super.block(key, secDuration);
-  }
-
-  override set(key: string | number, points: number, secDuration: number): Promise<RateLimiterRes> {
-    this.keys.set(String(key), true);
-    return super.set(key, points, secDuration);
-  }
-
-  override delete(key: string | number): Promise<boolean> {
-    this.keys.delete(String(key));
-    return super.delete(key);
-  }
-}
-
-/**
- * The address a lockout counts against: IPv4 (also when IPv4-mapped) as is, IPv6 by its /64,
- * since one subscriber usually holds a whole /64 and could otherwise rotate through 2^64 addresses.
- */
-export function lockoutAddress(ip: string | undefined): string {
-  if (!ip) return "unknown";
-  const address = ip.replace(/%.*$/, "");
-  const mapped = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/i.exec(address);
-  if (mapped?.[1]) return mapped[1];
-  if (isIPv4(address)) return address;
-  if (!isIPv6(address)) return address.slice(0, 64);
-  const [head = "", tail = ""] = address.split("::");
-  const headParts = head ? head.split(":") : [];
-  const tailParts = tail ? tail.split(":") : [];
-  const missing = address.includes("::") ? 8 - headParts.length - tailParts.length : 0;
-  const groups = [...headParts, ...Array<string>(missing).fill("0"), ...tailParts];
-  return `${groups
-    .slice(0, 4)
-    .map((group) => group.toLowerCase().replace(/^0+(?=.)/, ""))
-    .join(":")}::/64`;
-}
 
 interface FailureCounter {
   limiter: RateLimiterAbstract;
@@ -270,6 +180,7 @@ export function createApiKeyAuthenticator(
       apiKeyId: key.id,
       role: null,
       scopes: Object.freeze(key.scopes.filter(isKnownScope)),
+      planSlug: key.planSlug,
     };
   };
 }

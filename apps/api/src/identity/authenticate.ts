@@ -257,7 +257,7 @@ function createSessionAuthenticator(
       });
     }
     const role = mapClerkRole(claims.organizationRole);
-    const { userId, organizationId } = await resolveMembership(
+    const { userId, organizationId, planSlug } = await resolveMembership(
       ctx,
       { ...claims, organizationId: claims.organizationId },
       role,
@@ -271,6 +271,7 @@ function createSessionAuthenticator(
       scopes: scopesForRole(role),
       isPlatformAdmin:
         claims.isPlatformAdmin || config.PLATFORM_ADMIN_USER_IDS.includes(claims.userId),
+      planSlug,
     };
   };
 }
@@ -285,14 +286,18 @@ async function resolveMembership(
   ctx: IdentityDeps,
   claims: SessionClaims & { organizationId: string },
   role: Role,
-): Promise<{ userId: string; organizationId: string }> {
+): Promise<{ userId: string; organizationId: string; planSlug: string }> {
   const existing = await findMembershipByClerkIds(ctx.db, {
     userClerkId: claims.userId,
     organizationClerkId: claims.organizationId,
   });
   if (existing) {
     assertActive(existing.userDeletedAt, existing.organizationDeletedAt);
-    return { userId: existing.userId, organizationId: existing.organizationId };
+    return {
+      userId: existing.userId,
+      organizationId: existing.organizationId,
+      planSlug: existing.planSlug,
+    };
   }
   const user = await upsertUser(ctx, {
     clerkId: claims.userId,
@@ -314,7 +319,7 @@ async function resolveMembership(
     updatedAt: claims.issuedAt,
     onlyIfMissing: true,
   });
-  return { userId: user.id, organizationId: organization.id };
+  return { userId: user.id, organizationId: organization.id, planSlug: organization.planSlug };
 }
 
 function assertActive(userDeletedAt: Date | null, organizationDeletedAt: Date | null): void {

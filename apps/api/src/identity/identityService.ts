@@ -2,9 +2,9 @@ import type { Role } from "@zigznote/database";
 import { NotFoundError } from "@zigznote/shared";
 import type { DbDeps } from "./deps";
 import * as store from "./store";
-import type { IdentityRef, MembershipRef } from "./store";
+import type { IdentityRef, MembershipRef, OrganizationRef } from "./store";
 
-export type { IdentityRef, MembershipRef } from "./store";
+export type { IdentityRef, MembershipRef, OrganizationRef } from "./store";
 
 /**
  * Local copies of Clerk's users, organizations and memberships.
@@ -85,7 +85,7 @@ export async function deleteUser(deps: DbDeps, input: ClerkDeletionInput): Promi
 export function upsertOrganization(
   deps: DbDeps,
   input: ClerkOrganizationInput,
-): Promise<IdentityRef> {
+): Promise<OrganizationRef> {
   return rowAfterUpsert(
     "organizations",
     store.upsertOrganizationRow(deps.db, input, input.onlyIfMissing ?? false),

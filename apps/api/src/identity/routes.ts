@@ -1,7 +1,8 @@
 import { z } from "../http/openapi";
-import { defineRoute, type RouteDefinition } from "../http/route";
+import { defineRoute, send, type RouteDefinition } from "../http/route";
+import { commitWith } from "../lib/transactionHooks";
 import type { ApiKeyCache } from "./apiKeyCache";
-import { createApiKey, listApiKeys, revokeApiKey } from "./apiKeyService";
+import { createApiKey, listApiKeys, revokeApiKey, type ApiKeyView } from "./apiKeyService";
 import type { IdentityDeps } from "./deps";
 import { getCallerRows } from "./identityService";
 import {
@@ -75,17 +76,28 @@ export function identityRoutes(
       write: "write",
       body: CreateApiKeyBody,
       responses: { 201: { description: "Created", schema: CreatedApiKeySchema } },
-      async handler({ body, auth }, res) {
+      async handler({ body, auth, idempotency }, res) {
         const expiresAt = body.expiresAt ? new Date(body.expiresAt) : null;
         if (expiresAt) checkApiKeyExpiry(expiresAt, deps.clock.now());
-        const { apiKey, plainKey } = await createApiKey(deps, {
-          organizationId: auth.organizationId,
-          createdById: auth.userId,
-          name: body.name,
-          scopes: body.scopes,
-          expiresAt,
+        // A replay returns the key again: the stored answer is encrypted with a key derived from
+        // the Idempotency-Key, which only the caller holds (http/idempotency.ts).
+        const created = ({ apiKey, plainKey }: { apiKey: ApiKeyView; plainKey: string }) => ({
+          status: 201,
+          body: { ...apiKey, key: plainKey },
         });
-        res.status(201).json({ ...apiKey, key: plainKey });
+        const result = await commitWith(deps.db, idempotency.recordInTransaction(created), (db) =>
+          createApiKey(
+            { db },
+            {
+              organizationId: auth.organizationId,
+              createdById: auth.userId,
+              name: body.name,
+              scopes: body.scopes,
+              expiresAt,
+            },
+          ),
+        );
+        send(res, created(result));
       },
     }),
 

@@ -21,6 +21,11 @@ export interface IdentityRef {
   deletedAt: Date | null;
 }
 
+/** An organization's ref, with its plan (what the request budget depends on). */
+export interface OrganizationRef extends IdentityRef {
+  planSlug: string;
+}
+
 export interface MembershipRef {
   id: string;
   role: Role;
@@ -56,22 +61,20 @@ export interface MembershipFields {
 }
 
 /** The user or organization with this Clerk id, or null. */
-async function findRefByClerkId(
-  db: Db,
-  table: "users" | "organizations",
-  clerkId: string,
-): Promise<IdentityRef | null> {
+export async function findUserRef(db: Db, clerkId: string): Promise<IdentityRef | null> {
   const rows = await db.$queryRaw<IdentityRef[]>`
-    SELECT id, deleted_at AS "deletedAt" FROM ${Prisma.raw(table)} WHERE clerk_id = ${clerkId}`;
+    SELECT id, deleted_at AS "deletedAt" FROM users WHERE clerk_id = ${clerkId}`;
   return rows[0] ?? null;
 }
 
-export function findUserRef(db: Db, clerkId: string): Promise<IdentityRef | null> {
-  return findRefByClerkId(db, "users", clerkId);
-}
-
-export function findOrganizationRef(db: Db, clerkId: string): Promise<IdentityRef | null> {
-  return findRefByClerkId(db, "organizations", clerkId);
+export async function findOrganizationRef(
+  db: Db,
+  clerkId: string,
+): Promise<OrganizationRef | null> {
+  const rows = await db.$queryRaw<OrganizationRef[]>`
+    SELECT id, deleted_at AS "deletedAt", plan_slug AS "planSlug"
+      FROM organizations WHERE clerk_id = ${clerkId}`;
+  return rows[0] ?? null;
 }
 
 /**
@@ -159,8 +162,8 @@ export async function upsertOrganizationRow(
   db: Db,
   input: OrganizationFields,
   onlyIfMissing: boolean,
-): Promise<IdentityRef | null> {
-  const rows = await db.$queryRaw<IdentityRef[]>`
+): Promise<OrganizationRef | null> {
+  const rows = await db.$queryRaw<OrganizationRef[]>`
     INSERT INTO organizations (clerk_id, name, clerk_updated_at)
     VALUES (${input.clerkId}, ${input.name}, ${onlyIfMissing ? null : input.updatedAt}::timestamptz)
     ON CONFLICT (clerk_id) DO UPDATE SET
@@ -171,7 +174,7 @@ export async function upsertOrganizationRow(
       AND organizations.deleted_at IS NULL
       AND (organizations.clerk_updated_at IS NULL
            OR organizations.clerk_updated_at <= EXCLUDED.clerk_updated_at)
-    RETURNING id, deleted_at AS "deletedAt"`;
+    RETURNING id, deleted_at AS "deletedAt", plan_slug AS "planSlug"`;
   return rows[0] ?? null;
 }
 
@@ -249,6 +252,8 @@ export interface SessionMembership {
   organizationId: string;
   userDeletedAt: Date | null;
   organizationDeletedAt: Date | null;
+  /** The organization's plan: its request budget (read here, so it costs no query of its own). */
+  planSlug: string;
 }
 
 /** The membership of a session's user in its organization, by their Clerk ids, or null. */
@@ -265,7 +270,7 @@ export async function findMembershipByClerkIds(
       userId: true,
       organizationId: true,
       user: { select: { deletedAt: true } },
-      organization: { select: { deletedAt: true } },
+      organization: { select: { deletedAt: true, planSlug: true } },
     },
   });
   if (!row) return null;
@@ -274,6 +279,7 @@ export async function findMembershipByClerkIds(
     organizationId: row.organizationId,
     userDeletedAt: row.user.deletedAt,
     organizationDeletedAt: row.organization.deletedAt,
+    planSlug: row.organization.planSlug,
   };
 }
 
@@ -464,6 +470,8 @@ export interface StoredApiKey {
   expiresAt: Date | null;
   revokedAt: Date | null;
   isOrganizationDeleted: boolean;
+  /** The organization's plan when the row was read: its request budget. */
+  planSlug: string;
 }
 
 /** The key with this public id, or null (plain SQL: every cache miss of authentication). */
@@ -472,7 +480,8 @@ export async function findStoredApiKey(db: Db, keyId: string): Promise<StoredApi
     db,
     `SELECT k.id, k.organization_id AS "organizationId", k.prefix, k.secret_hash AS "secretHash",
             k.scopes, k.last_used_at AS "lastUsedAt", k.expires_at AS "expiresAt",
-            k.revoked_at AS "revokedAt", o.deleted_at IS NOT NULL AS "isOrganizationDeleted"
+            k.revoked_at AS "revokedAt", o.deleted_at IS NOT NULL AS "isOrganizationDeleted",
+            o.plan_slug AS "planSlug"
        FROM api_keys k JOIN organizations o ON o.id = k.organization_id
       WHERE k.prefix = $1`,
     [keyId],

@@ -9,6 +9,7 @@ import {
 import { cleanupOrphanedBots, type RecallClient } from "../bots";
 import { cleanupOrphanedStorage, processDueRecordingImports } from "../recordings";
 import { cleanupOldWebhooks } from "../webhooks";
+import { deleteExpiredIdempotencyKeys } from "../http/idempotencyStore";
 import type { JobDefinition } from "./runner";
 import { MINUTE_MS } from "../lib/time";
 
@@ -31,6 +32,12 @@ export const JOB_SCHEDULES = [
     schedule: "0 3 * * *",
     leaseMs: 60 * MINUTE,
     description: "Delete processed-webhook records older than WEBHOOK_RETENTION_DAYS",
+  },
+  {
+    name: "deleteExpiredIdempotencyKeys",
+    schedule: "20 * * * *",
+    leaseMs: 30 * MINUTE,
+    description: "Delete Idempotency-Key answers older than IDEMPOTENCY_KEY_TTL_HOURS, in batches",
   },
   {
     name: "cleanupOrphanedStorage",
@@ -102,6 +109,12 @@ export function createJobs(ctx: AppContext, deps: { recall?: RecallClient } = {}
         now,
         ctx.config.JOB_BATCH_SIZE,
       ),
+    }),
+    deleteExpiredIdempotencyKeys: async ({ now }) => ({
+      rowsAffected: await deleteExpiredIdempotencyKeys(ctx.db, {
+        now,
+        batchSize: ctx.config.JOB_BATCH_SIZE,
+      }),
     }),
     cleanupOrphanedStorage: async ({ now }) => {
       const result = await cleanupOrphanedStorage(ctx.storagePurge, { now });

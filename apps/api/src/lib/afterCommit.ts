@@ -1,5 +1,10 @@
 import { AsyncLocalStorage } from "node:async_hooks";
-import type { Prisma, PrismaClient } from "@zigznote/database";
+import {
+  runPlainTransaction,
+  runTransaction,
+  type Prisma,
+  type PrismaClient,
+} from "@zigznote/database";
 
 /**
  * Work that must wait for a transaction to commit (sending what an outbox row records, calling
@@ -44,8 +49,9 @@ export async function collectAfterCommit<T>(
 }
 
 /**
- * `db.$transaction(fn)`, then the after-commit tasks registered inside it, each on its own (a
- * task's failure is its own business: tasks log what they must).
+ * `db.$transaction(fn)` (through `runTransaction`: plain statements in it run on its connection
+ * directly), then the after-commit tasks registered inside it, each on its own (a task's failure
+ * is its own business: tasks log what they must).
  */
 export async function transaction<T>(
   db: PrismaClient,
@@ -56,7 +62,20 @@ export async function transaction<T>(
     isolationLevel?: Prisma.TransactionIsolationLevel;
   },
 ): Promise<T> {
-  const { result, tasks } = await collectAfterCommit(() => db.$transaction(fn, options));
+  const { result, tasks } = await collectAfterCommit(() => runTransaction(db, fn, options));
+  for (const task of tasks) startDetached(task);
+  return result;
+}
+
+/**
+ * `transaction` for work made of plain statements only (`queryRows`, `executeStatement`):
+ * `runPlainTransaction`, without Prisma's interactive transaction; then the after-commit tasks.
+ */
+export async function plainTransaction<T>(
+  db: PrismaClient,
+  fn: (tx: Prisma.TransactionClient) => Promise<T>,
+): Promise<T> {
+  const { result, tasks } = await collectAfterCommit(() => runPlainTransaction(db, fn));
   for (const task of tasks) startDetached(task);
   return result;
 }

@@ -16,6 +16,10 @@ export interface Metrics {
   webhookEvents: Counter<"provider" | "outcome">;
   /** Outbox rows by notice type and delivery outcome (sent, retried, failed, skipped). */
   notices: Counter<"type" | "outcome">;
+  /** Requests refused with 429 RATE_LIMITED, by what was counted (organization or address). */
+  rateLimited: Counter<"subject">;
+  /** Counts the rate limit store (Redis) failed to make: those requests were served uncounted. */
+  rateLimitStoreErrors: Counter;
   /**
    * 429 answers by route template and error code: lockouts, rate limits and anything else that
    * tells a client to slow down, counted where every answer passes (alerts, dashboard).
@@ -68,6 +72,17 @@ export function createMetrics(): Metrics {
     labelNames: ["type", "outcome"] as const,
     registers: [registry],
   });
+  const rateLimited = new Counter({
+    name: "zigznote_rate_limited_total",
+    help: "Requests refused because their organization's (or address's) budget was spent",
+    labelNames: ["subject"] as const,
+    registers: [registry],
+  });
+  const rateLimitStoreErrors = new Counter({
+    name: "zigznote_rate_limit_store_errors_total",
+    help: "Requests served without counting them because the rate limit store (Redis) failed",
+    registers: [registry],
+  });
   const httpRateLimited = new Counter({
     name: "zigznote_http_rate_limited_total",
     help: "Responses with status 429 by route pattern and error code",
@@ -87,6 +102,8 @@ export function createMetrics(): Metrics {
   });
   return {
     registry,
+    rateLimited,
+    rateLimitStoreErrors,
     httpRequestDuration,
     jobRuns,
     jobDuration,

@@ -2,6 +2,7 @@ import type { Db, Meeting, MeetingStatus, PrismaClient } from "@zigznote/databas
 import { ConflictError, NotFoundError, ValidationError } from "@zigznote/shared";
 import type { Clock } from "../lib/clock";
 import { invalidCursor } from "../lib/cursor";
+import { commitWith, inTransaction, type BeforeCommit } from "../lib/transactionHooks";
 import { isUuid } from "../lib/ids";
 import { normalizeMeetingUrl } from "./meetingUrl";
 import * as store from "./store";
@@ -88,14 +89,18 @@ function checkTimes(
   }
 }
 
-/** Creates a meeting after validating its link; the link is stored in its canonical form. */
+/**
+ * Creates a meeting after validating its link; the link is stored in its canonical form.
+ * `beforeCommit` runs in the transaction of the insert (then one is opened).
+ */
 export async function createMeeting(
   deps: MeetingDeps,
   input: CreateMeetingInput,
+  beforeCommit?: BeforeCommit<Meeting>,
 ): Promise<Meeting> {
   const { platform, normalized, url } = normalizeMeetingUrl(input.meetingUrl);
   checkTimes(input.startTime, input.endTime);
-  return store.insertMeeting(deps.db, {
+  const row = {
     organizationId: input.organizationId,
     createdById: input.createdById ?? null,
     title: input.title,
@@ -104,11 +109,15 @@ export async function createMeeting(
     platform,
     startTime: input.startTime ?? null,
     endTime: input.endTime ?? null,
+  };
+  // The insert is a plain statement (and so is an idempotent answer): no Prisma transaction.
+  return commitWith(deps.db, beforeCommit, (db) => store.insertMeeting(db, row), {
+    isPlain: true,
   });
 }
 
 /** The organization's meeting, or NotFoundError (also for deleted meetings and foreign ids). */
-export async function getMeeting(deps: Pick<MeetingDeps, "db">, ref: MeetingRef): Promise<Meeting> {
+export async function getMeeting(deps: { db: Db }, ref: MeetingRef): Promise<Meeting> {
   if (!isUuid(ref.meetingId)) throw meetingNotFound();
   const meeting = await store.findLiveMeeting(deps.db, ref);
   if (!meeting) throw meetingNotFound();
@@ -174,7 +183,13 @@ export async function listMeetings(
 export async function updateMeeting(
   deps: Pick<MeetingDeps, "db">,
   input: UpdateMeetingInput,
+  beforeCommit?: BeforeCommit<Meeting>,
 ): Promise<Meeting> {
+  return commitWith(deps.db, beforeCommit, (db) => updateMeetingIn({ db }, input));
+}
+
+/** `updateMeeting` in `db`, a client or the caller's transaction. */
+async function updateMeetingIn(deps: { db: Db }, input: UpdateMeetingInput): Promise<Meeting> {
   const { patch } = input;
   if (patch.meetingUrl === undefined) return updateTitleOrTimes(deps, input);
   const current = await getMeeting(deps, input);
@@ -195,7 +210,7 @@ export async function updateMeeting(
     checkPatchTimes(patch, await getMeeting(deps, input));
     throw new ConflictError("The meeting changed meanwhile; retry");
   }
-  return deps.db.$transaction(async (tx) => {
+  return inTransaction(deps.db, async (tx) => {
     if (!(await store.lockLiveMeeting(tx, input))) throw meetingNotFound();
     // The times may have changed since the read above: check them against the locked row.
     const locked = hasTimeChange(patch) ? await store.findLiveMeeting(tx, input) : null;
@@ -238,10 +253,7 @@ function timeAndTitleChanges(patch: MeetingPatch): store.MeetingChanges {
  * nothing is the row read, to tell a missing meeting (404) from times out of order (400); a
  * concurrent change of the times between the two is retried.
  */
-async function updateTitleOrTimes(
-  deps: Pick<MeetingDeps, "db">,
-  input: UpdateMeetingInput,
-): Promise<Meeting> {
+async function updateTitleOrTimes(deps: { db: Db }, input: UpdateMeetingInput): Promise<Meeting> {
   if (!isUuid(input.meetingId)) throw meetingNotFound();
   const { patch } = input;
   const changes = timeAndTitleChanges(patch);
@@ -261,10 +273,22 @@ async function updateTitleOrTimes(
  * storage later), then lets `onMeetingDeleted` send its bot home. Deleting twice is a
  * NotFoundError like any unknown id.
  */
-export async function deleteMeeting(deps: MeetingDeps, ref: MeetingRef): Promise<Meeting> {
+export async function deleteMeeting(
+  deps: MeetingDeps,
+  ref: MeetingRef,
+  beforeCommit?: BeforeCommit<Meeting>,
+): Promise<Meeting> {
   if (!isUuid(ref.meetingId)) throw meetingNotFound();
-  const meeting = await store.markMeetingDeleted(deps.db, ref, deps.clock.now());
-  if (!meeting) throw meetingNotFound();
+  const meeting = await commitWith(
+    deps.db,
+    beforeCommit,
+    async (db) => {
+      const deleted = await store.markMeetingDeleted(db, ref, deps.clock.now());
+      if (!deleted) throw meetingNotFound();
+      return deleted;
+    },
+    { isPlain: true },
+  );
   await deps.onMeetingDeleted?.(meeting);
   return meeting;
 }

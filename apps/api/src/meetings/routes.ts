@@ -1,5 +1,6 @@
 import type { Page } from "@zigznote/shared";
-import { defineRoute, type RouteDefinition } from "../http/route";
+import type { Meeting } from "@zigznote/database";
+import { defineRoute, LOCATION_HEADER, send, type RouteDefinition } from "../http/route";
 import {
   createMeeting,
   deleteMeeting,
@@ -39,17 +40,32 @@ export function meetingRoutes(deps: MeetingDeps): RouteDefinition[] {
       scope: "meetings:write",
       write: "meeting.create",
       body: CreateMeetingBody,
-      responses: { 201: { description: "Created", schema: MeetingSchema } },
-      async handler({ body, auth }, res) {
-        const meeting = await createMeeting(deps, {
-          organizationId: auth.organizationId,
-          createdById: auth.userId,
-          title: body.title,
-          meetingUrl: body.meetingUrl,
-          startTime: body.startTime ?? null,
-          endTime: body.endTime ?? null,
+      responses: {
+        201: {
+          description: "Created",
+          schema: MeetingSchema,
+          headers: { Location: LOCATION_HEADER },
+        },
+      },
+      async handler({ body, auth, idempotency }, res) {
+        const created = (meeting: Meeting) => ({
+          status: 201,
+          body: toMeetingResponse(meeting),
+          headers: { Location: `/api/v1/meetings/${meeting.id}` },
         });
-        res.status(201).json(toMeetingResponse(meeting));
+        const meeting = await createMeeting(
+          deps,
+          {
+            organizationId: auth.organizationId,
+            createdById: auth.userId,
+            title: body.title,
+            meetingUrl: body.meetingUrl,
+            startTime: body.startTime ?? null,
+            endTime: body.endTime ?? null,
+          },
+          idempotency.recordInTransaction(created),
+        );
+        send(res, created(meeting));
       },
     }),
 
@@ -115,13 +131,14 @@ export function meetingRoutes(deps: MeetingDeps): RouteDefinition[] {
       body: UpdateMeetingBody,
       responses: { 200: { description: "The updated meeting", schema: MeetingSchema } },
       errors: ["NOT_FOUND", "MEETING_HAS_ACTIVE_BOT", "CONFLICT"],
-      async handler({ params, body, auth }, res) {
-        const meeting = await updateMeeting(deps, {
-          organizationId: auth.organizationId,
-          meetingId: params.id,
-          patch: body,
-        });
-        res.json(toMeetingResponse(meeting));
+      async handler({ params, body, auth, idempotency }, res) {
+        const updated = (meeting: Meeting) => ({ status: 200, body: toMeetingResponse(meeting) });
+        const meeting = await updateMeeting(
+          deps,
+          { organizationId: auth.organizationId, meetingId: params.id, patch: body },
+          idempotency.recordInTransaction(updated),
+        );
+        send(res, updated(meeting));
       },
     }),
 
@@ -135,10 +152,14 @@ export function meetingRoutes(deps: MeetingDeps): RouteDefinition[] {
       params: MeetingIdParams,
       responses: { 204: { description: "Deleted" } },
       errors: ["NOT_FOUND"],
-      async handler({ params, auth }, res) {
+      async handler({ params, auth, idempotency }, res) {
         // The meeting disappears at once; its active bot, if any, is asked to leave (best
         // effort: if Recall is down the bot stays tracked and its own webhooks still end it).
-        await deleteMeeting(deps, { organizationId: auth.organizationId, meetingId: params.id });
+        await deleteMeeting(
+          deps,
+          { organizationId: auth.organizationId, meetingId: params.id },
+          idempotency.recordInTransaction(() => ({ status: 204 })),
+        );
         res.status(204).end();
       },
     }),

@@ -35,6 +35,11 @@ export const ERROR_CODES = {
     description: "The provider's signature headers are missing",
   },
 
+  INVALID_IDEMPOTENCY_KEY: {
+    status: 400,
+    description: "`Idempotency-Key` must be 1-255 printable ASCII characters",
+  },
+
   DATE_IN_PAST: { status: 400, description: "The date must be in the future" },
   GRACE_NOT_EXTENDED: {
     status: 400,
@@ -174,6 +179,11 @@ export const ERROR_CODES = {
   NOTICE_PENDING: { status: 409, description: "The notice has not been sent yet" },
   NOT_SUSPENDED: { status: 409, description: "The organization has no suspended subscription" },
   JOB_ALREADY_RUNNING: { status: 409, description: "A run of this job is in progress" },
+  IDEMPOTENCY_KEY_IN_USE: {
+    status: 409,
+    description:
+      "A request with this `Idempotency-Key` is still running; retry after `Retry-After` for its answer",
+  },
   WEBHOOK_IN_PROGRESS: {
     status: 409,
     description: "The same event is being processed by another delivery; redeliver later",
@@ -187,7 +197,19 @@ export const ERROR_CODES = {
     description: "The Range lies outside the recording; `Content-Range: bytes */<size>`",
   },
 
+  // 422
+  IDEMPOTENCY_KEY_REUSED: {
+    status: 422,
+    description:
+      "This `Idempotency-Key` was used for another request (method, path or body); use a new key",
+  },
+
   // 429
+  RATE_LIMITED: {
+    status: 429,
+    description:
+      "The organization's request budget (or this address's, unauthenticated) is spent; wait `Retry-After` seconds",
+  },
   TOO_MANY_REQUESTS: {
     status: 429,
     description: "Too many requests or failed attempts; wait `Retry-After` seconds",

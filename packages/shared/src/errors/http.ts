@@ -155,6 +155,16 @@ export class RangeNotSatisfiableError extends AppError {
   }
 }
 
+/** 422: the request is well-formed but cannot be processed as it stands. */
+export class UnprocessableContentError extends AppError {
+  constructor(
+    message = "The request cannot be processed",
+    options: AppErrorOptions & { code: ErrorCode },
+  ) {
+    super(422, message, options);
+  }
+}
+
 /** 429: too many requests or attempts; carries how long to wait, sent as `Retry-After`. */
 export class TooManyRequestsError extends AppError {
   readonly retryAfterSeconds: number;

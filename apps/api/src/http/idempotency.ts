@@ -1,0 +1,347 @@
+/**
+ * `Idempotency-Key` on the API's writes (POST, PATCH, DELETE under /api/v1): a retry of a write
+ * replays the first answer instead of writing again.
+ *
+ * - The key (1-255 printable ASCII characters) belongs to the caller's organization. Its first
+ *   request claims it with one INSERT (primary key: organization, SHA-256 of the key), so across
+ *   instances exactly one request runs the handler; a repeat meanwhile gets 409
+ *   IDEMPOTENCY_KEY_IN_USE with Retry-After.
+ * - The answer (status, Content-Type, Location, ETag, body) is stored for IDEMPOTENCY_KEY_TTL_HOURS.
+ *   A route whose write is one transaction stores it in that transaction (`recordInTransaction`
+ *   hands its service a `BeforeCommit` hook), so a crash cannot keep the effect and lose the
+ *   answer, or the reverse; any other answer is stored just before it is sent.
+ * - A repeat with the same key and the same request (method, path with query, body as JSON with
+ *   sorted keys) gets the stored answer with `Idempotent-Replayed: true`, the handler untouched;
+ *   another request with the key gets 422 IDEMPOTENCY_KEY_REUSED.
+ * - Not stored, so that the retry runs for real: a request refused before its handler ran
+ *   (authentication, rate limit, scope, billing's write guard, validation: the claim is
+ *   released), refused input (400, also when a service finds it) and a 5xx answer. Any other
+ *   4xx is stored.
+ * - A claim whose request never answered (its instance died) blocks repeats until
+ *   IDEMPOTENCY_LOCK_SECONDS have passed; then a repeat of the same request takes it over.
+ * - The database holds neither the key nor the answer in clear: the answer is encrypted
+ *   (AES-256-GCM) with a key derived from the Idempotency-Key, which only the client knows. An
+ *   API key's secret in a stored answer is readable only by whoever sends the key again.
+ */
+import {
+  createCipheriv,
+  createDecipheriv,
+  createHash,
+  hkdfSync,
+  randomBytes,
+  randomUUID,
+} from "node:crypto";
+import type { PrismaClient } from "@zigznote/database";
+import {
+  BadRequestError,
+  ConflictError,
+  UnprocessableContentError,
+  type AppErrorOptions,
+} from "@zigznote/shared";
+import type { Request, RequestHandler, Response } from "express";
+import stringify from "safe-stable-stringify";
+import type { Clock } from "../lib/clock";
+import type { Logger } from "../lib/logger";
+import type { BeforeCommit } from "../lib/transactionHooks";
+import {
+  answerIdempotencyKey,
+  claimIdempotencyKey,
+  findIdempotencyKey,
+  releaseIdempotencyKey,
+  type IdempotencyKeyRef,
+} from "./idempotencyStore";
+
+export const IDEMPOTENCY_KEY_HEADER = "Idempotency-Key";
+export const REPLAYED_HEADER = "Idempotent-Replayed";
+
+/** 1-255 visible ASCII characters or spaces (what a header carries without encoding). */
+const KEY_PATTERN = /^[\x20-\x7e]{1,255}$/;
+
+/** The headers of an answer that a replay repeats (the rest is per response). */
+const STORED_HEADERS = ["content-type", "location", "etag"] as const;
+
+/** How long a repeat of a running request is told to wait. */
+const IN_USE_RETRY_AFTER_SECONDS = 1;
+
+/** 409 IDEMPOTENCY_KEY_IN_USE, with Retry-After. */
+export class IdempotencyKeyInUseError extends ConflictError {
+  constructor(options: AppErrorOptions = {}) {
+    super(
+      "A request with this Idempotency-Key is still running; retry after Retry-After for its answer",
+      { ...options, code: "IDEMPOTENCY_KEY_IN_USE" },
+    );
+  }
+
+  override headers(): Record<string, string> {
+    return { "Retry-After": String(IN_USE_RETRY_AFTER_SECONDS) };
+  }
+}
+
+/** An answer as a handler describes it for `recordInTransaction`: what it will send. */
+export interface IdempotentAnswer {
+  status: number;
+  /** Sent as JSON; omit for an empty answer (204). */
+  body?: unknown;
+  /** `Location`, say. */
+  headers?: Record<string, string>;
+}
+
+/** What a handler receives (`RouteInput.idempotency`). */
+export interface Idempotency {
+  /** Whether this request holds an Idempotency-Key claim (there is an answer to store). */
+  readonly isKeyed: boolean;
+  /**
+   * A hook for a service that writes in one transaction: stores `answerOf(result)` in that
+   * transaction, before it commits. Undefined when the request has no key (the service then
+   * needs no transaction for it). The handler must then send exactly that answer.
+   */
+  recordInTransaction<T>(answerOf: (result: T) => IdempotentAnswer): BeforeCommit<T> | undefined;
+}
+
+/** The handle of a request without a key. */
+export const UNKEYED: Idempotency = { isKeyed: false, recordInTransaction: () => undefined };
+
+export interface IdempotencyDeps {
+  db: PrismaClient;
+  clock: Clock;
+  logger: Logger;
+  /** How long answers are kept (IDEMPOTENCY_KEY_TTL_HOURS). */
+  keyTtlMs: number;
+  /** How long an unanswered claim holds (IDEMPOTENCY_LOCK_SECONDS). */
+  lockMs: number;
+}
+
+/** One claimed request's state. */
+interface Claim extends IdempotencyKeyRef {
+  ownerId: string;
+  /** Derived from the Idempotency-Key: encrypts the stored answer. */
+  secret: Buffer;
+  hasHandlerStarted: boolean;
+  /** The status the handler stored in its transaction, if it did. */
+  recordedStatus: number | null;
+}
+
+export interface IdempotencyKernel {
+  /** The route step, after authentication and scope, before the write guard and validation. */
+  step: RequestHandler;
+  /** Marks that the handler runs now (what fails later is its answer) and returns its handle. */
+  handlerStarts(req: Request): Idempotency;
+}
+
+/** The methods whose requests take a key. PUT is idempotent by itself (a recording upload). */
+export function isIdempotentWrite(method: string, path: string): boolean {
+  return (
+    (method === "post" || method === "patch" || method === "delete") && path.startsWith("/api/v1/")
+  );
+}
+
+function sha256(...parts: (string | Buffer)[]): Buffer {
+  const hash = createHash("sha256");
+  for (const part of parts) hash.update(part).update("\0");
+  return hash.digest();
+}
+
+/** The request as compared between repeats: method, path with query, body (keys sorted). */
+export function requestFingerprint(method: string, url: string, body: unknown): Buffer {
+  return sha256(method.toUpperCase(), url, stringify(body ?? null) ?? "null");
+}
+
+function encrypt(secret: Buffer, aad: Buffer, plain: Buffer): Buffer {
+  const iv = randomBytes(12);
+  const cipher = createCipheriv("aes-256-gcm", secret, iv);
+  cipher.setAAD(aad);
+  const sealed = Buffer.concat([cipher.update(plain), cipher.final()]);
+  return Buffer.concat([iv, sealed, cipher.getAuthTag()]);
+}
+
+function decrypt(secret: Buffer, aad: Buffer, stored: Buffer): Buffer {
+  const decipher = createDecipheriv("aes-256-gcm", secret, stored.subarray(0, 12));
+  decipher.setAAD(aad);
+  decipher.setAuthTag(stored.subarray(stored.length - 16));
+  return Buffer.concat([
+    decipher.update(stored.subarray(12, stored.length - 16)),
+    decipher.final(),
+  ]);
+}
+
+interface StoredAnswer {
+  headers: Record<string, string>;
+  /** base64 */
+  body: string;
+}
+
+function sealAnswer(claim: Claim, headers: Record<string, string>, body: Buffer): Buffer {
+  const plain: StoredAnswer = { headers, body: body.toString("base64") };
+  return encrypt(claim.secret, claim.keyHash, Buffer.from(JSON.stringify(plain)));
+}
+
+/** The kernel's idempotency for one app (its database, clock and settings). */
+export function createIdempotency(deps: IdempotencyDeps): IdempotencyKernel {
+  const claims = new WeakMap<Request, Claim>();
+
+  /** Stores or releases the claim as the answer now leaving says; then lets it leave. */
+  async function settle(claim: Claim, res: Response, chunk: unknown): Promise<void> {
+    const status = res.statusCode;
+    // Refused input (400) is not an answer to keep either, wherever it was found: a corrected
+    // request with the same key runs.
+    if (!claim.hasHandlerStarted || status >= 500 || status === 400) {
+      await releaseIdempotencyKey(deps.db, claim);
+      return;
+    }
+    // Stored with the write itself: nothing left to do.
+    if (claim.recordedStatus === status) return;
+    const headers: Record<string, string> = {};
+    for (const name of STORED_HEADERS) {
+      const value = res.getHeader(name);
+      if (value !== undefined) headers[name] = String(value);
+    }
+    // What Express's send() hands to end(): a Buffer, or a string (UTF-8).
+    const body = Buffer.isBuffer(chunk)
+      ? chunk
+      : typeof chunk === "string"
+        ? Buffer.from(chunk)
+        : Buffer.alloc(0);
+    const isStored = await answerIdempotencyKey(deps.db, {
+      ...claim,
+      status,
+      response: sealAnswer(claim, headers, body),
+    });
+    if (!isStored) {
+      deps.logger.warn(
+        { status, recordedStatus: claim.recordedStatus },
+        claim.recordedStatus === null
+          ? "an idempotency claim was taken over before its answer"
+          : "an idempotent answer recorded in its transaction differs from the one sent",
+      );
+    }
+  }
+
+  /** Holds the response until `settle` stored or released the claim. */
+  function interceptEnd(claim: Claim, res: Response): void {
+    const end = res.end.bind(res) as (...args: unknown[]) => Response;
+    res.end = ((...args: unknown[]) => {
+      res.end = end as Response["end"];
+      const chunk = typeof args[0] === "function" ? undefined : args[0];
+      settle(claim, res, chunk)
+        .catch((error: unknown) => {
+          deps.logger.error({ err: error }, "could not store or release an idempotency key");
+        })
+        .finally(() => end(...args));
+      return res;
+    }) as Response["end"];
+  }
+
+  function replay(res: Response, claim: Claim, status: number, stored: Buffer): void {
+    const answer = JSON.parse(
+      decrypt(claim.secret, claim.keyHash, stored).toString(),
+    ) as StoredAnswer;
+    res.status(status);
+    for (const [name, value] of Object.entries(answer.headers)) res.setHeader(name, value);
+    res.setHeader(REPLAYED_HEADER, "true");
+    const body = Buffer.from(answer.body, "base64");
+    if (body.length === 0) res.end();
+    else res.send(body);
+  }
+
+  const step: RequestHandler = async (req, res, next) => {
+    const key = req.get(IDEMPOTENCY_KEY_HEADER);
+    if (key === undefined) {
+      next();
+      return;
+    }
+    if (!KEY_PATTERN.test(key)) {
+      throw new BadRequestError(
+        "Idempotency-Key must be 1 to 255 printable ASCII characters (a UUID, say)",
+        { code: "INVALID_IDEMPOTENCY_KEY", details: { length: key.length } },
+      );
+    }
+    const organizationId = req.auth.organizationId;
+    const claim: Claim = {
+      organizationId,
+      keyHash: sha256("key", organizationId, key),
+      ownerId: randomUUID(),
+      secret: Buffer.from(
+        hkdfSync("sha256", key, organizationId, "zigznote idempotent answer", 32),
+      ),
+      hasHandlerStarted: false,
+      recordedStatus: null,
+    };
+    const fingerprint = requestFingerprint(req.method, req.originalUrl, req.body);
+    // A claim released between our INSERT and SELECT is claimed again.
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const now = deps.clock.now();
+      const isClaimed = await claimIdempotencyKey(deps.db, {
+        ...claim,
+        fingerprint,
+        method: req.method,
+        path: req.originalUrl,
+        now,
+        lockedUntil: new Date(now.getTime() + deps.lockMs),
+        expiresAt: new Date(now.getTime() + deps.keyTtlMs),
+      });
+      if (isClaimed) {
+        claims.set(req, claim);
+        interceptEnd(claim, res);
+        next();
+        return;
+      }
+      const stored = await findIdempotencyKey(deps.db, claim);
+      if (!stored) continue;
+      if (!Buffer.from(stored.fingerprint).equals(fingerprint)) {
+        throw new UnprocessableContentError(
+          "This Idempotency-Key was used for another request; send a new key for a new request",
+          {
+            code: "IDEMPOTENCY_KEY_REUSED",
+            details: { firstRequest: { method: stored.method, path: stored.path } },
+          },
+        );
+      }
+      if (stored.responseStatus !== null && stored.response !== null) {
+        replay(res, claim, stored.responseStatus, Buffer.from(stored.response));
+        return;
+      }
+      throw new IdempotencyKeyInUseError();
+    }
+    throw new IdempotencyKeyInUseError();
+  };
+
+  return {
+    step,
+    handlerStarts(req) {
+      const claim = claims.get(req);
+      if (!claim) return UNKEYED;
+      claim.hasHandlerStarted = true;
+      return {
+        isKeyed: true,
+        recordInTransaction<T>(answerOf: (result: T) => IdempotentAnswer): BeforeCommit<T> {
+          return async (tx, result) => {
+            const answer = answerOf(result);
+            const body =
+              answer.body === undefined
+                ? Buffer.alloc(0)
+                : Buffer.from(JSON.stringify(answer.body));
+            const headers = {
+              ...(answer.body === undefined
+                ? {}
+                : { "content-type": "application/json; charset=utf-8" }),
+              ...Object.fromEntries(
+                Object.entries(answer.headers ?? {}).map(([name, value]) => [
+                  name.toLowerCase(),
+                  value,
+                ]),
+              ),
+            };
+            const isStored = await answerIdempotencyKey(tx, {
+              ...claim,
+              status: answer.status,
+              response: sealAnswer(claim, headers, body),
+            });
+            // The claim was taken over (this request outlived its lease): keep nothing of it.
+            if (!isStored) throw new IdempotencyKeyInUseError();
+            claim.recordedStatus = answer.status;
+          };
+        },
+      };
+    },
+  };
+}

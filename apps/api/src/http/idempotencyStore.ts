@@ -1,0 +1,138 @@
+import { executeStatement, queryRows, type Db } from "@zigznote/database";
+
+/**
+ * The SQL of `idempotency_keys` (see idempotency.ts for the rules). Each change is one statement
+ * guarded by what it expects to find, so concurrent requests and instances need no other lock:
+ * the primary key (organization, key hash) lets one claim exist at a time.
+ */
+
+export interface IdempotencyKeyRef {
+  organizationId: string;
+  keyHash: Buffer;
+}
+
+export interface IdempotencyClaim extends IdempotencyKeyRef {
+  fingerprint: Buffer;
+  method: string;
+  path: string;
+  /** The request taking the claim. */
+  ownerId: string;
+  now: Date;
+  lockedUntil: Date;
+  expiresAt: Date;
+}
+
+export interface StoredIdempotencyKey {
+  fingerprint: Buffer;
+  method: string;
+  path: string;
+  lockedUntil: Date | null;
+  responseStatus: number | null;
+  response: Buffer | null;
+  expiresAt: Date;
+}
+
+/**
+ * Claims the key for this request: a new key, an expired one (its row not yet deleted), or a
+ * claim abandoned by the same request (its lease over: the instance that held it died). True
+ * when this request holds the claim now.
+ */
+export async function claimIdempotencyKey(db: Db, claim: IdempotencyClaim): Promise<boolean> {
+  const rows = await queryRows(
+    db,
+    `INSERT INTO idempotency_keys AS k (organization_id, key_hash, fingerprint, method, path,
+                                        owner_id, locked_until, created_at, expires_at)
+     VALUES ($1::uuid, $2, $3, $4, $5, $6::uuid, $7::timestamptz, $8::timestamptz, $9::timestamptz)
+     ON CONFLICT (organization_id, key_hash) DO UPDATE SET
+       fingerprint = EXCLUDED.fingerprint, method = EXCLUDED.method, path = EXCLUDED.path,
+       owner_id = EXCLUDED.owner_id, locked_until = EXCLUDED.locked_until,
+       response_status = NULL, response = NULL,
+       created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at
+     WHERE k.expires_at <= EXCLUDED.created_at
+        OR (k.response_status IS NULL AND k.locked_until <= EXCLUDED.created_at
+            AND k.fingerprint = EXCLUDED.fingerprint)
+     RETURNING 1`,
+    [
+      claim.organizationId,
+      claim.keyHash,
+      claim.fingerprint,
+      claim.method,
+      claim.path,
+      claim.ownerId,
+      claim.lockedUntil,
+      claim.now,
+      claim.expiresAt,
+    ],
+  );
+  return rows.length > 0;
+}
+
+/** The key's row (claim or answer), or null. */
+export async function findIdempotencyKey(
+  db: Db,
+  ref: IdempotencyKeyRef,
+): Promise<StoredIdempotencyKey | null> {
+  const rows = await queryRows<StoredIdempotencyKey>(
+    db,
+    `SELECT fingerprint, method, path, locked_until AS "lockedUntil",
+            response_status AS "responseStatus", response, expires_at AS "expiresAt"
+       FROM idempotency_keys WHERE organization_id = $1::uuid AND key_hash = $2`,
+    [ref.organizationId, ref.keyHash],
+  );
+  return rows[0] ?? null;
+}
+
+/**
+ * Stores the answer of the request holding the claim (`db`: the transaction of the write's own
+ * effect, where there is one). False when the claim is no longer this request's.
+ */
+export async function answerIdempotencyKey(
+  db: Db,
+  input: IdempotencyKeyRef & { ownerId: string; status: number; response: Buffer },
+): Promise<boolean> {
+  const count = await executeStatement(
+    db,
+    `UPDATE idempotency_keys SET response_status = $4, response = $5,
+                                 owner_id = NULL, locked_until = NULL
+      WHERE organization_id = $1::uuid AND key_hash = $2 AND owner_id = $3::uuid
+        AND response_status IS NULL`,
+    [input.organizationId, input.keyHash, input.ownerId, input.status, input.response],
+  );
+  return count > 0;
+}
+
+/** Gives the claim up (the request was refused before its handler, or failed with a 5xx). */
+export async function releaseIdempotencyKey(
+  db: Db,
+  input: IdempotencyKeyRef & { ownerId: string },
+): Promise<void> {
+  await executeStatement(
+    db,
+    `DELETE FROM idempotency_keys
+      WHERE organization_id = $1::uuid AND key_hash = $2 AND owner_id = $3::uuid
+        AND response_status IS NULL`,
+    [input.organizationId, input.keyHash, input.ownerId],
+  );
+}
+
+/**
+ * Deletes the keys expired at `now`, `batchSize` rows per statement (a backlog never becomes one
+ * long DELETE); how many. Claims expire too: a claim lives far shorter than a key.
+ */
+export async function deleteExpiredIdempotencyKeys(
+  db: Db,
+  input: { now: Date; batchSize: number },
+): Promise<number> {
+  let deleted = 0;
+  for (;;) {
+    const count = await executeStatement(
+      db,
+      `DELETE FROM idempotency_keys
+        WHERE ctid = ANY (ARRAY(SELECT ctid FROM idempotency_keys
+                                 WHERE expires_at <= $1::timestamptz LIMIT $2))`,
+      [input.now, input.batchSize],
+    );
+    deleted += count;
+    if (count < input.batchSize) return deleted;
+  }
+}

@@ -1,0 +1,169 @@
+/**
+ * Request budgets. Every authenticated request counts against its organization's budget per
+ * minute (every API key and user of the organization draw on the one budget, its size set by
+ * the plan); a request whose authentication failed counts against its client address (as
+ * `req.ip` says: TRUST_PROXY). A platform admin's own requests are not counted.
+ *
+ * One count is one `consume` of rate-limiter-flexible: in Redis when the app has one (one
+ * round trip, shared by every instance), in memory otherwise (bounded by an LRU). The budget is
+ * read from what authentication loaded (`AuthContext.planSlug`): no database query.
+ *
+ * Every counted answer carries the IETF RateLimit fields (draft-ietf-httpapi-ratelimit-headers):
+ * `RateLimit-Policy: "organization";q=600;w=60` and `RateLimit: "organization";r=42;t=17`
+ * (remaining requests, seconds until the window resets). Over budget: 429 RATE_LIMITED with
+ * Retry-After. When Redis fails the request is served (fail open) without `RateLimit`, a warning
+ * is logged (at most once a minute) and `zigznote_rate_limit_store_errors_total` counts it.
+ */
+import { TooManyRequestsError } from "@zigznote/shared";
+import type { Request, RequestHandler, Response } from "express";
+import type { Redis } from "ioredis";
+import { RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from "rate-limiter-flexible";
+import { BoundedRateLimiterMemory } from "../lib/boundedRateLimiterMemory";
+import { clientAddressKey } from "../lib/clientAddress";
+import type { Logger } from "../lib/logger";
+import type { AuthContext } from "./auth";
+
+export const RATE_LIMIT_WINDOW_SECONDS = 60;
+/** A Redis that does not answer within this long is treated as down (the request is served). */
+const STORE_TIMEOUT_MS = 500;
+const WARNING_INTERVAL_MS = 60_000;
+/** The limiter never refuses by itself: the budget is compared here, per request. */
+const UNLIMITED_POINTS = 1_000_000_000;
+
+export type RateLimitSubject = "organization" | "address";
+
+export interface RateLimitDeps {
+  redis: Redis | null;
+  /** REDIS_KEY_PREFIX: the counters live under `<prefix>:ratelimit:`. */
+  keyPrefix: string;
+  logger: Logger;
+  /** The caller's budget per minute; null: not counted (a platform admin's own requests). */
+  budgetOf(auth: AuthContext): number | null;
+  /** Requests whose authentication failed, per client address and minute. */
+  unauthenticatedBudget: number;
+  /** In-memory counters at most (least recently counted evicted). */
+  maxMemoryKeys: number;
+  onLimited(subject: RateLimitSubject): void;
+  onStoreError(): void;
+}
+
+export interface RateLimiter {
+  /** `authenticate`, then one count: the organization's, or the address's when it failed. */
+  afterAuthentication(authenticate: RequestHandler): RequestHandler;
+  /** One count for the address (a path under /api/v1 that no route has). */
+  countAddress: RequestHandler;
+}
+
+/** Runs an Express middleware to its end; what it passed to `next` (or threw), else null. */
+function runMiddleware(middleware: RequestHandler, req: Request, res: Response): Promise<unknown> {
+  return new Promise((resolve) => {
+    let isDone = false;
+    const done = (error?: unknown) => {
+      if (isDone) return;
+      isDone = true;
+      resolve(error ?? null);
+    };
+    try {
+      const result: unknown = middleware(req, res, done);
+      if (result instanceof Promise) result.catch(done);
+    } catch (error) {
+      done(error);
+    }
+  });
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** The budgets of one app (its Redis or its memory). */
+export function createRateLimiter(deps: RateLimitDeps): RateLimiter {
+  const options = {
+    keyPrefix: `${deps.keyPrefix}:ratelimit`,
+    points: UNLIMITED_POINTS,
+    duration: RATE_LIMIT_WINDOW_SECONDS,
+  };
+  const limiter: RateLimiterAbstract = deps.redis
+    ? new RateLimiterRedis({ ...options, storeClient: deps.redis, rejectIfRedisNotReady: true })
+    : new BoundedRateLimiterMemory({ ...options, maxKeys: deps.maxMemoryKeys });
+  let lastWarningAt = 0;
+  let unreportedErrors = 0;
+
+  function reportStoreError(error: unknown): void {
+    deps.onStoreError();
+    unreportedErrors += 1;
+    const now = Date.now();
+    if (now - lastWarningAt < WARNING_INTERVAL_MS) return;
+    deps.logger.warn(
+      { err: error, failedCounts: unreportedErrors },
+      "request budgets are not enforced: the rate limit store (Redis) failed; requests are served",
+    );
+    lastWarningAt = now;
+    unreportedErrors = 0;
+  }
+
+  /** Counts one request; sets the RateLimit fields; the 429 to answer when over budget. */
+  async function count(
+    res: Response,
+    subject: RateLimitSubject,
+    key: string,
+    budget: number,
+  ): Promise<TooManyRequestsError | null> {
+    res.setHeader("RateLimit-Policy", `"${subject}";q=${budget};w=${RATE_LIMIT_WINDOW_SECONDS}`);
+    let state: RateLimiterRes;
+    try {
+      const consumed = limiter.consume(`${subject}:${key}`);
+      // Memory answers at once; only Redis can keep a request waiting.
+      state = await (deps.redis ? withTimeout(consumed, STORE_TIMEOUT_MS) : consumed);
+    } catch (error) {
+      if (!(error instanceof RateLimiterRes)) {
+        reportStoreError(error);
+        return null;
+      }
+      state = error;
+    }
+    const remaining = Math.max(0, budget - state.consumedPoints);
+    const resetSeconds = Math.max(1, Math.ceil(state.msBeforeNext / 1000));
+    res.setHeader("RateLimit", `"${subject}";r=${remaining};t=${resetSeconds}`);
+    if (state.consumedPoints <= budget) return null;
+    deps.onLimited(subject);
+    return new TooManyRequestsError(
+      subject === "organization"
+        ? `The organization's budget of ${budget} requests a minute is spent; retry after Retry-After seconds`
+        : `Too many unauthenticated requests from this address (${budget} a minute); retry after Retry-After seconds`,
+      {
+        code: "RATE_LIMITED",
+        retryAfterSeconds: resetSeconds,
+        details: { policy: subject, limit: budget, windowSeconds: RATE_LIMIT_WINDOW_SECONDS },
+      },
+    );
+  }
+
+  const countAddress = (req: Request, res: Response) =>
+    count(res, "address", clientAddressKey(req.ip), deps.unauthenticatedBudget);
+
+  return {
+    afterAuthentication(authenticate) {
+      return async (req, res, next) => {
+        const failure = await runMiddleware(authenticate, req, res);
+        if (failure !== null) {
+          next((await countAddress(req, res)) ?? failure);
+          return;
+        }
+        const budget = deps.budgetOf(req.auth);
+        const refusal =
+          budget === null
+            ? null
+            : await count(res, "organization", req.auth.organizationId, budget);
+        next(refusal ?? undefined);
+      };
+    },
+    async countAddress(req, res, next) {
+      next((await countAddress(req, res)) ?? undefined);
+    },
+  };
+}
