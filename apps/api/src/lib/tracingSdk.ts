@@ -103,8 +103,17 @@ function exporterOf(settings: TracingSettings): SpanExporter {
     : new OtlpProtobufExporter(config);
 }
 
-/** The ioredis span's statement: the command and its key, never the values written or read. */
+/**
+ * The ioredis span's statement: the command and its keys, never the values written or read (a
+ * script's keys follow its sha and their count).
+ */
 function redisStatement(command: string, args: unknown[]): string {
+  const name = command.toLowerCase();
+  if (name === "eval" || name === "evalsha") {
+    const count = Number(args[1]);
+    const keys = Number.isInteger(count) ? args.slice(2, 2 + count) : [];
+    return [command, ...keys.filter((key) => typeof key === "string")].join(" ");
+  }
   const key = args[0];
   return typeof key === "string" ? `${command} ${key}` : command;
 }
