@@ -21,9 +21,14 @@
  * Env: BENCH_DATABASE_URL (default postgresql://postgres@127.0.0.1:5432/zigznote_bench_api;
  * created, migrated and reused), BENCH_CONNECTIONS (10), BENCH_POOL_SIZE (10),
  * BENCH_DURATION_SECONDS (6 per route and server, in 2 rounds), BENCH_WARMUP_SECONDS (2),
- * BENCH_PROFILE_SECONDS (2 per route; 0 = no profile), BENCH_TIMEOUT_SECONDS (300, 3600 for a
+ * BENCH_PROFILE_SECONDS (2 per route; 0 = no profile), BENCH_TIMEOUT_SECONDS (480, 3600 for a
  * memory run: the whole run is killed after it), BENCH_SHOW_SQL=1 (print the app's statements per route), BENCH_ROUTES
  * (a subset, comma-separated: me, list, get, create, update).
+ *
+ * Then the cost of tracing on GET /api/v1/me (bench/apiTracing.ts): the API before tracing, with
+ * tracing off (no endpoint) and exporting every request's spans to an OTLP receiver here, in
+ * alternating rounds. BENCH_TRACING=0 skips it, =only runs it alone; BENCH_TRACING_ROUNDS (6),
+ * BENCH_TRACING_SECONDS (3 per round and server).
  *
  * BENCH_MEMORY=1: a memory run instead. Only the app runs; the routes take turns in blocks of
  * 10,000 requests until BENCH_MEMORY_REQUESTS (1,000,000) have been answered, and the app's RSS
@@ -50,6 +55,7 @@ import { buildContext } from "../src/context";
 import { createApiKey } from "../src/identity";
 import { createBareApp } from "./apiBare";
 import type { ChildMessage, ParentMessage, ServerKind } from "./apiServer";
+import { runTracingBench } from "./apiTracing";
 import { packageOf, selfTime, topShares, type CpuProfile } from "./cpuProfile";
 
 const env = process.env;
@@ -63,10 +69,14 @@ const profileSeconds = Number(env.BENCH_PROFILE_SECONDS ?? 2);
 const isSqlShown = env.BENCH_SHOW_SQL === "1";
 const isMemoryRun = env.BENCH_MEMORY === "1";
 // A memory run of 1,000,000 requests takes 15-25 minutes on a 2-core machine.
-const timeoutSeconds = Number(env.BENCH_TIMEOUT_SECONDS ?? (isMemoryRun ? 3600 : 300));
+const timeoutSeconds = Number(env.BENCH_TIMEOUT_SECONDS ?? (isMemoryRun ? 3600 : 480));
 const memoryRequests = Number(env.BENCH_MEMORY_REQUESTS ?? 1_000_000);
 const MEMORY_BLOCK = 10_000;
 const selectedRoutes = env.BENCH_ROUTES ? new Set(env.BENCH_ROUTES.split(",")) : null;
+/** The tracing comparison (bench/apiTracing.ts): on unless BENCH_TRACING=0; alone with =only. */
+const tracingMode = env.BENCH_TRACING ?? "1";
+const tracingRounds = Number(env.BENCH_TRACING_ROUNDS ?? 6);
+const tracingRoundSeconds = Number(env.BENCH_TRACING_SECONDS ?? 3);
 const ROUNDS = 2;
 const MEETINGS = 1_000;
 const ORG_NAME_PREFIX = "bench:api ";
@@ -127,12 +137,17 @@ class ServerProcess {
     });
   }
 
-  static start(kind: ServerKind): Promise<ServerProcess> {
+  /** `env` is added to this process's environment, less its OTEL_* (tracing only when given). */
+  static start(kind: ServerKind, env: Record<string, string> = {}): Promise<ServerProcess> {
+    const inherited = Object.fromEntries(
+      Object.entries(process.env).filter(([name]) => !name.startsWith("OTEL_")),
+    );
     const child = fork(path.join(__dirname, "apiServer.ts"), [kind], {
       cwd: path.resolve(__dirname, ".."),
       execArgv: ["--import", "tsx", "--expose-gc"],
       env: {
-        ...process.env,
+        ...inherited,
+        ...env,
         NODE_ENV: "production",
         BENCH_DATABASE_URL: databaseUrl,
         BENCH_POOL_SIZE: String(poolSize),
@@ -578,6 +593,50 @@ async function main(): Promise<void> {
       await runMemory(app, routes, headers);
       return;
     }
+    const benchTracing = async (): Promise<string[]> =>
+      runTracingBench(
+        {
+          start: (kind, serverEnv) => ServerProcess.start(kind, serverEnv),
+          stop: async (server) => {
+            await server.request({ type: "close" }).catch(() => server.child.kill());
+          },
+          load: (server, seconds, into) => load(server, me, headers, seconds, into),
+          emptySample,
+          stats: (sample) => {
+            const sorted = [...sample.latencies].sort((a, b) => a - b);
+            const wrong = [...sample.statuses].filter(([status]) => status !== me.status);
+            if (sample.errors > 0 || wrong.length > 0) {
+              throw new Error(`tracing bench: unexpected answers ${JSON.stringify(wrong)}`);
+            }
+            return {
+              rps: sample.latencies.length / sample.seconds,
+              p50: percentile(sorted, 50),
+              p99: percentile(sorted, 99),
+              cpuMicros: sample.cpuMicros / sample.latencies.length,
+            };
+          },
+          formatTable,
+          profile: async (server, seconds) => {
+            if (profileSeconds <= 0) return null;
+            const dir = await mkdtemp(path.join(tmpdir(), "zigznote-bench-tracing-"));
+            const file = path.join(dir, `${server.kind}-${server.url.split(":").pop()}.cpuprofile`);
+            await server.request({ type: "profile-start" });
+            await load(server, me, headers, seconds);
+            await server.request({ type: "profile-stop", file });
+            return JSON.parse(await readFile(file, "utf8")) as CpuProfile;
+          },
+        },
+        {
+          rounds: tracingRounds,
+          roundSeconds: tracingRoundSeconds,
+          warmupSeconds: Math.max(2, warmupSeconds),
+        },
+      );
+    if (tracingMode === "only") {
+      const misses = await benchTracing();
+      if (misses.length > 0) console.log(`tracing targets not met: ${misses.join(", ")}`);
+      return;
+    }
     const statements = await countStatements(routes, headers, pool);
     [app, bare] = await Promise.all([ServerProcess.start("app"), ServerProcess.start("bare")]);
     const needed = new Set(pairs.flatMap((pair) => [pair.a.server, pair.b.server]));
@@ -814,6 +873,10 @@ async function main(): Promise<void> {
       }
       console.log(`\n${formatTable(packageTable)}`);
       console.log(`profiles: ${profileDir}`);
+    }
+    if (tracingMode !== "0") {
+      const misses = await benchTracing();
+      if (misses.length > 0) console.log(`tracing targets not met: ${misses.join(", ")}`);
     }
     console.log(`\nbench:api took ${((performance.now() - started) / 1000).toFixed(0)} s`);
     if (problems.length > 0 || unexpected > 0) process.exitCode = 1;

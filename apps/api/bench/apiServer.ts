@@ -2,11 +2,15 @@
  * One server of `pnpm bench:api`, in its own process (forked by bench/api.ts, which talks to it
  * over IPC): `app` is the API as `startServer` runs it in production, `bare` the baseline of
  * bench/apiBare.ts, `bare-before` that baseline with the create guarded as it was until issue 22
- * (a check before the insert; bench/limits.ts). The app answers `profile-start` / `profile-stop` with the inspector's CPU
+ * (a check before the insert; bench/limits.ts), `before` the API without its tracing hook. The
+ * app answers `profile-start` / `profile-stop` with the inspector's CPU
  * profiler, so a profile covers only the load the parent chooses.
  *
  * Env (set by the parent): BENCH_DATABASE_URL, BENCH_POOL_SIZE, BENCH_REDIS_URL (app-redis).
  */
+// First: in the traced server (OTEL_EXPORTER_OTLP_ENDPOINT set by the parent) tracing starts
+// here, before http and pg are loaded, as in server.ts; elsewhere it does nothing.
+import "../src/instrument";
 import type { Server } from "node:http";
 import { writeFile } from "node:fs/promises";
 import { Session } from "node:inspector/promises";
@@ -19,11 +23,13 @@ import { createBareApp } from "./apiBare";
 /**
  * `app`: the API as in production without Redis (request budgets in memory); `app-redis`: with
  * Redis (budgets, key lockout and revocation markers there); `-unlimited`: the same with
- * RATE_LIMIT_ENABLED=false; `bare`: the baseline; `bare-before`: the baseline with the create
- * guarded as before issue 22.
+ * RATE_LIMIT_ENABLED=false; `before`: `app` without its request tracing hook (the API as it was
+ * before tracing, for bench/apiTracing.ts); `bare`: the baseline; `bare-before`: the baseline
+ * with the create guarded as before issue 22. Tracing itself is on when the parent passes an
+ * OTLP endpoint in the environment.
  */
 export type ServerKind =
-  "app" | "app-unlimited" | "app-redis" | "app-redis-unlimited" | "bare" | "bare-before";
+  "app" | "app-unlimited" | "app-redis" | "app-redis-unlimited" | "before" | "bare" | "bare-before";
 
 export type ParentMessage =
   | { id: number; type: "profile-start" }
@@ -55,7 +61,7 @@ function send(message: ChildMessage): void {
 }
 
 async function start(): Promise<{ server: Server; close: () => Promise<void> }> {
-  if (kind.startsWith("app")) {
+  if (kind === "before" || kind.startsWith("app")) {
     const running = await startServer(
       loadConfig({
         NODE_ENV: "production",
@@ -77,6 +83,8 @@ async function start(): Promise<{ server: Server; close: () => Promise<void> }> 
             }
           : {}),
       }),
+      [],
+      { isTracingOmitted: kind === "before" },
     );
     return { server: running.server, close: () => running.close() };
   }

@@ -13,6 +13,7 @@ import { requestLog } from "./http/requestLog";
 import { mountRoutes, type RouteDefinition, type RouteMounting } from "./http/route";
 import { routeOf } from "./http/routeTemplate";
 import { securityHeaders } from "./http/securityHeaders";
+import { traceContext } from "./http/traceContext";
 import { identityRoutes } from "./identity";
 import { createJobs, nextRunOf, runJob } from "./jobs";
 import { meetingRoutes } from "./meetings";
@@ -22,6 +23,7 @@ import { createAdminConsoleRouter, DEFAULT_ADMIN_CONSOLE_DIR } from "./system/ad
 import { createDocsRouter } from "./system/docs";
 import { healthRoutes } from "./system/health";
 import { HOUR_MS } from "./lib/time";
+import { registerStateMetrics } from "./system/stateMetrics";
 import { API_VERSION } from "./version";
 import { webhookRoutes } from "./webhooks";
 
@@ -31,6 +33,11 @@ export interface AppOptions {
    * against the same routes; the server never sets it.
    */
   authenticate?: RequestHandler;
+  /**
+   * Leaves out the request's tracing hook (Trace-Id header, span named by route). For the
+   * benchmark that measures what tracing costs when it is off; the server never sets it.
+   */
+  isTracingOmitted?: boolean;
 }
 
 /** The versioned API's routes, each feature's declarations in turn. */
@@ -155,6 +162,7 @@ export function createApp(ctx: AppContext, options: AppOptions = {}): Express {
   };
   // Metrics and logs name a request by its route template, never its raw path.
   app.use(requestId);
+  if (!options.isTracingOmitted) app.use(traceContext(routeOf));
   app.use(requestLog(ctx.logger, routeOf));
   app.use(httpMetrics(ctx.metrics, routeOf));
 
@@ -183,6 +191,7 @@ export function createApp(ctx: AppContext, options: AppOptions = {}): Express {
     });
   });
 
+  registerStateMetrics(ctx);
   app.get("/metrics", async (_req, res) => {
     res.setHeader("Content-Type", ctx.metrics.registry.contentType);
     res.send(await ctx.metrics.registry.metrics());

@@ -1,6 +1,7 @@
 import { STATEMENT_GRACE_MS } from "@zigznote/database";
 import { z } from "zod";
 import { parseClerkJwtKey } from "./lib/clerkJwtKey";
+import { tracingEnvShape } from "./lib/tracingConfig";
 
 /**
  * The environment, parsed once at start-up. `process.env` is read here and nowhere else:
@@ -306,6 +307,12 @@ export const envSchema = z.object({
     .default("zigznote <notices@zigznote.localhost>"),
   /** The web app's origin: e-mail links, Checkout's return pages and the portal's return. */
   APP_URL: z.url({ protocol: /^https?$/ }).default("http://localhost:3000"),
+
+  /**
+   * OpenTelemetry tracing (OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_SERVICE_NAME, OTEL_TRACES_SAMPLER,
+   * ...): validated here with the rest; `instrument.ts` parses them first to start the SDK.
+   */
+  ...tracingEnvShape,
 });
 
 /** The environment, with the settings that must agree with each other checked together. */

@@ -200,7 +200,10 @@ export function buildContext(parts: ContextParts): AppContext {
 
   const identityDeps = { db, config, logger, clock, redis };
   const apiKeyCache = new ApiKeyCache(identityDeps);
-  const lockout = createApiKeyLockout(identityDeps);
+  const lockout = createApiKeyLockout(identityDeps, {
+    onFailure: () => metrics.apiKeyFailures.inc(),
+    onLockout: (kind) => metrics.apiKeyLockouts.inc({ kind }),
+  });
 
   const webhookRegistry = new WebhookRegistry();
   registerClerkHandlers(webhookRegistry, { clock, violations });

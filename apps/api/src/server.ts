@@ -1,3 +1,5 @@
+// First: tracing must be set up before the modules it instruments are loaded (instrument.ts).
+import { tracing } from "./instrument";
 import type { Server, ServerResponse } from "node:http";
 import type { Socket } from "node:net";
 import path from "node:path";
@@ -12,7 +14,7 @@ import {
   type PrismaClient,
 } from "@zigznote/database";
 import { Redis } from "ioredis";
-import { createApp } from "./app";
+import { createApp, type AppOptions } from "./app";
 import { loadConfigOrReport, type Config } from "./config";
 import { buildContext, type AppContext } from "./context";
 import { createJobs, createJobScheduler } from "./jobs";
@@ -110,8 +112,10 @@ function closeConnectionsOnShutdown(server: Server): () => void {
 export async function startServer(
   config: Config,
   stopHooks: StopHook[] = [],
+  appOptions: AppOptions = {},
 ): Promise<RunningServer> {
   const logger = createLogger(config.LOG_LEVEL);
+  tracing?.reportProblemsTo(logger);
   // The embedded database is the one used when DATABASE_URL is unset (openDatabase).
   const devKey = openDevSessionKey(config, !config.DATABASE_URL);
   const { url, embedded } = await openDatabase(config, logger);
@@ -158,7 +162,7 @@ export async function startServer(
     devSessionPublicKey: devKey.publicKeyPem,
   });
   logger.info(describeSignInMethods(config, devKey.publicKeyPem, devKey.refusal));
-  const app = createApp(ctx);
+  const app = createApp(ctx, appOptions);
   const server = await new Promise<Server>((resolve, reject) => {
     const listening = app.listen(config.PORT, config.HOST, () => resolve(listening));
     listening.once("error", reject);
@@ -170,6 +174,14 @@ export async function startServer(
     { port, host: config.HOST, embeddedDatabase: embedded !== null },
     "zigznote API listening",
   );
+  if (tracing) {
+    const { url, protocol, sampler, serviceName } = tracing.settings;
+    // The receiver's origin only: its path is standard and its headers may hold an API key.
+    logger.info(
+      { endpoint: new URL(url).origin, protocol, sampler, serviceName },
+      "OpenTelemetry tracing on",
+    );
+  }
 
   // Every instance schedules the jobs; the runner lets one of them execute each tick.
   const scheduler = createJobScheduler(ctx, createJobs(ctx), {
@@ -209,7 +221,9 @@ export async function startServer(
 async function main(): Promise<void> {
   const config = loadConfigOrReport();
   if (!config) process.exit(1);
-  const running = await startServer(config);
+  // Spans still buffered go out once the last request and job are done.
+  const active = tracing;
+  const running = await startServer(config, active ? [() => active.shutdown()] : []);
   const shutdown = (signal: string) => {
     running.ctx.logger.info({ signal }, "signal received");
     running.close().then(

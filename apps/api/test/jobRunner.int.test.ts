@@ -117,7 +117,7 @@ describe("job runner", () => {
     const run = await a.ctx.db.jobRun.findFirstOrThrow({ where: { jobName: job.name } });
     expect(run).toMatchObject({ outcome: "failed", error: "recall exploded" });
     const metrics = await a.ctx.metrics.registry.metrics();
-    expect(metrics).toContain(`zigznote_job_runs_total{job="${job.name}",outcome="failed"} 1`);
+    expect(metrics).toContain(`zigznote_job_runs_total{job_name="${job.name}",outcome="failed"} 1`);
   });
 
   it("fires on schedule in two schedulers and still runs each tick once", async () => {

@@ -101,7 +101,10 @@ describe("scheduled jobs", () => {
     const count = (text: string, outcome: string) =>
       [
         ...text.matchAll(
-          new RegExp(`zigznote_job_runs_total\\{job="[^"]+",outcome="${outcome}"\\} (\\d+)`, "g"),
+          new RegExp(
+            `zigznote_job_runs_total\\{job_name="[^"]+",outcome="${outcome}"\\} (\\d+)`,
+            "g",
+          ),
         ),
       ].reduce((sum, m) => sum + Number(m[1]), 0);
     expect(count(metricsA, "succeeded") + count(metricsB, "succeeded")).toBe(JOB_SCHEDULES.length);

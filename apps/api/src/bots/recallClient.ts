@@ -2,6 +2,7 @@ import { BadGatewayError, ProviderNotConfiguredError, type ErrorCode } from "@zi
 import { z } from "zod";
 import type { Config } from "../config";
 import type { Logger } from "../lib/logger";
+import { inSpan, type Span } from "../lib/tracing";
 import { toStorableString, toStorableText } from "../lib/text";
 import type { ResolveMedia } from "../recordings";
 
@@ -196,12 +197,28 @@ export class RecallClient {
     return Math.round(capped / 2 + Math.random() * (capped / 2));
   }
 
+  /**
+   * One span per call (`recall create a bot`), whose children are the HTTP attempts (fetch's
+   * instrumentation); it records how many attempts the call took.
+   */
   private async request(
     method: "GET" | "POST",
     path: string,
     options: RequestOptions,
   ): Promise<unknown> {
     this.assertConfigured();
+    const attributes = { "peer.service": "recall", "http.request.method": method };
+    return inSpan(`recall ${options.action}`, { attributes }, (span) =>
+      this.requestWithRetries(method, path, options, span),
+    );
+  }
+
+  private async requestWithRetries(
+    method: "GET" | "POST",
+    path: string,
+    options: RequestOptions,
+    span: Span,
+  ): Promise<unknown> {
     const apiKey = this.options.apiKey!;
     // A POST without an idempotency key is not safe to repeat: it is tried once.
     const canRetry = method === "GET" || options.idempotencyKey !== undefined;
@@ -215,6 +232,7 @@ export class RecallClient {
 
     let lastFailure = "";
     for (let attempt = 0; attempt < maxAttempts; attempt += 1) {
+      span.setAttribute("zigznote.recall.attempts", attempt + 1);
       const isLast = attempt === maxAttempts - 1;
       let response: Response;
       try {

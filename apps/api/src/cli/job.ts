@@ -3,7 +3,10 @@
  * as the scheduler (so it is recorded, and it will not overlap a run in progress elsewhere).
  * With no DATABASE_URL it uses the embedded database: through the running API's server when one
  * serves it, else it opens the folder itself.
+ * With an OTLP endpoint set, the run is traced like a scheduled one (instrument.ts, first).
  */
+// First: tracing must be set up before the modules it instruments are loaded.
+import { tracing } from "../instrument";
 import { createPrismaClient } from "@zigznote/database";
 import { Redis } from "ioredis";
 import { loadConfigOrReport } from "../config";
@@ -38,6 +41,8 @@ async function main(): Promise<number> {
     await db.$disconnect();
     await redis?.quit();
     await embedded?.stop();
+    // The run's spans leave before the process exits.
+    await tracing?.shutdown();
   }
 }
 

@@ -51,8 +51,17 @@ export interface ApiKeyLockout {
   memoryStores(): BoundedRateLimiterMemory[];
 }
 
+/** Told of each counted failure and each lockout it starts (the `/metrics` counters). */
+export interface ApiKeyLockoutHooks {
+  onFailure?(): void;
+  onLockout?(kind: "pair" | "ip"): void;
+}
+
 /** The lockout counters of one app instance, from its config (and Redis when present). */
-export function createApiKeyLockout(ctx: Pick<IdentityDeps, "config" | "redis">): ApiKeyLockout {
+export function createApiKeyLockout(
+  ctx: Pick<IdentityDeps, "config" | "redis">,
+  hooks: ApiKeyLockoutHooks = {},
+): ApiKeyLockout {
   const { config } = ctx;
   const memory: BoundedRateLimiterMemory[] = [];
 
@@ -83,12 +92,13 @@ export function createApiKeyLockout(ctx: Pick<IdentityDeps, "config" | "redis">)
   const addresses = createCounter("ip", config.API_KEY_IP_MAX_FAILURES);
   const pairKey = (address: string, keyId: string) => `${address}|${keyId}`;
 
-  async function count(counter: FailureCounter, key: string): Promise<void> {
+  async function count(counter: FailureCounter, key: string, kind: "pair" | "ip"): Promise<void> {
     try {
       await counter.limiter.consume(key);
     } catch (rejection) {
       // A RateLimiterRes rejection only says the limit is now reached: the block is set.
       if (!(rejection instanceof RateLimiterRes)) throw rejection;
+      hooks.onLockout?.(kind);
     }
   }
 
@@ -120,7 +130,11 @@ export function createApiKeyLockout(ctx: Pick<IdentityDeps, "config" | "redis">)
       return { pairHasFailures: pair !== null && pair.consumedPoints > 0 };
     },
     async recordFailure(address, keyId) {
-      await Promise.all([count(pairs, pairKey(address, keyId)), count(addresses, address)]);
+      hooks.onFailure?.();
+      await Promise.all([
+        count(pairs, pairKey(address, keyId), "pair"),
+        count(addresses, address, "ip"),
+      ]);
     },
     async recordSuccess(address, keyId) {
       await pairs.limiter.delete(pairKey(address, keyId));

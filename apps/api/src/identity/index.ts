@@ -3,7 +3,7 @@
  * scoped, cached, brute-force locked out), users, organizations and memberships from Clerk's
  * webhooks.
  */
-export { createApiKeyLockout, type ApiKeyLockout } from "./apiKeyAuth";
+export { createApiKeyLockout, type ApiKeyLockout, type ApiKeyLockoutHooks } from "./apiKeyAuth";
 export { ApiKeyCache } from "./apiKeyCache";
 export { API_KEY_FAMILY, API_KEY_PREFIX, createApiKey } from "./apiKeyService";
 export {

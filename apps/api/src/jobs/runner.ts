@@ -12,6 +12,7 @@
  * job works, so no database transaction stays open while jobs call Recall or touch storage.
  */
 import type { Prisma } from "@zigznote/database";
+import { inSpan, SpanStatusCode } from "../lib/tracing";
 import type { JobRunnerDeps } from "./deps";
 
 export interface JobRunContext {
@@ -75,21 +76,49 @@ async function claimRun(
   });
 }
 
-/** Claims the tick and, if this instance won it, runs the job and records the outcome. */
+/**
+ * Claims the tick and, if this instance won it, runs the job and records the outcome. Each call
+ * is one span (`job <name>`, the root of its trace unless an admin's request started it), with
+ * the claim, the job's statements and calls, and the record below it.
+ */
 export async function runJob(
+  ctx: JobRunnerDeps,
+  job: JobDefinition,
+  options: RunJobOptions,
+): Promise<RunOutcome> {
+  const attributes = {
+    "zigznote.job.name": job.name,
+    "zigznote.job.scheduled_for": options.scheduledFor.toISOString(),
+    "zigznote.job.instance_id": options.instanceId,
+  };
+  return inSpan(`job ${job.name}`, { attributes }, async (span) => {
+    const outcome = await claimAndRun(ctx, job, options);
+    span.setAttribute("zigznote.job.outcome", outcome.status);
+    if (outcome.status === "succeeded") {
+      span.setAttribute("zigznote.job.rows_affected", outcome.rowsAffected);
+    } else if (outcome.status === "failed") {
+      span.setStatus({ code: SpanStatusCode.ERROR, message: outcome.error });
+    } else {
+      span.setAttribute("zigznote.job.skip_reason", outcome.reason);
+    }
+    return outcome;
+  });
+}
+
+async function claimAndRun(
   ctx: JobRunnerDeps,
   job: JobDefinition,
   options: RunJobOptions,
 ): Promise<RunOutcome> {
   const claim = await claimRun(ctx, job, options);
   if ("skipped" in claim) {
-    ctx.metrics.jobRuns.inc({ job: job.name, outcome: "skipped" });
+    ctx.metrics.jobRuns.inc({ job_name: job.name, outcome: "skipped" });
     ctx.logger.debug({ job: job.name, reason: claim.skipped }, "job run skipped");
     return { status: "skipped", reason: claim.skipped };
   }
 
   const started = performance.now();
-  const endTimer = ctx.metrics.jobDuration.startTimer({ job: job.name });
+  const endTimer = ctx.metrics.jobDuration.startTimer({ job_name: job.name });
   try {
     const result = await job.run({ ctx, scheduledFor: options.scheduledFor, now: ctx.clock.now() });
     const durationMs = performance.now() - started;
@@ -102,8 +131,8 @@ export async function runJob(
       },
     });
     endTimer();
-    ctx.metrics.jobRuns.inc({ job: job.name, outcome: "succeeded" });
-    ctx.metrics.jobRowsAffected.inc({ job: job.name }, result.rowsAffected);
+    ctx.metrics.jobRuns.inc({ job_name: job.name, outcome: "succeeded" });
+    ctx.metrics.jobRowsAffected.inc({ job_name: job.name }, result.rowsAffected);
     ctx.logger.info(
       {
         job: job.name,
@@ -128,7 +157,7 @@ export async function runJob(
       data: { outcome: "failed", finishedAt: ctx.clock.now(), error: message.slice(0, 2000) },
     });
     endTimer();
-    ctx.metrics.jobRuns.inc({ job: job.name, outcome: "failed" });
+    ctx.metrics.jobRuns.inc({ job_name: job.name, outcome: "failed" });
     ctx.logger.error({ err: error, job: job.name, runId: claim.runId }, "job run failed");
     return { status: "failed", runId: claim.runId, error: message, durationMs };
   }

@@ -1,10 +1,12 @@
 import pino, { type Logger } from "pino";
+import { traceLogFields } from "./tracing";
 
 export type { Logger };
 
 /**
  * Structured JSON logs. Credentials never reach a log line: authorization headers, cookies,
- * webhook signatures and any field named like a secret are redacted.
+ * webhook signatures and any field named like a secret are redacted. A line written inside a
+ * traced request, job run or delivery carries its `traceId` and `spanId`.
  */
 export function createLogger(
   level: string,
@@ -15,6 +17,7 @@ export function createLogger(
     level,
     base: { service: "zigznote-api", ...base },
     timestamp: pino.stdTimeFunctions.isoTime,
+    mixin: traceLogFields,
     redact: {
       paths: [
         "req.headers.authorization",

@@ -1,13 +1,17 @@
 import { collectDefaultMetrics, Counter, Histogram, Registry } from "prom-client";
 
-/** Prometheus metrics of one app instance (its own registry, so tests can run several). */
+/**
+ * Prometheus metrics of one app instance (its own registry, so tests can run several). A job's
+ * name is the label `job_name`, never `job`: Prometheus gives every scraped series the target's
+ * own `job` label, and a metric's `job` would be renamed `exported_job`.
+ */
 export interface Metrics {
   registry: Registry;
   httpRequestDuration: Histogram<"method" | "route" | "status_code">;
   /** Job runs by outcome: succeeded, failed, or skipped (another instance had the tick). */
-  jobRuns: Counter<"job" | "outcome">;
-  jobDuration: Histogram<"job">;
-  jobRowsAffected: Counter<"job">;
+  jobRuns: Counter<"job_name" | "outcome">;
+  jobDuration: Histogram<"job_name">;
+  jobRowsAffected: Counter<"job_name">;
   /** Webhook deliveries by provider and outcome (processed, duplicate, unhandled, failed, ...). */
   webhookEvents: Counter<"provider" | "outcome">;
   /** Outbox rows by notice type and delivery outcome (sent, retried, failed, skipped). */
@@ -16,6 +20,15 @@ export interface Metrics {
   rateLimited: Counter<"subject">;
   /** Counts the rate limit store (Redis) failed to make: those requests were served uncounted. */
   rateLimitStoreErrors: Counter;
+  /**
+   * 429 answers by route template and error code: lockouts, rate limits and anything else that
+   * tells a client to slow down, counted where every answer passes (alerts, dashboard).
+   */
+  httpRateLimited: Counter<"route" | "error_code">;
+  /** API key attempts that failed (unknown, revoked, expired or wrong secret). */
+  apiKeyFailures: Counter;
+  /** Lockouts started: a (client address, key id) pair or a whole address reached its limit. */
+  apiKeyLockouts: Counter<"kind">;
 }
 
 export function createMetrics(): Metrics {
@@ -31,20 +44,20 @@ export function createMetrics(): Metrics {
   const jobRuns = new Counter({
     name: "zigznote_job_runs_total",
     help: "Scheduled job runs in this instance by job and outcome",
-    labelNames: ["job", "outcome"] as const,
+    labelNames: ["job_name", "outcome"] as const,
     registers: [registry],
   });
   const jobDuration = new Histogram({
     name: "zigznote_job_duration_seconds",
     help: "Duration of job runs executed by this instance",
-    labelNames: ["job"] as const,
+    labelNames: ["job_name"] as const,
     buckets: [0.01, 0.05, 0.1, 0.5, 1, 5, 15, 60, 300],
     registers: [registry],
   });
   const jobRowsAffected = new Counter({
     name: "zigznote_job_rows_affected_total",
     help: "Rows changed by job runs executed by this instance",
-    labelNames: ["job"] as const,
+    labelNames: ["job_name"] as const,
     registers: [registry],
   });
   const webhookEvents = new Counter({
@@ -70,6 +83,23 @@ export function createMetrics(): Metrics {
     help: "Requests served without counting them because the rate limit store (Redis) failed",
     registers: [registry],
   });
+  const httpRateLimited = new Counter({
+    name: "zigznote_http_rate_limited_total",
+    help: "Responses with status 429 by route pattern and error code",
+    labelNames: ["route", "error_code"] as const,
+    registers: [registry],
+  });
+  const apiKeyFailures = new Counter({
+    name: "zigznote_api_key_failures_total",
+    help: "Failed API key authentication attempts in this instance",
+    registers: [registry],
+  });
+  const apiKeyLockouts = new Counter({
+    name: "zigznote_api_key_lockouts_total",
+    help: "API key lockouts started by this instance, by kind (pair: address and key id; ip: address)",
+    labelNames: ["kind"] as const,
+    registers: [registry],
+  });
   return {
     registry,
     rateLimited,
@@ -80,5 +110,8 @@ export function createMetrics(): Metrics {
     jobRowsAffected,
     webhookEvents,
     notices,
+    httpRateLimited,
+    apiKeyFailures,
+    apiKeyLockouts,
   };
 }

@@ -1,5 +1,6 @@
-import nodemailer from "nodemailer";
+import nodemailer, { type SendMailOptions } from "nodemailer";
 import type { Logger } from "../lib/logger";
+import { inSpan, SpanKind } from "../lib/tracing";
 import { buildEmailContent, NoticePayloadError } from "./emailTemplates";
 import { renderEmail } from "./emailRender";
 import { PermanentDeliveryError, type NotificationTransport } from "./outbox";
@@ -40,6 +41,14 @@ export function noticeMessageId(notificationId: string, from: string): string {
 function isPermanentSmtpError(error: unknown): boolean {
   const code = (error as { responseCode?: unknown } | null)?.responseCode;
   return typeof code === "number" && code >= 500 && code < 600 && code !== 503;
+}
+
+/** The SMTP server's host and port from SMTP_URL (its default port when the URL has none). */
+function smtpServerOf(smtpUrl: string | undefined): { host: string; port: number } | null {
+  if (!smtpUrl) return null;
+  const url = new URL(smtpUrl);
+  const port = url.port ? Number(url.port) : url.protocol === "smtps:" ? 465 : 587;
+  return { host: url.hostname, port };
 }
 
 /** The web app's billing page (it opens Stripe's Customer Portal for the organization). */
@@ -88,6 +97,30 @@ export function createEmailTransport(
         })
       : nodemailer.createTransport({ jsonTransport: true });
 
+  // Where the SMTP span says it went: host and port only (the URL may hold credentials).
+  const smtpServer = settings.mode === "smtp" ? smtpServerOf(settings.smtpUrl) : null;
+  const deliver = async (message: SendMailOptions, noticeType: string): Promise<void> => {
+    if (!smtpServer) {
+      await mailer.sendMail(message);
+      return;
+    }
+    await inSpan(
+      "smtp send",
+      {
+        kind: SpanKind.CLIENT,
+        attributes: {
+          "server.address": smtpServer.host,
+          "server.port": smtpServer.port,
+          "network.protocol.name": "smtp",
+          "zigznote.notice.type": noticeType,
+        },
+      },
+      async () => {
+        await mailer.sendMail(message);
+      },
+    );
+  };
+
   return {
     async send(notice) {
       if (!notice.recipientEmail) {
@@ -104,18 +137,21 @@ export function createEmailTransport(
       }
       const messageId = noticeMessageId(notice.id, settings.from);
       try {
-        await mailer.sendMail({
-          from: settings.from,
-          to: notice.recipientEmail,
-          subject: rendered.subject,
-          html: rendered.html,
-          text: rendered.text,
-          messageId,
-          headers: {
-            "Auto-Submitted": "auto-generated",
-            "X-Zigznote-Notice": `${notice.type}; id=${notice.id}`,
+        await deliver(
+          {
+            from: settings.from,
+            to: notice.recipientEmail,
+            subject: rendered.subject,
+            html: rendered.html,
+            text: rendered.text,
+            messageId,
+            headers: {
+              "Auto-Submitted": "auto-generated",
+              "X-Zigznote-Notice": `${notice.type}; id=${notice.id}`,
+            },
           },
-        });
+          notice.type,
+        );
       } catch (error) {
         if (isPermanentSmtpError(error)) {
           const message = error instanceof Error ? error.message : String(error);

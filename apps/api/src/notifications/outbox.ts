@@ -1,5 +1,6 @@
 import type { Db, Notification, PrismaClient } from "@zigznote/database";
 import type { Logger } from "../lib/logger";
+import { inSpan, markSpanFailed, type Span } from "../lib/tracing";
 import * as store from "./store";
 
 /**
@@ -127,6 +128,39 @@ export async function deliverPendingNotifications(
     result[outcome] += 1;
     deps.onOutcome?.(notice.type, outcome);
   };
+  /** Sends one claimed notice and marks it; the outcome, or null when another marked it first. */
+  const deliverOne = async (notice: OutboxMessage, span: Span): Promise<DeliveryOutcome | null> => {
+    try {
+      const obsolete = deps.isObsolete ? await deps.isObsolete(db, notice) : null;
+      if (obsolete) {
+        return (await store.markNoticeSkipped(db, { id: notice.id, reason: obsolete }))
+          ? "skipped"
+          : null;
+      }
+      await transport.send(notice);
+      return (await store.markNoticeSent(db, { id: notice.id, at: options.now })) ? "sent" : null;
+    } catch (error) {
+      markSpanFailed(span, error);
+      const message = error instanceof Error ? error.message : String(error);
+      const isPermanent = error instanceof PermanentDeliveryError;
+      const giveUp = isPermanent || notice.attempts >= maxAttempts;
+      deps.logger?.warn(
+        { err: error, notificationId: notice.id, attempts: notice.attempts, isPermanent },
+        giveUp ? "notification delivery failed for good" : "notification delivery failed",
+      );
+      // A temporary failure is retried once its back-off (the claim, extended) runs out.
+      const retryAt = new Date(
+        options.now.getTime() + retryDelayMs(notice.attempts, retryBaseMs, retryMaxMs),
+      );
+      await store.markNoticeFailed(db, {
+        id: notice.id,
+        error: message.slice(0, 1000),
+        isGivenUp: giveUp,
+        retryAt,
+      });
+      return giveUp ? "failed" : "retried";
+    }
+  };
   for (;;) {
     const batch = await store.claimPendingNotices(db, {
       now: options.now,
@@ -135,38 +169,23 @@ export async function deliverPendingNotifications(
     });
     if (batch.length === 0) return result;
     for (const notice of batch) {
-      try {
-        const obsolete = deps.isObsolete ? await deps.isObsolete(db, notice) : null;
-        if (obsolete) {
-          if (await store.markNoticeSkipped(db, { id: notice.id, reason: obsolete })) {
-            count(notice, "skipped");
-          }
-          continue;
-        }
-        await transport.send(notice);
-        if (await store.markNoticeSent(db, { id: notice.id, at: options.now })) {
-          count(notice, "sent");
-        }
-      } catch (error) {
-        const message = error instanceof Error ? error.message : String(error);
-        const isPermanent = error instanceof PermanentDeliveryError;
-        const giveUp = isPermanent || notice.attempts >= maxAttempts;
-        deps.logger?.warn(
-          { err: error, notificationId: notice.id, attempts: notice.attempts, isPermanent },
-          giveUp ? "notification delivery failed for good" : "notification delivery failed",
-        );
-        // A temporary failure is retried once its back-off (the claim, extended) runs out.
-        const retryAt = new Date(
-          options.now.getTime() + retryDelayMs(notice.attempts, retryBaseMs, retryMaxMs),
-        );
-        await store.markNoticeFailed(db, {
-          id: notice.id,
-          error: message.slice(0, 1000),
-          isGivenUp: giveUp,
-          retryAt,
-        });
-        count(notice, giveUp ? "failed" : "retried");
-      }
+      // One span per notice (its id and type, never its recipient), the SMTP exchange below it.
+      const attributes = {
+        "zigznote.notice.id": notice.id,
+        "zigznote.notice.type": notice.type,
+        "zigznote.notice.attempts": notice.attempts,
+        "zigznote.organization.id": notice.organizationId,
+      };
+      const outcome = await inSpan(
+        `notice.deliver ${notice.type}`,
+        { attributes },
+        async (span) => {
+          const delivered = await deliverOne(notice, span);
+          span.setAttribute("zigznote.notice.outcome", delivered ?? "unchanged");
+          return delivered;
+        },
+      );
+      if (outcome) count(notice, outcome);
     }
     if (batch.length < batchSize) return result;
   }

@@ -1,4 +1,5 @@
 import { DAY_MS } from "../lib/time";
+import { inSpan } from "../lib/tracing";
 import { ConflictError } from "@zigznote/shared";
 import { hasSqlState, Prisma, type Db, type PrismaClient } from "@zigznote/database";
 
@@ -170,8 +171,11 @@ export async function processWebhookOnce<T>(
       try {
         // The claim, with this transaction's lock_timeout set by the same statement (one round
         // trip): set_config runs when the row is produced, before the insert may have to wait.
-        const inserted = await tx.$executeRaw(claimStatement(claim, now, options.lockTimeoutMs));
-        claimed = inserted === 1;
+        claimed = await inSpan("webhook.claim", {}, async (span) => {
+          const inserted = await tx.$executeRaw(claimStatement(claim, now, options.lockTimeoutMs));
+          span.setAttribute("zigznote.webhook.claimed", inserted === 1);
+          return inserted === 1;
+        });
       } catch (error) {
         if (isLockTimeout(error)) throw new WebhookInProgressError(claim.provider, claim.eventId);
         throw error;

@@ -2,6 +2,7 @@ import type { PrismaClient } from "@zigznote/database";
 import type { Counter } from "prom-client";
 import { afterCommit, collectAfterCommit, type AfterCommitTask } from "../lib/afterCommit";
 import type { Logger } from "../lib/logger";
+import { inSpan } from "../lib/tracing";
 import {
   checkAndMarkProcessed,
   isProcessed,
@@ -67,18 +68,37 @@ export function createWebhookProcessor(
     void run.finally(() => pending.delete(run));
   }
 
+  /**
+   * One span per delivery (`webhook <provider> <type>`, with its outcome), and below it the claim
+   * (`webhook.claim`) and the handler (`webhook.handle`), each with its statements.
+   */
   async function process(event: WebhookEvent): Promise<WebhookOutcome> {
+    const attributes = {
+      "zigznote.webhook.provider": event.provider,
+      "zigznote.webhook.event_type": event.type,
+      "zigznote.webhook.event_id": event.id,
+    };
+    return inSpan(`webhook ${event.provider} ${event.type}`, { attributes }, async (span) => {
+      const outcome = await processEvent(event);
+      span.setAttribute("zigznote.webhook.outcome", outcome);
+      return outcome;
+    });
+  }
+
+  async function processEvent(event: WebhookEvent): Promise<WebhookOutcome> {
     const claim = { provider: event.provider, eventId: event.id, eventType: event.type };
     const handler = registry.get(event.provider, event.type);
     try {
       if (!handler) {
         // Nothing to apply: one statement, no transaction needed.
-        const isFirst = await checkAndMarkProcessed(
-          database,
-          claim.provider,
-          claim.eventId,
-          claim.eventType,
-          event.receivedAt,
+        const isFirst = await inSpan("webhook.claim", {}, () =>
+          checkAndMarkProcessed(
+            database,
+            claim.provider,
+            claim.eventId,
+            claim.eventType,
+            event.receivedAt,
+          ),
         );
         const outcome = isFirst ? "unhandled" : "duplicate";
         events.inc({ provider: event.provider, outcome });
@@ -86,11 +106,17 @@ export function createWebhookProcessor(
       }
 
       if (isStatementHandler(handler)) {
-        const outcome = await processWebhookStatementOnce(
-          database,
-          claim,
-          (claimed) => handler.statement(event, claimed),
-          { now: event.receivedAt, lockTimeoutMs: deps.lockTimeoutMs },
+        // The claim and the effect are one statement: one span for both.
+        const outcome = await inSpan(
+          "webhook.claim",
+          { attributes: { "zigznote.webhook.handled_in_claim": true } },
+          () =>
+            processWebhookStatementOnce(
+              database,
+              claim,
+              (claimed) => handler.statement(event, claimed),
+              { now: event.receivedAt, lockTimeoutMs: deps.lockTimeoutMs },
+            ),
         );
         events.inc({ provider: event.provider, outcome });
         return outcome;
@@ -109,11 +135,16 @@ export function createWebhookProcessor(
         handle = handler;
       }
       const { result, tasks } = await collectAfterCommit(() =>
-        processWebhookOnce(database, claim, (tx) => handle(event, tx, { afterCommit }), {
-          now: event.receivedAt,
-          lockTimeoutMs: deps.lockTimeoutMs,
-          timeoutMs: deps.transactionTimeoutMs,
-        }),
+        processWebhookOnce(
+          database,
+          claim,
+          (tx) => inSpan("webhook.handle", {}, () => handle(event, tx, { afterCommit })),
+          {
+            now: event.receivedAt,
+            lockTimeoutMs: deps.lockTimeoutMs,
+            timeoutMs: deps.transactionTimeoutMs,
+          },
+        ),
       );
       if (result.status === "duplicate") {
         events.inc({ provider: event.provider, outcome: "duplicate" });

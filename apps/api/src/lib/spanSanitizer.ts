@@ -1,0 +1,141 @@
+import type { Attributes, SpanStatus } from "@opentelemetry/api";
+import type { ExportResult } from "@opentelemetry/core";
+import type { ReadableSpan, SpanExporter, TimedEvent } from "@opentelemetry/sdk-trace";
+
+/**
+ * The last check before spans leave the process: whatever an instrumentation or an error
+ * message put into a span, no e-mail address, credential or query string is exported.
+ *
+ * - e-mail addresses anywhere in a string (attribute values, span names, exception messages and
+ *   stack traces, status messages) become `[email]` (an SMTP error quotes the recipient);
+ * - URLs lose their query string, fragment and user info (`url.full`, `http.url`, `http.target`,
+ *   ...; `url.query` is dropped): pre-signed links carry signatures, searches carry addresses;
+ * - an attribute named like a credential (authorization, cookie, password, secret, token, api
+ *   key) is replaced by `[redacted]`.
+ * Bodies are never recorded by the instrumentations configured in `tracingSdk.ts`.
+ */
+
+// Quotes are left out of the local part: an address quoted in SQL or a message loses only itself.
+const EMAIL = /[A-Za-z0-9.!#$%&*+/=?^_{|}~-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+/g;
+const CREDENTIAL_KEY = /authorization|cookie|password|passwd|secret|token|api[-_.]?key|signature/i;
+/** Attributes holding a URL or a path that may end in a query string. */
+const URL_KEYS = new Set(["url.full", "http.url", "http.target", "url.path", "url.original"]);
+/** Attributes that are nothing but a query string. */
+const DROPPED_KEYS = new Set(["url.query"]);
+
+/** `text` with every e-mail address replaced by `[email]`. */
+export function redactEmails(text: string): string {
+  // Cheap test first: most strings have no "@".
+  return text.includes("@") ? text.replace(EMAIL, "[email]") : text;
+}
+
+/** A URL or path without its query string, fragment and user info. */
+export function stripUrl(value: string): string {
+  const cut = value.search(/[?#]/);
+  const withoutQuery = cut === -1 ? value : value.slice(0, cut);
+  // scheme://user:password@host/... -> scheme://host/...
+  return withoutQuery.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/@]*@/i, "$1");
+}
+
+/** A value with the rules applied, nested arrays and maps included. */
+function sanitizeValue(key: string, value: unknown): unknown {
+  if (CREDENTIAL_KEY.test(key)) return "[redacted]";
+  if (typeof value === "string") return redactEmails(URL_KEYS.has(key) ? stripUrl(value) : value);
+  if (Array.isArray(value)) return value.map((item: unknown) => sanitizeValue("", item));
+  if (value !== null && typeof value === "object" && !(value instanceof Uint8Array)) {
+    return Object.fromEntries(
+      Object.entries(value).map(([name, item]) => [name, sanitizeValue(name, item)]),
+    );
+  }
+  return value;
+}
+
+/** A copy of `attributes` with the rules above applied. */
+export function sanitizeAttributes(attributes: Attributes): Attributes {
+  const clean: Attributes = {};
+  for (const [key, value] of Object.entries(attributes)) {
+    if (DROPPED_KEYS.has(key)) continue;
+    clean[key] = sanitizeValue(key, value);
+  }
+  return clean;
+}
+
+function sanitizeStatus(status: SpanStatus): SpanStatus {
+  return status.message === undefined
+    ? status
+    : { code: status.code, message: redactEmails(status.message) };
+}
+
+function sanitizeEvent(event: TimedEvent): TimedEvent {
+  return {
+    ...event,
+    name: redactEmails(event.name),
+    ...(event.attributes ? { attributes: sanitizeAttributes(event.attributes) } : {}),
+  };
+}
+
+/** True when `sanitizeAttributes` would leave this attribute as it is (no allocation). */
+function isAttributeClean(key: string, value: unknown): boolean {
+  if (DROPPED_KEYS.has(key) || CREDENTIAL_KEY.test(key)) return false;
+  if (typeof value === "string") {
+    return !value.includes("@") && !(URL_KEYS.has(key) && /[?#]/.test(value));
+  }
+  // Arrays and maps take the full path.
+  return value === undefined || typeof value === "number" || typeof value === "boolean";
+}
+
+/** True when nothing in the span needs changing: the usual span, passed on without a copy. */
+function isSpanClean(span: ReadableSpan): boolean {
+  if (span.name.includes("@") || span.status.message?.includes("@")) return false;
+  if (span.events.length > 0 || span.links.length > 0) return false;
+  for (const key in span.attributes) {
+    if (!isAttributeClean(key, span.attributes[key])) return false;
+  }
+  return true;
+}
+
+/**
+ * A sanitized view of a finished span (the original is left as it is); the span itself when
+ * there is nothing to change.
+ */
+export function sanitizeSpan(span: ReadableSpan): ReadableSpan {
+  if (isSpanClean(span)) return span;
+  return {
+    name: redactEmails(span.name),
+    kind: span.kind,
+    spanContext: () => span.spanContext(),
+    parentSpanContext: span.parentSpanContext,
+    startTime: span.startTime,
+    endTime: span.endTime,
+    status: sanitizeStatus(span.status),
+    attributes: sanitizeAttributes(span.attributes),
+    links: span.links.map((link) =>
+      link.attributes ? { ...link, attributes: sanitizeAttributes(link.attributes) } : link,
+    ),
+    events: span.events.map(sanitizeEvent),
+    duration: span.duration,
+    ended: span.ended,
+    resource: span.resource,
+    instrumentationScope: span.instrumentationScope,
+    droppedAttributesCount: span.droppedAttributesCount,
+    droppedEventsCount: span.droppedEventsCount,
+    droppedLinksCount: span.droppedLinksCount,
+  };
+}
+
+/** Wraps an exporter so that only sanitized spans reach it (off the request path, per batch). */
+export class SanitizingSpanExporter implements SpanExporter {
+  constructor(private readonly inner: SpanExporter) {}
+
+  export(spans: ReadableSpan[], resultCallback: (result: ExportResult) => void): void {
+    this.inner.export(spans.map(sanitizeSpan), resultCallback);
+  }
+
+  shutdown(): Promise<void> {
+    return this.inner.shutdown();
+  }
+
+  forceFlush(): Promise<void> {
+    return this.inner.forceFlush?.() ?? Promise.resolve();
+  }
+}
