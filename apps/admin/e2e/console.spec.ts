@@ -126,9 +126,13 @@ test("a platform admin signs in with a session token and sees the overview", asy
   await expect(plans.getByRole("row", { name: /^free / })).toHaveText(/free\s*\d+\s*0\s*\d+/);
   await expect(plans.getByRole("row", { name: /^All plans / })).toBeVisible();
   await expect(plans).not.toContainText("status:");
-  // Every job says when it runs next, to the second, and how far off that is.
+  // Every job the API schedules says when it runs next, to the second, and how far off that is.
+  const api = await apiAs(platformAdminToken());
+  const jobs = ((await (await api.get("/api/v1/admin/jobs")).json()) as { data: unknown[] }).data;
+  await api.dispose();
+  expect(jobs.length).toBeGreaterThanOrEqual(8);
   const nextRuns = page.getByTestId("next-run");
-  await expect(nextRuns).toHaveCount(8);
+  await expect(nextRuns).toHaveCount(jobs.length);
   for (const text of await nextRuns.allTextContents()) {
     expect(text).toMatch(/^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} UTC \(in .+\)$/);
   }
