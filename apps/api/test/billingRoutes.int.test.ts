@@ -113,9 +113,10 @@ describe("billing route permissions", () => {
 
   it("lists the plans with their limits (null = unlimited) and validates change requests", async () => {
     const admin = await adminOfNewOrganization();
+    // The seeded plans, in rank order (other suites add plans of their own to the database).
     const plans = PlanListSchema.parse(
       (await api().get("/api/v1/billing/plans").set(admin.headers)).body,
-    ).data;
+    ).data.filter((plan) => ["free", "pro", "business"].includes(plan.slug));
     expect(plans.map((plan) => plan.slug)).toEqual(["free", "pro", "business"]);
     expect(plans[0]!.limits).toEqual({
       teamMembers: 3,

@@ -27,6 +27,7 @@ import { startRecallTestApp, type RecallTestApp } from "./recallApp";
 const PLAUSIBLE_BODIES: Record<string, unknown> = {
   createApiKey: { name: "probe", scopes: ["meetings:read"] },
   addMember: { userId: "user_probe", role: "member" },
+  createRecordingUpload: { contentType: "video/mp4", sizeBytes: 1024 },
   createMeeting: { title: "Probe", meetingUrl: "https://zoom.us/j/85012345678" },
   updateMeeting: { title: "Probe (renamed)", meetingUrl: "https://meet.google.com/abc-defg-hij" },
   createBot: {},

@@ -177,6 +177,8 @@ const EXAMPLES: Partial<Record<ErrorCode, ErrorExample>> = {
   PAYLOAD_TOO_LARGE: {
     message: "Recording is larger than the limit of 2147483648 bytes",
     details: { maxBytes: 2147483648, contentLength: 3221225472 },
+    // A direct upload's declared size.
+    otherKeys: ["sizeBytes"],
   },
   UNSUPPORTED_MEDIA_TYPE: {
     message: "Send the body as JSON with Content-Type: application/json",
@@ -218,6 +220,20 @@ const EXAMPLES: Partial<Record<ErrorCode, ErrorExample>> = {
   CLERK_UNAVAILABLE: {
     message: "Clerk did not answer; retry later",
     details: { clerkStatus: 503, clerkCode: null },
+  },
+  UPLOAD_INCOMPLETE: {
+    message: "1 of 3 parts are not in the store yet",
+    details: { missingParts: [2], expectedParts: 3 },
+  },
+  UPLOAD_SIZE_MISMATCH: {
+    message: "Parts in the store have other sizes than the upload declared",
+    details: { parts: [{ partNumber: 2, expectedBytes: 8388608, storedBytes: 1000 }] },
+    // A single-part upload names the object's sizes.
+    otherKeys: ["expectedBytes", "storedBytes"],
+  },
+  UPLOAD_CLOSED: {
+    message: "The upload is completed: start a new one",
+    details: { status: "completed", expiresAt: "2026-12-07T04:12:03.045Z" },
   },
   TOO_MANY_REQUESTS: {
     message: "Too many failed API key attempts; try again later",

@@ -102,6 +102,13 @@ interface Reading {
   limit: number | null;
 }
 
+/** The test's plans and the organizations on them (the test databases outlive a run). */
+async function dropTestPlans(db: PrismaClient): Promise<void> {
+  const slugs = TEST_PLANS.map((p) => p.slug);
+  await db.organization.deleteMany({ where: { planSlug: { in: slugs } } });
+  await db.plan.deleteMany({ where: { slug: { in: slugs } } });
+}
+
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe("plan limits over random interleavings (property)", () => {
@@ -115,6 +122,8 @@ describe("plan limits over random interleavings (property)", () => {
   beforeAll(async () => {
     clients = [createPrismaClient(testDatabaseUrl), createPrismaClient(testDatabaseUrl)];
     observer = createPrismaClient(testDatabaseUrl, { maxConnections: 1 });
+    // What a run that was stopped before its clean-up left.
+    await dropTestPlans(observer);
     testApp = createTestApp({ db: clients[0], clock });
     settings = testApp.ctx.billing.settings;
     for (const plan of TEST_PLANS) {
@@ -133,10 +142,7 @@ describe("plan limits over random interleavings (property)", () => {
     }
   });
   afterAll(async () => {
-    await observer.organization.deleteMany({
-      where: { planSlug: { in: TEST_PLANS.map((p) => p.slug) } },
-    });
-    await observer.plan.deleteMany({ where: { slug: { in: TEST_PLANS.map((p) => p.slug) } } });
+    await dropTestPlans(observer);
     await testApp.close();
     await Promise.all([...clients, observer].map((client) => client.$disconnect()));
   });

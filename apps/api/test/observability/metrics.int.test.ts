@@ -228,12 +228,18 @@ describe("GET /metrics: the state gauges", () => {
     expect(
       (await runJob(testApp.ctx, job, { scheduledFor: clock.now(), instanceId: "t" })).status,
     ).toBe("succeeded");
+    // The newest run of the job, after any other suite's (some move their clocks days ahead).
+    const newest = await db.jobRun.aggregate({
+      where: { jobName: "recheckPlanViolations" },
+      _max: { startedAt: true },
+    });
+    const failedAt = Math.max(clock.now().getTime(), newest._max.startedAt?.getTime() ?? 0) + 1_000;
     await db.jobRun.create({
       data: {
         jobName: "recheckPlanViolations",
-        scheduledFor: new Date(clock.now().getTime() + 1_000),
-        startedAt: new Date(clock.now().getTime() + 1_000),
-        finishedAt: new Date(clock.now().getTime() + 2_000),
+        scheduledFor: new Date(failedAt),
+        startedAt: new Date(failedAt),
+        finishedAt: new Date(failedAt + 1_000),
         outcome: "failed",
         error: "test",
       },
