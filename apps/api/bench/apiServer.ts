@@ -74,6 +74,8 @@ async function start(): Promise<{ server: Server; close: () => Promise<void> }> 
         JOBS_ENABLED: "false",
         SHUTDOWN_TIMEOUT_MS: "1000",
         // Every request is counted, none refused: the bench measures the count, not 429s.
+        RATE_LIMIT_PER_MINUTE_FREE: "1000000000",
+        RATE_LIMIT_PER_MINUTE_PRO: "1000000000",
         RATE_LIMIT_PER_MINUTE_BUSINESS: "1000000000",
         RATE_LIMIT_ENABLED: kind.endsWith("-unlimited") ? "false" : "true",
         ...(kind.startsWith("app-redis")

@@ -113,6 +113,8 @@ async function main(): Promise<void> {
   const config = loadConfig({
     NODE_ENV: "production",
     LOG_LEVEL: "silent",
+    // The bench loads one organization far beyond any plan's request budget.
+    RATE_LIMIT_ENABLED: "false",
     DATABASE_URL: databaseUrl,
     DATABASE_POOL_SIZE: String(poolSize),
     JOBS_ENABLED: "false",

@@ -52,6 +52,8 @@ async function main(): Promise<void> {
   const config = loadConfig({
     NODE_ENV: "production",
     LOG_LEVEL: "silent",
+    // The bench loads one organization far beyond any plan's request budget.
+    RATE_LIMIT_ENABLED: "false",
     DATABASE_URL: url,
     STORAGE_DIR: storageDir,
     RECALL_API_BASE_URL: recall.baseUrl,

@@ -221,6 +221,8 @@ async function main(): Promise<void> {
     DATABASE_URL: databaseUrl,
     JOBS_ENABLED: "false",
     DATABASE_POOL_SIZE: "10",
+    // 200 concurrent downloads are far beyond a plan's request budget.
+    RATE_LIMIT_ENABLED: "false",
   };
   const s3Env = {
     STORAGE_DRIVER: "s3",
