@@ -306,6 +306,7 @@ export function createBareApp(db: BareDb, options: BareOptions = {}): express.Ex
       apiKey: org.keyId ? { id: org.keyId, name: org.keyName, prefix: org.keyPrefix } : null,
       role: null,
       scopes: caller.scopes,
+      isPlatformAdmin: false,
     });
   });
 

@@ -1,9 +1,19 @@
 import { createHash, randomUUID } from "node:crypto";
 import type { Server } from "node:http";
-import { createPrismaClient, type PrismaClient } from "@zigznote/database";
-import { createMeeting as createMeetingRow } from "@zigznote/database/testing";
+import { createRequire } from "node:module";
+import path from "node:path";
+import {
+  createPrismaClient,
+  databasePackageRoot,
+  queryRows,
+  sqlTransaction,
+  type PrismaClient,
+} from "@zigznote/database";
+import { createMeeting as createMeetingRow, createOrganization } from "@zigznote/database/testing";
+import type pg from "pg";
 import request from "supertest";
 import { requestFingerprint } from "../src/http/idempotency";
+import { answerStatement } from "../src/http/idempotencyStore";
 import { createJobs, runJob } from "../src/jobs";
 import { createMeeting } from "../src/meetings";
 import { authHeaderFor, type AuthenticatedCaller } from "./auth";
@@ -127,9 +137,10 @@ describe("Idempotency-Key on POST /api/v1/meetings", () => {
           title,
           meetingUrl: meetingBody().meetingUrl,
         },
-        () => Promise.reject(new Error("the database went away before the commit")),
+        // The answer's statement fails with COMMIT's round trip: nothing is committed.
+        { lastStatement: () => "SELECT 'the answer could not be stored'::text::boolean" },
       ),
-    ).rejects.toThrow("went away");
+    ).rejects.toThrow("the answer could not be stored");
     expect(await meetingsOf(caller.organizationId, title)).toBe(0);
   });
 
@@ -255,6 +266,106 @@ describe("Idempotency-Key on POST /api/v1/meetings", () => {
       expect(res.status).toBe(400);
       expect(res.body.error.code).toBe("INVALID_IDEMPOTENCY_KEY");
     }
+  });
+});
+
+describe("Idempotency-Key claimed in the write's own transaction (POST /api/v1/meetings)", () => {
+  /** Messages sent to PostgreSQL during `work`, over every pg client in this process. */
+  async function countQueries(work: () => Promise<unknown>): Promise<number> {
+    // The pg the database package (and Prisma's adapter) uses.
+    const { Client } = createRequire(path.join(databasePackageRoot, "package.json"))(
+      "pg",
+    ) as typeof pg;
+    const prototype = Client.prototype as unknown as { query: (...args: unknown[]) => unknown };
+    const original = prototype.query;
+    let count = 0;
+    prototype.query = function counted(this: unknown, ...args: unknown[]) {
+      count += 1;
+      return original.apply(this, args);
+    };
+    try {
+      await work();
+    } finally {
+      prototype.query = original;
+    }
+    return count;
+  }
+
+  it("costs the write no round trip of its own: the claim goes with BEGIN, the answer with COMMIT", async () => {
+    // An organization of its own, without a meetings limit (the others' counts stay as they are).
+    const organization = await createOrganization(a.ctx.db, { planSlug: "business" });
+    const writer = await authHeaderFor(a, { organizationId: organization.id });
+    const post = (key?: string) => {
+      const call = request(servers[0]!).post("/api/v1/meetings").set(writer.headers);
+      return (key ? call.set("Idempotency-Key", key) : call).send(meetingBody());
+    };
+    // Warm: the caller's key row and plan are cached after the first requests.
+    await post();
+    await post(randomUUID());
+    const without = await countQueries(async () => expect((await post()).status).toBe(201));
+    const keyed = await countQueries(async () =>
+      expect((await post(randomUUID())).status).toBe(201),
+    );
+    expect(keyed).toBe(without);
+  });
+
+  it("replays a create that used the plan's last meeting, though a new one would now be refused", async () => {
+    const organization = await createOrganization(a.ctx.db, { planSlug: "free" });
+    const member = await authHeaderFor(a, { organizationId: organization.id });
+    for (let i = 0; i < 9; i += 1) {
+      await createMeetingRow(a.ctx.db, { organizationId: organization.id, createdAt: clock.now() });
+    }
+    const key = randomUUID();
+    const body = meetingBody();
+    const first = await request(servers[0]!)
+      .post("/api/v1/meetings")
+      .set(member.headers)
+      .set("Idempotency-Key", key)
+      .send(body);
+    expect(first.status).toBe(201);
+    const repeat = await request(servers[1]!)
+      .post("/api/v1/meetings")
+      .set(member.headers)
+      .set("Idempotency-Key", key)
+      .send(body);
+    expect(repeat.status).toBe(201);
+    expect(repeat.headers["idempotent-replayed"]).toBe("true");
+    expect(repeat.body).toEqual(first.body);
+    const fresh = await request(servers[1]!)
+      .post("/api/v1/meetings")
+      .set(member.headers)
+      .set("Idempotency-Key", randomUUID())
+      .send(meetingBody());
+    expect(fresh.status).toBe(403);
+    expect(await a.ctx.db.meeting.count({ where: { organizationId: organization.id } })).toBe(10);
+  });
+
+  it("commits nothing when the answer finds its claim gone (taken over): the write rolls back too", async () => {
+    const title = `Not committed ${randomUUID()}`;
+    await expect(
+      sqlTransaction(
+        a.ctx.db,
+        (tx) =>
+          queryRows(
+            tx,
+            `INSERT INTO meetings (organization_id, title, meeting_url, normalized_meeting_url, platform)
+             VALUES ($1::uuid, $2, 'https://zoom.us/j/1', 'zoom:1', 'zoom') RETURNING id`,
+            [caller.organizationId, title],
+          ),
+        {
+          // No such claim: another request took the key over meanwhile.
+          lastStatement: () =>
+            answerStatement({
+              organizationId: caller.organizationId,
+              keyHash: keyHash(caller.organizationId, randomUUID()),
+              ownerId: randomUUID(),
+              status: 201,
+              response: Buffer.from("{}"),
+            }),
+        },
+      ),
+    ).rejects.toThrow("idempotency claim taken over");
+    expect(await meetingsOf(caller.organizationId, title)).toBe(0);
   });
 });
 

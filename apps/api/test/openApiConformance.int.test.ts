@@ -77,7 +77,12 @@ function driftingApp(): { app: Express; document: OpenApiDocument } {
     assertCanWrite: async () => {},
     parseJsonBody: express.json(),
     // The widgets are read-only: no route takes an Idempotency-Key.
-    idempotency: { step: (_req, _res, next) => next(), handlerStarts: () => UNKEYED },
+    idempotency: {
+      step: (_req, _res, next) => next(),
+      deferredStep: (_req, _res, next) => next(),
+      answerLostClaim: async () => {},
+      handlerStarts: () => UNKEYED,
+    },
   });
   app.use(router);
   app.use(notFoundHandler);

@@ -1,5 +1,5 @@
 import { AsyncLocalStorage } from "node:async_hooks";
-import type pg from "pg";
+import pg from "pg";
 import type { Prisma, PrismaClient } from "../generated/client";
 import type { Db } from "./client";
 
@@ -91,6 +91,41 @@ export function runTransaction<T>(
 }
 
 /**
+ * What a caller adds around a transaction's own work, as literal SQL (`sqlLiteral`) so that it
+ * travels in the round trips the transaction makes anyway (one simple-protocol message each):
+ * - `committedBefore`: one statement committed on its own just before the transaction begins
+ *   (`<statement>; COMMIT; BEGIN`): what other connections must see at once (a claim);
+ *   `checkBefore` reads its rows and may throw, which ends the transaction before `fn` runs;
+ * - `lastStatement(result)`: one statement run last, with COMMIT (`<statement>; COMMIT`). It
+ *   must raise an error when it cannot do its part: nothing is committed then.
+ */
+export interface TransactionBracket<T> {
+  committedBefore?: string;
+  checkBefore?(rows: Record<string, unknown>[]): void;
+  lastStatement?(result: T): string | undefined;
+}
+
+/** `value` as an SQL literal for a simple-protocol statement (strings escaped by pg). */
+export function sqlLiteral(value: SqlValue): string {
+  if (value === null) return "NULL";
+  if (typeof value === "number" || typeof value === "bigint") {
+    if (typeof value === "number" && !Number.isFinite(value))
+      throw new Error("not a finite number");
+    return String(value);
+  }
+  if (typeof value === "boolean") return value ? "TRUE" : "FALSE";
+  if (value instanceof Date) return `${pg.escapeLiteral(value.toISOString())}::timestamptz`;
+  if (value instanceof Uint8Array) return `'\\x${Buffer.from(value).toString("hex")}'::bytea`;
+  if (typeof value === "string") return pg.escapeLiteral(value);
+  return `ARRAY[${value.map((item) => pg.escapeLiteral(item)).join(", ")}]::text[]`;
+}
+
+/** The rows of each statement of a multi-statement simple query (pg gives one result or several). */
+function resultsOf(result: pg.QueryResult | pg.QueryResult[]): pg.QueryResult[] {
+  return Array.isArray(result) ? result : [result];
+}
+
+/**
  * Runs `fn` in a transaction of plain statements on one connection of `client`'s pool: BEGIN,
  * `fn`'s statements, COMMIT (ROLLBACK when `fn` throws). What a Prisma interactive transaction
  * costs in CPU (its transaction manager and query engine: milliseconds per request on the busy
@@ -98,20 +133,40 @@ export function runTransaction<T>(
  * connection whose ROLLBACK failed is discarded. A client without a pool of its own runs `fn`
  * in a Prisma interactive transaction instead (plain statements work in both).
  */
-export async function sqlTransaction<T>(client: Db, fn: (tx: SqlDb) => Promise<T>): Promise<T> {
+export async function sqlTransaction<T>(
+  client: Db,
+  fn: (tx: SqlDb) => Promise<T>,
+  bracket: TransactionBracket<T> = {},
+): Promise<T> {
   const pool = pools.get(client);
   if (!pool) {
     if (!("$transaction" in client)) throw new Error("sqlTransaction needs the client");
-    return client.$transaction((tx) => fn(tx));
+    if (bracket.committedBefore) {
+      bracket.checkBefore?.(await client.$queryRawUnsafe(bracket.committedBefore));
+    }
+    return client.$transaction(async (tx) => {
+      const result = await fn(tx);
+      const last = bracket.lastStatement?.(result);
+      if (last) await tx.$queryRawUnsafe(last);
+      return result;
+    });
   }
   const connection: TransactionConnection = { client: await pool.connect(), isOpen: true };
   const tx: SqlTransaction = { isSqlTransaction: true };
   transactionConnections.set(tx, connection);
   let releaseError: Error | undefined;
   try {
-    await connection.client.query("BEGIN");
+    if (bracket.committedBefore) {
+      const results = resultsOf(
+        await connection.client.query(`${bracket.committedBefore}; COMMIT; BEGIN`),
+      );
+      bracket.checkBefore?.(results[0]?.rows ?? []);
+    } else {
+      await connection.client.query("BEGIN");
+    }
     const result = await fn(tx);
-    await connection.client.query("COMMIT");
+    const last = bracket.lastStatement?.(result);
+    await connection.client.query(last ? `${last}; COMMIT` : "COMMIT");
     return result;
   } catch (error) {
     await connection.client.query("ROLLBACK").catch((rollbackError: unknown) => {

@@ -1,10 +1,10 @@
-import type { Db, Prisma } from "@zigznote/database";
+import { executeStatement, type Db, type Prisma } from "@zigznote/database";
 import { BadRequestError, ConflictError, NotFoundError } from "@zigznote/shared";
 import { checkPlanViolations } from "../billing";
 import type { z } from "../http/openapi";
 import { afterCommit, transaction } from "../lib/afterCommit";
 import { DAY_MS } from "../lib/time";
-import type { BeforeCommit } from "../lib/transactionHooks";
+import type { TransactionBracket } from "../lib/transactionHooks";
 import type { AdminDeps } from "./deps";
 import type {
   AuditAction,
@@ -90,9 +90,14 @@ async function lockViolationForEdit(
 
 type ViolationActionResult = z.infer<typeof ViolationActionResultSchema>;
 
-/** `result`, after `beforeCommit` ran in the action's transaction (an idempotent answer). */
-async function finish<T>(tx: Db, result: T, beforeCommit: BeforeCommit<T> | undefined): Promise<T> {
-  await beforeCommit?.(tx, result);
+/** `result`, after the bracket's last statement ran in the action's transaction (an idempotent answer). */
+async function finish<T>(
+  tx: Db,
+  result: T,
+  bracket: TransactionBracket<T> | undefined,
+): Promise<T> {
+  const last = bracket?.lastStatement?.(result);
+  if (last) await executeStatement(tx, last);
   return result;
 }
 
@@ -101,7 +106,7 @@ async function editViolation(
   input: Actor & { violationId: string; expectedVersion: number } & (
       { graceEndsAt: Date } | { waivedUntil: Date }
     ),
-  beforeCommit?: BeforeCommit<ViolationActionResult>,
+  bracket?: TransactionBracket<ViolationActionResult>,
 ): Promise<ViolationActionResult> {
   const now = deps.clock.now();
   const isGrace = "graceEndsAt" in input;
@@ -149,7 +154,7 @@ async function editViolation(
       after: serializeViolation(after, now),
       createdAt: now,
     });
-    return finish(tx, { violation: serializeViolation(after, now), auditId }, beforeCommit);
+    return finish(tx, { violation: serializeViolation(after, now), auditId }, bracket);
   });
 }
 
@@ -157,26 +162,26 @@ async function editViolation(
 export function extendGrace(
   deps: AdminDeps,
   input: Actor & { violationId: string; expectedVersion: number; graceEndsAt: Date },
-  beforeCommit?: BeforeCommit<ViolationActionResult>,
+  bracket?: TransactionBracket<ViolationActionResult>,
 ): Promise<ViolationActionResult> {
-  return editViolation(deps, input, beforeCommit);
+  return editViolation(deps, input, bracket);
 }
 
 /** Waives a violation until `until`: not enforced meanwhile, still recorded and shown. */
 export function waiveViolation(
   deps: AdminDeps,
   input: Actor & { violationId: string; expectedVersion: number; until: Date },
-  beforeCommit?: BeforeCommit<ViolationActionResult>,
+  bracket?: TransactionBracket<ViolationActionResult>,
 ): Promise<ViolationActionResult> {
   const { until, ...rest } = input;
-  return editViolation(deps, { ...rest, waivedUntil: until }, beforeCommit);
+  return editViolation(deps, { ...rest, waivedUntil: until }, bracket);
 }
 
 /** Runs billing's violation check for the organization now. */
 export async function recheckViolations(
   deps: AdminDeps,
   input: Actor & { organizationId: string },
-  beforeCommit?: BeforeCommit<z.infer<typeof RecheckResultSchema>>,
+  bracket?: TransactionBracket<z.infer<typeof RecheckResultSchema>>,
 ): Promise<z.infer<typeof RecheckResultSchema>> {
   const now = deps.clock.now();
   const { organizationId } = input;
@@ -214,7 +219,7 @@ export async function recheckViolations(
         resolved: result.resolved,
         auditId,
       },
-      beforeCommit,
+      bracket,
     );
   });
 }
@@ -223,7 +228,7 @@ export async function recheckViolations(
 export async function resendNotice(
   deps: AdminDeps,
   input: Actor & { noticeId: string },
-  beforeCommit?: BeforeCommit<z.infer<typeof NoticeActionResultSchema>>,
+  bracket?: TransactionBracket<z.infer<typeof NoticeActionResultSchema>>,
 ): Promise<z.infer<typeof NoticeActionResultSchema>> {
   const now = deps.clock.now();
   return transaction(deps.db, async (tx) => {
@@ -249,7 +254,7 @@ export async function resendNotice(
       createdAt: now,
     });
     afterCommit(() => deps.notices.deliver());
-    return finish(tx, { notice: serializeNotice(after), auditId }, beforeCommit);
+    return finish(tx, { notice: serializeNotice(after), auditId }, bracket);
   });
 }
 
@@ -261,7 +266,7 @@ export async function resendNotice(
 export async function liftSuspension(
   deps: AdminDeps,
   input: Actor & { organizationId: string; expectedVersion: number; days: number },
-  beforeCommit?: BeforeCommit<z.infer<typeof SubscriptionActionResultSchema>>,
+  bracket?: TransactionBracket<z.infer<typeof SubscriptionActionResultSchema>>,
 ): Promise<z.infer<typeof SubscriptionActionResultSchema>> {
   const now = deps.clock.now();
   const { organizationId } = input;
@@ -294,7 +299,7 @@ export async function liftSuspension(
       after: { ...serializeSubscription(after), days: input.days },
       createdAt: now,
     });
-    return finish(tx, { subscription: serializeSubscription(after), auditId }, beforeCommit);
+    return finish(tx, { subscription: serializeSubscription(after), auditId }, bracket);
   });
 }
 
@@ -302,7 +307,7 @@ export async function liftSuspension(
 export async function runJobNow(
   deps: AdminDeps,
   input: Actor & { jobName: string },
-  beforeCommit?: BeforeCommit<z.infer<typeof JobRunResultSchema>>,
+  bracket?: TransactionBracket<z.infer<typeof JobRunResultSchema>>,
 ): Promise<z.infer<typeof JobRunResultSchema>> {
   if (!deps.jobs.list().some((job) => job.name === input.jobName)) {
     throw new NotFoundError(`No job is named ${input.jobName}`, {
@@ -338,6 +343,6 @@ export async function runJobNow(
       after: { ...result, startedAt: startedAt.toISOString() },
       createdAt: startedAt,
     });
-    return finish(tx, { outcome: result, auditId }, beforeCommit);
+    return finish(tx, { outcome: result, auditId }, bracket);
   });
 }

@@ -17,6 +17,12 @@
  *   (authentication, rate limit, scope, billing's write guard, validation: the claim is
  *   released), refused input (400, also when a service finds it) and a 5xx answer. Any other
  *   4xx is stored.
+ * - A route whose effects are all in one transaction that no guard precedes (`POST /meetings`)
+ *   claims the key at that transaction's BEGIN instead, committed in the same round trip
+ *   (`<claim>; COMMIT; BEGIN`), and records the answer in COMMIT's (`<answer>; COMMIT`): the key
+ *   costs the write no round trip of its own. A claim lost there (an answer or a running claim
+ *   exists) rolls the transaction back before it did anything, and the request is answered as a
+ *   repeat (replay, 422 or 409).
  * - A claim whose request never answered (its instance died) blocks repeats until
  *   IDEMPOTENCY_LOCK_SECONDS have passed; then a repeat of the same request takes it over.
  * - The database holds neither the key nor the answer in clear: the answer is encrypted
@@ -31,7 +37,7 @@ import {
   randomBytes,
   randomUUID,
 } from "node:crypto";
-import type { PrismaClient } from "@zigznote/database";
+import type { PrismaClient, TransactionBracket } from "@zigznote/database";
 import {
   BadRequestError,
   ConflictError,
@@ -42,12 +48,15 @@ import type { Request, RequestHandler, Response } from "express";
 import stringify from "safe-stable-stringify";
 import type { Clock } from "../lib/clock";
 import type { Logger } from "../lib/logger";
-import type { BeforeCommit } from "../lib/transactionHooks";
 import {
   answerIdempotencyKey,
+  answerStatement,
   claimIdempotencyKey,
+  claimStatement,
   findIdempotencyKey,
   releaseIdempotencyKey,
+  storeIdempotentAnswer,
+  type IdempotencyClaim,
   type IdempotencyKeyRef,
 } from "./idempotencyStore";
 
@@ -91,11 +100,14 @@ export interface Idempotency {
   /** Whether this request holds an Idempotency-Key claim (there is an answer to store). */
   readonly isKeyed: boolean;
   /**
-   * A hook for a service that writes in one transaction: stores `answerOf(result)` in that
-   * transaction, before it commits. Undefined when the request has no key (the service then
-   * needs no transaction for it). The handler must then send exactly that answer.
+   * What a service that writes in one transaction brackets it with: the key's claim before it
+   * (routes that claim in their transaction) and `answerOf(result)` stored last in it, before it
+   * commits. Undefined when the request has no key (the service then needs no transaction for
+   * it). The handler must then send exactly that answer.
    */
-  recordInTransaction<T>(answerOf: (result: T) => IdempotentAnswer): BeforeCommit<T> | undefined;
+  recordInTransaction<T>(
+    answerOf: (result: T) => IdempotentAnswer,
+  ): TransactionBracket<T> | undefined;
 }
 
 /** The handle of a request without a key. */
@@ -111,7 +123,7 @@ export interface IdempotencyDeps {
   lockMs: number;
 }
 
-/** One claimed request's state. */
+/** One keyed request's state. */
 interface Claim extends IdempotencyKeyRef {
   ownerId: string;
   /** Derived from the Idempotency-Key: encrypts the stored answer. */
@@ -119,11 +131,32 @@ interface Claim extends IdempotencyKeyRef {
   hasHandlerStarted: boolean;
   /** The status the handler stored in its transaction, if it did. */
   recordedStatus: number | null;
+  /** What the claim's row holds (a deferred claim is made from it at its transaction's BEGIN). */
+  row: IdempotencyClaim;
+  /** Whether this request holds the claim (false until a deferred claim is made). */
+  isClaimed: boolean;
+  /** A deferred claim found the key taken: the request is answered as a repeat. */
+  isLost: boolean;
+}
+
+/** A deferred claim found the key answered or claimed: the transaction stops, the repeat is answered. */
+export class IdempotencyClaimLostError extends Error {
+  constructor() {
+    super("the Idempotency-Key was claimed or answered by another request");
+    this.name = "IdempotencyClaimLostError";
+  }
 }
 
 export interface IdempotencyKernel {
   /** The route step, after authentication and scope, before the write guard and validation. */
   step: RequestHandler;
+  /**
+   * The step of a route whose one transaction claims the key at its BEGIN: the request's claim
+   * is prepared, not made.
+   */
+  deferredStep: RequestHandler;
+  /** Answers a request whose deferred claim was lost, as the step answers a repeat. */
+  answerLostClaim(req: Request, res: Response): Promise<void>;
   /** Marks that the handler runs now (what fails later is its answer) and returns its handle. */
   handlerStarts(req: Request): Idempotency;
 }
@@ -182,10 +215,13 @@ export function createIdempotency(deps: IdempotencyDeps): IdempotencyKernel {
   /** Stores or releases the claim as the answer now leaving says; then lets it leave. */
   async function settle(claim: Claim, res: Response, chunk: unknown): Promise<void> {
     const status = res.statusCode;
+    // Answered as a repeat of another request: nothing here is this request's.
+    if (claim.isLost) return;
     // Refused input (400) is not an answer to keep either, wherever it was found: a corrected
     // request with the same key runs.
-    if (!claim.hasHandlerStarted || status >= 500 || status === 400) {
-      await releaseIdempotencyKey(deps.db, claim);
+    const isKept = claim.hasHandlerStarted && status < 500 && status !== 400;
+    if (!isKept) {
+      if (claim.isClaimed) await releaseIdempotencyKey(deps.db, claim);
       return;
     }
     // Stored with the write itself: nothing left to do.
@@ -201,11 +237,12 @@ export function createIdempotency(deps: IdempotencyDeps): IdempotencyKernel {
       : typeof chunk === "string"
         ? Buffer.from(chunk)
         : Buffer.alloc(0);
-    const isStored = await answerIdempotencyKey(deps.db, {
-      ...claim,
-      status,
-      response: sealAnswer(claim, headers, body),
-    });
+    const response = sealAnswer(claim, headers, body);
+    // A deferred claim never made (the handler answered before its transaction): the answer is
+    // the claim.
+    const isStored = claim.isClaimed
+      ? await answerIdempotencyKey(deps.db, { ...claim, status, response })
+      : await storeIdempotentAnswer(deps.db, { ...claim.row, status, response });
     if (!isStored) {
       deps.logger.warn(
         { status, recordedStatus: claim.recordedStatus },
@@ -243,12 +280,10 @@ export function createIdempotency(deps: IdempotencyDeps): IdempotencyKernel {
     else res.send(body);
   }
 
-  const step: RequestHandler = async (req, res, next) => {
+  /** The request's claim (not yet made), or null when it has no key. */
+  function prepareClaim(req: Request): Claim | null {
     const key = req.get(IDEMPOTENCY_KEY_HEADER);
-    if (key === undefined) {
-      next();
-      return;
-    }
+    if (key === undefined) return null;
     if (!KEY_PATTERN.test(key)) {
       throw new BadRequestError(
         "Idempotency-Key must be 1 to 255 printable ASCII characters (a UUID, say)",
@@ -256,92 +291,149 @@ export function createIdempotency(deps: IdempotencyDeps): IdempotencyKernel {
       );
     }
     const organizationId = req.auth.organizationId;
-    const claim: Claim = {
+    const keyHash = sha256("key", organizationId, key);
+    const ownerId = randomUUID();
+    const now = deps.clock.now();
+    return {
       organizationId,
-      keyHash: sha256("key", organizationId, key),
-      ownerId: randomUUID(),
+      keyHash,
+      ownerId,
       secret: Buffer.from(
         hkdfSync("sha256", key, organizationId, "zigznote idempotent answer", 32),
       ),
       hasHandlerStarted: false,
       recordedStatus: null,
-    };
-    const fingerprint = requestFingerprint(req.method, req.originalUrl, req.body);
-    // A claim released between our INSERT and SELECT is claimed again.
-    for (let attempt = 0; attempt < 3; attempt++) {
-      const now = deps.clock.now();
-      const isClaimed = await claimIdempotencyKey(deps.db, {
-        ...claim,
-        fingerprint,
+      row: {
+        organizationId,
+        keyHash,
+        ownerId,
+        fingerprint: requestFingerprint(req.method, req.originalUrl, req.body),
         method: req.method,
         path: req.originalUrl,
         now,
         lockedUntil: new Date(now.getTime() + deps.lockMs),
         expiresAt: new Date(now.getTime() + deps.keyTtlMs),
-      });
-      if (isClaimed) {
+      },
+      isClaimed: false,
+      isLost: false,
+    };
+  }
+
+  /**
+   * Answers a request whose key another request claimed or answered: 422 for another request,
+   * the stored answer, or 409 while the first runs. False when the key is free again (the other
+   * claim was released meanwhile): the caller claims again.
+   */
+  async function answerRepeat(claim: Claim, res: Response): Promise<boolean> {
+    const stored = await findIdempotencyKey(deps.db, claim);
+    if (!stored) return false;
+    if (!Buffer.from(stored.fingerprint).equals(claim.row.fingerprint)) {
+      throw new UnprocessableContentError(
+        "This Idempotency-Key was used for another request; send a new key for a new request",
+        {
+          code: "IDEMPOTENCY_KEY_REUSED",
+          details: { firstRequest: { method: stored.method, path: stored.path } },
+        },
+      );
+    }
+    if (stored.responseStatus !== null && stored.response !== null) {
+      replay(res, claim, stored.responseStatus, Buffer.from(stored.response));
+      return true;
+    }
+    throw new IdempotencyKeyInUseError();
+  }
+
+  const step: RequestHandler = async (req, res, next) => {
+    const claim = prepareClaim(req);
+    if (!claim) {
+      next();
+      return;
+    }
+    // A claim released between our INSERT and SELECT is claimed again.
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const now = deps.clock.now();
+      claim.row = {
+        ...claim.row,
+        now,
+        lockedUntil: new Date(now.getTime() + deps.lockMs),
+        expiresAt: new Date(now.getTime() + deps.keyTtlMs),
+      };
+      if (await claimIdempotencyKey(deps.db, claim.row)) {
+        claim.isClaimed = true;
         claims.set(req, claim);
         interceptEnd(claim, res);
         next();
         return;
       }
-      const stored = await findIdempotencyKey(deps.db, claim);
-      if (!stored) continue;
-      if (!Buffer.from(stored.fingerprint).equals(fingerprint)) {
-        throw new UnprocessableContentError(
-          "This Idempotency-Key was used for another request; send a new key for a new request",
-          {
-            code: "IDEMPOTENCY_KEY_REUSED",
-            details: { firstRequest: { method: stored.method, path: stored.path } },
-          },
-        );
-      }
-      if (stored.responseStatus !== null && stored.response !== null) {
-        replay(res, claim, stored.responseStatus, Buffer.from(stored.response));
-        return;
-      }
-      throw new IdempotencyKeyInUseError();
+      if (await answerRepeat(claim, res)) return;
     }
     throw new IdempotencyKeyInUseError();
   };
 
+  const deferredStep: RequestHandler = (req, res, next) => {
+    const claim = prepareClaim(req);
+    if (claim) {
+      claims.set(req, claim);
+      interceptEnd(claim, res);
+    }
+    next();
+  };
+
   return {
     step,
+    deferredStep,
+    async answerLostClaim(req, res) {
+      const claim = claims.get(req);
+      if (!claim) throw new IdempotencyKeyInUseError();
+      claim.isLost = true;
+      // The other claim may be gone already (its request refused): this one runs for real then
+      // next time; this time it answers as a repeat of a running request.
+      if (!(await answerRepeat(claim, res))) throw new IdempotencyKeyInUseError();
+    },
     handlerStarts(req) {
       const claim = claims.get(req);
       if (!claim) return UNKEYED;
       claim.hasHandlerStarted = true;
       return {
         isKeyed: true,
-        recordInTransaction<T>(answerOf: (result: T) => IdempotentAnswer): BeforeCommit<T> {
-          return async (tx, result) => {
-            const answer = answerOf(result);
-            const body =
-              answer.body === undefined
-                ? Buffer.alloc(0)
-                : Buffer.from(JSON.stringify(answer.body));
-            const headers = {
-              ...(answer.body === undefined
-                ? {}
-                : { "content-type": "application/json; charset=utf-8" }),
-              ...Object.fromEntries(
-                Object.entries(answer.headers ?? {}).map(([name, value]) => [
-                  name.toLowerCase(),
-                  value,
-                ]),
-              ),
-            };
-            const isStored = await answerIdempotencyKey(tx, {
-              ...claim,
-              status: answer.status,
-              response: sealAnswer(claim, headers, body),
-            });
-            // The claim was taken over (this request outlived its lease): keep nothing of it.
-            if (!isStored) throw new IdempotencyKeyInUseError();
-            claim.recordedStatus = answer.status;
+        recordInTransaction<T>(answerOf: (result: T) => IdempotentAnswer): TransactionBracket<T> {
+          // A deferred claim is made once, at the first transaction's BEGIN.
+          const isClaimedHere = !claim.isClaimed;
+          return {
+            ...(isClaimedHere
+              ? {
+                  committedBefore: claimStatement(claim.row),
+                  checkBefore(rows) {
+                    if (rows.length === 0) throw new IdempotencyClaimLostError();
+                    claim.isClaimed = true;
+                  },
+                }
+              : {}),
+            lastStatement(result) {
+              const answer = answerOf(result);
+              claim.recordedStatus = answer.status;
+              return answerStatement({
+                ...claim,
+                status: answer.status,
+                response: sealAnswer(claim, ...answerParts(answer)),
+              });
+            },
           };
         },
       };
     },
   };
+}
+
+/** The headers and body an answer is sent with (JSON, as `send` sends it). */
+function answerParts(answer: IdempotentAnswer): [Record<string, string>, Buffer] {
+  const body =
+    answer.body === undefined ? Buffer.alloc(0) : Buffer.from(JSON.stringify(answer.body));
+  const headers = {
+    ...(answer.body === undefined ? {} : { "content-type": "application/json; charset=utf-8" }),
+    ...Object.fromEntries(
+      Object.entries(answer.headers ?? {}).map(([name, value]) => [name.toLowerCase(), value]),
+    ),
+  };
+  return [headers, body];
 }

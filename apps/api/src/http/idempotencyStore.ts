@@ -1,4 +1,4 @@
-import { executeStatement, queryRows, type SqlDb } from "@zigznote/database";
+import { executeStatement, queryRows, sqlLiteral, type SqlDb } from "@zigznote/database";
 
 /**
  * The SQL of `idempotency_keys` (see idempotency.ts for the rules). Each change is one statement
@@ -32,15 +32,8 @@ export interface StoredIdempotencyKey {
   expiresAt: Date;
 }
 
-/**
- * Claims the key for this request: a new key, an expired one (its row not yet deleted), or a
- * claim abandoned by the same request (its lease over: the instance that held it died). True
- * when this request holds the claim now.
- */
-export async function claimIdempotencyKey(db: SqlDb, claim: IdempotencyClaim): Promise<boolean> {
-  const rows = await queryRows(
-    db,
-    `INSERT INTO idempotency_keys AS k (organization_id, key_hash, fingerprint, method, path,
+/** See `claimIdempotencyKey`. */
+const CLAIM_SQL = `INSERT INTO idempotency_keys AS k (organization_id, key_hash, fingerprint, method, path,
                                         owner_id, locked_until, created_at, expires_at)
      VALUES ($1::uuid, $2, $3, $4, $5, $6::uuid, $7::timestamptz, $8::timestamptz, $9::timestamptz)
      ON CONFLICT (organization_id, key_hash) DO UPDATE SET
@@ -51,17 +44,93 @@ export async function claimIdempotencyKey(db: SqlDb, claim: IdempotencyClaim): P
      WHERE k.expires_at <= EXCLUDED.created_at
         OR (k.response_status IS NULL AND k.locked_until <= EXCLUDED.created_at
             AND k.fingerprint = EXCLUDED.fingerprint)
+     RETURNING 1`;
+
+/**
+ * Claims the key for this request: a new key, an expired one (its row not yet deleted), or a
+ * claim abandoned by the same request (its lease over: the instance that held it died). True
+ * when this request holds the claim now.
+ */
+export async function claimIdempotencyKey(db: SqlDb, claim: IdempotencyClaim): Promise<boolean> {
+  const rows = await queryRows(db, CLAIM_SQL, [
+    claim.organizationId,
+    claim.keyHash,
+    claim.fingerprint,
+    claim.method,
+    claim.path,
+    claim.ownerId,
+    claim.lockedUntil,
+    claim.now,
+    claim.expiresAt,
+  ]);
+  return rows.length > 0;
+}
+
+/**
+ * `claimIdempotencyKey` as one literal statement (for the BEGIN round trip of the write's own
+ * transaction, `TransactionBracket.committedBefore`): a row when this request holds the claim.
+ */
+export function claimStatement(claim: IdempotencyClaim): string {
+  const values = [
+    sqlLiteral(claim.organizationId),
+    sqlLiteral(claim.keyHash),
+    sqlLiteral(claim.fingerprint),
+    sqlLiteral(claim.method),
+    sqlLiteral(claim.path),
+    sqlLiteral(claim.ownerId),
+    sqlLiteral(claim.lockedUntil),
+    sqlLiteral(claim.now),
+    sqlLiteral(claim.expiresAt),
+  ];
+  return CLAIM_SQL.replace(/\$(\d)/g, (_, index: string) => values[Number(index) - 1]!);
+}
+
+/**
+ * `answerIdempotencyKey` as one literal statement (for COMMIT's round trip,
+ * `TransactionBracket.lastStatement`). It raises an error when the claim is no longer this
+ * request's, so that the write it goes with is not committed either.
+ */
+export function answerStatement(
+  input: IdempotencyKeyRef & { ownerId: string; status: number; response: Buffer },
+): string {
+  return `WITH answered AS (
+      UPDATE idempotency_keys SET response_status = ${sqlLiteral(input.status)},
+             response = ${sqlLiteral(input.response)}, owner_id = NULL, locked_until = NULL
+       WHERE organization_id = ${sqlLiteral(input.organizationId)}::uuid
+         AND key_hash = ${sqlLiteral(input.keyHash)}
+         AND owner_id = ${sqlLiteral(input.ownerId)}::uuid AND response_status IS NULL
+      RETURNING 1)
+    SELECT CASE WHEN EXISTS (SELECT 1 FROM answered) THEN TRUE
+                -- An error at run time (a volatile operand: never folded when planning).
+                ELSE ('idempotency claim taken over at ' || clock_timestamp())::boolean
+           END AS answered`;
+}
+
+/**
+ * Stores an answer that no claim preceded (a deferred claim never made): the key's row, answered
+ * at once. False when the key already has a row (another request claimed or answered it).
+ */
+export async function storeIdempotentAnswer(
+  db: SqlDb,
+  input: IdempotencyClaim & { status: number; response: Buffer },
+): Promise<boolean> {
+  const rows = await queryRows(
+    db,
+    `INSERT INTO idempotency_keys (organization_id, key_hash, fingerprint, method, path,
+                                   response_status, response, created_at, expires_at)
+     VALUES ($1::uuid, $2, $3, $4, $5, $6, $7, $8::timestamptz, $9::timestamptz)
+     ON CONFLICT (organization_id, key_hash) DO NOTHING
      RETURNING 1`,
     [
-      claim.organizationId,
-      claim.keyHash,
-      claim.fingerprint,
-      claim.method,
-      claim.path,
-      claim.ownerId,
-      claim.lockedUntil,
-      claim.now,
-      claim.expiresAt,
+      input.organizationId,
+      input.keyHash,
+      input.fingerprint,
+      input.method,
+      input.path,
+      input.status,
+      input.response,
+      input.now,
+      input.expiresAt,
     ],
   );
   return rows.length > 0;

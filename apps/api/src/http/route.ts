@@ -14,6 +14,7 @@ import {
   type WriteAction,
 } from "./auth";
 import {
+  IdempotencyClaimLostError,
   IDEMPOTENCY_KEY_HEADER,
   isIdempotentWrite,
   REPLAYED_HEADER,
@@ -120,6 +121,12 @@ export interface RouteSpec<
   errors?: readonly ErrorCode[];
   /** The document's example of an error code where the general one (`errorExamples.ts`) misleads. */
   errorExamples?: Partial<Record<ErrorCode, ErrorBodyExample>>;
+  /**
+   * The write's effects are all in one transaction, which no guard precedes (billing decides in
+   * it): an Idempotency-Key is claimed at that transaction's BEGIN rather than in a round trip
+   * of its own (http/idempotency.ts). The handler must pass `recordInTransaction`'s bracket to it.
+   */
+  claimsKeyInTransaction?: boolean;
   /** Runs before validation (raw body parsers, say). */
   before?: RequestHandler[];
   handler(input: RouteInput<P, Q, B, A>, res: Response, req: Request): Promise<void> | void;
@@ -374,7 +381,13 @@ export function defineRoute<
       if (spec.scope) chain.push(requireScope(spec.scope));
       // Before the write guard: a retry of a write that succeeded is replayed even when billing
       // would now refuse a new one (the first meeting used the plan's last slot, say).
-      if (isKeyed) chain.push(mounting.idempotency.step);
+      if (isKeyed) {
+        chain.push(
+          spec.claimsKeyInTransaction
+            ? mounting.idempotency.deferredStep
+            : mounting.idempotency.step,
+        );
+      }
       const action = spec.write;
       if (action && !TRANSACTION_ONLY_WRITE_ACTIONS.has(action)) {
         chain.push(async (req, _res, next) => {
@@ -397,7 +410,13 @@ export function defineRoute<
           auth: isAuthenticated ? req.auth : null,
           idempotency: isKeyed ? mounting.idempotency.handlerStarts(req) : UNKEYED,
         } as RouteInput<P, Q, B, A>;
-        await spec.handler(input, res, req);
+        try {
+          await spec.handler(input, res, req);
+        } catch (error) {
+          // The key's claim, made in the write's transaction, found another request's.
+          if (!(error instanceof IdempotencyClaimLostError)) throw error;
+          await mounting.idempotency.answerLostClaim(req, res);
+        }
       });
       return chain;
     },

@@ -1,8 +1,11 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import {
+  executeStatement,
   isSqlTransaction,
+  queryRows,
   runTransaction,
   sqlTransaction,
+  type TransactionBracket,
   type Db,
   type Prisma,
   type PrismaClient,
@@ -73,23 +76,47 @@ export async function transaction<T>(
 /**
  * Runs `fn` in the caller's transaction when `db` is one, else in a new one (`transaction`): a
  * service that takes a `db` is one unit of work either way, and a caller can make it part of its
- * own.
+ * own. `bracket` (an idempotent answer's claim and record) goes with the transaction: its
+ * statement before is committed first, its last statement runs last in the transaction.
  */
-export function withTransaction<T>(
+export async function withTransaction<T>(
   db: Db,
   fn: (tx: Prisma.TransactionClient) => Promise<T>,
+  bracket: TransactionBracket<T> = {},
 ): Promise<T> {
-  return "$transaction" in db ? transaction(db, fn) : fn(db);
+  if (!("$transaction" in db)) return runBracketed(db, fn, bracket);
+  if (bracket.committedBefore) bracket.checkBefore?.(await queryRows(db, bracket.committedBefore));
+  return transaction(db, (tx) => runBracketed(tx, fn, { lastStatement: bracket.lastStatement }));
 }
 
 /**
  * `withTransaction` for work made of plain statements only (`queryRows`, `executeStatement`):
- * a new transaction is an `sqlTransaction` (no Prisma engine on the busy write paths); a
- * caller's transaction, Prisma's or an `SqlTransaction`, is joined.
+ * a new transaction is an `sqlTransaction` (no Prisma engine on the busy write paths, and the
+ * bracket's statements travel with BEGIN and COMMIT); a caller's transaction, Prisma's or an
+ * `SqlTransaction`, is joined.
  */
-export async function withSqlTransaction<T>(db: SqlDb, fn: (tx: SqlDb) => Promise<T>): Promise<T> {
-  if (isSqlTransaction(db) || !("$transaction" in db)) return fn(db);
-  const { result, tasks } = await collectAfterCommit(() => sqlTransaction(db, fn));
+export async function withSqlTransaction<T>(
+  db: SqlDb,
+  fn: (tx: SqlDb) => Promise<T>,
+  bracket: TransactionBracket<T> = {},
+): Promise<T> {
+  if (isSqlTransaction(db) || !("$transaction" in db)) return runBracketed(db, fn, bracket);
+  const { result, tasks } = await collectAfterCommit(() => sqlTransaction(db, fn, bracket));
   for (const task of tasks) startDetached(task);
+  return result;
+}
+
+/** `fn` in a transaction a caller opened, with the bracket's statements as separate ones. */
+async function runBracketed<D extends SqlDb, T>(
+  tx: D,
+  fn: (tx: D) => Promise<T>,
+  bracket: TransactionBracket<T>,
+): Promise<T> {
+  if (bracket.committedBefore) {
+    throw new Error("a claim committed before the transaction cannot join a caller's transaction");
+  }
+  const result = await fn(tx);
+  const last = bracket.lastStatement?.(result);
+  if (last) await executeStatement(tx, last);
   return result;
 }

@@ -1,28 +1,21 @@
-import type { Db, SqlDb } from "@zigznote/database";
+import type { Db, SqlDb, TransactionBracket } from "@zigznote/database";
 import { withSqlTransaction, withTransaction } from "./afterCommit";
 
-/**
- * Work a caller adds to a service's own transaction: run last, with what the service wrote,
- * before it commits; if it throws, nothing the service did is kept. A route records its
- * idempotent answer this way (http/idempotency.ts), in the very transaction of the write.
- */
-export type BeforeCommit<T> = (tx: SqlDb, result: T) => Promise<void>;
+export type { TransactionBracket };
 
 /**
- * Runs `write` and then `beforeCommit` in one transaction (the caller's, when `db` is one);
- * `write` alone (no transaction: it is one statement, or opens its own) when there is no hook.
+ * Runs `write` in one transaction with what a caller brackets it with (http/idempotency.ts: the
+ * claim of an Idempotency-Key before, the answer last, in the very transaction of the write);
+ * `write` alone (no transaction: it is one statement, or opens its own) when there is nothing to
+ * bracket it with.
  */
 export async function commitWith<T>(
   db: Db,
-  beforeCommit: BeforeCommit<T> | undefined,
+  bracket: TransactionBracket<T> | undefined,
   write: (db: Db) => Promise<T>,
 ): Promise<T> {
-  if (!beforeCommit) return write(db);
-  return withTransaction(db, async (tx) => {
-    const result = await write(tx);
-    await beforeCommit(tx, result);
-    return result;
-  });
+  if (!bracket) return write(db);
+  return withTransaction(db, write, bracket);
 }
 
 /**
@@ -31,13 +24,9 @@ export async function commitWith<T>(
  */
 export async function commitPlainWith<T>(
   db: SqlDb,
-  beforeCommit: BeforeCommit<T> | undefined,
+  bracket: TransactionBracket<T> | undefined,
   write: (db: SqlDb) => Promise<T>,
 ): Promise<T> {
-  if (!beforeCommit) return write(db);
-  return withSqlTransaction(db, async (tx) => {
-    const result = await write(tx);
-    await beforeCommit(tx, result);
-    return result;
-  });
+  if (!bracket) return write(db);
+  return withSqlTransaction(db, write, bracket);
 }

@@ -4,7 +4,7 @@ import type { WriteGuard } from "../http/auth";
 import { withSqlTransaction, withTransaction } from "../lib/afterCommit";
 import type { Clock } from "../lib/clock";
 import { invalidCursor } from "../lib/cursor";
-import { commitWith, commitPlainWith, type BeforeCommit } from "../lib/transactionHooks";
+import { commitWith, commitPlainWith, type TransactionBracket } from "../lib/transactionHooks";
 import { isUuid } from "../lib/ids";
 import { normalizeMeetingUrl } from "./meetingUrl";
 import * as store from "./store";
@@ -101,8 +101,8 @@ function checkTimes(
  * Creates a meeting after validating its link; the link is stored in its canonical form. One
  * transaction (the caller's, when `deps.db` is one): billing's guard decides under the
  * organization's lock, then the row is written with the same `now`, so the month the guard
- * counted is the month the meeting counts in. `beforeCommit` runs last in it (an idempotent
- * answer).
+ * counted is the month the meeting counts in. `bracket` (an Idempotency-Key's claim and answer)
+ * goes with that transaction.
  */
 export async function createMeeting(
   deps: Pick<MeetingDeps, "clock" | "guardWrite"> & {
@@ -110,31 +110,34 @@ export async function createMeeting(
     db: SqlDb;
   },
   input: CreateMeetingInput,
-  beforeCommit?: BeforeCommit<Meeting>,
+  bracket?: TransactionBracket<Meeting>,
 ): Promise<Meeting> {
   const { platform, normalized, url } = normalizeMeetingUrl(input.meetingUrl);
   checkTimes(input.startTime, input.endTime);
   const now = deps.clock.now();
-  return withSqlTransaction(deps.db, async (tx) => {
-    await deps.guardWrite?.(tx, {
-      organizationId: input.organizationId,
-      action: "meeting.create",
-      now,
-    });
-    const meeting = await store.insertMeeting(tx, {
-      organizationId: input.organizationId,
-      createdById: input.createdById ?? null,
-      title: input.title,
-      meetingUrl: url,
-      normalizedMeetingUrl: normalized,
-      platform,
-      startTime: input.startTime ?? null,
-      endTime: input.endTime ?? null,
-      createdAt: now,
-    });
-    await beforeCommit?.(tx, meeting);
-    return meeting;
-  });
+  return withSqlTransaction(
+    deps.db,
+    async (tx) => {
+      await deps.guardWrite?.(tx, {
+        organizationId: input.organizationId,
+        action: "meeting.create",
+        now,
+      });
+      const meeting = await store.insertMeeting(tx, {
+        organizationId: input.organizationId,
+        createdById: input.createdById ?? null,
+        title: input.title,
+        meetingUrl: url,
+        normalizedMeetingUrl: normalized,
+        platform,
+        startTime: input.startTime ?? null,
+        endTime: input.endTime ?? null,
+        createdAt: now,
+      });
+      return meeting;
+    },
+    bracket,
+  );
 }
 
 /** The organization's meeting, or NotFoundError (also for deleted meetings and foreign ids). */
@@ -204,9 +207,9 @@ export async function listMeetings(
 export async function updateMeeting(
   deps: Pick<MeetingDeps, "db">,
   input: UpdateMeetingInput,
-  beforeCommit?: BeforeCommit<Meeting>,
+  bracket?: TransactionBracket<Meeting>,
 ): Promise<Meeting> {
-  return commitWith(deps.db, beforeCommit, (db) => updateMeetingIn({ db }, input));
+  return commitWith(deps.db, bracket, (db) => updateMeetingIn({ db }, input));
 }
 
 /** `updateMeeting` in `db`, a client or the caller's transaction. */
@@ -297,10 +300,10 @@ async function updateTitleOrTimes(deps: { db: Db }, input: UpdateMeetingInput): 
 export async function deleteMeeting(
   deps: MeetingDeps,
   ref: MeetingRef,
-  beforeCommit?: BeforeCommit<Meeting>,
+  bracket?: TransactionBracket<Meeting>,
 ): Promise<Meeting> {
   if (!isUuid(ref.meetingId)) throw meetingNotFound();
-  const meeting = await commitPlainWith(deps.db, beforeCommit, async (db) => {
+  const meeting = await commitPlainWith(deps.db, bracket, async (db) => {
     const deleted = await store.markMeetingDeleted(db, ref, deps.clock.now());
     if (!deleted) throw meetingNotFound();
     return deleted;

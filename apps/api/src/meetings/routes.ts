@@ -47,6 +47,7 @@ export function meetingRoutes(deps: MeetingDeps): RouteDefinition[] {
           headers: { Location: LOCATION_HEADER },
         },
       },
+      claimsKeyInTransaction: true,
       async handler({ body, auth, idempotency }, res) {
         const created = (meeting: Meeting) => ({
           status: 201,
