@@ -121,7 +121,9 @@ export function sqlLiteral(value: SqlValue): string {
 }
 
 /** The rows of each statement of a multi-statement simple query (pg gives one result or several). */
-function resultsOf(result: pg.QueryResult | pg.QueryResult[]): pg.QueryResult[] {
+function resultsOf(
+  result: pg.QueryResult<Record<string, unknown>> | pg.QueryResult<Record<string, unknown>>[],
+): pg.QueryResult<Record<string, unknown>>[] {
   return Array.isArray(result) ? result : [result];
 }
 
@@ -142,7 +144,9 @@ export async function sqlTransaction<T>(
   if (!pool) {
     if (!("$transaction" in client)) throw new Error("sqlTransaction needs the client");
     if (bracket.committedBefore) {
-      bracket.checkBefore?.(await client.$queryRawUnsafe(bracket.committedBefore));
+      bracket.checkBefore?.(
+        await client.$queryRawUnsafe<Record<string, unknown>[]>(bracket.committedBefore),
+      );
     }
     return client.$transaction(async (tx) => {
       const result = await fn(tx);
@@ -158,7 +162,9 @@ export async function sqlTransaction<T>(
   try {
     if (bracket.committedBefore) {
       const results = resultsOf(
-        await connection.client.query(`${bracket.committedBefore}; COMMIT; BEGIN`),
+        await connection.client.query<Record<string, unknown>>(
+          `${bracket.committedBefore}; COMMIT; BEGIN`,
+        ),
       );
       bracket.checkBefore?.(results[0]?.rows ?? []);
     } else {
