@@ -1,4 +1,5 @@
 import { Empty } from "../../components/States";
+import { Table } from "../../components/Table";
 import type { Detail } from "./types";
 
 /** Members as Clerk described them: name and e-mail (the Clerk id when Clerk told neither). */
@@ -9,42 +10,34 @@ export function MembersSection({ members }: { members: Detail["members"] }) {
       {members.length === 0 ? (
         <Empty>No members.</Empty>
       ) : (
-        <div className="table-wrap">
-          <table data-testid="members">
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">E-mail</th>
-                <th scope="col">Role</th>
-              </tr>
-            </thead>
-            <tbody>
-              {members.map((member) => (
-                <tr key={member.userId}>
-                  <td>
-                    {member.name ?? (member.username ? `@${member.username}` : null) ?? (
-                      <span className="muted">
-                        {member.email ? (
-                          "—"
-                        ) : (
-                          <>
-                            <code>{member.clerkId ?? member.userId}</code> (Clerk id: no name or
-                            e-mail yet)
-                          </>
-                        )}
-                      </span>
+        <Table
+          testId="members"
+          columns={[{ label: "Name" }, { label: "E-mail" }, { label: "Role" }]}
+        >
+          {members.map((member) => (
+            <tr key={member.userId}>
+              <td>
+                {member.name ?? (member.username ? `@${member.username}` : null) ?? (
+                  <span className="muted">
+                    {member.email ? (
+                      "—"
+                    ) : (
+                      <>
+                        <code>{member.clerkId ?? member.userId}</code> (Clerk id: no name or e-mail
+                        yet)
+                      </>
                     )}
-                    {member.name && member.username ? (
-                      <span className="muted"> @{member.username}</span>
-                    ) : null}
-                  </td>
-                  <td>{member.email ?? <span className="muted">—</span>}</td>
-                  <td>{member.role}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+                  </span>
+                )}
+                {member.name && member.username ? (
+                  <span className="muted"> @{member.username}</span>
+                ) : null}
+              </td>
+              <td>{member.email ?? <span className="muted">—</span>}</td>
+              <td>{member.role}</td>
+            </tr>
+          ))}
+        </Table>
       )}
     </section>
   );

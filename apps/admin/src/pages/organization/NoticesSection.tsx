@@ -1,4 +1,5 @@
 import { Empty } from "../../components/States";
+import { ROW_ACTIONS_COLUMN, Table } from "../../components/Table";
 import { formatDateTime, humanize } from "../../format";
 import type { Notice } from "./types";
 
@@ -15,41 +16,34 @@ export function NoticesSection({
       {notices.length === 0 ? (
         <Empty>No notices sent to this organization.</Empty>
       ) : (
-        <div className="table-wrap">
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">Type</th>
-                <th scope="col">Status</th>
-                <th scope="col">To</th>
-                <th scope="col">Created</th>
-                <th scope="col">Sent</th>
-                <th scope="col">
-                  <span className="visually-hidden">Actions</span>
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {notices.map((notice) => (
-                <tr key={notice.id}>
-                  <td>{humanize(notice.type)}</td>
-                  <td>
-                    <span className={`badge badge-${notice.status}`}>{notice.status}</span>
-                    {notice.lastError ? <span className="muted"> {notice.lastError}</span> : null}
-                  </td>
-                  <td>{notice.recipientEmail ?? "admins"}</td>
-                  <td>{formatDateTime(notice.createdAt)}</td>
-                  <td>{formatDateTime(notice.sentAt)}</td>
-                  <td>
-                    <button type="button" onClick={() => onResend(notice)}>
-                      Resend…
-                    </button>
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <Table
+          columns={[
+            { label: "Type" },
+            { label: "Status" },
+            { label: "To" },
+            { label: "Created" },
+            { label: "Sent" },
+            ROW_ACTIONS_COLUMN,
+          ]}
+        >
+          {notices.map((notice) => (
+            <tr key={notice.id}>
+              <td>{humanize(notice.type)}</td>
+              <td>
+                <span className={`badge badge-${notice.status}`}>{notice.status}</span>
+                {notice.lastError ? <span className="muted"> {notice.lastError}</span> : null}
+              </td>
+              <td>{notice.recipientEmail ?? "admins"}</td>
+              <td>{formatDateTime(notice.createdAt)}</td>
+              <td>{formatDateTime(notice.sentAt)}</td>
+              <td>
+                <button type="button" onClick={() => onResend(notice)}>
+                  Resend…
+                </button>
+              </td>
+            </tr>
+          ))}
+        </Table>
       )}
     </section>
   );
