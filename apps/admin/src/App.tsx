@@ -8,7 +8,7 @@ import { AuditLogPage } from "./pages/AuditLog";
 import { DevSignIn } from "./pages/DevSignIn";
 import { JobRunsPage } from "./pages/JobRuns";
 import { NotFoundPage } from "./pages/NotFound";
-import { OrganizationPage } from "./pages/Organization";
+import { OrganizationPage } from "./pages/organization";
 import { OrganizationsPage } from "./pages/Organizations";
 import { OverviewPage } from "./pages/Overview";
 import { ViolationsPage } from "./pages/Violations";

@@ -2,6 +2,7 @@ import { Link } from "react-router-dom";
 import type { Schema } from "../api";
 import { formatDateTime, formatMoney, humanize } from "../format";
 import { Empty } from "./States";
+import { Table } from "./Table";
 
 /**
  * What Stripe tells us about an organization's payments, as the organization page and the
@@ -175,38 +176,32 @@ export function OpenDisputesSection({ disputes }: { disputes: OverviewDispute[] 
       {disputes.length === 0 ? (
         <p className="state state-empty">No open disputes.</p>
       ) : (
-        <div className="table-wrap">
-          <table data-testid="open-disputes">
-            <thead>
-              <tr>
-                <th scope="col">Organization</th>
-                <th scope="col" className="num">
-                  Amount
-                </th>
-                <th scope="col">Reason</th>
-                <th scope="col">Status</th>
-                <th scope="col">Evidence due</th>
-              </tr>
-            </thead>
-            <tbody>
-              {disputes.map((dispute) => (
-                <tr key={dispute.id}>
-                  <td>
-                    <Link to={`/organizations/${dispute.organizationId}`}>
-                      {dispute.organizationName}
-                    </Link>
-                  </td>
-                  <td className="num">{formatMoney(dispute.amount, dispute.currency)}</td>
-                  <td>{humanize(dispute.reason)}</td>
-                  <td>
-                    <DisputeStatus dispute={dispute} />
-                  </td>
-                  <td>{formatDateTime(dispute.evidenceDueBy)}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <Table
+          testId="open-disputes"
+          columns={[
+            { label: "Organization" },
+            { label: "Amount", className: "num" },
+            { label: "Reason" },
+            { label: "Status" },
+            { label: "Evidence due" },
+          ]}
+        >
+          {disputes.map((dispute) => (
+            <tr key={dispute.id}>
+              <td>
+                <Link to={`/organizations/${dispute.organizationId}`}>
+                  {dispute.organizationName}
+                </Link>
+              </td>
+              <td className="num">{formatMoney(dispute.amount, dispute.currency)}</td>
+              <td>{humanize(dispute.reason)}</td>
+              <td>
+                <DisputeStatus dispute={dispute} />
+              </td>
+              <td>{formatDateTime(dispute.evidenceDueBy)}</td>
+            </tr>
+          ))}
+        </Table>
       )}
     </section>
   );

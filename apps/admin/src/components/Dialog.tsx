@@ -1,5 +1,6 @@
 import { useEffect, useId, useRef, useState, type FormEvent, type ReactNode } from "react";
 import { ApiFailure, isConflict } from "../api";
+import { FailureCodes } from "./States";
 
 const FOCUSABLE =
   'a[href], button:not([disabled]), input:not([disabled]), select:not([disabled]), textarea:not([disabled]), [tabindex]:not([tabindex="-1"])';
@@ -118,15 +119,7 @@ export function ActionDialog(props: ActionDialogProps) {
                 {failure.message}
               </p>
             )}
-            <p className="muted">
-              Code <code>{failure.code}</code>
-              {failure.requestId ? (
-                <>
-                  {" "}
-                  · request id <code>{failure.requestId}</code>
-                </>
-              ) : null}
-            </p>
+            <FailureCodes failure={failure} />
           </div>
         ) : null}
         <div className="dialog-buttons">

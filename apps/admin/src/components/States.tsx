@@ -20,20 +20,33 @@ export function ErrorState({ error, onRetry }: { error: ApiFailure; onRetry?: ()
       <p>
         <strong>{error.status ? `Error ${error.status}` : "Error"}</strong> {error.message}
       </p>
-      <p className="muted">
-        Code <code>{error.code}</code>
-        {error.requestId ? (
-          <>
-            {" "}
-            · request id <code data-testid="request-id">{error.requestId}</code>
-          </>
-        ) : null}
-      </p>
+      <FailureCodes failure={error} requestIdTestId="request-id" />
       {onRetry ? (
         <button type="button" onClick={onRetry}>
           Try again
         </button>
       ) : null}
     </div>
+  );
+}
+
+/** The line an operator quotes in a bug report: the error code and, when known, the request id. */
+export function FailureCodes({
+  failure,
+  requestIdTestId,
+}: {
+  failure: ApiFailure;
+  requestIdTestId?: string;
+}) {
+  return (
+    <p className="muted">
+      Code <code>{failure.code}</code>
+      {failure.requestId ? (
+        <>
+          {" "}
+          · request id <code data-testid={requestIdTestId}>{failure.requestId}</code>
+        </>
+      ) : null}
+    </p>
   );
 }

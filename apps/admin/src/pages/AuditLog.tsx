@@ -1,13 +1,7 @@
 import { Link } from "react-router-dom";
 import { api, unwrap, useLoad, type Schema } from "../api";
-import {
-  FilterBar,
-  Pager,
-  SearchFilter,
-  SelectFilter,
-  useQueryFilters,
-} from "../components/Filters";
-import { Empty, ErrorState, Loading } from "../components/States";
+import { FilterBar, SearchFilter, SelectFilter, useQueryFilters } from "../components/Filters";
+import { PagedTable } from "../components/Table";
 import { formatDateTime, humanize, personLabel } from "../format";
 
 type TargetType = Schema<"AdminAuditTargetType">;
@@ -118,51 +112,41 @@ export function AuditLogPage() {
           onSubmit={(value) => setFilter("targetId", value)}
         />
       </FilterBar>
-      {log.status === "error" ? <ErrorState error={log.error} onRetry={log.reload} /> : null}
-      {log.status === "loading" ? <Loading /> : null}
-      {log.data && log.status !== "error" ? (
-        log.data.data.length === 0 ? (
-          <Empty>
-            No actions recorded{values.targetType || values.targetId ? " for this filter" : " yet"}.
-          </Empty>
-        ) : (
+      <PagedTable
+        list={log}
+        cursor={cursor}
+        onPage={setCursor}
+        empty={
           <>
-            <div className="table-wrap">
-              <table className="audit">
-                <thead>
-                  <tr>
-                    <th scope="col">When</th>
-                    <th scope="col">Who</th>
-                    <th scope="col">Action</th>
-                    <th scope="col">Target</th>
-                    <th scope="col">Reason</th>
-                    <th scope="col">Change</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {log.data.data.map((entry) => (
-                    <tr key={entry.id} data-testid="audit-entry">
-                      <td>{formatDateTime(entry.createdAt)}</td>
-                      <td data-testid="audit-who">
-                        <Person person={entry.actor} />
-                      </td>
-                      <td>{humanize(entry.action)}</td>
-                      <td className="wrap" data-testid="audit-target">
-                        <Target entry={entry} />
-                      </td>
-                      <td className="wrap">{entry.reason}</td>
-                      <td>
-                        <Change before={entry.before} after={entry.after} />
-                      </td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
-            </div>
-            <Pager cursor={cursor} nextCursor={log.data.nextCursor} onPage={setCursor} />
+            No actions recorded{values.targetType || values.targetId ? " for this filter" : " yet"}.
           </>
-        )
-      ) : null}
+        }
+        className="audit"
+        columns={[
+          { label: "When" },
+          { label: "Who" },
+          { label: "Action" },
+          { label: "Target" },
+          { label: "Reason" },
+          { label: "Change" },
+        ]}
+        renderRow={(entry) => (
+          <tr key={entry.id} data-testid="audit-entry">
+            <td>{formatDateTime(entry.createdAt)}</td>
+            <td data-testid="audit-who">
+              <Person person={entry.actor} />
+            </td>
+            <td>{humanize(entry.action)}</td>
+            <td className="wrap" data-testid="audit-target">
+              <Target entry={entry} />
+            </td>
+            <td className="wrap">{entry.reason}</td>
+            <td>
+              <Change before={entry.before} after={entry.after} />
+            </td>
+          </tr>
+        )}
+      />
     </>
   );
 }

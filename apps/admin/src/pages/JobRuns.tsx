@@ -1,8 +1,9 @@
 import { useState } from "react";
 import { api, unwrap, useLoad, type Schema } from "../api";
 import { ActionDialog } from "../components/Dialog";
-import { FilterBar, Pager, SelectFilter, useQueryFilters } from "../components/Filters";
-import { Empty, ErrorState, Loading } from "../components/States";
+import { FilterBar, SelectFilter, useQueryFilters } from "../components/Filters";
+import { ErrorState } from "../components/States";
+import { PagedTable } from "../components/Table";
 import { NextRun } from "../components/NextRun";
 import { formatDateTime, formatDuration } from "../format";
 
@@ -93,53 +94,36 @@ export function JobRunsPage() {
           ]}
         />
       </FilterBar>
-      {runs.status === "error" ? <ErrorState error={runs.error} onRetry={runs.reload} /> : null}
-      {runs.status === "loading" ? <Loading /> : null}
-      {runs.data && runs.status !== "error" ? (
-        runs.data.data.length === 0 ? (
-          <Empty>No runs match these filters.</Empty>
-        ) : (
-          <>
-            <div className="table-wrap">
-              <table>
-                <thead>
-                  <tr>
-                    <th scope="col">Job</th>
-                    <th scope="col">Outcome</th>
-                    <th scope="col">Started</th>
-                    <th scope="col">Finished</th>
-                    <th scope="col" className="num">
-                      Duration
-                    </th>
-                    <th scope="col" className="num">
-                      Rows
-                    </th>
-                    <th scope="col">Error</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {runs.data.data.map((run) => (
-                    <tr key={run.id}>
-                      <td>{run.jobName}</td>
-                      <td>
-                        <span className={`badge badge-${run.outcome}`}>{run.outcome}</span>
-                      </td>
-                      <td>{formatDateTime(run.startedAt)}</td>
-                      <td>{formatDateTime(run.finishedAt)}</td>
-                      <td className="num" data-testid="duration">
-                        {formatDuration(run.startedAt, run.finishedAt)}
-                      </td>
-                      <td className="num">{run.rowsAffected}</td>
-                      <td className="wrap">{run.error ?? ""}</td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
-            </div>
-            <Pager cursor={cursor} nextCursor={runs.data.nextCursor} onPage={setCursor} />
-          </>
-        )
-      ) : null}
+      <PagedTable
+        list={runs}
+        cursor={cursor}
+        onPage={setCursor}
+        empty="No runs match these filters."
+        columns={[
+          { label: "Job" },
+          { label: "Outcome" },
+          { label: "Started" },
+          { label: "Finished" },
+          { label: "Duration", className: "num" },
+          { label: "Rows", className: "num" },
+          { label: "Error" },
+        ]}
+        renderRow={(run) => (
+          <tr key={run.id}>
+            <td>{run.jobName}</td>
+            <td>
+              <span className={`badge badge-${run.outcome}`}>{run.outcome}</span>
+            </td>
+            <td>{formatDateTime(run.startedAt)}</td>
+            <td>{formatDateTime(run.finishedAt)}</td>
+            <td className="num" data-testid="duration">
+              {formatDuration(run.startedAt, run.finishedAt)}
+            </td>
+            <td className="num">{run.rowsAffected}</td>
+            <td className="wrap">{run.error ?? ""}</td>
+          </tr>
+        )}
+      />
       {running ? (
         <ActionDialog
           title={`Run ${running} now`}

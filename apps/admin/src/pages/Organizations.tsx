@@ -1,7 +1,7 @@
 import { Link } from "react-router-dom";
 import { api, unwrap, useLoad } from "../api";
-import { FilterBar, Pager, SearchFilter, useQueryFilters } from "../components/Filters";
-import { Empty, ErrorState, Loading } from "../components/States";
+import { FilterBar, SearchFilter, useQueryFilters } from "../components/Filters";
+import { PagedTable } from "../components/Table";
 import { formatDateTime } from "../format";
 
 const KEYS = ["q"] as const;
@@ -27,41 +27,23 @@ export function OrganizationsPage() {
           onSubmit={(value) => setFilter("q", value)}
         />
       </FilterBar>
-      {list.status === "error" ? <ErrorState error={list.error} onRetry={list.reload} /> : null}
-      {list.status === "loading" ? <Loading /> : null}
-      {list.data && list.status !== "error" ? (
-        list.data.data.length === 0 ? (
-          <Empty>No organization matches.</Empty>
-        ) : (
-          <>
-            <div className="table-wrap">
-              <table>
-                <thead>
-                  <tr>
-                    <th scope="col">Name</th>
-                    <th scope="col">Plan</th>
-                    <th scope="col">Status</th>
-                    <th scope="col">Created</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {list.data.data.map((organization) => (
-                    <tr key={organization.id}>
-                      <td>
-                        <Link to={`/organizations/${organization.id}`}>{organization.name}</Link>
-                      </td>
-                      <td>{organization.planSlug}</td>
-                      <td>{organization.status}</td>
-                      <td>{formatDateTime(organization.createdAt)}</td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
-            </div>
-            <Pager cursor={cursor} nextCursor={list.data.nextCursor} onPage={setCursor} />
-          </>
-        )
-      ) : null}
+      <PagedTable
+        list={list}
+        cursor={cursor}
+        onPage={setCursor}
+        empty="No organization matches."
+        columns={[{ label: "Name" }, { label: "Plan" }, { label: "Status" }, { label: "Created" }]}
+        renderRow={(organization) => (
+          <tr key={organization.id}>
+            <td>
+              <Link to={`/organizations/${organization.id}`}>{organization.name}</Link>
+            </td>
+            <td>{organization.planSlug}</td>
+            <td>{organization.status}</td>
+            <td>{formatDateTime(organization.createdAt)}</td>
+          </tr>
+        )}
+      />
     </>
   );
 }

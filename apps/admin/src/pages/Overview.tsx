@@ -3,6 +3,7 @@ import { api, unwrap, useLoad } from "../api";
 import { OpenDisputesSection } from "../components/Billing";
 import { JobSuccessRates, ViolationsOverTime } from "../components/Charts";
 import { ErrorState, Loading } from "../components/States";
+import { Table } from "../components/Table";
 import { NextRun } from "../components/NextRun";
 import { formatDateTime, formatPercent, humanize } from "../format";
 
@@ -94,32 +95,25 @@ function OverviewBody({ data }: { data: Overview }) {
           {data.violations.open.length === 0 ? (
             <p className="state state-empty">No open violations.</p>
           ) : (
-            <div className="table-wrap">
-              <table>
-                <thead>
-                  <tr>
-                    <th scope="col">Type</th>
-                    <th scope="col">Action</th>
-                    <th scope="col" className="num">
-                      Open
-                    </th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {data.violations.open.map((row) => (
-                    <tr key={`${row.type}-${row.action}`}>
-                      <td>
-                        <Link to={`/violations?type=${row.type}&action=${row.action}&status=open`}>
-                          {humanize(row.type)}
-                        </Link>
-                      </td>
-                      <td>{humanize(row.action)}</td>
-                      <td className="num">{row.count}</td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
-            </div>
+            <Table
+              columns={[
+                { label: "Type" },
+                { label: "Action" },
+                { label: "Open", className: "num" },
+              ]}
+            >
+              {data.violations.open.map((row) => (
+                <tr key={`${row.type}-${row.action}`}>
+                  <td>
+                    <Link to={`/violations?type=${row.type}&action=${row.action}&status=open`}>
+                      {humanize(row.type)}
+                    </Link>
+                  </td>
+                  <td>{humanize(row.action)}</td>
+                  <td className="num">{row.count}</td>
+                </tr>
+              ))}
+            </Table>
           )}
         </section>
         <section aria-labelledby="by-plan">
@@ -129,59 +123,46 @@ function OverviewBody({ data }: { data: Overview }) {
       </div>
       <section aria-labelledby="jobs">
         <h2 id="jobs">Jobs</h2>
-        <div className="table-wrap">
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">Job</th>
-                <th scope="col" className="num">
-                  Runs 24 h
-                </th>
-                <th scope="col" className="num">
-                  Success 24 h
-                </th>
-                <th scope="col" className="num">
-                  Runs 7 d
-                </th>
-                <th scope="col" className="num">
-                  Success 7 d
-                </th>
-                <th scope="col">Last failure</th>
-                <th scope="col">Next run</th>
-              </tr>
-            </thead>
-            <tbody>
-              {data.jobs.map((job) => (
-                <tr key={job.jobName}>
-                  <td>
-                    <Link to={`/job-runs?jobName=${encodeURIComponent(job.jobName)}`}>
-                      {job.jobName}
-                    </Link>
-                  </td>
-                  <td className="num">{job.runs24h}</td>
-                  <td className="num">{formatPercent(job.successRate24h)}</td>
-                  <td className="num">{job.runs7d}</td>
-                  <td className="num">{formatPercent(job.successRate7d)}</td>
-                  <td className="wrap">
-                    {job.lastFailureAt ? (
-                      <>
-                        {formatDateTime(job.lastFailureAt)}
-                        {job.lastFailureError ? (
-                          <span className="muted"> — {job.lastFailureError}</span>
-                        ) : null}
-                      </>
-                    ) : (
-                      "—"
-                    )}
-                  </td>
-                  <td data-testid="next-run">
-                    <NextRun at={job.nextRunAt} now={Date.parse(data.generatedAt)} />
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <Table
+          columns={[
+            { label: "Job" },
+            { label: "Runs 24 h", className: "num" },
+            { label: "Success 24 h", className: "num" },
+            { label: "Runs 7 d", className: "num" },
+            { label: "Success 7 d", className: "num" },
+            { label: "Last failure" },
+            { label: "Next run" },
+          ]}
+        >
+          {data.jobs.map((job) => (
+            <tr key={job.jobName}>
+              <td>
+                <Link to={`/job-runs?jobName=${encodeURIComponent(job.jobName)}`}>
+                  {job.jobName}
+                </Link>
+              </td>
+              <td className="num">{job.runs24h}</td>
+              <td className="num">{formatPercent(job.successRate24h)}</td>
+              <td className="num">{job.runs7d}</td>
+              <td className="num">{formatPercent(job.successRate7d)}</td>
+              <td className="wrap">
+                {job.lastFailureAt ? (
+                  <>
+                    {formatDateTime(job.lastFailureAt)}
+                    {job.lastFailureError ? (
+                      <span className="muted"> — {job.lastFailureError}</span>
+                    ) : null}
+                  </>
+                ) : (
+                  "—"
+                )}
+              </td>
+              <td data-testid="next-run">
+                <NextRun at={job.nextRunAt} now={Date.parse(data.generatedAt)} />
+              </td>
+            </tr>
+          ))}
+        </Table>
       </section>
     </>
   );

@@ -1,4 +1,5 @@
 import type { ApiFailure } from "../api";
+import { FailureCodes } from "../components/States";
 
 /** A session the API knows but will not let in: an organization's admin is not a platform admin. */
 export function Refused({ failure, signOut }: { failure: ApiFailure; signOut: () => void }) {
@@ -11,15 +12,7 @@ export function Refused({ failure, signOut }: { failure: ApiFailure; signOut: ()
           only; this session is not one.
         </p>
         <p>{failure.message}</p>
-        <p className="muted">
-          Code <code>{failure.code}</code>
-          {failure.requestId ? (
-            <>
-              {" "}
-              · request id <code>{failure.requestId}</code>
-            </>
-          ) : null}
-        </p>
+        <FailureCodes failure={failure} />
       </div>
       <button type="button" onClick={signOut}>
         Sign out and use another account

@@ -1,13 +1,7 @@
 import { Link } from "react-router-dom";
 import { api, unwrap, useLoad, type Schema } from "../api";
-import {
-  FilterBar,
-  Pager,
-  SearchFilter,
-  SelectFilter,
-  useQueryFilters,
-} from "../components/Filters";
-import { Empty, ErrorState, Loading } from "../components/States";
+import { FilterBar, SearchFilter, SelectFilter, useQueryFilters } from "../components/Filters";
+import { PagedTable } from "../components/Table";
 import { formatDateTime, formatUsage, humanize } from "../format";
 
 type ViolationType = Schema<"AdminViolationType">;
@@ -91,60 +85,43 @@ export function ViolationsPage() {
           placeholder="Acme or 3f2c…"
         />
       </FilterBar>
-      {list.status === "error" ? <ErrorState error={list.error} onRetry={list.reload} /> : null}
-      {list.status === "loading" ? <Loading /> : null}
-      {list.data && list.status !== "error" ? (
-        list.data.data.length === 0 ? (
-          <Empty>No violations match these filters.</Empty>
-        ) : (
-          <>
-            <div className="table-wrap">
-              <table>
-                <caption className="visually-hidden">Violations</caption>
-                <thead>
-                  <tr>
-                    <th scope="col">Organization</th>
-                    <th scope="col">Type</th>
-                    <th scope="col">Action</th>
-                    <th scope="col">Status</th>
-                    <th scope="col" className="num">
-                      Usage / limit
-                    </th>
-                    <th scope="col">Detected</th>
-                    <th scope="col">Grace ends</th>
-                    <th scope="col">Waived until</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {list.data.data.map((violation) => (
-                    <tr key={violation.id}>
-                      <td>
-                        <Link to={`/organizations/${violation.organizationId}`}>
-                          {violation.organizationName}
-                        </Link>
-                      </td>
-                      <td>{humanize(violation.type)}</td>
-                      <td>{humanize(violation.action)}</td>
-                      <td>
-                        <span className={`badge badge-${violation.status}`}>
-                          {violation.status}
-                        </span>
-                      </td>
-                      <td className="num">
-                        {formatUsage(violation.type, violation.currentUsage, violation.limit)}
-                      </td>
-                      <td>{formatDateTime(violation.detectedAt)}</td>
-                      <td>{formatDateTime(violation.graceEndsAt)}</td>
-                      <td>{formatDateTime(violation.waivedUntil)}</td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
-            </div>
-            <Pager cursor={cursor} nextCursor={list.data.nextCursor} onPage={setCursor} />
-          </>
-        )
-      ) : null}
+      <PagedTable
+        list={list}
+        cursor={cursor}
+        onPage={setCursor}
+        empty="No violations match these filters."
+        caption="Violations"
+        columns={[
+          { label: "Organization" },
+          { label: "Type" },
+          { label: "Action" },
+          { label: "Status" },
+          { label: "Usage / limit", className: "num" },
+          { label: "Detected" },
+          { label: "Grace ends" },
+          { label: "Waived until" },
+        ]}
+        renderRow={(violation) => (
+          <tr key={violation.id}>
+            <td>
+              <Link to={`/organizations/${violation.organizationId}`}>
+                {violation.organizationName}
+              </Link>
+            </td>
+            <td>{humanize(violation.type)}</td>
+            <td>{humanize(violation.action)}</td>
+            <td>
+              <span className={`badge badge-${violation.status}`}>{violation.status}</span>
+            </td>
+            <td className="num">
+              {formatUsage(violation.type, violation.currentUsage, violation.limit)}
+            </td>
+            <td>{formatDateTime(violation.detectedAt)}</td>
+            <td>{formatDateTime(violation.graceEndsAt)}</td>
+            <td>{formatDateTime(violation.waivedUntil)}</td>
+          </tr>
+        )}
+      />
     </>
   );
 }
