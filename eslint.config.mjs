@@ -32,7 +32,7 @@ const USES = {
   billing: ["recordings", "notifications", "webhooks"],
   identity: ["billing", "webhooks"],
   bots: ["meetings", "recordings", "webhooks"],
-  jobs: ["bots", "recordings"],
+  jobs: ["bots", "recordings", "webhooks"],
   admin: ["billing", "notifications", "recordings"],
 };
 const intoFeatureInternals = FEATURES.map((feature) => `**/${feature}/*`);
