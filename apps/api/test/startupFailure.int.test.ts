@@ -60,8 +60,11 @@ function openSockets(): number {
 describe("startServer when a step after the database and Redis fails", () => {
   const dataDir = mkdtempSync(path.join(tmpdir(), "zigznote-startfail-"));
   const keyDir = mkdtempSync(path.join(tmpdir(), "zigznote-devkey-"));
+  let failed: StartedProcess | undefined;
   let second: StartedProcess | undefined;
   afterAll(async () => {
+    // Only when an assertion failed early: each is stopped (or has exited) by then otherwise.
+    if (failed) await stopProcess(failed);
     if (second) await stopProcess(second);
     rmSync(dataDir, { recursive: true, force: true });
     rmSync(keyDir, { recursive: true, force: true });
@@ -77,8 +80,9 @@ describe("startServer when a step after the database and Redis fails", () => {
       JOBS_ENABLED: "false",
     };
     try {
-      const failed = startProcess({ ...env, PORT: String(taken.port) });
-      expect(await exitOf(failed, 120_000)).toBe(1);
+      failed = startProcess({ ...env, PORT: String(taken.port) });
+      // A fresh folder is created and migrated first: a minute, more on a busy machine.
+      expect(await exitOf(failed, 240_000)).toBe(1);
       const output = failed.output();
       // It got as far as the database (migrated and served) before the port refused it.
       expect(output).toMatch(/embedded PostgreSQL is serving/);
@@ -96,12 +100,12 @@ describe("startServer when a step after the database and Redis fails", () => {
     // The folder is free and its data intact: the next start serves from it.
     const port = await freePort();
     second = startProcess({ ...env, PORT: String(port) });
-    const health = await waitForHealth(port, second, 60_000);
+    const health = await waitForHealth(port, second, 120_000);
     const body = (await health.json()) as { checks: { database: { status: string } } };
     expect(body.checks.database.status).toBe("up");
     expect(await stopProcess(second)).toBe(0);
     second = undefined;
-  }, 240_000);
+  }, 420_000);
 
   it("on DATABASE_URL and REDIS_URL: rejects with ListenError and leaves no connection open", async () => {
     const taken = await holdPort();
