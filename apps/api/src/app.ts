@@ -62,7 +62,11 @@ function createAppRateLimiter(ctx: AppContext): RateLimiter {
   });
 }
 
-/** Builds the Express app from its context. Does not listen: `server.ts` and tests do. */
+/**
+ * Builds the Express app from its context: the middleware, then what the context's modules
+ * declared (routes, webhook routes), the docs and the admin console. Builds no feature and does
+ * not listen: `server.ts` and tests do.
+ */
 export function createApp(ctx: AppContext, options: AppOptions = {}): Express {
   const app = express();
   app.disable("x-powered-by");
