@@ -286,8 +286,8 @@ async function main(): Promise<void> {
 
 if (require.main === module) {
   main().catch((error: unknown) => {
-    // An operator's situation (a folder in use, a storage setting, a taken port) is said in one line
-    // that says what to do; anything else in full.
+    // An operator's situation (a folder in use, a storage setting, a taken port) is said in
+    // one line that says what to do; anything else in full.
     if (
       error instanceof EmbeddedDatabaseInUseError ||
       error instanceof StorageConfigError ||
