@@ -32,7 +32,7 @@ const USES = {
   billing: ["recordings", "notifications", "webhooks"],
   identity: ["billing", "webhooks"],
   bots: ["meetings", "recordings", "webhooks"],
-  jobs: ["identity", "meetings", "bots", "recordings", "billing", "notifications", "webhooks"],
+  jobs: ["bots", "recordings", "webhooks"],
   admin: ["billing", "notifications", "recordings"],
 };
 const intoFeatureInternals = FEATURES.map((feature) => `**/${feature}/*`);

@@ -1,8 +1,5 @@
 import express, { type Express, type RequestHandler } from "express";
-import { adminRoutes, type AdminDeps } from "./admin";
-import { billingRoutes } from "./billing";
-import { botRoutes } from "./bots";
-import type { AppContext } from "./context";
+import type { AppContext, AppRoutes } from "./context";
 import { errorHandler, notFoundHandler } from "./http/errorHandler";
 import { httpMetrics } from "./http/httpMetrics";
 import { createIdempotency } from "./http/idempotency";
@@ -10,22 +7,15 @@ import { createRateLimiter, type RateLimiter } from "./http/rateLimit";
 import { buildOpenApiDocument, type OpenApiDocument } from "./http/openapi";
 import { requestId } from "./http/requestId";
 import { requestLog } from "./http/requestLog";
-import { mountRoutes, type RouteDefinition, type RouteMounting } from "./http/route";
+import { mountRoutes, type RouteMounting } from "./http/route";
 import { routeOf } from "./http/routeTemplate";
 import { securityHeaders } from "./http/securityHeaders";
 import { traceContext } from "./http/traceContext";
-import { identityRoutes } from "./identity";
-import { createJobs, nextRunOf, runJob } from "./jobs";
-import { meetingRoutes } from "./meetings";
-import { noticeRoutes } from "./notifications";
-import { recordingRoutes } from "./recordings";
 import { createAdminConsoleRouter, DEFAULT_ADMIN_CONSOLE_DIR } from "./system/adminConsole";
 import { createDocsRouter } from "./system/docs";
-import { healthRoutes } from "./system/health";
 import { HOUR_MS } from "./lib/time";
 import { registerStateMetrics } from "./system/stateMetrics";
 import { API_VERSION } from "./version";
-import { webhookRoutes } from "./webhooks";
 
 export interface AppOptions {
   /**
@@ -40,74 +30,8 @@ export interface AppOptions {
   isTracingOmitted?: boolean;
 }
 
-/** The versioned API's routes, each feature's declarations in turn. */
-export function apiRoutes(ctx: AppContext): RouteDefinition[] {
-  return [
-    ...identityRoutes({
-      db: ctx.db,
-      clock: ctx.clock,
-      apiKeyCache: ctx.identity.apiKeyCache,
-      members: ctx.identity.members,
-    }),
-    ...meetingRoutes(ctx.meetings),
-    ...botRoutes(ctx.bots),
-    ...recordingRoutes(ctx.recordings),
-    ...billingRoutes(ctx.billing.deps),
-    ...noticeRoutes({ db: ctx.db }),
-    ...adminRoutes(adminDeps(ctx)),
-  ];
-}
-
-/** The admin feature's dependencies: the jobs sit above every feature, so they are handed in. */
-function adminDeps(ctx: AppContext): AdminDeps {
-  const jobs = createJobs(ctx);
-  return {
-    db: ctx.db,
-    clock: ctx.clock,
-    logger: ctx.logger,
-    violations: ctx.billing.settings,
-    notices: ctx.notices,
-    jobs: {
-      list: () => jobs,
-      timezone: ctx.config.CRON_TIMEZONE,
-      nextRunAt(name, after) {
-        const job = jobs.find((candidate) => candidate.name === name);
-        return job ? nextRunOf(job.schedule, ctx.config.CRON_TIMEZONE, after) : null;
-      },
-      async run(name) {
-        const job = jobs.find((candidate) => candidate.name === name);
-        if (!job) return null;
-        const now = ctx.clock.now();
-        return runJob(ctx, job, { scheduledFor: now, instanceId: `admin:${process.pid}` });
-      },
-    },
-  };
-}
-
-/** Every documented route of the app (the OpenAPI document is built from these). */
-export function appRoutes(ctx: AppContext): {
-  health: RouteDefinition[];
-  webhooks: RouteDefinition[];
-  api: RouteDefinition[];
-} {
-  return {
-    health: healthRoutes(ctx),
-    webhooks: webhookRoutes({
-      clock: ctx.clock,
-      processor: ctx.webhooks,
-      secrets: {
-        stripe: ctx.config.STRIPE_WEBHOOK_SECRET,
-        clerk: ctx.config.CLERK_WEBHOOK_SECRET,
-        recall: ctx.config.RECALL_WEBHOOK_SECRET,
-      },
-      bodyLimit: ctx.config.WEBHOOK_BODY_LIMIT,
-    }),
-    api: apiRoutes(ctx),
-  };
-}
-
-/** The OpenAPI document of `routes` (from `appRoutes`): what `/openapi.json` serves. */
-export function appOpenApiDocument(routes: ReturnType<typeof appRoutes>): OpenApiDocument {
+/** The OpenAPI document of `routes` (the context's): what `/openapi.json` serves. */
+export function appOpenApiDocument(routes: AppRoutes): OpenApiDocument {
   return buildOpenApiDocument([...routes.health, ...routes.webhooks, ...routes.api], API_VERSION);
 }
 
@@ -138,14 +62,18 @@ function createAppRateLimiter(ctx: AppContext): RateLimiter {
   });
 }
 
-/** Builds the Express app from its context. Does not listen: `server.ts` and tests do. */
+/**
+ * Builds the Express app from its context: the middleware, then what the context's modules
+ * declared (routes, webhook routes), the docs and the admin console. Builds no feature and does
+ * not listen: `server.ts` and tests do.
+ */
 export function createApp(ctx: AppContext, options: AppOptions = {}): Express {
   const app = express();
   app.disable("x-powered-by");
   // Which hop's address is the client's: nobody's but the socket peer unless configured.
   app.set("trust proxy", ctx.config.TRUST_PROXY);
 
-  const routes = appRoutes(ctx);
+  const { routes } = ctx;
   const rateLimiter = ctx.config.RATE_LIMIT_ENABLED ? createAppRateLimiter(ctx) : null;
   const authenticate = options.authenticate ?? ctx.routeGuards.authenticate;
   const mounting: RouteMounting = {

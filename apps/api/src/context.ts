@@ -1,62 +1,73 @@
-import type { Db, PrismaClient } from "@zigznote/database";
+import type { PrismaClient } from "@zigznote/database";
 import type { Redis } from "ioredis";
+import { createAdminModule, type AdminJobs, type AdminModule } from "./admin";
 import {
-  assertCanWrite,
-  assertNoOpenDispute,
-  checkPlanViolations,
-  createAppBilling,
-  guardWrite,
+  createBillingModule,
   isNoticeObsolete,
-  registerStripeHandlers,
-  type AppBilling,
+  type BillingModule,
+  type StripeClient,
 } from "./billing";
-import type { StripeClient } from "./billing";
 import {
+  createBotsModule,
   createRecallClient,
   createRecallMediaResolver,
-  registerRecallHandlers,
-  releaseBotOfDeletedMeeting,
-  type BotServiceDeps,
+  type BotsModule,
   type RecallClient,
-  type StuckBotDeps,
 } from "./bots";
 import type { Config } from "./config";
-import type { WriteGuard } from "./http/auth";
-import type { RouteGuards } from "./http/route";
-import {
-  ApiKeyCache,
-  authenticate,
-  createApiKeyLockout,
-  createClerkAdmin,
-  registerClerkHandlers,
-  type ApiKeyLockout,
-  type ClerkAdmin,
-  type MemberDeps,
-} from "./identity";
+import type { RouteDefinition, RouteGuards } from "./http/route";
+import { createIdentityModule, type ClerkAdmin, type IdentityModule } from "./identity";
+import { nextRunOf, runJob, type JobDefinition, type JobRunnerDeps } from "./jobs";
 import { systemClock, type Clock } from "./lib/clock";
 import { createLogger, type Logger } from "./lib/logger";
 import { createMetrics, type Metrics } from "./lib/metrics";
-import type { MeetingDeps } from "./meetings";
+import { createMeetingsModule, type MeetingsModule } from "./meetings";
 import {
   createEmailTransport,
-  createNotices,
+  createNotificationsModule,
   type NotificationTransport,
   type Notices,
+  type NotificationsModule,
 } from "./notifications";
 import {
+  createRecordingsModule,
   createStorage,
-  type AbandonedUploadsDeps,
-  type RecordingImportDeps,
-  type RecordingRouteDeps,
-  type StoragePurgeDeps,
+  type RecordingsModule,
   type StorageProvider,
 } from "./recordings";
-import { createWebhookProcessor, WebhookRegistry, type WebhookProcessor } from "./webhooks";
+import { healthRoutes } from "./system/health";
+import { kernelJobs } from "./system/housekeeping";
+import {
+  createWebhooksModule,
+  type WebhookProcessor,
+  type WebhookRegistry,
+  type WebhooksModule,
+} from "./webhooks";
+
+/** Each feature's module, built once per app (`<feature>/module.ts`). */
+export interface AppModules {
+  notifications: NotificationsModule;
+  billing: BillingModule;
+  recordings: RecordingsModule;
+  bots: BotsModule;
+  meetings: MeetingsModule;
+  identity: IdentityModule;
+  webhooks: WebhooksModule;
+  admin: AdminModule;
+}
+
+/** Every documented route of the app, as `app.ts` mounts them (and the document lists them). */
+export interface AppRoutes {
+  health: RouteDefinition[];
+  webhooks: RouteDefinition[];
+  api: RouteDefinition[];
+}
 
 /**
- * The composition root. `buildContext` builds every service of one app once, typed, from its
- * configuration and infrastructure; routes, webhook handlers and jobs receive what they need
- * from here. `server.ts` makes the production context; tests make their own (test database, a
+ * The composition root. `buildContext` builds each feature's module once from the app's
+ * configuration and infrastructure, and collects what they declare: the routes `app.ts` mounts,
+ * the one job list (the scheduler, the `job` command and the console run it) and the route
+ * guards. `server.ts` makes the production context; tests make their own (test database, a
  * manual clock, local provider servers) and can run several side by side.
  */
 export interface AppContext {
@@ -69,37 +80,23 @@ export interface AppContext {
   redis: Redis | null;
   /** Where recordings are kept: STORAGE_DRIVER (local disk under STORAGE_DIR by default, or S3). */
   storage: StorageProvider;
-  /** The notification outbox: queue in a transaction, delivered after the commit. */
+  /** The notification outbox (`modules.notifications`): its after-commit deliveries end at shutdown. */
   notices: Notices;
-  /** Billing service and the Stripe handlers' dependencies. */
-  billing: AppBilling;
-  recall: RecallClient;
-  identity: {
-    /** One cache of verified keys: the revoke route drops exactly the copies auth reads. */
-    apiKeyCache: ApiKeyCache;
-    /** One set of lockout counters per app. */
-    lockout: ApiKeyLockout;
-    /** Adding members at Clerk (`POST /api/v1/members`). */
-    members: MemberDeps;
-  };
-  meetings: MeetingDeps;
-  bots: BotServiceDeps;
-  stuckBots: StuckBotDeps;
-  recordings: RecordingRouteDeps;
-  recordingImports: RecordingImportDeps;
-  storagePurge: StoragePurgeDeps;
-  abandonedUploads: AbandonedUploadsDeps;
-  /** The registry the webhook processor dispatches to (every provider's handlers). */
-  webhookRegistry: WebhookRegistry;
-  /** Applies each verified webhook event exactly once. */
+  /** The webhook processor (`modules.webhooks`): its after-commit tasks end at shutdown. */
   webhooks: WebhookProcessor;
+  modules: AppModules;
+  routes: AppRoutes;
+  /** The app's jobs: every module's, each closed over its own dependencies. */
+  jobs: readonly JobDefinition[];
   /** What every declared route is mounted with: authentication and billing's write guard. */
   routeGuards: RouteGuards;
 }
 
 /** What a caller may supply; everything else is built from these. */
 export type ContextParts = Pick<AppContext, "config" | "db"> &
-  Partial<Pick<AppContext, "logger" | "clock" | "metrics" | "redis" | "storage" | "recall">> & {
+  Partial<Pick<AppContext, "logger" | "clock" | "metrics" | "redis" | "storage">> & {
+    /** Default: the Recall client configured by RECALL_*. */
+    recall?: RecallClient;
     /** Default: e-mail as EMAIL_TRANSPORT says (rendered into the log, or SMTP). */
     transport?: NotificationTransport;
     /** Default: the SDK client configured by STRIPE_* (null without STRIPE_SECRET_KEY). */
@@ -121,7 +118,7 @@ export type ContextParts = Pick<AppContext, "config" | "db"> &
 /**
  * Builds an app's context with the usual defaults: system clock, a logger at the configured
  * level, a fresh metrics registry, no Redis, the storage STORAGE_DRIVER names, the logging
- * notice transport, Stripe and Recall from the config.
+ * notice transport, Stripe and Recall from the config. Builds nothing that connects.
  */
 export function buildContext(parts: ContextParts): AppContext {
   const { config, db } = parts;
@@ -131,23 +128,24 @@ export function buildContext(parts: ContextParts): AppContext {
   const redis = parts.redis ?? null;
   const storage = parts.storage ?? createStorage(config);
   const recall = parts.recall ?? createRecallClient(config, logger);
+  const now = () => clock.now();
 
-  const transport =
-    parts.transport ??
-    createEmailTransport(
-      {
-        mode: config.EMAIL_TRANSPORT,
-        smtpUrl: config.SMTP_URL,
-        from: config.EMAIL_FROM,
-        appUrl: config.APP_URL,
-      },
-      logger,
-    );
-  const notices = createNotices({
+  // In the order of the features' dependencies: each gets the hooks of those built before it.
+  const notifications = createNotificationsModule({
     db,
     clock,
     logger,
-    transport,
+    transport:
+      parts.transport ??
+      createEmailTransport(
+        {
+          mode: config.EMAIL_TRANSPORT,
+          smtpUrl: config.SMTP_URL,
+          from: config.EMAIL_FROM,
+          appUrl: config.APP_URL,
+        },
+        logger,
+      ),
     isObsolete: isNoticeObsolete,
     onOutcome: (type, outcome) => metrics.notices.inc({ type, outcome }),
     operators: {
@@ -155,61 +153,94 @@ export function buildContext(parts: ContextParts): AppContext {
       emails: config.PLATFORM_ADMIN_EMAILS,
     },
   });
-  const billing = createAppBilling({ config, db, clock, logger, notices, stripe: parts.stripe });
-  const violations = billing.settings;
-  // Billing decides creates in their own transactions (exact limits under concurrency); an open
-  // dispute restricts only where the deployment chose so (DISPUTE_READ_ONLY).
-  const guard: WriteGuard = async (tx, input) => {
-    await guardWrite(tx, { ...input, now: input.now ?? clock.now() });
-    if (billing.settings.isDisputeReadOnly) await assertNoOpenDispute({ db: tx }, input);
-  };
-
-  const bots: BotServiceDeps = {
+  const { notices } = notifications;
+  const billing = createBillingModule({ config, db, clock, logger, notices, stripe: parts.stripe });
+  const recordings = createRecordingsModule({
+    db,
+    storage,
+    logger,
+    now,
+    guardWrite: billing.hooks.guardWrite,
+    onStorageFreed: billing.hooks.onStorageFreed,
+    resolveMedia: createRecallMediaResolver(recall),
+    afterJob: () => notices.idle(),
+    maxBytes: config.RECORDING_MAX_BYTES,
+    urlTtlSeconds: config.STORAGE_URL_TTL_SECONDS,
+    purgeAfterDays: config.STORAGE_PURGE_AFTER_DAYS,
+    batchSize: config.JOB_BATCH_SIZE,
+    concurrency: config.JOB_CONCURRENCY,
+  });
+  const bots = createBotsModule({
     db,
     recall,
     logger,
     clock,
-    guardWrite: guard,
+    guardWrite: billing.hooks.guardWrite,
     defaultBotName: config.RECALL_BOT_NAME,
-  };
-  // Freed storage may resolve a storage violation: billing re-checks it where the rows go.
-  const onStorageFreed = async (tx: Db, organizationId: string) => {
-    await checkPlanViolations(
-      { db: tx, settings: violations },
-      { organizationId, now: clock.now() },
-    );
-  };
-  const recordings: RecordingRouteDeps = {
+    stuckAfterMinutes: config.STUCK_BOT_AFTER_MINUTES,
+    batchSize: config.JOB_BATCH_SIZE,
+    concurrency: config.JOB_CONCURRENCY,
+    recordingImports: recordings.deps.imports,
+  });
+  const meetings = createMeetingsModule({
     db,
-    storage,
-    logger,
-    guardWrite: guard,
-    onStorageFreed,
-    now: () => clock.now(),
-    maxBytes: config.RECORDING_MAX_BYTES,
-    urlTtlSeconds: config.STORAGE_URL_TTL_SECONDS,
-  };
-  const recordingImports: RecordingImportDeps = {
+    clock,
+    guardWrite: billing.hooks.guardWrite,
+    onMeetingDeleted: bots.hooks.onMeetingDeleted,
+  });
+  const identity = createIdentityModule({
     db,
-    storage,
+    config,
     logger,
-    now: () => clock.now(),
-    resolveMedia: createRecallMediaResolver(recall),
-    maxBytes: config.RECORDING_MAX_BYTES,
-  };
-
-  const identityDeps = { db, config, logger, clock, redis };
-  const apiKeyCache = new ApiKeyCache(identityDeps);
-  const lockout = createApiKeyLockout(identityDeps, {
-    onFailure: () => metrics.apiKeyFailures.inc(),
-    onLockout: (kind) => metrics.apiKeyLockouts.inc({ kind }),
+    clock,
+    redis,
+    violations: billing.deps.settings,
+    clerk: parts.clerk,
+    devSessionPublicKey: parts.devSessionPublicKey ?? null,
+    lockoutHooks: {
+      onFailure: () => metrics.apiKeyFailures.inc(),
+      onLockout: (kind) => metrics.apiKeyLockouts.inc({ kind }),
+    },
+  });
+  const webhooks = createWebhooksModule({
+    db,
+    clock,
+    logger,
+    events: metrics.webhookEvents,
+    lockTimeoutMs: config.WEBHOOK_LOCK_TIMEOUT_MS,
+    transactionTimeoutMs: config.WEBHOOK_TRANSACTION_TIMEOUT_MS,
+    secrets: {
+      stripe: config.STRIPE_WEBHOOK_SECRET,
+      clerk: config.CLERK_WEBHOOK_SECRET,
+      recall: config.RECALL_WEBHOOK_SECRET,
+    },
+    bodyLimit: config.WEBHOOK_BODY_LIMIT,
+    retentionDays: config.WEBHOOK_RETENTION_DAYS,
+    batchSize: config.JOB_BATCH_SIZE,
+    handlers: [
+      identity.webhookHandlers,
+      billing.webhookHandlers,
+      bots.webhookHandlers,
+      (registry) => parts.configureWebhooks?.(registry),
+    ],
   });
 
-  const webhookRegistry = new WebhookRegistry();
-  registerClerkHandlers(webhookRegistry, { clock, violations });
-  registerStripeHandlers(webhookRegistry, billing.eventDeps);
-  registerRecallHandlers(webhookRegistry, { logger, recall, recordingImports });
-  parts.configureWebhooks?.(webhookRegistry);
+  const jobs: readonly JobDefinition[] = [
+    ...bots.jobs,
+    ...webhooks.jobs,
+    ...kernelJobs({ db, batchSize: config.JOB_BATCH_SIZE }),
+    ...recordings.jobs,
+    ...billing.jobs,
+    ...notifications.jobs,
+  ];
+  const admin = createAdminModule({
+    db,
+    clock,
+    logger,
+    violations: billing.deps.settings,
+    notices,
+    jobs: adminJobs({ db, logger, clock, metrics }, jobs, config.CRON_TIMEZONE),
+  });
 
   return {
     config,
@@ -220,67 +251,48 @@ export function buildContext(parts: ContextParts): AppContext {
     redis,
     storage,
     notices,
-    billing,
-    recall,
-    identity: {
-      apiKeyCache,
-      lockout,
-      members: {
-        db,
-        clock,
-        logger,
-        clerk: parts.clerk === undefined ? createClerkAdmin(config) : parts.clerk,
-      },
+    webhooks: webhooks.processor,
+    modules: { notifications, billing, recordings, bots, meetings, identity, webhooks, admin },
+    routes: {
+      health: healthRoutes({ db, redis, clock, config, jobs }),
+      webhooks: webhooks.routes,
+      api: [
+        ...identity.routes,
+        ...meetings.routes,
+        ...bots.routes,
+        ...recordings.routes,
+        ...billing.routes,
+        ...notifications.routes,
+        ...admin.routes,
+      ],
     },
-    meetings: {
-      db,
-      clock,
-      guardWrite: guard,
-      onMeetingDeleted: (meeting) => releaseBotOfDeletedMeeting(bots, meeting),
-    },
-    bots,
-    stuckBots: {
-      db,
-      logger,
-      recall,
-      stuckAfterMinutes: config.STUCK_BOT_AFTER_MINUTES,
-      batchSize: config.JOB_BATCH_SIZE,
-      concurrency: config.JOB_CONCURRENCY,
-    },
-    recordings,
-    recordingImports,
-    storagePurge: {
-      db,
-      storage,
-      logger,
-      purgeAfterDays: config.STORAGE_PURGE_AFTER_DAYS,
-      batchSize: config.JOB_BATCH_SIZE,
-      onStorageFreed,
-    },
-    abandonedUploads: { db, storage, logger, batchSize: config.JOB_BATCH_SIZE },
-    webhookRegistry,
-    webhooks: createWebhookProcessor(
-      {
-        db,
-        logger,
-        events: metrics.webhookEvents,
-        lockTimeoutMs: config.WEBHOOK_LOCK_TIMEOUT_MS,
-        transactionTimeoutMs: config.WEBHOOK_TRANSACTION_TIMEOUT_MS,
-      },
-      webhookRegistry,
-    ),
+    jobs,
     routeGuards: {
-      authenticate: authenticate(identityDeps, {
-        apiKeyCache,
-        lockout,
-        devSessionPublicKey: parts.devSessionPublicKey ?? null,
-      }),
-      async assertCanWrite(organizationId, action) {
-        await assertCanWrite({ db }, { organizationId, action, now: clock.now() });
-        // An open dispute restricts only where the deployment chose so (DISPUTE_READ_ONLY).
-        if (billing.settings.isDisputeReadOnly)
-          await assertNoOpenDispute({ db }, { organizationId });
-      },
+      authenticate: identity.hooks.authenticate,
+      assertCanWrite: billing.hooks.assertCanWrite,
+    },
+  };
+}
+
+/** The console's view of the jobs: listed, next runs, and a run now through the runner. */
+function adminJobs(
+  runner: JobRunnerDeps,
+  jobs: readonly JobDefinition[],
+  timezone: string,
+): AdminJobs {
+  const find = (name: string) => jobs.find((candidate) => candidate.name === name);
+  return {
+    list: () => jobs,
+    timezone,
+    nextRunAt(name, after) {
+      const job = find(name);
+      return job ? nextRunOf(job.schedule, timezone, after) : null;
+    },
+    async run(name) {
+      const job = find(name);
+      if (!job) return null;
+      const now = runner.clock.now();
+      return runJob(runner, job, { scheduledFor: now, instanceId: `admin:${process.pid}` });
     },
   };
 }

@@ -1,6 +1,6 @@
 // First: tracing must be set up before the modules it instruments are loaded (instrument.ts).
 import { tracing } from "./instrument";
-import type { Server, ServerResponse } from "node:http";
+import { createServer, type Server, type ServerResponse } from "node:http";
 import type { Socket } from "node:net";
 import path from "node:path";
 import {
@@ -11,16 +11,16 @@ import {
   seedPlans,
   startEmbeddedPostgres,
   type EmbeddedPostgres,
-  type PrismaClient,
 } from "@zigznote/database";
+import type { Express } from "express";
 import { Redis } from "ioredis";
 import { createApp, type AppOptions } from "./app";
 import { loadConfigOrReport, type Config } from "./config";
 import { buildContext, type AppContext } from "./context";
-import { createJobs, createJobScheduler } from "./jobs";
+import { createJobScheduler } from "./jobs";
 import { describeSignInMethods } from "./identity";
 import { openDevSessionKey } from "./lib/devSessionKey";
-import { openStorage, StorageConfigError, type StorageProvider } from "./recordings";
+import { openStorage, StorageConfigError } from "./recordings";
 import { createLogger, type Logger } from "./lib/logger";
 
 /** Something to stop on shutdown after the HTTP server has drained (jobs, consumers). */
@@ -108,7 +108,42 @@ function closeConnectionsOnShutdown(server: Server): () => void {
   };
 }
 
-/** Starts the API: database (embedded when DATABASE_URL is unset), migrations, plans, HTTP. */
+/** The port is taken (or not ours to bind): said in one line that says what to do. */
+export class ListenError extends Error {
+  constructor(host: string, port: number, cause: NodeJS.ErrnoException) {
+    super(
+      cause.code === "EADDRINUSE"
+        ? `${host}:${port} is already in use: stop what listens there, or set PORT (and HOST)`
+        : `cannot listen on ${host}:${port} (${cause.code ?? cause.message}): check PORT and HOST`,
+      { cause },
+    );
+    this.name = "ListenError";
+  }
+}
+
+/**
+ * Listens on PORT and HOST; resolves once the server accepts connections. Not `app.listen`:
+ * Express 5 calls its callback with a listen error too, so a taken port looked like a start.
+ */
+function listen(app: Express, config: Config): Promise<Server> {
+  const server = createServer(app);
+  return new Promise<Server>((resolve, reject) => {
+    const onError = (error: NodeJS.ErrnoException) =>
+      reject(new ListenError(config.HOST, config.PORT, error));
+    server.once("error", onError);
+    server.listen(config.PORT, config.HOST, () => {
+      server.off("error", onError);
+      resolve(server);
+    });
+  });
+}
+
+/**
+ * Starts the API: database (embedded when DATABASE_URL is unset), migrations, plans, Redis, the
+ * context and the app, HTTP, the jobs. Every step runs inside one cleanup: when any step fails,
+ * what the earlier steps opened is closed (in reverse order) before the error is thrown, so a
+ * failed start leaves no database, Redis connection or embedded database's folder held.
+ */
 export async function startServer(
   config: Config,
   stopHooks: StopHook[] = [],
@@ -116,16 +151,15 @@ export async function startServer(
 ): Promise<RunningServer> {
   const logger = createLogger(config.LOG_LEVEL);
   tracing?.reportProblemsTo(logger);
-  // The embedded database is the one used when DATABASE_URL is unset (openDatabase).
-  const devKey = openDevSessionKey(config, !config.DATABASE_URL);
-  const { url, embedded } = await openDatabase(config, logger);
-
-  let db: PrismaClient | undefined;
-  let redis: Redis | null = null;
-  let storage: StorageProvider;
+  // What is open so far, most recent last: a failed step closes these, newest first.
+  const opened: (() => Promise<void>)[] = [];
   try {
+    // The embedded database is the one used when DATABASE_URL is unset (openDatabase).
+    const devKey = openDevSessionKey(config, !config.DATABASE_URL);
+    const { url, embedded } = await openDatabase(config, logger);
+    if (embedded) opened.push(() => embedded.stop());
     // With S3, the bucket is checked now: a missing bucket or refused credentials stop the start.
-    storage = await openStorage(config, logger);
+    const storage = await openStorage(config, logger);
     // The embedded database always migrates; an external one only when asked (deploys
     // usually run `pnpm --filter @zigznote/database migrate` as their own step).
     if (config.MIGRATE_ON_START ?? embedded !== null) {
@@ -138,84 +172,96 @@ export async function startServer(
           : "database schema is up to date",
       );
     }
-    db = createPrismaClient(url, databaseClientOptions(config));
+    const db = createPrismaClient(url, databaseClientOptions(config));
+    opened.push(() => db.$disconnect());
     await seedPlans(db, {
       stripePriceIds: { pro: config.STRIPE_PRICE_PRO, business: config.STRIPE_PRICE_BUSINESS },
     });
+    let redis: Redis | null = null;
     if (config.REDIS_URL) {
-      redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 2, enableOfflineQueue: false });
-      redis.on("error", (error) => logger.warn({ err: error }, "redis connection error"));
+      const client = new Redis(config.REDIS_URL, {
+        maxRetriesPerRequest: 2,
+        enableOfflineQueue: false,
+      });
+      client.on("error", (error) => logger.warn({ err: error }, "redis connection error"));
+      opened.push(() => closeRedis(client));
+      redis = client;
     }
+
+    const ctx: AppContext = buildContext({
+      config,
+      db,
+      logger,
+      redis,
+      storage,
+      devSessionPublicKey: devKey.publicKeyPem,
+    });
+    logger.info(describeSignInMethods(config, devKey.publicKeyPem, devKey.refusal));
+    const app = createApp(ctx, appOptions);
+    const server = await listen(app, config);
+    opened.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    const address = server.address();
+    const port = address && typeof address === "object" ? address.port : config.PORT;
+    const closeConnections = closeConnectionsOnShutdown(server);
+    logger.info(
+      { port, host: config.HOST, embeddedDatabase: embedded !== null },
+      "zigznote API listening",
+    );
+    if (tracing) {
+      const { url: endpoint, protocol, sampler, serviceName } = tracing.settings;
+      // The receiver's origin only: its path is standard and its headers may hold an API key.
+      logger.info(
+        { endpoint: new URL(endpoint).origin, protocol, sampler, serviceName },
+        "OpenTelemetry tracing on",
+      );
+    }
+
+    // Every instance schedules the jobs; the runner lets one of them execute each tick.
+    const scheduler = createJobScheduler(ctx, ctx.jobs, {
+      timezone: config.CRON_TIMEZONE,
+      start: config.JOBS_ENABLED,
+    });
+    // After the last request: stop the jobs, then let after-commit work (copies, notices) finish.
+    const hooks: StopHook[] = [
+      () => scheduler.stop(),
+      () => ctx.webhooks.idle(),
+      () => ctx.notices.idle(),
+      ...stopHooks,
+    ];
+
+    let closing: Promise<void> | undefined;
+    const close = (): Promise<void> =>
+      (closing ??= (async () => {
+        logger.info("shutting down: no new connections, draining in-flight requests");
+        const drained = new Promise<void>((resolve) => server.close(() => resolve()));
+        closeConnections();
+        const timer = setTimeout(() => {
+          logger.warn("shutdown timeout reached: closing remaining connections");
+          server.closeAllConnections();
+        }, config.SHUTDOWN_TIMEOUT_MS);
+        await drained;
+        clearTimeout(timer);
+        for (const hook of hooks) await hook();
+        await db.$disconnect();
+        if (redis) await closeRedis(redis);
+        await embedded?.stop();
+        logger.info("shutdown complete");
+      })());
+
+    return { ctx, server, port, close };
   } catch (error) {
-    await db?.$disconnect();
-    redis?.disconnect();
-    await embedded?.stop();
+    for (const close of opened.reverse()) {
+      await close().catch((closeError: unknown) =>
+        logger.warn({ err: closeError }, "closing after a failed start failed"),
+      );
+    }
     throw error;
   }
+}
 
-  const ctx: AppContext = buildContext({
-    config,
-    db,
-    logger,
-    redis,
-    storage,
-    devSessionPublicKey: devKey.publicKeyPem,
-  });
-  logger.info(describeSignInMethods(config, devKey.publicKeyPem, devKey.refusal));
-  const app = createApp(ctx, appOptions);
-  const server = await new Promise<Server>((resolve, reject) => {
-    const listening = app.listen(config.PORT, config.HOST, () => resolve(listening));
-    listening.once("error", reject);
-  });
-  const address = server.address();
-  const port = address && typeof address === "object" ? address.port : config.PORT;
-  const closeConnections = closeConnectionsOnShutdown(server);
-  logger.info(
-    { port, host: config.HOST, embeddedDatabase: embedded !== null },
-    "zigznote API listening",
-  );
-  if (tracing) {
-    const { url, protocol, sampler, serviceName } = tracing.settings;
-    // The receiver's origin only: its path is standard and its headers may hold an API key.
-    logger.info(
-      { endpoint: new URL(url).origin, protocol, sampler, serviceName },
-      "OpenTelemetry tracing on",
-    );
-  }
-
-  // Every instance schedules the jobs; the runner lets one of them execute each tick.
-  const scheduler = createJobScheduler(ctx, createJobs(ctx), {
-    timezone: config.CRON_TIMEZONE,
-    start: config.JOBS_ENABLED,
-  });
-  // After the last request: stop the jobs, then let after-commit work (copies, notices) finish.
-  const hooks: StopHook[] = [
-    () => scheduler.stop(),
-    () => ctx.webhooks.idle(),
-    () => ctx.notices.idle(),
-    ...stopHooks,
-  ];
-
-  let closing: Promise<void> | undefined;
-  const close = (): Promise<void> =>
-    (closing ??= (async () => {
-      logger.info("shutting down: no new connections, draining in-flight requests");
-      const drained = new Promise<void>((resolve) => server.close(() => resolve()));
-      closeConnections();
-      const timer = setTimeout(() => {
-        logger.warn("shutdown timeout reached: closing remaining connections");
-        server.closeAllConnections();
-      }, config.SHUTDOWN_TIMEOUT_MS);
-      await drained;
-      clearTimeout(timer);
-      for (const hook of hooks) await hook();
-      await ctx.db.$disconnect();
-      if (redis) await redis.quit().catch(() => redis?.disconnect());
-      await embedded?.stop();
-      logger.info("shutdown complete");
-    })());
-
-  return { ctx, server, port, close };
+/** Quits politely (pending replies first), or drops the connection when Redis is unreachable. */
+async function closeRedis(redis: Redis): Promise<void> {
+  await redis.quit().catch(() => redis.disconnect());
 }
 
 async function main(): Promise<void> {
@@ -240,9 +286,13 @@ async function main(): Promise<void> {
 
 if (require.main === module) {
   main().catch((error: unknown) => {
-    // An operator's situation (a folder in use, a storage setting) is said in one line that says
-    // what to do; anything else in full.
-    if (error instanceof EmbeddedDatabaseInUseError || error instanceof StorageConfigError) {
+    // An operator's situation (a folder in use, a storage setting, a taken port) is said in
+    // one line that says what to do; anything else in full.
+    if (
+      error instanceof EmbeddedDatabaseInUseError ||
+      error instanceof StorageConfigError ||
+      error instanceof ListenError
+    ) {
       console.error(`zigznote API failed to start: ${error.message}`);
     } else {
       console.error("zigznote API failed to start:", error);

@@ -9,7 +9,6 @@ import { checkPlanViolations } from "../src/billing";
 import { ManualClock } from "../src/lib/clock";
 import { apiKeyHeaderFor, authHeaderFor, signClerkToken } from "./auth";
 import { createTestApp, type TestApp } from "./helpers";
-import { appRoutes } from "../src/app";
 import { SCOPES } from "../src/http/scopes";
 
 interface OpenCount {
@@ -53,7 +52,7 @@ async function organizationOverMeetingLimit(name = `Over ${uniqueSuffix()}`) {
     await createMeeting(db, { organizationId: organization.id, createdAt: clock.now() });
   }
   await checkPlanViolations(
-    { db, settings: testApp.ctx.billing.settings },
+    { db, settings: testApp.ctx.modules.billing.deps.settings },
     { organizationId: organization.id, now: clock.now() },
   );
   await testApp.ctx.notices.idle();
@@ -68,8 +67,8 @@ async function auditCount(): Promise<number> {
 }
 
 function adminRoutePaths() {
-  return appRoutes(testApp.ctx)
-    .api.filter((route) => route.path.startsWith("/api/v1/admin"))
+  return testApp.ctx.routes.api
+    .filter((route) => route.path.startsWith("/api/v1/admin"))
     .map((route) => ({
       method: route.method,
       path: route.path

@@ -82,7 +82,7 @@ describe("billing enforcement on meetings, bots and recordings", () => {
       ),
     );
     const check = await checkPlanViolations(
-      { db: testApp.ctx.db, settings: testApp.ctx.billing.settings },
+      { db: testApp.ctx.db, settings: testApp.ctx.modules.billing.deps.settings },
       { organizationId: caller.organizationId, now: new Date() },
     );
     expect(check.violations.map((v) => [v.type, v.action])).toContainEqual([

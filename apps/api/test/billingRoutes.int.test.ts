@@ -520,14 +520,17 @@ describe("notification delivery", () => {
     const event = b.fake.invoiceEvent("invoice.payment_failed", stripeSubscriptionId);
     const appNotices = async () => noticesOf(admin.organizationId, "billing.payment_failed");
     const queueOnly = {
-      ...ctx.billing.eventDeps.settings,
+      ...ctx.modules.billing.deps.eventDeps.settings,
       notices: {
         enqueue: (db: Db, notices: AdminNotice[]) => enqueueAdminNotices({ db }, notices),
         enqueueForOperators: () => Promise.resolve(0),
       },
     };
     await db().$transaction((tx) =>
-      handlePaymentFailed(tx, event, { ...ctx.billing.eventDeps, settings: queueOnly }),
+      handlePaymentFailed(tx, event, {
+        ...ctx.modules.billing.deps.eventDeps,
+        settings: queueOnly,
+      }),
     );
     expect((await appNotices()).map((notice) => notice.status)).toEqual(Array(4).fill("pending"));
 

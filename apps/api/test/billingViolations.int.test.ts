@@ -251,7 +251,7 @@ describe("storage over the limit (grace_period, then read_only)", () => {
     });
 
     expect(
-      await deleteRecording(b.testApp.ctx.recordings, {
+      await deleteRecording(b.testApp.ctx.modules.recordings.deps.recordings, {
         organizationId: admin.organizationId,
         meetingId: meeting.id,
       }),

@@ -1,6 +1,7 @@
 import { Readable } from "node:stream";
 import { createMeeting, createOrganization } from "@zigznote/database/testing";
 import { cleanupOrphanedStorage } from "../src/jobs/cleanupWorker";
+import { cleanupOrphanedStorage as purgeStorage } from "../src/recordings";
 import { storeRecording } from "../src/recordings/recordingService";
 import type { StorageProvider } from "../src/recordings/storage";
 import { getUsage } from "../src/recordings/usage";
@@ -101,9 +102,9 @@ describe("cleanupOrphanedStorage", () => {
       },
       abortIncompleteUploads: (startedBefore) => real.abortIncompleteUploads(startedBefore),
     };
-    const result = await cleanupOrphanedStorage(
-      { storagePurge: { ...testApp.ctx.storagePurge, storage: failing } },
-      clock.now(),
+    const result = await purgeStorage(
+      { ...testApp.ctx.modules.recordings.deps.purge, storage: failing },
+      { now: clock.now() },
     );
     expect(result.summary).toMatchObject({ failedMeetings: 1 });
     expect(

@@ -5,7 +5,7 @@ import { createPrismaClient, type PrismaClient } from "@zigznote/database";
 import { uniqueSuffix } from "@zigznote/database/testing";
 import type { Express } from "express";
 import { Redis } from "ioredis";
-import { appOpenApiDocument, appRoutes, createApp, type AppOptions } from "../src/app";
+import { appOpenApiDocument, createApp, type AppOptions } from "../src/app";
 import { loadConfig } from "../src/config";
 import { buildContext, type AppContext, type ContextParts } from "../src/context";
 import { ManualClock, type Clock } from "../src/lib/clock";
@@ -30,6 +30,8 @@ export interface TestContextOptions {
   logger?: Logger;
   /** Where recordings go (default: a fresh folder on local disk). */
   storage?: StorageProvider;
+  /** The Recall client (default: one configured by RECALL_* in `env`). */
+  recall?: ContextParts["recall"];
 }
 
 export interface TestApp {
@@ -81,10 +83,11 @@ export function createTestApp(options: TestContextOptions = {}): TestApp {
     clock: options.clock,
     storage: options.storage ?? new LocalDiskStorage(storageDir),
     configureWebhooks: options.configureWebhooks,
+    recall: options.recall,
   });
   return {
     ctx,
-    app: checkResponsesAgainst(createApp(ctx, options.app), appOpenApiDocument(appRoutes(ctx))),
+    app: checkResponsesAgainst(createApp(ctx, options.app), appOpenApiDocument(ctx.routes)),
     async close() {
       if (ownsDb) await db.$disconnect();
       if (redis) await redis.quit();

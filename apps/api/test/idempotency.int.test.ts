@@ -14,7 +14,7 @@ import type pg from "pg";
 import request from "supertest";
 import { requestFingerprint } from "../src/http/idempotency";
 import { answerStatement } from "../src/http/idempotencyStore";
-import { createJobs, runJob } from "../src/jobs";
+import { runJob } from "../src/jobs";
 import { createMeeting } from "../src/meetings";
 import { authHeaderFor, type AuthenticatedCaller } from "./auth";
 import { testDatabaseUrl } from "./env";
@@ -131,7 +131,7 @@ describe("Idempotency-Key on POST /api/v1/meetings", () => {
     const title = `Rolled back ${randomUUID()}`;
     await expect(
       createMeeting(
-        a.ctx.meetings,
+        a.ctx.modules.meetings.deps,
         {
           organizationId: caller.organizationId,
           title,
@@ -536,9 +536,7 @@ describe("abandoned claims and expiry", () => {
     expect(await countKeys()).toBe(1);
 
     clock.advance(23 * HOUR);
-    const job = createJobs(a.ctx).find(
-      (candidate) => candidate.name === "deleteExpiredIdempotencyKeys",
-    )!;
+    const job = a.ctx.jobs.find((candidate) => candidate.name === "deleteExpiredIdempotencyKeys")!;
     await runJob(a.ctx, job, { scheduledFor: clock.now(), instanceId: "test" });
     expect(await countKeys()).toBe(1);
 

@@ -9,7 +9,7 @@ import {
 import request from "supertest";
 import { checkPlanViolations } from "../src/billing";
 import { enqueueAdminNotices } from "../src/notifications";
-import { createJobs, JOB_SCHEDULES, runJob } from "../src/jobs";
+import { runJob } from "../src/jobs";
 import { testDatabaseUrl } from "./env";
 import { startFakeRecall, type FakeRecall } from "./fakes/recallServer";
 import { createTestApp, ManualClock, type TestApp } from "./helpers";
@@ -43,11 +43,19 @@ describe("scheduled jobs", () => {
       JOB_BATCH_SIZE: "2",
       ...fakeRecallEnv(recall),
     };
-    a = createTestApp({ db, clock, env });
+    // Both instances ask one quick Recall client (no retries) whether stuck bots still exist.
+    const client = fakeRecallClient(recall, {
+      timeoutMs: 5_000,
+      maxRetries: 0,
+      retryBaseMs: 5,
+      retryMaxMs: 50,
+    });
+    a = createTestApp({ db, clock, env, recall: client });
     b = createTestApp({
       db: createPrismaClient(jobsDatabaseUrl, { maxConnections: 10 }),
       clock,
       env,
+      recall: client,
     });
   }, 120_000);
   afterAll(async () => {
@@ -61,33 +69,39 @@ describe("scheduled jobs", () => {
   it("runs every job once per tick with two instances, recorded, and shown on /health/jobs", async () => {
     clock.set(Date.now());
     const tick = new Date(); // unique per run: reruns on the same database do not collide
-    const client = fakeRecallClient(recall, {
-      timeoutMs: 5_000,
-      maxRetries: 0,
-      retryBaseMs: 5,
-      retryMaxMs: 50,
-    });
-    const jobsA = createJobs(a.ctx, { recall: client });
-    const jobsB = createJobs(b.ctx, { recall: client });
+    const jobsA = a.ctx.jobs;
+    const jobsB = b.ctx.jobs;
+    // The modules' jobs, together: the one list the scheduler, the console and `job` share.
+    expect(jobsA.map((job) => job.name).sort()).toEqual([
+      "abortAbandonedUploads",
+      "checkExpiredGracePeriods",
+      "checkStorageGracePeriods",
+      "cleanupOldWebhooks",
+      "cleanupOrphanedBots",
+      "cleanupOrphanedStorage",
+      "deleteExpiredIdempotencyKeys",
+      "deliverNotifications",
+      "recheckPlanViolations",
+      "retryRecordingImports",
+      "warnExpiringCards",
+    ]);
     const outcomes = await Promise.all(
       jobsA.flatMap((job, i) => [
         runJob(a.ctx, job, { scheduledFor: tick, instanceId: "instance-a" }),
         runJob(b.ctx, jobsB[i]!, { scheduledFor: tick, instanceId: "instance-b" }),
       ]),
     );
-    expect(outcomes.filter((o) => o.status === "succeeded")).toHaveLength(JOB_SCHEDULES.length);
-    expect(outcomes.filter((o) => o.status === "skipped")).toHaveLength(JOB_SCHEDULES.length);
+    expect(outcomes.filter((o) => o.status === "succeeded")).toHaveLength(a.ctx.jobs.length);
+    expect(outcomes.filter((o) => o.status === "skipped")).toHaveLength(a.ctx.jobs.length);
 
     const runs = await db.jobRun.findMany({ where: { scheduledFor: tick } });
-    expect(runs.map((run) => run.jobName).sort()).toEqual(
-      JOB_SCHEDULES.map((job) => job.name).sort(),
-    );
+    expect(runs.map((run) => run.jobName).sort()).toEqual(a.ctx.jobs.map((job) => job.name).sort());
     expect(runs.every((run) => run.outcome === "succeeded" && run.finishedAt !== null)).toBe(true);
 
     const health = await request(a.app).get("/health/jobs");
     expect(health.status).toBe(200);
     expect(health.body.timezone).toBe("UTC");
-    expect(health.body.jobs).toHaveLength(JOB_SCHEDULES.length);
+    expect(health.body.jobs).toHaveLength(a.ctx.jobs.length);
     for (const job of health.body.jobs as {
       name: string;
       lastRun: { outcome: string } | null;
@@ -107,8 +121,8 @@ describe("scheduled jobs", () => {
           ),
         ),
       ].reduce((sum, m) => sum + Number(m[1]), 0);
-    expect(count(metricsA, "succeeded") + count(metricsB, "succeeded")).toBe(JOB_SCHEDULES.length);
-    expect(count(metricsA, "skipped") + count(metricsB, "skipped")).toBe(JOB_SCHEDULES.length);
+    expect(count(metricsA, "succeeded") + count(metricsB, "succeeded")).toBe(a.ctx.jobs.length);
+    expect(count(metricsA, "skipped") + count(metricsB, "skipped")).toBe(a.ctx.jobs.length);
   });
 
   it("checkExpiredGracePeriods suspends expired grace, with a notice, unless a payment landed first", async () => {
@@ -143,9 +157,7 @@ describe("scheduled jobs", () => {
       data: { status: "active", graceEndsAt: null, paymentFailedAt: null, paymentRetryCount: 0 },
     });
 
-    const job = createJobs(a.ctx).find(
-      (candidate) => candidate.name === "checkExpiredGracePeriods",
-    )!;
+    const job = a.ctx.jobs.find((candidate) => candidate.name === "checkExpiredGracePeriods")!;
     const outcome = await runJob(a.ctx, job, { scheduledFor: now, instanceId: "a" });
     expect(outcome.status).toBe("succeeded");
 
@@ -176,7 +188,7 @@ describe("scheduled jobs", () => {
     const { organization } = await createOrganizationWithAdmin(db); // free plan: 1 GiB
     const meeting = await createMeeting(db, { organizationId: organization.id });
     await createStorageObject(db, meeting, { sizeBytes: 2n * 1024n ** 3n });
-    const settings = a.ctx.billing.settings;
+    const settings = a.ctx.modules.billing.deps.settings;
     const detected = await checkPlanViolations(
       { db: db, settings: settings },
       {
@@ -186,9 +198,7 @@ describe("scheduled jobs", () => {
     );
     expect(detected.violations.find((v) => v.type === "storage")?.action).toBe("grace_period");
 
-    const job = createJobs(a.ctx).find(
-      (candidate) => candidate.name === "checkStorageGracePeriods",
-    )!;
+    const job = a.ctx.jobs.find((candidate) => candidate.name === "checkStorageGracePeriods")!;
     expect((await runJob(a.ctx, job, { scheduledFor: now, instanceId: "a" })).status).toBe(
       "succeeded",
     );
@@ -205,10 +215,8 @@ describe("scheduled jobs", () => {
   it("checkStorageGracePeriods queues 'storage grace ending' once, within 24 h of the end, and not after it is resolved", async () => {
     clock.set(Date.now());
     const now = clock.now();
-    const settings = a.ctx.billing.settings;
-    const job = createJobs(a.ctx).find(
-      (candidate) => candidate.name === "checkStorageGracePeriods",
-    )!;
+    const settings = a.ctx.modules.billing.deps.settings;
+    const job = a.ctx.jobs.find((candidate) => candidate.name === "checkStorageGracePeriods")!;
     // Grace ends in 20 h (detected storageGraceDays - 20 h ago), and in 3 days.
     const organizationOver = async (detectedMsAgo: number) => {
       const { organization } = await createOrganizationWithAdmin(db); // free plan: 1 GiB
@@ -292,7 +300,7 @@ describe("scheduled jobs", () => {
       processedAt: new Date(now.getTime() - 6 * DAY),
     }));
     await db.processedWebhook.createMany({ data: [...old, ...recent] });
-    const job = createJobs(a.ctx).find((candidate) => candidate.name === "cleanupOldWebhooks")!;
+    const job = a.ctx.jobs.find((candidate) => candidate.name === "cleanupOldWebhooks")!;
     const outcome = await runJob(a.ctx, job, { scheduledFor: now, instanceId: "a" });
     expect(outcome).toMatchObject({ status: "succeeded", rowsAffected: 5 });
     const left = await db.processedWebhook.findMany({ where: { eventId: { startsWith: tag } } });

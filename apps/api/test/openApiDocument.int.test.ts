@@ -1,5 +1,5 @@
 import { ERROR_CODES, isErrorCode } from "@zigznote/shared";
-import { appOpenApiDocument, appRoutes } from "../src/app";
+import { appOpenApiDocument } from "../src/app";
 import { AUTHENTICATION_CODES } from "../src/http/auth";
 import { buildOpenApiDocument } from "../src/http/openapi";
 import { defineRoute } from "../src/http/route";
@@ -56,7 +56,7 @@ describe("the OpenAPI document, for a client author", () => {
   let byName: Map<string, Operation>;
   beforeAll(() => {
     testApp = createTestApp();
-    document = appOpenApiDocument(appRoutes(testApp.ctx));
+    document = appOpenApiDocument(testApp.ctx.routes);
     byName = new Map(operations(document));
   });
   afterAll(async () => {

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import request from "supertest";
-import { appOpenApiDocument, appRoutes } from "../src/app";
+import { appOpenApiDocument } from "../src/app";
 import { apiKeyHeaderFor, authHeaderFor } from "./auth";
 import { createTestApp, type TestApp } from "./helpers";
 
@@ -18,7 +18,7 @@ const JSON_BODY_LIMIT_BYTES = 2048;
 const testApp: TestApp = createTestApp({
   env: { JSON_BODY_LIMIT: `${JSON_BODY_LIMIT_BYTES}b`, WEBHOOK_BODY_LIMIT: "2kb" },
 });
-const document = appOpenApiDocument(appRoutes(testApp.ctx));
+const document = appOpenApiDocument(testApp.ctx.routes);
 
 type Caller = "nobody" | "admin" | "member" | "readOnlyKey";
 

@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import type { Server } from "node:http";
 import { createBot, createMeeting, createStorageObject } from "@zigznote/database/testing";
 import request from "supertest";
-import { appOpenApiDocument, appRoutes } from "../src/app";
+import { appOpenApiDocument } from "../src/app";
 import { authHeaderFor, createApiKey, signClerkToken } from "./auth";
 import type { FakeRecall } from "./fakes/recallServer";
 import { createTestApp } from "./helpers";
@@ -93,7 +93,7 @@ async function makeStates(): Promise<Map<string, string>> {
 // The operations are read from a context of their own: the test names are made before the
 // fixture starts.
 const declaringApp = createTestApp();
-const declaring = appOpenApiDocument(appRoutes(declaringApp.ctx));
+const declaring = appOpenApiDocument(declaringApp.ctx.routes);
 afterAll(() => declaringApp.close());
 
 beforeAll(async () => {

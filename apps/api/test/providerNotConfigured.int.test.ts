@@ -83,7 +83,7 @@ describe("a provider this deployment does not configure", () => {
         }),
         clock: testApp.ctx.clock,
         logger: logs.logger,
-        settings: testApp.ctx.billing.settings,
+        settings: testApp.ctx.modules.billing.deps.settings,
       };
       await expect(
         subscribe(deps, { organizationId: admin.organizationId, planSlug: slug }),

@@ -83,7 +83,7 @@ describe("recordings and usage", () => {
   beforeAll(() => {
     testApp = createTestApp();
     // The app context has everything the recording functions need.
-    deps = testApp.ctx.recordings;
+    deps = testApp.ctx.modules.recordings.deps.recordings;
   });
   afterAll(() => testApp.close());
 

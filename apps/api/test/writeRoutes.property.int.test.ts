@@ -3,7 +3,6 @@ import { createMeeting } from "@zigznote/database/testing";
 import fc from "fast-check";
 import request from "supertest";
 import { z } from "zod";
-import { apiRoutes } from "../src/app";
 import type { RouteDefinition } from "../src/http/route";
 import { authHeaderFor, signClerkToken } from "./auth";
 import { FakeStripeServer } from "./fakes/stripeServer";
@@ -18,7 +17,7 @@ import { organizationRowSnapshot } from "./rowSnapshot";
  * and a refused request (4xx) leaves everything stored for the organization as it was. A body
  * holding text PostgreSQL cannot store is always a 400 VALIDATION_ERROR naming where it is.
  *
- * The routes are those `apiRoutes(ctx)` declares with a request body, so a new write route is
+ * The routes are those `ctx.routes.api` declares with a request body, so a new write route is
  * covered without editing this file. Providers are the local fakes, so a well-formed body gets
  * all the way through (a bot is created, a plan is subscribed to) and the property also holds
  * for what happens after validation.
@@ -79,7 +78,7 @@ afterAll(async () => {
  * Read from a context of their own: the test names are made before the fakes listen.
  */
 const declaring = createTestApp();
-const routes = apiRoutes(declaring.ctx).filter(
+const routes = declaring.ctx.routes.api.filter(
   (route) => route.method !== "get" && route.operation.request?.body !== undefined,
 );
 afterAll(() => declaring.close());

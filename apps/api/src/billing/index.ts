@@ -55,3 +55,4 @@ export {
   type ViolationDeps,
   type ViolationSettings,
 } from "./violations";
+export { createBillingModule, type BillingHooks, type BillingModule } from "./module";

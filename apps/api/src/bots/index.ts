@@ -29,3 +29,4 @@ export {
 export { registerRecallHandlers, type RecallHandlerDeps } from "./recallWebhooks";
 export { botRoutes } from "./routes";
 export { cleanupOrphanedBots, type StuckBotDeps } from "./stuckBots";
+export { createBotsModule, type BotsModule, type BotsModuleDeps } from "./module";

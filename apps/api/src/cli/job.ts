@@ -9,28 +9,29 @@
 import { tracing } from "../instrument";
 import { createPrismaClient } from "@zigznote/database";
 import { Redis } from "ioredis";
-import { loadConfigOrReport } from "../config";
+import { loadConfigOrReport, type Config } from "../config";
 import { buildContext } from "../context";
-import { createJobs, JOB_SCHEDULES, runJob } from "../jobs";
+import { runJob } from "../jobs";
 import { createLogger } from "../lib/logger";
 import { openDatabase } from "../server";
 
 async function main(): Promise<number> {
   const name = process.argv[2];
-  const names = JOB_SCHEDULES.map((job) => job.name);
-  if (!name || !names.includes(name as (typeof names)[number])) {
+  const config = loadConfigOrReport();
+  if (!config) return 1;
+  const names = listJobNames(config);
+  if (!name || !names.includes(name)) {
     console.error(`usage: job <name>\njobs: ${names.join(", ")}`);
     return 2;
   }
-  const config = loadConfigOrReport();
-  if (!config) return 1;
   const logger = createLogger(config.LOG_LEVEL);
   const { url, embedded } = await openDatabase(config, logger, { shareRunning: true });
   const db = createPrismaClient(url, { maxConnections: 4 });
   const redis = config.REDIS_URL ? new Redis(config.REDIS_URL, { maxRetriesPerRequest: 2 }) : null;
   try {
     const ctx = buildContext({ config, db, logger, redis });
-    const job = createJobs(ctx).find((candidate) => candidate.name === name)!;
+    // The app's one job list, as the server's scheduler and the console have it.
+    const job = ctx.jobs.find((candidate) => candidate.name === name)!;
     const outcome = await runJob(ctx, job, {
       scheduledFor: ctx.clock.now(),
       instanceId: `cli:${process.pid}`,
@@ -44,6 +45,15 @@ async function main(): Promise<number> {
     // The run's spans leave before the process exits.
     await tracing?.shutdown();
   }
+}
+
+/**
+ * The names of the app's jobs, read from a context whose client never connects (Prisma connects
+ * on the first query): a usage error opens no database.
+ */
+function listJobNames(config: Config): string[] {
+  const db = createPrismaClient("postgresql://localhost:5432/unused", { maxConnections: 1 });
+  return buildContext({ config, db }).jobs.map((job) => job.name);
 }
 
 main().then(

@@ -4,7 +4,7 @@
  */
 import { writeFileSync } from "node:fs";
 import { createPrismaClient } from "@zigznote/database";
-import { appOpenApiDocument, appRoutes } from "../app";
+import { appOpenApiDocument } from "../app";
 import { loadConfig } from "../config";
 import { buildContext } from "../context";
 
@@ -17,8 +17,7 @@ async function main(): Promise<void> {
     JOBS_ENABLED: "false",
   });
   const db = createPrismaClient(config.DATABASE_URL!, { maxConnections: 1 });
-  const routes = appRoutes(buildContext({ config, db }));
-  const document = appOpenApiDocument(routes);
+  const document = appOpenApiDocument(buildContext({ config, db }).routes);
   const text = `${JSON.stringify(document, null, 2)}\n`;
   const file = process.argv[2];
   if (file) writeFileSync(file, text);

@@ -27,3 +27,4 @@ export { registerClerkHandlers, type ClerkHandlerDeps } from "./clerkWebhooks";
 export { SEAT_RESERVATION_MS, type MemberDeps } from "./memberService";
 export type { IdentityDeps } from "./deps";
 export { identityRoutes } from "./routes";
+export { createIdentityModule, type IdentityModule, type IdentityModuleDeps } from "./module";

@@ -13,31 +13,10 @@
  */
 import type { Prisma } from "@zigznote/database";
 import { inSpan, SpanStatusCode } from "../lib/tracing";
+import type { JobDefinition } from "../lib/job";
 import type { JobRunnerDeps } from "./deps";
 
-export interface JobRunContext {
-  ctx: JobRunnerDeps;
-  /** The tick this run belongs to (the scheduled time, or the start of a manual run). */
-  scheduledFor: Date;
-  /** "Now" for the job's selection, from the app's clock (tests move it). */
-  now: Date;
-}
-
-export interface JobResult {
-  rowsAffected: number;
-  /** Anything worth keeping in the logs (counts per outcome, batches, ...). */
-  summary?: Record<string, unknown>;
-}
-
-export interface JobDefinition {
-  name: string;
-  /** Cron expression, interpreted in CRON_TIMEZONE. */
-  schedule: string;
-  description: string;
-  /** After this long a 'running' run is presumed dead (its instance crashed) and closed. */
-  leaseMs: number;
-  run(context: JobRunContext): Promise<JobResult>;
-}
+export type { JobDefinition, JobResult, JobRunContext } from "../lib/job";
 
 export type RunOutcome =
   | { status: "succeeded"; runId: string; rowsAffected: number; durationMs: number }
@@ -120,7 +99,7 @@ async function claimAndRun(
   const started = performance.now();
   const endTimer = ctx.metrics.jobDuration.startTimer({ job_name: job.name });
   try {
-    const result = await job.run({ ctx, scheduledFor: options.scheduledFor, now: ctx.clock.now() });
+    const result = await job.run({ scheduledFor: options.scheduledFor, now: ctx.clock.now() });
     const durationMs = performance.now() - started;
     await ctx.db.jobRun.update({
       where: { id: claim.runId },

@@ -18,3 +18,4 @@ export {
 export { normalizeMeetingUrl, type NormalizedMeetingUrl } from "./meetingUrl";
 export { meetingRoutes } from "./routes";
 export { MeetingIdParams, toMeetingResponse } from "./schemas";
+export { createMeetingsModule, type MeetingsModule } from "./module";

@@ -27,3 +27,4 @@ export { EMAIL_SAMPLES, EMAIL_TEMPLATES, formatAmount, formatDate } from "./emai
 export { escapeHtml, renderEmail } from "./emailRender";
 export { noticeRoutes, type NoticeRouteDeps } from "./routes";
 export type { OperatorRecipients } from "./store";
+export { createNotificationsModule, type NotificationsModule } from "./module";

@@ -42,3 +42,4 @@ export {
   startOfUtcMonth,
   type Usage,
 } from "./usage";
+export { createRecordingsModule, type RecordingsModule, type RecordingsModuleDeps } from "./module";

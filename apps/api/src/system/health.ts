@@ -1,7 +1,7 @@
 import type { AppContext } from "../context";
 import { z } from "../http/openapi";
 import { defineRoute, type RouteDefinition } from "../http/route";
-import { JOB_SCHEDULES, nextRunOf } from "../jobs";
+import { nextRunOf, type JobDefinition } from "../jobs";
 import { API_VERSION } from "../version";
 
 const DependencyState = z.object({
@@ -74,7 +74,9 @@ async function probe(check: () => Promise<unknown>): Promise<DependencyState> {
 
 /** `/health` (liveness and dependencies) and `/health/jobs` (each job's last and next run). */
 export function healthRoutes(
-  ctx: Pick<AppContext, "db" | "redis" | "clock" | "config">,
+  ctx: Pick<AppContext, "db" | "redis" | "clock" | "config"> & {
+    jobs: readonly JobDefinition[];
+  },
 ): RouteDefinition[] {
   const startedAt = Date.now();
   return [
@@ -132,13 +134,13 @@ export function healthRoutes(
         >`
           SELECT DISTINCT ON (job_name) job_name, started_at, finished_at, outcome, rows_affected, error, instance_id
             FROM job_runs
-           WHERE job_name = ANY(${JOB_SCHEDULES.map((job) => job.name)}::text[])
+           WHERE job_name = ANY(${ctx.jobs.map((job) => job.name)}::text[])
            ORDER BY job_name, started_at DESC`;
         const byName = new Map(lastRuns.map((run) => [run.job_name, run]));
         res.json({
           enabled: ctx.config.JOBS_ENABLED,
           timezone: ctx.config.CRON_TIMEZONE,
-          jobs: JOB_SCHEDULES.map((job) => {
+          jobs: ctx.jobs.map((job) => {
             const run = byName.get(job.name);
             return {
               name: job.name,

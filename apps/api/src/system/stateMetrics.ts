@@ -1,7 +1,7 @@
 import { activeBotSql } from "@zigznote/database";
 import { Gauge, type Registry } from "prom-client";
 import type { AppContext } from "../context";
-import { JOB_SCHEDULES, nextRunOf } from "../jobs";
+import { nextRunOf } from "../jobs";
 
 /**
  * Gauges of the state the instances share, read from the database when `/metrics` is scraped:
@@ -14,7 +14,7 @@ import { JOB_SCHEDULES, nextRunOf } from "../jobs";
  * leaves its gauges empty rather than stale, and the scrape still answers.
  */
 
-type StateMetricsDeps = Pick<AppContext, "db" | "clock" | "config" | "metrics">;
+type StateMetricsDeps = Pick<AppContext, "db" | "clock" | "config" | "metrics" | "jobs">;
 
 /** How long a statement of a scrape may take before its gauges are left empty. */
 const QUERY_TIMEOUT_MS = 2_000;
@@ -123,14 +123,14 @@ export function registerStateMetrics(deps: StateMetricsDeps): void {
   });
 
   // Fixed by the schedule table: set once.
-  for (const job of JOB_SCHEDULES) {
+  for (const job of deps.jobs) {
     jobInterval.set(
       { job_name: job.name },
       longestIntervalSeconds(job.schedule, deps.config.CRON_TIMEZONE, deps.clock.now()),
     );
   }
 
-  const jobNames = JOB_SCHEDULES.map((job) => job.name);
+  const jobNames = deps.jobs.map((job) => job.name);
   const readJobs = async () => {
     const rows = await deps.db.$queryRaw<
       { job_name: string; last_success: Date | null; last_outcome: string | null }[]

@@ -31,3 +31,9 @@ export {
   type WebhookProvider,
 } from "./registry";
 export { webhookRoutes, type WebhookRouteDeps } from "./routes";
+export {
+  createWebhooksModule,
+  type RegisterWebhookHandlers,
+  type WebhooksModule,
+  type WebhooksModuleDeps,
+} from "./module";

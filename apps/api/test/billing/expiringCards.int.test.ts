@@ -3,7 +3,7 @@ import path from "node:path";
 import { promisify } from "node:util";
 import request from "supertest";
 import { cardWarningThreshold } from "../../src/billing/expiringCards";
-import { createJobs, JOB_SCHEDULES, runJob } from "../../src/jobs";
+import { runJob } from "../../src/jobs";
 import { signClerkToken } from "../auth";
 import {
   CARD_UPDATE_PAGE,
@@ -35,7 +35,7 @@ const tick = () => new Date(b().clock.now().getTime() + Math.floor(Math.random()
 
 /** Runs the daily job as the scheduler would (through the runner, recorded). */
 async function runWarnJob(scheduledFor = tick()) {
-  const job = createJobs(b().testApp.ctx).find((entry) => entry.name === "warnExpiringCards")!;
+  const job = b().testApp.ctx.jobs.find((entry) => entry.name === "warnExpiringCards")!;
   const outcome = await runJob(b().testApp.ctx, job, {
     scheduledFor,
     instanceId: `test:${process.pid}`,
@@ -76,7 +76,7 @@ const warningsTo = (address: string) => mailsAbout(world.smtp, address, "card of
 
 describe("warnExpiringCards (daily job)", () => {
   it("is listed with the jobs, in the job command's usage and the console's job list", async () => {
-    expect(JOB_SCHEDULES.map((job) => job.name)).toContain("warnExpiringCards");
+    expect(b().testApp.ctx.jobs.map((job) => job.name)).toContain("warnExpiringCards");
     const usage = await promisify(execFile)(
       process.execPath,
       ["--import", "tsx", path.join(__dirname, "../../src/cli/job.ts")],

@@ -185,7 +185,7 @@ describe("plan limits under concurrent creates on two instances", () => {
               data: { status: "canceled" },
             });
             await syncOrganizationPlan(
-              { db: tx, settings: app.ctx.billing.settings },
+              { db: tx, settings: app.ctx.modules.billing.deps.settings },
               { organizationId, now: new Date() },
             );
           }),

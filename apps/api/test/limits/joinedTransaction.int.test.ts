@@ -29,7 +29,7 @@ describe("createMeeting in a caller's transaction", () => {
     const { id } = await createOrganization(testApp.ctx.db);
     await expect(
       testApp.ctx.db.$transaction(async (tx) => {
-        await createMeeting({ ...testApp.ctx.meetings, db: tx }, input(id));
+        await createMeeting({ ...testApp.ctx.modules.meetings.deps, db: tx }, input(id));
         expect(await tx.meeting.count({ where: { organizationId: id } })).toBe(1);
         throw new Error("the caller rolls back");
       }),
@@ -45,13 +45,13 @@ describe("createMeeting in a caller's transaction", () => {
     let created!: () => void;
     const isCreated = new Promise<void>((resolve) => (created = resolve));
     const caller = sqlTransaction(testApp.ctx.db, async (tx) => {
-      await createMeeting({ ...testApp.ctx.meetings, db: tx }, input(id));
+      await createMeeting({ ...testApp.ctx.modules.meetings.deps, db: tx }, input(id));
       created();
       await gate; // the caller's own work, still in its transaction
     });
     await isCreated;
     let isSettled = false;
-    const other = createMeeting(testApp.ctx.meetings, input(id)).then(
+    const other = createMeeting(testApp.ctx.modules.meetings.deps, input(id)).then(
       () => "created",
       (error: unknown) => (isAppError(error) ? error.code : String(error)),
     );

@@ -125,7 +125,7 @@ describe("plan limits over random interleavings (property)", () => {
     // What a run that was stopped before its clean-up left.
     await dropTestPlans(observer);
     testApp = createTestApp({ db: clients[0], clock });
-    settings = testApp.ctx.billing.settings;
+    settings = testApp.ctx.modules.billing.deps.settings;
     for (const plan of TEST_PLANS) {
       await observer.plan.upsert({
         where: { slug: plan.slug },

@@ -76,7 +76,7 @@ describe("PUT /api/v1/meetings/:id/recording across the end of the storage grace
     const meeting = await createMeeting(testApp.ctx.db, { organizationId });
     await createStorageObject(testApp.ctx.db, meeting, { sizeBytes: 2n * 1024n ** 3n });
     const check = await checkPlanViolations(
-      { db: testApp.ctx.db, settings: testApp.ctx.billing.settings },
+      { db: testApp.ctx.db, settings: testApp.ctx.modules.billing.deps.settings },
       { organizationId, now: clock.now() },
     );
     const storage = check.violations.find((violation) => violation.type === "storage");

@@ -97,7 +97,9 @@ describe("usage: one definition for every reader and the guard", () => {
     });
     await createStorageObject(db, deletedLater, { sizeBytes: 50n });
     await createStorageObject(db, purged, { sizeBytes: 1000n });
-    const purge = await cleanupOrphanedStorage(testApp.ctx.storagePurge, { now: clock.now() });
+    const purge = await cleanupOrphanedStorage(testApp.ctx.modules.recordings.deps.purge, {
+      now: clock.now(),
+    });
     expect(purge.rowsAffected).toBeGreaterThan(0);
     expect((await db.meeting.findUniqueOrThrow({ where: { id: purged.id } })).purgedAt).not.toBe(
       null,
@@ -130,7 +132,7 @@ describe("usage: one definition for every reader and the guard", () => {
     await transaction(db, async (tx) => {
       await tx.organization.update({ where: { id: organizationId }, data: { planSlug: "free" } });
       await checkPlanViolations(
-        { db: tx, settings: testApp.ctx.billing.settings },
+        { db: tx, settings: testApp.ctx.modules.billing.deps.settings },
         { organizationId, now: clock.now() },
       );
     });

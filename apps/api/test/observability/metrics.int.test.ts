@@ -11,7 +11,7 @@ import {
 import type { LRParser } from "@lezer/lr";
 import request from "supertest";
 import { parse as parseYaml } from "yaml";
-import { createJobs, runJob } from "../../src/jobs";
+import { runJob } from "../../src/jobs";
 import { formatApiKey } from "../../src/identity/apiKeyService";
 import { enqueueAdminNotices } from "../../src/notifications";
 import { apiKeyHeaderFor } from "../auth";
@@ -222,9 +222,7 @@ describe("GET /metrics: the state gauges", () => {
     const pastDueBefore = valueOf(before, 'zigznote_subscriptions{status="past_due"}') ?? 0;
 
     // A job that succeeds now, and one whose latest finished run failed.
-    const job = createJobs(testApp.ctx).find(
-      (candidate) => candidate.name === "cleanupOldWebhooks",
-    )!;
+    const job = testApp.ctx.jobs.find((candidate) => candidate.name === "cleanupOldWebhooks")!;
     expect(
       (await runJob(testApp.ctx, job, { scheduledFor: clock.now(), instanceId: "t" })).status,
     ).toBe("succeeded");

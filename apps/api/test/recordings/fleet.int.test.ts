@@ -260,7 +260,10 @@ describe("an instance killed during a 100 MiB upload", () => {
     const clock = new ManualClock(Date.now() + 24 * 60 * 60 * 1000 + 60_000);
     const jobApp = createTestApp({ db, clock, storage: s3.storage({ keyPrefix: KEY_PREFIX }) });
     try {
-      const result = await abortAbandonedUploads(jobApp.ctx.abandonedUploads, { now: clock.now() });
+      const result = await abortAbandonedUploads(
+        jobApp.ctx.modules.recordings.deps.abandonedUploads,
+        { now: clock.now() },
+      );
       expect(result.summary).toMatchObject({ storeUploads: 1 });
     } finally {
       await jobApp.close();

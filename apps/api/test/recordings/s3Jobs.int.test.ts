@@ -85,7 +85,7 @@ describe("Recall media imports into the bucket", () => {
     const media = await startMediaHost(total);
     try {
       const deps: RecordingImportDeps = {
-        ...testApp.ctx.recordingImports,
+        ...testApp.ctx.modules.recordings.deps.imports,
         resolveMedia: () => Promise.resolve({ url: media.url, contentType: "video/mp4" }),
         maxBytes: 64 * MIB,
         maxAttempts: 4,
@@ -135,7 +135,7 @@ describe("Recall media imports into the bucket", () => {
 describe("the storage purge with S3 (DeleteObjects)", () => {
   async function recordedMeeting(organizationId: string, deletedDaysAgo: number | null) {
     const meeting = await createMeeting(testApp.ctx.db, { organizationId });
-    const object = await storeRecording(testApp.ctx.recordings, {
+    const object = await storeRecording(testApp.ctx.modules.recordings.deps.recordings, {
       organizationId,
       meetingId: meeting.id,
       body: Readable.from([Buffer.alloc(1000 + Math.floor(Math.random() * 1000), 3)]),
@@ -165,7 +165,7 @@ describe("the storage purge with S3 (DeleteObjects)", () => {
     // First run: the store is unreachable. Nothing is marked purged, every row stays.
     const unreachable = s3.storage({ endpoint: "http://127.0.0.1:9" });
     const failedRun = await cleanupOrphanedStorage(
-      { ...testApp.ctx.storagePurge, storage: unreachable },
+      { ...testApp.ctx.modules.recordings.deps.purge, storage: unreachable },
       { now: clock.now() },
     );
     unreachable.client.destroy();
@@ -184,7 +184,9 @@ describe("the storage purge with S3 (DeleteObjects)", () => {
 
     // Next run: batches of 3 meetings, one DeleteObjects call each.
     const calls: number[] = [];
-    const storage = testApp.ctx.storagePurge.storage as ReturnType<S3TestServer["storage"]>;
+    const storage = testApp.ctx.modules.recordings.deps.purge.storage as ReturnType<
+      S3TestServer["storage"]
+    >;
     storage.client.middlewareStack.add(
       (next, context) => (args) => {
         if (context.commandName === "DeleteObjectsCommand") {
@@ -194,7 +196,9 @@ describe("the storage purge with S3 (DeleteObjects)", () => {
       },
       { step: "initialize", name: "countPurgeBatches" },
     );
-    const result = await cleanupOrphanedStorage(testApp.ctx.storagePurge, { now: clock.now() });
+    const result = await cleanupOrphanedStorage(testApp.ctx.modules.recordings.deps.purge, {
+      now: clock.now(),
+    });
     storage.client.middlewareStack.remove("countPurgeBatches");
     expect(result.summary).toMatchObject({ failedMeetings: 0 });
     expect(result.summary.deletedObjects).toBeGreaterThanOrEqual(7);

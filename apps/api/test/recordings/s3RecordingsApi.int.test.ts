@@ -486,7 +486,7 @@ describe("direct uploads (/api/v1/meetings/:id/recording/uploads)", () => {
     expect(await testApp.ctx.db.storageObject.count({ where: { meetingId } })).toBe(0);
 
     // Not yet 24 h: the job leaves them.
-    const job = testApp.ctx.abandonedUploads;
+    const job = testApp.ctx.modules.recordings.deps.abandonedUploads;
     expect((await abortAbandonedUploads(job, { now: clock.now() })).rowsAffected).toBe(0);
     expect((await s3.openUploads()).length).toBe(1);
 

@@ -1,0 +1,125 @@
+import type { Db } from "@zigznote/database";
+import type { RouteGuards } from "../http/route";
+import type { WriteGuard } from "../http/auth";
+import type { RouteDefinition } from "../http/route";
+import type { JobDefinition } from "../lib/job";
+import { MINUTE_MS } from "../lib/time";
+import type { RegisterWebhookHandlers } from "../webhooks";
+import { assertCanWrite, guardWrite } from "./access";
+import { createAppBilling, type AppBilling, type AppBillingParts } from "./appBilling";
+import { assertNoOpenDispute } from "./disputes";
+import { warnExpiringCards } from "./expiringCards";
+import { billingRoutes } from "./routes";
+import { suspendExpiredGracePeriods } from "./stripeEvents";
+import { registerStripeHandlers } from "./stripeWebhooks";
+import {
+  checkPlanViolations,
+  escalateExpiredStorageGrace,
+  recheckRecordedViolations,
+  warnStorageGraceEnding,
+} from "./violations";
+
+/** What other features call into billing with (the composition root wires them). */
+export interface BillingHooks {
+  /** Decides a create in the create's own transaction (exact limits under concurrency). */
+  guardWrite: WriteGuard;
+  /** The routes' write guard (`write: <action>`): 402/403 when the organization may not. */
+  assertCanWrite: RouteGuards["assertCanWrite"];
+  /** Freed storage may resolve a storage violation: re-checked where the rows go. */
+  onStorageFreed: (db: Db, organizationId: string) => Promise<void>;
+}
+
+export interface BillingModule {
+  routes: RouteDefinition[];
+  jobs: JobDefinition[];
+  webhookHandlers: RegisterWebhookHandlers;
+  hooks: BillingHooks;
+  /** The service's and the Stripe handlers' dependencies, and the deployment's billing rules. */
+  deps: AppBilling;
+}
+
+/**
+ * Billing as one app uses it: the routes, Stripe's webhook handlers, the grace and violation
+ * jobs, and the guards other features call.
+ */
+export function createBillingModule(parts: AppBillingParts): BillingModule {
+  const { db, clock } = parts;
+  const billing = createAppBilling(parts);
+  const { settings } = billing;
+  // The outbox delivers what a job queues after each commit; a run ends once that is done, so
+  // its record (and a caller waiting for it) sees the notices sent.
+  const noticesSent = () => parts.notices.idle();
+
+  return {
+    deps: billing,
+    routes: billingRoutes(billing.deps),
+    webhookHandlers: (registry) => registerStripeHandlers(registry, billing.eventDeps),
+    hooks: {
+      // An open dispute restricts only where the deployment chose so (DISPUTE_READ_ONLY).
+      async guardWrite(tx, input) {
+        await guardWrite(tx, { ...input, now: input.now ?? clock.now() });
+        if (settings.isDisputeReadOnly) await assertNoOpenDispute({ db: tx }, input);
+      },
+      async assertCanWrite(organizationId, action) {
+        await assertCanWrite({ db }, { organizationId, action, now: clock.now() });
+        if (settings.isDisputeReadOnly) await assertNoOpenDispute({ db }, { organizationId });
+      },
+      async onStorageFreed(tx, organizationId) {
+        await checkPlanViolations({ db: tx, settings }, { organizationId, now: clock.now() });
+      },
+    },
+    jobs: [
+      {
+        name: "checkExpiredGracePeriods",
+        schedule: "0 * * * *",
+        leaseMs: 30 * MINUTE_MS,
+        description: "Suspend past_due subscriptions whose payment grace period is over",
+        async run({ now }) {
+          const suspended = await suspendExpiredGracePeriods(
+            { db, notices: parts.notices },
+            { now },
+          );
+          await noticesSent();
+          return { rowsAffected: suspended.length };
+        },
+      },
+      {
+        name: "checkStorageGracePeriods",
+        schedule: "10 * * * *",
+        leaseMs: 30 * MINUTE_MS,
+        description:
+          "Make storage violations read-only once their grace period is over; warn 24 h before",
+        async run({ now }) {
+          const escalated = await escalateExpiredStorageGrace({ db, settings }, { now });
+          const warned = await warnStorageGraceEnding({ db, settings }, { now });
+          await noticesSent();
+          return {
+            rowsAffected: escalated.length,
+            summary: { escalated: escalated.length, warned: warned.length },
+          };
+        },
+      },
+      {
+        name: "recheckPlanViolations",
+        schedule: "5 0 * * *",
+        leaseMs: 60 * MINUTE_MS,
+        description: "Re-check recorded plan violations (a new month resolves meeting limits)",
+        run: async ({ now }) => ({
+          rowsAffected: await recheckRecordedViolations({ db, settings }, { now }),
+        }),
+      },
+      {
+        name: "warnExpiringCards",
+        schedule: "15 8 * * *",
+        leaseMs: 30 * MINUTE_MS,
+        description:
+          "E-mail admins 30 and 7 days before the card paying a renewing subscription expires",
+        async run({ now }) {
+          const result = await warnExpiringCards({ db, settings }, { now });
+          await noticesSent();
+          return { rowsAffected: result.queued, summary: { ...result } };
+        },
+      },
+    ],
+  };
+}

@@ -1,0 +1,72 @@
+import type { Meeting } from "@zigznote/database";
+import type { RouteDefinition } from "../http/route";
+import type { JobDefinition } from "../lib/job";
+import { MINUTE_MS } from "../lib/time";
+import type { RecordingImportDeps } from "../recordings";
+import type { RegisterWebhookHandlers } from "../webhooks";
+import { releaseBotOfDeletedMeeting, type BotServiceDeps } from "./botService";
+import { registerRecallHandlers } from "./recallWebhooks";
+import { botRoutes } from "./routes";
+import { cleanupOrphanedBots, type StuckBotDeps } from "./stuckBots";
+
+export interface BotsModuleDeps extends BotServiceDeps {
+  /** STUCK_BOT_AFTER_MINUTES, JOB_BATCH_SIZE, JOB_CONCURRENCY. */
+  stuckAfterMinutes: number;
+  batchSize: number;
+  concurrency: number;
+  /** Where Recall's "recording done" events queue the copy of the media. */
+  recordingImports: RecordingImportDeps;
+}
+
+export interface BotsModule {
+  routes: RouteDefinition[];
+  jobs: JobDefinition[];
+  webhookHandlers: RegisterWebhookHandlers;
+  hooks: {
+    /** A deleted meeting's active bot is asked to leave (best effort, never throws). */
+    onMeetingDeleted: (meeting: Meeting) => Promise<void>;
+  };
+  /** What the bot service and the stuck-bot job were built with (tools and tests call them). */
+  deps: { bots: BotServiceDeps; stuckBots: StuckBotDeps };
+}
+
+/** Bots as one app uses them: the routes, Recall's webhook handlers and the stuck-bot job. */
+export function createBotsModule(deps: BotsModuleDeps): BotsModule {
+  const { db, recall, logger, clock } = deps;
+  const bots: BotServiceDeps = {
+    db,
+    recall,
+    logger,
+    clock,
+    guardWrite: deps.guardWrite,
+    defaultBotName: deps.defaultBotName,
+  };
+  const stuckBots: StuckBotDeps = {
+    db,
+    logger,
+    recall,
+    stuckAfterMinutes: deps.stuckAfterMinutes,
+    batchSize: deps.batchSize,
+    concurrency: deps.concurrency,
+  };
+  return {
+    deps: { bots, stuckBots },
+    routes: botRoutes(bots),
+    webhookHandlers: (registry) =>
+      registerRecallHandlers(registry, {
+        logger,
+        recall,
+        recordingImports: deps.recordingImports,
+      }),
+    hooks: { onMeetingDeleted: (meeting) => releaseBotOfDeletedMeeting(bots, meeting) },
+    jobs: [
+      {
+        name: "cleanupOrphanedBots",
+        schedule: "*/5 * * * *",
+        leaseMs: 15 * MINUTE_MS,
+        description: "End bots stuck without a status change (checked with Recall first)",
+        run: ({ now }) => cleanupOrphanedBots(stuckBots, { now }),
+      },
+    ],
+  };
+}
