@@ -1,385 +1,18 @@
-import {
-  Prisma,
-  queryRows,
-  type Db,
-  type Organization,
-  type Plan,
-  type SqlDb,
-  type Subscription,
-  type SubscriptionStatus,
-} from "@zigznote/database";
-import { DELINQUENT_STATUSES, PLAN_GRANTING_STATUSES, statusInSql } from "./statuses";
+import { Prisma, queryRows, type Db, type SqlDb } from "@zigznote/database";
 
 /**
- * Billing's tables (plans, subscriptions, the organization's plan, violations, customer and
- * billing lease): every query and conditional update of the feature, nothing else. The rules
- * (what a change does, the payment standing, what a violation is, what the guard allows) live
- * in `BillingService.ts`, `subscriptionSync.ts`, `paymentStanding.ts`, `stripeEvents.ts`,
- * `violations.ts` and `access.ts`; they hand their parameters to these statements. Each
- * race-safe step is one statement (row locks, conditional updates, ON CONFLICT).
+ * Plan limits on the organization: its recorded violations (the organization's copy the write
+ * guard reads, and the `plan_violations` rows with their events), the limits of its plan, and
+ * what the write guard reads. Every query and conditional update of those, nothing else: the
+ * rules live in `violations.ts`, `overrides.ts` and `access.ts`. Each race-safe step is one
+ * statement (row locks, conditional updates).
  */
 
-export interface OrganizationKey {
+interface OrganizationKey {
   organizationId: string;
 }
 
-// ---- plans ----
-
-/** The plans, cheapest first. */
-export function findPlans(db: Db): Promise<Plan[]> {
-  return db.plan.findMany({ orderBy: { rank: "asc" } });
-}
-
-export function findPlanBySlug(db: Db, input: { slug: string }): Promise<Plan | null> {
-  return db.plan.findUnique({ where: { slug: input.slug } });
-}
-
-export function findPlanBySlugOrThrow(db: Db, input: { slug: string }): Promise<Plan> {
-  return db.plan.findUniqueOrThrow({ where: { slug: input.slug } });
-}
-
-/** The slug of the plan sold at this Stripe price, or null. */
-export async function findPlanSlugByPrice(
-  db: Db,
-  input: { stripePriceId: string },
-): Promise<string | null> {
-  const plan = await db.plan.findUnique({
-    where: { stripePriceId: input.stripePriceId },
-    select: { slug: true },
-  });
-  return plan?.slug ?? null;
-}
-
-// ---- subscriptions ----
-
-/** The organization's plan-granting subscription, if any (the newest). */
-export function findLiveSubscription(db: Db, input: OrganizationKey): Promise<Subscription | null> {
-  return db.subscription.findFirst({
-    where: { organizationId: input.organizationId, status: { in: [...PLAN_GRANTING_STATUSES] } },
-    orderBy: [{ createdAt: "desc" }, { id: "desc" }],
-  });
-}
-
-/** The organization's newest subscription, whatever its status. */
-export function findLatestSubscription(
-  db: Db,
-  input: OrganizationKey,
-): Promise<Subscription | null> {
-  return db.subscription.findFirst({
-    where: { organizationId: input.organizationId },
-    orderBy: [{ createdAt: "desc" }, { id: "desc" }],
-  });
-}
-
-export function findSubscriptionByStripeIdOrThrow(
-  db: Db,
-  input: { stripeSubscriptionId: string },
-): Promise<Subscription> {
-  return db.subscription.findUniqueOrThrow({
-    where: { stripeSubscriptionId: input.stripeSubscriptionId },
-  });
-}
-
-/** The subscription recorded for a Stripe id, or null. */
-export function findSubscriptionByStripeId(
-  db: Db,
-  input: { stripeSubscriptionId: string },
-): Promise<Subscription | null> {
-  return db.subscription.findUnique({
-    where: { stripeSubscriptionId: input.stripeSubscriptionId },
-  });
-}
-
-/**
- * Locks the organization row (FOR UPDATE) for the rest of the transaction: a subscription that
- * would become its live one is decided under it, so two arriving at once are decided in turn.
- */
-export async function lockOrganization(db: Db, input: OrganizationKey): Promise<void> {
-  await db.$queryRaw`
-    SELECT id FROM organizations WHERE id = ${input.organizationId}::uuid FOR UPDATE`;
-}
-
-/** A notice queued for this cause (any recipient: the outbox appends the recipient to the key). */
-export async function findNoticeOfCause(
-  db: Db,
-  input: OrganizationKey & { dedupeKey: string },
-): Promise<{ id: string } | null> {
-  return db.notification.findFirst({
-    where: {
-      organizationId: input.organizationId,
-      dedupeKey: { startsWith: `${input.dedupeKey}:` },
-    },
-    select: { id: true },
-  });
-}
-
-export async function isSubscriptionRecorded(
-  db: Db,
-  input: { stripeSubscriptionId: string },
-): Promise<boolean> {
-  const known = await db.subscription.findUnique({
-    where: { stripeSubscriptionId: input.stripeSubscriptionId },
-    select: { id: true },
-  });
-  return known !== null;
-}
-
-export interface SubscriptionUpsert {
-  organizationId: string;
-  planSlug: string;
-  stripeSubscriptionId: string;
-  stripeCustomerId: string;
-  status: SubscriptionStatus;
-  currentPeriodStart: Date | null;
-  currentPeriodEnd: Date | null;
-  cancelAtPeriodEnd: boolean;
-  canceledAt: Date | null;
-  /** The payment method the subscription is charged with (Stripe's `default_payment_method`). */
-  defaultPaymentMethodId: string | null;
-  trialEnd: Date | null;
-  /** The ordering stamp: Stripe's event time, or the API path's time floored to the second. */
-  observedAt: Date;
-}
-
-/**
- * Inserts or updates the local copy of a Stripe subscription in one statement; the update only
- * applies when the row is not canceled and not newer than `observedAt`. The status is only
- * taken when it is `canceled` (the payment standing derives any other). True when it applied.
- */
-export async function upsertSubscription(db: Db, row: SubscriptionUpsert): Promise<boolean> {
-  const rows = await db.$queryRaw<{ id: string }[]>`
-    INSERT INTO subscriptions
-      (organization_id, plan_slug, stripe_subscription_id, stripe_customer_id, status,
-       current_period_start, current_period_end, cancel_at_period_end, canceled_at,
-       default_payment_method_id, trial_end, last_event_created_at)
-    VALUES (${row.organizationId}::uuid, ${row.planSlug}, ${row.stripeSubscriptionId},
-            ${row.stripeCustomerId}, ${row.status}::"SubscriptionStatus",
-            ${row.currentPeriodStart}, ${row.currentPeriodEnd}, ${row.cancelAtPeriodEnd},
-            ${row.canceledAt}, ${row.defaultPaymentMethodId}, ${row.trialEnd}, ${row.observedAt})
-    ON CONFLICT (stripe_subscription_id) DO UPDATE SET
-      plan_slug = EXCLUDED.plan_slug,
-      -- Only the end is taken as is; the payment standing derives any other status.
-      status = CASE WHEN EXCLUDED.status = 'canceled'
-                    THEN EXCLUDED.status ELSE subscriptions.status END,
-      current_period_start = COALESCE(EXCLUDED.current_period_start, subscriptions.current_period_start),
-      current_period_end = COALESCE(EXCLUDED.current_period_end, subscriptions.current_period_end),
-      cancel_at_period_end = EXCLUDED.cancel_at_period_end,
-      canceled_at = COALESCE(EXCLUDED.canceled_at, subscriptions.canceled_at),
-      default_payment_method_id = EXCLUDED.default_payment_method_id,
-      trial_end = EXCLUDED.trial_end,
-      last_event_created_at = EXCLUDED.last_event_created_at,
-      updated_at = now()
-    WHERE subscriptions.status <> 'canceled'
-      AND (subscriptions.last_event_created_at IS NULL
-           OR subscriptions.last_event_created_at <= EXCLUDED.last_event_created_at)
-    RETURNING id`;
-  return rows.length > 0;
-}
-
-/** A subscription's payment standing columns (see paymentStanding.ts). */
-export interface StandingRow {
-  id: string;
-  organization_id: string;
-  status: SubscriptionStatus;
-  last_payment_succeeded_event_at: Date | null;
-  outstanding_failures_at: Date[] | null;
-  outstanding_past_due_at: Date[] | null;
-  grace_ends_at: Date | null;
-  payment_failed_at: Date | null;
-  payment_retry_count: number;
-}
-
-/** Reads the subscription's standing under its row lock (FOR UPDATE), or null. */
-export async function lockStanding(
-  db: Db,
-  input: { stripeSubscriptionId: string },
-): Promise<StandingRow | null> {
-  const rows = await db.$queryRaw<StandingRow[]>`
-    SELECT id, organization_id, status::text AS status, last_payment_succeeded_event_at,
-           outstanding_failures_at, outstanding_past_due_at, grace_ends_at, payment_failed_at,
-           payment_retry_count
-      FROM subscriptions WHERE stripe_subscription_id = ${input.stripeSubscriptionId} FOR UPDATE`;
-  return rows[0] ?? null;
-}
-
-export interface StandingUpdate {
-  status: SubscriptionStatus;
-  lastPaymentSucceededEventAt: Date | null;
-  outstandingFailuresAt: Date[];
-  outstandingPastDueAt: Date[];
-  graceEndsAt: Date | null;
-  paymentFailedAt: Date | null;
-  paymentRetryCount: number;
-}
-
-/** Stores a standing derived under `lockStanding`'s lock. */
-export async function updateStanding(
-  db: Db,
-  input: { subscriptionId: string; standing: StandingUpdate },
-): Promise<void> {
-  const { standing } = input;
-  await db.subscription.update({
-    where: { id: input.subscriptionId },
-    data: {
-      status: standing.status,
-      lastPaymentSucceededEventAt: standing.lastPaymentSucceededEventAt,
-      outstandingFailuresAt: standing.outstandingFailuresAt,
-      outstandingPastDueAt: standing.outstandingPastDueAt,
-      graceEndsAt: standing.graceEndsAt,
-      paymentFailedAt: standing.paymentFailedAt,
-      paymentRetryCount: standing.paymentRetryCount,
-    },
-  });
-}
-
-export interface SuspendedRow {
-  id: string;
-  organization_id: string;
-  grace_ends_at: Date;
-}
-
-/** Suspends, in one statement, every delinquent subscription whose grace ended by `now`. */
-export function suspendExpiredGrace(db: Db, input: { now: Date }): Promise<SuspendedRow[]> {
-  return db.$queryRaw<SuspendedRow[]>`
-    UPDATE subscriptions SET status = 'suspended', updated_at = now()
-     WHERE ${statusInSql(Prisma.raw("status"), DELINQUENT_STATUSES)}
-       AND grace_ends_at <= ${input.now}
-    RETURNING id, organization_id, grace_ends_at`;
-}
-
-// ---- organizations: plan, customer, lookup ----
-
-export function findOrganizationWithPlan(
-  db: Db,
-  input: OrganizationKey,
-): Promise<(Organization & { plan: Plan }) | null> {
-  return db.organization.findFirst({
-    where: { id: input.organizationId, deletedAt: null },
-    include: { plan: true },
-  });
-}
-
-/**
- * Sets the organization's plan to its newest plan-granting subscription's (else `freePlanSlug`)
- * in one statement, under the organization's row lock. Null when there is no such organization.
- */
-export async function syncPlanFromSubscriptions(
-  db: Db,
-  input: OrganizationKey & { freePlanSlug: string },
-): Promise<{ previous: string; next: string } | null> {
-  const { organizationId } = input;
-  const rows = await db.$queryRaw<{ previous: string; next: string }[]>`
-    WITH target AS (
-      SELECT COALESCE(
-        (SELECT plan_slug FROM subscriptions
-          WHERE organization_id = ${organizationId}::uuid
-            AND ${statusInSql(Prisma.raw("status"), PLAN_GRANTING_STATUSES)}
-          ORDER BY created_at DESC, id DESC LIMIT 1),
-        ${input.freePlanSlug}) AS slug),
-    previous AS (
-      SELECT plan_slug FROM organizations WHERE id = ${organizationId}::uuid FOR UPDATE)
-    UPDATE organizations o SET plan_slug = target.slug, updated_at = now()
-      FROM target, previous
-     WHERE o.id = ${organizationId}::uuid
-    RETURNING previous.plan_slug AS previous, o.plan_slug AS next`;
-  return rows[0] ?? null;
-}
-
-/** Our organization for a Stripe customer: by our id (from metadata) first, then by customer. */
-export async function findOrganizationIdForCustomer(
-  db: Db,
-  input: { organizationId: string | null; stripeCustomerId: string | null },
-): Promise<string | null> {
-  const rows = await db.$queryRaw<{ id: string }[]>`
-    SELECT id FROM organizations
-     WHERE (id = ${input.organizationId}::uuid OR stripe_customer_id = ${input.stripeCustomerId})
-     ORDER BY (id = ${input.organizationId}::uuid) DESC NULLS LAST
-     LIMIT 1`;
-  return rows[0]?.id ?? null;
-}
-
-export function findOrganizationCustomer(
-  db: Db,
-  input: OrganizationKey,
-): Promise<{ name: string; stripeCustomerId: string | null }> {
-  return db.organization.findUniqueOrThrow({
-    where: { id: input.organizationId },
-    select: { name: true, stripeCustomerId: true },
-  });
-}
-
-/** The e-mail of the organization's first admin (a live user), or null. */
-export async function findFirstAdminEmail(db: Db, input: OrganizationKey): Promise<string | null> {
-  const admin = await db.membership.findFirst({
-    where: { organizationId: input.organizationId, role: "admin", user: { deletedAt: null } },
-    orderBy: { createdAt: "asc" },
-    select: { user: { select: { email: true } } },
-  });
-  return admin?.user.email ?? null;
-}
-
-/** Stores the customer id unless one is stored (the first writer wins); returns the stored one. */
-export async function setCustomerIdOnce(
-  db: Db,
-  input: OrganizationKey & { stripeCustomerId: string },
-): Promise<string> {
-  await db.$executeRaw`
-    UPDATE organizations SET stripe_customer_id = ${input.stripeCustomerId}, updated_at = now()
-     WHERE id = ${input.organizationId}::uuid AND stripe_customer_id IS NULL`;
-  const stored = await db.organization.findUniqueOrThrow({
-    where: { id: input.organizationId },
-    select: { stripeCustomerId: true },
-  });
-  return stored.stripeCustomerId!;
-}
-
-export async function isLiveOrganization(db: Db, input: OrganizationKey): Promise<boolean> {
-  const count = await db.organization.count({
-    where: { id: input.organizationId, deletedAt: null },
-  });
-  return count > 0;
-}
-
-// ---- the per-organization billing lease ----
-
-export interface LeaseKey extends OrganizationKey {
-  leaseId: string;
-}
-
-/**
- * Takes the organization's billing lease in one conditional update: only when it is free or
- * expired at `now`. False when another holds it (or there is no live organization).
- */
-export async function takeLease(
-  db: Db,
-  input: LeaseKey & { now: Date; expiresAt: Date },
-): Promise<boolean> {
-  const taken = await db.$executeRaw`
-    UPDATE organizations
-       SET billing_operation_id = ${input.leaseId}::uuid,
-           billing_operation_expires_at = ${input.expiresAt}
-     WHERE id = ${input.organizationId}::uuid AND deleted_at IS NULL
-       AND (billing_operation_id IS NULL OR billing_operation_expires_at <= ${input.now})`;
-  return taken > 0;
-}
-
-/** Releases the lease if it is still this one. */
-export async function releaseLease(db: Db, input: LeaseKey): Promise<void> {
-  await db.$executeRaw`
-    UPDATE organizations SET billing_operation_id = NULL, billing_operation_expires_at = NULL
-     WHERE id = ${input.organizationId}::uuid AND billing_operation_id = ${input.leaseId}::uuid`;
-}
-
-/** Locks the organization row (FOR UPDATE) if the lease is still this one; false otherwise. */
-export async function lockHeldLease(db: Db, input: LeaseKey): Promise<boolean> {
-  const rows = await db.$queryRaw<{ id: string }[]>`
-    SELECT id FROM organizations
-     WHERE id = ${input.organizationId}::uuid AND billing_operation_id = ${input.leaseId}::uuid
-       FOR UPDATE`;
-  return rows.length > 0;
-}
-
-// ---- organizations: violations and the write guard ----
+// ---- the organization's limits and recorded violations ----
 
 export interface OrganizationLimitsRow {
   plan_slug: string;
@@ -447,6 +80,55 @@ export async function findOrganizationIdsWithExpiredStorageGrace(
   return rows.map((row) => row.id);
 }
 
+/** The organization's recorded violations (raw JSON; parse with `parseViolations`). */
+export async function findRecordedViolations(db: Db, input: OrganizationKey): Promise<unknown> {
+  const row = await db.organization.findUnique({
+    where: { id: input.organizationId },
+    select: { planViolations: true },
+  });
+  return row?.planViolations ?? [];
+}
+
+/** Another plan's limits with the organization's recorded violations (no lock: a preview). */
+export async function findLimitsUnderPlan(
+  db: Db,
+  input: OrganizationKey & { planSlug: string },
+): Promise<OrganizationLimitsRow | null> {
+  const rows = await db.$queryRaw<OrganizationLimitsRow[]>`
+    SELECT p.slug AS plan_slug, o.plan_violations, p.max_team_members, p.max_storage_bytes,
+           p.max_meetings_per_month
+      FROM organizations o, plans p
+     WHERE o.id = ${input.organizationId}::uuid AND p.slug = ${input.planSlug}`;
+  return rows[0] ?? null;
+}
+
+/**
+ * Live organizations whose storage grace period ends in (now, until]: still in grace, about to
+ * turn read-only. With the violation as recorded.
+ */
+export function findStorageGraceEnding(
+  db: Db,
+  input: { now: Date; until: Date },
+): Promise<{ id: string; plan_slug: string; violation: Record<string, unknown> }[]> {
+  return db.$queryRaw`
+    SELECT o.id, o.plan_slug, v AS violation FROM organizations o,
+           jsonb_array_elements(o.plan_violations) v
+     WHERE o.deleted_at IS NULL
+       AND v->>'type' = 'storage' AND v->>'action' = 'grace_period'
+       AND (v->>'graceEndsAt')::timestamptz > ${input.now}
+       AND (v->>'graceEndsAt')::timestamptz <= ${input.until}`;
+}
+
+// ---- the write guard's row ----
+
+/**
+ * The access row's `is_suspended` (`$2` is now): a suspended subscription a platform admin
+ * comped (comp_until after now) does not count.
+ */
+const IS_SUSPENDED = `EXISTS (SELECT 1 FROM subscriptions s
+                     WHERE s.organization_id = o.id AND s.status = 'suspended'
+                       AND (s.comp_until IS NULL OR s.comp_until <= $2)) AS is_suspended`;
+
 export interface AccessRow {
   plan_slug: string;
   plan_violations: unknown;
@@ -467,9 +149,7 @@ export async function findAccessRow(
   const rows = await queryRows<AccessRow>(
     db,
     `SELECT o.plan_slug, o.plan_violations, p.max_team_members, p.max_meetings_per_month,
-            EXISTS (SELECT 1 FROM subscriptions s
-                     WHERE s.organization_id = o.id AND s.status = 'suspended'
-                       AND (s.comp_until IS NULL OR s.comp_until <= $2)) AS is_suspended
+            ${IS_SUSPENDED}
        FROM organizations o JOIN plans p ON p.slug = o.plan_slug
       WHERE o.id = $1::uuid AND o.deleted_at IS NULL`,
     [input.organizationId, input.now],
@@ -506,90 +186,13 @@ export async function lockAccessRow(
             (SELECT max_team_members FROM plans WHERE slug = o.plan_slug) AS max_team_members,
             (SELECT max_meetings_per_month FROM plans WHERE slug = o.plan_slug)
               AS max_meetings_per_month,
-            EXISTS (SELECT 1 FROM subscriptions s
-                     WHERE s.organization_id = o.id AND s.status = 'suspended'
-                       AND (s.comp_until IS NULL OR s.comp_until <= $2)) AS is_suspended
+            ${IS_SUSPENDED}
        FROM organizations o
       WHERE o.id = $1::uuid AND o.deleted_at IS NULL
         FOR NO KEY UPDATE`,
     [input.organizationId, input.now],
   );
   return rows[0] ?? null;
-}
-
-/** A subscription's standing, by our id (billing notices check it before they are sent). */
-export function findStandingById(
-  db: Db,
-  input: { subscriptionId: string },
-): Promise<{ status: SubscriptionStatus; lastPaymentSucceededEventAt: Date | null } | null> {
-  return db.subscription.findUnique({
-    where: { id: input.subscriptionId },
-    select: { status: true, lastPaymentSucceededEventAt: true },
-  });
-}
-
-/** The organization's recorded violations (raw JSON; parse with `parseViolations`). */
-export async function findRecordedViolations(db: Db, input: OrganizationKey): Promise<unknown> {
-  const row = await db.organization.findUnique({
-    where: { id: input.organizationId },
-    select: { planViolations: true },
-  });
-  return row?.planViolations ?? [];
-}
-
-/**
- * Stores the billing e-mail Stripe gave for the organization (by our id, else by its customer
- * id) as of `observedAt` (the event's `created`): an event older than the one that set the
- * stored address changes nothing. A null address writes nothing.
- */
-export async function setBillingEmail(
-  db: Db,
-  input: {
-    organizationId?: string | null;
-    stripeCustomerId?: string | null;
-    email: string | null;
-    observedAt: Date;
-  },
-): Promise<void> {
-  if (!input.email) return;
-  await db.$executeRaw`
-    UPDATE organizations
-       SET billing_email = ${input.email}, billing_email_at = ${input.observedAt}, updated_at = now()
-     WHERE (id = ${input.organizationId ?? null}::uuid
-            OR stripe_customer_id = ${input.stripeCustomerId ?? null})
-       AND (billing_email_at IS NULL OR billing_email_at <= ${input.observedAt})
-       AND (billing_email IS DISTINCT FROM ${input.email}
-            OR billing_email_at IS DISTINCT FROM ${input.observedAt})`;
-}
-
-/** Another plan's limits with the organization's recorded violations (no lock: a preview). */
-export async function findLimitsUnderPlan(
-  db: Db,
-  input: OrganizationKey & { planSlug: string },
-): Promise<OrganizationLimitsRow | null> {
-  const rows = await db.$queryRaw<OrganizationLimitsRow[]>`
-    SELECT p.slug AS plan_slug, o.plan_violations, p.max_team_members, p.max_storage_bytes,
-           p.max_meetings_per_month
-      FROM organizations o, plans p
-     WHERE o.id = ${input.organizationId}::uuid AND p.slug = ${input.planSlug}`;
-  return rows[0] ?? null;
-}
-
-/**
- * Live organizations whose storage grace period ends in (now, until]: still in grace, about to
- * turn read-only. With the violation as recorded.
- */
-export function findStorageGraceEnding(
-  db: Db,
-  input: { now: Date; until: Date },
-): Promise<{ id: string; plan_slug: string; violation: Record<string, unknown> }[]> {
-  return db.$queryRaw`
-    SELECT o.id, o.plan_slug, v AS violation FROM organizations o,
-           jsonb_array_elements(o.plan_violations) v
-     WHERE o.deleted_at IS NULL
-       AND v->>'type' = 'storage' AND v->>'action' = 'grace_period'
-       AND (v->>'graceEndsAt')::timestamptz > ${input.now}
-       AND (v->>'graceEndsAt')::timestamptz <= ${input.until}`;
 }
 
 // ---- plan_violations: one row per violation, kept in step by checkPlanViolations ----
@@ -679,4 +282,43 @@ export async function resolveViolationRows(
       RETURNING id)
     INSERT INTO plan_violation_events (violation_id, at, event)
     SELECT id, ${input.now}, 'resolved' FROM resolved`;
+}
+
+/**
+ * A platform admin's override of a violation: its grace end or waiver, if its version is still
+ * `expectedVersion` (bumping it), with the admin's event. False when the version moved on (or
+ * it was resolved).
+ */
+export async function overrideViolationRow(
+  db: Db,
+  input: {
+    id: string;
+    expectedVersion: number;
+    now: Date;
+    actorUserId: string;
+    reason: string;
+  } & ({ graceEndsAt: Date } | { waivedUntil: Date }),
+): Promise<boolean> {
+  const isGrace = "graceEndsAt" in input;
+  const set = isGrace
+    ? Prisma.sql`grace_ends_at = ${input.graceEndsAt}`
+    : Prisma.sql`waived_until = ${input.waivedUntil}`;
+  const event = isGrace ? "grace_extended" : "waived";
+  const detail = isGrace
+    ? { graceEndsAt: input.graceEndsAt.toISOString() }
+    : { waivedUntil: input.waivedUntil.toISOString() };
+  const rows = await db.$queryRaw<{ id: string }[]>`
+    WITH updated AS (
+      UPDATE plan_violations
+         SET ${set}, version = version + 1, updated_at = ${input.now}
+       WHERE id = ${input.id}::uuid AND version = ${input.expectedVersion}
+         AND resolved_at IS NULL
+      RETURNING id),
+    event AS (
+      INSERT INTO plan_violation_events (violation_id, at, event, actor_user_id, reason, detail)
+      SELECT id, ${input.now}, ${event}, ${input.actorUserId}::uuid, ${input.reason},
+             ${JSON.stringify(detail)}::jsonb
+        FROM updated)
+    SELECT id FROM updated`;
+  return rows.length > 0;
 }
