@@ -64,7 +64,6 @@ const PRISMA_WRITES =
   "create|createMany|createManyAndReturn|update|updateMany|updateManyAndReturn|upsert|delete|deleteMany";
 const foreignWriteMessage = `admin writes only its own tables (${ADMIN_TABLES.join(", ")}): change another feature's rows through that feature's exported function, with the action's transaction.`;
 
-
 export default tseslint.config(
   {
     ignores: [
@@ -180,7 +179,10 @@ export default tseslint.config(
       "no-restricted-syntax": [
         "error",
         { selector: `Literal[value=${FOREIGN_WRITE_SQL}]`, message: foreignWriteMessage },
-        { selector: `TemplateElement[value.raw=${FOREIGN_WRITE_SQL}]`, message: foreignWriteMessage },
+        {
+          selector: `TemplateElement[value.raw=${FOREIGN_WRITE_SQL}]`,
+          message: foreignWriteMessage,
+        },
         {
           selector: `CallExpression[callee.property.name=/^(${PRISMA_WRITES})$/][callee.object.property.name=/^(${foreignDelegates.join("|")})$/]`,
           message: foreignWriteMessage,
