@@ -48,12 +48,12 @@ function ok<T>(result: T): { status: number; body: T } {
  */
 function actionRoute<P extends z.ZodType, B extends z.ZodType, R>(
   spec: Omit<RouteSpec<P, undefined, B, "session">, "method" | "tag" | "role" | "handler"> & {
-    run(
+    run: (
       request: Pick<RouteInput<P, undefined, B, "session">, "params" | "body"> & {
         actorUserId: string;
       },
       bracket: TransactionBracket<R> | undefined,
-    ): Promise<R>;
+    ) => Promise<R>;
   },
 ): RouteDefinition {
   const { run, ...route } = spec;
