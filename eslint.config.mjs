@@ -1,4 +1,5 @@
 // @ts-check
+import { readFileSync } from "node:fs";
 import js from "@eslint/js";
 import { createNodeResolver, importX } from "eslint-plugin-import-x";
 import tseslint from "typescript-eslint";
@@ -36,6 +37,32 @@ const USES = {
   admin: ["billing", "notifications", "recordings"],
 };
 const intoFeatureInternals = FEATURES.map((feature) => `**/${feature}/*`);
+
+/**
+ * The admin feature is a read-model console: it may read any table, but it writes only its own.
+ * Its actions change billing's and the outbox's rows through those features' exported functions
+ * (`waiveViolation`, `compSubscription`, `requeueNotice`, ...) with the action's transaction, so
+ * each table keeps one owner. The tables and Prisma models are read from the schema, so a new
+ * table is covered without editing this list.
+ */
+const SCHEMA = readFileSync(
+  new URL("./packages/database/prisma/schema.prisma", import.meta.url),
+  "utf8",
+);
+const ADMIN_TABLES = ["admin_audit_log"];
+const ADMIN_MODELS = ["AdminAuditEntry"];
+const foreignTables = [...SCHEMA.matchAll(/@@map\("(\w+)"\)/g)]
+  .map((match) => match[1])
+  .filter((table) => !ADMIN_TABLES.includes(table));
+const foreignDelegates = [...SCHEMA.matchAll(/^model (\w+) \{/gm)]
+  .map((match) => match[1])
+  .filter((model) => !ADMIN_MODELS.includes(model))
+  .map((model) => model[0].toLowerCase() + model.slice(1));
+/** A SQL write naming one of those tables, in a string or a template's text. */
+const FOREIGN_WRITE_SQL = `/(INSERT\\s+INTO|UPDATE|DELETE\\s+FROM|TRUNCATE(\\s+TABLE)?|MERGE\\s+INTO)\\s+"?(${foreignTables.join("|")})\\b/i`;
+const PRISMA_WRITES =
+  "create|createMany|createManyAndReturn|update|updateMany|updateManyAndReturn|upsert|delete|deleteMany";
+const foreignWriteMessage = `admin writes only its own tables (${ADMIN_TABLES.join(", ")}): change another feature's rows through that feature's exported function, with the action's transaction.`;
 
 export default tseslint.config(
   {
@@ -141,6 +168,24 @@ export default tseslint.config(
               message: "http/ and lib/ are below every feature: they import none.",
             },
           ],
+        },
+      ],
+    },
+  },
+  // The admin feature writes no other feature's table (see FOREIGN_WRITE_SQL above).
+  {
+    files: ["apps/api/src/admin/**/*.ts"],
+    rules: {
+      "no-restricted-syntax": [
+        "error",
+        { selector: `Literal[value=${FOREIGN_WRITE_SQL}]`, message: foreignWriteMessage },
+        {
+          selector: `TemplateElement[value.raw=${FOREIGN_WRITE_SQL}]`,
+          message: foreignWriteMessage,
+        },
+        {
+          selector: `CallExpression[callee.property.name=/^(${PRISMA_WRITES})$/][callee.object.property.name=/^(${foreignDelegates.join("|")})$/]`,
+          message: foreignWriteMessage,
         },
       ],
     },

@@ -10,7 +10,7 @@
 import { performance } from "node:perf_hooks";
 import { createPrismaClient, type Db } from "@zigznote/database";
 import { DEFAULT_TEST_DATABASE_URL, prepareTestDatabase } from "@zigznote/database/testing";
-import { checkPlanViolations } from "../src/billing/violations";
+import { checkPlanViolations } from "../src/billing";
 import { enqueueAdminNotices, type AdminNotice } from "../src/notifications";
 import { startOfUtcMonth } from "../src/recordings/usage";
 

@@ -1,7 +1,12 @@
 import { createOrganizationWithAdmin } from "@zigznote/database/testing";
 import { ConflictError } from "@zigznote/shared";
-import { cancel, changePlan, subscribe, type BillingDeps } from "../src/billing/BillingService";
-import { createStripeClient } from "../src/billing/stripeProvider";
+import {
+  cancel,
+  changePlan,
+  createStripeClient,
+  subscribe,
+  type BillingDeps,
+} from "../src/billing";
 import { createLogger } from "../src/lib/logger";
 import { createBillingHarness, type BillingHarness } from "./billingHarness";
 

@@ -1,11 +1,8 @@
 import { createOrganization, uniqueSuffix } from "@zigznote/database/testing";
 import fc from "fast-check";
 import type Stripe from "stripe";
-import { assertCanWrite } from "../src/billing/access";
-import {
-  SubscriptionNotYetKnownError,
-  suspendExpiredGracePeriods,
-} from "../src/billing/stripeEvents";
+import { assertCanWrite, suspendExpiredGracePeriods } from "../src/billing";
+import { SubscriptionNotYetKnownError } from "../src/billing/stripe/eventOutcome";
 import { createBillingHarness, type BillingHarness } from "./billingHarness";
 
 /**

@@ -2,11 +2,15 @@ import { createPrismaClient, type Db, type PrismaClient } from "@zigznote/databa
 import { uniqueSuffix } from "@zigznote/database/testing";
 import type Stripe from "stripe";
 import request from "supertest";
-import type { BillingDeps } from "../src/billing/BillingService";
 import { DEFAULT_CHECKOUT_OPTIONS, type BillingSettings } from "../src/billing/settings";
 import { createNotices, type Notices } from "../src/notifications";
-import { stripeEventHandlers, type HandlerOutcome } from "../src/billing/stripeEvents";
-import { createStripeClient, type StripeClient } from "../src/billing/stripeProvider";
+import {
+  createStripeClient,
+  stripeEventHandlers,
+  type BillingDeps,
+  type HandlerOutcome,
+  type StripeClient,
+} from "../src/billing";
 import { ManualClock } from "../src/lib/clock";
 import { createLogger } from "../src/lib/logger";
 import { testDatabaseUrl } from "./env";
@@ -68,8 +72,8 @@ export async function createBillingHarness(): Promise<BillingHarness> {
       const handler = stripeEventHandlers[verified.type];
       if (!handler) throw new Error(`no handler for ${verified.type}`);
       const deps = { clock, logger, settings, stripe };
-      if (target) return handler(target, verified, deps);
-      return db.$transaction((tx) => handler(tx, verified, deps));
+      if (target) return handler({ ...deps, db: target }, verified);
+      return db.$transaction((tx) => handler({ ...deps, db: tx }, verified));
     },
     async close() {
       await notices.idle();

@@ -1,9 +1,12 @@
 import type { Db } from "@zigznote/database";
 import { createMembership, createUser } from "@zigznote/database/testing";
 import request from "supertest";
-import { handlePaymentFailed, suspendExpiredGracePeriods } from "../src/billing/stripeEvents";
+import {
+  createStripeClient,
+  handlePaymentFailed,
+  suspendExpiredGracePeriods,
+} from "../src/billing";
 import { createNotices, enqueueAdminNotices, type AdminNotice } from "../src/notifications";
-import { createStripeClient } from "../src/billing/stripeProvider";
 import {
   BillingChangeResultSchema,
   CurrentSubscriptionSchema,
@@ -527,10 +530,10 @@ describe("notification delivery", () => {
       },
     };
     await db().$transaction((tx) =>
-      handlePaymentFailed(tx, event, {
-        ...ctx.modules.billing.deps.eventDeps,
-        settings: queueOnly,
-      }),
+      handlePaymentFailed(
+        { ...ctx.modules.billing.deps.eventDeps, settings: queueOnly, db: tx },
+        event,
+      ),
     );
     expect((await appNotices()).map((notice) => notice.status)).toEqual(Array(4).fill("pending"));
 

@@ -4,8 +4,7 @@ import {
   createSubscription,
   createUser,
 } from "@zigznote/database/testing";
-import { assertCanWrite } from "../src/billing/access";
-import { suspendExpiredGracePeriods } from "../src/billing/stripeEvents";
+import { assertCanWrite, suspendExpiredGracePeriods } from "../src/billing";
 import { createBillingHarness, type BillingHarness } from "./billingHarness";
 
 const DAY_MS = 24 * 60 * 60 * 1000;

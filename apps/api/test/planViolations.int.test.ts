@@ -5,20 +5,18 @@ import {
   createStorageObject,
   createUser,
 } from "@zigznote/database/testing";
-import { assertCanWrite } from "../src/billing/access";
 import {
+  assertCanWrite,
   cancel,
   changePlan,
-  getOrganizationOverview,
-  listPlans,
-  subscribe,
-} from "../src/billing/BillingService";
-import { serializePlan } from "../src/billing/serializers";
-import {
   checkPlanViolations,
   escalateExpiredStorageGrace,
+  getOrganizationOverview,
+  listPlans,
   parseViolations,
-} from "../src/billing/violations";
+  subscribe,
+} from "../src/billing";
+import { serializePlan } from "../src/billing/serializers";
 import { OrganizationOverviewSchema, PlanSchema } from "../src/billing/schemas";
 import { startOfUtcMonth } from "../src/recordings/usage";
 import { createBillingHarness, type BillingHarness } from "./billingHarness";

@@ -1,10 +1,18 @@
 import { executeStatement, type Db, type Prisma } from "@zigznote/database";
 import { BadRequestError, ConflictError, NotFoundError } from "@zigznote/shared";
-import { checkPlanViolations } from "../billing";
+import {
+  checkPlanViolations,
+  compSubscription,
+  extendViolationGrace,
+  lockOrganization,
+  waiveViolation as waiveBillingViolation,
+} from "../billing";
 import type { z } from "../http/openapi";
 import { afterCommit, transaction } from "../lib/afterCommit";
 import { DAY_MS } from "../lib/time";
 import type { TransactionBracket } from "../lib/transactionHooks";
+import { requeueNotice } from "../notifications";
+import * as auditStore from "./auditStore";
 import type { AdminDeps } from "./deps";
 import type {
   AuditAction,
@@ -21,10 +29,13 @@ import * as store from "./store";
 /**
  * Platform admins' actions. Each runs in one transaction that makes the change and appends one
  * audit entry (who, what, target, reason, before, after), so an action is recorded exactly when
- * it took effect. Edits of a versioned target (a violation, a subscription) first lock the
- * organization's row (the lock billing's checks take, so they serialize) and compare the
- * version the operator saw: a stale one answers 409 VERSION_CONFLICT and changes nothing.
- * Running a job is the exception: the job commits its own work, and its entry follows its run.
+ * it took effect. The change itself is made by the feature that owns the row (billing's
+ * violations and subscriptions, the notifications outbox), through its functions, with the
+ * action's transaction; admin writes only its audit log. Edits of a versioned target (a
+ * violation, a subscription) first take billing's lock of the organization (the lock billing's
+ * checks take, so they serialize) and compare the version the operator saw: a stale one answers
+ * 409 VERSION_CONFLICT and changes nothing. Running a job is the exception: the job commits its
+ * own work, and its entry follows its run.
  */
 
 interface Actor {
@@ -55,7 +66,7 @@ function audit(
     createdAt: Date;
   },
 ): Promise<string> {
-  return store.insertAuditEntry(tx, entry);
+  return auditStore.insertAuditEntry(tx, entry);
 }
 
 const violationNotFound = () =>
@@ -73,7 +84,7 @@ async function lockViolationForEdit(
 ): Promise<store.ViolationListRow> {
   const seen = await store.findViolation(tx, { id: input.violationId });
   if (!seen) throw violationNotFound();
-  await store.lockOrganization(tx, { organizationId: seen.organization_id });
+  await lockOrganization(tx, { organizationId: seen.organization_id });
   const current = await store.findViolation(tx, { id: input.violationId, lock: true });
   if (!current) throw violationNotFound();
   if (current.resolved_at !== null) {
@@ -125,22 +136,22 @@ async function editViolation(
         details: { graceEndsAt: before.grace_ends_at.toISOString() },
       });
     }
-    const isUpdated = await store.updateViolationByAdmin(tx, {
-      id: input.violationId,
+    // Billing records the override and re-checks the organization in this transaction, so the
+    // organization's copy (what the write guard reads) and the action are in step.
+    const billing = { db: tx, settings: deps.violations };
+    const override = {
+      violationId: input.violationId,
+      organizationId: before.organization_id,
       expectedVersion: input.expectedVersion,
       now,
       actorUserId: input.actorUserId,
       reason: input.reason,
-      ...(isGrace ? { graceEndsAt: input.graceEndsAt } : { waivedUntil: input.waivedUntil }),
-    });
+    };
+    const isUpdated = isGrace
+      ? await extendViolationGrace(billing, { ...override, graceEndsAt: input.graceEndsAt })
+      : await waiveBillingViolation(billing, { ...override, waivedUntil: input.waivedUntil });
     // Cannot happen under the organization's lock; kept so that no path overwrites silently.
     if (!isUpdated) throw versionConflict("violation", input.expectedVersion, before.version + 1);
-    // Billing's check brings the organization's copy (what the write guard reads) and the
-    // action (grace_period while the grace runs) in step, in this transaction.
-    await checkPlanViolations(
-      { db: tx, settings: deps.violations },
-      { organizationId: before.organization_id, now },
-    );
     const after = await store.findViolation(tx, { id: input.violationId });
     if (!after) throw violationNotFound();
     const auditId = await audit(tx, {
@@ -186,7 +197,7 @@ export async function recheckViolations(
   const now = deps.clock.now();
   const { organizationId } = input;
   return transaction(deps.db, async (tx) => {
-    if (!(await store.lockOrganization(tx, { organizationId }))) throw organizationNotFound();
+    if (!(await lockOrganization(tx, { organizationId }))) throw organizationNotFound();
     const unresolved = (rows: store.ViolationListRow[]) =>
       rows.filter((row) => row.resolved_at === null).map((row) => serializeViolation(row, now));
     const before = unresolved(
@@ -234,8 +245,8 @@ export async function resendNotice(
   return transaction(deps.db, async (tx) => {
     const before = await store.lockNotice(tx, { id: input.noticeId });
     if (!before) throw new NotFoundError("Notice not found", { code: "NOTICE_NOT_FOUND" });
-    const after =
-      before.status === "pending" ? null : await store.requeueNotice(tx, { id: before.id });
+    const isRequeued = before.status !== "pending" && (await requeueNotice(tx, { id: before.id }));
+    const after = isRequeued ? await store.lockNotice(tx, { id: before.id }) : null;
     if (!after) {
       throw new ConflictError("The notice is still waiting to be sent", {
         code: "NOTICE_PENDING",
@@ -271,7 +282,7 @@ export async function liftSuspension(
   const now = deps.clock.now();
   const { organizationId } = input;
   return transaction(deps.db, async (tx) => {
-    if (!(await store.lockOrganization(tx, { organizationId }))) throw organizationNotFound();
+    if (!(await lockOrganization(tx, { organizationId }))) throw organizationNotFound();
     const before = await store.lockSuspendedSubscription(tx, { organizationId });
     if (!before) {
       throw new ConflictError("The organization has no suspended subscription", {
@@ -281,12 +292,13 @@ export async function liftSuspension(
     if (before.version !== input.expectedVersion) {
       throw versionConflict("subscription", input.expectedVersion, before.version);
     }
-    const after = await store.compSubscription(tx, {
+    const isComped = await compSubscription(tx, {
       id: before.id,
       expectedVersion: input.expectedVersion,
       compUntil: new Date(now.getTime() + input.days * DAY_MS),
       now,
     });
+    const after = isComped ? await store.findSubscription(tx, { id: before.id }) : null;
     if (!after) throw versionConflict("subscription", input.expectedVersion, before.version + 1);
     const auditId = await audit(tx, {
       actorUserId: input.actorUserId,

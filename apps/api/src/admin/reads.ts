@@ -27,6 +27,8 @@ import {
   serializeUser,
   serializeViolation,
 } from "./serializers";
+import * as auditStore from "./auditStore";
+import * as overviewStore from "./overviewStore";
 import * as store from "./store";
 
 /**
@@ -61,20 +63,20 @@ export async function getOverview(deps: AdminDeps): Promise<AdminOverview> {
   const jobNames = deps.jobs.list().map((job) => job.name);
   const [organizations, violations, perDay, dunning, notices, jobRuns, failures, disputes] =
     await Promise.all([
-      store.countOrganizations(db),
-      store.countUnresolvedViolations(db, { now }),
-      store.countViolationsPerDay(db, { since }),
-      store.countDunning(db, {
+      overviewStore.countOrganizations(db),
+      overviewStore.countUnresolvedViolations(db, { now }),
+      overviewStore.countViolationsPerDay(db, { since }),
+      overviewStore.countDunning(db, {
         now,
         in24h: new Date(now.getTime() + 24 * HOUR_MS),
         in7d: new Date(now.getTime() + 7 * DAY_MS),
       }),
-      store.countNotices(db, { sentSince: since }),
-      store.summarizeJobRuns(db, {
+      overviewStore.countNotices(db, { sentSince: since }),
+      overviewStore.summarizeJobRuns(db, {
         since24h: new Date(now.getTime() - 24 * HOUR_MS),
         since7d: new Date(now.getTime() - 7 * DAY_MS),
       }),
-      store.findLastFailures(db, { jobNames }),
+      overviewStore.findLastFailures(db, { jobNames }),
       summarizeOpenDisputes(db, { limit: OVERVIEW_DISPUTES }),
     ]);
 
@@ -383,7 +385,7 @@ export async function listJobRuns(
       : (([startedAt, id]) => ({ startedAt, id }))(
           decodeCursor(query.cursor, "j", ["time", "uuid"] as const),
         );
-  const rows = await store.listJobRuns(deps.db, {
+  const rows = await overviewStore.listJobRuns(deps.db, {
     jobName: query.jobName,
     outcome: query.outcome,
     cursor,
@@ -405,7 +407,7 @@ export async function listAuditLog(
       : (([createdAt, id]) => ({ createdAt, id }))(
           decodeCursor(query.cursor, "a", ["time", "uuid"] as const),
         );
-  const rows = await store.listAuditEntries(deps.db, {
+  const rows = await auditStore.listAuditEntries(deps.db, {
     targetType: query.targetType,
     targetId: query.targetId,
     actorUserId: query.actorUserId,

@@ -1,4 +1,6 @@
-import { defineRoute, type RouteDefinition } from "../http/route";
+import type { z } from "../http/openapi";
+import { defineRoute, type RouteDefinition, type RouteInput, type RouteSpec } from "../http/route";
+import type { TransactionBracket } from "../lib/transactionHooks";
 import * as actions from "./actions";
 import type { AdminDeps } from "./deps";
 import * as reads from "./reads";
@@ -37,6 +39,34 @@ const role = "platformAdmin" as const;
 /** An action's answer: its result with 200 (what an Idempotency-Key stores in its transaction). */
 function ok<T>(result: T): { status: number; body: T } {
   return { status: 200, body: result };
+}
+
+/**
+ * An audited action's route (POST, platform admins only): the handler hands the acting admin
+ * and the request's parts to `run`, with the Idempotency-Key's bracket, so that the answer is
+ * stored in the action's transaction.
+ */
+function actionRoute<P extends z.ZodType, B extends z.ZodType, R>(
+  spec: Omit<RouteSpec<P, undefined, B, "session">, "method" | "tag" | "role" | "handler"> & {
+    run: (
+      request: Pick<RouteInput<P, undefined, B, "session">, "params" | "body"> & {
+        actorUserId: string;
+      },
+      bracket: TransactionBracket<R> | undefined,
+    ) => Promise<R>;
+  },
+): RouteDefinition {
+  const { run, ...route } = spec;
+  return defineRoute<P, undefined, B>({
+    ...route,
+    method: "post",
+    tag,
+    role,
+    async handler({ params, body, auth, idempotency }, res) {
+      const actorUserId = auth.userId ?? "";
+      res.json(await run({ params, body, actorUserId }, idempotency.recordInTransaction(ok)));
+    },
+  });
 }
 
 /**
@@ -163,12 +193,9 @@ export function adminRoutes(deps: AdminDeps): RouteDefinition[] {
       },
     }),
 
-    defineRoute({
-      method: "post",
+    actionRoute({
       path: "/api/v1/admin/violations/:id/extend-grace",
       operationId: "extendViolationGrace",
-      tag,
-      role,
       summary: "Extend (or set) a violation's grace period: enforced again from graceEndsAt",
       params: ViolationIdParams,
       body: ExtendGraceBody,
@@ -182,27 +209,13 @@ export function adminRoutes(deps: AdminDeps): RouteDefinition[] {
         "DATE_IN_PAST",
         "GRACE_NOT_EXTENDED",
       ],
-      async handler({ params, body, auth, idempotency }, res) {
-        res.json(
-          await actions.extendGrace(
-            deps,
-            {
-              actorUserId: auth.userId ?? "",
-              violationId: params.id,
-              ...body,
-            },
-            idempotency.recordInTransaction(ok),
-          ),
-        );
-      },
+      run: ({ params, body, actorUserId }, bracket) =>
+        actions.extendGrace(deps, { actorUserId, violationId: params.id, ...body }, bracket),
     }),
 
-    defineRoute({
-      method: "post",
+    actionRoute({
       path: "/api/v1/admin/violations/:id/waive",
       operationId: "waiveViolation",
-      tag,
-      role,
       summary: "Waive a violation until a date: not enforced until then, still shown",
       params: ViolationIdParams,
       body: WaiveViolationBody,
@@ -210,80 +223,46 @@ export function adminRoutes(deps: AdminDeps): RouteDefinition[] {
         200: { description: "The violation after", schema: ViolationActionResultSchema },
       },
       errors: ["VIOLATION_NOT_FOUND", "VIOLATION_RESOLVED", "VERSION_CONFLICT", "DATE_IN_PAST"],
-      async handler({ params, body, auth, idempotency }, res) {
-        res.json(
-          await actions.waiveViolation(
-            deps,
-            {
-              actorUserId: auth.userId ?? "",
-              violationId: params.id,
-              ...body,
-            },
-            idempotency.recordInTransaction(ok),
-          ),
-        );
-      },
+      run: ({ params, body, actorUserId }, bracket) =>
+        actions.waiveViolation(deps, { actorUserId, violationId: params.id, ...body }, bracket),
     }),
 
-    defineRoute({
-      method: "post",
+    actionRoute({
       path: "/api/v1/admin/organizations/:id/recheck-violations",
       operationId: "recheckOrganizationViolations",
-      tag,
-      role,
       summary: "Re-check an organization's usage against its plan now",
       params: OrganizationIdParams,
       body: RecheckViolationsBody,
       responses: { 200: { description: "The violations after", schema: RecheckResultSchema } },
       errors: ["ORGANIZATION_NOT_FOUND"],
-      async handler({ params, body, auth, idempotency }, res) {
-        res.json(
-          await actions.recheckViolations(
-            deps,
-            {
-              actorUserId: auth.userId ?? "",
-              organizationId: params.id,
-              reason: body.reason,
-            },
-            idempotency.recordInTransaction(ok),
-          ),
-        );
-      },
+      run: ({ params, body, actorUserId }, bracket) =>
+        actions.recheckViolations(
+          deps,
+          { actorUserId, organizationId: params.id, reason: body.reason },
+          bracket,
+        ),
     }),
 
-    defineRoute({
-      method: "post",
+    actionRoute({
       path: "/api/v1/admin/notices/:id/resend",
       operationId: "resendNotice",
-      tag,
-      role,
       summary: "Send a notice again (back to pending, delivered after the commit)",
       description: "409 NOTICE_PENDING when it is still waiting to be sent.",
       params: NoticeIdParams,
       body: ResendNoticeBody,
       responses: { 200: { description: "The notice after", schema: NoticeActionResultSchema } },
       errors: ["NOTICE_NOT_FOUND", "NOTICE_PENDING"],
-      async handler({ params, body, auth, idempotency }, res) {
-        res.json(
-          await actions.resendNotice(
-            deps,
-            {
-              actorUserId: auth.userId ?? "",
-              noticeId: params.id,
-              reason: body.reason,
-            },
-            idempotency.recordInTransaction(ok),
-          ),
-        );
-      },
+      run: ({ params, body, actorUserId }, bracket) =>
+        actions.resendNotice(
+          deps,
+          { actorUserId, noticeId: params.id, reason: body.reason },
+          bracket,
+        ),
     }),
 
-    defineRoute({
-      method: "post",
+    actionRoute({
       path: "/api/v1/admin/organizations/:id/lift-suspension",
       operationId: "liftSuspension",
-      tag,
-      role,
       summary: "Lift a suspension for N days without payment (comp); the usual rules apply after",
       description:
         "The subscription stays suspended (payment still restores it as usual); the write guard " +
@@ -294,46 +273,25 @@ export function adminRoutes(deps: AdminDeps): RouteDefinition[] {
         200: { description: "The subscription after", schema: SubscriptionActionResultSchema },
       },
       errors: ["ORGANIZATION_NOT_FOUND", "NOT_SUSPENDED", "VERSION_CONFLICT"],
-      async handler({ params, body, auth, idempotency }, res) {
-        res.json(
-          await actions.liftSuspension(
-            deps,
-            {
-              actorUserId: auth.userId ?? "",
-              organizationId: params.id,
-              ...body,
-            },
-            idempotency.recordInTransaction(ok),
-          ),
-        );
-      },
+      run: ({ params, body, actorUserId }, bracket) =>
+        actions.liftSuspension(deps, { actorUserId, organizationId: params.id, ...body }, bracket),
     }),
 
-    defineRoute({
-      method: "post",
+    actionRoute({
       path: "/api/v1/admin/jobs/:jobName/run",
       operationId: "runJobNow",
-      tag,
-      role,
       summary: "Run a job now (waits for it; one run at a time across instances)",
       description: "409 JOB_ALREADY_RUNNING while a run of it is in progress.",
       params: JobNameParams,
       body: RunJobBody,
       responses: { 200: { description: "The run's outcome", schema: JobRunResultSchema } },
       errors: ["JOB_NOT_FOUND", "JOB_ALREADY_RUNNING"],
-      async handler({ params, body, auth, idempotency }, res) {
-        res.json(
-          await actions.runJobNow(
-            deps,
-            {
-              actorUserId: auth.userId ?? "",
-              jobName: params.jobName,
-              reason: body.reason,
-            },
-            idempotency.recordInTransaction(ok),
-          ),
-        );
-      },
+      run: ({ params, body, actorUserId }, bracket) =>
+        actions.runJobNow(
+          deps,
+          { actorUserId, jobName: params.jobName, reason: body.reason },
+          bracket,
+        ),
     }),
   ];
 }

@@ -1,4 +1,9 @@
-import { BillingCustomerSchema, DisputeSchema, PendingConfirmationSchema } from "../billing";
+import {
+  BillingCustomerSchema,
+  DisputeSchema,
+  PendingConfirmationSchema,
+  SubscriptionStatusSchema,
+} from "../billing";
 import { z } from "../http/openapi";
 
 /**
@@ -198,18 +203,6 @@ export const SearchOrganizationsQuery = z.object({
   cursor: cursorParam,
   limit: limitParam,
 });
-
-export const SubscriptionStatusSchema = z.enum([
-  "incomplete",
-  "incomplete_expired",
-  "trialing",
-  "active",
-  "past_due",
-  "suspended",
-  "unpaid",
-  "paused",
-  "canceled",
-]);
 
 export const AdminOrganizationSummarySchema = z
   .object({

@@ -1,3 +1,5 @@
+import type * as auditStore from "./auditStore";
+import type * as overviewStore from "./overviewStore";
 import type * as store from "./store";
 import type {
   AdminAuditEntry,
@@ -61,7 +63,7 @@ export function serializeNotice(row: store.NoticeRow): AdminNotice {
   };
 }
 
-export function serializeJobRun(row: store.JobRunRow): AdminJobRun {
+export function serializeJobRun(row: overviewStore.JobRunRow): AdminJobRun {
   return {
     id: row.id,
     jobName: row.job_name,
@@ -90,7 +92,7 @@ export function serializeUser(userId: string, row: store.UserColumns): AdminUser
   };
 }
 
-export function serializeAuditEntry(row: store.AuditRow): AdminAuditEntry {
+export function serializeAuditEntry(row: auditStore.AuditRow): AdminAuditEntry {
   return {
     id: row.id,
     actorUserId: row.actor_user_id,

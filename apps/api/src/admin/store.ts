@@ -1,29 +1,22 @@
 import { Prisma, type Db } from "@zigznote/database";
+import type { ViolationRow } from "../billing";
 
 /**
- * The admin feature's SQL: reads across organizations for the console (each page one indexed
- * query: keyset cursors, never OFFSET, never a scan of every organization) and the conditional
- * writes of its actions, plus the append-only audit log. The rules live in `reads.ts` and
- * `actions.ts`.
+ * The admin feature's reads of one organization and of the violations across organizations, for
+ * the console: each page one indexed query (keyset cursors, never OFFSET, never a scan of every
+ * organization). Admin reads other features' tables but writes none of them: its actions change
+ * billing's and the outbox's rows through those features' functions, in the action's
+ * transaction (lint: see eslint.config.mjs). Its own table, the audit log, is in
+ * `auditStore.ts`; the overview's figures and job runs in `overviewStore.ts`.
  */
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 // ---- violations ----
 
-export interface ViolationListRow {
-  id: string;
+/** A violation row (billing's columns) with its organization's name and resolution. */
+export interface ViolationListRow extends ViolationRow {
   organization_id: string;
   organization_name: string;
-  type: string;
-  action: string;
-  limit_value: bigint;
-  current_usage: bigint;
-  detected_at: Date;
-  grace_ends_at: Date | null;
-  waived_until: Date | null;
   resolved_at: Date | null;
-  version: number;
 }
 
 const VIOLATION_COLUMNS = Prisma.sql`
@@ -156,44 +149,6 @@ export function findViolationEvents(
      ORDER BY id`;
 }
 
-/**
- * Sets a violation's grace end or waiver if its version is still `expectedVersion` (bumping
- * it), with the admin's event. False when the version moved on (or it was resolved).
- */
-export async function updateViolationByAdmin(
-  db: Db,
-  input: {
-    id: string;
-    expectedVersion: number;
-    now: Date;
-    actorUserId: string;
-    reason: string;
-  } & ({ graceEndsAt: Date } | { waivedUntil: Date }),
-): Promise<boolean> {
-  const isGrace = "graceEndsAt" in input;
-  const set = isGrace
-    ? Prisma.sql`grace_ends_at = ${input.graceEndsAt}`
-    : Prisma.sql`waived_until = ${input.waivedUntil}`;
-  const event = isGrace ? "grace_extended" : "waived";
-  const detail = isGrace
-    ? { graceEndsAt: input.graceEndsAt.toISOString() }
-    : { waivedUntil: input.waivedUntil.toISOString() };
-  const rows = await db.$queryRaw<{ id: string }[]>`
-    WITH updated AS (
-      UPDATE plan_violations
-         SET ${set}, version = version + 1, updated_at = ${input.now}
-       WHERE id = ${input.id}::uuid AND version = ${input.expectedVersion}
-         AND resolved_at IS NULL
-      RETURNING id),
-    event AS (
-      INSERT INTO plan_violation_events (violation_id, at, event, actor_user_id, reason, detail)
-      SELECT id, ${input.now}, ${event}, ${input.actorUserId}::uuid, ${input.reason},
-             ${JSON.stringify(detail)}::jsonb
-        FROM updated)
-    SELECT id FROM updated`;
-  return rows.length > 0;
-}
-
 // ---- organizations ----
 
 export interface OrganizationRow {
@@ -204,16 +159,6 @@ export interface OrganizationRow {
   plan_slug: string;
   status: "active" | "deleted";
   created_at: Date;
-}
-
-/** Locks the organization row (serializes admin actions with billing's checks); false if none. */
-export async function lockOrganization(
-  db: Db,
-  input: { organizationId: string },
-): Promise<boolean> {
-  const rows = await db.$queryRaw<{ id: string }[]>`
-    SELECT id FROM organizations WHERE id = ${input.organizationId}::uuid FOR UPDATE`;
-  return rows.length > 0;
 }
 
 export type OrganizationCursor = { createdAt: Date; id: string } | { name: string; id: string };
@@ -325,16 +270,13 @@ export async function lockSuspendedSubscription(
   return rows[0] ?? null;
 }
 
-/** Sets comp_until if the version is still `expectedVersion`; the row after, or null. */
-export async function compSubscription(
+/** One subscription as the console shows it (after an action changed it), or null. */
+export async function findSubscription(
   db: Db,
-  input: { id: string; expectedVersion: number; compUntil: Date; now: Date },
+  input: { id: string },
 ): Promise<SubscriptionRow | null> {
   const rows = await db.$queryRaw<SubscriptionRow[]>`
-    UPDATE subscriptions
-       SET comp_until = ${input.compUntil}, version = version + 1, updated_at = ${input.now}
-     WHERE id = ${input.id}::uuid AND version = ${input.expectedVersion}
-    RETURNING ${SUBSCRIPTION_COLUMNS}`;
+    SELECT ${SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE id = ${input.id}::uuid`;
   return rows[0] ?? null;
 }
 
@@ -372,17 +314,6 @@ export async function lockNotice(db: Db, input: { id: string }): Promise<NoticeR
   return rows[0] ?? null;
 }
 
-/** Puts a sent or failed notice back in the queue (the deliverers pick it up); the row after. */
-export async function requeueNotice(db: Db, input: { id: string }): Promise<NoticeRow | null> {
-  const rows = await db.$queryRaw<NoticeRow[]>`
-    UPDATE notification_outbox
-       SET status = 'pending', attempts = 0, last_error = NULL, claimed_until = NULL,
-           sent_at = NULL
-     WHERE id = ${input.id}::uuid AND status <> 'pending'
-    RETURNING ${NOTICE_COLUMNS}`;
-  return rows[0] ?? null;
-}
-
 // ---- members, bots ----
 
 /** What the console shows of a user (alias `u`), as Clerk described them. */
@@ -394,7 +325,7 @@ export interface UserColumns {
   user_username: string | null;
 }
 
-const USER_COLUMNS = Prisma.sql`
+export const USER_COLUMNS = Prisma.sql`
   u.clerk_id AS user_clerk_id, u.email AS user_email,
   NULLIF(concat_ws(' ', NULLIF(trim(u.first_name), ''), NULLIF(trim(u.last_name), '')), '')
     AS user_name,
@@ -420,240 +351,4 @@ export function findRecentBots(
       FROM bots b
      WHERE b.organization_id = ${input.organizationId}::uuid
      ORDER BY b.created_at DESC, b.id DESC LIMIT ${input.limit}`;
-}
-
-// ---- overview ----
-
-export function countOrganizations(
-  db: Db,
-): Promise<{ plan_slug: string; status: "active" | "deleted"; count: bigint }[]> {
-  // An index-only scan of (plan_slug, status): the one figure that reads every organization.
-  return db.$queryRaw`
-    SELECT plan_slug, status::text AS status, count(*) AS count
-      FROM organizations GROUP BY plan_slug, status ORDER BY plan_slug, status`;
-}
-
-export function countUnresolvedViolations(
-  db: Db,
-  input: { now: Date },
-): Promise<{ type: string; action: string; is_waived: boolean; count: bigint }[]> {
-  return db.$queryRaw`
-    SELECT type, action, COALESCE(waived_until > ${input.now}, false) AS is_waived,
-           count(*) AS count
-      FROM plan_violations WHERE resolved_at IS NULL
-     GROUP BY 1, 2, 3 ORDER BY 1, 2`;
-}
-
-/** Violations detected and resolved per UTC day from `since` (a UTC midnight) on. */
-export function countViolationsPerDay(
-  db: Db,
-  input: { since: Date },
-): Promise<{ day: Date; detected: bigint; resolved: bigint }[]> {
-  return db.$queryRaw`
-    WITH detected AS (
-      SELECT date_trunc('day', detected_at, 'UTC') AS day, count(*) AS n
-        FROM plan_violations WHERE detected_at >= ${input.since} GROUP BY 1),
-    resolved AS (
-      SELECT date_trunc('day', resolved_at, 'UTC') AS day, count(*) AS n
-        FROM plan_violations WHERE resolved_at >= ${input.since} GROUP BY 1)
-    SELECT COALESCE(d.day, r.day) AS day, COALESCE(d.n, 0) AS detected, COALESCE(r.n, 0) AS resolved
-      FROM detected d FULL JOIN resolved r ON r.day = d.day`;
-}
-
-export async function countDunning(
-  db: Db,
-  input: { now: Date; in24h: Date; in7d: Date },
-): Promise<{
-  past_due: bigint;
-  suspended: bigint;
-  comped: bigint;
-  grace_24h: bigint;
-  grace_7d: bigint;
-}> {
-  const rows = await db.$queryRaw<
-    { past_due: bigint; suspended: bigint; comped: bigint; grace_24h: bigint; grace_7d: bigint }[]
-  >`
-    SELECT count(*) FILTER (WHERE status = 'past_due') AS past_due,
-           count(*) FILTER (WHERE status = 'suspended') AS suspended,
-           count(*) FILTER (WHERE status = 'suspended' AND comp_until > ${input.now}) AS comped,
-           count(*) FILTER (WHERE status = 'past_due' AND grace_ends_at > ${input.now}
-                              AND grace_ends_at <= ${input.in24h}) AS grace_24h,
-           count(*) FILTER (WHERE status = 'past_due' AND grace_ends_at > ${input.now}
-                              AND grace_ends_at <= ${input.in7d}) AS grace_7d
-      FROM subscriptions WHERE status IN ('past_due', 'suspended')`;
-  return rows[0]!;
-}
-
-/** Pending and failed notices (all), and those sent since `sentSince` (the outbox keeps them). */
-export function countNotices(
-  db: Db,
-  input: { sentSince: Date },
-): Promise<{ status: string; count: bigint }[]> {
-  // Each count is a range of the (status, created_at) index.
-  return db.$queryRaw`
-    SELECT 'pending' AS status, count(*) AS count FROM notification_outbox WHERE status = 'pending'
-    UNION ALL
-    SELECT 'failed', count(*) FROM notification_outbox WHERE status = 'failed'
-    UNION ALL
-    SELECT 'sent', count(*) FROM notification_outbox
-     WHERE status = 'sent' AND created_at >= ${input.sentSince}`;
-}
-
-export function summarizeJobRuns(
-  db: Db,
-  input: { since24h: Date; since7d: Date },
-): Promise<
-  {
-    job_name: string;
-    runs_24h: bigint;
-    succeeded_24h: bigint;
-    finished_24h: bigint;
-    runs_7d: bigint;
-    succeeded_7d: bigint;
-    finished_7d: bigint;
-  }[]
-> {
-  return db.$queryRaw`
-    SELECT job_name,
-           count(*) FILTER (WHERE started_at >= ${input.since24h}) AS runs_24h,
-           count(*) FILTER (WHERE started_at >= ${input.since24h} AND outcome = 'succeeded') AS succeeded_24h,
-           count(*) FILTER (WHERE started_at >= ${input.since24h}
-                              AND outcome IN ('succeeded', 'failed')) AS finished_24h,
-           count(*) AS runs_7d,
-           count(*) FILTER (WHERE outcome = 'succeeded') AS succeeded_7d,
-           count(*) FILTER (WHERE outcome IN ('succeeded', 'failed')) AS finished_7d
-      FROM job_runs WHERE started_at >= ${input.since7d}
-     GROUP BY job_name`;
-}
-
-export function findLastFailures(
-  db: Db,
-  input: { jobNames: readonly string[] },
-): Promise<{ job_name: string; at: Date; error: string | null }[]> {
-  // One index probe per job (the partial index of failed runs).
-  return db.$queryRaw`
-    SELECT n.job_name, f.at, f.error
-      FROM unnest(${[...input.jobNames]}::text[]) AS n(job_name)
-      CROSS JOIN LATERAL (
-        SELECT COALESCE(r.finished_at, r.started_at) AS at, r.error
-          FROM job_runs r
-         WHERE r.job_name = n.job_name AND r.outcome = 'failed'
-         ORDER BY r.started_at DESC LIMIT 1) f`;
-}
-
-// ---- job runs ----
-
-export interface JobRunRow {
-  id: string;
-  job_name: string;
-  scheduled_for: Date;
-  started_at: Date;
-  finished_at: Date | null;
-  outcome: "running" | "succeeded" | "failed" | "skipped";
-  rows_affected: number;
-  error: string | null;
-}
-
-export function listJobRuns(
-  db: Db,
-  input: {
-    jobName?: string;
-    outcome?: string;
-    cursor: { startedAt: Date; id: string } | null;
-    limit: number;
-  },
-): Promise<JobRunRow[]> {
-  const conditions: Prisma.Sql[] = [Prisma.sql`TRUE`];
-  if (input.jobName) conditions.push(Prisma.sql`job_name = ${input.jobName}`);
-  if (input.outcome) conditions.push(Prisma.sql`outcome = ${input.outcome}::"JobOutcome"`);
-  if (input.cursor) {
-    conditions.push(
-      Prisma.sql`(started_at, id) < (${input.cursor.startedAt}, ${input.cursor.id}::uuid)`,
-    );
-  }
-  return db.$queryRaw<JobRunRow[]>`
-    SELECT id, job_name, scheduled_for, started_at, finished_at, outcome::text AS outcome,
-           rows_affected, error
-      FROM job_runs WHERE ${Prisma.join(conditions, " AND ")}
-     ORDER BY started_at DESC, id DESC LIMIT ${input.limit + 1}`;
-}
-
-// ---- audit log ----
-
-export interface AuditInsert {
-  actorUserId: string;
-  action: string;
-  targetType: string;
-  targetId: string;
-  organizationId: string | null;
-  reason: string;
-  before: unknown;
-  after: unknown;
-  createdAt: Date;
-}
-
-/** Appends one entry (in the caller's transaction); returns its id. */
-export async function insertAuditEntry(db: Db, input: AuditInsert): Promise<string> {
-  const json = (value: unknown) => (value === null ? null : JSON.stringify(value));
-  const rows = await db.$queryRaw<{ id: string }[]>`
-    INSERT INTO admin_audit_log
-      (actor_user_id, action, target_type, target_id, organization_id, reason, before, after,
-       created_at)
-    VALUES (${input.actorUserId}::uuid, ${input.action}, ${input.targetType}, ${input.targetId},
-            ${input.organizationId}::uuid, ${input.reason}, ${json(input.before)}::jsonb,
-            ${json(input.after)}::jsonb, ${input.createdAt})
-    RETURNING id`;
-  return rows[0]!.id;
-}
-
-export interface AuditRow extends UserColumns {
-  id: string;
-  actor_user_id: string;
-  organization_name: string | null;
-  action: string;
-  target_type: string;
-  target_id: string;
-  organization_id: string | null;
-  reason: string;
-  before: unknown;
-  after: unknown;
-  created_at: Date;
-}
-
-export function listAuditEntries(
-  db: Db,
-  input: {
-    targetType?: string;
-    targetId?: string;
-    actorUserId?: string;
-    cursor: { createdAt: Date; id: string } | null;
-    limit: number;
-  },
-): Promise<AuditRow[]> {
-  const conditions: Prisma.Sql[] = [Prisma.sql`TRUE`];
-  if (input.targetType) conditions.push(Prisma.sql`a.target_type = ${input.targetType}`);
-  if (input.targetId) {
-    // An organization's id also finds the entries about its violations, notices, subscription.
-    conditions.push(
-      UUID.test(input.targetId)
-        ? Prisma.sql`(a.target_id = ${input.targetId}
-                      OR a.organization_id = ${input.targetId}::uuid)`
-        : Prisma.sql`a.target_id = ${input.targetId}`,
-    );
-  }
-  if (input.actorUserId) conditions.push(Prisma.sql`a.actor_user_id = ${input.actorUserId}::uuid`);
-  if (input.cursor) {
-    conditions.push(
-      Prisma.sql`(a.created_at, a.id) < (${input.cursor.createdAt}, ${input.cursor.id}::uuid)`,
-    );
-  }
-  return db.$queryRaw<AuditRow[]>`
-    SELECT a.id, a.actor_user_id, ${USER_COLUMNS}, a.action, a.target_type, a.target_id,
-           a.organization_id, o.name AS organization_name, a.reason, a.before, a.after,
-           a.created_at
-      FROM admin_audit_log a
-      LEFT JOIN users u ON u.id = a.actor_user_id
-      LEFT JOIN organizations o ON o.id = a.organization_id
-     WHERE ${Prisma.join(conditions, " AND ")}
-     ORDER BY a.created_at DESC, a.id DESC LIMIT ${input.limit + 1}`;
 }

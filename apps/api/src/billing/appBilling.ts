@@ -3,9 +3,13 @@ import type { Config } from "../config";
 import type { Clock } from "../lib/clock";
 import type { Logger } from "../lib/logger";
 import type { Notices } from "../notifications";
-import type { BillingDeps } from "./BillingService";
-import { billingSettingsFromConfig, type BillingEventDeps, type BillingSettings } from "./settings";
-import { createStripeClient, stripeSettingsFromConfig, type StripeClient } from "./stripeProvider";
+import {
+  billingSettingsFromConfig,
+  type BillingDeps,
+  type BillingEventDeps,
+  type BillingSettings,
+} from "./settings";
+import { createStripeClient, stripeSettingsFromConfig, type StripeClient } from "./stripe/provider";
 
 /**
  * Billing as one app uses it, built once by the composition root (`buildContext`): the routes

@@ -1,48 +1,34 @@
 /**
  * Billing: plans, Stripe subscriptions, the payment grace period, plan violations and the write
- * guard. Other features use what is exported here only.
+ * guard. Other features use what is exported here only. Inside, one folder per part of the
+ * business (plans, subscriptions, checkout, dunning, limits, invoices, disputes, customers) and
+ * `stripe/` for the provider and its events; each folder's `store.ts` holds the SQL of the tables
+ * that part owns.
  */
-export { assertCanWrite, guardWrite, type WriteCheckInput } from "./access";
 export { createAppBilling, type AppBilling, type AppBillingParts } from "./appBilling";
-export {
-  cancel,
-  changePlan,
-  findLiveSubscription,
-  getCurrentSubscription,
-  getOrganizationOverview,
-  listPlans,
-  subscribe,
-  type BillingChangeResult,
-  type BillingDeps,
-} from "./BillingService";
-export { billingRoutes, type BillingRouteDeps } from "./routes";
-export { BillingCustomerSchema, DisputeSchema, PendingConfirmationSchema } from "./schemas";
 export {
   openBillingPortal,
   previewPlanChange,
   startCheckout,
   type PlanChangePreview,
-} from "./checkout";
+} from "./checkout/checkout";
+export { getBillingDetails, type BillingDetailsJson } from "./customers/details";
 export {
-  getBillingDetails,
+  assertNoOpenDispute,
   listOrganizationDisputes,
   summarizeOpenDisputes,
-  type BillingDetailsJson,
   type DisputeJson,
-} from "./billingDetails";
-export { assertNoOpenDispute } from "./disputes";
-export { warnExpiringCards } from "./expiringCards";
-export { isNoticeObsolete } from "./noticeRelevance";
-export { type BillingEventDeps, type BillingSettings, FREE_PLAN_SLUG } from "./settings";
+} from "./disputes/disputes";
+export { warnExpiringCards } from "./dunning/expiringCards";
+export { handlePaymentFailed, handlePaymentSucceeded } from "./dunning/invoiceEvents";
+export { suspendExpiredGracePeriods } from "./dunning/paymentStanding";
+export { assertCanWrite, guardWrite, type WriteCheckInput } from "./limits/access";
 export {
-  handlePaymentFailed,
-  handlePaymentSucceeded,
-  handleSubscriptionEvent,
-  stripeEventHandlers,
-  suspendExpiredGracePeriods,
-} from "./stripeEvents";
-export { createStripeClient, stripeSettingsFromConfig, type StripeClient } from "./stripeProvider";
-export { registerStripeHandlers } from "./stripeWebhooks";
+  extendViolationGrace,
+  waiveViolation,
+  type ViolationOverrideInput,
+} from "./limits/overrides";
+export type { ViolationRow } from "./limits/store";
 export {
   checkPlanViolations,
   escalateExpiredStorageGrace,
@@ -54,5 +40,35 @@ export {
   type PlanViolation,
   type ViolationDeps,
   type ViolationSettings,
-} from "./violations";
+} from "./limits/violations";
+export { isNoticeObsolete } from "./noticeRelevance";
+export { listPlans } from "./plans/plans";
+export { billingRoutes, type BillingRouteDeps } from "./routes";
+export {
+  BillingCustomerSchema,
+  DisputeSchema,
+  PendingConfirmationSchema,
+  SubscriptionStatusSchema,
+} from "./schemas";
+export {
+  FREE_PLAN_SLUG,
+  type BillingDeps,
+  type BillingEventDeps,
+  type BillingSettings,
+} from "./settings";
+export {
+  type HandlerOutcome,
+  type StripeEventDeps,
+  type StripeEventHandler,
+} from "./stripe/eventOutcome";
+export { registerStripeHandlers, stripeEventHandlers } from "./stripe/events";
+export { createStripeClient, stripeSettingsFromConfig, type StripeClient } from "./stripe/provider";
+export { cancel, changePlan, subscribe, type BillingChangeResult } from "./subscriptions/changes";
+export { handleSubscriptionEvent } from "./subscriptions/events";
+export {
+  findLiveSubscription,
+  getCurrentSubscription,
+  getOrganizationOverview,
+} from "./subscriptions/overview";
+export { compSubscription, lockOrganization } from "./subscriptions/store";
 export { createBillingModule, type BillingHooks, type BillingModule } from "./module";

@@ -5,19 +5,19 @@ import type { RouteDefinition } from "../http/route";
 import type { JobDefinition } from "../lib/job";
 import { MINUTE_MS } from "../lib/time";
 import type { RegisterWebhookHandlers } from "../webhooks";
-import { assertCanWrite, guardWrite } from "./access";
+import { assertCanWrite, guardWrite } from "./limits/access";
 import { createAppBilling, type AppBilling, type AppBillingParts } from "./appBilling";
-import { assertNoOpenDispute } from "./disputes";
-import { warnExpiringCards } from "./expiringCards";
+import { assertNoOpenDispute } from "./disputes/disputes";
+import { warnExpiringCards } from "./dunning/expiringCards";
 import { billingRoutes } from "./routes";
-import { suspendExpiredGracePeriods } from "./stripeEvents";
-import { registerStripeHandlers } from "./stripeWebhooks";
+import { suspendExpiredGracePeriods } from "./dunning/paymentStanding";
+import { registerStripeHandlers } from "./stripe/events";
 import {
   checkPlanViolations,
   escalateExpiredStorageGrace,
   recheckRecordedViolations,
   warnStorageGraceEnding,
-} from "./violations";
+} from "./limits/violations";
 
 /** What other features call into billing with (the composition root wires them). */
 export interface BillingHooks {

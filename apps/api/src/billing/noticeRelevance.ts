@@ -1,7 +1,10 @@
 import type { Db, Notification } from "@zigznote/database";
-import * as customerStore from "./customerStore";
-import * as store from "./store";
-import { parseViolations } from "./violations";
+import * as customerStore from "./customers/store";
+import * as standingStore from "./dunning/store";
+import * as invoiceStore from "./invoices/store";
+import * as limitsStore from "./limits/store";
+import { parseViolations } from "./limits/violations";
+import * as subscriptionStore from "./subscriptions/store";
 
 /**
  * Whether a billing notice still says something true when its turn to be sent comes. Notices are
@@ -19,7 +22,7 @@ export async function isNoticeObsolete(db: Db, notice: Notification): Promise<st
       const subscriptionId = text("subscriptionId");
       const failedAt = text("failedAt");
       if (!subscriptionId || !failedAt) return null;
-      const standing = await store.findStandingById(db, { subscriptionId });
+      const standing = await standingStore.findStandingById(db, { subscriptionId });
       if (!standing) return "the subscription no longer exists";
       if (standing.status === "canceled") return "the subscription was canceled";
       const paidAt = standing.lastPaymentSucceededEventAt;
@@ -31,7 +34,7 @@ export async function isNoticeObsolete(db: Db, notice: Notification): Promise<st
     case "billing.payment_action_required": {
       const invoiceId = text("invoiceId");
       if (!invoiceId) return null;
-      if (!(await customerStore.isConfirmationPending(db, { stripeInvoiceId: invoiceId }))) {
+      if (!(await invoiceStore.isConfirmationPending(db, { stripeInvoiceId: invoiceId }))) {
         return "the payment was confirmed (or the invoice voided) before the notice went out";
       }
       return null;
@@ -39,7 +42,7 @@ export async function isNoticeObsolete(db: Db, notice: Notification): Promise<st
     case "billing.trial_will_end": {
       const subscriptionId = text("subscriptionId");
       if (!subscriptionId) return null;
-      const standing = await store.findStandingById(db, { subscriptionId });
+      const standing = await standingStore.findStandingById(db, { subscriptionId });
       if (!standing || standing.status === "canceled") return "the subscription was canceled";
       return null;
     }
@@ -53,14 +56,14 @@ export async function isNoticeObsolete(db: Db, notice: Notification): Promise<st
       if (card.expires_at?.toISOString() !== expiresAt) {
         return "the card was renewed (new expiry) before the notice went out";
       }
-      const live = await store.findLiveSubscription(db, { organizationId });
+      const live = await subscriptionStore.findLiveSubscription(db, { organizationId });
       if (!live || live.cancelAtPeriodEnd) return "no renewal is due after the card expires";
       return null;
     }
     case "billing.suspended": {
       const subscriptionId = text("subscriptionId");
       if (!subscriptionId) return null;
-      const standing = await store.findStandingById(db, { subscriptionId });
+      const standing = await standingStore.findStandingById(db, { subscriptionId });
       if (standing?.status !== "suspended") {
         return "access was restored before the notice went out";
       }
@@ -69,7 +72,7 @@ export async function isNoticeObsolete(db: Db, notice: Notification): Promise<st
     case "plan.violation":
     case "plan.storage_grace_ending": {
       const violations = parseViolations(
-        await store.findRecordedViolations(db, { organizationId: notice.organizationId }),
+        await limitsStore.findRecordedViolations(db, { organizationId: notice.organizationId }),
       );
       const type = notice.type === "plan.violation" ? text("type") : "storage";
       const action = notice.type === "plan.violation" ? text("action") : "grace_period";

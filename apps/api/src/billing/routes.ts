@@ -1,16 +1,8 @@
 import { defineRoute, type RouteDefinition } from "../http/route";
-import {
-  cancel,
-  getCurrentSubscription,
-  getOrganizationOverview,
-  listPlans,
-  subscribe,
-  type BillingChangeResult,
-  type BillingDeps,
-} from "./BillingService";
-import { getBillingDetails } from "./billingDetails";
-import { openBillingPortal, previewPlanChange, startCheckout } from "./checkout";
-import { listInvoices } from "./invoices";
+import { openBillingPortal, previewPlanChange, startCheckout } from "./checkout/checkout";
+import { getBillingDetails } from "./customers/details";
+import { listInvoices } from "./invoices/invoices";
+import { listPlans } from "./plans/plans";
 import {
   BillingChangeResultSchema,
   CheckoutBodySchema,
@@ -27,6 +19,9 @@ import {
   PortalBodySchema,
 } from "./schemas";
 import { serializePlan, serializeSubscription } from "./serializers";
+import type { BillingDeps } from "./settings";
+import { cancel, subscribe, type BillingChangeResult } from "./subscriptions/changes";
+import { getCurrentSubscription, getOrganizationOverview } from "./subscriptions/overview";
 
 function serializeChange(result: BillingChangeResult) {
   return {

@@ -1,6 +1,6 @@
 import type { Plan, Subscription } from "@zigznote/database";
 import type { Usage } from "../recordings";
-import type { PlanViolation } from "./violations";
+import type { PlanViolation } from "./limits/violations";
 
 /** JSON shapes of the billing routes (camelCase; byte counts as numbers; null limit = unlimited). */
 

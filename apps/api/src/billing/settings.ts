@@ -1,9 +1,10 @@
+import type { PrismaClient } from "@zigznote/database";
 import type { Config } from "../config";
 import type { Clock } from "../lib/clock";
 import type { Logger } from "../lib/logger";
 import type { Notices } from "../notifications";
-import type { StripeClient } from "./stripeProvider";
-import type { ViolationSettings } from "./violations";
+import type { ViolationSettings } from "./limits/violations";
+import type { StripeClient } from "./stripe/provider";
 
 /** What Checkout offers besides the plan (STRIPE_* switches; see BILLING.md, "Checkout"). */
 export interface CheckoutOptions {
@@ -68,6 +69,18 @@ export interface BillingEventDeps {
   logger: Logger;
   settings: BillingSettings;
   stripe?: StripeClient | null;
+}
+
+/** What billing's services (`subscribe`, `cancel`, `startCheckout`, ...) take. */
+export interface BillingDeps {
+  db: PrismaClient;
+  /** Null without STRIPE_SECRET_KEY: reads work, changes answer 503 PROVIDER_NOT_CONFIGURED. */
+  stripe: StripeClient | null;
+  clock: Clock;
+  logger: Logger;
+  settings: BillingSettings;
+  /** How long a billing lease lasts (longer than the Stripe calls of one change can take). */
+  leaseMs?: number;
 }
 
 export const FREE_PLAN_SLUG = "free";

@@ -1,4 +1,5 @@
-import { EMAIL_SAMPLES, EMAIL_TEMPLATES, formatAmount } from "./emailTemplates";
+import { EMAIL_SAMPLES } from "./emailSamples";
+import { EMAIL_TEMPLATES, formatAmount } from "./emailTemplates";
 import { escapeHtml } from "./emailRender";
 import { renderNoticeEmail } from "./emailTransport";
 

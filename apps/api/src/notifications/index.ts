@@ -23,8 +23,9 @@ export {
   renderNoticeEmail,
   type EmailSettings,
 } from "./emailTransport";
-export { EMAIL_SAMPLES, EMAIL_TEMPLATES, formatAmount, formatDate } from "./emailTemplates";
+export { EMAIL_SAMPLES } from "./emailSamples";
+export { EMAIL_TEMPLATES, formatAmount, formatDate } from "./emailTemplates";
 export { escapeHtml, renderEmail } from "./emailRender";
 export { noticeRoutes, type NoticeRouteDeps } from "./routes";
-export type { OperatorRecipients } from "./store";
+export { requeueNotice, type OperatorRecipients } from "./store";
 export { createNotificationsModule, type NotificationsModule } from "./module";

@@ -1,4 +1,4 @@
-import type { Db, Notification, NotificationStatus } from "@zigznote/database";
+import { Prisma, type Db, type Notification, type NotificationStatus } from "@zigznote/database";
 
 /**
  * The notification outbox table: every query and conditional update of the feature, nothing
@@ -13,14 +13,8 @@ export interface OutboxNotice {
   dedupeKey: string;
 }
 
-/**
- * Inserts each notice for every admin (not deleted) of its organization and for the
- * organization's billing e-mail (the Stripe customer's), in one statement, each address once
- * (an admin whose address is the billing e-mail gets one copy). The dedupe key gets the
- * recipient appended (the admin's id, or `billing`); rows whose key exists are skipped.
- * Returns the number of rows inserted.
- */
-export function insertAdminNotices(db: Db, notices: OutboxNotice[]): Promise<number> {
+/** `n AS (...)`: the notices as rows (organization_id, type, payload, dedupe_key). */
+function noticesAsRows(notices: OutboxNotice[]): Prisma.Sql {
   const rows = JSON.stringify(
     notices.map((notice) => ({
       organization_id: notice.organizationId,
@@ -29,14 +23,33 @@ export function insertAdminNotices(db: Db, notices: OutboxNotice[]): Promise<num
       dedupe_key: notice.dedupeKey,
     })),
   );
-  return db.$executeRaw`
-    WITH n AS (
+  return Prisma.sql`n AS (
       SELECT * FROM jsonb_to_recordset(${rows}::jsonb)
                AS n(organization_id uuid, type text, payload jsonb, dedupe_key text)
-    ), recipients AS (
-      SELECT n.organization_id, u.id AS user_id, u.email, n.type, n.payload, n.dedupe_key,
-             n.dedupe_key || ':' || u.id::text AS key, 0 AS rank
-        FROM n
+    )`;
+}
+
+/** The recipients that are users (joined as `u`): the user's id appended to the dedupe key. */
+const USER_RECIPIENTS = Prisma.sql`SELECT n.organization_id, u.id AS user_id, u.email, n.type,
+             n.payload, n.dedupe_key, n.dedupe_key || ':' || u.id::text AS key, 0 AS rank
+        FROM n`;
+
+/** The outbox insert of `recipients` rows (each row a recipient of one notice). */
+const INSERT_INTO_OUTBOX = Prisma.sql`INSERT INTO notification_outbox
+      (organization_id, recipient_user_id, recipient_email, type, payload, dedupe_key)
+    SELECT organization_id, user_id, email, type, payload, key`;
+
+/**
+ * Inserts each notice for every admin (not deleted) of its organization and for the
+ * organization's billing e-mail (the Stripe customer's), in one statement, each address once
+ * (an admin whose address is the billing e-mail gets one copy). The dedupe key gets the
+ * recipient appended (the admin's id, or `billing`); rows whose key exists are skipped.
+ * Returns the number of rows inserted.
+ */
+export function insertAdminNotices(db: Db, notices: OutboxNotice[]): Promise<number> {
+  return db.$executeRaw`
+    WITH ${noticesAsRows(notices)}, recipients AS (
+      ${USER_RECIPIENTS}
         JOIN memberships m ON m.organization_id = n.organization_id AND m.role = 'admin'
         JOIN users u ON u.id = m.user_id AND u.deleted_at IS NULL
       UNION ALL
@@ -45,9 +58,7 @@ export function insertAdminNotices(db: Db, notices: OutboxNotice[]): Promise<num
         FROM n JOIN organizations o ON o.id = n.organization_id
        WHERE o.billing_email IS NOT NULL
     )
-    INSERT INTO notification_outbox
-      (organization_id, recipient_user_id, recipient_email, type, payload, dedupe_key)
-    SELECT organization_id, user_id, email, type, payload, key
+    ${INSERT_INTO_OUTBOX}
       FROM (SELECT DISTINCT ON (dedupe_key, COALESCE(lower(email), key)) *
               FROM recipients
              ORDER BY dedupe_key, COALESCE(lower(email), key), rank) AS unique_recipients
@@ -77,22 +88,9 @@ export function insertOperatorNotices(
   notices: OutboxNotice[],
   recipients: OperatorRecipients,
 ): Promise<number> {
-  const rows = JSON.stringify(
-    notices.map((notice) => ({
-      organization_id: notice.organizationId,
-      type: notice.type,
-      payload: notice.payload,
-      dedupe_key: notice.dedupeKey,
-    })),
-  );
   return db.$executeRaw`
-    WITH n AS (
-      SELECT * FROM jsonb_to_recordset(${rows}::jsonb)
-               AS n(organization_id uuid, type text, payload jsonb, dedupe_key text)
-    ), recipients AS (
-      SELECT n.organization_id, u.id AS user_id, u.email, n.type, n.payload, n.dedupe_key,
-             n.dedupe_key || ':' || u.id::text AS key, 0 AS rank
-        FROM n
+    WITH ${noticesAsRows(notices)}, recipients AS (
+      ${USER_RECIPIENTS}
         JOIN users u ON u.clerk_id = ANY(${[...recipients.clerkUserIds]}::text[])
                     AND u.deleted_at IS NULL AND u.email IS NOT NULL
       UNION ALL
@@ -100,9 +98,7 @@ export function insertOperatorNotices(
              n.dedupe_key || ':email:' || lower(e.email), 1
         FROM n CROSS JOIN unnest(${[...recipients.emails]}::text[]) AS e(email)
     )
-    INSERT INTO notification_outbox
-      (organization_id, recipient_user_id, recipient_email, type, payload, dedupe_key)
-    SELECT organization_id, user_id, email, type, payload, key
+    ${INSERT_INTO_OUTBOX}
       FROM (SELECT DISTINCT ON (dedupe_key, lower(email)) *
               FROM recipients
              ORDER BY dedupe_key, lower(email), rank) AS unique_recipients
@@ -158,6 +154,19 @@ export async function markNoticeFailed(
            claimed_until = CASE WHEN ${input.isGivenUp} THEN NULL ELSE ${input.retryAt}::timestamptz END,
            status = CASE WHEN ${input.isGivenUp} THEN 'failed'::"NotificationStatus" ELSE status END
      WHERE id = ${input.id}::uuid AND status = 'pending'`;
+}
+
+/**
+ * Puts a sent, failed or skipped notice back in the queue (a platform admin's resend): pending,
+ * no attempts, no claim; the deliverers pick it up. False when it was pending already.
+ */
+export async function requeueNotice(db: Db, input: { id: string }): Promise<boolean> {
+  const updated = await db.$executeRaw`
+    UPDATE notification_outbox
+       SET status = 'pending', attempts = 0, last_error = NULL, claimed_until = NULL,
+           sent_at = NULL
+     WHERE id = ${input.id}::uuid AND status <> 'pending'`;
+  return updated > 0;
 }
 
 /** Marks a pending notice skipped (its cause was undone); returns 1, or 0 if not pending. */

@@ -2,7 +2,7 @@ import { execFile } from "node:child_process";
 import path from "node:path";
 import { promisify } from "node:util";
 import request from "supertest";
-import { cardWarningThreshold } from "../../src/billing/expiringCards";
+import { cardWarningThreshold } from "../../src/billing/dunning/expiringCards";
 import { runJob } from "../../src/jobs";
 import { signClerkToken } from "../auth";
 import {

@@ -6,7 +6,7 @@ import {
   createSubscription,
   createUser,
 } from "@zigznote/database/testing";
-import { syncOrganizationPlan } from "../../src/billing/subscriptionSync";
+import { syncOrganizationPlan } from "../../src/billing/subscriptions/sync";
 import { transaction } from "../../src/lib/afterCommit";
 import { authHeaderFor, signClerkToken } from "../auth";
 import { startFakeClerk, type FakeClerk } from "../fakes/clerkServer";

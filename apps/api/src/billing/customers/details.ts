@@ -1,11 +1,11 @@
 import type { Db } from "@zigznote/database";
-import * as customerStore from "./customerStore";
-import * as disputeStore from "./disputeStore";
+import * as invoiceStore from "../invoices/store";
+import * as customerStore from "./store";
 
 /**
  * What Stripe tells us about an organization's customer, as the API (`GET /billing/subscription`)
  * and the console show it: the billing e-mail and address, the tax ids, the card Stripe will
- * charge, the invoices waiting for the customer's confirmation, and disputes. Four queries run
+ * charge and the invoices waiting for the customer's confirmation. Four queries run
  * side by side, whatever the organization's history.
  */
 
@@ -54,19 +54,6 @@ export interface BillingDetailsJson {
   pendingConfirmations: PendingConfirmationJson[];
 }
 
-export interface DisputeJson {
-  id: string;
-  chargeId: string;
-  amount: number;
-  currency: string;
-  reason: string;
-  status: string;
-  isOpen: boolean;
-  evidenceDueBy: string | null;
-  openedAt: string;
-  closedAt: string | null;
-}
-
 const iso = (value: Date | null) => (value ? value.toISOString() : null);
 const text = (value: unknown) => (typeof value === "string" && value !== "" ? value : null);
 
@@ -95,21 +82,6 @@ export function serializePaymentMethod(row: customerStore.CardRow): PaymentMetho
   };
 }
 
-export function serializeDispute(row: disputeStore.DisputeRow): DisputeJson {
-  return {
-    id: row.id,
-    chargeId: row.charge_id,
-    amount: row.amount,
-    currency: row.currency,
-    reason: row.reason,
-    status: row.status,
-    isOpen: row.closed_at === null,
-    evidenceDueBy: iso(row.evidence_due_by),
-    openedAt: row.opened_at.toISOString(),
-    closedAt: iso(row.closed_at),
-  };
-}
-
 /** The organization's billing details (see the file's header). */
 export async function getBillingDetails(
   db: Db,
@@ -119,7 +91,7 @@ export async function getBillingDetails(
     customerStore.findBillingCustomer(db, input),
     customerStore.findTaxIds(db, input),
     customerStore.findDefaultPaymentMethod(db, input),
-    customerStore.findPendingConfirmations(db, input),
+    invoiceStore.findPendingConfirmations(db, input),
   ]);
   return {
     billingEmail: customer?.billing_email ?? null,
@@ -138,35 +110,6 @@ export async function getBillingDetails(
       currency: row.currency,
       hostedInvoiceUrl: row.hosted_invoice_url,
       since: row.required_at.toISOString(),
-    })),
-  };
-}
-
-/** The organization's disputes, newest first. */
-export async function listOrganizationDisputes(
-  db: Db,
-  input: { organizationId: string; limit: number },
-): Promise<DisputeJson[]> {
-  return (await disputeStore.findOrganizationDisputes(db, input)).map(serializeDispute);
-}
-
-/** Open disputes across organizations: counts and the ones whose evidence is due first. */
-export async function summarizeOpenDisputes(
-  db: Db,
-  input: { limit: number },
-): Promise<{
-  open: number;
-  needsResponse: number;
-  soonest: (DisputeJson & { organizationId: string; organizationName: string })[];
-}> {
-  const summary = await disputeStore.summarizeOpenDisputes(db, input);
-  return {
-    open: summary.open,
-    needsResponse: summary.needsResponse,
-    soonest: summary.soonest.map((row) => ({
-      ...serializeDispute(row),
-      organizationId: row.organization_id,
-      organizationName: row.organization_name,
     })),
   };
 }

@@ -1,8 +1,9 @@
-import type { Db, SubscriptionStatus } from "@zigznote/database";
-import { DAY_MS } from "../lib/time";
-import type { AdminNotice } from "../notifications";
-import type { BillingSettings } from "./settings";
-import { DELINQUENT_STATUSES } from "./statuses";
+import type { Db, PrismaClient, SubscriptionStatus } from "@zigznote/database";
+import { transaction } from "../../lib/afterCommit";
+import { DAY_MS } from "../../lib/time";
+import type { AdminNotice, Notices } from "../../notifications";
+import type { BillingSettings } from "../settings";
+import { DELINQUENT_STATUSES } from "../subscriptions/statuses";
 import * as store from "./store";
 
 /**
@@ -235,4 +236,24 @@ function isSameStanding(a: Standing, b: Standing): boolean {
     sameTimes(a.outstandingFailuresAt, b.outstandingFailuresAt) &&
     sameTimes(a.outstandingPastDueAt, b.outstandingPastDueAt)
   );
+}
+
+/**
+ * For the hourly job: past_due (or unpaid) subscriptions whose grace period ended by `now` (no
+ * payment came in between, or it would have cleared the grace) become suspended, with a notice,
+ * in one transaction. Returns the suspended subscriptions' ids. Events arriving after the grace
+ * ended suspend by themselves (paymentStanding.ts); this is the same rule as time passes.
+ */
+export async function suspendExpiredGracePeriods(
+  deps: { db: PrismaClient; notices: Pick<Notices, "enqueue"> },
+  input: { now: Date },
+): Promise<string[]> {
+  return transaction(deps.db, async (tx) => {
+    const rows = await store.suspendExpiredGrace(tx, input);
+    await deps.notices.enqueue(
+      tx,
+      rows.map((row) => suspensionNotice(row.id, row.organization_id, row.grace_ends_at)),
+    );
+    return rows.map((row) => row.id);
+  });
 }

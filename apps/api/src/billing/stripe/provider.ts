@@ -1,7 +1,6 @@
 import Stripe from "stripe";
-import { BadGatewayError } from "@zigznote/shared";
-import type { Config } from "../config";
-import type { CheckoutOptions } from "./settings";
+import { BadGatewayError, ProviderNotConfiguredError } from "@zigznote/shared";
+import type { Config } from "../../config";
 
 /**
  * The one place that talks to Stripe, through the official SDK. Every request carries an
@@ -46,13 +45,24 @@ export function createStripeClient(settings: StripeSettings): StripeClient {
   });
 }
 
+/** The Stripe client; checked before anything else, so an unconfigured change writes nothing. */
+export function requireStripe(deps: { stripe?: StripeClient | null }): StripeClient {
+  if (!deps.stripe) {
+    throw new ProviderNotConfiguredError("Billing is not configured on this server", {
+      provider: "stripe",
+      variables: ["STRIPE_SECRET_KEY"],
+    });
+  }
+  return deps.stripe;
+}
+
 /** An idempotency key from the parts naming one local operation step (at most 255 chars). */
 export function idempotencyKey(...parts: string[]): string {
   return `zigznote:${parts.join(":")}`.slice(0, 255);
 }
 
 /** Stripe's error as a 502 with Stripe's type and code in the details (never the raw message). */
-function toBadGateway(error: unknown, action: string): never {
+export function toBadGateway(error: unknown, action: string): never {
   if (error instanceof Stripe.errors.StripeError) {
     throw new BadGatewayError(`Stripe could not ${action}`, {
       code: "STRIPE_ERROR",
@@ -66,7 +76,8 @@ function toBadGateway(error: unknown, action: string): never {
   throw error;
 }
 
-async function call<T>(action: string, request: () => Promise<T>): Promise<T> {
+/** Runs one SDK request; Stripe's errors become 502 (`toBadGateway`). */
+export async function callStripe<T>(action: string, request: () => Promise<T>): Promise<T> {
   try {
     return await request();
   } catch (error) {
@@ -85,7 +96,7 @@ export function createCustomer(
   input: CreateCustomerInput,
   key: string,
 ): Promise<Stripe.Customer> {
-  return call("create the customer", () =>
+  return callStripe("create the customer", () =>
     stripe.customers.create(
       {
         name: input.name,
@@ -109,7 +120,7 @@ export function createSubscription(
   input: CreateSubscriptionInput,
   key: string,
 ): Promise<Stripe.Subscription> {
-  return call("create the subscription", () =>
+  return callStripe("create the subscription", () =>
     stripe.subscriptions.create(
       {
         customer: input.customerId,
@@ -126,7 +137,7 @@ export function retrieveSubscription(
   subscriptionId: string,
   key: string,
 ): Promise<Stripe.Subscription> {
-  return call("read the subscription", () =>
+  return callStripe("read the subscription", () =>
     stripe.subscriptions.retrieve(subscriptionId, {}, { idempotencyKey: key }),
   );
 }
@@ -146,7 +157,7 @@ export function changeSubscriptionPrice(
   input: ChangeSubscriptionPriceInput,
   key: string,
 ): Promise<Stripe.Subscription> {
-  return call("change the subscription", () =>
+  return callStripe("change the subscription", () =>
     stripe.subscriptions.update(
       input.subscriptionId,
       {
@@ -166,7 +177,7 @@ export function setCancelAtPeriodEnd(
   cancelAtPeriodEnd: boolean,
   key: string,
 ): Promise<Stripe.Subscription> {
-  return call("schedule the cancellation", () =>
+  return callStripe("schedule the cancellation", () =>
     stripe.subscriptions.update(
       subscriptionId,
       { cancel_at_period_end: cancelAtPeriodEnd },
@@ -180,7 +191,7 @@ export function cancelSubscriptionNow(
   subscriptionId: string,
   key: string,
 ): Promise<Stripe.Subscription> {
-  return call("cancel the subscription", () =>
+  return callStripe("cancel the subscription", () =>
     stripe.subscriptions.cancel(subscriptionId, {}, { idempotencyKey: key }),
   );
 }
@@ -224,127 +235,6 @@ export function invoiceCustomerId(invoice: Stripe.Invoice): string | null {
   return typeof invoice.customer === "string" ? invoice.customer : invoice.customer.id;
 }
 
-export interface CreateCheckoutSessionInput {
-  customerId: string;
-  priceId: string;
-  organizationId: string;
-  planSlug: string;
-  successUrl: string;
-  cancelUrl: string;
-  /** When Stripe closes the session if unpaid (Stripe allows 30 minutes to 24 hours). */
-  expiresAt: Date;
-  options: CheckoutOptions;
-}
-
-/**
- * What the deployment's Checkout options add to a session: tax (the address it needs is asked
- * for and saved on the customer), tax ids (saved on the customer, which needs its name updated
- * too), promotion codes, and a trial that starts without a card and cancels the subscription
- * when it ends without one.
- */
-export function checkoutOptionParams(options: CheckoutOptions): Omit<
-  Stripe.Checkout.SessionCreateParams,
-  "subscription_data"
-> & {
-  subscription_data: Stripe.Checkout.SessionCreateParams.SubscriptionData;
-} {
-  const isTaxed = options.automaticTax;
-  return {
-    ...(isTaxed
-      ? { automatic_tax: { enabled: true }, billing_address_collection: "required" as const }
-      : {}),
-    ...(options.taxIdCollection ? { tax_id_collection: { enabled: true } } : {}),
-    ...(isTaxed || options.taxIdCollection
-      ? {
-          customer_update: {
-            ...(isTaxed ? { address: "auto" as const } : {}),
-            ...(options.taxIdCollection ? { name: "auto" as const } : {}),
-          },
-        }
-      : {}),
-    ...(options.allowPromotionCodes ? { allow_promotion_codes: true } : {}),
-    ...(options.trialDays > 0 ? { payment_method_collection: "if_required" as const } : {}),
-    subscription_data:
-      options.trialDays > 0
-        ? {
-            trial_period_days: options.trialDays,
-            trial_settings: { end_behavior: { missing_payment_method: "cancel" as const } },
-          }
-        : {},
-  };
-}
-
-/**
- * A Checkout Session in subscription mode for our customer: Stripe's hosted page takes the card
- * and creates the subscription, which reaches us as `customer.subscription.created` (its
- * metadata names the organization) after `checkout.session.completed`.
- */
-export function createCheckoutSession(
-  stripe: StripeClient,
-  input: CreateCheckoutSessionInput,
-  key: string,
-): Promise<Stripe.Checkout.Session> {
-  const metadata = { organizationId: input.organizationId, planSlug: input.planSlug };
-  const { subscription_data: subscriptionOptions, ...options } = checkoutOptionParams(
-    input.options,
-  );
-  return call("create the checkout session", () =>
-    stripe.checkout.sessions.create(
-      {
-        mode: "subscription",
-        customer: input.customerId,
-        client_reference_id: input.organizationId,
-        line_items: [{ price: input.priceId, quantity: 1 }],
-        metadata,
-        subscription_data: { metadata, ...subscriptionOptions },
-        success_url: input.successUrl,
-        cancel_url: input.cancelUrl,
-        expires_at: Math.floor(input.expiresAt.getTime() / 1000),
-        ...options,
-      },
-      { idempotencyKey: key },
-    ),
-  );
-}
-
-/** Ids of the customer's Checkout Sessions that can still be paid (every page of the list). */
-export async function listOpenCheckoutSessionIds(
-  stripe: StripeClient,
-  customerId: string,
-): Promise<string[]> {
-  return call("list the open checkout sessions", async () => {
-    const ids: string[] = [];
-    for await (const session of stripe.checkout.sessions.list({
-      customer: customerId,
-      status: "open",
-      limit: 100,
-    })) {
-      ids.push(session.id);
-    }
-    return ids;
-  });
-}
-
-/**
- * Expires an open Checkout Session so it can no longer be paid. Answers the session as Stripe
- * has it afterwards: `expired`, or `complete` when it was paid before the expiry reached Stripe
- * (Stripe refuses to expire a session that is not open; we then read it back).
- */
-export async function expireCheckoutSession(
-  stripe: StripeClient,
-  sessionId: string,
-  key: string,
-): Promise<Stripe.Checkout.Session> {
-  try {
-    return await stripe.checkout.sessions.expire(sessionId, {}, { idempotencyKey: key });
-  } catch (error) {
-    if (!(error instanceof Stripe.errors.StripeInvalidRequestError)) {
-      return toBadGateway(error, "expire the checkout session");
-    }
-    return call("read the checkout session", () => stripe.checkout.sessions.retrieve(sessionId));
-  }
-}
-
 /**
  * Cancels a subscription we must not keep (a second one of an organization) now, crediting the
  * unused time: Stripe prorates the paid period and invoices the credit at once, which lands on
@@ -355,7 +245,7 @@ export function cancelDuplicateSubscription(
   subscriptionId: string,
   key: string,
 ): Promise<Stripe.Subscription> {
-  return call("cancel the duplicate subscription", () =>
+  return callStripe("cancel the duplicate subscription", () =>
     stripe.subscriptions.cancel(
       subscriptionId,
       { prorate: true, invoice_now: true },
@@ -363,52 +253,6 @@ export function cancelDuplicateSubscription(
     ),
   );
 }
-
-/** The portal pages a session can open at once (Stripe's `flow_data.type`). */
-export const PORTAL_FLOWS = [
-  "payment_method_update",
-  "subscription_cancel",
-  "subscription_update",
-] as const;
-export type PortalFlow = (typeof PORTAL_FLOWS)[number];
-
-/**
- * A Customer Portal session (card, invoices, cancellation) returning to `returnUrl`; with a
- * `flow`, it opens that page directly (the subscription's for cancel and update) and goes back
- * to `returnUrl` once done.
- */
-export function createPortalSession(
-  stripe: StripeClient,
-  input: {
-    customerId: string;
-    returnUrl: string;
-    flow?: { type: PortalFlow; subscriptionId: string | null };
-  },
-  key: string,
-): Promise<Stripe.BillingPortal.Session> {
-  const { flow } = input;
-  let flowData: Stripe.BillingPortal.SessionCreateParams.FlowData | undefined;
-  if (flow) {
-    const subscription = flow.subscriptionId ?? "";
-    flowData = {
-      type: flow.type,
-      ...(flow.type === "subscription_cancel" ? { subscription_cancel: { subscription } } : {}),
-      ...(flow.type === "subscription_update" ? { subscription_update: { subscription } } : {}),
-      after_completion: { type: "redirect", redirect: { return_url: input.returnUrl } },
-    };
-  }
-  return call("open the billing portal", () =>
-    stripe.billingPortal.sessions.create(
-      {
-        customer: input.customerId,
-        return_url: input.returnUrl,
-        ...(flowData ? { flow_data: flowData } : {}),
-      },
-      { idempotencyKey: key },
-    ),
-  );
-}
-
 /**
  * One page of the customer's invoices, newest first (Stripe's list: `starting_after` the last
  * invoice of the previous page). A `starting_after` Stripe does not know is answered as null.
@@ -437,7 +281,7 @@ export async function listCustomerInvoices(
 
 /** A charge (a dispute names only its charge; the charge names the customer). */
 export function retrieveCharge(stripe: StripeClient, chargeId: string): Promise<Stripe.Charge> {
-  return call("read the charge", () => stripe.charges.retrieve(chargeId));
+  return callStripe("read the charge", () => stripe.charges.retrieve(chargeId));
 }
 
 export interface PreviewInvoiceInput {
@@ -453,7 +297,7 @@ export function previewInvoice(
   input: PreviewInvoiceInput,
 ): Promise<Stripe.Invoice> {
   const { subscription } = input;
-  return call("preview the invoice", () =>
+  return callStripe("preview the invoice", () =>
     stripe.invoices.createPreview(
       subscription
         ? {

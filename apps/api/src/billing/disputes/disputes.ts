@@ -1,11 +1,15 @@
 import type { Db, SqlDb } from "@zigznote/database";
 import { PaymentRequiredError } from "@zigznote/shared";
 import type Stripe from "stripe";
-import * as disputeStore from "./disputeStore";
-import type { HandlerOutcome } from "./eventOutcome";
-import type { BillingEventDeps } from "./settings";
-import { findOrganizationId, idOf } from "./stripeLookup";
-import { retrieveCharge } from "./stripeProvider";
+import * as disputeStore from "./store";
+import type {
+  HandlerOutcome,
+  PreparedStripeEventHandler,
+  StripeEventDeps,
+} from "../stripe/eventOutcome";
+import type { BillingEventDeps } from "../settings";
+import { findOrganizationId, idOf } from "../stripe/lookup";
+import { retrieveCharge } from "../stripe/provider";
 
 /**
  * Disputes (chargebacks and inquiries): `charge.dispute.created` / `.updated` / `.closed` are
@@ -24,21 +28,10 @@ export interface DisputePreparation {
   customerId: string | null;
 }
 
-/** A Stripe event handler that first reads something from Stripe (outside any transaction). */
-export interface PreparedStripeEventHandler<TPrepared> {
-  prepare(event: Stripe.Event, deps: BillingEventDeps): Promise<TPrepared>;
-  handle(
-    tx: Db,
-    event: Stripe.Event,
-    deps: BillingEventDeps,
-    prepared: TPrepared,
-  ): Promise<HandlerOutcome>;
-}
-
 /** Reads the disputed charge's customer (throws when Stripe fails: the delivery is retried). */
 export async function prepareDisputeEvent(
-  event: Stripe.Event,
   deps: BillingEventDeps,
+  event: Stripe.Event,
 ): Promise<DisputePreparation> {
   const dispute = event.data.object as Stripe.Dispute;
   if (typeof dispute.charge === "object" && dispute.charge !== null) {
@@ -57,14 +50,13 @@ export async function prepareDisputeEvent(
 
 /** Records the dispute as of this event and, when it is open, tells the operators once. */
 export async function handleDisputeEvent(
-  tx: Db,
+  deps: StripeEventDeps,
   event: Stripe.Event,
-  deps: BillingEventDeps,
   prepared: DisputePreparation,
 ): Promise<HandlerOutcome> {
   const dispute = event.data.object as Stripe.Dispute;
   const organizationId = prepared.customerId
-    ? await findOrganizationId(tx, prepared.customerId, undefined)
+    ? await findOrganizationId(deps.db, prepared.customerId, undefined)
     : null;
   if (!organizationId) {
     deps.logger.warn(
@@ -74,7 +66,7 @@ export async function handleDisputeEvent(
     return { applied: false, reason: "unknown_customer" };
   }
   const dueBy = dispute.evidence_details?.due_by;
-  const { row, isApplied } = await disputeStore.upsertDispute(tx, {
+  const { row, isApplied } = await disputeStore.upsertDispute(deps.db, {
     id: dispute.id,
     organizationId,
     chargeId: idOf(dispute.charge) ?? "",
@@ -88,7 +80,7 @@ export async function handleDisputeEvent(
   });
   // Any event showing it open says it opened (the created event may come last, or never).
   if (!disputeStore.CLOSED_DISPUTE_STATUSES.includes(dispute.status)) {
-    const queued = await deps.settings.notices.enqueueForOperators(tx, [
+    const queued = await deps.settings.notices.enqueueForOperators(deps.db, [
       {
         organizationId,
         type: "ops.dispute_opened",
@@ -146,4 +138,65 @@ export async function assertNoOpenDispute(
       { code: "PAYMENT_DISPUTED" },
     );
   }
+}
+
+// ---- as the API and the console show them ----
+
+export interface DisputeJson {
+  id: string;
+  chargeId: string;
+  amount: number;
+  currency: string;
+  reason: string;
+  status: string;
+  isOpen: boolean;
+  evidenceDueBy: string | null;
+  openedAt: string;
+  closedAt: string | null;
+}
+
+const iso = (value: Date | null) => (value ? value.toISOString() : null);
+
+export function serializeDispute(row: disputeStore.DisputeRow): DisputeJson {
+  return {
+    id: row.id,
+    chargeId: row.charge_id,
+    amount: row.amount,
+    currency: row.currency,
+    reason: row.reason,
+    status: row.status,
+    isOpen: row.closed_at === null,
+    evidenceDueBy: iso(row.evidence_due_by),
+    openedAt: row.opened_at.toISOString(),
+    closedAt: iso(row.closed_at),
+  };
+}
+
+/** The organization's disputes, newest first. */
+export async function listOrganizationDisputes(
+  db: Db,
+  input: { organizationId: string; limit: number },
+): Promise<DisputeJson[]> {
+  return (await disputeStore.findOrganizationDisputes(db, input)).map(serializeDispute);
+}
+
+/** Open disputes across organizations: counts and the ones whose evidence is due first. */
+export async function summarizeOpenDisputes(
+  db: Db,
+  input: { limit: number },
+): Promise<{
+  open: number;
+  needsResponse: number;
+  soonest: (DisputeJson & { organizationId: string; organizationName: string })[];
+}> {
+  const summary = await disputeStore.summarizeOpenDisputes(db, input);
+  return {
+    open: summary.open,
+    needsResponse: summary.needsResponse,
+    soonest: summary.soonest.map((row) => ({
+      ...serializeDispute(row),
+      organizationId: row.organization_id,
+      organizationName: row.organization_name,
+    })),
+  };
 }

@@ -1,7 +1,7 @@
 import type { Db, SqlDb } from "@zigznote/database";
 import { ForbiddenError, NotFoundError, PaymentRequiredError } from "@zigznote/shared";
-import type { WriteAction } from "../http/auth";
-import { countActiveMembers, countMeetingsThisMonth } from "../recordings";
+import type { WriteAction } from "../../http/auth";
+import { countActiveMembers, countMeetingsThisMonth } from "../../recordings";
 import * as store from "./store";
 import {
   isEnforcementSuspended,

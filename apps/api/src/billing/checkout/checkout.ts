@@ -1,27 +1,28 @@
 import { randomUUID } from "node:crypto";
 import { ConflictError, NotFoundError } from "@zigznote/shared";
+import { ensureCustomer } from "../customers/stripeCustomer";
+import * as customerStore from "../customers/store";
+import { previewPlanViolations, type PlanViolation } from "../limits/violations";
+import { findPurchasablePlan } from "../plans/plans";
+import * as planStore from "../plans/store";
+import { FREE_PLAN_SLUG, type BillingDeps } from "../settings";
 import {
-  ensureCustomer,
-  findPurchasablePlan,
+  firstItem,
+  idempotencyKey,
+  previewInvoice,
   requireStripe,
-  withLease,
-  type BillingDeps,
-  type PlanChangeInput,
-} from "./BillingService";
-import { FREE_PLAN_SLUG } from "./settings";
+  retrieveSubscription,
+} from "../stripe/provider";
 import {
   createCheckoutSession,
   createPortalSession,
   expireCheckoutSession,
-  firstItem,
   listOpenCheckoutSessionIds,
-  idempotencyKey,
-  previewInvoice,
-  retrieveSubscription,
   type PortalFlow,
-} from "./stripeProvider";
-import * as store from "./store";
-import { previewPlanViolations, type PlanViolation } from "./violations";
+} from "../stripe/sessions";
+import type { PlanChangeInput } from "../subscriptions/changes";
+import { withLease } from "../subscriptions/lease";
+import * as subscriptionStore from "../subscriptions/store";
 
 /**
  * Paying through Stripe's hosted pages. Checkout takes the card and creates the subscription;
@@ -54,11 +55,11 @@ export async function startCheckout(
   const { organizationId } = input;
   const stripe = requireStripe(deps);
   const plan = await findPurchasablePlan(deps, input.planSlug);
-  if (!(await store.isLiveOrganization(deps.db, { organizationId }))) {
+  if (!(await subscriptionStore.isLiveOrganization(deps.db, { organizationId }))) {
     throw new NotFoundError("Organization not found");
   }
   return withLease(deps, organizationId, async (leaseId) => {
-    const live = await store.findLiveSubscription(deps.db, { organizationId });
+    const live = await subscriptionStore.findLiveSubscription(deps.db, { organizationId });
     if (live) {
       throw new ConflictError(
         "The organization already has a subscription: change its plan with POST /api/v1/billing/subscription",
@@ -68,7 +69,7 @@ export async function startCheckout(
         },
       );
     }
-    const customerId = await ensureCustomer(deps, stripe, organizationId);
+    const customerId = await ensureCustomer({ db: deps.db, stripe }, { organizationId });
     for (const openId of await listOpenCheckoutSessionIds(stripe, customerId)) {
       const closed = await expireCheckoutSession(
         stripe,
@@ -116,12 +117,12 @@ export async function openBillingPortal(
 ): Promise<{ url: string }> {
   const stripe = requireStripe(deps);
   const { organizationId, flow } = input;
-  if (!(await store.isLiveOrganization(deps.db, { organizationId }))) {
+  if (!(await subscriptionStore.isLiveOrganization(deps.db, { organizationId }))) {
     throw new NotFoundError("Organization not found");
   }
   let subscriptionId: string | null = null;
   if (flow === "subscription_cancel" || flow === "subscription_update") {
-    const live = await store.findLiveSubscription(deps.db, { organizationId });
+    const live = await subscriptionStore.findLiveSubscription(deps.db, { organizationId });
     if (!live) {
       throw new NotFoundError("The organization has no subscription to change or cancel", {
         code: "NO_ACTIVE_SUBSCRIPTION",
@@ -134,7 +135,7 @@ export async function openBillingPortal(
     }
     subscriptionId = live.stripeSubscriptionId;
   }
-  const customerId = await ensureCustomer(deps, stripe, organizationId);
+  const customerId = await ensureCustomer({ db: deps.db, stripe }, { organizationId });
   const session = await createPortalSession(
     stripe,
     {
@@ -172,9 +173,9 @@ export async function previewPlanChange(
 ): Promise<PlanChangePreview> {
   const { db, settings } = deps;
   const { organizationId, planSlug } = input;
-  const plan = await store.findPlanBySlug(db, { slug: planSlug });
+  const plan = await planStore.findPlanBySlug(db, { slug: planSlug });
   if (!plan) throw new NotFoundError(`No plan "${planSlug}"`, { code: "PLAN_NOT_FOUND" });
-  const organization = await store.findOrganizationWithPlan(db, { organizationId });
+  const organization = await subscriptionStore.findOrganizationWithPlan(db, { organizationId });
   if (!organization) throw new NotFoundError("Organization not found");
   const violations = await previewPlanViolations(
     { db, settings },
@@ -186,11 +187,11 @@ export async function previewPlanChange(
   if (plan.slug !== FREE_PLAN_SLUG) {
     const paid = await findPurchasablePlan(deps, planSlug);
     const stripe = requireStripe(deps);
-    const live = await store.findLiveSubscription(db, { organizationId });
-    const customer = await store.findOrganizationCustomer(db, { organizationId });
+    const live = await subscriptionStore.findLiveSubscription(db, { organizationId });
+    const customer = await customerStore.findOrganizationCustomer(db, { organizationId });
     let subscription: { id: string; itemId: string; prorate: boolean } | null = null;
     if (live) {
-      const current = await store.findPlanBySlugOrThrow(db, { slug: live.planSlug });
+      const current = await planStore.findPlanBySlugOrThrow(db, { slug: live.planSlug });
       const remote = await retrieveSubscription(
         stripe,
         live.stripeSubscriptionId,

@@ -1,8 +1,8 @@
 import type Stripe from "stripe";
-import { decodeCursor, encodeCursor, invalidCursor } from "../lib/cursor";
-import { requireStripe, type BillingDeps } from "./BillingService";
-import { invoiceCustomerId, listCustomerInvoices } from "./stripeProvider";
-import * as store from "./store";
+import { decodeCursor, encodeCursor, invalidCursor } from "../../lib/cursor";
+import * as customerStore from "../customers/store";
+import type { BillingDeps } from "../settings";
+import { invoiceCustomerId, listCustomerInvoices, requireStripe } from "../stripe/provider";
 
 /**
  * The organization's invoices, read from Stripe page by page (nothing is copied locally: Stripe
@@ -84,7 +84,7 @@ export async function listInvoices(
     if (issuedTo !== organizationId || !INVOICE_ID.test(invoiceId)) throw invalidCursor();
     startingAfter = invoiceId;
   }
-  const customer = await store.findOrganizationCustomer(deps.db, { organizationId });
+  const customer = await customerStore.findOrganizationCustomer(deps.db, { organizationId });
   // No customer yet: nothing was ever billed (and none is created just to look).
   if (!customer.stripeCustomerId) {
     if (startingAfter) throw invalidCursor();

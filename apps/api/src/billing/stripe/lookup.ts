@@ -1,5 +1,5 @@
 import type { Db } from "@zigznote/database";
-import * as store from "./store";
+import * as customerStore from "../customers/store";
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -14,7 +14,7 @@ export function findOrganizationId(
 ): Promise<string | null> {
   const byMetadata =
     metadataOrganizationId && UUID.test(metadataOrganizationId) ? metadataOrganizationId : null;
-  return store.findOrganizationIdForCustomer(tx, {
+  return customerStore.findOrganizationIdForCustomer(tx, {
     organizationId: byMetadata,
     stripeCustomerId: customerId,
   });

@@ -1,17 +1,20 @@
 import type { Db } from "@zigznote/database";
 import type Stripe from "stripe";
-import * as customerStore from "./customerStore";
-import type { BillingEventDeps } from "./settings";
-import * as store from "./store";
-import { findOrganizationId, idOf } from "./stripeLookup";
-import { firstItem } from "./stripeProvider";
-import { SubscriptionNotYetKnownError, type HandlerOutcome } from "./eventOutcome";
+import {
+  SubscriptionNotYetKnownError,
+  type HandlerOutcome,
+  type StripeEventDeps,
+} from "../stripe/eventOutcome";
+import { findOrganizationId, idOf } from "../stripe/lookup";
+import { firstItem } from "../stripe/provider";
+import * as subscriptionStore from "../subscriptions/store";
+import * as customerStore from "./store";
 
 /**
- * Stripe's events about the customer rather than its subscription: its address and default
- * payment method (`customer.updated`), its payment methods (`payment_method.*`), its tax ids
+ * Stripe's events about the customer rather than its subscription: its billing e-mail, address
+ * and default payment method (`customer.updated`), its payment methods (`payment_method.*`), its tax ids
  * (`customer.tax_id.*`), and the trial about to end. Each is ordered by Stripe's `created`
- * against the events of the same object (customerStore.ts), so they apply in any arrival order.
+ * against the events of the same object (store.ts), so they apply in any arrival order.
  */
 
 /** The first instant a card no longer works: the start of the month after its expiry, UTC. */
@@ -20,13 +23,13 @@ export function cardExpiresAt(expMonth: number, expYear: number): Date {
 }
 
 /** `customer.updated`: the address and the default payment method (the billing e-mail too). */
-export async function applyCustomerDetails(
-  tx: Db,
+async function applyCustomerDetails(
+  db: Db,
   event: Stripe.Event,
   organizationId: string,
 ): Promise<void> {
   const customer = event.data.object as Stripe.Customer;
-  await customerStore.upsertBillingCustomer(tx, {
+  await customerStore.upsertBillingCustomer(db, {
     organizationId,
     address: isEmptyAddress(customer.address)
       ? null
@@ -47,16 +50,17 @@ function isEmptyAddress(address: Stripe.Address | null | undefined): boolean {
  * detached method is gone for good; the card updater's renewal is remembered as such.
  */
 export async function handlePaymentMethodEvent(
-  tx: Db,
+  deps: StripeEventDeps,
   event: Stripe.Event,
-  deps: BillingEventDeps,
 ): Promise<HandlerOutcome> {
   const method = event.data.object as Stripe.PaymentMethod;
   const isDetached = event.type === "payment_method.detached";
   // A detached method no longer names its customer: the previous attributes do.
   const previous = event.data.previous_attributes as { customer?: string | null } | undefined;
   const customerId = idOf(method.customer) ?? (isDetached ? (previous?.customer ?? null) : null);
-  const organizationId = customerId ? await findOrganizationId(tx, customerId, undefined) : null;
+  const organizationId = customerId
+    ? await findOrganizationId(deps.db, customerId, undefined)
+    : null;
   if (!organizationId) {
     deps.logger.warn(
       { eventId: event.id, paymentMethodId: method.id },
@@ -65,7 +69,7 @@ export async function handlePaymentMethodEvent(
     return { applied: false, reason: "unknown_customer" };
   }
   const card = method.card;
-  const applied = await customerStore.upsertPaymentMethod(tx, {
+  const applied = await customerStore.upsertPaymentMethod(deps.db, {
     id: method.id,
     organizationId,
     type: method.type,
@@ -83,13 +87,14 @@ export async function handlePaymentMethodEvent(
 
 /** `customer.tax_id.created` / `.updated` / `.deleted`: the customer's tax ids. */
 export async function handleTaxIdEvent(
-  tx: Db,
+  deps: StripeEventDeps,
   event: Stripe.Event,
-  deps: BillingEventDeps,
 ): Promise<HandlerOutcome> {
   const taxId = event.data.object as Stripe.TaxId;
   const customerId = idOf(taxId.customer) ?? idOf(taxId.owner?.customer);
-  const organizationId = customerId ? await findOrganizationId(tx, customerId, undefined) : null;
+  const organizationId = customerId
+    ? await findOrganizationId(deps.db, customerId, undefined)
+    : null;
   if (!organizationId) {
     deps.logger.warn(
       { eventId: event.id, taxId: taxId.id },
@@ -97,7 +102,7 @@ export async function handleTaxIdEvent(
     );
     return { applied: false, reason: "unknown_customer" };
   }
-  const applied = await customerStore.upsertTaxId(tx, {
+  const applied = await customerStore.upsertTaxId(deps.db, {
     id: taxId.id,
     organizationId,
     type: taxId.type,
@@ -117,17 +122,16 @@ export async function handleTaxIdEvent(
  * per trial end: a redelivery queues nothing, a trial extended gets its own.
  */
 export async function handleTrialWillEnd(
-  tx: Db,
+  deps: StripeEventDeps,
   event: Stripe.Event,
-  deps: BillingEventDeps,
 ): Promise<HandlerOutcome> {
   const subscription = event.data.object as Stripe.Subscription;
-  const known = await store.findSubscriptionByStripeId(tx, {
+  const known = await subscriptionStore.findSubscriptionByStripeId(deps.db, {
     stripeSubscriptionId: subscription.id,
   });
   if (!known) {
     const organizationId = await findOrganizationId(
-      tx,
+      deps.db,
       idOf(subscription.customer),
       subscription.metadata?.organizationId,
     );
@@ -140,11 +144,11 @@ export async function handleTrialWillEnd(
   }
   const price = firstItem(subscription)?.price;
   const quantity = firstItem(subscription)?.quantity ?? 1;
-  const card = await customerStore.findDefaultPaymentMethod(tx, {
+  const card = await customerStore.findDefaultPaymentMethod(deps.db, {
     organizationId: known.organizationId,
   });
   const trialEnd = new Date(subscription.trial_end * 1000).toISOString();
-  await deps.settings.notices.enqueue(tx, [
+  await deps.settings.notices.enqueue(deps.db, [
     {
       organizationId: known.organizationId,
       type: "billing.trial_will_end",
@@ -160,4 +164,28 @@ export async function handleTrialWillEnd(
     },
   ]);
   return { applied: true, organizationId: known.organizationId };
+}
+
+/**
+ * `customer.updated`: the billing e-mail (notices go there besides the admins), the address and
+ * the default payment method, each ordered by the event's `created`.
+ */
+export async function handleCustomerUpdated(
+  deps: StripeEventDeps,
+  event: Stripe.Event,
+): Promise<HandlerOutcome> {
+  const customer = event.data.object as Stripe.Customer;
+  const organizationId = await findOrganizationId(
+    deps.db,
+    customer.id,
+    customer.metadata?.organizationId,
+  );
+  if (!organizationId) return { applied: false, reason: "unknown_customer" };
+  await customerStore.setBillingEmail(deps.db, {
+    organizationId,
+    email: customer.email,
+    observedAt: new Date(event.created * 1000),
+  });
+  await applyCustomerDetails(deps.db, event, organizationId);
+  return { applied: true, organizationId };
 }

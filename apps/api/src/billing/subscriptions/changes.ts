@@ -1,41 +1,25 @@
-import { randomUUID } from "node:crypto";
-import type { Plan, PrismaClient, Subscription } from "@zigznote/database";
-import {
-  BadRequestError,
-  ConflictError,
-  NotFoundError,
-  ProviderNotConfiguredError,
-} from "@zigznote/shared";
+import type { Plan, Subscription } from "@zigznote/database";
+import { ConflictError, NotFoundError } from "@zigznote/shared";
 import type Stripe from "stripe";
-import { transaction } from "../lib/afterCommit";
-import type { Clock } from "../lib/clock";
-import type { Logger } from "../lib/logger";
-import { getUsage } from "../recordings";
-import {
-  serializePlan,
-  serializeSubscription,
-  serializeUsage,
-  type OrganizationOverviewJson,
-} from "./serializers";
-import { FREE_PLAN_SLUG, type BillingSettings } from "./settings";
+import { transaction } from "../../lib/afterCommit";
+import { ensureCustomer } from "../customers/stripeCustomer";
+import { findPurchasablePlan } from "../plans/plans";
+import * as planStore from "../plans/store";
+import type { BillingDeps } from "../settings";
 import {
   cancelSubscriptionNow,
   changeSubscriptionPrice,
-  createCustomer,
   createSubscription,
   firstItem,
   idempotencyKey,
+  requireStripe,
   retrieveSubscription,
   setCancelAtPeriodEnd,
   type StripeClient,
-} from "./stripeProvider";
+} from "../stripe/provider";
+import { withLease } from "./lease";
 import * as store from "./store";
-import {
-  syncOrganizationPlan,
-  toEventTime,
-  upsertSubscriptionFromStripe,
-} from "./subscriptionSync";
-import { parseViolations } from "./violations";
+import { syncOrganizationPlan, toEventTime, upsertSubscriptionFromStripe } from "./sync";
 
 /**
  * Billing changes through Stripe. Each change follows the same shape:
@@ -48,17 +32,6 @@ import { parseViolations } from "./violations";
  * 4. when step 3 fails, undo step 2 at Stripe (cancel the subscription just created, restore the
  *    previous price or cancellation flag), so Stripe holds nothing we do not track.
  */
-
-export interface BillingDeps {
-  db: PrismaClient;
-  /** Null without STRIPE_SECRET_KEY: reads work, changes answer 503 PROVIDER_NOT_CONFIGURED. */
-  stripe: StripeClient | null;
-  clock: Clock;
-  logger: Logger;
-  settings: BillingSettings;
-  /** How long a billing lease lasts (longer than the Stripe calls of one change can take). */
-  leaseMs?: number;
-}
 
 export interface OrganizationInput {
   organizationId: string;
@@ -80,57 +53,6 @@ export interface BillingChangeResult {
   changed: boolean;
 }
 
-const DEFAULT_LEASE_MS = 5 * 60 * 1000;
-
-/** Lists the plans, cheapest first. */
-export function listPlans(deps: Pick<BillingDeps, "db">): Promise<Plan[]> {
-  return store.findPlans(deps.db);
-}
-
-/** The organization's plan-granting subscription, if any (the newest). */
-export function findLiveSubscription(
-  deps: Pick<BillingDeps, "db">,
-  input: OrganizationInput,
-): Promise<Subscription | null> {
-  return store.findLiveSubscription(deps.db, input);
-}
-
-/** The subscription to show: the live one, else the most recent one, else null. */
-export async function getCurrentSubscription(
-  deps: Pick<BillingDeps, "db">,
-  input: OrganizationInput,
-): Promise<Subscription | null> {
-  return (
-    (await store.findLiveSubscription(deps.db, input)) ??
-    store.findLatestSubscription(deps.db, input)
-  );
-}
-
-/** `GET /organization`: plan, subscription and its status, usage against limits, violations. */
-export async function getOrganizationOverview(
-  deps: Pick<BillingDeps, "db">,
-  input: OrganizationInput & { now: Date },
-): Promise<OrganizationOverviewJson> {
-  const { db } = deps;
-  const { organizationId, now } = input;
-  const organization = await store.findOrganizationWithPlan(db, { organizationId });
-  if (!organization) throw new NotFoundError("Organization not found");
-  const [subscription, usage] = await Promise.all([
-    getCurrentSubscription(deps, { organizationId }),
-    getUsage(db, organizationId, now),
-  ]);
-  return {
-    id: organization.id,
-    name: organization.name,
-    plan: serializePlan(organization.plan),
-    subscription: subscription ? serializeSubscription(subscription) : null,
-    subscriptionStatus: subscription?.status ?? "none",
-    usage: serializeUsage(usage),
-    violations: parseViolations(organization.planViolations),
-    violationsCheckedAt: organization.planViolationsAt?.toISOString() ?? null,
-  };
-}
-
 /**
  * `POST /billing/subscription`: puts the organization on a paid plan, creating its Stripe
  * customer (once) and subscription, or changing the plan of the one it has.
@@ -143,7 +65,7 @@ export async function subscribe(
     const live = await store.findLiveSubscription(deps.db, { organizationId });
     if (live) return changeLocked(deps, { stripe, organizationId, live, plan, leaseId });
 
-    const customerId = await ensureCustomer(deps, stripe, organizationId);
+    const customerId = await ensureCustomer({ db: deps.db, stripe }, { organizationId });
     const created = await createSubscription(
       stripe,
       { customerId, priceId: plan.stripePriceId!, organizationId, planSlug: plan.slug },
@@ -276,7 +198,7 @@ async function changeLocked(
   if (live.planSlug === plan.slug && !live.cancelAtPeriodEnd) {
     return { subscription: live, planSlug: live.planSlug, changed: false };
   }
-  const current = await store.findPlanBySlugOrThrow(deps.db, { slug: live.planSlug });
+  const current = await planStore.findPlanBySlugOrThrow(deps.db, { slug: live.planSlug });
   const remote = await retrieveSubscription(
     stripe,
     live.stripeSubscriptionId,
@@ -390,87 +312,5 @@ async function recordOrCompensate(
       );
     }
     throw error;
-  }
-}
-
-/** The organization's Stripe customer, created once (idempotency key per organization). */
-export async function ensureCustomer(
-  deps: Pick<BillingDeps, "db">,
-  stripe: StripeClient,
-  organizationId: string,
-): Promise<string> {
-  const { db } = deps;
-  const organization = await store.findOrganizationCustomer(db, { organizationId });
-  if (organization.stripeCustomerId) return organization.stripeCustomerId;
-  const email = await store.findFirstAdminEmail(db, { organizationId });
-  const customer = await createCustomer(
-    stripe,
-    { organizationId, name: organization.name, email },
-    idempotencyKey("org", organizationId, "customer.create"),
-  );
-  // Only the first writer sets it; anyone else reads what was stored.
-  return store.setCustomerIdOnce(db, { organizationId, stripeCustomerId: customer.id });
-}
-
-/** The plan to pay for: exists, is not free, has a Stripe price (else 404, 400, 503). */
-export async function findPurchasablePlan(
-  deps: Pick<BillingDeps, "db">,
-  planSlug: string,
-): Promise<Plan> {
-  const plan = await store.findPlanBySlug(deps.db, { slug: planSlug });
-  if (!plan) throw new NotFoundError(`No plan "${planSlug}"`, { code: "PLAN_NOT_FOUND" });
-  if (plan.slug === FREE_PLAN_SLUG) {
-    throw new BadRequestError(
-      `The plan "${planSlug}" cannot be subscribed to (cancel the subscription to go back to free)`,
-      { code: "PLAN_NOT_PURCHASABLE", details: { planSlug } },
-    );
-  }
-  if (!plan.stripePriceId) {
-    // Paid plans get their price from STRIPE_PRICE_<SLUG>, seeded at start-up.
-    throw new ProviderNotConfiguredError(
-      `The plan "${planSlug}" has no Stripe price configured on this server`,
-      { provider: "stripe", variables: [`STRIPE_PRICE_${plan.slug.toUpperCase()}`] },
-    );
-  }
-  return plan;
-}
-
-/** The Stripe client; checked before anything else, so an unconfigured change writes nothing. */
-export function requireStripe(deps: Pick<BillingDeps, "stripe">): StripeClient {
-  if (!deps.stripe) {
-    throw new ProviderNotConfiguredError("Billing is not configured on this server", {
-      provider: "stripe",
-      variables: ["STRIPE_SECRET_KEY"],
-    });
-  }
-  return deps.stripe;
-}
-
-/**
- * Runs `fn` holding the organization's billing lease (taken and released in autocommit); 409
- * `BILLING_CHANGE_IN_PROGRESS` while another change (plan change, cancel, checkout) holds it.
- */
-export async function withLease<T>(
-  deps: BillingDeps,
-  organizationId: string,
-  fn: (leaseId: string) => Promise<T>,
-): Promise<T> {
-  const { db, clock } = deps;
-  const leaseId = randomUUID();
-  const now = clock.now();
-  const expiresAt = new Date(now.getTime() + (deps.leaseMs ?? DEFAULT_LEASE_MS));
-  if (!(await store.takeLease(db, { organizationId, leaseId, now, expiresAt }))) {
-    if (!(await store.isLiveOrganization(db, { organizationId }))) {
-      throw new NotFoundError("Organization not found");
-    }
-    throw new ConflictError(
-      "Another billing change of this organization is in progress; try again shortly",
-      { code: "BILLING_CHANGE_IN_PROGRESS" },
-    );
-  }
-  try {
-    return await fn(leaseId);
-  } finally {
-    await store.releaseLease(db, { organizationId, leaseId });
   }
 }

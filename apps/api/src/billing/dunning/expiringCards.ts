@@ -1,9 +1,9 @@
 import type { PrismaClient } from "@zigznote/database";
-import { transaction } from "../lib/afterCommit";
-import { DAY_MS } from "../lib/time";
-import type { AdminNotice } from "../notifications";
-import * as customerStore from "./customerStore";
-import type { BillingSettings } from "./settings";
+import { transaction } from "../../lib/afterCommit";
+import { DAY_MS } from "../../lib/time";
+import type { AdminNotice } from "../../notifications";
+import * as customerStore from "../customers/store";
+import type { BillingSettings } from "../settings";
 
 /**
  * Pre-dunning: Stripe does not warn customers that their card is about to expire, and an expired

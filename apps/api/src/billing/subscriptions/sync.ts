@@ -1,11 +1,11 @@
 import type { Db, SubscriptionStatus } from "@zigznote/database";
 import type Stripe from "stripe";
-import { recordStandingFact } from "./paymentStanding";
-import { idOf } from "./stripeLookup";
-import { customerIdOf, subscriptionPeriod } from "./stripeProvider";
-import { FREE_PLAN_SLUG, type BillingSettings } from "./settings";
+import { recordStandingFact } from "../dunning/paymentStanding";
+import { idOf } from "../stripe/lookup";
+import { customerIdOf, subscriptionPeriod } from "../stripe/provider";
+import { FREE_PLAN_SLUG, type BillingSettings } from "../settings";
 import * as store from "./store";
-import { checkPlanViolations, type ViolationCheckResult } from "./violations";
+import { checkPlanViolations, type ViolationCheckResult } from "../limits/violations";
 
 /**
  * Local copies of Stripe subscriptions. Two writers meet here, in any order: the API path that

@@ -1,10 +1,10 @@
 import { isDeepStrictEqual } from "node:util";
 import type { Db, PrismaClient } from "@zigznote/database";
 import type { ErrorCode } from "@zigznote/shared";
-import type { AdminNotice, Notices } from "../notifications";
-import { transaction } from "../lib/afterCommit";
-import { DAY_MS } from "../lib/time";
-import { getUsage } from "../recordings";
+import type { AdminNotice, Notices } from "../../notifications";
+import { transaction } from "../../lib/afterCommit";
+import { DAY_MS } from "../../lib/time";
+import { getUsage } from "../../recordings";
 import * as store from "./store";
 
 type Usage = Awaited<ReturnType<typeof getUsage>>;

@@ -1,12 +1,12 @@
 import { Prisma, type Db } from "@zigznote/database";
-import { PLAN_GRANTING_STATUSES, statusInSql } from "./statuses";
+import { PLAN_GRANTING_STATUSES, statusInSql } from "../subscriptions/statuses";
 
 /**
  * The Stripe customer's details as Stripe's events describe them: address and default payment
- * method (`billing_customers`), payment methods, tax ids, and invoices waiting for the customer
- * to confirm a payment. Every write is one statement that applies only when its event is not
- * older than what the row holds (Stripe's `created`), so events apply in any arrival order; a
- * detached payment method, a deleted tax id and a paid or voided invoice are final.
+ * method (`billing_customers`), payment methods, tax ids, and the organization's customer id and
+ * billing e-mail. Every write is one statement that applies only when its event is not older
+ * than what the row holds (Stripe's `created`), so events apply in any arrival order; a
+ * detached payment method and a deleted tax id are final.
  */
 
 // ---- billing_customers: address and default payment method ----
@@ -223,94 +223,80 @@ export function findBillingCustomer(
      WHERE o.id = ${input.organizationId}::uuid`.then((rows) => rows[0] ?? null);
 }
 
-// ---- payment confirmations (invoices waiting for the customer's authentication) ----
+// ---- the organization as Stripe's customer ----
 
-export interface ConfirmationWrite {
-  stripeInvoiceId: string;
-  organizationId: string;
-  subscriptionId: string | null;
-  amountDue: number;
-  currency: string;
-  hostedInvoiceUrl: string | null;
-}
-
-/**
- * Records that the invoice waits for the customer's authentication since `requiredAt` (the
- * first request counts). An invoice already paid or voided stays so. True when the invoice is
- * now waiting (a notice is due), false when it was resolved before.
- */
-export async function recordConfirmationRequired(
+/** Our organization for a Stripe customer: by our id (from metadata) first, then by customer. */
+export async function findOrganizationIdForCustomer(
   db: Db,
-  input: ConfirmationWrite & { requiredAt: Date },
-): Promise<boolean> {
-  const rows = await db.$queryRaw<{ resolution: string | null }[]>`
-    INSERT INTO payment_confirmations
-      (stripe_invoice_id, organization_id, subscription_id, amount_due, currency,
-       hosted_invoice_url, required_at)
-    VALUES (${input.stripeInvoiceId}, ${input.organizationId}::uuid,
-            ${input.subscriptionId}::uuid, ${input.amountDue}, ${input.currency},
-            ${input.hostedInvoiceUrl}, ${input.requiredAt})
-    ON CONFLICT (stripe_invoice_id) DO UPDATE SET
-      required_at = LEAST(payment_confirmations.required_at, EXCLUDED.required_at),
-      amount_due = EXCLUDED.amount_due,
-      hosted_invoice_url = COALESCE(EXCLUDED.hosted_invoice_url,
-                                    payment_confirmations.hosted_invoice_url)
-    WHERE payment_confirmations.resolution IS NULL
-    RETURNING resolution`;
-  return rows.length > 0;
+  input: { organizationId: string | null; stripeCustomerId: string | null },
+): Promise<string | null> {
+  const rows = await db.$queryRaw<{ id: string }[]>`
+    SELECT id FROM organizations
+     WHERE (id = ${input.organizationId}::uuid OR stripe_customer_id = ${input.stripeCustomerId})
+     ORDER BY (id = ${input.organizationId}::uuid) DESC NULLS LAST
+     LIMIT 1`;
+  return rows[0]?.id ?? null;
 }
 
-/**
- * Records that the invoice was paid or voided (final): a waiting confirmation is resolved, and
- * an invoice not seen waiting yet is remembered as resolved so that a late request for it shows
- * nothing. True when a waiting confirmation was resolved.
- */
-export async function resolveConfirmation(
-  db: Db,
-  input: ConfirmationWrite & { resolution: "paid" | "voided"; resolvedAt: Date },
-): Promise<boolean> {
-  const rows = await db.$queryRaw<{ required_at: Date | null }[]>`
-    INSERT INTO payment_confirmations
-      (stripe_invoice_id, organization_id, subscription_id, amount_due, currency,
-       hosted_invoice_url, resolution, resolved_at)
-    VALUES (${input.stripeInvoiceId}, ${input.organizationId}::uuid,
-            ${input.subscriptionId}::uuid, ${input.amountDue}, ${input.currency},
-            ${input.hostedInvoiceUrl}, ${input.resolution}, ${input.resolvedAt})
-    ON CONFLICT (stripe_invoice_id) DO UPDATE SET
-      resolution = EXCLUDED.resolution, resolved_at = EXCLUDED.resolved_at
-    WHERE payment_confirmations.resolution IS NULL
-    RETURNING required_at`;
-  return rows.some((row) => row.required_at !== null);
-}
-
-export interface ConfirmationRow {
-  stripe_invoice_id: string;
-  amount_due: number;
-  currency: string;
-  hosted_invoice_url: string | null;
-  required_at: Date;
-}
-
-/** The organization's invoices waiting for authentication, oldest first. */
-export function findPendingConfirmations(
+export function findOrganizationCustomer(
   db: Db,
   input: { organizationId: string },
-): Promise<ConfirmationRow[]> {
-  return db.$queryRaw<ConfirmationRow[]>`
-    SELECT stripe_invoice_id, amount_due, currency, hosted_invoice_url, required_at
-      FROM payment_confirmations
-     WHERE organization_id = ${input.organizationId}::uuid
-       AND resolution IS NULL AND required_at IS NOT NULL
-     ORDER BY required_at, stripe_invoice_id`;
+): Promise<{ name: string; stripeCustomerId: string | null }> {
+  return db.organization.findUniqueOrThrow({
+    where: { id: input.organizationId },
+    select: { name: true, stripeCustomerId: true },
+  });
 }
 
-/** Whether the invoice still waits for authentication (its notice checks before sending). */
-export async function isConfirmationPending(
+/** The e-mail of the organization's first admin (a live user), or null. */
+export async function findFirstAdminEmail(
   db: Db,
-  input: { stripeInvoiceId: string },
-): Promise<boolean> {
-  const rows = await db.$queryRaw<{ pending: boolean }[]>`
-    SELECT resolution IS NULL AS pending FROM payment_confirmations
-     WHERE stripe_invoice_id = ${input.stripeInvoiceId}`;
-  return rows[0]?.pending ?? false;
+  input: { organizationId: string },
+): Promise<string | null> {
+  const admin = await db.membership.findFirst({
+    where: { organizationId: input.organizationId, role: "admin", user: { deletedAt: null } },
+    orderBy: { createdAt: "asc" },
+    select: { user: { select: { email: true } } },
+  });
+  return admin?.user.email ?? null;
+}
+
+/** Stores the customer id unless one is stored (the first writer wins); returns the stored one. */
+export async function setCustomerIdOnce(
+  db: Db,
+  input: { organizationId: string } & { stripeCustomerId: string },
+): Promise<string> {
+  await db.$executeRaw`
+    UPDATE organizations SET stripe_customer_id = ${input.stripeCustomerId}, updated_at = now()
+     WHERE id = ${input.organizationId}::uuid AND stripe_customer_id IS NULL`;
+  const stored = await db.organization.findUniqueOrThrow({
+    where: { id: input.organizationId },
+    select: { stripeCustomerId: true },
+  });
+  return stored.stripeCustomerId!;
+}
+
+/**
+ * Stores the billing e-mail Stripe gave for the organization (by our id, else by its customer
+ * id) as of `observedAt` (the event's `created`): an event older than the one that set the
+ * stored address changes nothing. A null address writes nothing.
+ */
+export async function setBillingEmail(
+  db: Db,
+  input: {
+    organizationId?: string | null;
+    stripeCustomerId?: string | null;
+    email: string | null;
+    observedAt: Date;
+  },
+): Promise<void> {
+  if (!input.email) return;
+  await db.$executeRaw`
+    UPDATE organizations
+       SET billing_email = ${input.email}, billing_email_at = ${input.observedAt}, updated_at = now()
+     WHERE (id = ${input.organizationId ?? null}::uuid
+            OR stripe_customer_id = ${input.stripeCustomerId ?? null})
+       AND (billing_email_at IS NULL OR billing_email_at <= ${input.observedAt})
+       AND (billing_email IS DISTINCT FROM ${input.email}
+            OR billing_email_at IS DISTINCT FROM ${input.observedAt})`;
 }
