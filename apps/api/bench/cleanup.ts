@@ -20,13 +20,13 @@ import { performance } from "node:perf_hooks";
 import { activeBotSql, createPrismaClient } from "@zigznote/database";
 import { DEFAULT_TEST_DATABASE_URL, prepareTestDatabase } from "@zigznote/database/testing";
 import pLimit from "p-limit";
-import { loadConfig } from "../src/config";
 import { buildContext } from "../src/context";
 import { cleanupOrphanedBots, cleanupOrphanedStorage } from "../src/jobs/cleanupWorker";
 import { createLogger } from "../src/lib/logger";
 import { RecallClient } from "../src/services/recallService";
 import { LocalDiskStorage, newStorageKey } from "../src/recordings/storage";
-import { startFakeRecall } from "../test/fakes/recallServer";
+import { startFakeRecall } from "../test/support/fakes/recallServer";
+import { loadBenchConfig } from "./benchConfig";
 
 const totalBots = Number(process.env.BENCH_BOTS ?? 1_000_000);
 const stuckBots = Number(process.env.BENCH_STUCK ?? 10_000);
@@ -49,12 +49,7 @@ async function main(): Promise<void> {
   const db = createPrismaClient(url, { maxConnections: 12 });
   const recall = await startFakeRecall();
   const storageDir = await mkdtemp(path.join(tmpdir(), "zigznote-bench-storage-"));
-  const config = loadConfig({
-    NODE_ENV: "production",
-    LOG_LEVEL: "silent",
-    // The bench loads one organization far beyond any plan's request budget.
-    RATE_LIMIT_ENABLED: "false",
-    DATABASE_URL: url,
+  const config = loadBenchConfig(url, {
     STORAGE_DIR: storageDir,
     RECALL_API_BASE_URL: recall.baseUrl,
     RECALL_API_KEY: recall.apiKey,

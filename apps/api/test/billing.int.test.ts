@@ -3,7 +3,7 @@ import { ConflictError } from "@zigznote/shared";
 import { cancel, changePlan, subscribe, type BillingDeps } from "../src/billing/BillingService";
 import { createStripeClient } from "../src/billing/stripeProvider";
 import { createLogger } from "../src/lib/logger";
-import { createBillingHarness, type BillingHarness } from "./billingHarness";
+import { createBillingHarness, type BillingHarness } from "./support/billingHarness";
 
 let h: BillingHarness;
 beforeAll(async () => {

@@ -6,7 +6,7 @@ import {
   SubscriptionNotYetKnownError,
   suspendExpiredGracePeriods,
 } from "../src/billing/stripeEvents";
-import { createBillingHarness, type BillingHarness } from "./billingHarness";
+import { createBillingHarness, type BillingHarness } from "./support/billingHarness";
 
 /**
  * Issue 11, defect 1, as a property: whatever order Stripe's events arrive in (and whenever the

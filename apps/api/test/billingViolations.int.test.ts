@@ -12,8 +12,8 @@ import { authenticate } from "../src/identity/authenticate";
 import { errorHandler } from "../src/http/errorHandler";
 import { OrganizationOverviewSchema } from "../src/billing/schemas";
 import { deleteRecording } from "../src/recordings/recordingService";
-import { authHeaderFor, type AuthenticatedCaller } from "./auth";
-import { createBillingTestApp, type BillingTestApp } from "./billingHarness";
+import { authHeaderFor, type AuthenticatedCaller } from "./support/auth";
+import { createBillingTestApp, type BillingTestApp } from "./support/billingHarness";
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 const GIB = 1024n * 1024n * 1024n;

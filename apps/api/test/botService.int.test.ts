@@ -13,9 +13,9 @@ import {
   type BotServiceDeps,
 } from "../src/bots/botService";
 import { createMeeting, deleteMeeting, type MeetingDeps } from "../src/meetings/meetingService";
-import { startFakeRecall, type FakeRecall } from "./fakes/recallServer";
-import { testDatabaseUrl } from "./env";
-import { fakeRecallClient } from "./recallApp";
+import { startFakeRecall, type FakeRecall } from "./support/fakes/recallServer";
+import { testDatabaseUrl } from "./support/env";
+import { fakeRecallClient } from "./support/recallApp";
 
 const db = createPrismaClient(testDatabaseUrl, { maxConnections: 20 });
 let recall: FakeRecall;

@@ -1,11 +1,11 @@
 import type { Server } from "node:http";
 import request from "supertest";
-import { authHeaderFor } from "./auth";
-import type { FakeRecall } from "./fakes/recallServer";
-import type { TestApp } from "./helpers";
-import { startRecallTestApp, type RecallTestApp } from "./recallApp";
-import { botStatusEvent, postRecallEvent } from "./recallEvents";
-import { newSvixSecret } from "./webhookSigning";
+import { authHeaderFor } from "./support/auth";
+import type { FakeRecall } from "./support/fakes/recallServer";
+import type { TestApp } from "./support/helpers";
+import { startRecallTestApp, type RecallTestApp } from "./support/recallApp";
+import { botStatusEvent, postRecallEvent } from "./support/recallEvents";
+import { newSvixSecret } from "./support/webhookSigning";
 import { TERMINAL_BOT_STATUSES } from "../src/bots/botStatus";
 
 const recallSecret = newSvixSecret();

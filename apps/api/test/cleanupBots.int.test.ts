@@ -3,9 +3,9 @@ import type { BotStatus } from "@zigznote/database";
 import { cleanupOrphanedBots } from "../src/jobs/cleanupWorker";
 import { applyBotStatus } from "../src/bots/botStatus";
 import type { RecallClient } from "../src/services/recallService";
-import { startFakeRecall, type FakeRecall } from "./fakes/recallServer";
-import { createTestApp, type TestApp } from "./helpers";
-import { fakeRecallClient } from "./recallApp";
+import { startFakeRecall, type FakeRecall } from "./support/fakes/recallServer";
+import { createTestApp, type TestApp } from "./support/helpers";
+import { fakeRecallClient } from "./support/recallApp";
 
 /**
  * Bots here live in 2020 so that the job, which looks at every stuck bot in the database, never

@@ -4,7 +4,7 @@ import { cleanupOrphanedStorage } from "../src/jobs/cleanupWorker";
 import { storeRecording } from "../src/recordings/recordingService";
 import type { StorageProvider } from "../src/recordings/storage";
 import { getUsage } from "../src/recordings/usage";
-import { createTestApp, ManualClock, type TestApp } from "./helpers";
+import { createTestApp, ManualClock, type TestApp } from "./support/helpers";
 
 const DAY = 24 * 60 * 60 * 1000;
 

@@ -6,7 +6,7 @@ import {
 } from "@zigznote/database/testing";
 import { assertCanWrite } from "../src/billing/access";
 import { suspendExpiredGracePeriods } from "../src/billing/stripeEvents";
-import { createBillingHarness, type BillingHarness } from "./billingHarness";
+import { createBillingHarness, type BillingHarness } from "./support/billingHarness";
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 

@@ -12,7 +12,7 @@ import {
   updateMeeting,
 } from "../src/meetings/meetingService";
 import { toMeetingResponse } from "../src/meetings/schemas";
-import { testDatabaseUrl } from "./env";
+import { testDatabaseUrl } from "./support/env";
 
 const db = createPrismaClient(testDatabaseUrl, { maxConnections: 10 });
 afterAll(() => db.$disconnect());

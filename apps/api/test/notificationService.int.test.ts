@@ -9,7 +9,7 @@ import {
   enqueueAdminNotices,
   type NotificationTransport,
 } from "../src/notifications/outbox";
-import { testDatabaseUrl } from "./env";
+import { testDatabaseUrl } from "./support/env";
 
 const db = createPrismaClient(testDatabaseUrl, { maxConnections: 6 });
 const other = createPrismaClient(testDatabaseUrl, { maxConnections: 6 });

@@ -19,7 +19,7 @@ import {
 } from "../src/recordings/recordingService";
 import { type LocalDiskStorage, newStorageKey } from "../src/recordings/storage";
 import { getUsage, startOfUtcMonth } from "../src/recordings/usage";
-import { createTestApp, type TestApp } from "./helpers";
+import { createTestApp, type TestApp } from "./support/helpers";
 
 function filesUnder(root: string): string[] {
   if (!existsSync(root)) return [];

@@ -7,7 +7,7 @@ import {
   processWebhookOnce,
   WebhookInProgressError,
 } from "../src/utils/webhookIdempotency";
-import { testDatabaseUrl } from "./env";
+import { testDatabaseUrl } from "./support/env";
 
 const db = createPrismaClient(testDatabaseUrl, { maxConnections: 20 });
 afterAll(() => db.$disconnect());

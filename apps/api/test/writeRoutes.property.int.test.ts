@@ -5,12 +5,12 @@ import request from "supertest";
 import { z } from "zod";
 import { apiRoutes } from "../src/app";
 import type { RouteDefinition } from "../src/http/route";
-import { authHeaderFor, signClerkToken } from "./auth";
-import { FakeStripeServer } from "./fakes/stripeServer";
-import { startFakeRecall, type FakeRecall } from "./fakes/recallServer";
-import { createTestApp, type TestApp } from "./helpers";
-import { closeServer, listen } from "./recallEvents";
-import { organizationRowSnapshot } from "./rowSnapshot";
+import { authHeaderFor, signClerkToken } from "./support/auth";
+import { FakeStripeServer } from "./support/fakes/stripeServer";
+import { startFakeRecall, type FakeRecall } from "./support/fakes/recallServer";
+import { createTestApp, type TestApp } from "./support/helpers";
+import { closeServer, listen } from "./support/recallEvents";
+import { organizationRowSnapshot } from "./support/rowSnapshot";
 
 /**
  * Property: whatever body a caller sends to a write route of the API (arbitrary Unicode, U+0000,

@@ -13,10 +13,10 @@ import { migrateLocalToS3, type MigrationProgress } from "../../src/recordings/m
 import { storeRecording } from "../../src/recordings/recordingService";
 import type { S3Storage } from "../../src/recordings/s3Storage";
 import { LocalDiskStorage } from "../../src/recordings/storage";
-import { authHeaderFor } from "../auth";
-import { testDatabaseUrl } from "../env";
-import { startS3Server, type S3TestServer } from "../fakes/s3Server";
-import { createTestApp } from "../helpers";
+import { authHeaderFor } from "../support/auth";
+import { testDatabaseUrl } from "../support/env";
+import { startS3Server, type S3TestServer } from "../support/fakes/s3Server";
+import { createTestApp } from "../support/helpers";
 import { sha256Of } from "./transfers";
 
 /**
