@@ -23,7 +23,7 @@ import {
 import type { RequestHandler } from "express";
 import { createApp } from "../src/app";
 import { buildContext, type AppContext } from "../src/context";
-import { createApiKeyLockout } from "../src/middleware/apiKeyAuth";
+import { createApiKeyLockout } from "../src/identity";
 import { createApiKey, formatApiKey } from "../src/identity/apiKeyService";
 import { loadBenchConfig } from "./benchConfig";
 

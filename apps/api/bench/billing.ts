@@ -10,9 +10,9 @@
 import { performance } from "node:perf_hooks";
 import { createPrismaClient, type Db } from "@zigznote/database";
 import { DEFAULT_TEST_DATABASE_URL, prepareTestDatabase } from "@zigznote/database/testing";
-import { checkPlanViolations } from "../src/billing/violations";
+import { checkPlanViolations } from "../src/billing";
 import { enqueueAdminNotices, type AdminNotice } from "../src/notifications";
-import { startOfUtcMonth } from "../src/recordings/usage";
+import { startOfUtcMonth } from "../src/recordings";
 
 const runs = Number(process.env.BENCH_RUNS ?? 15);
 const meetings = Number(process.env.BENCH_MEETINGS ?? 50_000);

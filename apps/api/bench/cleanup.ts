@@ -21,10 +21,11 @@ import { activeBotSql, createPrismaClient } from "@zigznote/database";
 import { DEFAULT_TEST_DATABASE_URL, prepareTestDatabase } from "@zigznote/database/testing";
 import pLimit from "p-limit";
 import { buildContext } from "../src/context";
-import { cleanupOrphanedBots, cleanupOrphanedStorage } from "../src/jobs/cleanupWorker";
+import { cleanupOrphanedBots } from "../src/bots";
+import { cleanupOrphanedStorage } from "../src/recordings";
 import { createLogger } from "../src/lib/logger";
-import { RecallClient } from "../src/services/recallService";
-import { LocalDiskStorage, newStorageKey } from "../src/recordings/storage";
+import { RecallClient } from "../src/bots";
+import { LocalDiskStorage, newStorageKey } from "../src/recordings";
 import { startFakeRecall } from "../test/support/fakes/recallServer";
 import { loadBenchConfig } from "./benchConfig";
 
@@ -146,7 +147,10 @@ async function main(): Promise<void> {
     // ---- cleanupOrphanedBots vs one UPDATE -------------------------------------------------
     const requestsBefore = recall.requests.length;
     started = performance.now();
-    const result = await cleanupOrphanedBots(ctx, client, new Date());
+    const result = await cleanupOrphanedBots(
+      { ...ctx.stuckBots, recall: client },
+      { now: new Date() },
+    );
     const jobMs = performance.now() - started;
     const recallCalls = recall.requests.length - requestsBefore;
     const stillActive = await db.bot.count({ where: { status: "in_waiting_room" } });
@@ -201,7 +205,7 @@ async function main(): Promise<void> {
     );
 
     started = performance.now();
-    const purge = await cleanupOrphanedStorage(ctx, new Date());
+    const purge = await cleanupOrphanedStorage(ctx.storagePurge, { now: new Date() });
     const purgeMs = performance.now() - started;
     const filesLeft = (await readdir(path.join(storageDir, orgId, "recordings"))).length;
     const rowsLeft = await db.storageObject.count();

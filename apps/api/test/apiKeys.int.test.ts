@@ -2,7 +2,7 @@ import { createMeeting, createOrganization, uniqueSuffix } from "@zigznote/datab
 import express from "express";
 import request from "supertest";
 import { requireScope } from "../src/http/auth";
-import { authenticate } from "../src/identity/authenticate";
+import { authenticate } from "../src/identity";
 import { errorHandler } from "../src/http/errorHandler";
 import { requestId } from "../src/http/requestId";
 import { formatApiKey } from "../src/identity/apiKeyService";

@@ -1,7 +1,7 @@
 import { createOrganizationWithAdmin } from "@zigznote/database/testing";
 import { ConflictError } from "@zigznote/shared";
-import { cancel, changePlan, subscribe, type BillingDeps } from "../src/billing/BillingService";
-import { createStripeClient } from "../src/billing/stripeProvider";
+import { cancel, changePlan, subscribe, type BillingDeps } from "../src/billing";
+import { createStripeClient } from "../src/billing";
 import { createLogger } from "../src/lib/logger";
 import { createBillingHarness, type BillingHarness } from "./support/billingHarness";
 

@@ -1,6 +1,6 @@
 import request from "supertest";
 import type Stripe from "stripe";
-import { suspendExpiredGracePeriods } from "../src/billing/stripeEvents";
+import { suspendExpiredGracePeriods } from "../src/billing";
 import { BillingChangeResultSchema, CurrentSubscriptionSchema } from "../src/billing/schemas";
 import { authHeaderFor } from "./support/auth";
 import { createBillingTestApp, type BillingTestApp } from "./support/billingHarness";

@@ -1,7 +1,7 @@
 import { createOrganization, uniqueSuffix } from "@zigznote/database/testing";
 import fc from "fast-check";
 import type Stripe from "stripe";
-import { assertCanWrite } from "../src/billing/access";
+import { assertCanWrite } from "../src/billing";
 import {
   SubscriptionNotYetKnownError,
   suspendExpiredGracePeriods,

@@ -1,9 +1,9 @@
 import type { Db } from "@zigznote/database";
 import { createMembership, createUser } from "@zigznote/database/testing";
 import request from "supertest";
-import { handlePaymentFailed, suspendExpiredGracePeriods } from "../src/billing/stripeEvents";
+import { handlePaymentFailed, suspendExpiredGracePeriods } from "../src/billing";
 import { createNotices, enqueueAdminNotices, type AdminNotice } from "../src/notifications";
-import { createStripeClient } from "../src/billing/stripeProvider";
+import { createStripeClient } from "../src/billing";
 import {
   BillingChangeResultSchema,
   CurrentSubscriptionSchema,

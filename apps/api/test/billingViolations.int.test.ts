@@ -7,11 +7,11 @@ import {
 import express, { type Express } from "express";
 import request from "supertest";
 import type { WriteAction } from "../src/http/auth";
-import { cleanupOrphanedStorage } from "../src/jobs/cleanupWorker";
-import { authenticate } from "../src/identity/authenticate";
+import { cleanupOrphanedStorage } from "../src/recordings";
+import { authenticate } from "../src/identity";
 import { errorHandler } from "../src/http/errorHandler";
 import { OrganizationOverviewSchema } from "../src/billing/schemas";
-import { deleteRecording } from "../src/recordings/recordingService";
+import { deleteRecording } from "../src/recordings";
 import { authHeaderFor, type AuthenticatedCaller } from "./support/auth";
 import { createBillingTestApp, type BillingTestApp } from "./support/billingHarness";
 
@@ -273,7 +273,7 @@ describe("storage over the limit (grace_period, then read_only)", () => {
       where: { id: meeting.id },
       data: { deletedAt: new Date(b.clock.now().getTime() - (purgeDays + 1) * DAY_MS) },
     });
-    const result = await cleanupOrphanedStorage(b.testApp.ctx, b.clock.now());
+    const result = await cleanupOrphanedStorage(b.testApp.ctx.storagePurge, { now: b.clock.now() });
     expect(result.summary).toMatchObject({ recheckFailures: 0 });
     expect(await violations(admin)).toEqual([]);
   });

@@ -6,7 +6,7 @@ import type { TestApp } from "./support/helpers";
 import { startRecallTestApp, type RecallTestApp } from "./support/recallApp";
 import { botStatusEvent, postRecallEvent } from "./support/recallEvents";
 import { newSvixSecret } from "./support/webhookSigning";
-import { TERMINAL_BOT_STATUSES } from "../src/bots/botStatus";
+import { TERMINAL_BOT_STATUSES } from "../src/bots";
 
 const recallSecret = newSvixSecret();
 let fixture: RecallTestApp;

@@ -1,4 +1,4 @@
-import { suspendExpiredGracePeriods } from "../src/billing/stripeEvents";
+import { suspendExpiredGracePeriods } from "../src/billing";
 import { DAY_MS } from "../src/lib/time";
 import { createBillingHarness, type BillingHarness } from "./support/billingHarness";
 

@@ -4,8 +4,8 @@ import {
   createSubscription,
   createUser,
 } from "@zigznote/database/testing";
-import { assertCanWrite } from "../src/billing/access";
-import { suspendExpiredGracePeriods } from "../src/billing/stripeEvents";
+import { assertCanWrite } from "../src/billing";
+import { suspendExpiredGracePeriods } from "../src/billing";
 import { createBillingHarness, type BillingHarness } from "./support/billingHarness";
 
 const DAY_MS = 24 * 60 * 60 * 1000;

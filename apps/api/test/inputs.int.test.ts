@@ -1,7 +1,7 @@
 import type { Server } from "node:http";
 import { createMeeting as createMeetingRow, uniqueSuffix } from "@zigznote/database/testing";
 import request from "supertest";
-import { API_KEY_MAX_LIFETIME_DAYS } from "../src/identity/schemas";
+import { API_KEY_MAX_LIFETIME_DAYS } from "../src/identity";
 import { authHeaderFor, signClerkToken, type AuthenticatedCaller } from "./support/auth";
 import { startFakeRecall, type FakeRecall } from "./support/fakes/recallServer";
 import { createTestApp, type TestApp } from "./support/helpers";

@@ -1,4 +1,4 @@
-import { runJob, type JobDefinition } from "../src/jobs/runner";
+import { runJob, type JobDefinition } from "../src/jobs";
 import { createJobScheduler, nextRunOf, tickOf } from "../src/jobs/scheduler";
 import { createTestApp, type TestApp } from "./support/helpers";
 

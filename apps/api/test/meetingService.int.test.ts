@@ -10,8 +10,8 @@ import {
   deleteMeeting,
   type MeetingDeps,
   updateMeeting,
-} from "../src/meetings/meetingService";
-import { toMeetingResponse } from "../src/meetings/schemas";
+} from "../src/meetings";
+import { toMeetingResponse } from "../src/meetings";
 import { testDatabaseUrl } from "./support/env";
 
 const db = createPrismaClient(testDatabaseUrl, { maxConnections: 10 });

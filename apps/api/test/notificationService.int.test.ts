@@ -8,7 +8,7 @@ import {
   deliverPendingNotifications,
   enqueueAdminNotices,
   type NotificationTransport,
-} from "../src/notifications/outbox";
+} from "../src/notifications";
 import { testDatabaseUrl } from "./support/env";
 
 const db = createPrismaClient(testDatabaseUrl, { maxConnections: 6 });

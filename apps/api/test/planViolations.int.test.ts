@@ -5,22 +5,12 @@ import {
   createStorageObject,
   createUser,
 } from "@zigznote/database/testing";
-import { assertCanWrite } from "../src/billing/access";
-import {
-  cancel,
-  changePlan,
-  getOrganizationOverview,
-  listPlans,
-  subscribe,
-} from "../src/billing/BillingService";
+import { assertCanWrite } from "../src/billing";
+import { cancel, changePlan, getOrganizationOverview, listPlans, subscribe } from "../src/billing";
 import { serializePlan } from "../src/billing/serializers";
-import {
-  checkPlanViolations,
-  escalateExpiredStorageGrace,
-  parseViolations,
-} from "../src/billing/violations";
+import { checkPlanViolations, escalateExpiredStorageGrace, parseViolations } from "../src/billing";
 import { OrganizationOverviewSchema, PlanSchema } from "../src/billing/schemas";
-import { startOfUtcMonth } from "../src/recordings/usage";
+import { startOfUtcMonth } from "../src/recordings";
 import { createBillingHarness, type BillingHarness } from "./support/billingHarness";
 
 const DAY_MS = 24 * 60 * 60 * 1000;

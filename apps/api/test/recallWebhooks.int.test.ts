@@ -2,7 +2,7 @@ import { randomBytes, randomUUID } from "node:crypto";
 import type { Server } from "node:http";
 import { createBot as createBotRow, uniqueSuffix } from "@zigznote/database/testing";
 import request from "supertest";
-import { getUsage } from "../src/recordings/usage";
+import { getUsage } from "../src/recordings";
 import { authHeaderFor, type AuthenticatedCaller } from "./support/auth";
 import type { FakeRecall } from "./support/fakes/recallServer";
 import type { TestApp } from "./support/helpers";

@@ -7,7 +7,7 @@ import {
   processDueRecordingImports,
   processRecordingImport,
   type RecordingImportDeps,
-} from "../src/recordings/imports";
+} from "../src/recordings";
 import { openRecording } from "../src/recordings/recordingService";
 import { createTestApp, ManualClock, type TestApp } from "./support/helpers";
 

@@ -8,7 +8,7 @@ import path from "node:path";
 import { Readable } from "node:stream";
 import { promisify } from "node:util";
 import request from "supertest";
-import { getUsage } from "../src/recordings/usage";
+import { getUsage } from "../src/recordings";
 import { apiKeyHeaderFor, authHeaderFor, type AuthenticatedCaller } from "./support/auth";
 import { createTestApp, type TestApp } from "./support/helpers";
 import { closeServer, listen } from "./support/recallEvents";

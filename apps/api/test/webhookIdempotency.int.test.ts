@@ -6,7 +6,7 @@ import {
   isProcessed,
   processWebhookOnce,
   WebhookInProgressError,
-} from "../src/utils/webhookIdempotency";
+} from "../src/webhooks";
 import { testDatabaseUrl } from "./support/env";
 
 const db = createPrismaClient(testDatabaseUrl, { maxConnections: 20 });

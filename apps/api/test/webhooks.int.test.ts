@@ -1,7 +1,7 @@
 import { Prisma } from "@zigznote/database";
 import { uniqueSuffix } from "@zigznote/database/testing";
 import request from "supertest";
-import { isProcessed } from "../src/utils/webhookIdempotency";
+import { isProcessed } from "../src/webhooks";
 import { upsertUser } from "../src/identity/identityService";
 import { type StatementHandler, type WebhookHandler } from "../src/webhooks";
 import { clerkUserData } from "./support/clerkFixtures";

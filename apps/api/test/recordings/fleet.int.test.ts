@@ -10,7 +10,7 @@ import {
   prepareTestDatabase,
   uniqueSuffix,
 } from "@zigznote/database/testing";
-import { abortAbandonedUploads } from "../../src/recordings/directUploads";
+import { abortAbandonedUploads } from "../../src/recordings";
 import { clerkTestEnv, signClerkToken } from "../support/auth";
 import { testDatabaseUrl, testRedisUrl } from "../support/env";
 import { startS3Server, type S3TestServer } from "../support/fakes/s3Server";

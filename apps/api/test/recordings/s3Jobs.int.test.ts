@@ -9,10 +9,10 @@ import {
   processDueRecordingImports,
   processRecordingImport,
   type RecordingImportDeps,
-} from "../../src/recordings/imports";
-import { cleanupOrphanedStorage } from "../../src/recordings/purge";
-import { storeRecording } from "../../src/recordings/recordingService";
-import { getUsage } from "../../src/recordings/usage";
+} from "../../src/recordings";
+import { cleanupOrphanedStorage } from "../../src/recordings";
+import { storeRecording } from "../../src/recordings";
+import { getUsage } from "../../src/recordings";
 import { startS3Server, type S3TestServer } from "../support/fakes/s3Server";
 import { createTestApp, ManualClock, type TestApp } from "../support/helpers";
 import { closeServer } from "../support/recallEvents";

@@ -9,9 +9,9 @@ import {
 } from "@aws-sdk/client-s3";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import { loadConfig } from "../../src/config";
-import { S3Storage, StorageConfigError } from "../../src/recordings/s3Storage";
-import { newStorageKey } from "../../src/recordings/storage";
-import { createStorage } from "../../src/recordings/storageDrivers";
+import { S3Storage, StorageConfigError } from "../../src/recordings";
+import { newStorageKey } from "../../src/recordings";
+import { createStorage } from "../../src/recordings";
 import { S3_TEST_CREDENTIALS, startS3Server, type S3TestServer } from "../support/fakes/s3Server";
 
 const MIB = 1024 * 1024;

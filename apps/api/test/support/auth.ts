@@ -6,7 +6,7 @@ import {
   uniqueSuffix,
 } from "@zigznote/database/testing";
 import type { Scope } from "../../src/http/scopes";
-import { createApiKey as createApiKeyRow } from "../../src/identity/apiKeyService";
+import { createApiKey as createApiKeyRow } from "../../src/identity";
 import type { TestApp } from "./helpers";
 
 /**

@@ -2,11 +2,11 @@ import { createPrismaClient, type Db, type PrismaClient } from "@zigznote/databa
 import { uniqueSuffix } from "@zigznote/database/testing";
 import type Stripe from "stripe";
 import request from "supertest";
-import type { BillingDeps } from "../../src/billing/BillingService";
+import type { BillingDeps } from "../../src/billing";
 import { DEFAULT_CHECKOUT_OPTIONS, type BillingSettings } from "../../src/billing/settings";
 import { createNotices, type Notices } from "../../src/notifications";
 import { stripeEventHandlers, type HandlerOutcome } from "../../src/billing/stripeEvents";
-import { createStripeClient, type StripeClient } from "../../src/billing/stripeProvider";
+import { createStripeClient, type StripeClient } from "../../src/billing";
 import { ManualClock } from "../../src/lib/clock";
 import { createLogger } from "../../src/lib/logger";
 import { testDatabaseUrl } from "./env";

@@ -10,7 +10,7 @@ import { loadConfig } from "../../src/config";
 import { buildContext, type AppContext, type ContextParts } from "../../src/context";
 import { ManualClock, type Clock } from "../../src/lib/clock";
 import type { Logger } from "../../src/lib/logger";
-import { LocalDiskStorage, type StorageProvider } from "../../src/recordings/storage";
+import { LocalDiskStorage, type StorageProvider } from "../../src/recordings";
 import { clerkTestEnv } from "./auth";
 import { testDatabaseUrl, testRedisUrl } from "./env";
 import { checkResponsesAgainst } from "./openApiConformance";
