@@ -33,7 +33,7 @@ const USES = {
   billing: ["recordings", "notifications", "webhooks"],
   identity: ["billing", "webhooks"],
   bots: ["meetings", "recordings", "webhooks"],
-  jobs: ["bots", "recordings", "webhooks"],
+  jobs: [],
   admin: ["billing", "notifications", "recordings"],
 };
 const intoFeatureInternals = FEATURES.map((feature) => `**/${feature}/*`);

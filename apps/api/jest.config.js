@@ -4,12 +4,12 @@ module.exports = {
   roots: ["<rootDir>/src", "<rootDir>/test"],
   testMatch: ["**/*.test.ts"],
   transform: { "^.+\\.ts$": ["ts-jest", { tsconfig: "tsconfig.json" }] },
-  globalSetup: "<rootDir>/test/globalSetup.ts",
+  globalSetup: "<rootDir>/test/support/globalSetup.ts",
   // Every response a test receives is checked against the app's OpenAPI document.
-  setupFilesAfterEnv: ["<rootDir>/test/setupOpenApi.ts"],
+  setupFilesAfterEnv: ["<rootDir>/test/support/setupOpenApi.ts"],
   // An ES module that openapi-backend requires and Jest cannot: see the stand-in's comment.
   moduleNameMapper: {
-    "^@apidevtools/json-schema-ref-parser$": "<rootDir>/test/jsonSchemaRefParser.ts",
+    "^@apidevtools/json-schema-ref-parser$": "<rootDir>/test/support/jsonSchemaRefParser.ts",
   },
   maxWorkers: 2,
   testTimeout: 30000,

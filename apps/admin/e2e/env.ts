@@ -33,7 +33,7 @@ const base64url = (value: unknown) => Buffer.from(JSON.stringify(value)).toStrin
 
 /**
  * A Clerk-shaped session JWT (RS256, claim layout v2) signed with the test's key, as
- * apps/api/test/auth.ts makes them: the API verifies it with the real @clerk/backend.
+ * apps/api/test/support/auth.ts makes them: the API verifies it with the real @clerk/backend.
  */
 export function signSessionToken(
   state: E2eState,

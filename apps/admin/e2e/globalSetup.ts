@@ -25,8 +25,8 @@ import {
   createUser,
   prepareTestDatabase,
 } from "@zigznote/database/testing";
-import type * as StripeFake from "../../api/test/fakes/stripeServer";
-import type { FakeStripeServer } from "../../api/test/fakes/stripeServer";
+import type * as StripeFake from "../../api/test/support/fakes/stripeServer";
+import type { FakeStripeServer } from "../../api/test/support/fakes/stripeServer";
 import { PACKAGE_DIR, RESULTS_DIR, STATE_FILE, signSessionToken, type E2eState } from "./env";
 
 const DAY_MS = 86_400_000;
@@ -258,7 +258,9 @@ type StripeFakeModule = typeof StripeFake;
  * (Playwright compiles it) rather than imported as an ES module.
  */
 function loadStripeFake(): StripeFakeModule {
-  return createRequire(import.meta.url)("../../api/test/fakes/stripeServer.ts") as StripeFakeModule;
+  return createRequire(import.meta.url)(
+    "../../api/test/support/fakes/stripeServer.ts",
+  ) as StripeFakeModule;
 }
 
 /**

@@ -31,9 +31,9 @@ import { createPrismaClient } from "@zigznote/database";
 import { prepareTestDatabase } from "@zigznote/database/testing";
 import { Client } from "pg";
 import { createApp } from "../src/app";
-import { loadConfig } from "../src/config";
 import { buildContext } from "../src/context";
 import { signDevSessionToken } from "../src/lib/devSessionKey";
+import { loadBenchConfig } from "./benchConfig";
 
 const env = process.env;
 const databaseUrl =
@@ -304,12 +304,7 @@ async function main(): Promise<void> {
   await seed(client);
 
   const { publicKey, privateKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
-  const config = loadConfig({
-    NODE_ENV: "production",
-    LOG_LEVEL: "silent",
-    // The bench loads one organization far beyond any plan's request budget.
-    RATE_LIMIT_ENABLED: "false",
-    DATABASE_URL: databaseUrl,
+  const config = loadBenchConfig(databaseUrl, {
     JOBS_ENABLED: "false",
     CLERK_JWT_KEY: publicKey.export({ type: "spki", format: "pem" }).toString(),
     PLATFORM_ADMIN_USER_IDS: ADMIN_CLERK_ID,

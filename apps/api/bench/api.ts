@@ -36,7 +36,6 @@
  * end at most 10% above RSS after 10,000). Each reading follows a full garbage collection in the
  * server, so it shows what is retained rather than when the collector last ran.
  */
-import { fork, type ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { createRequire } from "node:module";
 import { mkdtemp, readFile } from "node:fs/promises";
@@ -54,9 +53,12 @@ import { loadConfig } from "../src/config";
 import { buildContext } from "../src/context";
 import { createApiKey } from "../src/identity";
 import { createBareApp } from "./apiBare";
-import type { ChildMessage, ParentMessage, ServerKind } from "./apiServer";
+import type { ServerKind } from "./apiServer";
 import { runTracingBench } from "./apiTracing";
 import { packageOf, selfTime, topShares, type CpuProfile } from "./cpuProfile";
+import { runLoad, type LoadSample } from "./load";
+import { formatTable, percentile } from "./report";
+import { children, ServerProcess, stopAfter } from "./serverProcess";
 
 const env = process.env;
 const databaseUrl =
@@ -107,98 +109,32 @@ interface Pair {
 }
 
 /** What a server did on one route over all its rounds. */
-interface Sample {
-  latencies: number[];
+interface Sample extends LoadSample {
   /** CPU time (user + system) the server process used meanwhile. */
   cpuMicros: number;
-  seconds: number;
-  statuses: Map<number, number>;
-  errors: number;
 }
 
-const children = new Set<ChildProcess>();
-
-type WithoutId<T> = T extends unknown ? Omit<T, "id"> : never;
-
-/** A forked server and a request/reply channel to it. */
-class ServerProcess {
-  private nextId = 1;
-  private readonly pending = new Map<number, (message: ChildMessage) => void>();
-
-  private constructor(
-    readonly kind: ServerKind,
-    readonly child: ChildProcess,
-    readonly url: string,
-  ) {
-    child.on("message", (message: ChildMessage) => {
-      if (!("id" in message)) return;
-      this.pending.get(message.id)?.(message);
-      this.pending.delete(message.id);
-    });
-  }
-
-  /** `env` is added to this process's environment, less its OTEL_* (tracing only when given). */
-  static start(kind: ServerKind, env: Record<string, string> = {}): Promise<ServerProcess> {
-    const inherited = Object.fromEntries(
-      Object.entries(process.env).filter(([name]) => !name.startsWith("OTEL_")),
-    );
-    const child = fork(path.join(__dirname, "apiServer.ts"), [kind], {
-      cwd: path.resolve(__dirname, ".."),
-      execArgv: ["--import", "tsx", "--expose-gc"],
-      env: {
-        ...inherited,
-        ...env,
-        NODE_ENV: "production",
-        BENCH_DATABASE_URL: databaseUrl,
-        BENCH_POOL_SIZE: String(poolSize),
-      },
-      stdio: ["ignore", "inherit", "inherit", "ipc"],
-    });
-    children.add(child);
-    child.once("exit", () => children.delete(child));
-    return new Promise((resolve, reject) => {
-      child.once("exit", (code) => reject(new Error(`${kind} server exited (${code})`)));
-      child.once("message", (message: ChildMessage) => {
-        if (message.type === "ready") {
-          resolve(new ServerProcess(kind, child, `http://127.0.0.1:${message.port}`));
-        }
-      });
-    });
-  }
-
-  /**
-   * The process's resident memory and the CPU time it has used so far (`afterGc`: after a full
-   * collection, with the heap in use then).
-   */
-  async usage(afterGc = false): Promise<{
-    rssBytes: number;
-    cpuMicros: number;
-    heapUsedBytes?: number;
-    heapTotalBytes?: number;
-    externalBytes?: number;
-  }> {
-    const reply = await this.request({ type: "usage", afterGc });
-    if (reply.type !== "done" || !reply.usage) throw new Error(`${this.kind} server: no usage`);
-    return reply.usage;
-  }
-
-  async request(message: WithoutId<ParentMessage>): Promise<ChildMessage> {
-    const id = this.nextId++;
-    const reply = new Promise<ChildMessage>((resolve) => this.pending.set(id, resolve));
-    this.child.send({ ...message, id });
-    const answer = await reply;
-    if (answer.type === "failed") throw new Error(`${this.kind} server: ${answer.message}`);
-    return answer;
-  }
-}
-
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
-}
+/** Where the servers forked by this bench find the database. */
+const serverSettings = { databaseUrl, poolSize };
 
 function emptySample(): Sample {
   return { latencies: [], cpuMicros: 0, seconds: 0, statuses: new Map(), errors: 0 };
+}
+
+/** autocannon's request of `route`: its path and headers made anew for each request. */
+function routeRequests(route: Route, headers: Record<string, string>): autocannon.Request[] {
+  return [
+    {
+      method: route.method,
+      headers,
+      ...(route.body === undefined ? {} : { body: route.body }),
+      setupRequest: (request) => ({
+        ...request,
+        path: route.path(),
+        ...(route.headers ? { headers: { ...request.headers, ...route.headers() } } : {}),
+      }),
+    },
+  ];
 }
 
 /** Drives `server` on `route` for `seconds`, adding to `into`. */
@@ -210,40 +146,15 @@ async function load(
   into: Sample = emptySample(),
 ): Promise<Sample> {
   const before = await server.usage();
-  await new Promise<void>((resolve, reject) => {
-    const instance = autocannon(
-      {
-        url: `${server.url}${route.path()}`,
-        connections,
-        duration: seconds,
-        requests: [
-          {
-            method: route.method,
-            headers,
-            ...(route.body === undefined ? {} : { body: route.body }),
-            setupRequest: (request) => ({
-              ...request,
-              path: route.path(),
-              ...(route.headers ? { headers: { ...request.headers, ...route.headers() } } : {}),
-            }),
-          },
-        ],
-      },
-      (error: unknown, result) => {
-        if (error) {
-          reject(error instanceof Error ? error : new Error("autocannon failed", { cause: error }));
-          return;
-        }
-        into.seconds += result.duration;
-        into.errors += result.errors;
-        resolve();
-      },
-    );
-    instance.on("response", (_client, statusCode, _bytes, responseTime) => {
-      into.latencies.push(responseTime);
-      into.statuses.set(statusCode, (into.statuses.get(statusCode) ?? 0) + 1);
-    });
-  });
+  await runLoad(
+    {
+      url: `${server.url}${route.path()}`,
+      connections,
+      duration: seconds,
+      requests: routeRequests(route, headers),
+    },
+    into,
+  );
   into.cpuMicros += (await server.usage()).cpuMicros - before.cpuMicros;
   return into;
 }
@@ -262,18 +173,7 @@ async function loadAmount(
         url: `${server.url}${route.path()}`,
         connections,
         amount,
-        requests: [
-          {
-            method: route.method,
-            headers,
-            ...(route.body === undefined ? {} : { body: route.body }),
-            setupRequest: (request) => ({
-              ...request,
-              path: route.path(),
-              ...(route.headers ? { headers: { ...request.headers, ...route.headers() } } : {}),
-            }),
-          },
-        ],
+        requests: routeRequests(route, headers),
       },
       (error: unknown, result) => {
         if (error) {
@@ -337,20 +237,6 @@ async function runMemory(
     console.error(`${unexpected} unexpected answers (errors or other statuses)`);
     process.exitCode = 1;
   }
-}
-
-/** Left-aligned first column, right-aligned others. */
-function formatTable(rows: string[][]): string {
-  const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
-  return rows
-    .map((row) =>
-      row
-        .map((cell, column) =>
-          column === 0 ? cell.padEnd(widths[column]!) : cell.padStart(widths[column]!),
-        )
-        .join("  "),
-    )
-    .join("\n");
 }
 
 /**
@@ -472,12 +358,7 @@ async function compareResponses(
 
 async function main(): Promise<void> {
   const started = performance.now();
-  const guard = setTimeout(() => {
-    console.error(`bench:api: still running after ${timeoutSeconds} s, stopping`);
-    for (const child of children) child.kill("SIGKILL");
-    process.exit(1);
-  }, timeoutSeconds * 1000);
-  guard.unref();
+  stopAfter("bench:api", timeoutSeconds);
 
   console.log(`preparing ${new URL(databaseUrl).pathname.slice(1)} ...`);
   await prepareTestDatabase(databaseUrl);
@@ -589,14 +470,14 @@ async function main(): Promise<void> {
     ];
     const pairs = allPairs.filter((pair) => !selectedRoutes || selectedRoutes.has(pair.key));
     if (isMemoryRun) {
-      app = await ServerProcess.start("app");
+      app = await ServerProcess.start("app", serverSettings);
       await runMemory(app, routes, headers);
       return;
     }
     const benchTracing = async (): Promise<string[]> =>
       runTracingBench(
         {
-          start: (kind, serverEnv) => ServerProcess.start(kind, serverEnv),
+          start: (kind, serverEnv) => ServerProcess.start(kind, serverSettings, serverEnv),
           stop: async (server) => {
             await server.request({ type: "close" }).catch(() => server.child.kill());
           },
@@ -638,11 +519,15 @@ async function main(): Promise<void> {
       return;
     }
     const statements = await countStatements(routes, headers, pool);
-    [app, bare] = await Promise.all([ServerProcess.start("app"), ServerProcess.start("bare")]);
+    [app, bare] = await Promise.all([
+      ServerProcess.start("app", serverSettings),
+      ServerProcess.start("bare", serverSettings),
+    ]);
     const needed = new Set(pairs.flatMap((pair) => [pair.a.server, pair.b.server]));
     const servers: Partial<Record<ServerKind, ServerProcess>> = { app, bare };
     for (const kind of ["app-unlimited", "app-redis", "app-redis-unlimited"] as const) {
-      if (needed.has(kind)) servers[kind] = extras[kind] = await ServerProcess.start(kind);
+      if (needed.has(kind))
+        servers[kind] = extras[kind] = await ServerProcess.start(kind, serverSettings);
     }
     const problems = await compareResponses(routes, headers, app, bare);
     for (const problem of problems) console.error(`response mismatch: ${problem}`);

@@ -33,6 +33,7 @@ import {
 import { createOrganization } from "@zigznote/database/testing";
 import { createApiKey } from "../src/identity";
 import type { EmbeddedChildMessage, EmbeddedVariant } from "./apiEmbeddedServer";
+import { formatTable, percentile } from "./report";
 
 const seconds = Number(process.env.BENCH_EMBEDDED_SECONDS ?? 5);
 const timeoutSeconds = Number(process.env.BENCH_TIMEOUT_SECONDS ?? 600);
@@ -53,11 +54,6 @@ interface Result {
 }
 
 const emptyResult = (): Result => ({ latencies: [], seconds: 0, non2xx: 0, errors: 0 });
-
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
-}
 
 /** A migrated, seeded PGlite folder with one organization, its API key and its meetings. */
 async function prepareTemplate(dir: string): Promise<{ key: string; meetingIds: string[] }> {
@@ -144,19 +140,6 @@ function describe(result: Result): string[] {
     String(result.non2xx),
     String(result.errors),
   ];
-}
-
-function formatTable(rows: string[][]): string {
-  const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
-  return rows
-    .map((row) =>
-      row
-        .map((cell, column) =>
-          column === 0 ? cell.padEnd(widths[column]!) : cell.padStart(widths[column]!),
-        )
-        .join("  "),
-    )
-    .join("\n");
 }
 
 async function main(): Promise<void> {

@@ -22,10 +22,10 @@ import {
 } from "@zigznote/database/testing";
 import type { RequestHandler } from "express";
 import { createApp } from "../src/app";
-import { loadConfig } from "../src/config";
 import { buildContext, type AppContext } from "../src/context";
-import { createApiKeyLockout } from "../src/middleware/apiKeyAuth";
+import { createApiKeyLockout } from "../src/identity";
 import { createApiKey, formatApiKey } from "../src/identity/apiKeyService";
+import { loadBenchConfig } from "./benchConfig";
 
 const databaseUrl =
   process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL ?? DEFAULT_TEST_DATABASE_URL;
@@ -61,13 +61,7 @@ function heapMb(): number {
 
 async function main(): Promise<void> {
   await prepareTestDatabase(databaseUrl);
-  const config = loadConfig({
-    NODE_ENV: "production",
-    LOG_LEVEL: "silent",
-    // The bench loads one organization far beyond any plan's request budget.
-    RATE_LIMIT_ENABLED: "false",
-    DATABASE_URL: databaseUrl,
-  });
+  const config = loadBenchConfig(databaseUrl);
   const db = createPrismaClient(databaseUrl, { maxConnections: 10 });
   const ctx: AppContext = buildContext({ config, db });
   const organization = await createOrganization(db);

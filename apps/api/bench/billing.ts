@@ -12,7 +12,7 @@ import { createPrismaClient, type Db } from "@zigznote/database";
 import { DEFAULT_TEST_DATABASE_URL, prepareTestDatabase } from "@zigznote/database/testing";
 import { checkPlanViolations } from "../src/billing";
 import { enqueueAdminNotices, type AdminNotice } from "../src/notifications";
-import { startOfUtcMonth } from "../src/recordings/usage";
+import { startOfUtcMonth } from "../src/recordings";
 
 const runs = Number(process.env.BENCH_RUNS ?? 15);
 const meetings = Number(process.env.BENCH_MEETINGS ?? 50_000);

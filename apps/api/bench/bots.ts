@@ -18,11 +18,12 @@ import type { AddressInfo } from "node:net";
 import { createPrismaClient, type PrismaClient } from "@zigznote/database";
 import { createOrganization, prepareTestDatabase } from "@zigznote/database/testing";
 import { createApp } from "../src/app";
-import { loadConfig } from "../src/config";
 import { buildContext } from "../src/context";
-import { createApiKey } from "../src/identity/apiKeyService";
-import { TERMINAL_BOT_STATUSES } from "../src/bots/botStatus";
-import { startFakeRecall, type FakeRecall } from "../test/fakes/recallServer";
+import { createApiKey } from "../src/identity";
+import { TERMINAL_BOT_STATUSES } from "../src/bots";
+import { startFakeRecall, type FakeRecall } from "../test/support/fakes/recallServer";
+import { percentile } from "./report";
+import { loadBenchConfig } from "./benchConfig";
 
 const env = process.env;
 const databaseUrl =
@@ -59,11 +60,6 @@ async function newMeeting(db: PrismaClient, organizationId: string): Promise<str
     select: { id: true },
   });
   return meeting.id;
-}
-
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
 async function runPhase(
@@ -110,12 +106,7 @@ async function main(): Promise<void> {
   console.log(`preparing ${new URL(databaseUrl).pathname.slice(1)} ...`);
   await prepareTestDatabase(databaseUrl);
   const recall: FakeRecall = await startFakeRecall();
-  const config = loadConfig({
-    NODE_ENV: "production",
-    LOG_LEVEL: "silent",
-    // The bench loads one organization far beyond any plan's request budget.
-    RATE_LIMIT_ENABLED: "false",
-    DATABASE_URL: databaseUrl,
+  const config = loadBenchConfig(databaseUrl, {
     DATABASE_POOL_SIZE: String(poolSize),
     JOBS_ENABLED: "false",
     RECALL_API_BASE_URL: recall.baseUrl,

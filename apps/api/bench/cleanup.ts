@@ -20,13 +20,14 @@ import { performance } from "node:perf_hooks";
 import { activeBotSql, createPrismaClient } from "@zigznote/database";
 import { DEFAULT_TEST_DATABASE_URL, prepareTestDatabase } from "@zigznote/database/testing";
 import pLimit from "p-limit";
-import { loadConfig } from "../src/config";
 import { buildContext } from "../src/context";
-import { cleanupOrphanedBots, cleanupOrphanedStorage } from "../src/jobs/cleanupWorker";
+import { cleanupOrphanedBots } from "../src/bots";
+import { cleanupOrphanedStorage } from "../src/recordings";
 import { createLogger } from "../src/lib/logger";
-import { RecallClient } from "../src/services/recallService";
-import { LocalDiskStorage, newStorageKey } from "../src/recordings/storage";
-import { startFakeRecall } from "../test/fakes/recallServer";
+import { RecallClient } from "../src/bots";
+import { LocalDiskStorage, newStorageKey } from "../src/recordings";
+import { startFakeRecall } from "../test/support/fakes/recallServer";
+import { loadBenchConfig } from "./benchConfig";
 
 const totalBots = Number(process.env.BENCH_BOTS ?? 1_000_000);
 const stuckBots = Number(process.env.BENCH_STUCK ?? 10_000);
@@ -49,12 +50,7 @@ async function main(): Promise<void> {
   const db = createPrismaClient(url, { maxConnections: 12 });
   const recall = await startFakeRecall();
   const storageDir = await mkdtemp(path.join(tmpdir(), "zigznote-bench-storage-"));
-  const config = loadConfig({
-    NODE_ENV: "production",
-    LOG_LEVEL: "silent",
-    // The bench loads one organization far beyond any plan's request budget.
-    RATE_LIMIT_ENABLED: "false",
-    DATABASE_URL: url,
+  const config = loadBenchConfig(url, {
     STORAGE_DIR: storageDir,
     RECALL_API_BASE_URL: recall.baseUrl,
     RECALL_API_KEY: recall.apiKey,
@@ -151,7 +147,10 @@ async function main(): Promise<void> {
     // ---- cleanupOrphanedBots vs one UPDATE -------------------------------------------------
     const requestsBefore = recall.requests.length;
     started = performance.now();
-    const result = await cleanupOrphanedBots(ctx, client, new Date());
+    const result = await cleanupOrphanedBots(
+      { ...ctx.modules.bots.deps.stuckBots, recall: client },
+      { now: new Date() },
+    );
     const jobMs = performance.now() - started;
     const recallCalls = recall.requests.length - requestsBefore;
     const stillActive = await db.bot.count({ where: { status: "in_waiting_room" } });
@@ -206,7 +205,7 @@ async function main(): Promise<void> {
     );
 
     started = performance.now();
-    const purge = await cleanupOrphanedStorage(ctx, new Date());
+    const purge = await cleanupOrphanedStorage(ctx.modules.recordings.deps.purge, { now: new Date() });
     const purgeMs = performance.now() - started;
     const filesLeft = (await readdir(path.join(storageDir, orgId, "recordings"))).length;
     const rowsLeft = await db.storageObject.count();

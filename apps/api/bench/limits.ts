@@ -28,14 +28,13 @@
  * BENCH_CONNECTIONS (10), BENCH_POOL_SIZE (10), BENCH_DURATION_SECONDS (6 per scenario and
  * server, in 2 alternating rounds), BENCH_LARGE_OBJECTS (1,000,000), BENCH_TIMEOUT_SECONDS (900).
  */
-import { fork, type ChildProcess } from "node:child_process";
-import path from "node:path";
-import autocannon from "autocannon";
 import { createPrismaClient, type PrismaClient } from "@zigznote/database";
 import { prepareTestDatabase } from "@zigznote/database/testing";
 import { Pool } from "pg";
 import { createApiKey } from "../src/identity";
-import type { ChildMessage, ParentMessage, ServerKind } from "./apiServer";
+import { runLoad, type LoadSample } from "./load";
+import { formatTable, percentile } from "./report";
+import { children, ServerProcess, stopAfter } from "./serverProcess";
 
 const env = process.env;
 const databaseUrl =
@@ -54,56 +53,8 @@ const BATCH = 50;
 const ROUNDS = 2;
 const NAME = "bench:limits ";
 
-const children = new Set<ChildProcess>();
-
-/** A forked server of bench/apiServer.ts. */
-class ServerProcess {
-  private nextId = 1;
-  private readonly pending = new Map<number, (message: ChildMessage) => void>();
-
-  private constructor(
-    readonly kind: ServerKind,
-    readonly child: ChildProcess,
-    readonly url: string,
-  ) {
-    child.on("message", (message: ChildMessage) => {
-      if (!("id" in message)) return;
-      this.pending.get(message.id)?.(message);
-      this.pending.delete(message.id);
-    });
-  }
-
-  static start(kind: ServerKind): Promise<ServerProcess> {
-    const child = fork(path.join(__dirname, "apiServer.ts"), [kind], {
-      cwd: path.resolve(__dirname, ".."),
-      execArgv: ["--import", "tsx"],
-      env: {
-        ...process.env,
-        NODE_ENV: "production",
-        BENCH_DATABASE_URL: databaseUrl,
-        BENCH_POOL_SIZE: String(poolSize),
-      },
-      stdio: ["ignore", "inherit", "inherit", "ipc"],
-    });
-    children.add(child);
-    child.once("exit", () => children.delete(child));
-    return new Promise((resolve, reject) => {
-      child.once("exit", (code) => reject(new Error(`${kind} server exited (${code})`)));
-      child.once("message", (message: ChildMessage) => {
-        if (message.type === "ready") {
-          resolve(new ServerProcess(kind, child, `http://127.0.0.1:${message.port}`));
-        }
-      });
-    });
-  }
-
-  async close(): Promise<void> {
-    const id = this.nextId++;
-    const reply = new Promise<ChildMessage>((resolve) => this.pending.set(id, resolve));
-    this.child.send({ id, type: "close" } satisfies ParentMessage);
-    await reply;
-  }
-}
+/** Where the servers forked by this bench find the database. */
+const serverSettings = { databaseUrl, poolSize };
 
 interface Organization {
   id: string;
@@ -225,25 +176,7 @@ async function resetMonth(pool: Pool, id: string) {
   );
 }
 
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
-}
-
 const ms = (value: number) => `${value.toFixed(2)} ms`;
-
-function formatTable(rows: string[][]): string {
-  const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
-  return rows
-    .map((row) =>
-      row
-        .map((cell, column) =>
-          column === 0 ? cell.padEnd(widths[column]!) : cell.padStart(widths[column]!),
-        )
-        .join("  "),
-    )
-    .join("\n");
-}
 
 /** Part 1: sequential creates, alternating batches between the two organizations. */
 async function measureLatency(
@@ -273,53 +206,27 @@ async function measureLatency(
   return latencies;
 }
 
-interface Sample {
-  latencies: number[];
-  seconds: number;
-  statuses: Map<number, number>;
-  errors: number;
-}
-
 /** Part 2: `connections` connections creating in one organization for `seconds`. */
 async function load(
   server: ServerProcess,
   org: Organization,
   seconds: number,
-  into: Sample,
+  into: LoadSample,
 ): Promise<void> {
-  await new Promise<void>((resolve, reject) => {
-    const instance = autocannon(
-      {
-        url: `${server.url}/api/v1/meetings`,
-        connections,
-        duration: seconds,
-        requests: [{ method: "POST", headers: org.headers, body: BODY }],
-      },
-      (error: unknown, result) => {
-        if (error) {
-          reject(error instanceof Error ? error : new Error("autocannon failed", { cause: error }));
-          return;
-        }
-        into.seconds += result.duration;
-        into.errors += result.errors;
-        resolve();
-      },
-    );
-    instance.on("response", (_client, statusCode, _bytes, responseTime) => {
-      into.latencies.push(responseTime);
-      into.statuses.set(statusCode, (into.statuses.get(statusCode) ?? 0) + 1);
-    });
-  });
+  await runLoad(
+    {
+      url: `${server.url}/api/v1/meetings`,
+      connections,
+      duration: seconds,
+      requests: [{ method: "POST", headers: org.headers, body: BODY }],
+    },
+    into,
+  );
 }
 
 async function main(): Promise<void> {
   const started = performance.now();
-  const guard = setTimeout(() => {
-    console.error(`bench:limits: still running after ${timeoutSeconds} s, stopping`);
-    for (const child of children) child.kill("SIGKILL");
-    process.exit(1);
-  }, timeoutSeconds * 1000);
-  guard.unref();
+  stopAfter("bench:limits", timeoutSeconds);
 
   console.log(`preparing ${new URL(databaseUrl).pathname.slice(1)} ...`);
   await prepareTestDatabase(databaseUrl);
@@ -375,9 +282,9 @@ async function main(): Promise<void> {
     await pool.query("DELETE FROM meetings WHERE organization_id = $1::uuid", [unlimited.id]);
 
     const [app, bare, bareBefore] = await Promise.all([
-      ServerProcess.start("app"),
-      ServerProcess.start("bare"),
-      ServerProcess.start("bare-before"),
+      ServerProcess.start("app", serverSettings),
+      ServerProcess.start("bare", serverSettings),
+      ServerProcess.start("bare-before", serverSettings),
     ]);
     servers.push(app, bare, bareBefore);
 
@@ -463,7 +370,7 @@ async function main(): Promise<void> {
         status: 201,
       },
     ];
-    const samples = scenarios.map((): Sample => ({
+    const samples = scenarios.map((): LoadSample => ({
       latencies: [],
       seconds: 0,
       statuses: new Map(),
@@ -486,7 +393,7 @@ async function main(): Promise<void> {
       }
     }
     const baseline = samples[0]!;
-    const rate = (sample: Sample) => sample.latencies.length / sample.seconds;
+    const rate = (sample: LoadSample) => sample.latencies.length / sample.seconds;
     const table = [["scenario", "req/s", "p50", "p99", "ratio to baseline", "answers"]];
     let unexpected = 0;
     for (const [index, scenario] of scenarios.entries()) {

@@ -1,10 +1,10 @@
 /**
  * The S3-compatible server of `pnpm bench:storage` (s3rver on loopback, with the multipart calls
- * test/fakes/s3Server.ts adds), in a process of its own so that its CPU is not the bench's.
+ * test/support/fakes/s3Server.ts adds), in a process of its own so that its CPU is not the bench's.
  * Forked by bench/storage.ts: it sends `{ endpoint, bucket, directory }` once listening and
  * stops when the parent disconnects.
  */
-import { startS3Server } from "../test/fakes/s3Server";
+import { startS3Server } from "../test/support/fakes/s3Server";
 
 async function main(): Promise<void> {
   const s3 = await startS3Server({ bucket: "zigznote-bench" });

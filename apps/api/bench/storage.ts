@@ -40,8 +40,8 @@ import {
 } from "@zigznote/database/testing";
 import { createApiKey } from "../src/identity";
 import { partSizeFor, S3Storage } from "../src/recordings/s3Storage";
-import { newStorageKey } from "../src/recordings/storage";
-import { S3_TEST_CREDENTIALS, S3_TEST_REGION } from "../test/fakes/s3Server";
+import { newStorageKey } from "../src/recordings";
+import { S3_TEST_CREDENTIALS, S3_TEST_REGION } from "../test/support/fakes/s3Server";
 import { startApiProcess, type ApiProcess } from "../test/recordings/apiProcess";
 import { generatedBody, MIB, streamPut } from "../test/recordings/transfers";
 

@@ -21,8 +21,9 @@ import express from "express";
 import { Pool } from "pg";
 import { Webhook } from "svix";
 import { createApp } from "../src/app";
-import { loadConfig } from "../src/config";
 import { buildContext } from "../src/context";
+import { percentile } from "./report";
+import { loadBenchConfig } from "./benchConfig";
 
 const env = process.env;
 const databaseUrl = env.BENCH_DATABASE_URL ?? "postgresql://postgres@127.0.0.1:5432/zigznote_bench";
@@ -74,11 +75,6 @@ function newEvent(runId: string, index: number): Event {
     instance_id: "ins_bench",
   });
   return { msgId: `msg_${runId}_${index}`, body };
-}
-
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
 async function listen(app: express.Express): Promise<{ server: Server; url: string }> {
@@ -143,12 +139,7 @@ async function main(): Promise<void> {
   await prepareTestDatabase(databaseUrl);
 
   // The real route, as createApp builds it.
-  const config = loadConfig({
-    NODE_ENV: "production",
-    LOG_LEVEL: "silent",
-    // The bench loads one organization far beyond any plan's request budget.
-    RATE_LIMIT_ENABLED: "false",
-    DATABASE_URL: databaseUrl,
+  const config = loadBenchConfig(databaseUrl, {
     CLERK_WEBHOOK_SECRET: secret,
     JOBS_ENABLED: "false",
   });

@@ -7,8 +7,8 @@ import {
 import request from "supertest";
 import { checkPlanViolations } from "../src/billing";
 import { ManualClock } from "../src/lib/clock";
-import { apiKeyHeaderFor, authHeaderFor, signClerkToken } from "./auth";
-import { createTestApp, type TestApp } from "./helpers";
+import { apiKeyHeaderFor, authHeaderFor, signClerkToken } from "./support/auth";
+import { createTestApp, type TestApp } from "./support/helpers";
 import { SCOPES } from "../src/http/scopes";
 
 interface OpenCount {

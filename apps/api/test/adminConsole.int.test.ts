@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import request from "supertest";
 import { clerkFrontendApiHost, renderConsoleIndex } from "../src/system/adminConsole";
-import { createTestApp, type TestApp } from "./helpers";
+import { createTestApp, type TestApp } from "./support/helpers";
 
 const INDEX = `<!doctype html><html><head><script id="console-config" type="application/json">{}</script><script type="module" src="/admin/assets/app-abc.js"></script></head><body><div id="root"></div></body></html>`;
 

@@ -5,10 +5,10 @@ import {
 } from "@zigznote/database/testing";
 import request from "supertest";
 import { ManualClock } from "../src/lib/clock";
-import { apiKeyHeaderFor, authHeaderFor, signClerkToken } from "./auth";
-import { clerkUserData } from "./clerkFixtures";
-import { createTestApp, type TestApp } from "./helpers";
-import { newSvixSecret, svixHeaders } from "./webhookSigning";
+import { apiKeyHeaderFor, authHeaderFor, signClerkToken } from "./support/auth";
+import { clerkUserData } from "./support/clerkFixtures";
+import { createTestApp, type TestApp } from "./support/helpers";
+import { newSvixSecret, svixHeaders } from "./support/webhookSigning";
 
 /**
  * What the console shows of people, plans and schedules: the admin API names actors and members

@@ -6,8 +6,8 @@ import { promisify } from "node:util";
 import { Client } from "pg";
 import { loadConfig } from "../src/config";
 import { startServer } from "../src/server";
-import { testDatabaseUrl } from "./env";
-import { repoRoot, shellEnv } from "./serverProcess";
+import { testDatabaseUrl } from "./support/env";
+import { repoRoot, shellEnv } from "./support/serverProcess";
 
 /**
  * "Your own PostgreSQL and Redis" in the README, followed literally on a database nobody has used:

@@ -1,8 +1,8 @@
 import { uniqueSuffix } from "@zigznote/database/testing";
 import request from "supertest";
 import { formatApiKey } from "../src/identity/apiKeyService";
-import { apiKeyHeaderFor } from "./auth";
-import { createTestApp, type TestApp } from "./helpers";
+import { apiKeyHeaderFor } from "./support/auth";
+import { createTestApp, type TestApp } from "./support/helpers";
 
 const opened: TestApp[] = [];
 function open(env: Record<string, string> = {}, redis = false): TestApp {

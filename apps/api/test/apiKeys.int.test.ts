@@ -2,13 +2,13 @@ import { createMeeting, createOrganization, uniqueSuffix } from "@zigznote/datab
 import express from "express";
 import request from "supertest";
 import { requireScope } from "../src/http/auth";
-import { authenticate } from "../src/identity/authenticate";
+import { authenticate } from "../src/identity";
 import { errorHandler } from "../src/http/errorHandler";
 import { requestId } from "../src/http/requestId";
 import { formatApiKey } from "../src/identity/apiKeyService";
 import { NotFoundError } from "@zigznote/shared";
-import { apiKeyHeaderFor, authHeaderFor, createApiKey } from "./auth";
-import { createTestApp, ManualClock, type TestApp } from "./helpers";
+import { apiKeyHeaderFor, authHeaderFor, createApiKey } from "./support/auth";
+import { createTestApp, ManualClock, type TestApp } from "./support/helpers";
 
 let testApp: TestApp;
 const clock = new ManualClock();

@@ -1,7 +1,7 @@
 import { createPrismaClient } from "@zigznote/database";
 import request from "supertest";
 import { createApp } from "../src/app";
-import { createTestApp, type TestApp } from "./helpers";
+import { createTestApp, type TestApp } from "./support/helpers";
 
 describe("GET /health", () => {
   it("answers 200 with the database up and Redis not configured", async () => {

@@ -1,7 +1,7 @@
 import { uniqueSuffix } from "@zigznote/database/testing";
 import request from "supertest";
-import { authHeaderFor, generateTestKeyPair, signClerkToken } from "./auth";
-import { createTestApp, type TestApp } from "./helpers";
+import { authHeaderFor, generateTestKeyPair, signClerkToken } from "./support/auth";
+import { createTestApp, type TestApp } from "./support/helpers";
 
 let testApp: TestApp;
 beforeAll(() => {

@@ -2,8 +2,8 @@ import { Writable } from "node:stream";
 import { uniqueSuffix } from "@zigznote/database/testing";
 import request from "supertest";
 import { createLogger } from "../src/lib/logger";
-import { generateTestKeyPair, signClerkToken } from "./auth";
-import { createTestApp, type TestApp } from "./helpers";
+import { generateTestKeyPair, signClerkToken } from "./support/auth";
+import { createTestApp, type TestApp } from "./support/helpers";
 
 /**
  * A refused session token says why in the server's log (expired, wrong key, missing claim, not

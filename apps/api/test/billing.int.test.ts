@@ -8,7 +8,7 @@ import {
   type BillingDeps,
 } from "../src/billing";
 import { createLogger } from "../src/lib/logger";
-import { createBillingHarness, type BillingHarness } from "./billingHarness";
+import { createBillingHarness, type BillingHarness } from "./support/billingHarness";
 
 let h: BillingHarness;
 beforeAll(async () => {

@@ -2,8 +2,9 @@ import { createMeeting } from "@zigznote/database/testing";
 import type Stripe from "stripe";
 import request from "supertest";
 import { PlanChangePreviewSchema } from "../src/billing/schemas";
-import { authHeaderFor, type AuthenticatedCaller } from "./auth";
-import { createBillingTestApp, type BillingTestApp } from "./billingHarness";
+import { authHeaderFor, type AuthenticatedCaller } from "./support/auth";
+import { createBillingTestApp, type BillingTestApp } from "./support/billingHarness";
+import { shuffled } from "./support/shuffled";
 
 const APP_URL = "https://app.zigznote.test";
 
@@ -26,23 +27,6 @@ function sessionOf(url: string) {
   const session = b.fake.checkoutSessions.get(id);
   if (!session) throw new Error(`no session behind ${url}`);
   return session;
-}
-
-/** A deterministic shuffle (mulberry32), so a failing order can be replayed. */
-function shuffled<T>(items: readonly T[], seed: number): T[] {
-  let state = seed;
-  const random = () => {
-    state = (state + 0x6d2b79f5) | 0;
-    let t = Math.imul(state ^ (state >>> 15), 1 | state);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  const copy = [...items];
-  for (let i = copy.length - 1; i > 0; i -= 1) {
-    const j = Math.floor(random() * (i + 1));
-    [copy[i], copy[j]] = [copy[j]!, copy[i]!];
-  }
-  return copy;
 }
 
 /**

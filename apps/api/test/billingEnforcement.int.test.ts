@@ -1,10 +1,10 @@
 import { createMeeting, createSubscription } from "@zigznote/database/testing";
 import request from "supertest";
 import { checkPlanViolations } from "../src/billing";
-import { authHeaderFor } from "./auth";
-import type { FakeRecall } from "./fakes/recallServer";
-import type { TestApp } from "./helpers";
-import { startRecallTestApp, type RecallTestApp } from "./recallApp";
+import { authHeaderFor } from "./support/auth";
+import type { FakeRecall } from "./support/fakes/recallServer";
+import type { TestApp } from "./support/helpers";
+import { startRecallTestApp, type RecallTestApp } from "./support/recallApp";
 
 /** Billing's answers on the real meetings, bots and recordings routes. */
 describe("billing enforcement on meetings, bots and recordings", () => {

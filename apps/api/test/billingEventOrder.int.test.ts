@@ -2,8 +2,8 @@ import request from "supertest";
 import type Stripe from "stripe";
 import { suspendExpiredGracePeriods } from "../src/billing";
 import { BillingChangeResultSchema, CurrentSubscriptionSchema } from "../src/billing/schemas";
-import { authHeaderFor } from "./auth";
-import { createBillingTestApp, type BillingTestApp } from "./billingHarness";
+import { authHeaderFor } from "./support/auth";
+import { createBillingTestApp, type BillingTestApp } from "./support/billingHarness";
 
 /**
  * Issue 11, defect 1: the subscription's status is written by subscription events and by invoice

@@ -3,7 +3,7 @@ import fc from "fast-check";
 import type Stripe from "stripe";
 import { assertCanWrite, suspendExpiredGracePeriods } from "../src/billing";
 import { SubscriptionNotYetKnownError } from "../src/billing/stripe/eventOutcome";
-import { createBillingHarness, type BillingHarness } from "./billingHarness";
+import { createBillingHarness, type BillingHarness } from "./support/billingHarness";
 
 /**
  * Issue 11, defect 1, as a property: whatever order Stripe's events arrive in (and whenever the

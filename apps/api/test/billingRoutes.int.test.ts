@@ -13,8 +13,8 @@ import {
   OrganizationOverviewSchema,
   PlanListSchema,
 } from "../src/billing/schemas";
-import { apiKeyHeaderFor, authHeaderFor } from "./auth";
-import { createBillingTestApp, type BillingTestApp } from "./billingHarness";
+import { apiKeyHeaderFor, authHeaderFor } from "./support/auth";
+import { createBillingTestApp, type BillingTestApp } from "./support/billingHarness";
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 

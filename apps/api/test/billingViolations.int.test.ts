@@ -7,13 +7,13 @@ import {
 import express, { type Express } from "express";
 import request from "supertest";
 import type { WriteAction } from "../src/http/auth";
-import { cleanupOrphanedStorage } from "../src/jobs/cleanupWorker";
-import { authenticate } from "../src/identity/authenticate";
+import { cleanupOrphanedStorage } from "../src/recordings";
+import { authenticate } from "../src/identity";
 import { errorHandler } from "../src/http/errorHandler";
 import { OrganizationOverviewSchema } from "../src/billing/schemas";
-import { deleteRecording } from "../src/recordings/recordingService";
-import { authHeaderFor, type AuthenticatedCaller } from "./auth";
-import { createBillingTestApp, type BillingTestApp } from "./billingHarness";
+import { deleteRecording } from "../src/recordings";
+import { authHeaderFor, type AuthenticatedCaller } from "./support/auth";
+import { createBillingTestApp, type BillingTestApp } from "./support/billingHarness";
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 const GIB = 1024n * 1024n * 1024n;
@@ -273,7 +273,7 @@ describe("storage over the limit (grace_period, then read_only)", () => {
       where: { id: meeting.id },
       data: { deletedAt: new Date(b.clock.now().getTime() - (purgeDays + 1) * DAY_MS) },
     });
-    const result = await cleanupOrphanedStorage(b.testApp.ctx, b.clock.now());
+    const result = await cleanupOrphanedStorage(b.testApp.ctx.modules.recordings.deps.purge, { now: b.clock.now() });
     expect(result.summary).toMatchObject({ recheckFailures: 0 });
     expect(await violations(admin)).toEqual([]);
   });

@@ -4,18 +4,18 @@ import { BadGatewayError, ConflictError, NotFoundError } from "@zigznote/shared"
 import { randomUUID } from "node:crypto";
 import { systemClock } from "../src/lib/clock";
 import { createLogger } from "../src/lib/logger";
-import { applyBotStatus, TERMINAL_BOT_STATUSES } from "../src/bots/botStatus";
+import { applyBotStatus, TERMINAL_BOT_STATUSES } from "../src/bots";
 import {
   createBot,
   releaseBotOfDeletedMeeting,
   getCurrentBot,
   removeBot,
   type BotServiceDeps,
-} from "../src/bots/botService";
-import { createMeeting, deleteMeeting, type MeetingDeps } from "../src/meetings/meetingService";
-import { startFakeRecall, type FakeRecall } from "./fakes/recallServer";
-import { testDatabaseUrl } from "./env";
-import { fakeRecallClient } from "./recallApp";
+} from "../src/bots";
+import { createMeeting, deleteMeeting, type MeetingDeps } from "../src/meetings";
+import { startFakeRecall, type FakeRecall } from "./support/fakes/recallServer";
+import { testDatabaseUrl } from "./support/env";
+import { fakeRecallClient } from "./support/recallApp";
 
 const db = createPrismaClient(testDatabaseUrl, { maxConnections: 20 });
 let recall: FakeRecall;

@@ -7,7 +7,7 @@ import {
   isTerminalBotStatus,
   TERMINAL_BOT_STATUSES,
 } from "../src/bots/botStatus";
-import { testDatabaseUrl } from "./env";
+import { testDatabaseUrl } from "./support/env";
 
 const db = createPrismaClient(testDatabaseUrl, { maxConnections: 10 });
 afterAll(() => db.$disconnect());

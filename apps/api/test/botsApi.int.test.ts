@@ -1,12 +1,12 @@
 import type { Server } from "node:http";
 import request from "supertest";
-import { authHeaderFor } from "./auth";
-import type { FakeRecall } from "./fakes/recallServer";
-import type { TestApp } from "./helpers";
-import { startRecallTestApp, type RecallTestApp } from "./recallApp";
-import { botStatusEvent, postRecallEvent } from "./recallEvents";
-import { newSvixSecret } from "./webhookSigning";
-import { TERMINAL_BOT_STATUSES } from "../src/bots/botStatus";
+import { authHeaderFor } from "./support/auth";
+import type { FakeRecall } from "./support/fakes/recallServer";
+import type { TestApp } from "./support/helpers";
+import { startRecallTestApp, type RecallTestApp } from "./support/recallApp";
+import { botStatusEvent, postRecallEvent } from "./support/recallEvents";
+import { newSvixSecret } from "./support/webhookSigning";
+import { TERMINAL_BOT_STATUSES } from "../src/bots";
 
 const recallSecret = newSvixSecret();
 let fixture: RecallTestApp;

@@ -1,11 +1,11 @@
 import { createBot, createMeeting, createOrganization } from "@zigznote/database/testing";
 import type { BotStatus } from "@zigznote/database";
-import { cleanupOrphanedBots } from "../src/jobs/cleanupWorker";
-import { applyBotStatus } from "../src/bots/botStatus";
-import type { RecallClient } from "../src/services/recallService";
-import { startFakeRecall, type FakeRecall } from "./fakes/recallServer";
-import { createTestApp, type TestApp } from "./helpers";
-import { fakeRecallClient } from "./recallApp";
+import { cleanupOrphanedBots } from "../src/bots";
+import { applyBotStatus } from "../src/bots";
+import type { RecallClient } from "../src/bots";
+import { startFakeRecall, type FakeRecall } from "./support/fakes/recallServer";
+import { createTestApp, type TestApp } from "./support/helpers";
+import { fakeRecallClient } from "./support/recallApp";
 
 /**
  * Bots here live in 2020 so that the job, which looks at every stuck bot in the database, never
@@ -73,7 +73,10 @@ describe("cleanupOrphanedBots", () => {
     const { bot, meeting, recallBotId } = await botWith("joining_call", T0, [
       { code: "joining_call", at: T0 },
     ]);
-    const result = await cleanupOrphanedBots(testApp.ctx, client, at(2 * HOUR + 60_000));
+    const result = await cleanupOrphanedBots(
+      { ...testApp.ctx.modules.bots.deps.stuckBots, recall: client },
+      { now: at(2 * HOUR + 60_000) },
+    );
     expect(result.summary.timedOut).toBeGreaterThanOrEqual(1);
     const ended = await testApp.ctx.db.bot.findUniqueOrThrow({ where: { id: bot.id } });
     expect(ended.status).toBe("call_ended");
@@ -90,7 +93,10 @@ describe("cleanupOrphanedBots", () => {
       { code: "in_waiting_room", at: at(10 * HOUR) },
     ]);
     const before = recall.requestsTo("GET", `/api/v1/bot/${recallBotId}/`).length;
-    await cleanupOrphanedBots(testApp.ctx, client, at(11 * HOUR + 59 * 60_000));
+    await cleanupOrphanedBots(
+      { ...testApp.ctx.modules.bots.deps.stuckBots, recall: client },
+      { now: at(11 * HOUR + 59 * 60_000) },
+    );
     expect((await testApp.ctx.db.bot.findUniqueOrThrow({ where: { id: bot.id } })).status).toBe(
       "in_waiting_room",
     );
@@ -102,7 +108,10 @@ describe("cleanupOrphanedBots", () => {
       { code: "joining_call", at: at(20 * HOUR - 60_000) },
       { code: "in_call_recording", at: at(20 * HOUR) },
     ]);
-    const result = await cleanupOrphanedBots(testApp.ctx, client, at(25 * HOUR));
+    const result = await cleanupOrphanedBots(
+      { ...testApp.ctx.modules.bots.deps.stuckBots, recall: client },
+      { now: at(25 * HOUR) },
+    );
     expect(result.summary.stillRecording).toBeGreaterThanOrEqual(1);
     expect((await testApp.ctx.db.bot.findUniqueOrThrow({ where: { id: bot.id } })).status).toBe(
       "in_call_recording",
@@ -116,7 +125,10 @@ describe("cleanupOrphanedBots", () => {
       { code: "call_ended", at: at(31 * HOUR) },
       { code: "done", at: at(31 * HOUR + 120_000) },
     ]);
-    const result = await cleanupOrphanedBots(testApp.ctx, client, at(33 * HOUR));
+    const result = await cleanupOrphanedBots(
+      { ...testApp.ctx.modules.bots.deps.stuckBots, recall: client },
+      { now: at(33 * HOUR) },
+    );
     expect(result.summary.synced).toBeGreaterThanOrEqual(1);
     const synced = await testApp.ctx.db.bot.findUniqueOrThrow({ where: { id: bot.id } });
     expect(synced.status).toBe("done");
@@ -133,7 +145,7 @@ describe("cleanupOrphanedBots", () => {
       status: "pending",
       lastStatusAt: at(40 * HOUR),
     });
-    await cleanupOrphanedBots(testApp.ctx, client, at(43 * HOUR));
+    await cleanupOrphanedBots({ ...testApp.ctx.modules.bots.deps.stuckBots, recall: client }, { now: at(43 * HOUR) });
     const released = await db.bot.findUniqueOrThrow({ where: { id: bot.id } });
     expect(released.status).toBe("failed");
     expect(released.terminalReason).toMatch(/reservation never got a Recall bot/);
@@ -145,7 +157,10 @@ describe("cleanupOrphanedBots", () => {
     ]);
     recall.setLatency(500); // Recall is slow to answer the job's GET...
     try {
-      const job = cleanupOrphanedBots(testApp.ctx, client, at(53 * HOUR));
+      const job = cleanupOrphanedBots(
+        { ...testApp.ctx.modules.bots.deps.stuckBots, recall: client },
+        { now: at(53 * HOUR) },
+      );
       await new Promise((resolve) => setTimeout(resolve, 150));
       // ...and meanwhile the admitted bot's webhook arrives.
       const webhook = await applyBotStatus(

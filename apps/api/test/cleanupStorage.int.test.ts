@@ -1,11 +1,10 @@
 import { Readable } from "node:stream";
 import { createMeeting, createOrganization } from "@zigznote/database/testing";
-import { cleanupOrphanedStorage } from "../src/jobs/cleanupWorker";
-import { cleanupOrphanedStorage as purgeStorage } from "../src/recordings";
-import { storeRecording } from "../src/recordings/recordingService";
-import type { StorageProvider } from "../src/recordings/storage";
-import { getUsage } from "../src/recordings/usage";
-import { createTestApp, ManualClock, type TestApp } from "./helpers";
+import { cleanupOrphanedStorage } from "../src/recordings";
+import { storeRecording } from "../src/recordings";
+import type { StorageProvider } from "../src/recordings";
+import { getUsage } from "../src/recordings";
+import { createTestApp, ManualClock, type TestApp } from "./support/helpers";
 
 const DAY = 24 * 60 * 60 * 1000;
 
@@ -56,7 +55,7 @@ describe("cleanupOrphanedStorage", () => {
     const live = await meetingWithRecording(org.id, null, 30);
     expect((await getUsage(testApp.ctx.db, org.id, clock.now())).storageBytes).toBe(5230n);
 
-    const result = await cleanupOrphanedStorage(testApp.ctx, clock.now());
+    const result = await cleanupOrphanedStorage(testApp.ctx.modules.recordings.deps.purge, { now: clock.now() });
     expect(result.rowsAffected).toBeGreaterThanOrEqual(5);
 
     for (const { meeting, object } of expired) {
@@ -77,7 +76,7 @@ describe("cleanupOrphanedStorage", () => {
     expect((await getUsage(testApp.ctx.db, org.id, clock.now())).storageBytes).toBe(230n);
 
     // A second run finds nothing of this organization left to do.
-    await cleanupOrphanedStorage(testApp.ctx, clock.now());
+    await cleanupOrphanedStorage(testApp.ctx.modules.recordings.deps.purge, { now: clock.now() });
     expect((await getUsage(testApp.ctx.db, org.id, clock.now())).storageBytes).toBe(230n);
   });
 
@@ -102,7 +101,7 @@ describe("cleanupOrphanedStorage", () => {
       },
       abortIncompleteUploads: (startedBefore) => real.abortIncompleteUploads(startedBefore),
     };
-    const result = await purgeStorage(
+    const result = await cleanupOrphanedStorage(
       { ...testApp.ctx.modules.recordings.deps.purge, storage: failing },
       { now: clock.now() },
     );
@@ -117,7 +116,7 @@ describe("cleanupOrphanedStorage", () => {
         .purgedAt,
     ).toBeNull();
 
-    await cleanupOrphanedStorage(testApp.ctx, clock.now());
+    await cleanupOrphanedStorage(testApp.ctx.modules.recordings.deps.purge, { now: clock.now() });
     expect(await testApp.ctx.storage.exists(stuck.object.key)).toBe(false);
     expect(
       await testApp.ctx.db.storageObject.count({ where: { meetingId: stuck.meeting.id } }),

@@ -4,13 +4,13 @@ import { createPrismaClient, type PrismaClient } from "@zigznote/database";
 import { createMeeting, uniqueSuffix } from "@zigznote/database/testing";
 import { loadConfig } from "../src/config";
 import { databaseClientOptions } from "../src/server";
-import { authHeaderFor, type AuthenticatedCaller } from "./auth";
-import { clerkUserData } from "./clerkFixtures";
-import { testDatabaseUrl } from "./env";
-import { createTestApp, type TestApp } from "./helpers";
-import { closeServer, listen } from "./recallEvents";
-import { startTcpProxy, type TcpProxy } from "./tcpProxy";
-import { newSvixSecret, svixHeaders } from "./webhookSigning";
+import { authHeaderFor, type AuthenticatedCaller } from "./support/auth";
+import { clerkUserData } from "./support/clerkFixtures";
+import { testDatabaseUrl } from "./support/env";
+import { createTestApp, type TestApp } from "./support/helpers";
+import { closeServer, listen } from "./support/recallEvents";
+import { startTcpProxy, type TcpProxy } from "./support/tcpProxy";
+import { newSvixSecret, svixHeaders } from "./support/webhookSigning";
 
 /**
  * A database that stops answering (a TCP proxy between the app and PostgreSQL holds every byte):

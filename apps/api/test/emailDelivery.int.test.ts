@@ -9,9 +9,9 @@ import {
   noticeMessageId,
 } from "../src/notifications";
 import { createLogger } from "../src/lib/logger";
-import { authHeaderFor } from "./auth";
-import { createBillingTestApp, type BillingTestApp } from "./billingHarness";
-import { TestSmtpServer, type ReceivedMail } from "./smtpServer";
+import { authHeaderFor } from "./support/auth";
+import { createBillingTestApp, type BillingTestApp } from "./support/billingHarness";
+import { TestSmtpServer, type ReceivedMail } from "./support/smtpServer";
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 const FROM = "zigznote <billing@zigznote.test>";

@@ -12,7 +12,7 @@ import {
   stopProcess,
   waitForHealth,
   type StartedProcess,
-} from "./serverProcess";
+} from "./support/serverProcess";
 
 /**
  * `pnpm start` on the embedded database under the API's own concurrency: every scheduled job run

@@ -20,7 +20,7 @@ import { createLogger } from "../src/lib/logger";
 import { errorHandler, notFoundHandler } from "../src/http/errorHandler";
 import { requestId } from "../src/http/requestId";
 import { validate } from "../src/http/validate";
-import { createTestApp, type TestApp } from "./helpers";
+import { createTestApp, type TestApp } from "./support/helpers";
 
 /** An app with the real middleware chain and routes that fail in each way a handler can. */
 function buildFailingApp(testApp: TestApp): express.Express {

@@ -1,6 +1,6 @@
 import { suspendExpiredGracePeriods } from "../src/billing";
 import { DAY_MS } from "../src/lib/time";
-import { createBillingHarness, type BillingHarness } from "./billingHarness";
+import { createBillingHarness, type BillingHarness } from "./support/billingHarness";
 
 /**
  * Reproduction (not part of `pnpm test`: the name does not match `*.test.ts`) of the flake where
@@ -12,7 +12,7 @@ import { createBillingHarness, type BillingHarness } from "./billingHarness";
  *   npx jest -w 2 --testMatch '**\/graceJobCollider.repro.ts' '**\/billingEventOrder.int.test.ts'
  *
  * With one database shared by the workers the victim fails; with one database per worker
- * (test/env.ts) it passes.
+ * (test/support/env.ts) it passes.
  */
 
 let h: BillingHarness;

@@ -5,7 +5,7 @@ import {
   createUser,
 } from "@zigznote/database/testing";
 import { assertCanWrite, suspendExpiredGracePeriods } from "../src/billing";
-import { createBillingHarness, type BillingHarness } from "./billingHarness";
+import { createBillingHarness, type BillingHarness } from "./support/billingHarness";
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 

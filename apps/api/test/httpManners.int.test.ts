@@ -1,6 +1,6 @@
 import request from "supertest";
-import { authHeaderFor, type AuthenticatedCaller } from "./auth";
-import { createTestApp, type TestApp } from "./helpers";
+import { authHeaderFor, type AuthenticatedCaller } from "./support/auth";
+import { createTestApp, type TestApp } from "./support/helpers";
 
 /** Issue 16, item 8: the smaller HTTP manners a client author relies on. */
 

@@ -1,8 +1,8 @@
 import { randomUUID } from "node:crypto";
 import { createMeeting } from "@zigznote/database/testing";
 import request from "supertest";
-import { authHeaderFor, type AuthenticatedCaller } from "./auth";
-import { createTestApp, type TestApp } from "./helpers";
+import { authHeaderFor, type AuthenticatedCaller } from "./support/auth";
+import { createTestApp, type TestApp } from "./support/helpers";
 
 let testApp: TestApp;
 beforeAll(() => {

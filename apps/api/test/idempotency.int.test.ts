@@ -16,12 +16,12 @@ import { requestFingerprint } from "../src/http/idempotency";
 import { answerStatement } from "../src/http/idempotencyStore";
 import { runJob } from "../src/jobs";
 import { createMeeting } from "../src/meetings";
-import { authHeaderFor, type AuthenticatedCaller } from "./auth";
-import { testDatabaseUrl } from "./env";
-import { startFakeRecall, type FakeRecall } from "./fakes/recallServer";
-import { createTestApp, ManualClock, type TestApp } from "./helpers";
-import { fakeRecallEnv } from "./recallApp";
-import { closeServer, listen } from "./recallEvents";
+import { authHeaderFor, type AuthenticatedCaller } from "./support/auth";
+import { testDatabaseUrl } from "./support/env";
+import { startFakeRecall, type FakeRecall } from "./support/fakes/recallServer";
+import { createTestApp, ManualClock, type TestApp } from "./support/helpers";
+import { fakeRecallEnv } from "./support/recallApp";
+import { closeServer, listen } from "./support/recallEvents";
 
 /**
  * `Idempotency-Key` (src/http/idempotency.ts): two app instances on one database, as behind a

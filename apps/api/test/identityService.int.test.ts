@@ -8,7 +8,7 @@ import {
   upsertOrganization,
   upsertUser,
 } from "../src/identity/identityService";
-import { testDatabaseUrl } from "./env";
+import { testDatabaseUrl } from "./support/env";
 
 const db = createPrismaClient(testDatabaseUrl, { maxConnections: 20 });
 afterAll(() => db.$disconnect());

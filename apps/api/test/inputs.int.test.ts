@@ -1,13 +1,13 @@
 import type { Server } from "node:http";
 import { createMeeting as createMeetingRow, uniqueSuffix } from "@zigznote/database/testing";
 import request from "supertest";
-import { API_KEY_MAX_LIFETIME_DAYS } from "../src/identity/schemas";
-import { authHeaderFor, signClerkToken, type AuthenticatedCaller } from "./auth";
-import { startFakeRecall, type FakeRecall } from "./fakes/recallServer";
-import { createTestApp, type TestApp } from "./helpers";
-import { botStatusEvent, closeServer, listen, postRecallEvent } from "./recallEvents";
-import { organizationRowSnapshot } from "./rowSnapshot";
-import { newSvixSecret, svixHeaders } from "./webhookSigning";
+import { API_KEY_MAX_LIFETIME_DAYS } from "../src/identity";
+import { authHeaderFor, signClerkToken, type AuthenticatedCaller } from "./support/auth";
+import { startFakeRecall, type FakeRecall } from "./support/fakes/recallServer";
+import { createTestApp, type TestApp } from "./support/helpers";
+import { botStatusEvent, closeServer, listen, postRecallEvent } from "./support/recallEvents";
+import { organizationRowSnapshot } from "./support/rowSnapshot";
+import { newSvixSecret, svixHeaders } from "./support/webhookSigning";
 
 /**
  * Hostile input (issue 11): what a caller or a provider sends that the API must refuse with a

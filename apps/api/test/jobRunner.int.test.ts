@@ -1,6 +1,6 @@
-import { runJob, type JobDefinition } from "../src/jobs/runner";
+import { runJob, type JobDefinition } from "../src/jobs";
 import { createJobScheduler, nextRunOf, tickOf } from "../src/jobs/scheduler";
-import { createTestApp, type TestApp } from "./helpers";
+import { createTestApp, type TestApp } from "./support/helpers";
 
 let counter = 0;
 /** A job with a unique name (tests share the database) that records each execution. */

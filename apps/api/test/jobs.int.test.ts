@@ -10,10 +10,10 @@ import request from "supertest";
 import { checkPlanViolations } from "../src/billing";
 import { enqueueAdminNotices } from "../src/notifications";
 import { runJob } from "../src/jobs";
-import { testDatabaseUrl } from "./env";
-import { startFakeRecall, type FakeRecall } from "./fakes/recallServer";
-import { createTestApp, ManualClock, type TestApp } from "./helpers";
-import { fakeRecallClient, fakeRecallEnv } from "./recallApp";
+import { testDatabaseUrl } from "./support/env";
+import { startFakeRecall, type FakeRecall } from "./support/fakes/recallServer";
+import { createTestApp, ManualClock, type TestApp } from "./support/helpers";
+import { fakeRecallClient, fakeRecallEnv } from "./support/recallApp";
 
 /**
  * Jobs act on the whole database, so this suite has a database of its own: nothing another

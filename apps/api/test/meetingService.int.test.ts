@@ -10,9 +10,9 @@ import {
   deleteMeeting,
   type MeetingDeps,
   updateMeeting,
-} from "../src/meetings/meetingService";
-import { toMeetingResponse } from "../src/meetings/schemas";
-import { testDatabaseUrl } from "./env";
+} from "../src/meetings";
+import { toMeetingResponse } from "../src/meetings";
+import { testDatabaseUrl } from "./support/env";
 
 const db = createPrismaClient(testDatabaseUrl, { maxConnections: 10 });
 afterAll(() => db.$disconnect());

@@ -1,9 +1,9 @@
 import type { Server } from "node:http";
 import request from "supertest";
-import { apiKeyHeaderFor, authHeaderFor } from "./auth";
-import type { FakeRecall } from "./fakes/recallServer";
-import type { TestApp } from "./helpers";
-import { startRecallTestApp, type RecallTestApp } from "./recallApp";
+import { apiKeyHeaderFor, authHeaderFor } from "./support/auth";
+import type { FakeRecall } from "./support/fakes/recallServer";
+import type { TestApp } from "./support/helpers";
+import { startRecallTestApp, type RecallTestApp } from "./support/recallApp";
 
 let fixture: RecallTestApp;
 let recall: FakeRecall;

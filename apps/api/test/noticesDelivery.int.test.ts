@@ -4,7 +4,7 @@ import { transaction } from "../src/lib/afterCommit";
 import { systemClock } from "../src/lib/clock";
 import { createLogger } from "../src/lib/logger";
 import { createNotices, type NotificationTransport } from "../src/notifications";
-import { testDatabaseUrl } from "./env";
+import { testDatabaseUrl } from "./support/env";
 
 const db = createPrismaClient(testDatabaseUrl, { maxConnections: 6 });
 afterAll(() => db.$disconnect());

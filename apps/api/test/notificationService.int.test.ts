@@ -8,8 +8,8 @@ import {
   deliverPendingNotifications,
   enqueueAdminNotices,
   type NotificationTransport,
-} from "../src/notifications/outbox";
-import { testDatabaseUrl } from "./env";
+} from "../src/notifications";
+import { testDatabaseUrl } from "./support/env";
 
 const db = createPrismaClient(testDatabaseUrl, { maxConnections: 6 });
 const other = createPrismaClient(testDatabaseUrl, { maxConnections: 6 });

@@ -9,12 +9,12 @@ import { requestId } from "../src/http/requestId";
 import { UNKEYED } from "../src/http/idempotency";
 import { defineRoute, mountRoutes } from "../src/http/route";
 import { createLogger } from "../src/lib/logger";
-import { createTestApp, type TestApp } from "./helpers";
+import { createTestApp, type TestApp } from "./support/helpers";
 import {
   assertNoOpenApiViolations,
   checkResponsesAgainst,
   takeOpenApiViolations,
-} from "./openApiConformance";
+} from "./support/openApiConformance";
 
 /**
  * A small app whose one documented route can be made to answer what its declaration does not
@@ -92,7 +92,7 @@ function driftingApp(): { app: Express; document: OpenApiDocument } {
 
 const widgetId = "6f1c1f8e-3c1a-4a55-9d3e-2b0f7f6a9c10";
 
-describe("OpenAPI conformance of responses (test/openApiConformance.ts)", () => {
+describe("OpenAPI conformance of responses (test/support/openApiConformance.ts)", () => {
   let checked: Express;
   beforeAll(() => {
     const { app, document } = driftingApp();

@@ -4,7 +4,7 @@ import { AUTHENTICATION_CODES } from "../src/http/auth";
 import { buildOpenApiDocument } from "../src/http/openapi";
 import { defineRoute } from "../src/http/route";
 import { SCOPES } from "../src/http/scopes";
-import { createTestApp, type TestApp } from "./helpers";
+import { createTestApp, type TestApp } from "./support/helpers";
 
 /** What a client author reads in /openapi.json and /docs (issue 16, item 7). */
 

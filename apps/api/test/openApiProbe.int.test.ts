@@ -1,14 +1,14 @@
 import { randomUUID } from "node:crypto";
 import request from "supertest";
 import { appOpenApiDocument } from "../src/app";
-import { apiKeyHeaderFor, authHeaderFor } from "./auth";
-import { createTestApp, type TestApp } from "./helpers";
+import { apiKeyHeaderFor, authHeaderFor } from "./support/auth";
+import { createTestApp, type TestApp } from "./support/helpers";
 
 /**
  * Every operation of the document, asked what careless or hostile clients send: no credentials,
  * a member's session or a narrow API key, a malformed or unknown path id, odd query parameters,
  * a body that is not JSON, of another type, or over the limit. Each answer is
- * checked against the document by the hook every test file runs (test/setupOpenApi.ts), so an
+ * checked against the document by the hook every test file runs (test/support/setupOpenApi.ts), so an
  * operation that answers one of these with a status it does not list fails here even when no
  * feature test asks it. None may answer 500.
  */

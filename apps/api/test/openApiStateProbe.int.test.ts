@@ -3,10 +3,10 @@ import type { Server } from "node:http";
 import { createBot, createMeeting, createStorageObject } from "@zigznote/database/testing";
 import request from "supertest";
 import { appOpenApiDocument } from "../src/app";
-import { authHeaderFor, createApiKey, signClerkToken } from "./auth";
-import type { FakeRecall } from "./fakes/recallServer";
-import { createTestApp } from "./helpers";
-import { startRecallTestApp, type RecallTestApp } from "./recallApp";
+import { authHeaderFor, createApiKey, signClerkToken } from "./support/auth";
+import type { FakeRecall } from "./support/fakes/recallServer";
+import { createTestApp } from "./support/helpers";
+import { startRecallTestApp, type RecallTestApp } from "./support/recallApp";
 
 /**
  * Every operation of the document, asked by an organization admin who is also a platform admin
@@ -18,7 +18,7 @@ import { startRecallTestApp, type RecallTestApp } from "./recallApp";
  *
  * openApiProbe.int.test.ts asks what careless clients send (no credentials, bad ids, bad
  * bodies); this file reaches the refusals handlers find in stored state. Each answer is checked
- * against the document (test/setupOpenApi.ts): a handler answering a code its route does not
+ * against the document (test/support/setupOpenApi.ts): a handler answering a code its route does not
  * declare fails here even when no feature test asks it (it found DELETE .../bot answering
  * BOT_NOT_FOUND for a meeting that never had a bot).
  */

@@ -18,8 +18,8 @@ import {
 } from "../src/billing";
 import { serializePlan } from "../src/billing/serializers";
 import { OrganizationOverviewSchema, PlanSchema } from "../src/billing/schemas";
-import { startOfUtcMonth } from "../src/recordings/usage";
-import { createBillingHarness, type BillingHarness } from "./billingHarness";
+import { startOfUtcMonth } from "../src/recordings";
+import { createBillingHarness, type BillingHarness } from "./support/billingHarness";
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 const GIB = 1024n * 1024n * 1024n;

@@ -2,9 +2,9 @@ import type { PrismaClient } from "@zigznote/database";
 import { createMeeting, uniqueSuffix } from "@zigznote/database/testing";
 import request from "supertest";
 import { createStripeClient, subscribe, type BillingDeps } from "../src/billing";
-import { authHeaderFor } from "./auth";
-import { createTestApp, type TestApp } from "./helpers";
-import { captureLogs, LEVEL, type CapturedLogs } from "./logCapture";
+import { authHeaderFor } from "./support/auth";
+import { createTestApp, type TestApp } from "./support/helpers";
+import { captureLogs, LEVEL, type CapturedLogs } from "./support/logCapture";
 
 // The test apps configure neither Stripe (STRIPE_SECRET_KEY) nor Recall (RECALL_API_KEY) nor
 // any webhook secret.

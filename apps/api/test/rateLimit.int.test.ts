@@ -3,12 +3,12 @@ import type { Server } from "node:http";
 import { createOrganization } from "@zigznote/database/testing";
 import type { Redis } from "ioredis";
 import request from "supertest";
-import { apiKeyHeaderFor, authHeaderFor, signClerkToken } from "./auth";
-import { testRedisUrl } from "./env";
-import { createTestApp, type TestApp } from "./helpers";
-import { captureLogs, LEVEL } from "./logCapture";
-import { closeServer, listen } from "./recallEvents";
-import { startTcpProxy, type TcpProxy } from "./tcpProxy";
+import { apiKeyHeaderFor, authHeaderFor, signClerkToken } from "./support/auth";
+import { testRedisUrl } from "./support/env";
+import { createTestApp, type TestApp } from "./support/helpers";
+import { captureLogs, LEVEL } from "./support/logCapture";
+import { closeServer, listen } from "./support/recallEvents";
+import { startTcpProxy, type TcpProxy } from "./support/tcpProxy";
 
 /**
  * Request budgets (src/http/rateLimit.ts) with real Redis: two instances of one deployment share

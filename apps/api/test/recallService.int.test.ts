@@ -1,6 +1,6 @@
 import { BadGatewayError } from "@zigznote/shared";
 import { parseRetryAfter, RecallClient, type RecallClientOptions } from "../src/bots/recallClient";
-import { startFakeRecall, type FakeRecall } from "./fakes/recallServer";
+import { startFakeRecall, type FakeRecall } from "./support/fakes/recallServer";
 
 let recall: FakeRecall;
 beforeAll(async () => {

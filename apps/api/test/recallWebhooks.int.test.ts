@@ -2,11 +2,11 @@ import { randomBytes, randomUUID } from "node:crypto";
 import type { Server } from "node:http";
 import { createBot as createBotRow, uniqueSuffix } from "@zigznote/database/testing";
 import request from "supertest";
-import { getUsage } from "../src/recordings/usage";
-import { authHeaderFor, type AuthenticatedCaller } from "./auth";
-import type { FakeRecall } from "./fakes/recallServer";
-import type { TestApp } from "./helpers";
-import { startRecallTestApp, type RecallTestApp } from "./recallApp";
+import { getUsage } from "../src/recordings";
+import { authHeaderFor, type AuthenticatedCaller } from "./support/auth";
+import type { FakeRecall } from "./support/fakes/recallServer";
+import type { TestApp } from "./support/helpers";
+import { startRecallTestApp, type RecallTestApp } from "./support/recallApp";
 import {
   botStatusEvent,
   legacyStatusEvent,
@@ -14,8 +14,8 @@ import {
   recordingDoneEvent,
   startMediaServer,
   webhookTasksSettled,
-} from "./recallEvents";
-import { newSvixSecret } from "./webhookSigning";
+} from "./support/recallEvents";
+import { newSvixSecret } from "./support/webhookSigning";
 
 const secret = newSvixSecret();
 let fixture: RecallTestApp;

@@ -17,9 +17,9 @@ import {
   storeRecording,
   type RecordingDeps,
 } from "../src/recordings/recordingService";
-import { type LocalDiskStorage, newStorageKey } from "../src/recordings/storage";
-import { getUsage, startOfUtcMonth } from "../src/recordings/usage";
-import { createTestApp, type TestApp } from "./helpers";
+import { type LocalDiskStorage, newStorageKey } from "../src/recordings";
+import { getUsage, startOfUtcMonth } from "../src/recordings";
+import { createTestApp, type TestApp } from "./support/helpers";
 
 function filesUnder(root: string): string[] {
   if (!existsSync(root)) return [];

@@ -7,9 +7,9 @@ import {
   processDueRecordingImports,
   processRecordingImport,
   type RecordingImportDeps,
-} from "../src/recordings/imports";
+} from "../src/recordings";
 import { openRecording } from "../src/recordings/recordingService";
-import { createTestApp, ManualClock, type TestApp } from "./helpers";
+import { createTestApp, ManualClock, type TestApp } from "./support/helpers";
 
 /** A media host like the signed URLs Recall hands out: serves bytes, can fail on demand. */
 function startMediaServer(payload: Buffer) {

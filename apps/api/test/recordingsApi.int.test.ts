@@ -8,10 +8,10 @@ import path from "node:path";
 import { Readable } from "node:stream";
 import { promisify } from "node:util";
 import request from "supertest";
-import { getUsage } from "../src/recordings/usage";
-import { apiKeyHeaderFor, authHeaderFor, type AuthenticatedCaller } from "./auth";
-import { createTestApp, type TestApp } from "./helpers";
-import { closeServer, listen } from "./recallEvents";
+import { getUsage } from "../src/recordings";
+import { apiKeyHeaderFor, authHeaderFor, type AuthenticatedCaller } from "./support/auth";
+import { createTestApp, type TestApp } from "./support/helpers";
+import { closeServer, listen } from "./support/recallEvents";
 
 const execFileAsync = promisify(execFile);
 const MAX_BYTES = 256 * 1024 * 1024;

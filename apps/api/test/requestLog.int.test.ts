@@ -1,8 +1,8 @@
 import { randomUUID } from "node:crypto";
 import request from "supertest";
-import { apiKeyHeaderFor, authHeaderFor } from "./auth";
-import { createTestApp, type TestApp } from "./helpers";
-import { captureLogs, LEVEL, type CapturedLogs, type LogEntry } from "./logCapture";
+import { apiKeyHeaderFor, authHeaderFor } from "./support/auth";
+import { createTestApp, type TestApp } from "./support/helpers";
+import { captureLogs, LEVEL, type CapturedLogs, type LogEntry } from "./support/logCapture";
 
 let testApp: TestApp;
 let logs: CapturedLogs;

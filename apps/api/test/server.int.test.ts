@@ -6,7 +6,7 @@ import { promisify } from "node:util";
 import { Client } from "pg";
 import { loadConfig } from "../src/config";
 import { startServer as startServerInProcess } from "../src/server";
-import { testDatabaseUrl } from "./env";
+import { testDatabaseUrl } from "./support/env";
 import {
   freePort,
   repoRoot,
@@ -15,7 +15,7 @@ import {
   stopProcess as stop,
   waitForHealth,
   type StartedProcess as Started,
-} from "./serverProcess";
+} from "./support/serverProcess";
 
 /**
  * The zero-setup contract: `pnpm start` with no DATABASE_URL runs the built server on an embedded

@@ -12,8 +12,8 @@ import {
 } from "@zigznote/database/testing";
 import { loadConfig } from "../src/config";
 import { startServer, type RunningServer } from "../src/server";
-import { clerkTestEnv, signClerkToken } from "./auth";
-import { testDatabaseUrl } from "./env";
+import { clerkTestEnv, signClerkToken } from "./support/auth";
+import { testDatabaseUrl } from "./support/env";
 
 /**
  * Shutdown lets go of keep-alive connections: idle ones close at once, in-flight responses carry

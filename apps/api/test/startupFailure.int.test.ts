@@ -6,14 +6,14 @@ import { uniqueSuffix } from "@zigznote/database/testing";
 import { Client } from "pg";
 import { loadConfig } from "../src/config";
 import { ListenError, startServer } from "../src/server";
-import { testDatabaseUrl, testRedisUrl } from "./env";
+import { testDatabaseUrl, testRedisUrl } from "./support/env";
 import {
   freePort,
   startProcess,
   stopProcess,
   waitForHealth,
   type StartedProcess,
-} from "./serverProcess";
+} from "./support/serverProcess";
 
 /**
  * A start that fails after the database and Redis are open (here: the HTTP port is taken, the

@@ -6,8 +6,8 @@ import {
   isProcessed,
   processWebhookOnce,
   WebhookInProgressError,
-} from "../src/utils/webhookIdempotency";
-import { testDatabaseUrl } from "./env";
+} from "../src/webhooks";
+import { testDatabaseUrl } from "./support/env";
 
 const db = createPrismaClient(testDatabaseUrl, { maxConnections: 20 });
 afterAll(() => db.$disconnect());

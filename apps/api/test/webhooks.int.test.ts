@@ -1,12 +1,17 @@
 import { Prisma } from "@zigznote/database";
 import { uniqueSuffix } from "@zigznote/database/testing";
 import request from "supertest";
-import { isProcessed } from "../src/utils/webhookIdempotency";
+import { isProcessed } from "../src/webhooks";
 import { upsertUser } from "../src/identity/identityService";
 import { type StatementHandler, type WebhookHandler } from "../src/webhooks";
-import { clerkUserData } from "./clerkFixtures";
-import { createTestApp, type TestApp } from "./helpers";
-import { newStripeSecret, newSvixSecret, stripeHeaders, svixHeaders } from "./webhookSigning";
+import { clerkUserData } from "./support/clerkFixtures";
+import { createTestApp, type TestApp } from "./support/helpers";
+import {
+  newStripeSecret,
+  newSvixSecret,
+  stripeHeaders,
+  svixHeaders,
+} from "./support/webhookSigning";
 
 const clerkSecret = newSvixSecret();
 const recallSecret = newSvixSecret();

@@ -4,12 +4,12 @@ import fc from "fast-check";
 import request from "supertest";
 import { z } from "zod";
 import type { RouteDefinition } from "../src/http/route";
-import { authHeaderFor, signClerkToken } from "./auth";
-import { FakeStripeServer } from "./fakes/stripeServer";
-import { startFakeRecall, type FakeRecall } from "./fakes/recallServer";
-import { createTestApp, type TestApp } from "./helpers";
-import { closeServer, listen } from "./recallEvents";
-import { organizationRowSnapshot } from "./rowSnapshot";
+import { authHeaderFor, signClerkToken } from "./support/auth";
+import { FakeStripeServer } from "./support/fakes/stripeServer";
+import { startFakeRecall, type FakeRecall } from "./support/fakes/recallServer";
+import { createTestApp, type TestApp } from "./support/helpers";
+import { closeServer, listen } from "./support/recallEvents";
+import { organizationRowSnapshot } from "./support/rowSnapshot";
 
 /**
  * Property: whatever body a caller sends to a write route of the API (arbitrary Unicode, U+0000,

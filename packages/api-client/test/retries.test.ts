@@ -16,7 +16,10 @@ import { createApiKey } from "@zigznote/api/dist/identity/index.js";
 import { createPrismaClient, type PrismaClient } from "@zigznote/database";
 import { createMeeting, createOrganization, prepareTestDatabase } from "@zigznote/database/testing";
 import { Redis } from "ioredis";
-import { startFakeRecall, type FakeRecall } from "../../../apps/api/test/fakes/recallServer";
+import {
+  startFakeRecall,
+  type FakeRecall,
+} from "../../../apps/api/test/support/fakes/recallServer";
 import { createApiClient, type ApiClient } from "../src/index";
 
 const databaseUrl = (() => {

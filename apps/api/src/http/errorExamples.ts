@@ -6,7 +6,7 @@ import { ERROR_CODES, type ErrorCode } from "@zigznote/shared";
  *
  * `details` lists every key the API puts there for that code (optional ones included): the test
  * suite compares each error it receives with its code's example and fails on a key the example
- * does not show (test/openApiConformance.ts). A code without an entry here answers
+ * does not show (test/support/openApiConformance.ts). A code without an entry here answers
  * `details: {}` and its catalogue description stands in for the message.
  */
 interface ErrorExample {

@@ -1,9 +1,9 @@
 import { uniqueSuffix } from "@zigznote/database/testing";
 import type Stripe from "stripe";
 import request from "supertest";
-import { authHeaderFor, type AuthenticatedCaller } from "../auth";
-import { createBillingTestApp, type BillingTestApp } from "../billingHarness";
-import { TestSmtpServer, type ReceivedMail } from "../smtpServer";
+import { authHeaderFor, type AuthenticatedCaller } from "../support/auth";
+import { createBillingTestApp, type BillingTestApp } from "../support/billingHarness";
+import { TestSmtpServer, type ReceivedMail } from "../support/smtpServer";
 
 /**
  * A billing test's world: the real app (routes, signed webhooks, outbox, jobs' functions) on the
@@ -35,6 +35,32 @@ export async function startBillingWorld(env: Record<string, string> = {}): Promi
     },
   };
 }
+
+/**
+ * Starts one billing world for the calling test file (before its tests, closed after them) and
+ * hands back readers of it: the world, its billing app, a supertest agent and the database.
+ */
+export function useBillingWorld(env: Record<string, string> = {}): {
+  world: () => BillingWorld;
+  b: () => BillingTestApp;
+  api: () => ReturnType<typeof request>;
+  db: () => BillingTestApp["testApp"]["ctx"]["db"];
+} {
+  let current: BillingWorld | undefined;
+  beforeAll(async () => {
+    current = await startBillingWorld(env);
+  });
+  afterAll(() => current?.close());
+  const world = () => current!;
+  const b = () => world().b;
+  return { world, b, api: () => request(b().testApp.app), db: () => b().testApp.ctx.db };
+}
+
+/** A meeting's create body, with a Zoom link of its own. */
+export const meetingBody = () => ({
+  title: "Weekly",
+  meetingUrl: `https://zoom.us/j/${Math.floor(1e10 + Math.random() * 8e10)}`,
+});
 
 /** Waits until what the deliveries queued after their commits has been sent. */
 export async function settle(b: BillingTestApp): Promise<void> {

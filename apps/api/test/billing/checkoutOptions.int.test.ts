@@ -1,6 +1,6 @@
 import type Stripe from "stripe";
 import request from "supertest";
-import { authHeaderFor, type AuthenticatedCaller } from "../auth";
+import { authHeaderFor, type AuthenticatedCaller } from "../support/auth";
 import {
   CARD_UPDATE_PAGE,
   DAY_MS,
@@ -9,8 +9,9 @@ import {
   mailsAbout,
   settle,
   startBillingWorld,
-  type BillingWorld,
+  useBillingWorld,
 } from "./billingScenario";
+import { shuffled } from "../support/shuffled";
 
 const ALL_OPTIONS = {
   STRIPE_AUTOMATIC_TAX: "true",
@@ -19,32 +20,7 @@ const ALL_OPTIONS = {
   STRIPE_TRIAL_DAYS: "14",
 };
 
-let world: BillingWorld;
-beforeAll(async () => {
-  world = await startBillingWorld(ALL_OPTIONS);
-});
-afterAll(() => world.close());
-
-const b = () => world.b;
-const api = () => request(b().testApp.app);
-const db = () => b().testApp.ctx.db;
-
-/** A deterministic shuffle (mulberry32), so a failing order can be replayed. */
-function shuffled<T>(items: readonly T[], seed: number): T[] {
-  let state = seed;
-  const random = () => {
-    state = (state + 0x6d2b79f5) | 0;
-    let t = Math.imul(state ^ (state >>> 15), 1 | state);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  const copy = [...items];
-  for (let i = copy.length - 1; i > 0; i -= 1) {
-    const j = Math.floor(random() * (i + 1));
-    [copy[i], copy[j]] = [copy[j]!, copy[i]!];
-  }
-  return copy;
-}
+const { world, b, api, db } = useBillingWorld(ALL_OPTIONS);
 
 /** Delivers as Stripe does: a refused event (5xx) comes again after the others. */
 async function deliverAsStripe(events: Stripe.Event[]) {
@@ -220,7 +196,7 @@ describe("Checkout for businesses (STRIPE_AUTOMATIC_TAX, _TAX_ID_COLLECTION, _AL
     const warning = b().fake.trialWillEnd(subscriptionId);
     await deliver(b(), warning);
     await deliver(b(), warning);
-    const mails = mailsAbout(world.smtp, email, "trial");
+    const mails = mailsAbout(world().smtp, email, "trial");
     expect(mails.map((mail) => mail.parsed.subject)).toEqual([
       `Your Pro trial for ${(await db().organization.findUniqueOrThrow({ where: { id: admin.organizationId } })).name} ends on ${new Intl.DateTimeFormat("en-GB", { dateStyle: "long", timeZone: "UTC" }).format(new Date(trialEnd))}`,
     ]);
@@ -257,7 +233,7 @@ describe("Checkout for businesses (STRIPE_AUTOMATIC_TAX, _TAX_ID_COLLECTION, _AL
     const trialEnd = Number(b().fake.subscriptions.get(subscriptionId)!.trial_end) * 1000;
     b().clock.set(trialEnd - 3 * DAY_MS);
     await deliver(b(), b().fake.trialWillEnd(subscriptionId));
-    const [mail] = mailsAbout(world.smtp, email, "trial");
+    const [mail] = mailsAbout(world().smtp, email, "trial");
     expect(mail!.parsed.text).toContain(
       `We will then charge $19.00 to your Visa ending in 4242, and again each period until you cancel.`,
     );

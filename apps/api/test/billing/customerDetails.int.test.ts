@@ -1,22 +1,13 @@
-import request from "supertest";
-import { authHeaderFor, signClerkToken } from "../auth";
-import { cardPaymentMethodObject } from "../fakes/stripeObjects";
+import { authHeaderFor, signClerkToken } from "../support/auth";
+import { cardPaymentMethodObject } from "../support/fakes/stripeObjects";
 import {
   deliver,
-  startBillingWorld,
   subscribedOrganization,
-  type BillingWorld,
   type SubscribedOrganization,
+  useBillingWorld,
 } from "./billingScenario";
 
-let world: BillingWorld;
-beforeAll(async () => {
-  world = await startBillingWorld();
-});
-afterAll(() => world.close());
-
-const b = () => world.b;
-const api = () => request(b().testApp.app);
+const { b, api } = useBillingWorld();
 type Json = Record<string, unknown>;
 
 async function customerOf(org: SubscribedOrganization) {

@@ -1,40 +1,31 @@
 import { createUser, uniqueSuffix } from "@zigznote/database/testing";
 import request from "supertest";
-import { authHeaderFor, signClerkToken } from "../auth";
+import { authHeaderFor, signClerkToken } from "../support/auth";
 import {
   DAY_MS,
   deliver,
   mailDate,
   mailsTo,
   settle,
-  startBillingWorld,
   subscribedOrganization,
-  type BillingWorld,
   type SubscribedOrganization,
+  startBillingWorld,
+  type BillingWorld,
+  useBillingWorld,
+  meetingBody,
 } from "./billingScenario";
 
 const OPS_INBOX = `ops-${uniqueSuffix()}@zigznote.test`;
 const PLATFORM_ADMIN_CLERK_ID = `user_platform_${uniqueSuffix().replace(/[^A-Za-z0-9_]/g, "")}`;
 
-let world: BillingWorld;
+const { world, b, api, db } = useBillingWorld({
+  PLATFORM_ADMIN_EMAILS: OPS_INBOX,
+  PLATFORM_ADMIN_USER_IDS: PLATFORM_ADMIN_CLERK_ID,
+});
 let platformAdminEmail: string;
 beforeAll(async () => {
-  world = await startBillingWorld({
-    PLATFORM_ADMIN_EMAILS: OPS_INBOX,
-    PLATFORM_ADMIN_USER_IDS: PLATFORM_ADMIN_CLERK_ID,
-  });
-  const user = await createUser(world.b.testApp.ctx.db, { clerkId: PLATFORM_ADMIN_CLERK_ID });
+  const user = await createUser(world().b.testApp.ctx.db, { clerkId: PLATFORM_ADMIN_CLERK_ID });
   platformAdminEmail = user.email!;
-});
-afterAll(() => world.close());
-
-const b = () => world.b;
-const api = () => request(b().testApp.app);
-const db = () => b().testApp.ctx.db;
-
-const meetingBody = () => ({
-  title: "Weekly",
-  meetingUrl: `https://zoom.us/j/${Math.floor(1e10 + Math.random() * 8e10)}`,
 });
 
 /** A renewal paid by card: the charge the customer can dispute. */
@@ -65,7 +56,7 @@ async function disputesOf(organizationId: string) {
 }
 
 const disputeMailsTo = (address: string) =>
-  mailsTo(world.smtp, address).filter((mail) =>
+  mailsTo(world().smtp, address).filter((mail) =>
     (mail.parsed.subject ?? "").startsWith("Payment disputed"),
   );
 

@@ -4,27 +4,19 @@ import { promisify } from "node:util";
 import request from "supertest";
 import { cardWarningThreshold } from "../../src/billing/dunning/expiringCards";
 import { runJob } from "../../src/jobs";
-import { signClerkToken } from "../auth";
+import { signClerkToken } from "../support/auth";
 import {
   CARD_UPDATE_PAGE,
   DAY_MS,
   deliver,
   mailsAbout,
   settle,
-  startBillingWorld,
   subscribedOrganization,
-  type BillingWorld,
   type SubscribedOrganization,
+  useBillingWorld,
 } from "./billingScenario";
 
-let world: BillingWorld;
-beforeAll(async () => {
-  world = await startBillingWorld();
-});
-afterAll(() => world.close());
-
-const b = () => world.b;
-const db = () => b().testApp.ctx.db;
+const { world, b, db } = useBillingWorld();
 const HOUR_MS = 60 * 60 * 1000;
 
 /**
@@ -72,7 +64,7 @@ async function cardExpiringSoon(org: SubscribedOrganization, last4 = "4242") {
   };
 }
 
-const warningsTo = (address: string) => mailsAbout(world.smtp, address, "card of");
+const warningsTo = (address: string) => mailsAbout(world().smtp, address, "card of");
 
 describe("warnExpiringCards (daily job)", () => {
   it("is listed with the jobs, in the job command's usage and the console's job list", async () => {
@@ -163,8 +155,8 @@ describe("warnExpiringCards (daily job)", () => {
     const card = await cardExpiringSoon(org, "1881");
     b().clock.set(card.expiresAt.getTime() - 30 * DAY_MS + HOUR_MS);
     // The relay refuses the first attempt, and the card updater renews the card meanwhile.
-    world.smtp.failNext({ to: org.adminEmail, code: 421 });
-    world.smtp.failNext({ to: org.billingEmail, code: 421 });
+    world().smtp.failNext({ to: org.adminEmail, code: 421 });
+    world().smtp.failNext({ to: org.billingEmail, code: 421 });
     await runWarnJob();
     await deliver(
       b(),

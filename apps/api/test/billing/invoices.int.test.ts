@@ -1,22 +1,14 @@
-import request from "supertest";
-import { apiKeyHeaderFor, authHeaderFor } from "../auth";
+import type request from "supertest";
+import { apiKeyHeaderFor, authHeaderFor } from "../support/auth";
 import {
   DAY_MS,
   deliver,
-  startBillingWorld,
   subscribedOrganization,
-  type BillingWorld,
   type SubscribedOrganization,
+  useBillingWorld,
 } from "./billingScenario";
 
-let world: BillingWorld;
-beforeAll(async () => {
-  world = await startBillingWorld();
-});
-afterAll(() => world.close());
-
-const b = () => world.b;
-const api = () => request(b().testApp.app);
+const { b, api } = useBillingWorld();
 
 interface InvoiceJson {
   id: string;

@@ -1,6 +1,5 @@
-import request from "supertest";
 import { suspendExpiredGracePeriods } from "../../src/billing";
-import { authHeaderFor } from "../auth";
+import { authHeaderFor } from "../support/auth";
 import {
   CARD_UPDATE_PAGE,
   DAY_MS,
@@ -9,26 +8,13 @@ import {
   mailsAbout,
   mailsTo,
   settle,
-  startBillingWorld,
   subscribedOrganization,
-  type BillingWorld,
   type SubscribedOrganization,
+  useBillingWorld,
+  meetingBody,
 } from "./billingScenario";
 
-let world: BillingWorld;
-beforeAll(async () => {
-  world = await startBillingWorld();
-});
-afterAll(() => world.close());
-
-const b = () => world.b;
-const api = () => request(b().testApp.app);
-const db = () => b().testApp.ctx.db;
-
-const meetingBody = () => ({
-  title: "Weekly",
-  meetingUrl: `https://zoom.us/j/${Math.floor(1e10 + Math.random() * 8e10)}`,
-});
+const { world, b, api, db } = useBillingWorld();
 
 async function currentSubscription(org: SubscribedOrganization) {
   const response = await api().get("/api/v1/billing/subscription").set(org.admin.headers);
@@ -88,7 +74,7 @@ describe("invoice.payment_action_required", () => {
     const requiredAt = new Date(actionRequired.created * 1000);
     const graceEndsAt = new Date(requiredAt.getTime() + 7 * DAY_MS);
     for (const address of [org.adminEmail, org.billingEmail]) {
-      const mails = mailsTo(world.smtp, address);
+      const mails = mailsTo(world().smtp, address);
       expect(mails.map((mail) => mail.parsed.subject)).toEqual([
         `Confirm your payment of $49.00 for ${org.name}`,
       ]);
@@ -135,7 +121,7 @@ describe("invoice.payment_action_required", () => {
     expect(current.pendingConfirmations).toEqual([]);
     expect(current.data).toMatchObject({ status: "active", graceEndsAt: null });
     // Nothing else was sent (no "access restored": access was never lost).
-    expect(mailsTo(world.smtp, org.adminEmail)).toHaveLength(1);
+    expect(mailsTo(world().smtp, org.adminEmail)).toHaveLength(1);
   });
 
   it("suspends when the grace ends unconfirmed, exactly as a failure does, and the payment restores access", async () => {
@@ -165,7 +151,7 @@ describe("invoice.payment_action_required", () => {
     expect(refused.body.error.code).toBe("SUBSCRIPTION_SUSPENDED");
     // Still waiting for the confirmation, which is how the customer gets back in.
     expect((await currentSubscription(org)).pendingConfirmations).toHaveLength(1);
-    expect(mailsAbout(world.smtp, org.adminEmail, "is suspended")).toHaveLength(1);
+    expect(mailsAbout(world().smtp, org.adminEmail, "is suspended")).toHaveLength(1);
 
     b().clock.advance(60_000);
     await deliver(
@@ -175,7 +161,7 @@ describe("invoice.payment_action_required", () => {
     const current = await currentSubscription(org);
     expect(current.data.status).toBe("active");
     expect(current.pendingConfirmations).toEqual([]);
-    expect(mailsAbout(world.smtp, org.adminEmail, "Access restored")).toHaveLength(1);
+    expect(mailsAbout(world().smtp, org.adminEmail, "Access restored")).toHaveLength(1);
     expect(
       (await api().post("/api/v1/meetings").set(org.admin.headers).send(meetingBody())).status,
     ).toBe(201);
@@ -189,13 +175,13 @@ describe("invoice.payment_action_required", () => {
     const paid = b().fake.invoiceEvent("invoice.paid", org.stripeSubscriptionId, {
       invoiceId: invoice.id,
     });
-    const before = mailsTo(world.smtp, org.adminEmail).length;
+    const before = mailsTo(world().smtp, org.adminEmail).length;
     await deliver(b(), paid, actionRequired);
 
     const current = await currentSubscription(org);
     expect(current.pendingConfirmations).toEqual([]);
     expect(current.data).toMatchObject({ status: "active", graceEndsAt: null });
-    expect(mailsTo(world.smtp, org.adminEmail)).toHaveLength(before);
+    expect(mailsTo(world().smtp, org.adminEmail)).toHaveLength(before);
     expect(
       await db().notification.count({
         where: { organizationId: org.organizationId, type: "billing.payment_action_required" },
@@ -231,7 +217,7 @@ describe("invoice.payment_action_required", () => {
     b().clock.advance(DAY_MS);
     const { actionRequired, invoice } = renewalNeedsAuthentication(org);
     // The relay is down when the request is recorded.
-    world.smtp.failNext({ code: 421, times: 2 });
+    world().smtp.failNext({ code: 421, times: 2 });
     await deliver(b(), actionRequired);
     b().clock.advance(60_000);
     await deliver(
@@ -240,7 +226,7 @@ describe("invoice.payment_action_required", () => {
     );
     await b().testApp.ctx.notices.deliverNow(new Date(b().clock.now().getTime() + DAY_MS));
 
-    expect(mailsAbout(world.smtp, org.adminEmail, "Confirm your payment")).toHaveLength(0);
+    expect(mailsAbout(world().smtp, org.adminEmail, "Confirm your payment")).toHaveLength(0);
     const rows = await db().notification.findMany({
       where: { organizationId: org.organizationId, type: "billing.payment_action_required" },
     });

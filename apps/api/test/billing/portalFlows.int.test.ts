@@ -1,20 +1,7 @@
-import request from "supertest";
-import { apiKeyHeaderFor, authHeaderFor } from "../auth";
-import {
-  APP_URL,
-  startBillingWorld,
-  subscribedOrganization,
-  type BillingWorld,
-} from "./billingScenario";
+import { apiKeyHeaderFor, authHeaderFor } from "../support/auth";
+import { APP_URL, subscribedOrganization, useBillingWorld } from "./billingScenario";
 
-let world: BillingWorld;
-beforeAll(async () => {
-  world = await startBillingWorld();
-});
-afterAll(() => world.close());
-
-const b = () => world.b;
-const api = () => request(b().testApp.app);
+const { b, api } = useBillingWorld();
 const RETURN_URL = `${APP_URL}/settings/billing`;
 
 /** The portal session requests the fake received for this customer. */

@@ -8,10 +8,10 @@ import {
 } from "@zigznote/database/testing";
 import { syncOrganizationPlan } from "../../src/billing/subscriptions/sync";
 import { transaction } from "../../src/lib/afterCommit";
-import { authHeaderFor, signClerkToken } from "../auth";
-import { startFakeClerk, type FakeClerk } from "../fakes/clerkServer";
-import { startFakeRecall, type FakeRecall } from "../fakes/recallServer";
-import { fakeRecallEnv } from "../recallApp";
+import { authHeaderFor, signClerkToken } from "../support/auth";
+import { startFakeClerk, type FakeClerk } from "../support/fakes/clerkServer";
+import { startFakeRecall, type FakeRecall } from "../support/fakes/recallServer";
+import { fakeRecallEnv } from "../support/recallApp";
 import { countStatuses, send, startInstances, type Answer, type Instances } from "./instances";
 
 /**

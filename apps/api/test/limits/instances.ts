@@ -1,6 +1,6 @@
 import type { Server } from "node:http";
-import { createTestApp, type TestApp, type TestContextOptions } from "../helpers";
-import { closeServer, listen } from "../recallEvents";
+import { createTestApp, type TestApp, type TestContextOptions } from "../support/helpers";
+import { closeServer, listen } from "../support/recallEvents";
 
 /**
  * Several instances of one deployment, as production runs them: each app has its own database

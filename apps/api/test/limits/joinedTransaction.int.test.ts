@@ -2,7 +2,7 @@ import { sqlTransaction } from "@zigznote/database";
 import { createMeeting as createMeetingRow, createOrganization } from "@zigznote/database/testing";
 import { isAppError } from "@zigznote/shared";
 import { createMeeting } from "../../src/meetings";
-import { createTestApp, type TestApp } from "../helpers";
+import { createTestApp, type TestApp } from "../support/helpers";
 
 /**
  * `createMeeting` is one unit of work that a caller can make part of its own transaction (an

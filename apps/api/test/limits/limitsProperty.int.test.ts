@@ -7,8 +7,8 @@ import type { WriteGuard } from "../../src/http/auth";
 import { ManualClock } from "../../src/lib/clock";
 import { createMeeting, deleteMeeting, type MeetingDeps } from "../../src/meetings";
 import { countMeetingsThisMonth } from "../../src/recordings";
-import { testDatabaseUrl } from "../env";
-import { createTestApp, type TestApp } from "../helpers";
+import { testDatabaseUrl } from "../support/env";
+import { createTestApp, type TestApp } from "../support/helpers";
 
 /**
  * Issue 22, as a property: whatever the interleaving of meeting creates, deletes and plan

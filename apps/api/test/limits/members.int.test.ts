@@ -3,11 +3,16 @@ import type { Server } from "node:http";
 import { createMembership, createSubscription, createUser } from "@zigznote/database/testing";
 import request from "supertest";
 import { SEAT_RESERVATION_MS } from "../../src/identity";
-import { apiKeyHeaderFor, authHeaderFor, signClerkToken, type AuthenticatedCaller } from "../auth";
-import { startFakeClerk, type FakeClerk } from "../fakes/clerkServer";
-import { createTestApp, ManualClock, type TestApp } from "../helpers";
-import { closeServer, listen } from "../recallEvents";
-import { newSvixSecret, svixHeaders } from "../webhookSigning";
+import {
+  apiKeyHeaderFor,
+  authHeaderFor,
+  signClerkToken,
+  type AuthenticatedCaller,
+} from "../support/auth";
+import { startFakeClerk, type FakeClerk } from "../support/fakes/clerkServer";
+import { createTestApp, ManualClock, type TestApp } from "../support/helpers";
+import { closeServer, listen } from "../support/recallEvents";
+import { newSvixSecret, svixHeaders } from "../support/webhookSigning";
 
 /**
  * `POST /api/v1/members`: adding a member at Clerk within the plan's team member limit. A seat

@@ -5,9 +5,9 @@ import path from "node:path";
 import { createMeeting, createStorageObject } from "@zigznote/database/testing";
 import { checkPlanViolations } from "../../src/billing";
 import { DAY_MS } from "../../src/lib/time";
-import { authHeaderFor } from "../auth";
-import { createTestApp, ManualClock, type TestApp } from "../helpers";
-import { closeServer, listen } from "../recallEvents";
+import { authHeaderFor } from "../support/auth";
+import { createTestApp, ManualClock, type TestApp } from "../support/helpers";
+import { closeServer, listen } from "../support/recallEvents";
 
 /**
  * Issue 22: "recordings once the storage grace is over", exactly. The route answers early (before

@@ -9,9 +9,9 @@ import request from "supertest";
 import { checkPlanViolations } from "../../src/billing";
 import { transaction } from "../../src/lib/afterCommit";
 import { cleanupOrphanedStorage } from "../../src/recordings";
-import { authHeaderFor, signClerkToken, type AuthenticatedCaller } from "../auth";
-import { startFakeClerk, type FakeClerk } from "../fakes/clerkServer";
-import { createTestApp, ManualClock, type TestApp } from "../helpers";
+import { authHeaderFor, signClerkToken, type AuthenticatedCaller } from "../support/auth";
+import { startFakeClerk, type FakeClerk } from "../support/fakes/clerkServer";
+import { createTestApp, ManualClock, type TestApp } from "../support/helpers";
 
 /**
  * Issue 22, "one truth" and "soft-deleted and purged rows": the organization endpoint, the

@@ -14,8 +14,8 @@ import { parse as parseYaml } from "yaml";
 import { runJob } from "../../src/jobs";
 import { formatApiKey } from "../../src/identity/apiKeyService";
 import { enqueueAdminNotices } from "../../src/notifications";
-import { apiKeyHeaderFor } from "../auth";
-import { createTestApp, ManualClock, type TestApp } from "../helpers";
+import { apiKeyHeaderFor } from "../support/auth";
+import { createTestApp, ManualClock, type TestApp } from "../support/helpers";
 
 /**
  * What the on-call engineer's tools read: the alert rules (deploy/prometheus/alerts.yml) and the

@@ -12,11 +12,11 @@ import { runJob, type JobDefinition } from "../../src/jobs";
 import { SanitizingSpanExporter } from "../../src/lib/spanSanitizer";
 import { inSpan } from "../../src/lib/tracing";
 import { enqueueAdminNotices } from "../../src/notifications";
-import { buildClerkScenario } from "../clerkFixtures";
-import { createTestApp, type TestApp } from "../helpers";
-import { captureLogs, type CapturedLogs } from "../logCapture";
-import { TestSmtpServer } from "../smtpServer";
-import { newSvixSecret, svixHeaders } from "../webhookSigning";
+import { buildClerkScenario } from "../support/clerkFixtures";
+import { createTestApp, type TestApp } from "../support/helpers";
+import { captureLogs, type CapturedLogs } from "../support/logCapture";
+import { TestSmtpServer } from "../support/smtpServer";
+import { newSvixSecret, svixHeaders } from "../support/webhookSigning";
 
 /**
  * The API's own spans (job runs, webhook claims and handlers, notice deliveries and their SMTP

@@ -4,11 +4,16 @@ import path from "node:path";
 import { promisify } from "node:util";
 import request from "supertest";
 import { uniqueSuffix } from "@zigznote/database/testing";
-import { apiKeyHeaderFor, authHeaderFor, clerkTestEnv, type AuthenticatedCaller } from "../auth";
-import { testDatabaseUrl, testRedisUrl } from "../env";
-import { startFakeRecall, type FakeRecall } from "../fakes/recallServer";
-import { FakeStripeServer } from "../fakes/stripeServer";
-import { createTestApp, type TestApp } from "../helpers";
+import {
+  apiKeyHeaderFor,
+  authHeaderFor,
+  clerkTestEnv,
+  type AuthenticatedCaller,
+} from "../support/auth";
+import { testDatabaseUrl, testRedisUrl } from "../support/env";
+import { startFakeRecall, type FakeRecall } from "../support/fakes/recallServer";
+import { FakeStripeServer } from "../support/fakes/stripeServer";
+import { createTestApp, type TestApp } from "../support/helpers";
 import {
   descendantsOf,
   SPAN_KIND,

@@ -10,11 +10,11 @@ import {
   prepareTestDatabase,
   uniqueSuffix,
 } from "@zigznote/database/testing";
-import { abortAbandonedUploads } from "../../src/recordings/directUploads";
-import { clerkTestEnv, signClerkToken } from "../auth";
-import { testDatabaseUrl, testRedisUrl } from "../env";
-import { startS3Server, type S3TestServer } from "../fakes/s3Server";
-import { createTestApp, ManualClock } from "../helpers";
+import { abortAbandonedUploads } from "../../src/recordings";
+import { clerkTestEnv, signClerkToken } from "../support/auth";
+import { testDatabaseUrl, testRedisUrl } from "../support/env";
+import { startS3Server, type S3TestServer } from "../support/fakes/s3Server";
+import { createTestApp, ManualClock } from "../support/helpers";
 import { startApiProcess, type ApiProcess } from "./apiProcess";
 import { eventually, generatedBody, MIB, sha256Of, streamPut } from "./transfers";
 

@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync }
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { Readable } from "node:stream";
-import { LocalDiskStorage, newStorageKey } from "../../src/recordings/storage";
+import { LocalDiskStorage, newStorageKey } from "../../src/recordings";
 
 /** The local driver's side of the seam the S3 driver added: bulk deletion, crashed uploads. */
 

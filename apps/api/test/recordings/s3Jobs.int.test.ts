@@ -9,13 +9,13 @@ import {
   processDueRecordingImports,
   processRecordingImport,
   type RecordingImportDeps,
-} from "../../src/recordings/imports";
-import { cleanupOrphanedStorage } from "../../src/recordings/purge";
-import { storeRecording } from "../../src/recordings/recordingService";
-import { getUsage } from "../../src/recordings/usage";
-import { startS3Server, type S3TestServer } from "../fakes/s3Server";
-import { createTestApp, ManualClock, type TestApp } from "../helpers";
-import { closeServer } from "../recallEvents";
+} from "../../src/recordings";
+import { cleanupOrphanedStorage } from "../../src/recordings";
+import { storeRecording } from "../../src/recordings";
+import { getUsage } from "../../src/recordings";
+import { startS3Server, type S3TestServer } from "../support/fakes/s3Server";
+import { createTestApp, ManualClock, type TestApp } from "../support/helpers";
+import { closeServer } from "../support/recallEvents";
 import { generatedBody, generatedBytes, MIB, sha256Of } from "./transfers";
 
 /** Recall media imports and the storage purge with STORAGE_DRIVER=s3 (s3rver on loopback). */

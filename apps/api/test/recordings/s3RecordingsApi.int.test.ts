@@ -2,12 +2,12 @@ import { randomBytes } from "node:crypto";
 import { readdirSync } from "node:fs";
 import type { Server } from "node:http";
 import request from "supertest";
-import { abortAbandonedUploads } from "../../src/recordings/directUploads";
-import { getUsage } from "../../src/recordings/usage";
-import { authHeaderFor, type AuthenticatedCaller } from "../auth";
-import { startS3Server, type S3TestServer } from "../fakes/s3Server";
-import { createTestApp, ManualClock, type TestApp } from "../helpers";
-import { closeServer, listen } from "../recallEvents";
+import { abortAbandonedUploads } from "../../src/recordings";
+import { getUsage } from "../../src/recordings";
+import { authHeaderFor, type AuthenticatedCaller } from "../support/auth";
+import { startS3Server, type S3TestServer } from "../support/fakes/s3Server";
+import { createTestApp, ManualClock, type TestApp } from "../support/helpers";
+import { closeServer, listen } from "../support/recallEvents";
 import { eventually, generatedBody, generatedBytes, MIB, sha256Of, streamPut } from "./transfers";
 
 /**

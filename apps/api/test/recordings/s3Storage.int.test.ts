@@ -9,10 +9,10 @@ import {
 } from "@aws-sdk/client-s3";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import { loadConfig } from "../../src/config";
-import { S3Storage, StorageConfigError } from "../../src/recordings/s3Storage";
-import { newStorageKey } from "../../src/recordings/storage";
-import { createStorage } from "../../src/recordings/storageDrivers";
-import { S3_TEST_CREDENTIALS, startS3Server, type S3TestServer } from "../fakes/s3Server";
+import { S3Storage, StorageConfigError } from "../../src/recordings";
+import { newStorageKey } from "../../src/recordings";
+import { createStorage } from "../../src/recordings";
+import { S3_TEST_CREDENTIALS, startS3Server, type S3TestServer } from "../support/fakes/s3Server";
 
 const MIB = 1024 * 1024;
 const ORG = "0b7a3c1e-5f3d-4a38-9e57-3f0c1c7d2a10";

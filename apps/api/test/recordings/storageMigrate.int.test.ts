@@ -9,14 +9,14 @@ import { createPrismaClient, type PrismaClient } from "@zigznote/database";
 import { createMeeting, createOrganization, prepareTestDatabase } from "@zigznote/database/testing";
 import request from "supertest";
 import { createLogger } from "../../src/lib/logger";
-import { migrateLocalToS3, type MigrationProgress } from "../../src/recordings/migrateStorage";
-import { storeRecording } from "../../src/recordings/recordingService";
-import type { S3Storage } from "../../src/recordings/s3Storage";
-import { LocalDiskStorage } from "../../src/recordings/storage";
-import { authHeaderFor } from "../auth";
-import { testDatabaseUrl } from "../env";
-import { startS3Server, type S3TestServer } from "../fakes/s3Server";
-import { createTestApp } from "../helpers";
+import { migrateLocalToS3, type MigrationProgress } from "../../src/recordings";
+import { storeRecording } from "../../src/recordings";
+import type { S3Storage } from "../../src/recordings";
+import { LocalDiskStorage } from "../../src/recordings";
+import { authHeaderFor } from "../support/auth";
+import { testDatabaseUrl } from "../support/env";
+import { startS3Server, type S3TestServer } from "../support/fakes/s3Server";
+import { createTestApp } from "../support/helpers";
 import { sha256Of } from "./transfers";
 
 /**

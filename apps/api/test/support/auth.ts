@@ -5,8 +5,8 @@ import {
   createUser,
   uniqueSuffix,
 } from "@zigznote/database/testing";
-import type { Scope } from "../src/http/scopes";
-import { createApiKey as createApiKeyRow } from "../src/identity/apiKeyService";
+import type { Scope } from "../../src/http/scopes";
+import { createApiKey as createApiKeyRow } from "../../src/identity";
 import type { TestApp } from "./helpers";
 
 /**

@@ -2,17 +2,17 @@ import { createPrismaClient, type Db, type PrismaClient } from "@zigznote/databa
 import { uniqueSuffix } from "@zigznote/database/testing";
 import type Stripe from "stripe";
 import request from "supertest";
-import { DEFAULT_CHECKOUT_OPTIONS, type BillingSettings } from "../src/billing/settings";
-import { createNotices, type Notices } from "../src/notifications";
+import { DEFAULT_CHECKOUT_OPTIONS, type BillingSettings } from "../../src/billing/settings";
+import { createNotices, type Notices } from "../../src/notifications";
 import {
   createStripeClient,
   stripeEventHandlers,
   type BillingDeps,
   type HandlerOutcome,
   type StripeClient,
-} from "../src/billing";
-import { ManualClock } from "../src/lib/clock";
-import { createLogger } from "../src/lib/logger";
+} from "../../src/billing";
+import { ManualClock } from "../../src/lib/clock";
+import { createLogger } from "../../src/lib/logger";
 import { testDatabaseUrl } from "./env";
 import { FakeStripeServer, signStripeEvent } from "./fakes/stripeServer";
 import { createTestApp, type TestApp } from "./helpers";

@@ -1,5 +1,5 @@
 import type { Server } from "node:http";
-import { RecallClient, type RecallClientOptions } from "../src/bots/recallClient";
+import { RecallClient, type RecallClientOptions } from "../../src/bots/recallClient";
 import { startFakeRecall, type FakeRecall } from "./fakes/recallServer";
 import { createTestApp, type TestApp, type TestContextOptions } from "./helpers";
 import { closeServer, listen } from "./recallEvents";

@@ -25,7 +25,8 @@
  */
 import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo, Socket } from "node:net";
+import type { Socket } from "node:net";
+import { listenLocally } from "./listen";
 
 export interface FakeClerkRequest {
   method: string;
@@ -186,15 +187,10 @@ export async function startFakeClerk(options: { secretKey?: string } = {}): Prom
       clerkError(res, 500, "internal_clerk_error", String(error));
     });
   });
-  server.on("connection", (socket) => {
-    sockets.add(socket);
-    socket.on("close", () => sockets.delete(socket));
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as AddressInfo;
+  const baseUrl = await listenLocally(server, sockets);
 
   return {
-    baseUrl: `http://127.0.0.1:${port}`,
+    baseUrl,
     secretKey,
     requests,
     memberships,

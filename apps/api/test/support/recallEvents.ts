@@ -3,7 +3,7 @@ import type { AddressInfo } from "node:net";
 import { uniqueSuffix } from "@zigznote/database/testing";
 import type { Express } from "express";
 import request from "supertest";
-import type { AppContext } from "../src/context";
+import type { AppContext } from "../../src/context";
 import { svixHeaders } from "./webhookSigning";
 
 /** Recall's events as its docs show them, signed by the real `svix` library with our secret. */

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { ListObjectsV2Command, ListMultipartUploadsCommand, S3Client } from "@aws-sdk/client-s3";
 import S3rver from "s3rver";
-import { S3Storage, type S3StorageSettings } from "../../src/recordings/s3Storage";
+import { S3Storage, type S3StorageSettings } from "../../../src/recordings";
 
 /**
  * S3 at its network edge: `s3rver` (an S3-compatible server from the npm registry: buckets,

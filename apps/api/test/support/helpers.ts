@@ -5,12 +5,12 @@ import { createPrismaClient, type PrismaClient } from "@zigznote/database";
 import { uniqueSuffix } from "@zigznote/database/testing";
 import type { Express } from "express";
 import { Redis } from "ioredis";
-import { appOpenApiDocument, createApp, type AppOptions } from "../src/app";
-import { loadConfig } from "../src/config";
-import { buildContext, type AppContext, type ContextParts } from "../src/context";
-import { ManualClock, type Clock } from "../src/lib/clock";
-import type { Logger } from "../src/lib/logger";
-import { LocalDiskStorage, type StorageProvider } from "../src/recordings/storage";
+import { appOpenApiDocument, createApp, type AppOptions } from "../../src/app";
+import { loadConfig } from "../../src/config";
+import { buildContext, type AppContext, type ContextParts } from "../../src/context";
+import { ManualClock, type Clock } from "../../src/lib/clock";
+import type { Logger } from "../../src/lib/logger";
+import { LocalDiskStorage, type StorageProvider } from "../../src/recordings/storage";
 import { clerkTestEnv } from "./auth";
 import { testDatabaseUrl, testRedisUrl } from "./env";
 import { checkResponsesAgainst } from "./openApiConformance";
@@ -43,7 +43,7 @@ export interface TestApp {
 
 /**
  * A real app on the test database (and real Redis when asked), with a test clock if given.
- * It trusts session JWTs from `signClerkToken` (test/auth.ts): CLERK_JWT_KEY is the test key
+ * It trusts session JWTs from `signClerkToken` (test/support/auth.ts): CLERK_JWT_KEY is the test key
  * pair's public half unless `env` says otherwise.
  */
 export function createTestApp(options: TestContextOptions = {}): TestApp {

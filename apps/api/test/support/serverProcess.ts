@@ -3,8 +3,8 @@ import net from "node:net";
 import path from "node:path";
 
 /** The built server, as `pnpm start` runs it. */
-export const serverEntry = path.resolve(__dirname, "../dist/server.js");
-export const repoRoot = path.resolve(__dirname, "../../..");
+export const serverEntry = path.resolve(__dirname, "../../dist/server.js");
+export const repoRoot = path.resolve(__dirname, "../../../..");
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {

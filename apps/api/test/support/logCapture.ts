@@ -1,4 +1,4 @@
-import { createLogger, type Logger } from "../src/lib/logger";
+import { createLogger, type Logger } from "../../src/lib/logger";
 
 /** One parsed log line. */
 export type LogEntry = Record<string, unknown> & { level: number; msg?: string };

@@ -41,7 +41,8 @@
  */
 import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo, Socket } from "node:net";
+import type { Socket } from "node:net";
+import { listenLocally } from "./listen";
 
 export interface FakeRecallStatusChange {
   code: string;
@@ -308,15 +309,10 @@ export async function startFakeRecall(options: { apiKey?: string } = {}): Promis
       if (!res.headersSent) send(res, 500, { detail: String(error) });
     });
   });
-  server.on("connection", (socket) => {
-    sockets.add(socket);
-    socket.on("close", () => sockets.delete(socket));
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as AddressInfo;
+  const baseUrl = await listenLocally(server, sockets);
 
   return {
-    baseUrl: `http://127.0.0.1:${port}`,
+    baseUrl,
     apiKey,
     requests,
     bots,

@@ -7,7 +7,7 @@
  *
  * Responses are only recorded while a test runs (status, content type, JSON bytes): they are
  * checked afterwards, so the checking never slows the app under test (timeouts, races).
- * `test/setupOpenApi.ts` checks them after each test (an `afterEach` that every test file runs)
+ * `test/support/setupOpenApi.ts` checks them after each test (an `afterEach` that every test file runs)
  * and fails the test that received one the document does not describe, naming the request, the
  * status and what does not match. A drift (a new status, route or field the declaration does not
  * document) therefore fails the suite at the first test that meets it.
@@ -17,8 +17,8 @@ import express, { type Express, type Request, type Response } from "express";
 import { dereferenceSync } from "dereference-json-schema";
 import { OpenAPIRouter, OpenAPIValidator, type Document, type Operation } from "openapi-backend";
 import { isErrorCode } from "@zigznote/shared";
-import { documentedDetailKeys } from "../src/http/errorExamples";
-import type { OpenApiDocument } from "../src/http/openapi";
+import { documentedDetailKeys } from "../../src/http/errorExamples";
+import type { OpenApiDocument } from "../../src/http/openapi";
 
 /** One request and what the app answered, as seen at the socket. */
 export interface Exchange {
