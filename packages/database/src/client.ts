@@ -62,7 +62,7 @@ type PgTransaction = Awaited<ReturnType<PgAdapter["startTransaction"]>>;
  * broke or timed out it fails, and the connection would stay checked out for good: a few database
  * stalls would leave the pool with no connection at all. Released here, a broken connection is
  * discarded by the pool. "COMMIT" and "ROLLBACK" are the statements Prisma's transaction manager
- * sends through adapter-pg; apps/api/test/dbStall.int.test.ts fails if they stop matching.
+ * sends through adapter-pg; apps/api/test/system/databaseStall.int.test.ts fails if they stop matching.
  */
 function releaseOnFailedEnd(
   tx: PgTransaction,

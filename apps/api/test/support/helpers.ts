@@ -61,7 +61,7 @@ export function createTestApp(options: TestContextOptions = {}): TestApp {
     // the test shares one on purpose (two instances of one deployment).
     REDIS_KEY_PREFIX: `test-${uniqueSuffix()}`,
     // Suites send hundreds of requests a minute from one address and organization: budgets are
-    // out of their way unless a test sets its own (test/rateLimit.int.test.ts).
+    // out of their way unless a test sets its own (test/http/rateLimit.int.test.ts).
     RATE_LIMIT_PER_MINUTE_FREE: "1000000",
     RATE_LIMIT_PER_MINUTE_PRO: "1000000",
     RATE_LIMIT_PER_MINUTE_BUSINESS: "1000000",

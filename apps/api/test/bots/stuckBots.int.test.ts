@@ -1,0 +1,186 @@
+import { createBot, createMeeting, createOrganization } from "@zigznote/database/testing";
+import type { BotStatus } from "@zigznote/database";
+import { cleanupOrphanedBots } from "../../src/bots";
+import { applyBotStatus } from "../../src/bots";
+import type { RecallClient } from "../../src/bots";
+import { startFakeRecall, type FakeRecall } from "../support/fakes/recallServer";
+import { createTestApp, type TestApp } from "../support/helpers";
+import { fakeRecallClient } from "../support/recallApp";
+
+/**
+ * Bots here live in 2020 so that the job, which looks at every stuck bot in the database, never
+ * touches the bots of other suites running at the same time (they live in the present).
+ */
+const T0 = new Date("2020-03-01T10:00:00Z");
+const HOUR = 60 * 60 * 1000;
+const at = (ms: number) => new Date(T0.getTime() + ms);
+
+describe("cleanupOrphanedBots", () => {
+  let testApp: TestApp;
+  let recall: FakeRecall;
+  let client: RecallClient;
+
+  beforeAll(async () => {
+    recall = await startFakeRecall();
+    testApp = createTestApp({ env: { STUCK_BOT_AFTER_MINUTES: "120", JOB_CONCURRENCY: "4" } });
+    client = fakeRecallClient(recall, {
+      timeoutMs: 5_000,
+      maxRetries: 1,
+      retryBaseMs: 5,
+      retryMaxMs: 100,
+    });
+  });
+  afterAll(async () => {
+    await testApp.close();
+    await recall.close();
+  });
+
+  /** A bot known to Recall whose status history is `changes`, and our row showing `status` at `since`. */
+  async function botWith(
+    status: BotStatus,
+    since: Date,
+    changes: { code: string; at: Date; sub_code?: string }[],
+  ) {
+    const db = testApp.ctx.db;
+    const org = await createOrganization(db);
+    const meeting = await createMeeting(db, { organizationId: org.id });
+    const remote = await client.createBot({
+      meetingUrl: meeting.meetingUrl,
+      botName: "zigznote",
+      metadata: { meetingId: meeting.id, organizationId: org.id },
+      idempotencyKey: meeting.id,
+    });
+    recall.updateBot(remote.id, (bot) => {
+      bot.status_changes = changes.map((change) => ({
+        code: change.code,
+        sub_code: change.sub_code ?? null,
+        message: null,
+        created_at: change.at.toISOString(),
+      }));
+    });
+    const bot = await createBot(db, meeting, {
+      recallBotId: remote.id,
+      status,
+      lastStatusAt: since,
+    });
+    return { meeting, bot, recallBotId: remote.id };
+  }
+
+  const leaveCalls = (recallBotId: string) =>
+    recall.requestsTo("POST", `/api/v1/bot/${recallBotId}/leave_call/`).length;
+
+  it("ends a bot stuck for 2 hours that Recall also shows stuck, and tells it to leave", async () => {
+    const { bot, meeting, recallBotId } = await botWith("joining_call", T0, [
+      { code: "joining_call", at: T0 },
+    ]);
+    const result = await cleanupOrphanedBots(
+      { ...testApp.ctx.modules.bots.deps.stuckBots, recall: client },
+      { now: at(2 * HOUR + 60_000) },
+    );
+    expect(result.summary.timedOut).toBeGreaterThanOrEqual(1);
+    const ended = await testApp.ctx.db.bot.findUniqueOrThrow({ where: { id: bot.id } });
+    expect(ended.status).toBe("call_ended");
+    expect(ended.terminalReason).toMatch(/^timeout: no status change for 120 minutes/);
+    expect(ended.endedAt).toEqual(at(2 * HOUR + 60_000));
+    expect(
+      (await testApp.ctx.db.meeting.findUniqueOrThrow({ where: { id: meeting.id } })).status,
+    ).toBe("failed");
+    expect(leaveCalls(recallBotId)).toBe(1);
+  });
+
+  it("measures from the bot's own last status: a bot stuck 1h59 is left alone and Recall is not asked", async () => {
+    const { bot, recallBotId } = await botWith("in_waiting_room", at(10 * HOUR), [
+      { code: "in_waiting_room", at: at(10 * HOUR) },
+    ]);
+    const before = recall.requestsTo("GET", `/api/v1/bot/${recallBotId}/`).length;
+    await cleanupOrphanedBots(
+      { ...testApp.ctx.modules.bots.deps.stuckBots, recall: client },
+      { now: at(11 * HOUR + 59 * 60_000) },
+    );
+    expect((await testApp.ctx.db.bot.findUniqueOrThrow({ where: { id: bot.id } })).status).toBe(
+      "in_waiting_room",
+    );
+    expect(recall.requestsTo("GET", `/api/v1/bot/${recallBotId}/`).length).toBe(before);
+  });
+
+  it("does not kill a bot recording a long meeting that Recall reports as still recording", async () => {
+    const { bot, recallBotId } = await botWith("in_call_recording", at(20 * HOUR), [
+      { code: "joining_call", at: at(20 * HOUR - 60_000) },
+      { code: "in_call_recording", at: at(20 * HOUR) },
+    ]);
+    const result = await cleanupOrphanedBots(
+      { ...testApp.ctx.modules.bots.deps.stuckBots, recall: client },
+      { now: at(25 * HOUR) },
+    );
+    expect(result.summary.stillRecording).toBeGreaterThanOrEqual(1);
+    expect((await testApp.ctx.db.bot.findUniqueOrThrow({ where: { id: bot.id } })).status).toBe(
+      "in_call_recording",
+    );
+    expect(leaveCalls(recallBotId)).toBe(0);
+  });
+
+  it("applies what Recall moved on to when the webhook was lost", async () => {
+    const { bot, recallBotId } = await botWith("in_call_recording", at(30 * HOUR), [
+      { code: "in_call_recording", at: at(30 * HOUR) },
+      { code: "call_ended", at: at(31 * HOUR) },
+      { code: "done", at: at(31 * HOUR + 120_000) },
+    ]);
+    const result = await cleanupOrphanedBots(
+      { ...testApp.ctx.modules.bots.deps.stuckBots, recall: client },
+      { now: at(33 * HOUR) },
+    );
+    expect(result.summary.synced).toBeGreaterThanOrEqual(1);
+    const synced = await testApp.ctx.db.bot.findUniqueOrThrow({ where: { id: bot.id } });
+    expect(synced.status).toBe("done");
+    expect(synced.terminalReason).not.toMatch(/timeout/);
+    expect(leaveCalls(recallBotId)).toBe(0);
+  });
+
+  it("releases a reservation that never got a Recall bot", async () => {
+    const db = testApp.ctx.db;
+    const org = await createOrganization(db);
+    const meeting = await createMeeting(db, { organizationId: org.id });
+    const bot = await createBot(db, meeting, {
+      recallBotId: null,
+      status: "pending",
+      lastStatusAt: at(40 * HOUR),
+    });
+    await cleanupOrphanedBots({ ...testApp.ctx.modules.bots.deps.stuckBots, recall: client }, { now: at(43 * HOUR) });
+    const released = await db.bot.findUniqueOrThrow({ where: { id: bot.id } });
+    expect(released.status).toBe("failed");
+    expect(released.terminalReason).toMatch(/reservation never got a Recall bot/);
+  });
+
+  it("lets a status webhook that lands between selection and update win", async () => {
+    const { bot, recallBotId } = await botWith("in_waiting_room", at(50 * HOUR), [
+      { code: "in_waiting_room", at: at(50 * HOUR) },
+    ]);
+    recall.setLatency(500); // Recall is slow to answer the job's GET...
+    try {
+      const job = cleanupOrphanedBots(
+        { ...testApp.ctx.modules.bots.deps.stuckBots, recall: client },
+        { now: at(53 * HOUR) },
+      );
+      await new Promise((resolve) => setTimeout(resolve, 150));
+      // ...and meanwhile the admitted bot's webhook arrives.
+      const webhook = await applyBotStatus(
+        { db: testApp.ctx.db },
+        {
+          recallBotId,
+          status: "in_call_recording",
+          at: at(52 * HOUR),
+          source: "webhook",
+        },
+      );
+      expect(webhook.applied).toBe(true);
+      const result = await job;
+      expect(result.summary.changedMeanwhile).toBeGreaterThanOrEqual(1);
+    } finally {
+      recall.setLatency(0);
+    }
+    expect((await testApp.ctx.db.bot.findUniqueOrThrow({ where: { id: bot.id } })).status).toBe(
+      "in_call_recording",
+    );
+    expect(leaveCalls(recallBotId)).toBe(0);
+  });
+});

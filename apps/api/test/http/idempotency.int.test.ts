@@ -1,0 +1,557 @@
+import { createHash, randomUUID } from "node:crypto";
+import type { Server } from "node:http";
+import { createRequire } from "node:module";
+import path from "node:path";
+import {
+  createPrismaClient,
+  databasePackageRoot,
+  queryRows,
+  sqlTransaction,
+  type PrismaClient,
+} from "@zigznote/database";
+import { createMeeting as createMeetingRow, createOrganization } from "@zigznote/database/testing";
+import type pg from "pg";
+import request from "supertest";
+import { requestFingerprint } from "../../src/http/idempotency";
+import { answerStatement } from "../../src/http/idempotencyStore";
+import { runJob } from "../../src/jobs";
+import { createMeeting } from "../../src/meetings";
+import { authHeaderFor, type AuthenticatedCaller } from "../support/auth";
+import { testDatabaseUrl } from "../support/env";
+import { startFakeRecall, type FakeRecall } from "../support/fakes/recallServer";
+import { createTestApp, ManualClock, type TestApp } from "../support/helpers";
+import { fakeRecallEnv } from "../support/recallApp";
+import { closeServer, listen } from "../support/recallEvents";
+
+/**
+ * `Idempotency-Key` (src/http/idempotency.ts): two app instances on one database, as behind a
+ * load balancer; every repeat of a write goes to either.
+ */
+
+const HOUR = 60 * 60 * 1000;
+const clock = new ManualClock();
+let recall: FakeRecall;
+let secondDb: PrismaClient;
+let a: TestApp;
+let b: TestApp;
+let servers: Server[];
+let caller: AuthenticatedCaller;
+
+beforeAll(async () => {
+  recall = await startFakeRecall();
+  const env = fakeRecallEnv(recall);
+  a = createTestApp({ clock, env });
+  secondDb = createPrismaClient(testDatabaseUrl, { maxConnections: 10 });
+  b = createTestApp({ clock, env, db: secondDb });
+  servers = [(await listen(a.app)).server, (await listen(b.app)).server];
+  caller = await authHeaderFor(a, { role: "admin" });
+});
+afterAll(async () => {
+  for (const server of servers) await closeServer(server);
+  await a.close();
+  await b.close();
+  await secondDb.$disconnect();
+  await recall.close();
+});
+beforeEach(() => {
+  recall.reset();
+  recall.setLatency(0);
+});
+
+/** How the kernel names a key in the table (src/http/idempotency.ts). */
+function keyHash(organizationId: string, key: string): Buffer {
+  const hash = createHash("sha256");
+  for (const part of ["key", organizationId, key]) hash.update(part).update("\0");
+  return hash.digest();
+}
+
+let counter = 0;
+function meetingBody(): { title: string; meetingUrl: string } {
+  counter += 1;
+  return {
+    title: `Standup ${counter}`,
+    meetingUrl: `https://zoom.us/j/${String(Date.now()).slice(-7)}${String(counter).padStart(4, "0")}`,
+  };
+}
+
+function meetingsOf(organizationId: string, title: string): Promise<number> {
+  return a.ctx.db.meeting.count({ where: { organizationId, title } });
+}
+
+describe("Idempotency-Key on POST /api/v1/meetings", () => {
+  it("replays the first answer to a repeat, on either instance, without writing again", async () => {
+    const key = randomUUID();
+    const body = meetingBody();
+    const first = await request(servers[0]!)
+      .post("/api/v1/meetings")
+      .set(caller.headers)
+      .set("Idempotency-Key", key)
+      .send(body);
+    expect(first.status).toBe(201);
+    expect(first.headers["idempotent-replayed"]).toBeUndefined();
+    expect(first.headers.location).toBe(`/api/v1/meetings/${first.body.id}`);
+
+    // The same body with its keys in another order and other spacing is the same request.
+    const repeat = await request(servers[1]!)
+      .post("/api/v1/meetings")
+      .set(caller.headers)
+      .set("Idempotency-Key", key)
+      .set("Content-Type", "application/json")
+      .send(
+        `{ "meetingUrl": ${JSON.stringify(body.meetingUrl)},  "title": ${JSON.stringify(body.title)} }`,
+      );
+    expect(repeat.status).toBe(201);
+    expect(repeat.headers["idempotent-replayed"]).toBe("true");
+    expect(repeat.headers.location).toBe(first.headers.location);
+    expect(repeat.headers["content-type"]).toBe(first.headers["content-type"]);
+    expect(repeat.headers.etag).toBe(first.headers.etag);
+    expect(repeat.body).toEqual(first.body);
+    expect(await meetingsOf(caller.organizationId, body.title)).toBe(1);
+  });
+
+  it("stores the answer in the transaction that inserts the meeting", async () => {
+    const key = randomUUID();
+    const res = await request(servers[0]!)
+      .post("/api/v1/meetings")
+      .set(caller.headers)
+      .set("Idempotency-Key", key)
+      .send(meetingBody());
+    expect(res.status).toBe(201);
+    // One transaction wrote both rows: they carry the same transaction id.
+    const rows = await a.ctx.db.$queryRaw<{ meeting: string; answer: string }[]>`
+      SELECT m.xmin::text AS meeting, k.xmin::text AS answer
+        FROM meetings m, idempotency_keys k
+       WHERE m.id = ${res.body.id}::uuid AND k.organization_id = ${caller.organizationId}::uuid
+         AND k.key_hash = ${keyHash(caller.organizationId, key)} AND k.response_status = 201`;
+    expect(rows).toHaveLength(1);
+    expect(rows[0]!.meeting).toBe(rows[0]!.answer);
+  });
+
+  it("keeps no meeting when the answer cannot be stored (the hook fails, the insert rolls back)", async () => {
+    const title = `Rolled back ${randomUUID()}`;
+    await expect(
+      createMeeting(
+        a.ctx.modules.meetings.deps,
+        {
+          organizationId: caller.organizationId,
+          title,
+          meetingUrl: meetingBody().meetingUrl,
+        },
+        // The answer's statement fails with COMMIT's round trip: nothing is committed.
+        { lastStatement: () => "SELECT 'the answer could not be stored'::text::boolean" },
+      ),
+    ).rejects.toThrow("the answer could not be stored");
+    expect(await meetingsOf(caller.organizationId, title)).toBe(0);
+  });
+
+  it("runs the handler once for 12 concurrent requests with one key across two instances", async () => {
+    const key = randomUUID();
+    const body = meetingBody();
+    const answers = await Promise.all(
+      Array.from({ length: 12 }, (_, i) =>
+        request(servers[i % 2]!)
+          .post("/api/v1/meetings")
+          .set(caller.headers)
+          .set("Idempotency-Key", key)
+          .send(body),
+      ),
+    );
+    expect(await meetingsOf(caller.organizationId, body.title)).toBe(1);
+    const fresh = answers.filter((r) => r.status === 201 && !r.headers["idempotent-replayed"]);
+    expect(fresh).toHaveLength(1);
+    for (const answer of answers) {
+      if (answer.status === 201) {
+        expect(answer.body).toEqual(fresh[0]!.body);
+      } else {
+        expect(answer.status).toBe(409);
+        expect(answer.body.error.code).toBe("IDEMPOTENCY_KEY_IN_USE");
+        expect(answer.headers["retry-after"]).toBe("1");
+      }
+    }
+  });
+
+  it("answers 422 IDEMPOTENCY_KEY_REUSED to the same key with another body, path or method", async () => {
+    const key = randomUUID();
+    const first = await request(servers[0]!)
+      .post("/api/v1/meetings")
+      .set(caller.headers)
+      .set("Idempotency-Key", key)
+      .send(meetingBody());
+    expect(first.status).toBe(201);
+    const otherBody = await request(servers[1]!)
+      .post("/api/v1/meetings")
+      .set(caller.headers)
+      .set("Idempotency-Key", key)
+      .send(meetingBody());
+    expect(otherBody.status).toBe(422);
+    expect(otherBody.body.error).toMatchObject({
+      code: "IDEMPOTENCY_KEY_REUSED",
+      details: { firstRequest: { method: "POST", path: "/api/v1/meetings" } },
+    });
+    const otherRoute = await request(servers[0]!)
+      .patch(`/api/v1/meetings/${first.body.id}`)
+      .set(caller.headers)
+      .set("Idempotency-Key", key)
+      .send({ title: "Renamed" });
+    expect(otherRoute.status).toBe(422);
+    expect((await a.ctx.db.meeting.findUniqueOrThrow({ where: { id: first.body.id } })).title).toBe(
+      first.body.title,
+    );
+  });
+
+  it("does not store a refused request (input, role): the corrected retry runs", async () => {
+    const key = randomUUID();
+    const body = meetingBody();
+    const refused = await request(servers[0]!)
+      .post("/api/v1/meetings")
+      .set(caller.headers)
+      .set("Idempotency-Key", key)
+      .send({ ...body, meetingUrl: "not a link" });
+    expect(refused.status).toBe(400);
+    const { title: _title, ...untitled } = body;
+    const invalid = await request(servers[1]!)
+      .post("/api/v1/meetings")
+      .set(caller.headers)
+      .set("Idempotency-Key", key)
+      .send(untitled);
+    expect(invalid.status).toBe(400);
+    const noScope = await authHeaderFor(a, {
+      role: "member",
+      organizationId: caller.organizationId,
+    });
+    const forbidden = await request(servers[1]!)
+      .post("/api/v1/api-keys")
+      .set(noScope.headers)
+      .set("Idempotency-Key", key)
+      .send({ name: "ci", scopes: ["meetings:read"] });
+    expect(forbidden.status).toBe(403);
+
+    const corrected = await request(servers[1]!)
+      .post("/api/v1/meetings")
+      .set(caller.headers)
+      .set("Idempotency-Key", key)
+      .send(body);
+    expect(corrected.status).toBe(201);
+    expect(corrected.headers["idempotent-replayed"]).toBeUndefined();
+    expect(await meetingsOf(caller.organizationId, body.title)).toBe(1);
+  });
+
+  it("scopes keys to the organization: another organization's same key is its own", async () => {
+    const key = randomUUID();
+    const other = await authHeaderFor(a, { role: "admin" });
+    const body = meetingBody();
+    const mine = await request(servers[0]!)
+      .post("/api/v1/meetings")
+      .set(caller.headers)
+      .set("Idempotency-Key", key)
+      .send(body);
+    const theirs = await request(servers[0]!)
+      .post("/api/v1/meetings")
+      .set(other.headers)
+      .set("Idempotency-Key", key)
+      .send(body);
+    expect([mine.status, theirs.status]).toEqual([201, 201]);
+    expect(theirs.headers["idempotent-replayed"]).toBeUndefined();
+    expect(theirs.body.id).not.toBe(mine.body.id);
+    expect(await meetingsOf(other.organizationId, body.title)).toBe(1);
+  });
+
+  it("refuses a key that is empty, too long or not printable ASCII", async () => {
+    for (const key of ["", "k".repeat(256), "clé"]) {
+      const res = await request(servers[0]!)
+        .post("/api/v1/meetings")
+        .set(caller.headers)
+        .set("Idempotency-Key", key)
+        .send(meetingBody());
+      expect(res.status).toBe(400);
+      expect(res.body.error.code).toBe("INVALID_IDEMPOTENCY_KEY");
+    }
+  });
+});
+
+describe("Idempotency-Key claimed in the write's own transaction (POST /api/v1/meetings)", () => {
+  /** Messages sent to PostgreSQL during `work`, over every pg client in this process. */
+  async function countQueries(work: () => Promise<unknown>): Promise<number> {
+    // The pg the database package (and Prisma's adapter) uses.
+    const { Client } = createRequire(path.join(databasePackageRoot, "package.json"))(
+      "pg",
+    ) as typeof pg;
+    const prototype = Client.prototype as unknown as { query: (...args: unknown[]) => unknown };
+    const original = prototype.query;
+    let count = 0;
+    prototype.query = function counted(this: unknown, ...args: unknown[]) {
+      count += 1;
+      return original.apply(this, args);
+    };
+    try {
+      await work();
+    } finally {
+      prototype.query = original;
+    }
+    return count;
+  }
+
+  it("costs the write no round trip of its own: the claim goes with BEGIN, the answer with COMMIT", async () => {
+    // An organization of its own, without a meetings limit (the others' counts stay as they are).
+    const organization = await createOrganization(a.ctx.db, { planSlug: "business" });
+    const writer = await authHeaderFor(a, { organizationId: organization.id });
+    const post = (key?: string) => {
+      const call = request(servers[0]!).post("/api/v1/meetings").set(writer.headers);
+      return (key ? call.set("Idempotency-Key", key) : call).send(meetingBody());
+    };
+    // Warm: the caller's key row and plan are cached after the first requests.
+    await post();
+    await post(randomUUID());
+    const without = await countQueries(async () => expect((await post()).status).toBe(201));
+    const keyed = await countQueries(async () =>
+      expect((await post(randomUUID())).status).toBe(201),
+    );
+    expect(keyed).toBe(without);
+  });
+
+  it("replays a create that used the plan's last meeting, though a new one would now be refused", async () => {
+    const organization = await createOrganization(a.ctx.db, { planSlug: "free" });
+    const member = await authHeaderFor(a, { organizationId: organization.id });
+    for (let i = 0; i < 9; i += 1) {
+      await createMeetingRow(a.ctx.db, { organizationId: organization.id, createdAt: clock.now() });
+    }
+    const key = randomUUID();
+    const body = meetingBody();
+    const first = await request(servers[0]!)
+      .post("/api/v1/meetings")
+      .set(member.headers)
+      .set("Idempotency-Key", key)
+      .send(body);
+    expect(first.status).toBe(201);
+    const repeat = await request(servers[1]!)
+      .post("/api/v1/meetings")
+      .set(member.headers)
+      .set("Idempotency-Key", key)
+      .send(body);
+    expect(repeat.status).toBe(201);
+    expect(repeat.headers["idempotent-replayed"]).toBe("true");
+    expect(repeat.body).toEqual(first.body);
+    const fresh = await request(servers[1]!)
+      .post("/api/v1/meetings")
+      .set(member.headers)
+      .set("Idempotency-Key", randomUUID())
+      .send(meetingBody());
+    expect(fresh.status).toBe(403);
+    expect(await a.ctx.db.meeting.count({ where: { organizationId: organization.id } })).toBe(10);
+  });
+
+  it("commits nothing when the answer finds its claim gone (taken over): the write rolls back too", async () => {
+    const title = `Not committed ${randomUUID()}`;
+    await expect(
+      sqlTransaction(
+        a.ctx.db,
+        (tx) =>
+          queryRows(
+            tx,
+            `INSERT INTO meetings (organization_id, title, meeting_url, normalized_meeting_url, platform)
+             VALUES ($1::uuid, $2, 'https://zoom.us/j/1', 'zoom:1', 'zoom') RETURNING id`,
+            [caller.organizationId, title],
+          ),
+        {
+          // No such claim: another request took the key over meanwhile.
+          lastStatement: () =>
+            answerStatement({
+              organizationId: caller.organizationId,
+              keyHash: keyHash(caller.organizationId, randomUUID()),
+              ownerId: randomUUID(),
+              status: 201,
+              response: Buffer.from("{}"),
+            }),
+        },
+      ),
+    ).rejects.toThrow("idempotency claim taken over");
+    expect(await meetingsOf(caller.organizationId, title)).toBe(0);
+  });
+});
+
+describe("Idempotency-Key on the other writes", () => {
+  it("stores a 4xx answer: a repeated DELETE of an unknown meeting replays its 404", async () => {
+    const key = randomUUID();
+    const url = `/api/v1/meetings/${randomUUID()}`;
+    const first = await request(servers[0]!)
+      .delete(url)
+      .set(caller.headers)
+      .set("Idempotency-Key", key);
+    expect(first.status).toBe(404);
+    const repeat = await request(servers[1]!)
+      .delete(url)
+      .set(caller.headers)
+      .set("Idempotency-Key", key);
+    expect(repeat.status).toBe(404);
+    expect(repeat.headers["idempotent-replayed"]).toBe("true");
+    expect(repeat.body).toEqual(first.body);
+  });
+
+  it("replays a DELETE's 204 after the meeting is gone", async () => {
+    const meeting = await createMeetingRow(a.ctx.db, { organizationId: caller.organizationId });
+    const key = randomUUID();
+    const url = `/api/v1/meetings/${meeting.id}`;
+    const first = await request(servers[0]!)
+      .delete(url)
+      .set(caller.headers)
+      .set("Idempotency-Key", key);
+    const repeat = await request(servers[1]!)
+      .delete(url)
+      .set(caller.headers)
+      .set("Idempotency-Key", key);
+    expect([first.status, repeat.status]).toEqual([204, 204]);
+    expect(repeat.headers["idempotent-replayed"]).toBe("true");
+    // Without the key the second DELETE is a 404: the meeting is gone.
+    expect((await request(servers[0]!).delete(url).set(caller.headers)).status).toBe(404);
+  });
+
+  it("returns a created API key again to a repeat, and stores neither key in clear", async () => {
+    const key = `create-ci-key-${randomUUID()}`;
+    const body = { name: `ci ${randomUUID()}`, scopes: ["meetings:read"] };
+    const first = await request(servers[0]!)
+      .post("/api/v1/api-keys")
+      .set(caller.headers)
+      .set("Idempotency-Key", key)
+      .send(body);
+    const repeat = await request(servers[1]!)
+      .post("/api/v1/api-keys")
+      .set(caller.headers)
+      .set("Idempotency-Key", key)
+      .send(body);
+    expect([first.status, repeat.status]).toEqual([201, 201]);
+    expect(repeat.body.key).toBe(first.body.key);
+    expect(await a.ctx.db.apiKey.count({ where: { name: body.name } })).toBe(1);
+    const stored = await a.ctx.db.$queryRaw<{ row: string }[]>`
+      SELECT encode(convert_to(k::text, 'UTF8'), 'escape') AS row FROM idempotency_keys k
+       WHERE organization_id = ${caller.organizationId}::uuid`;
+    const everything = stored.map((row) => row.row).join("\n");
+    const secret = String(first.body.key).split("_").pop()!;
+    expect(everything).not.toContain(secret);
+    expect(everything).not.toContain(key);
+    expect(Buffer.from(everything.replace(/\\x/g, ""), "hex").toString("latin1")).not.toContain(
+      secret,
+    );
+  });
+
+  it("answers 409 while a slow bot creation runs, then replays it: Recall is asked once", async () => {
+    const meeting = await createMeetingRow(a.ctx.db, { organizationId: caller.organizationId });
+    recall.setLatency(600);
+    const key = randomUUID();
+    const url = `/api/v1/meetings/${meeting.id}/bot`;
+    // supertest sends on then(): start it now.
+    const first = request(servers[0]!)
+      .post(url)
+      .set(caller.headers)
+      .set("Idempotency-Key", key)
+      .send({})
+      .then((res) => res);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const meanwhile = await request(servers[1]!)
+      .post(url)
+      .set(caller.headers)
+      .set("Idempotency-Key", key)
+      .send({});
+    expect(meanwhile.status).toBe(409);
+    expect(meanwhile.body.error.code).toBe("IDEMPOTENCY_KEY_IN_USE");
+    expect(meanwhile.headers["retry-after"]).toBe("1");
+    const done = await first;
+    expect(done.status).toBe(201);
+    const after = await request(servers[1]!)
+      .post(url)
+      .set(caller.headers)
+      .set("Idempotency-Key", key)
+      .send({});
+    expect(after.status).toBe(201);
+    expect(after.headers["idempotent-replayed"]).toBe("true");
+    expect(after.body).toEqual(done.body);
+    expect(recall.requestsTo("POST", "/api/v1/bot/")).toHaveLength(1);
+  });
+
+  it("does not store a 5xx: the retry with the same key runs for real", async () => {
+    const meeting = await createMeetingRow(a.ctx.db, { organizationId: caller.organizationId });
+    recall.failNext({ status: 400, body: { detail: "Recall refuses" } });
+    const key = randomUUID();
+    const url = `/api/v1/meetings/${meeting.id}/bot`;
+    const failed = await request(servers[0]!)
+      .post(url)
+      .set(caller.headers)
+      .set("Idempotency-Key", key)
+      .send({});
+    expect(failed.status).toBe(502);
+    const retried = await request(servers[1]!)
+      .post(url)
+      .set(caller.headers)
+      .set("Idempotency-Key", key)
+      .send({});
+    expect(retried.status).toBe(201);
+    expect(retried.headers["idempotent-replayed"]).toBeUndefined();
+  });
+});
+
+describe("abandoned claims and expiry", () => {
+  it("lets a repeat take over a claim whose instance died, once its lock is over", async () => {
+    const key = randomUUID();
+    const body = meetingBody();
+    // The claim a request leaves when its process is killed before it answers.
+    const now = clock.now();
+    await a.ctx.db.$executeRaw`
+      INSERT INTO idempotency_keys (organization_id, key_hash, fingerprint, method, path, owner_id,
+                                    locked_until, created_at, expires_at)
+      VALUES (${caller.organizationId}::uuid, ${keyHash(caller.organizationId, key)},
+              ${requestFingerprint("POST", "/api/v1/meetings", body)}, 'POST', '/api/v1/meetings',
+              ${randomUUID()}::uuid, ${new Date(now.getTime() + 120_000)}, ${now},
+              ${new Date(now.getTime() + 24 * HOUR)})`;
+    const send = () =>
+      request(servers[1]!)
+        .post("/api/v1/meetings")
+        .set(caller.headers)
+        .set("Idempotency-Key", key)
+        .send(body);
+    const whileLocked = await send();
+    expect(whileLocked.status).toBe(409);
+    expect(whileLocked.body.error.code).toBe("IDEMPOTENCY_KEY_IN_USE");
+    expect(await meetingsOf(caller.organizationId, body.title)).toBe(0);
+
+    // IDEMPOTENCY_LOCK_SECONDS (120) later the claim counts as abandoned.
+    clock.advance(121_000);
+    const takenOver = await send();
+    expect(takenOver.status).toBe(201);
+    expect(takenOver.headers["idempotent-replayed"]).toBeUndefined();
+    expect(await meetingsOf(caller.organizationId, body.title)).toBe(1);
+    expect((await send()).headers["idempotent-replayed"]).toBe("true");
+  });
+
+  it("forgets keys after IDEMPOTENCY_KEY_TTL_HOURS: the job deletes them, a repeat then runs", async () => {
+    const who = await authHeaderFor(a, { role: "admin" });
+    const key = randomUUID();
+    const body = meetingBody();
+    const first = await request(servers[0]!)
+      .post("/api/v1/meetings")
+      .set(who.headers)
+      .set("Idempotency-Key", key)
+      .send(body);
+    expect(first.status).toBe(201);
+    const countKeys = () =>
+      a.ctx.db.idempotencyKey.count({ where: { organizationId: who.organizationId } });
+    expect(await countKeys()).toBe(1);
+
+    clock.advance(23 * HOUR);
+    const job = a.ctx.jobs.find((candidate) => candidate.name === "deleteExpiredIdempotencyKeys")!;
+    await runJob(a.ctx, job, { scheduledFor: clock.now(), instanceId: "test" });
+    expect(await countKeys()).toBe(1);
+
+    clock.advance(1 * HOUR + 1000);
+    const run = await runJob(a.ctx, job, { scheduledFor: clock.now(), instanceId: "test" });
+    expect(run).toMatchObject({ status: "succeeded", rowsAffected: expect.any(Number) });
+    expect(await countKeys()).toBe(0);
+
+    const later = await request(servers[1]!)
+      .post("/api/v1/meetings")
+      .set(who.headers)
+      .set("Idempotency-Key", key)
+      .send(body);
+    expect(later.status).toBe(201);
+    expect(later.headers["idempotent-replayed"]).toBeUndefined();
+    expect(await meetingsOf(who.organizationId, body.title)).toBe(2);
+  });
+});

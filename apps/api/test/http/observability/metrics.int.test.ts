@@ -1,0 +1,330 @@
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { createPrismaClient } from "@zigznote/database";
+import {
+  createBot,
+  createMeeting,
+  createOrganization,
+  createOrganizationWithAdmin,
+  createSubscription,
+} from "@zigznote/database/testing";
+import type { LRParser } from "@lezer/lr";
+import request from "supertest";
+import { parse as parseYaml } from "yaml";
+import { runJob } from "../../../src/jobs";
+import { formatApiKey } from "../../../src/identity/apiKeyService";
+import { enqueueAdminNotices } from "../../../src/notifications";
+import { apiKeyHeaderFor } from "../../support/auth";
+import { createTestApp, ManualClock, type TestApp } from "../../support/helpers";
+
+/**
+ * What the on-call engineer's tools read: the alert rules (deploy/prometheus/alerts.yml) and the
+ * dashboard (deploy/grafana/zigznote.json) name only metrics this API's /metrics exposes, and
+ * the metrics added for them follow the database and the HTTP answers they describe.
+ */
+
+// Prometheus's own PromQL grammar (its web UI's parser); an ES module with a CommonJS build.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { parser } = require("@prometheus-io/lezer-promql") as { parser: LRParser };
+
+const repoRoot = path.resolve(__dirname, "../../../../..");
+const alertsFile = path.join(repoRoot, "deploy/prometheus/alerts.yml");
+const dashboardFile = path.join(repoRoot, "deploy/grafana/zigznote.json");
+const runbookFile = path.join(repoRoot, "project_docs/RUNBOOK.md");
+
+const opened: TestApp[] = [];
+function open(options: Parameters<typeof createTestApp>[0] = {}): TestApp {
+  const testApp = createTestApp(options);
+  opened.push(testApp);
+  return testApp;
+}
+afterAll(() => Promise.all(opened.map((testApp) => testApp.close())));
+
+async function scrape(testApp: TestApp): Promise<string> {
+  const response = await request(testApp.app).get("/metrics");
+  expect(response.status).toBe(200);
+  return response.text;
+}
+
+/** The series names a /metrics text can be queried by (a histogram's _bucket, _sum, _count). */
+function exposedNames(text: string): Set<string> {
+  const names = new Set<string>();
+  for (const match of text.matchAll(/^# TYPE (\S+) (\S+)$/gm)) {
+    const [, name, type] = match as unknown as [string, string, string];
+    if (type === "histogram") {
+      for (const suffix of ["_bucket", "_sum", "_count"]) names.add(`${name}${suffix}`);
+    } else if (type === "summary") {
+      for (const suffix of ["", "_sum", "_count"]) names.add(`${name}${suffix}`);
+    } else {
+      names.add(name);
+    }
+  }
+  return names;
+}
+
+/** The value of one series (`name{labels}` exactly as prom-client writes it), or undefined. */
+function valueOf(text: string, series: string): number | undefined {
+  const line = text.split("\n").find((candidate) => candidate.startsWith(`${series} `));
+  return line === undefined ? undefined : Number(line.slice(series.length + 1));
+}
+
+/** Metric names a PromQL expression selects; throws on a syntax error. */
+function metricsIn(expr: string): string[] {
+  // Grafana's macros and variables, as Grafana substitutes them before Prometheus sees them.
+  const promql = expr
+    .replace(/\$__rate_interval|\$__interval|\$__range/g, "5m")
+    .replace(/\$\{?instance\}?/g, ".*");
+  const tree = parser.parse(promql);
+  const names: string[] = [];
+  tree.iterate({
+    enter(node) {
+      if (node.type.isError) {
+        throw new Error(`PromQL syntax error at ${node.from} in: ${promql}`);
+      }
+      if (node.name === "Identifier" && node.node.parent?.name === "VectorSelector") {
+        names.push(promql.slice(node.from, node.to));
+      }
+    },
+  });
+  return names;
+}
+
+interface AlertRule {
+  alert: string;
+  expr: string;
+  annotations?: Record<string, string>;
+}
+
+function alertRules(): AlertRule[] {
+  const document = parseYaml(readFileSync(alertsFile, "utf8")) as {
+    groups: { rules: AlertRule[] }[];
+  };
+  return document.groups.flatMap((group) => group.rules);
+}
+
+interface Panel {
+  title?: string;
+  panels?: Panel[];
+  targets?: { expr?: string }[] | null;
+}
+
+function dashboardQueries(): { where: string; expr: string }[] {
+  const dashboard = JSON.parse(readFileSync(dashboardFile, "utf8")) as {
+    panels: Panel[];
+    templating: { list: { name: string; definition?: string }[] };
+  };
+  const queries: { where: string; expr: string }[] = [];
+  const walk = (panels: Panel[]) => {
+    for (const panel of panels) {
+      for (const target of panel.targets ?? []) {
+        if (target.expr) queries.push({ where: `panel "${panel.title}"`, expr: target.expr });
+      }
+      walk(panel.panels ?? []);
+    }
+  };
+  walk(dashboard.panels);
+  for (const variable of dashboard.templating.list) {
+    // label_values(metric, label): Grafana's, not PromQL; its metric must exist all the same.
+    const metric = /^label_values\(\s*([A-Za-z_:][A-Za-z0-9_:]*)/.exec(variable.definition ?? "");
+    if (metric) queries.push({ where: `variable $${variable.name}`, expr: metric[1]! });
+  }
+  return queries;
+}
+
+/** GitHub's anchor of a Markdown heading. */
+function anchorOf(heading: string): string {
+  return heading
+    .trim()
+    .toLowerCase()
+    .replace(/[^a-z0-9 -]/g, "")
+    .replace(/ /g, "-");
+}
+
+describe("the alert rules and the dashboard", () => {
+  let exposed: Set<string>;
+  beforeAll(async () => {
+    const testApp = open();
+    // A request of every kind the rules count: answers, 5xx/429 aside (their series are the
+    // same metrics with other labels).
+    await request(testApp.app).get("/health");
+    exposed = exposedNames(await scrape(testApp));
+  });
+
+  it("name only metrics that /metrics exposes", () => {
+    const rules = alertRules();
+    expect(rules.length).toBeGreaterThanOrEqual(9);
+    const queries = [
+      ...rules.map((rule) => ({ where: `alert ${rule.alert}`, expr: rule.expr })),
+      ...dashboardQueries(),
+    ];
+    expect(queries.length).toBeGreaterThan(25);
+    const unknown = queries.flatMap(({ where, expr }) =>
+      metricsIn(expr)
+        .filter((name) => !exposed.has(name))
+        .map((name) => `${where}: ${name}`),
+    );
+    expect(unknown).toEqual([]);
+    // Every query selects something (a metric, not only constants).
+    const empty = queries.filter(({ expr }) => metricsIn(expr).length === 0);
+    expect(empty).toEqual([]);
+  });
+
+  it("give every alert a summary, a description and a runbook section that exists", () => {
+    const runbook = readFileSync(runbookFile, "utf8");
+    const anchors = new Set(
+      [...runbook.matchAll(/^#{2,3} (.+)$/gm)].map((match) => anchorOf(match[1]!)),
+    );
+    for (const rule of alertRules()) {
+      expect(rule.annotations?.summary).toBeTruthy();
+      expect(rule.annotations?.description).toBeTruthy();
+      const link = rule.annotations?.runbook ?? "";
+      expect(link).toBe(`project_docs/RUNBOOK.md#${rule.alert.toLowerCase()}`);
+      expect(anchors).toContain(link.split("#")[1]);
+    }
+  });
+
+  it("cover what the issue asks to be alerted on", () => {
+    const names = alertRules().map((rule) => rule.alert);
+    expect(names).toEqual(
+      expect.arrayContaining([
+        "ZigznoteJobFailing",
+        "ZigznoteJobNotRunning",
+        "ZigznoteHighErrorRate",
+        "ZigznoteDatabaseUnavailable",
+        "ZigznoteNoticesFailing",
+        "ZigznoteNoticesPilingUp",
+        "ZigznoteWebhookDeliveriesFailing",
+        "ZigznoteStuckBotsGrowing",
+        "ZigznoteRateLimitingSpike",
+        "ZigznoteApiKeyLockoutsSpike",
+      ]),
+    );
+  });
+});
+
+describe("GET /metrics: the state gauges", () => {
+  it("follow the database: job runs, the outbox, stuck bots and subscriptions", async () => {
+    // The app's clock runs ten minutes ahead and stands still: both scrapes count stuck bots
+    // against the same cutoff, and a notice queued now is ten minutes old to the app.
+    const clock = new ManualClock(new Date(Date.now() + 10 * 60_000));
+    const testApp = open({ clock, env: { STUCK_BOT_AFTER_MINUTES: "60" } });
+    const db = testApp.ctx.db;
+    const before = await scrape(testApp);
+    expect(valueOf(before, "zigznote_database_up")).toBe(1);
+    expect(valueOf(before, 'zigznote_job_interval_seconds{job_name="cleanupOrphanedBots"}')).toBe(
+      300,
+    );
+    expect(valueOf(before, 'zigznote_job_interval_seconds{job_name="cleanupOldWebhooks"}')).toBe(
+      86_400,
+    );
+    const stuckBefore = valueOf(before, "zigznote_bots_stuck") ?? 0;
+    const pendingBefore = valueOf(before, "zigznote_notices_pending") ?? 0;
+    const pastDueBefore = valueOf(before, 'zigznote_subscriptions{status="past_due"}') ?? 0;
+
+    // A job that succeeds now, and one whose latest finished run failed.
+    const job = testApp.ctx.jobs.find((candidate) => candidate.name === "cleanupOldWebhooks")!;
+    expect(
+      (await runJob(testApp.ctx, job, { scheduledFor: clock.now(), instanceId: "t" })).status,
+    ).toBe("succeeded");
+    // The newest run of the job, after any other suite's (some move their clocks days ahead).
+    const newest = await db.jobRun.aggregate({
+      where: { jobName: "recheckPlanViolations" },
+      _max: { startedAt: true },
+    });
+    const failedAt = Math.max(clock.now().getTime(), newest._max.startedAt?.getTime() ?? 0) + 1_000;
+    await db.jobRun.create({
+      data: {
+        jobName: "recheckPlanViolations",
+        scheduledFor: new Date(failedAt),
+        startedAt: new Date(failedAt),
+        finishedAt: new Date(failedAt + 1_000),
+        outcome: "failed",
+        error: "test",
+      },
+    });
+    // Two bots without a status change for two hours (one is stuck by our 60 minutes), one fresh.
+    const organization = await createOrganization(db);
+    for (const minutesAgo of [120, 90, 5]) {
+      const meeting = await createMeeting(db, { organizationId: organization.id });
+      await createBot(db, meeting, {
+        status: "in_call_recording",
+        lastStatusAt: new Date(clock.now().getTime() - minutesAgo * 60_000),
+      });
+    }
+    // A pending notice, ten minutes old by the app's clock.
+    const { organization: noticed } = await createOrganizationWithAdmin(db);
+    await enqueueAdminNotices({ db }, [
+      {
+        organizationId: noticed.id,
+        type: "plan.violation_resolved",
+        payload: { planSlug: "free", type: "meetings" },
+        dedupeKey: `metrics:${noticed.id}`,
+      },
+    ]);
+    await createSubscription(db, { organizationId: organization.id, status: "past_due" });
+
+    const after = await scrape(testApp);
+    const lastSuccess = valueOf(
+      after,
+      'zigznote_job_last_success_timestamp_seconds{job_name="cleanupOldWebhooks"}',
+    )!;
+    expect(Math.abs(lastSuccess - clock.now().getTime() / 1000)).toBeLessThan(15 * 60);
+    expect(valueOf(after, 'zigznote_job_last_run_failed{job_name="cleanupOldWebhooks"}')).toBe(0);
+    expect(valueOf(after, 'zigznote_job_last_run_failed{job_name="recheckPlanViolations"}')).toBe(
+      1,
+    );
+    expect(valueOf(after, "zigznote_bots_stuck")).toBe(stuckBefore + 2);
+    expect(
+      valueOf(after, 'zigznote_bots_active{status="in_call_recording"}'),
+    ).toBeGreaterThanOrEqual(3);
+    expect(valueOf(after, "zigznote_notices_pending")).toBe(pendingBefore + 1);
+    // Ten minutes by the app's clock (less the moments between the two clocks' readings).
+    expect(valueOf(after, "zigznote_notices_oldest_pending_age_seconds")).toBeGreaterThan(590);
+    expect(valueOf(after, 'zigznote_subscriptions{status="past_due"}')).toBe(pastDueBefore + 1);
+  });
+
+  it("says the database is down, and still answers, when the database does not", async () => {
+    const unreachable = createPrismaClient("postgresql://postgres@127.0.0.1:1/nowhere", {
+      maxConnections: 1,
+      connectionTimeoutMs: 500,
+    });
+    const testApp = open({ db: unreachable });
+    try {
+      const text = await scrape(testApp);
+      expect(valueOf(text, "zigznote_database_up")).toBe(0);
+      // No stale or invented state: the gauges read from the database have no value.
+      expect(valueOf(text, "zigznote_bots_stuck")).toBeUndefined();
+      expect(valueOf(text, "zigznote_notices_pending")).toBeUndefined();
+      // What does not need the database is still there.
+      expect(valueOf(text, 'zigznote_job_interval_seconds{job_name="deliverNotifications"}')).toBe(
+        60,
+      );
+    } finally {
+      await unreachable.$disconnect();
+    }
+  });
+});
+
+describe("GET /metrics: 429s and API key lockouts", () => {
+  it("counts failed API key attempts, the lockout they start, and the 429 by route and code", async () => {
+    const testApp = open({ env: { API_KEY_MAX_FAILURES: "2" } });
+    const { key } = await apiKeyHeaderFor(testApp, { scopes: ["meetings:read"] });
+    const wrong = formatApiKey(key.slice(8, 20), "0".repeat(32));
+    const attempt = (token: string) =>
+      request(testApp.app).get("/api/v1/me").set("Authorization", `Bearer ${token}`);
+    expect((await attempt(wrong)).status).toBe(401);
+    expect((await attempt(wrong)).status).toBe(401);
+    const locked = await attempt(key);
+    expect(locked.status).toBe(429);
+
+    const text = await scrape(testApp);
+    expect(valueOf(text, "zigznote_api_key_failures_total")).toBe(2);
+    expect(valueOf(text, 'zigznote_api_key_lockouts_total{kind="pair"}')).toBe(1);
+    expect(
+      valueOf(
+        text,
+        `zigznote_http_rate_limited_total{route="/api/v1/me",error_code="${locked.body.error.code}"}`,
+      ),
+    ).toBe(1);
+  });
+});

@@ -1,0 +1,393 @@
+import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import path from "node:path";
+import { promisify } from "node:util";
+import request from "supertest";
+import { uniqueSuffix } from "@zigznote/database/testing";
+import {
+  apiKeyHeaderFor,
+  authHeaderFor,
+  clerkTestEnv,
+  type AuthenticatedCaller,
+} from "../../support/auth";
+import { testDatabaseUrl, testRedisUrl } from "../../support/env";
+import { startFakeRecall, type FakeRecall } from "../../support/fakes/recallServer";
+import { FakeStripeServer } from "../../support/fakes/stripeServer";
+import { createTestApp, type TestApp } from "../../support/helpers";
+import {
+  descendantsOf,
+  SPAN_KIND,
+  startOtlpReceiver,
+  type OtlpReceiver,
+  type ReceivedSpan,
+} from "./otlpReceiver";
+
+/**
+ * Tracing as an operator switches it on: the built server (`node dist/server.js`, whose first
+ * import starts the SDK) with OTEL_EXPORTER_OTLP_ENDPOINT pointing at an OTLP receiver this test
+ * runs, Recall and Stripe at their fake servers, the real Redis, Clerk sessions signed with the
+ * test's key. One server per protocol the API supports (http/protobuf, the default, and
+ * http/json).
+ */
+
+const serverEntry = path.resolve(__dirname, "../../../dist/server.js");
+const instrumentEntry = path.resolve(__dirname, "../../../dist/instrument.js");
+
+interface RunningServer {
+  child: ChildProcess;
+  url: string;
+  /** Every JSON line the server wrote to stdout. */
+  logLines(): Record<string, unknown>[];
+  stop(): Promise<number | null>;
+}
+
+async function startTracedServer(env: Record<string, string>): Promise<RunningServer> {
+  const childEnv: NodeJS.ProcessEnv = { ...process.env };
+  for (const name of Object.keys(childEnv)) if (name.startsWith("OTEL_")) delete childEnv[name];
+  const child = spawn(process.execPath, [serverEntry], {
+    env: {
+      ...childEnv,
+      NODE_ENV: "test",
+      HOST: "127.0.0.1",
+      PORT: "0",
+      LOG_LEVEL: "debug",
+      DATABASE_URL: testDatabaseUrl,
+      JOBS_ENABLED: "false",
+      ...clerkTestEnv(),
+      ...env,
+    },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let output = "";
+  child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));
+  const logLines = () =>
+    output
+      .split("\n")
+      .filter((line) => line.startsWith("{"))
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+  const deadline = Date.now() + 60_000;
+  let port: number | undefined;
+  while (port === undefined) {
+    if (child.exitCode !== null) throw new Error(`server exited early:\n${output}`);
+    if (Date.now() > deadline) throw new Error(`server did not listen within 60 s:\n${output}`);
+    const listening = logLines().find((line) => line.msg === "zigznote API listening");
+    if (listening) port = listening.port as number;
+    else await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return {
+    child,
+    url: `http://127.0.0.1:${port}`,
+    logLines,
+    stop: () => {
+      const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
+      child.kill("SIGTERM");
+      return exited;
+    },
+  };
+}
+
+/** A W3C traceparent of a caller's own (sampled) span, with its ids. */
+function callerTraceparent(): { header: string; traceId: string; parentSpanId: string } {
+  const traceId = randomBytes(16).toString("hex");
+  const parentSpanId = randomBytes(8).toString("hex");
+  return { header: `00-${traceId}-${parentSpanId}-01`, traceId, parentSpanId };
+}
+
+/** Every string a span carries (name, attribute values, events, status), for leak checks. */
+function stringsOf(span: ReceivedSpan): string[] {
+  const values = [
+    span.name,
+    span.status.message,
+    ...Object.values(span.attributes),
+    ...span.events.flatMap((event) => Object.values(event.attributes)),
+  ];
+  return values.map((value) => (typeof value === "string" ? value : JSON.stringify(value)));
+}
+
+function serverSpanOf(spans: ReceivedSpan[], traceId: string): ReceivedSpan | undefined {
+  return spans.find((span) => span.traceId === traceId && span.kind === SPAN_KIND.server);
+}
+
+const isDatabaseSpan = (span: ReceivedSpan, system: string) =>
+  span.attributes["db.system.name"] === system || span.attributes["db.system"] === system;
+
+let receiver: OtlpReceiver;
+let recall: FakeRecall;
+let stripe: FakeStripeServer;
+let testApp: TestApp;
+
+beforeAll(async () => {
+  receiver = await startOtlpReceiver();
+  recall = await startFakeRecall();
+  stripe = await FakeStripeServer.start();
+  // For its database client (rows of the callers), not its app: the app under test is the child.
+  testApp = createTestApp();
+});
+afterAll(async () => {
+  await receiver.close();
+  await recall.close();
+  await stripe.close();
+  await testApp.close();
+});
+
+describe.each([
+  ["http/protobuf", "protobuf"],
+  ["http/json", "json"],
+] as const)("tracing with OTEL_EXPORTER_OTLP_PROTOCOL=%s", (protocol, encoding) => {
+  let server: RunningServer;
+  let caller: AuthenticatedCaller;
+  let email: string;
+
+  beforeAll(async () => {
+    server = await startTracedServer({
+      OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
+      OTEL_EXPORTER_OTLP_PROTOCOL: protocol,
+      OTEL_SERVICE_NAME: "zigznote-api-under-test",
+      OTEL_BSP_SCHEDULE_DELAY: "100",
+      RECALL_API_KEY: recall.apiKey,
+      RECALL_API_BASE_URL: recall.baseUrl,
+      RECALL_MAX_RETRIES: "0",
+      STRIPE_SECRET_KEY: stripe.secretKey,
+      STRIPE_API_HOST: "127.0.0.1",
+      STRIPE_API_PORT: String(stripe.port),
+      STRIPE_API_PROTOCOL: "http",
+      REDIS_URL: testRedisUrl,
+      REDIS_KEY_PREFIX: `test-tracing-${uniqueSuffix()}`,
+    });
+    caller = await authHeaderFor(testApp);
+    const user = await testApp.ctx.db.user.findUniqueOrThrow({ where: { id: caller.userId } });
+    email = user.email!;
+  }, 90_000);
+  afterAll(async () => {
+    expect(await server.stop()).toBe(0);
+  });
+
+  it("continues a request's traceparent: a server span named by route, database spans below it, the trace id in the response and the log line", async () => {
+    const caller2 = callerTraceparent();
+    const response = await fetch(`${server.url}/api/v1/me`, {
+      headers: { ...caller.headers, traceparent: caller2.header },
+    });
+    expect(response.status).toBe(200);
+    expect(response.headers.get("trace-id")).toBe(caller2.traceId);
+    const requestId = response.headers.get("x-request-id");
+    expect(requestId).toBeTruthy();
+
+    await receiver.waitFor((spans) => {
+      const root = serverSpanOf(spans, caller2.traceId);
+      return root !== undefined && descendantsOf(spans, root).length > 0;
+    });
+    const root = serverSpanOf(receiver.spans, caller2.traceId)!;
+    expect(root).toMatchObject({
+      name: "GET /api/v1/me",
+      parentSpanId: caller2.parentSpanId,
+      encoding,
+    });
+    expect(root.attributes["http.route"]).toBe("/api/v1/me");
+    expect(root.attributes["http.response.status_code"]).toBe(200);
+    expect(root.resource["service.name"]).toBe("zigznote-api-under-test");
+
+    const database = descendantsOf(receiver.spans, root).filter((span) =>
+      isDatabaseSpan(span, "postgresql"),
+    );
+    expect(database.length).toBeGreaterThan(0);
+    for (const span of database) {
+      expect(span.kind).toBe(SPAN_KIND.client);
+      const statement = span.attributes["db.query.text"] ?? span.attributes["db.statement"];
+      expect(typeof statement).toBe("string");
+    }
+
+    // The request's log line carries the trace (and the request id, as before).
+    const line = server.logLines().find((entry) => entry.requestId === requestId);
+    expect(line).toMatchObject({
+      msg: "request completed",
+      route: "/api/v1/me",
+      traceId: caller2.traceId,
+    });
+
+    // Nothing the caller sent or the user owns is in the trace: no token, no e-mail address.
+    for (const span of receiver.spans.filter(
+      (candidate) => candidate.traceId === caller2.traceId,
+    )) {
+      for (const value of stringsOf(span)) {
+        expect(value).not.toContain(caller.token);
+        expect(value).not.toContain(email);
+      }
+    }
+  });
+
+  it("gives a bot creation a client span for its call to Recall, under the request's server span", async () => {
+    const meetingResponse = await fetch(`${server.url}/api/v1/meetings`, {
+      method: "POST",
+      headers: { ...caller.headers, "content-type": "application/json" },
+      body: JSON.stringify({
+        title: "Weekly sync",
+        meetingUrl: `https://zoom.us/j/${String(Date.now()).slice(-11)}`,
+      }),
+    });
+    expect(meetingResponse.status).toBe(201);
+    const meeting = (await meetingResponse.json()) as { id: string };
+
+    const caller2 = callerTraceparent();
+    const response = await fetch(`${server.url}/api/v1/meetings/${meeting.id}/bot`, {
+      method: "POST",
+      headers: {
+        ...caller.headers,
+        "content-type": "application/json",
+        traceparent: caller2.header,
+      },
+      body: "{}",
+    });
+    expect(response.status).toBe(201);
+    expect(recall.createdBots()).not.toHaveLength(0);
+
+    const isRecallCall = (span: ReceivedSpan) =>
+      span.kind === SPAN_KIND.client &&
+      typeof span.attributes["url.full"] === "string" &&
+      span.attributes["url.full"].startsWith(`${recall.baseUrl}/api/v1/bot/`);
+    await receiver.waitFor((spans) => {
+      const root = serverSpanOf(spans, caller2.traceId);
+      return root !== undefined && descendantsOf(spans, root).some(isRecallCall);
+    });
+    const root = serverSpanOf(receiver.spans, caller2.traceId)!;
+    expect(root.name).toBe("POST /api/v1/meetings/:id/bot");
+    const below = descendantsOf(receiver.spans, root);
+    const call = below.find(isRecallCall)!;
+    expect(call.attributes["http.request.method"]).toBe("POST");
+    expect(call.attributes["http.response.status_code"]).toBe(201);
+    // The Recall client's own span (the call, over its attempts) is the HTTP span's parent.
+    const recallSpan = below.find((span) => span.spanId === call.parentSpanId)!;
+    expect(recallSpan).toMatchObject({ name: "recall create a bot", kind: SPAN_KIND.internal });
+    expect(recallSpan.attributes["zigznote.recall.attempts"]).toBe(1);
+    // The bot's reservation and its record are statements in the same trace.
+    expect(below.some((span) => isDatabaseSpan(span, "postgresql"))).toBe(true);
+
+    for (const span of receiver.spans.filter(
+      (candidate) => candidate.traceId === caller2.traceId,
+    )) {
+      for (const value of stringsOf(span)) {
+        expect(value).not.toContain(recall.apiKey);
+        expect(value).not.toContain(caller.token);
+      }
+    }
+  });
+
+  it("gives the calls Stripe's SDK makes client spans under the request's server span, without the customer's address", async () => {
+    const admin = await authHeaderFor(testApp, { role: "admin" });
+    const user = await testApp.ctx.db.user.findUniqueOrThrow({ where: { id: admin.userId } });
+    const caller = callerTraceparent();
+    const response = await fetch(`${server.url}/api/v1/billing/portal`, {
+      method: "POST",
+      headers: { ...admin.headers, traceparent: caller.header },
+    });
+    expect(response.status).toBe(200);
+    expect(stripe.requestsTo("POST", "/v1/billing_portal/sessions")).not.toHaveLength(0);
+
+    const isStripeCall = (span: ReceivedSpan) =>
+      span.kind === SPAN_KIND.client &&
+      typeof span.attributes["url.full"] === "string" &&
+      span.attributes["url.full"].startsWith(`http://127.0.0.1:${stripe.port}/v1/`);
+    await receiver.waitFor((spans) => {
+      const root = serverSpanOf(spans, caller.traceId);
+      return root !== undefined && descendantsOf(spans, root).some(isStripeCall);
+    });
+    const root = serverSpanOf(receiver.spans, caller.traceId)!;
+    expect(root.name).toBe("POST /api/v1/billing/portal");
+    const calls = descendantsOf(receiver.spans, root).filter(isStripeCall);
+    expect(calls.map((span) => span.attributes["url.full"])).toContain(
+      `http://127.0.0.1:${stripe.port}/v1/billing_portal/sessions`,
+    );
+    for (const call of calls) {
+      expect(call.attributes["http.request.method"]).toBe("POST");
+      expect(call.attributes["http.response.status_code"]).toBe(200);
+    }
+    for (const span of receiver.spans.filter((candidate) => candidate.traceId === caller.traceId)) {
+      for (const value of stringsOf(span)) {
+        expect(value).not.toContain(user.email!);
+        expect(value).not.toContain(stripe.secretKey);
+      }
+    }
+  });
+
+  it("gives the Redis commands of an API key's lockout check spans, with their keys and no values", async () => {
+    const { headers, key } = await apiKeyHeaderFor(testApp, { scopes: ["meetings:read"] });
+    const caller = callerTraceparent();
+    const response = await fetch(`${server.url}/api/v1/me`, {
+      headers: { ...headers, traceparent: caller.header },
+    });
+    expect(response.status).toBe(200);
+
+    await receiver.waitFor((spans) => {
+      const root = serverSpanOf(spans, caller.traceId);
+      return (
+        root !== undefined && descendantsOf(spans, root).some((s) => isDatabaseSpan(s, "redis"))
+      );
+    });
+    const root = serverSpanOf(receiver.spans, caller.traceId)!;
+    const commands = descendantsOf(receiver.spans, root).filter((s) => isDatabaseSpan(s, "redis"));
+    for (const command of commands) {
+      expect(command.kind).toBe(SPAN_KIND.client);
+      const statement = String(
+        command.attributes["db.query.text"] ?? command.attributes["db.statement"],
+      );
+      // The command and its keys (MULTI/EXEC have none), never the values.
+      expect(statement).toMatch(/^\w+( test-tracing-\S+)*$/);
+      expect(statement).not.toContain(key);
+    }
+    expect(
+      commands.some((command) =>
+        String(command.attributes["db.query.text"] ?? command.attributes["db.statement"]).includes(
+          ":apikey-lockout:",
+        ),
+      ),
+    ).toBe(true);
+    for (const span of receiver.spans.filter((candidate) => candidate.traceId === caller.traceId)) {
+      for (const value of stringsOf(span)) expect(value).not.toContain(key);
+    }
+  });
+});
+
+describe("with no OTLP endpoint", () => {
+  /** Loads instrument.js as server.ts does, then reports what it loaded and patched. */
+  async function probe(env: Record<string, string>) {
+    const script = `
+      require(${JSON.stringify(instrumentEntry)});
+      const http = require("node:http");
+      const pg = require("pg");
+      console.log(JSON.stringify({
+        sdkModules: Object.keys(require.cache).filter((file) => file.includes("@opentelemetry")).length,
+        isHttpPatched: "__wrapped" in http.Server.prototype.emit,
+        isPgPatched: "__wrapped" in pg.Client.prototype.query,
+      }));`;
+    const childEnv: NodeJS.ProcessEnv = { ...process.env };
+    for (const name of Object.keys(childEnv)) if (name.startsWith("OTEL_")) delete childEnv[name];
+    const { stdout } = await promisify(execFile)(process.execPath, ["-e", script], {
+      cwd: path.resolve(__dirname, "../../.."),
+      env: { ...childEnv, ...env },
+    });
+    return JSON.parse(stdout) as {
+      sdkModules: number;
+      isHttpPatched: boolean;
+      isPgPatched: boolean;
+    };
+  }
+
+  it("loads none of the SDK and patches nothing (OTEL_SDK_DISABLED=true wins over an endpoint)", async () => {
+    expect(await probe({})).toEqual({ sdkModules: 0, isHttpPatched: false, isPgPatched: false });
+    expect(
+      await probe({ OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_SDK_DISABLED: "true" }),
+    ).toEqual({ sdkModules: 0, isHttpPatched: false, isPgPatched: false });
+    // The same probe sees the SDK when an endpoint is set.
+    const on = await probe({ OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url });
+    expect(on.sdkModules).toBeGreaterThan(0);
+    expect(on).toMatchObject({ isHttpPatched: true, isPgPatched: true });
+  });
+
+  it("answers without a Trace-Id header", async () => {
+    const caller = await authHeaderFor(testApp);
+    const response = await request(testApp.app).get("/api/v1/me").set(caller.headers);
+    expect(response.status).toBe(200);
+    expect(response.headers["trace-id"]).toBeUndefined();
+    expect(response.headers["x-request-id"]).toBeTruthy();
+  });
+});

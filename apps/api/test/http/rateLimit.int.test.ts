@@ -1,0 +1,317 @@
+import { randomUUID } from "node:crypto";
+import type { Server } from "node:http";
+import { createOrganization } from "@zigznote/database/testing";
+import type { Redis } from "ioredis";
+import request from "supertest";
+import { apiKeyHeaderFor, authHeaderFor, signClerkToken } from "../support/auth";
+import { testRedisUrl } from "../support/env";
+import { createTestApp, type TestApp } from "../support/helpers";
+import { captureLogs, LEVEL } from "../support/logCapture";
+import { closeServer, listen } from "../support/recallEvents";
+import { startTcpProxy, type TcpProxy } from "../support/tcpProxy";
+
+/**
+ * Request budgets (src/http/rateLimit.ts) with real Redis: two instances of one deployment share
+ * REDIS_KEY_PREFIX, so an organization's budget is one across them.
+ */
+
+const BUDGETS = {
+  RATE_LIMIT_PER_MINUTE_FREE: "5",
+  RATE_LIMIT_PER_MINUTE_PRO: "8",
+  RATE_LIMIT_PER_MINUTE_BUSINESS: "50",
+  RATE_LIMIT_PER_MINUTE_UNAUTHENTICATED: "3",
+};
+
+function redisOf(testApp: TestApp): Redis {
+  return testApp.ctx.redis!;
+}
+
+async function redisReady(testApp: TestApp): Promise<void> {
+  const redis = redisOf(testApp);
+  if (redis.status !== "ready") await new Promise((resolve) => redis.once("ready", resolve));
+}
+
+function parseRateLimit(value: string | undefined): { policy: string; r: number; t: number } {
+  const match = /^"(\w+)";r=(\d+);t=(\d+)$/.exec(value ?? "");
+  if (!match) throw new Error(`not a RateLimit field: ${value}`);
+  return { policy: match[1]!, r: Number(match[2]), t: Number(match[3]) };
+}
+
+describe("request budgets across two instances sharing Redis", () => {
+  let a: TestApp;
+  let b: TestApp;
+  let servers: Server[];
+
+  beforeAll(async () => {
+    const env = { ...BUDGETS, REDIS_KEY_PREFIX: `test-rl-${randomUUID()}`, TRUST_PROXY: "true" };
+    a = createTestApp({ env, redis: true });
+    b = createTestApp({ env, redis: true });
+    await Promise.all([redisReady(a), redisReady(b)]);
+    servers = [(await listen(a.app)).server, (await listen(b.app)).server];
+  });
+  afterAll(async () => {
+    for (const server of servers) await closeServer(server);
+    await a.close();
+    await b.close();
+  });
+
+  it("draws every key and user of an organization on one budget, whatever instance answers", async () => {
+    const user = await authHeaderFor(a, { role: "admin" });
+    const key = await apiKeyHeaderFor(a, {
+      scopes: ["meetings:read"],
+      organizationId: user.organizationId,
+    });
+    const callers = [user.headers, key.headers];
+    const remaining: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const res = await request(servers[i % 2]!)
+        .get("/api/v1/meetings")
+        .set(callers[i % 2]!);
+      expect(res.status).toBe(200);
+      expect(res.headers["ratelimit-policy"]).toBe('"organization";q=5;w=60');
+      const field = parseRateLimit(res.headers.ratelimit);
+      expect(field.policy).toBe("organization");
+      expect(field.t).toBeGreaterThanOrEqual(1);
+      expect(field.t).toBeLessThanOrEqual(60);
+      remaining.push(field.r);
+    }
+    expect(remaining).toEqual([4, 3, 2, 1, 0]);
+
+    for (const [index, headers] of callers.entries()) {
+      const refused = await request(servers[index]!).get("/api/v1/meetings").set(headers);
+      expect(refused.status).toBe(429);
+      expect(refused.body.error).toMatchObject({
+        code: "RATE_LIMITED",
+        details: { policy: "organization", limit: 5, windowSeconds: 60 },
+      });
+      const retryAfter = Number(refused.headers["retry-after"]);
+      expect(retryAfter).toBeGreaterThanOrEqual(1);
+      expect(retryAfter).toBeLessThanOrEqual(60);
+      expect(parseRateLimit(refused.headers.ratelimit)).toMatchObject({ r: 0, t: retryAfter });
+    }
+    const metrics = await a.ctx.metrics.registry.getSingleMetricAsString(
+      "zigznote_rate_limited_total",
+    );
+    expect(metrics).toMatch(/zigznote_rate_limited_total\{subject="organization"\} [1-9]/);
+
+    // Another organization, on either instance, has its own budget.
+    const other = await authHeaderFor(a, { role: "member" });
+    const theirs = await request(servers[1]!).get("/api/v1/meetings").set(other.headers);
+    expect(theirs.status).toBe(200);
+    expect(parseRateLimit(theirs.headers.ratelimit).r).toBe(4);
+  });
+
+  it("sizes the budget by the organization's plan", async () => {
+    const organization = await createOrganization(a.ctx.db, { planSlug: "pro" });
+    const caller = await authHeaderFor(a, { role: "admin", organizationId: organization.id });
+    const res = await request(servers[0]!).get("/api/v1/me").set(caller.headers);
+    expect(res.headers["ratelimit-policy"]).toBe('"organization";q=8;w=60');
+    expect(parseRateLimit(res.headers.ratelimit).r).toBe(7);
+  });
+
+  it("carries the fields on error answers too, and counts them", async () => {
+    const caller = await authHeaderFor(a, { role: "admin" });
+    const missing = await request(servers[0]!)
+      .get(`/api/v1/meetings/${randomUUID()}`)
+      .set(caller.headers);
+    expect(missing.status).toBe(404);
+    expect(parseRateLimit(missing.headers.ratelimit).r).toBe(4);
+    const invalid = await request(servers[1]!)
+      .post("/api/v1/meetings")
+      .set(caller.headers)
+      .send({ title: "" });
+    expect(invalid.status).toBe(400);
+    expect(parseRateLimit(invalid.headers.ratelimit).r).toBe(3);
+  });
+
+  it("limits requests without valid credentials per client address (behind TRUST_PROXY)", async () => {
+    const address = `203.0.113.${Math.floor(Math.random() * 250) + 1}`;
+    const statuses: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      const res = await request(servers[i % 2]!)
+        .get("/api/v1/me")
+        .set("X-Forwarded-For", address)
+        .set("Authorization", "Bearer not-a-token");
+      statuses.push(res.status);
+      expect(res.headers["ratelimit-policy"]).toBe('"address";q=3;w=60');
+      if (res.status === 429) {
+        expect(res.body.error.code).toBe("RATE_LIMITED");
+        expect(res.body.error.details.policy).toBe("address");
+      }
+    }
+    expect(statuses).toEqual([401, 401, 401, 429]);
+    // Another address is not affected, and a valid caller from the spent address has its own.
+    const elsewhere = await request(servers[0]!)
+      .get("/api/v1/me")
+      .set("X-Forwarded-For", "198.51.100.7")
+      .set("Authorization", "Bearer not-a-token");
+    expect(elsewhere.status).toBe(401);
+    const caller = await authHeaderFor(a, { role: "admin" });
+    const authenticated = await request(servers[0]!)
+      .get("/api/v1/me")
+      .set("X-Forwarded-For", address)
+      .set(caller.headers);
+    expect(authenticated.status).toBe(200);
+    // A path no route has counts against the address too.
+    const unknown = await request(servers[1]!)
+      .get("/api/v1/nothing-here")
+      .set("X-Forwarded-For", address);
+    expect(unknown.status).toBe(429);
+  });
+
+  it("does not count a platform admin's own requests", async () => {
+    const admin = await authHeaderFor(a, { role: "admin" });
+    const token = signClerkToken({
+      userId: admin.userClerkId,
+      orgId: admin.orgClerkId,
+      orgRole: "org:admin",
+      claims: { metadata: { platformAdmin: true } },
+    });
+    for (let i = 0; i < 7; i++) {
+      const res = await request(servers[i % 2]!)
+        .get("/api/v1/admin/overview")
+        .set("Authorization", `Bearer ${token}`);
+      expect(res.status).toBe(200);
+      expect(res.headers.ratelimit).toBeUndefined();
+      expect(res.headers["ratelimit-policy"]).toBeUndefined();
+    }
+    // Its organization's budget is untouched.
+    const member = await authHeaderFor(a, { role: "member", organizationId: admin.organizationId });
+    const res = await request(servers[0]!).get("/api/v1/me").set(member.headers);
+    expect(parseRateLimit(res.headers.ratelimit).r).toBe(4);
+  });
+
+  it("exempts /health, /metrics, /docs, /openapi.json and the webhooks", async () => {
+    const address = "192.0.2.44";
+    for (let i = 0; i < 4; i++) {
+      await request(servers[0]!)
+        .get("/api/v1/me")
+        .set("X-Forwarded-For", address)
+        .set("Authorization", "Bearer spent");
+    }
+    for (const path of ["/health", "/metrics", "/docs/", "/openapi.json"]) {
+      const res = await request(servers[0]!).get(path).set("X-Forwarded-For", address);
+      expect([path, res.status]).toEqual([path, 200]);
+      expect([path, res.headers.ratelimit]).toEqual([path, undefined]);
+    }
+    const webhook = await request(servers[1]!)
+      .post("/webhooks/recall")
+      .set("X-Forwarded-For", address)
+      .set("Content-Type", "application/json")
+      .send("{}");
+    expect(webhook.status).not.toBe(429);
+    expect(webhook.headers.ratelimit).toBeUndefined();
+  });
+
+  it("costs one Redis command per request, and no database query of its own", async () => {
+    const caller = await authHeaderFor(a, { role: "admin" });
+    await request(servers[0]!).get("/api/v1/me").set(caller.headers);
+    const redis = redisOf(a);
+    const sent: string[] = [];
+    const original = redis.sendCommand.bind(redis);
+    const spy = jest.spyOn(redis, "sendCommand").mockImplementation((command, stream) => {
+      sent.push(command.name);
+      return original(command, stream);
+    });
+    try {
+      const res = await request(servers[0]!).get("/api/v1/me").set(caller.headers);
+      expect(res.status).toBe(200);
+    } finally {
+      spy.mockRestore();
+    }
+    // A session request: the budget's count is its only Redis command.
+    expect(sent).toHaveLength(1);
+  });
+});
+
+describe("request budgets when Redis fails (fail open)", () => {
+  let proxy: TcpProxy;
+  let testApp: TestApp;
+  let server: Server;
+  const logs = captureLogs("warn");
+
+  beforeAll(async () => {
+    const url = new URL(testRedisUrl);
+    proxy = await startTcpProxy({ host: url.hostname, port: Number(url.port || 6379) });
+    testApp = createTestApp({
+      env: { ...BUDGETS, REDIS_KEY_PREFIX: `test-rl-${randomUUID()}` },
+      redis: proxy.urlFor(testRedisUrl),
+      logger: logs.logger,
+    });
+    await redisReady(testApp);
+    server = (await listen(testApp.app)).server;
+  });
+  afterAll(async () => {
+    await closeServer(server);
+    await proxy.close().catch(() => undefined);
+    await testApp.close().catch(() => undefined);
+  });
+
+  async function storeErrors(): Promise<number> {
+    const text = await testApp.ctx.metrics.registry.getSingleMetricAsString(
+      "zigznote_rate_limit_store_errors_total",
+    );
+    return Number(/zigznote_rate_limit_store_errors_total (\d+)/.exec(text)?.[1] ?? 0);
+  }
+
+  it("serves requests when Redis stalls or goes away, with a warning and a metric", async () => {
+    const caller = await authHeaderFor(testApp, { role: "admin" });
+    const counted = await request(server).get("/api/v1/me").set(caller.headers);
+    expect(parseRateLimit(counted.headers.ratelimit).r).toBe(4);
+
+    // Redis stops answering: each request waits at most the store's timeout, then is served.
+    proxy.pause();
+    const started = Date.now();
+    for (let i = 0; i < 6; i++) {
+      const res = await request(server).get("/api/v1/me").set(caller.headers);
+      expect(res.status).toBe(200);
+      expect(res.headers["ratelimit-policy"]).toBe('"organization";q=5;w=60');
+      expect(res.headers.ratelimit).toBeUndefined();
+    }
+    expect(Date.now() - started).toBeLessThan(6 * 1500);
+    expect(await storeErrors()).toBe(6);
+
+    // Redis is gone: served at once.
+    await proxy.close();
+    for (let i = 0; i < 3; i++) {
+      const res = await request(server).get("/api/v1/me").set(caller.headers);
+      expect(res.status).toBe(200);
+    }
+    expect(await storeErrors()).toBe(9);
+    const warnings = logs
+      .entries()
+      .filter((entry) => entry.level === LEVEL.warn && String(entry.msg).includes("not enforced"));
+    // At most one warning a minute, however many requests went uncounted.
+    expect(warnings).toHaveLength(1);
+  });
+});
+
+describe("request budgets in memory (no Redis)", () => {
+  it("limits within the instance and answers 429 with Retry-After", async () => {
+    const testApp = createTestApp({ env: BUDGETS });
+    try {
+      const caller = await authHeaderFor(testApp, { role: "admin" });
+      const statuses: number[] = [];
+      for (let i = 0; i < 6; i++) {
+        statuses.push((await request(testApp.app).get("/api/v1/me").set(caller.headers)).status);
+      }
+      expect(statuses).toEqual([200, 200, 200, 200, 200, 429]);
+    } finally {
+      await testApp.close();
+    }
+  });
+
+  it("is off with RATE_LIMIT_ENABLED=false: no count, no fields", async () => {
+    const testApp = createTestApp({ env: { ...BUDGETS, RATE_LIMIT_ENABLED: "false" } });
+    try {
+      const caller = await authHeaderFor(testApp, { role: "admin" });
+      for (let i = 0; i < 7; i++) {
+        const res = await request(testApp.app).get("/api/v1/me").set(caller.headers);
+        expect(res.status).toBe(200);
+        expect(res.headers["ratelimit-policy"]).toBeUndefined();
+      }
+    } finally {
+      await testApp.close();
+    }
+  });
+});

@@ -1,0 +1,132 @@
+import { createPrismaClient, type Notification } from "@zigznote/database";
+import {
+  createMembership,
+  createOrganizationWithAdmin,
+  createUser,
+} from "@zigznote/database/testing";
+import {
+  deliverPendingNotifications,
+  enqueueAdminNotices,
+  type NotificationTransport,
+} from "../../src/notifications";
+import { testDatabaseUrl } from "../support/env";
+
+const db = createPrismaClient(testDatabaseUrl, { maxConnections: 6 });
+const other = createPrismaClient(testDatabaseUrl, { maxConnections: 6 });
+afterAll(async () => {
+  await db.$disconnect();
+  await other.$disconnect();
+});
+
+/** Records sends; only counts notices of the test's organization (other suites share the table). */
+function recordingTransport(organizationId: string, fail = false) {
+  const sent: string[] = [];
+  const transport: NotificationTransport = {
+    async send(notification: Notification) {
+      await new Promise((resolve) => setTimeout(resolve, 1));
+      if (fail && notification.organizationId === organizationId) throw new Error("smtp down");
+      if (notification.organizationId === organizationId) sent.push(notification.id);
+    },
+  };
+  return { sent, transport };
+}
+
+describe("enqueueAdminNotices", () => {
+  it("queues one notice per admin and ignores a repeated cause", async () => {
+    const { organization } = await createOrganizationWithAdmin(db);
+    const admin2 = await createUser(db);
+    await createMembership(db, {
+      organizationId: organization.id,
+      userId: admin2.id,
+      role: "admin",
+    });
+    const member = await createUser(db);
+    await createMembership(db, { organizationId: organization.id, userId: member.id });
+    const notice = {
+      organizationId: organization.id,
+      type: "t",
+      payload: { a: 1 },
+      dedupeKey: `k:${organization.id}`,
+    };
+    expect(await enqueueAdminNotices({ db }, [notice])).toBe(2);
+    expect(await enqueueAdminNotices({ db }, [notice])).toBe(0);
+  });
+});
+
+describe("deliverPendingNotifications", () => {
+  it("sends each notice once with two deliverers running at the same time", async () => {
+    const { organization } = await createOrganizationWithAdmin(db);
+    await enqueueAdminNotices(
+      { db },
+      Array.from({ length: 40 }, (_, i) => ({
+        organizationId: organization.id,
+        type: "t",
+        payload: { i },
+        dedupeKey: `n:${organization.id}:${i}`,
+      })),
+    );
+    const a = recordingTransport(organization.id);
+    const b = recordingTransport(organization.id);
+    const now = new Date();
+    await Promise.all([
+      deliverPendingNotifications({ db: db, transport: a.transport }, { now, batchSize: 5 }),
+      deliverPendingNotifications({ db: other, transport: b.transport }, { now, batchSize: 5 }),
+    ]);
+    const all = [...a.sent, ...b.sent];
+    expect(all).toHaveLength(40);
+    expect(new Set(all).size).toBe(40);
+    const rows = await db.notification.findMany({ where: { organizationId: organization.id } });
+    expect(rows.every((row) => row.status === "sent" && row.sentAt !== null)).toBe(true);
+  });
+
+  it("retries a failed send after its back-off and gives up after max attempts", async () => {
+    const { organization } = await createOrganizationWithAdmin(db);
+    await enqueueAdminNotices({ db }, [
+      {
+        organizationId: organization.id,
+        type: "t",
+        payload: {},
+        dedupeKey: `f:${organization.id}`,
+      },
+    ]);
+    const failing = recordingTransport(organization.id, true);
+    const start = new Date();
+    await deliverPendingNotifications(
+      { db: db, transport: failing.transport },
+      {
+        now: start,
+        claimMs: 1000,
+        retryBaseMs: 1000,
+        maxAttempts: 2,
+      },
+    );
+    let row = await db.notification.findFirstOrThrow({
+      where: { organizationId: organization.id },
+    });
+    expect(row).toMatchObject({ status: "pending", attempts: 1, lastError: "smtp down" });
+    // Still backing off: not retried yet.
+    await deliverPendingNotifications(
+      { db: db, transport: failing.transport },
+      {
+        now: start,
+        claimMs: 1000,
+        retryBaseMs: 1000,
+        maxAttempts: 2,
+      },
+    );
+    row = await db.notification.findFirstOrThrow({ where: { organizationId: organization.id } });
+    expect(row.attempts).toBe(1);
+    const later = new Date(start.getTime() + 1000);
+    await deliverPendingNotifications(
+      { db: db, transport: failing.transport },
+      {
+        now: later,
+        claimMs: 1000,
+        retryBaseMs: 1000,
+        maxAttempts: 2,
+      },
+    );
+    row = await db.notification.findFirstOrThrow({ where: { organizationId: organization.id } });
+    expect(row).toMatchObject({ status: "failed", attempts: 2 });
+  });
+});

@@ -1,0 +1,175 @@
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { buffer } from "node:stream/consumers";
+import { createMeeting, createOrganization } from "@zigznote/database/testing";
+import {
+  enqueueRecordingImport,
+  processDueRecordingImports,
+  processRecordingImport,
+  type RecordingImportDeps,
+} from "../../src/recordings";
+import { openRecording } from "../../src/recordings/recordingService";
+import { createTestApp, ManualClock, type TestApp } from "../support/helpers";
+
+/** A media host like the signed URLs Recall hands out: serves bytes, can fail on demand. */
+function startMediaServer(payload: Buffer) {
+  const state = { downloads: 0, failuresLeft: 0 };
+  const server: Server = createServer((_req, res) => {
+    state.downloads += 1;
+    if (state.failuresLeft > 0) {
+      state.failuresLeft -= 1;
+      res.writeHead(503).end("try later");
+      return;
+    }
+    res.writeHead(200, { "Content-Type": "video/mp4", "Content-Length": payload.length });
+    res.end(payload);
+  });
+  return new Promise<{ url: string; state: typeof state; close: () => Promise<void> }>(
+    (resolve) => {
+      server.listen(0, "127.0.0.1", () => {
+        const { port } = server.address() as AddressInfo;
+        resolve({
+          url: `http://127.0.0.1:${port}/media/video.mp4?X-Amz-Signature=abc`,
+          state,
+          close: () => new Promise((done) => server.close(() => done())),
+        });
+      });
+    },
+  );
+}
+
+describe("recording imports (Recall media copy)", () => {
+  const payload = Buffer.alloc(256 * 1024, 9);
+  let testApp: TestApp;
+  let media: Awaited<ReturnType<typeof startMediaServer>>;
+  const clock = new ManualClock();
+  let deps: RecordingImportDeps;
+
+  beforeAll(async () => {
+    testApp = createTestApp({ clock });
+    media = await startMediaServer(payload);
+    deps = {
+      db: testApp.ctx.db,
+      storage: testApp.ctx.storage,
+      logger: testApp.ctx.logger,
+      now: () => clock.now(),
+      resolveMedia: () => Promise.resolve({ url: media.url, contentType: "video/mp4" }),
+      maxBytes: 10 * 1024 * 1024,
+      maxAttempts: 3,
+    };
+  });
+  afterAll(async () => {
+    await media.close();
+    await testApp.close();
+  });
+
+  it("copies once when the ready event is delivered several times, even concurrently", async () => {
+    clock.set(Date.now());
+    media.state.downloads = 0;
+    const org = await createOrganization(testApp.ctx.db);
+    const meeting = await createMeeting(testApp.ctx.db, { organizationId: org.id });
+    const externalId = `rec_${meeting.id}`;
+    const enqueued = await Promise.all(
+      Array.from({ length: 5 }, () =>
+        enqueueRecordingImport(
+          { db: testApp.ctx.db },
+          {
+            organizationId: org.id,
+            meetingId: meeting.id,
+            externalId,
+            now: clock.now(),
+          },
+        ),
+      ),
+    );
+    const ids = enqueued.filter((id): id is string => id !== null);
+    expect(ids).toHaveLength(1);
+    const outcomes = await Promise.all(
+      Array.from({ length: 5 }, () => processRecordingImport(deps, { importId: ids[0]! })),
+    );
+    expect(outcomes.filter((o) => o === "done")).toHaveLength(1);
+    expect(outcomes.filter((o) => o === "not_claimed")).toHaveLength(4);
+    expect(media.state.downloads).toBe(1);
+
+    const objects = await testApp.ctx.db.storageObject.findMany({
+      where: { meetingId: meeting.id },
+    });
+    expect(objects).toHaveLength(1);
+    expect(objects[0]).toMatchObject({ source: "recall", sizeBytes: BigInt(payload.length) });
+    const opened = await openRecording(deps, { organizationId: org.id, meetingId: meeting.id });
+    expect((await buffer(opened.body)).equals(payload)).toBe(true);
+
+    // A redelivery after completion queues nothing.
+    expect(
+      await enqueueRecordingImport(
+        { db: testApp.ctx.db },
+        {
+          organizationId: org.id,
+          meetingId: meeting.id,
+          externalId,
+          now: clock.now(),
+        },
+      ),
+    ).toBeNull();
+  });
+
+  it("retries a failed download with backoff until it lands", async () => {
+    clock.set(Date.now());
+    const org = await createOrganization(testApp.ctx.db);
+    const meeting = await createMeeting(testApp.ctx.db, { organizationId: org.id });
+    const id = (await enqueueRecordingImport(
+      { db: testApp.ctx.db },
+      {
+        organizationId: org.id,
+        meetingId: meeting.id,
+        externalId: `rec_${meeting.id}`,
+        now: clock.now(),
+      },
+    ))!;
+    media.state.failuresLeft = 1;
+
+    expect(await processRecordingImport(deps, { importId: id })).toBe("retry_scheduled");
+    const pending = await testApp.ctx.db.recordingImport.findUniqueOrThrow({ where: { id } });
+    expect(pending).toMatchObject({
+      status: "pending",
+      attempts: 1,
+      lastError: "media download answered 503",
+    });
+    expect(pending.nextAttemptAt.getTime()).toBeGreaterThan(clock.now().getTime());
+    expect(await processRecordingImport(deps, { importId: id })).toBe("not_claimed"); // not due yet
+
+    clock.advance(60_000);
+    const pass = await processDueRecordingImports(deps, { batchSize: 10, concurrency: 2 });
+    expect(pass.done).toBeGreaterThanOrEqual(1);
+    expect((await testApp.ctx.db.recordingImport.findUniqueOrThrow({ where: { id } })).status).toBe(
+      "done",
+    );
+    expect(await testApp.ctx.db.storageObject.count({ where: { meetingId: meeting.id } })).toBe(1);
+  });
+
+  it("gives up after the last attempt and stores nothing", async () => {
+    clock.set(Date.now());
+    const org = await createOrganization(testApp.ctx.db);
+    const meeting = await createMeeting(testApp.ctx.db, { organizationId: org.id });
+    const id = (await enqueueRecordingImport(
+      { db: testApp.ctx.db },
+      {
+        organizationId: org.id,
+        meetingId: meeting.id,
+        externalId: `rec_${meeting.id}`,
+        now: clock.now(),
+      },
+    ))!;
+    const failing = {
+      ...deps,
+      resolveMedia: () => Promise.reject(new Error("recall: bot has no recording")),
+    };
+    const outcomes: string[] = [];
+    for (let attempt = 0; attempt < 3; attempt += 1) {
+      outcomes.push(await processRecordingImport(failing, { importId: id }));
+      clock.advance(2 * 60 * 60 * 1000);
+    }
+    expect(outcomes).toEqual(["retry_scheduled", "retry_scheduled", "failed"]);
+    expect(await testApp.ctx.db.storageObject.count({ where: { meetingId: meeting.id } })).toBe(0);
+  });
+});

@@ -1,0 +1,183 @@
+import type { Server } from "node:http";
+import { setTimeout as delay } from "node:timers/promises";
+import { createPrismaClient, type PrismaClient } from "@zigznote/database";
+import { createMeeting, uniqueSuffix } from "@zigznote/database/testing";
+import { loadConfig } from "../../src/config";
+import { databaseClientOptions } from "../../src/server";
+import { authHeaderFor, type AuthenticatedCaller } from "../support/auth";
+import { clerkUserData } from "../support/clerkFixtures";
+import { testDatabaseUrl } from "../support/env";
+import { createTestApp, type TestApp } from "../support/helpers";
+import { closeServer, listen } from "../support/recallEvents";
+import { startTcpProxy, type TcpProxy } from "../support/tcpProxy";
+import { newSvixSecret, svixHeaders } from "../support/webhookSigning";
+
+/**
+ * A database that stops answering (a TCP proxy between the app and PostgreSQL holds every byte):
+ * requests fail fast with 503, webhooks with a 5xx the provider retries, and the instance serves
+ * again, without a restart, once bytes flow.
+ */
+
+const POOL_SIZE = 2; // small, so that a connection lost to a stall shows as an exhausted pool
+const secret = newSvixSecret();
+const env = {
+  DATABASE_POOL_SIZE: String(POOL_SIZE),
+  // Small, so that the test is quick; not so small that a busy machine trips them when healthy.
+  DATABASE_STATEMENT_TIMEOUT_MS: "1000",
+  DATABASE_POOL_TIMEOUT_MS: "2000",
+  CLERK_WEBHOOK_SECRET: secret,
+};
+
+let proxy: TcpProxy;
+let db: PrismaClient;
+let testApp: TestApp;
+let server: Server;
+let baseUrl: string;
+let caller: AuthenticatedCaller;
+let meetingId: string;
+
+beforeAll(async () => {
+  const target = new URL(testDatabaseUrl);
+  proxy = await startTcpProxy({ host: target.hostname, port: Number(target.port || 5432) });
+  db = createPrismaClient(proxy.urlFor(testDatabaseUrl), databaseClientOptions(loadConfig(env)));
+  testApp = createTestApp({ db, env });
+  ({ server, url: baseUrl } = await listen(testApp.app));
+  caller = await authHeaderFor(testApp);
+  meetingId = (await createMeeting(db, { organizationId: caller.organizationId })).id;
+});
+// A failed test must not leave requests (or the pool) waiting on held bytes.
+afterEach(() => proxy.resume());
+afterAll(async () => {
+  await closeServer(server);
+  await testApp.close();
+  // Sockets first: with a connection lost to a stall (the defect), the pool would never end.
+  await proxy.close();
+  await Promise.race([db.$disconnect(), delay(5_000)]);
+});
+
+interface Answer {
+  status: number;
+  retryAfter: string | null;
+  body: {
+    error?: { code: string; message: string };
+    requestId?: string;
+    data?: Array<{ id: string }>;
+    duplicate?: boolean;
+  };
+}
+
+async function get(path: string): Promise<Answer> {
+  const response = await fetch(`${baseUrl}${path}`, { headers: caller.headers });
+  return {
+    status: response.status,
+    retryAfter: response.headers.get("retry-after"),
+    body: (await response.json()) as Answer["body"],
+  };
+}
+
+/** A signed Clerk `user.created` (handled in a transaction); retries carry the same message id. */
+function userCreated(): { msgId: string; clerkId: string; body: string } {
+  const clerkId = `user_${uniqueSuffix()}`;
+  const now = Date.now();
+  const event = {
+    data: clerkUserData({
+      id: clerkId,
+      email: `${clerkId}@example.test`,
+      firstName: "Ada",
+      lastName: "L",
+      createdAt: now,
+      updatedAt: now,
+    }),
+    object: "event",
+    type: "user.created",
+    timestamp: now,
+    instance_id: "ins_test",
+  };
+  return { msgId: `msg_${uniqueSuffix()}`, clerkId, body: JSON.stringify(event) };
+}
+
+async function deliver(event: { msgId: string; body: string }): Promise<Answer> {
+  const response = await fetch(`${baseUrl}/webhooks/clerk`, {
+    method: "POST",
+    headers: svixHeaders(secret, event.msgId, event.body),
+    body: event.body,
+  });
+  return {
+    status: response.status,
+    retryAfter: response.headers.get("retry-after"),
+    body: (await response.json()) as Answer["body"],
+  };
+}
+
+const databaseUnavailable = {
+  error: { code: "DATABASE_UNAVAILABLE", message: expect.any(String), details: {} },
+  requestId: expect.any(String),
+};
+
+describe("a database that stops answering", () => {
+  it("answers 503 DATABASE_UNAVAILABLE (webhooks 5xx) while bytes are held, and serves again when they flow", async () => {
+    // Warm the pool: every connection is open and idle, as on a busy instance.
+    const warm = await Promise.all(
+      Array.from({ length: POOL_SIZE }, () => get("/api/v1/meetings")),
+    );
+    expect(warm.map((answer) => answer.status)).toEqual(Array(POOL_SIZE).fill(200));
+
+    proxy.pause();
+    const event = userCreated();
+    // More requests than connections: some wait for a statement, the others for a connection.
+    const [meetings, me, delivery, ...more] = await Promise.all([
+      get("/api/v1/meetings"),
+      get("/api/v1/me"),
+      deliver(event),
+      ...Array.from({ length: POOL_SIZE + 1 }, () => get("/api/v1/meetings")),
+    ]);
+    for (const answer of [meetings, me, ...more]) {
+      expect(answer.status).toBe(503);
+      expect(answer.body).toEqual(databaseUnavailable);
+      expect(answer.retryAfter).toMatch(/^\d+$/);
+    }
+    // The provider retries a 5xx; nothing was recorded, so the retry is processed in full.
+    expect(delivery.status).toBeGreaterThanOrEqual(500);
+
+    proxy.resume();
+    const [meetingsAgain, meAgain, ...burst] = await Promise.all([
+      get("/api/v1/meetings"),
+      get("/api/v1/me"),
+      ...Array.from({ length: POOL_SIZE * 2 }, () => get("/api/v1/meetings")),
+    ]);
+    expect(meetingsAgain.status).toBe(200);
+    expect(meetingsAgain.body.data?.map((meeting) => meeting.id)).toContain(meetingId);
+    expect(meAgain.status).toBe(200);
+    expect(burst.map((answer) => answer.status)).toEqual(Array(POOL_SIZE * 2).fill(200));
+
+    const redelivery = await deliver(event);
+    expect(redelivery.status).toBe(200);
+    expect(redelivery.body.duplicate).toBeUndefined();
+    expect(await db.user.count({ where: { clerkId: event.clerkId } })).toBe(1);
+  }, 20_000);
+
+  it("discards a connection whose transaction stalled: none is lost, none is reused mid-transaction", async () => {
+    // One stall inside an open transaction per pooled connection: a connection kept checked
+    // out (or handed back with its transaction open) would show below.
+    for (let round = 0; round < POOL_SIZE; round += 1) {
+      await expect(
+        db.$transaction(async (tx) => {
+          await tx.$queryRaw`SELECT 1`;
+          proxy.pause();
+          await tx.$queryRaw`SELECT 1`;
+        }),
+      ).rejects.toThrow("Query read timeout");
+      proxy.resume();
+    }
+
+    const rows = await Promise.all(
+      Array.from(
+        { length: POOL_SIZE },
+        () => db.$queryRaw<{ isOwnTransaction: boolean }[]>`
+          SELECT now() = statement_timestamp() AS "isOwnTransaction"`,
+      ),
+    );
+    expect(rows.map(([row]) => row?.isOwnTransaction)).toEqual(Array(POOL_SIZE).fill(true));
+    expect((await get("/api/v1/meetings")).status).toBe(200);
+  }, 20_000);
+});
