@@ -1,5 +1,5 @@
 import type { ResponseConfig, RouteConfig, ZodRequestBody } from "@asteasolutions/zod-to-openapi";
-import { AppError, statusesOf, UnsupportedMediaTypeError, type ErrorCode } from "@zigznote/shared";
+import { httpError, statusesOf, UnsupportedMediaTypeError, type ErrorCode } from "@zigznote/shared";
 import type { Request, RequestHandler, Response, Router } from "express";
 import { z } from "zod";
 import {
@@ -460,10 +460,13 @@ export function mountRoutes(
     router.all(path, (req, res, next) => {
       res.setHeader("Allow", allow.join(", "));
       next(
-        new AppError(405, `${req.method} is not allowed here; use ${allow.join(", ")}`, {
-          code: "METHOD_NOT_ALLOWED",
-          details: { allowed: allow },
-        }),
+        httpError(
+          "METHOD_NOT_ALLOWED",
+          `${req.method} is not allowed here; use ${allow.join(", ")}`,
+          {
+            details: { allowed: allow },
+          },
+        ),
       );
     });
   }
