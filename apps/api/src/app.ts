@@ -43,15 +43,18 @@ export interface AppOptions {
 /** The versioned API's routes, each feature's declarations in turn. */
 export function apiRoutes(ctx: AppContext): RouteDefinition[] {
   return [
-    ...identityRoutes({
-      db: ctx.db,
-      clock: ctx.clock,
-      apiKeyCache: ctx.identity.apiKeyCache,
-      members: ctx.identity.members,
-    }),
-    ...meetingRoutes(ctx.meetings),
-    ...botRoutes(ctx.bots),
-    ...recordingRoutes(ctx.recordings),
+    ...identityRoutes(
+      {
+        db: ctx.db,
+        clock: ctx.clock,
+        apiKeyCache: ctx.identity.apiKeyCache,
+        members: ctx.identity.members,
+      },
+      ctx.writeGuards,
+    ),
+    ...meetingRoutes(ctx.meetings, ctx.writeGuards),
+    ...botRoutes(ctx.bots, ctx.writeGuards),
+    ...recordingRoutes(ctx.recordings, ctx.writeGuards),
     ...billingRoutes(ctx.billing.deps),
     ...noticeRoutes({ db: ctx.db }),
     ...adminRoutes(adminDeps(ctx)),

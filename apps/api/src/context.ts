@@ -2,6 +2,7 @@ import type { Db, PrismaClient } from "@zigznote/database";
 import type { Redis } from "ioredis";
 import {
   assertCanWrite,
+  createWriteGuards,
   assertNoOpenDispute,
   checkPlanViolations,
   createAppBilling,
@@ -21,7 +22,7 @@ import {
   type StuckBotDeps,
 } from "./bots";
 import type { Config } from "./config";
-import type { WriteGuard } from "./http/auth";
+import type { WriteAction, WriteGuard, WriteGuards } from "./http/auth";
 import type { RouteGuards } from "./http/route";
 import {
   ApiKeyCache,
@@ -93,8 +94,15 @@ export interface AppContext {
   webhookRegistry: WebhookRegistry;
   /** Applies each verified webhook event exactly once. */
   webhooks: WebhookProcessor;
-  /** What every declared route is mounted with: authentication and billing's write guard. */
-  routeGuards: RouteGuards;
+  /**
+   * What every declared route is mounted with (authentication), and billing's early check of a
+   * write, which its route guards (`writeGuards`) run.
+   */
+  routeGuards: RouteGuards & {
+    assertCanWrite(organizationId: string, action: WriteAction): Promise<void>;
+  };
+  /** Billing's guards of the write actions, with their codes: what routes declare as `write:`. */
+  writeGuards: WriteGuards;
 }
 
 /** What a caller may supply; everything else is built from these. */
@@ -159,6 +167,11 @@ export function buildContext(parts: ContextParts): AppContext {
   const violations = billing.settings;
   // Billing decides creates in their own transactions (exact limits under concurrency); an open
   // dispute restricts only where the deployment chose so (DISPUTE_READ_ONLY).
+  const assertCanWriteNow = async (organizationId: string, action: WriteAction) => {
+    await assertCanWrite({ db }, { organizationId, action, now: clock.now() });
+    // An open dispute restricts only where the deployment chose so (DISPUTE_READ_ONLY).
+    if (billing.settings.isDisputeReadOnly) await assertNoOpenDispute({ db }, { organizationId });
+  };
   const guard: WriteGuard = async (tx, input) => {
     await guardWrite(tx, { ...input, now: input.now ?? clock.now() });
     if (billing.settings.isDisputeReadOnly) await assertNoOpenDispute({ db: tx }, input);
@@ -275,12 +288,8 @@ export function buildContext(parts: ContextParts): AppContext {
         lockout,
         devSessionPublicKey: parts.devSessionPublicKey ?? null,
       }),
-      async assertCanWrite(organizationId, action) {
-        await assertCanWrite({ db }, { organizationId, action, now: clock.now() });
-        // An open dispute restricts only where the deployment chose so (DISPUTE_READ_ONLY).
-        if (billing.settings.isDisputeReadOnly)
-          await assertNoOpenDispute({ db }, { organizationId });
-      },
+      assertCanWrite: assertCanWriteNow,
     },
+    writeGuards: createWriteGuards(assertCanWriteNow),
   };
 }

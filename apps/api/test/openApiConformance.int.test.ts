@@ -74,7 +74,6 @@ function driftingApp(): { app: Express; document: OpenApiDocument } {
   const router = express.Router();
   mountRoutes(router, routes, {
     authenticate: (_req, _res, next) => next(),
-    assertCanWrite: async () => {},
     parseJsonBody: express.json(),
     // The widgets are read-only: no route takes an Idempotency-Key.
     idempotency: {

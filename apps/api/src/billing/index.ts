@@ -2,7 +2,7 @@
  * Billing: plans, Stripe subscriptions, the payment grace period, plan violations and the write
  * guard. Other features use what is exported here only.
  */
-export { assertCanWrite, guardWrite, type WriteCheckInput } from "./access";
+export { assertCanWrite, createWriteGuards, guardWrite, type WriteCheckInput } from "./access";
 export { createAppBilling, type AppBilling, type AppBillingParts } from "./appBilling";
 export {
   cancel,

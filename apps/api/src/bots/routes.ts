@@ -1,4 +1,5 @@
 import { isTerminalBotStatus } from "@zigznote/database";
+import type { WriteGuards } from "../http/auth";
 import { defineRoute, type RouteDefinition } from "../http/route";
 import { MeetingIdParams } from "../meetings";
 import { createBot, getCurrentBot, removeBot, type BotServiceDeps } from "./botService";
@@ -7,7 +8,7 @@ import { BotSchema, CreateBotBody, toBotResponse } from "./schemas";
 const tag = "Bots";
 
 /** `/api/v1/meetings/:id/bot`: the meeting's Recall bot. */
-export function botRoutes(deps: BotServiceDeps): RouteDefinition[] {
+export function botRoutes(deps: BotServiceDeps, writeGuards: WriteGuards): RouteDefinition[] {
   return [
     defineRoute({
       method: "post",
@@ -16,7 +17,7 @@ export function botRoutes(deps: BotServiceDeps): RouteDefinition[] {
       tag,
       summary: "Send a recording bot to the meeting (at most one active per meeting and per link)",
       scope: "bots:write",
-      write: "bot.create",
+      write: writeGuards["bot.create"],
       params: MeetingIdParams,
       body: CreateBotBody,
       isBodyOptional: true,

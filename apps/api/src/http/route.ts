@@ -7,11 +7,8 @@ import {
   requirePlatformAdmin,
   requireRole,
   requireScope,
-  TRANSACTION_ONLY_WRITE_ACTIONS,
-  WRITE_GUARD_CODES,
-  WRITE_GUARD_GONE,
   type AuthContext,
-  type WriteAction,
+  type RouteGuard,
 } from "./auth";
 import {
   IdempotencyClaimLostError,
@@ -94,12 +91,12 @@ export interface RouteSpec<
    */
   role?: "admin" | "platformAdmin";
   /**
-   * Billing's say on the write (402 while suspended, 403 at a plan limit): checked before the
-   * handler, except for the actions decided only in the write's transaction
-   * (`TRANSACTION_ONLY_WRITE_ACTIONS`: the service calls the `WriteGuard` there). Either way the
-   * guard's codes are documented.
+   * The guard of the write (billing's, from the route factory's `WriteGuards`: 402 while
+   * suspended, 403 at a plan limit): its `check` runs before the handler, unless the feature
+   * decides in the write's transaction (the service calls the `WriteGuard` there). Either way
+   * the codes the guard registered are documented.
    */
-  write?: WriteAction;
+  write?: RouteGuard;
   params?: P;
   query?: Q;
   body?: B;
@@ -143,8 +140,6 @@ export interface RouteDefinition {
 
 export interface RouteGuards {
   authenticate: RequestHandler;
-  /** Billing's check of a write: throws 402/403 when the organization may not do `action`. */
-  assertCanWrite(organizationId: string, action: WriteAction): Promise<void>;
 }
 
 /** What `mountRoutes` needs besides the guards. */
@@ -232,7 +227,7 @@ function impliedCodes(spec: LooseSpec): ErrorCode[] {
     codes.push("CSRF_ORIGIN_REFUSED");
   }
   if (spec.scope) codes.push("INSUFFICIENT_SCOPE");
-  if (spec.write) codes.push(...WRITE_GUARD_CODES[spec.write], WRITE_GUARD_GONE);
+  if (spec.write) codes.push(...spec.write.codes);
   if (isKeyedRoute(spec)) {
     codes.push("INVALID_IDEMPOTENCY_KEY", "IDEMPOTENCY_KEY_IN_USE", "IDEMPOTENCY_KEY_REUSED");
   }
@@ -270,15 +265,7 @@ function accessNote(spec: LooseSpec): string | undefined {
       `Requires the \`${spec.scope}\` scope (API keys hold it explicitly; users by role, see Authentication).`,
     );
   }
-  if (spec.write) {
-    const codes = WRITE_GUARD_CODES[spec.write].map((code) => `\`${code}\``).join(", ");
-    parts.push(
-      TRANSACTION_ONLY_WRITE_ACTIONS.has(spec.write)
-        ? `Billing decides in the write's own transaction (\`${spec.write}\`), so the plan's ` +
-            `limit holds exactly under concurrent requests: ${codes}.`
-        : `Billing checks the write first (\`${spec.write}\`): ${codes}.`,
-    );
-  }
+  if (spec.write) parts.push(spec.write.note);
   return parts.length > 0 ? parts.join(" ") : "Any authenticated caller.";
 }
 
@@ -388,10 +375,10 @@ export function defineRoute<
             : mounting.idempotency.step,
         );
       }
-      const action = spec.write;
-      if (action && !TRANSACTION_ONLY_WRITE_ACTIONS.has(action)) {
+      const check = spec.write?.check;
+      if (check) {
         chain.push(async (req, _res, next) => {
-          await mounting.assertCanWrite(req.auth.organizationId, action);
+          await check(req.auth.organizationId);
           next();
         });
       }

@@ -1,3 +1,4 @@
+import type { WriteGuards } from "../http/auth";
 import { z } from "../http/openapi";
 import { defineRoute, send, type RouteDefinition } from "../http/route";
 import { commitWith } from "../lib/transactionHooks";
@@ -41,6 +42,7 @@ export const MeSchema = z
  */
 export function identityRoutes(
   deps: Pick<IdentityDeps, "db" | "clock"> & { apiKeyCache: ApiKeyCache; members: MemberDeps },
+  writeGuards: WriteGuards,
 ): RouteDefinition[] {
   return [
     defineRoute({
@@ -77,7 +79,7 @@ export function identityRoutes(
       tag: "API keys",
       summary: "Create an API key (admins; the full key is returned once)",
       role: "admin",
-      write: "write",
+      write: writeGuards["write"],
       body: CreateApiKeyBody,
       responses: { 201: { description: "Created", schema: CreatedApiKeySchema } },
       async handler({ body, auth, idempotency }, res) {
@@ -119,7 +121,7 @@ export function identityRoutes(
         "reuses it. Members added in Clerk's own dashboard cannot be refused: over the limit " +
         "they are recorded as a `team_members` violation and the admins are told.",
       role: "admin",
-      write: "member.add",
+      write: writeGuards["member.add"],
       body: AddMemberBody,
       responses: { 201: { description: "Added at Clerk and recorded", schema: MemberSchema } },
       errors: [

@@ -1,5 +1,6 @@
 import type { Page } from "@zigznote/shared";
 import type { Meeting } from "@zigznote/database";
+import type { WriteGuards } from "../http/auth";
 import { defineRoute, LOCATION_HEADER, send, type RouteDefinition } from "../http/route";
 import {
   createMeeting,
@@ -26,7 +27,7 @@ const tag = "Meetings";
  * `/api/v1/meetings`. Everything is scoped to the caller's organization: another
  * organization's meeting is a 404, like an unknown id.
  */
-export function meetingRoutes(deps: MeetingDeps): RouteDefinition[] {
+export function meetingRoutes(deps: MeetingDeps, writeGuards: WriteGuards): RouteDefinition[] {
   return [
     defineRoute({
       method: "post",
@@ -38,7 +39,7 @@ export function meetingRoutes(deps: MeetingDeps): RouteDefinition[] {
         "`startTime` and `endTime` are optional; when both are given, `endTime` must be after " +
         "`startTime` (400 `VALIDATION_ERROR` naming `endTime` otherwise).",
       scope: "meetings:write",
-      write: "meeting.create",
+      write: writeGuards["meeting.create"],
       body: CreateMeetingBody,
       responses: {
         201: {
@@ -127,7 +128,7 @@ export function meetingRoutes(deps: MeetingDeps): RouteDefinition[] {
         "`startTime`, and nothing is written. 409 `CONFLICT` when another update moved the times " +
         "at the same moment (retry).",
       scope: "meetings:write",
-      write: "write",
+      write: writeGuards["write"],
       params: MeetingIdParams,
       body: UpdateMeetingBody,
       responses: { 200: { description: "The updated meeting", schema: MeetingSchema } },

@@ -2,6 +2,7 @@ import { PassThrough } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { BadRequestError, PayloadTooLargeError, RangeNotSatisfiableError } from "@zigznote/shared";
 import type { Request } from "express";
+import type { WriteGuards } from "../http/auth";
 import { z } from "../http/openapi";
 import { defineRoute, type RouteDefinition } from "../http/route";
 import { MeetingIdParams } from "../meetings";
@@ -195,7 +196,10 @@ const DownloadLinkSchema = z
 export type RecordingRouteDeps = RecordingDeps & DirectUploadDeps;
 
 /** `/api/v1/meetings/:id/recording`: the meeting's recording, streamed both ways. */
-export function recordingRoutes(deps: RecordingRouteDeps): RouteDefinition[] {
+export function recordingRoutes(
+  deps: RecordingRouteDeps,
+  writeGuards: WriteGuards,
+): RouteDefinition[] {
   return [
     defineRoute({
       method: "put",
@@ -210,7 +214,7 @@ export function recordingRoutes(deps: RecordingRouteDeps): RouteDefinition[] {
         "upload leaves nothing behind. For large files on object storage, " +
         "`POST .../recording/uploads` sends the bytes to the store directly.",
       scope: "meetings:write",
-      write: "recording.create",
+      write: writeGuards["recording.create"],
       params: MeetingIdParams,
       rawBody: { required: true, content: recordingBodyContent },
       responses: {
@@ -398,6 +402,6 @@ export function recordingRoutes(deps: RecordingRouteDeps): RouteDefinition[] {
       },
     }),
 
-    ...directUploadRoutes(deps),
+    ...directUploadRoutes(deps, writeGuards),
   ];
 }

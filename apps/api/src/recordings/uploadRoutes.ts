@@ -1,3 +1,4 @@
+import type { WriteGuards } from "../http/auth";
 import { z } from "../http/openapi";
 import { defineRoute, type RouteDefinition } from "../http/route";
 import { MeetingIdParams } from "../meetings";
@@ -106,7 +107,10 @@ const DIRECT_UPLOAD_GUIDE =
   "completed is aborted 24 h after it began, its parts deleted.";
 
 /** The direct upload routes; see `directUploads.ts`. */
-export function directUploadRoutes(deps: DirectUploadDeps): RouteDefinition[] {
+export function directUploadRoutes(
+  deps: DirectUploadDeps,
+  writeGuards: WriteGuards,
+): RouteDefinition[] {
   return [
     defineRoute({
       method: "post",
@@ -116,7 +120,7 @@ export function directUploadRoutes(deps: DirectUploadDeps): RouteDefinition[] {
       summary: "Start a direct upload of the meeting's recording to object storage",
       description: DIRECT_UPLOAD_GUIDE,
       scope: "meetings:write",
-      write: "recording.create",
+      write: writeGuards["recording.create"],
       params: MeetingIdParams,
       body: CreateUploadBody,
       responses: {
@@ -169,7 +173,7 @@ export function directUploadRoutes(deps: DirectUploadDeps): RouteDefinition[] {
         "reads the object once inside the store for its SHA-256. Of concurrent completions one " +
         "records the recording; the others answer 409 `UPLOAD_CLOSED`.",
       scope: "meetings:write",
-      write: "recording.create",
+      write: writeGuards["recording.create"],
       params: UploadParams,
       responses: {
         200: { description: "Recorded, replacing the earlier recording", schema: RecordingSchema },
