@@ -41,7 +41,7 @@ beforeAll(async () => {
       `/guarded/${action}`,
       auth,
       async (req, _res, next) => {
-        await ctx.routeGuards.assertCanWrite(req.auth.organizationId, action);
+        await ctx.routeGuards.assertCanWrite(req.auth.organizationId!, action);
         next();
       },
       (_req, res) => {

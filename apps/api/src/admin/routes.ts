@@ -33,6 +33,8 @@ import {
 
 const tag = "Admin";
 const role = "platformAdmin" as const;
+/** The console acts across organizations: a platform admin's session needs no active one. */
+const auth = "withoutOrganization" as const;
 
 /** An action's answer: its result with 200 (what an Idempotency-Key stores in its transaction). */
 function ok<T>(result: T): { status: number; body: T } {
@@ -52,6 +54,7 @@ export function adminRoutes(deps: AdminDeps): RouteDefinition[] {
       path: "/api/v1/admin/overview",
       operationId: "getAdminOverview",
       tag,
+      auth,
       role,
       summary: "Figures for the operators: organizations, violations, dunning, notices, jobs",
       responses: { 200: { description: "The overview", schema: AdminOverviewSchema } },
@@ -65,6 +68,7 @@ export function adminRoutes(deps: AdminDeps): RouteDefinition[] {
       path: "/api/v1/admin/violations",
       operationId: "listAdminViolations",
       tag,
+      auth,
       role,
       summary: "Plan violations across organizations: filters, sort, search, cursor pages",
       query: ListViolationsQuery,
@@ -80,6 +84,7 @@ export function adminRoutes(deps: AdminDeps): RouteDefinition[] {
       path: "/api/v1/admin/organizations",
       operationId: "searchAdminOrganizations",
       tag,
+      auth,
       role,
       summary: "Find organizations by id or name prefix (newest first without a query)",
       query: SearchOrganizationsQuery,
@@ -97,6 +102,7 @@ export function adminRoutes(deps: AdminDeps): RouteDefinition[] {
       path: "/api/v1/admin/organizations/:id",
       operationId: "getAdminOrganization",
       tag,
+      auth,
       role,
       summary:
         "One organization: subscription and payment timeline, usage, violations with history, " +
@@ -116,6 +122,7 @@ export function adminRoutes(deps: AdminDeps): RouteDefinition[] {
       path: "/api/v1/admin/jobs",
       operationId: "listAdminJobs",
       tag,
+      auth,
       role,
       summary: "The scheduled jobs (what `jobs/:jobName/run` accepts) and when each runs next",
       responses: { 200: { description: "The jobs", schema: AdminJobListSchema } },
@@ -138,6 +145,7 @@ export function adminRoutes(deps: AdminDeps): RouteDefinition[] {
       path: "/api/v1/admin/job-runs",
       operationId: "listAdminJobRuns",
       tag,
+      auth,
       role,
       summary: "Job runs, newest first, by job and outcome",
       query: ListJobRunsQuery,
@@ -153,6 +161,7 @@ export function adminRoutes(deps: AdminDeps): RouteDefinition[] {
       path: "/api/v1/admin/audit-log",
       operationId: "listAdminAuditLog",
       tag,
+      auth,
       role,
       summary: "The admin audit log, newest first (append-only)",
       query: ListAuditLogQuery,
@@ -168,6 +177,7 @@ export function adminRoutes(deps: AdminDeps): RouteDefinition[] {
       path: "/api/v1/admin/violations/:id/extend-grace",
       operationId: "extendViolationGrace",
       tag,
+      auth,
       role,
       summary: "Extend (or set) a violation's grace period: enforced again from graceEndsAt",
       params: ViolationIdParams,
@@ -202,6 +212,7 @@ export function adminRoutes(deps: AdminDeps): RouteDefinition[] {
       path: "/api/v1/admin/violations/:id/waive",
       operationId: "waiveViolation",
       tag,
+      auth,
       role,
       summary: "Waive a violation until a date: not enforced until then, still shown",
       params: ViolationIdParams,
@@ -230,6 +241,7 @@ export function adminRoutes(deps: AdminDeps): RouteDefinition[] {
       path: "/api/v1/admin/organizations/:id/recheck-violations",
       operationId: "recheckOrganizationViolations",
       tag,
+      auth,
       role,
       summary: "Re-check an organization's usage against its plan now",
       params: OrganizationIdParams,
@@ -256,6 +268,7 @@ export function adminRoutes(deps: AdminDeps): RouteDefinition[] {
       path: "/api/v1/admin/notices/:id/resend",
       operationId: "resendNotice",
       tag,
+      auth,
       role,
       summary: "Send a notice again (back to pending, delivered after the commit)",
       description: "409 NOTICE_PENDING when it is still waiting to be sent.",
@@ -283,6 +296,7 @@ export function adminRoutes(deps: AdminDeps): RouteDefinition[] {
       path: "/api/v1/admin/organizations/:id/lift-suspension",
       operationId: "liftSuspension",
       tag,
+      auth,
       role,
       summary: "Lift a suspension for N days without payment (comp); the usual rules apply after",
       description:
@@ -314,6 +328,7 @@ export function adminRoutes(deps: AdminDeps): RouteDefinition[] {
       path: "/api/v1/admin/jobs/:jobName/run",
       operationId: "runJobNow",
       tag,
+      auth,
       role,
       summary: "Run a job now (waits for it; one run at a time across instances)",
       description: "409 JOB_ALREADY_RUNNING while a run of it is in progress.",

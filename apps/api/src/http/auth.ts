@@ -3,10 +3,14 @@ import { ForbiddenError, type ErrorCode } from "@zigznote/shared";
 import type { RequestHandler } from "express";
 import type { Scope } from "./scopes";
 
-/** Who is calling, for which organization, with what rights. Set by identity's `authenticate`. */
+/**
+ * Who is calling, with what rights. Set by identity's `authenticate`. `organizationId` is null
+ * only for a platform admin's session without an active organization: the routes that act within
+ * an organization (`auth: "session"`) refuse it, and their handlers see an `OrgAuthContext`.
+ */
 export interface AuthContext {
   kind: "user" | "apiKey";
-  organizationId: string;
+  organizationId: string | null;
   /** Local user id for a session; null for an API key. */
   userId: string | null;
   /** Local key id for an API key; null for a session. */
@@ -27,6 +31,30 @@ export interface AuthContext {
    */
   planSlug: string | null;
 }
+
+/** The caller of a route that acts within an organization: the one it acts for. */
+export type OrgAuthContext = AuthContext & { organizationId: string };
+
+/** Whether the caller acts for an organization (every caller but an organization-less session). */
+export function hasOrganization(auth: AuthContext): auth is OrgAuthContext {
+  return auth.organizationId !== null;
+}
+
+/**
+ * 403 NO_ACTIVE_ORGANIZATION unless the caller acts for an organization: a route declared
+ * `auth: "session"` acts within one (a platform admin may sign in without one for the console).
+ */
+export const requireOrganization: RequestHandler = (req, _res, next) => {
+  if (hasOrganization(req.auth)) {
+    next();
+    return;
+  }
+  next(
+    new ForbiddenError("Select an organization: this session has no active organization", {
+      code: "NO_ACTIVE_ORGANIZATION",
+    }),
+  );
+};
 
 declare module "express-serve-static-core" {
   interface Request {

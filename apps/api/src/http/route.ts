@@ -6,8 +6,10 @@ import {
   AUTHENTICATION_CODES,
   requirePlatformAdmin,
   requireRole,
+  requireOrganization,
   requireScope,
   type AuthContext,
+  type OrgAuthContext,
   type RouteGuard,
 } from "./auth";
 import {
@@ -36,8 +38,20 @@ export type HttpMethod = "get" | "post" | "put" | "patch" | "delete";
 type Schema = z.ZodType | undefined;
 type Parsed<T extends Schema> = T extends z.ZodType ? z.output<T> : undefined;
 
-/** `"session"`: any caller with credentials; `"none"`: public (health, docs, webhooks). */
-export type RouteAuth = "session" | "none";
+/**
+ * `"session"`: any caller with credentials, acting within their organization (403
+ * `NO_ACTIVE_ORGANIZATION` for a session without one); `"withoutOrganization"`: a caller with
+ * credentials whose organization, if any, does not matter (the platform admins' console);
+ * `"none"`: public (health, docs, webhooks).
+ */
+export type RouteAuth = "session" | "withoutOrganization" | "none";
+
+/** The caller a handler sees: with an organization exactly where the route acts within one. */
+export type RouteCaller<A extends RouteAuth> = A extends "none"
+  ? null
+  : A extends "session"
+    ? OrgAuthContext
+    : AuthContext;
 
 /** What a handler receives: the parsed request parts and, on authenticated routes, the caller. */
 export interface RouteInput<
@@ -49,7 +63,7 @@ export interface RouteInput<
   params: Parsed<P>;
   query: Parsed<Q>;
   body: Parsed<B>;
-  auth: A extends "none" ? null : AuthContext;
+  auth: RouteCaller<A>;
   /**
    * The request's Idempotency-Key claim (writes under /api/v1): a route whose service writes in
    * one transaction records its answer there with `recordInTransaction`.
@@ -81,7 +95,7 @@ export interface RouteSpec<
   description?: string;
   /** Groups the operation in the document (one per feature). */
   tag: string;
-  /** Default `"session"`: the caller must authenticate. */
+  /** Default `"session"`: the caller must authenticate and act for an organization. */
   auth?: A;
   /** The scope the caller must hold (keys hold it explicitly, users by role). */
   scope?: Scope;
@@ -176,7 +190,7 @@ type LooseSpec = RouteSpec<Schema, Schema, Schema, RouteAuth>;
 
 /** Whether the route takes an Idempotency-Key: an authenticated POST, PATCH or DELETE of /api/v1. */
 function isKeyedRoute(spec: LooseSpec): boolean {
-  return (spec.auth ?? "session") === "session" && isIdempotentWrite(spec.method, spec.path);
+  return (spec.auth ?? "session") !== "none" && isIdempotentWrite(spec.method, spec.path);
 }
 
 /** What every answer of an authenticated operation carries (but a platform admin's). */
@@ -219,11 +233,11 @@ function impliedCodes(spec: LooseSpec): ErrorCode[] {
   if (spec.body) {
     codes.push("INVALID_JSON", "BAD_REQUEST", "PAYLOAD_TOO_LARGE", "UNSUPPORTED_MEDIA_TYPE");
   }
-  if ((spec.auth ?? "session") === "session") codes.push(...AUTHENTICATION_CODES, "RATE_LIMITED");
+  if ((spec.auth ?? "session") !== "none") codes.push(...AUTHENTICATION_CODES, "RATE_LIMITED");
   if (spec.role === "admin") codes.push("ADMIN_REQUIRED");
   if (spec.role === "platformAdmin") codes.push("PLATFORM_ADMIN_REQUIRED");
   // A cookie-authenticated write from an origin that is not allowed.
-  if ((spec.auth ?? "session") === "session" && spec.method !== "get") {
+  if ((spec.auth ?? "session") !== "none" && spec.method !== "get") {
     codes.push("CSRF_ORIGIN_REFUSED");
   }
   if (spec.scope) codes.push("INSUFFICIENT_SCOPE");
@@ -297,7 +311,7 @@ function describe(spec: LooseSpec): RouteConfig {
       responses[status] = errorResponse(status, codes, spec.errorExamples);
     }
   }
-  if ((spec.auth ?? "session") === "session") {
+  if ((spec.auth ?? "session") !== "none") {
     for (const response of Object.values(responses)) {
       if (!("$ref" in response)) {
         response.headers = {
@@ -335,7 +349,7 @@ function describe(spec: LooseSpec): RouteConfig {
     tags: [spec.tag],
     summary: spec.summary,
     ...(description ? { description } : {}),
-    ...((spec.auth ?? "session") === "session" ? { security: [{ [BEARER_AUTH]: [] }] } : {}),
+    ...((spec.auth ?? "session") !== "none" ? { security: [{ [BEARER_AUTH]: [] }] } : {}),
     ...(spec.scope ? { "x-required-scope": spec.scope } : {}),
     ...(spec.role ? { "x-required-role": spec.role } : {}),
     ...(Object.keys(request).length > 0 ? { request } : {}),
@@ -353,7 +367,7 @@ export function defineRoute<
   const loose = spec as unknown as LooseSpec;
   // Unknown query parameters are refused like unknown body keys (a typo is not ignored).
   const strictQuery = spec.query instanceof z.ZodObject ? spec.query.strict() : spec.query;
-  const isAuthenticated = (spec.auth ?? "session") === "session";
+  const isAuthenticated = (spec.auth ?? "session") !== "none";
   const isKeyed = isKeyedRoute(loose);
   return {
     method: spec.method,
@@ -363,6 +377,7 @@ export function defineRoute<
       const chain: RequestHandler[] = [];
       if (spec.body) chain.push(mounting.parseJsonBody);
       if (isAuthenticated) chain.push(mounting.authenticate);
+      if ((spec.auth ?? "session") === "session") chain.push(requireOrganization);
       if (spec.role === "platformAdmin") chain.push(requirePlatformAdmin);
       else if (spec.role) chain.push(requireRole(spec.role));
       if (spec.scope) chain.push(requireScope(spec.scope));
@@ -378,7 +393,8 @@ export function defineRoute<
       const check = spec.write?.check;
       if (check) {
         chain.push(async (req, _res, next) => {
-          await check(req.auth.organizationId);
+          // `write:` routes act within an organization (`requireOrganization` passed).
+          await check((req.auth as OrgAuthContext).organizationId);
           next();
         });
       }
