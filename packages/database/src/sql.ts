@@ -101,8 +101,8 @@ export function runTransaction<T>(
  */
 export interface TransactionBracket<T> {
   committedBefore?: string;
-  checkBefore?(rows: Record<string, unknown>[]): void;
-  lastStatement?(result: T): string | undefined;
+  checkBefore?: (rows: Record<string, unknown>[]) => void;
+  lastStatement?: (result: T) => string | undefined;
 }
 
 /** `value` as an SQL literal for a simple-protocol statement (strings escaped by pg). */
