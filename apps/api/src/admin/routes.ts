@@ -37,7 +37,7 @@ const role = "platformAdmin" as const;
 const auth = "withoutOrganization" as const;
 
 /** An action's answer: its result with 200 (what an Idempotency-Key stores in its transaction). */
-function ok<T>(result: T): { status: number; body: T } {
+function ok<T>(result: T): { status: 200; body: T } {
   return { status: 200, body: result };
 }
 
@@ -58,8 +58,8 @@ export function adminRoutes(deps: AdminDeps): RouteDefinition[] {
       role,
       summary: "Figures for the operators: organizations, violations, dunning, notices, jobs",
       responses: { 200: { description: "The overview", schema: AdminOverviewSchema } },
-      async handler(_input, res) {
-        res.json(await reads.getOverview(deps));
+      async handler(_input) {
+        return { status: 200, body: await reads.getOverview(deps) };
       },
     }),
 
@@ -74,8 +74,8 @@ export function adminRoutes(deps: AdminDeps): RouteDefinition[] {
       query: ListViolationsQuery,
       responses: { 200: { description: "A page of violations", schema: AdminViolationListSchema } },
       errors: ["INVALID_CURSOR"],
-      async handler({ query }, res) {
-        res.json(await reads.listViolations(deps, query));
+      async handler({ query }) {
+        return { status: 200, body: await reads.listViolations(deps, query) };
       },
     }),
 
@@ -92,8 +92,8 @@ export function adminRoutes(deps: AdminDeps): RouteDefinition[] {
         200: { description: "A page of organizations", schema: AdminOrganizationListSchema },
       },
       errors: ["INVALID_CURSOR"],
-      async handler({ query }, res) {
-        res.json(await reads.searchOrganizations(deps, query));
+      async handler({ query }) {
+        return { status: 200, body: await reads.searchOrganizations(deps, query) };
       },
     }),
 
@@ -112,8 +112,11 @@ export function adminRoutes(deps: AdminDeps): RouteDefinition[] {
         200: { description: "The organization", schema: AdminOrganizationDetailSchema },
       },
       errors: ["ORGANIZATION_NOT_FOUND"],
-      async handler({ params }, res) {
-        res.json(await reads.getOrganizationDetail(deps, { organizationId: params.id }));
+      async handler({ params }) {
+        return {
+          status: 200,
+          body: await reads.getOrganizationDetail(deps, { organizationId: params.id }),
+        };
       },
     }),
 
@@ -126,17 +129,20 @@ export function adminRoutes(deps: AdminDeps): RouteDefinition[] {
       role,
       summary: "The scheduled jobs (what `jobs/:jobName/run` accepts) and when each runs next",
       responses: { 200: { description: "The jobs", schema: AdminJobListSchema } },
-      handler(_input, res) {
+      handler() {
         const now = deps.clock.now();
-        res.json({
-          data: deps.jobs.list().map(({ name, schedule, description }) => ({
-            name,
-            schedule,
-            timezone: deps.jobs.timezone,
-            description,
-            nextRunAt: deps.jobs.nextRunAt(name, now)?.toISOString() ?? null,
-          })),
-        });
+        return {
+          status: 200,
+          body: {
+            data: deps.jobs.list().map(({ name, schedule, description }) => ({
+              name,
+              schedule,
+              timezone: deps.jobs.timezone,
+              description,
+              nextRunAt: deps.jobs.nextRunAt(name, now)?.toISOString() ?? null,
+            })),
+          },
+        };
       },
     }),
 
@@ -151,8 +157,8 @@ export function adminRoutes(deps: AdminDeps): RouteDefinition[] {
       query: ListJobRunsQuery,
       responses: { 200: { description: "A page of job runs", schema: AdminJobRunListSchema } },
       errors: ["INVALID_CURSOR"],
-      async handler({ query }, res) {
-        res.json(await reads.listJobRuns(deps, query));
+      async handler({ query }) {
+        return { status: 200, body: await reads.listJobRuns(deps, query) };
       },
     }),
 
@@ -167,8 +173,8 @@ export function adminRoutes(deps: AdminDeps): RouteDefinition[] {
       query: ListAuditLogQuery,
       responses: { 200: { description: "A page of audit entries", schema: AdminAuditLogSchema } },
       errors: ["INVALID_CURSOR"],
-      async handler({ query }, res) {
-        res.json(await reads.listAuditLog(deps, query));
+      async handler({ query }) {
+        return { status: 200, body: await reads.listAuditLog(deps, query) };
       },
     }),
 
@@ -192,9 +198,10 @@ export function adminRoutes(deps: AdminDeps): RouteDefinition[] {
         "DATE_IN_PAST",
         "GRACE_NOT_EXTENDED",
       ],
-      async handler({ params, body, auth, idempotency }, res) {
-        res.json(
-          await actions.extendGrace(
+      async handler({ params, body, auth, idempotency }) {
+        return {
+          status: 200,
+          body: await actions.extendGrace(
             deps,
             {
               actorUserId: auth.userId ?? "",
@@ -203,7 +210,7 @@ export function adminRoutes(deps: AdminDeps): RouteDefinition[] {
             },
             idempotency.recordInTransaction(ok),
           ),
-        );
+        };
       },
     }),
 
@@ -221,9 +228,10 @@ export function adminRoutes(deps: AdminDeps): RouteDefinition[] {
         200: { description: "The violation after", schema: ViolationActionResultSchema },
       },
       errors: ["VIOLATION_NOT_FOUND", "VIOLATION_RESOLVED", "VERSION_CONFLICT", "DATE_IN_PAST"],
-      async handler({ params, body, auth, idempotency }, res) {
-        res.json(
-          await actions.waiveViolation(
+      async handler({ params, body, auth, idempotency }) {
+        return {
+          status: 200,
+          body: await actions.waiveViolation(
             deps,
             {
               actorUserId: auth.userId ?? "",
@@ -232,7 +240,7 @@ export function adminRoutes(deps: AdminDeps): RouteDefinition[] {
             },
             idempotency.recordInTransaction(ok),
           ),
-        );
+        };
       },
     }),
 
@@ -248,9 +256,10 @@ export function adminRoutes(deps: AdminDeps): RouteDefinition[] {
       body: RecheckViolationsBody,
       responses: { 200: { description: "The violations after", schema: RecheckResultSchema } },
       errors: ["ORGANIZATION_NOT_FOUND"],
-      async handler({ params, body, auth, idempotency }, res) {
-        res.json(
-          await actions.recheckViolations(
+      async handler({ params, body, auth, idempotency }) {
+        return {
+          status: 200,
+          body: await actions.recheckViolations(
             deps,
             {
               actorUserId: auth.userId ?? "",
@@ -259,7 +268,7 @@ export function adminRoutes(deps: AdminDeps): RouteDefinition[] {
             },
             idempotency.recordInTransaction(ok),
           ),
-        );
+        };
       },
     }),
 
@@ -276,9 +285,10 @@ export function adminRoutes(deps: AdminDeps): RouteDefinition[] {
       body: ResendNoticeBody,
       responses: { 200: { description: "The notice after", schema: NoticeActionResultSchema } },
       errors: ["NOTICE_NOT_FOUND", "NOTICE_PENDING"],
-      async handler({ params, body, auth, idempotency }, res) {
-        res.json(
-          await actions.resendNotice(
+      async handler({ params, body, auth, idempotency }) {
+        return {
+          status: 200,
+          body: await actions.resendNotice(
             deps,
             {
               actorUserId: auth.userId ?? "",
@@ -287,7 +297,7 @@ export function adminRoutes(deps: AdminDeps): RouteDefinition[] {
             },
             idempotency.recordInTransaction(ok),
           ),
-        );
+        };
       },
     }),
 
@@ -308,9 +318,10 @@ export function adminRoutes(deps: AdminDeps): RouteDefinition[] {
         200: { description: "The subscription after", schema: SubscriptionActionResultSchema },
       },
       errors: ["ORGANIZATION_NOT_FOUND", "NOT_SUSPENDED", "VERSION_CONFLICT"],
-      async handler({ params, body, auth, idempotency }, res) {
-        res.json(
-          await actions.liftSuspension(
+      async handler({ params, body, auth, idempotency }) {
+        return {
+          status: 200,
+          body: await actions.liftSuspension(
             deps,
             {
               actorUserId: auth.userId ?? "",
@@ -319,7 +330,7 @@ export function adminRoutes(deps: AdminDeps): RouteDefinition[] {
             },
             idempotency.recordInTransaction(ok),
           ),
-        );
+        };
       },
     }),
 
@@ -336,9 +347,10 @@ export function adminRoutes(deps: AdminDeps): RouteDefinition[] {
       body: RunJobBody,
       responses: { 200: { description: "The run's outcome", schema: JobRunResultSchema } },
       errors: ["JOB_NOT_FOUND", "JOB_ALREADY_RUNNING"],
-      async handler({ params, body, auth, idempotency }, res) {
-        res.json(
-          await actions.runJobNow(
+      async handler({ params, body, auth, idempotency }) {
+        return {
+          status: 200,
+          body: await actions.runJobNow(
             deps,
             {
               actorUserId: auth.userId ?? "",
@@ -347,7 +359,7 @@ export function adminRoutes(deps: AdminDeps): RouteDefinition[] {
             },
             idempotency.recordInTransaction(ok),
           ),
-        );
+        };
       },
     }),
   ];

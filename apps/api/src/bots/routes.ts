@@ -35,13 +35,13 @@ export function botRoutes(deps: BotServiceDeps, writeGuards: WriteGuards): Route
         "RECALL_BAD_RESPONSE",
         "PROVIDER_NOT_CONFIGURED",
       ],
-      async handler({ params, body, auth }, res) {
+      async handler({ params, body, auth }) {
         const bot = await createBot(deps, {
           organizationId: auth.organizationId,
           meetingId: params.id,
           botName: body.botName,
         });
-        res.status(201).json(toBotResponse(bot));
+        return { status: 201, body: toBotResponse(bot) };
       },
     }),
 
@@ -55,12 +55,12 @@ export function botRoutes(deps: BotServiceDeps, writeGuards: WriteGuards): Route
       params: MeetingIdParams,
       responses: { 200: { description: "The bot", schema: BotSchema } },
       errors: ["NOT_FOUND", "BOT_NOT_FOUND"],
-      async handler({ params, auth }, res) {
+      async handler({ params, auth }) {
         const bot = await getCurrentBot(deps, {
           organizationId: auth.organizationId,
           meetingId: params.id,
         });
-        res.json(toBotResponse(bot));
+        return { status: 200, body: toBotResponse(bot) };
       },
     }),
 
@@ -89,12 +89,12 @@ export function botRoutes(deps: BotServiceDeps, writeGuards: WriteGuards): Route
         "RECALL_BAD_RESPONSE",
         "PROVIDER_NOT_CONFIGURED",
       ],
-      async handler({ params, auth }, res) {
+      async handler({ params, auth }) {
         const bot = await removeBot(deps, {
           organizationId: auth.organizationId,
           meetingId: params.id,
         });
-        res.status(isTerminalBotStatus(bot.status) ? 200 : 202).json(toBotResponse(bot));
+        return { status: isTerminalBotStatus(bot.status) ? 200 : 202, body: toBotResponse(bot) };
       },
     }),
   ];

@@ -1,5 +1,7 @@
 import type { ResponseConfig, RouteConfig, ZodRequestBody } from "@asteasolutions/zod-to-openapi";
 import { httpError, statusesOf, UnsupportedMediaTypeError, type ErrorCode } from "@zigznote/shared";
+import type { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
 import type { Request, RequestHandler, Response, Router } from "express";
 import { z } from "zod";
 import {
@@ -80,11 +82,82 @@ export interface RouteResponse {
   headers?: ResponseConfig["headers"];
 }
 
+/** A route's success responses by status. */
+export type RouteResponses = Record<number, RouteResponse>;
+
+type AnswerHeaders = Record<string, string>;
+
+/** The zod schema of a response's JSON body: `schema`, or the `application/json` of `content`. */
+type JsonSchemaOf<R> = R extends { schema: infer Z extends z.ZodType }
+  ? Z
+  : R extends { content: { "application/json": { schema: infer Z extends z.ZodType } } }
+    ? Z
+    : never;
+
+/**
+ * A body as the schema's type `T` reads once `res.json` has serialized it: a `Date` where a
+ * string is declared (it leaves as its ISO string), read-only arrays, and any string where the
+ * schema lists some (the suite's response check holds answers to the exact values). Field names,
+ * nesting, nullability, numbers and booleans are checked as declared.
+ */
+export type WireBody<T> = T extends string
+  ? string | Date
+  : T extends readonly (infer E)[]
+    ? readonly WireBody<E>[]
+    : T extends Date
+      ? T
+      : T extends object
+        ? { [K in keyof T]: WireBody<T[K]> }
+        : T;
+
+/**
+ * What a handler may answer with status `S` of response `R`: its JSON body (the schema's type),
+ * a stream where the response declares non-JSON `content` (a recording's bytes), or nothing
+ * (204, 304; a `redirect` sets `Location`, for a 302).
+ */
+type AnswerFor<S extends number, R> =
+  | ([JsonSchemaOf<R>] extends [never]
+      ? never
+      : { status: S; body: WireBody<z.output<JsonSchemaOf<R>>>; headers?: AnswerHeaders })
+  | (R extends { content: object }
+      ? {
+          status: S;
+          /** Piped to the client after the headers. */
+          stream: Readable;
+          headers?: AnswerHeaders;
+          /** The stream failed after the headers left: the client sees a cut-off body. */
+          onInterrupted?: (error: unknown) => void;
+        }
+      : never)
+  | (R extends { schema: z.ZodType } | { content: object }
+      ? never
+      : { status: S; body?: undefined; redirect?: string; headers?: AnswerHeaders });
+
+/**
+ * The statuses a route may declare as an answer. Besides naming them, the union keeps a
+ * handler's `status: 201` a literal while `responses` is still being inferred (a handler typed
+ * only by `RouteAnswer<R>` would see `number`).
+ */
+export type AnswerStatus =
+  200 | 201 | 202 | 203 | 204 | 205 | 206 | 301 | 302 | 303 | 304 | 307 | 308 | 503;
+
+/**
+ * What a handler returns: one of the statuses its declaration lists, with what that status
+ * declares. The kernel sends it, so the compiler checks every answer against `responses`.
+ */
+export type RouteAnswer<R extends RouteResponses> = {
+  [S in keyof R & number]: AnswerFor<S, R[S]>;
+}[keyof R & number];
+
+/** `RouteAnswer` as a handler returns it (see `AnswerStatus`). */
+type Answer<R extends RouteResponses> = RouteAnswer<R> & { status: AnswerStatus };
+
 export interface RouteSpec<
   P extends Schema,
   Q extends Schema,
   B extends Schema,
   A extends RouteAuth,
+  R extends RouteResponses = RouteResponses,
 > {
   method: HttpMethod;
   /** Express syntax: `/api/v1/meetings/:id/bot`. */
@@ -120,8 +193,8 @@ export interface RouteSpec<
   rawBody?: ZodRequestBody;
   /** Request headers the handler reads (`Range`, `If-None-Match`): documented only. */
   headers?: z.ZodObject;
-  /** Success responses by status. */
-  responses: Record<number, RouteResponse>;
+  /** Success responses by status: what the handler's answer is checked against. */
+  responses: R;
   /**
    * The error codes the handler (and the services it calls) can answer, besides those the
    * declaration implies (see `impliedCodes`: validation with a schema, authentication, scope,
@@ -140,7 +213,12 @@ export interface RouteSpec<
   claimsKeyInTransaction?: boolean;
   /** Runs before validation (raw body parsers, say). */
   before?: RequestHandler[];
-  handler(input: RouteInput<P, Q, B, A>, res: Response, req: Request): Promise<void> | void;
+  /**
+   * Answers the request; the kernel sends what it returns. `req` is for reading a body that is
+   * not JSON (`rawBody`, a webhook's bytes) and the declared `headers`; the answer never goes
+   * through it.
+   */
+  handler(input: RouteInput<P, Q, B, A>, req: Request): Promise<Answer<R>> | Answer<R>;
 }
 
 /** A declared route: what to mount and what to document. */
@@ -173,11 +251,26 @@ export const LOCATION_HEADER = {
   schema: { type: "string" as const },
 };
 
-/** Sends `answer` (what a handler also hands to `recordInTransaction`) as JSON. */
-export function send(res: Response, answer: IdempotentAnswer): void {
+/** Any handler's answer, as the kernel sends it. */
+type SentAnswer = IdempotentAnswer & {
+  stream?: Readable;
+  redirect?: string;
+  onInterrupted?: (error: unknown) => void;
+};
+
+/** Sends a handler's answer: JSON, nothing, a redirect or a stream. */
+async function send(res: Response, answer: SentAnswer): Promise<void> {
   res.status(answer.status);
   for (const [name, value] of Object.entries(answer.headers ?? {})) res.setHeader(name, value);
-  if (answer.body === undefined) res.end();
+  if (answer.redirect !== undefined) res.setHeader("Location", answer.redirect);
+  if (answer.stream) {
+    try {
+      await pipeline(answer.stream, res);
+    } catch (error) {
+      if (!answer.onInterrupted) throw error;
+      answer.onInterrupted(error);
+    }
+  } else if (answer.body === undefined) res.end();
   else res.json(answer.body);
 }
 
@@ -186,7 +279,7 @@ function toOpenApiPath(path: string): string {
   return path.replace(/:([A-Za-z0-9_]+)/g, "{$1}");
 }
 
-type LooseSpec = RouteSpec<Schema, Schema, Schema, RouteAuth>;
+type LooseSpec = RouteSpec<Schema, Schema, Schema, RouteAuth, RouteResponses>;
 
 /** Whether the route takes an Idempotency-Key: an authenticated POST, PATCH or DELETE of /api/v1. */
 function isKeyedRoute(spec: LooseSpec): boolean {
@@ -363,7 +456,8 @@ export function defineRoute<
   Q extends Schema = undefined,
   B extends Schema = undefined,
   A extends RouteAuth = "session",
->(spec: RouteSpec<P, Q, B, A>): RouteDefinition {
+  R extends RouteResponses = RouteResponses,
+>(spec: RouteSpec<P, Q, B, A, R>): RouteDefinition {
   const loose = spec as unknown as LooseSpec;
   // Unknown query parameters are refused like unknown body keys (a typo is not ignored).
   const strictQuery = spec.query instanceof z.ZodObject ? spec.query.strict() : spec.query;
@@ -414,7 +508,7 @@ export function defineRoute<
           idempotency: isKeyed ? mounting.idempotency.handlerStarts(req) : UNKEYED,
         } as RouteInput<P, Q, B, A>;
         try {
-          await spec.handler(input, res, req);
+          await send(res, (await spec.handler(input, req)) as SentAnswer);
         } catch (error) {
           // The key's claim, made in the write's transaction, found another request's.
           if (!(error instanceof IdempotencyClaimLostError)) throw error;

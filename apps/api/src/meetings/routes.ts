@@ -1,7 +1,7 @@
 import type { Page } from "@zigznote/shared";
 import type { Meeting } from "@zigznote/database";
 import type { WriteGuards } from "../http/auth";
-import { defineRoute, LOCATION_HEADER, send, type RouteDefinition } from "../http/route";
+import { defineRoute, LOCATION_HEADER, type RouteDefinition } from "../http/route";
 import {
   createMeeting,
   deleteMeeting,
@@ -49,9 +49,9 @@ export function meetingRoutes(deps: MeetingDeps, writeGuards: WriteGuards): Rout
         },
       },
       claimsKeyInTransaction: true,
-      async handler({ body, auth, idempotency }, res) {
+      async handler({ body, auth, idempotency }) {
         const created = (meeting: Meeting) => ({
-          status: 201,
+          status: 201 as const,
           body: toMeetingResponse(meeting),
           headers: { Location: `/api/v1/meetings/${meeting.id}` },
         });
@@ -67,7 +67,7 @@ export function meetingRoutes(deps: MeetingDeps, writeGuards: WriteGuards): Rout
           },
           idempotency.recordInTransaction(created),
         );
-        send(res, created(meeting));
+        return created(meeting);
       },
     }),
 
@@ -81,7 +81,7 @@ export function meetingRoutes(deps: MeetingDeps, writeGuards: WriteGuards): Rout
       query: ListMeetingsQuery,
       responses: { 200: { description: "A page of meetings", schema: MeetingListSchema } },
       errors: ["INVALID_CURSOR"],
-      async handler({ query, auth }, res) {
+      async handler({ query, auth }) {
         const page = await listMeetings(deps, {
           organizationId: auth.organizationId,
           limit: query.limit,
@@ -92,7 +92,7 @@ export function meetingRoutes(deps: MeetingDeps, writeGuards: WriteGuards): Rout
           data: page.items.map(toMeetingResponse),
           nextCursor: page.nextCursor,
         };
-        res.json(body);
+        return { status: 200, body };
       },
     }),
 
@@ -106,12 +106,12 @@ export function meetingRoutes(deps: MeetingDeps, writeGuards: WriteGuards): Rout
       params: MeetingIdParams,
       responses: { 200: { description: "The meeting", schema: MeetingSchema } },
       errors: ["NOT_FOUND"],
-      async handler({ params, auth }, res) {
-        res.json(
-          toMeetingResponse(
-            await getMeeting(deps, { organizationId: auth.organizationId, meetingId: params.id }),
-          ),
-        );
+      async handler({ params, auth }) {
+        const meeting = await getMeeting(deps, {
+          organizationId: auth.organizationId,
+          meetingId: params.id,
+        });
+        return { status: 200, body: toMeetingResponse(meeting) };
       },
     }),
 
@@ -133,14 +133,17 @@ export function meetingRoutes(deps: MeetingDeps, writeGuards: WriteGuards): Rout
       body: UpdateMeetingBody,
       responses: { 200: { description: "The updated meeting", schema: MeetingSchema } },
       errors: ["NOT_FOUND", "MEETING_HAS_ACTIVE_BOT", "CONFLICT"],
-      async handler({ params, body, auth, idempotency }, res) {
-        const updated = (meeting: Meeting) => ({ status: 200, body: toMeetingResponse(meeting) });
+      async handler({ params, body, auth, idempotency }) {
+        const updated = (meeting: Meeting) => ({
+          status: 200 as const,
+          body: toMeetingResponse(meeting),
+        });
         const meeting = await updateMeeting(
           deps,
           { organizationId: auth.organizationId, meetingId: params.id, patch: body },
           idempotency.recordInTransaction(updated),
         );
-        send(res, updated(meeting));
+        return updated(meeting);
       },
     }),
 
@@ -154,7 +157,7 @@ export function meetingRoutes(deps: MeetingDeps, writeGuards: WriteGuards): Rout
       params: MeetingIdParams,
       responses: { 204: { description: "Deleted" } },
       errors: ["NOT_FOUND"],
-      async handler({ params, auth, idempotency }, res) {
+      async handler({ params, auth, idempotency }) {
         // The meeting disappears at once; its active bot, if any, is asked to leave (best
         // effort: if Recall is down the bot stays tracked and its own webhooks still end it).
         await deleteMeeting(
@@ -162,7 +165,7 @@ export function meetingRoutes(deps: MeetingDeps, writeGuards: WriteGuards): Rout
           { organizationId: auth.organizationId, meetingId: params.id },
           idempotency.recordInTransaction(() => ({ status: 204 })),
         );
-        res.status(204).end();
+        return { status: 204 };
       },
     }),
   ];

@@ -127,14 +127,14 @@ export function directUploadRoutes(
         201: { description: "Started: PUT the parts, then complete", schema: UploadSchema },
       },
       errors: ["NOT_FOUND", "PAYLOAD_TOO_LARGE", "PROVIDER_NOT_CONFIGURED", "STORAGE_UNAVAILABLE"],
-      async handler({ params, body, auth }, res) {
+      async handler({ params, body, auth }) {
         const view = await createDirectUpload(deps, {
           organizationId: auth.organizationId,
           meetingId: params.id,
           contentType: body.contentType,
           sizeBytes: body.sizeBytes,
         });
-        res.status(201).json(toUploadResponse(view));
+        return { status: 201, body: toUploadResponse(view) };
       },
     }),
 
@@ -149,13 +149,13 @@ export function directUploadRoutes(
       params: UploadParams,
       responses: { 200: { description: "The upload", schema: UploadSchema } },
       errors: ["NOT_FOUND", "PROVIDER_NOT_CONFIGURED", "STORAGE_UNAVAILABLE"],
-      async handler({ params, auth }, res) {
+      async handler({ params, auth }) {
         const view = await getDirectUpload(deps, {
           organizationId: auth.organizationId,
           meetingId: params.id,
           uploadId: params.uploadId,
         });
-        res.status(200).json(toUploadResponse(view));
+        return { status: 200, body: toUploadResponse(view) };
       },
     }),
 
@@ -188,13 +188,13 @@ export function directUploadRoutes(
         "PROVIDER_NOT_CONFIGURED",
         "STORAGE_UNAVAILABLE",
       ],
-      async handler({ params, auth }, res) {
+      async handler({ params, auth }) {
         const { object, replaced } = await completeDirectUpload(deps, {
           organizationId: auth.organizationId,
           meetingId: params.id,
           uploadId: params.uploadId,
         });
-        res.status(replaced > 0 ? 200 : 201).json(toRecordingResponse(object));
+        return { status: replaced > 0 ? 200 : 201, body: toRecordingResponse(object) };
       },
     }),
   ];

@@ -103,7 +103,7 @@ export function webhookRoutes(deps: WebhookRouteDeps): RouteDefinition[] {
         "WEBHOOK_HANDLER_FAILED",
         "PROVIDER_NOT_CONFIGURED",
       ],
-      async handler(_input, res, req) {
+      async handler(_input, req) {
         const body: Buffer = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
         // Nothing is read from the body, and nothing stored, before its signature is checked.
         const verified = verify!(body, req.headers);
@@ -134,7 +134,7 @@ export function webhookRoutes(deps: WebhookRouteDeps): RouteDefinition[] {
           ...(outcome === "duplicate" ? { duplicate: true } : {}),
           ...(outcome === "unhandled" ? { handled: false } : {}),
         });
-        res.status(200).json(ack);
+        return { status: 200, body: ack };
       },
     });
   });
