@@ -156,6 +156,7 @@ export function buildContext(parts: ContextParts): AppContext {
   const { notices } = notifications;
   const billing = createBillingModule({ config, db, clock, logger, notices, stripe: parts.stripe });
   const recordings = createRecordingsModule({
+    writeGuards: billing.hooks.writeGuards,
     db,
     storage,
     logger,
@@ -171,6 +172,7 @@ export function buildContext(parts: ContextParts): AppContext {
     concurrency: config.JOB_CONCURRENCY,
   });
   const bots = createBotsModule({
+    writeGuards: billing.hooks.writeGuards,
     db,
     recall,
     logger,
@@ -183,12 +185,14 @@ export function buildContext(parts: ContextParts): AppContext {
     recordingImports: recordings.deps.imports,
   });
   const meetings = createMeetingsModule({
+    writeGuards: billing.hooks.writeGuards,
     db,
     clock,
     guardWrite: billing.hooks.guardWrite,
     onMeetingDeleted: bots.hooks.onMeetingDeleted,
   });
   const identity = createIdentityModule({
+    writeGuards: billing.hooks.writeGuards,
     db,
     config,
     logger,
@@ -269,7 +273,6 @@ export function buildContext(parts: ContextParts): AppContext {
     jobs,
     routeGuards: {
       authenticate: identity.hooks.authenticate,
-      assertCanWrite: billing.hooks.assertCanWrite,
     },
   };
 }

@@ -1,5 +1,12 @@
 import type { z } from "../http/openapi";
-import { defineRoute, type RouteDefinition, type RouteInput, type RouteSpec } from "../http/route";
+import {
+  defineRoute,
+  type AnswerBody,
+  type RouteDefinition,
+  type RouteInput,
+  type RouteResponses,
+  type RouteSpec,
+} from "../http/route";
 import type { TransactionBracket } from "../lib/transactionHooks";
 import * as actions from "./actions";
 import type { AdminDeps } from "./deps";
@@ -35,9 +42,11 @@ import {
 
 const tag = "Admin";
 const role = "platformAdmin" as const;
+/** The console acts across organizations: a platform admin's session needs no active one. */
+const auth = "withoutOrganization" as const;
 
 /** An action's answer: its result with 200 (what an Idempotency-Key stores in its transaction). */
-function ok<T>(result: T): { status: number; body: T } {
+function ok<T>(result: T): { status: 200; body: T } {
   return { status: 200, body: result };
 }
 
@@ -46,26 +55,45 @@ function ok<T>(result: T): { status: number; body: T } {
  * and the request's parts to `run`, with the Idempotency-Key's bracket, so that the answer is
  * stored in the action's transaction.
  */
-function actionRoute<P extends z.ZodType, B extends z.ZodType, R>(
-  spec: Omit<RouteSpec<P, undefined, B, "session">, "method" | "tag" | "role" | "handler"> & {
+function actionRoute<
+  P extends z.ZodType,
+  B extends z.ZodType,
+  R extends { 200: RouteResponses[number] },
+>(
+  spec: Omit<
+    RouteSpec<P, undefined, B, typeof auth, R>,
+    "method" | "tag" | "role" | "auth" | "handler"
+  > & {
     run: (
-      request: Pick<RouteInput<P, undefined, B, "session">, "params" | "body"> & {
+      request: Pick<RouteInput<P, undefined, B, typeof auth>, "params" | "body"> & {
         actorUserId: string;
       },
-      bracket: TransactionBracket<R> | undefined,
-    ) => Promise<R>;
+      bracket: TransactionBracket<AnswerBody<R, 200>> | undefined,
+    ) => Promise<AnswerBody<R, 200>>;
   },
 ): RouteDefinition {
   const { run, ...route } = spec;
-  return defineRoute<P, undefined, B>({
+  // `run` is checked against each route's 200 schema where the route is declared (R is inferred
+  // there); for a generic R the compiler cannot reduce the answer type, hence the assertion.
+  const handler = (async ({ params, body, auth: caller, idempotency }) => {
+    const actorUserId = caller.userId ?? "";
+    return ok(await run({ params, body, actorUserId }, idempotency.recordInTransaction(ok)));
+  }) as (
+    input: RouteInput<P, undefined, B, typeof auth>,
+  ) => Promise<{ status: 200; body: AnswerBody<R, 200> }> as unknown as RouteSpec<
+    P,
+    undefined,
+    B,
+    typeof auth,
+    R
+  >["handler"];
+  return defineRoute<P, undefined, B, typeof auth, R>({
     ...route,
     method: "post",
     tag,
     role,
-    async handler({ params, body, auth, idempotency }, res) {
-      const actorUserId = auth.userId ?? "";
-      res.json(await run({ params, body, actorUserId }, idempotency.recordInTransaction(ok)));
-    },
+    auth,
+    handler,
   });
 }
 
@@ -82,11 +110,12 @@ export function adminRoutes(deps: AdminDeps): RouteDefinition[] {
       path: "/api/v1/admin/overview",
       operationId: "getAdminOverview",
       tag,
+      auth,
       role,
       summary: "Figures for the operators: organizations, violations, dunning, notices, jobs",
       responses: { 200: { description: "The overview", schema: AdminOverviewSchema } },
-      async handler(_input, res) {
-        res.json(await reads.getOverview(deps));
+      async handler(_input) {
+        return { status: 200, body: await reads.getOverview(deps) };
       },
     }),
 
@@ -95,13 +124,14 @@ export function adminRoutes(deps: AdminDeps): RouteDefinition[] {
       path: "/api/v1/admin/violations",
       operationId: "listAdminViolations",
       tag,
+      auth,
       role,
       summary: "Plan violations across organizations: filters, sort, search, cursor pages",
       query: ListViolationsQuery,
       responses: { 200: { description: "A page of violations", schema: AdminViolationListSchema } },
       errors: ["INVALID_CURSOR"],
-      async handler({ query }, res) {
-        res.json(await reads.listViolations(deps, query));
+      async handler({ query }) {
+        return { status: 200, body: await reads.listViolations(deps, query) };
       },
     }),
 
@@ -110,6 +140,7 @@ export function adminRoutes(deps: AdminDeps): RouteDefinition[] {
       path: "/api/v1/admin/organizations",
       operationId: "searchAdminOrganizations",
       tag,
+      auth,
       role,
       summary: "Find organizations by id or name prefix (newest first without a query)",
       query: SearchOrganizationsQuery,
@@ -117,8 +148,8 @@ export function adminRoutes(deps: AdminDeps): RouteDefinition[] {
         200: { description: "A page of organizations", schema: AdminOrganizationListSchema },
       },
       errors: ["INVALID_CURSOR"],
-      async handler({ query }, res) {
-        res.json(await reads.searchOrganizations(deps, query));
+      async handler({ query }) {
+        return { status: 200, body: await reads.searchOrganizations(deps, query) };
       },
     }),
 
@@ -127,6 +158,7 @@ export function adminRoutes(deps: AdminDeps): RouteDefinition[] {
       path: "/api/v1/admin/organizations/:id",
       operationId: "getAdminOrganization",
       tag,
+      auth,
       role,
       summary:
         "One organization: subscription and payment timeline, usage, violations with history, " +
@@ -136,8 +168,11 @@ export function adminRoutes(deps: AdminDeps): RouteDefinition[] {
         200: { description: "The organization", schema: AdminOrganizationDetailSchema },
       },
       errors: ["ORGANIZATION_NOT_FOUND"],
-      async handler({ params }, res) {
-        res.json(await reads.getOrganizationDetail(deps, { organizationId: params.id }));
+      async handler({ params }) {
+        return {
+          status: 200,
+          body: await reads.getOrganizationDetail(deps, { organizationId: params.id }),
+        };
       },
     }),
 
@@ -146,20 +181,24 @@ export function adminRoutes(deps: AdminDeps): RouteDefinition[] {
       path: "/api/v1/admin/jobs",
       operationId: "listAdminJobs",
       tag,
+      auth,
       role,
       summary: "The scheduled jobs (what `jobs/:jobName/run` accepts) and when each runs next",
       responses: { 200: { description: "The jobs", schema: AdminJobListSchema } },
-      handler(_input, res) {
+      handler() {
         const now = deps.clock.now();
-        res.json({
-          data: deps.jobs.list().map(({ name, schedule, description }) => ({
-            name,
-            schedule,
-            timezone: deps.jobs.timezone,
-            description,
-            nextRunAt: deps.jobs.nextRunAt(name, now)?.toISOString() ?? null,
-          })),
-        });
+        return {
+          status: 200,
+          body: {
+            data: deps.jobs.list().map(({ name, schedule, description }) => ({
+              name,
+              schedule,
+              timezone: deps.jobs.timezone,
+              description,
+              nextRunAt: deps.jobs.nextRunAt(name, now)?.toISOString() ?? null,
+            })),
+          },
+        };
       },
     }),
 
@@ -168,13 +207,14 @@ export function adminRoutes(deps: AdminDeps): RouteDefinition[] {
       path: "/api/v1/admin/job-runs",
       operationId: "listAdminJobRuns",
       tag,
+      auth,
       role,
       summary: "Job runs, newest first, by job and outcome",
       query: ListJobRunsQuery,
       responses: { 200: { description: "A page of job runs", schema: AdminJobRunListSchema } },
       errors: ["INVALID_CURSOR"],
-      async handler({ query }, res) {
-        res.json(await reads.listJobRuns(deps, query));
+      async handler({ query }) {
+        return { status: 200, body: await reads.listJobRuns(deps, query) };
       },
     }),
 
@@ -183,13 +223,14 @@ export function adminRoutes(deps: AdminDeps): RouteDefinition[] {
       path: "/api/v1/admin/audit-log",
       operationId: "listAdminAuditLog",
       tag,
+      auth,
       role,
       summary: "The admin audit log, newest first (append-only)",
       query: ListAuditLogQuery,
       responses: { 200: { description: "A page of audit entries", schema: AdminAuditLogSchema } },
       errors: ["INVALID_CURSOR"],
-      async handler({ query }, res) {
-        res.json(await reads.listAuditLog(deps, query));
+      async handler({ query }) {
+        return { status: 200, body: await reads.listAuditLog(deps, query) };
       },
     }),
 

@@ -5,6 +5,12 @@
  * `stripe/` for the provider and its events; each folder's `store.ts` holds the SQL of the tables
  * that part owns.
  */
+export {
+  assertCanWrite,
+  createWriteGuards,
+  guardWrite,
+  type WriteCheckInput,
+} from "./limits/access";
 export { createAppBilling, type AppBilling, type AppBillingParts } from "./appBilling";
 export {
   openBillingPortal,
@@ -22,7 +28,6 @@ export {
 export { warnExpiringCards } from "./dunning/expiringCards";
 export { handlePaymentFailed, handlePaymentSucceeded } from "./dunning/invoiceEvents";
 export { suspendExpiredGracePeriods } from "./dunning/paymentStanding";
-export { assertCanWrite, guardWrite, type WriteCheckInput } from "./limits/access";
 export {
   extendViolationGrace,
   waiveViolation,

@@ -1,11 +1,10 @@
 import type { Db } from "@zigznote/database";
-import type { RouteGuards } from "../http/route";
-import type { WriteGuard } from "../http/auth";
+import type { WriteAction, WriteGuard, WriteGuards } from "../http/auth";
 import type { RouteDefinition } from "../http/route";
 import type { JobDefinition } from "../lib/job";
 import { MINUTE_MS } from "../lib/time";
 import type { RegisterWebhookHandlers } from "../webhooks";
-import { assertCanWrite, guardWrite } from "./limits/access";
+import { assertCanWrite, createWriteGuards, guardWrite } from "./limits/access";
 import { createAppBilling, type AppBilling, type AppBillingParts } from "./appBilling";
 import { assertNoOpenDispute } from "./disputes/disputes";
 import { warnExpiringCards } from "./dunning/expiringCards";
@@ -24,7 +23,9 @@ export interface BillingHooks {
   /** Decides a create in the create's own transaction (exact limits under concurrency). */
   guardWrite: WriteGuard;
   /** The routes' write guard (`write: <action>`): 402/403 when the organization may not. */
-  assertCanWrite: RouteGuards["assertCanWrite"];
+  assertCanWrite(organizationId: string, action: WriteAction): Promise<void>;
+  /** The routes' guards of each write action, with the codes they answer. */
+  writeGuards: WriteGuards;
   /** Freed storage may resolve a storage violation: re-checked where the rows go. */
   onStorageFreed: (db: Db, organizationId: string) => Promise<void>;
 }
@@ -49,6 +50,11 @@ export function createBillingModule(parts: AppBillingParts): BillingModule {
   // The outbox delivers what a job queues after each commit; a run ends once that is done, so
   // its record (and a caller waiting for it) sees the notices sent.
   const noticesSent = () => parts.notices.idle();
+  const assertCanWriteNow = async (organizationId: string, action: WriteAction) => {
+    await assertCanWrite({ db }, { organizationId, action, now: clock.now() });
+    // An open dispute restricts only where the deployment chose so (DISPUTE_READ_ONLY).
+    if (settings.isDisputeReadOnly) await assertNoOpenDispute({ db }, { organizationId });
+  };
 
   return {
     deps: billing,
@@ -60,10 +66,8 @@ export function createBillingModule(parts: AppBillingParts): BillingModule {
         await guardWrite(tx, { ...input, now: input.now ?? clock.now() });
         if (settings.isDisputeReadOnly) await assertNoOpenDispute({ db: tx }, input);
       },
-      async assertCanWrite(organizationId, action) {
-        await assertCanWrite({ db }, { organizationId, action, now: clock.now() });
-        if (settings.isDisputeReadOnly) await assertNoOpenDispute({ db }, { organizationId });
-      },
+      assertCanWrite: assertCanWriteNow,
+      writeGuards: createWriteGuards(assertCanWriteNow),
       async onStorageFreed(tx, organizationId) {
         await checkPlanViolations({ db: tx, settings }, { organizationId, now: clock.now() });
       },

@@ -50,9 +50,9 @@ export function billingRoutes(deps: BillingRouteDeps): RouteDefinition[] {
       summary: "List the plans and their limits, cheapest first (scope billing:read)",
       scope: "billing:read",
       responses: { 200: { description: "Plans", schema: PlanListSchema } },
-      async handler(_input, res) {
+      async handler(_input) {
         const plans = await listPlans(deps);
-        res.json({ data: plans.map(serializePlan) });
+        return { status: 200, body: { data: plans.map(serializePlan) } };
       },
     }),
 
@@ -69,18 +69,21 @@ export function billingRoutes(deps: BillingRouteDeps): RouteDefinition[] {
       responses: {
         200: { description: "Current subscription", schema: CurrentSubscriptionSchema },
       },
-      async handler({ auth }, res) {
+      async handler({ auth }) {
         const organizationId = auth.organizationId;
         const [subscription, details] = await Promise.all([
           getCurrentSubscription(deps, { organizationId }),
           getBillingDetails(deps.db, { organizationId }),
         ]);
         const { pendingConfirmations, ...customer } = details;
-        res.json({
-          data: subscription ? serializeSubscription(subscription) : null,
-          pendingConfirmations,
-          customer,
-        });
+        return {
+          status: 200,
+          body: {
+            data: subscription ? serializeSubscription(subscription) : null,
+            pendingConfirmations,
+            customer,
+          },
+        };
       },
     }),
 
@@ -98,14 +101,15 @@ export function billingRoutes(deps: BillingRouteDeps): RouteDefinition[] {
       query: ListInvoicesQuery,
       responses: { 200: { description: "A page of invoices", schema: InvoiceListSchema } },
       errors: ["INVALID_CURSOR", "NOT_FOUND", "STRIPE_ERROR", "PROVIDER_NOT_CONFIGURED"],
-      async handler({ query, auth }, res) {
-        res.json(
-          await listInvoices(deps, {
+      async handler({ query, auth }) {
+        return {
+          status: 200,
+          body: await listInvoices(deps, {
             organizationId: auth.organizationId,
             limit: query.limit,
             cursor: query.cursor,
           }),
-        );
+        };
       },
     }),
 
@@ -135,13 +139,13 @@ export function billingRoutes(deps: BillingRouteDeps): RouteDefinition[] {
         "STRIPE_ERROR",
         "PROVIDER_NOT_CONFIGURED",
       ],
-      async handler({ body, auth }, res) {
+      async handler({ body, auth }) {
         // Notices a downgrade queues are delivered by the outbox after the change commits.
         const result = await subscribe(deps, {
           organizationId: auth.organizationId,
           planSlug: body.planSlug,
         });
-        res.json(serializeChange(result));
+        return { status: 200, body: serializeChange(result) };
       },
     }),
 
@@ -171,12 +175,12 @@ export function billingRoutes(deps: BillingRouteDeps): RouteDefinition[] {
         "STRIPE_ERROR",
         "PROVIDER_NOT_CONFIGURED",
       ],
-      async handler({ body, auth }, res) {
+      async handler({ body, auth }) {
         const session = await startCheckout(deps, {
           organizationId: auth.organizationId,
           planSlug: body.planSlug,
         });
-        res.json({ url: session.url });
+        return { status: 200, body: { url: session.url } };
       },
     }),
 
@@ -203,10 +207,14 @@ export function billingRoutes(deps: BillingRouteDeps): RouteDefinition[] {
         "STRIPE_ERROR",
         "PROVIDER_NOT_CONFIGURED",
       ],
-      async handler({ body, auth }, res) {
-        res.json(
-          await openBillingPortal(deps, { organizationId: auth.organizationId, flow: body.flow }),
-        );
+      async handler({ body, auth }) {
+        return {
+          status: 200,
+          body: await openBillingPortal(deps, {
+            organizationId: auth.organizationId,
+            flow: body.flow,
+          }),
+        };
       },
     }),
 
@@ -229,13 +237,14 @@ export function billingRoutes(deps: BillingRouteDeps): RouteDefinition[] {
         "STRIPE_ERROR",
         "PROVIDER_NOT_CONFIGURED",
       ],
-      async handler({ query, auth }, res) {
-        res.json(
-          await previewPlanChange(deps, {
+      async handler({ query, auth }) {
+        return {
+          status: 200,
+          body: await previewPlanChange(deps, {
             organizationId: auth.organizationId,
             planSlug: query.planSlug,
           }),
-        );
+        };
       },
     }),
 
@@ -261,12 +270,12 @@ export function billingRoutes(deps: BillingRouteDeps): RouteDefinition[] {
         "STRIPE_ERROR",
         "PROVIDER_NOT_CONFIGURED",
       ],
-      async handler({ body, auth }, res) {
+      async handler({ body, auth }) {
         const result = await cancel(deps, {
           organizationId: auth.organizationId,
           atPeriodEnd: body.atPeriodEnd,
         });
-        res.json(serializeChange(result));
+        return { status: 200, body: serializeChange(result) };
       },
     }),
 
@@ -282,13 +291,14 @@ export function billingRoutes(deps: BillingRouteDeps): RouteDefinition[] {
         200: { description: "The caller's organization", schema: OrganizationOverviewSchema },
       },
       errors: ["NOT_FOUND"],
-      async handler({ auth }, res) {
-        res.json(
-          await getOrganizationOverview(deps, {
+      async handler({ auth }) {
+        return {
+          status: 200,
+          body: await getOrganizationOverview(deps, {
             organizationId: auth.organizationId,
             now: deps.clock.now(),
           }),
-        );
+        };
       },
     }),
   ];

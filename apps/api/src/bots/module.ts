@@ -1,3 +1,4 @@
+import type { WriteGuards } from "../http/auth";
 import type { Meeting } from "@zigznote/database";
 import type { RouteDefinition } from "../http/route";
 import type { JobDefinition } from "../lib/job";
@@ -10,6 +11,8 @@ import { botRoutes } from "./routes";
 import { cleanupOrphanedBots, type StuckBotDeps } from "./stuckBots";
 
 export interface BotsModuleDeps extends BotServiceDeps {
+  /** Billing's guards of the write actions, with the codes they answer (routes declare them). */
+  writeGuards: WriteGuards;
   /** STUCK_BOT_AFTER_MINUTES, JOB_BATCH_SIZE, JOB_CONCURRENCY. */
   stuckAfterMinutes: number;
   batchSize: number;
@@ -51,7 +54,7 @@ export function createBotsModule(deps: BotsModuleDeps): BotsModule {
   };
   return {
     deps: { bots, stuckBots },
-    routes: botRoutes(bots),
+    routes: botRoutes(bots, deps.writeGuards),
     webhookHandlers: (registry) =>
       registerRecallHandlers(registry, {
         logger,

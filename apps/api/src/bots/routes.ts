@@ -1,4 +1,5 @@
 import { isTerminalBotStatus } from "@zigznote/database";
+import type { WriteGuards } from "../http/auth";
 import { defineRoute, type RouteDefinition } from "../http/route";
 import { MeetingIdParams } from "../meetings";
 import { createBot, getCurrentBot, removeBot, type BotServiceDeps } from "./botService";
@@ -7,7 +8,7 @@ import { BotSchema, CreateBotBody, toBotResponse } from "./schemas";
 const tag = "Bots";
 
 /** `/api/v1/meetings/:id/bot`: the meeting's Recall bot. */
-export function botRoutes(deps: BotServiceDeps): RouteDefinition[] {
+export function botRoutes(deps: BotServiceDeps, writeGuards: WriteGuards): RouteDefinition[] {
   return [
     defineRoute({
       method: "post",
@@ -16,7 +17,7 @@ export function botRoutes(deps: BotServiceDeps): RouteDefinition[] {
       tag,
       summary: "Send a recording bot to the meeting (at most one active per meeting and per link)",
       scope: "bots:write",
-      write: "bot.create",
+      write: writeGuards["bot.create"],
       params: MeetingIdParams,
       body: CreateBotBody,
       isBodyOptional: true,
@@ -34,13 +35,13 @@ export function botRoutes(deps: BotServiceDeps): RouteDefinition[] {
         "RECALL_BAD_RESPONSE",
         "PROVIDER_NOT_CONFIGURED",
       ],
-      async handler({ params, body, auth }, res) {
+      async handler({ params, body, auth }) {
         const bot = await createBot(deps, {
           organizationId: auth.organizationId,
           meetingId: params.id,
           botName: body.botName,
         });
-        res.status(201).json(toBotResponse(bot));
+        return { status: 201, body: toBotResponse(bot) };
       },
     }),
 
@@ -54,12 +55,12 @@ export function botRoutes(deps: BotServiceDeps): RouteDefinition[] {
       params: MeetingIdParams,
       responses: { 200: { description: "The bot", schema: BotSchema } },
       errors: ["NOT_FOUND", "BOT_NOT_FOUND"],
-      async handler({ params, auth }, res) {
+      async handler({ params, auth }) {
         const bot = await getCurrentBot(deps, {
           organizationId: auth.organizationId,
           meetingId: params.id,
         });
-        res.json(toBotResponse(bot));
+        return { status: 200, body: toBotResponse(bot) };
       },
     }),
 
@@ -88,12 +89,12 @@ export function botRoutes(deps: BotServiceDeps): RouteDefinition[] {
         "RECALL_BAD_RESPONSE",
         "PROVIDER_NOT_CONFIGURED",
       ],
-      async handler({ params, auth }, res) {
+      async handler({ params, auth }) {
         const bot = await removeBot(deps, {
           organizationId: auth.organizationId,
           meetingId: params.id,
         });
-        res.status(isTerminalBotStatus(bot.status) ? 200 : 202).json(toBotResponse(bot));
+        return { status: isTerminalBotStatus(bot.status) ? 200 : 202, body: toBotResponse(bot) };
       },
     }),
   ];

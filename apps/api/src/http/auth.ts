@@ -3,10 +3,14 @@ import { ForbiddenError, type ErrorCode } from "@zigznote/shared";
 import type { RequestHandler } from "express";
 import type { Scope } from "./scopes";
 
-/** Who is calling, for which organization, with what rights. Set by identity's `authenticate`. */
+/**
+ * Who is calling, with what rights. Set by identity's `authenticate`. `organizationId` is null
+ * only for a platform admin's session without an active organization: the routes that act within
+ * an organization (`auth: "session"`) refuse it, and their handlers see an `OrgAuthContext`.
+ */
 export interface AuthContext {
   kind: "user" | "apiKey";
-  organizationId: string;
+  organizationId: string | null;
   /** Local user id for a session; null for an API key. */
   userId: string | null;
   /** Local key id for an API key; null for a session. */
@@ -28,6 +32,30 @@ export interface AuthContext {
   planSlug: string | null;
 }
 
+/** The caller of a route that acts within an organization: the one it acts for. */
+export type OrgAuthContext = AuthContext & { organizationId: string };
+
+/** Whether the caller acts for an organization (every caller but an organization-less session). */
+export function hasOrganization(auth: AuthContext): auth is OrgAuthContext {
+  return auth.organizationId !== null;
+}
+
+/**
+ * 403 NO_ACTIVE_ORGANIZATION unless the caller acts for an organization: a route declared
+ * `auth: "session"` acts within one (a platform admin may sign in without one for the console).
+ */
+export const requireOrganization: RequestHandler = (req, _res, next) => {
+  if (hasOrganization(req.auth)) {
+    next();
+    return;
+  }
+  next(
+    new ForbiddenError("Select an organization: this session has no active organization", {
+      code: "NO_ACTIVE_ORGANIZATION",
+    }),
+  );
+};
+
 declare module "express-serve-static-core" {
   interface Request {
     /** Set by `authenticate` on every authenticated route; absent before it runs. */
@@ -36,24 +64,38 @@ declare module "express-serve-static-core" {
 }
 
 /**
- * What a write does, as billing judges it (`billing/access.ts` decides): `meeting.create`,
- * `bot.create`, `recording.create`, `member.add`, or `write` for any other write (refused only
- * while suspended).
+ * The write actions a route may declare (`write:`), by name. The kernel knows none: the feature
+ * whose guard decides them registers them by augmenting this interface (billing/access.ts), and
+ * supplies a `RouteGuard` per action with the codes it answers (`WriteGuards`).
  */
-export type WriteAction =
-  | "meeting.create"
-  | "bot.create"
-  | "recording.create"
-  | "member.add"
-  /** Any other write (update, delete, API key, ...): refused only while suspended. */
-  | "write";
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type
+export interface WriteActions {}
+
+/** A write action some feature's guard registered (see `WriteActions`). */
+export type WriteAction = Extract<keyof WriteActions, string>;
 
 /**
- * Billing's write guard in the write's own transaction `tx` (`billing/access.ts`, `guardWrite`):
- * throws 402/403 as the route's `write:` declaration says, under the organization's row lock,
- * so that a create counted against a limit is decided and committed as one. Features that
- * create what a plan limits receive it from the composition root and call it in the transaction
- * that writes the row.
+ * A check a route declares, registered with the kernel by the feature that owns it: the kernel
+ * runs `check` after authentication (and the Idempotency-Key claim) and documents `codes` and
+ * `note` on the route, knowing nothing else about it.
+ */
+export interface RouteGuard {
+  /** Every code the guard can answer, documented on each route that declares it. */
+  readonly codes: readonly ErrorCode[];
+  /** What the operation's description says about the guard. */
+  readonly note: string;
+  /** Runs before the handler; absent when the feature decides in the write's own transaction. */
+  readonly check?: (organizationId: string) => Promise<void>;
+}
+
+/** The guard of each write action, as its feature registered them. */
+export type WriteGuards = Readonly<Record<WriteAction, RouteGuard>>;
+
+/**
+ * The write guard in the write's own transaction `tx` (billing's `guardWrite`): throws as the
+ * route's `write:` guard documents, under the organization's row lock, so that a create counted
+ * against a limit is decided and committed as one. Features that create what a plan limits
+ * receive it from the composition root and call it in the transaction that writes the row.
  */
 export type WriteGuard = (
   tx: SqlDb,
@@ -64,17 +106,6 @@ export type WriteGuard = (
     now?: Date;
   },
 ) => Promise<void>;
-
-/**
- * Actions decided only in the write's transaction (`WriteGuard`): their routes skip the early
- * check, which would cost a query and decide nothing the transaction does not decide again. The
- * others keep it: their write comes after slow work (a recording's bytes, a Recall call) that a
- * refusal should spare.
- */
-export const TRANSACTION_ONLY_WRITE_ACTIONS: ReadonlySet<WriteAction> = new Set<WriteAction>([
-  "meeting.create",
-  "member.add",
-]);
 
 /**
  * What identity's `authenticate` can answer on any authenticated route (documented on each of
@@ -98,31 +129,6 @@ export const AUTHENTICATION_CODES: readonly ErrorCode[] = [
   // Clerk's signing keys could not be loaded (CLERK_SECRET_KEY deployments).
   "SERVICE_UNAVAILABLE",
 ];
-
-/**
- * What billing's write guard can answer for each action (`billing/access.ts`; PAYMENT_DISPUTED
- * only where DISPUTE_READ_ONLY is on: `billing/disputes.ts`).
- */
-export const WRITE_GUARD_CODES: Record<WriteAction, readonly ErrorCode[]> = {
-  "meeting.create": [
-    "SUBSCRIPTION_SUSPENDED",
-    "PAYMENT_DISPUTED",
-    "PLAN_LIMIT_MEETINGS",
-    "PLAN_LIMIT_STORAGE",
-  ],
-  "bot.create": [
-    "SUBSCRIPTION_SUSPENDED",
-    "PAYMENT_DISPUTED",
-    "PLAN_LIMIT_MEETINGS",
-    "PLAN_LIMIT_STORAGE",
-  ],
-  "recording.create": ["SUBSCRIPTION_SUSPENDED", "PAYMENT_DISPUTED", "PLAN_LIMIT_STORAGE"],
-  "member.add": ["SUBSCRIPTION_SUSPENDED", "PAYMENT_DISPUTED", "PLAN_LIMIT_TEAM_MEMBERS"],
-  write: ["SUBSCRIPTION_SUSPENDED", "PAYMENT_DISPUTED"],
-};
-
-/** The write guard's answer when the organization vanished between authentication and the check. */
-export const WRITE_GUARD_GONE: ErrorCode = "NOT_FOUND";
 
 /** 403 INSUFFICIENT_SCOPE unless the caller (key, or user by role) holds `scope`. */
 export function requireScope(scope: Scope): RequestHandler {

@@ -280,7 +280,7 @@ export function createIdempotency(deps: IdempotencyDeps): IdempotencyKernel {
     else res.send(body);
   }
 
-  /** The request's claim (not yet made), or null when it has no key. */
+  /** The request's claim (not yet made), or null when it has no key (or no organization). */
   function prepareClaim(req: Request): Claim | null {
     const key = req.get(IDEMPOTENCY_KEY_HEADER);
     if (key === undefined) return null;
@@ -291,6 +291,9 @@ export function createIdempotency(deps: IdempotencyDeps): IdempotencyKernel {
       );
     }
     const organizationId = req.auth.organizationId;
+    // Keys belong to an organization (their table's key): a platform admin's session without
+    // one writes unkeyed (the console's edits carry `expectedVersion`: a repeated edit is refused).
+    if (organizationId === null) return null;
     const keyHash = sha256("key", organizationId, key);
     const ownerId = randomUUID();
     const now = deps.clock.now();

@@ -155,10 +155,14 @@ export function createRateLimiter(deps: RateLimitDeps): RateLimiter {
           return;
         }
         const budget = deps.budgetOf(req.auth);
+        const { organizationId } = req.auth;
+        // A session without an organization (only a platform admin's passes) counts by address.
         const refusal =
           budget === null
             ? null
-            : await count(res, "organization", req.auth.organizationId, budget);
+            : organizationId === null
+              ? await countAddress(req, res)
+              : await count(res, "organization", organizationId, budget);
         next(refusal ?? undefined);
       };
     },

@@ -32,7 +32,7 @@ function fieldsOf(req: Request, res: Response, durationMs: number, routeOf: Rout
     durationMs,
   };
   if (auth) {
-    fields.organizationId = auth.organizationId;
+    if (auth.organizationId) fields.organizationId = auth.organizationId;
     if (auth.userId) fields.userId = auth.userId;
     if (auth.apiKeyId) fields.apiKeyId = auth.apiKeyId;
   }

@@ -1,17 +1,18 @@
 import type { ResponseConfig, RouteConfig, ZodRequestBody } from "@asteasolutions/zod-to-openapi";
-import { AppError, statusesOf, UnsupportedMediaTypeError, type ErrorCode } from "@zigznote/shared";
+import { httpError, statusesOf, UnsupportedMediaTypeError, type ErrorCode } from "@zigznote/shared";
+import type { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
 import type { Request, RequestHandler, Response, Router } from "express";
 import { z } from "zod";
 import {
   AUTHENTICATION_CODES,
   requirePlatformAdmin,
   requireRole,
+  requireOrganization,
   requireScope,
-  TRANSACTION_ONLY_WRITE_ACTIONS,
-  WRITE_GUARD_CODES,
-  WRITE_GUARD_GONE,
   type AuthContext,
-  type WriteAction,
+  type OrgAuthContext,
+  type RouteGuard,
 } from "./auth";
 import {
   IdempotencyClaimLostError,
@@ -39,8 +40,20 @@ export type HttpMethod = "get" | "post" | "put" | "patch" | "delete";
 type Schema = z.ZodType | undefined;
 type Parsed<T extends Schema> = T extends z.ZodType ? z.output<T> : undefined;
 
-/** `"session"`: any caller with credentials; `"none"`: public (health, docs, webhooks). */
-export type RouteAuth = "session" | "none";
+/**
+ * `"session"`: any caller with credentials, acting within their organization (403
+ * `NO_ACTIVE_ORGANIZATION` for a session without one); `"withoutOrganization"`: a caller with
+ * credentials whose organization, if any, does not matter (the platform admins' console);
+ * `"none"`: public (health, docs, webhooks).
+ */
+export type RouteAuth = "session" | "withoutOrganization" | "none";
+
+/** The caller a handler sees: with an organization exactly where the route acts within one. */
+export type RouteCaller<A extends RouteAuth> = A extends "none"
+  ? null
+  : A extends "session"
+    ? OrgAuthContext
+    : AuthContext;
 
 /** What a handler receives: the parsed request parts and, on authenticated routes, the caller. */
 export interface RouteInput<
@@ -52,7 +65,7 @@ export interface RouteInput<
   params: Parsed<P>;
   query: Parsed<Q>;
   body: Parsed<B>;
-  auth: A extends "none" ? null : AuthContext;
+  auth: RouteCaller<A>;
   /**
    * The request's Idempotency-Key claim (writes under /api/v1): a route whose service writes in
    * one transaction records its answer there with `recordInTransaction`.
@@ -69,11 +82,87 @@ export interface RouteResponse {
   headers?: ResponseConfig["headers"];
 }
 
+/** A route's success responses by status. */
+export type RouteResponses = Record<number, RouteResponse>;
+
+type AnswerHeaders = Record<string, string>;
+
+/** The zod schema of a response's JSON body: `schema`, or the `application/json` of `content`. */
+type JsonSchemaOf<R> = R extends { schema: infer Z extends z.ZodType }
+  ? Z
+  : R extends { content: { "application/json": { schema: infer Z extends z.ZodType } } }
+    ? Z
+    : never;
+
+/**
+ * A body as the schema's type `T` reads once `res.json` has serialized it: a `Date` where a
+ * string is declared (it leaves as its ISO string), read-only arrays, and any string where the
+ * schema lists some (the suite's response check holds answers to the exact values). Field names,
+ * nesting, nullability, numbers and booleans are checked as declared.
+ */
+export type WireBody<T> = T extends string
+  ? string | Date
+  : T extends readonly (infer E)[]
+    ? readonly WireBody<E>[]
+    : T extends Date
+      ? T
+      : T extends object
+        ? { [K in keyof T]: WireBody<T[K]> }
+        : T;
+
+/** The JSON body a handler answers with status `S` of `responses` `R` (as `RouteAnswer` types it). */
+export type AnswerBody<R extends RouteResponses, S extends keyof R & number> = WireBody<
+  z.output<JsonSchemaOf<R[S]>>
+>;
+
+/**
+ * What a handler may answer with status `S` of response `R`: its JSON body (the schema's type),
+ * a stream where the response declares non-JSON `content` (a recording's bytes), or nothing
+ * (204, 304; a `redirect` sets `Location`, for a 302).
+ */
+type AnswerFor<S extends number, R> =
+  | ([JsonSchemaOf<R>] extends [never]
+      ? never
+      : { status: S; body: WireBody<z.output<JsonSchemaOf<R>>>; headers?: AnswerHeaders })
+  | (R extends { content: object }
+      ? {
+          status: S;
+          /** Piped to the client after the headers. */
+          stream: Readable;
+          headers?: AnswerHeaders;
+          /** The stream failed after the headers left: the client sees a cut-off body. */
+          onInterrupted?: (error: unknown) => void;
+        }
+      : never)
+  | (R extends { schema: z.ZodType } | { content: object }
+      ? never
+      : { status: S; body?: undefined; redirect?: string; headers?: AnswerHeaders });
+
+/**
+ * The statuses a route may declare as an answer. Besides naming them, the union keeps a
+ * handler's `status: 201` a literal while `responses` is still being inferred (a handler typed
+ * only by `RouteAnswer<R>` would see `number`).
+ */
+export type AnswerStatus =
+  200 | 201 | 202 | 203 | 204 | 205 | 206 | 301 | 302 | 303 | 304 | 307 | 308 | 503;
+
+/**
+ * What a handler returns: one of the statuses its declaration lists, with what that status
+ * declares. The kernel sends it, so the compiler checks every answer against `responses`.
+ */
+export type RouteAnswer<R extends RouteResponses> = {
+  [S in keyof R & number]: AnswerFor<S, R[S]>;
+}[keyof R & number];
+
+/** `RouteAnswer` as a handler returns it (see `AnswerStatus`). */
+type Answer<R extends RouteResponses> = RouteAnswer<R> & { status: AnswerStatus };
+
 export interface RouteSpec<
   P extends Schema,
   Q extends Schema,
   B extends Schema,
   A extends RouteAuth,
+  R extends RouteResponses = RouteResponses,
 > {
   method: HttpMethod;
   /** Express syntax: `/api/v1/meetings/:id/bot`. */
@@ -84,7 +173,7 @@ export interface RouteSpec<
   description?: string;
   /** Groups the operation in the document (one per feature). */
   tag: string;
-  /** Default `"session"`: the caller must authenticate. */
+  /** Default `"session"`: the caller must authenticate and act for an organization. */
   auth?: A;
   /** The scope the caller must hold (keys hold it explicitly, users by role). */
   scope?: Scope;
@@ -94,12 +183,12 @@ export interface RouteSpec<
    */
   role?: "admin" | "platformAdmin";
   /**
-   * Billing's say on the write (402 while suspended, 403 at a plan limit): checked before the
-   * handler, except for the actions decided only in the write's transaction
-   * (`TRANSACTION_ONLY_WRITE_ACTIONS`: the service calls the `WriteGuard` there). Either way the
-   * guard's codes are documented.
+   * The guard of the write (billing's, from the route factory's `WriteGuards`: 402 while
+   * suspended, 403 at a plan limit): its `check` runs before the handler, unless the feature
+   * decides in the write's transaction (the service calls the `WriteGuard` there). Either way
+   * the codes the guard registered are documented.
    */
-  write?: WriteAction;
+  write?: RouteGuard;
   params?: P;
   query?: Q;
   body?: B;
@@ -109,8 +198,8 @@ export interface RouteSpec<
   rawBody?: ZodRequestBody;
   /** Request headers the handler reads (`Range`, `If-None-Match`): documented only. */
   headers?: z.ZodObject;
-  /** Success responses by status. */
-  responses: Record<number, RouteResponse>;
+  /** Success responses by status: what the handler's answer is checked against. */
+  responses: R;
   /**
    * The error codes the handler (and the services it calls) can answer, besides those the
    * declaration implies (see `impliedCodes`: validation with a schema, authentication, scope,
@@ -129,7 +218,12 @@ export interface RouteSpec<
   claimsKeyInTransaction?: boolean;
   /** Runs before validation (raw body parsers, say). */
   before?: RequestHandler[];
-  handler(input: RouteInput<P, Q, B, A>, res: Response, req: Request): Promise<void> | void;
+  /**
+   * Answers the request; the kernel sends what it returns. `req` is for reading a body that is
+   * not JSON (`rawBody`, a webhook's bytes) and the declared `headers`; the answer never goes
+   * through it.
+   */
+  handler(input: RouteInput<P, Q, B, A>, req: Request): Promise<Answer<R>> | Answer<R>;
 }
 
 /** A declared route: what to mount and what to document. */
@@ -143,8 +237,6 @@ export interface RouteDefinition {
 
 export interface RouteGuards {
   authenticate: RequestHandler;
-  /** Billing's check of a write: throws 402/403 when the organization may not do `action`. */
-  assertCanWrite(organizationId: string, action: WriteAction): Promise<void>;
 }
 
 /** What `mountRoutes` needs besides the guards. */
@@ -164,11 +256,26 @@ export const LOCATION_HEADER = {
   schema: { type: "string" as const },
 };
 
-/** Sends `answer` (what a handler also hands to `recordInTransaction`) as JSON. */
-export function send(res: Response, answer: IdempotentAnswer): void {
+/** Any handler's answer, as the kernel sends it. */
+type SentAnswer = IdempotentAnswer & {
+  stream?: Readable;
+  redirect?: string;
+  onInterrupted?: (error: unknown) => void;
+};
+
+/** Sends a handler's answer: JSON, nothing, a redirect or a stream. */
+async function send(res: Response, answer: SentAnswer): Promise<void> {
   res.status(answer.status);
   for (const [name, value] of Object.entries(answer.headers ?? {})) res.setHeader(name, value);
-  if (answer.body === undefined) res.end();
+  if (answer.redirect !== undefined) res.setHeader("Location", answer.redirect);
+  if (answer.stream) {
+    try {
+      await pipeline(answer.stream, res);
+    } catch (error) {
+      if (!answer.onInterrupted) throw error;
+      answer.onInterrupted(error);
+    }
+  } else if (answer.body === undefined) res.end();
   else res.json(answer.body);
 }
 
@@ -177,11 +284,11 @@ function toOpenApiPath(path: string): string {
   return path.replace(/:([A-Za-z0-9_]+)/g, "{$1}");
 }
 
-type LooseSpec = RouteSpec<Schema, Schema, Schema, RouteAuth>;
+type LooseSpec = RouteSpec<Schema, Schema, Schema, RouteAuth, RouteResponses>;
 
 /** Whether the route takes an Idempotency-Key: an authenticated POST, PATCH or DELETE of /api/v1. */
 function isKeyedRoute(spec: LooseSpec): boolean {
-  return (spec.auth ?? "session") === "session" && isIdempotentWrite(spec.method, spec.path);
+  return (spec.auth ?? "session") !== "none" && isIdempotentWrite(spec.method, spec.path);
 }
 
 /** What every answer of an authenticated operation carries (but a platform admin's). */
@@ -224,15 +331,15 @@ function impliedCodes(spec: LooseSpec): ErrorCode[] {
   if (spec.body) {
     codes.push("INVALID_JSON", "BAD_REQUEST", "PAYLOAD_TOO_LARGE", "UNSUPPORTED_MEDIA_TYPE");
   }
-  if ((spec.auth ?? "session") === "session") codes.push(...AUTHENTICATION_CODES, "RATE_LIMITED");
+  if ((spec.auth ?? "session") !== "none") codes.push(...AUTHENTICATION_CODES, "RATE_LIMITED");
   if (spec.role === "admin") codes.push("ADMIN_REQUIRED");
   if (spec.role === "platformAdmin") codes.push("PLATFORM_ADMIN_REQUIRED");
   // A cookie-authenticated write from an origin that is not allowed.
-  if ((spec.auth ?? "session") === "session" && spec.method !== "get") {
+  if ((spec.auth ?? "session") !== "none" && spec.method !== "get") {
     codes.push("CSRF_ORIGIN_REFUSED");
   }
   if (spec.scope) codes.push("INSUFFICIENT_SCOPE");
-  if (spec.write) codes.push(...WRITE_GUARD_CODES[spec.write], WRITE_GUARD_GONE);
+  if (spec.write) codes.push(...spec.write.codes);
   if (isKeyedRoute(spec)) {
     codes.push("INVALID_IDEMPOTENCY_KEY", "IDEMPOTENCY_KEY_IN_USE", "IDEMPOTENCY_KEY_REUSED");
   }
@@ -270,15 +377,7 @@ function accessNote(spec: LooseSpec): string | undefined {
       `Requires the \`${spec.scope}\` scope (API keys hold it explicitly; users by role, see Authentication).`,
     );
   }
-  if (spec.write) {
-    const codes = WRITE_GUARD_CODES[spec.write].map((code) => `\`${code}\``).join(", ");
-    parts.push(
-      TRANSACTION_ONLY_WRITE_ACTIONS.has(spec.write)
-        ? `Billing decides in the write's own transaction (\`${spec.write}\`), so the plan's ` +
-            `limit holds exactly under concurrent requests: ${codes}.`
-        : `Billing checks the write first (\`${spec.write}\`): ${codes}.`,
-    );
-  }
+  if (spec.write) parts.push(spec.write.note);
   return parts.length > 0 ? parts.join(" ") : "Any authenticated caller.";
 }
 
@@ -310,7 +409,7 @@ function describe(spec: LooseSpec): RouteConfig {
       responses[status] = errorResponse(status, codes, spec.errorExamples);
     }
   }
-  if ((spec.auth ?? "session") === "session") {
+  if ((spec.auth ?? "session") !== "none") {
     for (const response of Object.values(responses)) {
       if (!("$ref" in response)) {
         response.headers = {
@@ -348,7 +447,7 @@ function describe(spec: LooseSpec): RouteConfig {
     tags: [spec.tag],
     summary: spec.summary,
     ...(description ? { description } : {}),
-    ...((spec.auth ?? "session") === "session" ? { security: [{ [BEARER_AUTH]: [] }] } : {}),
+    ...((spec.auth ?? "session") !== "none" ? { security: [{ [BEARER_AUTH]: [] }] } : {}),
     ...(spec.scope ? { "x-required-scope": spec.scope } : {}),
     ...(spec.role ? { "x-required-role": spec.role } : {}),
     ...(Object.keys(request).length > 0 ? { request } : {}),
@@ -362,11 +461,12 @@ export function defineRoute<
   Q extends Schema = undefined,
   B extends Schema = undefined,
   A extends RouteAuth = "session",
->(spec: RouteSpec<P, Q, B, A>): RouteDefinition {
+  R extends RouteResponses = RouteResponses,
+>(spec: RouteSpec<P, Q, B, A, R>): RouteDefinition {
   const loose = spec as unknown as LooseSpec;
   // Unknown query parameters are refused like unknown body keys (a typo is not ignored).
   const strictQuery = spec.query instanceof z.ZodObject ? spec.query.strict() : spec.query;
-  const isAuthenticated = (spec.auth ?? "session") === "session";
+  const isAuthenticated = (spec.auth ?? "session") !== "none";
   const isKeyed = isKeyedRoute(loose);
   return {
     method: spec.method,
@@ -376,6 +476,7 @@ export function defineRoute<
       const chain: RequestHandler[] = [];
       if (spec.body) chain.push(mounting.parseJsonBody);
       if (isAuthenticated) chain.push(mounting.authenticate);
+      if ((spec.auth ?? "session") === "session") chain.push(requireOrganization);
       if (spec.role === "platformAdmin") chain.push(requirePlatformAdmin);
       else if (spec.role) chain.push(requireRole(spec.role));
       if (spec.scope) chain.push(requireScope(spec.scope));
@@ -388,10 +489,11 @@ export function defineRoute<
             : mounting.idempotency.step,
         );
       }
-      const action = spec.write;
-      if (action && !TRANSACTION_ONLY_WRITE_ACTIONS.has(action)) {
+      const check = spec.write?.check;
+      if (check) {
         chain.push(async (req, _res, next) => {
-          await mounting.assertCanWrite(req.auth.organizationId, action);
+          // `write:` routes act within an organization (`requireOrganization` passed).
+          await check((req.auth as OrgAuthContext).organizationId);
           next();
         });
       }
@@ -411,7 +513,7 @@ export function defineRoute<
           idempotency: isKeyed ? mounting.idempotency.handlerStarts(req) : UNKEYED,
         } as RouteInput<P, Q, B, A>;
         try {
-          await spec.handler(input, res, req);
+          await send(res, (await spec.handler(input, req)) as SentAnswer);
         } catch (error) {
           // The key's claim, made in the write's transaction, found another request's.
           if (!(error instanceof IdempotencyClaimLostError)) throw error;
@@ -460,10 +562,13 @@ export function mountRoutes(
     router.all(path, (req, res, next) => {
       res.setHeader("Allow", allow.join(", "));
       next(
-        new AppError(405, `${req.method} is not allowed here; use ${allow.join(", ")}`, {
-          code: "METHOD_NOT_ALLOWED",
-          details: { allowed: allow },
-        }),
+        httpError(
+          "METHOD_NOT_ALLOWED",
+          `${req.method} is not allowed here; use ${allow.join(", ")}`,
+          {
+            details: { allowed: allow },
+          },
+        ),
       );
     });
   }

@@ -247,6 +247,22 @@ function createSessionAuthenticator(
     }
     // Signed by Clerk: made storable rather than refused (see lib/text.ts).
     const claims = readSessionClaims(toStorableText(payload));
+    const isPlatformAdmin =
+      claims.isPlatformAdmin || config.PLATFORM_ADMIN_USER_IDS.includes(claims.userId);
+    // A platform admin needs no organization for the console (`auth: "withoutOrganization"`
+    // routes); the routes that act within one refuse the context (`requireOrganization`).
+    if (!claims.organizationId && isPlatformAdmin) {
+      return {
+        kind: "user",
+        organizationId: null,
+        userId: await resolveUser(ctx, claims),
+        apiKeyId: null,
+        role: null,
+        scopes: [],
+        isPlatformAdmin,
+        planSlug: null,
+      };
+    }
     if (!claims.organizationId) {
       logRejection(requestId, {
         reason: "missing-claim",
@@ -269,8 +285,7 @@ function createSessionAuthenticator(
       apiKeyId: null,
       role,
       scopes: scopesForRole(role),
-      isPlatformAdmin:
-        claims.isPlatformAdmin || config.PLATFORM_ADMIN_USER_IDS.includes(claims.userId),
+      isPlatformAdmin,
       planSlug,
     };
   };
@@ -320,6 +335,18 @@ async function resolveMembership(
     onlyIfMissing: true,
   });
   return { userId: user.id, organizationId: organization.id, planSlug: organization.planSlug };
+}
+
+/** The local id of the token's user (created on its first request, like `resolveMembership`). */
+async function resolveUser(ctx: IdentityDeps, claims: SessionClaims): Promise<string> {
+  const user = await upsertUser(ctx, {
+    clerkId: claims.userId,
+    ...claims.profile,
+    updatedAt: claims.issuedAt,
+    onlyIfMissing: true,
+  });
+  assertActive(user.deletedAt, null);
+  return user.id;
 }
 
 function assertActive(userDeletedAt: Date | null, organizationDeletedAt: Date | null): void {

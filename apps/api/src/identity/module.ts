@@ -1,3 +1,4 @@
+import type { WriteGuards } from "../http/auth";
 import type { RequestHandler } from "express";
 import type { ViolationSettings } from "../billing";
 import type { RouteDefinition } from "../http/route";
@@ -12,6 +13,8 @@ import type { MemberDeps } from "./memberService";
 import { identityRoutes } from "./routes";
 
 export interface IdentityModuleDeps extends IdentityDeps {
+  /** Billing's guards of the write actions, with the codes they answer (routes declare them). */
+  writeGuards: WriteGuards;
   /** Billing's violation rules: membership changes from Clerk re-check the seat limit. */
   violations: ViolationSettings;
   /** Default: Clerk's Backend API from CLERK_* (null without CLERK_SECRET_KEY). */
@@ -56,7 +59,7 @@ export function createIdentityModule(deps: IdentityModuleDeps): IdentityModule {
   };
   return {
     deps: { apiKeyCache, lockout, members },
-    routes: identityRoutes({ db, clock, apiKeyCache, members }),
+    routes: identityRoutes({ db, clock, apiKeyCache, members }, deps.writeGuards),
     webhookHandlers: (registry) =>
       registerClerkHandlers(registry, { clock, violations: deps.violations }),
     hooks: {

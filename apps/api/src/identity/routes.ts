@@ -1,5 +1,6 @@
+import type { WriteGuards } from "../http/auth";
 import { z } from "../http/openapi";
-import { defineRoute, send, type RouteDefinition } from "../http/route";
+import { defineRoute, type RouteDefinition } from "../http/route";
 import { commitWith } from "../lib/transactionHooks";
 import type { ApiKeyCache } from "./apiKeyCache";
 import { createApiKey, listApiKeys, revokeApiKey, type ApiKeyView } from "./apiKeyService";
@@ -41,6 +42,7 @@ export const MeSchema = z
  */
 export function identityRoutes(
   deps: Pick<IdentityDeps, "db" | "clock"> & { apiKeyCache: ApiKeyCache; members: MemberDeps },
+  writeGuards: WriteGuards,
 ): RouteDefinition[] {
   return [
     defineRoute({
@@ -51,21 +53,24 @@ export function identityRoutes(
       summary: "Who is calling: user or API key, organization, role, scopes, platform admin or not",
       responses: { 200: { description: "The caller", schema: MeSchema } },
       errors: ["NOT_FOUND"],
-      async handler({ auth }, res) {
+      async handler({ auth }) {
         const { organization, user, apiKey } = await getCallerRows(deps, {
           organizationId: auth.organizationId,
           userId: auth.userId,
           apiKeyId: auth.apiKeyId,
         });
-        res.json({
-          kind: auth.kind,
-          organization,
-          user,
-          apiKey,
-          role: auth.role,
-          scopes: auth.scopes,
-          isPlatformAdmin: auth.kind === "user" && auth.isPlatformAdmin === true,
-        });
+        return {
+          status: 200,
+          body: {
+            kind: auth.kind,
+            organization,
+            user,
+            apiKey,
+            role: auth.role,
+            scopes: auth.scopes,
+            isPlatformAdmin: auth.kind === "user" && auth.isPlatformAdmin === true,
+          },
+        };
       },
     }),
 
@@ -77,16 +82,16 @@ export function identityRoutes(
       tag: "API keys",
       summary: "Create an API key (admins; the full key is returned once)",
       role: "admin",
-      write: "write",
+      write: writeGuards["write"],
       body: CreateApiKeyBody,
       responses: { 201: { description: "Created", schema: CreatedApiKeySchema } },
-      async handler({ body, auth, idempotency }, res) {
+      async handler({ body, auth, idempotency }) {
         const expiresAt = body.expiresAt ? new Date(body.expiresAt) : null;
         if (expiresAt) checkApiKeyExpiry(expiresAt, deps.clock.now());
         // A replay returns the key again: the stored answer is encrypted with a key derived from
         // the Idempotency-Key, which only the caller holds (http/idempotency.ts).
         const created = ({ apiKey, plainKey }: { apiKey: ApiKeyView; plainKey: string }) => ({
-          status: 201,
+          status: 201 as const,
           body: { ...apiKey, key: plainKey },
         });
         const result = await commitWith(deps.db, idempotency.recordInTransaction(created), (db) =>
@@ -101,7 +106,7 @@ export function identityRoutes(
             },
           ),
         );
-        send(res, created(result));
+        return created(result);
       },
     }),
 
@@ -119,7 +124,7 @@ export function identityRoutes(
         "reuses it. Members added in Clerk's own dashboard cannot be refused: over the limit " +
         "they are recorded as a `team_members` violation and the admins are told.",
       role: "admin",
-      write: "member.add",
+      write: writeGuards["member.add"],
       body: AddMemberBody,
       responses: { 201: { description: "Added at Clerk and recorded", schema: MemberSchema } },
       errors: [
@@ -132,13 +137,13 @@ export function identityRoutes(
         "CONFLICT",
         "PROVIDER_NOT_CONFIGURED",
       ],
-      async handler({ body, auth }, res) {
+      async handler({ body, auth }) {
         const member = await addMember(deps.members, {
           organizationId: auth.organizationId,
           clerkUserId: body.userId,
           role: body.role,
         });
-        res.status(201).json(member);
+        return { status: 201, body: member };
       },
     }),
 
@@ -150,8 +155,11 @@ export function identityRoutes(
       summary: "List the organization's API keys (admins; never the secret)",
       role: "admin",
       responses: { 200: { description: "Keys", schema: ApiKeyListSchema } },
-      async handler({ auth }, res) {
-        res.json({ data: await listApiKeys(deps, { organizationId: auth.organizationId }) });
+      async handler({ auth }) {
+        return {
+          status: 200,
+          body: { data: await listApiKeys(deps, { organizationId: auth.organizationId }) },
+        };
       },
     }),
 
@@ -165,8 +173,11 @@ export function identityRoutes(
       params: ApiKeyIdParams,
       responses: { 200: { description: "Revoked", schema: ApiKeySchema } },
       errors: ["NOT_FOUND"],
-      async handler({ params, auth }, res) {
-        res.json(await revokeApiKey(deps, { organizationId: auth.organizationId, id: params.id }));
+      async handler({ params, auth }) {
+        return {
+          status: 200,
+          body: await revokeApiKey(deps, { organizationId: auth.organizationId, id: params.id }),
+        };
       },
     }),
   ];

@@ -1,3 +1,4 @@
+import type { WriteGuards } from "../http/auth";
 import type { RouteDefinition } from "../http/route";
 import type { MeetingDeps } from "./meetingService";
 import { meetingRoutes } from "./routes";
@@ -9,6 +10,9 @@ export interface MeetingsModule {
 }
 
 /** Meetings as one app uses them: their routes, with billing's guard and bots' hook wired in. */
-export function createMeetingsModule(deps: MeetingDeps): MeetingsModule {
-  return { deps, routes: meetingRoutes(deps) };
+export function createMeetingsModule(
+  deps: MeetingDeps & { writeGuards: WriteGuards },
+): MeetingsModule {
+  const { writeGuards, ...meetings } = deps;
+  return { deps: meetings, routes: meetingRoutes(meetings, writeGuards) };
 }

@@ -1,6 +1,7 @@
 import type { Page } from "@zigznote/shared";
 import type { Meeting } from "@zigznote/database";
-import { defineRoute, LOCATION_HEADER, send, type RouteDefinition } from "../http/route";
+import type { WriteGuards } from "../http/auth";
+import { defineRoute, LOCATION_HEADER, type RouteDefinition } from "../http/route";
 import {
   createMeeting,
   deleteMeeting,
@@ -26,7 +27,7 @@ const tag = "Meetings";
  * `/api/v1/meetings`. Everything is scoped to the caller's organization: another
  * organization's meeting is a 404, like an unknown id.
  */
-export function meetingRoutes(deps: MeetingDeps): RouteDefinition[] {
+export function meetingRoutes(deps: MeetingDeps, writeGuards: WriteGuards): RouteDefinition[] {
   return [
     defineRoute({
       method: "post",
@@ -38,7 +39,7 @@ export function meetingRoutes(deps: MeetingDeps): RouteDefinition[] {
         "`startTime` and `endTime` are optional; when both are given, `endTime` must be after " +
         "`startTime` (400 `VALIDATION_ERROR` naming `endTime` otherwise).",
       scope: "meetings:write",
-      write: "meeting.create",
+      write: writeGuards["meeting.create"],
       body: CreateMeetingBody,
       responses: {
         201: {
@@ -48,9 +49,9 @@ export function meetingRoutes(deps: MeetingDeps): RouteDefinition[] {
         },
       },
       claimsKeyInTransaction: true,
-      async handler({ body, auth, idempotency }, res) {
+      async handler({ body, auth, idempotency }) {
         const created = (meeting: Meeting) => ({
-          status: 201,
+          status: 201 as const,
           body: toMeetingResponse(meeting),
           headers: { Location: `/api/v1/meetings/${meeting.id}` },
         });
@@ -66,7 +67,7 @@ export function meetingRoutes(deps: MeetingDeps): RouteDefinition[] {
           },
           idempotency.recordInTransaction(created),
         );
-        send(res, created(meeting));
+        return created(meeting);
       },
     }),
 
@@ -80,7 +81,7 @@ export function meetingRoutes(deps: MeetingDeps): RouteDefinition[] {
       query: ListMeetingsQuery,
       responses: { 200: { description: "A page of meetings", schema: MeetingListSchema } },
       errors: ["INVALID_CURSOR"],
-      async handler({ query, auth }, res) {
+      async handler({ query, auth }) {
         const page = await listMeetings(deps, {
           organizationId: auth.organizationId,
           limit: query.limit,
@@ -91,7 +92,7 @@ export function meetingRoutes(deps: MeetingDeps): RouteDefinition[] {
           data: page.items.map(toMeetingResponse),
           nextCursor: page.nextCursor,
         };
-        res.json(body);
+        return { status: 200, body };
       },
     }),
 
@@ -105,12 +106,12 @@ export function meetingRoutes(deps: MeetingDeps): RouteDefinition[] {
       params: MeetingIdParams,
       responses: { 200: { description: "The meeting", schema: MeetingSchema } },
       errors: ["NOT_FOUND"],
-      async handler({ params, auth }, res) {
-        res.json(
-          toMeetingResponse(
-            await getMeeting(deps, { organizationId: auth.organizationId, meetingId: params.id }),
-          ),
-        );
+      async handler({ params, auth }) {
+        const meeting = await getMeeting(deps, {
+          organizationId: auth.organizationId,
+          meetingId: params.id,
+        });
+        return { status: 200, body: toMeetingResponse(meeting) };
       },
     }),
 
@@ -127,19 +128,22 @@ export function meetingRoutes(deps: MeetingDeps): RouteDefinition[] {
         "`startTime`, and nothing is written. 409 `CONFLICT` when another update moved the times " +
         "at the same moment (retry).",
       scope: "meetings:write",
-      write: "write",
+      write: writeGuards["write"],
       params: MeetingIdParams,
       body: UpdateMeetingBody,
       responses: { 200: { description: "The updated meeting", schema: MeetingSchema } },
       errors: ["NOT_FOUND", "MEETING_HAS_ACTIVE_BOT", "CONFLICT"],
-      async handler({ params, body, auth, idempotency }, res) {
-        const updated = (meeting: Meeting) => ({ status: 200, body: toMeetingResponse(meeting) });
+      async handler({ params, body, auth, idempotency }) {
+        const updated = (meeting: Meeting) => ({
+          status: 200 as const,
+          body: toMeetingResponse(meeting),
+        });
         const meeting = await updateMeeting(
           deps,
           { organizationId: auth.organizationId, meetingId: params.id, patch: body },
           idempotency.recordInTransaction(updated),
         );
-        send(res, updated(meeting));
+        return updated(meeting);
       },
     }),
 
@@ -153,7 +157,7 @@ export function meetingRoutes(deps: MeetingDeps): RouteDefinition[] {
       params: MeetingIdParams,
       responses: { 204: { description: "Deleted" } },
       errors: ["NOT_FOUND"],
-      async handler({ params, auth, idempotency }, res) {
+      async handler({ params, auth, idempotency }) {
         // The meeting disappears at once; its active bot, if any, is asked to leave (best
         // effort: if Recall is down the bot stays tracked and its own webhooks still end it).
         await deleteMeeting(
@@ -161,7 +165,7 @@ export function meetingRoutes(deps: MeetingDeps): RouteDefinition[] {
           { organizationId: auth.organizationId, meetingId: params.id },
           idempotency.recordInTransaction(() => ({ status: 204 })),
         );
-        res.status(204).end();
+        return { status: 204 };
       },
     }),
   ];

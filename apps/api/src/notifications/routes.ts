@@ -46,15 +46,16 @@ export function noticeRoutes(deps: NoticeRouteDeps): RouteDefinition[] {
       query: ListNoticesQuery,
       responses: { 200: { description: "A page of notices", schema: NoticeListSchema } },
       errors: ["INVALID_CURSOR"],
-      async handler({ query, auth }, res) {
-        res.json(
-          await listNoticePage(deps, {
+      async handler({ query, auth }) {
+        return {
+          status: 200,
+          body: await listNoticePage(deps, {
             organizationId: auth.organizationId,
             limit: query.limit,
             cursor: query.cursor,
             status: query.status,
           }),
-        );
+        };
       },
     }),
   ];

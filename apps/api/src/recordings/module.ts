@@ -1,6 +1,6 @@
 import type { Db } from "@zigznote/database";
 import type { PrismaClient } from "@zigznote/database";
-import type { WriteGuard } from "../http/auth";
+import type { WriteGuard, WriteGuards } from "../http/auth";
 import type { RouteDefinition } from "../http/route";
 import type { JobDefinition } from "../lib/job";
 import type { Logger } from "../lib/logger";
@@ -18,6 +18,8 @@ export interface RecordingsModuleDeps {
   now: () => Date;
   /** Billing's write guard, run again in the transaction that records an upload. */
   guardWrite: WriteGuard;
+  /** Billing's guards of the write actions, with the codes they answer (routes declare them). */
+  writeGuards: WriteGuards;
   /** Billing's re-check of an organization whose stored objects were deleted. */
   onStorageFreed: (db: Db, organizationId: string) => Promise<void>;
   /** Where a Recall recording's media is (the bots feature asks Recall). */
@@ -82,7 +84,7 @@ export function createRecordingsModule(deps: RecordingsModuleDeps): RecordingsMo
   const abandonedUploads: AbandonedUploadsDeps = { db, storage, logger, batchSize };
   return {
     deps: { recordings, imports, purge, abandonedUploads },
-    routes: recordingRoutes(recordings),
+    routes: recordingRoutes(recordings, deps.writeGuards),
     jobs: [
       {
         name: "cleanupOrphanedStorage",

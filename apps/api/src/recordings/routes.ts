@@ -1,7 +1,7 @@
 import { PassThrough } from "node:stream";
-import { pipeline } from "node:stream/promises";
 import { BadRequestError, PayloadTooLargeError, RangeNotSatisfiableError } from "@zigznote/shared";
 import type { Request } from "express";
+import type { WriteGuards } from "../http/auth";
 import { z } from "../http/openapi";
 import { defineRoute, type RouteDefinition } from "../http/route";
 import { MeetingIdParams } from "../meetings";
@@ -195,7 +195,10 @@ const DownloadLinkSchema = z
 export type RecordingRouteDeps = RecordingDeps & DirectUploadDeps;
 
 /** `/api/v1/meetings/:id/recording`: the meeting's recording, streamed both ways. */
-export function recordingRoutes(deps: RecordingRouteDeps): RouteDefinition[] {
+export function recordingRoutes(
+  deps: RecordingRouteDeps,
+  writeGuards: WriteGuards,
+): RouteDefinition[] {
   return [
     defineRoute({
       method: "put",
@@ -210,7 +213,7 @@ export function recordingRoutes(deps: RecordingRouteDeps): RouteDefinition[] {
         "upload leaves nothing behind. For large files on object storage, " +
         "`POST .../recording/uploads` sends the bytes to the store directly.",
       scope: "meetings:write",
-      write: "recording.create",
+      write: writeGuards["recording.create"],
       params: MeetingIdParams,
       rawBody: { required: true, content: recordingBodyContent },
       responses: {
@@ -235,7 +238,7 @@ export function recordingRoutes(deps: RecordingRouteDeps): RouteDefinition[] {
           requestId: "0b6a7f2e-6f1d-4c3a-9e5b-2d8f1c7a4e90",
         },
       },
-      async handler({ params, auth }, res, req) {
+      async handler({ params, auth }, req) {
         const { maxBytes } = deps;
         let detach: (() => void) | undefined;
         try {
@@ -264,7 +267,7 @@ export function recordingRoutes(deps: RecordingRouteDeps): RouteDefinition[] {
             contentType,
             maxBytes,
           });
-          res.status(replaced > 0 ? 200 : 201).json(toRecordingResponse(object));
+          return { status: replaced > 0 ? 200 : 201, body: toRecordingResponse(object) };
         } catch (error) {
           detach?.();
           discardRestOfUpload(req);
@@ -326,7 +329,7 @@ export function recordingRoutes(deps: RecordingRouteDeps): RouteDefinition[] {
         },
       },
       errors: ["NOT_FOUND", "RANGE_NOT_SATISFIABLE", "STORAGE_UNAVAILABLE"],
-      async handler({ params, query, auth }, res, req) {
+      async handler({ params, query, auth }, req) {
         const { id } = params;
         const object = await findRecording(deps, {
           organizationId: auth.organizationId,
@@ -335,10 +338,7 @@ export function recordingRoutes(deps: RecordingRouteDeps): RouteDefinition[] {
         const size = Number(object.sizeBytes);
         const etag = object.sha256 ? `"${object.sha256}"` : undefined;
         if (etag && isCurrentCopy(req.get("if-none-match"), etag)) {
-          res.setHeader("ETag", etag);
-          res.setHeader("Cache-Control", "private, no-cache");
-          res.status(304).end();
-          return;
+          return { status: 304, headers: { ETag: etag, "Cache-Control": "private, no-cache" } };
         }
         const filename = `recording-${id}.${EXTENSIONS[object.contentType] ?? "bin"}`;
         if (deps.storage.presigned) {
@@ -349,13 +349,11 @@ export function recordingRoutes(deps: RecordingRouteDeps): RouteDefinition[] {
             expiresInSeconds: deps.urlTtlSeconds,
           });
           const expiresAt = new Date(deps.now().getTime() + deps.urlTtlSeconds * 1000);
-          res.setHeader("Cache-Control", "private, no-store");
+          const headers = { "Cache-Control": "private, no-store" };
           if (query.redirect === "false") {
-            res.status(200).json({ url, expiresAt: expiresAt.toISOString() });
-            return;
+            return { status: 200, body: { url, expiresAt: expiresAt.toISOString() }, headers };
           }
-          res.status(302).setHeader("Location", url).end();
-          return;
+          return { status: 302, redirect: url, headers };
         }
         const range = requestedRange(req, size, etag);
         const { body, sizeBytes } = await readRecording(deps, { object, range });
@@ -365,20 +363,23 @@ export function recordingRoutes(deps: RecordingRouteDeps): RouteDefinition[] {
             `stored size ${sizeBytes} of ${object.id} differs from its row (${size})`,
           );
         }
-        res.status(range ? 206 : 200);
-        res.setHeader("Content-Type", object.contentType);
-        res.setHeader("Content-Length", String(range ? range.end - range.start + 1 : size));
-        res.setHeader("Accept-Ranges", "bytes");
-        if (range) res.setHeader("Content-Range", `bytes ${range.start}-${range.end}/${size}`);
-        if (etag) res.setHeader("ETag", etag);
-        res.setHeader("Cache-Control", "private, no-cache");
-        res.setHeader("Content-Disposition", `attachment; filename="${filename}"`);
-        try {
-          await pipeline(body, res);
-        } catch (error) {
+        const answer = {
+          stream: body,
+          headers: {
+            "Content-Type": object.contentType,
+            "Content-Length": String(range ? range.end - range.start + 1 : size),
+            "Accept-Ranges": "bytes",
+            ...(range ? { "Content-Range": `bytes ${range.start}-${range.end}/${size}` } : {}),
+            ...(etag ? { ETag: etag } : {}),
+            "Cache-Control": "private, no-cache",
+            "Content-Disposition": `attachment; filename="${filename}"`,
+          },
           // Headers are gone: the client sees a cut-off body (or it hung up itself).
-          deps.logger.info({ err: error, meetingId: id }, "recording download did not complete");
-        }
+          onInterrupted(error: unknown) {
+            deps.logger.info({ err: error, meetingId: id }, "recording download did not complete");
+          },
+        };
+        return range ? { status: 206, ...answer } : { status: 200, ...answer };
       },
     }),
 
@@ -392,12 +393,12 @@ export function recordingRoutes(deps: RecordingRouteDeps): RouteDefinition[] {
       params: MeetingIdParams,
       responses: { 204: { description: "Deleted" } },
       errors: ["NOT_FOUND", "STORAGE_UNAVAILABLE"],
-      async handler({ params, auth }, res) {
+      async handler({ params, auth }) {
         await deleteRecording(deps, { organizationId: auth.organizationId, meetingId: params.id });
-        res.status(204).end();
+        return { status: 204 };
       },
     }),
 
-    ...directUploadRoutes(deps),
+    ...directUploadRoutes(deps, writeGuards),
   ];
 }

@@ -1,3 +1,4 @@
+import type { WriteGuards } from "../http/auth";
 import { z } from "../http/openapi";
 import { defineRoute, type RouteDefinition } from "../http/route";
 import { MeetingIdParams } from "../meetings";
@@ -106,7 +107,10 @@ const DIRECT_UPLOAD_GUIDE =
   "completed is aborted 24 h after it began, its parts deleted.";
 
 /** The direct upload routes; see `directUploads.ts`. */
-export function directUploadRoutes(deps: DirectUploadDeps): RouteDefinition[] {
+export function directUploadRoutes(
+  deps: DirectUploadDeps,
+  writeGuards: WriteGuards,
+): RouteDefinition[] {
   return [
     defineRoute({
       method: "post",
@@ -116,21 +120,21 @@ export function directUploadRoutes(deps: DirectUploadDeps): RouteDefinition[] {
       summary: "Start a direct upload of the meeting's recording to object storage",
       description: DIRECT_UPLOAD_GUIDE,
       scope: "meetings:write",
-      write: "recording.create",
+      write: writeGuards["recording.create"],
       params: MeetingIdParams,
       body: CreateUploadBody,
       responses: {
         201: { description: "Started: PUT the parts, then complete", schema: UploadSchema },
       },
       errors: ["NOT_FOUND", "PAYLOAD_TOO_LARGE", "PROVIDER_NOT_CONFIGURED", "STORAGE_UNAVAILABLE"],
-      async handler({ params, body, auth }, res) {
+      async handler({ params, body, auth }) {
         const view = await createDirectUpload(deps, {
           organizationId: auth.organizationId,
           meetingId: params.id,
           contentType: body.contentType,
           sizeBytes: body.sizeBytes,
         });
-        res.status(201).json(toUploadResponse(view));
+        return { status: 201, body: toUploadResponse(view) };
       },
     }),
 
@@ -145,13 +149,13 @@ export function directUploadRoutes(deps: DirectUploadDeps): RouteDefinition[] {
       params: UploadParams,
       responses: { 200: { description: "The upload", schema: UploadSchema } },
       errors: ["NOT_FOUND", "PROVIDER_NOT_CONFIGURED", "STORAGE_UNAVAILABLE"],
-      async handler({ params, auth }, res) {
+      async handler({ params, auth }) {
         const view = await getDirectUpload(deps, {
           organizationId: auth.organizationId,
           meetingId: params.id,
           uploadId: params.uploadId,
         });
-        res.status(200).json(toUploadResponse(view));
+        return { status: 200, body: toUploadResponse(view) };
       },
     }),
 
@@ -169,7 +173,7 @@ export function directUploadRoutes(deps: DirectUploadDeps): RouteDefinition[] {
         "reads the object once inside the store for its SHA-256. Of concurrent completions one " +
         "records the recording; the others answer 409 `UPLOAD_CLOSED`.",
       scope: "meetings:write",
-      write: "recording.create",
+      write: writeGuards["recording.create"],
       params: UploadParams,
       responses: {
         200: { description: "Recorded, replacing the earlier recording", schema: RecordingSchema },
@@ -184,13 +188,13 @@ export function directUploadRoutes(deps: DirectUploadDeps): RouteDefinition[] {
         "PROVIDER_NOT_CONFIGURED",
         "STORAGE_UNAVAILABLE",
       ],
-      async handler({ params, auth }, res) {
+      async handler({ params, auth }) {
         const { object, replaced } = await completeDirectUpload(deps, {
           organizationId: auth.organizationId,
           meetingId: params.id,
           uploadId: params.uploadId,
         });
-        res.status(replaced > 0 ? 200 : 201).json(toRecordingResponse(object));
+        return { status: replaced > 0 ? 200 : 201, body: toRecordingResponse(object) };
       },
     }),
   ];

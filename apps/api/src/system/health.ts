@@ -93,7 +93,7 @@ export function healthRoutes(
         200: { description: "Serving", schema: HealthSchema },
         503: { description: "Database unreachable", schema: HealthSchema },
       },
-      async handler(_input, res) {
+      async handler() {
         const [database, redis] = await Promise.all([
           probe(() => ctx.db.$queryRaw`SELECT 1`),
           ctx.redis
@@ -102,12 +102,15 @@ export function healthRoutes(
         ]);
         const status =
           database.status !== "up" ? "unavailable" : redis.status === "down" ? "degraded" : "ok";
-        res.status(status === "unavailable" ? 503 : 200).json({
-          status,
-          version: API_VERSION,
-          uptimeSeconds: Math.round((Date.now() - startedAt) / 1000),
-          checks: { database, redis },
-        });
+        return {
+          status: status === "unavailable" ? 503 : 200,
+          body: {
+            status,
+            version: API_VERSION,
+            uptimeSeconds: Math.round((Date.now() - startedAt) / 1000),
+            checks: { database, redis },
+          },
+        };
       },
     }),
 
@@ -119,7 +122,7 @@ export function healthRoutes(
       auth: "none",
       summary: "Each scheduled job's last run (any instance) and next run",
       responses: { 200: { description: "Job state", schema: JobsHealthSchema } },
-      async handler(_input, res) {
+      async handler() {
         const now = ctx.clock.now();
         const lastRuns = await ctx.db.$queryRaw<
           {
@@ -137,29 +140,32 @@ export function healthRoutes(
            WHERE job_name = ANY(${ctx.jobs.map((job) => job.name)}::text[])
            ORDER BY job_name, started_at DESC`;
         const byName = new Map(lastRuns.map((run) => [run.job_name, run]));
-        res.json({
-          enabled: ctx.config.JOBS_ENABLED,
-          timezone: ctx.config.CRON_TIMEZONE,
-          jobs: ctx.jobs.map((job) => {
-            const run = byName.get(job.name);
-            return {
-              name: job.name,
-              schedule: job.schedule,
-              description: job.description,
-              lastRun: run
-                ? {
-                    startedAt: run.started_at.toISOString(),
-                    finishedAt: run.finished_at?.toISOString() ?? null,
-                    outcome: run.outcome,
-                    rowsAffected: run.rows_affected,
-                    error: run.error,
-                    instanceId: run.instance_id,
-                  }
-                : null,
-              nextRunAt: nextRunOf(job.schedule, ctx.config.CRON_TIMEZONE, now).toISOString(),
-            };
-          }),
-        });
+        return {
+          status: 200,
+          body: {
+            enabled: ctx.config.JOBS_ENABLED,
+            timezone: ctx.config.CRON_TIMEZONE,
+            jobs: ctx.jobs.map((job) => {
+              const run = byName.get(job.name);
+              return {
+                name: job.name,
+                schedule: job.schedule,
+                description: job.description,
+                lastRun: run
+                  ? {
+                      startedAt: run.started_at.toISOString(),
+                      finishedAt: run.finished_at?.toISOString() ?? null,
+                      outcome: run.outcome,
+                      rowsAffected: run.rows_affected,
+                      error: run.error,
+                      instanceId: run.instance_id,
+                    }
+                  : null,
+                nextRunAt: nextRunOf(job.schedule, ctx.config.CRON_TIMEZONE, now).toISOString(),
+              };
+            }),
+          },
+        };
       },
     }),
   ];

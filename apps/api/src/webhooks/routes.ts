@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders } from "node:http";
-import { AppError, BadRequestError } from "@zigznote/shared";
+import { BadRequestError, httpError } from "@zigznote/shared";
 import express, { type RequestHandler } from "express";
 import { defineRoute, type RouteDefinition } from "../http/route";
 import type { Clock } from "../lib/clock";
@@ -103,7 +103,7 @@ export function webhookRoutes(deps: WebhookRouteDeps): RouteDefinition[] {
         "WEBHOOK_HANDLER_FAILED",
         "PROVIDER_NOT_CONFIGURED",
       ],
-      async handler(_input, res, req) {
+      async handler(_input, req) {
         const body: Buffer = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
         // Nothing is read from the body, and nothing stored, before its signature is checked.
         const verified = verify!(body, req.headers);
@@ -123,10 +123,10 @@ export function webhookRoutes(deps: WebhookRouteDeps): RouteDefinition[] {
         } catch (error) {
           if (error instanceof WebhookInProgressError) throw error;
           // Logged (with its cause) by the error handler like any 5xx.
-          throw new AppError(
-            500,
+          throw httpError(
+            "WEBHOOK_HANDLER_FAILED",
             "The event could not be processed and was not recorded; redeliver it",
-            { code: "WEBHOOK_HANDLER_FAILED", cause: error },
+            { cause: error },
           );
         }
         const ack = WebhookAckSchema.parse({
@@ -134,7 +134,7 @@ export function webhookRoutes(deps: WebhookRouteDeps): RouteDefinition[] {
           ...(outcome === "duplicate" ? { duplicate: true } : {}),
           ...(outcome === "unhandled" ? { handled: false } : {}),
         });
-        res.status(200).json(ack);
+        return { status: 200, body: ack };
       },
     });
   });

@@ -41,7 +41,7 @@ beforeAll(async () => {
       `/guarded/${action}`,
       auth,
       async (req, _res, next) => {
-        await ctx.routeGuards.assertCanWrite(req.auth.organizationId, action);
+        await ctx.modules.billing.hooks.assertCanWrite(req.auth.organizationId!, action);
         next();
       },
       (_req, res) => {
@@ -273,7 +273,9 @@ describe("storage over the limit (grace_period, then read_only)", () => {
       where: { id: meeting.id },
       data: { deletedAt: new Date(b.clock.now().getTime() - (purgeDays + 1) * DAY_MS) },
     });
-    const result = await cleanupOrphanedStorage(b.testApp.ctx.modules.recordings.deps.purge, { now: b.clock.now() });
+    const result = await cleanupOrphanedStorage(b.testApp.ctx.modules.recordings.deps.purge, {
+      now: b.clock.now(),
+    });
     expect(result.summary).toMatchObject({ recheckFailures: 0 });
     expect(await violations(admin)).toEqual([]);
   });

@@ -1,5 +1,9 @@
 import { BadGatewayError } from "@zigznote/shared";
-import { parseRetryAfter, RecallClient, type RecallClientOptions } from "../../src/bots/recallClient";
+import {
+  parseRetryAfter,
+  RecallClient,
+  type RecallClientOptions,
+} from "../../src/bots/recallClient";
 import { startFakeRecall, type FakeRecall } from "../support/fakes/recallServer";
 
 let recall: FakeRecall;

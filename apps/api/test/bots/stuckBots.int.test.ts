@@ -145,7 +145,10 @@ describe("cleanupOrphanedBots", () => {
       status: "pending",
       lastStatusAt: at(40 * HOUR),
     });
-    await cleanupOrphanedBots({ ...testApp.ctx.modules.bots.deps.stuckBots, recall: client }, { now: at(43 * HOUR) });
+    await cleanupOrphanedBots(
+      { ...testApp.ctx.modules.bots.deps.stuckBots, recall: client },
+      { now: at(43 * HOUR) },
+    );
     const released = await db.bot.findUniqueOrThrow({ where: { id: bot.id } });
     expect(released.status).toBe("failed");
     expect(released.terminalReason).toMatch(/reservation never got a Recall bot/);

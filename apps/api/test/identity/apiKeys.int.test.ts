@@ -214,7 +214,7 @@ describe("scopes and tenancy on key-reachable routes", () => {
     router.use(authenticate(testApp.ctx));
     router.get("/meetings/:id", requireScope("meetings:read"), async (req, res) => {
       const meeting = await testApp.ctx.db.meeting.findFirst({
-        where: { id: String(req.params.id), organizationId: req.auth.organizationId },
+        where: { id: String(req.params.id), organizationId: req.auth.organizationId! },
       });
       if (!meeting) throw new NotFoundError("Meeting not found");
       res.json({ id: meeting.id });

@@ -2,7 +2,11 @@ import type { AddressInfo } from "node:net";
 import type { Server } from "node:http";
 import { uniqueSuffix } from "@zigznote/database/testing";
 import { upsertUser } from "../../src/identity/identityService";
-import { buildClerkScenario, clerkUserData, type ClerkEventFixture } from "../support/clerkFixtures";
+import {
+  buildClerkScenario,
+  clerkUserData,
+  type ClerkEventFixture,
+} from "../support/clerkFixtures";
 import { createTestApp, type TestApp } from "../support/helpers";
 import { newSvixSecret, svixHeaders } from "../support/webhookSigning";
 

@@ -55,7 +55,9 @@ describe("cleanupOrphanedStorage", () => {
     const live = await meetingWithRecording(org.id, null, 30);
     expect((await getUsage(testApp.ctx.db, org.id, clock.now())).storageBytes).toBe(5230n);
 
-    const result = await cleanupOrphanedStorage(testApp.ctx.modules.recordings.deps.purge, { now: clock.now() });
+    const result = await cleanupOrphanedStorage(testApp.ctx.modules.recordings.deps.purge, {
+      now: clock.now(),
+    });
     expect(result.rowsAffected).toBeGreaterThanOrEqual(5);
 
     for (const { meeting, object } of expired) {

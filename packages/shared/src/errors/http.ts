@@ -4,7 +4,7 @@
  * clients branch on them, so a code never changes meaning once released.
  */
 
-import type { ErrorCode } from "./codes";
+import { ERROR_CODES, type ErrorCode } from "./codes";
 
 export type ErrorDetails = Record<string, unknown>;
 
@@ -14,25 +14,45 @@ export interface ErrorBody {
   requestId?: string;
 }
 
+/** The statuses the catalogue (`ERROR_CODES`) answers `C` with, as a union. */
+type StatusOf<C extends ErrorCode> = (typeof ERROR_CODES)[C]["status"] extends infer S
+  ? S extends readonly number[]
+    ? S[number]
+    : S
+  : never;
+
+/**
+ * The codes the catalogue answers with status `S`: the only codes a class of that status takes,
+ * so the status follows from the code (`new NotFoundError("", { code: "PLAN_LIMIT_STORAGE" })`
+ * does not compile). A status known only at run time (`number`) admits every code.
+ */
+export type CodeOfStatus<S extends number> = number extends S
+  ? ErrorCode
+  : { [C in ErrorCode]: S extends StatusOf<C> ? C : never }[ErrorCode];
+
 /**
  * What every error constructor takes after its message: one shape for all of them, so a call
  * site reads the same whatever the class (`new ConflictError("busy", { code: "BOT_ALREADY_ACTIVE" })`).
  */
-export interface AppErrorOptions {
-  /** Stable machine-readable code from `ERROR_CODES`; each class has its default. */
-  code?: ErrorCode;
+export interface AppErrorOptions<S extends number = number> {
+  /** Stable machine-readable code from `ERROR_CODES` answered with the class's status; each class has its default. */
+  code?: CodeOfStatus<S>;
   details?: ErrorDetails;
   /** The underlying error, for logs (never sent to clients). */
   cause?: unknown;
 }
 
-/** Base class: an error with an HTTP status, a stable machine-readable code and optional details. */
-export class AppError extends Error {
+/**
+ * Base class: an error with an HTTP status, a stable machine-readable code and optional details.
+ * The code must be one the catalogue answers with `status` (see `CodeOfStatus`); `httpError`
+ * looks the status up instead.
+ */
+export class AppError<S extends number = number> extends Error {
   readonly status: number;
   readonly code: ErrorCode;
   readonly details: ErrorDetails | undefined;
 
-  constructor(status: number, message: string, options: AppErrorOptions & { code: ErrorCode }) {
+  constructor(status: S, message: string, options: AppErrorOptions<S> & { code: CodeOfStatus<S> }) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = new.target.name;
     this.status = status;
@@ -56,16 +76,33 @@ export class AppError extends Error {
 }
 
 /** `options` with the class's default code filled in. */
-function withCode(
-  options: AppErrorOptions,
-  code: ErrorCode,
-): AppErrorOptions & { code: ErrorCode } {
+function withCode<S extends number>(
+  options: AppErrorOptions<S>,
+  code: CodeOfStatus<S>,
+): AppErrorOptions<S> & { code: CodeOfStatus<S> } {
   return { ...options, code: options.code ?? code };
 }
 
+/** The codes the catalogue answers with exactly one status: those `httpError` can look up. */
+export type SingleStatusCode = {
+  [C in ErrorCode]: (typeof ERROR_CODES)[C]["status"] extends number ? C : never;
+}[ErrorCode];
+
+/**
+ * An `AppError` whose status is the catalogue's for `code` (`ERROR_CODES`), for the answers no
+ * class names (405 `METHOD_NOT_ALLOWED`, 500 `WEBHOOK_HANDLER_FAILED`).
+ */
+export function httpError(
+  code: SingleStatusCode,
+  message: string,
+  options: Omit<AppErrorOptions, "code"> = {},
+): AppError {
+  return new AppError(ERROR_CODES[code].status as number, message, { ...options, code });
+}
+
 /** 400: the request is malformed in a way that is not a field validation (bad JSON, bad header). */
-export class BadRequestError extends AppError {
-  constructor(message = "Bad request", options: AppErrorOptions = {}) {
+export class BadRequestError extends AppError<400> {
+  constructor(message = "Bad request", options: AppErrorOptions<400> = {}) {
     super(400, message, withCode(options, "BAD_REQUEST"));
   }
 }
@@ -77,15 +114,15 @@ export interface FieldIssue {
 }
 
 /** 400: one or more fields failed validation; `details.fields` lists each one. */
-export class ValidationError extends AppError {
+export class ValidationError extends AppError<400> {
   readonly fields: FieldIssue[];
 
   constructor(
     message = "Request validation failed",
-    options: Omit<AppErrorOptions, "details"> & { fields: FieldIssue[] } = { fields: [] },
+    options: Omit<AppErrorOptions<400>, "details"> & { fields: FieldIssue[] } = { fields: [] },
   ) {
     super(400, message, {
-      ...withCode(options, "VALIDATION_ERROR"),
+      ...withCode<400>(options, "VALIDATION_ERROR"),
       details: { fields: options.fields },
     });
     this.fields = options.fields;
@@ -93,56 +130,56 @@ export class ValidationError extends AppError {
 }
 
 /** 401: missing, malformed, expired or otherwise unacceptable credentials. */
-export class UnauthorizedError extends AppError {
-  constructor(message = "Authentication required", options: AppErrorOptions = {}) {
+export class UnauthorizedError extends AppError<401> {
+  constructor(message = "Authentication required", options: AppErrorOptions<401> = {}) {
     super(401, message, withCode(options, "UNAUTHORIZED"));
   }
 }
 
 /** 402: the organization's billing state forbids this action (e.g. suspended for non-payment). */
-export class PaymentRequiredError extends AppError {
-  constructor(message = "Payment required", options: AppErrorOptions = {}) {
+export class PaymentRequiredError extends AppError<402> {
+  constructor(message = "Payment required", options: AppErrorOptions<402> = {}) {
     super(402, message, withCode(options, "PAYMENT_REQUIRED"));
   }
 }
 
 /** 403: authenticated, but not allowed (role, scope, plan limit). */
-export class ForbiddenError extends AppError {
-  constructor(message = "Forbidden", options: AppErrorOptions = {}) {
+export class ForbiddenError extends AppError<403> {
+  constructor(message = "Forbidden", options: AppErrorOptions<403> = {}) {
     super(403, message, withCode(options, "FORBIDDEN"));
   }
 }
 
 /** 404: no such resource, or not visible to the caller's organization (never reveals which). */
-export class NotFoundError extends AppError {
-  constructor(message = "Resource not found", options: AppErrorOptions = {}) {
+export class NotFoundError extends AppError<404> {
+  constructor(message = "Resource not found", options: AppErrorOptions<404> = {}) {
     super(404, message, withCode(options, "NOT_FOUND"));
   }
 }
 
 /** 409: the request conflicts with the current state (duplicate, already active, ...). */
-export class ConflictError extends AppError {
-  constructor(message = "Conflict with the current state", options: AppErrorOptions = {}) {
+export class ConflictError extends AppError<409> {
+  constructor(message = "Conflict with the current state", options: AppErrorOptions<409> = {}) {
     super(409, message, withCode(options, "CONFLICT"));
   }
 }
 
 /** 413: the request body is larger than this route accepts. */
-export class PayloadTooLargeError extends AppError {
-  constructor(message = "Request body too large", options: AppErrorOptions = {}) {
+export class PayloadTooLargeError extends AppError<413> {
+  constructor(message = "Request body too large", options: AppErrorOptions<413> = {}) {
     super(413, message, withCode(options, "PAYLOAD_TOO_LARGE"));
   }
 }
 
 /** 415: the request body's media type is not one this route accepts. */
-export class UnsupportedMediaTypeError extends AppError {
-  constructor(message = "Unsupported media type", options: AppErrorOptions = {}) {
+export class UnsupportedMediaTypeError extends AppError<415> {
+  constructor(message = "Unsupported media type", options: AppErrorOptions<415> = {}) {
     super(415, message, withCode(options, "UNSUPPORTED_MEDIA_TYPE"));
   }
 }
 
 /** 416: the requested byte range lies outside the resource; says its size in `Content-Range`. */
-export class RangeNotSatisfiableError extends AppError {
+export class RangeNotSatisfiableError extends AppError<416> {
   readonly sizeBytes: number;
 
   constructor(sizeBytes: number, message = "The requested range is not satisfiable") {
@@ -156,26 +193,26 @@ export class RangeNotSatisfiableError extends AppError {
 }
 
 /** 422: the request is well-formed but cannot be processed as it stands. */
-export class UnprocessableContentError extends AppError {
+export class UnprocessableContentError extends AppError<422> {
   constructor(
     message = "The request cannot be processed",
-    options: AppErrorOptions & { code: ErrorCode },
+    options: AppErrorOptions<422> & { code: CodeOfStatus<422> },
   ) {
     super(422, message, options);
   }
 }
 
 /** 429: too many requests or attempts; carries how long to wait, sent as `Retry-After`. */
-export class TooManyRequestsError extends AppError {
+export class TooManyRequestsError extends AppError<429> {
   readonly retryAfterSeconds: number;
 
   constructor(
     message = "Too many requests",
-    options: AppErrorOptions & { retryAfterSeconds: number } = { retryAfterSeconds: 1 },
+    options: AppErrorOptions<429> & { retryAfterSeconds: number } = { retryAfterSeconds: 1 },
   ) {
     const seconds = Math.max(1, Math.ceil(options.retryAfterSeconds));
     super(429, message, {
-      ...withCode(options, "TOO_MANY_REQUESTS"),
+      ...withCode<429>(options, "TOO_MANY_REQUESTS"),
       details: { ...options.details, retryAfterSeconds: seconds },
     });
     this.retryAfterSeconds = seconds;
@@ -187,28 +224,28 @@ export class TooManyRequestsError extends AppError {
 }
 
 /** 500: an unexpected failure. The message sent to clients is always generic. */
-export class InternalServerError extends AppError {
-  constructor(message = "Internal server error", options: AppErrorOptions = {}) {
+export class InternalServerError extends AppError<500> {
+  constructor(message = "Internal server error", options: AppErrorOptions<500> = {}) {
     super(500, message, withCode(options, "INTERNAL_ERROR"));
   }
 }
 
 /** 502: an upstream provider (Recall, Stripe, Clerk) failed or answered something unusable. */
-export class BadGatewayError extends AppError {
-  constructor(message = "Upstream provider failed", options: AppErrorOptions = {}) {
+export class BadGatewayError extends AppError<502> {
+  constructor(message = "Upstream provider failed", options: AppErrorOptions<502> = {}) {
     super(502, message, withCode(options, "BAD_GATEWAY"));
   }
 }
 
 /** 503: a dependency this request needs (database, Redis, a provider) is unavailable right now. */
-export class ServiceUnavailableError extends AppError {
+export class ServiceUnavailableError extends AppError<503> {
   readonly retryAfterSeconds: number | undefined;
 
   constructor(
     message = "Service unavailable",
-    options: AppErrorOptions & { retryAfterSeconds?: number } = {},
+    options: AppErrorOptions<503> & { retryAfterSeconds?: number } = {},
   ) {
-    super(503, message, withCode(options, "SERVICE_UNAVAILABLE"));
+    super(503, message, withCode<503>(options, "SERVICE_UNAVAILABLE"));
     this.retryAfterSeconds = options.retryAfterSeconds;
   }
 

@@ -1,6 +1,11 @@
 import type { Db, SqlDb } from "@zigznote/database";
-import { ForbiddenError, NotFoundError, PaymentRequiredError } from "@zigznote/shared";
-import type { WriteAction } from "../../http/auth";
+import {
+  ForbiddenError,
+  NotFoundError,
+  PaymentRequiredError,
+  type ErrorCode,
+} from "@zigznote/shared";
+import type { RouteGuard, WriteAction, WriteGuards } from "../../http/auth";
 import { countActiveMembers, countMeetingsThisMonth } from "../../recordings";
 import * as store from "./store";
 import {
@@ -28,6 +33,85 @@ import {
  * A decision reads one row and, when a limit applies, counts at most `limit + 1` rows of what it
  * limits (an index range): its cost does not grow with the organization. See BILLING.md.
  */
+
+declare module "../../http/auth" {
+  /**
+   * Billing registers the write actions it decides: `meeting.create`, `bot.create`,
+   * `recording.create`, `member.add`, and `write` for any other write (refused only while
+   * suspended).
+   */
+  interface WriteActions {
+    "meeting.create": true;
+    "bot.create": true;
+    "recording.create": true;
+    "member.add": true;
+    write: true;
+  }
+}
+
+/**
+ * What the guard can answer for each action (PAYMENT_DISPUTED only where DISPUTE_READ_ONLY is
+ * on: `disputes.ts`), besides NOT_FOUND when the organization vanished after authentication.
+ */
+const WRITE_GUARD_CODES: Record<WriteAction, readonly ErrorCode[]> = {
+  "meeting.create": [
+    "SUBSCRIPTION_SUSPENDED",
+    "PAYMENT_DISPUTED",
+    "PLAN_LIMIT_MEETINGS",
+    "PLAN_LIMIT_STORAGE",
+  ],
+  "bot.create": [
+    "SUBSCRIPTION_SUSPENDED",
+    "PAYMENT_DISPUTED",
+    "PLAN_LIMIT_MEETINGS",
+    "PLAN_LIMIT_STORAGE",
+  ],
+  "recording.create": ["SUBSCRIPTION_SUSPENDED", "PAYMENT_DISPUTED", "PLAN_LIMIT_STORAGE"],
+  "member.add": ["SUBSCRIPTION_SUSPENDED", "PAYMENT_DISPUTED", "PLAN_LIMIT_TEAM_MEMBERS"],
+  write: ["SUBSCRIPTION_SUSPENDED", "PAYMENT_DISPUTED"],
+};
+
+/**
+ * Actions decided only in the write's transaction (`guardWrite`): their routes skip the early
+ * check, which would cost a query and decide nothing the transaction does not decide again. The
+ * others keep it: their write comes after slow work (a recording's bytes, a Recall call) that a
+ * refusal should spare.
+ */
+const TRANSACTION_ONLY_WRITE_ACTIONS: ReadonlySet<WriteAction> = new Set<WriteAction>([
+  "meeting.create",
+  "member.add",
+]);
+
+/**
+ * Billing's guards as the route kernel takes them (a route's `write:`), each with the codes it
+ * answers: `check` is the early decision (`assertCanWrite` as the composition root binds it),
+ * left out for the actions decided in the write's own transaction.
+ */
+export function createWriteGuards(
+  check: (organizationId: string, action: WriteAction) => Promise<void>,
+): WriteGuards {
+  const guardOf = (action: WriteAction): RouteGuard => {
+    const listed = WRITE_GUARD_CODES[action].map((code) => `\`${code}\``).join(", ");
+    const isDecidedInTransaction = TRANSACTION_ONLY_WRITE_ACTIONS.has(action);
+    return {
+      codes: [...WRITE_GUARD_CODES[action], "NOT_FOUND"],
+      note: isDecidedInTransaction
+        ? `Billing decides in the write's own transaction (\`${action}\`), so the plan's ` +
+          `limit holds exactly under concurrent requests: ${listed}.`
+        : `Billing checks the write first (\`${action}\`): ${listed}.`,
+      ...(isDecidedInTransaction
+        ? {}
+        : { check: (organizationId: string) => check(organizationId, action) }),
+    };
+  };
+  return {
+    "meeting.create": guardOf("meeting.create"),
+    "bot.create": guardOf("bot.create"),
+    "recording.create": guardOf("recording.create"),
+    "member.add": guardOf("member.add"),
+    write: guardOf("write"),
+  };
+}
 
 export interface WriteCheckInput {
   organizationId: string;
