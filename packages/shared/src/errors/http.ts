@@ -97,7 +97,7 @@ export function httpError(
   message: string,
   options: Omit<AppErrorOptions, "code"> = {},
 ): AppError {
-  return new AppError(ERROR_CODES[code].status as number, message, { ...options, code });
+  return new AppError(ERROR_CODES[code].status, message, { ...options, code });
 }
 
 /** 400: the request is malformed in a way that is not a field validation (bad JSON, bad header). */
