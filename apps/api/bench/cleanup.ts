@@ -205,7 +205,9 @@ async function main(): Promise<void> {
     );
 
     started = performance.now();
-    const purge = await cleanupOrphanedStorage(ctx.modules.recordings.deps.purge, { now: new Date() });
+    const purge = await cleanupOrphanedStorage(ctx.modules.recordings.deps.purge, {
+      now: new Date(),
+    });
     const purgeMs = performance.now() - started;
     const filesLeft = (await readdir(path.join(storageDir, orgId, "recordings"))).length;
     const rowsLeft = await db.storageObject.count();
