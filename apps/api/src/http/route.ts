@@ -1,3 +1,4 @@
+/* eslint-disable max-lines -- one route declaration from its types to its mounting and its OpenAPI entry: the typed answer, the guards chain and the document are read together when a route changes */
 import type { ResponseConfig, RouteConfig, ZodRequestBody } from "@asteasolutions/zod-to-openapi";
 import { httpError, statusesOf, UnsupportedMediaTypeError, type ErrorCode } from "@zigznote/shared";
 import type { Readable } from "node:stream";

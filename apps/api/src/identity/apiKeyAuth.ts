@@ -9,7 +9,7 @@ import type { IdentityDeps } from "./deps";
 import { scopesForRole, type Scope } from "../http/scopes";
 import { ApiKeyCache } from "./apiKeyCache";
 import { checkApiKey, claimedKeyId, parseApiKey, touchApiKey } from "./apiKeyService";
-import type { StoredApiKey } from "./store";
+import type { StoredApiKey } from "./apiKeyStore";
 import type { AuthContext } from "../http/auth";
 import { clientAddressKey as lockoutAddress } from "../lib/clientAddress";
 import { BoundedRateLimiterMemory } from "../lib/boundedRateLimiterMemory";

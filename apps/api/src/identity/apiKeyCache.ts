@@ -1,6 +1,6 @@
 import { LRUCache } from "lru-cache";
 import type { IdentityDeps } from "./deps";
-import { findStoredApiKey, type StoredApiKey } from "./store";
+import { findStoredApiKey, type StoredApiKey } from "./apiKeyStore";
 
 /**
  * Key rows that authenticated recently, so that a busy key costs no database read per request.

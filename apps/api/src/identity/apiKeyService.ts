@@ -5,8 +5,8 @@ import { NotFoundError, UnauthorizedError } from "@zigznote/shared";
 import type { Scope } from "../http/scopes";
 import type { ApiKeyCache } from "./apiKeyCache";
 import type { DbDeps, IdentityDeps } from "./deps";
-import * as store from "./store";
-import type { StoredApiKey } from "./store";
+import * as apiKeyStore from "./apiKeyStore";
+import type { StoredApiKey } from "./apiKeyStore";
 
 /**
  * API keys, in the spirit of GitHub's tokens:
@@ -135,7 +135,7 @@ export async function createApiKey(
   const keyId = randomBase62(KEY_ID_LENGTH);
   const secret = randomBase62(SECRET_LENGTH);
   // A key id collision (1 in 62^12 per pair) surfaces as P2002 -> 409; not worth a retry loop.
-  const row = await store.insertApiKey(deps.db, {
+  const row = await apiKeyStore.insertApiKey(deps.db, {
     organizationId: input.organizationId,
     createdById: input.createdById ?? null,
     name: input.name,
@@ -152,7 +152,7 @@ export async function listApiKeys(
   deps: DbDeps,
   input: { organizationId: string },
 ): Promise<ApiKeyView[]> {
-  const rows = await store.findApiKeys(deps.db, input.organizationId);
+  const rows = await apiKeyStore.findApiKeys(deps.db, input.organizationId);
   return rows.map(toApiKeyView);
 }
 
@@ -165,8 +165,8 @@ export async function revokeApiKey(
   deps: Pick<IdentityDeps, "db" | "clock"> & { apiKeyCache: ApiKeyCache },
   input: { organizationId: string; id: string },
 ): Promise<ApiKeyView> {
-  await store.markApiKeyRevoked(deps.db, input, deps.clock.now());
-  const row = await store.findOrganizationApiKey(deps.db, input);
+  await apiKeyStore.markApiKeyRevoked(deps.db, input, deps.clock.now());
+  const row = await apiKeyStore.findOrganizationApiKey(deps.db, input);
   if (!row) throw new NotFoundError("API key not found");
   await deps.apiKeyCache.invalidate(row.prefix);
   return toApiKeyView(row);
@@ -218,6 +218,6 @@ export async function touchApiKey(
   const { key, now } = input;
   const threshold = new Date(now.getTime() - deps.config.API_KEY_LAST_USED_INTERVAL_SECONDS * 1000);
   if (key.lastUsedAt && key.lastUsedAt > threshold) return false;
-  await store.markApiKeyUsed(deps.db, { id: key.id, at: now, threshold });
+  await apiKeyStore.markApiKeyUsed(deps.db, { id: key.id, at: now, threshold });
   return true;
 }

@@ -1,3 +1,4 @@
+/* eslint-disable max-lines -- the one authentication path (Clerk session, development token, API key with lockout) as a single reviewed sequence; its branches share the refusal and logging rules */
 import { verifyToken } from "@clerk/backend";
 import { TokenVerificationErrorReason } from "@clerk/backend/errors";
 import type { Role } from "@zigznote/database";

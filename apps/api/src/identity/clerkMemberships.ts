@@ -1,6 +1,7 @@
 import type { Db } from "@zigznote/database";
 import { z } from "zod";
 import { mapClerkRole, upsertMembership, upsertOrganization, upsertUser } from "./identityService";
+import * as seatStore from "./seatStore";
 import * as store from "./store";
 
 /** Clerk timestamps are milliseconds since the epoch. */
@@ -79,6 +80,9 @@ export async function applyClerkMembership(
       updatedAt: new Date(membership.updated_at),
     },
   );
-  await store.releaseSeat(tx, { organizationId: organization.id, clerkUserId: publicUser.user_id });
+  await seatStore.releaseSeat(tx, {
+    organizationId: organization.id,
+    clerkUserId: publicUser.user_id,
+  });
   return { organizationId: organization.id, userId: user.id, membershipId: recorded.id };
 }

@@ -8,7 +8,7 @@ import { MINUTE_MS } from "../lib/time";
 import { ClerkRequestError, type ClerkAdmin } from "./clerkClient";
 import { applyClerkMembership, ClerkMembership } from "./clerkMemberships";
 import { mapClerkRole } from "./identityService";
-import * as store from "./store";
+import * as seatStore from "./seatStore";
 
 /**
  * Members added through our API. Clerk owns memberships, and asking it is an HTTP call, which
@@ -68,19 +68,23 @@ export async function addMember(deps: MemberDeps, input: AddMemberInput): Promis
 
   // 1. Reserve a seat within the limit.
   const clerkOrganizationId = await transaction(deps.db, async (tx) => {
-    const clerkId = await store.findOrganizationClerkId(tx, organizationId);
+    const clerkId = await seatStore.findOrganizationClerkId(tx, organizationId);
     if (clerkId === undefined) throw new NotFoundError("Organization not found");
     if (clerkId === null) {
       throw new ConflictError("This organization is not a Clerk organization", {
         code: "ORGANIZATION_NOT_IN_CLERK",
       });
     }
-    if (await store.isMember(tx, { organizationId, clerkUserId })) throw alreadyMember(input);
+    if (await seatStore.isMember(tx, { organizationId, clerkUserId })) throw alreadyMember(input);
     // A seat this user already holds (an add whose outcome Clerk did not tell) is not taken
     // twice: the retry asks Clerk again with it, and billing only checks the suspension.
-    const holdsSeat = await store.hasLiveSeatReservation(tx, { organizationId, clerkUserId, now });
+    const holdsSeat = await seatStore.hasLiveSeatReservation(tx, {
+      organizationId,
+      clerkUserId,
+      now,
+    });
     await guardWrite(tx, { organizationId, action: holdsSeat ? "write" : "member.add", now });
-    await store.reserveSeat(tx, {
+    await seatStore.reserveSeat(tx, {
       organizationId,
       clerkUserId,
       role,
@@ -103,7 +107,7 @@ export async function addMember(deps: MemberDeps, input: AddMemberInput): Promis
     // Nothing happened at Clerk: the seat is free again. Otherwise it stays counted until the
     // membership's webhook replaces it or it expires.
     if (error.failure === "not_found" || error.failure === "rejected") {
-      await store.releaseSeat(deps.db, { organizationId, clerkUserId });
+      await seatStore.releaseSeat(deps.db, { organizationId, clerkUserId });
     }
     if (error.failure === "already_member") throw alreadyMember(input);
     if (error.failure === "not_found") {
@@ -130,7 +134,7 @@ export async function addMember(deps: MemberDeps, input: AddMemberInput): Promis
   const recorded = await transaction(deps.db, (tx) => applyClerkMembership(tx, membership));
   if (!recorded) {
     // Deleted at Clerk (or its user) before we could record it: nothing to add any more.
-    await store.releaseSeat(deps.db, { organizationId, clerkUserId });
+    await seatStore.releaseSeat(deps.db, { organizationId, clerkUserId });
     throw new ConflictError("The membership was removed at Clerk while it was being added", {
       code: "CONFLICT",
     });

@@ -1,15 +1,8 @@
-import {
-  executeStatement,
-  Prisma,
-  queryRows,
-  type ApiKey,
-  type Db,
-  type Role,
-} from "@zigznote/database";
+import { Prisma, queryRows, type Db, type Role } from "@zigznote/database";
 
 /**
- * The users, organizations, memberships and API key rows: every query and conditional update of
- * the feature, nothing else. The rules (who may do what, which Clerk data wins, how keys are
+ * The users, organizations and memberships: every query and conditional update on them, nothing
+ * else (API keys: `apiKeyStore.ts`; seats reserved while Clerk is asked: `seatStore.ts`). The rules (who may do what, which Clerk data wins, how keys are
  * checked) live in `identityService.ts`, `apiKeyService.ts`, `authenticate.ts` and
  * `clerkWebhooks.ts`. Each conditional update is one statement: that is what makes it safe
  * against concurrent writers (first requests, Clerk's webhooks, other instances).
@@ -374,17 +367,6 @@ export async function findCallerRows(
   };
 }
 
-export interface ApiKeyRow {
-  organizationId: string;
-  createdById: string | null;
-  name: string;
-  /** The public key id. */
-  prefix: string;
-  secretHash: string;
-  scopes: string[];
-  expiresAt: Date | null;
-}
-
 /** An organization as the operators' tools name it. */
 export interface NamedOrganization {
   id: string;
@@ -426,157 +408,4 @@ export async function insertOrganization(
     INSERT INTO organizations (name, clerk_id) VALUES (${row.name}, ${row.clerkId})
     RETURNING id, name, clerk_id AS "clerkId", deleted_at AS "deletedAt"`;
   return rows[0]!;
-}
-
-export function insertApiKey(db: Db, row: ApiKeyRow): Promise<ApiKey> {
-  return db.apiKey.create({ data: row });
-}
-
-/** The organization's keys, newest first. */
-export function findApiKeys(db: Db, organizationId: string): Promise<ApiKey[]> {
-  return db.apiKey.findMany({
-    where: { organizationId },
-    orderBy: [{ createdAt: "desc" }, { id: "asc" }],
-  });
-}
-
-export function findOrganizationApiKey(
-  db: Db,
-  key: { organizationId: string; id: string },
-): Promise<ApiKey | null> {
-  return db.apiKey.findFirst({ where: { id: key.id, organizationId: key.organizationId } });
-}
-
-/** Sets `revokedAt` unless the key is already revoked (the first revocation time stays). */
-export async function markApiKeyRevoked(
-  db: Db,
-  key: { organizationId: string; id: string },
-  at: Date,
-): Promise<void> {
-  await db.apiKey.updateMany({
-    where: { id: key.id, organizationId: key.organizationId, revokedAt: null },
-    data: { revokedAt: at },
-  });
-}
-
-/** What authentication needs of a key row (small enough to cache). */
-export interface StoredApiKey {
-  id: string;
-  organizationId: string;
-  prefix: string;
-  secretHash: string;
-  scopes: string[];
-  lastUsedAt: Date | null;
-  expiresAt: Date | null;
-  revokedAt: Date | null;
-  isOrganizationDeleted: boolean;
-  /** The organization's plan when the row was read: its request budget. */
-  planSlug: string;
-}
-
-/** The key with this public id, or null (plain SQL: every cache miss of authentication). */
-export async function findStoredApiKey(db: Db, keyId: string): Promise<StoredApiKey | null> {
-  const rows = await queryRows<StoredApiKey>(
-    db,
-    `SELECT k.id, k.organization_id AS "organizationId", k.prefix, k.secret_hash AS "secretHash",
-            k.scopes, k.last_used_at AS "lastUsedAt", k.expires_at AS "expiresAt",
-            k.revoked_at AS "revokedAt", o.deleted_at IS NOT NULL AS "isOrganizationDeleted",
-            o.plan_slug AS "planSlug"
-       FROM api_keys k JOIN organizations o ON o.id = k.organization_id
-      WHERE k.prefix = $1`,
-    [keyId],
-  );
-  return rows[0] ?? null;
-}
-
-/**
- * Sets `lastUsedAt` to `at` unless it is already after `threshold`, so concurrent instances do
- * not write the same interval twice; whether this call wrote it.
- */
-export async function markApiKeyUsed(
-  db: Db,
-  input: { id: string; at: Date; threshold: Date },
-): Promise<boolean> {
-  const count = await executeStatement(
-    db,
-    `UPDATE api_keys SET last_used_at = $2::timestamptz
-      WHERE id = $1::uuid AND (last_used_at IS NULL OR last_used_at <= $3::timestamptz)`,
-    [input.id, input.at, input.threshold],
-  );
-  return count > 0;
-}
-
-// ---- Members added through our API: seats reserved while Clerk is asked ----
-
-/** The organization's Clerk id (null when it has none), or undefined for an unknown one. */
-export async function findOrganizationClerkId(
-  db: Db,
-  organizationId: string,
-): Promise<string | null | undefined> {
-  const rows = await queryRows<{ clerk_id: string | null }>(
-    db,
-    `SELECT clerk_id FROM organizations WHERE id = $1::uuid AND deleted_at IS NULL`,
-    [organizationId],
-  );
-  return rows.length === 0 ? undefined : rows[0]!.clerk_id;
-}
-
-/** Whether the Clerk user is a member of the organization (a user that is not deleted). */
-export async function isMember(
-  db: Db,
-  input: { organizationId: string; clerkUserId: string },
-): Promise<boolean> {
-  const rows = await queryRows<{ found: number }>(
-    db,
-    `SELECT 1 AS found FROM memberships ms JOIN users u ON u.id = ms.user_id
-      WHERE ms.organization_id = $1::uuid AND u.clerk_id = $2 AND u.deleted_at IS NULL`,
-    [input.organizationId, input.clerkUserId],
-  );
-  return rows.length > 0;
-}
-
-/** Whether the Clerk user holds a seat reservation of the organization that has not expired. */
-export async function hasLiveSeatReservation(
-  db: Db,
-  input: { organizationId: string; clerkUserId: string; now: Date },
-): Promise<boolean> {
-  const rows = await queryRows<{ found: number }>(
-    db,
-    `SELECT 1 AS found FROM member_reservations
-      WHERE organization_id = $1::uuid AND clerk_user_id = $2 AND expires_at > $3::timestamptz`,
-    [input.organizationId, input.clerkUserId, input.now],
-  );
-  return rows.length > 0;
-}
-
-/**
- * Reserves a seat for the Clerk user until `expiresAt` (one per organization and user: a repeat
- * takes the same seat over, with the new role and expiry). Returns the reservation's id.
- */
-export async function reserveSeat(
-  db: Db,
-  input: { organizationId: string; clerkUserId: string; role: Role; now: Date; expiresAt: Date },
-): Promise<string> {
-  const rows = await queryRows<{ id: string }>(
-    db,
-    `INSERT INTO member_reservations (organization_id, clerk_user_id, role, expires_at, created_at)
-     VALUES ($1::uuid, $2, $3::"Role", $4::timestamptz, $5::timestamptz)
-     ON CONFLICT (organization_id, clerk_user_id) DO UPDATE
-       SET role = EXCLUDED.role, expires_at = EXCLUDED.expires_at, created_at = EXCLUDED.created_at
-     RETURNING id`,
-    [input.organizationId, input.clerkUserId, input.role, input.expiresAt, input.now],
-  );
-  return rows[0]!.id;
-}
-
-/** Frees the Clerk user's seat reservation (the membership now counts, or Clerk refused). */
-export async function releaseSeat(
-  db: Db,
-  input: { organizationId: string; clerkUserId: string },
-): Promise<number> {
-  return executeStatement(
-    db,
-    `DELETE FROM member_reservations WHERE organization_id = $1::uuid AND clerk_user_id = $2`,
-    [input.organizationId, input.clerkUserId],
-  );
 }

@@ -1,3 +1,4 @@
+/* eslint-disable max-lines -- the whole S3 driver of the StorageProvider seam (multipart upload, ranged and presigned reads, batch deletes, start-up check); split, its one contract would be spread over files */
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream";
 import {

@@ -1,3 +1,4 @@
+/* eslint-disable max-lines -- every statement on recordings, imports and direct uploads, so each conditional update is read beside the others on the same rows */
 import {
   queryRows,
   type Db,
