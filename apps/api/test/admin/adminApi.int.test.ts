@@ -7,7 +7,12 @@ import {
 import request from "supertest";
 import { checkPlanViolations } from "../../src/billing";
 import { ManualClock } from "../../src/lib/clock";
-import { apiKeyHeaderFor, authHeaderFor, signClerkToken } from "../support/auth";
+import {
+  apiKeyHeaderFor,
+  authHeaderFor,
+  signClerkToken,
+  type AuthenticatedCaller,
+} from "../support/auth";
 import { createTestApp, type TestApp } from "../support/helpers";
 import { SCOPES } from "../../src/http/scopes";
 
@@ -336,19 +341,23 @@ describe("reads", () => {
   });
 });
 
+/** POSTs a "Weekly" meeting on a fresh Zoom link as `caller` (the write guard decides). */
+function createWeeklyMeeting(caller: AuthenticatedCaller) {
+  return request(testApp.app)
+    .post("/api/v1/meetings")
+    .set(caller.headers)
+    .send({
+      title: "Weekly",
+      meetingUrl: `https://zoom.us/j/${Math.floor(1e10 + Math.random() * 8e10)}`,
+    });
+}
+
 describe("actions", () => {
   it("waive: not enforced by the write guard until its date, enforced again after it", async () => {
     const admin = await platformAdmin();
     const { organization, violation } = await organizationOverMeetingLimit();
     const owner = await authHeaderFor(testApp, { organizationId: organization.id });
-    const createMeetingAsOwner = () =>
-      request(testApp.app)
-        .post("/api/v1/meetings")
-        .set(owner.headers)
-        .send({
-          title: "Weekly",
-          meetingUrl: `https://zoom.us/j/${Math.floor(1e10 + Math.random() * 8e10)}`,
-        });
+    const createMeetingAsOwner = () => createWeeklyMeeting(owner);
 
     const refused = await createMeetingAsOwner();
     expect(refused.status).toBe(403);
@@ -508,14 +517,7 @@ describe("actions", () => {
       organizationId: owner.organizationId,
       status: "suspended",
     });
-    const createMeetingAsOwner = () =>
-      request(testApp.app)
-        .post("/api/v1/meetings")
-        .set(owner.headers)
-        .send({
-          title: "Weekly",
-          meetingUrl: `https://zoom.us/j/${Math.floor(1e10 + Math.random() * 8e10)}`,
-        });
+    const createMeetingAsOwner = () => createWeeklyMeeting(owner);
     expect((await createMeetingAsOwner()).status).toBe(402);
 
     const before = await auditCount();

@@ -14,15 +14,12 @@ import {
   PlanListSchema,
 } from "../../src/billing/schemas";
 import { apiKeyHeaderFor, authHeaderFor } from "../support/auth";
-import { createBillingTestApp, type BillingTestApp } from "../support/billingHarness";
+import { useBillingTestApp, type BillingTestApp } from "../support/billingHarness";
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
 let b: BillingTestApp;
-beforeAll(async () => {
-  b = await createBillingTestApp();
-});
-afterAll(() => b.close());
+useBillingTestApp((app) => (b = app));
 
 const api = () => request(b.testApp.app);
 const db = () => b.testApp.ctx.db;
@@ -432,18 +429,22 @@ describe("a billing change that fails half-way (through the route)", () => {
     };
   }
 
-  it("answers 500, leaves no local rows, cancels the Stripe subscription; a later subscribe works", async () => {
-    const admin = await adminOfNewOrganization();
+  /** POSTs a subscription to `planSlug` while the organization's subscription writes fail. */
+  async function subscribeWhileWritesFail(
+    admin: Awaited<ReturnType<typeof adminOfNewOrganization>>,
+    planSlug: string,
+  ) {
     const restore = await breakSubscriptionWrites(admin.organizationId);
-    let response;
     try {
-      response = await api()
-        .post("/api/v1/billing/subscription")
-        .set(admin.headers)
-        .send({ planSlug: "pro" });
+      return await api().post("/api/v1/billing/subscription").set(admin.headers).send({ planSlug });
     } finally {
       await restore();
     }
+  }
+
+  it("answers 500, leaves no local rows, cancels the Stripe subscription; a later subscribe works", async () => {
+    const admin = await adminOfNewOrganization();
+    const response = await subscribeWhileWritesFail(admin, "pro");
     expect(response.status).toBe(500);
     expect(response.body.error.code).toBe("INTERNAL_ERROR");
     const stored = await db().organization.findUniqueOrThrow({
@@ -470,16 +471,7 @@ describe("a billing change that fails half-way (through the route)", () => {
     const { stripeSubscriptionId } = (await subscribe(admin.headers, "pro")).data!;
     const before = await db().subscription.findUniqueOrThrow({ where: { stripeSubscriptionId } });
     b.clock.advance(2_000);
-    const restore = await breakSubscriptionWrites(admin.organizationId);
-    let response;
-    try {
-      response = await api()
-        .post("/api/v1/billing/subscription")
-        .set(admin.headers)
-        .send({ planSlug: "business" });
-    } finally {
-      await restore();
-    }
+    const response = await subscribeWhileWritesFail(admin, "business");
     expect(response.status).toBe(500);
     expect(await db().subscription.findUniqueOrThrow({ where: { stripeSubscriptionId } })).toEqual(
       before,

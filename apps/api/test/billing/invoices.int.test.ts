@@ -1,4 +1,5 @@
 import type request from "supertest";
+import type { InvoiceJson } from "../../src/billing/invoices/invoices";
 import { apiKeyHeaderFor, authHeaderFor } from "../support/auth";
 import {
   DAY_MS,
@@ -9,20 +10,6 @@ import {
 } from "./billingScenario";
 
 const { b, api } = useBillingWorld();
-
-interface InvoiceJson {
-  id: string;
-  number: string | null;
-  status: string;
-  amountDue: number;
-  amountPaid: number;
-  currency: string;
-  periodStart: string | null;
-  periodEnd: string | null;
-  created: string;
-  hostedInvoiceUrl: string | null;
-  invoicePdf: string | null;
-}
 
 /** `count` monthly renewals of the organization, each paid (oldest first), and their ids. */
 async function renewals(org: SubscribedOrganization, count: number): Promise<string[]> {

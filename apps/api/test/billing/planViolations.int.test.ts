@@ -15,6 +15,7 @@ import {
   listPlans,
   parseViolations,
   subscribe,
+  type WriteCheckInput,
 } from "../../src/billing";
 import { serializePlan } from "../../src/billing/serializers";
 import { OrganizationOverviewSchema, PlanSchema } from "../../src/billing/schemas";
@@ -39,17 +40,22 @@ function now() {
   return h.clock.now();
 }
 
+/** The write check for `action` at the test clock's now. */
+function canWrite(organizationId: string, action: WriteCheckInput["action"]): Promise<void> {
+  return assertCanWrite({ db: h.db }, { organizationId, action, now: now() });
+}
+
+/** Re-runs the plan-violation check for the organization at the test clock's now. */
+function recheck(organizationId: string) {
+  return checkPlanViolations({ db: h.db, settings: h.settings }, { organizationId, now: now() });
+}
+
 describe("meetings over the limit", () => {
   it("is detected on cancellation back to free, refuses meetings and bots with 403, clears on upgrade and on a new month", async () => {
     const { organization } = await createOrganizationWithAdmin(h.db);
     await subscribe(h.deps, { organizationId: organization.id, planSlug: "pro" });
     for (let i = 0; i < 12; i += 1) await createMeeting(h.db, { organizationId: organization.id });
-    await expect(
-      assertCanWrite(
-        { db: h.db },
-        { organizationId: organization.id, action: "meeting.create", now: now() },
-      ),
-    ).resolves.toBeUndefined();
+    await expect(canWrite(organization.id, "meeting.create")).resolves.toBeUndefined();
 
     await cancel(h.deps, { organizationId: organization.id, atPeriodEnd: false });
     const { list, at } = await violationsOf(organization.id);
@@ -58,23 +64,13 @@ describe("meetings over the limit", () => {
     ]);
     expect(at).toEqual(now());
     for (const action of ["meeting.create", "bot.create"] as const) {
-      await expect(
-        assertCanWrite(
-          { db: h.db },
-          { organizationId: organization.id, action: action, now: now() },
-        ),
-      ).rejects.toMatchObject({
+      await expect(canWrite(organization.id, action)).rejects.toMatchObject({
         status: 403,
         code: "PLAN_LIMIT_MEETINGS",
         details: { limit: 10, current: 12, planSlug: "free" },
       });
     }
-    await expect(
-      assertCanWrite(
-        { db: h.db },
-        { organizationId: organization.id, action: "recording.create", now: now() },
-      ),
-    ).resolves.toBeUndefined();
+    await expect(canWrite(organization.id, "recording.create")).resolves.toBeUndefined();
     const noticeTypes = await h.db.notification.findMany({
       where: { organizationId: organization.id, type: "plan.violation" },
     });
@@ -84,12 +80,7 @@ describe("meetings over the limit", () => {
     await subscribe(h.deps, { organizationId: organization.id, planSlug: "pro" });
     expect((await violationsOf(organization.id)).list).toEqual([]);
     expect((await violationsOf(organization.id)).at).toBeNull();
-    await expect(
-      assertCanWrite(
-        { db: h.db },
-        { organizationId: organization.id, action: "bot.create", now: now() },
-      ),
-    ).resolves.toBeUndefined();
+    await expect(canWrite(organization.id, "bot.create")).resolves.toBeUndefined();
 
     // Back to free, then a new month: usage drops, the violation goes.
     await cancel(h.deps, { organizationId: organization.id, atPeriodEnd: false });
@@ -148,36 +139,18 @@ describe("team members over the limit", () => {
       where: { organizationId: organization.id, type: "plan.violation" },
     });
     expect(notices.map((n) => n.recipientUserId)).toEqual([admin.id]);
-    await expect(
-      assertCanWrite(
-        { db: h.db },
-        { organizationId: organization.id, action: "member.add", now: now() },
-      ),
-    ).rejects.toMatchObject({
+    await expect(canWrite(organization.id, "member.add")).rejects.toMatchObject({
       status: 403,
       code: "PLAN_LIMIT_TEAM_MEMBERS",
     });
-    await expect(
-      assertCanWrite(
-        { db: h.db },
-        { organizationId: organization.id, action: "meeting.create", now: now() },
-      ),
-    ).resolves.toBeUndefined();
+    await expect(canWrite(organization.id, "meeting.create")).resolves.toBeUndefined();
 
     // Member removal hook: two leave, 3 of 3 is within the limit.
     await h.db.membership.deleteMany({ where: { id: { in: [members[0]!.id, members[1]!.id] } } });
-    await checkPlanViolations(
-      { db: h.db, settings: h.settings },
-      { organizationId: organization.id, now: now() },
-    );
+    await recheck(organization.id);
     expect((await violationsOf(organization.id)).list).toEqual([]);
     // At the limit: still no new member.
-    await expect(
-      assertCanWrite(
-        { db: h.db },
-        { organizationId: organization.id, action: "member.add", now: now() },
-      ),
-    ).rejects.toMatchObject({
+    await expect(canWrite(organization.id, "member.add")).rejects.toMatchObject({
       code: "PLAN_LIMIT_TEAM_MEMBERS",
     });
   });
@@ -204,19 +177,11 @@ describe("storage over the limit", () => {
         graceEndsAt: new Date(downgradedAt.getTime() + 7 * DAY_MS).toISOString(),
       },
     ]);
-    await expect(
-      assertCanWrite(
-        { db: h.db },
-        { organizationId: organization.id, action: "recording.create", now: now() },
-      ),
-    ).resolves.toBeUndefined();
+    await expect(canWrite(organization.id, "recording.create")).resolves.toBeUndefined();
 
     // A later check keeps detectedAt and the grace end.
     h.clock.advance(DAY_MS);
-    await checkPlanViolations(
-      { db: h.db, settings: h.settings },
-      { organizationId: organization.id, now: now() },
-    );
+    await recheck(organization.id);
     expect((await violationsOf(organization.id)).list).toEqual(first);
 
     // Grace over: the hourly escalation makes it read-only and tells the admins.
@@ -226,12 +191,7 @@ describe("storage over the limit", () => {
     ).toContain(organization.id);
     expect((await violationsOf(organization.id)).list[0]).toMatchObject({ action: "read_only" });
     for (const action of ["recording.create", "meeting.create", "bot.create"] as const) {
-      await expect(
-        assertCanWrite(
-          { db: h.db },
-          { organizationId: organization.id, action: action, now: now() },
-        ),
-      ).rejects.toMatchObject({
+      await expect(canWrite(organization.id, action)).rejects.toMatchObject({
         status: 403,
         code: "PLAN_LIMIT_STORAGE",
       });
@@ -246,17 +206,9 @@ describe("storage over the limit", () => {
 
     // Storage deletion hook: usage drops under the limit.
     await h.db.storageObject.delete({ where: { id: big.id } });
-    await checkPlanViolations(
-      { db: h.db, settings: h.settings },
-      { organizationId: organization.id, now: now() },
-    );
+    await recheck(organization.id);
     expect((await violationsOf(organization.id)).list).toEqual([]);
-    await expect(
-      assertCanWrite(
-        { db: h.db },
-        { organizationId: organization.id, action: "recording.create", now: now() },
-      ),
-    ).resolves.toBeUndefined();
+    await expect(canWrite(organization.id, "recording.create")).resolves.toBeUndefined();
   });
 });
 

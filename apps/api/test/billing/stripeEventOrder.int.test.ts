@@ -3,7 +3,7 @@ import type Stripe from "stripe";
 import { suspendExpiredGracePeriods } from "../../src/billing";
 import { BillingChangeResultSchema, CurrentSubscriptionSchema } from "../../src/billing/schemas";
 import { authHeaderFor } from "../support/auth";
-import { createBillingTestApp, type BillingTestApp } from "../support/billingHarness";
+import { useBillingTestApp, type BillingTestApp } from "../support/billingHarness";
 
 /**
  * Issue 11, defect 1: the subscription's status is written by subscription events and by invoice
@@ -14,12 +14,22 @@ import { createBillingTestApp, type BillingTestApp } from "../support/billingHar
 const DAY_MS = 24 * 60 * 60 * 1000;
 
 let b: BillingTestApp;
-beforeAll(async () => {
-  b = await createBillingTestApp();
-});
-afterAll(() => b.close());
+useBillingTestApp((app) => (b = app));
 
 const api = () => request(b.testApp.app);
+
+/**
+ * Moves the clock past the 7-day grace period, runs the suspension job, and signs in again to
+ * the organization (a fresh token sees its new status).
+ */
+async function callerAfterGraceEnds(organizationId: string) {
+  b.clock.advance(8 * DAY_MS);
+  await suspendExpiredGracePeriods(
+    { db: b.testApp.ctx.db, notices: b.testApp.ctx.notices },
+    { now: b.clock.now() },
+  );
+  return authHeaderFor(b.testApp, { organizationId });
+}
 
 /** An admin whose organization subscribed to pro at T0 (the clock's current second). */
 async function subscribedAdmin() {
@@ -89,12 +99,7 @@ describe("POST /webhooks/stripe with subscription and invoice events out of orde
       graceEndsAt: failed.graceEndsAt,
     });
 
-    b.clock.advance(8 * DAY_MS);
-    await suspendExpiredGracePeriods(
-      { db: b.testApp.ctx.db, notices: b.testApp.ctx.notices },
-      { now: b.clock.now() },
-    );
-    const fresh = await authHeaderFor(b.testApp, { organizationId: admin.organizationId });
+    const fresh = await callerAfterGraceEnds(admin.organizationId);
     expect(await currentSubscription(fresh.headers)).toMatchObject({ status: "suspended" });
     expect(await writeStatus(fresh.headers)).toBe(402);
   });
@@ -103,12 +108,7 @@ describe("POST /webhooks/stripe with subscription and invoice events out of orde
     const { admin, t0, subscriptionUpdate, invoice } = await subscribedAdmin();
     const lateActive = subscriptionUpdate("active", t0 + 1);
     await deliver(invoice("invoice.payment_failed", t0 + 2));
-    b.clock.advance(8 * DAY_MS);
-    await suspendExpiredGracePeriods(
-      { db: b.testApp.ctx.db, notices: b.testApp.ctx.notices },
-      { now: b.clock.now() },
-    );
-    const fresh = await authHeaderFor(b.testApp, { organizationId: admin.organizationId });
+    const fresh = await callerAfterGraceEnds(admin.organizationId);
     expect(await writeStatus(fresh.headers)).toBe(402);
 
     await deliver(lateActive);
@@ -154,12 +154,7 @@ describe("POST /webhooks/stripe with subscription and invoice events out of orde
     expect(pastDue).toMatchObject({ status: "past_due", paymentRetryCount: 0 });
     expect(pastDue.graceEndsAt).toBe(new Date((t0 + 2) * 1000 + 7 * DAY_MS).toISOString());
 
-    b.clock.advance(8 * DAY_MS);
-    await suspendExpiredGracePeriods(
-      { db: b.testApp.ctx.db, notices: b.testApp.ctx.notices },
-      { now: b.clock.now() },
-    );
-    const fresh = await authHeaderFor(b.testApp, { organizationId: admin.organizationId });
+    const fresh = await callerAfterGraceEnds(admin.organizationId);
     expect(await currentSubscription(fresh.headers)).toMatchObject({ status: "suspended" });
   });
 });

@@ -4,10 +4,12 @@ import { randomUUID } from "node:crypto";
 import {
   applyBotStatus,
   BOT_STATUS_RANK,
+  type ApplyBotStatusInput,
   isTerminalBotStatus,
   TERMINAL_BOT_STATUSES,
 } from "../../src/bots/botStatus";
 import { testDatabaseUrl } from "../support/env";
+import { shuffle } from "../support/shuffled";
 
 const db = createPrismaClient(testDatabaseUrl, { maxConnections: 10 });
 afterAll(() => db.$disconnect());
@@ -22,13 +24,13 @@ async function setup() {
   return { organization, meeting, bot, recallBotId };
 }
 
-function shuffle<T>(items: T[]): T[] {
-  const copy = [...items];
-  for (let i = copy.length - 1; i > 0; i -= 1) {
-    const j = Math.floor(Math.random() * (i + 1));
-    [copy[i], copy[j]] = [copy[j]!, copy[i]!];
-  }
-  return copy;
+/** Applies `status` as a Recall webhook reported it at second `second` of the test clock. */
+function applyWebhookStatus(
+  recallBotId: string,
+  status: ApplyBotStatusInput["status"],
+  second: number,
+) {
+  return applyBotStatus({ db }, { recallBotId, status, at: t(second), source: "webhook" });
 }
 
 describe("applyBotStatus", () => {
@@ -42,15 +44,7 @@ describe("applyBotStatus", () => {
 
   it("applies a newer status, moves the meeting and records the history", async () => {
     const { meeting, recallBotId } = await setup();
-    const result = await applyBotStatus(
-      { db },
-      {
-        recallBotId,
-        status: "in_call_recording",
-        at: t(10),
-        source: "webhook",
-      },
-    );
+    const result = await applyWebhookStatus(recallBotId, "in_call_recording", 10);
     expect(result).toMatchObject({ applied: true, status: "in_call_recording" });
     const bot = await db.bot.findUniqueOrThrow({ where: { recallBotId } });
     expect(bot.status).toBe("in_call_recording");
@@ -65,24 +59,8 @@ describe("applyBotStatus", () => {
 
   it("ignores an older status arriving after a newer one", async () => {
     const { recallBotId } = await setup();
-    await applyBotStatus(
-      { db },
-      {
-        recallBotId,
-        status: "in_call_recording",
-        at: t(20),
-        source: "webhook",
-      },
-    );
-    const late = await applyBotStatus(
-      { db },
-      {
-        recallBotId,
-        status: "joining_call",
-        at: t(5),
-        source: "webhook",
-      },
-    );
+    await applyWebhookStatus(recallBotId, "in_call_recording", 20);
+    const late = await applyWebhookStatus(recallBotId, "joining_call", 5);
     expect(late).toEqual({ applied: false, reason: "stale" });
     expect((await db.bot.findUniqueOrThrow({ where: { recallBotId } })).status).toBe(
       "in_call_recording",
@@ -91,43 +69,16 @@ describe("applyBotStatus", () => {
 
   it("breaks a tie in time by rank and ignores an exact duplicate", async () => {
     const { recallBotId } = await setup();
-    await applyBotStatus(
-      { db },
-      {
-        recallBotId,
-        status: "in_call_recording",
-        at: t(30),
-        source: "webhook",
-      },
-    );
-    expect(
-      await applyBotStatus(
-        { db },
-        {
-          recallBotId,
-          status: "in_call_not_recording",
-          at: t(30),
-          source: "webhook",
-        },
-      ),
-    ).toMatchObject({ applied: false });
-    expect(
-      await applyBotStatus(
-        { db },
-        {
-          recallBotId,
-          status: "in_call_recording",
-          at: t(30),
-          source: "webhook",
-        },
-      ),
-    ).toMatchObject({ applied: false });
-    expect(
-      await applyBotStatus(
-        { db },
-        { recallBotId, status: "call_ended", at: t(30), source: "webhook" },
-      ),
-    ).toMatchObject({ applied: true });
+    await applyWebhookStatus(recallBotId, "in_call_recording", 30);
+    expect(await applyWebhookStatus(recallBotId, "in_call_not_recording", 30)).toMatchObject({
+      applied: false,
+    });
+    expect(await applyWebhookStatus(recallBotId, "in_call_recording", 30)).toMatchObject({
+      applied: false,
+    });
+    expect(await applyWebhookStatus(recallBotId, "call_ended", 30)).toMatchObject({
+      applied: true,
+    });
   });
 
   it("ends out-of-order, duplicated and concurrent deliveries in the latest status", async () => {
@@ -168,24 +119,12 @@ describe("applyBotStatus", () => {
 
   it("never reactivates an ended bot, but lets it move forward among terminal statuses", async () => {
     const { recallBotId } = await setup();
-    await applyBotStatus(
-      { db },
-      { recallBotId, status: "call_ended", at: t(10), source: "webhook" },
-    );
-    expect(
-      await applyBotStatus(
-        { db },
-        {
-          recallBotId,
-          status: "in_call_recording",
-          at: t(11),
-          source: "webhook",
-        },
-      ),
-    ).toEqual({ applied: false, reason: "stale" });
-    expect(
-      await applyBotStatus({ db }, { recallBotId, status: "done", at: t(12), source: "webhook" }),
-    ).toMatchObject({ applied: true });
+    await applyWebhookStatus(recallBotId, "call_ended", 10);
+    expect(await applyWebhookStatus(recallBotId, "in_call_recording", 11)).toEqual({
+      applied: false,
+      reason: "stale",
+    });
+    expect(await applyWebhookStatus(recallBotId, "done", 12)).toMatchObject({ applied: true });
     const bot = await db.bot.findUniqueOrThrow({ where: { recallBotId } });
     expect(bot.status).toBe("done");
     expect(bot.endedAt).toEqual(t(10));
@@ -203,9 +142,10 @@ describe("applyBotStatus", () => {
         source: "webhook",
       },
     );
-    expect(
-      await applyBotStatus({ db }, { recallBotId, status: "done", at: t(20), source: "webhook" }),
-    ).toEqual({ applied: false, reason: "stale" });
+    expect(await applyWebhookStatus(recallBotId, "done", 20)).toEqual({
+      applied: false,
+      reason: "stale",
+    });
     const bot = await db.bot.findUniqueOrThrow({ where: { recallBotId } });
     expect(bot).toMatchObject({
       status: "fatal",
@@ -220,17 +160,10 @@ describe("applyBotStatus", () => {
 
   it("reports unknown codes and unknown bots without writing", async () => {
     const { recallBotId } = await setup();
-    expect(
-      await applyBotStatus(
-        { db },
-        {
-          recallBotId,
-          status: "recording_done",
-          at: t(10),
-          source: "webhook",
-        },
-      ),
-    ).toEqual({ applied: false, reason: "unknown_status" });
+    expect(await applyWebhookStatus(recallBotId, "recording_done", 10)).toEqual({
+      applied: false,
+      reason: "unknown_status",
+    });
     expect(
       await applyBotStatus(
         { db },

@@ -61,6 +61,20 @@ async function createMeeting(caller: AuthenticatedCaller, meetingUrl = meetUrl()
   return response.body as { id: string; meetingUrl: string };
 }
 
+/** Starts the meeting's bot and checks Recall was given the canonical Google Meet link. */
+async function expectBotSentToCanonicalMeetLink(
+  caller: AuthenticatedCaller,
+  meetingId: string,
+  code: string,
+): Promise<void> {
+  const bot = await request(server)
+    .post(`/api/v1/meetings/${meetingId}/bot`)
+    .set(caller.headers)
+    .send({});
+  expect(bot.status).toBe(201);
+  expect(lastRecallCreate().meeting_url).toBe(`https://meet.google.com/${code}`);
+}
+
 function lastRecallCreate(): { meeting_url: string; bot_name: string } {
   const creates = recall.requestsTo("POST", "/api/v1/bot/");
   return creates[creates.length - 1]!.body as { meeting_url: string; bot_name: string };
@@ -337,12 +351,7 @@ describe("meeting links", () => {
       `https://meet.google.com/${code}`,
     );
 
-    const bot = await request(server)
-      .post(`/api/v1/meetings/${meeting.id}/bot`)
-      .set(caller.headers)
-      .send({});
-    expect(bot.status).toBe(201);
-    expect(lastRecallCreate().meeting_url).toBe(`https://meet.google.com/${code}`);
+    await expectBotSentToCanonicalMeetLink(caller, meeting.id, code);
   });
 
   it("stores the canonical link of a PATCH (no scheme, tracking parameters dropped)", async () => {
@@ -396,12 +405,7 @@ describe("meeting links", () => {
       normalizedMeetingUrl: `google_meet:${code}`,
       platform: "google_meet",
     });
-    const bot = await request(server)
-      .post(`/api/v1/meetings/${meeting.id}/bot`)
-      .set(caller.headers)
-      .send({});
-    expect(bot.status).toBe(201);
-    expect(lastRecallCreate().meeting_url).toBe(`https://meet.google.com/${code}`);
+    await expectBotSentToCanonicalMeetLink(caller, meeting.id, code);
   });
 
   it("refuses to send a bot to a stored link that is not a meeting link (409, Recall not called)", async () => {

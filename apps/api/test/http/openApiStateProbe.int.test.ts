@@ -3,7 +3,7 @@ import type { Server } from "node:http";
 import { createBot, createMeeting, createStorageObject } from "@zigznote/database/testing";
 import request from "supertest";
 import { appOpenApiDocument } from "../../src/app";
-import { authHeaderFor, createApiKey, signClerkToken } from "../support/auth";
+import { authHeaderFor, createApiKey, platformAdminHeadersFor } from "../support/auth";
 import type { FakeRecall } from "../support/fakes/recallServer";
 import { createTestApp } from "../support/helpers";
 import { startRecallTestApp, type RecallTestApp } from "../support/recallApp";
@@ -100,14 +100,7 @@ beforeAll(async () => {
   fixture = await startRecallTestApp();
   ({ recall, server } = fixture);
   const caller = await authHeaderFor(fixture.testApp, { role: "admin" });
-  const token = signClerkToken({
-    userId: caller.userClerkId,
-    orgId: caller.orgClerkId,
-    orgRole: "org:admin",
-    expiresInSeconds: 3600,
-    claims: { metadata: { platformAdmin: true } },
-  });
-  headers = { Authorization: `Bearer ${token}` };
+  headers = platformAdminHeadersFor(caller);
   organizationId = caller.organizationId;
 });
 afterAll(async () => {

@@ -3,21 +3,14 @@ import { createMeeting, uniqueSuffix } from "@zigznote/database/testing";
 import request from "supertest";
 import { createStripeClient, subscribe, type BillingDeps } from "../../src/billing";
 import { authHeaderFor } from "../support/auth";
-import { createTestApp, type TestApp } from "../support/helpers";
-import { captureLogs, LEVEL, type CapturedLogs } from "../support/logCapture";
+import type { TestApp } from "../support/helpers";
+import { LEVEL, useTestAppWithCapturedLogs, type CapturedLogs } from "../support/logCapture";
 
 // The test apps configure neither Stripe (STRIPE_SECRET_KEY) nor Recall (RECALL_API_KEY) nor
 // any webhook secret.
 let testApp: TestApp;
 let logs: CapturedLogs;
-let app: TestApp["app"];
-
-beforeAll(() => {
-  logs = captureLogs("debug");
-  testApp = createTestApp({ logger: logs.logger });
-  ({ app } = testApp);
-});
-afterAll(() => testApp.close());
+useTestAppWithCapturedLogs((started) => ({ testApp, logs } = started));
 
 /** The log entries written while `fn` ran. */
 async function logsDuring(fn: () => Promise<void>) {
@@ -49,7 +42,7 @@ describe("a provider this deployment does not configure", () => {
       ["/api/v1/billing/subscription/cancel", {}],
     ] as const) {
       const entries = await logsDuring(async () => {
-        const response = await request(app).post(path).set(admin.headers).send(body);
+        const response = await request(testApp.app).post(path).set(admin.headers).send(body);
         expectNotConfigured(response, "stripe", ["STRIPE_SECRET_KEY"]);
       });
       expectOneWarning(entries, { provider: "stripe", variables: ["STRIPE_SECRET_KEY"] });
@@ -102,7 +95,7 @@ describe("a provider this deployment does not configure", () => {
     const meeting = await createMeeting(testApp.ctx.db, { organizationId: caller.organizationId });
     for (let attempt = 0; attempt < 2; attempt += 1) {
       const entries = await logsDuring(async () => {
-        const response = await request(app)
+        const response = await request(testApp.app)
           .post(`/api/v1/meetings/${meeting.id}/bot`)
           .set(caller.headers)
           .send({});
@@ -122,7 +115,7 @@ describe("a provider this deployment does not configure", () => {
       ["recall", "RECALL_WEBHOOK_SECRET"],
     ] as const) {
       const entries = await logsDuring(async () => {
-        const response = await request(app)
+        const response = await request(testApp.app)
           .post(`/webhooks/${provider}`)
           .set("Content-Type", "application/json")
           .send({ type: "anything" });

@@ -1,19 +1,17 @@
 import { randomUUID } from "node:crypto";
 import request from "supertest";
 import { apiKeyHeaderFor, authHeaderFor } from "../support/auth";
-import { createTestApp, type TestApp } from "../support/helpers";
-import { captureLogs, LEVEL, type CapturedLogs, type LogEntry } from "../support/logCapture";
+import type { TestApp } from "../support/helpers";
+import {
+  LEVEL,
+  useTestAppWithCapturedLogs,
+  type CapturedLogs,
+  type LogEntry,
+} from "../support/logCapture";
 
 let testApp: TestApp;
 let logs: CapturedLogs;
-let app: TestApp["app"];
-
-beforeAll(() => {
-  logs = captureLogs("debug");
-  testApp = createTestApp({ logger: logs.logger });
-  ({ app } = testApp);
-});
-afterAll(() => testApp.close());
+useTestAppWithCapturedLogs((started) => ({ testApp, logs } = started));
 
 /** The request's own log lines, found by the request id the test sent. */
 function linesOf(requestId: string): { raw: string[]; entries: LogEntry[] } {
@@ -31,7 +29,7 @@ describe("request log", () => {
     const badToken = `${key.key.slice(0, -4)}AAAA`;
 
     const createdId = randomUUID();
-    const created = await request(app)
+    const created = await request(testApp.app)
       .post("/api/v1/meetings")
       .set(key.headers)
       .set("X-Request-Id", createdId)
@@ -39,14 +37,14 @@ describe("request log", () => {
     expect(created.status).toBe(201);
 
     const missingId = randomUUID();
-    const missing = await request(app)
+    const missing = await request(testApp.app)
       .get(`/api/v1/meetings/${randomUUID()}`)
       .set(session.headers)
       .set("X-Request-Id", missingId);
     expect(missing.status).toBe(404);
 
     const refusedId = randomUUID();
-    const refused = await request(app)
+    const refused = await request(testApp.app)
       .get("/api/v1/meetings")
       .set("Authorization", `Bearer ${badToken}`)
       .set("X-Request-Id", refusedId);

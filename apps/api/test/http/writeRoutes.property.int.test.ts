@@ -4,7 +4,7 @@ import fc from "fast-check";
 import request from "supertest";
 import { z } from "zod";
 import type { RouteDefinition } from "../../src/http/route";
-import { authHeaderFor, signClerkToken } from "../support/auth";
+import { authHeaderFor, platformAdminHeadersFor } from "../support/auth";
 import { FakeStripeServer } from "../support/fakes/stripeServer";
 import { startFakeRecall, type FakeRecall } from "../support/fakes/recallServer";
 import { createTestApp, type TestApp } from "../support/helpers";
@@ -54,14 +54,7 @@ beforeAll(async () => {
   organizationId = caller.organizationId;
   // One token for the whole file (the default lives 60 s). A platform admin too, so that the
   // admin routes' bodies are validated rather than refused with 403 before.
-  const token = signClerkToken({
-    userId: caller.userClerkId,
-    orgId: caller.orgClerkId,
-    orgRole: "org:admin",
-    expiresInSeconds: 3600,
-    claims: { metadata: { platformAdmin: true } },
-  });
-  headers = { Authorization: `Bearer ${token}` };
+  headers = platformAdminHeadersFor(caller);
   meetingId = (await createMeeting(testApp.ctx.db, { organizationId })).id;
 });
 afterAll(async () => {

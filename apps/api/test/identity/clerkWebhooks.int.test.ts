@@ -8,6 +8,7 @@ import {
   type ClerkEventFixture,
 } from "../support/clerkFixtures";
 import { createTestApp, type TestApp } from "../support/helpers";
+import { shuffle } from "../support/shuffled";
 import { newSvixSecret, svixHeaders } from "../support/webhookSigning";
 
 const secret = newSvixSecret();
@@ -50,15 +51,6 @@ async function deliverUntilAccepted(event: ClerkEventFixture): Promise<Delivery>
     if (delivery.status === 200 || attempt >= 20) return delivery;
     await new Promise((resolve) => setTimeout(resolve, 20 * attempt));
   }
-}
-
-function shuffle<T>(items: T[]): T[] {
-  const copy = [...items];
-  for (let i = copy.length - 1; i > 0; i -= 1) {
-    const j = Math.floor(Math.random() * (i + 1));
-    [copy[i], copy[j]] = [copy[j]!, copy[i]!];
-  }
-  return copy;
 }
 
 /** Everything the scenario touched, with the run's prefix removed so runs compare. */

@@ -91,42 +91,21 @@ describe("deliverPendingNotifications", () => {
     ]);
     const failing = recordingTransport(organization.id, true);
     const start = new Date();
-    await deliverPendingNotifications(
-      { db: db, transport: failing.transport },
-      {
-        now: start,
-        claimMs: 1000,
-        retryBaseMs: 1000,
-        maxAttempts: 2,
-      },
-    );
-    let row = await db.notification.findFirstOrThrow({
-      where: { organizationId: organization.id },
-    });
+    /** One delivery pass at `now` (1 s back-off, 2 attempts), then the notice as stored. */
+    const deliverAndReload = async (now: Date) => {
+      await deliverPendingNotifications(
+        { db: db, transport: failing.transport },
+        { now, claimMs: 1000, retryBaseMs: 1000, maxAttempts: 2 },
+      );
+      return db.notification.findFirstOrThrow({ where: { organizationId: organization.id } });
+    };
+    let row = await deliverAndReload(start);
     expect(row).toMatchObject({ status: "pending", attempts: 1, lastError: "smtp down" });
     // Still backing off: not retried yet.
-    await deliverPendingNotifications(
-      { db: db, transport: failing.transport },
-      {
-        now: start,
-        claimMs: 1000,
-        retryBaseMs: 1000,
-        maxAttempts: 2,
-      },
-    );
-    row = await db.notification.findFirstOrThrow({ where: { organizationId: organization.id } });
+    row = await deliverAndReload(start);
     expect(row.attempts).toBe(1);
     const later = new Date(start.getTime() + 1000);
-    await deliverPendingNotifications(
-      { db: db, transport: failing.transport },
-      {
-        now: later,
-        claimMs: 1000,
-        retryBaseMs: 1000,
-        maxAttempts: 2,
-      },
-    );
-    row = await db.notification.findFirstOrThrow({ where: { organizationId: organization.id } });
+    row = await deliverAndReload(later);
     expect(row).toMatchObject({ status: "failed", attempts: 2 });
   });
 });

@@ -63,6 +63,23 @@ describe("recording imports (Recall media copy)", () => {
     await testApp.close();
   });
 
+  /** Queues the import of `externalId` for the meeting at the test clock's now. */
+  function enqueueImport(organizationId: string, meetingId: string, externalId: string) {
+    return enqueueRecordingImport(
+      { db: testApp.ctx.db },
+      { organizationId, meetingId, externalId, now: clock.now() },
+    );
+  }
+
+  /** A fresh organization and meeting (clock set to now) with one import queued for it. */
+  async function meetingWithPendingImport() {
+    clock.set(Date.now());
+    const org = await createOrganization(testApp.ctx.db);
+    const meeting = await createMeeting(testApp.ctx.db, { organizationId: org.id });
+    const id = (await enqueueImport(org.id, meeting.id, `rec_${meeting.id}`))!;
+    return { org, meeting, id };
+  }
+
   it("copies once when the ready event is delivered several times, even concurrently", async () => {
     clock.set(Date.now());
     media.state.downloads = 0;
@@ -70,17 +87,7 @@ describe("recording imports (Recall media copy)", () => {
     const meeting = await createMeeting(testApp.ctx.db, { organizationId: org.id });
     const externalId = `rec_${meeting.id}`;
     const enqueued = await Promise.all(
-      Array.from({ length: 5 }, () =>
-        enqueueRecordingImport(
-          { db: testApp.ctx.db },
-          {
-            organizationId: org.id,
-            meetingId: meeting.id,
-            externalId,
-            now: clock.now(),
-          },
-        ),
-      ),
+      Array.from({ length: 5 }, () => enqueueImport(org.id, meeting.id, externalId)),
     );
     const ids = enqueued.filter((id): id is string => id !== null);
     expect(ids).toHaveLength(1);
@@ -100,32 +107,11 @@ describe("recording imports (Recall media copy)", () => {
     expect((await buffer(opened.body)).equals(payload)).toBe(true);
 
     // A redelivery after completion queues nothing.
-    expect(
-      await enqueueRecordingImport(
-        { db: testApp.ctx.db },
-        {
-          organizationId: org.id,
-          meetingId: meeting.id,
-          externalId,
-          now: clock.now(),
-        },
-      ),
-    ).toBeNull();
+    expect(await enqueueImport(org.id, meeting.id, externalId)).toBeNull();
   });
 
   it("retries a failed download with backoff until it lands", async () => {
-    clock.set(Date.now());
-    const org = await createOrganization(testApp.ctx.db);
-    const meeting = await createMeeting(testApp.ctx.db, { organizationId: org.id });
-    const id = (await enqueueRecordingImport(
-      { db: testApp.ctx.db },
-      {
-        organizationId: org.id,
-        meetingId: meeting.id,
-        externalId: `rec_${meeting.id}`,
-        now: clock.now(),
-      },
-    ))!;
+    const { meeting, id } = await meetingWithPendingImport();
     media.state.failuresLeft = 1;
 
     expect(await processRecordingImport(deps, { importId: id })).toBe("retry_scheduled");
@@ -148,18 +134,7 @@ describe("recording imports (Recall media copy)", () => {
   });
 
   it("gives up after the last attempt and stores nothing", async () => {
-    clock.set(Date.now());
-    const org = await createOrganization(testApp.ctx.db);
-    const meeting = await createMeeting(testApp.ctx.db, { organizationId: org.id });
-    const id = (await enqueueRecordingImport(
-      { db: testApp.ctx.db },
-      {
-        organizationId: org.id,
-        meetingId: meeting.id,
-        externalId: `rec_${meeting.id}`,
-        now: clock.now(),
-      },
-    ))!;
+    const { meeting, id } = await meetingWithPendingImport();
     const failing = {
       ...deps,
       resolveMedia: () => Promise.reject(new Error("recall: bot has no recording")),

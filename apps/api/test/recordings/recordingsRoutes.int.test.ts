@@ -1,7 +1,7 @@
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, readdirSync, statSync, writeFileSync } from "node:fs";
-import { request as httpRequest, type Server } from "node:http";
+import type { Server } from "node:http";
 import { connect, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -9,9 +9,10 @@ import { Readable } from "node:stream";
 import { promisify } from "node:util";
 import request from "supertest";
 import { getUsage } from "../../src/recordings";
-import { apiKeyHeaderFor, authHeaderFor, type AuthenticatedCaller } from "../support/auth";
+import { apiKeyHeaderFor, authHeaderFor } from "../support/auth";
 import { createTestApp, type TestApp } from "../support/helpers";
 import { closeServer, listen } from "../support/recallEvents";
+import { newMeeting, streamPut } from "./transfers";
 
 const execFileAsync = promisify(execFile);
 const MAX_BYTES = 256 * 1024 * 1024;
@@ -50,15 +51,6 @@ function binary(res: request.Response, callback: (error: Error | null, body: Buf
   stream.on("end", () => callback(null, Buffer.concat(chunks)));
 }
 
-async function newMeeting(caller: AuthenticatedCaller): Promise<string> {
-  const response = await request(server)
-    .post("/api/v1/meetings")
-    .set(caller.headers)
-    .send({ title: "Recorded", meetingUrl: "https://meet.google.com/abc-defg-hij" });
-  expect(response.status).toBe(201);
-  return response.body.id as string;
-}
-
 async function storageSum(organizationId: string): Promise<bigint> {
   const objects = await testApp.ctx.db.storageObject.findMany({ where: { organizationId } });
   return objects.reduce((sum, object) => sum + object.sizeBytes, 0n);
@@ -68,35 +60,6 @@ async function expectUsageMatches(organizationId: string, expected: number): Pro
   const usage = await getUsage(testApp.ctx.db, organizationId, new Date());
   expect(usage.storageBytes).toBe(await storageSum(organizationId));
   expect(usage.storageBytes).toBe(BigInt(expected));
-}
-
-/**
- * A raw PUT with a streamed body (chunked unless a length is given). Resolves on the answer
- * even if the server closes the connection before the whole body was sent.
- */
-function streamPut(
-  url: string,
-  headers: Record<string, string>,
-  body: Readable,
-): Promise<{ status: number; json: unknown }> {
-  return new Promise((resolve, reject) => {
-    let isAnswered = false;
-    const req = httpRequest(url, { method: "PUT", headers }, (res) => {
-      isAnswered = true;
-      const chunks: Buffer[] = [];
-      res.on("data", (chunk: Buffer) => chunks.push(chunk));
-      res.on("end", () => {
-        const text = Buffer.concat(chunks).toString("utf8");
-        resolve({ status: res.statusCode ?? 0, json: text ? JSON.parse(text) : null });
-      });
-    });
-    // The server may stop reading and close once it has answered: that is the point.
-    req.on("error", (error) => {
-      if (isAnswered) return;
-      reject(error);
-    });
-    body.pipe(req);
-  });
 }
 
 /** Sends `head` as written (for requests a client library would not send) and reads the answer. */
@@ -136,7 +99,7 @@ function generatedBody(total: number): Readable {
 describe("/api/v1/meetings/:id/recording", () => {
   it("uploads, downloads, replaces and deletes, with usage equal to the stored sizes", async () => {
     const caller = await authHeaderFor(testApp);
-    const meetingId = await newMeeting(caller);
+    const meetingId = await newMeeting(server, caller);
     const url = `/api/v1/meetings/${meetingId}/recording`;
     await expectUsageMatches(caller.organizationId, 0);
     expect((await request(server).get(url).set(caller.headers)).status).toBe(404);
@@ -217,7 +180,7 @@ describe("/api/v1/meetings/:id/recording", () => {
 
   it("refuses an empty body with 400 EMPTY_RECORDING, keeping the stored recording", async () => {
     const caller = await authHeaderFor(testApp);
-    const meetingId = await newMeeting(caller);
+    const meetingId = await newMeeting(server, caller);
     const url = `/api/v1/meetings/${meetingId}/recording`;
     const original = randomBytes(100 * 1024);
     const stored = await request(server)
@@ -264,7 +227,7 @@ describe("/api/v1/meetings/:id/recording", () => {
 
   it("refuses media types it does not accept with 415, storing nothing", async () => {
     const caller = await authHeaderFor(testApp);
-    const meetingId = await newMeeting(caller);
+    const meetingId = await newMeeting(server, caller);
     const response = await request(server)
       .put(`/api/v1/meetings/${meetingId}/recording`)
       .set(caller.headers)
@@ -277,7 +240,7 @@ describe("/api/v1/meetings/:id/recording", () => {
 
   it("the upload's documented curl command works; `curl -T` without Content-Type gets 415 saying why", async () => {
     const key = await apiKeyHeaderFor(testApp, { scopes: ["meetings:read", "meetings:write"] });
-    const meetingId = await newMeeting({ headers: key.headers } as AuthenticatedCaller);
+    const meetingId = await newMeeting(server, key);
     const doc = (await request(server).get("/openapi.json")).body;
     const description: string = doc.paths["/api/v1/meetings/{id}/recording"].put.description;
     const command = /```sh\n([\s\S]*?)\n```/.exec(description)?.[1];
@@ -324,7 +287,7 @@ describe("/api/v1/meetings/:id/recording", () => {
 
   it("answers 413 when Content-Length announces too much, without reading the body", async () => {
     const caller = await authHeaderFor(testApp);
-    const meetingId = await newMeeting(caller);
+    const meetingId = await newMeeting(server, caller);
     const before = storedFiles().length;
     const response = await streamPut(
       `${baseUrl}/api/v1/meetings/${meetingId}/recording`,
@@ -343,7 +306,7 @@ describe("/api/v1/meetings/:id/recording", () => {
 
   it("answers 413 when a streamed body passes the limit, leaving no file and no row", async () => {
     const caller = await authHeaderFor(testApp);
-    const meetingId = await newMeeting(caller);
+    const meetingId = await newMeeting(server, caller);
     // An earlier recording stays as it was.
     const earlier = randomBytes(5000);
     await request(server)
@@ -371,7 +334,7 @@ describe("/api/v1/meetings/:id/recording", () => {
 
   it("streams a 200 MB upload with flat memory", async () => {
     const caller = await authHeaderFor(testApp);
-    const meetingId = await newMeeting(caller);
+    const meetingId = await newMeeting(server, caller);
     const total = 200 * 1024 * 1024;
     const baseline = process.memoryUsage();
     let peakRss = baseline.rss;

@@ -1,4 +1,3 @@
-import { readdirSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { Readable } from "node:stream";
@@ -15,6 +14,7 @@ import { storeRecording } from "../../src/recordings";
 import { getUsage } from "../../src/recordings";
 import { startS3Server, type S3TestServer } from "../support/fakes/s3Server";
 import { createTestApp, ManualClock, type TestApp } from "../support/helpers";
+import { filesUnder } from "../support/storageFiles";
 import { closeServer } from "../support/recallEvents";
 import { generatedBody, generatedBytes, MIB, sha256Of } from "./transfers";
 
@@ -39,13 +39,8 @@ afterAll(async () => {
 });
 beforeEach(() => clock.set(Date.now()));
 
-function localFiles(): string[] {
-  try {
-    return readdirSync(testApp.ctx.config.STORAGE_DIR, { recursive: true }) as string[];
-  } catch {
-    return [];
-  }
-}
+/** Files under the app's STORAGE_DIR: with S3 there must be none. */
+const localFiles = () => filesUnder(testApp.ctx.config.STORAGE_DIR);
 
 /**
  * Recall's media host: streams `total` bytes made on the fly. `failures` lists what the next

@@ -1,14 +1,23 @@
 import { randomBytes } from "node:crypto";
-import { readdirSync } from "node:fs";
 import type { Server } from "node:http";
 import request from "supertest";
 import { abortAbandonedUploads } from "../../src/recordings";
+import type { DirectUploadPart } from "../../src/recordings/directUploads";
 import { getUsage } from "../../src/recordings";
 import { authHeaderFor, type AuthenticatedCaller } from "../support/auth";
 import { startS3Server, type S3TestServer } from "../support/fakes/s3Server";
 import { createTestApp, ManualClock, type TestApp } from "../support/helpers";
+import { filesUnder } from "../support/storageFiles";
 import { closeServer, listen } from "../support/recallEvents";
-import { eventually, generatedBody, generatedBytes, MIB, sha256Of, streamPut } from "./transfers";
+import {
+  eventually,
+  generatedBody,
+  generatedBytes,
+  MIB,
+  newMeeting,
+  sha256Of,
+  streamPut,
+} from "./transfers";
 
 /**
  * The recordings routes with STORAGE_DRIVER=s3, against s3rver on loopback: streamed uploads
@@ -40,22 +49,7 @@ afterAll(async () => {
 beforeEach(() => clock.set(Date.now()));
 
 /** Files under the app's STORAGE_DIR: with S3 there must be none. */
-function localFiles(): string[] {
-  try {
-    return readdirSync(testApp.ctx.config.STORAGE_DIR, { recursive: true }) as string[];
-  } catch {
-    return [];
-  }
-}
-
-async function newMeeting(caller: AuthenticatedCaller): Promise<string> {
-  const response = await request(server)
-    .post("/api/v1/meetings")
-    .set(caller.headers)
-    .send({ title: "Recorded", meetingUrl: "https://meet.google.com/abc-defg-hij" });
-  expect(response.status).toBe(201);
-  return response.body.id as string;
-}
+const localFiles = () => filesUnder(testApp.ctx.config.STORAGE_DIR);
 
 function recordingUrl(meetingId: string, suffix = ""): string {
   return `${baseUrl}/api/v1/meetings/${meetingId}/recording${suffix}`;
@@ -77,7 +71,7 @@ async function objectRow(meetingId: string) {
 describe("PUT and GET /api/v1/meetings/:id/recording with S3", () => {
   it("streams an upload into a multipart upload and answers downloads with a presigned redirect", async () => {
     const caller = await authHeaderFor(testApp);
-    const meetingId = await newMeeting(caller);
+    const meetingId = await newMeeting(server, caller);
     const total = 20 * MIB + 321;
     const data = await generatedBytes(total);
 
@@ -144,7 +138,7 @@ describe("PUT and GET /api/v1/meetings/:id/recording with S3", () => {
 
   it("refuses a streamed body over the limit with 413, leaving no object and no parts", async () => {
     const caller = await authHeaderFor(testApp);
-    const meetingId = await newMeeting(caller);
+    const meetingId = await newMeeting(server, caller);
     const answer = await streamPut(
       recordingUrl(meetingId),
       { ...caller.headers, "Content-Type": "video/mp4" },
@@ -160,7 +154,7 @@ describe("PUT and GET /api/v1/meetings/:id/recording with S3", () => {
 
   it("leaves nothing when the client hangs up in the middle of an upload", async () => {
     const caller = await authHeaderFor(testApp);
-    const meetingId = await newMeeting(caller);
+    const meetingId = await newMeeting(server, caller);
     const hangUp = new Error("client gone");
     const body = generatedBody(40 * MIB, {
       onChunk: async (sent) => {
@@ -226,14 +220,8 @@ describe("direct uploads (/api/v1/meetings/:id/recording/uploads)", () => {
     partSizeBytes: number;
     expiresAt: string;
     urlsExpireAt: string | null;
-    parts: {
-      partNumber: number;
-      url: string;
-      offset: number;
-      sizeBytes: number;
-      headers: Record<string, string>;
-      isUploaded: boolean;
-    }[];
+    /** Parts as JSON carries them: the service's part view has only JSON-safe fields. */
+    parts: DirectUploadPart[];
   }
 
   async function startUpload(
@@ -267,7 +255,7 @@ describe("direct uploads (/api/v1/meetings/:id/recording/uploads)", () => {
 
   it("sends a large recording in presigned parts, resumes, and records it like an upload", async () => {
     const caller = await authHeaderFor(testApp);
-    const meetingId = await newMeeting(caller);
+    const meetingId = await newMeeting(server, caller);
     const data = randomBytes(20 * MIB + 7);
     const upload = await startUpload(caller, meetingId, data.length);
     expect(upload).toMatchObject({
@@ -357,7 +345,7 @@ describe("direct uploads (/api/v1/meetings/:id/recording/uploads)", () => {
 
   it("sends a small recording in one presigned PUT, checks its size, and replaces the earlier one", async () => {
     const caller = await authHeaderFor(testApp);
-    const meetingId = await newMeeting(caller);
+    const meetingId = await newMeeting(server, caller);
     const earlier = randomBytes(1000);
     await request(server)
       .put(`/api/v1/meetings/${meetingId}/recording`)
@@ -408,7 +396,7 @@ describe("direct uploads (/api/v1/meetings/:id/recording/uploads)", () => {
 
   it("records concurrent completions of one upload exactly once", async () => {
     const caller = await authHeaderFor(testApp);
-    const meetingId = await newMeeting(caller);
+    const meetingId = await newMeeting(server, caller);
     const data = randomBytes(17 * MIB);
     const upload = await startUpload(caller, meetingId, data.length);
     for (const part of upload.parts) expect(await putPart(part, data)).toBe(200);
@@ -430,7 +418,7 @@ describe("direct uploads (/api/v1/meetings/:id/recording/uploads)", () => {
 
   it("refuses a declared size above RECORDING_MAX_BYTES before anything is started", async () => {
     const caller = await authHeaderFor(testApp);
-    const meetingId = await newMeeting(caller);
+    const meetingId = await newMeeting(server, caller);
     const response = await request(server)
       .post(`/api/v1/meetings/${meetingId}/recording/uploads`)
       .set(caller.headers)
@@ -446,10 +434,10 @@ describe("direct uploads (/api/v1/meetings/:id/recording/uploads)", () => {
 
   it("hides an upload from another organization", async () => {
     const caller = await authHeaderFor(testApp);
-    const meetingId = await newMeeting(caller);
+    const meetingId = await newMeeting(server, caller);
     const upload = await startUpload(caller, meetingId, 1000);
     const stranger = await authHeaderFor(testApp);
-    const strangersMeeting = await newMeeting(stranger);
+    const strangersMeeting = await newMeeting(server, stranger);
     for (const path of [
       `/api/v1/meetings/${meetingId}/recording/uploads/${upload.id}`,
       `/api/v1/meetings/${strangersMeeting}/recording/uploads/${upload.id}`,
@@ -463,7 +451,7 @@ describe("direct uploads (/api/v1/meetings/:id/recording/uploads)", () => {
 
   it("closes an upload after its window, and the job deletes its parts and object after 24 h", async () => {
     const caller = await authHeaderFor(testApp);
-    const meetingId = await newMeeting(caller);
+    const meetingId = await newMeeting(server, caller);
     const multipart = await startUpload(caller, meetingId, 9 * MIB);
     const data = randomBytes(9 * MIB);
     expect(await putPart(multipart.parts[0]!, data)).toBe(200);

@@ -31,6 +31,19 @@ afterAll(async () => {
   await s3.close();
 });
 
+/** A driver on the test bucket with no key prefix and the SDK's default part size. */
+function driver(overrides: Partial<ConstructorParameters<typeof S3Storage>[0]> = {}): S3Storage {
+  return new S3Storage({
+    bucket: s3.bucket,
+    region: "us-east-1",
+    endpoint: s3.endpoint,
+    forcePathStyle: true,
+    keyPrefix: "",
+    credentials: S3_TEST_CREDENTIALS,
+    ...overrides,
+  });
+}
+
 const sha256 = (data: Buffer) => createHash("sha256").update(data).digest("hex");
 
 /** A body that yields `data` in 1 MiB pieces, then fails with `error` if given. */
@@ -125,14 +138,7 @@ describe("S3Storage (against s3rver)", () => {
   });
 
   it("reports every key of a batch the store did not take, to be retried", async () => {
-    const unreachable = new S3Storage({
-      bucket: s3.bucket,
-      region: "us-east-1",
-      endpoint: "http://127.0.0.1:9",
-      forcePathStyle: true,
-      keyPrefix: "",
-      credentials: S3_TEST_CREDENTIALS,
-    });
+    const unreachable = driver({ endpoint: "http://127.0.0.1:9" });
     const keys = [newStorageKey(ORG), newStorageKey(ORG)];
     const { failed } = await unreachable.deleteMany(keys);
     expect(failed.map((failure) => failure.key)).toEqual(keys);
@@ -189,14 +195,7 @@ describe("S3Storage (against s3rver)", () => {
   it("sends checksums only where S3 requires them, so presigned uploads also work with AWS", async () => {
     // With the SDK's default (WHEN_SUPPORTED) a presigned PUT carries the CRC32 of an empty body,
     // which AWS compares with the real bytes and refuses.
-    const defaults = new S3Storage({
-      bucket: s3.bucket,
-      region: "us-east-1",
-      endpoint: s3.endpoint,
-      forcePathStyle: true,
-      keyPrefix: "",
-      credentials: S3_TEST_CREDENTIALS,
-    });
+    const defaults = driver();
     expect(await defaults.client.config.requestChecksumCalculation()).toBe("WHEN_REQUIRED");
     expect(await defaults.client.config.responseChecksumValidation()).toBe("WHEN_REQUIRED");
     const [part] = await defaults.presigned.uploadUrls(newStorageKey(ORG), {
@@ -225,20 +224,8 @@ describe("S3Storage (against s3rver)", () => {
 });
 
 describe("the S3 bucket check at start-up (HeadBucket)", () => {
-  function driver(overrides: Partial<ConstructorParameters<typeof S3Storage>[0]>): S3Storage {
-    return new S3Storage({
-      bucket: s3.bucket,
-      region: "us-east-1",
-      endpoint: s3.endpoint,
-      forcePathStyle: true,
-      keyPrefix: "",
-      credentials: S3_TEST_CREDENTIALS,
-      ...overrides,
-    });
-  }
-
   it("passes for an existing bucket with good credentials", async () => {
-    await expect(driver({}).assertBucketReachable()).resolves.toBeUndefined();
+    await expect(driver().assertBucketReachable()).resolves.toBeUndefined();
   });
 
   it("names S3_BUCKET when the bucket does not exist", async () => {

@@ -1,6 +1,8 @@
 import { createHash } from "node:crypto";
-import { request as httpRequest } from "node:http";
+import { request as httpRequest, type Server } from "node:http";
 import { Readable } from "node:stream";
+import request from "supertest";
+import type { AuthenticatedCaller } from "../support/auth";
 
 /** What the recordings tests send and read over plain HTTP (streams, redirects, raw parts). */
 
@@ -92,4 +94,17 @@ export async function eventually(
     if (Date.now() > deadline) throw new Error("condition not met in time");
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
+}
+
+/** Creates a meeting to record as `caller` through the app listening on `server`; its id. */
+export async function newMeeting(
+  server: Server,
+  caller: Pick<AuthenticatedCaller, "headers">,
+): Promise<string> {
+  const response = await request(server)
+    .post("/api/v1/meetings")
+    .set(caller.headers)
+    .send({ title: "Recorded", meetingUrl: "https://meet.google.com/abc-defg-hij" });
+  expect(response.status).toBe(201);
+  return response.body.id as string;
 }

@@ -162,6 +162,21 @@ export async function authHeaderFor(
   };
 }
 
+/**
+ * Hour-long headers for `caller` as an org admin who is also a platform admin, for a file that
+ * signs in once (the default token lives 60 s) and must reach the admin routes too.
+ */
+export function platformAdminHeadersFor(caller: AuthenticatedCaller): { Authorization: string } {
+  const token = signClerkToken({
+    userId: caller.userClerkId,
+    orgId: caller.orgClerkId,
+    orgRole: "org:admin",
+    expiresInSeconds: 3600,
+    claims: { metadata: { platformAdmin: true } },
+  });
+  return { Authorization: `Bearer ${token}` };
+}
+
 /** An API key with `scopes` for the organization (new when not given), ready as headers. */
 export async function apiKeyHeaderFor(
   testApp: TestApp,

@@ -162,3 +162,19 @@ export async function createBillingTestApp(
     },
   };
 }
+
+/**
+ * Registers the calling file's hooks: a billing test app started before its tests (handed to
+ * `use`, since jest hooks cannot return it) and closed after them.
+ */
+export function useBillingTestApp(
+  use: (app: BillingTestApp) => void,
+  options: { env?: Record<string, string> } = {},
+): void {
+  let app: BillingTestApp | undefined;
+  beforeAll(async () => {
+    app = await createBillingTestApp(options);
+    use(app);
+  });
+  afterAll(() => app?.close());
+}

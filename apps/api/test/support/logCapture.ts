@@ -1,4 +1,5 @@
 import { createLogger, type Logger } from "../../src/lib/logger";
+import { createTestApp, type TestApp } from "./helpers";
 
 /** One parsed log line. */
 export type LogEntry = Record<string, unknown> & { level: number; msg?: string };
@@ -27,3 +28,19 @@ export function captureLogs(level = "debug"): CapturedLogs {
 
 /** pino's numeric levels. */
 export const LEVEL = { debug: 20, info: 30, warn: 40, error: 50 } as const;
+
+/**
+ * Registers the calling file's hooks: a test app logging into memory at debug level, handed to
+ * `use` before its tests (jest hooks cannot return it) and closed after them.
+ */
+export function useTestAppWithCapturedLogs(
+  use: (started: { testApp: TestApp; logs: CapturedLogs }) => void,
+): void {
+  let testApp: TestApp | undefined;
+  beforeAll(() => {
+    const logs = captureLogs("debug");
+    testApp = createTestApp({ logger: logs.logger });
+    use({ testApp, logs });
+  });
+  afterAll(() => testApp?.close());
+}

@@ -58,6 +58,25 @@ async function rowsFor(msgId: string, clerkId: string): Promise<number> {
   );
 }
 
+/** Redelivers a failed event: the first redelivery is applied, a second is a duplicate. */
+async function expectRedeliveryAppliedThenDuplicate(
+  app: TestApp,
+  headers: Record<string, string>,
+  body: string,
+): Promise<void> {
+  const redelivered = await request(app.app).post("/webhooks/clerk").set(headers).send(body);
+  expect(redelivered.status).toBe(200);
+  expect(redelivered.body).toEqual({ received: true });
+  const duplicate = await request(app.app).post("/webhooks/clerk").set(headers).send(body);
+  expect(duplicate.body).toEqual({ received: true, duplicate: true });
+}
+
+/** The event's effect and its claim each landed exactly once. */
+async function expectOneUserAndOneClaim(clerkId: string, msgId: string): Promise<void> {
+  expect(await testApp.ctx.db.user.count({ where: { clerkId } })).toBe(1);
+  expect(await testApp.ctx.db.processedWebhook.count({ where: { eventId: msgId } })).toBe(1);
+}
+
 describe("POST /webhooks/clerk", () => {
   it("applies a signed event once and answers duplicates with 200 duplicate: true", async () => {
     const { clerkId, msgId, body } = userCreated();
@@ -232,14 +251,9 @@ describe("handler failures", () => {
     expect(failed.body.error.code).toBe("WEBHOOK_HANDLER_FAILED");
     expect(await rowsFor(msgId, clerkId)).toBe(0);
 
-    const redelivered = await request(failing.app).post("/webhooks/clerk").set(headers).send(body);
-    expect(redelivered.status).toBe(200);
-    expect(redelivered.body).toEqual({ received: true });
-    const duplicate = await request(failing.app).post("/webhooks/clerk").set(headers).send(body);
-    expect(duplicate.body).toEqual({ received: true, duplicate: true });
+    await expectRedeliveryAppliedThenDuplicate(failing, headers, body);
     expect(attempts).toBe(2);
-    expect(await testApp.ctx.db.user.count({ where: { clerkId } })).toBe(1);
-    expect(await testApp.ctx.db.processedWebhook.count({ where: { eventId: msgId } })).toBe(1);
+    await expectOneUserAndOneClaim(clerkId, msgId);
   });
 
   it("records nothing when a single-statement handler's statement fails, and processes the redelivery once", async () => {
@@ -270,15 +284,10 @@ describe("handler failures", () => {
     expect(failed.status).toBe(500);
     expect(await rowsFor(msgId, clerkId)).toBe(0);
 
-    const redelivered = await request(failing.app).post("/webhooks/clerk").set(headers).send(body);
-    expect(redelivered.status).toBe(200);
-    expect(redelivered.body).toEqual({ received: true });
-    const duplicate = await request(failing.app).post("/webhooks/clerk").set(headers).send(body);
-    expect(duplicate.body).toEqual({ received: true, duplicate: true });
+    await expectRedeliveryAppliedThenDuplicate(failing, headers, body);
     // Built for every delivery; the database applies it only under the claim.
     expect(attempts).toBe(3);
-    expect(await testApp.ctx.db.user.count({ where: { clerkId } })).toBe(1);
-    expect(await testApp.ctx.db.processedWebhook.count({ where: { eventId: msgId } })).toBe(1);
+    await expectOneUserAndOneClaim(clerkId, msgId);
   });
 
   it("runs afterCommit tasks only after a commit", async () => {

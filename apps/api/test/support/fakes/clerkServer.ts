@@ -27,6 +27,7 @@ import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { Socket } from "node:net";
 import { listenLocally } from "./listen";
+import { failSilently } from "./silentFailure";
 
 export interface FakeClerkRequest {
   method: string;
@@ -104,14 +105,7 @@ export async function startFakeClerk(options: { secretKey?: string } = {}): Prom
     }
     const failure = failures.shift();
     if (failure) {
-      if ("hang" in failure) {
-        hanging.add(res);
-        return;
-      }
-      if ("reset" in failure) {
-        req.socket.destroy();
-        return;
-      }
+      if (failSilently(failure, req, res, hanging)) return;
       clerkError(res, failure.status, failure.code ?? "internal_clerk_error", "Injected failure");
       return;
     }

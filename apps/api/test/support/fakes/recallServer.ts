@@ -43,6 +43,7 @@ import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { Socket } from "node:net";
 import { listenLocally } from "./listen";
+import { failSilently } from "./silentFailure";
 
 export interface FakeRecallStatusChange {
   code: string;
@@ -258,14 +259,7 @@ export async function startFakeRecall(options: { apiKey?: string } = {}): Promis
 
     const failure = takeFailure(method, path);
     if (failure) {
-      if ("hang" in failure) {
-        hanging.add(res);
-        return;
-      }
-      if ("reset" in failure) {
-        req.socket.destroy();
-        return;
-      }
+      if (failSilently(failure, req, res, hanging)) return;
       send(
         res,
         failure.status,

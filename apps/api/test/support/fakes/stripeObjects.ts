@@ -21,6 +21,11 @@ export function addressObject(input: Partial<Record<string, string | null>> = {}
   };
 }
 
+/** The billing details of a charge or payment method the fake never fills in. */
+function emptyBillingDetails(): Json {
+  return { address: addressObject(), email: null, name: null, phone: null, tax_id: null };
+}
+
 export interface InvoiceInput {
   id: string;
   customer: string | null;
@@ -208,13 +213,7 @@ export function chargeObject(input: {
     application_fee: null,
     application_fee_amount: null,
     balance_transaction: `txn_${input.id.slice(3)}`,
-    billing_details: {
-      address: addressObject(),
-      email: null,
-      name: null,
-      phone: null,
-      tax_id: null,
-    },
+    billing_details: emptyBillingDetails(),
     calculated_statement_descriptor: "ZIGZNOTE",
     captured: true,
     created: input.created,
@@ -361,13 +360,7 @@ export function cardPaymentMethodObject(input: {
     id: input.id,
     object: "payment_method",
     allow_redisplay: "always",
-    billing_details: {
-      address: addressObject(),
-      email: null,
-      name: null,
-      phone: null,
-      tax_id: null,
-    },
+    billing_details: emptyBillingDetails(),
     card: {
       brand: input.brand,
       checks: { address_line1_check: null, address_postal_code_check: null, cvc_check: "pass" },

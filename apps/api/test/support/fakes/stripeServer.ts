@@ -976,16 +976,7 @@ export class FakeStripeServer {
   }
 
   private listCheckoutSessions(params: Json): Json {
-    const limit = params.limit === undefined ? 10 : Number(params.limit);
-    if (!Number.isInteger(limit) || limit < 1 || limit > 100) {
-      throw new StripeApiError(
-        400,
-        "invalid_request_error",
-        "Invalid integer: limit must be between 1 and 100.",
-        "parameter_invalid_integer",
-        "limit",
-      );
-    }
+    const limit = listLimit(params);
     const statuses: unknown[] = ["open", "complete", "expired"];
     if (params.status !== undefined && !statuses.includes(params.status)) {
       throw new StripeApiError(
@@ -997,19 +988,11 @@ export class FakeStripeServer {
       );
     }
     // Newest first, as Stripe lists; `starting_after` continues after that id.
-    let matching = [...this.checkoutSessions.keys()]
-      .reverse()
-      .map((id) => this.requireSession(id))
-      .filter(
-        (session) =>
-          (params.customer === undefined || session.customer === params.customer) &&
-          (params.status === undefined || session.status === params.status),
-      );
-    if (typeof params.starting_after === "string") {
-      const index = matching.findIndex((session) => session.id === params.starting_after);
-      if (index < 0) throw missing("checkout.session", params.starting_after, "starting_after");
-      matching = matching.slice(index + 1);
-    }
+    const matching = pageAfter(
+      [...this.checkoutSessions.keys()].reverse().map((id) => this.requireSession(id)),
+      params,
+      "checkout.session",
+    );
     return {
       object: "list",
       data: matching.slice(0, limit).map((session) => this.publicSession(session)),
@@ -1129,31 +1112,15 @@ export class FakeStripeServer {
 
   /** The customer's invoices, newest first (Stripe's list object and `starting_after`). */
   private listInvoices(params: Json): Json {
-    const limit = params.limit === undefined ? 10 : Number(params.limit);
-    if (!Number.isInteger(limit) || limit < 1 || limit > 100) {
-      throw new StripeApiError(
-        400,
-        "invalid_request_error",
-        "Invalid integer: limit must be between 1 and 100.",
-        "parameter_invalid_integer",
-        "limit",
-      );
-    }
+    const limit = listLimit(params);
     if (typeof params.customer === "string") this.requireCustomer(params.customer);
     const all = [...this.invoices.values()].map((invoice, index) => ({ invoice, index }));
     all.sort((a, b) => Number(b.invoice.created) - Number(a.invoice.created) || b.index - a.index);
-    let matching = all
-      .map(({ invoice }) => invoice)
-      .filter(
-        (invoice) =>
-          (params.customer === undefined || invoice.customer === params.customer) &&
-          (params.status === undefined || invoice.status === params.status),
-      );
-    if (typeof params.starting_after === "string") {
-      const index = matching.findIndex((invoice) => invoice.id === params.starting_after);
-      if (index < 0) throw missing("invoice", params.starting_after, "starting_after");
-      matching = matching.slice(index + 1);
-    }
+    const matching = pageAfter(
+      all.map(({ invoice }) => invoice),
+      params,
+      "invoice",
+    );
     return {
       object: "list",
       data: matching.slice(0, limit),
@@ -1491,6 +1458,37 @@ function failureAnswer(rule: FailureRule): Answer {
       rule.message ?? "Something went wrong on Stripe's end (programmed failure).",
     ),
   );
+}
+
+/** A list call's `limit` (default 10), refused outside 1..100 as Stripe does. */
+function listLimit(params: Json): number {
+  const limit = params.limit === undefined ? 10 : Number(params.limit);
+  if (!Number.isInteger(limit) || limit < 1 || limit > 100) {
+    throw new StripeApiError(
+      400,
+      "invalid_request_error",
+      "Invalid integer: limit must be between 1 and 100.",
+      "parameter_invalid_integer",
+      "limit",
+    );
+  }
+  return limit;
+}
+
+/**
+ * The items of a newest-first list that match the `customer` and `status` filters and come
+ * after `starting_after` (an unknown id is refused as Stripe does).
+ */
+function pageAfter<Item extends Json>(items: Item[], params: Json, resource: string): Item[] {
+  const matching = items.filter(
+    (item) =>
+      (params.customer === undefined || item.customer === params.customer) &&
+      (params.status === undefined || item.status === params.status),
+  );
+  if (typeof params.starting_after !== "string") return matching;
+  const index = matching.findIndex((item) => item.id === params.starting_after);
+  if (index < 0) throw missing(resource, params.starting_after, "starting_after");
+  return matching.slice(index + 1);
 }
 
 function missing(resource: string, id: string, param: string): StripeApiError {
