@@ -15,14 +15,13 @@ import { requeueNotice } from "../notifications";
 import * as auditStore from "./auditStore";
 import type { AdminDeps } from "./deps";
 import type {
-  AuditAction,
-  AuditTargetType,
   JobRunResultSchema,
   NoticeActionResultSchema,
   RecheckResultSchema,
   SubscriptionActionResultSchema,
   ViolationActionResultSchema,
-} from "./schemas";
+} from "./actionSchemas";
+import type { AuditAction, AuditTargetType } from "./schemas";
 import { serializeNotice, serializeSubscription, serializeViolation } from "./serializers";
 import * as store from "./store";
 

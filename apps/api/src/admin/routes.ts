@@ -12,6 +12,19 @@ import * as actions from "./actions";
 import type { AdminDeps } from "./deps";
 import * as reads from "./reads";
 import {
+  ExtendGraceBody,
+  JobRunResultSchema,
+  LiftSuspensionBody,
+  NoticeActionResultSchema,
+  RecheckResultSchema,
+  RecheckViolationsBody,
+  ResendNoticeBody,
+  RunJobBody,
+  SubscriptionActionResultSchema,
+  ViolationActionResultSchema,
+  WaiveViolationBody,
+} from "./actionSchemas";
+import {
   AdminAuditLogSchema,
   AdminJobListSchema,
   AdminJobRunListSchema,
@@ -19,25 +32,14 @@ import {
   AdminOrganizationListSchema,
   AdminOverviewSchema,
   AdminViolationListSchema,
-  ExtendGraceBody,
   JobNameParams,
-  JobRunResultSchema,
-  LiftSuspensionBody,
   ListAuditLogQuery,
   ListJobRunsQuery,
   ListViolationsQuery,
-  NoticeActionResultSchema,
   NoticeIdParams,
   OrganizationIdParams,
-  RecheckResultSchema,
-  RecheckViolationsBody,
-  ResendNoticeBody,
-  RunJobBody,
   SearchOrganizationsQuery,
-  SubscriptionActionResultSchema,
-  ViolationActionResultSchema,
   ViolationIdParams,
-  WaiveViolationBody,
 } from "./schemas";
 
 const tag = "Admin";

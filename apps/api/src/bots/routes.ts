@@ -1,4 +1,5 @@
 import { isTerminalBotStatus } from "@zigznote/database";
+import type { ErrorCode } from "@zigznote/shared";
 import type { WriteGuards } from "../http/auth";
 import { defineRoute, type RouteDefinition } from "../http/route";
 import { MeetingIdParams } from "../meetings";
@@ -6,6 +7,16 @@ import { createBot, getCurrentBot, removeBot, type BotServiceDeps } from "./botS
 import { BotSchema, CreateBotBody, toBotResponse } from "./schemas";
 
 const tag = "Bots";
+
+/** What a route that calls Recall can answer when that call fails (or Recall is not set up). */
+const RECALL_CALL_ERRORS: readonly ErrorCode[] = [
+  "RECALL_UNAVAILABLE",
+  "RECALL_RATE_LIMITED",
+  "RECALL_REJECTED",
+  "RECALL_NOT_FOUND",
+  "RECALL_BAD_RESPONSE",
+  "PROVIDER_NOT_CONFIGURED",
+];
 
 /** `/api/v1/meetings/:id/bot`: the meeting's Recall bot. */
 export function botRoutes(deps: BotServiceDeps, writeGuards: WriteGuards): RouteDefinition[] {
@@ -28,12 +39,7 @@ export function botRoutes(deps: BotServiceDeps, writeGuards: WriteGuards): Route
         "BOT_ALREADY_ACTIVE_FOR_URL",
         "MEETING_URL_NOT_SUPPORTED",
         "BOT_RESERVATION_LOST",
-        "RECALL_UNAVAILABLE",
-        "RECALL_RATE_LIMITED",
-        "RECALL_REJECTED",
-        "RECALL_NOT_FOUND",
-        "RECALL_BAD_RESPONSE",
-        "PROVIDER_NOT_CONFIGURED",
+        ...RECALL_CALL_ERRORS,
       ],
       async handler({ params, body, auth }) {
         const bot = await createBot(deps, {
@@ -78,17 +84,7 @@ export function botRoutes(deps: BotServiceDeps, writeGuards: WriteGuards): Route
         200: { description: "The bot has left", schema: BotSchema },
         202: { description: "The bot was asked to leave", schema: BotSchema },
       },
-      errors: [
-        "NOT_FOUND",
-        "BOT_NOT_ACTIVE",
-        "BOT_PENDING",
-        "RECALL_UNAVAILABLE",
-        "RECALL_RATE_LIMITED",
-        "RECALL_REJECTED",
-        "RECALL_NOT_FOUND",
-        "RECALL_BAD_RESPONSE",
-        "PROVIDER_NOT_CONFIGURED",
-      ],
+      errors: ["NOT_FOUND", "BOT_NOT_ACTIVE", "BOT_PENDING", ...RECALL_CALL_ERRORS],
       async handler({ params, auth }) {
         const bot = await removeBot(deps, {
           organizationId: auth.organizationId,

@@ -147,17 +147,31 @@ export function requireScope(scope: Scope): RequestHandler {
 }
 
 /**
+ * A guard that passes only a person's session whose auth satisfies `isAllowed`; anyone else gets
+ * the 403 `forbid` builds, told whether an API key called (keys are refused with their own reason,
+ * since no scope can ever grant them these rights).
+ */
+function requireUserSession(
+  isAllowed: (auth: AuthContext) => boolean,
+  forbid: (isApiKey: boolean) => ForbiddenError,
+): RequestHandler {
+  return (req, _res, next) => {
+    if (req.auth?.kind === "user" && isAllowed(req.auth)) {
+      next();
+      return;
+    }
+    next(forbid(req.auth?.kind === "apiKey"));
+  };
+}
+
+/**
  * 403 ADMIN_REQUIRED unless an admin user calls. API keys never pass: admin-only routes (key
  * management, ...) need a person's session, so a leaked key cannot mint or revoke keys.
  */
 export function requireRole(role: "admin"): RequestHandler {
-  return (req, _res, next) => {
-    if (req.auth?.kind === "user" && req.auth.role === role) {
-      next();
-      return;
-    }
-    const isKey = req.auth?.kind === "apiKey";
-    next(
+  return requireUserSession(
+    (auth) => auth.role === role,
+    (isKey) =>
       new ForbiddenError(
         isKey
           ? "This action needs an admin's session; API keys cannot perform it"
@@ -167,21 +181,16 @@ export function requireRole(role: "admin"): RequestHandler {
           details: { requiredRole: role, ...(isKey ? { reason: "api_key" } : {}) },
         },
       ),
-    );
-  };
+  );
 }
 
 /**
  * 403 PLATFORM_ADMIN_REQUIRED unless a platform admin's session calls (`/api/v1/admin`). An
  * organization's admin is not one; an API key never is, whatever its scopes.
  */
-export const requirePlatformAdmin: RequestHandler = (req, _res, next) => {
-  if (req.auth?.kind === "user" && req.auth.isPlatformAdmin === true) {
-    next();
-    return;
-  }
-  const isKey = req.auth?.kind === "apiKey";
-  next(
+export const requirePlatformAdmin: RequestHandler = requireUserSession(
+  (auth) => auth.isPlatformAdmin === true,
+  (isKey) =>
     new ForbiddenError(
       isKey
         ? "Admin routes need a platform admin's session; API keys never reach them"
@@ -191,5 +200,4 @@ export const requirePlatformAdmin: RequestHandler = (req, _res, next) => {
         details: { reason: isKey ? "api_key" : "not_platform_admin" },
       },
     ),
-  );
-};
+);

@@ -1,5 +1,5 @@
 import mjml2html from "mjml";
-import type { EmailBlock, EmailContent } from "./emailTemplates";
+import type { EmailBlock, EmailContent } from "./emailContent";
 
 /**
  * Turns a template's content into the two parts of one e-mail: HTML through MJML (responsive,

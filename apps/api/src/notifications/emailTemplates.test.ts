@@ -1,5 +1,6 @@
 import { EMAIL_SAMPLES } from "./emailSamples";
-import { EMAIL_TEMPLATES, formatAmount } from "./emailTemplates";
+import { formatAmount } from "./emailContent";
+import { EMAIL_TEMPLATES } from "./emailTemplates";
 import { escapeHtml } from "./emailRender";
 import { renderNoticeEmail } from "./emailTransport";
 

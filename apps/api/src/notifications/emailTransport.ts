@@ -1,7 +1,8 @@
 import nodemailer, { type SendMailOptions } from "nodemailer";
 import type { Logger } from "../lib/logger";
 import { inSpan, SpanKind } from "../lib/tracing";
-import { buildEmailContent, NoticePayloadError } from "./emailTemplates";
+import { NoticePayloadError } from "./emailContent";
+import { buildEmailContent } from "./emailTemplates";
 import { renderEmail } from "./emailRender";
 import { PermanentDeliveryError, type NotificationTransport } from "./outbox";
 

@@ -24,7 +24,8 @@ export {
   type EmailSettings,
 } from "./emailTransport";
 export { EMAIL_SAMPLES } from "./emailSamples";
-export { EMAIL_TEMPLATES, formatAmount, formatDate } from "./emailTemplates";
+export { formatAmount, formatDate } from "./emailContent";
+export { EMAIL_TEMPLATES } from "./emailTemplates";
 export { escapeHtml, renderEmail } from "./emailRender";
 export { noticeRoutes, type NoticeRouteDeps } from "./routes";
 export { requeueNotice, type OperatorRecipients } from "./store";

@@ -93,6 +93,25 @@ function uploadNotFound(): NotFoundError {
   return new NotFoundError("No such upload for this meeting");
 }
 
+/** The upload `ref` names, looked up within its organization and meeting; 404 otherwise. */
+async function findUpload(
+  deps: Pick<DirectUploadDeps, "db">,
+  ref: DirectUploadRef,
+): Promise<RecordingUpload> {
+  const upload = await store.findRecordingUpload(deps.db, {
+    id: ref.uploadId,
+    organizationId: ref.organizationId,
+    meetingId: ref.meetingId,
+  });
+  if (!upload) throw uploadNotFound();
+  return upload;
+}
+
+/** Whether the upload takes no more parts and cannot complete: no longer pending, or past its window. */
+function isClosed(upload: RecordingUpload, now: Date): boolean {
+  return upload.status !== "pending" || upload.expiresAt <= now;
+}
+
 function planOf(upload: RecordingUpload): DirectUploadPlan {
   return {
     contentType: upload.contentType,
@@ -205,13 +224,8 @@ export async function getDirectUpload(
   deps: DirectUploadDeps,
   ref: DirectUploadRef,
 ): Promise<DirectUploadView> {
-  const upload = await store.findRecordingUpload(deps.db, {
-    id: ref.uploadId,
-    organizationId: ref.organizationId,
-    meetingId: ref.meetingId,
-  });
-  if (!upload) throw uploadNotFound();
-  if (upload.status !== "pending" || upload.expiresAt <= deps.now()) {
+  const upload = await findUpload(deps, ref);
+  if (isClosed(upload, deps.now())) {
     return { upload, parts: [], urlsExpireAt: null };
   }
   const held = await heldParts(presignedOf(deps.storage), upload);
@@ -297,13 +311,8 @@ export async function completeDirectUpload(
   ref: DirectUploadRef,
 ): Promise<{ object: StorageObject; replaced: number }> {
   const presigned = presignedOf(deps.storage);
-  const upload = await store.findRecordingUpload(deps.db, {
-    id: ref.uploadId,
-    organizationId: ref.organizationId,
-    meetingId: ref.meetingId,
-  });
-  if (!upload) throw uploadNotFound();
-  if (upload.status !== "pending" || upload.expiresAt <= deps.now()) {
+  const upload = await findUpload(deps, ref);
+  if (isClosed(upload, deps.now())) {
     throw closedUpload(upload, deps.now());
   }
 

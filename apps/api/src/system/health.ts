@@ -2,6 +2,7 @@ import type { AppContext } from "../context";
 import { z } from "../http/openapi";
 import { defineRoute, type RouteDefinition } from "../http/route";
 import { nextRunOf, type JobDefinition } from "../jobs";
+import { withTimeout } from "../lib/withTimeout";
 import { API_VERSION } from "../version";
 
 const DependencyState = z.object({
@@ -45,18 +46,6 @@ export const JobsHealthSchema = z
   .openapi("JobsHealth");
 
 type DependencyState = z.infer<typeof DependencyState>;
-
-async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 async function probe(check: () => Promise<unknown>): Promise<DependencyState> {
   const started = performance.now();

@@ -2,6 +2,7 @@ import { activeBotSql } from "@zigznote/database";
 import { Gauge, type Registry } from "prom-client";
 import type { AppContext } from "../context";
 import { nextRunOf } from "../jobs";
+import { withTimeout } from "../lib/withTimeout";
 
 /**
  * Gauges of the state the instances share, read from the database when `/metrics` is scraped:
@@ -20,18 +21,6 @@ type StateMetricsDeps = Pick<AppContext, "db" | "clock" | "config" | "metrics" |
 const QUERY_TIMEOUT_MS = 2_000;
 
 const registered = new WeakSet<Registry>();
-
-async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 /**
  * Leaves a gauge without any value (a gauge without labels would otherwise report 0 after a
