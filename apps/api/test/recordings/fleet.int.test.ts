@@ -112,6 +112,10 @@ async function call(
   };
 }
 
+// Each test starts built API processes (two, or one killed mid-upload): on a busy CI runner a
+// start alone can take several seconds, so the suite allows more than the default 30 s.
+jest.setTimeout(120_000);
+
 describe("two API instances, one database, one Redis, one bucket", () => {
   it("serves through B what was uploaded through A, and a purge run on A deletes it, writing nothing locally", async () => {
     const prefix = `fleet-${uniqueSuffix()}`;
