@@ -32,7 +32,11 @@ export interface AppOptions {
 
 /** The OpenAPI document of `routes` (the context's): what `/openapi.json` serves. */
 export function appOpenApiDocument(routes: AppRoutes): OpenApiDocument {
-  return buildOpenApiDocument([...routes.health, ...routes.webhooks, ...routes.api], API_VERSION);
+  return buildOpenApiDocument(
+    [...routes.health, ...routes.webhooks, ...routes.api],
+    API_VERSION,
+    routes.documentation,
+  );
 }
 
 /**

@@ -15,8 +15,13 @@ import {
   type RecallClient,
 } from "./bots";
 import type { Config } from "./config";
-import type { RouteDefinition, RouteGuards } from "./http/route";
-import { createIdentityModule, type ClerkAdmin, type IdentityModule } from "./identity";
+import type { RouteDefinition, RouteDocumentation, RouteGuards } from "./http/route";
+import {
+  AUTHENTICATION_CODES,
+  createIdentityModule,
+  type ClerkAdmin,
+  type IdentityModule,
+} from "./identity";
 import { nextRunOf, runJob, type JobDefinition, type JobRunnerDeps } from "./jobs";
 import { systemClock, type Clock } from "./lib/clock";
 import { createLogger, type Logger } from "./lib/logger";
@@ -58,6 +63,8 @@ export interface AppModules {
 
 /** Every documented route of the app, as `app.ts` mounts them (and the document lists them). */
 export interface AppRoutes {
+  /** What the app's guards add to the document (identity's authentication codes). */
+  documentation: RouteDocumentation;
   health: RouteDefinition[];
   webhooks: RouteDefinition[];
   api: RouteDefinition[];
@@ -258,6 +265,7 @@ export function buildContext(parts: ContextParts): AppContext {
     webhooks: webhooks.processor,
     modules: { notifications, billing, recordings, bots, meetings, identity, webhooks, admin },
     routes: {
+      documentation: { authenticationCodes: AUTHENTICATION_CODES },
       health: healthRoutes({ db, redis, clock, config, jobs }),
       webhooks: webhooks.routes,
       api: [

@@ -107,29 +107,6 @@ export type WriteGuard = (
   },
 ) => Promise<void>;
 
-/**
- * What identity's `authenticate` can answer on any authenticated route (documented on each of
- * them; the suite's response check fails on a code missing here).
- */
-export const AUTHENTICATION_CODES: readonly ErrorCode[] = [
-  "MISSING_CREDENTIALS",
-  "INVALID_AUTHORIZATION_HEADER",
-  "INVALID_TOKEN",
-  "TOKEN_EXPIRED",
-  "TOKEN_NOT_YET_VALID",
-  "INVALID_AUTHORIZED_PARTY",
-  "SESSION_AUTH_NOT_CONFIGURED",
-  "INVALID_API_KEY",
-  "API_KEY_REVOKED",
-  "API_KEY_EXPIRED",
-  "USER_DELETED",
-  "ORGANIZATION_DELETED",
-  "NO_ACTIVE_ORGANIZATION",
-  "TOO_MANY_REQUESTS",
-  // Clerk's signing keys could not be loaded (CLERK_SECRET_KEY deployments).
-  "SERVICE_UNAVAILABLE",
-];
-
 /** 403 INSUFFICIENT_SCOPE unless the caller (key, or user by role) holds `scope`. */
 export function requireScope(scope: Scope): RequestHandler {
   return (req, _res, next) => {

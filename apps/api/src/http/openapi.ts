@@ -9,6 +9,7 @@ import { ERROR_CODES, type ErrorCode } from "@zigznote/shared";
 import { apiGuide } from "./apiGuide";
 import { errorExample } from "./errorExamples";
 import { z } from "zod";
+import type { RouteDocumentation } from "./route";
 
 extendZodWithOpenApi(z);
 
@@ -134,8 +135,9 @@ export type OpenApiDocument = ReturnType<OpenApiGeneratorV3["generateDocument"]>
  * (`defineRoute`), so the document cannot drift from what the handlers validate.
  */
 export function buildOpenApiDocument(
-  routes: readonly { operation: RouteConfig }[],
+  routes: readonly { operation(documentation: RouteDocumentation): RouteConfig }[],
   version: string,
+  documentation: RouteDocumentation,
 ): OpenApiDocument {
   const registry = new OpenAPIRegistry();
   registry.registerComponent("securitySchemes", BEARER_AUTH, {
@@ -147,7 +149,8 @@ export function buildOpenApiDocument(
   const operationIds = new Set<string>();
   const usedTags = new Set<string>();
   for (const route of routes) {
-    const { operationId, method, path, tags } = route.operation;
+    const operation = route.operation(documentation);
+    const { operationId, method, path, tags } = operation;
     if (!operationId || operationIds.has(operationId)) {
       throw new Error(
         `${method.toUpperCase()} ${path}: operationId "${operationId}" is missing or taken`,
@@ -155,7 +158,7 @@ export function buildOpenApiDocument(
     }
     operationIds.add(operationId);
     for (const tag of tags ?? []) usedTags.add(tag);
-    registry.registerPath(route.operation);
+    registry.registerPath(operation);
   }
   const generator = new OpenApiGeneratorV3(registry.definitions);
   return generator.generateDocument({

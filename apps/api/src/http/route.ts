@@ -6,7 +6,6 @@ import { pipeline } from "node:stream/promises";
 import type { Request, RequestHandler, Response, Router } from "express";
 import { z } from "zod";
 import {
-  AUTHENTICATION_CODES,
   requirePlatformAdmin,
   requireRole,
   requireOrganization,
@@ -227,11 +226,20 @@ export interface RouteSpec<
   handler(input: RouteInput<P, Q, B, A>, req: Request): Promise<Answer<R>> | Answer<R>;
 }
 
+/**
+ * What the app's guards answer on the routes they guard, for the document: the kernel knows no
+ * feature's codes, so the composition root hands in identity's (authentication).
+ */
+export interface RouteDocumentation {
+  authenticationCodes: readonly ErrorCode[];
+}
+
 /** A declared route: what to mount and what to document. */
 export interface RouteDefinition {
   method: HttpMethod;
   path: string;
-  operation: RouteConfig;
+  /** The route's OpenAPI operation, with what the app's guards add (`documentation`). */
+  operation(documentation: RouteDocumentation): RouteConfig;
   /** Builds the Express handlers given the app's authentication, write guard and body parser. */
   handlers(mounting: RouteMounting): RequestHandler[];
 }
@@ -324,7 +332,7 @@ const IdempotencyKeyHeaders = z.object({
 });
 
 /** The codes a route can answer because of what it declares, besides its handler's own. */
-function impliedCodes(spec: LooseSpec): ErrorCode[] {
+function impliedCodes(spec: LooseSpec, documentation: RouteDocumentation): ErrorCode[] {
   // Anything unforeseen, and a database that does not answer.
   const codes: ErrorCode[] = ["INTERNAL_ERROR", "DATABASE_UNAVAILABLE"];
   if (spec.params) codes.push("INVALID_URL_ENCODING");
@@ -332,7 +340,8 @@ function impliedCodes(spec: LooseSpec): ErrorCode[] {
   if (spec.body) {
     codes.push("INVALID_JSON", "BAD_REQUEST", "PAYLOAD_TOO_LARGE", "UNSUPPORTED_MEDIA_TYPE");
   }
-  if ((spec.auth ?? "session") !== "none") codes.push(...AUTHENTICATION_CODES, "RATE_LIMITED");
+  if ((spec.auth ?? "session") !== "none")
+    codes.push(...documentation.authenticationCodes, "RATE_LIMITED");
   if (spec.role === "admin") codes.push("ADMIN_REQUIRED");
   if (spec.role === "platformAdmin") codes.push("PLATFORM_ADMIN_REQUIRED");
   // A cookie-authenticated write from an origin that is not allowed.
@@ -348,9 +357,12 @@ function impliedCodes(spec: LooseSpec): ErrorCode[] {
 }
 
 /** Every code the route can answer, by status, each code once. */
-export function errorCodesByStatus(spec: LooseSpec): Map<number, ErrorCode[]> {
+export function errorCodesByStatus(
+  spec: LooseSpec,
+  documentation: RouteDocumentation,
+): Map<number, ErrorCode[]> {
   const byStatus = new Map<number, ErrorCode[]>();
-  for (const code of new Set([...impliedCodes(spec), ...(spec.errors ?? [])])) {
+  for (const code of new Set([...impliedCodes(spec, documentation), ...(spec.errors ?? [])])) {
     for (const status of statusesOf(code)) {
       byStatus.set(status, [...(byStatus.get(status) ?? []), code]);
     }
@@ -382,7 +394,7 @@ function accessNote(spec: LooseSpec): string | undefined {
   return parts.length > 0 ? parts.join(" ") : "Any authenticated caller.";
 }
 
-function describe(spec: LooseSpec): RouteConfig {
+function describe(spec: LooseSpec, documentation: RouteDocumentation): RouteConfig {
   const responses: RouteConfig["responses"] = {};
   for (const [status, response] of Object.entries(spec.responses)) {
     const content =
@@ -405,7 +417,7 @@ function describe(spec: LooseSpec): RouteConfig {
       ...(Object.keys(headers).length > 0 ? { headers } : {}),
     };
   }
-  for (const [status, codes] of errorCodesByStatus(spec)) {
+  for (const [status, codes] of errorCodesByStatus(spec, documentation)) {
     if (!(status in spec.responses)) {
       responses[status] = errorResponse(status, codes, spec.errorExamples);
     }
@@ -472,7 +484,7 @@ export function defineRoute<
   return {
     method: spec.method,
     path: spec.path,
-    operation: describe(loose),
+    operation: (documentation) => describe(loose, documentation),
     handlers(mounting) {
       const chain: RequestHandler[] = [];
       if (spec.body) chain.push(mounting.parseJsonBody);

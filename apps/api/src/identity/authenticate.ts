@@ -7,6 +7,7 @@ import {
   ServiceUnavailableError,
   UnauthorizedError,
   type AppError,
+  type ErrorCode,
 } from "@zigznote/shared";
 import type { NextFunction, Request, RequestHandler, Response } from "express";
 import type { Config } from "../config";
@@ -20,6 +21,30 @@ import { API_KEY_FAMILY } from "./apiKeyService";
 import { mapClerkRole, upsertMembership, upsertOrganization, upsertUser } from "./identityService";
 import { createApiKeyAuthenticator, type ApiKeyLockout } from "./apiKeyAuth";
 import { findMembershipByClerkIds } from "./store";
+
+/**
+ * What `authenticate` can answer on any authenticated route: the app hands them to the route
+ * kernel's document (`RouteDocumentation`), so each authenticated operation lists them (the
+ * suite's response check fails on a code missing here).
+ */
+export const AUTHENTICATION_CODES: readonly ErrorCode[] = [
+  "MISSING_CREDENTIALS",
+  "INVALID_AUTHORIZATION_HEADER",
+  "INVALID_TOKEN",
+  "TOKEN_EXPIRED",
+  "TOKEN_NOT_YET_VALID",
+  "INVALID_AUTHORIZED_PARTY",
+  "SESSION_AUTH_NOT_CONFIGURED",
+  "INVALID_API_KEY",
+  "API_KEY_REVOKED",
+  "API_KEY_EXPIRED",
+  "USER_DELETED",
+  "ORGANIZATION_DELETED",
+  "NO_ACTIVE_ORGANIZATION",
+  "TOO_MANY_REQUESTS",
+  // Clerk's signing keys could not be loaded (CLERK_SECRET_KEY deployments).
+  "SERVICE_UNAVAILABLE",
+];
 
 /** The claims we read from a Clerk session token, in either of Clerk's layouts. */
 export interface SessionClaims {

@@ -7,6 +7,7 @@ export { createApiKeyLockout, type ApiKeyLockout, type ApiKeyLockoutHooks } from
 export { ApiKeyCache } from "./apiKeyCache";
 export { API_KEY_FAMILY, API_KEY_PREFIX, createApiKey } from "./apiKeyService";
 export {
+  AUTHENTICATION_CODES,
   authenticate,
   describeSignInMethods,
   readSessionClaims,

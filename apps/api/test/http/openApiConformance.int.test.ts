@@ -16,6 +16,7 @@ import {
   checkResponsesAgainst,
   takeOpenApiViolations,
 } from "../support/openApiConformance";
+import { AUTHENTICATION_CODES } from "../../src/identity";
 
 /**
  * A small app whose one documented route can be made to answer what its declaration does not
@@ -91,7 +92,10 @@ function driftingApp(): { app: Express; document: OpenApiDocument } {
   app.use(router);
   app.use(notFoundHandler);
   app.use(errorHandler(createLogger("silent")));
-  return { app, document: buildOpenApiDocument(routes, "test") };
+  return {
+    app,
+    document: buildOpenApiDocument(routes, "test", { authenticationCodes: AUTHENTICATION_CODES }),
+  };
 }
 
 const widgetId = "6f1c1f8e-3c1a-4a55-9d3e-2b0f7f6a9c10";

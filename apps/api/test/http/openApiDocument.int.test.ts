@@ -1,6 +1,6 @@
 import { ERROR_CODES, isErrorCode } from "@zigznote/shared";
 import { appOpenApiDocument } from "../../src/app";
-import { AUTHENTICATION_CODES } from "../../src/http/auth";
+import { AUTHENTICATION_CODES } from "../../src/identity";
 import { buildOpenApiDocument } from "../../src/http/openapi";
 import { defineRoute } from "../../src/http/route";
 import { SCOPES } from "../../src/http/scopes";
@@ -229,8 +229,10 @@ describe("the OpenAPI document, for a client author", () => {
           return { status: 204 };
         },
       });
-    expect(() => buildOpenApiDocument([route("/a"), route("/b")], "test")).toThrow(
-      'GET /b: operationId "getThing" is missing or taken',
-    );
+    expect(() =>
+      buildOpenApiDocument([route("/a"), route("/b")], "test", {
+        authenticationCodes: AUTHENTICATION_CODES,
+      }),
+    ).toThrow('GET /b: operationId "getThing" is missing or taken');
   });
 });

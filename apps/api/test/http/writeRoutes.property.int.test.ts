@@ -72,7 +72,9 @@ afterAll(async () => {
  */
 const declaring = createTestApp();
 const routes = declaring.ctx.routes.api.filter(
-  (route) => route.method !== "get" && route.operation.request?.body !== undefined,
+  (route) =>
+    route.method !== "get" &&
+    route.operation(declaring.ctx.routes.documentation).request?.body !== undefined,
 );
 afterAll(() => declaring.close());
 
@@ -81,12 +83,18 @@ afterAll(() => declaring.close());
  * refused whole (415) and its text never read, so the NUL rule below is for the JSON routes.
  */
 function readsJson(route: RouteDefinition): boolean {
-  return route.operation.request?.body?.content["application/json"] !== undefined;
+  return (
+    route.operation(declaring.ctx.routes.documentation).request?.body?.content[
+      "application/json"
+    ] !== undefined
+  );
 }
 
 /** The field names a route's JSON body declares (so generated bodies hit real fields). */
 function declaredFields(route: RouteDefinition): string[] {
-  const schema = route.operation.request?.body?.content["application/json"]?.schema;
+  const schema = route.operation(declaring.ctx.routes.documentation).request?.body?.content[
+    "application/json"
+  ]?.schema;
   return schema instanceof z.ZodObject ? Object.keys(schema.shape) : [];
 }
 
