@@ -363,8 +363,9 @@ describe("/api/v1/meetings/:id/recording", () => {
     // that, RSS follows the collector's timing (about 30 MB alone, up to ~120 MB on a machine
     // loaded by other suites), so the bound is set under one buffered copy, not near the quiet figure.
     expect(mb(peakRss - baseline.rss)).toBeLessThan(160);
-    // Garbage socket chunks wait for the collector, so the heap bound is looser (measured ~40).
-    expect(mb(peakHeap - (baseline.heapUsed + baseline.arrayBuffers))).toBeLessThan(96);
+    // Garbage socket chunks wait for the collector, so the heap follows its timing too (measured
+    // ~40 alone, 124 once on a CI runner): the same bound as RSS, under one buffered copy.
+    expect(mb(peakHeap - (baseline.heapUsed + baseline.arrayBuffers))).toBeLessThan(160);
     await expectUsageMatches(caller.organizationId, total);
   });
 });
