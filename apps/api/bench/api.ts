@@ -20,7 +20,7 @@
  *
  * Env: BENCH_DATABASE_URL (default postgresql://postgres@127.0.0.1:5432/zigznote_bench_api;
  * created, migrated and reused), BENCH_CONNECTIONS (10), BENCH_POOL_SIZE (10),
- * BENCH_DURATION_SECONDS (6 per route and server, in 2 rounds), BENCH_WARMUP_SECONDS (2),
+ * BENCH_DURATION_SECONDS (6 per route and server, in BENCH_ROUNDS (2) rounds), BENCH_WARMUP_SECONDS (2),
  * BENCH_PROFILE_SECONDS (2 per route; 0 = no profile), BENCH_TIMEOUT_SECONDS (480, 3600 for a
  * memory run: the whole run is killed after it), BENCH_SHOW_SQL=1 (print the app's statements per route), BENCH_ROUTES
  * (a subset, comma-separated: me, list, get, create, update).
@@ -38,7 +38,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { createRequire } from "node:module";
-import { mkdtemp, readFile } from "node:fs/promises";
+import { mkdtemp, readdir, readFile } from "node:fs/promises";
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -79,7 +79,7 @@ const selectedRoutes = env.BENCH_ROUTES ? new Set(env.BENCH_ROUTES.split(",")) :
 const tracingMode = env.BENCH_TRACING ?? "1";
 const tracingRounds = Number(env.BENCH_TRACING_ROUNDS ?? 6);
 const tracingRoundSeconds = Number(env.BENCH_TRACING_SECONDS ?? 3);
-const ROUNDS = 2;
+const ROUNDS = Number(env.BENCH_ROUNDS ?? 2);
 const MEETINGS = 1_000;
 const ORG_NAME_PREFIX = "bench:api ";
 
@@ -112,13 +112,47 @@ interface Pair {
 interface Sample extends LoadSample {
   /** CPU time (user + system) the server process used meanwhile. */
   cpuMicros: number;
+  /** CPU time of the PostgreSQL server's processes meanwhile (0 where /proc cannot tell). */
+  databaseCpuMicros: number;
+}
+
+const CLOCK_TICKS_PER_SECOND = 100;
+
+/**
+ * CPU time (user + system) used so far by the processes named `postgres` on this machine, from
+ * Linux's /proc (0 elsewhere): the database's share of a request, which the server's own CPU time
+ * leaves out. Other databases' work on the same server counts too: run benches alone.
+ */
+async function databaseCpuMicros(): Promise<number> {
+  let ticks = 0;
+  const entries = await readdir("/proc").catch(() => [] as string[]);
+  await Promise.all(
+    entries
+      .filter((entry) => /^\d+$/.test(entry))
+      .map(async (pid) => {
+        const stat = await readFile(`/proc/${pid}/stat`, "utf8").catch(() => "");
+        const close = stat.lastIndexOf(")");
+        if (!stat.slice(0, close).includes("(postgres")) return;
+        // After the command: state (field 3), ... utime (14), stime (15).
+        const fields = stat.slice(close + 2).split(" ");
+        ticks += Number(fields[11]) + Number(fields[12]);
+      }),
+  );
+  return (ticks * 1_000_000) / CLOCK_TICKS_PER_SECOND;
 }
 
 /** Where the servers forked by this bench find the database. */
 const serverSettings = { databaseUrl, poolSize };
 
 function emptySample(): Sample {
-  return { latencies: [], cpuMicros: 0, seconds: 0, statuses: new Map(), errors: 0 };
+  return {
+    latencies: [],
+    cpuMicros: 0,
+    databaseCpuMicros: 0,
+    seconds: 0,
+    statuses: new Map(),
+    errors: 0,
+  };
 }
 
 /** autocannon's request of `route`: its path and headers made anew for each request. */
@@ -146,6 +180,7 @@ async function load(
   into: Sample = emptySample(),
 ): Promise<Sample> {
   const before = await server.usage();
+  const databaseBefore = await databaseCpuMicros();
   await runLoad(
     {
       url: `${server.url}${route.path()}`,
@@ -156,6 +191,7 @@ async function load(
     into,
   );
   into.cpuMicros += (await server.usage()).cpuMicros - before.cpuMicros;
+  into.databaseCpuMicros += (await databaseCpuMicros()) - databaseBefore;
   return into;
 }
 
@@ -393,6 +429,9 @@ async function main(): Promise<void> {
        RETURNING id`,
       [organization.id, MEETINGS],
     );
+    // What autovacuum does in production (it may be off on a test machine): earlier runs' rows,
+    // deleted above, would otherwise stay in the tables and indexes both servers read and write.
+    await pool.query("VACUUM ANALYZE");
     const meetingIds = rows.map((row) => row.id);
     let next = 0;
     const nextMeeting = () => meetingIds[next++ % meetingIds.length]!;
@@ -582,15 +621,25 @@ async function main(): Promise<void> {
     // The app's profile, under the same load, after the measurements (the profiler costs a
     // little CPU: it must not weigh on the figures above).
     const profiles = new Map<string, CpuProfile>();
+    const profiledRequests = new Map<string, number>();
     const profileDir = await mkdtemp(path.join(tmpdir(), "zigznote-bench-api-"));
+    // The routes, then each pair's side with the feature on when it is the app's default server
+    // (the keyed create): where its extra time goes.
+    const profiledRoutes = [
+      ...routes,
+      ...pairs
+        .filter((pair) => pair.a.server === "app" && pair.a.route !== pair.b.route)
+        .map((pair) => ({ ...pair.a.route, name: `${pair.a.route.name} [${pair.key}]` })),
+    ];
     if (profileSeconds > 0) {
-      for (const [index, route] of routes.entries()) {
+      for (const [index, route] of profiledRoutes.entries()) {
         const slug = route.name.replace("/api/v1/", "").replace(/[^A-Za-z]+/g, "-");
         const file = path.join(profileDir, `${index + 1}-${slug.toLowerCase()}.cpuprofile`);
         await app.request({ type: "profile-start" });
-        await load(app, route, headers, profileSeconds);
+        const sample = await load(app, route, headers, profileSeconds);
         await app.request({ type: "profile-stop", file });
         profiles.set(route.name, JSON.parse(await readFile(file, "utf8")) as CpuProfile);
+        profiledRequests.set(route.name, sample.latencies.length);
       }
     }
     const rss = await Promise.all(
@@ -676,6 +725,8 @@ async function main(): Promise<void> {
           "off p99",
           "on CPU/req",
           "off CPU/req",
+          "on DB CPU/req",
+          "off DB CPU/req",
         ],
       ];
       const pairMisses: string[] = [];
@@ -692,6 +743,7 @@ async function main(): Promise<void> {
             rps: sample.latencies.length / sample.seconds,
             p99: percentile(sorted, 99),
             cpuMicros: sample.cpuMicros / sample.latencies.length,
+            databaseCpuMicros: sample.databaseCpuMicros / sample.latencies.length,
           };
         };
         const on = stats(samples.a, pair.a.route);
@@ -708,6 +760,8 @@ async function main(): Promise<void> {
           `${off.p99.toFixed(1)} ms`,
           `${on.cpuMicros.toFixed(0)} us`,
           `${off.cpuMicros.toFixed(0)} us`,
+          `${on.databaseCpuMicros.toFixed(0)} us`,
+          `${off.databaseCpuMicros.toFixed(0)} us`,
         ]);
       }
       console.log(`\n${formatTable(pairTable)}`);
@@ -747,15 +801,27 @@ async function main(): Promise<void> {
       const packages = topShares(allByPackage, 12);
       const shareIn = (time: ReturnType<typeof selfTime>, name: string) =>
         time.busy === 0 ? 0 : (100 * (time.counts.get(name) ?? 0)) / time.busy;
-      const columns = routes.map((route) => route.name.replace("/api/v1", ""));
+      const columns = profiledRoutes.map((route) => route.name.replace("/api/v1", ""));
       const packageTable = [["self time by package (%)", ...columns, "all"]];
       for (const [name, share] of packages) {
         packageTable.push([
           name,
-          ...routes.map((route) => shareIn(byPackage.get(route.name)!, name).toFixed(1)),
+          ...profiledRoutes.map((route) => shareIn(byPackage.get(route.name)!, name).toFixed(1)),
           share.toFixed(1),
         ]);
       }
+      // The busy time per request under the profiler: what the shares above are shares of.
+      packageTable.push([
+        "busy time per request (us)",
+        ...profiledRoutes.map((route) => {
+          const profile = profiles.get(route.name)!;
+          const time = selfTime([profile]);
+          const sampleMicros =
+            (profile.endTime - profile.startTime) / Math.max(1, time.busy + time.idle);
+          return ((time.busy * sampleMicros) / (profiledRequests.get(route.name) ?? 1)).toFixed(0);
+        }),
+        "",
+      ]);
       console.log(`\n${formatTable(packageTable)}`);
       console.log(`profiles: ${profileDir}`);
     }

@@ -47,6 +47,7 @@ export {
   executeStatement,
   isSqlTransaction,
   queryRows,
+  runFirstStatement,
   runTransaction,
   sqlLiteral,
   sqlTransaction,

@@ -93,15 +93,14 @@ export function runTransaction<T>(
 /**
  * What a caller adds around a transaction's own work, as literal SQL (`sqlLiteral`) so that it
  * travels in the round trips the transaction makes anyway (one simple-protocol message each):
- * - `committedBefore`: one statement committed on its own just before the transaction begins
- *   (`<statement>; COMMIT; BEGIN`): what other connections must see at once (a claim);
- *   `checkBefore` reads its rows and may throw, which ends the transaction before `fn` runs;
+ * - `firstStatement`: run first in the transaction, with BEGIN (`BEGIN; <statement>`): a claim,
+ *   say. It must raise an error to stop the transaction before its work begins;
  * - `lastStatement(result)`: one statement run last, with COMMIT (`<statement>; COMMIT`). It
  *   must raise an error when it cannot do its part: nothing is committed then.
+ * Statements that return no rows (`CALL`) cost the client least.
  */
 export interface TransactionBracket<T> {
-  committedBefore?: string;
-  checkBefore?: (rows: Record<string, unknown>[]) => void;
+  firstStatement?: string;
   lastStatement?: (result: T) => string | undefined;
 }
 
@@ -120,11 +119,12 @@ export function sqlLiteral(value: SqlValue): string {
   return `ARRAY[${value.map((item) => pg.escapeLiteral(item)).join(", ")}]::text[]`;
 }
 
-/** The rows of each statement of a multi-statement simple query (pg gives one result or several). */
-function resultsOf(
-  result: pg.QueryResult<Record<string, unknown>> | pg.QueryResult<Record<string, unknown>>[],
-): pg.QueryResult<Record<string, unknown>>[] {
-  return Array.isArray(result) ? result : [result];
+/** The bracket's first statement in `tx`, a transaction already begun (Prisma's, or a caller's). */
+export async function runFirstStatement<T>(
+  tx: SqlDb,
+  bracket: TransactionBracket<T>,
+): Promise<void> {
+  if (bracket.firstStatement) await executeStatement(tx, bracket.firstStatement);
 }
 
 /**
@@ -143,12 +143,8 @@ export async function sqlTransaction<T>(
   const pool = pools.get(client);
   if (!pool) {
     if (!("$transaction" in client)) throw new Error("sqlTransaction needs the client");
-    if (bracket.committedBefore) {
-      bracket.checkBefore?.(
-        await client.$queryRawUnsafe<Record<string, unknown>[]>(bracket.committedBefore),
-      );
-    }
     return client.$transaction(async (tx) => {
+      await runFirstStatement(tx, bracket);
       const result = await fn(tx);
       const last = bracket.lastStatement?.(result);
       if (last) await tx.$queryRawUnsafe(last);
@@ -160,16 +156,9 @@ export async function sqlTransaction<T>(
   transactionConnections.set(tx, connection);
   let releaseError: Error | undefined;
   try {
-    if (bracket.committedBefore) {
-      const results = resultsOf(
-        await connection.client.query<Record<string, unknown>>(
-          `${bracket.committedBefore}; COMMIT; BEGIN`,
-        ),
-      );
-      bracket.checkBefore?.(results[0]?.rows ?? []);
-    } else {
-      await connection.client.query("BEGIN");
-    }
+    await connection.client.query(
+      bracket.firstStatement ? `BEGIN; ${bracket.firstStatement}` : "BEGIN",
+    );
     const result = await fn(tx);
     const last = bracket.lastStatement?.(result);
     await connection.client.query(last ? `${last}; COMMIT` : "COMMIT");

@@ -18,25 +18,21 @@
  *   released), refused input (400, also when a service finds it) and a 5xx answer. Any other
  *   4xx is stored.
  * - A route whose effects are all in one transaction that no guard precedes (`POST /meetings`)
- *   claims the key at that transaction's BEGIN instead, committed in the same round trip
- *   (`<claim>; COMMIT; BEGIN`), and records the answer in COMMIT's (`<answer>; COMMIT`): the key
- *   costs the write no round trip of its own. A claim lost there (an answer or a running claim
- *   exists) rolls the transaction back before it did anything, and the request is answered as a
- *   repeat (replay, 422 or 409).
+ *   claims the key in that transaction instead, with its BEGIN (`BEGIN; <claim>`): the key's
+ *   transaction-scoped advisory lock, taken without waiting, then whether a row of the key
+ *   exists; the key's row is written once, answered, with COMMIT (`<answer>; COMMIT`). Both are
+ *   database functions (their plans kept per connection). The key
+ *   costs the write no round trip and no commit of its own, and a crash leaves nothing behind (the
+ *   lock ends with the connection). A claim lost there (the lock held by a concurrent request, a
+ *   row found, or a row of another route's request met at COMMIT) rolls the transaction back, and
+ *   the request is answered as a repeat (replay, 422 or 409).
  * - A claim whose request never answered (its instance died) blocks repeats until
  *   IDEMPOTENCY_LOCK_SECONDS have passed; then a repeat of the same request takes it over.
  * - The database holds neither the key nor the answer in clear: the answer is encrypted
  *   (AES-256-GCM) with a key derived from the Idempotency-Key, which only the client knows. An
  *   API key's secret in a stored answer is readable only by whoever sends the key again.
  */
-import {
-  createCipheriv,
-  createDecipheriv,
-  createHash,
-  hkdfSync,
-  randomBytes,
-  randomUUID,
-} from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
 import type { PrismaClient, TransactionBracket } from "@zigznote/database";
 import {
   BadRequestError,
@@ -50,15 +46,27 @@ import type { Clock } from "../lib/clock";
 import type { Logger } from "../lib/logger";
 import {
   answerIdempotencyKey,
+  answerInTransactionStatement,
   answerStatement,
   claimIdempotencyKey,
-  claimStatement,
+  claimInTransactionStatement,
   findIdempotencyKey,
+  isKeyHeldError,
   releaseIdempotencyKey,
   storeIdempotentAnswer,
   type IdempotencyClaim,
   type IdempotencyKeyRef,
 } from "./idempotencyStore";
+import {
+  answerParts,
+  answerSecret,
+  openAnswer,
+  sealAnswer,
+  type AnswerKey,
+  type IdempotentAnswer,
+} from "./idempotentAnswers";
+
+export type { IdempotentAnswer };
 
 export const IDEMPOTENCY_KEY_HEADER = "Idempotency-Key";
 export const REPLAYED_HEADER = "Idempotent-Replayed";
@@ -86,15 +94,6 @@ export class IdempotencyKeyInUseError extends ConflictError {
   }
 }
 
-/** An answer as a handler describes it for `recordInTransaction`: what it will send. */
-export interface IdempotentAnswer {
-  status: number;
-  /** Sent as JSON; omit for an empty answer (204). */
-  body?: unknown;
-  /** `Location`, say. */
-  headers?: Record<string, string>;
-}
-
 /** What a handler receives (`RouteInput.idempotency`). */
 export interface Idempotency {
   /** Whether this request holds an Idempotency-Key claim (there is an answer to store). */
@@ -108,10 +107,16 @@ export interface Idempotency {
   recordInTransaction<T>(
     answerOf: (result: T) => IdempotentAnswer,
   ): TransactionBracket<T> | undefined;
+  /** The JSON of the body recorded in the transaction with `status`, if one was. */
+  recordedJson(status: number): Buffer | undefined;
 }
 
 /** The handle of a request without a key. */
-export const UNKEYED: Idempotency = { isKeyed: false, recordInTransaction: () => undefined };
+export const UNKEYED: Idempotency = {
+  isKeyed: false,
+  recordInTransaction: () => undefined,
+  recordedJson: () => undefined,
+};
 
 export interface IdempotencyDeps {
   db: PrismaClient;
@@ -124,28 +129,26 @@ export interface IdempotencyDeps {
 }
 
 /** One keyed request's state. */
-interface Claim extends IdempotencyKeyRef {
+interface Claim extends IdempotencyKeyRef, AnswerKey {
   ownerId: string;
-  /** Derived from the Idempotency-Key: encrypts the stored answer. */
-  secret: Buffer;
   hasHandlerStarted: boolean;
   /** The status the handler stored in its transaction, if it did. */
   recordedStatus: number | null;
-  /** What the claim's row holds (a deferred claim is made from it at its transaction's BEGIN). */
+  /** The body it stored, as JSON (the answer sends these bytes rather than serialize again). */
+  recordedJson?: Buffer;
+  /** What the claim's row holds (a deferred claim writes it, answered, at its transaction's COMMIT). */
   row: IdempotencyClaim;
-  /** Whether this request holds the claim (false until a deferred claim is made). */
+  /** Whether this request owns a claim's row (the step's claim; never a deferred one). */
   isClaimed: boolean;
   /** A deferred claim found the key taken: the request is answered as a repeat. */
   isLost: boolean;
 }
 
-/** A deferred claim found the key answered or claimed: the transaction stops, the repeat is answered. */
-export class IdempotencyClaimLostError extends Error {
-  constructor() {
-    super("the Idempotency-Key was claimed or answered by another request");
-    this.name = "IdempotencyClaimLostError";
-  }
-}
+/**
+ * Whether the write's transaction failed because its deferred claim was lost, at BEGIN or at
+ * COMMIT: the request is then answered as a repeat (`answerLostClaim`).
+ */
+export const isClaimLost: (error: unknown) => boolean = isKeyHeldError;
 
 export interface IdempotencyKernel {
   /** The route step, after authentication and scope, before the write guard and validation. */
@@ -179,35 +182,6 @@ export function requestFingerprint(method: string, url: string, body: unknown): 
   return sha256(method.toUpperCase(), url, stringify(body ?? null) ?? "null");
 }
 
-function encrypt(secret: Buffer, aad: Buffer, plain: Buffer): Buffer {
-  const iv = randomBytes(12);
-  const cipher = createCipheriv("aes-256-gcm", secret, iv);
-  cipher.setAAD(aad);
-  const sealed = Buffer.concat([cipher.update(plain), cipher.final()]);
-  return Buffer.concat([iv, sealed, cipher.getAuthTag()]);
-}
-
-function decrypt(secret: Buffer, aad: Buffer, stored: Buffer): Buffer {
-  const decipher = createDecipheriv("aes-256-gcm", secret, stored.subarray(0, 12));
-  decipher.setAAD(aad);
-  decipher.setAuthTag(stored.subarray(stored.length - 16));
-  return Buffer.concat([
-    decipher.update(stored.subarray(12, stored.length - 16)),
-    decipher.final(),
-  ]);
-}
-
-interface StoredAnswer {
-  headers: Record<string, string>;
-  /** base64 */
-  body: string;
-}
-
-function sealAnswer(claim: Claim, headers: Record<string, string>, body: Buffer): Buffer {
-  const plain: StoredAnswer = { headers, body: body.toString("base64") };
-  return encrypt(claim.secret, claim.keyHash, Buffer.from(JSON.stringify(plain)));
-}
-
 /** The kernel's idempotency for one app (its database, clock and settings). */
 export function createIdempotency(deps: IdempotencyDeps): IdempotencyKernel {
   const claims = new WeakMap<Request, Claim>();
@@ -238,8 +212,8 @@ export function createIdempotency(deps: IdempotencyDeps): IdempotencyKernel {
         ? Buffer.from(chunk)
         : Buffer.alloc(0);
     const response = sealAnswer(claim, headers, body);
-    // A deferred claim never made (the handler answered before its transaction): the answer is
-    // the claim.
+    // A deferred claim whose transaction did not commit (the handler answered before it, or
+    // refused in it): the answer is the claim.
     const isStored = claim.isClaimed
       ? await answerIdempotencyKey(deps.db, { ...claim, status, response })
       : await storeIdempotentAnswer(deps.db, { ...claim.row, status, response });
@@ -269,15 +243,12 @@ export function createIdempotency(deps: IdempotencyDeps): IdempotencyKernel {
   }
 
   function replay(res: Response, claim: Claim, status: number, stored: Buffer): void {
-    const answer = JSON.parse(
-      decrypt(claim.secret, claim.keyHash, stored).toString(),
-    ) as StoredAnswer;
+    const answer = openAnswer(claim, stored);
     res.status(status);
     for (const [name, value] of Object.entries(answer.headers)) res.setHeader(name, value);
     res.setHeader(REPLAYED_HEADER, "true");
-    const body = Buffer.from(answer.body, "base64");
-    if (body.length === 0) res.end();
-    else res.send(body);
+    if (answer.body.length === 0) res.end();
+    else res.send(answer.body);
   }
 
   /** The request's claim (not yet made), or null when it has no key (or no organization). */
@@ -301,9 +272,8 @@ export function createIdempotency(deps: IdempotencyDeps): IdempotencyKernel {
       organizationId,
       keyHash,
       ownerId,
-      secret: Buffer.from(
-        hkdfSync("sha256", key, organizationId, "zigznote idempotent answer", 32),
-      ),
+      secret: answerSecret(key, organizationId),
+      key,
       hasHandlerStarted: false,
       recordedStatus: null,
       row: {
@@ -399,44 +369,28 @@ export function createIdempotency(deps: IdempotencyDeps): IdempotencyKernel {
       claim.hasHandlerStarted = true;
       return {
         isKeyed: true,
+        recordedJson: (status) =>
+          claim.recordedStatus === status ? claim.recordedJson : undefined,
         recordInTransaction<T>(answerOf: (result: T) => IdempotentAnswer): TransactionBracket<T> {
-          // A deferred claim is made once, at the first transaction's BEGIN.
-          const isClaimedHere = !claim.isClaimed;
+          const sealed = (result: T): { status: number; response: Buffer } => {
+            const answer = answerOf(result);
+            const [headers, body] = answerParts(answer);
+            claim.recordedStatus = answer.status;
+            claim.recordedJson = answer.body === undefined ? undefined : body;
+            return { status: answer.status, response: sealAnswer(claim, headers, body) };
+          };
+          // The step's claim: its row is answered.
+          if (claim.isClaimed) {
+            return { lastStatement: (result) => answerStatement({ ...claim, ...sealed(result) }) };
+          }
+          // A deferred claim: made with this transaction's BEGIN, its row written with COMMIT.
           return {
-            ...(isClaimedHere
-              ? {
-                  committedBefore: claimStatement(claim.row),
-                  checkBefore(rows) {
-                    if (rows.length === 0) throw new IdempotencyClaimLostError();
-                    claim.isClaimed = true;
-                  },
-                }
-              : {}),
-            lastStatement(result) {
-              const answer = answerOf(result);
-              claim.recordedStatus = answer.status;
-              return answerStatement({
-                ...claim,
-                status: answer.status,
-                response: sealAnswer(claim, ...answerParts(answer)),
-              });
-            },
+            firstStatement: claimInTransactionStatement(claim.row),
+            lastStatement: (result) =>
+              answerInTransactionStatement({ ...claim.row, ...sealed(result) }),
           };
         },
       };
     },
   };
-}
-
-/** The headers and body an answer is sent with (JSON, as `send` sends it). */
-function answerParts(answer: IdempotentAnswer): [Record<string, string>, Buffer] {
-  const body =
-    answer.body === undefined ? Buffer.alloc(0) : Buffer.from(JSON.stringify(answer.body));
-  const headers = {
-    ...(answer.body === undefined ? {} : { "content-type": "application/json; charset=utf-8" }),
-    ...Object.fromEntries(
-      Object.entries(answer.headers ?? {}).map(([name, value]) => [name.toLowerCase(), value]),
-    ),
-  };
-  return [headers, body];
 }

@@ -41,9 +41,8 @@ const CLAIM_SQL = `INSERT INTO idempotency_keys AS k (organization_id, key_hash,
        owner_id = EXCLUDED.owner_id, locked_until = EXCLUDED.locked_until,
        response_status = NULL, response = NULL,
        created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at
-     WHERE k.expires_at <= EXCLUDED.created_at
-        OR (k.response_status IS NULL AND k.locked_until <= EXCLUDED.created_at
-            AND k.fingerprint = EXCLUDED.fingerprint)
+     -- An expired row, or a claim abandoned by the same request (the migration's function).
+     WHERE idempotency_key_is_takeable(k, EXCLUDED.fingerprint, EXCLUDED.created_at)
      RETURNING 1`;
 
 /**
@@ -66,23 +65,50 @@ export async function claimIdempotencyKey(db: SqlDb, claim: IdempotencyClaim): P
   return rows.length > 0;
 }
 
+/** What the procedures below raise when the key belongs to another request. */
+const KEY_HELD_CODE = "ZIK01";
+const KEY_HELD_MESSAGE = "idempotency key held by another request";
+
 /**
- * `claimIdempotencyKey` as one literal statement (for the BEGIN round trip of the write's own
- * transaction, `TransactionBracket.committedBefore`): a row when this request holds the claim.
+ * A claim made inside the write's own transaction, for its BEGIN round trip
+ * (`TransactionBracket.firstStatement`): the key's advisory lock, taken without waiting (a
+ * concurrent request of the key holds it until its transaction ends, committed or not, and a dead
+ * instance's is gone with its connection); then, in a snapshot taken after the lock, whether a row
+ * of the key stands in the way (an answer, another request's claim). Either raises an error
+ * (`isKeyHeldError`) that stops the transaction before its work. The claim's row is written at
+ * COMMIT, answered (`answerInTransactionStatement`). A procedure of the migrations: PostgreSQL
+ * keeps its plan, and a CALL returns no row.
  */
-export function claimStatement(claim: IdempotencyClaim): string {
-  const values = [
-    sqlLiteral(claim.organizationId),
-    sqlLiteral(claim.keyHash),
-    sqlLiteral(claim.fingerprint),
-    sqlLiteral(claim.method),
-    sqlLiteral(claim.path),
-    sqlLiteral(claim.ownerId),
-    sqlLiteral(claim.lockedUntil),
-    sqlLiteral(claim.now),
-    sqlLiteral(claim.expiresAt),
-  ];
-  return CLAIM_SQL.replace(/\$(\d)/g, (_, index: string) => values[Number(index) - 1]!);
+export function claimInTransactionStatement(claim: IdempotencyClaim): string {
+  return `CALL idempotency_claim_in_transaction(${sqlLiteral(claim.organizationId)}::uuid,
+    ${sqlLiteral(claim.keyHash)}, ${sqlLiteral(claim.fingerprint)}, ${sqlLiteral(claim.now)})`;
+}
+
+/**
+ * The answer of a claim made in the write's transaction (`claimInTransactionStatement`), for
+ * COMMIT's round trip (`TransactionBracket.lastStatement`): the key's row, answered. A row that
+ * appeared since the claim (a request of another route, which claims by row) makes it raise an
+ * error (`isKeyHeldError`), so that the write is not committed either.
+ */
+export function answerInTransactionStatement(
+  input: IdempotencyClaim & { status: number; response: Buffer },
+): string {
+  return `CALL idempotency_answer_in_transaction(${sqlLiteral(input.organizationId)}::uuid,
+    ${sqlLiteral(input.keyHash)}, ${sqlLiteral(input.fingerprint)}, ${sqlLiteral(input.method)},
+    ${sqlLiteral(input.path)}, ${sqlLiteral(input.status)}, ${sqlLiteral(input.response)},
+    ${sqlLiteral(input.now)}, ${sqlLiteral(input.expiresAt)})`;
+}
+
+/**
+ * Whether `error` stopped a claim made in its transaction: the key belongs to another request
+ * (running, answered, or claimed by a request of another route).
+ */
+export function isKeyHeldError(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  // pg's error carries the SQLSTATE; through Prisma (the embedded database) the message tells.
+  return (
+    (error as { code?: unknown }).code === KEY_HELD_CODE || error.message.includes(KEY_HELD_MESSAGE)
+  );
 }
 
 /**

@@ -15,7 +15,7 @@ import {
   type RouteGuard,
 } from "./auth";
 import {
-  IdempotencyClaimLostError,
+  isClaimLost,
   IDEMPOTENCY_KEY_HEADER,
   isIdempotentWrite,
   REPLAYED_HEADER,
@@ -273,7 +273,11 @@ type SentAnswer = IdempotentAnswer & {
 };
 
 /** Sends a handler's answer: JSON, nothing, a redirect or a stream. */
-async function send(res: Response, answer: SentAnswer): Promise<void> {
+/**
+ * Sends a handler's answer; `json`: its body as JSON already (what an idempotent write recorded
+ * in its transaction: the same answer, not serialized twice).
+ */
+async function send(res: Response, answer: SentAnswer, json?: Buffer): Promise<void> {
   res.status(answer.status);
   for (const [name, value] of Object.entries(answer.headers ?? {})) res.setHeader(name, value);
   if (answer.redirect !== undefined) res.setHeader("Location", answer.redirect);
@@ -285,6 +289,7 @@ async function send(res: Response, answer: SentAnswer): Promise<void> {
       answer.onInterrupted(error);
     }
   } else if (answer.body === undefined) res.end();
+  else if (json) res.setHeader("Content-Type", "application/json; charset=utf-8").send(json);
   else res.json(answer.body);
 }
 
@@ -526,10 +531,11 @@ export function defineRoute<
           idempotency: isKeyed ? mounting.idempotency.handlerStarts(req) : UNKEYED,
         } as RouteInput<P, Q, B, A>;
         try {
-          await send(res, (await spec.handler(input, req)) as SentAnswer);
+          const answer = (await spec.handler(input, req)) as SentAnswer;
+          await send(res, answer, input.idempotency.recordedJson(answer.status));
         } catch (error) {
           // The key's claim, made in the write's transaction, found another request's.
-          if (!(error instanceof IdempotencyClaimLostError)) throw error;
+          if (!isClaimLost(error)) throw error;
           await mounting.idempotency.answerLostClaim(req, res);
         }
       });

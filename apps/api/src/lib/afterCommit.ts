@@ -2,7 +2,7 @@ import { AsyncLocalStorage } from "node:async_hooks";
 import {
   executeStatement,
   isSqlTransaction,
-  queryRows,
+  runFirstStatement,
   runTransaction,
   sqlTransaction,
   type TransactionBracket,
@@ -76,8 +76,8 @@ export async function transaction<T>(
 /**
  * Runs `fn` in the caller's transaction when `db` is one, else in a new one (`transaction`): a
  * service that takes a `db` is one unit of work either way, and a caller can make it part of its
- * own. `bracket` (an idempotent answer's claim and record) goes with the transaction: its
- * statement before is committed first, its last statement runs last in the transaction.
+ * own. `bracket` (an idempotent answer's claim and record) goes with the transaction: its first
+ * statements run before `fn`, its last statement runs last in the transaction.
  */
 export async function withTransaction<T>(
   db: Db,
@@ -85,8 +85,7 @@ export async function withTransaction<T>(
   bracket: TransactionBracket<T> = {},
 ): Promise<T> {
   if (!("$transaction" in db)) return runBracketed(db, fn, bracket);
-  if (bracket.committedBefore) bracket.checkBefore?.(await queryRows(db, bracket.committedBefore));
-  return transaction(db, (tx) => runBracketed(tx, fn, { lastStatement: bracket.lastStatement }));
+  return transaction(db, (tx) => runBracketed(tx, fn, bracket));
 }
 
 /**
@@ -112,9 +111,7 @@ async function runBracketed<D extends SqlDb, T>(
   fn: (tx: D) => Promise<T>,
   bracket: TransactionBracket<T>,
 ): Promise<T> {
-  if (bracket.committedBefore) {
-    throw new Error("a claim committed before the transaction cannot join a caller's transaction");
-  }
+  await runFirstStatement(tx, bracket);
   const result = await fn(tx);
   const last = bracket.lastStatement?.(result);
   if (last) await executeStatement(tx, last);

@@ -1,4 +1,4 @@
-import { createHash, randomUUID } from "node:crypto";
+import { createCipheriv, createHash, hkdfSync, randomBytes, randomUUID } from "node:crypto";
 import type { Server } from "node:http";
 import { createRequire } from "node:module";
 import path from "node:path";
@@ -13,7 +13,7 @@ import { createMeeting as createMeetingRow, createOrganization } from "@zigznote
 import type pg from "pg";
 import request from "supertest";
 import { requestFingerprint } from "../../src/http/idempotency";
-import { answerStatement } from "../../src/http/idempotencyStore";
+import { answerStatement, claimIdempotencyKey } from "../../src/http/idempotencyStore";
 import { runJob } from "../../src/jobs";
 import { createMeeting } from "../../src/meetings";
 import { authHeaderFor, type AuthenticatedCaller } from "../support/auth";
@@ -270,17 +270,26 @@ describe("Idempotency-Key on POST /api/v1/meetings", () => {
 });
 
 describe("Idempotency-Key claimed in the write's own transaction (POST /api/v1/meetings)", () => {
-  /** Messages sent to PostgreSQL during `work`, over every pg client in this process. */
-  async function countQueries(work: () => Promise<unknown>): Promise<number> {
-    // The pg the database package (and Prisma's adapter) uses.
-    const { Client } = createRequire(path.join(databasePackageRoot, "package.json"))(
-      "pg",
-    ) as typeof pg;
-    const prototype = Client.prototype as unknown as { query: (...args: unknown[]) => unknown };
+  /** The pg the database package (and Prisma's adapter) uses. */
+  const pgOfDatabase = () =>
+    createRequire(path.join(databasePackageRoot, "package.json"))("pg") as typeof pg;
+
+  /**
+   * Messages sent to PostgreSQL during `work`, over every pg client in this process, and how many
+   * transactions they committed.
+   */
+  async function countQueries(
+    work: () => Promise<unknown>,
+  ): Promise<{ messages: number; commits: number }> {
+    const prototype = pgOfDatabase().Client.prototype as unknown as {
+      query: (...args: unknown[]) => unknown;
+    };
     const original = prototype.query;
-    let count = 0;
-    prototype.query = function counted(this: unknown, ...args: unknown[]) {
-      count += 1;
+    const counted = { messages: 0, commits: 0 };
+    prototype.query = function counting(this: unknown, ...args: unknown[]) {
+      counted.messages += 1;
+      const text = typeof args[0] === "string" ? args[0] : (args[0] as { text?: string }).text;
+      counted.commits += (text ?? "").match(/\bCOMMIT\b/gi)?.length ?? 0;
       return original.apply(this, args);
     };
     try {
@@ -288,25 +297,154 @@ describe("Idempotency-Key claimed in the write's own transaction (POST /api/v1/m
     } finally {
       prototype.query = original;
     }
-    return count;
+    return counted;
   }
 
-  it("costs the write no round trip of its own: the claim goes with BEGIN, the answer with COMMIT", async () => {
+  /** A connection of its own to the test database (another instance's, or a dying one's). */
+  async function connect(): Promise<pg.Client> {
+    const client = new (pgOfDatabase().Client)({ connectionString: testDatabaseUrl });
+    await client.connect();
+    return client;
+  }
+
+  /** The advisory lock a claim made in its transaction holds (idempotencyStore.ts). */
+  function lockIdOf(organizationId: string, key: string): string {
+    return keyHash(organizationId, key).readBigInt64BE(0).toString();
+  }
+
+  /** A caller whose organization has no meetings limit (the others' counts stay as they are). */
+  let writer: AuthenticatedCaller;
+  beforeAll(async () => {
+    const organization = await createOrganization(a.ctx.db, { planSlug: "business" });
+    writer = await authHeaderFor(a, { organizationId: organization.id });
+  });
+
+  function post(key: string, body: object, server = servers[0]!) {
+    return request(server)
+      .post("/api/v1/meetings")
+      .set(writer.headers)
+      .set("Idempotency-Key", key)
+      .send(body);
+  }
+
+  it("costs the write no round trip and no commit of its own: the claim goes with BEGIN, the answer with COMMIT", async () => {
     // An organization of its own, without a meetings limit (the others' counts stay as they are).
     const organization = await createOrganization(a.ctx.db, { planSlug: "business" });
     const writer = await authHeaderFor(a, { organizationId: organization.id });
-    const post = (key?: string) => {
+    const send = (key?: string) => {
       const call = request(servers[0]!).post("/api/v1/meetings").set(writer.headers);
       return (key ? call.set("Idempotency-Key", key) : call).send(meetingBody());
     };
     // Warm: the caller's key row and plan are cached after the first requests.
-    await post();
-    await post(randomUUID());
-    const without = await countQueries(async () => expect((await post()).status).toBe(201));
+    await send();
+    await send(randomUUID());
+    const without = await countQueries(async () => expect((await send()).status).toBe(201));
     const keyed = await countQueries(async () =>
-      expect((await post(randomUUID())).status).toBe(201),
+      expect((await send(randomUUID())).status).toBe(201),
     );
-    expect(keyed).toBe(without);
+    expect(keyed).toEqual(without);
+    expect(keyed.commits).toBe(1);
+  });
+
+  it("answers 409 while another request holds the key's lock, and runs once it is released", async () => {
+    const key = randomUUID();
+    const body = meetingBody();
+    // What a concurrent request with this key holds while its transaction runs.
+    const other = await connect();
+    try {
+      await other.query("BEGIN");
+      await other.query("SELECT pg_advisory_xact_lock($1::bigint)", [
+        lockIdOf(writer.organizationId, key),
+      ]);
+      const meanwhile = await post(key, body, servers[1]);
+      expect(meanwhile.status).toBe(409);
+      expect(meanwhile.body.error.code).toBe("IDEMPOTENCY_KEY_IN_USE");
+      expect(meanwhile.headers["retry-after"]).toBe("1");
+      expect(await meetingsOf(writer.organizationId, body.title)).toBe(0);
+      await other.query("ROLLBACK");
+    } finally {
+      await other.end();
+    }
+    const after = await post(key, body);
+    expect(after.status).toBe(201);
+    expect(after.headers["idempotent-replayed"]).toBeUndefined();
+    expect(await meetingsOf(writer.organizationId, body.title)).toBe(1);
+  });
+
+  it("leaves nothing behind when the instance dies mid-write: the lock goes with its connection", async () => {
+    const key = randomUUID();
+    const body = meetingBody();
+    const dying = await connect();
+    dying.on("error", () => {});
+    await dying.query("BEGIN");
+    await dying.query("SELECT pg_advisory_xact_lock($1::bigint)", [
+      lockIdOf(writer.organizationId, key),
+    ]);
+    expect((await post(key, body)).status).toBe(409);
+    // The process is killed: its connection ends without COMMIT or ROLLBACK.
+    const [{ pid }] = (await dying.query<{ pid: number }>("SELECT pg_backend_pid() AS pid"))
+      .rows as [{ pid: number }];
+    await a.ctx.db.$queryRawUnsafe(`SELECT pg_terminate_backend(${pid})`);
+    await dying.end().catch(() => {});
+    const retried = await post(key, body, servers[1]);
+    expect(retried.status).toBe(201);
+    expect(retried.headers["idempotent-replayed"]).toBeUndefined();
+    expect(await meetingsOf(writer.organizationId, body.title)).toBe(1);
+  });
+
+  it("rolls the write back when a request to another route claimed the key during it: one effect, the create answered 422", async () => {
+    const organization = await createOrganization(a.ctx.db, { planSlug: "business" });
+    const writer = await authHeaderFor(a, { organizationId: organization.id });
+    const key = randomUUID();
+    const body = meetingBody();
+    // The organization's row lock held elsewhere stops the create inside its transaction, after
+    // its claim's check passed (NO KEY: the claim below may still reference the row).
+    const holder = await connect();
+    try {
+      await holder.query("BEGIN");
+      await holder.query("SELECT 1 FROM organizations WHERE id = $1::uuid FOR NO KEY UPDATE", [
+        organization.id,
+      ]);
+      const create = request(servers[0]!)
+        .post("/api/v1/meetings")
+        .set(writer.headers)
+        .set("Idempotency-Key", key)
+        .send(body)
+        .then((res) => res);
+      for (let waited = 0; ; waited += 20) {
+        const waiting = await holder.query(
+          `SELECT 1 FROM pg_stat_activity
+            WHERE datname = current_database() AND wait_event_type = 'Lock'`,
+        );
+        if (waiting.rowCount) break;
+        if (waited > 10_000) throw new Error("the create never reached the organization's lock");
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      // Meanwhile a DELETE with the same key (another route: it claims by row, as the step does)
+      // takes the key.
+      const now = clock.now();
+      const path = `/api/v1/meetings/${randomUUID()}`;
+      const claimed = await claimIdempotencyKey(a.ctx.db, {
+        organizationId: organization.id,
+        keyHash: keyHash(organization.id, key),
+        fingerprint: requestFingerprint("DELETE", path, {}),
+        method: "DELETE",
+        path,
+        ownerId: randomUUID(),
+        now,
+        lockedUntil: new Date(now.getTime() + 120_000),
+        expiresAt: new Date(now.getTime() + 24 * HOUR),
+      });
+      expect(claimed).toBe(true);
+      await holder.query("COMMIT");
+      const created = await create;
+      expect(created.status).toBe(422);
+      expect(created.body.error.code).toBe("IDEMPOTENCY_KEY_REUSED");
+      expect(created.body.error.details.firstRequest.method).toBe("DELETE");
+      expect(await a.ctx.db.meeting.count({ where: { organizationId: organization.id } })).toBe(0);
+    } finally {
+      await holder.end();
+    }
   });
 
   it("replays a create that used the plan's last meeting, though a new one would now be refused", async () => {
@@ -519,6 +657,53 @@ describe("abandoned claims and expiry", () => {
     expect(takenOver.headers["idempotent-replayed"]).toBeUndefined();
     expect(await meetingsOf(caller.organizationId, body.title)).toBe(1);
     expect((await send()).headers["idempotent-replayed"]).toBe("true");
+  });
+
+  it("replays an answer stored before today's format (HKDF key, JSON with a base64 body)", async () => {
+    const organization = await createOrganization(a.ctx.db, { planSlug: "business" });
+    const who = await authHeaderFor(a, { organizationId: organization.id });
+    const key = randomUUID();
+    const body = meetingBody();
+    // The answer a create sent then (made here by a create without a key).
+    const first = await request(servers[0]!)
+      .post("/api/v1/meetings")
+      .set(who.headers)
+      .send(meetingBody());
+    const headers = {
+      "content-type": "application/json; charset=utf-8",
+      location: String(first.headers.location),
+    };
+    const sent = first.body as object;
+    // How answers were sealed until the key came from one HMAC: stored ones stay readable until
+    // they expire.
+    const secret = Buffer.from(
+      hkdfSync("sha256", key, who.organizationId, "zigznote idempotent answer", 32),
+    );
+    const iv = randomBytes(12);
+    const cipher = createCipheriv("aes-256-gcm", secret, iv);
+    cipher.setAAD(keyHash(who.organizationId, key));
+    const plain = JSON.stringify({
+      headers,
+      body: Buffer.from(JSON.stringify(sent)).toString("base64"),
+    });
+    const response = Buffer.concat([iv, cipher.update(plain), cipher.final(), cipher.getAuthTag()]);
+    const now = clock.now();
+    await a.ctx.db.$executeRaw`
+      INSERT INTO idempotency_keys (organization_id, key_hash, fingerprint, method, path,
+                                    response_status, response, created_at, expires_at)
+      VALUES (${who.organizationId}::uuid, ${keyHash(who.organizationId, key)},
+              ${requestFingerprint("POST", "/api/v1/meetings", body)}, 'POST', '/api/v1/meetings',
+              201, ${response}, ${now}, ${new Date(now.getTime() + 24 * HOUR)})`;
+    const replayed = await request(servers[0]!)
+      .post("/api/v1/meetings")
+      .set(who.headers)
+      .set("Idempotency-Key", key)
+      .send(body);
+    expect(replayed.status).toBe(201);
+    expect(replayed.headers["idempotent-replayed"]).toBe("true");
+    expect(replayed.headers.location).toBe(headers.location);
+    expect(replayed.body).toEqual(sent);
+    expect(await meetingsOf(who.organizationId, body.title)).toBe(0);
   });
 
   it("forgets keys after IDEMPOTENCY_KEY_TTL_HOURS: the job deletes them, a repeat then runs", async () => {

@@ -67,28 +67,49 @@ describe("the embedded database under concurrent jobs and requests", () => {
       });
     const admin = token("user_dev_busy");
     const operator = token("user_dev_ops", true);
-    const call = async (bearer: string, method: string, url: string, body?: unknown) => {
+    const call = async (
+      bearer: string,
+      method: string,
+      url: string,
+      body?: unknown,
+      headers: Record<string, string> = {},
+    ) => {
       const res = await fetch(`http://127.0.0.1:${port}${url}`, {
         method,
         headers: {
           authorization: `Bearer ${bearer}`,
           ...(body === undefined ? {} : { "content-type": "application/json" }),
+          ...headers,
         },
         body: body === undefined ? undefined : JSON.stringify(body),
       });
-      return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+      return {
+        status: res.status,
+        isReplayed: res.headers.get("idempotent-replayed") === "true",
+        body: (await res.json()) as Record<string, unknown>,
+      };
     };
 
     expect((await call(admin, "GET", "/api/v1/me")).status).toBe(200);
     const meetingIds: string[] = [];
+    // Keyed: the key is claimed and answered in the create's transaction (database procedures),
+    // on PGlite as on PostgreSQL; a repeat replays the first answer.
+    const standing = (i: number) => ({
+      title: `standing meeting ${i}`,
+      meetingUrl: `https://meet.google.com/abc-defg-hi${"abcde"[i]}`,
+    });
     for (let i = 0; i < 5; i += 1) {
-      const created = await call(admin, "POST", "/api/v1/meetings", {
-        title: `standing meeting ${i}`,
-        meetingUrl: `https://meet.google.com/abc-defg-hi${"abcde"[i]}`,
+      const created = await call(admin, "POST", "/api/v1/meetings", standing(i), {
+        "Idempotency-Key": `standing-${i}`,
       });
       expect(created.status).toBe(201);
+      expect(created.isReplayed).toBe(false);
       meetingIds.push(created.body.id as string);
     }
+    const repeated = await call(admin, "POST", "/api/v1/meetings", standing(0), {
+      "Idempotency-Key": "standing-0",
+    });
+    expect(repeated).toMatchObject({ status: 201, isReplayed: true, body: { id: meetingIds[0] } });
     const jobs = (await call(operator, "GET", "/api/v1/admin/jobs")).body.data as {
       name: string;
     }[];
