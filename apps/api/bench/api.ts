@@ -133,9 +133,11 @@ async function databaseCpuMicros(): Promise<number> {
         const stat = await readFile(`/proc/${pid}/stat`, "utf8").catch(() => "");
         const close = stat.lastIndexOf(")");
         if (!stat.slice(0, close).includes("(postgres")) return;
-        // After the command: state (field 3), ... utime (14), stime (15).
+        // After the command: state (field 3), ... utime (14), stime (15), and cutime (16),
+        // cstime (17): the CPU of exited children (backends whose connection closed meanwhile),
+        // which the postmaster collects, so that the sum never goes back.
         const fields = stat.slice(close + 2).split(" ");
-        ticks += Number(fields[11]) + Number(fields[12]);
+        ticks += Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14]);
       }),
   );
   return (ticks * 1_000_000) / CLOCK_TICKS_PER_SECOND;
@@ -765,6 +767,10 @@ async function main(): Promise<void> {
         ]);
       }
       console.log(`\n${formatTable(pairTable)}`);
+      console.log(
+        "DB CPU/req = CPU time of the PostgreSQL server's processes per response (Linux; every " +
+          "database on that server counts: run the bench alone)",
+      );
       console.log(
         "on / off: the same route with the feature on and off, in the same alternating rounds: " +
           (pairMisses.length === 0
