@@ -21,11 +21,11 @@
  *   claims the key in that transaction instead, with its BEGIN (`BEGIN; <claim>`): the key's
  *   transaction-scoped advisory lock, taken without waiting, then whether a row of the key
  *   exists; the key's row is written once, answered, with COMMIT (`<answer>; COMMIT`). Both are
- *   database functions (their plans kept per connection). The key
- *   costs the write no round trip and no commit of its own, and a crash leaves nothing behind (the
- *   lock ends with the connection). A claim lost there (the lock held by a concurrent request, a
- *   row found, or a row of another route's request met at COMMIT) rolls the transaction back, and
- *   the request is answered as a repeat (replay, 422 or 409).
+ *   database procedures (plans kept per connection, no rows to read back). The key costs the
+ *   write no round trip and no commit of its own, and a crash leaves nothing behind (the lock
+ *   ends with the connection). A claim lost there (the lock held by a concurrent request, a row
+ *   found, or a row of another route's request met at COMMIT) rolls the transaction back, and the
+ *   request is answered as a repeat (replay, 422 or 409).
  * - A claim whose request never answered (its instance died) blocks repeats until
  *   IDEMPOTENCY_LOCK_SECONDS have passed; then a repeat of the same request takes it over.
  * - The database holds neither the key nor the answer in clear: the answer is encrypted

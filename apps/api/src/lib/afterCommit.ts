@@ -77,7 +77,7 @@ export async function transaction<T>(
  * Runs `fn` in the caller's transaction when `db` is one, else in a new one (`transaction`): a
  * service that takes a `db` is one unit of work either way, and a caller can make it part of its
  * own. `bracket` (an idempotent answer's claim and record) goes with the transaction: its first
- * statements run before `fn`, its last statement runs last in the transaction.
+ * statement runs before `fn`, its last statement last in the transaction.
  */
 export async function withTransaction<T>(
   db: Db,
