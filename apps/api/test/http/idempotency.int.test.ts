@@ -74,6 +74,12 @@ function meetingBody(): { title: string; meetingUrl: string } {
   };
 }
 
+/** A caller of an organization of its own without a meetings limit (others' counts stay as they are). */
+async function callerOfOwnOrganization(): Promise<AuthenticatedCaller> {
+  const organization = await createOrganization(a.ctx.db, { planSlug: "business" });
+  return authHeaderFor(a, { organizationId: organization.id });
+}
+
 function meetingsOf(organizationId: string, title: string): Promise<number> {
   return a.ctx.db.meeting.count({ where: { organizationId, title } });
 }
@@ -312,11 +318,9 @@ describe("Idempotency-Key claimed in the write's own transaction (POST /api/v1/m
     return keyHash(organizationId, key).readBigInt64BE(0).toString();
   }
 
-  /** A caller whose organization has no meetings limit (the others' counts stay as they are). */
   let writer: AuthenticatedCaller;
   beforeAll(async () => {
-    const organization = await createOrganization(a.ctx.db, { planSlug: "business" });
-    writer = await authHeaderFor(a, { organizationId: organization.id });
+    writer = await callerOfOwnOrganization();
   });
 
   function post(key: string, body: object, server = servers[0]!) {
@@ -328,9 +332,7 @@ describe("Idempotency-Key claimed in the write's own transaction (POST /api/v1/m
   }
 
   it("costs the write no round trip and no commit of its own: the claim goes with BEGIN, the answer with COMMIT", async () => {
-    // An organization of its own, without a meetings limit (the others' counts stay as they are).
-    const organization = await createOrganization(a.ctx.db, { planSlug: "business" });
-    const writer = await authHeaderFor(a, { organizationId: organization.id });
+    const writer = await callerOfOwnOrganization();
     const send = (key?: string) => {
       const call = request(servers[0]!).post("/api/v1/meetings").set(writer.headers);
       return (key ? call.set("Idempotency-Key", key) : call).send(meetingBody());
@@ -393,8 +395,7 @@ describe("Idempotency-Key claimed in the write's own transaction (POST /api/v1/m
   });
 
   it("rolls the write back when a request to another route claimed the key during it: one effect, the create answered 422", async () => {
-    const organization = await createOrganization(a.ctx.db, { planSlug: "business" });
-    const writer = await authHeaderFor(a, { organizationId: organization.id });
+    const writer = await callerOfOwnOrganization();
     const key = randomUUID();
     const body = meetingBody();
     // The organization's row lock held elsewhere stops the create inside its transaction, after
@@ -403,7 +404,7 @@ describe("Idempotency-Key claimed in the write's own transaction (POST /api/v1/m
     try {
       await holder.query("BEGIN");
       await holder.query("SELECT 1 FROM organizations WHERE id = $1::uuid FOR NO KEY UPDATE", [
-        organization.id,
+        writer.organizationId,
       ]);
       const create = request(servers[0]!)
         .post("/api/v1/meetings")
@@ -425,8 +426,8 @@ describe("Idempotency-Key claimed in the write's own transaction (POST /api/v1/m
       const now = clock.now();
       const path = `/api/v1/meetings/${randomUUID()}`;
       const claimed = await claimIdempotencyKey(a.ctx.db, {
-        organizationId: organization.id,
-        keyHash: keyHash(organization.id, key),
+        organizationId: writer.organizationId,
+        keyHash: keyHash(writer.organizationId, key),
         fingerprint: requestFingerprint("DELETE", path, {}),
         method: "DELETE",
         path,
@@ -441,7 +442,9 @@ describe("Idempotency-Key claimed in the write's own transaction (POST /api/v1/m
       expect(created.status).toBe(422);
       expect(created.body.error.code).toBe("IDEMPOTENCY_KEY_REUSED");
       expect(created.body.error.details.firstRequest.method).toBe("DELETE");
-      expect(await a.ctx.db.meeting.count({ where: { organizationId: organization.id } })).toBe(0);
+      expect(
+        await a.ctx.db.meeting.count({ where: { organizationId: writer.organizationId } }),
+      ).toBe(0);
     } finally {
       await holder.end();
     }
@@ -660,8 +663,7 @@ describe("abandoned claims and expiry", () => {
   });
 
   it("replays an answer stored before today's format (HKDF key, JSON with a base64 body)", async () => {
-    const organization = await createOrganization(a.ctx.db, { planSlug: "business" });
-    const who = await authHeaderFor(a, { organizationId: organization.id });
+    const who = await callerOfOwnOrganization();
     const key = randomUUID();
     const body = meetingBody();
     // The answer a create sent then (made here by a create without a key).
