@@ -24,7 +24,7 @@ export interface AppOptions {
    */
   authenticate?: RequestHandler;
   /**
-   * Leaves out the request's tracing hook (Trace-Id header, span named by route). For the
+   * Leaves out the request's tracing hook (its server span and Trace-Id header). For the
    * benchmark that measures what tracing costs when it is off; the server never sets it.
    */
   isTracingOmitted?: boolean;
@@ -93,8 +93,8 @@ export function createApp(ctx: AppContext, options: AppOptions = {}): Express {
     }),
   };
   // Metrics and logs name a request by its route template, never its raw path.
-  app.use(requestId);
   if (!options.isTracingOmitted) app.use(traceContext(routeOf));
+  app.use(requestId);
   app.use(requestLog(ctx.logger, routeOf));
   app.use(httpMetrics(ctx.metrics, routeOf));
 

@@ -5,6 +5,7 @@ import {
   SpanStatusCode,
   trace,
   type Attributes,
+  type Context,
   type Span,
 } from "@opentelemetry/api";
 import { API_VERSION } from "../version";
@@ -24,6 +25,23 @@ const tracer = trace.getTracer("zigznote-api", API_VERSION);
 
 export { SpanKind, SpanStatusCode };
 export type { Attributes, Span };
+
+let isStarted = false;
+
+/** Called by `tracingSdk.ts` once its tracer provider is registered (and again when it stops). */
+export function setTracingOn(isOn: boolean): void {
+  isStarted = isOn;
+}
+
+/** Whether this process traces (an SDK is registered): what the request hook checks first. */
+export function isTracingOn(): boolean {
+  return isStarted;
+}
+
+/** Starts a span that is not made active (the caller runs its work in its context itself). */
+export function startSpan(name: string, options: SpanOptions, parent: Context): Span {
+  return tracer.startSpan(name, options, parent);
+}
 
 export interface SpanOptions {
   kind?: SpanKind;

@@ -33,6 +33,7 @@ import {
   type SpanExporter,
 } from "@opentelemetry/sdk-trace";
 import { API_VERSION } from "../version";
+import { setTracingOn } from "./tracing";
 import { SanitizingSpanExporter } from "./spanSanitizer";
 import type { InstrumentationName, SamplerName, TracingSettings } from "./tracingConfig";
 
@@ -40,9 +41,9 @@ import type { InstrumentationName, SamplerName, TracingSettings } from "./tracin
  * The OpenTelemetry SDK of one process: a tracer provider exporting over OTLP/HTTP (protobuf or
  * JSON), the W3C propagators, the async-local-storage context, and the instrumentations of the
  * libraries the API talks through:
- * - http: every request served (the server span, continuing an incoming `traceparent`; named by
- *   its route template in `http/traceContext.ts`) and every call made with `http`/`https`
- *   (Stripe's SDK; its host is in the span, its Authorization header is not);
+ * - http: every call made with `http`/`https` (Stripe's SDK; its host is in the span, its
+ *   Authorization header is not). The server span of each request served is made by
+ *   `http/traceContext.ts` (continuing an incoming `traceparent`, named by route template);
  * - undici: `fetch` (Recall, Clerk's keys);
  * - pg: each statement (Prisma's driver adapter and the plain SQL both run on pg), as its
  *   parameterized text: values are never recorded;
@@ -69,9 +70,6 @@ export interface Tracing {
   /** Flushes, then stops exporting and unpatches the instrumented modules. */
   shutdown(): Promise<void>;
 }
-
-/** Paths polled by probes and scrapers: not traced (they would drown the traces that matter). */
-const UNTRACED_PATHS = new Set(["/health", "/metrics"]);
 
 function samplerOf(name: SamplerName, ratio: number): Sampler {
   switch (name) {
@@ -172,12 +170,11 @@ export function startTracing(
     spanProcessors: [processor],
   });
   trace.setGlobalTracerProvider(provider);
+  setTracingOn(true);
 
   const instrumentations: Record<InstrumentationName, () => Instrumentation> = {
-    http: () =>
-      new HttpInstrumentation({
-        ignoreIncomingRequestHook: (request) => UNTRACED_PATHS.has(request.url ?? ""),
-      }),
+    // Outgoing calls only: each request's server span is made by `http/traceContext.ts`.
+    http: () => new HttpInstrumentation({ disableIncomingRequestInstrumentation: true }),
     undici: () => new UndiciInstrumentation(),
     pg: () =>
       new PgInstrumentation({
@@ -207,6 +204,7 @@ export function startTracing(
     shutdown: () =>
       (stopping ??= (async () => {
         unregister();
+        setTracingOn(false);
         await provider.shutdown();
         trace.disable();
         propagation.disable();

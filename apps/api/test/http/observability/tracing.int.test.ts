@@ -1,5 +1,6 @@
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { request as httpRequest } from "node:http";
 import path from "node:path";
 import { promisify } from "node:util";
 import request from "supertest";
@@ -216,6 +217,115 @@ describe.each([
     }
   });
 
+  it("keeps the request's trace when its body arrives after the headers (statements and log line in it)", async () => {
+    const caller2 = callerTraceparent();
+    const body = JSON.stringify({
+      title: "Late body",
+      meetingUrl: `https://zoom.us/j/${String(Date.now() + 7).slice(-11)}`,
+    });
+    // The headers first, the body 150 ms later: the JSON parser reads it in the socket's
+    // callbacks, outside the async context the request began in.
+    const answer = await new Promise<{ status: number; requestId: string }>((resolve, reject) => {
+      const outgoing = httpRequest(
+        `${server.url}/api/v1/meetings`,
+        {
+          method: "POST",
+          headers: {
+            ...caller.headers,
+            "content-type": "application/json",
+            "content-length": String(Buffer.byteLength(body)),
+            traceparent: caller2.header,
+          },
+        },
+        (incoming) => {
+          incoming.resume();
+          incoming.on("end", () =>
+            resolve({
+              status: incoming.statusCode!,
+              requestId: String(incoming.headers["x-request-id"]),
+            }),
+          );
+        },
+      );
+      outgoing.on("error", reject);
+      outgoing.flushHeaders();
+      setTimeout(() => outgoing.end(body), 150);
+    });
+    expect(answer.status).toBe(201);
+
+    await receiver.waitFor((spans) => {
+      const root = serverSpanOf(spans, caller2.traceId);
+      return (
+        root !== undefined &&
+        descendantsOf(spans, root).some((span) => isDatabaseSpan(span, "postgresql"))
+      );
+    });
+    const root = serverSpanOf(receiver.spans, caller2.traceId)!;
+    expect(root.name).toBe("POST /api/v1/meetings");
+    // The insert is among the statements below the server span, not in a trace of its own.
+    const statements = descendantsOf(receiver.spans, root)
+      .filter((span) => isDatabaseSpan(span, "postgresql"))
+      .map((span) => String(span.attributes["db.query.text"] ?? span.attributes["db.statement"]));
+    expect(statements.some((text) => /insert into "?(public"?\.)?"?meetings"?/i.test(text))).toBe(
+      true,
+    );
+    const line = server.logLines().find((entry) => entry.requestId === answer.requestId);
+    expect(line).toMatchObject({ msg: "request completed", traceId: caller2.traceId });
+  });
+
+  it("describes the request by the HTTP conventions, without its query string; probes are not traced", async () => {
+    const caller2 = callerTraceparent();
+    const response = await fetch(`${server.url}/api/v1/meetings?limit=13`, {
+      headers: { ...caller.headers, traceparent: caller2.header, "user-agent": "tracing-test/1" },
+    });
+    expect(response.status).toBe(200);
+    await receiver.waitFor((spans) => serverSpanOf(spans, caller2.traceId) !== undefined);
+    const root = serverSpanOf(receiver.spans, caller2.traceId)!;
+    expect(root.name).toBe("GET /api/v1/meetings");
+    expect(root.attributes).toMatchObject({
+      "http.request.method": "GET",
+      "url.path": "/api/v1/meetings",
+      "url.scheme": "http",
+      "http.route": "/api/v1/meetings",
+      "http.response.status_code": 200,
+      "network.protocol.version": "1.1",
+      "user_agent.original": "tracing-test/1",
+    });
+    expect(root.status.code).not.toBe(2);
+    for (const value of stringsOf(root)) expect(value).not.toContain("limit=");
+
+    // A 5xx makes the span an error (here a webhook whose signing secret is not configured).
+    const failing = callerTraceparent();
+    const webhook = await fetch(`${server.url}/webhooks/recall`, {
+      method: "POST",
+      headers: { "content-type": "application/json", traceparent: failing.header },
+      body: "{}",
+    });
+    expect(webhook.status).toBe(503);
+    await receiver.waitFor((spans) => serverSpanOf(spans, failing.traceId) !== undefined);
+    expect(serverSpanOf(receiver.spans, failing.traceId)).toMatchObject({
+      name: "POST /webhooks/recall",
+      status: { code: 2 },
+      attributes: expect.objectContaining({ "http.response.status_code": 503 }),
+    });
+
+    // A probe's request makes no span, and answers without Trace-Id.
+    const probe = callerTraceparent();
+    const health = await fetch(`${server.url}/health`, { headers: { traceparent: probe.header } });
+    expect(health.status).toBe(200);
+    expect(health.headers.get("trace-id")).toBeNull();
+    const missing = await fetch(`${server.url}/api/v1/nothing-here`, {
+      headers: { ...caller.headers, traceparent: probe.header },
+    });
+    expect(missing.status).toBe(404);
+    await receiver.waitFor((spans) => serverSpanOf(spans, probe.traceId) !== undefined);
+    expect(
+      receiver.spans.filter(
+        (span) => span.traceId === probe.traceId && span.kind === SPAN_KIND.server,
+      ),
+    ).toHaveLength(1);
+  });
+
   it("gives a bot creation a client span for its call to Recall, under the request's server span", async () => {
     const meetingResponse = await fetch(`${server.url}/api/v1/meetings`, {
       method: "POST",
@@ -356,7 +466,8 @@ describe("with no OTLP endpoint", () => {
       const pg = require("pg");
       console.log(JSON.stringify({
         sdkModules: Object.keys(require.cache).filter((file) => file.includes("@opentelemetry")).length,
-        isHttpPatched: "__wrapped" in http.Server.prototype.emit,
+        isHttpPatched: "__wrapped" in http.request,
+        isServerPatched: "__wrapped" in http.Server.prototype.emit,
         isPgPatched: "__wrapped" in pg.Client.prototype.query,
       }));`;
     const childEnv: NodeJS.ProcessEnv = { ...process.env };
@@ -368,19 +479,27 @@ describe("with no OTLP endpoint", () => {
     return JSON.parse(stdout) as {
       sdkModules: number;
       isHttpPatched: boolean;
+      isServerPatched: boolean;
       isPgPatched: boolean;
     };
   }
 
   it("loads none of the SDK and patches nothing (OTEL_SDK_DISABLED=true wins over an endpoint)", async () => {
-    expect(await probe({})).toEqual({ sdkModules: 0, isHttpPatched: false, isPgPatched: false });
+    const nothing = {
+      sdkModules: 0,
+      isHttpPatched: false,
+      isServerPatched: false,
+      isPgPatched: false,
+    };
+    expect(await probe({})).toEqual(nothing);
     expect(
       await probe({ OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_SDK_DISABLED: "true" }),
-    ).toEqual({ sdkModules: 0, isHttpPatched: false, isPgPatched: false });
-    // The same probe sees the SDK when an endpoint is set.
+    ).toEqual(nothing);
+    // The same probe sees the SDK when an endpoint is set: outgoing HTTP and pg are patched; the
+    // server's requests are not (their spans come from the app's own hook, traceContext.ts).
     const on = await probe({ OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url });
     expect(on.sdkModules).toBeGreaterThan(0);
-    expect(on).toMatchObject({ isHttpPatched: true, isPgPatched: true });
+    expect(on).toMatchObject({ isHttpPatched: true, isServerPatched: false, isPgPatched: true });
   });
 
   it("answers without a Trace-Id header", async () => {
