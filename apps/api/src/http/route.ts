@@ -272,10 +272,10 @@ type SentAnswer = IdempotentAnswer & {
   onInterrupted?: (error: unknown) => void;
 };
 
-/** Sends a handler's answer: JSON, nothing, a redirect or a stream. */
 /**
- * Sends a handler's answer; `json`: its body as JSON already (what an idempotent write recorded
- * in its transaction: the same answer, not serialized twice).
+ * Sends a handler's answer: JSON, nothing, a redirect or a stream. `json`: its body as JSON
+ * already (what an idempotent write recorded in its transaction: the same answer, not
+ * serialized twice).
  */
 async function send(res: Response, answer: SentAnswer, json?: Buffer): Promise<void> {
   res.status(answer.status);

@@ -313,9 +313,17 @@ describe("Idempotency-Key claimed in the write's own transaction (POST /api/v1/m
     return client;
   }
 
-  /** The advisory lock a claim made in its transaction holds (idempotencyStore.ts). */
-  function lockIdOf(organizationId: string, key: string): string {
-    return keyHash(organizationId, key).readBigInt64BE(0).toString();
+  /**
+   * A connection in a transaction holding the advisory lock a claim of `key` takes in its
+   * transaction (idempotencyStore.ts): what a concurrent request with that key holds.
+   */
+  async function holdingKeyLock(organizationId: string, key: string): Promise<pg.Client> {
+    const client = await connect();
+    await client.query("BEGIN");
+    await client.query("SELECT pg_advisory_xact_lock($1::bigint)", [
+      keyHash(organizationId, key).readBigInt64BE(0).toString(),
+    ]);
+    return client;
   }
 
   let writer: AuthenticatedCaller;
@@ -351,13 +359,8 @@ describe("Idempotency-Key claimed in the write's own transaction (POST /api/v1/m
   it("answers 409 while another request holds the key's lock, and runs once it is released", async () => {
     const key = randomUUID();
     const body = meetingBody();
-    // What a concurrent request with this key holds while its transaction runs.
-    const other = await connect();
+    const other = await holdingKeyLock(writer.organizationId, key);
     try {
-      await other.query("BEGIN");
-      await other.query("SELECT pg_advisory_xact_lock($1::bigint)", [
-        lockIdOf(writer.organizationId, key),
-      ]);
       const meanwhile = await post(key, body, servers[1]);
       expect(meanwhile.status).toBe(409);
       expect(meanwhile.body.error.code).toBe("IDEMPOTENCY_KEY_IN_USE");
@@ -376,12 +379,8 @@ describe("Idempotency-Key claimed in the write's own transaction (POST /api/v1/m
   it("leaves nothing behind when the instance dies mid-write: the lock goes with its connection", async () => {
     const key = randomUUID();
     const body = meetingBody();
-    const dying = await connect();
+    const dying = await holdingKeyLock(writer.organizationId, key);
     dying.on("error", () => {});
-    await dying.query("BEGIN");
-    await dying.query("SELECT pg_advisory_xact_lock($1::bigint)", [
-      lockIdOf(writer.organizationId, key),
-    ]);
     expect((await post(key, body)).status).toBe(409);
     // The process is killed: its connection ends without COMMIT or ROLLBACK.
     const [{ pid }] = (await dying.query<{ pid: number }>("SELECT pg_backend_pid() AS pid"))
