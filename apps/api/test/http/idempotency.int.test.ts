@@ -84,15 +84,20 @@ function meetingsOf(organizationId: string, title: string): Promise<number> {
   return a.ctx.db.meeting.count({ where: { organizationId, title } });
 }
 
+/** `POST /api/v1/meetings` by `caller` with the Idempotency-Key `key`, to `server`. */
+function keyedCreate(caller: AuthenticatedCaller, key: string, body: object, server: Server) {
+  return request(server)
+    .post("/api/v1/meetings")
+    .set(caller.headers)
+    .set("Idempotency-Key", key)
+    .send(body);
+}
+
 describe("Idempotency-Key on POST /api/v1/meetings", () => {
   it("replays the first answer to a repeat, on either instance, without writing again", async () => {
     const key = randomUUID();
     const body = meetingBody();
-    const first = await request(servers[0]!)
-      .post("/api/v1/meetings")
-      .set(caller.headers)
-      .set("Idempotency-Key", key)
-      .send(body);
+    const first = await keyedCreate(caller, key, body, servers[0]!);
     expect(first.status).toBe(201);
     expect(first.headers["idempotent-replayed"]).toBeUndefined();
     expect(first.headers.location).toBe(`/api/v1/meetings/${first.body.id}`);
@@ -117,11 +122,7 @@ describe("Idempotency-Key on POST /api/v1/meetings", () => {
 
   it("stores the answer in the transaction that inserts the meeting", async () => {
     const key = randomUUID();
-    const res = await request(servers[0]!)
-      .post("/api/v1/meetings")
-      .set(caller.headers)
-      .set("Idempotency-Key", key)
-      .send(meetingBody());
+    const res = await keyedCreate(caller, key, meetingBody(), servers[0]!);
     expect(res.status).toBe(201);
     // One transaction wrote both rows: they carry the same transaction id.
     const rows = await a.ctx.db.$queryRaw<{ meeting: string; answer: string }[]>`
@@ -154,13 +155,7 @@ describe("Idempotency-Key on POST /api/v1/meetings", () => {
     const key = randomUUID();
     const body = meetingBody();
     const answers = await Promise.all(
-      Array.from({ length: 12 }, (_, i) =>
-        request(servers[i % 2]!)
-          .post("/api/v1/meetings")
-          .set(caller.headers)
-          .set("Idempotency-Key", key)
-          .send(body),
-      ),
+      Array.from({ length: 12 }, (_, i) => keyedCreate(caller, key, body, servers[i % 2]!)),
     );
     expect(await meetingsOf(caller.organizationId, body.title)).toBe(1);
     const fresh = answers.filter((r) => r.status === 201 && !r.headers["idempotent-replayed"]);
@@ -178,17 +173,9 @@ describe("Idempotency-Key on POST /api/v1/meetings", () => {
 
   it("answers 422 IDEMPOTENCY_KEY_REUSED to the same key with another body, path or method", async () => {
     const key = randomUUID();
-    const first = await request(servers[0]!)
-      .post("/api/v1/meetings")
-      .set(caller.headers)
-      .set("Idempotency-Key", key)
-      .send(meetingBody());
+    const first = await keyedCreate(caller, key, meetingBody(), servers[0]!);
     expect(first.status).toBe(201);
-    const otherBody = await request(servers[1]!)
-      .post("/api/v1/meetings")
-      .set(caller.headers)
-      .set("Idempotency-Key", key)
-      .send(meetingBody());
+    const otherBody = await keyedCreate(caller, key, meetingBody(), servers[1]!);
     expect(otherBody.status).toBe(422);
     expect(otherBody.body.error).toMatchObject({
       code: "IDEMPOTENCY_KEY_REUSED",
@@ -208,18 +195,15 @@ describe("Idempotency-Key on POST /api/v1/meetings", () => {
   it("does not store a refused request (input, role): the corrected retry runs", async () => {
     const key = randomUUID();
     const body = meetingBody();
-    const refused = await request(servers[0]!)
-      .post("/api/v1/meetings")
-      .set(caller.headers)
-      .set("Idempotency-Key", key)
-      .send({ ...body, meetingUrl: "not a link" });
+    const refused = await keyedCreate(
+      caller,
+      key,
+      { ...body, meetingUrl: "not a link" },
+      servers[0]!,
+    );
     expect(refused.status).toBe(400);
     const { title: _title, ...untitled } = body;
-    const invalid = await request(servers[1]!)
-      .post("/api/v1/meetings")
-      .set(caller.headers)
-      .set("Idempotency-Key", key)
-      .send(untitled);
+    const invalid = await keyedCreate(caller, key, untitled, servers[1]!);
     expect(invalid.status).toBe(400);
     const noScope = await authHeaderFor(a, {
       role: "member",
@@ -232,11 +216,7 @@ describe("Idempotency-Key on POST /api/v1/meetings", () => {
       .send({ name: "ci", scopes: ["meetings:read"] });
     expect(forbidden.status).toBe(403);
 
-    const corrected = await request(servers[1]!)
-      .post("/api/v1/meetings")
-      .set(caller.headers)
-      .set("Idempotency-Key", key)
-      .send(body);
+    const corrected = await keyedCreate(caller, key, body, servers[1]!);
     expect(corrected.status).toBe(201);
     expect(corrected.headers["idempotent-replayed"]).toBeUndefined();
     expect(await meetingsOf(caller.organizationId, body.title)).toBe(1);
@@ -246,16 +226,8 @@ describe("Idempotency-Key on POST /api/v1/meetings", () => {
     const key = randomUUID();
     const other = await authHeaderFor(a, { role: "admin" });
     const body = meetingBody();
-    const mine = await request(servers[0]!)
-      .post("/api/v1/meetings")
-      .set(caller.headers)
-      .set("Idempotency-Key", key)
-      .send(body);
-    const theirs = await request(servers[0]!)
-      .post("/api/v1/meetings")
-      .set(other.headers)
-      .set("Idempotency-Key", key)
-      .send(body);
+    const mine = await keyedCreate(caller, key, body, servers[0]!);
+    const theirs = await keyedCreate(other, key, body, servers[0]!);
     expect([mine.status, theirs.status]).toEqual([201, 201]);
     expect(theirs.headers["idempotent-replayed"]).toBeUndefined();
     expect(theirs.body.id).not.toBe(mine.body.id);
@@ -264,11 +236,7 @@ describe("Idempotency-Key on POST /api/v1/meetings", () => {
 
   it("refuses a key that is empty, too long or not printable ASCII", async () => {
     for (const key of ["", "k".repeat(256), "clé"]) {
-      const res = await request(servers[0]!)
-        .post("/api/v1/meetings")
-        .set(caller.headers)
-        .set("Idempotency-Key", key)
-        .send(meetingBody());
+      const res = await keyedCreate(caller, key, meetingBody(), servers[0]!);
       expect(res.status).toBe(400);
       expect(res.body.error.code).toBe("INVALID_IDEMPOTENCY_KEY");
     }
@@ -332,11 +300,7 @@ describe("Idempotency-Key claimed in the write's own transaction (POST /api/v1/m
   });
 
   function post(key: string, body: object, server = servers[0]!) {
-    return request(server)
-      .post("/api/v1/meetings")
-      .set(writer.headers)
-      .set("Idempotency-Key", key)
-      .send(body);
+    return keyedCreate(writer, key, body, server);
   }
 
   it("costs the write no round trip and no commit of its own: the claim goes with BEGIN, the answer with COMMIT", async () => {
@@ -405,12 +369,7 @@ describe("Idempotency-Key claimed in the write's own transaction (POST /api/v1/m
       await holder.query("SELECT 1 FROM organizations WHERE id = $1::uuid FOR NO KEY UPDATE", [
         writer.organizationId,
       ]);
-      const create = request(servers[0]!)
-        .post("/api/v1/meetings")
-        .set(writer.headers)
-        .set("Idempotency-Key", key)
-        .send(body)
-        .then((res) => res);
+      const create = keyedCreate(writer, key, body, servers[0]!).then((res) => res);
       for (let waited = 0; ; waited += 20) {
         const waiting = await holder.query(
           `SELECT 1 FROM pg_stat_activity
@@ -457,17 +416,9 @@ describe("Idempotency-Key claimed in the write's own transaction (POST /api/v1/m
     }
     const key = randomUUID();
     const body = meetingBody();
-    const first = await request(servers[0]!)
-      .post("/api/v1/meetings")
-      .set(member.headers)
-      .set("Idempotency-Key", key)
-      .send(body);
+    const first = await keyedCreate(member, key, body, servers[0]!);
     expect(first.status).toBe(201);
-    const repeat = await request(servers[1]!)
-      .post("/api/v1/meetings")
-      .set(member.headers)
-      .set("Idempotency-Key", key)
-      .send(body);
+    const repeat = await keyedCreate(member, key, body, servers[1]!);
     expect(repeat.status).toBe(201);
     expect(repeat.headers["idempotent-replayed"]).toBe("true");
     expect(repeat.body).toEqual(first.body);
@@ -641,12 +592,7 @@ describe("abandoned claims and expiry", () => {
               ${requestFingerprint("POST", "/api/v1/meetings", body)}, 'POST', '/api/v1/meetings',
               ${randomUUID()}::uuid, ${new Date(now.getTime() + 120_000)}, ${now},
               ${new Date(now.getTime() + 24 * HOUR)})`;
-    const send = () =>
-      request(servers[1]!)
-        .post("/api/v1/meetings")
-        .set(caller.headers)
-        .set("Idempotency-Key", key)
-        .send(body);
+    const send = () => keyedCreate(caller, key, body, servers[1]!);
     const whileLocked = await send();
     expect(whileLocked.status).toBe(409);
     expect(whileLocked.body.error.code).toBe("IDEMPOTENCY_KEY_IN_USE");
@@ -695,11 +641,7 @@ describe("abandoned claims and expiry", () => {
       VALUES (${who.organizationId}::uuid, ${keyHash(who.organizationId, key)},
               ${requestFingerprint("POST", "/api/v1/meetings", body)}, 'POST', '/api/v1/meetings',
               201, ${response}, ${now}, ${new Date(now.getTime() + 24 * HOUR)})`;
-    const replayed = await request(servers[0]!)
-      .post("/api/v1/meetings")
-      .set(who.headers)
-      .set("Idempotency-Key", key)
-      .send(body);
+    const replayed = await keyedCreate(who, key, body, servers[0]!);
     expect(replayed.status).toBe(201);
     expect(replayed.headers["idempotent-replayed"]).toBe("true");
     expect(replayed.headers.location).toBe(headers.location);
@@ -711,11 +653,7 @@ describe("abandoned claims and expiry", () => {
     const who = await authHeaderFor(a, { role: "admin" });
     const key = randomUUID();
     const body = meetingBody();
-    const first = await request(servers[0]!)
-      .post("/api/v1/meetings")
-      .set(who.headers)
-      .set("Idempotency-Key", key)
-      .send(body);
+    const first = await keyedCreate(who, key, body, servers[0]!);
     expect(first.status).toBe(201);
     const countKeys = () =>
       a.ctx.db.idempotencyKey.count({ where: { organizationId: who.organizationId } });
@@ -731,11 +669,7 @@ describe("abandoned claims and expiry", () => {
     expect(run).toMatchObject({ status: "succeeded", rowsAffected: expect.any(Number) });
     expect(await countKeys()).toBe(0);
 
-    const later = await request(servers[1]!)
-      .post("/api/v1/meetings")
-      .set(who.headers)
-      .set("Idempotency-Key", key)
-      .send(body);
+    const later = await keyedCreate(who, key, body, servers[1]!);
     expect(later.status).toBe(201);
     expect(later.headers["idempotent-replayed"]).toBeUndefined();
     expect(await meetingsOf(who.organizationId, body.title)).toBe(2);
