@@ -19,8 +19,10 @@
  * - A failure inside PGlite ends that connection only, and the session is reset and released.
  *
  * State that lives in a session rather than a transaction (SET, named prepared statements,
- * session-level advisory locks, temporary tables) is shared by every connection: the API uses
- * none of them (unnamed statements, transaction-scoped locks).
+ * session-level advisory locks, temporary tables) is shared by every connection. The API uses
+ * transaction-scoped locks only, and its one kind of named statement (statementBatch.ts) names
+ * one text per name in the process and is closed and parsed again by each connection before its
+ * first use there, so connections sharing the session meet the same statements.
  */
 import net from "node:net";
 import type { PGlite } from "@electric-sql/pglite";

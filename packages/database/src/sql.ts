@@ -1,7 +1,8 @@
 import { AsyncLocalStorage } from "node:async_hooks";
-import pg from "pg";
+import type pg from "pg";
 import type { Prisma, PrismaClient } from "../generated/client";
 import type { Db } from "./client";
+import { runStatementBatch } from "./statementBatch";
 
 /**
  * Plain parameterized SQL for the hot paths, on the very pool Prisma's driver adapter uses.
@@ -90,33 +91,29 @@ export function runTransaction<T>(
   );
 }
 
-/**
- * What a caller adds around a transaction's own work, as literal SQL (`sqlLiteral`) so that it
- * travels in the round trips the transaction makes anyway (one simple-protocol message each):
- * - `firstStatement`: run first in the transaction, with BEGIN (`BEGIN; <statement>`): a claim,
- *   say. It must raise an error to stop the transaction before its work begins;
- * - `lastStatement(result)`: one statement run last, with COMMIT (`<statement>; COMMIT`). It
- *   must raise an error when it cannot do its part: nothing is committed then.
- * Statements that return no rows (`CALL`) cost the client least.
- */
-export interface TransactionBracket<T> {
-  firstStatement?: string;
-  lastStatement?: (result: T) => string | undefined;
+/** A statement with its parameters: `$1`... bound to `values`. */
+export interface SqlStatement {
+  text: string;
+  values?: SqlValue[];
 }
 
-/** `value` as an SQL literal for a simple-protocol statement (strings escaped by pg). */
-export function sqlLiteral(value: SqlValue): string {
-  if (value === null) return "NULL";
-  if (typeof value === "number" || typeof value === "bigint") {
-    if (typeof value === "number" && !Number.isFinite(value))
-      throw new Error("not a finite number");
-    return String(value);
-  }
-  if (typeof value === "boolean") return value ? "TRUE" : "FALSE";
-  if (value instanceof Date) return `${pg.escapeLiteral(value.toISOString())}::timestamptz`;
-  if (value instanceof Uint8Array) return `'\\x${Buffer.from(value).toString("hex")}'::bytea`;
-  if (typeof value === "string") return pg.escapeLiteral(value);
-  return `ARRAY[${value.map((item) => pg.escapeLiteral(item)).join(", ")}]::text[]`;
+/**
+ * What a caller adds around a transaction's own work, sent in the round trips the transaction
+ * makes anyway (`runStatementBatch`: each statement parameterized, one round trip):
+ * - `firstStatement`: run first in the transaction, with its BEGIN: a claim, say. It must raise
+ *   an error to stop the transaction before its work begins;
+ * - `lastStatement(result)`: one statement run last, with its COMMIT. It must raise an error when
+ *   it cannot do its part: nothing is committed then.
+ * Statements that return no rows (`CALL`) suit it: their rows would not be read.
+ */
+export interface TransactionBracket<T> {
+  firstStatement?: SqlStatement;
+  lastStatement?: (result: T) => SqlStatement | undefined;
+}
+
+/** `statement` in `db` (the client, or a transaction), for its effect. */
+export function runStatement(db: SqlDb, statement: SqlStatement): Promise<number> {
+  return executeStatement(db, statement.text, statement.values);
 }
 
 /** The bracket's first statement in `tx`, a transaction already begun (Prisma's, or a caller's). */
@@ -124,8 +121,11 @@ export async function runFirstStatement<T>(
   tx: SqlDb,
   bracket: TransactionBracket<T>,
 ): Promise<void> {
-  if (bracket.firstStatement) await executeStatement(tx, bracket.firstStatement);
+  if (bracket.firstStatement) await runStatement(tx, bracket.firstStatement);
 }
+
+const BEGIN: SqlStatement = { text: "BEGIN" };
+const COMMIT: SqlStatement = { text: "COMMIT" };
 
 /**
  * Runs `fn` in a transaction of plain statements on one connection of `client`'s pool: BEGIN,
@@ -147,7 +147,7 @@ export async function sqlTransaction<T>(
       await runFirstStatement(tx, bracket);
       const result = await fn(tx);
       const last = bracket.lastStatement?.(result);
-      if (last) await tx.$queryRawUnsafe(last);
+      if (last) await tx.$executeRawUnsafe(last.text, ...(last.values ?? []));
       return result;
     });
   }
@@ -156,12 +156,15 @@ export async function sqlTransaction<T>(
   transactionConnections.set(tx, connection);
   let releaseError: Error | undefined;
   try {
-    await connection.client.query(
-      bracket.firstStatement ? `BEGIN; ${bracket.firstStatement}` : "BEGIN",
-    );
+    if (bracket.firstStatement) {
+      await runStatementBatch(connection.client, [BEGIN, bracket.firstStatement]);
+    } else {
+      await connection.client.query("BEGIN");
+    }
     const result = await fn(tx);
     const last = bracket.lastStatement?.(result);
-    await connection.client.query(last ? `${last}; COMMIT` : "COMMIT");
+    if (last) await runStatementBatch(connection.client, [last, COMMIT]);
+    else await connection.client.query("COMMIT");
     return result;
   } catch (error) {
     await connection.client.query("ROLLBACK").catch((rollbackError: unknown) => {
@@ -206,7 +209,7 @@ export async function queryRows<R>(db: SqlDb, text: string, values: SqlValue[] =
 export async function executeStatement(
   db: SqlDb,
   text: string,
-  values: SqlValue[] = [],
+  values: readonly SqlValue[] = [],
 ): Promise<number> {
   const connection = connectionOf(db);
   if (connection) return (await connection.query(text, values as unknown[])).rowCount ?? 0;

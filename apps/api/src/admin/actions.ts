@@ -1,4 +1,4 @@
-import { executeStatement, type Db, type Prisma } from "@zigznote/database";
+import { runStatement, type Db, type Prisma } from "@zigznote/database";
 import { BadRequestError, ConflictError, NotFoundError } from "@zigznote/shared";
 import {
   checkPlanViolations,
@@ -107,7 +107,7 @@ async function finish<T>(
   bracket: TransactionBracket<T> | undefined,
 ): Promise<T> {
   const last = bracket?.lastStatement?.(result);
-  if (last) await executeStatement(tx, last);
+  if (last) await runStatement(tx, last);
   return result;
 }
 

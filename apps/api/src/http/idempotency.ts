@@ -18,10 +18,11 @@
  *   released), refused input (400, also when a service finds it) and a 5xx answer. Any other
  *   4xx is stored.
  * - A route whose effects are all in one transaction that no guard precedes (`POST /meetings`)
- *   claims the key in that transaction instead, with its BEGIN (`BEGIN; <claim>`): the key's
+ *   claims the key in that transaction instead, in its BEGIN's round trip: the key's
  *   transaction-scoped advisory lock, taken without waiting, then whether a row of the key
- *   exists; the key's row is written once, answered, with COMMIT (`<answer>; COMMIT`). Both are
- *   database procedures (plans kept per connection, no rows to read back). The key costs the
+ *   exists; the key's row is written once, answered, in COMMIT's round trip. Both are database
+ *   procedures (plans kept per connection, no rows to read back), called as prepared statements
+ *   with the answer's bytes as a binary parameter (`runStatementBatch`). The key costs the
  *   write no round trip and no commit of its own, and a crash leaves nothing behind (the lock
  *   ends with the connection). A claim lost there (the lock held by a concurrent request, a row
  *   found, or a row of another route's request met at COMMIT) rolls the transaction back, and the
@@ -32,7 +33,7 @@
  *   (AES-256-GCM) with a key derived from the Idempotency-Key, which only the client knows. An
  *   API key's secret in a stored answer is readable only by whoever sends the key again.
  */
-import { createHash, randomUUID } from "node:crypto";
+import { hash, randomUUID } from "node:crypto";
 import type { PrismaClient, TransactionBracket } from "@zigznote/database";
 import {
   BadRequestError,
@@ -171,10 +172,9 @@ export function isIdempotentWrite(method: string, path: string): boolean {
   );
 }
 
-function sha256(...parts: (string | Buffer)[]): Buffer {
-  const hash = createHash("sha256");
-  for (const part of parts) hash.update(part).update("\0");
-  return hash.digest();
+/** SHA-256 of the parts, each followed by a NUL (one-shot: no Hash object per request). */
+function sha256(...parts: string[]): Buffer {
+  return hash("sha256", parts.map((part) => `${part}\0`).join(""), "buffer");
 }
 
 /** The request as compared between repeats: method, path with query, body (keys sorted). */

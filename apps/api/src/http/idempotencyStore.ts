@@ -1,4 +1,4 @@
-import { executeStatement, queryRows, sqlLiteral, type SqlDb } from "@zigznote/database";
+import { executeStatement, queryRows, type SqlDb, type SqlStatement } from "@zigznote/database";
 
 /**
  * The SQL of `idempotency_keys` (see idempotency.ts for the rules). Each change is one statement
@@ -79,9 +79,11 @@ const KEY_HELD_MESSAGE = "idempotency key held by another request";
  * COMMIT, answered (`answerInTransactionStatement`). A procedure of the migrations: PostgreSQL
  * keeps its plan, and a CALL returns no row.
  */
-export function claimInTransactionStatement(claim: IdempotencyClaim): string {
-  return `CALL idempotency_claim_in_transaction(${sqlLiteral(claim.organizationId)}::uuid,
-    ${sqlLiteral(claim.keyHash)}, ${sqlLiteral(claim.fingerprint)}, ${sqlLiteral(claim.now)})`;
+export function claimInTransactionStatement(claim: IdempotencyClaim): SqlStatement {
+  return {
+    text: "CALL idempotency_claim_in_transaction($1::uuid, $2, $3, $4)",
+    values: [claim.organizationId, claim.keyHash, claim.fingerprint, claim.now],
+  };
 }
 
 /**
@@ -92,11 +94,21 @@ export function claimInTransactionStatement(claim: IdempotencyClaim): string {
  */
 export function answerInTransactionStatement(
   input: IdempotencyClaim & { status: number; response: Buffer },
-): string {
-  return `CALL idempotency_answer_in_transaction(${sqlLiteral(input.organizationId)}::uuid,
-    ${sqlLiteral(input.keyHash)}, ${sqlLiteral(input.fingerprint)}, ${sqlLiteral(input.method)},
-    ${sqlLiteral(input.path)}, ${sqlLiteral(input.status)}, ${sqlLiteral(input.response)},
-    ${sqlLiteral(input.now)}, ${sqlLiteral(input.expiresAt)})`;
+): SqlStatement {
+  return {
+    text: "CALL idempotency_answer_in_transaction($1::uuid, $2, $3, $4, $5, $6, $7, $8, $9)",
+    values: [
+      input.organizationId,
+      input.keyHash,
+      input.fingerprint,
+      input.method,
+      input.path,
+      input.status,
+      input.response,
+      input.now,
+      input.expiresAt,
+    ],
+  };
 }
 
 /**
@@ -112,24 +124,26 @@ export function isKeyHeldError(error: unknown): boolean {
 }
 
 /**
- * `answerIdempotencyKey` as one literal statement (for COMMIT's round trip,
+ * `answerIdempotencyKey` as one statement (for COMMIT's round trip,
  * `TransactionBracket.lastStatement`). It raises an error when the claim is no longer this
  * request's, so that the write it goes with is not committed either.
  */
 export function answerStatement(
   input: IdempotencyKeyRef & { ownerId: string; status: number; response: Buffer },
-): string {
-  return `WITH answered AS (
-      UPDATE idempotency_keys SET response_status = ${sqlLiteral(input.status)},
-             response = ${sqlLiteral(input.response)}, owner_id = NULL, locked_until = NULL
-       WHERE organization_id = ${sqlLiteral(input.organizationId)}::uuid
-         AND key_hash = ${sqlLiteral(input.keyHash)}
-         AND owner_id = ${sqlLiteral(input.ownerId)}::uuid AND response_status IS NULL
+): SqlStatement {
+  return {
+    text: `WITH answered AS (
+      UPDATE idempotency_keys SET response_status = $1, response = $2, owner_id = NULL,
+             locked_until = NULL
+       WHERE organization_id = $3::uuid AND key_hash = $4 AND owner_id = $5::uuid
+         AND response_status IS NULL
       RETURNING 1)
     SELECT CASE WHEN EXISTS (SELECT 1 FROM answered) THEN TRUE
                 -- An error at run time (a volatile operand: never folded when planning).
                 ELSE ('idempotency claim taken over at ' || clock_timestamp())::boolean
-           END AS answered`;
+           END AS answered`,
+    values: [input.status, input.response, input.organizationId, input.keyHash, input.ownerId],
+  };
 }
 
 /**

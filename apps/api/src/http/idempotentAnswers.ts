@@ -3,7 +3,13 @@
  * key derived from the Idempotency-Key, which only the client knows, so that the database holds
  * no answer (an API key's secret, say) in clear.
  */
-import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes } from "node:crypto";
+import {
+  createCipheriv,
+  createDecipheriv,
+  createHmac,
+  hkdfSync,
+  randomFillSync,
+} from "node:crypto";
 
 /** An answer as a handler describes it for `recordInTransaction`: what it will send. */
 export interface IdempotentAnswer {
@@ -42,12 +48,30 @@ function legacyAnswerSecret(key: string, organizationId: string): Buffer {
   return Buffer.from(hkdfSync("sha256", key, organizationId, "zigznote idempotent answer", 32));
 }
 
-function encrypt(secret: Buffer, aad: Buffer, plain: Buffer): Buffer {
-  const iv = randomBytes(12);
+const IV_BYTES = 12;
+/** Random bytes drawn ahead for IVs: one call to the CSPRNG per 341 answers sealed, not per answer. */
+const ivPool = Buffer.alloc(IV_BYTES * 341);
+let ivOffset = ivPool.length;
+
+/** A fresh random IV (GCM's 96 bits), never one handed out before. */
+function nextIv(): Buffer {
+  if (ivOffset + IV_BYTES > ivPool.length) {
+    randomFillSync(ivPool);
+    ivOffset = 0;
+  }
+  const iv = Buffer.from(ivPool.subarray(ivOffset, ivOffset + IV_BYTES));
+  ivOffset += IV_BYTES;
+  return iv;
+}
+
+function encrypt(secret: Buffer, aad: Buffer, plain: readonly Buffer[]): Buffer {
+  const iv = nextIv();
   const cipher = createCipheriv("aes-256-gcm", secret, iv);
   cipher.setAAD(aad);
-  const sealed = Buffer.concat([cipher.update(plain), cipher.final()]);
-  return Buffer.concat([iv, sealed, cipher.getAuthTag()]);
+  // In order: the IV, the ciphertext of each part, then the tag (known once final() ran).
+  const sealed = [iv, ...plain.map((part) => cipher.update(part)), cipher.final()];
+  sealed.push(cipher.getAuthTag());
+  return Buffer.concat(sealed);
 }
 
 function decrypt(secret: Buffer, aad: Buffer, stored: Buffer): Buffer {
@@ -72,8 +96,7 @@ export function sealAnswer(
   headers: Record<string, string>,
   body: Buffer,
 ): Buffer {
-  const plain = Buffer.concat([Buffer.from(`${JSON.stringify(headers)}\n`), body]);
-  return encrypt(claim.secret, claim.keyHash, plain);
+  return encrypt(claim.secret, claim.keyHash, [Buffer.from(`${JSON.stringify(headers)}\n`), body]);
 }
 
 /** `sealAnswer`'s answer, or one stored before it (sealed with `legacyAnswerSecret`). */

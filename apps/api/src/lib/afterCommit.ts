@@ -1,8 +1,8 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import {
-  executeStatement,
   isSqlTransaction,
   runFirstStatement,
+  runStatement,
   runTransaction,
   sqlTransaction,
   type TransactionBracket,
@@ -114,6 +114,6 @@ async function runBracketed<D extends SqlDb, T>(
   await runFirstStatement(tx, bracket);
   const result = await fn(tx);
   const last = bracket.lastStatement?.(result);
-  if (last) await executeStatement(tx, last);
+  if (last) await runStatement(tx, last);
   return result;
 }

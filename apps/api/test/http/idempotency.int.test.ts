@@ -145,7 +145,12 @@ describe("Idempotency-Key on POST /api/v1/meetings", () => {
           meetingUrl: meetingBody().meetingUrl,
         },
         // The answer's statement fails with COMMIT's round trip: nothing is committed.
-        { lastStatement: () => "SELECT 'the answer could not be stored'::text::boolean" },
+        {
+          lastStatement: () => ({
+            text: "SELECT $1::text::boolean",
+            values: ["the answer could not be stored"],
+          }),
+        },
       ),
     ).rejects.toThrow("the answer could not be stored");
     expect(await meetingsOf(caller.organizationId, title)).toBe(0);
