@@ -3,6 +3,7 @@ import { randomBytes } from "node:crypto";
 import { request as httpRequest } from "node:http";
 import path from "node:path";
 import { promisify } from "node:util";
+import { SpanStatusCode } from "@opentelemetry/api";
 import request from "supertest";
 import { uniqueSuffix } from "@zigznote/database/testing";
 import {
@@ -271,6 +272,68 @@ describe.each([
     );
     const line = server.logLines().find((entry) => entry.requestId === answer.requestId);
     expect(line).toMatchObject({ msg: "request completed", traceId: caller2.traceId });
+  });
+
+  it("traces a keyed create's claim and answer (one round trip each) under its server span; the repeat replays", async () => {
+    const caller2 = callerTraceparent();
+    const body = JSON.stringify({
+      title: "Keyed and traced",
+      meetingUrl: `https://zoom.us/j/${String(Date.now() + 11).slice(-11)}`,
+    });
+    const send = (traceparent: string) =>
+      fetch(`${server.url}/api/v1/meetings`, {
+        method: "POST",
+        headers: {
+          ...caller.headers,
+          "content-type": "application/json",
+          "idempotency-key": `traced-${caller2.traceId}`,
+          traceparent,
+        },
+        body,
+      });
+    const first = await send(caller2.header);
+    expect(first.status).toBe(201);
+    const created = (await first.json()) as { id: string };
+    const caller3 = callerTraceparent();
+    const repeat = await send(caller3.header);
+    expect(repeat.status).toBe(201);
+    expect(repeat.headers.get("idempotent-replayed")).toBe("true");
+    expect(((await repeat.json()) as { id: string }).id).toBe(created.id);
+
+    const statementsOf = (spans: ReceivedSpan[], traceId: string) =>
+      spans.filter((span) => span.traceId === traceId && isDatabaseSpan(span, "postgresql"));
+    const textOf = (span: ReceivedSpan) =>
+      String(span.attributes["db.query.text"] ?? span.attributes["db.statement"]);
+    const isClaim = (span: ReceivedSpan) =>
+      /^BEGIN; CALL idempotency_claim_in_transaction/.test(textOf(span));
+    const isAnswer = (span: ReceivedSpan) =>
+      /^CALL idempotency_answer_in_transaction\(.*\); COMMIT$/s.test(textOf(span));
+    await receiver.waitFor(
+      (spans) =>
+        statementsOf(spans, caller2.traceId).some(isAnswer) &&
+        statementsOf(spans, caller3.traceId).some(isClaim),
+    );
+    // BEGIN travels with the claim and the answer with COMMIT: one statement span for each pair.
+    const written = statementsOf(receiver.spans, caller2.traceId);
+    expect(written.filter(isClaim)).toHaveLength(1);
+    expect(written.filter(isAnswer)).toHaveLength(1);
+    const root = serverSpanOf(receiver.spans, caller2.traceId)!;
+    for (const span of [...written.filter(isClaim), ...written.filter(isAnswer)]) {
+      expect(descendantsOf(receiver.spans, root)).toContainEqual(span);
+      expect(span.status.code).not.toBe(SpanStatusCode.ERROR);
+    }
+    // The repeat's claim found the key answered: its span is an error, and no answer follows.
+    const replayed = statementsOf(receiver.spans, caller3.traceId);
+    expect(replayed.filter(isClaim).map((span) => span.status.code)).toEqual([
+      SpanStatusCode.ERROR,
+    ]);
+    expect(replayed.filter(isAnswer)).toEqual([]);
+    // Parameters, never values: the meeting's id (in the sealed answer) is nowhere in the trace.
+    for (const span of receiver.spans.filter(
+      (candidate) => candidate.traceId === caller2.traceId,
+    )) {
+      for (const value of stringsOf(span)) expect(value).not.toContain(created.id);
+    }
   });
 
   it("describes the request by the HTTP conventions, without its query string; probes are not traced", async () => {
