@@ -59,9 +59,10 @@ describe("isProcessed", () => {
 
 describe("cleanupOldWebhooks", () => {
   it("removes exactly the records older than the given days", async () => {
-    // A "now" long past makes every other suite's records (stamped today) younger than the
-    // cutoff, so only ours can be old: the count returned is exact.
-    const now = new Date(Date.UTC(2001, 0, 31));
+    // A "now" long past makes every other suite's records younger than the cutoff, so only ours
+    // can be old: the count returned is exact. Other suites stamp theirs today, or on a past day
+    // of their own from 2000 on (adminDisplay's clock, whose Clerk webhooks are recorded then).
+    const now = new Date(Date.UTC(1975, 0, 31));
     const day = 86_400_000;
     const p = provider();
     const ages = { old1: 45, old2: 31, edge: 30, young: 29, fresh: 0 };
