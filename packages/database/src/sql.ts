@@ -147,7 +147,7 @@ export async function sqlTransaction<T>(
       await runFirstStatement(tx, bracket);
       const result = await fn(tx);
       const last = bracket.lastStatement?.(result);
-      if (last) await tx.$executeRawUnsafe(last.text, ...(last.values ?? []));
+      if (last) await runStatement(tx, last);
       return result;
     });
   }

@@ -20,9 +20,12 @@ import type { SqlStatement, SqlValue } from "./sql";
  * A connection sends Close before Parse for a name it has not seen succeed (its first use, or
  * after a failed batch, where a Parse may or may not have happened, or the statement may have
  * been lost): closing a statement that does not exist is no error, so a name is always parsed
- * afresh rather than met twice. A name stands
- * for one text in the whole process, so where several connections share one server session (the
- * embedded database) they re-parse the same statement.
+ * afresh rather than met twice. A name stands for one text in the whole process, so where several
+ * connections share one server session (the embedded database) they re-parse the same statement.
+ * Texts are the code's constants (a statement per text is kept on every connection): values go in
+ * parameters, never in the text. Behind a pooler that moves a client between server connections
+ * within its session (PgBouncer in transaction mode), named statements need the pooler's own
+ * support for them (PgBouncer 1.21+, `max_prepared_statements`).
  */
 
 /** The prepared statements' names, by text: one name per text in the process. */

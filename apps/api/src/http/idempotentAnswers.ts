@@ -53,7 +53,7 @@ const IV_BYTES = 12;
 const ivPool = Buffer.alloc(IV_BYTES * 341);
 let ivOffset = ivPool.length;
 
-/** A fresh random IV (GCM's 96 bits), never one handed out before. */
+/** A random IV (GCM's 96 bits): 12 bytes of the CSPRNG's output, each handed out once. */
 function nextIv(): Buffer {
   if (ivOffset + IV_BYTES > ivPool.length) {
     randomFillSync(ivPool);
