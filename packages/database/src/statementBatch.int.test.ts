@@ -33,10 +33,19 @@ describe("runStatementBatch", () => {
   const pool = new pg.Pool({ connectionString: url, max: 2 });
   afterAll(() => pool.end());
 
-  it("runs the statements in order in one round trip, each parsed once per connection", async () => {
+  /** `fn` with a table of its own and a connection, given back to the pool after. */
+  async function onOwnTable(fn: (table: string, client: pg.PoolClient) => Promise<void>) {
     const table = await createTable(pool);
     const client = await pool.connect();
     try {
+      await fn(table, client);
+    } finally {
+      client.release();
+    }
+  }
+
+  it("runs the statements in order in one round trip, each parsed once per connection", async () => {
+    await onOwnTable(async (table, client) => {
       const sent = countMessages(client);
       // Every byte value, a quote and a backslash: what a literal would have had to escape.
       const bytes = Buffer.concat([
@@ -45,7 +54,7 @@ describe("runStatementBatch", () => {
       ]);
       const at = new Date("2026-12-06T14:30:00.123Z");
       const insert = `INSERT INTO ${table} (id, bytes, at, tags, flag, big, note)
-                      VALUES ($1, $2, $3, $4, $5, $6, $7)`;
+                    VALUES ($1, $2, $3, $4, $5, $6, $7)`;
       for (let id = 1; id <= 3; id += 1) {
         await runStatementBatch(client, [
           { text: "BEGIN" },
@@ -71,15 +80,11 @@ describe("runStatementBatch", () => {
         });
         expect(Buffer.compare(row.bytes as Buffer, bytes)).toBe(0);
       }
-    } finally {
-      client.release();
-    }
+    });
   });
 
   it("stops at the first error: the statements after it do not run", async () => {
-    const table = await createTable(pool);
-    const client = await pool.connect();
-    try {
+    await onOwnTable(async (table, client) => {
       const insert = `INSERT INTO ${table} (id) VALUES ($1)`;
       await expect(
         runStatementBatch(client, [
@@ -94,15 +99,11 @@ describe("runStatementBatch", () => {
       await expect(client.query("SELECT 1")).rejects.toMatchObject({ code: "25P02" });
       await client.query("ROLLBACK");
       expect((await client.query(`SELECT id FROM ${table}`)).rows).toEqual([]);
-    } finally {
-      client.release();
-    }
+    });
   });
 
   it("prepares again a statement whose batch failed, and one the server does not know", async () => {
-    const table = await createTable(pool);
-    const client = await pool.connect();
-    try {
+    await onOwnTable(async (table, client) => {
       const sent = countMessages(client);
       const insert = { text: `INSERT INTO ${table} (id, note) VALUES ($1, $2)`, values: [1, "x"] };
       // Parsed on the server, but the batch failed after it: the client cannot know it exists.
@@ -123,9 +124,7 @@ describe("runStatementBatch", () => {
       expect(sent.parse).toBe(4);
       const { rows } = await client.query<{ id: number }>(`SELECT id FROM ${table} ORDER BY id`);
       expect(rows.map((row) => row.id)).toEqual([2, 4]);
-    } finally {
-      client.release();
-    }
+    });
   });
 
   it("works where several connections share one session (the embedded database)", async () => {

@@ -86,6 +86,21 @@ export function claimInTransactionStatement(claim: IdempotencyClaim): SqlStateme
   };
 }
 
+/** An answered row's columns, in the order both statements that write one take them. */
+function answeredRowValues(input: IdempotencyClaim & { status: number; response: Buffer }) {
+  return [
+    input.organizationId,
+    input.keyHash,
+    input.fingerprint,
+    input.method,
+    input.path,
+    input.status,
+    input.response,
+    input.now,
+    input.expiresAt,
+  ];
+}
+
 /**
  * The answer of a claim made in the write's transaction (`claimInTransactionStatement`), for
  * COMMIT's round trip (`TransactionBracket.lastStatement`): the key's row, answered. A row that
@@ -97,17 +112,7 @@ export function answerInTransactionStatement(
 ): SqlStatement {
   return {
     text: "CALL idempotency_answer_in_transaction($1::uuid, $2, $3, $4, $5, $6, $7, $8, $9)",
-    values: [
-      input.organizationId,
-      input.keyHash,
-      input.fingerprint,
-      input.method,
-      input.path,
-      input.status,
-      input.response,
-      input.now,
-      input.expiresAt,
-    ],
+    values: answeredRowValues(input),
   };
 }
 
@@ -161,17 +166,7 @@ export async function storeIdempotentAnswer(
      VALUES ($1::uuid, $2, $3, $4, $5, $6, $7, $8::timestamptz, $9::timestamptz)
      ON CONFLICT (organization_id, key_hash) DO NOTHING
      RETURNING 1`,
-    [
-      input.organizationId,
-      input.keyHash,
-      input.fingerprint,
-      input.method,
-      input.path,
-      input.status,
-      input.response,
-      input.now,
-      input.expiresAt,
-    ],
+    answeredRowValues(input),
   );
   return rows.length > 0;
 }
