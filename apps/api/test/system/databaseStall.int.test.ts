@@ -1,6 +1,11 @@
 import type { Server } from "node:http";
 import { setTimeout as delay } from "node:timers/promises";
-import { createPrismaClient, type PrismaClient } from "@zigznote/database";
+import {
+  createPrismaClient,
+  executeStatement,
+  sqlTransaction,
+  type PrismaClient,
+} from "@zigznote/database";
 import { createMeeting, uniqueSuffix } from "@zigznote/database/testing";
 import { loadConfig } from "../../src/config";
 import { databaseClientOptions } from "../../src/server";
@@ -180,4 +185,59 @@ describe("a database that stops answering", () => {
     expect(rows.map(([row]) => row?.isOwnTransaction)).toEqual(Array(POOL_SIZE).fill(true));
     expect((await get("/api/v1/meetings")).status).toBe(200);
   }, 20_000);
+
+  it("discards a connection whose bracket round trip (BEGIN with a claim, an answer with COMMIT) stalled", async () => {
+    const table = `stall_${uniqueSuffix().replace(/\W/g, "_")}`;
+    await db.$executeRawUnsafe(`CREATE TABLE ${table} (id int PRIMARY KEY)`);
+    const insert = (id: number) => ({
+      text: `INSERT INTO ${table} (id) VALUES ($1)`,
+      values: [id],
+    });
+    // Each side stalled twice, as runStatementBatch sends it: the read timeout fails the write.
+    for (let round = 0; round < POOL_SIZE * 2; round += 1) {
+      const isFirst = round % 2 === 0;
+      // A connection open and idle in the pool, so that the stall meets the batch, not a connect.
+      await db.$queryRaw`SELECT 1`;
+      if (isFirst) proxy.pause();
+      await expect(
+        sqlTransaction(
+          db,
+          async (tx) => {
+            await executeStatement(tx, `INSERT INTO ${table} (id) VALUES ($1)`, [100 + round]);
+            if (!isFirst) proxy.pause();
+            return round;
+          },
+          isFirst ? { firstStatement: insert(round) } : { lastStatement: () => insert(round) },
+        ),
+      ).rejects.toThrow("Query read timeout");
+      proxy.resume();
+    }
+    // A stalled claim stopped the write before its work; a stalled COMMIT may still have been
+    // carried out once the bytes flowed (the client cannot know: the caller got a 503, and a
+    // repeat with its key replays what committed), but the write and its answer went together.
+    const ids = (
+      await db.$queryRawUnsafe<{ id: number }[]>(`SELECT id FROM ${table} ORDER BY id`)
+    ).map((row) => row.id);
+    for (let round = 0; round < POOL_SIZE * 2; round += 1) {
+      if (round % 2 === 0) expect(ids.filter((id) => id % 100 === round)).toEqual([]);
+      else expect(ids.includes(round)).toBe(ids.includes(100 + round));
+    }
+    const rows = await Promise.all(
+      Array.from(
+        { length: POOL_SIZE },
+        () => db.$queryRaw<{ isOwnTransaction: boolean }[]>`
+          SELECT now() = statement_timestamp() AS "isOwnTransaction"`,
+      ),
+    );
+    expect(rows.map(([row]) => row?.isOwnTransaction)).toEqual(Array(POOL_SIZE).fill(true));
+    // And the pool serves bracketed writes again.
+    await sqlTransaction(db, () => Promise.resolve(0), {
+      firstStatement: insert(1000),
+      lastStatement: () => insert(1001),
+    });
+    const { 0: after } = await db.$queryRawUnsafe<{ n: number }[]>(
+      `SELECT count(*)::int AS n FROM ${table} WHERE id >= 1000`,
+    );
+    expect(after?.n).toBe(2);
+  }, 40_000);
 });
