@@ -114,6 +114,21 @@ async function deliver(event: { msgId: string; body: string }): Promise<Answer> 
   };
 }
 
+/**
+ * One statement per pooled connection at once, each in a transaction of its own: a connection
+ * handed back with a stalled transaction still open would answer with that transaction's start.
+ */
+async function expectEveryConnectionInItsOwnTransaction(): Promise<void> {
+  const rows = await Promise.all(
+    Array.from(
+      { length: POOL_SIZE },
+      () => db.$queryRaw<{ isOwnTransaction: boolean }[]>`
+        SELECT now() = statement_timestamp() AS "isOwnTransaction"`,
+    ),
+  );
+  expect(rows.map(([row]) => row?.isOwnTransaction)).toEqual(Array(POOL_SIZE).fill(true));
+}
+
 const databaseUnavailable = {
   error: { code: "DATABASE_UNAVAILABLE", message: expect.any(String), details: {} },
   requestId: expect.any(String),
@@ -175,14 +190,7 @@ describe("a database that stops answering", () => {
       proxy.resume();
     }
 
-    const rows = await Promise.all(
-      Array.from(
-        { length: POOL_SIZE },
-        () => db.$queryRaw<{ isOwnTransaction: boolean }[]>`
-          SELECT now() = statement_timestamp() AS "isOwnTransaction"`,
-      ),
-    );
-    expect(rows.map(([row]) => row?.isOwnTransaction)).toEqual(Array(POOL_SIZE).fill(true));
+    await expectEveryConnectionInItsOwnTransaction();
     expect((await get("/api/v1/meetings")).status).toBe(200);
   }, 20_000);
 
@@ -222,14 +230,7 @@ describe("a database that stops answering", () => {
       if (round % 2 === 0) expect(ids.filter((id) => id % 100 === round)).toEqual([]);
       else expect(ids.includes(round)).toBe(ids.includes(100 + round));
     }
-    const rows = await Promise.all(
-      Array.from(
-        { length: POOL_SIZE },
-        () => db.$queryRaw<{ isOwnTransaction: boolean }[]>`
-          SELECT now() = statement_timestamp() AS "isOwnTransaction"`,
-      ),
-    );
-    expect(rows.map(([row]) => row?.isOwnTransaction)).toEqual(Array(POOL_SIZE).fill(true));
+    await expectEveryConnectionInItsOwnTransaction();
     // And the pool serves bracketed writes again.
     await sqlTransaction(db, () => Promise.resolve(0), {
       firstStatement: insert(1000),
