@@ -74,12 +74,11 @@ interface BatchConnection {
 
 /** pg's Submittable: pg calls `submit` when the connection is free, then the handlers. */
 class StatementBatch {
-  /** The statements, for pg's log and tracing (pg's instrumentation names its span from it). */
-  readonly text: string;
   private readonly statements: readonly SqlStatement[];
-  /** Names this batch parses: prepared once it succeeds. */
+  /** The connection's prepared names, and the names this batch uses and those it parses. */
+  private prepared?: Set<string>;
+  private names: string[] = [];
   private parsing: string[] = [];
-  private connection?: object;
   private isDone = false;
 
   constructor(
@@ -88,17 +87,22 @@ class StatementBatch {
     public callback: (error: Error | null) => void,
   ) {
     this.statements = statements;
-    this.text = statements.map((statement) => statement.text).join("; ");
+  }
+
+  /** The statements, for pg's instrumentation (its span's name); joined only when read. */
+  get text(): string {
+    return this.statements.map((statement) => statement.text).join("; ");
   }
 
   submit(connection: BatchConnection): void {
-    this.connection = connection;
     let prepared = preparedOn.get(connection);
     if (!prepared) preparedOn.set(connection, (prepared = new Set()));
+    this.prepared = prepared;
     connection.stream.cork?.();
     try {
       for (const statement of this.statements) {
         const name = statementName(statement.text);
+        this.names.push(name);
         if (!prepared.has(name)) {
           connection.close({ type: "S", name });
           connection.parse({ text: statement.text, name });
@@ -116,13 +120,10 @@ class StatementBatch {
   private finish(error: Error | null): void {
     if (this.isDone) return;
     this.isDone = true;
-    const prepared = this.connection && preparedOn.get(this.connection);
-    if (prepared) {
-      // Parsed or not, a failed batch's names are parsed afresh next time (a Bind that met a
-      // statement the session had lost, say, must not fail again).
-      if (error === null) for (const name of this.parsing) prepared.add(name);
-      else for (const statement of this.statements) prepared.delete(statementName(statement.text));
-    }
+    // Parsed or not, a failed batch's names are parsed afresh next time (a Bind that met a
+    // statement the session had lost, say, must not fail again).
+    if (error === null) for (const name of this.parsing) this.prepared?.add(name);
+    else for (const name of this.names) this.prepared?.delete(name);
     this.callback(error);
   }
 
