@@ -48,7 +48,7 @@ export {
   isSqlTransaction,
   queryRows,
   runFirstStatement,
-  runStatement,
+  runLastStatement,
   runTransaction,
   sqlTransaction,
   type SqlStatement,

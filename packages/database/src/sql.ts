@@ -124,6 +124,16 @@ export async function runFirstStatement<T>(
   if (bracket.firstStatement) await runStatement(tx, bracket.firstStatement);
 }
 
+/** The bracket's last statement for `result` in `tx`, before the caller commits it. */
+export async function runLastStatement<T>(
+  tx: SqlDb,
+  bracket: TransactionBracket<T>,
+  result: T,
+): Promise<void> {
+  const last = bracket.lastStatement?.(result);
+  if (last) await runStatement(tx, last);
+}
+
 const BEGIN: SqlStatement = { text: "BEGIN" };
 const COMMIT: SqlStatement = { text: "COMMIT" };
 
@@ -146,8 +156,7 @@ export async function sqlTransaction<T>(
     return client.$transaction(async (tx) => {
       await runFirstStatement(tx, bracket);
       const result = await fn(tx);
-      const last = bracket.lastStatement?.(result);
-      if (last) await runStatement(tx, last);
+      await runLastStatement(tx, bracket, result);
       return result;
     });
   }

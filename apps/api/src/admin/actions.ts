@@ -1,4 +1,4 @@
-import { runStatement, type Db, type Prisma } from "@zigznote/database";
+import { runLastStatement, type Db, type Prisma } from "@zigznote/database";
 import { BadRequestError, ConflictError, NotFoundError } from "@zigznote/shared";
 import {
   checkPlanViolations,
@@ -106,8 +106,7 @@ async function finish<T>(
   result: T,
   bracket: TransactionBracket<T> | undefined,
 ): Promise<T> {
-  const last = bracket?.lastStatement?.(result);
-  if (last) await runStatement(tx, last);
+  if (bracket) await runLastStatement(tx, bracket, result);
   return result;
 }
 

@@ -2,7 +2,7 @@ import { AsyncLocalStorage } from "node:async_hooks";
 import {
   isSqlTransaction,
   runFirstStatement,
-  runStatement,
+  runLastStatement,
   runTransaction,
   sqlTransaction,
   type TransactionBracket,
@@ -113,7 +113,6 @@ async function runBracketed<D extends SqlDb, T>(
 ): Promise<T> {
   await runFirstStatement(tx, bracket);
   const result = await fn(tx);
-  const last = bracket.lastStatement?.(result);
-  if (last) await runStatement(tx, last);
+  await runLastStatement(tx, bracket, result);
   return result;
 }
