@@ -57,7 +57,7 @@ import type { ServerKind } from "./apiServer";
 import { runTracingBench } from "./apiTracing";
 import { packageOf, selfTime, topShares, type CpuProfile } from "./cpuProfile";
 import { runLoad, type LoadSample } from "./load";
-import { formatTable, percentile } from "./report";
+import { formatTable, percentile, roundSpread } from "./report";
 import { children, ServerProcess, stopAfter } from "./serverProcess";
 
 const env = process.env;
@@ -155,6 +155,18 @@ function emptySample(): Sample {
     statuses: new Map(),
     errors: 0,
   };
+}
+
+/** Adds what `from` measured to `into` (a round's sample to its side's whole). */
+function mergeSample(into: Sample, from: Sample): void {
+  for (const latency of from.latencies) into.latencies.push(latency);
+  for (const [status, count] of from.statuses) {
+    into.statuses.set(status, (into.statuses.get(status) ?? 0) + count);
+  }
+  into.cpuMicros += from.cpuMicros;
+  into.databaseCpuMicros += from.databaseCpuMicros;
+  into.seconds += from.seconds;
+  into.errors += from.errors;
 }
 
 /** autocannon's request of `route`: its path and headers made anew for each request. */
@@ -524,6 +536,7 @@ async function main(): Promise<void> {
           },
           load: (server, seconds, into) => load(server, me, headers, seconds, into),
           emptySample,
+          mergeSample,
           stats: (sample) => {
             const sorted = [...sample.latencies].sort((a, b) => a - b);
             const wrong = [...sample.statuses].filter(([status]) => status !== me.status);
@@ -596,26 +609,30 @@ async function main(): Promise<void> {
       process.stdout.write(".");
     }
     // The pairs: each side warmed up, then alternating rounds like the routes above.
-    const pairResults = new Map<string, { a: Sample; b: Sample }>();
+    const pairResults = new Map<string, { a: Sample; b: Sample; roundRatios: number[] }>();
     for (const pair of pairs) {
       const sides = [pair.a, pair.b] as const;
       for (const side of sides)
         await load(servers[side.server]!, side.route, headers, warmupSeconds);
       const samples = { a: emptySample(), b: emptySample() };
+      const roundRatios: number[] = [];
       for (let round = 0; round < ROUNDS; round++) {
         const order = round % 2 === 0 ? (["b", "a"] as const) : (["a", "b"] as const);
+        const roundRps = { a: 0, b: 0 };
         for (const which of order) {
           const side = pair[which];
-          await load(
+          const sample = await load(
             servers[side.server]!,
             side.route,
             headers,
             durationSeconds / ROUNDS,
-            samples[which],
           );
+          roundRps[which] = sample.latencies.length / sample.seconds;
+          mergeSample(samples[which], sample);
         }
+        roundRatios.push(roundRps.a / roundRps.b);
       }
-      pairResults.set(pair.name, samples);
+      pairResults.set(pair.name, { ...samples, roundRatios });
       process.stdout.write(".");
     }
     process.stdout.write("\n");
@@ -722,6 +739,7 @@ async function main(): Promise<void> {
           "on req/s",
           "off req/s",
           "ratio",
+          "rounds",
           "target",
           "on p99",
           "off p99",
@@ -757,6 +775,7 @@ async function main(): Promise<void> {
           on.rps.toFixed(0),
           off.rps.toFixed(0),
           ratio.toFixed(2),
+          roundSpread(samples.roundRatios),
           `>= ${pair.target}`,
           `${on.p99.toFixed(1)} ms`,
           `${off.p99.toFixed(1)} ms`,
@@ -769,7 +788,8 @@ async function main(): Promise<void> {
       console.log(`\n${formatTable(pairTable)}`);
       console.log(
         "DB CPU/req = CPU time of the PostgreSQL server's processes per response (Linux; every " +
-          "database on that server counts: run the bench alone)",
+          "database on that server counts: run the bench alone); rounds = the ratio of each " +
+          "round alone, lowest-highest: a target inside that range is within this run's noise",
       );
       console.log(
         "on / off: the same route with the feature on and off, in the same alternating rounds: " +

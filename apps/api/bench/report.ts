@@ -19,3 +19,18 @@ export function formatTable(rows: string[][]): string {
     )
     .join("\n");
 }
+
+/**
+ * How far apart the rounds of a comparison were: `min-max (median m)` of the per-round ratios.
+ * A pooled ratio whose target lies inside this range is within the run's noise, whichever side
+ * of the target it fell on.
+ */
+export function roundSpread(ratios: number[]): string {
+  if (ratios.length === 0) return "-";
+  const sorted = [...ratios].sort((a, b) => a - b);
+  const middle = sorted.length / 2;
+  const median = Number.isInteger(middle)
+    ? (sorted[middle - 1]! + sorted[middle]!) / 2
+    : sorted[Math.floor(middle)]!;
+  return `${sorted[0]!.toFixed(2)}-${sorted.at(-1)!.toFixed(2)} (median ${median.toFixed(2)})`;
+}
