@@ -592,9 +592,15 @@ async function main(): Promise<void> {
         `${MEETINGS} meetings, NODE_ENV=production, logs silent, API key (cache on)`,
     );
     // Every route before any measurement: measured first, a route would still pay for the JIT
-    // compiling the code all routes share (under load that takes seconds).
+    // compiling the code all routes share (under load that takes seconds). The pairs' other
+    // servers take the same routes: a pair's side served by `app` has run them all, and a server
+    // that has only ever seen the pair's route runs it faster than one that has served the whole
+    // API (GET /me: 490 against 617 us per response in one run), which would count against
+    // whichever side is `app`.
     for (const route of routes) {
-      for (const server of [bare, app]) await load(server, route, headers, warmupSeconds);
+      for (const server of [bare, app, ...Object.values(extras)]) {
+        await load(server, route, headers, warmupSeconds);
+      }
     }
     const results = new Map<string, Record<"app" | "bare", Sample>>();
     for (const route of routes) {
