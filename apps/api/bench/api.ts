@@ -56,7 +56,7 @@ import { createBareApp } from "./apiBare";
 import type { ServerKind } from "./apiServer";
 import { runTracingBench } from "./apiTracing";
 import { packageOf, selfTime, topShares, type CpuProfile } from "./cpuProfile";
-import { runLoad, type LoadSample } from "./load";
+import { requestsPerSecond, runLoad, type LoadSample } from "./load";
 import { formatTable, percentile, roundSpread } from "./report";
 import { children, ServerProcess, stopAfter } from "./serverProcess";
 
@@ -544,7 +544,7 @@ async function main(): Promise<void> {
               throw new Error(`tracing bench: unexpected answers ${JSON.stringify(wrong)}`);
             }
             return {
-              rps: sample.latencies.length / sample.seconds,
+              rps: requestsPerSecond(sample),
               p50: percentile(sorted, 50),
               p99: percentile(sorted, 99),
               cpuMicros: sample.cpuMicros / sample.latencies.length,
@@ -633,7 +633,7 @@ async function main(): Promise<void> {
             headers,
             durationSeconds / ROUNDS,
           );
-          roundRps[which] = sample.latencies.length / sample.seconds;
+          roundRps[which] = requestsPerSecond(sample);
           mergeSample(samples[which], sample);
         }
         roundRatios.push(roundRps.a / roundRps.b);
@@ -700,7 +700,7 @@ async function main(): Promise<void> {
           console.error(`${route.name}: ${count} responses with status ${status}`);
         }
         return {
-          rps: sample.latencies.length / sample.seconds,
+          rps: requestsPerSecond(sample),
           p50: percentile(sorted, 50),
           p99: percentile(sorted, 99),
           cpuMicros: sample.cpuMicros / sample.latencies.length,
@@ -766,7 +766,7 @@ async function main(): Promise<void> {
             console.error(`${pair.name}: ${count} responses with status ${status}`);
           }
           return {
-            rps: sample.latencies.length / sample.seconds,
+            rps: requestsPerSecond(sample),
             p99: percentile(sorted, 99),
             cpuMicros: sample.cpuMicros / sample.latencies.length,
             databaseCpuMicros: sample.databaseCpuMicros / sample.latencies.length,

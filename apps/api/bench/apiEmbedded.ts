@@ -33,6 +33,7 @@ import {
 import { createOrganization } from "@zigznote/database/testing";
 import { createApiKey } from "../src/identity";
 import type { EmbeddedChildMessage, EmbeddedVariant } from "./apiEmbeddedServer";
+import { requestsPerSecond } from "./load";
 import { formatTable, percentile } from "./report";
 
 const seconds = Number(process.env.BENCH_EMBEDDED_SECONDS ?? 5);
@@ -134,7 +135,7 @@ function load(
 function describe(result: Result): string[] {
   const sorted = [...result.latencies].sort((a, b) => a - b);
   return [
-    (result.latencies.length / result.seconds).toFixed(0),
+    requestsPerSecond(result).toFixed(0),
     percentile(sorted, 50).toFixed(1),
     percentile(sorted, 99).toFixed(1),
     String(result.non2xx),
@@ -228,9 +229,11 @@ async function main(): Promise<void> {
         ]),
       ]),
     );
-    const rate = (result: Result) => result.latencies.length / result.seconds;
-    const costOfFix = rate(sequential.get("after")!) / rate(sequential.get("before")!);
-    const againstOne = rate(concurrent.get("after")!) / rate(concurrent.get("one-connection")!);
+    const costOfFix =
+      requestsPerSecond(sequential.get("after")!) / requestsPerSecond(sequential.get("before")!);
+    const againstOne =
+      requestsPerSecond(concurrent.get("after")!) /
+      requestsPerSecond(concurrent.get("one-connection")!);
     const failures = (result: Result) => result.non2xx + result.errors;
     console.log(
       `after/before at c=1 (the cost of the fix): ${costOfFix.toFixed(2)}x (target >= 0.9)\n` +

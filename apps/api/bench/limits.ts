@@ -32,7 +32,7 @@ import { createPrismaClient, type PrismaClient } from "@zigznote/database";
 import { prepareTestDatabase } from "@zigznote/database/testing";
 import { Pool } from "pg";
 import { createApiKey } from "../src/identity";
-import { runLoad, type LoadSample } from "./load";
+import { requestsPerSecond, runLoad, type LoadSample } from "./load";
 import { formatTable, percentile } from "./report";
 import { children, ServerProcess, stopAfter } from "./serverProcess";
 
@@ -393,7 +393,6 @@ async function main(): Promise<void> {
       }
     }
     const baseline = samples[0]!;
-    const rate = (sample: LoadSample) => sample.latencies.length / sample.seconds;
     const table = [["scenario", "req/s", "p50", "p99", "ratio to baseline", "answers"]];
     let unexpected = 0;
     for (const [index, scenario] of scenarios.entries()) {
@@ -403,10 +402,10 @@ async function main(): Promise<void> {
       unexpected += sample.errors + wrong.reduce((sum, [, count]) => sum + count, 0);
       table.push([
         scenario.label,
-        rate(sample).toFixed(0),
+        requestsPerSecond(sample).toFixed(0),
         ms(percentile(sorted, 50)),
         ms(percentile(sorted, 99)),
-        index === 0 ? "1.00" : (rate(sample) / rate(baseline)).toFixed(2),
+        index === 0 ? "1.00" : (requestsPerSecond(sample) / requestsPerSecond(baseline)).toFixed(2),
         [...sample.statuses].map(([status, count]) => `${count} x ${status}`).join(", "),
       ]);
     }

@@ -27,3 +27,8 @@ export function runLoad(options: autocannon.Options, into: LoadSample): Promise<
     });
   });
 }
+
+/** Responses per second of a run (or of anything that counts latencies over seconds). */
+export function requestsPerSecond(sample: Pick<LoadSample, "latencies" | "seconds">): number {
+  return sample.latencies.length / sample.seconds;
+}
