@@ -7,6 +7,8 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { Readable } from "node:stream";
 import { promisify } from "node:util";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 import request from "supertest";
 import { getUsage } from "../../src/recordings";
 import { apiKeyHeaderFor, authHeaderFor } from "../support/auth";
@@ -79,8 +81,11 @@ function rawRequest(head: string): Promise<{ status: number; json: unknown }> {
   });
 }
 
-/** `total` bytes in 64 KiB chunks of one reused buffer: the client holds no more than that. */
-function generatedBody(total: number): Readable {
+/**
+ * `total` bytes in 64 KiB chunks of one reused buffer: the client holds no more than that.
+ * `onChunk`, if given, is called with the bytes produced so far before each chunk is handed over.
+ */
+function generatedBody(total: number, onChunk?: (sent: number) => void): Readable {
   const chunk = Buffer.alloc(64 * 1024, 7);
   let sent = 0;
   return new Readable({
@@ -89,12 +94,28 @@ function generatedBody(total: number): Readable {
         this.push(null);
         return;
       }
+      onChunk?.(sent);
       const size = Math.min(chunk.length, total - sent);
       sent += size;
       this.push(size === chunk.length ? chunk : chunk.subarray(0, size));
     },
   });
 }
+
+/**
+ * The memory this process still reaches (heap and array buffers after a full collection), in
+ * bytes: what a buffered body would hold, without the garbage whose collection timing makes RSS
+ * and the heap in use wander from run to run.
+ */
+const liveBytes: () => number = (() => {
+  setFlagsFromString("--expose-gc");
+  const collect = runInNewContext("gc") as () => void;
+  return () => {
+    collect();
+    const { heapUsed, arrayBuffers } = process.memoryUsage();
+    return heapUsed + arrayBuffers;
+  };
+})();
 
 describe("/api/v1/meetings/:id/recording", () => {
   it("uploads, downloads, replaces and deletes, with usage equal to the stored sizes", async () => {
@@ -336,36 +357,26 @@ describe("/api/v1/meetings/:id/recording", () => {
     const caller = await authHeaderFor(testApp);
     const meetingId = await newMeeting(server, caller);
     const total = 200 * 1024 * 1024;
-    const baseline = process.memoryUsage();
-    let peakRss = baseline.rss;
-    let peakHeap = baseline.heapUsed + baseline.arrayBuffers;
-    const sampler = setInterval(() => {
-      const now = process.memoryUsage();
-      peakRss = Math.max(peakRss, now.rss);
-      peakHeap = Math.max(peakHeap, now.heapUsed + now.arrayBuffers);
-    }, 20);
-    let response: { status: number; json: unknown };
-    try {
-      response = await streamPut(
-        `${baseUrl}/api/v1/meetings/${meetingId}/recording`,
-        { ...caller.headers, "Content-Type": "video/mp4" },
-        generatedBody(total),
-      );
-    } finally {
-      clearInterval(sampler);
-    }
+    const every = 16 * 1024 * 1024;
+    const baseline = liveBytes();
+    // Measured as the client hands over each 16 MiB (client and server share this process): a
+    // body buffered anywhere on its way to the file would be live at the later of these points.
+    const growth: number[] = [];
+    const response = await streamPut(
+      `${baseUrl}/api/v1/meetings/${meetingId}/recording`,
+      { ...caller.headers, "Content-Type": "video/mp4" },
+      generatedBody(total, (sent) => {
+        if (sent > 0 && sent % every === 0) growth.push(liveBytes() - baseline);
+      }),
+    );
     expect(response.status).toBe(201);
     expect(response.json).toMatchObject({ sizeBytes: total });
     const object = await testApp.ctx.db.storageObject.findFirstOrThrow({ where: { meetingId } });
     expect(statSync(path.join(testApp.ctx.config.STORAGE_DIR, object.key)).size).toBe(total);
-    const mb = (bytes: number) => bytes / (1024 * 1024);
-    // Client and server share this process: a buffered body would show 200 MB (twice). Below
-    // that, RSS follows the collector's timing (about 30 MB alone, up to ~120 MB on a machine
-    // loaded by other suites), so the bound is set under one buffered copy, not near the quiet figure.
-    expect(mb(peakRss - baseline.rss)).toBeLessThan(160);
-    // Garbage socket chunks wait for the collector, so the heap follows its timing too (measured
-    // ~40 alone, 124 once on a CI runner): the same bound as RSS, under one buffered copy.
-    expect(mb(peakHeap - (baseline.heapUsed + baseline.arrayBuffers))).toBeLessThan(160);
+    expect(growth).toHaveLength(Math.floor((total - 1) / every));
+    // What is in flight: under 1 MiB at most points, up to 18 MiB of array buffers at a few
+    // (measured). One buffered copy would pass 64 MiB by the fifth point and reach 192 MiB.
+    expect(Math.max(...growth) / (1024 * 1024)).toBeLessThan(64);
     await expectUsageMatches(caller.organizationId, total);
   });
 });
