@@ -534,7 +534,7 @@ async function main(): Promise<void> {
           stop: async (server) => {
             await server.request({ type: "close" }).catch(() => server.child.kill());
           },
-          load: (server, seconds, into) => load(server, me, headers, seconds, into),
+          load: (server, seconds) => load(server, me, headers, seconds),
           emptySample,
           mergeSample,
           stats: (sample) => {

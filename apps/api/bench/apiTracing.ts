@@ -26,7 +26,7 @@ import { roundSpread } from "./report";
 export interface TracingBenchDeps<S extends { kind: ServerKind }, T> {
   start(kind: ServerKind, env: Record<string, string>): Promise<S>;
   stop(server: S): Promise<void>;
-  load(server: S, seconds: number, into?: T): Promise<T>;
+  load(server: S, seconds: number): Promise<T>;
   emptySample(): T;
   /** Adds a round's sample to its server's whole. */
   mergeSample(into: T, from: T): void;
