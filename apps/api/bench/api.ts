@@ -27,8 +27,9 @@
  *
  * Then the cost of tracing on GET /api/v1/me (bench/apiTracing.ts): the API before tracing, with
  * tracing off (no endpoint), exporting every request's spans to an OTLP receiver here, one in ten
- * of them, and every request without the statements' spans, in alternating rounds. BENCH_TRACING=0 skips it, =only runs it alone; BENCH_TRACING_ROUNDS (6),
- * BENCH_TRACING_SECONDS (3 per round and server).
+ * of them, and every request without the statements' spans, in alternating rounds.
+ * BENCH_TRACING=0 skips it, =only runs it alone; BENCH_TRACING_ROUNDS (6), BENCH_TRACING_SECONDS
+ * (3 per round and server).
  *
  * BENCH_MEMORY=1: a memory run instead. Only the app runs; the routes take turns in blocks of
  * 10,000 requests until BENCH_MEMORY_REQUESTS (1,000,000) have been answered, and the app's RSS
