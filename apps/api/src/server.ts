@@ -53,6 +53,9 @@ export async function openDatabase(
   const embedded = await startEmbeddedPostgres({
     dataDir,
     port: config.EMBEDDED_DB_PORT,
+    // The kernel may pick the API's own port for it while that is still free (PORT in the
+    // ephemeral range): the API would then fail to listen, after the whole start.
+    avoidPorts: config.PORT === 0 ? [] : [config.PORT],
     shareRunning: options.shareRunning,
     onError: (error) => logger.error({ err: error }, "embedded PostgreSQL failed a statement"),
   });

@@ -5,7 +5,7 @@ import path from "node:path";
 import { PGlite } from "@electric-sql/pglite";
 import pg from "pg";
 import { EmbeddedDatabaseInUseError, startEmbeddedPostgres } from "./embedded";
-import { EmbeddedSessionServer } from "./embeddedServer";
+import { EmbeddedSessionServer, listenAvoiding } from "./embeddedServer";
 
 /** A session server over an in-memory PGlite; `db` may wrap PGlite to inject failures. */
 async function startSessionServer(wrap: (db: PGlite) => PGlite = (db) => db) {
@@ -71,6 +71,40 @@ function rawConnection(url: string): Promise<net.Socket> {
     socket.once("connect", () => socket.write(startupMessage()));
   });
 }
+
+describe("listenAvoiding (a free port that is not the API's own)", () => {
+  /** Listeners on `ports`, in turn, recording which were closed. */
+  const listeners = (ports: number[]) => {
+    const closed: number[] = [];
+    let next = 0;
+    const open = () => {
+      const port = ports[next++]!;
+      return Promise.resolve({ port, close: () => Promise.resolve(void closed.push(port)) });
+    };
+    return { open, closed };
+  };
+
+  it("closes a listener the kernel put on an avoided port and keeps the next one", async () => {
+    const { open, closed } = listeners([3001, 3001, 45123]);
+    const listener = await listenAvoiding(open, [3001]);
+    expect(listener.port).toBe(45123);
+    expect(closed).toEqual([3001, 3001]);
+  });
+
+  it("keeps the first listener when its port is not avoided", async () => {
+    const { open, closed } = listeners([45123]);
+    expect((await listenAvoiding(open, [3001])).port).toBe(45123);
+    expect(closed).toEqual([]);
+  });
+
+  it("gives up after five avoided ports, every listener closed", async () => {
+    const { open, closed } = listeners([3001, 3001, 3001, 3001, 3001, 45123]);
+    await expect(listenAvoiding(open, [3001])).rejects.toThrow(
+      "the embedded database was given a reserved port (3001) 5 times",
+    );
+    expect(closed).toHaveLength(5);
+  });
+});
 
 describe("EmbeddedSessionServer", () => {
   it("runs 2,000 concurrent parameterized statements from 10 pooled connections without mixing them", async () => {

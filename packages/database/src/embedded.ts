@@ -21,6 +21,8 @@ export interface StartEmbeddedPostgresOptions {
   dataDir: string;
   /** Port to listen on; 0 picks a free one. */
   port?: number;
+  /** Ports a free one must not be: the caller's own, which it listens on once this is started. */
+  avoidPorts?: readonly number[];
   host?: string;
   /**
    * When another process already serves `dataDir`: connect to its server (true: tools that run
@@ -166,6 +168,7 @@ export async function startEmbeddedPostgres(
       db,
       host,
       port: options.port ?? 0,
+      avoidPorts: options.avoidPorts,
       onError: options.onError,
     });
     await server.start();

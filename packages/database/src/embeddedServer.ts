@@ -52,8 +52,42 @@ export interface EmbeddedSessionServerOptions {
   host: string;
   /** 0 picks a free port. */
   port: number;
+  /**
+   * Ports a free one must not be (with `port` 0): ones this process is about to listen on itself,
+   * such as the API's own, which the kernel may hand out while they are still free.
+   */
+  avoidPorts?: readonly number[];
   /** Told about failures inside PGlite (the connection that met one is closed). */
   onError?: (error: unknown) => void;
+}
+
+/** A listener opened on some port, and how to close it. */
+export interface OpenedListener {
+  port: number;
+  close(): Promise<void>;
+}
+
+/** How many listeners `listenAvoiding` opens before it gives up. */
+const LISTEN_ATTEMPTS = 5;
+
+/**
+ * Opens a listener with `open` (on a port the kernel picks) until its port is not one of `avoid`,
+ * closing each one that is; throws after `LISTEN_ATTEMPTS` picks that all were.
+ */
+export async function listenAvoiding<T extends OpenedListener>(
+  open: () => Promise<T>,
+  avoid: readonly number[],
+): Promise<T> {
+  for (let attempt = 1; ; attempt += 1) {
+    const listener = await open();
+    if (!avoid.includes(listener.port)) return listener;
+    await listener.close();
+    if (attempt === LISTEN_ATTEMPTS) {
+      throw new Error(
+        `the embedded database was given a reserved port (${listener.port}) ${attempt} times`,
+      );
+    }
+  }
 }
 
 /** The status byte of the last ReadyForQuery in a backend output, or null when it has none. */
@@ -90,6 +124,7 @@ export class EmbeddedSessionServer {
   readonly #db: PGlite;
   readonly #host: string;
   readonly #requestedPort: number;
+  readonly #avoidPorts: readonly number[];
   readonly #onError: (error: unknown) => void;
   readonly #connections = new Set<Connection>();
   /** Connections with messages waiting, in the order they asked; never the owner. */
@@ -104,6 +139,7 @@ export class EmbeddedSessionServer {
     this.#db = options.db;
     this.#host = options.host;
     this.#requestedPort = options.port;
+    this.#avoidPorts = options.port === 0 ? (options.avoidPorts ?? []) : [];
     this.#onError = options.onError ?? (() => undefined);
   }
 
@@ -114,6 +150,13 @@ export class EmbeddedSessionServer {
 
   async start(): Promise<void> {
     await this.#db.waitReady;
+    const { server, port } = await listenAvoiding(() => this.#listen(), this.#avoidPorts);
+    this.#port = port;
+    this.#server = server;
+  }
+
+  /** A listener on the requested port (or one the kernel picks), not yet serving anyone. */
+  async #listen(): Promise<OpenedListener & { server: net.Server }> {
     const server = net.createServer((socket) => this.#accept(socket));
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);
@@ -123,8 +166,11 @@ export class EmbeddedSessionServer {
       });
     });
     const address = server.address();
-    this.#port = address && typeof address === "object" ? address.port : this.#requestedPort;
-    this.#server = server;
+    return {
+      server,
+      port: address && typeof address === "object" ? address.port : this.#requestedPort,
+      close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    };
   }
 
   /** Stops listening, closes every connection and waits for the message in progress. */

@@ -50,21 +50,43 @@ export function startProcess(
   return { child, output: () => output };
 }
 
+/** The `port` of the process's first JSON log line saying `message` (LOG_LEVEL info), or null. */
+export function loggedPort(started: StartedProcess, message: string): number | null {
+  for (const line of started.output().split("\n")) {
+    if (!line.startsWith("{")) continue;
+    let entry: { msg?: unknown; port?: unknown };
+    try {
+      entry = JSON.parse(line) as typeof entry;
+    } catch {
+      continue; // a line still being written
+    }
+    if (entry.msg === message && typeof entry.port === "number") return entry.port;
+  }
+  return null;
+}
+
+/**
+ * Waits until the server says where it listens ("zigznote API listening": start it with PORT=0
+ * and LOG_LEVEL=info, so that no other process can take its port between a pick and its start)
+ * and answers /health with 200 there: that port and the answer.
+ */
 export async function waitForHealth(
-  port: number,
   started: StartedProcess,
   timeoutMs: number,
-): Promise<Response> {
+): Promise<{ port: number; health: Response }> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (started.child.exitCode !== null) {
       throw new Error(`server exited early:\n${started.output()}`);
     }
-    try {
-      const res = await fetch(`http://127.0.0.1:${port}/health`);
-      if (res.status === 200) return res;
-    } catch {
-      // not listening yet
+    const port = loggedPort(started, "zigznote API listening");
+    if (port !== null) {
+      try {
+        const health = await fetch(`http://127.0.0.1:${port}/health`);
+        if (health.status === 200) return { port, health };
+      } catch {
+        // not answering yet
+      }
     }
     await new Promise((resolve) => setTimeout(resolve, 250));
   }

@@ -5,7 +5,6 @@ import path from "node:path";
 import { promisify } from "node:util";
 import { loadOrCreateDevSessionKey, signDevSessionToken } from "../../src/lib/devSessionKey";
 import {
-  freePort,
   repoRoot,
   shellEnv,
   startProcess,
@@ -40,9 +39,8 @@ afterAll(async () => {
 
 describe("the embedded database under concurrent jobs and requests", () => {
   it("runs every job at once, three times, with 130 requests in flight: every run succeeds, no 5xx, no protocol error", async () => {
-    const port = await freePort();
     server = startProcess({
-      PORT: String(port),
+      PORT: "0",
       HOST: "127.0.0.1",
       EMBEDDED_DB_DIR: dataDir,
       DEV_SESSION_KEY_FILE: keyFile,
@@ -53,7 +51,7 @@ describe("the embedded database under concurrent jobs and requests", () => {
       // the database, not the request budgets.
       RATE_LIMIT_PER_MINUTE_FREE: "100000",
     });
-    await waitForHealth(port, server, 120_000);
+    const { port } = await waitForHealth(server, 120_000);
 
     const key = loadOrCreateDevSessionKey(keyFile);
     const token = (userId: string, isPlatformAdmin = false) =>
@@ -161,7 +159,7 @@ describe("the embedded database under concurrent jobs and requests", () => {
 
     // A second server on the folder is refused, readably, and the first one serves on.
     const second = startProcess({
-      PORT: String(await freePort()),
+      PORT: "0",
       EMBEDDED_DB_DIR: dataDir,
       DEV_SESSION_KEY_FILE: keyFile,
     });

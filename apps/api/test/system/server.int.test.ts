@@ -53,9 +53,9 @@ async function query<T>(port: number, sql: string): Promise<T[]> {
 
 describe("pnpm start without DATABASE_URL (embedded PostgreSQL)", () => {
   it("starts within a minute, migrated and seeded, shuts down cleanly, and reuses its data", async () => {
-    const [httpPort, dbPort] = [await freePort(), await freePort()];
+    const dbPort = await freePort();
     const env = {
-      PORT: String(httpPort),
+      PORT: "0",
       HOST: "127.0.0.1",
       EMBEDDED_DB_DIR: dataDir,
       EMBEDDED_DB_PORT: String(dbPort),
@@ -65,7 +65,7 @@ describe("pnpm start without DATABASE_URL (embedded PostgreSQL)", () => {
 
     const first = startServer(env);
     const startedAt = Date.now();
-    const health = await waitForHealth(httpPort, first, 60_000);
+    const { health } = await waitForHealth(first, 60_000);
     const startupMs = Date.now() - startedAt;
     expect(startupMs).toBeLessThan(60_000);
     const body = (await health.json()) as { checks: { database: { status: string } } };
@@ -85,7 +85,7 @@ describe("pnpm start without DATABASE_URL (embedded PostgreSQL)", () => {
     expect(first.output()).toContain("shutdown complete");
 
     const second = startServer(env);
-    await waitForHealth(httpPort, second, 60_000);
+    await waitForHealth(second, 60_000);
     const kept = await query<{ name: string }>(
       dbPort,
       "SELECT name FROM organizations WHERE name = 'kept between starts'",
@@ -135,10 +135,9 @@ describe("pnpm -s dev:token (development sign-in)", () => {
   let token: string;
 
   it("gives a development server on the embedded database a token that GET /api/v1/me accepts", async () => {
-    const port = await freePort();
-    const server = startServer({ ...base, PORT: String(port) });
+    const server = startServer({ ...base, PORT: "0" });
     try {
-      await waitForHealth(port, server, 120_000);
+      const { port } = await waitForHealth(server, 120_000);
       expect(signInLine(server.output())).toMatch(/^sign-in: development session tokens from/);
       // The server made the key; only its owner may read it.
       expect(statSync(keyFile).mode & 0o077).toBe(0);
@@ -182,10 +181,9 @@ describe("pnpm -s dev:token (development sign-in)", () => {
   }, 150_000);
 
   it("is not trusted with NODE_ENV=production, which dev:token itself refuses too", async () => {
-    const port = await freePort();
-    const server = startServer({ ...base, PORT: String(port), NODE_ENV: "production" });
+    const server = startServer({ ...base, PORT: "0", NODE_ENV: "production" });
     try {
-      await waitForHealth(port, server, 120_000);
+      const { port } = await waitForHealth(server, 120_000);
       expect(signInLine(server.output())).toMatch(
         /^sign-in: API keys only; .*dev:token is not trusted: NODE_ENV is production/,
       );

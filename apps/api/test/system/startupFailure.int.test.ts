@@ -8,7 +8,6 @@ import { loadConfig } from "../../src/config";
 import { ListenError, startServer } from "../../src/server";
 import { testDatabaseUrl, testRedisUrl } from "../support/env";
 import {
-  freePort,
   startProcess,
   stopProcess,
   waitForHealth,
@@ -98,9 +97,8 @@ describe("startServer when a step after the database and Redis fails", () => {
     }
 
     // The folder is free and its data intact: the next start serves from it.
-    const port = await freePort();
-    second = startProcess({ ...env, PORT: String(port) });
-    const health = await waitForHealth(port, second, 120_000);
+    second = startProcess({ ...env, PORT: "0" });
+    const { health } = await waitForHealth(second, 120_000);
     const body = (await health.json()) as { checks: { database: { status: string } } };
     expect(body.checks.database.status).toBe("up");
     expect(await stopProcess(second)).toBe(0);
