@@ -155,7 +155,7 @@ export class EmbeddedSessionServer {
     this.#server = server;
   }
 
-  /** A listener on the requested port (or one the kernel picks), not yet serving anyone. */
+  /** A listener on the requested port, or on one the kernel picks. */
   async #listen(): Promise<OpenedListener & { server: net.Server }> {
     const server = net.createServer((socket) => this.#accept(socket));
     await new Promise<void>((resolve, reject) => {
