@@ -50,43 +50,61 @@ export function startProcess(
   return { child, output: () => output };
 }
 
-/** The `port` of the process's first JSON log line saying `message` (LOG_LEVEL info), or null. */
-export function loggedPort(started: StartedProcess, message: string): number | null {
-  for (const line of started.output().split("\n")) {
+/** The JSON lines of a server's output (its pino log), less a last line still being written. */
+export function logEntries(output: string): Record<string, unknown>[] {
+  const entries: Record<string, unknown>[] = [];
+  for (const line of output.split("\n")) {
     if (!line.startsWith("{")) continue;
-    let entry: { msg?: unknown; port?: unknown };
     try {
-      entry = JSON.parse(line) as typeof entry;
+      entries.push(JSON.parse(line) as Record<string, unknown>);
     } catch {
-      continue; // a line still being written
+      // a line still being written
     }
-    if (entry.msg === message && typeof entry.port === "number") return entry.port;
   }
-  return null;
+  return entries;
 }
 
 /**
- * Waits until the server says where it listens ("zigznote API listening": start it with PORT=0
- * and LOG_LEVEL=info, so that no other process can take its port between a pick and its start)
- * and answers /health with 200 there: that port and the answer.
+ * The port the server says it listens on ("zigznote API listening", at LOG_LEVEL info or
+ * lower), once it has said so. Start it with PORT=0: no other process can take a port picked in
+ * advance between that pick and the server's start.
  */
+export async function waitForListening(
+  started: StartedProcess,
+  timeoutMs: number,
+): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (started.child.exitCode !== null) {
+      throw new Error(`server exited early:\n${started.output()}`);
+    }
+    const listening = logEntries(started.output()).find(
+      (entry) => entry.msg === "zigznote API listening",
+    );
+    if (typeof listening?.port === "number") return listening.port;
+    if (Date.now() > deadline) {
+      throw new Error(`server did not listen within ${timeoutMs} ms:\n${started.output()}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/** Waits until the server listens (`waitForListening`) and answers /health with 200 there. */
 export async function waitForHealth(
   started: StartedProcess,
   timeoutMs: number,
 ): Promise<{ port: number; health: Response }> {
   const deadline = Date.now() + timeoutMs;
+  const port = await waitForListening(started, timeoutMs);
   while (Date.now() < deadline) {
     if (started.child.exitCode !== null) {
       throw new Error(`server exited early:\n${started.output()}`);
     }
-    const port = loggedPort(started, "zigznote API listening");
-    if (port !== null) {
-      try {
-        const health = await fetch(`http://127.0.0.1:${port}/health`);
-        if (health.status === 200) return { port, health };
-      } catch {
-        // not answering yet
-      }
+    try {
+      const health = await fetch(`http://127.0.0.1:${port}/health`);
+      if (health.status === 200) return { port, health };
+    } catch {
+      // not answering yet
     }
     await new Promise((resolve) => setTimeout(resolve, 250));
   }

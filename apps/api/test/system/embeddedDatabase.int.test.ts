@@ -5,6 +5,7 @@ import path from "node:path";
 import { promisify } from "node:util";
 import { loadOrCreateDevSessionKey, signDevSessionToken } from "../../src/lib/devSessionKey";
 import {
+  logEntries,
   repoRoot,
   shellEnv,
   startProcess,
@@ -169,11 +170,7 @@ describe("the embedded database under concurrent jobs and requests", () => {
 
     const log = server.output();
     expect(log).not.toMatch(PROTOCOL_ERRORS);
-    const errorLines = log
-      .split("\n")
-      .filter((line) => line.startsWith("{"))
-      .map((line) => JSON.parse(line) as { level: number; msg: string })
-      .filter((entry) => entry.level >= 50);
+    const errorLines = logEntries(log).filter((entry) => Number(entry.level) >= 50);
     expect(errorLines).toEqual([]);
     expect(await stopProcess(server)).toBe(0);
     server = undefined;

@@ -9,6 +9,7 @@ import { startServer as startServerInProcess } from "../../src/server";
 import { testDatabaseUrl } from "../support/env";
 import {
   freePort,
+  logEntries,
   repoRoot,
   shellEnv as newcomerEnv,
   startProcess,
@@ -108,13 +109,11 @@ describe("pnpm start without DATABASE_URL (embedded PostgreSQL)", () => {
 const run = promisify(execFile);
 
 const signInLine = (output: string): string => {
-  const line = output
-    .split("\n")
-    .filter((text) => text.startsWith("{"))
-    .map((text) => JSON.parse(text) as { msg: string })
-    .find((entry) => entry.msg.startsWith("sign-in: "));
+  const line = logEntries(output).find(
+    (entry) => typeof entry.msg === "string" && entry.msg.startsWith("sign-in: "),
+  );
   if (!line) throw new Error(`no sign-in line in:\n${output}`);
-  return line.msg;
+  return line.msg as string;
 };
 
 const me = (port: number, token: string) =>

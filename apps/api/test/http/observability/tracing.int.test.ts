@@ -16,6 +16,7 @@ import { testDatabaseUrl, testRedisUrl } from "../../support/env";
 import { startFakeRecall, type FakeRecall } from "../../support/fakes/recallServer";
 import { FakeStripeServer } from "../../support/fakes/stripeServer";
 import { createTestApp, type TestApp } from "../../support/helpers";
+import { logEntries, waitForListening } from "../../support/serverProcess";
 import {
   descendantsOf,
   SPAN_KIND,
@@ -63,24 +64,11 @@ async function startTracedServer(env: Record<string, string>): Promise<RunningSe
   let output = "";
   child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
   child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));
-  const logLines = () =>
-    output
-      .split("\n")
-      .filter((line) => line.startsWith("{"))
-      .map((line) => JSON.parse(line) as Record<string, unknown>);
-  const deadline = Date.now() + 60_000;
-  let port: number | undefined;
-  while (port === undefined) {
-    if (child.exitCode !== null) throw new Error(`server exited early:\n${output}`);
-    if (Date.now() > deadline) throw new Error(`server did not listen within 60 s:\n${output}`);
-    const listening = logLines().find((line) => line.msg === "zigznote API listening");
-    if (listening) port = listening.port as number;
-    else await new Promise((resolve) => setTimeout(resolve, 100));
-  }
+  const port = await waitForListening({ child, output: () => output }, 60_000);
   return {
     child,
     url: `http://127.0.0.1:${port}`,
-    logLines,
+    logLines: () => logEntries(output),
     stop: () => {
       const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
       child.kill("SIGTERM");
