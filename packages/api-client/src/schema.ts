@@ -53,7 +53,7 @@ export interface paths {
     put?: never;
     /**
      * Stripe events
-     * @description Signed by the provider: `stripe-signature` (Stripe's scheme, 5 minute tolerance); the event id is `id`. The signature is checked on the raw body before anything else. Each event takes effect exactly once: a redelivery answers 200 with `duplicate: true`; a failed delivery answers 5xx and records nothing, so the provider's retry is processed. A concurrent redelivery waits for the first one and answers 409 `WEBHOOK_IN_PROGRESS` (retry later) if that takes longer than the lock timeout.
+     * @description Signed by the provider: `stripe-signature` (Stripe's scheme, 5 minute tolerance); the event id is `id`. The signature is checked on the raw body before anything else. Each event takes effect exactly once: a redelivery answers 200 with `duplicate: true`; a delivery whose handling failed answers 500 `WEBHOOK_HANDLER_FAILED` and records nothing, so the provider's retry is processed. When the database stops answering, the delivery answers 503 `DATABASE_UNAVAILABLE`: what it had sent may still reach the database and take effect, and the retry then answers `duplicate: true`. A concurrent redelivery waits for the first one and answers 409 `WEBHOOK_IN_PROGRESS` (retry later) if that takes longer than the lock timeout.
      */
     post: operations["receiveStripeWebhook"];
     delete?: never;
@@ -73,7 +73,7 @@ export interface paths {
     put?: never;
     /**
      * Clerk events (users, organizations, memberships)
-     * @description Signed by the provider: Svix signature: `svix-id`/`svix-timestamp`/`svix-signature` or the Standard Webhooks `webhook-id`/`webhook-timestamp`/`webhook-signature`; the event id is the message id. The signature is checked on the raw body before anything else. Each event takes effect exactly once: a redelivery answers 200 with `duplicate: true`; a failed delivery answers 5xx and records nothing, so the provider's retry is processed. A concurrent redelivery waits for the first one and answers 409 `WEBHOOK_IN_PROGRESS` (retry later) if that takes longer than the lock timeout.
+     * @description Signed by the provider: Svix signature: `svix-id`/`svix-timestamp`/`svix-signature` or the Standard Webhooks `webhook-id`/`webhook-timestamp`/`webhook-signature`; the event id is the message id. The signature is checked on the raw body before anything else. Each event takes effect exactly once: a redelivery answers 200 with `duplicate: true`; a delivery whose handling failed answers 500 `WEBHOOK_HANDLER_FAILED` and records nothing, so the provider's retry is processed. When the database stops answering, the delivery answers 503 `DATABASE_UNAVAILABLE`: what it had sent may still reach the database and take effect, and the retry then answers `duplicate: true`. A concurrent redelivery waits for the first one and answers 409 `WEBHOOK_IN_PROGRESS` (retry later) if that takes longer than the lock timeout.
      */
     post: operations["receiveClerkWebhook"];
     delete?: never;
@@ -93,7 +93,7 @@ export interface paths {
     put?: never;
     /**
      * Recall.ai events (bots, recordings)
-     * @description Signed by the provider: Svix signature: `svix-*` or Standard Webhooks `webhook-*` headers; the event id is the message id. The signature is checked on the raw body before anything else. Each event takes effect exactly once: a redelivery answers 200 with `duplicate: true`; a failed delivery answers 5xx and records nothing, so the provider's retry is processed. A concurrent redelivery waits for the first one and answers 409 `WEBHOOK_IN_PROGRESS` (retry later) if that takes longer than the lock timeout.
+     * @description Signed by the provider: Svix signature: `svix-*` or Standard Webhooks `webhook-*` headers; the event id is the message id. The signature is checked on the raw body before anything else. Each event takes effect exactly once: a redelivery answers 200 with `duplicate: true`; a delivery whose handling failed answers 500 `WEBHOOK_HANDLER_FAILED` and records nothing, so the provider's retry is processed. When the database stops answering, the delivery answers 503 `DATABASE_UNAVAILABLE`: what it had sent may still reach the database and take effect, and the retry then answers `duplicate: true`. A concurrent redelivery waits for the first one and answers 409 `WEBHOOK_IN_PROGRESS` (retry later) if that takes longer than the lock timeout.
      */
     post: operations["receiveRecallWebhook"];
     delete?: never;

@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders } from "node:http";
+import { isDatabaseUnavailable } from "@zigznote/database";
 import { BadRequestError, httpError } from "@zigznote/shared";
 import express, { type RequestHandler } from "express";
 import { defineRoute, type RouteDefinition } from "../http/route";
@@ -81,9 +82,12 @@ export function webhookRoutes(deps: WebhookRouteDeps): RouteDefinition[] {
       description:
         `Signed by the provider: ${headers} The signature is checked on the raw body ` +
         "before anything else. Each event takes effect exactly once: a redelivery answers 200 " +
-        "with `duplicate: true`; a failed delivery answers 5xx and records nothing, so the " +
-        "provider's retry is processed. A concurrent redelivery waits for the first one and " +
-        "answers 409 `WEBHOOK_IN_PROGRESS` (retry later) if that takes longer than the lock timeout.",
+        "with `duplicate: true`; a delivery whose handling failed answers 500 " +
+        "`WEBHOOK_HANDLER_FAILED` and records nothing, so the provider's retry is processed. " +
+        "When the database stops answering, the delivery answers 503 `DATABASE_UNAVAILABLE`: " +
+        "what it had sent may still reach the database and take effect, and the retry then " +
+        "answers `duplicate: true`. A concurrent redelivery waits for the first one and answers " +
+        "409 `WEBHOOK_IN_PROGRESS` (retry later) if that takes longer than the lock timeout.",
       rawBody: { required: true, content: { "application/json": { schema: WebhookBodySchema } } },
       before: [requireSecret, rawBody],
       responses: {
@@ -121,8 +125,12 @@ export function webhookRoutes(deps: WebhookRouteDeps): RouteDefinition[] {
         try {
           outcome = await deps.processor.process(event);
         } catch (error) {
-          if (error instanceof WebhookInProgressError) throw error;
-          // Logged (with its cause) by the error handler like any 5xx.
+          // A database that stopped answering: 503 with Retry-After, and no claim that nothing
+          // was recorded (a statement held in the network may still reach it and commit; the
+          // retry then answers duplicate).
+          if (error instanceof WebhookInProgressError || isDatabaseUnavailable(error)) throw error;
+          // The handler failed and its transaction rolled back: logged (with its cause) by the
+          // error handler like any 5xx.
           throw httpError(
             "WEBHOOK_HANDLER_FAILED",
             "The event could not be processed and was not recorded; redeliver it",

@@ -9,13 +9,20 @@ export interface TcpProxy {
   port: number;
   /** `url` with its host and port replaced by the proxy's. */
   urlFor(url: string): string;
-  pause(): void;
+  /**
+   * Holds every byte from now on. A connection its client closes while paused loses what it had
+   * sent, as when the network drops it; with `deliverAbandoned`, `resume()` still delivers that
+   * to the server before closing the server's side, as bytes already in flight would arrive after
+   * the client gave up.
+   */
+  pause(options?: { deliverAbandoned?: boolean }): void;
   resume(): void;
   close(): Promise<void>;
 }
 
 export async function startTcpProxy(target: { host: string; port: number }): Promise<TcpProxy> {
   let isPaused = false;
+  let deliversAbandoned = false;
   const held: Array<() => void> = [];
   const sockets = new Set<net.Socket>();
 
@@ -35,7 +42,11 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
     }
     forward(client, upstream);
     forward(upstream, client);
-    client.on("close", () => upstream.destroy());
+    client.on("close", () => {
+      // After the bytes held before it: the server reads them, then the end of the connection.
+      if (isPaused && deliversAbandoned) held.push(() => upstream.end());
+      else upstream.destroy();
+    });
     upstream.on("close", () => client.destroy());
   });
   await new Promise<void>((resolve, reject) => {
@@ -52,11 +63,13 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
       proxied.port = String(port);
       return proxied.toString();
     },
-    pause() {
+    pause(options = {}) {
       isPaused = true;
+      deliversAbandoned = options.deliverAbandoned ?? false;
     },
     resume() {
       isPaused = false;
+      deliversAbandoned = false;
       for (const deliver of held.splice(0)) deliver();
     },
     async close() {
