@@ -54,8 +54,9 @@ export async function openDatabase(
     dataDir,
     port: config.EMBEDDED_DB_PORT,
     // The kernel may pick the API's own port for it while that is still free (PORT in the
-    // ephemeral range): the API would then fail to listen, after the whole start.
-    avoidPorts: config.PORT === 0 ? [] : [config.PORT],
+    // ephemeral range): the API would then fail to listen, after the whole start. (PORT=0
+    // matches no port the kernel gives.)
+    avoidPorts: [config.PORT],
     shareRunning: options.shareRunning,
     onError: (error) => logger.error({ err: error }, "embedded PostgreSQL failed a statement"),
   });
