@@ -115,16 +115,19 @@ interface Sample extends LoadSample {
   cpuMicros: number;
   /** CPU time of the PostgreSQL server's processes meanwhile (0 where /proc cannot tell). */
   databaseCpuMicros: number;
+  /** CPU time of the Redis server meanwhile (0 where /proc cannot tell). */
+  redisCpuMicros: number;
 }
 
 const CLOCK_TICKS_PER_SECOND = 100;
 
 /**
- * CPU time (user + system) used so far by the processes named `postgres` on this machine, from
- * Linux's /proc (0 elsewhere): the database's share of a request, which the server's own CPU time
- * leaves out. Other databases' work on the same server counts too: run benches alone.
+ * CPU time (user + system) used so far by the processes whose command starts with `command` on
+ * this machine, from Linux's /proc (0 elsewhere): `postgres` is the database's share of a
+ * request and `redis-server` Redis's, which the server's own CPU time leaves out. Other clients'
+ * work on the same servers counts too: run benches alone.
  */
-async function databaseCpuMicros(): Promise<number> {
+async function processCpuMicros(command: string): Promise<number> {
   let ticks = 0;
   const entries = await readdir("/proc").catch(() => [] as string[]);
   await Promise.all(
@@ -133,7 +136,7 @@ async function databaseCpuMicros(): Promise<number> {
       .map(async (pid) => {
         const stat = await readFile(`/proc/${pid}/stat`, "utf8").catch(() => "");
         const close = stat.lastIndexOf(")");
-        if (!stat.slice(0, close).includes("(postgres")) return;
+        if (!stat.slice(0, close).includes(`(${command}`)) return;
         // After the command: state (field 3), ... utime (14), stime (15), and cutime (16),
         // cstime (17): the CPU of exited children (backends whose connection closed meanwhile),
         // which the postmaster collects, so that the sum never goes back.
@@ -144,6 +147,9 @@ async function databaseCpuMicros(): Promise<number> {
   return (ticks * 1_000_000) / CLOCK_TICKS_PER_SECOND;
 }
 
+const databaseCpuMicros = () => processCpuMicros("postgres");
+const redisCpuMicros = () => processCpuMicros("redis-server");
+
 /** Where the servers forked by this bench find the database. */
 const serverSettings = { databaseUrl, poolSize };
 
@@ -152,6 +158,7 @@ function emptySample(): Sample {
     latencies: [],
     cpuMicros: 0,
     databaseCpuMicros: 0,
+    redisCpuMicros: 0,
     seconds: 0,
     statuses: new Map(),
     errors: 0,
@@ -166,6 +173,7 @@ function mergeSample(into: Sample, from: Sample): void {
   }
   into.cpuMicros += from.cpuMicros;
   into.databaseCpuMicros += from.databaseCpuMicros;
+  into.redisCpuMicros += from.redisCpuMicros;
   into.seconds += from.seconds;
   into.errors += from.errors;
 }
@@ -196,6 +204,7 @@ async function load(
 ): Promise<Sample> {
   const before = await server.usage();
   const databaseBefore = await databaseCpuMicros();
+  const redisBefore = await redisCpuMicros();
   await runLoad(
     {
       url: `${server.url}${route.path()}`,
@@ -207,6 +216,7 @@ async function load(
   );
   into.cpuMicros += (await server.usage()).cpuMicros - before.cpuMicros;
   into.databaseCpuMicros += (await databaseCpuMicros()) - databaseBefore;
+  into.redisCpuMicros += (await redisCpuMicros()) - redisBefore;
   return into;
 }
 
@@ -754,6 +764,8 @@ async function main(): Promise<void> {
           "off CPU/req",
           "on DB CPU/req",
           "off DB CPU/req",
+          "on Redis CPU/req",
+          "off Redis CPU/req",
         ],
       ];
       const pairMisses: string[] = [];
@@ -771,6 +783,7 @@ async function main(): Promise<void> {
             p99: percentile(sorted, 99),
             cpuMicros: sample.cpuMicros / sample.latencies.length,
             databaseCpuMicros: sample.databaseCpuMicros / sample.latencies.length,
+            redisCpuMicros: sample.redisCpuMicros / sample.latencies.length,
           };
         };
         const on = stats(samples.a, pair.a.route);
@@ -790,12 +803,15 @@ async function main(): Promise<void> {
           `${off.cpuMicros.toFixed(0)} us`,
           `${on.databaseCpuMicros.toFixed(0)} us`,
           `${off.databaseCpuMicros.toFixed(0)} us`,
+          `${on.redisCpuMicros.toFixed(0)} us`,
+          `${off.redisCpuMicros.toFixed(0)} us`,
         ]);
       }
       console.log(`\n${formatTable(pairTable)}`);
       console.log(
-        "DB CPU/req = CPU time of the PostgreSQL server's processes per response (Linux; every " +
-          "database on that server counts: run the bench alone); rounds = the ratio of each " +
+        "DB CPU/req, Redis CPU/req = CPU time of the PostgreSQL server's processes and of the " +
+          "Redis server per response (Linux; every client of those servers counts: run the " +
+          "bench alone); rounds = the ratio of each " +
           "round alone, lowest-highest: a target inside that range is within this run's noise",
       );
       console.log(
