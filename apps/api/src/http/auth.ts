@@ -60,6 +60,13 @@ declare module "express-serve-static-core" {
   interface Request {
     /** Set by `authenticate` on every authenticated route; absent before it runs. */
     auth: AuthContext;
+    /**
+     * Set around `authenticate` by the request budgets (http/rateLimit.ts). Authentication may
+     * call it with the caller it expects before it has decided (a cached API key, before its
+     * round trip to Redis), so that the budget's count goes out with that round trip. The budget
+     * keeps the count only if authentication ends with the same organization and budget.
+     */
+    onCallerKnown?: (caller: AuthContext) => void;
   }
 }
 

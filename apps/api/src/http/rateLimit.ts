@@ -5,8 +5,11 @@
  * `req.ip` says: TRUST_PROXY). A platform admin's own requests are not counted.
  *
  * One count is one `consume` of rate-limiter-flexible: in Redis when the app has one (one
- * round trip, shared by every instance), in memory otherwise (bounded by an LRU). The budget is
- * read from what authentication loaded (`AuthContext.planSlug`): no database query.
+ * command, shared by every instance), in memory otherwise (bounded by an LRU). The budget is
+ * read from what authentication loaded (`AuthContext.planSlug`): no database query. When
+ * authentication knows its caller before it has decided (a cached API key: `req.onCallerKnown`),
+ * the count starts then and goes to Redis with authentication's own commands, in one round trip;
+ * it is given back if authentication then refuses that caller.
  *
  * Every counted answer carries the IETF RateLimit fields (draft-ietf-httpapi-ratelimit-headers):
  * `RateLimit-Policy: "organization";q=600;w=60` and `RateLimit: "organization";r=42;t=17`
@@ -21,11 +24,11 @@ import { RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from "rate
 import { BoundedRateLimiterMemory } from "../lib/boundedRateLimiterMemory";
 import { clientAddressKey } from "../lib/clientAddress";
 import type { Logger } from "../lib/logger";
+import { REDIS_COMMAND_TIMEOUT_MS } from "../lib/redisOptions";
+import { withTimeout } from "../lib/withTimeout";
 import type { AuthContext } from "./auth";
 
 export const RATE_LIMIT_WINDOW_SECONDS = 60;
-/** A Redis that does not answer within this long is treated as down (the request is served). */
-const STORE_TIMEOUT_MS = 500;
 const WARNING_INTERVAL_MS = 60_000;
 /** The limiter never refuses by itself: the budget is compared here, per request. */
 const UNLIMITED_POINTS = 1_000_000_000;
@@ -72,14 +75,6 @@ function runMiddleware(middleware: RequestHandler, req: Request, res: Response):
   });
 }
 
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
 /** The budgets of one app (its Redis or its memory). */
 export function createRateLimiter(deps: RateLimitDeps): RateLimiter {
   const options = {
@@ -106,26 +101,30 @@ export function createRateLimiter(deps: RateLimitDeps): RateLimiter {
     unreportedErrors = 0;
   }
 
-  /** Counts one request; sets the RateLimit fields; the 429 to answer when over budget. */
-  async function count(
-    res: Response,
-    subject: RateLimitSubject,
-    key: string,
-    budget: number,
-  ): Promise<TooManyRequestsError | null> {
-    res.setHeader("RateLimit-Policy", `"${subject}";q=${budget};w=${RATE_LIMIT_WINDOW_SECONDS}`);
-    let state: RateLimiterRes;
-    try {
-      const consumed = limiter.consume(`${subject}:${key}`);
-      // Memory answers at once; only Redis can keep a request waiting.
-      state = await (deps.redis ? withTimeout(consumed, STORE_TIMEOUT_MS) : consumed);
-    } catch (error) {
-      if (!(error instanceof RateLimiterRes)) {
+  /** Starts counting one request: the counter's state once Redis answered, or null if it failed. */
+  function startCount(key: string): Promise<RateLimiterRes | null> {
+    const consumed = limiter.consume(key);
+    // Memory answers at once; only Redis can keep a request waiting.
+    return (deps.redis ? withTimeout(consumed, REDIS_COMMAND_TIMEOUT_MS) : consumed).then(
+      (state) => state,
+      (error: unknown) => {
+        if (error instanceof RateLimiterRes) return error;
         reportStoreError(error);
         return null;
-      }
-      state = error;
-    }
+      },
+    );
+  }
+
+  /** Sets the RateLimit fields from a count; the 429 to answer when over budget. */
+  async function settleCount(
+    res: Response,
+    subject: RateLimitSubject,
+    budget: number,
+    counted: Promise<RateLimiterRes | null>,
+  ): Promise<TooManyRequestsError | null> {
+    res.setHeader("RateLimit-Policy", `"${subject}";q=${budget};w=${RATE_LIMIT_WINDOW_SECONDS}`);
+    const state = await counted;
+    if (state === null) return null;
     const remaining = Math.max(0, budget - state.consumedPoints);
     const resetSeconds = Math.max(1, Math.ceil(state.msBeforeNext / 1000));
     res.setHeader("RateLimit", `"${subject}";r=${remaining};t=${resetSeconds}`);
@@ -144,25 +143,65 @@ export function createRateLimiter(deps: RateLimitDeps): RateLimiter {
   }
 
   const countAddress = (req: Request, res: Response) =>
-    count(res, "address", clientAddressKey(req.ip), deps.unauthenticatedBudget);
+    settleCount(
+      res,
+      "address",
+      deps.unauthenticatedBudget,
+      startCount(`address:${clientAddressKey(req.ip)}`),
+    );
+
+  /** A count started while authentication had not decided yet (`req.onCallerKnown`). */
+  interface EarlyCount {
+    organizationId: string;
+    budget: number;
+    counted: Promise<RateLimiterRes | null>;
+  }
+
+  /** Gives an early count back: authentication refused the caller, or ended with another. */
+  function giveBack(early: EarlyCount): void {
+    void early.counted.then((state) => {
+      if (state === null) return;
+      limiter.reward(`organization:${early.organizationId}`).catch(reportStoreError);
+    });
+  }
 
   return {
     afterAuthentication(authenticate) {
       return async (req, res, next) => {
+        let early: EarlyCount | null = null;
+        req.onCallerKnown = (caller) => {
+          const budget = deps.budgetOf(caller);
+          const { organizationId } = caller;
+          if (budget === null || organizationId === null) return;
+          early = { organizationId, budget, counted: startCount(`organization:${organizationId}`) };
+        };
         const failure = await runMiddleware(authenticate, req, res);
+        req.onCallerKnown = undefined;
+        const started = early as EarlyCount | null;
         if (failure !== null) {
+          if (started) giveBack(started);
           next((await countAddress(req, res)) ?? failure);
           return;
         }
         const budget = deps.budgetOf(req.auth);
         const { organizationId } = req.auth;
+        const isKept =
+          started !== null &&
+          started.organizationId === organizationId &&
+          started.budget === budget;
+        if (started && !isKept) giveBack(started);
         // A session without an organization (only a platform admin's passes) counts by address.
         const refusal =
           budget === null
             ? null
             : organizationId === null
               ? await countAddress(req, res)
-              : await count(res, "organization", organizationId, budget);
+              : await settleCount(
+                  res,
+                  "organization",
+                  budget,
+                  isKept ? started.counted : startCount(`organization:${organizationId}`),
+                );
         next(refusal ?? undefined);
       };
     },

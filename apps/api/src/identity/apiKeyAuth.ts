@@ -8,7 +8,13 @@ import {
 import type { IdentityDeps } from "./deps";
 import { scopesForRole, type Scope } from "../http/scopes";
 import { ApiKeyCache } from "./apiKeyCache";
-import { checkApiKey, claimedKeyId, parseApiKey, touchApiKey } from "./apiKeyService";
+import {
+  apiKeyRefusal,
+  checkApiKey,
+  claimedKeyId,
+  parseApiKey,
+  touchApiKey,
+} from "./apiKeyService";
 import type { StoredApiKey } from "./apiKeyStore";
 import type { AuthContext } from "../http/auth";
 import { clientAddressKey as lockoutAddress } from "../lib/clientAddress";
@@ -23,7 +29,7 @@ export { BoundedRateLimiterMemory, lockoutAddress };
  * pair (client address, claimed key id) and against the client address alone. Reaching
  * API_KEY_MAX_FAILURES on a pair, or API_KEY_IP_MAX_FAILURES on an address (someone guessing
  * whole keys changes the key id on every try), blocks it for API_KEY_LOCKOUT_SECONDS; while
- * blocked every attempt, even with the right key, gets 429 without being evaluated. A success
+ * blocked every attempt, even with the right key, gets 429 whatever it holds. A success
  * clears its pair (not the address counter, or interleaving one valid key would reset it).
  *
  * The counters are rate-limiter-flexible limiters: in Redis when the app has one (every instance
@@ -146,24 +152,46 @@ export function createApiKeyLockout(
 /**
  * Authenticates a bearer token that claims to be an API key, under the lockout. Returns the
  * caller's AuthContext or throws 401 (bad key) / 429 (locked out).
+ *
+ * A key this instance verified recently (its cache) and presented with its secret names its
+ * caller before any round trip: `onCallerKnown` hears of it at once (the request budget starts
+ * its count there, http/rateLimit.ts), and the lockout's check and the question whether another
+ * instance revoked the key go to Redis at the same moment, so that a busy key's request waits
+ * for one round trip, not three. Nothing is decided before every answer is in: a locked pair or
+ * address is refused whatever the key holds (the budget gives its count back), and a key revoked
+ * elsewhere, or one whose marker Redis could not tell, is read again from the database.
  */
 export function createApiKeyAuthenticator(
   ctx: IdentityDeps,
   options: { lockout?: ApiKeyLockout; apiKeyCache?: ApiKeyCache } = {},
-): (token: string, clientIp: string | undefined) => Promise<AuthContext> {
+): (
+  token: string,
+  clientIp: string | undefined,
+  onCallerKnown?: (caller: AuthContext) => void,
+) => Promise<AuthContext> {
   const lockout = options.lockout ?? createApiKeyLockout(ctx);
   const cache = options.apiKeyCache ?? new ApiKeyCache(ctx);
-  return async (token, clientIp) => {
+  return async (token, clientIp, onCallerKnown) => {
     const address = lockoutAddress(clientIp);
     // Parsed once: the checksum and the id serve both the lockout and the check.
     const parsed = parseApiKey(token);
     const keyId = parsed?.keyId ?? claimedKeyId(token);
-    const { pairHasFailures } = await lockout.assertNotLocked(address, keyId);
     const now = ctx.clock.now();
+    const cached = parsed ? cache.peek(parsed.keyId) : undefined;
+    const known = cached && parsed && apiKeyRefusal(cached, parsed, now) === null ? cached : null;
+    const knownCaller = known ? callerOf(known) : null;
+    if (knownCaller) onCallerKnown?.(knownCaller);
+    const [{ pairHasFailures }, isRevokedElsewhere] = await Promise.all([
+      lockout.assertNotLocked(address, keyId),
+      known ? cache.isRevokedElsewhere(keyId).catch(() => true) : false,
+    ]);
     let key: StoredApiKey;
     try {
       if (!parsed) throw new UnauthorizedError("Invalid API key", { code: "INVALID_API_KEY" });
-      key = checkApiKey(await cache.find(parsed.keyId), parsed, now);
+      key =
+        known && !isRevokedElsewhere
+          ? known
+          : checkApiKey(await (known ? cache.load(keyId) : cache.find(keyId)), parsed, now);
     } catch (error) {
       if (isAppError(error) && error.status === 401) {
         await lockout.recordFailure(address, keyId);
@@ -173,15 +201,19 @@ export function createApiKeyAuthenticator(
     }
     if (pairHasFailures) await lockout.recordSuccess(address, keyId);
     if (await touchApiKey(ctx, { key, now })) cache.noteUsed(key.prefix, now);
-    return {
-      kind: "apiKey",
-      organizationId: key.organizationId,
-      userId: null,
-      apiKeyId: key.id,
-      role: null,
-      scopes: Object.freeze(key.scopes.filter(isKnownScope)),
-      planSlug: key.planSlug,
-    };
+    return key === known && knownCaller ? knownCaller : callerOf(key);
+  };
+}
+
+function callerOf(key: StoredApiKey): AuthContext {
+  return {
+    kind: "apiKey",
+    organizationId: key.organizationId,
+    userId: null,
+    apiKeyId: key.id,
+    role: null,
+    scopes: Object.freeze(key.scopes.filter(isKnownScope)),
+    planSlug: key.planSlug,
   };
 }
 

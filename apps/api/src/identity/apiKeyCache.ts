@@ -32,13 +32,28 @@ export class ApiKeyCache {
 
   /** The stored key with this public id (cached when known), or null. */
   async find(keyId: string): Promise<StoredApiKey | null> {
-    const cached = this.entries?.get(keyId);
-    if (cached) {
-      const isRevokedElsewhere =
-        this.deps.redis !== null && (await this.deps.redis.exists(this.markerKey(keyId))) > 0;
-      if (!isRevokedElsewhere) return cached;
-      this.entries?.delete(keyId);
-    }
+    const cached = this.peek(keyId);
+    if (cached && !(await this.isRevokedElsewhere(keyId))) return cached;
+    return this.load(keyId);
+  }
+
+  /**
+   * The cached copy of a key, without asking Redis whether another instance revoked it: only for
+   * a caller that asks `isRevokedElsewhere` itself before trusting it (in the same round trip as
+   * its other Redis work: apiKeyAuth.ts).
+   */
+  peek(keyId: string): StoredApiKey | undefined {
+    return this.entries?.get(keyId);
+  }
+
+  /** Whether another instance revoked the key since this one cached it (false without Redis). */
+  async isRevokedElsewhere(keyId: string): Promise<boolean> {
+    return this.deps.redis !== null && (await this.deps.redis.exists(this.markerKey(keyId))) > 0;
+  }
+
+  /** Reads the key's row (the cached copy, if any, is dropped first) and caches what it read. */
+  async load(keyId: string): Promise<StoredApiKey | null> {
+    this.entries?.delete(keyId);
     const generation = this.generation;
     const stored = await findStoredApiKey(this.deps.db, keyId);
     if (stored && this.entries && generation === this.generation) this.entries.set(keyId, stored);

@@ -176,32 +176,45 @@ export async function revokeApiKey(
 // wrong secret and response times do not tell them apart.
 const DUMMY_HASH = hashSecret("zigznote-no-such-key");
 
+const invalidApiKey = () => new UnauthorizedError("Invalid API key", { code: "INVALID_API_KEY" });
+
 /**
- * Checks a parsed key against its stored row. Throws UnauthorizedError: INVALID_API_KEY for
- * unknown or wrong-secret keys (indistinguishable on purpose, like malformed ones),
- * API_KEY_REVOKED / API_KEY_EXPIRED only when the secret was right (the holder learns why;
+ * Checks a parsed key against its stored row: why it is refused, or null when it holds.
+ * INVALID_API_KEY for unknown or wrong-secret keys (indistinguishable on purpose, like malformed
+ * ones), API_KEY_REVOKED / API_KEY_EXPIRED only when the secret was right (the holder learns why;
  * a guesser learns nothing).
  */
+export function apiKeyRefusal(
+  stored: StoredApiKey | null,
+  parsed: ParsedApiKey,
+  now: Date,
+): UnauthorizedError | null {
+  const presented = hash("sha256", parsed.secret, "buffer");
+  const expected = Buffer.from(stored?.secretHash ?? DUMMY_HASH, "hex");
+  const isMatch = expected.length === presented.length && timingSafeEqual(expected, presented);
+  if (!stored || !isMatch) return invalidApiKey();
+  if (stored.revokedAt) {
+    return new UnauthorizedError("This API key was revoked", { code: "API_KEY_REVOKED" });
+  }
+  if (stored.expiresAt && stored.expiresAt.getTime() <= now.getTime()) {
+    return new UnauthorizedError("This API key has expired", { code: "API_KEY_EXPIRED" });
+  }
+  if (stored.isOrganizationDeleted) {
+    return new UnauthorizedError("The key's organization was deleted", {
+      code: "ORGANIZATION_DELETED",
+    });
+  }
+  return null;
+}
+
+/** The stored row of a parsed key that holds (`apiKeyRefusal`); throws its refusal otherwise. */
 export function checkApiKey(
   stored: StoredApiKey | null,
   parsed: ParsedApiKey,
   now: Date,
 ): StoredApiKey {
-  const presented = hash("sha256", parsed.secret, "buffer");
-  const expected = Buffer.from(stored?.secretHash ?? DUMMY_HASH, "hex");
-  const isMatch = expected.length === presented.length && timingSafeEqual(expected, presented);
-  if (!stored || !isMatch)
-    throw new UnauthorizedError("Invalid API key", { code: "INVALID_API_KEY" });
-  if (stored.revokedAt)
-    throw new UnauthorizedError("This API key was revoked", { code: "API_KEY_REVOKED" });
-  if (stored.expiresAt && stored.expiresAt.getTime() <= now.getTime()) {
-    throw new UnauthorizedError("This API key has expired", { code: "API_KEY_EXPIRED" });
-  }
-  if (stored.isOrganizationDeleted) {
-    throw new UnauthorizedError("The key's organization was deleted", {
-      code: "ORGANIZATION_DELETED",
-    });
-  }
+  const refusal = apiKeyRefusal(stored, parsed, now);
+  if (refusal !== null || stored === null) throw refusal ?? invalidApiKey();
   return stored;
 }
 

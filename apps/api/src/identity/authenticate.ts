@@ -477,7 +477,7 @@ export function authenticate(ctx: IdentityDeps, options: AuthenticateOptions = {
     }
     const token = match[1];
     req.auth = token.startsWith(API_KEY_FAMILY)
-      ? await authenticateApiKey(token, req.ip)
+      ? await authenticateApiKey(token, req.ip, req.onCallerKnown)
       : await authenticateSession(token, req.requestId);
     next();
   };

@@ -203,6 +203,97 @@ describe("request budgets across two instances sharing Redis", () => {
     expect(webhook.headers.ratelimit).toBeUndefined();
   });
 
+  it("sends a cached API key's lockout check, revocation marker and count in one round trip", async () => {
+    const key = await apiKeyHeaderFor(a, { scopes: ["meetings:read"] });
+    // The first request reads the key's row; this instance caches it.
+    expect((await request(servers[0]!).get("/api/v1/me").set(key.headers)).status).toBe(200);
+    const redis = redisOf(a);
+    const sent: { name: string; answersBefore: number }[] = [];
+    let answers = 0;
+    const original = redis.sendCommand.bind(redis);
+    const spy = jest.spyOn(redis, "sendCommand").mockImplementation((command, stream) => {
+      sent.push({ name: command.name, answersBefore: answers });
+      const answered = () => {
+        answers += 1;
+      };
+      command.promise.then(answered, answered);
+      return original(command, stream);
+    });
+    let res: request.Response;
+    try {
+      res = await request(servers[0]!).get("/api/v1/me").set(key.headers);
+    } finally {
+      spy.mockRestore();
+    }
+    expect(res.status).toBe(200);
+    expect(parseRateLimit(res.headers.ratelimit).r).toBe(3);
+    // The lockout's two counters (each MULTI, GET, PTTL, EXEC), the revocation marker, the count.
+    expect(sent.map(({ name }) => name).sort()).toEqual(
+      [...Array(2).fill(["multi", "get", "pttl", "exec"]).flat(), "exists", "evalsha"].sort(),
+    );
+    // Every command left before the first answer came back.
+    expect(sent.filter(({ answersBefore }) => answersBefore > 0)).toEqual([]);
+  });
+
+  it("gives a cached key's count back when another instance revoked the key", async () => {
+    const admin = await authHeaderFor(a, { role: "admin" });
+    const created = await request(servers[0]!)
+      .post("/api/v1/api-keys")
+      .set(admin.headers)
+      .send({ name: "revoked elsewhere", scopes: ["meetings:read"] });
+    expect(created.status).toBe(201);
+    const key = { Authorization: `Bearer ${created.body.key}` };
+    // b caches the key; a revokes it.
+    const onB = await request(servers[1]!).get("/api/v1/me").set(key);
+    expect([onB.status, parseRateLimit(onB.headers.ratelimit).r]).toEqual([200, 3]);
+    const revoked = await request(servers[0]!)
+      .delete(`/api/v1/api-keys/${created.body.id}`)
+      .set(admin.headers);
+    expect([revoked.status, parseRateLimit(revoked.headers.ratelimit).r]).toEqual([200, 2]);
+    const refused = await request(servers[1]!).get("/api/v1/me").set(key);
+    expect(refused.status).toBe(401);
+    expect(refused.body.error.code).toBe("API_KEY_REVOKED");
+    // The refused request counted against its address, not the organization.
+    expect(parseRateLimit(refused.headers.ratelimit).policy).toBe("address");
+    const after = await request(servers[0]!).get("/api/v1/me").set(admin.headers);
+    expect(parseRateLimit(after.headers.ratelimit).r).toBe(1);
+  });
+
+  it("gives a cached key's count back when the lockout refuses it, right as it is", async () => {
+    const env = {
+      ...BUDGETS,
+      RATE_LIMIT_PER_MINUTE_UNAUTHENTICATED: "100",
+      API_KEY_MAX_FAILURES: "2",
+      REDIS_KEY_PREFIX: `test-rl-${randomUUID()}`,
+      TRUST_PROXY: "true",
+    };
+    const locking = createTestApp({ env, redis: true });
+    try {
+      await redisReady(locking);
+      const { key, headers } = await apiKeyHeaderFor(locking, { scopes: ["meetings:read"] });
+      const from = (address: string) => ({ ...headers, "X-Forwarded-For": address });
+      const first = await request(locking.app).get("/api/v1/me").set(from("203.0.113.7"));
+      expect([first.status, parseRateLimit(first.headers.ratelimit).r]).toEqual([200, 4]);
+      // Two wrong secrets for the key's id from one address lock that pair.
+      const wrong = `Bearer ${key.slice(0, -4)}AAAA`;
+      for (let i = 0; i < 2; i++) {
+        const res = await request(locking.app)
+          .get("/api/v1/me")
+          .set({ Authorization: wrong, "X-Forwarded-For": "198.51.100.9" });
+        expect(res.status).toBe(401);
+      }
+      const locked = await request(locking.app).get("/api/v1/me").set(from("198.51.100.9"));
+      expect(locked.status).toBe(429);
+      expect(locked.body.error.code).not.toBe("RATE_LIMITED");
+      expect(parseRateLimit(locked.headers.ratelimit).policy).toBe("address");
+      // The organization's budget did not pay for the refused request.
+      const next = await request(locking.app).get("/api/v1/me").set(from("203.0.113.7"));
+      expect([next.status, parseRateLimit(next.headers.ratelimit).r]).toEqual([200, 3]);
+    } finally {
+      await locking.close();
+    }
+  });
+
   it("costs one Redis command per request, and no database query of its own", async () => {
     const caller = await authHeaderFor(a, { role: "admin" });
     await request(servers[0]!).get("/api/v1/me").set(caller.headers);
@@ -283,6 +374,39 @@ describe("request budgets when Redis fails (fail open)", () => {
       .filter((entry) => entry.level === LEVEL.warn && String(entry.msg).includes("not enforced"));
     // At most one warning a minute, however many requests went uncounted.
     expect(warnings).toHaveLength(1);
+  });
+});
+
+describe("API keys when Redis fails", () => {
+  it("serves a cached key's requests when Redis stalls or goes away: nothing waits on it", async () => {
+    const url = new URL(testRedisUrl);
+    const proxy = await startTcpProxy({ host: url.hostname, port: Number(url.port || 6379) });
+    const testApp = createTestApp({
+      env: { ...BUDGETS, REDIS_KEY_PREFIX: `test-rl-${randomUUID()}` },
+      redis: proxy.urlFor(testRedisUrl),
+    });
+    try {
+      await redisReady(testApp);
+      const { headers } = await apiKeyHeaderFor(testApp, { scopes: ["meetings:read"] });
+      expect((await request(testApp.app).get("/api/v1/me").set(headers)).status).toBe(200);
+
+      // Redis holds every command: the lockout's check, the revocation marker and the count
+      // each give up after the command timeout, and the request is served.
+      proxy.pause();
+      const started = Date.now();
+      const stalled = await request(testApp.app).get("/api/v1/me").set(headers).timeout(5000);
+      expect(stalled.status).toBe(200);
+      expect(stalled.headers.ratelimit).toBeUndefined();
+      expect(Date.now() - started).toBeLessThan(1500);
+
+      // Redis is gone: served too (the key's row read from the database).
+      await proxy.close();
+      const gone = await request(testApp.app).get("/api/v1/me").set(headers).timeout(5000);
+      expect(gone.status).toBe(200);
+    } finally {
+      await proxy.close().catch(() => undefined);
+      await testApp.close().catch(() => undefined);
+    }
   });
 });
 

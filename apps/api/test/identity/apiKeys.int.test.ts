@@ -146,6 +146,34 @@ describe("/api/v1/api-keys", () => {
     }
   });
 
+  it("reads a cached key's row again when Redis cannot tell whether it was revoked", async () => {
+    const withRedis = createTestApp({ redis: true });
+    try {
+      const { key } = await apiKeyHeaderFor(withRedis, { scopes: ["meetings:read"] });
+      expect((await request(withRedis.app).get("/api/v1/me").set(bearer(key))).status).toBe(200);
+      // Revoked behind the app's back: no marker in Redis, so the cached copy still answers.
+      const keyId = key.split("_")[2]!;
+      await withRedis.ctx.db
+        .$executeRaw`UPDATE api_keys SET revoked_at = now() WHERE prefix = ${keyId}`;
+      expect((await request(withRedis.app).get("/api/v1/me").set(bearer(key))).status).toBe(200);
+      // When the marker cannot be read, the row is: the revocation shows.
+      const redis = withRedis.ctx.redis!;
+      const exists = jest
+        .spyOn(redis, "exists")
+        .mockRejectedValueOnce(new Error("Connection is closed."));
+      try {
+        const refused = await request(withRedis.app).get("/api/v1/me").set(bearer(key));
+        expect(refused.status).toBe(401);
+        expect(refused.body.error.code).toBe("API_KEY_REVOKED");
+        expect(exists).toHaveBeenCalledTimes(1);
+      } finally {
+        exists.mockRestore();
+      }
+    } finally {
+      await withRedis.close();
+    }
+  });
+
   it("answers 404 when revoking another organization's key", async () => {
     const adminA = await authHeaderFor(testApp);
     const orgB = await createOrganization(testApp.ctx.db);

@@ -10,6 +10,7 @@ import { loadConfig } from "../../src/config";
 import { buildContext, type AppContext, type ContextParts } from "../../src/context";
 import { ManualClock, type Clock } from "../../src/lib/clock";
 import type { Logger } from "../../src/lib/logger";
+import { redisClientOptions } from "../../src/lib/redisOptions";
 import { LocalDiskStorage, type StorageProvider } from "../../src/recordings/storage";
 import { clerkTestEnv } from "./auth";
 import { testDatabaseUrl, testRedisUrl } from "./env";
@@ -72,7 +73,9 @@ export function createTestApp(options: TestContextOptions = {}): TestApp {
   const db = options.db ?? createPrismaClient(testDatabaseUrl, { maxConnections: 10 });
   const redis = options.redis
     ? new Redis(typeof options.redis === "string" ? options.redis : testRedisUrl, {
-        maxRetriesPerRequest: 2,
+        ...redisClientOptions,
+        // Tests send requests the moment the app exists: commands wait for the connection.
+        enableOfflineQueue: true,
       })
     : null;
   const ctx: AppContext = buildContext({
