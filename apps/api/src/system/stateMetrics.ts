@@ -6,7 +6,7 @@ import { withTimeout } from "../lib/withTimeout";
 
 /**
  * Gauges of the state the instances share, read from the database when `/metrics` is scraped:
- * whether the database answers, each job's last success and last outcome, the outbox backlog,
+ * whether the database (and Redis, when configured) answers, each job's last success and last outcome, the outbox backlog,
  * active and stuck bots, subscriptions by status. Every instance reports the same values (they
  * describe the database, not the instance), so rules and panels take `max()` across instances.
  * The alert rules in deploy/prometheus/alerts.yml and the dashboard in deploy/grafana read them.
@@ -15,7 +15,7 @@ import { withTimeout } from "../lib/withTimeout";
  * leaves its gauges empty rather than stale, and the scrape still answers.
  */
 
-type StateMetricsDeps = Pick<AppContext, "db" | "clock" | "config" | "metrics" | "jobs">;
+type StateMetricsDeps = Pick<AppContext, "db" | "redis" | "clock" | "config" | "metrics" | "jobs">;
 
 /** How long a statement of a scrape may take before its gauges are left empty. */
 const QUERY_TIMEOUT_MS = 2_000;
@@ -55,6 +55,13 @@ export function registerStateMetrics(deps: StateMetricsDeps): void {
   const databaseUp = new Gauge({
     name: "zigznote_database_up",
     help: "1 when the database answered SELECT 1 within 2 s at this scrape, else 0",
+    registers,
+    collect,
+  });
+  // Absent without REDIS_URL (clear()): an instance without Redis is not one that lost it.
+  const redisUp = new Gauge({
+    name: "zigznote_redis_up",
+    help: "1 when Redis answered PING at this scrape (within the client's 500 ms command timeout), else 0; absent without REDIS_URL",
     registers,
     collect,
   });
@@ -190,7 +197,19 @@ export function registerStateMetrics(deps: StateMetricsDeps): void {
     botsActive,
     subscriptions,
   ]);
-  const refresh = async () => {
+  const refreshRedis = async () => {
+    if (!deps.redis) {
+      clear(redisUp, false);
+      return;
+    }
+    try {
+      await withTimeout(deps.redis.ping(), QUERY_TIMEOUT_MS);
+      redisUp.set(1);
+    } catch {
+      redisUp.set(0);
+    }
+  };
+  const refreshDatabase = async () => {
     try {
       await withTimeout(deps.db.$queryRaw`SELECT 1`, QUERY_TIMEOUT_MS);
       databaseUp.set(1);
@@ -215,6 +234,10 @@ export function registerStateMetrics(deps: StateMetricsDeps): void {
         }
       }),
     );
+  };
+
+  const refresh = async () => {
+    await Promise.all([refreshDatabase(), refreshRedis()]);
   };
 
   // prom-client collects a scrape's metrics all at once: those calls share one refresh.

@@ -15,7 +15,9 @@ import { runJob } from "../../../src/jobs";
 import { formatApiKey } from "../../../src/identity/apiKeyService";
 import { enqueueAdminNotices } from "../../../src/notifications";
 import { apiKeyHeaderFor } from "../../support/auth";
+import { testRedisUrl } from "../../support/env";
 import { createTestApp, ManualClock, type TestApp } from "../../support/helpers";
+import { startTcpProxy } from "../../support/tcpProxy";
 
 /**
  * What the on-call engineer's tools read: the alert rules (deploy/prometheus/alerts.yml) and the
@@ -302,6 +304,29 @@ describe("GET /metrics: the state gauges", () => {
     } finally {
       await unreachable.$disconnect();
     }
+  });
+});
+
+describe("GET /metrics: Redis", () => {
+  it("says whether Redis answers, and says nothing of it without REDIS_URL", async () => {
+    const url = new URL(testRedisUrl);
+    const proxy = await startTcpProxy({ host: url.hostname, port: Number(url.port || 6379) });
+    try {
+      const withRedis = open({ redis: proxy.urlFor(testRedisUrl) });
+      expect(valueOf(await scrape(withRedis), "zigznote_redis_up")).toBe(1);
+      // Redis stops answering: the scrape still answers, within the command timeout.
+      proxy.pause();
+      const started = Date.now();
+      const stalled = await scrape(withRedis);
+      expect(valueOf(stalled, "zigznote_redis_up")).toBe(0);
+      expect(valueOf(stalled, "zigznote_database_up")).toBe(1);
+      expect(Date.now() - started).toBeLessThan(2_000);
+    } finally {
+      await proxy.close();
+    }
+    const withoutRedis = await scrape(open());
+    expect(exposedNames(withoutRedis).has("zigznote_redis_up")).toBe(true);
+    expect(valueOf(withoutRedis, "zigznote_redis_up")).toBeUndefined();
   });
 });
 
