@@ -24,8 +24,6 @@ import { RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from "rate
 import { BoundedRateLimiterMemory } from "../lib/boundedRateLimiterMemory";
 import { clientAddressKey } from "../lib/clientAddress";
 import type { Logger } from "../lib/logger";
-import { REDIS_COMMAND_TIMEOUT_MS } from "../lib/redisOptions";
-import { withTimeout } from "../lib/withTimeout";
 import type { AuthContext } from "./auth";
 
 export const RATE_LIMIT_WINDOW_SECONDS = 60;
@@ -36,6 +34,7 @@ const UNLIMITED_POINTS = 1_000_000_000;
 export type RateLimitSubject = "organization" | "address";
 
 export interface RateLimitDeps {
+  /** Built with `redisClientOptions`: its command timeout is what bounds a count's wait. */
   redis: Redis | null;
   /** REDIS_KEY_PREFIX: the counters live under `<prefix>:ratelimit:`. */
   keyPrefix: string;
@@ -103,9 +102,8 @@ export function createRateLimiter(deps: RateLimitDeps): RateLimiter {
 
   /** Starts counting one request: the counter's state once Redis answered, or null if it failed. */
   function startCount(key: string): Promise<RateLimiterRes | null> {
-    const consumed = limiter.consume(key);
-    // Memory answers at once; only Redis can keep a request waiting.
-    return (deps.redis ? withTimeout(consumed, REDIS_COMMAND_TIMEOUT_MS) : consumed).then(
+    // Memory answers at once; Redis within its client's command timeout (lib/redisOptions.ts).
+    return limiter.consume(key).then(
       (state) => state,
       (error: unknown) => {
         if (error instanceof RateLimiterRes) return error;

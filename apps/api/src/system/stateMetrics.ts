@@ -2,13 +2,15 @@ import { activeBotSql } from "@zigznote/database";
 import { Gauge, type Registry } from "prom-client";
 import type { AppContext } from "../context";
 import { nextRunOf } from "../jobs";
+import { REDIS_COMMAND_TIMEOUT_MS } from "../lib/redisOptions";
 import { withTimeout } from "../lib/withTimeout";
 
 /**
- * Gauges of the state the instances share, read from the database when `/metrics` is scraped:
- * whether the database (and Redis, when configured) answers, each job's last success and last outcome, the outbox backlog,
- * active and stuck bots, subscriptions by status. Every instance reports the same values (they
- * describe the database, not the instance), so rules and panels take `max()` across instances.
+ * Gauges read when `/metrics` is scraped. Whether this instance reaches the database and Redis
+ * (when configured); then the state the instances share, read from the database: each job's last
+ * success and last outcome, the outbox backlog, active and stuck bots, subscriptions by status.
+ * Every instance reports the same shared values (they describe the database, not the instance),
+ * so rules and panels take `max()` across instances.
  * The alert rules in deploy/prometheus/alerts.yml and the dashboard in deploy/grafana read them.
  *
  * One refresh serves the whole scrape (the gauges' collect calls share it); a failed query
@@ -61,7 +63,7 @@ export function registerStateMetrics(deps: StateMetricsDeps): void {
   // Absent without REDIS_URL (clear()): an instance without Redis is not one that lost it.
   const redisUp = new Gauge({
     name: "zigznote_redis_up",
-    help: "1 when Redis answered PING at this scrape (within the client's 500 ms command timeout), else 0; absent without REDIS_URL",
+    help: `1 when Redis answered PING at this scrape (within ${REDIS_COMMAND_TIMEOUT_MS} ms), else 0; absent without REDIS_URL`,
     registers,
     collect,
   });
