@@ -148,7 +148,9 @@ describe("RecallClient", () => {
   });
 
   it("turns repeated timeouts and network errors into RECALL_UNAVAILABLE", async () => {
-    const { client: recallClient } = client({ timeoutMs: 100, maxRetries: 1 });
+    // Long enough that the reset of the second attempt arrives within it on a loaded machine
+    // (with 100 ms, CI once saw that attempt time out before the fake could reset it).
+    const { client: recallClient } = client({ timeoutMs: 1_000, maxRetries: 1 });
     recall.failNext({ hang: true });
     recall.failNext({ reset: true });
     const error = await rejection(recallClient.createBot(input));
