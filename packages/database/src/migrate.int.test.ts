@@ -29,6 +29,15 @@ async function dropDatabase(): Promise<void> {
   );
 }
 
+/** The backends waiting for Prisma's deploy lock. */
+async function deployLockWaiters(client: Client): Promise<number[]> {
+  const waiting = await client.query<{ pid: number }>(
+    "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND objid = $1 AND NOT granted",
+    [PRISMA_MIGRATE_LOCK],
+  );
+  return waiting.rows.map((row) => row.pid);
+}
+
 const schemaDir = path.join(databasePackageRoot, "prisma");
 const committed = readdirSync(path.join(schemaDir, "migrations"), { withFileTypes: true })
   .filter((entry) => entry.isDirectory())
@@ -77,6 +86,40 @@ describe("runMigrations", () => {
     await withClient(url, async (holder) => {
       await holder.query("SELECT pg_advisory_lock($1)", [PRISMA_MIGRATE_LOCK]);
       expect(await runMigrations(url)).toEqual({ applied: [], engineStarted: false });
+    });
+  }, 120_000);
+
+  it("lets instances started together all come up: one migrates, the others wait for it", async () => {
+    await dropDatabase();
+    await createDatabaseIfMissing(url);
+    const results = await Promise.allSettled([1, 2, 3].map(() => runMigrations(url)));
+    expect(results.map((result) => result.status)).toEqual(["fulfilled", "fulfilled", "fulfilled"]);
+    const rows = await withClient(url, (client) =>
+      client.query<{ migration_name: string }>(
+        "SELECT migration_name FROM _prisma_migrations WHERE finished_at IS NOT NULL",
+      ),
+    );
+    expect(rows.rows.map((row) => row.migration_name).sort()).toEqual(committed);
+  }, 120_000);
+
+  it("waits for a deploy that holds the lock longer than Prisma would, without piling up waiters", async () => {
+    await dropDatabase();
+    await createDatabaseIfMissing(url);
+    await withClient(url, async (holder) => {
+      await holder.query("SELECT pg_advisory_lock($1)", [PRISMA_MIGRATE_LOCK]);
+      await expect(runMigrations(url, { lockWaitMs: 0 })).rejects.toThrow(
+        /another process holds Prisma's deploy lock/,
+      );
+      // Held for 12 s, longer than Prisma's own wait (10 s): the deploy starts when it is free.
+      const waiting = runMigrations(url);
+      for (let second = 0; second < 12; second += 1) {
+        await new Promise((resolve) => setTimeout(resolve, 1_000));
+        // Nothing queues for the lock meanwhile (a timed-out Prisma wait would leave its
+        // statement waiting in the database).
+        expect(await deployLockWaiters(holder)).toEqual([]);
+      }
+      await holder.query("SELECT pg_advisory_unlock($1)", [PRISMA_MIGRATE_LOCK]);
+      expect(await waiting).toEqual({ applied: committed, engineStarted: true });
     });
   }, 120_000);
 

@@ -13,12 +13,23 @@ export interface RunMigrationsOptions {
    * beside it, as Prisma reads them.
    */
   schemaPath?: string;
+  /**
+   * How long to keep trying while another process's deploy holds Prisma's deploy lock (default
+   * 5 minutes): instances started together wait for the one that migrates, rather than fail.
+   */
+  lockWaitMs?: number;
 }
 
 export interface MigrationResult {
-  /** Migrations this call applied, oldest first (empty when the database was up to date). */
+  /**
+   * Migrations applied while this call ran, oldest first (by it, or by a concurrent deploy it
+   * waited for); empty when the database was up to date.
+   */
   applied: string[];
-  /** Whether Prisma's schema engine ran; it does not when every migration is already applied. */
+  /**
+   * Whether this call started Prisma's schema engine; it does not when every migration is already
+   * applied, or another process applied them while this one waited.
+   */
   engineStarted: boolean;
 }
 
@@ -37,11 +48,16 @@ interface AppliedMigration {
 
 /**
  * Applies every committed migration not yet applied (`prisma migrate deploy`) to `databaseUrl`.
- * The schema engine (WASM, ~10 s to start on the embedded database) only runs when the history
- * in `_prisma_migrations` is not exactly the committed one, finished, with the same checksums:
- * anything else (pending, failed, edited or unknown migrations, no table yet) is left to Prisma,
- * which applies, refuses or reports as `migrate deploy` does. Safe to run concurrently: Prisma
- * serializes deploys with an advisory lock, and a deploy that finds nothing to do is harmless.
+ * The schema engine (WASM) only runs when the history in `_prisma_migrations` is not exactly the
+ * committed one, finished, with the same checksums: anything else (pending, failed, edited or
+ * unknown migrations, no table yet) is left to Prisma, which applies, refuses or reports as
+ * `migrate deploy` does. Afterwards every committed migration must be applied and finished.
+ *
+ * Safe to run from several processes at once (instances starting together): Prisma serializes
+ * deploys with an advisory lock, which it waits for only 10 s. So the engine is started once the
+ * lock is free, and after a wait the history is read again first (the process that held it may
+ * have applied everything); a deploy that lost the lock to another process meanwhile is tried
+ * again. Waiting ends with an error after `lockWaitMs`.
  */
 export async function runMigrations(
   databaseUrl: string,
@@ -52,13 +68,33 @@ export async function runMigrations(
   const before = await readAppliedMigrations(databaseUrl);
   if (isUpToDate(local, before)) return { applied: [], engineStarted: false };
 
-  await deployWithSchemaEngine(databaseUrl, schemaPath);
+  const deadline = Date.now() + (options.lockWaitMs ?? DEFAULT_LOCK_WAIT_MS);
+  let engineStarted = false;
+  for (;;) {
+    // Another process deploying meanwhile may have applied everything by the time it lets go.
+    const hasWaited = await waitForDeployLock(databaseUrl, deadline);
+    if (hasWaited && isUpToDate(local, await readAppliedMigrations(databaseUrl))) break;
+    try {
+      engineStarted = true;
+      await deployWithSchemaEngine(databaseUrl, schemaPath);
+      break;
+    } catch (error) {
+      // Another process took the lock between our look and Prisma's, and kept it for 10 s.
+      if (!(error instanceof DeployLockTimeoutError) || Date.now() >= deadline) throw error;
+    }
+  }
   const after = await readAppliedMigrations(databaseUrl);
   const wasDone = new Set(finishedNames(before));
   const isDone = new Set(finishedNames(after));
+  const missing = local.map((m) => m.name).filter((name) => !isDone.has(name));
+  if (missing.length > 0) {
+    throw new Error(
+      `prisma migrate deploy ended, but these migrations are not applied: ${missing.join(", ")}`,
+    );
+  }
   return {
     applied: local.map((m) => m.name).filter((name) => isDone.has(name) && !wasDone.has(name)),
-    engineStarted: true,
+    engineStarted,
   };
 }
 
@@ -79,12 +115,17 @@ async function readLocalMigrations(migrationsDir: string): Promise<LocalMigratio
 }
 
 /** The rows of `_prisma_migrations`; null when the table does not exist (a new database). */
-async function readAppliedMigrations(databaseUrl: string): Promise<AppliedMigration[] | null> {
+/** A pg client for Prisma's `databaseUrl`, and the schema Prisma keeps its table in. */
+function clientOf(databaseUrl: string): { client: Client; schema: string } {
   const url = new URL(databaseUrl);
   // Prisma keeps its table in the URL's `schema` (default public); pg does not know the parameter.
   const schema = url.searchParams.get("schema") ?? "public";
   url.searchParams.delete("schema");
-  const client = new Client({ connectionString: url.toString() });
+  return { client: new Client({ connectionString: url.toString() }), schema };
+}
+
+async function readAppliedMigrations(databaseUrl: string): Promise<AppliedMigration[] | null> {
+  const { client, schema } = clientOf(databaseUrl);
   await client.connect();
   try {
     const table = await client.query<{ exists: boolean }>(
@@ -131,7 +172,68 @@ function isUpToDate(local: LocalMigration[], applied: AppliedMigration[] | null)
   return local.every((m) => appliedNames.has(m.name));
 }
 
-/** `prisma migrate deploy` on the WASM schema engine, so nothing is downloaded. */
+/** How long `runMigrations` waits for another process's deploy. */
+const DEFAULT_LOCK_WAIT_MS = 5 * 60_000;
+
+/** The advisory lock Prisma's schema engine holds while it deploys (its documented key). */
+const PRISMA_DEPLOY_LOCK = 72707369;
+
+const LOCK_POLL_MS = 250;
+
+/**
+ * Returns once Prisma's deploy lock is free (true when it had to wait for it), without taking
+ * it: the CLI takes it. Looked at with `pg_try_advisory_lock` rather than waited for in Prisma's
+ * own `pg_advisory_lock`, whose 10 s timeout leaves the statement waiting in the database after
+ * the CLI has given up, one more waiting connection for every try.
+ */
+async function waitForDeployLock(databaseUrl: string, deadline: number): Promise<boolean> {
+  const { client } = clientOf(databaseUrl);
+  await client.connect();
+  try {
+    for (let hasWaited = false; ; hasWaited = true) {
+      const { rows } = await client.query<{ isTaken: boolean }>(
+        'SELECT pg_try_advisory_lock($1) AS "isTaken"',
+        [PRISMA_DEPLOY_LOCK],
+      );
+      if (rows[0]?.isTaken) {
+        await client.query("SELECT pg_advisory_unlock($1)", [PRISMA_DEPLOY_LOCK]);
+        return hasWaited;
+      }
+      if (Date.now() >= deadline) {
+        throw new Error(
+          `another process holds Prisma's deploy lock (advisory lock ${PRISMA_DEPLOY_LOCK}): ` +
+            "a deploy is still running there, or its session is stuck (pg_locks names it)",
+        );
+      }
+      await new Promise((resolve) => setTimeout(resolve, LOCK_POLL_MS));
+    }
+  } finally {
+    await client.end();
+  }
+}
+
+/**
+ * What `prisma migrate deploy` prints last when it succeeded: it applied what was pending, or
+ * found nothing to apply.
+ */
+const DEPLOY_DONE =
+  /^(?:All migrations have been successfully applied\.|No pending migrations to apply\.)$/m;
+
+/** Prisma's own words when another deploy held its advisory lock for its whole 10 s wait. */
+const LOCK_TIMEOUT = "Timed out trying to acquire a postgres advisory lock";
+
+/** A deploy that gave up waiting for another process's deploy (`runMigrations` tries again). */
+class DeployLockTimeoutError extends Error {}
+
+/**
+ * `prisma migrate deploy` on the WASM schema engine, so nothing is downloaded.
+ *
+ * Once the CLI has printed that it is done, it is stopped rather than waited for: on the WASM
+ * engine (Prisma 6.19) it stays alive until a 10 s timer its engine left behind (the deploy
+ * lock's timeout) fires, holding its connection, and with it the deploy lock, all that time; a
+ * second instance starting meanwhile waited those 10 s for the lock and failed. Whatever ends
+ * the CLI, `runMigrations` then checks the history itself.
+ */
 async function deployWithSchemaEngine(databaseUrl: string, schemaPath: string): Promise<void> {
   const cli = require.resolve("prisma/build/index.js", { paths: [databasePackageRoot] });
   await new Promise<void>((resolve, reject) => {
@@ -148,12 +250,25 @@ async function deployWithSchemaEngine(databaseUrl: string, schemaPath: string): 
       stdio: ["ignore", "pipe", "pipe"],
     });
     let output = "";
-    child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
+    let isDone = false;
+    child.stdout.on("data", (chunk: Buffer) => {
+      output += chunk.toString();
+      if (!isDone && DEPLOY_DONE.test(output)) {
+        isDone = true;
+        child.kill("SIGTERM");
+      }
+    });
     child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));
     child.on("error", reject);
     child.on("close", (code) => {
-      if (code === 0) resolve();
-      else reject(new Error(`prisma migrate deploy failed (exit ${String(code)}):\n${output}`));
+      if (code === 0 || isDone) {
+        resolve();
+        return;
+      }
+      const message = `prisma migrate deploy failed (exit ${String(code)}):\n${output}`;
+      reject(
+        output.includes(LOCK_TIMEOUT) ? new DeployLockTimeoutError(message) : new Error(message),
+      );
     });
   });
 }
