@@ -169,7 +169,9 @@ export async function startServer(
     // usually run `pnpm --filter @zigznote/database migrate` as their own step).
     if (config.MIGRATE_ON_START ?? embedded !== null) {
       logger.info("checking database migrations");
-      const { applied } = await runMigrations(url);
+      const { applied } = await runMigrations(url, {
+        onWait: () => logger.info("another instance is applying the migrations: waiting for it"),
+      });
       logger.info(
         { applied },
         applied.length > 0

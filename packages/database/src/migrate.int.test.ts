@@ -111,7 +111,8 @@ describe("runMigrations", () => {
         /another process holds Prisma's deploy lock/,
       );
       // Held for 12 s, longer than Prisma's own wait (10 s): the deploy starts when it is free.
-      const waiting = runMigrations(url);
+      let waits = 0;
+      const waiting = runMigrations(url, { onWait: () => (waits += 1) });
       for (let second = 0; second < 12; second += 1) {
         await new Promise((resolve) => setTimeout(resolve, 1_000));
         // Nothing queues for the lock meanwhile (a timed-out Prisma wait would leave its
@@ -120,6 +121,7 @@ describe("runMigrations", () => {
       }
       await holder.query("SELECT pg_advisory_unlock($1)", [PRISMA_MIGRATE_LOCK]);
       expect(await waiting).toEqual({ applied: committed, engineStarted: true });
+      expect(waits).toBe(1);
     });
   }, 120_000);
 

@@ -18,6 +18,8 @@ export interface RunMigrationsOptions {
    * 5 minutes): instances started together wait for the one that migrates, rather than fail.
    */
   lockWaitMs?: number;
+  /** Called once if another process's deploy has to be waited for (a log line, say). */
+  onWait?: () => void;
 }
 
 export interface MigrationResult {
@@ -70,9 +72,13 @@ export async function runMigrations(
 
   const deadline = Date.now() + (options.lockWaitMs ?? DEFAULT_LOCK_WAIT_MS);
   let engineStarted = false;
+  let isWaitReported = false;
   for (;;) {
     // Another process deploying meanwhile may have applied everything by the time it lets go.
-    const hasWaited = await waitForDeployLock(databaseUrl, deadline);
+    const hasWaited = await waitForDeployLock(databaseUrl, deadline, () => {
+      if (!isWaitReported) options.onWait?.();
+      isWaitReported = true;
+    });
     if (hasWaited && isUpToDate(local, await readAppliedMigrations(databaseUrl))) break;
     try {
       engineStarted = true;
@@ -186,16 +192,20 @@ const LOCK_POLL_MS = 250;
  * own `pg_advisory_lock`, whose 10 s timeout leaves the statement waiting in the database after
  * the CLI has given up, one more waiting connection for every try.
  */
-async function waitForDeployLock(databaseUrl: string, deadline: number): Promise<boolean> {
+async function waitForDeployLock(
+  databaseUrl: string,
+  deadline: number,
+  onWait: () => void,
+): Promise<boolean> {
   const { client } = clientOf(databaseUrl);
   await client.connect();
   try {
     for (let hasWaited = false; ; hasWaited = true) {
-      const { rows } = await client.query<{ isTaken: boolean }>(
-        'SELECT pg_try_advisory_lock($1) AS "isTaken"',
+      const { rows } = await client.query<{ isObtained: boolean }>(
+        'SELECT pg_try_advisory_lock($1) AS "isObtained"',
         [PRISMA_DEPLOY_LOCK],
       );
-      if (rows[0]?.isTaken) {
+      if (rows[0]?.isObtained) {
         await client.query("SELECT pg_advisory_unlock($1)", [PRISMA_DEPLOY_LOCK]);
         return hasWaited;
       }
@@ -205,6 +215,7 @@ async function waitForDeployLock(databaseUrl: string, deadline: number): Promise
             "a deploy is still running there, or its session is stuck (pg_locks names it)",
         );
       }
+      if (!hasWaited) onWait();
       await new Promise((resolve) => setTimeout(resolve, LOCK_POLL_MS));
     }
   } finally {
