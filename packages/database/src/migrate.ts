@@ -73,12 +73,13 @@ export async function runMigrations(
   const deadline = Date.now() + (options.lockWaitMs ?? DEFAULT_LOCK_WAIT_MS);
   let engineStarted = false;
   let isWaitReported = false;
+  const reportWait = () => {
+    if (!isWaitReported) options.onWait?.();
+    isWaitReported = true;
+  };
   for (;;) {
     // Another process deploying meanwhile may have applied everything by the time it lets go.
-    const hasWaited = await waitForDeployLock(databaseUrl, deadline, () => {
-      if (!isWaitReported) options.onWait?.();
-      isWaitReported = true;
-    });
+    const hasWaited = await waitForDeployLock(databaseUrl, deadline, reportWait);
     if (hasWaited && isUpToDate(local, await readAppliedMigrations(databaseUrl))) break;
     try {
       engineStarted = true;
@@ -187,10 +188,11 @@ const PRISMA_DEPLOY_LOCK = 72707369;
 const LOCK_POLL_MS = 250;
 
 /**
- * Returns once Prisma's deploy lock is free (true when it had to wait for it), without taking
- * it: the CLI takes it. Looked at with `pg_try_advisory_lock` rather than waited for in Prisma's
- * own `pg_advisory_lock`, whose 10 s timeout leaves the statement waiting in the database after
- * the CLI has given up, one more waiting connection for every try.
+ * Returns once Prisma's deploy lock is free (true when it had to wait for it, calling `onWait`
+ * before each wait), without taking it: the CLI takes it. Looked at with `pg_try_advisory_lock`
+ * rather than waited for in Prisma's own `pg_advisory_lock`, whose 10 s timeout leaves the
+ * statement waiting in the database after the CLI has given up, one more waiting connection for
+ * every try.
  */
 async function waitForDeployLock(
   databaseUrl: string,
@@ -215,7 +217,7 @@ async function waitForDeployLock(
             "a deploy is still running there, or its session is stuck (pg_locks names it)",
         );
       }
-      if (!hasWaited) onWait();
+      onWait();
       await new Promise((resolve) => setTimeout(resolve, LOCK_POLL_MS));
     }
   } finally {
