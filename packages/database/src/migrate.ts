@@ -121,7 +121,6 @@ async function readLocalMigrations(migrationsDir: string): Promise<LocalMigratio
   );
 }
 
-/** The rows of `_prisma_migrations`; null when the table does not exist (a new database). */
 /** A pg client for Prisma's `databaseUrl`, and the schema Prisma keeps its table in. */
 function clientOf(databaseUrl: string): { client: Client; schema: string } {
   const url = new URL(databaseUrl);
@@ -131,6 +130,7 @@ function clientOf(databaseUrl: string): { client: Client; schema: string } {
   return { client: new Client({ connectionString: url.toString() }), schema };
 }
 
+/** The rows of `_prisma_migrations`; null when the table does not exist (a new database). */
 async function readAppliedMigrations(databaseUrl: string): Promise<AppliedMigration[] | null> {
   const { client, schema } = clientOf(databaseUrl);
   await client.connect();

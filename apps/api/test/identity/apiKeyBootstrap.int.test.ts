@@ -1,5 +1,5 @@
 import { execFile } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
@@ -11,8 +11,9 @@ import { repoRoot, shellEnv } from "../support/serverProcess";
 
 /**
  * "Your own PostgreSQL and Redis" in the README, followed literally on a database nobody has used:
- * migrate, make an operator's API key with `api-key:create` (no Clerk anywhere), start the API,
- * and reach an authenticated route with the key.
+ * migrate (the database package's command), make an operator's API key with `api-key:create` (no
+ * Clerk anywhere), start the API, and reach an authenticated route with the key. That the same
+ * commands work before anything is built, as on a fresh clone, `.ci/run` shows.
  */
 
 const run = promisify(execFile);
@@ -40,6 +41,14 @@ const apiKeyCreate = (args: string[]) =>
     env: shellEnv({ DATABASE_URL: databaseUrl, LOG_LEVEL: "info" }),
   });
 
+/** `pnpm --filter @zigznote/database migrate`, as the README runs it before anything is built. */
+const migrate = () =>
+  run("pnpm", ["--filter", "@zigznote/database", "migrate"], {
+    cwd: repoRoot,
+    env: shellEnv({ DATABASE_URL: databaseUrl }),
+  });
+let migrateOutput = "";
+
 const failureOf = (promise: Promise<unknown>) =>
   promise.then(
     () => {
@@ -56,12 +65,29 @@ beforeAll(async () => {
     await client.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
     await client.query(`CREATE DATABASE "${name}"`);
   });
-  await run("pnpm", ["--filter", "@zigznote/database", "migrate"], {
-    cwd: repoRoot,
-    env: shellEnv({ DATABASE_URL: databaseUrl }),
-  });
+  migrateOutput = (await migrate()).stdout;
 }, 120_000);
 afterAll(() => rmSync(storageDir, { recursive: true, force: true }));
+
+describe("pnpm --filter @zigznote/database migrate", () => {
+  it("applies every committed migration to the new database, naming each, then finds nothing to do", async () => {
+    const committed = readdirSync(path.join(repoRoot, "packages/database/prisma/migrations"), {
+      withFileTypes: true,
+    })
+      .filter((entry) => entry.isDirectory())
+      .map((entry) => entry.name);
+    expect(migrateOutput).toContain(`${committed.length} migrations applied:`);
+    for (const name of committed) expect(migrateOutput).toContain(`  ${name}\n`);
+    const applied = await onServer(databaseUrl, (client) =>
+      client.query<{ count: string }>(
+        "SELECT count(*) FROM _prisma_migrations WHERE finished_at IS NOT NULL",
+      ),
+    );
+    expect(Number(applied.rows[0]!.count)).toBe(committed.length);
+
+    expect((await migrate()).stdout).toContain("the database is up to date: no migration to apply");
+  }, 60_000);
+});
 
 describe("pnpm -s --filter @zigznote/api api-key:create", () => {
   let key: string;
