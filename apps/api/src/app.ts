@@ -7,7 +7,7 @@ import { createRateLimiter, type RateLimiter } from "./http/rateLimit";
 import { buildOpenApiDocument, type OpenApiDocument } from "./http/openapi";
 import { requestId } from "./http/requestId";
 import { requestLog } from "./http/requestLog";
-import { mountRoutes, type RouteMounting } from "./http/route";
+import { mountRoutes, refuseOtherMethods, type RouteMounting } from "./http/route";
 import { routeOf } from "./http/routeTemplate";
 import { securityHeaders } from "./http/securityHeaders";
 import { traceContext } from "./http/traceContext";
@@ -74,6 +74,11 @@ function createAppRateLimiter(ctx: AppContext): RateLimiter {
 export function createApp(ctx: AppContext, options: AppOptions = {}): Express {
   const app = express();
   app.disable("x-powered-by");
+  // No automatic ETag (a hash of every JSON body, and 304s that no operation declares): the
+  // routes that support conditional requests (a recording's download) set their own.
+  app.set("etag", false);
+  // Nor does `res.send` answer 304 by itself (it did for `If-None-Match: *` on any GET).
+  Object.defineProperty(app.request, "fresh", { configurable: true, get: () => false });
   // Which hop's address is the client's: nobody's but the socket peer unless configured.
   app.set("trust proxy", ctx.config.TRUST_PROXY);
 
@@ -123,11 +128,14 @@ export function createApp(ctx: AppContext, options: AppOptions = {}): Express {
     });
   });
 
+  app.all("/", refuseOtherMethods(["GET"]));
+
   registerStateMetrics(ctx);
   app.get("/metrics", async (_req, res) => {
     res.setHeader("Content-Type", ctx.metrics.registry.contentType);
     res.send(await ctx.metrics.registry.metrics());
   });
+  app.all("/metrics", refuseOtherMethods(["GET"]));
   const system = express.Router();
   mountRoutes(system, routes.health, mounting);
   app.use(system);

@@ -15,6 +15,7 @@ import {
 import type { Express } from "express";
 import { Redis } from "ioredis";
 import { createApp, type AppOptions } from "./app";
+import { answerClientError } from "./http/clientError";
 import { loadConfigOrReport, type Config } from "./config";
 import { buildContext, type AppContext } from "./context";
 import { createJobScheduler } from "./jobs";
@@ -130,8 +131,9 @@ export class ListenError extends Error {
  * Listens on PORT and HOST; resolves once the server accepts connections. Not `app.listen`:
  * Express 5 calls its callback with a listen error too, so a taken port looked like a start.
  */
-function listen(app: Express, config: Config): Promise<Server> {
+function listen(app: Express, config: Config, logger: Logger): Promise<Server> {
   const server = createServer(app);
+  server.on("clientError", answerClientError(logger));
   return new Promise<Server>((resolve, reject) => {
     const onError = (error: NodeJS.ErrnoException) =>
       reject(new ListenError(config.HOST, config.PORT, error));
@@ -202,7 +204,7 @@ export async function startServer(
     });
     logger.info(describeSignInMethods(config, devKey.publicKeyPem, devKey.refusal));
     const app = createApp(ctx, appOptions);
-    const server = await listen(app, config);
+    const server = await listen(app, config, logger);
     opened.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
     const address = server.address();
     const port = address && typeof address === "object" ? address.port : config.PORT;

@@ -2662,6 +2662,8 @@ export interface operations {
           "RateLimit-Policy"?: string;
           /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
           RateLimit?: string;
+          /** @description The challenge: `Bearer realm="zigznote"`, with `error="invalid_token"` when the request sent an Authorization header that was refused */
+          "WWW-Authenticate": string;
           [name: string]: unknown;
         };
         content: {
@@ -2878,6 +2880,8 @@ export interface operations {
           "RateLimit-Policy"?: string;
           /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
           RateLimit?: string;
+          /** @description The challenge: `Bearer realm="zigznote"`, with `error="invalid_token"` when the request sent an Authorization header that was refused */
+          "WWW-Authenticate": string;
           [name: string]: unknown;
         };
         content: {
@@ -3107,6 +3111,8 @@ export interface operations {
           "RateLimit-Policy"?: string;
           /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
           RateLimit?: string;
+          /** @description The challenge: `Bearer realm="zigznote"`, with `error="invalid_token"` when the request sent an Authorization header that was refused */
+          "WWW-Authenticate": string;
           [name: string]: unknown;
         };
         content: {
@@ -3506,6 +3512,8 @@ export interface operations {
           "RateLimit-Policy"?: string;
           /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
           RateLimit?: string;
+          /** @description The challenge: `Bearer realm="zigznote"`, with `error="invalid_token"` when the request sent an Authorization header that was refused */
+          "WWW-Authenticate": string;
           [name: string]: unknown;
         };
         content: {
@@ -3941,6 +3949,8 @@ export interface operations {
           "RateLimit-Policy"?: string;
           /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
           RateLimit?: string;
+          /** @description The challenge: `Bearer realm="zigznote"`, with `error="invalid_token"` when the request sent an Authorization header that was refused */
+          "WWW-Authenticate": string;
           [name: string]: unknown;
         };
         content: {
@@ -4258,6 +4268,8 @@ export interface operations {
           "RateLimit-Policy"?: string;
           /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
           RateLimit?: string;
+          /** @description The challenge: `Bearer realm="zigznote"`, with `error="invalid_token"` when the request sent an Authorization header that was refused */
+          "WWW-Authenticate": string;
           [name: string]: unknown;
         };
         content: {
@@ -4489,6 +4501,8 @@ export interface operations {
           "RateLimit-Policy"?: string;
           /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
           RateLimit?: string;
+          /** @description The challenge: `Bearer realm="zigznote"`, with `error="invalid_token"` when the request sent an Authorization header that was refused */
+          "WWW-Authenticate": string;
           [name: string]: unknown;
         };
         content: {
@@ -4883,6 +4897,8 @@ export interface operations {
           "RateLimit-Policy"?: string;
           /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
           RateLimit?: string;
+          /** @description The challenge: `Bearer realm="zigznote"`, with `error="invalid_token"` when the request sent an Authorization header that was refused */
+          "WWW-Authenticate": string;
           [name: string]: unknown;
         };
         content: {
@@ -5134,6 +5150,8 @@ export interface operations {
           "RateLimit-Policy"?: string;
           /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
           RateLimit?: string;
+          /** @description The challenge: `Bearer realm="zigznote"`, with `error="invalid_token"` when the request sent an Authorization header that was refused */
+          "WWW-Authenticate": string;
           [name: string]: unknown;
         };
         content: {
@@ -5459,6 +5477,8 @@ export interface operations {
           "RateLimit-Policy"?: string;
           /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
           RateLimit?: string;
+          /** @description The challenge: `Bearer realm="zigznote"`, with `error="invalid_token"` when the request sent an Authorization header that was refused */
+          "WWW-Authenticate": string;
           [name: string]: unknown;
         };
         content: {
@@ -5851,6 +5871,8 @@ export interface operations {
           "RateLimit-Policy"?: string;
           /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
           RateLimit?: string;
+          /** @description The challenge: `Bearer realm="zigznote"`, with `error="invalid_token"` when the request sent an Authorization header that was refused */
+          "WWW-Authenticate": string;
           [name: string]: unknown;
         };
         content: {
@@ -6116,6 +6138,8 @@ export interface operations {
           "RateLimit-Policy"?: string;
           /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
           RateLimit?: string;
+          /** @description The challenge: `Bearer realm="zigznote"`, with `error="invalid_token"` when the request sent an Authorization header that was refused */
+          "WWW-Authenticate": string;
           [name: string]: unknown;
         };
         content: {
@@ -6577,6 +6601,8 @@ export interface operations {
           "RateLimit-Policy"?: string;
           /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
           RateLimit?: string;
+          /** @description The challenge: `Bearer realm="zigznote"`, with `error="invalid_token"` when the request sent an Authorization header that was refused */
+          "WWW-Authenticate": string;
           [name: string]: unknown;
         };
         content: {
@@ -7006,6 +7032,8 @@ export interface operations {
           "RateLimit-Policy"?: string;
           /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
           RateLimit?: string;
+          /** @description The challenge: `Bearer realm="zigznote"`, with `error="invalid_token"` when the request sent an Authorization header that was refused */
+          "WWW-Authenticate": string;
           [name: string]: unknown;
         };
         content: {
@@ -7310,6 +7338,8 @@ export interface operations {
           "RateLimit-Policy"?: string;
           /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
           RateLimit?: string;
+          /** @description The challenge: `Bearer realm="zigznote"`, with `error="invalid_token"` when the request sent an Authorization header that was refused */
+          "WWW-Authenticate": string;
           [name: string]: unknown;
         };
         content: {
@@ -7651,6 +7681,8 @@ export interface operations {
           "RateLimit-Policy"?: string;
           /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
           RateLimit?: string;
+          /** @description The challenge: `Bearer realm="zigznote"`, with `error="invalid_token"` when the request sent an Authorization header that was refused */
+          "WWW-Authenticate": string;
           [name: string]: unknown;
         };
         content: {
@@ -7977,6 +8009,8 @@ export interface operations {
           "RateLimit-Policy"?: string;
           /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
           RateLimit?: string;
+          /** @description The challenge: `Bearer realm="zigznote"`, with `error="invalid_token"` when the request sent an Authorization header that was refused */
+          "WWW-Authenticate": string;
           [name: string]: unknown;
         };
         content: {
@@ -8376,6 +8410,8 @@ export interface operations {
           "RateLimit-Policy"?: string;
           /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
           RateLimit?: string;
+          /** @description The challenge: `Bearer realm="zigznote"`, with `error="invalid_token"` when the request sent an Authorization header that was refused */
+          "WWW-Authenticate": string;
           [name: string]: unknown;
         };
         content: {
@@ -8651,6 +8687,8 @@ export interface operations {
           "RateLimit-Policy"?: string;
           /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
           RateLimit?: string;
+          /** @description The challenge: `Bearer realm="zigznote"`, with `error="invalid_token"` when the request sent an Authorization header that was refused */
+          "WWW-Authenticate": string;
           [name: string]: unknown;
         };
         content: {
@@ -8999,6 +9037,8 @@ export interface operations {
           "RateLimit-Policy"?: string;
           /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
           RateLimit?: string;
+          /** @description The challenge: `Bearer realm="zigznote"`, with `error="invalid_token"` when the request sent an Authorization header that was refused */
+          "WWW-Authenticate": string;
           [name: string]: unknown;
         };
         content: {
@@ -9189,6 +9229,8 @@ export interface operations {
           "RateLimit-Policy"?: string;
           /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
           RateLimit?: string;
+          /** @description The challenge: `Bearer realm="zigznote"`, with `error="invalid_token"` when the request sent an Authorization header that was refused */
+          "WWW-Authenticate": string;
           [name: string]: unknown;
         };
         content: {
@@ -9424,6 +9466,8 @@ export interface operations {
           "RateLimit-Policy"?: string;
           /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
           RateLimit?: string;
+          /** @description The challenge: `Bearer realm="zigznote"`, with `error="invalid_token"` when the request sent an Authorization header that was refused */
+          "WWW-Authenticate": string;
           [name: string]: unknown;
         };
         content: {
@@ -9818,6 +9862,8 @@ export interface operations {
           "RateLimit-Policy"?: string;
           /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
           RateLimit?: string;
+          /** @description The challenge: `Bearer realm="zigznote"`, with `error="invalid_token"` when the request sent an Authorization header that was refused */
+          "WWW-Authenticate": string;
           [name: string]: unknown;
         };
         content: {
@@ -10108,6 +10154,8 @@ export interface operations {
           "RateLimit-Policy"?: string;
           /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
           RateLimit?: string;
+          /** @description The challenge: `Bearer realm="zigznote"`, with `error="invalid_token"` when the request sent an Authorization header that was refused */
+          "WWW-Authenticate": string;
           [name: string]: unknown;
         };
         content: {
@@ -10510,6 +10558,8 @@ export interface operations {
           "RateLimit-Policy"?: string;
           /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
           RateLimit?: string;
+          /** @description The challenge: `Bearer realm="zigznote"`, with `error="invalid_token"` when the request sent an Authorization header that was refused */
+          "WWW-Authenticate": string;
           [name: string]: unknown;
         };
         content: {
@@ -10901,6 +10951,8 @@ export interface operations {
           "RateLimit-Policy"?: string;
           /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
           RateLimit?: string;
+          /** @description The challenge: `Bearer realm="zigznote"`, with `error="invalid_token"` when the request sent an Authorization header that was refused */
+          "WWW-Authenticate": string;
           [name: string]: unknown;
         };
         content: {
@@ -11215,6 +11267,8 @@ export interface operations {
           "RateLimit-Policy"?: string;
           /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
           RateLimit?: string;
+          /** @description The challenge: `Bearer realm="zigznote"`, with `error="invalid_token"` when the request sent an Authorization header that was refused */
+          "WWW-Authenticate": string;
           [name: string]: unknown;
         };
         content: {
@@ -11578,6 +11632,8 @@ export interface operations {
           "RateLimit-Policy"?: string;
           /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
           RateLimit?: string;
+          /** @description The challenge: `Bearer realm="zigznote"`, with `error="invalid_token"` when the request sent an Authorization header that was refused */
+          "WWW-Authenticate": string;
           [name: string]: unknown;
         };
         content: {
@@ -11827,6 +11883,8 @@ export interface operations {
           "RateLimit-Policy"?: string;
           /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
           RateLimit?: string;
+          /** @description The challenge: `Bearer realm="zigznote"`, with `error="invalid_token"` when the request sent an Authorization header that was refused */
+          "WWW-Authenticate": string;
           [name: string]: unknown;
         };
         content: {
@@ -12017,6 +12075,8 @@ export interface operations {
           "RateLimit-Policy"?: string;
           /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
           RateLimit?: string;
+          /** @description The challenge: `Bearer realm="zigznote"`, with `error="invalid_token"` when the request sent an Authorization header that was refused */
+          "WWW-Authenticate": string;
           [name: string]: unknown;
         };
         content: {
@@ -12246,6 +12306,8 @@ export interface operations {
           "RateLimit-Policy"?: string;
           /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
           RateLimit?: string;
+          /** @description The challenge: `Bearer realm="zigznote"`, with `error="invalid_token"` when the request sent an Authorization header that was refused */
+          "WWW-Authenticate": string;
           [name: string]: unknown;
         };
         content: {
@@ -12469,6 +12531,8 @@ export interface operations {
           "RateLimit-Policy"?: string;
           /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
           RateLimit?: string;
+          /** @description The challenge: `Bearer realm="zigznote"`, with `error="invalid_token"` when the request sent an Authorization header that was refused */
+          "WWW-Authenticate": string;
           [name: string]: unknown;
         };
         content: {
@@ -12689,6 +12753,8 @@ export interface operations {
           "RateLimit-Policy"?: string;
           /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
           RateLimit?: string;
+          /** @description The challenge: `Bearer realm="zigznote"`, with `error="invalid_token"` when the request sent an Authorization header that was refused */
+          "WWW-Authenticate": string;
           [name: string]: unknown;
         };
         content: {
@@ -12906,6 +12972,8 @@ export interface operations {
           "RateLimit-Policy"?: string;
           /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
           RateLimit?: string;
+          /** @description The challenge: `Bearer realm="zigznote"`, with `error="invalid_token"` when the request sent an Authorization header that was refused */
+          "WWW-Authenticate": string;
           [name: string]: unknown;
         };
         content: {
@@ -13129,6 +13197,8 @@ export interface operations {
           "RateLimit-Policy"?: string;
           /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
           RateLimit?: string;
+          /** @description The challenge: `Bearer realm="zigznote"`, with `error="invalid_token"` when the request sent an Authorization header that was refused */
+          "WWW-Authenticate": string;
           [name: string]: unknown;
         };
         content: {
@@ -13353,6 +13423,8 @@ export interface operations {
           "RateLimit-Policy"?: string;
           /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
           RateLimit?: string;
+          /** @description The challenge: `Bearer realm="zigznote"`, with `error="invalid_token"` when the request sent an Authorization header that was refused */
+          "WWW-Authenticate": string;
           [name: string]: unknown;
         };
         content: {
@@ -13594,6 +13666,8 @@ export interface operations {
           "RateLimit-Policy"?: string;
           /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
           RateLimit?: string;
+          /** @description The challenge: `Bearer realm="zigznote"`, with `error="invalid_token"` when the request sent an Authorization header that was refused */
+          "WWW-Authenticate": string;
           [name: string]: unknown;
         };
         content: {
@@ -13977,6 +14051,8 @@ export interface operations {
           "RateLimit-Policy"?: string;
           /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
           RateLimit?: string;
+          /** @description The challenge: `Bearer realm="zigznote"`, with `error="invalid_token"` when the request sent an Authorization header that was refused */
+          "WWW-Authenticate": string;
           [name: string]: unknown;
         };
         content: {
@@ -14358,6 +14434,8 @@ export interface operations {
           "RateLimit-Policy"?: string;
           /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
           RateLimit?: string;
+          /** @description The challenge: `Bearer realm="zigznote"`, with `error="invalid_token"` when the request sent an Authorization header that was refused */
+          "WWW-Authenticate": string;
           [name: string]: unknown;
         };
         content: {
@@ -14737,6 +14815,8 @@ export interface operations {
           "RateLimit-Policy"?: string;
           /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
           RateLimit?: string;
+          /** @description The challenge: `Bearer realm="zigznote"`, with `error="invalid_token"` when the request sent an Authorization header that was refused */
+          "WWW-Authenticate": string;
           [name: string]: unknown;
         };
         content: {
@@ -15117,6 +15197,8 @@ export interface operations {
           "RateLimit-Policy"?: string;
           /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
           RateLimit?: string;
+          /** @description The challenge: `Bearer realm="zigznote"`, with `error="invalid_token"` when the request sent an Authorization header that was refused */
+          "WWW-Authenticate": string;
           [name: string]: unknown;
         };
         content: {
@@ -15498,6 +15580,8 @@ export interface operations {
           "RateLimit-Policy"?: string;
           /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
           RateLimit?: string;
+          /** @description The challenge: `Bearer realm="zigznote"`, with `error="invalid_token"` when the request sent an Authorization header that was refused */
+          "WWW-Authenticate": string;
           [name: string]: unknown;
         };
         content: {

@@ -41,6 +41,17 @@ interface HttpLikeError {
   expose?: boolean;
 }
 
+/** Whether a body the JSON parser refused is JSON after all: a string, number, true or null. */
+function isJsonScalar(body: unknown): boolean {
+  if (typeof body !== "string") return false;
+  try {
+    JSON.parse(body);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** Maps anything thrown to an AppError; unknown errors become a generic 500. */
 export function toAppError(error: unknown): AppError {
   if (isAppError(error)) return error;
@@ -77,7 +88,12 @@ export function toAppError(error: unknown): AppError {
         : new PayloadTooLargeError();
     }
     if (httpError.type === "entity.parse.failed") {
-      return new BadRequestError("Request body is not valid JSON", { code: "INVALID_JSON" });
+      return new BadRequestError(
+        isJsonScalar((error as { body?: unknown }).body)
+          ? "Request body must be a JSON object"
+          : "Request body is not valid JSON",
+        { code: "INVALID_JSON" },
+      );
     }
     const status = httpError.status ?? httpError.statusCode;
     if (httpError.expose === true && typeof status === "number" && status >= 400 && status < 500) {
@@ -88,6 +104,19 @@ export function toAppError(error: unknown): AppError {
   }
   return new InternalServerError();
 }
+
+/**
+ * The challenge of a 401 (RFC 9110 11.6.1, RFC 6750 3): a Bearer token is what the API takes;
+ * `invalid_token` when the request sent credentials that were refused, no error code when it
+ * sent none.
+ */
+export function authenticationChallenge(authorization: string | undefined): string {
+  return authorization === undefined
+    ? `Bearer realm="${AUTH_REALM}"`
+    : `Bearer realm="${AUTH_REALM}", error="invalid_token"`;
+}
+
+const AUTH_REALM = "zigznote";
 
 /** The last middleware: every error leaves as `{ error: { code, message, details? }, requestId }`. */
 export function errorHandler(logger: Logger): ErrorRequestHandler {
@@ -114,6 +143,9 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
     // The request log line carries the code.
     res.locals.errorCode = appError.code;
     for (const [name, value] of Object.entries(appError.headers())) res.setHeader(name, value);
+    if (appError.status === 401 && appError.code !== "WEBHOOK_SIGNATURE_INVALID") {
+      res.setHeader("WWW-Authenticate", authenticationChallenge(req.get("authorization")));
+    }
     res.status(appError.status).json(appError.toBody(req.requestId));
   };
 }

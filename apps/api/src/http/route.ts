@@ -320,6 +320,15 @@ const RATE_LIMIT_HEADERS = {
   },
 };
 
+/** What every 401 of an authenticated operation carries (errorHandler.ts). */
+const WWW_AUTHENTICATE_HEADER = {
+  description:
+    'The challenge: `Bearer realm="zigznote"`, with `error="invalid_token"` when the request ' +
+    "sent an Authorization header that was refused",
+  schema: { type: "string" as const },
+  required: true,
+};
+
 /** The request header of every keyed route. */
 const IdempotencyKeyHeaders = z.object({
   [IDEMPOTENCY_KEY_HEADER]: z
@@ -428,10 +437,11 @@ function describe(spec: LooseSpec, documentation: RouteDocumentation): RouteConf
     }
   }
   if ((spec.auth ?? "session") !== "none") {
-    for (const response of Object.values(responses)) {
+    for (const [status, response] of Object.entries(responses)) {
       if (!("$ref" in response)) {
         response.headers = {
           ...RATE_LIMIT_HEADERS,
+          ...(status === "401" ? { "WWW-Authenticate": WWW_AUTHENTICATE_HEADER } : {}),
           ...response.headers,
         };
       }
@@ -492,12 +502,15 @@ export function defineRoute<
     operation: (documentation) => describe(loose, documentation),
     handlers(mounting) {
       const chain: RequestHandler[] = [];
-      if (spec.body) chain.push(mounting.parseJsonBody);
       if (isAuthenticated) chain.push(mounting.authenticate);
       if ((spec.auth ?? "session") === "session") chain.push(requireOrganization);
       if (spec.role === "platformAdmin") chain.push(requirePlatformAdmin);
       else if (spec.role) chain.push(requireRole(spec.role));
       if (spec.scope) chain.push(requireScope(spec.scope));
+      // The body is read once the caller is known and counted against its budget: a caller
+      // without credentials, or past its budget, gets no JSON parsed for it (up to
+      // JSON_BODY_LIMIT each). The Idempotency-Key's fingerprint needs the body.
+      if (spec.body) chain.push(mounting.parseJsonBody);
       // Before the write guard: a retry of a write that succeeded is replayed even when billing
       // would now refuse a new one (the first meeting used the plan's last slot, say).
       if (isKeyed) {
@@ -576,19 +589,30 @@ export function mountRoutes(
     methodsByPath.set(route.path, [...(methodsByPath.get(route.path) ?? []), route.method]);
   }
   for (const [path, methods] of methodsByPath) {
-    const allow = methods.map((method) => method.toUpperCase());
-    if (allow.includes("GET")) allow.push("HEAD");
-    router.all(path, (req, res, next) => {
-      res.setHeader("Allow", allow.join(", "));
-      next(
-        httpError(
-          "METHOD_NOT_ALLOWED",
-          `${req.method} is not allowed here; use ${allow.join(", ")}`,
-          {
-            details: { allowed: allow },
-          },
-        ),
-      );
-    });
+    router.all(path, refuseOtherMethods(methods.map((method) => method.toUpperCase())));
   }
+}
+
+/**
+ * After a path's handlers: 405 with `Allow` for a method the path does not take (`HEAD` goes
+ * with `GET`). A method it takes passes on (a static file not found, say: a 404 follows).
+ */
+export function refuseOtherMethods(methods: readonly string[]): RequestHandler {
+  const allow = methods.includes("GET") ? [...methods, "HEAD"] : [...methods];
+  return (req, res, next) => {
+    if (allow.includes(req.method)) {
+      next();
+      return;
+    }
+    res.setHeader("Allow", allow.join(", "));
+    next(
+      httpError(
+        "METHOD_NOT_ALLOWED",
+        `${req.method} is not allowed here; use ${allow.join(", ")}`,
+        {
+          details: { allowed: allow },
+        },
+      ),
+    );
+  };
 }

@@ -10,6 +10,7 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { NotFoundError, ServiceUnavailableError } from "@zigznote/shared";
 import express, { Router, type Response } from "express";
+import { refuseOtherMethods } from "../http/route";
 
 /** What the page needs before its first API call (written into index.html). */
 export interface AdminConsoleSettings {
@@ -137,5 +138,6 @@ export function createAdminConsoleRouter(options: AdminConsoleOptions): Router {
     }
     sendPage(res, html);
   });
+  router.all(["/admin", "/admin/{*page}"], refuseOtherMethods(["GET"]));
   return router;
 }

@@ -1,6 +1,7 @@
 import { Router } from "express";
 import swaggerUi from "swagger-ui-express";
 import type { OpenApiDocument } from "../http/openapi";
+import { refuseOtherMethods } from "../http/route";
 
 /**
  * `/openapi.json` (generated from the app's route declarations) and a browsable `/docs`. The
@@ -20,5 +21,6 @@ export function createDocsRouter(buildDocument: () => OpenApiDocument): Router {
     page ??= swaggerUi.setup(getDocument(), { customSiteTitle: "zigznote API" });
     page(req, res, next);
   });
+  router.all(["/openapi.json", "/docs", "/docs/{*asset}"], refuseOtherMethods(["GET"]));
   return router;
 }

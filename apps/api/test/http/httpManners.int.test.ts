@@ -7,7 +7,9 @@ import { createTestApp, type TestApp } from "../support/helpers";
 let testApp: TestApp;
 let caller: AuthenticatedCaller;
 beforeAll(async () => {
-  testApp = createTestApp({ env: { JSON_BODY_LIMIT: "2kb" } });
+  testApp = createTestApp({
+    env: { JSON_BODY_LIMIT: "2kb", STRIPE_WEBHOOK_SECRET: "whsec_manners_test" },
+  });
   caller = await authHeaderFor(testApp, { role: "admin" });
 });
 afterAll(() => testApp.close());
@@ -65,6 +67,101 @@ describe("HTTP manners", () => {
     });
     const unknown = await api().put("/api/v1/nothing-here").set(caller.headers);
     expect(unknown.status).toBe(404);
+  });
+
+  it("answers 405 with Allow on the paths outside /api/v1 too, and 404 for a file that is not there", async () => {
+    for (const [method, path] of [
+      ["post", "/"],
+      ["post", "/openapi.json"],
+      ["put", "/openapi.json"],
+      ["post", "/docs"],
+      ["post", "/docs/"],
+      ["post", "/metrics"],
+      ["delete", "/admin"],
+      ["post", "/admin/organizations"],
+    ] as const) {
+      const res = await api()[method](path);
+      expect({ method, path, status: res.status, allow: res.headers.allow }).toEqual({
+        method,
+        path,
+        status: 405,
+        allow: "GET, HEAD",
+      });
+      expect(res.body.error.code).toBe("METHOD_NOT_ALLOWED");
+    }
+    const missingAsset = await api().get("/docs/no-such-file.js");
+    expect(missingAsset.status).toBe(404);
+    const head = await api().head("/openapi.json");
+    expect(head.status).toBe(200);
+  });
+
+  it("sends no ETag of its own on JSON answers, so no JSON route answers 304", async () => {
+    const me = await api().get("/api/v1/me").set(caller.headers);
+    expect(me.status).toBe(200);
+    expect(me.headers.etag).toBeUndefined();
+    for (const path of ["/api/v1/me", "/api/v1/meetings"]) {
+      const res = await api().get(path).set(caller.headers).set("If-None-Match", "*");
+      expect({ path, status: res.status }).toEqual({ path, status: 200 });
+    }
+  });
+
+  it("challenges a 401 with WWW-Authenticate: Bearer, invalid_token when credentials were sent", async () => {
+    const none = await api().get("/api/v1/me");
+    expect(none.status).toBe(401);
+    expect(none.headers["www-authenticate"]).toBe('Bearer realm="zigznote"');
+    const refused = await api().get("/api/v1/me").set("Authorization", "Bearer zn_live_bad");
+    expect(refused.status).toBe(401);
+    expect(refused.headers["www-authenticate"]).toBe(
+      'Bearer realm="zigznote", error="invalid_token"',
+    );
+    // A webhook's bad signature is no Bearer challenge.
+    const webhook = await api()
+      .post("/webhooks/stripe")
+      .set("Content-Type", "application/json")
+      .set("stripe-signature", "t=1,v1=00")
+      .send("{}");
+    expect(webhook.status).toBe(401);
+    expect(webhook.headers["www-authenticate"]).toBeUndefined();
+  });
+
+  it("reads a JSON body only for a caller that authenticated, and says when valid JSON is not an object", async () => {
+    const unauthenticated = await api()
+      .post("/api/v1/meetings")
+      .set("Content-Type", "application/json")
+      .send("{bad");
+    expect(unauthenticated.status).toBe(401);
+    expect(unauthenticated.body.error.code).toBe("MISSING_CREDENTIALS");
+    const tooLarge = await api()
+      .post("/api/v1/meetings")
+      .set("Authorization", "Bearer zn_live_bad")
+      .set("Content-Type", "application/json")
+      .send(`{"title":"${"x".repeat(4000)}"}`);
+    expect(tooLarge.status).toBe(401);
+
+    const broken = await api()
+      .post("/api/v1/meetings")
+      .set(caller.headers)
+      .set("Content-Type", "application/json")
+      .send("{bad");
+    expect(broken.status).toBe(400);
+    expect(broken.body.error).toMatchObject({
+      code: "INVALID_JSON",
+      message: "Request body is not valid JSON",
+    });
+    // Counted against the organization's budget, which every answer announces.
+    expect(broken.headers.ratelimit).toMatch(/^"organization";r=\d+;t=\d+$/);
+    for (const scalar of ['"a meeting"', "123", "null"]) {
+      const res = await api()
+        .post("/api/v1/meetings")
+        .set(caller.headers)
+        .set("Content-Type", "application/json")
+        .send(scalar);
+      expect({ scalar, status: res.status, error: res.body.error }).toMatchObject({
+        scalar,
+        status: 400,
+        error: { code: "INVALID_JSON", message: "Request body must be a JSON object" },
+      });
+    }
   });
 
   it("points GET / to the docs", async () => {

@@ -143,6 +143,13 @@ export const ERROR_CODES = {
   // 405
   METHOD_NOT_ALLOWED: { status: 405, description: "The path exists; `Allow` lists its methods" },
 
+  // 408
+  REQUEST_TIMEOUT: {
+    status: 408,
+    description:
+      "The request did not arrive in full in time (headers within 1 minute, all of it within 5)",
+  },
+
   // 409
   CONFLICT: { status: 409, description: "Conflicts with the current state" },
   BOT_ALREADY_ACTIVE: { status: 409, description: "The meeting already has an active bot" },
@@ -236,6 +243,12 @@ export const ERROR_CODES = {
   TOO_MANY_REQUESTS: {
     status: 429,
     description: "Too many requests or failed attempts; wait `Retry-After` seconds",
+  },
+
+  // 431
+  REQUEST_HEADERS_TOO_LARGE: {
+    status: 431,
+    description: "The request's headers are larger than the server reads (16 KiB in all)",
   },
 
   // 5xx
