@@ -1,5 +1,6 @@
 import { ValidationError } from "@zigznote/shared";
 import { isUuid } from "./ids";
+import { isStorableText } from "./text";
 
 /**
  * Opaque keyset cursors: base64url JSON of the last row's sort key and id. Decoding accepts only
@@ -72,7 +73,10 @@ export function decodeCursor<const P extends readonly Part[]>(
         if (typeof item !== "string" || !isUuid(item)) throw invalidCursor();
         return item;
       case "text":
-        if (typeof item !== "string" || item.length > 1000) throw invalidCursor();
+        // U+0000 or a lone surrogate would fail the query (see lib/text.ts), and we never write one.
+        if (typeof item !== "string" || item.length > 1000 || !isStorableText(item)) {
+          throw invalidCursor();
+        }
         return item;
     }
   }) as { [K in keyof P]: Value<P[K]> };

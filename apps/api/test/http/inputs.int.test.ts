@@ -394,6 +394,7 @@ describe("pagination cursors", () => {
     },
   ];
   const timeLists = lists.filter((list) => list.sortKey === "time");
+  const textLists = lists.filter((list) => list.sortKey === "text");
   const cursorOf = (list: (typeof lists)[number], first: string) =>
     encode(list.kind === null ? [first, uuid] : [list.kind, first, uuid]);
 
@@ -433,6 +434,26 @@ describe("pagination cursors", () => {
     const response = await getPage(list, cursorOf(list, time));
     expect(response.status).toBe(200);
   });
+
+  it.each(
+    textLists.flatMap((list) =>
+      [
+        ["U+0000", "a\u0000b"],
+        ["a lone high surrogate", "a\ud800b"],
+        ["a lone low surrogate", "\udc00"],
+      ].map(([what, text]) => [list.name, what, text!, list] as const),
+    ),
+  )(
+    "refuses a cursor of %s holding %s with 400 INVALID_CURSOR",
+    async (_name, _what, text, list) => {
+      const response = await getPage(list, cursorOf(list, text));
+      expect(response.status).toBe(400);
+      expect(response.body.error).toMatchObject({
+        code: "INVALID_CURSOR",
+        details: { fields: [{ path: "cursor", code: "invalid_cursor" }] },
+      });
+    },
+  );
 
   it("still pages with the cursors it hands out", async () => {
     const caller = await authHeaderFor(testApp);
