@@ -224,6 +224,22 @@ describe("the OpenAPI document, for a client author", () => {
     expect(bodies).toBeGreaterThanOrEqual(16);
   });
 
+  it("documents the null that PATCH /api/v1/meetings/{id} accepts to clear startTime and endTime", () => {
+    const schemas = (document.components?.schemas ?? {}) as Record<
+      string,
+      { properties: Record<string, { type?: string; format?: string; nullable?: boolean }> }
+    >;
+    for (const field of ["startTime", "endTime"]) {
+      expect(schemas.UpdateMeeting!.properties[field]).toMatchObject({
+        type: "string",
+        format: "date-time",
+        nullable: true,
+      });
+      // Creating takes a time or nothing, not null.
+      expect(schemas.CreateMeeting!.properties[field]!.nullable).toBeUndefined();
+    }
+  });
+
   it("opens with an authentication guide whose scope table is the guards' scope list", () => {
     const guide = document.info.description ?? "";
     expect(guide).toContain("## Authentication");
