@@ -1095,13 +1095,13 @@ export interface components {
        * @description When the call starts (ISO 8601 with an offset)
        * @example 2026-11-30T15:00:00Z
        */
-      startTime?: string;
+      startTime?: string | null;
       /**
        * Format: date-time
        * @description When the call ends: after startTime, or 400 VALIDATION_ERROR (also when an update changes only one of the two and the stored other one is not in order with it)
        * @example 2026-11-30T15:45:00Z
        */
-      endTime?: string;
+      endTime?: string | null;
     };
     Bot: {
       /** Format: uuid */

@@ -11,11 +11,15 @@ import {
  * are in `schemas.ts`. Like those, they feed the console's generated client.
  */
 
-/** A date-time in a request, as an ISO string with its offset; parsed to a Date. */
+/**
+ * A date-time in a request, as an ISO string with its offset; parsed to a Date. Described before
+ * the transform, as meetings' isoDateTime is: an `.openapi({ type })` after it would hide a
+ * `.nullable()` added later.
+ */
 const requestDateTime = z.iso
   .datetime({ offset: true })
-  .transform((value) => new Date(value))
-  .openapi({ type: "string", format: "date-time", example: "2026-12-31T00:00:00Z" });
+  .openapi({ example: "2026-12-31T00:00:00Z" })
+  .transform((value) => new Date(value));
 
 // Actions: every body carries the operator's reason; edits of versioned targets carry the version
 // the operator saw (optimistic concurrency).

@@ -38,6 +38,7 @@ export const CreateApiKeyBody = z
         description: `When the key stops working: in the future, at most ${API_KEY_MAX_LIFETIME_DAYS} days from now; never when omitted`,
       }),
   })
+  .strict()
   .openapi("CreateApiKeyRequest");
 
 export const ApiKeyIdParams = z.object({ id: z.uuid() });
@@ -73,6 +74,7 @@ export const AddMemberBody = z
       .openapi({ description: "Clerk's id of the user to add", example: "user_2abcDEF" }),
     role: z.enum(["admin", "member"]).default("member"),
   })
+  .strict()
   .openapi("AddMemberRequest");
 
 export const MemberSchema = z

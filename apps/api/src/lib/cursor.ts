@@ -1,5 +1,6 @@
 import { ValidationError } from "@zigznote/shared";
 import { isUuid } from "./ids";
+import { isStorableText } from "./text";
 
 /**
  * Opaque keyset cursors: base64url JSON of the last row's sort key and id. Decoding accepts only
@@ -13,7 +14,12 @@ type Value<P extends Part> = P extends "time"
     ? Date | null
     : string;
 
+// What `Date#toISOString` writes for a four-digit year; the year must also be one PostgreSQL's
+// timestamptz holds and the API can have written: 0000 (1 BC) fits the pattern but is neither.
 const TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+const MIN_YEAR = 1;
+const MAX_YEAR = 9999;
+
 /** 400 INVALID_CURSOR: what every list answers for a cursor it did not issue. */
 export function invalidCursor(): ValidationError {
   return new ValidationError("Invalid cursor: pass back a nextCursor exactly as received", {
@@ -28,10 +34,16 @@ export function encodeCursor(kind: string, values: (Date | string | null)[]): st
   return Buffer.from(JSON.stringify([kind, ...parts])).toString("base64url");
 }
 
-function decodeTime(value: unknown): Date {
+/**
+ * A cursor's time as `encodeCursor` writes it: years 0001-9999, round-tripping exactly (which
+ * refuses dates that parse anyway, 2026-02-30 being March 2nd); 400 INVALID_CURSOR otherwise.
+ */
+export function decodeCursorTime(value: unknown): Date {
   if (typeof value !== "string" || !TIME.test(value)) throw invalidCursor();
   const date = new Date(value);
   if (Number.isNaN(date.getTime()) || date.toISOString() !== value) throw invalidCursor();
+  const year = date.getUTCFullYear();
+  if (year < MIN_YEAR || year > MAX_YEAR) throw invalidCursor();
   return date;
 }
 
@@ -54,14 +66,17 @@ export function decodeCursor<const P extends readonly Part[]>(
     const item: unknown = value[index + 1];
     switch (part) {
       case "time":
-        return decodeTime(item);
+        return decodeCursorTime(item);
       case "timeOrNull":
-        return item === null ? null : decodeTime(item);
+        return item === null ? null : decodeCursorTime(item);
       case "uuid":
         if (typeof item !== "string" || !isUuid(item)) throw invalidCursor();
         return item;
       case "text":
-        if (typeof item !== "string" || item.length > 1000) throw invalidCursor();
+        // U+0000 or a lone surrogate would fail the query (see lib/text.ts), and we never write one.
+        if (typeof item !== "string" || item.length > 1000 || !isStorableText(item)) {
+          throw invalidCursor();
+        }
         return item;
     }
   }) as { [K in keyof P]: Value<P[K]> };

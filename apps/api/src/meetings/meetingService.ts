@@ -3,7 +3,7 @@ import { ConflictError, NotFoundError, ValidationError } from "@zigznote/shared"
 import type { WriteGuard } from "../http/auth";
 import { withSqlTransaction, withTransaction } from "../lib/afterCommit";
 import type { Clock } from "../lib/clock";
-import { invalidCursor } from "../lib/cursor";
+import { decodeCursorTime, invalidCursor } from "../lib/cursor";
 import { commitWith, commitPlainWith, type TransactionBracket } from "../lib/transactionHooks";
 import { isUuid } from "../lib/ids";
 import { normalizeMeetingUrl } from "./meetingUrl";
@@ -154,11 +154,6 @@ export function encodeMeetingCursor(meeting: Pick<Meeting, "createdAt" | "id">):
   );
 }
 
-// What `encodeMeetingCursor` writes: `Date#toISOString` of a four-digit year. Anything else,
-// the extended years JavaScript dates reach (-271821, +275760) included, is outside what
-// PostgreSQL's timestamps hold and is no cursor of ours.
-const CURSOR_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
-
 /** The position a cursor names; ValidationError INVALID_CURSOR for anything we did not issue. */
 function decodeMeetingCursor(cursor: string): store.MeetingCursor {
   let value: unknown;
@@ -169,10 +164,7 @@ function decodeMeetingCursor(cursor: string): store.MeetingCursor {
   }
   if (!Array.isArray(value) || value.length !== 2) throw invalidCursor();
   const [createdAt, id] = value as unknown[];
-  if (typeof createdAt !== "string" || !CURSOR_TIME.test(createdAt)) throw invalidCursor();
-  const date = new Date(createdAt);
-  // Round trip: rejects impossible dates that parse anyway (2026-02-30 is March 2nd).
-  if (Number.isNaN(date.getTime()) || date.toISOString() !== createdAt) throw invalidCursor();
+  const date = decodeCursorTime(createdAt);
   if (typeof id !== "string" || !isUuid(id)) throw invalidCursor();
   return { createdAt: date, id };
 }

@@ -7,12 +7,16 @@ import { z } from "../http/openapi";
  * on what a supported link is, and its ValidationError has the same shape as a zod one.
  */
 
-/** An ISO date-time with its offset, parsed to a Date. */
+/**
+ * An ISO date-time with its offset, parsed to a Date. The document describes the string before
+ * the transform; an `.openapi({ type })` on the transform would replace the whole schema and hide
+ * a `.nullable()` added to it (PATCH's startTime and endTime accept null).
+ */
 function isoDateTime(example: string, description: string) {
   return z.iso
     .datetime({ offset: true })
-    .transform((value) => new Date(value))
-    .openapi({ type: "string", format: "date-time", example, description });
+    .openapi({ example, description })
+    .transform((value) => new Date(value));
 }
 
 const START_EXAMPLE = "2026-11-30T15:00:00Z";

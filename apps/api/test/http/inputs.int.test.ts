@@ -2,7 +2,12 @@ import type { Server } from "node:http";
 import { createMeeting as createMeetingRow, uniqueSuffix } from "@zigznote/database/testing";
 import request from "supertest";
 import { API_KEY_MAX_LIFETIME_DAYS } from "../../src/identity";
-import { authHeaderFor, signClerkToken, type AuthenticatedCaller } from "../support/auth";
+import {
+  authHeaderFor,
+  platformAdminHeadersFor,
+  signClerkToken,
+  type AuthenticatedCaller,
+} from "../support/auth";
 import { startFakeRecall, type FakeRecall } from "../support/fakes/recallServer";
 import { createTestApp, type TestApp } from "../support/helpers";
 import { botStatusEvent, closeServer, listen, postRecallEvent } from "../support/recallEvents";
@@ -327,6 +332,128 @@ describe("pagination cursors", () => {
       details: { fields: [{ path: "cursor", code: "invalid_cursor" }] },
     });
   });
+
+  // Every list that pages with a cursor of ours (invoices page with Stripe's): the cursor's kind
+  // (null for the meetings' cursor, which has none) and what its sort key is; an id follows it.
+  const lists: {
+    name: string;
+    path: string;
+    query: Record<string, string>;
+    kind: string | null;
+    sortKey: "time" | "text";
+  }[] = [
+    { name: "meetings", path: "/api/v1/meetings", query: {}, kind: null, sortKey: "time" },
+    {
+      name: "notices",
+      path: "/api/v1/notices",
+      query: {},
+      kind: "notice",
+      sortKey: "time",
+    },
+    {
+      name: "audit log",
+      path: "/api/v1/admin/audit-log",
+      query: {},
+      kind: "a",
+      sortKey: "time",
+    },
+    {
+      name: "job runs",
+      path: "/api/v1/admin/job-runs",
+      query: {},
+      kind: "j",
+      sortKey: "time",
+    },
+    {
+      name: "violations by detection",
+      path: "/api/v1/admin/violations",
+      query: { sort: "detectedAt" },
+      kind: "v:d",
+      sortKey: "time",
+    },
+    {
+      name: "violations by grace end",
+      path: "/api/v1/admin/violations",
+      query: { sort: "graceEndsAt" },
+      kind: "v:g",
+      sortKey: "time",
+    },
+    {
+      name: "organizations by creation",
+      path: "/api/v1/admin/organizations",
+      query: {},
+      kind: "o:c",
+      sortKey: "time",
+    },
+    {
+      name: "organizations by name",
+      path: "/api/v1/admin/organizations",
+      query: { q: "a" },
+      kind: "o:n",
+      sortKey: "text",
+    },
+  ];
+  const timeLists = lists.filter((list) => list.sortKey === "time");
+  const textLists = lists.filter((list) => list.sortKey === "text");
+  const cursorOf = (list: (typeof lists)[number], first: string) =>
+    encode(list.kind === null ? [first, uuid] : [list.kind, first, uuid]);
+
+  async function getPage(list: (typeof lists)[number], cursor: string) {
+    const caller = await authHeaderFor(testApp);
+    return request(server)
+      .get(list.path)
+      .query({ ...list.query, cursor })
+      .set(platformAdminHeadersFor(caller));
+  }
+
+  it.each(
+    timeLists.flatMap((list) =>
+      [
+        "0000-01-01T00:00:00.000Z",
+        "0000-12-31T23:59:59.999Z",
+        "2026-01-01T24:00:00.000Z",
+        "2026-01-01T00:00:60.000Z",
+      ].map((time) => [list.name, time, list] as const),
+    ),
+  )("refuses a cursor of %s at %s with 400 INVALID_CURSOR", async (_name, time, list) => {
+    const response = await getPage(list, cursorOf(list, time));
+    expect(response.status).toBe(400);
+    expect(response.body.error).toMatchObject({
+      code: "INVALID_CURSOR",
+      details: { fields: [{ path: "cursor", code: "invalid_cursor" }] },
+    });
+  });
+
+  it.each(
+    timeLists.flatMap((list) =>
+      ["0001-01-01T00:00:00.000Z", "9999-12-31T23:59:59.999Z"].map(
+        (time) => [list.name, time, list] as const,
+      ),
+    ),
+  )("pages from a cursor of %s at %s, the edge of what it accepts", async (_name, time, list) => {
+    const response = await getPage(list, cursorOf(list, time));
+    expect(response.status).toBe(200);
+  });
+
+  it.each(
+    textLists.flatMap((list) =>
+      [
+        ["U+0000", "a\u0000b"],
+        ["a lone high surrogate", "a\ud800b"],
+        ["a lone low surrogate", "\udc00"],
+      ].map(([what, text]) => [list.name, what, text!, list] as const),
+    ),
+  )(
+    "refuses a cursor of %s holding %s with 400 INVALID_CURSOR",
+    async (_name, _what, text, list) => {
+      const response = await getPage(list, cursorOf(list, text));
+      expect(response.status).toBe(400);
+      expect(response.body.error).toMatchObject({
+        code: "INVALID_CURSOR",
+        details: { fields: [{ path: "cursor", code: "invalid_cursor" }] },
+      });
+    },
+  );
 
   it("still pages with the cursors it hands out", async () => {
     const caller = await authHeaderFor(testApp);

@@ -8,6 +8,11 @@ import { createTestApp, type TestApp } from "../support/helpers";
 
 /** What a client author reads in /openapi.json and /docs (issue 16, item 7). */
 
+interface JsonBodySchema {
+  $ref?: string;
+  additionalProperties?: unknown;
+}
+
 interface Operation {
   operationId?: string;
   tags?: string[];
@@ -16,6 +21,7 @@ interface Operation {
   parameters?: { in: string; name: string }[];
   "x-required-scope"?: string;
   "x-required-role"?: string;
+  requestBody?: { content: Record<string, { schema?: JsonBodySchema }> };
   responses: Record<
     string,
     {
@@ -203,6 +209,35 @@ describe("the OpenAPI document, for a client author", () => {
       }
     }
     expect(writes).toBeGreaterThanOrEqual(18);
+  });
+
+  it("refuses unknown fields in every JSON body under /api/v1 (a typo is not ignored)", () => {
+    const schemas = (document.components?.schemas ?? {}) as Record<string, JsonBodySchema>;
+    let bodies = 0;
+    for (const [name, operation] of operations(document)) {
+      const body = operation.requestBody?.content["application/json"]?.schema;
+      if (!name.split(" ")[1]!.startsWith("/api/v1/") || body === undefined) continue;
+      bodies += 1;
+      const schema = body.$ref ? schemas[body.$ref.replace("#/components/schemas/", "")] : body;
+      expect([name, schema?.additionalProperties]).toEqual([name, false]);
+    }
+    expect(bodies).toBeGreaterThanOrEqual(16);
+  });
+
+  it("documents the null that PATCH /api/v1/meetings/{id} accepts to clear startTime and endTime", () => {
+    const schemas = (document.components?.schemas ?? {}) as Record<
+      string,
+      { properties: Record<string, { type?: string; format?: string; nullable?: boolean }> }
+    >;
+    for (const field of ["startTime", "endTime"]) {
+      expect(schemas.UpdateMeeting!.properties[field]).toMatchObject({
+        type: "string",
+        format: "date-time",
+        nullable: true,
+      });
+      // Creating takes a time or nothing, not null.
+      expect(schemas.CreateMeeting!.properties[field]!.nullable).toBeUndefined();
+    }
   });
 
   it("opens with an authentication guide whose scope table is the guards' scope list", () => {

@@ -101,6 +101,35 @@ describe("/api/v1/api-keys", () => {
     expect(res.body.error.code).toBe("VALIDATION_ERROR");
   });
 
+  it("refuses an unknown field (a misspelled expires_at) with 400, naming it, and creates no key", async () => {
+    const admin = await authHeaderFor(testApp);
+    const res = await request(testApp.app)
+      .post("/api/v1/api-keys")
+      .set(admin.headers)
+      .send({ name: "CI", scopes: ["meetings:read"], expires_at: "2027-01-01T00:00:00Z" });
+    expect(res.status).toBe(400);
+    expect(res.body).toEqual({
+      error: {
+        code: "VALIDATION_ERROR",
+        message: expect.any(String),
+        details: {
+          fields: [
+            {
+              path: "(root)",
+              message: expect.stringContaining("expires_at"),
+              code: "unrecognized_keys",
+            },
+          ],
+        },
+      },
+      requestId: expect.any(String),
+    });
+    const keys = await testApp.ctx.db.apiKey.count({
+      where: { organizationId: admin.organizationId },
+    });
+    expect(keys).toBe(0);
+  });
+
   it("revokes a key: the next request with it gets 401 API_KEY_REVOKED", async () => {
     const admin = await authHeaderFor(testApp);
     const key = await createApiKey(testApp, {

@@ -135,6 +135,22 @@ describe("POST /api/v1/members", () => {
     expect(await seats(caller)).toBe(0);
   });
 
+  it("refuses an unknown field with 400, naming it, before Clerk is asked or a seat is taken", async () => {
+    const caller = await organization();
+    const before = creates();
+    const response = await add(caller, { userId: newClerkUser(), rol: "admin" });
+    expect(response.status).toBe(400);
+    expect(response.body.error).toMatchObject({
+      code: "VALIDATION_ERROR",
+      details: {
+        fields: [{ message: expect.stringContaining('"rol"'), code: "unrecognized_keys" }],
+      },
+    });
+    expect(creates()).toBe(before);
+    expect(await seats(caller)).toBe(0);
+    expect(await members(caller)).toBe(1);
+  });
+
   it("answers 409 ALREADY_MEMBER for a member, without asking Clerk", async () => {
     const caller = await organization();
     const before = creates();
