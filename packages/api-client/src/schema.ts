@@ -2115,7 +2115,7 @@ export interface operations {
        * @description Invalid request. `error.code` is one of:
        *
        *     - `WEBHOOK_SIGNATURE_MISSING`: The provider's signature headers are missing
-       *     - `INVALID_JSON`: The body is not valid JSON
+       *     - `INVALID_JSON`: The body is not valid JSON, or is JSON but not an object
        *     - `INVALID_WEBHOOK_EVENT`: The webhook body is not an event
        *     - `BAD_REQUEST`: The request could not be read
        */
@@ -2292,7 +2292,7 @@ export interface operations {
        * @description Invalid request. `error.code` is one of:
        *
        *     - `WEBHOOK_SIGNATURE_MISSING`: The provider's signature headers are missing
-       *     - `INVALID_JSON`: The body is not valid JSON
+       *     - `INVALID_JSON`: The body is not valid JSON, or is JSON but not an object
        *     - `INVALID_WEBHOOK_EVENT`: The webhook body is not an event
        *     - `BAD_REQUEST`: The request could not be read
        */
@@ -2469,7 +2469,7 @@ export interface operations {
        * @description Invalid request. `error.code` is one of:
        *
        *     - `WEBHOOK_SIGNATURE_MISSING`: The provider's signature headers are missing
-       *     - `INVALID_JSON`: The body is not valid JSON
+       *     - `INVALID_JSON`: The body is not valid JSON, or is JSON but not an object
        *     - `INVALID_WEBHOOK_EVENT`: The webhook body is not an event
        *     - `BAD_REQUEST`: The request could not be read
        */
@@ -3063,7 +3063,7 @@ export interface operations {
        * @description Invalid request. `error.code` is one of:
        *
        *     - `VALIDATION_ERROR`: A parameter or body field is invalid; `details.fields` lists each one
-       *     - `INVALID_JSON`: The body is not valid JSON
+       *     - `INVALID_JSON`: The body is not valid JSON, or is JSON but not an object
        *     - `BAD_REQUEST`: The request could not be read
        *     - `INVALID_IDEMPOTENCY_KEY`: `Idempotency-Key` must be 1-255 printable ASCII characters
        */
@@ -3464,7 +3464,7 @@ export interface operations {
        * @description Invalid request. `error.code` is one of:
        *
        *     - `VALIDATION_ERROR`: A parameter or body field is invalid; `details.fields` lists each one
-       *     - `INVALID_JSON`: The body is not valid JSON
+       *     - `INVALID_JSON`: The body is not valid JSON, or is JSON but not an object
        *     - `BAD_REQUEST`: The request could not be read
        *     - `INVALID_IDEMPOTENCY_KEY`: `Idempotency-Key` must be 1-255 printable ASCII characters
        */
@@ -4453,7 +4453,7 @@ export interface operations {
        * @description Invalid request. `error.code` is one of:
        *
        *     - `VALIDATION_ERROR`: A parameter or body field is invalid; `details.fields` lists each one
-       *     - `INVALID_JSON`: The body is not valid JSON
+       *     - `INVALID_JSON`: The body is not valid JSON, or is JSON but not an object
        *     - `BAD_REQUEST`: The request could not be read
        *     - `INVALID_IDEMPOTENCY_KEY`: `Idempotency-Key` must be 1-255 printable ASCII characters
        */
@@ -5424,7 +5424,7 @@ export interface operations {
        *
        *     - `INVALID_URL_ENCODING`: The URL path is not valid percent-encoded UTF-8
        *     - `VALIDATION_ERROR`: A parameter or body field is invalid; `details.fields` lists each one
-       *     - `INVALID_JSON`: The body is not valid JSON
+       *     - `INVALID_JSON`: The body is not valid JSON, or is JSON but not an object
        *     - `BAD_REQUEST`: The request could not be read
        *     - `INVALID_IDEMPOTENCY_KEY`: `Idempotency-Key` must be 1-255 printable ASCII characters
        */
@@ -6085,7 +6085,7 @@ export interface operations {
        *
        *     - `INVALID_URL_ENCODING`: The URL path is not valid percent-encoded UTF-8
        *     - `VALIDATION_ERROR`: A parameter or body field is invalid; `details.fields` lists each one
-       *     - `INVALID_JSON`: The body is not valid JSON
+       *     - `INVALID_JSON`: The body is not valid JSON, or is JSON but not an object
        *     - `BAD_REQUEST`: The request could not be read
        *     - `INVALID_IDEMPOTENCY_KEY`: `Idempotency-Key` must be 1-255 printable ASCII characters
        */
@@ -7956,7 +7956,7 @@ export interface operations {
        *
        *     - `INVALID_URL_ENCODING`: The URL path is not valid percent-encoded UTF-8
        *     - `VALIDATION_ERROR`: A parameter or body field is invalid; `details.fields` lists each one
-       *     - `INVALID_JSON`: The body is not valid JSON
+       *     - `INVALID_JSON`: The body is not valid JSON, or is JSON but not an object
        *     - `BAD_REQUEST`: The request could not be read
        *     - `INVALID_IDEMPOTENCY_KEY`: `Idempotency-Key` must be 1-255 printable ASCII characters
        */
@@ -9412,7 +9412,7 @@ export interface operations {
        * @description Invalid request. `error.code` is one of:
        *
        *     - `VALIDATION_ERROR`: A parameter or body field is invalid; `details.fields` lists each one
-       *     - `INVALID_JSON`: The body is not valid JSON
+       *     - `INVALID_JSON`: The body is not valid JSON, or is JSON but not an object
        *     - `BAD_REQUEST`: The request could not be read
        *     - `INVALID_IDEMPOTENCY_KEY`: `Idempotency-Key` must be 1-255 printable ASCII characters
        *     - `PLAN_NOT_PURCHASABLE`: The plan has no Stripe price (the free plan is reached by cancelling)
@@ -10100,7 +10100,7 @@ export interface operations {
        * @description Invalid request. `error.code` is one of:
        *
        *     - `VALIDATION_ERROR`: A parameter or body field is invalid; `details.fields` lists each one
-       *     - `INVALID_JSON`: The body is not valid JSON
+       *     - `INVALID_JSON`: The body is not valid JSON, or is JSON but not an object
        *     - `BAD_REQUEST`: The request could not be read
        *     - `INVALID_IDEMPOTENCY_KEY`: `Idempotency-Key` must be 1-255 printable ASCII characters
        *     - `PLAN_NOT_PURCHASABLE`: The plan has no Stripe price (the free plan is reached by cancelling)
@@ -10510,7 +10510,7 @@ export interface operations {
        * @description Invalid request. `error.code` is one of:
        *
        *     - `VALIDATION_ERROR`: A parameter or body field is invalid; `details.fields` lists each one
-       *     - `INVALID_JSON`: The body is not valid JSON
+       *     - `INVALID_JSON`: The body is not valid JSON, or is JSON but not an object
        *     - `BAD_REQUEST`: The request could not be read
        *     - `INVALID_IDEMPOTENCY_KEY`: `Idempotency-Key` must be 1-255 printable ASCII characters
        */
@@ -11219,7 +11219,7 @@ export interface operations {
        * @description Invalid request. `error.code` is one of:
        *
        *     - `VALIDATION_ERROR`: A parameter or body field is invalid; `details.fields` lists each one
-       *     - `INVALID_JSON`: The body is not valid JSON
+       *     - `INVALID_JSON`: The body is not valid JSON, or is JSON but not an object
        *     - `BAD_REQUEST`: The request could not be read
        *     - `INVALID_IDEMPOTENCY_KEY`: `Idempotency-Key` must be 1-255 printable ASCII characters
        */
@@ -13609,7 +13609,7 @@ export interface operations {
        *
        *     - `INVALID_URL_ENCODING`: The URL path is not valid percent-encoded UTF-8
        *     - `VALIDATION_ERROR`: A parameter or body field is invalid; `details.fields` lists each one
-       *     - `INVALID_JSON`: The body is not valid JSON
+       *     - `INVALID_JSON`: The body is not valid JSON, or is JSON but not an object
        *     - `BAD_REQUEST`: The request could not be read
        *     - `INVALID_IDEMPOTENCY_KEY`: `Idempotency-Key` must be 1-255 printable ASCII characters
        *     - `DATE_IN_PAST`: The date must be in the future
@@ -13996,7 +13996,7 @@ export interface operations {
        *
        *     - `INVALID_URL_ENCODING`: The URL path is not valid percent-encoded UTF-8
        *     - `VALIDATION_ERROR`: A parameter or body field is invalid; `details.fields` lists each one
-       *     - `INVALID_JSON`: The body is not valid JSON
+       *     - `INVALID_JSON`: The body is not valid JSON, or is JSON but not an object
        *     - `BAD_REQUEST`: The request could not be read
        *     - `INVALID_IDEMPOTENCY_KEY`: `Idempotency-Key` must be 1-255 printable ASCII characters
        *     - `DATE_IN_PAST`: The date must be in the future
@@ -14381,7 +14381,7 @@ export interface operations {
        *
        *     - `INVALID_URL_ENCODING`: The URL path is not valid percent-encoded UTF-8
        *     - `VALIDATION_ERROR`: A parameter or body field is invalid; `details.fields` lists each one
-       *     - `INVALID_JSON`: The body is not valid JSON
+       *     - `INVALID_JSON`: The body is not valid JSON, or is JSON but not an object
        *     - `BAD_REQUEST`: The request could not be read
        *     - `INVALID_IDEMPOTENCY_KEY`: `Idempotency-Key` must be 1-255 printable ASCII characters
        */
@@ -14762,7 +14762,7 @@ export interface operations {
        *
        *     - `INVALID_URL_ENCODING`: The URL path is not valid percent-encoded UTF-8
        *     - `VALIDATION_ERROR`: A parameter or body field is invalid; `details.fields` lists each one
-       *     - `INVALID_JSON`: The body is not valid JSON
+       *     - `INVALID_JSON`: The body is not valid JSON, or is JSON but not an object
        *     - `BAD_REQUEST`: The request could not be read
        *     - `INVALID_IDEMPOTENCY_KEY`: `Idempotency-Key` must be 1-255 printable ASCII characters
        */
@@ -15144,7 +15144,7 @@ export interface operations {
        *
        *     - `INVALID_URL_ENCODING`: The URL path is not valid percent-encoded UTF-8
        *     - `VALIDATION_ERROR`: A parameter or body field is invalid; `details.fields` lists each one
-       *     - `INVALID_JSON`: The body is not valid JSON
+       *     - `INVALID_JSON`: The body is not valid JSON, or is JSON but not an object
        *     - `BAD_REQUEST`: The request could not be read
        *     - `INVALID_IDEMPOTENCY_KEY`: `Idempotency-Key` must be 1-255 printable ASCII characters
        */
@@ -15527,7 +15527,7 @@ export interface operations {
        *
        *     - `INVALID_URL_ENCODING`: The URL path is not valid percent-encoded UTF-8
        *     - `VALIDATION_ERROR`: A parameter or body field is invalid; `details.fields` lists each one
-       *     - `INVALID_JSON`: The body is not valid JSON
+       *     - `INVALID_JSON`: The body is not valid JSON, or is JSON but not an object
        *     - `BAD_REQUEST`: The request could not be read
        *     - `INVALID_IDEMPOTENCY_KEY`: `Idempotency-Key` must be 1-255 printable ASCII characters
        */

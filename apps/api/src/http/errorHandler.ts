@@ -15,14 +15,27 @@ import type { ErrorRequestHandler, RequestHandler } from "express";
 import { ZodError } from "zod";
 import type { Logger } from "../lib/logger";
 
-/** Field issues of a ZodError as `{ path, message, code }`, path dotted (`items.0.name`). */
+/**
+ * Field issues of a ZodError as `{ path, message, code }`, path dotted (`items.0.name`). An
+ * unknown key is an issue of its own, at its own path (zod reports them together, at the object).
+ */
 export function zodToValidationError(error: ZodError): ValidationError {
   return new ValidationError(undefined, {
-    fields: error.issues.map((issue) => ({
-      path: issue.path.map(String).join(".") || "(root)",
-      message: issue.message,
-      code: issue.code,
-    })),
+    fields: error.issues.flatMap((issue): { path: string; message: string; code: string }[] =>
+      issue.code === "unrecognized_keys"
+        ? issue.keys.map((key) => ({
+            path: [...issue.path, key].map(String).join("."),
+            message: `Unknown field "${key}"`,
+            code: issue.code,
+          }))
+        : [
+            {
+              path: issue.path.map(String).join(".") || "(root)",
+              message: issue.message,
+              code: issue.code,
+            },
+          ],
+    ),
   });
 }
 

@@ -54,7 +54,18 @@ describe("HTTP manners", () => {
     const res = await api().get("/api/v1/meetings?limt=5").set(caller.headers);
     expect(res.status).toBe(400);
     expect(res.body.error.code).toBe("VALIDATION_ERROR");
-    expect(JSON.stringify(res.body.error.details)).toContain("limt");
+    expect(res.body.error.details).toEqual({
+      fields: [{ path: "limt", message: 'Unknown field "limt"', code: "unrecognized_keys" }],
+    });
+    const body = await api()
+      .post("/api/v1/meetings")
+      .set(caller.headers)
+      .send({ title: "x", meetingUrl: "https://us02web.zoom.us/j/85012345678", tittle: "y", b: 1 });
+    expect(body.status).toBe(400);
+    expect(body.body.error.details.fields).toEqual([
+      { path: "tittle", message: 'Unknown field "tittle"', code: "unrecognized_keys" },
+      { path: "b", message: 'Unknown field "b"', code: "unrecognized_keys" },
+    ]);
   });
 
   it("answers 405 with Allow for a known path called with another method", async () => {

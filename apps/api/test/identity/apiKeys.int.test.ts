@@ -115,7 +115,7 @@ describe("/api/v1/api-keys", () => {
         details: {
           fields: [
             {
-              path: "(root)",
+              path: "expires_at",
               message: expect.stringContaining("expires_at"),
               code: "unrecognized_keys",
             },

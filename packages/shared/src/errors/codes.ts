@@ -14,7 +14,10 @@ export const ERROR_CODES = {
     status: 400,
     description: "A parameter or body field is invalid; `details.fields` lists each one",
   },
-  INVALID_JSON: { status: 400, description: "The body is not valid JSON" },
+  INVALID_JSON: {
+    status: 400,
+    description: "The body is not valid JSON, or is JSON but not an object",
+  },
   INVALID_URL_ENCODING: {
     status: 400,
     description: "The URL path is not valid percent-encoded UTF-8",
