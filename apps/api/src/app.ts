@@ -2,6 +2,7 @@ import express, { type Express, type RequestHandler } from "express";
 import type { AppContext, AppRoutes } from "./context";
 import { errorHandler, notFoundHandler } from "./http/errorHandler";
 import { httpMetrics } from "./http/httpMetrics";
+import { allowedOriginsCors } from "./http/cors";
 import { createIdempotency } from "./http/idempotency";
 import { createRateLimiter, type RateLimiter } from "./http/rateLimit";
 import { buildOpenApiDocument, type OpenApiDocument } from "./http/openapi";
@@ -108,6 +109,10 @@ export function createApp(ctx: AppContext, options: AppOptions = {}): Express {
 
   // The API first: the busiest paths pass no other router on their way (the paths of the
   // routers below are disjoint from /api/v1, so the order changes no answer).
+  // A console served from another origin (ADMIN_ALLOWED_ORIGINS) reaches the API from a browser.
+  const crossOrigin = allowedOriginsCors(ctx.config.ADMIN_ALLOWED_ORIGINS);
+  if (crossOrigin) app.use("/api/", crossOrigin);
+
   const api = express.Router();
   mountRoutes(api, routes.api, mounting);
   app.use(api);

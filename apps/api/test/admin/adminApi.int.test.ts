@@ -214,6 +214,56 @@ describe("session from the __session cookie", () => {
     }
   });
 
+  it("lets a listed origin's page send and read cookie-authenticated requests across origins (CORS), and no other's", async () => {
+    const allowed = "https://console.example.com";
+    const app = createTestApp({ clock, env: { ADMIN_ALLOWED_ORIGINS: allowed } });
+    try {
+      const admin = await platformAdmin(app);
+      const token = admin.adminHeaders().Authorization.slice("Bearer ".length);
+      const { organization } = await createOrganizationWithAdmin(app.ctx.db);
+      const recheck = `/api/v1/admin/organizations/${organization.id}/recheck-violations`;
+      const preflight = (origin: string) =>
+        request(app.app)
+          .options(recheck)
+          .set("Origin", origin)
+          .set("Access-Control-Request-Method", "POST")
+          .set("Access-Control-Request-Headers", "content-type, idempotency-key");
+
+      const listed = await preflight(allowed);
+      expect(listed.status).toBe(204);
+      expect(listed.headers).toMatchObject({
+        "access-control-allow-origin": allowed,
+        "access-control-allow-credentials": "true",
+        "access-control-max-age": "600",
+      });
+      expect(listed.headers["access-control-allow-methods"]).toContain("POST");
+      expect(listed.headers["access-control-allow-headers"]).toMatch(/Content-Type/);
+      expect(listed.headers["access-control-allow-headers"]).toMatch(/Idempotency-Key/);
+
+      const write = await request(app.app)
+        .post(recheck)
+        .set("Origin", allowed)
+        .set("Cookie", `__session=${token}`)
+        .send({ reason: "check" });
+      expect(write.status).toBe(200);
+      expect(write.headers["access-control-allow-origin"]).toBe(allowed);
+      expect(write.headers["access-control-allow-credentials"]).toBe("true");
+      expect(write.headers["access-control-expose-headers"]).toMatch(/X-Request-Id/);
+
+      // Any other origin gets no CORS headers: its preflight is a plain 405, its answers unreadable.
+      const other = await preflight("https://evil.example");
+      expect(other.status).toBe(405);
+      expect(other.headers["access-control-allow-origin"]).toBeUndefined();
+      const read = await request(app.app)
+        .get("/api/v1/admin/overview")
+        .set("Origin", "https://evil.example")
+        .set("Cookie", `__session=${token}`);
+      expect(read.headers["access-control-allow-origin"]).toBeUndefined();
+    } finally {
+      await app.close();
+    }
+  });
+
   it("prefers the Authorization header, and refuses an API key in the cookie", async () => {
     const key = await apiKeyHeaderFor(testApp, { scopes: SCOPES });
     const res = await request(testApp.app).get("/api/v1/me").set("Cookie", `__session=${key.key}`);
