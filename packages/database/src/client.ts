@@ -143,6 +143,10 @@ export function createPrismaClient(
   const client = new PrismaClient({
     adapter,
     log: options.log ?? [],
+    // Errors say what failed in one line ("Raw query failed. Code: `57014`. ..."), not Prisma's
+    // pretty format: a call site quoted from its minified runtime, tens of kilobytes, where job
+    // runs, logs and start-up failures showed the source and cut the cause off.
+    errorFormat: "minimal",
     // An interactive transaction starts by taking a pooled connection: it waits for one as long
     // as a plain statement does (Prisma's own default, 2 s, fails busy transactions first).
     transactionOptions: { maxWait: options.connectionTimeoutMs ?? 5_000 },

@@ -298,6 +298,25 @@ describe("startEmbeddedPostgres", () => {
     expect(await canQuery(embedded.url)).toBe(true);
     await embedded.stop();
   }, 60_000);
+
+  it("ignores a file naming this process's own pid that it does not hold (a container's PID 1, killed while starting)", async () => {
+    const dataDir = newDataDir();
+    writeFileSync(
+      path.join(dataDir, "zigznote-server.json"),
+      JSON.stringify({ pid: process.pid, url: null }),
+    );
+    const embedded = await startEmbeddedPostgres({ dataDir });
+    try {
+      expect(embedded.isOwner).toBe(true);
+      expect(await canQuery(embedded.url)).toBe(true);
+      // Now that it does hold the folder, a second start in the same process is refused.
+      await expect(startEmbeddedPostgres({ dataDir })).rejects.toBeInstanceOf(
+        EmbeddedDatabaseInUseError,
+      );
+    } finally {
+      await embedded.stop();
+    }
+  }, 60_000);
 });
 
 async function canQuery(url: string): Promise<boolean> {

@@ -68,6 +68,19 @@ function isProcessAlive(pid: number): boolean {
   }
 }
 
+/** The server files this process holds (a folder it serves or is starting to serve). */
+const heldHere = new Set<string>();
+
+/**
+ * Whether the process a server file names still holds it. A file naming this very process that
+ * this process does not hold was left by an earlier process with the same pid: in a container
+ * the server is PID 1 at every start, and a start killed before it stopped left its file.
+ */
+function isHolderAlive(pid: number, file: string): boolean {
+  if (pid === process.pid) return heldHere.has(file);
+  return isProcessAlive(pid);
+}
+
 function canConnect(url: string): Promise<boolean> {
   const { hostname, port } = new URL(url);
   return new Promise((resolve) => {
@@ -93,7 +106,7 @@ async function findLiveServer(file: string): Promise<ServerFile | null> {
   const holder = await readServerFile(file);
   if (
     holder &&
-    isProcessAlive(holder.pid) &&
+    isHolderAlive(holder.pid, file) &&
     (holder.url === null || (await canConnect(holder.url)))
   ) {
     return holder;
@@ -109,6 +122,7 @@ async function claimServerFile(file: string): Promise<ServerFile | null> {
       const handle = await open(file, "wx");
       await handle.writeFile(JSON.stringify({ pid: process.pid, url: null } satisfies ServerFile));
       await handle.close();
+      heldHere.add(file);
       return null;
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
@@ -184,11 +198,13 @@ export async function startEmbeddedPostgres(
         await server.stop();
         await opened.close();
         await rm(file, { force: true });
+        heldHere.delete(file);
       },
     };
   } catch (error) {
     await db?.close().catch(() => undefined);
     await rm(file, { force: true });
+    heldHere.delete(file);
     throw error;
   }
 }
