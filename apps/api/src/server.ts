@@ -7,6 +7,8 @@ import {
   createPrismaClient,
   EmbeddedDatabaseInUseError,
   type CreatePrismaClientOptions,
+  pendingMigrations,
+  PendingMigrationsError,
   runMigrations,
   seedPlans,
   startEmbeddedPostgres,
@@ -180,6 +182,11 @@ export async function startServer(
           ? `applied ${applied.length} database migration(s)`
           : "database schema is up to date",
       );
+    } else {
+      // A deploy whose migrate step was forgotten or has not run yet: refused here, rather than
+      // healthy with writes failing on a missing table or procedure.
+      const pending = await pendingMigrations(url);
+      if (pending.length > 0) throw new PendingMigrationsError(pending);
     }
     const db = createPrismaClient(url, databaseClientOptions(config));
     opened.push(() => db.$disconnect());
@@ -273,9 +280,26 @@ async function closeRedis(redis: Redis): Promise<void> {
 async function main(): Promise<void> {
   const config = loadConfigOrReport();
   if (!config) process.exit(1);
+  // A signal while starting (a migration may be running: stopped halfway, it would be left failed
+  // for every later start) is held until the start is done, then the server stops at once. A
+  // second signal is not held: it ends the process.
+  let heldSignal: NodeJS.Signals | null = null;
+  const hold = (signal: NodeJS.Signals) => {
+    process.off("SIGTERM", hold);
+    process.off("SIGINT", hold);
+    heldSignal = signal;
+    createLogger(config.LOG_LEVEL).warn(
+      { signal },
+      "signal received while starting: stopping once the start is done (another signal stops now)",
+    );
+  };
+  process.on("SIGTERM", hold);
+  process.on("SIGINT", hold);
   // Spans still buffered go out once the last request and job are done.
   const active = tracing;
   const running = await startServer(config, active ? [() => active.shutdown()] : []);
+  process.off("SIGTERM", hold);
+  process.off("SIGINT", hold);
   const shutdown = (signal: string) => {
     running.ctx.logger.info({ signal }, "signal received");
     running.close().then(
@@ -286,6 +310,10 @@ async function main(): Promise<void> {
       },
     );
   };
+  if (heldSignal !== null) {
+    shutdown(heldSignal);
+    return;
+  }
   process.once("SIGTERM", () => shutdown("SIGTERM"));
   process.once("SIGINT", () => shutdown("SIGINT"));
 }
@@ -296,6 +324,7 @@ if (require.main === module) {
     // one line that says what to do; anything else in full.
     if (
       error instanceof EmbeddedDatabaseInUseError ||
+      error instanceof PendingMigrationsError ||
       error instanceof StorageConfigError ||
       error instanceof ListenError
     ) {

@@ -42,6 +42,15 @@ describe("createPrismaClient with statementTimeoutMs", () => {
     expect(isDatabaseUnavailable(await rejectionOf(db.$queryRaw`SELECT 1/0`))).toBe(false);
     expect(isDatabaseUnavailable(new Error("something else"))).toBe(false);
   });
+
+  it("says what failed in a few lines, not Prisma's quoted source (job runs and logs keep it)", async () => {
+    const cancelled = (await rejectionOf(db.$queryRaw`SELECT pg_sleep(2)`)) as Error;
+    expect(cancelled.message).toContain("canceling statement due to statement timeout");
+    expect(cancelled.message.length).toBeLessThan(300);
+    const missing = (await rejectionOf(db.$queryRawUnsafe("SELECT * FROM no_such_table"))) as Error;
+    expect(missing.message).toMatch(/42P01.*relation "no_such_table" does not exist/);
+    expect(missing.message.length).toBeLessThan(300);
+  });
 });
 
 it("calls a refused connection unavailable", async () => {

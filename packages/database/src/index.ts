@@ -59,6 +59,8 @@ export {
 } from "./sql";
 export {
   databasePackageRoot,
+  pendingMigrations,
+  PendingMigrationsError,
   runMigrations,
   type MigrationResult,
   type RunMigrationsOptions,

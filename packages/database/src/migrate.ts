@@ -105,6 +105,33 @@ export async function runMigrations(
   };
 }
 
+/** The database lacks committed migrations (or holds one that failed): the code would fail on it. */
+export class PendingMigrationsError extends Error {
+  constructor(readonly pending: readonly string[]) {
+    super(
+      `the database lacks ${pending.length} migration(s) this version needs ` +
+        `(${pending.join(", ")}): apply them with \`pnpm --filter @zigznote/database migrate\` ` +
+        "(or set MIGRATE_ON_START=true)",
+    );
+    this.name = "PendingMigrationsError";
+  }
+}
+
+/**
+ * The committed migrations that `databaseUrl` has not applied and finished, oldest first (a
+ * failed one included); empty when it has them all. Migrations it has beyond the committed ones
+ * (a newer version's, during a rollback) are not this version's concern.
+ */
+export async function pendingMigrations(
+  databaseUrl: string,
+  options: Pick<RunMigrationsOptions, "schemaPath"> = {},
+): Promise<string[]> {
+  const schemaPath = options.schemaPath ?? path.join(databasePackageRoot, "prisma/schema.prisma");
+  const local = await readLocalMigrations(path.join(path.dirname(schemaPath), "migrations"));
+  const done = new Set(finishedNames(await readAppliedMigrations(databaseUrl)));
+  return local.map((m) => m.name).filter((name) => !done.has(name));
+}
+
 async function readLocalMigrations(migrationsDir: string): Promise<LocalMigration[]> {
   const entries = await readdir(migrationsDir, { withFileTypes: true });
   const names = entries
@@ -261,6 +288,10 @@ async function deployWithSchemaEngine(databaseUrl: string, schemaPath: string): 
         CHECKPOINT_DISABLE: "1",
       },
       stdio: ["ignore", "pipe", "pipe"],
+      // In a process group of its own: a terminal's Ctrl-C (SIGINT to the whole foreground group)
+      // must not stop a deploy halfway, which leaves the migration failed (P3009) for every later
+      // start; the server holds such signals until its start is done.
+      detached: true,
     });
     let output = "";
     let isDone = false;
