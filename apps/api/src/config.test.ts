@@ -1,4 +1,5 @@
 import { generateKeyPairSync } from "node:crypto";
+import path from "node:path";
 import { ConfigError, loadConfig } from "./config";
 
 function publicKeyPem(
@@ -22,6 +23,16 @@ function configErrorOf(env: NodeJS.ProcessEnv): ConfigError {
 }
 
 describe("loadConfig", () => {
+  it("keeps the local data in apps/api/.data by default, whatever the working directory", () => {
+    const apiDir = path.resolve(__dirname, "..");
+    const config = loadConfig({});
+    expect(config.EMBEDDED_DB_DIR).toBe(path.join(apiDir, ".data/pglite"));
+    expect(config.STORAGE_DIR).toBe(path.join(apiDir, ".data/storage"));
+    expect(config.DEV_SESSION_KEY_FILE).toBe(path.join(apiDir, ".data/dev-session-key.pem"));
+    // A path the environment gives is taken as given (relative to the process's directory).
+    expect(loadConfig({ EMBEDDED_DB_DIR: "db" }).EMBEDDED_DB_DIR).toBe("db");
+  });
+
   it("applies the documented defaults to an empty environment", () => {
     const config = loadConfig({});
     expect(config.PORT).toBe(3001);

@@ -1,7 +1,16 @@
+import path from "node:path";
 import { STATEMENT_GRACE_MS } from "@zigznote/database";
 import { z } from "zod";
 import { parseClerkJwtKey } from "./lib/clerkJwtKey";
 import { tracingEnvShape } from "./lib/tracingConfig";
+
+/**
+ * apps/api/.data: where the local data lives by default (the embedded database, local recordings,
+ * the development key) whatever directory a process starts in: `pnpm start` runs the server in
+ * apps/api, `node apps/api/dist/server.js` and the CLIs may run from the repository's root, and
+ * all of them must find the same data. A relative path set in the environment is the caller's.
+ */
+const API_DATA_DIR = path.resolve(__dirname, "..", ".data");
 
 /**
  * The environment, parsed once at start-up. `process.env` is read here and nowhere else:
@@ -103,7 +112,7 @@ export const envSchema = z.object({
   /** Longest a request waits for a database connection, pooled or new (ms; then 503). */
   DATABASE_POOL_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(5_000),
   MIGRATE_ON_START: booleanFromEnv.optional(),
-  EMBEDDED_DB_DIR: z.string().default(".data/pglite"),
+  EMBEDDED_DB_DIR: z.string().default(path.join(API_DATA_DIR, "pglite")),
   EMBEDDED_DB_PORT: z.coerce.number().int().min(0).max(65535).default(0),
   REDIS_URL: optionalString.pipe(z.url({ protocol: /^rediss?$/ }).optional()),
 
@@ -134,7 +143,7 @@ export const envSchema = z.object({
 
   /** Where recordings live: `local` (files under STORAGE_DIR) or `s3` (an S3-compatible bucket). */
   STORAGE_DRIVER: z.enum(["local", "s3"]).default("local"),
-  STORAGE_DIR: z.string().default(".data/storage"),
+  STORAGE_DIR: z.string().default(path.join(API_DATA_DIR, "storage")),
   /** Lifetime of presigned download and upload URLs (object storage). */
   STORAGE_URL_TTL_SECONDS: z.coerce
     .number()
@@ -210,7 +219,7 @@ export const envSchema = z.object({
    */
   ADMIN_ALLOWED_ORIGINS: origins,
   /** Key of `pnpm dev:token`: trusted without Clerk, in development on the embedded database. */
-  DEV_SESSION_KEY_FILE: z.string().default(".data/dev-session-key.pem"),
+  DEV_SESSION_KEY_FILE: z.string().default(path.join(API_DATA_DIR, "dev-session-key.pem")),
   /** Clerk publishable key (`pk_...`): the admin console signs in with Clerk's React SDK. */
   CLERK_PUBLISHABLE_KEY: optionalString.pipe(
     z
