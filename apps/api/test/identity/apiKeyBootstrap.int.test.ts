@@ -1,12 +1,13 @@
 import { execFile } from "node:child_process";
-import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
 import { Client } from "pg";
-import { loadConfig } from "../../src/config";
 import { startServer } from "../../src/server";
 import { testDatabaseUrl } from "../support/env";
+import { quietServerConfig } from "../support/quietServer";
+import { committedMigrations } from "../support/migrations";
 import { repoRoot, shellEnv } from "../support/serverProcess";
 
 /**
@@ -71,11 +72,7 @@ afterAll(() => rmSync(storageDir, { recursive: true, force: true }));
 
 describe("pnpm --filter @zigznote/database migrate", () => {
   it("applies every committed migration to the new database, naming each, then finds nothing to do", async () => {
-    const committed = readdirSync(path.join(repoRoot, "packages/database/prisma/migrations"), {
-      withFileTypes: true,
-    })
-      .filter((entry) => entry.isDirectory())
-      .map((entry) => entry.name);
+    const committed = committedMigrations();
     expect(migrateOutput).toContain(`${committed.length} migrations applied:`);
     for (const name of committed) expect(migrateOutput).toContain(`  ${name}\n`);
     const applied = await onServer(databaseUrl, (client) =>
@@ -118,16 +115,7 @@ describe("pnpm -s --filter @zigznote/api api-key:create", () => {
   }, 120_000);
 
   it("lets the key into the API started on that database: GET /api/v1/meetings answers 200", async () => {
-    const running = await startServer(
-      loadConfig({
-        DATABASE_URL: databaseUrl,
-        PORT: "0",
-        HOST: "127.0.0.1",
-        LOG_LEVEL: "silent",
-        JOBS_ENABLED: "false",
-        STORAGE_DIR: storageDir,
-      }),
-    );
+    const running = await startServer(quietServerConfig(databaseUrl, storageDir));
     try {
       const res = await fetch(`http://127.0.0.1:${running.port}/api/v1/meetings`, {
         headers: { authorization: `Bearer ${key}` },

@@ -120,3 +120,18 @@ export async function stopProcess(started: StartedProcess): Promise<number | nul
   started.child.kill("SIGTERM");
   return exited;
 }
+
+/** The exit code once the process has exited on its own (an error after `timeoutMs`). */
+export async function exitOf(started: StartedProcess, timeoutMs: number): Promise<number | null> {
+  if (started.child.exitCode !== null) return started.child.exitCode;
+  return new Promise<number | null>((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`still running after ${timeoutMs} ms:\n${started.output()}`)),
+      timeoutMs,
+    );
+    started.child.once("exit", (code) => {
+      clearTimeout(timer);
+      resolve(code);
+    });
+  });
+}

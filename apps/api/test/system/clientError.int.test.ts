@@ -2,9 +2,9 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { loadConfig } from "../../src/config";
 import { startServer, type RunningServer } from "../../src/server";
 import { testDatabaseUrl } from "../support/env";
+import { quietServerConfig } from "../support/quietServer";
 
 /**
  * What Node's HTTP parser refuses before the app sees a request still answers in the API's error
@@ -14,16 +14,7 @@ import { testDatabaseUrl } from "../support/env";
 const storageDir = mkdtempSync(path.join(tmpdir(), "zigznote-client-error-"));
 let running: RunningServer;
 beforeAll(async () => {
-  running = await startServer(
-    loadConfig({
-      DATABASE_URL: testDatabaseUrl,
-      PORT: "0",
-      HOST: "127.0.0.1",
-      LOG_LEVEL: "silent",
-      JOBS_ENABLED: "false",
-      STORAGE_DIR: storageDir,
-    }),
-  );
+  running = await startServer(quietServerConfig(testDatabaseUrl, storageDir));
 }, 60_000);
 afterAll(async () => {
   await running.close();

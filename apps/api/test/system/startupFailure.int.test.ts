@@ -8,6 +8,7 @@ import { loadConfig } from "../../src/config";
 import { ListenError, startServer } from "../../src/server";
 import { testDatabaseUrl, testRedisUrl } from "../support/env";
 import {
+  exitOf,
   startProcess,
   stopProcess,
   waitForHealth,
@@ -33,20 +34,6 @@ async function holdPort(): Promise<{ port: number; release(): Promise<void> }> {
     port,
     release: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
-}
-
-async function exitOf(started: StartedProcess, timeoutMs: number): Promise<number | null> {
-  if (started.child.exitCode !== null) return started.child.exitCode;
-  return new Promise<number | null>((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`still running after ${timeoutMs} ms:\n${started.output()}`)),
-      timeoutMs,
-    );
-    started.child.once("exit", (code) => {
-      clearTimeout(timer);
-      resolve(code);
-    });
-  });
 }
 
 /** The sockets and servers this process holds (Node's own view of its open resources). */

@@ -1,13 +1,15 @@
 import { spawn } from "node:child_process";
-import { cpSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { cpSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { databasePackageRoot, PendingMigrationsError, runMigrations } from "@zigznote/database";
 import { Client } from "pg";
-import { loadConfig } from "../../src/config";
 import { startServer } from "../../src/server";
 import { testDatabaseUrl } from "../support/env";
+import { quietServerConfig } from "../support/quietServer";
+import { committedMigrations } from "../support/migrations";
 import {
+  exitOf,
   serverEntry,
   shellEnv,
   stopProcess,
@@ -44,20 +46,6 @@ async function waitForOutput(started: StartedProcess, text: string, timeoutMs: n
     }
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
-}
-
-function exitOf(started: StartedProcess, timeoutMs: number): Promise<number | null> {
-  if (started.child.exitCode !== null) return Promise.resolve(started.child.exitCode);
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`still running after ${timeoutMs} ms:\n${started.output()}`)),
-      timeoutMs,
-    );
-    started.child.once("exit", (code) => {
-      clearTimeout(timer);
-      resolve(code);
-    });
-  });
 }
 
 describe("a Ctrl-C while the embedded database is being migrated", () => {
@@ -112,32 +100,13 @@ describe("a database whose migrate step has not run", () => {
     // The committed migrations but the last: the database of the version before this one.
     const prismaDir = path.join(scratch, "prisma-before");
     cpSync(path.join(databasePackageRoot, "prisma"), prismaDir, { recursive: true });
-    const migrations = readdirSync(path.join(prismaDir, "migrations"), { withFileTypes: true })
-      .filter((entry) => entry.isDirectory())
-      .map((entry) => entry.name)
-      .sort();
-    rmSync(path.join(prismaDir, "migrations", migrations.at(-1)!), { recursive: true });
+    rmSync(path.join(prismaDir, "migrations", committedMigrations().at(-1)!), { recursive: true });
     await runMigrations(databaseUrl, { schemaPath: path.join(prismaDir, "schema.prisma") });
   }, 120_000);
 
   it("refuses to start, naming the migration it lacks and how to apply it", async () => {
-    const last = readdirSync(path.join(databasePackageRoot, "prisma/migrations"), {
-      withFileTypes: true,
-    })
-      .filter((entry) => entry.isDirectory())
-      .map((entry) => entry.name)
-      .sort()
-      .at(-1)!;
-    const start = startServer(
-      loadConfig({
-        DATABASE_URL: databaseUrl,
-        PORT: "0",
-        HOST: "127.0.0.1",
-        LOG_LEVEL: "silent",
-        JOBS_ENABLED: "false",
-        STORAGE_DIR: path.join(scratch, "storage-behind"),
-      }),
-    );
+    const last = committedMigrations().at(-1)!;
+    const start = startServer(quietServerConfig(databaseUrl, path.join(scratch, "storage-behind")));
     await expect(start).rejects.toBeInstanceOf(PendingMigrationsError);
     await expect(start).rejects.toThrow(
       new RegExp(`lacks 1 migration\\(s\\).*\\(${last}\\).*database migrate`),
