@@ -65,8 +65,8 @@ export async function runMigrations(
   databaseUrl: string,
   options: RunMigrationsOptions = {},
 ): Promise<MigrationResult> {
-  const schemaPath = options.schemaPath ?? path.join(databasePackageRoot, "prisma/schema.prisma");
-  const local = await readLocalMigrations(path.join(path.dirname(schemaPath), "migrations"));
+  const schemaPath = schemaPathOf(options);
+  const local = await readLocalMigrations(schemaPath);
   const before = await readAppliedMigrations(databaseUrl);
   if (isUpToDate(local, before)) return { applied: [], engineStarted: false };
 
@@ -126,13 +126,19 @@ export async function pendingMigrations(
   databaseUrl: string,
   options: Pick<RunMigrationsOptions, "schemaPath"> = {},
 ): Promise<string[]> {
-  const schemaPath = options.schemaPath ?? path.join(databasePackageRoot, "prisma/schema.prisma");
-  const local = await readLocalMigrations(path.join(path.dirname(schemaPath), "migrations"));
+  const local = await readLocalMigrations(schemaPathOf(options));
   const done = new Set(finishedNames(await readAppliedMigrations(databaseUrl)));
   return local.map((m) => m.name).filter((name) => !done.has(name));
 }
 
-async function readLocalMigrations(migrationsDir: string): Promise<LocalMigration[]> {
+/** The schema `options` name, or this package's. */
+function schemaPathOf(options: Pick<RunMigrationsOptions, "schemaPath">): string {
+  return options.schemaPath ?? path.join(databasePackageRoot, "prisma/schema.prisma");
+}
+
+/** The committed migrations of `schemaPath`: the `migrations` folder beside it, oldest first. */
+async function readLocalMigrations(schemaPath: string): Promise<LocalMigration[]> {
+  const migrationsDir = path.join(path.dirname(schemaPath), "migrations");
   const entries = await readdir(migrationsDir, { withFileTypes: true });
   const names = entries
     .filter((entry) => entry.isDirectory())

@@ -118,19 +118,6 @@ export function toAppError(error: unknown): AppError {
   return new InternalServerError();
 }
 
-/**
- * The challenge of a 401 (RFC 9110 11.6.1, RFC 6750 3): a Bearer token is what the API takes;
- * `invalid_token` when the request sent credentials that were refused, no error code when it
- * sent none.
- */
-export function authenticationChallenge(authorization: string | undefined): string {
-  return authorization === undefined
-    ? `Bearer realm="${AUTH_REALM}"`
-    : `Bearer realm="${AUTH_REALM}", error="invalid_token"`;
-}
-
-const AUTH_REALM = "zigznote";
-
 /** The last middleware: every error leaves as `{ error: { code, message, details? }, requestId }`. */
 export function errorHandler(logger: Logger): ErrorRequestHandler {
   return (error: unknown, req, res, next) => {
@@ -156,9 +143,6 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
     // The request log line carries the code.
     res.locals.errorCode = appError.code;
     for (const [name, value] of Object.entries(appError.headers())) res.setHeader(name, value);
-    if (appError.status === 401 && appError.code !== "WEBHOOK_SIGNATURE_INVALID") {
-      res.setHeader("WWW-Authenticate", authenticationChallenge(req.get("authorization")));
-    }
     res.status(appError.status).json(appError.toBody(req.requestId));
   };
 }

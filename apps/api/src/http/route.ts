@@ -320,7 +320,7 @@ const RATE_LIMIT_HEADERS = {
   },
 };
 
-/** What every 401 of an authenticated operation carries (errorHandler.ts). */
+/** What every 401 of an authenticated operation carries (identity/authenticate.ts). */
 const WWW_AUTHENTICATE_HEADER = {
   description:
     'The challenge: `Bearer realm="zigznote"`, with `error="invalid_token"` when the request ' +

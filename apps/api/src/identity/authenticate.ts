@@ -4,6 +4,7 @@ import { TokenVerificationErrorReason } from "@clerk/backend/errors";
 import type { Role } from "@zigznote/database";
 import {
   ForbiddenError,
+  isAppError,
   ServiceUnavailableError,
   UnauthorizedError,
   type AppError,
@@ -444,7 +445,7 @@ function assertCookieWriteOrigin(req: Request, config: Config): void {
 export function authenticate(ctx: IdentityDeps, options: AuthenticateOptions = {}): RequestHandler {
   const authenticateApiKey = createApiKeyAuthenticator(ctx, options);
   const authenticateSession = createSessionAuthenticator(ctx, options.devSessionPublicKey ?? null);
-  return async (req: Request, _res: Response, next: NextFunction) => {
+  const authenticateRequest = async (req: Request): Promise<void> => {
     const header = req.get("authorization");
     if (!header) {
       const cookieToken = readCookie(req.get("cookie"), SESSION_COOKIE);
@@ -456,29 +457,43 @@ export function authenticate(ctx: IdentityDeps, options: AuthenticateOptions = {
           });
         }
         req.auth = { ...(await authenticateSession(cookieToken, req.requestId)), via: "cookie" };
-        next();
         return;
       }
-      next(
-        new UnauthorizedError("Send Authorization: Bearer <token>", {
-          code: "MISSING_CREDENTIALS",
-        }),
-      );
-      return;
+      throw new UnauthorizedError("Send Authorization: Bearer <token>", {
+        code: "MISSING_CREDENTIALS",
+      });
     }
     const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
     if (!match?.[1]) {
-      next(
-        new UnauthorizedError("The Authorization header must be `Bearer <token>`", {
-          code: "INVALID_AUTHORIZATION_HEADER",
-        }),
-      );
-      return;
+      throw new UnauthorizedError("The Authorization header must be `Bearer <token>`", {
+        code: "INVALID_AUTHORIZATION_HEADER",
+      });
     }
     const token = match[1];
     req.auth = token.startsWith(API_KEY_FAMILY)
       ? await authenticateApiKey(token, req.ip, req.onCallerKnown)
       : await authenticateSession(token, req.requestId);
+  };
+  return async (req: Request, res: Response, next: NextFunction) => {
+    try {
+      await authenticateRequest(req);
+    } catch (error) {
+      // Every refusal of credentials says how to authenticate (RFC 9110 11.6.1, RFC 6750 3).
+      if (isAppError(error) && error.status === 401) {
+        res.setHeader("WWW-Authenticate", authenticationChallenge(req.get("authorization")));
+      }
+      throw error;
+    }
     next();
   };
+}
+
+/**
+ * The challenge of a 401: a Bearer token is what the API takes; `invalid_token` when the request
+ * sent an Authorization header that was refused, no error code when it sent none.
+ */
+function authenticationChallenge(authorization: string | undefined): string {
+  return authorization === undefined
+    ? 'Bearer realm="zigznote"'
+    : 'Bearer realm="zigznote", error="invalid_token"';
 }
