@@ -25,7 +25,7 @@ import { describeSignInMethods } from "./identity";
 import { openDevSessionKey } from "./lib/devSessionKey";
 import { openStorage, StorageConfigError } from "./recordings";
 import { createLogger, type Logger } from "./lib/logger";
-import { redisClientOptions } from "./lib/redisOptions";
+import { logRedisConnection, redisClientOptions } from "./lib/redisOptions";
 
 /** Something to stop on shutdown after the HTTP server has drained (jobs, consumers). */
 export type StopHook = () => Promise<void> | void;
@@ -196,7 +196,7 @@ export async function startServer(
     let redis: Redis | null = null;
     if (config.REDIS_URL) {
       const client = new Redis(config.REDIS_URL, redisClientOptions);
-      client.on("error", (error) => logger.warn({ err: error }, "redis connection error"));
+      logRedisConnection(client, logger);
       opened.push(() => closeRedis(client));
       redis = client;
     }

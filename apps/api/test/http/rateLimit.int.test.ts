@@ -327,6 +327,7 @@ describe("request budgets when Redis fails (fail open)", () => {
     testApp = createTestApp({
       env: { ...BUDGETS, REDIS_KEY_PREFIX: `test-rl-${randomUUID()}` },
       redis: proxy.urlFor(testRedisUrl),
+      redisOfflineQueue: false,
       logger: logs.logger,
     });
     await redisReady(testApp);
@@ -350,8 +351,15 @@ describe("request budgets when Redis fails (fail open)", () => {
     const counted = await request(server).get("/api/v1/me").set(caller.headers);
     expect(parseRateLimit(counted.headers.ratelimit).r).toBe(4);
 
-    // Redis stops answering: each request waits at most the store's timeout, then is served.
+    // Redis stops answering: the first request waits for the store's timeout, then is served;
+    // the connection that stopped answering is dropped, and the next requests are served at once
+    // (each would wait 500 ms otherwise) until Redis answers again.
     proxy.pause();
+    const first = Date.now();
+    const stalled = await request(server).get("/api/v1/me").set(caller.headers);
+    expect(stalled.status).toBe(200);
+    expect(stalled.headers.ratelimit).toBeUndefined();
+    expect(Date.now() - first).toBeLessThan(1500);
     const started = Date.now();
     for (let i = 0; i < 6; i++) {
       const res = await request(server).get("/api/v1/me").set(caller.headers);
@@ -359,8 +367,21 @@ describe("request budgets when Redis fails (fail open)", () => {
       expect(res.headers["ratelimit-policy"]).toBe('"organization";q=5;w=60');
       expect(res.headers.ratelimit).toBeUndefined();
     }
-    expect(Date.now() - started).toBeLessThan(6 * 1500);
-    expect(await storeErrors()).toBe(6);
+    expect(Date.now() - started).toBeLessThan(6 * 250);
+    expect(await storeErrors()).toBe(7);
+
+    // Redis answers again: within the reconnection's pace (2 s at most), requests are counted.
+    proxy.resume();
+    const resumed = Date.now();
+    let isCounted = false;
+    while (!isCounted && Date.now() - resumed < 10_000) {
+      const res = await request(server).get("/api/v1/me").set(caller.headers);
+      expect(res.status).toBe(200);
+      isCounted = res.headers.ratelimit !== undefined;
+      if (!isCounted) await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(isCounted).toBe(true);
+    const errorsBeforeGone = await storeErrors();
 
     // Redis is gone: served at once.
     await proxy.close();
@@ -368,7 +389,7 @@ describe("request budgets when Redis fails (fail open)", () => {
       const res = await request(server).get("/api/v1/me").set(caller.headers);
       expect(res.status).toBe(200);
     }
-    expect(await storeErrors()).toBe(9);
+    expect(await storeErrors()).toBe(errorsBeforeGone + 3);
     const warnings = logs
       .entries()
       .filter((entry) => entry.level === LEVEL.warn && String(entry.msg).includes("not enforced"));
@@ -384,6 +405,7 @@ describe("API keys when Redis fails", () => {
     const testApp = createTestApp({
       env: { ...BUDGETS, REDIS_KEY_PREFIX: `test-rl-${randomUUID()}` },
       redis: proxy.urlFor(testRedisUrl),
+      redisOfflineQueue: false,
     });
     try {
       await redisReady(testApp);
@@ -398,6 +420,17 @@ describe("API keys when Redis fails", () => {
       expect(stalled.status).toBe(200);
       expect(stalled.headers.ratelimit).toBeUndefined();
       expect(Date.now() - started).toBeLessThan(1500);
+      // The stalled connection is set aside: the next requests wait for nothing, a refused key's
+      // included (its lockout check, its failure count and its address's budget).
+      const next = Date.now();
+      for (let i = 0; i < 3; i++) {
+        expect((await request(testApp.app).get("/api/v1/me").set(headers)).status).toBe(200);
+      }
+      const refused = await request(testApp.app)
+        .get("/api/v1/me")
+        .set({ Authorization: `${headers.Authorization.slice(0, -4)}xxxx` });
+      expect(refused.status).toBe(401);
+      expect(Date.now() - next).toBeLessThan(4 * 250);
 
       // Redis is gone: served too (the key's row read from the database).
       await proxy.close();

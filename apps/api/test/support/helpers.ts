@@ -10,7 +10,7 @@ import { loadConfig } from "../../src/config";
 import { buildContext, type AppContext, type ContextParts } from "../../src/context";
 import { ManualClock, type Clock } from "../../src/lib/clock";
 import type { Logger } from "../../src/lib/logger";
-import { redisClientOptions } from "../../src/lib/redisOptions";
+import { logRedisConnection, redisClientOptions } from "../../src/lib/redisOptions";
 import { LocalDiskStorage, type StorageProvider } from "../../src/recordings/storage";
 import { clerkTestEnv } from "./auth";
 import { testDatabaseUrl, testRedisUrl } from "./env";
@@ -22,6 +22,11 @@ export interface TestContextOptions {
   clock?: Clock;
   /** Connect to the real Redis at TEST_REDIS_URL (or at this URL: a proxy in front of it). */
   redis?: boolean | string;
+  /**
+   * Whether Redis commands sent before the connection is ready wait for it (default: true, so
+   * that tests can send requests the moment the app exists); false is the server's own client.
+   */
+  redisOfflineQueue?: boolean;
   db?: PrismaClient;
   /** Options of `createApp`. */
   app?: AppOptions;
@@ -75,7 +80,7 @@ export function createTestApp(options: TestContextOptions = {}): TestApp {
     ? new Redis(typeof options.redis === "string" ? options.redis : testRedisUrl, {
         ...redisClientOptions,
         // Tests send requests the moment the app exists: commands wait for the connection.
-        enableOfflineQueue: true,
+        enableOfflineQueue: options.redisOfflineQueue ?? true,
       })
     : null;
   const ctx: AppContext = buildContext({
@@ -88,12 +93,16 @@ export function createTestApp(options: TestContextOptions = {}): TestApp {
     configureWebhooks: options.configureWebhooks,
     recall: options.recall,
   });
+  // As the server does: the first error of an outage logged, not an unhandled error event on
+  // every reconnection.
+  if (redis) logRedisConnection(redis, ctx.logger);
   return {
     ctx,
     app: checkResponsesAgainst(createApp(ctx, options.app), appOpenApiDocument(ctx.routes)),
     async close() {
       if (ownsDb) await db.$disconnect();
-      if (redis) await redis.quit();
+      // Dropped when Redis is unreachable (a test's proxy closed): quit is refused then.
+      if (redis) await redis.quit().catch(() => redis.disconnect());
       if (!options.env?.STORAGE_DIR) rmSync(storageDir, { recursive: true, force: true });
     },
   };
