@@ -153,6 +153,7 @@ export class FakeStripeServer {
   private readonly idempotent = new Map<string, StoredResponse>();
   private readonly failures: (FailureRule & { remaining: number })[] = [];
   private readonly interceptions: { rule: FailureRule; action: () => void }[] = [];
+  private readonly declinedFirstPayments = new Set<string>();
   private now: () => Date = () => new Date();
 
   private constructor(
@@ -545,6 +546,26 @@ export class FakeStripeServer {
     const paymentMethod = this.paymentMethods.get(id);
     if (!paymentMethod) throw missing("payment_method", id, "payment_method");
     return paymentMethod;
+  }
+
+  /**
+   * The next subscription created for `customerId` has its first payment declined, as Stripe
+   * does with `payment_behavior=allow_incomplete` (the default): the subscription is created
+   * `incomplete` and its first invoice (`subscription_create`) fails with no retry scheduled
+   * (`next_payment_attempt: null`: Stripe does not retry a first invoice).
+   */
+  declineFirstPayment(customerId: string): void {
+    this.declinedFirstPayments.add(customerId);
+  }
+
+  /** An incomplete subscription whose first invoice was not paid within 23 hours. */
+  expireIncomplete(subscriptionId: string): Stripe.Event {
+    const subscription = this.requireSubscription(subscriptionId);
+    if (subscription.status !== "incomplete")
+      throw new Error(`${subscriptionId} is not incomplete`);
+    subscription.status = "incomplete_expired";
+    subscription.ended_at = this.seconds();
+    return this.emit("customer.subscription.updated", subscription, { status: "incomplete" });
   }
 
   /** Sets a subscription's status as Stripe would on its own (dunning), with its event. */
@@ -1344,8 +1365,19 @@ export class FakeStripeServer {
       },
       trial_start: trialEnd ? start : null,
     };
+    const isDeclined = !trialEnd && this.declinedFirstPayments.delete(customerId);
+    if (isDeclined) subscription.status = "incomplete";
     this.subscriptions.set(id, subscription);
     this.emit("customer.subscription.created", subscription);
+    if (isDeclined) {
+      const failed = this.invoiceEvent("invoice.payment_failed", id, { created: start });
+      const invoice = failed.data.object as unknown as Json;
+      invoice.billing_reason = "subscription_create";
+      invoice.next_payment_attempt = null;
+      this.invoices.set(invoice.id as string, invoice);
+      subscription.latest_invoice = invoice.id;
+      this.events.push(failed);
+    }
     return subscription;
   }
 
