@@ -79,3 +79,56 @@ describe("a subscription moved to a price no plan has (grandfathered, negotiated
     expect(await planOf(admin.headers)).toBe("free");
   });
 });
+
+describe("customer.deleted (the customer deleted in Stripe's dashboard)", () => {
+  it("unlinks the customer: the organization goes back to free and can pay again with a new customer", async () => {
+    const { admin, stripeSubscriptionId } = await subscribedAdmin();
+    const organization = await b.testApp.ctx.db.organization.findUniqueOrThrow({
+      where: { id: admin.organizationId },
+    });
+    const deletedId = organization.stripeCustomerId!;
+    const checkoutOfDeleted = b.fake.buildEvent("checkout.session.completed", {
+      id: `cs_test_late_${Date.now()}`,
+      object: "checkout.session",
+      mode: "subscription",
+      customer: deletedId,
+      client_reference_id: admin.organizationId,
+      metadata: { organizationId: admin.organizationId, planSlug: "pro" },
+      customer_details: { email: null },
+    });
+    b.clock.advance(2_000);
+    await dashboard().customers.del(deletedId);
+    const events = b.fake.events.slice(-2);
+    expect(events.map((event) => event.type)).toEqual([
+      "customer.subscription.deleted",
+      "customer.deleted",
+    ]);
+    await deliver(...events);
+    expect(await currentSubscription(admin.headers)).toMatchObject({
+      stripeSubscriptionId,
+      status: "canceled",
+    });
+    expect(await planOf(admin.headers)).toBe("free");
+
+    // A late event of the deleted customer does not link it again.
+    await deliver(checkoutOfDeleted);
+    const unlinked = await b.testApp.ctx.db.organization.findUniqueOrThrow({
+      where: { id: admin.organizationId },
+    });
+    expect(unlinked.stripeCustomerId).toBeNull();
+
+    const checkout = await api()
+      .post("/api/v1/billing/checkout")
+      .set(admin.headers)
+      .send({ planSlug: "pro" });
+    expect(checkout.status).toBe(200);
+    const relinked = await b.testApp.ctx.db.organization.findUniqueOrThrow({
+      where: { id: admin.organizationId },
+    });
+    expect(relinked.stripeCustomerId).not.toBeNull();
+    expect(relinked.stripeCustomerId).not.toBe(deletedId);
+    expect(b.fake.customers.has(relinked.stripeCustomerId!)).toBe(true);
+    const portal = await api().post("/api/v1/billing/portal").set(admin.headers).send({});
+    expect(portal.status).toBe(200);
+  });
+});

@@ -4,7 +4,8 @@
  *
  * Speaks:
  *   POST   /v1/customers                    create (name, email, metadata)
- *   GET    /v1/customers/:id                retrieve
+ *   GET    /v1/customers/:id                retrieve ({ id, deleted: true } once deleted)
+ *   DELETE /v1/customers/:id                delete (cancels its subscriptions; customer.deleted)
  *   POST   /v1/subscriptions                create (customer, items[n][price|quantity], metadata)
  *   GET    /v1/subscriptions/:id            retrieve
  *   POST   /v1/subscriptions/:id            update (items[n][id|price|quantity|deleted],
@@ -154,6 +155,7 @@ export class FakeStripeServer {
   private readonly failures: (FailureRule & { remaining: number })[] = [];
   private readonly interceptions: { rule: FailureRule; action: () => void }[] = [];
   private readonly declinedFirstPayments = new Set<string>();
+  private readonly deletedCustomers = new Set<string>();
   private now: () => Date = () => new Date();
 
   private constructor(
@@ -698,7 +700,11 @@ export class FakeStripeServer {
     const [, resource, id] = parts;
     if (resource === "customers") {
       if (method === "POST" && !id) return this.createCustomer(params);
-      if (method === "GET" && id) return this.requireCustomer(id);
+      if (method === "GET" && id) {
+        if (this.deletedCustomers.has(id)) return { id, object: "customer", deleted: true };
+        return this.requireCustomer(id);
+      }
+      if (method === "DELETE" && id) return this.deleteCustomer(id);
     }
     if (resource === "checkout" && id === "sessions") {
       const [, , , sessionId, action] = parts;
@@ -1241,6 +1247,24 @@ export class FakeStripeServer {
     };
     this.customers.set(id, customer);
     return customer;
+  }
+
+  /**
+   * Deletes a customer as Stripe does: its live subscriptions are canceled at once (each with
+   * `customer.subscription.deleted`), then `customer.deleted`; the id is unknown to every other
+   * call afterwards ("No such customer"), and a retrieve answers `{ id, deleted: true }`.
+   */
+  private deleteCustomer(id: string): Json {
+    const customer = this.requireCustomer(id);
+    for (const subscription of this.subscriptions.values()) {
+      if (subscription.customer !== id) continue;
+      if (["canceled", "incomplete_expired"].includes(subscription.status as string)) continue;
+      this.cancelSubscription(subscription.id as string);
+    }
+    this.customers.delete(id);
+    this.deletedCustomers.add(id);
+    this.emit("customer.deleted", customer);
+    return { id, object: "customer", deleted: true };
   }
 
   private requireCustomer(id: string): Json {
