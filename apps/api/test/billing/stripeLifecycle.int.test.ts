@@ -132,3 +132,41 @@ describe("customer.deleted (the customer deleted in Stripe's dashboard)", () => 
     expect(portal.status).toBe(200);
   });
 });
+
+describe("invoice.payment_failed and Stripe's retry schedule", () => {
+  it("sends the final notice (with the suspension date) when Stripe will not retry (next_payment_attempt: null)", async () => {
+    const { admin, stripeSubscriptionId } = await subscribedAdmin();
+    const invoiceId = `in_retries_${Date.now()}`;
+    const first = b.fake.invoiceEvent("invoice.payment_failed", stripeSubscriptionId, {
+      invoiceId,
+      attemptCount: 1,
+    });
+    expect((first.data.object as Stripe.Invoice).next_payment_attempt).not.toBeNull();
+    b.clock.advance(3 * 24 * 60 * 60 * 1000);
+    // The account's retry schedule ends here: Stripe says so with no next attempt.
+    const last = b.fake.invoiceEvent("invoice.payment_failed", stripeSubscriptionId, {
+      invoiceId,
+      attemptCount: 2,
+    });
+    (last.data.object as { next_payment_attempt: number | null }).next_payment_attempt = null;
+    await deliver(first, last);
+
+    const notices = await b.testApp.ctx.db.notification.findMany({
+      where: {
+        organizationId: admin.organizationId,
+        type: { startsWith: "billing.payment_failed" },
+      },
+      orderBy: { createdAt: "asc" },
+    });
+    const byType = (type: string) => notices.filter((notice) => notice.type === type);
+    expect(byType("billing.payment_failed")).toHaveLength(1);
+    const finals = byType("billing.payment_failed.final");
+    expect(finals).toHaveLength(1);
+    const current = await currentSubscription(admin.headers);
+    expect(finals[0]!.payload).toMatchObject({
+      attempt: 2,
+      maxAttempts: 2,
+      suspendsAt: current!.graceEndsAt,
+    });
+  });
+});
