@@ -170,3 +170,39 @@ describe("invoice.payment_failed and Stripe's retry schedule", () => {
     });
   });
 });
+
+describe("events rendered in an older API version (the webhook endpoint's, not the SDK's)", () => {
+  it("reads the billing period from the subscription when its items carry none (before 2025-03-31)", async () => {
+    const admin = await authHeaderFor(b.testApp, { role: "admin" });
+    const checkout = await api()
+      .post("/api/v1/billing/checkout")
+      .set(admin.headers)
+      .send({ planSlug: "pro" });
+    expect(checkout.status).toBe(200);
+    const organization = await b.testApp.ctx.db.organization.findUniqueOrThrow({
+      where: { id: admin.organizationId },
+    });
+    const created = await dashboard().subscriptions.create({
+      customer: organization.stripeCustomerId!,
+      items: [{ price: "price_test_pro" }],
+      metadata: { organizationId: admin.organizationId, planSlug: "pro" },
+    });
+    const [event] = b.eventsFor(created.id);
+    const legacy = event!.data.object as unknown as Record<string, unknown> & {
+      items: { data: Record<string, unknown>[] };
+    };
+    const item = legacy.items.data[0]!;
+    legacy.current_period_start = item.current_period_start;
+    legacy.current_period_end = item.current_period_end;
+    delete item.current_period_start;
+    delete item.current_period_end;
+    (event as unknown as { api_version: string }).api_version = "2024-06-20";
+    await deliver(event!);
+
+    expect(await currentSubscription(admin.headers)).toMatchObject({
+      stripeSubscriptionId: created.id,
+      planSlug: "pro",
+      currentPeriodEnd: new Date(Number(legacy.current_period_end) * 1000).toISOString(),
+    });
+  });
+});
