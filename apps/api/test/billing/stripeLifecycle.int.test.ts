@@ -1,5 +1,5 @@
 import request from "supertest";
-import type Stripe from "stripe";
+import Stripe from "stripe";
 import { createStripeClient } from "../../src/billing";
 import { BillingChangeResultSchema, CurrentSubscriptionSchema } from "../../src/billing/schemas";
 import { authHeaderFor } from "../support/auth";
@@ -204,5 +204,38 @@ describe("events rendered in an older API version (the webhook endpoint's, not t
       planSlug: "pro",
       currentPeriodEnd: new Date(Number(legacy.current_period_end) * 1000).toISOString(),
     });
+  });
+});
+
+describe("signatures as Stripe sends them", () => {
+  const sign = (payload: string, secret: string, timestamp: number) =>
+    Stripe.webhooks
+      .generateTestHeaderString({ payload, secret, timestamp })
+      .split(",")
+      .find((part) => part.startsWith("v1="))!;
+
+  it("accepts a delivery signed with several secrets (Stripe rolling the endpoint's secret)", async () => {
+    const event = b.fake.buildEvent("customer.updated", { id: "cus_unknown", object: "customer" });
+    const body = JSON.stringify(event);
+    const timestamp = Math.floor(Date.now() / 1000);
+    const header = `t=${timestamp},${sign(body, "whsec_rolled_out", timestamp)},${sign(body, b.stripeWebhookSecret, timestamp)}`;
+    const response = await api()
+      .post("/webhooks/stripe")
+      .set({ "content-type": "application/json", "stripe-signature": header })
+      .send(body);
+    expect(response.status).toBe(200);
+  });
+
+  it("answers 400 (not 500) to a signed body that is not an event, storing nothing", async () => {
+    for (const body of ["null", "[]", '"evt"', "{}"]) {
+      const timestamp = Math.floor(Date.now() / 1000);
+      const header = `t=${timestamp},${sign(body, b.stripeWebhookSecret, timestamp)}`;
+      const response = await api()
+        .post("/webhooks/stripe")
+        .set({ "content-type": "application/json", "stripe-signature": header })
+        .send(body);
+      expect({ body, status: response.status }).toEqual({ body, status: 400 });
+      expect(response.body).toMatchObject({ error: { code: "INVALID_WEBHOOK_EVENT" } });
+    }
   });
 });
