@@ -85,7 +85,14 @@ export function createStripeVerifier(
       }
       throw error;
     }
-    return { id: event.id, payload: event };
+    // Signed, but not an event (JSON null, an array, an object without an id): a clear 400.
+    const id: unknown = event && typeof event === "object" ? event.id : undefined;
+    if (typeof id !== "string" || id === "") {
+      throw new BadRequestError('Webhook body is not a Stripe event (no "id")', {
+        code: "INVALID_WEBHOOK_EVENT",
+      });
+    }
+    return { id, payload: event };
   };
 }
 

@@ -189,3 +189,45 @@ export async function handleCustomerUpdated(
   await applyCustomerDetails(deps.db, event, organizationId);
   return { applied: true, organizationId };
 }
+
+/**
+ * `customer.deleted` (an operator deleted the customer in Stripe's dashboard, or through the
+ * API): final, Stripe never reuses the id. The customer is unlinked from the organization, so
+ * its next checkout or portal visit creates a new one instead of failing on "No such customer"
+ * forever, and a late event of the deleted customer never links it again. Its address and
+ * default card are forgotten. Stripe cancels its subscriptions with their own events.
+ */
+export async function handleCustomerDeleted(
+  deps: StripeEventDeps,
+  event: Stripe.Event,
+): Promise<HandlerOutcome> {
+  const customer = event.data.object as Stripe.Customer;
+  const organizationId = await findOrganizationId(
+    deps.db,
+    customer.id,
+    customer.metadata?.organizationId,
+  );
+  if (!organizationId) {
+    deps.logger.warn({ eventId: event.id, customerId: customer.id }, "deleted customer not ours");
+    return { applied: false, reason: "unknown_customer" };
+  }
+  const deletedAt = new Date(event.created * 1000);
+  const isUnlinked = await customerStore.recordDeletedCustomer(deps.db, {
+    organizationId,
+    stripeCustomerId: customer.id,
+    deletedAt,
+  });
+  if (isUnlinked) {
+    await customerStore.upsertBillingCustomer(deps.db, {
+      organizationId,
+      address: null,
+      defaultPaymentMethodId: null,
+      observedAt: deletedAt,
+    });
+  }
+  deps.logger.warn(
+    { eventId: event.id, organizationId, customerId: customer.id, isUnlinked },
+    "Stripe customer deleted: the organization's next billing visit creates a new one",
+  );
+  return { applied: true, organizationId };
+}

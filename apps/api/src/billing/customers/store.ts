@@ -261,19 +261,48 @@ export async function findFirstAdminEmail(
   return admin?.user.email ?? null;
 }
 
-/** Stores the customer id unless one is stored (the first writer wins); returns the stored one. */
+/**
+ * Stores the customer id unless one is stored (the first writer wins) or it is a deleted
+ * customer (a late event of it); returns the stored one (null if none).
+ */
 export async function setCustomerIdOnce(
   db: Db,
   input: { organizationId: string } & { stripeCustomerId: string },
-): Promise<string> {
+): Promise<string | null> {
   await db.$executeRaw`
     UPDATE organizations SET stripe_customer_id = ${input.stripeCustomerId}, updated_at = now()
-     WHERE id = ${input.organizationId}::uuid AND stripe_customer_id IS NULL`;
+     WHERE id = ${input.organizationId}::uuid AND stripe_customer_id IS NULL
+       AND NOT EXISTS (SELECT 1 FROM deleted_stripe_customers
+                        WHERE stripe_customer_id = ${input.stripeCustomerId})`;
   const stored = await db.organization.findUniqueOrThrow({
     where: { id: input.organizationId },
     select: { stripeCustomerId: true },
   });
-  return stored.stripeCustomerId!;
+  return stored.stripeCustomerId;
+}
+
+/**
+ * Records a Stripe customer of the organization as deleted (final) and unlinks it from the
+ * organization if it is still its customer, in one statement. True when it was unlinked.
+ */
+export async function recordDeletedCustomer(
+  db: Db,
+  input: { organizationId: string; stripeCustomerId: string; deletedAt: Date },
+): Promise<boolean> {
+  const rows = await db.$queryRaw<{ id: string }[]>`
+    WITH recorded AS (
+      INSERT INTO deleted_stripe_customers (stripe_customer_id, organization_id, deleted_at)
+      VALUES (${input.stripeCustomerId}, ${input.organizationId}::uuid, ${input.deletedAt})
+      ON CONFLICT (stripe_customer_id) DO NOTHING)
+    UPDATE organizations SET stripe_customer_id = NULL, updated_at = now()
+     WHERE id = ${input.organizationId}::uuid AND stripe_customer_id = ${input.stripeCustomerId}
+    RETURNING id`;
+  return rows.length > 0;
+}
+
+/** How many of the organization's Stripe customers were deleted (each next one is new). */
+export function countDeletedCustomers(db: Db, input: { organizationId: string }): Promise<number> {
+  return db.deletedStripeCustomer.count({ where: { organizationId: input.organizationId } });
 }
 
 /**

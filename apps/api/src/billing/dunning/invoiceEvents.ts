@@ -66,7 +66,8 @@ function skipReason(status: string, whenCanceled: string): string {
  * `invoice.payment_failed`: a delinquency fact (paymentStanding.ts): past_due, the grace period
  * started by the oldest unpaid failure, the retry count (failures not covered by a later payment,
  * under the row lock so concurrent failures all count), and one dunning notice per failure up
- * to MAX_RETRY_COUNT, the last naming the suspension date. A failure older than the latest
+ * to MAX_RETRY_COUNT, the last naming the suspension date (also the last when Stripe schedules no
+ * further attempt: `next_payment_attempt` null). A failure older than the latest
  * payment is stale: the customer has paid since. Arriving after the grace ended, it suspends.
  */
 export async function handlePaymentFailed(
@@ -93,8 +94,11 @@ export async function handlePaymentFailed(
   }
   const attempt = next.paymentRetryCount;
   const max = deps.settings.maxRetryCount;
+  // Stripe will not try again (its retry schedule ended, or it never retries this invoice): the
+  // last notice says so, whatever our count; "Stripe will try again" would not be true.
+  const isLastAttempt = invoice.next_payment_attempt === null;
   if (attempt <= max && next.graceEndsAt) {
-    const isFinal = attempt === max;
+    const isFinal = attempt === max || isLastAttempt;
     await deps.settings.notices.enqueue(deps.db, [
       {
         organizationId,
@@ -103,7 +107,8 @@ export async function handlePaymentFailed(
           subscriptionId: change.subscriptionId,
           failedAt: new Date(event.created * 1000).toISOString(),
           attempt,
-          maxAttempts: max,
+          // No further attempt: this one was the last ("2 of 2", not "2 of 4").
+          maxAttempts: isLastAttempt ? attempt : max,
           invoiceId: invoice.id,
           amountDue: invoice.amount_due,
           currency: invoice.currency,

@@ -16,7 +16,7 @@ const actionRequired = (seconds: number): StandingFact => ({
 });
 const update = (
   seconds: number,
-  stripeStatus: "active" | "past_due" | "unpaid" | "trialing",
+  stripeStatus: "active" | "past_due" | "unpaid" | "trialing" | "incomplete_expired",
   isLatest = true,
 ): StandingFact => ({ kind: "subscription", at: at(seconds), stripeStatus, isLatest });
 
@@ -116,5 +116,18 @@ describe("applyStandingFact", () => {
     const { next, recorded } = applyStandingFact(canceled, failed(10), at(100), 7);
     expect(recorded).toBe(false);
     expect(next).toMatchObject({ status: "canceled", paymentRetryCount: 0 });
+  });
+
+  it("starts no grace period for a subscription never paid for (incomplete), and keeps Stripe's word", () => {
+    const incomplete: StandingFacts = { ...ACTIVE, status: "incomplete" };
+    const late = new Date(at(10).getTime() + 30 * DAY_MS);
+    for (const fact of [failed(10), actionRequired(10)]) {
+      const { next, recorded } = applyStandingFact(incomplete, fact, late, 7);
+      expect(recorded).toBe(false);
+      expect(next).toMatchObject({ status: "incomplete", graceEndsAt: null, paymentRetryCount: 0 });
+    }
+    const expired = update(20, "incomplete_expired");
+    expect(applyAll([failed(10), expired], late, incomplete).status).toBe("incomplete_expired");
+    expect(applyAll([failed(10), paid(20)], late, incomplete).status).toBe("active");
   });
 });

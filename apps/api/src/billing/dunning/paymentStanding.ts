@@ -69,6 +69,14 @@ const PAYABLE_STATUSES: readonly SubscriptionStatus[] = [
   "incomplete",
 ];
 
+/**
+ * Statuses of a subscription whose first invoice was never paid (Stripe's `incomplete`, final
+ * as `incomplete_expired` after 23 hours): nothing was granted, so an unpaid invoice is no
+ * delinquency (no grace period, no dunning, no suspension), and Stripe's word is the status
+ * until a payment makes it active.
+ */
+const NEVER_PAID_STATUSES: readonly SubscriptionStatus[] = ["incomplete", "incomplete_expired"];
+
 const time = (date: Date) => date.getTime();
 
 /**
@@ -89,10 +97,16 @@ export function applyStandingFact(
   let recorded = false;
   let isPaying = false;
 
-  if (current.status !== "canceled") {
+  // Final states record nothing; a subscription never paid for owes no grace period.
+  const isFinal = current.status === "canceled" || current.status === "incomplete_expired";
+  const isNeverPaid = NEVER_PAID_STATUSES.includes(current.status);
+  if (!isFinal) {
     if (fact.kind === "payment_failed" && !isCovered(fact.at)) {
-      failures = [...failures, fact.at];
-      recorded = true;
+      // A failed first invoice leaves it incomplete (Stripe does not retry it): nothing owed.
+      if (!isNeverPaid) {
+        failures = [...failures, fact.at];
+        recorded = true;
+      }
     } else if (fact.kind === "payment_succeeded" && !isCovered(fact.at)) {
       const outstanding = failures.length + pastDue.length;
       lastPaid = fact.at;
@@ -105,6 +119,7 @@ export function applyStandingFact(
       (fact.kind === "payment_action_required" ||
         (fact.kind === "subscription" && DELINQUENT_STATUSES.includes(fact.stripeStatus))) &&
       !isCovered(fact.at) &&
+      !isNeverPaid &&
       !pastDue.some((at) => time(at) === time(fact.at))
     ) {
       pastDue = [...pastDue, fact.at];
@@ -136,11 +151,15 @@ function statusOf(
   graceEndsAt: Date | null,
   now: Date,
 ): SubscriptionStatus {
-  if (current.status === "canceled") return "canceled";
+  if (current.status === "canceled" || current.status === "incomplete_expired") {
+    return current.status;
+  }
   if (current.status === "suspended" && !isPaying) return "suspended";
   // Stripe's own word on the status: the newest subscription event's, else what we hold.
   const stripeWord =
     fact.kind === "subscription" && fact.isLatest ? fact.stripeStatus : current.status;
+  // Never paid for (or expired so): Stripe's word, whatever was outstanding before.
+  if (NEVER_PAID_STATUSES.includes(stripeWord) && !isPaying) return stripeWord;
   if (graceEndsAt) {
     if (time(graceEndsAt) <= time(now)) return "suspended";
     return stripeWord === "unpaid" ? "unpaid" : "past_due";

@@ -2,6 +2,7 @@ import type Stripe from "stripe";
 import type { WebhookRegistry } from "../../webhooks";
 import { handleCheckoutCompleted } from "../checkout/events";
 import {
+  handleCustomerDeleted,
   handleCustomerUpdated,
   handlePaymentMethodEvent,
   handleTaxIdEvent,
@@ -39,6 +40,7 @@ export const stripeEventHandlers: Readonly<Record<string, StripeEventHandler>> =
   "invoice.voided": handleInvoiceVoided,
   "checkout.session.completed": handleCheckoutCompleted,
   "customer.updated": handleCustomerUpdated,
+  "customer.deleted": handleCustomerDeleted,
   "customer.subscription.trial_will_end": handleTrialWillEnd,
   "payment_method.attached": handlePaymentMethodEvent,
   "payment_method.updated": handlePaymentMethodEvent,

@@ -201,15 +201,25 @@ export function firstItem(subscription: Stripe.Subscription): Stripe.Subscriptio
   return subscription.items?.data?.[0];
 }
 
-/** The billing period, read from the item (where recent API versions keep it). */
+/**
+ * The billing period, read from the item (where API versions since 2025-03-31 keep it), else
+ * from the subscription itself, where older versions put it: a webhook endpoint pinned to an
+ * older API version renders its events that way, whatever version the SDK speaks.
+ */
 export function subscriptionPeriod(subscription: Stripe.Subscription): {
   start: Date | null;
   end: Date | null;
 } {
   const item = firstItem(subscription);
+  const legacy = subscription as unknown as {
+    current_period_start?: number | null;
+    current_period_end?: number | null;
+  };
+  const start = item?.current_period_start ?? legacy.current_period_start;
+  const end = item?.current_period_end ?? legacy.current_period_end;
   return {
-    start: item?.current_period_start ? new Date(item.current_period_start * 1000) : null,
-    end: item?.current_period_end ? new Date(item.current_period_end * 1000) : null,
+    start: start ? new Date(start * 1000) : null,
+    end: end ? new Date(end * 1000) : null,
   };
 }
 

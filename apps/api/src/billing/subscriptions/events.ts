@@ -23,7 +23,8 @@ import { syncOrganizationPlan, upsertSubscriptionFromStripe } from "./sync";
 
 /**
  * `customer.subscription.created` / `.updated` / `.deleted`: keeps the local subscription and the
- * organization's plan (from the price via Plan.stripePriceId) in step with Stripe. Older events
+ * organization's plan (from the price via Plan.stripePriceId; a recorded subscription on a price
+ * no plan has keeps its plan) in step with Stripe. Older events
  * than the last applied one, and anything after a deletion, change nothing, except that a
  * past_due/unpaid status is a fact for the payment standing even when older (paymentStanding.ts).
  */
@@ -33,9 +34,9 @@ export async function handleSubscriptionEvent(
 ): Promise<HandlerOutcome> {
   const subscription = event.data.object as Stripe.Subscription;
   const priceId = firstItem(subscription)?.price?.id;
-  const planSlug = priceId
-    ? await planStore.findPlanSlugByPrice(deps.db, { stripePriceId: priceId })
-    : null;
+  const planSlug =
+    (priceId ? await planStore.findPlanSlugByPrice(deps.db, { stripePriceId: priceId }) : null) ??
+    (await recordedPlanSlug(deps, event, priceId));
   if (!planSlug) {
     deps.logger.warn(
       { eventId: event.id, subscriptionId: subscription.id, priceId },
@@ -68,6 +69,29 @@ export async function handleSubscriptionEvent(
   if (!applied) return { applied: false, reason: "stale", organizationId };
   await syncOrganizationPlan(deps, { organizationId, now: deps.clock.now() });
   return { applied: true, organizationId };
+}
+
+/**
+ * The plan of a subscription we track whose price no plan has (any more): a price rotated in
+ * STRIPE_PRICE_<PLAN>, a grandfathered or negotiated price set in Stripe's dashboard. It keeps
+ * the plan it was recorded with, and its events (period, cancellation, deletion) still apply:
+ * ignoring them would leave the organization on a paid plan Stripe no longer bills.
+ */
+async function recordedPlanSlug(
+  deps: StripeEventDeps,
+  event: Stripe.Event,
+  priceId: string | undefined,
+): Promise<string | null> {
+  const subscription = event.data.object as Stripe.Subscription;
+  const known = await store.findSubscriptionByStripeId(deps.db, {
+    stripeSubscriptionId: subscription.id,
+  });
+  if (!known) return null;
+  deps.logger.warn(
+    { eventId: event.id, subscriptionId: subscription.id, priceId, planSlug: known.planSlug },
+    "Stripe subscription on a price no plan has: it keeps its recorded plan",
+  );
+  return known.planSlug;
 }
 
 const isPlanGranting = (status: string) =>

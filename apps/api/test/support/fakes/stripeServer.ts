@@ -4,7 +4,8 @@
  *
  * Speaks:
  *   POST   /v1/customers                    create (name, email, metadata)
- *   GET    /v1/customers/:id                retrieve
+ *   GET    /v1/customers/:id                retrieve ({ id, deleted: true } once deleted)
+ *   DELETE /v1/customers/:id                delete (cancels its subscriptions; customer.deleted)
  *   POST   /v1/subscriptions                create (customer, items[n][price|quantity], metadata)
  *   GET    /v1/subscriptions/:id            retrieve
  *   POST   /v1/subscriptions/:id            update (items[n][id|price|quantity|deleted],
@@ -153,6 +154,8 @@ export class FakeStripeServer {
   private readonly idempotent = new Map<string, StoredResponse>();
   private readonly failures: (FailureRule & { remaining: number })[] = [];
   private readonly interceptions: { rule: FailureRule; action: () => void }[] = [];
+  private readonly declinedFirstPayments = new Set<string>();
+  private readonly deletedCustomers = new Set<string>();
   private now: () => Date = () => new Date();
 
   private constructor(
@@ -547,6 +550,26 @@ export class FakeStripeServer {
     return paymentMethod;
   }
 
+  /**
+   * The next subscription created for `customerId` has its first payment declined, as Stripe
+   * does with `payment_behavior=allow_incomplete` (the default): the subscription is created
+   * `incomplete` and its first invoice (`subscription_create`) fails with no retry scheduled
+   * (`next_payment_attempt: null`: Stripe does not retry a first invoice).
+   */
+  declineFirstPayment(customerId: string): void {
+    this.declinedFirstPayments.add(customerId);
+  }
+
+  /** An incomplete subscription whose first invoice was not paid within 23 hours. */
+  expireIncomplete(subscriptionId: string): Stripe.Event {
+    const subscription = this.requireSubscription(subscriptionId);
+    if (subscription.status !== "incomplete")
+      throw new Error(`${subscriptionId} is not incomplete`);
+    subscription.status = "incomplete_expired";
+    subscription.ended_at = this.seconds();
+    return this.emit("customer.subscription.updated", subscription, { status: "incomplete" });
+  }
+
   /** Sets a subscription's status as Stripe would on its own (dunning), with its event. */
   setSubscriptionStatus(subscriptionId: string, status: string): Stripe.Event {
     const subscription = this.requireSubscription(subscriptionId);
@@ -677,7 +700,11 @@ export class FakeStripeServer {
     const [, resource, id] = parts;
     if (resource === "customers") {
       if (method === "POST" && !id) return this.createCustomer(params);
-      if (method === "GET" && id) return this.requireCustomer(id);
+      if (method === "GET" && id) {
+        if (this.deletedCustomers.has(id)) return { id, object: "customer", deleted: true };
+        return this.requireCustomer(id);
+      }
+      if (method === "DELETE" && id) return this.deleteCustomer(id);
     }
     if (resource === "checkout" && id === "sessions") {
       const [, , , sessionId, action] = parts;
@@ -1222,6 +1249,24 @@ export class FakeStripeServer {
     return customer;
   }
 
+  /**
+   * Deletes a customer as Stripe does: its live subscriptions are canceled at once (each with
+   * `customer.subscription.deleted`), then `customer.deleted`; the id is unknown to every other
+   * call afterwards ("No such customer"), and a retrieve answers `{ id, deleted: true }`.
+   */
+  private deleteCustomer(id: string): Json {
+    const customer = this.requireCustomer(id);
+    for (const subscription of this.subscriptions.values()) {
+      if (subscription.customer !== id) continue;
+      if (["canceled", "incomplete_expired"].includes(subscription.status as string)) continue;
+      this.cancelSubscription(subscription.id as string);
+    }
+    this.customers.delete(id);
+    this.deletedCustomers.add(id);
+    this.emit("customer.deleted", customer);
+    return { id, object: "customer", deleted: true };
+  }
+
   private requireCustomer(id: string): Json {
     const customer = this.customers.get(id);
     if (!customer) throw missing("customer", id, "customer");
@@ -1344,8 +1389,19 @@ export class FakeStripeServer {
       },
       trial_start: trialEnd ? start : null,
     };
+    const isDeclined = !trialEnd && this.declinedFirstPayments.delete(customerId);
+    if (isDeclined) subscription.status = "incomplete";
     this.subscriptions.set(id, subscription);
     this.emit("customer.subscription.created", subscription);
+    if (isDeclined) {
+      const failed = this.invoiceEvent("invoice.payment_failed", id, { created: start });
+      const invoice = failed.data.object as unknown as Json;
+      invoice.billing_reason = "subscription_create";
+      invoice.next_payment_attempt = null;
+      this.invoices.set(invoice.id as string, invoice);
+      subscription.latest_invoice = invoice.id;
+      this.events.push(failed);
+    }
     return subscription;
   }
 
