@@ -180,14 +180,18 @@ function guardSql(write: BotStatusWrite): Prisma.Sql {
   const isTerminal = isTerminalBotStatus(write.status);
   const terminal = TERMINAL_BOT_STATUSES as string[];
   const final = guard.finalStatuses as string[];
+  // A final status (fatal) ends a bot that has not reached one whatever its time: otherwise a
+  // `done` stamped after `fatal` would win or lose depending on which Recall delivered first.
+  const isFinal = final.includes(write.status);
   return Prisma.sql`recall_bot_id = ${guard.recallBotId}
-    AND (last_status_at < ${write.at}
-         OR (last_status_at = ${write.at}
-             AND (${statusRanks}::int[])[array_position(${statusNames}::text[], status::text)] < ${rank}))
     AND NOT (status::text = ANY(${final}::text[]))
-    AND (NOT (status::text = ANY(${terminal}::text[]))
-         OR (${isTerminal}
-             AND (${statusRanks}::int[])[array_position(${statusNames}::text[], status::text)] < ${rank}))`;
+    AND (${isFinal}
+         OR ((last_status_at < ${write.at}
+              OR (last_status_at = ${write.at}
+                  AND (${statusRanks}::int[])[array_position(${statusNames}::text[], status::text)] < ${rank}))
+             AND (NOT (status::text = ANY(${terminal}::text[]))
+                  OR (${isTerminal}
+                      AND (${statusRanks}::int[])[array_position(${statusNames}::text[], status::text)] < ${rank}))))`;
 }
 
 /**
@@ -205,10 +209,11 @@ export async function writeBotStatus(
   const statusAt = write.isStatusTimeMonotonic
     ? Prisma.sql`GREATEST(last_status_at, ${write.at})`
     : Prisma.sql`${write.at}`;
-  // A bot that has not ended has no endedAt (it is only ever set with a terminal status), so
-  // COALESCE keeps the earliest terminal time and is a plain set for a first one.
+  // A bot that has not ended has no endedAt (it is only ever set with a terminal status): the
+  // earliest terminal time is kept (a final status may be older than the end it overrides), and
+  // it is a plain set for a first one.
   const ended = isTerminalBotStatus(write.status)
-    ? Prisma.sql`ended_at = COALESCE(ended_at, ${write.at}), terminal_reason = ${write.terminalReason ?? null},`
+    ? Prisma.sql`ended_at = LEAST(COALESCE(ended_at, ${write.at}), ${write.at}), terminal_reason = ${write.terminalReason ?? null},`
     : Prisma.empty;
   const moved = write.meeting
     ? Prisma.sql`, moved AS (

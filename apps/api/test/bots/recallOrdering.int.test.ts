@@ -1,0 +1,109 @@
+import { randomBytes } from "node:crypto";
+import type { Server } from "node:http";
+import request from "supertest";
+import { authHeaderFor, type AuthenticatedCaller } from "../support/auth";
+import type { FakeRecall } from "../support/fakes/recallServer";
+import type { TestApp } from "../support/helpers";
+import { startRecallTestApp, type RecallTestApp } from "../support/recallApp";
+import { botStatusEvent, postRecallEvent, webhookTasksSettled } from "../support/recallEvents";
+import { newSvixSecret } from "../support/webhookSigning";
+
+/**
+ * Recall's bot events as Recall delivers them (late, out of order, for meetings the customer
+ * deleted), through the real route: the bot and its meeting must end the same whatever the order,
+ * and a bot whose meeting is gone must not stay in the call.
+ */
+
+const secret = newSvixSecret();
+let fixture: RecallTestApp;
+let recall: FakeRecall;
+let testApp: TestApp;
+let server: Server;
+
+beforeAll(async () => {
+  fixture = await startRecallTestApp({
+    env: { RECALL_WEBHOOK_SECRET: secret, RECALL_RETRY_BASE_MS: "10", RECALL_MAX_RETRIES: "1" },
+  });
+  ({ recall, testApp, server } = fixture);
+});
+afterAll(() => fixture.close());
+
+interface Sent {
+  caller: AuthenticatedCaller;
+  meetingId: string;
+  botId: string;
+  recallBotId: string;
+  metadata: Record<string, unknown>;
+}
+
+async function meetingWithBot(caller?: AuthenticatedCaller): Promise<Sent> {
+  const who = caller ?? (await authHeaderFor(testApp));
+  const letters = Array.from(randomBytes(3), (byte) => String.fromCharCode(97 + (byte % 26)));
+  const meeting = await request(server)
+    .post("/api/v1/meetings")
+    .set(who.headers)
+    .send({ title: "Weekly", meetingUrl: `https://meet.google.com/${letters.join("")}-qrst-uvw` });
+  expect(meeting.status).toBe(201);
+  const bot = await request(server)
+    .post(`/api/v1/meetings/${meeting.body.id}/bot`)
+    .set(who.headers);
+  expect(bot.status).toBe(201);
+  const recallBot = recall.createdBots().find((b) => b.metadata.botId === bot.body.id)!;
+  return {
+    caller: who,
+    meetingId: meeting.body.id,
+    botId: bot.body.id,
+    recallBotId: recallBot.id,
+    metadata: recallBot.metadata,
+  };
+}
+
+async function deliver(sent: Sent, code: string, at: Date, subCode: string | null = null) {
+  const response = await postRecallEvent(
+    server,
+    secret,
+    botStatusEvent({ recallBotId: sent.recallBotId, metadata: sent.metadata, code, subCode, at }),
+  );
+  expect(response.status).toBe(200);
+}
+
+async function shown(sent: Sent) {
+  const bot = await request(server)
+    .get(`/api/v1/meetings/${sent.meetingId}/bot`)
+    .set(sent.caller.headers);
+  const meeting = await request(server)
+    .get(`/api/v1/meetings/${sent.meetingId}`)
+    .set(sent.caller.headers);
+  return {
+    bot: bot.body.status as string,
+    reason: bot.body.terminalReason as string | null,
+    meeting: meeting.body.status as string,
+  };
+}
+
+describe("fatal and done, in either order", () => {
+  it("end the bot and its meeting the same way whichever is delivered first", async () => {
+    const t0 = Date.now() + 1000;
+    const at = (s: number) => new Date(t0 + s * 1000);
+    const outcomes = [];
+    for (const order of [
+      ["fatal", "done"],
+      ["done", "fatal"],
+    ] as const) {
+      const sent = await meetingWithBot();
+      await deliver(sent, "joining_call", at(1));
+      for (const code of order) {
+        // fatal happened first (the bot errored), done after it (the bot shut down)
+        await deliver(
+          sent,
+          code,
+          code === "fatal" ? at(5) : at(6),
+          code === "fatal" ? "bot_errored" : null,
+        );
+      }
+      outcomes.push(await shown(sent));
+    }
+    expect(outcomes[1]).toEqual(outcomes[0]);
+    expect(outcomes[0]).toEqual({ bot: "fatal", reason: "fatal: bot_errored", meeting: "failed" });
+  });
+});
