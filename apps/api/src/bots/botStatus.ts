@@ -111,7 +111,14 @@ export interface ApplyBotStatusInput {
 }
 
 export type ApplyBotStatusResult =
-  | { applied: true; botId: string; meetingId: string; status: BotStatus }
+  | {
+      applied: true;
+      botId: string;
+      meetingId: string;
+      status: BotStatus;
+      /** The bot's meeting was (soft-)deleted: an active bot should be sent home. */
+      isMeetingDeleted: boolean;
+    }
   | {
       applied: false;
       /**
@@ -161,7 +168,13 @@ export async function applyBotStatus(
     meeting: meetingMoveForBot(status),
   });
   if (written) {
-    return { applied: true, botId: written.botId, meetingId: written.meetingId, status };
+    return {
+      applied: true,
+      botId: written.botId,
+      meetingId: written.meetingId,
+      status,
+      isMeetingDeleted: written.isMeetingDeleted,
+    };
   }
   if (isTerminal) {
     // `done` can overtake `call_ended`: the older event no longer applies, but the bot ended then.

@@ -107,3 +107,25 @@ describe("fatal and done, in either order", () => {
     expect(outcomes[0]).toEqual({ bot: "fatal", reason: "fatal: bot_errored", meeting: "failed" });
   });
 });
+
+describe("a bot whose meeting was deleted", () => {
+  it("is told to leave when it reports itself in the call, though the leave at deletion failed", async () => {
+    const sent = await meetingWithBot();
+    // Recall is down for the leave asked by the deletion (best effort: the delete succeeds).
+    recall.failNext({ status: 500 }, { method: "POST", path: /leave_call/ });
+    const deleted = await request(server)
+      .delete(`/api/v1/meetings/${sent.meetingId}`)
+      .set(sent.caller.headers);
+    expect(deleted.status).toBe(204);
+    const leaves = () =>
+      recall.requestsTo("POST", `/api/v1/bot/${sent.recallBotId}/leave_call/`).length;
+    expect(leaves()).toBe(1);
+
+    await deliver(sent, "in_call_recording", new Date(Date.now() + 1000));
+    await webhookTasksSettled(testApp.ctx);
+    expect(leaves()).toBe(2);
+    // The bot is still tracked until Recall reports it left.
+    const row = await testApp.ctx.db.bot.findUniqueOrThrow({ where: { id: sent.botId } });
+    expect(row.status).toBe("in_call_recording");
+  });
+});
