@@ -318,17 +318,30 @@ export interface StuckBotRow {
 }
 
 /**
- * Active bots whose last status is older than `before`, in (last_status_at, id) order strictly
- * after `after` (keyset, over a partial index of active bots); `limit` rows at most.
+ * Bots whose last status is older than `before`, in (last_status_at, id) order strictly after
+ * `after` (keyset); `limit` rows at most. `active`: every active bot (a partial index of active
+ * bots). `post_call`: bots left at `call_ended` since `since` (the (status, last_status_at)
+ * index), whose `done` never arrived.
  */
 export function findStuckBotPage(
   db: Db,
-  input: { before: Date; after: { at: Date; id: string } | null; limit: number },
+  input: {
+    which: "active" | "post_call";
+    before: Date;
+    since?: Date;
+    after: { at: Date; id: string } | null;
+    limit: number;
+  },
 ): Promise<StuckBotRow[]> {
   const { after } = input;
+  const which =
+    input.which === "active"
+      ? activeBotSql
+      : Prisma.sql`status = 'call_ended' AND recall_bot_id IS NOT NULL
+          ${input.since ? Prisma.sql`AND last_status_at >= ${input.since}` : Prisma.empty}`;
   return db.$queryRaw<StuckBotRow[]>`
     SELECT id::text, recall_bot_id, status, last_status_at FROM bots
-     WHERE ${activeBotSql} AND last_status_at < ${input.before}
+     WHERE ${which} AND last_status_at < ${input.before}
        ${after ? Prisma.sql`AND (last_status_at, id) > (${after.at}, ${after.id}::uuid)` : Prisma.empty}
      ORDER BY last_status_at, id
      LIMIT ${input.limit}`;
