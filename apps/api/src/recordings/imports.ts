@@ -10,6 +10,7 @@
  */
 import { Readable } from "node:stream";
 import type { Db, PrismaClient, RecordingImport } from "@zigznote/database";
+import { NotFoundError, PayloadTooLargeError } from "@zigznote/shared";
 import pLimit from "p-limit";
 import type { Logger } from "../lib/logger";
 import { storeRecording } from "./recordingService";
@@ -104,16 +105,28 @@ export async function processRecordingImport(
   const job = await claim(deps, id);
   if (!job) return "not_claimed";
   try {
-    const location = await deps.resolveMedia(job);
-    const body = await download(location, deps.downloadTimeoutMs ?? 10 * 60 * 1000);
-    const object = await storeRecording(deps, {
+    // A deleted meeting keeps no recording: nothing to download (its purge would delete it).
+    const isLive = await store.hasLiveMeeting(deps.db, {
       organizationId: job.organizationId,
       meetingId: job.meetingId,
-      body,
-      contentType: location.contentType,
-      maxBytes: deps.maxBytes,
-      source: "recall",
     });
+    if (!isLive) throw new NotFoundError("The meeting was deleted; its recording is not copied");
+    const location = await deps.resolveMedia(job);
+    const body = await download(location, deps.downloadTimeoutMs ?? 10 * 60 * 1000);
+    let object;
+    try {
+      object = await storeRecording(deps, {
+        organizationId: job.organizationId,
+        meetingId: job.meetingId,
+        body,
+        contentType: location.contentType,
+        maxBytes: deps.maxBytes,
+        source: "recall",
+      });
+    } finally {
+      // A refusal before or during the copy leaves the download open otherwise (until its timeout).
+      body.destroy();
+    }
     await store.markImportDone(deps.db, { id, storageObjectId: object.id });
     deps.logger.info(
       { importId: id, meetingId: job.meetingId, sizeBytes: object.sizeBytes.toString() },
@@ -122,7 +135,10 @@ export async function processRecordingImport(
     return "done";
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
-    const exhausted = job.attempts >= (deps.maxAttempts ?? 6);
+    // The meeting is gone, or the recording is over the limit: another attempt ends the same way
+    // (after downloading it all again).
+    const isPermanent = error instanceof NotFoundError || error instanceof PayloadTooLargeError;
+    const exhausted = isPermanent || job.attempts >= (deps.maxAttempts ?? 6);
     await store.markImportAttemptFailed(deps.db, {
       id,
       isExhausted: exhausted,
