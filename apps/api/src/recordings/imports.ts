@@ -49,9 +49,9 @@ export interface EnqueueRecordingImportInput {
 }
 
 /**
- * Queues the copy, due at `now`, unless it is already queued or done (in `deps.db`: the
- * caller's transaction, typically the webhook's). Returns the new row's id, or null when there
- * was one already.
+ * Queues the copy, due at `now`, unless it is already queued, running or done (in `deps.db`: the
+ * caller's transaction, typically the webhook's); a copy that gave up is queued again with all
+ * its attempts. Returns the queued row's id, or null when there was one already.
  */
 export function enqueueRecordingImport(
   deps: { db: Db },

@@ -108,8 +108,10 @@ export interface RecordingImportRow {
 }
 
 /**
- * Inserts the import, due at `now`, unless one exists for the same provider recording (unique).
- * The new row's id, or null when there was one already.
+ * Inserts the import, due at `now`, unless one exists for the same provider recording (unique);
+ * one that gave up (`failed`) is queued again from scratch (the provider announced the recording
+ * again: its media may be there now). The row's id when it was queued, or null when one was
+ * pending, running or done already.
  */
 export async function insertRecordingImport(
   db: Db,
@@ -120,7 +122,10 @@ export async function insertRecordingImport(
       (organization_id, meeting_id, bot_id, provider, external_id, next_attempt_at, created_at, updated_at)
     VALUES (${row.organizationId}::uuid, ${row.meetingId}::uuid, ${row.botId}::uuid,
             ${row.provider}, ${row.externalId}, ${row.now}, ${row.now}, ${row.now})
-    ON CONFLICT (provider, external_id) DO NOTHING
+    ON CONFLICT (provider, external_id) DO UPDATE
+      SET status = 'pending', attempts = 0, next_attempt_at = EXCLUDED.next_attempt_at,
+          updated_at = EXCLUDED.updated_at
+      WHERE recording_imports.status = 'failed'
     RETURNING id`;
   return rows[0]?.id ?? null;
 }

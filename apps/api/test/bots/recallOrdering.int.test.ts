@@ -5,7 +5,13 @@ import { authHeaderFor, type AuthenticatedCaller } from "../support/auth";
 import type { FakeRecall } from "../support/fakes/recallServer";
 import type { TestApp } from "../support/helpers";
 import { startRecallTestApp, type RecallTestApp } from "../support/recallApp";
-import { botStatusEvent, postRecallEvent, webhookTasksSettled } from "../support/recallEvents";
+import {
+  botStatusEvent,
+  postRecallEvent,
+  recordingDoneEvent,
+  startMediaServer,
+  webhookTasksSettled,
+} from "../support/recallEvents";
 import { newSvixSecret } from "../support/webhookSigning";
 
 /**
@@ -127,5 +133,64 @@ describe("a bot whose meeting was deleted", () => {
     // The bot is still tracked until Recall reports it left.
     const row = await testApp.ctx.db.bot.findUniqueOrThrow({ where: { id: sent.botId } });
     expect(row.status).toBe("in_call_recording");
+  });
+});
+
+describe("a recording whose copy gave up", () => {
+  it("is copied when Recall announces it again (recording.done after the retries ran out)", async () => {
+    const payload = randomBytes(40 * 1024);
+    const media = await startMediaServer(payload);
+    try {
+      const sent = await meetingWithBot();
+      // bot.done arrives before Recall can hand out the media: every attempt fails...
+      await deliver(sent, "done", new Date(Date.now() + 1000));
+      await webhookTasksSettled(testApp.ctx);
+      const db = testApp.ctx.db;
+      const queued = await db.recordingImport.findFirstOrThrow({
+        where: { meetingId: sent.meetingId },
+      });
+      expect(queued.lastError).toMatch(/no downloadable recording/);
+      // ...until the import gives up (its last retry, an hour and a half later).
+      await db.recordingImport.update({
+        where: { id: queued.id },
+        data: { status: "failed", attempts: 6 },
+      });
+
+      // Recall finishes the media and says so.
+      recall.addRecording(sent.recallBotId, { downloadUrl: media.url });
+      const response = await postRecallEvent(
+        server,
+        secret,
+        recordingDoneEvent({
+          recallBotId: sent.recallBotId,
+          recordingId: "rec_1",
+          at: new Date(Date.now() + 2000),
+          metadata: sent.metadata,
+        }),
+      );
+      expect(response.status).toBe(200);
+      await webhookTasksSettled(testApp.ctx);
+      expect(media.downloads()).toBe(1);
+      expect(
+        await db.recordingImport.findUniqueOrThrow({ where: { id: queued.id } }),
+      ).toMatchObject({ status: "done" });
+      expect(await db.storageObject.count({ where: { meetingId: sent.meetingId } })).toBe(1);
+
+      // A later announcement of a copied recording copies nothing again.
+      await postRecallEvent(
+        server,
+        secret,
+        recordingDoneEvent({
+          recallBotId: sent.recallBotId,
+          recordingId: "rec_1",
+          at: new Date(Date.now() + 3000),
+          metadata: sent.metadata,
+        }),
+      );
+      await webhookTasksSettled(testApp.ctx);
+      expect(media.downloads()).toBe(1);
+    } finally {
+      await media.close();
+    }
   });
 });
