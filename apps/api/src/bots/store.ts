@@ -319,14 +319,14 @@ export interface StuckBotRow {
 
 /**
  * Bots whose last status is older than `before`, in (last_status_at, id) order strictly after
- * `after` (keyset); `limit` rows at most. `active`: every active bot (a partial index of active
- * bots). `post_call`: bots left at `call_ended` since `since` (the (status, last_status_at)
- * index), whose `done` never arrived.
+ * `after` (keyset); `limit` rows at most. `active`: every active bot but reservations (a partial
+ * index of active bots). `pending`: reservations. `post_call`: bots left at `call_ended` since
+ * `since`, whose `done` never arrived (both on the (status, last_status_at) index).
  */
 export function findStuckBotPage(
   db: Db,
   input: {
-    which: "active" | "post_call";
+    which: "active" | "pending" | "post_call";
     before: Date;
     since?: Date;
     after: { at: Date; id: string } | null;
@@ -336,8 +336,10 @@ export function findStuckBotPage(
   const { after } = input;
   const which =
     input.which === "active"
-      ? activeBotSql
-      : Prisma.sql`status = 'call_ended' AND recall_bot_id IS NOT NULL
+      ? Prisma.sql`${activeBotSql} AND status <> 'pending'`
+      : input.which === "pending"
+        ? Prisma.sql`status = 'pending'`
+        : Prisma.sql`status = 'call_ended' AND recall_bot_id IS NOT NULL
           ${input.since ? Prisma.sql`AND last_status_at >= ${input.since}` : Prisma.empty}`;
   return db.$queryRaw<StuckBotRow[]>`
     SELECT id::text, recall_bot_id, status, last_status_at FROM bots

@@ -111,7 +111,10 @@ async function queueRecordingImport(
  *   following each; a `done` among them queues the recording's copy, as its webhook would have;
  * - Recall reports the bot recording: a long meeting, leave it alone;
  * - otherwise: end it (reason timeout) if nothing changed since selection, then tell it to leave.
- * A reservation that never got a Recall id (the creating process died) is released.
+ * A reservation that never got a Recall id is released once it is older than its creation can
+ * take (twice Recall's longest call with retries, at least 5 minutes): its creating process died,
+ * and until then the meeting could get no bot. Its Recall bot, if Recall made one, is told to
+ * leave by its next webhook (its metadata names the released reservation).
  * Bots left at `call_ended` (for up to a day past the threshold) are read back the same way, for
  * the `done` whose webhook was lost; they are never timed out (they have ended already).
  * Bots are read in keyset-ordered batches over a partial index of active bots, then over the
@@ -138,11 +141,12 @@ export async function cleanupOrphanedBots(
 
   const handle = async (bot: StuckBot): Promise<void> => {
     if (bot.recall_bot_id === null) {
+      const waited = Math.round((now.getTime() - bot.last_status_at.getTime()) / 60_000);
       const released = await endStuckBot(
         deps,
         bot,
         now,
-        `timeout: reservation never got a Recall bot within ${minutes} minutes`,
+        `timeout: reservation never got a Recall bot within ${waited} minutes`,
         "failed",
       );
       if (released) summary.releasedReservations += 1;
@@ -221,12 +225,20 @@ export async function cleanupOrphanedBots(
     }
   };
 
-  for (const which of ["active", "post_call"] as const) {
+  // A reservation waits for Recall's answer at most this long (twice the client's longest call,
+  // at least 5 minutes); past it, its creating process is gone and nothing will record an id.
+  const pendingAfterMs = Math.min(
+    deps.stuckAfterMinutes * 60_000,
+    Math.max(5 * 60_000, 2 * recall.longestCallMs()),
+  );
+  const pendingBefore = new Date(now.getTime() - pendingAfterMs);
+
+  for (const which of ["pending", "active", "post_call"] as const) {
     let after: { at: Date; id: string } | null = null;
     for (;;) {
       const batch: StuckBot[] = await store.findStuckBotPage(deps.db, {
         which,
-        before: stuckBefore,
+        before: which === "pending" ? pendingBefore : stuckBefore,
         since:
           which === "post_call" ? new Date(stuckBefore.getTime() - POST_CALL_SYNC_MS) : undefined,
         after,

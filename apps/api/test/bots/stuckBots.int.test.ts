@@ -281,4 +281,31 @@ describe("cleanupOrphanedBots", () => {
       await media.close();
     }
   });
+
+  it("releases a reservation its creating process left behind minutes ago, not hours (the meeting could get no bot meanwhile)", async () => {
+    const db = testApp.ctx.db;
+    const org = await createOrganization(db);
+    const meeting = await createMeeting(db, { organizationId: org.id });
+    // The instance that reserved it died before Recall answered: nothing will record an id.
+    const orphan = await createBot(db, meeting, {
+      recallBotId: null,
+      status: "pending",
+      lastStatusAt: at(90 * HOUR),
+    });
+    const fresh = await createBot(db, await createMeeting(db, { organizationId: org.id }), {
+      recallBotId: null,
+      status: "pending",
+      lastStatusAt: at(90 * HOUR + 9 * 60_000),
+    });
+    const result = await cleanupOrphanedBots(
+      { ...testApp.ctx.modules.bots.deps.stuckBots, recall: client },
+      { now: at(90 * HOUR + 10 * 60_000) },
+    );
+    expect(result.summary.releasedReservations).toBeGreaterThanOrEqual(1);
+    const released = await db.bot.findUniqueOrThrow({ where: { id: orphan.id } });
+    expect(released.status).toBe("failed");
+    expect(released.terminalReason).toMatch(/reservation never got a Recall bot/);
+    // One still within the time a creation can take (Recall's timeouts and retries) is left alone.
+    expect((await db.bot.findUniqueOrThrow({ where: { id: fresh.id } })).status).toBe("pending");
+  });
 });
