@@ -194,3 +194,45 @@ describe("a recording whose copy gave up", () => {
     }
   });
 });
+
+describe("a meeting deleted while its bot is being created", () => {
+  it("sends the new bot home and leaves nothing active behind", async () => {
+    const caller = await authHeaderFor(testApp);
+    const meeting = await request(server)
+      .post("/api/v1/meetings")
+      .set(caller.headers)
+      .send({ title: "Gone", meetingUrl: "https://meet.google.com/del-etes-oon" });
+    recall.setLatency(400);
+    try {
+      const creating = request(server)
+        .post(`/api/v1/meetings/${meeting.body.id}/bot`)
+        .set(caller.headers)
+        .then((response) => response);
+      await new Promise((resolve) => setTimeout(resolve, 150));
+      const deleted = await request(server)
+        .delete(`/api/v1/meetings/${meeting.body.id}`)
+        .set(caller.headers);
+      expect(deleted.status).toBe(204);
+      const created = await creating;
+      expect([201, 404]).toContain(created.status);
+    } finally {
+      recall.setLatency(0);
+    }
+    const [made] = recall.createdBots().filter((b) => b.metadata.meetingId === meeting.body.id);
+    expect(made).toBeDefined();
+    expect(recall.requestsTo("POST", `/api/v1/bot/${made!.id}/leave_call/`)).toHaveLength(1);
+    // Its end arrives by webhook: then nothing of the deleted meeting is active.
+    await postRecallEvent(
+      server,
+      secret,
+      botStatusEvent({
+        recallBotId: made!.id,
+        metadata: made!.metadata,
+        code: "call_ended",
+        at: new Date(Date.now() + 1000),
+      }),
+    );
+    const bots = await testApp.ctx.db.bot.findMany({ where: { meetingId: meeting.body.id } });
+    expect(bots.map((b) => b.status)).toEqual(["call_ended"]);
+  });
+});
