@@ -127,7 +127,18 @@ export async function processRecordingImport(
       // A refusal before or during the copy leaves the download open otherwise (until its timeout).
       body.destroy();
     }
-    await store.markImportDone(deps.db, { id, storageObjectId: object.id });
+    if (
+      !(await store.markImportDone(deps.db, {
+        id,
+        attempts: job.attempts,
+        storageObjectId: object.id,
+      }))
+    ) {
+      // Our lease ran out and another worker took the copy over: its outcome stands (the
+      // recording stored last is the meeting's, whichever it is).
+      deps.logger.warn({ importId: id }, "recording import taken over while it ran");
+      return "not_claimed";
+    }
     deps.logger.info(
       { importId: id, meetingId: job.meetingId, sizeBytes: object.sizeBytes.toString() },
       "recording imported",
@@ -139,12 +150,18 @@ export async function processRecordingImport(
     // (after downloading it all again).
     const isPermanent = error instanceof NotFoundError || error instanceof PayloadTooLargeError;
     const exhausted = isPermanent || job.attempts >= (deps.maxAttempts ?? 6);
-    await store.markImportAttemptFailed(deps.db, {
+    const isRecorded = await store.markImportAttemptFailed(deps.db, {
       id,
+      attempts: job.attempts,
       isExhausted: exhausted,
       lastError: message.slice(0, 2000),
       nextAttemptAt: new Date(deps.now().getTime() + retryDelayMs(job.attempts)),
     });
+    if (!isRecorded) {
+      // Taken over meanwhile (our lease ran out): the other worker's outcome stands.
+      deps.logger.warn({ err: error, importId: id }, "recording import taken over while it ran");
+      return "not_claimed";
+    }
     deps.logger.warn(
       { err: error, importId: id, attempts: job.attempts, exhausted },
       "recording import failed",

@@ -149,29 +149,45 @@ export async function claimRecordingImport(
   return claimed.length ? db.recordingImport.findUnique({ where: { id: input.id } }) : null;
 }
 
+/**
+ * Marks the import done, only while it is still held by the claim that made `attempts` (a claim
+ * whose lease ran out may have been taken over, and the new holder's outcome stands). False when
+ * the claim was lost.
+ */
 export async function markImportDone(
   db: Db,
-  input: { id: string; storageObjectId: string },
-): Promise<void> {
-  await db.recordingImport.update({
-    where: { id: input.id },
+  input: { id: string; attempts: number; storageObjectId: string },
+): Promise<boolean> {
+  const { count } = await db.recordingImport.updateMany({
+    where: { id: input.id, status: "in_progress", attempts: input.attempts },
     data: { status: "done", storageObjectId: input.storageObjectId, lastError: null },
   });
+  return count === 1;
 }
 
-/** Records a failed attempt: retried at `nextAttemptAt`, or given up (`failed`). */
+/**
+ * Records a failed attempt: retried at `nextAttemptAt`, or given up (`failed`); only while the
+ * claim that made `attempts` still holds the import. False when the claim was lost.
+ */
 export async function markImportAttemptFailed(
   db: Db,
-  input: { id: string; isExhausted: boolean; lastError: string; nextAttemptAt: Date },
-): Promise<void> {
-  await db.recordingImport.update({
-    where: { id: input.id },
+  input: {
+    id: string;
+    attempts: number;
+    isExhausted: boolean;
+    lastError: string;
+    nextAttemptAt: Date;
+  },
+): Promise<boolean> {
+  const { count } = await db.recordingImport.updateMany({
+    where: { id: input.id, status: "in_progress", attempts: input.attempts },
     data: {
       status: input.isExhausted ? "failed" : "pending",
       lastError: input.lastError,
       nextAttemptAt: input.nextAttemptAt,
     },
   });
+  return count === 1;
 }
 
 /** Ids of imports due at `now` or held past their lease, soonest due first. */

@@ -176,4 +176,28 @@ describe("recording imports (Recall media copy)", () => {
     expect(media.state.downloads).toBe(1);
     expect(await testApp.ctx.db.storageObject.count({ where: { meetingId: meeting.id } })).toBe(0);
   });
+
+  it("keeps the outcome of the worker that took over a claim whose lease ran out", async () => {
+    const { meeting, id } = await meetingWithPendingImport();
+    // Worker A claims the copy, then hangs asking Recall for the link (longer than the lease).
+    let failA!: (error: Error) => void;
+    const slow = {
+      ...deps,
+      resolveMedia: () => new Promise<never>((_resolve, reject) => (failA = reject)),
+    };
+    const workerA = processRecordingImport(slow, { importId: id });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    // Worker B (another instance's periodic pass) takes the expired claim over and copies it.
+    clock.advance(16 * 60 * 1000);
+    expect(await processRecordingImport(deps, { importId: id })).toBe("done");
+    // A finally fails: that must not undo B's copy.
+    failA(new Error("recall: read timed out"));
+    await workerA;
+    const row = await testApp.ctx.db.recordingImport.findUniqueOrThrow({ where: { id } });
+    expect(row.status).toBe("done");
+    expect(row.storageObjectId).not.toBeNull();
+    clock.advance(2 * 60 * 60 * 1000);
+    expect(await processRecordingImport(deps, { importId: id })).toBe("not_claimed");
+    expect(await testApp.ctx.db.storageObject.count({ where: { meetingId: meeting.id } })).toBe(1);
+  });
 });
