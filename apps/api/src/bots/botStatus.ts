@@ -18,7 +18,10 @@ export { activeBotSql, isTerminalBotStatus, TERMINAL_BOT_STATUSES } from "@zigzn
  * not expect. Recall's reports go through `applyBotStatus`, whose guard is the ranking below:
  * nothing older than what the row already shows applies. A bot that has ended never becomes
  * active again; post-call statuses may still move it forward (call_ended -> done ->
- * analysis_done -> media_expired), and `fatal`/`failed`/`media_expired` are final. Our own
+ * analysis_done -> media_expired), and `fatal`/`failed`/`media_expired` are final: nothing
+ * applies after one, and one applies to any bot that has not reached one, even when it is older
+ * than what the bot shows (else `fatal` then a later `done` would end the bot differently in
+ * each delivery order). Our own
  * changes (recording Recall's answer, releasing a reservation, timing out a stuck bot) apply
  * only to a bot still exactly as read, so a report that landed meanwhile wins.
  */
@@ -108,7 +111,14 @@ export interface ApplyBotStatusInput {
 }
 
 export type ApplyBotStatusResult =
-  | { applied: true; botId: string; meetingId: string; status: BotStatus }
+  | {
+      applied: true;
+      botId: string;
+      meetingId: string;
+      status: BotStatus;
+      /** The bot's meeting was (soft-)deleted: an active bot should be sent home. */
+      isMeetingDeleted: boolean;
+    }
   | {
       applied: false;
       /**
@@ -127,7 +137,8 @@ export interface BotStatusDeps {
 /**
  * Applies one status event to the bot with this Recall id if it is newer than the bot's latest
  * applied status (ties: higher rank wins) and the bot has not ended (ended bots only move
- * forward among terminal statuses, never after a final one). Appends to the history, sets
+ * forward among terminal statuses, never after a final one; a final status applies whatever its
+ * time to a bot that has not reached one, lastStatusAt never moving back). Appends to the history, sets
  * endedAt/terminalReason on the first terminal status, and moves the meeting with its bot,
  * all in one statement. endedAt is the earliest terminal status time seen, even from a stale event.
  */
@@ -148,6 +159,8 @@ export async function applyBotStatus(
     status,
     subCode,
     at: input.at,
+    // A final status may be older than what the bot shows (see the guard): time never moves back.
+    isStatusTimeMonotonic: true,
     source: input.source,
     terminalReason: isTerminal
       ? (input.terminalReason ?? (subCode ? `${status}: ${subCode}` : status))
@@ -155,7 +168,13 @@ export async function applyBotStatus(
     meeting: meetingMoveForBot(status),
   });
   if (written) {
-    return { applied: true, botId: written.botId, meetingId: written.meetingId, status };
+    return {
+      applied: true,
+      botId: written.botId,
+      meetingId: written.meetingId,
+      status,
+      isMeetingDeleted: written.isMeetingDeleted,
+    };
   }
   if (isTerminal) {
     // `done` can overtake `call_ended`: the older event no longer applies, but the bot ended then.

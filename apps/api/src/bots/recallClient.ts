@@ -138,6 +138,15 @@ export class RecallClient {
     }
   }
 
+  /**
+   * The longest one call can take with its retries (every attempt timing out, the longest wait
+   * between them): a bot reservation older than this is no longer waiting for Recall's answer.
+   */
+  longestCallMs(): number {
+    const { timeoutMs, maxRetries, retryMaxMs } = this.options;
+    return timeoutMs * (maxRetries + 1) + retryMaxMs * maxRetries;
+  }
+
   /** Sends a bot to the meeting (`POST /api/v1/bot/`). */
   async createBot(input: CreateRecallBotInput): Promise<RecallBot> {
     const body = await this.request("POST", "/api/v1/bot/", {

@@ -167,13 +167,15 @@ async function handleUntrackedBot(
     "recall bot of a released reservation reported in",
   );
   if (isBotStatus(status.code) && isTerminalBotStatus(status.code)) return;
+  sendHomeAfterCommit(hooks, status.recallBotId, "its reservation was released");
+}
+
+/** After the commit, asks the Recall bot to leave; its next event tries again if this fails. */
+function sendHomeAfterCommit(hooks: RecallHooks, recallBotId: string, why: string): void {
   hooks.afterCommit(async () => {
     try {
-      await hooks.deps.recall.leaveCall(status.recallBotId);
-      logger.warn(
-        { recallBotId: status.recallBotId, botId },
-        "told an untracked Recall bot to leave",
-      );
+      await hooks.deps.recall.leaveCall(recallBotId);
+      hooks.deps.logger.warn({ recallBotId, why }, "told a Recall bot to leave");
     } catch (error) {
       // Refused: it has left already. Anything else is logged by the processor; the bot's
       // next event tries again.
@@ -236,6 +238,11 @@ async function applyStatus(
   if (!result.applied && result.reason === "not_found") {
     await handleUntrackedBot(tx, hooks, status);
     return;
+  }
+  if (result.applied && result.isMeetingDeleted && !isTerminalBotStatus(result.status)) {
+    // The customer deleted the meeting; the leave asked then is best effort and may have failed
+    // (or the bot was still being created). A bot that reports itself in the call is sent home.
+    sendHomeAfterCommit(hooks, status.recallBotId, "its meeting was deleted");
   }
   if (status.code === "done" && (result.applied || result.reason === "stale")) {
     await queueRecordingImport(event, tx, hooks, status.recallBotId);

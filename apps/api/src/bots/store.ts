@@ -180,14 +180,18 @@ function guardSql(write: BotStatusWrite): Prisma.Sql {
   const isTerminal = isTerminalBotStatus(write.status);
   const terminal = TERMINAL_BOT_STATUSES as string[];
   const final = guard.finalStatuses as string[];
+  // A final status (fatal) ends a bot that has not reached one whatever its time: otherwise a
+  // `done` stamped after `fatal` would win or lose depending on which Recall delivered first.
+  const isFinal = final.includes(write.status);
   return Prisma.sql`recall_bot_id = ${guard.recallBotId}
-    AND (last_status_at < ${write.at}
-         OR (last_status_at = ${write.at}
-             AND (${statusRanks}::int[])[array_position(${statusNames}::text[], status::text)] < ${rank}))
     AND NOT (status::text = ANY(${final}::text[]))
-    AND (NOT (status::text = ANY(${terminal}::text[]))
-         OR (${isTerminal}
-             AND (${statusRanks}::int[])[array_position(${statusNames}::text[], status::text)] < ${rank}))`;
+    AND (${isFinal}
+         OR ((last_status_at < ${write.at}
+              OR (last_status_at = ${write.at}
+                  AND (${statusRanks}::int[])[array_position(${statusNames}::text[], status::text)] < ${rank}))
+             AND (NOT (status::text = ANY(${terminal}::text[]))
+                  OR (${isTerminal}
+                      AND (${statusRanks}::int[])[array_position(${statusNames}::text[], status::text)] < ${rank}))))`;
 }
 
 /**
@@ -205,10 +209,11 @@ export async function writeBotStatus(
   const statusAt = write.isStatusTimeMonotonic
     ? Prisma.sql`GREATEST(last_status_at, ${write.at})`
     : Prisma.sql`${write.at}`;
-  // A bot that has not ended has no endedAt (it is only ever set with a terminal status), so
-  // COALESCE keeps the earliest terminal time and is a plain set for a first one.
+  // A bot that has not ended has no endedAt (it is only ever set with a terminal status): the
+  // earliest terminal time is kept (a final status may be older than the end it overrides), and
+  // it is a plain set for a first one.
   const ended = isTerminalBotStatus(write.status)
-    ? Prisma.sql`ended_at = COALESCE(ended_at, ${write.at}), terminal_reason = ${write.terminalReason ?? null},`
+    ? Prisma.sql`ended_at = LEAST(COALESCE(ended_at, ${write.at}), ${write.at}), terminal_reason = ${write.terminalReason ?? null},`
     : Prisma.empty;
   const moved = write.meeting
     ? Prisma.sql`, moved AS (
@@ -313,17 +318,32 @@ export interface StuckBotRow {
 }
 
 /**
- * Active bots whose last status is older than `before`, in (last_status_at, id) order strictly
- * after `after` (keyset, over a partial index of active bots); `limit` rows at most.
+ * Bots whose last status is older than `before`, in (last_status_at, id) order strictly after
+ * `after` (keyset); `limit` rows at most. `active`: every active bot but reservations (a partial
+ * index of active bots). `pending`: reservations. `post_call`: bots left at `call_ended` since
+ * `since`, whose `done` never arrived (both on the (status, last_status_at) index).
  */
 export function findStuckBotPage(
   db: Db,
-  input: { before: Date; after: { at: Date; id: string } | null; limit: number },
+  input: {
+    which: "active" | "pending" | "post_call";
+    before: Date;
+    since?: Date;
+    after: { at: Date; id: string } | null;
+    limit: number;
+  },
 ): Promise<StuckBotRow[]> {
   const { after } = input;
+  const which =
+    input.which === "active"
+      ? Prisma.sql`${activeBotSql} AND status <> 'pending'`
+      : input.which === "pending"
+        ? Prisma.sql`status = 'pending'`
+        : Prisma.sql`status = 'call_ended' AND recall_bot_id IS NOT NULL
+          ${input.since ? Prisma.sql`AND last_status_at >= ${input.since}` : Prisma.empty}`;
   return db.$queryRaw<StuckBotRow[]>`
     SELECT id::text, recall_bot_id, status, last_status_at FROM bots
-     WHERE ${activeBotSql} AND last_status_at < ${input.before}
+     WHERE ${which} AND last_status_at < ${input.before}
        ${after ? Prisma.sql`AND (last_status_at, id) > (${after.at}, ${after.id}::uuid)` : Prisma.empty}
      ORDER BY last_status_at, id
      LIMIT ${input.limit}`;

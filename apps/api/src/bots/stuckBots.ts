@@ -1,6 +1,8 @@
 import type { BotStatus, PrismaClient } from "@zigznote/database";
 import pLimit from "p-limit";
 import type { Logger } from "../lib/logger";
+import { DAY_MS } from "../lib/time";
+import { enqueueRecordingImport } from "../recordings";
 import { applyBotStatus, isBotStatus } from "./botStatus";
 import { RecallRequestError, type RecallBot, type RecallClient } from "./recallClient";
 import * as store from "./store";
@@ -26,8 +28,16 @@ export interface OrphanedBotsResult {
     stillRecording: number;
     changedMeanwhile: number;
     recallErrors: number;
+    /** Recordings whose copy was queued because Recall reported `done` (the webhook was lost). */
+    importsQueued: number;
   };
 }
+
+/**
+ * How long a bot left at `call_ended` is read back for its lost `done` (Recall retries a webhook
+ * for a day; past that nothing more is coming).
+ */
+const POST_CALL_SYNC_MS = DAY_MS;
 
 type StuckBot = store.StuckBotRow;
 
@@ -71,13 +81,44 @@ async function endStuckBot(
 }
 
 /**
+ * Queues the copy of the bot's recording (once per Recall bot, as the `done` webhook does) unless
+ * its meeting was deleted; the retryRecordingImports job copies it. True when newly queued.
+ */
+async function queueRecordingImport(
+  deps: StuckBotDeps,
+  recallBotId: string,
+  now: Date,
+): Promise<boolean> {
+  const bot = await store.findBotForRecording(deps.db, recallBotId);
+  if (!bot || bot.meeting.deletedAt) return false;
+  const importId = await enqueueRecordingImport(
+    { db: deps.db },
+    {
+      organizationId: bot.organizationId,
+      meetingId: bot.meetingId,
+      botId: bot.id,
+      externalId: recallBotId,
+      now,
+    },
+  );
+  return importId !== null;
+}
+
+/**
  * Active bots with no status change for STUCK_BOT_AFTER_MINUTES, measured from the bot's own
  * last status, not its meeting. Each is checked with Recall first (a few at a time):
- * - Recall reports a newer status: apply it (the webhook was lost);
+ * - Recall reports newer statuses: apply them in order (the webhooks were lost), the meeting
+ *   following each; a `done` among them queues the recording's copy, as its webhook would have;
  * - Recall reports the bot recording: a long meeting, leave it alone;
  * - otherwise: end it (reason timeout) if nothing changed since selection, then tell it to leave.
- * A reservation that never got a Recall id (the creating process died) is released.
- * Bots are read in keyset-ordered batches over a partial index of active bots.
+ * A reservation that never got a Recall id is released once it is older than its creation can
+ * take (twice Recall's longest call with retries, at least 5 minutes): its creating process died,
+ * and until then the meeting could get no bot. Its Recall bot, if Recall made one, is told to
+ * leave by its next webhook (its metadata names the released reservation).
+ * Bots left at `call_ended` (for up to a day past the threshold) are read back the same way, for
+ * the `done` whose webhook was lost; they are never timed out (they have ended already).
+ * Bots are read in keyset-ordered batches over a partial index of active bots, then over the
+ * (status, last_status_at) index.
  */
 export async function cleanupOrphanedBots(
   deps: StuckBotDeps,
@@ -95,16 +136,17 @@ export async function cleanupOrphanedBots(
     stillRecording: 0,
     changedMeanwhile: 0,
     recallErrors: 0,
+    importsQueued: 0,
   };
-  let after: { at: Date; id: string } | null = null;
 
   const handle = async (bot: StuckBot): Promise<void> => {
     if (bot.recall_bot_id === null) {
+      const waited = Math.round((now.getTime() - bot.last_status_at.getTime()) / 60_000);
       const released = await endStuckBot(
         deps,
         bot,
         now,
-        `timeout: reservation never got a Recall bot within ${minutes} minutes`,
+        `timeout: reservation never got a Recall bot within ${waited} minutes`,
         "failed",
       );
       if (released) summary.releasedReservations += 1;
@@ -126,23 +168,37 @@ export async function cleanupOrphanedBots(
         return;
       }
     }
-    const latest = recallBot?.status_changes
+    const changes = (recallBot?.status_changes ?? [])
       .map((change) => ({ ...change, at: new Date(change.created_at) }))
       .filter((change) => !Number.isNaN(change.at.getTime()))
-      .sort((a, b) => a.at.getTime() - b.at.getTime())
-      .at(-1);
-    if (latest && latest.at > bot.last_status_at && isBotStatus(latest.code)) {
-      const result = await applyBotStatus(deps, {
-        recallBotId: bot.recall_bot_id,
-        status: latest.code,
-        subCode: latest.sub_code ?? null,
-        at: latest.at,
-        source: "cleanup",
-      });
-      if (result.applied) summary.synced += 1;
+      .sort((a, b) => a.at.getTime() - b.at.getTime());
+    const latest = changes.at(-1);
+    const newer = changes.filter(
+      (change) => change.at > bot.last_status_at && isBotStatus(change.code),
+    );
+    if (newer.length > 0) {
+      let applied = false;
+      for (const change of newer) {
+        const result = await applyBotStatus(deps, {
+          recallBotId: bot.recall_bot_id,
+          status: change.code,
+          subCode: change.sub_code ?? null,
+          at: change.at,
+          source: "cleanup",
+        });
+        applied ||= result.applied;
+      }
+      if (applied) summary.synced += 1;
       else summary.changedMeanwhile += 1;
+      const isReady = newer.some((change) => change.code === "done");
+      const isExpired = changes.some((change) => change.code === "media_expired");
+      if (isReady && !isExpired && (await queueRecordingImport(deps, bot.recall_bot_id, now))) {
+        summary.importsQueued += 1;
+      }
       return;
     }
+    // An ended bot waits for its `done`; it is not timed out again.
+    if (bot.status === "call_ended") return;
     if (latest?.code === "in_call_recording") {
       summary.stillRecording += 1;
       return;
@@ -169,16 +225,30 @@ export async function cleanupOrphanedBots(
     }
   };
 
-  for (;;) {
-    const batch: StuckBot[] = await store.findStuckBotPage(deps.db, {
-      before: stuckBefore,
-      after,
-      limit: deps.batchSize,
-    });
-    if (batch.length === 0) break;
-    await Promise.all(batch.map((bot) => limit(() => handle(bot))));
-    const last: StuckBot = batch[batch.length - 1]!;
-    after = { at: last.last_status_at, id: last.id };
+  // A reservation waits for Recall's answer at most this long (twice the client's longest call,
+  // at least 5 minutes); past it, its creating process is gone and nothing will record an id.
+  const pendingAfterMs = Math.min(
+    deps.stuckAfterMinutes * 60_000,
+    Math.max(5 * 60_000, 2 * recall.longestCallMs()),
+  );
+  const pendingBefore = new Date(now.getTime() - pendingAfterMs);
+
+  for (const which of ["pending", "active", "post_call"] as const) {
+    let after: { at: Date; id: string } | null = null;
+    for (;;) {
+      const batch: StuckBot[] = await store.findStuckBotPage(deps.db, {
+        which,
+        before: which === "pending" ? pendingBefore : stuckBefore,
+        since:
+          which === "post_call" ? new Date(stuckBefore.getTime() - POST_CALL_SYNC_MS) : undefined,
+        after,
+        limit: deps.batchSize,
+      });
+      if (batch.length === 0) break;
+      await Promise.all(batch.map((bot) => limit(() => handle(bot))));
+      const last: StuckBot = batch[batch.length - 1]!;
+      after = { at: last.last_status_at, id: last.id };
+    }
   }
 
   return {

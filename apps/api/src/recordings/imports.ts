@@ -10,6 +10,7 @@
  */
 import { Readable } from "node:stream";
 import type { Db, PrismaClient, RecordingImport } from "@zigznote/database";
+import { NotFoundError, PayloadTooLargeError } from "@zigznote/shared";
 import pLimit from "p-limit";
 import type { Logger } from "../lib/logger";
 import { storeRecording } from "./recordingService";
@@ -48,9 +49,9 @@ export interface EnqueueRecordingImportInput {
 }
 
 /**
- * Queues the copy, due at `now`, unless it is already queued or done (in `deps.db`: the
- * caller's transaction, typically the webhook's). Returns the new row's id, or null when there
- * was one already.
+ * Queues the copy, due at `now`, unless it is already queued, running or done (in `deps.db`: the
+ * caller's transaction, typically the webhook's); a copy that gave up is queued again with all
+ * its attempts. Returns the queued row's id, or null when there was one already.
  */
 export function enqueueRecordingImport(
   deps: { db: Db },
@@ -104,17 +105,40 @@ export async function processRecordingImport(
   const job = await claim(deps, id);
   if (!job) return "not_claimed";
   try {
-    const location = await deps.resolveMedia(job);
-    const body = await download(location, deps.downloadTimeoutMs ?? 10 * 60 * 1000);
-    const object = await storeRecording(deps, {
+    // A deleted meeting keeps no recording: nothing to download (its purge would delete it).
+    const isLive = await store.hasLiveMeeting(deps.db, {
       organizationId: job.organizationId,
       meetingId: job.meetingId,
-      body,
-      contentType: location.contentType,
-      maxBytes: deps.maxBytes,
-      source: "recall",
     });
-    await store.markImportDone(deps.db, { id, storageObjectId: object.id });
+    if (!isLive) throw new NotFoundError("The meeting was deleted; its recording is not copied");
+    const location = await deps.resolveMedia(job);
+    const body = await download(location, deps.downloadTimeoutMs ?? 10 * 60 * 1000);
+    let object;
+    try {
+      object = await storeRecording(deps, {
+        organizationId: job.organizationId,
+        meetingId: job.meetingId,
+        body,
+        contentType: location.contentType,
+        maxBytes: deps.maxBytes,
+        source: "recall",
+      });
+    } finally {
+      // A refusal before or during the copy leaves the download open otherwise (until its timeout).
+      body.destroy();
+    }
+    if (
+      !(await store.markImportDone(deps.db, {
+        id,
+        attempts: job.attempts,
+        storageObjectId: object.id,
+      }))
+    ) {
+      // Our lease ran out and another worker took the copy over: its outcome stands (the
+      // recording stored last is the meeting's, whichever it is).
+      deps.logger.warn({ importId: id }, "recording import taken over while it ran");
+      return "not_claimed";
+    }
     deps.logger.info(
       { importId: id, meetingId: job.meetingId, sizeBytes: object.sizeBytes.toString() },
       "recording imported",
@@ -122,13 +146,22 @@ export async function processRecordingImport(
     return "done";
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
-    const exhausted = job.attempts >= (deps.maxAttempts ?? 6);
-    await store.markImportAttemptFailed(deps.db, {
+    // The meeting is gone, or the recording is over the limit: another attempt ends the same way
+    // (after downloading it all again).
+    const isPermanent = error instanceof NotFoundError || error instanceof PayloadTooLargeError;
+    const exhausted = isPermanent || job.attempts >= (deps.maxAttempts ?? 6);
+    const isRecorded = await store.markImportAttemptFailed(deps.db, {
       id,
+      attempts: job.attempts,
       isExhausted: exhausted,
       lastError: message.slice(0, 2000),
       nextAttemptAt: new Date(deps.now().getTime() + retryDelayMs(job.attempts)),
     });
+    if (!isRecorded) {
+      // Taken over meanwhile (our lease ran out): the other worker's outcome stands.
+      deps.logger.warn({ err: error, importId: id }, "recording import taken over while it ran");
+      return "not_claimed";
+    }
     deps.logger.warn(
       { err: error, importId: id, attempts: job.attempts, exhausted },
       "recording import failed",

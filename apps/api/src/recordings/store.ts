@@ -108,8 +108,10 @@ export interface RecordingImportRow {
 }
 
 /**
- * Inserts the import, due at `now`, unless one exists for the same provider recording (unique).
- * The new row's id, or null when there was one already.
+ * Inserts the import, due at `now`, unless one exists for the same provider recording (unique);
+ * one that gave up (`failed`) is queued again from scratch (the provider announced the recording
+ * again: its media may be there now). The row's id when it was queued, or null when one was
+ * pending, running or done already.
  */
 export async function insertRecordingImport(
   db: Db,
@@ -120,7 +122,10 @@ export async function insertRecordingImport(
       (organization_id, meeting_id, bot_id, provider, external_id, next_attempt_at, created_at, updated_at)
     VALUES (${row.organizationId}::uuid, ${row.meetingId}::uuid, ${row.botId}::uuid,
             ${row.provider}, ${row.externalId}, ${row.now}, ${row.now}, ${row.now})
-    ON CONFLICT (provider, external_id) DO NOTHING
+    ON CONFLICT (provider, external_id) DO UPDATE
+      SET status = 'pending', attempts = 0, next_attempt_at = EXCLUDED.next_attempt_at,
+          updated_at = EXCLUDED.updated_at
+      WHERE recording_imports.status = 'failed'
     RETURNING id`;
   return rows[0]?.id ?? null;
 }
@@ -144,29 +149,45 @@ export async function claimRecordingImport(
   return claimed.length ? db.recordingImport.findUnique({ where: { id: input.id } }) : null;
 }
 
+/**
+ * Marks the import done, only while it is still held by the claim that made `attempts` (a claim
+ * whose lease ran out may have been taken over, and the new holder's outcome stands). False when
+ * the claim was lost.
+ */
 export async function markImportDone(
   db: Db,
-  input: { id: string; storageObjectId: string },
-): Promise<void> {
-  await db.recordingImport.update({
-    where: { id: input.id },
+  input: { id: string; attempts: number; storageObjectId: string },
+): Promise<boolean> {
+  const { count } = await db.recordingImport.updateMany({
+    where: { id: input.id, status: "in_progress", attempts: input.attempts },
     data: { status: "done", storageObjectId: input.storageObjectId, lastError: null },
   });
+  return count === 1;
 }
 
-/** Records a failed attempt: retried at `nextAttemptAt`, or given up (`failed`). */
+/**
+ * Records a failed attempt: retried at `nextAttemptAt`, or given up (`failed`); only while the
+ * claim that made `attempts` still holds the import. False when the claim was lost.
+ */
 export async function markImportAttemptFailed(
   db: Db,
-  input: { id: string; isExhausted: boolean; lastError: string; nextAttemptAt: Date },
-): Promise<void> {
-  await db.recordingImport.update({
-    where: { id: input.id },
+  input: {
+    id: string;
+    attempts: number;
+    isExhausted: boolean;
+    lastError: string;
+    nextAttemptAt: Date;
+  },
+): Promise<boolean> {
+  const { count } = await db.recordingImport.updateMany({
+    where: { id: input.id, status: "in_progress", attempts: input.attempts },
     data: {
       status: input.isExhausted ? "failed" : "pending",
       lastError: input.lastError,
       nextAttemptAt: input.nextAttemptAt,
     },
   });
+  return count === 1;
 }
 
 /** Ids of imports due at `now` or held past their lease, soonest due first. */

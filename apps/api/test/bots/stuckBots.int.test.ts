@@ -6,6 +6,9 @@ import type { RecallClient } from "../../src/bots";
 import { startFakeRecall, type FakeRecall } from "../support/fakes/recallServer";
 import { createTestApp, type TestApp } from "../support/helpers";
 import { fakeRecallClient } from "../support/recallApp";
+import { startMediaServer } from "../support/recallEvents";
+import { createRecallMediaResolver } from "../../src/bots";
+import { processRecordingImport } from "../../src/recordings";
 
 /**
  * Bots here live in 2020 so that the job, which looks at every stuck bot in the database, never
@@ -185,5 +188,124 @@ describe("cleanupOrphanedBots", () => {
       "in_call_recording",
     );
     expect(leaveCalls(recallBotId)).toBe(0);
+  });
+
+  /** The meeting's queued copy of the Recall recording, run now with the fake Recall. */
+  async function copyQueuedRecording(meetingId: string, now: Date) {
+    const queued = await testApp.ctx.db.recordingImport.findMany({ where: { meetingId } });
+    expect(queued).toHaveLength(1);
+    const outcome = await processRecordingImport(
+      {
+        ...testApp.ctx.modules.recordings.deps.imports,
+        resolveMedia: createRecallMediaResolver(client),
+        now: () => now,
+      },
+      { importId: queued[0]!.id },
+    );
+    return { outcome, queued: queued[0]! };
+  }
+
+  it("queues the copy of the recording when it syncs a bot whose done webhook was lost", async () => {
+    const media = await startMediaServer(Buffer.alloc(64 * 1024, 7));
+    try {
+      const { bot, meeting, recallBotId } = await botWith("in_call_recording", at(60 * HOUR), [
+        { code: "in_call_recording", at: at(60 * HOUR) },
+        { code: "call_ended", at: at(61 * HOUR) },
+        { code: "done", at: at(61 * HOUR + 120_000) },
+      ]);
+      recall.addRecording(recallBotId, { downloadUrl: media.url });
+      await cleanupOrphanedBots(
+        { ...testApp.ctx.modules.bots.deps.stuckBots, recall: client },
+        { now: at(63 * HOUR) },
+      );
+      const db = testApp.ctx.db;
+      expect((await db.bot.findUniqueOrThrow({ where: { id: bot.id } })).status).toBe("done");
+      expect((await db.meeting.findUniqueOrThrow({ where: { id: meeting.id } })).status).toBe(
+        "completed",
+      );
+      const { outcome, queued } = await copyQueuedRecording(meeting.id, at(63 * HOUR));
+      expect(queued).toMatchObject({ externalId: recallBotId, botId: bot.id });
+      expect(outcome).toBe("done");
+      expect(await db.storageObject.count({ where: { meetingId: meeting.id } })).toBe(1);
+    } finally {
+      await media.close();
+    }
+  });
+
+  it("applies every status Recall reports since the last one, so the meeting follows its bot", async () => {
+    const { bot, meeting } = await botWith("in_call_recording", at(70 * HOUR), [
+      { code: "in_call_recording", at: at(70 * HOUR) },
+      { code: "call_ended", at: at(71 * HOUR) },
+      { code: "done", at: at(71 * HOUR + 60_000) },
+      { code: "media_expired", at: at(72 * HOUR) },
+    ]);
+    await cleanupOrphanedBots(
+      { ...testApp.ctx.modules.bots.deps.stuckBots, recall: client },
+      { now: at(73 * HOUR) },
+    );
+    const db = testApp.ctx.db;
+    expect((await db.bot.findUniqueOrThrow({ where: { id: bot.id } })).status).toBe(
+      "media_expired",
+    );
+    // Not "recording" forever: the call ended and the bot finished.
+    expect((await db.meeting.findUniqueOrThrow({ where: { id: meeting.id } })).status).toBe(
+      "completed",
+    );
+  });
+
+  it("reads back a bot left at call_ended whose done webhook was lost, and copies its recording", async () => {
+    const media = await startMediaServer(Buffer.alloc(32 * 1024, 3));
+    try {
+      const { bot, meeting, recallBotId } = await botWith("call_ended", at(80 * HOUR), [
+        { code: "in_call_recording", at: at(79 * HOUR) },
+        { code: "call_ended", at: at(80 * HOUR) },
+        { code: "done", at: at(80 * HOUR + 300_000) },
+      ]);
+      await testApp.ctx.db.meeting.update({
+        where: { id: meeting.id },
+        data: { status: "processing" },
+      });
+      recall.addRecording(recallBotId, { downloadUrl: media.url });
+      await cleanupOrphanedBots(
+        { ...testApp.ctx.modules.bots.deps.stuckBots, recall: client },
+        { now: at(83 * HOUR) },
+      );
+      const db = testApp.ctx.db;
+      expect((await db.bot.findUniqueOrThrow({ where: { id: bot.id } })).status).toBe("done");
+      expect((await db.meeting.findUniqueOrThrow({ where: { id: meeting.id } })).status).toBe(
+        "completed",
+      );
+      expect((await copyQueuedRecording(meeting.id, at(83 * HOUR))).outcome).toBe("done");
+      expect(leaveCalls(recallBotId)).toBe(0);
+    } finally {
+      await media.close();
+    }
+  });
+
+  it("releases a reservation its creating process left behind minutes ago, not hours (the meeting could get no bot meanwhile)", async () => {
+    const db = testApp.ctx.db;
+    const org = await createOrganization(db);
+    const meeting = await createMeeting(db, { organizationId: org.id });
+    // The instance that reserved it died before Recall answered: nothing will record an id.
+    const orphan = await createBot(db, meeting, {
+      recallBotId: null,
+      status: "pending",
+      lastStatusAt: at(90 * HOUR),
+    });
+    const fresh = await createBot(db, await createMeeting(db, { organizationId: org.id }), {
+      recallBotId: null,
+      status: "pending",
+      lastStatusAt: at(90 * HOUR + 9 * 60_000),
+    });
+    const result = await cleanupOrphanedBots(
+      { ...testApp.ctx.modules.bots.deps.stuckBots, recall: client },
+      { now: at(90 * HOUR + 10 * 60_000) },
+    );
+    expect(result.summary.releasedReservations).toBeGreaterThanOrEqual(1);
+    const released = await db.bot.findUniqueOrThrow({ where: { id: orphan.id } });
+    expect(released.status).toBe("failed");
+    expect(released.terminalReason).toMatch(/reservation never got a Recall bot/);
+    // One still within the time a creation can take (Recall's timeouts and retries) is left alone.
+    expect((await db.bot.findUniqueOrThrow({ where: { id: fresh.id } })).status).toBe("pending");
   });
 });

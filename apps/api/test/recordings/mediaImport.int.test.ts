@@ -147,4 +147,57 @@ describe("recording imports (Recall media copy)", () => {
     expect(outcomes).toEqual(["retry_scheduled", "retry_scheduled", "failed"]);
     expect(await testApp.ctx.db.storageObject.count({ where: { meetingId: meeting.id } })).toBe(0);
   });
+
+  it("gives up at once on a meeting deleted before the copy, downloading nothing", async () => {
+    const { meeting, id } = await meetingWithPendingImport();
+    media.state.downloads = 0;
+    await testApp.ctx.db.meeting.update({
+      where: { id: meeting.id },
+      data: { deletedAt: clock.now() },
+    });
+    expect(await processRecordingImport(deps, { importId: id })).toBe("failed");
+    expect(media.state.downloads).toBe(0);
+    const row = await testApp.ctx.db.recordingImport.findUniqueOrThrow({ where: { id } });
+    expect(row).toMatchObject({ status: "failed", lastError: expect.stringMatching(/deleted/) });
+    // Not retried by the periodic pass either.
+    clock.advance(2 * 60 * 60 * 1000);
+    expect(await processRecordingImport(deps, { importId: id })).toBe("not_claimed");
+    expect(await testApp.ctx.db.storageObject.count({ where: { meetingId: meeting.id } })).toBe(0);
+  });
+
+  it("does not download again a recording larger than the limit", async () => {
+    const { meeting, id } = await meetingWithPendingImport();
+    media.state.downloads = 0;
+    const small = { ...deps, maxBytes: 1024 };
+    expect(await processRecordingImport(small, { importId: id })).toBe("failed");
+    expect(media.state.downloads).toBe(1);
+    clock.advance(2 * 60 * 60 * 1000);
+    expect(await processRecordingImport(small, { importId: id })).toBe("not_claimed");
+    expect(media.state.downloads).toBe(1);
+    expect(await testApp.ctx.db.storageObject.count({ where: { meetingId: meeting.id } })).toBe(0);
+  });
+
+  it("keeps the outcome of the worker that took over a claim whose lease ran out", async () => {
+    const { meeting, id } = await meetingWithPendingImport();
+    // Worker A claims the copy, then hangs asking Recall for the link (longer than the lease).
+    let failA!: (error: Error) => void;
+    const slow = {
+      ...deps,
+      resolveMedia: () => new Promise<never>((_resolve, reject) => (failA = reject)),
+    };
+    const workerA = processRecordingImport(slow, { importId: id });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    // Worker B (another instance's periodic pass) takes the expired claim over and copies it.
+    clock.advance(16 * 60 * 1000);
+    expect(await processRecordingImport(deps, { importId: id })).toBe("done");
+    // A finally fails: that must not undo B's copy.
+    failA(new Error("recall: read timed out"));
+    await workerA;
+    const row = await testApp.ctx.db.recordingImport.findUniqueOrThrow({ where: { id } });
+    expect(row.status).toBe("done");
+    expect(row.storageObjectId).not.toBeNull();
+    clock.advance(2 * 60 * 60 * 1000);
+    expect(await processRecordingImport(deps, { importId: id })).toBe("not_claimed");
+    expect(await testApp.ctx.db.storageObject.count({ where: { meetingId: meeting.id } })).toBe(1);
+  });
 });
