@@ -8,7 +8,7 @@
  * streams the media into storage and records the storage object, or schedules a retry with
  * backoff until the attempts run out.
  */
-import { Readable } from "node:stream";
+import { pipeline, Readable, Transform } from "node:stream";
 import type { Db, PrismaClient, RecordingImport } from "@zigznote/database";
 import { NotFoundError, PayloadTooLargeError } from "@zigznote/shared";
 import pLimit from "p-limit";
@@ -33,9 +33,19 @@ export interface RecordingImportDeps {
   resolveMedia: ResolveMedia;
   maxBytes: number;
   maxAttempts?: number;
-  /** A claim older than this is presumed dead (worker crashed) and can be taken over. */
+  /**
+   * A claim not renewed for this long is presumed dead (its worker crashed) and can be taken
+   * over (15 min). A running copy renews its claim every third of it, however long it takes.
+   */
   claimLeaseMs?: number;
-  downloadTimeoutMs?: number;
+  /** How often a running copy renews its claim, in real time (a third of `claimLeaseMs`). */
+  claimRenewalMs?: number;
+  /**
+   * A download that receives nothing for this long (the answer's headers, then any byte of the
+   * body) is given up, and retried later (60 s). A slow copy that goes on moving is never cut:
+   * a recording of several gigabytes may take longer than any total limit would allow.
+   */
+  downloadIdleTimeoutMs?: number;
 }
 
 export interface EnqueueRecordingImportInput {
@@ -77,21 +87,84 @@ function claimTimes(deps: RecordingImportDeps): { now: Date; leaseExpired: Date 
   const now = deps.now();
   return {
     now,
-    leaseExpired: new Date(now.getTime() - (deps.claimLeaseMs ?? 15 * 60 * 1000)),
+    leaseExpired: new Date(now.getTime() - claimLeaseMs(deps)),
   };
+}
+
+function claimLeaseMs(deps: RecordingImportDeps): number {
+  return deps.claimLeaseMs ?? 15 * 60 * 1000;
 }
 
 function claim(deps: RecordingImportDeps, id: string): Promise<RecordingImport | null> {
   return store.claimRecordingImport(deps.db, { id, ...claimTimes(deps) });
 }
 
-async function download(location: MediaLocation, timeoutMs: number): Promise<Readable> {
-  const response = await fetch(location.url, { signal: AbortSignal.timeout(timeoutMs) });
+/**
+ * The media's body, as it arrives. `abort` ends the download (the body errors with the
+ * reason); so does `idleTimeoutMs` without a byte. Destroying the body closes the download.
+ */
+async function download(
+  location: MediaLocation,
+  input: { idleTimeoutMs: number; signal: AbortSignal },
+): Promise<Readable> {
+  const idle = new AbortController();
+  const timer = setTimeout(
+    () =>
+      idle.abort(
+        new Error(`media download stalled: nothing received for ${input.idleTimeoutMs} ms`),
+      ),
+    input.idleTimeoutMs,
+  );
+  let response: Response;
+  try {
+    response = await fetch(location.url, { signal: AbortSignal.any([idle.signal, input.signal]) });
+  } catch (error) {
+    clearTimeout(timer);
+    throw error;
+  }
   if (!response.ok || !response.body) {
+    clearTimeout(timer);
     await response.body?.cancel();
     throw new Error(`media download answered ${response.status}`);
   }
-  return Readable.fromWeb(response.body);
+  // Every chunk that arrives starts the idle timer again.
+  const watched = new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      timer.refresh();
+      callback(null, chunk);
+    },
+  });
+  pipeline(Readable.fromWeb(response.body), watched, () => clearTimeout(timer));
+  return watched;
+}
+
+/**
+ * Renews the claim on `job` every `intervalMs` while its copy runs, so that a long copy is not
+ * taken for a dead one; when the claim turns out to be lost (its lease ran out anyway, and
+ * another worker took the import over), `onLost` stops the copy. Returns the stop function.
+ */
+function renewClaimWhileRunning(
+  deps: RecordingImportDeps,
+  job: RecordingImport,
+  onLost: () => void,
+): () => void {
+  const intervalMs = deps.claimRenewalMs ?? Math.floor(claimLeaseMs(deps) / 3);
+  const interval = setInterval(() => {
+    store
+      .renewImportClaim(deps.db, { id: job.id, attempts: job.attempts, now: deps.now() })
+      .then((isHeld) => {
+        if (!isHeld) onLost();
+      })
+      .catch((error: unknown) => {
+        // The next renewal tries again; the lease is three renewals long.
+        deps.logger.warn(
+          { err: error, importId: job.id },
+          "could not renew a recording import's claim",
+        );
+      });
+  }, intervalMs);
+  interval.unref();
+  return () => clearInterval(interval);
 }
 
 export type ImportOutcome = "done" | "retry_scheduled" | "failed" | "not_claimed";
@@ -104,6 +177,10 @@ export async function processRecordingImport(
   const id = input.importId;
   const job = await claim(deps, id);
   if (!job) return "not_claimed";
+  const copy = new AbortController();
+  const stopRenewing = renewClaimWhileRunning(deps, job, () =>
+    copy.abort(new Error("the import was taken over by another worker while it ran")),
+  );
   try {
     // A deleted meeting keeps no recording: nothing to download (its purge would delete it).
     const isLive = await store.hasLiveMeeting(deps.db, {
@@ -112,7 +189,10 @@ export async function processRecordingImport(
     });
     if (!isLive) throw new NotFoundError("The meeting was deleted; its recording is not copied");
     const location = await deps.resolveMedia(job);
-    const body = await download(location, deps.downloadTimeoutMs ?? 10 * 60 * 1000);
+    const body = await download(location, {
+      idleTimeoutMs: deps.downloadIdleTimeoutMs ?? 60 * 1000,
+      signal: copy.signal,
+    });
     let object;
     try {
       object = await storeRecording(deps, {
@@ -127,6 +207,7 @@ export async function processRecordingImport(
       // A refusal before or during the copy leaves the download open otherwise (until its timeout).
       body.destroy();
     }
+    stopRenewing();
     if (
       !(await store.markImportDone(deps.db, {
         id,
@@ -145,6 +226,7 @@ export async function processRecordingImport(
     );
     return "done";
   } catch (error) {
+    stopRenewing();
     const message = error instanceof Error ? error.message : String(error);
     // The meeting is gone, or the recording is over the limit: another attempt ends the same way
     // (after downloading it all again).

@@ -150,6 +150,21 @@ export async function claimRecordingImport(
 }
 
 /**
+ * Renews the claim that made `attempts` (its lease starts again at `now`), while it still holds
+ * the import. False when the claim was lost.
+ */
+export async function renewImportClaim(
+  db: Db,
+  input: { id: string; attempts: number; now: Date },
+): Promise<boolean> {
+  const { count } = await db.recordingImport.updateMany({
+    where: { id: input.id, status: "in_progress", attempts: input.attempts },
+    data: { updatedAt: input.now },
+  });
+  return count === 1;
+}
+
+/**
  * Marks the import done, only while it is still held by the claim that made `attempts` (a claim
  * whose lease ran out may have been taken over, and the new holder's outcome stands). False when
  * the claim was lost.

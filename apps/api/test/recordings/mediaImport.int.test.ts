@@ -13,7 +13,17 @@ import { createTestApp, ManualClock, type TestApp } from "../support/helpers";
 
 /** A media host like the signed URLs Recall hands out: serves bytes, can fail on demand. */
 function startMediaServer(payload: Buffer) {
-  const state = { downloads: 0, failuresLeft: 0 };
+  const state = {
+    downloads: 0,
+    failuresLeft: 0,
+    /**
+     * Sends the body in `chunks` parts `gapMs` apart (a slow link), and stops for good after
+     * `stallAfter` parts if set (a link that hangs).
+     */
+    drip: null as null | { chunks: number; gapMs: number; stallAfter?: number },
+    /** Downloads whose connection closed before the whole body was sent. */
+    cut: 0,
+  };
   const server: Server = createServer((_req, res) => {
     state.downloads += 1;
     if (state.failuresLeft > 0) {
@@ -22,7 +32,26 @@ function startMediaServer(payload: Buffer) {
       return;
     }
     res.writeHead(200, { "Content-Type": "video/mp4", "Content-Length": payload.length });
-    res.end(payload);
+    const drip = state.drip;
+    if (!drip) {
+      res.end(payload);
+      return;
+    }
+    const size = Math.ceil(payload.length / drip.chunks);
+    let sent = 0;
+    const timer = setInterval(() => {
+      if (drip.stallAfter !== undefined && sent === drip.stallAfter) return;
+      res.write(payload.subarray(sent * size, (sent + 1) * size));
+      sent += 1;
+      if (sent === drip.chunks) {
+        clearInterval(timer);
+        res.end();
+      }
+    }, drip.gapMs);
+    res.on("close", () => {
+      clearInterval(timer);
+      if (sent < drip.chunks) state.cut += 1;
+    });
   });
   return new Promise<{ url: string; state: typeof state; close: () => Promise<void> }>(
     (resolve) => {
@@ -175,6 +204,67 @@ describe("recording imports (Recall media copy)", () => {
     expect(await processRecordingImport(small, { importId: id })).toBe("not_claimed");
     expect(media.state.downloads).toBe(1);
     expect(await testApp.ctx.db.storageObject.count({ where: { meetingId: meeting.id } })).toBe(0);
+  });
+
+  it("copies a slow download that keeps moving, and gives up one that stalls (retried later)", async () => {
+    const patient = { ...deps, downloadIdleTimeoutMs: 250 };
+    try {
+      // 20 parts 60 ms apart: 1.2 s in all, far over the idle limit, never idle that long.
+      media.state.drip = { chunks: 20, gapMs: 60 };
+      const slow = await meetingWithPendingImport();
+      expect(await processRecordingImport(patient, { importId: slow.id })).toBe("done");
+      const opened = await openRecording(deps, {
+        organizationId: slow.org.id,
+        meetingId: slow.meeting.id,
+      });
+      expect((await buffer(opened.body)).equals(payload)).toBe(true);
+
+      // Half the parts, then nothing: given up after the idle limit, the connection closed.
+      media.state.drip = { chunks: 20, gapMs: 20, stallAfter: 10 };
+      media.state.cut = 0;
+      const stalled = await meetingWithPendingImport();
+      const started = Date.now();
+      expect(await processRecordingImport(patient, { importId: stalled.id })).toBe(
+        "retry_scheduled",
+      );
+      expect(Date.now() - started).toBeLessThan(5000);
+      const row = await testApp.ctx.db.recordingImport.findUniqueOrThrow({
+        where: { id: stalled.id },
+      });
+      expect(row).toMatchObject({ status: "pending", lastError: expect.stringMatching(/stalled/) });
+      expect(
+        await testApp.ctx.db.storageObject.count({ where: { meetingId: stalled.meeting.id } }),
+      ).toBe(0);
+      for (let i = 0; i < 50 && media.state.cut === 0; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      expect(media.state.cut).toBe(1);
+    } finally {
+      media.state.drip = null;
+    }
+  });
+
+  it("keeps the claim of a copy that runs longer than the lease: nobody takes it over", async () => {
+    const renewing = { ...deps, claimRenewalMs: 40 };
+    try {
+      media.state.drip = { chunks: 20, gapMs: 50 };
+      media.state.downloads = 0;
+      const { meeting, id } = await meetingWithPendingImport();
+      const workerA = processRecordingImport(renewing, { importId: id });
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      // The lease (15 min) runs out on the clock while A still copies; A renews its claim.
+      clock.advance(16 * 60 * 1000);
+      await new Promise((resolve) => setTimeout(resolve, 150));
+      // Another instance's periodic pass finds the import held.
+      expect(await processRecordingImport(deps, { importId: id })).toBe("not_claimed");
+      expect(await workerA).toBe("done");
+      expect(media.state.downloads).toBe(1);
+      expect(await testApp.ctx.db.storageObject.count({ where: { meetingId: meeting.id } })).toBe(
+        1,
+      );
+    } finally {
+      media.state.drip = null;
+    }
   });
 
   it("keeps the outcome of the worker that took over a claim whose lease ran out", async () => {
