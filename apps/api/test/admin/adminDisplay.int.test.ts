@@ -320,6 +320,8 @@ describe("GET /api/v1/admin/overview and /jobs", () => {
       ]),
     );
     expect(jobs.body.data[0].timezone).toBe("UTC");
+    // The instant the next runs are reckoned from (the console says "in 2 min 30 s" from it).
+    expect(jobs.body.generatedAt).toBe(clock.now().toISOString());
     expect(next).toMatchObject({
       cleanupOrphanedBots: at(0, 12, 5),
       deliverNotifications: at(0, 12, 3),
