@@ -1785,10 +1785,15 @@ export interface components {
         description: string;
         /**
          * Format: date-time
-         * @description When the schedule fires next
+         * @description When the schedule fires next after `generatedAt`
          */
         nextRunAt: string | null;
       }[];
+      /**
+       * Format: date-time
+       * @description The instant the next runs are reckoned from: how far off a next run is, as of this answer
+       */
+      generatedAt: string;
     };
     AdminJobRunList: {
       data: components["schemas"]["AdminJobRun"][];

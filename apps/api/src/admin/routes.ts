@@ -199,6 +199,7 @@ export function adminRoutes(deps: AdminDeps): RouteDefinition[] {
               description,
               nextRunAt: deps.jobs.nextRunAt(name, now)?.toISOString() ?? null,
             })),
+            generatedAt: now.toISOString(),
           },
         };
       },

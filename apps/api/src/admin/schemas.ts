@@ -330,9 +330,15 @@ export const AdminJobListSchema = z
           .openapi({ description: "Cron, in `timezone`", example: "*/5 * * * *" }),
         timezone: z.string().openapi({ description: "CRON_TIMEZONE", example: "UTC" }),
         description: z.string(),
-        nextRunAt: nullableDateTime.openapi({ description: "When the schedule fires next" }),
+        nextRunAt: nullableDateTime.openapi({
+          description: "When the schedule fires next after `generatedAt`",
+        }),
       }),
     ),
+    generatedAt: dateTime.openapi({
+      description:
+        "The instant the next runs are reckoned from: how far off a next run is, as of this answer",
+    }),
   })
   .openapi("AdminJobList");
 

@@ -16,9 +16,11 @@ import { newSvixSecret, svixHeaders } from "../support/webhookSigning";
  * organizations by plan and status together, and says when each job runs next.
  */
 
-// 12:02:30 UTC (between two */5 ticks, after the day's 03:00 and 04:00 jobs) of a past day of
-// its own: manual job runs (one per job and tick) never meet an earlier run's rows, and never
-// sort before the runs other test files make now.
+// 12:02:30 UTC (between two */5 ticks, after the day's 03:00 and 04:00 jobs) of a past day:
+// manual job runs never sort before the runs other test files make now. A manual run's tick is
+// its start, one run per job and tick (409 JOB_ALREADY_RUNNING otherwise), and the worker's
+// database keeps job runs from earlier `jest` runs: a random day alone meets an earlier run's
+// rows once in 8000 runs per earlier run (1% after 80), so the day's runs are cleared first.
 const DAY_MS = 24 * 60 * 60 * 1000;
 const DAY = Date.UTC(2000, 0, 1) + Math.floor(Math.random() * 8000) * DAY_MS;
 const at = (days: number, hours: number, minutes: number) =>
@@ -27,9 +29,13 @@ const START = new Date(DAY + (12 * 60 + 2.5) * 60_000);
 const secret = newSvixSecret();
 let clock: ManualClock;
 let testApp: TestApp;
-beforeAll(() => {
+beforeAll(async () => {
   clock = new ManualClock(START);
   testApp = createTestApp({ clock, env: { CLERK_WEBHOOK_SECRET: secret } });
+  // Only this suite runs jobs on these days, and no other suite uses this worker's database now.
+  await testApp.ctx.db.jobRun.deleteMany({
+    where: { scheduledFor: { gte: new Date(DAY), lt: new Date(DAY + DAY_MS) } },
+  });
 });
 afterAll(() => testApp.close());
 
@@ -320,6 +326,8 @@ describe("GET /api/v1/admin/overview and /jobs", () => {
       ]),
     );
     expect(jobs.body.data[0].timezone).toBe("UTC");
+    // The instant the next runs are reckoned from (the console says "in 2 min 30 s" from it).
+    expect(jobs.body.generatedAt).toBe(clock.now().toISOString());
     expect(next).toMatchObject({
       cleanupOrphanedBots: at(0, 12, 5),
       deliverNotifications: at(0, 12, 3),

@@ -161,13 +161,21 @@ describe("cleanupOrphanedBots", () => {
     const { bot, recallBotId } = await botWith("in_waiting_room", at(50 * HOUR), [
       { code: "in_waiting_room", at: at(50 * HOUR) },
     ]);
-    recall.setLatency(500); // Recall is slow to answer the job's GET...
+    const asked = () => recall.requestsTo("GET", `/api/v1/bot/${recallBotId}/`).length;
+    const before = asked();
+    recall.setLatency(2_000); // Recall is slow to answer the job's GET...
     try {
       const job = cleanupOrphanedBots(
         { ...testApp.ctx.modules.bots.deps.stuckBots, recall: client },
         { now: at(53 * HOUR) },
       );
-      await new Promise((resolve) => setTimeout(resolve, 150));
+      // The job has selected the bot once it asks Recall about it (a fixed pause raced the
+      // job's first query on a loaded machine: the webhook then landed before the selection).
+      const deadline = Date.now() + 10_000;
+      while (asked() === before) {
+        if (Date.now() > deadline) throw new Error("the job never asked Recall about the bot");
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
       // ...and meanwhile the admitted bot's webhook arrives.
       const webhook = await applyBotStatus(
         { db: testApp.ctx.db },

@@ -531,7 +531,7 @@ describe("Idempotency-Key on the other writes", () => {
 
   it("answers 409 while a slow bot creation runs, then replays it: Recall is asked once", async () => {
     const meeting = await createMeetingRow(a.ctx.db, { organizationId: caller.organizationId });
-    recall.setLatency(600);
+    recall.setLatency(2_000);
     const key = randomUUID();
     const url = `/api/v1/meetings/${meeting.id}/bot`;
     // supertest sends on then(): start it now.
@@ -541,7 +541,13 @@ describe("Idempotency-Key on the other writes", () => {
       .set("Idempotency-Key", key)
       .send({})
       .then((res) => res);
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    // The first holds the key once it asks Recall for the bot (a fixed 200 ms pause raced it on
+    // a loaded machine: the second request then took the key and the first got the 409).
+    const deadline = Date.now() + 10_000;
+    while (recall.requestsTo("POST", "/api/v1/bot/").length === 0) {
+      if (Date.now() > deadline) throw new Error("the first request never asked Recall");
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
     const meanwhile = await request(servers[1]!)
       .post(url)
       .set(caller.headers)
