@@ -2697,6 +2697,7 @@ export interface operations {
        *
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        *     - `NO_ACTIVE_ORGANIZATION`: The session has no active organization; select one in Clerk
+       *     - `MEMBERSHIP_REMOVED`: The user was removed from the session's organization after the token was issued; refresh the session
        */
       403: {
         headers: {
@@ -2710,7 +2711,7 @@ export interface operations {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "ORGANIZATION_DELETED" | "NO_ACTIVE_ORGANIZATION";
+              code: "ORGANIZATION_DELETED" | "NO_ACTIVE_ORGANIZATION" | "MEMBERSHIP_REMOVED";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -2915,6 +2916,7 @@ export interface operations {
        *
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        *     - `NO_ACTIVE_ORGANIZATION`: The session has no active organization; select one in Clerk
+       *     - `MEMBERSHIP_REMOVED`: The user was removed from the session's organization after the token was issued; refresh the session
        *     - `ADMIN_REQUIRED`: Organization admins' sessions only (API keys are refused)
        */
       403: {
@@ -2929,7 +2931,11 @@ export interface operations {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "ORGANIZATION_DELETED" | "NO_ACTIVE_ORGANIZATION" | "ADMIN_REQUIRED";
+              code:
+                | "ORGANIZATION_DELETED"
+                | "NO_ACTIVE_ORGANIZATION"
+                | "MEMBERSHIP_REMOVED"
+                | "ADMIN_REQUIRED";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -3174,6 +3180,7 @@ export interface operations {
        *
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        *     - `NO_ACTIVE_ORGANIZATION`: The session has no active organization; select one in Clerk
+       *     - `MEMBERSHIP_REMOVED`: The user was removed from the session's organization after the token was issued; refresh the session
        *     - `ADMIN_REQUIRED`: Organization admins' sessions only (API keys are refused)
        *     - `CSRF_ORIGIN_REFUSED`: A write authenticated by the session cookie from an origin that is not allowed
        */
@@ -3192,6 +3199,7 @@ export interface operations {
               code:
                 | "ORGANIZATION_DELETED"
                 | "NO_ACTIVE_ORGANIZATION"
+                | "MEMBERSHIP_REMOVED"
                 | "ADMIN_REQUIRED"
                 | "CSRF_ORIGIN_REFUSED";
               message: string;
@@ -3575,6 +3583,7 @@ export interface operations {
        *
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        *     - `NO_ACTIVE_ORGANIZATION`: The session has no active organization; select one in Clerk
+       *     - `MEMBERSHIP_REMOVED`: The user was removed from the session's organization after the token was issued; refresh the session
        *     - `ADMIN_REQUIRED`: Organization admins' sessions only (API keys are refused)
        *     - `CSRF_ORIGIN_REFUSED`: A write authenticated by the session cookie from an origin that is not allowed
        *     - `PLAN_LIMIT_TEAM_MEMBERS`: The plan's team member limit is reached
@@ -3594,6 +3603,7 @@ export interface operations {
               code:
                 | "ORGANIZATION_DELETED"
                 | "NO_ACTIVE_ORGANIZATION"
+                | "MEMBERSHIP_REMOVED"
                 | "ADMIN_REQUIRED"
                 | "CSRF_ORIGIN_REFUSED"
                 | "PLAN_LIMIT_TEAM_MEMBERS";
@@ -3984,6 +3994,7 @@ export interface operations {
        *
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        *     - `NO_ACTIVE_ORGANIZATION`: The session has no active organization; select one in Clerk
+       *     - `MEMBERSHIP_REMOVED`: The user was removed from the session's organization after the token was issued; refresh the session
        *     - `ADMIN_REQUIRED`: Organization admins' sessions only (API keys are refused)
        *     - `CSRF_ORIGIN_REFUSED`: A write authenticated by the session cookie from an origin that is not allowed
        */
@@ -4002,6 +4013,7 @@ export interface operations {
               code:
                 | "ORGANIZATION_DELETED"
                 | "NO_ACTIVE_ORGANIZATION"
+                | "MEMBERSHIP_REMOVED"
                 | "ADMIN_REQUIRED"
                 | "CSRF_ORIGIN_REFUSED";
               message: string;
@@ -4303,6 +4315,7 @@ export interface operations {
        *
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        *     - `NO_ACTIVE_ORGANIZATION`: The session has no active organization; select one in Clerk
+       *     - `MEMBERSHIP_REMOVED`: The user was removed from the session's organization after the token was issued; refresh the session
        *     - `INSUFFICIENT_SCOPE`: The API key lacks the route's scope
        */
       403: {
@@ -4317,7 +4330,11 @@ export interface operations {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "ORGANIZATION_DELETED" | "NO_ACTIVE_ORGANIZATION" | "INSUFFICIENT_SCOPE";
+              code:
+                | "ORGANIZATION_DELETED"
+                | "NO_ACTIVE_ORGANIZATION"
+                | "MEMBERSHIP_REMOVED"
+                | "INSUFFICIENT_SCOPE";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -4564,6 +4581,7 @@ export interface operations {
        *
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        *     - `NO_ACTIVE_ORGANIZATION`: The session has no active organization; select one in Clerk
+       *     - `MEMBERSHIP_REMOVED`: The user was removed from the session's organization after the token was issued; refresh the session
        *     - `CSRF_ORIGIN_REFUSED`: A write authenticated by the session cookie from an origin that is not allowed
        *     - `INSUFFICIENT_SCOPE`: The API key lacks the route's scope
        *     - `PLAN_LIMIT_MEETINGS`: The plan's monthly meeting limit is reached (or exceeded after a downgrade)
@@ -4584,6 +4602,7 @@ export interface operations {
               code:
                 | "ORGANIZATION_DELETED"
                 | "NO_ACTIVE_ORGANIZATION"
+                | "MEMBERSHIP_REMOVED"
                 | "CSRF_ORIGIN_REFUSED"
                 | "INSUFFICIENT_SCOPE"
                 | "PLAN_LIMIT_MEETINGS"
@@ -4932,6 +4951,7 @@ export interface operations {
        *
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        *     - `NO_ACTIVE_ORGANIZATION`: The session has no active organization; select one in Clerk
+       *     - `MEMBERSHIP_REMOVED`: The user was removed from the session's organization after the token was issued; refresh the session
        *     - `INSUFFICIENT_SCOPE`: The API key lacks the route's scope
        */
       403: {
@@ -4946,7 +4966,11 @@ export interface operations {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "ORGANIZATION_DELETED" | "NO_ACTIVE_ORGANIZATION" | "INSUFFICIENT_SCOPE";
+              code:
+                | "ORGANIZATION_DELETED"
+                | "NO_ACTIVE_ORGANIZATION"
+                | "MEMBERSHIP_REMOVED"
+                | "INSUFFICIENT_SCOPE";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -5185,6 +5209,7 @@ export interface operations {
        *
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        *     - `NO_ACTIVE_ORGANIZATION`: The session has no active organization; select one in Clerk
+       *     - `MEMBERSHIP_REMOVED`: The user was removed from the session's organization after the token was issued; refresh the session
        *     - `CSRF_ORIGIN_REFUSED`: A write authenticated by the session cookie from an origin that is not allowed
        *     - `INSUFFICIENT_SCOPE`: The API key lacks the route's scope
        */
@@ -5203,6 +5228,7 @@ export interface operations {
               code:
                 | "ORGANIZATION_DELETED"
                 | "NO_ACTIVE_ORGANIZATION"
+                | "MEMBERSHIP_REMOVED"
                 | "CSRF_ORIGIN_REFUSED"
                 | "INSUFFICIENT_SCOPE";
               message: string;
@@ -5540,6 +5566,7 @@ export interface operations {
        *
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        *     - `NO_ACTIVE_ORGANIZATION`: The session has no active organization; select one in Clerk
+       *     - `MEMBERSHIP_REMOVED`: The user was removed from the session's organization after the token was issued; refresh the session
        *     - `CSRF_ORIGIN_REFUSED`: A write authenticated by the session cookie from an origin that is not allowed
        *     - `INSUFFICIENT_SCOPE`: The API key lacks the route's scope
        */
@@ -5558,6 +5585,7 @@ export interface operations {
               code:
                 | "ORGANIZATION_DELETED"
                 | "NO_ACTIVE_ORGANIZATION"
+                | "MEMBERSHIP_REMOVED"
                 | "CSRF_ORIGIN_REFUSED"
                 | "INSUFFICIENT_SCOPE";
               message: string;
@@ -5906,6 +5934,7 @@ export interface operations {
        *
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        *     - `NO_ACTIVE_ORGANIZATION`: The session has no active organization; select one in Clerk
+       *     - `MEMBERSHIP_REMOVED`: The user was removed from the session's organization after the token was issued; refresh the session
        *     - `INSUFFICIENT_SCOPE`: The API key lacks the route's scope
        */
       403: {
@@ -5920,7 +5949,11 @@ export interface operations {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "ORGANIZATION_DELETED" | "NO_ACTIVE_ORGANIZATION" | "INSUFFICIENT_SCOPE";
+              code:
+                | "ORGANIZATION_DELETED"
+                | "NO_ACTIVE_ORGANIZATION"
+                | "MEMBERSHIP_REMOVED"
+                | "INSUFFICIENT_SCOPE";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -6201,6 +6234,7 @@ export interface operations {
        *
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        *     - `NO_ACTIVE_ORGANIZATION`: The session has no active organization; select one in Clerk
+       *     - `MEMBERSHIP_REMOVED`: The user was removed from the session's organization after the token was issued; refresh the session
        *     - `CSRF_ORIGIN_REFUSED`: A write authenticated by the session cookie from an origin that is not allowed
        *     - `INSUFFICIENT_SCOPE`: The API key lacks the route's scope
        *     - `PLAN_LIMIT_MEETINGS`: The plan's monthly meeting limit is reached (or exceeded after a downgrade)
@@ -6221,6 +6255,7 @@ export interface operations {
               code:
                 | "ORGANIZATION_DELETED"
                 | "NO_ACTIVE_ORGANIZATION"
+                | "MEMBERSHIP_REMOVED"
                 | "CSRF_ORIGIN_REFUSED"
                 | "INSUFFICIENT_SCOPE"
                 | "PLAN_LIMIT_MEETINGS"
@@ -6636,6 +6671,7 @@ export interface operations {
        *
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        *     - `NO_ACTIVE_ORGANIZATION`: The session has no active organization; select one in Clerk
+       *     - `MEMBERSHIP_REMOVED`: The user was removed from the session's organization after the token was issued; refresh the session
        *     - `CSRF_ORIGIN_REFUSED`: A write authenticated by the session cookie from an origin that is not allowed
        *     - `INSUFFICIENT_SCOPE`: The API key lacks the route's scope
        */
@@ -6654,6 +6690,7 @@ export interface operations {
               code:
                 | "ORGANIZATION_DELETED"
                 | "NO_ACTIVE_ORGANIZATION"
+                | "MEMBERSHIP_REMOVED"
                 | "CSRF_ORIGIN_REFUSED"
                 | "INSUFFICIENT_SCOPE";
               message: string;
@@ -7067,6 +7104,7 @@ export interface operations {
        *
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        *     - `NO_ACTIVE_ORGANIZATION`: The session has no active organization; select one in Clerk
+       *     - `MEMBERSHIP_REMOVED`: The user was removed from the session's organization after the token was issued; refresh the session
        *     - `INSUFFICIENT_SCOPE`: The API key lacks the route's scope
        */
       403: {
@@ -7081,7 +7119,11 @@ export interface operations {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "ORGANIZATION_DELETED" | "NO_ACTIVE_ORGANIZATION" | "INSUFFICIENT_SCOPE";
+              code:
+                | "ORGANIZATION_DELETED"
+                | "NO_ACTIVE_ORGANIZATION"
+                | "MEMBERSHIP_REMOVED"
+                | "INSUFFICIENT_SCOPE";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -7401,6 +7443,7 @@ export interface operations {
        *
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        *     - `NO_ACTIVE_ORGANIZATION`: The session has no active organization; select one in Clerk
+       *     - `MEMBERSHIP_REMOVED`: The user was removed from the session's organization after the token was issued; refresh the session
        *     - `CSRF_ORIGIN_REFUSED`: A write authenticated by the session cookie from an origin that is not allowed
        *     - `INSUFFICIENT_SCOPE`: The API key lacks the route's scope
        *     - `PLAN_LIMIT_STORAGE`: Storage is over the plan's limit and its grace period is over
@@ -7420,6 +7463,7 @@ export interface operations {
               code:
                 | "ORGANIZATION_DELETED"
                 | "NO_ACTIVE_ORGANIZATION"
+                | "MEMBERSHIP_REMOVED"
                 | "CSRF_ORIGIN_REFUSED"
                 | "INSUFFICIENT_SCOPE"
                 | "PLAN_LIMIT_STORAGE";
@@ -7716,6 +7760,7 @@ export interface operations {
        *
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        *     - `NO_ACTIVE_ORGANIZATION`: The session has no active organization; select one in Clerk
+       *     - `MEMBERSHIP_REMOVED`: The user was removed from the session's organization after the token was issued; refresh the session
        *     - `CSRF_ORIGIN_REFUSED`: A write authenticated by the session cookie from an origin that is not allowed
        *     - `INSUFFICIENT_SCOPE`: The API key lacks the route's scope
        */
@@ -7734,6 +7779,7 @@ export interface operations {
               code:
                 | "ORGANIZATION_DELETED"
                 | "NO_ACTIVE_ORGANIZATION"
+                | "MEMBERSHIP_REMOVED"
                 | "CSRF_ORIGIN_REFUSED"
                 | "INSUFFICIENT_SCOPE";
               message: string;
@@ -8072,6 +8118,7 @@ export interface operations {
        *
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        *     - `NO_ACTIVE_ORGANIZATION`: The session has no active organization; select one in Clerk
+       *     - `MEMBERSHIP_REMOVED`: The user was removed from the session's organization after the token was issued; refresh the session
        *     - `CSRF_ORIGIN_REFUSED`: A write authenticated by the session cookie from an origin that is not allowed
        *     - `INSUFFICIENT_SCOPE`: The API key lacks the route's scope
        *     - `PLAN_LIMIT_STORAGE`: Storage is over the plan's limit and its grace period is over
@@ -8091,6 +8138,7 @@ export interface operations {
               code:
                 | "ORGANIZATION_DELETED"
                 | "NO_ACTIVE_ORGANIZATION"
+                | "MEMBERSHIP_REMOVED"
                 | "CSRF_ORIGIN_REFUSED"
                 | "INSUFFICIENT_SCOPE"
                 | "PLAN_LIMIT_STORAGE";
@@ -8445,6 +8493,7 @@ export interface operations {
        *
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        *     - `NO_ACTIVE_ORGANIZATION`: The session has no active organization; select one in Clerk
+       *     - `MEMBERSHIP_REMOVED`: The user was removed from the session's organization after the token was issued; refresh the session
        *     - `INSUFFICIENT_SCOPE`: The API key lacks the route's scope
        */
       403: {
@@ -8459,7 +8508,11 @@ export interface operations {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "ORGANIZATION_DELETED" | "NO_ACTIVE_ORGANIZATION" | "INSUFFICIENT_SCOPE";
+              code:
+                | "ORGANIZATION_DELETED"
+                | "NO_ACTIVE_ORGANIZATION"
+                | "MEMBERSHIP_REMOVED"
+                | "INSUFFICIENT_SCOPE";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -8750,6 +8803,7 @@ export interface operations {
        *
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        *     - `NO_ACTIVE_ORGANIZATION`: The session has no active organization; select one in Clerk
+       *     - `MEMBERSHIP_REMOVED`: The user was removed from the session's organization after the token was issued; refresh the session
        *     - `CSRF_ORIGIN_REFUSED`: A write authenticated by the session cookie from an origin that is not allowed
        *     - `INSUFFICIENT_SCOPE`: The API key lacks the route's scope
        *     - `PLAN_LIMIT_STORAGE`: Storage is over the plan's limit and its grace period is over
@@ -8769,6 +8823,7 @@ export interface operations {
               code:
                 | "ORGANIZATION_DELETED"
                 | "NO_ACTIVE_ORGANIZATION"
+                | "MEMBERSHIP_REMOVED"
                 | "CSRF_ORIGIN_REFUSED"
                 | "INSUFFICIENT_SCOPE"
                 | "PLAN_LIMIT_STORAGE";
@@ -9072,6 +9127,7 @@ export interface operations {
        *
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        *     - `NO_ACTIVE_ORGANIZATION`: The session has no active organization; select one in Clerk
+       *     - `MEMBERSHIP_REMOVED`: The user was removed from the session's organization after the token was issued; refresh the session
        *     - `INSUFFICIENT_SCOPE`: The API key lacks the route's scope
        */
       403: {
@@ -9086,7 +9142,11 @@ export interface operations {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "ORGANIZATION_DELETED" | "NO_ACTIVE_ORGANIZATION" | "INSUFFICIENT_SCOPE";
+              code:
+                | "ORGANIZATION_DELETED"
+                | "NO_ACTIVE_ORGANIZATION"
+                | "MEMBERSHIP_REMOVED"
+                | "INSUFFICIENT_SCOPE";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -9264,6 +9324,7 @@ export interface operations {
        *
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        *     - `NO_ACTIVE_ORGANIZATION`: The session has no active organization; select one in Clerk
+       *     - `MEMBERSHIP_REMOVED`: The user was removed from the session's organization after the token was issued; refresh the session
        *     - `INSUFFICIENT_SCOPE`: The API key lacks the route's scope
        */
       403: {
@@ -9278,7 +9339,11 @@ export interface operations {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "ORGANIZATION_DELETED" | "NO_ACTIVE_ORGANIZATION" | "INSUFFICIENT_SCOPE";
+              code:
+                | "ORGANIZATION_DELETED"
+                | "NO_ACTIVE_ORGANIZATION"
+                | "MEMBERSHIP_REMOVED"
+                | "INSUFFICIENT_SCOPE";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -9501,6 +9566,7 @@ export interface operations {
        *
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        *     - `NO_ACTIVE_ORGANIZATION`: The session has no active organization; select one in Clerk
+       *     - `MEMBERSHIP_REMOVED`: The user was removed from the session's organization after the token was issued; refresh the session
        *     - `ADMIN_REQUIRED`: Organization admins' sessions only (API keys are refused)
        *     - `CSRF_ORIGIN_REFUSED`: A write authenticated by the session cookie from an origin that is not allowed
        */
@@ -9519,6 +9585,7 @@ export interface operations {
               code:
                 | "ORGANIZATION_DELETED"
                 | "NO_ACTIVE_ORGANIZATION"
+                | "MEMBERSHIP_REMOVED"
                 | "ADMIN_REQUIRED"
                 | "CSRF_ORIGIN_REFUSED";
               message: string;
@@ -9897,6 +9964,7 @@ export interface operations {
        *
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        *     - `NO_ACTIVE_ORGANIZATION`: The session has no active organization; select one in Clerk
+       *     - `MEMBERSHIP_REMOVED`: The user was removed from the session's organization after the token was issued; refresh the session
        *     - `INSUFFICIENT_SCOPE`: The API key lacks the route's scope
        */
       403: {
@@ -9911,7 +9979,11 @@ export interface operations {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "ORGANIZATION_DELETED" | "NO_ACTIVE_ORGANIZATION" | "INSUFFICIENT_SCOPE";
+              code:
+                | "ORGANIZATION_DELETED"
+                | "NO_ACTIVE_ORGANIZATION"
+                | "MEMBERSHIP_REMOVED"
+                | "INSUFFICIENT_SCOPE";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -10189,6 +10261,7 @@ export interface operations {
        *
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        *     - `NO_ACTIVE_ORGANIZATION`: The session has no active organization; select one in Clerk
+       *     - `MEMBERSHIP_REMOVED`: The user was removed from the session's organization after the token was issued; refresh the session
        *     - `ADMIN_REQUIRED`: Organization admins' sessions only (API keys are refused)
        *     - `CSRF_ORIGIN_REFUSED`: A write authenticated by the session cookie from an origin that is not allowed
        */
@@ -10207,6 +10280,7 @@ export interface operations {
               code:
                 | "ORGANIZATION_DELETED"
                 | "NO_ACTIVE_ORGANIZATION"
+                | "MEMBERSHIP_REMOVED"
                 | "ADMIN_REQUIRED"
                 | "CSRF_ORIGIN_REFUSED";
               message: string;
@@ -10593,6 +10667,7 @@ export interface operations {
        *
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        *     - `NO_ACTIVE_ORGANIZATION`: The session has no active organization; select one in Clerk
+       *     - `MEMBERSHIP_REMOVED`: The user was removed from the session's organization after the token was issued; refresh the session
        *     - `ADMIN_REQUIRED`: Organization admins' sessions only (API keys are refused)
        *     - `CSRF_ORIGIN_REFUSED`: A write authenticated by the session cookie from an origin that is not allowed
        */
@@ -10611,6 +10686,7 @@ export interface operations {
               code:
                 | "ORGANIZATION_DELETED"
                 | "NO_ACTIVE_ORGANIZATION"
+                | "MEMBERSHIP_REMOVED"
                 | "ADMIN_REQUIRED"
                 | "CSRF_ORIGIN_REFUSED";
               message: string;
@@ -10986,6 +11062,7 @@ export interface operations {
        *
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        *     - `NO_ACTIVE_ORGANIZATION`: The session has no active organization; select one in Clerk
+       *     - `MEMBERSHIP_REMOVED`: The user was removed from the session's organization after the token was issued; refresh the session
        *     - `INSUFFICIENT_SCOPE`: The API key lacks the route's scope
        */
       403: {
@@ -11000,7 +11077,11 @@ export interface operations {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "ORGANIZATION_DELETED" | "NO_ACTIVE_ORGANIZATION" | "INSUFFICIENT_SCOPE";
+              code:
+                | "ORGANIZATION_DELETED"
+                | "NO_ACTIVE_ORGANIZATION"
+                | "MEMBERSHIP_REMOVED"
+                | "INSUFFICIENT_SCOPE";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -11302,6 +11383,7 @@ export interface operations {
        *
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        *     - `NO_ACTIVE_ORGANIZATION`: The session has no active organization; select one in Clerk
+       *     - `MEMBERSHIP_REMOVED`: The user was removed from the session's organization after the token was issued; refresh the session
        *     - `ADMIN_REQUIRED`: Organization admins' sessions only (API keys are refused)
        *     - `CSRF_ORIGIN_REFUSED`: A write authenticated by the session cookie from an origin that is not allowed
        */
@@ -11320,6 +11402,7 @@ export interface operations {
               code:
                 | "ORGANIZATION_DELETED"
                 | "NO_ACTIVE_ORGANIZATION"
+                | "MEMBERSHIP_REMOVED"
                 | "ADMIN_REQUIRED"
                 | "CSRF_ORIGIN_REFUSED";
               message: string;
@@ -11667,6 +11750,7 @@ export interface operations {
        *
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        *     - `NO_ACTIVE_ORGANIZATION`: The session has no active organization; select one in Clerk
+       *     - `MEMBERSHIP_REMOVED`: The user was removed from the session's organization after the token was issued; refresh the session
        *     - `INSUFFICIENT_SCOPE`: The API key lacks the route's scope
        */
       403: {
@@ -11681,7 +11765,11 @@ export interface operations {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "ORGANIZATION_DELETED" | "NO_ACTIVE_ORGANIZATION" | "INSUFFICIENT_SCOPE";
+              code:
+                | "ORGANIZATION_DELETED"
+                | "NO_ACTIVE_ORGANIZATION"
+                | "MEMBERSHIP_REMOVED"
+                | "INSUFFICIENT_SCOPE";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -11918,6 +12006,7 @@ export interface operations {
        *
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        *     - `NO_ACTIVE_ORGANIZATION`: The session has no active organization; select one in Clerk
+       *     - `MEMBERSHIP_REMOVED`: The user was removed from the session's organization after the token was issued; refresh the session
        *     - `ADMIN_REQUIRED`: Organization admins' sessions only (API keys are refused)
        */
       403: {
@@ -11932,7 +12021,11 @@ export interface operations {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "ORGANIZATION_DELETED" | "NO_ACTIVE_ORGANIZATION" | "ADMIN_REQUIRED";
+              code:
+                | "ORGANIZATION_DELETED"
+                | "NO_ACTIVE_ORGANIZATION"
+                | "MEMBERSHIP_REMOVED"
+                | "ADMIN_REQUIRED";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -12110,6 +12203,7 @@ export interface operations {
        *
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        *     - `NO_ACTIVE_ORGANIZATION`: The session has no active organization; select one in Clerk
+       *     - `MEMBERSHIP_REMOVED`: The user was removed from the session's organization after the token was issued; refresh the session
        *     - `PLATFORM_ADMIN_REQUIRED`: Platform admins' sessions only (an organization's admin is not one; API keys never)
        */
       403: {
@@ -12124,7 +12218,11 @@ export interface operations {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "ORGANIZATION_DELETED" | "NO_ACTIVE_ORGANIZATION" | "PLATFORM_ADMIN_REQUIRED";
+              code:
+                | "ORGANIZATION_DELETED"
+                | "NO_ACTIVE_ORGANIZATION"
+                | "MEMBERSHIP_REMOVED"
+                | "PLATFORM_ADMIN_REQUIRED";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -12341,6 +12439,7 @@ export interface operations {
        *
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        *     - `NO_ACTIVE_ORGANIZATION`: The session has no active organization; select one in Clerk
+       *     - `MEMBERSHIP_REMOVED`: The user was removed from the session's organization after the token was issued; refresh the session
        *     - `PLATFORM_ADMIN_REQUIRED`: Platform admins' sessions only (an organization's admin is not one; API keys never)
        */
       403: {
@@ -12355,7 +12454,11 @@ export interface operations {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "ORGANIZATION_DELETED" | "NO_ACTIVE_ORGANIZATION" | "PLATFORM_ADMIN_REQUIRED";
+              code:
+                | "ORGANIZATION_DELETED"
+                | "NO_ACTIVE_ORGANIZATION"
+                | "MEMBERSHIP_REMOVED"
+                | "PLATFORM_ADMIN_REQUIRED";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -12566,6 +12669,7 @@ export interface operations {
        *
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        *     - `NO_ACTIVE_ORGANIZATION`: The session has no active organization; select one in Clerk
+       *     - `MEMBERSHIP_REMOVED`: The user was removed from the session's organization after the token was issued; refresh the session
        *     - `PLATFORM_ADMIN_REQUIRED`: Platform admins' sessions only (an organization's admin is not one; API keys never)
        */
       403: {
@@ -12580,7 +12684,11 @@ export interface operations {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "ORGANIZATION_DELETED" | "NO_ACTIVE_ORGANIZATION" | "PLATFORM_ADMIN_REQUIRED";
+              code:
+                | "ORGANIZATION_DELETED"
+                | "NO_ACTIVE_ORGANIZATION"
+                | "MEMBERSHIP_REMOVED"
+                | "PLATFORM_ADMIN_REQUIRED";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -12788,6 +12896,7 @@ export interface operations {
        *
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        *     - `NO_ACTIVE_ORGANIZATION`: The session has no active organization; select one in Clerk
+       *     - `MEMBERSHIP_REMOVED`: The user was removed from the session's organization after the token was issued; refresh the session
        *     - `PLATFORM_ADMIN_REQUIRED`: Platform admins' sessions only (an organization's admin is not one; API keys never)
        */
       403: {
@@ -12802,7 +12911,11 @@ export interface operations {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "ORGANIZATION_DELETED" | "NO_ACTIVE_ORGANIZATION" | "PLATFORM_ADMIN_REQUIRED";
+              code:
+                | "ORGANIZATION_DELETED"
+                | "NO_ACTIVE_ORGANIZATION"
+                | "MEMBERSHIP_REMOVED"
+                | "PLATFORM_ADMIN_REQUIRED";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -13007,6 +13120,7 @@ export interface operations {
        *
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        *     - `NO_ACTIVE_ORGANIZATION`: The session has no active organization; select one in Clerk
+       *     - `MEMBERSHIP_REMOVED`: The user was removed from the session's organization after the token was issued; refresh the session
        *     - `PLATFORM_ADMIN_REQUIRED`: Platform admins' sessions only (an organization's admin is not one; API keys never)
        */
       403: {
@@ -13021,7 +13135,11 @@ export interface operations {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "ORGANIZATION_DELETED" | "NO_ACTIVE_ORGANIZATION" | "PLATFORM_ADMIN_REQUIRED";
+              code:
+                | "ORGANIZATION_DELETED"
+                | "NO_ACTIVE_ORGANIZATION"
+                | "MEMBERSHIP_REMOVED"
+                | "PLATFORM_ADMIN_REQUIRED";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -13232,6 +13350,7 @@ export interface operations {
        *
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        *     - `NO_ACTIVE_ORGANIZATION`: The session has no active organization; select one in Clerk
+       *     - `MEMBERSHIP_REMOVED`: The user was removed from the session's organization after the token was issued; refresh the session
        *     - `PLATFORM_ADMIN_REQUIRED`: Platform admins' sessions only (an organization's admin is not one; API keys never)
        */
       403: {
@@ -13246,7 +13365,11 @@ export interface operations {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "ORGANIZATION_DELETED" | "NO_ACTIVE_ORGANIZATION" | "PLATFORM_ADMIN_REQUIRED";
+              code:
+                | "ORGANIZATION_DELETED"
+                | "NO_ACTIVE_ORGANIZATION"
+                | "MEMBERSHIP_REMOVED"
+                | "PLATFORM_ADMIN_REQUIRED";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -13458,6 +13581,7 @@ export interface operations {
        *
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        *     - `NO_ACTIVE_ORGANIZATION`: The session has no active organization; select one in Clerk
+       *     - `MEMBERSHIP_REMOVED`: The user was removed from the session's organization after the token was issued; refresh the session
        *     - `PLATFORM_ADMIN_REQUIRED`: Platform admins' sessions only (an organization's admin is not one; API keys never)
        */
       403: {
@@ -13472,7 +13596,11 @@ export interface operations {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "ORGANIZATION_DELETED" | "NO_ACTIVE_ORGANIZATION" | "PLATFORM_ADMIN_REQUIRED";
+              code:
+                | "ORGANIZATION_DELETED"
+                | "NO_ACTIVE_ORGANIZATION"
+                | "MEMBERSHIP_REMOVED"
+                | "PLATFORM_ADMIN_REQUIRED";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -13701,6 +13829,7 @@ export interface operations {
        *
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        *     - `NO_ACTIVE_ORGANIZATION`: The session has no active organization; select one in Clerk
+       *     - `MEMBERSHIP_REMOVED`: The user was removed from the session's organization after the token was issued; refresh the session
        *     - `PLATFORM_ADMIN_REQUIRED`: Platform admins' sessions only (an organization's admin is not one; API keys never)
        *     - `CSRF_ORIGIN_REFUSED`: A write authenticated by the session cookie from an origin that is not allowed
        */
@@ -13719,6 +13848,7 @@ export interface operations {
               code:
                 | "ORGANIZATION_DELETED"
                 | "NO_ACTIVE_ORGANIZATION"
+                | "MEMBERSHIP_REMOVED"
                 | "PLATFORM_ADMIN_REQUIRED"
                 | "CSRF_ORIGIN_REFUSED";
               message: string;
@@ -14086,6 +14216,7 @@ export interface operations {
        *
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        *     - `NO_ACTIVE_ORGANIZATION`: The session has no active organization; select one in Clerk
+       *     - `MEMBERSHIP_REMOVED`: The user was removed from the session's organization after the token was issued; refresh the session
        *     - `PLATFORM_ADMIN_REQUIRED`: Platform admins' sessions only (an organization's admin is not one; API keys never)
        *     - `CSRF_ORIGIN_REFUSED`: A write authenticated by the session cookie from an origin that is not allowed
        */
@@ -14104,6 +14235,7 @@ export interface operations {
               code:
                 | "ORGANIZATION_DELETED"
                 | "NO_ACTIVE_ORGANIZATION"
+                | "MEMBERSHIP_REMOVED"
                 | "PLATFORM_ADMIN_REQUIRED"
                 | "CSRF_ORIGIN_REFUSED";
               message: string;
@@ -14469,6 +14601,7 @@ export interface operations {
        *
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        *     - `NO_ACTIVE_ORGANIZATION`: The session has no active organization; select one in Clerk
+       *     - `MEMBERSHIP_REMOVED`: The user was removed from the session's organization after the token was issued; refresh the session
        *     - `PLATFORM_ADMIN_REQUIRED`: Platform admins' sessions only (an organization's admin is not one; API keys never)
        *     - `CSRF_ORIGIN_REFUSED`: A write authenticated by the session cookie from an origin that is not allowed
        */
@@ -14487,6 +14620,7 @@ export interface operations {
               code:
                 | "ORGANIZATION_DELETED"
                 | "NO_ACTIVE_ORGANIZATION"
+                | "MEMBERSHIP_REMOVED"
                 | "PLATFORM_ADMIN_REQUIRED"
                 | "CSRF_ORIGIN_REFUSED";
               message: string;
@@ -14850,6 +14984,7 @@ export interface operations {
        *
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        *     - `NO_ACTIVE_ORGANIZATION`: The session has no active organization; select one in Clerk
+       *     - `MEMBERSHIP_REMOVED`: The user was removed from the session's organization after the token was issued; refresh the session
        *     - `PLATFORM_ADMIN_REQUIRED`: Platform admins' sessions only (an organization's admin is not one; API keys never)
        *     - `CSRF_ORIGIN_REFUSED`: A write authenticated by the session cookie from an origin that is not allowed
        */
@@ -14868,6 +15003,7 @@ export interface operations {
               code:
                 | "ORGANIZATION_DELETED"
                 | "NO_ACTIVE_ORGANIZATION"
+                | "MEMBERSHIP_REMOVED"
                 | "PLATFORM_ADMIN_REQUIRED"
                 | "CSRF_ORIGIN_REFUSED";
               message: string;
@@ -15232,6 +15368,7 @@ export interface operations {
        *
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        *     - `NO_ACTIVE_ORGANIZATION`: The session has no active organization; select one in Clerk
+       *     - `MEMBERSHIP_REMOVED`: The user was removed from the session's organization after the token was issued; refresh the session
        *     - `PLATFORM_ADMIN_REQUIRED`: Platform admins' sessions only (an organization's admin is not one; API keys never)
        *     - `CSRF_ORIGIN_REFUSED`: A write authenticated by the session cookie from an origin that is not allowed
        */
@@ -15250,6 +15387,7 @@ export interface operations {
               code:
                 | "ORGANIZATION_DELETED"
                 | "NO_ACTIVE_ORGANIZATION"
+                | "MEMBERSHIP_REMOVED"
                 | "PLATFORM_ADMIN_REQUIRED"
                 | "CSRF_ORIGIN_REFUSED";
               message: string;
@@ -15615,6 +15753,7 @@ export interface operations {
        *
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        *     - `NO_ACTIVE_ORGANIZATION`: The session has no active organization; select one in Clerk
+       *     - `MEMBERSHIP_REMOVED`: The user was removed from the session's organization after the token was issued; refresh the session
        *     - `PLATFORM_ADMIN_REQUIRED`: Platform admins' sessions only (an organization's admin is not one; API keys never)
        *     - `CSRF_ORIGIN_REFUSED`: A write authenticated by the session cookie from an origin that is not allowed
        */
@@ -15633,6 +15772,7 @@ export interface operations {
               code:
                 | "ORGANIZATION_DELETED"
                 | "NO_ACTIVE_ORGANIZATION"
+                | "MEMBERSHIP_REMOVED"
                 | "PLATFORM_ADMIN_REQUIRED"
                 | "CSRF_ORIGIN_REFUSED";
               message: string;

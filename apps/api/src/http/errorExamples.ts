@@ -75,6 +75,9 @@ const EXAMPLES: Partial<Record<ErrorCode, ErrorExample>> = {
   NO_ACTIVE_ORGANIZATION: {
     message: "Select an organization: this session has no active organization",
   },
+  MEMBERSHIP_REMOVED: {
+    message: "You were removed from this organization: refresh the session",
+  },
   INSUFFICIENT_SCOPE: {
     message: "This action needs the meetings:write scope",
     details: { requiredScope: "meetings:write" },

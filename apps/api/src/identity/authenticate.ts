@@ -21,7 +21,12 @@ import { scopesForRole } from "../http/scopes";
 import { API_KEY_FAMILY } from "./apiKeyService";
 import { mapClerkRole, upsertMembership, upsertOrganization, upsertUser } from "./identityService";
 import { createApiKeyAuthenticator, type ApiKeyLockout } from "./apiKeyAuth";
-import { findMembershipByClerkIds } from "./store";
+import { transaction } from "../lib/afterCommit";
+import {
+  findMembershipByClerkIds,
+  lockOrganizationShared,
+  wasMembershipRemovedSince,
+} from "./store";
 
 /**
  * What `authenticate` can answer on any authenticated route: the app hands them to the route
@@ -42,6 +47,7 @@ export const AUTHENTICATION_CODES: readonly ErrorCode[] = [
   "USER_DELETED",
   "ORGANIZATION_DELETED",
   "NO_ACTIVE_ORGANIZATION",
+  "MEMBERSHIP_REMOVED",
   "TOO_MANY_REQUESTS",
   // Clerk's signing keys could not be loaded (CLERK_SECRET_KEY deployments).
   "SERVICE_UNAVAILABLE",
@@ -354,13 +360,37 @@ async function resolveMembership(
     onlyIfMissing: true,
   });
   assertActive(user.deletedAt, organization.deletedAt);
-  await upsertMembership(ctx, {
-    organizationId: organization.id,
-    userId: user.id,
-    role,
-    updatedAt: claims.issuedAt,
-    onlyIfMissing: true,
+  // Clerk removed the user from the organization after this token was issued (its claims are
+  // older than the removal): the token no longer speaks for the membership, and provisioning
+  // it would bring the removed member back for good. Checked under a share lock of the
+  // organization, which a removal locks for update first, so a removal committing meanwhile is
+  // seen (or waits for the membership and deletes it).
+  const provisioned = await transaction(ctx.db, async (tx) => {
+    await lockOrganizationShared(tx, organization.id);
+    const removed = await wasMembershipRemovedSince(tx, {
+      userClerkId: claims.userId,
+      organizationClerkId: claims.organizationId,
+      since: claims.issuedAt,
+    });
+    if (removed) return false;
+    await upsertMembership(
+      { db: tx },
+      {
+        organizationId: organization.id,
+        userId: user.id,
+        role,
+        updatedAt: claims.issuedAt,
+        onlyIfMissing: true,
+      },
+    );
+    return true;
   });
+  if (!provisioned) {
+    throw new ForbiddenError(
+      "You were removed from this organization after this session token was issued: refresh the session",
+      { code: "MEMBERSHIP_REMOVED" },
+    );
+  }
   return { userId: user.id, organizationId: organization.id, planSlug: organization.planSlug };
 }
 

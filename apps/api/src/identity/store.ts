@@ -293,14 +293,50 @@ export async function isMembershipDeleted(db: Db, clerkMembershipId: string): Pr
   return tombstone !== null;
 }
 
+/** Records the membership's deletion, with whose membership it was (Clerk ids). */
 export async function insertMembershipTombstone(
   db: Db,
-  clerkMembershipId: string,
-  at: Date,
+  tombstone: {
+    clerkMembershipId: string;
+    organizationClerkId: string;
+    userClerkId: string;
+    at: Date;
+  },
 ): Promise<void> {
   await db.$executeRaw`
-    INSERT INTO deleted_memberships (clerk_id, deleted_at) VALUES (${clerkMembershipId}, ${at})
+    INSERT INTO deleted_memberships (clerk_id, deleted_at, organization_clerk_id, user_clerk_id)
+    VALUES (${tombstone.clerkMembershipId}, ${tombstone.at}, ${tombstone.organizationClerkId},
+            ${tombstone.userClerkId})
     ON CONFLICT (clerk_id) DO NOTHING`;
+}
+
+/**
+ * Whether Clerk removed the user from the organization at or after `since` (a membership
+ * deletion recorded for the pair): a session token issued before then no longer speaks for it.
+ */
+export async function wasMembershipRemovedSince(
+  db: Db,
+  input: { userClerkId: string; organizationClerkId: string; since: Date },
+): Promise<boolean> {
+  const rows = await queryRows<{ found: number }>(
+    db,
+    `SELECT 1 AS found FROM deleted_memberships
+      WHERE user_clerk_id = $1 AND organization_clerk_id = $2 AND deleted_at >= $3::timestamptz
+      LIMIT 1`,
+    [input.userClerkId, input.organizationClerkId, input.since],
+  );
+  return rows.length > 0;
+}
+
+/**
+ * Takes a share lock on the organization until the transaction ends: a membership deletion of
+ * it (which locks it for update first) is then either committed and visible to the next
+ * statement, or waits for this transaction.
+ */
+export async function lockOrganizationShared(db: Db, organizationId: string): Promise<void> {
+  await queryRows(db, `SELECT 1 FROM organizations WHERE id = $1::uuid FOR SHARE`, [
+    organizationId,
+  ]);
 }
 
 export interface OrganizationSummary {

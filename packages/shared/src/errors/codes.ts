@@ -102,6 +102,11 @@ export const ERROR_CODES = {
     status: 403,
     description: "The session has no active organization; select one in Clerk",
   },
+  MEMBERSHIP_REMOVED: {
+    status: 403,
+    description:
+      "The user was removed from the session's organization after the token was issued; refresh the session",
+  },
   INSUFFICIENT_SCOPE: { status: 403, description: "The API key lacks the route's scope" },
   ADMIN_REQUIRED: {
     status: 403,
