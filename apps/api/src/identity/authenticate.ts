@@ -305,11 +305,10 @@ function createSessionAuthenticator(
         code: "NO_ACTIVE_ORGANIZATION",
       });
     }
-    const role = mapClerkRole(claims.organizationRole);
-    const { userId, organizationId, planSlug } = await resolveMembership(
+    const { userId, organizationId, planSlug, role } = await resolveMembership(
       ctx,
       { ...claims, organizationId: claims.organizationId },
-      role,
+      mapClerkRole(claims.organizationRole),
     );
     return {
       kind: "user",
@@ -328,23 +327,28 @@ function createSessionAuthenticator(
  * The local ids of the token's user and organization. Known callers cost one read; the first
  * request of an unknown user or organization creates the rows with insert-or-keep statements,
  * so concurrent first requests converge on one row each, and webhook data is never overwritten.
- * The role comes from the token (Clerk's current truth), not from the local membership copy.
+ * The role is the token's (`tokenRole`, Clerk's truth when the token was issued) unless a Clerk
+ * event at or after the token's issue time set the local copy: a role changed since (an admin
+ * demoted a moment ago) is the membership's, not the older token's.
  */
 async function resolveMembership(
   ctx: IdentityDeps,
   claims: SessionClaims & { organizationId: string },
-  role: Role,
-): Promise<{ userId: string; organizationId: string; planSlug: string }> {
+  tokenRole: Role,
+): Promise<{ userId: string; organizationId: string; planSlug: string; role: Role }> {
   const existing = await findMembershipByClerkIds(ctx.db, {
     userClerkId: claims.userId,
     organizationClerkId: claims.organizationId,
   });
   if (existing) {
     assertActive(existing.userDeletedAt, existing.organizationDeletedAt);
+    const changedSinceToken =
+      existing.clerkUpdatedAt !== null && existing.clerkUpdatedAt >= claims.issuedAt;
     return {
       userId: existing.userId,
       organizationId: existing.organizationId,
       planSlug: existing.planSlug,
+      role: changedSinceToken ? existing.role : tokenRole,
     };
   }
   const user = await upsertUser(ctx, {
@@ -378,7 +382,7 @@ async function resolveMembership(
       {
         organizationId: organization.id,
         userId: user.id,
-        role,
+        role: tokenRole,
         updatedAt: claims.issuedAt,
         onlyIfMissing: true,
       },
@@ -391,7 +395,12 @@ async function resolveMembership(
       { code: "MEMBERSHIP_REMOVED" },
     );
   }
-  return { userId: user.id, organizationId: organization.id, planSlug: organization.planSlug };
+  return {
+    userId: user.id,
+    organizationId: organization.id,
+    planSlug: organization.planSlug,
+    role: tokenRole,
+  };
 }
 
 /** The local id of the token's user (created on its first request, like `resolveMembership`). */

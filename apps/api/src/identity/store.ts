@@ -247,6 +247,9 @@ export interface SessionMembership {
   organizationDeletedAt: Date | null;
   /** The organization's plan: its request budget (read here, so it costs no query of its own). */
   planSlug: string;
+  /** The local copy of the role, and Clerk's updated_at of the event that set it (null: none). */
+  role: Role;
+  clerkUpdatedAt: Date | null;
 }
 
 /** The membership of a session's user in its organization, by their Clerk ids, or null. */
@@ -262,6 +265,8 @@ export async function findMembershipByClerkIds(
     select: {
       userId: true,
       organizationId: true,
+      role: true,
+      clerkUpdatedAt: true,
       user: { select: { deletedAt: true } },
       organization: { select: { deletedAt: true, planSlug: true } },
     },
@@ -273,6 +278,8 @@ export async function findMembershipByClerkIds(
     userDeletedAt: row.user.deletedAt,
     organizationDeletedAt: row.organization.deletedAt,
     planSlug: row.organization.planSlug,
+    role: row.role,
+    clerkUpdatedAt: row.clerkUpdatedAt,
   };
 }
 

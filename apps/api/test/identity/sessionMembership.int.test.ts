@@ -130,3 +130,62 @@ describe("a session token issued before the user was removed from its organizati
     }
   });
 });
+
+describe("a session token issued before Clerk changed the user's role", () => {
+  const roleChange = (
+    member: { userId: string; orgId: string; membershipId: string },
+    role: string,
+    at: number,
+  ) =>
+    deliverClerkEvent(testApp.app, secret, {
+      type: "organizationMembership.updated",
+      data: clerkMembershipData({
+        id: member.membershipId,
+        organizationId: member.orgId,
+        userId: member.userId,
+        role,
+        at,
+      }),
+      timestamp: at,
+    });
+
+  it("acts with the newer role: an admin demoted a moment ago cannot mint an API key", async () => {
+    const member = await memberOfNewOrganization("org:admin");
+    const token = signClerkToken({
+      userId: member.userId,
+      orgId: member.orgId,
+      orgRole: "org:admin",
+      issuedAt: new Date(Date.now() - 20_000),
+    });
+    expect((await me(token)).body.role).toBe("admin");
+
+    expect((await roleChange(member, "org:member", Date.now() - 5_000)).status).toBe(200);
+
+    const who = await me(token);
+    expect(who.status).toBe(200);
+    expect(who.body.role).toBe("member");
+    expect(who.body.scopes).not.toContain("billing:write");
+    const created = await request(testApp.app)
+      .post("/api/v1/api-keys")
+      .set("Authorization", `Bearer ${token}`)
+      .send({ name: "after demotion", scopes: ["meetings:read"] });
+    expect(created.status).toBe(403);
+    expect(created.body.error.code).toBe("ADMIN_REQUIRED");
+    const organization = await testApp.ctx.db.organization.findUniqueOrThrow({
+      where: { clerkId: member.orgId },
+    });
+    expect(await testApp.ctx.db.apiKey.count({ where: { organizationId: organization.id } })).toBe(
+      0,
+    );
+  });
+
+  it("keeps the token's role when the token is newer than the local copy", async () => {
+    const member = await memberOfNewOrganization("org:member");
+    // Promoted at Clerk; the token already says so, the webhook has not arrived yet.
+    const who = await me(
+      signClerkToken({ userId: member.userId, orgId: member.orgId, orgRole: "org:admin" }),
+    );
+    expect(who.status).toBe(200);
+    expect(who.body.role).toBe("admin");
+  });
+});
