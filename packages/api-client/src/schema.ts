@@ -2654,6 +2654,7 @@ export interface operations {
        *     - `API_KEY_REVOKED`: The API key was revoked
        *     - `API_KEY_EXPIRED`: The API key has expired
        *     - `USER_DELETED`: The signed-in user was deleted
+       *     - `SESSION_PENDING`: The session has tasks to finish in Clerk first (`sts: pending`: choose an organization, reset the password, ...)
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        */
       401: {
@@ -2682,6 +2683,7 @@ export interface operations {
                 | "API_KEY_REVOKED"
                 | "API_KEY_EXPIRED"
                 | "USER_DELETED"
+                | "SESSION_PENDING"
                 | "ORGANIZATION_DELETED";
               message: string;
               details: {
@@ -2873,6 +2875,7 @@ export interface operations {
        *     - `API_KEY_REVOKED`: The API key was revoked
        *     - `API_KEY_EXPIRED`: The API key has expired
        *     - `USER_DELETED`: The signed-in user was deleted
+       *     - `SESSION_PENDING`: The session has tasks to finish in Clerk first (`sts: pending`: choose an organization, reset the password, ...)
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        */
       401: {
@@ -2901,6 +2904,7 @@ export interface operations {
                 | "API_KEY_REVOKED"
                 | "API_KEY_EXPIRED"
                 | "USER_DELETED"
+                | "SESSION_PENDING"
                 | "ORGANIZATION_DELETED";
               message: string;
               details: {
@@ -3109,6 +3113,7 @@ export interface operations {
        *     - `API_KEY_REVOKED`: The API key was revoked
        *     - `API_KEY_EXPIRED`: The API key has expired
        *     - `USER_DELETED`: The signed-in user was deleted
+       *     - `SESSION_PENDING`: The session has tasks to finish in Clerk first (`sts: pending`: choose an organization, reset the password, ...)
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        */
       401: {
@@ -3137,6 +3142,7 @@ export interface operations {
                 | "API_KEY_REVOKED"
                 | "API_KEY_EXPIRED"
                 | "USER_DELETED"
+                | "SESSION_PENDING"
                 | "ORGANIZATION_DELETED";
               message: string;
               details: {
@@ -3512,6 +3518,7 @@ export interface operations {
        *     - `API_KEY_REVOKED`: The API key was revoked
        *     - `API_KEY_EXPIRED`: The API key has expired
        *     - `USER_DELETED`: The signed-in user was deleted
+       *     - `SESSION_PENDING`: The session has tasks to finish in Clerk first (`sts: pending`: choose an organization, reset the password, ...)
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        */
       401: {
@@ -3540,6 +3547,7 @@ export interface operations {
                 | "API_KEY_REVOKED"
                 | "API_KEY_EXPIRED"
                 | "USER_DELETED"
+                | "SESSION_PENDING"
                 | "ORGANIZATION_DELETED";
               message: string;
               details: {
@@ -3951,6 +3959,7 @@ export interface operations {
        *     - `API_KEY_REVOKED`: The API key was revoked
        *     - `API_KEY_EXPIRED`: The API key has expired
        *     - `USER_DELETED`: The signed-in user was deleted
+       *     - `SESSION_PENDING`: The session has tasks to finish in Clerk first (`sts: pending`: choose an organization, reset the password, ...)
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        */
       401: {
@@ -3979,6 +3988,7 @@ export interface operations {
                 | "API_KEY_REVOKED"
                 | "API_KEY_EXPIRED"
                 | "USER_DELETED"
+                | "SESSION_PENDING"
                 | "ORGANIZATION_DELETED";
               message: string;
               details: {
@@ -4272,6 +4282,7 @@ export interface operations {
        *     - `API_KEY_REVOKED`: The API key was revoked
        *     - `API_KEY_EXPIRED`: The API key has expired
        *     - `USER_DELETED`: The signed-in user was deleted
+       *     - `SESSION_PENDING`: The session has tasks to finish in Clerk first (`sts: pending`: choose an organization, reset the password, ...)
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        */
       401: {
@@ -4300,6 +4311,7 @@ export interface operations {
                 | "API_KEY_REVOKED"
                 | "API_KEY_EXPIRED"
                 | "USER_DELETED"
+                | "SESSION_PENDING"
                 | "ORGANIZATION_DELETED";
               message: string;
               details: {
@@ -4510,6 +4522,7 @@ export interface operations {
        *     - `API_KEY_REVOKED`: The API key was revoked
        *     - `API_KEY_EXPIRED`: The API key has expired
        *     - `USER_DELETED`: The signed-in user was deleted
+       *     - `SESSION_PENDING`: The session has tasks to finish in Clerk first (`sts: pending`: choose an organization, reset the password, ...)
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        */
       401: {
@@ -4538,6 +4551,7 @@ export interface operations {
                 | "API_KEY_REVOKED"
                 | "API_KEY_EXPIRED"
                 | "USER_DELETED"
+                | "SESSION_PENDING"
                 | "ORGANIZATION_DELETED";
               message: string;
               details: {
@@ -4908,6 +4922,7 @@ export interface operations {
        *     - `API_KEY_REVOKED`: The API key was revoked
        *     - `API_KEY_EXPIRED`: The API key has expired
        *     - `USER_DELETED`: The signed-in user was deleted
+       *     - `SESSION_PENDING`: The session has tasks to finish in Clerk first (`sts: pending`: choose an organization, reset the password, ...)
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        */
       401: {
@@ -4936,6 +4951,7 @@ export interface operations {
                 | "API_KEY_REVOKED"
                 | "API_KEY_EXPIRED"
                 | "USER_DELETED"
+                | "SESSION_PENDING"
                 | "ORGANIZATION_DELETED";
               message: string;
               details: {
@@ -5166,6 +5182,7 @@ export interface operations {
        *     - `API_KEY_REVOKED`: The API key was revoked
        *     - `API_KEY_EXPIRED`: The API key has expired
        *     - `USER_DELETED`: The signed-in user was deleted
+       *     - `SESSION_PENDING`: The session has tasks to finish in Clerk first (`sts: pending`: choose an organization, reset the password, ...)
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        */
       401: {
@@ -5194,6 +5211,7 @@ export interface operations {
                 | "API_KEY_REVOKED"
                 | "API_KEY_EXPIRED"
                 | "USER_DELETED"
+                | "SESSION_PENDING"
                 | "ORGANIZATION_DELETED";
               message: string;
               details: {
@@ -5495,6 +5513,7 @@ export interface operations {
        *     - `API_KEY_REVOKED`: The API key was revoked
        *     - `API_KEY_EXPIRED`: The API key has expired
        *     - `USER_DELETED`: The signed-in user was deleted
+       *     - `SESSION_PENDING`: The session has tasks to finish in Clerk first (`sts: pending`: choose an organization, reset the password, ...)
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        */
       401: {
@@ -5523,6 +5542,7 @@ export interface operations {
                 | "API_KEY_REVOKED"
                 | "API_KEY_EXPIRED"
                 | "USER_DELETED"
+                | "SESSION_PENDING"
                 | "ORGANIZATION_DELETED";
               message: string;
               details: {
@@ -5891,6 +5911,7 @@ export interface operations {
        *     - `API_KEY_REVOKED`: The API key was revoked
        *     - `API_KEY_EXPIRED`: The API key has expired
        *     - `USER_DELETED`: The signed-in user was deleted
+       *     - `SESSION_PENDING`: The session has tasks to finish in Clerk first (`sts: pending`: choose an organization, reset the password, ...)
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        */
       401: {
@@ -5919,6 +5940,7 @@ export interface operations {
                 | "API_KEY_REVOKED"
                 | "API_KEY_EXPIRED"
                 | "USER_DELETED"
+                | "SESSION_PENDING"
                 | "ORGANIZATION_DELETED";
               message: string;
               details: {
@@ -6163,6 +6185,7 @@ export interface operations {
        *     - `API_KEY_REVOKED`: The API key was revoked
        *     - `API_KEY_EXPIRED`: The API key has expired
        *     - `USER_DELETED`: The signed-in user was deleted
+       *     - `SESSION_PENDING`: The session has tasks to finish in Clerk first (`sts: pending`: choose an organization, reset the password, ...)
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        */
       401: {
@@ -6191,6 +6214,7 @@ export interface operations {
                 | "API_KEY_REVOKED"
                 | "API_KEY_EXPIRED"
                 | "USER_DELETED"
+                | "SESSION_PENDING"
                 | "ORGANIZATION_DELETED";
               message: string;
               details: {
@@ -6628,6 +6652,7 @@ export interface operations {
        *     - `API_KEY_REVOKED`: The API key was revoked
        *     - `API_KEY_EXPIRED`: The API key has expired
        *     - `USER_DELETED`: The signed-in user was deleted
+       *     - `SESSION_PENDING`: The session has tasks to finish in Clerk first (`sts: pending`: choose an organization, reset the password, ...)
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        */
       401: {
@@ -6656,6 +6681,7 @@ export interface operations {
                 | "API_KEY_REVOKED"
                 | "API_KEY_EXPIRED"
                 | "USER_DELETED"
+                | "SESSION_PENDING"
                 | "ORGANIZATION_DELETED";
               message: string;
               details: {
@@ -7061,6 +7087,7 @@ export interface operations {
        *     - `API_KEY_REVOKED`: The API key was revoked
        *     - `API_KEY_EXPIRED`: The API key has expired
        *     - `USER_DELETED`: The signed-in user was deleted
+       *     - `SESSION_PENDING`: The session has tasks to finish in Clerk first (`sts: pending`: choose an organization, reset the password, ...)
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        */
       401: {
@@ -7089,6 +7116,7 @@ export interface operations {
                 | "API_KEY_REVOKED"
                 | "API_KEY_EXPIRED"
                 | "USER_DELETED"
+                | "SESSION_PENDING"
                 | "ORGANIZATION_DELETED";
               message: string;
               details: {
@@ -7372,6 +7400,7 @@ export interface operations {
        *     - `API_KEY_REVOKED`: The API key was revoked
        *     - `API_KEY_EXPIRED`: The API key has expired
        *     - `USER_DELETED`: The signed-in user was deleted
+       *     - `SESSION_PENDING`: The session has tasks to finish in Clerk first (`sts: pending`: choose an organization, reset the password, ...)
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        */
       401: {
@@ -7400,6 +7429,7 @@ export interface operations {
                 | "API_KEY_REVOKED"
                 | "API_KEY_EXPIRED"
                 | "USER_DELETED"
+                | "SESSION_PENDING"
                 | "ORGANIZATION_DELETED";
               message: string;
               details: {
@@ -7717,6 +7747,7 @@ export interface operations {
        *     - `API_KEY_REVOKED`: The API key was revoked
        *     - `API_KEY_EXPIRED`: The API key has expired
        *     - `USER_DELETED`: The signed-in user was deleted
+       *     - `SESSION_PENDING`: The session has tasks to finish in Clerk first (`sts: pending`: choose an organization, reset the password, ...)
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        */
       401: {
@@ -7745,6 +7776,7 @@ export interface operations {
                 | "API_KEY_REVOKED"
                 | "API_KEY_EXPIRED"
                 | "USER_DELETED"
+                | "SESSION_PENDING"
                 | "ORGANIZATION_DELETED";
               message: string;
               details: {
@@ -8047,6 +8079,7 @@ export interface operations {
        *     - `API_KEY_REVOKED`: The API key was revoked
        *     - `API_KEY_EXPIRED`: The API key has expired
        *     - `USER_DELETED`: The signed-in user was deleted
+       *     - `SESSION_PENDING`: The session has tasks to finish in Clerk first (`sts: pending`: choose an organization, reset the password, ...)
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        */
       401: {
@@ -8075,6 +8108,7 @@ export interface operations {
                 | "API_KEY_REVOKED"
                 | "API_KEY_EXPIRED"
                 | "USER_DELETED"
+                | "SESSION_PENDING"
                 | "ORGANIZATION_DELETED";
               message: string;
               details: {
@@ -8450,6 +8484,7 @@ export interface operations {
        *     - `API_KEY_REVOKED`: The API key was revoked
        *     - `API_KEY_EXPIRED`: The API key has expired
        *     - `USER_DELETED`: The signed-in user was deleted
+       *     - `SESSION_PENDING`: The session has tasks to finish in Clerk first (`sts: pending`: choose an organization, reset the password, ...)
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        */
       401: {
@@ -8478,6 +8513,7 @@ export interface operations {
                 | "API_KEY_REVOKED"
                 | "API_KEY_EXPIRED"
                 | "USER_DELETED"
+                | "SESSION_PENDING"
                 | "ORGANIZATION_DELETED";
               message: string;
               details: {
@@ -8732,6 +8768,7 @@ export interface operations {
        *     - `API_KEY_REVOKED`: The API key was revoked
        *     - `API_KEY_EXPIRED`: The API key has expired
        *     - `USER_DELETED`: The signed-in user was deleted
+       *     - `SESSION_PENDING`: The session has tasks to finish in Clerk first (`sts: pending`: choose an organization, reset the password, ...)
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        */
       401: {
@@ -8760,6 +8797,7 @@ export interface operations {
                 | "API_KEY_REVOKED"
                 | "API_KEY_EXPIRED"
                 | "USER_DELETED"
+                | "SESSION_PENDING"
                 | "ORGANIZATION_DELETED";
               message: string;
               details: {
@@ -9084,6 +9122,7 @@ export interface operations {
        *     - `API_KEY_REVOKED`: The API key was revoked
        *     - `API_KEY_EXPIRED`: The API key has expired
        *     - `USER_DELETED`: The signed-in user was deleted
+       *     - `SESSION_PENDING`: The session has tasks to finish in Clerk first (`sts: pending`: choose an organization, reset the password, ...)
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        */
       401: {
@@ -9112,6 +9151,7 @@ export interface operations {
                 | "API_KEY_REVOKED"
                 | "API_KEY_EXPIRED"
                 | "USER_DELETED"
+                | "SESSION_PENDING"
                 | "ORGANIZATION_DELETED";
               message: string;
               details: {
@@ -9281,6 +9321,7 @@ export interface operations {
        *     - `API_KEY_REVOKED`: The API key was revoked
        *     - `API_KEY_EXPIRED`: The API key has expired
        *     - `USER_DELETED`: The signed-in user was deleted
+       *     - `SESSION_PENDING`: The session has tasks to finish in Clerk first (`sts: pending`: choose an organization, reset the password, ...)
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        */
       401: {
@@ -9309,6 +9350,7 @@ export interface operations {
                 | "API_KEY_REVOKED"
                 | "API_KEY_EXPIRED"
                 | "USER_DELETED"
+                | "SESSION_PENDING"
                 | "ORGANIZATION_DELETED";
               message: string;
               details: {
@@ -9523,6 +9565,7 @@ export interface operations {
        *     - `API_KEY_REVOKED`: The API key was revoked
        *     - `API_KEY_EXPIRED`: The API key has expired
        *     - `USER_DELETED`: The signed-in user was deleted
+       *     - `SESSION_PENDING`: The session has tasks to finish in Clerk first (`sts: pending`: choose an organization, reset the password, ...)
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        */
       401: {
@@ -9551,6 +9594,7 @@ export interface operations {
                 | "API_KEY_REVOKED"
                 | "API_KEY_EXPIRED"
                 | "USER_DELETED"
+                | "SESSION_PENDING"
                 | "ORGANIZATION_DELETED";
               message: string;
               details: {
@@ -9921,6 +9965,7 @@ export interface operations {
        *     - `API_KEY_REVOKED`: The API key was revoked
        *     - `API_KEY_EXPIRED`: The API key has expired
        *     - `USER_DELETED`: The signed-in user was deleted
+       *     - `SESSION_PENDING`: The session has tasks to finish in Clerk first (`sts: pending`: choose an organization, reset the password, ...)
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        */
       401: {
@@ -9949,6 +9994,7 @@ export interface operations {
                 | "API_KEY_REVOKED"
                 | "API_KEY_EXPIRED"
                 | "USER_DELETED"
+                | "SESSION_PENDING"
                 | "ORGANIZATION_DELETED";
               message: string;
               details: {
@@ -10218,6 +10264,7 @@ export interface operations {
        *     - `API_KEY_REVOKED`: The API key was revoked
        *     - `API_KEY_EXPIRED`: The API key has expired
        *     - `USER_DELETED`: The signed-in user was deleted
+       *     - `SESSION_PENDING`: The session has tasks to finish in Clerk first (`sts: pending`: choose an organization, reset the password, ...)
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        */
       401: {
@@ -10246,6 +10293,7 @@ export interface operations {
                 | "API_KEY_REVOKED"
                 | "API_KEY_EXPIRED"
                 | "USER_DELETED"
+                | "SESSION_PENDING"
                 | "ORGANIZATION_DELETED";
               message: string;
               details: {
@@ -10624,6 +10672,7 @@ export interface operations {
        *     - `API_KEY_REVOKED`: The API key was revoked
        *     - `API_KEY_EXPIRED`: The API key has expired
        *     - `USER_DELETED`: The signed-in user was deleted
+       *     - `SESSION_PENDING`: The session has tasks to finish in Clerk first (`sts: pending`: choose an organization, reset the password, ...)
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        */
       401: {
@@ -10652,6 +10701,7 @@ export interface operations {
                 | "API_KEY_REVOKED"
                 | "API_KEY_EXPIRED"
                 | "USER_DELETED"
+                | "SESSION_PENDING"
                 | "ORGANIZATION_DELETED";
               message: string;
               details: {
@@ -11019,6 +11069,7 @@ export interface operations {
        *     - `API_KEY_REVOKED`: The API key was revoked
        *     - `API_KEY_EXPIRED`: The API key has expired
        *     - `USER_DELETED`: The signed-in user was deleted
+       *     - `SESSION_PENDING`: The session has tasks to finish in Clerk first (`sts: pending`: choose an organization, reset the password, ...)
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        */
       401: {
@@ -11047,6 +11098,7 @@ export interface operations {
                 | "API_KEY_REVOKED"
                 | "API_KEY_EXPIRED"
                 | "USER_DELETED"
+                | "SESSION_PENDING"
                 | "ORGANIZATION_DELETED";
               message: string;
               details: {
@@ -11340,6 +11392,7 @@ export interface operations {
        *     - `API_KEY_REVOKED`: The API key was revoked
        *     - `API_KEY_EXPIRED`: The API key has expired
        *     - `USER_DELETED`: The signed-in user was deleted
+       *     - `SESSION_PENDING`: The session has tasks to finish in Clerk first (`sts: pending`: choose an organization, reset the password, ...)
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        */
       401: {
@@ -11368,6 +11421,7 @@ export interface operations {
                 | "API_KEY_REVOKED"
                 | "API_KEY_EXPIRED"
                 | "USER_DELETED"
+                | "SESSION_PENDING"
                 | "ORGANIZATION_DELETED";
               message: string;
               details: {
@@ -11707,6 +11761,7 @@ export interface operations {
        *     - `API_KEY_REVOKED`: The API key was revoked
        *     - `API_KEY_EXPIRED`: The API key has expired
        *     - `USER_DELETED`: The signed-in user was deleted
+       *     - `SESSION_PENDING`: The session has tasks to finish in Clerk first (`sts: pending`: choose an organization, reset the password, ...)
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        */
       401: {
@@ -11735,6 +11790,7 @@ export interface operations {
                 | "API_KEY_REVOKED"
                 | "API_KEY_EXPIRED"
                 | "USER_DELETED"
+                | "SESSION_PENDING"
                 | "ORGANIZATION_DELETED";
               message: string;
               details: {
@@ -11963,6 +12019,7 @@ export interface operations {
        *     - `API_KEY_REVOKED`: The API key was revoked
        *     - `API_KEY_EXPIRED`: The API key has expired
        *     - `USER_DELETED`: The signed-in user was deleted
+       *     - `SESSION_PENDING`: The session has tasks to finish in Clerk first (`sts: pending`: choose an organization, reset the password, ...)
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        */
       401: {
@@ -11991,6 +12048,7 @@ export interface operations {
                 | "API_KEY_REVOKED"
                 | "API_KEY_EXPIRED"
                 | "USER_DELETED"
+                | "SESSION_PENDING"
                 | "ORGANIZATION_DELETED";
               message: string;
               details: {
@@ -12160,6 +12218,7 @@ export interface operations {
        *     - `API_KEY_REVOKED`: The API key was revoked
        *     - `API_KEY_EXPIRED`: The API key has expired
        *     - `USER_DELETED`: The signed-in user was deleted
+       *     - `SESSION_PENDING`: The session has tasks to finish in Clerk first (`sts: pending`: choose an organization, reset the password, ...)
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        */
       401: {
@@ -12188,6 +12247,7 @@ export interface operations {
                 | "API_KEY_REVOKED"
                 | "API_KEY_EXPIRED"
                 | "USER_DELETED"
+                | "SESSION_PENDING"
                 | "ORGANIZATION_DELETED";
               message: string;
               details: {
@@ -12396,6 +12456,7 @@ export interface operations {
        *     - `API_KEY_REVOKED`: The API key was revoked
        *     - `API_KEY_EXPIRED`: The API key has expired
        *     - `USER_DELETED`: The signed-in user was deleted
+       *     - `SESSION_PENDING`: The session has tasks to finish in Clerk first (`sts: pending`: choose an organization, reset the password, ...)
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        */
       401: {
@@ -12424,6 +12485,7 @@ export interface operations {
                 | "API_KEY_REVOKED"
                 | "API_KEY_EXPIRED"
                 | "USER_DELETED"
+                | "SESSION_PENDING"
                 | "ORGANIZATION_DELETED";
               message: string;
               details: {
@@ -12626,6 +12688,7 @@ export interface operations {
        *     - `API_KEY_REVOKED`: The API key was revoked
        *     - `API_KEY_EXPIRED`: The API key has expired
        *     - `USER_DELETED`: The signed-in user was deleted
+       *     - `SESSION_PENDING`: The session has tasks to finish in Clerk first (`sts: pending`: choose an organization, reset the password, ...)
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        */
       401: {
@@ -12654,6 +12717,7 @@ export interface operations {
                 | "API_KEY_REVOKED"
                 | "API_KEY_EXPIRED"
                 | "USER_DELETED"
+                | "SESSION_PENDING"
                 | "ORGANIZATION_DELETED";
               message: string;
               details: {
@@ -12853,6 +12917,7 @@ export interface operations {
        *     - `API_KEY_REVOKED`: The API key was revoked
        *     - `API_KEY_EXPIRED`: The API key has expired
        *     - `USER_DELETED`: The signed-in user was deleted
+       *     - `SESSION_PENDING`: The session has tasks to finish in Clerk first (`sts: pending`: choose an organization, reset the password, ...)
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        */
       401: {
@@ -12881,6 +12946,7 @@ export interface operations {
                 | "API_KEY_REVOKED"
                 | "API_KEY_EXPIRED"
                 | "USER_DELETED"
+                | "SESSION_PENDING"
                 | "ORGANIZATION_DELETED";
               message: string;
               details: {
@@ -13077,6 +13143,7 @@ export interface operations {
        *     - `API_KEY_REVOKED`: The API key was revoked
        *     - `API_KEY_EXPIRED`: The API key has expired
        *     - `USER_DELETED`: The signed-in user was deleted
+       *     - `SESSION_PENDING`: The session has tasks to finish in Clerk first (`sts: pending`: choose an organization, reset the password, ...)
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        */
       401: {
@@ -13105,6 +13172,7 @@ export interface operations {
                 | "API_KEY_REVOKED"
                 | "API_KEY_EXPIRED"
                 | "USER_DELETED"
+                | "SESSION_PENDING"
                 | "ORGANIZATION_DELETED";
               message: string;
               details: {
@@ -13307,6 +13375,7 @@ export interface operations {
        *     - `API_KEY_REVOKED`: The API key was revoked
        *     - `API_KEY_EXPIRED`: The API key has expired
        *     - `USER_DELETED`: The signed-in user was deleted
+       *     - `SESSION_PENDING`: The session has tasks to finish in Clerk first (`sts: pending`: choose an organization, reset the password, ...)
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        */
       401: {
@@ -13335,6 +13404,7 @@ export interface operations {
                 | "API_KEY_REVOKED"
                 | "API_KEY_EXPIRED"
                 | "USER_DELETED"
+                | "SESSION_PENDING"
                 | "ORGANIZATION_DELETED";
               message: string;
               details: {
@@ -13538,6 +13608,7 @@ export interface operations {
        *     - `API_KEY_REVOKED`: The API key was revoked
        *     - `API_KEY_EXPIRED`: The API key has expired
        *     - `USER_DELETED`: The signed-in user was deleted
+       *     - `SESSION_PENDING`: The session has tasks to finish in Clerk first (`sts: pending`: choose an organization, reset the password, ...)
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        */
       401: {
@@ -13566,6 +13637,7 @@ export interface operations {
                 | "API_KEY_REVOKED"
                 | "API_KEY_EXPIRED"
                 | "USER_DELETED"
+                | "SESSION_PENDING"
                 | "ORGANIZATION_DELETED";
               message: string;
               details: {
@@ -13786,6 +13858,7 @@ export interface operations {
        *     - `API_KEY_REVOKED`: The API key was revoked
        *     - `API_KEY_EXPIRED`: The API key has expired
        *     - `USER_DELETED`: The signed-in user was deleted
+       *     - `SESSION_PENDING`: The session has tasks to finish in Clerk first (`sts: pending`: choose an organization, reset the password, ...)
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        */
       401: {
@@ -13814,6 +13887,7 @@ export interface operations {
                 | "API_KEY_REVOKED"
                 | "API_KEY_EXPIRED"
                 | "USER_DELETED"
+                | "SESSION_PENDING"
                 | "ORGANIZATION_DELETED";
               message: string;
               details: {
@@ -14173,6 +14247,7 @@ export interface operations {
        *     - `API_KEY_REVOKED`: The API key was revoked
        *     - `API_KEY_EXPIRED`: The API key has expired
        *     - `USER_DELETED`: The signed-in user was deleted
+       *     - `SESSION_PENDING`: The session has tasks to finish in Clerk first (`sts: pending`: choose an organization, reset the password, ...)
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        */
       401: {
@@ -14201,6 +14276,7 @@ export interface operations {
                 | "API_KEY_REVOKED"
                 | "API_KEY_EXPIRED"
                 | "USER_DELETED"
+                | "SESSION_PENDING"
                 | "ORGANIZATION_DELETED";
               message: string;
               details: {
@@ -14558,6 +14634,7 @@ export interface operations {
        *     - `API_KEY_REVOKED`: The API key was revoked
        *     - `API_KEY_EXPIRED`: The API key has expired
        *     - `USER_DELETED`: The signed-in user was deleted
+       *     - `SESSION_PENDING`: The session has tasks to finish in Clerk first (`sts: pending`: choose an organization, reset the password, ...)
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        */
       401: {
@@ -14586,6 +14663,7 @@ export interface operations {
                 | "API_KEY_REVOKED"
                 | "API_KEY_EXPIRED"
                 | "USER_DELETED"
+                | "SESSION_PENDING"
                 | "ORGANIZATION_DELETED";
               message: string;
               details: {
@@ -14941,6 +15019,7 @@ export interface operations {
        *     - `API_KEY_REVOKED`: The API key was revoked
        *     - `API_KEY_EXPIRED`: The API key has expired
        *     - `USER_DELETED`: The signed-in user was deleted
+       *     - `SESSION_PENDING`: The session has tasks to finish in Clerk first (`sts: pending`: choose an organization, reset the password, ...)
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        */
       401: {
@@ -14969,6 +15048,7 @@ export interface operations {
                 | "API_KEY_REVOKED"
                 | "API_KEY_EXPIRED"
                 | "USER_DELETED"
+                | "SESSION_PENDING"
                 | "ORGANIZATION_DELETED";
               message: string;
               details: {
@@ -15325,6 +15405,7 @@ export interface operations {
        *     - `API_KEY_REVOKED`: The API key was revoked
        *     - `API_KEY_EXPIRED`: The API key has expired
        *     - `USER_DELETED`: The signed-in user was deleted
+       *     - `SESSION_PENDING`: The session has tasks to finish in Clerk first (`sts: pending`: choose an organization, reset the password, ...)
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        */
       401: {
@@ -15353,6 +15434,7 @@ export interface operations {
                 | "API_KEY_REVOKED"
                 | "API_KEY_EXPIRED"
                 | "USER_DELETED"
+                | "SESSION_PENDING"
                 | "ORGANIZATION_DELETED";
               message: string;
               details: {
@@ -15710,6 +15792,7 @@ export interface operations {
        *     - `API_KEY_REVOKED`: The API key was revoked
        *     - `API_KEY_EXPIRED`: The API key has expired
        *     - `USER_DELETED`: The signed-in user was deleted
+       *     - `SESSION_PENDING`: The session has tasks to finish in Clerk first (`sts: pending`: choose an organization, reset the password, ...)
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        */
       401: {
@@ -15738,6 +15821,7 @@ export interface operations {
                 | "API_KEY_REVOKED"
                 | "API_KEY_EXPIRED"
                 | "USER_DELETED"
+                | "SESSION_PENDING"
                 | "ORGANIZATION_DELETED";
               message: string;
               details: {

@@ -45,6 +45,7 @@ export const AUTHENTICATION_CODES: readonly ErrorCode[] = [
   "API_KEY_REVOKED",
   "API_KEY_EXPIRED",
   "USER_DELETED",
+  "SESSION_PENDING",
   "ORGANIZATION_DELETED",
   "NO_ACTIVE_ORGANIZATION",
   "MEMBERSHIP_REMOVED",
@@ -277,6 +278,19 @@ function createSessionAuthenticator(
     } catch (error) {
       logRejection(requestId, rejectionReason(error, token));
       throw tokenError(error);
+    }
+    // Session token v2 says whether the session is usable (`sts`): a pending one still has tasks
+    // (choose an organization, reset a compromised password, ...). Clerk's own SDKs treat it as
+    // signed out; so do we. v1 tokens have no `sts`.
+    if (payload.sts !== undefined && payload.sts !== "active") {
+      logRejection(requestId, {
+        reason: "session-pending",
+        detail: `session status ${typeof payload.sts === "string" ? payload.sts.slice(0, 32) : typeof payload.sts}`,
+      });
+      throw new UnauthorizedError(
+        "This session has tasks to finish in Clerk before it can be used (status pending)",
+        { code: "SESSION_PENDING" },
+      );
     }
     // Signed by Clerk: made storable rather than refused (see lib/text.ts).
     const claims = readSessionClaims(toStorableText(payload));
