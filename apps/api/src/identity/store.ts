@@ -317,10 +317,7 @@ export async function insertMembershipTombstone(
     ON CONFLICT (clerk_id) DO NOTHING`;
 }
 
-/**
- * Whether Clerk removed the user from the organization at or after `since` (a membership
- * deletion recorded for the pair): a session token issued before then no longer speaks for it.
- */
+/** Whether Clerk removed the user from the organization at or after `since` (a tombstone). */
 export async function wasMembershipRemovedSince(
   db: Db,
   input: { userClerkId: string; organizationClerkId: string; since: Date },
@@ -335,11 +332,8 @@ export async function wasMembershipRemovedSince(
   return rows.length > 0;
 }
 
-/**
- * Takes a share lock on the organization until the transaction ends: a membership deletion of
- * it (which locks it for update first) is then either committed and visible to the next
- * statement, or waits for this transaction.
- */
+/** Share-locks the organization: a membership deletion (which locks it for update) is then
+ * committed and visible to the next statement, or waits for this transaction. */
 export async function lockOrganizationShared(db: Db, organizationId: string): Promise<void> {
   await queryRows(db, `SELECT 1 FROM organizations WHERE id = $1::uuid FOR SHARE`, [
     organizationId,
