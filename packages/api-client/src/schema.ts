@@ -2659,6 +2659,7 @@ export interface operations {
        *     - `API_KEY_REVOKED`: The API key was revoked
        *     - `API_KEY_EXPIRED`: The API key has expired
        *     - `USER_DELETED`: The signed-in user was deleted
+       *     - `SESSION_PENDING`: The session has tasks to finish in Clerk first (`sts: pending`: choose an organization, reset the password, ...)
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        */
       401: {
@@ -2687,6 +2688,7 @@ export interface operations {
                 | "API_KEY_REVOKED"
                 | "API_KEY_EXPIRED"
                 | "USER_DELETED"
+                | "SESSION_PENDING"
                 | "ORGANIZATION_DELETED";
               message: string;
               details: {
@@ -2702,6 +2704,7 @@ export interface operations {
        *
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        *     - `NO_ACTIVE_ORGANIZATION`: The session has no active organization; select one in Clerk
+       *     - `MEMBERSHIP_REMOVED`: The user was removed from the session's organization after the token was issued; refresh the session
        */
       403: {
         headers: {
@@ -2715,7 +2718,7 @@ export interface operations {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "ORGANIZATION_DELETED" | "NO_ACTIVE_ORGANIZATION";
+              code: "ORGANIZATION_DELETED" | "NO_ACTIVE_ORGANIZATION" | "MEMBERSHIP_REMOVED";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -2877,6 +2880,7 @@ export interface operations {
        *     - `API_KEY_REVOKED`: The API key was revoked
        *     - `API_KEY_EXPIRED`: The API key has expired
        *     - `USER_DELETED`: The signed-in user was deleted
+       *     - `SESSION_PENDING`: The session has tasks to finish in Clerk first (`sts: pending`: choose an organization, reset the password, ...)
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        */
       401: {
@@ -2905,6 +2909,7 @@ export interface operations {
                 | "API_KEY_REVOKED"
                 | "API_KEY_EXPIRED"
                 | "USER_DELETED"
+                | "SESSION_PENDING"
                 | "ORGANIZATION_DELETED";
               message: string;
               details: {
@@ -2920,6 +2925,7 @@ export interface operations {
        *
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        *     - `NO_ACTIVE_ORGANIZATION`: The session has no active organization; select one in Clerk
+       *     - `MEMBERSHIP_REMOVED`: The user was removed from the session's organization after the token was issued; refresh the session
        *     - `ADMIN_REQUIRED`: Organization admins' sessions only (API keys are refused)
        */
       403: {
@@ -2934,7 +2940,11 @@ export interface operations {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "ORGANIZATION_DELETED" | "NO_ACTIVE_ORGANIZATION" | "ADMIN_REQUIRED";
+              code:
+                | "ORGANIZATION_DELETED"
+                | "NO_ACTIVE_ORGANIZATION"
+                | "MEMBERSHIP_REMOVED"
+                | "ADMIN_REQUIRED";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -3108,6 +3118,7 @@ export interface operations {
        *     - `API_KEY_REVOKED`: The API key was revoked
        *     - `API_KEY_EXPIRED`: The API key has expired
        *     - `USER_DELETED`: The signed-in user was deleted
+       *     - `SESSION_PENDING`: The session has tasks to finish in Clerk first (`sts: pending`: choose an organization, reset the password, ...)
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        */
       401: {
@@ -3136,6 +3147,7 @@ export interface operations {
                 | "API_KEY_REVOKED"
                 | "API_KEY_EXPIRED"
                 | "USER_DELETED"
+                | "SESSION_PENDING"
                 | "ORGANIZATION_DELETED";
               message: string;
               details: {
@@ -3179,6 +3191,7 @@ export interface operations {
        *
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        *     - `NO_ACTIVE_ORGANIZATION`: The session has no active organization; select one in Clerk
+       *     - `MEMBERSHIP_REMOVED`: The user was removed from the session's organization after the token was issued; refresh the session
        *     - `ADMIN_REQUIRED`: Organization admins' sessions only (API keys are refused)
        *     - `CSRF_ORIGIN_REFUSED`: A write authenticated by the session cookie from an origin that is not allowed
        */
@@ -3197,6 +3210,7 @@ export interface operations {
               code:
                 | "ORGANIZATION_DELETED"
                 | "NO_ACTIVE_ORGANIZATION"
+                | "MEMBERSHIP_REMOVED"
                 | "ADMIN_REQUIRED"
                 | "CSRF_ORIGIN_REFUSED";
               message: string;
@@ -3509,6 +3523,7 @@ export interface operations {
        *     - `API_KEY_REVOKED`: The API key was revoked
        *     - `API_KEY_EXPIRED`: The API key has expired
        *     - `USER_DELETED`: The signed-in user was deleted
+       *     - `SESSION_PENDING`: The session has tasks to finish in Clerk first (`sts: pending`: choose an organization, reset the password, ...)
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        */
       401: {
@@ -3537,6 +3552,7 @@ export interface operations {
                 | "API_KEY_REVOKED"
                 | "API_KEY_EXPIRED"
                 | "USER_DELETED"
+                | "SESSION_PENDING"
                 | "ORGANIZATION_DELETED";
               message: string;
               details: {
@@ -3580,6 +3596,7 @@ export interface operations {
        *
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        *     - `NO_ACTIVE_ORGANIZATION`: The session has no active organization; select one in Clerk
+       *     - `MEMBERSHIP_REMOVED`: The user was removed from the session's organization after the token was issued; refresh the session
        *     - `ADMIN_REQUIRED`: Organization admins' sessions only (API keys are refused)
        *     - `CSRF_ORIGIN_REFUSED`: A write authenticated by the session cookie from an origin that is not allowed
        *     - `PLAN_LIMIT_TEAM_MEMBERS`: The plan's team member limit is reached
@@ -3599,6 +3616,7 @@ export interface operations {
               code:
                 | "ORGANIZATION_DELETED"
                 | "NO_ACTIVE_ORGANIZATION"
+                | "MEMBERSHIP_REMOVED"
                 | "ADMIN_REQUIRED"
                 | "CSRF_ORIGIN_REFUSED"
                 | "PLAN_LIMIT_TEAM_MEMBERS";
@@ -3946,6 +3964,7 @@ export interface operations {
        *     - `API_KEY_REVOKED`: The API key was revoked
        *     - `API_KEY_EXPIRED`: The API key has expired
        *     - `USER_DELETED`: The signed-in user was deleted
+       *     - `SESSION_PENDING`: The session has tasks to finish in Clerk first (`sts: pending`: choose an organization, reset the password, ...)
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        */
       401: {
@@ -3974,6 +3993,7 @@ export interface operations {
                 | "API_KEY_REVOKED"
                 | "API_KEY_EXPIRED"
                 | "USER_DELETED"
+                | "SESSION_PENDING"
                 | "ORGANIZATION_DELETED";
               message: string;
               details: {
@@ -3989,6 +4009,7 @@ export interface operations {
        *
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        *     - `NO_ACTIVE_ORGANIZATION`: The session has no active organization; select one in Clerk
+       *     - `MEMBERSHIP_REMOVED`: The user was removed from the session's organization after the token was issued; refresh the session
        *     - `ADMIN_REQUIRED`: Organization admins' sessions only (API keys are refused)
        *     - `CSRF_ORIGIN_REFUSED`: A write authenticated by the session cookie from an origin that is not allowed
        */
@@ -4007,6 +4028,7 @@ export interface operations {
               code:
                 | "ORGANIZATION_DELETED"
                 | "NO_ACTIVE_ORGANIZATION"
+                | "MEMBERSHIP_REMOVED"
                 | "ADMIN_REQUIRED"
                 | "CSRF_ORIGIN_REFUSED";
               message: string;
@@ -4265,6 +4287,7 @@ export interface operations {
        *     - `API_KEY_REVOKED`: The API key was revoked
        *     - `API_KEY_EXPIRED`: The API key has expired
        *     - `USER_DELETED`: The signed-in user was deleted
+       *     - `SESSION_PENDING`: The session has tasks to finish in Clerk first (`sts: pending`: choose an organization, reset the password, ...)
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        */
       401: {
@@ -4293,6 +4316,7 @@ export interface operations {
                 | "API_KEY_REVOKED"
                 | "API_KEY_EXPIRED"
                 | "USER_DELETED"
+                | "SESSION_PENDING"
                 | "ORGANIZATION_DELETED";
               message: string;
               details: {
@@ -4308,6 +4332,7 @@ export interface operations {
        *
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        *     - `NO_ACTIVE_ORGANIZATION`: The session has no active organization; select one in Clerk
+       *     - `MEMBERSHIP_REMOVED`: The user was removed from the session's organization after the token was issued; refresh the session
        *     - `INSUFFICIENT_SCOPE`: The API key lacks the route's scope
        */
       403: {
@@ -4322,7 +4347,11 @@ export interface operations {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "ORGANIZATION_DELETED" | "NO_ACTIVE_ORGANIZATION" | "INSUFFICIENT_SCOPE";
+              code:
+                | "ORGANIZATION_DELETED"
+                | "NO_ACTIVE_ORGANIZATION"
+                | "MEMBERSHIP_REMOVED"
+                | "INSUFFICIENT_SCOPE";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -4498,6 +4527,7 @@ export interface operations {
        *     - `API_KEY_REVOKED`: The API key was revoked
        *     - `API_KEY_EXPIRED`: The API key has expired
        *     - `USER_DELETED`: The signed-in user was deleted
+       *     - `SESSION_PENDING`: The session has tasks to finish in Clerk first (`sts: pending`: choose an organization, reset the password, ...)
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        */
       401: {
@@ -4526,6 +4556,7 @@ export interface operations {
                 | "API_KEY_REVOKED"
                 | "API_KEY_EXPIRED"
                 | "USER_DELETED"
+                | "SESSION_PENDING"
                 | "ORGANIZATION_DELETED";
               message: string;
               details: {
@@ -4569,6 +4600,7 @@ export interface operations {
        *
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        *     - `NO_ACTIVE_ORGANIZATION`: The session has no active organization; select one in Clerk
+       *     - `MEMBERSHIP_REMOVED`: The user was removed from the session's organization after the token was issued; refresh the session
        *     - `CSRF_ORIGIN_REFUSED`: A write authenticated by the session cookie from an origin that is not allowed
        *     - `INSUFFICIENT_SCOPE`: The API key lacks the route's scope
        *     - `PLAN_LIMIT_MEETINGS`: The plan's monthly meeting limit is reached (or exceeded after a downgrade)
@@ -4589,6 +4621,7 @@ export interface operations {
               code:
                 | "ORGANIZATION_DELETED"
                 | "NO_ACTIVE_ORGANIZATION"
+                | "MEMBERSHIP_REMOVED"
                 | "CSRF_ORIGIN_REFUSED"
                 | "INSUFFICIENT_SCOPE"
                 | "PLAN_LIMIT_MEETINGS"
@@ -4894,6 +4927,7 @@ export interface operations {
        *     - `API_KEY_REVOKED`: The API key was revoked
        *     - `API_KEY_EXPIRED`: The API key has expired
        *     - `USER_DELETED`: The signed-in user was deleted
+       *     - `SESSION_PENDING`: The session has tasks to finish in Clerk first (`sts: pending`: choose an organization, reset the password, ...)
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        */
       401: {
@@ -4922,6 +4956,7 @@ export interface operations {
                 | "API_KEY_REVOKED"
                 | "API_KEY_EXPIRED"
                 | "USER_DELETED"
+                | "SESSION_PENDING"
                 | "ORGANIZATION_DELETED";
               message: string;
               details: {
@@ -4937,6 +4972,7 @@ export interface operations {
        *
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        *     - `NO_ACTIVE_ORGANIZATION`: The session has no active organization; select one in Clerk
+       *     - `MEMBERSHIP_REMOVED`: The user was removed from the session's organization after the token was issued; refresh the session
        *     - `INSUFFICIENT_SCOPE`: The API key lacks the route's scope
        */
       403: {
@@ -4951,7 +4987,11 @@ export interface operations {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "ORGANIZATION_DELETED" | "NO_ACTIVE_ORGANIZATION" | "INSUFFICIENT_SCOPE";
+              code:
+                | "ORGANIZATION_DELETED"
+                | "NO_ACTIVE_ORGANIZATION"
+                | "MEMBERSHIP_REMOVED"
+                | "INSUFFICIENT_SCOPE";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -5147,6 +5187,7 @@ export interface operations {
        *     - `API_KEY_REVOKED`: The API key was revoked
        *     - `API_KEY_EXPIRED`: The API key has expired
        *     - `USER_DELETED`: The signed-in user was deleted
+       *     - `SESSION_PENDING`: The session has tasks to finish in Clerk first (`sts: pending`: choose an organization, reset the password, ...)
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        */
       401: {
@@ -5175,6 +5216,7 @@ export interface operations {
                 | "API_KEY_REVOKED"
                 | "API_KEY_EXPIRED"
                 | "USER_DELETED"
+                | "SESSION_PENDING"
                 | "ORGANIZATION_DELETED";
               message: string;
               details: {
@@ -5190,6 +5232,7 @@ export interface operations {
        *
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        *     - `NO_ACTIVE_ORGANIZATION`: The session has no active organization; select one in Clerk
+       *     - `MEMBERSHIP_REMOVED`: The user was removed from the session's organization after the token was issued; refresh the session
        *     - `CSRF_ORIGIN_REFUSED`: A write authenticated by the session cookie from an origin that is not allowed
        *     - `INSUFFICIENT_SCOPE`: The API key lacks the route's scope
        */
@@ -5208,6 +5251,7 @@ export interface operations {
               code:
                 | "ORGANIZATION_DELETED"
                 | "NO_ACTIVE_ORGANIZATION"
+                | "MEMBERSHIP_REMOVED"
                 | "CSRF_ORIGIN_REFUSED"
                 | "INSUFFICIENT_SCOPE";
               message: string;
@@ -5474,6 +5518,7 @@ export interface operations {
        *     - `API_KEY_REVOKED`: The API key was revoked
        *     - `API_KEY_EXPIRED`: The API key has expired
        *     - `USER_DELETED`: The signed-in user was deleted
+       *     - `SESSION_PENDING`: The session has tasks to finish in Clerk first (`sts: pending`: choose an organization, reset the password, ...)
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        */
       401: {
@@ -5502,6 +5547,7 @@ export interface operations {
                 | "API_KEY_REVOKED"
                 | "API_KEY_EXPIRED"
                 | "USER_DELETED"
+                | "SESSION_PENDING"
                 | "ORGANIZATION_DELETED";
               message: string;
               details: {
@@ -5545,6 +5591,7 @@ export interface operations {
        *
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        *     - `NO_ACTIVE_ORGANIZATION`: The session has no active organization; select one in Clerk
+       *     - `MEMBERSHIP_REMOVED`: The user was removed from the session's organization after the token was issued; refresh the session
        *     - `CSRF_ORIGIN_REFUSED`: A write authenticated by the session cookie from an origin that is not allowed
        *     - `INSUFFICIENT_SCOPE`: The API key lacks the route's scope
        */
@@ -5563,6 +5610,7 @@ export interface operations {
               code:
                 | "ORGANIZATION_DELETED"
                 | "NO_ACTIVE_ORGANIZATION"
+                | "MEMBERSHIP_REMOVED"
                 | "CSRF_ORIGIN_REFUSED"
                 | "INSUFFICIENT_SCOPE";
               message: string;
@@ -5868,6 +5916,7 @@ export interface operations {
        *     - `API_KEY_REVOKED`: The API key was revoked
        *     - `API_KEY_EXPIRED`: The API key has expired
        *     - `USER_DELETED`: The signed-in user was deleted
+       *     - `SESSION_PENDING`: The session has tasks to finish in Clerk first (`sts: pending`: choose an organization, reset the password, ...)
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        */
       401: {
@@ -5896,6 +5945,7 @@ export interface operations {
                 | "API_KEY_REVOKED"
                 | "API_KEY_EXPIRED"
                 | "USER_DELETED"
+                | "SESSION_PENDING"
                 | "ORGANIZATION_DELETED";
               message: string;
               details: {
@@ -5911,6 +5961,7 @@ export interface operations {
        *
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        *     - `NO_ACTIVE_ORGANIZATION`: The session has no active organization; select one in Clerk
+       *     - `MEMBERSHIP_REMOVED`: The user was removed from the session's organization after the token was issued; refresh the session
        *     - `INSUFFICIENT_SCOPE`: The API key lacks the route's scope
        */
       403: {
@@ -5925,7 +5976,11 @@ export interface operations {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "ORGANIZATION_DELETED" | "NO_ACTIVE_ORGANIZATION" | "INSUFFICIENT_SCOPE";
+              code:
+                | "ORGANIZATION_DELETED"
+                | "NO_ACTIVE_ORGANIZATION"
+                | "MEMBERSHIP_REMOVED"
+                | "INSUFFICIENT_SCOPE";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -6135,6 +6190,7 @@ export interface operations {
        *     - `API_KEY_REVOKED`: The API key was revoked
        *     - `API_KEY_EXPIRED`: The API key has expired
        *     - `USER_DELETED`: The signed-in user was deleted
+       *     - `SESSION_PENDING`: The session has tasks to finish in Clerk first (`sts: pending`: choose an organization, reset the password, ...)
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        */
       401: {
@@ -6163,6 +6219,7 @@ export interface operations {
                 | "API_KEY_REVOKED"
                 | "API_KEY_EXPIRED"
                 | "USER_DELETED"
+                | "SESSION_PENDING"
                 | "ORGANIZATION_DELETED";
               message: string;
               details: {
@@ -6206,6 +6263,7 @@ export interface operations {
        *
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        *     - `NO_ACTIVE_ORGANIZATION`: The session has no active organization; select one in Clerk
+       *     - `MEMBERSHIP_REMOVED`: The user was removed from the session's organization after the token was issued; refresh the session
        *     - `CSRF_ORIGIN_REFUSED`: A write authenticated by the session cookie from an origin that is not allowed
        *     - `INSUFFICIENT_SCOPE`: The API key lacks the route's scope
        *     - `PLAN_LIMIT_MEETINGS`: The plan's monthly meeting limit is reached (or exceeded after a downgrade)
@@ -6226,6 +6284,7 @@ export interface operations {
               code:
                 | "ORGANIZATION_DELETED"
                 | "NO_ACTIVE_ORGANIZATION"
+                | "MEMBERSHIP_REMOVED"
                 | "CSRF_ORIGIN_REFUSED"
                 | "INSUFFICIENT_SCOPE"
                 | "PLAN_LIMIT_MEETINGS"
@@ -6598,6 +6657,7 @@ export interface operations {
        *     - `API_KEY_REVOKED`: The API key was revoked
        *     - `API_KEY_EXPIRED`: The API key has expired
        *     - `USER_DELETED`: The signed-in user was deleted
+       *     - `SESSION_PENDING`: The session has tasks to finish in Clerk first (`sts: pending`: choose an organization, reset the password, ...)
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        */
       401: {
@@ -6626,6 +6686,7 @@ export interface operations {
                 | "API_KEY_REVOKED"
                 | "API_KEY_EXPIRED"
                 | "USER_DELETED"
+                | "SESSION_PENDING"
                 | "ORGANIZATION_DELETED";
               message: string;
               details: {
@@ -6641,6 +6702,7 @@ export interface operations {
        *
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        *     - `NO_ACTIVE_ORGANIZATION`: The session has no active organization; select one in Clerk
+       *     - `MEMBERSHIP_REMOVED`: The user was removed from the session's organization after the token was issued; refresh the session
        *     - `CSRF_ORIGIN_REFUSED`: A write authenticated by the session cookie from an origin that is not allowed
        *     - `INSUFFICIENT_SCOPE`: The API key lacks the route's scope
        */
@@ -6659,6 +6721,7 @@ export interface operations {
               code:
                 | "ORGANIZATION_DELETED"
                 | "NO_ACTIVE_ORGANIZATION"
+                | "MEMBERSHIP_REMOVED"
                 | "CSRF_ORIGIN_REFUSED"
                 | "INSUFFICIENT_SCOPE";
               message: string;
@@ -7029,6 +7092,7 @@ export interface operations {
        *     - `API_KEY_REVOKED`: The API key was revoked
        *     - `API_KEY_EXPIRED`: The API key has expired
        *     - `USER_DELETED`: The signed-in user was deleted
+       *     - `SESSION_PENDING`: The session has tasks to finish in Clerk first (`sts: pending`: choose an organization, reset the password, ...)
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        */
       401: {
@@ -7057,6 +7121,7 @@ export interface operations {
                 | "API_KEY_REVOKED"
                 | "API_KEY_EXPIRED"
                 | "USER_DELETED"
+                | "SESSION_PENDING"
                 | "ORGANIZATION_DELETED";
               message: string;
               details: {
@@ -7072,6 +7137,7 @@ export interface operations {
        *
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        *     - `NO_ACTIVE_ORGANIZATION`: The session has no active organization; select one in Clerk
+       *     - `MEMBERSHIP_REMOVED`: The user was removed from the session's organization after the token was issued; refresh the session
        *     - `INSUFFICIENT_SCOPE`: The API key lacks the route's scope
        */
       403: {
@@ -7086,7 +7152,11 @@ export interface operations {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "ORGANIZATION_DELETED" | "NO_ACTIVE_ORGANIZATION" | "INSUFFICIENT_SCOPE";
+              code:
+                | "ORGANIZATION_DELETED"
+                | "NO_ACTIVE_ORGANIZATION"
+                | "MEMBERSHIP_REMOVED"
+                | "INSUFFICIENT_SCOPE";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -7335,6 +7405,7 @@ export interface operations {
        *     - `API_KEY_REVOKED`: The API key was revoked
        *     - `API_KEY_EXPIRED`: The API key has expired
        *     - `USER_DELETED`: The signed-in user was deleted
+       *     - `SESSION_PENDING`: The session has tasks to finish in Clerk first (`sts: pending`: choose an organization, reset the password, ...)
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        */
       401: {
@@ -7363,6 +7434,7 @@ export interface operations {
                 | "API_KEY_REVOKED"
                 | "API_KEY_EXPIRED"
                 | "USER_DELETED"
+                | "SESSION_PENDING"
                 | "ORGANIZATION_DELETED";
               message: string;
               details: {
@@ -7406,6 +7478,7 @@ export interface operations {
        *
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        *     - `NO_ACTIVE_ORGANIZATION`: The session has no active organization; select one in Clerk
+       *     - `MEMBERSHIP_REMOVED`: The user was removed from the session's organization after the token was issued; refresh the session
        *     - `CSRF_ORIGIN_REFUSED`: A write authenticated by the session cookie from an origin that is not allowed
        *     - `INSUFFICIENT_SCOPE`: The API key lacks the route's scope
        *     - `PLAN_LIMIT_STORAGE`: Storage is over the plan's limit and its grace period is over
@@ -7425,6 +7498,7 @@ export interface operations {
               code:
                 | "ORGANIZATION_DELETED"
                 | "NO_ACTIVE_ORGANIZATION"
+                | "MEMBERSHIP_REMOVED"
                 | "CSRF_ORIGIN_REFUSED"
                 | "INSUFFICIENT_SCOPE"
                 | "PLAN_LIMIT_STORAGE";
@@ -7678,6 +7752,7 @@ export interface operations {
        *     - `API_KEY_REVOKED`: The API key was revoked
        *     - `API_KEY_EXPIRED`: The API key has expired
        *     - `USER_DELETED`: The signed-in user was deleted
+       *     - `SESSION_PENDING`: The session has tasks to finish in Clerk first (`sts: pending`: choose an organization, reset the password, ...)
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        */
       401: {
@@ -7706,6 +7781,7 @@ export interface operations {
                 | "API_KEY_REVOKED"
                 | "API_KEY_EXPIRED"
                 | "USER_DELETED"
+                | "SESSION_PENDING"
                 | "ORGANIZATION_DELETED";
               message: string;
               details: {
@@ -7721,6 +7797,7 @@ export interface operations {
        *
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        *     - `NO_ACTIVE_ORGANIZATION`: The session has no active organization; select one in Clerk
+       *     - `MEMBERSHIP_REMOVED`: The user was removed from the session's organization after the token was issued; refresh the session
        *     - `CSRF_ORIGIN_REFUSED`: A write authenticated by the session cookie from an origin that is not allowed
        *     - `INSUFFICIENT_SCOPE`: The API key lacks the route's scope
        */
@@ -7739,6 +7816,7 @@ export interface operations {
               code:
                 | "ORGANIZATION_DELETED"
                 | "NO_ACTIVE_ORGANIZATION"
+                | "MEMBERSHIP_REMOVED"
                 | "CSRF_ORIGIN_REFUSED"
                 | "INSUFFICIENT_SCOPE";
               message: string;
@@ -8006,6 +8084,7 @@ export interface operations {
        *     - `API_KEY_REVOKED`: The API key was revoked
        *     - `API_KEY_EXPIRED`: The API key has expired
        *     - `USER_DELETED`: The signed-in user was deleted
+       *     - `SESSION_PENDING`: The session has tasks to finish in Clerk first (`sts: pending`: choose an organization, reset the password, ...)
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        */
       401: {
@@ -8034,6 +8113,7 @@ export interface operations {
                 | "API_KEY_REVOKED"
                 | "API_KEY_EXPIRED"
                 | "USER_DELETED"
+                | "SESSION_PENDING"
                 | "ORGANIZATION_DELETED";
               message: string;
               details: {
@@ -8077,6 +8157,7 @@ export interface operations {
        *
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        *     - `NO_ACTIVE_ORGANIZATION`: The session has no active organization; select one in Clerk
+       *     - `MEMBERSHIP_REMOVED`: The user was removed from the session's organization after the token was issued; refresh the session
        *     - `CSRF_ORIGIN_REFUSED`: A write authenticated by the session cookie from an origin that is not allowed
        *     - `INSUFFICIENT_SCOPE`: The API key lacks the route's scope
        *     - `PLAN_LIMIT_STORAGE`: Storage is over the plan's limit and its grace period is over
@@ -8096,6 +8177,7 @@ export interface operations {
               code:
                 | "ORGANIZATION_DELETED"
                 | "NO_ACTIVE_ORGANIZATION"
+                | "MEMBERSHIP_REMOVED"
                 | "CSRF_ORIGIN_REFUSED"
                 | "INSUFFICIENT_SCOPE"
                 | "PLAN_LIMIT_STORAGE";
@@ -8407,6 +8489,7 @@ export interface operations {
        *     - `API_KEY_REVOKED`: The API key was revoked
        *     - `API_KEY_EXPIRED`: The API key has expired
        *     - `USER_DELETED`: The signed-in user was deleted
+       *     - `SESSION_PENDING`: The session has tasks to finish in Clerk first (`sts: pending`: choose an organization, reset the password, ...)
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        */
       401: {
@@ -8435,6 +8518,7 @@ export interface operations {
                 | "API_KEY_REVOKED"
                 | "API_KEY_EXPIRED"
                 | "USER_DELETED"
+                | "SESSION_PENDING"
                 | "ORGANIZATION_DELETED";
               message: string;
               details: {
@@ -8450,6 +8534,7 @@ export interface operations {
        *
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        *     - `NO_ACTIVE_ORGANIZATION`: The session has no active organization; select one in Clerk
+       *     - `MEMBERSHIP_REMOVED`: The user was removed from the session's organization after the token was issued; refresh the session
        *     - `INSUFFICIENT_SCOPE`: The API key lacks the route's scope
        */
       403: {
@@ -8464,7 +8549,11 @@ export interface operations {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "ORGANIZATION_DELETED" | "NO_ACTIVE_ORGANIZATION" | "INSUFFICIENT_SCOPE";
+              code:
+                | "ORGANIZATION_DELETED"
+                | "NO_ACTIVE_ORGANIZATION"
+                | "MEMBERSHIP_REMOVED"
+                | "INSUFFICIENT_SCOPE";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -8684,6 +8773,7 @@ export interface operations {
        *     - `API_KEY_REVOKED`: The API key was revoked
        *     - `API_KEY_EXPIRED`: The API key has expired
        *     - `USER_DELETED`: The signed-in user was deleted
+       *     - `SESSION_PENDING`: The session has tasks to finish in Clerk first (`sts: pending`: choose an organization, reset the password, ...)
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        */
       401: {
@@ -8712,6 +8802,7 @@ export interface operations {
                 | "API_KEY_REVOKED"
                 | "API_KEY_EXPIRED"
                 | "USER_DELETED"
+                | "SESSION_PENDING"
                 | "ORGANIZATION_DELETED";
               message: string;
               details: {
@@ -8755,6 +8846,7 @@ export interface operations {
        *
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        *     - `NO_ACTIVE_ORGANIZATION`: The session has no active organization; select one in Clerk
+       *     - `MEMBERSHIP_REMOVED`: The user was removed from the session's organization after the token was issued; refresh the session
        *     - `CSRF_ORIGIN_REFUSED`: A write authenticated by the session cookie from an origin that is not allowed
        *     - `INSUFFICIENT_SCOPE`: The API key lacks the route's scope
        *     - `PLAN_LIMIT_STORAGE`: Storage is over the plan's limit and its grace period is over
@@ -8774,6 +8866,7 @@ export interface operations {
               code:
                 | "ORGANIZATION_DELETED"
                 | "NO_ACTIVE_ORGANIZATION"
+                | "MEMBERSHIP_REMOVED"
                 | "CSRF_ORIGIN_REFUSED"
                 | "INSUFFICIENT_SCOPE"
                 | "PLAN_LIMIT_STORAGE";
@@ -9034,6 +9127,7 @@ export interface operations {
        *     - `API_KEY_REVOKED`: The API key was revoked
        *     - `API_KEY_EXPIRED`: The API key has expired
        *     - `USER_DELETED`: The signed-in user was deleted
+       *     - `SESSION_PENDING`: The session has tasks to finish in Clerk first (`sts: pending`: choose an organization, reset the password, ...)
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        */
       401: {
@@ -9062,6 +9156,7 @@ export interface operations {
                 | "API_KEY_REVOKED"
                 | "API_KEY_EXPIRED"
                 | "USER_DELETED"
+                | "SESSION_PENDING"
                 | "ORGANIZATION_DELETED";
               message: string;
               details: {
@@ -9077,6 +9172,7 @@ export interface operations {
        *
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        *     - `NO_ACTIVE_ORGANIZATION`: The session has no active organization; select one in Clerk
+       *     - `MEMBERSHIP_REMOVED`: The user was removed from the session's organization after the token was issued; refresh the session
        *     - `INSUFFICIENT_SCOPE`: The API key lacks the route's scope
        */
       403: {
@@ -9091,7 +9187,11 @@ export interface operations {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "ORGANIZATION_DELETED" | "NO_ACTIVE_ORGANIZATION" | "INSUFFICIENT_SCOPE";
+              code:
+                | "ORGANIZATION_DELETED"
+                | "NO_ACTIVE_ORGANIZATION"
+                | "MEMBERSHIP_REMOVED"
+                | "INSUFFICIENT_SCOPE";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -9226,6 +9326,7 @@ export interface operations {
        *     - `API_KEY_REVOKED`: The API key was revoked
        *     - `API_KEY_EXPIRED`: The API key has expired
        *     - `USER_DELETED`: The signed-in user was deleted
+       *     - `SESSION_PENDING`: The session has tasks to finish in Clerk first (`sts: pending`: choose an organization, reset the password, ...)
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        */
       401: {
@@ -9254,6 +9355,7 @@ export interface operations {
                 | "API_KEY_REVOKED"
                 | "API_KEY_EXPIRED"
                 | "USER_DELETED"
+                | "SESSION_PENDING"
                 | "ORGANIZATION_DELETED";
               message: string;
               details: {
@@ -9269,6 +9371,7 @@ export interface operations {
        *
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        *     - `NO_ACTIVE_ORGANIZATION`: The session has no active organization; select one in Clerk
+       *     - `MEMBERSHIP_REMOVED`: The user was removed from the session's organization after the token was issued; refresh the session
        *     - `INSUFFICIENT_SCOPE`: The API key lacks the route's scope
        */
       403: {
@@ -9283,7 +9386,11 @@ export interface operations {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "ORGANIZATION_DELETED" | "NO_ACTIVE_ORGANIZATION" | "INSUFFICIENT_SCOPE";
+              code:
+                | "ORGANIZATION_DELETED"
+                | "NO_ACTIVE_ORGANIZATION"
+                | "MEMBERSHIP_REMOVED"
+                | "INSUFFICIENT_SCOPE";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -9463,6 +9570,7 @@ export interface operations {
        *     - `API_KEY_REVOKED`: The API key was revoked
        *     - `API_KEY_EXPIRED`: The API key has expired
        *     - `USER_DELETED`: The signed-in user was deleted
+       *     - `SESSION_PENDING`: The session has tasks to finish in Clerk first (`sts: pending`: choose an organization, reset the password, ...)
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        */
       401: {
@@ -9491,6 +9599,7 @@ export interface operations {
                 | "API_KEY_REVOKED"
                 | "API_KEY_EXPIRED"
                 | "USER_DELETED"
+                | "SESSION_PENDING"
                 | "ORGANIZATION_DELETED";
               message: string;
               details: {
@@ -9506,6 +9615,7 @@ export interface operations {
        *
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        *     - `NO_ACTIVE_ORGANIZATION`: The session has no active organization; select one in Clerk
+       *     - `MEMBERSHIP_REMOVED`: The user was removed from the session's organization after the token was issued; refresh the session
        *     - `ADMIN_REQUIRED`: Organization admins' sessions only (API keys are refused)
        *     - `CSRF_ORIGIN_REFUSED`: A write authenticated by the session cookie from an origin that is not allowed
        */
@@ -9524,6 +9634,7 @@ export interface operations {
               code:
                 | "ORGANIZATION_DELETED"
                 | "NO_ACTIVE_ORGANIZATION"
+                | "MEMBERSHIP_REMOVED"
                 | "ADMIN_REQUIRED"
                 | "CSRF_ORIGIN_REFUSED";
               message: string;
@@ -9859,6 +9970,7 @@ export interface operations {
        *     - `API_KEY_REVOKED`: The API key was revoked
        *     - `API_KEY_EXPIRED`: The API key has expired
        *     - `USER_DELETED`: The signed-in user was deleted
+       *     - `SESSION_PENDING`: The session has tasks to finish in Clerk first (`sts: pending`: choose an organization, reset the password, ...)
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        */
       401: {
@@ -9887,6 +9999,7 @@ export interface operations {
                 | "API_KEY_REVOKED"
                 | "API_KEY_EXPIRED"
                 | "USER_DELETED"
+                | "SESSION_PENDING"
                 | "ORGANIZATION_DELETED";
               message: string;
               details: {
@@ -9902,6 +10015,7 @@ export interface operations {
        *
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        *     - `NO_ACTIVE_ORGANIZATION`: The session has no active organization; select one in Clerk
+       *     - `MEMBERSHIP_REMOVED`: The user was removed from the session's organization after the token was issued; refresh the session
        *     - `INSUFFICIENT_SCOPE`: The API key lacks the route's scope
        */
       403: {
@@ -9916,7 +10030,11 @@ export interface operations {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "ORGANIZATION_DELETED" | "NO_ACTIVE_ORGANIZATION" | "INSUFFICIENT_SCOPE";
+              code:
+                | "ORGANIZATION_DELETED"
+                | "NO_ACTIVE_ORGANIZATION"
+                | "MEMBERSHIP_REMOVED"
+                | "INSUFFICIENT_SCOPE";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -10151,6 +10269,7 @@ export interface operations {
        *     - `API_KEY_REVOKED`: The API key was revoked
        *     - `API_KEY_EXPIRED`: The API key has expired
        *     - `USER_DELETED`: The signed-in user was deleted
+       *     - `SESSION_PENDING`: The session has tasks to finish in Clerk first (`sts: pending`: choose an organization, reset the password, ...)
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        */
       401: {
@@ -10179,6 +10298,7 @@ export interface operations {
                 | "API_KEY_REVOKED"
                 | "API_KEY_EXPIRED"
                 | "USER_DELETED"
+                | "SESSION_PENDING"
                 | "ORGANIZATION_DELETED";
               message: string;
               details: {
@@ -10194,6 +10314,7 @@ export interface operations {
        *
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        *     - `NO_ACTIVE_ORGANIZATION`: The session has no active organization; select one in Clerk
+       *     - `MEMBERSHIP_REMOVED`: The user was removed from the session's organization after the token was issued; refresh the session
        *     - `ADMIN_REQUIRED`: Organization admins' sessions only (API keys are refused)
        *     - `CSRF_ORIGIN_REFUSED`: A write authenticated by the session cookie from an origin that is not allowed
        */
@@ -10212,6 +10333,7 @@ export interface operations {
               code:
                 | "ORGANIZATION_DELETED"
                 | "NO_ACTIVE_ORGANIZATION"
+                | "MEMBERSHIP_REMOVED"
                 | "ADMIN_REQUIRED"
                 | "CSRF_ORIGIN_REFUSED";
               message: string;
@@ -10555,6 +10677,7 @@ export interface operations {
        *     - `API_KEY_REVOKED`: The API key was revoked
        *     - `API_KEY_EXPIRED`: The API key has expired
        *     - `USER_DELETED`: The signed-in user was deleted
+       *     - `SESSION_PENDING`: The session has tasks to finish in Clerk first (`sts: pending`: choose an organization, reset the password, ...)
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        */
       401: {
@@ -10583,6 +10706,7 @@ export interface operations {
                 | "API_KEY_REVOKED"
                 | "API_KEY_EXPIRED"
                 | "USER_DELETED"
+                | "SESSION_PENDING"
                 | "ORGANIZATION_DELETED";
               message: string;
               details: {
@@ -10598,6 +10722,7 @@ export interface operations {
        *
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        *     - `NO_ACTIVE_ORGANIZATION`: The session has no active organization; select one in Clerk
+       *     - `MEMBERSHIP_REMOVED`: The user was removed from the session's organization after the token was issued; refresh the session
        *     - `ADMIN_REQUIRED`: Organization admins' sessions only (API keys are refused)
        *     - `CSRF_ORIGIN_REFUSED`: A write authenticated by the session cookie from an origin that is not allowed
        */
@@ -10616,6 +10741,7 @@ export interface operations {
               code:
                 | "ORGANIZATION_DELETED"
                 | "NO_ACTIVE_ORGANIZATION"
+                | "MEMBERSHIP_REMOVED"
                 | "ADMIN_REQUIRED"
                 | "CSRF_ORIGIN_REFUSED";
               message: string;
@@ -10948,6 +11074,7 @@ export interface operations {
        *     - `API_KEY_REVOKED`: The API key was revoked
        *     - `API_KEY_EXPIRED`: The API key has expired
        *     - `USER_DELETED`: The signed-in user was deleted
+       *     - `SESSION_PENDING`: The session has tasks to finish in Clerk first (`sts: pending`: choose an organization, reset the password, ...)
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        */
       401: {
@@ -10976,6 +11103,7 @@ export interface operations {
                 | "API_KEY_REVOKED"
                 | "API_KEY_EXPIRED"
                 | "USER_DELETED"
+                | "SESSION_PENDING"
                 | "ORGANIZATION_DELETED";
               message: string;
               details: {
@@ -10991,6 +11119,7 @@ export interface operations {
        *
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        *     - `NO_ACTIVE_ORGANIZATION`: The session has no active organization; select one in Clerk
+       *     - `MEMBERSHIP_REMOVED`: The user was removed from the session's organization after the token was issued; refresh the session
        *     - `INSUFFICIENT_SCOPE`: The API key lacks the route's scope
        */
       403: {
@@ -11005,7 +11134,11 @@ export interface operations {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "ORGANIZATION_DELETED" | "NO_ACTIVE_ORGANIZATION" | "INSUFFICIENT_SCOPE";
+              code:
+                | "ORGANIZATION_DELETED"
+                | "NO_ACTIVE_ORGANIZATION"
+                | "MEMBERSHIP_REMOVED"
+                | "INSUFFICIENT_SCOPE";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -11264,6 +11397,7 @@ export interface operations {
        *     - `API_KEY_REVOKED`: The API key was revoked
        *     - `API_KEY_EXPIRED`: The API key has expired
        *     - `USER_DELETED`: The signed-in user was deleted
+       *     - `SESSION_PENDING`: The session has tasks to finish in Clerk first (`sts: pending`: choose an organization, reset the password, ...)
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        */
       401: {
@@ -11292,6 +11426,7 @@ export interface operations {
                 | "API_KEY_REVOKED"
                 | "API_KEY_EXPIRED"
                 | "USER_DELETED"
+                | "SESSION_PENDING"
                 | "ORGANIZATION_DELETED";
               message: string;
               details: {
@@ -11307,6 +11442,7 @@ export interface operations {
        *
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        *     - `NO_ACTIVE_ORGANIZATION`: The session has no active organization; select one in Clerk
+       *     - `MEMBERSHIP_REMOVED`: The user was removed from the session's organization after the token was issued; refresh the session
        *     - `ADMIN_REQUIRED`: Organization admins' sessions only (API keys are refused)
        *     - `CSRF_ORIGIN_REFUSED`: A write authenticated by the session cookie from an origin that is not allowed
        */
@@ -11325,6 +11461,7 @@ export interface operations {
               code:
                 | "ORGANIZATION_DELETED"
                 | "NO_ACTIVE_ORGANIZATION"
+                | "MEMBERSHIP_REMOVED"
                 | "ADMIN_REQUIRED"
                 | "CSRF_ORIGIN_REFUSED";
               message: string;
@@ -11629,6 +11766,7 @@ export interface operations {
        *     - `API_KEY_REVOKED`: The API key was revoked
        *     - `API_KEY_EXPIRED`: The API key has expired
        *     - `USER_DELETED`: The signed-in user was deleted
+       *     - `SESSION_PENDING`: The session has tasks to finish in Clerk first (`sts: pending`: choose an organization, reset the password, ...)
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        */
       401: {
@@ -11657,6 +11795,7 @@ export interface operations {
                 | "API_KEY_REVOKED"
                 | "API_KEY_EXPIRED"
                 | "USER_DELETED"
+                | "SESSION_PENDING"
                 | "ORGANIZATION_DELETED";
               message: string;
               details: {
@@ -11672,6 +11811,7 @@ export interface operations {
        *
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        *     - `NO_ACTIVE_ORGANIZATION`: The session has no active organization; select one in Clerk
+       *     - `MEMBERSHIP_REMOVED`: The user was removed from the session's organization after the token was issued; refresh the session
        *     - `INSUFFICIENT_SCOPE`: The API key lacks the route's scope
        */
       403: {
@@ -11686,7 +11826,11 @@ export interface operations {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "ORGANIZATION_DELETED" | "NO_ACTIVE_ORGANIZATION" | "INSUFFICIENT_SCOPE";
+              code:
+                | "ORGANIZATION_DELETED"
+                | "NO_ACTIVE_ORGANIZATION"
+                | "MEMBERSHIP_REMOVED"
+                | "INSUFFICIENT_SCOPE";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -11880,6 +12024,7 @@ export interface operations {
        *     - `API_KEY_REVOKED`: The API key was revoked
        *     - `API_KEY_EXPIRED`: The API key has expired
        *     - `USER_DELETED`: The signed-in user was deleted
+       *     - `SESSION_PENDING`: The session has tasks to finish in Clerk first (`sts: pending`: choose an organization, reset the password, ...)
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        */
       401: {
@@ -11908,6 +12053,7 @@ export interface operations {
                 | "API_KEY_REVOKED"
                 | "API_KEY_EXPIRED"
                 | "USER_DELETED"
+                | "SESSION_PENDING"
                 | "ORGANIZATION_DELETED";
               message: string;
               details: {
@@ -11923,6 +12069,7 @@ export interface operations {
        *
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        *     - `NO_ACTIVE_ORGANIZATION`: The session has no active organization; select one in Clerk
+       *     - `MEMBERSHIP_REMOVED`: The user was removed from the session's organization after the token was issued; refresh the session
        *     - `ADMIN_REQUIRED`: Organization admins' sessions only (API keys are refused)
        */
       403: {
@@ -11937,7 +12084,11 @@ export interface operations {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "ORGANIZATION_DELETED" | "NO_ACTIVE_ORGANIZATION" | "ADMIN_REQUIRED";
+              code:
+                | "ORGANIZATION_DELETED"
+                | "NO_ACTIVE_ORGANIZATION"
+                | "MEMBERSHIP_REMOVED"
+                | "ADMIN_REQUIRED";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -12072,6 +12223,7 @@ export interface operations {
        *     - `API_KEY_REVOKED`: The API key was revoked
        *     - `API_KEY_EXPIRED`: The API key has expired
        *     - `USER_DELETED`: The signed-in user was deleted
+       *     - `SESSION_PENDING`: The session has tasks to finish in Clerk first (`sts: pending`: choose an organization, reset the password, ...)
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        */
       401: {
@@ -12100,6 +12252,7 @@ export interface operations {
                 | "API_KEY_REVOKED"
                 | "API_KEY_EXPIRED"
                 | "USER_DELETED"
+                | "SESSION_PENDING"
                 | "ORGANIZATION_DELETED";
               message: string;
               details: {
@@ -12115,6 +12268,7 @@ export interface operations {
        *
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        *     - `NO_ACTIVE_ORGANIZATION`: The session has no active organization; select one in Clerk
+       *     - `MEMBERSHIP_REMOVED`: The user was removed from the session's organization after the token was issued; refresh the session
        *     - `PLATFORM_ADMIN_REQUIRED`: Platform admins' sessions only (an organization's admin is not one; API keys never)
        */
       403: {
@@ -12129,7 +12283,11 @@ export interface operations {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "ORGANIZATION_DELETED" | "NO_ACTIVE_ORGANIZATION" | "PLATFORM_ADMIN_REQUIRED";
+              code:
+                | "ORGANIZATION_DELETED"
+                | "NO_ACTIVE_ORGANIZATION"
+                | "MEMBERSHIP_REMOVED"
+                | "PLATFORM_ADMIN_REQUIRED";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -12303,6 +12461,7 @@ export interface operations {
        *     - `API_KEY_REVOKED`: The API key was revoked
        *     - `API_KEY_EXPIRED`: The API key has expired
        *     - `USER_DELETED`: The signed-in user was deleted
+       *     - `SESSION_PENDING`: The session has tasks to finish in Clerk first (`sts: pending`: choose an organization, reset the password, ...)
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        */
       401: {
@@ -12331,6 +12490,7 @@ export interface operations {
                 | "API_KEY_REVOKED"
                 | "API_KEY_EXPIRED"
                 | "USER_DELETED"
+                | "SESSION_PENDING"
                 | "ORGANIZATION_DELETED";
               message: string;
               details: {
@@ -12346,6 +12506,7 @@ export interface operations {
        *
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        *     - `NO_ACTIVE_ORGANIZATION`: The session has no active organization; select one in Clerk
+       *     - `MEMBERSHIP_REMOVED`: The user was removed from the session's organization after the token was issued; refresh the session
        *     - `PLATFORM_ADMIN_REQUIRED`: Platform admins' sessions only (an organization's admin is not one; API keys never)
        */
       403: {
@@ -12360,7 +12521,11 @@ export interface operations {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "ORGANIZATION_DELETED" | "NO_ACTIVE_ORGANIZATION" | "PLATFORM_ADMIN_REQUIRED";
+              code:
+                | "ORGANIZATION_DELETED"
+                | "NO_ACTIVE_ORGANIZATION"
+                | "MEMBERSHIP_REMOVED"
+                | "PLATFORM_ADMIN_REQUIRED";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -12528,6 +12693,7 @@ export interface operations {
        *     - `API_KEY_REVOKED`: The API key was revoked
        *     - `API_KEY_EXPIRED`: The API key has expired
        *     - `USER_DELETED`: The signed-in user was deleted
+       *     - `SESSION_PENDING`: The session has tasks to finish in Clerk first (`sts: pending`: choose an organization, reset the password, ...)
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        */
       401: {
@@ -12556,6 +12722,7 @@ export interface operations {
                 | "API_KEY_REVOKED"
                 | "API_KEY_EXPIRED"
                 | "USER_DELETED"
+                | "SESSION_PENDING"
                 | "ORGANIZATION_DELETED";
               message: string;
               details: {
@@ -12571,6 +12738,7 @@ export interface operations {
        *
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        *     - `NO_ACTIVE_ORGANIZATION`: The session has no active organization; select one in Clerk
+       *     - `MEMBERSHIP_REMOVED`: The user was removed from the session's organization after the token was issued; refresh the session
        *     - `PLATFORM_ADMIN_REQUIRED`: Platform admins' sessions only (an organization's admin is not one; API keys never)
        */
       403: {
@@ -12585,7 +12753,11 @@ export interface operations {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "ORGANIZATION_DELETED" | "NO_ACTIVE_ORGANIZATION" | "PLATFORM_ADMIN_REQUIRED";
+              code:
+                | "ORGANIZATION_DELETED"
+                | "NO_ACTIVE_ORGANIZATION"
+                | "MEMBERSHIP_REMOVED"
+                | "PLATFORM_ADMIN_REQUIRED";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -12750,6 +12922,7 @@ export interface operations {
        *     - `API_KEY_REVOKED`: The API key was revoked
        *     - `API_KEY_EXPIRED`: The API key has expired
        *     - `USER_DELETED`: The signed-in user was deleted
+       *     - `SESSION_PENDING`: The session has tasks to finish in Clerk first (`sts: pending`: choose an organization, reset the password, ...)
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        */
       401: {
@@ -12778,6 +12951,7 @@ export interface operations {
                 | "API_KEY_REVOKED"
                 | "API_KEY_EXPIRED"
                 | "USER_DELETED"
+                | "SESSION_PENDING"
                 | "ORGANIZATION_DELETED";
               message: string;
               details: {
@@ -12793,6 +12967,7 @@ export interface operations {
        *
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        *     - `NO_ACTIVE_ORGANIZATION`: The session has no active organization; select one in Clerk
+       *     - `MEMBERSHIP_REMOVED`: The user was removed from the session's organization after the token was issued; refresh the session
        *     - `PLATFORM_ADMIN_REQUIRED`: Platform admins' sessions only (an organization's admin is not one; API keys never)
        */
       403: {
@@ -12807,7 +12982,11 @@ export interface operations {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "ORGANIZATION_DELETED" | "NO_ACTIVE_ORGANIZATION" | "PLATFORM_ADMIN_REQUIRED";
+              code:
+                | "ORGANIZATION_DELETED"
+                | "NO_ACTIVE_ORGANIZATION"
+                | "MEMBERSHIP_REMOVED"
+                | "PLATFORM_ADMIN_REQUIRED";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -12969,6 +13148,7 @@ export interface operations {
        *     - `API_KEY_REVOKED`: The API key was revoked
        *     - `API_KEY_EXPIRED`: The API key has expired
        *     - `USER_DELETED`: The signed-in user was deleted
+       *     - `SESSION_PENDING`: The session has tasks to finish in Clerk first (`sts: pending`: choose an organization, reset the password, ...)
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        */
       401: {
@@ -12997,6 +13177,7 @@ export interface operations {
                 | "API_KEY_REVOKED"
                 | "API_KEY_EXPIRED"
                 | "USER_DELETED"
+                | "SESSION_PENDING"
                 | "ORGANIZATION_DELETED";
               message: string;
               details: {
@@ -13012,6 +13193,7 @@ export interface operations {
        *
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        *     - `NO_ACTIVE_ORGANIZATION`: The session has no active organization; select one in Clerk
+       *     - `MEMBERSHIP_REMOVED`: The user was removed from the session's organization after the token was issued; refresh the session
        *     - `PLATFORM_ADMIN_REQUIRED`: Platform admins' sessions only (an organization's admin is not one; API keys never)
        */
       403: {
@@ -13026,7 +13208,11 @@ export interface operations {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "ORGANIZATION_DELETED" | "NO_ACTIVE_ORGANIZATION" | "PLATFORM_ADMIN_REQUIRED";
+              code:
+                | "ORGANIZATION_DELETED"
+                | "NO_ACTIVE_ORGANIZATION"
+                | "MEMBERSHIP_REMOVED"
+                | "PLATFORM_ADMIN_REQUIRED";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -13194,6 +13380,7 @@ export interface operations {
        *     - `API_KEY_REVOKED`: The API key was revoked
        *     - `API_KEY_EXPIRED`: The API key has expired
        *     - `USER_DELETED`: The signed-in user was deleted
+       *     - `SESSION_PENDING`: The session has tasks to finish in Clerk first (`sts: pending`: choose an organization, reset the password, ...)
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        */
       401: {
@@ -13222,6 +13409,7 @@ export interface operations {
                 | "API_KEY_REVOKED"
                 | "API_KEY_EXPIRED"
                 | "USER_DELETED"
+                | "SESSION_PENDING"
                 | "ORGANIZATION_DELETED";
               message: string;
               details: {
@@ -13237,6 +13425,7 @@ export interface operations {
        *
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        *     - `NO_ACTIVE_ORGANIZATION`: The session has no active organization; select one in Clerk
+       *     - `MEMBERSHIP_REMOVED`: The user was removed from the session's organization after the token was issued; refresh the session
        *     - `PLATFORM_ADMIN_REQUIRED`: Platform admins' sessions only (an organization's admin is not one; API keys never)
        */
       403: {
@@ -13251,7 +13440,11 @@ export interface operations {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "ORGANIZATION_DELETED" | "NO_ACTIVE_ORGANIZATION" | "PLATFORM_ADMIN_REQUIRED";
+              code:
+                | "ORGANIZATION_DELETED"
+                | "NO_ACTIVE_ORGANIZATION"
+                | "MEMBERSHIP_REMOVED"
+                | "PLATFORM_ADMIN_REQUIRED";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -13420,6 +13613,7 @@ export interface operations {
        *     - `API_KEY_REVOKED`: The API key was revoked
        *     - `API_KEY_EXPIRED`: The API key has expired
        *     - `USER_DELETED`: The signed-in user was deleted
+       *     - `SESSION_PENDING`: The session has tasks to finish in Clerk first (`sts: pending`: choose an organization, reset the password, ...)
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        */
       401: {
@@ -13448,6 +13642,7 @@ export interface operations {
                 | "API_KEY_REVOKED"
                 | "API_KEY_EXPIRED"
                 | "USER_DELETED"
+                | "SESSION_PENDING"
                 | "ORGANIZATION_DELETED";
               message: string;
               details: {
@@ -13463,6 +13658,7 @@ export interface operations {
        *
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        *     - `NO_ACTIVE_ORGANIZATION`: The session has no active organization; select one in Clerk
+       *     - `MEMBERSHIP_REMOVED`: The user was removed from the session's organization after the token was issued; refresh the session
        *     - `PLATFORM_ADMIN_REQUIRED`: Platform admins' sessions only (an organization's admin is not one; API keys never)
        */
       403: {
@@ -13477,7 +13673,11 @@ export interface operations {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "ORGANIZATION_DELETED" | "NO_ACTIVE_ORGANIZATION" | "PLATFORM_ADMIN_REQUIRED";
+              code:
+                | "ORGANIZATION_DELETED"
+                | "NO_ACTIVE_ORGANIZATION"
+                | "MEMBERSHIP_REMOVED"
+                | "PLATFORM_ADMIN_REQUIRED";
               message: string;
               details: {
                 [key: string]: unknown;
@@ -13663,6 +13863,7 @@ export interface operations {
        *     - `API_KEY_REVOKED`: The API key was revoked
        *     - `API_KEY_EXPIRED`: The API key has expired
        *     - `USER_DELETED`: The signed-in user was deleted
+       *     - `SESSION_PENDING`: The session has tasks to finish in Clerk first (`sts: pending`: choose an organization, reset the password, ...)
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        */
       401: {
@@ -13691,6 +13892,7 @@ export interface operations {
                 | "API_KEY_REVOKED"
                 | "API_KEY_EXPIRED"
                 | "USER_DELETED"
+                | "SESSION_PENDING"
                 | "ORGANIZATION_DELETED";
               message: string;
               details: {
@@ -13706,6 +13908,7 @@ export interface operations {
        *
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        *     - `NO_ACTIVE_ORGANIZATION`: The session has no active organization; select one in Clerk
+       *     - `MEMBERSHIP_REMOVED`: The user was removed from the session's organization after the token was issued; refresh the session
        *     - `PLATFORM_ADMIN_REQUIRED`: Platform admins' sessions only (an organization's admin is not one; API keys never)
        *     - `CSRF_ORIGIN_REFUSED`: A write authenticated by the session cookie from an origin that is not allowed
        */
@@ -13724,6 +13927,7 @@ export interface operations {
               code:
                 | "ORGANIZATION_DELETED"
                 | "NO_ACTIVE_ORGANIZATION"
+                | "MEMBERSHIP_REMOVED"
                 | "PLATFORM_ADMIN_REQUIRED"
                 | "CSRF_ORIGIN_REFUSED";
               message: string;
@@ -14048,6 +14252,7 @@ export interface operations {
        *     - `API_KEY_REVOKED`: The API key was revoked
        *     - `API_KEY_EXPIRED`: The API key has expired
        *     - `USER_DELETED`: The signed-in user was deleted
+       *     - `SESSION_PENDING`: The session has tasks to finish in Clerk first (`sts: pending`: choose an organization, reset the password, ...)
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        */
       401: {
@@ -14076,6 +14281,7 @@ export interface operations {
                 | "API_KEY_REVOKED"
                 | "API_KEY_EXPIRED"
                 | "USER_DELETED"
+                | "SESSION_PENDING"
                 | "ORGANIZATION_DELETED";
               message: string;
               details: {
@@ -14091,6 +14297,7 @@ export interface operations {
        *
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        *     - `NO_ACTIVE_ORGANIZATION`: The session has no active organization; select one in Clerk
+       *     - `MEMBERSHIP_REMOVED`: The user was removed from the session's organization after the token was issued; refresh the session
        *     - `PLATFORM_ADMIN_REQUIRED`: Platform admins' sessions only (an organization's admin is not one; API keys never)
        *     - `CSRF_ORIGIN_REFUSED`: A write authenticated by the session cookie from an origin that is not allowed
        */
@@ -14109,6 +14316,7 @@ export interface operations {
               code:
                 | "ORGANIZATION_DELETED"
                 | "NO_ACTIVE_ORGANIZATION"
+                | "MEMBERSHIP_REMOVED"
                 | "PLATFORM_ADMIN_REQUIRED"
                 | "CSRF_ORIGIN_REFUSED";
               message: string;
@@ -14431,6 +14639,7 @@ export interface operations {
        *     - `API_KEY_REVOKED`: The API key was revoked
        *     - `API_KEY_EXPIRED`: The API key has expired
        *     - `USER_DELETED`: The signed-in user was deleted
+       *     - `SESSION_PENDING`: The session has tasks to finish in Clerk first (`sts: pending`: choose an organization, reset the password, ...)
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        */
       401: {
@@ -14459,6 +14668,7 @@ export interface operations {
                 | "API_KEY_REVOKED"
                 | "API_KEY_EXPIRED"
                 | "USER_DELETED"
+                | "SESSION_PENDING"
                 | "ORGANIZATION_DELETED";
               message: string;
               details: {
@@ -14474,6 +14684,7 @@ export interface operations {
        *
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        *     - `NO_ACTIVE_ORGANIZATION`: The session has no active organization; select one in Clerk
+       *     - `MEMBERSHIP_REMOVED`: The user was removed from the session's organization after the token was issued; refresh the session
        *     - `PLATFORM_ADMIN_REQUIRED`: Platform admins' sessions only (an organization's admin is not one; API keys never)
        *     - `CSRF_ORIGIN_REFUSED`: A write authenticated by the session cookie from an origin that is not allowed
        */
@@ -14492,6 +14703,7 @@ export interface operations {
               code:
                 | "ORGANIZATION_DELETED"
                 | "NO_ACTIVE_ORGANIZATION"
+                | "MEMBERSHIP_REMOVED"
                 | "PLATFORM_ADMIN_REQUIRED"
                 | "CSRF_ORIGIN_REFUSED";
               message: string;
@@ -14812,6 +15024,7 @@ export interface operations {
        *     - `API_KEY_REVOKED`: The API key was revoked
        *     - `API_KEY_EXPIRED`: The API key has expired
        *     - `USER_DELETED`: The signed-in user was deleted
+       *     - `SESSION_PENDING`: The session has tasks to finish in Clerk first (`sts: pending`: choose an organization, reset the password, ...)
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        */
       401: {
@@ -14840,6 +15053,7 @@ export interface operations {
                 | "API_KEY_REVOKED"
                 | "API_KEY_EXPIRED"
                 | "USER_DELETED"
+                | "SESSION_PENDING"
                 | "ORGANIZATION_DELETED";
               message: string;
               details: {
@@ -14855,6 +15069,7 @@ export interface operations {
        *
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        *     - `NO_ACTIVE_ORGANIZATION`: The session has no active organization; select one in Clerk
+       *     - `MEMBERSHIP_REMOVED`: The user was removed from the session's organization after the token was issued; refresh the session
        *     - `PLATFORM_ADMIN_REQUIRED`: Platform admins' sessions only (an organization's admin is not one; API keys never)
        *     - `CSRF_ORIGIN_REFUSED`: A write authenticated by the session cookie from an origin that is not allowed
        */
@@ -14873,6 +15088,7 @@ export interface operations {
               code:
                 | "ORGANIZATION_DELETED"
                 | "NO_ACTIVE_ORGANIZATION"
+                | "MEMBERSHIP_REMOVED"
                 | "PLATFORM_ADMIN_REQUIRED"
                 | "CSRF_ORIGIN_REFUSED";
               message: string;
@@ -15194,6 +15410,7 @@ export interface operations {
        *     - `API_KEY_REVOKED`: The API key was revoked
        *     - `API_KEY_EXPIRED`: The API key has expired
        *     - `USER_DELETED`: The signed-in user was deleted
+       *     - `SESSION_PENDING`: The session has tasks to finish in Clerk first (`sts: pending`: choose an organization, reset the password, ...)
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        */
       401: {
@@ -15222,6 +15439,7 @@ export interface operations {
                 | "API_KEY_REVOKED"
                 | "API_KEY_EXPIRED"
                 | "USER_DELETED"
+                | "SESSION_PENDING"
                 | "ORGANIZATION_DELETED";
               message: string;
               details: {
@@ -15237,6 +15455,7 @@ export interface operations {
        *
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        *     - `NO_ACTIVE_ORGANIZATION`: The session has no active organization; select one in Clerk
+       *     - `MEMBERSHIP_REMOVED`: The user was removed from the session's organization after the token was issued; refresh the session
        *     - `PLATFORM_ADMIN_REQUIRED`: Platform admins' sessions only (an organization's admin is not one; API keys never)
        *     - `CSRF_ORIGIN_REFUSED`: A write authenticated by the session cookie from an origin that is not allowed
        */
@@ -15255,6 +15474,7 @@ export interface operations {
               code:
                 | "ORGANIZATION_DELETED"
                 | "NO_ACTIVE_ORGANIZATION"
+                | "MEMBERSHIP_REMOVED"
                 | "PLATFORM_ADMIN_REQUIRED"
                 | "CSRF_ORIGIN_REFUSED";
               message: string;
@@ -15577,6 +15797,7 @@ export interface operations {
        *     - `API_KEY_REVOKED`: The API key was revoked
        *     - `API_KEY_EXPIRED`: The API key has expired
        *     - `USER_DELETED`: The signed-in user was deleted
+       *     - `SESSION_PENDING`: The session has tasks to finish in Clerk first (`sts: pending`: choose an organization, reset the password, ...)
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        */
       401: {
@@ -15605,6 +15826,7 @@ export interface operations {
                 | "API_KEY_REVOKED"
                 | "API_KEY_EXPIRED"
                 | "USER_DELETED"
+                | "SESSION_PENDING"
                 | "ORGANIZATION_DELETED";
               message: string;
               details: {
@@ -15620,6 +15842,7 @@ export interface operations {
        *
        *     - `ORGANIZATION_DELETED`: The organization was deleted (401 for its API keys, 403 for its members' sessions)
        *     - `NO_ACTIVE_ORGANIZATION`: The session has no active organization; select one in Clerk
+       *     - `MEMBERSHIP_REMOVED`: The user was removed from the session's organization after the token was issued; refresh the session
        *     - `PLATFORM_ADMIN_REQUIRED`: Platform admins' sessions only (an organization's admin is not one; API keys never)
        *     - `CSRF_ORIGIN_REFUSED`: A write authenticated by the session cookie from an origin that is not allowed
        */
@@ -15638,6 +15861,7 @@ export interface operations {
               code:
                 | "ORGANIZATION_DELETED"
                 | "NO_ACTIVE_ORGANIZATION"
+                | "MEMBERSHIP_REMOVED"
                 | "PLATFORM_ADMIN_REQUIRED"
                 | "CSRF_ORIGIN_REFUSED";
               message: string;

@@ -67,6 +67,9 @@ const EXAMPLES: Partial<Record<ErrorCode, ErrorExample>> = {
   API_KEY_REVOKED: { message: "This API key was revoked" },
   API_KEY_EXPIRED: { message: "This API key has expired" },
   USER_DELETED: { message: "This user was deleted" },
+  SESSION_PENDING: {
+    message: "This session has tasks to finish in Clerk before it can be used (status pending)",
+  },
   ORGANIZATION_DELETED: { message: "This organization was deleted" },
   SUBSCRIPTION_SUSPENDED: {
     message: "The subscription is suspended for non-payment: pay the open invoice to write again",
@@ -74,6 +77,9 @@ const EXAMPLES: Partial<Record<ErrorCode, ErrorExample>> = {
   },
   NO_ACTIVE_ORGANIZATION: {
     message: "Select an organization: this session has no active organization",
+  },
+  MEMBERSHIP_REMOVED: {
+    message: "You were removed from this organization: refresh the session",
   },
   INSUFFICIENT_SCOPE: {
     message: "This action needs the meetings:write scope",

@@ -1,3 +1,4 @@
+import { ServiceUnavailableError } from "@zigznote/shared";
 import { LRUCache } from "lru-cache";
 import type { IdentityDeps } from "./deps";
 import { findStoredApiKey, type StoredApiKey } from "./apiKeyStore";
@@ -66,13 +67,29 @@ export class ApiKeyCache {
     if (cached) cached.lastUsedAt = at;
   }
 
-  /** Call after a key's row changed (revoked): every instance reads it again on next use. */
-  async invalidate(keyId: string): Promise<void> {
+  /**
+   * Call before revoking the key's row: tells every other instance (the Redis marker, living
+   * longer than any cached copy) to read the row again on each use until their copy is gone. Set
+   * before the row changes, so that a Redis that cannot take it refuses the revocation (503,
+   * nothing written) instead of leaving other instances trusting a revoked key: a copy cached
+   * between the marker and the change is read again too, as the marker outlives it.
+   */
+  async announceRevocation(keyId: string): Promise<void> {
+    if (!this.deps.redis || !this.entries) return;
+    const ttlSeconds = this.deps.config.API_KEY_CACHE_SECONDS;
+    try {
+      await this.deps.redis.set(this.markerKey(keyId), "1", "EX", ttlSeconds + 60);
+    } catch (error) {
+      throw new ServiceUnavailableError(
+        "The revocation could not be announced to every instance (Redis did not answer); nothing was revoked, retry shortly",
+        { retryAfterSeconds: 5, cause: error },
+      );
+    }
+  }
+
+  /** Call after the key's row changed (revoked): this instance drops its copy and reads it again. */
+  forget(keyId: string): void {
     this.generation += 1;
     this.entries?.delete(keyId);
-    if (this.deps.redis && this.entries) {
-      const ttlSeconds = this.deps.config.API_KEY_CACHE_SECONDS;
-      await this.deps.redis.set(this.markerKey(keyId), "1", "EX", ttlSeconds + 60);
-    }
   }
 }

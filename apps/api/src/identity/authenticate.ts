@@ -21,7 +21,12 @@ import { scopesForRole } from "../http/scopes";
 import { API_KEY_FAMILY } from "./apiKeyService";
 import { mapClerkRole, upsertMembership, upsertOrganization, upsertUser } from "./identityService";
 import { createApiKeyAuthenticator, type ApiKeyLockout } from "./apiKeyAuth";
-import { findMembershipByClerkIds } from "./store";
+import { transaction } from "../lib/afterCommit";
+import {
+  findMembershipByClerkIds,
+  lockOrganizationShared,
+  wasMembershipRemovedSince,
+} from "./store";
 
 /**
  * What `authenticate` can answer on any authenticated route: the app hands them to the route
@@ -40,8 +45,10 @@ export const AUTHENTICATION_CODES: readonly ErrorCode[] = [
   "API_KEY_REVOKED",
   "API_KEY_EXPIRED",
   "USER_DELETED",
+  "SESSION_PENDING",
   "ORGANIZATION_DELETED",
   "NO_ACTIVE_ORGANIZATION",
+  "MEMBERSHIP_REMOVED",
   "TOO_MANY_REQUESTS",
   // Clerk's signing keys could not be loaded (CLERK_SECRET_KEY deployments).
   "SERVICE_UNAVAILABLE",
@@ -272,6 +279,19 @@ function createSessionAuthenticator(
       logRejection(requestId, rejectionReason(error, token));
       throw tokenError(error);
     }
+    // Session token v2 says whether the session is usable (`sts`): a pending one still has tasks
+    // (choose an organization, reset a compromised password, ...). Clerk's own SDKs treat it as
+    // signed out; so do we. v1 tokens have no `sts`.
+    if (payload.sts !== undefined && payload.sts !== "active") {
+      logRejection(requestId, {
+        reason: "session-pending",
+        detail: `session status ${typeof payload.sts === "string" ? payload.sts.slice(0, 32) : typeof payload.sts}`,
+      });
+      throw new UnauthorizedError(
+        "This session has tasks to finish in Clerk before it can be used (status pending)",
+        { code: "SESSION_PENDING" },
+      );
+    }
     // Signed by Clerk: made storable rather than refused (see lib/text.ts).
     const claims = readSessionClaims(toStorableText(payload));
     const isPlatformAdmin =
@@ -299,11 +319,10 @@ function createSessionAuthenticator(
         code: "NO_ACTIVE_ORGANIZATION",
       });
     }
-    const role = mapClerkRole(claims.organizationRole);
-    const { userId, organizationId, planSlug } = await resolveMembership(
+    const { userId, organizationId, planSlug, role } = await resolveMembership(
       ctx,
       { ...claims, organizationId: claims.organizationId },
-      role,
+      mapClerkRole(claims.organizationRole),
     );
     return {
       kind: "user",
@@ -322,23 +341,28 @@ function createSessionAuthenticator(
  * The local ids of the token's user and organization. Known callers cost one read; the first
  * request of an unknown user or organization creates the rows with insert-or-keep statements,
  * so concurrent first requests converge on one row each, and webhook data is never overwritten.
- * The role comes from the token (Clerk's current truth), not from the local membership copy.
+ * The role is the token's (`tokenRole`, Clerk's truth when the token was issued) unless a Clerk
+ * event at or after the token's issue time set the local copy: a role changed since (an admin
+ * demoted a moment ago) is the membership's, not the older token's.
  */
 async function resolveMembership(
   ctx: IdentityDeps,
   claims: SessionClaims & { organizationId: string },
-  role: Role,
-): Promise<{ userId: string; organizationId: string; planSlug: string }> {
+  tokenRole: Role,
+): Promise<{ userId: string; organizationId: string; planSlug: string; role: Role }> {
   const existing = await findMembershipByClerkIds(ctx.db, {
     userClerkId: claims.userId,
     organizationClerkId: claims.organizationId,
   });
   if (existing) {
     assertActive(existing.userDeletedAt, existing.organizationDeletedAt);
+    const changedSinceToken =
+      existing.clerkUpdatedAt !== null && existing.clerkUpdatedAt >= claims.issuedAt;
     return {
       userId: existing.userId,
       organizationId: existing.organizationId,
       planSlug: existing.planSlug,
+      role: changedSinceToken ? existing.role : tokenRole,
     };
   }
   const user = await upsertUser(ctx, {
@@ -354,14 +378,43 @@ async function resolveMembership(
     onlyIfMissing: true,
   });
   assertActive(user.deletedAt, organization.deletedAt);
-  await upsertMembership(ctx, {
-    organizationId: organization.id,
-    userId: user.id,
-    role,
-    updatedAt: claims.issuedAt,
-    onlyIfMissing: true,
+  // Clerk removed the user from the organization after this token was issued (its claims are
+  // older than the removal): the token no longer speaks for the membership, and provisioning
+  // it would bring the removed member back for good. Checked under a share lock of the
+  // organization, which a removal locks for update first, so a removal committing meanwhile is
+  // seen (or waits for the membership and deletes it).
+  const provisioned = await transaction(ctx.db, async (tx) => {
+    await lockOrganizationShared(tx, organization.id);
+    const removed = await wasMembershipRemovedSince(tx, {
+      userClerkId: claims.userId,
+      organizationClerkId: claims.organizationId,
+      since: claims.issuedAt,
+    });
+    if (removed) return false;
+    await upsertMembership(
+      { db: tx },
+      {
+        organizationId: organization.id,
+        userId: user.id,
+        role: tokenRole,
+        updatedAt: claims.issuedAt,
+        onlyIfMissing: true,
+      },
+    );
+    return true;
   });
-  return { userId: user.id, organizationId: organization.id, planSlug: organization.planSlug };
+  if (!provisioned) {
+    throw new ForbiddenError(
+      "You were removed from this organization after this session token was issued: refresh the session",
+      { code: "MEMBERSHIP_REMOVED" },
+    );
+  }
+  return {
+    userId: user.id,
+    organizationId: organization.id,
+    planSlug: organization.planSlug,
+    role: tokenRole,
+  };
 }
 
 /** The local id of the token's user (created on its first request, like `resolveMembership`). */

@@ -175,7 +175,12 @@ const deleteMembershipFromEvent: ClerkHandler = async (event, tx, hooks) => {
   // Lock the organization before deleting: creations lock it first too (upsertOrganization), and
   // the violation check below needs it, so both orders agree and cannot deadlock.
   const locked = await store.lockOrganizationByClerkId(tx, membership.organization.id);
-  await store.insertMembershipTombstone(tx, membership.id, at);
+  await store.insertMembershipTombstone(tx, {
+    clerkMembershipId: membership.id,
+    organizationClerkId: membership.organization.id,
+    userClerkId: membership.public_user_data.user_id,
+    at,
+  });
   await store.deleteMembershipsByClerkId(tx, membership.id);
   // A membership provisioned from a session token has no Clerk id yet: match it by its pair.
   const organization = await store.findOrganizationRef(tx, membership.organization.id);

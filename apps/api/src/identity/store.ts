@@ -247,6 +247,9 @@ export interface SessionMembership {
   organizationDeletedAt: Date | null;
   /** The organization's plan: its request budget (read here, so it costs no query of its own). */
   planSlug: string;
+  /** The local copy of the role, and Clerk's updated_at of the event that set it (null: none). */
+  role: Role;
+  clerkUpdatedAt: Date | null;
 }
 
 /** The membership of a session's user in its organization, by their Clerk ids, or null. */
@@ -262,6 +265,8 @@ export async function findMembershipByClerkIds(
     select: {
       userId: true,
       organizationId: true,
+      role: true,
+      clerkUpdatedAt: true,
       user: { select: { deletedAt: true } },
       organization: { select: { deletedAt: true, planSlug: true } },
     },
@@ -273,6 +278,8 @@ export async function findMembershipByClerkIds(
     userDeletedAt: row.user.deletedAt,
     organizationDeletedAt: row.organization.deletedAt,
     planSlug: row.organization.planSlug,
+    role: row.role,
+    clerkUpdatedAt: row.clerkUpdatedAt,
   };
 }
 
@@ -293,14 +300,44 @@ export async function isMembershipDeleted(db: Db, clerkMembershipId: string): Pr
   return tombstone !== null;
 }
 
+/** Records the membership's deletion, with whose membership it was (Clerk ids). */
 export async function insertMembershipTombstone(
   db: Db,
-  clerkMembershipId: string,
-  at: Date,
+  tombstone: {
+    clerkMembershipId: string;
+    organizationClerkId: string;
+    userClerkId: string;
+    at: Date;
+  },
 ): Promise<void> {
   await db.$executeRaw`
-    INSERT INTO deleted_memberships (clerk_id, deleted_at) VALUES (${clerkMembershipId}, ${at})
+    INSERT INTO deleted_memberships (clerk_id, deleted_at, organization_clerk_id, user_clerk_id)
+    VALUES (${tombstone.clerkMembershipId}, ${tombstone.at}, ${tombstone.organizationClerkId},
+            ${tombstone.userClerkId})
     ON CONFLICT (clerk_id) DO NOTHING`;
+}
+
+/** Whether Clerk removed the user from the organization at or after `since` (a tombstone). */
+export async function wasMembershipRemovedSince(
+  db: Db,
+  input: { userClerkId: string; organizationClerkId: string; since: Date },
+): Promise<boolean> {
+  const rows = await queryRows<{ found: number }>(
+    db,
+    `SELECT 1 AS found FROM deleted_memberships
+      WHERE user_clerk_id = $1 AND organization_clerk_id = $2 AND deleted_at >= $3::timestamptz
+      LIMIT 1`,
+    [input.userClerkId, input.organizationClerkId, input.since],
+  );
+  return rows.length > 0;
+}
+
+/** Share-locks the organization: a membership deletion (which locks it for update) is then
+ * committed and visible to the next statement, or waits for this transaction. */
+export async function lockOrganizationShared(db: Db, organizationId: string): Promise<void> {
+  await queryRows(db, `SELECT 1 FROM organizations WHERE id = $1::uuid FOR SHARE`, [
+    organizationId,
+  ]);
 }
 
 export interface OrganizationSummary {

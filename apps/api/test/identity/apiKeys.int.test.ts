@@ -175,6 +175,49 @@ describe("/api/v1/api-keys", () => {
     }
   });
 
+  it("refuses a revocation Redis cannot announce (503, nothing revoked) instead of leaving another instance trusting the key", async () => {
+    const shared = { REDIS_KEY_PREFIX: `test-${uniqueSuffix()}` };
+    const a = createTestApp({ env: shared, redis: true });
+    const b = createTestApp({ env: shared, redis: true });
+    try {
+      const admin = await authHeaderFor(a);
+      const created = await request(a.app)
+        .post("/api/v1/api-keys")
+        .set(admin.headers)
+        .send({ name: "shared", scopes: ["meetings:read"] });
+      // b verifies the key once, which caches its row.
+      expect((await request(b.app).get("/api/v1/me").set(bearer(created.body.key))).status).toBe(
+        200,
+      );
+      const set = jest
+        .spyOn(a.ctx.redis!, "set")
+        .mockRejectedValueOnce(new Error("Connection is closed."));
+      try {
+        const refused = await request(a.app)
+          .delete(`/api/v1/api-keys/${created.body.id}`)
+          .set(admin.headers);
+        expect(refused.status).toBe(503);
+        expect(refused.body.error.code).toBe("SERVICE_UNAVAILABLE");
+        expect(refused.headers["retry-after"]).toBe("5");
+      } finally {
+        set.mockRestore();
+      }
+      // Nothing was revoked, so no instance trusting the key is wrong about it...
+      const row = await a.ctx.db.apiKey.findUniqueOrThrow({ where: { id: created.body.id } });
+      expect(row.revokedAt).toBeNull();
+      // ...and the retry revokes it everywhere.
+      const retried = await request(a.app)
+        .delete(`/api/v1/api-keys/${created.body.id}`)
+        .set(admin.headers);
+      expect(retried.status).toBe(200);
+      const onB = await request(b.app).get("/api/v1/me").set(bearer(created.body.key));
+      expect(onB.status).toBe(401);
+      expect(onB.body.error.code).toBe("API_KEY_REVOKED");
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+    }
+  });
+
   it("reads a cached key's row again when Redis cannot tell whether it was revoked", async () => {
     const withRedis = createTestApp({ redis: true });
     try {

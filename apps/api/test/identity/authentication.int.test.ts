@@ -81,6 +81,23 @@ describe("authenticate (Clerk session JWT)", () => {
     expect(res.body.error.code).toBe("INVALID_AUTHORIZED_PARTY");
   });
 
+  it("returns 401 SESSION_PENDING for a v2 session with tasks left (sts: pending), writing nothing", async () => {
+    const userId = `user_${uniqueSuffix()}`;
+    const orgId = `org_${uniqueSuffix()}`;
+    // A user made to reset a compromised password (Clerk's reset-password task): the session
+    // exists, but Clerk's SDKs treat it as signed out until the task is done.
+    const res = await me(signClerkToken({ userId, orgId, claims: { sts: "pending" } }));
+    expect(res.status).toBe(401);
+    expect(res.body.error.code).toBe("SESSION_PENDING");
+    expect(await testApp.ctx.db.user.count({ where: { clerkId: userId } })).toBe(0);
+    expect(await testApp.ctx.db.organization.count({ where: { clerkId: orgId } })).toBe(0);
+    // The same session once active, and a v1 token (no sts), are accepted.
+    expect((await me(signClerkToken({ userId, orgId, claims: { sts: "active" } }))).status).toBe(
+      200,
+    );
+    expect((await me(signClerkToken({ userId, orgId, version: 1 }))).status).toBe(200);
+  });
+
   it("returns 403 NO_ACTIVE_ORGANIZATION for a session without an organization", async () => {
     const userId = `user_${uniqueSuffix()}`;
     for (const version of [1, 2] as const) {

@@ -74,6 +74,11 @@ export const ERROR_CODES = {
   API_KEY_REVOKED: { status: 401, description: "The API key was revoked" },
   API_KEY_EXPIRED: { status: 401, description: "The API key has expired" },
   USER_DELETED: { status: 401, description: "The signed-in user was deleted" },
+  SESSION_PENDING: {
+    status: 401,
+    description:
+      "The session has tasks to finish in Clerk first (`sts: pending`: choose an organization, reset the password, ...)",
+  },
   WEBHOOK_SIGNATURE_INVALID: {
     status: 401,
     description: "The webhook signature does not match the body (or is too old)",
@@ -101,6 +106,11 @@ export const ERROR_CODES = {
   NO_ACTIVE_ORGANIZATION: {
     status: 403,
     description: "The session has no active organization; select one in Clerk",
+  },
+  MEMBERSHIP_REMOVED: {
+    status: 403,
+    description:
+      "The user was removed from the session's organization after the token was issued; refresh the session",
   },
   INSUFFICIENT_SCOPE: { status: 403, description: "The API key lacks the route's scope" },
   ADMIN_REQUIRED: {
