@@ -1,4 +1,3 @@
-import { ServiceUnavailableError } from "@zigznote/shared";
 import { LRUCache } from "lru-cache";
 import type { IdentityDeps } from "./deps";
 import { findStoredApiKey, type StoredApiKey } from "./apiKeyStore";
@@ -19,7 +18,7 @@ export class ApiKeyCache {
   private generation = 0;
 
   constructor(
-    private readonly deps: Pick<IdentityDeps, "db" | "redis" | "config">,
+    private readonly deps: Pick<IdentityDeps, "db" | "redis" | "config" | "logger">,
     maxEntries = 10_000,
   ) {
     const ttlSeconds = deps.config.API_KEY_CACHE_SECONDS;
@@ -68,27 +67,37 @@ export class ApiKeyCache {
   }
 
   /**
-   * Call before revoking the key's row: tells every other instance (the Redis marker, living
-   * longer than any cached copy) to read the row again on each use until their copy is gone. Set
-   * before the row changes, so that a Redis that cannot take it refuses the revocation (503,
-   * nothing written) instead of leaving other instances trusting a revoked key: a copy cached
-   * between the marker and the change is read again too, as the marker outlives it.
+   * Call after the key's row was revoked: this instance drops its copy at once, and every other
+   * instance is told through Redis (a marker that outlives any cached copy: each of their cache
+   * hits checks it). The revocation stands whatever Redis answers (a leaked key must be
+   * revocable during a Redis outage). When Redis cannot take the marker, it is tried again every
+   * second until it is set or no copy cached before the revocation can remain
+   * (API_KEY_CACHE_SECONDS); meanwhile an instance that cannot read Redis either reads the row
+   * again, and sees the revocation. Resolves after the first try.
    */
-  async announceRevocation(keyId: string): Promise<void> {
-    if (!this.deps.redis || !this.entries) return;
+  async revoked(keyId: string): Promise<void> {
+    this.forget(keyId);
+    const { redis } = this.deps;
+    if (!redis || !this.entries) return;
     const ttlSeconds = this.deps.config.API_KEY_CACHE_SECONDS;
-    try {
-      await this.deps.redis.set(this.markerKey(keyId), "1", "EX", ttlSeconds + 60);
-    } catch (error) {
-      throw new ServiceUnavailableError(
-        "The revocation could not be announced to every instance (Redis did not answer); nothing was revoked, retry shortly",
-        { retryAfterSeconds: 5, cause: error },
-      );
-    }
+    const giveUpAt = Date.now() + ttlSeconds * 1000;
+    const announce = async (): Promise<void> => {
+      try {
+        await redis.set(this.markerKey(keyId), "1", "EX", ttlSeconds + 60);
+      } catch (error) {
+        if (Date.now() >= giveUpAt) return;
+        this.deps.logger.warn(
+          { err: error, keyId },
+          "an API key's revocation is not yet announced to the other instances (Redis did not take it): trying again every second",
+        );
+        setTimeout(() => void announce(), 1000).unref();
+      }
+    };
+    await announce();
   }
 
-  /** Call after the key's row changed (revoked): this instance drops its copy and reads it again. */
-  forget(keyId: string): void {
+  /** This instance's copy is dropped, and a read of the row meanwhile is not cached. */
+  private forget(keyId: string): void {
     this.generation += 1;
     this.entries?.delete(keyId);
   }

@@ -158,21 +158,18 @@ export async function listApiKeys(
 
 /**
  * Revokes a key of the organization (404 for another organization's key: its existence is not
- * revealed) and drops the cached copies, so the next request with it fails on every instance.
- * The other instances are told first (`announceRevocation`): when they cannot be, the answer is
- * 503 and nothing is revoked. Revoking twice keeps the first revocation time.
+ * revealed) and drops the cached copies, so the next request with it fails on every instance
+ * (`ApiKeyCache.revoked`: through Redis, tried again until Redis takes it). Revoking twice keeps
+ * the first revocation time.
  */
 export async function revokeApiKey(
   deps: Pick<IdentityDeps, "db" | "clock"> & { apiKeyCache: ApiKeyCache },
   input: { organizationId: string; id: string },
 ): Promise<ApiKeyView> {
-  const found = await apiKeyStore.findOrganizationApiKey(deps.db, input);
-  if (!found) throw new NotFoundError("API key not found");
-  await deps.apiKeyCache.announceRevocation(found.prefix);
   await apiKeyStore.markApiKeyRevoked(deps.db, input, deps.clock.now());
-  deps.apiKeyCache.forget(found.prefix);
   const row = await apiKeyStore.findOrganizationApiKey(deps.db, input);
   if (!row) throw new NotFoundError("API key not found");
+  await deps.apiKeyCache.revoked(row.prefix);
   return toApiKeyView(row);
 }
 
