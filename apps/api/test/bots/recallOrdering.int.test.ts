@@ -1,10 +1,15 @@
 import { randomBytes } from "node:crypto";
 import type { Server } from "node:http";
 import request from "supertest";
-import { authHeaderFor, type AuthenticatedCaller } from "../support/auth";
+import { authHeaderFor } from "../support/auth";
 import type { FakeRecall } from "../support/fakes/recallServer";
 import type { TestApp } from "../support/helpers";
-import { startRecallTestApp, type RecallTestApp } from "../support/recallApp";
+import {
+  meetingWithBot,
+  startRecallTestApp,
+  type MeetingWithBot,
+  type RecallTestApp,
+} from "../support/recallApp";
 import {
   botStatusEvent,
   postRecallEvent,
@@ -34,37 +39,12 @@ beforeAll(async () => {
 });
 afterAll(() => fixture.close());
 
-interface Sent {
-  caller: AuthenticatedCaller;
-  meetingId: string;
-  botId: string;
-  recallBotId: string;
-  metadata: Record<string, unknown>;
-}
-
-async function meetingWithBot(caller?: AuthenticatedCaller): Promise<Sent> {
-  const who = caller ?? (await authHeaderFor(testApp));
-  const letters = Array.from(randomBytes(3), (byte) => String.fromCharCode(97 + (byte % 26)));
-  const meeting = await request(server)
-    .post("/api/v1/meetings")
-    .set(who.headers)
-    .send({ title: "Weekly", meetingUrl: `https://meet.google.com/${letters.join("")}-qrst-uvw` });
-  expect(meeting.status).toBe(201);
-  const bot = await request(server)
-    .post(`/api/v1/meetings/${meeting.body.id}/bot`)
-    .set(who.headers);
-  expect(bot.status).toBe(201);
-  const recallBot = recall.createdBots().find((b) => b.metadata.botId === bot.body.id)!;
-  return {
-    caller: who,
-    meetingId: meeting.body.id,
-    botId: bot.body.id,
-    recallBotId: recallBot.id,
-    metadata: recallBot.metadata,
-  };
-}
-
-async function deliver(sent: Sent, code: string, at: Date, subCode: string | null = null) {
+async function deliver(
+  sent: MeetingWithBot,
+  code: string,
+  at: Date,
+  subCode: string | null = null,
+) {
   const response = await postRecallEvent(
     server,
     secret,
@@ -73,7 +53,7 @@ async function deliver(sent: Sent, code: string, at: Date, subCode: string | nul
   expect(response.status).toBe(200);
 }
 
-async function shown(sent: Sent) {
+async function shown(sent: MeetingWithBot) {
   const bot = await request(server)
     .get(`/api/v1/meetings/${sent.meetingId}/bot`)
     .set(sent.caller.headers);
@@ -96,7 +76,7 @@ describe("fatal and done, in either order", () => {
       ["fatal", "done"],
       ["done", "fatal"],
     ] as const) {
-      const sent = await meetingWithBot();
+      const sent = await meetingWithBot(fixture);
       await deliver(sent, "joining_call", at(1));
       for (const code of order) {
         // fatal happened first (the bot errored), done after it (the bot shut down)
@@ -116,7 +96,7 @@ describe("fatal and done, in either order", () => {
 
 describe("a bot whose meeting was deleted", () => {
   it("is told to leave when it reports itself in the call, though the leave at deletion failed", async () => {
-    const sent = await meetingWithBot();
+    const sent = await meetingWithBot(fixture);
     // Recall is down for the leave asked by the deletion (best effort: the delete succeeds).
     recall.failNext({ status: 500 }, { method: "POST", path: /leave_call/ });
     const deleted = await request(server)
@@ -141,7 +121,7 @@ describe("a recording whose copy gave up", () => {
     const payload = randomBytes(40 * 1024);
     const media = await startMediaServer(payload);
     try {
-      const sent = await meetingWithBot();
+      const sent = await meetingWithBot(fixture);
       // bot.done arrives before Recall can hand out the media: every attempt fails...
       await deliver(sent, "done", new Date(Date.now() + 1000));
       await webhookTasksSettled(testApp.ctx);

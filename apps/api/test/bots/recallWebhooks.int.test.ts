@@ -3,10 +3,15 @@ import type { Server } from "node:http";
 import { createBot as createBotRow, uniqueSuffix } from "@zigznote/database/testing";
 import request from "supertest";
 import { getUsage } from "../../src/recordings";
-import { authHeaderFor, type AuthenticatedCaller } from "../support/auth";
+import { authHeaderFor } from "../support/auth";
 import type { FakeRecall } from "../support/fakes/recallServer";
 import type { TestApp } from "../support/helpers";
-import { startRecallTestApp, type RecallTestApp } from "../support/recallApp";
+import {
+  meetingWithBot,
+  startRecallTestApp,
+  type MeetingWithBot,
+  type RecallTestApp,
+} from "../support/recallApp";
 import {
   botStatusEvent,
   legacyStatusEvent,
@@ -31,39 +36,7 @@ beforeAll(async () => {
 });
 afterAll(() => fixture.close());
 
-interface Sent {
-  caller: AuthenticatedCaller;
-  meetingId: string;
-  botId: string;
-  recallBotId: string;
-  metadata: Record<string, unknown>;
-}
-
-/** A meeting with a bot sent through the API (the fake Recall made it). */
-async function meetingWithBot(): Promise<Sent> {
-  const caller = await authHeaderFor(testApp);
-  const letters = Array.from(randomBytes(3), (byte) => String.fromCharCode(97 + (byte % 26)));
-  const meetingUrl = `https://meet.google.com/${letters.join("")}-bcde-fgh`;
-  const meeting = await request(server)
-    .post("/api/v1/meetings")
-    .set(caller.headers)
-    .send({ title: "Design review", meetingUrl });
-  expect(meeting.status).toBe(201);
-  const bot = await request(server)
-    .post(`/api/v1/meetings/${meeting.body.id}/bot`)
-    .set(caller.headers);
-  expect(bot.status).toBe(201);
-  const recallBot = recall.createdBots().find((b) => b.metadata.botId === bot.body.id)!;
-  return {
-    caller,
-    meetingId: meeting.body.id,
-    botId: bot.body.id,
-    recallBotId: recallBot.id,
-    metadata: recallBot.metadata,
-  };
-}
-
-async function currentBot(sent: Sent) {
+async function currentBot(sent: MeetingWithBot) {
   const response = await request(server)
     .get(`/api/v1/meetings/${sent.meetingId}/bot`)
     .set(sent.caller.headers);
@@ -72,7 +45,7 @@ async function currentBot(sent: Sent) {
 
 describe("POST /webhooks/recall: bot statuses", () => {
   it("ends in the latest status when events arrive out of order and duplicated", async () => {
-    const sent = await meetingWithBot();
+    const sent = await meetingWithBot(fixture);
     const t0 = Date.now() + 1000;
     const at = (seconds: number) => new Date(t0 + seconds * 1000);
     const events = [
@@ -103,7 +76,7 @@ describe("POST /webhooks/recall: bot statuses", () => {
   });
 
   it("keeps fatal's sub code, in the legacy bot.status_change shape too, and fatal is final", async () => {
-    const sent = await meetingWithBot();
+    const sent = await meetingWithBot(fixture);
     const at = Date.now() + 1000;
     const fatal = await postRecallEvent(
       server,
@@ -224,7 +197,7 @@ describe("POST /webhooks/recall: recording ready", () => {
     const payload = randomBytes(300 * 1024);
     const media = await startMediaServer(payload);
     try {
-      const sent = await meetingWithBot();
+      const sent = await meetingWithBot(fixture);
       recall.addRecording(sent.recallBotId, { downloadUrl: media.url });
       const at = new Date(Date.now() + 1000);
       const done = botStatusEvent({

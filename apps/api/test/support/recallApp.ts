@@ -1,5 +1,8 @@
+import { randomBytes } from "node:crypto";
 import type { Server } from "node:http";
+import request from "supertest";
 import { RecallClient, type RecallClientOptions } from "../../src/bots/recallClient";
+import { authHeaderFor, type AuthenticatedCaller } from "./auth";
 import { startFakeRecall, type FakeRecall } from "./fakes/recallServer";
 import { createTestApp, type TestApp, type TestContextOptions } from "./helpers";
 import { closeServer, listen } from "./recallEvents";
@@ -43,5 +46,41 @@ export async function startRecallTestApp(options: TestContextOptions = {}): Prom
       await recall.close();
       await testApp.close();
     },
+  };
+}
+
+/** A meeting with a bot sent through the API, and the bot the fake Recall made for it. */
+export interface MeetingWithBot {
+  caller: AuthenticatedCaller;
+  meetingId: string;
+  botId: string;
+  recallBotId: string;
+  /** The metadata the API gave Recall's bot (its events carry it back). */
+  metadata: Record<string, unknown>;
+}
+
+/** Creates a meeting (for `caller`, else a new organization's admin) and sends its bot. */
+export async function meetingWithBot(
+  fixture: Pick<RecallTestApp, "recall" | "testApp" | "server">,
+  caller?: AuthenticatedCaller,
+): Promise<MeetingWithBot> {
+  const who = caller ?? (await authHeaderFor(fixture.testApp));
+  const letters = Array.from(randomBytes(3), (byte) => String.fromCharCode(97 + (byte % 26)));
+  const meeting = await request(fixture.server)
+    .post("/api/v1/meetings")
+    .set(who.headers)
+    .send({ title: "Weekly", meetingUrl: `https://meet.google.com/${letters.join("")}-qrst-uvw` });
+  expect(meeting.status).toBe(201);
+  const bot = await request(fixture.server)
+    .post(`/api/v1/meetings/${meeting.body.id}/bot`)
+    .set(who.headers);
+  expect(bot.status).toBe(201);
+  const recallBot = fixture.recall.createdBots().find((b) => b.metadata.botId === bot.body.id)!;
+  return {
+    caller: who,
+    meetingId: meeting.body.id,
+    botId: bot.body.id,
+    recallBotId: recallBot.id,
+    metadata: recallBot.metadata,
   };
 }
