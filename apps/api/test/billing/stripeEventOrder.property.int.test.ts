@@ -113,12 +113,16 @@ async function newWorld() {
   };
   h.fake.subscriptions.set(subscriptionId, remote);
   // Invoice A (failed, unconfirmed, voided) and invoice B (failed), issued by the fake.
-  const invoiceA = (h.fake.invoiceEvent("invoice.payment_failed", subscriptionId).data.object as {
-    id: string;
-  }).id;
-  const invoiceB = (h.fake.invoiceEvent("invoice.payment_failed", subscriptionId).data.object as {
-    id: string;
-  }).id;
+  const invoiceA = (
+    h.fake.invoiceEvent("invoice.payment_failed", subscriptionId).data.object as {
+      id: string;
+    }
+  ).id;
+  const invoiceB = (
+    h.fake.invoiceEvent("invoice.payment_failed", subscriptionId).data.object as {
+      id: string;
+    }
+  ).id;
   return { organizationId: organization.id, subscriptionId, remote, invoiceA, invoiceB };
 }
 type World = Awaited<ReturnType<typeof newWorld>>;
@@ -256,7 +260,9 @@ function expectedInOrder(ops: readonly OpName[], timeline: Timeline) {
   const isOwedA = (offset: number) => !has("voided") && isOutstanding(offset);
   const failureFacts = [
     ...(has("paymentFailed") && isOwedA(20 * SECOND) ? [{ at: 20 * SECOND, invoice: "A" }] : []),
-    ...(has("otherFailed") && isOutstanding(45 * SECOND) ? [{ at: 45 * SECOND, invoice: "B" }] : []),
+    ...(has("otherFailed") && isOutstanding(45 * SECOND)
+      ? [{ at: 45 * SECOND, invoice: "B" }]
+      : []),
   ];
   // Facts that start the grace without counting as a failed attempt.
   const pastDueFacts = [

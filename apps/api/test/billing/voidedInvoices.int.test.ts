@@ -57,7 +57,7 @@ function failedRenewal(org: SubscribedOrganization) {
     Stripe.Event,
     Stripe.Event,
   ];
-  const invoiceId = (failed.data.object as Stripe.Invoice).id!;
+  const invoiceId = (failed.data.object as Stripe.Invoice).id;
   return { failed, pastDue, invoiceId };
 }
 

@@ -54,8 +54,7 @@ async function recordInvoiceFact(
     stripeSubscriptionId: found.stripeSubscriptionId,
     // A failure or a request for authentication is about its invoice (a void withdraws it); a
     // payment covers every older fact, whichever invoice it pays.
-    fact:
-      kind === "payment_succeeded" ? { kind, at } : { kind, at, invoiceId: invoice.id ?? "" },
+    fact: kind === "payment_succeeded" ? { kind, at } : { kind, at, invoiceId: invoice.id ?? "" },
     now: deps.clock.now(),
   });
   if (!change) throw new SubscriptionNotYetKnownError(found.stripeSubscriptionId);

@@ -661,10 +661,14 @@ export class FakeStripeServer {
       );
     }
     const created = options.created ?? this.seconds();
-    const event = this.invoiceEvent("invoice.marked_uncollectible", invoiceSubscriptionOf(invoice), {
-      created,
-      invoiceId,
-    });
+    const event = this.invoiceEvent(
+      "invoice.marked_uncollectible",
+      invoiceSubscriptionOf(invoice),
+      {
+        created,
+        invoiceId,
+      },
+    );
     for (const copy of [this.invoices.get(invoiceId)!, event.data.object as unknown as Json]) {
       (copy.status_transitions as Json).marked_uncollectible_at = created;
     }
@@ -826,10 +830,10 @@ export class FakeStripeServer {
       return this.previewInvoice(params);
     }
     if (resource === "invoices" && method === "POST" && id && parts[3] === "void") {
-      return this.voidInvoice(id)[0]!.data.object as unknown as Json;
+      return this.voidInvoice(id)[0]!.data.object;
     }
     if (resource === "invoices" && method === "POST" && id && parts[3] === "mark_uncollectible") {
-      return this.markUncollectible(id).data.object as unknown as Json;
+      return this.markUncollectible(id).data.object;
     }
     if (resource === "invoices" && method === "GET" && !parts[3]) {
       if (!id) return this.listInvoices(params);
