@@ -29,6 +29,10 @@ export async function isNoticeObsolete(db: Db, notice: Notification): Promise<st
       if (paidAt && paidAt.getTime() > new Date(failedAt).getTime()) {
         return "the invoice was paid before the notice went out";
       }
+      const invoiceId = text("invoiceId");
+      if (invoiceId && standing.voidedInvoiceIds.includes(invoiceId)) {
+        return "the invoice was voided before the notice went out";
+      }
       return null;
     }
     case "billing.payment_action_required": {

@@ -55,7 +55,8 @@ const disputeOpenedPayload = z.object({
   isLivemode: z.boolean(),
 });
 const suspendedPayload = z.object({ graceEndedAt: isoDate });
-const restoredPayload = z.object({}).loose();
+/** `reason`: absent when a payment restored access, `invoice_voided` when the invoice was voided. */
+const restoredPayload = z.object({ reason: z.enum(["invoice_voided"]).optional() }).loose();
 const duplicatePayload = z.object({
   keptSubscriptionId: z.string(),
   keptPlanSlug: z.string(),
@@ -274,7 +275,21 @@ export const BILLING_EMAIL_TEMPLATES: Readonly<Record<string, Template>> = {
   },
 
   "billing.access_restored": (payload, ctx) => {
-    parse("billing.access_restored", restoredPayload, payload);
+    const p = parse("billing.access_restored", restoredPayload, payload);
+    if (p.reason === "invoice_voided") {
+      return {
+        subject: `Access restored for ${ctx.organizationName}`,
+        preview: "The unpaid invoice was voided: nothing is owed. Everything works again.",
+        heading: "Access restored",
+        blocks: [
+          {
+            kind: "paragraph",
+            text: `The unpaid invoice of ${ctx.organizationName} was voided, so nothing is owed on it any more, and ${ctx.organizationName} has full access again.`,
+          },
+          { kind: "button", label: "Open zigznote", url: ctx.appUrl },
+        ],
+      };
+    }
     return {
       subject: `Access restored for ${ctx.organizationName}`,
       preview: "Your payment went through. Everything works again.",

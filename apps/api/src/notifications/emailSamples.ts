@@ -99,6 +99,11 @@ export const EMAIL_SAMPLES: readonly {
   },
   { name: "access-restored", type: "billing.access_restored", payload: {} },
   {
+    name: "access-restored-invoice-voided",
+    type: "billing.access_restored",
+    payload: { reason: "invoice_voided" },
+  },
+  {
     name: "duplicate-subscription-canceled",
     type: "billing.duplicate_subscription_canceled",
     payload: {

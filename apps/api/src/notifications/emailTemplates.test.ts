@@ -27,6 +27,20 @@ describe("e-mail templates", () => {
     }
   });
 
+  it("says why access was restored: a payment, or the unpaid invoice voided", async () => {
+    const render = (payload: Record<string, unknown>) =>
+      renderNoticeEmail(
+        { type: "billing.access_restored", payload, organizationName: "Acme" },
+        "https://app.example.test",
+      );
+    const paid = await render({ invoiceId: "in_1" });
+    expect(paid.text).toContain("your payment went through");
+    const voided = await render({ invoiceId: "in_1", reason: "invoice_voided" });
+    expect(voided.text).toContain("was voided, so nothing is owed");
+    expect(voided.text).not.toContain("payment went through");
+    expect(voided.html).toContain("was voided, so nothing is owed");
+  });
+
   it("formats Stripe amounts in their currency, zero-decimal ones included", () => {
     expect(formatAmount(1900, "usd")).toBe("$19.00");
     expect(formatAmount(4900, "eur")).toBe("€49.00");

@@ -15,6 +15,10 @@ import { createBillingHarness, type BillingHarness } from "../support/billingHar
  *   created (active) 0, updated (active) 10, payment_action_required 15 (issue 23: unpaid like
  *   a failure, not a failed attempt), payment_failed 20, updated (past_due) 20 or 30,
  *   paid 5, 25, 40 or one hour after the job, suspension job 8 days (the grace is 7 days).
+ * Voids: the failure, the request for authentication and the past_due update (its
+ *   `latest_invoice`) are about invoice A; `voided` voids A at 35 s or half an hour after the job
+ *   (support voiding it before or after the suspension); `otherFailed` is a failure of another
+ *   invoice, B, at 45 s, which a void of A must leave outstanding.
  * A payment never shares a second with a failure or a past_due update (within one second the
  * later arrival wins, by design, so "in order" would not be defined).
  *
@@ -36,6 +40,8 @@ type OpName =
   | "paymentFailed"
   | "updatedPastDue"
   | "paid"
+  | "voided"
+  | "otherFailed"
   | "suspensionJob";
 const OPS: readonly OpName[] = [
   "created",
@@ -44,6 +50,8 @@ const OPS: readonly OpName[] = [
   "paymentFailed",
   "updatedPastDue",
   "paid",
+  "voided",
+  "otherFailed",
   "suspensionJob",
 ];
 
@@ -51,6 +59,7 @@ interface Timeline {
   /** Offsets from T0 in ms. */
   pastDueAt: number;
   paidAt: number;
+  voidedAt: number;
 }
 
 function offsetOf(op: OpName, timeline: Timeline): number {
@@ -67,6 +76,10 @@ function offsetOf(op: OpName, timeline: Timeline): number {
       return timeline.pastDueAt;
     case "paid":
       return timeline.paidAt;
+    case "voided":
+      return timeline.voidedAt;
+    case "otherFailed":
+      return 45 * SECOND;
     case "suspensionJob":
       return JOB_AT;
   }
@@ -99,7 +112,18 @@ async function newWorld() {
     metadata: { organizationId: organization.id },
   };
   h.fake.subscriptions.set(subscriptionId, remote);
-  return { organizationId: organization.id, subscriptionId, remote };
+  // Invoice A (failed, unconfirmed, voided) and invoice B (failed), issued by the fake.
+  const invoiceA = (
+    h.fake.invoiceEvent("invoice.payment_failed", subscriptionId).data.object as {
+      id: string;
+    }
+  ).id;
+  const invoiceB = (
+    h.fake.invoiceEvent("invoice.payment_failed", subscriptionId).data.object as {
+      id: string;
+    }
+  ).id;
+  return { organizationId: organization.id, subscriptionId, remote, invoiceA, invoiceB };
 }
 type World = Awaited<ReturnType<typeof newWorld>>;
 
@@ -125,18 +149,30 @@ function eventOf(
     case "updatedPastDue":
       return h.fake.buildEvent(
         "customer.subscription.updated",
-        { ...world.remote, status: "past_due" },
+        { ...world.remote, status: "past_due", latest_invoice: world.invoiceA },
         { created: seconds },
       );
     case "paymentFailed":
       return h.fake.invoiceEvent("invoice.payment_failed", world.subscriptionId, {
         created: seconds,
+        invoiceId: world.invoiceA,
+      });
+    case "otherFailed":
+      return h.fake.invoiceEvent("invoice.payment_failed", world.subscriptionId, {
+        created: seconds,
+        invoiceId: world.invoiceB,
+      });
+    case "voided":
+      return h.fake.invoiceEvent("invoice.voided", world.subscriptionId, {
+        created: seconds,
+        invoiceId: world.invoiceA,
       });
     case "paid":
       return h.fake.invoiceEvent("invoice.paid", world.subscriptionId, { created: seconds });
     case "actionRequired":
       return h.fake.invoiceEvent("invoice.payment_action_required", world.subscriptionId, {
         created: seconds,
+        invoiceId: world.invoiceA,
       });
   }
 }
@@ -166,6 +202,13 @@ async function applyInOrder(ops: readonly OpName[], timeline: Timeline) {
   return snapshot(world);
 }
 
+/** Invoice ids as the test names them (each world issues its own). */
+function invoiceName(world: World, invoiceId: string): string {
+  if (invoiceId === world.invoiceA) return "A";
+  if (invoiceId === world.invoiceB) return "B";
+  return invoiceId;
+}
+
 async function snapshot(world: World) {
   const iso = (date: Date | null) => date?.toISOString() ?? null;
   const row = await h.db.subscription.findUnique({
@@ -192,6 +235,13 @@ async function snapshot(world: World) {
       lastPaymentSucceededEventAt: iso(row.lastPaymentSucceededEventAt),
       outstandingFailuresAt: row.outstandingFailuresAt.map((at) => at.toISOString()).sort(),
       outstandingPastDueAt: row.outstandingPastDueAt.map((at) => at.toISOString()).sort(),
+      outstandingFailureInvoiceIds: row.outstandingFailureInvoiceIds
+        .map((id) => invoiceName(world, id))
+        .sort(),
+      outstandingPastDueInvoiceIds: row.outstandingPastDueInvoiceIds
+        .map((id) => invoiceName(world, id))
+        .sort(),
+      voidedInvoiceIds: row.voidedInvoiceIds.map((id) => invoiceName(world, id)).sort(),
     },
     organizationPlan: organization.planSlug,
     write,
@@ -205,29 +255,49 @@ function expectedInOrder(ops: readonly OpName[], timeline: Timeline) {
   const isRecorded = has("created") || has("updatedActive") || has("updatedPastDue");
   if (!isRecorded) return { subscription: null, organizationPlan: "free", write: "allowed" };
   const paidAt = has("paid") ? timeline.paidAt : null;
-  // A payment covers the delinquency facts older than it.
+  // A payment covers the delinquency facts older than it; a void of A withdraws A's, whenever.
   const isOutstanding = (offset: number) => paidAt === null || offset > paidAt;
-  const failures = has("paymentFailed") && isOutstanding(20 * SECOND) ? [20 * SECOND] : [];
-  // Facts that start the grace without counting as a failed attempt.
-  const pastDue = [
-    ...(has("actionRequired") && isOutstanding(15 * SECOND) ? [15 * SECOND] : []),
-    ...(has("updatedPastDue") && isOutstanding(timeline.pastDueAt) ? [timeline.pastDueAt] : []),
+  const isOwedA = (offset: number) => !has("voided") && isOutstanding(offset);
+  const failureFacts = [
+    ...(has("paymentFailed") && isOwedA(20 * SECOND) ? [{ at: 20 * SECOND, invoice: "A" }] : []),
+    ...(has("otherFailed") && isOutstanding(45 * SECOND)
+      ? [{ at: 45 * SECOND, invoice: "B" }]
+      : []),
   ];
+  // Facts that start the grace without counting as a failed attempt.
+  const pastDueFacts = [
+    ...(has("actionRequired") && isOwedA(15 * SECOND) ? [{ at: 15 * SECOND, invoice: "A" }] : []),
+    ...(has("updatedPastDue") && isOwedA(timeline.pastDueAt)
+      ? [{ at: timeline.pastDueAt, invoice: "A" }]
+      : []),
+  ];
+  const failures = failureFacts.map((fact) => fact.at);
+  const pastDue = pastDueFacts.map((fact) => fact.at);
   const first = Math.min(...failures, ...pastDue);
   const isDelinquent = failures.length + pastDue.length > 0;
-  const status = !isDelinquent ? "active" : has("suspensionJob") ? "suspended" : "past_due";
+  // Still owed at the end: suspended if the job ran (the grace of every fact ends before it), or
+  // if the void arrived after the grace ended (an event arriving then suspends by itself).
+  const isLateVoid = has("voided") && timeline.voidedAt > first + 7 * DAY_MS;
+  const status = !isDelinquent
+    ? "active"
+    : has("suspensionJob") || isLateVoid
+      ? "suspended"
+      : "past_due";
   const subscriptionEvents = (["created", "updatedActive", "updatedPastDue"] as const).filter(has);
   return {
     subscription: {
       status,
       planSlug: "pro",
       graceEndsAt: isDelinquent ? at(first + 7 * DAY_MS) : null,
-      paymentFailedAt: failures.length > 0 ? at(20 * SECOND) : null,
+      paymentFailedAt: failures.length > 0 ? at(Math.max(...failures)) : null,
       paymentRetryCount: failures.length,
       lastEventCreatedAt: at(Math.max(...subscriptionEvents.map((op) => offsetOf(op, timeline)))),
       lastPaymentSucceededEventAt: paidAt === null ? null : at(paidAt),
       outstandingFailuresAt: failures.map(at),
-      outstandingPastDueAt: pastDue.map(at),
+      outstandingPastDueAt: pastDue.map(at).sort(),
+      outstandingFailureInvoiceIds: failureFacts.map((fact) => fact.invoice).sort(),
+      outstandingPastDueInvoiceIds: pastDueFacts.map((fact) => fact.invoice).sort(),
+      voidedInvoiceIds: has("voided") ? ["A"] : [],
     },
     organizationPlan: "pro",
     write: status === "suspended" ? "SUBSCRIPTION_SUSPENDED" : "allowed",
@@ -237,10 +307,11 @@ function expectedInOrder(ops: readonly OpName[], timeline: Timeline) {
 const timelineArbitrary: fc.Arbitrary<Timeline> = fc.record({
   pastDueAt: fc.constantFrom(20 * SECOND, 30 * SECOND),
   paidAt: fc.constantFrom(5 * SECOND, 25 * SECOND, 40 * SECOND, JOB_AT + 60 * 60 * SECOND),
+  voidedAt: fc.constantFrom(35 * SECOND, JOB_AT + 30 * 60 * SECOND),
 });
 
 describe("Stripe events in any order (property)", () => {
-  it("every subset and arrival order of created, updated(active), payment_action_required, payment_failed, updated(past_due), paid and the suspension job ends as in-order application", async () => {
+  it("every subset and arrival order of created, updated(active), payment_action_required, payment_failed, updated(past_due), paid, voided, another invoice's failure and the suspension job ends as in-order application", async () => {
     const references = new Map<string, Awaited<ReturnType<typeof snapshot>>>();
     await fc.assert(
       fc.asyncProperty(

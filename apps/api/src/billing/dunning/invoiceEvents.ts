@@ -46,11 +46,15 @@ async function recordInvoiceFact(
   event: Stripe.Event,
   kind: "payment_failed" | "payment_succeeded" | "payment_action_required",
 ): Promise<StandingChange | { outcome: HandlerOutcome }> {
-  const found = await subscriptionOfInvoice(deps.db, event.data.object as Stripe.Invoice);
+  const invoice = event.data.object as Stripe.Invoice;
+  const found = await subscriptionOfInvoice(deps.db, invoice);
   if ("outcome" in found) return found;
+  const at = new Date(event.created * 1000);
   const change = await recordStandingFact(deps, {
     stripeSubscriptionId: found.stripeSubscriptionId,
-    fact: { kind, at: new Date(event.created * 1000) },
+    // A failure or a request for authentication is about its invoice (a void withdraws it); a
+    // payment covers every older fact, whichever invoice it pays.
+    fact: kind === "payment_succeeded" ? { kind, at } : { kind, at, invoiceId: invoice.id ?? "" },
     now: deps.clock.now(),
   });
   if (!change) throw new SubscriptionNotYetKnownError(found.stripeSubscriptionId);
@@ -231,9 +235,18 @@ export async function handlePaymentActionRequired(
 }
 
 /**
- * `invoice.voided`: nothing is owed on the invoice any more, so it no longer waits for a
- * confirmation. (The payment standing is not changed: Stripe's subscription events and payments
- * say what the subscription owes.)
+ * `invoice.voided`: nothing is owed on the invoice any more (final). A fact of the payment
+ * standing (paymentStanding.ts): the invoice's failures, its request for authentication and the
+ * past_due subscription events naming it stop counting, now and when they arrive later (Stripe's
+ * events come in any order). With nothing else outstanding the subscription is active again,
+ * grace cleared; a suspension due to it alone is lifted (with the "access restored" notice);
+ * other invoices' failures keep their grace and suspension date. It no longer waits for a
+ * confirmation either. Dunning notices of the invoice still queued are skipped when their turn
+ * comes (noticeRelevance.ts).
+ *
+ * `invoice.marked_uncollectible` is deliberately not handled: an uncollectible invoice is still
+ * owed and can still be paid (Stripe marks invoices so itself when its retries are exhausted);
+ * see project_docs/BILLING.md.
  */
 export async function handleInvoiceVoided(
   deps: StripeEventDeps,
@@ -242,15 +255,42 @@ export async function handleInvoiceVoided(
   const invoice = event.data.object as Stripe.Invoice;
   const found = await subscriptionOfInvoice(deps.db, invoice);
   if ("outcome" in found) return found.outcome;
-  const subscription = await subscriptionStore.findSubscriptionByStripeIdOrThrow(deps.db, found);
-  const wasWaiting = await invoiceStore.resolveConfirmation(deps.db, {
-    ...confirmationOf(invoice, subscription.organizationId, subscription.id),
-    resolution: "voided",
-    resolvedAt: new Date(event.created * 1000),
+  const voidedAt = new Date(event.created * 1000);
+  const change = await recordStandingFact(deps, {
+    stripeSubscriptionId: found.stripeSubscriptionId,
+    fact: { kind: "invoice_voided", at: voidedAt, invoiceId: invoice.id ?? "" },
+    now: deps.clock.now(),
   });
+  if (!change) throw new SubscriptionNotYetKnownError(found.stripeSubscriptionId);
+  const { organizationId, previous, next } = change;
+  const wasWaiting = await invoiceStore.resolveConfirmation(deps.db, {
+    ...confirmationOf(invoice, organizationId, change.subscriptionId),
+    resolution: "voided",
+    resolvedAt: voidedAt,
+  });
+  if (previous.status === "suspended" && next.status !== "suspended") {
+    await deps.settings.notices.enqueue(deps.db, [
+      {
+        organizationId,
+        type: "billing.access_restored",
+        payload: {
+          invoiceId: invoice.id,
+          subscriptionId: change.subscriptionId,
+          reason: "invoice_voided",
+        },
+        dedupeKey: `restored:${event.id}`,
+      },
+    ]);
+  }
   deps.logger.info(
-    { eventId: event.id, invoiceId: invoice.id, wasWaiting },
-    "invoice voided: no confirmation waits for it",
+    {
+      eventId: event.id,
+      invoiceId: invoice.id,
+      wasWaiting,
+      withdrawn: previous.paymentRetryCount - next.paymentRetryCount,
+      status: next.status,
+    },
+    "invoice voided: nothing is owed on it",
   );
-  return { applied: wasWaiting, organizationId: subscription.organizationId };
+  return { applied: change.changed || wasWaiting, organizationId };
 }

@@ -14,6 +14,16 @@ const actionRequired = (seconds: number): StandingFact => ({
   kind: "payment_action_required",
   at: at(seconds),
 });
+const failedOn = (seconds: number, invoiceId: string): StandingFact => ({
+  kind: "payment_failed",
+  at: at(seconds),
+  invoiceId,
+});
+const voided = (seconds: number, invoiceId: string): StandingFact => ({
+  kind: "invoice_voided",
+  at: at(seconds),
+  invoiceId,
+});
 const update = (
   seconds: number,
   stripeStatus: "active" | "past_due" | "unpaid" | "trialing" | "incomplete_expired",
@@ -25,6 +35,9 @@ const ACTIVE: StandingFacts = {
   lastPaymentSucceededEventAt: null,
   outstandingFailuresAt: [],
   outstandingPastDueAt: [],
+  outstandingFailureInvoiceIds: [],
+  outstandingPastDueInvoiceIds: [],
+  voidedInvoiceIds: [],
 };
 
 /** Applies the facts one after the other, each arriving at `now`. */
@@ -129,5 +142,90 @@ describe("applyStandingFact", () => {
     const expired = update(20, "incomplete_expired");
     expect(applyAll([failed(10), expired], late, incomplete).status).toBe("incomplete_expired");
     expect(applyAll([failed(10), paid(20)], late, incomplete).status).toBe("active");
+  });
+
+  describe("voided invoices", () => {
+    const permutations = <T>(items: T[]): T[][] =>
+      items.length <= 1
+        ? [items]
+        : items.flatMap((item, index) =>
+            permutations([...items.slice(0, index), ...items.slice(index + 1)]).map((rest) => [
+              item,
+              ...rest,
+            ]),
+          );
+
+    it("withdraws the invoice's failures, its request for authentication and the past_due update naming it, in any order", () => {
+      const facts: StandingFact[] = [
+        failedOn(10, "in_a"),
+        { kind: "payment_action_required", at: at(5), invoiceId: "in_a" },
+        { ...update(10, "past_due"), invoiceId: "in_a" } as StandingFact,
+        failedOn(40, "in_a"),
+        voided(50, "in_a"),
+      ];
+      for (const order of permutations(facts)) {
+        expect(applyAll(order)).toMatchObject({
+          status: "active",
+          graceEndsAt: null,
+          paymentRetryCount: 0,
+          paymentFailedAt: null,
+          outstandingFailuresAt: [],
+          outstandingPastDueAt: [],
+          voidedInvoiceIds: ["in_a"],
+        });
+      }
+    });
+
+    it("keeps another invoice's failures with their grace period", () => {
+      const expected = {
+        status: "past_due",
+        paymentRetryCount: 1,
+        paymentFailedAt: at(30),
+        graceEndsAt: new Date(at(30).getTime() + 7 * DAY_MS),
+        outstandingFailureInvoiceIds: ["in_b"],
+      };
+      const facts = [failedOn(10, "in_a"), failedOn(30, "in_b"), voided(50, "in_a")];
+      for (const order of permutations(facts)) expect(applyAll(order)).toMatchObject(expected);
+    });
+
+    it("lifts a suspension due to the voided invoice alone; another invoice's ended grace keeps it", () => {
+      const later = new Date(at(10).getTime() + 8 * DAY_MS);
+      const suspended = applyAll([failedOn(10, "in_a")], later);
+      expect(suspended.status).toBe("suspended");
+      expect(applyAll([voided(20, "in_b")], later, suspended).status).toBe("suspended");
+      expect(applyAll([voided(20, "in_a")], later, suspended)).toMatchObject({
+        status: "active",
+        graceEndsAt: null,
+      });
+      // Another invoice's failure whose grace has not ended yet: past_due until its own end.
+      const both = applyAll([failedOn(10, "in_a"), failedOn(2 * 24 * 3600, "in_b")], later);
+      expect(both.status).toBe("suspended");
+      expect(applyAll([voided(20, "in_a")], later, both)).toMatchObject({
+        status: "past_due",
+        graceEndsAt: new Date(at(2 * 24 * 3600).getTime() + 7 * DAY_MS),
+      });
+      // Both over their grace: the other one keeps the suspension.
+      const muchLater = new Date(at(10).getTime() + 20 * DAY_MS);
+      expect(applyAll([voided(20, "in_a")], muchLater, both).status).toBe("suspended");
+    });
+
+    it("cannot withdraw facts of an unknown invoice (recorded before invoices were kept), and a repeated void records nothing", () => {
+      const legacy = applyAll([failedOn(10, "")]);
+      expect(applyAll([voided(20, "in_a")], at(100), legacy)).toMatchObject({
+        status: "past_due",
+        paymentRetryCount: 1,
+      });
+      const once = applyAll([failedOn(10, "in_a"), voided(20, "in_a")]);
+      const again = applyStandingFact(once, voided(30, "in_a"), at(100), 7);
+      expect(again.recorded).toBe(false);
+      expect(again.next).toEqual(once);
+    });
+
+    it("does not make a subscription never paid for active", () => {
+      const incomplete: StandingFacts = { ...ACTIVE, status: "incomplete" };
+      expect(applyAll([failedOn(10, "in_a"), voided(20, "in_a")], at(100), incomplete).status).toBe(
+        "incomplete",
+      );
+    });
   });
 });

@@ -20,25 +20,35 @@ import * as store from "./store";
  * - the grace period ends `gracePeriodDays` after the oldest outstanding fact; outstanding facts
  *   whose grace ended make the subscription suspended, here when an event arrives after it ended,
  *   or in the hourly job as time passes;
- * - suspension is lifted only by a payment covering an outstanding fact, never by a
- *   subscription event (a late `updated` saying active, or a newer one without a payment); a
- *   canceled subscription stays canceled.
+ * - a voided invoice is owed no more (final): its facts (failures, request for authentication,
+ *   the past_due/unpaid subscription events naming it as the latest invoice) stop counting,
+ *   whenever they arrive, before or after the void; other invoices' facts keep their grace;
+ * - suspension is lifted only by a payment covering an outstanding fact or by a void that
+ *   withdraws one, never by a subscription event (a late `updated` saying active, or a newer one
+ *   without a payment); a canceled subscription stays canceled.
  *
  * Given the same facts and a clock at least as late, every arrival order ends in the same state.
  */
 
-/** Something Stripe said that bears on the standing, with its `created` time. */
+/**
+ * Something Stripe said that bears on the standing, with its `created` time. `invoiceId` is the
+ * Stripe invoice the fact is about ("" or absent: unknown), so that a void can withdraw it.
+ */
 export type StandingFact =
-  | { kind: "payment_failed"; at: Date }
-  | { kind: "payment_succeeded"; at: Date }
+  | { kind: "payment_failed"; at: Date; invoiceId?: string }
+  | { kind: "payment_succeeded"; at: Date; invoiceId?: undefined }
   /** `invoice.payment_action_required`: unpaid like a failure, but not a failed attempt. */
-  | { kind: "payment_action_required"; at: Date }
+  | { kind: "payment_action_required"; at: Date; invoiceId?: string }
+  /** `invoice.voided`: nothing is owed on the invoice any more (final). */
+  | { kind: "invoice_voided"; at: Date; invoiceId: string }
   | {
       kind: "subscription";
       at: Date;
       stripeStatus: SubscriptionStatus;
       /** True when it is the newest subscription event applied (it sets the plain status). */
       isLatest: boolean;
+      /** The subscription's `latest_invoice`: the invoice a past_due/unpaid status is about. */
+      invoiceId?: string;
     };
 
 /** What the standing is derived from (columns of `subscriptions`). */
@@ -51,6 +61,12 @@ export interface StandingFacts {
    * past_due/unpaid and requests for the customer's authentication.
    */
   outstandingPastDueAt: Date[];
+  /** The invoice of each outstanding failure, index by index ("": unknown). */
+  outstandingFailureInvoiceIds: string[];
+  /** The invoice of each outstanding past_due fact, index by index ("": unknown). */
+  outstandingPastDueInvoiceIds: string[];
+  /** The subscription's voided invoices: owed no more, their facts never count. */
+  voidedInvoiceIds: string[];
 }
 
 /** The facts plus what they mean (also columns, for the API, the guard and the job). */
@@ -77,7 +93,23 @@ const PAYABLE_STATUSES: readonly SubscriptionStatus[] = [
  */
 const NEVER_PAID_STATUSES: readonly SubscriptionStatus[] = ["incomplete", "incomplete_expired"];
 
+/**
+ * Statuses a void that withdraws the outstanding facts turns into active (not `incomplete`: a
+ * subscription never paid for is granted nothing by a void of its first invoice).
+ */
+const RELEASABLE_STATUSES: readonly SubscriptionStatus[] = ["past_due", "suspended", "unpaid"];
+
 const time = (date: Date) => date.getTime();
+
+/** An outstanding delinquency fact: Stripe's time and its invoice ("": unknown). */
+interface OutstandingFact {
+  at: Date;
+  invoiceId: string;
+}
+
+function zipFacts(times: Date[], invoiceIds: string[]): OutstandingFact[] {
+  return times.map((at, index) => ({ at, invoiceId: invoiceIds[index] ?? "" }));
+}
 
 /**
  * Applies one fact to a subscription's facts at `now` (the clock when it arrives). Pure.
@@ -91,27 +123,44 @@ export function applyStandingFact(
 ): { next: Standing; recorded: boolean } {
   const paidAt = current.lastPaymentSucceededEventAt;
   const isCovered = (at: Date) => paidAt !== null && time(at) < time(paidAt);
+  const isVoided = (invoiceId: string) =>
+    invoiceId !== "" && current.voidedInvoiceIds.includes(invoiceId);
+  const factInvoice = fact.invoiceId ?? "";
   let lastPaid = paidAt;
-  let failures = current.outstandingFailuresAt;
-  let pastDue = current.outstandingPastDueAt;
+  let failures = zipFacts(current.outstandingFailuresAt, current.outstandingFailureInvoiceIds);
+  let pastDue = zipFacts(current.outstandingPastDueAt, current.outstandingPastDueInvoiceIds);
+  let voided = current.voidedInvoiceIds;
   let recorded = false;
   let isPaying = false;
+  let isReleasing = false;
 
   // Final states record nothing; a subscription never paid for owes no grace period.
   const isFinal = current.status === "canceled" || current.status === "incomplete_expired";
   const isNeverPaid = NEVER_PAID_STATUSES.includes(current.status);
   if (!isFinal) {
-    if (fact.kind === "payment_failed" && !isCovered(fact.at)) {
+    if (fact.kind === "invoice_voided") {
+      if (!voided.includes(fact.invoiceId)) {
+        const outstanding = failures.length + pastDue.length;
+        voided = [...voided, fact.invoiceId];
+        failures = failures.filter((failure) => failure.invoiceId !== fact.invoiceId);
+        pastDue = pastDue.filter((pending) => pending.invoiceId !== fact.invoiceId);
+        recorded = true;
+        // It withdrew what was owed: the standing is derived anew from what remains.
+        isReleasing = failures.length + pastDue.length < outstanding;
+      }
+    } else if (isVoided(factInvoice)) {
+      // A fact of a voided invoice, arriving late: nothing is owed on it.
+    } else if (fact.kind === "payment_failed" && !isCovered(fact.at)) {
       // A failed first invoice leaves it incomplete (Stripe does not retry it): nothing owed.
       if (!isNeverPaid) {
-        failures = [...failures, fact.at];
+        failures = [...failures, { at: fact.at, invoiceId: factInvoice }];
         recorded = true;
       }
     } else if (fact.kind === "payment_succeeded" && !isCovered(fact.at)) {
       const outstanding = failures.length + pastDue.length;
       lastPaid = fact.at;
-      failures = failures.filter((at) => time(at) > time(fact.at));
-      pastDue = pastDue.filter((at) => time(at) > time(fact.at));
+      failures = failures.filter((failure) => time(failure.at) > time(fact.at));
+      pastDue = pastDue.filter((pending) => time(pending.at) > time(fact.at));
       recorded = true;
       // It pays for something (or nothing was recorded as owed): the standing is derived anew.
       isPaying = outstanding === 0 || failures.length + pastDue.length < outstanding;
@@ -120,26 +169,33 @@ export function applyStandingFact(
         (fact.kind === "subscription" && DELINQUENT_STATUSES.includes(fact.stripeStatus))) &&
       !isCovered(fact.at) &&
       !isNeverPaid &&
-      !pastDue.some((at) => time(at) === time(fact.at))
+      !pastDue.some(
+        (pending) => time(pending.at) === time(fact.at) && pending.invoiceId === factInvoice,
+      )
     ) {
-      pastDue = [...pastDue, fact.at];
+      pastDue = [...pastDue, { at: fact.at, invoiceId: factInvoice }];
       recorded = true;
     }
   }
 
-  const times = [...failures, ...pastDue].map(time);
+  const times = [...failures, ...pastDue].map((outstanding) => time(outstanding.at));
   const graceEndsAt =
     times.length > 0 ? new Date(Math.min(...times) + gracePeriodDays * DAY_MS) : null;
+  const failureTimes = failures.map((failure) => time(failure.at));
   const facts = {
     lastPaymentSucceededEventAt: lastPaid,
-    outstandingFailuresAt: failures,
-    outstandingPastDueAt: pastDue,
+    outstandingFailuresAt: failures.map((failure) => failure.at),
+    outstandingPastDueAt: pastDue.map((pending) => pending.at),
+    outstandingFailureInvoiceIds: failures.map((failure) => failure.invoiceId),
+    outstandingPastDueInvoiceIds: pastDue.map((pending) => pending.invoiceId),
+    voidedInvoiceIds: voided,
     graceEndsAt,
-    paymentFailedAt: failures.length > 0 ? new Date(Math.max(...failures.map(time))) : null,
+    paymentFailedAt: failureTimes.length > 0 ? new Date(Math.max(...failureTimes)) : null,
     paymentRetryCount: failures.length,
   };
+  const settles = { isPaying, isReleasing };
   return {
-    next: { ...facts, status: statusOf(current, fact, isPaying, graceEndsAt, now) },
+    next: { ...facts, status: statusOf(current, fact, settles, graceEndsAt, now) },
     recorded,
   };
 }
@@ -147,14 +203,16 @@ export function applyStandingFact(
 function statusOf(
   current: StandingFacts,
   fact: StandingFact,
-  isPaying: boolean,
+  settles: { isPaying: boolean; isReleasing: boolean },
   graceEndsAt: Date | null,
   now: Date,
 ): SubscriptionStatus {
+  const { isPaying, isReleasing } = settles;
   if (current.status === "canceled" || current.status === "incomplete_expired") {
     return current.status;
   }
-  if (current.status === "suspended" && !isPaying) return "suspended";
+  // Lifted only by what settles an outstanding fact: a payment covering it, or its void.
+  if (current.status === "suspended" && !isPaying && !isReleasing) return "suspended";
   // Stripe's own word on the status: the newest subscription event's, else what we hold.
   const stripeWord =
     fact.kind === "subscription" && fact.isLatest ? fact.stripeStatus : current.status;
@@ -169,6 +227,8 @@ function statusOf(
     return DELINQUENT_STATUSES.includes(fact.stripeStatus) ? "active" : fact.stripeStatus;
   }
   if (isPaying && PAYABLE_STATUSES.includes(current.status)) return "active";
+  // Nothing is owed any more: Stripe says active too once the invoice is voided.
+  if (isReleasing && RELEASABLE_STATUSES.includes(current.status)) return "active";
   return current.status;
 }
 
@@ -203,6 +263,9 @@ export async function recordStandingFact(
     lastPaymentSucceededEventAt: row.last_payment_succeeded_event_at,
     outstandingFailuresAt: row.outstanding_failures_at ?? [],
     outstandingPastDueAt: row.outstanding_past_due_at ?? [],
+    outstandingFailureInvoiceIds: row.outstanding_failure_invoice_ids ?? [],
+    outstandingPastDueInvoiceIds: row.outstanding_past_due_invoice_ids ?? [],
+    voidedInvoiceIds: row.voided_invoice_ids ?? [],
     graceEndsAt: row.grace_ends_at,
     paymentFailedAt: row.payment_failed_at,
     paymentRetryCount: row.payment_retry_count,
@@ -246,6 +309,8 @@ function isSameStanding(a: Standing, b: Standing): boolean {
     x === null || y === null ? x === y : time(x) === time(y);
   const sameTimes = (x: Date[], y: Date[]) =>
     x.length === y.length && x.every((at, index) => time(at) === time(y[index]!));
+  const sameIds = (x: string[], y: string[]) =>
+    x.length === y.length && x.every((id, index) => id === y[index]);
   return (
     a.status === b.status &&
     a.paymentRetryCount === b.paymentRetryCount &&
@@ -253,7 +318,10 @@ function isSameStanding(a: Standing, b: Standing): boolean {
     sameTime(a.graceEndsAt, b.graceEndsAt) &&
     sameTime(a.paymentFailedAt, b.paymentFailedAt) &&
     sameTimes(a.outstandingFailuresAt, b.outstandingFailuresAt) &&
-    sameTimes(a.outstandingPastDueAt, b.outstandingPastDueAt)
+    sameTimes(a.outstandingPastDueAt, b.outstandingPastDueAt) &&
+    sameIds(a.outstandingFailureInvoiceIds, b.outstandingFailureInvoiceIds) &&
+    sameIds(a.outstandingPastDueInvoiceIds, b.outstandingPastDueInvoiceIds) &&
+    sameIds(a.voidedInvoiceIds, b.voidedInvoiceIds)
   );
 }
 

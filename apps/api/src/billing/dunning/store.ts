@@ -14,6 +14,9 @@ export interface StandingRow {
   last_payment_succeeded_event_at: Date | null;
   outstanding_failures_at: Date[] | null;
   outstanding_past_due_at: Date[] | null;
+  outstanding_failure_invoice_ids: string[] | null;
+  outstanding_past_due_invoice_ids: string[] | null;
+  voided_invoice_ids: string[] | null;
   grace_ends_at: Date | null;
   payment_failed_at: Date | null;
   payment_retry_count: number;
@@ -26,7 +29,8 @@ export async function lockStanding(
 ): Promise<StandingRow | null> {
   const rows = await db.$queryRaw<StandingRow[]>`
     SELECT id, organization_id, status::text AS status, last_payment_succeeded_event_at,
-           outstanding_failures_at, outstanding_past_due_at, grace_ends_at, payment_failed_at,
+           outstanding_failures_at, outstanding_past_due_at, outstanding_failure_invoice_ids,
+           outstanding_past_due_invoice_ids, voided_invoice_ids, grace_ends_at, payment_failed_at,
            payment_retry_count
       FROM subscriptions WHERE stripe_subscription_id = ${input.stripeSubscriptionId} FOR UPDATE`;
   return rows[0] ?? null;
@@ -37,6 +41,9 @@ export interface StandingUpdate {
   lastPaymentSucceededEventAt: Date | null;
   outstandingFailuresAt: Date[];
   outstandingPastDueAt: Date[];
+  outstandingFailureInvoiceIds: string[];
+  outstandingPastDueInvoiceIds: string[];
+  voidedInvoiceIds: string[];
   graceEndsAt: Date | null;
   paymentFailedAt: Date | null;
   paymentRetryCount: number;
@@ -55,6 +62,9 @@ export async function updateStanding(
       lastPaymentSucceededEventAt: standing.lastPaymentSucceededEventAt,
       outstandingFailuresAt: standing.outstandingFailuresAt,
       outstandingPastDueAt: standing.outstandingPastDueAt,
+      outstandingFailureInvoiceIds: standing.outstandingFailureInvoiceIds,
+      outstandingPastDueInvoiceIds: standing.outstandingPastDueInvoiceIds,
+      voidedInvoiceIds: standing.voidedInvoiceIds,
       graceEndsAt: standing.graceEndsAt,
       paymentFailedAt: standing.paymentFailedAt,
       paymentRetryCount: standing.paymentRetryCount,
@@ -81,9 +91,13 @@ export function suspendExpiredGrace(db: Db, input: { now: Date }): Promise<Suspe
 export function findStandingById(
   db: Db,
   input: { subscriptionId: string },
-): Promise<{ status: SubscriptionStatus; lastPaymentSucceededEventAt: Date | null } | null> {
+): Promise<{
+  status: SubscriptionStatus;
+  lastPaymentSucceededEventAt: Date | null;
+  voidedInvoiceIds: string[];
+} | null> {
   return db.subscription.findUnique({
     where: { id: input.subscriptionId },
-    select: { status: true, lastPaymentSucceededEventAt: true },
+    select: { status: true, lastPaymentSucceededEventAt: true, voidedInvoiceIds: true },
   });
 }

@@ -91,7 +91,14 @@ export async function upsertSubscriptionFromStripe(
   });
   const standing = await recordStandingFact(deps, {
     stripeSubscriptionId: subscription.id,
-    fact: { kind: "subscription", at: input.observedAt, stripeStatus: status, isLatest },
+    fact: {
+      kind: "subscription",
+      at: input.observedAt,
+      stripeStatus: status,
+      isLatest,
+      // The invoice a past_due/unpaid status is about: its void withdraws the fact.
+      invoiceId: idOf(subscription.latest_invoice) ?? undefined,
+    },
     now: input.now,
   });
   return isLatest || (standing?.changed ?? false);

@@ -24,6 +24,8 @@
  *                                           subscription?, subscription_details[items|proration_behavior])
  *   GET    /v1/invoices                     list (customer, status, limit, starting_after), newest first
  *   GET    /v1/invoices/:id                 retrieve
+ *   POST   /v1/invoices/:id/void            void an open or uncollectible invoice (fake.voidInvoice)
+ *   POST   /v1/invoices/:id/mark_uncollectible   mark an open invoice uncollectible
  *   GET    /v1/charges/:id                  retrieve
  *   Checkout Sessions also take automatic_tax, billing_address_collection, customer_update,
  *   tax_id_collection, allow_promotion_codes, payment_method_collection and
@@ -56,6 +58,14 @@
  *                            payment_failed, payment_action_required, paid, payment_succeeded, voided;
  *                            `invoiceId` continues an invoice already issued. The invoice is kept
  *                            (listed by GET /v1/invoices); a paid one leaves a charge behind
+ *   fake.failRenewal(subscriptionId, { created? })   a renewal whose payment fails: a new open
+ *                            invoice, invoice.payment_failed, and the subscription past_due with
+ *                            it as `latest_invoice` (customer.subscription.updated); returns both
+ *   fake.voidInvoice(invoiceId, { created? }) / POST /v1/invoices/:id/void   voids an open or
+ *                            uncollectible invoice (invoice.voided); a past_due/unpaid subscription
+ *                            whose latest invoice it was turns active (customer.subscription.updated)
+ *   fake.markUncollectible(invoiceId, { created? }) / POST /v1/invoices/:id/mark_uncollectible
+ *                            invoice.marked_uncollectible; the subscription's status is unchanged
  *   fake.completeCheckout(sessionId, { email?, card?, address?, taxId? })   pays an open Checkout
  *                            Session as the hosted page would: saves what the page collected on
  *                            the customer (customer.updated, customer.tax_id.created), attaches the
@@ -259,7 +269,8 @@ export class FakeStripeServer {
       | "invoice.paid"
       | "invoice.payment_succeeded"
       | "invoice.payment_action_required"
-      | "invoice.voided",
+      | "invoice.voided"
+      | "invoice.marked_uncollectible",
     subscriptionId: string,
     options: {
       amountDue?: number;
@@ -277,7 +288,9 @@ export class FakeStripeServer {
         ? "paid"
         : type === "invoice.voided"
           ? "void"
-          : "open";
+          : type === "invoice.marked_uncollectible"
+            ? "uncollectible"
+            : "open";
     const item = (subscription?.items as { data: Json[] } | undefined)?.data[0];
     const id = existing ? (existing.id as string) : (options.invoiceId ?? stripeId("in"));
     const amount = options.amountDue ?? (existing?.amount_due as number | undefined) ?? 1900;
@@ -570,6 +583,99 @@ export class FakeStripeServer {
     return this.emit("customer.subscription.updated", subscription, { status: "incomplete" });
   }
 
+  /**
+   * A renewal whose payment fails: a new open invoice of the subscription fails
+   * (`invoice.payment_failed`) and the subscription turns past_due with it as its latest invoice
+   * (`customer.subscription.updated`), both created at `created` (default: now).
+   */
+  failRenewal(subscriptionId: string, options: { created?: number } = {}): Stripe.Event[] {
+    const subscription = this.requireSubscription(subscriptionId);
+    const created = options.created ?? this.seconds();
+    const failed = this.invoiceEvent("invoice.payment_failed", subscriptionId, { created });
+    this.events.push(failed);
+    const previous = { status: subscription.status, latest_invoice: subscription.latest_invoice };
+    subscription.status = "past_due";
+    subscription.latest_invoice = (failed.data.object as unknown as Json).id;
+    const updated = this.buildEvent("customer.subscription.updated", subscription, {
+      created,
+      previousAttributes: previous,
+    });
+    this.events.push(updated);
+    return [failed, updated];
+  }
+
+  /**
+   * Voids an invoice as support would in the dashboard (`invoice.voided`): only an open or
+   * uncollectible one (Stripe refuses the others). A past_due/unpaid subscription whose latest
+   * invoice it was is owed nothing more and turns active (`customer.subscription.updated`).
+   */
+  voidInvoice(invoiceId: string, options: { created?: number } = {}): Stripe.Event[] {
+    const invoice = this.invoices.get(invoiceId);
+    if (!invoice) throw missing("invoice", invoiceId, "invoice");
+    if (invoice.status !== "open" && invoice.status !== "uncollectible") {
+      throw new StripeApiError(
+        400,
+        "invalid_request_error",
+        `You can only void an open or uncollectible invoice; ${invoiceId} is ${String(invoice.status)}.`,
+        "invoice_not_open",
+      );
+    }
+    const subscriptionId = invoiceSubscriptionOf(invoice);
+    const created = options.created ?? this.seconds();
+    const voided = this.invoiceEvent("invoice.voided", subscriptionId, { created, invoiceId });
+    for (const copy of [this.invoices.get(invoiceId)!, voided.data.object as unknown as Json]) {
+      (copy.status_transitions as Json).voided_at = created;
+    }
+    this.events.push(voided);
+    const subscription = this.subscriptions.get(subscriptionId);
+    if (
+      subscription &&
+      subscription.latest_invoice === invoiceId &&
+      (subscription.status === "past_due" || subscription.status === "unpaid")
+    ) {
+      const previous = { status: subscription.status };
+      subscription.status = "active";
+      const updated = this.buildEvent("customer.subscription.updated", subscription, {
+        created,
+        previousAttributes: previous,
+      });
+      this.events.push(updated);
+      return [voided, updated];
+    }
+    return [voided];
+  }
+
+  /**
+   * Marks an open invoice uncollectible (`invoice.marked_uncollectible`): bad debt for the
+   * accounts, still payable; the subscription's status is left as it is.
+   */
+  markUncollectible(invoiceId: string, options: { created?: number } = {}): Stripe.Event {
+    const invoice = this.invoices.get(invoiceId);
+    if (!invoice) throw missing("invoice", invoiceId, "invoice");
+    if (invoice.status !== "open") {
+      throw new StripeApiError(
+        400,
+        "invalid_request_error",
+        `You can only mark an open invoice uncollectible; ${invoiceId} is ${String(invoice.status)}.`,
+        "invoice_not_open",
+      );
+    }
+    const created = options.created ?? this.seconds();
+    const event = this.invoiceEvent(
+      "invoice.marked_uncollectible",
+      invoiceSubscriptionOf(invoice),
+      {
+        created,
+        invoiceId,
+      },
+    );
+    for (const copy of [this.invoices.get(invoiceId)!, event.data.object as unknown as Json]) {
+      (copy.status_transitions as Json).marked_uncollectible_at = created;
+    }
+    this.events.push(event);
+    return event;
+  }
+
   /** Sets a subscription's status as Stripe would on its own (dunning), with its event. */
   setSubscriptionStatus(subscriptionId: string, status: string): Stripe.Event {
     const subscription = this.requireSubscription(subscriptionId);
@@ -722,6 +828,12 @@ export class FakeStripeServer {
     }
     if (resource === "invoices" && id === "create_preview" && method === "POST") {
       return this.previewInvoice(params);
+    }
+    if (resource === "invoices" && method === "POST" && id && parts[3] === "void") {
+      return this.voidInvoice(id)[0]!.data.object;
+    }
+    if (resource === "invoices" && method === "POST" && id && parts[3] === "mark_uncollectible") {
+      return this.markUncollectible(id).data.object;
     }
     if (resource === "invoices" && method === "GET" && !parts[3]) {
       if (!id) return this.listInvoices(params);
@@ -1545,6 +1657,14 @@ function pageAfter<Item extends Json>(items: Item[], params: Json, resource: str
   const index = matching.findIndex((item) => item.id === params.starting_after);
   if (index < 0) throw missing(resource, params.starting_after, "starting_after");
   return matching.slice(index + 1);
+}
+
+/** The subscription an invoice bills (`parent.subscription_details.subscription`). */
+function invoiceSubscriptionOf(invoice: Json): string {
+  const parent = invoice.parent as { subscription_details?: { subscription?: string } } | null;
+  const subscriptionId = parent?.subscription_details?.subscription;
+  if (!subscriptionId) throw new Error(`invoice ${String(invoice.id)} bills no subscription`);
+  return subscriptionId;
 }
 
 function missing(resource: string, id: string, param: string): StripeApiError {
