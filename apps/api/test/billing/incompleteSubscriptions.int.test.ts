@@ -1,8 +1,10 @@
 import request from "supertest";
+import type Stripe from "stripe";
 import { suspendExpiredGracePeriods } from "../../src/billing";
 import { BillingChangeResultSchema, CurrentSubscriptionSchema } from "../../src/billing/schemas";
 import { authHeaderFor } from "../support/auth";
 import { useBillingTestApp, type BillingTestApp } from "../support/billingHarness";
+import { deliver as deliverEvents } from "./billingScenario";
 
 /**
  * A subscription whose first payment never went through (Stripe's `incomplete`, then
@@ -18,13 +20,8 @@ useBillingTestApp((app) => (b = app));
 
 const api = () => request(b.testApp.app);
 
-async function deliver(...events: Parameters<BillingTestApp["postStripeEvent"]>[0][]) {
-  for (const event of events) {
-    const response = await b.postStripeEvent(event);
-    expect(response.status).toBe(200);
-  }
-  await b.testApp.ctx.webhooks.idle();
-}
+/** Posts each event, signed (200 each), and waits for what they queued. */
+const deliver = (...events: Stripe.Event[]) => deliverEvents(b, ...events);
 
 async function overview(headers: { Authorization: string }) {
   const response = await api().get("/api/v1/organization").set(headers);

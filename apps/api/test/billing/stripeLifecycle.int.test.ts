@@ -4,6 +4,7 @@ import { createStripeClient } from "../../src/billing";
 import { BillingChangeResultSchema, CurrentSubscriptionSchema } from "../../src/billing/schemas";
 import { authHeaderFor } from "../support/auth";
 import { useBillingTestApp, type BillingTestApp } from "../support/billingHarness";
+import { deliver as deliverEvents } from "./billingScenario";
 
 /**
  * Stripe as it really behaves over a subscription's life, seen through the real app: signed
@@ -18,13 +19,8 @@ const api = () => request(b.testApp.app);
 /** Stripe's dashboard (an operator acting at Stripe, not through our API). */
 const dashboard = () => createStripeClient(b.fake.clientSettings());
 
-async function deliver(...events: Stripe.Event[]) {
-  for (const event of events) {
-    const response = await b.postStripeEvent(event);
-    expect(response.status).toBe(200);
-  }
-  await b.testApp.ctx.webhooks.idle();
-}
+/** Posts each event, signed (200 each), and waits for what they queued. */
+const deliver = (...events: Stripe.Event[]) => deliverEvents(b, ...events);
 
 async function planOf(headers: { Authorization: string }) {
   const response = await api().get("/api/v1/organization").set(headers);
