@@ -57,8 +57,10 @@ export async function handleSubscriptionEvent(
     );
     return { applied: false, reason: "unknown_customer" };
   }
-  await cancelIfOrganizationDeleted(deps, event, organizationId);
-  const duplicate = await checkDuplicate(deps, event, { organizationId, planSlug });
+  // A deleted organization's subscriptions are all canceled: there is no first one to keep.
+  const duplicate = (await cancelIfOrganizationDeleted(deps, event, organizationId))
+    ? null
+    : await checkDuplicate(deps, event, { organizationId, planSlug });
   if (duplicate) return duplicate;
   const applied = await upsertSubscriptionFromStripe(deps, {
     subscription,
@@ -101,26 +103,27 @@ async function recordedPlanSlug(
  * running (a Checkout Session paid after the deletion, a plan change that was in flight, one made
  * in Stripe's dashboard) is queued for cancellation, once (the queue keeps one call per
  * subscription), in this event's transaction. The event itself is then applied as usual.
+ * True when the organization is deleted.
  */
 async function cancelIfOrganizationDeleted(
   deps: StripeEventDeps,
   event: Stripe.Event,
   organizationId: string,
-): Promise<void> {
+): Promise<boolean> {
   const subscription = event.data.object as Stripe.Subscription;
+  if (await store.isLiveOrganization(deps.db, { organizationId })) return false;
   if (
     event.type === "customer.subscription.deleted" ||
-    ["canceled", "incomplete_expired"].includes(subscription.status) ||
-    (await store.isLiveOrganization(deps.db, { organizationId }))
+    ["canceled", "incomplete_expired"].includes(subscription.status)
   ) {
-    return;
+    return true;
   }
   if (!deps.calls) {
     deps.logger.error(
       { eventId: event.id, organizationId, subscriptionId: subscription.id },
       "live subscription of a deleted organization not canceled: no provider-call queue; cancel it by hand",
     );
-    return;
+    return true;
   }
   const queued = await queueSubscriptionCancels(
     { db: deps.db, calls: deps.calls },
@@ -132,6 +135,7 @@ async function cancelIfOrganizationDeleted(
       "live subscription of a deleted organization: its cancellation is queued",
     );
   }
+  return true;
 }
 
 const isPlanGranting = (status: string) =>
