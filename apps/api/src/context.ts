@@ -296,7 +296,17 @@ export function buildContext(parts: ContextParts): AppContext {
     notices,
     webhooks: webhooks.processor,
     providerCalls: calls,
-    modules: { notifications, providerCalls, billing, recordings, bots, meetings, identity, webhooks, admin },
+    modules: {
+      notifications,
+      providerCalls,
+      billing,
+      recordings,
+      bots,
+      meetings,
+      identity,
+      webhooks,
+      admin,
+    },
     routes: {
       documentation: { authenticationCodes: AUTHENTICATION_CODES },
       health: healthRoutes({ db, redis, clock, config, jobs }),

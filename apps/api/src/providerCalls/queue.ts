@@ -96,7 +96,12 @@ export function createProviderCalls(deps: ProviderCallsDeps): ProviderCalls {
       claimedUntil: new Date(now.getTime() + claimMs),
     });
     if (!call) return "not_claimed";
-    const context = { callId: call.id, kind: call.kind, target: call.target, attempts: call.attempts };
+    const context = {
+      callId: call.id,
+      kind: call.kind,
+      target: call.target,
+      attempts: call.attempts,
+    };
     try {
       const executor = executors.get(call.kind);
       if (!executor) throw new Error(`no executor for provider calls of kind ${call.kind}`);
@@ -152,7 +157,8 @@ export function createProviderCalls(deps: ProviderCallsDeps): ProviderCalls {
 
   return {
     register(kind, executor) {
-      if (executors.has(kind)) throw new Error(`provider calls of kind ${kind} already have an executor`);
+      if (executors.has(kind))
+        throw new Error(`provider calls of kind ${kind} already have an executor`);
       executors.set(kind, executor);
     },
     async enqueue(target, calls) {

@@ -132,9 +132,7 @@ describe("Clerk organization.deleted", () => {
       deliverClerkEvent(second.app, a.clerkWebhookSecret, organizationDeleted(admin.orgClerkId)),
     ]);
     for (const delivery of deliveries) expect([200, 409]).toContain(delivery.status);
-    expect(
-      (await deliverClerkEvent(a.testApp.app, a.clerkWebhookSecret, event)).status,
-    ).toBe(200);
+    expect((await deliverClerkEvent(a.testApp.app, a.clerkWebhookSecret, event)).status).toBe(200);
     await settle();
     // A job pass on either instance finds nothing left to do.
     await runRetryJob(second);
@@ -158,13 +156,13 @@ describe("Clerk organization.deleted", () => {
       where: { organizationId: org.organizationId },
     });
     expect(calls).toHaveLength(3);
-    expect(calls.map((call) => [call.kind, call.status, call.attempts, call.result]).sort()).toEqual(
-      [
-        ["recall.bot.leave", "done", 1, "left"],
-        ["recall.bot.leave", "done", 1, "left"],
-        ["stripe.subscription.cancel", "done", 1, "canceled"],
-      ],
-    );
+    expect(
+      calls.map((call) => [call.kind, call.status, call.attempts, call.result]).sort(),
+    ).toEqual([
+      ["recall.bot.leave", "done", 1, "left"],
+      ["recall.bot.leave", "done", 1, "left"],
+      ["stripe.subscription.cancel", "done", 1, "canceled"],
+    ]);
     // The bots' end is recorded from Recall's answer.
     const bots = await db().bot.findMany({ where: { organizationId: org.organizationId } });
     expect(bots.map((bot) => bot.status)).toEqual(["call_ended", "call_ended"]);
@@ -180,9 +178,9 @@ describe("Clerk organization.deleted", () => {
     });
     expect(subscription.status).toBe("canceled");
     // Nobody of a deleted organization is told about its plan.
-    expect(
-      await db().notification.count({ where: { organizationId: org.organizationId } }),
-    ).toBe(noticesBefore);
+    expect(await db().notification.count({ where: { organizationId: org.organizationId } })).toBe(
+      noticesBefore,
+    );
   });
 
   it("retries the cancellation and the leave after Stripe and Recall fail (5xx), until they succeed", async () => {
