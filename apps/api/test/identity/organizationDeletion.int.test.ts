@@ -36,9 +36,9 @@ beforeAll(async () => {
     env: {
       ...providerEnv,
       STRIPE_SECRET_KEY: stripe.secretKey,
-      STRIPE_API_HOST: stripe.host!,
+      STRIPE_API_HOST: stripe.host,
       STRIPE_API_PORT: String(stripe.port),
-      STRIPE_API_PROTOCOL: stripe.protocol!,
+      STRIPE_API_PROTOCOL: stripe.protocol,
       STRIPE_WEBHOOK_SECRET: a.stripeWebhookSecret,
       CLERK_WEBHOOK_SECRET: a.clerkWebhookSecret,
     },
