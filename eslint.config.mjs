@@ -18,6 +18,7 @@ const FEATURES = [
   "billing",
   "notifications",
   "webhooks",
+  "providerCalls",
   "jobs",
   "admin",
 ];
@@ -28,11 +29,12 @@ const FEATURES = [
 const USES = {
   notifications: [],
   webhooks: [],
+  providerCalls: [],
   meetings: [],
   recordings: ["meetings"],
-  billing: ["recordings", "notifications", "webhooks"],
+  billing: ["recordings", "notifications", "webhooks", "providerCalls"],
   identity: ["billing", "webhooks"],
-  bots: ["meetings", "recordings", "webhooks"],
+  bots: ["meetings", "recordings", "webhooks", "providerCalls"],
   jobs: [],
   admin: ["billing", "notifications", "recordings"],
 };

@@ -35,6 +35,11 @@ import {
   type NotificationsModule,
 } from "./notifications";
 import {
+  createProviderCallsModule,
+  type ProviderCalls,
+  type ProviderCallsModule,
+} from "./providerCalls";
+import {
   createRecordingsModule,
   createStorage,
   type RecordingsModule,
@@ -52,6 +57,7 @@ import {
 /** Each feature's module, built once per app (`<feature>/module.ts`). */
 export interface AppModules {
   notifications: NotificationsModule;
+  providerCalls: ProviderCallsModule;
   billing: BillingModule;
   recordings: RecordingsModule;
   bots: BotsModule;
@@ -91,6 +97,8 @@ export interface AppContext {
   notices: Notices;
   /** The webhook processor (`modules.webhooks`): its after-commit tasks end at shutdown. */
   webhooks: WebhookProcessor;
+  /** The provider-call queue (`modules.providerCalls`): its after-commit calls end at shutdown. */
+  providerCalls: ProviderCalls;
   modules: AppModules;
   routes: AppRoutes;
   /** The app's jobs: every module's, each closed over its own dependencies. */
@@ -161,7 +169,24 @@ export function buildContext(parts: ContextParts): AppContext {
     },
   });
   const { notices } = notifications;
-  const billing = createBillingModule({ config, db, clock, logger, notices, stripe: parts.stripe });
+  // Provider calls made after a commit and retried until done: billing and bots register theirs.
+  const providerCalls = createProviderCallsModule({
+    db,
+    clock,
+    logger,
+    batchSize: config.JOB_BATCH_SIZE,
+    concurrency: config.JOB_CONCURRENCY,
+  });
+  const { calls } = providerCalls;
+  const billing = createBillingModule({
+    config,
+    db,
+    clock,
+    logger,
+    notices,
+    stripe: parts.stripe,
+    calls,
+  });
   const recordings = createRecordingsModule({
     writeGuards: billing.hooks.writeGuards,
     db,
@@ -190,6 +215,7 @@ export function buildContext(parts: ContextParts): AppContext {
     batchSize: config.JOB_BATCH_SIZE,
     concurrency: config.JOB_CONCURRENCY,
     recordingImports: recordings.deps.imports,
+    calls,
   });
   const meetings = createMeetingsModule({
     writeGuards: billing.hooks.writeGuards,
@@ -208,6 +234,11 @@ export function buildContext(parts: ContextParts): AppContext {
     violations: billing.deps.settings,
     clerk: parts.clerk,
     devSessionPublicKey: parts.devSessionPublicKey ?? null,
+    // A deleted organization is billed no more and records no more calls.
+    async onOrganizationDeleted(tx, organizationId) {
+      await billing.hooks.onOrganizationDeleted(tx, organizationId);
+      await bots.hooks.onOrganizationDeleted(tx, organizationId);
+    },
     lockoutHooks: {
       onFailure: () => metrics.apiKeyFailures.inc(),
       onLockout: (kind) => metrics.apiKeyLockouts.inc({ kind }),
@@ -243,6 +274,7 @@ export function buildContext(parts: ContextParts): AppContext {
     ...recordings.jobs,
     ...billing.jobs,
     ...notifications.jobs,
+    ...providerCalls.jobs,
   ];
   const admin = createAdminModule({
     db,
@@ -263,7 +295,18 @@ export function buildContext(parts: ContextParts): AppContext {
     storage,
     notices,
     webhooks: webhooks.processor,
-    modules: { notifications, billing, recordings, bots, meetings, identity, webhooks, admin },
+    providerCalls: calls,
+    modules: {
+      notifications,
+      providerCalls,
+      billing,
+      recordings,
+      bots,
+      meetings,
+      identity,
+      webhooks,
+      admin,
+    },
     routes: {
       documentation: { authenticationCodes: AUTHENTICATION_CODES },
       health: healthRoutes({ db, redis, clock, config, jobs }),

@@ -234,10 +234,12 @@ export async function startServer(
       timezone: config.CRON_TIMEZONE,
       start: config.JOBS_ENABLED,
     });
-    // After the last request: stop the jobs, then let after-commit work (copies, notices) finish.
+    // After the last request: stop the jobs, then let after-commit work (copies, notices,
+    // provider calls) finish.
     const hooks: StopHook[] = [
       () => scheduler.stop(),
       () => ctx.webhooks.idle(),
+      () => ctx.providerCalls.idle(),
       () => ctx.notices.idle(),
       ...stopHooks,
     ];

@@ -3,6 +3,7 @@ import type { Config } from "../config";
 import type { Clock } from "../lib/clock";
 import type { Logger } from "../lib/logger";
 import type { Notices } from "../notifications";
+import type { ProviderCalls } from "../providerCalls";
 import {
   billingSettingsFromConfig,
   type BillingDeps,
@@ -31,6 +32,8 @@ export interface AppBillingParts {
   notices: Notices;
   /** Default: the SDK client configured by STRIPE_* (null without STRIPE_SECRET_KEY). */
   stripe?: StripeClient | null;
+  /** The app's provider-call queue: a deleted organization's subscriptions are canceled there. */
+  calls?: ProviderCalls;
 }
 
 /** Builds the billing service and the handlers' dependencies of one app. */
@@ -45,5 +48,9 @@ export function createAppBilling(parts: AppBillingParts): AppBilling {
         ? createStripeClient(stripeSettings)
         : null;
   const deps: BillingDeps = { db, stripe, clock, logger, settings };
-  return { settings, deps, eventDeps: { clock, logger, settings, stripe } };
+  return {
+    settings,
+    deps,
+    eventDeps: { clock, logger, settings, stripe, calls: parts.calls ?? null },
+  };
 }

@@ -12,6 +12,11 @@ import { billingRoutes } from "./routes";
 import { suspendExpiredGracePeriods } from "./dunning/paymentStanding";
 import { registerStripeHandlers } from "./stripe/events";
 import {
+  CANCEL_SUBSCRIPTION_CALL,
+  cancelSubscriptionCall,
+  queueSubscriptionCancels,
+} from "./subscriptions/organizationDeletion";
+import {
   checkPlanViolations,
   escalateExpiredStorageGrace,
   recheckRecordedViolations,
@@ -28,6 +33,11 @@ export interface BillingHooks {
   writeGuards: WriteGuards;
   /** Freed storage may resolve a storage violation: re-checked where the rows go. */
   onStorageFreed: (db: Db, organizationId: string) => Promise<void>;
+  /**
+   * In the transaction that records an organization's deletion: queues the cancellation of its
+   * subscriptions at Stripe (made after the commit, retried until done).
+   */
+  onOrganizationDeleted: (db: Db, organizationId: string) => Promise<void>;
 }
 
 export interface BillingModule {
@@ -47,6 +57,11 @@ export function createBillingModule(parts: AppBillingParts): BillingModule {
   const { db, clock } = parts;
   const billing = createAppBilling(parts);
   const { settings } = billing;
+  const { calls } = parts;
+  calls?.register(
+    CANCEL_SUBSCRIPTION_CALL,
+    cancelSubscriptionCall({ stripe: billing.deps.stripe, logger: parts.logger }),
+  );
   // The outbox delivers what a job queues after each commit; a run ends once that is done, so
   // its record (and a caller waiting for it) sees the notices sent.
   const noticesSent = () => parts.notices.idle();
@@ -70,6 +85,10 @@ export function createBillingModule(parts: AppBillingParts): BillingModule {
       writeGuards: createWriteGuards(assertCanWriteNow),
       async onStorageFreed(tx, organizationId) {
         await checkPlanViolations({ db: tx, settings }, { organizationId, now: clock.now() });
+      },
+      async onOrganizationDeleted(tx, organizationId) {
+        if (!calls) throw new Error("billing was built without a provider-call queue");
+        await queueSubscriptionCancels({ db: tx, calls }, { organizationId });
       },
     },
     jobs: [

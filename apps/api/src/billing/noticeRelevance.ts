@@ -11,11 +11,20 @@ import * as subscriptionStore from "./subscriptions/store";
  * queued with their cause and sent after it commits, usually within a second, but a failed
  * delivery is retried for hours: a dunning e-mail must not go out after the invoice was paid,
  * nor a violation notice after the violation was resolved. Returns why a notice is obsolete, or
- * null to send it. Notices of other kinds (and payloads without the fields) are always due.
+ * null to send it. Nothing is due to a deleted organization any more. Notices of other kinds
+ * (and payloads without the fields) are otherwise always due.
  */
 export async function isNoticeObsolete(db: Db, notice: Notification): Promise<string | null> {
   const payload = (notice.payload ?? {}) as Record<string, unknown>;
   const text = (key: string) => (typeof payload[key] === "string" ? payload[key] : undefined);
+  // Queued before the organization was deleted, due after: its former admins are told nothing
+  // (our operators still are).
+  if (
+    !notice.type.startsWith("ops.") &&
+    !(await subscriptionStore.isLiveOrganization(db, { organizationId: notice.organizationId }))
+  ) {
+    return "the organization was deleted";
+  }
   switch (notice.type) {
     case "billing.payment_failed":
     case "billing.payment_failed.final": {

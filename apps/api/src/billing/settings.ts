@@ -3,6 +3,7 @@ import type { Config } from "../config";
 import type { Clock } from "../lib/clock";
 import type { Logger } from "../lib/logger";
 import type { Notices } from "../notifications";
+import type { ProviderCalls } from "../providerCalls";
 import type { ViolationSettings } from "./limits/violations";
 import type { StripeClient } from "./stripe/provider";
 
@@ -69,6 +70,11 @@ export interface BillingEventDeps {
   logger: Logger;
   settings: BillingSettings;
   stripe?: StripeClient | null;
+  /**
+   * Where Stripe calls that must outlive the transaction are queued (a deleted organization's
+   * subscription to cancel); without it such a subscription is only logged.
+   */
+  calls?: Pick<ProviderCalls, "enqueue"> | null;
 }
 
 /** What billing's services (`subscribe`, `cancel`, `startCheckout`, ...) take. */

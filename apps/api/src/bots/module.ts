@@ -1,11 +1,13 @@
 import type { WriteGuards } from "../http/auth";
-import type { Meeting } from "@zigznote/database";
+import type { Db, Meeting } from "@zigznote/database";
 import type { RouteDefinition } from "../http/route";
 import type { JobDefinition } from "../lib/job";
 import { MINUTE_MS } from "../lib/time";
+import type { ProviderCalls } from "../providerCalls";
 import type { RecordingImportDeps } from "../recordings";
 import type { RegisterWebhookHandlers } from "../webhooks";
 import { releaseBotOfDeletedMeeting, type BotServiceDeps } from "./botService";
+import { LEAVE_CALL, leaveCallExecutor, queueBotLeaves } from "./organizationDeletion";
 import { registerRecallHandlers } from "./recallWebhooks";
 import { botRoutes } from "./routes";
 import { cleanupOrphanedBots, type StuckBotDeps } from "./stuckBots";
@@ -19,6 +21,8 @@ export interface BotsModuleDeps extends BotServiceDeps {
   concurrency: number;
   /** Where Recall's "recording done" events queue the copy of the media. */
   recordingImports: RecordingImportDeps;
+  /** The app's provider-call queue: a deleted organization's bots are sent home there. */
+  calls: ProviderCalls;
 }
 
 export interface BotsModule {
@@ -28,6 +32,11 @@ export interface BotsModule {
   hooks: {
     /** A deleted meeting's active bot is asked to leave (best effort, never throws). */
     onMeetingDeleted: (meeting: Meeting) => Promise<void>;
+    /**
+     * In the transaction that records an organization's deletion: queues a leave call for each
+     * of its active bots (made after the commit, retried until done).
+     */
+    onOrganizationDeleted: (db: Db, organizationId: string) => Promise<void>;
   };
   /** What the bot service and the stuck-bot job were built with (tools and tests call them). */
   deps: { bots: BotServiceDeps; stuckBots: StuckBotDeps };
@@ -52,6 +61,7 @@ export function createBotsModule(deps: BotsModuleDeps): BotsModule {
     batchSize: deps.batchSize,
     concurrency: deps.concurrency,
   };
+  deps.calls.register(LEAVE_CALL, leaveCallExecutor(bots));
   return {
     deps: { bots, stuckBots },
     routes: botRoutes(bots, deps.writeGuards),
@@ -61,7 +71,12 @@ export function createBotsModule(deps: BotsModuleDeps): BotsModule {
         recall,
         recordingImports: deps.recordingImports,
       }),
-    hooks: { onMeetingDeleted: (meeting) => releaseBotOfDeletedMeeting(bots, meeting) },
+    hooks: {
+      onMeetingDeleted: (meeting) => releaseBotOfDeletedMeeting(bots, meeting),
+      async onOrganizationDeleted(tx, organizationId) {
+        await queueBotLeaves({ db: tx, calls: deps.calls }, { organizationId });
+      },
+    },
     jobs: [
       {
         name: "cleanupOrphanedBots",

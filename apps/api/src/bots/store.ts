@@ -310,6 +310,19 @@ export async function findActiveRecallBotId(db: Db, meetingId: string): Promise<
   return bot?.recallBotId ?? null;
 }
 
+/** The organization's active bots (a reservation still waiting for Recall's id included). */
+export async function findActiveBotIdsOfOrganization(
+  db: Db,
+  organizationId: string,
+): Promise<string[]> {
+  const rows = await db.bot.findMany({
+    where: { organizationId, status: { notIn: [...TERMINAL_BOT_STATUSES] } },
+    select: { id: true },
+    orderBy: { id: "asc" },
+  });
+  return rows.map((row) => row.id);
+}
+
 export interface StuckBotRow {
   id: string;
   recall_bot_id: string | null;

@@ -27,6 +27,12 @@ export interface ClerkHandlerDeps {
   clock: Clock;
   /** Membership changes re-check the organization's plan violations with these rules. */
   violations: ViolationSettings;
+  /**
+   * Runs in the transaction that records an organization's deletion (the composition root
+   * wires billing's and bots': queue the cancellation of its subscriptions and send its bots
+   * home, both made after the commit and retried until done).
+   */
+  onOrganizationDeleted?: (tx: Db, organizationId: string) => Promise<void>;
 }
 
 type ClerkHooks = WebhookHandlerHooks & { deps: ClerkHandlerDeps };
@@ -149,9 +155,19 @@ const upsertOrganizationFromEvent: ClerkHandler = async (event, tx) => {
   );
 };
 
-const deleteOrganizationFromEvent: ClerkHandler = async (event, tx) => {
+/**
+ * Marks the organization deleted and, in the same transaction, hands it to the features that
+ * must stop what it pays for and what it records (`onOrganizationDeleted`): they queue their
+ * provider calls here, so the calls exist exactly when the deletion committed, once per
+ * subscription and bot however often (or concurrently) the event is delivered.
+ */
+const deleteOrganizationFromEvent: ClerkHandler = async (event, tx, hooks) => {
   const { id } = dataOf(event, ClerkDeleted);
   await deleteOrganization({ db: tx }, { clerkId: id, at: occurredAt(event) });
+  // The row is locked by the update above: a bot reservation or a plan change of the
+  // organization (both lock it) is ordered before or after this, never in between.
+  const organizationId = await store.lockOrganizationByClerkId(tx, id);
+  if (organizationId) await hooks.deps.onOrganizationDeleted?.(tx, organizationId);
 };
 
 /**

@@ -7,7 +7,7 @@ import { createApiKeyLockout, type ApiKeyLockout, type ApiKeyLockoutHooks } from
 import { ApiKeyCache } from "./apiKeyCache";
 import { authenticate } from "./authenticate";
 import { createClerkAdmin, type ClerkAdmin } from "./clerkClient";
-import { registerClerkHandlers } from "./clerkWebhooks";
+import { registerClerkHandlers, type ClerkHandlerDeps } from "./clerkWebhooks";
 import type { IdentityDeps } from "./deps";
 import type { MemberDeps } from "./memberService";
 import { identityRoutes } from "./routes";
@@ -23,6 +23,8 @@ export interface IdentityModuleDeps extends IdentityDeps {
   devSessionPublicKey: string | null;
   /** Counts failed API keys and lockouts (the `/metrics` counters). */
   lockoutHooks: ApiKeyLockoutHooks;
+  /** In the transaction of Clerk's `organization.deleted`: the other features' part of it. */
+  onOrganizationDeleted?: ClerkHandlerDeps["onOrganizationDeleted"];
 }
 
 export interface IdentityModule {
@@ -61,7 +63,11 @@ export function createIdentityModule(deps: IdentityModuleDeps): IdentityModule {
     deps: { apiKeyCache, lockout, members },
     routes: identityRoutes({ db, clock, apiKeyCache, members }, deps.writeGuards),
     webhookHandlers: (registry) =>
-      registerClerkHandlers(registry, { clock, violations: deps.violations }),
+      registerClerkHandlers(registry, {
+        clock,
+        violations: deps.violations,
+        onOrganizationDeleted: deps.onOrganizationDeleted,
+      }),
     hooks: {
       authenticate: authenticate(identityDeps, {
         apiKeyCache,

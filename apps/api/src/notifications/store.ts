@@ -43,20 +43,23 @@ const INSERT_INTO_OUTBOX = Prisma.sql`INSERT INTO notification_outbox
  * Inserts each notice for every admin (not deleted) of its organization and for the
  * organization's billing e-mail (the Stripe customer's), in one statement, each address once
  * (an admin whose address is the billing e-mail gets one copy). The dedupe key gets the
- * recipient appended (the admin's id, or `billing`); rows whose key exists are skipped.
+ * recipient appended (the admin's id, or `billing`); rows whose key exists are skipped. A
+ * deleted organization has nobody left to tell: its notices are not queued (the cancellation
+ * of its plan, say, whose violations would otherwise be announced to its former admins).
  * Returns the number of rows inserted.
  */
 export function insertAdminNotices(db: Db, notices: OutboxNotice[]): Promise<number> {
   return db.$executeRaw`
     WITH ${noticesAsRows(notices)}, recipients AS (
       ${USER_RECIPIENTS}
+        JOIN organizations lo ON lo.id = n.organization_id AND lo.deleted_at IS NULL
         JOIN memberships m ON m.organization_id = n.organization_id AND m.role = 'admin'
         JOIN users u ON u.id = m.user_id AND u.deleted_at IS NULL
       UNION ALL
       SELECT n.organization_id, NULL, o.billing_email, n.type, n.payload, n.dedupe_key,
              n.dedupe_key || ':billing', 1
         FROM n JOIN organizations o ON o.id = n.organization_id
-       WHERE o.billing_email IS NOT NULL
+       WHERE o.billing_email IS NOT NULL AND o.deleted_at IS NULL
     )
     ${INSERT_INTO_OUTBOX}
       FROM (SELECT DISTINCT ON (dedupe_key, COALESCE(lower(email), key)) *

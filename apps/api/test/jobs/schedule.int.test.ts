@@ -82,6 +82,7 @@ describe("scheduled jobs", () => {
       "deleteExpiredIdempotencyKeys",
       "deliverNotifications",
       "recheckPlanViolations",
+      "retryProviderCalls",
       "retryRecordingImports",
       "warnExpiringCards",
     ]);

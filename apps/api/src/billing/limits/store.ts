@@ -30,7 +30,8 @@ export async function lockOrganizationLimits(
   // The row lock serializes concurrent checks of one organization (plan change vs. job) and
   // the creates the write guard admits. The plan is read per locked row (not joined): after
   // waiting for a plan change, PostgreSQL rechecks a join against the plan row it read before
-  // the wait, finds the slugs differ and returns no row at all.
+  // the wait, finds the slugs differ and returns no row at all. A deleted organization has no
+  // limits left to enforce and nobody to tell: no row (the check does nothing).
   const rows = await db.$queryRaw<OrganizationLimitsRow[]>`
     SELECT o.plan_slug, o.plan_violations,
            (SELECT max_team_members FROM plans WHERE slug = o.plan_slug) AS max_team_members,
@@ -38,7 +39,7 @@ export async function lockOrganizationLimits(
            (SELECT max_meetings_per_month FROM plans WHERE slug = o.plan_slug)
              AS max_meetings_per_month
       FROM organizations o
-     WHERE o.id = ${input.organizationId}::uuid
+     WHERE o.id = ${input.organizationId}::uuid AND o.deleted_at IS NULL
        FOR UPDATE`;
   return rows[0] ?? null;
 }

@@ -11,6 +11,7 @@ import {
   firstItem,
   idempotencyKey,
 } from "../stripe/provider";
+import { queueSubscriptionCancels } from "./organizationDeletion";
 import { PLAN_GRANTING_STATUSES } from "./statuses";
 import * as store from "./store";
 import { syncOrganizationPlan, upsertSubscriptionFromStripe } from "./sync";
@@ -56,7 +57,10 @@ export async function handleSubscriptionEvent(
     );
     return { applied: false, reason: "unknown_customer" };
   }
-  const duplicate = await checkDuplicate(deps, event, { organizationId, planSlug });
+  // A deleted organization's subscriptions are all canceled: there is no first one to keep.
+  const duplicate = (await cancelIfOrganizationDeleted(deps, event, organizationId))
+    ? null
+    : await checkDuplicate(deps, event, { organizationId, planSlug });
   if (duplicate) return duplicate;
   const applied = await upsertSubscriptionFromStripe(deps, {
     subscription,
@@ -92,6 +96,46 @@ async function recordedPlanSlug(
     "Stripe subscription on a price no plan has: it keeps its recorded plan",
   );
   return known.planSlug;
+}
+
+/**
+ * A deleted organization is billed no more: a subscription of one that Stripe shows still
+ * running (a Checkout Session paid after the deletion, a plan change that was in flight, one made
+ * in Stripe's dashboard) is queued for cancellation, once (the queue keeps one call per
+ * subscription), in this event's transaction. The event itself is then applied as usual.
+ * True when the organization is deleted.
+ */
+async function cancelIfOrganizationDeleted(
+  deps: StripeEventDeps,
+  event: Stripe.Event,
+  organizationId: string,
+): Promise<boolean> {
+  const subscription = event.data.object as Stripe.Subscription;
+  if (await store.isLiveOrganization(deps.db, { organizationId })) return false;
+  if (
+    event.type === "customer.subscription.deleted" ||
+    ["canceled", "incomplete_expired"].includes(subscription.status)
+  ) {
+    return true;
+  }
+  if (!deps.calls) {
+    deps.logger.error(
+      { eventId: event.id, organizationId, subscriptionId: subscription.id },
+      "live subscription of a deleted organization not canceled: no provider-call queue; cancel it by hand",
+    );
+    return true;
+  }
+  const queued = await queueSubscriptionCancels(
+    { db: deps.db, calls: deps.calls },
+    { organizationId, stripeSubscriptionIds: [subscription.id] },
+  );
+  if (queued > 0) {
+    deps.logger.warn(
+      { eventId: event.id, organizationId, subscriptionId: subscription.id },
+      "live subscription of a deleted organization: its cancellation is queued",
+    );
+  }
+  return true;
 }
 
 const isPlanGranting = (status: string) =>

@@ -27,6 +27,25 @@ export function findLiveSubscription(db: Db, input: OrganizationKey): Promise<Su
   });
 }
 
+/**
+ * The Stripe ids of the organization's subscriptions that Stripe may still bill: every one not
+ * canceled or expired unpaid (a trial, an incomplete one, one set to end at its period's end).
+ */
+export async function findUnendedStripeSubscriptionIds(
+  db: Db,
+  input: OrganizationKey,
+): Promise<string[]> {
+  const rows = await db.subscription.findMany({
+    where: {
+      organizationId: input.organizationId,
+      status: { notIn: ["canceled", "incomplete_expired"] },
+    },
+    select: { stripeSubscriptionId: true },
+    orderBy: { stripeSubscriptionId: "asc" },
+  });
+  return rows.map((row) => row.stripeSubscriptionId);
+}
+
 /** The organization's newest subscription, whatever its status. */
 export function findLatestSubscription(
   db: Db,

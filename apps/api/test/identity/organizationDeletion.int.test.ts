@@ -1,0 +1,306 @@
+import { createMembership, createUser, uniqueSuffix } from "@zigznote/database/testing";
+import request from "supertest";
+import { createBot } from "../../src/bots";
+import { runJob } from "../../src/jobs";
+import { meetingBody, subscribedOrganization } from "../billing/billingScenario";
+import { createBillingTestApp, type BillingTestApp } from "../support/billingHarness";
+import { deliverClerkEvent } from "../support/clerkEvents";
+import { startFakeRecall, type FakeRecall } from "../support/fakes/recallServer";
+import { createTestApp, type TestApp } from "../support/helpers";
+import { fakeRecallEnv } from "../support/recallApp";
+
+/**
+ * Clerk's `organization.deleted`: the organization's Stripe subscription is canceled and its
+ * active Recall bots are sent home, exactly once across deliveries and instances, after the
+ * event's transaction commits, retried until the provider answers. Stripe and Recall are the
+ * local fakes speaking their APIs; Clerk's events are signed with the real `svix` SDK.
+ */
+
+let recall: FakeRecall;
+let a: BillingTestApp;
+/** A second instance of the same deployment: same database, Stripe, Recall and secrets. */
+let second: TestApp;
+
+beforeAll(async () => {
+  recall = await startFakeRecall();
+  const providerEnv = {
+    ...fakeRecallEnv(recall),
+    // One attempt per call, so that a provider failure reaches the queue's own retries.
+    STRIPE_MAX_NETWORK_RETRIES: "0",
+    RECALL_MAX_RETRIES: "0",
+  };
+  a = await createBillingTestApp({ env: providerEnv });
+  const stripe = a.fake.clientSettings();
+  second = createTestApp({
+    clock: a.clock,
+    env: {
+      ...providerEnv,
+      STRIPE_SECRET_KEY: stripe.secretKey,
+      STRIPE_API_HOST: stripe.host,
+      STRIPE_API_PORT: String(stripe.port),
+      STRIPE_API_PROTOCOL: stripe.protocol,
+      STRIPE_WEBHOOK_SECRET: a.stripeWebhookSecret,
+      CLERK_WEBHOOK_SECRET: a.clerkWebhookSecret,
+    },
+  });
+});
+afterAll(async () => {
+  await settle();
+  await second.close();
+  await a.close();
+  await recall.close();
+});
+
+const db = () => a.testApp.ctx.db;
+
+/** Waits for what the deliveries started after their commits, on both instances. */
+async function settle(): Promise<void> {
+  for (const ctx of [a.testApp.ctx, second.ctx]) {
+    await ctx.webhooks.idle();
+    await ctx.providerCalls.idle();
+    await ctx.notices.idle();
+  }
+}
+
+function organizationDeleted(orgClerkId: string, msgId = `msg_${uniqueSuffix()}`) {
+  return {
+    type: "organization.deleted",
+    data: { id: orgClerkId, object: "organization", deleted: true },
+    timestamp: a.clock.now().getTime(),
+    msgId,
+  };
+}
+
+/** Stripe's cancel requests for the subscription (executed or replayed). */
+function cancelRequests(subscriptionId: string) {
+  return a.fake.requests.filter(
+    (r) => r.method === "DELETE" && r.path === `/v1/subscriptions/${subscriptionId}`,
+  );
+}
+
+function leaveRequests(recallBotId: string) {
+  return recall.requestsTo("POST", `/api/v1/bot/${recallBotId}/leave_call/`);
+}
+
+/** A meeting of the organization with a bot in the call (through the API); its Recall id. */
+async function meetingWithBot(headers: { Authorization: string }): Promise<string> {
+  const meeting = await request(a.testApp.app)
+    .post("/api/v1/meetings")
+    .set(headers)
+    .send(meetingBody());
+  expect(meeting.status).toBe(201);
+  const bot = await request(a.testApp.app)
+    .post(`/api/v1/meetings/${meeting.body.id}/bot`)
+    .set(headers)
+    .send({});
+  expect(bot.status).toBe(201);
+  const row = await db().bot.findUniqueOrThrow({ where: { id: bot.body.id as string } });
+  return row.recallBotId!;
+}
+
+/** The statuses Recall has for the bot: a `call_ended` is added by each leave it acted on. */
+function recallStatuses(recallBotId: string): string[] {
+  return recall.bots.get(recallBotId)!.status_changes.map((change) => change.code);
+}
+
+function runRetryJob(app: TestApp) {
+  const job = app.ctx.jobs.find((candidate) => candidate.name === "retryProviderCalls")!;
+  return runJob(app.ctx, job, { scheduledFor: app.ctx.clock.now(), instanceId: "test" });
+}
+
+describe("Clerk organization.deleted", () => {
+  it("cancels the subscription and sends the bots home once, delivered twice and on two instances at once; Stripe's deletion event then applies without telling anyone", async () => {
+    const org = await subscribedOrganization(a);
+    const { admin, stripeSubscriptionId } = org;
+    const botIds = [await meetingWithBot(admin.headers), await meetingWithBot(admin.headers)];
+    // More members than the free plan allows: once the plan ends, a live organization's admins
+    // would be told of the violation.
+    for (let i = 0; i < 3; i += 1) {
+      const user = await createUser(db());
+      await createMembership(db(), { organizationId: org.organizationId, userId: user.id });
+    }
+    const noticesBefore = await db().notification.count({
+      where: { organizationId: org.organizationId },
+    });
+
+    const event = organizationDeleted(admin.orgClerkId);
+    // The same message on both instances at once, and again later; and Clerk sending the
+    // deletion a second time as a new message.
+    const deliveries = await Promise.all([
+      deliverClerkEvent(a.testApp.app, a.clerkWebhookSecret, event),
+      deliverClerkEvent(second.app, a.clerkWebhookSecret, event),
+      deliverClerkEvent(second.app, a.clerkWebhookSecret, organizationDeleted(admin.orgClerkId)),
+    ]);
+    for (const delivery of deliveries) expect([200, 409]).toContain(delivery.status);
+    expect((await deliverClerkEvent(a.testApp.app, a.clerkWebhookSecret, event)).status).toBe(200);
+    await settle();
+    // A job pass on either instance finds nothing left to do.
+    await runRetryJob(second);
+    await settle();
+
+    const organization = await db().organization.findUniqueOrThrow({
+      where: { id: org.organizationId },
+    });
+    expect(organization.status).toBe("deleted");
+    expect(cancelRequests(stripeSubscriptionId)).toHaveLength(1);
+    expect(cancelRequests(stripeSubscriptionId)[0]!).toMatchObject({
+      status: 200,
+      params: { prorate: "false", invoice_now: "false" },
+    });
+    expect(a.fake.subscriptions.get(stripeSubscriptionId)!.status).toBe("canceled");
+    for (const recallBotId of botIds) {
+      expect(leaveRequests(recallBotId)).toHaveLength(1);
+      expect(recallStatuses(recallBotId)).toEqual(["ready", "call_ended"]);
+    }
+    const calls = await db().providerCall.findMany({
+      where: { organizationId: org.organizationId },
+    });
+    expect(calls).toHaveLength(3);
+    expect(
+      calls.map((call) => [call.kind, call.status, call.attempts, call.result]).sort(),
+    ).toEqual([
+      ["recall.bot.leave", "done", 1, "left"],
+      ["recall.bot.leave", "done", 1, "left"],
+      ["stripe.subscription.cancel", "done", 1, "canceled"],
+    ]);
+    // The bots' end is recorded from Recall's answer.
+    const bots = await db().bot.findMany({ where: { organizationId: org.organizationId } });
+    expect(bots.map((bot) => bot.status)).toEqual(["call_ended", "call_ended"]);
+
+    // Stripe's event of the cancellation applies like any other.
+    const deleted = a.eventsFor(stripeSubscriptionId).at(-1)!;
+    expect(deleted.type).toBe("customer.subscription.deleted");
+    const applied = await a.postStripeEvent(deleted);
+    expect(applied.status).toBe(200);
+    await settle();
+    const subscription = await db().subscription.findUniqueOrThrow({
+      where: { stripeSubscriptionId },
+    });
+    expect(subscription.status).toBe("canceled");
+    // Nobody of a deleted organization is told about its plan.
+    expect(await db().notification.count({ where: { organizationId: org.organizationId } })).toBe(
+      noticesBefore,
+    );
+  });
+
+  it("retries the cancellation and the leave after Stripe and Recall fail (5xx), until they succeed", async () => {
+    const org = await subscribedOrganization(a);
+    const { admin, stripeSubscriptionId } = org;
+    const recallBotId = await meetingWithBot(admin.headers);
+    a.fake.failNext({ method: "DELETE", path: `/v1/subscriptions/${stripeSubscriptionId}` });
+    recall.failNext({ status: 503 }, { method: "POST", path: /leave_call/ });
+
+    const delivered = await deliverClerkEvent(
+      a.testApp.app,
+      a.clerkWebhookSecret,
+      organizationDeleted(admin.orgClerkId),
+    );
+    expect(delivered.status).toBe(200);
+    await settle();
+
+    expect(cancelRequests(stripeSubscriptionId).map((r) => r.status)).toEqual([500]);
+    expect(leaveRequests(recallBotId)).toHaveLength(1);
+    expect(recallStatuses(recallBotId)).toEqual(["ready"]);
+    expect(a.fake.subscriptions.get(stripeSubscriptionId)!.status).toBe("active");
+    let calls = await db().providerCall.findMany({
+      where: { organizationId: org.organizationId },
+    });
+    expect(calls.map((call) => [call.status, call.attempts])).toEqual([
+      ["pending", 1],
+      ["pending", 1],
+    ]);
+    expect(calls.every((call) => call.lastError !== null)).toBe(true);
+
+    // Not due yet: the job leaves them alone.
+    await runRetryJob(a.testApp);
+    expect(cancelRequests(stripeSubscriptionId)).toHaveLength(1);
+
+    // After the backoff (30 s), the job of either instance makes them.
+    a.clock.advance(31_000);
+    await runRetryJob(second);
+    await settle();
+    expect(cancelRequests(stripeSubscriptionId).map((r) => r.status)).toEqual([500, 200]);
+    expect(leaveRequests(recallBotId)).toHaveLength(2);
+    expect(recallStatuses(recallBotId)).toEqual(["ready", "call_ended"]);
+    expect(a.fake.subscriptions.get(stripeSubscriptionId)!.status).toBe("canceled");
+    calls = await db().providerCall.findMany({ where: { organizationId: org.organizationId } });
+    expect(calls.map((call) => [call.status, call.attempts])).toEqual([
+      ["done", 2],
+      ["done", 2],
+    ]);
+
+    const applied = await a.postStripeEvent(a.eventsFor(stripeSubscriptionId).at(-1)!);
+    expect(applied.status).toBe(200);
+  });
+
+  it("sends no new bot for a deleted organization's meetings", async () => {
+    const org = await subscribedOrganization(a);
+    const meeting = await request(a.testApp.app)
+      .post("/api/v1/meetings")
+      .set(org.admin.headers)
+      .send(meetingBody());
+    expect(meeting.status).toBe(201);
+    expect(
+      (
+        await deliverClerkEvent(
+          a.testApp.app,
+          a.clerkWebhookSecret,
+          organizationDeleted(org.admin.orgClerkId),
+        )
+      ).status,
+    ).toBe(200);
+    await settle();
+    const created = recall.createdBots().length;
+
+    const refused = await request(a.testApp.app)
+      .post(`/api/v1/meetings/${meeting.body.id}/bot`)
+      .set(org.admin.headers)
+      .send({});
+    expect(refused.status).toBe(403);
+    expect(refused.body.error.code).toBe("ORGANIZATION_DELETED");
+    // Past authentication (a credential checked before the deletion), the reservation's guard
+    // finds no live organization.
+    await expect(
+      createBot(a.testApp.ctx.modules.bots.deps.bots, {
+        organizationId: org.organizationId,
+        meetingId: meeting.body.id as string,
+      }),
+    ).rejects.toMatchObject({ status: 404 });
+    expect(recall.createdBots()).toHaveLength(created);
+    expect(await db().bot.count({ where: { organizationId: org.organizationId } })).toBe(0);
+  });
+
+  it("cancels a subscription that starts after the deletion (a Checkout paid late)", async () => {
+    const org = await subscribedOrganization(a);
+    expect(
+      (
+        await deliverClerkEvent(
+          a.testApp.app,
+          a.clerkWebhookSecret,
+          organizationDeleted(org.admin.orgClerkId),
+        )
+      ).status,
+    ).toBe(200);
+    await settle();
+
+    const late = await a.testApp.ctx.modules.billing.deps.deps.stripe!.subscriptions.create({
+      customer: org.customerId,
+      items: [{ price: "price_test_business", quantity: 1 }],
+      metadata: { organizationId: org.organizationId, planSlug: "business" },
+    });
+    for (const event of a.eventsFor(late.id)) {
+      expect((await a.postStripeEvent(event)).status).toBe(200);
+    }
+    await settle();
+    expect(cancelRequests(late.id).map((r) => r.status)).toEqual([200]);
+    expect(a.fake.subscriptions.get(late.id)!.status).toBe("canceled");
+    // Its deletion event applies, and queues nothing more.
+    expect((await a.postStripeEvent(a.eventsFor(late.id).at(-1)!)).status).toBe(200);
+    await settle();
+    expect(cancelRequests(late.id)).toHaveLength(1);
+    expect(
+      (await db().subscription.findUniqueOrThrow({ where: { stripeSubscriptionId: late.id } }))
+        .status,
+    ).toBe("canceled");
+  });
+});
