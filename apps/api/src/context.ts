@@ -234,10 +234,12 @@ export function buildContext(parts: ContextParts): AppContext {
     violations: billing.deps.settings,
     clerk: parts.clerk,
     devSessionPublicKey: parts.devSessionPublicKey ?? null,
-    // A deleted organization is billed no more and records no more calls.
+    // A deleted organization is billed no more, records no more calls, and its meetings (with
+    // their recordings, purged after STORAGE_PURGE_AFTER_DAYS) go with it.
     async onOrganizationDeleted(tx, organizationId) {
       await billing.hooks.onOrganizationDeleted(tx, organizationId);
       await bots.hooks.onOrganizationDeleted(tx, organizationId);
+      await meetings.hooks.onOrganizationDeleted(tx, organizationId);
     },
     lockoutHooks: {
       onFailure: () => metrics.apiKeyFailures.inc(),

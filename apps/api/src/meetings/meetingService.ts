@@ -305,6 +305,20 @@ export async function deleteMeeting(
 }
 
 /**
+ * The organization was deleted (Clerk's `organization.deleted`, in its transaction `deps.db`):
+ * its meetings are deleted with it, so that the storage purge deletes their recordings after
+ * STORAGE_PURGE_AFTER_DAYS like any deleted meeting's, and a recording Recall reports later is
+ * not copied. Its bots are sent home by their own provider calls (bots/organizationDeletion.ts).
+ * How many meetings.
+ */
+export function deleteOrganizationMeetings(
+  deps: { db: Db },
+  input: { organizationId: string; at: Date },
+): Promise<number> {
+  return store.markOrganizationMeetingsDeleted(deps.db, input);
+}
+
+/**
  * Locks the organization's live meeting row until `deps.db`'s transaction ends (FOR UPDATE, which
  * also waits for a bot reservation's FOR KEY SHARE); NotFoundError when there is none. Changes
  * that must not interleave for one meeting (its recording, its link) take it first.

@@ -1,5 +1,6 @@
 import {
   activeBotSql,
+  executeStatement,
   queryRows,
   type Db,
   type Meeting,
@@ -191,6 +192,22 @@ export async function updateLiveMeeting(
     values,
   );
   return rows[0] ?? null;
+}
+
+/**
+ * Marks every live meeting of the organization deleted at `at` (the organization was deleted);
+ * how many.
+ */
+export function markOrganizationMeetingsDeleted(
+  db: SqlDb,
+  input: { organizationId: string; at: Date },
+): Promise<number> {
+  return executeStatement(
+    db,
+    `UPDATE meetings SET deleted_at = $2::timestamptz, updated_at = $2::timestamptz
+      WHERE organization_id = $1::uuid AND deleted_at IS NULL`,
+    [input.organizationId, input.at],
+  );
 }
 
 /** Marks the live meeting deleted at `at`; the row after, or null when there is none. */

@@ -2,6 +2,7 @@ import { createMembership, createUser, uniqueSuffix } from "@zigznote/database/t
 import request from "supertest";
 import { createBot } from "../../src/bots";
 import { runJob } from "../../src/jobs";
+import { enqueueRecordingImport, processRecordingImport } from "../../src/recordings";
 import { meetingBody, subscribedOrganization } from "../billing/billingScenario";
 import { createBillingTestApp, type BillingTestApp } from "../support/billingHarness";
 import { deliverClerkEvent } from "../support/clerkEvents";
@@ -181,6 +182,84 @@ describe("Clerk organization.deleted", () => {
     expect(await db().notification.count({ where: { organizationId: org.organizationId } })).toBe(
       noticesBefore,
     );
+  });
+
+  it("deletes the organization's meetings with it: a recording reported later is not copied, and the purge deletes the stored ones", async () => {
+    const org = await subscribedOrganization(a);
+    const { admin } = org;
+    const meeting = await request(a.testApp.app)
+      .post("/api/v1/meetings")
+      .set(admin.headers)
+      .send(meetingBody());
+    expect(meeting.status).toBe(201);
+    const uploaded = await request(a.testApp.app)
+      .put(`/api/v1/meetings/${meeting.body.id}/recording`)
+      .set(admin.headers)
+      .set("Content-Type", "video/mp4")
+      .send(Buffer.alloc(4096, 7));
+    expect(uploaded.status).toBe(201);
+    const otherMeeting = await request(a.testApp.app)
+      .post("/api/v1/meetings")
+      .set(admin.headers)
+      .send(meetingBody());
+    expect(otherMeeting.status).toBe(201);
+
+    const delivered = await deliverClerkEvent(
+      a.testApp.app,
+      a.clerkWebhookSecret,
+      organizationDeleted(admin.orgClerkId),
+    );
+    expect(delivered.status).toBe(200);
+    await settle();
+    const meetings = await db().meeting.findMany({ where: { organizationId: org.organizationId } });
+    expect(meetings).toHaveLength(2);
+    for (const row of meetings) expect(row.deletedAt).not.toBeNull();
+
+    // Recall reports a recording of the other meeting afterwards: nothing is downloaded.
+    const imports = a.testApp.ctx.modules.recordings.deps.imports;
+    let resolved = 0;
+    const importId = (await enqueueRecordingImport(
+      { db: db() },
+      {
+        organizationId: org.organizationId,
+        meetingId: otherMeeting.body.id as string,
+        externalId: `rec_${uniqueSuffix()}`,
+        now: a.clock.now(),
+      },
+    ))!;
+    const outcome = await processRecordingImport(
+      {
+        ...imports,
+        resolveMedia: () => {
+          resolved += 1;
+          return Promise.reject(new Error("not asked"));
+        },
+      },
+      { importId },
+    );
+    expect(outcome).toBe("failed");
+    expect(resolved).toBe(0);
+
+    // STORAGE_PURGE_AFTER_DAYS later the purge deletes the uploaded recording, row and file.
+    const stored = await db().storageObject.findMany({
+      where: { organizationId: org.organizationId },
+    });
+    expect(stored).toHaveLength(1);
+    const before = a.clock.now();
+    a.clock.advance((a.testApp.ctx.config.STORAGE_PURGE_AFTER_DAYS + 1) * 24 * 60 * 60 * 1000);
+    try {
+      const purge = a.testApp.ctx.jobs.find((job) => job.name === "cleanupOrphanedStorage")!;
+      await runJob(a.testApp.ctx, purge, {
+        scheduledFor: a.clock.now(),
+        instanceId: "test",
+      });
+      expect(
+        await db().storageObject.count({ where: { organizationId: org.organizationId } }),
+      ).toBe(0);
+      expect(await a.testApp.ctx.storage.exists(stored[0]!.key)).toBe(false);
+    } finally {
+      a.clock.set(before);
+    }
   });
 
   it("retries the cancellation and the leave after Stripe and Recall fail (5xx), until they succeed", async () => {
