@@ -5,7 +5,6 @@
 export {
   createProviderCalls,
   PermanentProviderCallError,
-  providerCallRetryDelayMs,
   type ProviderCall,
   type ProviderCallExecutor,
   type ProviderCallInput,

@@ -12,9 +12,9 @@
  * says it is done.
  */
 import type { Db, PrismaClient, ProviderCall } from "@zigznote/database";
-import pLimit from "p-limit";
 import { afterCommit } from "../lib/afterCommit";
 import type { Clock } from "../lib/clock";
+import { backoffDelayMs, processAllDue } from "../lib/dueWork";
 import type { Logger } from "../lib/logger";
 import * as store from "./store";
 
@@ -76,11 +76,6 @@ export interface ProviderCalls {
   idle(): Promise<void>;
 }
 
-/** Delay before attempt `attempts + 1`: 30 s, 2 min, 8 min, 32 min, then every hour. */
-export function providerCallRetryDelayMs(attempts: number): number {
-  return Math.min(30_000 * 4 ** Math.max(0, attempts - 1), 60 * 60 * 1000);
-}
-
 export function createProviderCalls(deps: ProviderCallsDeps): ProviderCalls {
   const { db, clock, logger } = deps;
   const executors = new Map<string, ProviderCallExecutor>();
@@ -128,7 +123,7 @@ export function createProviderCalls(deps: ProviderCallsDeps): ProviderCalls {
         attempts: call.attempts,
         isExhausted,
         lastError: message.slice(0, 2000),
-        nextAttemptAt: new Date(clock.now().getTime() + providerCallRetryDelayMs(call.attempts)),
+        nextAttemptAt: new Date(clock.now().getTime() + backoffDelayMs(call.attempts)),
       });
       if (!recorded) {
         logger.warn({ ...context, err: error }, "provider call taken over while it ran");
@@ -172,25 +167,16 @@ export function createProviderCalls(deps: ProviderCallsDeps): ProviderCalls {
     },
     process,
     async processDue(options) {
-      const limit = pLimit(options.concurrency);
-      const seen = new Set<string>();
-      let done = 0;
-      let failed = 0;
-      for (;;) {
-        const due = await store.findDueProviderCallIds(db, {
-          now: clock.now(),
-          limit: options.batchSize,
-        });
-        // Every processed call leaves the due set (done, failed, later, or held by another
-        // worker); a batch of only calls seen before means no progress: stop there.
-        const fresh = due.filter((id) => !seen.has(id));
-        if (fresh.length === 0) break;
-        for (const id of fresh) seen.add(id);
-        const outcomes = await Promise.all(fresh.map((id) => limit(() => process(id))));
-        done += outcomes.filter((outcome) => outcome === "done").length;
-        failed += outcomes.filter((outcome) => outcome === "failed").length;
-      }
-      return { done, attempted: seen.size, failed };
+      const outcomes = await processAllDue({
+        findDue: (limit) => store.findDueProviderCallIds(db, { now: clock.now(), limit }),
+        process,
+        ...options,
+      });
+      return {
+        done: outcomes.filter((outcome) => outcome === "done").length,
+        attempted: outcomes.length,
+        failed: outcomes.filter((outcome) => outcome === "failed").length,
+      };
     },
     async idle() {
       while (pending.size > 0) await Promise.allSettled([...pending]);

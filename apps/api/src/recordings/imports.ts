@@ -11,7 +11,7 @@
 import { pipeline, Readable, Transform } from "node:stream";
 import type { Db, PrismaClient, RecordingImport } from "@zigznote/database";
 import { NotFoundError, PayloadTooLargeError } from "@zigznote/shared";
-import pLimit from "p-limit";
+import { backoffDelayMs, processAllDue } from "../lib/dueWork";
 import type { Logger } from "../lib/logger";
 import { storeRecording } from "./recordingService";
 import type { StorageProvider } from "./storage";
@@ -75,11 +75,6 @@ export function enqueueRecordingImport(
     externalId: input.externalId,
     now: input.now,
   });
-}
-
-/** Seconds to wait before attempt `attempts + 1`: 30 s, 2 min, 8 min, ... capped at 1 h. */
-export function retryDelayMs(attempts: number): number {
-  return Math.min(30_000 * 4 ** Math.max(0, attempts - 1), 60 * 60 * 1000);
 }
 
 /** Now, and the time before which a claim has expired (its worker is presumed dead). */
@@ -237,7 +232,7 @@ export async function processRecordingImport(
       attempts: job.attempts,
       isExhausted: exhausted,
       lastError: message.slice(0, 2000),
-      nextAttemptAt: new Date(deps.now().getTime() + retryDelayMs(job.attempts)),
+      nextAttemptAt: new Date(deps.now().getTime() + backoffDelayMs(job.attempts)),
     });
     if (!isRecorded) {
       // Taken over meanwhile (our lease ran out): the other worker's outcome stands.
@@ -257,23 +252,13 @@ export async function processDueRecordingImports(
   deps: RecordingImportDeps,
   options: { batchSize: number; concurrency: number },
 ): Promise<{ done: number; attempted: number }> {
-  const limit = pLimit(options.concurrency);
-  const seen = new Set<string>();
-  let done = 0;
-  for (;;) {
-    const due = await store.findDueImportIds(deps.db, {
-      ...claimTimes(deps),
-      limit: options.batchSize,
-    });
-    // Every processed row leaves the due set (done, failed, retried later, or held by another
-    // worker); a batch of only rows seen before would mean no progress, so stop there.
-    const fresh = due.filter((id) => !seen.has(id));
-    if (fresh.length === 0) break;
-    for (const id of fresh) seen.add(id);
-    const outcomes = await Promise.all(
-      fresh.map((importId) => limit(() => processRecordingImport(deps, { importId }))),
-    );
-    done += outcomes.filter((outcome) => outcome === "done").length;
-  }
-  return { done, attempted: seen.size };
+  const outcomes = await processAllDue({
+    findDue: (limit) => store.findDueImportIds(deps.db, { ...claimTimes(deps), limit }),
+    process: (importId) => processRecordingImport(deps, { importId }),
+    ...options,
+  });
+  return {
+    done: outcomes.filter((outcome) => outcome === "done").length,
+    attempted: outcomes.length,
+  };
 }

@@ -4,7 +4,6 @@ export {
   type EnqueueRecordingImportInput,
   processDueRecordingImports,
   processRecordingImport,
-  retryDelayMs,
   type MediaLocation,
   type RecordingImportDeps,
   type ResolveMedia,

@@ -83,15 +83,32 @@ function leaveRequests(recallBotId: string) {
   return recall.requestsTo("POST", `/api/v1/bot/${recallBotId}/leave_call/`);
 }
 
-/** A meeting of the organization with a bot in the call (through the API); its Recall id. */
-async function meetingWithBot(headers: { Authorization: string }): Promise<string> {
+/** Clerk deletes the organization: the event delivered once (200), and what it started settled. */
+async function deleteOrganization(orgClerkId: string): Promise<void> {
+  const delivered = await deliverClerkEvent(
+    a.testApp.app,
+    a.clerkWebhookSecret,
+    organizationDeleted(orgClerkId),
+  );
+  expect(delivered.status).toBe(200);
+  await settle();
+}
+
+/** A meeting of the organization, created through the API; its id. */
+async function newMeeting(headers: { Authorization: string }): Promise<string> {
   const meeting = await request(a.testApp.app)
     .post("/api/v1/meetings")
     .set(headers)
     .send(meetingBody());
   expect(meeting.status).toBe(201);
+  return meeting.body.id as string;
+}
+
+/** A meeting of the organization with a bot in the call (through the API); its Recall id. */
+async function meetingWithBot(headers: { Authorization: string }): Promise<string> {
+  const meetingId = await newMeeting(headers);
   const bot = await request(a.testApp.app)
-    .post(`/api/v1/meetings/${meeting.body.id}/bot`)
+    .post(`/api/v1/meetings/${meetingId}/bot`)
     .set(headers)
     .send({});
   expect(bot.status).toBe(201);
@@ -187,30 +204,16 @@ describe("Clerk organization.deleted", () => {
   it("deletes the organization's meetings with it: a recording reported later is not copied, and the purge deletes the stored ones", async () => {
     const org = await subscribedOrganization(a);
     const { admin } = org;
-    const meeting = await request(a.testApp.app)
-      .post("/api/v1/meetings")
-      .set(admin.headers)
-      .send(meetingBody());
-    expect(meeting.status).toBe(201);
+    const meetingId = await newMeeting(admin.headers);
     const uploaded = await request(a.testApp.app)
-      .put(`/api/v1/meetings/${meeting.body.id}/recording`)
+      .put(`/api/v1/meetings/${meetingId}/recording`)
       .set(admin.headers)
       .set("Content-Type", "video/mp4")
       .send(Buffer.alloc(4096, 7));
     expect(uploaded.status).toBe(201);
-    const otherMeeting = await request(a.testApp.app)
-      .post("/api/v1/meetings")
-      .set(admin.headers)
-      .send(meetingBody());
-    expect(otherMeeting.status).toBe(201);
+    const otherMeetingId = await newMeeting(admin.headers);
 
-    const delivered = await deliverClerkEvent(
-      a.testApp.app,
-      a.clerkWebhookSecret,
-      organizationDeleted(admin.orgClerkId),
-    );
-    expect(delivered.status).toBe(200);
-    await settle();
+    await deleteOrganization(admin.orgClerkId);
     const meetings = await db().meeting.findMany({ where: { organizationId: org.organizationId } });
     expect(meetings).toHaveLength(2);
     for (const row of meetings) expect(row.deletedAt).not.toBeNull();
@@ -222,7 +225,7 @@ describe("Clerk organization.deleted", () => {
       { db: db() },
       {
         organizationId: org.organizationId,
-        meetingId: otherMeeting.body.id as string,
+        meetingId: otherMeetingId,
         externalId: `rec_${uniqueSuffix()}`,
         now: a.clock.now(),
       },
@@ -269,13 +272,7 @@ describe("Clerk organization.deleted", () => {
     a.fake.failNext({ method: "DELETE", path: `/v1/subscriptions/${stripeSubscriptionId}` });
     recall.failNext({ status: 503 }, { method: "POST", path: /leave_call/ });
 
-    const delivered = await deliverClerkEvent(
-      a.testApp.app,
-      a.clerkWebhookSecret,
-      organizationDeleted(admin.orgClerkId),
-    );
-    expect(delivered.status).toBe(200);
-    await settle();
+    await deleteOrganization(admin.orgClerkId);
 
     expect(cancelRequests(stripeSubscriptionId).map((r) => r.status)).toEqual([500]);
     expect(leaveRequests(recallBotId)).toHaveLength(1);
@@ -314,25 +311,12 @@ describe("Clerk organization.deleted", () => {
 
   it("sends no new bot for a deleted organization's meetings", async () => {
     const org = await subscribedOrganization(a);
-    const meeting = await request(a.testApp.app)
-      .post("/api/v1/meetings")
-      .set(org.admin.headers)
-      .send(meetingBody());
-    expect(meeting.status).toBe(201);
-    expect(
-      (
-        await deliverClerkEvent(
-          a.testApp.app,
-          a.clerkWebhookSecret,
-          organizationDeleted(org.admin.orgClerkId),
-        )
-      ).status,
-    ).toBe(200);
-    await settle();
+    const meetingId = await newMeeting(org.admin.headers);
+    await deleteOrganization(org.admin.orgClerkId);
     const created = recall.createdBots().length;
 
     const refused = await request(a.testApp.app)
-      .post(`/api/v1/meetings/${meeting.body.id}/bot`)
+      .post(`/api/v1/meetings/${meetingId}/bot`)
       .set(org.admin.headers)
       .send({});
     expect(refused.status).toBe(403);
@@ -342,7 +326,7 @@ describe("Clerk organization.deleted", () => {
     await expect(
       createBot(a.testApp.ctx.modules.bots.deps.bots, {
         organizationId: org.organizationId,
-        meetingId: meeting.body.id as string,
+        meetingId,
       }),
     ).rejects.toMatchObject({ status: 404 });
     expect(recall.createdBots()).toHaveLength(created);
@@ -351,16 +335,7 @@ describe("Clerk organization.deleted", () => {
 
   it("cancels a subscription that starts after the deletion (a Checkout paid late)", async () => {
     const org = await subscribedOrganization(a);
-    expect(
-      (
-        await deliverClerkEvent(
-          a.testApp.app,
-          a.clerkWebhookSecret,
-          organizationDeleted(org.admin.orgClerkId),
-        )
-      ).status,
-    ).toBe(200);
-    await settle();
+    await deleteOrganization(org.admin.orgClerkId);
 
     const late = await a.testApp.ctx.modules.billing.deps.deps.stripe!.subscriptions.create({
       customer: org.customerId,
