@@ -137,6 +137,20 @@ test("a platform admin signs in with a session token and sees the overview", asy
     // "now" when the page drew it within half a second of the run (CI once met 11:00:00).
     expect(text).toMatch(/^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} UTC \((in .+|now)\)$/);
   }
+  // Each job's name ends before its bars begin (the longest name once ran into its bar).
+  const chart = page.getByRole("img", { name: "Job success rates" });
+  const labels = chart.getByTestId("job-rate-label");
+  const tracks = chart.getByTestId("job-rate-track");
+  expect(await labels.count()).toBeGreaterThanOrEqual(8);
+  await expect(labels).toHaveCount(await tracks.count());
+  for (let row = 0; row < (await labels.count()); row += 1) {
+    const label = await labels.nth(row).boundingBox();
+    const track = await tracks.nth(row).boundingBox();
+    expect(label && track, `row ${row} of the job chart is drawn`).toBeTruthy();
+    expect(label!.x + label!.width, `${await labels.nth(row).textContent()}`).toBeLessThan(
+      track!.x,
+    );
+  }
   await shot(page, "overview");
 });
 

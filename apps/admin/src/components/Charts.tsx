@@ -74,10 +74,24 @@ export interface JobRate {
   successRate7d: number | null;
 }
 
+/** Widest a job's name may make the label column; a longer name is cut with an ellipsis. */
+const MAX_LABEL_CHARS = 36;
+/**
+ * A generous width per character of `.chart-label` (11 px sans-serif; camel-cased names average
+ * about 6 px): the column is sized by the longest name, so no name runs into its bar.
+ */
+const LABEL_CHAR_WIDTH = 6.6;
+
+/** A job's name as its row shows it (the whole name stays in the row's tooltip). */
+function jobLabel(name: string): string {
+  return name.length > MAX_LABEL_CHARS ? `${name.slice(0, MAX_LABEL_CHARS - 1)}…` : name;
+}
+
 /** Success rate per job over 24 h and 7 days, as horizontal bars. */
 export function JobSuccessRates({ jobs }: { jobs: JobRate[] }) {
   const rowHeight = 34;
-  const labelWidth = 170;
+  const longest = Math.max(0, ...jobs.map((job) => jobLabel(job.jobName).length));
+  const labelWidth = Math.max(120, Math.ceil(longest * LABEL_CHAR_WIDTH) + 12);
   const width = 600;
   const barWidth = width - labelWidth - 60;
   const height = Math.max(rowHeight, jobs.length * rowHeight) + 8;
@@ -91,10 +105,17 @@ export function JobSuccessRates({ jobs }: { jobs: JobRate[] }) {
           return (
             <g key={job.jobName}>
               <title>{`${job.jobName}: ${rate(job.successRate24h)} over 24 h, ${rate(job.successRate7d)} over 7 days`}</title>
-              <text x={0} y={y + 18} className="chart-label">
-                {job.jobName}
+              <text x={0} y={y + 18} className="chart-label" data-testid="job-rate-label">
+                {jobLabel(job.jobName)}
               </text>
-              <rect x={labelWidth} y={y} width={barWidth} height={12} className="bar-track" />
+              <rect
+                x={labelWidth}
+                y={y}
+                width={barWidth}
+                height={12}
+                className="bar-track"
+                data-testid="job-rate-track"
+              />
               <rect
                 x={labelWidth}
                 y={y}
