@@ -546,6 +546,9 @@ async function main(): Promise<void> {
             await server.request({ type: "close" }).catch(() => server.child.kill());
           },
           load: (server, seconds) => load(server, me, headers, seconds),
+          serveEveryRoute: async (server) => {
+            for (const route of allRoutes) await load(server, route, headers, warmupSeconds);
+          },
           emptySample,
           mergeSample,
           stats: (sample) => {

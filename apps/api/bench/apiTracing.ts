@@ -30,6 +30,12 @@ export interface TracingBenchDeps<S extends { kind: ServerKind }, T> {
   start(kind: ServerKind, env: Record<string, string>): Promise<S>;
   stop(server: S): Promise<void>;
   load(server: S, seconds: number): Promise<T>;
+  /**
+   * Serves every route of the bench once on `server` (its warm-up), so that each server is
+   * measured in the state a deployed one is in: one that has served the whole API, writes
+   * included, not only `GET /api/v1/me`.
+   */
+  serveEveryRoute(server: S): Promise<void>;
   emptySample(): T;
   /** Adds a round's sample to its server's whole. */
   mergeSample(into: T, from: T): void;
@@ -105,6 +111,7 @@ export async function runTracingBench<S extends { kind: ServerKind }, T>(
       `\ntracing on GET /api/v1/me: ${options.rounds} alternating rounds of ${options.roundSeconds} s ` +
         `per server, after ${options.warmupSeconds} s of warm-up each`,
     );
+    for (const variant of variants) await deps.serveEveryRoute(servers.get(variant)!);
     for (const variant of variants) await deps.load(servers.get(variant)!, options.warmupSeconds);
     const exportedBefore = receiver.exports();
     const samples = new Map<Variant, T>(variants.map((variant) => [variant, deps.emptySample()]));
