@@ -67,6 +67,7 @@ export function createBotsModule(deps: BotsModuleDeps): BotsModule {
     routes: botRoutes(bots, deps.writeGuards),
     webhookHandlers: (registry) =>
       registerRecallHandlers(registry, {
+        db,
         logger,
         recall,
         recordingImports: deps.recordingImports,

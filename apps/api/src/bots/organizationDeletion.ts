@@ -42,7 +42,7 @@ export async function queueBotLeaves(
 }
 
 /**
- * Tells the call's bot to leave (Recall's `leave_call`, with its idempotency key per Recall bot),
+ * Tells the call's bot to leave (Recall's `leave_call`, a new idempotency key per attempt),
  * then reads the bot back so its end is recorded without waiting for the webhook. A bot that
  * ended meanwhile, or that Recall says already left, is done as well.
  */

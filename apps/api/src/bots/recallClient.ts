@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { BadGatewayError, ProviderNotConfiguredError, type ErrorCode } from "@zigznote/shared";
 import { z } from "zod";
 import type { Config } from "../config";
@@ -86,6 +87,14 @@ export class RecallRequestError extends BadGatewayError {
 
 const RETRYABLE_STATUSES = new Set([429, 502, 503, 504, 507]);
 
+/**
+ * The idempotency key of one attempt at a command that is harmless to repeat: its retries share
+ * it, the next attempt gets a new one (never a counter, which a crash could reuse).
+ */
+function attemptKey(command: string, recallBotId: string): string {
+  return `${command}:${recallBotId}:${randomUUID()}`;
+}
+
 const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /** Seconds (or an HTTP date) from a Retry-After header, as milliseconds; undefined if absent. */
@@ -171,19 +180,37 @@ export class RecallClient {
     return this.parseBot(body, "read a bot");
   }
 
-  /** Asks the bot to leave the call (`POST /api/v1/bot/{id}/leave_call/`). Irreversible. */
-  async leaveCall(recallBotId: string, idempotencyKey?: string): Promise<void> {
+  /**
+   * Asks the bot to leave the call (`POST /api/v1/bot/{id}/leave_call/`). Irreversible.
+   *
+   * Each call is one attempt with a key of its own, shared only by that attempt's retries.
+   * Recall answers a repeated key from its cache for an hour, a refusal (4xx) included: with one
+   * key per bot, a leave refused once (the bot not in the call yet) made every later leave of
+   * that bot get the same refusal without reaching Recall. The random part keeps attempts apart
+   * across restarts too; two attempts that both reach Recall are harmless (the second is told
+   * the bot already left).
+   */
+  async leaveCall(
+    recallBotId: string,
+    idempotencyKey = attemptKey("leave_call", recallBotId),
+  ): Promise<void> {
     await this.request("POST", `/api/v1/bot/${encodeURIComponent(recallBotId)}/leave_call/`, {
       action: "make a bot leave the call",
-      idempotencyKey: idempotencyKey ?? `leave_call:${recallBotId}`,
+      idempotencyKey,
     });
   }
 
-  /** Deletes the bot's recordings at Recall (`POST /api/v1/bot/{id}/delete_media/`). */
-  async deleteMedia(recallBotId: string, idempotencyKey?: string): Promise<void> {
+  /**
+   * Deletes the bot's recordings at Recall (`POST /api/v1/bot/{id}/delete_media/`). A key per
+   * attempt, as for `leaveCall`: deleting twice is harmless, a cached refusal is not.
+   */
+  async deleteMedia(
+    recallBotId: string,
+    idempotencyKey = attemptKey("delete_media", recallBotId),
+  ): Promise<void> {
     await this.request("POST", `/api/v1/bot/${encodeURIComponent(recallBotId)}/delete_media/`, {
       action: "delete a bot's media",
-      idempotencyKey: idempotencyKey ?? `delete_media:${recallBotId}`,
+      idempotencyKey,
     });
   }
 

@@ -9,15 +9,19 @@
  *
  * Statuses go through `applyBotStatus` (ranked, so late and repeated events never move a bot
  * back). A bot we cannot find yet is usually one whose create answer is still being recorded:
- * the delivery fails (5xx, nothing recorded) and Recall retries. The exception is a bot whose
+ * the delivery fails (5xx, nothing recorded) and Recall retries. The exceptions are a bot whose
  * `metadata.botId` names a reservation we released (`failed`): Recall made it although we gave
- * up on it, so it is told to leave (after commit) and the event is acknowledged.
+ * up on it, so it is told to leave (after commit) and the event is acknowledged; and a bot whose
+ * metadata names no bot of ours (made elsewhere in the workspace), which is only acknowledged.
+ * The legacy shape carries no metadata: for a Recall id we have no row for, the bot is read from
+ * Recall before the claim transaction, and its metadata decides the same way.
  *
  * A ready recording (`done`, `recording.done`) queues one import per Recall bot in this
  * transaction (a redelivery queues nothing) and starts it after commit; the periodic job
  * retries what fails.
  */
-import { isTerminalBotStatus, type Prisma } from "@zigznote/database";
+import { isTerminalBotStatus, type Db, type Prisma } from "@zigznote/database";
+import { ProviderNotConfiguredError } from "@zigznote/shared";
 import { z } from "zod";
 import { isUuid } from "../lib/ids";
 import type { Logger } from "../lib/logger";
@@ -27,6 +31,7 @@ import {
   type RecordingImportDeps,
 } from "../recordings";
 import type {
+  PreparedHandler,
   WebhookEvent,
   WebhookHandler,
   WebhookHandlerHooks,
@@ -38,6 +43,8 @@ import * as store from "./store";
 
 /** What the Recall handlers need besides the transaction. */
 export interface RecallHandlerDeps {
+  /** Reads outside the claim transaction (the legacy event's preparation). */
+  db: Db;
   logger: Logger;
   recall: RecallClient;
   recordingImports: RecordingImportDeps;
@@ -148,7 +155,7 @@ async function handleUntrackedBot(
   hooks: RecallHooks,
   status: RecallStatus,
 ): Promise<void> {
-  // The legacy shape has no metadata: nothing tells "not recorded yet" from "not ours".
+  // Legacy, and the bot had a row when the event was prepared: retried, prepared again.
   if (status.metadata === undefined) throw new RecallBotNotRecordedError(status.recallBotId);
   const botId = status.metadata?.botId;
   const logger = hooks.deps.logger;
@@ -249,8 +256,40 @@ async function applyStatus(
   }
 }
 
-const onLegacyStatusChange: RecallHandler = (event, tx, hooks) =>
-  applyStatus(event, tx, hooks, readLegacy(event));
+/**
+ * The metadata of a Recall bot we have no row for, read from Recall; null when the bot cannot be
+ * ours: Recall does not know it, or Recall is not configured here (then no bot is created either).
+ */
+async function recallMetadataOf(
+  recall: RecallClient,
+  recallBotId: string,
+): Promise<Record<string, unknown> | null> {
+  try {
+    return (await recall.getBot(recallBotId)).metadata ?? null;
+  } catch (error) {
+    if (error instanceof RecallRequestError && error.code === "RECALL_NOT_FOUND") return null;
+    if (error instanceof ProviderNotConfiguredError) return null;
+    throw error;
+  }
+}
+
+/**
+ * Legacy `bot.status_change`. Its shape has no metadata, which is what tells a bot whose create
+ * answer is still being recorded (fail, Recall retries) from one that is not ours (acknowledge):
+ * failing every event of a foreign bot made Recall retry it for days, an error each time. So a
+ * Recall id we have no row for is looked up at Recall first, outside any transaction (Recall down:
+ * 5xx, retried); a bot we know needs no call.
+ */
+function legacyStatusChange(deps: RecallHandlerDeps): PreparedHandler<unknown, RecallStatus> {
+  return {
+    async prepare(event) {
+      const status = readLegacy(event);
+      if ((await store.findBotIdByRecallId(deps.db, status.recallBotId)) !== null) return status;
+      return { ...status, metadata: await recallMetadataOf(deps.recall, status.recallBotId) };
+    },
+    handle: (event, tx, hooks, status) => applyStatus(event, tx, { ...hooks, deps }, status),
+  };
+}
 
 const onBotStatusEvent: RecallHandler = (event, tx, hooks) =>
   applyStatus(event, tx, hooks, readBotEvent(event));
@@ -270,7 +309,7 @@ export function registerRecallHandlers(registry: WebhookRegistry, deps: RecallHa
     (handler: RecallHandler): WebhookHandler =>
     (event, tx, hooks) =>
       handler(event, tx, { ...hooks, deps });
-  registry.register("recall", "bot.status_change", withDeps(onLegacyStatusChange));
+  registry.register("recall", "bot.status_change", legacyStatusChange(deps));
   for (const type of RECALL_BOT_STATUS_EVENTS) {
     registry.register("recall", type, withDeps(onBotStatusEvent));
   }

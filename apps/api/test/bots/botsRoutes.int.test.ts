@@ -246,6 +246,23 @@ describe("GET and DELETE /api/v1/meetings/:id/bot", () => {
     expect(recall.requests).toHaveLength(0);
   });
 
+  it("reaches Recall on a second DELETE after Recall refused the first leave", async () => {
+    const caller = await authHeaderFor(testApp);
+    const meeting = await newMeeting(caller.headers);
+    const url = `/api/v1/meetings/${meeting.id}/bot`;
+    await request(server).post(url).set(caller.headers);
+    // Recall's own refusal (the bot is not in the call yet), which its idempotency cache keeps.
+    recall.failNext(
+      { status: 400, body: { detail: "Bot is not in the call yet." }, fromEndpoint: true },
+      { path: /\/leave_call\/$/ },
+    );
+    const first = await request(server).delete(url).set(caller.headers);
+    expect(first.status).toBe(202);
+    const second = await request(server).delete(url).set(caller.headers);
+    expect(second.status).toBe(200);
+    expect(second.body.status).toBe("call_ended");
+  });
+
   it("answers 202 while Recall has not confirmed the bot left", async () => {
     const caller = await authHeaderFor(testApp);
     const meeting = await newMeeting(caller.headers);

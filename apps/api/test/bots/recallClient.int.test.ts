@@ -200,6 +200,58 @@ describe("RecallClient", () => {
     expect(recall.createdBots()).toHaveLength(1);
   });
 
+  it("gives each leave and media deletion its own key, so a refusal is not replayed to the next", async () => {
+    const { client: recallClient } = client();
+    const bot = await recallClient.createBot(input);
+    recall.addRecording(bot.id, { downloadUrl: "http://127.0.0.1/media.mp4" });
+    // Recall refuses the first of each (the bot is not in the call yet, is still recording);
+    // its idempotency cache keeps a refusal for an hour like any answer.
+    for (const action of ["leave_call", "delete_media"]) {
+      recall.failNext(
+        { status: 400, body: { detail: `cannot ${action} now` }, fromEndpoint: true },
+        { path: new RegExp(`/${action}/$`) },
+      );
+    }
+    expect(await rejection(recallClient.leaveCall(bot.id))).toMatchObject({
+      code: "RECALL_REJECTED",
+      recallStatus: 400,
+    });
+    expect(await rejection(recallClient.deleteMedia(bot.id))).toMatchObject({
+      code: "RECALL_REJECTED",
+      recallStatus: 400,
+    });
+
+    // Later attempts (the stuck-bot job, a deletion) reach Recall instead of its cached refusal.
+    await recallClient.leaveCall(bot.id);
+    await recallClient.deleteMedia(bot.id);
+    expect(recall.bots.get(bot.id)!.status_changes.at(-1)!.code).toBe("call_ended");
+    expect(recall.bots.get(bot.id)!.recordings).toEqual([]);
+    for (const action of ["leave_call", "delete_media"]) {
+      const keys = recall
+        .requestsTo("POST", `/api/v1/bot/${bot.id}/${action}/`)
+        .map((r) => r.headers["idempotency-key"]);
+      expect(keys).toHaveLength(2);
+      expect(new Set(keys).size).toBe(2);
+    }
+  });
+
+  it("retries one leave under one key (network error, 5xx, 429, 409 in progress)", async () => {
+    const { client: recallClient } = client({ maxRetries: 4 });
+    const bot = await recallClient.createBot(input);
+    const match = { path: /\/leave_call\/$/ };
+    recall.failNext({ reset: true }, match);
+    recall.failNext({ status: 503 }, match);
+    recall.failNext({ status: 429, retryAfter: "0" }, match);
+    recall.failNext({ status: 409 }, match);
+    await recallClient.leaveCall(bot.id);
+    const keys = recall
+      .requestsTo("POST", `/api/v1/bot/${bot.id}/leave_call/`)
+      .map((r) => r.headers["idempotency-key"]);
+    expect(keys).toHaveLength(5);
+    expect(new Set(keys).size).toBe(1);
+    expect(keys[0]).toMatch(new RegExp(`^leave_call:${bot.id}:`));
+  });
+
   it("parses Retry-After seconds and HTTP dates", () => {
     expect(parseRetryAfter("3")).toBe(3000);
     expect(parseRetryAfter(null)).toBeUndefined();

@@ -4,6 +4,7 @@ import { createBot as createBotRow, uniqueSuffix } from "@zigznote/database/test
 import request from "supertest";
 import { getUsage } from "../../src/recordings";
 import { authHeaderFor } from "../support/auth";
+import { captureLogs, LEVEL, type CapturedLogs } from "../support/logCapture";
 import type { FakeRecall } from "../support/fakes/recallServer";
 import type { TestApp } from "../support/helpers";
 import {
@@ -27,9 +28,12 @@ let fixture: RecallTestApp;
 let recall: FakeRecall;
 let testApp: TestApp;
 let server: Server;
+let logs: CapturedLogs;
 
 beforeAll(async () => {
+  logs = captureLogs("info");
   fixture = await startRecallTestApp({
+    logger: logs.logger,
     env: { RECALL_WEBHOOK_SECRET: secret, RECALL_RETRY_BASE_MS: "10" },
   });
   ({ recall, testApp, server } = fixture);
@@ -146,6 +150,63 @@ describe("POST /webhooks/recall: bot statuses", () => {
     ).toBe("joining_call");
   });
 
+  it("acknowledges a legacy status of a bot that is not ours, once, with one warning", async () => {
+    // One Recall does not know (another workspace's), one made elsewhere in ours (no botId).
+    const elsewhere = await makeRecallBot({ meetingId: randomUUID() });
+    for (const recallBotId of [randomUUID(), elsewhere]) {
+      const msgId = `msg_${uniqueSuffix()}`;
+      const body = legacyStatusEvent({ recallBotId, code: "in_call_recording", at: new Date() });
+      const since = logs.lines.length;
+      const response = await postRecallEvent(server, secret, body, msgId);
+      expect(response.status).toBe(200);
+      expect(response.body).toEqual({ received: true });
+      const logged = logs.entries().slice(since);
+      expect(logged.filter((entry) => entry.level >= LEVEL.warn)).toEqual([
+        expect.objectContaining({ level: LEVEL.warn, recallBotId }),
+      ]);
+      expect(logs.lines.slice(since).join("\n")).not.toContain(recall.apiKey);
+      // Only the claim is written; Recall's retry is a duplicate and asks Recall nothing more.
+      expect(await testApp.ctx.db.processedWebhook.count({ where: { eventId: msgId } })).toBe(1);
+      expect(await testApp.ctx.db.bot.count({ where: { recallBotId } })).toBe(0);
+      const asked = recall.requestsTo("GET", `/api/v1/bot/${recallBotId}/`).length;
+      expect(asked).toBe(1);
+      const retry = await postRecallEvent(server, secret, body, msgId);
+      expect(retry.body).toEqual({ received: true, duplicate: true });
+      expect(recall.requestsTo("GET", `/api/v1/bot/${recallBotId}/`)).toHaveLength(asked);
+    }
+  });
+
+  it("fails a legacy status while our bot's create answer is not recorded, and applies the retry", async () => {
+    const caller = await authHeaderFor(testApp);
+    const meeting = await request(server)
+      .post("/api/v1/meetings")
+      .set(caller.headers)
+      .send({ title: "Legacy race", meetingUrl: "https://meet.google.com/abc-wxyz-efg" });
+    const reserved = await createBotRow(testApp.ctx.db, await dbMeeting(meeting.body.id), {
+      recallBotId: null,
+      status: "pending",
+      lastStatusAt: new Date(Date.now() - 60_000),
+    });
+    const recallBotId = await makeRecallBot({ botId: reserved.id, meetingId: meeting.body.id });
+    const body = legacyStatusEvent({ recallBotId, code: "joining_call", at: new Date() });
+    const msgId = `msg_${uniqueSuffix()}`;
+    const early = await postRecallEvent(server, secret, body, msgId);
+    expect(early.status).toBe(500);
+    expect(await testApp.ctx.db.processedWebhook.count({ where: { eventId: msgId } })).toBe(0);
+
+    await testApp.ctx.db.bot.update({
+      where: { id: reserved.id },
+      data: { recallBotId, status: "ready" },
+    });
+    const retry = await postRecallEvent(server, secret, body, msgId);
+    expect(retry.status).toBe(200);
+    expect(
+      (await testApp.ctx.db.bot.findUniqueOrThrow({ where: { id: reserved.id } })).status,
+    ).toBe("joining_call");
+    // A bot we know is applied without asking Recall.
+    expect(recall.requestsTo("GET", `/api/v1/bot/${recallBotId}/`)).toHaveLength(1);
+  });
+
   it("tells a Recall bot of a released reservation to leave, and acknowledges", async () => {
     const caller = await authHeaderFor(testApp);
     const meeting = await request(server)
@@ -187,6 +248,16 @@ describe("POST /webhooks/recall: bot statuses", () => {
     ).toBe("failed");
   });
 });
+
+/** A bot made at (fake) Recall directly, with this metadata; its Recall id. */
+async function makeRecallBot(metadata: Record<string, unknown>): Promise<string> {
+  const made = await fetch(`${recall.baseUrl}/api/v1/bot/`, {
+    method: "POST",
+    headers: { Authorization: `Token ${recall.apiKey}`, "Content-Type": "application/json" },
+    body: JSON.stringify({ meeting_url: "https://meet.google.com/abc-wxyz-efg", metadata }),
+  });
+  return ((await made.json()) as { id: string }).id;
+}
 
 async function dbMeeting(id: string) {
   return testApp.ctx.db.meeting.findUniqueOrThrow({ where: { id } });

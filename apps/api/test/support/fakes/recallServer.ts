@@ -15,7 +15,8 @@
  * - a create without `meeting_url` is a 400 with a field error;
  * - `Idempotency-Key` on POST/PUT/PATCH is scoped to (key, method, path): while the first request
  *   with a key is still being processed a second one gets 409; once it completed, a repeat within
- *   an hour gets the first response again (same status and body) without acting again.
+ *   an hour gets the first response again (same status and body, a 4xx refusal too) without
+ *   acting again (docs.recall.ai, "Idempotency").
  *
  * Usage:
  *   const recall = await startFakeRecall();            // { apiKey: "test-recall-key" } by default
@@ -29,6 +30,7 @@
  *   recall.failNext({ hang: true })                    // ...never answers (client timeout)
  *   recall.failNext({ reset: true })                   // ...connection destroyed (network error)
  *   recall.failNext({ status: 400, body: { detail: "Invalid meeting URL" } })
+ *   recall.failNext({ status: 400, body, fromEndpoint: true })   // ...the endpoint's own answer
  *   recall.setLatency(ms)                              // delay every answer (bot creation time)
  *   recall.addStatusChange(id, { code: "in_call_recording" })   // programmable state for GET
  *   recall.updateBot(id, (bot) => { bot.recordings.push(...) })
@@ -38,6 +40,9 @@
  *
  * Injected failures are answered before the idempotency layer (as Recall's load balancer and
  * rate limiter would): they are not cached, so a retry with the same key gets a real answer.
+ * One marked `fromEndpoint` is the endpoint's own answer instead (a refusal that depends on the
+ * bot's state at the time, such as a bot not in the call yet): it is given in place of acting,
+ * behind the idempotency layer, so a repeat of its key gets it again from the cache.
  */
 import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
@@ -71,7 +76,9 @@ export interface RecordedRecallRequest {
 }
 
 export type FakeRecallFailure =
-  { status: number; body?: unknown; retryAfter?: string } | { hang: true } | { reset: true };
+  | { status: number; body?: unknown; retryAfter?: string; fromEndpoint?: boolean }
+  | { hang: true }
+  | { reset: true };
 
 export interface FailureMatch {
   /** How many matching requests fail (default 1). */
@@ -173,9 +180,18 @@ export async function startFakeRecall(options: { apiKey?: string } = {}): Promis
     res.end(body === undefined ? "" : JSON.stringify(body));
   };
 
-  const takeFailure = (method: string, path: string): FakeRecallFailure | undefined => {
+  const isFromEndpoint = (failure: FakeRecallFailure): boolean =>
+    "status" in failure && failure.fromEndpoint === true;
+
+  /** The next injected failure for this request, in front of the endpoint or from it. */
+  const takeFailure = (
+    method: string,
+    path: string,
+    where: "front" | "endpoint",
+  ): FakeRecallFailure | undefined => {
     const index = failures.findIndex(
       (pending) =>
+        isFromEndpoint(pending.failure) === (where === "endpoint") &&
         (pending.method === undefined || pending.method === method) &&
         (pending.path === undefined || pending.path.test(path)),
     );
@@ -187,6 +203,10 @@ export async function startFakeRecall(options: { apiKey?: string } = {}): Promis
   };
 
   const act = (method: string, path: string, body: unknown): { status: number; body: unknown } => {
+    const refusal = takeFailure(method, path, "endpoint");
+    if (refusal && "status" in refusal) {
+      return { status: refusal.status, body: refusal.body ?? { detail: "Injected refusal" } };
+    }
     if (method === "POST" && path === "/api/v1/bot/") {
       const input = (body ?? {}) as Record<string, unknown>;
       if (typeof input.meeting_url !== "string" || input.meeting_url.length === 0) {
@@ -257,7 +277,7 @@ export async function startFakeRecall(options: { apiKey?: string } = {}): Promis
     const work = () =>
       latencyMs > 0 ? new Promise((resolve) => setTimeout(resolve, latencyMs)) : Promise.resolve();
 
-    const failure = takeFailure(method, path);
+    const failure = takeFailure(method, path, "front");
     if (failure) {
       if (failSilently(failure, req, res, hanging)) return;
       send(
