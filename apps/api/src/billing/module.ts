@@ -14,7 +14,12 @@ import { registerStripeHandlers } from "./stripe/events";
 import {
   CANCEL_SUBSCRIPTION_CALL,
   cancelSubscriptionCall,
+  EXPIRE_CHECKOUT_SESSIONS_CALL,
+  expireCheckoutSessionsCall,
+  queueCheckoutSessionsExpiry,
   queueSubscriptionCancels,
+  REFUND_SUBSCRIPTION_CALL,
+  refundSubscriptionCall,
 } from "./subscriptions/organizationDeletion";
 import {
   checkPlanViolations,
@@ -35,7 +40,8 @@ export interface BillingHooks {
   onStorageFreed: (db: Db, organizationId: string) => Promise<void>;
   /**
    * In the transaction that records an organization's deletion: queues the cancellation of its
-   * subscriptions at Stripe (made after the commit, retried until done).
+   * subscriptions and the expiry of its open Checkout Sessions at Stripe (made after the commit,
+   * retried until done).
    */
   onOrganizationDeleted: (db: Db, organizationId: string) => Promise<void>;
 }
@@ -58,10 +64,10 @@ export function createBillingModule(parts: AppBillingParts): BillingModule {
   const billing = createAppBilling(parts);
   const { settings } = billing;
   const { calls } = parts;
-  calls?.register(
-    CANCEL_SUBSCRIPTION_CALL,
-    cancelSubscriptionCall({ stripe: billing.deps.stripe, logger: parts.logger }),
-  );
+  const stripeCalls = { stripe: billing.deps.stripe, logger: parts.logger };
+  calls?.register(CANCEL_SUBSCRIPTION_CALL, cancelSubscriptionCall(stripeCalls));
+  calls?.register(EXPIRE_CHECKOUT_SESSIONS_CALL, expireCheckoutSessionsCall(stripeCalls));
+  calls?.register(REFUND_SUBSCRIPTION_CALL, refundSubscriptionCall(stripeCalls));
   // The outbox delivers what a job queues after each commit; a run ends once that is done, so
   // its record (and a caller waiting for it) sees the notices sent.
   const noticesSent = () => parts.notices.idle();
@@ -89,6 +95,7 @@ export function createBillingModule(parts: AppBillingParts): BillingModule {
       async onOrganizationDeleted(tx, organizationId) {
         if (!calls) throw new Error("billing was built without a provider-call queue");
         await queueSubscriptionCancels({ db: tx, calls }, { organizationId });
+        await queueCheckoutSessionsExpiry({ db: tx, calls }, { organizationId });
       },
     },
     jobs: [

@@ -72,9 +72,10 @@ export interface BillingEventDeps {
   stripe?: StripeClient | null;
   /**
    * Where Stripe calls that must outlive the transaction are queued (a deleted organization's
-   * subscription to cancel); without it such a subscription is only logged.
+   * subscription to cancel, the payment of a Checkout it paid late to refund); without it such
+   * a subscription is only logged.
    */
-  calls?: Pick<ProviderCalls, "enqueue"> | null;
+  calls?: Pick<ProviderCalls, "enqueue" | "reasonOf"> | null;
 }
 
 /** What billing's services (`subscribe`, `cancel`, `startCheckout`, ...) take. */

@@ -24,7 +24,7 @@ export function createProviderCallsModule(deps: ProviderCallsModuleDeps): Provid
         schedule: "* * * * *",
         leaseMs: 15 * MINUTE_MS,
         description:
-          "Make provider calls still due (cancel a deleted organization's subscription, send its bots home)",
+          "Make provider calls still due (a deleted organization's subscription cancel, Checkout expiry, late refund; its bots sent home)",
         async run() {
           const result = await calls.processDue({
             batchSize: deps.batchSize,

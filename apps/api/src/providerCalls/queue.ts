@@ -65,6 +65,8 @@ export interface ProviderCalls {
    * committed. Returns how many were newly queued.
    */
   enqueue(db: Db, calls: ProviderCallInput[]): Promise<number>;
+  /** Why the call of `kind` on `target` was queued (its `reason`), or null if it never was. */
+  reasonOf(db: Db, input: { kind: string; target: string }): Promise<string | null>;
   /** Makes one call now if it is due and nobody else holds it. */
   process(id: string): Promise<ProviderCallOutcome>;
   /** The job's pass: every due call, in batches, a few at a time. */
@@ -165,6 +167,7 @@ export function createProviderCalls(deps: ProviderCallsDeps): ProviderCalls {
       }
       return ids.length;
     },
+    reasonOf: (target, input) => store.findProviderCallReason(target, input),
     process,
     async processDue(options) {
       const outcomes = await processAllDue({

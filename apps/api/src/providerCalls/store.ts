@@ -116,3 +116,15 @@ export async function findDueProviderCallIds(
     ORDER BY next_attempt_at LIMIT ${input.limit}`;
   return rows.map((row) => row.id);
 }
+
+/** The reason the call of `kind` on `target` was queued for, or null when none was queued. */
+export async function findProviderCallReason(
+  db: Db,
+  input: { kind: string; target: string },
+): Promise<string | null> {
+  const row = await db.providerCall.findUnique({
+    where: { kind_target: { kind: input.kind, target: input.target } },
+    select: { reason: true },
+  });
+  return row?.reason ?? null;
+}

@@ -99,6 +99,16 @@ export async function startCheckout(
       },
       idempotencyKey("op", leaseId, "checkout.create"),
     );
+    // Deleted meanwhile (its deletion listed the open sessions before this one existed): this
+    // session must not be payable either. The same key as the deletion's own expiry of it.
+    if (!(await subscriptionStore.isLiveOrganization(deps.db, { organizationId }))) {
+      await expireCheckoutSession(
+        stripe,
+        session.id,
+        idempotencyKey("organization-deleted", session.id, "expire"),
+      );
+      throw new NotFoundError("Organization not found");
+    }
     if (!session.url) throw new ConflictError("Stripe returned a Checkout Session without a URL");
     return { url: session.url, sessionId: session.id };
   });

@@ -1,13 +1,20 @@
 import type Stripe from "stripe";
 import * as customerStore from "../customers/store";
 import type { HandlerOutcome, StripeEventDeps } from "../stripe/eventOutcome";
-import { findOrganizationId } from "../stripe/lookup";
+import { findOrganizationId, idOf } from "../stripe/lookup";
+import {
+  deletedOrganizationOutcome,
+  stopSubscriptionOfDeletedOrganization,
+} from "../subscriptions/organizationDeletion";
+import * as subscriptionStore from "../subscriptions/store";
 
 /**
  * `checkout.session.completed`: links the organization (`client_reference_id`) to the customer
  * that paid and keeps the billing e-mail given on the page. The subscription itself is recorded
  * from its own `customer.subscription.*` events (their metadata names the organization), in
  * whatever order they come, so this handler needs nothing from them and they nothing from it.
+ * A checkout completed for a deleted organization (paid before the expiry of its session reached
+ * Stripe) records nothing: its subscription's cancellation and refund are queued.
  */
 export async function handleCheckoutCompleted(
   deps: StripeEventDeps,
@@ -28,6 +35,18 @@ export async function handleCheckoutCompleted(
       "Stripe checkout of an unknown organization: ignored",
     );
     return { applied: false, reason: "unknown_customer" };
+  }
+  if (!(await subscriptionStore.isLiveOrganization(deps.db, { organizationId }))) {
+    const stripeSubscriptionId = idOf(session.subscription);
+    if (!stripeSubscriptionId) return { applied: false, reason: "organization_deleted" };
+    const stopped = await stopSubscriptionOfDeletedOrganization(deps, {
+      eventId: event.id,
+      organizationId,
+      stripeSubscriptionId,
+    });
+    // One the organization had at its deletion is canceled already, and not refunded.
+    if (stopped === "had_at_deletion") return { applied: false, reason: "organization_deleted" };
+    return deletedOrganizationOutcome(stopped, organizationId);
   }
   if (customerId)
     await customerStore.setCustomerIdOnce(deps.db, {

@@ -9,6 +9,10 @@ import {
 } from "../stripe/eventOutcome";
 import { findOrganizationId } from "../stripe/lookup";
 import { invoiceCustomerId, invoiceSubscriptionId } from "../stripe/provider";
+import {
+  deletedOrganizationOutcome,
+  stopSubscriptionOfDeletedOrganization,
+} from "../subscriptions/organizationDeletion";
 import * as subscriptionStore from "../subscriptions/store";
 import { recordStandingFact, type StandingChange } from "./paymentStanding";
 
@@ -131,13 +135,17 @@ export async function handlePaymentFailed(
  * `invoice.paid` / `invoice.payment_succeeded`: covers every delinquency fact older than it,
  * so back to active with the grace fields cleared, from past_due or from suspended (Stripe may
  * still collect after our grace ended), unless a failure newer than the payment is outstanding.
- * A payment older than the latest one changes nothing.
+ * A payment older than the latest one changes nothing. A payment of a subscription bought for
+ * an organization already deleted is not recorded: the subscription's cancellation and the
+ * refund are queued (`paidAfterDeletion`), even before its own events arrive.
  */
 export async function handlePaymentSucceeded(
   deps: StripeEventDeps,
   event: Stripe.Event,
 ): Promise<HandlerOutcome> {
   const invoice = event.data.object as Stripe.Invoice;
+  const afterDeletion = await paidAfterDeletion(deps, event);
+  if (afterDeletion) return afterDeletion;
   const change = await recordInvoiceFact(deps, event, "payment_succeeded");
   if ("outcome" in change) return change.outcome;
   const { organizationId, previous, next } = change;
@@ -167,6 +175,34 @@ export async function handlePaymentSucceeded(
     ]);
   }
   return { applied: true, organizationId };
+}
+
+/**
+ * The payment of a deleted organization's subscription: one it did not have at its deletion (a
+ * Checkout paid late) is canceled and refunded, whichever of its events comes first; null for a
+ * live organization, or a subscription it had (that payment is recorded as before).
+ */
+async function paidAfterDeletion(
+  deps: StripeEventDeps,
+  event: Stripe.Event,
+): Promise<HandlerOutcome | null> {
+  const invoice = event.data.object as Stripe.Invoice;
+  const stripeSubscriptionId = invoiceSubscriptionId(invoice);
+  if (!stripeSubscriptionId) return null;
+  const organizationId = await findOrganizationId(
+    deps.db,
+    invoiceCustomerId(invoice),
+    invoice.parent?.subscription_details?.metadata?.organizationId,
+  );
+  if (!organizationId) return null;
+  if (await subscriptionStore.isLiveOrganization(deps.db, { organizationId })) return null;
+  const stopped = await stopSubscriptionOfDeletedOrganization(deps, {
+    eventId: event.id,
+    organizationId,
+    stripeSubscriptionId,
+  });
+  if (stopped === "had_at_deletion") return null;
+  return deletedOrganizationOutcome(stopped, organizationId);
 }
 
 function confirmationOf(

@@ -11,7 +11,7 @@ import {
   firstItem,
   idempotencyKey,
 } from "../stripe/provider";
-import { queueSubscriptionCancels } from "./organizationDeletion";
+import { stopSubscriptionOfDeletedOrganization } from "./organizationDeletion";
 import { PLAN_GRANTING_STATUSES } from "./statuses";
 import * as store from "./store";
 import { syncOrganizationPlan, upsertSubscriptionFromStripe } from "./sync";
@@ -100,10 +100,11 @@ async function recordedPlanSlug(
 
 /**
  * A deleted organization is billed no more: a subscription of one that Stripe shows still
- * running (a Checkout Session paid after the deletion, a plan change that was in flight, one made
- * in Stripe's dashboard) is queued for cancellation, once (the queue keeps one call per
- * subscription), in this event's transaction. The event itself is then applied as usual.
- * True when the organization is deleted.
+ * running is queued for cancellation, once (the queue keeps one call per subscription), in this
+ * event's transaction; one the organization did not have when it was deleted (a Checkout
+ * Session paid after the deletion, a plan change that was in flight, one made in Stripe's
+ * dashboard) has the payment it took refunded too (`stopSubscriptionOfDeletedOrganization`).
+ * The event itself is then applied as usual. True when the organization is deleted.
  */
 async function cancelIfOrganizationDeleted(
   deps: StripeEventDeps,
@@ -118,23 +119,11 @@ async function cancelIfOrganizationDeleted(
   ) {
     return true;
   }
-  if (!deps.calls) {
-    deps.logger.error(
-      { eventId: event.id, organizationId, subscriptionId: subscription.id },
-      "live subscription of a deleted organization not canceled: no provider-call queue; cancel it by hand",
-    );
-    return true;
-  }
-  const queued = await queueSubscriptionCancels(
-    { db: deps.db, calls: deps.calls },
-    { organizationId, stripeSubscriptionIds: [subscription.id] },
-  );
-  if (queued > 0) {
-    deps.logger.warn(
-      { eventId: event.id, organizationId, subscriptionId: subscription.id },
-      "live subscription of a deleted organization: its cancellation is queued",
-    );
-  }
+  await stopSubscriptionOfDeletedOrganization(deps, {
+    eventId: event.id,
+    organizationId,
+    stripeSubscriptionId: subscription.id,
+  });
   return true;
 }
 

@@ -434,3 +434,67 @@ export function portalSessionObject(input: {
     url: `https://billing.stripe.test/p/session/${input.id}`,
   };
 }
+
+/** The payment of an invoice (`invoice_payment`): here always paid, by a charge's PaymentIntent. */
+export function invoicePaymentObject(input: {
+  invoiceId: string;
+  chargeId: string;
+  paymentIntent: string | null;
+  amount: number;
+  currency: string;
+  created: number;
+}): Json {
+  return {
+    id: `inpay_${input.chargeId.slice(3)}`,
+    object: "invoice_payment",
+    amount_paid: input.amount,
+    amount_requested: input.amount,
+    created: input.created,
+    currency: input.currency,
+    invoice: input.invoiceId,
+    is_default: true,
+    livemode: false,
+    payment: input.paymentIntent
+      ? { type: "payment_intent", payment_intent: input.paymentIntent }
+      : { type: "charge", charge: input.chargeId },
+    status: "paid",
+    status_transitions: { canceled_at: null, paid_at: input.created },
+  };
+}
+
+/** A card refund of a charge, succeeded at once (as card refunds are in test mode). */
+export function refundObject(input: {
+  id: string;
+  charge: string;
+  paymentIntent: string | null;
+  amount: number;
+  currency: string;
+  created: number;
+  metadata: Json;
+  reason: string | null;
+}): Json {
+  return {
+    id: input.id,
+    object: "refund",
+    amount: input.amount,
+    balance_transaction: `txn_${input.id.slice(3)}`,
+    charge: input.charge,
+    created: input.created,
+    currency: input.currency,
+    destination_details: {
+      card: {
+        reference_status: "pending",
+        reference_type: "acquirer_reference_number",
+        type: "refund",
+      },
+      type: "card",
+    },
+    metadata: input.metadata,
+    payment_intent: input.paymentIntent,
+    reason: input.reason,
+    receipt_number: null,
+    source_transfer_reversal: null,
+    status: "succeeded",
+    transfer_reversal: null,
+  };
+}

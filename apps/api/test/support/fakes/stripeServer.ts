@@ -26,7 +26,14 @@
  *   GET    /v1/invoices/:id                 retrieve
  *   POST   /v1/invoices/:id/void            void an open or uncollectible invoice (fake.voidInvoice)
  *   POST   /v1/invoices/:id/mark_uncollectible   mark an open invoice uncollectible
+ *   GET    /v1/invoices?subscription=       the subscription's invoices
+ *   GET    /v1/invoice_payments             list (invoice, status, limit, starting_after): a paid
+ *                                           invoice's payment, by its charge's PaymentIntent
  *   GET    /v1/charges/:id                  retrieve
+ *   POST   /v1/refunds                      refund a charge (charge or payment_intent, amount?,
+ *                                           metadata, reason): in full by default; 400
+ *                                           charge_already_refunded when nothing is left,
+ *                                           charge_disputed while disputed; charge.refunded
  *   Checkout Sessions also take automatic_tax, billing_address_collection, customer_update,
  *   tax_id_collection, allow_promotion_codes, payment_method_collection and
  *   subscription_data[trial_period_days|trial_settings], with Stripe's rules between them.
@@ -77,7 +84,7 @@
  *   fake.attachCard / setCustomerDefault / setSubscriptionDefault / updateCardAutomatically /
  *   detachPaymentMethod / setCustomerAddress / addTaxId / deleteTaxId / trialWillEnd / endTrial /
  *   disputeEvent    what happens at Stripe outside our requests, each with the event Stripe sends
- *   fake.checkoutSessions    Checkout Sessions by id
+ *   fake.checkoutSessions    Checkout Sessions by id; fake.refunds   refunds by id
  *   fake.setNow(fn)          the clock used for `created` and periods (default: Date.now)
  *   signStripeEvent(event, secret)   payload + `stripe-signature` header (the SDK's test helper)
  */
@@ -92,7 +99,9 @@ import {
   chargeObject,
   disputeObject,
   invoiceObject,
+  invoicePaymentObject,
   portalSessionObject,
+  refundObject,
   taxIdObject,
 } from "./stripeObjects";
 
@@ -160,6 +169,7 @@ export class FakeStripeServer {
   readonly paymentMethods = new Map<string, Json>();
   readonly taxIds = new Map<string, Json>();
   readonly disputes = new Map<string, Json>();
+  readonly refunds = new Map<string, Json>();
   readonly events: Stripe.Event[] = [];
   private readonly idempotent = new Map<string, StoredResponse>();
   private readonly failures: (FailureRule & { remaining: number })[] = [];
@@ -844,9 +854,12 @@ export class FakeStripeServer {
     if (resource === "charges" && method === "GET" && id && !parts[3]) {
       const charge = this.charges.get(id);
       if (!charge) throw missing("charge", id, "charge");
-      const { invoice: _invoice, ...rest } = charge;
-      return rest;
+      return publicCharge(charge);
     }
+    if (resource === "invoice_payments" && method === "GET" && !id) {
+      return this.listInvoicePayments(params);
+    }
+    if (resource === "refunds" && method === "POST" && !id) return this.createRefund(params);
     if (resource === "subscriptions") {
       if (method === "POST" && !id) return this.createSubscription(params);
       if (method === "GET" && id) return this.requireSubscription(id);
@@ -1253,7 +1266,13 @@ export class FakeStripeServer {
   private listInvoices(params: Json): Json {
     const limit = listLimit(params);
     if (typeof params.customer === "string") this.requireCustomer(params.customer);
-    const all = [...this.invoices.values()].map((invoice, index) => ({ invoice, index }));
+    const subscriptionId = params.subscription;
+    const all = [...this.invoices.values()]
+      .map((invoice, index) => ({ invoice, index }))
+      .filter(
+        ({ invoice }) =>
+          subscriptionId === undefined || invoiceSubscriptionOf(invoice) === subscriptionId,
+      );
     all.sort((a, b) => Number(b.invoice.created) - Number(a.invoice.created) || b.index - a.index);
     const matching = pageAfter(
       all.map(({ invoice }) => invoice),
@@ -1266,6 +1285,109 @@ export class FakeStripeServer {
       has_more: matching.length > limit,
       url: "/v1/invoices",
     };
+  }
+
+  /** The payments of paid invoices (one per charge an invoice left behind), newest first. */
+  private listInvoicePayments(params: Json): Json {
+    const limit = listLimit(params);
+    const statuses: unknown[] = ["open", "paid", "canceled"];
+    if (params.status !== undefined && !statuses.includes(params.status)) {
+      throw new StripeApiError(
+        400,
+        "invalid_request_error",
+        "Invalid status: must be one of open, paid, or canceled",
+        "parameter_invalid_string",
+        "status",
+      );
+    }
+    const payments = [...this.charges.values()]
+      .filter((charge) => params.invoice === undefined || charge.invoice === params.invoice)
+      .reverse()
+      .map((charge) =>
+        invoicePaymentObject({
+          invoiceId: charge.invoice as string,
+          chargeId: charge.id as string,
+          paymentIntent: (charge.payment_intent as string | null) ?? null,
+          amount: charge.amount as number,
+          currency: charge.currency as string,
+          created: charge.created as number,
+        }),
+      );
+    const matching = pageAfter(payments, params, "invoice_payment");
+    return {
+      object: "list",
+      data: matching.slice(0, limit),
+      has_more: matching.length > limit,
+      url: "/v1/invoice_payments",
+    };
+  }
+
+  /** A refund of a charge (named directly or by its PaymentIntent), in full unless `amount`. */
+  private createRefund(params: Json): Json {
+    const chargeId = typeof params.charge === "string" ? params.charge : null;
+    const intentId = typeof params.payment_intent === "string" ? params.payment_intent : null;
+    if (!chargeId && !intentId) {
+      throw new StripeApiError(
+        400,
+        "invalid_request_error",
+        "One of `charge` or `payment_intent` is required.",
+        "parameter_missing",
+      );
+    }
+    const charge = chargeId
+      ? this.charges.get(chargeId)
+      : [...this.charges.values()].find((candidate) => candidate.payment_intent === intentId);
+    if (!charge) {
+      throw chargeId
+        ? missing("charge", chargeId, "charge")
+        : missing("payment_intent", intentId!, "payment_intent");
+    }
+    const disputed = [...this.disputes.values()].some(
+      (dispute) =>
+        dispute.charge === charge.id && !["won", "lost"].includes(String(dispute.status)),
+    );
+    if (disputed) {
+      throw new StripeApiError(
+        400,
+        "invalid_request_error",
+        `Charge ${String(charge.id)} has been charged back; you cannot issue a refund.`,
+        "charge_disputed",
+      );
+    }
+    const remaining = Number(charge.amount) - Number(charge.amount_refunded);
+    if (remaining <= 0) {
+      throw new StripeApiError(
+        400,
+        "invalid_request_error",
+        `Charge ${String(charge.id)} has already been refunded.`,
+        "charge_already_refunded",
+      );
+    }
+    const amount = params.amount === undefined ? remaining : Number(params.amount);
+    if (!Number.isInteger(amount) || amount < 1 || amount > remaining) {
+      throw new StripeApiError(
+        400,
+        "invalid_request_error",
+        `Refund amount ($${(amount / 100).toFixed(2)}) is greater than unrefunded amount on charge ($${(remaining / 100).toFixed(2)})`,
+        "amount_too_large",
+        "amount",
+      );
+    }
+    charge.amount_refunded = Number(charge.amount_refunded) + amount;
+    charge.refunded = charge.amount_refunded === charge.amount;
+    const refund = refundObject({
+      id: stripeId("re"),
+      charge: charge.id as string,
+      paymentIntent: (charge.payment_intent as string | null) ?? null,
+      amount,
+      currency: charge.currency as string,
+      created: this.seconds(),
+      metadata: (params.metadata as Json | undefined) ?? {},
+      reason: typeof params.reason === "string" ? params.reason : null,
+    });
+    this.refunds.set(refund.id as string, refund);
+    this.emit("charge.refunded", publicCharge(charge));
+    return refund;
   }
 
   /**
@@ -1594,6 +1716,12 @@ export class FakeStripeServer {
     this.emit("customer.subscription.deleted", subscription);
     return subscription;
   }
+}
+
+/** A charge as Stripe answers it (the fake keeps its invoice beside it). */
+function publicCharge(charge: Json): Json {
+  const { invoice: _invoice, ...rest } = charge;
+  return rest;
 }
 
 function matches(rule: Pick<FailureRule, "method" | "path">, method: string, path: string) {
