@@ -6,7 +6,8 @@
  * nothing new. After commit, and again from a periodic job for retries, `processRecordingImport`
  * claims the row with a conditional UPDATE (one worker wins; a crashed worker's claim expires),
  * streams the media into storage and records the storage object, or schedules a retry with
- * backoff until the attempts run out.
+ * backoff until the attempts run out. On an object store the copy resumes where the last attempt
+ * stopped (`resumableImport.ts`); on local disk it starts from byte 0 each time.
  */
 import type { Db, PrismaClient, RecordingImport, StorageObject } from "@zigznote/database";
 import { NotFoundError, PayloadTooLargeError } from "@zigznote/shared";

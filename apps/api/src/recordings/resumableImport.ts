@@ -379,13 +379,22 @@ class ResumableCopy {
   ): Promise<StorageObject> {
     if (!(await store.renewImportClaim(this.deps.db, { ...this.claim, now: this.deps.now() })))
       throw new ImportClaimLostError();
-    await this.uploads.complete(state.key, state.uploadId, state.parts);
+    await this.uploads.complete(state.key, state.uploadId, state.parts).catch((error: unknown) => {
+      // The upload is gone (aborted meanwhile): the next attempt starts again, it does not give
+      // up as it would for a deleted meeting (NotFoundError).
+      if (error instanceof NotFoundError)
+        throw new Error("the import's upload is gone from the store");
+      throw error;
+    });
     try {
       // A resumed copy hashed only its own bytes: the object's SHA-256 is read back from the
       // store (which also proves the assembled object is the size the source announced).
       const digest = meter
         ? { sizeBytes: meter.bytes, sha256: meter.digest() }
-        : await digestStoredObject(this.deps.storage, state.key);
+        : await digestStoredObject(this.deps.storage, state.key).catch((error: unknown) => {
+            if (error instanceof NotFoundError) throw new Error("the assembled object is missing");
+            throw error;
+          });
       if (digest.sizeBytes !== total) {
         throw new Error(`the stored object has ${digest.sizeBytes} bytes, not ${total}`);
       }

@@ -418,6 +418,40 @@ describe("resumable Recall media imports", () => {
     }
   });
 
+  it("a failed import queued again by a later ready event aborts its leftover upload and starts over", async () => {
+    const h = await harness();
+    try {
+      await cutFirstAttempt(h);
+      const leftover = (await importRow(h.importId)).storageUploadId;
+      // It gave up while the store could not abort its upload: the row still names it.
+      await testApp.ctx.db.recordingImport.update({
+        where: { id: h.importId },
+        data: { status: "failed" },
+      });
+      // The later ready event (recording.done after bot.done) queues it again.
+      const requeued = await enqueueRecordingImport(h.deps, {
+        organizationId: h.organizationId,
+        meetingId: h.meetingId,
+        externalId: `rec_${h.meetingId}`,
+        now: clock.now(),
+      });
+      expect(requeued).toBe(h.importId);
+      expect(await processRecordingImport(h.deps, { importId: h.importId })).toBe("done");
+      expect(h.media.state.served[1]).toMatchObject({
+        range: undefined,
+        status: 200,
+        bytes: TOTAL,
+      });
+      expect((await s3.openUploads()).map((upload) => upload.uploadId)).not.toContain(leftover);
+      await expectStoredCopy(h, source);
+      expect(await counter(h.metrics, "zigznote_recording_import_restarts_total")).toEqual([
+        expect.objectContaining({ labels: { reason: "no_validator" }, value: 1 }),
+      ]);
+    } finally {
+      await h.media.close();
+    }
+  });
+
   it("the abandoned-uploads job keeps a queued import's upload however old, and aborts an ended one's", async () => {
     const waiting = await harness();
     const ended = await harness();
