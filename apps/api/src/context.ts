@@ -196,6 +196,7 @@ export function buildContext(parts: ContextParts): AppContext {
     guardWrite: billing.hooks.guardWrite,
     onStorageFreed: billing.hooks.onStorageFreed,
     resolveMedia: createRecallMediaResolver(recall),
+    metrics,
     afterJob: () => notices.idle(),
     maxBytes: config.RECORDING_MAX_BYTES,
     urlTtlSeconds: config.STORAGE_URL_TTL_SECONDS,

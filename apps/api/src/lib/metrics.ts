@@ -29,6 +29,12 @@ export interface Metrics {
   apiKeyFailures: Counter;
   /** Lockouts started: a (client address, key id) pair or a whole address reached its limit. */
   apiKeyLockouts: Counter<"kind">;
+  /** Recording imports that resumed a copy from the bytes an earlier attempt stored. */
+  recordingImportResumes: Counter;
+  /** Bytes those resumptions did not download again (where each resumed from). */
+  recordingImportResumedBytes: Counter;
+  /** Copies started again from byte 0 though parts were stored, by why. */
+  recordingImportRestarts: Counter<"reason">;
 }
 
 export function createMetrics(): Metrics {
@@ -100,8 +106,27 @@ export function createMetrics(): Metrics {
     labelNames: ["kind"] as const,
     registers: [registry],
   });
+  const recordingImportResumes = new Counter({
+    name: "zigznote_recording_import_resumes_total",
+    help: "Recording imports this instance resumed from the parts an earlier attempt stored",
+    registers: [registry],
+  });
+  const recordingImportResumedBytes = new Counter({
+    name: "zigznote_recording_import_resumed_bytes_total",
+    help: "Bytes of recording imports that resumed and were not downloaded again",
+    registers: [registry],
+  });
+  const recordingImportRestarts = new Counter({
+    name: "zigznote_recording_import_restarts_total",
+    help: "Recording imports that started again from byte 0, dropping stored parts, by reason",
+    labelNames: ["reason"] as const,
+    registers: [registry],
+  });
   return {
     registry,
+    recordingImportResumes,
+    recordingImportResumedBytes,
+    recordingImportRestarts,
     rateLimited,
     rateLimitStoreErrors,
     httpRequestDuration,

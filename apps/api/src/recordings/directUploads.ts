@@ -30,6 +30,7 @@ import {
   type RecordingRef,
   type RecordingStoreDeps,
 } from "./recordingService";
+import { abortLeftoverImportUploads } from "./importUploads";
 import { partLayout, partSizeFor } from "./s3Storage";
 import {
   digestStoredObject,
@@ -388,7 +389,9 @@ export interface AbandonedUploadsDeps {
  * The job: direct uploads begun more than ABANDONED_AFTER_MS ago and never completed lose their
  * parts and object in the store first, then are marked aborted (a failure leaves the row pending,
  * so the next run tries again); then the store's own unfinished uploads of that age (a crashed
- * instance's streamed uploads) are ended. Returns the uploads aborted.
+ * instance's streamed uploads) are ended, except those of imports still queued or running (a
+ * resumable import keeps its upload between attempts); the uploads imports that ended could not
+ * abort are aborted too. Returns the uploads aborted.
  */
 export async function abortAbandonedUploads(
   deps: AbandonedUploadsDeps,
@@ -418,9 +421,18 @@ export async function abortAbandonedUploads(
       if (await store.markUploadAborted(deps.db, { id: upload.id, now: input.now })) aborted += 1;
     }
   }
-  const storeUploads = await deps.storage.abortIncompleteUploads(createdBefore);
+  const importUploads = await abortLeftoverImportUploads(deps);
+  // Resumable imports keep their upload open between attempts, however long they take: the
+  // store-wide sweep leaves those of imports still queued or running alone.
+  const keepUploadIds = await store.findLiveImportUploadIds(deps.db);
+  const storeUploads = await deps.storage.abortIncompleteUploads(createdBefore, { keepUploadIds });
   return {
-    rowsAffected: aborted,
-    summary: { directUploads: aborted, failed: failed.length, storeUploads },
+    rowsAffected: aborted + importUploads.aborted,
+    summary: {
+      directUploads: aborted,
+      failed: failed.length + importUploads.failed,
+      importUploads: importUploads.aborted,
+      storeUploads,
+    },
   };
 }

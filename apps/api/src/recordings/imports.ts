@@ -6,14 +6,17 @@
  * nothing new. After commit, and again from a periodic job for retries, `processRecordingImport`
  * claims the row with a conditional UPDATE (one worker wins; a crashed worker's claim expires),
  * streams the media into storage and records the storage object, or schedules a retry with
- * backoff until the attempts run out.
+ * backoff until the attempts run out. On an object store the copy resumes where the last attempt
+ * stopped (`resumableImport.ts`); on local disk it starts from byte 0 each time.
  */
-import { pipeline, Readable, Transform } from "node:stream";
-import type { Db, PrismaClient, RecordingImport } from "@zigznote/database";
+import type { Db, PrismaClient, RecordingImport, StorageObject } from "@zigznote/database";
 import { NotFoundError, PayloadTooLargeError } from "@zigznote/shared";
 import { backoffDelayMs, processAllDue } from "../lib/dueWork";
 import type { Logger } from "../lib/logger";
+import { openMediaDownload } from "./mediaDownload";
 import { storeRecording } from "./recordingService";
+import { abortLeftoverImportUpload } from "./importUploads";
+import { copyResumably, ImportClaimLostError, type ImportMetrics } from "./resumableImport";
 import type { StorageProvider } from "./storage";
 import * as store from "./store";
 
@@ -46,6 +49,8 @@ export interface RecordingImportDeps {
    * a recording of several gigabytes may take longer than any total limit would allow.
    */
   downloadIdleTimeoutMs?: number;
+  /** Resumptions and restarts of copies (object stores resume; see `resumableImport.ts`). */
+  metrics?: ImportMetrics;
 }
 
 export interface EnqueueRecordingImportInput {
@@ -95,45 +100,6 @@ function claim(deps: RecordingImportDeps, id: string): Promise<RecordingImport |
 }
 
 /**
- * The media's body, as it arrives. `abort` ends the download (the body errors with the
- * reason); so does `idleTimeoutMs` without a byte. Destroying the body closes the download.
- */
-async function download(
-  location: MediaLocation,
-  input: { idleTimeoutMs: number; signal: AbortSignal },
-): Promise<Readable> {
-  const idle = new AbortController();
-  const timer = setTimeout(
-    () =>
-      idle.abort(
-        new Error(`media download stalled: nothing received for ${input.idleTimeoutMs} ms`),
-      ),
-    input.idleTimeoutMs,
-  );
-  let response: Response;
-  try {
-    response = await fetch(location.url, { signal: AbortSignal.any([idle.signal, input.signal]) });
-  } catch (error) {
-    clearTimeout(timer);
-    throw error;
-  }
-  if (!response.ok || !response.body) {
-    clearTimeout(timer);
-    await response.body?.cancel();
-    throw new Error(`media download answered ${response.status}`);
-  }
-  // Every chunk that arrives starts the idle timer again.
-  const watched = new Transform({
-    transform(chunk: Buffer, _encoding, callback) {
-      timer.refresh();
-      callback(null, chunk);
-    },
-  });
-  pipeline(Readable.fromWeb(response.body), watched, () => clearTimeout(timer));
-  return watched;
-}
-
-/**
  * Renews the claim on `job` every `intervalMs` while its copy runs, so that a long copy is not
  * taken for a dead one; when the claim turns out to be lost (its lease ran out anyway, and
  * another worker took the import over), `onLost` stops the copy. Returns the stop function.
@@ -162,6 +128,64 @@ function renewClaimWhileRunning(
   return () => clearInterval(interval);
 }
 
+function idleTimeoutMs(deps: RecordingImportDeps): number {
+  return deps.downloadIdleTimeoutMs ?? 60 * 1000;
+}
+
+/**
+ * The whole copy in one go (local disk: nothing is kept between attempts), then the import's
+ * `done`. ImportClaimLostError when the claim was lost before `done` was written.
+ */
+async function copyWhole(
+  deps: RecordingImportDeps,
+  job: RecordingImport,
+  location: MediaLocation,
+  signal: AbortSignal,
+): Promise<StorageObject> {
+  const { body } = await openMediaDownload(location.url, {
+    idleTimeoutMs: idleTimeoutMs(deps),
+    signal,
+  });
+  let object;
+  try {
+    object = await storeRecording(deps, {
+      organizationId: job.organizationId,
+      meetingId: job.meetingId,
+      body,
+      contentType: location.contentType,
+      maxBytes: deps.maxBytes,
+      source: "recall",
+    });
+  } finally {
+    // A refusal before or during the copy leaves the download open otherwise (until its timeout).
+    body.destroy();
+  }
+  if (
+    !(await store.markImportDone(deps.db, {
+      id: job.id,
+      attempts: job.attempts,
+      storageObjectId: object.id,
+    }))
+  ) {
+    throw new ImportClaimLostError();
+  }
+  return object;
+}
+
+/** Aborts the upload an ended import still names (the abandoned-uploads job retries a failure). */
+async function abortImportUpload(deps: RecordingImportDeps, id: string): Promise<void> {
+  const row = await deps.db.recordingImport.findUnique({
+    where: { id },
+    select: { status: true, uploadKey: true, storageUploadId: true },
+  });
+  if (!row?.uploadKey || !row.storageUploadId || row.status !== "failed") return;
+  await abortLeftoverImportUpload(deps, {
+    id,
+    uploadKey: row.uploadKey,
+    storageUploadId: row.storageUploadId,
+  });
+}
+
 export type ImportOutcome = "done" | "retry_scheduled" | "failed" | "not_claimed";
 
 /** Tries one import now if it is due and nobody else holds it. */
@@ -184,37 +208,15 @@ export async function processRecordingImport(
     });
     if (!isLive) throw new NotFoundError("The meeting was deleted; its recording is not copied");
     const location = await deps.resolveMedia(job);
-    const body = await download(location, {
-      idleTimeoutMs: deps.downloadIdleTimeoutMs ?? 60 * 1000,
-      signal: copy.signal,
-    });
-    let object;
-    try {
-      object = await storeRecording(deps, {
-        organizationId: job.organizationId,
-        meetingId: job.meetingId,
-        body,
-        contentType: location.contentType,
-        maxBytes: deps.maxBytes,
-        source: "recall",
-      });
-    } finally {
-      // A refusal before or during the copy leaves the download open otherwise (until its timeout).
-      body.destroy();
-    }
+    const object = deps.storage.resumable
+      ? await copyResumably(
+          { ...deps, idleTimeoutMs: idleTimeoutMs(deps) },
+          job,
+          location,
+          copy.signal,
+        )
+      : await copyWhole(deps, job, location, copy.signal);
     stopRenewing();
-    if (
-      !(await store.markImportDone(deps.db, {
-        id,
-        attempts: job.attempts,
-        storageObjectId: object.id,
-      }))
-    ) {
-      // Our lease ran out and another worker took the copy over: its outcome stands (the
-      // recording stored last is the meeting's, whichever it is).
-      deps.logger.warn({ importId: id }, "recording import taken over while it ran");
-      return "not_claimed";
-    }
     deps.logger.info(
       { importId: id, meetingId: job.meetingId, sizeBytes: object.sizeBytes.toString() },
       "recording imported",
@@ -222,6 +224,12 @@ export async function processRecordingImport(
     return "done";
   } catch (error) {
     stopRenewing();
+    if (error instanceof ImportClaimLostError) {
+      // Our lease ran out and another worker took the copy over: its outcome stands (the
+      // recording stored last is the meeting's, whichever it is), and its upload is its own.
+      deps.logger.warn({ importId: id }, "recording import taken over while it ran");
+      return "not_claimed";
+    }
     const message = error instanceof Error ? error.message : String(error);
     // The meeting is gone, or the recording is over the limit: another attempt ends the same way
     // (after downloading it all again).
@@ -243,6 +251,8 @@ export async function processRecordingImport(
       { err: error, importId: id, attempts: job.attempts, exhausted },
       "recording import failed",
     );
+    // Given up for good: the parts kept for a resumption go too. (A retry keeps them.)
+    if (exhausted) await abortImportUpload(deps, id);
     return exhausted ? "failed" : "retry_scheduled";
   }
 }

@@ -7,6 +7,7 @@ import type { Logger } from "../lib/logger";
 import { MINUTE_MS } from "../lib/time";
 import { abortAbandonedUploads, type AbandonedUploadsDeps } from "./directUploads";
 import { processDueRecordingImports, type RecordingImportDeps, type ResolveMedia } from "./imports";
+import type { ImportMetrics } from "./resumableImport";
 import { cleanupOrphanedStorage, type StoragePurgeDeps } from "./purge";
 import { recordingRoutes, type RecordingRouteDeps } from "./routes";
 import type { StorageProvider } from "./storage";
@@ -28,6 +29,8 @@ export interface RecordingsModuleDeps {
   afterJob: () => Promise<void>;
   /** RECORDING_MAX_BYTES. */
   maxBytes: number;
+  /** Where imports count their resumptions and restarts. */
+  metrics?: ImportMetrics;
   /** STORAGE_URL_TTL_SECONDS. */
   urlTtlSeconds: number;
   /** STORAGE_PURGE_AFTER_DAYS. */
@@ -72,6 +75,7 @@ export function createRecordingsModule(deps: RecordingsModuleDeps): RecordingsMo
     now,
     resolveMedia: deps.resolveMedia,
     maxBytes: deps.maxBytes,
+    ...(deps.metrics ? { metrics: deps.metrics } : {}),
   };
   const purge: StoragePurgeDeps = {
     db,
@@ -102,7 +106,7 @@ export function createRecordingsModule(deps: RecordingsModuleDeps): RecordingsMo
         schedule: "20 * * * *",
         leaseMs: 30 * MINUTE_MS,
         description:
-          "Abort recording uploads begun more than 24 h ago and never completed (their parts deleted)",
+          "Abort recording uploads begun more than 24 h ago and never completed (their parts deleted), and those of recording imports that ended",
         run: ({ now }) => abortAbandonedUploads(abandonedUploads, { now }),
       },
       {

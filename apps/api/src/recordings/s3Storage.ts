@@ -29,6 +29,7 @@ import {
   type PresignedPart,
   type PresignedTransfers,
   type PutResult,
+  type ResumableUploads,
   type StorageProvider,
   type StoredPart,
 } from "./storage";
@@ -149,6 +150,7 @@ export class S3Storage implements StorageProvider {
   readonly bucket: string;
   readonly keyPrefix: string;
   readonly presigned: PresignedTransfers;
+  readonly resumable: ResumableUploads;
   private readonly settings: S3StorageSettings;
   private readonly queueSize: number;
 
@@ -171,6 +173,7 @@ export class S3Storage implements StorageProvider {
       },
     });
     this.presigned = this.createPresignedTransfers();
+    this.resumable = this.createResumableUploads();
   }
 
   /** The bucket's key of a storage key. */
@@ -376,7 +379,10 @@ export class S3Storage implements StorageProvider {
    * crashed instance's streamed uploads, or direct uploads whose row is gone. Uploads of keys
    * this API would not make (another application's, in a shared bucket) are left alone.
    */
-  async abortIncompleteUploads(startedBefore: Date): Promise<number> {
+  async abortIncompleteUploads(
+    startedBefore: Date,
+    options: { keepUploadIds?: ReadonlySet<string> } = {},
+  ): Promise<number> {
     let aborted = 0;
     let keyMarker: string | undefined;
     let uploadIdMarker: string | undefined;
@@ -394,6 +400,8 @@ export class S3Storage implements StorageProvider {
       for (const upload of page.Uploads ?? []) {
         if (!upload.Key || !upload.UploadId || !upload.Initiated) continue;
         if (upload.Initiated >= startedBefore || this.storageKeyOf(upload.Key) === null) continue;
+        // A resumable copy still under way keeps its upload however long it has been open.
+        if (options.keepUploadIds?.has(upload.UploadId)) continue;
         await this.abortMultipart(upload.Key, upload.UploadId);
         aborted += 1;
       }
@@ -418,6 +426,50 @@ export class S3Storage implements StorageProvider {
     } catch (error) {
       if (!isMissing(error)) throw storageUnavailable("abort of an upload", error);
     }
+  }
+
+  /**
+   * Multipart uploads driven part by part (recording imports): unlike `put`, a failure leaves
+   * the upload and its parts in place for the next attempt; its owner aborts it when it ends.
+   */
+  private createResumableUploads(): ResumableUploads {
+    const { client, bucket } = this;
+    return {
+      partSizeFor: (maxBytes) => this.settings.partSizeBytes ?? partSizeFor(maxBytes),
+      start: async (key, options) => {
+        const created = await this.call("start of an upload", () =>
+          client.send(
+            new CreateMultipartUploadCommand({
+              Bucket: bucket,
+              Key: this.objectKey(key),
+              ContentType: options.contentType,
+            }),
+          ),
+        );
+        if (!created.UploadId) throw storageUnavailable("start of an upload", "no UploadId");
+        return created.UploadId;
+      },
+      listParts: (key, uploadId) => this.presigned.listParts(key, uploadId),
+      uploadPart: async (key, uploadId, part) => {
+        const sent = await this.call("upload of a part", () =>
+          client.send(
+            new UploadPartCommand({
+              Bucket: bucket,
+              Key: this.objectKey(key),
+              UploadId: uploadId,
+              PartNumber: part.partNumber,
+              Body: part.body,
+              ContentLength: part.body.length,
+            }),
+            part.signal ? { abortSignal: part.signal } : {},
+          ),
+        );
+        if (!sent.ETag) throw storageUnavailable("upload of a part", "no ETag");
+        return { partNumber: part.partNumber, sizeBytes: part.body.length, etag: sent.ETag };
+      },
+      complete: (key, uploadId, parts) => this.presigned.completeUpload(key, uploadId, parts),
+      abort: (key, uploadId) => this.abortMultipart(this.objectKey(key), uploadId),
+    };
   }
 
   private createPresignedTransfers(): PresignedTransfers {

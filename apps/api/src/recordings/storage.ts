@@ -43,9 +43,41 @@ export interface StorageProvider {
    * Ends uploads begun before `startedBefore` that never completed (a crash or a lost client
    * left them): their parts or temporary files are deleted. Returns how many were ended.
    */
-  abortIncompleteUploads(startedBefore: Date): Promise<number>;
+  abortIncompleteUploads(
+    startedBefore: Date,
+    options?: { keepUploadIds?: ReadonlySet<string> },
+  ): Promise<number>;
   /** Presigned transfers: only object stores have them (undefined on local disk). */
   readonly presigned?: PresignedTransfers;
+  /**
+   * Uploads written part by part that stay open between attempts (object stores: a multipart
+   * upload), so that an interrupted copy resumes after its last complete part. Undefined on
+   * local disk, where a copy starts again from its first byte.
+   */
+  readonly resumable?: ResumableUploads;
+}
+
+/**
+ * An object built from parts over several attempts, each part kept by the store once uploaded;
+ * the object is visible only once completed. Keys are storage keys; upload ids the store's.
+ */
+export interface ResumableUploads {
+  /** The part size (every part but the last) for an object of at most `maxBytes`. */
+  partSizeFor(maxBytes: number): number;
+  /** Starts an upload at `key`; returns its id. */
+  start(key: string, options: { contentType: string }): Promise<string>;
+  /** The parts the store holds, by part number; NotFoundError when the upload is gone. */
+  listParts(key: string, uploadId: string): Promise<StoredPart[]>;
+  /** Stores one part (replacing any earlier part of that number). */
+  uploadPart(
+    key: string,
+    uploadId: string,
+    part: { partNumber: number; body: Buffer; signal?: AbortSignal },
+  ): Promise<StoredPart>;
+  /** Assembles `parts` into the object; NotFoundError when the upload is gone. */
+  complete(key: string, uploadId: string, parts: StoredPart[]): Promise<void>;
+  /** Abandons the upload and its parts (an upload already gone is fine). */
+  abort(key: string, uploadId: string): Promise<void>;
 }
 
 export interface DeleteFailure {

@@ -124,7 +124,7 @@ export async function insertRecordingImport(
             ${row.provider}, ${row.externalId}, ${row.now}, ${row.now}, ${row.now})
     ON CONFLICT (provider, external_id) DO UPDATE
       SET status = 'pending', attempts = 0, next_attempt_at = EXCLUDED.next_attempt_at,
-          updated_at = EXCLUDED.updated_at
+          updated_at = EXCLUDED.updated_at, source_validator = NULL
       WHERE recording_imports.status = 'failed'
     RETURNING id`;
   return rows[0]?.id ?? null;
@@ -175,7 +175,12 @@ export async function markImportDone(
 ): Promise<boolean> {
   const { count } = await db.recordingImport.updateMany({
     where: { id: input.id, status: "in_progress", attempts: input.attempts },
-    data: { status: "done", storageObjectId: input.storageObjectId, lastError: null },
+    data: {
+      status: "done",
+      storageObjectId: input.storageObjectId,
+      lastError: null,
+      ...NO_UPLOAD,
+    },
   });
   return count === 1;
 }
@@ -203,6 +208,162 @@ export async function markImportAttemptFailed(
     },
   });
   return count === 1;
+}
+
+// --- The multipart upload of a resumable import (kept between its attempts) ---
+
+/** A part of an import's upload as recorded on its row (`uploaded_parts`). */
+export interface RecordedPart {
+  partNumber: number;
+  sizeBytes: number;
+  etag: string;
+}
+
+/** The columns of an import's upload, emptied (no upload, or it was completed or aborted). */
+const NO_UPLOAD = {
+  uploadKey: null,
+  storageUploadId: null,
+  sourceValidator: null,
+  sourceSizeBytes: null,
+  partSizeBytes: null,
+  uploadedParts: [],
+} as const;
+
+/** The claim that made `attempts` of import `id` (it is in progress and nobody took it over). */
+function heldClaim(input: { id: string; attempts: number }) {
+  return { id: input.id, status: "in_progress" as const, attempts: input.attempts };
+}
+
+/**
+ * Records the upload the claim that made `attempts` has just started (no part yet), with the
+ * source's validator and size; the lease starts again at `now`. False when the claim was lost.
+ */
+export async function recordImportUpload(
+  db: Db,
+  input: {
+    id: string;
+    attempts: number;
+    now: Date;
+    uploadKey: string;
+    storageUploadId: string;
+    sourceValidator: string | null;
+    sourceSizeBytes: number | null;
+    partSizeBytes: number;
+  },
+): Promise<boolean> {
+  const { count } = await db.recordingImport.updateMany({
+    where: heldClaim(input),
+    data: {
+      uploadKey: input.uploadKey,
+      storageUploadId: input.storageUploadId,
+      sourceValidator: input.sourceValidator,
+      sourceSizeBytes: input.sourceSizeBytes === null ? null : BigInt(input.sourceSizeBytes),
+      partSizeBytes: BigInt(input.partSizeBytes),
+      uploadedParts: [],
+      updatedAt: input.now,
+    },
+  });
+  return count === 1;
+}
+
+/**
+ * Appends a complete part to the upload `storageUploadId` (the lease starts again at `now`),
+ * only while the claim that made `attempts` holds the import. False when the claim was lost.
+ */
+export async function recordImportPart(
+  db: Db,
+  input: { id: string; attempts: number; storageUploadId: string; part: RecordedPart; now: Date },
+): Promise<boolean> {
+  const updated = await db.$executeRaw`
+    UPDATE recording_imports
+       SET uploaded_parts = uploaded_parts || jsonb_build_array(jsonb_build_object(
+             'partNumber', ${input.part.partNumber}::int,
+             'sizeBytes', ${input.part.sizeBytes}::bigint,
+             'etag', ${input.part.etag}::text)),
+           updated_at = ${input.now}
+     WHERE id = ${input.id}::uuid AND status = 'in_progress' AND attempts = ${input.attempts}
+       AND storage_upload_id = ${input.storageUploadId}`;
+  return updated === 1;
+}
+
+/** Forgets the upload of a held import (it was aborted: the copy starts again). */
+export async function clearImportUpload(
+  db: Db,
+  input: { id: string; attempts: number; storageUploadId: string },
+): Promise<boolean> {
+  const { count } = await db.recordingImport.updateMany({
+    where: { ...heldClaim(input), storageUploadId: input.storageUploadId },
+    data: NO_UPLOAD,
+  });
+  return count === 1;
+}
+
+/** Locks the import's row in `tx` and says whether the claim that made `attempts` holds it. */
+export async function lockHeldImport(
+  tx: Db,
+  input: { id: string; attempts: number },
+): Promise<boolean> {
+  const rows = await tx.$queryRaw<{ id: string }[]>`
+    SELECT id FROM recording_imports
+     WHERE id = ${input.id}::uuid AND status = 'in_progress' AND attempts = ${input.attempts}
+     FOR UPDATE`;
+  return rows.length === 1;
+}
+
+/** An upload left on an import that ended (`done` or `failed`): to be aborted. */
+export interface LeftoverImportUpload {
+  id: string;
+  uploadKey: string;
+  storageUploadId: string;
+}
+
+/**
+ * Imports that ended (`done` or `failed`) still naming an upload (its abort failed when they
+ * ended), except `excluded` (failed in this run).
+ */
+export async function findLeftoverImportUploads(
+  db: Db,
+  input: { limit: number; excluded: string[] },
+): Promise<LeftoverImportUpload[]> {
+  const rows = await db.recordingImport.findMany({
+    where: {
+      storageUploadId: { not: null },
+      status: { in: ["done", "failed"] },
+      id: { notIn: input.excluded },
+    },
+    select: { id: true, uploadKey: true, storageUploadId: true },
+    take: input.limit,
+  });
+  return rows.flatMap((row) =>
+    row.uploadKey && row.storageUploadId
+      ? [{ id: row.id, uploadKey: row.uploadKey, storageUploadId: row.storageUploadId }]
+      : [],
+  );
+}
+
+/** Forgets an aborted upload of an import that ended (unless it was queued again meanwhile). */
+export async function clearLeftoverImportUpload(
+  db: Db,
+  input: { id: string; storageUploadId: string },
+): Promise<boolean> {
+  const { count } = await db.recordingImport.updateMany({
+    where: {
+      id: input.id,
+      storageUploadId: input.storageUploadId,
+      status: { in: ["done", "failed"] },
+    },
+    data: NO_UPLOAD,
+  });
+  return count === 1;
+}
+
+/** The uploads of imports still queued or running: a store-wide sweep must leave them open. */
+export async function findLiveImportUploadIds(db: Db): Promise<Set<string>> {
+  const rows = await db.recordingImport.findMany({
+    where: { storageUploadId: { not: null }, status: { in: ["pending", "in_progress"] } },
+    select: { storageUploadId: true },
+  });
+  return new Set(rows.flatMap((row) => (row.storageUploadId ? [row.storageUploadId] : [])));
 }
 
 /** Ids of imports due at `now` or held past their lease, soonest due first. */

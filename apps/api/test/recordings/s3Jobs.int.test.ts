@@ -100,14 +100,21 @@ describe("Recall media imports into the bucket", () => {
 
       expect(await processRecordingImport(deps, { importId: importId! })).toBe("retry_scheduled");
       clock.advance(31_000);
-      // The download dies half-way: the multipart upload it fed is aborted, nothing is kept.
+      // The download dies half-way: no object, but the multipart upload it fed stays open with
+      // its complete part, recorded on the import for the next attempt to resume from (this
+      // host ignores Range, so that attempt starts over and aborts it: resumableImports tests).
       expect(await processDueRecordingImports(deps, { batchSize: 10, concurrency: 2 })).toEqual({
         done: 0,
         attempted: 1,
       });
       expect(await s3.objectKeys()).toEqual([]);
-      expect(await s3.openUploads()).toEqual([]);
-      expect(s3.uploadFolders()).toEqual([]);
+      const cut = await testApp.ctx.db.recordingImport.findUniqueOrThrow({
+        where: { id: importId! },
+      });
+      expect(cut.uploadedParts).toHaveLength(1);
+      expect((await s3.openUploads()).map((upload) => upload.uploadId)).toEqual([
+        cut.storageUploadId,
+      ]);
 
       clock.advance(2 * 60_000 + 1000);
       expect(await processDueRecordingImports(deps, { batchSize: 10, concurrency: 2 })).toEqual({
@@ -122,6 +129,7 @@ describe("Recall media imports into the bucket", () => {
       expect(row.sha256).toBe(sha256Of(await generatedBytes(total)));
       expect(await s3.objectKeys()).toEqual([row.key]);
       expect(await s3.openUploads()).toEqual([]);
+      expect(s3.uploadFolders()).toEqual([]);
       // No temporary file, no local copy: the bytes went from Recall's URL to the bucket.
       expect(localFiles()).toEqual([]);
     } finally {
