@@ -475,7 +475,13 @@ const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
 function assertCookieWriteOrigin(req: Request, config: Config): void {
   if (SAFE_METHODS.has(req.method)) return;
   const origin = req.get("origin") ?? null;
-  const ownOrigin = `${req.protocol}://${req.get("host") ?? ""}`;
+  // The API's own origin as the browser addressed it: scheme and host both from what a proxy
+  // trusted by TRUST_PROXY forwards (X-Forwarded-Proto, X-Forwarded-Host: `req.protocol` and
+  // `req.host`), else from the request itself. The raw Host header would be the proxy's upstream
+  // address behind one that rewrites it (nginx's default), refusing the console's own writes.
+  // A cross-site page cannot forge either header: custom headers need a CORS preflight, which
+  // only ADMIN_ALLOWED_ORIGINS pass.
+  const ownOrigin = `${req.protocol}://${req.host ?? ""}`;
   if (origin !== null && (origin === ownOrigin || config.ADMIN_ALLOWED_ORIGINS.includes(origin))) {
     return;
   }

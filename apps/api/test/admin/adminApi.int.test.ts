@@ -214,6 +214,46 @@ describe("session from the __session cookie", () => {
     }
   });
 
+  it("behind a trusted proxy that rewrites Host, the API's own origin is the forwarded one", async () => {
+    // nginx's default proxy_pass sends the upstream's address as Host and the browser's in
+    // X-Forwarded-Host: the console's own writes must pass, and only a trusted proxy counts.
+    const proxied = {
+      Host: "10.0.0.7:3001",
+      "X-Forwarded-Host": "admin.zigznote.test",
+      "X-Forwarded-Proto": "https",
+      Origin: "https://admin.zigznote.test",
+    };
+    const recheckAs = async (app: TestApp) => {
+      const admin = await platformAdmin(app);
+      const token = admin.adminHeaders().Authorization.slice("Bearer ".length);
+      const { organization } = await createOrganizationWithAdmin(app.ctx.db);
+      const before = await app.ctx.db.adminAuditEntry.count();
+      const res = await request(app.app)
+        .post(`/api/v1/admin/organizations/${organization.id}/recheck-violations`)
+        .set(proxied)
+        .set("Cookie", `__session=${token}`)
+        .send({ reason: "check" });
+      return { res, written: (await app.ctx.db.adminAuditEntry.count()) - before };
+    };
+
+    const behindProxy = createTestApp({ clock, env: { TRUST_PROXY: "loopback" } });
+    try {
+      const { res, written } = await recheckAs(behindProxy);
+      expect(res.status).toBe(200);
+      expect(written).toBe(1);
+    } finally {
+      await behindProxy.close();
+    }
+    // Without TRUST_PROXY the headers are anybody's: the Host is the own origin, not them.
+    const { res, written } = await recheckAs(testApp);
+    expect(res.status).toBe(403);
+    expect(res.body.error).toMatchObject({
+      code: "CSRF_ORIGIN_REFUSED",
+      details: { origin: "https://admin.zigznote.test" },
+    });
+    expect(written).toBe(0);
+  });
+
   it("lets a listed origin's page send and read cookie-authenticated requests across origins (CORS), and no other's", async () => {
     const allowed = "https://console.example.com";
     const app = createTestApp({ clock, env: { ADMIN_ALLOWED_ORIGINS: allowed } });
