@@ -4,12 +4,16 @@
  * Every instance's scheduler fires on every tick. Each firing tries to claim the tick in one
  * short transaction that holds a PostgreSQL advisory lock on the job's name, so claims of one
  * job are decided one at a time:
- *   1. a run still 'running' past the job's lease belongs to a dead instance: close it as failed;
+ *   1. a run still 'running' whose lease ran out (no heartbeat within it) belongs to a dead
+ *      instance: close it as failed;
  *   2. a run still 'running' within its lease means the previous tick is not done: skip (overlap);
  *   3. insert this tick's run row; the unique (job_name, scheduled_for) index lets exactly one
  *      instance in, the others skip.
  * The 'running' row (with a partial unique index: one running run per job) is the lock while the
- * job works, so no database transaction stays open while jobs call Recall or touch storage.
+ * job works, so no database transaction stays open while jobs call Recall or touch storage. The
+ * instance running it renews that lock every third of the lease (`heartbeat_at`): a run longer
+ * than its lease is not taken for dead while its instance lives, so the next tick never runs
+ * beside it; a run whose instance died stops beating and is closed one lease later.
  */
 import type { Prisma } from "@zigznote/database";
 import { inSpan, SpanStatusCode } from "../lib/tracing";
@@ -41,7 +45,7 @@ async function claimRun(
          SET outcome = 'failed', finished_at = ${now},
              error = 'abandoned: no result within the lease (instance stopped or crashed)'
        WHERE job_name = ${job.name} AND outcome = 'running'
-         AND started_at < ${new Date(now.getTime() - job.leaseMs)}`;
+         AND COALESCE(heartbeat_at, started_at) < ${new Date(now.getTime() - job.leaseMs)}`;
     const running = await tx.$queryRaw<{ id: string }[]>`
       SELECT id FROM job_runs WHERE job_name = ${job.name} AND outcome = 'running' LIMIT 1`;
     if (running.length > 0) return { skipped: "previous_run_in_progress" as const };
@@ -84,6 +88,34 @@ export async function runJob(
   });
 }
 
+/**
+ * Renews a run's lease every third of it while the job works (`heartbeat_at`), until the
+ * returned stop is called. A failed beat is logged and the next one tries again; two missed in
+ * a row leave a third of the lease.
+ */
+function startHeartbeat(ctx: JobRunnerDeps, job: JobDefinition, runId: string): () => void {
+  let beating: Promise<void> | null = null;
+  const beat = () => {
+    if (beating) return; // the previous beat is still waiting for the database
+    beating = ctx.db.$executeRaw`
+        UPDATE job_runs SET heartbeat_at = ${ctx.clock.now()}
+         WHERE id = ${runId}::uuid AND outcome = 'running'`
+      .then(
+        () => undefined,
+        (error: unknown) => {
+          ctx.logger.warn({ err: error, job: job.name, runId }, "job heartbeat failed");
+        },
+      )
+      .finally(() => {
+        beating = null;
+      });
+  };
+  const timer = setInterval(beat, Math.max(1, Math.floor(job.leaseMs / 3)));
+  // Never the reason a process stays up.
+  timer.unref();
+  return () => clearInterval(timer);
+}
+
 async function claimAndRun(
   ctx: JobRunnerDeps,
   job: JobDefinition,
@@ -98,8 +130,10 @@ async function claimAndRun(
 
   const started = performance.now();
   const endTimer = ctx.metrics.jobDuration.startTimer({ job_name: job.name });
+  const stopHeartbeat = startHeartbeat(ctx, job, claim.runId);
   try {
     const result = await job.run({ scheduledFor: options.scheduledFor, now: ctx.clock.now() });
+    stopHeartbeat();
     const durationMs = performance.now() - started;
     await ctx.db.jobRun.update({
       where: { id: claim.runId },
@@ -129,6 +163,7 @@ async function claimAndRun(
       durationMs,
     };
   } catch (error) {
+    stopHeartbeat();
     const durationMs = performance.now() - started;
     const message = error instanceof Error ? error.message : String(error);
     await ctx.db.jobRun.update({

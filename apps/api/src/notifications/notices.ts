@@ -72,6 +72,7 @@ export function createNotices(deps: NoticesDeps): Notices {
     logger,
     isObsolete: deps.isObsolete,
     onOutcome: deps.onOutcome,
+    clock,
   };
   const run = (now: Date) => deliverPendingNotifications(deliverDeps, { ...deps.delivery, now });
   let running: Promise<void> | null = null;

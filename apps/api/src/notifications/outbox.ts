@@ -1,5 +1,7 @@
 import type { Db, Notification, PrismaClient } from "@zigznote/database";
+import type { Clock } from "../lib/clock";
 import type { Logger } from "../lib/logger";
+import { redactEmails } from "../lib/spanSanitizer";
 import { inSpan, markSpanFailed, type Span } from "../lib/tracing";
 import * as store from "./store";
 
@@ -9,7 +11,9 @@ import * as store from "./store";
  * cause and recipient) keeps a replayed cause from queueing the same notice twice. Delivery
  * happens afterwards, outside any transaction: a deliverer claims rows (SKIP LOCKED + a claim
  * deadline), sends them, and marks each one sent with a conditional update, so two deliverers
- * never both mark a row and a deliverer that dies mid-way leaves its rows to be retried.
+ * never both mark a row and a deliverer that dies mid-way leaves its rows to be retried. Just
+ * before sending a row the deliverer renews its claim on it (conditionally: still its own), so a
+ * batch that outlasts the claim never sends a row another deliverer has taken over since.
  */
 
 /** A notice for every admin of an organization. */
@@ -81,6 +85,11 @@ export interface DeliverDeps {
   isObsolete?: ObsoleteCheck;
   /** Called once per row and outcome (the `/metrics` counter). */
   onOutcome?: (type: string, outcome: DeliveryOutcome) => void;
+  /**
+   * Time as it passes during a run (claims and back-offs are set from it). Without it the whole
+   * run happens at `options.now`.
+   */
+  clock?: Clock;
 }
 
 export interface DeliverOptions {
@@ -101,6 +110,32 @@ export interface DeliveryResult {
   failed: number;
   retried: number;
   skipped: number;
+}
+
+/**
+ * A failed send as its log line shows it: the error's name, message and stack with every e-mail
+ * address replaced by `[email]` (a relay's refusal quotes the recipient, and nodemailer lists the
+ * refused recipients on the error), and the SMTP code, reply code and command that say why. The
+ * row's `last_error` keeps the full answer for the organization's admins; logs never get it.
+ */
+function loggableError(error: unknown): Record<string, unknown> {
+  const smtpFields = (value: unknown) => {
+    const fields = (value ?? {}) as { code?: unknown; responseCode?: unknown; command?: unknown };
+    return {
+      ...(typeof fields.code === "string" ? { code: fields.code } : {}),
+      ...(typeof fields.responseCode === "number" ? { responseCode: fields.responseCode } : {}),
+      ...(typeof fields.command === "string" ? { command: redactEmails(fields.command) } : {}),
+    };
+  };
+  if (!(error instanceof Error)) return { message: redactEmails(String(error)) };
+  return {
+    type: error.name,
+    message: redactEmails(error.message),
+    ...(error.stack ? { stack: redactEmails(error.stack) } : {}),
+    // A PermanentDeliveryError wraps the SMTP error: its fields are the cause's.
+    ...smtpFields(error.cause),
+    ...smtpFields(error),
+  };
 }
 
 /** The wait before attempt `attempts + 1`: base, 2 x base, 4 x base, ... capped. */
@@ -128,9 +163,38 @@ export async function deliverPendingNotifications(
     result[outcome] += 1;
     deps.onOutcome?.(notice.type, outcome);
   };
-  /** Sends one claimed notice and marks it; the outcome, or null when another marked it first. */
-  const deliverOne = async (notice: OutboxMessage, span: Span): Promise<DeliveryOutcome | null> => {
+  // A run can last longer than a claim (a batch of slow sends): its "now" moves with the clock,
+  // never before `options.now`, so the claims and back-offs it sets are not already past.
+  const currentTime = (): Date => {
+    const clockNow = deps.clock?.now();
+    return clockNow && clockNow > options.now ? clockNow : options.now;
+  };
+  /**
+   * Sends one claimed notice and marks it; the outcome, or null when another deliverer took it
+   * over or marked it first.
+   */
+  const deliverOne = async (
+    notice: OutboxMessage,
+    batchClaim: store.NoticeClaim,
+    span: Span,
+  ): Promise<DeliveryOutcome | null> => {
+    let claim = batchClaim;
     try {
+      // The batch's claim was set when the batch was taken; sending the rows before this one may
+      // have outlasted it, and another deliverer may have claimed this row since. Renewing the
+      // claim (only if still ours) gives this send a full claim and tells us if the row is gone.
+      const renewed = await store.renewNoticeClaim(db, {
+        claim,
+        until: new Date(currentTime().getTime() + claimMs),
+      });
+      if (!renewed) {
+        deps.logger?.debug(
+          { notificationId: notice.id, attempts: notice.attempts },
+          "notification claim lost before sending (another deliverer took it over)",
+        );
+        return null;
+      }
+      claim = renewed;
       const obsolete = deps.isObsolete ? await deps.isObsolete(db, notice) : null;
       if (obsolete) {
         return (await store.markNoticeSkipped(db, { id: notice.id, reason: obsolete }))
@@ -138,33 +202,42 @@ export async function deliverPendingNotifications(
           : null;
       }
       await transport.send(notice);
-      return (await store.markNoticeSent(db, { id: notice.id, at: options.now })) ? "sent" : null;
+      return (await store.markNoticeSent(db, { id: notice.id, at: currentTime() })) ? "sent" : null;
     } catch (error) {
       markSpanFailed(span, error);
       const message = error instanceof Error ? error.message : String(error);
       const isPermanent = error instanceof PermanentDeliveryError;
       const giveUp = isPermanent || notice.attempts >= maxAttempts;
       deps.logger?.warn(
-        { err: error, notificationId: notice.id, attempts: notice.attempts, isPermanent },
+        {
+          err: loggableError(error),
+          notificationId: notice.id,
+          attempts: notice.attempts,
+          isPermanent,
+        },
         giveUp ? "notification delivery failed for good" : "notification delivery failed",
       );
       // A temporary failure is retried once its back-off (the claim, extended) runs out.
       const retryAt = new Date(
-        options.now.getTime() + retryDelayMs(notice.attempts, retryBaseMs, retryMaxMs),
+        currentTime().getTime() + retryDelayMs(notice.attempts, retryBaseMs, retryMaxMs),
       );
-      await store.markNoticeFailed(db, {
-        id: notice.id,
+      const marked = await store.markNoticeFailed(db, {
+        claim,
         error: message.slice(0, 1000),
         isGivenUp: giveUp,
         retryAt,
       });
+      // Not marked: another deliverer claimed the row meanwhile and its attempt decides.
+      if (!marked) return null;
       return giveUp ? "failed" : "retried";
     }
   };
   for (;;) {
+    const claimedAt = currentTime();
+    const claimedUntil = new Date(claimedAt.getTime() + claimMs);
     const batch = await store.claimPendingNotices(db, {
-      now: options.now,
-      claimedUntil: new Date(options.now.getTime() + claimMs),
+      now: claimedAt,
+      claimedUntil,
       limit: batchSize,
     });
     if (batch.length === 0) return result;
@@ -180,7 +253,8 @@ export async function deliverPendingNotifications(
         `notice.deliver ${notice.type}`,
         { attributes },
         async (span) => {
-          const delivered = await deliverOne(notice, span);
+          const claim = { id: notice.id, attempts: notice.attempts, claimedUntil };
+          const delivered = await deliverOne(notice, claim, span);
           span.setAttribute("zigznote.notice.outcome", delivered ?? "unchanged");
           return delivered;
         },

@@ -135,6 +135,34 @@ export async function claimPendingNotices(
   return rows.map(({ organization, ...row }) => ({ ...row, organizationName: organization.name }));
 }
 
+/**
+ * A deliverer's claim on one row: the attempt it counted and the deadline it set. Another
+ * deliverer that claims the row after the deadline counts a new attempt and sets its own
+ * deadline, so the pair says whether the claim is still this deliverer's.
+ */
+export interface NoticeClaim {
+  id: string;
+  attempts: number;
+  claimedUntil: Date;
+}
+
+/**
+ * Moves a claim's deadline to `until` if the row is still pending and the claim is still the
+ * caller's (nobody claimed it after its deadline). Returns the renewed claim, or null when the row
+ * was taken over or is no longer pending.
+ */
+export async function renewNoticeClaim(
+  db: Db,
+  input: { claim: NoticeClaim; until: Date },
+): Promise<NoticeClaim | null> {
+  const { claim } = input;
+  const updated = await db.$executeRaw`
+    UPDATE notification_outbox SET claimed_until = ${input.until}
+     WHERE id = ${claim.id}::uuid AND status = 'pending'
+       AND attempts = ${claim.attempts} AND claimed_until = ${claim.claimedUntil}`;
+  return updated > 0 ? { ...claim, claimedUntil: input.until } : null;
+}
+
 /** Marks a pending notice sent at `at`; returns 1, or 0 when it was no longer pending. */
 export function markNoticeSent(db: Db, input: { id: string; at: Date }): Promise<number> {
   return db.$executeRaw`
@@ -144,19 +172,23 @@ export function markNoticeSent(db: Db, input: { id: string; at: Date }): Promise
 }
 
 /**
- * Records a failed send of a pending notice: its error, and `failed` for good when `isGivenUp`,
- * else it stays pending and no deliverer claims it before `retryAt` (the back-off).
+ * Records a failed send of a pending notice under the caller's claim: its error, and `failed` for
+ * good when `isGivenUp`, else it stays pending and no deliverer claims it before `retryAt` (the
+ * back-off). Nothing changes when another deliverer has claimed the row since (its own attempt
+ * decides). Returns 1, or 0 when nothing changed.
  */
-export async function markNoticeFailed(
+export function markNoticeFailed(
   db: Db,
-  input: { id: string; error: string; isGivenUp: boolean; retryAt: Date },
-): Promise<void> {
-  await db.$executeRaw`
+  input: { claim: NoticeClaim; error: string; isGivenUp: boolean; retryAt: Date },
+): Promise<number> {
+  const { claim } = input;
+  return db.$executeRaw`
     UPDATE notification_outbox
        SET last_error = ${input.error},
            claimed_until = CASE WHEN ${input.isGivenUp} THEN NULL ELSE ${input.retryAt}::timestamptz END,
            status = CASE WHEN ${input.isGivenUp} THEN 'failed'::"NotificationStatus" ELSE status END
-     WHERE id = ${input.id}::uuid AND status = 'pending'`;
+     WHERE id = ${claim.id}::uuid AND status = 'pending'
+       AND attempts = ${claim.attempts} AND claimed_until = ${claim.claimedUntil}`;
 }
 
 /**

@@ -105,6 +105,42 @@ describe("job runner", () => {
     expect(abandoned.error).toMatch(/abandoned/);
   });
 
+  it("a live run longer than its lease keeps it (heartbeat): the next tick skips, nothing overlaps", async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let active = 0;
+    let maxActive = 0;
+    const job = makeJob({
+      leaseMs: 900,
+      run: async ({ scheduledFor }) => {
+        active += 1;
+        maxActive = Math.max(maxActive, active);
+        // Only the first run waits (a second one, if it ever started, would end at once).
+        if (scheduledFor.getTime() === firstTick.getTime()) await gate;
+        active -= 1;
+        return { rowsAffected: 1 };
+      },
+    });
+    const firstTick = new Date("2026-11-27T11:00:00Z");
+    const first = runJob(a.ctx, job, {
+      scheduledFor: firstTick,
+      instanceId: "a",
+    });
+    while (active === 0) await new Promise((r) => setTimeout(r, 10));
+    // Well past the lease, the first run is still working (a long purge, a slow provider).
+    await new Promise((r) => setTimeout(r, 2_000));
+    const second = await runJob(b.ctx, job, {
+      scheduledFor: new Date("2026-11-27T11:05:00Z"),
+      instanceId: "b",
+    });
+    release();
+    expect((await first).status).toBe("succeeded");
+    expect(second).toEqual({ status: "skipped", reason: "previous_run_in_progress" });
+    expect(maxActive).toBe(1);
+    const runs = await a.ctx.db.jobRun.findMany({ where: { jobName: job.name } });
+    expect(runs).toEqual([expect.objectContaining({ outcome: "succeeded", error: null })]);
+  });
+
   it("records a failure with its error and counts it in /metrics", async () => {
     const job = makeJob({
       run: () => Promise.reject(new Error("recall exploded")),

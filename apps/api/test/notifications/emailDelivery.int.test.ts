@@ -1,4 +1,5 @@
 import { createOrganizationWithAdmin, uniqueSuffix } from "@zigznote/database/testing";
+import { Writable } from "node:stream";
 import request from "supertest";
 import { suspendExpiredGracePeriods } from "../../src/billing";
 import { transaction } from "../../src/lib/afterCommit";
@@ -302,6 +303,53 @@ describe("notice delivery reliability over SMTP", () => {
     );
   });
 
+  it("logs a refused recipient's failure without the recipient's address", async () => {
+    const { organization, user } = await createOrganizationWithAdmin(db());
+    const address = user.email!;
+    // Relays quote the refused recipient in their answer; nodemailer also lists it on the error.
+    smtp.failNext({ to: address, code: 550, message: `5.1.1 <${address}>: no such mailbox` });
+    smtp.failNext({ to: address, code: 451, message: `4.2.0 <${address}>: greylisted` });
+    await queueViolation(organization.id, `logged-perm:${organization.id}`);
+    await queueViolation(organization.id, `logged-temp:${organization.id}`);
+    const output: string[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        output.push(chunk.toString());
+        done();
+      },
+    });
+    const logger = createLogger("debug", {}, sink);
+    const deliverer = createNotices({
+      db: db(),
+      clock: b.clock,
+      logger,
+      transport: createEmailTransport(
+        { mode: "smtp", smtpUrl: smtp.url(), from: FROM, appUrl: APP_URL },
+        logger,
+      ),
+    });
+    await deliverer.deliverNow(b.clock.now());
+    const rows = await db().notification.findMany({ where: { organizationId: organization.id } });
+    expect(rows.map((row) => row.status).sort()).toEqual(["failed", "pending"]);
+
+    const lines = output
+      .join("")
+      .split("\n")
+      .filter((line) => line.includes("notification delivery failed"));
+    expect(lines).toHaveLength(2);
+    for (const line of lines) {
+      expect(line.toLowerCase()).not.toContain(address.toLowerCase());
+      // What an operator needs is still there: the SMTP reply code and the command.
+      expect(line).toMatch(/"responseCode":(550|451)/);
+      expect(line).toContain("[email]");
+    }
+    // The row keeps the full answer for the organization's admins (their own address).
+    const failed = await db().notification.findFirstOrThrow({
+      where: { organizationId: organization.id, status: "failed" },
+    });
+    expect(failed.lastError).toContain(address);
+  });
+
   it("two deliverers racing over 200 rows send 200 messages, one per row", async () => {
     const { organization } = await createOrganizationWithAdmin(db());
     const rows = Array.from({ length: 200 }, (_, index) => ({
@@ -341,6 +389,59 @@ describe("notice delivery reliability over SMTP", () => {
     expect(stored.every((row) => row.status === "sent" && row.attempts === 1)).toBe(true);
     // 200 SMTP transactions and renders: minutes on a loaded 2-core machine, not seconds.
   }, 180_000);
+
+  it("a deliverer whose batch outlasts its claim does not send the rows another deliverer took over", async () => {
+    const { organization, user } = await createOrganizationWithAdmin(db());
+    // Two notices, queued one after the other (oldest first is the claim's order).
+    for (const index of [1, 2]) {
+      await enqueueAdminNotices({ db: db() }, [
+        {
+          organizationId: organization.id,
+          type: "plan.violation_resolved",
+          payload: { planSlug: "free", type: "meetings" },
+          dedupeKey: `outlast:${organization.id}:${index}`,
+        },
+      ]);
+    }
+    const [first, second] = await db().notification.findMany({
+      where: { organizationId: organization.id },
+      orderBy: { createdAt: "asc" },
+    });
+    const logger = createLogger("silent");
+    const slow = createNotices({
+      db: db(),
+      clock: b.clock,
+      logger,
+      transport: createEmailTransport(
+        { mode: "smtp", smtpUrl: smtp.url(), from: FROM, appUrl: APP_URL },
+        logger,
+      ),
+    });
+    // The relay takes more than the claim (60 s) to answer the first message of `slow`'s batch.
+    const hold = smtp.holdNext(user.email!);
+    const slowRun = slow.deliverNow(b.clock.now());
+    await hold.held;
+    b.clock.advance(61_000);
+    // Another instance's deliverer finds both claims expired and sends both rows.
+    const other = await notices().deliverNow(b.clock.now());
+    expect(other.sent).toBeGreaterThanOrEqual(2);
+    hold.release();
+    await slowRun;
+
+    const arrived = (id: string) =>
+      smtp.messages.filter((mail) => mail.parsed.messageId === noticeMessageId(id, FROM));
+    // The second row was never started by `slow` before its claim ran out: it is sent once.
+    // (The first was mid-send when the claim expired; that message can arrive twice, with one
+    // Message-ID: claimMs is meant to outlast any one send.)
+    expect(arrived(second!.id)).toHaveLength(1);
+    expect(arrived(first!.id).length).toBeGreaterThanOrEqual(1);
+    expect(
+      await db().notification.findMany({ where: { organizationId: organization.id } }),
+    ).toEqual([
+      expect.objectContaining({ status: "sent" }),
+      expect.objectContaining({ status: "sent" }),
+    ]);
+  });
 
   it("escapes a hostile organization name in the HTML and drops its bidi controls", async () => {
     const hostile = `<script>alert("pwned")</script> O'Brien & "Sons" \u202Egnp.exe`;

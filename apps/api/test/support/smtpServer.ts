@@ -14,6 +14,12 @@ export interface ReceivedMail {
   parsed: ParsedMail;
 }
 
+interface HoldRule {
+  to: string;
+  release: Promise<void>;
+  onHeld: () => void;
+}
+
 interface FailureRule {
   to?: string;
   code: number;
@@ -24,6 +30,7 @@ interface FailureRule {
 export class TestSmtpServer {
   readonly messages: ReceivedMail[] = [];
   private readonly failures: FailureRule[] = [];
+  private readonly holds: HoldRule[] = [];
 
   private constructor(
     private readonly server: SMTPServer,
@@ -39,6 +46,13 @@ export class TestSmtpServer {
       logger: false,
       size: 1024 * 1024,
       onRcptTo(address, _session, callback) {
+        const hold = holder.smtp!.takeHold(address.address);
+        if (hold) {
+          // A slow relay: the RCPT answer waits until the test releases it.
+          hold.onHeld();
+          void hold.release.then(() => callback());
+          return;
+        }
         const failure = holder.smtp!.takeFailure(address.address);
         if (!failure) return callback();
         const error = new Error(failure.message) as Error & { responseCode: number };
@@ -78,6 +92,19 @@ export class TestSmtpServer {
     });
   }
 
+  /**
+   * Holds the answer to the next RCPT TO `to` (once) until `release` is called: a relay slow to
+   * answer one message. `held` resolves when the client is waiting on it.
+   */
+  holdNext(to: string): { held: Promise<void>; release: () => void } {
+    let release!: () => void;
+    let onHeld!: () => void;
+    const held = new Promise<void>((resolve) => (onHeld = resolve));
+    const released = new Promise<void>((resolve) => (release = resolve));
+    this.holds.push({ to: to.toLowerCase(), release: released, onHeld });
+    return { held, release };
+  }
+
   /** Messages whose envelope goes to `address`. */
   to(address: string): ReceivedMail[] {
     const wanted = address.toLowerCase();
@@ -88,6 +115,11 @@ export class TestSmtpServer {
 
   close(): Promise<void> {
     return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+
+  private takeHold(address: string): HoldRule | null {
+    const index = this.holds.findIndex((hold) => hold.to === address.toLowerCase());
+    return index === -1 ? null : this.holds.splice(index, 1)[0]!;
   }
 
   private takeFailure(address: string): FailureRule | null {
