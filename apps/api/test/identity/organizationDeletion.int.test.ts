@@ -7,7 +7,7 @@ import { meetingBody, subscribedOrganization } from "../billing/billingScenario"
 import { createBillingTestApp, type BillingTestApp } from "../support/billingHarness";
 import { deliverClerkEvent } from "../support/clerkEvents";
 import { startFakeRecall, type FakeRecall } from "../support/fakes/recallServer";
-import { createTestApp, type TestApp } from "../support/helpers";
+import type { TestApp } from "../support/helpers";
 import { fakeRecallEnv } from "../support/recallApp";
 
 /**
@@ -31,19 +31,7 @@ beforeAll(async () => {
     RECALL_MAX_RETRIES: "0",
   };
   a = await createBillingTestApp({ env: providerEnv });
-  const stripe = a.fake.clientSettings();
-  second = createTestApp({
-    clock: a.clock,
-    env: {
-      ...providerEnv,
-      STRIPE_SECRET_KEY: stripe.secretKey,
-      STRIPE_API_HOST: stripe.host,
-      STRIPE_API_PORT: String(stripe.port),
-      STRIPE_API_PROTOCOL: stripe.protocol,
-      STRIPE_WEBHOOK_SECRET: a.stripeWebhookSecret,
-      CLERK_WEBHOOK_SECRET: a.clerkWebhookSecret,
-    },
-  });
+  second = a.anotherInstance();
 });
 afterAll(async () => {
   await settle();

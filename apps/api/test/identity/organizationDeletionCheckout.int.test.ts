@@ -6,7 +6,7 @@ import { runJob } from "../../src/jobs";
 import { authHeaderFor, type AuthenticatedCaller } from "../support/auth";
 import { createBillingTestApp, type BillingTestApp } from "../support/billingHarness";
 import { deliverClerkEvent } from "../support/clerkEvents";
-import { createTestApp, type TestApp } from "../support/helpers";
+import type { TestApp } from "../support/helpers";
 import { shuffled } from "../support/shuffled";
 import { stripeHeaders } from "../support/webhookSigning";
 
@@ -25,19 +25,7 @@ let second: TestApp;
 beforeAll(async () => {
   // One attempt per call, so that a Stripe failure reaches the queue's own retries.
   a = await createBillingTestApp({ env: { STRIPE_MAX_NETWORK_RETRIES: "0" } });
-  const stripe = a.fake.clientSettings();
-  second = createTestApp({
-    clock: a.clock,
-    env: {
-      STRIPE_MAX_NETWORK_RETRIES: "0",
-      STRIPE_SECRET_KEY: stripe.secretKey,
-      STRIPE_API_HOST: stripe.host,
-      STRIPE_API_PORT: String(stripe.port),
-      STRIPE_API_PROTOCOL: stripe.protocol,
-      STRIPE_WEBHOOK_SECRET: a.stripeWebhookSecret,
-      CLERK_WEBHOOK_SECRET: a.clerkWebhookSecret,
-    },
-  });
+  second = a.anotherInstance();
 });
 afterAll(async () => {
   await settle();

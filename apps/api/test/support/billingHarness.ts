@@ -99,6 +99,11 @@ export interface BillingTestApp {
   postClerkEvent(type: string, data: Record<string, unknown>): Promise<request.Response>;
   /** The Stripe events the fake emitted for one subscription, in order. */
   eventsFor(subscriptionId: string): Stripe.Event[];
+  /**
+   * A second instance of the API on the same database, clock, fake Stripe and webhook secrets
+   * (as two deployed instances), with `env` added; the caller closes it.
+   */
+  anotherInstance(env?: Record<string, string>): TestApp;
   close(): Promise<void>;
 }
 
@@ -113,18 +118,16 @@ export async function createBillingTestApp(
   const stripeWebhookSecret = newStripeSecret();
   const clerkWebhookSecret = newSvixSecret();
   const settings = fake.clientSettings();
-  const testApp = createTestApp({
-    clock,
-    env: {
-      STRIPE_SECRET_KEY: settings.secretKey,
-      STRIPE_API_HOST: settings.host,
-      STRIPE_API_PORT: String(settings.port),
-      STRIPE_API_PROTOCOL: settings.protocol,
-      STRIPE_WEBHOOK_SECRET: stripeWebhookSecret,
-      CLERK_WEBHOOK_SECRET: clerkWebhookSecret,
-      ...options.env,
-    },
-  });
+  const env = {
+    STRIPE_SECRET_KEY: settings.secretKey,
+    STRIPE_API_HOST: settings.host,
+    STRIPE_API_PORT: String(settings.port),
+    STRIPE_API_PROTOCOL: settings.protocol,
+    STRIPE_WEBHOOK_SECRET: stripeWebhookSecret,
+    CLERK_WEBHOOK_SECRET: clerkWebhookSecret,
+    ...options.env,
+  };
+  const testApp = createTestApp({ clock, env });
   return {
     testApp,
     fake,
@@ -149,6 +152,9 @@ export async function createBillingTestApp(
         .post("/webhooks/clerk")
         .set(svixHeaders(clerkWebhookSecret, `msg_${uniqueSuffix()}`, body))
         .send(body);
+    },
+    anotherInstance(extra = {}) {
+      return createTestApp({ clock, env: { ...env, ...extra } });
     },
     eventsFor(subscriptionId) {
       return fake.events.filter(
