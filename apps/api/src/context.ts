@@ -195,6 +195,7 @@ export function buildContext(parts: ContextParts): AppContext {
     now,
     guardWrite: billing.hooks.guardWrite,
     onStorageFreed: billing.hooks.onStorageFreed,
+    onStorageStored: billing.hooks.onStorageStored,
     resolveMedia: createRecallMediaResolver(recall),
     metrics,
     afterJob: () => notices.idle(),

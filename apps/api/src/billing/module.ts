@@ -39,6 +39,11 @@ export interface BillingHooks {
   /** Freed storage may resolve a storage violation: re-checked where the rows go. */
   onStorageFreed: (db: Db, organizationId: string) => Promise<void>;
   /**
+   * A recording was recorded (after its commit): stored bytes may now be over the plan's
+   * limit (the storage grace starts), or under it again when a bigger recording was replaced.
+   */
+  onStorageStored: (db: Db, organizationId: string) => Promise<void>;
+  /**
    * In the transaction that records an organization's deletion: queues the cancellation of its
    * subscriptions and the expiry of its open Checkout Sessions at Stripe (made after the commit,
    * retried until done).
@@ -91,6 +96,9 @@ export function createBillingModule(parts: AppBillingParts): BillingModule {
       writeGuards: createWriteGuards(assertCanWriteNow),
       async onStorageFreed(tx, organizationId) {
         await checkPlanViolations({ db: tx, settings }, { organizationId, now: clock.now() });
+      },
+      async onStorageStored(client, organizationId) {
+        await checkPlanViolations({ db: client, settings }, { organizationId, now: clock.now() });
       },
       async onOrganizationDeleted(tx, organizationId) {
         if (!calls) throw new Error("billing was built without a provider-call queue");

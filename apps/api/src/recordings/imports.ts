@@ -14,7 +14,7 @@ import { NotFoundError, PayloadTooLargeError } from "@zigznote/shared";
 import { backoffDelayMs, processAllDue } from "../lib/dueWork";
 import type { Logger } from "../lib/logger";
 import { openMediaDownload } from "./mediaDownload";
-import { storeRecording } from "./recordingService";
+import { storeRecording, type RecordingStoreDeps } from "./recordingService";
 import { abortLeftoverImportUpload } from "./importUploads";
 import { copyResumably, ImportClaimLostError, type ImportMetrics } from "./resumableImport";
 import type { StorageProvider } from "./storage";
@@ -34,6 +34,8 @@ export interface RecordingImportDeps {
   logger: Logger;
   now: () => Date;
   resolveMedia: ResolveMedia;
+  /** Billing's re-check once a copy is recorded (see `RecordingStoreDeps`). */
+  onStorageStored?: RecordingStoreDeps["onStorageStored"];
   maxBytes: number;
   maxAttempts?: number;
   /**

@@ -23,6 +23,8 @@ export interface RecordingsModuleDeps {
   writeGuards: WriteGuards;
   /** Billing's re-check of an organization whose stored objects were deleted. */
   onStorageFreed: (db: Db, organizationId: string) => Promise<void>;
+  /** Billing's re-check of an organization that has just recorded a recording (after commit). */
+  onStorageStored: (db: PrismaClient, organizationId: string) => Promise<void>;
   /** Where a Recall recording's media is (the bots feature asks Recall). */
   resolveMedia: ResolveMedia;
   /** Waits for the after-commit work a job caused (notices of a re-check) before its record. */
@@ -64,6 +66,7 @@ export function createRecordingsModule(deps: RecordingsModuleDeps): RecordingsMo
     logger,
     guardWrite: deps.guardWrite,
     onStorageFreed: deps.onStorageFreed,
+    onStorageStored: deps.onStorageStored,
     now,
     maxBytes: deps.maxBytes,
     urlTtlSeconds: deps.urlTtlSeconds,
@@ -74,6 +77,7 @@ export function createRecordingsModule(deps: RecordingsModuleDeps): RecordingsMo
     logger,
     now,
     resolveMedia: deps.resolveMedia,
+    onStorageStored: deps.onStorageStored,
     maxBytes: deps.maxBytes,
     ...(deps.metrics ? { metrics: deps.metrics } : {}),
   };

@@ -32,6 +32,16 @@ export interface RecordingStoreDeps {
    * billing admitted (imports) do not.
    */
   guardWrite?: WriteGuard;
+  /**
+   * Billing's re-check of the organization's plan violations, after a recording is recorded
+   * (its own transaction, once the recording's committed): a recording that takes storage over
+   * the plan's limit starts the storage grace at once, and one that replaces a bigger recording
+   * frees storage like a deletion. Not in the recording's transaction: the guard's lock there
+   * (FOR NO KEY UPDATE, or FOR KEY SHARE from the insert of an import's row) would have to be
+   * upgraded to the check's FOR UPDATE, which can deadlock (BILLING.md). Without it (tests of
+   * the store) nothing is checked.
+   */
+  onStorageStored?(db: PrismaClient, organizationId: string): Promise<void>;
 }
 
 export interface RecordingDeps extends RecordingStoreDeps {
@@ -223,6 +233,15 @@ export async function recordStoredRecording(
       deps.logger.error({ err: error, key: old.key }, "could not delete a replaced recording");
     });
   }
+  // The recording is stored whatever the check says: a failure is logged, not answered (a retry
+  // would store it again). The organization's next check (another recording, a deletion, a plan
+  // change) records what this one missed.
+  await deps.onStorageStored?.(deps.db, input.organizationId).catch((error: unknown) => {
+    deps.logger.error(
+      { err: error, organizationId: input.organizationId },
+      "plan violation re-check after a recording failed",
+    );
+  });
   return { object: created, replaced: replaced.length };
 }
 

@@ -26,7 +26,7 @@ import {
   validatorOf,
   type MediaResponse,
 } from "./mediaDownload";
-import { emptyRecording, recordStoredRecording } from "./recordingService";
+import { emptyRecording, recordStoredRecording, type RecordingStoreDeps } from "./recordingService";
 import {
   digestStoredObject,
   MeteredStream,
@@ -51,6 +51,8 @@ export interface ResumableCopyDeps {
   maxBytes: number;
   idleTimeoutMs: number;
   metrics?: ImportMetrics;
+  /** Billing's re-check once the copy is recorded (see `RecordingStoreDeps`). */
+  onStorageStored?: RecordingStoreDeps["onStorageStored"];
 }
 
 /** The claim on the import was lost (its lease ran out and another worker took it over). */

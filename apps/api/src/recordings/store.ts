@@ -37,10 +37,19 @@ export interface StorageObjectRow {
   sha256: string;
 }
 
-/** True when the organization has this live (not deleted) meeting. */
+/**
+ * True when the organization has this live meeting: neither it nor its organization deleted (a
+ * deleted organization's recordings are purged like a deleted meeting's, so nothing new is
+ * stored for them: a late import's bytes would otherwise be kept after the purge).
+ */
 export async function hasLiveMeeting(db: Db, key: RecordingMeetingKey): Promise<boolean> {
   const meeting = await db.meeting.findFirst({
-    where: { id: key.meetingId, organizationId: key.organizationId, deletedAt: null },
+    where: {
+      id: key.meetingId,
+      organizationId: key.organizationId,
+      deletedAt: null,
+      organization: { deletedAt: null },
+    },
     select: { id: true },
   });
   return meeting !== null;
@@ -497,18 +506,30 @@ export async function countStorageObjects(db: Db): Promise<{ count: number; byte
 
 // --- Storage purge ---
 
-/** Meetings deleted before `cutoff` and not purged yet (minus `excluded`), oldest deletion first. */
+/**
+ * Meetings deleted before `cutoff`, or of an organization deleted before it, and not purged yet
+ * (minus `excluded`), oldest deletion first. A deleted organization's meetings are not deleted
+ * one by one, and nobody can reach their recordings any more: without the second condition their
+ * bytes stayed in the store for good.
+ */
 export async function findPurgeableMeetingIds(
   db: Db,
   input: { cutoff: Date; excluded: string[]; limit: number },
 ): Promise<string[]> {
-  const meetings = await db.meeting.findMany({
-    where: { deletedAt: { lt: input.cutoff }, purgedAt: null, id: { notIn: input.excluded } },
-    select: { id: true },
-    orderBy: { deletedAt: "asc" },
-    take: input.limit,
-  });
-  return meetings.map((meeting) => meeting.id);
+  // Two index ranges rather than one OR across the join (which the planner turns into a scan
+  // of every meeting): meetings by deleted_at, and the meetings of the (few) deleted
+  // organizations by organization_id.
+  const rows = await db.$queryRaw<{ id: string }[]>`
+    SELECT id FROM (
+      SELECT m.id, m.deleted_at FROM meetings m
+       WHERE m.deleted_at < ${input.cutoff} AND m.purged_at IS NULL
+      UNION
+      SELECT m.id, m.deleted_at FROM organizations o JOIN meetings m ON m.organization_id = o.id
+       WHERE o.deleted_at < ${input.cutoff} AND m.purged_at IS NULL) p
+     WHERE p.id <> ALL(${input.excluded}::uuid[])
+     ORDER BY p.deleted_at ASC NULLS LAST, p.id
+     LIMIT ${input.limit}`;
+  return rows.map((row) => row.id);
 }
 
 export interface PurgeableObject extends StoredKey {

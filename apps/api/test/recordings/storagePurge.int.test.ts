@@ -1,6 +1,10 @@
 import { Readable } from "node:stream";
 import { createMeeting, createOrganization } from "@zigznote/database/testing";
-import { cleanupOrphanedStorage } from "../../src/recordings";
+import {
+  cleanupOrphanedStorage,
+  enqueueRecordingImport,
+  processRecordingImport,
+} from "../../src/recordings";
 import { storeRecording } from "../../src/recordings";
 import type { StorageProvider } from "../../src/recordings";
 import { getUsage } from "../../src/recordings";
@@ -124,5 +128,64 @@ describe("cleanupOrphanedStorage", () => {
       await testApp.ctx.db.storageObject.count({ where: { meetingId: stuck.meeting.id } }),
     ).toBe(0);
     expect((await getUsage(testApp.ctx.db, org.id, clock.now())).storageBytes).toBe(0n);
+  });
+
+  it("purges the recordings of an organization deleted more than 30 days ago, live meetings too", async () => {
+    clock.set(Date.now());
+    const org = await createOrganization(testApp.ctx.db);
+    const live = await meetingWithRecording(org.id, null, 300);
+    const deleted = await meetingWithRecording(org.id, 2, 40);
+    const recentlyGone = await createOrganization(testApp.ctx.db);
+    const kept = await meetingWithRecording(recentlyGone.id, null, 50);
+    await testApp.ctx.db.organization.update({
+      where: { id: org.id },
+      data: { deletedAt: new Date(clock.now().getTime() - 31 * DAY) },
+    });
+    await testApp.ctx.db.organization.update({
+      where: { id: recentlyGone.id },
+      data: { deletedAt: new Date(clock.now().getTime() - 29 * DAY) },
+    });
+
+    await cleanupOrphanedStorage(testApp.ctx.modules.recordings.deps.purge, { now: clock.now() });
+
+    // Nobody can reach them any more: their files go, as a deleted meeting's do.
+    for (const { meeting, object } of [live, deleted]) {
+      expect(await testApp.ctx.storage.exists(object.key)).toBe(false);
+      expect(
+        (await testApp.ctx.db.meeting.findUniqueOrThrow({ where: { id: meeting.id } })).purgedAt,
+      ).toEqual(clock.now());
+    }
+    expect((await getUsage(testApp.ctx.db, org.id, clock.now())).storageBytes).toBe(0n);
+    // Deleted less than STORAGE_PURGE_AFTER_DAYS ago: kept, like a meeting deleted as recently.
+    expect(await testApp.ctx.storage.exists(kept.object.key)).toBe(true);
+  });
+
+  it("does not copy a Recall recording into a deleted organization's meeting", async () => {
+    clock.set(Date.now());
+    const org = await createOrganization(testApp.ctx.db, { deletedAt: clock.now() });
+    const meeting = await createMeeting(testApp.ctx.db, { organizationId: org.id });
+    let downloads = 0;
+    const importId = await enqueueRecordingImport(
+      { db: testApp.ctx.db },
+      {
+        organizationId: org.id,
+        meetingId: meeting.id,
+        externalId: `rec_${meeting.id}`,
+        now: clock.now(),
+      },
+    );
+    const outcome = await processRecordingImport(
+      {
+        ...testApp.ctx.modules.recordings.deps.imports,
+        resolveMedia: () => {
+          downloads += 1;
+          return Promise.reject(new Error("not expected"));
+        },
+      },
+      { importId: importId! },
+    );
+    expect(outcome).toBe("failed");
+    expect(downloads).toBe(0);
+    expect(await testApp.ctx.db.storageObject.count({ where: { meetingId: meeting.id } })).toBe(0);
   });
 });

@@ -261,11 +261,16 @@ function evaluateViolations(
     if (before?.waivedUntil !== undefined) violation.waivedUntil = before.waivedUntil;
     violations.push(violation);
     if (!before || before.action !== violation.action) {
+      // A grace names its end: a platform admin's grace after read-only, and read-only again
+      // when it ends, are new steps of the same violation (same detectedAt) that the admins are
+      // told of; without the end, their keys were those of the first grace and read-only, and
+      // nothing was queued. A replayed check still finds the same key.
+      const grace = graceEndsAt === undefined ? "" : `:${graceEndsAt}`;
       notices.push({
         organizationId,
         type: "plan.violation",
         payload: { planSlug: row.plan_slug, ...violation },
-        dedupeKey: `violation:${organizationId}:${type}:${violation.action}:${detectedAt}`,
+        dedupeKey: `violation:${organizationId}:${type}:${violation.action}:${detectedAt}${grace}`,
       });
     }
   }
