@@ -153,13 +153,13 @@ class ResumableCopy {
     if (!state) return;
     const heldBytes = state.parts.reduce((sum, part) => sum + part.sizeBytes, 0);
     await this.uploads.abort(state.key, state.uploadId);
-    if (
-      !(await store.clearImportUpload(this.deps.db, {
-        ...this.claim,
-        storageUploadId: state.uploadId,
-      }))
-    )
-      throw new ImportClaimLostError();
+    // An upload gone may have been completed by an attempt that died before recording it: its
+    // object, at the upload's own key (no other writer) and named by no row, would stay for good.
+    if (reason === "upload_gone" && !(await store.isRecordedKey(this.deps.db, state.key))) {
+      await this.deps.storage.delete(state.key);
+    }
+    const upload = { ...this.claim, storageUploadId: state.uploadId };
+    if (!(await store.clearImportUpload(this.deps.db, upload))) throw new ImportClaimLostError();
     this.state = null;
     this.deps.metrics?.recordingImportRestarts.inc({ reason });
     this.deps.logger.warn(

@@ -98,6 +98,11 @@ export async function findLiveMeetingRecording(
   return { object: { ...row, id: row.id, sizeBytes: BigInt(row.sizeBytes) } };
 }
 
+/** Whether a storage object row names `key` (a recording recorded there). */
+export async function isRecordedKey(db: Db, key: string): Promise<boolean> {
+  return (await db.storageObject.count({ where: { key } })) > 0;
+}
+
 export function insertRecordingObject(db: Db, row: StorageObjectRow): Promise<StorageObject> {
   return db.storageObject.create({ data: { ...row, kind: "recording" } });
 }

@@ -279,6 +279,29 @@ describe("resumable Recall media imports", () => {
     }
   });
 
+  it("deletes the object of an upload an attempt completed but never recorded, then starts over", async () => {
+    const h = await harness();
+    try {
+      await cutFirstAttempt(h);
+      // The attempt that died after the store assembled its parts, before the recording's row:
+      // the upload is gone and its (partial) object sits at the upload's key.
+      const row = await importRow(h.importId);
+      const leftoverKey = row.uploadKey!;
+      const parts = row.uploadedParts as { partNumber: number; sizeBytes: number; etag: string }[];
+      await testApp.ctx.storage.resumable!.complete(leftoverKey, row.storageUploadId!, parts);
+      expect(await testApp.ctx.storage.exists(leftoverKey)).toBe(true);
+
+      expect(await processRecordingImport(h.deps, { importId: h.importId })).toBe("done");
+      await expectStoredCopy(h, source);
+      expect(await testApp.ctx.storage.exists(leftoverKey)).toBe(false);
+      expect(await counter(h.metrics, "zigznote_recording_import_restarts_total")).toEqual([
+        expect.objectContaining({ labels: { reason: "upload_gone" }, value: 1 }),
+      ]);
+    } finally {
+      await h.media.close();
+    }
+  });
+
   it("starts over cleanly when the source ignores Range", async () => {
     const h = await harness();
     try {
