@@ -8,7 +8,7 @@
  *   IDEMPOTENCY_KEY_IN_USE with Retry-After.
  * - The answer (status, Content-Type, Location, ETag, body) is stored for IDEMPOTENCY_KEY_TTL_HOURS.
  *   A route whose write is one transaction stores it in that transaction (`recordInTransaction`
- *   hands its service a `BeforeCommit` hook), so a crash cannot keep the effect and lose the
+ *   hands its service a `TransactionBracket`), so a crash cannot keep the effect and lose the
  *   answer, or the reverse; any other answer is stored just before it is sent.
  * - A repeat with the same key and the same request (method, path with query, body as JSON with
  *   sorted keys) gets the stored answer with `Idempotent-Replayed: true`, the handler untouched;
