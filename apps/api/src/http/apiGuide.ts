@@ -21,7 +21,8 @@ Every \`/api/v1\` operation takes one credential in \`Authorization: Bearer <cre
   403 \`NO_ACTIVE_ORGANIZATION\`; the caller's role in it (\`admin\` or \`member\`) decides the
   scopes below. An expired token is 401 \`TOKEN_EXPIRED\`: refresh it and retry. For local
   development, \`pnpm -s dev:token --org acme --role admin\` prints a token the server trusts
-  only with the embedded database and no \`CLERK_JWT_KEY\` (see the README's quick start).
+  only with the embedded database, neither \`CLERK_JWT_KEY\` nor \`CLERK_SECRET_KEY\` set, and
+  \`NODE_ENV\` other than production (see the README's quick start).
 - **An API key** (a server): \`zn_...\`, created by an organization admin with
   \`POST /api/v1/api-keys\`, holding the scopes chosen then. It is shown once and stored hashed.
   A revoked or expired key is 401 \`API_KEY_REVOKED\` / \`API_KEY_EXPIRED\`. Repeated failed
