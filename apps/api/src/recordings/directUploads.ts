@@ -3,8 +3,9 @@
  * presigned URLs, and the API only signs, checks and records.
  *
  * 1. `createDirectUpload` picks a random key and a part layout for the declared size, starts a
- *    multipart upload when there is more than one part, records the upload row and signs a PUT
- *    URL per part (each signs its exact `Content-Length`, so the store takes no other size).
+ *    multipart upload (even for one part: its URLs stop writing once it is completed or
+ *    aborted), records the upload row and signs a PUT URL per part (each signs its exact
+ *    `Content-Length`, so the store takes no other size).
  * 2. The client PUTs the parts (`getDirectUpload` signs fresh URLs and says which parts are
  *    already in the store, so an interrupted upload resumes).
  * 3. `completeDirectUpload` checks every part is there with its size, has the store assemble

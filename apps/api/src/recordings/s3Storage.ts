@@ -489,8 +489,12 @@ export class S3Storage implements StorageProvider {
           ),
         ),
 
+      // Always a multipart upload, even of one part: a part URL works only while its upload is
+      // open, so once the upload is completed (or aborted) a URL still within its lifetime can
+      // no longer write. A presigned PutObject could: it would swap a recorded object's bytes
+      // for others, or bring back one deleted since, outside every row (never counted, never
+      // deleted). S3 takes a last (here only) part of any size.
       startUpload: async (key, plan) => {
-        if (plan.sizeBytes <= plan.partSizeBytes) return null;
         const created = await this.call("start of an upload", () =>
           client.send(
             new CreateMultipartUploadCommand({
@@ -509,7 +513,8 @@ export class S3Storage implements StorageProvider {
           const objectKey = this.objectKey(key);
           const { plan, storageUploadId, expiresInSeconds } = upload;
           if (storageUploadId === null) {
-            // One PUT: its length and type are signed, so the store takes only those bytes.
+            // One PUT (uploads started before every direct upload was multipart): its length
+            // and type are signed, so the store takes only those bytes.
             const url = await getSignedUrl(
               client,
               new PutObjectCommand({

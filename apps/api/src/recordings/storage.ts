@@ -119,8 +119,9 @@ export interface PresignedTransfers {
     options: { contentType: string; filename: string; expiresInSeconds: number },
   ): Promise<string>;
   /**
-   * Starts a direct upload of `plan`: a multipart upload when it has more than one part (its
-   * store id is returned), or nothing to start for a single PUT (null).
+   * Starts a direct upload of `plan` and returns its store id: a multipart upload, even of one
+   * part, so that no URL can write once it is completed or aborted. Null (a single PUT) only
+   * on rows of uploads started before that.
    */
   startUpload(key: string, plan: DirectUploadPlan): Promise<string | null>;
   /** Presigned PUT URLs for every part of the upload (one URL for a single PUT). */

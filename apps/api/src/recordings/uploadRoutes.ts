@@ -99,8 +99,9 @@ const DIRECT_UPLOAD_GUIDE =
   "Direct upload (object storage only; local storage answers 503 `PROVIDER_NOT_CONFIGURED`): " +
   "1. `POST .../recording/uploads` with `{ contentType, sizeBytes }`; " +
   "2. `PUT` each part's bytes (`offset`, `sizeBytes`) to its `url` with its `headers` (the " +
-  "bytes go to the store, not through the API; one part below the part size, else a multipart " +
-  "upload); URLs last STORAGE_URL_TTL_SECONDS, `GET .../uploads/{uploadId}` signs new ones and " +
+  "bytes go to the store, not through the API; the parts of a multipart upload, one for a " +
+  "recording below the part size, whose URLs write only while it is pending); URLs last " +
+  "STORAGE_URL_TTL_SECONDS, `GET .../uploads/{uploadId}` signs new ones and " +
   "says which parts the store holds; " +
   "3. `POST .../uploads/{uploadId}/complete`: the API checks the object and records it as a " +
   "`PUT .../recording` would (usage, replacing the earlier recording). An upload that is not " +

@@ -343,7 +343,7 @@ describe("direct uploads (/api/v1/meetings/:id/recording/uploads)", () => {
     expect(closed.body).toMatchObject({ status: "completed", parts: [], urlsExpireAt: null });
   });
 
-  it("sends a small recording in one presigned PUT, checks its size, and replaces the earlier one", async () => {
+  it("sends a small recording in a one-part upload, checks its size, and replaces the earlier one", async () => {
     const caller = await authHeaderFor(testApp);
     const meetingId = await newMeeting(server, caller);
     const earlier = randomBytes(1000);
@@ -362,7 +362,8 @@ describe("direct uploads (/api/v1/meetings/:id/recording/uploads)", () => {
       partNumber: 1,
       offset: 0,
       sizeBytes: data.length,
-      headers: { "Content-Type": "video/webm" },
+      // The type was given when the multipart upload started: no header to send.
+      headers: {},
     });
     const missing = await complete(caller, meetingId, upload.id);
     expect(missing.status).toBe(409);
@@ -379,7 +380,7 @@ describe("direct uploads (/api/v1/meetings/:id/recording/uploads)", () => {
     expect(mismatch.status).toBe(409);
     expect(mismatch.body.error).toMatchObject({
       code: "UPLOAD_SIZE_MISMATCH",
-      details: { expectedBytes: data.length, storedBytes: 1000 },
+      details: { parts: [{ partNumber: 1, expectedBytes: data.length, storedBytes: 1000 }] },
     });
 
     expect(await putPart(upload.parts[0]!, data)).toBe(200);
@@ -392,6 +393,36 @@ describe("direct uploads (/api/v1/meetings/:id/recording/uploads)", () => {
     expect((await getUsage(testApp.ctx.db, caller.organizationId, clock.now())).storageBytes).toBe(
       BigInt(data.length),
     );
+  });
+
+  it("lets no part URL write once its upload is completed: no swapped bytes, no uncounted object", async () => {
+    const caller = await authHeaderFor(testApp);
+    const meetingId = await newMeeting(server, caller);
+    const data = randomBytes(2000);
+    const upload = await startUpload(caller, meetingId, data.length);
+    expect(upload.parts).toHaveLength(1);
+    expect(await putPart(upload.parts[0]!, data)).toBe(200);
+    expect((await complete(caller, meetingId, upload.id)).status).toBe(201);
+    const { key } = await objectRow(meetingId);
+
+    // The URL is still within its lifetime, but the upload is over: other bytes of the same
+    // (signed) length are refused, and the recording stays what was checked and recorded.
+    const swapped = randomBytes(data.length);
+    expect(await putPart(upload.parts[0]!, swapped)).toBeGreaterThanOrEqual(400);
+    const link = await request(server)
+      .get(`/api/v1/meetings/${meetingId}/recording?redirect=false`)
+      .set(caller.headers);
+    const stored = await fetch(link.body.url as string);
+    expect(Buffer.from(await stored.arrayBuffer()).equals(data)).toBe(true);
+
+    // Deleted: the URL cannot bring the object back outside every row (usage would not count it,
+    // and nothing would ever delete it).
+    await request(server)
+      .delete(`/api/v1/meetings/${meetingId}/recording`)
+      .set(caller.headers)
+      .expect(204);
+    expect(await putPart(upload.parts[0]!, data)).toBeGreaterThanOrEqual(400);
+    expect(await s3.objectKeys()).not.toContain(`zigznote/${key}`);
   });
 
   it("records concurrent completions of one upload exactly once", async () => {
@@ -460,8 +491,17 @@ describe("direct uploads (/api/v1/meetings/:id/recording/uploads)", () => {
     const singleKey = (
       await testApp.ctx.db.recordingUpload.findUniqueOrThrow({ where: { id: single.id } })
     ).key;
-    expect(await s3.objectKeys()).toContain(`zigznote/${singleKey}`);
-    expect((await s3.openUploads()).length).toBe(1);
+    const multipartKey = (
+      await testApp.ctx.db.recordingUpload.findUniqueOrThrow({ where: { id: multipart.id } })
+    ).key;
+    /** These two uploads still open in the store (other tests leave theirs pending). */
+    const openHere = async () =>
+      (await s3.openUploads()).filter((open) =>
+        [singleKey, multipartKey].some((key) => open.key === `zigznote/${key}`),
+      ).length;
+    // Both are multipart uploads: their parts are not objects yet.
+    expect(await s3.objectKeys()).not.toContain(`zigznote/${singleKey}`);
+    expect(await openHere()).toBe(2);
 
     // 23 h later the window is over: completing says so and records nothing.
     clock.set(clock.now().getTime() + 23 * HOUR);
@@ -476,7 +516,7 @@ describe("direct uploads (/api/v1/meetings/:id/recording/uploads)", () => {
     // Not yet 24 h: the job leaves them.
     const job = testApp.ctx.modules.recordings.deps.abandonedUploads;
     expect((await abortAbandonedUploads(job, { now: clock.now() })).rowsAffected).toBe(0);
-    expect((await s3.openUploads()).length).toBe(1);
+    expect(await openHere()).toBe(2);
 
     clock.set(clock.now().getTime() + HOUR + 1000);
     const result = await abortAbandonedUploads(job, { now: clock.now() });

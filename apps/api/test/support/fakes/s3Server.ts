@@ -12,7 +12,9 @@ import { S3Storage, type S3StorageSettings } from "../../../src/recordings";
  * keeping its data in a temporary folder. s3rver 3.7 lacks three calls of the S3 API that the
  * driver and its tests use; they are added here as S3 documents them, on s3rver's own files:
  * ListMultipartUploads (`GET /bucket?uploads`), ListParts (`GET /bucket/key?uploadId=`) and
- * AbortMultipartUpload (`DELETE /bucket/key?uploadId=`).
+ * AbortMultipartUpload (`DELETE /bucket/key?uploadId=`). UploadPart to an upload that is not
+ * open (completed, aborted, never begun) answers 404 NoSuchUpload, as S3 does: s3rver would
+ * store the part anyway.
  *
  * The access key is s3rver's (`S3RVER`); the apps under test find it where the AWS SDK's default
  * chain looks (`AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` of a child process) or get it
@@ -100,6 +102,15 @@ function multipartCalls(directory: string): KoaMiddleware {
     const isListUploads = ctx.method === "GET" && key === "" && "uploads" in ctx.query;
     const isListParts = ctx.method === "GET" && key !== "" && uploadId !== undefined;
     const isAbort = ctx.method === "DELETE" && key !== "" && uploadId !== undefined;
+    const isUploadPart = ctx.method === "PUT" && key !== "" && uploadId !== undefined;
+    if (isUploadPart) {
+      // s3rver itself checks the signature; only the upload's existence is added here.
+      if ((await uploadKey(bucket, uploadId)) !== key) {
+        xmlError(ctx, 404, "NoSuchUpload", "The specified upload does not exist");
+        return;
+      }
+      return next();
+    }
     if (!isListUploads && !isListParts && !isAbort) return next();
     if (accessKeyOf(ctx) !== S3_TEST_CREDENTIALS.accessKeyId) {
       xmlError(ctx, 403, "InvalidAccessKeyId", "The AWS Access Key Id you provided does not exist");
