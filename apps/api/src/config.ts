@@ -138,8 +138,12 @@ export const envSchema = z.object({
   STORAGE_PURGE_AFTER_DAYS: z.coerce.number().int().min(0).default(30),
   /** An active bot with no status change for this long is checked with Recall and ended. */
   STUCK_BOT_AFTER_MINUTES: z.coerce.number().int().min(1).default(120),
-  /** Processed-webhook records are kept this long (providers retry for up to ~3 days). */
-  WEBHOOK_RETENTION_DAYS: z.coerce.number().int().min(1).default(7),
+  /**
+   * Processed-webhook records are kept this long. A record is what makes a provider's late retry
+   * a duplicate: Stripe retries for 3 days, Svix (Clerk, Recall) for about 5, so a shorter
+   * retention would let a retry apply its event a second time. Hence the floor of 7 days.
+   */
+  WEBHOOK_RETENTION_DAYS: z.coerce.number().int().min(7).default(7),
 
   /** Where recordings live: `local` (files under STORAGE_DIR) or `s3` (an S3-compatible bucket). */
   STORAGE_DRIVER: z.enum(["local", "s3"]).default("local"),

@@ -927,7 +927,7 @@ export interface components {
       received: true;
       /** @description The event's effects were already applied by an earlier delivery */
       duplicate?: boolean;
-      /** @description false: no handler for this event type (recorded, no effect) */
+      /** @description false: no handler for this event type (not recorded, no effect) */
       handled?: boolean;
     };
     Me: {
@@ -2107,7 +2107,7 @@ export interface operations {
       };
     };
     responses: {
-      /** @description Processed, already processed, or recorded without a handler */
+      /** @description Processed, already processed, or acknowledged without a handler */
       200: {
         headers: {
           [name: string]: unknown;
@@ -2284,7 +2284,7 @@ export interface operations {
       };
     };
     responses: {
-      /** @description Processed, already processed, or recorded without a handler */
+      /** @description Processed, already processed, or acknowledged without a handler */
       200: {
         headers: {
           [name: string]: unknown;
@@ -2461,7 +2461,7 @@ export interface operations {
       };
     };
     responses: {
-      /** @description Processed, already processed, or recorded without a handler */
+      /** @description Processed, already processed, or acknowledged without a handler */
       200: {
         headers: {
           [name: string]: unknown;

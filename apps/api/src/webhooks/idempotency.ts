@@ -84,7 +84,8 @@ export async function isProcessed(db: Db, provider: string, eventId: string): Pr
 
 /**
  * Deletes the records processed more than `days` days before `now`; returns how many. Providers
- * stop retrying after a few days (Svix ~3, Stripe 3), so keep `days` well above that.
+ * stop retrying after a few days (Stripe 3, Svix about 5), so keep `days` above that (the job's
+ * WEBHOOK_RETENTION_DAYS cannot be set below 7).
  */
 export async function cleanupOldWebhooks(
   db: Db,

@@ -4,7 +4,6 @@ import { afterCommit, collectAfterCommit, type AfterCommitTask } from "../lib/af
 import type { Logger } from "../lib/logger";
 import { inSpan } from "../lib/tracing";
 import {
-  checkAndMarkProcessed,
   isProcessed,
   processWebhookOnce,
   processWebhookStatementOnce,
@@ -21,7 +20,8 @@ import {
 /**
  * - processed: the handler ran and its effects committed with the record;
  * - duplicate: an earlier (or concurrent, now committed) delivery already did that;
- * - unhandled: no handler for this type: recorded and acknowledged.
+ * - unhandled: no handler for this type: acknowledged, not recorded (a handler added later
+ *   applies a redelivery).
  */
 export type WebhookOutcome = "processed" | "duplicate" | "unhandled";
 
@@ -90,19 +90,11 @@ export function createWebhookProcessor(
     const handler = registry.get(event.provider, event.type);
     try {
       if (!handler) {
-        // Nothing to apply: one statement, no transaction needed.
-        const isFirst = await inSpan("webhook.claim", {}, () =>
-          checkAndMarkProcessed(
-            database,
-            claim.provider,
-            claim.eventId,
-            claim.eventType,
-            event.receivedAt,
-          ),
-        );
-        const outcome = isFirst ? "unhandled" : "duplicate";
-        events.inc({ provider: event.provider, outcome });
-        return outcome;
+        // Nothing to apply, so nothing is recorded: a record would make a later redelivery of
+        // this event (a provider's replay once a handler for its type has shipped) a "duplicate"
+        // that never takes effect. Acknowledged so that the provider does not retry it.
+        events.inc({ provider: event.provider, outcome: "unhandled" });
+        return "unhandled";
       }
 
       if (isStatementHandler(handler)) {

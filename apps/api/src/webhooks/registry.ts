@@ -81,7 +81,7 @@ export function isPreparedHandler(handler: AnyWebhookHandler): handler is Prepar
  * (provider, event type) -> handler. Each app builds its own (the composition root registers
  * each feature's handlers with their dependencies),
  * so a test can change one app's handlers without affecting another's. Event types with no
- * handler are recorded as processed and acknowledged.
+ * handler are acknowledged and not recorded (see the processor).
  */
 export class WebhookRegistry {
   private readonly handlers = new Map<string, AnyWebhookHandler>();

@@ -92,7 +92,7 @@ export function webhookRoutes(deps: WebhookRouteDeps): RouteDefinition[] {
       before: [requireSecret, rawBody],
       responses: {
         200: {
-          description: "Processed, already processed, or recorded without a handler",
+          description: "Processed, already processed, or acknowledged without a handler",
           schema: WebhookAckSchema,
         },
       },

@@ -11,7 +11,7 @@ export const WebhookAckSchema = z
     handled: z
       .boolean()
       .optional()
-      .openapi({ description: "false: no handler for this event type (recorded, no effect)" }),
+      .openapi({ description: "false: no handler for this event type (not recorded, no effect)" }),
   })
   .openapi("WebhookAck");
 

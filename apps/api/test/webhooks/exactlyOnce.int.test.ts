@@ -7,6 +7,7 @@ import {
   processWebhookOnce,
   WebhookInProgressError,
 } from "../../src/webhooks";
+import { ConfigError, loadConfig } from "../../src/config";
 import { testDatabaseUrl } from "../support/env";
 
 const db = createPrismaClient(testDatabaseUrl, { maxConnections: 20 });
@@ -75,6 +76,21 @@ describe("cleanupOldWebhooks", () => {
     const left = await db.processedWebhook.findMany({ where: { provider: p } });
     expect(left.map((row) => row.eventId).sort()).toEqual(["edge", "fresh", "young"]);
     expect(await cleanupOldWebhooks(db, 30, now)).toBe(0);
+  });
+
+  it("cannot be configured to forget an event within the providers' retry windows", async () => {
+    // Svix retries for about 5 days: a record deleted before then turns its late retry into a
+    // second application of the event.
+    for (const days of ["1", "3", "5", "6"]) {
+      expect(() => loadConfig({ WEBHOOK_RETENTION_DAYS: days })).toThrow(ConfigError);
+    }
+    const retentionDays = loadConfig({}).WEBHOOK_RETENTION_DAYS;
+    const now = new Date(Date.UTC(1975, 2, 1));
+    const p = provider();
+    await checkAndMarkProcessed(db, p, "msg_late", "a", now);
+    // The daily job, the last time before Svix's final retry (5 days on).
+    await cleanupOldWebhooks(db, retentionDays, new Date(now.getTime() + 5 * 86_400_000));
+    expect(await checkAndMarkProcessed(db, p, "msg_late", "a", now)).toBe(false);
   });
 });
 
