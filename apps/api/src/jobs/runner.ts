@@ -16,6 +16,7 @@
  * beside it; a run whose instance died stops beating and is closed one lease later.
  */
 import type { Prisma } from "@zigznote/database";
+import { redactEmails } from "../lib/spanSanitizer";
 import { inSpan, SpanStatusCode } from "../lib/tracing";
 import type { JobDefinition } from "../lib/job";
 import type { JobRunnerDeps } from "./deps";
@@ -166,9 +167,12 @@ async function claimAndRun(
     stopHeartbeat();
     const durationMs = performance.now() - started;
     const message = error instanceof Error ? error.message : String(error);
+    // The recorded error is shown by the unauthenticated GET /health/jobs and the console: a
+    // provider's message quoting a customer's address (an SMTP refusal, say) does not go there.
+    const recorded = redactEmails(message).slice(0, 2000);
     await ctx.db.jobRun.update({
       where: { id: claim.runId },
-      data: { outcome: "failed", finishedAt: ctx.clock.now(), error: message.slice(0, 2000) },
+      data: { outcome: "failed", finishedAt: ctx.clock.now(), error: recorded },
     });
     endTimer();
     ctx.metrics.jobRuns.inc({ job_name: job.name, outcome: "failed" });

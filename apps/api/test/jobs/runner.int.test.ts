@@ -156,6 +156,16 @@ describe("job runner", () => {
     expect(metrics).toContain(`zigznote_job_runs_total{job_name="${job.name}",outcome="failed"} 1`);
   });
 
+  it("records a failure's message without the e-mail addresses it quotes", async () => {
+    const job = makeJob({
+      run: () => Promise.reject(new Error("SMTP refused <ada.admin@customer.example>: 550")),
+    });
+    await runJob(a.ctx, job, { scheduledFor: new Date("2026-11-27T11:05:00Z"), instanceId: "a" });
+    const run = await a.ctx.db.jobRun.findFirstOrThrow({ where: { jobName: job.name } });
+    // Shown by the unauthenticated GET /health/jobs and the console.
+    expect(run.error).toBe("SMTP refused <[email]>: 550");
+  });
+
   it("fires on schedule in two schedulers and still runs each tick once", async () => {
     const job = makeJob({ schedule: "* * * * * *" }); // every second
     const one = createJobScheduler(a.ctx, [job], {
