@@ -167,7 +167,7 @@ describe("webhook processing", () => {
     const [statement] = childrenOf(deliveryOf(userCreated.msgId));
     expect(statement!.name).toBe("webhook.claim");
     expect(statement!.attributes["zigznote.webhook.handled_in_claim"]).toBe(true);
-    // No handler: recorded and acknowledged.
+    // No handler: acknowledged, not recorded (a handler shipped later applies its replay).
     const unhandled = scenario.find((event) => event.body.type === "session.created")!;
     expect(deliveryOf(unhandled.msgId).attributes["zigznote.webhook.outcome"]).toBe("unhandled");
 
