@@ -414,6 +414,21 @@ export class S3Storage implements StorageProvider {
   }
 
   /** AbortMultipartUpload of a bucket key; an upload that is already gone is fine. */
+  /** Starts a multipart upload at storage key `key`; its upload id. */
+  private async startMultipart(key: string, contentType: string): Promise<string> {
+    const created = await this.call("start of an upload", () =>
+      this.client.send(
+        new CreateMultipartUploadCommand({
+          Bucket: this.bucket,
+          Key: this.objectKey(key),
+          ContentType: contentType,
+        }),
+      ),
+    );
+    if (!created.UploadId) throw storageUnavailable("start of an upload", "no UploadId");
+    return created.UploadId;
+  }
+
   private async abortMultipart(objectKey: string, uploadId: string): Promise<void> {
     try {
       await this.client.send(
@@ -436,19 +451,7 @@ export class S3Storage implements StorageProvider {
     const { client, bucket } = this;
     return {
       partSizeFor: (maxBytes) => this.settings.partSizeBytes ?? partSizeFor(maxBytes),
-      start: async (key, options) => {
-        const created = await this.call("start of an upload", () =>
-          client.send(
-            new CreateMultipartUploadCommand({
-              Bucket: bucket,
-              Key: this.objectKey(key),
-              ContentType: options.contentType,
-            }),
-          ),
-        );
-        if (!created.UploadId) throw storageUnavailable("start of an upload", "no UploadId");
-        return created.UploadId;
-      },
+      start: (key, options) => this.startMultipart(key, options.contentType),
       listParts: (key, uploadId) => this.presigned.listParts(key, uploadId),
       uploadPart: async (key, uploadId, part) => {
         const sent = await this.call("upload of a part", () =>
@@ -494,19 +497,7 @@ export class S3Storage implements StorageProvider {
       // no longer write. A presigned PutObject could: it would swap a recorded object's bytes
       // for others, or bring back one deleted since, outside every row (never counted, never
       // deleted). S3 takes a last (here only) part of any size.
-      startUpload: async (key, plan) => {
-        const created = await this.call("start of an upload", () =>
-          client.send(
-            new CreateMultipartUploadCommand({
-              Bucket: bucket,
-              Key: this.objectKey(key),
-              ContentType: plan.contentType,
-            }),
-          ),
-        );
-        if (!created.UploadId) throw storageUnavailable("start of an upload", "no UploadId");
-        return created.UploadId;
-      },
+      startUpload: (key, plan) => this.startMultipart(key, plan.contentType),
 
       uploadUrls: (key, upload) =>
         this.call("signing of an upload", async () => {

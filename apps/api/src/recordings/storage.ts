@@ -120,10 +120,10 @@ export interface PresignedTransfers {
   ): Promise<string>;
   /**
    * Starts a direct upload of `plan` and returns its store id: a multipart upload, even of one
-   * part, so that no URL can write once it is completed or aborted. Null (a single PUT) only
-   * on rows of uploads started before that.
+   * part, so that no URL can write once it is completed or aborted. (Rows of uploads started
+   * before that have no id: a single PUT, which `uploadUrls` still signs.)
    */
-  startUpload(key: string, plan: DirectUploadPlan): Promise<string | null>;
+  startUpload(key: string, plan: DirectUploadPlan): Promise<string>;
   /** Presigned PUT URLs for every part of the upload (one URL for a single PUT). */
   uploadUrls(
     key: string,

@@ -83,12 +83,7 @@ export function cancelSubscriptionCall(deps: {
   logger: Logger;
 }): ProviderCallExecutor {
   return async (call) => {
-    const { stripe } = deps;
-    if (!stripe) {
-      throw new PermanentProviderCallError(
-        "Stripe is not configured (STRIPE_SECRET_KEY): cancel the subscription by hand",
-      );
-    }
+    const stripe = configuredStripe(deps.stripe, "cancel the subscription");
     try {
       const canceled = await stripe.subscriptions.cancel(
         call.target,
@@ -101,10 +96,7 @@ export function cancelSubscriptionCall(deps: {
       );
       return canceled.status === "canceled" ? "canceled" : `canceled (${canceled.status})`;
     } catch (error) {
-      if (
-        error instanceof Stripe.errors.StripeInvalidRequestError &&
-        error.code === "resource_missing"
-      ) {
+      if (isStripeCode(error, "resource_missing")) {
         deps.logger.info(
           { subscriptionId: call.target },
           "subscription of a deleted organization was already canceled at Stripe",
