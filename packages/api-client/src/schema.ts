@@ -32,7 +32,10 @@ export interface paths {
       path?: never;
       cookie?: never;
     };
-    /** Each scheduled job's last run (any instance) and next run */
+    /**
+     * Each scheduled job's last run (any instance) and next run
+     * @description Unauthenticated, for load balancers, uptime checks and on-call: names, schedules, last and next runs and outcomes. A failed run's error message is not shown here (`lastRun.error` is always null); platform admins read it at GET /api/v1/admin/job-runs.
+     */
     get: operations["getJobsHealth"];
     put?: never;
     post?: never;
@@ -916,7 +919,11 @@ export interface components {
           /** @enum {string} */
           outcome: "running" | "succeeded" | "failed" | "skipped";
           rowsAffected: number;
-          error: string | null;
+          /**
+           * @description Always null: a failed run's error message is not public. Platform admins read it in the console's job runs, or at GET /api/v1/admin/job-runs?jobName=…&outcome=failed
+           * @enum {unknown|null}
+           */
+          error: null;
           instanceId: string | null;
         } | null;
         nextRunAt: string;

@@ -25,7 +25,15 @@ const JobRunSchema = z.object({
   finishedAt: z.string().nullable(),
   outcome: z.enum(["running", "succeeded", "failed", "skipped"]),
   rowsAffected: z.number(),
-  error: z.string().nullable(),
+  // Kept (always null) so that readers of the field get null rather than a missing key: a
+  // failed run's message can quote SQL, hosts, provider bodies or customers' ids, and this
+  // route answers anyone. `outcome` says a run failed; the admin API says why.
+  error: z.null().openapi({
+    enum: [null],
+    description:
+      "Always null: a failed run's error message is not public. Platform admins read it in " +
+      "the console's job runs, or at GET /api/v1/admin/job-runs?jobName=…&outcome=failed",
+  }),
   instanceId: z.string().nullable(),
 });
 
@@ -110,6 +118,11 @@ export function healthRoutes(
       tag: "Operations",
       auth: "none",
       summary: "Each scheduled job's last run (any instance) and next run",
+      description:
+        "Unauthenticated, for load balancers, uptime checks and on-call: names, schedules, last " +
+        "and next runs and outcomes. A failed run's error message is not shown here " +
+        "(`lastRun.error` is always null); platform admins read it at " +
+        "GET /api/v1/admin/job-runs.",
       responses: { 200: { description: "Job state", schema: JobsHealthSchema } },
       async handler() {
         const now = ctx.clock.now();
@@ -120,11 +133,10 @@ export function healthRoutes(
             finished_at: Date | null;
             outcome: "running" | "succeeded" | "failed" | "skipped";
             rows_affected: number;
-            error: string | null;
             instance_id: string | null;
           }[]
         >`
-          SELECT DISTINCT ON (job_name) job_name, started_at, finished_at, outcome, rows_affected, error, instance_id
+          SELECT DISTINCT ON (job_name) job_name, started_at, finished_at, outcome, rows_affected, instance_id
             FROM job_runs
            WHERE job_name = ANY(${ctx.jobs.map((job) => job.name)}::text[])
            ORDER BY job_name, started_at DESC`;
@@ -146,7 +158,7 @@ export function healthRoutes(
                       finishedAt: run.finished_at?.toISOString() ?? null,
                       outcome: run.outcome,
                       rowsAffected: run.rows_affected,
-                      error: run.error,
+                      error: null,
                       instanceId: run.instance_id,
                     }
                   : null,
