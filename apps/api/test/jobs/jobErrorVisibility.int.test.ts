@@ -27,8 +27,10 @@ const FAILURE =
   `${INTERNALS[0]} (connect to ${INTERNALS[1]}) for ${INTERNALS[2]}, ` +
   "owner ada.admin@customer.example";
 const RECORDED = FAILURE.replace("ada.admin@customer.example", "[email]");
+// A scheduler's instance id, as createJobScheduler makes it: the host's name first.
+const INSTANCE = "api-7f9c.prod.internal:4242:9f86d081";
 
-describe("a failed job run's error", () => {
+describe("a failed job run's error and instance", () => {
   let db: PrismaClient;
   let app: TestApp;
   const clock = new ManualClock();
@@ -44,7 +46,7 @@ describe("a failed job run's error", () => {
     const outcome = await runJob(
       app.ctx,
       { ...job, run: () => Promise.reject(new Error(FAILURE)) },
-      { scheduledFor: clock.now(), instanceId: "test" },
+      { scheduledFor: clock.now(), instanceId: INSTANCE },
     );
     if (outcome.status !== "failed") throw new Error(`the run was ${outcome.status}`);
     runId = outcome.runId;
@@ -66,7 +68,16 @@ describe("a failed job run's error", () => {
     for (const text of [RECORDED, "[email]", ...INTERNALS]) expect(res.text).not.toContain(text);
   });
 
-  it("is answered by the admin API to a platform admin, and to no one else", async () => {
+  it("names no instance (a host) in the unauthenticated GET /health/jobs", async () => {
+    const res = await request(app.app).get("/health/jobs");
+    const job = (res.body.jobs as { name: string; lastRun: Record<string, unknown> | null }[]).find(
+      (candidate) => candidate.name === jobName,
+    );
+    expect(job?.lastRun).toMatchObject({ outcome: "failed", instanceId: null });
+    expect(res.text).not.toContain("api-7f9c");
+  });
+
+  it("are answered by the admin API to a platform admin, and to no one else", async () => {
     const caller = await authHeaderFor(app);
     const platformAdmin = {
       Authorization: `Bearer ${signClerkToken({
@@ -83,7 +94,12 @@ describe("a failed job run's error", () => {
       .set(platformAdmin);
     expect(runs.status).toBe(200);
     // Newest first; earlier `jest` runs left their own failed runs in this database.
-    expect(runs.body.data[0]).toMatchObject({ id: runId, jobName, error: RECORDED });
+    expect(runs.body.data[0]).toMatchObject({
+      id: runId,
+      jobName,
+      error: RECORDED,
+      instanceId: INSTANCE,
+    });
     const overview = await request(app.app).get("/api/v1/admin/overview").set(platformAdmin);
     expect(overview.status).toBe(200);
     expect(overview.body.jobs).toContainEqual(
@@ -98,7 +114,7 @@ describe("a failed job run's error", () => {
       const asKey = await request(app.app).get(path).query(query).set(key.headers);
       expect([signedOut.status, asOrgAdmin.status, asKey.status]).toEqual([401, 403, 403]);
       for (const res of [signedOut, asOrgAdmin, asKey]) {
-        for (const text of [RECORDED, ...INTERNALS]) expect(res.text).not.toContain(text);
+        for (const text of [RECORDED, INSTANCE, ...INTERNALS]) expect(res.text).not.toContain(text);
       }
     }
   });
