@@ -32,7 +32,10 @@ export interface paths {
       path?: never;
       cookie?: never;
     };
-    /** Each scheduled job's last run (any instance) and next run */
+    /**
+     * Each scheduled job's last run (any instance) and next run
+     * @description Unauthenticated, for load balancers, uptime checks and on-call: names, schedules, last and next runs and outcomes. A failed run's error message and the instance that ran it are not shown here (`lastRun.error` and `lastRun.instanceId` are always null); platform admins read them at GET /api/v1/admin/job-runs.
+     */
     get: operations["getJobsHealth"];
     put?: never;
     post?: never;
@@ -916,8 +919,16 @@ export interface components {
           /** @enum {string} */
           outcome: "running" | "succeeded" | "failed" | "skipped";
           rowsAffected: number;
-          error: string | null;
-          instanceId: string | null;
+          /**
+           * @description Always null: a failed run's error message is not public. Platform admins read it in the console's job runs, or at GET /api/v1/admin/job-runs?jobName=…&outcome=failed
+           * @enum {unknown|null}
+           */
+          error: null;
+          /**
+           * @description Always null: which instance ran it (its host name) is not public. Platform admins read it at GET /api/v1/admin/job-runs
+           * @enum {unknown|null}
+           */
+          instanceId: null;
         } | null;
         nextRunAt: string;
       }[];
@@ -1812,7 +1823,13 @@ export interface components {
       /** @enum {string} */
       outcome: "running" | "succeeded" | "failed" | "skipped";
       rowsAffected: number;
+      /** @description A failed run's error message (e-mail addresses as `[email]`) */
       error: string | null;
+      /**
+       * @description Who ran it: `<host>:<pid>:<id>` (a scheduler), `admin:<pid>` (Run now), `cli:<pid>` (`pnpm job`)
+       * @example api-1:4242:9f86d081
+       */
+      instanceId: string | null;
     };
     AdminAuditLog: {
       data: components["schemas"]["AdminAuditEntry"][];

@@ -135,6 +135,7 @@ export interface JobRunRow {
   outcome: "running" | "succeeded" | "failed" | "skipped";
   rows_affected: number;
   error: string | null;
+  instance_id: string | null;
 }
 
 export function listJobRuns(
@@ -156,7 +157,7 @@ export function listJobRuns(
   }
   return db.$queryRaw<JobRunRow[]>`
     SELECT id, job_name, scheduled_for, started_at, finished_at, outcome::text AS outcome,
-           rows_affected, error
+           rows_affected, error, instance_id
       FROM job_runs WHERE ${Prisma.join(conditions, " AND ")}
      ORDER BY started_at DESC, id DESC LIMIT ${input.limit + 1}`;
 }

@@ -312,7 +312,19 @@ export const AdminJobRunSchema = z
     finishedAt: nullableDateTime,
     outcome: JobOutcomeSchema,
     rowsAffected: z.number().int().nonnegative(),
-    error: z.string().nullable(),
+    error: z
+      .string()
+      .nullable()
+      .openapi({ description: "A failed run's error message (e-mail addresses as `[email]`)" }),
+    instanceId: z
+      .string()
+      .nullable()
+      .openapi({
+        description:
+          "Who ran it: `<host>:<pid>:<id>` (a scheduler), `admin:<pid>` (Run now), " +
+          "`cli:<pid>` (`pnpm job`)",
+        example: "api-1:4242:9f86d081",
+      }),
   })
   .openapi("AdminJobRun");
 

@@ -73,6 +73,7 @@ export function serializeJobRun(row: overviewStore.JobRunRow): AdminJobRun {
     outcome: row.outcome,
     rowsAffected: row.rows_affected,
     error: row.error,
+    instanceId: row.instance_id,
   };
 }
 

@@ -167,8 +167,9 @@ async function claimAndRun(
     stopHeartbeat();
     const durationMs = performance.now() - started;
     const message = error instanceof Error ? error.message : String(error);
-    // The recorded error is shown by the unauthenticated GET /health/jobs and the console: a
-    // provider's message quoting a customer's address (an SMTP refusal, say) does not go there.
+    // The recorded error is shown to platform admins (the console, the admin API; the public
+    // GET /health/jobs never shows it): a provider's message quoting a customer's address (an
+    // SMTP refusal, say) does not reach even them.
     const recorded = redactEmails(message).slice(0, 2000);
     await ctx.db.jobRun.update({
       where: { id: claim.runId },

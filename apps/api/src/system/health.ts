@@ -25,8 +25,22 @@ const JobRunSchema = z.object({
   finishedAt: z.string().nullable(),
   outcome: z.enum(["running", "succeeded", "failed", "skipped"]),
   rowsAffected: z.number(),
-  error: z.string().nullable(),
-  instanceId: z.string().nullable(),
+  // Both kept (always null) so that readers of the fields get null rather than a missing key,
+  // and typed null so that this handler cannot fill them: this route answers anyone. A failed
+  // run's message can quote SQL, hosts, provider bodies or customers' ids; the scheduler's
+  // instance id starts with its host name. `outcome` says a run failed; the admin API says why.
+  error: z.null().openapi({
+    enum: [null],
+    description:
+      "Always null: a failed run's error message is not public. Platform admins read it in " +
+      "the console's job runs, or at GET /api/v1/admin/job-runs?jobName=…&outcome=failed",
+  }),
+  instanceId: z.null().openapi({
+    enum: [null],
+    description:
+      "Always null: which instance ran it (its host name) is not public. Platform admins read " +
+      "it at GET /api/v1/admin/job-runs",
+  }),
 });
 
 export const JobsHealthSchema = z
@@ -110,6 +124,11 @@ export function healthRoutes(
       tag: "Operations",
       auth: "none",
       summary: "Each scheduled job's last run (any instance) and next run",
+      description:
+        "Unauthenticated, for load balancers, uptime checks and on-call: names, schedules, last " +
+        "and next runs and outcomes. A failed run's error message and the instance that ran " +
+        "it are not shown here (`lastRun.error` and `lastRun.instanceId` are always null); " +
+        "platform admins read them at GET /api/v1/admin/job-runs.",
       responses: { 200: { description: "Job state", schema: JobsHealthSchema } },
       async handler() {
         const now = ctx.clock.now();
@@ -120,11 +139,9 @@ export function healthRoutes(
             finished_at: Date | null;
             outcome: "running" | "succeeded" | "failed" | "skipped";
             rows_affected: number;
-            error: string | null;
-            instance_id: string | null;
           }[]
         >`
-          SELECT DISTINCT ON (job_name) job_name, started_at, finished_at, outcome, rows_affected, error, instance_id
+          SELECT DISTINCT ON (job_name) job_name, started_at, finished_at, outcome, rows_affected
             FROM job_runs
            WHERE job_name = ANY(${ctx.jobs.map((job) => job.name)}::text[])
            ORDER BY job_name, started_at DESC`;
@@ -146,8 +163,8 @@ export function healthRoutes(
                       finishedAt: run.finished_at?.toISOString() ?? null,
                       outcome: run.outcome,
                       rowsAffected: run.rows_affected,
-                      error: run.error,
-                      instanceId: run.instance_id,
+                      error: null,
+                      instanceId: null,
                     }
                   : null,
                 nextRunAt: nextRunOf(job.schedule, ctx.config.CRON_TIMEZONE, now).toISOString(),

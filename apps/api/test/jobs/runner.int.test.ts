@@ -162,7 +162,7 @@ describe("job runner", () => {
     });
     await runJob(a.ctx, job, { scheduledFor: new Date("2026-11-27T11:05:00Z"), instanceId: "a" });
     const run = await a.ctx.db.jobRun.findFirstOrThrow({ where: { jobName: job.name } });
-    // Shown by the unauthenticated GET /health/jobs and the console.
+    // Shown to platform admins in the console and the admin API (not by GET /health/jobs).
     expect(run.error).toBe("SMTP refused <[email]>: 550");
   });
 
