@@ -313,7 +313,7 @@ export function buildContext(parts: ContextParts): AppContext {
     },
     routes: {
       documentation: { authenticationCodes: AUTHENTICATION_CODES },
-      health: healthRoutes({ db, redis, clock, config, jobs }),
+      health: healthRoutes({ db, redis, clock, config, logger, jobs }),
       webhooks: webhooks.routes,
       api: [
         ...identity.routes,

@@ -14,7 +14,7 @@ export interface paths {
     };
     /**
      * Liveness and dependency state
-     * @description 200 while the database answers (Redis down only degrades); 503 when it does not.
+     * @description 200 while the database answers (Redis down only degrades); 503 when it does not. Unauthenticated: why a dependency is down is logged by the instance, not shown here.
      */
     get: operations["getHealth"];
     put?: never;
@@ -895,13 +895,11 @@ export interface components {
           /** @enum {string} */
           status: "up" | "down" | "not_configured";
           latencyMs?: number;
-          error?: string;
         };
         redis: {
           /** @enum {string} */
           status: "up" | "down" | "not_configured";
           latencyMs?: number;
-          error?: string;
         };
       };
     };

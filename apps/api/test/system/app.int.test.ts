@@ -2,6 +2,7 @@ import { createPrismaClient } from "@zigznote/database";
 import request from "supertest";
 import { createApp } from "../../src/app";
 import { createTestApp, type TestApp } from "../support/helpers";
+import { captureLogs } from "../support/logCapture";
 
 describe("GET /health", () => {
   it("answers 200 with the database up and Redis not configured", async () => {
@@ -28,21 +29,46 @@ describe("GET /health", () => {
     }
   });
 
-  it("answers 503 when the database is unreachable", async () => {
+  it("answers 503 when the database is unreachable, and logs why (once) instead of showing it", async () => {
     // Port 1 on loopback: nothing listens there, so every connection is refused.
     const db = createPrismaClient("postgresql://postgres@127.0.0.1:1/zigznote_test", {
       connectionTimeoutMs: 1_000,
     });
-    const testApp = createTestApp({ db });
+    const logs = captureLogs("info");
+    const testApp = createTestApp({ db, logger: logs.logger });
     try {
-      const res = await request(testApp.app).get("/health");
-      expect(res.status).toBe(503);
-      expect(res.body.status).toBe("unavailable");
-      expect(res.body.checks.database.status).toBe("down");
-      expect(JSON.stringify(res.body)).not.toContain("postgresql://");
+      for (let poll = 0; poll < 2; poll++) {
+        const res = await request(testApp.app).get("/health");
+        expect(res.status).toBe(503);
+        expect(res.body.status).toBe("unavailable");
+        expect(res.body.checks.database).toEqual({ status: "down" });
+        // The public answer names neither the address nor the driver's error.
+        expect(res.text).not.toContain("postgresql://");
+        expect(res.text).not.toContain("127.0.0.1");
+        expect(res.text).not.toMatch(/ECONNREFUSED|connect/i);
+      }
+      const down = logs.entries().filter((entry) => entry.msg === "health: database is down");
+      expect(down).toHaveLength(1);
+      expect(JSON.stringify(down[0]!.err)).toContain("Can't reach database server at 127.0.0.1:1");
     } finally {
       await testApp.close();
       await db.$disconnect();
+    }
+  });
+});
+
+describe("GET /health with Redis unreachable", () => {
+  it("answers 200 degraded without the driver's message (it names the address)", async () => {
+    // Port 1 on loopback refuses every connection; commands fail at once instead of queueing.
+    const testApp = createTestApp({ redis: "redis://127.0.0.1:1", redisOfflineQueue: false });
+    try {
+      const res = await request(testApp.app).get("/health");
+      expect(res.status).toBe(200);
+      expect(res.body.status).toBe("degraded");
+      expect(res.body.checks.redis).toEqual({ status: "down" });
+      expect(res.text).not.toContain("127.0.0.1");
+    } finally {
+      await testApp.close();
     }
   });
 });
