@@ -267,7 +267,7 @@ export interface paths {
     post: operations["createBot"];
     /**
      * Ask the meeting's active bot to leave the call
-     * @description 202 while the bot is still leaving (it stays active until Recall reports it left), 200 once it has ended.
+     * @description 202 while the bot is still leaving (it stays active until Recall reports it left), 200 once it has ended (a scheduled bot Recall had not dispatched yet is deleted there and ends `failed`). 409 `BOT_NOT_IN_CALL_YET` while the bot is joining or in the waiting room: Recall cannot make it leave before it is in the call, so nothing changed; retry shortly.
      *
      *     Requires the `bots:write` scope (API keys hold it explicitly; users by role, see Authentication).
      */
@@ -6781,6 +6781,7 @@ export interface operations {
        *
        *     - `IDEMPOTENCY_KEY_IN_USE`: A request with this `Idempotency-Key` is still running; retry after `Retry-After` for its answer
        *     - `BOT_PENDING`: The bot is still being created; retry shortly
+       *     - `BOT_NOT_IN_CALL_YET`: The bot is still joining the call (or in its waiting room) and cannot be made to leave before it is in; retry shortly
        */
       409: {
         headers: {
@@ -6796,7 +6797,7 @@ export interface operations {
           "application/json": {
             error: {
               /** @enum {string} */
-              code: "IDEMPOTENCY_KEY_IN_USE" | "BOT_PENDING";
+              code: "IDEMPOTENCY_KEY_IN_USE" | "BOT_PENDING" | "BOT_NOT_IN_CALL_YET";
               message: string;
               details: {
                 [key: string]: unknown;

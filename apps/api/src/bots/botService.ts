@@ -6,13 +6,8 @@ import type { Clock } from "../lib/clock";
 import { isUuid } from "../lib/ids";
 import type { Logger } from "../lib/logger";
 import { getMeeting, normalizeMeetingUrl } from "../meetings";
-import {
-  applyBotStatus,
-  isBotStatus,
-  isTerminalBotStatus,
-  meetingMoveForBot,
-  type ApplyBotStatusResult,
-} from "./botStatus";
+import { isBotStatus, isTerminalBotStatus, meetingMoveForBot } from "./botStatus";
+import { makeBotLeave } from "./leave";
 import { RecallRequestError, type RecallBot, type RecallClient } from "./recallClient";
 import * as store from "./store";
 
@@ -289,34 +284,14 @@ export async function getCurrentBot(
   return bot;
 }
 
-/** Applies Recall's status changes (oldest first) through applyBotStatus. */
-async function applyRecallStatuses(
-  deps: Pick<BotServiceDeps, "db">,
-  recallBot: RecallBot,
-  source: string,
-): Promise<ApplyBotStatusResult[]> {
-  const results: ApplyBotStatusResult[] = [];
-  for (const change of recallBot.status_changes) {
-    const at = new Date(change.created_at);
-    if (Number.isNaN(at.getTime())) continue;
-    results.push(
-      await applyBotStatus(deps, {
-        recallBotId: recallBot.id,
-        status: change.code,
-        subCode: change.sub_code ?? null,
-        at,
-        source,
-      }),
-    );
-  }
-  return results;
-}
-
 /**
  * Asks the meeting's active bot to leave. The bot stays active until Recall reports it left
  * (webhook, or the leave answer's own status changes): freeing the slot earlier would let a
- * second bot in while the first is still in the call. NotFoundError (BOT_NOT_ACTIVE) when no bot
- * is active; ConflictError (BOT_PENDING) while Recall is still creating it.
+ * second bot in while the first is still in the call. A bot Recall refuses to command is read
+ * back first (leave.ts): ended, it is shown ended; a scheduled bot not dispatched yet is deleted
+ * at Recall. NotFoundError (BOT_NOT_ACTIVE) when no bot is active; ConflictError (BOT_PENDING)
+ * while Recall is still creating it, (BOT_NOT_IN_CALL_YET) while it is joining: Recall cannot
+ * make it leave before it is in the call, and answering success would hide a bot that records.
  */
 export async function removeBot(deps: BotServiceDeps, input: MeetingBotInput): Promise<Bot> {
   await getMeeting(deps, input);
@@ -331,33 +306,17 @@ export async function removeBot(deps: BotServiceDeps, input: MeetingBotInput): P
       details: { meetingId: input.meetingId },
     });
   }
-  try {
-    await deps.recall.leaveCall(bot.recallBotId);
-  } catch (error) {
-    // Recall refuses commands to a bot that already left; its final status is what counts.
-    if (!(error instanceof RecallRequestError && error.code === "RECALL_REJECTED")) throw error;
-    deps.logger.info({ recallBotId: bot.recallBotId, err: error }, "bot had already left");
-  }
-  await syncBotStatus(deps, { recallBotId: bot.recallBotId }).catch((error: unknown) => {
-    deps.logger.warn(
-      { err: error, recallBotId: bot.recallBotId },
-      "could not read the bot after leave",
+  const left = await makeBotLeave(deps, bot.recallBotId);
+  if (left.outcome === "not_in_call_yet") {
+    throw new ConflictError(
+      "The bot is still joining the call, and Recall cannot make a bot leave before it is in: try again in a moment",
+      {
+        code: "BOT_NOT_IN_CALL_YET",
+        details: { meetingId: input.meetingId, botStatus: left.recallStatus ?? bot.status },
+      },
     );
-  });
+  }
   return store.findBot(deps.db, bot.id);
-}
-
-/**
- * Reads the bot from Recall and applies its status changes: for the cleanup job (bots whose
- * webhooks never came) and after commands. Returns what Recall reported.
- */
-export async function syncBotStatus(
-  deps: BotServiceDeps,
-  input: { recallBotId: string },
-): Promise<RecallBot> {
-  const recallBot = await deps.recall.getBot(input.recallBotId);
-  await applyRecallStatuses(deps, recallBot, "poll");
-  return recallBot;
 }
 
 /**

@@ -7,9 +7,9 @@ export {
   getCurrentBot,
   releaseBotOfDeletedMeeting,
   removeBot,
-  syncBotStatus,
   type BotServiceDeps,
 } from "./botService";
+export { makeBotLeave, syncBotStatus, type LeaveResult } from "./leave";
 export {
   activeBotSql,
   applyBotStatus,

@@ -5,20 +5,19 @@ import {
   type ProviderCalls,
 } from "../providerCalls";
 import type { BotServiceDeps } from "./botService";
-import { syncBotStatus } from "./botService";
 import { isTerminalBotStatus } from "./botStatus";
-import { RecallRequestError } from "./recallClient";
+import { makeBotLeave } from "./leave";
 import * as store from "./store";
 
 /**
  * A deleted organization records no more calls (BOTS.md, "Deleting an organization"): the
  * transaction that records the deletion queues one `recall.bot.leave` provider call per active
  * bot (`provider_calls`, unique per bot), made after the commit and retried by the
- * `retryProviderCalls` job until Recall has the bot out of the call. A reservation still waiting
- * for Recall's answer is queued too: its call waits (retried) until the bot has its Recall id, or
- * ends once the reservation is released. No new bot can be sent: the deleted organization's
- * credentials are refused, and the write guard in the reservation's transaction finds no live
- * organization (404).
+ * `retryProviderCalls` job until Recall has the bot out of the call (or deleted it before it was
+ * dispatched). A reservation still waiting for Recall's answer is queued too: its call waits
+ * (retried) until the bot has its Recall id, or ends once the reservation is released. No new bot
+ * can be sent: the deleted organization's credentials are refused, and the write guard in the
+ * reservation's transaction finds no live organization (404).
  */
 
 export const LEAVE_CALL = "recall.bot.leave";
@@ -41,10 +40,16 @@ export async function queueBotLeaves(
   );
 }
 
+/** The provider call's result for each way the bot was sent home. */
+const RESULTS = { asked: "left", ended: "already_left", deleted: "deleted", gone: "gone" } as const;
+
 /**
  * Tells the call's bot to leave (Recall's `leave_call`, a new idempotency key per attempt),
- * then reads the bot back so its end is recorded without waiting for the webhook. A bot that
- * ended meanwhile, or that Recall says already left, is done as well.
+ * then reads the bot back so its end is recorded without waiting for the webhook. A refusal is
+ * judged by the bot's state at Recall (leave.ts): ended, or deleted before it was dispatched, is
+ * done; a bot still joining (or in the waiting room) is not, since it would record once admitted:
+ * the call is retried with backoff until it is in the call and can leave. (Its own status
+ * webhooks send it home sooner: its meeting was deleted with the organization.)
  */
 export function leaveCallExecutor(deps: BotServiceDeps): ProviderCallExecutor {
   return async (call) => {
@@ -55,7 +60,6 @@ export function leaveCallExecutor(deps: BotServiceDeps): ProviderCallExecutor {
       // Recall is creating it (or its creator died; the stuck-bot job releases the reservation).
       throw new Error("the bot is still being created at Recall: tried again later");
     }
-    const recallBotId = bot.recallBotId;
     try {
       deps.recall.assertConfigured();
     } catch (error) {
@@ -63,25 +67,12 @@ export function leaveCallExecutor(deps: BotServiceDeps): ProviderCallExecutor {
         cause: error,
       });
     }
-    try {
-      await deps.recall.leaveCall(recallBotId);
-    } catch (error) {
-      // Recall refuses commands to a bot that already left (400) or that it no longer has.
-      if (
-        error instanceof RecallRequestError &&
-        (error.code === "RECALL_NOT_FOUND" ||
-          (error.code === "RECALL_REJECTED" && error.recallStatus === 400))
-      ) {
-        return "already_left";
-      }
-      throw error;
-    }
-    await syncBotStatus(deps, { recallBotId }).catch((error: unknown) => {
-      deps.logger.warn(
-        { err: error, recallBotId },
-        "could not read the bot after leave; its webhook records the end",
+    const left = await makeBotLeave(deps, bot.recallBotId);
+    if (left.outcome === "not_in_call_yet") {
+      throw new Error(
+        `the bot is not in the call yet (Recall shows ${left.recallStatus ?? "no status"}) and cannot leave before it is: tried again later`,
       );
-    });
-    return "left";
+    }
+    return RESULTS[left.outcome];
   };
 }

@@ -118,6 +118,8 @@ function describeErrorBody(body: unknown): string | undefined {
   return JSON.stringify(body).slice(0, 300);
 }
 
+type HttpMethod = "GET" | "POST" | "DELETE";
+
 interface RequestOptions {
   body?: unknown;
   idempotencyKey?: string;
@@ -214,6 +216,18 @@ export class RecallClient {
     });
   }
 
+  /**
+   * Deletes a scheduled bot that Recall has not dispatched yet (`DELETE /api/v1/bot/{id}/`, 204):
+   * it will never join. Once dispatched (a bot without `join_at` is, at creation) Recall answers
+   * 405, a RECALL_REJECTED; a bot it no longer has is a RECALL_NOT_FOUND. Retried like a read:
+   * a repeat after a lost answer finds the bot gone (404).
+   */
+  async deleteBot(recallBotId: string): Promise<void> {
+    await this.request("DELETE", `/api/v1/bot/${encodeURIComponent(recallBotId)}/`, {
+      action: "delete a scheduled bot",
+    });
+  }
+
   private parseBot(body: unknown, action: string): RecallBot {
     const parsed = RecallBotSchema.safeParse(body);
     if (!parsed.success) {
@@ -238,7 +252,7 @@ export class RecallClient {
    * instrumentation); it records how many attempts the call took.
    */
   private async request(
-    method: "GET" | "POST",
+    method: HttpMethod,
     path: string,
     options: RequestOptions,
   ): Promise<unknown> {
@@ -250,14 +264,14 @@ export class RecallClient {
   }
 
   private async requestWithRetries(
-    method: "GET" | "POST",
+    method: HttpMethod,
     path: string,
     options: RequestOptions,
     span: Span,
   ): Promise<unknown> {
     const apiKey = this.options.apiKey!;
     // A POST without an idempotency key is not safe to repeat: it is tried once.
-    const canRetry = method === "GET" || options.idempotencyKey !== undefined;
+    const canRetry = method !== "POST" || options.idempotencyKey !== undefined;
     const maxAttempts = canRetry ? this.options.maxRetries + 1 : 1;
     const headers: Record<string, string> = {
       Authorization: `Token ${apiKey}`,

@@ -77,14 +77,23 @@ export function botRoutes(deps: BotServiceDeps, writeGuards: WriteGuards): Route
       tag,
       summary: "Ask the meeting's active bot to leave the call",
       description:
-        "202 while the bot is still leaving (it stays active until Recall reports it left), 200 once it has ended.",
+        "202 while the bot is still leaving (it stays active until Recall reports it left), 200 once it has ended " +
+        "(a scheduled bot Recall had not dispatched yet is deleted there and ends `failed`). 409 `BOT_NOT_IN_CALL_YET` " +
+        "while the bot is joining or in the waiting room: Recall cannot make it leave before it is in the call, so " +
+        "nothing changed; retry shortly.",
       scope: "bots:write",
       params: MeetingIdParams,
       responses: {
         200: { description: "The bot has left", schema: BotSchema },
         202: { description: "The bot was asked to leave", schema: BotSchema },
       },
-      errors: ["NOT_FOUND", "BOT_NOT_ACTIVE", "BOT_PENDING", ...RECALL_CALL_ERRORS],
+      errors: [
+        "NOT_FOUND",
+        "BOT_NOT_ACTIVE",
+        "BOT_PENDING",
+        "BOT_NOT_IN_CALL_YET",
+        ...RECALL_CALL_ERRORS,
+      ],
       async handler({ params, auth }) {
         const bot = await removeBot(deps, {
           organizationId: auth.organizationId,

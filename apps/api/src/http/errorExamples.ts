@@ -137,6 +137,11 @@ const EXAMPLES: Partial<Record<ErrorCode, ErrorExample>> = {
     message: "The bot is still being created; try again in a moment",
     details: { meetingId: "5f0c6f8e-3b0b-4c84-9d53-2a4c1f6e7a10" },
   },
+  BOT_NOT_IN_CALL_YET: {
+    message:
+      "The bot is still joining the call, and Recall cannot make a bot leave before it is in: try again in a moment",
+    details: { meetingId: "5f0c6f8e-3b0b-4c84-9d53-2a4c1f6e7a10", botStatus: "in_waiting_room" },
+  },
   BOT_RESERVATION_LOST: {
     message: "The meeting changed while its bot was being created; retry",
     details: { meetingId: "5f0c6f8e-3b0b-4c84-9d53-2a4c1f6e7a10" },

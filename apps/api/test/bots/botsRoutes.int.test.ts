@@ -250,17 +250,19 @@ describe("GET and DELETE /api/v1/meetings/:id/bot", () => {
     const caller = await authHeaderFor(testApp);
     const meeting = await newMeeting(caller.headers);
     const url = `/api/v1/meetings/${meeting.id}/bot`;
-    await request(server).post(url).set(caller.headers);
+    const created = await request(server).post(url).set(caller.headers);
     // Recall's own refusal (the bot is not in the call yet), which its idempotency cache keeps.
-    recall.failNext(
-      { status: 400, body: { detail: "Bot is not in the call yet." }, fromEndpoint: true },
-      { path: /\/leave_call\/$/ },
-    );
+    const recallId = recall.createdBots()[0]!.id;
+    recall.addStatusChange(recallId, { code: "in_waiting_room" });
     const first = await request(server).delete(url).set(caller.headers);
-    expect(first.status).toBe(202);
+    expect(first.status).toBe(409);
+    expect(first.body.error.code).toBe("BOT_NOT_IN_CALL_YET");
+    // Admitted: the second DELETE reaches Recall (a key of its own) and the bot leaves.
+    recall.addStatusChange(recallId, { code: "in_call_recording" });
     const second = await request(server).delete(url).set(caller.headers);
     expect(second.status).toBe(200);
-    expect(second.body.status).toBe("call_ended");
+    expect(second.body).toMatchObject({ id: created.body.id, status: "call_ended" });
+    expect(recall.requestsTo("POST", `/api/v1/bot/${recallId}/leave_call/`)).toHaveLength(2);
   });
 
   it("answers 202 while Recall has not confirmed the bot left", async () => {
@@ -273,5 +275,88 @@ describe("GET and DELETE /api/v1/meetings/:id/bot", () => {
     const removed = await request(server).delete(url).set(caller.headers);
     expect(removed.status).toBe(202);
     expect(removed.body.status).toBe("ready");
+  });
+});
+
+describe("DELETE /api/v1/meetings/:id/bot when Recall refuses the leave", () => {
+  /** A meeting with a bot sent through the API: the URL of its bot, and the bot's Recall id. */
+  async function meetingWithBot() {
+    const caller = await authHeaderFor(testApp);
+    const meeting = await newMeeting(caller.headers);
+    const url = `/api/v1/meetings/${meeting.id}/bot`;
+    const created = await request(server).post(url).set(caller.headers);
+    expect(created.status).toBe(201);
+    const recallId = recall.createdBots().at(-1)!.id;
+    return { caller, meeting, url, botId: created.body.id as string, recallId };
+  }
+
+  const leaves = (recallId: string) =>
+    recall.requestsTo("POST", `/api/v1/bot/${recallId}/leave_call/`).length;
+
+  it("answers 409 BOT_NOT_IN_CALL_YET, not success, while the bot waits to be admitted (it would record)", async () => {
+    const { caller, meeting, url, botId, recallId } = await meetingWithBot();
+    recall.addStatusChange(recallId, { code: "joining_call" });
+    recall.addStatusChange(recallId, { code: "in_waiting_room" });
+
+    const removed = await request(server).delete(url).set(caller.headers);
+    expect(removed.status).toBe(409);
+    expect(removed.body.error).toMatchObject({
+      code: "BOT_NOT_IN_CALL_YET",
+      details: { meetingId: meeting.id, botStatus: "in_waiting_room" },
+    });
+    // Refused, read back, and not deletable: Recall had dispatched it (405).
+    expect(leaves(recallId)).toBe(1);
+    expect(recall.requestsTo("DELETE", `/api/v1/bot/${recallId}/`)).toHaveLength(1);
+    expect(recall.bots.get(recallId)!.status_changes.at(-1)!.code).toBe("in_waiting_room");
+    // The bot is still active, shown as Recall reports it, and still blocks a second bot.
+    const shown = await request(server).get(url).set(caller.headers);
+    expect(shown.body).toMatchObject({ id: botId, status: "in_waiting_room" });
+    expect(await activeBots(meeting.id)).toBe(1);
+  });
+
+  it("deletes a scheduled bot that Recall has not dispatched yet: it never joins, and the meeting can get another", async () => {
+    const { caller, meeting, url, botId, recallId } = await meetingWithBot();
+    recall.updateBot(recallId, (bot) => {
+      bot.join_at = new Date(Date.now() + 60 * 60 * 1000).toISOString();
+    });
+
+    const removed = await request(server).delete(url).set(caller.headers);
+    expect(removed.status).toBe(200);
+    expect(removed.body).toMatchObject({
+      id: botId,
+      status: "failed",
+      terminalReason: "deleted at Recall before it joined the call",
+    });
+    expect(recall.bots.has(recallId)).toBe(false);
+    const shown = await request(server).get(`/api/v1/meetings/${meeting.id}`).set(caller.headers);
+    expect(shown.body.status).toBe("scheduled");
+    expect((await request(server).post(url).set(caller.headers)).status).toBe(201);
+  });
+
+  it("shows a bot that had already left as ended (its webhook was lost)", async () => {
+    const { caller, url, botId, recallId } = await meetingWithBot();
+    recall.addStatusChange(recallId, { code: "in_call_recording" });
+    recall.addStatusChange(recallId, { code: "call_ended", sub_code: "call_ended_by_host" });
+
+    const removed = await request(server).delete(url).set(caller.headers);
+    expect(removed.status).toBe(200);
+    expect(removed.body).toMatchObject({ id: botId, status: "call_ended" });
+    expect(leaves(recallId)).toBe(1);
+    expect(recall.requestsTo("DELETE", `/api/v1/bot/${recallId}/`)).toHaveLength(0);
+  });
+
+  it("asks again when the bot was admitted between the refusal and the read", async () => {
+    const { caller, url, botId, recallId } = await meetingWithBot();
+    recall.addStatusChange(recallId, { code: "in_call_recording" });
+    // The refusal Recall gave while the bot was still in the waiting room.
+    recall.failNext(
+      { status: 400, body: { detail: "Bot is not in the call yet." }, fromEndpoint: true },
+      { path: /\/leave_call\/$/ },
+    );
+
+    const removed = await request(server).delete(url).set(caller.headers);
+    expect(removed.status).toBe(200);
+    expect(removed.body).toMatchObject({ id: botId, status: "call_ended" });
+    expect(leaves(recallId)).toBe(2);
   });
 });

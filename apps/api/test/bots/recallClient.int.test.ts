@@ -94,6 +94,25 @@ describe("RecallClient", () => {
     expect(recall.bots.get(bot.id)!.status_changes.at(-1)!.code).toBe("call_ended");
   });
 
+  it("deletes a scheduled bot before dispatch only: 405 once dispatched, 404 once deleted", async () => {
+    const { client: recallClient } = client();
+    const dispatched = await recallClient.createBot(input);
+    const refused = await rejection(recallClient.deleteBot(dispatched.id));
+    expect(refused.code).toBe("RECALL_REJECTED");
+    expect(refused.recallStatus).toBe(405);
+    expect(recall.bots.has(dispatched.id)).toBe(true);
+
+    const scheduled = await recallClient.createBot({ ...input, idempotencyKey: "b-2" });
+    recall.updateBot(scheduled.id, (bot) => {
+      bot.join_at = new Date(Date.now() + 60 * 60 * 1000).toISOString();
+    });
+    await recallClient.deleteBot(scheduled.id);
+    expect(recall.bots.has(scheduled.id)).toBe(false);
+    const [request] = recall.requestsTo("DELETE", `/api/v1/bot/${scheduled.id}/`);
+    expect(request!.headers.authorization).toBe(`Token ${recall.apiKey}`);
+    expect((await rejection(recallClient.deleteBot(scheduled.id))).code).toBe("RECALL_NOT_FOUND");
+  });
+
   it("retries 429 after Retry-After and succeeds", async () => {
     const { client: recallClient, waits } = client();
     recall.failNext({ status: 429, retryAfter: "1" }, { times: 2 });

@@ -359,3 +359,80 @@ describe("Clerk organization.deleted", () => {
     ).toBe("canceled");
   });
 });
+
+/**
+ * Recall refuses `leave_call` (400) both to a bot that has left and to one not in the call yet;
+ * the second would join and record once admitted. The deletion's leave is judged by the bot's
+ * state at Recall (no webhook is delivered here: the provider call alone must see to it).
+ */
+describe("Clerk organization.deleted, a bot Recall refuses to command", () => {
+  /** The organization's provider call for its bot. */
+  async function leaveCallOf(organizationId: string) {
+    return db().providerCall.findFirstOrThrow({
+      where: { organizationId, kind: "recall.bot.leave" },
+    });
+  }
+
+  async function botRowOf(recallBotId: string) {
+    return db().bot.findUniqueOrThrow({ where: { recallBotId } });
+  }
+
+  it("does not count a bot still joining as left: the call is retried until the bot can leave", async () => {
+    const org = await subscribedOrganization(a);
+    const recallBotId = await meetingWithBot(org.admin.headers);
+    recall.addStatusChange(recallBotId, { code: "joining_call" });
+    recall.addStatusChange(recallBotId, { code: "in_waiting_room" });
+
+    await deleteOrganization(org.admin.orgClerkId);
+    // Refused (not in the call yet), read back, not deletable (dispatched): not done.
+    expect(leaveRequests(recallBotId)).toHaveLength(1);
+    expect(recall.requestsTo("DELETE", `/api/v1/bot/${recallBotId}/`)).toHaveLength(1);
+    let call = await leaveCallOf(org.organizationId);
+    expect([call.status, call.attempts, call.result]).toEqual(["pending", 1, null]);
+    expect(call.lastError).toMatch(/not in the call yet \(Recall shows in_waiting_room\)/);
+    expect((await botRowOf(recallBotId)).status).toBe("in_waiting_room");
+
+    // The host admits it; the next attempt (after the backoff) makes it leave.
+    recall.addStatusChange(recallBotId, { code: "in_call_recording" });
+    a.clock.advance(31_000);
+    await runRetryJob(a.testApp);
+    await settle();
+    expect(leaveRequests(recallBotId)).toHaveLength(2);
+    expect(recallStatuses(recallBotId).at(-1)).toBe("call_ended");
+    call = await leaveCallOf(org.organizationId);
+    expect([call.status, call.attempts, call.result]).toEqual(["done", 2, "left"]);
+    expect((await botRowOf(recallBotId)).status).toBe("call_ended");
+  });
+
+  it("deletes a scheduled bot that Recall has not dispatched yet", async () => {
+    const org = await subscribedOrganization(a);
+    const recallBotId = await meetingWithBot(org.admin.headers);
+    recall.updateBot(recallBotId, (bot) => {
+      bot.join_at = new Date(Date.now() + 60 * 60 * 1000).toISOString();
+    });
+
+    await deleteOrganization(org.admin.orgClerkId);
+    expect(recall.bots.has(recallBotId)).toBe(false);
+    const call = await leaveCallOf(org.organizationId);
+    expect([call.status, call.attempts, call.result]).toEqual(["done", 1, "deleted"]);
+    const row = await botRowOf(recallBotId);
+    expect([row.status, row.terminalReason]).toEqual([
+      "failed",
+      "deleted at Recall before it joined the call",
+    ]);
+  });
+
+  it("counts a bot that had already left as left (its webhook was lost)", async () => {
+    const org = await subscribedOrganization(a);
+    const recallBotId = await meetingWithBot(org.admin.headers);
+    recall.addStatusChange(recallBotId, { code: "in_call_recording" });
+    recall.addStatusChange(recallBotId, { code: "call_ended", sub_code: "call_ended_by_host" });
+
+    await deleteOrganization(org.admin.orgClerkId);
+    expect(leaveRequests(recallBotId)).toHaveLength(1);
+    expect(recall.requestsTo("DELETE", `/api/v1/bot/${recallBotId}/`)).toHaveLength(0);
+    const call = await leaveCallOf(org.organizationId);
+    expect([call.status, call.attempts, call.result]).toEqual(["done", 1, "already_left"]);
+    expect((await botRowOf(recallBotId)).status).toBe("call_ended");
+  });
+});

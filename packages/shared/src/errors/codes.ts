@@ -171,6 +171,11 @@ export const ERROR_CODES = {
     description: "Another meeting with the same link already has an active bot",
   },
   BOT_PENDING: { status: 409, description: "The bot is still being created; retry shortly" },
+  BOT_NOT_IN_CALL_YET: {
+    status: 409,
+    description:
+      "The bot is still joining the call (or in its waiting room) and cannot be made to leave before it is in; retry shortly",
+  },
   BOT_RESERVATION_LOST: {
     status: 409,
     description: "The meeting changed while its bot was being created; retry",

@@ -5,7 +5,9 @@
  *   POST /api/v1/bot/                     create a bot  -> 201 bot
  *   GET  /api/v1/bot/{id}/                read a bot    -> 200 bot | 404 { detail }
  *   POST /api/v1/bot/{id}/leave_call/     leave         -> 200 bot (a `call_ended` status is added)
+ *                                                          | 400 { detail } (not in the call yet, or ended)
  *   POST /api/v1/bot/{id}/delete_media/   delete media  -> 200 bot (recordings emptied)
+ *   DELETE /api/v1/bot/{id}/              delete a bot  -> 204 (scheduled, not dispatched) | 405 { detail }
  *
  * (trailing slashes optional). A bot is `{ id, bot_name, meeting_url, metadata, join_at,
  * status_changes: [{ code, sub_code, message, created_at }], recordings: [...] }`.
@@ -16,7 +18,16 @@
  * - `Idempotency-Key` on POST/PUT/PATCH is scoped to (key, method, path): while the first request
  *   with a key is still being processed a second one gets 409; once it completed, a repeat within
  *   an hour gets the first response again (same status and body, a 4xx refusal too) without
- *   acting again (docs.recall.ai, "Idempotency").
+ *   acting again (docs.recall.ai, "Idempotency");
+ * - `leave_call` is refused (400) to a bot that has ended (`call_ended`, `done`, `fatal`) and to
+ *   one that is not in the call yet: its latest status is `joining_call` or `in_waiting_room`, or
+ *   it is a scheduled bot not dispatched yet. (A bot at `ready` that is dispatched is let go: the
+ *   tests' bots sit there, and Recall dispatches a bot without `join_at` at once.);
+ * - `DELETE` works only on a scheduled bot not dispatched yet (docs.recall.ai, "Delete Scheduled
+ *   Bot"; 405 otherwise, "API Errors"), which it removes (a later GET is a 404). A bot is
+ *   scheduled when its `join_at` is more than 10 minutes ahead (Recall's threshold for scheduled
+ *   bots); the fake dispatches it when that is no longer so. Set `join_at` with `updateBot` to
+ *   make one: `recall.updateBot(id, (bot) => { bot.join_at = inOneHour })`.
  *
  * Usage:
  *   const recall = await startFakeRecall();            // { apiKey: "test-recall-key" } by default
@@ -101,6 +112,41 @@ interface CachedResponse {
 }
 
 const IDEMPOTENCY_WINDOW_MS = 60 * 60 * 1000;
+
+/** Recall schedules a bot whose `join_at` is more than this far ahead; sooner, it is dispatched. */
+const SCHEDULED_AHEAD_MS = 10 * 60 * 1000;
+
+/** Statuses of a bot that Recall has dispatched but that is not in the call yet. */
+const NOT_IN_CALL_YET = new Set(["joining_call", "in_waiting_room"]);
+
+/** Statuses after which the bot has left the call. */
+const ENDED = new Set(["call_ended", "done", "fatal"]);
+
+function isDispatched(bot: FakeRecallBot): boolean {
+  if (bot.join_at === null) return true;
+  return Date.parse(bot.join_at) - Date.now() <= SCHEDULED_AHEAD_MS;
+}
+
+/** Recall's answer to `leave_call`: the bot leaves (a `call_ended` is added), or a refusal. */
+function leaveCall(bot: FakeRecallBot): { status: number; body: unknown } {
+  const last = bot.status_changes[bot.status_changes.length - 1]?.code ?? "";
+  if (ENDED.has(last)) {
+    return {
+      status: 400,
+      body: { code: "cannot_command_completed_bot", detail: "Bot has already left the call." },
+    };
+  }
+  if (NOT_IN_CALL_YET.has(last) || !isDispatched(bot)) {
+    return { status: 400, body: { detail: "Bot is not in the call yet." } };
+  }
+  bot.status_changes.push({
+    code: "call_ended",
+    sub_code: "bot_received_leave_call",
+    message: null,
+    created_at: new Date().toISOString(),
+  });
+  return { status: 200, body: bot };
+}
 
 export interface FakeRecall {
   readonly baseUrl: string;
@@ -233,22 +279,14 @@ export async function startFakeRecall(options: { apiKey?: string } = {}): Promis
     if (!bot) return { status: 404, body: { detail: "Not found." } };
     const action = match[2];
     if (method === "GET" && action === undefined) return { status: 200, body: bot };
-    if (method === "POST" && action === "leave_call") {
-      const last = bot.status_changes[bot.status_changes.length - 1]?.code;
-      if (last === "call_ended" || last === "done" || last === "fatal") {
-        return {
-          status: 400,
-          body: { code: "cannot_command_completed_bot", detail: "Bot has already left the call." },
-        };
+    if (method === "DELETE" && action === undefined) {
+      if (isDispatched(bot)) {
+        return { status: 405, body: { detail: 'Method "DELETE" not allowed.' } };
       }
-      bot.status_changes.push({
-        code: "call_ended",
-        sub_code: "bot_received_leave_call",
-        message: null,
-        created_at: new Date().toISOString(),
-      });
-      return { status: 200, body: bot };
+      bots.delete(bot.id);
+      return { status: 204, body: undefined };
     }
+    if (method === "POST" && action === "leave_call") return leaveCall(bot);
     if (method === "POST" && action === "delete_media") {
       bot.recordings = [];
       return { status: 200, body: bot };
