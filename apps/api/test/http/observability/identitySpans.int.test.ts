@@ -147,6 +147,33 @@ describe("identity flows under tracing", () => {
     ]);
   });
 
+  it("keeps a key, a token or an address a caller puts in the path out of the request's span", async () => {
+    const admin = await authHeaderFor(testApp);
+    const created = await call("/api/v1/api-keys", {
+      method: "POST",
+      headers: { ...admin.headers, "content-type": "application/json" },
+      body: JSON.stringify({ name: "misplaced", scopes: ["meetings:read"] }),
+    });
+    const { key } = (await created.response.json()) as { key: string };
+    const address = `misplaced-${uniqueSuffix()}@example.test`;
+    // The key where its id goes (a revoke by key), the token and an address as ids.
+    const misplaced = [
+      await call(`/api/v1/api-keys/${key}`, { method: "DELETE", headers: admin.headers }),
+      await call(`/api/v1/meetings/${admin.token}`, { headers: admin.headers }),
+      await call(`/api/v1/members/${encodeURIComponent(address)}`, { headers: admin.headers }),
+      await call(`/api/v1/members/${address}`, { headers: admin.headers }),
+    ];
+    for (const { response } of misplaced) expect(response.status).toBeGreaterThanOrEqual(400);
+    const spans = await spansOf(misplaced.map((trace) => trace.traceId));
+    expectNoLeaks(spans, [
+      ...sessionSecrets(admin),
+      { label: "the API key", value: key },
+      { label: "the API key's secret", value: key.slice(21, 53) },
+      { label: "an address", value: address },
+      { label: "an address, percent-encoded", value: encodeURIComponent(address) },
+    ]);
+  });
+
   it("keeps the Redis password out of the commands of a request during which Redis stalled", async () => {
     const admin = await authHeaderFor(testApp);
     const created = await call("/api/v1/api-keys", {
