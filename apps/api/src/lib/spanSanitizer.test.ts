@@ -34,12 +34,26 @@ describe("redactEmails, percent-encoded and in paths", () => {
 });
 
 describe("redactText", () => {
-  it("replaces credentials by their shape: our API keys and JWTs", () => {
+  it("replaces credentials by their shape: API keys, JWTs, Stripe keys, signing secrets", () => {
     const jwt = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ1c2VyXzEifQ.c2lnbmF0dXJl-_x";
     expect(
       redactText("/api/v1/api-keys/zn_live_AbCdEfGhIjKl_0123456789abcdefghijABCDEFGHIJ12ab"),
     ).toBe("/api/v1/api-keys/[redacted]");
     expect(redactText(`/api/v1/meetings/${jwt}`)).toBe("/api/v1/meetings/[redacted]");
+    expect(redactText(`Invalid key sk_live_51Habc and rk_test_9x, secret whsec_Ab+/9=`)).toBe(
+      "Invalid key [redacted] and [redacted], secret [redacted]",
+    );
+  });
+
+  it("cuts the user info and query of a URL that free text quotes, keeping its host and path", () => {
+    expect(
+      redactText(
+        "Failed to parse URL from https://bucket.s3.example/rec.mp4?X-Amz-Signature=abc&b=1 (x)",
+      ),
+    ).toBe("Failed to parse URL from https://bucket.s3.example/rec.mp4 (x)");
+    expect(redactText("connect to smtp://user:pw@mail.example.com:587/ failed")).toBe(
+      "connect to smtp://mail.example.com:587/ failed",
+    );
   });
 
   it("returns a string with nothing to change as it is", () => {

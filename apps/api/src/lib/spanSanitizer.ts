@@ -10,9 +10,12 @@ import type { ReadableSpan, SpanExporter, TimedEvent } from "@opentelemetry/sdk-
  *   stack traces, status messages), also percent-encoded (`ada%40example.com`, as in a path),
  *   become `[email]` (an SMTP error quotes the recipient);
  * - credentials recognisable by their shape anywhere in a string become `[redacted]`: our API
- *   keys (`zn_...`) and JWTs (Clerk's session tokens), as a caller may put one in a path;
- * - URLs lose their query string, fragment and user info (`url.full`, `http.url`, `http.target`,
- *   ...; `url.query` is dropped): pre-signed links carry signatures, searches carry addresses;
+ *   keys (`zn_...`), JWTs (Clerk's session tokens), Stripe's secret and restricted keys, webhook
+ *   signing secrets (`whsec_...`);
+ * - URLs lose their query string, fragment and user info: in the attributes that hold one
+ *   (`url.full`, `http.url`, `http.target`, ...; `url.query` is dropped) and wherever free text
+ *   quotes one (an error message quoting a link): pre-signed links carry signatures, searches
+ *   carry addresses;
  * - an attribute named like a credential (authorization, cookie, password, secret, token, api
  *   key) is replaced by `[redacted]`.
  * Bodies are never recorded by the instrumentations configured in `tracingSdk.ts`.
@@ -22,11 +25,14 @@ import type { ReadableSpan, SpanExporter, TimedEvent } from "@opentelemetry/sdk-
 // ending a path, loses only itself. The last label starts with a letter, as top-level domains
 // do: `nodemailer@10.6.1` in a stack trace's path is a package, not an address.
 const EMAIL = /[A-Za-z0-9.!#$%&*+=?^_{|}~-]+(?:@|%40)(?:[A-Za-z0-9-]+\.)+[A-Za-z][A-Za-z0-9-]*/g;
-// Our API keys (identity/apiKeyService.ts) and JWTs (a JSON header, `eyJ`, and two more
-// base64url parts).
-const CREDENTIAL = /\bzn_[A-Za-z0-9_]{4,}|\beyJ[\w-]+\.[\w-]+\.[\w-]*/g;
+// Our API keys (identity/apiKeyService.ts), JWTs (a JSON header, `eyJ`, and two more
+// base64url parts), Stripe's secret and restricted keys, Stripe's and Svix's signing secrets.
+const CREDENTIAL =
+  /\bzn_[A-Za-z0-9_]{4,}|\beyJ[\w-]+\.[\w-]+\.[\w-]*|\b[rs]k_(?:live|test)_\w+|\bwhsec_[\w+/=]+/g;
+// A URL in free text: its scheme and host and path are kept, user info and query are not.
+const URL_IN_TEXT = /\b([a-z][a-z0-9+.-]*:\/\/)(?:[^\s/@]*@)?([^\s?#"'<>]*)[?#]?[^\s"'<>]*/gi;
 /** One scan telling whether `redactText` could change anything (most strings: nothing). */
-const SUSPECT = /@|%40|zn_|eyJ/;
+const SUSPECT = /@|%40|:\/\/\S*[?#]|zn_|eyJ|[rs]k_(?:live|test)_|whsec_/;
 const CREDENTIAL_KEY = /authorization|cookie|password|passwd|secret|token|api[-_.]?key|signature/i;
 /** Attributes holding a URL or a path that may end in a query string. */
 const URL_KEYS = new Set(["url.full", "http.url", "http.target", "url.path", "url.original"]);
@@ -40,12 +46,14 @@ export function redactEmails(text: string): string {
 }
 
 /**
- * `text` with addresses and credentials (by their shape) replaced. Also applied where a span's
- * attribute is made from something a caller sent (the request's path: `http/traceContext.ts`).
+ * `text` with the rules above applied: addresses, credentials by their shape, and the user info
+ * and query strings of the URLs it quotes. Also applied where a span's attribute is made from
+ * something a caller sent (the request's path: `http/traceContext.ts`).
  */
 export function redactText(text: string): string {
   if (!SUSPECT.test(text)) return text;
-  return redactEmails(text).replace(CREDENTIAL, "[redacted]");
+  const withoutQueries = text.includes("://") ? text.replace(URL_IN_TEXT, "$1$2") : text;
+  return redactEmails(withoutQueries).replace(CREDENTIAL, "[redacted]");
 }
 
 /** A URL or path without its query string, fragment and user info. */

@@ -196,6 +196,34 @@ describe("recording flows under tracing", () => {
     ]);
   });
 
+  it("keeps a meeting link's passcode out of a refused bot's spans when Recall's answer quotes the link", async () => {
+    const secretCode = randomBytes(10).toString("hex");
+    const meetingUrl = `https://zoom.us/j/${String(Date.now() + 3).slice(-11)}?pwd=${secretCode}`;
+    const meeting = await call("/api/v1/meetings", {
+      method: "POST",
+      headers: { ...caller.headers, "content-type": "application/json" },
+      body: JSON.stringify({ title: "Refused", meetingUrl }),
+    });
+    expect(meeting.response.status).toBe(201);
+    const { id } = (await meeting.response.json()) as { id: string };
+    // A provider's refusal that quotes what it was sent: the error message the span records.
+    recall.failNext(
+      { status: 400, body: { meeting_url: [`Could not join ${meetingUrl}: meeting not found`] } },
+      { method: "POST", path: /^\/api\/v1\/bot\/$/ },
+    );
+    const bot = await call(`/api/v1/meetings/${id}/bot`, {
+      method: "POST",
+      headers: caller.headers,
+    });
+    expect(bot.response.status).toBeGreaterThanOrEqual(400);
+    const spans = await spansOfTraces(receiver, [bot.traceId]);
+    const refused = spans.find((span) => span.name === "recall create a bot")!;
+    expect(refused.status.code).toBe(2);
+    // What Recall said stays readable, the link without its query.
+    expect(refused.status.message).toContain("Could not join https://zoom.us/j/");
+    expectNoLeaks(spans, [{ label: "the meeting link's passcode", value: secretCode }]);
+  });
+
   it("keeps the presigned links' signatures out of uploads, downloads and direct uploads", async () => {
     const recording = `/api/v1/meetings/${meetingId}/recording`;
     // Streamed into a multipart upload, replacing the imported recording.
