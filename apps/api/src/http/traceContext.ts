@@ -17,6 +17,7 @@ import {
   trace,
   type Attributes,
 } from "@opentelemetry/api";
+import { redactText } from "../lib/spanSanitizer";
 import { isTracingOn, SpanKind, SpanStatusCode, startSpan, type Span } from "../lib/tracing";
 import type { RouteResolver } from "./routeTemplate";
 
@@ -26,11 +27,16 @@ export const TRACE_ID_HEADER = "Trace-Id";
 /** Paths polled by probes and scrapers: not traced (they would drown the traces that matter). */
 const UNTRACED_PATHS = new Set(["/health", "/metrics"]);
 
-/** What the HTTP semantic conventions say of a request served (none of its query or body). */
+/**
+ * What the HTTP semantic conventions say of a request served (none of its query or body). The
+ * path is the caller's: one who puts an API key where its id goes (`DELETE /api-keys/zn_...`), a
+ * session token or an address (`/members/ada%40example.com`) would have it recorded, so it is
+ * recorded with those replaced (`redactText`; most paths are passed on after one scan).
+ */
 function requestAttributes(req: Request): Attributes {
   const attributes: Attributes = {
     [ATTR_HTTP_REQUEST_METHOD]: req.method,
-    [ATTR_URL_PATH]: req.path,
+    [ATTR_URL_PATH]: redactText(req.path),
     [ATTR_URL_SCHEME]: req.protocol,
     [ATTR_NETWORK_PROTOCOL_VERSION]: req.httpVersion,
   };

@@ -3,6 +3,7 @@ import { InMemorySpanExporter, type ReadableSpan } from "@opentelemetry/sdk-trac
 import {
   SanitizingSpanExporter,
   redactEmails,
+  redactText,
   sanitizeAttributes,
   stripUrl,
 } from "./spanSanitizer";
@@ -14,6 +15,53 @@ describe("redactEmails", () => {
     ).toBe("550 <[email]>: no such user; cc [email]");
     expect(redactEmails("SELECT 1 WHERE a = $1")).toBe("SELECT 1 WHERE a = $1");
     expect(redactEmails("@decorator and user@ alone")).toBe("@decorator and user@ alone");
+  });
+});
+
+describe("redactEmails, percent-encoded and in paths", () => {
+  it("replaces an address in a path, encoded or not, and leaves the rest of the path", () => {
+    expect(redactEmails("/api/v1/members/ada%40example.com")).toBe("/api/v1/members/[email]");
+    expect(redactEmails("/api/v1/members/ada%2Bx%40example.com/x")).toBe(
+      "/api/v1/members/[email]/x",
+    );
+    expect(redactEmails("/api/v1/members/ada@example.com")).toBe("/api/v1/members/[email]");
+  });
+
+  it("leaves a package's version in a stack trace's path alone", () => {
+    const frame = "at f (/app/node_modules/.pnpm/nodemailer@10.6.1/node_modules/x.js:1:2)";
+    expect(redactEmails(frame)).toBe(frame);
+  });
+});
+
+describe("redactText", () => {
+  it("replaces credentials by their shape: API keys, JWTs, Stripe keys, signing secrets", () => {
+    const jwt = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ1c2VyXzEifQ.c2lnbmF0dXJl-_x";
+    expect(
+      redactText("/api/v1/api-keys/zn_live_AbCdEfGhIjKl_0123456789abcdefghijABCDEFGHIJ12ab"),
+    ).toBe("/api/v1/api-keys/[redacted]");
+    expect(redactText(`/api/v1/meetings/${jwt}`)).toBe("/api/v1/meetings/[redacted]");
+    expect(redactText(`Invalid key sk_live_51Habc and rk_test_9x, secret whsec_Ab+/9=`)).toBe(
+      "Invalid key [redacted] and [redacted], secret [redacted]",
+    );
+  });
+
+  it("cuts the user info and query of a URL that free text quotes, keeping its host and path", () => {
+    expect(
+      redactText(
+        "Failed to parse URL from https://bucket.s3.example/rec.mp4?X-Amz-Signature=abc&b=1 (x)",
+      ),
+    ).toBe("Failed to parse URL from https://bucket.s3.example/rec.mp4 (x)");
+    expect(redactText("connect to smtp://user:pw@mail.example.com:587/ failed")).toBe(
+      "connect to smtp://mail.example.com:587/ failed",
+    );
+  });
+
+  it("returns a string with nothing to change as it is", () => {
+    const text = "SELECT id FROM api_keys WHERE prefix = $1 AND secret_hash = $2";
+    expect(redactText(text)).toBe(text);
+    expect(redactText("https://api.stripe.com/v1/customers")).toBe(
+      "https://api.stripe.com/v1/customers",
+    );
   });
 });
 

@@ -1,4 +1,5 @@
 import { hostname } from "node:os";
+import { getKeyIndexes } from "@ioredis/commands";
 import {
   context,
   diag,
@@ -47,7 +48,7 @@ import type { InstrumentationName, SamplerName, TracingSettings } from "./tracin
  * - undici: `fetch` (Recall, Clerk's keys);
  * - pg: each statement (Prisma's driver adapter and the plain SQL both run on pg), as its
  *   parameterized text: values are never recorded;
- * - ioredis: each command, by name and key (never its values).
+ * - ioredis: each command, by name and keys (never another argument: values, AUTH's password).
  * Tracing is process-wide by nature (the instrumentations patch modules): this is started once,
  * by `instrument.ts`, before those modules are loaded.
  */
@@ -102,18 +103,22 @@ function exporterOf(settings: TracingSettings): SpanExporter {
 }
 
 /**
- * The ioredis span's statement: the command and its keys, never the values written or read (a
- * script's keys follow its sha and their count).
+ * The ioredis span's statement: the command and its keys, never another argument. Which
+ * arguments are keys is Redis's own command table's answer (`@ioredis/commands`, what ioredis
+ * itself reads): a script's keys follow its sha and their count, and a command without keys is
+ * its name alone. Taking the first argument for a key would export AUTH's password whenever a
+ * connection is made inside a trace (a client connecting lazily, or reconnecting, in a request).
+ * A command the table does not know is its name alone.
  */
 function redisStatement(command: string, args: unknown[]): string {
-  const name = command.toLowerCase();
-  if (name === "eval" || name === "evalsha") {
-    const count = Number(args[1]);
-    const keys = Number.isInteger(count) ? args.slice(2, 2 + count) : [];
-    return [command, ...keys.filter((key) => typeof key === "string")].join(" ");
+  let indexes: number[];
+  try {
+    indexes = getKeyIndexes(command.toLowerCase(), args as (string | Buffer | number)[]);
+  } catch {
+    return command;
   }
-  const key = args[0];
-  return typeof key === "string" ? `${command} ${key}` : command;
+  const keys = indexes.map((index) => args[index]).filter((key) => typeof key === "string");
+  return keys.length === 0 ? command : `${command} ${keys.join(" ")}`;
 }
 
 function reportProblemsTo(logger: TracingProblemLogger): void {
