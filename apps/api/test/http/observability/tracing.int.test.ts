@@ -1,4 +1,4 @@
-import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { request as httpRequest } from "node:http";
 import path from "node:path";
@@ -6,17 +6,11 @@ import { promisify } from "node:util";
 import { SpanStatusCode } from "@opentelemetry/api";
 import request from "supertest";
 import { uniqueSuffix } from "@zigznote/database/testing";
-import {
-  apiKeyHeaderFor,
-  authHeaderFor,
-  clerkTestEnv,
-  type AuthenticatedCaller,
-} from "../../support/auth";
-import { testDatabaseUrl, testRedisUrl } from "../../support/env";
+import { apiKeyHeaderFor, authHeaderFor, type AuthenticatedCaller } from "../../support/auth";
+import { testRedisUrl } from "../../support/env";
 import { startFakeRecall, type FakeRecall } from "../../support/fakes/recallServer";
 import { FakeStripeServer } from "../../support/fakes/stripeServer";
 import { createTestApp, type TestApp } from "../../support/helpers";
-import { logEntries, waitForListening } from "../../support/serverProcess";
 import {
   descendantsOf,
   SPAN_KIND,
@@ -24,6 +18,7 @@ import {
   type OtlpReceiver,
   type ReceivedSpan,
 } from "./otlpReceiver";
+import { startTracedServer, type RunningServer } from "./tracedServer";
 
 /**
  * Tracing as an operator switches it on: the built server (`node dist/server.js`, whose first
@@ -33,49 +28,7 @@ import {
  * http/json).
  */
 
-const serverEntry = path.resolve(__dirname, "../../../dist/server.js");
 const instrumentEntry = path.resolve(__dirname, "../../../dist/instrument.js");
-
-interface RunningServer {
-  child: ChildProcess;
-  url: string;
-  /** Every JSON line the server wrote to stdout. */
-  logLines(): Record<string, unknown>[];
-  stop(): Promise<number | null>;
-}
-
-async function startTracedServer(env: Record<string, string>): Promise<RunningServer> {
-  const childEnv: NodeJS.ProcessEnv = { ...process.env };
-  for (const name of Object.keys(childEnv)) if (name.startsWith("OTEL_")) delete childEnv[name];
-  const child = spawn(process.execPath, [serverEntry], {
-    env: {
-      ...childEnv,
-      NODE_ENV: "test",
-      HOST: "127.0.0.1",
-      PORT: "0",
-      LOG_LEVEL: "debug",
-      DATABASE_URL: testDatabaseUrl,
-      JOBS_ENABLED: "false",
-      ...clerkTestEnv(),
-      ...env,
-    },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let output = "";
-  child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));
-  const port = await waitForListening({ child, output: () => output }, 60_000);
-  return {
-    child,
-    url: `http://127.0.0.1:${port}`,
-    logLines: () => logEntries(output),
-    stop: () => {
-      const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
-      child.kill("SIGTERM");
-      return exited;
-    },
-  };
-}
 
 /** A W3C traceparent of a caller's own (sampled) span, with its ids. */
 function callerTraceparent(): { header: string; traceId: string; parentSpanId: string } {
