@@ -15,8 +15,9 @@
  *   another request with the key gets 422 IDEMPOTENCY_KEY_REUSED.
  * - Not stored, so that the retry runs for real: a request refused before its handler ran
  *   (authentication, rate limit, scope, billing's write guard, validation: the claim is
- *   released), refused input (400, also when a service finds it) and a 5xx answer. Any other
- *   4xx is stored.
+ *   released), billing's refusal in the write's own transaction (`refuse`: the route's guard
+ *   lists its codes), refused input (400, also when a service finds it) and a 5xx answer. Any
+ *   other 4xx is stored.
  * - A route whose effects are all in one transaction that no guard precedes (`POST /meetings`)
  *   claims the key in that transaction instead, in its BEGIN's round trip: the key's
  *   transaction-scoped advisory lock, taken without waiting, then whether a row of the key
@@ -110,6 +111,11 @@ export interface Idempotency {
   ): TransactionBracket<T> | undefined;
   /** The JSON of the body recorded in the transaction with `status`, if one was. */
   recordedJson(status: number): Buffer | undefined;
+  /**
+   * The write's guard refused the request in the handler's transaction (nothing written): its
+   * answer is not kept, as when the guard refuses before the handler.
+   */
+  refuse(): void;
 }
 
 /** The handle of a request without a key. */
@@ -117,6 +123,7 @@ export const UNKEYED: Idempotency = {
   isKeyed: false,
   recordInTransaction: () => undefined,
   recordedJson: () => undefined,
+  refuse: () => undefined,
 };
 
 export interface IdempotencyDeps {
@@ -371,6 +378,9 @@ export function createIdempotency(deps: IdempotencyDeps): IdempotencyKernel {
         isKeyed: true,
         recordedJson: (status) =>
           claim.recordedStatus === status ? claim.recordedJson : undefined,
+        refuse() {
+          claim.hasHandlerStarted = false;
+        },
         recordInTransaction<T>(answerOf: (result: T) => IdempotentAnswer): TransactionBracket<T> {
           const sealed = (result: T): { status: number; response: Buffer } => {
             const answer = answerOf(result);

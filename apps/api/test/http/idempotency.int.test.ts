@@ -436,6 +436,27 @@ describe("Idempotency-Key claimed in the write's own transaction (POST /api/v1/m
     expect(await a.ctx.db.meeting.count({ where: { organizationId: organization.id } })).toBe(10);
   });
 
+  it("does not keep billing's refusal in the write's transaction: the retry after an upgrade runs", async () => {
+    const organization = await createOrganization(a.ctx.db, { planSlug: "free" });
+    const member = await authHeaderFor(a, { organizationId: organization.id });
+    for (let i = 0; i < 10; i += 1) {
+      await createMeetingRow(a.ctx.db, { organizationId: organization.id, createdAt: clock.now() });
+    }
+    const key = randomUUID();
+    const body = meetingBody();
+    const refused = await keyedCreate(member, key, body, servers[0]!);
+    expect(refused.status).toBe(403);
+    expect(refused.body.error.code).toBe("PLAN_LIMIT_MEETINGS");
+    await a.ctx.db.organization.update({
+      where: { id: organization.id },
+      data: { planSlug: "business" },
+    });
+    const retried = await keyedCreate(member, key, body, servers[1]!);
+    expect(retried.status).toBe(201);
+    expect(retried.headers["idempotent-replayed"]).toBeUndefined();
+    expect(await meetingsOf(organization.id, body.title)).toBe(1);
+  });
+
   it("commits nothing when the answer finds its claim gone (taken over): the write rolls back too", async () => {
     const title = `Not committed ${randomUUID()}`;
     await expect(
