@@ -2,7 +2,8 @@
  * `Idempotency-Key` on the API's writes (POST, PATCH, DELETE under /api/v1): a retry of a write
  * replays the first answer instead of writing again.
  *
- * - The key (1-255 printable ASCII characters) belongs to the caller's organization. Its first
+ * - The key (1-255 printable ASCII characters) belongs to the caller's organization (to the
+ *   platform admin, for a session without one: the console's). Its first
  *   request claims it with one INSERT (primary key: organization, SHA-256 of the key), so across
  *   instances exactly one request runs the handler; a repeat meanwhile gets 409
  *   IDEMPOTENCY_KEY_IN_USE with Retry-After.
@@ -268,9 +269,10 @@ export function createIdempotency(deps: IdempotencyDeps): IdempotencyKernel {
         { code: "INVALID_IDEMPOTENCY_KEY", details: { length: key.length } },
       );
     }
-    const organizationId = req.auth.organizationId;
-    // Keys belong to an organization (their table's key): a platform admin's session without
-    // one writes unkeyed (the console's edits carry `expectedVersion`: a repeated edit is refused).
+    // Keys belong to the caller's organization (their table's key); a platform admin's session
+    // without one (the console's) keeps its keys to that admin: the user's id stands for the
+    // organization (random UUIDs both, and the table has no foreign key).
+    const organizationId = req.auth.organizationId ?? req.auth.userId;
     if (organizationId === null) return null;
     const keyHash = sha256("key", organizationId, key);
     const ownerId = randomUUID();
