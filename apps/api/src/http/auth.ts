@@ -89,6 +89,11 @@ export type WriteAction = Extract<keyof WriteActions, string>;
 export interface RouteGuard {
   /** Every code the guard can answer, documented on each route that declares it. */
   readonly codes: readonly ErrorCode[];
+  /**
+   * The codes with which it refuses the write, nothing written: wherever it decides (`check`, or
+   * its `WriteGuard` in the write's transaction), an Idempotency-Key does not keep them.
+   */
+  readonly refusals: readonly ErrorCode[];
   /** What the operation's description says about the guard. */
   readonly note: string;
   /** Runs before the handler; absent when the feature decides in the write's own transaction. */

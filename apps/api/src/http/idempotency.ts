@@ -2,7 +2,8 @@
  * `Idempotency-Key` on the API's writes (POST, PATCH, DELETE under /api/v1): a retry of a write
  * replays the first answer instead of writing again.
  *
- * - The key (1-255 printable ASCII characters) belongs to the caller's organization. Its first
+ * - The key (1-255 printable ASCII characters) belongs to the caller's organization (to the
+ *   platform admin, for a session without one: the console's). Its first
  *   request claims it with one INSERT (primary key: organization, SHA-256 of the key), so across
  *   instances exactly one request runs the handler; a repeat meanwhile gets 409
  *   IDEMPOTENCY_KEY_IN_USE with Retry-After.
@@ -15,8 +16,9 @@
  *   another request with the key gets 422 IDEMPOTENCY_KEY_REUSED.
  * - Not stored, so that the retry runs for real: a request refused before its handler ran
  *   (authentication, rate limit, scope, billing's write guard, validation: the claim is
- *   released), refused input (400, also when a service finds it) and a 5xx answer. Any other
- *   4xx is stored.
+ *   released), billing's refusal in the write's own transaction (`refuse`: the route's guard
+ *   lists its codes), refused input (400, also when a service finds it) and a 5xx answer. Any
+ *   other 4xx is stored.
  * - A route whose effects are all in one transaction that no guard precedes (`POST /meetings`)
  *   claims the key in that transaction instead, in its BEGIN's round trip: the key's
  *   transaction-scoped advisory lock, taken without waiting, then whether a row of the key
@@ -110,6 +112,11 @@ export interface Idempotency {
   ): TransactionBracket<T> | undefined;
   /** The JSON of the body recorded in the transaction with `status`, if one was. */
   recordedJson(status: number): Buffer | undefined;
+  /**
+   * The write's guard refused the request in the handler's transaction (nothing written): its
+   * answer is not kept, as when the guard refuses before the handler.
+   */
+  refuse(): void;
 }
 
 /** The handle of a request without a key. */
@@ -117,6 +124,7 @@ export const UNKEYED: Idempotency = {
   isKeyed: false,
   recordInTransaction: () => undefined,
   recordedJson: () => undefined,
+  refuse: () => undefined,
 };
 
 export interface IdempotencyDeps {
@@ -261,9 +269,10 @@ export function createIdempotency(deps: IdempotencyDeps): IdempotencyKernel {
         { code: "INVALID_IDEMPOTENCY_KEY", details: { length: key.length } },
       );
     }
-    const organizationId = req.auth.organizationId;
-    // Keys belong to an organization (their table's key): a platform admin's session without
-    // one writes unkeyed (the console's edits carry `expectedVersion`: a repeated edit is refused).
+    // Keys belong to the caller's organization (their table's key); a platform admin's session
+    // without one (the console's) keeps its keys to that admin: the user's id stands for the
+    // organization (random UUIDs both, and the table has no foreign key).
+    const organizationId = req.auth.organizationId ?? req.auth.userId;
     if (organizationId === null) return null;
     const keyHash = sha256("key", organizationId, key);
     const ownerId = randomUUID();
@@ -371,6 +380,9 @@ export function createIdempotency(deps: IdempotencyDeps): IdempotencyKernel {
         isKeyed: true,
         recordedJson: (status) =>
           claim.recordedStatus === status ? claim.recordedJson : undefined,
+        refuse() {
+          claim.hasHandlerStarted = false;
+        },
         recordInTransaction<T>(answerOf: (result: T) => IdempotentAnswer): TransactionBracket<T> {
           const sealed = (result: T): { status: number; response: Buffer } => {
             const answer = answerOf(result);

@@ -7,6 +7,7 @@ import { executeStatement, queryRows, type SqlDb, type SqlStatement } from "@zig
  */
 
 export interface IdempotencyKeyRef {
+  /** The caller's organization; a platform admin's user id for a session without one. */
   organizationId: string;
   keyHash: Buffer;
 }

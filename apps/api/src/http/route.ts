@@ -1,6 +1,12 @@
 /* eslint-disable max-lines -- one route declaration from its types to its mounting and its OpenAPI entry: the typed answer, the guards chain and the document are read together when a route changes */
 import type { ResponseConfig, RouteConfig, ZodRequestBody } from "@asteasolutions/zod-to-openapi";
-import { httpError, statusesOf, UnsupportedMediaTypeError, type ErrorCode } from "@zigznote/shared";
+import {
+  httpError,
+  isAppError,
+  statusesOf,
+  UnsupportedMediaTypeError,
+  type ErrorCode,
+} from "@zigznote/shared";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { Request, RequestHandler, Response, Router } from "express";
@@ -496,6 +502,7 @@ export function defineRoute<
   const strictQuery = spec.query instanceof z.ZodObject ? spec.query.strict() : spec.query;
   const isAuthenticated = (spec.auth ?? "session") !== "none";
   const isKeyed = isKeyedRoute(loose);
+  const guardRefusals: ReadonlySet<ErrorCode> = new Set(spec.write?.refusals);
   return {
     method: spec.method,
     path: spec.path,
@@ -548,8 +555,13 @@ export function defineRoute<
           await send(res, answer, input.idempotency.recordedJson(answer.status));
         } catch (error) {
           // The key's claim, made in the write's transaction, found another request's.
-          if (!isClaimLost(error)) throw error;
-          await mounting.idempotency.answerLostClaim(req, res);
+          if (isClaimLost(error)) {
+            await mounting.idempotency.answerLostClaim(req, res);
+            return;
+          }
+          // Billing refused in the write's transaction: not kept, like its refusal before it.
+          if (isAppError(error) && guardRefusals.has(error.code)) input.idempotency.refuse();
+          throw error;
         }
       });
       return chain;

@@ -9,14 +9,18 @@ import {
   sqlTransaction,
   type PrismaClient,
 } from "@zigznote/database";
-import { createMeeting as createMeetingRow, createOrganization } from "@zigznote/database/testing";
+import {
+  createMeeting as createMeetingRow,
+  createOrganization,
+  uniqueSuffix,
+} from "@zigznote/database/testing";
 import type pg from "pg";
 import request from "supertest";
 import { requestFingerprint } from "../../src/http/idempotency";
 import { answerStatement, claimIdempotencyKey } from "../../src/http/idempotencyStore";
 import { runJob } from "../../src/jobs";
 import { createMeeting } from "../../src/meetings";
-import { authHeaderFor, type AuthenticatedCaller } from "../support/auth";
+import { authHeaderFor, signClerkToken, type AuthenticatedCaller } from "../support/auth";
 import { testDatabaseUrl } from "../support/env";
 import { startFakeRecall, type FakeRecall } from "../support/fakes/recallServer";
 import { createTestApp, ManualClock, type TestApp } from "../support/helpers";
@@ -436,6 +440,27 @@ describe("Idempotency-Key claimed in the write's own transaction (POST /api/v1/m
     expect(await a.ctx.db.meeting.count({ where: { organizationId: organization.id } })).toBe(10);
   });
 
+  it("does not keep billing's refusal in the write's transaction: the retry after an upgrade runs", async () => {
+    const organization = await createOrganization(a.ctx.db, { planSlug: "free" });
+    const member = await authHeaderFor(a, { organizationId: organization.id });
+    for (let i = 0; i < 10; i += 1) {
+      await createMeetingRow(a.ctx.db, { organizationId: organization.id, createdAt: clock.now() });
+    }
+    const key = randomUUID();
+    const body = meetingBody();
+    const refused = await keyedCreate(member, key, body, servers[0]!);
+    expect(refused.status).toBe(403);
+    expect(refused.body.error.code).toBe("PLAN_LIMIT_MEETINGS");
+    await a.ctx.db.organization.update({
+      where: { id: organization.id },
+      data: { planSlug: "business" },
+    });
+    const retried = await keyedCreate(member, key, body, servers[1]!);
+    expect(retried.status).toBe(201);
+    expect(retried.headers["idempotent-replayed"]).toBeUndefined();
+    expect(await meetingsOf(organization.id, body.title)).toBe(1);
+  });
+
   it("commits nothing when the answer finds its claim gone (taken over): the write rolls back too", async () => {
     const title = `Not committed ${randomUUID()}`;
     await expect(
@@ -587,6 +612,47 @@ describe("Idempotency-Key on the other writes", () => {
       .send({});
     expect(retried.status).toBe(201);
     expect(retried.headers["idempotent-replayed"]).toBeUndefined();
+  });
+});
+
+describe("Idempotency-Key of a platform admin's session without an organization (the console)", () => {
+  /** A platform admin's session with no active organization, as the console signs in. */
+  function consoleSession(): { Authorization: string } {
+    const token = signClerkToken({
+      userId: `user_${uniqueSuffix()}`,
+      orgId: null,
+      claims: { metadata: { platformAdmin: true } },
+    });
+    return { Authorization: `Bearer ${token}` };
+  }
+
+  it("replays a repeated action instead of running it again, and keeps the key to that admin", async () => {
+    const organization = await createOrganization(a.ctx.db, { planSlug: "free" });
+    const url = `/api/v1/admin/organizations/${organization.id}/recheck-violations`;
+    const operator = consoleSession();
+    const key = randomUUID();
+    const send = (headers: { Authorization: string }, server: Server) =>
+      request(server)
+        .post(url)
+        .set(headers)
+        .set("Idempotency-Key", key)
+        .send({ reason: "customer asked" });
+    const first = await send(operator, servers[0]!);
+    const repeat = await send(operator, servers[1]!);
+    expect([first.status, repeat.status]).toEqual([200, 200]);
+    expect(repeat.headers["idempotent-replayed"]).toBe("true");
+    expect(repeat.body).toEqual(first.body);
+    const audits = await queryRows<{ count: number }>(
+      a.ctx.db,
+      `SELECT count(*)::int AS count FROM admin_audit_log WHERE target_id = $1`,
+      [organization.id],
+    );
+    expect(audits[0]!.count).toBe(1);
+    // Another operator's same key is theirs.
+    const other = await send(consoleSession(), servers[0]!);
+    expect(other.status).toBe(200);
+    expect(other.headers["idempotent-replayed"]).toBeUndefined();
+    expect(other.body.auditId).not.toBe(first.body.auditId);
   });
 });
 

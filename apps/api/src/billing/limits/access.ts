@@ -95,6 +95,7 @@ export function createWriteGuards(
     const isDecidedInTransaction = TRANSACTION_ONLY_WRITE_ACTIONS.has(action);
     return {
       codes: [...WRITE_GUARD_CODES[action], "NOT_FOUND"],
+      refusals: WRITE_GUARD_CODES[action],
       note: isDecidedInTransaction
         ? `Billing decides in the write's own transaction (\`${action}\`), so the plan's ` +
           `limit holds exactly under concurrent requests: ${listed}.`
