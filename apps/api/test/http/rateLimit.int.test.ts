@@ -458,6 +458,34 @@ describe("request budgets in memory (no Redis)", () => {
     }
   });
 
+  it("answers a locked-out key with the lockout's wait when its address's budget is spent too", async () => {
+    const testApp = createTestApp({
+      env: { ...BUDGETS, API_KEY_MAX_FAILURES: "2", TRUST_PROXY: "true" },
+    });
+    try {
+      const { key, headers } = await apiKeyHeaderFor(testApp, { scopes: ["meetings:read"] });
+      const from = { "X-Forwarded-For": "198.51.100.23" };
+      const wrong = { ...from, Authorization: `Bearer ${key.slice(0, -4)}AAAA` };
+      for (let i = 0; i < 2; i++) {
+        expect((await request(testApp.app).get("/api/v1/me").set(wrong)).status).toBe(401);
+      }
+      // The pair is locked for 15 minutes; the third and fourth refusals spend the address's
+      // budget of 3 and go past it. The answer's wait is still the lockout's: a client that
+      // retried after the budget's minute would only be refused again.
+      for (let i = 0; i < 2; i++) {
+        const locked = await request(testApp.app)
+          .get("/api/v1/me")
+          .set({ ...headers, ...from });
+        expect(locked.status).toBe(429);
+        expect(locked.body.error.code).toBe("TOO_MANY_REQUESTS");
+        expect(Number(locked.headers["retry-after"])).toBeGreaterThan(800);
+        expect(parseRateLimit(locked.headers.ratelimit)).toMatchObject({ policy: "address", r: 0 });
+      }
+    } finally {
+      await testApp.close();
+    }
+  });
+
   it("is off with RATE_LIMIT_ENABLED=false: no count, no fields", async () => {
     const testApp = createTestApp({ env: { ...BUDGETS, RATE_LIMIT_ENABLED: "false" } });
     try {
