@@ -85,8 +85,8 @@ not sliding: it starts with the first request it counts and resets \`t\` seconds
 at the end of one window and another at the start of the next can pass up to twice the budget
 within seconds; pace requests by \`r\` and \`t\`. A plan change applies to sessions at once and
 to API keys within a minute (by default: keys are cached). Requests whose credentials fail count
-against your address instead (\`"address"\`). \`/health\`, \`/metrics\`, the docs and the
-webhooks are not counted.
+against your address instead (\`"address"\`), as do unknown paths (404) and methods (405).
+\`/health\`, \`/metrics\`, the docs and the webhooks are not counted.
 
 ## Pages
 

@@ -52,7 +52,7 @@ export interface RateLimitDeps {
 export interface RateLimiter {
   /** `authenticate`, then one count: the organization's, or the address's when it failed. */
   afterAuthentication(authenticate: RequestHandler): RequestHandler;
-  /** One count for the address (a path under /api/v1 that no route has). */
+  /** One count for the address (a path under /api/v1 that no route has, or a method it refuses). */
   countAddress: RequestHandler;
 }
 

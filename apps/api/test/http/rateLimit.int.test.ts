@@ -159,6 +159,23 @@ describe("request budgets across two instances sharing Redis", () => {
     expect(unknown.status).toBe(429);
   });
 
+  it("counts a known path called with another method (405) against the address, like an unknown path", async () => {
+    const address = `203.0.113.${Math.floor(Math.random() * 250) + 1}`;
+    const remaining: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const res = await request(servers[i % 2]!)
+        .put("/api/v1/meetings")
+        .set("X-Forwarded-For", address);
+      expect([res.status, res.headers.allow]).toEqual([405, "POST, GET, HEAD"]);
+      expect(res.headers["ratelimit-policy"]).toBe('"address";q=3;w=60');
+      remaining.push(parseRateLimit(res.headers.ratelimit).r);
+    }
+    expect(remaining).toEqual([2, 1, 0]);
+    const spent = await request(servers[0]!).delete("/api/v1/me").set("X-Forwarded-For", address);
+    expect(spent.status).toBe(429);
+    expect(spent.body.error.code).toBe("RATE_LIMITED");
+  });
+
   it("does not count a platform admin's own requests", async () => {
     const admin = await authHeaderFor(a, { role: "admin" });
     const token = signClerkToken({
