@@ -114,7 +114,7 @@ export function createApp(ctx: AppContext, options: AppOptions = {}): Express {
   if (crossOrigin) app.use("/api/", crossOrigin);
 
   const api = express.Router();
-  mountRoutes(api, routes.api, mounting);
+  mountRoutes(api, routes.api, { ...mounting, countRefusedMethod: rateLimiter?.countAddress });
   app.use(api);
 
   app.use(createDocsRouter(() => appOpenApiDocument(routes)));

@@ -80,9 +80,13 @@ Each organization has a budget of requests per minute, shared by all its API key
 by its plan (by default 120 on Free, 600 on Pro, 3,000 on Business). Every answer says where you
 stand, in the IETF RateLimit fields: \`RateLimit-Policy: "organization";q=600;w=60\` (the budget
 per 60 s window) and \`RateLimit: "organization";r=42;t=17\` (42 left, the window resets in 17 s).
-Past the budget the API answers 429 \`RATE_LIMITED\` with \`Retry-After\`. Requests whose
-credentials fail count against your address instead (\`"address"\`). \`/health\`, \`/metrics\`,
-the docs and the webhooks are not counted.
+Past the budget the API answers 429 \`RATE_LIMITED\` with \`Retry-After\`. The window is fixed,
+not sliding: it starts with the first request it counts and resets \`t\` seconds later, so a burst
+at the end of one window and another at the start of the next can pass up to twice the budget
+within seconds; pace requests by \`r\` and \`t\`. A plan change applies to sessions at once and
+to API keys within a minute (by default: keys are cached). Requests whose credentials fail count
+against your address instead (\`"address"\`), as do unknown paths (404) and methods (405).
+\`/health\`, \`/metrics\`, the docs and the webhooks are not counted.
 
 ## Pages
 

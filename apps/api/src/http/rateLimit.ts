@@ -52,7 +52,7 @@ export interface RateLimitDeps {
 export interface RateLimiter {
   /** `authenticate`, then one count: the organization's, or the address's when it failed. */
   afterAuthentication(authenticate: RequestHandler): RequestHandler;
-  /** One count for the address (a path under /api/v1 that no route has). */
+  /** One count for the address (a path under /api/v1 that no route has, or a method it refuses). */
   countAddress: RequestHandler;
 }
 
@@ -72,6 +72,14 @@ function runMiddleware(middleware: RequestHandler, req: Request, res: Response):
       done(error);
     }
   });
+}
+
+/** Whether `failure` is a 429 of its own whose wait is at least the budget's `refusal`. */
+function outlasts(failure: unknown, refusal: TooManyRequestsError): boolean {
+  return (
+    failure instanceof TooManyRequestsError &&
+    failure.retryAfterSeconds >= refusal.retryAfterSeconds
+  );
 }
 
 /** The budgets of one app (its Redis or its memory). */
@@ -178,7 +186,10 @@ export function createRateLimiter(deps: RateLimitDeps): RateLimiter {
         const started = early as EarlyCount | null;
         if (failure !== null) {
           if (started) giveBack(started);
-          next((await countAddress(req, res)) ?? failure);
+          const refusal = await countAddress(req, res);
+          // A lockout's 429 says how long the caller really waits (15 minutes, not the
+          // budget's minute): retrying after the budget's Retry-After would only be refused again.
+          next(refusal && !outlasts(failure, refusal) ? refusal : failure);
           return;
         }
         const budget = deps.budgetOf(req.auth);

@@ -263,6 +263,11 @@ export interface RouteMounting extends RouteGuards {
   parseJsonBody: RequestHandler;
   /** The app's Idempotency-Key handling (http/idempotency.ts). */
   idempotency: IdempotencyKernel;
+  /**
+   * Counts a request a known path refuses for its method (405) before it is answered: the API's
+   * address budget (http/rateLimit.ts), as for a path no route has. Absent: not counted.
+   */
+  countRefusedMethod?: RequestHandler;
 }
 
 /** A `Location` response header in the document (where a created resource is read). */
@@ -601,15 +606,25 @@ export function mountRoutes(
     methodsByPath.set(route.path, [...(methodsByPath.get(route.path) ?? []), route.method]);
   }
   for (const [path, methods] of methodsByPath) {
-    router.all(path, refuseOtherMethods(methods.map((method) => method.toUpperCase())));
+    router.all(
+      path,
+      refuseOtherMethods(
+        methods.map((method) => method.toUpperCase()),
+        mounting.countRefusedMethod,
+      ),
+    );
   }
 }
 
 /**
  * After a path's handlers: 405 with `Allow` for a method the path does not take (`HEAD` goes
- * with `GET`). A method it takes passes on (a static file not found, say: a 404 follows).
+ * with `GET`), once `count` (when given) let it through. A method it takes passes on (a static
+ * file not found, say: a 404 follows).
  */
-export function refuseOtherMethods(methods: readonly string[]): RequestHandler {
+export function refuseOtherMethods(
+  methods: readonly string[],
+  count?: RequestHandler,
+): RequestHandler {
   const allow = methods.includes("GET") ? [...methods, "HEAD"] : [...methods];
   return (req, res, next) => {
     if (allow.includes(req.method)) {
@@ -617,14 +632,14 @@ export function refuseOtherMethods(methods: readonly string[]): RequestHandler {
       return;
     }
     res.setHeader("Allow", allow.join(", "));
-    next(
-      httpError(
-        "METHOD_NOT_ALLOWED",
-        `${req.method} is not allowed here; use ${allow.join(", ")}`,
-        {
-          details: { allowed: allow },
-        },
-      ),
+    const refusal = httpError(
+      "METHOD_NOT_ALLOWED",
+      `${req.method} is not allowed here; use ${allow.join(", ")}`,
+      {
+        details: { allowed: allow },
+      },
     );
+    if (count) void count(req, res, (error?: unknown) => next(error ?? refusal));
+    else next(refusal);
   };
 }

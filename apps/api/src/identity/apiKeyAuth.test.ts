@@ -13,6 +13,12 @@ describe("lockoutAddress", () => {
     expect(lockoutAddress("::1")).toBe("0:0:0:0::/64");
   });
 
+  it("counts an address forwarded with its port (Azure's X-Forwarded-For) as the address", () => {
+    expect(lockoutAddress("203.0.113.9:51234")).toBe("203.0.113.9");
+    expect(lockoutAddress("[2001:db8:1:2:aaaa::1]:51234")).toBe("2001:db8:1:2::/64");
+    expect(lockoutAddress("[::ffff:203.0.113.9]:443")).toBe("203.0.113.9");
+  });
+
   it("has a value without an address", () => {
     expect(lockoutAddress(undefined)).toBe("unknown");
   });

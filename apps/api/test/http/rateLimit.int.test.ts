@@ -159,6 +159,23 @@ describe("request budgets across two instances sharing Redis", () => {
     expect(unknown.status).toBe(429);
   });
 
+  it("counts a known path called with another method (405) against the address, like an unknown path", async () => {
+    const address = `203.0.113.${Math.floor(Math.random() * 250) + 1}`;
+    const remaining: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const res = await request(servers[i % 2]!)
+        .put("/api/v1/meetings")
+        .set("X-Forwarded-For", address);
+      expect([res.status, res.headers.allow]).toEqual([405, "POST, GET, HEAD"]);
+      expect(res.headers["ratelimit-policy"]).toBe('"address";q=3;w=60');
+      remaining.push(parseRateLimit(res.headers.ratelimit).r);
+    }
+    expect(remaining).toEqual([2, 1, 0]);
+    const spent = await request(servers[0]!).delete("/api/v1/me").set("X-Forwarded-For", address);
+    expect(spent.status).toBe(429);
+    expect(spent.body.error.code).toBe("RATE_LIMITED");
+  });
+
   it("does not count a platform admin's own requests", async () => {
     const admin = await authHeaderFor(a, { role: "admin" });
     const token = signClerkToken({
@@ -453,6 +470,34 @@ describe("request budgets in memory (no Redis)", () => {
         statuses.push((await request(testApp.app).get("/api/v1/me").set(caller.headers)).status);
       }
       expect(statuses).toEqual([200, 200, 200, 200, 200, 429]);
+    } finally {
+      await testApp.close();
+    }
+  });
+
+  it("answers a locked-out key with the lockout's wait when its address's budget is spent too", async () => {
+    const testApp = createTestApp({
+      env: { ...BUDGETS, API_KEY_MAX_FAILURES: "2", TRUST_PROXY: "true" },
+    });
+    try {
+      const { key, headers } = await apiKeyHeaderFor(testApp, { scopes: ["meetings:read"] });
+      const from = { "X-Forwarded-For": "198.51.100.23" };
+      const wrong = { ...from, Authorization: `Bearer ${key.slice(0, -4)}AAAA` };
+      for (let i = 0; i < 2; i++) {
+        expect((await request(testApp.app).get("/api/v1/me").set(wrong)).status).toBe(401);
+      }
+      // The pair is locked for 15 minutes; the third and fourth refusals spend the address's
+      // budget of 3 and go past it. The answer's wait is still the lockout's: a client that
+      // retried after the budget's minute would only be refused again.
+      for (let i = 0; i < 2; i++) {
+        const locked = await request(testApp.app)
+          .get("/api/v1/me")
+          .set({ ...headers, ...from });
+        expect(locked.status).toBe(429);
+        expect(locked.body.error.code).toBe("TOO_MANY_REQUESTS");
+        expect(Number(locked.headers["retry-after"])).toBeGreaterThan(800);
+        expect(parseRateLimit(locked.headers.ratelimit)).toMatchObject({ policy: "address", r: 0 });
+      }
     } finally {
       await testApp.close();
     }
