@@ -1,13 +1,18 @@
 import { execFile } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { connect } from "node:net";
 import path from "node:path";
 import { promisify } from "node:util";
+import { authHeaderFor } from "../../support/auth";
 import { testDatabaseUrl } from "../../support/env";
-import { startOtlpReceiver } from "./otlpReceiver";
-import { startTracedServer } from "./tracedServer";
+import { createTestApp, type TestApp } from "../../support/helpers";
+import { SPAN_KIND, startOtlpReceiver, type OtlpReceiver } from "./otlpReceiver";
+import { startTracedServer, type RunningServer } from "./tracedServer";
 
 /**
- * Tracing when something goes wrong around it: an OTLP receiver that is down when the server
- * stops or when the `job` command ends. Tracing may not change an exit code.
+ * Tracing when something goes wrong around a request: a client that goes away before its
+ * answer, an OTLP receiver that is down when the server stops or when the `job` command ends.
+ * Neither may cost a log line its trace, nor tracing change an exit code.
  */
 
 const jobEntry = path.resolve(__dirname, "../../../dist/cli/job.js");
@@ -18,6 +23,62 @@ async function downReceiverUrl(): Promise<string> {
   await gone.close();
   return gone.url;
 }
+
+let receiver: OtlpReceiver;
+let testApp: TestApp;
+
+beforeAll(async () => {
+  receiver = await startOtlpReceiver();
+  testApp = createTestApp();
+});
+afterAll(async () => {
+  await receiver.close();
+  await testApp.close();
+});
+
+describe("a request whose client goes away before the answer", () => {
+  let server: RunningServer;
+  beforeAll(async () => {
+    server = await startTracedServer({
+      OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
+      OTEL_BSP_SCHEDULE_DELAY: "100",
+    });
+  }, 90_000);
+  afterAll(async () => {
+    expect(await server.stop()).toBe(0);
+  });
+
+  it("writes its log line with the request's trace id", async () => {
+    const caller = await authHeaderFor(testApp);
+    const traceId = randomBytes(16).toString("hex");
+    const { port } = new URL(server.url);
+    // The headers and half the body, then the connection cut: the answer is never read.
+    await new Promise<void>((resolve, reject) => {
+      const socket = connect(Number(port), "127.0.0.1", () => {
+        socket.write(
+          "POST /api/v1/meetings HTTP/1.1\r\nHost: api\r\n" +
+            `Authorization: ${caller.headers.Authorization}\r\n` +
+            `traceparent: 00-${traceId}-${randomBytes(8).toString("hex")}-01\r\n` +
+            "Content-Type: application/json\r\nContent-Length: 100\r\n\r\n" +
+            '{"title":',
+        );
+        setTimeout(() => {
+          socket.destroy();
+          resolve();
+        }, 200);
+      });
+      socket.on("error", reject);
+    });
+
+    await receiver.waitFor((spans) =>
+      spans.some((span) => span.traceId === traceId && span.kind === SPAN_KIND.server),
+    );
+    const line = server
+      .logLines()
+      .find((entry) => entry.method === "POST" && entry.route === "/api/v1/meetings");
+    expect(line).toMatchObject({ traceId });
+  });
+});
 
 describe("an OTLP receiver that is down at the end", () => {
   it("loses the last spans, not the server's shutdown: exit 0, everything closed, the loss logged", async () => {
