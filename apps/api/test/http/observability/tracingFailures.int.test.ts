@@ -3,6 +3,7 @@ import { randomBytes } from "node:crypto";
 import { connect } from "node:net";
 import path from "node:path";
 import { promisify } from "node:util";
+import { SpanStatusCode } from "@opentelemetry/api";
 import { authHeaderFor } from "../../support/auth";
 import { testDatabaseUrl } from "../../support/env";
 import { createTestApp, type TestApp } from "../../support/helpers";
@@ -38,21 +39,16 @@ afterAll(async () => {
 
 describe("a request whose client goes away before the answer", () => {
   let server: RunningServer;
+  const traceId = randomBytes(16).toString("hex");
   beforeAll(async () => {
     server = await startTracedServer({
       OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
       OTEL_BSP_SCHEDULE_DELAY: "100",
     });
-  }, 90_000);
-  afterAll(async () => {
-    expect(await server.stop()).toBe(0);
-  });
-
-  it("writes its log line with the request's trace id", async () => {
     const caller = await authHeaderFor(testApp);
-    const traceId = randomBytes(16).toString("hex");
     const { port } = new URL(server.url);
-    // The headers and half the body, then the connection cut: the answer is never read.
+    // The headers and half the body, then the connection cut: the body parser fails on the
+    // abort and the error handler answers 400 to a client that is no longer there.
     await new Promise<void>((resolve, reject) => {
       const socket = connect(Number(port), "127.0.0.1", () => {
         socket.write(
@@ -69,14 +65,32 @@ describe("a request whose client goes away before the answer", () => {
       });
       socket.on("error", reject);
     });
-
     await receiver.waitFor((spans) =>
       spans.some((span) => span.traceId === traceId && span.kind === SPAN_KIND.server),
     );
+  }, 90_000);
+  afterAll(async () => {
+    expect(await server.stop()).toBe(0);
+  });
+
+  it("writes its log line with the request's trace id", () => {
     const line = server
       .logLines()
       .find((entry) => entry.method === "POST" && entry.route === "/api/v1/meetings");
     expect(line).toMatchObject({ traceId });
+  });
+
+  it("ends its server span as an error: the answer never left", () => {
+    const span = receiver.spans.find(
+      (candidate) => candidate.traceId === traceId && candidate.kind === SPAN_KIND.server,
+    );
+    expect(span).toMatchObject({
+      name: "POST /api/v1/meetings",
+      status: {
+        code: SpanStatusCode.ERROR,
+        message: "connection closed before the response ended",
+      },
+    });
   });
 });
 
