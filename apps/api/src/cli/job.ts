@@ -25,6 +25,7 @@ async function main(): Promise<number> {
     return 2;
   }
   const logger = createLogger(config.LOG_LEVEL);
+  tracing?.reportProblemsTo(logger);
   const { url, embedded } = await openDatabase(config, logger, { shareRunning: true });
   const db = createPrismaClient(url, { maxConnections: 4 });
   const redis = config.REDIS_URL ? new Redis(config.REDIS_URL, { maxRetriesPerRequest: 2 }) : null;

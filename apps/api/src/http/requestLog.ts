@@ -1,6 +1,7 @@
 import { PROVIDER_NOT_CONFIGURED } from "@zigznote/shared";
 import type { NextFunction, Request, RequestHandler, Response } from "express";
 import type { Logger } from "../lib/logger";
+import { bindToActiveContext } from "../lib/tracing";
 import type { RouteResolver } from "./routeTemplate";
 
 declare module "express-serve-static-core" {
@@ -69,7 +70,9 @@ export function requestLog(logger: Logger, routeOf: RouteResolver): RequestHandl
       return;
     }
     const startedAt = Date.now();
-    const onDone = (error?: Error) => {
+    // Run in the request's context: its trace id is on the line, also when the socket's close
+    // (a client gone before its answer) is what ends the request.
+    const onDone = bindToActiveContext((error?: Error) => {
       res.off("finish", onDone);
       res.off("close", onDone);
       res.off("error", onDone);
@@ -81,7 +84,7 @@ export function requestLog(logger: Logger, routeOf: RouteResolver): RequestHandl
         { requestId: req.requestId, ...fields },
         isFailure ? "request failed" : "request completed",
       );
-    };
+    });
     res.on("finish", onDone);
     res.on("close", onDone);
     res.on("error", onDone);

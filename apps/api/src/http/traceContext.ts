@@ -53,7 +53,10 @@ function endServerSpan(span: Span, req: Request, res: Response, route: string): 
   span.setAttribute(ATTR_HTTP_RESPONSE_STATUS_CODE, res.statusCode);
   if (res.statusCode >= 500) {
     span.setStatus({ code: SpanStatusCode.ERROR });
-  } else if (!res.writableFinished) {
+  } else if (res.socket !== null) {
+    // Node detaches the socket once the answer is handed over ("finish"); still attached, it
+    // closed first. Also when an answer was ended after the client left (the body parser failing
+    // on the abort, say), which `writableFinished` counts as sent.
     span.setStatus({
       code: SpanStatusCode.ERROR,
       message: "connection closed before the response ended",

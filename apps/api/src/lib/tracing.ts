@@ -38,6 +38,15 @@ export function isTracingOn(): boolean {
   return isStarted;
 }
 
+/**
+ * `listener`, made to run in the context active here (the request's) wherever it is called
+ * from: a response's "close" when the client went away is emitted by its socket, outside the
+ * request's context, and a log line written then would lose the trace. As is when tracing is off.
+ */
+export function bindToActiveContext<F extends (...args: never[]) => unknown>(listener: F): F {
+  return isStarted ? context.bind(context.active(), listener) : listener;
+}
+
 /** Starts a span that is not made active (the caller runs its work in its context itself). */
 export function startSpan(name: string, options: SpanOptions, parent: Context): Span {
   return tracer.startSpan(name, options, parent);

@@ -68,7 +68,10 @@ export interface Tracing {
   reportProblemsTo(logger: TracingProblemLogger): void;
   /** Exports what is buffered (tests, the `job` command before it exits). */
   forceFlush(): Promise<void>;
-  /** Flushes, then stops exporting and unpatches the instrumented modules. */
+  /**
+   * Flushes, then stops exporting and unpatches the instrumented modules. Never rejects: spans
+   * the receiver did not take are reported as a problem (`reportProblemsTo`).
+   */
   shutdown(): Promise<void>;
 }
 
@@ -210,7 +213,11 @@ export function startTracing(
       (stopping ??= (async () => {
         unregister();
         setTracingOn(false);
-        await provider.shutdown();
+        // A receiver that is down at exit loses the last spans, not the exit: the failure is
+        // reported (`reportProblemsTo`), never thrown at the shutdown or the `job` command.
+        await provider.shutdown().catch((error: unknown) => {
+          diag.warn("the last spans could not be exported", error);
+        });
         trace.disable();
         propagation.disable();
         context.disable();
