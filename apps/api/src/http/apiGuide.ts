@@ -1,4 +1,11 @@
+import { ERROR_CODES, isTransientCode, statusesOf, type ErrorCode } from "@zigznote/shared";
 import { SCOPES, scopesForRole } from "./scopes";
+
+/** The codes whose answers an Idempotency-Key does not keep (they ask for a retry). */
+const TRANSIENT_CODES = (Object.keys(ERROR_CODES) as ErrorCode[])
+  .filter(isTransientCode)
+  .map((code) => `${statusesOf(code).join("/")} \`${code}\``)
+  .join(", ");
 
 /**
  * The document's introduction (`info.description`, the top of `/docs`): how to authenticate, what
@@ -66,7 +73,9 @@ connection, a 5xx) and the write happens at most once:
   key. A malformed key is 400 \`INVALID_IDEMPOTENCY_KEY\`.
 - Nothing is kept when the request was refused before it ran (credentials, rate limit, scope,
   billing, invalid input: 400) or failed with a 5xx: correct it or retry with the same key and it
-  runs for real. Other 4xx answers (404, 409, ...) are kept and replayed.
+  runs for real. Nor when the refusal holds only for the moment and asks you to retry
+  (${TRANSIENT_CODES}): the retry with the same key runs again. Other 4xx answers
+  (404, 409 \`ALREADY_MEMBER\`, ...) are kept and replayed.
 
 Where a write is one database transaction (meetings, API keys, admin actions) its answer is stored
 in that transaction. The typed client (\`packages/api-client\`) sends a key with every write and

@@ -17,8 +17,9 @@
  * - Not stored, so that the retry runs for real: a request refused before its handler ran
  *   (authentication, rate limit, scope, billing's write guard, validation: the claim is
  *   released), billing's refusal in the write's own transaction (`refuse`: the route's guard
- *   lists its codes), refused input (400, also when a service finds it) and a 5xx answer. Any
- *   other 4xx is stored.
+ *   lists its codes), a refusal that holds only for the moment (a transient code:
+ *   `isTransientCode`, BOT_NOT_IN_CALL_YET say, whose message asks for the retry), refused input
+ *   (400, also when a service finds it) and a 5xx answer. Any other 4xx is stored.
  * - A route whose effects are all in one transaction that no guard precedes (`POST /meetings`)
  *   claims the key in that transaction instead, in its BEGIN's round trip: the key's
  *   transaction-scoped advisory lock, taken without waiting, then whether a row of the key
@@ -113,8 +114,9 @@ export interface Idempotency {
   /** The JSON of the body recorded in the transaction with `status`, if one was. */
   recordedJson(status: number): Buffer | undefined;
   /**
-   * The write's guard refused the request in the handler's transaction (nothing written): its
-   * answer is not kept, as when the guard refuses before the handler.
+   * The handler refused the request with nothing written (the write's guard in its transaction,
+   * or a refusal that holds only for now): its answer is not kept, as when the guard refuses
+   * before the handler.
    */
   refuse(): void;
 }

@@ -314,6 +314,29 @@ describe("DELETE /api/v1/meetings/:id/bot when Recall refuses the leave", () => 
     expect(await activeBots(meeting.id)).toBe(1);
   });
 
+  it("does not keep the 409 under an Idempotency-Key: the retry with the same key, once the bot is in, makes it leave", async () => {
+    const { caller, url, botId, recallId } = await meetingWithBot();
+    recall.addStatusChange(recallId, { code: "in_waiting_room" });
+    const keyed = { ...caller.headers, "Idempotency-Key": `leave-${botId}` };
+
+    const refused = await request(server).delete(url).set(keyed);
+    expect(refused.status).toBe(409);
+    expect(refused.body.error.code).toBe("BOT_NOT_IN_CALL_YET");
+    // "Retry shortly", with the same key as a careful client (the typed client) retries: once the
+    // bot is admitted, the retry runs for real instead of getting the refusal again for 24 hours.
+    recall.addStatusChange(recallId, { code: "in_call_recording" });
+    const retried = await request(server).delete(url).set(keyed);
+    expect(retried.headers["idempotent-replayed"]).toBeUndefined();
+    expect(retried.status).toBe(200);
+    expect(retried.body).toMatchObject({ id: botId, status: "call_ended" });
+    expect(leaves(recallId)).toBe(2);
+    // That answer is kept: a third send replays it, and Recall is not asked again.
+    const replayed = await request(server).delete(url).set(keyed);
+    expect(replayed.headers["idempotent-replayed"]).toBe("true");
+    expect(replayed.status).toBe(200);
+    expect(leaves(recallId)).toBe(2);
+  });
+
   it("deletes a scheduled bot that Recall has not dispatched yet: it never joins, and the meeting can get another", async () => {
     const { caller, meeting, url, botId, recallId } = await meetingWithBot();
     recall.updateBot(recallId, (bot) => {

@@ -170,15 +170,21 @@ export const ERROR_CODES = {
     status: 409,
     description: "Another meeting with the same link already has an active bot",
   },
-  BOT_PENDING: { status: 409, description: "The bot is still being created; retry shortly" },
+  BOT_PENDING: {
+    status: 409,
+    description: "The bot is still being created; retry shortly",
+    isTransient: true,
+  },
   BOT_NOT_IN_CALL_YET: {
     status: 409,
     description:
       "The bot is still joining the call (or in its waiting room) and cannot be made to leave before it is in; retry shortly",
+    isTransient: true,
   },
   BOT_RESERVATION_LOST: {
     status: 409,
     description: "The meeting changed while its bot was being created; retry",
+    isTransient: true,
   },
   MEETING_URL_NOT_SUPPORTED: {
     status: 409,
@@ -191,6 +197,7 @@ export const ERROR_CODES = {
   BILLING_CHANGE_IN_PROGRESS: {
     status: 409,
     description: "Another billing change of this organization is under way; retry shortly",
+    isTransient: true,
   },
   SUBSCRIPTION_EXISTS: {
     status: 409,
@@ -202,9 +209,17 @@ export const ERROR_CODES = {
       "Someone changed the target since you read it (`expectedVersion`); reload and retry",
   },
   VIOLATION_RESOLVED: { status: 409, description: "The violation is resolved; nothing to change" },
-  NOTICE_PENDING: { status: 409, description: "The notice has not been sent yet" },
+  NOTICE_PENDING: {
+    status: 409,
+    description: "The notice has not been sent yet",
+    isTransient: true,
+  },
   NOT_SUSPENDED: { status: 409, description: "The organization has no suspended subscription" },
-  JOB_ALREADY_RUNNING: { status: 409, description: "A run of this job is in progress" },
+  JOB_ALREADY_RUNNING: {
+    status: 409,
+    description: "A run of this job is in progress",
+    isTransient: true,
+  },
   IDEMPOTENCY_KEY_IN_USE: {
     status: 409,
     description:
@@ -226,11 +241,13 @@ export const ERROR_CODES = {
     status: 409,
     description:
       "Parts of the direct upload are not in the store yet (`details.missingParts`); upload them, then complete",
+    isTransient: true,
   },
   UPLOAD_SIZE_MISMATCH: {
     status: 409,
     description:
       "The store holds other sizes than the upload declared (`details`); upload those parts again, then complete",
+    isTransient: true,
   },
   UPLOAD_CLOSED: {
     status: 409,
@@ -308,7 +325,10 @@ export const ERROR_CODES = {
     description:
       "A provider is not configured on this server; `details.variables` names what to set",
   },
-} as const satisfies Record<string, { status: number | readonly number[]; description: string }>;
+} as const satisfies Record<
+  string,
+  { status: number | readonly number[]; description: string; isTransient?: true }
+>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
 
@@ -316,6 +336,16 @@ export type ErrorCode = keyof typeof ERROR_CODES;
 export function statusesOf(code: ErrorCode): readonly number[] {
   const { status } = ERROR_CODES[code];
   return typeof status === "number" ? [status] : status;
+}
+
+/**
+ * Whether `code` refuses a write for the moment only (something still under way: a bot being
+ * created or joining, a billing change, a job run, an upload's parts not all in the store), so
+ * that the same request may succeed shortly. Such an answer is not kept under an
+ * `Idempotency-Key`: the retry its message asks for runs for real.
+ */
+export function isTransientCode(code: ErrorCode): boolean {
+  return "isTransient" in ERROR_CODES[code];
 }
 
 export function isErrorCode(value: string): value is ErrorCode {
