@@ -65,7 +65,7 @@ const UNLOGGED_PATHS = new Set(["/health", "/metrics"]);
 export function requestLog(logger: Logger, routeOf: RouteResolver): RequestHandler {
   return (req: Request, res: Response, next: NextFunction) => {
     // Nothing at all would be written (logs silent): no listeners, no clock.
-    if (!logger.isLevelEnabled("error") || UNLOGGED_PATHS.has(req.url)) {
+    if (!logger.isLevelEnabled("error") || UNLOGGED_PATHS.has(req.path)) {
       next();
       return;
     }

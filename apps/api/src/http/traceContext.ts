@@ -88,7 +88,7 @@ function endServerSpan(span: Span, req: Request, res: Response, route: string): 
  */
 export function traceContext(routeOf: RouteResolver): RequestHandler {
   return (req: Request, res: Response, next: NextFunction) => {
-    if (!isTracingOn() || UNTRACED_PATHS.has(req.url)) {
+    if (!isTracingOn() || UNTRACED_PATHS.has(req.path)) {
       next();
       return;
     }

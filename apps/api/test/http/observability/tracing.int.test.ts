@@ -313,11 +313,15 @@ describe.each([
       attributes: expect.objectContaining({ "http.response.status_code": 503 }),
     });
 
-    // A probe's request makes no span, and answers without Trace-Id.
+    // A probe's request makes no span, and answers without Trace-Id (also with a query string).
     const probe = callerTraceparent();
-    const health = await fetch(`${server.url}/health`, { headers: { traceparent: probe.header } });
-    expect(health.status).toBe(200);
-    expect(health.headers.get("trace-id")).toBeNull();
+    for (const path of ["/health", "/health?probe=lb"]) {
+      const health = await fetch(`${server.url}${path}`, {
+        headers: { traceparent: probe.header },
+      });
+      expect(health.status).toBe(200);
+      expect(health.headers.get("trace-id")).toBeNull();
+    }
     const missing = await fetch(`${server.url}/api/v1/nothing-here`, {
       headers: { ...caller.headers, traceparent: probe.header },
     });
