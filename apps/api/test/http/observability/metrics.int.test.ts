@@ -352,4 +352,26 @@ describe("GET /metrics: 429s and API key lockouts", () => {
       ),
     ).toBe(1);
   });
+
+  it("counts a lockout once when two instances' concurrent attempts cross the limit together", async () => {
+    const env = { API_KEY_MAX_FAILURES: "2", REDIS_KEY_PREFIX: `lockouts-${Date.now()}` };
+    const instances = [open({ env, redis: true }), open({ env, redis: true })];
+    const { key } = await apiKeyHeaderFor(instances[0]!, { scopes: ["meetings:read"] });
+    const wrong = formatApiKey(key.slice(8, 20), "0".repeat(32));
+    const answers = await Promise.all(
+      Array.from({ length: 8 }, (_, i) =>
+        request(instances[i % 2]!.app)
+          .get("/api/v1/me")
+          .set("Authorization", `Bearer ${wrong}`),
+      ),
+    );
+    expect(answers.map((answer) => answer.status)).toContain(401);
+
+    let lockouts = 0;
+    for (const instance of instances) {
+      lockouts +=
+        valueOf(await scrape(instance), 'zigznote_api_key_lockouts_total{kind="pair"}') ?? 0;
+    }
+    expect(lockouts).toBe(1);
+  });
 });
