@@ -9,11 +9,12 @@ import {
   createSubscription,
 } from "@zigznote/database/testing";
 import type { LRParser } from "@lezer/lr";
+import { WEBHOOK_PROVIDERS } from "@zigznote/shared";
 import request from "supertest";
 import { parse as parseYaml } from "yaml";
 import { runJob } from "../../../src/jobs";
 import { formatApiKey } from "../../../src/identity/apiKeyService";
-import { enqueueAdminNotices } from "../../../src/notifications";
+import { EMAIL_TEMPLATES, enqueueAdminNotices } from "../../../src/notifications";
 import { apiKeyHeaderFor } from "../../support/auth";
 import { testRedisUrl } from "../../support/env";
 import { createTestApp, ManualClock, type TestApp } from "../../support/helpers";
@@ -373,5 +374,27 @@ describe("GET /metrics: 429s and API key lockouts", () => {
         valueOf(await scrape(instance), 'zigznote_api_key_lockouts_total{kind="pair"}') ?? 0;
     }
     expect(lockouts).toBe(1);
+  });
+});
+
+describe("GET /metrics: the counters the alerts read", () => {
+  // A series that appears at 1 with its first event has no increase() in Prometheus: the first
+  // failed notice, webhook or lockout of an instance would alert nobody.
+  it("exposes every failure an alert counts at 0 before the first one", async () => {
+    const text = await scrape(open());
+    for (const type of Object.keys(EMAIL_TEMPLATES)) {
+      expect([
+        type,
+        valueOf(text, `zigznote_notices_total{type="${type}",outcome="failed"}`),
+      ]).toEqual([type, 0]);
+    }
+    for (const provider of WEBHOOK_PROVIDERS) {
+      expect(valueOf(text, `webhook_events_total{provider="${provider}",outcome="failed"}`)).toBe(
+        0,
+      );
+    }
+    for (const kind of ["pair", "ip"]) {
+      expect(valueOf(text, `zigznote_api_key_lockouts_total{kind="${kind}"}`)).toBe(0);
+    }
   });
 });
