@@ -194,6 +194,7 @@ describe("the alert rules and the dashboard", () => {
         "ZigznoteJobNotRunning",
         "ZigznoteHighErrorRate",
         "ZigznoteDatabaseUnavailable",
+        "ZigznoteApiDown",
         "ZigznoteNoticesFailing",
         "ZigznoteNoticesPilingUp",
         "ZigznoteWebhookDeliveriesFailing",
