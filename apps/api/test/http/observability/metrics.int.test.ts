@@ -246,12 +246,18 @@ describe("GET /metrics: the state gauges", () => {
         error: "test",
       },
     });
-    // Two bots without a status change for two hours (one is stuck by our 60 minutes), one fresh.
+    // Two bots without a status change for more than our 60 minutes, one fresh, and one that has
+    // been recording for three hours: a long meeting, which the stuck-bot job leaves alone.
     const organization = await createOrganization(db);
-    for (const minutesAgo of [120, 90, 5]) {
+    for (const [status, minutesAgo] of [
+      ["in_call_not_recording", 120],
+      ["in_call_not_recording", 90],
+      ["in_call_not_recording", 5],
+      ["in_call_recording", 180],
+    ] as const) {
       const meeting = await createMeeting(db, { organizationId: organization.id });
       await createBot(db, meeting, {
-        status: "in_call_recording",
+        status,
         lastStatusAt: new Date(clock.now().getTime() - minutesAgo * 60_000),
       });
     }
@@ -279,7 +285,7 @@ describe("GET /metrics: the state gauges", () => {
     );
     expect(valueOf(after, "zigznote_bots_stuck")).toBe(stuckBefore + 2);
     expect(
-      valueOf(after, 'zigznote_bots_active{status="in_call_recording"}'),
+      valueOf(after, 'zigznote_bots_active{status="in_call_not_recording"}'),
     ).toBeGreaterThanOrEqual(3);
     expect(valueOf(after, "zigznote_notices_pending")).toBe(pendingBefore + 1);
     // Ten minutes by the app's clock (less the moments between the two clocks' readings).
