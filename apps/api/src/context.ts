@@ -1,4 +1,5 @@
 import type { PrismaClient } from "@zigznote/database";
+import { WEBHOOK_PROVIDERS } from "@zigznote/shared";
 import type { Redis } from "ioredis";
 import { createAdminModule, type AdminJobs, type AdminModule } from "./admin";
 import {
@@ -30,6 +31,7 @@ import { createMeetingsModule, type MeetingsModule } from "./meetings";
 import {
   createEmailTransport,
   createNotificationsModule,
+  EMAIL_TEMPLATES,
   type NotificationTransport,
   type Notices,
   type NotificationsModule,
@@ -131,6 +133,21 @@ export type ContextParts = Pick<AppContext, "config" | "db"> &
   };
 
 /**
+ * Sets the failures the alert rules count (deploy/prometheus/alerts.yml) to 0 before the first
+ * one: a series that appears at 1 with its first event has no increase() in Prometheus, so an
+ * instance's first failed notice, webhook or lockout would otherwise alert nobody.
+ */
+function zeroAlertedFailures(metrics: Metrics): void {
+  for (const type of Object.keys(EMAIL_TEMPLATES)) {
+    metrics.notices.inc({ type, outcome: "failed" }, 0);
+  }
+  for (const provider of WEBHOOK_PROVIDERS) {
+    metrics.webhookEvents.inc({ provider, outcome: "failed" }, 0);
+  }
+  for (const kind of ["pair", "ip"] as const) metrics.apiKeyLockouts.inc({ kind }, 0);
+}
+
+/**
  * Builds an app's context with the usual defaults: system clock, a logger at the configured
  * level, a fresh metrics registry, no Redis, the storage STORAGE_DRIVER names, the logging
  * notice transport, Stripe and Recall from the config. Builds nothing that connects.
@@ -140,6 +157,7 @@ export function buildContext(parts: ContextParts): AppContext {
   const logger = parts.logger ?? createLogger(config.LOG_LEVEL);
   const clock = parts.clock ?? systemClock;
   const metrics = parts.metrics ?? createMetrics();
+  zeroAlertedFailures(metrics);
   const redis = parts.redis ?? null;
   const storage = parts.storage ?? createStorage(config);
   const recall = parts.recall ?? createRecallClient(config, logger);

@@ -104,7 +104,9 @@ export function createApiKeyLockout(
     } catch (rejection) {
       // A RateLimiterRes rejection only says the limit is now reached: the block is set.
       if (!(rejection instanceof RateLimiterRes)) throw rejection;
-      hooks.onLockout?.(kind);
+      // Only the attempt that reached the limit started the lockout (the count is atomic, in
+      // Redis across instances); concurrent attempts past it are refused but start none.
+      if (rejection.consumedPoints === counter.allowed + 1) hooks.onLockout?.(kind);
     }
   }
 

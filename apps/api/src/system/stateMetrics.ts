@@ -108,7 +108,7 @@ export function registerStateMetrics(deps: StateMetricsDeps): void {
   });
   const botsStuck = new Gauge({
     name: "zigznote_bots_stuck",
-    help: "Active bots without a status change for longer than STUCK_BOT_AFTER_MINUTES",
+    help: "Active bots, recording ones aside, without a status change for longer than STUCK_BOT_AFTER_MINUTES",
     registers,
     collect,
   });
@@ -164,9 +164,12 @@ export function registerStateMetrics(deps: StateMetricsDeps): void {
   };
   const readBots = async (now: Date) => {
     const cutoff = new Date(now.getTime() - deps.config.STUCK_BOT_AFTER_MINUTES * 60_000);
+    // A bot recording keeps its status for the whole meeting: a long meeting is not stuck (the
+    // stuck-bot job checks it with Recall and leaves it alone), so it is not counted.
     const rows = await deps.db.$queryRaw<{ status: string; active: number; stuck: number }[]>`
       SELECT status::text AS status, count(*)::int AS active,
-             count(*) FILTER (WHERE last_status_at < ${cutoff})::int AS stuck
+             count(*) FILTER (WHERE last_status_at < ${cutoff}
+                                AND status <> 'in_call_recording')::int AS stuck
         FROM bots WHERE ${activeBotSql}
        GROUP BY status`;
     botsActive.reset();

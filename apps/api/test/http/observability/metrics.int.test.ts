@@ -9,11 +9,12 @@ import {
   createSubscription,
 } from "@zigznote/database/testing";
 import type { LRParser } from "@lezer/lr";
+import { WEBHOOK_PROVIDERS } from "@zigznote/shared";
 import request from "supertest";
 import { parse as parseYaml } from "yaml";
 import { runJob } from "../../../src/jobs";
 import { formatApiKey } from "../../../src/identity/apiKeyService";
-import { enqueueAdminNotices } from "../../../src/notifications";
+import { EMAIL_TEMPLATES, enqueueAdminNotices } from "../../../src/notifications";
 import { apiKeyHeaderFor } from "../../support/auth";
 import { testRedisUrl } from "../../support/env";
 import { createTestApp, ManualClock, type TestApp } from "../../support/helpers";
@@ -193,6 +194,7 @@ describe("the alert rules and the dashboard", () => {
         "ZigznoteJobNotRunning",
         "ZigznoteHighErrorRate",
         "ZigznoteDatabaseUnavailable",
+        "ZigznoteApiDown",
         "ZigznoteNoticesFailing",
         "ZigznoteNoticesPilingUp",
         "ZigznoteWebhookDeliveriesFailing",
@@ -244,12 +246,18 @@ describe("GET /metrics: the state gauges", () => {
         error: "test",
       },
     });
-    // Two bots without a status change for two hours (one is stuck by our 60 minutes), one fresh.
+    // Two bots without a status change for more than our 60 minutes, one fresh, and one that has
+    // been recording for three hours: a long meeting, which the stuck-bot job leaves alone.
     const organization = await createOrganization(db);
-    for (const minutesAgo of [120, 90, 5]) {
+    for (const [status, minutesAgo] of [
+      ["in_call_not_recording", 120],
+      ["in_call_not_recording", 90],
+      ["in_call_not_recording", 5],
+      ["in_call_recording", 180],
+    ] as const) {
       const meeting = await createMeeting(db, { organizationId: organization.id });
       await createBot(db, meeting, {
-        status: "in_call_recording",
+        status,
         lastStatusAt: new Date(clock.now().getTime() - minutesAgo * 60_000),
       });
     }
@@ -277,7 +285,7 @@ describe("GET /metrics: the state gauges", () => {
     );
     expect(valueOf(after, "zigznote_bots_stuck")).toBe(stuckBefore + 2);
     expect(
-      valueOf(after, 'zigznote_bots_active{status="in_call_recording"}'),
+      valueOf(after, 'zigznote_bots_active{status="in_call_not_recording"}'),
     ).toBeGreaterThanOrEqual(3);
     expect(valueOf(after, "zigznote_notices_pending")).toBe(pendingBefore + 1);
     // Ten minutes by the app's clock (less the moments between the two clocks' readings).
@@ -351,5 +359,49 @@ describe("GET /metrics: 429s and API key lockouts", () => {
         `zigznote_http_rate_limited_total{route="/api/v1/me",error_code="${locked.body.error.code}"}`,
       ),
     ).toBe(1);
+  });
+
+  it("counts a lockout once when two instances' concurrent attempts cross the limit together", async () => {
+    const env = { API_KEY_MAX_FAILURES: "2", REDIS_KEY_PREFIX: `lockouts-${Date.now()}` };
+    const instances = [open({ env, redis: true }), open({ env, redis: true })];
+    const { key } = await apiKeyHeaderFor(instances[0]!, { scopes: ["meetings:read"] });
+    const wrong = formatApiKey(key.slice(8, 20), "0".repeat(32));
+    const answers = await Promise.all(
+      Array.from({ length: 8 }, (_, i) =>
+        request(instances[i % 2]!.app)
+          .get("/api/v1/me")
+          .set("Authorization", `Bearer ${wrong}`),
+      ),
+    );
+    expect(answers.map((answer) => answer.status)).toContain(401);
+
+    let lockouts = 0;
+    for (const instance of instances) {
+      lockouts +=
+        valueOf(await scrape(instance), 'zigznote_api_key_lockouts_total{kind="pair"}') ?? 0;
+    }
+    expect(lockouts).toBe(1);
+  });
+});
+
+describe("GET /metrics: the counters the alerts read", () => {
+  // A series that appears at 1 with its first event has no increase() in Prometheus: the first
+  // failed notice, webhook or lockout of an instance would alert nobody.
+  it("exposes every failure an alert counts at 0 before the first one", async () => {
+    const text = await scrape(open());
+    for (const type of Object.keys(EMAIL_TEMPLATES)) {
+      expect([
+        type,
+        valueOf(text, `zigznote_notices_total{type="${type}",outcome="failed"}`),
+      ]).toEqual([type, 0]);
+    }
+    for (const provider of WEBHOOK_PROVIDERS) {
+      expect(valueOf(text, `webhook_events_total{provider="${provider}",outcome="failed"}`)).toBe(
+        0,
+      );
+    }
+    for (const kind of ["pair", "ip"]) {
+      expect(valueOf(text, `zigznote_api_key_lockouts_total{kind="${kind}"}`)).toBe(0);
+    }
   });
 });
