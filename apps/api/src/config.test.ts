@@ -82,6 +82,13 @@ describe("loadConfig", () => {
     ]);
   });
 
+  it("refuses a TRUST_PROXY entry Express could not use, naming the variable and the entry", () => {
+    expect(() => loadConfig({ TRUST_PROXY: "loopback, 10.0.0.300" })).toThrow(
+      /TRUST_PROXY.*10\.0\.0\.300/,
+    );
+    expect(() => loadConfig({ TRUST_PROXY: "proxy.internal" })).toThrow(ConfigError);
+  });
+
   it("reads the Clerk and API key settings", () => {
     const pem = publicKeyPem({ type: "rsa", modulusLength: 2048 });
     const config = loadConfig({

@@ -1,6 +1,7 @@
 import path from "node:path";
 import { STATEMENT_GRACE_MS } from "@zigznote/database";
 import { z } from "zod";
+import { compile as compileTrust } from "proxy-addr";
 import { parseClerkJwtKey } from "./lib/clerkJwtKey";
 import { tracingEnvShape } from "./lib/tracingConfig";
 
@@ -45,6 +46,20 @@ const trustProxy = z
       .split(",")
       .map((part) => part.trim())
       .filter((part) => part.length > 0);
+  })
+  .superRefine((value, ctx) => {
+    if (!Array.isArray(value)) return;
+    // What Express itself would throw on at start, named here: proxy-addr is its parser.
+    try {
+      compileTrust(value);
+    } catch (error) {
+      ctx.addIssue({
+        code: "custom",
+        message:
+          `${error instanceof Error ? error.message : String(error)}: expected false, true, a ` +
+          'hop count, or addresses, subnets and presets ("loopback", "10.0.0.0/8")',
+      });
+    }
   });
 
 /** A comma-separated list ("a, b") as an array without empty parts. */
