@@ -41,6 +41,8 @@ import type { PrismaClient, TransactionBracket } from "@zigznote/database";
 import {
   BadRequestError,
   ConflictError,
+  isErrorCode,
+  isTransientCode,
   UnprocessableContentError,
   type AppErrorOptions,
 } from "@zigznote/shared";
@@ -114,9 +116,8 @@ export interface Idempotency {
   /** The JSON of the body recorded in the transaction with `status`, if one was. */
   recordedJson(status: number): Buffer | undefined;
   /**
-   * The handler refused the request with nothing written (the write's guard in its transaction,
-   * or a refusal that holds only for now): its answer is not kept, as when the guard refuses
-   * before the handler.
+   * The write's guard refused the request in the handler's transaction (nothing written): its
+   * answer is not kept, as when the guard refuses before the handler.
    */
   refuse(): void;
 }
@@ -202,8 +203,11 @@ export function createIdempotency(deps: IdempotencyDeps): IdempotencyKernel {
     // Answered as a repeat of another request: nothing here is this request's.
     if (claim.isLost) return;
     // Refused input (400) is not an answer to keep either, wherever it was found: a corrected
-    // request with the same key runs.
-    const isKept = claim.hasHandlerStarted && status < 500 && status !== 400;
+    // request with the same key runs. Nor is a refusal that holds only for now (a bot still
+    // joining, a job run under way: "retry shortly"), whose retry must run.
+    const code = res.locals.errorCode;
+    const isTransient = code !== undefined && isErrorCode(code) && isTransientCode(code);
+    const isKept = claim.hasHandlerStarted && status < 500 && status !== 400 && !isTransient;
     if (!isKept) {
       if (claim.isClaimed) await releaseIdempotencyKey(deps.db, claim);
       return;

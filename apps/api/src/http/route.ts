@@ -3,7 +3,6 @@ import type { ResponseConfig, RouteConfig, ZodRequestBody } from "@asteasolution
 import {
   httpError,
   isAppError,
-  isTransientCode,
   statusesOf,
   UnsupportedMediaTypeError,
   type ErrorCode,
@@ -565,12 +564,8 @@ export function defineRoute<
             await mounting.idempotency.answerLostClaim(req, res);
             return;
           }
-          // Not kept, so that the retry runs for real: billing refused in the write's
-          // transaction (like its refusal before it), or the refusal holds only for now (a bot
-          // still joining, a job run or a billing change under way: "retry shortly").
-          if (isAppError(error) && (guardRefusals.has(error.code) || isTransientCode(error.code))) {
-            input.idempotency.refuse();
-          }
+          // Billing refused in the write's transaction: not kept, like its refusal before it.
+          if (isAppError(error) && guardRefusals.has(error.code)) input.idempotency.refuse();
           throw error;
         }
       });
