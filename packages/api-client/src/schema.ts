@@ -2191,7 +2191,7 @@ export interface operations {
        */
       409: {
         headers: {
-          /** @description Seconds to wait before retrying */
+          /** @description With `IDEMPOTENCY_KEY_IN_USE`: 1 while the first request runs (its instance renews its claim on the key); when the claim has gone unrenewed for half its lease (the instance stopped), the seconds until it lapses and a repeat runs the request */
           "Retry-After"?: number;
           [name: string]: unknown;
         };
@@ -2368,7 +2368,7 @@ export interface operations {
        */
       409: {
         headers: {
-          /** @description Seconds to wait before retrying */
+          /** @description With `IDEMPOTENCY_KEY_IN_USE`: 1 while the first request runs (its instance renews its claim on the key); when the claim has gone unrenewed for half its lease (the instance stopped), the seconds until it lapses and a repeat runs the request */
           "Retry-After"?: number;
           [name: string]: unknown;
         };
@@ -2545,7 +2545,7 @@ export interface operations {
        */
       409: {
         headers: {
-          /** @description Seconds to wait before retrying */
+          /** @description With `IDEMPOTENCY_KEY_IN_USE`: 1 while the first request runs (its instance renews its claim on the key); when the claim has gone unrenewed for half its lease (the instance stopped), the seconds until it lapses and a repeat runs the request */
           "Retry-After"?: number;
           [name: string]: unknown;
         };
@@ -3267,7 +3267,7 @@ export interface operations {
       /**
        * @description Conflict with the current state. `error.code` is one of:
        *
-       *     - `IDEMPOTENCY_KEY_IN_USE`: A request with this `Idempotency-Key` is still running; retry after `Retry-After` for its answer
+       *     - `IDEMPOTENCY_KEY_IN_USE`: A request with this `Idempotency-Key` is still running; retry after `Retry-After` for its answer (1 s while its claim is renewed; the seconds until the claim lapses when it no longer is)
        */
       409: {
         headers: {
@@ -3275,7 +3275,7 @@ export interface operations {
           "RateLimit-Policy"?: string;
           /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
           RateLimit?: string;
-          /** @description Seconds to wait before retrying */
+          /** @description With `IDEMPOTENCY_KEY_IN_USE`: 1 while the first request runs (its instance renews its claim on the key); when the claim has gone unrenewed for half its lease (the instance stopped), the seconds until it lapses and a repeat runs the request */
           "Retry-After"?: number;
           [name: string]: unknown;
         };
@@ -3675,7 +3675,7 @@ export interface operations {
       /**
        * @description Conflict with the current state. `error.code` is one of:
        *
-       *     - `IDEMPOTENCY_KEY_IN_USE`: A request with this `Idempotency-Key` is still running; retry after `Retry-After` for its answer
+       *     - `IDEMPOTENCY_KEY_IN_USE`: A request with this `Idempotency-Key` is still running; retry after `Retry-After` for its answer (1 s while its claim is renewed; the seconds until the claim lapses when it no longer is)
        *     - `ALREADY_MEMBER`: The user is already a member of the organization (at Clerk, or being added)
        *     - `ORGANIZATION_NOT_IN_CLERK`: The organization has no Clerk organization: members are managed in Clerk
        *     - `CONFLICT`: Conflicts with the current state
@@ -3686,7 +3686,7 @@ export interface operations {
           "RateLimit-Policy"?: string;
           /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
           RateLimit?: string;
-          /** @description Seconds to wait before retrying */
+          /** @description With `IDEMPOTENCY_KEY_IN_USE`: 1 while the first request runs (its instance renews its claim on the key); when the claim has gone unrenewed for half its lease (the instance stopped), the seconds until it lapses and a repeat runs the request */
           "Retry-After"?: number;
           [name: string]: unknown;
         };
@@ -4085,7 +4085,7 @@ export interface operations {
       /**
        * @description Conflict with the current state. `error.code` is one of:
        *
-       *     - `IDEMPOTENCY_KEY_IN_USE`: A request with this `Idempotency-Key` is still running; retry after `Retry-After` for its answer
+       *     - `IDEMPOTENCY_KEY_IN_USE`: A request with this `Idempotency-Key` is still running; retry after `Retry-After` for its answer (1 s while its claim is renewed; the seconds until the claim lapses when it no longer is)
        */
       409: {
         headers: {
@@ -4093,7 +4093,7 @@ export interface operations {
           "RateLimit-Policy"?: string;
           /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
           RateLimit?: string;
-          /** @description Seconds to wait before retrying */
+          /** @description With `IDEMPOTENCY_KEY_IN_USE`: 1 while the first request runs (its instance renews its claim on the key); when the claim has gone unrenewed for half its lease (the instance stopped), the seconds until it lapses and a repeat runs the request */
           "Retry-After"?: number;
           [name: string]: unknown;
         };
@@ -4680,7 +4680,7 @@ export interface operations {
       /**
        * @description Conflict with the current state. `error.code` is one of:
        *
-       *     - `IDEMPOTENCY_KEY_IN_USE`: A request with this `Idempotency-Key` is still running; retry after `Retry-After` for its answer
+       *     - `IDEMPOTENCY_KEY_IN_USE`: A request with this `Idempotency-Key` is still running; retry after `Retry-After` for its answer (1 s while its claim is renewed; the seconds until the claim lapses when it no longer is)
        */
       409: {
         headers: {
@@ -4688,7 +4688,7 @@ export interface operations {
           "RateLimit-Policy"?: string;
           /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
           RateLimit?: string;
-          /** @description Seconds to wait before retrying */
+          /** @description With `IDEMPOTENCY_KEY_IN_USE`: 1 while the first request runs (its instance renews its claim on the key); when the claim has gone unrenewed for half its lease (the instance stopped), the seconds until it lapses and a repeat runs the request */
           "Retry-After"?: number;
           [name: string]: unknown;
         };
@@ -5308,7 +5308,7 @@ export interface operations {
       /**
        * @description Conflict with the current state. `error.code` is one of:
        *
-       *     - `IDEMPOTENCY_KEY_IN_USE`: A request with this `Idempotency-Key` is still running; retry after `Retry-After` for its answer
+       *     - `IDEMPOTENCY_KEY_IN_USE`: A request with this `Idempotency-Key` is still running; retry after `Retry-After` for its answer (1 s while its claim is renewed; the seconds until the claim lapses when it no longer is)
        */
       409: {
         headers: {
@@ -5316,7 +5316,7 @@ export interface operations {
           "RateLimit-Policy"?: string;
           /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
           RateLimit?: string;
-          /** @description Seconds to wait before retrying */
+          /** @description With `IDEMPOTENCY_KEY_IN_USE`: 1 while the first request runs (its instance renews its claim on the key); when the claim has gone unrenewed for half its lease (the instance stopped), the seconds until it lapses and a repeat runs the request */
           "Retry-After"?: number;
           [name: string]: unknown;
         };
@@ -5667,7 +5667,7 @@ export interface operations {
       /**
        * @description Conflict with the current state. `error.code` is one of:
        *
-       *     - `IDEMPOTENCY_KEY_IN_USE`: A request with this `Idempotency-Key` is still running; retry after `Retry-After` for its answer
+       *     - `IDEMPOTENCY_KEY_IN_USE`: A request with this `Idempotency-Key` is still running; retry after `Retry-After` for its answer (1 s while its claim is renewed; the seconds until the claim lapses when it no longer is)
        *     - `MEETING_HAS_ACTIVE_BOT`: The link cannot change while a bot is in the call
        *     - `CONFLICT`: Conflicts with the current state
        */
@@ -5677,7 +5677,7 @@ export interface operations {
           "RateLimit-Policy"?: string;
           /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
           RateLimit?: string;
-          /** @description Seconds to wait before retrying */
+          /** @description With `IDEMPOTENCY_KEY_IN_USE`: 1 while the first request runs (its instance renews its claim on the key); when the claim has gone unrenewed for half its lease (the instance stopped), the seconds until it lapses and a repeat runs the request */
           "Retry-After"?: number;
           [name: string]: unknown;
         };
@@ -6343,7 +6343,7 @@ export interface operations {
       /**
        * @description Conflict with the current state. `error.code` is one of:
        *
-       *     - `IDEMPOTENCY_KEY_IN_USE`: A request with this `Idempotency-Key` is still running; retry after `Retry-After` for its answer
+       *     - `IDEMPOTENCY_KEY_IN_USE`: A request with this `Idempotency-Key` is still running; retry after `Retry-After` for its answer (1 s while its claim is renewed; the seconds until the claim lapses when it no longer is)
        *     - `BOT_ALREADY_ACTIVE`: The meeting already has an active bot
        *     - `BOT_ALREADY_ACTIVE_FOR_URL`: Another meeting with the same link already has an active bot
        *     - `MEETING_URL_NOT_SUPPORTED`: The meeting's link is not a supported meeting link; update it first
@@ -6355,7 +6355,7 @@ export interface operations {
           "RateLimit-Policy"?: string;
           /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
           RateLimit?: string;
-          /** @description Seconds to wait before retrying */
+          /** @description With `IDEMPOTENCY_KEY_IN_USE`: 1 while the first request runs (its instance renews its claim on the key); when the claim has gone unrenewed for half its lease (the instance stopped), the seconds until it lapses and a repeat runs the request */
           "Retry-After"?: number;
           [name: string]: unknown;
         };
@@ -6779,7 +6779,7 @@ export interface operations {
       /**
        * @description Conflict with the current state. `error.code` is one of:
        *
-       *     - `IDEMPOTENCY_KEY_IN_USE`: A request with this `Idempotency-Key` is still running; retry after `Retry-After` for its answer
+       *     - `IDEMPOTENCY_KEY_IN_USE`: A request with this `Idempotency-Key` is still running; retry after `Retry-After` for its answer (1 s while its claim is renewed; the seconds until the claim lapses when it no longer is)
        *     - `BOT_PENDING`: The bot is still being created; retry shortly
        *     - `BOT_NOT_IN_CALL_YET`: The bot is still joining the call (or in its waiting room) and cannot be made to leave before it is in; retry shortly
        */
@@ -6789,7 +6789,7 @@ export interface operations {
           "RateLimit-Policy"?: string;
           /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
           RateLimit?: string;
-          /** @description Seconds to wait before retrying */
+          /** @description With `IDEMPOTENCY_KEY_IN_USE`: 1 while the first request runs (its instance renews its claim on the key); when the claim has gone unrenewed for half its lease (the instance stopped), the seconds until it lapses and a repeat runs the request */
           "Retry-After"?: number;
           [name: string]: unknown;
         };
@@ -7874,7 +7874,7 @@ export interface operations {
       /**
        * @description Conflict with the current state. `error.code` is one of:
        *
-       *     - `IDEMPOTENCY_KEY_IN_USE`: A request with this `Idempotency-Key` is still running; retry after `Retry-After` for its answer
+       *     - `IDEMPOTENCY_KEY_IN_USE`: A request with this `Idempotency-Key` is still running; retry after `Retry-After` for its answer (1 s while its claim is renewed; the seconds until the claim lapses when it no longer is)
        */
       409: {
         headers: {
@@ -7882,7 +7882,7 @@ export interface operations {
           "RateLimit-Policy"?: string;
           /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
           RateLimit?: string;
-          /** @description Seconds to wait before retrying */
+          /** @description With `IDEMPOTENCY_KEY_IN_USE`: 1 while the first request runs (its instance renews its claim on the key); when the claim has gone unrenewed for half its lease (the instance stopped), the seconds until it lapses and a repeat runs the request */
           "Retry-After"?: number;
           [name: string]: unknown;
         };
@@ -8236,7 +8236,7 @@ export interface operations {
       /**
        * @description Conflict with the current state. `error.code` is one of:
        *
-       *     - `IDEMPOTENCY_KEY_IN_USE`: A request with this `Idempotency-Key` is still running; retry after `Retry-After` for its answer
+       *     - `IDEMPOTENCY_KEY_IN_USE`: A request with this `Idempotency-Key` is still running; retry after `Retry-After` for its answer (1 s while its claim is renewed; the seconds until the claim lapses when it no longer is)
        */
       409: {
         headers: {
@@ -8244,7 +8244,7 @@ export interface operations {
           "RateLimit-Policy"?: string;
           /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
           RateLimit?: string;
-          /** @description Seconds to wait before retrying */
+          /** @description With `IDEMPOTENCY_KEY_IN_USE`: 1 while the first request runs (its instance renews its claim on the key); when the claim has gone unrenewed for half its lease (the instance stopped), the seconds until it lapses and a repeat runs the request */
           "Retry-After"?: number;
           [name: string]: unknown;
         };
@@ -8925,7 +8925,7 @@ export interface operations {
       /**
        * @description Conflict with the current state. `error.code` is one of:
        *
-       *     - `IDEMPOTENCY_KEY_IN_USE`: A request with this `Idempotency-Key` is still running; retry after `Retry-After` for its answer
+       *     - `IDEMPOTENCY_KEY_IN_USE`: A request with this `Idempotency-Key` is still running; retry after `Retry-After` for its answer (1 s while its claim is renewed; the seconds until the claim lapses when it no longer is)
        *     - `UPLOAD_INCOMPLETE`: Parts of the direct upload are not in the store yet (`details.missingParts`); upload them, then complete
        *     - `UPLOAD_SIZE_MISMATCH`: The store holds other sizes than the upload declared (`details`); upload those parts again, then complete
        *     - `UPLOAD_CLOSED`: The direct upload was completed, aborted or has expired; start a new one
@@ -8936,7 +8936,7 @@ export interface operations {
           "RateLimit-Policy"?: string;
           /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
           RateLimit?: string;
-          /** @description Seconds to wait before retrying */
+          /** @description With `IDEMPOTENCY_KEY_IN_USE`: 1 while the first request runs (its instance renews its claim on the key); when the claim has gone unrenewed for half its lease (the instance stopped), the seconds until it lapses and a repeat runs the request */
           "Retry-After"?: number;
           [name: string]: unknown;
         };
@@ -9693,7 +9693,7 @@ export interface operations {
       /**
        * @description Conflict with the current state. `error.code` is one of:
        *
-       *     - `IDEMPOTENCY_KEY_IN_USE`: A request with this `Idempotency-Key` is still running; retry after `Retry-After` for its answer
+       *     - `IDEMPOTENCY_KEY_IN_USE`: A request with this `Idempotency-Key` is still running; retry after `Retry-After` for its answer (1 s while its claim is renewed; the seconds until the claim lapses when it no longer is)
        *     - `CONFLICT`: Conflicts with the current state
        *     - `BILLING_CHANGE_IN_PROGRESS`: Another billing change of this organization is under way; retry shortly
        */
@@ -9703,7 +9703,7 @@ export interface operations {
           "RateLimit-Policy"?: string;
           /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
           RateLimit?: string;
-          /** @description Seconds to wait before retrying */
+          /** @description With `IDEMPOTENCY_KEY_IN_USE`: 1 while the first request runs (its instance renews its claim on the key); when the claim has gone unrenewed for half its lease (the instance stopped), the seconds until it lapses and a repeat runs the request */
           "Retry-After"?: number;
           [name: string]: unknown;
         };
@@ -10392,7 +10392,7 @@ export interface operations {
       /**
        * @description Conflict with the current state. `error.code` is one of:
        *
-       *     - `IDEMPOTENCY_KEY_IN_USE`: A request with this `Idempotency-Key` is still running; retry after `Retry-After` for its answer
+       *     - `IDEMPOTENCY_KEY_IN_USE`: A request with this `Idempotency-Key` is still running; retry after `Retry-After` for its answer (1 s while its claim is renewed; the seconds until the claim lapses when it no longer is)
        *     - `SUBSCRIPTION_EXISTS`: The organization already has a live subscription: change its plan instead
        *     - `BILLING_CHANGE_IN_PROGRESS`: Another billing change of this organization is under way; retry shortly
        */
@@ -10402,7 +10402,7 @@ export interface operations {
           "RateLimit-Policy"?: string;
           /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
           RateLimit?: string;
-          /** @description Seconds to wait before retrying */
+          /** @description With `IDEMPOTENCY_KEY_IN_USE`: 1 while the first request runs (its instance renews its claim on the key); when the claim has gone unrenewed for half its lease (the instance stopped), the seconds until it lapses and a repeat runs the request */
           "Retry-After"?: number;
           [name: string]: unknown;
         };
@@ -10800,7 +10800,7 @@ export interface operations {
       /**
        * @description Conflict with the current state. `error.code` is one of:
        *
-       *     - `IDEMPOTENCY_KEY_IN_USE`: A request with this `Idempotency-Key` is still running; retry after `Retry-After` for its answer
+       *     - `IDEMPOTENCY_KEY_IN_USE`: A request with this `Idempotency-Key` is still running; retry after `Retry-After` for its answer (1 s while its claim is renewed; the seconds until the claim lapses when it no longer is)
        *     - `CONFLICT`: Conflicts with the current state
        */
       409: {
@@ -10809,7 +10809,7 @@ export interface operations {
           "RateLimit-Policy"?: string;
           /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
           RateLimit?: string;
-          /** @description Seconds to wait before retrying */
+          /** @description With `IDEMPOTENCY_KEY_IN_USE`: 1 while the first request runs (its instance renews its claim on the key); when the claim has gone unrenewed for half its lease (the instance stopped), the seconds until it lapses and a repeat runs the request */
           "Retry-After"?: number;
           [name: string]: unknown;
         };
@@ -11203,7 +11203,7 @@ export interface operations {
           "RateLimit-Policy"?: string;
           /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
           RateLimit?: string;
-          /** @description Seconds to wait before retrying */
+          /** @description With `IDEMPOTENCY_KEY_IN_USE`: 1 while the first request runs (its instance renews its claim on the key); when the claim has gone unrenewed for half its lease (the instance stopped), the seconds until it lapses and a repeat runs the request */
           "Retry-After"?: number;
           [name: string]: unknown;
         };
@@ -11520,7 +11520,7 @@ export interface operations {
       /**
        * @description Conflict with the current state. `error.code` is one of:
        *
-       *     - `IDEMPOTENCY_KEY_IN_USE`: A request with this `Idempotency-Key` is still running; retry after `Retry-After` for its answer
+       *     - `IDEMPOTENCY_KEY_IN_USE`: A request with this `Idempotency-Key` is still running; retry after `Retry-After` for its answer (1 s while its claim is renewed; the seconds until the claim lapses when it no longer is)
        *     - `CONFLICT`: Conflicts with the current state
        *     - `BILLING_CHANGE_IN_PROGRESS`: Another billing change of this organization is under way; retry shortly
        */
@@ -11530,7 +11530,7 @@ export interface operations {
           "RateLimit-Policy"?: string;
           /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
           RateLimit?: string;
-          /** @description Seconds to wait before retrying */
+          /** @description With `IDEMPOTENCY_KEY_IN_USE`: 1 while the first request runs (its instance renews its claim on the key); when the claim has gone unrenewed for half its lease (the instance stopped), the seconds until it lapses and a repeat runs the request */
           "Retry-After"?: number;
           [name: string]: unknown;
         };
@@ -13985,7 +13985,7 @@ export interface operations {
       /**
        * @description Conflict with the current state. `error.code` is one of:
        *
-       *     - `IDEMPOTENCY_KEY_IN_USE`: A request with this `Idempotency-Key` is still running; retry after `Retry-After` for its answer
+       *     - `IDEMPOTENCY_KEY_IN_USE`: A request with this `Idempotency-Key` is still running; retry after `Retry-After` for its answer (1 s while its claim is renewed; the seconds until the claim lapses when it no longer is)
        *     - `VIOLATION_RESOLVED`: The violation is resolved; nothing to change
        *     - `VERSION_CONFLICT`: Someone changed the target since you read it (`expectedVersion`); reload and retry
        */
@@ -13995,7 +13995,7 @@ export interface operations {
           "RateLimit-Policy"?: string;
           /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
           RateLimit?: string;
-          /** @description Seconds to wait before retrying */
+          /** @description With `IDEMPOTENCY_KEY_IN_USE`: 1 while the first request runs (its instance renews its claim on the key); when the claim has gone unrenewed for half its lease (the instance stopped), the seconds until it lapses and a repeat runs the request */
           "Retry-After"?: number;
           [name: string]: unknown;
         };
@@ -14374,7 +14374,7 @@ export interface operations {
       /**
        * @description Conflict with the current state. `error.code` is one of:
        *
-       *     - `IDEMPOTENCY_KEY_IN_USE`: A request with this `Idempotency-Key` is still running; retry after `Retry-After` for its answer
+       *     - `IDEMPOTENCY_KEY_IN_USE`: A request with this `Idempotency-Key` is still running; retry after `Retry-After` for its answer (1 s while its claim is renewed; the seconds until the claim lapses when it no longer is)
        *     - `VIOLATION_RESOLVED`: The violation is resolved; nothing to change
        *     - `VERSION_CONFLICT`: Someone changed the target since you read it (`expectedVersion`); reload and retry
        */
@@ -14384,7 +14384,7 @@ export interface operations {
           "RateLimit-Policy"?: string;
           /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
           RateLimit?: string;
-          /** @description Seconds to wait before retrying */
+          /** @description With `IDEMPOTENCY_KEY_IN_USE`: 1 while the first request runs (its instance renews its claim on the key); when the claim has gone unrenewed for half its lease (the instance stopped), the seconds until it lapses and a repeat runs the request */
           "Retry-After"?: number;
           [name: string]: unknown;
         };
@@ -14761,7 +14761,7 @@ export interface operations {
       /**
        * @description Conflict with the current state. `error.code` is one of:
        *
-       *     - `IDEMPOTENCY_KEY_IN_USE`: A request with this `Idempotency-Key` is still running; retry after `Retry-After` for its answer
+       *     - `IDEMPOTENCY_KEY_IN_USE`: A request with this `Idempotency-Key` is still running; retry after `Retry-After` for its answer (1 s while its claim is renewed; the seconds until the claim lapses when it no longer is)
        */
       409: {
         headers: {
@@ -14769,7 +14769,7 @@ export interface operations {
           "RateLimit-Policy"?: string;
           /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
           RateLimit?: string;
-          /** @description Seconds to wait before retrying */
+          /** @description With `IDEMPOTENCY_KEY_IN_USE`: 1 while the first request runs (its instance renews its claim on the key); when the claim has gone unrenewed for half its lease (the instance stopped), the seconds until it lapses and a repeat runs the request */
           "Retry-After"?: number;
           [name: string]: unknown;
         };
@@ -15146,7 +15146,7 @@ export interface operations {
       /**
        * @description Conflict with the current state. `error.code` is one of:
        *
-       *     - `IDEMPOTENCY_KEY_IN_USE`: A request with this `Idempotency-Key` is still running; retry after `Retry-After` for its answer
+       *     - `IDEMPOTENCY_KEY_IN_USE`: A request with this `Idempotency-Key` is still running; retry after `Retry-After` for its answer (1 s while its claim is renewed; the seconds until the claim lapses when it no longer is)
        *     - `NOTICE_PENDING`: The notice has not been sent yet
        */
       409: {
@@ -15155,7 +15155,7 @@ export interface operations {
           "RateLimit-Policy"?: string;
           /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
           RateLimit?: string;
-          /** @description Seconds to wait before retrying */
+          /** @description With `IDEMPOTENCY_KEY_IN_USE`: 1 while the first request runs (its instance renews its claim on the key); when the claim has gone unrenewed for half its lease (the instance stopped), the seconds until it lapses and a repeat runs the request */
           "Retry-After"?: number;
           [name: string]: unknown;
         };
@@ -15532,7 +15532,7 @@ export interface operations {
       /**
        * @description Conflict with the current state. `error.code` is one of:
        *
-       *     - `IDEMPOTENCY_KEY_IN_USE`: A request with this `Idempotency-Key` is still running; retry after `Retry-After` for its answer
+       *     - `IDEMPOTENCY_KEY_IN_USE`: A request with this `Idempotency-Key` is still running; retry after `Retry-After` for its answer (1 s while its claim is renewed; the seconds until the claim lapses when it no longer is)
        *     - `NOT_SUSPENDED`: The organization has no suspended subscription
        *     - `VERSION_CONFLICT`: Someone changed the target since you read it (`expectedVersion`); reload and retry
        */
@@ -15542,7 +15542,7 @@ export interface operations {
           "RateLimit-Policy"?: string;
           /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
           RateLimit?: string;
-          /** @description Seconds to wait before retrying */
+          /** @description With `IDEMPOTENCY_KEY_IN_USE`: 1 while the first request runs (its instance renews its claim on the key); when the claim has gone unrenewed for half its lease (the instance stopped), the seconds until it lapses and a repeat runs the request */
           "Retry-After"?: number;
           [name: string]: unknown;
         };
@@ -15919,7 +15919,7 @@ export interface operations {
       /**
        * @description Conflict with the current state. `error.code` is one of:
        *
-       *     - `IDEMPOTENCY_KEY_IN_USE`: A request with this `Idempotency-Key` is still running; retry after `Retry-After` for its answer
+       *     - `IDEMPOTENCY_KEY_IN_USE`: A request with this `Idempotency-Key` is still running; retry after `Retry-After` for its answer (1 s while its claim is renewed; the seconds until the claim lapses when it no longer is)
        *     - `JOB_ALREADY_RUNNING`: A run of this job is in progress
        */
       409: {
@@ -15928,7 +15928,7 @@ export interface operations {
           "RateLimit-Policy"?: string;
           /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
           RateLimit?: string;
-          /** @description Seconds to wait before retrying */
+          /** @description With `IDEMPOTENCY_KEY_IN_USE`: 1 while the first request runs (its instance renews its claim on the key); when the claim has gone unrenewed for half its lease (the instance stopped), the seconds until it lapses and a repeat runs the request */
           "Retry-After"?: number;
           [name: string]: unknown;
         };

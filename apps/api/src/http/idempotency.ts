@@ -8,7 +8,8 @@
  *   instances exactly one request runs the handler; a repeat meanwhile gets 409
  *   IDEMPOTENCY_KEY_IN_USE with Retry-After.
  * - The claim is a lease (IDEMPOTENCY_LOCK_SECONDS) that its instance renews while the request
- *   runs, so a request may run longer than the lease (idempotencyLease.ts).
+ *   runs, so a request may run longer than the lease; Retry-After says whether the claim looks
+ *   alive (1) or abandoned (the seconds until it lapses). See idempotencyLease.ts.
  * - The answer (status, Content-Type, Location, ETag, body) is stored for IDEMPOTENCY_KEY_TTL_HOURS.
  *   A route whose write is one transaction stores it in that transaction (`recordInTransaction`
  *   hands its service a `TransactionBracket`), so a crash cannot keep the effect and lose the
@@ -324,7 +325,7 @@ export function createIdempotency(deps: IdempotencyDeps): IdempotencyKernel {
       replay(res, claim, stored.responseStatus, Buffer.from(stored.response));
       return true;
     }
-    throw new IdempotencyKeyInUseError();
+    throw leases.inUseError(stored.lockedUntil);
   }
 
   const step: RequestHandler = async (req, res, next) => {

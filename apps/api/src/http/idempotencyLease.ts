@@ -7,6 +7,10 @@
  * repeat of the same request then runs. A renewal is guarded by the claim's `owner_id`: a claim
  * that was taken over is never extended.
  *
+ * A repeat meanwhile gets 409 IDEMPOTENCY_KEY_IN_USE with Retry-After: 1 while the claim is
+ * renewed (the answer may come any moment); once it has gone unrenewed for half the lease (its
+ * instance seems dead), the seconds until it lapses.
+ *
  * The claim of `POST /meetings` (`deferredStep`) is its transaction's advisory lock, not a row:
  * nothing here runs for it, nor for a request without a key.
  */
@@ -21,15 +25,29 @@ const IN_USE_RETRY_AFTER_SECONDS = 1;
 
 /** 409 IDEMPOTENCY_KEY_IN_USE, with Retry-After. */
 export class IdempotencyKeyInUseError extends ConflictError {
-  constructor(options: AppErrorOptions = {}) {
+  readonly retryAfterSeconds: number;
+
+  /**
+   * `lapsesInMs`: the claim looks abandoned (not renewed lately), and its lease ends in that
+   * long; a repeat is told to wait until then. Absent while the claim's request runs.
+   */
+  constructor(input: { lapsesInMs?: number } = {}, options: AppErrorOptions = {}) {
+    const isAbandoned = input.lapsesInMs !== undefined;
     super(
-      "A request with this Idempotency-Key is still running; retry after Retry-After for its answer",
+      isAbandoned
+        ? "A request with this Idempotency-Key has not answered and its claim is no longer renewed " +
+            "(the instance running it may have stopped); retry after Retry-After, when the claim " +
+            "lapses and a repeat runs"
+        : "A request with this Idempotency-Key is still running; retry after Retry-After for its answer",
       { ...options, code: "IDEMPOTENCY_KEY_IN_USE" },
     );
+    this.retryAfterSeconds = isAbandoned
+      ? Math.max(IN_USE_RETRY_AFTER_SECONDS, Math.ceil((input.lapsesInMs ?? 0) / 1000))
+      : IN_USE_RETRY_AFTER_SECONDS;
   }
 
   override headers(): Record<string, string> {
-    return { "Retry-After": String(IN_USE_RETRY_AFTER_SECONDS) };
+    return { "Retry-After": String(this.retryAfterSeconds) };
   }
 }
 
@@ -53,9 +71,14 @@ export interface ClaimLeases {
    * is stored or the claim released.
    */
   renewWhileRunning(claim: IdempotencyKeyRef & { ownerId: string }): () => void;
+  /**
+   * The 409 for a repeat of a request whose claim (lease ending at `lockedUntil`) is running:
+   * whether it looks alive or abandoned.
+   */
+  inUseError(lockedUntil: Date | null): IdempotencyKeyInUseError;
 }
 
-/** Renewals every `renewalMs` (unref'd timers). */
+/** Renewals every `renewalMs` (unref'd timers) and the Retry-After of a claim in use. */
 export function createClaimLeases(deps: ClaimLeaseDeps): ClaimLeases {
   const renewalMs = Math.max(1, Math.floor(deps.renewalMs ?? deps.lockMs / 3));
   return {
@@ -86,6 +109,16 @@ export function createClaimLeases(deps: ClaimLeaseDeps): ClaimLeases {
       // Never the reason a process stays up.
       timer.unref();
       return () => clearInterval(timer);
+    },
+
+    inUseError(lockedUntil) {
+      if (lockedUntil === null) return new IdempotencyKeyInUseError();
+      // Less than half the lease left: not renewed for half a lease, though renewals come every
+      // third of it.
+      const lapsesInMs = new Date(lockedUntil).getTime() - deps.clock.now().getTime();
+      return lapsesInMs < deps.lockMs / 2
+        ? new IdempotencyKeyInUseError({ lapsesInMs })
+        : new IdempotencyKeyInUseError();
     },
   };
 }

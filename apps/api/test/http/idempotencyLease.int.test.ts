@@ -17,8 +17,9 @@ import { closeServer, listen } from "../support/recallEvents";
 
 /**
  * The lease of an `Idempotency-Key` claim (src/http/idempotency.ts): renewed while its request
- * runs, so that a request longer than the lease keeps its key. Two app instances on one database,
- * a manual clock (the lease is counted in it) and renewals every 50 ms of real time.
+ * runs, so that a request longer than the lease keeps its key; a dead instance's claim lapses, and
+ * a repeat is told how long that takes. Two app instances on one database, a manual clock (the
+ * lease is counted in it) and renewals every 50 ms of real time.
  */
 
 const RENEWAL_MS = 50;
@@ -252,5 +253,46 @@ describe("Idempotency-Key lease of a running request", () => {
       true,
     );
     expect(await lockedUntilOf(key)).toEqual(later);
+  });
+});
+
+describe("Retry-After of 409 IDEMPOTENCY_KEY_IN_USE", () => {
+  it("is 1 while a claim is fresh, and the seconds until it lapses once its instance stopped renewing it", async () => {
+    const key = randomUUID();
+    const body = meetingBody(`Standup ${randomUUID()}`);
+    // The claim a request leaves when its process is killed before it answers.
+    const now = clock.now();
+    await a.ctx.db.$executeRaw`
+      INSERT INTO idempotency_keys (organization_id, key_hash, fingerprint, method, path, owner_id,
+                                    locked_until, created_at, expires_at)
+      VALUES (${caller.organizationId}::uuid, ${keyHash(caller.organizationId, key)},
+              ${requestFingerprint("POST", "/api/v1/meetings", body)}, 'POST', '/api/v1/meetings',
+              ${randomUUID()}::uuid, ${new Date(now.getTime() + leaseMs)}, ${now},
+              ${new Date(now.getTime() + 24 * HOUR)})`;
+    const send = () =>
+      request(servers[1]!)
+        .post("/api/v1/meetings")
+        .set(caller.headers)
+        .set("Idempotency-Key", key)
+        .send(body);
+
+    const fresh = await send();
+    expect(fresh.status).toBe(409);
+    expect(fresh.body.error.code).toBe("IDEMPOTENCY_KEY_IN_USE");
+    expect(fresh.headers["retry-after"]).toBe("1");
+
+    // Not renewed for more than half the lease: the instance holding it seems gone.
+    clock.advance(leaseMs / 2 + 1_000);
+    const stale = await send();
+    expect(stale.status).toBe(409);
+    expect(stale.body.error.code).toBe("IDEMPOTENCY_KEY_IN_USE");
+    expect(stale.headers["retry-after"]).toBe(String((leaseMs / 2 - 1_000) / 1000));
+    expect(stale.body.error.message).toMatch(/no longer renewed/);
+
+    // Then the claim lapses and the repeat runs.
+    clock.advance(leaseMs / 2);
+    const takenOver = await send();
+    expect(takenOver.status).toBe(201);
+    expect(takenOver.headers["idempotent-replayed"]).toBeUndefined();
   });
 });
