@@ -3248,6 +3248,8 @@ export interface operations {
           "RateLimit-Policy"?: string;
           /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
           RateLimit?: string;
+          /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+          "Idempotent-Replayed"?: "true";
           [name: string]: unknown;
         };
         content: {
@@ -3656,6 +3658,8 @@ export interface operations {
           "RateLimit-Policy"?: string;
           /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
           RateLimit?: string;
+          /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+          "Idempotent-Replayed"?: "true";
           [name: string]: unknown;
         };
         content: {
@@ -3688,6 +3692,8 @@ export interface operations {
           RateLimit?: string;
           /** @description With `IDEMPOTENCY_KEY_IN_USE`: 1 while the first request runs (its instance renews its claim on the key); when the claim has gone unrenewed for half its lease (the instance stopped), the seconds until it lapses and a repeat runs the request */
           "Retry-After"?: number;
+          /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+          "Idempotent-Replayed"?: "true";
           [name: string]: unknown;
         };
         content: {
@@ -4066,6 +4072,8 @@ export interface operations {
           "RateLimit-Policy"?: string;
           /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
           RateLimit?: string;
+          /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+          "Idempotent-Replayed"?: "true";
           [name: string]: unknown;
         };
         content: {
@@ -4661,6 +4669,8 @@ export interface operations {
           "RateLimit-Policy"?: string;
           /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
           RateLimit?: string;
+          /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+          "Idempotent-Replayed"?: "true";
           [name: string]: unknown;
         };
         content: {
@@ -5289,6 +5299,8 @@ export interface operations {
           "RateLimit-Policy"?: string;
           /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
           RateLimit?: string;
+          /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+          "Idempotent-Replayed"?: "true";
           [name: string]: unknown;
         };
         content: {
@@ -5648,6 +5660,8 @@ export interface operations {
           "RateLimit-Policy"?: string;
           /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
           RateLimit?: string;
+          /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+          "Idempotent-Replayed"?: "true";
           [name: string]: unknown;
         };
         content: {
@@ -5679,6 +5693,8 @@ export interface operations {
           RateLimit?: string;
           /** @description With `IDEMPOTENCY_KEY_IN_USE`: 1 while the first request runs (its instance renews its claim on the key); when the claim has gone unrenewed for half its lease (the instance stopped), the seconds until it lapses and a repeat runs the request */
           "Retry-After"?: number;
+          /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+          "Idempotent-Replayed"?: "true";
           [name: string]: unknown;
         };
         content: {
@@ -6324,6 +6340,8 @@ export interface operations {
           "RateLimit-Policy"?: string;
           /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
           RateLimit?: string;
+          /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+          "Idempotent-Replayed"?: "true";
           [name: string]: unknown;
         };
         content: {
@@ -6357,6 +6375,8 @@ export interface operations {
           RateLimit?: string;
           /** @description With `IDEMPOTENCY_KEY_IN_USE`: 1 while the first request runs (its instance renews its claim on the key); when the claim has gone unrenewed for half its lease (the instance stopped), the seconds until it lapses and a repeat runs the request */
           "Retry-After"?: number;
+          /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+          "Idempotent-Replayed"?: "true";
           [name: string]: unknown;
         };
         content: {
@@ -6760,6 +6780,8 @@ export interface operations {
           "RateLimit-Policy"?: string;
           /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
           RateLimit?: string;
+          /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+          "Idempotent-Replayed"?: "true";
           [name: string]: unknown;
         };
         content: {
@@ -7855,6 +7877,8 @@ export interface operations {
           "RateLimit-Policy"?: string;
           /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
           RateLimit?: string;
+          /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+          "Idempotent-Replayed"?: "true";
           [name: string]: unknown;
         };
         content: {
@@ -8217,6 +8241,8 @@ export interface operations {
           "RateLimit-Policy"?: string;
           /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
           RateLimit?: string;
+          /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+          "Idempotent-Replayed"?: "true";
           [name: string]: unknown;
         };
         content: {
@@ -8273,6 +8299,8 @@ export interface operations {
           "RateLimit-Policy"?: string;
           /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
           RateLimit?: string;
+          /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+          "Idempotent-Replayed"?: "true";
           [name: string]: unknown;
         };
         content: {
@@ -8906,6 +8934,8 @@ export interface operations {
           "RateLimit-Policy"?: string;
           /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
           RateLimit?: string;
+          /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+          "Idempotent-Replayed"?: "true";
           [name: string]: unknown;
         };
         content: {
@@ -8938,6 +8968,8 @@ export interface operations {
           RateLimit?: string;
           /** @description With `IDEMPOTENCY_KEY_IN_USE`: 1 while the first request runs (its instance renews its claim on the key); when the claim has gone unrenewed for half its lease (the instance stopped), the seconds until it lapses and a repeat runs the request */
           "Retry-After"?: number;
+          /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+          "Idempotent-Replayed"?: "true";
           [name: string]: unknown;
         };
         content: {
@@ -8969,6 +9001,8 @@ export interface operations {
           "RateLimit-Policy"?: string;
           /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
           RateLimit?: string;
+          /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+          "Idempotent-Replayed"?: "true";
           [name: string]: unknown;
         };
         content: {
@@ -9674,6 +9708,8 @@ export interface operations {
           "RateLimit-Policy"?: string;
           /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
           RateLimit?: string;
+          /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+          "Idempotent-Replayed"?: "true";
           [name: string]: unknown;
         };
         content: {
@@ -9705,6 +9741,8 @@ export interface operations {
           RateLimit?: string;
           /** @description With `IDEMPOTENCY_KEY_IN_USE`: 1 while the first request runs (its instance renews its claim on the key); when the claim has gone unrenewed for half its lease (the instance stopped), the seconds until it lapses and a repeat runs the request */
           "Retry-After"?: number;
+          /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+          "Idempotent-Replayed"?: "true";
           [name: string]: unknown;
         };
         content: {
@@ -10373,6 +10411,8 @@ export interface operations {
           "RateLimit-Policy"?: string;
           /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
           RateLimit?: string;
+          /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+          "Idempotent-Replayed"?: "true";
           [name: string]: unknown;
         };
         content: {
@@ -10404,6 +10444,8 @@ export interface operations {
           RateLimit?: string;
           /** @description With `IDEMPOTENCY_KEY_IN_USE`: 1 while the first request runs (its instance renews its claim on the key); when the claim has gone unrenewed for half its lease (the instance stopped), the seconds until it lapses and a repeat runs the request */
           "Retry-After"?: number;
+          /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+          "Idempotent-Replayed"?: "true";
           [name: string]: unknown;
         };
         content: {
@@ -10781,6 +10823,8 @@ export interface operations {
           "RateLimit-Policy"?: string;
           /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
           RateLimit?: string;
+          /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+          "Idempotent-Replayed"?: "true";
           [name: string]: unknown;
         };
         content: {
@@ -10811,6 +10855,8 @@ export interface operations {
           RateLimit?: string;
           /** @description With `IDEMPOTENCY_KEY_IN_USE`: 1 while the first request runs (its instance renews its claim on the key); when the claim has gone unrenewed for half its lease (the instance stopped), the seconds until it lapses and a repeat runs the request */
           "Retry-After"?: number;
+          /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+          "Idempotent-Replayed"?: "true";
           [name: string]: unknown;
         };
         content: {
@@ -11501,6 +11547,8 @@ export interface operations {
           "RateLimit-Policy"?: string;
           /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
           RateLimit?: string;
+          /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+          "Idempotent-Replayed"?: "true";
           [name: string]: unknown;
         };
         content: {
@@ -11532,6 +11580,8 @@ export interface operations {
           RateLimit?: string;
           /** @description With `IDEMPOTENCY_KEY_IN_USE`: 1 while the first request runs (its instance renews its claim on the key); when the claim has gone unrenewed for half its lease (the instance stopped), the seconds until it lapses and a repeat runs the request */
           "Retry-After"?: number;
+          /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+          "Idempotent-Replayed"?: "true";
           [name: string]: unknown;
         };
         content: {
@@ -13966,6 +14016,8 @@ export interface operations {
           "RateLimit-Policy"?: string;
           /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
           RateLimit?: string;
+          /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+          "Idempotent-Replayed"?: "true";
           [name: string]: unknown;
         };
         content: {
@@ -13997,6 +14049,8 @@ export interface operations {
           RateLimit?: string;
           /** @description With `IDEMPOTENCY_KEY_IN_USE`: 1 while the first request runs (its instance renews its claim on the key); when the claim has gone unrenewed for half its lease (the instance stopped), the seconds until it lapses and a repeat runs the request */
           "Retry-After"?: number;
+          /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+          "Idempotent-Replayed"?: "true";
           [name: string]: unknown;
         };
         content: {
@@ -14355,6 +14409,8 @@ export interface operations {
           "RateLimit-Policy"?: string;
           /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
           RateLimit?: string;
+          /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+          "Idempotent-Replayed"?: "true";
           [name: string]: unknown;
         };
         content: {
@@ -14386,6 +14442,8 @@ export interface operations {
           RateLimit?: string;
           /** @description With `IDEMPOTENCY_KEY_IN_USE`: 1 while the first request runs (its instance renews its claim on the key); when the claim has gone unrenewed for half its lease (the instance stopped), the seconds until it lapses and a repeat runs the request */
           "Retry-After"?: number;
+          /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+          "Idempotent-Replayed"?: "true";
           [name: string]: unknown;
         };
         content: {
@@ -14742,6 +14800,8 @@ export interface operations {
           "RateLimit-Policy"?: string;
           /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
           RateLimit?: string;
+          /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+          "Idempotent-Replayed"?: "true";
           [name: string]: unknown;
         };
         content: {
@@ -15127,6 +15187,8 @@ export interface operations {
           "RateLimit-Policy"?: string;
           /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
           RateLimit?: string;
+          /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+          "Idempotent-Replayed"?: "true";
           [name: string]: unknown;
         };
         content: {
@@ -15513,6 +15575,8 @@ export interface operations {
           "RateLimit-Policy"?: string;
           /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
           RateLimit?: string;
+          /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+          "Idempotent-Replayed"?: "true";
           [name: string]: unknown;
         };
         content: {
@@ -15544,6 +15608,8 @@ export interface operations {
           RateLimit?: string;
           /** @description With `IDEMPOTENCY_KEY_IN_USE`: 1 while the first request runs (its instance renews its claim on the key); when the claim has gone unrenewed for half its lease (the instance stopped), the seconds until it lapses and a repeat runs the request */
           "Retry-After"?: number;
+          /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+          "Idempotent-Replayed"?: "true";
           [name: string]: unknown;
         };
         content: {
@@ -15900,6 +15966,8 @@ export interface operations {
           "RateLimit-Policy"?: string;
           /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
           RateLimit?: string;
+          /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+          "Idempotent-Replayed"?: "true";
           [name: string]: unknown;
         };
         content: {

@@ -79,7 +79,8 @@ connection, a 5xx) and the write happens at most once:
   billing, invalid input: 400) or failed with a 5xx: correct it or retry with the same key and it
   runs for real. Nor when the refusal holds only for the moment and asks you to retry
   (${TRANSIENT_CODES}): the retry with the same key runs again. Other 4xx answers
-  (404, 409 \`ALREADY_MEMBER\`, ...) are kept and replayed.
+  (404, 409 \`ALREADY_MEMBER\`, ...) are kept and replayed, with \`Idempotent-Replayed: true\`
+  like a success.
 
 Where a write is one database transaction (meetings, API keys, admin actions) its answer is stored
 in that transaction. The typed client (\`packages/api-client\`) sends a key with every write and
