@@ -29,6 +29,12 @@ export interface AppOptions {
    * benchmark that measures what tracing costs when it is off; the server never sets it.
    */
   isTracingOmitted?: boolean;
+  /**
+   * How often a keyed request renews its claim, in real time (default: a third of
+   * IDEMPOTENCY_LOCK_SECONDS). For tests that move a manual clock past the lease while a request
+   * runs; the server never sets it.
+   */
+  idempotencyRenewalMs?: number;
 }
 
 /** The OpenAPI document of `routes` (the context's): what `/openapi.json` serves. */
@@ -96,6 +102,7 @@ export function createApp(ctx: AppContext, options: AppOptions = {}): Express {
       logger: ctx.logger,
       keyTtlMs: ctx.config.IDEMPOTENCY_KEY_TTL_HOURS * HOUR_MS,
       lockMs: ctx.config.IDEMPOTENCY_LOCK_SECONDS * 1000,
+      renewalMs: options.idempotencyRenewalMs,
     }),
   };
   // Metrics and logs name a request by its route template, never its raw path.

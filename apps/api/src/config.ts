@@ -255,10 +255,11 @@ export const envSchema = z.object({
   /** How long a write's answer is kept for repeats with its `Idempotency-Key`. */
   IDEMPOTENCY_KEY_TTL_HOURS: z.coerce.number().int().min(1).max(720).default(24),
   /**
-   * How long a claimed key whose request has not answered blocks repeats (409) before the claim
-   * counts as abandoned (its instance died) and a repeat runs. Above the longest write.
+   * The lease of a claimed key whose request has not answered: the instance running the request
+   * renews it every third of it, however long the request runs; a claim not renewed (its instance
+   * died) blocks repeats (409) this long after its last renewal, then a repeat runs.
    */
-  IDEMPOTENCY_LOCK_SECONDS: z.coerce.number().int().min(10).max(3600).default(120),
+  IDEMPOTENCY_LOCK_SECONDS: z.coerce.number().int().min(10).max(3600).default(30),
 
   /** Request budgets per minute: every key and user of an organization draw on one, by plan. */
   RATE_LIMIT_ENABLED: booleanFromEnv.default(true),

@@ -2191,7 +2191,7 @@ export interface operations {
        */
       409: {
         headers: {
-          /** @description Seconds to wait before retrying */
+          /** @description With `IDEMPOTENCY_KEY_IN_USE`: 1 while the first request runs (its instance renews its claim on the key); when the claim has gone unrenewed for half its lease (the instance stopped), the seconds until it lapses and a repeat runs the request */
           "Retry-After"?: number;
           [name: string]: unknown;
         };
@@ -2368,7 +2368,7 @@ export interface operations {
        */
       409: {
         headers: {
-          /** @description Seconds to wait before retrying */
+          /** @description With `IDEMPOTENCY_KEY_IN_USE`: 1 while the first request runs (its instance renews its claim on the key); when the claim has gone unrenewed for half its lease (the instance stopped), the seconds until it lapses and a repeat runs the request */
           "Retry-After"?: number;
           [name: string]: unknown;
         };
@@ -2545,7 +2545,7 @@ export interface operations {
        */
       409: {
         headers: {
-          /** @description Seconds to wait before retrying */
+          /** @description With `IDEMPOTENCY_KEY_IN_USE`: 1 while the first request runs (its instance renews its claim on the key); when the claim has gone unrenewed for half its lease (the instance stopped), the seconds until it lapses and a repeat runs the request */
           "Retry-After"?: number;
           [name: string]: unknown;
         };
@@ -3248,6 +3248,8 @@ export interface operations {
           "RateLimit-Policy"?: string;
           /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
           RateLimit?: string;
+          /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+          "Idempotent-Replayed"?: "true";
           [name: string]: unknown;
         };
         content: {
@@ -3267,7 +3269,7 @@ export interface operations {
       /**
        * @description Conflict with the current state. `error.code` is one of:
        *
-       *     - `IDEMPOTENCY_KEY_IN_USE`: A request with this `Idempotency-Key` is still running; retry after `Retry-After` for its answer
+       *     - `IDEMPOTENCY_KEY_IN_USE`: A request with this `Idempotency-Key` is still running; retry after `Retry-After` for its answer (1 s while its claim is renewed; the seconds until the claim lapses when it no longer is)
        */
       409: {
         headers: {
@@ -3275,7 +3277,7 @@ export interface operations {
           "RateLimit-Policy"?: string;
           /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
           RateLimit?: string;
-          /** @description Seconds to wait before retrying */
+          /** @description With `IDEMPOTENCY_KEY_IN_USE`: 1 while the first request runs (its instance renews its claim on the key); when the claim has gone unrenewed for half its lease (the instance stopped), the seconds until it lapses and a repeat runs the request */
           "Retry-After"?: number;
           [name: string]: unknown;
         };
@@ -3656,6 +3658,8 @@ export interface operations {
           "RateLimit-Policy"?: string;
           /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
           RateLimit?: string;
+          /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+          "Idempotent-Replayed"?: "true";
           [name: string]: unknown;
         };
         content: {
@@ -3675,7 +3679,7 @@ export interface operations {
       /**
        * @description Conflict with the current state. `error.code` is one of:
        *
-       *     - `IDEMPOTENCY_KEY_IN_USE`: A request with this `Idempotency-Key` is still running; retry after `Retry-After` for its answer
+       *     - `IDEMPOTENCY_KEY_IN_USE`: A request with this `Idempotency-Key` is still running; retry after `Retry-After` for its answer (1 s while its claim is renewed; the seconds until the claim lapses when it no longer is)
        *     - `ALREADY_MEMBER`: The user is already a member of the organization (at Clerk, or being added)
        *     - `ORGANIZATION_NOT_IN_CLERK`: The organization has no Clerk organization: members are managed in Clerk
        *     - `CONFLICT`: Conflicts with the current state
@@ -3686,8 +3690,10 @@ export interface operations {
           "RateLimit-Policy"?: string;
           /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
           RateLimit?: string;
-          /** @description Seconds to wait before retrying */
+          /** @description With `IDEMPOTENCY_KEY_IN_USE`: 1 while the first request runs (its instance renews its claim on the key); when the claim has gone unrenewed for half its lease (the instance stopped), the seconds until it lapses and a repeat runs the request */
           "Retry-After"?: number;
+          /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+          "Idempotent-Replayed"?: "true";
           [name: string]: unknown;
         };
         content: {
@@ -4066,6 +4072,8 @@ export interface operations {
           "RateLimit-Policy"?: string;
           /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
           RateLimit?: string;
+          /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+          "Idempotent-Replayed"?: "true";
           [name: string]: unknown;
         };
         content: {
@@ -4085,7 +4093,7 @@ export interface operations {
       /**
        * @description Conflict with the current state. `error.code` is one of:
        *
-       *     - `IDEMPOTENCY_KEY_IN_USE`: A request with this `Idempotency-Key` is still running; retry after `Retry-After` for its answer
+       *     - `IDEMPOTENCY_KEY_IN_USE`: A request with this `Idempotency-Key` is still running; retry after `Retry-After` for its answer (1 s while its claim is renewed; the seconds until the claim lapses when it no longer is)
        */
       409: {
         headers: {
@@ -4093,7 +4101,7 @@ export interface operations {
           "RateLimit-Policy"?: string;
           /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
           RateLimit?: string;
-          /** @description Seconds to wait before retrying */
+          /** @description With `IDEMPOTENCY_KEY_IN_USE`: 1 while the first request runs (its instance renews its claim on the key); when the claim has gone unrenewed for half its lease (the instance stopped), the seconds until it lapses and a repeat runs the request */
           "Retry-After"?: number;
           [name: string]: unknown;
         };
@@ -4661,6 +4669,8 @@ export interface operations {
           "RateLimit-Policy"?: string;
           /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
           RateLimit?: string;
+          /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+          "Idempotent-Replayed"?: "true";
           [name: string]: unknown;
         };
         content: {
@@ -4680,7 +4690,7 @@ export interface operations {
       /**
        * @description Conflict with the current state. `error.code` is one of:
        *
-       *     - `IDEMPOTENCY_KEY_IN_USE`: A request with this `Idempotency-Key` is still running; retry after `Retry-After` for its answer
+       *     - `IDEMPOTENCY_KEY_IN_USE`: A request with this `Idempotency-Key` is still running; retry after `Retry-After` for its answer (1 s while its claim is renewed; the seconds until the claim lapses when it no longer is)
        */
       409: {
         headers: {
@@ -4688,7 +4698,7 @@ export interface operations {
           "RateLimit-Policy"?: string;
           /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
           RateLimit?: string;
-          /** @description Seconds to wait before retrying */
+          /** @description With `IDEMPOTENCY_KEY_IN_USE`: 1 while the first request runs (its instance renews its claim on the key); when the claim has gone unrenewed for half its lease (the instance stopped), the seconds until it lapses and a repeat runs the request */
           "Retry-After"?: number;
           [name: string]: unknown;
         };
@@ -5289,6 +5299,8 @@ export interface operations {
           "RateLimit-Policy"?: string;
           /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
           RateLimit?: string;
+          /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+          "Idempotent-Replayed"?: "true";
           [name: string]: unknown;
         };
         content: {
@@ -5308,7 +5320,7 @@ export interface operations {
       /**
        * @description Conflict with the current state. `error.code` is one of:
        *
-       *     - `IDEMPOTENCY_KEY_IN_USE`: A request with this `Idempotency-Key` is still running; retry after `Retry-After` for its answer
+       *     - `IDEMPOTENCY_KEY_IN_USE`: A request with this `Idempotency-Key` is still running; retry after `Retry-After` for its answer (1 s while its claim is renewed; the seconds until the claim lapses when it no longer is)
        */
       409: {
         headers: {
@@ -5316,7 +5328,7 @@ export interface operations {
           "RateLimit-Policy"?: string;
           /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
           RateLimit?: string;
-          /** @description Seconds to wait before retrying */
+          /** @description With `IDEMPOTENCY_KEY_IN_USE`: 1 while the first request runs (its instance renews its claim on the key); when the claim has gone unrenewed for half its lease (the instance stopped), the seconds until it lapses and a repeat runs the request */
           "Retry-After"?: number;
           [name: string]: unknown;
         };
@@ -5648,6 +5660,8 @@ export interface operations {
           "RateLimit-Policy"?: string;
           /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
           RateLimit?: string;
+          /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+          "Idempotent-Replayed"?: "true";
           [name: string]: unknown;
         };
         content: {
@@ -5667,7 +5681,7 @@ export interface operations {
       /**
        * @description Conflict with the current state. `error.code` is one of:
        *
-       *     - `IDEMPOTENCY_KEY_IN_USE`: A request with this `Idempotency-Key` is still running; retry after `Retry-After` for its answer
+       *     - `IDEMPOTENCY_KEY_IN_USE`: A request with this `Idempotency-Key` is still running; retry after `Retry-After` for its answer (1 s while its claim is renewed; the seconds until the claim lapses when it no longer is)
        *     - `MEETING_HAS_ACTIVE_BOT`: The link cannot change while a bot is in the call
        *     - `CONFLICT`: Conflicts with the current state
        */
@@ -5677,8 +5691,10 @@ export interface operations {
           "RateLimit-Policy"?: string;
           /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
           RateLimit?: string;
-          /** @description Seconds to wait before retrying */
+          /** @description With `IDEMPOTENCY_KEY_IN_USE`: 1 while the first request runs (its instance renews its claim on the key); when the claim has gone unrenewed for half its lease (the instance stopped), the seconds until it lapses and a repeat runs the request */
           "Retry-After"?: number;
+          /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+          "Idempotent-Replayed"?: "true";
           [name: string]: unknown;
         };
         content: {
@@ -6324,6 +6340,8 @@ export interface operations {
           "RateLimit-Policy"?: string;
           /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
           RateLimit?: string;
+          /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+          "Idempotent-Replayed"?: "true";
           [name: string]: unknown;
         };
         content: {
@@ -6343,7 +6361,7 @@ export interface operations {
       /**
        * @description Conflict with the current state. `error.code` is one of:
        *
-       *     - `IDEMPOTENCY_KEY_IN_USE`: A request with this `Idempotency-Key` is still running; retry after `Retry-After` for its answer
+       *     - `IDEMPOTENCY_KEY_IN_USE`: A request with this `Idempotency-Key` is still running; retry after `Retry-After` for its answer (1 s while its claim is renewed; the seconds until the claim lapses when it no longer is)
        *     - `BOT_ALREADY_ACTIVE`: The meeting already has an active bot
        *     - `BOT_ALREADY_ACTIVE_FOR_URL`: Another meeting with the same link already has an active bot
        *     - `MEETING_URL_NOT_SUPPORTED`: The meeting's link is not a supported meeting link; update it first
@@ -6355,8 +6373,10 @@ export interface operations {
           "RateLimit-Policy"?: string;
           /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
           RateLimit?: string;
-          /** @description Seconds to wait before retrying */
+          /** @description With `IDEMPOTENCY_KEY_IN_USE`: 1 while the first request runs (its instance renews its claim on the key); when the claim has gone unrenewed for half its lease (the instance stopped), the seconds until it lapses and a repeat runs the request */
           "Retry-After"?: number;
+          /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+          "Idempotent-Replayed"?: "true";
           [name: string]: unknown;
         };
         content: {
@@ -6760,6 +6780,8 @@ export interface operations {
           "RateLimit-Policy"?: string;
           /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
           RateLimit?: string;
+          /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+          "Idempotent-Replayed"?: "true";
           [name: string]: unknown;
         };
         content: {
@@ -6779,7 +6801,7 @@ export interface operations {
       /**
        * @description Conflict with the current state. `error.code` is one of:
        *
-       *     - `IDEMPOTENCY_KEY_IN_USE`: A request with this `Idempotency-Key` is still running; retry after `Retry-After` for its answer
+       *     - `IDEMPOTENCY_KEY_IN_USE`: A request with this `Idempotency-Key` is still running; retry after `Retry-After` for its answer (1 s while its claim is renewed; the seconds until the claim lapses when it no longer is)
        *     - `BOT_PENDING`: The bot is still being created; retry shortly
        *     - `BOT_NOT_IN_CALL_YET`: The bot is still joining the call (or in its waiting room) and cannot be made to leave before it is in; retry shortly
        */
@@ -6789,7 +6811,7 @@ export interface operations {
           "RateLimit-Policy"?: string;
           /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
           RateLimit?: string;
-          /** @description Seconds to wait before retrying */
+          /** @description With `IDEMPOTENCY_KEY_IN_USE`: 1 while the first request runs (its instance renews its claim on the key); when the claim has gone unrenewed for half its lease (the instance stopped), the seconds until it lapses and a repeat runs the request */
           "Retry-After"?: number;
           [name: string]: unknown;
         };
@@ -7855,6 +7877,8 @@ export interface operations {
           "RateLimit-Policy"?: string;
           /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
           RateLimit?: string;
+          /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+          "Idempotent-Replayed"?: "true";
           [name: string]: unknown;
         };
         content: {
@@ -7874,7 +7898,7 @@ export interface operations {
       /**
        * @description Conflict with the current state. `error.code` is one of:
        *
-       *     - `IDEMPOTENCY_KEY_IN_USE`: A request with this `Idempotency-Key` is still running; retry after `Retry-After` for its answer
+       *     - `IDEMPOTENCY_KEY_IN_USE`: A request with this `Idempotency-Key` is still running; retry after `Retry-After` for its answer (1 s while its claim is renewed; the seconds until the claim lapses when it no longer is)
        */
       409: {
         headers: {
@@ -7882,7 +7906,7 @@ export interface operations {
           "RateLimit-Policy"?: string;
           /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
           RateLimit?: string;
-          /** @description Seconds to wait before retrying */
+          /** @description With `IDEMPOTENCY_KEY_IN_USE`: 1 while the first request runs (its instance renews its claim on the key); when the claim has gone unrenewed for half its lease (the instance stopped), the seconds until it lapses and a repeat runs the request */
           "Retry-After"?: number;
           [name: string]: unknown;
         };
@@ -8217,6 +8241,8 @@ export interface operations {
           "RateLimit-Policy"?: string;
           /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
           RateLimit?: string;
+          /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+          "Idempotent-Replayed"?: "true";
           [name: string]: unknown;
         };
         content: {
@@ -8236,7 +8262,7 @@ export interface operations {
       /**
        * @description Conflict with the current state. `error.code` is one of:
        *
-       *     - `IDEMPOTENCY_KEY_IN_USE`: A request with this `Idempotency-Key` is still running; retry after `Retry-After` for its answer
+       *     - `IDEMPOTENCY_KEY_IN_USE`: A request with this `Idempotency-Key` is still running; retry after `Retry-After` for its answer (1 s while its claim is renewed; the seconds until the claim lapses when it no longer is)
        */
       409: {
         headers: {
@@ -8244,7 +8270,7 @@ export interface operations {
           "RateLimit-Policy"?: string;
           /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
           RateLimit?: string;
-          /** @description Seconds to wait before retrying */
+          /** @description With `IDEMPOTENCY_KEY_IN_USE`: 1 while the first request runs (its instance renews its claim on the key); when the claim has gone unrenewed for half its lease (the instance stopped), the seconds until it lapses and a repeat runs the request */
           "Retry-After"?: number;
           [name: string]: unknown;
         };
@@ -8273,6 +8299,8 @@ export interface operations {
           "RateLimit-Policy"?: string;
           /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
           RateLimit?: string;
+          /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+          "Idempotent-Replayed"?: "true";
           [name: string]: unknown;
         };
         content: {
@@ -8906,6 +8934,8 @@ export interface operations {
           "RateLimit-Policy"?: string;
           /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
           RateLimit?: string;
+          /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+          "Idempotent-Replayed"?: "true";
           [name: string]: unknown;
         };
         content: {
@@ -8925,7 +8955,7 @@ export interface operations {
       /**
        * @description Conflict with the current state. `error.code` is one of:
        *
-       *     - `IDEMPOTENCY_KEY_IN_USE`: A request with this `Idempotency-Key` is still running; retry after `Retry-After` for its answer
+       *     - `IDEMPOTENCY_KEY_IN_USE`: A request with this `Idempotency-Key` is still running; retry after `Retry-After` for its answer (1 s while its claim is renewed; the seconds until the claim lapses when it no longer is)
        *     - `UPLOAD_INCOMPLETE`: Parts of the direct upload are not in the store yet (`details.missingParts`); upload them, then complete
        *     - `UPLOAD_SIZE_MISMATCH`: The store holds other sizes than the upload declared (`details`); upload those parts again, then complete
        *     - `UPLOAD_CLOSED`: The direct upload was completed, aborted or has expired; start a new one
@@ -8936,8 +8966,10 @@ export interface operations {
           "RateLimit-Policy"?: string;
           /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
           RateLimit?: string;
-          /** @description Seconds to wait before retrying */
+          /** @description With `IDEMPOTENCY_KEY_IN_USE`: 1 while the first request runs (its instance renews its claim on the key); when the claim has gone unrenewed for half its lease (the instance stopped), the seconds until it lapses and a repeat runs the request */
           "Retry-After"?: number;
+          /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+          "Idempotent-Replayed"?: "true";
           [name: string]: unknown;
         };
         content: {
@@ -8969,6 +9001,8 @@ export interface operations {
           "RateLimit-Policy"?: string;
           /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
           RateLimit?: string;
+          /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+          "Idempotent-Replayed"?: "true";
           [name: string]: unknown;
         };
         content: {
@@ -9674,6 +9708,8 @@ export interface operations {
           "RateLimit-Policy"?: string;
           /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
           RateLimit?: string;
+          /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+          "Idempotent-Replayed"?: "true";
           [name: string]: unknown;
         };
         content: {
@@ -9693,7 +9729,7 @@ export interface operations {
       /**
        * @description Conflict with the current state. `error.code` is one of:
        *
-       *     - `IDEMPOTENCY_KEY_IN_USE`: A request with this `Idempotency-Key` is still running; retry after `Retry-After` for its answer
+       *     - `IDEMPOTENCY_KEY_IN_USE`: A request with this `Idempotency-Key` is still running; retry after `Retry-After` for its answer (1 s while its claim is renewed; the seconds until the claim lapses when it no longer is)
        *     - `CONFLICT`: Conflicts with the current state
        *     - `BILLING_CHANGE_IN_PROGRESS`: Another billing change of this organization is under way; retry shortly
        */
@@ -9703,8 +9739,10 @@ export interface operations {
           "RateLimit-Policy"?: string;
           /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
           RateLimit?: string;
-          /** @description Seconds to wait before retrying */
+          /** @description With `IDEMPOTENCY_KEY_IN_USE`: 1 while the first request runs (its instance renews its claim on the key); when the claim has gone unrenewed for half its lease (the instance stopped), the seconds until it lapses and a repeat runs the request */
           "Retry-After"?: number;
+          /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+          "Idempotent-Replayed"?: "true";
           [name: string]: unknown;
         };
         content: {
@@ -10373,6 +10411,8 @@ export interface operations {
           "RateLimit-Policy"?: string;
           /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
           RateLimit?: string;
+          /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+          "Idempotent-Replayed"?: "true";
           [name: string]: unknown;
         };
         content: {
@@ -10392,7 +10432,7 @@ export interface operations {
       /**
        * @description Conflict with the current state. `error.code` is one of:
        *
-       *     - `IDEMPOTENCY_KEY_IN_USE`: A request with this `Idempotency-Key` is still running; retry after `Retry-After` for its answer
+       *     - `IDEMPOTENCY_KEY_IN_USE`: A request with this `Idempotency-Key` is still running; retry after `Retry-After` for its answer (1 s while its claim is renewed; the seconds until the claim lapses when it no longer is)
        *     - `SUBSCRIPTION_EXISTS`: The organization already has a live subscription: change its plan instead
        *     - `BILLING_CHANGE_IN_PROGRESS`: Another billing change of this organization is under way; retry shortly
        */
@@ -10402,8 +10442,10 @@ export interface operations {
           "RateLimit-Policy"?: string;
           /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
           RateLimit?: string;
-          /** @description Seconds to wait before retrying */
+          /** @description With `IDEMPOTENCY_KEY_IN_USE`: 1 while the first request runs (its instance renews its claim on the key); when the claim has gone unrenewed for half its lease (the instance stopped), the seconds until it lapses and a repeat runs the request */
           "Retry-After"?: number;
+          /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+          "Idempotent-Replayed"?: "true";
           [name: string]: unknown;
         };
         content: {
@@ -10781,6 +10823,8 @@ export interface operations {
           "RateLimit-Policy"?: string;
           /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
           RateLimit?: string;
+          /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+          "Idempotent-Replayed"?: "true";
           [name: string]: unknown;
         };
         content: {
@@ -10800,7 +10844,7 @@ export interface operations {
       /**
        * @description Conflict with the current state. `error.code` is one of:
        *
-       *     - `IDEMPOTENCY_KEY_IN_USE`: A request with this `Idempotency-Key` is still running; retry after `Retry-After` for its answer
+       *     - `IDEMPOTENCY_KEY_IN_USE`: A request with this `Idempotency-Key` is still running; retry after `Retry-After` for its answer (1 s while its claim is renewed; the seconds until the claim lapses when it no longer is)
        *     - `CONFLICT`: Conflicts with the current state
        */
       409: {
@@ -10809,8 +10853,10 @@ export interface operations {
           "RateLimit-Policy"?: string;
           /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
           RateLimit?: string;
-          /** @description Seconds to wait before retrying */
+          /** @description With `IDEMPOTENCY_KEY_IN_USE`: 1 while the first request runs (its instance renews its claim on the key); when the claim has gone unrenewed for half its lease (the instance stopped), the seconds until it lapses and a repeat runs the request */
           "Retry-After"?: number;
+          /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+          "Idempotent-Replayed"?: "true";
           [name: string]: unknown;
         };
         content: {
@@ -11203,7 +11249,7 @@ export interface operations {
           "RateLimit-Policy"?: string;
           /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
           RateLimit?: string;
-          /** @description Seconds to wait before retrying */
+          /** @description With `IDEMPOTENCY_KEY_IN_USE`: 1 while the first request runs (its instance renews its claim on the key); when the claim has gone unrenewed for half its lease (the instance stopped), the seconds until it lapses and a repeat runs the request */
           "Retry-After"?: number;
           [name: string]: unknown;
         };
@@ -11501,6 +11547,8 @@ export interface operations {
           "RateLimit-Policy"?: string;
           /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
           RateLimit?: string;
+          /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+          "Idempotent-Replayed"?: "true";
           [name: string]: unknown;
         };
         content: {
@@ -11520,7 +11568,7 @@ export interface operations {
       /**
        * @description Conflict with the current state. `error.code` is one of:
        *
-       *     - `IDEMPOTENCY_KEY_IN_USE`: A request with this `Idempotency-Key` is still running; retry after `Retry-After` for its answer
+       *     - `IDEMPOTENCY_KEY_IN_USE`: A request with this `Idempotency-Key` is still running; retry after `Retry-After` for its answer (1 s while its claim is renewed; the seconds until the claim lapses when it no longer is)
        *     - `CONFLICT`: Conflicts with the current state
        *     - `BILLING_CHANGE_IN_PROGRESS`: Another billing change of this organization is under way; retry shortly
        */
@@ -11530,8 +11578,10 @@ export interface operations {
           "RateLimit-Policy"?: string;
           /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
           RateLimit?: string;
-          /** @description Seconds to wait before retrying */
+          /** @description With `IDEMPOTENCY_KEY_IN_USE`: 1 while the first request runs (its instance renews its claim on the key); when the claim has gone unrenewed for half its lease (the instance stopped), the seconds until it lapses and a repeat runs the request */
           "Retry-After"?: number;
+          /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+          "Idempotent-Replayed"?: "true";
           [name: string]: unknown;
         };
         content: {
@@ -13966,6 +14016,8 @@ export interface operations {
           "RateLimit-Policy"?: string;
           /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
           RateLimit?: string;
+          /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+          "Idempotent-Replayed"?: "true";
           [name: string]: unknown;
         };
         content: {
@@ -13985,7 +14037,7 @@ export interface operations {
       /**
        * @description Conflict with the current state. `error.code` is one of:
        *
-       *     - `IDEMPOTENCY_KEY_IN_USE`: A request with this `Idempotency-Key` is still running; retry after `Retry-After` for its answer
+       *     - `IDEMPOTENCY_KEY_IN_USE`: A request with this `Idempotency-Key` is still running; retry after `Retry-After` for its answer (1 s while its claim is renewed; the seconds until the claim lapses when it no longer is)
        *     - `VIOLATION_RESOLVED`: The violation is resolved; nothing to change
        *     - `VERSION_CONFLICT`: Someone changed the target since you read it (`expectedVersion`); reload and retry
        */
@@ -13995,8 +14047,10 @@ export interface operations {
           "RateLimit-Policy"?: string;
           /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
           RateLimit?: string;
-          /** @description Seconds to wait before retrying */
+          /** @description With `IDEMPOTENCY_KEY_IN_USE`: 1 while the first request runs (its instance renews its claim on the key); when the claim has gone unrenewed for half its lease (the instance stopped), the seconds until it lapses and a repeat runs the request */
           "Retry-After"?: number;
+          /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+          "Idempotent-Replayed"?: "true";
           [name: string]: unknown;
         };
         content: {
@@ -14355,6 +14409,8 @@ export interface operations {
           "RateLimit-Policy"?: string;
           /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
           RateLimit?: string;
+          /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+          "Idempotent-Replayed"?: "true";
           [name: string]: unknown;
         };
         content: {
@@ -14374,7 +14430,7 @@ export interface operations {
       /**
        * @description Conflict with the current state. `error.code` is one of:
        *
-       *     - `IDEMPOTENCY_KEY_IN_USE`: A request with this `Idempotency-Key` is still running; retry after `Retry-After` for its answer
+       *     - `IDEMPOTENCY_KEY_IN_USE`: A request with this `Idempotency-Key` is still running; retry after `Retry-After` for its answer (1 s while its claim is renewed; the seconds until the claim lapses when it no longer is)
        *     - `VIOLATION_RESOLVED`: The violation is resolved; nothing to change
        *     - `VERSION_CONFLICT`: Someone changed the target since you read it (`expectedVersion`); reload and retry
        */
@@ -14384,8 +14440,10 @@ export interface operations {
           "RateLimit-Policy"?: string;
           /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
           RateLimit?: string;
-          /** @description Seconds to wait before retrying */
+          /** @description With `IDEMPOTENCY_KEY_IN_USE`: 1 while the first request runs (its instance renews its claim on the key); when the claim has gone unrenewed for half its lease (the instance stopped), the seconds until it lapses and a repeat runs the request */
           "Retry-After"?: number;
+          /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+          "Idempotent-Replayed"?: "true";
           [name: string]: unknown;
         };
         content: {
@@ -14742,6 +14800,8 @@ export interface operations {
           "RateLimit-Policy"?: string;
           /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
           RateLimit?: string;
+          /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+          "Idempotent-Replayed"?: "true";
           [name: string]: unknown;
         };
         content: {
@@ -14761,7 +14821,7 @@ export interface operations {
       /**
        * @description Conflict with the current state. `error.code` is one of:
        *
-       *     - `IDEMPOTENCY_KEY_IN_USE`: A request with this `Idempotency-Key` is still running; retry after `Retry-After` for its answer
+       *     - `IDEMPOTENCY_KEY_IN_USE`: A request with this `Idempotency-Key` is still running; retry after `Retry-After` for its answer (1 s while its claim is renewed; the seconds until the claim lapses when it no longer is)
        */
       409: {
         headers: {
@@ -14769,7 +14829,7 @@ export interface operations {
           "RateLimit-Policy"?: string;
           /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
           RateLimit?: string;
-          /** @description Seconds to wait before retrying */
+          /** @description With `IDEMPOTENCY_KEY_IN_USE`: 1 while the first request runs (its instance renews its claim on the key); when the claim has gone unrenewed for half its lease (the instance stopped), the seconds until it lapses and a repeat runs the request */
           "Retry-After"?: number;
           [name: string]: unknown;
         };
@@ -15127,6 +15187,8 @@ export interface operations {
           "RateLimit-Policy"?: string;
           /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
           RateLimit?: string;
+          /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+          "Idempotent-Replayed"?: "true";
           [name: string]: unknown;
         };
         content: {
@@ -15146,7 +15208,7 @@ export interface operations {
       /**
        * @description Conflict with the current state. `error.code` is one of:
        *
-       *     - `IDEMPOTENCY_KEY_IN_USE`: A request with this `Idempotency-Key` is still running; retry after `Retry-After` for its answer
+       *     - `IDEMPOTENCY_KEY_IN_USE`: A request with this `Idempotency-Key` is still running; retry after `Retry-After` for its answer (1 s while its claim is renewed; the seconds until the claim lapses when it no longer is)
        *     - `NOTICE_PENDING`: The notice has not been sent yet
        */
       409: {
@@ -15155,7 +15217,7 @@ export interface operations {
           "RateLimit-Policy"?: string;
           /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
           RateLimit?: string;
-          /** @description Seconds to wait before retrying */
+          /** @description With `IDEMPOTENCY_KEY_IN_USE`: 1 while the first request runs (its instance renews its claim on the key); when the claim has gone unrenewed for half its lease (the instance stopped), the seconds until it lapses and a repeat runs the request */
           "Retry-After"?: number;
           [name: string]: unknown;
         };
@@ -15513,6 +15575,8 @@ export interface operations {
           "RateLimit-Policy"?: string;
           /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
           RateLimit?: string;
+          /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+          "Idempotent-Replayed"?: "true";
           [name: string]: unknown;
         };
         content: {
@@ -15532,7 +15596,7 @@ export interface operations {
       /**
        * @description Conflict with the current state. `error.code` is one of:
        *
-       *     - `IDEMPOTENCY_KEY_IN_USE`: A request with this `Idempotency-Key` is still running; retry after `Retry-After` for its answer
+       *     - `IDEMPOTENCY_KEY_IN_USE`: A request with this `Idempotency-Key` is still running; retry after `Retry-After` for its answer (1 s while its claim is renewed; the seconds until the claim lapses when it no longer is)
        *     - `NOT_SUSPENDED`: The organization has no suspended subscription
        *     - `VERSION_CONFLICT`: Someone changed the target since you read it (`expectedVersion`); reload and retry
        */
@@ -15542,8 +15606,10 @@ export interface operations {
           "RateLimit-Policy"?: string;
           /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
           RateLimit?: string;
-          /** @description Seconds to wait before retrying */
+          /** @description With `IDEMPOTENCY_KEY_IN_USE`: 1 while the first request runs (its instance renews its claim on the key); when the claim has gone unrenewed for half its lease (the instance stopped), the seconds until it lapses and a repeat runs the request */
           "Retry-After"?: number;
+          /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+          "Idempotent-Replayed"?: "true";
           [name: string]: unknown;
         };
         content: {
@@ -15900,6 +15966,8 @@ export interface operations {
           "RateLimit-Policy"?: string;
           /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
           RateLimit?: string;
+          /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+          "Idempotent-Replayed"?: "true";
           [name: string]: unknown;
         };
         content: {
@@ -15919,7 +15987,7 @@ export interface operations {
       /**
        * @description Conflict with the current state. `error.code` is one of:
        *
-       *     - `IDEMPOTENCY_KEY_IN_USE`: A request with this `Idempotency-Key` is still running; retry after `Retry-After` for its answer
+       *     - `IDEMPOTENCY_KEY_IN_USE`: A request with this `Idempotency-Key` is still running; retry after `Retry-After` for its answer (1 s while its claim is renewed; the seconds until the claim lapses when it no longer is)
        *     - `JOB_ALREADY_RUNNING`: A run of this job is in progress
        */
       409: {
@@ -15928,7 +15996,7 @@ export interface operations {
           "RateLimit-Policy"?: string;
           /** @description What is left of it: `"organization";r=<remaining>;t=<seconds until the window resets>` */
           RateLimit?: string;
-          /** @description Seconds to wait before retrying */
+          /** @description With `IDEMPOTENCY_KEY_IN_USE`: 1 while the first request runs (its instance renews its claim on the key); when the claim has gone unrenewed for half its lease (the instance stopped), the seconds until it lapses and a repeat runs the request */
           "Retry-After"?: number;
           [name: string]: unknown;
         };

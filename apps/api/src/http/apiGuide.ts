@@ -68,14 +68,19 @@ connection, a 5xx) and the write happens at most once:
   repeat with the same key and the same request (method, path, JSON body) gets it again, with
   \`Idempotent-Replayed: true\`, without running anything.
 - While the first request still runs, a repeat gets 409 \`IDEMPOTENCY_KEY_IN_USE\` with
-  \`Retry-After\`: wait and repeat to get its answer.
+  \`Retry-After\`: wait and repeat to get its answer. The server running the request renews its
+  claim on the key as long as it runs, and \`Retry-After\` is then 1 (the answer may come any
+  moment). If that server stopped (a crash), the claim is no longer renewed and lapses 30 seconds
+  (by default) after its last renewal; once it has gone unrenewed for half that time,
+  \`Retry-After\` is the seconds until it lapses, and a repeat after that runs the request.
 - The same key with another request is 422 \`IDEMPOTENCY_KEY_REUSED\`: a new request needs a new
   key. A malformed key is 400 \`INVALID_IDEMPOTENCY_KEY\`.
 - Nothing is kept when the request was refused before it ran (credentials, rate limit, scope,
   billing, invalid input: 400) or failed with a 5xx: correct it or retry with the same key and it
   runs for real. Nor when the refusal holds only for the moment and asks you to retry
   (${TRANSIENT_CODES}): the retry with the same key runs again. Other 4xx answers
-  (404, 409 \`ALREADY_MEMBER\`, ...) are kept and replayed.
+  (404, 409 \`ALREADY_MEMBER\`, ...) are kept and replayed, with \`Idempotent-Replayed: true\`
+  like a success.
 
 Where a write is one database transaction (meetings, API keys, admin actions) its answer is stored
 in that transaction. The typed client (\`packages/api-client\`) sends a key with every write and

@@ -7,6 +7,9 @@
  *   request claims it with one INSERT (primary key: organization, SHA-256 of the key), so across
  *   instances exactly one request runs the handler; a repeat meanwhile gets 409
  *   IDEMPOTENCY_KEY_IN_USE with Retry-After.
+ * - The claim is a lease (IDEMPOTENCY_LOCK_SECONDS) that its instance renews while the request
+ *   runs, so a request may run longer than the lease; Retry-After says whether the claim looks
+ *   alive (1) or abandoned (the seconds until it lapses). See idempotencyLease.ts.
  * - The answer (status, Content-Type, Location, ETag, body) is stored for IDEMPOTENCY_KEY_TTL_HOURS.
  *   A route whose write is one transaction stores it in that transaction (`recordInTransaction`
  *   hands its service a `TransactionBracket`), so a crash cannot keep the effect and lose the
@@ -30,8 +33,9 @@
  *   ends with the connection). A claim lost there (the lock held by a concurrent request, a row
  *   found, or a row of another route's request met at COMMIT) rolls the transaction back, and the
  *   request is answered as a repeat (replay, 422 or 409).
- * - A claim whose request never answered (its instance died) blocks repeats until
- *   IDEMPOTENCY_LOCK_SECONDS have passed; then a repeat of the same request takes it over.
+ * - A claim whose request never answered (its instance died) is no longer renewed: it blocks
+ *   repeats until its lease ends, IDEMPOTENCY_LOCK_SECONDS after its last renewal; then a repeat
+ *   of the same request takes it over.
  * - The database holds neither the key nor the answer in clear: the answer is encrypted
  *   (AES-256-GCM) with a key derived from the Idempotency-Key, which only the client knows. An
  *   API key's secret in a stored answer is readable only by whoever sends the key again.
@@ -40,11 +44,9 @@ import { hash, randomUUID } from "node:crypto";
 import type { PrismaClient, TransactionBracket } from "@zigznote/database";
 import {
   BadRequestError,
-  ConflictError,
   isErrorCode,
   isTransientCode,
   UnprocessableContentError,
-  type AppErrorOptions,
 } from "@zigznote/shared";
 import type { Request, RequestHandler, Response } from "express";
 import stringify from "safe-stable-stringify";
@@ -63,6 +65,7 @@ import {
   type IdempotencyClaim,
   type IdempotencyKeyRef,
 } from "./idempotencyStore";
+import { createClaimLeases, IdempotencyKeyInUseError } from "./idempotencyLease";
 import {
   answerParts,
   answerSecret,
@@ -83,22 +86,7 @@ const KEY_PATTERN = /^[\x20-\x7e]{1,255}$/;
 /** The headers of an answer that a replay repeats (the rest is per response). */
 const STORED_HEADERS = ["content-type", "location", "etag"] as const;
 
-/** How long a repeat of a running request is told to wait. */
-const IN_USE_RETRY_AFTER_SECONDS = 1;
-
-/** 409 IDEMPOTENCY_KEY_IN_USE, with Retry-After. */
-export class IdempotencyKeyInUseError extends ConflictError {
-  constructor(options: AppErrorOptions = {}) {
-    super(
-      "A request with this Idempotency-Key is still running; retry after Retry-After for its answer",
-      { ...options, code: "IDEMPOTENCY_KEY_IN_USE" },
-    );
-  }
-
-  override headers(): Record<string, string> {
-    return { "Retry-After": String(IN_USE_RETRY_AFTER_SECONDS) };
-  }
-}
+export { IdempotencyKeyInUseError };
 
 /** What a handler receives (`RouteInput.idempotency`). */
 export interface Idempotency {
@@ -136,8 +124,13 @@ export interface IdempotencyDeps {
   logger: Logger;
   /** How long answers are kept (IDEMPOTENCY_KEY_TTL_HOURS). */
   keyTtlMs: number;
-  /** How long an unanswered claim holds (IDEMPOTENCY_LOCK_SECONDS). */
+  /**
+   * The lease of a claim (IDEMPOTENCY_LOCK_SECONDS): how long an unanswered claim holds after
+   * it was made or last renewed.
+   */
   lockMs: number;
+  /** How often a running request's claim is renewed, in real time (idempotencyLease.ts). */
+  renewalMs?: number;
 }
 
 /** One keyed request's state. */
@@ -154,6 +147,8 @@ interface Claim extends IdempotencyKeyRef, AnswerKey {
   isClaimed: boolean;
   /** A deferred claim found the key taken: the request is answered as a repeat. */
   isLost: boolean;
+  /** Stops renewing the claim's lease (the step's claim, while its request runs). */
+  stopRenewing?: () => void;
 }
 
 /**
@@ -196,9 +191,11 @@ export function requestFingerprint(method: string, url: string, body: unknown): 
 /** The kernel's idempotency for one app (its database, clock and settings). */
 export function createIdempotency(deps: IdempotencyDeps): IdempotencyKernel {
   const claims = new WeakMap<Request, Claim>();
+  const leases = createClaimLeases(deps);
 
   /** Stores or releases the claim as the answer now leaving says; then lets it leave. */
   async function settle(claim: Claim, res: Response, chunk: unknown): Promise<void> {
+    claim.stopRenewing?.();
     const status = res.statusCode;
     // Answered as a repeat of another request: nothing here is this request's.
     if (claim.isLost) return;
@@ -328,7 +325,7 @@ export function createIdempotency(deps: IdempotencyDeps): IdempotencyKernel {
       replay(res, claim, stored.responseStatus, Buffer.from(stored.response));
       return true;
     }
-    throw new IdempotencyKeyInUseError();
+    throw leases.inUseError(stored.lockedUntil);
   }
 
   const step: RequestHandler = async (req, res, next) => {
@@ -348,6 +345,7 @@ export function createIdempotency(deps: IdempotencyDeps): IdempotencyKernel {
       };
       if (await claimIdempotencyKey(deps.db, claim.row)) {
         claim.isClaimed = true;
+        claim.stopRenewing = leases.renewWhileRunning(claim);
         claims.set(req, claim);
         interceptEnd(claim, res);
         next();

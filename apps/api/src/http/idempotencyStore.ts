@@ -48,8 +48,8 @@ const CLAIM_SQL = `INSERT INTO idempotency_keys AS k (organization_id, key_hash,
 
 /**
  * Claims the key for this request: a new key, an expired one (its row not yet deleted), or a
- * claim abandoned by the same request (its lease over: the instance that held it died). True
- * when this request holds the claim now.
+ * claim abandoned by the same request (its lease over: the instance that held it died and
+ * stopped renewing it, `renewIdempotencyClaim`). True when this request holds the claim now.
  */
 export async function claimIdempotencyKey(db: SqlDb, claim: IdempotencyClaim): Promise<boolean> {
   const rows = await queryRows(db, CLAIM_SQL, [
@@ -202,6 +202,25 @@ export async function answerIdempotencyKey(
       WHERE organization_id = $1::uuid AND key_hash = $2 AND owner_id = $3::uuid
         AND response_status IS NULL`,
     [input.organizationId, input.keyHash, input.ownerId, input.status, input.response],
+  );
+  return count > 0;
+}
+
+/**
+ * Extends the lease of the request's running claim to `lockedUntil` (its instance is alive).
+ * False when the claim is no longer this request's (answered, released, or taken over after its
+ * lease ran out): a claim another request holds is never extended.
+ */
+export async function renewIdempotencyClaim(
+  db: SqlDb,
+  input: IdempotencyKeyRef & { ownerId: string; lockedUntil: Date },
+): Promise<boolean> {
+  const count = await executeStatement(
+    db,
+    `UPDATE idempotency_keys SET locked_until = $4::timestamptz
+      WHERE organization_id = $1::uuid AND key_hash = $2 AND owner_id = $3::uuid
+        AND response_status IS NULL`,
+    [input.organizationId, input.keyHash, input.ownerId, input.lockedUntil],
   );
   return count > 0;
 }

@@ -61,7 +61,15 @@ const ERROR_HEADERS: Record<number, ResponseConfig["headers"]> = {
     },
   },
   // IDEMPOTENCY_KEY_IN_USE: when to ask again for the running request's answer.
-  409: { "Retry-After": RETRY_AFTER },
+  409: {
+    "Retry-After": {
+      ...RETRY_AFTER,
+      description:
+        "With `IDEMPOTENCY_KEY_IN_USE`: 1 while the first request runs (its instance renews its " +
+        "claim on the key); when the claim has gone unrenewed for half its lease (the instance " +
+        "stopped), the seconds until it lapses and a repeat runs the request",
+    },
+  },
   429: { "Retry-After": { ...RETRY_AFTER, required: true } },
   503: { "Retry-After": RETRY_AFTER },
 };

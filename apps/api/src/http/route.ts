@@ -3,6 +3,7 @@ import type { ResponseConfig, RouteConfig, ZodRequestBody } from "@asteasolution
 import {
   httpError,
   isAppError,
+  isTransientCode,
   statusesOf,
   UnsupportedMediaTypeError,
   type ErrorCode,
@@ -356,6 +357,33 @@ const IdempotencyKeyHeaders = z.object({
     }),
 });
 
+/** What a replayed answer of a keyed route carries, success or refusal. */
+const REPLAYED_HEADERS = {
+  [REPLAYED_HEADER]: {
+    description: `\`true\` when this is the stored answer of an earlier request with the same ${IDEMPOTENCY_KEY_HEADER}`,
+    schema: { type: "string" as const, enum: ["true"] },
+  },
+};
+
+/**
+ * The error statuses of a keyed route whose answers are stored and replayed: those of a refusal
+ * in the handler or its transaction (`http/idempotency.ts`), neither 400, nor the write guard's
+ * refusals, nor a refusal that holds only for now. The guards before the handler (credentials,
+ * scope, rate limit, the key's own 409 and 422) are never stored.
+ */
+function replayedErrorStatuses(spec: LooseSpec): Set<number> {
+  const statuses = new Set<number>();
+  if (!isKeyedRoute(spec)) return statuses;
+  const refusals = new Set<ErrorCode>(spec.write?.refusals);
+  for (const code of [...(spec.errors ?? []), ...(spec.write?.codes ?? [])]) {
+    if (refusals.has(code) || isTransientCode(code)) continue;
+    for (const status of statusesOf(code)) {
+      if (status > 400 && status < 500) statuses.add(status);
+    }
+  }
+  return statuses;
+}
+
 /** The codes a route can answer because of what it declares, besides its handler's own. */
 function impliedCodes(spec: LooseSpec, documentation: RouteDocumentation): ErrorCode[] {
   // Anything unforeseen, and a database that does not answer.
@@ -425,26 +453,20 @@ function describe(spec: LooseSpec, documentation: RouteDocumentation): RouteConf
     const content =
       response.content ??
       (response.schema ? { "application/json": { schema: response.schema } } : undefined);
-    const headers = {
-      ...response.headers,
-      ...(isKeyedRoute(spec)
-        ? {
-            [REPLAYED_HEADER]: {
-              description: `\`true\` when this is the stored answer of an earlier request with the same ${IDEMPOTENCY_KEY_HEADER}`,
-              schema: { type: "string" as const, enum: ["true"] },
-            },
-          }
-        : {}),
-    };
+    const headers = { ...response.headers, ...(isKeyedRoute(spec) ? REPLAYED_HEADERS : {}) };
     responses[status] = {
       description: response.description,
       ...(content ? { content } : {}),
       ...(Object.keys(headers).length > 0 ? { headers } : {}),
     };
   }
+  const replayedStatuses = replayedErrorStatuses(spec);
   for (const [status, codes] of errorCodesByStatus(spec, documentation)) {
     if (!(status in spec.responses)) {
-      responses[status] = errorResponse(status, codes, spec.errorExamples);
+      const response = errorResponse(status, codes, spec.errorExamples);
+      responses[status] = replayedStatuses.has(status)
+        ? { ...response, headers: { ...response.headers, ...REPLAYED_HEADERS } }
+        : response;
     }
   }
   if ((spec.auth ?? "session") !== "none") {

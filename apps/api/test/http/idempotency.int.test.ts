@@ -400,7 +400,7 @@ describe("Idempotency-Key claimed in the write's own transaction (POST /api/v1/m
         path,
         ownerId: randomUUID(),
         now,
-        lockedUntil: new Date(now.getTime() + 120_000),
+        lockedUntil: new Date(now.getTime() + 30_000),
         expiresAt: new Date(now.getTime() + 24 * HOUR),
       });
       expect(claimed).toBe(true);
@@ -667,7 +667,7 @@ describe("abandoned claims and expiry", () => {
                                     locked_until, created_at, expires_at)
       VALUES (${caller.organizationId}::uuid, ${keyHash(caller.organizationId, key)},
               ${requestFingerprint("POST", "/api/v1/meetings", body)}, 'POST', '/api/v1/meetings',
-              ${randomUUID()}::uuid, ${new Date(now.getTime() + 120_000)}, ${now},
+              ${randomUUID()}::uuid, ${new Date(now.getTime() + 30_000)}, ${now},
               ${new Date(now.getTime() + 24 * HOUR)})`;
     const send = () => keyedCreate(caller, key, body, servers[1]!);
     const whileLocked = await send();
@@ -675,8 +675,8 @@ describe("abandoned claims and expiry", () => {
     expect(whileLocked.body.error.code).toBe("IDEMPOTENCY_KEY_IN_USE");
     expect(await meetingsOf(caller.organizationId, body.title)).toBe(0);
 
-    // IDEMPOTENCY_LOCK_SECONDS (120) later the claim counts as abandoned.
-    clock.advance(121_000);
+    // IDEMPOTENCY_LOCK_SECONDS (30) later, never renewed, the claim counts as abandoned.
+    clock.advance(31_000);
     const takenOver = await send();
     expect(takenOver.status).toBe(201);
     expect(takenOver.headers["idempotent-replayed"]).toBeUndefined();

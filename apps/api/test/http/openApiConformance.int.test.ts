@@ -66,6 +66,13 @@ function driftingApp(): { app: Express; document: OpenApiDocument } {
             throw new NotFoundError("No such widget");
           case "no-content":
             return { status: 204 } as never;
+          case "replayed":
+            // What the Idempotency-Key kernel adds to a stored answer it replays.
+            return {
+              status: 200,
+              body: { id: params.id, sizeBytes: 12 },
+              headers: { "Idempotent-Replayed": "true" },
+            } as never;
           default:
             return { status: 200, body: { id: params.id, sizeBytes: 12 } };
         }
@@ -154,6 +161,13 @@ describe("OpenAPI conformance of responses (test/support/openApiConformance.ts)"
   it("reports an empty answer with a status the route does not list", async () => {
     await request(checked).get(`/widgets/${widgetId}?answer=no-content`).expect(204);
     expect(takeOpenApiViolations()).toEqual([expect.stringContaining("status 204 is not listed")]);
+  });
+
+  it("reports an Idempotent-Replayed header on a status that does not declare it", async () => {
+    await request(checked).get(`/widgets/${widgetId}?answer=replayed`).expect(200);
+    expect(takeOpenApiViolations()).toEqual([
+      expect.stringContaining("header idempotent-replayed is not declared for 200"),
+    ]);
   });
 
   it("reports a route the document does not have, not the app's 404 and 405 for unknown paths and methods", async () => {

@@ -211,6 +211,24 @@ describe("the OpenAPI document, for a client author", () => {
     expect(writes).toBeGreaterThanOrEqual(18);
   });
 
+  it("declares Idempotent-Replayed on the refusals a write keeps and replays, not on those it never keeps", () => {
+    const byName = new Map(operations(document));
+    const headersOf = (name: string, status: number) =>
+      Object.keys(byName.get(name)!.responses[String(status)]!.headers ?? {});
+    // The handler's refusals: a DELETE of an unknown meeting (404), a second bot (409).
+    expect(headersOf("DELETE /api/v1/meetings/{id}", 404)).toContain("Idempotent-Replayed");
+    expect(headersOf("POST /api/v1/meetings/{id}/bot", 409)).toContain("Idempotent-Replayed");
+    // Never kept: refused input, credentials, the key's own refusals, billing's write guard.
+    for (const status of [400, 401, 422]) {
+      expect(headersOf("DELETE /api/v1/meetings/{id}", status)).not.toContain(
+        "Idempotent-Replayed",
+      );
+    }
+    expect(headersOf("POST /api/v1/meetings/{id}/bot", 402)).not.toContain("Idempotent-Replayed");
+    // Nor on a read.
+    expect(headersOf("GET /api/v1/meetings/{id}", 404)).not.toContain("Idempotent-Replayed");
+  });
+
   it("refuses unknown fields in every JSON body under /api/v1 (a typo is not ignored)", () => {
     const schemas = (document.components?.schemas ?? {}) as Record<string, JsonBodySchema>;
     let bodies = 0;

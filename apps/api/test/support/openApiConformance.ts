@@ -2,7 +2,8 @@
  * Every response a test receives from an app made by `createTestApp` is checked against that
  * app's own OpenAPI document (what `/openapi.json` serves): the operation exists, the status is
  * listed, the content type is one the status lists (or there is no body where none is listed),
- * and a JSON body matches the status's schema. Schemas are compiled by openapi-backend (Ajv,
+ * a JSON body matches the status's schema, and a header the app adds to answers whatever their
+ * route (`Idempotent-Replayed` on a replay) is one the status declares. Schemas are compiled by openapi-backend (Ajv,
  * OpenAPI 3 semantics such as `nullable`), once per document and operation.
  *
  * Responses are only recorded while a test runs (status, content type, JSON bytes): they are
@@ -34,7 +35,15 @@ export interface Exchange {
   jsonBody: Buffer | undefined;
   /** A HEAD request: checked as the GET it mirrors, without a body. */
   isHead: boolean;
+  /** Which of `CHECKED_HEADERS` the answer carried (lower case). */
+  headers: string[];
 }
+
+/**
+ * Response headers the app adds outside the route's own answer (the Idempotency-Key kernel's
+ * replay): the status that carries one must declare it.
+ */
+const CHECKED_HEADERS = ["idempotent-replayed"];
 
 /**
  * Paths the app serves on purpose without describing them in the document: the root's links, the
@@ -228,7 +237,10 @@ function checkOperation(
   exchange: Exchange,
 ): string[] {
   const where = `${describeExchange(exchange)} [${operation.method.toUpperCase()} ${operation.path}]`;
-  const responses = operation.responses as Record<string, { content?: Record<string, unknown> }>;
+  const responses = operation.responses as Record<
+    string,
+    { content?: Record<string, unknown>; headers?: Record<string, unknown> }
+  >;
   const response =
     responses[String(exchange.status)] ??
     responses[`${Math.floor(exchange.status / 100)}XX`] ??
@@ -238,7 +250,24 @@ function checkOperation(
       `${where}: status ${exchange.status} is not listed (listed: ${Object.keys(responses).join(", ")})${describeBody(exchange)}`,
     ];
   }
+  const declared = new Set(Object.keys(response.headers ?? {}).map((name) => name.toLowerCase()));
+  const undeclared = exchange.headers
+    .filter((name) => !declared.has(name))
+    .map(
+      (name) =>
+        `${where}: header ${name} is not declared for ${exchange.status} (declared: ${[...declared].join(", ") || "none"})`,
+    );
+  return [...undeclared, ...checkContent(validator, operation, exchange, where, response)];
+}
 
+/** The answer's content type and body against what its status lists. */
+function checkContent(
+  validator: OpenAPIValidator,
+  operation: Operation,
+  exchange: Exchange,
+  where: string,
+  response: { content?: Record<string, unknown> },
+): string[] {
   const listed = Object.keys(response.content ?? {});
   if (listed.length === 0) {
     return exchange.bodyLength > 0 || exchange.contentType
@@ -367,6 +396,7 @@ function observe(req: Request, res: Response, onFinish: (exchange: Exchange) => 
       bodyLength,
       jsonBody: keepsBody ? Buffer.concat(chunks) : undefined,
       isHead: method === "HEAD",
+      headers: CHECKED_HEADERS.filter((name) => res.getHeader(name) !== undefined),
     });
   });
 }

@@ -223,7 +223,8 @@ export const ERROR_CODES = {
   IDEMPOTENCY_KEY_IN_USE: {
     status: 409,
     description:
-      "A request with this `Idempotency-Key` is still running; retry after `Retry-After` for its answer",
+      "A request with this `Idempotency-Key` is still running; retry after `Retry-After` for its answer " +
+      "(1 s while its claim is renewed; the seconds until the claim lapses when it no longer is)",
   },
   ALREADY_MEMBER: {
     status: 409,
