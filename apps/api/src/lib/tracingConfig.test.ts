@@ -21,6 +21,23 @@ describe("parseTracingEnv", () => {
     });
   });
 
+  it("appends v1/traces to the endpoint's path and keeps its query; the traces endpoint is used as is", () => {
+    expect(
+      parseTracingEnv({ OTEL_EXPORTER_OTLP_ENDPOINT: "http://collector:4318/?tenant=a" })?.url,
+    ).toBe("http://collector:4318/v1/traces?tenant=a");
+    expect(
+      parseTracingEnv({
+        OTEL_EXPORTER_OTLP_ENDPOINT: "https://otlp.example.com/otlp/?tenant=a&key=b%20c",
+      })?.url,
+    ).toBe("https://otlp.example.com/otlp/v1/traces?tenant=a&key=b%20c");
+    expect(
+      parseTracingEnv({
+        OTEL_EXPORTER_OTLP_ENDPOINT: "http://collector:4318/?tenant=a",
+        OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: "https://traces.example.com/ingest?tenant=b",
+      })?.url,
+    ).toBe("https://traces.example.com/ingest?tenant=b");
+  });
+
   it("uses the traces endpoint and protocol as given, over the general ones", () => {
     const settings = parseTracingEnv({
       OTEL_EXPORTER_OTLP_ENDPOINT: "http://collector:4318",

@@ -81,7 +81,7 @@ export const tracingEnvShape = {
   OTEL_TRACES_EXPORTER: optionalString.pipe(
     z.enum(["otlp", "none"], { message: "expected otlp or none" }).default("otlp"),
   ),
-  /** Base URL of an OTLP/HTTP receiver; traces go to `<endpoint>/v1/traces`. */
+  /** Base URL of an OTLP/HTTP receiver; traces go to `<its path>/v1/traces`, its query kept. */
   OTEL_EXPORTER_OTLP_ENDPOINT: httpUrl,
   /** The full URL traces are sent to (wins over OTEL_EXPORTER_OTLP_ENDPOINT). */
   OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: httpUrl,
@@ -182,9 +182,15 @@ export interface TracingSettings {
   };
 }
 
-/** `<base>/v1/traces`, as the spec builds the traces URL from OTEL_EXPORTER_OTLP_ENDPOINT. */
+/**
+ * `<base>/v1/traces`: the spec appends the signal's path to the base URL's path, so a query
+ * string (a tenant or a token some hosted backends want) stays after it.
+ */
 function tracesUrlOf(base: string): string {
-  return `${base.replace(/\/+$/, "")}/v1/traces`;
+  const url = new URL(base);
+  url.pathname = `${url.pathname.replace(/\/+$/, "")}/v1/traces`;
+  url.hash = "";
+  return url.href;
 }
 
 /** The tracing settings of a parsed environment, or null when tracing is off. */
