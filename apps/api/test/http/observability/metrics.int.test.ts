@@ -12,7 +12,9 @@ import type { LRParser } from "@lezer/lr";
 import { WEBHOOK_PROVIDERS } from "@zigznote/shared";
 import request from "supertest";
 import { parse as parseYaml } from "yaml";
-import { runJob } from "../../../src/jobs";
+import { runJob, type JobDefinition } from "../../../src/jobs";
+import { createMetrics } from "../../../src/lib/metrics";
+import { registerStateMetrics } from "../../../src/system/stateMetrics";
 import { formatApiKey } from "../../../src/identity/apiKeyService";
 import { EMAIL_TEMPLATES, enqueueAdminNotices } from "../../../src/notifications";
 import { apiKeyHeaderFor } from "../../support/auth";
@@ -293,6 +295,36 @@ describe("GET /metrics: the state gauges", () => {
     expect(valueOf(after, 'zigznote_subscriptions{status="past_due"}')).toBe(pastDueBefore + 1);
   });
 
+  it("report 0 as the last success of a job that never succeeded, its time for one that did", async () => {
+    const testApp = open();
+    const suffix = `${Date.now()}_${Math.random().toString(36).slice(2, 8)}`;
+    const job = (name: string): JobDefinition => ({
+      name,
+      schedule: "*/5 * * * *",
+      description: "test",
+      leaseMs: 60_000,
+      run: () => Promise.resolve({ rowsAffected: 0 }),
+    });
+    const never = job(`neverSucceeded_${suffix}`);
+    const once = job(`succeededOnce_${suffix}`);
+    const failing = job(`onlyFailed_${suffix}`);
+    failing.run = () => Promise.reject(new Error("always fails"));
+    const now = testApp.ctx.clock.now();
+    for (const ran of [once, failing]) {
+      await runJob(testApp.ctx, ran, { scheduledFor: now, instanceId: "t" });
+    }
+    // The state gauges of an app whose schedule is these three jobs.
+    const metrics = createMetrics();
+    registerStateMetrics({ ...testApp.ctx, metrics, jobs: [never, once, failing] });
+    const text = await metrics.registry.metrics();
+    const lastSuccess = (name: string) =>
+      valueOf(text, `zigznote_job_last_success_timestamp_seconds{job_name="${name}"}`);
+    // Absent would mean "could not be read" (the database down): the alert tells them apart.
+    expect(lastSuccess(never.name)).toBe(0);
+    expect(lastSuccess(failing.name)).toBe(0);
+    expect(Math.abs(lastSuccess(once.name)! - now.getTime() / 1000)).toBeLessThan(60);
+  });
+
   it("says the database is down, and still answers, when the database does not", async () => {
     const unreachable = createPrismaClient("postgresql://postgres@127.0.0.1:1/nowhere", {
       maxConnections: 1,
@@ -305,6 +337,9 @@ describe("GET /metrics: the state gauges", () => {
       // No stale or invented state: the gauges read from the database have no value.
       expect(valueOf(text, "zigznote_bots_stuck")).toBeUndefined();
       expect(valueOf(text, "zigznote_notices_pending")).toBeUndefined();
+      expect(
+        valueOf(text, 'zigznote_job_last_success_timestamp_seconds{job_name="cleanupOldWebhooks"}'),
+      ).toBeUndefined();
       // What does not need the database is still there.
       expect(valueOf(text, 'zigznote_job_interval_seconds{job_name="deliverNotifications"}')).toBe(
         60,
@@ -312,6 +347,21 @@ describe("GET /metrics: the state gauges", () => {
     } finally {
       await unreachable.$disconnect();
     }
+  });
+});
+
+describe("GET /metrics: job runs", () => {
+  it("times runs up to an hour: the duration histogram's buckets go past 300 s to 3600 s", async () => {
+    const testApp = open();
+    const job = testApp.ctx.jobs.find((candidate) => candidate.name === "cleanupOldWebhooks")!;
+    await runJob(testApp.ctx, job, { scheduledFor: new Date(), instanceId: "t" });
+    const text = await scrape(testApp);
+    const bounds = [
+      ...text.matchAll(
+        /^zigznote_job_duration_seconds_bucket\{le="([^"]+)",job_name="cleanupOldWebhooks"\}/gm,
+      ),
+    ].map((match) => match[1]);
+    expect(bounds).toEqual(expect.arrayContaining(["300", "900", "1800", "3600", "+Inf"]));
   });
 });
 
