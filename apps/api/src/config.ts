@@ -3,7 +3,6 @@ import { STATEMENT_GRACE_MS } from "@zigznote/database";
 import { z } from "zod";
 import { compile as compileTrust } from "proxy-addr";
 import { parseClerkJwtKey } from "./lib/clerkJwtKey";
-import { tracingEnvShape } from "./lib/tracingConfig";
 
 /**
  * apps/api/.data: where the local data lives by default (the embedded database, local recordings,
@@ -14,9 +13,9 @@ import { tracingEnvShape } from "./lib/tracingConfig";
 const API_DATA_DIR = path.resolve(__dirname, "..", ".data");
 
 /**
- * The environment, parsed once at start-up. `process.env` is read here and nowhere else:
- * everything else receives the frozen `Config`. A bad value stops the process with a message
- * naming the variable.
+ * The environment, parsed once at start-up. `process.env` is read here and nowhere else (but
+ * for the OTEL_* variables, read by `instrument.ts`): everything else receives the frozen
+ * `Config`. A bad value stops the process with a message naming the variable.
  */
 
 const booleanFromEnv = z
@@ -337,11 +336,9 @@ export const envSchema = z.object({
   /** The web app's origin: e-mail links, Checkout's return pages and the portal's return. */
   APP_URL: z.url({ protocol: /^https?$/ }).default("http://localhost:3000"),
 
-  /**
-   * OpenTelemetry tracing (OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_SERVICE_NAME, OTEL_TRACES_SAMPLER,
-   * ...): validated here with the rest; `instrument.ts` parses them first to start the SDK.
-   */
-  ...tracingEnvShape,
+  // The OpenTelemetry variables (OTEL_*) are not the app's: `instrument.ts` reads them before
+  // this runs, and warns about a value it cannot use rather than refusing to start, as the
+  // OpenTelemetry specification asks (`lib/tracingConfig.ts`).
 });
 
 /** The environment, with the settings that must agree with each other checked together. */

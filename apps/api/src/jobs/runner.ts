@@ -63,7 +63,8 @@ async function claimRun(
 /**
  * Claims the tick and, if this instance won it, runs the job and records the outcome. Each call
  * is one span (`job <name>`, the root of its trace unless an admin's request started it), with
- * the claim, the job's statements and calls, and the record below it.
+ * the claim, the job's statements and calls, and the record below it. A claim that fails (the
+ * database down) is logged in that span and thrown.
  */
 export async function runJob(
   ctx: JobRunnerDeps,
@@ -122,7 +123,15 @@ async function claimAndRun(
   job: JobDefinition,
   options: RunJobOptions,
 ): Promise<RunOutcome> {
-  const claim = await claimRun(ctx, job, options);
+  let claim: Awaited<ReturnType<typeof claimRun>>;
+  try {
+    claim = await claimRun(ctx, job, options);
+  } catch (error) {
+    // Nothing ran (the database refused the claim); the next tick tries again. Logged here,
+    // inside the run's span, so that the line carries the run's trace, and thrown to the caller.
+    ctx.logger.error({ err: error, job: job.name }, "job could not be claimed");
+    throw error;
+  }
   if ("skipped" in claim) {
     ctx.metrics.jobRuns.inc({ job_name: job.name, outcome: "skipped" });
     ctx.logger.debug({ job: job.name, reason: claim.skipped }, "job run skipped");

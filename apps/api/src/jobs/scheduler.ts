@@ -45,9 +45,9 @@ export function createJobScheduler(
         inFlight.add(run);
         try {
           await run;
-        } catch (error) {
+        } catch {
           // The claim itself failed (database down): nothing ran, the next tick tries again.
-          ctx.logger.error({ err: error, job: job.name }, "job could not be claimed");
+          // The runner logged it, inside the run's span (its trace id on the line).
         } finally {
           inFlight.delete(run);
         }

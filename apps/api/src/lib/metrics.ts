@@ -57,7 +57,9 @@ export function createMetrics(): Metrics {
     name: "zigznote_job_duration_seconds",
     help: "Duration of job runs executed by this instance",
     labelNames: ["job_name"] as const,
-    buckets: [0.01, 0.05, 0.1, 0.5, 1, 5, 15, 60, 300],
+    // Up to an hour: an import of long recordings or a cleanup's backlog runs for many minutes,
+    // and a run beyond the last bucket only shows as that bucket in a quantile.
+    buckets: [0.01, 0.05, 0.1, 0.5, 1, 5, 15, 60, 300, 900, 1800, 3600],
     registers: [registry],
   });
   const jobRowsAffected = new Counter({

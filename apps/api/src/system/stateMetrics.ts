@@ -75,7 +75,7 @@ export function registerStateMetrics(deps: StateMetricsDeps): void {
   });
   const jobLastSuccess = new Gauge({
     name: "zigznote_job_last_success_timestamp_seconds",
-    help: "When the job last finished successfully, in any instance (Unix time)",
+    help: "When the job last finished successfully, in any instance (Unix time); 0 when it never has",
     labelNames: ["job_name"] as const,
     registers,
     collect,
@@ -144,9 +144,12 @@ export function registerStateMetrics(deps: StateMetricsDeps): void {
     jobLastSuccess.reset();
     jobLastFailed.reset();
     for (const row of rows) {
-      if (row.last_success) {
-        jobLastSuccess.set({ job_name: row.job_name }, row.last_success.getTime() / 1000);
-      }
+      // 0 for a job that never succeeded: a reading, unlike an absent series (its state could
+      // not be read). ZigznoteJobNotRunning measures such a job from the oldest instance's start.
+      jobLastSuccess.set(
+        { job_name: row.job_name },
+        row.last_success ? row.last_success.getTime() / 1000 : 0,
+      );
       if (row.last_outcome) {
         jobLastFailed.set({ job_name: row.job_name }, row.last_outcome === "failed" ? 1 : 0);
       }

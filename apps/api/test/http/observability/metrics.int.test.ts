@@ -1,5 +1,8 @@
-import { readFileSync } from "node:fs";
+import { execFile } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import path from "node:path";
+import { promisify } from "node:util";
 import { createPrismaClient } from "@zigznote/database";
 import {
   createBot,
@@ -11,8 +14,10 @@ import {
 import type { LRParser } from "@lezer/lr";
 import { WEBHOOK_PROVIDERS } from "@zigznote/shared";
 import request from "supertest";
-import { parse as parseYaml } from "yaml";
-import { runJob } from "../../../src/jobs";
+import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
+import { runJob, type JobDefinition } from "../../../src/jobs";
+import { createMetrics } from "../../../src/lib/metrics";
+import { registerStateMetrics } from "../../../src/system/stateMetrics";
 import { formatApiKey } from "../../../src/identity/apiKeyService";
 import { EMAIL_TEMPLATES, enqueueAdminNotices } from "../../../src/notifications";
 import { apiKeyHeaderFor } from "../../support/auth";
@@ -71,12 +76,16 @@ function valueOf(text: string, series: string): number | undefined {
   return line === undefined ? undefined : Number(line.slice(series.length + 1));
 }
 
-/** Metric names a PromQL expression selects; throws on a syntax error. */
-function metricsIn(expr: string): string[] {
-  // Grafana's macros and variables, as Grafana substitutes them before Prometheus sees them.
-  const promql = expr
+/** A dashboard query as Prometheus receives it: Grafana's macros and variables substituted. */
+function asPromql(expr: string): string {
+  return expr
     .replace(/\$__rate_interval|\$__interval|\$__range/g, "5m")
     .replace(/\$\{?instance\}?/g, ".*");
+}
+
+/** Metric names a PromQL expression selects; throws on a syntax error. */
+function metricsIn(expr: string): string[] {
+  const promql = asPromql(expr);
   const tree = parser.parse(promql);
   const names: string[] = [];
   tree.iterate({
@@ -108,7 +117,7 @@ function alertRules(): AlertRule[] {
 interface Panel {
   title?: string;
   panels?: Panel[];
-  targets?: { expr?: string }[] | null;
+  targets?: { refId?: string; expr?: string }[] | null;
 }
 
 function dashboardQueries(): { where: string; expr: string }[] {
@@ -120,7 +129,9 @@ function dashboardQueries(): { where: string; expr: string }[] {
   const walk = (panels: Panel[]) => {
     for (const panel of panels) {
       for (const target of panel.targets ?? []) {
-        if (target.expr) queries.push({ where: `panel "${panel.title}"`, expr: target.expr });
+        if (target.expr) {
+          queries.push({ where: `panel "${panel.title}" ${target.refId}`, expr: target.expr });
+        }
       }
       walk(panel.panels ?? []);
     }
@@ -203,6 +214,183 @@ describe("the alert rules and the dashboard", () => {
         "ZigznoteApiKeyLockoutsSpike",
       ]),
     );
+  });
+});
+
+/**
+ * The series of a /metrics text as promtool's `input_series`: each sample as scraped by
+ * Prometheus (its instance and job labels added), constant over `minutes`.
+ */
+function inputSeriesOf(text: string, minutes: number): { series: string; values: string }[] {
+  const added = 'instance="api-1:3001",job="zigznote-api"';
+  const series: { series: string; values: string }[] = [];
+  for (const line of text.split("\n")) {
+    const sample = /^([A-Za-z_:][A-Za-z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
+    if (!sample) continue;
+    const [, name, labels, value] = sample as unknown as [
+      string,
+      string,
+      string | undefined,
+      string,
+    ];
+    series.push({
+      series: `${name}{${labels ? `${added},${labels}` : added}}`,
+      values: `${value}x${minutes}`,
+    });
+  }
+  return series;
+}
+
+interface PromqlCase {
+  where: string;
+  /** PromQL (no Grafana macro left). */
+  expr: string;
+  /** What it must select at the end of the input: promtool's `exp_samples`. */
+  samples: { labels: string; value: number }[];
+}
+
+/**
+ * Evaluates each case with Prometheus's own engine (`promtool test rules`, which .ci/run
+ * installs) over `input`, 10 minutes of it, at its end; returns the cases that selected
+ * something else than their samples.
+ */
+async function failedPromqlCases(
+  input: { series: string; values: string }[],
+  cases: PromqlCase[],
+): Promise<string[]> {
+  const directory = mkdtempSync(path.join(tmpdir(), "zigznote-promql-"));
+  try {
+    const file = path.join(directory, "dashboard.test.yml");
+    writeFileSync(
+      file,
+      stringifyYaml({
+        rule_files: [],
+        evaluation_interval: "1m",
+        tests: [
+          {
+            interval: "1m",
+            input_series: input,
+            promql_expr_test: cases.map(({ expr, samples }) => ({
+              expr,
+              eval_time: "10m",
+              exp_samples: samples,
+            })),
+          },
+        ],
+      }),
+    );
+    const output = await promisify(execFile)("promtool", ["test", "rules", file]).then(
+      ({ stdout }) => stdout,
+      (error: NodeJS.ErrnoException & { stdout?: string; stderr?: string }) => {
+        if (error.code === "ENOENT") {
+          throw new Error("promtool is needed (Debian: apt-get install prometheus; .ci/run does)");
+        }
+        return `${error.stdout ?? ""}${error.stderr ?? ""}`;
+      },
+    );
+    if (!/SUCCESS|FAILED/.test(output)) throw new Error(`promtool said:\n${output}`);
+    // promtool names each failed expression as Go's %q writes it (JSON's, for these).
+    return cases
+      .filter(({ expr }) => output.includes(`expr: ${JSON.stringify(expr)}`))
+      .map(({ where }) => where);
+  } finally {
+    rmSync(directory, { recursive: true, force: true });
+  }
+}
+
+/** The query of a dashboard panel's target, as Prometheus receives it. */
+function panelQuery(where: string): string {
+  const query = dashboardQueries().find((candidate) => candidate.where === where);
+  if (!query) throw new Error(`no ${where} in the dashboard`);
+  return asPromql(query.expr);
+}
+
+describe("the dashboard on an instance before its first 5xx, 429, lockout or job run", () => {
+  /**
+   * Panels where "No data" is the truth on such an instance, not a count that has not started:
+   * a quantile of no observation (0 s would be a lie), and the database's state where there is
+   * nothing to show (no job ran, no subscription exists in a new database).
+   */
+  const MAY_BE_EMPTY = [
+    'panel "Job duration p95" A',
+    'panel "Jobs: time since last success, last outcome" A',
+    'panel "Jobs: time since last success, last outcome" C',
+    'panel "Billing standing: subscriptions by status" A',
+  ];
+
+  it("shows a value (0 where nothing was counted), not No data, in every other panel", async () => {
+    const testApp = open({ redis: true });
+    await request(testApp.app).get("/health");
+    const text = await scrape(testApp);
+    // The instance has answered no 5xx and no 429, started no lockout and ran no job.
+    expect(text).not.toMatch(/^http_request_duration_seconds_count\{[^}]*status_code="(5|429)/m);
+    expect(text).not.toMatch(/^zigznote_job_runs_total/m);
+    const queries = dashboardQueries().filter(
+      (query) => query.where.startsWith("panel ") && !MAY_BE_EMPTY.includes(query.where),
+    );
+    expect(queries.length).toBeGreaterThan(20);
+    const cases = queries.map(({ where, expr }) => ({
+      where,
+      // 1 when the query selects anything, nothing when it selects nothing.
+      expr: `clamp_max(count(${asPromql(expr)}), 1)`,
+      samples: [{ labels: "{}", value: 1 }],
+    }));
+    expect(await failedPromqlCases(inputSeriesOf(text, 10), cases)).toEqual([]);
+  });
+
+  it("keeps the breakdowns by route: the 0 line goes once a route has counted one", async () => {
+    const series = (name: string, labels: string, values: string) => ({
+      series: `${name}{instance="api-1:3001",job="zigznote-api",${labels}}`,
+      values,
+    });
+    const input = [
+      series(
+        "http_request_duration_seconds_count",
+        'method="GET",route="/health",status_code="200"',
+        "0+60x10",
+      ),
+      series(
+        "http_request_duration_seconds_count",
+        'method="GET",route="/api/v1/meetings",status_code="503"',
+        "0+6x10",
+      ),
+      series(
+        "zigznote_http_rate_limited_total",
+        'route="/api/v1/me",error_code="RATE_LIMITED"',
+        "0+30x10",
+      ),
+      series(
+        "zigznote_http_rate_limited_total",
+        'route="/api/v1/meetings",error_code="API_KEY_LOCKED"',
+        "0x10",
+      ),
+    ];
+    const cases: PromqlCase[] = [
+      {
+        where: "5xx",
+        expr: panelQuery('panel "5xx answers by route" A'),
+        samples: [{ labels: '{route="/api/v1/meetings", status_code="503"}', value: 0.1 }],
+      },
+      {
+        where: "429",
+        expr: panelQuery('panel "429 answers by route and error code" A'),
+        samples: [
+          { labels: '{route="/api/v1/me", error_code="RATE_LIMITED"}', value: 0.5 },
+          { labels: '{route="/api/v1/meetings", error_code="API_KEY_LOCKED"}', value: 0 },
+        ],
+      },
+      {
+        where: "5xx ratio",
+        expr: panelQuery('panel "Error ratio (5xx and 4xx of all requests)" A'),
+        samples: [{ labels: "{}", value: 0.1 / 1.1 }],
+      },
+      {
+        where: "4xx ratio",
+        expr: panelQuery('panel "Error ratio (5xx and 4xx of all requests)" B'),
+        samples: [{ labels: "{}", value: 0 }],
+      },
+    ];
+    expect(await failedPromqlCases(input, cases)).toEqual([]);
   });
 });
 
@@ -293,6 +481,36 @@ describe("GET /metrics: the state gauges", () => {
     expect(valueOf(after, 'zigznote_subscriptions{status="past_due"}')).toBe(pastDueBefore + 1);
   });
 
+  it("report 0 as the last success of a job that never succeeded, its time for one that did", async () => {
+    const testApp = open();
+    const suffix = `${Date.now()}_${Math.random().toString(36).slice(2, 8)}`;
+    const job = (name: string): JobDefinition => ({
+      name,
+      schedule: "*/5 * * * *",
+      description: "test",
+      leaseMs: 60_000,
+      run: () => Promise.resolve({ rowsAffected: 0 }),
+    });
+    const never = job(`neverSucceeded_${suffix}`);
+    const once = job(`succeededOnce_${suffix}`);
+    const failing = job(`onlyFailed_${suffix}`);
+    failing.run = () => Promise.reject(new Error("always fails"));
+    const now = testApp.ctx.clock.now();
+    for (const ran of [once, failing]) {
+      await runJob(testApp.ctx, ran, { scheduledFor: now, instanceId: "t" });
+    }
+    // The state gauges of an app whose schedule is these three jobs.
+    const metrics = createMetrics();
+    registerStateMetrics({ ...testApp.ctx, metrics, jobs: [never, once, failing] });
+    const text = await metrics.registry.metrics();
+    const lastSuccess = (name: string) =>
+      valueOf(text, `zigznote_job_last_success_timestamp_seconds{job_name="${name}"}`);
+    // Absent would mean "could not be read" (the database down): the alert tells them apart.
+    expect(lastSuccess(never.name)).toBe(0);
+    expect(lastSuccess(failing.name)).toBe(0);
+    expect(Math.abs(lastSuccess(once.name)! - now.getTime() / 1000)).toBeLessThan(60);
+  });
+
   it("says the database is down, and still answers, when the database does not", async () => {
     const unreachable = createPrismaClient("postgresql://postgres@127.0.0.1:1/nowhere", {
       maxConnections: 1,
@@ -305,6 +523,9 @@ describe("GET /metrics: the state gauges", () => {
       // No stale or invented state: the gauges read from the database have no value.
       expect(valueOf(text, "zigznote_bots_stuck")).toBeUndefined();
       expect(valueOf(text, "zigznote_notices_pending")).toBeUndefined();
+      expect(
+        valueOf(text, 'zigznote_job_last_success_timestamp_seconds{job_name="cleanupOldWebhooks"}'),
+      ).toBeUndefined();
       // What does not need the database is still there.
       expect(valueOf(text, 'zigznote_job_interval_seconds{job_name="deliverNotifications"}')).toBe(
         60,
@@ -312,6 +533,21 @@ describe("GET /metrics: the state gauges", () => {
     } finally {
       await unreachable.$disconnect();
     }
+  });
+});
+
+describe("GET /metrics: job runs", () => {
+  it("times runs up to an hour: the duration histogram's buckets go past 300 s to 3600 s", async () => {
+    const testApp = open();
+    const job = testApp.ctx.jobs.find((candidate) => candidate.name === "cleanupOldWebhooks")!;
+    await runJob(testApp.ctx, job, { scheduledFor: new Date(), instanceId: "t" });
+    const text = await scrape(testApp);
+    const bounds = [
+      ...text.matchAll(
+        /^zigznote_job_duration_seconds_bucket\{le="([^"]+)",job_name="cleanupOldWebhooks"\}/gm,
+      ),
+    ].map((match) => match[1]);
+    expect(bounds).toEqual(expect.arrayContaining(["300", "900", "1800", "3600", "+Inf"]));
   });
 });
 

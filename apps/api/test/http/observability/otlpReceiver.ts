@@ -151,8 +151,8 @@ export interface OtlpReceiver {
   /** The base URL: what OTEL_EXPORTER_OTLP_ENDPOINT is set to. */
   url: string;
   spans: ReceivedSpan[];
-  /** Each export request's Content-Type and headers (lower-case names). */
-  exports: { contentType: string; headers: IncomingMessage["headers"] }[];
+  /** Each export request's path and query, Content-Type and headers (lower-case names). */
+  exports: { url: string; contentType: string; headers: IncomingMessage["headers"] }[];
   /** Waits until `predicate` holds for the spans received so far. */
   waitFor(predicate: (spans: ReceivedSpan[]) => boolean, timeoutMs?: number): Promise<void>;
   close(): Promise<void>;
@@ -166,7 +166,9 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
     req.on("data", (chunk: Buffer) => chunks.push(chunk));
     req.on("end", () => {
       const contentType = req.headers["content-type"] ?? "";
-      if (req.method !== "POST" || req.url !== "/v1/traces") {
+      // The path is the spec's; a query is the operator's (some backends want one).
+      const url = req.url ?? "";
+      if (req.method !== "POST" || new URL(url, "http://receiver").pathname !== "/v1/traces") {
         res.writeHead(404).end();
         return;
       }
@@ -174,7 +176,7 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
         const raw = Buffer.concat(chunks);
         const body = req.headers["content-encoding"] === "gzip" ? gunzipSync(raw) : raw;
         spans.push(...decodeExport(contentType, body));
-        exports.push({ contentType, headers: req.headers });
+        exports.push({ url, contentType, headers: req.headers });
       } catch (error) {
         res.writeHead(400, { "content-type": "text/plain" }).end(String(error));
         return;

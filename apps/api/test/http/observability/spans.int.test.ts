@@ -8,7 +8,9 @@ import {
 } from "@opentelemetry/sdk-trace";
 import { createOrganizationWithAdmin, uniqueSuffix } from "@zigznote/database/testing";
 import request from "supertest";
+import type { PrismaClient } from "@zigznote/database";
 import { runJob, type JobDefinition } from "../../../src/jobs";
+import { createJobScheduler } from "../../../src/jobs/scheduler";
 import { SanitizingSpanExporter } from "../../../src/lib/spanSanitizer";
 import { inSpan } from "../../../src/lib/tracing";
 import { enqueueAdminNotices } from "../../../src/notifications";
@@ -130,6 +132,50 @@ describe("runJob", () => {
       message: "could not reach [email] about it",
     });
     expect(span!.attributes["zigznote.job.outcome"]).toBe("failed");
+  });
+});
+
+describe("the job scheduler", () => {
+  it("logs a tick it could not claim inside the run's span, with its trace id", async () => {
+    const name = `unclaimableJob_${uniqueSuffix()}`;
+    let ran = false;
+    const definition = {
+      ...job(name, () => {
+        ran = true;
+        return Promise.resolve({ rowsAffected: 0 });
+      }),
+      schedule: "* * * * * *", // every second
+    };
+    // The database refuses the claim's transaction, as when it is down.
+    const db = {
+      $transaction: () => Promise.reject(new Error("connection refused")),
+    } as unknown as PrismaClient;
+    const scheduler = createJobScheduler({ ...testApp.ctx, db }, [definition], {
+      timezone: "UTC",
+      start: true,
+      instanceId: "test",
+    });
+    const lineOf = () =>
+      logs
+        .entries()
+        .find((entry) => entry.msg === "job could not be claimed" && entry.job === name);
+    try {
+      const deadline = Date.now() + 5_000;
+      while (lineOf() === undefined && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    } finally {
+      await scheduler.stop();
+    }
+    expect(ran).toBe(false);
+    const span = named(`job ${name}`)[0];
+    expect(span?.status.code).toBe(SpanStatusCode.ERROR);
+    expect(lineOf()).toMatchObject({
+      level: 50,
+      err: { message: "connection refused" },
+      traceId: span!.spanContext().traceId,
+      spanId: span!.spanContext().spanId,
+    });
   });
 });
 
