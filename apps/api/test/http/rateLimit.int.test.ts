@@ -560,6 +560,49 @@ describe("request budgets in memory (no Redis)", () => {
     }
   });
 
+  describe("with fewer counters in memory than callers (API_KEY_LOCKOUT_MAX_ENTRIES)", () => {
+    // Each kind of counter (organizations' budgets, addresses' budgets) has its own store of at
+    // most API_KEY_LOCKOUT_MAX_ENTRIES: a flood of one kind evicts only its own kind.
+    const cap = 4;
+    let testApp: TestApp;
+    beforeEach(() => {
+      testApp = createTestApp({
+        env: { ...BUDGETS, TRUST_PROXY: "true", API_KEY_LOCKOUT_MAX_ENTRIES: String(cap) },
+      });
+    });
+    afterEach(() => testApp.close());
+    const me = (headers: Record<string, string>) =>
+      request(testApp.app).get("/api/v1/me").set(headers);
+
+    it("keeps an organization's count through a flood of more addresses than the cap", async () => {
+      const caller = await authHeaderFor(testApp, { role: "admin" });
+      for (const expected of [4, 3]) {
+        expect(parseRateLimit((await me(caller.headers)).headers.ratelimit).r).toBe(expected);
+      }
+      // Unauthenticated requests from many addresses: cheap for an attacker.
+      for (let i = 0; i < cap * 3; i++) {
+        const res = await me({
+          Authorization: "Bearer not-a-token",
+          "X-Forwarded-For": `192.0.2.${i + 1}`,
+        });
+        expect([res.status, parseRateLimit(res.headers.ratelimit).r]).toEqual([401, 2]);
+      }
+      const after = await me(caller.headers);
+      expect([after.status, parseRateLimit(after.headers.ratelimit).r]).toEqual([200, 2]);
+    });
+
+    it("keeps a spent address refused while more organizations than the cap are counted", async () => {
+      const spent = { Authorization: "Bearer not-a-token", "X-Forwarded-For": "198.51.100.200" };
+      for (let i = 0; i < 3; i++) expect((await me(spent)).status).toBe(401);
+      for (let i = 0; i < cap * 2; i++) {
+        const other = await authHeaderFor(testApp, { role: "member" });
+        expect((await me(other.headers)).status).toBe(200);
+      }
+      const refused = await me(spent);
+      expect([refused.status, refused.body.error.code]).toEqual([429, "RATE_LIMITED"]);
+    });
+  });
+
   it("is off with RATE_LIMIT_ENABLED=false: no count, no fields", async () => {
     const testApp = createTestApp({ env: { ...BUDGETS, RATE_LIMIT_ENABLED: "false" } });
     try {
