@@ -272,6 +272,10 @@ export const envSchema = z.object({
   API_KEY_IP_MAX_FAILURES: z.coerce.number().int().min(1).default(50),
   API_KEY_FAILURE_WINDOW_SECONDS: z.coerce.number().int().min(1).default(900),
   API_KEY_LOCKOUT_SECONDS: z.coerce.number().int().min(1).default(900),
+  /**
+   * Counters in memory at most, per store: the lockout's pairs, the lockout's addresses, the
+   * request budgets' organizations and addresses each have their own (none evicts another).
+   */
   API_KEY_LOCKOUT_MAX_ENTRIES: z.coerce.number().int().min(1).default(50_000),
   API_KEY_CACHE_SECONDS: z.coerce.number().int().min(0).default(60),
   API_KEY_LAST_USED_INTERVAL_SECONDS: z.coerce.number().int().min(0).default(60),

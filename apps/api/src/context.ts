@@ -126,6 +126,11 @@ export type ContextParts = Pick<AppContext, "config" | "db"> &
      */
     configureWebhooks?(registry: WebhookRegistry): void;
     /**
+     * Adjusts the app's job list after the modules declared theirs (tests add one that blocks
+     * or fails, to watch the runner and the console around it).
+     */
+    configureJobs?(jobs: readonly JobDefinition[]): readonly JobDefinition[];
+    /**
      * Public key (PEM) of `pnpm dev:token`, trusted for session tokens while Clerk is not
      * configured. Only server.ts sets it, in development on the embedded database.
      */
@@ -289,7 +294,7 @@ export function buildContext(parts: ContextParts): AppContext {
     ],
   });
 
-  const jobs: readonly JobDefinition[] = [
+  const declaredJobs: readonly JobDefinition[] = [
     ...bots.jobs,
     ...webhooks.jobs,
     ...kernelJobs({ db, batchSize: config.JOB_BATCH_SIZE }),
@@ -298,6 +303,7 @@ export function buildContext(parts: ContextParts): AppContext {
     ...notifications.jobs,
     ...providerCalls.jobs,
   ];
+  const jobs = parts.configureJobs?.(declaredJobs) ?? declaredJobs;
   const admin = createAdminModule({
     db,
     clock,
@@ -364,11 +370,15 @@ function adminJobs(
       const job = find(name);
       return job ? nextRunOf(job.schedule, timezone, after) : null;
     },
-    async run(name) {
+    async run(name, options = {}) {
       const job = find(name);
       if (!job) return null;
       const now = runner.clock.now();
-      return runJob(runner, job, { scheduledFor: now, instanceId: `admin:${process.pid}` });
+      return runJob(runner, job, {
+        scheduledFor: now,
+        instanceId: `admin:${process.pid}`,
+        onClaimed: options.onClaimed,
+      });
     },
   };
 }

@@ -840,7 +840,7 @@ export interface paths {
     put?: never;
     /**
      * Run a job now (waits for it; one run at a time across instances)
-     * @description 409 JOB_ALREADY_RUNNING while a run of it is in progress.
+     * @description Audited in two entries: `job.run_requested` (who asked, the run's id) committed with the run's claim before the job starts, and `job.run` (the outcome; its id is `auditId`) when it ends. 409 JOB_ALREADY_RUNNING while a run of it is in progress (nothing written).
      *
      *     Platform admins' session tokens only (zigznote's operators, not an organization's admins); API keys are refused (`PLATFORM_ADMIN_REQUIRED`).
      */
@@ -1864,6 +1864,7 @@ export interface components {
       | "organization.recheck_violations"
       | "notice.resend"
       | "subscription.lift_suspension"
+      | "job.run_requested"
       | "job.run";
     /** @enum {string} */
     AdminAuditTargetType: "violation" | "organization" | "notice" | "subscription" | "job";

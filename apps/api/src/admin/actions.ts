@@ -34,7 +34,8 @@ import * as store from "./store";
  * violation, a subscription) first take billing's lock of the organization (the lock billing's
  * checks take, so they serialize) and compare the version the operator saw: a stale one answers
  * 409 VERSION_CONFLICT and changes nothing. Running a job is the exception: the job commits its
- * own work, and its entry follows its run.
+ * own work, so who asked is recorded with the run's claim, before the job starts, and the
+ * outcome in a second entry after it (`runJobNow`).
  */
 
 interface Actor {
@@ -313,7 +314,22 @@ export async function liftSuspension(
   });
 }
 
-/** Runs a job now through the runner (one run at a time across instances), then records it. */
+/** The request's entry of a run asked for in the console: the run as it started. */
+interface RequestedRun {
+  auditId: string;
+  status: "running";
+  runId: string;
+  startedAt: string;
+}
+
+/**
+ * Runs a job now through the runner (one run at a time across instances). Who asked is
+ * recorded before the job starts, in the transaction that claims the run (`job.run_requested`):
+ * no run happens without that entry, whether it fails, its instance dies during it, or its end
+ * cannot be recorded. The outcome is a second entry (`job.run`, whose `before` is the request)
+ * once it ends: the log is append-only, so the first entry is never edited. A run refused
+ * because another is under way (409) claims nothing and writes nothing.
+ */
 export async function runJobNow(
   deps: AdminDeps,
   input: Actor & { jobName: string },
@@ -325,8 +341,28 @@ export async function runJobNow(
       details: { jobs: deps.jobs.list().map((job) => job.name) },
     });
   }
-  const startedAt = deps.clock.now();
-  const outcome = await deps.jobs.run(input.jobName);
+  const requests: RequestedRun[] = [];
+  const outcome = await deps.jobs.run(input.jobName, {
+    onClaimed: async (tx, run) => {
+      const requested = {
+        status: "running" as const,
+        runId: run.runId,
+        startedAt: run.startedAt.toISOString(),
+      };
+      const auditId = await audit(tx, {
+        actorUserId: input.actorUserId,
+        reason: input.reason,
+        action: "job.run_requested",
+        targetType: "job",
+        targetId: input.jobName,
+        organizationId: null,
+        before: null,
+        after: requested,
+        createdAt: run.startedAt,
+      });
+      requests.push({ auditId, ...requested });
+    },
+  });
   if (!outcome)
     throw new NotFoundError(`No job is named ${input.jobName}`, { code: "JOB_NOT_FOUND" });
   if (outcome.status === "skipped") {
@@ -335,13 +371,21 @@ export async function runJobNow(
       details: { reason: outcome.reason },
     });
   }
+  const [request] = requests;
+  // The runner claims a run (and so calls onClaimed) before it runs anything.
+  if (!request) throw new Error(`the run ${outcome.runId} of ${input.jobName} was not claimed`);
   const result = {
     status: outcome.status,
     runId: outcome.runId,
     rowsAffected: outcome.status === "succeeded" ? outcome.rowsAffected : null,
     error: outcome.status === "failed" ? outcome.error : null,
   };
+  const finishedAt = deps.clock.now();
+  // The log lists entries by time (then id): a run ending within the millisecond it started
+  // still lists its outcome above its request.
+  const recordedAt = new Date(Math.max(finishedAt.getTime(), Date.parse(request.startedAt) + 1));
   return transaction(deps.db, async (tx) => {
+    const { auditId: requestAuditId, ...requested } = request;
     const auditId = await audit(tx, {
       actorUserId: input.actorUserId,
       reason: input.reason,
@@ -349,9 +393,9 @@ export async function runJobNow(
       targetType: "job",
       targetId: input.jobName,
       organizationId: null,
-      before: null,
-      after: { ...result, startedAt: startedAt.toISOString() },
-      createdAt: startedAt,
+      before: { requestAuditId, ...requested },
+      after: { ...result, startedAt: requested.startedAt, finishedAt: finishedAt.toISOString() },
+      createdAt: recordedAt,
     });
     return finish(tx, { outcome: result, auditId }, bracket);
   });

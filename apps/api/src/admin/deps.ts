@@ -1,4 +1,4 @@
-import type { PrismaClient } from "@zigznote/database";
+import type { Prisma, PrismaClient } from "@zigznote/database";
 import type { ViolationSettings } from "../billing";
 import type { Clock } from "../lib/clock";
 import type { Logger } from "../lib/logger";
@@ -27,8 +27,20 @@ export interface AdminJobs {
   timezone: string;
   /** When `name`'s schedule fires next after `after`; null for a name no job has. */
   nextRunAt(name: string, after: Date): Date | null;
-  /** Runs `name` now through the runner (one run at a time across instances), or null if unknown. */
-  run(name: string): Promise<AdminJobOutcome | null>;
+  /**
+   * Runs `name` now through the runner (one run at a time across instances), or null if unknown.
+   * `onClaimed` runs in the transaction that claims the run, before the job starts (not at all
+   * when the run is skipped): what it writes commits with the claim or nothing runs.
+   */
+  run(
+    name: string,
+    options?: {
+      onClaimed?: (
+        tx: Prisma.TransactionClient,
+        run: { runId: string; startedAt: Date },
+      ) => Promise<void>;
+    },
+  ): Promise<AdminJobOutcome | null>;
 }
 
 /** What the admin feature needs. */

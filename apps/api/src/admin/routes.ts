@@ -102,8 +102,9 @@ function actionRoute<
 /**
  * `/api/v1/admin`: platform admins' sessions only (`role: "platformAdmin"`: 403
  * PLATFORM_ADMIN_REQUIRED for organization admins, members and API keys). Every action takes a
- * reason and writes one audit row in the transaction of its change; edits of a versioned target
- * take `expectedVersion` and answer 409 VERSION_CONFLICT when it is stale.
+ * reason and writes one audit row in the transaction of its change (a job's run: one with its
+ * claim, before it starts, and one with its outcome); edits of a versioned target take
+ * `expectedVersion` and answer 409 VERSION_CONFLICT when it is stale.
  */
 export function adminRoutes(deps: AdminDeps): RouteDefinition[] {
   return [
@@ -325,7 +326,10 @@ export function adminRoutes(deps: AdminDeps): RouteDefinition[] {
       path: "/api/v1/admin/jobs/:jobName/run",
       operationId: "runJobNow",
       summary: "Run a job now (waits for it; one run at a time across instances)",
-      description: "409 JOB_ALREADY_RUNNING while a run of it is in progress.",
+      description:
+        "Audited in two entries: `job.run_requested` (who asked, the run's id) committed with the " +
+        "run's claim before the job starts, and `job.run` (the outcome; its id is `auditId`) when " +
+        "it ends. 409 JOB_ALREADY_RUNNING while a run of it is in progress (nothing written).",
       params: JobNameParams,
       body: RunJobBody,
       responses: { 200: { description: "The run's outcome", schema: JobRunResultSchema } },

@@ -365,6 +365,7 @@ export const AuditActionSchema = z
     "organization.recheck_violations",
     "notice.resend",
     "subscription.lift_suspension",
+    "job.run_requested",
     "job.run",
   ])
   .openapi("AdminAuditAction");

@@ -5,7 +5,10 @@
  * `req.ip` says: TRUST_PROXY). A platform admin's own requests are not counted.
  *
  * One count is one `consume` of rate-limiter-flexible: in Redis when the app has one (one
- * command, shared by every instance), in memory otherwise (bounded by an LRU). The budget is
+ * command, shared by every instance), in memory otherwise. In memory each subject has its own
+ * store, bounded by an LRU of `maxMemoryKeys`: a flood of addresses (unauthenticated requests,
+ * cheap to send from many) evicts only addresses' counts, never an organization's (which would
+ * reset its budget), and many organizations never evict a spent address. The budget is
  * read from what authentication loaded (`AuthContext.planSlug`): no database query. When
  * authentication knows its caller before it has decided (a cached API key: `req.onCallerKnown`),
  * the count starts then and goes to Redis with authentication's own commands, in one round trip;
@@ -43,7 +46,10 @@ export interface RateLimitDeps {
   budgetOf(auth: AuthContext): number | null;
   /** Requests whose authentication failed, per client address and minute. */
   unauthenticatedBudget: number;
-  /** In-memory counters at most (least recently counted evicted). */
+  /**
+   * In-memory counters at most per subject: the organizations' store and the addresses' store
+   * each hold this many (least recently counted evicted).
+   */
   maxMemoryKeys: number;
   onLimited(subject: RateLimitSubject): void;
   onStoreError(): void;
@@ -89,9 +95,15 @@ export function createRateLimiter(deps: RateLimitDeps): RateLimiter {
     points: UNLIMITED_POINTS,
     duration: RATE_LIMIT_WINDOW_SECONDS,
   };
-  const limiter: RateLimiterAbstract = deps.redis
-    ? new RateLimiterRedis({ ...options, storeClient: deps.redis, rejectIfRedisNotReady: true })
-    : new BoundedRateLimiterMemory({ ...options, maxKeys: deps.maxMemoryKeys });
+  // The keys are `<subject>:<id>` in either store, as they always were in Redis.
+  const createLimiter = (): RateLimiterAbstract =>
+    deps.redis
+      ? new RateLimiterRedis({ ...options, storeClient: deps.redis, rejectIfRedisNotReady: true })
+      : new BoundedRateLimiterMemory({ ...options, maxKeys: deps.maxMemoryKeys });
+  const limiters: Record<RateLimitSubject, RateLimiterAbstract> = {
+    organization: createLimiter(),
+    address: createLimiter(),
+  };
   let lastWarningAt = 0;
   let unreportedErrors = 0;
 
@@ -109,9 +121,9 @@ export function createRateLimiter(deps: RateLimitDeps): RateLimiter {
   }
 
   /** Starts counting one request: the counter's state once Redis answered, or null if it failed. */
-  function startCount(key: string): Promise<RateLimiterRes | null> {
+  function startCount(subject: RateLimitSubject, id: string): Promise<RateLimiterRes | null> {
     // Memory answers at once; Redis within its client's command timeout (lib/redisOptions.ts).
-    return limiter.consume(key).then(
+    return limiters[subject].consume(`${subject}:${id}`).then(
       (state) => state,
       (error: unknown) => {
         if (error instanceof RateLimiterRes) return error;
@@ -153,7 +165,7 @@ export function createRateLimiter(deps: RateLimitDeps): RateLimiter {
       res,
       "address",
       deps.unauthenticatedBudget,
-      startCount(`address:${clientAddressKey(req.ip)}`),
+      startCount("address", clientAddressKey(req.ip)),
     );
 
   /** A count started while authentication had not decided yet (`req.onCallerKnown`). */
@@ -167,7 +179,7 @@ export function createRateLimiter(deps: RateLimitDeps): RateLimiter {
   function giveBack(early: EarlyCount): void {
     void early.counted.then((state) => {
       if (state === null) return;
-      limiter.reward(`organization:${early.organizationId}`).catch(reportStoreError);
+      limiters.organization.reward(`organization:${early.organizationId}`).catch(reportStoreError);
     });
   }
 
@@ -179,7 +191,7 @@ export function createRateLimiter(deps: RateLimitDeps): RateLimiter {
           const budget = deps.budgetOf(caller);
           const { organizationId } = caller;
           if (budget === null || organizationId === null) return;
-          early = { organizationId, budget, counted: startCount(`organization:${organizationId}`) };
+          early = { organizationId, budget, counted: startCount("organization", organizationId) };
         };
         const failure = await runMiddleware(authenticate, req, res);
         req.onCallerKnown = undefined;
@@ -209,7 +221,7 @@ export function createRateLimiter(deps: RateLimitDeps): RateLimiter {
                   res,
                   "organization",
                   budget,
-                  isKept ? started.counted : startCount(`organization:${organizationId}`),
+                  isKept ? started.counted : startCount("organization", organizationId),
                 );
         next(refusal ?? undefined);
       };

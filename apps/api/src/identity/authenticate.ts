@@ -533,13 +533,18 @@ export function authenticate(ctx: IdentityDeps, options: AuthenticateOptions = {
       ? await authenticateApiKey(token, req.ip, req.onCallerKnown)
       : await authenticateSession(token, req.requestId);
   };
-  return async (req: Request, res: Response, next: NextFunction) => {
+  return async (req: Request, _res: Response, next: NextFunction) => {
     try {
       await authenticateRequest(req);
     } catch (error) {
-      // Every refusal of credentials says how to authenticate (RFC 9110 11.6.1, RFC 6750 3).
+      // Every refusal of credentials says how to authenticate (RFC 9110 11.6.1, RFC 6750 3). The
+      // challenge goes with the 401, not on the response: when the address's request budget
+      // answers 429 instead (http/rateLimit.ts), the client is told to wait, not to authenticate.
       if (isAppError(error) && error.status === 401) {
-        res.setHeader("WWW-Authenticate", authenticationChallenge(req.get("authorization")));
+        throw UnauthorizedError.withChallenge(
+          error,
+          authenticationChallenge(req.get("authorization")),
+        );
       }
       throw error;
     }

@@ -7,6 +7,7 @@ export {
   runJob,
   type JobDefinition,
   type JobResult,
+  type ClaimedRun,
   type JobRunContext,
   type RunOutcome,
 } from "./runner";

@@ -8,7 +8,9 @@
  *      instance: close it as failed;
  *   2. a run still 'running' within its lease means the previous tick is not done: skip (overlap);
  *   3. insert this tick's run row; the unique (job_name, scheduled_for) index lets exactly one
- *      instance in, the others skip.
+ *      instance in, the others skip;
+ *   4. the caller's `onClaimed` (a run asked for in the console writes its audit entry), so that
+ *      what it records commits with the claim, before the job starts, or nothing runs.
  * The 'running' row (with a partial unique index: one running run per job) is the lock while the
  * job works, so no database transaction stays open while jobs call Recall or touch storage. The
  * instance running it renews that lock every third of the lease (`heartbeat_at`): a run longer
@@ -31,6 +33,18 @@ export type RunOutcome =
 export interface RunJobOptions {
   scheduledFor: Date;
   instanceId: string;
+  /**
+   * Called in the claim's transaction once this instance won the run, before the job starts: what
+   * it writes commits with the claim or not at all (the console's audit entry of who asked for a
+   * run, admin/actions.ts). Throwing gives the claim up: nothing runs.
+   */
+  onClaimed?: (tx: Prisma.TransactionClient, run: ClaimedRun) => Promise<void>;
+}
+
+/** A run this instance claimed, about to start. */
+export interface ClaimedRun {
+  runId: string;
+  startedAt: Date;
 }
 
 async function claimRun(
@@ -56,7 +70,9 @@ async function claimRun(
       ON CONFLICT (job_name, scheduled_for) DO NOTHING
       RETURNING id`;
     const runId = inserted[0]?.id;
-    return runId ? { runId } : { skipped: "already_ran_this_tick" as const };
+    if (!runId) return { skipped: "already_ran_this_tick" as const };
+    await options.onClaimed?.(tx, { runId, startedAt: now });
+    return { runId };
   });
 }
 

@@ -645,7 +645,7 @@ describe("actions", () => {
     expect(await auditCount()).toBe(before + 1);
   });
 
-  it("recheck-violations, resend a notice and run a job each write exactly one audit row", async () => {
+  it("recheck-violations and resend a notice write one audit row each, a job's run two", async () => {
     const admin = await platformAdmin();
     const { organization } = await organizationOverMeetingLimit();
 
@@ -684,7 +684,8 @@ describe("actions", () => {
       .send({ reason: "Outbox looked stuck" });
     expect(run.status).toBe(200);
     expect(run.body.outcome).toMatchObject({ status: "succeeded", error: null });
-    expect(await auditCount()).toBe(before + 1);
+    // Who asked (written with the run's claim, before it started), then the outcome.
+    expect(await auditCount()).toBe(before + 2);
     const runs = await request(testApp.app)
       .get("/api/v1/admin/job-runs")
       .query({ jobName: "deliverNotifications", outcome: "succeeded", limit: 100 })
@@ -699,7 +700,7 @@ describe("actions", () => {
       .set(admin.adminHeaders())
       .send({ reason: "x" });
     expect(unknown.status).toBe(404);
-    expect(await auditCount()).toBe(before + 1);
+    expect(await auditCount()).toBe(before + 2);
     clock.set(START);
   });
 
@@ -735,7 +736,8 @@ describe("actions", () => {
     clock.set(START);
     expect(runs.map((res) => res.status).sort()).toEqual([200, 409]);
     expect(runs.find((res) => res.status === 409)!.body.error.code).toBe("JOB_ALREADY_RUNNING");
-    expect(await auditCount()).toBe(before + 2);
+    // The resend's row, and the run's two (request and outcome); the refused run wrote none.
+    expect(await auditCount()).toBe(before + 3);
   });
 
   it("keeps the audit log append-only in the database", async () => {

@@ -119,6 +119,13 @@ describe("GET /api/v1/admin/audit-log", () => {
       username: "olive",
     };
     expect(user.email).toMatch(/^olive-.*@ops\.example$/);
+    const jobTarget = {
+      actor,
+      targetType: "job",
+      targetId: "recheckPlanViolations",
+      organizationId: null,
+      organizationName: null,
+    };
     expect(log.body.data).toEqual([
       expect.objectContaining({
         action: "organization.recheck_violations",
@@ -128,14 +135,9 @@ describe("GET /api/v1/admin/audit-log", () => {
         targetId: organization.id,
         organizationName: organization.name,
       }),
-      expect.objectContaining({
-        action: "job.run",
-        actor,
-        targetType: "job",
-        targetId: "recheckPlanViolations",
-        organizationId: null,
-        organizationName: null,
-      }),
+      // A run is recorded twice: who asked, before it started; then its outcome, above it.
+      expect.objectContaining({ action: "job.run", ...jobTarget }),
+      expect.objectContaining({ action: "job.run_requested", ...jobTarget }),
     ]);
   });
 
@@ -161,14 +163,17 @@ describe("GET /api/v1/admin/audit-log", () => {
       .get("/api/v1/admin/audit-log")
       .query({ actorUserId: user.id })
       .set(headers);
-    expect(log.body.data).toHaveLength(1);
-    expect(log.body.data[0].actor).toEqual({
-      userId: user.id,
-      clerkId: userClerkId,
-      email: null,
-      name: null,
-      username: null,
-    });
+    // The run's request and its outcome.
+    expect(log.body.data).toHaveLength(2);
+    for (const entry of log.body.data) {
+      expect(entry.actor).toEqual({
+        userId: user.id,
+        clerkId: userClerkId,
+        email: null,
+        name: null,
+        username: null,
+      });
+    }
   });
 });
 

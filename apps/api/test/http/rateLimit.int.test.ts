@@ -137,6 +137,12 @@ describe("request budgets across two instances sharing Redis", () => {
       if (res.status === 429) {
         expect(res.body.error.code).toBe("RATE_LIMITED");
         expect(res.body.error.details.policy).toBe("address");
+        // A wait, not a challenge: the 401 it replaces said how to authenticate.
+        expect(res.headers["www-authenticate"]).toBeUndefined();
+      } else {
+        expect(res.headers["www-authenticate"]).toBe(
+          'Bearer realm="zigznote", error="invalid_token"',
+        );
       }
     }
     expect(statuses).toEqual([401, 401, 401, 429]);
@@ -497,10 +503,104 @@ describe("request budgets in memory (no Redis)", () => {
         expect(locked.body.error.code).toBe("TOO_MANY_REQUESTS");
         expect(Number(locked.headers["retry-after"])).toBeGreaterThan(800);
         expect(parseRateLimit(locked.headers.ratelimit)).toMatchObject({ policy: "address", r: 0 });
+        expect(locked.headers["www-authenticate"]).toBeUndefined();
       }
     } finally {
       await testApp.close();
     }
+  });
+
+  it("answers a 429 that replaces a refused credential's 401 without its WWW-Authenticate", async () => {
+    const testApp = createTestApp({ env: { ...BUDGETS, TRUST_PROXY: "true" } });
+    try {
+      const { key } = await apiKeyHeaderFor(testApp, { scopes: ["meetings:read"] });
+      const expired = signClerkToken({
+        userId: `user_${randomUUID()}`,
+        orgId: `org_${randomUUID()}`,
+        issuedAt: new Date(Date.now() - 3_600_000),
+      });
+      // Every way a request can fail authentication, each from its own address.
+      const refusals: [string, Record<string, string>][] = [
+        ["no credentials", {}],
+        ["a wrong API key", { Authorization: `Bearer ${key.slice(0, -4)}AAAA` }],
+        ["a malformed API key", { Authorization: "Bearer zn_live_bad" }],
+        ["a token that is no session token", { Authorization: "Bearer not-a-token" }],
+        ["an expired session token", { Authorization: `Bearer ${expired}` }],
+        ["a bad session cookie", { Cookie: "__session=not-a-token" }],
+      ];
+      const answers: { name: string; status: number; code: string; challenge?: string }[] = [];
+      for (const [index, [name, credentials]] of refusals.entries()) {
+        const headers = { ...credentials, "X-Forwarded-For": `198.51.100.${120 + index}` };
+        // The address's budget of 3: each refusal is a 401 that says how to authenticate.
+        for (let i = 0; i < 3; i++) {
+          const refused = await request(testApp.app).get("/api/v1/me").set(headers);
+          expect({ name, status: refused.status }).toEqual({ name, status: 401 });
+          expect(refused.headers["www-authenticate"]).toMatch(/^Bearer realm="zigznote"/);
+        }
+        // Past it the answer is the budget's 429: the client must wait, not authenticate.
+        const limited = await request(testApp.app).get("/api/v1/me").set(headers);
+        expect(Number(limited.headers["retry-after"])).toBeGreaterThanOrEqual(1);
+        answers.push({
+          name,
+          status: limited.status,
+          code: limited.body.error.code,
+          challenge: limited.headers["www-authenticate"],
+        });
+      }
+      expect(answers).toEqual(
+        refusals.map(([name]) => ({
+          name,
+          status: 429,
+          code: "RATE_LIMITED",
+          challenge: undefined,
+        })),
+      );
+    } finally {
+      await testApp.close();
+    }
+  });
+
+  describe("with fewer counters in memory than callers (API_KEY_LOCKOUT_MAX_ENTRIES)", () => {
+    // Each kind of counter (organizations' budgets, addresses' budgets) has its own store of at
+    // most API_KEY_LOCKOUT_MAX_ENTRIES: a flood of one kind evicts only its own kind.
+    const cap = 4;
+    let testApp: TestApp;
+    beforeEach(() => {
+      testApp = createTestApp({
+        env: { ...BUDGETS, TRUST_PROXY: "true", API_KEY_LOCKOUT_MAX_ENTRIES: String(cap) },
+      });
+    });
+    afterEach(() => testApp.close());
+    const me = (headers: Record<string, string>) =>
+      request(testApp.app).get("/api/v1/me").set(headers);
+
+    it("keeps an organization's count through a flood of more addresses than the cap", async () => {
+      const caller = await authHeaderFor(testApp, { role: "admin" });
+      for (const expected of [4, 3]) {
+        expect(parseRateLimit((await me(caller.headers)).headers.ratelimit).r).toBe(expected);
+      }
+      // Unauthenticated requests from many addresses: cheap for an attacker.
+      for (let i = 0; i < cap * 3; i++) {
+        const res = await me({
+          Authorization: "Bearer not-a-token",
+          "X-Forwarded-For": `192.0.2.${i + 1}`,
+        });
+        expect([res.status, parseRateLimit(res.headers.ratelimit).r]).toEqual([401, 2]);
+      }
+      const after = await me(caller.headers);
+      expect([after.status, parseRateLimit(after.headers.ratelimit).r]).toEqual([200, 2]);
+    });
+
+    it("keeps a spent address refused while more organizations than the cap are counted", async () => {
+      const spent = { Authorization: "Bearer not-a-token", "X-Forwarded-For": "198.51.100.200" };
+      for (let i = 0; i < 3; i++) expect((await me(spent)).status).toBe(401);
+      for (let i = 0; i < cap * 2; i++) {
+        const other = await authHeaderFor(testApp, { role: "member" });
+        expect((await me(other.headers)).status).toBe(200);
+      }
+      const refused = await me(spent);
+      expect([refused.status, refused.body.error.code]).toEqual([429, "RATE_LIMITED"]);
+    });
   });
 
   it("is off with RATE_LIMIT_ENABLED=false: no count, no fields", async () => {

@@ -33,10 +33,18 @@ describe("API key brute-force protection", () => {
     for (let i = 0; i < 10; i++) {
       const res = await attempt(testApp, wrongKeyFor(key), ip);
       expect(res.status).toBe(401);
+      expect(res.headers["www-authenticate"]).toBe(
+        'Bearer realm="zigznote", error="invalid_token"',
+      );
     }
     const locked = await attempt(testApp, key, ip);
     expect(locked.status).toBe(429);
     expect(locked.body.error.code).toBe("TOO_MANY_REQUESTS");
+    // The client must wait, not authenticate again: a 429 is no challenge.
+    expect(locked.headers["www-authenticate"]).toBeUndefined();
+    // Nor is the lockout's answer to a wrong key, which would have been a 401 before it.
+    const lockedWrong = await attempt(testApp, wrongKeyFor(key), ip);
+    expect([lockedWrong.status, lockedWrong.headers["www-authenticate"]]).toEqual([429, undefined]);
     const retryAfter = Number(locked.headers["retry-after"]);
     expect(retryAfter).toBeGreaterThan(890);
     expect(retryAfter).toBeLessThanOrEqual(900);
@@ -135,6 +143,10 @@ describe("API key brute-force protection", () => {
     expect(onA.status).toBe(429);
     expect(onB.status).toBe(429);
     expect(Number(onB.headers["retry-after"])).toBeGreaterThan(890);
+    expect([onA.headers["www-authenticate"], onB.headers["www-authenticate"]]).toEqual([
+      undefined,
+      undefined,
+    ]);
     const keys = await a.ctx.redis!.keys(`${shared.REDIS_KEY_PREFIX}:*`);
     expect(keys.length).toBeGreaterThan(0);
     // A third instance with its own (in-memory) counters would not know: Redis is what shares.

@@ -32,6 +32,8 @@ export interface TestContextOptions {
   app?: AppOptions;
   /** Adjusts the app's webhook handlers (wrap one to make it fail, say). */
   configureWebhooks?: ContextParts["configureWebhooks"];
+  /** Adjusts the app's jobs (add one that blocks or fails, say). */
+  configureJobs?: ContextParts["configureJobs"];
   /** The app's logger (default: one at LOG_LEVEL, silent unless set). */
   logger?: Logger;
   /** Where recordings go (default: a fresh folder on local disk). */
@@ -91,6 +93,7 @@ export function createTestApp(options: TestContextOptions = {}): TestApp {
     clock: options.clock,
     storage: options.storage ?? new LocalDiskStorage(storageDir),
     configureWebhooks: options.configureWebhooks,
+    configureJobs: options.configureJobs,
     recall: options.recall,
   });
   // As the server does: the first error of an outage logged, not an unhandled error event on

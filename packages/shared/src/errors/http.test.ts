@@ -78,6 +78,18 @@ describe("error hierarchy", () => {
     });
   });
 
+  it("UnauthorizedError sends WWW-Authenticate only with a challenge, which keeps code and details", () => {
+    const refused = new UnauthorizedError("Invalid API key", {
+      code: "INVALID_API_KEY",
+      details: { keyId: "abc" },
+    });
+    expect(refused.headers()).toEqual({});
+    const challenged = UnauthorizedError.withChallenge(refused, 'Bearer realm="zigznote"');
+    expect(challenged.headers()).toEqual({ "WWW-Authenticate": 'Bearer realm="zigznote"' });
+    expect(challenged.toBody("req-1")).toEqual(refused.toBody("req-1"));
+    expect(challenged.status).toBe(401);
+  });
+
   it("ValidationError lists field issues in details", () => {
     const error = new ValidationError(undefined, {
       fields: [{ path: "meetingUrl", message: "Invalid url" }],

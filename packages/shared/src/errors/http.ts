@@ -129,10 +129,38 @@ export class ValidationError extends AppError<400> {
   }
 }
 
-/** 401: missing, malformed, expired or otherwise unacceptable credentials. */
+/**
+ * 401: missing, malformed, expired or otherwise unacceptable credentials. `challenge` is the
+ * `WWW-Authenticate` the answer carries (RFC 9110 11.6.1): the API's authentication sets it
+ * (`withChallenge`), a webhook's refused signature has none. It travels with the error rather
+ * than being set on the response, so an answer that replaces the 401 (a 429 of the address's
+ * request budget) does not tell the client to authenticate.
+ */
 export class UnauthorizedError extends AppError<401> {
-  constructor(message = "Authentication required", options: AppErrorOptions<401> = {}) {
-    super(401, message, withCode(options, "UNAUTHORIZED"));
+  readonly challenge: string | undefined;
+
+  constructor(
+    message = "Authentication required",
+    options: AppErrorOptions<401> & { challenge?: string } = {},
+  ) {
+    const { challenge, ...rest } = options;
+    super(401, message, withCode<401>(rest, "UNAUTHORIZED"));
+    this.challenge = challenge;
+  }
+
+  /** `error` (any 401 of this hierarchy) as an UnauthorizedError answering with `challenge`. */
+  static withChallenge(error: AppError, challenge: string): UnauthorizedError {
+    return new UnauthorizedError(error.message, {
+      // A 401's code is one the catalogue answers with 401.
+      code: error.code as CodeOfStatus<401>,
+      details: error.details,
+      cause: error.cause,
+      challenge,
+    });
+  }
+
+  override headers(): Record<string, string> {
+    return this.challenge === undefined ? {} : { "WWW-Authenticate": this.challenge };
   }
 }
 
