@@ -134,6 +134,37 @@ function startHeartbeat(ctx: JobRunnerDeps, job: JobDefinition, runId: string): 
   return () => clearInterval(timer);
 }
 
+/**
+ * Records how the run ended on its row. A row that is gone is the runner's failure, not the
+ * caller's (Prisma's "record not found" would otherwise reach a console's "run now" as a 404).
+ */
+async function recordEnd(
+  ctx: JobRunnerDeps,
+  runId: string,
+  data: {
+    outcome: "succeeded" | "failed";
+    finishedAt: Date;
+    rowsAffected?: number;
+    error?: string;
+  },
+): Promise<void> {
+  const { count } = await ctx.db.jobRun.updateMany({ where: { id: runId }, data });
+  if (count !== 1) throw new Error(`the job run ${runId} is gone: its end could not be recorded`);
+}
+
+/**
+ * A failed run's error as it is recorded and answered (the run's row, the console's "run now"
+ * and its audit entry). It is shown to platform admins (the public GET /health/jobs never shows
+ * it): a provider's message quoting a customer's address (an SMTP refusal, say) does not reach
+ * even them. U+0000, which PostgreSQL's text cannot hold (a binary provider answer quoted in a
+ * message), becomes U+FFFD: otherwise the failure itself could not be recorded, and the run would
+ * stay 'running' until its lease ended.
+ */
+function recordableError(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  return redactEmails(message).replaceAll("\u0000", "\uFFFD").slice(0, 2000);
+}
+
 async function claimAndRun(
   ctx: JobRunnerDeps,
   job: JobDefinition,
@@ -161,13 +192,10 @@ async function claimAndRun(
     const result = await job.run({ scheduledFor: options.scheduledFor, now: ctx.clock.now() });
     stopHeartbeat();
     const durationMs = performance.now() - started;
-    await ctx.db.jobRun.update({
-      where: { id: claim.runId },
-      data: {
-        outcome: "succeeded",
-        finishedAt: ctx.clock.now(),
-        rowsAffected: result.rowsAffected,
-      },
+    await recordEnd(ctx, claim.runId, {
+      outcome: "succeeded",
+      finishedAt: ctx.clock.now(),
+      rowsAffected: result.rowsAffected,
     });
     endTimer();
     ctx.metrics.jobRuns.inc({ job_name: job.name, outcome: "succeeded" });
@@ -191,18 +219,15 @@ async function claimAndRun(
   } catch (error) {
     stopHeartbeat();
     const durationMs = performance.now() - started;
-    const message = error instanceof Error ? error.message : String(error);
-    // The recorded error is shown to platform admins (the console, the admin API; the public
-    // GET /health/jobs never shows it): a provider's message quoting a customer's address (an
-    // SMTP refusal, say) does not reach even them.
-    const recorded = redactEmails(message).slice(0, 2000);
-    await ctx.db.jobRun.update({
-      where: { id: claim.runId },
-      data: { outcome: "failed", finishedAt: ctx.clock.now(), error: recorded },
+    const recorded = recordableError(error);
+    await recordEnd(ctx, claim.runId, {
+      outcome: "failed",
+      finishedAt: ctx.clock.now(),
+      error: recorded,
     });
     endTimer();
     ctx.metrics.jobRuns.inc({ job_name: job.name, outcome: "failed" });
     ctx.logger.error({ err: error, job: job.name, runId: claim.runId }, "job run failed");
-    return { status: "failed", runId: claim.runId, error: message, durationMs };
+    return { status: "failed", runId: claim.runId, error: recorded, durationMs };
   }
 }

@@ -160,10 +160,26 @@ describe("job runner", () => {
     const job = makeJob({
       run: () => Promise.reject(new Error("SMTP refused <ada.admin@customer.example>: 550")),
     });
-    await runJob(a.ctx, job, { scheduledFor: new Date("2026-11-27T11:05:00Z"), instanceId: "a" });
+    const outcome = await runJob(a.ctx, job, {
+      scheduledFor: new Date("2026-11-27T11:05:00Z"),
+      instanceId: "a",
+    });
     const run = await a.ctx.db.jobRun.findFirstOrThrow({ where: { jobName: job.name } });
-    // Shown to platform admins in the console and the admin API (not by GET /health/jobs).
+    // Shown to platform admins in the console and the admin API (not by GET /health/jobs), and
+    // answered to the console's "run now" as recorded.
     expect(run.error).toBe("SMTP refused <[email]>: 550");
+    expect(outcome).toMatchObject({ status: "failed", error: "SMTP refused <[email]>: 550" });
+  });
+
+  it("records a failure whose message holds U+0000, which PostgreSQL's text cannot", async () => {
+    const job = makeJob({ run: () => Promise.reject(new Error("binary\u0000answer")) });
+    const outcome = await runJob(a.ctx, job, {
+      scheduledFor: new Date("2026-11-27T11:06:00Z"),
+      instanceId: "a",
+    });
+    expect(outcome).toMatchObject({ status: "failed", error: "binary\uFFFDanswer" });
+    const run = await a.ctx.db.jobRun.findFirstOrThrow({ where: { jobName: job.name } });
+    expect(run).toMatchObject({ outcome: "failed", error: "binary\uFFFDanswer" });
   });
 
   it("fires on schedule in two schedulers and still runs each tick once", async () => {
