@@ -5,6 +5,7 @@ import { transaction } from "../lib/afterCommit";
 import type { Clock } from "../lib/clock";
 import { isUuid } from "../lib/ids";
 import type { Logger } from "../lib/logger";
+import { storableExcerpt } from "../lib/text";
 import { getMeeting, normalizeMeetingUrl } from "../meetings";
 import { isBotStatus, isTerminalBotStatus, meetingMoveForBot } from "./botStatus";
 import { makeBotLeave } from "./leave";
@@ -225,7 +226,7 @@ export async function createBot(deps: BotServiceDeps, input: CreateBotInput): Pr
     await releaseReservation(
       deps,
       reservation.botId,
-      `recall_create_failed: ${detail}`.slice(0, 500),
+      storableExcerpt(`recall_create_failed: ${detail}`, 500),
     );
     if (isAppError(error)) throw error;
     throw new RecallRequestError(

@@ -20,6 +20,7 @@
 import type { Prisma } from "@zigznote/database";
 import { redactEmails } from "../lib/spanSanitizer";
 import { inSpan, SpanStatusCode } from "../lib/tracing";
+import { storableExcerpt } from "../lib/text";
 import type { JobDefinition } from "../lib/job";
 import type { JobRunnerDeps } from "./deps";
 
@@ -162,7 +163,7 @@ async function recordEnd(
  */
 function recordableError(error: unknown): string {
   const message = error instanceof Error ? error.message : String(error);
-  return redactEmails(message).replaceAll("\u0000", "\uFFFD").slice(0, 2000);
+  return storableExcerpt(redactEmails(message), 2000);
 }
 
 async function claimAndRun(

@@ -3,6 +3,7 @@ import {
   findUnstorableText,
   formatTextPath,
   isStorableText,
+  storableExcerpt,
   toStorableString,
   toStorableText,
 } from "./text";
@@ -73,5 +74,18 @@ describe("lib/text", () => {
   it("formats paths with unstorable characters escaped", () => {
     expect(formatTextPath([])).toBe("(root)");
     expect(formatTextPath(["items", 0, "na\u0000me\uD800"])).toBe("items.0.na\\u0000me\\ud800");
+  });
+
+  it("cuts an excerpt to its length and makes it storable, a pair cut in half included", () => {
+    expect(storableExcerpt("abc", 2)).toBe("ab");
+    expect(storableExcerpt("a\u0000b", 10)).toBe("a\uFFFDb");
+    expect(storableExcerpt("a\u{1F600}", 2)).toBe("a\uFFFD");
+    expect(storableExcerpt("a\u{1F600}", 3)).toBe("a\u{1F600}");
+    fc.assert(
+      fc.property(fc.string({ unit: "binary" }), fc.nat(40), (text, length) => {
+        const excerpt = storableExcerpt(text, length);
+        return excerpt.length <= length && isStorableText(excerpt);
+      }),
+    );
   });
 });

@@ -100,6 +100,14 @@ export function toStorableString(value: string): string {
 }
 
 /**
+ * The first `maxLength` UTF-16 units of `value`, made storable: for an error's message recorded
+ * on a row (a provider's text may quote binary, and a cut may fall inside a surrogate pair).
+ */
+export function storableExcerpt(value: string, maxLength: number): string {
+  return toStorableString(value.slice(0, maxLength));
+}
+
+/**
  * `value` with every string (keys included) made storable; the same object when nothing needed
  * to change. For parsed JSON (strings, numbers, booleans, null, arrays, plain objects).
  */

@@ -3,6 +3,7 @@ import type { Clock } from "../lib/clock";
 import type { Logger } from "../lib/logger";
 import { redactEmails } from "../lib/spanSanitizer";
 import { inSpan, markSpanFailed, type Span } from "../lib/tracing";
+import { storableExcerpt } from "../lib/text";
 import * as store from "./store";
 
 /**
@@ -223,7 +224,7 @@ export async function deliverPendingNotifications(
       );
       const marked = await store.markNoticeFailed(db, {
         claim,
-        error: message.slice(0, 1000),
+        error: storableExcerpt(message, 1000),
         isGivenUp: giveUp,
         retryAt,
       });

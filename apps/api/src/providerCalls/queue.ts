@@ -16,6 +16,7 @@ import { afterCommit } from "../lib/afterCommit";
 import type { Clock } from "../lib/clock";
 import { backoffDelayMs, processAllDue } from "../lib/dueWork";
 import type { Logger } from "../lib/logger";
+import { storableExcerpt } from "../lib/text";
 import * as store from "./store";
 
 export type { ProviderCall } from "@zigznote/database";
@@ -124,7 +125,7 @@ export function createProviderCalls(deps: ProviderCallsDeps): ProviderCalls {
         id,
         attempts: call.attempts,
         isExhausted,
-        lastError: message.slice(0, 2000),
+        lastError: storableExcerpt(message, 2000),
         nextAttemptAt: new Date(clock.now().getTime() + backoffDelayMs(call.attempts)),
       });
       if (!recorded) {

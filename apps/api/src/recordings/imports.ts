@@ -13,6 +13,7 @@ import type { Db, PrismaClient, RecordingImport, StorageObject } from "@zigznote
 import { NotFoundError, PayloadTooLargeError } from "@zigznote/shared";
 import { backoffDelayMs, processAllDue } from "../lib/dueWork";
 import type { Logger } from "../lib/logger";
+import { storableExcerpt } from "../lib/text";
 import { openMediaDownload } from "./mediaDownload";
 import { storeRecording, type RecordingStoreDeps } from "./recordingService";
 import { abortLeftoverImportUpload } from "./importUploads";
@@ -241,7 +242,7 @@ export async function processRecordingImport(
       id,
       attempts: job.attempts,
       isExhausted: exhausted,
-      lastError: message.slice(0, 2000),
+      lastError: storableExcerpt(message, 2000),
       nextAttemptAt: new Date(deps.now().getTime() + backoffDelayMs(job.attempts)),
     });
     if (!isRecorded) {

@@ -19,12 +19,14 @@ afterAll(async () => {
 });
 
 /** Records sends; only counts notices of the test's organization (other suites share the table). */
-function recordingTransport(organizationId: string, fail = false) {
+function recordingTransport(organizationId: string, fail: false | true | string = false) {
   const sent: string[] = [];
   const transport: NotificationTransport = {
     async send(notification: Notification) {
       await new Promise((resolve) => setTimeout(resolve, 1));
-      if (fail && notification.organizationId === organizationId) throw new Error("smtp down");
+      if (fail !== false && notification.organizationId === organizationId) {
+        throw new Error(fail === true ? "smtp down" : fail);
+      }
       if (notification.organizationId === organizationId) sent.push(notification.id);
     },
   };
@@ -108,4 +110,36 @@ describe("deliverPendingNotifications", () => {
     row = await deliverAndReload(later);
     expect(row).toMatchObject({ status: "failed", attempts: 2 });
   });
+
+  it.each([
+    ["U+0000 (a binary answer quoted)", "smtp said \u0000\u0001", "smtp said \uFFFD\u0001"],
+    // The record keeps 1,000 UTF-16 units: the cut falls between the halves of the emoji.
+    [
+      "a surrogate pair cut at the limit",
+      `${"a".repeat(999)}\u{1F600}`,
+      `${"a".repeat(999)}\uFFFD`,
+    ],
+  ])(
+    "records a failure whose text holds %s, which PostgreSQL cannot store",
+    async (_, text, recorded) => {
+      const { organization } = await createOrganizationWithAdmin(db);
+      await enqueueAdminNotices({ db }, [
+        {
+          organizationId: organization.id,
+          type: "t",
+          payload: {},
+          dedupeKey: `u:${organization.id}`,
+        },
+      ]);
+      const failing = recordingTransport(organization.id, text);
+      await deliverPendingNotifications(
+        { db, transport: failing.transport },
+        { now: new Date(), claimMs: 1000, retryBaseMs: 1000, maxAttempts: 2 },
+      );
+      const row = await db.notification.findFirstOrThrow({
+        where: { organizationId: organization.id },
+      });
+      expect(row).toMatchObject({ status: "pending", attempts: 1, lastError: recorded });
+    },
+  );
 });
