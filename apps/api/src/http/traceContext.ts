@@ -67,7 +67,7 @@ function endServerSpan(span: Span, req: Request, res: Response, route: string): 
 
 /**
  * Each request's server span, when tracing is on: it continues an incoming W3C `traceparent`
- * (through the registered propagators), is named by the request's route template (`GET
+ * (through the registered propagators; an incoming `baggage` is dropped), is named by the request's route template (`GET
  * /api/v1/meetings/:id`, the same template logs and metrics use, never the raw path), carries
  * the HTTP semantic conventions' attributes (method, path, scheme, protocol, client address,
  * user agent, status, route; never a query string, header value or body beyond these), and is
@@ -92,7 +92,9 @@ export function traceContext(routeOf: RouteResolver): RequestHandler {
       next();
       return;
     }
-    const parent = propagation.extract(ROOT_CONTEXT, req.headers);
+    // A caller's baggage is not ours to pass on: every outgoing call (Recall, Stripe, Clerk, S3)
+    // would carry what a client put in it. Its traceparent is continued.
+    const parent = propagation.deleteBaggage(propagation.extract(ROOT_CONTEXT, req.headers));
     const span = startSpan(req.method, { kind: SpanKind.SERVER }, parent);
     const spanContext = span.spanContext();
     // Also when the trace is not sampled: the id still joins the caller's logs to ours.

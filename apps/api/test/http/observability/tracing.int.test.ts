@@ -353,11 +353,22 @@ describe.each([
         ...caller.headers,
         "content-type": "application/json",
         traceparent: caller2.header,
+        // What a caller may put in baggage: it is not passed on to providers.
+        baggage: "user.email=ada%40example.com,tenant=acme",
       },
       body: "{}",
     });
     expect(response.status).toBe(201);
     expect(recall.createdBots()).not.toHaveLength(0);
+    // The call to Recall continues the trace and carries none of the caller's baggage.
+    const createCall = recall.requests.find(
+      (call) =>
+        call.method === "POST" &&
+        call.path === "/api/v1/bot/" &&
+        call.headers.traceparent?.includes(caller2.traceId),
+    );
+    expect(createCall).toBeDefined();
+    expect(createCall!.headers.baggage).toBeUndefined();
 
     const isRecallCall = (span: ReceivedSpan) =>
       span.kind === SPAN_KIND.client &&
