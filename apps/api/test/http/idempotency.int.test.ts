@@ -1,4 +1,4 @@
-import { createCipheriv, createHash, hkdfSync, randomBytes, randomUUID } from "node:crypto";
+import { createCipheriv, hkdfSync, randomBytes, randomUUID } from "node:crypto";
 import type { Server } from "node:http";
 import { createRequire } from "node:module";
 import path from "node:path";
@@ -26,6 +26,7 @@ import { startFakeRecall, type FakeRecall } from "../support/fakes/recallServer"
 import { createTestApp, ManualClock, type TestApp } from "../support/helpers";
 import { fakeRecallEnv } from "../support/recallApp";
 import { closeServer, listen } from "../support/recallEvents";
+import { keyHash } from "../support/idempotencyKeys";
 
 /**
  * `Idempotency-Key` (src/http/idempotency.ts): two app instances on one database, as behind a
@@ -61,13 +62,6 @@ beforeEach(() => {
   recall.reset();
   recall.setLatency(0);
 });
-
-/** How the kernel names a key in the table (src/http/idempotency.ts). */
-function keyHash(organizationId: string, key: string): Buffer {
-  const hash = createHash("sha256");
-  for (const part of ["key", organizationId, key]) hash.update(part).update("\0");
-  return hash.digest();
-}
 
 let counter = 0;
 function meetingBody(): { title: string; meetingUrl: string } {

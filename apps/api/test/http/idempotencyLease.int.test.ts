@@ -1,4 +1,4 @@
-import { createHash, randomUUID } from "node:crypto";
+import { randomUUID } from "node:crypto";
 import type { Server } from "node:http";
 import { createRequire } from "node:module";
 import path from "node:path";
@@ -14,6 +14,7 @@ import { startFakeRecall, type FakeRecall } from "../support/fakes/recallServer"
 import { createTestApp, ManualClock, type TestApp } from "../support/helpers";
 import { fakeRecallEnv } from "../support/recallApp";
 import { closeServer, listen } from "../support/recallEvents";
+import { keyHash } from "../support/idempotencyKeys";
 
 /**
  * The lease of an `Idempotency-Key` claim (src/http/idempotency.ts): renewed while its request
@@ -57,13 +58,6 @@ beforeEach(() => {
   recall.reset();
   recall.setLatency(0);
 });
-
-/** How the kernel names a key in the table (src/http/idempotency.ts). */
-function keyHash(organizationId: string, key: string): Buffer {
-  const hash = createHash("sha256");
-  for (const part of ["key", organizationId, key]) hash.update(part).update("\0");
-  return hash.digest();
-}
 
 /** The key's `locked_until`, or null (answered, or no row). */
 async function lockedUntilOf(key: string): Promise<Date | null> {
