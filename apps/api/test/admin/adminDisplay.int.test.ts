@@ -5,7 +5,12 @@ import {
 } from "@zigznote/database/testing";
 import request from "supertest";
 import { ManualClock } from "../../src/lib/clock";
-import { apiKeyHeaderFor, authHeaderFor, signClerkToken } from "../support/auth";
+import {
+  apiKeyHeaderFor,
+  authHeaderFor,
+  platformAdminHeadersFor,
+  signClerkToken,
+} from "../support/auth";
 import { clerkUserData } from "../support/clerkFixtures";
 import { createTestApp, type TestApp } from "../support/helpers";
 import { newSvixSecret, svixHeaders } from "../support/webhookSigning";
@@ -42,12 +47,7 @@ afterAll(() => testApp.close());
 /** A platform admin (by the session claim) in an organization of its own. */
 async function platformAdmin() {
   const caller = await authHeaderFor(testApp);
-  const token = signClerkToken({
-    userId: caller.userClerkId,
-    orgId: caller.orgClerkId,
-    claims: { metadata: { platformAdmin: true } },
-  });
-  return { ...caller, adminHeaders: { Authorization: `Bearer ${token}` } };
+  return { ...caller, adminHeaders: platformAdminHeadersFor(caller) };
 }
 
 /** Clerk's `user.created` / `user.updated` for `clerkId`, signed and delivered to the API. */

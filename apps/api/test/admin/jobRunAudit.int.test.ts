@@ -1,7 +1,7 @@
 import { uniqueSuffix } from "@zigznote/database/testing";
 import request, { type Response } from "supertest";
 import type { JobDefinition, JobResult } from "../../src/jobs";
-import { authHeaderFor, signClerkToken } from "../support/auth";
+import { authHeaderFor, platformAdminHeadersFor } from "../support/auth";
 import { createTestApp, type TestApp } from "../support/helpers";
 
 /**
@@ -63,12 +63,7 @@ afterAll(async () => {
 /** A platform admin (by the session claim) in an organization of its own. */
 async function platformAdmin() {
   const caller = await authHeaderFor(testApp);
-  const token = signClerkToken({
-    userId: caller.userClerkId,
-    orgId: caller.orgClerkId,
-    claims: { metadata: { platformAdmin: true } },
-  });
-  return { ...caller, adminHeaders: { Authorization: `Bearer ${token}` } };
+  return { ...caller, adminHeaders: platformAdminHeadersFor(caller) };
 }
 type Admin = Awaited<ReturnType<typeof platformAdmin>>;
 
