@@ -8,7 +8,9 @@ import type { Logger } from "../lib/logger";
 import { storableExcerpt } from "../lib/text";
 import { getMeeting, normalizeMeetingUrl } from "../meetings";
 import { isBotStatus, isTerminalBotStatus, meetingMoveForBot } from "./botStatus";
+import type { ProviderCalls } from "../providerCalls";
 import { makeBotLeave } from "./leave";
+import { queueBotLeaves } from "./leaveCalls";
 import { RecallRequestError, type RecallBot, type RecallClient } from "./recallClient";
 import * as store from "./store";
 
@@ -321,13 +323,21 @@ export async function removeBot(deps: BotServiceDeps, input: MeetingBotInput): P
 }
 
 /**
- * After a meeting was deleted: asks its active bot, if any, to leave (best effort, logged). A
- * pending bot has no Recall id yet: createBot sees the deletion when it records the id.
+ * After a meeting was deleted: queues the leave of its active bot, if any (leaveCalls.ts, reason
+ * `meeting_deleted`), made at once and retried until the bot is out of the call: a bot still
+ * joining would record the deleted meeting's call once admitted. A reservation still waiting for
+ * its Recall id is queued too (its call waits for the id). Its own active status webhooks make a
+ * leave waiting out its backoff due at once (recallWebhooks.ts).
  */
 export async function releaseBotOfDeletedMeeting(
-  deps: BotServiceDeps,
-  meeting: Pick<Meeting, "id">,
+  deps: { db: PrismaClient; calls: Pick<ProviderCalls, "enqueue"> },
+  meeting: Pick<Meeting, "id" | "organizationId">,
 ): Promise<void> {
-  const recallBotId = await store.findActiveRecallBotId(deps.db, meeting.id);
-  if (recallBotId) await leaveBestEffort(deps, recallBotId, "its meeting was deleted");
+  const botId = await store.findActiveBotIdOfMeeting(deps.db, meeting.id);
+  if (botId === null) return;
+  await queueBotLeaves(deps, {
+    organizationId: meeting.organizationId,
+    botIds: [botId],
+    reason: "meeting_deleted",
+  });
 }

@@ -10,6 +10,7 @@ export {
   type BotServiceDeps,
 } from "./botService";
 export { makeBotLeave, syncBotStatus, type LeaveResult } from "./leave";
+export { LEAVE_CALL, leaveCallExecutor, queueBotLeaves, type LeaveReason } from "./leaveCalls";
 export {
   activeBotSql,
   applyBotStatus,

@@ -7,7 +7,8 @@ import type { ProviderCalls } from "../providerCalls";
 import type { RecordingImportDeps } from "../recordings";
 import type { RegisterWebhookHandlers } from "../webhooks";
 import { releaseBotOfDeletedMeeting, type BotServiceDeps } from "./botService";
-import { LEAVE_CALL, leaveCallExecutor, queueBotLeaves } from "./organizationDeletion";
+import { LEAVE_CALL, leaveCallExecutor } from "./leaveCalls";
+import { queueOrganizationBotLeaves } from "./organizationDeletion";
 import { registerRecallHandlers } from "./recallWebhooks";
 import { botRoutes } from "./routes";
 import { cleanupOrphanedBots, type StuckBotDeps } from "./stuckBots";
@@ -30,7 +31,7 @@ export interface BotsModule {
   jobs: JobDefinition[];
   webhookHandlers: RegisterWebhookHandlers;
   hooks: {
-    /** A deleted meeting's active bot is asked to leave (best effort, never throws). */
+    /** A deleted meeting's active bot: its leave is queued (made at once, retried until done). */
     onMeetingDeleted: (meeting: Meeting) => Promise<void>;
     /**
      * In the transaction that records an organization's deletion: queues a leave call for each
@@ -57,6 +58,7 @@ export function createBotsModule(deps: BotsModuleDeps): BotsModule {
     db,
     logger,
     recall,
+    calls: deps.calls,
     stuckAfterMinutes: deps.stuckAfterMinutes,
     batchSize: deps.batchSize,
     concurrency: deps.concurrency,
@@ -70,12 +72,25 @@ export function createBotsModule(deps: BotsModuleDeps): BotsModule {
         db,
         logger,
         recall,
+        clock,
+        calls: deps.calls,
         recordingImports: deps.recordingImports,
       }),
     hooks: {
-      onMeetingDeleted: (meeting) => releaseBotOfDeletedMeeting(bots, meeting),
+      async onMeetingDeleted(meeting) {
+        // The meeting is deleted: a failure here is logged, and the bot's next active status
+        // webhook queues the leave (recallWebhooks.ts).
+        await releaseBotOfDeletedMeeting({ db, calls: deps.calls }, meeting).catch(
+          (error: unknown) => {
+            logger.error(
+              { err: error, meetingId: meeting.id },
+              "could not queue the leave of a deleted meeting's bot",
+            );
+          },
+        );
+      },
       async onOrganizationDeleted(tx, organizationId) {
-        await queueBotLeaves({ db: tx, calls: deps.calls }, { organizationId });
+        await queueOrganizationBotLeaves({ db: tx, calls: deps.calls }, { organizationId });
       },
     },
     jobs: [

@@ -20,11 +20,13 @@
  * transaction (a redelivery queues nothing) and starts it after commit; the periodic job
  * retries what fails.
  */
-import { isTerminalBotStatus, type Db, type Prisma } from "@zigznote/database";
+import { isTerminalBotStatus, type Prisma, type PrismaClient } from "@zigznote/database";
 import { ProviderNotConfiguredError } from "@zigznote/shared";
 import { z } from "zod";
 import { isUuid } from "../lib/ids";
+import type { Clock } from "../lib/clock";
 import type { Logger } from "../lib/logger";
+import type { ProviderCalls } from "../providerCalls";
 import {
   enqueueRecordingImport,
   processRecordingImport,
@@ -38,15 +40,20 @@ import type {
   WebhookRegistry,
 } from "../webhooks";
 import { applyBotStatus, isBotStatus } from "./botStatus";
+import { makeBotLeave } from "./leave";
+import { queueBotLeaves } from "./leaveCalls";
 import { RecallRequestError, type RecallClient } from "./recallClient";
 import * as store from "./store";
 
 /** What the Recall handlers need besides the transaction. */
 export interface RecallHandlerDeps {
-  /** Reads outside the claim transaction (the legacy event's preparation). */
-  db: Db;
+  /** Reads outside the claim transaction (the legacy event's preparation), and leaves after it. */
+  db: PrismaClient;
   logger: Logger;
   recall: RecallClient;
+  clock: Clock;
+  /** The provider-call queue: a deleted meeting's bot that reports in is sent home there. */
+  calls: Pick<ProviderCalls, "enqueue">;
   recordingImports: RecordingImportDeps;
 }
 
@@ -177,17 +184,20 @@ async function handleUntrackedBot(
   sendHomeAfterCommit(hooks, status.recallBotId, "its reservation was released");
 }
 
-/** After the commit, asks the Recall bot to leave; its next event tries again if this fails. */
+/**
+ * After the commit, makes the Recall bot of a released reservation leave (leave.ts: a refusal is
+ * judged by the bot's state at Recall). It has no active row of ours to queue a leave call for;
+ * a bot not in the call yet is sent home by its next event (it reports its admission), as is
+ * one whose leave failed (the processor logs it).
+ */
 function sendHomeAfterCommit(hooks: RecallHooks, recallBotId: string, why: string): void {
+  const { deps } = hooks;
   hooks.afterCommit(async () => {
-    try {
-      await hooks.deps.recall.leaveCall(recallBotId);
-      hooks.deps.logger.warn({ recallBotId, why }, "told a Recall bot to leave");
-    } catch (error) {
-      // Refused: it has left already. Anything else is logged by the processor; the bot's
-      // next event tries again.
-      if (!(error instanceof RecallRequestError && error.code === "RECALL_REJECTED")) throw error;
-    }
+    const left = await makeBotLeave(
+      { db: deps.db, recall: deps.recall, logger: deps.logger, clock: deps.clock },
+      recallBotId,
+    );
+    deps.logger.warn({ recallBotId, why, outcome: left.outcome }, "told a Recall bot to leave");
   });
 }
 
@@ -247,9 +257,22 @@ async function applyStatus(
     return;
   }
   if (result.applied && result.isMeetingDeleted && !isTerminalBotStatus(result.status)) {
-    // The customer deleted the meeting; the leave asked then is best effort and may have failed
-    // (or the bot was still being created). A bot that reports itself in the call is sent home.
-    sendHomeAfterCommit(hooks, status.recallBotId, "its meeting was deleted");
+    // The customer deleted the meeting. Its bot's leave was queued then (or was not, if that
+    // failed); a bot still joining could not leave and its call waits out a backoff. A bot that
+    // reports in is sent home now: the leave is queued, or made due at once, in this transaction.
+    const bot = await tx.bot.findUniqueOrThrow({
+      where: { id: result.botId },
+      select: { organizationId: true },
+    });
+    await queueBotLeaves(
+      { db: tx, calls: hooks.deps.calls },
+      {
+        organizationId: bot.organizationId,
+        botIds: [result.botId],
+        reason: "meeting_deleted",
+        isDueNow: true,
+      },
+    );
   }
   if (status.code === "done" && (result.applied || result.reason === "stale")) {
     await queueRecordingImport(event, tx, hooks, status.recallBotId);

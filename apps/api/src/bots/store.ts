@@ -301,13 +301,13 @@ export function findNewestBot(db: Db, key: BotMeetingKey): Promise<Bot | null> {
   });
 }
 
-/** The Recall id of the meeting's active bot; null when there is none or it has no id yet. */
-export async function findActiveRecallBotId(db: Db, meetingId: string): Promise<string | null> {
+/** The id of the meeting's active bot (a reservation waiting for its Recall id included), or null. */
+export async function findActiveBotIdOfMeeting(db: Db, meetingId: string): Promise<string | null> {
   const bot = await db.bot.findFirst({
     where: { meetingId, status: { notIn: [...TERMINAL_BOT_STATUSES] } },
-    select: { recallBotId: true },
+    select: { id: true },
   });
-  return bot?.recallBotId ?? null;
+  return bot?.id ?? null;
 }
 
 /** The organization's active bots (a reservation still waiting for Recall's id included). */
@@ -360,4 +360,21 @@ export function findStuckBotPage(
        ${after ? Prisma.sql`AND (last_status_at, id) > (${after.at}, ${after.id}::uuid)` : Prisma.empty}
      ORDER BY last_status_at, id
      LIMIT ${input.limit}`;
+}
+
+/**
+ * Locks the bot (FOR NO KEY UPDATE, as a status write does) if it is still exactly as selected
+ * (same status, same last status time): its organization, or null when a status landed since.
+ */
+export async function lockBotIfUnchanged(
+  db: Db,
+  input: { botId: string; status: BotStatus; lastStatusAt: Date },
+): Promise<{ organizationId: string } | null> {
+  const rows = await db.$queryRaw<{ organization_id: string }[]>`
+    SELECT organization_id::text FROM bots
+     WHERE id = ${input.botId}::uuid AND status = ${input.status}::"BotStatus"
+       AND last_status_at = ${input.lastStatusAt}
+       FOR NO KEY UPDATE`;
+  const row = rows[0];
+  return row ? { organizationId: row.organization_id } : null;
 }

@@ -1,9 +1,12 @@
 import type { BotStatus, PrismaClient } from "@zigznote/database";
 import pLimit from "p-limit";
+import { transaction } from "../lib/afterCommit";
 import type { Logger } from "../lib/logger";
 import { DAY_MS } from "../lib/time";
+import type { ProviderCalls } from "../providerCalls";
 import { enqueueRecordingImport } from "../recordings";
-import { applyBotStatus, isBotStatus } from "./botStatus";
+import { applyBotStatus, isBotStatus, isTerminalBotStatus } from "./botStatus";
+import { queueBotLeaves } from "./leaveCalls";
 import { RecallRequestError, type RecallBot, type RecallClient } from "./recallClient";
 import * as store from "./store";
 
@@ -13,6 +16,8 @@ export interface StuckBotDeps {
   logger: Logger;
   /** Where each stuck bot is checked first. */
   recall: RecallClient;
+  /** The provider-call queue: a stuck bot Recall still has is sent home there (leaveCalls.ts). */
+  calls: Pick<ProviderCalls, "enqueue">;
   /** An active bot without a status change for this long is checked with Recall. */
   stuckAfterMinutes: number;
   batchSize: number;
@@ -22,7 +27,12 @@ export interface StuckBotDeps {
 export interface OrphanedBotsResult {
   rowsAffected: number;
   summary: {
+    /** Ended here: Recall no longer has the bot, or reports it ended (its webhook was lost). */
     timedOut: number;
+    /** Recall still has the bot: its leave is queued (newly) and the leave records its end. */
+    leaveQueued: number;
+    /** Recall still has the bot and its leave was already queued (still trying: not in the call yet). */
+    leavePending: number;
     releasedReservations: number;
     synced: number;
     stillRecording: number;
@@ -81,6 +91,27 @@ async function endStuckBot(
 }
 
 /**
+ * Queues the bot's leave (reason `stuck_bot`) only if it is exactly as selected: a webhook or a
+ * sync that landed since wins. The bot row is not written: the leave records the end as Recall
+ * reports it (leaveCalls.ts). Null when the bot changed; else whether the leave is newly queued.
+ */
+async function queueStuckBotLeave(deps: StuckBotDeps, bot: StuckBot): Promise<boolean | null> {
+  return transaction(deps.db, async (tx) => {
+    const locked = await store.lockBotIfUnchanged(tx, {
+      botId: bot.id,
+      status: bot.status,
+      lastStatusAt: bot.last_status_at,
+    });
+    if (!locked) return null;
+    const queued = await queueBotLeaves(
+      { db: tx, calls: deps.calls },
+      { organizationId: locked.organizationId, botIds: [bot.id], reason: "stuck_bot" },
+    );
+    return queued > 0;
+  });
+}
+
+/**
  * Queues the copy of the bot's recording (once per Recall bot, as the `done` webhook does) unless
  * its meeting was deleted; the retryRecordingImports job copies it. True when newly queued.
  */
@@ -110,7 +141,14 @@ async function queueRecordingImport(
  * - Recall reports newer statuses: apply them in order (the webhooks were lost), the meeting
  *   following each; a `done` among them queues the recording's copy, as its webhook would have;
  * - Recall reports the bot recording: a long meeting, leave it alone;
- * - otherwise: end it (reason timeout) if nothing changed since selection, then tell it to leave.
+ * - Recall no longer has the bot, or reports it ended: end it (reason timeout) if nothing
+ *   changed since selection;
+ * - otherwise Recall still has it (in the call, or still joining, or in the waiting room): queue
+ *   its leave (leaveCalls.ts) if nothing changed since selection, and write nothing on the bot.
+ *   The leave records its end from Recall. A bot not in the call yet cannot be made to leave and
+ *   would record once admitted, so it stays active (as Recall reports it) while its leave is
+ *   retried, until it has left, was deleted before dispatch, or Recall ended it; ending it here
+ *   would free its meeting for a second bot and hide one that records (BOTS.md).
  * A reservation that never got a Recall id is released once it is older than its creation can
  * take (twice Recall's longest call with retries, at least 5 minutes): its creating process died,
  * and until then the meeting could get no bot. Its Recall bot, if Recall made one, is told to
@@ -131,6 +169,8 @@ export async function cleanupOrphanedBots(
   const limit = pLimit(deps.concurrency);
   const summary = {
     timedOut: 0,
+    leaveQueued: 0,
+    leavePending: 0,
     releasedReservations: 0,
     synced: 0,
     stillRecording: 0,
@@ -203,6 +243,14 @@ export async function cleanupOrphanedBots(
       summary.stillRecording += 1;
       return;
     }
+    if (recallBot && !(latest && isBotStatus(latest.code) && isTerminalBotStatus(latest.code))) {
+      const queued = await queueStuckBotLeave(deps, bot);
+      if (queued === null) summary.changedMeanwhile += 1;
+      else if (queued) summary.leaveQueued += 1;
+      else summary.leavePending += 1;
+      return;
+    }
+    // Nothing of it is in a call (Recall no longer has it, or has ended it): it ends here.
     const ended = await endStuckBot(
       deps,
       bot,
@@ -210,19 +258,8 @@ export async function cleanupOrphanedBots(
       `timeout: no status change for ${minutes} minutes`,
       "call_ended",
     );
-    if (!ended) {
-      summary.changedMeanwhile += 1;
-      return;
-    }
-    summary.timedOut += 1;
-    if (recallBot) {
-      await recall.leaveCall(bot.recall_bot_id).catch((error: unknown) => {
-        deps.logger.warn(
-          { err: error, botId: bot.id },
-          "ended a stuck bot but Recall refused leave_call",
-        );
-      });
-    }
+    if (ended) summary.timedOut += 1;
+    else summary.changedMeanwhile += 1;
   };
 
   // A reservation waits for Recall's answer at most this long (twice the client's longest call,
@@ -252,7 +289,8 @@ export async function cleanupOrphanedBots(
   }
 
   return {
-    rowsAffected: summary.timedOut + summary.releasedReservations + summary.synced,
+    rowsAffected:
+      summary.timedOut + summary.releasedReservations + summary.synced + summary.leaveQueued,
     summary,
   };
 }

@@ -63,9 +63,11 @@ export interface ProviderCalls {
   register(kind: string, executor: ProviderCallExecutor): void;
   /**
    * Queues the calls in `db` (the caller's transaction); those newly queued are made once it
-   * committed. Returns how many were newly queued.
+   * committed. With `isDueNow`, a call already queued and waiting out its backoff is made now
+   * too (the cause that waited has changed: a bot not in the call yet reports itself in).
+   * Returns how many were newly queued or made due.
    */
-  enqueue(db: Db, calls: ProviderCallInput[]): Promise<number>;
+  enqueue(db: Db, calls: ProviderCallInput[], options?: { isDueNow?: boolean }): Promise<number>;
   /** Why the call of `kind` on `target` was queued (its `reason`), or null if it never was. */
   reasonOf(db: Db, input: { kind: string; target: string }): Promise<string | null>;
   /** Makes one call now if it is due and nobody else holds it. */
@@ -159,8 +161,12 @@ export function createProviderCalls(deps: ProviderCallsDeps): ProviderCalls {
         throw new Error(`provider calls of kind ${kind} already have an executor`);
       executors.set(kind, executor);
     },
-    async enqueue(target, calls) {
-      const ids = await store.insertProviderCalls(target, { calls, now: clock.now() });
+    async enqueue(target, calls, options) {
+      const ids = await store.insertProviderCalls(target, {
+        calls,
+        now: clock.now(),
+        isDueNow: options?.isDueNow,
+      });
       if (ids.length > 0) {
         afterCommit(() => {
           track(Promise.all(ids.map((id) => process(id))));

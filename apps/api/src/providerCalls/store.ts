@@ -11,13 +11,15 @@ export interface ProviderCallRow {
 
 /**
  * Queues each call, due at `now`, unless one of the same kind and target is already queued,
- * running or done (a call that gave up is queued again with all its attempts). Returns the ids
- * of the rows queued by this statement.
+ * running or done (a call that gave up is queued again with all its attempts). With
+ * `isDueNow`, one already queued and waiting for its next attempt is made due at `now` too
+ * (its attempts kept). Returns the ids of the rows queued or made due by this statement.
  */
 export async function insertProviderCalls(
   db: Db,
-  input: { calls: ProviderCallRow[]; now: Date },
+  input: { calls: ProviderCallRow[]; now: Date; isDueNow?: boolean },
 ): Promise<string[]> {
+  const isDueNow = input.isDueNow === true;
   if (input.calls.length === 0) return [];
   const rows = await db.$queryRaw<{ id: string }[]>`
     INSERT INTO provider_calls
@@ -30,9 +32,16 @@ export async function insertProviderCalls(
            AS c(organization_id, kind, target, reason)
      ORDER BY c.kind, c.target
     ON CONFLICT (kind, target) DO UPDATE
-      SET status = 'pending', attempts = 0, next_attempt_at = EXCLUDED.next_attempt_at,
-          last_error = NULL, updated_at = EXCLUDED.updated_at
+      SET status = 'pending',
+          attempts = CASE WHEN provider_calls.status = 'failed' THEN 0
+                          ELSE provider_calls.attempts END,
+          next_attempt_at = EXCLUDED.next_attempt_at,
+          last_error = CASE WHEN provider_calls.status = 'failed' THEN NULL
+                            ELSE provider_calls.last_error END,
+          updated_at = EXCLUDED.updated_at
       WHERE provider_calls.status = 'failed'
+         OR (${isDueNow}::boolean AND provider_calls.status = 'pending'
+             AND provider_calls.next_attempt_at > EXCLUDED.next_attempt_at)
     RETURNING id`;
   return rows.map((row) => row.id);
 }

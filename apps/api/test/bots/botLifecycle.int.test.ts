@@ -10,8 +10,11 @@ import {
   releaseBotOfDeletedMeeting,
   getCurrentBot,
   removeBot,
+  LEAVE_CALL,
+  leaveCallExecutor,
   type BotServiceDeps,
 } from "../../src/bots";
+import { createProviderCalls } from "../../src/providerCalls";
 import { createMeeting, deleteMeeting, type MeetingDeps } from "../../src/meetings";
 import { startFakeRecall, type FakeRecall } from "../support/fakes/recallServer";
 import { testDatabaseUrl } from "../support/env";
@@ -300,12 +303,15 @@ describe("getCurrentBot / removeBot / deleteMeeting", () => {
   it("deletes the meeting and sends its active bot home", async () => {
     const { organizationId, meeting } = await setup();
     const bot = await createBot(deps, { organizationId, meetingId: meeting.id });
+    const calls = createProviderCalls({ db, clock: systemClock, logger: deps.logger });
+    calls.register(LEAVE_CALL, leaveCallExecutor(deps));
     const meetingDeps: MeetingDeps = {
       db,
       clock: systemClock,
-      onMeetingDeleted: (deleted) => releaseBotOfDeletedMeeting(deps, deleted),
+      onMeetingDeleted: (deleted) => releaseBotOfDeletedMeeting({ db, calls }, deleted),
     };
     await deleteMeeting(meetingDeps, { organizationId, meetingId: meeting.id });
+    await calls.idle();
     expect(recall.requestsTo("POST", `/api/v1/bot/${bot.recallBotId}/leave_call/`)).toHaveLength(1);
     await expect(
       getCurrentBot(deps, { organizationId: organizationId, meetingId: meeting.id }),

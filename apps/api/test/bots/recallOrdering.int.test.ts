@@ -95,24 +95,42 @@ describe("fatal and done, in either order", () => {
 });
 
 describe("a bot whose meeting was deleted", () => {
-  it("is told to leave when it reports itself in the call, though the leave at deletion failed", async () => {
+  it("is told to leave when it reports itself in the call, though it was still joining when the meeting was deleted", async () => {
     const sent = await meetingWithBot(fixture);
-    // Recall is down for the leave asked by the deletion (best effort: the delete succeeds).
-    recall.failNext({ status: 500 }, { method: "POST", path: /leave_call/ });
+    recall.addStatusChange(sent.recallBotId, { code: "joining_call" });
     const deleted = await request(server)
       .delete(`/api/v1/meetings/${sent.meetingId}`)
       .set(sent.caller.headers);
     expect(deleted.status).toBe(204);
+    await testApp.ctx.providerCalls.idle();
     const leaves = () =>
       recall.requestsTo("POST", `/api/v1/bot/${sent.recallBotId}/leave_call/`).length;
+    // Refused (not in the call yet), not deletable (dispatched): the leave waits out a backoff.
     expect(leaves()).toBe(1);
+    const leaveCall = () =>
+      testApp.ctx.db.providerCall.findUniqueOrThrow({
+        where: { kind_target: { kind: "recall.bot.leave", target: sent.botId } },
+      });
+    expect((await leaveCall()).status).toBe("pending");
 
-    await deliver(sent, "in_call_recording", new Date(Date.now() + 1000));
+    // Admitted: its webhook makes the leave due at once, without waiting for the backoff.
+    const admittedAt = new Date();
+    recall.addStatusChange(sent.recallBotId, {
+      code: "in_call_recording",
+      created_at: admittedAt.toISOString(),
+    });
+    await deliver(sent, "in_call_recording", admittedAt);
     await webhookTasksSettled(testApp.ctx);
     expect(leaves()).toBe(2);
-    // The bot is still tracked until Recall reports it left.
+    const call = await leaveCall();
+    expect([call.status, call.attempts, call.reason, call.result]).toEqual([
+      "done",
+      2,
+      "meeting_deleted",
+      "left",
+    ]);
     const row = await testApp.ctx.db.bot.findUniqueOrThrow({ where: { id: sent.botId } });
-    expect(row.status).toBe("in_call_recording");
+    expect(row.status).toBe("call_ended");
   });
 });
 

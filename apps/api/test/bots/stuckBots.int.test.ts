@@ -5,7 +5,7 @@ import { applyBotStatus } from "../../src/bots";
 import type { RecallClient } from "../../src/bots";
 import { startFakeRecall, type FakeRecall } from "../support/fakes/recallServer";
 import { createTestApp, type TestApp } from "../support/helpers";
-import { fakeRecallClient } from "../support/recallApp";
+import { fakeRecallClient, fakeRecallEnv } from "../support/recallApp";
 import { startMediaServer } from "../support/recallEvents";
 import { createRecallMediaResolver } from "../../src/bots";
 import { processRecordingImport } from "../../src/recordings";
@@ -25,7 +25,15 @@ describe("cleanupOrphanedBots", () => {
 
   beforeAll(async () => {
     recall = await startFakeRecall();
-    testApp = createTestApp({ env: { STUCK_BOT_AFTER_MINUTES: "120", JOB_CONCURRENCY: "4" } });
+    // The app's Recall is the fake too: the leaves the job queues are made with it.
+    testApp = createTestApp({
+      env: {
+        ...fakeRecallEnv(recall),
+        RECALL_MAX_RETRIES: "0",
+        STUCK_BOT_AFTER_MINUTES: "120",
+        JOB_CONCURRENCY: "4",
+      },
+    });
     client = fakeRecallClient(recall, {
       timeoutMs: 5_000,
       maxRetries: 1,
@@ -72,23 +80,150 @@ describe("cleanupOrphanedBots", () => {
   const leaveCalls = (recallBotId: string) =>
     recall.requestsTo("POST", `/api/v1/bot/${recallBotId}/leave_call/`).length;
 
-  it("ends a bot stuck for 2 hours that Recall also shows stuck, and tells it to leave", async () => {
-    const { bot, meeting, recallBotId } = await botWith("joining_call", T0, [
-      { code: "joining_call", at: T0 },
-    ]);
+  /** The job, then the leaves it queued (made after its commits). */
+  async function runStuckJob(now: Date, app: TestApp = testApp) {
     const result = await cleanupOrphanedBots(
-      { ...testApp.ctx.modules.bots.deps.stuckBots, recall: client },
-      { now: at(2 * HOUR + 60_000) },
+      { ...app.ctx.modules.bots.deps.stuckBots, recall: client },
+      { now },
     );
+    await app.ctx.providerCalls.idle();
+    return result;
+  }
+
+  const deletes = (recallBotId: string) =>
+    recall.requestsTo("DELETE", `/api/v1/bot/${recallBotId}/`).length;
+
+  const leaveCallOf = (botId: string) =>
+    testApp.ctx.db.providerCall.findUnique({
+      where: { kind_target: { kind: "recall.bot.leave", target: botId } },
+    });
+
+  /** The retry job's pass once the call's backoff is over (its due time moved to the past). */
+  async function retryLeaveNow(botId: string) {
+    await testApp.ctx.db.providerCall.update({
+      where: { kind_target: { kind: "recall.bot.leave", target: botId } },
+      data: { nextAttemptAt: new Date(0) },
+    });
+    await testApp.ctx.providerCalls.processDue({ batchSize: 50, concurrency: 1 });
+    await testApp.ctx.providerCalls.idle();
+  }
+
+  it("does not take a stuck bot still in the waiting room for left: it stays active, its leave is retried, and once admitted it leaves", async () => {
+    const { bot, meeting, recallBotId } = await botWith("in_waiting_room", T0, [
+      { code: "joining_call", at: T0 },
+      { code: "in_waiting_room", at: T0 },
+    ]);
+    const meetingBefore = meeting.status;
+    const result = await runStuckJob(at(2 * HOUR + 60_000));
+    const db = testApp.ctx.db;
+    let row = await db.bot.findUniqueOrThrow({ where: { id: bot.id } });
+    expect([row.status, row.endedAt]).toEqual(["in_waiting_room", null]);
+    expect(result.summary.leaveQueued).toBeGreaterThanOrEqual(1);
+    // Refused (not in the call yet), read back, not deletable (dispatched): still active.
+    expect(leaveCalls(recallBotId)).toBe(1);
+    expect(deletes(recallBotId)).toBe(1);
+    // Not given up on (the old job showed it failed while it could still be admitted).
+    expect((await db.meeting.findUniqueOrThrow({ where: { id: meeting.id } })).status).toBe(
+      meetingBefore,
+    );
+    let call = await leaveCallOf(bot.id);
+    expect([call?.status, call?.attempts, call?.reason]).toEqual(["pending", 1, "stuck_bot"]);
+    expect(call?.lastError).toMatch(/not in the call yet \(Recall shows in_waiting_room\)/);
+
+    // The next run finds it again: the leave is already queued, nothing more is sent.
+    const again = await runStuckJob(at(2 * HOUR + 6 * 60_000));
+    expect(again.summary.leavePending).toBeGreaterThanOrEqual(1);
+    expect(leaveCalls(recallBotId)).toBe(1);
+
+    // The host admits it: the retry makes it leave, and its end is recorded from Recall.
+    recall.addStatusChange(recallBotId, { code: "in_call_recording" });
+    await retryLeaveNow(bot.id);
+    expect(leaveCalls(recallBotId)).toBe(2);
+    expect(recall.bots.get(recallBotId)!.status_changes.at(-1)!.code).toBe("call_ended");
+    call = await leaveCallOf(bot.id);
+    expect([call?.status, call?.attempts, call?.result]).toEqual(["done", 2, "left"]);
+    row = await db.bot.findUniqueOrThrow({ where: { id: bot.id } });
+    expect(row.status).toBe("call_ended");
+  });
+
+  it("deletes a stuck bot that Recall has scheduled and not dispatched yet (it never joins)", async () => {
+    const { bot, recallBotId } = await botWith("ready", at(4 * HOUR), [
+      { code: "ready", at: at(4 * HOUR) },
+    ]);
+    recall.updateBot(recallBotId, (remote) => {
+      remote.join_at = new Date(Date.now() + HOUR).toISOString();
+    });
+    await runStuckJob(at(6 * HOUR + 60_000));
+    expect(recall.bots.has(recallBotId)).toBe(false);
+    const call = await leaveCallOf(bot.id);
+    expect([call?.status, call?.attempts, call?.result]).toEqual(["done", 1, "deleted"]);
+    const row = await testApp.ctx.db.bot.findUniqueOrThrow({ where: { id: bot.id } });
+    expect([row.status, row.terminalReason]).toEqual([
+      "failed",
+      "deleted at Recall before it joined the call",
+    ]);
+  });
+
+  it("makes a stuck bot in the call (not recording) leave, and records its end from Recall", async () => {
+    const { bot, recallBotId } = await botWith("in_call_not_recording", at(6 * HOUR), [
+      { code: "in_call_not_recording", at: at(6 * HOUR) },
+    ]);
+    await runStuckJob(at(8 * HOUR + 60_000));
+    expect(leaveCalls(recallBotId)).toBe(1);
+    const call = await leaveCallOf(bot.id);
+    expect([call?.status, call?.attempts, call?.result]).toEqual(["done", 1, "left"]);
+    expect((await testApp.ctx.db.bot.findUniqueOrThrow({ where: { id: bot.id } })).status).toBe(
+      "call_ended",
+    );
+  });
+
+  it("records a stuck bot that Recall shows ended as ended, with no leave asked or queued", async () => {
+    const { bot, recallBotId } = await botWith("in_waiting_room", at(8 * HOUR), [
+      { code: "in_waiting_room", at: at(8 * HOUR) },
+      { code: "call_ended", at: at(8 * HOUR + 60_000), sub_code: "timeout_exceeded_waiting_room" },
+    ]);
+    await runStuckJob(at(10 * HOUR + 60_000));
+    expect((await testApp.ctx.db.bot.findUniqueOrThrow({ where: { id: bot.id } })).status).toBe(
+      "call_ended",
+    );
+    expect(leaveCalls(recallBotId)).toBe(0);
+    expect(deletes(recallBotId)).toBe(0);
+    expect(await leaveCallOf(bot.id)).toBeNull();
+  });
+
+  it("ends a stuck bot Recall no longer has (404), with no leave asked or queued", async () => {
+    const { bot, meeting, recallBotId } = await botWith("joining_call", at(12 * HOUR), [
+      { code: "joining_call", at: at(12 * HOUR) },
+    ]);
+    recall.bots.delete(recallBotId);
+    const result = await runStuckJob(at(14 * HOUR + 60_000));
     expect(result.summary.timedOut).toBeGreaterThanOrEqual(1);
     const ended = await testApp.ctx.db.bot.findUniqueOrThrow({ where: { id: bot.id } });
     expect(ended.status).toBe("call_ended");
     expect(ended.terminalReason).toMatch(/^timeout: no status change for 120 minutes/);
-    expect(ended.endedAt).toEqual(at(2 * HOUR + 60_000));
     expect(
       (await testApp.ctx.db.meeting.findUniqueOrThrow({ where: { id: meeting.id } })).status,
     ).toBe("failed");
-    expect(leaveCalls(recallBotId)).toBe(1);
+    expect(leaveCalls(recallBotId)).toBe(0);
+    expect(await leaveCallOf(bot.id)).toBeNull();
+  });
+
+  it("queues one leave when two instances run the job at once", async () => {
+    const second = createTestApp({
+      env: { ...fakeRecallEnv(recall), RECALL_MAX_RETRIES: "0", STUCK_BOT_AFTER_MINUTES: "120" },
+    });
+    try {
+      const { bot, recallBotId } = await botWith("in_call_not_recording", at(16 * HOUR), [
+        { code: "in_call_not_recording", at: at(16 * HOUR) },
+      ]);
+      const now = at(18 * HOUR + 60_000);
+      await Promise.all([runStuckJob(now), runStuckJob(now, second)]);
+      expect(leaveCalls(recallBotId)).toBe(1);
+      const call = await leaveCallOf(bot.id);
+      expect([call?.status, call?.attempts, call?.result]).toEqual(["done", 1, "left"]);
+    } finally {
+      await second.close();
+    }
   });
 
   it("measures from the bot's own last status: a bot stuck 1h59 is left alone and Recall is not asked", async () => {

@@ -130,7 +130,66 @@ describe("/api/v1/meetings", () => {
       (await request(server).delete(`/api/v1/meetings/${meeting.body.id}`).set(caller.headers))
         .status,
     ).toBe(204);
+    await testApp.ctx.providerCalls.idle();
     expect(recall.requestsTo("POST", `/api/v1/bot/${recallBot.id}/leave_call/`)).toHaveLength(1);
+  });
+
+  /** A meeting with a bot (through the API) whose Recall bot then reports `codes`. */
+  async function deletedMeetingWithBot(codes: string[]) {
+    const caller = await authHeaderFor(testApp);
+    const meeting = await request(server)
+      .post("/api/v1/meetings")
+      .set(caller.headers)
+      .send({ title: "Deleted", meetingUrl: zoomUrl() });
+    const bot = await request(server)
+      .post(`/api/v1/meetings/${meeting.body.id}/bot`)
+      .set(caller.headers);
+    expect(bot.status).toBe(201);
+    const recallBot = recall.createdBots().find((b) => b.metadata.meetingId === meeting.body.id)!;
+    for (const code of codes) recall.addStatusChange(recallBot.id, { code });
+    const deleted = await request(server)
+      .delete(`/api/v1/meetings/${meeting.body.id}`)
+      .set(caller.headers);
+    expect(deleted.status).toBe(204);
+    await testApp.ctx.providerCalls.idle();
+    const leaves = () =>
+      recall.requestsTo("POST", `/api/v1/bot/${recallBot.id}/leave_call/`).length;
+    const leaveCall = () =>
+      testApp.ctx.db.providerCall.findUniqueOrThrow({
+        where: { kind_target: { kind: "recall.bot.leave", target: bot.body.id as string } },
+      });
+    const botRow = () =>
+      testApp.ctx.db.bot.findUniqueOrThrow({ where: { id: bot.body.id as string } });
+    return { recallBotId: recallBot.id, leaves, leaveCall, botRow };
+  }
+
+  it("does not take a deleted meeting's bot still joining for left: its leave is retried until it is admitted and leaves", async () => {
+    const sent = await deletedMeetingWithBot(["joining_call", "in_waiting_room"]);
+    expect(sent.leaves()).toBe(1);
+    let call = await sent.leaveCall();
+    expect([call.status, call.attempts, call.reason]).toEqual(["pending", 1, "meeting_deleted"]);
+    expect(call.lastError).toMatch(/not in the call yet/);
+    expect((await sent.botRow()).status).toBe("in_waiting_room");
+
+    recall.addStatusChange(sent.recallBotId, { code: "in_call_recording" });
+    await testApp.ctx.db.providerCall.update({
+      where: { id: call.id },
+      data: { nextAttemptAt: new Date(0) },
+    });
+    await testApp.ctx.providerCalls.processDue({ batchSize: 50, concurrency: 1 });
+    expect(sent.leaves()).toBe(2);
+    call = await sent.leaveCall();
+    expect([call.status, call.attempts, call.result]).toEqual(["done", 2, "left"]);
+    expect((await sent.botRow()).status).toBe("call_ended");
+  });
+
+  it("records a deleted meeting's bot that had already left as left, with no further call", async () => {
+    const sent = await deletedMeetingWithBot(["in_call_recording", "call_ended"]);
+    expect(sent.leaves()).toBe(1);
+    expect(recall.requestsTo("DELETE", `/api/v1/bot/${sent.recallBotId}/`)).toHaveLength(0);
+    const call = await sent.leaveCall();
+    expect([call.status, call.attempts, call.result]).toEqual(["done", 1, "already_left"]);
+    expect((await sent.botRow()).status).toBe("call_ended");
   });
 
   it("is in the OpenAPI document", async () => {

@@ -79,8 +79,12 @@ export async function postRecallEvent(
 }
 
 /** Waits for the app's webhook after-commit tasks (media copies, leave calls) to settle. */
-export async function webhookTasksSettled(ctx: Pick<AppContext, "webhooks">): Promise<void> {
+export async function webhookTasksSettled(
+  ctx: Pick<AppContext, "webhooks" | "providerCalls">,
+): Promise<void> {
   await ctx.webhooks.idle();
+  // The provider calls the events queued (a deleted meeting's bot sent home) start after commit.
+  await ctx.providerCalls.idle();
 }
 
 /** Listens on 127.0.0.1 at a free port (one server for many concurrent requests). */
