@@ -247,7 +247,12 @@ export function buildContext(parts: ContextParts): AppContext {
     db,
     clock,
     guardWrite: billing.hooks.guardWrite,
-    onMeetingDeleted: bots.hooks.onMeetingDeleted,
+    // The deleted meeting's recordings stop counting at once (a storage violation may be
+    // resolved), then its bot is sent home.
+    async onMeetingDeleted(meeting) {
+      await billing.hooks.onMeetingDeleted(meeting.organizationId);
+      await bots.hooks.onMeetingDeleted(meeting);
+    },
   });
   const identity = createIdentityModule({
     writeGuards: billing.hooks.writeGuards,

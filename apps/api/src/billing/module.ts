@@ -44,6 +44,12 @@ export interface BillingHooks {
    */
   onStorageStored: (db: Db, organizationId: string) => Promise<void>;
   /**
+   * A meeting was deleted (after its commit): its recordings no longer count, so a storage
+   * violation may be resolved now. Never throws: a failed check is logged, and the hourly
+   * re-check of recorded violations records what it missed.
+   */
+  onMeetingDeleted: (organizationId: string) => Promise<void>;
+  /**
    * In the transaction that records an organization's deletion: queues the cancellation of its
    * subscriptions and the expiry of its open Checkout Sessions at Stripe (made after the commit,
    * retried until done).
@@ -99,6 +105,18 @@ export function createBillingModule(parts: AppBillingParts): BillingModule {
       },
       async onStorageStored(client, organizationId) {
         await checkPlanViolations({ db: client, settings }, { organizationId, now: clock.now() });
+      },
+      async onMeetingDeleted(organizationId) {
+        // The deletion is committed and answered whatever the check says: the customer's
+        // meeting is gone either way.
+        await checkPlanViolations({ db, settings }, { organizationId, now: clock.now() }).catch(
+          (error: unknown) => {
+            parts.logger.error(
+              { err: error, organizationId },
+              "plan violation re-check after a meeting deletion failed",
+            );
+          },
+        );
       },
       async onOrganizationDeleted(tx, organizationId) {
         if (!calls) throw new Error("billing was built without a provider-call queue");

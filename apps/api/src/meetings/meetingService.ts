@@ -25,8 +25,9 @@ export interface MeetingDeps {
    */
   guardWrite?: WriteGuard;
   /**
-   * Called after a meeting is deleted (outside any transaction): the bots feature asks the
-   * meeting's active bot to leave. Best effort: it must not throw.
+   * Called after a meeting is deleted (outside any transaction): billing re-checks the
+   * organization's storage (the meeting's recordings no longer count) and the bots feature asks
+   * the meeting's active bot to leave. Best effort: it must not throw.
    */
   onMeetingDeleted?(meeting: Meeting): Promise<void>;
 }
@@ -285,8 +286,9 @@ async function updateTitleOrTimes(deps: { db: Db }, input: UpdateMeetingInput): 
 }
 
 /**
- * Marks the meeting deleted (it disappears from reads at once; the cleanup job purges its
- * storage later), then lets `onMeetingDeleted` send its bot home. Deleting twice is a
+ * Marks the meeting deleted (it disappears from reads and its recordings from the storage usage
+ * at once; the cleanup job purges its storage later), then lets `onMeetingDeleted` re-check the
+ * plan's storage and send its bot home. Deleting twice is a
  * NotFoundError like any unknown id.
  */
 export async function deleteMeeting(

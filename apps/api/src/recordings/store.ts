@@ -595,9 +595,24 @@ const seatReservations = (organization: string, now: string) => `FROM member_res
     AND NOT EXISTS (SELECT 1 FROM memberships ms JOIN users u ON u.id = ms.user_id
                      WHERE ms.organization_id = r.organization_id AND u.clerk_id = r.clerk_user_id)`;
 
-/** Stored objects: purging deletes a meeting's objects, so those left are exactly what counts. */
-const storedObjects = (organization: string) =>
-  `FROM storage_objects WHERE organization_id = ${organization}::uuid`;
+/**
+ * Stored bytes: every object of the organization minus those of its meetings deleted and not
+ * purged yet. A deleted meeting's recordings stop counting when it is deleted: they are no
+ * longer the customer's to use, and the purge that deletes their bytes STORAGE_PURGE_AFTER_DAYS
+ * later is our housekeeping. (Counting them until the purge kept a storage violation that the
+ * customer had resolved by deleting for longer than its grace, then enforced it.) The purge
+ * marks a meeting purged only once all its objects are gone, so a purged meeting has none left.
+ * Written as a difference so the big sum stays index-only over (organization_id, size_bytes);
+ * the deleted meetings awaiting purge are a partial index's few rows.
+ */
+const storedBytes = (organization: string) =>
+  `(SELECT COALESCE(SUM(size_bytes), 0)::bigint
+      FROM storage_objects WHERE organization_id = ${organization}::uuid)
+   - (SELECT COALESCE(SUM(o.size_bytes), 0)::bigint
+        FROM meetings m
+        JOIN storage_objects o ON o.meeting_id = m.id AND o.organization_id = m.organization_id
+       WHERE m.organization_id = ${organization}::uuid
+         AND m.deleted_at IS NOT NULL AND m.purged_at IS NULL)`;
 
 export interface UsageWindow {
   organizationId: string;
@@ -616,8 +631,7 @@ export interface UsageRow {
 
 /**
  * The organization's stored bytes, meetings of the month and members (with reserved seats), in
- * one aggregate statement: the whole truth, for reads and the violation check. The storage sum
- * is index-only over (organization_id, size_bytes).
+ * one aggregate statement: the whole truth, for reads and the violation check.
  */
 export async function sumUsage(db: Db, input: UsageWindow): Promise<UsageRow> {
   const rows = await queryRows<{
@@ -626,7 +640,7 @@ export async function sumUsage(db: Db, input: UsageWindow): Promise<UsageRow> {
     members: bigint | string;
   }>(
     db,
-    `SELECT (SELECT COALESCE(SUM(size_bytes), 0)::bigint ${storedObjects("$1")}) AS storage_bytes,
+    `SELECT ${storedBytes("$1")} AS storage_bytes,
             (SELECT count(*) ${meetingsOfMonth("$1", "$2", "$3")}) AS meetings,
             (SELECT count(*) ${members("$1")})
               + (SELECT count(*) ${seatReservations("$1", "$4")}) AS members`,

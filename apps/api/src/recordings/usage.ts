@@ -8,7 +8,7 @@ import * as store from "./store";
  * at what its decision needs.
  */
 export interface Usage {
-  /** Bytes of the stored objects; a deleted meeting's count until its storage is purged. */
+  /** Bytes of the live meetings' stored objects: a deleted meeting's stop counting at once. */
   storageBytes: bigint;
   /** Meetings created in the current UTC month (deleted and purged ones still count). */
   meetingsThisMonth: number;

@@ -201,7 +201,7 @@ describe("recordings and usage", () => {
     expect((await usageOf(org.id)).storageBytes).toBe(rows[0]!.sizeBytes);
   });
 
-  it("sums the stored objects (a deleted meeting's count until purged), this UTC month's meetings and active members", async () => {
+  it("sums the live meetings' stored objects (a deleted meeting's stop counting before the purge), this UTC month's meetings and active members", async () => {
     const db = testApp.ctx.db;
     const org = await createOrganization(db);
     const now = new Date(Date.UTC(2026, 10, 15, 12));
@@ -235,7 +235,9 @@ describe("recordings and usage", () => {
       await createMembership(db, { organizationId: org.id, userId: user.id });
 
     const usage = await getUsage(db, org.id, now);
-    expect(usage).toEqual({ storageBytes: 12000n, meetingsThisMonth: 3, activeMembers: 2 });
+    // The deleted meeting's 7000 bytes are still stored (not purged), but no longer counted.
+    expect(await db.storageObject.count({ where: { meetingId: deletedNotPurged.id } })).toBe(1);
+    expect(usage).toEqual({ storageBytes: 5000n, meetingsThisMonth: 3, activeMembers: 2 });
     expect(startOfUtcMonth(now).toISOString()).toBe("2026-11-01T00:00:00.000Z");
   });
 

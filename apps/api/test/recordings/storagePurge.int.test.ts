@@ -57,7 +57,8 @@ describe("cleanupOrphanedStorage", () => {
     );
     const recent = await meetingWithRecording(org.id, 29, 200);
     const live = await meetingWithRecording(org.id, null, 30);
-    expect((await getUsage(testApp.ctx.db, org.id, clock.now())).storageBytes).toBe(5230n);
+    // Deleted meetings' recordings count no more, purged or not: only the live one's 30 bytes.
+    expect((await getUsage(testApp.ctx.db, org.id, clock.now())).storageBytes).toBe(30n);
 
     const result = await cleanupOrphanedStorage(testApp.ctx.modules.recordings.deps.purge, {
       now: clock.now(),
@@ -79,11 +80,11 @@ describe("cleanupOrphanedStorage", () => {
         (await testApp.ctx.db.meeting.findUniqueOrThrow({ where: { id: meeting.id } })).purgedAt,
       ).toBeNull();
     }
-    expect((await getUsage(testApp.ctx.db, org.id, clock.now())).storageBytes).toBe(230n);
+    expect((await getUsage(testApp.ctx.db, org.id, clock.now())).storageBytes).toBe(30n);
 
     // A second run finds nothing of this organization left to do.
     await cleanupOrphanedStorage(testApp.ctx.modules.recordings.deps.purge, { now: clock.now() });
-    expect((await getUsage(testApp.ctx.db, org.id, clock.now())).storageBytes).toBe(230n);
+    expect((await getUsage(testApp.ctx.db, org.id, clock.now())).storageBytes).toBe(30n);
   });
 
   it("keeps the rows of a meeting whose file could not be deleted, and finishes on the next run", async () => {

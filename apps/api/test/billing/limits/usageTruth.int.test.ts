@@ -21,7 +21,8 @@ import { createTestApp, ManualClock, type TestApp } from "../../support/helpers"
  *   purged (a meeting counts for the month it was created in); none of earlier months;
  * - members: memberships of users that are not deleted, plus seats reserved by adds through our
  *   API that have not expired;
- * - storage: the stored objects; a deleted meeting's until the purge deletes them.
+ * - storage: the live meetings' stored objects; a deleted meeting's stop counting when it is
+ *   deleted, not when the purge deletes them weeks later.
  */
 
 const NOW = new Date("2026-11-15T12:00:00.000Z");
@@ -86,8 +87,8 @@ describe("usage: one definition for every reader and the guard", () => {
     for (let i = 0; i < 3; i += 1) {
       await createMeeting(db, { organizationId, createdAt: new Date("2026-10-20T09:00:00.000Z") });
     }
-    // Storage: 300 bytes on live meetings, 50 on a deleted one (kept until its purge), 1000 on
-    // the meeting the purge removes.
+    // Storage: 300 bytes on live meetings, 50 on a deleted one (stored until its purge, counted
+    // no more), 1000 on the meeting the purge removes.
     await createStorageObject(db, live[0]!, { sizeBytes: 100n });
     await createStorageObject(db, live[1]!, { sizeBytes: 200n });
     const deletedLater = await createMeeting(db, {
@@ -104,6 +105,8 @@ describe("usage: one definition for every reader and the guard", () => {
     expect((await db.meeting.findUniqueOrThrow({ where: { id: purged.id } })).purgedAt).not.toBe(
       null,
     );
+    // Deleted an hour ago: its object is still stored (purged after a day), yet counts no more.
+    expect(await db.storageObject.count({ where: { meetingId: deletedLater.id } })).toBe(1);
 
     // Members: the admin and 2 more, one whose user was deleted (not counted), a seat reserved
     // by an add in progress (counted) and an expired one (not counted).
@@ -142,7 +145,7 @@ describe("usage: one definition for every reader and the guard", () => {
     await clerk.close();
   });
 
-  const expected = { meetingsThisMonth: 10, teamMembers: 4, storageBytes: 350 };
+  const expected = { meetingsThisMonth: 10, teamMembers: 4, storageBytes: 300 };
 
   it("GET /api/v1/organization shows the month's meetings with deleted and purged ones, members with live seats", async () => {
     const response = await request(testApp.app).get("/api/v1/organization").set(headers());
@@ -178,7 +181,7 @@ describe("usage: one definition for every reader and the guard", () => {
     expect(detail.body.usage).toEqual([
       { limit: "meetingsPerMonth", used: 10, max: 10 },
       { limit: "teamMembers", used: 4, max: 3 },
-      { limit: "storageBytes", used: 350, max: 1024 ** 3 },
+      { limit: "storageBytes", used: 300, max: 1024 ** 3 },
     ]);
   });
 
