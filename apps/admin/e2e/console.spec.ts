@@ -516,11 +516,17 @@ test.describe("as a platform admin", () => {
     await expect(latest.getByTestId("duration")).toHaveText(/^\d+ ms$|^\d+(\.\d)? s$/);
     await shot(page, "job-runs-after-run");
     await page.goto("/admin/audit-log?targetType=job");
-    const entry = page.getByTestId("audit-entry").filter({ hasText: "after the price change" });
-    await expect(entry).toContainText("job run");
-    // The job's whole name, and who ran it.
-    await expect(entry.getByTestId("audit-target")).toHaveText("job recheckPlanViolations");
-    await expect(entry.getByTestId("audit-who")).toContainText(state.platformAdmin.email);
+    // Two entries: who asked, written before the job started, and the outcome above it.
+    const entries = page.getByTestId("audit-entry").filter({ hasText: "after the price change" });
+    await expect(entries).toHaveCount(2);
+    await expect(entries.nth(0)).toContainText("job run");
+    await expect(entries.nth(0)).not.toContainText("job run requested");
+    await expect(entries.nth(1)).toContainText("job run requested");
+    for (const entry of [entries.nth(0), entries.nth(1)]) {
+      // The job's whole name, and who ran it.
+      await expect(entry.getByTestId("audit-target")).toHaveText("job recheckPlanViolations");
+      await expect(entry.getByTestId("audit-who")).toContainText(state.platformAdmin.email);
+    }
     await shot(page, "audit-log-jobs");
   });
 
