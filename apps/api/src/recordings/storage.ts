@@ -239,10 +239,15 @@ export class LocalDiskStorage implements StorageProvider {
     await mkdir(path.dirname(target), { recursive: true });
     const temporary = path.join(this.tmpDir, `${randomBytes(12).toString("hex")}.part`);
     const meter = new MeteredStream(options.maxBytes);
+    const file = createWriteStream(temporary, { flags: "wx" });
     try {
-      await pipeline(body, meter, createWriteStream(temporary, { flags: "wx" }));
+      await pipeline(body, meter, file);
       await rename(temporary, target);
     } catch (error) {
+      // A body refused before the file was opened (empty, over the limit) fails the pipeline
+      // while the open is still under way: it creates the file after a removal made now. The
+      // stream closes once its open settled, so the removal waits for that.
+      if (!file.closed) await new Promise((resolve) => file.once("close", resolve));
       await rm(temporary, { force: true });
       // Drain nothing more from the client: the caller answers and the socket is closed.
       if (!body.destroyed) body.destroy();

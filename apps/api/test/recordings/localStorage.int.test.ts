@@ -1,4 +1,12 @@
-import { existsSync, mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  rmSync,
+  utimesSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { Readable } from "node:stream";
@@ -35,6 +43,28 @@ describe("LocalDiskStorage", () => {
     const { failed } = await storage.deleteMany(keys);
     expect(failed.map((failure) => failure.key)).toEqual([keys[0]]);
     expect(await storage.exists(keys[1]!)).toBe(false);
+  });
+
+  it.each([
+    [
+      "a body that fails at once (the client went away)",
+      () =>
+        new Readable({
+          read() {
+            this.destroy(new Error("aborted"));
+          },
+        }),
+    ],
+    ["a body over the limit in its first chunk", () => Readable.from([Buffer.alloc(200)])],
+  ])("leaves no temporary file behind for %s", async (_, body) => {
+    // Twenty at once, so that some fail while their file's open is still under way.
+    const puts = Array.from({ length: 20 }, () =>
+      storage.put(newStorageKey(ORG), body(), { maxBytes: 100 }),
+    );
+    for (const put of puts) await expect(put).rejects.toThrow();
+    // An open still under way when the removal ran would create its file after it.
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(readdirSync(path.join(root, ".tmp"))).toEqual([]);
   });
 
   it("removes the temporary files of uploads a crash interrupted, once they are old enough", async () => {
