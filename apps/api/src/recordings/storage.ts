@@ -247,7 +247,7 @@ export class LocalDiskStorage implements StorageProvider {
       // A body refused before the file was opened (empty, over the limit) fails the pipeline
       // while the open is still under way: it creates the file after a removal made now. The
       // stream closes once its open settled, so the removal waits for that.
-      if (!file.closed) await new Promise((resolve) => file.once("close", resolve));
+      if (!file.closed) await new Promise<void>((resolve) => file.once("close", () => resolve()));
       await rm(temporary, { force: true });
       // Drain nothing more from the client: the caller answers and the socket is closed.
       if (!body.destroyed) body.destroy();
